@@ -1,0 +1,261 @@
+//! `mmlab bench`: each workload on the model and natively on the host in the same run, with
+//! the ratio and the target it is held to.
+
+mod host;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mmlab::uapi::*;
+use mmlab::{Config, ContentMode, Kernel, Profile, Tid};
+
+const PAGE: u64 = 4096;
+
+/// One row of the table.
+#[derive(serde::Serialize)]
+struct Row {
+    workload: &'static str,
+    unit: &'static str,
+    model: f64,
+    host: Option<f64>,
+    /// model/host for rates, host/model for times; None for absolute targets.
+    ratio: Option<f64>,
+    target: &'static str,
+    met: bool,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A content-free kernel big enough for `bytes` of user memory, with one process.
+fn kernel(bytes: u64) -> (Kernel, Tid) {
+    let mut cfg = Config::new(Profile::Linux519);
+    cfg.content = ContentMode::Tagged;
+    cfg.memory_bytes = bytes * 2 + (64 << 20);
+    let mut k = Kernel::new(cfg);
+    let t = k.spawn_process(0).expect("process");
+    (k, t)
+}
+
+fn anon_map(k: &mut Kernel, t: Tid, bytes: u64) -> u64 {
+    k.mmap(
+        t,
+        0,
+        bytes,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_ANONYMOUS,
+        -1,
+        0,
+    )
+    .expect("mmap")
+}
+
+/// 4 KiB write faults over `bytes`: (faults/s, host bytes per resident page).
+fn model_anon_faults(bytes: u64) -> (f64, f64) {
+    let (mut k, t) = kernel(bytes);
+    let p = anon_map(&mut k, t, bytes);
+    let before = k.host_bytes();
+    let start = Instant::now();
+    let mut a = p;
+    while a < p + bytes {
+        k.store(t, a, 1).expect("store");
+        a += PAGE;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let faults = k.minflt(t).expect("minflt") as f64;
+    let per_page = (k.host_bytes().saturating_sub(before)) as f64 / (bytes / PAGE) as f64;
+    (faults / secs, per_page)
+}
+
+/// fork with `bytes` touched, the child writes it all and exits: total ms.
+fn model_fork_cow(bytes: u64) -> f64 {
+    let (mut k, t) = kernel(bytes * 2);
+    let p = anon_map(&mut k, t, bytes);
+    k.memset(t, p, 1, bytes).expect("touch");
+    let start = Instant::now();
+    let c = k.fork(t).expect("fork");
+    let mut a = p;
+    while a < p + bytes {
+        k.store(c, a, 2).expect("child store");
+        a += PAGE;
+    }
+    k.exit(c).expect("exit");
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// The RO/RW/store loop on an isolated page: iterations/s.
+fn model_mprotect_loop(iters: u64) -> f64 {
+    let (mut k, t) = kernel(1 << 20);
+    let r = k
+        .mmap(
+            t,
+            0,
+            3 * PAGE,
+            PROT_NONE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+        .expect("mmap");
+    let p = k
+        .mmap(
+            t,
+            r + PAGE,
+            PAGE,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+            -1,
+            0,
+        )
+        .expect("mmap");
+    k.store(t, p, 1).expect("store");
+    let start = Instant::now();
+    for _ in 0..iters {
+        k.mprotect(t, p, PAGE, PROT_READ).expect("mprotect");
+        k.mprotect(t, p, PAGE, PROT_READ | PROT_WRITE)
+            .expect("mprotect");
+        k.store(t, p, 0).expect("store");
+    }
+    iters as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Loads from 64 resident pages (TLB hits): loads/s.
+fn model_tlb_hits(n: u64) -> f64 {
+    let (mut k, t) = kernel(1 << 20);
+    let p = anon_map(&mut k, t, 64 * PAGE);
+    k.memset(t, p, 1, 64 * PAGE).expect("touch");
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for i in 0..n {
+        sum += k
+            .load(t, p + ((i & 63) << 12) + (i & 63) * 64)
+            .expect("load") as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(sum, n, "every load reads the stored byte");
+    n as f64 / secs
+}
+
+fn host_or_note<T>(r: Result<T, String>, what: &str) -> Option<T> {
+    r.map_err(|e| eprintln!("host {what}: {e} (row shows the model only)"))
+        .ok()
+}
+
+/// Run the benchmarks and print the table; exit 1 if a target is missed.
+pub fn run(quick: bool, json: bool) -> ExitCode {
+    let bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
+    let reps = if quick { 1 } else { 3 };
+    let iters = if quick { 20_000 } else { 200_000 };
+    let loads = if quick { 20_000_000 } else { 200_000_000 };
+    let size = format!("{} MiB", bytes >> 20);
+    let mut rows = Vec::new();
+
+    eprintln!("[1/5] anonymous 4 KiB write faults over {size} ...");
+    let runs: Vec<(f64, f64)> = (0..reps).map(|_| model_anon_faults(bytes)).collect();
+    let model_rate = median(runs.iter().map(|r| r.0).collect());
+    let per_page = median(runs.iter().map(|r| r.1).collect());
+    let host =
+        host_or_note(host::anon_fault_rate(bytes as usize, reps), "anon faults").map(|h| h.value);
+    rows.push(Row {
+        workload: "anon 4 KiB write faults",
+        unit: "faults/s",
+        model: model_rate,
+        host,
+        ratio: host.map(|h| model_rate / h),
+        target: "model >= 3x host",
+        met: host.is_some_and(|h| model_rate >= 3.0 * h),
+    });
+
+    eprintln!("[2/5] fork of {size} touched, child writes it all ...");
+    let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
+    let host =
+        host_or_note(host::fork_then_child_writes(bytes as usize, reps), "fork").map(|h| h.0.value);
+    rows.push(Row {
+        workload: "fork + child COW of all",
+        unit: "ms",
+        model: model_ms,
+        host,
+        ratio: host.map(|h| h / model_ms),
+        target: "model time <= host",
+        met: host.is_some_and(|h| model_ms <= h),
+    });
+
+    eprintln!("[3/5] mprotect RO/RW/store loop, {iters} iterations ...");
+    let model_it = median((0..reps).map(|_| model_mprotect_loop(iters)).collect());
+    let host =
+        host_or_note(host::mprotect_loop_rate(iters as usize, reps), "mprotect").map(|h| h.value);
+    rows.push(Row {
+        workload: "mprotect RO/RW loop",
+        unit: "iter/s",
+        model: model_it,
+        host,
+        ratio: host.map(|h| model_it / h),
+        target: "model >= 5x host",
+        met: host.is_some_and(|h| model_it >= 5.0 * h),
+    });
+
+    eprintln!("[4/5] loads from resident pages (TLB hits), {loads} ...");
+    let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());
+    let host =
+        host_or_note(host::resident_access_rate(loads as usize, reps), "loads").map(|h| h.value);
+    rows.push(Row {
+        workload: "resident loads (TLB hit)",
+        unit: "loads/s",
+        model: model_hits,
+        host,
+        ratio: host.map(|h| model_hits / h),
+        target: ">= 100M/s on one core",
+        met: model_hits >= 100e6,
+    });
+
+    eprintln!("[5/5] host memory per resident page (content-free) ...");
+    rows.push(Row {
+        workload: "memory per resident page",
+        unit: "bytes",
+        model: per_page,
+        host: None,
+        ratio: None,
+        target: "<= 64 bytes",
+        met: per_page <= 64.0,
+    });
+
+    let all_met = rows.iter().all(|r| r.met);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "size": size, "rows": rows }))
+                .expect("rows serialise")
+        );
+    } else {
+        println!(
+            "{:<28} {:>9} {:>14} {:>14} {:>8}  {:<22} {}",
+            "workload", "unit", "model", "host", "ratio", "target", "met"
+        );
+        for r in &rows {
+            let host = r.host.map_or("-".into(), |h| format!("{h:.4e}"));
+            let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.2}"));
+            println!(
+                "{:<28} {:>9} {:>14.4e} {:>14} {:>8}  {:<22} {}",
+                r.workload,
+                r.unit,
+                r.model,
+                host,
+                ratio,
+                r.target,
+                if r.met { "yes" } else { "NO" }
+            );
+        }
+    }
+    if all_met {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,111 @@
+//! What a scenario needs from a kernel: the `Backend` trait. The model implements it here; the
+//! host kernel implements it in `mmlab-live`.
+
+use mmlab::fs::proc::MapsEntry;
+use mmlab::{Errno, Signal};
+
+/// A task as the backend knows it.
+pub type TaskId = usize;
+
+/// A syscall a scenario can make, with C arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    Mmap {
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: i64,
+        off: u64,
+    },
+    Munmap {
+        addr: u64,
+        len: u64,
+    },
+    Mremap {
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    },
+    Mprotect {
+        addr: u64,
+        len: u64,
+        prot: u64,
+    },
+    Madvise {
+        addr: u64,
+        len: u64,
+        advice: u64,
+    },
+    SchedSetaffinity {
+        cpu: u64,
+    },
+}
+
+/// A model-only probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelProbe {
+    TlbFlushes(Option<u64>),
+    Counter(String),
+    Page(u64),
+    Pte(u64),
+}
+
+/// What a model probe returns: a number, or named fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeValue {
+    Num(u64),
+    Record(Vec<(&'static str, u64)>),
+}
+
+/// Why a scenario cannot run on a backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip(pub String);
+
+/// Machine settings a scenario asks for.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    pub profile: Option<String>,
+    pub memory: Option<u64>,
+    pub cpus: Option<usize>,
+    pub features: Vec<(String, bool)>,
+    pub model_only: Option<String>,
+}
+
+/// A kernel a scenario runs on. Every call is made on behalf of a task.
+pub trait Backend {
+    /// A short name for reports (`model`, `host`).
+    fn name(&self) -> &'static str;
+    /// Start a fresh machine for one scenario, or say why it cannot run here.
+    fn prepare(&mut self, setup: &Setup) -> Result<(), Skip>;
+    /// A new process whose one thread runs on `cpu`.
+    fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno>;
+    fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno>;
+    fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno>;
+    /// exit_group(); the process's memory is gone when this returns.
+    fn exit(&mut self, t: TaskId) -> Result<(), Errno>;
+    fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno>;
+    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal>;
+    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal>;
+    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal>;
+    /// Read one byte of every page in the range.
+    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal>;
+    /// The first byte of the range that is not `val`.
+    fn mismatch(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        val: u8,
+    ) -> Result<Option<(u64, u8)>, Signal>;
+    fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno>;
+    fn zero_pfn(&mut self) -> u64;
+    fn minflt(&mut self, t: TaskId) -> Result<u64, Errno>;
+    fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno>;
+    /// A model-only probe; a host backend answers Err.
+    fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
+    /// Check the backend's invariants after a step (the model's checker; a no-op on a host).
+    fn check(&mut self) -> Result<(), String>;
+}

@@ -1,0 +1,180 @@
+//! The `Backend` over mmlab's own `Kernel`.
+
+use mmlab::fs::proc::MapsEntry;
+use mmlab::hw::PAGE_SIZE;
+use mmlab::page::alloc::ZERO_PFN;
+use mmlab::{Config, Errno, Kernel, Profile, Signal};
+
+use crate::backend::*;
+
+/// Runs scenarios on the model; a fresh `Kernel` per scenario.
+pub struct ModelBackend {
+    k: Option<Kernel>,
+    /// Run the invariant checker after every step.
+    pub check_invariants: bool,
+}
+
+impl Default for ModelBackend {
+    fn default() -> Self {
+        ModelBackend {
+            k: None,
+            check_invariants: true,
+        }
+    }
+}
+
+impl ModelBackend {
+    fn k(&mut self) -> &mut Kernel {
+        self.k.as_mut().expect("prepare() runs first")
+    }
+
+    /// The kernel of the last scenario, for tests and tools.
+    pub fn kernel(&mut self) -> Option<&mut Kernel> {
+        self.k.as_mut()
+    }
+}
+
+impl Backend for ModelBackend {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+
+    fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
+        let profile: Profile = match &setup.profile {
+            Some(p) => p.parse().map_err(Skip)?,
+            None => Profile::default(),
+        };
+        let mut cfg = Config::new(profile);
+        if let Some(m) = setup.memory {
+            cfg.memory_bytes = m;
+        }
+        if let Some(c) = setup.cpus {
+            if !(1..=64).contains(&c) {
+                return Err(Skip(format!("cpus {c}: the model has 1 to 64 CPUs")));
+            }
+            cfg.cpus = c;
+        }
+        for (name, on) in &setup.features {
+            cfg.features.set(name, *on).map_err(Skip)?;
+        }
+        self.k = Some(Kernel::new(cfg));
+        Ok(())
+    }
+
+    fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
+        self.k().spawn_process(cpu)
+    }
+    fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
+        self.k().fork(t)
+    }
+    fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
+        self.k().spawn_thread(t, cpu)
+    }
+    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+        self.k().exit(t)
+    }
+
+    fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        let k = self.k();
+        match *call {
+            Syscall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                off,
+            } => k.mmap(t, addr, len, prot, flags, fd, off),
+            Syscall::Munmap { addr, len } => k.munmap(t, addr, len).map(|_| 0),
+            Syscall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => k.mremap(t, old, old_len, new_len, flags, new_addr),
+            Syscall::Mprotect { addr, len, prot } => k.mprotect(t, addr, len, prot).map(|_| 0),
+            Syscall::Madvise { addr, len, advice } => k.madvise(t, addr, len, advice).map(|_| 0),
+            Syscall::SchedSetaffinity { cpu } => k.set_cpu(t, cpu as usize).map(|_| 0),
+        }
+    }
+
+    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal> {
+        self.k().load(t, addr)
+    }
+    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal> {
+        self.k().store(t, addr, val)
+    }
+    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
+        self.k().memset(t, addr, val, len)
+    }
+    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal> {
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        let mut a = addr;
+        while a < end {
+            self.k().load(t, a)?;
+            a = (a & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+        }
+        Ok(())
+    }
+    fn mismatch(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        val: u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        self.k().find_mismatch(t, addr, len, val)
+    }
+    fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
+        self.k().pagemap(t, addr)
+    }
+    fn zero_pfn(&mut self) -> u64 {
+        ZERO_PFN
+    }
+    fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        self.k().minflt(t)
+    }
+    fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
+        self.k().maps(t)
+    }
+
+    fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
+        let k = self.k();
+        match probe {
+            ModelProbe::TlbFlushes(None) => Ok(ProbeValue::Num(k.tlb_flushes_total())),
+            ModelProbe::TlbFlushes(Some(cpu)) => k
+                .tlb_flushes(*cpu as usize)
+                .map(ProbeValue::Num)
+                .ok_or_else(|| format!("no CPU {cpu} (the model has {})", k.cfg.cpus)),
+            ModelProbe::Counter(name) => k.counter(name).map(ProbeValue::Num).ok_or_else(|| {
+                format!(
+                    "unknown counter `{name}` (known: {})",
+                    mmlab::vmstat::VmStat::NAMES.join(", ")
+                )
+            }),
+            ModelProbe::Pte(addr) => k
+                .pte_at(t, *addr)
+                .map(|p| ProbeValue::Num(p.0))
+                .map_err(|e| e.to_string()),
+            ModelProbe::Page(addr) => match k.page_at(t, *addr).map_err(|e| e.to_string())? {
+                None => Err(format!("no page is mapped at {addr:#x}")),
+                Some((pfn, p)) => Ok(ProbeValue::Record(vec![
+                    ("pfn", pfn),
+                    ("anon", p.is_anon() as u64),
+                    ("anon_exclusive", p.anon_exclusive() as u64),
+                    ("refcount", p.refcount as u64),
+                    ("mapcount", p.mapcount as u64),
+                    ("zero", (pfn == ZERO_PFN) as u64),
+                ])),
+            },
+        }
+    }
+
+    fn check(&mut self) -> Result<(), String> {
+        if !self.check_invariants {
+            return Ok(());
+        }
+        self.k().check_invariants().map_err(|v| v.to_string())
+    }
+}

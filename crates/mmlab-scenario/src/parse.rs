@@ -1,0 +1,587 @@
+//! Lexer and parser for `.mml` files: one statement per line, errors with line:column.
+
+use std::path::Path;
+
+use crate::ast::*;
+
+/// A parse error at a place in a file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {msg}")]
+pub struct ParseError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Num(u64),
+    Str(String),
+    Punct(&'static str),
+}
+
+impl Tok {
+    fn describe(&self) -> String {
+        match self {
+            Tok::Ident(s) => format!("`{s}`"),
+            Tok::Num(n) => format!("number {n}"),
+            Tok::Str(s) => format!("string \"{s}\""),
+            Tok::Punct(p) => format!("`{p}`"),
+        }
+    }
+}
+
+const PUNCTS: &[&str] = &[
+    "==", "!=", "<=", ">=", "<<", ">>", "(", ")", ",", ".", "=", "<", ">", "+", "-", "*", "/", "%",
+    "|", "&", "~", ":", "{", "}",
+];
+
+/// Split one line into tokens with their columns; `#` starts a comment.
+fn lex(line: &str, ln: usize, file: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
+    let err = |col: usize, msg: String| ParseError {
+        file: file.into(),
+        line: ln,
+        col,
+        msg,
+    };
+    let b = line.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i] as char;
+        let col = i + 1;
+        if c == '#' {
+            break;
+        }
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '"' {
+            let end = line[i + 1..]
+                .find('"')
+                .ok_or_else(|| err(col, "unterminated string".into()))?;
+            out.push((Tok::Str(line[i + 1..i + 1 + end].to_string()), col));
+            i += end + 2;
+            continue;
+        }
+        if c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && (b[i] as char).is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let text = &line[start..i];
+            out.push((
+                Tok::Num(
+                    parse_number(text).ok_or_else(|| err(col, format!("bad number `{text}`")))?,
+                ),
+                col,
+            ));
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < b.len() && ((b[i] as char).is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            out.push((Tok::Ident(line[start..i].to_string()), col));
+            continue;
+        }
+        match PUNCTS.iter().find(|p| line[i..].starts_with(**p)) {
+            Some(p) => {
+                out.push((Tok::Punct(p), col));
+                i += p.len();
+            }
+            None => return Err(err(col, format!("unexpected character `{c}`"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Decimal or 0x hex, with an optional K/M/G suffix (powers of 1024).
+pub fn parse_number(text: &str) -> Option<u64> {
+    let (digits, mult) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 1u64 << 10),
+        b'M' => (&text[..text.len() - 1], 1 << 20),
+        b'G' => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    let v = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(h, 16).ok()?
+    } else {
+        digits.parse::<u64>().ok()?
+    };
+    v.checked_mul(mult)
+}
+
+struct Line<'a> {
+    toks: Vec<(Tok, usize)>,
+    i: usize,
+    ln: usize,
+    file: &'a str,
+    end_col: usize,
+}
+
+impl Line<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.i).map(|t| &t.0)
+    }
+    fn col(&self) -> usize {
+        self.toks.get(self.i).map_or(self.end_col, |t| t.1)
+    }
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.ln,
+            col: self.col(),
+        }
+    }
+    fn err(&self, expected: &str) -> ParseError {
+        let found = self.peek().map_or("end of line".to_string(), Tok::describe);
+        ParseError {
+            file: self.file.into(),
+            line: self.ln,
+            col: self.col(),
+            msg: format!("expected {expected}, found {found}"),
+        }
+    }
+    fn eat(&mut self, p: &str) -> bool {
+        if self.peek()
+            == Some(&Tok::Punct(
+                PUNCTS.iter().find(|x| **x == p).copied().unwrap_or(""),
+            ))
+        {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, p: &str) -> Result<(), ParseError> {
+        if self.eat(p) {
+            Ok(())
+        } else {
+            Err(self.err(&format!("`{p}`")))
+        }
+    }
+    fn ident(&mut self, what: &str) -> Result<String, ParseError> {
+        match self.peek() {
+            Some(Tok::Ident(s)) => {
+                let s = s.clone();
+                self.i += 1;
+                Ok(s)
+            }
+            _ => Err(self.err(what)),
+        }
+    }
+    fn number(&mut self, what: &str) -> Result<u64, ParseError> {
+        match self.peek() {
+            Some(Tok::Num(n)) => {
+                let n = *n;
+                self.i += 1;
+                Ok(n)
+            }
+            _ => Err(self.err(what)),
+        }
+    }
+    fn keyword(&mut self, kw: &str) -> bool {
+        if matches!(self.peek(), Some(Tok::Ident(s)) if s == kw) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn done(&self) -> Result<(), ParseError> {
+        if self.i == self.toks.len() {
+            Ok(())
+        } else {
+            Err(self.err("end of line"))
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        self.binary(0)
+    }
+
+    fn binary(&mut self, level: usize) -> Result<Expr, ParseError> {
+        const LEVELS: &[&[(&str, BinOp)]] = &[
+            &[("|", BinOp::Or)],
+            &[("&", BinOp::And)],
+            &[("<<", BinOp::Shl), (">>", BinOp::Shr)],
+            &[("+", BinOp::Add), ("-", BinOp::Sub)],
+            &[("*", BinOp::Mul), ("/", BinOp::Div), ("%", BinOp::Rem)],
+        ];
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut lhs = self.binary(level + 1)?;
+        'outer: loop {
+            for (sym, op) in LEVELS[level] {
+                if self.peek() == Some(&Tok::Punct(sym)) {
+                    self.i += 1;
+                    let rhs = self.binary(level + 1)?;
+                    lhs = Expr {
+                        pos: lhs.pos,
+                        kind: ExprKind::Bin(*op, Box::new(lhs), Box::new(rhs)),
+                    };
+                    continue 'outer;
+                }
+            }
+            return Ok(lhs);
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        let pos = self.pos();
+        if self.eat("-") {
+            return Ok(Expr {
+                pos,
+                kind: ExprKind::Neg(Box::new(self.unary()?)),
+            });
+        }
+        if self.eat("~") {
+            return Ok(Expr {
+                pos,
+                kind: ExprKind::Not(Box::new(self.unary()?)),
+            });
+        }
+        let mut e = self.primary()?;
+        while self.eat(".") {
+            let f = self.ident("a field name")?;
+            e = Expr {
+                pos,
+                kind: ExprKind::Field(Box::new(e), f),
+            };
+        }
+        Ok(e)
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let pos = self.pos();
+        match self.peek().cloned() {
+            Some(Tok::Num(n)) => {
+                self.i += 1;
+                Ok(Expr {
+                    pos,
+                    kind: ExprKind::Num(n),
+                })
+            }
+            Some(Tok::Punct("(")) => {
+                self.i += 1;
+                let e = self.expr()?;
+                self.expect(")")?;
+                Ok(e)
+            }
+            Some(Tok::Ident(mut name)) => {
+                self.i += 1;
+                if name == "model" && self.eat(".") {
+                    name = format!("model.{}", self.ident("a model probe name")?);
+                    if self.peek() != Some(&Tok::Punct("(")) {
+                        return Err(self.err("`(` after a model probe"));
+                    }
+                }
+                if self.eat("(") {
+                    let mut args = Vec::new();
+                    if !self.eat(")") {
+                        loop {
+                            args.push(self.expr()?);
+                            if self.eat(")") {
+                                break;
+                            }
+                            self.expect(",")?;
+                        }
+                    }
+                    return Ok(Expr {
+                        pos,
+                        kind: ExprKind::Call(name, args),
+                    });
+                }
+                Ok(Expr {
+                    pos,
+                    kind: ExprKind::Name(name),
+                })
+            }
+            _ => Err(self.err("an expression")),
+        }
+    }
+
+    fn action(&mut self) -> Result<Action, ParseError> {
+        if self.keyword("expect") {
+            let lhs = self.expr()?;
+            if self.keyword("fails") {
+                let e = self.ident("an errno name such as EFAULT")?;
+                return Ok(Action::Fails(lhs, e));
+            }
+            if self.keyword("faults") {
+                let s = self.ident("a signal name such as SIGSEGV")?;
+                return Ok(Action::Faults(lhs, s));
+            }
+            let op = [
+                ("==", CmpOp::Eq),
+                ("!=", CmpOp::Ne),
+                ("<=", CmpOp::Le),
+                (">=", CmpOp::Ge),
+                ("<", CmpOp::Lt),
+                (">", CmpOp::Gt),
+            ]
+            .into_iter()
+            .find(|(s, _)| self.peek() == Some(&Tok::Punct(s)))
+            .map(|(_, op)| op)
+            .ok_or_else(|| {
+                self.err("a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`), `fails` or `faults`")
+            })?;
+            self.i += 1;
+            let rhs = self.expr()?;
+            if let ExprKind::Call(name, args) = &lhs.kind {
+                if name == "mem" {
+                    if op != CmpOp::Eq || args.len() != 2 {
+                        return Err(ParseError {
+                            file: self.file.into(),
+                            line: lhs.pos.line,
+                            col: lhs.pos.col,
+                            msg: "expected `mem(ADDR, LEN) == BYTE`".into(),
+                        });
+                    }
+                    return Ok(Action::Mem {
+                        addr: args[0].clone(),
+                        len: args[1].clone(),
+                        byte: rhs,
+                    });
+                }
+            }
+            return Ok(Action::Compare(lhs, op, rhs));
+        }
+        if let (Some(Tok::Ident(name)), Some((Tok::Punct("="), _))) =
+            (self.peek().cloned(), self.toks.get(self.i + 1))
+        {
+            self.i += 2;
+            return Ok(Action::Assign(name, self.expr()?));
+        }
+        Ok(Action::Do(self.expr()?))
+    }
+}
+
+/// Directives that may not be task names.
+const DIRECTIVES: &[&str] = &[
+    "title", "profile", "memory", "cpus", "model", "feature", "process", "repeat", "expect",
+];
+
+/// Parse a scenario from text; `file` names it in errors.
+pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
+    let fname = file.display().to_string();
+    let mut sc = Scenario {
+        path: file.to_path_buf(),
+        ..Default::default()
+    };
+    // Blocks being built: (repeat count, statements, where it opened).
+    let mut stack: Vec<(u64, Vec<Stmt>, Pos)> = vec![(1, Vec::new(), Pos::default())];
+    for (idx, raw) in text.lines().enumerate() {
+        let ln = idx + 1;
+        let toks = lex(raw, ln, &fname)?;
+        if toks.is_empty() {
+            continue;
+        }
+        let mut l = Line {
+            toks,
+            i: 0,
+            ln,
+            file: &fname,
+            end_col: raw.trim_end().len() + 1,
+        };
+        let pos = l.pos();
+        let rest = |from: usize| {
+            raw[from - 1..]
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let first = match l.peek() {
+            Some(Tok::Ident(s)) => s.clone(),
+            Some(Tok::Punct("}")) => {
+                l.i += 1;
+                l.done()?;
+                if stack.len() == 1 {
+                    return Err(ParseError {
+                        file: fname.clone(),
+                        line: ln,
+                        col: pos.col,
+                        msg: "`}` without an open `repeat`".into(),
+                    });
+                }
+                let (count, body, open) = stack.pop().expect("block");
+                stack.last_mut().expect("outer").1.push(Stmt {
+                    pos: open,
+                    kind: StmtKind::Repeat { count, body },
+                });
+                continue;
+            }
+            _ => return Err(l.err("a directive, `process`, `repeat` or `TASK:`")),
+        };
+        let is_step = matches!(l.toks.get(1), Some((Tok::Punct(":"), _)));
+        if is_step && !DIRECTIVES.contains(&first.as_str()) {
+            l.i += 2;
+            let action = l.action()?;
+            l.done()?;
+            stack.last_mut().expect("block").1.push(Stmt {
+                pos,
+                kind: StmtKind::Step {
+                    task: first,
+                    action,
+                },
+            });
+            continue;
+        }
+        l.i += 1;
+        match first.as_str() {
+            "title" => match l.peek().cloned() {
+                Some(Tok::Str(s)) => {
+                    l.i += 1;
+                    l.done()?;
+                    sc.title = s;
+                }
+                _ => return Err(l.err("a quoted title")),
+            },
+            "profile" => {
+                let p = rest(l.col());
+                if p.is_empty() {
+                    return Err(l.err("a profile name such as linux-5.19"));
+                }
+                sc.profile = Some(p);
+            }
+            "memory" => sc.memory = Some(l.number("a memory size such as 64M")?),
+            "cpus" => sc.cpus = Some(l.number("a CPU count")? as usize),
+            "model" => {
+                l.expect("-")?;
+                if !l.keyword("only") {
+                    return Err(l.err("`model-only`"));
+                }
+                match l.peek().cloned() {
+                    Some(Tok::Str(s)) => {
+                        l.i += 1;
+                        sc.model_only = Some(s);
+                    }
+                    _ => return Err(l.err("a quoted reason after model-only")),
+                }
+                l.done()?;
+            }
+            "feature" => {
+                let name = l.ident("a feature name")?;
+                let on = match l.ident("`on` or `off`")?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => {
+                        return Err(ParseError {
+                            file: fname.clone(),
+                            line: ln,
+                            col: l.toks[l.i - 1].1,
+                            msg: "expected `on` or `off`".into(),
+                        })
+                    }
+                };
+                l.done()?;
+                sc.features.push((name, on));
+            }
+            "process" => {
+                let name = l.ident("a process name")?;
+                let mut cpu = 0;
+                if l.keyword("on") {
+                    if !l.keyword("cpu") {
+                        return Err(l.err("`cpu`"));
+                    }
+                    cpu = l.number("a CPU number")? as usize;
+                }
+                l.done()?;
+                stack.last_mut().expect("block").1.push(Stmt {
+                    pos,
+                    kind: StmtKind::Process { name, cpu },
+                });
+            }
+            "repeat" => {
+                let n = l.number("a repeat count")?;
+                l.expect("{")?;
+                l.done()?;
+                stack.push((n, Vec::new(), pos));
+            }
+            _ => {
+                l.i -= 1;
+                return Err(l.err("a directive (title, profile, memory, cpus, model-only, feature), `process`, `repeat` or `TASK:`"));
+            }
+        }
+    }
+    if stack.len() > 1 {
+        let open = stack.last().expect("block").2;
+        return Err(ParseError {
+            file: fname,
+            line: open.line,
+            col: open.col,
+            msg: "`repeat` block is not closed with `}`".into(),
+        });
+    }
+    if sc.title.is_empty() {
+        return Err(ParseError {
+            file: fname,
+            line: 1,
+            col: 1,
+            msg: "expected a `title \"...\"` line".into(),
+        });
+    }
+    sc.body = stack.pop().expect("top").1;
+    Ok(sc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Scenario, ParseError> {
+        parse(text, Path::new("t.mml"))
+    }
+
+    #[test]
+    fn parses_steps_blocks_and_expectations() {
+        let sc = p("title \"x\"\nprofile linux-5.18\nprocess P on cpu 1\nP: p = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nrepeat 3 {\n  P: store(p, 0x11)\n}\nP: expect pagemap(p).present == 1\nP: expect mremap(p, 1, 1, 0) fails EFAULT # comment\nP: expect mem(p, 4K) == 0x11\n").unwrap();
+        assert_eq!(sc.profile.as_deref(), Some("linux-5.18"));
+        assert_eq!(sc.body.len(), 6);
+        assert!(matches!(&sc.body[0].kind, StmtKind::Process { cpu: 1, .. }));
+        assert!(matches!(&sc.body[2].kind, StmtKind::Repeat { count: 3, body } if body.len() == 1));
+        assert!(
+            matches!(&sc.body[4].kind, StmtKind::Step { action: Action::Fails(_, e), .. } if e == "EFAULT")
+        );
+        assert!(matches!(
+            &sc.body[5].kind,
+            StmtKind::Step {
+                action: Action::Mem { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_name_line_column_and_what_was_expected() {
+        let e = p("title \"x\"\nP: expect load(p) =! 1\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 19));
+        assert!(e.msg.starts_with("expected a comparison"), "{}", e.msg);
+        let e = p("title \"x\"\nP: x = 12Q\n").unwrap_err();
+        assert_eq!((e.line, e.col, e.msg.as_str()), (2, 8, "bad number `12Q`"));
+        let e = p("title \"x\"\n}\n").unwrap_err();
+        assert!(e.msg.contains("without an open"));
+        let e = p("title \"x\"\nrepeat 2 {\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = p("P: store(1, 2)\n").unwrap_err();
+        assert!(e.msg.contains("title"));
+        assert_eq!(
+            p("title \"x\"\nP: f(1,\n").unwrap_err().msg,
+            "expected an expression, found end of line"
+        );
+        assert_eq!(parse_number("2M"), Some(2 << 20));
+        assert_eq!(parse_number("0x10"), Some(16));
+        assert_eq!(parse_number("99999999999999999999"), None);
+    }
+}

@@ -1,0 +1,620 @@
+//! Running a parsed scenario on a backend: evaluate steps in file order, check expectations,
+//! collect verdicts with the file:line of each.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use mmlab::{Errno, Signal};
+
+use crate::ast::*;
+use crate::backend::*;
+
+/// One expectation that did not hold, or the step that ended the scenario.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub line: usize,
+    pub expected: String,
+    pub observed: String,
+}
+
+/// How a scenario ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// The verdict on one scenario.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    pub path: String,
+    pub title: String,
+    pub backend: &'static str,
+    pub status: Status,
+    pub skip_reason: Option<String>,
+    pub failures: Vec<Failure>,
+    pub expectations: usize,
+    pub micros: u128,
+}
+
+/// Why evaluation stopped early.
+struct Stop(Failure);
+
+type Flow<T> = Result<T, Stop>;
+
+/// A value during evaluation: a number or a record with named fields.
+#[derive(Clone, Debug)]
+enum Value {
+    Num(u64),
+    Record {
+        raw: Option<u64>,
+        fields: Vec<(&'static str, u64)>,
+    },
+}
+
+/// Constants the language knows: uapi names, errnos, sizes.
+fn constant(name: &str) -> Option<u64> {
+    match name {
+        "NULL" => Some(0),
+        "PAGE_SIZE" => Some(4096),
+        "HPAGE_SIZE" => Some(2 << 20),
+        _ => mmlab::uapi::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .or_else(|| Errno::from_name(name).map(|e| e.code() as u64)),
+    }
+}
+
+struct Runner<'a, B: Backend> {
+    b: &'a mut B,
+    vars: HashMap<String, u64>,
+    tasks: HashMap<String, TaskId>,
+    failures: Vec<Failure>,
+    expectations: usize,
+}
+
+fn stop(pos: Pos, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
+    Stop(Failure {
+        line: pos.line,
+        expected: expected.into(),
+        observed: observed.into(),
+    })
+}
+
+/// Run one scenario on `b`.
+pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
+    let start = Instant::now();
+    let setup = Setup {
+        profile: sc.profile.clone(),
+        memory: sc.memory,
+        cpus: sc.cpus,
+        features: sc.features.clone(),
+        model_only: sc.model_only.clone(),
+    };
+    let mut report = Report {
+        path: sc.path.display().to_string(),
+        title: sc.title.clone(),
+        backend: b.name(),
+        status: Status::Pass,
+        skip_reason: None,
+        failures: vec![],
+        expectations: 0,
+        micros: 0,
+    };
+    if let Err(Skip(reason)) = b.prepare(&setup) {
+        report.status = Status::Skip;
+        report.skip_reason = Some(reason);
+        return report;
+    }
+    let mut r = Runner {
+        b,
+        vars: HashMap::new(),
+        tasks: HashMap::new(),
+        failures: vec![],
+        expectations: 0,
+    };
+    if let Err(Stop(f)) = r.block(&sc.body) {
+        r.failures.push(f);
+    }
+    report.expectations = r.expectations;
+    report.failures = r.failures;
+    if !report.failures.is_empty() {
+        report.status = Status::Fail;
+    }
+    report.micros = start.elapsed().as_micros();
+    report
+}
+
+impl<B: Backend> Runner<'_, B> {
+    fn block(&mut self, body: &[Stmt]) -> Flow<()> {
+        for s in body {
+            match &s.kind {
+                StmtKind::Process { name, cpu } => {
+                    self.fresh_task_name(name, s.pos)?;
+                    let t = self.b.spawn_process(*cpu).map_err(|e| {
+                        stop(s.pos, format!("process {name} on cpu {cpu}"), e.to_string())
+                    })?;
+                    self.tasks.insert(name.clone(), t);
+                }
+                StmtKind::Repeat { count, body } => {
+                    for _ in 0..*count {
+                        self.block(body)?;
+                    }
+                }
+                StmtKind::Step { task, action } => {
+                    let t = *self.tasks.get(task).ok_or_else(|| stop(s.pos, format!("a task named `{task}` (declare it with `process` or bind it with fork/thread)"), "no such task"))?;
+                    self.step(t, s.pos, action)?;
+                    self.b.check().map_err(|v| {
+                        stop(s.pos, "the model's invariants to hold after this step", v)
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fresh_task_name(&self, name: &str, pos: Pos) -> Flow<()> {
+        if self.tasks.contains_key(name) {
+            return Err(stop(
+                pos,
+                format!("a new task name, but `{name}` is taken"),
+                "duplicate task",
+            ));
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, t: TaskId, pos: Pos, action: &Action) -> Flow<()> {
+        match action {
+            Action::Do(e) => {
+                self.eval(t, e)?;
+            }
+            Action::Assign(name, e) => {
+                if let ExprKind::Call(f, args) = &e.kind {
+                    if f == "fork" || f == "thread" {
+                        self.fresh_task_name(name, pos)?;
+                        let new = if f == "fork" {
+                            self.arity(e, args, 0)?;
+                            self.b.fork(t)
+                        } else {
+                            self.arity(e, args, 1)?;
+                            let cpu = self.num(t, &args[0])?;
+                            self.b.thread(t, cpu as usize)
+                        };
+                        let new = new.map_err(|er| {
+                            stop(
+                                pos,
+                                format!("{f}() to succeed"),
+                                format!("failed with {er}"),
+                            )
+                        })?;
+                        self.tasks.insert(name.clone(), new);
+                        return Ok(());
+                    }
+                }
+                if constant(name).is_some() {
+                    return Err(stop(
+                        pos,
+                        format!("a variable name, but `{name}` is a constant"),
+                        "assignment to a constant",
+                    ));
+                }
+                let v = self.num(t, e)?;
+                self.vars.insert(name.clone(), v);
+            }
+            Action::Compare(a, op, bx) => {
+                self.expectations += 1;
+                let x = self.num(t, a)?;
+                let y = self.num(t, bx)?;
+                if !op.holds(x, y) {
+                    self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("{} {} {}", show(a), op.symbol(), fmt_num(y)),
+                        observed: fmt_num(x),
+                    });
+                }
+            }
+            Action::Mem { addr, len, byte } => {
+                self.expectations += 1;
+                let (a, l, v) = (self.num(t, addr)?, self.num(t, len)?, self.num(t, byte)?);
+                match self.b.mismatch(t, a, l, v as u8) {
+                    Ok(None) => {}
+                    Ok(Some((at, got))) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!(
+                            "every byte of mem({}, {}) == {:#04x}",
+                            show(addr),
+                            show(len),
+                            v
+                        ),
+                        observed: format!("{got:#04x} at offset {:#x}", at - a),
+                    }),
+                    Err(sig) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("mem({}, {}) readable", show(addr), show(len)),
+                        observed: sig.name().into(),
+                    }),
+                }
+            }
+            Action::Fails(call, errno) => {
+                self.expectations += 1;
+                let want = Errno::from_name(errno)
+                    .ok_or_else(|| stop(pos, "a known errno name", format!("`{errno}`")))?;
+                let ExprKind::Call(f, args) = &call.kind else {
+                    return Err(stop(pos, "a syscall before `fails`", show(call)));
+                };
+                match self.syscall(t, call, f, args)? {
+                    Err(got) if got == want => {}
+                    Err(got) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("{} fails {}", show(call), want.name()),
+                        observed: format!("fails {}", got.name()),
+                    }),
+                    Ok(v) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("{} fails {}", show(call), want.name()),
+                        observed: format!("succeeded, returned {}", fmt_num(v)),
+                    }),
+                }
+            }
+            Action::Faults(access, sig) => {
+                self.expectations += 1;
+                let want = match sig.as_str() {
+                    "SIGSEGV" => Signal::Segv,
+                    "SIGBUS" => Signal::Bus,
+                    _ => return Err(stop(pos, "SIGSEGV or SIGBUS", format!("`{sig}`"))),
+                };
+                match self.access(t, access)? {
+                    Err(got) if got == want => {}
+                    Err(got) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("{} faults {}", show(access), want.name()),
+                        observed: format!("faults {}", got.name()),
+                    }),
+                    Ok(_) => self.failures.push(Failure {
+                        line: pos.line,
+                        expected: format!("{} faults {}", show(access), want.name()),
+                        observed: "no fault".into(),
+                    }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn arity(&self, e: &Expr, args: &[Expr], n: usize) -> Flow<()> {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(stop(
+                e.pos,
+                format!("{n} argument(s) for {}", show(e)),
+                format!("{} given", args.len()),
+            ))
+        }
+    }
+
+    fn num(&mut self, t: TaskId, e: &Expr) -> Flow<u64> {
+        match self.eval(t, e)? {
+            Value::Num(n) => Ok(n),
+            Value::Record { raw: Some(n), .. } => Ok(n),
+            Value::Record { fields, .. } => Err(stop(
+                e.pos,
+                format!("a number from {}; pick a field", show(e)),
+                format!(
+                    "a record with fields {}",
+                    fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn eval(&mut self, t: TaskId, e: &Expr) -> Flow<Value> {
+        let n = |v: u64| Ok(Value::Num(v));
+        match &e.kind {
+            ExprKind::Num(v) => n(*v),
+            ExprKind::Name(name) => match self.vars.get(name).copied().or_else(|| constant(name)) {
+                Some(v) => n(v),
+                None => Err(stop(
+                    e.pos,
+                    format!("a variable or constant named `{name}`"),
+                    "unknown name",
+                )),
+            },
+            ExprKind::Neg(x) => n(self.num(t, x)?.wrapping_neg()),
+            ExprKind::Not(x) => n(!self.num(t, x)?),
+            ExprKind::Bin(op, a, b) => {
+                let (x, y) = (self.num(t, a)?, self.num(t, b)?);
+                let v = match op {
+                    BinOp::Or => x | y,
+                    BinOp::And => x & y,
+                    BinOp::Shl => x.checked_shl(y as u32).unwrap_or(0),
+                    BinOp::Shr => x.checked_shr(y as u32).unwrap_or(0),
+                    BinOp::Add => x.wrapping_add(y),
+                    BinOp::Sub => x.wrapping_sub(y),
+                    BinOp::Mul => x.wrapping_mul(y),
+                    BinOp::Div | BinOp::Rem if y == 0 => {
+                        return Err(stop(e.pos, "a non-zero divisor", "division by zero"))
+                    }
+                    BinOp::Div => x / y,
+                    BinOp::Rem => x % y,
+                };
+                n(v)
+            }
+            ExprKind::Field(rec, field) => match self.eval(t, rec)? {
+                Value::Record { fields, .. } => fields
+                    .iter()
+                    .find(|(f, _)| f == field)
+                    .map(|(_, v)| Value::Num(*v))
+                    .ok_or_else(|| {
+                        stop(
+                            e.pos,
+                            format!(
+                                "a field of {} ({})",
+                                show(rec),
+                                fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                            ),
+                            format!("`.{field}`"),
+                        )
+                    }),
+                Value::Num(_) => Err(stop(
+                    e.pos,
+                    format!("a record before `.{field}`"),
+                    format!("{} is a number", show(rec)),
+                )),
+            },
+            ExprKind::Call(f, args) => self.call(t, e, f, args),
+        }
+    }
+
+    fn call(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Value> {
+        if matches!(f, "load" | "store" | "memset" | "touch") {
+            return match self.access(t, e)? {
+                Ok(v) => Ok(Value::Num(v)),
+                Err(sig) => Err(stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    format!("raised {}", sig.name()),
+                )),
+            };
+        }
+        if matches!(
+            f,
+            "mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity"
+        ) {
+            return match self.syscall(t, e, f, args)? {
+                Ok(v) => Ok(Value::Num(v)),
+                Err(er) => Err(stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    format!("failed with {}", er.name()),
+                )),
+            };
+        }
+        let argv = args
+            .iter()
+            .map(|a| self.num(t, a))
+            .collect::<Flow<Vec<u64>>>()?;
+        let want = |n: usize| {
+            if argv.len() == n {
+                Ok(())
+            } else {
+                Err(stop(
+                    e.pos,
+                    format!("{n} argument(s) for {f}()"),
+                    format!("{} given", argv.len()),
+                ))
+            }
+        };
+        let probe_err = |m: String| stop(e.pos, format!("{} to answer", show(e)), m);
+        match f {
+            "exit" => {
+                want(1)?;
+                self.b.exit(t).map_err(|er| probe_err(er.to_string()))?;
+                let b = &mut *self.b;
+                self.tasks.retain(|_, v| *v != t && b.minflt(*v).is_ok());
+                Ok(Value::Num(0))
+            }
+            "pagemap" => {
+                want(1)?;
+                let raw = self
+                    .b
+                    .pagemap(t, argv[0])
+                    .map_err(|er| probe_err(er.to_string()))?;
+                Ok(Value::Record {
+                    raw: Some(raw),
+                    fields: vec![
+                        ("present", raw >> 63 & 1),
+                        ("swapped", raw >> 62 & 1),
+                        ("file", raw >> 61 & 1),
+                        ("uffd_wp", raw >> 57 & 1),
+                        ("exclusive", raw >> 56 & 1),
+                        ("soft_dirty", raw >> 55 & 1),
+                        ("pfn", raw & ((1 << 55) - 1)),
+                    ],
+                })
+            }
+            "zero_pfn" => {
+                want(0)?;
+                Ok(Value::Num(self.b.zero_pfn()))
+            }
+            "minflt" => {
+                want(0)?;
+                Ok(Value::Num(
+                    self.b.minflt(t).map_err(|er| probe_err(er.to_string()))?,
+                ))
+            }
+            "maps" => {
+                want(1)?;
+                let maps = self.b.maps(t).map_err(|er| probe_err(er.to_string()))?;
+                let m = maps
+                    .iter()
+                    .find(|m| m.start <= argv[0] && argv[0] < m.end)
+                    .ok_or_else(|| probe_err(format!("no maps line holds {:#x}", argv[0])))?;
+                let prot = (m.read as u64) | (m.write as u64) << 1 | (m.exec as u64) << 2;
+                Ok(Value::Record {
+                    raw: None,
+                    fields: vec![
+                        ("start", m.start),
+                        ("end", m.end),
+                        ("prot", prot),
+                        ("shared", m.shared as u64),
+                    ],
+                })
+            }
+            "vma_count" => {
+                want(2)?;
+                let maps = self.b.maps(t).map_err(|er| probe_err(er.to_string()))?;
+                Ok(Value::Num(
+                    maps.iter()
+                        .filter(|m| m.start < argv[1] && m.end > argv[0])
+                        .count() as u64,
+                ))
+            }
+            _ if f.starts_with("model.") => {
+                let probe = match (f, argv.as_slice()) {
+                    ("model.tlb_flushes", []) => ModelProbe::TlbFlushes(None),
+                    ("model.tlb_flushes", [cpu]) => ModelProbe::TlbFlushes(Some(*cpu)),
+                    ("model.page", [a]) => ModelProbe::Page(*a),
+                    ("model.pte", [a]) => ModelProbe::Pte(*a),
+                    ("model.counter", []) | ("model.counter", [_]) | ("model.counter", [_, ..]) => match args.first().map(|a| &a.kind) {
+                        Some(ExprKind::Name(name)) if args.len() == 1 => ModelProbe::Counter(name.clone()),
+                        _ => return Err(stop(e.pos, "model.counter(NAME) with a counter name", show(e))),
+                    },
+                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr)", show(e))),
+                };
+                match self.b.model_probe(t, &probe).map_err(probe_err)? {
+                    ProbeValue::Num(v) => Ok(Value::Num(v)),
+                    ProbeValue::Record(fields) => Ok(Value::Record { raw: None, fields }),
+                }
+            }
+            "fork" | "thread" => Err(stop(
+                e.pos,
+                format!("`NAME = {f}(...)`, which binds the new task"),
+                show(e),
+            )),
+            "mem" => Err(stop(
+                e.pos,
+                "mem() only as `expect mem(ADDR, LEN) == BYTE`",
+                show(e),
+            )),
+            _ => Err(stop(
+                e.pos,
+                "a known syscall, access or probe",
+                format!("unknown call `{f}`"),
+            )),
+        }
+    }
+
+    fn syscall(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<u64, Errno>> {
+        let a = args
+            .iter()
+            .map(|x| self.num(t, x))
+            .collect::<Flow<Vec<u64>>>()?;
+        let call = match (f, a.as_slice()) {
+            ("mmap", &[addr, len, prot, flags, fd, off]) => Syscall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd: fd as i64,
+                off,
+            },
+            ("munmap", &[addr, len]) => Syscall::Munmap { addr, len },
+            ("mremap", &[old, old_len, new_len, flags]) => Syscall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new_addr: 0,
+            },
+            ("mremap", &[old, old_len, new_len, flags, new_addr]) => Syscall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            },
+            ("mprotect", &[addr, len, prot]) => Syscall::Mprotect { addr, len, prot },
+            ("madvise", &[addr, len, advice]) => Syscall::Madvise { addr, len, advice },
+            ("sched_setaffinity", &[cpu]) => Syscall::SchedSetaffinity { cpu },
+            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity", _) => {
+                return Err(stop(
+                    e.pos,
+                    format!("the C arguments of {f}() (see docs/scenario-language.md)"),
+                    format!("{} argument(s)", a.len()),
+                ))
+            }
+            _ => {
+                return Err(stop(
+                    e.pos,
+                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity)",
+                    format!("`{f}`"),
+                ))
+            }
+        };
+        Ok(self.b.syscall(t, &call))
+    }
+
+    fn access(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Signal>> {
+        let ExprKind::Call(f, args) = &e.kind else {
+            return Err(stop(
+                e.pos,
+                "a memory access (load, store, memset, touch)",
+                show(e),
+            ));
+        };
+        let a = args
+            .iter()
+            .map(|x| self.num(t, x))
+            .collect::<Flow<Vec<u64>>>()?;
+        Ok(match (f.as_str(), a.as_slice()) {
+            ("load", &[addr]) => self.b.load(t, addr).map(u64::from),
+            ("store", &[addr, v]) => self.b.store(t, addr, v as u8).map(|_| 0),
+            ("memset", &[addr, v, len]) => self.b.memset(t, addr, v as u8, len).map(|_| 0),
+            ("touch", &[addr, len]) => self.b.touch(t, addr, len).map(|_| 0),
+            ("load" | "store" | "memset" | "touch", _) => return Err(stop(e.pos, format!("the arguments of {f}() (load(addr), store(addr, byte), memset(addr, byte, len), touch(addr, len))"), format!("{} argument(s)", a.len()))),
+            _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch)", format!("`{f}`"))),
+        })
+    }
+}
+
+fn fmt_num(v: u64) -> String {
+    if v > 4096 {
+        format!("{v:#x}")
+    } else {
+        v.to_string()
+    }
+}
+
+/// An expression written back as text, for reports.
+pub fn show(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Num(v) => fmt_num(*v),
+        ExprKind::Name(n) => n.clone(),
+        ExprKind::Neg(x) => format!("-{}", show(x)),
+        ExprKind::Not(x) => format!("~{}", show(x)),
+        ExprKind::Bin(op, a, b) => {
+            let s = match op {
+                BinOp::Or => "|",
+                BinOp::And => "&",
+                BinOp::Shl => "<<",
+                BinOp::Shr => ">>",
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+                BinOp::Rem => "%",
+            };
+            format!("{} {s} {}", show(a), show(b))
+        }
+        ExprKind::Call(f, args) => format!(
+            "{f}({})",
+            args.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
+        ExprKind::Field(r, f) => format!("{}.{f}", show(r)),
+    }
+}

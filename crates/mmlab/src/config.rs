@@ -1,0 +1,137 @@
+//! Kconfig-like switches and the named kernel-version profiles that group them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A named set of behaviours: the kernel before or after the May 2022 mm series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Profile {
+    /// Linux 5.18: page-count based COW reuse, mprotect flushes every walked range.
+    Linux518,
+    /// Linux 5.19: PG_anon_exclusive, mmu_gather + pte_needs_flush in mprotect, mremap EFAULT fix.
+    #[default]
+    Linux519,
+}
+
+impl Profile {
+    /// The profile's name as scenarios spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Linux518 => "linux-5.18",
+            Profile::Linux519 => "linux-5.19",
+        }
+    }
+
+    /// Every profile, for help texts.
+    pub fn all() -> [Profile; 2] {
+        [Profile::Linux518, Profile::Linux519]
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Profile::all()
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown profile `{s}` (known: linux-5.18, linux-5.19)"))
+    }
+}
+
+/// The individual behaviour switches a profile sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Features {
+    /// PG_anon_exclusive drives COW reuse and fork (COW fixes part 2, 5.19).
+    pub anon_exclusive: bool,
+    /// mprotect batches with mmu_gather and skips flushes pte_needs_flush() says are unneeded (5.19).
+    pub mprotect_flush_avoid: bool,
+    /// mremap of an address without a VMA returns EFAULT instead of the positive 14 that
+    /// 5.16 to 5.18-rc6 returned (fixed by 7d1e64966 in 5.18-rc7; the log adds its selftest).
+    pub mremap_efault_fix: bool,
+}
+
+impl Features {
+    /// The switches of a profile.
+    pub fn of(profile: Profile) -> Features {
+        let new = profile == Profile::Linux519;
+        Features {
+            anon_exclusive: new,
+            mprotect_flush_avoid: new,
+            mremap_efault_fix: true,
+        }
+    }
+
+    /// Switch one feature by name (`anon_exclusive`, `mprotect_flush_avoid`, `mremap_efault_fix`).
+    pub fn set(&mut self, name: &str, on: bool) -> Result<(), String> {
+        let f = match name {
+            "anon_exclusive" => &mut self.anon_exclusive,
+            "mprotect_flush_avoid" => &mut self.mprotect_flush_avoid,
+            "mremap_efault_fix" => &mut self.mremap_efault_fix,
+            _ => {
+                return Err(format!(
+                    "unknown feature `{name}` (known: {})",
+                    Self::NAMES.join(", ")
+                ))
+            }
+        };
+        *f = on;
+        Ok(())
+    }
+
+    /// The feature names `set` accepts.
+    pub const NAMES: &'static [&'static str] = &[
+        "anon_exclusive",
+        "mprotect_flush_avoid",
+        "mremap_efault_fix",
+    ];
+}
+
+/// Whether frames hold real bytes or only a 64-bit content tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub enum ContentMode {
+    /// Frames keep their bytes (allocated on first write); loads return what was stored.
+    #[default]
+    Bytes,
+    /// Frames keep one tag word: the last byte stored anywhere in the page. For large runs.
+    Tagged,
+}
+
+/// Everything a `Kernel` is built from.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Config {
+    pub profile: Profile,
+    pub features: Features,
+    /// Simulated physical memory in bytes.
+    pub memory_bytes: u64,
+    /// Simulated CPUs.
+    pub cpus: usize,
+    pub content: ContentMode,
+    /// /proc/sys/vm/max_map_count.
+    pub max_map_count: usize,
+}
+
+impl Config {
+    /// The defaults of a profile: 4 GiB, 2 CPUs, real bytes.
+    pub fn new(profile: Profile) -> Config {
+        Config {
+            profile,
+            features: Features::of(profile),
+            memory_bytes: 4 << 30,
+            cpus: 2,
+            content: ContentMode::Bytes,
+            max_map_count: 65530,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new(Profile::default())
+    }
+}

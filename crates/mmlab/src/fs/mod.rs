@@ -1,0 +1,3 @@
+//! User-visible files: /proc/PID/pagemap and /proc/PID/maps.
+
+pub mod proc;

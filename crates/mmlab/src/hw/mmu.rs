@@ -1,0 +1,47 @@
+//! The MMU's page walk on a TLB miss: check permissions, set accessed/dirty as x86 does.
+
+use crate::hw::PhysMem;
+use crate::pgtable::pte::{Pte, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER};
+use crate::pgtable::table;
+
+/// What the walk found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// A translation the access may use; A (and D on writes) are now set in the PTE.
+    Ok {
+        pfn: u64,
+        writable: bool,
+        dirty: bool,
+    },
+    /// A page fault: not present, or a write to a read-only entry.
+    Fault { present: bool },
+}
+
+/// A user-mode access walk: what the hardware does between a TLB miss and the fill.
+#[inline]
+pub fn walk(phys: &mut PhysMem, root: u64, addr: u64, write: bool) -> Walk {
+    let Some(slot) = table::walk(phys, root, addr) else {
+        return Walk::Fault { present: false };
+    };
+    let pte = table::get(phys, slot);
+    if pte.0 & (_PAGE_PRESENT | _PAGE_USER) != (_PAGE_PRESENT | _PAGE_USER) {
+        return Walk::Fault {
+            present: pte.0 & _PAGE_PRESENT != 0,
+        };
+    }
+    if write && pte.0 & _PAGE_RW == 0 {
+        return Walk::Fault { present: true };
+    }
+    let mut new = pte.0 | _PAGE_ACCESSED;
+    if write {
+        new |= _PAGE_DIRTY;
+    }
+    if new != pte.0 {
+        table::set(phys, slot, Pte(new));
+    }
+    Walk::Ok {
+        pfn: pte.pfn(),
+        writable: pte.write(),
+        dirty: new & _PAGE_DIRTY != 0,
+    }
+}

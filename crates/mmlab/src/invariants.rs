@@ -1,0 +1,197 @@
+//! The invariant checker: properties that must hold after every step, as executable code.
+
+use std::collections::HashMap;
+
+use crate::kernel::Kernel;
+use crate::mm::vma::{vm::*, Backing};
+use crate::page::alloc::ZERO_PFN;
+use crate::page::flags::*;
+use crate::pgtable::table;
+
+/// A broken invariant, with what was seen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant `{rule}` broken: {detail}")]
+pub struct Violation {
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+fn fail(rule: &'static str, detail: String) -> Result<(), Violation> {
+    Err(Violation { rule, detail })
+}
+
+impl Kernel {
+    /// Check every invariant; the first broken one is reported.
+    pub fn check_invariants(&self) -> Result<(), Violation> {
+        let mut maps: HashMap<u64, i32> = HashMap::new();
+        let mut tables = 0u64;
+        for (mm, m) in self.mms.iter() {
+            tables += 1 + self.count_tables(m.pgd, 0);
+            let (mut anon, mut shmem) = (0i64, 0i64);
+            for v in m.vmas.iter() {
+                let mut err = Ok(());
+                table::for_each_slot(&self.phys, m.pgd, v.start, v.end, |addr, slot| {
+                    if err.is_err() {
+                        return;
+                    }
+                    let pte = table::get(&self.phys, slot);
+                    if !pte.is_present() {
+                        if !pte.is_none() {
+                            err =
+                                fail("no swap entries yet", format!("mm {mm} {addr:#x}: {pte:?}"));
+                        }
+                        return;
+                    }
+                    if pte.special() {
+                        if pte.pfn() != ZERO_PFN || pte.write() {
+                            err = fail(
+                                "special entries map the zero page read-only",
+                                format!("mm {mm} {addr:#x}: {pte:?}"),
+                            );
+                        }
+                        return;
+                    }
+                    let pfn = pte.pfn();
+                    let page = self.pages.page(pfn);
+                    if !self.pages.valid(pfn) || page.test(PG_BUDDY) || page.test(PG_TABLE) {
+                        err = fail(
+                            "present entries map allocated data frames",
+                            format!("mm {mm} {addr:#x} -> pfn {pfn:#x} flags {:#x}", page.flags),
+                        );
+                        return;
+                    }
+                    *maps.entry(pfn).or_default() += 1;
+                    if page.is_anon() {
+                        anon += 1;
+                    } else {
+                        shmem += 1;
+                    }
+                    if pte.write() {
+                        if v.flags & VM_WRITE == 0 {
+                            err = fail(
+                                "writable entry only in a writable VMA",
+                                format!("mm {mm} {addr:#x}"),
+                            );
+                        } else if v.flags & VM_SHARED == 0
+                            && !(page.is_anon()
+                                && (page.anon_exclusive() || !self.cfg.features.anon_exclusive))
+                        {
+                            err = fail(
+                                "writable private entry maps an exclusive anon page",
+                                format!("mm {mm} {addr:#x} pfn {pfn:#x} flags {:#x}", page.flags),
+                            );
+                        } else if v.flags & VM_SHARED == 0
+                            && !self.cfg.features.anon_exclusive
+                            && page.mapcount != 1
+                        {
+                            err = fail(
+                                "writable private entry maps a page mapped once",
+                                format!("mm {mm} {addr:#x} pfn {pfn:#x}"),
+                            );
+                        }
+                    }
+                    if page.anon_exclusive() && page.mapcount != 1 {
+                        err = fail(
+                            "PG_anon_exclusive pages are mapped once",
+                            format!("pfn {pfn:#x} mapcount {}", page.mapcount),
+                        );
+                    }
+                });
+                err?;
+                if let Backing::Shmem(ino) = v.backing {
+                    if !self.shmem.contains(ino as usize) {
+                        return fail(
+                            "shmem VMAs hold their inode",
+                            format!("mm {mm} vma {:#x}", v.start),
+                        );
+                    }
+                }
+            }
+            if anon != m.rss_anon || shmem != m.rss_shmem {
+                return fail(
+                    "RSS counters match the page tables",
+                    format!(
+                        "mm {mm}: anon {} vs {anon}, shmem {} vs {shmem}",
+                        m.rss_anon, m.rss_shmem
+                    ),
+                );
+            }
+            self.check_tlbs(mm)?;
+        }
+        let mut cached: HashMap<u64, i32> = HashMap::new();
+        for (_, inode) in self.shmem.iter() {
+            for &pfn in inode.cache.values() {
+                *cached.entry(pfn).or_default() += 1;
+            }
+        }
+        let mut data = 0u64;
+        for pfn in self.pages.pfns() {
+            let page = self.pages.page(pfn);
+            if page.test(PG_BUDDY) || page.test(PG_TABLE) {
+                continue;
+            }
+            data += 1;
+            let mapped = maps.get(&pfn).copied().unwrap_or(0);
+            let cache = cached.get(&pfn).copied().unwrap_or(0);
+            if page.mapcount != mapped {
+                return fail(
+                    "mapcount equals the entries that map the page",
+                    format!("pfn {pfn:#x}: mapcount {} vs {mapped}", page.mapcount),
+                );
+            }
+            if page.refcount != mapped + cache {
+                return fail(
+                    "refcount equals mappings plus page-cache references",
+                    format!(
+                        "pfn {pfn:#x}: refcount {} vs {}",
+                        page.refcount,
+                        mapped + cache
+                    ),
+                );
+            }
+        }
+        let used = self.pages.nr_used();
+        if used != tables + data {
+            return fail("no frame leaks", format!("{used} frames in use, {tables} page tables + {data} data pages account for them"));
+        }
+        Ok(())
+    }
+
+    fn count_tables(&self, table: u64, level: usize) -> u64 {
+        if level == 3 {
+            return 0;
+        }
+        self.phys
+            .table(table)
+            .iter()
+            .filter(|&&e| e & crate::pgtable::pte::_PAGE_PRESENT != 0)
+            .map(|&e| {
+                1 + self.count_tables((e & crate::pgtable::pte::PTE_PFN_MASK) >> 12, level + 1)
+            })
+            .sum()
+    }
+
+    /// No TLB entry grants more than its PTE or points at a frame the PTE no longer maps.
+    fn check_tlbs(&self, mm: usize) -> Result<(), Violation> {
+        let m = &self.mms[mm];
+        for (cpu, tlb) in self.tlbs.iter().enumerate() {
+            for e in tlb.entries().filter(|e| e.mm == mm as u32) {
+                let addr = e.vpn << 12;
+                let pte = table::walk(&self.phys, m.pgd, addr).map(|s| table::get(&self.phys, s));
+                let ok = pte.is_some_and(|p| {
+                    p.0 & 1 != 0 && p.pfn() == e.pfn && (p.write() || !e.writable)
+                });
+                if !ok {
+                    return fail(
+                        "no TLB entry is more permissive than its PTE",
+                        format!(
+                            "cpu {cpu} mm {mm} {addr:#x}: tlb pfn {:#x} w={} vs {pte:?}",
+                            e.pfn, e.writable
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,400 @@
+//! The one `Kernel` value that owns the simulated machine: CPUs, memory, tasks, address spaces.
+//! Syscalls are methods taking the calling task; user memory accesses go through the MMU path.
+
+use slab::Slab;
+
+use crate::config::Config;
+use crate::errno::{Errno, SysResult};
+use crate::hw::{mmu::Walk, PhysMem, Tlb, TlbEntry, PAGE_SIZE};
+use crate::mm::memory::VmFault;
+use crate::mm::shmem::ShmemInode;
+use crate::mm::vma::vm::*;
+use crate::mm::{Mm, MmId};
+use crate::page::PageAlloc;
+use crate::pgtable::table;
+use crate::vmstat::VmStat;
+
+/// A task (thread) handle.
+pub type Tid = usize;
+/// A process (thread group) handle.
+pub type Pid = usize;
+
+/// task_struct, trimmed: which process and which CPU.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub pid: Pid,
+    pub mm: MmId,
+    pub cpu: usize,
+}
+
+/// A thread group: its address space, threads and fault counters.
+#[derive(Clone, Debug)]
+pub struct Process {
+    pub mm: MmId,
+    pub threads: Vec<Tid>,
+    /// Sum of the threads' min_flt (getrusage(RUSAGE_SELF).ru_minflt).
+    pub min_flt: u64,
+}
+
+/// A signal a user access raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Signal {
+    /// SIGSEGV: no VMA, or the VMA forbids the access.
+    Segv,
+    /// SIGBUS: e.g. beyond the end of a shmem object.
+    Bus,
+    /// Out of memory: the OOM killer would end the task.
+    Kill,
+}
+
+impl Signal {
+    /// The signal's C name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Segv => "SIGSEGV",
+            Signal::Bus => "SIGBUS",
+            Signal::Kill => "SIGKILL",
+        }
+    }
+}
+
+/// The simulated machine and kernel.
+pub struct Kernel {
+    pub cfg: Config,
+    pub(crate) phys: PhysMem,
+    pub(crate) pages: PageAlloc,
+    pub(crate) tlbs: Vec<Tlb>,
+    pub(crate) mms: Slab<Mm>,
+    pub(crate) tasks: Slab<Task>,
+    pub(crate) procs: Slab<Process>,
+    pub(crate) shmem: Slab<ShmemInode>,
+    pub vmstat: VmStat,
+    /// The CPU of the task in a syscall (who is "local" for TLB flushes).
+    pub(crate) current_cpu: usize,
+    /// The task in a syscall or fault (whose min_flt a fault is charged to).
+    pub(crate) current: Tid,
+    next_anon_vma: u32,
+}
+
+impl Kernel {
+    /// A machine built from `cfg`, with no tasks yet.
+    pub fn new(cfg: Config) -> Kernel {
+        let cpus = cfg.cpus.clamp(1, 64);
+        Kernel {
+            phys: PhysMem::new(cfg.content),
+            pages: PageAlloc::new(cfg.memory_bytes),
+            tlbs: (0..cpus).map(|_| Tlb::default()).collect(),
+            mms: Slab::new(),
+            tasks: Slab::new(),
+            procs: Slab::new(),
+            shmem: Slab::new(),
+            vmstat: VmStat::default(),
+            current_cpu: 0,
+            current: 0,
+            next_anon_vma: 1,
+            cfg,
+        }
+    }
+
+    pub(crate) fn new_anon_vma_id(&mut self) -> u32 {
+        self.next_anon_vma += 1;
+        self.next_anon_vma
+    }
+
+    fn check_cpu(&self, cpu: usize) -> SysResult<()> {
+        if cpu < self.tlbs.len() {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+
+    /// A new process with an empty address space, its one thread on `cpu`.
+    pub fn spawn_process(&mut self, cpu: usize) -> SysResult<Tid> {
+        self.check_cpu(cpu)?;
+        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
+        let mm = self.mms.vacant_key();
+        self.mms.insert(Mm {
+            id: mm,
+            pgd,
+            vmas: Default::default(),
+            cpumask: 1 << cpu,
+            rss_anon: 0,
+            rss_shmem: 0,
+            total_vm: 0,
+            committed: 0,
+        });
+        let pid = self.procs.insert(Process {
+            mm,
+            threads: vec![],
+            min_flt: 0,
+        });
+        let tid = self.tasks.insert(Task { pid, mm, cpu });
+        self.procs[pid].threads.push(tid);
+        Ok(tid)
+    }
+
+    /// clone(CLONE_VM|CLONE_THREAD): a new thread of `tid`'s process on `cpu`.
+    pub fn spawn_thread(&mut self, tid: Tid, cpu: usize) -> SysResult<Tid> {
+        self.check_cpu(cpu)?;
+        let t = self.task(tid)?.clone();
+        let new = self.tasks.insert(Task { cpu, ..t });
+        self.procs[t.pid].threads.push(new);
+        self.mms[t.mm].cpumask |= 1 << cpu;
+        Ok(new)
+    }
+
+    /// sched_setaffinity() to one CPU: the task runs there from now on.
+    pub fn set_cpu(&mut self, tid: Tid, cpu: usize) -> SysResult<()> {
+        self.check_cpu(cpu)?;
+        let mm = self.task(tid)?.mm;
+        self.tasks[tid].cpu = cpu;
+        self.mms[mm].cpumask |= 1 << cpu;
+        Ok(())
+    }
+
+    /// The task, or ESRCH.
+    pub fn task(&self, tid: Tid) -> SysResult<&Task> {
+        self.tasks.get(tid).ok_or(Errno::ESRCH)
+    }
+
+    /// Enter the kernel on behalf of `tid`: returns its mm and records who is local.
+    pub(crate) fn enter(&mut self, tid: Tid) -> SysResult<MmId> {
+        let t = self.tasks.get(tid).ok_or(Errno::ESRCH)?;
+        self.current_cpu = t.cpu;
+        self.current = tid;
+        Ok(t.mm)
+    }
+
+    /// mm_account_fault(): a completed fault counts as a minor fault of the current task.
+    pub(crate) fn account_fault(&mut self) {
+        if let Some(t) = self.tasks.get(self.current) {
+            self.procs[t.pid].min_flt += 1;
+        }
+    }
+
+    /// exit_group(): end every thread of the process and tear down its address space.
+    pub fn exit(&mut self, tid: Tid) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        let pid = self.tasks[tid].pid;
+        let proc = self.procs.remove(pid);
+        for t in proc.threads {
+            self.tasks.remove(t);
+        }
+        self.exit_mmap(mm);
+        Ok(())
+    }
+
+    /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
+    fn exit_mmap(&mut self, mm: MmId) {
+        let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
+        let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm as u32 as MmId, true);
+        for s in starts {
+            let v = self.mms[mm].vmas.remove(s).expect("vma");
+            self.zap_range(&mut tlb, mm, v.start, v.end);
+            self.vma_release(&v);
+        }
+        self.tlb_finish_mmu(tlb);
+        let pgd = self.mms[mm].pgd;
+        table::free_all(&mut self.phys, &mut self.pages, pgd);
+        for t in &mut self.tlbs {
+            t.flush_mm(mm as u32);
+        }
+        self.mms.remove(mm);
+    }
+
+    /// What a VMA holds besides its pages (a shmem reference) is released with it.
+    pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
+        if let crate::mm::Backing::Shmem(ino) = v.backing {
+            self.shmem_put(ino);
+        }
+    }
+
+    // ---- user memory accesses ----
+
+    /// Translate a user access through the TLB, the page walk and, if needed, the fault
+    /// handler (do_user_addr_fault). Returns the frame.
+    #[inline]
+    fn translate(&mut self, tid: Tid, addr: u64, write: bool) -> Result<u64, Signal> {
+        let Some(t) = self.tasks.get(tid) else {
+            return Err(Signal::Kill);
+        };
+        let (cpu, mm) = (t.cpu, t.mm);
+        if let Some(e) = self.tlbs[cpu].lookup(mm as u32, addr >> 12) {
+            if !write || (e.writable && e.dirty) {
+                return Ok(e.pfn);
+            }
+        }
+        self.translate_slow(tid, cpu, mm, addr, write)
+    }
+
+    #[cold]
+    fn translate_slow(
+        &mut self,
+        tid: Tid,
+        cpu: usize,
+        mm: MmId,
+        addr: u64,
+        write: bool,
+    ) -> Result<u64, Signal> {
+        let vpn = addr >> 12;
+        let stale_ro = write
+            && self.tlbs[cpu]
+                .lookup(mm as u32, vpn)
+                .is_some_and(|e| !e.writable);
+        // A write through a read-only TLB entry faults without a walk; the CPU drops the entry.
+        let mut need_fault = stale_ro;
+        for _ in 0..4 {
+            if need_fault {
+                self.tlbs[cpu].flush_one(mm as u32, vpn);
+                self.do_user_addr_fault(tid, addr, write)?;
+            }
+            match self.mmu_walk(mm, addr, write) {
+                Walk::Ok {
+                    pfn,
+                    writable,
+                    dirty,
+                } => {
+                    self.tlbs[cpu].fill(TlbEntry {
+                        vpn,
+                        mm: mm as u32,
+                        pfn,
+                        writable,
+                        dirty,
+                    });
+                    self.mms[mm].cpumask |= 1 << cpu;
+                    return Ok(pfn);
+                }
+                Walk::Fault { .. } => need_fault = true,
+            }
+        }
+        unreachable!("a resolved fault must let the walk succeed at {addr:#x}")
+    }
+
+    /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault().
+    fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, write: bool) -> Result<(), Signal> {
+        let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
+        let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
+            return Err(Signal::Segv);
+        };
+        if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
+            return Err(Signal::Segv);
+        }
+        match self.handle_mm_fault(mm, &vma, addr, write) {
+            Ok(()) => {
+                self.account_fault();
+                Ok(())
+            }
+            Err(VmFault::Oom) => Err(Signal::Kill),
+            Err(VmFault::Sigbus) => Err(Signal::Bus),
+        }
+    }
+
+    /// A one-byte user load.
+    #[inline]
+    pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {
+        let pfn = self.translate(tid, addr, false)?;
+        Ok(self.phys.load(pfn, (addr & (PAGE_SIZE - 1)) as usize))
+    }
+
+    /// A one-byte user store.
+    #[inline]
+    pub fn store(&mut self, tid: Tid, addr: u64, val: u8) -> Result<(), Signal> {
+        let pfn = self.translate(tid, addr, true)?;
+        self.phys.store(pfn, (addr & (PAGE_SIZE - 1)) as usize, val);
+        Ok(())
+    }
+
+    /// memset() in user space, page by page.
+    pub fn memset(&mut self, tid: Tid, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
+        let mut a = addr;
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        while a < end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
+            let pfn = self.translate(tid, a, true)?;
+            self.phys
+                .fill(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val);
+            a += n;
+        }
+        Ok(())
+    }
+
+    /// Read every byte of a range (as user loads); the first that differs from `val`.
+    pub fn find_mismatch(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        val: u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let mut a = addr;
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        while a < end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
+            let pfn = self.translate(tid, a, false)?;
+            if let Some((off, b)) =
+                self.phys
+                    .find_mismatch(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val)
+            {
+                return Ok(Some(((a & !(PAGE_SIZE - 1)) + off as u64, b)));
+            }
+            a += n;
+        }
+        Ok(None)
+    }
+
+    // ---- introspection ----
+
+    /// The process's minor faults (getrusage(RUSAGE_SELF).ru_minflt).
+    pub fn minflt(&self, tid: Tid) -> SysResult<u64> {
+        Ok(self.procs[self.task(tid)?.pid].min_flt)
+    }
+
+    /// Flush requests CPU `cpu` carried out.
+    pub fn tlb_flushes(&self, cpu: usize) -> Option<u64> {
+        self.tlbs.get(cpu).map(|t| t.flushes)
+    }
+
+    /// Flush requests carried out by all CPUs.
+    pub fn tlb_flushes_total(&self) -> u64 {
+        self.tlbs.iter().map(|t| t.flushes).sum()
+    }
+
+    /// A counter by name (vmstat names plus nr_free_pages).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        match name {
+            "nr_free_pages" => Some(self.pages.nr_free()),
+            _ => self.vmstat.get(name),
+        }
+    }
+
+    /// Frames in use (including page tables and the PGDs of live processes).
+    pub fn frames_in_use(&self) -> u64 {
+        self.pages.nr_used()
+    }
+
+    /// The raw PTE mapping `addr` in `tid`'s address space (0 if none).
+    pub fn pte_at(&self, tid: Tid, addr: u64) -> SysResult<crate::pgtable::Pte> {
+        let mm = self.task(tid)?.mm;
+        Ok(table::walk(&self.phys, self.mms[mm].pgd, addr)
+            .map_or(crate::pgtable::Pte::NONE, |s| table::get(&self.phys, s)))
+    }
+
+    /// The struct page mapped at `addr`, if a present entry maps one.
+    pub fn page_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, crate::page::Page)>> {
+        let pte = self.pte_at(tid, addr)?;
+        Ok(pte
+            .is_present()
+            .then(|| (pte.pfn(), *self.pages.page(pte.pfn()))))
+    }
+
+    /// Host bytes the model's memory structures take (frames, struct pages, tables).
+    pub fn host_bytes(&self) -> usize {
+        self.phys.host_bytes() + self.pages.host_bytes()
+    }
+
+    /// The live tasks.
+    pub fn tids(&self) -> Vec<Tid> {
+        self.tasks.iter().map(|(t, _)| t).collect()
+    }
+}

@@ -1,0 +1,134 @@
+//! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
+
+use crate::errno::{Errno, SysResult};
+use crate::kernel::{Kernel, Process, Task, Tid};
+use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
+use crate::mm::{Mm, MmId};
+use crate::pgtable::table;
+
+impl Kernel {
+    /// fork(2): a new process with a copy of the caller's address space; its one thread runs
+    /// on the parent's CPU.
+    pub fn fork(&mut self, tid: Tid) -> SysResult<Tid> {
+        let parent = self.enter(tid)?;
+        let cpu = self.tasks[tid].cpu;
+        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
+        let child = self.mms.vacant_key();
+        let p = &self.mms[parent];
+        let m = Mm {
+            id: child,
+            pgd,
+            vmas: Default::default(),
+            cpumask: 1 << cpu,
+            rss_anon: 0,
+            rss_shmem: 0,
+            total_vm: 0,
+            committed: 0,
+        };
+        let vmas: Vec<Vma> = p.vmas.iter().cloned().collect();
+        self.mms.insert(m);
+        self.dup_mmap(parent, child, vmas);
+        // dup_mmap() ends with flush_tlb_mm(oldmm): the parent's entries were write-protected.
+        self.flush_tlb_mm_range(parent, 0, u64::MAX);
+        let pid = self.procs.insert(Process {
+            mm: child,
+            threads: vec![],
+            min_flt: 0,
+        });
+        let ctid = self.tasks.insert(Task {
+            pid,
+            mm: child,
+            cpu,
+        });
+        self.procs[pid].threads.push(ctid);
+        Ok(ctid)
+    }
+
+    /// dup_mmap(): copy each VMA except VM_DONTCOPY ones; VM_WIPEONFORK VMAs arrive empty.
+    fn dup_mmap(&mut self, parent: MmId, child: MmId, vmas: Vec<Vma>) {
+        for v in vmas {
+            if v.flags & VM_DONTCOPY != 0 {
+                continue;
+            }
+            let mut c = v.clone();
+            let wipe = v.flags & VM_WIPEONFORK != 0;
+            // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
+            c.anon_vma = match (wipe, v.anon_vma) {
+                (true, _) | (_, None) => None,
+                (false, Some(_)) => Some(AnonVma {
+                    id: self.new_anon_vma_id(),
+                    singular: false,
+                }),
+            };
+            if let Backing::Shmem(ino) = v.backing {
+                self.shmem[ino].refs += 1;
+            }
+            let m = &mut self.mms[child];
+            m.total_vm += v.pages();
+            if v.flags & VM_ACCOUNT != 0 {
+                m.committed += v.pages();
+            }
+            m.vmas.insert(c.clone());
+            if !wipe && vma_needs_copy(&v) {
+                self.copy_page_range(parent, child, &v, &c);
+            }
+        }
+    }
+
+    /// copy_pte_range() / copy_present_pte() for one VMA.
+    fn copy_page_range(&mut self, parent: MmId, child: MmId, src: &Vma, dst: &Vma) {
+        let proot = self.mms[parent].pgd;
+        let croot = self.mms[child].pgd;
+        let mut slots = Vec::new();
+        table::for_each_slot(&self.phys, proot, src.start, src.end, |a, s| {
+            slots.push((a, s))
+        });
+        for (addr, slot) in slots {
+            let mut pte = table::get(&self.phys, slot);
+            if pte.is_none() {
+                continue;
+            }
+            if pte.is_present() && !pte.special() {
+                let pfn = pte.pfn();
+                self.get_page(pfn);
+                if self.pages.page(pfn).is_anon() {
+                    self.page_try_dup_anon_rmap(pfn);
+                    self.mms[child].rss_anon += 1;
+                } else {
+                    self.page_add_file_rmap(pfn);
+                    self.mms[child].rss_shmem += 1;
+                }
+            }
+            if pte.is_present() {
+                if src.is_cow() && pte.write() {
+                    // Write-protect both parent and child.
+                    table::set(&mut self.phys, slot, pte.wrprotect());
+                    pte = pte.wrprotect();
+                }
+                if src.flags & VM_SHARED != 0 {
+                    pte = pte.mkclean();
+                }
+                pte = pte.mkold();
+                if dst.flags & VM_UFFD_WP == 0 {
+                    pte = crate::pgtable::Pte(pte.0 & !crate::pgtable::pte::_PAGE_UFFD_WP);
+                }
+            }
+            // Page tables for the child; on OOM the child simply lacks the entry (it refaults).
+            if let Some(cslot) = table::walk_alloc(&mut self.phys, &mut self.pages, croot, addr) {
+                table::set(&mut self.phys, cslot, pte);
+            } else if pte.is_present() && !pte.special() {
+                let pfn = pte.pfn();
+                self.page_remove_rmap(pfn);
+                self.put_page(pfn);
+            }
+        }
+    }
+}
+
+/// vma_needs_copy() (5.19): copy page tables only where a fault could not refill them: the
+/// VMA has anonymous pages (an anon_vma), is hugetlb/PFN-mapped, or keeps uffd-wp.
+fn vma_needs_copy(src: &Vma) -> bool {
+    src.flags & VM_UFFD_WP != 0
+        || src.flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) != 0
+        || src.anon_vma.is_some()
+}

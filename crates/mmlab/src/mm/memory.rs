@@ -1,0 +1,395 @@
+//! mm/memory.c: the page-fault handler (anonymous, shmem, write-protect/COW), zapping and
+//! populating.
+
+use crate::hw::{mmu, PAGE_SIZE};
+use crate::kernel::Kernel;
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::MmId;
+use crate::page::alloc::ZERO_PFN;
+use crate::page::flags::*;
+use crate::pgtable::pte::Pte;
+use crate::pgtable::table::{self, PteSlot};
+
+/// vm_fault_t outcomes that stop a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmFault {
+    /// VM_FAULT_OOM: no frame for the page or a page table.
+    Oom,
+    /// VM_FAULT_SIGBUS.
+    Sigbus,
+}
+
+/// fault_around_bytes (default 64 KiB): how much do_fault_around() maps from the page cache.
+pub const FAULT_AROUND_BYTES: u64 = 65536;
+
+impl Kernel {
+    /// handle_mm_fault() → __handle_mm_fault() → handle_pte_fault() for a 4 KiB mapping.
+    pub(crate) fn handle_mm_fault(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        self.vmstat.pgfault += 1;
+        let root = self.mms[mm].pgd;
+        let slot =
+            table::walk_alloc(&mut self.phys, &mut self.pages, root, addr).ok_or(VmFault::Oom)?;
+        let pte = table::get(&self.phys, slot);
+        if pte.is_none() {
+            return match vma.backing {
+                Backing::Anon => self.do_anonymous_page(mm, vma, addr, slot, write),
+                Backing::Shmem(ino) => self.do_fault(mm, vma, ino, addr, slot, write),
+            };
+        }
+        if !pte.is_present() {
+            // Swap and migration entries arrive with the swap issue; nothing writes them yet.
+            return Err(VmFault::Sigbus);
+        }
+        if write && !pte.write() {
+            return self.do_wp_page(mm, vma, addr, slot, pte);
+        }
+        // The entry already allows the access: set young/dirty (ptep_set_access_flags). A
+        // write that finds nothing to change is spurious; x86's flush_tlb_fix_spurious_fault
+        // is a no-op.
+        let mut entry = pte.mkyoung();
+        if write {
+            entry = entry.mkdirty();
+        }
+        if entry != pte {
+            table::set(&mut self.phys, slot, entry);
+        }
+        Ok(())
+    }
+
+    /// do_anonymous_page(): the zero page for reads, a fresh exclusive page for writes.
+    fn do_anonymous_page(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        if !write {
+            let entry = Pte::pfn_pte(ZERO_PFN, vma.page_prot()).mkspecial();
+            table::set(&mut self.phys, slot, entry);
+            self.vmstat.zero_page_map += 1;
+            return Ok(());
+        }
+        let vma = self.anon_vma_prepare(mm, vma);
+        let pfn = self.alloc_user_page()?;
+        let mut entry = Pte::pfn_pte(pfn, vma.page_prot());
+        if vma.flags & VM_WRITE != 0 {
+            entry = entry.mkdirty().mkwrite();
+        }
+        self.mms[mm].rss_anon += 1;
+        self.vmstat.anon_fault += 1;
+        self.page_add_new_anon_rmap(pfn, &vma, addr);
+        table::set(&mut self.phys, slot, entry);
+        Ok(())
+    }
+
+    /// alloc_zeroed_user_highpage_movable().
+    fn alloc_user_page(&mut self) -> Result<u64, VmFault> {
+        let pfn = self.pages.alloc().ok_or(VmFault::Oom)?;
+        self.phys.clear(pfn);
+        Ok(pfn)
+    }
+
+    /// anon_vma_prepare(): give the VMA an anon_vma before its first anonymous page.
+    pub(crate) fn anon_vma_prepare(&mut self, mm: MmId, vma: &Vma) -> Vma {
+        if vma.anon_vma.is_some() {
+            return vma.clone();
+        }
+        let vmas = &self.mms[mm].vmas;
+        let neighbours = [
+            vmas.prev(vma.start).map(|p| (p, vma)),
+            vmas.lookup(vma.end).map(|n| (vma, n)),
+        ];
+        // find_mergeable_anon_vma(): reuse a neighbour's anon_vma if the two could merge but
+        // for their access flags (anon_vma_compatible) and its chain is singular.
+        let reuse = neighbours.into_iter().flatten().find_map(|(a, b)| {
+            let other = if a.start == vma.start { b } else { a };
+            let compatible = a.end == b.start
+                && a.backing == b.backing
+                && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
+                && b.pgoff == a.pgoff + a.pages();
+            other.anon_vma.filter(|av| compatible && av.singular)
+        });
+        let av = match reuse {
+            Some(av) => av,
+            None => crate::mm::vma::AnonVma {
+                id: self.new_anon_vma_id(),
+                singular: true,
+            },
+        };
+        let v = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
+        v.anon_vma = Some(av);
+        v.clone()
+    }
+
+    /// do_wp_page(): a write to a present, write-protected entry.
+    fn do_wp_page(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        orig: Pte,
+    ) -> Result<(), VmFault> {
+        let pfn = orig.pfn();
+        if orig.special() {
+            // The zero page (vm_normal_page() is NULL): a private mapping copies it.
+            return self.wp_page_copy(mm, vma, addr, slot, orig, None);
+        }
+        let page = *self.pages.page(pfn);
+        if page.is_anon() {
+            if self.cfg.features.anon_exclusive {
+                // 5.19: an exclusive page is reused without looking at the refcount; otherwise
+                // it is reused only as the sole reference holder and then marked exclusive.
+                if page.anon_exclusive() {
+                    return Ok(self.wp_page_reuse(slot, orig));
+                }
+                if page.refcount == 1 {
+                    self.page_move_anon_rmap(pfn, vma);
+                    return Ok(self.wp_page_reuse(slot, orig));
+                }
+            } else if page.refcount == 1 {
+                // 5.18: reuse only when ours is the only reference (page_count() == 1).
+                return Ok(self.wp_page_reuse(slot, orig));
+            }
+            self.vmstat.cow_fault += 1;
+            return self.wp_page_copy(mm, vma, addr, slot, orig, Some(pfn));
+        }
+        if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED {
+            // wp_page_shared(): shmem has no page_mkwrite; the page is made writable in place.
+            return Ok(self.wp_page_reuse(slot, orig));
+        }
+        self.wp_page_copy(mm, vma, addr, slot, orig, Some(pfn))
+    }
+
+    /// wp_page_reuse(): make the entry writable and dirty; x86 does not flush here.
+    fn wp_page_reuse(&mut self, slot: PteSlot, orig: Pte) {
+        table::set(&mut self.phys, slot, orig.mkyoung().mkdirty().mkwrite());
+        self.vmstat.cow_reuse += 1;
+    }
+
+    /// wp_page_copy(): a new anonymous page with the old contents (zeroes for the zero page),
+    /// installed after clearing and flushing the old entry (ptep_clear_flush_notify).
+    fn wp_page_copy(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        orig: Pte,
+        old: Option<u64>,
+    ) -> Result<(), VmFault> {
+        let vma = self.anon_vma_prepare(mm, vma);
+        let new = self.alloc_user_page()?;
+        if let Some(old) = old {
+            self.phys.copy(old, new);
+        }
+        match old {
+            Some(p) if !self.pages.page(p).is_anon() => {
+                self.mms[mm].rss_shmem -= 1;
+                self.mms[mm].rss_anon += 1;
+            }
+            None => self.mms[mm].rss_anon += 1,
+            _ => {}
+        }
+        let mut entry = Pte::pfn_pte(new, vma.page_prot());
+        if vma.flags & VM_WRITE != 0 {
+            entry = entry.mkdirty().mkwrite();
+        }
+        table::set(&mut self.phys, slot, Pte::NONE);
+        if orig.0 & crate::pgtable::pte::_PAGE_PRESENT != 0 {
+            self.flush_tlb_page(mm, addr);
+        }
+        self.page_add_new_anon_rmap(new, &vma, addr);
+        table::set(&mut self.phys, slot, entry);
+        if let Some(old) = old {
+            self.page_remove_rmap(old);
+            self.put_page(old);
+        }
+        Ok(())
+    }
+
+    /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
+    /// do_cow_fault() for a private mapping of the file.
+    fn do_fault(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        ino: usize,
+        addr: u64,
+        slot: PteSlot,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        let index = vma.linear_page_index(addr);
+        if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+            return Err(VmFault::Sigbus);
+        }
+        if !write {
+            self.do_fault_around(mm, vma, ino, addr);
+        }
+        if !table::get(&self.phys, slot).is_none() {
+            return Ok(());
+        }
+        let pfn = self.shmem_getpage(ino, index).map_err(|_| VmFault::Oom)?;
+        if write && vma.flags & VM_SHARED == 0 {
+            return self.do_cow_fault(mm, vma, addr, slot, pfn);
+        }
+        self.finish_fault_file(mm, vma, slot, pfn, write, false);
+        Ok(())
+    }
+
+    /// do_cow_fault(): a write to a private file mapping gets an anonymous copy of the page.
+    fn do_cow_fault(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        cache_pfn: u64,
+    ) -> Result<(), VmFault> {
+        let vma = self.anon_vma_prepare(mm, vma);
+        let new = self.alloc_user_page()?;
+        self.phys.copy(cache_pfn, new);
+        let mut entry = Pte::pfn_pte(new, vma.page_prot()).mkdirty();
+        if vma.flags & VM_WRITE != 0 {
+            entry = entry.mkwrite();
+        }
+        self.mms[mm].rss_anon += 1;
+        self.page_add_new_anon_rmap(new, &vma, addr);
+        table::set(&mut self.phys, slot, entry);
+        Ok(())
+    }
+
+    /// do_set_pte() for a page-cache page; `prefault` entries (fault-around) start old.
+    fn finish_fault_file(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        slot: PteSlot,
+        pfn: u64,
+        write: bool,
+        prefault: bool,
+    ) {
+        self.get_page(pfn);
+        self.page_add_file_rmap(pfn);
+        self.mms[mm].rss_shmem += 1;
+        let mut entry = Pte::pfn_pte(pfn, vma.page_prot());
+        if prefault {
+            entry = entry.mkold();
+        }
+        if write {
+            entry = entry.mkdirty();
+            if vma.flags & VM_WRITE != 0 {
+                entry = entry.mkwrite();
+            }
+            self.pages.page_mut(pfn).flags |= PG_DIRTY;
+        }
+        table::set(&mut self.phys, slot, entry);
+    }
+
+    /// do_fault_around() → filemap_map_pages(): map cached pages near `addr` without faulting
+    /// them in, within the fault_around_bytes window clamped to the VMA and the PTE table.
+    fn do_fault_around(&mut self, mm: MmId, vma: &Vma, ino: usize, addr: u64) {
+        let lo = (addr & !(FAULT_AROUND_BYTES - 1))
+            .max(vma.start)
+            .max(addr & !((1 << 21) - 1));
+        let hi = ((addr & !(FAULT_AROUND_BYTES - 1)) + FAULT_AROUND_BYTES)
+            .min(vma.end)
+            .min((addr | ((1 << 21) - 1)) + 1);
+        let root = self.mms[mm].pgd;
+        let mut a = lo;
+        while a < hi {
+            let index = vma.linear_page_index(a);
+            if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
+                if let Some(slot) = table::walk(&self.phys, root, a) {
+                    if table::get(&self.phys, slot).is_none() {
+                        self.finish_fault_file(mm, vma, slot, pfn, false, a != addr);
+                    }
+                }
+            }
+            a += PAGE_SIZE;
+        }
+    }
+
+    /// zap_pte_range() over `[start, end)` of one VMA: clear entries, drop mappings; the
+    /// references go after the gather's flush.
+    pub(crate) fn zap_range(&mut self, tlb: &mut MmuGather, mm: MmId, start: u64, end: u64) {
+        let root = self.mms[mm].pgd;
+        let mut slots = Vec::new();
+        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        for (addr, slot) in slots {
+            let pte = table::get(&self.phys, slot);
+            if pte.is_none() {
+                continue;
+            }
+            table::set(&mut self.phys, slot, Pte::NONE);
+            if !pte.is_present() {
+                continue;
+            }
+            tlb.add_range(addr, PAGE_SIZE);
+            if pte.special() {
+                continue;
+            }
+            let pfn = pte.pfn();
+            let page = *self.pages.page(pfn);
+            if page.is_anon() {
+                self.mms[mm].rss_anon -= 1;
+            } else {
+                self.mms[mm].rss_shmem -= 1;
+                if pte.dirty() {
+                    self.pages.page_mut(pfn).flags |= PG_DIRTY;
+                }
+            }
+            self.page_remove_rmap(pfn);
+            tlb.remove_page(pfn);
+        }
+    }
+
+    /// populate_vma_page_range() via GUP: fault in every page of `[start, end)` as a write for
+    /// private writable VMAs and a read otherwise (FOLL_WRITE rule of __mm_populate). Faults
+    /// are counted against the calling task's min_flt, as GUP faults are in 5.19.
+    pub(crate) fn populate_range(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        let mut addr = start;
+        while addr < end {
+            let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
+                break;
+            };
+            let stop = vma.end.min(end);
+            while addr < stop {
+                let root = self.mms[mm].pgd;
+                let need =
+                    match table::walk(&self.phys, root, addr).map(|s| table::get(&self.phys, s)) {
+                        Some(p) if p.is_present() => write && !p.write(),
+                        _ => true,
+                    };
+                if need {
+                    self.handle_mm_fault(mm, &vma, addr, write)?;
+                    self.account_fault();
+                }
+                addr += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// The hardware walk for a user access; used by the access path on a TLB miss.
+    #[inline]
+    pub(crate) fn mmu_walk(&mut self, mm: MmId, addr: u64, write: bool) -> mmu::Walk {
+        let root = self.mms[mm].pgd;
+        mmu::walk(&mut self.phys, root, addr, write)
+    }
+}

@@ -1,0 +1,288 @@
+//! mm/mmap.c: mmap (do_mmap, mmap_region), munmap (__do_munmap), get_unmapped_area.
+
+use crate::errno::{Errno, SysResult};
+use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
+use crate::kernel::{Kernel, Tid};
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
+use crate::pgtable::table;
+use crate::uapi::*;
+
+/// PAGE_ALIGN() with overflow reported as None.
+pub(crate) fn page_align(len: u64) -> Option<u64> {
+    len.checked_add(PAGE_SIZE - 1).map(|l| l & PAGE_MASK)
+}
+
+/// calc_vm_prot_bits() without pkeys.
+pub(crate) fn calc_vm_prot_bits(prot: u64) -> u64 {
+    (if prot & PROT_READ != 0 { VM_READ } else { 0 })
+        | (if prot & PROT_WRITE != 0 { VM_WRITE } else { 0 })
+        | (if prot & PROT_EXEC != 0 { VM_EXEC } else { 0 })
+}
+
+impl Kernel {
+    /// mmap(2) for anonymous memory (ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap), 5.19 checks
+    /// in kernel order. File descriptors arrive with the memfd issue; a non-anonymous mapping
+    /// gets EBADF as for a closed fd.
+    pub fn mmap(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: i64,
+        off: u64,
+    ) -> SysResult<u64> {
+        let mm = self.enter(tid)?;
+        // arch sys_mmap: the offset must be page aligned.
+        if off & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_ANONYMOUS == 0 {
+            // No file descriptors exist in this model yet: every fd is a bad one.
+            let _ = fd;
+            return Err(Errno::EBADF);
+        }
+        if flags & MAP_HUGETLB != 0 {
+            // hugetlbfs is a later issue; say so rather than map 4 KiB pages.
+            return Err(Errno::ENOSYS);
+        }
+        // do_mmap()
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut addr = addr;
+        if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0 {
+            // round_hint_to_min()
+            addr &= PAGE_MASK;
+            if addr != 0 && addr < MMAP_MIN_ADDR {
+                addr = MMAP_MIN_ADDR;
+            }
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        if len == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let pgoff = off >> PAGE_SHIFT;
+        if pgoff.checked_add(len >> PAGE_SHIFT).is_none() {
+            return Err(Errno::EOVERFLOW);
+        }
+        if self.mms[mm].vmas.len() > self.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+        let addr = self.get_unmapped_area(mm, addr, len, fixed)?;
+        if flags & MAP_FIXED_NOREPLACE != 0 && self.mms[mm].vmas.intersects(addr, addr + len) {
+            return Err(Errno::EEXIST);
+        }
+        let mut vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        if flags & MAP_GROWSDOWN != 0 {
+            vm_flags |= VM_GROWSDOWN;
+        }
+        if flags & MAP_LOCKED != 0 {
+            // Locked memory is populated up front and (once reclaim exists) never reclaimed.
+            vm_flags |= VM_LOCKED;
+        }
+        let (shared, pgoff) = match flags & MAP_TYPE {
+            MAP_SHARED => {
+                if vm_flags & VM_GROWSDOWN != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                vm_flags |= VM_SHARED | VM_MAYSHARE;
+                (true, 0)
+            }
+            MAP_PRIVATE => (false, addr >> PAGE_SHIFT),
+            _ => return Err(Errno::EINVAL),
+        };
+        if flags & MAP_NORESERVE != 0 {
+            vm_flags |= VM_NORESERVE;
+        }
+        let start = self.mmap_region(mm, addr, len, vm_flags, pgoff, shared)?;
+        if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || vm_flags & VM_LOCKED != 0 {
+            let write = vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
+            // mm_populate() ignores errors: mmap() still succeeds.
+            let _ = self.populate_range(mm, addr, addr + len, write);
+        }
+        Ok(start)
+    }
+
+    /// mmap_region(): replace what was there, merge with a neighbour or add a VMA.
+    fn mmap_region(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        len: u64,
+        mut vm_flags: u64,
+        pgoff: u64,
+        shared: bool,
+    ) -> SysResult<u64> {
+        let end = addr + len;
+        self.do_munmap(mm, addr, len)?;
+        // accountable_mapping(): private writable memory is charged unless MAP_NORESERVE.
+        if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
+            self.vm_enough_memory(len >> PAGE_SHIFT)?;
+            vm_flags |= VM_ACCOUNT;
+            self.mms[mm].committed += len >> PAGE_SHIFT;
+        }
+        vm_flags |= VM_SOFTDIRTY;
+        let backing = if shared {
+            let ino = self.shmem_zero_setup(len);
+            self.shmem[ino].refs += 1;
+            Backing::Shmem(ino)
+        } else {
+            Backing::Anon
+        };
+        self.mms[mm].vmas.insert(Vma {
+            start: addr,
+            end,
+            flags: vm_flags,
+            pgoff,
+            backing,
+            anon_vma: None,
+        });
+        self.mms[mm].total_vm += len >> PAGE_SHIFT;
+        if !shared {
+            self.mms[mm].vmas.merge_around(addr);
+        }
+        Ok(addr)
+    }
+
+    /// __vm_enough_memory() in the default heuristic overcommit mode: refuse only a single
+    /// request larger than all memory.
+    pub(crate) fn vm_enough_memory(&self, pages: u64) -> SysResult<()> {
+        if pages > self.cfg.memory_bytes >> PAGE_SHIFT {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// get_unmapped_area() with the x86-64 top-down allocator (arch_get_unmapped_area_topdown)
+    /// and no randomisation. With `fixed`, only the range checks apply.
+    pub(crate) fn get_unmapped_area(
+        &self,
+        mm: MmId,
+        hint: u64,
+        len: u64,
+        fixed: bool,
+    ) -> SysResult<u64> {
+        if len > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        let vmas = &self.mms[mm].vmas;
+        let addr = if fixed {
+            hint
+        } else if hint != 0
+            && hint <= TASK_SIZE - len
+            && hint >= MMAP_MIN_ADDR
+            && !vmas.intersects(hint, hint + len)
+        {
+            hint
+        } else {
+            // The highest gap below mmap_base that fits.
+            let mut top = MMAP_BASE;
+            let mut found = None;
+            for v in vmas.iter().rev() {
+                if v.start >= top {
+                    continue;
+                }
+                if v.end <= top && top - v.end >= len {
+                    found = Some(top - len);
+                    break;
+                }
+                top = v.start;
+            }
+            match found {
+                Some(a) => a,
+                None if top >= len && top - len >= MMAP_MIN_ADDR => top - len,
+                None => return Err(Errno::ENOMEM),
+            }
+        };
+        if addr > TASK_SIZE - len {
+            return Err(Errno::ENOMEM);
+        }
+        if addr & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(addr)
+    }
+
+    /// munmap(2).
+    pub fn munmap(&mut self, tid: Tid, addr: u64, len: u64) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        self.do_munmap(mm, addr, len)
+    }
+
+    /// __do_munmap(): split at the edges, zap, free the page tables nobody else covers, and
+    /// drop the VMAs. An unmapped range is not an error.
+    pub(crate) fn do_munmap(&mut self, mm: MmId, start: u64, len: u64) -> SysResult<()> {
+        if start & !PAGE_MASK != 0 || start > TASK_SIZE || len > TASK_SIZE - start {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len).ok_or(Errno::EINVAL)?;
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = start + len;
+        let Some(first) = self.mms[mm].vmas.find(start).cloned() else {
+            return Ok(());
+        };
+        if first.start >= end {
+            return Ok(());
+        }
+        // Splitting the first and the last VMA may each add one VMA.
+        let vmas = &mut self.mms[mm].vmas;
+        let needs_split = first.start < start
+            || vmas
+                .find(end - 1)
+                .is_some_and(|v| v.start < end && v.end > end);
+        if needs_split && vmas.len() >= self.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        vmas.split(start);
+        vmas.split(end);
+        let victims: Vec<Vma> = vmas
+            .overlapping(start, end)
+            .into_iter()
+            .map(|s| vmas.remove(s).expect("vma"))
+            .collect();
+        self.unmap_region(mm, &victims, start, end);
+        Ok(())
+    }
+
+    /// unmap_region(): zap each removed VMA (one flush per VMA, tlb_end_vma), free page tables
+    /// between the surviving neighbours, then release the VMAs.
+    pub(crate) fn unmap_region(&mut self, mm: MmId, victims: &[Vma], start: u64, end: u64) {
+        let mut tlb = MmuGather::new(mm, false);
+        for v in victims {
+            self.zap_range(&mut tlb, mm, v.start, v.end);
+            self.tlb_end_vma(&mut tlb);
+        }
+        let floor = self.mms[mm].vmas.prev(start).map_or(0, |p| p.end);
+        let ceiling = self.mms[mm].vmas.find(end).map_or(u64::MAX, |n| n.start);
+        let root = self.mms[mm].pgd;
+        if table::free_range(
+            &mut self.phys,
+            &mut self.pages,
+            root,
+            start,
+            end,
+            floor,
+            ceiling,
+        ) > 0
+        {
+            tlb.freed_tables(start, end);
+        }
+        self.tlb_finish_mmu(tlb);
+        for v in victims {
+            let m = &mut self.mms[mm];
+            m.total_vm -= v.pages();
+            if v.flags & VM_ACCOUNT != 0 {
+                m.committed -= v.pages();
+            }
+            self.vma_release(v);
+        }
+    }
+}

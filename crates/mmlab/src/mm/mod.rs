@@ -1,0 +1,40 @@
+//! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
+
+pub mod fork;
+pub mod madvise;
+pub mod memory;
+pub mod mmap;
+pub mod mmu_gather;
+pub mod mprotect;
+pub mod mremap;
+pub mod rmap;
+pub mod shmem;
+pub mod vma;
+
+pub use vma::{Backing, Vma, VmaTree};
+
+/// Identifies an address space; also its TLB tag.
+pub type MmId = usize;
+
+/// mm_struct, trimmed to what the model uses.
+#[derive(Debug)]
+pub struct Mm {
+    pub id: MmId,
+    /// The PGD frame.
+    pub pgd: u64,
+    pub vmas: VmaTree,
+    /// mm_cpumask(): CPUs that ran this mm and may cache its translations.
+    pub cpumask: u64,
+    /// RSS counters: MM_ANONPAGES, MM_SHMEMPAGES.
+    pub rss_anon: i64,
+    pub rss_shmem: i64,
+    /// mm->total_vm in pages.
+    pub total_vm: u64,
+    /// Pages charged with VM_ACCOUNT (commit accounting).
+    pub committed: u64,
+}
+
+/// Where anonymous mmaps are placed top-down from (mmap_base without randomisation).
+pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
+/// /proc/sys/vm/mmap_min_addr.
+pub const MMAP_MIN_ADDR: u64 = 0x10000;

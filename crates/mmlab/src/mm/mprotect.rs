@@ -1,0 +1,162 @@
+//! mm/mprotect.c: do_mprotect_pkey, mprotect_fixup and change_protection. 5.19 gathers the
+//! range in an mmu_gather and flushes only entries pte_needs_flush() names; 5.18 flushes every
+//! VMA range in which it rewrote a present entry.
+
+use crate::errno::{Errno, SysResult};
+use crate::hw::{PAGE_MASK, PAGE_SIZE};
+use crate::kernel::{Kernel, Tid};
+use crate::mm::mmap::{calc_vm_prot_bits, page_align};
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::vma::vm::*;
+use crate::mm::MmId;
+use crate::pgtable::pte::pte_needs_flush;
+use crate::pgtable::table;
+use crate::uapi::*;
+
+impl Kernel {
+    /// mprotect(2) (do_mprotect_pkey without pkeys).
+    pub fn mprotect(&mut self, tid: Tid, start: u64, len: u64, prot: u64) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !(PROT_GROWSDOWN | PROT_GROWSUP);
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+            return Err(Errno::EINVAL);
+        }
+        if start & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let len = page_align(len).ok_or(Errno::ENOMEM)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e > start)
+            .ok_or(Errno::ENOMEM)?;
+        // arch_validate_prot()
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let Some(first) = self.mms[mm].vmas.find(start).cloned() else {
+            return Err(Errno::ENOMEM);
+        };
+        if grows != 0 {
+            // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; stacks are not modelled beyond that.
+            if first.flags & VM_GROWSDOWN == 0 {
+                return Err(Errno::EINVAL);
+            }
+        } else if first.start > start {
+            return Err(Errno::ENOMEM);
+        }
+        let mut tlb = MmuGather::new(mm, false);
+        let res = self.mprotect_vmas(mm, &mut tlb, start, end, prot);
+        self.tlb_finish_mmu(tlb);
+        res
+    }
+
+    /// The loop of do_mprotect_pkey(): apply to each VMA in turn; a hole ends it with ENOMEM
+    /// after the earlier VMAs were changed.
+    fn mprotect_vmas(
+        &mut self,
+        mm: MmId,
+        tlb: &mut MmuGather,
+        start: u64,
+        end: u64,
+        prot: u64,
+    ) -> SysResult<()> {
+        let mut nstart = start;
+        loop {
+            let vma = self.mms[mm]
+                .vmas
+                .lookup(nstart)
+                .cloned()
+                .ok_or(Errno::ENOMEM)?;
+            let newflags = calc_vm_prot_bits(prot) | (vma.flags & !(VM_READ | VM_WRITE | VM_EXEC));
+            // The VM_MAY* bits bound what may be asked for.
+            if newflags & !(newflags >> 4) & VM_ACCESS_FLAGS != 0 {
+                return Err(Errno::EACCES);
+            }
+            let tmp = vma.end.min(end);
+            let next = self.mprotect_fixup(mm, tlb, nstart, tmp, newflags)?;
+            nstart = next;
+            if nstart >= end {
+                return Ok(());
+            }
+            if self.mms[mm].vmas.lookup(nstart).is_none() {
+                return Err(Errno::ENOMEM);
+            }
+        }
+    }
+
+    /// mprotect_fixup(): split or merge so `[start, end)` is one VMA with `newflags`, then
+    /// change_protection(). Returns the end of the VMA now holding `start`.
+    fn mprotect_fixup(
+        &mut self,
+        mm: MmId,
+        tlb: &mut MmuGather,
+        start: u64,
+        end: u64,
+        mut newflags: u64,
+    ) -> SysResult<u64> {
+        let vma = self.mms[mm].vmas.lookup(start).cloned().expect("vma");
+        if newflags == vma.flags {
+            return Ok(vma.end);
+        }
+        let pages = (end - start) / PAGE_SIZE;
+        if newflags & VM_WRITE != 0
+            && vma.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0
+        {
+            self.vm_enough_memory(pages)?;
+            newflags |= VM_ACCOUNT;
+            self.mms[mm].committed += pages;
+        }
+        let splits = usize::from(vma.start < start) + usize::from(vma.end > end);
+        if splits > 0 && self.mms[mm].vmas.len() + splits > self.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        let vmas = &mut self.mms[mm].vmas;
+        vmas.split(start);
+        vmas.split(end);
+        vmas.get_mut(start).expect("vma").flags = newflags;
+        let vma = vmas.lookup(start).cloned().expect("vma");
+        self.change_protection(mm, tlb, &vma, start, end);
+        let merged = self.mms[mm].vmas.merge_around(start);
+        Ok(self.mms[mm].vmas.get_mut(merged).expect("vma").end)
+    }
+
+    /// change_protection_range(): rewrite every present entry of `[start, end)` with the
+    /// VMA's new vm_page_prot, between tlb_start_vma() and tlb_end_vma().
+    fn change_protection(
+        &mut self,
+        mm: MmId,
+        tlb: &mut MmuGather,
+        vma: &crate::mm::Vma,
+        start: u64,
+        end: u64,
+    ) {
+        let prot = vma.page_prot();
+        let avoid = self.cfg.features.mprotect_flush_avoid;
+        let root = self.mms[mm].pgd;
+        let mut changed = 0u64;
+        let mut slots = Vec::new();
+        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        for (addr, slot) in slots {
+            let old = table::get(&self.phys, slot);
+            if !old.is_present() {
+                continue;
+            }
+            let new = old.modify(prot);
+            table::set(&mut self.phys, slot, new);
+            changed += 1;
+            if avoid && pte_needs_flush(old, new) {
+                tlb.add_range(addr, PAGE_SIZE);
+            }
+        }
+        if avoid {
+            self.tlb_end_vma(tlb);
+        } else if changed > 0 {
+            // 5.18: flush_tlb_range(vma, start, end) whenever a present entry was rewritten.
+            self.flush_tlb_mm_range(mm, start, end);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! vm_area_struct and the ordered set of an address space's VMAs: find, split, merge.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::hw::PAGE_SHIFT;
+use crate::pgtable::pte::{vm_get_page_prot, PgProt};
+
+/// vm_flags bits (include/linux/mm.h, 5.19).
+pub mod vm {
+    pub const VM_READ: u64 = 0x1;
+    pub const VM_WRITE: u64 = 0x2;
+    pub const VM_EXEC: u64 = 0x4;
+    pub const VM_SHARED: u64 = 0x8;
+    pub const VM_MAYREAD: u64 = 0x10;
+    pub const VM_MAYWRITE: u64 = 0x20;
+    pub const VM_MAYEXEC: u64 = 0x40;
+    pub const VM_MAYSHARE: u64 = 0x80;
+    pub const VM_GROWSDOWN: u64 = 0x100;
+    pub const VM_UFFD_MISSING: u64 = 0x200;
+    pub const VM_PFNMAP: u64 = 0x400;
+    pub const VM_UFFD_WP: u64 = 0x1000;
+    pub const VM_LOCKED: u64 = 0x2000;
+    pub const VM_IO: u64 = 0x4000;
+    pub const VM_SEQ_READ: u64 = 0x8000;
+    pub const VM_RAND_READ: u64 = 0x10000;
+    pub const VM_DONTCOPY: u64 = 0x20000;
+    pub const VM_DONTEXPAND: u64 = 0x40000;
+    pub const VM_ACCOUNT: u64 = 0x100000;
+    pub const VM_NORESERVE: u64 = 0x200000;
+    pub const VM_HUGETLB: u64 = 0x400000;
+    pub const VM_WIPEONFORK: u64 = 0x2000000;
+    pub const VM_DONTDUMP: u64 = 0x4000000;
+    pub const VM_SOFTDIRTY: u64 = 0x8000000;
+    pub const VM_MIXEDMAP: u64 = 0x10000000;
+    pub const VM_HUGEPAGE: u64 = 0x20000000;
+    pub const VM_NOHUGEPAGE: u64 = 0x40000000;
+    pub const VM_MERGEABLE: u64 = 0x80000000;
+    /// VM_SPECIAL: never merged, never expanded.
+    pub const VM_SPECIAL: u64 = VM_IO | VM_DONTEXPAND | VM_PFNMAP | VM_MIXEDMAP;
+    pub const VM_ACCESS_FLAGS: u64 = VM_READ | VM_WRITE | VM_EXEC;
+}
+use vm::*;
+
+/// What backs a VMA's pages besides anonymous memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backing {
+    /// Private or not-yet-faulted anonymous memory (vma_is_anonymous).
+    Anon,
+    /// A shmem inode: shared anonymous memory (shmem_zero_setup) or, later, memfd.
+    Shmem(usize),
+}
+
+/// An anon_vma as far as merging and rmap need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnonVma {
+    pub id: u32,
+    /// The VMA's anon_vma_chain holds just this one (list_is_singular); false after fork.
+    pub singular: bool,
+}
+
+/// vm_area_struct.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub flags: u64,
+    /// vm_pgoff: for anonymous VMAs, the page index of the original mmap address.
+    pub pgoff: u64,
+    pub backing: Backing,
+    pub anon_vma: Option<AnonVma>,
+}
+
+impl Vma {
+    /// vma_pages().
+    pub fn pages(&self) -> u64 {
+        (self.end - self.start) >> PAGE_SHIFT
+    }
+    /// vm_page_prot as vma_set_page_prot() computes it (no writenotify for anon and shmem).
+    pub fn page_prot(&self) -> PgProt {
+        vm_get_page_prot(self.flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED))
+    }
+    /// vma_is_anonymous().
+    pub fn is_anonymous(&self) -> bool {
+        self.backing == Backing::Anon
+    }
+    /// is_cow_mapping(): private and may be written.
+    pub fn is_cow(&self) -> bool {
+        self.flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+    }
+    /// linear_page_index(): the page index of `addr` in the VMA's object.
+    pub fn linear_page_index(&self, addr: u64) -> u64 {
+        ((addr - self.start) >> PAGE_SHIFT) + self.pgoff
+    }
+    /// vma_is_accessible().
+    pub fn accessible(&self) -> bool {
+        self.flags & VM_ACCESS_FLAGS != 0
+    }
+}
+
+/// is_mergeable_anon_vma().
+fn anon_vma_compatible(a: Option<AnonVma>, b: Option<AnonVma>, vma_chain_singular: bool) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x.id == y.id,
+        (None, None) => true,
+        _ => vma_chain_singular,
+    }
+}
+
+/// The VMAs of one address space, ordered by start (mm->mm_rb / the maple tree's role).
+#[derive(Clone, Debug, Default)]
+pub struct VmaTree {
+    map: BTreeMap<u64, Vma>,
+}
+
+impl VmaTree {
+    /// mm->map_count.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    /// No VMAs at all.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    /// All VMAs in address order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Vma> {
+        self.map.values()
+    }
+    /// find_vma(): the first VMA that ends above `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Vma> {
+        if let Some((_, v)) = self.map.range(..=addr).next_back() {
+            if v.end > addr {
+                return Some(v);
+            }
+        }
+        self.map
+            .range((Bound::Excluded(addr), Bound::Unbounded))
+            .next()
+            .map(|(_, v)| v)
+    }
+    /// vma_lookup(): the VMA containing `addr`.
+    pub fn lookup(&self, addr: u64) -> Option<&Vma> {
+        self.find(addr).filter(|v| v.start <= addr)
+    }
+    /// The VMA starting at `start`, for update.
+    pub fn get_mut(&mut self, start: u64) -> Option<&mut Vma> {
+        self.map.get_mut(&start)
+    }
+    /// The VMA before the one containing or following `addr` (find_vma_prev's `prev`).
+    pub fn prev(&self, addr: u64) -> Option<&Vma> {
+        self.map
+            .range(..addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.end <= addr)
+    }
+    /// find_vma_intersection().
+    pub fn intersects(&self, start: u64, end: u64) -> bool {
+        self.find(start).is_some_and(|v| v.start < end)
+    }
+    /// VMAs overlapping `[start, end)`, by start address.
+    pub fn overlapping(&self, start: u64, end: u64) -> Vec<u64> {
+        let first = self.find(start).map(|v| v.start).unwrap_or(u64::MAX);
+        self.map.range(first..end).map(|(&s, _)| s).collect()
+    }
+    /// Add a VMA (the range must be free).
+    pub fn insert(&mut self, v: Vma) {
+        debug_assert!(
+            !self.intersects(v.start, v.end),
+            "overlapping VMA {:#x}-{:#x}",
+            v.start,
+            v.end
+        );
+        self.map.insert(v.start, v);
+    }
+    /// Take a VMA out.
+    pub fn remove(&mut self, start: u64) -> Option<Vma> {
+        self.map.remove(&start)
+    }
+
+    /// __split_vma(): cut the VMA holding `addr` in two at `addr`. Returns false if there was
+    /// nothing to split (no VMA strictly around `addr`).
+    pub fn split(&mut self, addr: u64) -> bool {
+        let Some(v) = self.find(addr).filter(|v| v.start < addr).cloned() else {
+            return false;
+        };
+        let mut hi = v.clone();
+        hi.pgoff += (addr - v.start) >> PAGE_SHIFT;
+        hi.start = addr;
+        self.map.get_mut(&v.start).expect("vma").end = addr;
+        self.map.insert(addr, hi);
+        true
+    }
+
+    /// vma_merge() after a change to `[start, end)` inside one VMA or a new range: merge the
+    /// VMA at `start` with its neighbours where is_mergeable_vma() and the anon_vma and pgoff
+    /// rules allow. Returns the start of the VMA that now covers `start`.
+    pub fn merge_around(&mut self, start: u64) -> u64 {
+        let mut cur = start;
+        if let Some(prev) = self.prev(cur).cloned() {
+            let v = &self.map[&cur];
+            if prev.end == v.start && can_merge(&prev, v) {
+                let v = self.map.remove(&cur).expect("vma");
+                self.map.get_mut(&prev.start).expect("prev").end = v.end;
+                cur = prev.start;
+            }
+        }
+        let v = self.map[&cur].clone();
+        if let Some(next) = self.map.get(&v.end).cloned() {
+            if can_merge(&v, &next) {
+                self.map.remove(&next.start);
+                self.map.get_mut(&cur).expect("vma").end = next.end;
+            }
+        }
+        cur
+    }
+}
+
+/// Can `a` and the following, adjacent `b` become one VMA (vma_merge's case analysis for
+/// can_vma_merge_after/before: same flags ignoring VM_SOFTDIRTY, same backing, compatible
+/// anon_vma, contiguous pgoff, nothing special)?
+pub fn can_merge(a: &Vma, b: &Vma) -> bool {
+    a.end == b.start
+        && (a.flags ^ b.flags) & !VM_SOFTDIRTY == 0
+        && a.flags & VM_SPECIAL == 0
+        && a.backing == b.backing
+        && anon_vma_compatible(
+            a.anon_vma,
+            b.anon_vma,
+            a.anon_vma.map_or(true, |x| x.singular) && b.anon_vma.map_or(true, |x| x.singular),
+        )
+        && a.pgoff + a.pages() == b.pgoff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anon(start: u64, end: u64, flags: u64) -> Vma {
+        Vma {
+            start,
+            end,
+            flags,
+            pgoff: start >> 12,
+            backing: Backing::Anon,
+            anon_vma: None,
+        }
+    }
+
+    #[test]
+    fn find_split_and_merge_back() {
+        let rw = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        let mut t = VmaTree::default();
+        t.insert(anon(0x10000, 0x14000, rw));
+        assert_eq!(t.find(0x9000).map(|v| v.start), Some(0x10000));
+        assert!(t.lookup(0x9000).is_none());
+        assert!(t.find(0x14000).is_none());
+        assert!(t.split(0x11000) && t.split(0x12000));
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t.lookup(0x12000).unwrap().pgoff,
+            0x12,
+            "split keeps pgoff linear"
+        );
+        t.get_mut(0x11000).unwrap().flags = rw & !VM_WRITE;
+        assert_eq!(
+            t.merge_around(0x11000),
+            0x11000,
+            "different flags do not merge"
+        );
+        t.get_mut(0x11000).unwrap().flags = rw | VM_SOFTDIRTY;
+        assert_eq!(t.merge_around(0x11000), 0x10000, "VM_SOFTDIRTY is ignored");
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.lookup(0x13fff).unwrap().end, 0x14000);
+    }
+
+    #[test]
+    fn anon_vma_and_pgoff_rules_block_merge() {
+        let rw = VM_READ | VM_WRITE;
+        let mut a = anon(0x10000, 0x11000, rw);
+        let mut b = anon(0x11000, 0x12000, rw);
+        assert!(can_merge(&a, &b));
+        a.anon_vma = Some(AnonVma {
+            id: 1,
+            singular: true,
+        });
+        assert!(can_merge(&a, &b), "one side without anon_vma merges");
+        b.anon_vma = Some(AnonVma {
+            id: 2,
+            singular: true,
+        });
+        assert!(!can_merge(&a, &b), "two different anon_vmas never merge");
+        b.anon_vma = None;
+        b.pgoff += 7;
+        assert!(!can_merge(&a, &b), "pgoff must be contiguous");
+    }
+}

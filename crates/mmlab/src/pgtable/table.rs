@@ -1,0 +1,251 @@
+//! 4-level page tables stored in simulated frames: walk, allocate (__pte_alloc and friends) and
+//! free (free_pgd_range). Every table is a frame from the allocator, marked PageTable.
+
+use super::pte::{Pte, _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK};
+use crate::hw::PhysMem;
+use crate::page::{flags, PageAlloc};
+
+/// Shift of the address bits each level indexes: PGD, PUD, PMD, PTE.
+const LEVEL_SHIFT: [u32; 4] = [39, 30, 21, 12];
+
+/// Where a leaf PTE lives: the PTE table's frame and the index in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PteSlot {
+    pub table: u64,
+    pub idx: usize,
+}
+
+#[inline]
+fn index(addr: u64, level: usize) -> usize {
+    ((addr >> LEVEL_SHIFT[level]) & 511) as usize
+}
+
+/// A fresh, empty page-table frame (pte_alloc_one / pmd_alloc_one ...), or None on OOM.
+pub fn alloc_table(phys: &mut PhysMem, pages: &mut PageAlloc) -> Option<u64> {
+    let pfn = pages.alloc()?;
+    pages.page_mut(pfn).flags = flags::PG_TABLE;
+    phys.make_table(pfn);
+    Some(pfn)
+}
+
+/// Release a page-table frame (pte_free and friends).
+pub fn free_table(phys: &mut PhysMem, pages: &mut PageAlloc, pfn: u64) {
+    phys.drop_table(pfn);
+    pages.free(pfn);
+}
+
+/// pte_offset_map() after the upper-level walk: the PTE slot for `addr` if all tables exist.
+#[inline]
+pub fn walk(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
+    let mut table = root;
+    for level in 0..3 {
+        let e = phys.table(table)[index(addr, level)];
+        if e & _PAGE_PRESENT == 0 {
+            return None;
+        }
+        table = (e & PTE_PFN_MASK) >> 12;
+    }
+    Some(PteSlot {
+        table,
+        idx: index(addr, 3),
+    })
+}
+
+/// pud_alloc/pmd_alloc/pte_alloc: walk to the PTE slot, creating missing tables. None on OOM.
+pub fn walk_alloc(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    root: u64,
+    addr: u64,
+) -> Option<PteSlot> {
+    let mut table = root;
+    for level in 0..3 {
+        let i = index(addr, level);
+        let e = phys.table(table)[i];
+        table = if e & _PAGE_PRESENT != 0 {
+            (e & PTE_PFN_MASK) >> 12
+        } else {
+            let new = alloc_table(phys, pages)?;
+            phys.table_mut(table)[i] = (new << 12) | _PAGE_TABLE;
+            new
+        };
+    }
+    Some(PteSlot {
+        table,
+        idx: index(addr, 3),
+    })
+}
+
+/// Read a leaf entry.
+#[inline]
+pub fn get(phys: &PhysMem, slot: PteSlot) -> Pte {
+    Pte(phys.table(slot.table)[slot.idx])
+}
+
+/// set_pte_at().
+#[inline]
+pub fn set(phys: &mut PhysMem, slot: PteSlot, pte: Pte) {
+    phys.table_mut(slot.table)[slot.idx] = pte.0;
+}
+
+/// Visit every existing PTE slot in `[start, end)` (page aligned), skipping absent tables.
+pub fn for_each_slot(
+    phys: &PhysMem,
+    root: u64,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, PteSlot),
+) {
+    let mut addr = start;
+    while addr < end {
+        match walk(phys, root, addr) {
+            Some(slot) => {
+                let table_end = ((addr >> 21) + 1) << 21;
+                let stop = table_end.min(end);
+                let mut a = addr;
+                while a < stop {
+                    f(
+                        a,
+                        PteSlot {
+                            table: slot.table,
+                            idx: index(a, 3),
+                        },
+                    );
+                    a += 4096;
+                }
+                addr = stop;
+            }
+            None => addr = next_table_boundary(phys, root, addr),
+        }
+    }
+}
+
+/// The first address past the largest absent table that covers `addr`.
+fn next_table_boundary(phys: &PhysMem, root: u64, addr: u64) -> u64 {
+    let mut table = root;
+    for level in 0..3 {
+        let e = phys.table(table)[index(addr, level)];
+        if e & _PAGE_PRESENT == 0 {
+            let span = 1u64 << LEVEL_SHIFT[level];
+            return (addr & !(span - 1)).saturating_add(span);
+        }
+        table = (e & PTE_PFN_MASK) >> 12;
+    }
+    addr + (1 << 21)
+}
+
+/// free_pgd_range(): free the tables below `root` whose whole span lies in `[floor, ceiling)`
+/// and meets `[start, end)`. The caller has zapped their entries. Returns tables freed.
+pub fn free_range(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    root: u64,
+    start: u64,
+    end: u64,
+    floor: u64,
+    ceiling: u64,
+) -> usize {
+    free_level(phys, pages, root, 0, 0, start, end, floor, ceiling)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn free_level(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    table: u64,
+    level: usize,
+    base: u64,
+    start: u64,
+    end: u64,
+    floor: u64,
+    ceiling: u64,
+) -> usize {
+    let span = 1u64 << LEVEL_SHIFT[level];
+    let mut freed = 0;
+    for i in 0..512usize {
+        let lo = base + i as u64 * span;
+        let hi = lo + span;
+        if hi <= start || lo >= end {
+            continue;
+        }
+        let e = phys.table(table)[i];
+        if e & _PAGE_PRESENT == 0 || level == 3 {
+            continue;
+        }
+        let child = (e & PTE_PFN_MASK) >> 12;
+        freed += free_level(
+            phys,
+            pages,
+            child,
+            level + 1,
+            lo,
+            start,
+            end,
+            floor,
+            ceiling,
+        );
+        if lo >= floor && hi <= ceiling {
+            debug_assert!(
+                phys.table(child).iter().all(|&x| x == 0),
+                "freeing a table that still maps"
+            );
+            phys.table_mut(table)[i] = 0;
+            free_table(phys, pages, child);
+            freed += 1;
+        }
+    }
+    freed
+}
+
+/// Free every table below `root` and the root itself (exit_mmap's free_pgtables over all).
+pub fn free_all(phys: &mut PhysMem, pages: &mut PageAlloc, root: u64) -> usize {
+    let n = free_range(phys, pages, root, 0, u64::MAX, 0, u64::MAX);
+    free_table(phys, pages, root);
+    n + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ContentMode;
+
+    #[test]
+    fn walk_alloc_builds_three_levels_and_free_range_releases_them() {
+        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut pages = PageAlloc::new(64 << 20);
+        let root = alloc_table(&mut phys, &mut pages).unwrap();
+        let used0 = pages.nr_used();
+        let addr = 0x7f00_0020_3000;
+        assert_eq!(walk(&phys, root, addr), None);
+        let slot = walk_alloc(&mut phys, &mut pages, root, addr).unwrap();
+        assert_eq!(pages.nr_used(), used0 + 3, "PUD, PMD and PTE tables");
+        assert_eq!(walk(&phys, root, addr), Some(slot));
+        assert_eq!(slot.idx, 3);
+        set(&mut phys, slot, Pte(0x1234_5067));
+        let mut seen = vec![];
+        for_each_slot(&phys, root, addr - 0x1000, addr + 0x2000, |a, s| {
+            seen.push((a, get(&phys, s)))
+        });
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[1], (addr, Pte(0x1234_5067)));
+        set(&mut phys, slot, Pte::NONE);
+        // A neighbouring VMA below the PMD's span keeps the PTE table alive.
+        assert_eq!(
+            free_range(
+                &mut phys,
+                &mut pages,
+                root,
+                addr,
+                addr + 4096,
+                addr - 4096,
+                u64::MAX
+            ),
+            0
+        );
+        assert_eq!(
+            free_range(&mut phys, &mut pages, root, addr, addr + 4096, 0, u64::MAX),
+            3
+        );
+        assert_eq!(pages.nr_used(), used0);
+    }
+}

@@ -1,0 +1,62 @@
+//! vmstat-style event counters (/proc/vmstat names where Linux has one).
+
+use serde::Serialize;
+
+/// Global event and state counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VmStat {
+    /// PGFAULT: calls of handle_mm_fault().
+    pub pgfault: u64,
+    /// Anonymous pages allocated by do_anonymous_page().
+    pub anon_fault: u64,
+    /// Read faults that mapped the shared zero page.
+    pub zero_page_map: u64,
+    /// Write faults on a write-protected anonymous page that copied it.
+    pub cow_fault: u64,
+    /// PGREUSE: write faults that reused the page in place.
+    pub cow_reuse: u64,
+    pub nr_tlb_remote_flush: u64,
+    pub nr_tlb_remote_flush_received: u64,
+    pub nr_tlb_local_flush_all: u64,
+    pub nr_tlb_local_flush_one: u64,
+    /// NR_ANON_MAPPED.
+    pub nr_anon_pages: u64,
+    /// NR_SHMEM.
+    pub nr_shmem: u64,
+}
+
+impl VmStat {
+    /// A counter by its name, as scenarios and `mmlab` spell it.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        Some(match name {
+            "pgfault" => self.pgfault,
+            "anon_fault" => self.anon_fault,
+            "zero_page_map" => self.zero_page_map,
+            "cow_fault" => self.cow_fault,
+            "cow_reuse" | "pgreuse" => self.cow_reuse,
+            "nr_tlb_remote_flush" => self.nr_tlb_remote_flush,
+            "nr_tlb_remote_flush_received" => self.nr_tlb_remote_flush_received,
+            "nr_tlb_local_flush_all" => self.nr_tlb_local_flush_all,
+            "nr_tlb_local_flush_one" => self.nr_tlb_local_flush_one,
+            "nr_anon_pages" => self.nr_anon_pages,
+            "nr_shmem" => self.nr_shmem,
+            _ => return None,
+        })
+    }
+
+    /// Every counter name, for help texts and errors.
+    pub const NAMES: &'static [&'static str] = &[
+        "pgfault",
+        "anon_fault",
+        "zero_page_map",
+        "cow_fault",
+        "cow_reuse",
+        "nr_tlb_remote_flush",
+        "nr_tlb_remote_flush_received",
+        "nr_tlb_local_flush_all",
+        "nr_tlb_local_flush_one",
+        "nr_anon_pages",
+        "nr_shmem",
+        "nr_free_pages",
+    ];
+}
