@@ -565,7 +565,7 @@ mod tests {
 
     #[test]
     fn errors_name_line_column_and_what_was_expected() {
-        let e = p("title \"x\"\nP: expect load(p) =! 1\n").unwrap_err();
+        let e = p("title \"x\"\nP: expect load(p) => 1\n").unwrap_err();
         assert_eq!((e.line, e.col), (2, 19));
         assert!(e.msg.starts_with("expected a comparison"), "{}", e.msg);
         let e = p("title \"x\"\nP: x = 12Q\n").unwrap_err();

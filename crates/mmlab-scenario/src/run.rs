@@ -394,6 +394,23 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if f == "model.counter" {
+            // The argument is a counter's name, not an expression.
+            let probe = match args {
+                [Expr {
+                    kind: ExprKind::Name(name),
+                    ..
+                }] => ModelProbe::Counter(name.clone()),
+                _ => {
+                    return Err(stop(
+                        e.pos,
+                        "model.counter(NAME) with a counter name",
+                        show(e),
+                    ))
+                }
+            };
+            return self.model_probe(t, e, &probe);
+        }
         let argv = args
             .iter()
             .map(|a| self.num(t, a))
@@ -480,16 +497,9 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.tlb_flushes", [cpu]) => ModelProbe::TlbFlushes(Some(*cpu)),
                     ("model.page", [a]) => ModelProbe::Page(*a),
                     ("model.pte", [a]) => ModelProbe::Pte(*a),
-                    ("model.counter", []) | ("model.counter", [_]) | ("model.counter", [_, ..]) => match args.first().map(|a| &a.kind) {
-                        Some(ExprKind::Name(name)) if args.len() == 1 => ModelProbe::Counter(name.clone()),
-                        _ => return Err(stop(e.pos, "model.counter(NAME) with a counter name", show(e))),
-                    },
                     _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr)", show(e))),
                 };
-                match self.b.model_probe(t, &probe).map_err(probe_err)? {
-                    ProbeValue::Num(v) => Ok(Value::Num(v)),
-                    ProbeValue::Record(fields) => Ok(Value::Record { raw: None, fields }),
-                }
+                self.model_probe(t, e, &probe)
             }
             "fork" | "thread" => Err(stop(
                 e.pos,
@@ -506,6 +516,17 @@ impl<B: Backend> Runner<'_, B> {
                 "a known syscall, access or probe",
                 format!("unknown call `{f}`"),
             )),
+        }
+    }
+
+    fn model_probe(&mut self, t: TaskId, e: &Expr, probe: &ModelProbe) -> Flow<Value> {
+        match self
+            .b
+            .model_probe(t, probe)
+            .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?
+        {
+            ProbeValue::Num(v) => Ok(Value::Num(v)),
+            ProbeValue::Record(fields) => Ok(Value::Record { raw: None, fields }),
         }
     }
 

@@ -29,6 +29,8 @@ pub const _PAGE_NX: u64 = 1 << 63;
 pub const _PAGE_PROTNONE: u64 = _PAGE_GLOBAL;
 /// Physical-address bits of an entry (__PHYSICAL_MASK_SHIFT 52).
 pub const PTE_PFN_MASK: u64 = ((1u64 << 52) - 1) & !0xfff;
+/// Bits 52-57 of a leaf entry, free for software and unused by 5.19.
+pub const PTE_AVAIL_MASK: u64 = 0x3f << 52;
 /// What a non-leaf entry carries (_KERNPG_TABLE | _PAGE_USER = _PAGE_TABLE).
 pub const _PAGE_TABLE: u64 = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
 /// Bits pte_modify() keeps from the old entry (_PAGE_CHG_MASK).
@@ -218,6 +220,7 @@ impl Pte {
                 devmap: b & _PAGE_DEVMAP != 0,
                 pkey: ((b & _PAGE_PKEY_MASK) >> 59) as u8,
                 nx: b & _PAGE_NX != 0,
+                avail: ((b & PTE_AVAIL_MASK) >> 52) as u8,
             });
         }
         // Decoding ignores bits no swap PTE uses; only canonical encodings get the Swap view.
@@ -257,6 +260,7 @@ impl Pte {
                 set(&mut b, p.devmap, _PAGE_DEVMAP);
                 set(&mut b, p.nx, _PAGE_NX);
                 b |= ((p.pkey as u64) & 0xf) << 59;
+                b |= ((p.avail as u64) << 52) & PTE_AVAIL_MASK;
                 Pte(b)
             }
         }
@@ -296,6 +300,8 @@ pub struct PresentPte {
     pub devmap: bool,
     pub pkey: u8,
     pub nx: bool,
+    /// Bits 52-57: ignored by the MMU, unused by Linux 5.19 (kept so every value round-trips).
+    pub avail: u8,
 }
 
 /// Flags whose clearing forces a flush (x86 pte_flags_need_flush: flush_on_clear).
@@ -407,13 +413,13 @@ mod tests {
         }
 
         #[test]
-        fn present_views_round_trip(pfn in 0u64..(1 << 40), bits in any::<u16>(), pkey in 0u8..16) {
+        fn present_views_round_trip(pfn in 0u64..(1 << 40), bits in any::<u16>(), pkey in 0u8..16, avail in 0u8..64) {
             let v = PresentPte {
                 pfn, protnone: bits & 1 != 0, writable: bits & 2 != 0, user: bits & 4 != 0,
                 pwt: bits & 8 != 0, pcd: bits & 16 != 0, accessed: bits & 32 != 0, dirty: bits & 64 != 0,
                 pat: bits & 128 != 0, global: bits & 1 == 0 && bits & 256 != 0, special: bits & 512 != 0,
                 uffd_wp: bits & 1024 != 0, soft_dirty: bits & 2048 != 0, devmap: bits & 4096 != 0,
-                pkey, nx: bits & 8192 != 0,
+                pkey, nx: bits & 8192 != 0, avail,
             };
             prop_assert_eq!(Pte::from_view(PteView::Present(v)).view(), PteView::Present(v));
         }

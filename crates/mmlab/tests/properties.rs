@@ -1,0 +1,967 @@
+//! Property tests over random syscall/access sequences:
+//!
+//! 1. `invariants_hold_and_nothing_leaks`: random mmap/munmap/mremap/mprotect/madvise/fork/exit/
+//!    thread/access sequences over up to four processes, on both profiles. After every operation
+//!    `check_invariants()` is Ok, nothing panics, and after every process exited no frame is in
+//!    use (page tables, PGDs, anonymous and shmem pages are all freed).
+//! 2. `private_memory_matches_shadow`: private anonymous memory only (no DONTFORK/WIPEONFORK):
+//!    a page-level shadow of every process's address space (which pages are mapped, their
+//!    protection and four sampled bytes) predicts every syscall result, every access outcome
+//!    (value or SIGSEGV) and the /proc/PID/maps layout. Checks COW isolation across forks and
+//!    TLB coherence (a second thread on CPU 1).
+//! 3. `profiles_agree_without_fork`: without fork, Linux518 and Linux519 give identical results,
+//!    errnos, load values, maps and pagemap present/exclusive/file bits.
+
+use std::collections::BTreeMap;
+
+use mmlab::fs::proc::{PM_FILE, PM_MMAP_EXCLUSIVE, PM_PRESENT, PM_SWAP};
+use mmlab::uapi::*;
+use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
+use proptest::prelude::*;
+
+const PAGE: u64 = 4096;
+const ARENA_PAGES: u64 = 64;
+/// Page offsets relative to the arena start that ops may target (a little outside on each side).
+const PAGE_LO: i64 = -2;
+const PAGE_HI: i64 = ARENA_PAGES as i64 + 2;
+/// Sampled byte offsets inside a page (the shadow tracks these).
+const OFFS: [u64; 4] = [0, 1, 2047, 4095];
+const MAX_PROCS: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fixed {
+    /// addr = 0
+    No,
+    /// addr = an arena address as a hint
+    Hint,
+    Fixed,
+    NoReplace,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Mmap {
+        p: usize,
+        t: usize,
+        page: i64,
+        pages: u64,
+        prot: u64,
+        shared: bool,
+        fixed: Fixed,
+        populate: bool,
+    },
+    Munmap {
+        p: usize,
+        t: usize,
+        page: i64,
+        len: u64,
+    },
+    /// mode: 0 none, 1 MAYMOVE, 2 MAYMOVE|FIXED, 3 MAYMOVE|DONTUNMAP, 4 MAYMOVE|DONTUNMAP|FIXED
+    Mremap {
+        p: usize,
+        t: usize,
+        page: i64,
+        old: u64,
+        new: u64,
+        mode: u8,
+        dst: i64,
+    },
+    Mprotect {
+        p: usize,
+        t: usize,
+        page: i64,
+        len: u64,
+        prot: u64,
+    },
+    Madvise {
+        p: usize,
+        t: usize,
+        page: i64,
+        len: u64,
+        advice: u64,
+    },
+    Fork {
+        p: usize,
+        t: usize,
+    },
+    Exit {
+        p: usize,
+    },
+    Thread {
+        p: usize,
+    },
+    SetCpu {
+        p: usize,
+        t: usize,
+        cpu: usize,
+    },
+    Store {
+        p: usize,
+        t: usize,
+        page: i64,
+        off: usize,
+        val: u8,
+    },
+    Load {
+        p: usize,
+        t: usize,
+        page: i64,
+        off: usize,
+    },
+    Memset {
+        p: usize,
+        t: usize,
+        page: i64,
+        pages: u64,
+        val: u8,
+    },
+}
+
+/// Which operations a property draws from.
+#[derive(Clone, Copy)]
+struct Gen {
+    shared: bool,
+    fork: bool,
+    /// Advice beyond DONTNEED/FREE (DONTFORK, DOFORK, WIPEONFORK, KEEPONFORK, REMOVE).
+    all_advice: bool,
+    /// mremap with old_len 0 (duplicating a shared mapping).
+    zero_old: bool,
+}
+
+fn prot_s() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1 => Just(PROT_NONE),
+        1 => Just(PROT_READ),
+        3 => Just(PROT_READ | PROT_WRITE),
+        1 => Just(PROT_WRITE),
+        1 => Just(PROT_READ | PROT_EXEC),
+        1 => Just(PROT_READ | PROT_WRITE | PROT_EXEC),
+    ]
+}
+
+fn page_s() -> impl Strategy<Value = i64> {
+    PAGE_LO..PAGE_HI
+}
+
+/// A length in bytes: 1..16 pages, sometimes not a multiple of the page size.
+fn len_s() -> impl Strategy<Value = u64> {
+    (
+        1u64..=16,
+        prop_oneof![4 => Just(0u64), 1 => Just(1u64), 1 => Just(PAGE - 1)],
+    )
+        .prop_map(|(n, sub)| n * PAGE - sub)
+}
+
+fn op_s(g: Gen) -> BoxedStrategy<Op> {
+    let pt = (0usize..8, 0usize..2);
+    let mmap = (
+        pt.clone(),
+        page_s(),
+        1u64..=16,
+        prot_s(),
+        any::<bool>(),
+        prop_oneof![
+            2 => Just(Fixed::No),
+            1 => Just(Fixed::Hint),
+            4 => Just(Fixed::Fixed),
+            1 => Just(Fixed::NoReplace)
+        ],
+        prop::bool::weighted(0.25),
+    )
+        .prop_map(
+            move |((p, t), page, pages, prot, sh, fixed, populate)| Op::Mmap {
+                p,
+                t,
+                page,
+                pages,
+                prot,
+                shared: sh && g.shared,
+                fixed,
+                populate,
+            },
+        );
+    let munmap = (pt.clone(), page_s(), len_s()).prop_map(|((p, t), page, len)| Op::Munmap {
+        p,
+        t,
+        page,
+        len,
+    });
+    let zero_old = g.zero_old;
+    let mremap = (
+        pt.clone(),
+        page_s(),
+        1u64..=16,
+        1u64..=16,
+        0u8..5,
+        page_s(),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(move |((p, t), page, old, new, mode, dst, zero)| {
+            let old = if zero && zero_old { 0 } else { old };
+            let new = if mode >= 3 { old.max(1) } else { new };
+            Op::Mremap {
+                p,
+                t,
+                page,
+                old: old * PAGE,
+                new: new * PAGE,
+                mode,
+                dst,
+            }
+        });
+    let mprotect =
+        (pt.clone(), page_s(), len_s(), prot_s()).prop_map(|((p, t), page, len, prot)| {
+            Op::Mprotect {
+                p,
+                t,
+                page,
+                len,
+                prot,
+            }
+        });
+    let advices: Vec<u64> = if g.all_advice {
+        vec![
+            MADV_DONTNEED,
+            MADV_DONTNEED,
+            MADV_FREE,
+            MADV_DONTFORK,
+            MADV_DOFORK,
+            MADV_WIPEONFORK,
+            MADV_KEEPONFORK,
+            MADV_REMOVE,
+        ]
+    } else {
+        vec![MADV_DONTNEED, MADV_DONTNEED, MADV_FREE]
+    };
+    let madvise = (pt.clone(), page_s(), len_s(), prop::sample::select(advices)).prop_map(
+        |((p, t), page, len, advice)| Op::Madvise {
+            p,
+            t,
+            page,
+            len,
+            advice,
+        },
+    );
+    let fork = pt.clone().prop_map(|(p, t)| Op::Fork { p, t });
+    let exit = (0usize..8).prop_map(|p| Op::Exit { p });
+    let thread = (0usize..8).prop_map(|p| Op::Thread { p });
+    let setcpu = (pt.clone(), 0usize..2).prop_map(|((p, t), cpu)| Op::SetCpu { p, t, cpu });
+    let store =
+        (pt.clone(), page_s(), 0usize..4, any::<u8>()).prop_map(|((p, t), page, off, val)| {
+            Op::Store {
+                p,
+                t,
+                page,
+                off,
+                val,
+            }
+        });
+    let load = (pt.clone(), page_s(), 0usize..4).prop_map(|((p, t), page, off)| Op::Load {
+        p,
+        t,
+        page,
+        off,
+    });
+    let memset =
+        (pt, page_s(), 1u64..=4, any::<u8>()).prop_map(|((p, t), page, pages, val)| Op::Memset {
+            p,
+            t,
+            page,
+            pages,
+            val,
+        });
+    let mut arms: Vec<(u32, BoxedStrategy<Op>)> = vec![
+        (6, mmap.boxed()),
+        (3, munmap.boxed()),
+        (4, mremap.boxed()),
+        (3, mprotect.boxed()),
+        (3, madvise.boxed()),
+        (1, thread.boxed()),
+        (1, setcpu.boxed()),
+        (7, store.boxed()),
+        (6, load.boxed()),
+        (2, memset.boxed()),
+    ];
+    if g.fork {
+        arms.push((3, fork.boxed()));
+        arms.push((1, exit.boxed()));
+    }
+    proptest::strategy::Union::new_weighted(arms).boxed()
+}
+
+fn ops_s(g: Gen) -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op_s(g), 1..60)
+}
+
+/// The processes of a run: index 0 is the initial one; each has one or two threads.
+struct World {
+    k: Kernel,
+    procs: Vec<Vec<Tid>>,
+    base: u64,
+}
+
+impl World {
+    fn new(profile: Profile) -> World {
+        let mut k = Kernel::new(Config::new(profile));
+        let t = k.spawn_process(0).expect("spawn");
+        let base = k
+            .mmap(
+                t,
+                0,
+                ARENA_PAGES * PAGE,
+                PROT_NONE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .expect("arena");
+        World {
+            k,
+            procs: vec![vec![t]],
+            base,
+        }
+    }
+
+    fn addr(&self, page: i64) -> u64 {
+        (self.base as i64 + page * PAGE as i64) as u64
+    }
+
+    fn tid(&self, p: usize, t: usize) -> (usize, Tid) {
+        let p = p % self.procs.len();
+        let th = &self.procs[p];
+        (p, th[t % th.len()])
+    }
+
+    fn exit_all(&mut self) -> Result<(), String> {
+        while let Some(th) = self.procs.pop() {
+            self.k.exit(th[0]).map_err(|e| format!("exit: {e:?}"))?;
+            self.k
+                .check_invariants()
+                .map_err(|v| format!("after exit: {v}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn mremap_flags(mode: u8) -> u64 {
+    match mode {
+        0 => 0,
+        1 => MREMAP_MAYMOVE,
+        2 => MREMAP_MAYMOVE | MREMAP_FIXED,
+        3 => MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+        _ => MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED,
+    }
+}
+
+fn mmap_flags(shared: bool, fixed: Fixed, populate: bool) -> u64 {
+    let mut f = MAP_ANONYMOUS | if shared { MAP_SHARED } else { MAP_PRIVATE };
+    match fixed {
+        Fixed::Fixed => f |= MAP_FIXED,
+        Fixed::NoReplace => f |= MAP_FIXED_NOREPLACE,
+        _ => {}
+    }
+    if populate {
+        f |= MAP_POPULATE;
+    }
+    f
+}
+
+/// Apply one op; returns a user-visible description of its result (for property 3).
+fn apply(w: &mut World, op: &Op) -> String {
+    match *op {
+        Op::Mmap {
+            p,
+            t,
+            page,
+            pages,
+            prot,
+            shared,
+            fixed,
+            populate,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let addr = if fixed == Fixed::No { 0 } else { w.addr(page) };
+            let r = w.k.mmap(
+                tid,
+                addr,
+                pages * PAGE,
+                prot,
+                mmap_flags(shared, fixed, populate),
+                -1,
+                0,
+            );
+            format!("mmap {r:x?}")
+        }
+        Op::Munmap { p, t, page, len } => {
+            let (_, tid) = w.tid(p, t);
+            format!("munmap {:?}", w.k.munmap(tid, w.addr(page), len))
+        }
+        Op::Mremap {
+            p,
+            t,
+            page,
+            old,
+            new,
+            mode,
+            dst,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let r =
+                w.k.mremap(tid, w.addr(page), old, new, mremap_flags(mode), w.addr(dst));
+            format!("mremap {r:x?}")
+        }
+        Op::Mprotect {
+            p,
+            t,
+            page,
+            len,
+            prot,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!("mprotect {:?}", w.k.mprotect(tid, w.addr(page), len, prot))
+        }
+        Op::Madvise {
+            p,
+            t,
+            page,
+            len,
+            advice,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!("madvise {:?}", w.k.madvise(tid, w.addr(page), len, advice))
+        }
+        Op::Fork { p, t } => {
+            if w.procs.len() >= MAX_PROCS {
+                return "fork skipped".into();
+            }
+            let (_, tid) = w.tid(p, t);
+            match w.k.fork(tid) {
+                Ok(c) => {
+                    w.procs.push(vec![c]);
+                    "fork ok".into()
+                }
+                Err(e) => format!("fork {e:?}"),
+            }
+        }
+        Op::Exit { p } => {
+            if w.procs.len() < 2 {
+                return "exit skipped".into();
+            }
+            let i = 1 + p % (w.procs.len() - 1);
+            let th = w.procs.remove(i);
+            format!("exit {:?}", w.k.exit(th[0]))
+        }
+        Op::Thread { p } => {
+            let p = p % w.procs.len();
+            if w.procs[p].len() >= 2 {
+                return "thread skipped".into();
+            }
+            match w.k.spawn_thread(w.procs[p][0], 1) {
+                Ok(t) => {
+                    w.procs[p].push(t);
+                    "thread ok".into()
+                }
+                Err(e) => format!("thread {e:?}"),
+            }
+        }
+        Op::SetCpu { p, t, cpu } => {
+            let (_, tid) = w.tid(p, t);
+            format!("setcpu {:?}", w.k.set_cpu(tid, cpu))
+        }
+        Op::Store {
+            p,
+            t,
+            page,
+            off,
+            val,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!("store {:?}", w.k.store(tid, w.addr(page) + OFFS[off], val))
+        }
+        Op::Load { p, t, page, off } => {
+            let (_, tid) = w.tid(p, t);
+            format!("load {:?}", w.k.load(tid, w.addr(page) + OFFS[off]))
+        }
+        Op::Memset {
+            p,
+            t,
+            page,
+            pages,
+            val,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!(
+                "memset {:?}",
+                w.k.memset(tid, w.addr(page), val, pages * PAGE)
+            )
+        }
+    }
+}
+
+fn run_invariants(profile: Profile, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut w = World::new(profile);
+    for (i, op) in ops.iter().enumerate() {
+        let r = apply(&mut w, op);
+        if let Err(v) = w.k.check_invariants() {
+            return Err(TestCaseError::fail(format!(
+                "{profile:?}: after op {i} {op:?} -> {r}: {v}"
+            )));
+        }
+    }
+    w.exit_all().map_err(TestCaseError::fail)?;
+    prop_assert_eq!(
+        w.k.frames_in_use(),
+        0,
+        "{:?}: frames leaked after every process exited",
+        profile
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property 2: the shadow model of private anonymous memory.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PState {
+    prot: u64,
+    bytes: [u8; 4],
+}
+
+impl PState {
+    fn readable(&self) -> bool {
+        self.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != 0
+    }
+    fn writable(&self) -> bool {
+        self.prot & PROT_WRITE != 0
+    }
+}
+
+type Shadow = BTreeMap<u64, PState>;
+
+fn range_pages(start: u64, len: u64) -> impl Iterator<Item = u64> {
+    let end = start + len.div_ceil(PAGE) * PAGE;
+    (start..end).step_by(PAGE as usize)
+}
+
+/// The kernel's view (maps) as page -> prot.
+fn kernel_layout(k: &Kernel, tid: Tid) -> BTreeMap<u64, u64> {
+    let mut m = BTreeMap::new();
+    for e in k.maps(tid).expect("maps") {
+        let prot = (if e.read { PROT_READ } else { 0 })
+            | (if e.write { PROT_WRITE } else { 0 })
+            | (if e.exec { PROT_EXEC } else { 0 });
+        assert!(!e.shared, "property 2 maps no shared memory");
+        for a in (e.start..e.end).step_by(PAGE as usize) {
+            m.insert(a, prot);
+        }
+    }
+    m
+}
+
+fn check_layout(w: &World, sh: &[Shadow]) -> Result<(), String> {
+    for (i, th) in w.procs.iter().enumerate() {
+        let km = kernel_layout(&w.k, th[0]);
+        let sm: BTreeMap<u64, u64> = sh[i].iter().map(|(&a, s)| (a, s.prot)).collect();
+        if km != sm {
+            let diff: Vec<String> = km
+                .keys()
+                .chain(sm.keys())
+                .filter(|a| km.get(a) != sm.get(a))
+                .take(8)
+                .map(|a| format!("{a:#x}: kernel {:?} shadow {:?}", km.get(a), sm.get(a)))
+                .collect();
+            return Err(format!("process {i}: layout differs: {diff:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:?}, shadow expects {want:?}"))
+    }
+}
+
+/// Apply one op to kernel and shadow, checking every result the shadow predicts.
+fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), String> {
+    match *op {
+        Op::Mmap {
+            p,
+            t,
+            page,
+            pages,
+            prot,
+            fixed,
+            populate,
+            ..
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let addr = if fixed == Fixed::No { 0 } else { w.addr(page) };
+            let len = pages * PAGE;
+            let r = w.k.mmap(
+                tid,
+                addr,
+                len,
+                prot,
+                mmap_flags(false, fixed, populate),
+                -1,
+                0,
+            );
+            let s = &mut sh[pi];
+            let occupied = range_pages(addr, len).any(|a| s.contains_key(&a));
+            match fixed {
+                Fixed::Fixed => expect("mmap FIXED", r, Ok(addr))?,
+                Fixed::NoReplace if occupied => expect("mmap NOREPLACE", r, Err(Errno::EEXIST))?,
+                Fixed::NoReplace => expect("mmap NOREPLACE", r, Ok(addr))?,
+                Fixed::No | Fixed::Hint => {
+                    let a = r.map_err(|e| format!("mmap failed: {e:?}"))?;
+                    if range_pages(a, len).any(|x| s.contains_key(&x)) {
+                        return Err(format!("mmap without FIXED at {a:#x} clobbered a mapping"));
+                    }
+                    if fixed == Fixed::Hint && !occupied {
+                        expect("mmap free hint", a, addr)?;
+                    }
+                }
+            }
+            if let Ok(a) = r {
+                for x in range_pages(a, len) {
+                    s.insert(
+                        x,
+                        PState {
+                            prot,
+                            bytes: [0; 4],
+                        },
+                    );
+                }
+            }
+        }
+        Op::Munmap { p, t, page, len } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            expect("munmap", w.k.munmap(tid, a, len), Ok(()))?;
+            for x in range_pages(a, len) {
+                sh[pi].remove(&x);
+            }
+        }
+        Op::Mprotect {
+            p,
+            t,
+            page,
+            len,
+            prot,
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r = w.k.mprotect(tid, a, len, prot);
+            let s = &mut sh[pi];
+            let mut all = true;
+            for x in range_pages(a, len) {
+                match s.get_mut(&x) {
+                    Some(st) => st.prot = prot,
+                    None => {
+                        all = false;
+                        break;
+                    }
+                }
+            }
+            expect("mprotect", r, if all { Ok(()) } else { Err(Errno::ENOMEM) })?;
+        }
+        Op::Madvise {
+            p,
+            t,
+            page,
+            len,
+            advice,
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r = w.k.madvise(tid, a, len, advice);
+            let s = &mut sh[pi];
+            let mut all = true;
+            for x in range_pages(a, len) {
+                match s.get_mut(&x) {
+                    // Without reclaim, MADV_FREE pages keep their contents in this model.
+                    Some(st) if advice == MADV_DONTNEED => st.bytes = [0; 4],
+                    Some(_) => {}
+                    None => all = false,
+                }
+            }
+            expect("madvise", r, if all { Ok(()) } else { Err(Errno::ENOMEM) })?;
+        }
+        Op::Mremap {
+            p,
+            t,
+            page,
+            old,
+            new,
+            mode,
+            dst,
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r =
+                w.k.mremap(tid, a, old, new, mremap_flags(mode), w.addr(dst));
+            let s = &mut sh[pi];
+            match r {
+                Ok(to) => {
+                    if !s.contains_key(&a) {
+                        return Err(format!("mremap of unmapped {a:#x} succeeded"));
+                    }
+                    let snap: Vec<Option<PState>> =
+                        range_pages(a, old).map(|x| s.get(&x).copied()).collect();
+                    let prot = snap[0].expect("mapped").prot;
+                    let dontunmap = mode >= 3;
+                    for x in range_pages(a, old) {
+                        if dontunmap {
+                            if let Some(st) = s.get_mut(&x) {
+                                st.bytes = [0; 4];
+                            }
+                        } else {
+                            s.remove(&x);
+                        }
+                    }
+                    if to != a && mode != 2 && mode != 4 {
+                        // A kernel-chosen destination must have been free.
+                        if range_pages(to, new).any(|x| s.contains_key(&x)) {
+                            return Err(format!("mremap moved onto a mapping at {to:#x}"));
+                        }
+                    }
+                    let keep = (old.min(new) / PAGE) as usize;
+                    for (i, x) in range_pages(to, new).enumerate() {
+                        let st = if i < keep {
+                            snap[i]
+                        } else {
+                            Some(PState {
+                                prot,
+                                bytes: [0; 4],
+                            })
+                        };
+                        match st {
+                            Some(st) => s.insert(x, st),
+                            None => s.remove(&x),
+                        };
+                    }
+                }
+                Err(_) => {
+                    // Failed calls may have unmapped the destination (FIXED) or the shrunk tail
+                    // before failing; take what the kernel unmapped, then the layout check
+                    // verifies nothing else changed.
+                    let km = kernel_layout(&w.k, tid);
+                    s.retain(|x, _| km.contains_key(x));
+                }
+            }
+        }
+        Op::Fork { p, t } => {
+            if w.procs.len() >= MAX_PROCS {
+                return Ok(());
+            }
+            let (pi, tid) = w.tid(p, t);
+            let c = w.k.fork(tid).map_err(|e| format!("fork: {e:?}"))?;
+            w.procs.push(vec![c]);
+            let copy = sh[pi].clone();
+            sh.push(copy);
+        }
+        Op::Exit { p } => {
+            if w.procs.len() < 2 {
+                return Ok(());
+            }
+            let i = 1 + p % (w.procs.len() - 1);
+            let th = w.procs.remove(i);
+            sh.remove(i);
+            expect("exit", w.k.exit(th[0]), Ok(()))?;
+        }
+        Op::Thread { .. } | Op::SetCpu { .. } => {
+            apply(w, op);
+        }
+        Op::Store {
+            p,
+            t,
+            page,
+            off,
+            val,
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r = w.k.store(tid, a + OFFS[off], val);
+            match sh[pi].get_mut(&a) {
+                Some(st) if st.writable() => {
+                    expect(&format!("store {a:#x}"), r, Ok(()))?;
+                    st.bytes[off] = val;
+                }
+                _ => expect(&format!("store {a:#x}"), r, Err(Signal::Segv))?,
+            }
+        }
+        Op::Load { p, t, page, off } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r = w.k.load(tid, a + OFFS[off]);
+            let want = match sh[pi].get(&a) {
+                Some(st) if st.readable() => Ok(st.bytes[off]),
+                _ => Err(Signal::Segv),
+            };
+            expect(&format!("process {pi} load {:#x}", a + OFFS[off]), r, want)?;
+        }
+        Op::Memset {
+            p,
+            t,
+            page,
+            pages,
+            val,
+        } => {
+            let (pi, tid) = w.tid(p, t);
+            let a = w.addr(page);
+            let r = w.k.memset(tid, a, val, pages * PAGE);
+            let mut want = Ok(());
+            for x in range_pages(a, pages * PAGE) {
+                match sh[pi].get_mut(&x) {
+                    Some(st) if st.writable() => st.bytes = [val; 4],
+                    _ => {
+                        want = Err(Signal::Segv);
+                        break;
+                    }
+                }
+            }
+            expect(&format!("memset {a:#x}"), r, want)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every sampled byte of every readable shadow page, read back through the first thread.
+fn check_contents(w: &mut World, sh: &[Shadow]) -> Result<(), String> {
+    for (i, s) in sh.iter().enumerate() {
+        let tid = w.procs[i][0];
+        for (&a, st) in s {
+            if !st.readable() {
+                continue;
+            }
+            for (j, off) in OFFS.iter().enumerate() {
+                expect(
+                    &format!("process {i} final load {:#x}", a + off),
+                    w.k.load(tid, a + off),
+                    Ok(st.bytes[j]),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_shadow(profile: Profile, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut w = World::new(profile);
+    let mut sh: Vec<Shadow> = vec![range_pages(w.base, ARENA_PAGES * PAGE)
+        .map(|a| {
+            (
+                a,
+                PState {
+                    prot: PROT_NONE,
+                    bytes: [0; 4],
+                },
+            )
+        })
+        .collect()];
+    for (i, op) in ops.iter().enumerate() {
+        let fail = |m: String| TestCaseError::fail(format!("{profile:?}: op {i} {op:?}: {m}"));
+        apply_shadow(&mut w, &mut sh, op).map_err(fail)?;
+        check_layout(&w, &sh).map_err(fail)?;
+        w.k.check_invariants().map_err(|v| fail(v.to_string()))?;
+    }
+    check_contents(&mut w, &sh).map_err(|m| TestCaseError::fail(format!("{profile:?}: {m}")))?;
+    w.k.check_invariants()
+        .map_err(|v| TestCaseError::fail(format!("{profile:?}: {v}")))?;
+    w.exit_all().map_err(TestCaseError::fail)?;
+    prop_assert_eq!(w.k.frames_in_use(), 0);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property 3: the profiles agree on everything user-visible when nothing forks.
+
+fn observe(w: &World) -> Vec<String> {
+    let mut out = Vec::new();
+    for th in &w.procs {
+        let tid = th[0];
+        out.push(format!("{:?}", w.k.maps(tid).expect("maps")));
+        let mut bits = String::new();
+        for page in PAGE_LO..PAGE_HI {
+            let pm = w.k.pagemap(tid, w.addr(page)).expect("pagemap");
+            let b = pm & (PM_PRESENT | PM_MMAP_EXCLUSIVE | PM_FILE | PM_SWAP);
+            bits.push_str(&format!("{:x}", b >> 56));
+            bits.push(',');
+        }
+        out.push(bits);
+    }
+    out
+}
+
+fn run_profiles(ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut a = World::new(Profile::Linux518);
+    let mut b = World::new(Profile::Linux519);
+    prop_assert_eq!(a.base, b.base);
+    for (i, op) in ops.iter().enumerate() {
+        let ra = apply(&mut a, op);
+        let rb = apply(&mut b, op);
+        prop_assert_eq!(&ra, &rb, "op {} {:?}: results differ", i, op);
+        prop_assert_eq!(observe(&a), observe(&b), "op {} {:?}: state differs", i, op);
+        a.k.check_invariants()
+            .map_err(|v| TestCaseError::fail(format!("5.18 op {i}: {v}")))?;
+        b.k.check_invariants()
+            .map_err(|v| TestCaseError::fail(format!("5.19 op {i}: {v}")))?;
+    }
+    // A final sweep of every sampled byte in the arena.
+    for page in PAGE_LO..PAGE_HI {
+        for off in OFFS {
+            let (ta, tb) = (a.procs[0][0], b.procs[0][0]);
+            let va = a.k.load(ta, a.addr(page) + off);
+            let vb = b.k.load(tb, b.addr(page) + off);
+            prop_assert_eq!(va, vb, "final load at page {} +{}", page, off);
+        }
+    }
+    a.exit_all().map_err(TestCaseError::fail)?;
+    b.exit_all().map_err(TestCaseError::fail)?;
+    prop_assert_eq!(a.k.frames_in_use(), 0);
+    prop_assert_eq!(b.k.frames_in_use(), 0);
+    Ok(())
+}
+
+const G_ALL: Gen = Gen {
+    shared: true,
+    fork: true,
+    all_advice: true,
+    zero_old: true,
+};
+const G_PRIVATE: Gen = Gen {
+    shared: false,
+    fork: true,
+    all_advice: false,
+    zero_old: false,
+};
+const G_NOFORK: Gen = Gen {
+    shared: true,
+    fork: false,
+    all_advice: true,
+    zero_old: true,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn invariants_hold_and_nothing_leaks(ops in ops_s(G_ALL)) {
+        run_invariants(Profile::Linux518, &ops)?;
+        run_invariants(Profile::Linux519, &ops)?;
+    }
+
+    #[test]
+    fn private_memory_matches_shadow(ops in ops_s(G_PRIVATE)) {
+        run_shadow(Profile::Linux518, &ops)?;
+        run_shadow(Profile::Linux519, &ops)?;
+    }
+
+    #[test]
+    fn profiles_agree_without_fork(ops in ops_s(G_NOFORK)) {
+        run_profiles(&ops)?;
+    }
+}
