@@ -51,6 +51,10 @@ pub enum ModelProbe {
     Counter(String),
     Page(u64),
     Pte(u64),
+    /// Take a page reference like GUP FOLL_GET; returns the PFN.
+    GetPage(u64),
+    /// Drop a reference GetPage took, by PFN.
+    PutPage(u64),
 }
 
 /// What a model probe returns: a number, or named fields.

@@ -497,7 +497,9 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.tlb_flushes", [cpu]) => ModelProbe::TlbFlushes(Some(*cpu)),
                     ("model.page", [a]) => ModelProbe::Page(*a),
                     ("model.pte", [a]) => ModelProbe::Pte(*a),
-                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr)", show(e))),
+                    ("model.get_page", [a]) => ModelProbe::GetPage(*a),
+                    ("model.put_page", [pfn]) => ModelProbe::PutPage(*pfn),
+                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr), model.get_page(addr), model.put_page(pfn)", show(e))),
                 };
                 self.model_probe(t, e, &probe)
             }

@@ -132,7 +132,7 @@ impl Kernel {
             }
             data += 1;
             let mapped = maps.get(&pfn).copied().unwrap_or(0);
-            let cache = cached.get(&pfn).copied().unwrap_or(0);
+            let cache = cached.get(&pfn).copied().unwrap_or(0) + self.extra_refs.get(&pfn).copied().unwrap_or(0);
             if page.mapcount != mapped {
                 return fail(
                     "mapcount equals the entries that map the page",
@@ -141,7 +141,7 @@ impl Kernel {
             }
             if page.refcount != mapped + cache {
                 return fail(
-                    "refcount equals mappings plus page-cache references",
+                    "refcount equals mappings plus page-cache and held references",
                     format!(
                         "pfn {pfn:#x}: refcount {} vs {}",
                         page.refcount,

@@ -74,6 +74,8 @@ pub struct Kernel {
     /// The task in a syscall or fault (whose min_flt a fault is charged to).
     pub(crate) current: Tid,
     next_anon_vma: u32,
+    /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
+    pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
 }
 
 impl Kernel {
@@ -92,6 +94,7 @@ impl Kernel {
             current_cpu: 0,
             current: 0,
             next_anon_vma: 1,
+            extra_refs: Default::default(),
             cfg,
         }
     }
@@ -386,6 +389,31 @@ impl Kernel {
         Ok(pte
             .is_present()
             .then(|| (pte.pfn(), *self.pages.page(pte.pfn()))))
+    }
+
+    /// Take a reference on the page mapped at `addr`, as get_user_pages(FOLL_GET) without
+    /// FOLL_WRITE would for an already-present page (an O_DIRECT write in flight, vmsplice).
+    /// EFAULT if no normal page is mapped there. Returns the PFN.
+    pub fn get_page_ref(&mut self, tid: Tid, addr: u64) -> SysResult<u64> {
+        let pte = self.pte_at(tid, addr)?;
+        if !pte.is_present() || pte.special() {
+            return Err(Errno::EFAULT);
+        }
+        let pfn = pte.pfn();
+        self.get_page(pfn);
+        *self.extra_refs.entry(pfn).or_default() += 1;
+        Ok(pfn)
+    }
+
+    /// Drop a reference `get_page_ref` took; EINVAL if none is held on `pfn`.
+    pub fn put_page_ref(&mut self, pfn: u64) -> SysResult<()> {
+        let held = self.extra_refs.get_mut(&pfn).filter(|n| **n > 0).ok_or(Errno::EINVAL)?;
+        *held -= 1;
+        if *held == 0 {
+            self.extra_refs.remove(&pfn);
+        }
+        self.put_page(pfn);
+        Ok(())
     }
 
     /// Host bytes the model's memory structures take (frames, struct pages, tables).
