@@ -153,8 +153,14 @@ impl Backend for ModelBackend {
                     mmlab::vmstat::VmStat::NAMES.join(", ")
                 )
             }),
-            ModelProbe::GetPage(addr) => k.get_page_ref(t, *addr).map(ProbeValue::Num).map_err(|e| format!("no page to reference at {addr:#x}: {e}")),
-            ModelProbe::PutPage(pfn) => k.put_page_ref(*pfn).map(|_| ProbeValue::Num(0)).map_err(|e| format!("no reference held on pfn {pfn:#x}: {e}")),
+            ModelProbe::GetPage(addr) => k
+                .get_page_ref(t, *addr)
+                .map(ProbeValue::Num)
+                .map_err(|e| format!("no page to reference at {addr:#x}: {e}")),
+            ModelProbe::PutPage(pfn) => k
+                .put_page_ref(*pfn)
+                .map(|_| ProbeValue::Num(0))
+                .map_err(|e| format!("no reference held on pfn {pfn:#x}: {e}")),
             ModelProbe::Pte(addr) => k
                 .pte_at(t, *addr)
                 .map(|p| ProbeValue::Num(p.0))

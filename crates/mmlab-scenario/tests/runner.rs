@@ -74,10 +74,7 @@ fn unexpected_errors_and_unknown_names_end_the_scenario_with_a_line() {
         ("Q: store(p, 1)\n", "no such task"),
         ("P: expect model.counter(bogus) == 1\n", "unknown counter"),
         ("P: x = 1 / 0\n", "division by zero"),
-        (
-            "P: expect load(p) fails EFAULT\n",
-            "a syscall (mmap",
-        ),
+        ("P: expect load(p) fails EFAULT\n", "a syscall (mmap"),
         ("P: PAGE_SIZE = 3\n", "is a constant"),
     ] {
         let r = run_text(&format!("{HEAD}{body}"));

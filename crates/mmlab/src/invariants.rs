@@ -99,7 +99,7 @@ impl Kernel {
                 });
                 err?;
                 if let Backing::Shmem(ino) = v.backing {
-                    if !self.shmem.contains(ino as usize) {
+                    if !self.shmem.contains(ino) {
                         return fail(
                             "shmem VMAs hold their inode",
                             format!("mm {mm} vma {:#x}", v.start),
@@ -132,7 +132,8 @@ impl Kernel {
             }
             data += 1;
             let mapped = maps.get(&pfn).copied().unwrap_or(0);
-            let cache = cached.get(&pfn).copied().unwrap_or(0) + self.extra_refs.get(&pfn).copied().unwrap_or(0);
+            let cache = cached.get(&pfn).copied().unwrap_or(0)
+                + self.extra_refs.get(&pfn).copied().unwrap_or(0);
             if page.mapcount != mapped {
                 return fail(
                     "mapcount equals the entries that map the page",

@@ -115,18 +115,7 @@ impl Kernel {
     /// A new process with an empty address space, its one thread on `cpu`.
     pub fn spawn_process(&mut self, cpu: usize) -> SysResult<Tid> {
         self.check_cpu(cpu)?;
-        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
-        let mm = self.mms.vacant_key();
-        self.mms.insert(Mm {
-            id: mm,
-            pgd,
-            vmas: Default::default(),
-            cpumask: 1 << cpu,
-            rss_anon: 0,
-            rss_shmem: 0,
-            total_vm: 0,
-            committed: 0,
-        });
+        let mm = self.mm_alloc(cpu)?;
         let pid = self.procs.insert(Process {
             mm,
             threads: vec![],
@@ -135,6 +124,23 @@ impl Kernel {
         let tid = self.tasks.insert(Task { pid, mm, cpu });
         self.procs[pid].threads.push(tid);
         Ok(tid)
+    }
+
+    /// mm_alloc(): an empty address space with its PGD, first run on `cpu`.
+    pub(crate) fn mm_alloc(&mut self, cpu: usize) -> SysResult<MmId> {
+        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
+        let id = self.mms.vacant_key();
+        self.mms.insert(Mm {
+            id,
+            pgd,
+            vmas: Default::default(),
+            cpumask: 1 << cpu,
+            rss_anon: 0,
+            rss_shmem: 0,
+            total_vm: 0,
+            committed: 0,
+        });
+        Ok(id)
     }
 
     /// clone(CLONE_VM|CLONE_THREAD): a new thread of `tid`'s process on `cpu`.
@@ -407,7 +413,11 @@ impl Kernel {
 
     /// Drop a reference `get_page_ref` took; EINVAL if none is held on `pfn`.
     pub fn put_page_ref(&mut self, pfn: u64) -> SysResult<()> {
-        let held = self.extra_refs.get_mut(&pfn).filter(|n| **n > 0).ok_or(Errno::EINVAL)?;
+        let held = self
+            .extra_refs
+            .get_mut(&pfn)
+            .filter(|n| **n > 0)
+            .ok_or(Errno::EINVAL)?;
         *held -= 1;
         if *held == 0 {
             self.extra_refs.remove(&pfn);

@@ -235,8 +235,8 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         );
     } else {
         println!(
-            "{:<28} {:>9} {:>14} {:>14} {:>8}  {:<22} {}",
-            "workload", "unit", "model", "host", "ratio", "target", "met"
+            "{:<28} {:>9} {:>14} {:>14} {:>8}  {:<22} met",
+            "workload", "unit", "model", "host", "ratio", "target"
         );
         for r in &rows {
             let host = r.host.map_or("-".into(), |h| format!("{h:.4e}"));

@@ -1,9 +1,9 @@
 //! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
 
-use crate::errno::{Errno, SysResult};
+use crate::errno::SysResult;
 use crate::kernel::{Kernel, Process, Task, Tid};
 use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
-use crate::mm::{Mm, MmId};
+use crate::mm::MmId;
 use crate::pgtable::table;
 
 impl Kernel {
@@ -12,21 +12,8 @@ impl Kernel {
     pub fn fork(&mut self, tid: Tid) -> SysResult<Tid> {
         let parent = self.enter(tid)?;
         let cpu = self.tasks[tid].cpu;
-        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
-        let child = self.mms.vacant_key();
-        let p = &self.mms[parent];
-        let m = Mm {
-            id: child,
-            pgd,
-            vmas: Default::default(),
-            cpumask: 1 << cpu,
-            rss_anon: 0,
-            rss_shmem: 0,
-            total_vm: 0,
-            committed: 0,
-        };
-        let vmas: Vec<Vma> = p.vmas.iter().cloned().collect();
-        self.mms.insert(m);
+        let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
+        let child = self.mm_alloc(cpu)?;
         self.dup_mmap(parent, child, vmas);
         // dup_mmap() ends with flush_tlb_mm(oldmm): the parent's entries were write-protected.
         self.flush_tlb_mm_range(parent, 0, u64::MAX);

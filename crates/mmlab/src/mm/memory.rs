@@ -23,6 +23,17 @@ pub enum VmFault {
 /// fault_around_bytes (default 64 KiB): how much do_fault_around() maps from the page cache.
 pub const FAULT_AROUND_BYTES: u64 = 65536;
 
+/// The entry for a new anonymous page: mk_pte() then, in a writable VMA,
+/// maybe_mkwrite(pte_mkdirty()).
+fn new_anon_pte(pfn: u64, vma: &Vma) -> Pte {
+    let entry = Pte::pfn_pte(pfn, vma.page_prot());
+    if vma.flags & VM_WRITE != 0 {
+        entry.mkdirty().mkwrite()
+    } else {
+        entry
+    }
+}
+
 impl Kernel {
     /// handle_mm_fault() → __handle_mm_fault() → handle_pte_fault() for a 4 KiB mapping.
     pub(crate) fn handle_mm_fault(
@@ -80,10 +91,7 @@ impl Kernel {
         }
         let vma = self.anon_vma_prepare(mm, vma);
         let pfn = self.alloc_user_page()?;
-        let mut entry = Pte::pfn_pte(pfn, vma.page_prot());
-        if vma.flags & VM_WRITE != 0 {
-            entry = entry.mkdirty().mkwrite();
-        }
+        let entry = new_anon_pte(pfn, &vma);
         self.mms[mm].rss_anon += 1;
         self.vmstat.anon_fault += 1;
         self.page_add_new_anon_rmap(pfn, &vma, addr);
@@ -150,22 +158,34 @@ impl Kernel {
                 // 5.19: an exclusive page is reused without looking at the refcount; otherwise
                 // it is reused only as the sole reference holder and then marked exclusive.
                 if page.anon_exclusive() {
-                    return Ok(self.wp_page_reuse(slot, orig));
+                    return {
+                        self.wp_page_reuse(slot, orig);
+                        Ok(())
+                    };
                 }
                 if page.refcount == 1 {
                     self.page_move_anon_rmap(pfn, vma);
-                    return Ok(self.wp_page_reuse(slot, orig));
+                    return {
+                        self.wp_page_reuse(slot, orig);
+                        Ok(())
+                    };
                 }
             } else if page.refcount == 1 {
                 // 5.18: reuse only when ours is the only reference (page_count() == 1).
-                return Ok(self.wp_page_reuse(slot, orig));
+                return {
+                    self.wp_page_reuse(slot, orig);
+                    Ok(())
+                };
             }
             self.vmstat.cow_fault += 1;
             return self.wp_page_copy(mm, vma, addr, slot, orig, Some(pfn));
         }
         if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED {
             // wp_page_shared(): shmem has no page_mkwrite; the page is made writable in place.
-            return Ok(self.wp_page_reuse(slot, orig));
+            return {
+                self.wp_page_reuse(slot, orig);
+                Ok(())
+            };
         }
         self.wp_page_copy(mm, vma, addr, slot, orig, Some(pfn))
     }
@@ -200,10 +220,7 @@ impl Kernel {
             None => self.mms[mm].rss_anon += 1,
             _ => {}
         }
-        let mut entry = Pte::pfn_pte(new, vma.page_prot());
-        if vma.flags & VM_WRITE != 0 {
-            entry = entry.mkdirty().mkwrite();
-        }
+        let entry = new_anon_pte(new, &vma);
         table::set(&mut self.phys, slot, Pte::NONE);
         if orig.0 & crate::pgtable::pte::_PAGE_PRESENT != 0 {
             self.flush_tlb_page(mm, addr);
@@ -258,10 +275,7 @@ impl Kernel {
         let vma = self.anon_vma_prepare(mm, vma);
         let new = self.alloc_user_page()?;
         self.phys.copy(cache_pfn, new);
-        let mut entry = Pte::pfn_pte(new, vma.page_prot()).mkdirty();
-        if vma.flags & VM_WRITE != 0 {
-            entry = entry.mkwrite();
-        }
+        let entry = new_anon_pte(new, &vma);
         self.mms[mm].rss_anon += 1;
         self.page_add_new_anon_rmap(new, &vma, addr);
         table::set(&mut self.phys, slot, entry);

@@ -25,6 +25,7 @@ impl Kernel {
     /// mmap(2) for anonymous memory (ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap), 5.19 checks
     /// in kernel order. File descriptors arrive with the memfd issue; a non-anonymous mapping
     /// gets EBADF as for a closed fd.
+    #[allow(clippy::too_many_arguments)]
     pub fn mmap(
         &mut self,
         tid: Tid,
@@ -172,12 +173,11 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let vmas = &self.mms[mm].vmas;
-        let addr = if fixed {
-            hint
-        } else if hint != 0
-            && hint <= TASK_SIZE - len
-            && hint >= MMAP_MIN_ADDR
-            && !vmas.intersects(hint, hint + len)
+        let addr = if fixed
+            || (hint != 0
+                && hint <= TASK_SIZE - len
+                && hint >= MMAP_MIN_ADDR
+                && !vmas.intersects(hint, hint + len))
         {
             hint
         } else {

@@ -227,7 +227,7 @@ pub fn can_merge(a: &Vma, b: &Vma) -> bool {
         && anon_vma_compatible(
             a.anon_vma,
             b.anon_vma,
-            a.anon_vma.map_or(true, |x| x.singular) && b.anon_vma.map_or(true, |x| x.singular),
+            a.anon_vma.is_none_or(|x| x.singular) && b.anon_vma.is_none_or(|x| x.singular),
         )
         && a.pgoff + a.pages() == b.pgoff
 }

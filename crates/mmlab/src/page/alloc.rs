@@ -102,7 +102,7 @@ impl PageAlloc {
             || self
                 .pages
                 .get(pfn as usize)
-                .map_or(true, |p| p.test(flags::PG_BUDDY))
+                .is_none_or(|p| p.test(flags::PG_BUDDY))
     }
 
     /// nr_free_pages.

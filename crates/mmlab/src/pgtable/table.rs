@@ -123,10 +123,10 @@ pub fn for_each_slot(
 /// The first address past the largest absent table that covers `addr`.
 fn next_table_boundary(phys: &PhysMem, root: u64, addr: u64) -> u64 {
     let mut table = root;
-    for level in 0..3 {
+    for (level, shift) in LEVEL_SHIFT.iter().enumerate().take(3) {
         let e = phys.table(table)[index(addr, level)];
         if e & _PAGE_PRESENT == 0 {
-            let span = 1u64 << LEVEL_SHIFT[level];
+            let span = 1u64 << shift;
             return (addr & !(span - 1)).saturating_add(span);
         }
         table = (e & PTE_PFN_MASK) >> 12;
