@@ -131,6 +131,12 @@ impl Kernel {
                 continue;
             }
             data += 1;
+            if page.refcount <= 0 {
+                return fail(
+                    "allocated frames hold a reference",
+                    format!("pfn {pfn:#x}: refcount {}", page.refcount),
+                );
+            }
             let mapped = maps.get(&pfn).copied().unwrap_or(0);
             let cache = cached.get(&pfn).copied().unwrap_or(0)
                 + self.extra_refs.get(&pfn).copied().unwrap_or(0);
@@ -194,5 +200,106 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pgtable::table;
+    use crate::uapi::*;
+    use crate::{Config, Kernel, Tid};
+
+    fn setup() -> (Kernel, Tid, u64) {
+        let mut k = Kernel::new(Config::default());
+        let t = k.spawn_process(0).unwrap();
+        let p = k
+            .mmap(
+                t,
+                0,
+                2 * 4096,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.store(t, p, 1).unwrap();
+        k.check_invariants().unwrap();
+        (k, t, p)
+    }
+
+    fn slot(k: &Kernel, t: Tid, addr: u64) -> table::PteSlot {
+        let mm = k.tasks[t].mm;
+        table::walk(&k.phys, k.mms[mm].pgd, addr).unwrap()
+    }
+
+    #[test]
+    fn a_missing_flush_leaves_a_too_permissive_tlb_entry() {
+        let (mut k, t, p) = setup();
+        let s = slot(&k, t, p);
+        let pte = table::get(&k.phys, s);
+        table::set(&mut k.phys, s, pte.wrprotect()); // write-protect without flushing
+        let v = k.check_invariants().unwrap_err();
+        assert_eq!(v.rule, "no TLB entry is more permissive than its PTE");
+    }
+
+    #[test]
+    fn a_leaked_frame_is_found() {
+        let (mut k, _, _) = setup();
+        let pfn = k.pages.alloc().unwrap(); // refcount 1, nothing refers to it
+        let v = k.check_invariants().unwrap_err();
+        assert_eq!(
+            v.rule,
+            "refcount equals mappings plus page-cache and held references"
+        );
+        k.pages.page_mut(pfn).refcount = 0;
+        assert_eq!(
+            k.check_invariants().unwrap_err().rule,
+            "allocated frames hold a reference"
+        );
+        k.pages.page_mut(pfn).flags = crate::page::flags::PG_TABLE; // a table no tree holds
+        assert_eq!(k.check_invariants().unwrap_err().rule, "no frame leaks");
+    }
+
+    #[test]
+    fn a_writable_pte_on_a_shared_page_is_caught() {
+        let (mut k, t, p) = setup();
+        let c = k.fork(t).unwrap();
+        let s = slot(&k, c, p);
+        let pte = table::get(&k.phys, s);
+        table::set(&mut k.phys, s, pte.mkwrite()); // as if fork forgot to write-protect
+        assert_eq!(
+            k.check_invariants().unwrap_err().rule,
+            "writable private entry maps an exclusive anon page"
+        );
+    }
+
+    #[test]
+    fn counters_and_mapcounts_must_match_the_tables() {
+        let (mut k, t, p) = setup();
+        let pfn = k.pte_at(t, p).unwrap().pfn();
+        k.pages.page_mut(pfn).mapcount += 1;
+        assert_eq!(
+            k.check_invariants().unwrap_err().rule,
+            "PG_anon_exclusive pages are mapped once"
+        );
+        k.pages.page_mut(pfn).mapcount -= 1;
+        let mm = k.tasks[t].mm;
+        k.mms[mm].rss_anon += 1;
+        assert_eq!(
+            k.check_invariants().unwrap_err().rule,
+            "RSS counters match the page tables"
+        );
+    }
+
+    #[test]
+    fn exit_frees_every_frame() {
+        let (mut k, t, p) = setup();
+        let c = k.fork(t).unwrap();
+        k.store(c, p + 4096, 2).unwrap();
+        k.exit(c).unwrap();
+        k.exit(t).unwrap();
+        k.check_invariants().unwrap();
+        assert_eq!(k.frames_in_use(), 0);
     }
 }

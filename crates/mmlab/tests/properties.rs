@@ -289,6 +289,11 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
     proptest::strategy::Union::new_weighted(arms).boxed()
 }
 
+/// The arena starts inaccessible or read-write (so that accesses often succeed).
+fn arena_prot_s() -> impl Strategy<Value = u64> {
+    prop_oneof![Just(PROT_NONE), Just(PROT_READ | PROT_WRITE)]
+}
+
 fn ops_s(g: Gen) -> impl Strategy<Value = Vec<Op>> {
     prop::collection::vec(op_s(g), 1..60)
 }
@@ -305,6 +310,11 @@ struct World {
 
 impl World {
     fn new(profile: Profile) -> World {
+        World::with_arena(profile, PROT_NONE)
+    }
+
+    /// One process with the 64-page arena mapped private with `prot`.
+    fn with_arena(profile: Profile, prot: u64) -> World {
         let mut k = Kernel::new(Config::new(profile));
         let t = k.spawn_process(0).expect("spawn");
         let base = k
@@ -312,7 +322,7 @@ impl World {
                 t,
                 0,
                 ARENA_PAGES * PAGE,
-                PROT_NONE,
+                prot,
                 MAP_PRIVATE | MAP_ANONYMOUS,
                 -1,
                 0,
@@ -564,8 +574,13 @@ fn apply(w: &mut World, op: &Op) -> String {
     }
 }
 
-fn run_invariants(profile: Profile, ops: &[Op], avoid: bool) -> Result<(), TestCaseError> {
-    let mut w = World::new(profile);
+fn run_invariants(
+    profile: Profile,
+    arena_prot: u64,
+    ops: &[Op],
+    avoid: bool,
+) -> Result<(), TestCaseError> {
+    let mut w = World::with_arena(profile, arena_prot);
     w.avoid_shared_split = avoid;
     for (i, op) in ops.iter().enumerate() {
         let r = apply(&mut w, op);
@@ -1002,9 +1017,9 @@ fn observe(w: &World) -> Vec<String> {
     out
 }
 
-fn run_profiles(ops: &[Op], avoid: bool) -> Result<(), TestCaseError> {
-    let mut a = World::new(Profile::Linux518);
-    let mut b = World::new(Profile::Linux519);
+fn run_profiles(arena_prot: u64, ops: &[Op], avoid: bool) -> Result<(), TestCaseError> {
+    let mut a = World::with_arena(Profile::Linux518, arena_prot);
+    let mut b = World::with_arena(Profile::Linux519, arena_prot);
     a.avoid_shared_split = avoid;
     b.avoid_shared_split = avoid;
     prop_assert_eq!(a.base, b.base);
@@ -1060,9 +1075,9 @@ proptest! {
     })]
 
     #[test]
-    fn invariants_hold_and_nothing_leaks(ops in ops_s(G_ALL)) {
-        run_invariants(Profile::Linux518, &ops, true)?;
-        run_invariants(Profile::Linux519, &ops, true)?;
+    fn invariants_hold_and_nothing_leaks(arena_prot in arena_prot_s(), ops in ops_s(G_ALL)) {
+        run_invariants(Profile::Linux518, arena_prot, &ops, true)?;
+        run_invariants(Profile::Linux519, arena_prot, &ops, true)?;
     }
 
     #[test]
@@ -1072,27 +1087,116 @@ proptest! {
     }
 
     #[test]
-    fn profiles_agree_without_fork(ops in ops_s(G_NOFORK)) {
-        run_profiles(&ops, true)?;
+    fn profiles_agree_without_fork(arena_prot in arena_prot_s(), ops in ops_s(G_NOFORK)) {
+        run_profiles(arena_prot, &ops, true)?;
     }
 }
 
-#[test]
-fn zz_stats() {
-    use proptest::test_runner::TestRunner;
-    let mut runner = TestRunner::deterministic();
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..200 {
-        let ops = ops_s(G_ALL).new_tree(&mut runner).unwrap().current();
-        let mut w = World::new(Profile::Linux519);
-        for op in &ops {
-            let r = apply(&mut w, op);
-            let key: String = r.chars().take_while(|c| *c != '(' ).collect::<String>()
-                + if r.contains("Err") { " ERR" } else { "" };
-            let key = key + &if r.contains("Err") { r.clone() } else { String::new() };
-            *counts.entry(key).or_default() += 1;
-        }
-        *counts.entry(format!("procs at end {}", w.procs.len())).or_default() += 1;
+// ---------------------------------------------------------------------------------------------
+// The same properties without the work-arounds for the known model bugs below. Run them with
+// `cargo test -p mmlab --test properties -- --ignored` once the bugs are fixed.
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(256)
+    })]
+
+    #[test]
+    #[ignore = "model bug: splitting a shared VMA loses a shmem inode reference (see bug_split_shared_vma_drops_inode_reference)"]
+    fn invariants_hold_and_nothing_leaks_unrestricted(arena_prot in arena_prot_s(), ops in ops_s(G_ALL)) {
+        run_invariants(Profile::Linux518, arena_prot, &ops, false)?;
+        run_invariants(Profile::Linux519, arena_prot, &ops, false)?;
     }
-    for (k, v) in counts { println!("{v:6} {k}"); }
+
+    #[test]
+    #[ignore = "model bug: a VMA merge drops the absorbed VMA's anon_vma (see bug_merge_drops_anon_vma_and_fork_loses_pages)"]
+    fn private_memory_matches_shadow_unrestricted(ops in ops_s(G_PRIVATE)) {
+        run_shadow(Profile::Linux518, &ops, false)?;
+        run_shadow(Profile::Linux519, &ops, false)?;
+    }
+
+    #[test]
+    #[ignore = "model bug: splitting a shared VMA loses a shmem inode reference (see bug_split_shared_vma_drops_inode_reference)"]
+    fn profiles_agree_without_fork_unrestricted(arena_prot in arena_prot_s(), ops in ops_s(G_NOFORK)) {
+        run_profiles(arena_prot, &ops, false)?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Minimal reproducers of the model bugs the properties found.
+
+fn boot(profile: Profile) -> (Kernel, Tid) {
+    let mut k = Kernel::new(Config::new(profile));
+    let t = k.spawn_process(0).expect("spawn");
+    (k, t)
+}
+
+/// `VmaTree::split` (mm/vma.rs) clones a `Backing::Shmem(ino)` VMA without `shmem[ino].refs += 1`
+/// (Linux's __split_vma does get_file() on the new half). Unmapping one half then drops the
+/// inode's last reference: the other half points at a freed inode (`shmem VMAs hold their
+/// inode` fails) and touching it panics with "invalid key" in shmem.rs. The matching merge
+/// side (merge_around absorbing a same-inode VMA would have to drop one reference, as vma_merge
+/// does fput) needs fixing together with it.
+#[test]
+#[ignore = "model bug: VmaTree::split does not take a shmem inode reference for the new half"]
+fn bug_split_shared_vma_drops_inode_reference() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        let a = k
+            .mmap(
+                t,
+                0,
+                2 * PAGE,
+                PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.munmap(t, a, PAGE).unwrap();
+        k.check_invariants().unwrap();
+        assert_eq!(k.store(t, a + PAGE, 1), Ok(()));
+        assert_eq!(k.load(t, a + PAGE), Ok(1));
+        k.exit(t).unwrap();
+        assert_eq!(k.frames_in_use(), 0, "{profile:?}");
+    }
+}
+
+/// `VmaTree::merge_around` (mm/vma.rs) extends the surviving VMA but keeps its own anon_vma; when
+/// the survivor has none and the absorbed neighbour has one (can_merge allows Some/None), the
+/// anon_vma is lost (Linux's vma_merge/__vma_adjust gives the importer the exporter's
+/// anon_vma). The merged VMA then maps anonymous pages with `anon_vma: None`, so fork's
+/// vma_needs_copy() skips copy_page_range() and the child reads zeroes instead of the parent's
+/// data. Also reachable via mmap MAP_FIXED right below a VMA with pages, and via madvise.
+#[test]
+#[ignore = "model bug: VMA merge drops the absorbed VMA's anon_vma; fork then loses the pages"]
+fn bug_merge_drops_anon_vma_and_fork_loses_pages() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        let a = k
+            .mmap(
+                t,
+                0,
+                2 * PAGE,
+                PROT_NONE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.mprotect(t, a + PAGE, PAGE, PROT_READ | PROT_WRITE)
+            .unwrap();
+        k.store(t, a + PAGE, 0x5a).unwrap();
+        // [a, a+PAGE) has no anon_vma; it absorbs [a+PAGE, a+2*PAGE), which has one.
+        k.mprotect(t, a, PAGE, PROT_READ | PROT_WRITE).unwrap();
+        assert_eq!(k.maps(t).unwrap().len(), 1, "the two halves merged");
+        let c = k.fork(t).unwrap();
+        assert_eq!(k.load(t, a + PAGE), Ok(0x5a), "{profile:?}: parent");
+        assert_eq!(
+            k.load(c, a + PAGE),
+            Ok(0x5a),
+            "{profile:?}: child lost the page"
+        );
+    }
 }
