@@ -914,18 +914,23 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
 /// Every sampled byte of every readable shadow page, read back through the first thread.
 fn check_contents(w: &mut World, sh: &[Shadow]) -> Result<(), String> {
     for (i, s) in sh.iter().enumerate() {
-        let tid = w.procs[i][0];
-        for (&a, st) in s {
-            if !st.readable() {
-                continue;
-            }
-            for (j, off) in OFFS.iter().enumerate() {
-                expect(
-                    &format!("process {i} final load {:#x}", a + off),
-                    w.k.load(tid, a + off),
-                    Ok(st.bytes[j]),
-                )?;
-            }
+        check_one(w, i, s)?;
+    }
+    Ok(())
+}
+
+fn check_one(w: &mut World, i: usize, s: &Shadow) -> Result<(), String> {
+    let tid = w.procs[i][0];
+    for (&a, st) in s {
+        if !st.readable() {
+            continue;
+        }
+        for (j, off) in OFFS.iter().enumerate() {
+            expect(
+                &format!("process {i} load {:#x}", a + off),
+                w.k.load(tid, a + off),
+                Ok(st.bytes[j]),
+            )?;
         }
     }
     Ok(())
@@ -986,6 +991,11 @@ fn run_shadow(profile: Profile, ops: &[Op], avoid_anon_vma_bug: bool) -> Result<
     for (i, op) in ops.iter().enumerate() {
         let fail = |m: String| TestCaseError::fail(format!("{profile:?}: op {i} {op:?}: {m}"));
         apply_shadow(&mut w, &mut sh, op).map_err(fail)?;
+        if matches!(op, Op::Fork { .. }) && sh.len() == w.procs.len() {
+            // Read every sampled byte the new child should have inherited.
+            let c = w.procs.len() - 1;
+            check_one(&mut w, c, &sh[c]).map_err(fail)?;
+        }
         check_layout(&w, &sh).map_err(fail)?;
         w.k.check_invariants().map_err(|v| fail(v.to_string()))?;
     }
