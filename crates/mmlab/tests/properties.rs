@@ -29,7 +29,7 @@ const OFFS: [u64; 4] = [0, 1, 2047, 4095];
 const MAX_PROCS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fixed {
+enum Place {
     /// addr = 0
     No,
     /// addr = an arena address as a hint
@@ -47,7 +47,7 @@ enum Op {
         pages: u64,
         prot: u64,
         shared: bool,
-        fixed: Fixed,
+        fixed: Place,
         populate: bool,
     },
     Munmap {
@@ -161,10 +161,10 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
         prot_s(),
         any::<bool>(),
         prop_oneof![
-            2 => Just(Fixed::No),
-            1 => Just(Fixed::Hint),
-            4 => Just(Fixed::Fixed),
-            1 => Just(Fixed::NoReplace)
+            2 => Just(Place::No),
+            1 => Just(Place::Hint),
+            4 => Just(Place::Fixed),
+            1 => Just(Place::NoReplace)
         ],
         prop::bool::weighted(0.25),
     )
@@ -303,9 +303,6 @@ struct World {
     k: Kernel,
     procs: Vec<Vec<Tid>>,
     base: u64,
-    /// Skip ops that would split a shared VMA (known model bug, see
-    /// `bug_split_shared_vma_drops_inode_reference`).
-    avoid_shared_split: bool,
 }
 
 impl World {
@@ -332,55 +329,6 @@ impl World {
             k,
             procs: vec![vec![t]],
             base,
-            avoid_shared_split: true,
-        }
-    }
-
-    /// Would an op touching `ranges` cut a shared VMA of `tid` in two (partial overlap)?
-    fn splits_shared(&self, tid: Tid, ranges: &[(u64, u64)]) -> bool {
-        let maps = self.k.maps(tid).expect("maps");
-        maps.iter().filter(|e| e.shared).any(|e| {
-            ranges
-                .iter()
-                .any(|&(s, end)| s < e.end && end > e.start && !(s <= e.start && e.end <= end))
-        })
-    }
-
-    /// The ranges an op may unmap, split or re-flag (for `avoid_shared_split`).
-    fn op_ranges(&self, op: &Op) -> Vec<(u64, u64)> {
-        let r = |page: i64, len: u64| {
-            let a = self.addr(page);
-            (a, a + len.div_ceil(PAGE) * PAGE)
-        };
-        match *op {
-            Op::Mmap {
-                page,
-                pages,
-                fixed: Fixed::Fixed,
-                ..
-            } => vec![r(page, pages * PAGE)],
-            Op::Munmap { page, len, .. }
-            | Op::Mprotect { page, len, .. }
-            | Op::Madvise { page, len, .. } => vec![r(page, len)],
-            Op::Mremap {
-                page,
-                old,
-                new,
-                mode,
-                dst,
-                ..
-            } => {
-                let mut v = vec![r(page, old)];
-                if new < old {
-                    let a = self.addr(page);
-                    v.push((a + new, a + old));
-                }
-                if mode == 2 || mode == 4 {
-                    v.push(r(dst, new));
-                }
-                v
-            }
-            _ => vec![],
         }
     }
 
@@ -415,11 +363,11 @@ fn mremap_flags(mode: u8) -> u64 {
     }
 }
 
-fn mmap_flags(shared: bool, fixed: Fixed, populate: bool) -> u64 {
+fn mmap_flags(shared: bool, fixed: Place, populate: bool) -> u64 {
     let mut f = MAP_ANONYMOUS | if shared { MAP_SHARED } else { MAP_PRIVATE };
     match fixed {
-        Fixed::Fixed => f |= MAP_FIXED,
-        Fixed::NoReplace => f |= MAP_FIXED_NOREPLACE,
+        Place::Fixed => f |= MAP_FIXED,
+        Place::NoReplace => f |= MAP_FIXED_NOREPLACE,
         _ => {}
     }
     if populate {
@@ -430,20 +378,6 @@ fn mmap_flags(shared: bool, fixed: Fixed, populate: bool) -> u64 {
 
 /// Apply one op; returns a user-visible description of its result (for property 3).
 fn apply(w: &mut World, op: &Op) -> String {
-    if w.avoid_shared_split {
-        let ranges = w.op_ranges(op);
-        let tid = match *op {
-            Op::Mmap { p, t, .. }
-            | Op::Munmap { p, t, .. }
-            | Op::Mremap { p, t, .. }
-            | Op::Mprotect { p, t, .. }
-            | Op::Madvise { p, t, .. } => Some(w.tid(p, t).1),
-            _ => None,
-        };
-        if tid.is_some_and(|tid| w.splits_shared(tid, &ranges)) {
-            return "skipped (would split a shared VMA)".into();
-        }
-    }
     match *op {
         Op::Mmap {
             p,
@@ -456,7 +390,7 @@ fn apply(w: &mut World, op: &Op) -> String {
             populate,
         } => {
             let (_, tid) = w.tid(p, t);
-            let addr = if fixed == Fixed::No { 0 } else { w.addr(page) };
+            let addr = if fixed == Place::No { 0 } else { w.addr(page) };
             let r = w.k.mmap(
                 tid,
                 addr,
@@ -574,14 +508,8 @@ fn apply(w: &mut World, op: &Op) -> String {
     }
 }
 
-fn run_invariants(
-    profile: Profile,
-    arena_prot: u64,
-    ops: &[Op],
-    avoid: bool,
-) -> Result<(), TestCaseError> {
+fn run_invariants(profile: Profile, arena_prot: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut w = World::with_arena(profile, arena_prot);
-    w.avoid_shared_split = avoid;
     for (i, op) in ops.iter().enumerate() {
         let r = apply(&mut w, op);
         if let Err(v) = w.k.check_invariants() {
@@ -680,7 +608,7 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
             ..
         } => {
             let (pi, tid) = w.tid(p, t);
-            let addr = if fixed == Fixed::No { 0 } else { w.addr(page) };
+            let addr = if fixed == Place::No { 0 } else { w.addr(page) };
             let len = pages * PAGE;
             let r = w.k.mmap(
                 tid,
@@ -694,15 +622,15 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
             let s = &mut sh[pi];
             let occupied = range_pages(addr, len).any(|a| s.contains_key(&a));
             match fixed {
-                Fixed::Fixed => expect("mmap FIXED", r, Ok(addr))?,
-                Fixed::NoReplace if occupied => expect("mmap NOREPLACE", r, Err(Errno::EEXIST))?,
-                Fixed::NoReplace => expect("mmap NOREPLACE", r, Ok(addr))?,
-                Fixed::No | Fixed::Hint => {
+                Place::Fixed => expect("mmap FIXED", r, Ok(addr))?,
+                Place::NoReplace if occupied => expect("mmap NOREPLACE", r, Err(Errno::EEXIST))?,
+                Place::NoReplace => expect("mmap NOREPLACE", r, Ok(addr))?,
+                Place::No | Place::Hint => {
                     let a = r.map_err(|e| format!("mmap failed: {e:?}"))?;
                     if range_pages(a, len).any(|x| s.contains_key(&x)) {
                         return Err(format!("mmap without FIXED at {a:#x} clobbered a mapping"));
                     }
-                    if fixed == Fixed::Hint && !occupied {
+                    if fixed == Place::Hint && !occupied {
                         expect("mmap free hint", a, addr)?;
                     }
                 }
@@ -936,22 +864,9 @@ fn check_one(w: &mut World, i: usize, s: &Shadow) -> Result<(), String> {
     Ok(())
 }
 
-/// With `avoid_anon_vma_bug`, every VMA gets an anon_vma as it is created (the arena and every
-/// mmap are PROT_READ|PROT_WRITE and populated by writes; mprotect still varies protections
-/// afterwards), so no merge can drop an anon_vma that covers pages (known model bug, see
-/// `bug_merge_drops_anon_vma_and_fork_loses_pages`).
-fn run_shadow(profile: Profile, ops: &[Op], avoid_anon_vma_bug: bool) -> Result<(), TestCaseError> {
+fn run_shadow(profile: Profile, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut w = World::new(profile);
-    let arena_prot = if avoid_anon_vma_bug {
-        let t = w.procs[0][0];
-        w.k.mprotect(t, w.base, ARENA_PAGES * PAGE, PROT_READ | PROT_WRITE)
-            .expect("mprotect arena");
-        w.k.memset(t, w.base, 0, ARENA_PAGES * PAGE)
-            .expect("populate arena");
-        PROT_READ | PROT_WRITE
-    } else {
-        PROT_NONE
-    };
+    let arena_prot = PROT_NONE;
     let mut sh: Vec<Shadow> = vec![range_pages(w.base, ARENA_PAGES * PAGE)
         .map(|a| {
             (
@@ -963,31 +878,6 @@ fn run_shadow(profile: Profile, ops: &[Op], avoid_anon_vma_bug: bool) -> Result<
             )
         })
         .collect()];
-    let ops: Vec<Op> = ops
-        .iter()
-        .cloned()
-        .map(|op| match op {
-            Op::Mmap {
-                p,
-                t,
-                page,
-                pages,
-                shared,
-                fixed,
-                ..
-            } if avoid_anon_vma_bug => Op::Mmap {
-                p,
-                t,
-                page,
-                pages,
-                prot: PROT_READ | PROT_WRITE,
-                shared,
-                fixed,
-                populate: true,
-            },
-            op => op,
-        })
-        .collect();
     for (i, op) in ops.iter().enumerate() {
         let fail = |m: String| TestCaseError::fail(format!("{profile:?}: op {i} {op:?}: {m}"));
         apply_shadow(&mut w, &mut sh, op).map_err(fail)?;
@@ -1027,11 +917,9 @@ fn observe(w: &World) -> Vec<String> {
     out
 }
 
-fn run_profiles(arena_prot: u64, ops: &[Op], avoid: bool) -> Result<(), TestCaseError> {
+fn run_profiles(arena_prot: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut a = World::with_arena(Profile::Linux518, arena_prot);
     let mut b = World::with_arena(Profile::Linux519, arena_prot);
-    a.avoid_shared_split = avoid;
-    b.avoid_shared_split = avoid;
     prop_assert_eq!(a.base, b.base);
     for (i, op) in ops.iter().enumerate() {
         let ra = apply(&mut a, op);
@@ -1078,63 +966,35 @@ const G_NOFORK: Gen = Gen {
     zero_old: true,
 };
 
+// ---------------------------------------------------------------------------------------------
+// The properties. Case counts keep the file to a few seconds in release mode on two cores.
+
 proptest! {
     #![proptest_config(ProptestConfig {
         failure_persistence: None,
-        ..ProptestConfig::with_cases(256)
+        ..ProptestConfig::with_cases(1024)
     })]
 
     #[test]
     fn invariants_hold_and_nothing_leaks(arena_prot in arena_prot_s(), ops in ops_s(G_ALL)) {
-        run_invariants(Profile::Linux518, arena_prot, &ops, true)?;
-        run_invariants(Profile::Linux519, arena_prot, &ops, true)?;
+        run_invariants(Profile::Linux518, arena_prot, &ops)?;
+        run_invariants(Profile::Linux519, arena_prot, &ops)?;
     }
 
     #[test]
     fn private_memory_matches_shadow(ops in ops_s(G_PRIVATE)) {
-        run_shadow(Profile::Linux518, &ops, true)?;
-        run_shadow(Profile::Linux519, &ops, true)?;
+        run_shadow(Profile::Linux518, &ops)?;
+        run_shadow(Profile::Linux519, &ops)?;
     }
 
     #[test]
     fn profiles_agree_without_fork(arena_prot in arena_prot_s(), ops in ops_s(G_NOFORK)) {
-        run_profiles(arena_prot, &ops, true)?;
+        run_profiles(arena_prot, &ops)?;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// The same properties without the work-arounds for the known model bugs below. Run them with
-// `cargo test -p mmlab --test properties -- --ignored` once the bugs are fixed.
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(256)
-    })]
-
-    #[test]
-    #[ignore = "model bug: splitting a shared VMA loses a shmem inode reference (see bug_split_shared_vma_drops_inode_reference)"]
-    fn invariants_hold_and_nothing_leaks_unrestricted(arena_prot in arena_prot_s(), ops in ops_s(G_ALL)) {
-        run_invariants(Profile::Linux518, arena_prot, &ops, false)?;
-        run_invariants(Profile::Linux519, arena_prot, &ops, false)?;
-    }
-
-    #[test]
-    #[ignore = "model bug: a VMA merge drops the absorbed VMA's anon_vma (see bug_merge_drops_anon_vma_and_fork_loses_pages)"]
-    fn private_memory_matches_shadow_unrestricted(ops in ops_s(G_PRIVATE)) {
-        run_shadow(Profile::Linux518, &ops, false)?;
-        run_shadow(Profile::Linux519, &ops, false)?;
-    }
-
-    #[test]
-    #[ignore = "model bug: splitting a shared VMA loses a shmem inode reference (see bug_split_shared_vma_drops_inode_reference)"]
-    fn profiles_agree_without_fork_unrestricted(arena_prot in arena_prot_s(), ops in ops_s(G_NOFORK)) {
-        run_profiles(arena_prot, &ops, false)?;
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Minimal reproducers of the model bugs the properties found.
+// Regression tests: minimal reproducers of the model bugs these properties found (all fixed).
 
 fn boot(profile: Profile) -> (Kernel, Tid) {
     let mut k = Kernel::new(Config::new(profile));
@@ -1142,15 +1002,10 @@ fn boot(profile: Profile) -> (Kernel, Tid) {
     (k, t)
 }
 
-/// `VmaTree::split` (mm/vma.rs) clones a `Backing::Shmem(ino)` VMA without `shmem[ino].refs += 1`
-/// (Linux's __split_vma does get_file() on the new half). Unmapping one half then drops the
-/// inode's last reference: the other half points at a freed inode (`shmem VMAs hold their
-/// inode` fails) and touching it panics with "invalid key" in shmem.rs. The matching merge
-/// side (merge_around absorbing a same-inode VMA would have to drop one reference, as vma_merge
-/// does fput) needs fixing together with it.
+/// Each piece of a split shared VMA holds its own shmem inode reference (__split_vma's
+/// get_file()); unmapping one half must leave the inode to the other (was: freed early).
 #[test]
-#[ignore = "model bug: VmaTree::split does not take a shmem inode reference for the new half"]
-fn bug_split_shared_vma_drops_inode_reference() {
+fn regression_split_shared_vma_drops_inode_reference() {
     for profile in Profile::all() {
         let (mut k, t) = boot(profile);
         let a = k
@@ -1173,15 +1028,10 @@ fn bug_split_shared_vma_drops_inode_reference() {
     }
 }
 
-/// `VmaTree::merge_around` (mm/vma.rs) extends the surviving VMA but keeps its own anon_vma; when
-/// the survivor has none and the absorbed neighbour has one (can_merge allows Some/None), the
-/// anon_vma is lost (Linux's vma_merge/__vma_adjust gives the importer the exporter's
-/// anon_vma). The merged VMA then maps anonymous pages with `anon_vma: None`, so fork's
-/// vma_needs_copy() skips copy_page_range() and the child reads zeroes instead of the parent's
-/// data. Also reachable via mmap MAP_FIXED right below a VMA with pages, and via madvise.
+/// A merge hands the absorbed VMA's anon_vma to the survivor (vma_merge/__vma_adjust), so
+/// fork still copies the merged range's anonymous pages (was: the child read zeroes).
 #[test]
-#[ignore = "model bug: VMA merge drops the absorbed VMA's anon_vma; fork then loses the pages"]
-fn bug_merge_drops_anon_vma_and_fork_loses_pages() {
+fn regression_merge_drops_anon_vma_and_fork_loses_pages() {
     for profile in Profile::all() {
         let (mut k, t) = boot(profile);
         let a = k
@@ -1208,5 +1058,35 @@ fn bug_merge_drops_anon_vma_and_fork_loses_pages() {
             Ok(0x5a),
             "{profile:?}: child lost the page"
         );
+    }
+}
+
+/// mremap(old_len = 0, MREMAP_MAYMOVE) duplicates a shared mapping; move_vma() ignores the
+/// EINVAL of do_munmap(old_addr, 0) and returns the new address (was: EINVAL).
+#[test]
+fn regression_mremap_zero_old_len_returns_einval() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        let a = k
+            .mmap(
+                t,
+                0,
+                2 * PAGE,
+                PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.store(t, a, 7).unwrap();
+        let r = k.mremap(t, a, 0, PAGE, MREMAP_MAYMOVE, 0);
+        assert_eq!(k.maps(t).unwrap().len(), 2, "the duplicate exists");
+        let b = r.expect("Linux returns the new address");
+        assert_ne!(b, a);
+        assert_eq!(k.load(t, b), Ok(7), "{profile:?}: same shmem page");
+        k.store(t, b, 9).unwrap();
+        assert_eq!(k.load(t, a), Ok(9));
+        k.exit(t).unwrap();
+        assert_eq!(k.frames_in_use(), 0);
     }
 }

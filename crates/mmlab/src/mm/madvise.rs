@@ -174,11 +174,10 @@ impl Kernel {
         if splits > 0 && self.mms[mm].vmas.len() + splits > self.cfg.max_map_count {
             return Err(Errno::EAGAIN);
         }
-        let vmas = &mut self.mms[mm].vmas;
-        vmas.split(start);
-        vmas.split(end);
-        vmas.get_mut(start).expect("vma").flags = flags;
-        vmas.merge_around(start);
+        self.split_vma(mm, start);
+        self.split_vma(mm, end);
+        self.mms[mm].vmas.get_mut(start).expect("vma").flags = flags;
+        self.vma_merge(mm, start);
         Ok(())
     }
 

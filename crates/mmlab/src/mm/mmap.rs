@@ -145,7 +145,7 @@ impl Kernel {
         });
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         if !shared {
-            self.mms[mm].vmas.merge_around(addr);
+            self.vma_merge(mm, addr);
         }
         Ok(addr)
     }
@@ -209,6 +209,23 @@ impl Kernel {
         Ok(addr)
     }
 
+    /// __split_vma(): split the VMA spanning `addr`; the new half holds its own file reference.
+    pub(crate) fn split_vma(&mut self, mm: MmId, addr: u64) {
+        if let Some(Backing::Shmem(ino)) = self.mms[mm].vmas.split(addr).map(|v| v.backing) {
+            self.shmem[ino].refs += 1;
+        }
+    }
+
+    /// vma_merge() around the VMA at `start`; absorbed VMAs drop their file references.
+    /// Returns the start of the VMA now covering `start`.
+    pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
+        let (at, gone) = self.mms[mm].vmas.merge_around(start);
+        for v in &gone {
+            self.vma_release(v);
+        }
+        at
+    }
+
     /// munmap(2).
     pub fn munmap(&mut self, tid: Tid, addr: u64, len: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
@@ -241,8 +258,9 @@ impl Kernel {
         if needs_split && vmas.len() >= self.cfg.max_map_count {
             return Err(Errno::ENOMEM);
         }
-        vmas.split(start);
-        vmas.split(end);
+        self.split_vma(mm, start);
+        self.split_vma(mm, end);
+        let vmas = &mut self.mms[mm].vmas;
         let victims: Vec<Vma> = vmas
             .overlapping(start, end)
             .into_iter()

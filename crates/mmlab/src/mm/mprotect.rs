@@ -114,13 +114,13 @@ impl Kernel {
         if splits > 0 && self.mms[mm].vmas.len() + splits > self.cfg.max_map_count {
             return Err(Errno::ENOMEM);
         }
+        self.split_vma(mm, start);
+        self.split_vma(mm, end);
         let vmas = &mut self.mms[mm].vmas;
-        vmas.split(start);
-        vmas.split(end);
         vmas.get_mut(start).expect("vma").flags = newflags;
         let vma = vmas.lookup(start).cloned().expect("vma");
         self.change_protection(mm, tlb, &vma, start, end);
-        let merged = self.mms[mm].vmas.merge_around(start);
+        let merged = self.vma_merge(mm, start);
         Ok(self.mms[mm].vmas.get_mut(merged).expect("vma").end)
     }
 

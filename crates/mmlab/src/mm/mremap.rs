@@ -197,12 +197,14 @@ impl Kernel {
         nv.flags |= 0;
         self.mms[mm].vmas.insert(nv);
         self.move_page_tables(mm, addr, dst, old_len);
-        self.mms[mm].vmas.merge_around(dst);
+        self.vma_merge(mm, dst);
         if flags & MREMAP_DONTUNMAP != 0 {
             // The old VMA stays, emptied; its accounting moved with the pages.
             return Ok(dst);
         }
-        self.do_munmap(mm, addr, old_len)?;
+        // Like move_vma(), a failed unmap of the old range is not an error for the caller
+        // (old_len 0, the "duplicate a shared mapping" case, makes do_munmap() say EINVAL).
+        let _ = self.do_munmap(mm, addr, old_len);
         Ok(dst)
     }
 

@@ -178,41 +178,47 @@ impl VmaTree {
         self.map.remove(&start)
     }
 
-    /// __split_vma(): cut the VMA holding `addr` in two at `addr`. Returns false if there was
-    /// nothing to split (no VMA strictly around `addr`).
-    pub fn split(&mut self, addr: u64) -> bool {
-        let Some(v) = self.find(addr).filter(|v| v.start < addr).cloned() else {
-            return false;
-        };
+    /// The tree half of __split_vma(): cut the VMA holding `addr` in two at `addr`. Returns
+    /// the new upper half, or None if no VMA strictly spans `addr`. The caller takes the
+    /// references the new VMA holds (Kernel::split_vma).
+    pub fn split(&mut self, addr: u64) -> Option<&Vma> {
+        let v = self.find(addr).filter(|v| v.start < addr)?.clone();
         let mut hi = v.clone();
         hi.pgoff += (addr - v.start) >> PAGE_SHIFT;
         hi.start = addr;
         self.map.get_mut(&v.start).expect("vma").end = addr;
         self.map.insert(addr, hi);
-        true
+        self.map.get(&addr)
     }
 
-    /// vma_merge() after a change to `[start, end)` inside one VMA or a new range: merge the
-    /// VMA at `start` with its neighbours where is_mergeable_vma() and the anon_vma and pgoff
-    /// rules allow. Returns the start of the VMA that now covers `start`.
-    pub fn merge_around(&mut self, start: u64) -> u64 {
+    /// The tree half of vma_merge() after a change to the VMA at `start`: merge it with its
+    /// neighbours where is_mergeable_vma() and the anon_vma and pgoff rules allow; the survivor
+    /// takes over an anon_vma the absorbed VMA had. Returns the start of the VMA that now
+    /// covers `start` and the VMAs that were absorbed (their references go with them).
+    pub fn merge_around(&mut self, start: u64) -> (u64, Vec<Vma>) {
         let mut cur = start;
+        let mut gone = Vec::new();
         if let Some(prev) = self.prev(cur).cloned() {
-            let v = &self.map[&cur];
-            if prev.end == v.start && can_merge(&prev, v) {
+            if can_merge(&prev, &self.map[&cur]) {
                 let v = self.map.remove(&cur).expect("vma");
-                self.map.get_mut(&prev.start).expect("prev").end = v.end;
+                let p = self.map.get_mut(&prev.start).expect("prev");
+                p.end = v.end;
+                p.anon_vma = p.anon_vma.or(v.anon_vma);
                 cur = prev.start;
+                gone.push(v);
             }
         }
-        let v = self.map[&cur].clone();
-        if let Some(next) = self.map.get(&v.end).cloned() {
-            if can_merge(&v, &next) {
-                self.map.remove(&next.start);
-                self.map.get_mut(&cur).expect("vma").end = next.end;
+        let end = self.map[&cur].end;
+        if let Some(next) = self.map.get(&end).cloned() {
+            if can_merge(&self.map[&cur], &next) {
+                let n = self.map.remove(&next.start).expect("next");
+                let v = self.map.get_mut(&cur).expect("vma");
+                v.end = n.end;
+                v.anon_vma = v.anon_vma.or(n.anon_vma);
+                gone.push(n);
             }
         }
-        cur
+        (cur, gone)
     }
 }
 
@@ -255,7 +261,11 @@ mod tests {
         assert_eq!(t.find(0x9000).map(|v| v.start), Some(0x10000));
         assert!(t.lookup(0x9000).is_none());
         assert!(t.find(0x14000).is_none());
-        assert!(t.split(0x11000) && t.split(0x12000));
+        assert!(t.split(0x11000).is_some() && t.split(0x12000).is_some());
+        assert!(
+            t.split(0x12000).is_none(),
+            "nothing spans an existing boundary"
+        );
         assert_eq!(t.len(), 3);
         assert_eq!(
             t.lookup(0x12000).unwrap().pgoff,
@@ -269,7 +279,18 @@ mod tests {
             "different flags do not merge"
         );
         t.get_mut(0x11000).unwrap().flags = rw | VM_SOFTDIRTY;
-        assert_eq!(t.merge_around(0x11000), 0x10000, "VM_SOFTDIRTY is ignored");
+        t.get_mut(0x12000).unwrap().anon_vma = Some(AnonVma {
+            id: 7,
+            singular: true,
+        });
+        let (at, gone) = t.merge_around(0x11000);
+        assert_eq!(at, 0x10000, "VM_SOFTDIRTY is ignored");
+        assert_eq!(gone.len(), 2);
+        assert_eq!(
+            t.lookup(0x10000).unwrap().anon_vma.map(|a| a.id),
+            Some(7),
+            "the survivor keeps the absorbed anon_vma"
+        );
         assert_eq!(t.len(), 1);
         assert_eq!(t.lookup(0x13fff).unwrap().end, 0x14000);
     }
