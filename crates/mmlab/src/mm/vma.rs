@@ -275,7 +275,7 @@ mod tests {
         t.get_mut(0x11000).unwrap().flags = rw & !VM_WRITE;
         assert_eq!(
             t.merge_around(0x11000),
-            0x11000,
+            (0x11000, vec![]),
             "different flags do not merge"
         );
         t.get_mut(0x11000).unwrap().flags = rw | VM_SOFTDIRTY;
