@@ -1,6 +1,8 @@
-//! The `mmlab` command: run scenarios on the model, benchmark the model against the host.
+//! The `mmlab` command: run scenarios on the model and on the host kernel, compare the two,
+//! benchmark the model against the host.
 
 mod bench;
+mod diff;
 mod report;
 
 use std::path::PathBuf;
@@ -21,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run scenario files or folders of them on the model.
+    /// Run scenario files or folders of them on the model (or, with --both, on the model and
+    /// the host kernel, comparing every expectation).
     Run {
         /// `.mml` files or folders (searched recursively).
         #[arg(required = true)]
@@ -32,6 +35,22 @@ enum Cmd {
         /// Skip the invariant checker after each step (faster, for large scenarios).
         #[arg(long)]
         no_check: bool,
+        /// Also run on the host kernel and report where the two disagree.
+        #[arg(long)]
+        both: bool,
+        /// With --both: the known-divergences file (default: known-divergences.txt in each folder given).
+        #[arg(long)]
+        known: Option<PathBuf>,
+        /// With --both: show every expectation's model and host value, not only disagreements.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Run scenarios on the host kernel (real processes, real syscalls; needs root).
+    Live {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Measure the model against the host kernel on the same workloads, side by side.
     Bench {
@@ -42,6 +61,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// A scenario process of the live backend (started by mmlab itself).
+    #[command(name = "__agent", hide = true)]
+    Agent { fd: i32 },
+}
+
+/// How the live backend starts its agents: this same executable, `__agent FD`.
+fn host_backend() -> mmlab_live::HostBackend {
+    let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("mmlab"));
+    mmlab_live::HostBackend::new(mmlab_live::AgentCommand {
+        program,
+        args: vec!["__agent".into()],
+    })
 }
 
 fn main() -> ExitCode {
@@ -51,7 +82,34 @@ fn main() -> ExitCode {
             paths,
             json,
             no_check,
-        } => report::run_suite(&paths, json, !no_check),
+            both: false,
+            ..
+        } => {
+            let mut model = mmlab_scenario::ModelBackend::default();
+            model.check_invariants = !no_check;
+            report::run_suite(&paths, json, &mut model)
+        }
+        Cmd::Run {
+            paths,
+            json,
+            no_check,
+            both: true,
+            known,
+            verbose,
+        } => {
+            let mut model = mmlab_scenario::ModelBackend::default();
+            model.check_invariants = !no_check;
+            diff::run_both(
+                &paths,
+                known.as_deref(),
+                json,
+                verbose,
+                &mut model,
+                &mut host_backend(),
+            )
+        }
+        Cmd::Live { paths, json } => report::run_suite(&paths, json, &mut host_backend()),
         Cmd::Bench { quick, json } => bench::run(quick, json),
+        Cmd::Agent { fd } => mmlab_live::agent::main(fd),
     }
 }

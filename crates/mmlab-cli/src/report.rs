@@ -1,45 +1,48 @@
-//! `mmlab run`: run a suite on the model and print a line per scenario, the failures with
-//! file:line, and a summary.
+//! `mmlab run` / `mmlab live`: run a suite on one backend and print a line per scenario, the
+//! failures with file:line, and a summary.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use mmlab_scenario::suite::{self, Summary};
-use mmlab_scenario::{ModelBackend, Report, Status};
+use mmlab_scenario::{Backend, Report, Status};
 
-/// Run every scenario under `paths`; exit 1 if anything failed.
-pub fn run_suite(paths: &[PathBuf], json: bool, check: bool) -> ExitCode {
-    let start = Instant::now();
+/// Run every scenario under `paths` on `backend`, one report each (inputs that cannot be read
+/// or parsed become failed reports).
+pub fn run_all<B: Backend>(paths: &[PathBuf], backend: &mut B) -> Vec<Report> {
     let (files, input_errors) = suite::collect(paths);
-    let mut backend = ModelBackend::default();
-    backend.check_invariants = check;
+    let name = backend.name();
     let mut reports: Vec<Report> = input_errors
         .iter()
-        .map(|e| suite::input_failure(&e.to_string(), e, "model"))
+        .map(|e| suite::input_failure(&e.to_string(), e, name))
         .collect();
     for f in &files {
-        let r = suite::run_file(f, &mut backend)
-            .unwrap_or_else(|e| suite::input_failure(&f.display().to_string(), &e, "model"));
-        if !json {
-            print_report(&r);
-        }
-        reports.push(r);
+        reports.push(
+            suite::run_file(f, backend)
+                .unwrap_or_else(|e| suite::input_failure(&f.display().to_string(), &e, name)),
+        );
     }
-    if !json {
-        for e in &input_errors {
-            println!("ERROR {e}");
-        }
-    }
+    reports
+}
+
+/// Run the suite on one backend and print it; exit 1 if anything failed.
+pub fn run_suite<B: Backend>(paths: &[PathBuf], json: bool, backend: &mut B) -> ExitCode {
+    let start = Instant::now();
+    let name = backend.name();
+    let reports = run_all(paths, backend);
     let sum = Summary::of(&reports);
     if json {
-        let out = serde_json::json!({ "reports": reports, "summary": sum });
+        let out = serde_json::json!({ "backend": name, "reports": reports, "summary": sum });
         println!(
             "{}",
             serde_json::to_string_pretty(&out).expect("reports serialise")
         );
     } else {
-        if files.is_empty() && input_errors.is_empty() {
+        for r in &reports {
+            print_report(r);
+        }
+        if reports.is_empty() {
             println!(
                 "no .mml files found under {}",
                 paths
@@ -49,8 +52,9 @@ pub fn run_suite(paths: &[PathBuf], json: bool, check: bool) -> ExitCode {
                     .join(" ")
             );
         }
+        print_skip_reasons(&reports);
         println!(
-            "\n{} scenarios, {} expectations checked on the model in {:.2} s",
+            "\n{} scenarios, {} expectations checked on the {name} in {:.2} s",
             reports.len(),
             sum.expectations,
             start.elapsed().as_secs_f64()
@@ -64,6 +68,29 @@ pub fn run_suite(paths: &[PathBuf], json: bool, check: bool) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Skipped scenarios grouped by reason.
+pub fn print_skip_reasons(reports: &[Report]) {
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for r in reports.iter().filter(|r| r.status == Status::Skip) {
+        let reason = r.skip_reason.clone().unwrap_or_default();
+        let key = reason
+            .split(" at line")
+            .next()
+            .unwrap_or(&reason)
+            .to_string();
+        match reasons.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((key, 1)),
+        }
+    }
+    if !reasons.is_empty() {
+        println!("\nskipped, by reason:");
+        for (k, n) in reasons {
+            println!("  {n:>3}  {k}");
+        }
     }
 }
 

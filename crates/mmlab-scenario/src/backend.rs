@@ -76,6 +76,8 @@ pub struct Setup {
     pub cpus: Option<usize>,
     pub features: Vec<(String, bool)>,
     pub model_only: Option<String>,
+    /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
+    pub uses_model_probe: Option<String>,
 }
 
 /// A kernel a scenario runs on. Every call is made on behalf of a task.

@@ -2,6 +2,7 @@
 
 pub mod ast;
 pub mod backend;
+pub mod diff;
 pub mod model;
 pub mod parse;
 pub mod run;

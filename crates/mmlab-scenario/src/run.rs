@@ -17,6 +17,15 @@ pub struct Failure {
     pub observed: String,
 }
 
+/// One evaluated expectation: where, whether it held, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub line: usize,
+    pub ok: bool,
+    pub expected: String,
+    pub observed: String,
+}
+
 /// How a scenario ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +44,8 @@ pub struct Report {
     pub status: Status,
     pub skip_reason: Option<String>,
     pub failures: Vec<Failure>,
+    /// Every expectation evaluated, in order (a line inside `repeat` appears once per pass).
+    pub checks: Vec<Check>,
     pub expectations: usize,
     pub micros: u128,
 }
@@ -73,7 +84,7 @@ struct Runner<'a, B: Backend> {
     vars: HashMap<String, u64>,
     tasks: HashMap<String, TaskId>,
     failures: Vec<Failure>,
-    expectations: usize,
+    checks: Vec<Check>,
 }
 
 fn stop(pos: Pos, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
@@ -93,6 +104,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         cpus: sc.cpus,
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
+        uses_model_probe: first_model_probe(&sc.body),
     };
     let mut report = Report {
         path: sc.path.display().to_string(),
@@ -101,6 +113,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         status: Status::Pass,
         skip_reason: None,
         failures: vec![],
+        checks: vec![],
         expectations: 0,
         micros: 0,
     };
@@ -114,12 +127,13 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         vars: HashMap::new(),
         tasks: HashMap::new(),
         failures: vec![],
-        expectations: 0,
+        checks: vec![],
     };
     if let Err(Stop(f)) = r.block(&sc.body) {
         r.failures.push(f);
     }
-    report.expectations = r.expectations;
+    report.expectations = r.checks.len();
+    report.checks = r.checks;
     report.failures = r.failures;
     if !report.failures.is_empty() {
         report.status = Status::Fail;
@@ -206,83 +220,87 @@ impl<B: Backend> Runner<'_, B> {
                 self.vars.insert(name.clone(), v);
             }
             Action::Compare(a, op, bx) => {
-                self.expectations += 1;
                 let x = self.num(t, a)?;
                 let y = self.num(t, bx)?;
-                if !op.holds(x, y) {
-                    self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("{} {} {}", show(a), op.symbol(), fmt_num(y)),
-                        observed: fmt_num(x),
-                    });
-                }
+                // The source text, so the same expectation reads the same on every backend.
+                let expected = format!("{} {} {}", show(a), op.symbol(), show(bx));
+                let observed = match bx.kind {
+                    ExprKind::Num(_) => fmt_num(x),
+                    _ => format!("{} (right side {})", fmt_num(x), fmt_num(y)),
+                };
+                self.record(pos, op.holds(x, y), expected, observed);
             }
             Action::Mem { addr, len, byte } => {
-                self.expectations += 1;
                 let (a, l, v) = (self.num(t, addr)?, self.num(t, len)?, self.num(t, byte)?);
+                let expected = format!(
+                    "every byte of mem({}, {}) == {:#04x}",
+                    show(addr),
+                    show(len),
+                    v
+                );
                 match self.b.mismatch(t, a, l, v as u8) {
-                    Ok(None) => {}
-                    Ok(Some((at, got))) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!(
-                            "every byte of mem({}, {}) == {:#04x}",
-                            show(addr),
-                            show(len),
-                            v
-                        ),
-                        observed: format!("{got:#04x} at offset {:#x}", at - a),
-                    }),
-                    Err(sig) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("mem({}, {}) readable", show(addr), show(len)),
-                        observed: sig.name().into(),
-                    }),
+                    Ok(None) => self.record(pos, true, expected, format!("all {:#04x}", v)),
+                    Ok(Some((at, got))) => self.record(
+                        pos,
+                        false,
+                        expected,
+                        format!("{got:#04x} at offset {:#x}", at - a),
+                    ),
+                    Err(sig) => self.record(pos, false, expected, format!("raised {}", sig.name())),
                 }
             }
             Action::Fails(call, errno) => {
-                self.expectations += 1;
                 let want = Errno::from_name(errno)
                     .ok_or_else(|| stop(pos, "a known errno name", format!("`{errno}`")))?;
                 let ExprKind::Call(f, args) = &call.kind else {
                     return Err(stop(pos, "a syscall before `fails`", show(call)));
                 };
+                let expected = format!("{} fails {}", show(call), want.name());
                 match self.syscall(t, call, f, args)? {
-                    Err(got) if got == want => {}
-                    Err(got) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("{} fails {}", show(call), want.name()),
-                        observed: format!("fails {}", got.name()),
-                    }),
-                    Ok(v) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("{} fails {}", show(call), want.name()),
-                        observed: format!("succeeded, returned {}", fmt_num(v)),
-                    }),
+                    Err(got) => {
+                        self.record(pos, got == want, expected, format!("fails {}", got.name()))
+                    }
+                    Ok(v) => self.record(
+                        pos,
+                        false,
+                        expected,
+                        format!("succeeded, returned {}", fmt_num(v)),
+                    ),
                 }
             }
             Action::Faults(access, sig) => {
-                self.expectations += 1;
                 let want = match sig.as_str() {
                     "SIGSEGV" => Signal::Segv,
                     "SIGBUS" => Signal::Bus,
                     _ => return Err(stop(pos, "SIGSEGV or SIGBUS", format!("`{sig}`"))),
                 };
+                let expected = format!("{} faults {}", show(access), want.name());
                 match self.access(t, access)? {
-                    Err(got) if got == want => {}
-                    Err(got) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("{} faults {}", show(access), want.name()),
-                        observed: format!("faults {}", got.name()),
-                    }),
-                    Ok(_) => self.failures.push(Failure {
-                        line: pos.line,
-                        expected: format!("{} faults {}", show(access), want.name()),
-                        observed: "no fault".into(),
-                    }),
+                    Err(got) => {
+                        self.record(pos, got == want, expected, format!("faults {}", got.name()))
+                    }
+                    Ok(_) => self.record(pos, false, expected, "no fault".into()),
                 }
             }
         }
         Ok(())
+    }
+
+    /// Note an evaluated expectation; one that did not hold is also a failure.
+    fn record(&mut self, pos: Pos, ok: bool, expected: String, observed: String) {
+        if !ok {
+            self.failures.push(Failure {
+                line: pos.line,
+                expected: expected.clone(),
+                observed: observed.clone(),
+            });
+        }
+        self.checks.push(Check {
+            line: pos.line,
+            ok,
+            expected,
+            observed,
+        });
     }
 
     fn arity(&self, e: &Expr, args: &[Expr], n: usize) -> Flow<()> {
@@ -603,6 +621,35 @@ impl<B: Backend> Runner<'_, B> {
             _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch)", format!("`{f}`"))),
         })
     }
+}
+
+/// The first `model.*` probe a body calls, as `model.x at line N`.
+fn first_model_probe(body: &[Stmt]) -> Option<String> {
+    fn in_expr(e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Call(f, args) if f.starts_with("model.") => {
+                Some(format!("{f} at line {}", e.pos.line))
+                    .or_else(|| args.iter().find_map(in_expr))
+            }
+            ExprKind::Call(_, args) => args.iter().find_map(in_expr),
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => in_expr(x),
+            ExprKind::Bin(_, a, b) => in_expr(a).or_else(|| in_expr(b)),
+            ExprKind::Num(_) | ExprKind::Name(_) => None,
+        }
+    }
+    body.iter().find_map(|s| match &s.kind {
+        StmtKind::Repeat { body, .. } => first_model_probe(body),
+        StmtKind::Process { .. } => None,
+        StmtKind::Step { action, .. } => match action {
+            Action::Do(e) | Action::Assign(_, e) | Action::Fails(e, _) | Action::Faults(e, _) => {
+                in_expr(e)
+            }
+            Action::Compare(a, _, b) => in_expr(a).or_else(|| in_expr(b)),
+            Action::Mem { addr, len, byte } => in_expr(addr)
+                .or_else(|| in_expr(len))
+                .or_else(|| in_expr(byte)),
+        },
+    })
 }
 
 fn fmt_num(v: u64) -> String {

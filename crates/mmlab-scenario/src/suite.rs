@@ -79,6 +79,7 @@ pub fn input_failure(path: &str, err: &InputError, backend: &'static str) -> Rep
             expected: "a readable, well-formed scenario".into(),
             observed: err.to_string(),
         }],
+        checks: vec![],
         expectations: 0,
         micros: 0,
     }

@@ -1,7 +1,7 @@
 //! `mmlab bench`: each workload on the model and natively on the host in the same run, with
 //! the ratio and the target it is held to.
 
-mod host;
+use mmlab_live::bench as host;
 
 use std::process::ExitCode;
 use std::time::Instant;

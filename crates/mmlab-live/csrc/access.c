@@ -1,0 +1,107 @@
+/* Protected user-memory accesses for the mmlab agent: a SIGSEGV or SIGBUS raised by the access
+ * itself comes back as the signal number instead of killing the process, so a scenario can
+ * expect it. Each thread has its own jump buffer. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+
+static __thread sigjmp_buf mml_jb;
+static __thread volatile int mml_armed;
+
+static void mml_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (mml_armed) {
+		mml_armed = 0;
+		siglongjmp(mml_jb, sig);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int mml_install_handlers(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = mml_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+		return -1;
+	return 0;
+}
+
+/* Returns 0 or the signal; *out gets the byte. */
+int mml_load(const volatile unsigned char *p, unsigned char *out)
+{
+	int sig = sigsetjmp(mml_jb, 1);
+	if (sig)
+		return sig;
+	mml_armed = 1;
+	*out = *p;
+	mml_armed = 0;
+	return 0;
+}
+
+int mml_store(volatile unsigned char *p, unsigned char v)
+{
+	int sig = sigsetjmp(mml_jb, 1);
+	if (sig)
+		return sig;
+	mml_armed = 1;
+	*p = v;
+	mml_armed = 0;
+	return 0;
+}
+
+/* Byte-wise so a fault part-way leaves the earlier bytes written, as memset would. */
+int mml_memset(volatile unsigned char *p, unsigned char v, size_t len)
+{
+	volatile size_t i = 0;
+	int sig = sigsetjmp(mml_jb, 1);
+	if (sig)
+		return sig;
+	mml_armed = 1;
+	for (; i < len; i++)
+		p[i] = v;
+	mml_armed = 0;
+	return 0;
+}
+
+/* Read one byte of every page of [p, p+len). */
+int mml_touch(const volatile unsigned char *p, size_t len, size_t page)
+{
+	volatile size_t i = 0;
+	volatile unsigned char sink;
+	int sig = sigsetjmp(mml_jb, 1);
+	if (sig)
+		return sig;
+	mml_armed = 1;
+	for (; i < len; i = (i / page + 1) * page)
+		sink = p[i];
+	(void)sink;
+	mml_armed = 0;
+	return 0;
+}
+
+/* The offset+1 of the first byte that is not v (0 if none); *got gets that byte. */
+int mml_mismatch(const volatile unsigned char *p, size_t len, unsigned char v, size_t *at, unsigned char *got)
+{
+	volatile size_t i = 0;
+	int sig = sigsetjmp(mml_jb, 1);
+	if (sig)
+		return sig;
+	mml_armed = 1;
+	*at = 0;
+	for (; i < len; i++) {
+		if (p[i] != v) {
+			*at = i + 1;
+			*got = p[i];
+			break;
+		}
+	}
+	mml_armed = 0;
+	return 0;
+}

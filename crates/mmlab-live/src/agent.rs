@@ -1,0 +1,272 @@
+//! The agent: the process (or thread) a scenario task really is. It serves requests from the
+//! runner on its channel: syscalls, protected memory accesses, fork and thread creation.
+
+use std::io::IoSliceMut;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+use crate::proto::{self, op, Reply, Request, REQUEST_BYTES};
+
+extern "C" {
+    fn mml_install_handlers() -> libc::c_int;
+    fn mml_load(p: *const u8, out: *mut u8) -> libc::c_int;
+    fn mml_store(p: *mut u8, v: u8) -> libc::c_int;
+    fn mml_memset(p: *mut u8, v: u8, len: libc::size_t) -> libc::c_int;
+    fn mml_touch(p: *const u8, len: libc::size_t, page: libc::size_t) -> libc::c_int;
+    fn mml_mismatch(
+        p: *const u8,
+        len: libc::size_t,
+        v: u8,
+        at: *mut libc::size_t,
+        got: *mut u8,
+    ) -> libc::c_int;
+}
+
+/// The channels of this process's tasks, so a forked child can close its parent's.
+static CHANNELS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
+
+fn register(fd: RawFd) {
+    for slot in &CHANNELS {
+        if slot
+            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// Entry point of an agent process: `fd` is its channel to the runner.
+pub fn main(fd: RawFd) -> ! {
+    // SAFETY: installs signal handlers defined in access.c; no Rust state is touched.
+    if unsafe { mml_install_handlers() } != 0 {
+        unsafe { libc::_exit(120) };
+    }
+    // Children are reaped by the kernel; an exited scenario process leaves no zombie behind.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    register(fd);
+    serve(fd);
+    unsafe { libc::_exit(0) }
+}
+
+fn errno() -> i64 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO) as i64
+}
+
+fn sys(ret: i64) -> Reply {
+    if ret == -1 {
+        Reply {
+            status: errno(),
+            v: [0; 3],
+        }
+    } else {
+        Reply::ok(ret as u64)
+    }
+}
+
+fn signal(sig: libc::c_int) -> Reply {
+    Reply {
+        status: if sig == 0 { 0 } else { -(sig as i64) },
+        v: [0; 3],
+    }
+}
+
+fn send(fd: RawFd, r: &Reply) -> bool {
+    let b = r.encode();
+    // SAFETY: writes a stack buffer to our own socket.
+    unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) == b.len() as isize }
+}
+
+/// Receive one request and, if present, one passed file descriptor.
+fn receive(fd: RawFd) -> Option<(Request, Option<RawFd>)> {
+    let mut buf = [0u8; REQUEST_BYTES];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_WAITALL).ok()?;
+    if msg.bytes != REQUEST_BYTES {
+        return None;
+    }
+    let mut passed = None;
+    for c in msg.cmsgs().ok()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            passed = fds.first().copied();
+        }
+    }
+    Some((proto::decode_request(&buf), passed))
+}
+
+/// Touch the stack so that the first command after a fork does not show COW faults of the
+/// agent's own memory in the scenario's fault counts.
+#[inline(never)]
+fn prefault_stack() {
+    let mut probe = [0u8; 64 * 1024];
+    for i in (0..probe.len()).step_by(4096) {
+        // SAFETY: a volatile write into our own stack array.
+        unsafe { std::ptr::write_volatile(&mut probe[i], 1) };
+    }
+    std::hint::black_box(&probe);
+}
+
+fn set_affinity(cpu: u64) -> Reply {
+    let mut set = nix::sched::CpuSet::new();
+    match set
+        .set(cpu as usize)
+        .and_then(|_| nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set))
+    {
+        Ok(()) => Reply::ok(0),
+        Err(e) => Reply {
+            status: e as i64,
+            v: [0; 3],
+        },
+    }
+}
+
+/// Serve requests on `fd` until the runner goes away or the process exits.
+pub fn serve(fd: RawFd) {
+    prefault_stack();
+    while let Some((r, passed)) = receive(fd) {
+        let reply = match r[0] {
+            op::HELLO => Reply {
+                status: 0,
+                v: [
+                    std::process::id() as u64,
+                    nix::unistd::gettid().as_raw() as u64,
+                    0,
+                ],
+            },
+            // SAFETY (all syscalls below): arguments are the scenario's; the kernel checks them.
+            op::MMAP => {
+                let p = unsafe {
+                    libc::mmap(
+                        r[1] as *mut _,
+                        r[2] as usize,
+                        r[3] as i32,
+                        r[4] as i32,
+                        r[5] as i64 as i32,
+                        r[6] as i64,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    Reply {
+                        status: errno(),
+                        v: [0; 3],
+                    }
+                } else {
+                    Reply::ok(p as u64)
+                }
+            }
+            op::MUNMAP => sys(unsafe { libc::munmap(r[1] as *mut _, r[2] as usize) } as i64),
+            op::MREMAP => {
+                sys(unsafe { libc::syscall(libc::SYS_mremap, r[1], r[2], r[3], r[4], r[5]) })
+            }
+            op::MPROTECT => {
+                sys(unsafe { libc::mprotect(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
+            }
+            op::MADVISE => {
+                sys(unsafe { libc::madvise(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
+            }
+            op::SETAFFINITY => set_affinity(r[1]),
+            // SAFETY (accesses): the C shim turns a fault of the access into a return value.
+            op::LOAD => {
+                let mut b = 0u8;
+                let s = unsafe { mml_load(r[1] as *const u8, &mut b) };
+                Reply {
+                    v: [b as u64, 0, 0],
+                    ..signal(s)
+                }
+            }
+            op::STORE => signal(unsafe { mml_store(r[1] as *mut u8, r[2] as u8) }),
+            op::MEMSET => signal(unsafe { mml_memset(r[1] as *mut u8, r[2] as u8, r[3] as usize) }),
+            op::TOUCH => signal(unsafe { mml_touch(r[1] as *const u8, r[2] as usize, 4096) }),
+            op::MISMATCH => {
+                let (mut at, mut got) = (0usize, 0u8);
+                let s = unsafe {
+                    mml_mismatch(
+                        r[1] as *const u8,
+                        r[2] as usize,
+                        r[3] as u8,
+                        &mut at,
+                        &mut got,
+                    )
+                };
+                Reply {
+                    v: [at as u64, got as u64, 0],
+                    ..signal(s)
+                }
+            }
+            op::FORK => match passed {
+                None => Reply {
+                    status: libc::EINVAL as i64,
+                    v: [0; 3],
+                },
+                Some(child_fd) => fork(fd, child_fd),
+            },
+            op::THREAD => match passed {
+                None => Reply {
+                    status: libc::EINVAL as i64,
+                    v: [0; 3],
+                },
+                Some(tfd) => {
+                    register(tfd);
+                    let cpu = r[1];
+                    let spawned =
+                        std::thread::Builder::new()
+                            .stack_size(1 << 20)
+                            .spawn(move || {
+                                set_affinity(cpu);
+                                serve(tfd);
+                            });
+                    match spawned {
+                        Ok(_) => Reply::ok(0),
+                        Err(_) => Reply {
+                            status: libc::EAGAIN as i64,
+                            v: [0; 3],
+                        },
+                    }
+                }
+            },
+            // exit_group(): the runner sees every channel of the process close.
+            op::EXIT => unsafe { libc::_exit(r[1] as i32) },
+            _ => Reply {
+                status: libc::ENOSYS as i64,
+                v: [0; 3],
+            },
+        };
+        if !send(fd, &reply) {
+            break;
+        }
+    }
+}
+
+/// fork(2) on behalf of the scenario: the child serves `child_fd` and closes every other
+/// channel it inherited; the parent replies with the child's pid.
+fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
+    // SAFETY: the child only closes fds, touches its stack and serves its channel.
+    match unsafe { libc::fork() } {
+        -1 => Reply {
+            status: errno(),
+            v: [0; 3],
+        },
+        0 => {
+            for slot in &CHANNELS {
+                let c = slot.swap(-1, Ordering::SeqCst);
+                if c >= 0 && c != child_fd {
+                    unsafe { libc::close(c) };
+                }
+            }
+            register(child_fd);
+            let _ = fd;
+            serve(child_fd);
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            unsafe { libc::close(child_fd) };
+            prefault_stack();
+            Reply::ok(pid as u64)
+        }
+    }
+}

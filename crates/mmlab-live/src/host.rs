@@ -1,0 +1,347 @@
+//! `HostBackend`: scenario tasks are real processes and threads (agents) on the host kernel.
+
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use mmlab::fs::proc::MapsEntry;
+use mmlab::{Errno, Signal};
+use mmlab_scenario::backend::*;
+use nix::sys::socket::{
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+};
+
+use crate::procfs;
+use crate::proto::{encode_request, op, Reply, REPLY_BYTES};
+
+/// How to start an agent process: a program and the arguments before the channel's fd.
+#[derive(Clone, Debug)]
+pub struct AgentCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+struct Task {
+    pid: i32,
+    chan: UnixStream,
+}
+
+/// The host kernel as a scenario backend.
+pub struct HostBackend {
+    agent: AgentCommand,
+    tasks: Vec<Option<Task>>,
+    children: Vec<Child>,
+    zero_pfn: Option<u64>,
+}
+
+fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::empty(),
+    )
+    .map_err(|e| Errno::from_code(e as i32).unwrap_or(Errno::EIO))?;
+    nix::fcntl::fcntl(
+        ours.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|_| Errno::EIO)?;
+    Ok((UnixStream::from(ours), theirs))
+}
+
+fn errno_of(status: i64) -> Errno {
+    Errno::from_code(status as i32).unwrap_or(Errno::EIO)
+}
+
+fn signal_of(status: i64) -> Signal {
+    match -status as i32 {
+        libc::SIGSEGV => Signal::Segv,
+        libc::SIGBUS => Signal::Bus,
+        _ => Signal::Kill,
+    }
+}
+
+impl HostBackend {
+    /// A backend that starts agents with `agent`.
+    pub fn new(agent: AgentCommand) -> HostBackend {
+        HostBackend {
+            agent,
+            tasks: Vec::new(),
+            children: Vec::new(),
+            zero_pfn: None,
+        }
+    }
+
+    /// Why this host cannot run scenarios at all, if it cannot.
+    pub fn unavailable() -> Option<String> {
+        if !cfg!(target_os = "linux") {
+            return Some("the live backend needs Linux".into());
+        }
+        if !nix::unistd::geteuid().is_root() {
+            return Some("needs root: /proc/PID/pagemap shows PFNs only with CAP_SYS_ADMIN".into());
+        }
+        None
+    }
+
+    fn kill_all(&mut self) {
+        for c in &mut self.children {
+            // The agent leads a process group holding every process forked from it.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = c.wait();
+        }
+        self.children.clear();
+        self.tasks.clear();
+    }
+
+    fn task(&mut self, t: TaskId) -> Result<&mut Task, Errno> {
+        self.tasks
+            .get_mut(t)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::ESRCH)
+    }
+
+    /// Send a request (with an optional channel to pass along) and read the reply.
+    fn call(&mut self, t: TaskId, req: [u64; 8], pass: Option<&OwnedFd>) -> Result<Reply, Errno> {
+        let task = self.task(t)?;
+        let bytes = encode_request(&req);
+        let sent = match pass {
+            Some(fd) => {
+                let fds = [fd.as_raw_fd()];
+                sendmsg::<()>(
+                    task.chan.as_raw_fd(),
+                    &[IoSlice::new(&bytes)],
+                    &[ControlMessage::ScmRights(&fds)],
+                    MsgFlags::empty(),
+                    None,
+                )
+                .map(|n| n == bytes.len())
+            }
+            None => Ok(task.chan.write_all(&bytes).is_ok()),
+        };
+        if !matches!(sent, Ok(true)) {
+            return Err(Errno::ESRCH);
+        }
+        let mut b = [0u8; REPLY_BYTES];
+        task.chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
+        Ok(Reply::decode(&b))
+    }
+
+    fn sys(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Errno> {
+        let r = self.call(t, req, None)?;
+        if r.status == 0 {
+            Ok(r.v[0])
+        } else {
+            Err(errno_of(r.status))
+        }
+    }
+
+    fn access(&mut self, t: TaskId, req: [u64; 8]) -> Result<Reply, Signal> {
+        let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
+        if r.status < 0 {
+            Err(signal_of(r.status))
+        } else {
+            Ok(r)
+        }
+    }
+
+    fn add_task(&mut self, pid: i32, chan: UnixStream) -> TaskId {
+        self.tasks.push(Some(Task { pid, chan }));
+        self.tasks.len() - 1
+    }
+}
+
+impl Drop for HostBackend {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+impl Backend for HostBackend {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
+        self.kill_all();
+        if let Some(reason) = &setup.model_only {
+            return Err(Skip(format!("model-only: {reason}")));
+        }
+        if let Some(probe) = &setup.uses_model_probe {
+            return Err(Skip(format!("uses the model-only probe {probe}")));
+        }
+        match setup.profile.as_deref() {
+            None | Some("linux-5.19") => {}
+            Some(p) => {
+                return Err(Skip(format!(
+                    "profile {p} describes another kernel; the host runs {}",
+                    host_release()
+                )))
+            }
+        }
+        if !setup.features.is_empty() {
+            return Err(Skip("feature switches exist only in the model".into()));
+        }
+        if let Some(reason) = HostBackend::unavailable() {
+            return Err(Skip(reason));
+        }
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as usize;
+        if setup.cpus.unwrap_or(1) > online {
+            return Err(Skip(format!(
+                "needs {} CPUs, the host has {online}",
+                setup.cpus.unwrap_or(1)
+            )));
+        }
+        if self.zero_pfn.is_none() {
+            self.zero_pfn = Some(
+                procfs::zero_pfn()
+                    .map_err(|e| Skip(format!("cannot find the zero page's PFN: {e}")))?,
+            );
+        }
+        Ok(())
+    }
+
+    fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
+        let (chan, theirs) = channel()?;
+        let child = Command::new(&self.agent.program)
+            .args(&self.agent.args)
+            .arg(theirs.as_raw_fd().to_string())
+            .process_group(0)
+            .spawn()
+            .map_err(|_| Errno::ENOENT)?;
+        drop(theirs);
+        let pid = child.id() as i32;
+        self.children.push(child);
+        let t = self.add_task(pid, chan);
+        self.sys(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0])?;
+        self.sys(t, [op::SETAFFINITY, cpu as u64, 0, 0, 0, 0, 0, 0])?;
+        Ok(t)
+    }
+
+    fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
+        let (chan, theirs) = channel()?;
+        let pid = self.call(t, [op::FORK, 0, 0, 0, 0, 0, 0, 0], Some(&theirs))?;
+        drop(theirs);
+        if pid.status != 0 {
+            return Err(errno_of(pid.status));
+        }
+        Ok(self.add_task(pid.v[0] as i32, chan))
+    }
+
+    fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
+        let (chan, theirs) = channel()?;
+        let r = self.call(t, [op::THREAD, cpu as u64, 0, 0, 0, 0, 0, 0], Some(&theirs))?;
+        drop(theirs);
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        let pid = self.task(t)?.pid;
+        Ok(self.add_task(pid, chan))
+    }
+
+    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+        let pid = self.task(t)?.pid;
+        let bytes = encode_request(&[op::EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        let _ = self.task(t)?.chan.write_all(&bytes);
+        // Every channel of the process closes only after exit_mm() has released its memory.
+        for slot in &mut self.tasks {
+            if slot.as_ref().is_some_and(|x| x.pid == pid) {
+                let mut task = slot.take().expect("task");
+                let mut sink = [0u8; 64];
+                while matches!(task.chan.read(&mut sink), Ok(n) if n > 0) {}
+            }
+        }
+        if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
+            let _ = self.children.remove(i).wait();
+        }
+        Ok(())
+    }
+
+    fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        let req = match *call {
+            Syscall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                off,
+            } => [op::MMAP, addr, len, prot, flags, fd as u64, off, 0],
+            Syscall::Munmap { addr, len } => [op::MUNMAP, addr, len, 0, 0, 0, 0, 0],
+            Syscall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => [op::MREMAP, old, old_len, new_len, flags, new_addr, 0, 0],
+            Syscall::Mprotect { addr, len, prot } => [op::MPROTECT, addr, len, prot, 0, 0, 0, 0],
+            Syscall::Madvise { addr, len, advice } => [op::MADVISE, addr, len, advice, 0, 0, 0, 0],
+            Syscall::SchedSetaffinity { cpu } => [op::SETAFFINITY, cpu, 0, 0, 0, 0, 0, 0],
+        };
+        self.sys(t, req)
+    }
+
+    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal> {
+        self.access(t, [op::LOAD, addr, 0, 0, 0, 0, 0, 0])
+            .map(|r| r.v[0] as u8)
+    }
+    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal> {
+        self.access(t, [op::STORE, addr, val as u64, 0, 0, 0, 0, 0])
+            .map(|_| ())
+    }
+    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
+        self.access(t, [op::MEMSET, addr, val as u64, len, 0, 0, 0, 0])
+            .map(|_| ())
+    }
+    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal> {
+        self.access(t, [op::TOUCH, addr, len, 0, 0, 0, 0, 0])
+            .map(|_| ())
+    }
+    fn mismatch(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        val: u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let r = self.access(t, [op::MISMATCH, addr, len, val as u64, 0, 0, 0, 0])?;
+        Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
+    }
+    fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
+        let pid = self.task(t)?.pid;
+        procfs::pagemap(pid, addr)
+    }
+    fn zero_pfn(&mut self) -> u64 {
+        self.zero_pfn.unwrap_or(0)
+    }
+    fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        let pid = self.task(t)?.pid;
+        procfs::minflt(pid)
+    }
+    fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
+        let pid = self.task(t)?.pid;
+        procfs::maps(pid)
+    }
+    fn model_probe(&mut self, _t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
+        Err(format!(
+            "{probe:?} looks inside the model; the host kernel has no such view"
+        ))
+    }
+    fn check(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// `uname -r` of the host.
+pub fn host_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| format!("Linux {}", u.release().to_string_lossy()))
+        .unwrap_or_else(|_| "an unknown kernel".into())
+}

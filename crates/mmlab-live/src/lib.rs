@@ -1,0 +1,11 @@
+//! The mmlab `Backend` over the host kernel: each scenario process is a real process (an agent)
+//! driven step by step over a socket; accesses are real loads and stores, and what a scenario
+//! observes comes from /proc. Also the native host workloads `mmlab bench` compares against.
+
+pub mod agent;
+pub mod bench;
+pub mod host;
+pub mod procfs;
+pub mod proto;
+
+pub use host::{AgentCommand, HostBackend};

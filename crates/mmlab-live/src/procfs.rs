@@ -1,0 +1,108 @@
+//! What the runner reads about a scenario process from /proc: pagemap, maps, fault counts.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use mmlab::fs::proc::MapsEntry;
+use mmlab::Errno;
+
+fn io_errno(e: std::io::Error) -> Errno {
+    e.raw_os_error()
+        .and_then(Errno::from_code)
+        .unwrap_or(Errno::EIO)
+}
+
+/// The /proc/PID/pagemap entry for `addr`.
+pub fn pagemap(pid: i32, addr: u64) -> Result<u64, Errno> {
+    let f = File::open(format!("/proc/{pid}/pagemap")).map_err(io_errno)?;
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, (addr >> 12) * 8)
+        .map_err(io_errno)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// The process's minor faults: field 10 of /proc/PID/stat (all threads of the group).
+pub fn minflt(pid: i32) -> Result<u64, Errno> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(io_errno)?;
+    let after = s.rsplit_once(')').map(|x| x.1).ok_or(Errno::EIO)?;
+    after
+        .split_whitespace()
+        .nth(7)
+        .and_then(|v| v.parse().ok())
+        .ok_or(Errno::EIO)
+}
+
+/// /proc/PID/maps, parsed.
+pub fn maps(pid: i32) -> Result<Vec<MapsEntry>, Errno> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(io_errno)?;
+    s.lines()
+        .map(parse_maps_line)
+        .collect::<Option<Vec<_>>>()
+        .ok_or(Errno::EIO)
+}
+
+/// One maps line: `start-end perms offset dev inode [name]`.
+pub fn parse_maps_line(line: &str) -> Option<MapsEntry> {
+    let mut f = line.split_whitespace();
+    let (start, end) = f.next()?.split_once('-')?;
+    let perms = f.next()?.as_bytes();
+    let pgoff = u64::from_str_radix(f.next()?, 16).ok()? >> 12;
+    let _dev = f.next()?;
+    let _inode = f.next()?;
+    let name = f.collect::<Vec<_>>().join(" ");
+    Some(MapsEntry {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        read: perms.first() == Some(&b'r'),
+        write: perms.get(1) == Some(&b'w'),
+        exec: perms.get(2) == Some(&b'x'),
+        shared: perms.get(3) == Some(&b's'),
+        pgoff,
+        name,
+    })
+}
+
+/// The PFN of the shared zero page, found by read-faulting a fresh page of the runner itself.
+pub fn zero_pfn() -> Result<u64, Errno> {
+    // SAFETY: a private anonymous read-only page of our own, read once and unmapped.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return Err(Errno::ENOMEM);
+        }
+        std::ptr::read_volatile(p as *const u8);
+        let e = pagemap(std::process::id() as i32, p as u64);
+        libc::munmap(p, 4096);
+        let e = e?;
+        if e >> 63 == 0 || e & ((1 << 55) - 1) == 0 {
+            return Err(Errno::EPERM);
+        }
+        Ok(e & ((1 << 55) - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_parse() {
+        let e = parse_maps_line(
+            "7f12a000-7f12c000 rw-s 00002000 00:01 1234                       /dev/zero (deleted)",
+        )
+        .unwrap();
+        assert_eq!(
+            (e.start, e.end, e.read, e.write, e.exec, e.shared, e.pgoff),
+            (0x7f12a000, 0x7f12c000, true, true, false, true, 2)
+        );
+        assert_eq!(e.name, "/dev/zero (deleted)");
+        assert!(parse_maps_line("garbage").is_none());
+    }
+}

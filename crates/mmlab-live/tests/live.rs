@@ -1,0 +1,160 @@
+//! The live backend against the real kernel, next to the model. Each test reports a skip (and
+//! passes) when the host cannot run scenarios, e.g. without root.
+
+use std::path::{Path, PathBuf};
+
+use mmlab::fs::proc::MapsEntry;
+use mmlab::{Errno, Signal};
+use mmlab_live::{AgentCommand, HostBackend};
+use mmlab_scenario::backend::*;
+use mmlab_scenario::diff::{compare, load_known, Verdict};
+use mmlab_scenario::suite::{collect, run_file};
+use mmlab_scenario::{parse, run, ModelBackend, Report, Status};
+
+fn host() -> Option<HostBackend> {
+    if let Some(reason) = HostBackend::unavailable() {
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    Some(HostBackend::new(AgentCommand { program: env!("CARGO_BIN_EXE_mmlab-agent").into(), args: vec![] }))
+}
+
+fn run_text<B: Backend>(text: &str, b: &mut B) -> Report {
+    run(&parse(text, Path::new("t.mml")).expect("parses"), b)
+}
+
+fn scenarios() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+#[test]
+fn a_false_expectation_fails_on_both_backends() {
+    let Some(mut h) = host() else { return };
+    let text = "title \"t\"\nprocess P\nP: p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nP: store(p, 7)\nP: expect load(p) == 8\nP: expect mremap(p, PAGE_SIZE, PAGE_SIZE, 0) fails EFAULT\n";
+    let m = run_text(text, &mut ModelBackend::default());
+    let hr = run_text(text, &mut h);
+    for r in [&m, &hr] {
+        assert_eq!(r.status, Status::Fail, "{}: {:?}", r.backend, r.failures);
+        assert_eq!(r.failures.iter().map(|f| f.line).collect::<Vec<_>>(), vec![5, 6], "{}", r.backend);
+        assert_eq!(r.failures[0].observed, "7");
+    }
+    let (v, _) = compare(&m, &hr, &[]);
+    assert_eq!(v, Verdict::Fail, "both agree the scenario is wrong");
+}
+
+/// The model with one injected bug: munmap does nothing.
+struct MunmapIsANoOp(ModelBackend);
+
+impl Backend for MunmapIsANoOp {
+    fn name(&self) -> &'static str {
+        "buggy-model"
+    }
+    fn prepare(&mut self, s: &Setup) -> Result<(), Skip> {
+        self.0.prepare(s)
+    }
+    fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
+        self.0.spawn_process(cpu)
+    }
+    fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
+        self.0.fork(t)
+    }
+    fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
+        self.0.thread(t, cpu)
+    }
+    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+        self.0.exit(t)
+    }
+    fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        match call {
+            Syscall::Munmap { .. } => Ok(0),
+            _ => self.0.syscall(t, call),
+        }
+    }
+    fn load(&mut self, t: TaskId, a: u64) -> Result<u8, Signal> {
+        self.0.load(t, a)
+    }
+    fn store(&mut self, t: TaskId, a: u64, v: u8) -> Result<(), Signal> {
+        self.0.store(t, a, v)
+    }
+    fn memset(&mut self, t: TaskId, a: u64, v: u8, l: u64) -> Result<(), Signal> {
+        self.0.memset(t, a, v, l)
+    }
+    fn touch(&mut self, t: TaskId, a: u64, l: u64) -> Result<(), Signal> {
+        self.0.touch(t, a, l)
+    }
+    fn mismatch(&mut self, t: TaskId, a: u64, l: u64, v: u8) -> Result<Option<(u64, u8)>, Signal> {
+        self.0.mismatch(t, a, l, v)
+    }
+    fn pagemap(&mut self, t: TaskId, a: u64) -> Result<u64, Errno> {
+        self.0.pagemap(t, a)
+    }
+    fn zero_pfn(&mut self) -> u64 {
+        self.0.zero_pfn()
+    }
+    fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        self.0.minflt(t)
+    }
+    fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
+        self.0.maps(t)
+    }
+    fn model_probe(&mut self, t: TaskId, p: &ModelProbe) -> Result<ProbeValue, String> {
+        self.0.model_probe(t, p)
+    }
+    fn check(&mut self) -> Result<(), String> {
+        self.0.check()
+    }
+}
+
+#[test]
+fn an_injected_model_bug_is_reported_as_a_divergence() {
+    let Some(mut h) = host() else { return };
+    let f = scenarios().join("mmap/munmap-middle-split.mml");
+    let host_report = run_file(&f, &mut h).unwrap();
+    assert_eq!(host_report.status, Status::Pass, "{:?}", host_report.failures);
+    let good = run_file(&f, &mut ModelBackend::default()).unwrap();
+    assert_eq!(compare(&good, &host_report, &[]).0, Verdict::Agree);
+    let buggy = run_file(&f, &mut MunmapIsANoOp(ModelBackend::default())).unwrap();
+    let (v, lines) = compare(&buggy, &host_report, &[]);
+    assert_eq!(v, Verdict::Diverge);
+    let d = lines.iter().find(|d| d.model_ok != d.host_ok).expect("a diverging line");
+    assert_eq!((d.model_ok, d.host_ok), (Some(false), Some(true)));
+}
+
+#[test]
+fn model_only_and_other_profiles_are_skipped_with_their_reason() {
+    let Some(mut h) = host() else { return };
+    let r = run_text("title \"t\"\nmodel-only \"flush counts\"\nprocess P\n", &mut h);
+    assert_eq!((r.status, r.skip_reason.as_deref()), (Status::Skip, Some("model-only: flush counts")));
+    let r = run_text("title \"t\"\nprofile linux-5.18\nprocess P\n", &mut h);
+    assert_eq!(r.status, Status::Skip);
+    assert!(r.skip_reason.unwrap().starts_with("profile linux-5.18 describes another kernel"));
+    let r = run_text("title \"t\"\nprocess P\nP: x = model.tlb_flushes()\n", &mut h);
+    assert_eq!(r.skip_reason.as_deref(), Some("uses the model-only probe model.tlb_flushes at line 3"));
+}
+
+#[test]
+fn fork_threads_and_faults_behave_as_on_the_model() {
+    let Some(mut h) = host() else { return };
+    let text = "title \"t\"\nprocess P\nP: p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nP: store(p, 1)\nP: C = fork()\nC: store(p, 2)\nP: expect load(p) == 1\nC: expect load(p) == 2\nP: T = thread(1)\nP: mprotect(p, PAGE_SIZE, PROT_READ)\nT: expect store(p, 3) faults SIGSEGV\nC: exit(0)\nP: expect pagemap(p).exclusive == 1\nP: expect load(NULL) faults SIGSEGV\n";
+    let hr = run_text(text, &mut h);
+    assert_eq!(hr.status, Status::Pass, "{:?}", hr.failures);
+    let m = run_text(text, &mut ModelBackend::default());
+    assert_eq!(compare(&m, &hr, &[]).0, Verdict::Agree);
+}
+
+#[test]
+fn the_bundled_suite_agrees_with_the_host_but_for_known_divergences() {
+    let Some(mut h) = host() else { return };
+    let known = load_known(&scenarios().join("known-divergences.txt")).unwrap();
+    let (files, errors) = collect(&[scenarios()]);
+    assert!(errors.is_empty());
+    let mut ran = 0;
+    for f in files {
+        let m = run_file(&f, &mut ModelBackend::default()).unwrap();
+        let hr = run_file(&f, &mut h).unwrap();
+        ran += usize::from(hr.status != Status::Skip);
+        let (v, lines) = compare(&m, &hr, &known);
+        assert!(matches!(v, Verdict::Agree | Verdict::Known | Verdict::Skip), "{}: {v:?} {lines:?}", f.display());
+    }
+    assert!(ran >= 40, "only {ran} scenarios ran on the host");
+}
