@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use mmlab_scenario::diff::{compare, load_known, Verdict};
+use mmlab_scenario::diff::{compare, load_known, Known, Verdict};
 use mmlab_scenario::{Backend, Status};
 
 use crate::report::{print_skip_reasons, run_all};
@@ -20,17 +20,8 @@ fn show(v: &Option<String>, ok: Option<bool>) -> String {
     }
 }
 
-/// Run both backends over the suite and print the comparison; exit 1 on any unexplained
-/// divergence or failure.
-pub fn run_both<M: Backend, H: Backend>(
-    paths: &[PathBuf],
-    known_file: Option<&Path>,
-    json: bool,
-    verbose: bool,
-    model: &mut M,
-    host: &mut H,
-) -> ExitCode {
-    let start = Instant::now();
+/// The known divergences: `known_file`, or known-divergences.txt in each folder given.
+pub fn known_for(paths: &[PathBuf], known_file: Option<&Path>) -> Result<Vec<Known>, ExitCode> {
     let known_files: Vec<PathBuf> = match known_file {
         Some(f) => vec![f.to_path_buf()],
         None => paths
@@ -46,10 +37,28 @@ pub fn run_both<M: Backend, H: Backend>(
             Ok(k) => known.extend(k),
             Err(e) => {
                 eprintln!("{e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
+    Ok(known)
+}
+
+/// Run both backends over the suite and print the comparison; exit 1 on any unexplained
+/// divergence or failure.
+pub fn run_both<M: Backend, H: Backend>(
+    paths: &[PathBuf],
+    known_file: Option<&Path>,
+    json: bool,
+    verbose: bool,
+    model: &mut M,
+    host: &mut H,
+) -> ExitCode {
+    let start = Instant::now();
+    let known = match known_for(paths, known_file) {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mreports = run_all(paths, model);
     let hreports = run_all(paths, host);
     let mut rows = Vec::new();

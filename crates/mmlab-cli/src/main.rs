@@ -51,6 +51,9 @@ enum Cmd {
         paths: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// The known-divergences file (default: known-divergences.txt in each folder given).
+        #[arg(long)]
+        known: Option<PathBuf>,
     },
     /// Measure the model against the host kernel on the same workloads, side by side.
     Bench {
@@ -87,7 +90,7 @@ fn main() -> ExitCode {
         } => {
             let mut model = mmlab_scenario::ModelBackend::default();
             model.check_invariants = !no_check;
-            report::run_suite(&paths, json, &mut model)
+            report::run_suite(&paths, json, &mut model, &[])
         }
         Cmd::Run {
             paths,
@@ -108,7 +111,10 @@ fn main() -> ExitCode {
                 &mut host_backend(),
             )
         }
-        Cmd::Live { paths, json } => report::run_suite(&paths, json, &mut host_backend()),
+        Cmd::Live { paths, json, known } => match diff::known_for(&paths, known.as_deref()) {
+            Ok(k) => report::run_suite(&paths, json, &mut host_backend(), &k),
+            Err(code) => code,
+        },
         Cmd::Bench { quick, json } => bench::run(quick, json),
         Cmd::Agent { fd } => mmlab_live::agent::main(fd),
     }

@@ -16,7 +16,10 @@ fn host() -> Option<HostBackend> {
         eprintln!("skipped: {reason}");
         return None;
     }
-    Some(HostBackend::new(AgentCommand { program: env!("CARGO_BIN_EXE_mmlab-agent").into(), args: vec![] }))
+    Some(HostBackend::new(AgentCommand {
+        program: env!("CARGO_BIN_EXE_mmlab-agent").into(),
+        args: vec![],
+    }))
 }
 
 fn run_text<B: Backend>(text: &str, b: &mut B) -> Report {
@@ -35,7 +38,12 @@ fn a_false_expectation_fails_on_both_backends() {
     let hr = run_text(text, &mut h);
     for r in [&m, &hr] {
         assert_eq!(r.status, Status::Fail, "{}: {:?}", r.backend, r.failures);
-        assert_eq!(r.failures.iter().map(|f| f.line).collect::<Vec<_>>(), vec![5, 6], "{}", r.backend);
+        assert_eq!(
+            r.failures.iter().map(|f| f.line).collect::<Vec<_>>(),
+            vec![5, 6],
+            "{}",
+            r.backend
+        );
         assert_eq!(r.failures[0].observed, "7");
     }
     let (v, _) = compare(&m, &hr, &[]);
@@ -110,26 +118,49 @@ fn an_injected_model_bug_is_reported_as_a_divergence() {
     let Some(mut h) = host() else { return };
     let f = scenarios().join("mmap/munmap-middle-split.mml");
     let host_report = run_file(&f, &mut h).unwrap();
-    assert_eq!(host_report.status, Status::Pass, "{:?}", host_report.failures);
+    assert_eq!(
+        host_report.status,
+        Status::Pass,
+        "{:?}",
+        host_report.failures
+    );
     let good = run_file(&f, &mut ModelBackend::default()).unwrap();
     assert_eq!(compare(&good, &host_report, &[]).0, Verdict::Agree);
     let buggy = run_file(&f, &mut MunmapIsANoOp(ModelBackend::default())).unwrap();
     let (v, lines) = compare(&buggy, &host_report, &[]);
     assert_eq!(v, Verdict::Diverge);
-    let d = lines.iter().find(|d| d.model_ok != d.host_ok).expect("a diverging line");
+    let d = lines
+        .iter()
+        .find(|d| d.model_ok != d.host_ok)
+        .expect("a diverging line");
     assert_eq!((d.model_ok, d.host_ok), (Some(false), Some(true)));
 }
 
 #[test]
 fn model_only_and_other_profiles_are_skipped_with_their_reason() {
     let Some(mut h) = host() else { return };
-    let r = run_text("title \"t\"\nmodel-only \"flush counts\"\nprocess P\n", &mut h);
-    assert_eq!((r.status, r.skip_reason.as_deref()), (Status::Skip, Some("model-only: flush counts")));
+    let r = run_text(
+        "title \"t\"\nmodel-only \"flush counts\"\nprocess P\n",
+        &mut h,
+    );
+    assert_eq!(
+        (r.status, r.skip_reason.as_deref()),
+        (Status::Skip, Some("model-only: flush counts"))
+    );
     let r = run_text("title \"t\"\nprofile linux-5.18\nprocess P\n", &mut h);
     assert_eq!(r.status, Status::Skip);
-    assert!(r.skip_reason.unwrap().starts_with("profile linux-5.18 describes another kernel"));
-    let r = run_text("title \"t\"\nprocess P\nP: x = model.tlb_flushes()\n", &mut h);
-    assert_eq!(r.skip_reason.as_deref(), Some("uses the model-only probe model.tlb_flushes at line 3"));
+    assert!(r
+        .skip_reason
+        .unwrap()
+        .starts_with("profile linux-5.18 describes another kernel"));
+    let r = run_text(
+        "title \"t\"\nprocess P\nP: x = model.tlb_flushes()\n",
+        &mut h,
+    );
+    assert_eq!(
+        r.skip_reason.as_deref(),
+        Some("uses the model-only probe model.tlb_flushes at line 3")
+    );
 }
 
 #[test]
@@ -154,7 +185,11 @@ fn the_bundled_suite_agrees_with_the_host_but_for_known_divergences() {
         let hr = run_file(&f, &mut h).unwrap();
         ran += usize::from(hr.status != Status::Skip);
         let (v, lines) = compare(&m, &hr, &known);
-        assert!(matches!(v, Verdict::Agree | Verdict::Known | Verdict::Skip), "{}: {v:?} {lines:?}", f.display());
+        assert!(
+            matches!(v, Verdict::Agree | Verdict::Known | Verdict::Skip),
+            "{}: {v:?} {lines:?}",
+            f.display()
+        );
     }
     assert!(ran >= 40, "only {ran} scenarios ran on the host");
 }

@@ -53,6 +53,13 @@ pub fn load_known(file: &Path) -> Result<Vec<Known>, String> {
     Ok(out)
 }
 
+/// Is `path:line` a known divergence?
+pub fn is_known(known: &[Known], path: &str, line: usize) -> bool {
+    known
+        .iter()
+        .any(|k| k.line == line && same_file(&k.path, Path::new(path)))
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
