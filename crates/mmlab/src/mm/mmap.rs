@@ -281,7 +281,7 @@ impl Kernel {
         let floor = self.mms[mm].vmas.prev(start).map_or(0, |p| p.end);
         let ceiling = self.mms[mm].vmas.find(end).map_or(u64::MAX, |n| n.start);
         let root = self.mms[mm].pgd;
-        if table::free_range(
+        for base in table::free_range(
             &mut self.phys,
             &mut self.pages,
             root,
@@ -289,9 +289,9 @@ impl Kernel {
             end,
             floor,
             ceiling,
-        ) > 0
-        {
-            tlb.freed_tables(start, end);
+        ) {
+            // pte_free_tlb()/pmd_free_tlb(): the gather range grows to the table's base.
+            tlb.freed_table_at(base);
         }
         self.tlb_finish_mmu(tlb);
         for v in victims {

@@ -39,10 +39,11 @@ impl MmuGather {
         self.start = self.start.min(addr);
         self.end = self.end.max(addr + size);
     }
-    /// Page tables were freed under the range.
-    pub fn freed_tables(&mut self, start: u64, end: u64) {
+    /// A page table whose span starts at `base` was freed (tlb_flush_pmd_range(tlb, base,
+    /// PAGE_SIZE) and friends).
+    pub fn freed_table_at(&mut self, base: u64) {
         self.freed_tables = true;
-        self.add_range(start, end - start);
+        self.add_range(base, PAGE_SIZE);
     }
     /// tlb_remove_page(): drop this reference only after the flush.
     #[inline]

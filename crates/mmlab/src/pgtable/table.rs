@@ -135,7 +135,8 @@ fn next_table_boundary(phys: &PhysMem, root: u64, addr: u64) -> u64 {
 }
 
 /// free_pgd_range(): free the tables below `root` whose whole span lies in `[floor, ceiling)`
-/// and meets `[start, end)`. The caller has zapped their entries. Returns tables freed.
+/// and meets `[start, end)`. The caller has zapped their entries. Returns the base address of
+/// each freed table's span (what pte_free_tlb() and friends add to the mmu_gather range).
 pub fn free_range(
     phys: &mut PhysMem,
     pages: &mut PageAlloc,
@@ -144,8 +145,12 @@ pub fn free_range(
     end: u64,
     floor: u64,
     ceiling: u64,
-) -> usize {
-    free_level(phys, pages, root, 0, 0, start, end, floor, ceiling)
+) -> Vec<u64> {
+    let mut freed = Vec::new();
+    free_level(
+        phys, pages, root, 0, 0, start, end, floor, ceiling, &mut freed,
+    );
+    freed
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -159,12 +164,12 @@ fn free_level(
     end: u64,
     floor: u64,
     ceiling: u64,
-) -> usize {
+    freed: &mut Vec<u64>,
+) {
     let span = 1u64 << LEVEL_SHIFT[level];
-    let mut freed = 0;
     for i in 0..512usize {
         let lo = base + i as u64 * span;
-        let hi = lo + span;
+        let hi = lo.saturating_add(span);
         if hi <= start || lo >= end {
             continue;
         }
@@ -173,7 +178,7 @@ fn free_level(
             continue;
         }
         let child = (e & PTE_PFN_MASK) >> 12;
-        freed += free_level(
+        free_level(
             phys,
             pages,
             child,
@@ -183,6 +188,7 @@ fn free_level(
             end,
             floor,
             ceiling,
+            freed,
         );
         if lo >= floor && hi <= ceiling {
             debug_assert!(
@@ -191,17 +197,76 @@ fn free_level(
             );
             phys.table_mut(table)[i] = 0;
             free_table(phys, pages, child);
-            freed += 1;
+            freed.push(lo);
         }
     }
-    freed
 }
 
 /// Free every table below `root` and the root itself (exit_mmap's free_pgtables over all).
 pub fn free_all(phys: &mut PhysMem, pages: &mut PageAlloc, root: u64) -> usize {
-    let n = free_range(phys, pages, root, 0, u64::MAX, 0, u64::MAX);
+    let n = free_range(phys, pages, root, 0, u64::MAX, 0, u64::MAX).len();
     free_table(phys, pages, root);
     n + 1
+}
+
+/// The PMD entry covering `addr` (where a PTE table hangs), if the PUD level exists.
+fn pmd_slot(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
+    let mut table = root;
+    for level in 0..2 {
+        let e = phys.table(table)[index(addr, level)];
+        if e & _PAGE_PRESENT == 0 {
+            return None;
+        }
+        table = (e & PTE_PFN_MASK) >> 12;
+    }
+    Some(PteSlot {
+        table,
+        idx: index(addr, 2),
+    })
+}
+
+/// move_normal_pmd(): hand the whole PTE table covering the 2 MiB-aligned `old` to the
+/// 2 MiB-aligned `new` by moving the PMD entry. False (nothing done) if `old` has no PTE table,
+/// `new` already has one, or the upper levels for `new` cannot be allocated.
+pub fn move_pmd_table(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    root: u64,
+    old: u64,
+    new: u64,
+) -> bool {
+    let Some(src) = pmd_slot(phys, root, old) else {
+        return false;
+    };
+    let entry = phys.table(src.table)[src.idx];
+    if entry & _PAGE_PRESENT == 0 {
+        return false;
+    }
+    // alloc_new_pmd(): the PUD and PMD levels for `new`, but no PTE table.
+    let mut table = root;
+    for level in 0..2 {
+        let i = index(new, level);
+        let e = phys.table(table)[i];
+        table = if e & _PAGE_PRESENT != 0 {
+            (e & PTE_PFN_MASK) >> 12
+        } else {
+            let Some(t) = alloc_table(phys, pages) else {
+                return false;
+            };
+            phys.table_mut(table)[i] = (t << 12) | _PAGE_TABLE;
+            t
+        };
+    }
+    let dst = PteSlot {
+        table,
+        idx: index(new, 2),
+    };
+    if phys.table(dst.table)[dst.idx] & _PAGE_PRESENT != 0 {
+        return false;
+    }
+    phys.table_mut(src.table)[src.idx] = 0;
+    phys.table_mut(dst.table)[dst.idx] = entry;
+    true
 }
 
 #[cfg(test)]
@@ -230,22 +295,47 @@ mod tests {
         assert_eq!(seen[1], (addr, Pte(0x1234_5067)));
         set(&mut phys, slot, Pte::NONE);
         // A neighbouring VMA below the PMD's span keeps the PTE table alive.
+        assert!(free_range(
+            &mut phys,
+            &mut pages,
+            root,
+            addr,
+            addr + 4096,
+            addr - 4096,
+            u64::MAX
+        )
+        .is_empty());
+        let freed = free_range(&mut phys, &mut pages, root, addr, addr + 4096, 0, u64::MAX);
+        let span = |shift: u32| addr & !((1u64 << shift) - 1);
         assert_eq!(
-            free_range(
-                &mut phys,
-                &mut pages,
-                root,
-                addr,
-                addr + 4096,
-                addr - 4096,
-                u64::MAX
-            ),
-            0
-        );
-        assert_eq!(
-            free_range(&mut phys, &mut pages, root, addr, addr + 4096, 0, u64::MAX),
-            3
+            freed,
+            vec![span(21), span(30), span(39)],
+            "PTE, PMD and PUD table spans"
         );
         assert_eq!(pages.nr_used(), used0);
+    }
+
+    #[test]
+    fn move_pmd_table_moves_a_whole_pte_table() {
+        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut pages = PageAlloc::new(64 << 20);
+        let root = alloc_table(&mut phys, &mut pages).unwrap();
+        let (old, new) = (0x4000_0000u64, 0x8020_0000u64);
+        let slot = walk_alloc(&mut phys, &mut pages, root, old + 0x5000).unwrap();
+        set(&mut phys, slot, Pte(0x7000_0067));
+        assert!(move_pmd_table(&mut phys, &mut pages, root, old, new));
+        assert_eq!(
+            walk(&phys, root, old + 0x5000),
+            None,
+            "the old range has no PTE table now"
+        );
+        assert_eq!(
+            walk(&phys, root, new + 0x5000).map(|s| get(&phys, s)),
+            Some(Pte(0x7000_0067))
+        );
+        assert!(
+            !move_pmd_table(&mut phys, &mut pages, root, old, new),
+            "nothing left to move"
+        );
     }
 }
