@@ -197,7 +197,7 @@ impl Kernel {
     /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
     fn exit_mmap(&mut self, mm: MmId) {
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
-        let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm as u32 as MmId, true);
+        let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {
             let v = self.mms[mm].vmas.remove(s).expect("vma");
             self.zap_range(&mut tlb, mm, v.start, v.end);
@@ -206,9 +206,6 @@ impl Kernel {
         self.tlb_finish_mmu(tlb);
         let pgd = self.mms[mm].pgd;
         table::free_all(&mut self.phys, &mut self.pages, pgd);
-        for t in &mut self.tlbs {
-            t.flush_mm(mm as u32);
-        }
         self.mms.remove(mm);
     }
 
@@ -283,9 +280,17 @@ impl Kernel {
     /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault().
     fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, write: bool) -> Result<(), Signal> {
         let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
-        let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
+        let Some(mut vma) = self.mms[mm].vmas.find(addr).cloned() else {
             return Err(Signal::Segv);
         };
+        if vma.start > addr {
+            if vma.flags & VM_GROWSDOWN == 0 {
+                return Err(Signal::Segv);
+            }
+            vma = self
+                .expand_downwards(mm, &vma, addr)
+                .map_err(|_| Signal::Segv)?;
+        }
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }

@@ -38,6 +38,8 @@ impl Kernel {
                 continue;
             }
             let mut c = v.clone();
+            // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
+            c.flags &= !VM_LOCKED;
             let wipe = v.flags & VM_WIPEONFORK != 0;
             // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
             c.anon_vma = match (wipe, v.anon_vma) {

@@ -3,10 +3,13 @@
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::{Kernel, Tid};
+use crate::mm::memory::VmFault;
 use crate::mm::mmap::page_align;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use crate::page::flags::PG_DIRTY;
+use crate::pgtable::pte::Pte;
 use crate::pgtable::table;
 use crate::uapi::*;
 
@@ -21,6 +24,8 @@ fn behavior_valid(advice: u64) -> bool {
             | MADV_RANDOM
             | MADV_REMOVE
             | MADV_WILLNEED
+            | MADV_MERGEABLE
+            | MADV_UNMERGEABLE
             | MADV_DONTNEED
             | MADV_DONTNEED_LOCKED
             | MADV_FREE
@@ -54,9 +59,6 @@ impl Kernel {
         let end = start.checked_add(len).ok_or(Errno::EINVAL)?;
         if end == start {
             return Ok(());
-        }
-        if matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
-            return self.madvise_populate(mm, start, end, advice == MADV_POPULATE_WRITE);
         }
         // madvise_walk_vmas(): holes give ENOMEM at the end, after the mapped parts were done.
         let mut unmapped_error = Ok(());
@@ -119,13 +121,36 @@ impl Kernel {
             // Without swap devices (a later issue) reclaim cannot move anonymous or shmem pages
             // anywhere, so COLD and PAGEOUT leave them mapped, as Linux does with no swap.
             // WILLNEED on anonymous memory only reads swap back in: nothing to do here either.
-            MADV_COLD | MADV_PAGEOUT | MADV_WILLNEED => {
-                if advice != MADV_WILLNEED && vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0
-                {
+            MADV_COLD | MADV_PAGEOUT => {
+                if vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0 {
                     return Err(Errno::EINVAL);
                 }
+                self.madvise_cold_or_pageout(mm, start, end, advice == MADV_PAGEOUT);
                 return Ok(());
             }
+            // WILLNEED on anonymous memory only reads swap back in; without swap devices (a
+            // later issue) there is nothing to read, as on Linux with no swap.
+            MADV_WILLNEED => return Ok(()),
+            MADV_POPULATE_READ | MADV_POPULATE_WRITE => {
+                return self.madvise_populate(mm, vma, start, end, advice == MADV_POPULATE_WRITE)
+            }
+            // ksm_madvise(): only marks the VMA; no ksmd runs in the model, so nothing merges.
+            MADV_MERGEABLE => {
+                if flags
+                    & (VM_MERGEABLE
+                        | VM_SHARED
+                        | VM_MAYSHARE
+                        | VM_PFNMAP
+                        | VM_IO
+                        | VM_DONTEXPAND
+                        | VM_HUGETLB
+                        | VM_MIXEDMAP)
+                    == 0
+                {
+                    flags |= VM_MERGEABLE;
+                }
+            }
+            MADV_UNMERGEABLE => flags &= !VM_MERGEABLE,
             MADV_NORMAL => flags &= !(VM_RAND_READ | VM_SEQ_READ),
             MADV_SEQUENTIAL => flags = (flags & !VM_RAND_READ) | VM_SEQ_READ,
             MADV_RANDOM => flags = (flags & !VM_SEQ_READ) | VM_RAND_READ,
@@ -170,20 +195,48 @@ impl Kernel {
         if flags == vma.flags {
             return Ok(());
         }
-        let splits = usize::from(vma.start < start) + usize::from(vma.end > end);
-        if splits > 0 && self.mms[mm].vmas.len() + splits > self.cfg.max_map_count {
-            return Err(Errno::EAGAIN);
-        }
-        self.split_vma(mm, start);
-        self.split_vma(mm, end);
+        // madvise() reports a failed split as EAGAIN.
+        self.split_for_change(mm, start, end, flags)
+            .map_err(|_| Errno::EAGAIN)?;
         self.mms[mm].vmas.get_mut(start).expect("vma").flags = flags;
         self.vma_merge(mm, start);
         Ok(())
     }
 
-    /// madvise_free_pte_range(): pages mapped only here become clean and old, so reclaim may
-    /// drop them instead of swapping.
+    /// madvise_free_pte_range(): anonymous pages become clean and old, so reclaim may drop them
+    /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
     fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
+        let root = self.mms[mm].pgd;
+        let mut slots = Vec::new();
+        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        let mut tlb = MmuGather::new(mm, false);
+        for (addr, slot) in slots {
+            let pte = table::get(&self.phys, slot);
+            if !pte.is_present() || pte.special() {
+                continue;
+            }
+            let page = self.pages.page_mut(pte.pfn());
+            if page.test(PG_DIRTY) {
+                if page.mapcount != 1 {
+                    continue;
+                }
+                page.flags &= !PG_DIRTY;
+            }
+            if pte.young() || pte.dirty() {
+                table::set(&mut self.phys, slot, pte.mkold().mkclean());
+                tlb.add_range(addr, PAGE_SIZE);
+            }
+        }
+        self.tlb_end_vma(&mut tlb);
+        self.tlb_finish_mmu(tlb);
+    }
+
+    /// madvise_cold_or_pageout_pte_range(): pages mapped only here are aged (the PTE loses its
+    /// accessed bit, gathered for one flush). PAGEOUT then reclaims them: without swap devices an
+    /// anonymous page cannot go anywhere and stays, while a shmem page is unmapped
+    /// (try_to_unmap() comes before shmem_writepage() finds no swap and redirties it) and stays
+    /// in the page cache.
+    fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let root = self.mms[mm].pgd;
         let mut slots = Vec::new();
         table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
@@ -193,11 +246,21 @@ impl Kernel {
             if !pte.is_present() || pte.special() || self.pages.page(pte.pfn()).mapcount != 1 {
                 continue;
             }
-            if pte.young() || pte.dirty() {
-                table::set(&mut self.phys, slot, pte.mkold().mkclean());
+            if pte.young() {
+                table::set(&mut self.phys, slot, pte.mkold());
                 tlb.add_range(addr, PAGE_SIZE);
             }
-            self.pages.page_mut(pte.pfn()).flags &= !crate::page::flags::PG_DIRTY;
+            if pageout && !self.pages.page(pte.pfn()).is_anon() {
+                // try_to_unmap_one(): clear and flush (a single CPU needs no batching).
+                table::set(&mut self.phys, slot, Pte::NONE);
+                self.flush_tlb_page(mm, addr);
+                if pte.dirty() {
+                    self.pages.page_mut(pte.pfn()).flags |= PG_DIRTY;
+                }
+                self.mms[mm].rss_shmem -= 1;
+                self.page_remove_rmap(pte.pfn());
+                self.put_page(pte.pfn());
+            }
         }
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
@@ -247,26 +310,26 @@ impl Kernel {
         }
     }
 
-    /// madvise_populate(): fault the range in; a hole is ENOMEM, a forbidden access EINVAL.
-    fn madvise_populate(&mut self, mm: MmId, start: u64, end: u64, write: bool) -> SysResult<()> {
-        let mut addr = start;
-        while addr < end {
-            let vma = self.mms[mm]
-                .vmas
-                .lookup(addr)
-                .cloned()
-                .ok_or(Errno::ENOMEM)?;
-            if vma.flags & (VM_IO | VM_PFNMAP) != 0
-                || (write && vma.flags & VM_WRITE == 0)
-                || (!write && vma.flags & VM_READ == 0)
-            {
-                return Err(Errno::EINVAL);
-            }
-            let stop = vma.end.min(end);
-            self.populate_range(mm, addr, stop, write)
-                .map_err(|_| Errno::ENOMEM)?;
-            addr = stop;
+    /// madvise_populate() on one VMA: fault `[start, end)` in without FOLL_FORCE, so an access the
+    /// VMA does not allow is EINVAL; SIGBUS/SIGSEGV during the fault is EFAULT.
+    fn madvise_populate(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        start: u64,
+        end: u64,
+        write: bool,
+    ) -> SysResult<()> {
+        if vma.flags & (VM_IO | VM_PFNMAP) != 0
+            || (write && vma.flags & VM_WRITE == 0)
+            || (!write && vma.flags & VM_READ == 0)
+        {
+            return Err(Errno::EINVAL);
         }
-        Ok(())
+        self.faultin_range(mm, vma, start, end, write)
+            .map_err(|e| match e {
+                VmFault::Sigbus => Errno::EFAULT,
+                VmFault::Oom => Errno::ENOMEM,
+            })
     }
 }

@@ -259,7 +259,7 @@ impl Kernel {
         if write && vma.flags & VM_SHARED == 0 {
             return self.do_cow_fault(mm, vma, addr, slot, pfn);
         }
-        self.finish_fault_file(mm, vma, slot, pfn, write, false);
+        self.finish_fault_file(mm, vma, slot, pfn, write);
         Ok(())
     }
 
@@ -282,23 +282,12 @@ impl Kernel {
         Ok(())
     }
 
-    /// do_set_pte() for a page-cache page; `prefault` entries (fault-around) start old.
-    fn finish_fault_file(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        slot: PteSlot,
-        pfn: u64,
-        write: bool,
-        prefault: bool,
-    ) {
+    /// do_set_pte() for a page-cache page (young from vm_page_prot, also when prefaulted).
+    fn finish_fault_file(&mut self, mm: MmId, vma: &Vma, slot: PteSlot, pfn: u64, write: bool) {
         self.get_page(pfn);
         self.page_add_file_rmap(pfn);
         self.mms[mm].rss_shmem += 1;
         let mut entry = Pte::pfn_pte(pfn, vma.page_prot());
-        if prefault {
-            entry = entry.mkold();
-        }
         if write {
             entry = entry.mkdirty();
             if vma.flags & VM_WRITE != 0 {
@@ -312,20 +301,21 @@ impl Kernel {
     /// do_fault_around() → filemap_map_pages(): map cached pages near `addr` without faulting
     /// them in, within the fault_around_bytes window clamped to the VMA and the PTE table.
     fn do_fault_around(&mut self, mm: MmId, vma: &Vma, ino: usize, addr: u64) {
-        let lo = (addr & !(FAULT_AROUND_BYTES - 1))
-            .max(vma.start)
-            .max(addr & !((1 << 21) - 1));
-        let hi = ((addr & !(FAULT_AROUND_BYTES - 1)) + FAULT_AROUND_BYTES)
-            .min(vma.end)
-            .min((addr | ((1 << 21) - 1)) + 1);
+        // The window starts at the fault_around_bytes-aligned address (not below the VMA) and
+        // runs 16 pages, stopping at the end of the VMA and of the PTE table.
+        let start = (addr & !(FAULT_AROUND_BYTES - 1)).max(vma.start);
+        let table_end = (start | ((1 << 21) - 1)) + 1;
+        let end = (start + FAULT_AROUND_BYTES).min(vma.end).min(table_end);
         let root = self.mms[mm].pgd;
-        let mut a = lo;
-        while a < hi {
+        let mut a = start;
+        while a < end {
             let index = vma.linear_page_index(a);
             if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
                 if let Some(slot) = table::walk(&self.phys, root, a) {
                     if table::get(&self.phys, slot).is_none() {
-                        self.finish_fault_file(mm, vma, slot, pfn, false, a != addr);
+                        // x86 keeps prefaulted entries young (arch_wants_old_prefaulted_pte()
+                        // is false there).
+                        self.finish_fault_file(mm, vma, slot, pfn, false);
                     }
                 }
             }
@@ -367,35 +357,73 @@ impl Kernel {
         }
     }
 
-    /// populate_vma_page_range() via GUP: fault in every page of `[start, end)` as a write for
-    /// private writable VMAs and a read otherwise (FOLL_WRITE rule of __mm_populate). Faults
-    /// are counted against the calling task's min_flt, as GUP faults are in 5.19.
+    /// mm_populate() → populate_vma_page_range() for every VMA of `[start, end)`: a write fault
+    /// for private writable VMAs (FOLL_WRITE breaks COW), a read fault otherwise; VMAs without
+    /// any access (no FOLL_FORCE, check_vma_flags() says EFAULT) and IO/PFN maps are skipped,
+    /// and errors are ignored as mm_populate() does. Faults count against the caller's min_flt,
+    /// as GUP faults do in 5.19.
+    pub(crate) fn mm_populate(&mut self, mm: MmId, start: u64, end: u64) {
+        let mut addr = start;
+        while addr < end {
+            let Some(vma) = self.mms[mm]
+                .vmas
+                .find(addr)
+                .filter(|v| v.start < end)
+                .cloned()
+            else {
+                break;
+            };
+            let from = addr.max(vma.start);
+            let stop = vma.end.min(end);
+            if vma.accessible() && vma.flags & (VM_IO | VM_PFNMAP) == 0 {
+                let write = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
+                let _ = self.faultin_range(mm, &vma, from, stop, write);
+            }
+            addr = stop;
+        }
+    }
+
+    /// Populate before the VM_LOCKED-aware callers switch to mm_populate().
     pub(crate) fn populate_range(
         &mut self,
         mm: MmId,
+        start: u64,
+        end: u64,
+        _write: bool,
+    ) -> Result<(), VmFault> {
+        self.mm_populate(mm, start, end);
+        Ok(())
+    }
+
+    /// __get_user_pages() fault-in over `[start, end)` inside `vma`: fault every page that is
+    /// not present (or, for a write, not writable).
+    pub(crate) fn faultin_range(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
         start: u64,
         end: u64,
         write: bool,
     ) -> Result<(), VmFault> {
         let mut addr = start;
         while addr < end {
-            let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
-                break;
+            let root = self.mms[mm].pgd;
+            let need = match table::walk(&self.phys, root, addr).map(|s| table::get(&self.phys, s))
+            {
+                Some(p) if p.is_present() => write && !p.write(),
+                _ => true,
             };
-            let stop = vma.end.min(end);
-            while addr < stop {
-                let root = self.mms[mm].pgd;
-                let need =
-                    match table::walk(&self.phys, root, addr).map(|s| table::get(&self.phys, s)) {
-                        Some(p) if p.is_present() => write && !p.write(),
-                        _ => true,
-                    };
-                if need {
-                    self.handle_mm_fault(mm, &vma, addr, write)?;
-                    self.account_fault();
-                }
-                addr += PAGE_SIZE;
+            if need {
+                // The VMA may have gained an anon_vma on the previous fault.
+                let vma = self.mms[mm]
+                    .vmas
+                    .lookup(addr)
+                    .cloned()
+                    .unwrap_or_else(|| vma.clone());
+                self.handle_mm_fault(mm, &vma, addr, write)?;
+                self.account_fault();
             }
+            addr += PAGE_SIZE;
         }
         Ok(())
     }

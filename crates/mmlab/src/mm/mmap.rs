@@ -4,10 +4,15 @@ use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::mmu_gather::MmuGather;
-use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
 use crate::pgtable::table;
 use crate::uapi::*;
+
+/// stack_guard_gap: pages kept free below a growing stack.
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
+/// The default RLIMIT_STACK.
+pub const RLIMIT_STACK: u64 = 8 << 20;
 
 /// PAGE_ALIGN() with overflow reported as None.
 pub(crate) fn page_align(len: u64) -> Option<u64> {
@@ -102,9 +107,7 @@ impl Kernel {
         }
         let start = self.mmap_region(mm, addr, len, vm_flags, pgoff, shared)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || vm_flags & VM_LOCKED != 0 {
-            let write = vm_flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
-            // mm_populate() ignores errors: mmap() still succeeds.
-            let _ = self.populate_range(mm, addr, addr + len, write);
+            self.mm_populate(mm, addr, addr + len);
         }
         Ok(start)
     }
@@ -216,6 +219,39 @@ impl Kernel {
         }
     }
 
+    /// The splits mprotect_fixup()/madvise_update_vma() make to give `[start, end)` (inside one
+    /// VMA) new flags. When vma_merge() can absorb the range into a neighbour, Linux moves the
+    /// boundary instead of splitting, so the map_count limit does not apply; otherwise each
+    /// split_vma() refuses at the limit (the first may already have happened).
+    pub(crate) fn split_for_change(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        newflags: u64,
+    ) -> SysResult<()> {
+        let vmas = &self.mms[mm].vmas;
+        let vma = vmas.lookup(start).cloned().expect("vma");
+        let piece = Vma {
+            start,
+            end,
+            flags: newflags,
+            pgoff: vma.linear_page_index(start),
+            ..vma.clone()
+        };
+        let merges = (start == vma.start && vmas.prev(start).is_some_and(|p| can_merge(p, &piece)))
+            || (end == vma.end && vmas.lookup(end).is_some_and(|n| can_merge(&piece, n)));
+        for (at, needed) in [(start, vma.start < start), (end, end < vma.end)] {
+            if needed {
+                if !merges && self.mms[mm].vmas.len() >= self.cfg.max_map_count {
+                    return Err(Errno::ENOMEM);
+                }
+                self.split_vma(mm, at);
+            }
+        }
+        Ok(())
+    }
+
     /// vma_merge() around the VMA at `start`; absorbed VMAs drop their file references.
     /// Returns the start of the VMA now covering `start`.
     pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
@@ -224,6 +260,40 @@ impl Kernel {
             self.vma_release(v);
         }
         at
+    }
+
+    /// expand_downwards() (via expand_stack() from the fault path): grow a VM_GROWSDOWN VMA
+    /// down to the page of `addr`. A guard gap of stack_guard_gap (256 pages) must stay to an
+    /// accessible VMA below, and the stack may not exceed RLIMIT_STACK (8 MiB by default).
+    pub(crate) fn expand_downwards(&mut self, mm: MmId, vma: &Vma, addr: u64) -> SysResult<Vma> {
+        let addr = addr & PAGE_MASK;
+        if addr < MMAP_MIN_ADDR {
+            return Err(Errno::EPERM);
+        }
+        if let Some(prev) = self.mms[mm].vmas.prev(vma.start) {
+            if prev.flags & VM_GROWSDOWN == 0
+                && prev.accessible()
+                && addr.saturating_sub(prev.end) < STACK_GUARD_GAP
+            {
+                return Err(Errno::ENOMEM);
+            }
+        }
+        let vma = self.anon_vma_prepare(mm, vma);
+        let grow = (vma.start - addr) >> PAGE_SHIFT;
+        if grow > vma.pgoff || vma.end - addr > RLIMIT_STACK {
+            return Err(Errno::ENOMEM);
+        }
+        if vma.flags & VM_ACCOUNT != 0 {
+            self.vm_enough_memory(grow)?;
+            self.mms[mm].committed += grow;
+        }
+        let m = &mut self.mms[mm];
+        let mut grown = m.vmas.remove(vma.start).expect("vma");
+        grown.start = addr;
+        grown.pgoff -= grow;
+        m.total_vm += grow;
+        m.vmas.insert(grown.clone());
+        Ok(grown)
     }
 
     /// munmap(2).
@@ -249,13 +319,12 @@ impl Kernel {
         if first.start >= end {
             return Ok(());
         }
-        // Splitting the first and the last VMA may each add one VMA.
-        let vmas = &mut self.mms[mm].vmas;
-        let needs_split = first.start < start
-            || vmas
-                .find(end - 1)
-                .is_some_and(|v| v.start < end && v.end > end);
-        if needs_split && vmas.len() >= self.cfg.max_map_count {
+        // Only a cut through the middle of one VMA is refused at the limit; map_count may go
+        // one above it otherwise, to let munmap free resources.
+        if first.start < start
+            && end < first.end
+            && self.mms[mm].vmas.len() >= self.cfg.max_map_count
+        {
             return Err(Errno::ENOMEM);
         }
         self.split_vma(mm, start);

@@ -55,12 +55,15 @@ impl MmuGather {
 impl Kernel {
     /// tlb_flush_mmu(): flush the gathered range (if any) and release the gathered pages.
     pub(crate) fn tlb_flush_mmu(&mut self, tlb: &mut MmuGather) {
-        if tlb.end > tlb.start {
-            if tlb.fullmm {
-                self.flush_tlb_mm_range(tlb.mm, 0, u64::MAX);
-            } else {
-                self.flush_tlb_mm_range(tlb.mm, tlb.start, tlb.end);
+        if tlb.fullmm {
+            // exit_mmap(): the exiting CPU is already lazy (exit_mm() → enter_lazy_tlb()), so
+            // flush_tlb_func() switches it to init_mm and returns before counting anything;
+            // the mm's translations are gone everywhere once it is.
+            for t in &mut self.tlbs {
+                t.flush_mm(tlb.mm as u32);
             }
+        } else if tlb.end > tlb.start {
+            self.flush_tlb_mm_range(tlb.mm, tlb.start, tlb.end);
         }
         tlb.start = u64::MAX;
         tlb.end = 0;
@@ -76,9 +79,6 @@ impl Kernel {
 
     /// tlb_finish_mmu().
     pub(crate) fn tlb_finish_mmu(&mut self, mut tlb: MmuGather) {
-        if tlb.fullmm && tlb.end == 0 && !tlb.pages.is_empty() {
-            tlb.add_range(0, PAGE_SIZE);
-        }
         self.tlb_flush_mmu(&mut tlb);
     }
 

@@ -40,13 +40,23 @@ impl Kernel {
         let Some(first) = self.mms[mm].vmas.find(start).cloned() else {
             return Err(Errno::ENOMEM);
         };
-        if grows != 0 {
-            // PROT_GROWSDOWN needs a VM_GROWSDOWN VMA; stacks are not modelled beyond that.
+        let mut start = start;
+        if grows & PROT_GROWSDOWN != 0 {
+            if first.start >= end {
+                return Err(Errno::ENOMEM);
+            }
+            start = first.start;
             if first.flags & VM_GROWSDOWN == 0 {
                 return Err(Errno::EINVAL);
             }
-        } else if first.start > start {
-            return Err(Errno::ENOMEM);
+        } else {
+            if first.start > start {
+                return Err(Errno::ENOMEM);
+            }
+            if grows & PROT_GROWSUP != 0 {
+                // x86 has no VM_GROWSUP, so no VMA can grow up.
+                return Err(Errno::EINVAL);
+            }
         }
         let mut tlb = MmuGather::new(mm, false);
         let res = self.mprotect_vmas(mm, &mut tlb, start, end, prot);
@@ -102,6 +112,7 @@ impl Kernel {
         if newflags == vma.flags {
             return Ok(vma.end);
         }
+        let oldflags = vma.flags;
         let pages = (end - start) / PAGE_SIZE;
         if newflags & VM_WRITE != 0
             && vma.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0
@@ -110,16 +121,18 @@ impl Kernel {
             newflags |= VM_ACCOUNT;
             self.mms[mm].committed += pages;
         }
-        let splits = usize::from(vma.start < start) + usize::from(vma.end > end);
-        if splits > 0 && self.mms[mm].vmas.len() + splits > self.cfg.max_map_count {
-            return Err(Errno::ENOMEM);
-        }
-        self.split_vma(mm, start);
-        self.split_vma(mm, end);
+        self.split_for_change(mm, start, end, newflags)?;
         let vmas = &mut self.mms[mm].vmas;
         vmas.get_mut(start).expect("vma").flags = newflags;
         let vma = vmas.lookup(start).cloned().expect("vma");
         self.change_protection(mm, tlb, &vma, start, end);
+        // A private VM_LOCKED VMA becoming writable is populated to break COW up front.
+        if vma.flags & VM_LOCKED != 0
+            && oldflags & (VM_WRITE | VM_SHARED) == 0
+            && newflags & VM_WRITE != 0
+        {
+            self.mm_populate(mm, start, end);
+        }
         let merged = self.vma_merge(mm, start);
         Ok(self.mms[mm].vmas.get_mut(merged).expect("vma").end)
     }
