@@ -47,8 +47,8 @@ pub fn parse_maps_line(line: &str) -> Option<MapsEntry> {
     let (start, end) = f.next()?.split_once('-')?;
     let perms = f.next()?.as_bytes();
     let pgoff = u64::from_str_radix(f.next()?, 16).ok()? >> 12;
-    let _dev = f.next()?;
-    let _inode = f.next()?;
+    let (major, minor) = f.next()?.split_once(':')?;
+    let inode = f.next()?.parse().ok()?;
     let name = f.collect::<Vec<_>>().join(" ");
     Some(MapsEntry {
         start: u64::from_str_radix(start, 16).ok()?,
@@ -58,6 +58,11 @@ pub fn parse_maps_line(line: &str) -> Option<MapsEntry> {
         exec: perms.get(2) == Some(&b'x'),
         shared: perms.get(3) == Some(&b's'),
         pgoff,
+        dev: (
+            u32::from_str_radix(major, 16).ok()?,
+            u32::from_str_radix(minor, 16).ok()?,
+        ),
+        inode,
         name,
     })
 }
@@ -102,7 +107,10 @@ mod tests {
             (e.start, e.end, e.read, e.write, e.exec, e.shared, e.pgoff),
             (0x7f12a000, 0x7f12c000, true, true, false, true, 2)
         );
-        assert_eq!(e.name, "/dev/zero (deleted)");
+        assert_eq!(
+            (e.dev, e.inode, e.name.as_str()),
+            ((0, 1), 1234, "/dev/zero (deleted)")
+        );
         assert!(parse_maps_line("garbage").is_none());
     }
 }

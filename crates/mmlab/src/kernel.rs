@@ -76,6 +76,8 @@ pub struct Kernel {
     next_anon_vma: u32,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
+    /// The last inode number handed out (get_next_ino()).
+    pub(crate) last_ino: u64,
 }
 
 impl Kernel {
@@ -95,6 +97,7 @@ impl Kernel {
             current: 0,
             next_anon_vma: 1,
             extra_refs: Default::default(),
+            last_ino: 1000,
             cfg,
         }
     }

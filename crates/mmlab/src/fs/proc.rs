@@ -25,6 +25,9 @@ pub struct MapsEntry {
     pub exec: bool,
     pub shared: bool,
     pub pgoff: u64,
+    /// The backing file's device (major, minor) and inode; 0 for anonymous memory.
+    pub dev: (u32, u32),
+    pub inode: u64,
     pub name: String,
 }
 
@@ -39,11 +42,14 @@ impl MapsEntry {
             if self.shared { 's' } else { 'p' }
         );
         let head = format!(
-            "{:08x}-{:08x} {} {:08x} 00:00 0",
+            "{:08x}-{:08x} {} {:08x} {:02x}:{:02x} {}",
             self.start,
             self.end,
             perms,
-            self.pgoff << PAGE_SHIFT
+            self.pgoff << PAGE_SHIFT,
+            self.dev.0,
+            self.dev.1,
+            self.inode
         );
         if self.name.is_empty() {
             head
@@ -106,22 +112,37 @@ impl Kernel {
     /// /proc/PID/maps, one entry per VMA.
     pub fn maps(&self, tid: Tid) -> SysResult<Vec<MapsEntry>> {
         let mm = self.task(tid)?.mm;
-        Ok(self.mms[mm].vmas.iter().map(maps_entry).collect())
+        Ok(self.mms[mm]
+            .vmas
+            .iter()
+            .map(|v| self.maps_entry(v))
+            .collect())
     }
 }
 
-fn maps_entry(v: &Vma) -> MapsEntry {
-    MapsEntry {
-        start: v.start,
-        end: v.end,
-        read: v.flags & VM_READ != 0,
-        write: v.flags & VM_WRITE != 0,
-        exec: v.flags & VM_EXEC != 0,
-        shared: v.flags & VM_MAYSHARE != 0,
-        pgoff: if v.is_anonymous() { 0 } else { v.pgoff },
-        name: match v.backing {
-            Backing::Shmem(_) => "/dev/zero (deleted)".into(),
-            Backing::Anon => String::new(),
-        },
+impl Kernel {
+    /// show_map_vma()'s fields for one VMA.
+    fn maps_entry(&self, v: &Vma) -> MapsEntry {
+        let (dev, inode, name) = match v.backing {
+            // shmem_zero_setup()'s unlinked "dev/zero" file on the internal shm mount (00:01).
+            Backing::Shmem(ino) => (
+                (0, 1),
+                self.shmem[ino].i_ino,
+                "/dev/zero (deleted)".to_string(),
+            ),
+            Backing::Anon => ((0, 0), 0, String::new()),
+        };
+        MapsEntry {
+            start: v.start,
+            end: v.end,
+            read: v.flags & VM_READ != 0,
+            write: v.flags & VM_WRITE != 0,
+            exec: v.flags & VM_EXEC != 0,
+            shared: v.flags & VM_MAYSHARE != 0,
+            pgoff: if v.is_anonymous() { 0 } else { v.pgoff },
+            dev,
+            inode,
+            name,
+        }
     }
 }

@@ -329,32 +329,47 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let mut slots = Vec::new();
         table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
-        for (addr, slot) in slots {
-            let pte = table::get(&self.phys, slot);
-            if pte.is_none() {
-                continue;
+        // One zap_pte_range() call per PTE table: a dirty file (shmem) PTE forces the TLB flush
+        // before the table lock is dropped, so writes through stale entries cannot be lost.
+        for chunk in slots.chunk_by(|a, b| a.1.table == b.1.table) {
+            let mut force_flush = false;
+            for &(addr, slot) in chunk {
+                force_flush |= self.zap_pte(tlb, mm, addr, slot);
             }
-            table::set(&mut self.phys, slot, Pte::NONE);
-            if !pte.is_present() {
-                continue;
+            if force_flush && !tlb.fullmm {
+                self.tlb_flush_mmu(tlb);
             }
-            tlb.add_range(addr, PAGE_SIZE);
-            if pte.special() {
-                continue;
-            }
-            let pfn = pte.pfn();
-            let page = *self.pages.page(pfn);
-            if page.is_anon() {
-                self.mms[mm].rss_anon -= 1;
-            } else {
-                self.mms[mm].rss_shmem -= 1;
-                if pte.dirty() {
-                    self.pages.page_mut(pfn).flags |= PG_DIRTY;
-                }
-            }
-            self.page_remove_rmap(pfn);
-            tlb.remove_page(pfn);
         }
+    }
+
+    /// One entry of zap_pte_range(); true if it was a dirty file page (force_flush).
+    fn zap_pte(&mut self, tlb: &mut MmuGather, mm: MmId, addr: u64, slot: PteSlot) -> bool {
+        let pte = table::get(&self.phys, slot);
+        if pte.is_none() {
+            return false;
+        }
+        table::set(&mut self.phys, slot, Pte::NONE);
+        if !pte.is_present() {
+            return false;
+        }
+        tlb.add_range(addr, PAGE_SIZE);
+        if pte.special() {
+            return false;
+        }
+        let pfn = pte.pfn();
+        let mut force_flush = false;
+        if self.pages.page(pfn).is_anon() {
+            self.mms[mm].rss_anon -= 1;
+        } else {
+            self.mms[mm].rss_shmem -= 1;
+            if pte.dirty() {
+                self.pages.page_mut(pfn).flags |= PG_DIRTY;
+                force_flush = true;
+            }
+        }
+        self.page_remove_rmap(pfn);
+        tlb.remove_page(pfn);
+        force_flush
     }
 
     /// mm_populate() → populate_vma_page_range() for every VMA of `[start, end)`: a write fault

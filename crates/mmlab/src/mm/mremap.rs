@@ -1,14 +1,67 @@
 //! mm/mremap.c: grow or shrink in place, move (MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP).
+//!
+//! Arithmetic on user-supplied lengths and addresses wraps as unsigned long does in C, so
+//! every u64 argument gives Linux's result (an errno, or what the wrapped value leads to) and
+//! none can panic.
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
-use crate::mm::mmap::page_align;
-use crate::mm::vma::{vm::*, Vma};
+use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
-use crate::pgtable::pte::Pte;
+use crate::pgtable::pte::{Pte, _PAGE_PRESENT, _PAGE_SOFT_DIRTY, _PAGE_TABLE, PTE_PFN_MASK};
+use crate::pgtable::swp::X86_PAGE_SWP_SOFT_DIRTY;
 use crate::pgtable::table;
 use crate::uapi::*;
+
+/// VM_LOCKONFAULT (include/linux/mm.h).
+const VM_LOCKONFAULT: u64 = 0x0008_0000;
+/// VM_LOCKED_CLEAR_MASK: what mlock state a VMA loses.
+const VM_LOCKED_CLEAR_MASK: u64 = !(VM_LOCKED | VM_LOCKONFAULT);
+const PMD_SIZE: u64 = 1 << 21;
+const PUD_SIZE: u64 = 1 << 30;
+const PUD_SHIFT: u32 = 30;
+const PGDIR_SHIFT: u32 = 39;
+
+/// PAGE_ALIGN() as C computes it: wraps to 0 for lengths in the last page below 2^64.
+#[inline]
+fn page_align_wrapping(len: u64) -> u64 {
+    len.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK
+}
+
+/// get_extent(): up to the next `size` boundary of both `old_addr` and `new_addr`, bounded by
+/// `old_end` (the boundary arithmetic wraps as in C, which still gives the right extent).
+#[inline]
+fn get_extent(size: u64, old_addr: u64, old_end: u64, new_addr: u64) -> u64 {
+    let mask = !(size - 1);
+    let mut extent = (old_addr.wrapping_add(size) & mask).wrapping_sub(old_addr);
+    extent = extent.min(old_end - old_addr);
+    extent.min((new_addr.wrapping_add(size) & mask).wrapping_sub(new_addr))
+}
+
+#[inline]
+fn index(addr: u64, shift: u32) -> usize {
+    ((addr >> shift) & 511) as usize
+}
+
+/// The frame an upper-level entry points to, if present.
+#[inline]
+fn next_table(e: u64) -> Option<u64> {
+    (e & _PAGE_PRESENT != 0).then_some((e & PTE_PFN_MASK) >> PAGE_SHIFT)
+}
+
+/// move_soft_dirty_pte() with CONFIG_MEM_SOFT_DIRTY=y (x86_64): a moved entry is soft-dirty,
+/// so a tracker notices the move.
+#[inline]
+fn move_soft_dirty_pte(pte: Pte) -> Pte {
+    if pte.is_present() {
+        Pte(pte.0 | _PAGE_SOFT_DIRTY) // pte_mksoft_dirty()
+    } else if pte.is_swap() {
+        Pte(pte.0 | X86_PAGE_SWP_SOFT_DIRTY) // pte_swp_mksoft_dirty()
+    } else {
+        pte
+    }
+}
 
 impl Kernel {
     /// mremap(2), with the checks in the order of SYSCALL_DEFINE5(mremap) in 5.19.
@@ -28,14 +81,16 @@ impl Kernel {
         if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::EINVAL);
         }
+        // DONTUNMAP is always a move without resizing; this compares the raw lengths.
         if flags & MREMAP_DONTUNMAP != 0 && (flags & MREMAP_MAYMOVE == 0 || old_len != new_len) {
             return Err(Errno::EINVAL);
         }
         if addr & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
         }
-        let old_len = page_align(old_len).ok_or(Errno::EINVAL)?;
-        let new_len = page_align(new_len).ok_or(Errno::EINVAL)?;
+        // PAGE_ALIGN() wraps: a huge old_len becomes 0, the "duplicate a shared mapping" case.
+        let old_len = page_align_wrapping(old_len);
+        let new_len = page_align_wrapping(new_len);
         if new_len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -47,15 +102,43 @@ impl Kernel {
                 Ok(Errno::EFAULT.code() as u64)
             };
         }
-        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
-            return self.mremap_to(mm, addr, old_len, new_addr, new_len, flags);
-        }
-        if old_len >= new_len {
-            if old_len > new_len {
-                self.do_munmap(mm, addr + new_len, old_len - new_len)?;
+        // `locked` and `populate_at` are the syscall's `locked` and `new_addr` at `out:`.
+        let mut locked = false;
+        let mut populate_at = new_addr;
+        let ret = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
+            self.mremap_to(mm, addr, old_len, new_addr, new_len, flags, &mut locked)
+        } else if old_len >= new_len {
+            // Always allow a shrink: __do_munmap() of the tail (addr + new_len wraps as in C;
+            // its EINVAL for a zero length is ignored when nothing changes size).
+            let r = self.do_munmap(mm, addr.wrapping_add(new_len), old_len - new_len);
+            match r {
+                Err(e) if old_len != new_len => Err(e),
+                _ => Ok(addr),
             }
-            return Ok(addr);
+        } else {
+            self.mremap_grow(mm, addr, old_len, new_len, flags, &mut locked, &mut populate_at)
+        };
+        // A failed call populates nothing (offset_in_page(ret) clears `locked`).
+        if ret.is_ok() && locked && new_len > old_len {
+            let start = populate_at.wrapping_add(old_len);
+            self.mm_populate(mm, start, start.wrapping_add(new_len - old_len));
         }
+        ret
+    }
+
+    /// The growing half of SYSCALL_DEFINE5(mremap): in place if the VMA can be extended,
+    /// otherwise (with MREMAP_MAYMOVE) a move to a new address.
+    #[allow(clippy::too_many_arguments)]
+    fn mremap_grow(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        locked: &mut bool,
+        populate_at: &mut u64,
+    ) -> SysResult<u64> {
         let vma = self.vma_to_resize(mm, addr, old_len, new_len, flags)?;
         if old_len == vma.end - addr && self.vma_expandable(mm, &vma, new_len - old_len) {
             let pages = (new_len - old_len) >> PAGE_SHIFT;
@@ -63,14 +146,14 @@ impl Kernel {
                 self.vm_enough_memory(pages)?;
                 self.mms[mm].committed += pages;
             }
+            // vma_adjust() only: 5.19 does not merge the grown VMA with its next neighbour, and
+            // a shmem object keeps its size (faults past i_size get SIGBUS).
             let m = &mut self.mms[mm];
             m.vmas.get_mut(vma.start).expect("vma").end = addr + new_len;
             m.total_vm += pages;
-            if let crate::mm::Backing::Shmem(ino) = vma.backing {
-                let s = &mut self.shmem[ino];
-                s.size = s
-                    .size
-                    .max((vma.pgoff << PAGE_SHIFT) + (addr + new_len - vma.start));
+            if vma.flags & VM_LOCKED != 0 {
+                *locked = true;
+                *populate_at = addr;
             }
             return Ok(addr);
         }
@@ -78,10 +161,12 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let dst = self.get_unmapped_area(mm, 0, new_len, false)?;
-        self.move_vma(mm, &vma, addr, old_len, new_len, dst, flags)
+        *populate_at = dst;
+        self.move_vma(mm, &vma, addr, old_len, new_len, dst, flags, locked)
     }
 
     /// mremap_to(): MREMAP_FIXED and/or MREMAP_DONTUNMAP.
+    #[allow(clippy::too_many_arguments)]
     fn mremap_to(
         &mut self,
         mm: MmId,
@@ -90,6 +175,7 @@ impl Kernel {
         new_addr: u64,
         new_len: u64,
         flags: u64,
+        locked: &mut bool,
     ) -> SysResult<u64> {
         if new_addr & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
@@ -97,27 +183,33 @@ impl Kernel {
         if new_len > TASK_SIZE || new_addr > TASK_SIZE - new_len {
             return Err(Errno::EINVAL);
         }
-        if addr + old_len > new_addr && new_addr + new_len > addr {
+        // The old and new ranges must not overlap (unsigned long sums wrap as in C).
+        if addr.wrapping_add(old_len) > new_addr && new_addr.wrapping_add(new_len) > addr {
             return Err(Errno::EINVAL);
         }
-        if self.mms[mm].vmas.len() + 2 >= self.cfg.max_map_count - 3 {
+        // (map_count + 2) >= sysctl_max_map_count - 3 in int: a limit below 3 makes the right
+        // side negative, i.e. always ENOMEM, which saturating at 0 reproduces.
+        if self.mms[mm].vmas.len() + 2 >= self.cfg.max_map_count.saturating_sub(3) {
             return Err(Errno::ENOMEM);
         }
         if flags & MREMAP_FIXED != 0 {
+            // Runs now, even if a later check fails.
             self.do_munmap(mm, new_addr, new_len)?;
         }
         let mut old_len = old_len;
         if old_len > new_len {
-            self.do_munmap(mm, addr + new_len, old_len - new_len)?;
+            self.do_munmap(mm, addr.wrapping_add(new_len), old_len - new_len)?;
             old_len = new_len;
         }
         let vma = self.vma_to_resize(mm, addr, old_len, new_len, flags)?;
+        // (DONTUNMAP: may_expand_vm() against RLIMIT_AS is not modelled; no limit.)
+        let ret = self.get_unmapped_area(mm, new_addr, new_len, flags & MREMAP_FIXED != 0)?;
         let dst = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
-            self.get_unmapped_area(mm, new_addr, new_len, false)?
+            ret
         };
-        self.move_vma(mm, &vma, addr, old_len, new_len, dst, flags)
+        self.move_vma(mm, &vma, addr, old_len, new_len, dst, flags, locked)
     }
 
     /// vma_to_resize(): the VMA at `addr` must hold the whole old range.
@@ -135,6 +227,7 @@ impl Kernel {
             .cloned()
             .ok_or(Errno::EFAULT)?;
         if old_len == 0 && vma.flags & (VM_SHARED | VM_MAYSHARE) == 0 {
+            // "attempted to duplicate a private mapping with mremap"
             return Err(Errno::EINVAL);
         }
         if flags & MREMAP_DONTUNMAP != 0 && vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
@@ -146,24 +239,50 @@ impl Kernel {
         if new_len == old_len {
             return Ok(vma);
         }
-        let pgoff = ((addr - vma.start) >> PAGE_SHIFT) + vma.pgoff;
-        if pgoff.checked_add(new_len >> PAGE_SHIFT).is_none() {
+        let pgoff = ((addr - vma.start) >> PAGE_SHIFT).wrapping_add(vma.pgoff);
+        if pgoff.wrapping_add(new_len >> PAGE_SHIFT) < pgoff {
             return Err(Errno::EINVAL);
         }
         if vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
             return Err(Errno::EFAULT);
         }
+        // VM_LOCKED against RLIMIT_MEMLOCK (EAGAIN) and may_expand_vm() (ENOMEM): no limits
+        // are modelled.
         Ok(vma)
     }
 
-    /// vma_expandable(): nothing mapped in the `delta` bytes after the VMA.
+    /// vma_expandable(): nothing mapped in the `delta` bytes after the VMA, and the grown VMA
+    /// passes get_unmapped_area(MAP_FIXED)'s range checks.
     fn vma_expandable(&self, mm: MmId, vma: &Vma, delta: u64) -> bool {
         let end = vma.end.checked_add(delta).filter(|&e| e <= TASK_SIZE);
         end.is_some_and(|e| !self.mms[mm].vmas.intersects(vma.end, e))
     }
 
+    /// copy_vma(): the VMA for `[dst, dst + new_len)`, merged with a neighbour where
+    /// vma_merge() allows. Returns the start of the VMA now covering `dst`.
+    fn copy_vma(&mut self, mm: MmId, vma: &Vma, dst: u64, new_len: u64, pgoff: u64) -> u64 {
+        // An anonymous VMA that was never write-faulted takes the pgoff of its new place, so
+        // that it can merge there.
+        let pgoff = if vma.is_anonymous() && vma.anon_vma.is_none() {
+            dst >> PAGE_SHIFT
+        } else {
+            pgoff
+        };
+        if let Backing::Shmem(ino) = vma.backing {
+            // get_file(): the new VMA holds its own reference; the shmem size is untouched.
+            self.shmem[ino].refs += 1;
+        }
+        self.mms[mm].vmas.insert(Vma {
+            start: dst,
+            end: dst + new_len,
+            pgoff,
+            ..vma.clone()
+        });
+        self.vma_merge(mm, dst)
+    }
+
     /// move_vma(): copy_vma() to `dst`, move_page_tables(), then unmap the old range (or, with
-    /// MREMAP_DONTUNMAP, leave it mapped and empty).
+    /// MREMAP_DONTUNMAP, leave the old VMA mapped and empty).
     #[allow(clippy::too_many_arguments)]
     fn move_vma(
         &mut self,
@@ -174,65 +293,232 @@ impl Kernel {
         new_len: u64,
         dst: u64,
         flags: u64,
+        locked: &mut bool,
     ) -> SysResult<u64> {
-        if self.mms[mm].vmas.len() >= self.cfg.max_map_count - 3 {
+        let dontunmap = flags & MREMAP_DONTUNMAP != 0;
+        if self.mms[mm].vmas.len() >= self.cfg.max_map_count.saturating_sub(3) {
             return Err(Errno::ENOMEM);
         }
-        let new_pgoff = vma.pgoff + ((addr - vma.start) >> PAGE_SHIFT);
-        let mut nv = Vma {
-            start: dst,
-            end: dst + new_len,
-            pgoff: new_pgoff,
-            ..vma.clone()
-        };
-        if let crate::mm::Backing::Shmem(ino) = vma.backing {
-            self.shmem[ino].refs += 1;
-            let s = &mut self.shmem[ino];
-            s.size = s.size.max((new_pgoff << PAGE_SHIFT) + new_len);
+        // Both callers pass old_len <= new_len.
+        let to_account = if dontunmap {
+            new_len
+        } else {
+            new_len - old_len
+        } >> PAGE_SHIFT;
+        let vm_flags = vma.flags;
+        if vm_flags & VM_ACCOUNT != 0 {
+            self.vm_enough_memory(to_account)?;
+            self.mms[mm].committed += to_account;
         }
-        if vma.flags & VM_ACCOUNT != 0 {
-            self.mms[mm].committed += new_len >> PAGE_SHIFT;
+        let new_pgoff = vma
+            .pgoff
+            .wrapping_add((addr - vma.start) >> PAGE_SHIFT);
+        self.copy_vma(mm, vma, dst, new_len, new_pgoff);
+
+        let moved = self.move_page_tables(mm, addr, dst, old_len);
+        let (mut old_addr, mut old_len, mut err) = (addr, old_len, None);
+        if moved < old_len {
+            // A page table for the destination could not be allocated: move the entries
+            // back (their tables still exist) and unmap the new range instead of the old.
+            self.move_page_tables(mm, dst, addr, moved);
+            old_addr = dst;
+            old_len = new_len;
+            err = Some(Errno::ENOMEM);
+        }
+        // The VMA that now holds the range to unmap: the old one, possibly merged with the
+        // new one by copy_vma(), or the new one after a failure.
+        let vstart = self.mms[mm].vmas.lookup(old_addr).map(|v| v.start);
+        // Conceal VM_ACCOUNT so that the unmap does not undo the charge that moved.
+        let mut excess = false;
+        let mut restore = (None, None);
+        if vm_flags & VM_ACCOUNT != 0 && !dontunmap {
+            if let Some(v) = vstart.and_then(|s| self.mms[mm].vmas.get_mut(s)) {
+                v.flags &= !VM_ACCOUNT;
+                let old_end = old_addr + old_len;
+                excess = v.end - v.start != old_len;
+                restore = (
+                    (v.start < old_addr).then_some(v.start),
+                    (v.end > old_end).then_some(old_end),
+                );
+            }
         }
         self.mms[mm].total_vm += new_len >> PAGE_SHIFT;
-        nv.flags |= 0;
-        self.mms[mm].vmas.insert(nv);
-        self.move_page_tables(mm, addr, dst, old_len);
-        self.vma_merge(mm, dst);
-        if flags & MREMAP_DONTUNMAP != 0 {
-            // The old VMA stays, emptied; its accounting moved with the pages.
+
+        if err.is_none() && dontunmap {
+            // The old VMA stays mapped; it loses VM_LOCKED/VM_LOCKONFAULT, and if it was moved
+            // whole (and not merged into the new VMA) its anon_vma links go (unlink_anon_vmas):
+            // its next write fault prepares a fresh anon_vma. VM_ACCOUNT stays, and so does
+            // its charge: the new VMA was charged new_len on top.
+            let new_start = self.mms[mm].vmas.lookup(dst).map(|v| v.start);
+            if let Some(v) = vstart.and_then(|s| self.mms[mm].vmas.get_mut(s)) {
+                v.flags &= VM_LOCKED_CLEAR_MASK;
+                if Some(v.start) != new_start && v.start == addr && v.end == addr + old_len {
+                    v.anon_vma = None;
+                }
+            }
             return Ok(dst);
         }
+
         // Like move_vma(), a failed unmap of the old range is not an error for the caller
         // (old_len 0, the "duplicate a shared mapping" case, makes do_munmap() say EINVAL).
-        let _ = self.do_munmap(mm, addr, old_len);
-        Ok(dst)
+        if self.do_munmap(mm, old_addr, old_len).is_err() {
+            if vm_flags & VM_ACCOUNT != 0 && !dontunmap {
+                self.mms[mm].committed += old_len >> PAGE_SHIFT;
+            }
+            excess = false;
+        }
+        if vm_flags & VM_LOCKED != 0 {
+            *locked = true;
+        }
+        // Restore VM_ACCOUNT on the one or two pieces of the VMA that are left.
+        if excess {
+            for s in [restore.0, restore.1].into_iter().flatten() {
+                if let Some(v) = self.mms[mm].vmas.get_mut(s) {
+                    v.flags |= VM_ACCOUNT;
+                }
+            }
+        }
+        match err {
+            Some(e) => Err(e),
+            None => Ok(dst),
+        }
     }
 
-    /// move_page_tables(): move every entry of `[old, old+len)` to `new`, flushing the old
-    /// range (flush_tlb_range in move_ptes).
-    fn move_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) {
+    /// move_page_tables() as in 5.19 with x86's HAVE_MOVE_PUD and HAVE_MOVE_PMD: walk in
+    /// extents that end at the next boundary of both addresses; a whole aligned PUD or PMD
+    /// extent moves its lower table by one entry (move_normal_pud/move_normal_pmd, each
+    /// flushing the old extent unconditionally), anything else goes entry by entry
+    /// (move_ptes). Returns how many bytes were done (less than `len` on OOM).
+    fn move_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) -> u64 {
+        if len == 0 {
+            return 0;
+        }
         let root = self.mms[mm].pgd;
-        let mut moved = Vec::new();
-        table::for_each_slot(&self.phys, root, old, old + len, |a, s| moved.push((a, s)));
-        let mut any_present = false;
-        for (a, slot) in moved {
-            let pte = table::get(&self.phys, slot);
+        let old_end = old + len;
+        let (mut old_addr, mut new_addr) = (old, new);
+        while old_addr < old_end {
+            let extent = get_extent(PUD_SIZE, old_addr, old_end, new_addr);
+            let Some(old_pud) = self.get_old_pud(root, old_addr) else {
+                // Nothing is mapped below this PUD entry (or the whole PGD entry).
+                old_addr += extent;
+                new_addr += extent;
+                continue;
+            };
+            let Some(new_pud) = self.alloc_new_pud(root, new_addr) else {
+                break;
+            };
+            if extent == PUD_SIZE && self.move_normal_pud(mm, old_pud, new_pud, old_addr) {
+                old_addr += extent;
+                new_addr += extent;
+                continue;
+            }
+            let extent = get_extent(PMD_SIZE, old_addr, old_end, new_addr);
+            // get_old_pmd(): no PTE table, nothing to move in this extent.
+            let Some(old_pte) = table::walk(&self.phys, root, old_addr) else {
+                old_addr += extent;
+                new_addr += extent;
+                continue;
+            };
+            if extent == PMD_SIZE
+                && table::move_pmd_table(&mut self.phys, &mut self.pages, root, old_addr, new_addr)
+            {
+                // move_normal_pmd(): the PMD entry moved; flush_tlb_range(old, old + PMD_SIZE).
+                self.flush_tlb_mm_range(mm, old_addr, old_addr + PMD_SIZE);
+                old_addr += extent;
+                new_addr += extent;
+                continue;
+            }
+            // alloc_new_pmd() and pte_alloc(): the destination PTE table exists from here on,
+            // even if every old entry is none.
+            let Some(new_pte) = table::walk_alloc(&mut self.phys, &mut self.pages, root, new_addr)
+            else {
+                break;
+            };
+            self.move_ptes(mm, old_pte.table, new_pte.table, old_addr, new_addr, extent);
+            old_addr += extent;
+            new_addr += extent;
+        }
+        old_addr - old
+    }
+
+    /// move_ptes(): move every non-none entry of `[old_addr, old_addr + extent)` (one PTE
+    /// table on each side), soft-dirty, then one flush_tlb_range() of the old extent if a
+    /// present entry moved. move_pte() is a no-op on x86, and nothing else changes per entry
+    /// (no rmap or refcount update: the pages stay mapped once).
+    fn move_ptes(
+        &mut self,
+        mm: MmId,
+        old_table: u64,
+        new_table: u64,
+        old_addr: u64,
+        new_addr: u64,
+        extent: u64,
+    ) {
+        let mut force_flush = false;
+        let mut off = 0;
+        while off < extent {
+            let from = table::PteSlot {
+                table: old_table,
+                idx: index(old_addr + off, PAGE_SHIFT),
+            };
+            let to = table::PteSlot {
+                table: new_table,
+                idx: index(new_addr + off, PAGE_SHIFT),
+            };
+            off += PAGE_SIZE;
+            let pte = table::get(&self.phys, from);
             if pte.is_none() {
                 continue;
             }
-            table::set(&mut self.phys, slot, Pte::NONE);
-            any_present |= pte.is_present();
-            // The page tables for the target exist or are created; OOM here would be a
-            // model limit, reported as a lost entry by the invariant checker.
-            if let Some(dslot) =
-                table::walk_alloc(&mut self.phys, &mut self.pages, root, new + (a - old))
-            {
-                table::set(&mut self.phys, dslot, pte);
+            // ptep_get_and_clear()
+            table::set(&mut self.phys, from, Pte::NONE);
+            force_flush |= pte.is_present();
+            table::set(&mut self.phys, to, move_soft_dirty_pte(pte));
+        }
+        if force_flush {
+            self.flush_tlb_mm_range(mm, old_addr, old_addr + extent);
+        }
+    }
+
+    /// get_old_pud(): the PUD entry for `addr` (table frame, index) if it points to a PMD
+    /// table (pgd/p4d/pud_none_or_clear_bad all false).
+    fn get_old_pud(&self, root: u64, addr: u64) -> Option<(u64, usize)> {
+        let pud_table = next_table(self.phys.table(root)[index(addr, PGDIR_SHIFT)])?;
+        let i = index(addr, PUD_SHIFT);
+        next_table(self.phys.table(pud_table)[i])?;
+        Some((pud_table, i))
+    }
+
+    /// alloc_new_pud(): the PUD entry for `addr`, allocating the PUD table. None on OOM.
+    fn alloc_new_pud(&mut self, root: u64, addr: u64) -> Option<(u64, usize)> {
+        let g = index(addr, PGDIR_SHIFT);
+        let pud_table = match next_table(self.phys.table(root)[g]) {
+            Some(t) => t,
+            None => {
+                let t = table::alloc_table(&mut self.phys, &mut self.pages)?;
+                self.phys.table_mut(root)[g] = (t << PAGE_SHIFT) | _PAGE_TABLE;
+                t
             }
+        };
+        Some((pud_table, index(addr, PUD_SHIFT)))
+    }
+
+    /// move_normal_pud(): hand the PMD table under `old` to the empty PUD entry `new`, then
+    /// flush_tlb_range(old_addr, old_addr + PUD_SIZE). False if `new` is already populated.
+    fn move_normal_pud(
+        &mut self,
+        mm: MmId,
+        old: (u64, usize),
+        new: (u64, usize),
+        old_addr: u64,
+    ) -> bool {
+        if self.phys.table(new.0)[new.1] & _PAGE_PRESENT != 0 {
+            return false;
         }
-        if any_present {
-            self.flush_tlb_mm_range(mm, old, old + len);
-        }
-        let _ = PAGE_SIZE;
+        let entry = self.phys.table(old.0)[old.1];
+        self.phys.table_mut(old.0)[old.1] = 0;
+        self.phys.table_mut(new.0)[new.1] = entry;
+        self.flush_tlb_mm_range(mm, old_addr, old_addr + PUD_SIZE);
+        true
     }
 }

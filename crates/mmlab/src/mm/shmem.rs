@@ -13,15 +13,20 @@ pub struct ShmemInode {
     pub cache: BTreeMap<u64, u64>,
     /// Open references: one per VMA mapping it.
     pub refs: u32,
+    /// The inode number (get_next_ino()).
+    pub i_ino: u64,
 }
 
 impl Kernel {
     /// shmem_zero_setup(): a new shmem inode of `size` bytes for a MAP_SHARED|MAP_ANONYMOUS VMA.
     pub(crate) fn shmem_zero_setup(&mut self, size: u64) -> usize {
+        self.last_ino += 1;
+        let i_ino = self.last_ino;
         self.shmem.insert(ShmemInode {
             size,
             cache: BTreeMap::new(),
             refs: 0,
+            i_ino,
         })
     }
 
