@@ -329,6 +329,9 @@ impl Backend for HostBackend {
         let pid = self.task(t)?.pid;
         procfs::maps(pid)
     }
+    fn vmstat(&mut self, name: &str) -> Result<u64, String> {
+        procfs::vmstat(name)
+    }
     fn model_probe(&mut self, _t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
         Err(format!(
             "{probe:?} looks inside the model; the host kernel has no such view"

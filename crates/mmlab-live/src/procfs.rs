@@ -67,6 +67,18 @@ pub fn parse_maps_line(line: &str) -> Option<MapsEntry> {
     })
 }
 
+/// A /proc/vmstat counter.
+pub fn vmstat(name: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string("/proc/vmstat").map_err(|e| format!("/proc/vmstat: {e}"))?;
+    s.lines()
+        .find_map(|l| {
+            l.split_once(' ')
+                .filter(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.trim().parse().ok())
+        })
+        .ok_or_else(|| format!("/proc/vmstat has no `{name}` on this kernel"))
+}
+
 /// The PFN of the shared zero page, found by read-faulting a fresh page of the runner itself.
 pub fn zero_pfn() -> Result<u64, Errno> {
     // SAFETY: a private anonymous read-only page of our own, read once and unmapped.

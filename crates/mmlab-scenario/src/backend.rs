@@ -110,6 +110,8 @@ pub trait Backend {
     fn zero_pfn(&mut self) -> u64;
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno>;
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno>;
+    /// A system-wide /proc/vmstat counter by its Linux name.
+    fn vmstat(&mut self, name: &str) -> Result<u64, String>;
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// Check the backend's invariants after a step (the model's checker; a no-op on a host).

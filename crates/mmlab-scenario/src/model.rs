@@ -139,6 +139,17 @@ impl Backend for ModelBackend {
         self.k().maps(t)
     }
 
+    fn vmstat(&mut self, name: &str) -> Result<u64, String> {
+        use mmlab::vmstat::VmStat;
+        if !VmStat::LINUX_NAMES.contains(&name) {
+            return Err(format!("vmstat({name}): the model keeps {} under their /proc/vmstat names (other counters: model.counter)", VmStat::LINUX_NAMES.join(", ")));
+        }
+        Ok(self
+            .k()
+            .counter(name)
+            .expect("every Linux name is a model counter"))
+    }
+
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
         let k = self.k();
         match probe {

@@ -412,6 +412,26 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if f == "vmstat" {
+            // The argument names a /proc/vmstat counter; it is not an expression.
+            return match args {
+                [Expr {
+                    kind: ExprKind::Name(name),
+                    ..
+                }] => {
+                    let v = self
+                        .b
+                        .vmstat(name)
+                        .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
+                    Ok(Value::Num(v))
+                }
+                _ => Err(stop(
+                    e.pos,
+                    "vmstat(NAME) with a /proc/vmstat counter name",
+                    show(e),
+                )),
+            };
+        }
         if f == "model.counter" {
             // The argument is a counter's name, not an expression.
             let probe = match args {

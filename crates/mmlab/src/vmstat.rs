@@ -44,6 +44,16 @@ impl VmStat {
         })
     }
 
+    /// The counters that /proc/vmstat has under the same name on a default x86-64 build
+    /// (the nr_tlb_* items need CONFIG_DEBUG_TLBFLUSH, so they are model-only).
+    pub const LINUX_NAMES: &'static [&'static str] = &[
+        "pgfault",
+        "pgreuse",
+        "nr_anon_pages",
+        "nr_shmem",
+        "nr_free_pages",
+    ];
+
     /// Every counter name, for help texts and errors.
     pub const NAMES: &'static [&'static str] = &[
         "pgfault",

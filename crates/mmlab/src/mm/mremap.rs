@@ -116,7 +116,15 @@ impl Kernel {
                 _ => Ok(addr),
             }
         } else {
-            self.mremap_grow(mm, addr, old_len, new_len, flags, &mut locked, &mut populate_at)
+            self.mremap_grow(
+                mm,
+                addr,
+                old_len,
+                new_len,
+                flags,
+                &mut locked,
+                &mut populate_at,
+            )
         };
         // A failed call populates nothing (offset_in_page(ret) clears `locked`).
         if ret.is_ok() && locked && new_len > old_len {
@@ -310,9 +318,7 @@ impl Kernel {
             self.vm_enough_memory(to_account)?;
             self.mms[mm].committed += to_account;
         }
-        let new_pgoff = vma
-            .pgoff
-            .wrapping_add((addr - vma.start) >> PAGE_SHIFT);
+        let new_pgoff = vma.pgoff.wrapping_add((addr - vma.start) >> PAGE_SHIFT);
         self.copy_vma(mm, vma, dst, new_len, new_pgoff);
 
         let moved = self.move_page_tables(mm, addr, dst, old_len);
