@@ -528,3 +528,424 @@ impl Kernel {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::proc::{PM_PFRAME_MASK, PM_PRESENT};
+    use crate::kernel::Signal;
+    use crate::Config;
+
+    const P: u64 = PAGE_SIZE;
+    const RW: u64 = PROT_READ | PROT_WRITE;
+    const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+    fn setup() -> (Kernel, Tid) {
+        let mut k = Kernel::new(Config::default());
+        let t = k.spawn_process(0).unwrap();
+        (k, t)
+    }
+
+    fn map_at(k: &mut Kernel, t: Tid, addr: u64, len: u64, flags: u64) -> u64 {
+        let a = k.mmap(t, addr, len, RW, flags | MAP_FIXED, -1, 0).unwrap();
+        assert_eq!(a, addr);
+        a
+    }
+
+    fn vma(k: &Kernel, t: Tid, addr: u64) -> Option<Vma> {
+        let mm = k.task(t).unwrap().mm;
+        k.mms[mm].vmas.lookup(addr).cloned()
+    }
+
+    fn count(k: &Kernel, t: Tid, lo: u64, hi: u64) -> usize {
+        let mm = k.task(t).unwrap().mm;
+        k.mms[mm].vmas.overlapping(lo, hi).len()
+    }
+
+    #[test]
+    fn shrink_with_wrapping_lengths_does_what_c_does() {
+        let (mut k, t) = setup();
+        let b = map_at(&mut k, t, 0x1000_0000, 4 * P, ANON);
+        let a = b + 2 * P;
+        // addr + new_len wraps to a - 2 pages: __do_munmap(b, 1 page) succeeds there, so
+        // Linux returns addr and the page at b is gone.
+        assert_eq!(
+            k.mremap(t, a, 0xffff_ffff_ffff_f000, 0xffff_ffff_ffff_e000, 0, 0),
+            Ok(a)
+        );
+        assert!(vma(&k, t, b).is_none());
+        assert!(vma(&k, t, b + P).is_some());
+        // addr + new_len lands above TASK_SIZE without wrapping: __do_munmap() says EINVAL.
+        assert_eq!(
+            k.mremap(t, a, (1 << 63) + P, 1 << 63, 0, 0),
+            Err(Errno::EINVAL)
+        );
+        // The tail length is above TASK_SIZE: EINVAL, nothing unmapped.
+        assert_eq!(
+            k.mremap(t, a, u64::MAX & PAGE_MASK, P, 0, 0),
+            Err(Errno::EINVAL)
+        );
+        assert!(vma(&k, t, a + P).is_some());
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn overlap_check_wraps_like_c() {
+        let (mut k, t) = setup();
+        let a = map_at(&mut k, t, 0x1000_0000, 2 * P, ANON);
+        let n = map_at(&mut k, t, 0x0800_0000, P, ANON);
+        // addr + old_len wraps below new_addr's end: no overlap is seen; FIXED unmaps the
+        // target, then the tail munmap of the huge old range fails with EINVAL.
+        assert_eq!(
+            k.mremap(t, a, 0xffff_ffff_ffff_f000, P, MREMAP_MAYMOVE | MREMAP_FIXED, n),
+            Err(Errno::EINVAL)
+        );
+        assert!(vma(&k, t, n).is_none(), "the FIXED munmap already ran");
+        assert!(vma(&k, t, a).is_some());
+        // A real overlap.
+        assert_eq!(
+            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, a + P),
+            Err(Errno::EINVAL)
+        );
+        // new_addr + new_len past TASK_SIZE.
+        assert_eq!(
+            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, TASK_SIZE),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, u64::MAX & PAGE_MASK),
+            Err(Errno::EINVAL)
+        );
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn small_max_map_count_is_enomem_not_a_panic() {
+        let (mut k, t) = setup();
+        let a = map_at(&mut k, t, 0x1000_0000, P, ANON);
+        map_at(&mut k, t, 0x1000_0000 + P, P, MAP_SHARED | MAP_ANONYMOUS); // blocks growth
+        for max in 0..=5 {
+            k.cfg.max_map_count = max;
+            assert_eq!(
+                k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, 0x2000_0000),
+                Err(Errno::ENOMEM),
+                "mremap_to with max_map_count {max}"
+            );
+            assert_eq!(
+                k.mremap(t, a, P, 2 * P, MREMAP_MAYMOVE, 0),
+                Err(Errno::ENOMEM),
+                "move_vma with max_map_count {max}"
+            );
+        }
+        k.cfg.max_map_count = 65530;
+        assert_eq!(
+            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, 0x2000_0000),
+            Ok(0x2000_0000)
+        );
+    }
+
+    #[test]
+    fn page_align_of_old_len_wraps_to_zero() {
+        let (mut k, t) = setup();
+        let p = map_at(&mut k, t, 0x1000_0000, P, ANON);
+        let s = map_at(&mut k, t, 0x2000_0000, P, MAP_SHARED | MAP_ANONYMOUS);
+        k.store(t, s, 7).unwrap();
+        // Unmapped address: the VMA lookup fails first (EFAULT), not the length.
+        assert_eq!(k.mremap(t, 0x3000_0000, u64::MAX, P, 0, 0), Err(Errno::EFAULT));
+        // Private: old_len 0 is "duplicate a private mapping", EINVAL.
+        assert_eq!(
+            k.mremap(t, p, u64::MAX, P, MREMAP_MAYMOVE, 0),
+            Err(Errno::EINVAL)
+        );
+        // new_len wrapping to 0 is EINVAL.
+        assert_eq!(
+            k.mremap(t, p, P, u64::MAX - 1, MREMAP_MAYMOVE, 0),
+            Err(Errno::EINVAL)
+        );
+        // Shared: a second mapping of the same object; nothing is unmapped.
+        let q = k.mremap(t, s, u64::MAX - 10, P, MREMAP_MAYMOVE, 0).unwrap();
+        assert_ne!(q, s);
+        assert_eq!(k.load(t, q), Ok(7));
+        assert_eq!(k.load(t, s), Ok(7));
+        k.store(t, q, 9).unwrap();
+        assert_eq!(k.load(t, s), Ok(9));
+        // Without MAYMOVE it cannot grow in place from length 0.
+        assert_eq!(k.mremap(t, s, u64::MAX, P, 0, 0), Err(Errno::ENOMEM));
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn no_argument_combination_panics() {
+        let vals = [
+            0,
+            1,
+            P,
+            2 * P,
+            3 * P - 1,
+            0x1000_0000,
+            0x1000_0000 + P,
+            TASK_SIZE - P,
+            TASK_SIZE,
+            1 << 63,
+            (1 << 63) + P,
+            u64::MAX & PAGE_MASK,
+            u64::MAX - P,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for flags in [0, 1, 2, 3, 4, 5, 6, 7, 8] {
+            for &addr in &vals {
+                let (mut k, t) = setup();
+                map_at(&mut k, t, 0x1000_0000, 2 * P, ANON);
+                map_at(&mut k, t, 0x1000_0000 + 2 * P, P, MAP_SHARED | MAP_ANONYMOUS);
+                k.store(t, 0x1000_0000, 1).unwrap();
+                for &old in &vals {
+                    for &new in &vals {
+                        for &na in &[0, 0x3000_0000, TASK_SIZE - P, u64::MAX & PAGE_MASK] {
+                            let _ = k.mremap(t, addr, old, new, flags, na);
+                        }
+                    }
+                }
+                k.check_invariants().unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn unfaulted_anon_vma_takes_the_new_pgoff_and_merges() {
+        let (mut k, t) = setup();
+        let x = map_at(&mut k, t, 0x1000_0000, 2 * P, ANON);
+        let y = map_at(&mut k, t, 0x2000_0000, P, ANON);
+        assert_eq!(
+            k.mremap(t, y, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, x + 2 * P),
+            Ok(x + 2 * P)
+        );
+        let v = vma(&k, t, x).unwrap();
+        assert_eq!((v.start, v.end, v.pgoff), (x, x + 3 * P, x >> PAGE_SHIFT));
+        assert_eq!(count(&k, t, x, x + 3 * P), 1);
+
+        // A write-faulted VMA keeps its pgoff and stays separate.
+        let x2 = map_at(&mut k, t, 0x3000_0000, 2 * P, ANON);
+        let y2 = map_at(&mut k, t, 0x4000_0000, P, ANON);
+        k.store(t, y2, 5).unwrap();
+        assert_eq!(
+            k.mremap(t, y2, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, x2 + 2 * P),
+            Ok(x2 + 2 * P)
+        );
+        assert_eq!(count(&k, t, x2, x2 + 3 * P), 2);
+        assert_eq!(vma(&k, t, x2 + 2 * P).unwrap().pgoff, y2 >> PAGE_SHIFT);
+        assert_eq!(k.load(t, x2 + 2 * P), Ok(5));
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_move_across_a_pmd_boundary_flushes_each_extent() {
+        let (mut k, t) = setup();
+        let old = 0x4020_0000 - 2 * P;
+        let new = 0x8040_0000 - 2 * P;
+        map_at(&mut k, t, old, 4 * P, ANON);
+        let mut pfns = vec![];
+        for i in 0..4 {
+            k.store(t, old + i * P, 0x10 + i as u8).unwrap();
+            pfns.push(k.pte_at(t, old + i * P).unwrap().pfn());
+        }
+        let f0 = k.tlb_flushes_total();
+        let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        assert_eq!(k.mremap(t, old, 4 * P, 4 * P, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 2, "one flush_tlb_range per extent");
+        for i in 0..4 {
+            assert_eq!(k.pte_at(t, new + i * P).unwrap().pfn(), pfns[i as usize]);
+            assert!(k.pte_at(t, old + i * P).unwrap().is_none());
+            assert_eq!(k.load(t, new + i * P), Ok(0x10 + i as u8));
+        }
+        // Same layout, destination offset differently: extents end at the next boundary of
+        // either address, so three extents, each with a present entry.
+        let (mut k, t) = setup();
+        map_at(&mut k, t, old, 4 * P, ANON);
+        k.memset(t, old, 0x33, 4 * P).unwrap();
+        let f0 = k.tlb_flushes_total();
+        let new = 0x8040_0000 - P;
+        assert_eq!(k.mremap(t, old, 4 * P, 4 * P, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 3);
+        // Extents with no present entry flush nothing.
+        let (mut k, t) = setup();
+        map_at(&mut k, t, old, 4 * P, ANON);
+        k.store(t, old, 1).unwrap();
+        let f0 = k.tlb_flushes_total();
+        let new = 0x8040_0000 - 2 * P;
+        assert_eq!(k.mremap(t, old, 4 * P, 4 * P, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 1);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_aligned_4m_move_hands_over_the_pte_tables() {
+        let (mut k, t) = setup();
+        let (old, new) = (0x4000_0000u64, 0x8000_0000u64);
+        map_at(&mut k, t, old, 4 << 20, ANON);
+        k.store(t, old + 5 * P, 0x55).unwrap();
+        k.store(t, old + (2 << 20) + 7 * P, 0x77).unwrap();
+        let pfn = k.pte_at(t, old + 5 * P).unwrap().pfn();
+        let frames = k.frames_in_use();
+        let f0 = k.tlb_flushes_total();
+        let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        assert_eq!(k.mremap(t, old, 4 << 20, 4 << 20, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 2, "one PMD_SIZE flush per moved table");
+        assert_eq!(
+            k.frames_in_use(),
+            frames + 1,
+            "only a PMD table for the destination; the PTE tables moved"
+        );
+        let pm = k.pagemap(t, new + 5 * P).unwrap();
+        assert_ne!(pm & PM_PRESENT, 0);
+        assert_eq!(pm & PM_PFRAME_MASK, pfn);
+        assert_eq!(k.load(t, new + 5 * P), Ok(0x55));
+        assert_eq!(k.load(t, new + (2 << 20) + 7 * P), Ok(0x77));
+        assert_eq!(k.pagemap(t, old + 5 * P).unwrap() & PM_PRESENT, 0);
+        assert!(k.maps(t).unwrap().iter().any(|m| m.start == new && m.end == new + (4 << 20)));
+        k.check_invariants().unwrap();
+
+        // Without DONTUNMAP the old VMA goes; a half with no PTE table costs no flush.
+        let (mut k, t) = setup();
+        map_at(&mut k, t, old, 4 << 20, ANON);
+        k.store(t, old, 0x11).unwrap();
+        let f0 = k.tlb_flushes_total();
+        let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        assert_eq!(k.mremap(t, old, 4 << 20, 4 << 20, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 1);
+        let (new2, f0) = (0xc020_0000u64, k.tlb_flushes_total());
+        assert_eq!(
+            k.mremap(t, new, 4 << 20, 4 << 20, MREMAP_MAYMOVE | MREMAP_FIXED, new2),
+            Ok(new2)
+        );
+        assert!(k.tlb_flushes_total() > f0);
+        assert_eq!(k.load(t, new2), Ok(0x11));
+        assert!(vma(&k, t, new).is_none());
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_aligned_1g_move_hands_over_the_pmd_table() {
+        let (mut k, t) = setup();
+        let (old, new) = (0x4000_0000u64, 0xc000_0000u64);
+        map_at(&mut k, t, old, 1 << 30, ANON);
+        k.store(t, old + (300 << 20), 0x42).unwrap();
+        let frames = k.frames_in_use();
+        let f0 = k.tlb_flushes_total();
+        let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
+        assert_eq!(k.mremap(t, old, 1 << 30, 1 << 30, flags, new), Ok(new));
+        assert_eq!(k.tlb_flushes_total() - f0, 1, "move_normal_pud: one PUD_SIZE flush");
+        assert_eq!(k.frames_in_use(), frames, "the PUD table was there already");
+        assert_eq!(k.load(t, new + (300 << 20)), Ok(0x42));
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn moved_ptes_become_soft_dirty() {
+        let (mut k, t) = setup();
+        let (old, new) = (0x4000_0000u64 + P, 0x5000_0000u64);
+        map_at(&mut k, t, old, 2 * P, ANON);
+        k.load(t, old).unwrap(); // the zero page, mapped clean
+        k.store(t, old + P, 1).unwrap(); // pte_mkdirty() sets soft-dirty already
+        assert!(!k.pte_at(t, old).unwrap().soft_dirty());
+        assert_eq!(
+            k.mremap(t, old, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, new),
+            Ok(new)
+        );
+        let pte = k.pte_at(t, new).unwrap();
+        assert!(pte.is_present() && pte.special() && pte.soft_dirty());
+        assert!(k.pte_at(t, new + P).unwrap().soft_dirty());
+
+        // move_normal_pmd() moves the table as it is: no soft-dirty marking in 5.19.
+        let (mut k, t) = setup();
+        let (old, new) = (0x4000_0000u64, 0x8000_0000u64);
+        map_at(&mut k, t, old, 2 << 20, ANON);
+        k.load(t, old).unwrap();
+        assert_eq!(
+            k.mremap(t, old, 2 << 20, 2 << 20, MREMAP_MAYMOVE | MREMAP_FIXED, new),
+            Ok(new)
+        );
+        let pte = k.pte_at(t, new).unwrap();
+        assert!(pte.is_present() && !pte.soft_dirty());
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn dontunmap_unlocks_the_old_vma_and_unlinks_its_anon_vma() {
+        let (mut k, t) = setup();
+        let mm = k.task(t).unwrap().mm;
+        let x = map_at(&mut k, t, 0x1000_0000, 2 * P, ANON | MAP_LOCKED);
+        let before = vma(&k, t, x).unwrap();
+        assert!(before.flags & VM_LOCKED != 0 && before.flags & VM_ACCOUNT != 0);
+        assert!(before.anon_vma.is_some(), "MAP_LOCKED populated with write faults");
+        let committed = k.mms[mm].committed;
+        let flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP;
+        let y = k.mremap(t, x, 2 * P, 2 * P, flags, 0).unwrap();
+        let old = vma(&k, t, x).unwrap();
+        assert_eq!((old.start, old.end), (x, x + 2 * P));
+        assert_eq!(old.flags & (VM_LOCKED | VM_LOCKONFAULT), 0);
+        assert_ne!(old.flags & VM_ACCOUNT, 0, "VM_ACCOUNT and its charge stay");
+        assert_eq!(old.anon_vma, None);
+        let new = vma(&k, t, y).unwrap();
+        assert_ne!(new.flags & VM_LOCKED, 0);
+        assert_eq!(new.anon_vma, before.anon_vma);
+        assert_eq!(k.mms[mm].committed, committed + 2);
+        assert!(k.pte_at(t, x).unwrap().is_none());
+        // The old range refaults as fresh memory, with a new anon_vma.
+        k.store(t, x, 3).unwrap();
+        assert!(vma(&k, t, x).unwrap().anon_vma.is_some());
+
+        // Part of a VMA: no split, VM_LOCKED goes from the whole VMA, the anon_vma stays.
+        let z = map_at(&mut k, t, 0x3000_0000, 4 * P, ANON | MAP_LOCKED);
+        let av = vma(&k, t, z).unwrap().anon_vma;
+        k.mremap(t, z, 2 * P, 2 * P, flags, 0).unwrap();
+        let old = vma(&k, t, z).unwrap();
+        assert_eq!((old.start, old.end), (z, z + 4 * P));
+        assert_eq!(old.flags & VM_LOCKED, 0);
+        assert_eq!(old.anon_vma, av);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn locked_growth_is_populated() {
+        let (mut k, t) = setup();
+        let x = map_at(&mut k, t, 0x1000_0000, P, ANON | MAP_LOCKED);
+        assert_eq!(k.mremap(t, x, P, 3 * P, 0, 0), Ok(x));
+        for i in 1..3 {
+            let pte = k.pte_at(t, x + i * P).unwrap();
+            assert!(pte.is_present() && !pte.special(), "write-populated page {i}");
+        }
+        // Moved: the grown part at the new address is populated too.
+        map_at(&mut k, t, x + 3 * P, P, MAP_SHARED | MAP_ANONYMOUS);
+        let y = k.mremap(t, x, 3 * P, 5 * P, MREMAP_MAYMOVE, 0).unwrap();
+        assert_ne!(y, x);
+        for i in 0..5 {
+            assert!(k.pte_at(t, y + i * P).unwrap().is_present(), "page {i}");
+        }
+        // Not locked: nothing is populated.
+        let u = map_at(&mut k, t, 0x2000_0000, P, ANON);
+        assert_eq!(k.mremap(t, u, P, 2 * P, 0, 0), Ok(u));
+        assert!(k.pte_at(t, u + P).unwrap().is_none());
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn shared_growth_does_not_grow_the_shmem_object() {
+        let (mut k, t) = setup();
+        let s = map_at(&mut k, t, 0x1000_0000, P, MAP_SHARED | MAP_ANONYMOUS);
+        k.store(t, s, 0x5a).unwrap();
+        assert_eq!(k.mremap(t, s, P, 2 * P, 0, 0), Ok(s));
+        assert_eq!(k.load(t, s), Ok(0x5a));
+        assert_eq!(k.load(t, s + P), Err(Signal::Bus));
+        map_at(&mut k, t, s + 2 * P, P, ANON);
+        let q = k.mremap(t, s, 2 * P, 3 * P, MREMAP_MAYMOVE, 0).unwrap();
+        assert_eq!(k.load(t, q), Ok(0x5a));
+        assert_eq!(k.load(t, q + 2 * P), Err(Signal::Bus));
+        if let Backing::Shmem(ino) = vma(&k, t, q).unwrap().backing {
+            assert_eq!(k.shmem[ino].size, P);
+        } else {
+            panic!("shared anon is shmem");
+        }
+        k.check_invariants().unwrap();
+    }
+}
