@@ -229,6 +229,38 @@ pub fn serve(fd: RawFd) {
                     }
                 }
             },
+            op::MEMFD_CREATE => {
+                let len = (r[2] as usize).min(proto::MAX_NAME);
+                let mut name = [0u8; proto::MAX_NAME + 1];
+                // SAFETY: reads the name into a stack buffer that keeps a terminating NUL.
+                let got =
+                    unsafe { libc::recv(fd, name.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
+                if got != len as isize {
+                    break;
+                }
+                sys(unsafe { libc::memfd_create(name.as_ptr().cast(), r[1] as u32) } as i64)
+            }
+            op::FTRUNCATE => sys(unsafe { libc::ftruncate(r[1] as i32, r[2] as i64) } as i64),
+            op::FALLOCATE => {
+                sys(
+                    unsafe { libc::fallocate(r[1] as i32, r[2] as i32, r[3] as i64, r[4] as i64) }
+                        as i64,
+                )
+            }
+            op::CLOSE => {
+                // The agent's own channels are not the scenario's to close: they look unopened.
+                let own = CHANNELS
+                    .iter()
+                    .any(|c| c.load(Ordering::SeqCst) == r[1] as i32);
+                if own || r[1] > i32::MAX as u64 {
+                    Reply {
+                        status: libc::EBADF as i64,
+                        v: [0; 3],
+                    }
+                } else {
+                    sys(unsafe { libc::close(r[1] as i32) } as i64)
+                }
+            }
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {

@@ -151,6 +151,33 @@ impl HostBackend {
         }
     }
 
+    /// memfd_create: the request, then the name's bytes.
+    fn memfd_create(&mut self, t: TaskId, name: &str, flags: u64) -> Result<u64, Errno> {
+        let bytes = name.as_bytes();
+        if bytes.len() > crate::proto::MAX_NAME || bytes.contains(&0) {
+            // Longer than any name Linux accepts (249 bytes), or cut short by a NUL.
+            return Err(Errno::EINVAL);
+        }
+        let task = self.task(t)?;
+        let req = encode_request(&[op::MEMFD_CREATE, flags, bytes.len() as u64, 0, 0, 0, 0, 0]);
+        if task
+            .chan
+            .write_all(&req)
+            .and_then(|_| task.chan.write_all(bytes))
+            .is_err()
+        {
+            return Err(Errno::ESRCH);
+        }
+        let mut b = [0u8; REPLY_BYTES];
+        task.chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
+        let r = Reply::decode(&b);
+        if r.status == 0 {
+            Ok(r.v[0])
+        } else {
+            Err(errno_of(r.status))
+        }
+    }
+
     fn add_task(&mut self, pid: i32, chan: UnixStream) -> TaskId {
         self.tasks.push(Some(Task { pid, chan }));
         self.tasks.len() - 1
@@ -284,6 +311,19 @@ impl Backend for HostBackend {
             Syscall::Mprotect { addr, len, prot } => [op::MPROTECT, addr, len, prot, 0, 0, 0, 0],
             Syscall::Madvise { addr, len, advice } => [op::MADVISE, addr, len, advice, 0, 0, 0, 0],
             Syscall::SchedSetaffinity { cpu } => [op::SETAFFINITY, cpu, 0, 0, 0, 0, 0, 0],
+            Syscall::Ftruncate { fd, len } => [op::FTRUNCATE, fd as u64, len as u64, 0, 0, 0, 0, 0],
+            Syscall::Fallocate { fd, mode, off, len } => [
+                op::FALLOCATE,
+                fd as u64,
+                mode,
+                off as u64,
+                len as u64,
+                0,
+                0,
+                0,
+            ],
+            Syscall::Close { fd } => [op::CLOSE, fd as u64, 0, 0, 0, 0, 0, 0],
+            Syscall::MemfdCreate { ref name, flags } => return self.memfd_create(t, name, flags),
         };
         self.sys(t, req)
     }

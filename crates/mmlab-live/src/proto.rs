@@ -20,7 +20,15 @@ pub mod op {
     /// Carries a new channel for the thread (SCM_RIGHTS).
     pub const THREAD: u64 = 14;
     pub const EXIT: u64 = 15;
+    /// Followed by the name's bytes (the length is in the request).
+    pub const MEMFD_CREATE: u64 = 16;
+    pub const FTRUNCATE: u64 = 17;
+    pub const FALLOCATE: u64 = 18;
+    pub const CLOSE: u64 = 19;
 }
+
+/// The longest memfd name the protocol carries (Linux refuses names over 249 bytes).
+pub const MAX_NAME: usize = 4095;
 
 /// A request: opcode and up to seven arguments.
 pub type Request = [u64; 8];

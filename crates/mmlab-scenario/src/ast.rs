@@ -112,6 +112,8 @@ pub struct Expr {
 #[derive(Clone, Debug)]
 pub enum ExprKind {
     Num(u64),
+    /// A string literal (only as a file name argument).
+    Str(String),
     Name(String),
     Neg(Box<Expr>),
     Not(Box<Expr>),

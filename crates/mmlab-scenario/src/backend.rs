@@ -42,6 +42,23 @@ pub enum Syscall {
     SchedSetaffinity {
         cpu: u64,
     },
+    MemfdCreate {
+        name: String,
+        flags: u64,
+    },
+    Ftruncate {
+        fd: i64,
+        len: i64,
+    },
+    Fallocate {
+        fd: i64,
+        mode: u64,
+        off: i64,
+        len: i64,
+    },
+    Close {
+        fd: i64,
+    },
 }
 
 /// A model-only probe.

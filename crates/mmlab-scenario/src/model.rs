@@ -96,6 +96,14 @@ impl Backend for ModelBackend {
             Syscall::Mprotect { addr, len, prot } => k.mprotect(t, addr, len, prot).map(|_| 0),
             Syscall::Madvise { addr, len, advice } => k.madvise(t, addr, len, advice).map(|_| 0),
             Syscall::SchedSetaffinity { cpu } => k.set_cpu(t, cpu as usize).map(|_| 0),
+            Syscall::MemfdCreate { ref name, flags } => {
+                k.memfd_create(t, name, flags).map(|fd| fd as u64)
+            }
+            Syscall::Ftruncate { fd, len } => k.ftruncate(t, fd, len).map(|_| 0),
+            Syscall::Fallocate { fd, mode, off, len } => {
+                k.fallocate(t, fd, mode, off, len).map(|_| 0)
+            }
+            Syscall::Close { fd } => k.close(t, fd).map(|_| 0),
         }
     }
 

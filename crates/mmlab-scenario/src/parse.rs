@@ -271,6 +271,13 @@ impl Line<'_> {
                     kind: ExprKind::Num(n),
                 })
             }
+            Some(Tok::Str(text)) => {
+                self.i += 1;
+                Ok(Expr {
+                    pos,
+                    kind: ExprKind::Str(text),
+                })
+            }
             Some(Tok::Punct("(")) => {
                 self.i += 1;
                 let e = self.expr()?;

@@ -334,6 +334,7 @@ impl<B: Backend> Runner<'_, B> {
         let n = |v: u64| Ok(Value::Num(v));
         match &e.kind {
             ExprKind::Num(v) => n(*v),
+            ExprKind::Str(_) => Err(stop(e.pos, "a number", format!("the string {}", show(e)))),
             ExprKind::Name(name) => match self.vars.get(name).copied().or_else(|| constant(name)) {
                 Some(v) => n(v),
                 None => Err(stop(
@@ -401,7 +402,16 @@ impl<B: Backend> Runner<'_, B> {
         }
         if matches!(
             f,
-            "mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity"
+            "mmap"
+                | "munmap"
+                | "mremap"
+                | "mprotect"
+                | "madvise"
+                | "sched_setaffinity"
+                | "memfd_create"
+                | "ftruncate"
+                | "fallocate"
+                | "close"
         ) {
             return match self.syscall(t, e, f, args)? {
                 Ok(v) => Ok(Value::Num(v)),
@@ -571,6 +581,19 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     fn syscall(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<u64, Errno>> {
+        if f == "memfd_create" {
+            let call = match args {
+                [Expr {
+                    kind: ExprKind::Str(name),
+                    ..
+                }, flags] => Syscall::MemfdCreate {
+                    name: name.clone(),
+                    flags: self.num(t, flags)?,
+                },
+                _ => return Err(stop(e.pos, "memfd_create(\"name\", flags)", show(e))),
+            };
+            return Ok(self.b.syscall(t, &call));
+        }
         let a = args
             .iter()
             .map(|x| self.num(t, x))
@@ -602,7 +625,10 @@ impl<B: Backend> Runner<'_, B> {
             ("mprotect", &[addr, len, prot]) => Syscall::Mprotect { addr, len, prot },
             ("madvise", &[addr, len, advice]) => Syscall::Madvise { addr, len, advice },
             ("sched_setaffinity", &[cpu]) => Syscall::SchedSetaffinity { cpu },
-            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity", _) => {
+            ("ftruncate", &[fd, len]) => Syscall::Ftruncate { fd: fd as i64, len: len as i64 },
+            ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate { fd: fd as i64, mode, off: off as i64, len: len as i64 },
+            ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
+            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close", _) => {
                 return Err(stop(
                     e.pos,
                     format!("the C arguments of {f}() (see docs/scenario-language.md)"),
@@ -612,7 +638,7 @@ impl<B: Backend> Runner<'_, B> {
             _ => {
                 return Err(stop(
                     e.pos,
-                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity)",
+                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close)",
                     format!("`{f}`"),
                 ))
             }
@@ -654,7 +680,7 @@ fn first_model_probe(body: &[Stmt]) -> Option<String> {
             ExprKind::Call(_, args) => args.iter().find_map(in_expr),
             ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => in_expr(x),
             ExprKind::Bin(_, a, b) => in_expr(a).or_else(|| in_expr(b)),
-            ExprKind::Num(_) | ExprKind::Name(_) => None,
+            ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Name(_) => None,
         }
     }
     body.iter().find_map(|s| match &s.kind {
@@ -684,6 +710,7 @@ fn fmt_num(v: u64) -> String {
 pub fn show(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Num(v) => fmt_num(*v),
+        ExprKind::Str(t) => format!("{t:?}"),
         ExprKind::Name(n) => n.clone(),
         ExprKind::Neg(x) => format!("-{}", show(x)),
         ExprKind::Not(x) => format!("~{}", show(x)),

@@ -34,6 +34,8 @@ pub struct Process {
     pub threads: Vec<Tid>,
     /// Sum of the threads' min_flt (getrusage(RUSAGE_SELF).ru_minflt).
     pub min_flt: u64,
+    /// The descriptor table.
+    pub fds: crate::fs::file::FdTable,
 }
 
 /// A signal a user access raised.
@@ -68,6 +70,7 @@ pub struct Kernel {
     pub(crate) tasks: Slab<Task>,
     pub(crate) procs: Slab<Process>,
     pub(crate) shmem: Slab<ShmemInode>,
+    pub(crate) files: Slab<crate::fs::file::File>,
     pub vmstat: VmStat,
     /// The CPU of the task in a syscall (who is "local" for TLB flushes).
     pub(crate) current_cpu: usize,
@@ -92,6 +95,7 @@ impl Kernel {
             tasks: Slab::new(),
             procs: Slab::new(),
             shmem: Slab::new(),
+            files: Slab::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,
@@ -123,6 +127,7 @@ impl Kernel {
             mm,
             threads: vec![],
             min_flt: 0,
+            fds: Default::default(),
         });
         let tid = self.tasks.insert(Task { pid, mm, cpu });
         self.procs[pid].threads.push(tid);
@@ -193,7 +198,9 @@ impl Kernel {
         for t in proc.threads {
             self.tasks.remove(t);
         }
+        // do_exit(): exit_mm() before exit_files().
         self.exit_mmap(mm);
+        self.close_all(proc.fds);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ pub const MAP_ANONYMOUS: u64 = 0x20;
 pub const MAP_GROWSDOWN: u64 = 0x0100;
 pub const MAP_DENYWRITE: u64 = 0x0800;
 pub const MAP_EXECUTABLE: u64 = 0x1000;
+pub const MAP_UNINITIALIZED: u64 = 0x4000000;
 pub const MAP_LOCKED: u64 = 0x2000;
 pub const MAP_NORESERVE: u64 = 0x4000;
 pub const MAP_POPULATE: u64 = 0x8000;
@@ -106,6 +107,35 @@ pub const NAMES: &[(&str, u64)] = &[
     ("MADV_POPULATE_READ", MADV_POPULATE_READ),
     ("MADV_POPULATE_WRITE", MADV_POPULATE_WRITE),
     ("MADV_DONTNEED_LOCKED", MADV_DONTNEED_LOCKED),
+    ("MFD_CLOEXEC", crate::mm::memfd::MFD_CLOEXEC),
+    ("MFD_ALLOW_SEALING", crate::mm::memfd::MFD_ALLOW_SEALING),
+    ("MFD_HUGETLB", crate::mm::memfd::MFD_HUGETLB),
+    ("FALLOC_FL_KEEP_SIZE", crate::mm::shmem::FALLOC_FL_KEEP_SIZE),
+    (
+        "FALLOC_FL_PUNCH_HOLE",
+        crate::mm::shmem::FALLOC_FL_PUNCH_HOLE,
+    ),
+    (
+        "FALLOC_FL_NO_HIDE_STALE",
+        crate::mm::shmem::FALLOC_FL_NO_HIDE_STALE,
+    ),
+    (
+        "FALLOC_FL_COLLAPSE_RANGE",
+        crate::mm::shmem::FALLOC_FL_COLLAPSE_RANGE,
+    ),
+    (
+        "FALLOC_FL_ZERO_RANGE",
+        crate::mm::shmem::FALLOC_FL_ZERO_RANGE,
+    ),
+    (
+        "FALLOC_FL_INSERT_RANGE",
+        crate::mm::shmem::FALLOC_FL_INSERT_RANGE,
+    ),
+    (
+        "FALLOC_FL_UNSHARE_RANGE",
+        crate::mm::shmem::FALLOC_FL_UNSHARE_RANGE,
+    ),
+    ("MAP_UNINITIALIZED", MAP_UNINITIALIZED),
     ("SIGBUS", SIGBUS),
     ("SIGKILL", SIGKILL),
     ("SIGSEGV", SIGSEGV),

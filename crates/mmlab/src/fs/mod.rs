@@ -1,3 +1,4 @@
 //! User-visible files: /proc/PID/pagemap and /proc/PID/maps.
 
+pub mod file;
 pub mod proc;

@@ -17,10 +17,12 @@ impl Kernel {
         self.dup_mmap(parent, child, vmas);
         // dup_mmap() ends with flush_tlb_mm(oldmm): the parent's entries were write-protected.
         self.flush_tlb_mm_range(parent, 0, u64::MAX);
+        let fds = self.dup_fds(self.tasks[tid].pid);
         let pid = self.procs.insert(Process {
             mm: child,
             threads: vec![],
             min_flt: 0,
+            fds,
         });
         let ctid = self.tasks.insert(Task {
             pid,

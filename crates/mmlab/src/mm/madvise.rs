@@ -277,37 +277,10 @@ impl Kernel {
         if vma.flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE {
             return Err(Errno::EACCES);
         }
-        // shmem_fallocate(PUNCH_HOLE): unmap the range from every mapping, then drop the cache.
-        let (from, to) = (vma.linear_page_index(start), vma.linear_page_index(end));
-        self.unmap_mapping_range(ino, from, to);
-        self.shmem_truncate_range(ino, from, to);
+        // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range the VMA maps.
+        let offset = vma.linear_page_index(start) * PAGE_SIZE;
+        self.shmem_punch_hole(ino, offset, offset + (end - start));
         Ok(())
-    }
-
-    /// unmap_mapping_range(): zap the file pages `[from, to)` in every VMA that maps them.
-    pub(crate) fn unmap_mapping_range(&mut self, ino: usize, from: u64, to: u64) {
-        let hits: Vec<(MmId, u64, u64)> = self
-            .mms
-            .iter()
-            .flat_map(|(id, m)| {
-                m.vmas
-                    .iter()
-                    .filter(|v| v.backing == Backing::Shmem(ino))
-                    .filter_map(move |v| {
-                        let lo = v.start + (from.max(v.pgoff) - v.pgoff) * PAGE_SIZE;
-                        let hi = v.start
-                            + (to.min(v.pgoff + v.pages()).saturating_sub(v.pgoff)) * PAGE_SIZE;
-                        (from < v.pgoff + v.pages() && to > v.pgoff && lo < hi)
-                            .then_some((id, lo, hi))
-                    })
-            })
-            .collect();
-        for (mm, lo, hi) in hits {
-            let mut tlb = MmuGather::new(mm, false);
-            self.zap_range(&mut tlb, mm, lo, hi);
-            self.tlb_end_vma(&mut tlb);
-            self.tlb_finish_mmu(tlb);
-        }
     }
 
     /// madvise_populate() on one VMA: fault `[start, end)` in without FOLL_FORCE, so an access the

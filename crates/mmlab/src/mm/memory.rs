@@ -326,6 +326,19 @@ impl Kernel {
     /// zap_pte_range() over `[start, end)` of one VMA: clear entries, drop mappings; the
     /// references go after the gather's flush.
     pub(crate) fn zap_range(&mut self, tlb: &mut MmuGather, mm: MmId, start: u64, end: u64) {
+        self.zap_range_details(tlb, mm, start, end, true);
+    }
+
+    /// zap_page_range_single() with zap_details: without `even_cows`, anonymous pages (private
+    /// COW copies of file pages) are left mapped (should_zap_page()).
+    pub(crate) fn zap_range_details(
+        &mut self,
+        tlb: &mut MmuGather,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        even_cows: bool,
+    ) {
         let root = self.mms[mm].pgd;
         let mut slots = Vec::new();
         table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
@@ -334,7 +347,7 @@ impl Kernel {
         for chunk in slots.chunk_by(|a, b| a.1.table == b.1.table) {
             let mut force_flush = false;
             for &(addr, slot) in chunk {
-                force_flush |= self.zap_pte(tlb, mm, addr, slot);
+                force_flush |= self.zap_pte(tlb, mm, addr, slot, even_cows);
             }
             if force_flush && !tlb.fullmm {
                 self.tlb_flush_mmu(tlb);
@@ -343,9 +356,20 @@ impl Kernel {
     }
 
     /// One entry of zap_pte_range(); true if it was a dirty file page (force_flush).
-    fn zap_pte(&mut self, tlb: &mut MmuGather, mm: MmId, addr: u64, slot: PteSlot) -> bool {
+    fn zap_pte(
+        &mut self,
+        tlb: &mut MmuGather,
+        mm: MmId,
+        addr: u64,
+        slot: PteSlot,
+        even_cows: bool,
+    ) -> bool {
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
+            return false;
+        }
+        if !even_cows && pte.is_present() && !pte.special() && self.pages.page(pte.pfn()).is_anon()
+        {
             return false;
         }
         table::set(&mut self.phys, slot, Pte::NONE);
@@ -370,6 +394,38 @@ impl Kernel {
         self.page_remove_rmap(pfn);
         tlb.remove_page(pfn);
         force_flush
+    }
+
+    /// unmap_mapping_range(): zap the file pages with index `[from, to)` of shmem inode `ino` in
+    /// every VMA that maps them; `even_cows` also zaps private COW copies (truncation does,
+    /// hole punching does not).
+    pub(crate) fn unmap_mapping_range(&mut self, ino: usize, from: u64, to: u64, even_cows: bool) {
+        let hits: Vec<(MmId, u64, u64)> = self
+            .mms
+            .iter()
+            .flat_map(|(id, m)| {
+                m.vmas
+                    .iter()
+                    .filter(|v| v.backing == Backing::Shmem(ino))
+                    .filter_map(move |v| {
+                        let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
+                        let (lo, hi) = (from.max(vfirst), to.min(vend));
+                        (lo < hi).then(|| {
+                            (
+                                id,
+                                v.start + (lo - vfirst) * PAGE_SIZE,
+                                v.start + (hi - vfirst) * PAGE_SIZE,
+                            )
+                        })
+                    })
+            })
+            .collect();
+        for (mm, lo, hi) in hits {
+            let mut tlb = MmuGather::new(mm, false);
+            self.zap_range_details(&mut tlb, mm, lo, hi, even_cows);
+            self.tlb_end_vma(&mut tlb);
+            self.tlb_finish_mmu(tlb);
+        }
     }
 
     /// mm_populate() → populate_vma_page_range() for every VMA of `[start, end)`: a write fault

@@ -9,6 +9,32 @@ use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
 use crate::pgtable::table;
 use crate::uapi::*;
 
+/// What mmap_region() maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MapKind {
+    PrivateAnon,
+    /// MAP_SHARED|MAP_ANONYMOUS: a new shmem file (shmem_zero_setup()).
+    SharedAnon,
+    /// A shmem file (inode) at a page offset.
+    File(usize, u64),
+}
+
+/// LEGACY_MAP_MASK: the flags MAP_SHARED accepts without validation.
+const LEGACY_MAP_MASK: u64 = MAP_SHARED
+    | MAP_PRIVATE
+    | MAP_FIXED
+    | MAP_ANONYMOUS
+    | MAP_DENYWRITE
+    | MAP_EXECUTABLE
+    | MAP_UNINITIALIZED
+    | MAP_GROWSDOWN
+    | MAP_LOCKED
+    | MAP_NORESERVE
+    | MAP_POPULATE
+    | MAP_NONBLOCK
+    | MAP_STACK
+    | MAP_HUGETLB;
+
 /// stack_guard_gap: pages kept free below a growing stack.
 pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 /// The default RLIMIT_STACK.
@@ -27,9 +53,8 @@ pub(crate) fn calc_vm_prot_bits(prot: u64) -> u64 {
 }
 
 impl Kernel {
-    /// mmap(2) for anonymous memory (ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap), 5.19 checks
-    /// in kernel order. File descriptors arrive with the memfd issue; a non-anonymous mapping
-    /// gets EBADF as for a closed fd.
+    /// mmap(2) (ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap), 5.19 checks in kernel order, for
+    /// anonymous memory and shmem files (memfd).
     #[allow(clippy::too_many_arguments)]
     pub fn mmap(
         &mut self,
@@ -46,15 +71,20 @@ impl Kernel {
         if off & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
         }
-        if flags & MAP_ANONYMOUS == 0 {
-            // No file descriptors exist in this model yet: every fd is a bad one.
-            let _ = fd;
-            return Err(Errno::EBADF);
-        }
-        if flags & MAP_HUGETLB != 0 {
-            // hugetlbfs is a later issue; say so rather than map 4 KiB pages.
-            return Err(Errno::ENOSYS);
-        }
+        let file = if flags & MAP_ANONYMOUS == 0 {
+            let f = self.fget(tid, fd)?.clone();
+            // A MAP_HUGETLB request on a file that is not hugetlbfs.
+            if flags & MAP_HUGETLB != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Some(f)
+        } else {
+            if flags & MAP_HUGETLB != 0 {
+                // hugetlbfs arrives with its own issue; say so rather than map 4 KiB pages.
+                return Err(Errno::ENOSYS);
+            }
+            None
+        };
         // do_mmap()
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -91,21 +121,56 @@ impl Kernel {
             // Locked memory is populated up front and (once reclaim exists) never reclaimed.
             vm_flags |= VM_LOCKED;
         }
-        let (shared, pgoff) = match flags & MAP_TYPE {
-            MAP_SHARED => {
+        let kind = match &file {
+            Some(f) => {
+                // file_mmap_ok(): the range must fit MAX_LFS_FILESIZE.
+                let max = i64::MAX as u64;
+                if len > max || pgoff > (max - len) >> PAGE_SHIFT {
+                    return Err(Errno::EOVERFLOW);
+                }
+                match flags & MAP_TYPE {
+                    t @ (MAP_SHARED | MAP_SHARED_VALIDATE) => {
+                        // MAP_SHARED silently drops newer flags; MAP_SHARED_VALIDATE refuses them
+                        // (shmem has no mmap_supported_flags).
+                        if t == MAP_SHARED_VALIDATE && flags & !LEGACY_MAP_MASK != 0 {
+                            return Err(Errno::EOPNOTSUPP);
+                        }
+                        if prot & PROT_WRITE != 0 && !f.writable {
+                            return Err(Errno::EACCES);
+                        }
+                        vm_flags |= VM_SHARED | VM_MAYSHARE;
+                        if !f.writable {
+                            vm_flags &= !(VM_MAYWRITE | VM_SHARED);
+                        }
+                    }
+                    MAP_PRIVATE => {}
+                    _ => return Err(Errno::EINVAL),
+                }
+                if !f.readable {
+                    return Err(Errno::EACCES);
+                }
                 if vm_flags & VM_GROWSDOWN != 0 {
                     return Err(Errno::EINVAL);
                 }
-                vm_flags |= VM_SHARED | VM_MAYSHARE;
-                (true, 0)
+                MapKind::File(f.ino, pgoff)
             }
-            MAP_PRIVATE => (false, addr >> PAGE_SHIFT),
-            _ => return Err(Errno::EINVAL),
+            None => match flags & MAP_TYPE {
+                MAP_SHARED => {
+                    if vm_flags & VM_GROWSDOWN != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    vm_flags |= VM_SHARED | VM_MAYSHARE;
+                    MapKind::SharedAnon
+                }
+                // The pgoff of anonymous memory is the address's page number (for anon_vma).
+                MAP_PRIVATE => MapKind::PrivateAnon,
+                _ => return Err(Errno::EINVAL),
+            },
         };
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VM_NORESERVE;
         }
-        let start = self.mmap_region(mm, addr, len, vm_flags, pgoff, shared)?;
+        let start = self.mmap_region(mm, addr, len, vm_flags, kind)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || vm_flags & VM_LOCKED != 0 {
             self.mm_populate(mm, addr, addr + len);
         }
@@ -119,8 +184,7 @@ impl Kernel {
         addr: u64,
         len: u64,
         mut vm_flags: u64,
-        pgoff: u64,
-        shared: bool,
+        kind: MapKind,
     ) -> SysResult<u64> {
         let end = addr + len;
         self.do_munmap(mm, addr, len)?;
@@ -131,13 +195,15 @@ impl Kernel {
             self.mms[mm].committed += len >> PAGE_SHIFT;
         }
         vm_flags |= VM_SOFTDIRTY;
-        let backing = if shared {
-            let ino = self.shmem_zero_setup(len);
-            self.shmem[ino].refs += 1;
-            Backing::Shmem(ino)
-        } else {
-            Backing::Anon
+        let (backing, pgoff) = match kind {
+            MapKind::PrivateAnon => (Backing::Anon, addr >> PAGE_SHIFT),
+            MapKind::SharedAnon => (Backing::Shmem(self.shmem_zero_setup(len)), 0),
+            MapKind::File(ino, pgoff) => (Backing::Shmem(ino), pgoff),
         };
+        if let Backing::Shmem(ino) = backing {
+            // The VMA's file reference (get_file()).
+            self.shmem[ino].refs += 1;
+        }
         self.mms[mm].vmas.insert(Vma {
             start: addr,
             end,
@@ -147,7 +213,8 @@ impl Kernel {
             anon_vma: None,
         });
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
-        if !shared {
+        // A shared anonymous VMA has a file of its own, so it never merges.
+        if kind != MapKind::SharedAnon {
             self.vma_merge(mm, addr);
         }
         Ok(addr)

@@ -2,6 +2,7 @@
 
 pub mod fork;
 pub mod madvise;
+pub mod memfd;
 pub mod memory;
 pub mod mmap;
 pub mod mmu_gather;

@@ -581,10 +581,7 @@ mod tests {
             Err(Errno::EINVAL)
         );
         // The tail length is above TASK_SIZE: EINVAL, nothing unmapped.
-        assert_eq!(
-            k.mremap(t, a, u64::MAX & PAGE_MASK, P, 0, 0),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(k.mremap(t, a, PAGE_MASK, P, 0, 0), Err(Errno::EINVAL));
         assert!(vma(&k, t, a + P).is_some());
         k.check_invariants().unwrap();
     }
@@ -597,14 +594,21 @@ mod tests {
         // addr + old_len wraps below new_addr's end: no overlap is seen; FIXED unmaps the
         // target, then the tail munmap of the huge old range fails with EINVAL.
         assert_eq!(
-            k.mremap(t, a, 0xffff_ffff_ffff_f000, P, MREMAP_MAYMOVE | MREMAP_FIXED, n),
+            k.mremap(
+                t,
+                a,
+                0xffff_ffff_ffff_f000,
+                P,
+                MREMAP_MAYMOVE | MREMAP_FIXED,
+                n
+            ),
             Err(Errno::EINVAL)
         );
         assert!(vma(&k, t, n).is_none(), "the FIXED munmap already ran");
         assert!(vma(&k, t, a).is_some());
         // A real overlap.
         assert_eq!(
-            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, a + P),
+            k.mremap(t, a, 2 * P, P, MREMAP_MAYMOVE | MREMAP_FIXED, a + P),
             Err(Errno::EINVAL)
         );
         // new_addr + new_len past TASK_SIZE.
@@ -613,7 +617,7 @@ mod tests {
             Err(Errno::EINVAL)
         );
         assert_eq!(
-            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, u64::MAX & PAGE_MASK),
+            k.mremap(t, a, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, PAGE_MASK),
             Err(Errno::EINVAL)
         );
         k.check_invariants().unwrap();
@@ -651,7 +655,10 @@ mod tests {
         let s = map_at(&mut k, t, 0x2000_0000, P, MAP_SHARED | MAP_ANONYMOUS);
         k.store(t, s, 7).unwrap();
         // Unmapped address: the VMA lookup fails first (EFAULT), not the length.
-        assert_eq!(k.mremap(t, 0x3000_0000, u64::MAX, P, 0, 0), Err(Errno::EFAULT));
+        assert_eq!(
+            k.mremap(t, 0x3000_0000, u64::MAX, P, 0, 0),
+            Err(Errno::EFAULT)
+        );
         // Private: old_len 0 is "duplicate a private mapping", EINVAL.
         assert_eq!(
             k.mremap(t, p, u64::MAX, P, MREMAP_MAYMOVE, 0),
@@ -688,27 +695,46 @@ mod tests {
             TASK_SIZE,
             1 << 63,
             (1 << 63) + P,
-            u64::MAX & PAGE_MASK,
+            PAGE_MASK,
             u64::MAX - P,
             u64::MAX - 1,
             u64::MAX,
         ];
+        let mut calls = 0;
+        let mut moved = 0;
         for flags in [0, 1, 2, 3, 4, 5, 6, 7, 8] {
             for &addr in &vals {
-                let (mut k, t) = setup();
-                map_at(&mut k, t, 0x1000_0000, 2 * P, ANON);
-                map_at(&mut k, t, 0x1000_0000 + 2 * P, P, MAP_SHARED | MAP_ANONYMOUS);
-                k.store(t, 0x1000_0000, 1).unwrap();
                 for &old in &vals {
+                    // A fresh address space per (flags, addr, old_len): a successful move
+                    // would otherwise leave `addr` unmapped for the rest of the loop.
+                    let (mut k, t) = setup();
+                    map_at(&mut k, t, 0x1000_0000, 2 * P, ANON);
+                    map_at(
+                        &mut k,
+                        t,
+                        0x1000_0000 + 2 * P,
+                        P,
+                        MAP_SHARED | MAP_ANONYMOUS,
+                    );
+                    map_at(&mut k, t, TASK_SIZE - 2 * P, 2 * P, ANON);
+                    k.store(t, 0x1000_0000, 1).unwrap();
+                    k.store(t, TASK_SIZE - P, 1).unwrap();
                     for &new in &vals {
-                        for &na in &[0, 0x3000_0000, TASK_SIZE - P, u64::MAX & PAGE_MASK] {
-                            let _ = k.mremap(t, addr, old, new, flags, na);
+                        for &na in &[0, 0x1000_0000 + P, 0x3000_0000, TASK_SIZE - P, PAGE_MASK] {
+                            calls += 1;
+                            if let Ok(r) = k.mremap(t, addr, old, new, flags, na) {
+                                moved += u64::from(r != addr);
+                            }
                         }
                     }
+                    k.check_invariants().unwrap();
                 }
-                k.check_invariants().unwrap();
             }
         }
+        assert!(
+            calls > 150_000 && moved > 10,
+            "{calls} calls, {moved} moves"
+        );
     }
 
     #[test]
@@ -752,7 +778,11 @@ mod tests {
         let f0 = k.tlb_flushes_total();
         let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
         assert_eq!(k.mremap(t, old, 4 * P, 4 * P, flags, new), Ok(new));
-        assert_eq!(k.tlb_flushes_total() - f0, 2, "one flush_tlb_range per extent");
+        assert_eq!(
+            k.tlb_flushes_total() - f0,
+            2,
+            "one flush_tlb_range per extent"
+        );
         for i in 0..4 {
             assert_eq!(k.pte_at(t, new + i * P).unwrap().pfn(), pfns[i as usize]);
             assert!(k.pte_at(t, old + i * P).unwrap().is_none());
@@ -790,7 +820,11 @@ mod tests {
         let f0 = k.tlb_flushes_total();
         let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
         assert_eq!(k.mremap(t, old, 4 << 20, 4 << 20, flags, new), Ok(new));
-        assert_eq!(k.tlb_flushes_total() - f0, 2, "one PMD_SIZE flush per moved table");
+        assert_eq!(
+            k.tlb_flushes_total() - f0,
+            2,
+            "one PMD_SIZE flush per moved table"
+        );
         assert_eq!(
             k.frames_in_use(),
             frames + 1,
@@ -802,10 +836,14 @@ mod tests {
         assert_eq!(k.load(t, new + 5 * P), Ok(0x55));
         assert_eq!(k.load(t, new + (2 << 20) + 7 * P), Ok(0x77));
         assert_eq!(k.pagemap(t, old + 5 * P).unwrap() & PM_PRESENT, 0);
-        assert!(k.maps(t).unwrap().iter().any(|m| m.start == new && m.end == new + (4 << 20)));
+        assert!(k
+            .maps(t)
+            .unwrap()
+            .iter()
+            .any(|m| m.start == new && m.end == new + (4 << 20)));
         k.check_invariants().unwrap();
 
-        // Without DONTUNMAP the old VMA goes; a half with no PTE table costs no flush.
+        // A half with no PTE table costs no flush; then a plain FIXED move of the result.
         let (mut k, t) = setup();
         map_at(&mut k, t, old, 4 << 20, ANON);
         k.store(t, old, 0x11).unwrap();
@@ -815,7 +853,14 @@ mod tests {
         assert_eq!(k.tlb_flushes_total() - f0, 1);
         let (new2, f0) = (0xc020_0000u64, k.tlb_flushes_total());
         assert_eq!(
-            k.mremap(t, new, 4 << 20, 4 << 20, MREMAP_MAYMOVE | MREMAP_FIXED, new2),
+            k.mremap(
+                t,
+                new,
+                4 << 20,
+                4 << 20,
+                MREMAP_MAYMOVE | MREMAP_FIXED,
+                new2
+            ),
             Ok(new2)
         );
         assert!(k.tlb_flushes_total() > f0);
@@ -834,7 +879,11 @@ mod tests {
         let f0 = k.tlb_flushes_total();
         let flags = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP;
         assert_eq!(k.mremap(t, old, 1 << 30, 1 << 30, flags, new), Ok(new));
-        assert_eq!(k.tlb_flushes_total() - f0, 1, "move_normal_pud: one PUD_SIZE flush");
+        assert_eq!(
+            k.tlb_flushes_total() - f0,
+            1,
+            "move_normal_pud: one PUD_SIZE flush"
+        );
         assert_eq!(k.frames_in_use(), frames, "the PUD table was there already");
         assert_eq!(k.load(t, new + (300 << 20)), Ok(0x42));
         k.check_invariants().unwrap();
@@ -877,7 +926,10 @@ mod tests {
         let x = map_at(&mut k, t, 0x1000_0000, 2 * P, ANON | MAP_LOCKED);
         let before = vma(&k, t, x).unwrap();
         assert!(before.flags & VM_LOCKED != 0 && before.flags & VM_ACCOUNT != 0);
-        assert!(before.anon_vma.is_some(), "MAP_LOCKED populated with write faults");
+        assert!(
+            before.anon_vma.is_some(),
+            "MAP_LOCKED populated with write faults"
+        );
         let committed = k.mms[mm].committed;
         let flags = MREMAP_MAYMOVE | MREMAP_DONTUNMAP;
         let y = k.mremap(t, x, 2 * P, 2 * P, flags, 0).unwrap();
@@ -913,7 +965,10 @@ mod tests {
         assert_eq!(k.mremap(t, x, P, 3 * P, 0, 0), Ok(x));
         for i in 1..3 {
             let pte = k.pte_at(t, x + i * P).unwrap();
-            assert!(pte.is_present() && !pte.special(), "write-populated page {i}");
+            assert!(
+                pte.is_present() && !pte.special(),
+                "write-populated page {i}"
+            );
         }
         // Moved: the grown part at the new address is populated too.
         map_at(&mut k, t, x + 3 * P, P, MAP_SHARED | MAP_ANONYMOUS);

@@ -1,0 +1,109 @@
+//! Open files and the per-process descriptor table (struct file, fdtable): what memfd_create()
+//! returns, mmap() and ftruncate() take, fork() shares and exit() closes.
+
+use std::collections::BTreeMap;
+
+use crate::errno::{Errno, SysResult};
+use crate::kernel::{Kernel, Pid, Tid};
+
+/// The first descriptor a process gets (0-2 are stdin, stdout and stderr in a real process).
+pub const FIRST_FD: i32 = 3;
+/// RLIMIT_NOFILE's default soft limit.
+pub const NR_OPEN_DEFAULT: i32 = 1024;
+
+/// struct file: an open shmem inode.
+#[derive(Clone, Debug)]
+pub struct File {
+    /// The shmem inode (the file holds one reference on it).
+    pub ino: usize,
+    /// FMODE_READ / FMODE_WRITE.
+    pub readable: bool,
+    pub writable: bool,
+    /// Descriptors (in any process) that refer to this open file.
+    pub refs: u32,
+}
+
+/// A process's descriptor table.
+#[derive(Clone, Debug, Default)]
+pub struct FdTable {
+    fds: BTreeMap<i32, usize>,
+}
+
+impl Kernel {
+    /// Open a file on `ino` and install it at the lowest free descriptor (get_unused_fd_flags()).
+    pub(crate) fn fd_install_new(
+        &mut self,
+        pid: Pid,
+        ino: usize,
+        readable: bool,
+        writable: bool,
+    ) -> SysResult<i32> {
+        let fdt = &self.procs[pid].fds;
+        let fd = (FIRST_FD..NR_OPEN_DEFAULT)
+            .find(|n| !fdt.fds.contains_key(n))
+            .ok_or(Errno::EMFILE)?;
+        self.shmem[ino].refs += 1;
+        let file = self.files.insert(File {
+            ino,
+            readable,
+            writable,
+            refs: 1,
+        });
+        self.procs[pid].fds.fds.insert(fd, file);
+        Ok(fd)
+    }
+
+    /// fdget(): the open file behind `fd` of `tid`'s process, or EBADF.
+    pub(crate) fn fget(&self, tid: Tid, fd: i64) -> SysResult<&File> {
+        let pid = self.task(tid)?.pid;
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let file = *self.procs[pid].fds.fds.get(&fd).ok_or(Errno::EBADF)?;
+        Ok(&self.files[file])
+    }
+
+    /// close(2).
+    pub fn close(&mut self, tid: Tid, fd: i64) -> SysResult<()> {
+        self.enter(tid)?;
+        let pid = self.tasks[tid].pid;
+        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let file = self.procs[pid].fds.fds.remove(&fd).ok_or(Errno::EBADF)?;
+        self.fput(file);
+        Ok(())
+    }
+
+    /// fput(): drop a descriptor's reference; the last one releases the inode reference.
+    fn fput(&mut self, file: usize) {
+        let f = &mut self.files[file];
+        f.refs -= 1;
+        if f.refs == 0 {
+            let ino = self.files.remove(file).ino;
+            self.shmem_put(ino);
+        }
+    }
+
+    /// dup_fd() at fork: the child's table refers to the same open files.
+    pub(crate) fn dup_fds(&mut self, parent: Pid) -> FdTable {
+        let t = self.procs[parent].fds.clone();
+        for &file in t.fds.values() {
+            self.files[file].refs += 1;
+        }
+        t
+    }
+
+    /// exit_files(): close every descriptor of the process.
+    pub(crate) fn close_all(&mut self, fds: FdTable) {
+        for file in fds.fds.into_values() {
+            self.fput(file);
+        }
+    }
+
+    /// The process's open descriptors (as /proc/PID/fd lists them).
+    pub fn fds(&self, tid: Tid) -> SysResult<Vec<i32>> {
+        Ok(self.procs[self.task(tid)?.pid]
+            .fds
+            .fds
+            .keys()
+            .copied()
+            .collect())
+    }
+}
