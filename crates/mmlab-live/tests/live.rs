@@ -105,6 +105,9 @@ impl Backend for MunmapIsANoOp {
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
         self.0.maps(t)
     }
+    fn vmstat(&mut self, name: &str) -> Result<u64, String> {
+        self.0.vmstat(name)
+    }
     fn model_probe(&mut self, t: TaskId, p: &ModelProbe) -> Result<ProbeValue, String> {
         self.0.model_probe(t, p)
     }

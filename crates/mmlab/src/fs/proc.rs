@@ -1,7 +1,8 @@
 //! fs/proc/task_mmu.c: pagemap entries and maps lines.
 
 use crate::errno::SysResult;
-use crate::hw::PAGE_SHIFT;
+use crate::hw::{PAGE_SHIFT, PAGE_SIZE};
+use crate::page::flags::{PG_DIRTY, PG_SWAPBACKED};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::pgtable::pte::PteView;
@@ -146,3 +147,103 @@ impl Kernel {
         }
     }
 }
+
+/// One VMA's /proc/PID/smaps counters, in bytes (printed in kB).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Smaps {
+    pub rss: u64,
+    /// Proportional set size, in bytes << PSS_SHIFT (12) as the kernel keeps it.
+    pub pss: u64,
+    pub shared_clean: u64,
+    pub shared_dirty: u64,
+    pub private_clean: u64,
+    pub private_dirty: u64,
+    pub referenced: u64,
+    pub anonymous: u64,
+    pub lazyfree: u64,
+    pub swap: u64,
+    pub locked: u64,
+}
+
+/// PSS is accumulated with 12 fractional bits.
+const PSS_SHIFT: u32 = 12;
+
+impl Smaps {
+    /// The fields as smaps prints them, in kB, by the names scenarios use.
+    pub fn fields_kb(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("size", 0),
+            ("rss", self.rss >> 10),
+            ("pss", (self.pss >> PSS_SHIFT) >> 10),
+            ("shared_clean", self.shared_clean >> 10),
+            ("shared_dirty", self.shared_dirty >> 10),
+            ("private_clean", self.private_clean >> 10),
+            ("private_dirty", self.private_dirty >> 10),
+            ("referenced", self.referenced >> 10),
+            ("anonymous", self.anonymous >> 10),
+            ("lazyfree", self.lazyfree >> 10),
+            ("swap", self.swap >> 10),
+            ("locked", self.locked >> 10),
+        ]
+    }
+}
+
+impl Kernel {
+    /// show_smap() → smaps_pte_entry() / smaps_account() for the VMA holding `addr` (None if no
+    /// VMA does). The zero page is not counted (vm_normal_page() is NULL for it).
+    pub fn smaps(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, Smaps)>> {
+        let mm = self.task(tid)?.mm;
+        let m = &self.mms[mm];
+        let Some(vma) = m.vmas.lookup(addr) else { return Ok(None) };
+        let mut s = Smaps::default();
+        let locked = vma.flags & VM_LOCKED != 0;
+        table::for_each_slot(&self.phys, m.pgd, vma.start, vma.end, |_, slot| {
+            let pte = table::get(&self.phys, slot);
+            if !pte.is_present() || pte.special() {
+                return;
+            }
+            let page = self.pages.page(pte.pfn());
+            let size = PAGE_SIZE;
+            if page.is_anon() {
+                s.anonymous += size;
+                if !page.test(PG_SWAPBACKED) && !pte.dirty() && !page.test(PG_DIRTY) {
+                    s.lazyfree += size;
+                }
+            }
+            s.rss += size;
+            if pte.young() {
+                s.referenced += size;
+            }
+            // A page whose only reference is this mapping is private; otherwise its PSS is
+            // shared among its mappings.
+            let (pss, private) = if page.refcount == 1 { (size << PSS_SHIFT, true) } else { ((size << PSS_SHIFT) / (page.mapcount.max(1) as u64), page.mapcount < 2) };
+            s.pss += pss;
+            if locked {
+                s.locked += pss;
+            }
+            let dirty = pte.dirty() || page.test(PG_DIRTY);
+            match (dirty, private) {
+                (true, true) => s.private_dirty += size,
+                (true, false) => s.shared_dirty += size,
+                (false, true) => s.private_clean += size,
+                (false, false) => s.shared_clean += size,
+            }
+        });
+        Ok(Some(((vma.end - vma.start) >> 10, s)))
+    }
+
+    /// A /proc/meminfo field in kB, for the fields the model keeps.
+    pub fn meminfo(&self, name: &str) -> Option<u64> {
+        let kb = |pages: u64| pages * (PAGE_SIZE >> 10);
+        Some(match name {
+            "MemTotal" => self.cfg.memory_bytes >> 10,
+            "MemFree" => kb(self.pages.nr_free()),
+            "AnonPages" => kb(self.vmstat.nr_anon_pages),
+            "Shmem" => kb(self.vmstat.nr_shmem),
+            _ => return None,
+        })
+    }
+}
+
+/// The /proc/meminfo fields the model keeps.
+pub const MEMINFO_NAMES: &[&str] = &["MemTotal", "MemFree", "AnonPages", "Shmem"];

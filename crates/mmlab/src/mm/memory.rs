@@ -454,18 +454,6 @@ impl Kernel {
         }
     }
 
-    /// Populate before the VM_LOCKED-aware callers switch to mm_populate().
-    pub(crate) fn populate_range(
-        &mut self,
-        mm: MmId,
-        start: u64,
-        end: u64,
-        _write: bool,
-    ) -> Result<(), VmFault> {
-        self.mm_populate(mm, start, end);
-        Ok(())
-    }
-
     /// __get_user_pages() fault-in over `[start, end)` inside `vma`: fault every page that is
     /// not present (or, for a write, not writable).
     pub(crate) fn faultin_range(
