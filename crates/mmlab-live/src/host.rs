@@ -372,6 +372,13 @@ impl Backend for HostBackend {
     fn vmstat(&mut self, name: &str) -> Result<u64, String> {
         procfs::vmstat(name)
     }
+    fn meminfo(&mut self, name: &str) -> Result<u64, String> {
+        procfs::meminfo(name)
+    }
+    fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String> {
+        let pid = self.task(t).map_err(|e| e.to_string())?.pid;
+        procfs::smaps(pid, addr).map_err(|e| e.to_string())
+    }
     fn model_probe(&mut self, _t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
         Err(format!(
             "{probe:?} looks inside the model; the host kernel has no such view"

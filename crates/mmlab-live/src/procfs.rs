@@ -79,6 +79,47 @@ pub fn vmstat(name: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("/proc/vmstat has no `{name}` on this kernel"))
 }
 
+/// A /proc/meminfo field in kB.
+pub fn meminfo(name: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    s.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.split_whitespace().next()?.parse().ok())
+        })
+        .ok_or_else(|| format!("/proc/meminfo has no `{name}` on this kernel"))
+}
+
+/// The /proc/PID/smaps entry whose range holds `addr`: its "Name:  N kB" fields, names in
+/// lower case (`Private_Dirty` → `private_dirty`).
+pub fn smaps(pid: i32, addr: u64) -> Result<Option<Vec<(String, u64)>>, Errno> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps")).map_err(io_errno)?;
+    let mut fields: Option<Vec<(String, u64)>> = None;
+    for line in s.lines() {
+        // A VMA's header line parses as a maps line; its field lines ("Rss:  8 kB") do not.
+        if let Some(e) = parse_maps_line(line) {
+            if fields.is_some() {
+                break;
+            }
+            if e.start <= addr && addr < e.end {
+                fields = Some(Vec::new());
+            }
+            continue;
+        }
+        if let (Some(f), Some((k, v))) = (fields.as_mut(), line.split_once(':')) {
+            if let Some(n) = v
+                .trim()
+                .strip_suffix(" kB")
+                .and_then(|n| n.trim().parse().ok())
+            {
+                f.push((k.to_lowercase(), n));
+            }
+        }
+    }
+    Ok(fields)
+}
+
 /// The PFN of the shared zero page, found by read-faulting a fresh page of the runner itself.
 pub fn zero_pfn() -> Result<u64, Errno> {
     // SAFETY: a private anonymous read-only page of our own, read once and unmapped.
@@ -108,6 +149,13 @@ pub fn zero_pfn() -> Result<u64, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smaps_field_lines_are_not_headers() {
+        assert!(parse_maps_line("Rss:                   8 kB").is_none());
+        assert!(parse_maps_line("VmFlags: rd wr mr mw me ac sd").is_none());
+        assert!(parse_maps_line("THPeligible:    0").is_none());
+    }
 
     #[test]
     fn maps_lines_parse() {

@@ -108,6 +108,12 @@ impl Backend for MunmapIsANoOp {
     fn vmstat(&mut self, name: &str) -> Result<u64, String> {
         self.0.vmstat(name)
     }
+    fn meminfo(&mut self, name: &str) -> Result<u64, String> {
+        self.0.meminfo(name)
+    }
+    fn smaps(&mut self, t: TaskId, a: u64) -> Result<Option<Vec<(String, u64)>>, String> {
+        self.0.smaps(t, a)
+    }
     fn model_probe(&mut self, t: TaskId, p: &ModelProbe) -> Result<ProbeValue, String> {
         self.0.model_probe(t, p)
     }

@@ -129,6 +129,11 @@ pub trait Backend {
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno>;
     /// A system-wide /proc/vmstat counter by its Linux name.
     fn vmstat(&mut self, name: &str) -> Result<u64, String>;
+    /// A system-wide /proc/meminfo field in kB.
+    fn meminfo(&mut self, name: &str) -> Result<u64, String>;
+    /// The /proc/PID/smaps entry of the VMA holding `addr`: its fields in kB, by lower-case
+    /// name (`rss`, `pss`, `private_dirty`, ...), or None if no VMA holds `addr`.
+    fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String>;
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// Check the backend's invariants after a step (the model's checker; a no-op on a host).

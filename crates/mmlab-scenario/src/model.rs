@@ -158,6 +158,28 @@ impl Backend for ModelBackend {
             .expect("every Linux name is a model counter"))
     }
 
+    fn meminfo(&mut self, name: &str) -> Result<u64, String> {
+        self.k().meminfo(name).ok_or_else(|| {
+            format!(
+                "meminfo({name}): the model keeps {}",
+                mmlab::fs::proc::MEMINFO_NAMES.join(", ")
+            )
+        })
+    }
+
+    fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String> {
+        let s = self.k().smaps(t, addr).map_err(|e| e.to_string())?;
+        Ok(s.map(|(size_kb, s)| {
+            let mut f: Vec<(String, u64)> = s
+                .fields_kb()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            f[0].1 = size_kb;
+            f
+        }))
+    }
+
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
         let k = self.k();
         match probe {

@@ -422,6 +422,25 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if f == "meminfo" {
+            return match args {
+                [Expr {
+                    kind: ExprKind::Name(name),
+                    ..
+                }] => {
+                    let v = self
+                        .b
+                        .meminfo(name)
+                        .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
+                    Ok(Value::Num(v))
+                }
+                _ => Err(stop(
+                    e.pos,
+                    "meminfo(NAME) with a /proc/meminfo field name",
+                    show(e),
+                )),
+            };
+        }
         if f == "vmstat" {
             // The argument names a /proc/vmstat counter; it is not an expression.
             return match args {
@@ -528,6 +547,21 @@ impl<B: Backend> Runner<'_, B> {
                         ("prot", prot),
                         ("shared", m.shared as u64),
                     ],
+                })
+            }
+            "smaps" => {
+                want(1)?;
+                let fields = self
+                    .b
+                    .smaps(t, argv[0])
+                    .map_err(probe_err)?
+                    .ok_or_else(|| probe_err(format!("no VMA holds {:#x}", argv[0])))?;
+                Ok(Value::Record {
+                    raw: None,
+                    fields: fields
+                        .into_iter()
+                        .filter_map(|(k, v)| smaps_field(&k).map(|k| (k, v)))
+                        .collect(),
                 })
             }
             "vma_count" => {
@@ -667,6 +701,26 @@ impl<B: Backend> Runner<'_, B> {
             _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch)", format!("`{f}`"))),
         })
     }
+}
+
+/// The smaps fields scenarios may name (the kernel prints more; both backends give these).
+fn smaps_field(name: &str) -> Option<&'static str> {
+    [
+        "size",
+        "rss",
+        "pss",
+        "shared_clean",
+        "shared_dirty",
+        "private_clean",
+        "private_dirty",
+        "referenced",
+        "anonymous",
+        "lazyfree",
+        "swap",
+        "locked",
+    ]
+    .into_iter()
+    .find(|f| *f == name)
 }
 
 /// The first `model.*` probe a body calls, as `model.x at line N`.

@@ -2,9 +2,9 @@
 
 use crate::errno::SysResult;
 use crate::hw::{PAGE_SHIFT, PAGE_SIZE};
-use crate::page::flags::{PG_DIRTY, PG_SWAPBACKED};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::page::flags::{PG_DIRTY, PG_SWAPBACKED};
 use crate::pgtable::pte::PteView;
 use crate::pgtable::table;
 
@@ -194,7 +194,9 @@ impl Kernel {
     pub fn smaps(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, Smaps)>> {
         let mm = self.task(tid)?.mm;
         let m = &self.mms[mm];
-        let Some(vma) = m.vmas.lookup(addr) else { return Ok(None) };
+        let Some(vma) = m.vmas.lookup(addr) else {
+            return Ok(None);
+        };
         let mut s = Smaps::default();
         let locked = vma.flags & VM_LOCKED != 0;
         table::for_each_slot(&self.phys, m.pgd, vma.start, vma.end, |_, slot| {
@@ -216,7 +218,14 @@ impl Kernel {
             }
             // A page whose only reference is this mapping is private; otherwise its PSS is
             // shared among its mappings.
-            let (pss, private) = if page.refcount == 1 { (size << PSS_SHIFT, true) } else { ((size << PSS_SHIFT) / (page.mapcount.max(1) as u64), page.mapcount < 2) };
+            let (pss, private) = if page.refcount == 1 {
+                (size << PSS_SHIFT, true)
+            } else {
+                (
+                    (size << PSS_SHIFT) / (page.mapcount.max(1) as u64),
+                    page.mapcount < 2,
+                )
+            };
             s.pss += pss;
             if locked {
                 s.locked += pss;
