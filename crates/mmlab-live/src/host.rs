@@ -225,6 +225,18 @@ impl Backend for HostBackend {
                 setup.cpus.unwrap_or(1)
             )));
         }
+        if let Some(want) = setup.fault_around_bytes {
+            // debugfs belongs to the machine: run only if the host is already set that way.
+            let have = std::fs::read_to_string("/sys/kernel/debug/fault_around_bytes")
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            if have != Some(want) {
+                return Err(Skip(format!(
+                    "needs fault_around_bytes {want}; the host has {}",
+                    have.map_or("no debugfs knob".into(), |h| h.to_string())
+                )));
+            }
+        }
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()

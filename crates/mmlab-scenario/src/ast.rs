@@ -17,6 +17,8 @@ pub struct Scenario {
     pub profile: Option<String>,
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
+    /// `fault-around-bytes N`.
+    pub fault_around_bytes: Option<u64>,
     pub model_only: Option<String>,
     /// `feature NAME on|off` lines (model only).
     pub features: Vec<(String, bool)>,

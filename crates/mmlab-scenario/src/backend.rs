@@ -91,6 +91,7 @@ pub struct Setup {
     pub profile: Option<String>,
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
+    pub fault_around_bytes: Option<u64>,
     pub features: Vec<(String, bool)>,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.

@@ -54,6 +54,9 @@ impl Backend for ModelBackend {
             }
             cfg.cpus = c;
         }
+        if let Some(b) = setup.fault_around_bytes {
+            cfg.set_fault_around_bytes(b).map_err(Skip)?;
+        }
         for (name, on) in &setup.features {
             cfg.features.set(name, *on).map_err(Skip)?;
         }

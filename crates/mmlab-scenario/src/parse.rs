@@ -464,6 +464,18 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             "memory" => sc.memory = Some(l.number("a memory size such as 64M")?),
             "cpus" => sc.cpus = Some(l.number("a CPU count")? as usize),
+            "fault" => {
+                l.expect("-")?;
+                if !l.keyword("around") {
+                    return Err(l.err("`fault-around-bytes`"));
+                }
+                l.expect("-")?;
+                if !l.keyword("bytes") {
+                    return Err(l.err("`fault-around-bytes`"));
+                }
+                sc.fault_around_bytes = Some(l.number("a byte count such as 4096")?);
+                l.done()?;
+            }
             "model" => {
                 l.expect("-")?;
                 if !l.keyword("only") {

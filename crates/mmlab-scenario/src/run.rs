@@ -102,6 +102,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         profile: sc.profile.clone(),
         memory: sc.memory,
         cpus: sc.cpus,
+        fault_around_bytes: sc.fault_around_bytes,
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
         uses_model_probe: first_model_probe(&sc.body),

@@ -114,6 +114,8 @@ pub struct Config {
     pub content: ContentMode,
     /// /proc/sys/vm/max_map_count.
     pub max_map_count: usize,
+    /// /sys/kernel/debug/fault_around_bytes: a power of two from PAGE_SIZE (off) to 64 KiB.
+    pub fault_around_bytes: u64,
 }
 
 impl Config {
@@ -126,7 +128,24 @@ impl Config {
             cpus: 2,
             content: ContentMode::Bytes,
             max_map_count: 65530,
+            fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,
         }
+    }
+
+    /// fault_around_bytes_set(): round down to a power of two, at least PAGE_SIZE (5.19 keeps
+    /// the value below PTRS_PER_PTE pages).
+    pub fn set_fault_around_bytes(&mut self, val: u64) -> Result<(), String> {
+        if val / 4096 > 512 {
+            return Err(format!(
+                "fault_around_bytes {val}: more than a page table's 512 pages (EINVAL)"
+            ));
+        }
+        self.fault_around_bytes = if val > 4096 {
+            1 << (63 - val.leading_zeros())
+        } else {
+            4096
+        };
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! mm/memory.c: the page-fault handler (anonymous, shmem, write-protect/COW), zapping and
 //! populating.
 
-use crate::hw::{mmu, PAGE_SIZE};
+use crate::hw::{mmu, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{vm::*, Backing, Vma};
@@ -20,7 +20,7 @@ pub enum VmFault {
     Sigbus,
 }
 
-/// fault_around_bytes (default 64 KiB): how much do_fault_around() maps from the page cache.
+/// fault_around_bytes's default (64 KiB): how much do_fault_around() maps from the page cache.
 pub const FAULT_AROUND_BYTES: u64 = 65536;
 
 /// The entry for a new anonymous page: mk_pte() then, in a writable VMA,
@@ -249,7 +249,8 @@ impl Kernel {
         if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
             return Err(VmFault::Sigbus);
         }
-        if !write {
+        // do_read_fault(): fault around only when the window is more than one page.
+        if !write && self.cfg.fault_around_bytes >> PAGE_SHIFT > 1 {
             self.do_fault_around(mm, vma, ino, addr);
         }
         if !table::get(&self.phys, slot).is_none() {
@@ -303,9 +304,10 @@ impl Kernel {
     fn do_fault_around(&mut self, mm: MmId, vma: &Vma, ino: usize, addr: u64) {
         // The window starts at the fault_around_bytes-aligned address (not below the VMA) and
         // runs 16 pages, stopping at the end of the VMA and of the PTE table.
-        let start = (addr & !(FAULT_AROUND_BYTES - 1)).max(vma.start);
+        let window = self.cfg.fault_around_bytes;
+        let start = (addr & !(window - 1)).max(vma.start);
         let table_end = (start | ((1 << 21) - 1)) + 1;
-        let end = (start + FAULT_AROUND_BYTES).min(vma.end).min(table_end);
+        let end = (start + window).min(vma.end).min(table_end);
         let root = self.mms[mm].pgd;
         let mut a = start;
         while a < end {
