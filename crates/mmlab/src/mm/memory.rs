@@ -309,10 +309,17 @@ impl Kernel {
         let table_end = (start | ((1 << 21) - 1)) + 1;
         let end = (start + window).min(vma.end).min(table_end);
         let root = self.mms[mm].pgd;
+        // filemap_map_pages() stops at EOF and skips pages that are not uptodate.
+        let eof = self.shmem[ino].size.div_ceil(PAGE_SIZE);
         let mut a = start;
         while a < end {
             let index = vma.linear_page_index(a);
-            if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
+            let cached = self.shmem[ino]
+                .cache
+                .get(&index)
+                .copied()
+                .filter(|&p| self.pages.page(p).test(PG_UPTODATE));
+            if let Some(pfn) = cached.filter(|_| index < eof) {
                 if let Some(slot) = table::walk(&self.phys, root, a) {
                     if table::get(&self.phys, slot).is_none() {
                         // x86 keeps prefaulted entries young (arch_wants_old_prefaulted_pte()

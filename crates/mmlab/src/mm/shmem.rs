@@ -64,15 +64,24 @@ impl Kernel {
         }
     }
 
-    /// shmem_getpage_gfp(SGP_CACHE): the page at `index`, allocated and zeroed if absent.
+    /// shmem_getpage_gfp(SGP_CACHE) for a fault: the page at `index`, allocated if absent; a
+    /// page fallocate() left not uptodate is cleared and marked uptodate now.
     pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64) -> SysResult<u64> {
+        let pfn = self.shmem_getpage_gfp(ino, index)?;
+        self.pages.page_mut(pfn).flags |= PG_UPTODATE;
+        Ok(pfn)
+    }
+
+    /// shmem_getpage_gfp(SGP_FALLOC): find or allocate the page at `index`; a new page is zeroed
+    /// but not uptodate (fault-around will not map it until a fault has).
+    pub(crate) fn shmem_getpage_gfp(&mut self, ino: usize, index: u64) -> SysResult<u64> {
         if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
             return Ok(pfn);
         }
         let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
         self.phys.clear(pfn);
         let p = self.pages.page_mut(pfn);
-        p.flags = PG_SWAPBACKED | PG_UPTODATE;
+        p.flags = PG_SWAPBACKED;
         p.mapping = ino as u32;
         p.index = index;
         self.shmem[ino].cache.insert(index, pfn);
@@ -215,7 +224,7 @@ impl Kernel {
             return Ok(());
         }
         for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
-            self.shmem_getpage(ino, index)?;
+            self.shmem_getpage_gfp(ino, index)?;
         }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
             self.shmem[ino].size = end;
