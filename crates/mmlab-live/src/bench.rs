@@ -156,6 +156,40 @@ pub fn anon_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> 
     figure(rates, "faults/s")
 }
 
+/// 4 KiB shmem write faults, as fault_shmem.c: a fresh memfd of `bytes`, mapped MAP_SHARED,
+/// one byte written per page (each fault allocates and inserts a page-cache page): faults/s.
+pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> {
+    let len = page_len(bytes)?;
+    let rates = samples(reps, || {
+        // SAFETY: a new memfd and a shared mapping of it that only this closure touches.
+        let fd = unsafe { libc::memfd_create(c"mmlab-bench-shmem".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(os_err("memfd_create"));
+        }
+        let p = unsafe {
+            if libc::ftruncate(fd, len as i64) != 0 {
+                libc::close(fd);
+                return Err(os_err("ftruncate"));
+            }
+            libc::mmap(ptr::null_mut(), len, RW, libc::MAP_SHARED, fd, 0)
+        };
+        if p == libc::MAP_FAILED {
+            unsafe { libc::close(fd) };
+            return Err(os_err("mmap(memfd)"));
+        }
+        let m = Mapping { ptr: p.cast(), len };
+        let f0 = minflt()?;
+        let t0 = Instant::now();
+        touch(m.ptr, len, 1);
+        let dt = t0.elapsed().as_secs_f64();
+        let nflt = minflt()? - f0;
+        m.unmap()?;
+        unsafe { libc::close(fd) };
+        Ok(nflt as f64 / dt)
+    })?;
+    figure(rates, "faults/s")
+}
+
 /// fork() with `bytes` of touched private anon memory, then the child writes one byte per page of all of it and exits; total wall time from before fork until the child is reaped, in milliseconds. Also the fork() call time alone. Returns (total ms, fork call ms).
 pub fn fork_then_child_writes(
     bytes: usize,

@@ -15,6 +15,8 @@
 use std::collections::BTreeMap;
 
 use mmlab::fs::proc::{PM_FILE, PM_MMAP_EXCLUSIVE, PM_PRESENT, PM_SWAP};
+use mmlab::mm::memfd::MFD_CLOEXEC;
+use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
@@ -115,6 +117,45 @@ enum Op {
         pages: u64,
         val: u8,
     },
+    /// memfd_create() unless the process already has two descriptors.
+    MemfdCreate {
+        p: usize,
+        t: usize,
+        cloexec: bool,
+    },
+    /// `fd` picks one of the process's descriptors (EBADF when it has none).
+    Ftruncate {
+        p: usize,
+        t: usize,
+        fd: usize,
+        len: i64,
+    },
+    Fallocate {
+        p: usize,
+        t: usize,
+        fd: usize,
+        mode: u64,
+        off: i64,
+        len: i64,
+    },
+    Close {
+        p: usize,
+        t: usize,
+        fd: usize,
+    },
+    MmapFd {
+        p: usize,
+        t: usize,
+        fd: usize,
+        page: i64,
+        pages: u64,
+        prot: u64,
+        shared: bool,
+        fixed: Place,
+        populate: bool,
+        /// File offset in pages.
+        off: u64,
+    },
 }
 
 /// Which operations a property draws from.
@@ -126,6 +167,8 @@ struct Gen {
     all_advice: bool,
     /// mremap with old_len 0 (duplicating a shared mapping).
     zero_old: bool,
+    /// memfd_create/ftruncate/fallocate/close and mmap of a memfd (plus MADV_COLD/PAGEOUT).
+    memfd: bool,
 }
 
 fn prot_s() -> impl Strategy<Value = u64> {
@@ -219,7 +262,7 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
                 prot,
             }
         });
-    let advices: Vec<u64> = if g.all_advice {
+    let mut advices: Vec<u64> = if g.all_advice {
         vec![
             MADV_DONTNEED,
             MADV_DONTNEED,
@@ -233,6 +276,9 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
     } else {
         vec![MADV_DONTNEED, MADV_DONTNEED, MADV_FREE]
     };
+    if g.memfd {
+        advices.extend([MADV_PAGEOUT, MADV_PAGEOUT, MADV_COLD]);
+    }
     let madvise = (pt.clone(), page_s(), len_s(), prop::sample::select(advices)).prop_map(
         |((p, t), page, len, advice)| Op::Madvise {
             p,
@@ -286,7 +332,93 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
         arms.push((3, fork.boxed()));
         arms.push((1, exit.boxed()));
     }
+    if g.memfd {
+        arms.extend(memfd_ops_s());
+    }
     proptest::strategy::Union::new_weighted(arms).boxed()
+}
+
+/// A file size: 0..=16 pages, sometimes not page aligned.
+fn file_len_s() -> impl Strategy<Value = i64> {
+    (
+        0i64..=16,
+        prop_oneof![4 => Just(0i64), 1 => Just(1i64), 1 => 1i64..PAGE as i64],
+    )
+        .prop_map(|(n, sub)| (n * PAGE as i64 - sub).max(0))
+}
+
+/// A byte offset or length, often page aligned, sometimes not.
+fn bytes_s(max_pages: i64) -> impl Strategy<Value = i64> {
+    prop_oneof![
+        2 => (0..=max_pages).prop_map(|n| n * PAGE as i64),
+        1 => 0..=max_pages * PAGE as i64,
+    ]
+}
+
+/// The memfd operations of property 1.
+fn memfd_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
+    let pt = (0usize..8, 0usize..2);
+    let create = (pt.clone(), prop::bool::weighted(0.3))
+        .prop_map(|((p, t), cloexec)| Op::MemfdCreate { p, t, cloexec });
+    let ftruncate = (pt.clone(), 0usize..2, file_len_s())
+        .prop_map(|((p, t), fd, len)| Op::Ftruncate { p, t, fd, len });
+    let fallocate = (
+        pt.clone(),
+        0usize..2,
+        prop::sample::select(vec![
+            0,
+            FALLOC_FL_KEEP_SIZE,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        ]),
+        bytes_s(16),
+        bytes_s(8),
+    )
+        .prop_map(|((p, t), fd, mode, off, len)| Op::Fallocate {
+            p,
+            t,
+            fd,
+            mode,
+            off,
+            len: len.max(1),
+        });
+    let close = (pt.clone(), 0usize..2).prop_map(|((p, t), fd)| Op::Close { p, t, fd });
+    let mmap = (
+        pt,
+        0usize..2,
+        page_s(),
+        1u64..=16,
+        prot_s(),
+        any::<bool>(),
+        prop_oneof![
+            1 => Just(Place::No),
+            6 => Just(Place::Fixed),
+            1 => Just(Place::NoReplace)
+        ],
+        prop::bool::weighted(0.2),
+        0u64..16,
+    )
+        .prop_map(
+            |((p, t), fd, page, pages, prot, shared, fixed, populate, off)| Op::MmapFd {
+                p,
+                t,
+                fd,
+                page,
+                pages,
+                prot,
+                shared,
+                fixed,
+                populate,
+                off,
+            },
+        );
+    vec![
+        (5, create.boxed()),
+        (3, ftruncate.boxed()),
+        (3, fallocate.boxed()),
+        (1, close.boxed()),
+        (6, mmap.boxed()),
+    ]
 }
 
 /// The arena starts inaccessible or read-write (so that accesses often succeed).
@@ -340,6 +472,16 @@ impl World {
         let p = p % self.procs.len();
         let th = &self.procs[p];
         (p, th[t % th.len()])
+    }
+
+    /// One of the process's descriptors (-1, so EBADF, when it has none).
+    fn fd(&self, tid: Tid, i: usize) -> i64 {
+        let fds = self.k.fds(tid).expect("fds");
+        if fds.is_empty() {
+            -1
+        } else {
+            fds[i % fds.len()] as i64
+        }
     }
 
     fn exit_all(&mut self) -> Result<(), String> {
@@ -504,6 +646,55 @@ fn apply(w: &mut World, op: &Op) -> String {
                 "memset {:?}",
                 w.k.memset(tid, w.addr(page), val, pages * PAGE)
             )
+        }
+        Op::MemfdCreate { p, t, cloexec } => {
+            let (_, tid) = w.tid(p, t);
+            if w.k.fds(tid).expect("fds").len() >= 2 {
+                return "memfd_create skipped".into();
+            }
+            let flags = if cloexec { MFD_CLOEXEC } else { 0 };
+            format!("memfd_create {:?}", w.k.memfd_create(tid, "prop", flags))
+        }
+        Op::Ftruncate { p, t, fd, len } => {
+            let (_, tid) = w.tid(p, t);
+            let fd = w.fd(tid, fd);
+            format!("ftruncate {fd} {:?}", w.k.ftruncate(tid, fd, len))
+        }
+        Op::Fallocate {
+            p,
+            t,
+            fd,
+            mode,
+            off,
+            len,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let fd = w.fd(tid, fd);
+            format!("fallocate {fd} {:?}", w.k.fallocate(tid, fd, mode, off, len))
+        }
+        Op::Close { p, t, fd } => {
+            let (_, tid) = w.tid(p, t);
+            let fd = w.fd(tid, fd);
+            format!("close {fd} {:?}", w.k.close(tid, fd))
+        }
+        Op::MmapFd {
+            p,
+            t,
+            fd,
+            page,
+            pages,
+            prot,
+            shared,
+            fixed,
+            populate,
+            off,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let fd = w.fd(tid, fd);
+            let addr = if fixed == Place::No { 0 } else { w.addr(page) };
+            let flags = mmap_flags(shared, fixed, populate) & !MAP_ANONYMOUS;
+            let r = w.k.mmap(tid, addr, pages * PAGE, prot, flags, fd, off * PAGE);
+            format!("mmap fd {fd} {r:x?}")
         }
     }
 }
@@ -785,6 +976,11 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         Op::Thread { .. } | Op::SetCpu { .. } => {
             apply(w, op);
         }
+        Op::MemfdCreate { .. }
+        | Op::Ftruncate { .. }
+        | Op::Fallocate { .. }
+        | Op::Close { .. }
+        | Op::MmapFd { .. } => return Err("property 2 draws no memfd operations".into()),
         Op::Store {
             p,
             t,
@@ -952,18 +1148,21 @@ const G_ALL: Gen = Gen {
     fork: true,
     all_advice: true,
     zero_old: true,
+    memfd: true,
 };
 const G_PRIVATE: Gen = Gen {
     shared: false,
     fork: true,
     all_advice: false,
     zero_old: false,
+    memfd: false,
 };
 const G_NOFORK: Gen = Gen {
     shared: true,
     fork: false,
     all_advice: true,
     zero_old: true,
+    memfd: true,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -74,6 +74,24 @@ fn model_anon_faults(bytes: u64) -> (f64, f64) {
     (faults / secs, per_page)
 }
 
+/// 4 KiB shmem write faults over a fresh memfd of `bytes`: faults/s.
+fn model_shmem_faults(bytes: u64) -> f64 {
+    let (mut k, t) = kernel(bytes);
+    let fd = k.memfd_create(t, "bench", 0).expect("memfd") as i64;
+    k.ftruncate(t, fd, bytes as i64).expect("ftruncate");
+    let p = k
+        .mmap(t, 0, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        .expect("mmap");
+    let start = Instant::now();
+    let mut a = p;
+    while a < p + bytes {
+        k.store(t, a, 1).expect("store");
+        a += PAGE;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    k.minflt(t).expect("minflt") as f64 / secs
+}
+
 /// fork with `bytes` touched, the child writes it all and exits: total ms.
 fn model_fork_cow(bytes: u64) -> f64 {
     let (mut k, t) = kernel(bytes * 2);
@@ -157,7 +175,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     let size = format!("{} MiB", bytes >> 20);
     let mut rows = Vec::new();
 
-    eprintln!("[1/5] anonymous 4 KiB write faults over {size} ...");
+    eprintln!("[1/6] anonymous 4 KiB write faults over {size} ...");
     let runs: Vec<(f64, f64)> = (0..reps).map(|_| model_anon_faults(bytes)).collect();
     let model_rate = median(runs.iter().map(|r| r.0).collect());
     let per_page = median(runs.iter().map(|r| r.1).collect());
@@ -173,7 +191,21 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_rate >= 3.0 * h),
     });
 
-    eprintln!("[2/5] fork of {size} touched, child writes it all ...");
+    eprintln!("[2/6] shmem (memfd) 4 KiB write faults over {size} ...");
+    let model_shmem = median((0..reps).map(|_| model_shmem_faults(bytes)).collect());
+    let host =
+        host_or_note(host::shmem_fault_rate(bytes as usize, reps), "shmem faults").map(|h| h.value);
+    rows.push(Row {
+        workload: "shmem 4 KiB write faults",
+        unit: "faults/s",
+        model: model_shmem,
+        host,
+        ratio: host.map(|h| model_shmem / h),
+        target: "model >= 3x host",
+        met: host.is_some_and(|h| model_shmem >= 3.0 * h),
+    });
+
+    eprintln!("[3/6] fork of {size} touched, child writes it all ...");
     let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
     let host =
         host_or_note(host::fork_then_child_writes(bytes as usize, reps), "fork").map(|h| h.0.value);
@@ -187,7 +219,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_ms <= h),
     });
 
-    eprintln!("[3/5] mprotect RO/RW/store loop, {iters} iterations ...");
+    eprintln!("[4/6] mprotect RO/RW/store loop, {iters} iterations ...");
     let model_it = median((0..reps).map(|_| model_mprotect_loop(iters)).collect());
     let host =
         host_or_note(host::mprotect_loop_rate(iters as usize, reps), "mprotect").map(|h| h.value);
@@ -201,7 +233,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_it >= 5.0 * h),
     });
 
-    eprintln!("[4/5] loads from resident pages (TLB hits), {loads} ...");
+    eprintln!("[5/6] loads from resident pages (TLB hits), {loads} ...");
     let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());
     let host =
         host_or_note(host::resident_access_rate(loads as usize, reps), "loads").map(|h| h.value);
@@ -215,7 +247,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: model_hits >= 100e6,
     });
 
-    eprintln!("[5/5] host memory per resident page (content-free) ...");
+    eprintln!("[6/6] host memory per resident page (content-free) ...");
     rows.push(Row {
         workload: "memory per resident page",
         unit: "bytes",
