@@ -119,7 +119,11 @@ pub fn parse_number(text: &str) -> Option<u64> {
     v.checked_mul(mult)
 }
 
+/// How deep expressions may nest (a bound, so no input can exhaust the parser's stack).
+const MAX_DEPTH: usize = 200;
+
 struct Line<'a> {
+    depth: usize,
     toks: Vec<(Tok, usize)>,
     i: usize,
     ln: usize,
@@ -238,6 +242,16 @@ impl Line<'_> {
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(&format!("an expression nested at most {MAX_DEPTH} deep")));
+        }
+        let e = self.unary_inner(pos);
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self, pos: Pos) -> Result<Expr, ParseError> {
         if self.eat("-") {
             return Ok(Expr {
                 pos,
@@ -394,6 +408,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             continue;
         }
         let mut l = Line {
+            depth: 0,
             toks,
             i: 0,
             ln,
@@ -599,6 +614,12 @@ mod tests {
             p("title \"x\"\nP: f(1,\n").unwrap_err().msg,
             "expected an expression, found end of line"
         );
+        let deep = format!(
+            "title \"x\"\nP: x = {}1{}\n",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(p(&deep).unwrap_err().msg.contains("nested at most"));
         assert_eq!(parse_number("2M"), Some(2 << 20));
         assert_eq!(parse_number("0x10"), Some(16));
         assert_eq!(parse_number("99999999999999999999"), None);

@@ -670,7 +670,10 @@ fn apply(w: &mut World, op: &Op) -> String {
         } => {
             let (_, tid) = w.tid(p, t);
             let fd = w.fd(tid, fd);
-            format!("fallocate {fd} {:?}", w.k.fallocate(tid, fd, mode, off, len))
+            format!(
+                "fallocate {fd} {:?}",
+                w.k.fallocate(tid, fd, mode, off, len)
+            )
         }
         Op::Close { p, t, fd } => {
             let (_, tid) = w.tid(p, t);
@@ -693,7 +696,8 @@ fn apply(w: &mut World, op: &Op) -> String {
             let fd = w.fd(tid, fd);
             let addr = if fixed == Place::No { 0 } else { w.addr(page) };
             let flags = mmap_flags(shared, fixed, populate) & !MAP_ANONYMOUS;
-            let r = w.k.mmap(tid, addr, pages * PAGE, prot, flags, fd, off * PAGE);
+            let r =
+                w.k.mmap(tid, addr, pages * PAGE, prot, flags, fd, off * PAGE);
             format!("mmap fd {fd} {r:x?}")
         }
     }
