@@ -19,6 +19,8 @@ pub struct Scenario {
     pub cpus: Option<usize>,
     /// `fault-around-bytes N`.
     pub fault_around_bytes: Option<u64>,
+    /// `hugepages N`: the 2 MiB hugetlb pool the scenario needs (nr_hugepages).
+    pub hugepages: Option<u64>,
     pub model_only: Option<String>,
     /// `feature NAME on|off` lines (model only).
     pub features: Vec<(String, bool)>,

@@ -92,6 +92,8 @@ pub struct Setup {
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
     pub fault_around_bytes: Option<u64>,
+    /// The 2 MiB hugetlb pool size (nr_hugepages) to set up before the scenario runs.
+    pub hugepages: Option<u64>,
     pub features: Vec<(String, bool)>,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.

@@ -479,6 +479,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             "memory" => sc.memory = Some(l.number("a memory size such as 64M")?),
             "cpus" => sc.cpus = Some(l.number("a CPU count")? as usize),
+            "hugepages" => {
+                sc.hugepages = Some(l.number("a number of 2 MiB huge pages")?);
+                l.done()?;
+            }
             "fault" => {
                 l.expect("-")?;
                 if !l.keyword("around") {

@@ -103,6 +103,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         memory: sc.memory,
         cpus: sc.cpus,
         fault_around_bytes: sc.fault_around_bytes,
+        hugepages: sc.hugepages,
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
         uses_model_probe: first_model_probe(&sc.body),
