@@ -35,6 +35,49 @@ pub struct HostBackend {
     tasks: Vec<Option<Task>>,
     children: Vec<Child>,
     zero_pfn: Option<u64>,
+    /// The host's 2 MiB hugetlb pool (`nr_hugepages`) before this backend first changed it;
+    /// `None` while the pool is as the host had it.
+    pool_original: Option<u64>,
+}
+
+/// The 2 MiB hugetlb pool's size knob.
+const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+/// Surplus pages the kernel may add to the 2 MiB pool on demand.
+const NR_OVERCOMMIT_HUGEPAGES: &str =
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages";
+
+fn read_u64(path: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{path}: not a number: {:?}", s.trim()))
+}
+
+fn write_u64(path: &str, v: u64) -> Result<(), String> {
+    std::fs::write(path, format!("{v}\n")).map_err(|e| format!("writing {v} to {path}: {e}"))
+}
+
+/// The default hugetlb page size in kB and the HugePages_Free / HugePages_Rsvd counts, from
+/// /proc/meminfo text.
+fn parse_hugetlb_meminfo(s: &str) -> Option<(u64, u64, u64)> {
+    let field = |name: &str| {
+        s.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+    };
+    Some((
+        field("Hugepagesize")?,
+        field("HugePages_Free")?,
+        field("HugePages_Rsvd")?,
+    ))
+}
+
+fn hugetlb_meminfo() -> Result<(u64, u64, u64), String> {
+    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    parse_hugetlb_meminfo(&s)
+        .ok_or_else(|| "/proc/meminfo has no Hugepagesize/HugePages_Free/HugePages_Rsvd".into())
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -73,6 +116,7 @@ impl HostBackend {
             tasks: Vec::new(),
             children: Vec::new(),
             zero_pfn: None,
+            pool_original: None,
         }
     }
 
@@ -87,7 +131,93 @@ impl HostBackend {
         None
     }
 
+    /// End every scenario process and give the hugetlb pool back as the host had it.
     fn kill_all(&mut self) {
+        self.kill_tasks();
+        self.restore_pool();
+    }
+
+    /// Put `nr_hugepages` back to the value it had before this backend changed it.
+    fn restore_pool(&mut self) {
+        if let Some(orig) = self.pool_original {
+            match write_u64(NR_HUGEPAGES, orig) {
+                Ok(()) => self.pool_original = None,
+                Err(e) => eprintln!("mmlab live: could not restore the hugetlb pool: {e}"),
+            }
+        }
+    }
+
+    /// Make the 2 MiB pool hold `want` pages (or, for `None`, what the host had), and check that
+    /// a scenario asking for `want` pages finds all of them free.
+    fn set_pool(&mut self, want: Option<u64>) -> Result<(), Skip> {
+        let Some(n) = want else {
+            self.restore_pool();
+            return Ok(());
+        };
+        if !std::path::Path::new(NR_HUGEPAGES).exists() {
+            self.restore_pool();
+            return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
+        }
+        let (size_kb, _, _) = hugetlb_meminfo().map_err(Skip)?;
+        if size_kb != 2048 {
+            self.restore_pool();
+            return Err(Skip(format!(
+                "the default huge page size is {size_kb} kB, not 2048 kB: MAP_HUGETLB and \
+                 /proc/meminfo's HugePages_* would not be about the 2 MiB pool"
+            )));
+        }
+        // Surplus pages would let faults and reservations past the pool succeed.
+        let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
+        if overcommit != 0 {
+            self.restore_pool();
+            return Err(Skip(format!(
+                "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
+                 an exhausted pool does; the host's setting is left alone"
+            )));
+        }
+        let have = read_u64(NR_HUGEPAGES).map_err(Skip)?;
+        if have != n {
+            if self.pool_original.is_none() {
+                self.pool_original = Some(have);
+            }
+            let wrote = write_u64(NR_HUGEPAGES, n);
+            let now = read_u64(NR_HUGEPAGES);
+            match (wrote, now) {
+                (Ok(()), Ok(now)) if now == n => {}
+                (wrote, now) => {
+                    self.restore_pool();
+                    return Err(Skip(match (wrote, now) {
+                        (Err(e), _) | (_, Err(e)) => e,
+                        (_, Ok(now)) => format!(
+                            "needs {n} free 2 MiB huge pages; the kernel could set up only {now} \
+                             (memory too fragmented?)"
+                        ),
+                    }));
+                }
+            }
+        }
+        // Pages of the previous scenario's processes may still be on their way back (a forked
+        // child dies after its killed parent): wait a little before calling them someone else's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let (_, free, rsvd) = hugetlb_meminfo().map_err(Skip)?;
+            let avail = free.saturating_sub(rsvd);
+            if avail >= n {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                self.restore_pool();
+                return Err(Skip(format!(
+                    "needs {n} free 2 MiB huge pages; HugePages_Free is {free} with {rsvd} \
+                     reserved (something else on the host uses the pool)"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// End every scenario process (the agents' process groups).
+    fn kill_tasks(&mut self) {
         for c in &mut self.children {
             // The agent leads a process group holding every process forked from it.
             let _ = nix::sys::signal::killpg(
@@ -178,25 +308,8 @@ impl HostBackend {
         }
     }
 
-    fn add_task(&mut self, pid: i32, chan: UnixStream) -> TaskId {
-        self.tasks.push(Some(Task { pid, chan }));
-        self.tasks.len() - 1
-    }
-}
-
-impl Drop for HostBackend {
-    fn drop(&mut self) {
-        self.kill_all();
-    }
-}
-
-impl Backend for HostBackend {
-    fn name(&self) -> &'static str {
-        "host"
-    }
-
-    fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
-        self.kill_all();
+    /// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
+    fn prepare_checks(&mut self, setup: &Setup) -> Result<(), Skip> {
         if let Some(reason) = &setup.model_only {
             return Err(Skip(format!("model-only: {reason}")));
         }
@@ -237,6 +350,7 @@ impl Backend for HostBackend {
                 )));
             }
         }
+        self.set_pool(setup.hugepages)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()
@@ -244,6 +358,34 @@ impl Backend for HostBackend {
             );
         }
         Ok(())
+    }
+
+    fn add_task(&mut self, pid: i32, chan: UnixStream) -> TaskId {
+        self.tasks.push(Some(Task { pid, chan }));
+        self.tasks.len() - 1
+    }
+}
+
+impl Drop for HostBackend {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+impl Backend for HostBackend {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
+        // The pool is left as the previous scenario had it until this one says what it wants.
+        self.kill_tasks();
+        let r = self.prepare_checks(setup);
+        if r.is_err() {
+            // A skipped scenario runs nothing: the host gets its own pool back.
+            self.restore_pool();
+        }
+        r
     }
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
@@ -406,4 +548,17 @@ pub fn host_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| format!("Linux {}", u.release().to_string_lossy()))
         .unwrap_or_else(|_| "an unknown kernel".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hugetlb_meminfo;
+
+    #[test]
+    fn hugetlb_meminfo_fields() {
+        let s = "MemTotal:       24683848 kB\nHugePages_Total:       4\nHugePages_Free:        3\n\
+                 HugePages_Rsvd:        1\nHugePages_Surp:        0\nHugepagesize:       2048 kB\n";
+        assert_eq!(parse_hugetlb_meminfo(s), Some((2048, 3, 1)));
+        assert_eq!(parse_hugetlb_meminfo("MemTotal: 1 kB\n"), None);
+    }
 }

@@ -60,7 +60,16 @@ impl Backend for ModelBackend {
         for (name, on) in &setup.features {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
-        self.k = Some(Kernel::new(cfg));
+        let mut k = Kernel::new(cfg);
+        if let Some(n) = setup.hugepages {
+            if k.set_nr_hugepages(n) < n {
+                return Err(Skip(format!(
+                    "hugepages {n}: the model's memory holds only {} huge pages",
+                    k.meminfo("HugePages_Total").unwrap_or(0)
+                )));
+            }
+        }
+        self.k = Some(k);
         Ok(())
     }
 

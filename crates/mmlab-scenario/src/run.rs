@@ -720,6 +720,8 @@ fn smaps_field(name: &str) -> Option<&'static str> {
         "lazyfree",
         "swap",
         "locked",
+        "shared_hugetlb",
+        "private_hugetlb",
     ]
     .into_iter()
     .find(|f| *f == name)

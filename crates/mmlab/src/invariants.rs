@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::kernel::Kernel;
+use crate::mm::hugetlb::{is_huge_leaf, HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing};
 use crate::page::alloc::ZERO_PFN;
 use crate::page::flags::*;
@@ -98,6 +99,31 @@ impl Kernel {
                     }
                 });
                 err?;
+                // Huge (PMD-level) mappings: hugetlb pages.
+                let mut a = v.start & !(HPAGE_SIZE - 1);
+                while a < v.end {
+                    if let Some(e) = table::pmd_slot(&self.phys, m.pgd, a)
+                        .map(|sl| table::get(&self.phys, sl))
+                        .filter(|e| is_huge_leaf(*e))
+                    {
+                        let head = e.pfn();
+                        let page = self.pages.page(head);
+                        if !page.test(PG_HEAD) || head % HPAGE_NR != 0 || !v.is_hugetlb() {
+                            return fail(
+                                "huge entries map the head of a hugetlb page in a hugetlb VMA",
+                                format!("mm {mm} {a:#x} -> pfn {head:#x} flags {:#x}", page.flags),
+                            );
+                        }
+                        *maps.entry(head).or_default() += 1;
+                        if e.write() && v.flags & VM_SHARED == 0 && !page.anon_exclusive() {
+                            return fail(
+                                "writable private entry maps an exclusive anon page",
+                                format!("mm {mm} huge {a:#x} pfn {head:#x}"),
+                            );
+                        }
+                    }
+                    a += HPAGE_SIZE;
+                }
                 if let Backing::Shmem(ino) = v.backing {
                     if !self.shmem.contains(ino) {
                         return fail(
@@ -125,12 +151,28 @@ impl Kernel {
             }
         }
         let mut data = 0u64;
+        let mut huge_heads = 0u64;
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
             if page.test(PG_BUDDY) || page.test(PG_TABLE) {
                 continue;
             }
             data += 1;
+            if page.test(PG_TAIL) {
+                continue;
+            }
+            if page.test(PG_HUGETLB) {
+                huge_heads += 1;
+                if page.refcount == 0 {
+                    if !self.hstate.free.contains(&pfn) {
+                        return fail(
+                            "an unreferenced hugetlb page is in the free pool",
+                            format!("pfn {pfn:#x}"),
+                        );
+                    }
+                    continue;
+                }
+            }
             if page.refcount <= 0 {
                 return fail(
                     "allocated frames hold a reference",
@@ -157,6 +199,19 @@ impl Kernel {
                 );
             }
         }
+        if huge_heads != self.hstate.nr_huge_pages
+            || self.hstate.resv_huge_pages > self.hstate.free.len() as u64
+        {
+            return fail(
+                "the hugetlb pool adds up",
+                format!(
+                    "{huge_heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}",
+                    self.hstate.nr_huge_pages,
+                    self.hstate.free.len(),
+                    self.hstate.resv_huge_pages
+                ),
+            );
+        }
         let used = self.pages.nr_used();
         if used != tables + data {
             return fail("no frame leaks", format!("{used} frames in use, {tables} page tables + {data} data pages account for them"));
@@ -172,6 +227,8 @@ impl Kernel {
             .table(table)
             .iter()
             .filter(|&&e| e & crate::pgtable::pte::_PAGE_PRESENT != 0)
+            // A huge (PSE) PMD entry maps memory; it is not a table.
+            .filter(|&&e| !(level == 2 && e & crate::pgtable::pte::_PAGE_PSE != 0))
             .map(|&e| {
                 1 + self.count_tables((e & crate::pgtable::pte::PTE_PFN_MASK) >> 12, level + 1)
             })
@@ -184,9 +241,15 @@ impl Kernel {
         for (cpu, tlb) in self.tlbs.iter().enumerate() {
             for e in tlb.entries().filter(|e| e.mm == mm as u32) {
                 let addr = e.vpn << 12;
-                let pte = table::walk(&self.phys, m.pgd, addr).map(|s| table::get(&self.phys, s));
-                let ok = pte.is_some_and(|p| {
-                    p.0 & 1 != 0 && p.pfn() == e.pfn && (p.write() || !e.writable)
+                let pte = table::walk_leaf(&self.phys, m.pgd, addr)
+                    .map(|(s, huge)| (table::get(&self.phys, s), huge));
+                let ok = pte.is_some_and(|(p, huge)| {
+                    let pfn = if huge {
+                        p.pfn() + ((addr >> 12) & 511)
+                    } else {
+                        p.pfn()
+                    };
+                    p.0 & 1 != 0 && pfn == e.pfn && (p.write() || !e.writable)
                 });
                 if !ok {
                     return fail(

@@ -81,6 +81,8 @@ pub struct Kernel {
     pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
     /// The last inode number handed out (get_next_ino()).
     pub(crate) last_ino: u64,
+    /// The 2 MiB hugetlb pool.
+    pub(crate) hstate: crate::mm::hugetlb::Hstate,
 }
 
 impl Kernel {
@@ -102,6 +104,7 @@ impl Kernel {
             next_anon_vma: 1,
             extra_refs: Default::default(),
             last_ino: 1000,
+            hstate: Default::default(),
             cfg,
         }
     }
@@ -221,6 +224,8 @@ impl Kernel {
 
     /// What a VMA holds besides its pages (a shmem reference) is released with it.
     pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
+        // hugetlb_vm_op_close(): reservations the VMA never used go back.
+        self.hugetlb_unreserve(v.hugetlb_resv.len() as u64);
         if let crate::mm::Backing::Shmem(ino) = v.backing {
             self.shmem_put(ino);
         }

@@ -70,7 +70,28 @@ impl Kernel {
         };
         let mut flags = 0;
         let mut frame = 0;
-        let pte = table::walk(&self.phys, m.pgd, addr).map(|s| table::get(&self.phys, s));
+        let leaf = table::walk_leaf(&self.phys, m.pgd, addr)
+            .map(|(s, huge)| (table::get(&self.phys, s), huge));
+        if let Some((e, true)) = leaf {
+            // pagemap_hugetlb_range(): one entry per 4 KiB piece of the huge page; its PFN is
+            // the piece's, the flags come from the huge page.
+            let page = self.pages.page(e.pfn());
+            let mut flags = PM_PRESENT;
+            if !page.is_anon() {
+                flags |= PM_FILE;
+            }
+            if page.mapcount == 1 {
+                flags |= PM_MMAP_EXCLUSIVE;
+            }
+            if e.uffd_wp() {
+                flags |= PM_UFFD_WP;
+            }
+            if vma.flags & VM_SOFTDIRTY != 0 {
+                flags |= PM_SOFT_DIRTY;
+            }
+            return Ok(flags | ((e.pfn() + ((addr >> 12) & 511)) & PM_PFRAME_MASK));
+        }
+        let pte = leaf.map(|(e, _)| e);
         match pte.map(|p| p.view()) {
             Some(PteView::Present(p)) => {
                 frame = p.pfn;
@@ -163,6 +184,8 @@ pub struct Smaps {
     pub lazyfree: u64,
     pub swap: u64,
     pub locked: u64,
+    pub shared_hugetlb: u64,
+    pub private_hugetlb: u64,
 }
 
 /// PSS is accumulated with 12 fractional bits.
@@ -184,6 +207,8 @@ impl Smaps {
             ("lazyfree", self.lazyfree >> 10),
             ("swap", self.swap >> 10),
             ("locked", self.locked >> 10),
+            ("shared_hugetlb", self.shared_hugetlb >> 10),
+            ("private_hugetlb", self.private_hugetlb >> 10),
         ]
     }
 }
@@ -199,6 +224,25 @@ impl Kernel {
         };
         let mut s = Smaps::default();
         let locked = vma.flags & VM_LOCKED != 0;
+        if vma.is_hugetlb() {
+            // smaps_hugetlb_range(): hugetlb pages are not in Rss, only in *_Hugetlb.
+            let mut a = vma.start;
+            while a < vma.end {
+                if let Some(e) = table::pmd_slot(&self.phys, m.pgd, a)
+                    .map(|sl| table::get(&self.phys, sl))
+                    .filter(|e| crate::mm::hugetlb::is_huge_leaf(*e))
+                {
+                    let size = crate::mm::hugetlb::HPAGE_SIZE;
+                    if self.pages.page(e.pfn()).mapcount >= 2 {
+                        s.shared_hugetlb += size;
+                    } else {
+                        s.private_hugetlb += size;
+                    }
+                }
+                a += crate::mm::hugetlb::HPAGE_SIZE;
+            }
+            return Ok(Some(((vma.end - vma.start) >> 10, s)));
+        }
         table::for_each_slot(&self.phys, m.pgd, vma.start, vma.end, |_, slot| {
             let pte = table::get(&self.phys, slot);
             if !pte.is_present() || pte.special() {
@@ -249,10 +293,27 @@ impl Kernel {
             "MemFree" => kb(self.pages.nr_free()),
             "AnonPages" => kb(self.vmstat.nr_anon_pages),
             "Shmem" => kb(self.vmstat.nr_shmem),
+            "HugePages_Total" => self.hstate.nr_huge_pages,
+            "HugePages_Free" => self.hstate.free.len() as u64,
+            "HugePages_Rsvd" => self.hstate.resv_huge_pages,
+            "HugePages_Surp" => 0,
+            "Hugepagesize" => 2048,
+            "Hugetlb" => self.hstate.nr_huge_pages * 2048,
             _ => return None,
         })
     }
 }
 
 /// The /proc/meminfo fields the model keeps.
-pub const MEMINFO_NAMES: &[&str] = &["MemTotal", "MemFree", "AnonPages", "Shmem"];
+pub const MEMINFO_NAMES: &[&str] = &[
+    "MemTotal",
+    "MemFree",
+    "AnonPages",
+    "Shmem",
+    "HugePages_Total",
+    "HugePages_Free",
+    "HugePages_Rsvd",
+    "HugePages_Surp",
+    "Hugepagesize",
+    "Hugetlb",
+];

@@ -20,7 +20,7 @@ pub enum Walk {
 /// A user-mode access walk: what the hardware does between a TLB miss and the fill.
 #[inline]
 pub fn walk(phys: &mut PhysMem, root: u64, addr: u64, write: bool) -> Walk {
-    let Some(slot) = table::walk(phys, root, addr) else {
+    let Some((slot, huge)) = table::walk_leaf(phys, root, addr) else {
         return Walk::Fault { present: false };
     };
     let pte = table::get(phys, slot);
@@ -39,8 +39,14 @@ pub fn walk(phys: &mut PhysMem, root: u64, addr: u64, write: bool) -> Walk {
     if new != pte.0 {
         table::set(phys, slot, Pte(new));
     }
+    // A 2 MiB entry maps 512 frames; the TLB caches the 4 KiB piece that was used.
+    let pfn = if huge {
+        pte.pfn() + ((addr >> 12) & 511)
+    } else {
+        pte.pfn()
+    };
     Walk::Ok {
-        pfn: pte.pfn(),
+        pfn,
         writable: pte.write(),
         dirty: new & _PAGE_DIRTY != 0,
     }

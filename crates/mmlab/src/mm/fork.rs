@@ -60,7 +60,13 @@ impl Kernel {
                 m.committed += v.pages();
             }
             m.vmas.insert(c.clone());
-            if !wipe && vma_needs_copy(&v) {
+            if v.is_hugetlb() {
+                // The child owns no reservations of the parent's private mapping.
+                if let Some(cv) = self.mms[child].vmas.get_mut(c.start) {
+                    cv.hugetlb_resv.clear();
+                }
+                self.copy_hugetlb_page_range(parent, child, &v);
+            } else if !wipe && vma_needs_copy(&v) {
                 self.copy_page_range(parent, child, &v, &c);
             }
         }

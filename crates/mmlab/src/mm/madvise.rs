@@ -97,12 +97,22 @@ impl Kernel {
         match advice {
             MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
                 let forbidden = if advice == MADV_DONTNEED {
-                    VM_LOCKED | VM_PFNMAP | VM_HUGETLB
+                    VM_LOCKED | VM_PFNMAP
                 } else {
-                    VM_PFNMAP | VM_HUGETLB
+                    VM_PFNMAP
                 };
                 if vma.flags & forbidden != 0 {
                     return Err(Errno::EINVAL);
+                }
+                // madvise_dontneed_free_valid_vma(): hugetlb from 5.18 on, with an aligned start
+                // and the end rounded up to a huge page.
+                let mut end = end;
+                if vma.is_hugetlb() {
+                    let mask = crate::mm::hugetlb::HPAGE_SIZE - 1;
+                    if start & mask != 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    end = (end.wrapping_add(mask) & !mask).min(vma.end);
                 }
                 let mut tlb = MmuGather::new(mm, false);
                 self.zap_range(&mut tlb, mm, start, end);

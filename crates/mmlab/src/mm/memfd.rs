@@ -13,8 +13,9 @@ pub const MFD_HUGE_MASK: u64 = 0x3f;
 pub const MFD_NAME_MAX_LEN: usize = 255 - 6;
 
 impl Kernel {
-    /// memfd_create(2): a new, empty shmem file. Sealing is accepted but no seals are enforced
-    /// yet (fcntl(F_ADD_SEALS) is not modelled); MFD_HUGETLB needs hugetlbfs (ENOSYS until then).
+    /// memfd_create(2): a new, empty shmem file, or a hugetlbfs file with MFD_HUGETLB (2 MiB
+    /// pages). Sealing is accepted but no seals are enforced yet (fcntl(F_ADD_SEALS) is not
+    /// modelled).
     pub fn memfd_create(&mut self, tid: Tid, name: &str, flags: u64) -> SysResult<i32> {
         self.enter(tid)?;
         let all = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
@@ -29,10 +30,12 @@ impl Kernel {
         if name.len() > MFD_NAME_MAX_LEN {
             return Err(Errno::EINVAL);
         }
-        if flags & MFD_HUGETLB != 0 {
-            return Err(Errno::ENOSYS);
+        let huge = flags & MFD_HUGETLB != 0;
+        // hugetlb_file_setup(): only the 2 MiB size (log2 21, or 0 for the default) exists here.
+        if huge && !matches!((flags >> MFD_HUGE_SHIFT) & MFD_HUGE_MASK, 0 | 21) {
+            return Err(Errno::ENODEV);
         }
-        let ino = self.shmem_new(0, Some(name.to_string()));
+        let ino = self.shmem_new(0, Some(name.to_string()), huge);
         let pid = self.tasks[tid].pid;
         let fd = self.fd_install_new(pid, ino, true, true);
         if fd.is_err() {

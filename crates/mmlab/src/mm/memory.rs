@@ -44,6 +44,9 @@ impl Kernel {
         write: bool,
     ) -> Result<(), VmFault> {
         self.vmstat.pgfault += 1;
+        if vma.is_hugetlb() {
+            return self.hugetlb_fault(mm, vma, addr, write);
+        }
         let root = self.mms[mm].pgd;
         let slot =
             table::walk_alloc(&mut self.phys, &mut self.pages, root, addr).ok_or(VmFault::Oom)?;
@@ -348,6 +351,7 @@ impl Kernel {
         end: u64,
         even_cows: bool,
     ) {
+        self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
         let root = self.mms[mm].pgd;
         let mut slots = Vec::new();
         table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
@@ -476,7 +480,8 @@ impl Kernel {
         let mut addr = start;
         while addr < end {
             let root = self.mms[mm].pgd;
-            let need = match table::walk(&self.phys, root, addr).map(|s| table::get(&self.phys, s))
+            let need = match table::walk_leaf(&self.phys, root, addr)
+                .map(|(s, _)| table::get(&self.phys, s))
             {
                 Some(p) if p.is_present() => write && !p.write(),
                 _ => true,

@@ -3,6 +3,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
+use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
@@ -40,6 +41,15 @@ pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 /// The default RLIMIT_STACK.
 pub const RLIMIT_STACK: u64 = 8 << 20;
 
+/// MAP_HUGE_SHIFT / MAP_HUGE_MASK: the huge page size (log2) a MAP_HUGETLB request names.
+pub const MAP_HUGE_SHIFT: u64 = 26;
+pub const MAP_HUGE_MASK: u64 = 0x3f;
+
+/// ALIGN(len, 2 MiB) as C computes it (an overflow wraps to 0, which do_mmap() refuses).
+fn hpage_align(len: u64) -> u64 {
+    len.wrapping_add(HPAGE_SIZE - 1) & !(HPAGE_SIZE - 1)
+}
+
 /// PAGE_ALIGN() with overflow reported as None.
 pub(crate) fn page_align(len: u64) -> Option<u64> {
     len.checked_add(PAGE_SIZE - 1).map(|l| l & PAGE_MASK)
@@ -71,20 +81,53 @@ impl Kernel {
         if off & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
         }
+        let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(tid, fd)?.clone();
-            // A MAP_HUGETLB request on a file that is not hugetlbfs.
-            if flags & MAP_HUGETLB != 0 {
+            if self.shmem[f.ino].huge {
+                len = hpage_align(len);
+            } else if flags & MAP_HUGETLB != 0 {
+                // A MAP_HUGETLB request on a file that is not hugetlbfs.
                 return Err(Errno::EINVAL);
             }
             Some(f)
-        } else {
-            if flags & MAP_HUGETLB != 0 {
-                // hugetlbfs arrives with its own issue; say so rather than map 4 KiB pages.
-                return Err(Errno::ENOSYS);
+        } else if flags & MAP_HUGETLB != 0 {
+            // ksys_mmap_pgoff(): a hugetlbfs file of its own; only the 2 MiB size is modelled.
+            if !matches!((flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK, 0 | 21) {
+                return Err(Errno::EINVAL);
             }
+            len = hpage_align(len);
+            let ino = self.shmem_new(len, None, true);
+            Some(crate::fs::file::File {
+                ino,
+                readable: true,
+                writable: true,
+                refs: 0,
+            })
+        } else {
             None
         };
+        let res = self.do_mmap(mm, addr, len, prot, flags, off, file.as_ref());
+        if let Some(f) = file {
+            // An anonymous hugetlb file that no VMA took is dropped again.
+            self.shmem_put_unreferenced(f.ino);
+        }
+        res
+    }
+
+    /// do_mmap() once ksys_mmap_pgoff() has the file (if any).
+    #[allow(clippy::too_many_arguments)]
+    fn do_mmap(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        off: u64,
+        file: Option<&crate::fs::file::File>,
+    ) -> SysResult<u64> {
+        let huge = file.is_some_and(|f| self.shmem[f.ino].huge);
         // do_mmap()
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -109,7 +152,8 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
-        let addr = self.get_unmapped_area(mm, addr, len, fixed)?;
+        let align = if huge { HPAGE_SIZE } else { PAGE_SIZE };
+        let addr = self.get_unmapped_area(mm, addr, len, fixed, align)?;
         if flags & MAP_FIXED_NOREPLACE != 0 && self.mms[mm].vmas.intersects(addr, addr + len) {
             return Err(Errno::EEXIST);
         }
@@ -121,7 +165,7 @@ impl Kernel {
             // Locked memory is populated up front and (once reclaim exists) never reclaimed.
             vm_flags |= VM_LOCKED;
         }
-        let kind = match &file {
+        let kind = match file {
             Some(f) => {
                 // file_mmap_ok(): the range must fit MAX_LFS_FILESIZE.
                 let max = i64::MAX as u64;
@@ -170,6 +214,9 @@ impl Kernel {
         if flags & MAP_NORESERVE != 0 {
             vm_flags |= VM_NORESERVE;
         }
+        if huge {
+            vm_flags |= VM_HUGETLB | VM_DONTEXPAND;
+        }
         let start = self.mmap_region(mm, addr, len, vm_flags, kind)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || vm_flags & VM_LOCKED != 0 {
             self.mm_populate(mm, addr, addr + len);
@@ -188,8 +235,15 @@ impl Kernel {
     ) -> SysResult<u64> {
         let end = addr + len;
         self.do_munmap(mm, addr, len)?;
-        // accountable_mapping(): private writable memory is charged unless MAP_NORESERVE.
-        if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
+        let mut hugetlb_resv = Default::default();
+        if let MapKind::File(ino, pgoff) = kind {
+            if self.shmem[ino].huge {
+                hugetlb_resv = self.hugetlbfs_file_mmap(ino, pgoff, len, vm_flags)?;
+            }
+        }
+        // accountable_mapping(): private writable memory is charged unless MAP_NORESERVE
+        // (hugetlb is accounted by its reservations instead).
+        if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE | VM_HUGETLB) == VM_WRITE {
             self.vm_enough_memory(len >> PAGE_SHIFT)?;
             vm_flags |= VM_ACCOUNT;
             self.mms[mm].committed += len >> PAGE_SHIFT;
@@ -211,6 +265,7 @@ impl Kernel {
             pgoff,
             backing,
             anon_vma: None,
+            hugetlb_resv,
         });
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
@@ -238,11 +293,17 @@ impl Kernel {
         hint: u64,
         len: u64,
         fixed: bool,
+        align: u64,
     ) -> SysResult<u64> {
         if len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
+        // hugetlb_get_unmapped_area(): a fixed hugetlb range must be huge page aligned.
+        if fixed && (hint | len) & (align - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
         let vmas = &self.mms[mm].vmas;
+        let hint = hint.next_multiple_of(align);
         let addr = if fixed
             || (hint != 0
                 && hint <= TASK_SIZE - len
@@ -251,22 +312,29 @@ impl Kernel {
         {
             hint
         } else {
-            // The highest gap below mmap_base that fits.
+            // The highest gap below mmap_base that fits, at the alignment asked for.
             let mut top = MMAP_BASE;
             let mut found = None;
             for v in vmas.iter().rev() {
                 if v.start >= top {
                     continue;
                 }
-                if v.end <= top && top - v.end >= len {
-                    found = Some(top - len);
+                if let Some(a) = top
+                    .checked_sub(len)
+                    .map(|a| a & !(align - 1))
+                    .filter(|&a| a >= v.end)
+                {
+                    found = Some(a);
                     break;
                 }
                 top = v.start;
             }
-            match found {
+            match found.or_else(|| {
+                top.checked_sub(len)
+                    .map(|a| a & !(align - 1))
+                    .filter(|&a| a >= MMAP_MIN_ADDR)
+            }) {
                 Some(a) => a,
-                None if top >= len && top - len >= MMAP_MIN_ADDR => top - len,
                 None => return Err(Errno::ENOMEM),
             }
         };
@@ -280,10 +348,17 @@ impl Kernel {
     }
 
     /// __split_vma(): split the VMA spanning `addr`; the new half holds its own file reference.
-    pub(crate) fn split_vma(&mut self, mm: MmId, addr: u64) {
+    pub(crate) fn split_vma(&mut self, mm: MmId, addr: u64) -> SysResult<()> {
+        // hugetlb_vm_op_split(): a hugetlb VMA splits only at a huge page boundary.
+        if self.mms[mm].vmas.find(addr).is_some_and(|v| {
+            v.start < addr && v.is_hugetlb() && !addr.is_multiple_of(crate::mm::hugetlb::HPAGE_SIZE)
+        }) {
+            return Err(Errno::EINVAL);
+        }
         if let Some(Backing::Shmem(ino)) = self.mms[mm].vmas.split(addr).map(|v| v.backing) {
             self.shmem[ino].refs += 1;
         }
+        Ok(())
     }
 
     /// The splits mprotect_fixup()/madvise_update_vma() make to give `[start, end)` (inside one
@@ -313,7 +388,7 @@ impl Kernel {
                 if !merges && self.mms[mm].vmas.len() >= self.cfg.max_map_count {
                     return Err(Errno::ENOMEM);
                 }
-                self.split_vma(mm, at);
+                self.split_vma(mm, at)?;
             }
         }
         Ok(())
@@ -394,8 +469,8 @@ impl Kernel {
         {
             return Err(Errno::ENOMEM);
         }
-        self.split_vma(mm, start);
-        self.split_vma(mm, end);
+        self.split_vma(mm, start)?;
+        self.split_vma(mm, end)?;
         let vmas = &mut self.mms[mm].vmas;
         let victims: Vec<Vma> = vmas
             .overlapping(start, end)

@@ -17,6 +17,9 @@ pub struct MmuGather {
     start: u64,
     end: u64,
     freed_tables: bool,
+    /// cleared_ptes / cleared_pmds: what the flush stride is (tlb_get_unmap_shift()).
+    cleared_ptes: bool,
+    cleared_pmds: bool,
     /// Pages whose last mapping went; their references drop after the flush.
     pages: Vec<u64>,
 }
@@ -30,6 +33,8 @@ impl MmuGather {
             start: u64::MAX,
             end: 0,
             freed_tables: false,
+            cleared_ptes: false,
+            cleared_pmds: false,
             pages: Vec::new(),
         }
     }
@@ -38,12 +43,21 @@ impl MmuGather {
     pub fn add_range(&mut self, addr: u64, size: u64) {
         self.start = self.start.min(addr);
         self.end = self.end.max(addr + size);
+        self.cleared_ptes = true;
+    }
+    /// tlb_remove_huge_tlb_entry() / tlb_flush_pmd_range(): a 2 MiB entry went.
+    pub fn add_huge_range(&mut self, addr: u64, size: u64) {
+        self.start = self.start.min(addr);
+        self.end = self.end.max(addr + size);
+        self.cleared_pmds = true;
     }
     /// A page table whose span starts at `base` was freed (tlb_flush_pmd_range(tlb, base,
     /// PAGE_SIZE) and friends).
     pub fn freed_table_at(&mut self, base: u64) {
         self.freed_tables = true;
-        self.add_range(base, PAGE_SIZE);
+        self.start = self.start.min(base);
+        self.end = self.end.max(base + PAGE_SIZE);
+        self.cleared_pmds = true;
     }
     /// tlb_remove_page(): drop this reference only after the flush.
     #[inline]
@@ -63,11 +77,18 @@ impl Kernel {
                 t.flush_mm(tlb.mm as u32);
             }
         } else if tlb.end > tlb.start {
-            self.flush_tlb_mm_range(tlb.mm, tlb.start, tlb.end);
+            let stride = if tlb.cleared_ptes || !tlb.cleared_pmds {
+                12
+            } else {
+                crate::mm::hugetlb::HPAGE_SHIFT
+            };
+            self.flush_tlb_range_stride(tlb.mm, tlb.start, tlb.end, stride);
         }
         tlb.start = u64::MAX;
         tlb.end = 0;
         tlb.freed_tables = false;
+        tlb.cleared_ptes = false;
+        tlb.cleared_pmds = false;
         for pfn in std::mem::take(&mut tlb.pages) {
             self.put_page(pfn);
         }
@@ -85,10 +106,22 @@ impl Kernel {
     /// flush_tlb_mm_range() on x86: every CPU in mm_cpumask drops the range (or everything of
     /// the mm past the single-page ceiling); counts the DEBUG_TLBFLUSH vmstat events.
     pub(crate) fn flush_tlb_mm_range(&mut self, mm: MmId, start: u64, end: u64) {
+        self.flush_tlb_range_stride(mm, start, end, 12);
+    }
+
+    /// flush_tlb_mm_range() with its stride_shift: a 2 MiB stride counts one invlpg per huge
+    /// page (each drops every 4 KiB piece the model's TLB holds of it).
+    pub(crate) fn flush_tlb_range_stride(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        stride_shift: u32,
+    ) {
         let nr = if end == u64::MAX {
             u64::MAX
         } else {
-            (end - start).div_ceil(PAGE_SIZE)
+            (end - start).div_ceil(1 << stride_shift)
         };
         let full = nr > TLB_SINGLE_PAGE_FLUSH_CEILING;
         let mask = self.mms[mm].cpumask;

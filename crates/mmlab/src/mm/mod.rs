@@ -1,6 +1,7 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
 pub mod fork;
+pub mod hugetlb;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;

@@ -147,6 +147,9 @@ impl Kernel {
         start: u64,
         end: u64,
     ) {
+        if vma.is_hugetlb() {
+            return self.hugetlb_change_protection(mm, vma, start, end);
+        }
         let prot = vma.page_prot();
         let avoid = self.cfg.features.mprotect_flush_avoid;
         let root = self.mms[mm].pgd;

@@ -94,13 +94,23 @@ impl Kernel {
         if new_len == 0 {
             return Err(Errno::EINVAL);
         }
-        if self.mms[mm].vmas.lookup(addr).is_none() {
+        let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
             // 5.16-5.18 returned the positive EFAULT as if it were an address (fixed in 5.19).
             return if self.cfg.features.mremap_efault_fix {
                 Err(Errno::EFAULT)
             } else {
                 Ok(Errno::EFAULT.code() as u64)
             };
+        };
+        let (mut old_len, mut new_len) = (old_len, new_len);
+        if vma.is_hugetlb() {
+            // Huge page sized and aligned, and never growing: the reservation cannot be split.
+            let mask = crate::mm::hugetlb::HPAGE_SIZE - 1;
+            old_len = old_len.wrapping_add(mask) & !mask;
+            new_len = new_len.wrapping_add(mask) & !mask;
+            if addr & mask != 0 || new_addr & mask != 0 || new_len > old_len {
+                return Err(Errno::EINVAL);
+            }
         }
         // `locked` and `populate_at` are the syscall's `locked` and `new_addr` at `out:`.
         let mut locked = false;
@@ -168,7 +178,7 @@ impl Kernel {
         if flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::ENOMEM);
         }
-        let dst = self.get_unmapped_area(mm, 0, new_len, false)?;
+        let dst = self.get_unmapped_area(mm, 0, new_len, false, mremap_align(&vma))?;
         *populate_at = dst;
         self.move_vma(mm, &vma, addr, old_len, new_len, dst, flags, locked)
     }
@@ -211,7 +221,13 @@ impl Kernel {
         }
         let vma = self.vma_to_resize(mm, addr, old_len, new_len, flags)?;
         // (DONTUNMAP: may_expand_vm() against RLIMIT_AS is not modelled; no limit.)
-        let ret = self.get_unmapped_area(mm, new_addr, new_len, flags & MREMAP_FIXED != 0)?;
+        let ret = self.get_unmapped_area(
+            mm,
+            new_addr,
+            new_len,
+            flags & MREMAP_FIXED != 0,
+            mremap_align(&vma),
+        )?;
         let dst = if flags & MREMAP_FIXED != 0 {
             new_addr
         } else {
@@ -399,6 +415,13 @@ impl Kernel {
         if len == 0 {
             return 0;
         }
+        if self.mms[mm]
+            .vmas
+            .lookup(old)
+            .is_some_and(|v| v.is_hugetlb())
+        {
+            return self.move_hugetlb_page_tables(mm, old, new, len);
+        }
         let root = self.mms[mm].pgd;
         let old_end = old + len;
         let (mut old_addr, mut new_addr) = (old, new);
@@ -445,6 +468,31 @@ impl Kernel {
             new_addr += extent;
         }
         old_addr - old
+    }
+
+    /// move_hugetlb_page_tables(): move each huge entry (one PMD entry per 2 MiB page), then
+    /// one flush of the old range. Returns how many bytes were done (less on OOM).
+    fn move_hugetlb_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) -> u64 {
+        use crate::mm::hugetlb::{is_huge_leaf, HPAGE_SHIFT, HPAGE_SIZE};
+        let root = self.mms[mm].pgd;
+        let mut done = 0;
+        while done < len {
+            let src = table::pmd_slot(&self.phys, root, old + done)
+                .filter(|s| is_huge_leaf(table::get(&self.phys, *s)));
+            if let Some(src) = src {
+                let Some(dst) =
+                    table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, new + done)
+                else {
+                    break;
+                };
+                let e = table::get(&self.phys, src);
+                table::set(&mut self.phys, src, Pte::NONE);
+                table::set(&mut self.phys, dst, e);
+            }
+            done += HPAGE_SIZE;
+        }
+        self.flush_tlb_range_stride(mm, old, old + len, HPAGE_SHIFT);
+        done.min(len)
     }
 
     /// move_ptes(): move every non-none entry of `[old_addr, old_addr + extent)` (one PTE
@@ -526,6 +574,15 @@ impl Kernel {
         self.phys.table_mut(new.0)[new.1] = entry;
         self.flush_tlb_mm_range(mm, old_addr, old_addr + PUD_SIZE);
         true
+    }
+}
+
+/// The alignment get_unmapped_area() needs for a move of `vma`.
+fn mremap_align(vma: &Vma) -> u64 {
+    if vma.is_hugetlb() {
+        crate::mm::hugetlb::HPAGE_SIZE
+    } else {
+        crate::hw::PAGE_SIZE
     }
 }
 

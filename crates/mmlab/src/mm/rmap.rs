@@ -65,8 +65,12 @@ impl Kernel {
         p.refcount -= 1;
         debug_assert!(p.refcount >= 0, "refcount underflow on pfn {pfn:#x}");
         if p.refcount == 0 {
-            self.phys.clear(pfn);
-            self.pages.free(pfn);
+            if p.test(PG_HUGETLB) {
+                self.free_huge_page(pfn);
+            } else {
+                self.phys.clear(pfn);
+                self.pages.free(pfn);
+            }
         }
     }
 }

@@ -19,6 +19,10 @@ pub struct ShmemInode {
     pub i_ino: u64,
     /// The memfd name (None for the "dev/zero" file behind shared anonymous memory).
     pub name: Option<String>,
+    /// A hugetlbfs inode: the cache maps huge page indices to 2 MiB compound pages.
+    pub huge: bool,
+    /// hugetlbfs: huge page indices reserved for shared mappings and not yet instantiated.
+    pub resv: std::collections::BTreeSet<u64>,
 }
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
@@ -41,11 +45,11 @@ const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
 impl Kernel {
     /// shmem_zero_setup(): a new shmem inode of `size` bytes for a MAP_SHARED|MAP_ANONYMOUS VMA.
     pub(crate) fn shmem_zero_setup(&mut self, size: u64) -> usize {
-        self.shmem_new(size, None)
+        self.shmem_new(size, None, false)
     }
 
-    /// shmem_file_setup(): a new inode, no references yet.
-    pub(crate) fn shmem_new(&mut self, size: u64, name: Option<String>) -> usize {
+    /// shmem_file_setup() / hugetlb_file_setup(): a new inode, no references yet.
+    pub(crate) fn shmem_new(&mut self, size: u64, name: Option<String>, huge: bool) -> usize {
         self.last_ino += 1;
         let i_ino = self.last_ino;
         self.shmem.insert(ShmemInode {
@@ -54,6 +58,8 @@ impl Kernel {
             refs: 0,
             i_ino,
             name,
+            huge,
+            resv: Default::default(),
         })
     }
 
@@ -94,8 +100,11 @@ impl Kernel {
         self.shmem[ino].refs -= 1;
         if self.shmem[ino].refs == 0 {
             let inode = self.shmem.remove(ino);
+            self.hugetlb_unreserve(inode.resv.len() as u64);
             for (_, pfn) in inode.cache {
-                self.vmstat.nr_shmem -= 1;
+                if !inode.huge {
+                    self.vmstat.nr_shmem -= 1;
+                }
                 self.put_page(pfn);
             }
         }
@@ -160,9 +169,12 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let ino = file.ino;
+        if self.shmem[ino].huge {
+            return self.hugetlb_truncate(ino, length as u64);
+        }
         let (old, new) = (self.shmem[ino].size, length as u64);
         self.shmem[ino].size = new;
-        if new < old {
+        if new <= old {
             let holebegin = new.div_ceil(PAGE_SIZE);
             self.unmap_mapping_range(ino, holebegin, u64::MAX, true);
             self.shmem_truncate_range(ino, new, u64::MAX);
@@ -214,11 +226,14 @@ impl Kernel {
             .checked_add(len)
             .filter(|&e| e <= MAX_LFS_FILESIZE)
             .ok_or(Errno::EFBIG)?;
+        let ino = file.ino;
+        if self.shmem[ino].huge {
+            return self.hugetlbfs_fallocate(ino, mode, offset, end);
+        }
         // shmem_fallocate()
         if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
-        let ino = file.ino;
         if mode & FALLOC_FL_PUNCH_HOLE != 0 {
             self.shmem_punch_hole(ino, offset, end);
             return Ok(());

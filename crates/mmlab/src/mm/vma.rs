@@ -1,6 +1,6 @@
 //! vm_area_struct and the ordered set of an address space's VMAs: find, split, merge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use crate::hw::PAGE_SHIFT;
@@ -69,6 +69,9 @@ pub struct Vma {
     pub pgoff: u64,
     pub backing: Backing,
     pub anon_vma: Option<AnonVma>,
+    /// A private hugetlb mapping's reservations: huge page indices (in the file) still
+    /// reserved for it (its resv_map while it is HPAGE_RESV_OWNER).
+    pub hugetlb_resv: BTreeSet<u64>,
 }
 
 impl Vma {
@@ -91,6 +94,14 @@ impl Vma {
     /// linear_page_index(): the page index of `addr` in the VMA's object.
     pub fn linear_page_index(&self, addr: u64) -> u64 {
         ((addr - self.start) >> PAGE_SHIFT) + self.pgoff
+    }
+    /// vma_hugecache_offset(): the huge page index in the file of `addr`.
+    pub fn huge_index(&self, addr: u64) -> u64 {
+        ((addr - self.start) >> 21) + (self.pgoff >> 9)
+    }
+    /// is_vm_hugetlb_page().
+    pub fn is_hugetlb(&self) -> bool {
+        self.flags & VM_HUGETLB != 0
     }
     /// vma_is_accessible().
     pub fn accessible(&self) -> bool {
@@ -186,7 +197,12 @@ impl VmaTree {
         let mut hi = v.clone();
         hi.pgoff += (addr - v.start) >> PAGE_SHIFT;
         hi.start = addr;
-        self.map.get_mut(&v.start).expect("vma").end = addr;
+        // Each piece keeps the reservations for its own part of the file.
+        let cut = v.huge_index(addr);
+        hi.hugetlb_resv = v.hugetlb_resv.range(cut..).copied().collect();
+        let lo = self.map.get_mut(&v.start).expect("vma");
+        lo.end = addr;
+        lo.hugetlb_resv.retain(|&i| i < cut);
         self.map.insert(addr, hi);
         self.map.get(&addr)
     }
@@ -226,7 +242,9 @@ impl VmaTree {
 /// can_vma_merge_after/before: same flags ignoring VM_SOFTDIRTY, same backing, compatible
 /// anon_vma, contiguous pgoff, nothing special)?
 pub fn can_merge(a: &Vma, b: &Vma) -> bool {
+    // hugetlb VMAs have a vm_ops->close, and is_mergeable_vma() refuses those.
     a.end == b.start
+        && a.flags & VM_HUGETLB == 0
         && (a.flags ^ b.flags) & !VM_SOFTDIRTY == 0
         && a.flags & VM_SPECIAL == 0
         && a.backing == b.backing
@@ -250,6 +268,7 @@ mod tests {
             pgoff: start >> 12,
             backing: Backing::Anon,
             anon_vma: None,
+            hugetlb_resv: Default::default(),
         }
     }
 

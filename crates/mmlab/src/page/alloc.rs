@@ -66,6 +66,55 @@ impl PageAlloc {
         Some(pfn)
     }
 
+    /// alloc_contig_pages() for a 2 MiB compound page: 512 frames aligned to 512, taken from
+    /// memory never handed out (frames skipped for alignment go to the free list). The head
+    /// is returned with refcount 0; the caller sets its flags.
+    pub fn alloc_huge(&mut self) -> Option<u64> {
+        const NR: u64 = 512;
+        let head = self.next_fresh.div_ceil(NR) * NR;
+        if head + NR > self.end_pfn {
+            return None;
+        }
+        let need = (head + NR) as usize;
+        if self.pages.len() < need {
+            self.pages.resize(
+                need.max(self.pages.len() * 2).min(self.end_pfn as usize),
+                Page {
+                    flags: flags::PG_BUDDY,
+                    ..Page::default()
+                },
+            );
+        }
+        for gap in self.next_fresh..head {
+            self.free.push(gap as u32);
+        }
+        self.next_fresh = head + NR;
+        self.nr_free -= NR;
+        for pfn in head..head + NR {
+            self.pages[pfn as usize] = Page {
+                flags: flags::PG_TAIL,
+                ..Page::default()
+            };
+        }
+        self.pages[head as usize] = Page {
+            flags: flags::PG_HEAD,
+            ..Page::default()
+        };
+        Some(head)
+    }
+
+    /// Return a 2 MiB compound page's frames to the free list one by one.
+    pub fn free_huge(&mut self, head: u64) {
+        for pfn in head..head + 512 {
+            self.pages[pfn as usize] = Page {
+                flags: flags::PG_BUDDY,
+                ..Page::default()
+            };
+            self.free.push(pfn as u32);
+        }
+        self.nr_free += 512;
+    }
+
     /// __free_page(): return a frame whose last reference is gone.
     #[inline]
     pub fn free(&mut self, pfn: u64) {

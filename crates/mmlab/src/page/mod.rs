@@ -23,6 +23,12 @@ pub mod flags {
     pub const PG_UPTODATE: u32 = 1 << 6;
     /// The frame is on the free list (PageBuddy()).
     pub const PG_BUDDY: u32 = 1 << 7;
+    /// PageHead(): the first frame of a compound page (its struct page holds the counts).
+    pub const PG_HEAD: u32 = 1 << 8;
+    /// PageTail(): a frame of a compound page after the head.
+    pub const PG_TAIL: u32 = 1 << 9;
+    /// PageHuge(): a hugetlb page (in use, or free in the pool with refcount 0).
+    pub const PG_HUGETLB: u32 = 1 << 10;
 }
 
 /// struct page, trimmed to what the modelled paths read and write (24 bytes).

@@ -1,7 +1,7 @@
 //! 4-level page tables stored in simulated frames: walk, allocate (__pte_alloc and friends) and
 //! free (free_pgd_range). Every table is a frame from the allocator, marked PageTable.
 
-use super::pte::{Pte, _PAGE_PRESENT, _PAGE_TABLE, PTE_PFN_MASK};
+use super::pte::{Pte, _PAGE_PRESENT, _PAGE_PSE, _PAGE_TABLE, PTE_PFN_MASK};
 use crate::hw::PhysMem;
 use crate::page::{flags, PageAlloc};
 
@@ -40,7 +40,8 @@ pub fn walk(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
     let mut table = root;
     for level in 0..3 {
         let e = phys.table(table)[index(addr, level)];
-        if e & _PAGE_PRESENT == 0 {
+        // A huge (PSE) entry at the PMD level maps the range itself: there is no PTE table.
+        if e & _PAGE_PRESENT == 0 || (level == 2 && e & _PAGE_PSE != 0) {
             return None;
         }
         table = (e & PTE_PFN_MASK) >> 12;
@@ -48,6 +49,42 @@ pub fn walk(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
     Some(PteSlot {
         table,
         idx: index(addr, 3),
+    })
+}
+
+/// The leaf entry that maps `addr`: a PTE slot, or a PMD slot holding a huge (PSE) entry.
+#[inline]
+pub fn walk_leaf(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot, bool)> {
+    let pmd = pmd_slot(phys, root, addr)?;
+    let e = phys.table(pmd.table)[pmd.idx];
+    if e & _PAGE_PRESENT != 0 && e & _PAGE_PSE != 0 {
+        return Some((pmd, true));
+    }
+    walk(phys, root, addr).map(|s| (s, false))
+}
+
+/// pmd_alloc(): the PMD slot for `addr`, creating the PUD and PMD tables. None on OOM.
+pub fn walk_alloc_pmd(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    root: u64,
+    addr: u64,
+) -> Option<PteSlot> {
+    let mut table = root;
+    for level in 0..2 {
+        let i = index(addr, level);
+        let e = phys.table(table)[i];
+        table = if e & _PAGE_PRESENT != 0 {
+            (e & PTE_PFN_MASK) >> 12
+        } else {
+            let new = alloc_table(phys, pages)?;
+            phys.table_mut(table)[i] = (new << 12) | _PAGE_TABLE;
+            new
+        };
+    }
+    Some(PteSlot {
+        table,
+        idx: index(addr, 2),
     })
 }
 
@@ -125,7 +162,7 @@ fn next_table_boundary(phys: &PhysMem, root: u64, addr: u64) -> u64 {
     let mut table = root;
     for (level, shift) in LEVEL_SHIFT.iter().enumerate().take(3) {
         let e = phys.table(table)[index(addr, level)];
-        if e & _PAGE_PRESENT == 0 {
+        if e & _PAGE_PRESENT == 0 || (level == 2 && e & _PAGE_PSE != 0) {
             let span = 1u64 << shift;
             return (addr & !(span - 1)).saturating_add(span);
         }
@@ -174,7 +211,7 @@ fn free_level(
             continue;
         }
         let e = phys.table(table)[i];
-        if e & _PAGE_PRESENT == 0 || level == 3 {
+        if e & _PAGE_PRESENT == 0 || level == 3 || (level == 2 && e & _PAGE_PSE != 0) {
             continue;
         }
         let child = (e & PTE_PFN_MASK) >> 12;
@@ -210,7 +247,7 @@ pub fn free_all(phys: &mut PhysMem, pages: &mut PageAlloc, root: u64) -> usize {
 }
 
 /// The PMD entry covering `addr` (where a PTE table hangs), if the PUD level exists.
-fn pmd_slot(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
+pub fn pmd_slot(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
     let mut table = root;
     for level in 0..2 {
         let e = phys.table(table)[index(addr, level)];

@@ -1,0 +1,491 @@
+//! mm/hugetlb.c with fs/hugetlbfs: the 2 MiB pool (nr_hugepages), reservations taken at mmap
+//! time, hugetlb faults and COW at the PMD level, zap, fork and protection changes.
+
+use std::collections::BTreeSet;
+
+use crate::errno::{Errno, SysResult};
+use crate::kernel::Kernel;
+use crate::mm::memory::VmFault;
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::MmId;
+use crate::page::flags::*;
+use crate::pgtable::pte::{Pte, _PAGE_PRESENT, _PAGE_PSE};
+use crate::pgtable::table::{self, PteSlot};
+
+pub const HPAGE_SHIFT: u32 = 21;
+pub const HPAGE_SIZE: u64 = 1 << HPAGE_SHIFT;
+/// Base pages in a huge page (pages_per_huge_page()).
+pub const HPAGE_NR: u64 = 512;
+
+/// struct hstate for the 2 MiB size.
+#[derive(Debug, Default)]
+pub struct Hstate {
+    /// nr_huge_pages: pages in the pool, free or in use.
+    pub nr_huge_pages: u64,
+    /// The free pool (hugepage_freelists), by head PFN.
+    pub free: Vec<u64>,
+    /// resv_huge_pages: free pages promised to mappings.
+    pub resv_huge_pages: u64,
+}
+
+/// Is this entry a present huge (PSE) PMD?
+#[inline]
+pub fn is_huge_leaf(e: Pte) -> bool {
+    e.0 & (_PAGE_PRESENT | _PAGE_PSE) == _PAGE_PRESENT | _PAGE_PSE
+}
+
+impl Kernel {
+    /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()):
+    /// grow with 2 MiB blocks of memory while there is any; shrink only by free pages that are
+    /// not reserved. Returns the resulting pool size.
+    pub fn set_nr_hugepages(&mut self, n: u64) -> u64 {
+        while self.hstate.nr_huge_pages < n {
+            let Some(head) = self.pages.alloc_huge() else {
+                break;
+            };
+            self.pages.page_mut(head).flags = PG_HEAD | PG_HUGETLB;
+            self.hstate.free.push(head);
+            self.hstate.nr_huge_pages += 1;
+        }
+        while self.hstate.nr_huge_pages > n
+            && self.hstate.free.len() as u64 > self.hstate.resv_huge_pages
+        {
+            let head = self.hstate.free.pop().expect("free page");
+            for pfn in head..head + HPAGE_NR {
+                self.phys.clear(pfn);
+            }
+            self.pages.free_huge(head);
+            self.hstate.nr_huge_pages -= 1;
+        }
+        self.hstate.nr_huge_pages
+    }
+
+    /// hugetlb_acct_memory(+n): promise `n` free pages or fail with ENOMEM.
+    fn hugetlb_acct(&mut self, n: u64) -> SysResult<()> {
+        let h = &mut self.hstate;
+        if (h.free.len() as u64) < h.resv_huge_pages + n {
+            return Err(Errno::ENOMEM);
+        }
+        h.resv_huge_pages += n;
+        Ok(())
+    }
+
+    /// hugetlb_reserve_pages() for huge indices `[from, to)` of `ino`: a shared mapping reserves
+    /// the indices the file has neither reserved nor instantiated; a private one reserves all of
+    /// them for the VMA (returned). Nothing with MAP_NORESERVE.
+    pub(crate) fn hugetlb_reserve_pages(
+        &mut self,
+        ino: usize,
+        from: u64,
+        to: u64,
+        shared: bool,
+        noreserve: bool,
+    ) -> SysResult<BTreeSet<u64>> {
+        if noreserve {
+            return Ok(BTreeSet::new());
+        }
+        if shared {
+            let i = &self.shmem[ino];
+            let chg: Vec<u64> = (from..to)
+                .filter(|x| !i.resv.contains(x) && !i.cache.contains_key(x))
+                .collect();
+            self.hugetlb_acct(chg.len() as u64)?;
+            self.shmem[ino].resv.extend(chg);
+            return Ok(BTreeSet::new());
+        }
+        self.hugetlb_acct(to - from)?;
+        Ok((from..to).collect())
+    }
+
+    /// Release reservations nothing will use any more (hugetlb_vm_op_close(), inode eviction).
+    pub(crate) fn hugetlb_unreserve(&mut self, n: u64) {
+        self.hstate.resv_huge_pages -= n;
+    }
+
+    /// alloc_huge_page(): a zeroed page from the pool, using a reservation if the caller holds
+    /// one; without, only a free page nobody was promised. Refcount 1.
+    fn alloc_huge_page(&mut self, reserved: bool) -> Option<u64> {
+        let h = &mut self.hstate;
+        if reserved {
+            h.resv_huge_pages -= 1;
+        } else if h.free.len() as u64 <= h.resv_huge_pages {
+            return None;
+        }
+        let head = h.free.pop()?;
+        for pfn in head..head + HPAGE_NR {
+            self.phys.clear(pfn);
+        }
+        let p = self.pages.page_mut(head);
+        p.flags = PG_HEAD | PG_HUGETLB | PG_UPTODATE;
+        p.refcount = 1;
+        Some(head)
+    }
+
+    /// free_huge_page(): the last reference is gone; back to the free pool.
+    pub(crate) fn free_huge_page(&mut self, head: u64) {
+        *self.pages.page_mut(head) = crate::page::Page {
+            flags: PG_HEAD | PG_HUGETLB,
+            ..Default::default()
+        };
+        self.hstate.free.push(head);
+    }
+
+    /// hugetlb_fault() for `addr` in a VM_HUGETLB VMA.
+    pub(crate) fn hugetlb_fault(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        let root = self.mms[mm].pgd;
+        let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, haddr)
+            .ok_or(VmFault::Oom)?;
+        let pte = table::get(&self.phys, slot);
+        if pte.is_none() {
+            return self.hugetlb_no_page(mm, vma, haddr, slot, write);
+        }
+        if write && !pte.write() {
+            return self.hugetlb_cow(mm, vma, haddr, slot, pte);
+        }
+        let mut e = pte.mkyoung();
+        if write {
+            e = e.mkdirty();
+        }
+        table::set(&mut self.phys, slot, e);
+        Ok(())
+    }
+
+    /// make_huge_pte(): writable only in a shared writable mapping, young, huge.
+    fn make_huge_pte(head: u64, vma: &Vma) -> Pte {
+        let e = Pte::pfn_pte(head, vma.page_prot()).mkyoung();
+        let e = if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED {
+            e.mkdirty().mkwrite()
+        } else {
+            e.wrprotect()
+        };
+        Pte(e.0 | _PAGE_PSE)
+    }
+
+    /// hugetlb_no_page(): map the file's page (a shared mapping, or a private read of a file
+    /// page), or a new page; a private write then takes the COW path at once.
+    fn hugetlb_no_page(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        haddr: u64,
+        slot: PteSlot,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        let Backing::Shmem(ino) = vma.backing else {
+            return Err(VmFault::Sigbus);
+        };
+        let idx = vma.huge_index(haddr);
+        if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
+            return Err(VmFault::Sigbus);
+        }
+        let shared = vma.flags & VM_MAYSHARE != 0;
+        let head = match self.shmem[ino].cache.get(&idx).copied() {
+            Some(head) => {
+                self.get_page(head);
+                self.page_add_file_rmap(head);
+                head
+            }
+            None => {
+                let reserved = if shared {
+                    self.shmem[ino].resv.remove(&idx)
+                } else {
+                    self.mms[mm]
+                        .vmas
+                        .get_mut(vma.start)
+                        .is_some_and(|v| v.hugetlb_resv.remove(&idx))
+                };
+                let head = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
+                if shared {
+                    // huge_add_to_page_cache(): the cache keeps a reference, the mapping another.
+                    let p = self.pages.page_mut(head);
+                    p.mapping = ino as u32;
+                    p.index = idx;
+                    self.shmem[ino].cache.insert(idx, head);
+                    self.get_page(head);
+                    self.page_add_file_rmap(head);
+                } else {
+                    // hugepage_add_new_anon_rmap(): exclusive, as every fresh anonymous page.
+                    let vma = self.anon_vma_prepare(mm, vma);
+                    let p = self.pages.page_mut(head);
+                    p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
+                    p.mapcount = 1;
+                    p.mapping = vma.anon_vma.map_or(0, |a| a.id);
+                    p.index = idx;
+                }
+                head
+            }
+        };
+        let entry = Self::make_huge_pte(head, vma);
+        table::set(&mut self.phys, slot, entry);
+        if write && vma.flags & VM_SHARED == 0 {
+            return self.hugetlb_cow(mm, vma, haddr, slot, entry);
+        }
+        Ok(())
+    }
+
+    /// hugetlb_cow() (5.19 keeps the old rule for hugetlb): an anonymous page mapped once is
+    /// reused (and marked exclusive); anything else is copied into a new page.
+    fn hugetlb_cow(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        haddr: u64,
+        slot: PteSlot,
+        pte: Pte,
+    ) -> Result<(), VmFault> {
+        let old = pte.pfn();
+        let page = *self.pages.page(old);
+        if page.mapcount == 1 && page.is_anon() {
+            self.pages.page_mut(old).flags |= PG_ANON_EXCLUSIVE;
+            table::set(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
+            self.vmstat.cow_reuse += 1;
+            return Ok(());
+        }
+        let idx = vma.huge_index(haddr);
+        let reserved = self.mms[mm]
+            .vmas
+            .get_mut(vma.start)
+            .is_some_and(|v| v.hugetlb_resv.remove(&idx));
+        let new = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
+        for i in 0..HPAGE_NR {
+            self.phys.copy(old + i, new + i);
+        }
+        let vma = self.anon_vma_prepare(mm, vma);
+        let p = self.pages.page_mut(new);
+        p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
+        p.mapcount = 1;
+        p.mapping = vma.anon_vma.map_or(0, |a| a.id);
+        p.index = idx;
+        // huge_ptep_clear_flush(): invlpg drops the whole 2 MiB translation.
+        table::set(&mut self.phys, slot, Pte::NONE);
+        self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
+        table::set(
+            &mut self.phys,
+            slot,
+            Pte(Pte::pfn_pte(new, vma.page_prot())
+                .mkyoung()
+                .mkdirty()
+                .mkwrite()
+                .0
+                | _PAGE_PSE),
+        );
+        self.vmstat.cow_fault += 1;
+        self.page_remove_rmap(old);
+        self.put_page(old);
+        Ok(())
+    }
+
+    /// __unmap_hugepage_range() over the 2 MiB pages wholly inside `[start, end)`: clear each
+    /// huge entry (the gather flushes with a 2 MiB stride) and drop its page.
+    pub(crate) fn unmap_hugepage_range(
+        &mut self,
+        tlb: &mut MmuGather,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        even_cows: bool,
+    ) {
+        let root = self.mms[mm].pgd;
+        let mut haddr = start.next_multiple_of(HPAGE_SIZE);
+        while haddr + HPAGE_SIZE <= end {
+            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
+                let e = table::get(&self.phys, slot);
+                if is_huge_leaf(e) && (even_cows || !self.pages.page(e.pfn()).is_anon()) {
+                    table::set(&mut self.phys, slot, Pte::NONE);
+                    tlb.add_huge_range(haddr, HPAGE_SIZE);
+                    if e.dirty() && !self.pages.page(e.pfn()).is_anon() {
+                        self.pages.page_mut(e.pfn()).flags |= PG_DIRTY;
+                    }
+                    self.page_remove_rmap(e.pfn());
+                    tlb.remove_page(e.pfn());
+                }
+            }
+            haddr += HPAGE_SIZE;
+        }
+    }
+
+    /// copy_hugetlb_page_range(): share every huge page with the child, write-protecting
+    /// private ones in both.
+    pub(crate) fn copy_hugetlb_page_range(&mut self, parent: MmId, child: MmId, src: &Vma) {
+        let (proot, croot) = (self.mms[parent].pgd, self.mms[child].pgd);
+        let mut haddr = src.start;
+        while haddr < src.end {
+            let e =
+                table::pmd_slot(&self.phys, proot, haddr).map(|s| (s, table::get(&self.phys, s)));
+            if let Some((pslot, mut e)) = e.filter(|(_, e)| is_huge_leaf(*e)) {
+                let pfn = e.pfn();
+                self.get_page(pfn);
+                if self.pages.page(pfn).is_anon() {
+                    self.page_try_dup_anon_rmap(pfn);
+                } else {
+                    self.page_add_file_rmap(pfn);
+                }
+                if src.is_cow() && e.write() {
+                    e = e.wrprotect();
+                    table::set(&mut self.phys, pslot, e);
+                }
+                match table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr) {
+                    Some(cslot) => table::set(&mut self.phys, cslot, e),
+                    None => {
+                        self.page_remove_rmap(pfn);
+                        self.put_page(pfn);
+                    }
+                }
+            }
+            haddr += HPAGE_SIZE;
+        }
+    }
+
+    /// hugetlb_change_protection(): new protection on every huge entry of the range, then an
+    /// unconditional flush_hugetlb_tlb_range() (no mmu_gather for hugetlb in 5.19).
+    pub(crate) fn hugetlb_change_protection(&mut self, mm: MmId, vma: &Vma, start: u64, end: u64) {
+        let root = self.mms[mm].pgd;
+        let prot = vma.page_prot();
+        let mut haddr = start;
+        while haddr < end {
+            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
+                let e = table::get(&self.phys, slot);
+                if is_huge_leaf(e) {
+                    table::set(&mut self.phys, slot, Pte(e.modify(prot).0 | _PAGE_PSE));
+                }
+            }
+            haddr += HPAGE_SIZE;
+        }
+        self.flush_tlb_range_stride(mm, start, end, HPAGE_SHIFT);
+    }
+
+    /// hugetlbfs_file_mmap(): the offset must be huge page aligned; reserve for the range
+    /// (returns a private mapping's reservations); a writable mapping extends i_size.
+    pub(crate) fn hugetlbfs_file_mmap(
+        &mut self,
+        ino: usize,
+        pgoff: u64,
+        len: u64,
+        vm_flags: u64,
+    ) -> SysResult<BTreeSet<u64>> {
+        if pgoff & (HPAGE_NR - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = (pgoff << 12).checked_add(len).ok_or(Errno::EINVAL)?;
+        let from = pgoff >> 9;
+        let shared = vm_flags & VM_MAYSHARE != 0;
+        let resv = self.hugetlb_reserve_pages(
+            ino,
+            from,
+            end >> HPAGE_SHIFT,
+            shared,
+            vm_flags & VM_NORESERVE != 0,
+        )?;
+        if vm_flags & VM_WRITE != 0 && self.shmem[ino].size < end {
+            self.shmem[ino].size = end;
+        }
+        Ok(resv)
+    }
+
+    /// hugetlbfs_setattr() for ftruncate(): sizes are huge page multiples; shrinking unmaps
+    /// the cut part from every mapping (private copies too) and drops pages and reservations.
+    pub(crate) fn hugetlb_truncate(&mut self, ino: usize, new: u64) -> SysResult<()> {
+        if new & (HPAGE_SIZE - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let old = self.shmem[ino].size;
+        self.shmem[ino].size = new;
+        if new < old {
+            self.remove_inode_hugepages(ino, new >> HPAGE_SHIFT, u64::MAX);
+        }
+        Ok(())
+    }
+
+    /// hugetlb_vmdelete_list() + remove_inode_hugepages() for huge indices `[from, to)`.
+    fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64) {
+        self.unmap_mapping_range(
+            ino,
+            from.saturating_mul(HPAGE_NR),
+            to.saturating_mul(HPAGE_NR),
+            true,
+        );
+        let i = &mut self.shmem[ino];
+        let pages: Vec<(u64, u64)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
+        let dropped_resv = i.resv.range(from..to).count() as u64;
+        i.resv.retain(|&x| x < from || x >= to);
+        for (k, pfn) in pages {
+            self.shmem[ino].cache.remove(&k);
+            self.put_page(pfn);
+        }
+        self.hugetlb_unreserve(dropped_resv);
+    }
+
+    /// hugetlbfs_fallocate(): allocate whole huge pages (ENOSPC when the pool has none to
+    /// spare), or punch the huge pages wholly inside the range.
+    pub(crate) fn hugetlbfs_fallocate(
+        &mut self,
+        ino: usize,
+        mode: u64,
+        offset: u64,
+        end: u64,
+    ) -> SysResult<()> {
+        use crate::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+        if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            let (hole_start, hole_end) =
+                (offset.next_multiple_of(HPAGE_SIZE), end & !(HPAGE_SIZE - 1));
+            // hugetlbfs_punch_hole(): partial huge pages at the edges are zeroed in place
+            // (hugetlbfs_zero_partial_page(), in 5.19 from -rc4 on); whole ones are removed.
+            if offset < hole_start {
+                self.hugetlbfs_zero_partial_page(ino, offset, end.min(hole_start));
+            }
+            if hole_end > hole_start {
+                self.remove_inode_hugepages(
+                    ino,
+                    hole_start >> HPAGE_SHIFT,
+                    hole_end >> HPAGE_SHIFT,
+                );
+            }
+            if end > hole_end && end > hole_start {
+                self.hugetlbfs_zero_partial_page(ino, hole_end, end);
+            }
+            return Ok(());
+        }
+        for idx in offset >> HPAGE_SHIFT..end.div_ceil(HPAGE_SIZE) {
+            if self.shmem[ino].cache.contains_key(&idx) {
+                continue;
+            }
+            let reserved = self.shmem[ino].resv.remove(&idx);
+            let head = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
+            let p = self.pages.page_mut(head);
+            p.mapping = ino as u32;
+            p.index = idx;
+            self.shmem[ino].cache.insert(idx, head);
+        }
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
+            self.shmem[ino].size = end;
+        }
+        Ok(())
+    }
+
+    /// hugetlbfs_zero_partial_page(): zero bytes `[start, end)` (inside one huge page) of the
+    /// cached page, if there is one.
+    fn hugetlbfs_zero_partial_page(&mut self, ino: usize, start: u64, end: u64) {
+        let Some(&head) = self.shmem[ino].cache.get(&(start >> HPAGE_SHIFT)) else {
+            return;
+        };
+        let mut a = start;
+        while a < end {
+            let off = a & (HPAGE_SIZE - 1);
+            let n = (4096 - (a & 4095)).min(end - a);
+            self.phys
+                .fill(head + (off >> 12), (a & 4095) as usize, n as usize, 0);
+            a += n;
+        }
+    }
+}
