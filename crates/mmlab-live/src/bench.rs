@@ -190,6 +190,68 @@ pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String>
     figure(rates, "faults/s")
 }
 
+/// The host's 2 MiB pool, sized for a measurement and put back when dropped.
+struct HugePool {
+    original: u64,
+}
+
+const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+
+impl HugePool {
+    fn size(pages: u64) -> Result<HugePool, String> {
+        let read = || -> Result<u64, String> {
+            std::fs::read_to_string(NR_HUGEPAGES)
+                .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))?
+                .trim()
+                .parse()
+                .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))
+        };
+        let original = read()?;
+        std::fs::write(NR_HUGEPAGES, pages.to_string())
+            .map_err(|e| format!("{NR_HUGEPAGES}: {e} (needs root)"))?;
+        let pool = HugePool { original };
+        if read()? < pages {
+            return Err(format!("the host could not make {pages} huge pages"));
+        }
+        Ok(pool)
+    }
+}
+
+impl Drop for HugePool {
+    fn drop(&mut self) {
+        let _ = std::fs::write(NR_HUGEPAGES, self.original.to_string());
+    }
+}
+
+/// 2 MiB hugetlb write faults, as fault_hugetlb.c "map": MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB
+/// of `bytes`, one byte per huge page; the pool is sized for it and restored afterwards.
+pub fn hugetlb_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> {
+    let len = bytes.next_multiple_of(2 << 20);
+    let _pool = HugePool::size((len >> 21) as u64)?;
+    let rates = samples(reps, || {
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB;
+        // SAFETY: a fresh hugetlb mapping that only this closure touches.
+        let p = unsafe { libc::mmap(ptr::null_mut(), len, RW, flags, -1, 0) };
+        if p == libc::MAP_FAILED {
+            return Err(os_err("mmap(MAP_HUGETLB)"));
+        }
+        let m = Mapping { ptr: p.cast(), len };
+        let f0 = minflt()?;
+        let t0 = Instant::now();
+        let mut off = 0;
+        while off < len {
+            // SAFETY: inside the mapping.
+            unsafe { ptr::write_volatile(m.ptr.add(off), 1) };
+            off += 2 << 20;
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        let nflt = minflt()? - f0;
+        m.unmap()?;
+        Ok(nflt as f64 / dt)
+    })?;
+    figure(rates, "faults/s")
+}
+
 /// fork() with `bytes` of touched private anon memory, then the child writes one byte per page of all of it and exits; total wall time from before fork until the child is reaped, in milliseconds. Also the fork() call time alone. Returns (total ms, fork call ms).
 pub fn fork_then_child_writes(
     bytes: usize,

@@ -92,6 +92,36 @@ fn model_shmem_faults(bytes: u64) -> f64 {
     k.minflt(t).expect("minflt") as f64 / secs
 }
 
+/// 2 MiB hugetlb write faults over a MAP_HUGETLB mapping of `bytes`: faults/s.
+fn model_hugetlb_faults(bytes: u64) -> f64 {
+    let (mut k, t) = kernel(bytes);
+    let n = bytes >> 21;
+    assert_eq!(
+        k.set_nr_hugepages(n),
+        n,
+        "the model's memory holds the pool"
+    );
+    let p = k
+        .mmap(
+            t,
+            0,
+            bytes,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+            -1,
+            0,
+        )
+        .expect("mmap");
+    let start = Instant::now();
+    let mut a = p;
+    while a < p + bytes {
+        k.store(t, a, 1).expect("store");
+        a += 2 << 20;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    k.minflt(t).expect("minflt") as f64 / secs
+}
+
 /// fork with `bytes` touched, the child writes it all and exits: total ms.
 fn model_fork_cow(bytes: u64) -> f64 {
     let (mut k, t) = kernel(bytes * 2);
@@ -175,7 +205,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     let size = format!("{} MiB", bytes >> 20);
     let mut rows = Vec::new();
 
-    eprintln!("[1/6] anonymous 4 KiB write faults over {size} ...");
+    eprintln!("[1/7] anonymous 4 KiB write faults over {size} ...");
     let runs: Vec<(f64, f64)> = (0..reps).map(|_| model_anon_faults(bytes)).collect();
     let model_rate = median(runs.iter().map(|r| r.0).collect());
     let per_page = median(runs.iter().map(|r| r.1).collect());
@@ -191,7 +221,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_rate >= 3.0 * h),
     });
 
-    eprintln!("[2/6] shmem (memfd) 4 KiB write faults over {size} ...");
+    eprintln!("[2/7] shmem (memfd) 4 KiB write faults over {size} ...");
     let model_shmem = median((0..reps).map(|_| model_shmem_faults(bytes)).collect());
     let host =
         host_or_note(host::shmem_fault_rate(bytes as usize, reps), "shmem faults").map(|h| h.value);
@@ -205,7 +235,24 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_shmem >= 3.0 * h),
     });
 
-    eprintln!("[3/6] fork of {size} touched, child writes it all ...");
+    eprintln!("[3/7] hugetlb 2 MiB write faults over {size} ...");
+    let model_huge = median((0..reps).map(|_| model_hugetlb_faults(bytes)).collect());
+    let host = host_or_note(
+        host::hugetlb_fault_rate(bytes as usize, reps),
+        "hugetlb faults",
+    )
+    .map(|h| h.value);
+    rows.push(Row {
+        workload: "hugetlb 2 MiB write faults",
+        unit: "faults/s",
+        model: model_huge,
+        host,
+        ratio: host.map(|h| model_huge / h),
+        target: "model >= 1x host",
+        met: host.is_some_and(|h| model_huge >= h),
+    });
+
+    eprintln!("[4/7] fork of {size} touched, child writes it all ...");
     let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
     let host =
         host_or_note(host::fork_then_child_writes(bytes as usize, reps), "fork").map(|h| h.0.value);
@@ -219,7 +266,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_ms <= h),
     });
 
-    eprintln!("[4/6] mprotect RO/RW/store loop, {iters} iterations ...");
+    eprintln!("[5/7] mprotect RO/RW/store loop, {iters} iterations ...");
     let model_it = median((0..reps).map(|_| model_mprotect_loop(iters)).collect());
     let host =
         host_or_note(host::mprotect_loop_rate(iters as usize, reps), "mprotect").map(|h| h.value);
@@ -233,7 +280,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_it >= 5.0 * h),
     });
 
-    eprintln!("[5/6] loads from resident pages (TLB hits), {loads} ...");
+    eprintln!("[6/7] loads from resident pages (TLB hits), {loads} ...");
     let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());
     let host =
         host_or_note(host::resident_access_rate(loads as usize, reps), "loads").map(|h| h.value);
@@ -247,7 +294,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: model_hits >= 100e6,
     });
 
-    eprintln!("[6/6] host memory per resident page (content-free) ...");
+    eprintln!("[7/7] host memory per resident page (content-free) ...");
     rows.push(Row {
         workload: "memory per resident page",
         unit: "bytes",

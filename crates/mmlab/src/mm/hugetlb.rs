@@ -346,9 +346,14 @@ impl Kernel {
 
     /// hugetlb_change_protection(): new protection on every huge entry of the range, then an
     /// unconditional flush_hugetlb_tlb_range() (no mmu_gather for hugetlb in 5.19).
-    pub(crate) fn hugetlb_change_protection(&mut self, mm: MmId, vma: &Vma, start: u64, end: u64) {
+    pub(crate) fn hugetlb_change_protection(
+        &mut self,
+        mm: MmId,
+        prot: crate::pgtable::pte::PgProt,
+        start: u64,
+        end: u64,
+    ) {
         let root = self.mms[mm].pgd;
-        let prot = vma.page_prot();
         let mut haddr = start;
         while haddr < end {
             if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {

@@ -373,7 +373,11 @@ impl Kernel {
         newflags: u64,
     ) -> SysResult<()> {
         let vmas = &self.mms[mm].vmas;
-        let vma = vmas.lookup(start).cloned().expect("vma");
+        let vma = vmas.lookup(start).expect("vma");
+        if vma.start == start && vma.end == end {
+            return Ok(());
+        }
+        let vma = vma.clone();
         let piece = Vma {
             start,
             end,

@@ -9,7 +9,7 @@ use crate::mm::mmap::{calc_vm_prot_bits, page_align};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::vm::*;
 use crate::mm::MmId;
-use crate::pgtable::pte::pte_needs_flush;
+use crate::pgtable::pte::{pte_needs_flush, PgProt};
 use crate::pgtable::table;
 use crate::uapi::*;
 
@@ -76,17 +76,17 @@ impl Kernel {
     ) -> SysResult<()> {
         let mut nstart = start;
         loop {
-            let vma = self.mms[mm]
+            let (vflags, vend) = self.mms[mm]
                 .vmas
                 .lookup(nstart)
-                .cloned()
+                .map(|v| (v.flags, v.end))
                 .ok_or(Errno::ENOMEM)?;
-            let newflags = calc_vm_prot_bits(prot) | (vma.flags & !(VM_READ | VM_WRITE | VM_EXEC));
+            let newflags = calc_vm_prot_bits(prot) | (vflags & !(VM_READ | VM_WRITE | VM_EXEC));
             // The VM_MAY* bits bound what may be asked for.
             if newflags & !(newflags >> 4) & VM_ACCESS_FLAGS != 0 {
                 return Err(Errno::EACCES);
             }
-            let tmp = vma.end.min(end);
+            let tmp = vend.min(end);
             let next = self.mprotect_fixup(mm, tlb, nstart, tmp, newflags)?;
             nstart = next;
             if nstart >= end {
@@ -108,26 +108,29 @@ impl Kernel {
         end: u64,
         mut newflags: u64,
     ) -> SysResult<u64> {
-        let vma = self.mms[mm].vmas.lookup(start).cloned().expect("vma");
-        if newflags == vma.flags {
-            return Ok(vma.end);
+        let (oldflags, vend) = self.mms[mm]
+            .vmas
+            .lookup(start)
+            .map(|v| (v.flags, v.end))
+            .expect("vma");
+        if newflags == oldflags {
+            return Ok(vend);
         }
-        let oldflags = vma.flags;
         let pages = (end - start) / PAGE_SIZE;
         if newflags & VM_WRITE != 0
-            && vma.flags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0
+            && oldflags & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0
         {
             self.vm_enough_memory(pages)?;
             newflags |= VM_ACCOUNT;
             self.mms[mm].committed += pages;
         }
         self.split_for_change(mm, start, end, newflags)?;
-        let vmas = &mut self.mms[mm].vmas;
-        vmas.get_mut(start).expect("vma").flags = newflags;
-        let vma = vmas.lookup(start).cloned().expect("vma");
-        self.change_protection(mm, tlb, &vma, start, end);
+        let vma = self.mms[mm].vmas.get_mut(start).expect("vma");
+        vma.flags = newflags;
+        let (prot, hugetlb) = (vma.page_prot(), vma.is_hugetlb());
+        self.change_protection(mm, tlb, prot, hugetlb, start, end);
         // A private VM_LOCKED VMA becoming writable is populated to break COW up front.
-        if vma.flags & VM_LOCKED != 0
+        if newflags & VM_LOCKED != 0
             && oldflags & (VM_WRITE | VM_SHARED) == 0
             && newflags & VM_WRITE != 0
         {
@@ -143,30 +146,40 @@ impl Kernel {
         &mut self,
         mm: MmId,
         tlb: &mut MmuGather,
-        vma: &crate::mm::Vma,
+        prot: PgProt,
+        hugetlb: bool,
         start: u64,
         end: u64,
     ) {
-        if vma.is_hugetlb() {
-            return self.hugetlb_change_protection(mm, vma, start, end);
+        if hugetlb {
+            return self.hugetlb_change_protection(mm, prot, start, end);
         }
-        let prot = vma.page_prot();
         let avoid = self.cfg.features.mprotect_flush_avoid;
         let root = self.mms[mm].pgd;
         let mut changed = 0u64;
-        let mut slots = Vec::new();
-        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
-        for (addr, slot) in slots {
-            let old = table::get(&self.phys, slot);
-            if !old.is_present() {
-                continue;
+        // change_pmd_range() → change_pte_range(): one PTE table at a time, in place.
+        let mut addr = start;
+        while addr < end {
+            let table_end = ((addr >> 21) + 1) << 21;
+            let stop = table_end.min(end);
+            if let Some(first) = table::walk(&self.phys, root, addr) {
+                let mut a = addr;
+                let mut slot = first;
+                while a < stop {
+                    let old = table::get(&self.phys, slot);
+                    if old.is_present() {
+                        let new = old.modify(prot);
+                        table::set(&mut self.phys, slot, new);
+                        changed += 1;
+                        if avoid && pte_needs_flush(old, new) {
+                            tlb.add_range(a, PAGE_SIZE);
+                        }
+                    }
+                    a += PAGE_SIZE;
+                    slot.idx += 1;
+                }
             }
-            let new = old.modify(prot);
-            table::set(&mut self.phys, slot, new);
-            changed += 1;
-            if avoid && pte_needs_flush(old, new) {
-                tlb.add_range(addr, PAGE_SIZE);
-            }
+            addr = stop;
         }
         if avoid {
             self.tlb_end_vma(tlb);

@@ -214,25 +214,26 @@ impl VmaTree {
     pub fn merge_around(&mut self, start: u64) -> (u64, Vec<Vma>) {
         let mut cur = start;
         let mut gone = Vec::new();
-        if let Some(prev) = self.prev(cur).cloned() {
-            if can_merge(&prev, &self.map[&cur]) {
-                let v = self.map.remove(&cur).expect("vma");
-                let p = self.map.get_mut(&prev.start).expect("prev");
-                p.end = v.end;
-                p.anon_vma = p.anon_vma.or(v.anon_vma);
-                cur = prev.start;
-                gone.push(v);
-            }
+        let with_prev = self
+            .prev(cur)
+            .filter(|p| can_merge(p, &self.map[&start]))
+            .map(|p| p.start);
+        if let Some(prev) = with_prev {
+            let v = self.map.remove(&cur).expect("vma");
+            let p = self.map.get_mut(&prev).expect("prev");
+            p.end = v.end;
+            p.anon_vma = p.anon_vma.or(v.anon_vma);
+            cur = prev;
+            gone.push(v);
         }
-        let end = self.map[&cur].end;
-        if let Some(next) = self.map.get(&end).cloned() {
-            if can_merge(&self.map[&cur], &next) {
-                let n = self.map.remove(&next.start).expect("next");
-                let v = self.map.get_mut(&cur).expect("vma");
-                v.end = n.end;
-                v.anon_vma = v.anon_vma.or(n.anon_vma);
-                gone.push(n);
-            }
+        let v = &self.map[&cur];
+        if self.map.get(&v.end).is_some_and(|n| can_merge(v, n)) {
+            let next = v.end;
+            let n = self.map.remove(&next).expect("next");
+            let v = self.map.get_mut(&cur).expect("vma");
+            v.end = n.end;
+            v.anon_vma = v.anon_vma.or(n.anon_vma);
+            gone.push(n);
         }
         (cur, gone)
     }
