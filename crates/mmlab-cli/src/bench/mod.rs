@@ -24,6 +24,32 @@ struct Row {
     met: bool,
 }
 
+impl Row {
+    /// A rate the model must reach `factor` times the host's.
+    fn faster(
+        workload: &'static str,
+        unit: &'static str,
+        model: f64,
+        host: Option<f64>,
+        factor: f64,
+    ) -> Row {
+        let target = match factor as u32 {
+            1 => "model >= 1x host",
+            3 => "model >= 3x host",
+            _ => "model >= 5x host",
+        };
+        Row {
+            workload,
+            unit,
+            model,
+            host,
+            ratio: host.map(|h| model / h),
+            target,
+            met: host.is_some_and(|h| model >= factor * h),
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
@@ -211,29 +237,25 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     let per_page = median(runs.iter().map(|r| r.1).collect());
     let host =
         host_or_note(host::anon_fault_rate(bytes as usize, reps), "anon faults").map(|h| h.value);
-    rows.push(Row {
-        workload: "anon 4 KiB write faults",
-        unit: "faults/s",
-        model: model_rate,
+    rows.push(Row::faster(
+        "anon 4 KiB write faults",
+        "faults/s",
+        model_rate,
         host,
-        ratio: host.map(|h| model_rate / h),
-        target: "model >= 3x host",
-        met: host.is_some_and(|h| model_rate >= 3.0 * h),
-    });
+        3.0,
+    ));
 
     eprintln!("[2/7] shmem (memfd) 4 KiB write faults over {size} ...");
     let model_shmem = median((0..reps).map(|_| model_shmem_faults(bytes)).collect());
     let host =
         host_or_note(host::shmem_fault_rate(bytes as usize, reps), "shmem faults").map(|h| h.value);
-    rows.push(Row {
-        workload: "shmem 4 KiB write faults",
-        unit: "faults/s",
-        model: model_shmem,
+    rows.push(Row::faster(
+        "shmem 4 KiB write faults",
+        "faults/s",
+        model_shmem,
         host,
-        ratio: host.map(|h| model_shmem / h),
-        target: "model >= 3x host",
-        met: host.is_some_and(|h| model_shmem >= 3.0 * h),
-    });
+        3.0,
+    ));
 
     eprintln!("[3/7] hugetlb 2 MiB write faults over {size} ...");
     let model_huge = median((0..reps).map(|_| model_hugetlb_faults(bytes)).collect());
@@ -242,15 +264,13 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         "hugetlb faults",
     )
     .map(|h| h.value);
-    rows.push(Row {
-        workload: "hugetlb 2 MiB write faults",
-        unit: "faults/s",
-        model: model_huge,
+    rows.push(Row::faster(
+        "hugetlb 2 MiB write faults",
+        "faults/s",
+        model_huge,
         host,
-        ratio: host.map(|h| model_huge / h),
-        target: "model >= 1x host",
-        met: host.is_some_and(|h| model_huge >= h),
-    });
+        1.0,
+    ));
 
     eprintln!("[4/7] fork of {size} touched, child writes it all ...");
     let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
@@ -270,15 +290,13 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     let model_it = median((0..reps).map(|_| model_mprotect_loop(iters)).collect());
     let host =
         host_or_note(host::mprotect_loop_rate(iters as usize, reps), "mprotect").map(|h| h.value);
-    rows.push(Row {
-        workload: "mprotect RO/RW loop",
-        unit: "iter/s",
-        model: model_it,
+    rows.push(Row::faster(
+        "mprotect RO/RW loop",
+        "iter/s",
+        model_it,
         host,
-        ratio: host.map(|h| model_it / h),
-        target: "model >= 5x host",
-        met: host.is_some_and(|h| model_it >= 5.0 * h),
-    });
+        5.0,
+    ));
 
     eprintln!("[6/7] loads from resident pages (TLB hits), {loads} ...");
     let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());

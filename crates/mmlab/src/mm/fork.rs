@@ -76,11 +76,7 @@ impl Kernel {
     fn copy_page_range(&mut self, parent: MmId, child: MmId, src: &Vma, dst: &Vma) {
         let proot = self.mms[parent].pgd;
         let croot = self.mms[child].pgd;
-        let mut slots = Vec::new();
-        table::for_each_slot(&self.phys, proot, src.start, src.end, |a, s| {
-            slots.push((a, s))
-        });
-        for (addr, slot) in slots {
+        for (addr, slot) in table::slots(&self.phys, proot, src.start, src.end) {
             let mut pte = table::get(&self.phys, slot);
             if pte.is_none() {
                 continue;

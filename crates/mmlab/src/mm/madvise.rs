@@ -217,8 +217,7 @@ impl Kernel {
     /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
     fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
         let root = self.mms[mm].pgd;
-        let mut slots = Vec::new();
-        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        let slots = table::slots(&self.phys, root, start, end);
         let mut tlb = MmuGather::new(mm, false);
         for (addr, slot) in slots {
             let pte = table::get(&self.phys, slot);
@@ -248,8 +247,7 @@ impl Kernel {
     /// in the page cache.
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let root = self.mms[mm].pgd;
-        let mut slots = Vec::new();
-        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        let slots = table::slots(&self.phys, root, start, end);
         let mut tlb = MmuGather::new(mm, false);
         for (addr, slot) in slots {
             let pte = table::get(&self.phys, slot);

@@ -353,8 +353,7 @@ impl Kernel {
     ) {
         self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
         let root = self.mms[mm].pgd;
-        let mut slots = Vec::new();
-        table::for_each_slot(&self.phys, root, start, end, |a, s| slots.push((a, s)));
+        let slots = table::slots(&self.phys, root, start, end);
         // One zap_pte_range() call per PTE table: a dirty file (shmem) PTE forces the TLB flush
         // before the table lock is dropped, so writes through stale entries cannot be lost.
         for chunk in slots.chunk_by(|a, b| a.1.table == b.1.table) {

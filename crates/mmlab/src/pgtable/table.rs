@@ -95,18 +95,19 @@ pub fn walk_alloc(
     root: u64,
     addr: u64,
 ) -> Option<PteSlot> {
-    let mut table = root;
-    for level in 0..3 {
-        let i = index(addr, level);
-        let e = phys.table(table)[i];
-        table = if e & _PAGE_PRESENT != 0 {
-            (e & PTE_PFN_MASK) >> 12
-        } else {
-            let new = alloc_table(phys, pages)?;
-            phys.table_mut(table)[i] = (new << 12) | _PAGE_TABLE;
-            new
-        };
+    let pmd = walk_alloc_pmd(phys, pages, root, addr)?;
+    let e = phys.table(pmd.table)[pmd.idx];
+    if e & _PAGE_PSE != 0 {
+        // A huge entry maps this range: there is no PTE table to hand out.
+        return None;
     }
+    let table = if e & _PAGE_PRESENT != 0 {
+        (e & PTE_PFN_MASK) >> 12
+    } else {
+        let new = alloc_table(phys, pages)?;
+        phys.table_mut(pmd.table)[pmd.idx] = (new << 12) | _PAGE_TABLE;
+        new
+    };
     Some(PteSlot {
         table,
         idx: index(addr, 3),
@@ -123,6 +124,13 @@ pub fn get(phys: &PhysMem, slot: PteSlot) -> Pte {
 #[inline]
 pub fn set(phys: &mut PhysMem, slot: PteSlot, pte: Pte) {
     phys.table_mut(slot.table)[slot.idx] = pte.0;
+}
+
+/// Every existing PTE slot in `[start, end)` with its address, for walks that change entries.
+pub fn slots(phys: &PhysMem, root: u64, start: u64, end: u64) -> Vec<(u64, PteSlot)> {
+    let mut v = Vec::new();
+    for_each_slot(phys, root, start, end, |a, s| v.push((a, s)));
+    v
 }
 
 /// Visit every existing PTE slot in `[start, end)` (page aligned), skipping absent tables.
