@@ -7,7 +7,13 @@
 //!    descriptor at a page offset, MADV_COLD/PAGEOUT); forks copy the descriptor table. After every
 //!    operation `check_invariants()` is Ok (page-cache refcounts included), nothing panics, and
 //!    after every process exited no frame is in use (page tables, PGDs, anonymous and shmem pages,
-//!    the page cache of every memfd closed at exit).
+//!    the page cache of every memfd closed at exit). It also draws hugetlb operations: a pool of
+//!    POOL 2 MiB pages is set first (and resized at random); MAP_HUGETLB mmaps (private or
+//!    shared, MAP_NORESERVE sometimes, MAP_FIXED into a 16 MiB 2 MiB-aligned huge arena or
+//!    anywhere), MFD_HUGETLB memfds with ftruncate/fallocate/PUNCH_HOLE at 2 MiB scale and mmaps
+//!    of them, aligned and unaligned munmap/mprotect/madvise/mremap at huge page scale, stores,
+//!    loads and memsets (SIGBUS on an exhausted pool is fine). After every process exited only
+//!    the pool's pages are in use (HugePages_Total * 512 frames), all free and none reserved.
 //! 2. `private_memory_matches_shadow`: private anonymous memory only (no DONTFORK/WIPEONFORK):
 //!    a page-level shadow of every process's address space (which pages are mapped, their
 //!    protection and four sampled bytes) predicts every syscall result, every access outcome
@@ -23,11 +29,17 @@
 //!    ones their COW copy or else the file. As in 5.19 shmem_setattr(), truncation zeroes from the
 //!    new size on and drops COW copies past it (unmap_mapping_range(even_cows=1)); hole punching
 //!    zeroes the range but keeps COW copies (even_cows=0).
+//! 5. `hugetlb_data_follows_fork_semantics`: one process with a private MAP_HUGETLB mapping and
+//!    a shared mapping of an MFD_HUGETLB memfd (HN huge pages each), then stores, memsets,
+//!    loads, MADV_DONTNEED, hole punches, forks and exits; sampled bytes of every huge page are
+//!    shadowed per process (private) and per file (shared). A child reads everything as of the
+//!    fork; later private writes never leak between processes, shared ones always do. At the end
+//!    the pool is whole again (no page in use, no reservation).
 
 use std::collections::BTreeMap;
 
 use mmlab::fs::proc::{PM_FILE, PM_MMAP_EXCLUSIVE, PM_PRESENT, PM_SWAP};
-use mmlab::mm::memfd::MFD_CLOEXEC;
+use mmlab::mm::memfd::{MFD_CLOEXEC, MFD_HUGETLB};
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
@@ -129,11 +141,12 @@ enum Op {
         pages: u64,
         val: u8,
     },
-    /// memfd_create() unless the process already has two descriptors.
+    /// memfd_create() unless the process already has two descriptors (MFD_HUGETLB if `huge`).
     MemfdCreate {
         p: usize,
         t: usize,
         cloexec: bool,
+        huge: bool,
     },
     /// `fd` picks one of the process's descriptors (EBADF when it has none).
     Ftruncate {
@@ -168,6 +181,85 @@ enum Op {
         /// File offset in pages.
         off: u64,
     },
+    /// set_nr_hugepages(n).
+    SetPool {
+        n: u64,
+    },
+    /// mmap of `len` bytes with MAP_HUGETLB (anonymous when `fd` is None; else of one of the
+    /// process's descriptors at file offset `off`, without MAP_HUGETLB when `flag` is false).
+    HMmap {
+        p: usize,
+        t: usize,
+        fd: Option<usize>,
+        flag: bool,
+        at: HAt,
+        len: u64,
+        prot: u64,
+        shared: bool,
+        noreserve: bool,
+        fixed: Place,
+        populate: bool,
+        off: u64,
+    },
+    HMunmap {
+        p: usize,
+        t: usize,
+        at: HAt,
+        len: u64,
+    },
+    HMprotect {
+        p: usize,
+        t: usize,
+        at: HAt,
+        len: u64,
+        prot: u64,
+    },
+    HMadvise {
+        p: usize,
+        t: usize,
+        at: HAt,
+        len: u64,
+        advice: u64,
+    },
+    HMremap {
+        p: usize,
+        t: usize,
+        at: HAt,
+        old: u64,
+        new: u64,
+        mode: u8,
+        dst: HAt,
+    },
+    HStore {
+        p: usize,
+        t: usize,
+        at: HAt,
+        off: usize,
+        val: u8,
+    },
+    HLoad {
+        p: usize,
+        t: usize,
+        at: HAt,
+        off: usize,
+    },
+    HMemset {
+        p: usize,
+        t: usize,
+        at: HAt,
+        pages: u64,
+        val: u8,
+    },
+}
+
+/// An address for the hugetlb operations of property 1: `region` 0 is the 2 MiB aligned huge
+/// arena, others one of the addresses non-fixed hugetlb mmaps/mremaps returned; plus `hpage`
+/// huge pages and `sub` base pages.
+#[derive(Clone, Copy, Debug)]
+struct HAt {
+    region: usize,
+    hpage: i64,
+    sub: u64,
 }
 
 /// Which operations a property draws from.
@@ -181,6 +273,9 @@ struct Gen {
     zero_old: bool,
     /// memfd_create/ftruncate/fallocate/close and mmap of a memfd (plus MADV_COLD/PAGEOUT).
     memfd: bool,
+    /// hugetlb: MAP_HUGETLB mmaps, MFD_HUGETLB memfds and 2 MiB scale operations in the huge
+    /// arena (the World needs one: `World::with_huge_arena`), pool resizing.
+    hugetlb: bool,
 }
 
 fn prot_s() -> impl Strategy<Value = u64> {
@@ -345,7 +440,10 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
         arms.push((1, exit.boxed()));
     }
     if g.memfd {
-        arms.extend(memfd_ops_s());
+        arms.extend(memfd_ops_s(g.hugetlb));
+    }
+    if g.hugetlb {
+        arms.extend(huge_ops_s());
     }
     proptest::strategy::Union::new_weighted(arms).boxed()
 }
@@ -368,10 +466,19 @@ fn bytes_s(max_pages: i64) -> impl Strategy<Value = i64> {
 }
 
 /// The memfd operations of property 1.
-fn memfd_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
+fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
     let pt = (0usize..8, 0usize..2);
-    let create = (pt.clone(), prop::bool::weighted(0.3))
-        .prop_map(|((p, t), cloexec)| Op::MemfdCreate { p, t, cloexec });
+    let create = (
+        pt.clone(),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(if hugetlb { 0.5 } else { 0.0 }),
+    )
+        .prop_map(|((p, t), cloexec, huge)| Op::MemfdCreate {
+            p,
+            t,
+            cloexec,
+            huge,
+        });
     let ftruncate = (pt.clone(), 0usize..2, file_len_s())
         .prop_map(|((p, t), fd, len)| Op::Ftruncate { p, t, fd, len });
     let fallocate = (
@@ -433,6 +540,197 @@ fn memfd_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
     ]
 }
 
+/// The 2 MiB huge page size.
+const HPAGE: u64 = 2 << 20;
+/// Huge pages in the huge arena of property 1.
+const HARENA_HPAGES: u64 = 8;
+/// The hugetlb pool property 1 starts with.
+const POOL: u64 = 6;
+/// Sampled byte offsets inside a huge page.
+const HOFFS: [u64; 6] = [0, 1, 4095, 4096, 1 << 20, HPAGE - 1];
+
+fn hat_s() -> impl Strategy<Value = HAt> {
+    (
+        prop_oneof![3 => Just(0usize), 1 => 1usize..4],
+        -1i64..=HARENA_HPAGES as i64,
+        prop_oneof![8 => Just(0u64), 1 => 1u64..512, 1 => Just(511u64)],
+    )
+        .prop_map(|(region, hpage, sub)| HAt { region, hpage, sub })
+}
+
+/// A length in bytes: 1..=4 huge pages, sometimes not a multiple of 2 MiB (or of 4 KiB).
+fn hlen_s() -> impl Strategy<Value = u64> {
+    (
+        1u64..=4,
+        prop_oneof![6 => Just(0u64), 1 => Just(PAGE), 1 => 1..HPAGE, 1 => Just(1u64)],
+    )
+        .prop_map(|(n, sub)| n * HPAGE - sub)
+}
+
+/// A byte offset or length at huge page scale: often 2 MiB aligned, sometimes near a boundary,
+/// sometimes anywhere.
+fn hbytes_s(max_hpages: i64) -> impl Strategy<Value = i64> {
+    let h = HPAGE as i64;
+    prop_oneof![
+        4 => (0..=max_hpages).prop_map(move |n| n * h),
+        1 => (0..=max_hpages, -4i64..=4).prop_map(move |(n, d)| (n * h + d * PAGE as i64).max(0)),
+        1 => 0..=max_hpages * h,
+    ]
+}
+
+/// The hugetlb operations of property 1 (ftruncate and fallocate at huge page scale reuse the
+/// memfd operations; they pick any descriptor, so both scales meet both kinds of file).
+fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
+    let pt = (0usize..8, 0usize..2);
+    let pool = (0u64..=8).prop_map(|n| Op::SetPool { n });
+    let mmap = (
+        pt.clone(),
+        prop_oneof![2 => Just(None), 1 => (0usize..2).prop_map(Some)],
+        prop::bool::weighted(0.8),
+        hat_s(),
+        hlen_s(),
+        prot_s(),
+        (any::<bool>(), prop::bool::weighted(0.3)),
+        prop_oneof![
+            2 => Just(Place::No),
+            1 => Just(Place::Hint),
+            4 => Just(Place::Fixed),
+            1 => Just(Place::NoReplace)
+        ],
+        prop::bool::weighted(0.2),
+        prop_oneof![6 => (0u64..3).prop_map(|n| n * HPAGE), 1 => (0u64..1024).prop_map(|n| n * PAGE)],
+    )
+        .prop_map(
+            |((p, t), fd, flag, at, len, prot, (shared, noreserve), fixed, populate, off)| {
+                Op::HMmap {
+                    p,
+                    t,
+                    fd,
+                    flag,
+                    at,
+                    len,
+                    prot,
+                    shared,
+                    noreserve,
+                    fixed,
+                    populate,
+                    off,
+                }
+            },
+        );
+    let munmap =
+        (pt.clone(), hat_s(), hlen_s()).prop_map(|((p, t), at, len)| Op::HMunmap { p, t, at, len });
+    let mprotect = (pt.clone(), hat_s(), hlen_s(), prot_s()).prop_map(|((p, t), at, len, prot)| {
+        Op::HMprotect {
+            p,
+            t,
+            at,
+            len,
+            prot,
+        }
+    });
+    let madvise = (
+        pt.clone(),
+        hat_s(),
+        hlen_s(),
+        prop::sample::select(vec![
+            MADV_DONTNEED,
+            MADV_DONTNEED,
+            MADV_DONTNEED,
+            MADV_FREE,
+            MADV_REMOVE,
+            MADV_REMOVE,
+            MADV_DONTFORK,
+            MADV_DOFORK,
+            MADV_WIPEONFORK,
+            MADV_PAGEOUT,
+        ]),
+    )
+        .prop_map(|((p, t), at, len, advice)| Op::HMadvise {
+            p,
+            t,
+            at,
+            len,
+            advice,
+        });
+    let mremap = (pt.clone(), hat_s(), hlen_s(), hlen_s(), 0u8..5, hat_s()).prop_map(
+        |((p, t), at, old, new, mode, dst)| Op::HMremap {
+            p,
+            t,
+            at,
+            old,
+            new: if mode >= 3 { old } else { new },
+            mode,
+            dst,
+        },
+    );
+    let store = (pt.clone(), hat_s(), 0..HOFFS.len(), any::<u8>())
+        .prop_map(|((p, t), at, off, val)| Op::HStore { p, t, at, off, val });
+    let load = (pt.clone(), hat_s(), 0..HOFFS.len()).prop_map(|((p, t), at, off)| Op::HLoad {
+        p,
+        t,
+        at,
+        off,
+    });
+    let memset =
+        (pt.clone(), hat_s(), 1u64..=4, any::<u8>()).prop_map(|((p, t), at, pages, val)| {
+            Op::HMemset {
+                p,
+                t,
+                at,
+                pages,
+                val,
+            }
+        });
+    let create =
+        (pt.clone(), prop::bool::weighted(0.3)).prop_map(|((p, t), cloexec)| Op::MemfdCreate {
+            p,
+            t,
+            cloexec,
+            huge: true,
+        });
+    let ftruncate = (
+        pt.clone(),
+        0usize..2,
+        prop_oneof![4 => (0i64..=4).prop_map(|n| n * HPAGE as i64), 1 => hbytes_s(4)],
+    )
+        .prop_map(|((p, t), fd, len)| Op::Ftruncate { p, t, fd, len });
+    let fallocate = (
+        pt,
+        0usize..2,
+        prop::sample::select(vec![
+            0,
+            FALLOC_FL_KEEP_SIZE,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+            FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        ]),
+        hbytes_s(4),
+        hbytes_s(3),
+    )
+        .prop_map(|((p, t), fd, mode, off, len)| Op::Fallocate {
+            p,
+            t,
+            fd,
+            mode,
+            off,
+            len: len.max(1),
+        });
+    vec![
+        (1, pool.boxed()),
+        (6, mmap.boxed()),
+        (2, munmap.boxed()),
+        (2, mprotect.boxed()),
+        (3, madvise.boxed()),
+        (2, mremap.boxed()),
+        (5, store.boxed()),
+        (4, load.boxed()),
+        (1, memset.boxed()),
+        (2, create.boxed()),
+        (2, ftruncate.boxed()),
+        (2, fallocate.boxed()),
+    ]
+}
+
 /// The arena starts inaccessible or read-write (so that accesses often succeed).
 fn arena_prot_s() -> impl Strategy<Value = u64> {
     prop_oneof![Just(PROT_NONE), Just(PROT_READ | PROT_WRITE)]
@@ -447,6 +745,10 @@ struct World {
     k: Kernel,
     procs: Vec<Vec<Tid>>,
     base: u64,
+    /// The 2 MiB aligned start of the huge arena (0 without one).
+    hbase: u64,
+    /// Recent addresses of non-fixed hugetlb mmaps and moves (regions 1.. of `HAt`).
+    hmaps: Vec<u64>,
 }
 
 impl World {
@@ -473,6 +775,48 @@ impl World {
             k,
             procs: vec![vec![t]],
             base,
+            hbase: 0,
+            hmaps: Vec::new(),
+        }
+    }
+
+    /// `with_arena`, a hugetlb pool of `pool` pages and a huge arena of HARENA_HPAGES 2 MiB
+    /// aligned huge pages mapped private with `prot` (4 KiB pages, for hugetlb to replace).
+    fn with_huge_arena(profile: Profile, prot: u64, pool: u64) -> World {
+        let mut w = World::with_arena(profile, prot);
+        assert_eq!(w.k.set_nr_hugepages(pool), pool, "pool");
+        let t = w.procs[0][0];
+        let a =
+            w.k.mmap(
+                t,
+                0,
+                (HARENA_HPAGES + 1) * HPAGE,
+                prot,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .expect("huge arena");
+        w.hbase = a.next_multiple_of(HPAGE);
+        w
+    }
+
+    fn haddr(&self, at: HAt) -> u64 {
+        let base = if at.region == 0 || self.hmaps.is_empty() {
+            self.hbase
+        } else {
+            self.hmaps[(at.region - 1) % self.hmaps.len()]
+        };
+        (base as i64 + at.hpage * HPAGE as i64) as u64 + at.sub * PAGE
+    }
+
+    /// Remember an address a hugetlb mapping went to (the last three).
+    fn note_hmap(&mut self, a: u64) {
+        if a != self.hbase && !self.hmaps.contains(&a) {
+            if self.hmaps.len() >= 3 {
+                self.hmaps.remove(0);
+            }
+            self.hmaps.push(a);
         }
     }
 
@@ -659,12 +1003,18 @@ fn apply(w: &mut World, op: &Op) -> String {
                 w.k.memset(tid, w.addr(page), val, pages * PAGE)
             )
         }
-        Op::MemfdCreate { p, t, cloexec } => {
+        Op::MemfdCreate {
+            p,
+            t,
+            cloexec,
+            huge,
+        } => {
             let (_, tid) = w.tid(p, t);
             if w.k.fds(tid).expect("fds").len() >= 2 {
                 return "memfd_create skipped".into();
             }
-            let flags = if cloexec { MFD_CLOEXEC } else { 0 };
+            let flags =
+                (if cloexec { MFD_CLOEXEC } else { 0 }) | if huge { MFD_HUGETLB } else { 0 };
             format!("memfd_create {:?}", w.k.memfd_create(tid, "prop", flags))
         }
         Op::Ftruncate { p, t, fd, len } => {
@@ -712,11 +1062,115 @@ fn apply(w: &mut World, op: &Op) -> String {
                 w.k.mmap(tid, addr, pages * PAGE, prot, flags, fd, off * PAGE);
             format!("mmap fd {fd} {r:x?}")
         }
+        Op::SetPool { n } => format!("nr_hugepages {}", w.k.set_nr_hugepages(n)),
+        Op::HMmap {
+            p,
+            t,
+            fd,
+            flag,
+            at,
+            len,
+            prot,
+            shared,
+            noreserve,
+            fixed,
+            populate,
+            off,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let addr = if fixed == Place::No { 0 } else { w.haddr(at) };
+            let mut flags = mmap_flags(shared, fixed, populate);
+            let fd = match fd {
+                None => {
+                    flags |= MAP_HUGETLB;
+                    -1
+                }
+                Some(i) => {
+                    flags &= !MAP_ANONYMOUS;
+                    if flag {
+                        flags |= MAP_HUGETLB;
+                    }
+                    w.fd(tid, i)
+                }
+            };
+            if noreserve {
+                flags |= MAP_NORESERVE;
+            }
+            let r = w.k.mmap(tid, addr, len, prot, flags, fd, off);
+            if let (Ok(a), false) = (r, matches!(fixed, Place::Fixed | Place::NoReplace)) {
+                w.note_hmap(a);
+            }
+            format!("hugetlb mmap fd {fd} {r:x?}")
+        }
+        Op::HMunmap { p, t, at, len } => {
+            let (_, tid) = w.tid(p, t);
+            format!("munmap {:?}", w.k.munmap(tid, w.haddr(at), len))
+        }
+        Op::HMprotect {
+            p,
+            t,
+            at,
+            len,
+            prot,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!("mprotect {:?}", w.k.mprotect(tid, w.haddr(at), len, prot))
+        }
+        Op::HMadvise {
+            p,
+            t,
+            at,
+            len,
+            advice,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            format!("madvise {:?}", w.k.madvise(tid, w.haddr(at), len, advice))
+        }
+        Op::HMremap {
+            p,
+            t,
+            at,
+            old,
+            new,
+            mode,
+            dst,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let a = w.haddr(at);
+            let r =
+                w.k.mremap(tid, a, old, new, mremap_flags(mode), w.haddr(dst));
+            if let Ok(to) = r {
+                if to != a && mode != 2 && mode != 4 {
+                    w.note_hmap(to);
+                }
+            }
+            format!("mremap {r:x?}")
+        }
+        Op::HStore { p, t, at, off, val } => {
+            let (_, tid) = w.tid(p, t);
+            format!("store {:?}", w.k.store(tid, w.haddr(at) + HOFFS[off], val))
+        }
+        Op::HLoad { p, t, at, off } => {
+            let (_, tid) = w.tid(p, t);
+            format!("load {:?}", w.k.load(tid, w.haddr(at) + HOFFS[off]))
+        }
+        Op::HMemset {
+            p,
+            t,
+            at,
+            pages,
+            val,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            // Ending just past a huge page boundary: crosses it when `sub` is near the end.
+            let r = w.k.memset(tid, w.haddr(at), val, pages * PAGE);
+            format!("memset {r:?}")
+        }
     }
 }
 
 fn run_invariants(profile: Profile, arena_prot: u64, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut w = World::with_arena(profile, arena_prot);
+    let mut w = World::with_huge_arena(profile, arena_prot, POOL);
     for (i, op) in ops.iter().enumerate() {
         let r = apply(&mut w, op);
         if let Err(v) = w.k.check_invariants() {
@@ -726,13 +1180,22 @@ fn run_invariants(profile: Profile, arena_prot: u64, ops: &[Op]) -> Result<(), T
         }
     }
     w.exit_all().map_err(TestCaseError::fail)?;
-    prop_assert_eq!(
-        w.k.frames_in_use(),
-        0,
-        "{:?}: frames leaked after every process exited",
-        profile
-    );
-    Ok(())
+    check_pool_idle(&w.k).map_err(|m| TestCaseError::fail(format!("{profile:?}: {m}")))
+}
+
+/// After every process exited: the pool's pages are all that stay allocated (pool pages are
+/// never freed to the buddy allocator while nr_hugepages holds them), all free, none reserved.
+fn check_pool_idle(k: &Kernel) -> Result<(), String> {
+    let total = k.meminfo("HugePages_Total").expect("HugePages_Total");
+    let free = k.meminfo("HugePages_Free").expect("HugePages_Free");
+    let rsvd = k.meminfo("HugePages_Rsvd").expect("HugePages_Rsvd");
+    expect(
+        "frames in use after every process exited",
+        k.frames_in_use(),
+        total * 512,
+    )?;
+    expect("HugePages_Free after every process exited", free, total)?;
+    expect("HugePages_Rsvd after every process exited", rsvd, 0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -997,6 +1460,15 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         | Op::Fallocate { .. }
         | Op::Close { .. }
         | Op::MmapFd { .. } => return Err("property 2 draws no memfd operations".into()),
+        Op::SetPool { .. }
+        | Op::HMmap { .. }
+        | Op::HMunmap { .. }
+        | Op::HMprotect { .. }
+        | Op::HMadvise { .. }
+        | Op::HMremap { .. }
+        | Op::HStore { .. }
+        | Op::HLoad { .. }
+        | Op::HMemset { .. } => return Err("property 2 draws no hugetlb operations".into()),
         Op::Store {
             p,
             t,
@@ -1165,6 +1637,7 @@ const G_ALL: Gen = Gen {
     all_advice: true,
     zero_old: true,
     memfd: true,
+    hugetlb: true,
 };
 const G_PRIVATE: Gen = Gen {
     shared: false,
@@ -1172,6 +1645,7 @@ const G_PRIVATE: Gen = Gen {
     all_advice: false,
     zero_old: false,
     memfd: false,
+    hugetlb: false,
 };
 const G_NOFORK: Gen = Gen {
     shared: true,
@@ -1179,6 +1653,7 @@ const G_NOFORK: Gen = Gen {
     all_advice: true,
     zero_old: true,
     memfd: true,
+    hugetlb: false,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1676,6 +2151,324 @@ fn run_file_shadow(profile: Profile, ops: &[FOp]) -> Result<(), TestCaseError> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Property 5: hugetlb data across forks.
+
+/// Huge pages in each mapping of property 5.
+const HN: u64 = 2;
+/// Processes at most in property 5.
+const HPROCS: usize = 3;
+/// The pool of property 5: enough that no fault ever fails (each process's private copies,
+/// the file's pages and the first process's reservations: at most HPROCS * HN + HN + HN).
+const HPOOL: u64 = (HPROCS as u64 + 2) * HN;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HVia {
+    /// The private MAP_HUGETLB mapping (anonymous).
+    Private,
+    /// The shared mapping of the MFD_HUGETLB memfd.
+    Shared,
+}
+
+#[derive(Clone, Debug)]
+enum HOp {
+    Store {
+        p: usize,
+        via: HVia,
+        hp: u64,
+        off: usize,
+        val: u8,
+    },
+    Load {
+        p: usize,
+        via: HVia,
+        hp: u64,
+        off: usize,
+    },
+    /// memset of `pages` base pages from sampled offset `off` (within the mapping).
+    Memset {
+        p: usize,
+        via: HVia,
+        hp: u64,
+        off: usize,
+        pages: u64,
+        val: u8,
+    },
+    /// MADV_DONTNEED of one huge page: a private page is gone (zero again), a shared one stays
+    /// in the file.
+    Dontneed {
+        p: usize,
+        via: HVia,
+        hp: u64,
+    },
+    /// PUNCH_HOLE|KEEP_SIZE of the memfd: whole huge pages removed, partial ones zeroed.
+    Punch {
+        off: u64,
+        len: u64,
+    },
+    Fork {
+        p: usize,
+    },
+    /// Exit of a process other than the first.
+    Exit {
+        p: usize,
+    },
+}
+
+fn hvia_s() -> impl Strategy<Value = HVia> {
+    prop_oneof![Just(HVia::Private), Just(HVia::Shared)]
+}
+
+fn hop_s() -> impl Strategy<Value = HOp> {
+    let hoffs = 0..HOFFS.len();
+    prop_oneof![
+        8 => (0usize..4, hvia_s(), 0..HN, hoffs.clone(), any::<u8>())
+            .prop_map(|(p, via, hp, off, val)| HOp::Store { p, via, hp, off, val }),
+        6 => (0usize..4, hvia_s(), 0..HN, hoffs.clone())
+            .prop_map(|(p, via, hp, off)| HOp::Load { p, via, hp, off }),
+        2 => (0usize..4, hvia_s(), 0..HN, hoffs, 1u64..=3, any::<u8>())
+            .prop_map(|(p, via, hp, off, pages, val)| HOp::Memset { p, via, hp, off, pages, val }),
+        2 => (0usize..4, hvia_s(), 0..HN).prop_map(|(p, via, hp)| HOp::Dontneed { p, via, hp }),
+        2 => (
+            prop_oneof![
+                2 => (0..HN).prop_map(|h| h * HPAGE),
+                2 => (0..HN, 0..HOFFS.len()).prop_map(|(h, o)| h * HPAGE + HOFFS[o]),
+                1 => 0..HN * HPAGE,
+            ],
+            prop_oneof![2 => Just(HPAGE), 1 => 1..=2 * HPAGE, 1 => 1u64..=2 * PAGE],
+        )
+            .prop_map(|(off, len)| HOp::Punch { off, len }),
+        3 => (0usize..4).prop_map(|p| HOp::Fork { p }),
+        1 => (0usize..4).prop_map(|p| HOp::Exit { p }),
+    ]
+}
+
+/// Sampled bytes of one mapping: [huge page][HOFFS index].
+type HBytes = [[u8; HOFFS.len()]; HN as usize];
+
+/// One process: its first thread and the shadow of its private mapping.
+struct HProc {
+    t: Tid,
+    private: HBytes,
+}
+
+struct HugeWorld {
+    k: Kernel,
+    procs: Vec<HProc>,
+    fd: i64,
+    /// Both mappings sit at the same addresses in every process (fork copies them).
+    private_at: u64,
+    shared_at: u64,
+    /// The memfd's sampled bytes (every process sees the same file).
+    file: HBytes,
+}
+
+impl HugeWorld {
+    fn new(profile: Profile) -> Result<HugeWorld, String> {
+        let mut k = Kernel::new(Config::new(profile));
+        expect("nr_hugepages", k.set_nr_hugepages(HPOOL), HPOOL)?;
+        let t = k.spawn_process(0).expect("spawn");
+        let rw = PROT_READ | PROT_WRITE;
+        let private_at = k
+            .mmap(
+                t,
+                0,
+                HN * HPAGE,
+                rw,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                -1,
+                0,
+            )
+            .map_err(|e| format!("private mmap: {e:?}"))?;
+        let fd = k
+            .memfd_create(t, "huge", MFD_HUGETLB)
+            .map_err(|e| format!("memfd_create: {e:?}"))? as i64;
+        k.ftruncate(t, fd, (HN * HPAGE) as i64)
+            .map_err(|e| format!("ftruncate: {e:?}"))?;
+        let shared_at = k
+            .mmap(t, 0, HN * HPAGE, rw, MAP_SHARED, fd, 0)
+            .map_err(|e| format!("shared mmap: {e:?}"))?;
+        Ok(HugeWorld {
+            k,
+            procs: vec![HProc {
+                t,
+                private: [[0; HOFFS.len()]; HN as usize],
+            }],
+            fd,
+            private_at,
+            shared_at,
+            file: [[0; HOFFS.len()]; HN as usize],
+        })
+    }
+
+    fn at(&self, via: HVia) -> u64 {
+        match via {
+            HVia::Private => self.private_at,
+            HVia::Shared => self.shared_at,
+        }
+    }
+
+    fn bytes(&mut self, p: usize, via: HVia) -> &mut HBytes {
+        match via {
+            HVia::Private => &mut self.procs[p].private,
+            HVia::Shared => &mut self.file,
+        }
+    }
+
+    /// Zero the sampled bytes of `via` in `[lo, hi)` (offsets in the mapping).
+    fn zero(&mut self, p: usize, via: HVia, lo: u64, hi: u64) {
+        for (h, page) in self.bytes(p, via).iter_mut().enumerate() {
+            for (i, b) in page.iter_mut().enumerate() {
+                let pos = h as u64 * HPAGE + HOFFS[i];
+                if lo <= pos && pos < hi {
+                    *b = 0;
+                }
+            }
+        }
+    }
+
+    fn check_load(&mut self, p: usize, via: HVia, hp: u64, off: usize) -> Result<(), String> {
+        let a = self.at(via) + hp * HPAGE + HOFFS[off];
+        let want = self.bytes(p, via)[hp as usize][off];
+        expect(
+            &format!(
+                "process {p} {via:?} load of huge page {hp} +{:#x}",
+                HOFFS[off]
+            ),
+            self.k.load(self.procs[p].t, a),
+            Ok(want),
+        )
+    }
+
+    /// Every sampled byte of both mappings in process `p`.
+    fn check_proc(&mut self, p: usize) -> Result<(), String> {
+        for via in [HVia::Private, HVia::Shared] {
+            for hp in 0..HN {
+                for off in 0..HOFFS.len() {
+                    self.check_load(p, via, hp, off)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, op: &HOp) -> Result<(), String> {
+        let n = self.procs.len();
+        match *op {
+            HOp::Store {
+                p,
+                via,
+                hp,
+                off,
+                val,
+            } => {
+                let p = p % n;
+                let a = self.at(via) + hp * HPAGE + HOFFS[off];
+                expect(
+                    &format!("process {p} {via:?} store"),
+                    self.k.store(self.procs[p].t, a, val),
+                    Ok(()),
+                )?;
+                self.bytes(p, via)[hp as usize][off] = val;
+                self.check_load(p, via, hp, off)?;
+            }
+            HOp::Load { p, via, hp, off } => self.check_load(p % n, via, hp, off)?,
+            HOp::Memset {
+                p,
+                via,
+                hp,
+                off,
+                pages,
+                val,
+            } => {
+                let p = p % n;
+                let lo = hp * HPAGE + HOFFS[off];
+                let hi = (lo + pages * PAGE).min(HN * HPAGE);
+                expect(
+                    &format!("process {p} {via:?} memset {lo:#x}..{hi:#x}"),
+                    self.k
+                        .memset(self.procs[p].t, self.at(via) + lo, val, hi - lo),
+                    Ok(()),
+                )?;
+                for (h, page) in self.bytes(p, via).iter_mut().enumerate() {
+                    for (i, b) in page.iter_mut().enumerate() {
+                        let pos = h as u64 * HPAGE + HOFFS[i];
+                        if lo <= pos && pos < hi {
+                            *b = val;
+                        }
+                    }
+                }
+            }
+            HOp::Dontneed { p, via, hp } => {
+                let p = p % n;
+                let a = self.at(via) + hp * HPAGE;
+                expect(
+                    &format!("process {p} {via:?} MADV_DONTNEED"),
+                    self.k.madvise(self.procs[p].t, a, HPAGE, MADV_DONTNEED),
+                    Ok(()),
+                )?;
+                if via == HVia::Private {
+                    self.zero(p, via, hp * HPAGE, (hp + 1) * HPAGE);
+                }
+            }
+            HOp::Punch { off, len } => {
+                let r = self.k.fallocate(
+                    self.procs[0].t,
+                    self.fd,
+                    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    off as i64,
+                    len as i64,
+                );
+                expect(&format!("punch {off:#x}+{len:#x}"), r, Ok(()))?;
+                self.zero(0, HVia::Shared, off, off + len);
+            }
+            HOp::Fork { p } => {
+                if n >= HPROCS {
+                    return Ok(());
+                }
+                let p = p % n;
+                let c = self
+                    .k
+                    .fork(self.procs[p].t)
+                    .map_err(|e| format!("fork: {e:?}"))?;
+                let private = self.procs[p].private;
+                self.procs.push(HProc { t: c, private });
+                // The child sees everything as of the fork.
+                self.check_proc(n)?;
+            }
+            HOp::Exit { p } => {
+                if n < 2 {
+                    return Ok(());
+                }
+                let i = 1 + p % (n - 1);
+                let pr = self.procs.remove(i);
+                expect("exit", self.k.exit(pr.t), Ok(()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_huge_shadow(profile: Profile, ops: &[HOp]) -> Result<(), TestCaseError> {
+    let mut w = HugeWorld::new(profile).map_err(TestCaseError::fail)?;
+    for (i, op) in ops.iter().enumerate() {
+        let fail = |m: String| TestCaseError::fail(format!("{profile:?}: op {i} {op:?}: {m}"));
+        w.apply(op).map_err(fail)?;
+        w.k.check_invariants().map_err(|v| fail(v.to_string()))?;
+    }
+    for p in 0..w.procs.len() {
+        w.check_proc(p)
+            .map_err(|m| TestCaseError::fail(format!("{profile:?}: final sweep: {m}")))?;
+    }
+    while let Some(pr) = w.procs.pop() {
+        w.k.exit(pr.t)
+            .map_err(|e| TestCaseError::fail(format!("exit: {e:?}")))?;
+        w.k.check_invariants()
+            .map_err(|v| TestCaseError::fail(format!("{profile:?}: after exit: {v}")))?;
+    }
+    check_pool_idle(&w.k).map_err(|m| TestCaseError::fail(format!("{profile:?}: {m}")))
+}
+
+// ---------------------------------------------------------------------------------------------
 // The properties. Case counts keep the file to a few seconds in release mode on two cores.
 
 proptest! {
@@ -1714,6 +2507,12 @@ proptest! {
     ) {
         run_file_shadow(Profile::Linux519, &ops)?;
         run_file_shadow(Profile::Linux518, &ops)?;
+    }
+
+    #[test]
+    fn hugetlb_data_follows_fork_semantics(ops in prop::collection::vec(hop_s(), 1..60)) {
+        run_huge_shadow(Profile::Linux519, &ops)?;
+        run_huge_shadow(Profile::Linux518, &ops)?;
     }
 }
 
@@ -1816,7 +2615,7 @@ fn regression_mremap_zero_old_len_returns_einval() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Model bugs the properties found that are not fixed yet (the properties avoid them).
+// Regression tests for more model bugs the properties found (all fixed).
 
 /// shmem_setattr() truncates whenever `newsize <= oldsize`: ftruncate() to the current,
 /// unaligned size zeroes the bytes a shared mapping stored past EOF in the last page, so they
@@ -1840,5 +2639,75 @@ fn regression_ftruncate_to_same_size_keeps_bytes_past_eof() {
         );
         k.ftruncate(t, fd, 2 * PAGE as i64).unwrap();
         assert_eq!(k.load(t, a + PAGE + 1), Ok(0), "{profile:?}: after growing");
+    }
+}
+
+/// A hugetlb entry made PROT_NONE keeps _PAGE_PROTNONE but loses _PAGE_PRESENT, and
+/// is_huge_leaf() (zap, fork, change_protection, the invariants) only knows present entries: the
+/// page's mapcount no longer matches the tables, and unmapping it leaks the huge page. In Linux
+/// pte_present() is true for PROT_NONE entries, so the page is still mapped and zapped.
+#[test]
+fn regression_hugetlb_prot_none_entry_is_lost() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        assert_eq!(k.set_nr_hugepages(1), 1);
+        let a = k
+            .mmap(
+                t,
+                0,
+                HPAGE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.store(t, a, 1).unwrap();
+        k.mprotect(t, a, HPAGE, PROT_NONE).unwrap();
+        assert_eq!(k.check_invariants().map_err(|v| v.to_string()), Ok(()));
+        k.munmap(t, a, HPAGE).unwrap();
+        k.exit(t).unwrap();
+        assert_eq!(k.meminfo("HugePages_Free"), Some(1), "{profile:?}: leaked");
+        assert_eq!(k.frames_in_use(), 512);
+    }
+}
+
+/// move_vma() of a hugetlb VMA calls clear_vma_resv_huge_pages() on the old VMA (5.16's
+/// mremap support for hugetlb), so the reservations move with the mapping. The model copies them
+/// to the new VMA but still releases them when the old one closes (HugePages_Rsvd drops to 0 at
+/// the move), then again when the new one closes: HugePages_Rsvd underflows at exit.
+#[test]
+fn regression_mremap_move_of_private_hugetlb_unreserves_twice() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        assert_eq!(k.set_nr_hugepages(1), 1);
+        let a = k
+            .mmap(
+                t,
+                0,
+                HPAGE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                -1,
+                0,
+            )
+            .unwrap();
+        assert_eq!(k.meminfo("HugePages_Rsvd"), Some(1));
+        let dst = a - 2 * HPAGE;
+        let r = k.mremap(t, a, HPAGE, HPAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+        assert_eq!(r, Ok(dst));
+        assert_eq!(
+            k.meminfo("HugePages_Rsvd"),
+            Some(1),
+            "{profile:?}: after the move"
+        );
+        k.exit(t).unwrap();
+        assert_eq!(k.check_invariants().map_err(|v| v.to_string()), Ok(()));
+        assert_eq!(
+            k.meminfo("HugePages_Rsvd"),
+            Some(0),
+            "{profile:?}: after exit"
+        );
+        assert_eq!(k.meminfo("HugePages_Free"), Some(1));
     }
 }

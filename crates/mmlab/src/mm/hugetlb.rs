@@ -10,7 +10,7 @@ use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::flags::*;
-use crate::pgtable::pte::{Pte, _PAGE_PRESENT, _PAGE_PSE};
+use crate::pgtable::pte::{Pte, _PAGE_PSE};
 use crate::pgtable::table::{self, PteSlot};
 
 pub const HPAGE_SHIFT: u32 = 21;
@@ -32,7 +32,8 @@ pub struct Hstate {
 /// Is this entry a present huge (PSE) PMD?
 #[inline]
 pub fn is_huge_leaf(e: Pte) -> bool {
-    e.0 & (_PAGE_PRESENT | _PAGE_PSE) == _PAGE_PRESENT | _PAGE_PSE
+    // pte_present() also counts a PROT_NONE entry (no _PAGE_PRESENT, _PAGE_PROTNONE set).
+    e.0 & _PAGE_PSE != 0 && e.is_present()
 }
 
 impl Kernel {

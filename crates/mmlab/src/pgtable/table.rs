@@ -57,7 +57,7 @@ pub fn walk(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
 pub fn walk_leaf(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot, bool)> {
     let pmd = pmd_slot(phys, root, addr)?;
     let e = phys.table(pmd.table)[pmd.idx];
-    if e & _PAGE_PRESENT != 0 && e & _PAGE_PSE != 0 {
+    if e & _PAGE_PSE != 0 && Pte(e).is_present() {
         return Some((pmd, true));
     }
     walk(phys, root, addr).map(|s| (s, false))
