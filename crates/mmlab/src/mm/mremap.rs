@@ -299,7 +299,8 @@ impl Kernel {
         // A private hugetlb reservation moves with its range (move_vma() clears the old VMA's
         // through clear_vma_resv_huge_pages()), so nothing is released twice.
         let (lo, hi) = (pgoff >> 9, (pgoff + (new_len >> PAGE_SHIFT)) >> 9);
-        let hugetlb_resv: std::collections::BTreeSet<u64> = vma.hugetlb_resv.range(lo..hi).copied().collect();
+        let hugetlb_resv: std::collections::BTreeSet<u64> =
+            vma.hugetlb_resv.range(lo..hi).copied().collect();
         if let Some(old) = self.mms[mm].vmas.get_mut(vma.start) {
             old.hugetlb_resv.retain(|i| !hugetlb_resv.contains(i));
         }
