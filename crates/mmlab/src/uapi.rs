@@ -14,6 +14,8 @@ pub const MAP_SHARED_VALIDATE: u64 = 0x03;
 pub const MAP_TYPE: u64 = 0x0f;
 pub const MAP_FIXED: u64 = 0x10;
 pub const MAP_ANONYMOUS: u64 = 0x20;
+/// x86: place the mapping in the first 2 GiB.
+pub const MAP_32BIT: u64 = 0x40;
 pub const MAP_GROWSDOWN: u64 = 0x0100;
 pub const MAP_DENYWRITE: u64 = 0x0800;
 pub const MAP_EXECUTABLE: u64 = 0x1000;
@@ -74,6 +76,7 @@ pub const NAMES: &[(&str, u64)] = &[
     ("MAP_FIXED", MAP_FIXED),
     ("MAP_ANONYMOUS", MAP_ANONYMOUS),
     ("MAP_ANON", MAP_ANONYMOUS),
+    ("MAP_32BIT", MAP_32BIT),
     ("MAP_GROWSDOWN", MAP_GROWSDOWN),
     ("MAP_LOCKED", MAP_LOCKED),
     ("MAP_NORESERVE", MAP_NORESERVE),

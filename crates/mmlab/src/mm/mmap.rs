@@ -153,7 +153,11 @@ impl Kernel {
         }
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         let align = if huge { HPAGE_SIZE } else { PAGE_SIZE };
-        let addr = self.get_unmapped_area(mm, addr, len, fixed, align)?;
+        let addr = if flags & MAP_32BIT != 0 && !fixed {
+            self.get_unmapped_area_32bit(mm, addr, len)?
+        } else {
+            self.get_unmapped_area(mm, addr, len, fixed, align)?
+        };
         if flags & MAP_FIXED_NOREPLACE != 0 && self.mms[mm].vmas.intersects(addr, addr + len) {
             return Err(Errno::EEXIST);
         }
@@ -345,6 +349,34 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         Ok(addr)
+    }
+
+    /// arch_get_unmapped_area() for MAP_32BIT (find_start_end(): bottom-up in
+    /// [0x40000000, 0x80000000), no randomisation here): the hint if it is free below the
+    /// window's end, else the lowest gap in the window.
+    fn get_unmapped_area_32bit(&self, mm: MmId, hint: u64, len: u64) -> SysResult<u64> {
+        const BEGIN: u64 = 0x4000_0000;
+        const END: u64 = 0x8000_0000;
+        let vmas = &self.mms[mm].vmas;
+        let hint = hint.next_multiple_of(PAGE_SIZE);
+        if hint != 0
+            && END.checked_sub(len).is_some_and(|top| hint <= top)
+            && !vmas.intersects(hint, hint + len)
+        {
+            return Ok(hint);
+        }
+        let mut low = BEGIN;
+        for v in vmas.iter().filter(|v| v.end > BEGIN) {
+            if v.start >= low && v.start - low >= len {
+                break;
+            }
+            low = low.max(v.end);
+        }
+        if low.checked_add(len).is_some_and(|e| e <= END) {
+            Ok(low)
+        } else {
+            Err(Errno::ENOMEM)
+        }
     }
 
     /// __split_vma(): split the VMA spanning `addr`; the new half holds its own file reference.
