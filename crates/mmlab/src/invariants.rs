@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::kernel::Kernel;
-use crate::mm::hugetlb::{is_huge_leaf, HPAGE_NR, HPAGE_SIZE};
+use crate::mm::hugetlb::{huge_pte_offset, HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing};
 use crate::page::alloc::ZERO_PFN;
 use crate::page::flags::*;
@@ -102,10 +102,7 @@ impl Kernel {
                 // Huge (PMD-level) mappings: hugetlb pages.
                 let mut a = v.start & !(HPAGE_SIZE - 1);
                 while a < v.end {
-                    if let Some(e) = table::pmd_slot(&self.phys, m.pgd, a)
-                        .map(|sl| table::get(&self.phys, sl))
-                        .filter(|e| is_huge_leaf(*e))
-                    {
+                    if let Some((_, e)) = huge_pte_offset(&self.phys, m.pgd, a) {
                         let head = e.pfn();
                         let page = self.pages.page(head);
                         if !page.test(PG_HEAD) || head % HPAGE_NR != 0 || !v.is_hugetlb() {

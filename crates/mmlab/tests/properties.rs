@@ -2642,10 +2642,10 @@ fn regression_ftruncate_to_same_size_keeps_bytes_past_eof() {
     }
 }
 
-/// A hugetlb entry made PROT_NONE keeps _PAGE_PROTNONE but loses _PAGE_PRESENT, and
-/// is_huge_leaf() (zap, fork, change_protection, the invariants) only knows present entries: the
-/// page's mapcount no longer matches the tables, and unmapping it leaks the huge page. In Linux
-/// pte_present() is true for PROT_NONE entries, so the page is still mapped and zapped.
+/// A hugetlb entry made PROT_NONE keeps _PAGE_PROTNONE but loses _PAGE_PRESENT. If the huge
+/// entry lookup (zap, fork, change_protection, the invariants) only knew _PAGE_PRESENT entries,
+/// the page's mapcount would no longer match the tables and unmapping would leak the huge page.
+/// In Linux pte_present() is true for PROT_NONE entries, so the page is still mapped and zapped.
 #[test]
 fn regression_hugetlb_prot_none_entry_is_lost() {
     for profile in Profile::all() {

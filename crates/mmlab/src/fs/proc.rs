@@ -228,10 +228,7 @@ impl Kernel {
             // smaps_hugetlb_range(): hugetlb pages are not in Rss, only in *_Hugetlb.
             let mut a = vma.start;
             while a < vma.end {
-                if let Some(e) = table::pmd_slot(&self.phys, m.pgd, a)
-                    .map(|sl| table::get(&self.phys, sl))
-                    .filter(|e| crate::mm::hugetlb::is_huge_leaf(*e))
-                {
+                if let Some((_, e)) = crate::mm::hugetlb::huge_pte_offset(&self.phys, m.pgd, a) {
                     let size = crate::mm::hugetlb::HPAGE_SIZE;
                     if self.pages.page(e.pfn()).mapcount >= 2 {
                         s.shared_hugetlb += size;

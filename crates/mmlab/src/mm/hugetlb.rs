@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
+use crate::hw::PhysMem;
 use crate::kernel::Kernel;
 use crate::mm::memory::VmFault;
 use crate::mm::mmu_gather::MmuGather;
@@ -31,9 +32,16 @@ pub struct Hstate {
 
 /// Is this entry a present huge (PSE) PMD?
 #[inline]
-pub fn is_huge_leaf(e: Pte) -> bool {
+fn is_huge_leaf(e: Pte) -> bool {
     // pte_present() also counts a PROT_NONE entry (no _PAGE_PRESENT, _PAGE_PROTNONE set).
     e.0 & _PAGE_PSE != 0 && e.is_present()
+}
+
+/// huge_pte_offset(): the slot and value of the huge entry mapping `addr`, if there is one.
+pub fn huge_pte_offset(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot, Pte)> {
+    let slot = table::pmd_slot(phys, root, addr)?;
+    let e = table::get(phys, slot);
+    is_huge_leaf(e).then_some((slot, e))
 }
 
 impl Kernel {
@@ -297,17 +305,16 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let mut haddr = start.next_multiple_of(HPAGE_SIZE);
         while haddr + HPAGE_SIZE <= end {
-            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
-                let e = table::get(&self.phys, slot);
-                if is_huge_leaf(e) && (even_cows || !self.pages.page(e.pfn()).is_anon()) {
-                    table::set(&mut self.phys, slot, Pte::NONE);
-                    tlb.add_huge_range(haddr, HPAGE_SIZE);
-                    if e.dirty() && !self.pages.page(e.pfn()).is_anon() {
-                        self.pages.page_mut(e.pfn()).flags |= PG_DIRTY;
-                    }
-                    self.page_remove_rmap(e.pfn());
-                    tlb.remove_page(e.pfn());
+            if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr)
+                .filter(|(_, e)| even_cows || !self.pages.page(e.pfn()).is_anon())
+            {
+                table::set(&mut self.phys, slot, Pte::NONE);
+                tlb.add_huge_range(haddr, HPAGE_SIZE);
+                if e.dirty() && !self.pages.page(e.pfn()).is_anon() {
+                    self.pages.page_mut(e.pfn()).flags |= PG_DIRTY;
                 }
+                self.page_remove_rmap(e.pfn());
+                tlb.remove_page(e.pfn());
             }
             haddr += HPAGE_SIZE;
         }
@@ -319,9 +326,7 @@ impl Kernel {
         let (proot, croot) = (self.mms[parent].pgd, self.mms[child].pgd);
         let mut haddr = src.start;
         while haddr < src.end {
-            let e =
-                table::pmd_slot(&self.phys, proot, haddr).map(|s| (s, table::get(&self.phys, s)));
-            if let Some((pslot, mut e)) = e.filter(|(_, e)| is_huge_leaf(*e)) {
+            if let Some((pslot, mut e)) = huge_pte_offset(&self.phys, proot, haddr) {
                 let pfn = e.pfn();
                 self.get_page(pfn);
                 if self.pages.page(pfn).is_anon() {
@@ -357,11 +362,8 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let mut haddr = start;
         while haddr < end {
-            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
-                let e = table::get(&self.phys, slot);
-                if is_huge_leaf(e) {
-                    table::set(&mut self.phys, slot, Pte(e.modify(prot).0 | _PAGE_PSE));
-                }
+            if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr) {
+                table::set(&mut self.phys, slot, Pte(e.modify(prot).0 | _PAGE_PSE));
             }
             haddr += HPAGE_SIZE;
         }

@@ -482,19 +482,16 @@ impl Kernel {
     /// move_hugetlb_page_tables(): move each huge entry (one PMD entry per 2 MiB page), then
     /// one flush of the old range. Returns how many bytes were done (less on OOM).
     fn move_hugetlb_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) -> u64 {
-        use crate::mm::hugetlb::{is_huge_leaf, HPAGE_SHIFT, HPAGE_SIZE};
+        use crate::mm::hugetlb::{huge_pte_offset, HPAGE_SHIFT, HPAGE_SIZE};
         let root = self.mms[mm].pgd;
         let mut done = 0;
         while done < len {
-            let src = table::pmd_slot(&self.phys, root, old + done)
-                .filter(|s| is_huge_leaf(table::get(&self.phys, *s)));
-            if let Some(src) = src {
+            if let Some((src, e)) = huge_pte_offset(&self.phys, root, old + done) {
                 let Some(dst) =
                     table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, new + done)
                 else {
                     break;
                 };
-                let e = table::get(&self.phys, src);
                 table::set(&mut self.phys, src, Pte::NONE);
                 table::set(&mut self.phys, dst, e);
             }
