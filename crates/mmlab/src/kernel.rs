@@ -8,7 +8,7 @@ use crate::errno::{Errno, SysResult};
 use crate::hw::{mmu::Walk, PhysMem, Tlb, TlbEntry, PAGE_SIZE};
 use crate::mm::memory::VmFault;
 use crate::mm::shmem::ShmemInode;
-use crate::mm::vma::vm::*;
+use crate::mm::vma::{vm::*, Vma};
 use crate::mm::{Mm, MmId};
 use crate::page::PageAlloc;
 use crate::pgtable::table;
@@ -295,7 +295,7 @@ impl Kernel {
     /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault().
     fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, write: bool) -> Result<(), Signal> {
         let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
-        let Some(mut vma) = self.mms[mm].vmas.find(addr).cloned() else {
+        let Some(mut vma) = self.mms[mm].vmas.find(addr).map(Vma::for_fault) else {
             return Err(Signal::Segv);
         };
         if vma.start > addr {

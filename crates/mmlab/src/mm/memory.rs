@@ -112,7 +112,7 @@ impl Kernel {
     /// anon_vma_prepare(): give the VMA an anon_vma before its first anonymous page.
     pub(crate) fn anon_vma_prepare(&mut self, mm: MmId, vma: &Vma) -> Vma {
         if vma.anon_vma.is_some() {
-            return vma.clone();
+            return vma.for_fault();
         }
         let vmas = &self.mms[mm].vmas;
         let neighbours = [
@@ -138,7 +138,7 @@ impl Kernel {
         };
         let v = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
         v.anon_vma = Some(av);
-        v.clone()
+        v.for_fault()
     }
 
     /// do_wp_page(): a write to a present, write-protected entry.
@@ -487,11 +487,7 @@ impl Kernel {
             };
             if need {
                 // The VMA may have gained an anon_vma on the previous fault.
-                let vma = self.mms[mm]
-                    .vmas
-                    .lookup(addr)
-                    .cloned()
-                    .unwrap_or_else(|| vma.clone());
+                let vma = self.mms[mm].vmas.lookup(addr).unwrap_or(vma).for_fault();
                 self.handle_mm_fault(mm, &vma, addr, write)?;
                 self.account_fault();
             }

@@ -75,6 +75,15 @@ pub struct Vma {
 }
 
 impl Vma {
+    /// The copy a fault works from. The reservation set is left out: hugetlb faults consume
+    /// it in the tree, and copying it on every fault would make faulting in a large private
+    /// hugetlb mapping quadratic.
+    pub fn for_fault(&self) -> Vma {
+        Vma {
+            hugetlb_resv: BTreeSet::new(),
+            ..*self
+        }
+    }
     /// vma_pages().
     pub fn pages(&self) -> u64 {
         (self.end - self.start) >> PAGE_SHIFT
