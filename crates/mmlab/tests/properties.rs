@@ -79,30 +79,30 @@ enum Op {
     Munmap {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         len: u64,
     },
     /// mode: 0 none, 1 MAYMOVE, 2 MAYMOVE|FIXED, 3 MAYMOVE|DONTUNMAP, 4 MAYMOVE|DONTUNMAP|FIXED
     Mremap {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         old: u64,
         new: u64,
         mode: u8,
-        dst: i64,
+        dst: At,
     },
     Mprotect {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         len: u64,
         prot: u64,
     },
     Madvise {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         len: u64,
         advice: u64,
     },
@@ -121,23 +121,25 @@ enum Op {
         t: usize,
         cpu: usize,
     },
+    /// `off` indexes the sampled offsets of the scale of `at` (OFFS or HOFFS).
     Store {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         off: usize,
         val: u8,
     },
     Load {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         off: usize,
     },
+    /// `pages` 4 KiB pages from `at`.
     Memset {
         p: usize,
         t: usize,
-        page: i64,
+        at: At,
         pages: u64,
         val: u8,
     },
@@ -201,55 +203,6 @@ enum Op {
         populate: bool,
         off: u64,
     },
-    HMunmap {
-        p: usize,
-        t: usize,
-        at: HAt,
-        len: u64,
-    },
-    HMprotect {
-        p: usize,
-        t: usize,
-        at: HAt,
-        len: u64,
-        prot: u64,
-    },
-    HMadvise {
-        p: usize,
-        t: usize,
-        at: HAt,
-        len: u64,
-        advice: u64,
-    },
-    HMremap {
-        p: usize,
-        t: usize,
-        at: HAt,
-        old: u64,
-        new: u64,
-        mode: u8,
-        dst: HAt,
-    },
-    HStore {
-        p: usize,
-        t: usize,
-        at: HAt,
-        off: usize,
-        val: u8,
-    },
-    HLoad {
-        p: usize,
-        t: usize,
-        at: HAt,
-        off: usize,
-    },
-    HMemset {
-        p: usize,
-        t: usize,
-        at: HAt,
-        pages: u64,
-        val: u8,
-    },
 }
 
 /// An address for the hugetlb operations of property 1: `region` 0 is the 2 MiB aligned huge
@@ -260,6 +213,13 @@ struct HAt {
     region: usize,
     hpage: i64,
     sub: u64,
+}
+
+/// Where an operation lands: a page of the 4 KiB arena, or an address at huge page scale.
+#[derive(Clone, Copy, Debug)]
+enum At {
+    Page(i64),
+    Huge(HAt),
 }
 
 /// Which operations a property draws from.
@@ -302,10 +262,99 @@ fn len_s() -> impl Strategy<Value = u64> {
         .prop_map(|(n, sub)| n * PAGE - sub)
 }
 
+/// The process and thread an operation runs in.
+fn pt_s() -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    (0usize..8, 0usize..2)
+}
+
+// The operations drawn at both scales: `at` places them (a 4 KiB arena page or a huge page
+// address) and `len` sizes them.
+
+fn munmap_s(at: BoxedStrategy<At>, len: BoxedStrategy<u64>) -> BoxedStrategy<Op> {
+    (pt_s(), at, len)
+        .prop_map(|((p, t), at, len)| Op::Munmap { p, t, at, len })
+        .boxed()
+}
+
+/// mremap from `at` to a `dst` drawn alike; old_len is 0 a tenth of the time with `zero_old`.
+fn mremap_s(at: BoxedStrategy<At>, len: BoxedStrategy<u64>, zero_old: bool) -> BoxedStrategy<Op> {
+    let lens = (len.clone(), len, prop::bool::weighted(0.1));
+    (pt_s(), at.clone(), lens, 0u8..5, at)
+        .prop_map(move |((p, t), at, (old, new, zero), mode, dst)| {
+            let old = if zero && zero_old { 0 } else { old };
+            // DONTUNMAP needs old_len == new_len (after page alignment).
+            let new = if mode >= 3 { old.max(PAGE) } else { new };
+            Op::Mremap {
+                p,
+                t,
+                at,
+                old,
+                new,
+                mode,
+                dst,
+            }
+        })
+        .boxed()
+}
+
+fn mprotect_s(at: BoxedStrategy<At>, len: BoxedStrategy<u64>) -> BoxedStrategy<Op> {
+    (pt_s(), at, len, prot_s())
+        .prop_map(|((p, t), at, len, prot)| Op::Mprotect {
+            p,
+            t,
+            at,
+            len,
+            prot,
+        })
+        .boxed()
+}
+
+fn madvise_s(
+    at: BoxedStrategy<At>,
+    len: BoxedStrategy<u64>,
+    advices: Vec<u64>,
+) -> BoxedStrategy<Op> {
+    (pt_s(), at, len, prop::sample::select(advices))
+        .prop_map(|((p, t), at, len, advice)| Op::Madvise {
+            p,
+            t,
+            at,
+            len,
+            advice,
+        })
+        .boxed()
+}
+
+/// A store to one of the `offs` sampled offsets of the scale of `at`.
+fn store_s(at: BoxedStrategy<At>, offs: usize) -> BoxedStrategy<Op> {
+    (pt_s(), at, 0..offs, any::<u8>())
+        .prop_map(|((p, t), at, off, val)| Op::Store { p, t, at, off, val })
+        .boxed()
+}
+
+fn load_s(at: BoxedStrategy<At>, offs: usize) -> BoxedStrategy<Op> {
+    (pt_s(), at, 0..offs)
+        .prop_map(|((p, t), at, off)| Op::Load { p, t, at, off })
+        .boxed()
+}
+
+/// A memset of 1..=4 base pages: at huge scale it crosses a huge page boundary when `at` is
+/// near the end of one.
+fn memset_s(at: BoxedStrategy<At>) -> BoxedStrategy<Op> {
+    (pt_s(), at, 1u64..=4, any::<u8>())
+        .prop_map(|((p, t), at, pages, val)| Op::Memset {
+            p,
+            t,
+            at,
+            pages,
+            val,
+        })
+        .boxed()
+}
+
 fn op_s(g: Gen) -> BoxedStrategy<Op> {
-    let pt = (0usize..8, 0usize..2);
     let mmap = (
-        pt.clone(),
+        pt_s(),
         page_s(),
         1u64..=16,
         prot_s(),
@@ -330,45 +379,6 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
                 populate,
             },
         );
-    let munmap = (pt.clone(), page_s(), len_s()).prop_map(|((p, t), page, len)| Op::Munmap {
-        p,
-        t,
-        page,
-        len,
-    });
-    let zero_old = g.zero_old;
-    let mremap = (
-        pt.clone(),
-        page_s(),
-        1u64..=16,
-        1u64..=16,
-        0u8..5,
-        page_s(),
-        prop::bool::weighted(0.1),
-    )
-        .prop_map(move |((p, t), page, old, new, mode, dst, zero)| {
-            let old = if zero && zero_old { 0 } else { old };
-            let new = if mode >= 3 { old.max(1) } else { new };
-            Op::Mremap {
-                p,
-                t,
-                page,
-                old: old * PAGE,
-                new: new * PAGE,
-                mode,
-                dst,
-            }
-        });
-    let mprotect =
-        (pt.clone(), page_s(), len_s(), prot_s()).prop_map(|((p, t), page, len, prot)| {
-            Op::Mprotect {
-                p,
-                t,
-                page,
-                len,
-                prot,
-            }
-        });
     let mut advices: Vec<u64> = if g.all_advice {
         vec![
             MADV_DONTNEED,
@@ -386,54 +396,24 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
     if g.memfd {
         advices.extend([MADV_PAGEOUT, MADV_PAGEOUT, MADV_COLD]);
     }
-    let madvise = (pt.clone(), page_s(), len_s(), prop::sample::select(advices)).prop_map(
-        |((p, t), page, len, advice)| Op::Madvise {
-            p,
-            t,
-            page,
-            len,
-            advice,
-        },
-    );
-    let fork = pt.clone().prop_map(|(p, t)| Op::Fork { p, t });
+    let fork = pt_s().prop_map(|(p, t)| Op::Fork { p, t });
     let exit = (0usize..8).prop_map(|p| Op::Exit { p });
     let thread = (0usize..8).prop_map(|p| Op::Thread { p });
-    let setcpu = (pt.clone(), 0usize..2).prop_map(|((p, t), cpu)| Op::SetCpu { p, t, cpu });
-    let store =
-        (pt.clone(), page_s(), 0usize..4, any::<u8>()).prop_map(|((p, t), page, off, val)| {
-            Op::Store {
-                p,
-                t,
-                page,
-                off,
-                val,
-            }
-        });
-    let load = (pt.clone(), page_s(), 0usize..4).prop_map(|((p, t), page, off)| Op::Load {
-        p,
-        t,
-        page,
-        off,
-    });
-    let memset =
-        (pt, page_s(), 1u64..=4, any::<u8>()).prop_map(|((p, t), page, pages, val)| Op::Memset {
-            p,
-            t,
-            page,
-            pages,
-            val,
-        });
+    let setcpu = (pt_s(), 0usize..2).prop_map(|((p, t), cpu)| Op::SetCpu { p, t, cpu });
+    let at = page_s().prop_map(At::Page).boxed();
+    let len = len_s().boxed();
+    let pages = (1u64..=16).prop_map(|n| n * PAGE).boxed();
     let mut arms: Vec<(u32, BoxedStrategy<Op>)> = vec![
         (6, mmap.boxed()),
-        (3, munmap.boxed()),
-        (4, mremap.boxed()),
-        (3, mprotect.boxed()),
-        (3, madvise.boxed()),
+        (3, munmap_s(at.clone(), len.clone())),
+        (4, mremap_s(at.clone(), pages, g.zero_old)),
+        (3, mprotect_s(at.clone(), len.clone())),
+        (3, madvise_s(at.clone(), len, advices)),
         (1, thread.boxed()),
         (1, setcpu.boxed()),
-        (7, store.boxed()),
-        (6, load.boxed()),
-        (2, memset.boxed()),
+        (7, store_s(at.clone(), OFFS.len())),
+        (6, load_s(at.clone(), OFFS.len())),
+        (2, memset_s(at)),
     ];
     if g.fork {
         arms.push((3, fork.boxed()));
@@ -467,9 +447,8 @@ fn bytes_s(max_pages: i64) -> impl Strategy<Value = i64> {
 
 /// The memfd operations of property 1.
 fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
-    let pt = (0usize..8, 0usize..2);
     let create = (
-        pt.clone(),
+        pt_s(),
         prop::bool::weighted(0.3),
         prop::bool::weighted(if hugetlb { 0.5 } else { 0.0 }),
     )
@@ -479,10 +458,14 @@ fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
             cloexec,
             huge,
         });
-    let ftruncate = (pt.clone(), 0usize..2, file_len_s())
-        .prop_map(|((p, t), fd, len)| Op::Ftruncate { p, t, fd, len });
+    let ftruncate = (pt_s(), 0usize..2, file_len_s()).prop_map(|((p, t), fd, len)| Op::Ftruncate {
+        p,
+        t,
+        fd,
+        len,
+    });
     let fallocate = (
-        pt.clone(),
+        pt_s(),
         0usize..2,
         prop::sample::select(vec![
             0,
@@ -501,9 +484,9 @@ fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
             off,
             len: len.max(1),
         });
-    let close = (pt.clone(), 0usize..2).prop_map(|((p, t), fd)| Op::Close { p, t, fd });
+    let close = (pt_s(), 0usize..2).prop_map(|((p, t), fd)| Op::Close { p, t, fd });
     let mmap = (
-        pt,
+        pt_s(),
         0usize..2,
         page_s(),
         1u64..=16,
@@ -581,10 +564,9 @@ fn hbytes_s(max_hpages: i64) -> impl Strategy<Value = i64> {
 /// The hugetlb operations of property 1 (ftruncate and fallocate at huge page scale reuse the
 /// memfd operations; they pick any descriptor, so both scales meet both kinds of file).
 fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
-    let pt = (0usize..8, 0usize..2);
     let pool = (0u64..=8).prop_map(|n| Op::SetPool { n });
     let mmap = (
-        pt.clone(),
+        pt_s(),
         prop_oneof![2 => Just(None), 1 => (0usize..2).prop_map(Some)],
         prop::bool::weighted(0.8),
         hat_s(),
@@ -618,85 +600,35 @@ fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
                 }
             },
         );
-    let munmap =
-        (pt.clone(), hat_s(), hlen_s()).prop_map(|((p, t), at, len)| Op::HMunmap { p, t, at, len });
-    let mprotect = (pt.clone(), hat_s(), hlen_s(), prot_s()).prop_map(|((p, t), at, len, prot)| {
-        Op::HMprotect {
-            p,
-            t,
-            at,
-            len,
-            prot,
-        }
-    });
-    let madvise = (
-        pt.clone(),
-        hat_s(),
-        hlen_s(),
-        prop::sample::select(vec![
-            MADV_DONTNEED,
-            MADV_DONTNEED,
-            MADV_DONTNEED,
-            MADV_FREE,
-            MADV_REMOVE,
-            MADV_REMOVE,
-            MADV_DONTFORK,
-            MADV_DOFORK,
-            MADV_WIPEONFORK,
-            MADV_PAGEOUT,
-        ]),
-    )
-        .prop_map(|((p, t), at, len, advice)| Op::HMadvise {
-            p,
-            t,
-            at,
-            len,
-            advice,
-        });
-    let mremap = (pt.clone(), hat_s(), hlen_s(), hlen_s(), 0u8..5, hat_s()).prop_map(
-        |((p, t), at, old, new, mode, dst)| Op::HMremap {
-            p,
-            t,
-            at,
-            old,
-            new: if mode >= 3 { old } else { new },
-            mode,
-            dst,
-        },
-    );
-    let store = (pt.clone(), hat_s(), 0..HOFFS.len(), any::<u8>())
-        .prop_map(|((p, t), at, off, val)| Op::HStore { p, t, at, off, val });
-    let load = (pt.clone(), hat_s(), 0..HOFFS.len()).prop_map(|((p, t), at, off)| Op::HLoad {
-        p,
-        t,
-        at,
-        off,
-    });
-    let memset =
-        (pt.clone(), hat_s(), 1u64..=4, any::<u8>()).prop_map(|((p, t), at, pages, val)| {
-            Op::HMemset {
-                p,
-                t,
-                at,
-                pages,
-                val,
-            }
-        });
+    let at = hat_s().prop_map(At::Huge).boxed();
+    let len = hlen_s().boxed();
+    let advices = vec![
+        MADV_DONTNEED,
+        MADV_DONTNEED,
+        MADV_DONTNEED,
+        MADV_FREE,
+        MADV_REMOVE,
+        MADV_REMOVE,
+        MADV_DONTFORK,
+        MADV_DOFORK,
+        MADV_WIPEONFORK,
+        MADV_PAGEOUT,
+    ];
     let create =
-        (pt.clone(), prop::bool::weighted(0.3)).prop_map(|((p, t), cloexec)| Op::MemfdCreate {
+        (pt_s(), prop::bool::weighted(0.3)).prop_map(|((p, t), cloexec)| Op::MemfdCreate {
             p,
             t,
             cloexec,
             huge: true,
         });
     let ftruncate = (
-        pt.clone(),
+        pt_s(),
         0usize..2,
         prop_oneof![4 => (0i64..=4).prop_map(|n| n * HPAGE as i64), 1 => hbytes_s(4)],
     )
         .prop_map(|((p, t), fd, len)| Op::Ftruncate { p, t, fd, len });
     let fallocate = (
-        pt,
+        pt_s(),
         0usize..2,
         prop::sample::select(vec![
             0,
@@ -718,13 +650,13 @@ fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
     vec![
         (1, pool.boxed()),
         (6, mmap.boxed()),
-        (2, munmap.boxed()),
-        (2, mprotect.boxed()),
-        (3, madvise.boxed()),
-        (2, mremap.boxed()),
-        (5, store.boxed()),
-        (4, load.boxed()),
-        (1, memset.boxed()),
+        (2, munmap_s(at.clone(), len.clone())),
+        (2, mprotect_s(at.clone(), len.clone())),
+        (3, madvise_s(at.clone(), len.clone(), advices)),
+        (2, mremap_s(at.clone(), len, false)),
+        (5, store_s(at.clone(), HOFFS.len())),
+        (4, load_s(at.clone(), HOFFS.len())),
+        (1, memset_s(at)),
         (2, create.boxed()),
         (2, ftruncate.boxed()),
         (2, fallocate.boxed()),
@@ -824,6 +756,30 @@ impl World {
         (self.base as i64 + page * PAGE as i64) as u64
     }
 
+    fn at(&self, at: At) -> u64 {
+        match at {
+            At::Page(page) => self.addr(page),
+            At::Huge(h) => self.haddr(h),
+        }
+    }
+
+    /// The `off`th sampled byte at `at` (OFFS or HOFFS by its scale).
+    fn byte(&self, at: At, off: usize) -> u64 {
+        self.at(at)
+            + match at {
+                At::Page(_) => OFFS[off],
+                At::Huge(_) => HOFFS[off],
+            }
+    }
+
+    /// An arena page for property 2, whose page-level shadow knows no huge page scale.
+    fn page(&self, at: At) -> Result<u64, String> {
+        match at {
+            At::Page(page) => Ok(self.addr(page)),
+            At::Huge(_) => Err("property 2 draws no hugetlb operations".into()),
+        }
+    }
+
     fn tid(&self, p: usize, t: usize) -> (usize, Tid) {
         let p = p % self.procs.len();
         let th = &self.procs[p];
@@ -900,43 +856,49 @@ fn apply(w: &mut World, op: &Op) -> String {
             );
             format!("mmap {r:x?}")
         }
-        Op::Munmap { p, t, page, len } => {
+        Op::Munmap { p, t, at, len } => {
             let (_, tid) = w.tid(p, t);
-            format!("munmap {:?}", w.k.munmap(tid, w.addr(page), len))
+            format!("munmap {:?}", w.k.munmap(tid, w.at(at), len))
         }
         Op::Mremap {
             p,
             t,
-            page,
+            at,
             old,
             new,
             mode,
             dst,
         } => {
             let (_, tid) = w.tid(p, t);
-            let r =
-                w.k.mremap(tid, w.addr(page), old, new, mremap_flags(mode), w.addr(dst));
+            let a = w.at(at);
+            let r = w.k.mremap(tid, a, old, new, mremap_flags(mode), w.at(dst));
+            // A hugetlb mapping moved where the kernel chose is a place later operations target.
+            if let (Ok(to), At::Huge(_)) = (r, at) {
+                if to != a && mode != 2 && mode != 4 {
+                    w.note_hmap(to);
+                }
+            }
             format!("mremap {r:x?}")
         }
         Op::Mprotect {
             p,
             t,
-            page,
+            at,
             len,
             prot,
         } => {
             let (_, tid) = w.tid(p, t);
-            format!("mprotect {:?}", w.k.mprotect(tid, w.addr(page), len, prot))
+            format!("mprotect {:?}", w.k.mprotect(tid, w.at(at), len, prot))
         }
         Op::Madvise {
             p,
             t,
-            page,
+            at,
             len,
             advice,
         } => {
             let (_, tid) = w.tid(p, t);
-            format!("madvise {:?}", w.k.madvise(tid, w.addr(page), len, advice))
+            format!("madvise {:?}", w.k.madvise(tid, w.at(at), len, advice))
         }
         Op::Fork { p, t } => {
             if w.procs.len() >= MAX_PROCS {
@@ -976,32 +938,23 @@ fn apply(w: &mut World, op: &Op) -> String {
             let (_, tid) = w.tid(p, t);
             format!("setcpu {:?}", w.k.set_cpu(tid, cpu))
         }
-        Op::Store {
-            p,
-            t,
-            page,
-            off,
-            val,
-        } => {
+        Op::Store { p, t, at, off, val } => {
             let (_, tid) = w.tid(p, t);
-            format!("store {:?}", w.k.store(tid, w.addr(page) + OFFS[off], val))
+            format!("store {:?}", w.k.store(tid, w.byte(at, off), val))
         }
-        Op::Load { p, t, page, off } => {
+        Op::Load { p, t, at, off } => {
             let (_, tid) = w.tid(p, t);
-            format!("load {:?}", w.k.load(tid, w.addr(page) + OFFS[off]))
+            format!("load {:?}", w.k.load(tid, w.byte(at, off)))
         }
         Op::Memset {
             p,
             t,
-            page,
+            at,
             pages,
             val,
         } => {
             let (_, tid) = w.tid(p, t);
-            format!(
-                "memset {:?}",
-                w.k.memset(tid, w.addr(page), val, pages * PAGE)
-            )
+            format!("memset {:?}", w.k.memset(tid, w.at(at), val, pages * PAGE))
         }
         Op::MemfdCreate {
             p,
@@ -1101,70 +1054,6 @@ fn apply(w: &mut World, op: &Op) -> String {
                 w.note_hmap(a);
             }
             format!("hugetlb mmap fd {fd} {r:x?}")
-        }
-        Op::HMunmap { p, t, at, len } => {
-            let (_, tid) = w.tid(p, t);
-            format!("munmap {:?}", w.k.munmap(tid, w.haddr(at), len))
-        }
-        Op::HMprotect {
-            p,
-            t,
-            at,
-            len,
-            prot,
-        } => {
-            let (_, tid) = w.tid(p, t);
-            format!("mprotect {:?}", w.k.mprotect(tid, w.haddr(at), len, prot))
-        }
-        Op::HMadvise {
-            p,
-            t,
-            at,
-            len,
-            advice,
-        } => {
-            let (_, tid) = w.tid(p, t);
-            format!("madvise {:?}", w.k.madvise(tid, w.haddr(at), len, advice))
-        }
-        Op::HMremap {
-            p,
-            t,
-            at,
-            old,
-            new,
-            mode,
-            dst,
-        } => {
-            let (_, tid) = w.tid(p, t);
-            let a = w.haddr(at);
-            let r =
-                w.k.mremap(tid, a, old, new, mremap_flags(mode), w.haddr(dst));
-            if let Ok(to) = r {
-                if to != a && mode != 2 && mode != 4 {
-                    w.note_hmap(to);
-                }
-            }
-            format!("mremap {r:x?}")
-        }
-        Op::HStore { p, t, at, off, val } => {
-            let (_, tid) = w.tid(p, t);
-            format!("store {:?}", w.k.store(tid, w.haddr(at) + HOFFS[off], val))
-        }
-        Op::HLoad { p, t, at, off } => {
-            let (_, tid) = w.tid(p, t);
-            format!("load {:?}", w.k.load(tid, w.haddr(at) + HOFFS[off]))
-        }
-        Op::HMemset {
-            p,
-            t,
-            at,
-            pages,
-            val,
-        } => {
-            let (_, tid) = w.tid(p, t);
-            // Ending just past a huge page boundary: crosses it when `sub` is near the end.
-            let r = w.k.memset(tid, w.haddr(at), val, pages * PAGE);
-            format!("memset {r:?}")
         }
     }
 }
@@ -1317,9 +1206,9 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
                 }
             }
         }
-        Op::Munmap { p, t, page, len } => {
+        Op::Munmap { p, t, at, len } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             expect("munmap", w.k.munmap(tid, a, len), Ok(()))?;
             for x in range_pages(a, len) {
                 sh[pi].remove(&x);
@@ -1328,12 +1217,12 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         Op::Mprotect {
             p,
             t,
-            page,
+            at,
             len,
             prot,
         } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r = w.k.mprotect(tid, a, len, prot);
             let s = &mut sh[pi];
             let mut all = true;
@@ -1351,12 +1240,12 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         Op::Madvise {
             p,
             t,
-            page,
+            at,
             len,
             advice,
         } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r = w.k.madvise(tid, a, len, advice);
             let s = &mut sh[pi];
             let mut all = true;
@@ -1373,16 +1262,16 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         Op::Mremap {
             p,
             t,
-            page,
+            at,
             old,
             new,
             mode,
             dst,
         } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r =
-                w.k.mremap(tid, a, old, new, mremap_flags(mode), w.addr(dst));
+                w.k.mremap(tid, a, old, new, mremap_flags(mode), w.page(dst)?);
             let s = &mut sh[pi];
             match r {
                 Ok(to) => {
@@ -1460,24 +1349,12 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         | Op::Fallocate { .. }
         | Op::Close { .. }
         | Op::MmapFd { .. } => return Err("property 2 draws no memfd operations".into()),
-        Op::SetPool { .. }
-        | Op::HMmap { .. }
-        | Op::HMunmap { .. }
-        | Op::HMprotect { .. }
-        | Op::HMadvise { .. }
-        | Op::HMremap { .. }
-        | Op::HStore { .. }
-        | Op::HLoad { .. }
-        | Op::HMemset { .. } => return Err("property 2 draws no hugetlb operations".into()),
-        Op::Store {
-            p,
-            t,
-            page,
-            off,
-            val,
-        } => {
+        Op::SetPool { .. } | Op::HMmap { .. } => {
+            return Err("property 2 draws no hugetlb operations".into())
+        }
+        Op::Store { p, t, at, off, val } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r = w.k.store(tid, a + OFFS[off], val);
             match sh[pi].get_mut(&a) {
                 Some(st) if st.writable() => {
@@ -1487,9 +1364,9 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
                 _ => expect(&format!("store {a:#x}"), r, Err(Signal::Segv))?,
             }
         }
-        Op::Load { p, t, page, off } => {
+        Op::Load { p, t, at, off } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r = w.k.load(tid, a + OFFS[off]);
             let want = match sh[pi].get(&a) {
                 Some(st) if st.readable() => Ok(st.bytes[off]),
@@ -1500,12 +1377,12 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         Op::Memset {
             p,
             t,
-            page,
+            at,
             pages,
             val,
         } => {
             let (pi, tid) = w.tid(p, t);
-            let a = w.addr(page);
+            let a = w.page(at)?;
             let r = w.k.memset(tid, a, val, pages * PAGE);
             let mut want = Ok(());
             for x in range_pages(a, pages * PAGE) {
