@@ -167,10 +167,10 @@ impl Kernel {
         Ok(())
     }
 
-    /// make_huge_pte(): writable only in a shared writable mapping, young, huge.
-    fn make_huge_pte(head: u64, vma: &Vma) -> Pte {
+    /// make_huge_pte(): young and huge; dirty and writable if `writable`, else write-protected.
+    fn make_huge_pte(head: u64, vma: &Vma, writable: bool) -> Pte {
         let e = Pte::pfn_pte(head, vma.page_prot()).mkyoung();
-        let e = if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED {
+        let e = if writable {
             e.mkdirty().mkwrite()
         } else {
             e.wrprotect()
@@ -206,10 +206,7 @@ impl Kernel {
                 let reserved = if shared {
                     self.shmem[ino].resv.remove(&idx)
                 } else {
-                    self.mms[mm]
-                        .vmas
-                        .get_mut(vma.start)
-                        .is_some_and(|v| v.hugetlb_resv.remove(&idx))
+                    self.consume_private_resv(mm, vma, idx)
                 };
                 let head = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
                 if shared {
@@ -221,23 +218,39 @@ impl Kernel {
                     self.get_page(head);
                     self.page_add_file_rmap(head);
                 } else {
-                    // hugepage_add_new_anon_rmap(): exclusive, as every fresh anonymous page.
-                    let vma = self.anon_vma_prepare(mm, vma);
-                    let p = self.pages.page_mut(head);
-                    p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
-                    p.mapcount = 1;
-                    p.mapping = vma.anon_vma.map_or(0, |a| a.id);
-                    p.index = idx;
+                    self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
                 }
                 head
             }
         };
-        let entry = Self::make_huge_pte(head, vma);
+        // Writable at once only in a shared writable mapping; a private write COWs below.
+        let writable = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED;
+        let entry = Self::make_huge_pte(head, vma, writable);
         table::set(&mut self.phys, slot, entry);
         if write && vma.flags & VM_SHARED == 0 {
             return self.hugetlb_cow(mm, vma, haddr, slot, entry);
         }
         Ok(())
+    }
+
+    /// vma_needs_reservation() + vma_commit_reservation() for a private mapping: take the
+    /// reservation for huge index `idx` if the VMA (in the tree) still holds it.
+    fn consume_private_resv(&mut self, mm: MmId, vma: &Vma, idx: u64) -> bool {
+        self.mms[mm]
+            .vmas
+            .get_mut(vma.start)
+            .is_some_and(|v| v.hugetlb_resv.remove(&idx))
+    }
+
+    /// hugepage_add_new_anon_rmap(): a fresh private huge page, exclusive like every new
+    /// anonymous page.
+    fn hugepage_add_new_anon_rmap(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64) {
+        let av = self.anon_vma_prepare(mm, vma).anon_vma;
+        let p = self.pages.page_mut(head);
+        p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
+        p.mapcount = 1;
+        p.mapping = av.map_or(0, |a| a.id);
+        p.index = idx;
     }
 
     /// hugetlb_cow() (5.19 keeps the old rule for hugetlb): an anonymous page mapped once is
@@ -259,33 +272,16 @@ impl Kernel {
             return Ok(());
         }
         let idx = vma.huge_index(haddr);
-        let reserved = self.mms[mm]
-            .vmas
-            .get_mut(vma.start)
-            .is_some_and(|v| v.hugetlb_resv.remove(&idx));
+        let reserved = self.consume_private_resv(mm, vma, idx);
         let new = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
         for i in 0..HPAGE_NR {
             self.phys.copy(old + i, new + i);
         }
-        let vma = self.anon_vma_prepare(mm, vma);
-        let p = self.pages.page_mut(new);
-        p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
-        p.mapcount = 1;
-        p.mapping = vma.anon_vma.map_or(0, |a| a.id);
-        p.index = idx;
+        self.hugepage_add_new_anon_rmap(mm, vma, new, idx);
         // huge_ptep_clear_flush(): invlpg drops the whole 2 MiB translation.
         table::set(&mut self.phys, slot, Pte::NONE);
         self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
-        table::set(
-            &mut self.phys,
-            slot,
-            Pte(Pte::pfn_pte(new, vma.page_prot())
-                .mkyoung()
-                .mkdirty()
-                .mkwrite()
-                .0
-                | _PAGE_PSE),
-        );
+        table::set(&mut self.phys, slot, Self::make_huge_pte(new, vma, true));
         self.vmstat.cow_fault += 1;
         self.page_remove_rmap(old);
         self.put_page(old);
