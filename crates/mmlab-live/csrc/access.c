@@ -33,75 +33,57 @@ int mml_install_handlers(void)
 	return 0;
 }
 
+/* Run `body` with a fault in it coming back as the function's return value (the signal; 0 when
+ * none). A macro because sigsetjmp() has to be called in the frame the jump returns to. Loop
+ * indices the body changes must be volatile to survive the jump. */
+#define MML_GUARDED(body)                          \
+	do {                                       \
+		int sig_ = sigsetjmp(mml_jb, 1);   \
+		if (sig_)                          \
+			return sig_;               \
+		mml_armed = 1;                     \
+		body;                              \
+		mml_armed = 0;                     \
+		return 0;                          \
+	} while (0)
+
 /* Returns 0 or the signal; *out gets the byte. */
 int mml_load(const volatile unsigned char *p, unsigned char *out)
 {
-	int sig = sigsetjmp(mml_jb, 1);
-	if (sig)
-		return sig;
-	mml_armed = 1;
-	*out = *p;
-	mml_armed = 0;
-	return 0;
+	MML_GUARDED(*out = *p);
 }
 
 int mml_store(volatile unsigned char *p, unsigned char v)
 {
-	int sig = sigsetjmp(mml_jb, 1);
-	if (sig)
-		return sig;
-	mml_armed = 1;
-	*p = v;
-	mml_armed = 0;
-	return 0;
+	MML_GUARDED(*p = v);
 }
 
 /* Byte-wise so a fault part-way leaves the earlier bytes written, as memset would. */
 int mml_memset(volatile unsigned char *p, unsigned char v, size_t len)
 {
 	volatile size_t i = 0;
-	int sig = sigsetjmp(mml_jb, 1);
-	if (sig)
-		return sig;
-	mml_armed = 1;
-	for (; i < len; i++)
-		p[i] = v;
-	mml_armed = 0;
-	return 0;
+	MML_GUARDED(for (; i < len; i++) p[i] = v);
 }
 
 /* Read one byte of every page of [p, p+len). */
 int mml_touch(const volatile unsigned char *p, size_t len, size_t page)
 {
 	volatile size_t i = 0;
-	volatile unsigned char sink;
-	int sig = sigsetjmp(mml_jb, 1);
-	if (sig)
-		return sig;
-	mml_armed = 1;
-	for (; i < len; i = (i / page + 1) * page)
-		sink = p[i];
-	(void)sink;
-	mml_armed = 0;
-	return 0;
+	/* A volatile read in a void expression still happens. */
+	MML_GUARDED(for (; i < len; i = (i / page + 1) * page)(void) p[i]);
 }
 
 /* The offset+1 of the first byte that is not v (0 if none); *got gets that byte. */
-int mml_mismatch(const volatile unsigned char *p, size_t len, unsigned char v, size_t *at, unsigned char *got)
+int mml_mismatch(const volatile unsigned char *p, size_t len, unsigned char v, size_t *at,
+		 unsigned char *got)
 {
 	volatile size_t i = 0;
-	int sig = sigsetjmp(mml_jb, 1);
-	if (sig)
-		return sig;
-	mml_armed = 1;
 	*at = 0;
-	for (; i < len; i++) {
+	MML_GUARDED(for (; i < len; i++) {
 		if (p[i] != v) {
 			*at = i + 1;
 			*got = p[i];
 			break;
 		}
-	}
-	mml_armed = 0;
-	return 0;
+	});
 }
