@@ -2402,6 +2402,15 @@ fn boot(profile: Profile) -> (Kernel, Tid) {
     (k, t)
 }
 
+/// A pool of one huge page and a private MAP_HUGETLB mapping of it (reserved, not faulted).
+fn boot_with_private_huge_page(profile: Profile) -> (Kernel, Tid, u64) {
+    let (mut k, t) = boot(profile);
+    assert_eq!(k.set_nr_hugepages(1), 1);
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+    let a = k.mmap(t, 0, HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+    (k, t, a.expect("mmap"))
+}
+
 /// Each piece of a split shared VMA holds its own shmem inode reference (__split_vma's
 /// get_file()); unmapping one half must leave the inode to the other (was: freed early).
 #[test]
@@ -2526,19 +2535,7 @@ fn regression_ftruncate_to_same_size_keeps_bytes_past_eof() {
 #[test]
 fn regression_hugetlb_prot_none_entry_is_lost() {
     for profile in Profile::all() {
-        let (mut k, t) = boot(profile);
-        assert_eq!(k.set_nr_hugepages(1), 1);
-        let a = k
-            .mmap(
-                t,
-                0,
-                HPAGE,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
-                -1,
-                0,
-            )
-            .unwrap();
+        let (mut k, t, a) = boot_with_private_huge_page(profile);
         k.store(t, a, 1).unwrap();
         k.mprotect(t, a, HPAGE, PROT_NONE).unwrap();
         assert_eq!(k.check_invariants().map_err(|v| v.to_string()), Ok(()));
@@ -2550,25 +2547,13 @@ fn regression_hugetlb_prot_none_entry_is_lost() {
 }
 
 /// move_vma() of a hugetlb VMA calls clear_vma_resv_huge_pages() on the old VMA (5.16's
-/// mremap support for hugetlb), so the reservations move with the mapping. The model copies them
-/// to the new VMA but still releases them when the old one closes (HugePages_Rsvd drops to 0 at
-/// the move), then again when the new one closes: HugePages_Rsvd underflows at exit.
+/// mremap support for hugetlb), so the reservations move with the mapping. The model once copied
+/// them to the new VMA but still released them when the old one closed (HugePages_Rsvd dropped
+/// to 0 at the move), then again when the new one closed: HugePages_Rsvd underflowed at exit.
 #[test]
 fn regression_mremap_move_of_private_hugetlb_unreserves_twice() {
     for profile in Profile::all() {
-        let (mut k, t) = boot(profile);
-        assert_eq!(k.set_nr_hugepages(1), 1);
-        let a = k
-            .mmap(
-                t,
-                0,
-                HPAGE,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
-                -1,
-                0,
-            )
-            .unwrap();
+        let (mut k, t, a) = boot_with_private_huge_page(profile);
         assert_eq!(k.meminfo("HugePages_Rsvd"), Some(1));
         let dst = a - 2 * HPAGE;
         let r = k.mremap(t, a, HPAGE, HPAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
