@@ -41,6 +41,16 @@ pub const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 /// The default RLIMIT_STACK.
 pub const RLIMIT_STACK: u64 = 8 << 20;
 
+/// vm_start_gap(): where the room a VMA claims starts: a growing stack keeps the guard gap
+/// below it free of new mappings.
+fn vm_start_gap(v: &Vma) -> u64 {
+    if v.flags & VM_GROWSDOWN != 0 {
+        v.start.saturating_sub(STACK_GUARD_GAP)
+    } else {
+        v.start
+    }
+}
+
 /// MAP_HUGE_SHIFT / MAP_HUGE_MASK: the huge page size (log2) a MAP_HUGETLB request names.
 pub const MAP_HUGE_SHIFT: u64 = 26;
 pub const MAP_HUGE_MASK: u64 = 0x3f;
@@ -253,6 +263,11 @@ impl Kernel {
             self.mms[mm].committed += len >> PAGE_SHIFT;
         }
         vm_flags |= VM_SOFTDIRTY;
+        // VM_SPECIAL (hugetlb's VM_DONTEXPAND among them) VMAs are never left VM_LOCKED; the
+        // caller populates them all the same.
+        if vm_flags & VM_SPECIAL != 0 {
+            vm_flags &= !VM_LOCKED;
+        }
         let (backing, pgoff) = match kind {
             MapKind::PrivateAnon => (Backing::Anon, addr >> PAGE_SHIFT),
             MapKind::SharedAnon => (Backing::Shmem(self.shmem_zero_setup(len)), 0),
@@ -307,12 +322,17 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let vmas = &self.mms[mm].vmas;
-        let hint = hint.next_multiple_of(align);
+        // Both x86 allocators round a hint down (`&= PAGE_MASK`, `&= huge_page_mask()`).
+        let hint = hint & !(align - 1);
+        // No mmap_min_addr test here: mmap() rounded its hint up already (round_hint_to_min),
+        // mremap() passes its own as it is, and security_mmap_addr() lets a privileged task
+        // (the model's tasks are root, like the agents on the host) map below it.
         let addr = if fixed
             || (hint != 0
                 && hint <= TASK_SIZE - len
-                && hint >= MMAP_MIN_ADDR
-                && !vmas.intersects(hint, hint + len))
+                && vmas
+                    .find(hint)
+                    .is_none_or(|v| hint + len <= vm_start_gap(v)))
         {
             hint
         } else {
@@ -331,7 +351,7 @@ impl Kernel {
                     found = Some(a);
                     break;
                 }
-                top = v.start;
+                top = vm_start_gap(v);
             }
             match found.or_else(|| {
                 top.checked_sub(len)
