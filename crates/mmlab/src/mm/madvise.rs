@@ -6,6 +6,7 @@ use crate::kernel::{Kernel, Tid};
 use crate::mm::memory::VmFault;
 use crate::mm::mmap::page_align;
 use crate::mm::mmu_gather::MmuGather;
+use crate::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::flags::PG_DIRTY;
@@ -180,7 +181,8 @@ impl Kernel {
             MADV_KEEPONFORK => flags &= !VM_WIPEONFORK,
             MADV_DONTDUMP => flags |= VM_DONTDUMP,
             MADV_DODUMP => {
-                if vma.flags & VM_SPECIAL != 0 {
+                // hugetlb VMAs carry VM_DONTEXPAND but may be dumped.
+                if !vma.is_hugetlb() && vma.flags & VM_SPECIAL != 0 {
                     return Err(Errno::EINVAL);
                 }
                 flags &= !VM_DONTDUMP;
@@ -193,7 +195,9 @@ impl Kernel {
         self.madvise_update_vma(mm, vma, start, end, flags)
     }
 
-    /// madvise_update_vma(): split/merge so the range carries `flags`; ENOMEM becomes EAGAIN.
+    /// madvise_update_vma(): split/merge so the range carries `flags`; a split failing with
+    /// ENOMEM is EAGAIN (madvise_vma_behavior()), any other error (an unaligned hugetlb split's
+    /// EINVAL) stays.
     fn madvise_update_vma(
         &mut self,
         mm: MmId,
@@ -205,9 +209,13 @@ impl Kernel {
         if flags == vma.flags {
             return Ok(());
         }
-        // madvise() reports a failed split as EAGAIN.
-        self.split_for_change(mm, start, end, flags)
-            .map_err(|_| Errno::EAGAIN)?;
+        self.split_for_change(mm, start, end, flags).map_err(|e| {
+            if e == Errno::ENOMEM {
+                Errno::EAGAIN
+            } else {
+                e
+            }
+        })?;
         self.mms[mm].vmas.get_mut(start).expect("vma").flags = flags;
         self.vma_merge(mm, start);
         Ok(())
@@ -274,7 +282,8 @@ impl Kernel {
         self.tlb_finish_mmu(tlb);
     }
 
-    /// madvise_remove(): punch a hole in the shmem object behind a shared writable mapping.
+    /// madvise_remove(): punch a hole in the file behind a shared writable mapping
+    /// (vfs_fallocate(PUNCH_HOLE | KEEP_SIZE), so hugetlbfs punches as it does for fallocate).
     fn madvise_remove(&mut self, vma: &Vma, start: u64, end: u64) -> SysResult<()> {
         if vma.flags & VM_LOCKED != 0 {
             return Err(Errno::EINVAL);
@@ -285,10 +294,9 @@ impl Kernel {
         if vma.flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE {
             return Err(Errno::EACCES);
         }
-        // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) on the file range the VMA maps.
         let offset = vma.linear_page_index(start) * PAGE_SIZE;
-        self.shmem_punch_hole(ino, offset, offset + (end - start));
-        Ok(())
+        let mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        self.f_op_fallocate(ino, mode, offset, offset + (end - start))
     }
 
     /// madvise_populate() on one VMA: fault `[start, end)` in without FOLL_FORCE, so an access the

@@ -226,11 +226,26 @@ impl Kernel {
             .checked_add(len)
             .filter(|&e| e <= MAX_LFS_FILESIZE)
             .ok_or(Errno::EFBIG)?;
-        let ino = file.ino;
+        self.f_op_fallocate(file.ino, mode, offset, end)
+    }
+
+    /// file->f_op->fallocate() for bytes `[offset, end)`: hugetlbfs_fallocate() or
+    /// shmem_fallocate(). madvise(MADV_REMOVE) comes here too, through vfs_fallocate().
+    pub(crate) fn f_op_fallocate(
+        &mut self,
+        ino: usize,
+        mode: u64,
+        offset: u64,
+        end: u64,
+    ) -> SysResult<()> {
         if self.shmem[ino].huge {
             return self.hugetlbfs_fallocate(ino, mode, offset, end);
         }
-        // shmem_fallocate()
+        self.shmem_fallocate(ino, mode, offset, end)
+    }
+
+    /// shmem_fallocate(): allocate pages, or punch a hole (private COW copies stay).
+    fn shmem_fallocate(&mut self, ino: usize, mode: u64, offset: u64, end: u64) -> SysResult<()> {
         if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
