@@ -7,6 +7,7 @@ use crate::mm::hugetlb::{huge_pte_offset, HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing};
 use crate::page::alloc::ZERO_PFN;
 use crate::page::flags::*;
+use crate::page::Page;
 use crate::pgtable::table;
 
 /// A broken invariant, with what was seen.
@@ -22,6 +23,12 @@ fn fail(rule: &'static str, detail: String) -> Result<(), Violation> {
 }
 
 impl Kernel {
+    /// A private VMA's writable entry must map an anonymous page it owns: one marked
+    /// PG_anon_exclusive where the profile has the flag.
+    fn owns_anon(&self, page: &Page) -> bool {
+        page.is_anon() && (page.anon_exclusive() || !self.cfg.features.anon_exclusive)
+    }
+
     /// Check every invariant; the first broken one is reported.
     pub fn check_invariants(&self) -> Result<(), Violation> {
         let mut maps: HashMap<u64, i32> = HashMap::new();
@@ -73,10 +80,7 @@ impl Kernel {
                                 "writable entry only in a writable VMA",
                                 format!("mm {mm} {addr:#x}"),
                             );
-                        } else if v.flags & VM_SHARED == 0
-                            && !(page.is_anon()
-                                && (page.anon_exclusive() || !self.cfg.features.anon_exclusive))
-                        {
+                        } else if v.flags & VM_SHARED == 0 && !self.owns_anon(page) {
                             err = fail(
                                 "writable private entry maps an exclusive anon page",
                                 format!("mm {mm} {addr:#x} pfn {pfn:#x} flags {:#x}", page.flags),
@@ -112,7 +116,7 @@ impl Kernel {
                             );
                         }
                         *maps.entry(head).or_default() += 1;
-                        if e.write() && v.flags & VM_SHARED == 0 && !page.anon_exclusive() {
+                        if e.write() && v.flags & VM_SHARED == 0 && !self.owns_anon(page) {
                             return fail(
                                 "writable private entry maps an exclusive anon page",
                                 format!("mm {mm} huge {a:#x} pfn {head:#x}"),

@@ -208,7 +208,7 @@ impl Kernel {
     }
 
     /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
-    fn exit_mmap(&mut self, mm: MmId) {
+    pub(crate) fn exit_mmap(&mut self, mm: MmId) {
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
         let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {

@@ -2573,3 +2573,47 @@ fn regression_mremap_move_of_private_hugetlb_unreserves_twice() {
         assert_eq!(k.meminfo("HugePages_Free"), Some(1));
     }
 }
+
+/// copy_pte_range() allocates the child's page table before copying into it, and when that
+/// fails fork() fails with ENOMEM and the half-built child is torn down. The model once let
+/// the child silently lack the entry, so it read zeroes where the parent had written data.
+#[test]
+fn regression_fork_out_of_page_tables_fails_with_enomem() {
+    for profile in Profile::all() {
+        let mut cfg = Config::new(profile);
+        cfg.memory_bytes = 3 << 20; // 512 frames above the reserved first 1 MiB
+        let mut k = Kernel::new(cfg);
+        let t = k.spawn_process(0).expect("spawn");
+        // One page in each of 200 PMD ranges: a page and a PTE table each, so the parent holds
+        // about 400 frames and a child would need 200 more tables.
+        let n = 200;
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+        let a = k.mmap(t, 0, n * HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+        let a = a.expect("mmap");
+        for i in 0..n {
+            k.store(t, a + i * HPAGE, i as u8 + 1).expect("store");
+        }
+        let used = k.frames_in_use();
+        match k.fork(t) {
+            Err(e) => {
+                assert_eq!(e, Errno::ENOMEM, "{profile:?}");
+                assert_eq!(
+                    k.frames_in_use(),
+                    used,
+                    "{profile:?}: the child was not torn down"
+                );
+            }
+            Ok(c) => {
+                panic!("{profile:?}: fork succeeded with {used} frames used (child {c:?})")
+            }
+        }
+        for i in 0..n {
+            assert_eq!(
+                k.load(t, a + i * HPAGE),
+                Ok(i as u8 + 1),
+                "{profile:?}: parent page {i}"
+            );
+        }
+        assert_eq!(k.check_invariants().map_err(|v| v.to_string()), Ok(()));
+    }
+}

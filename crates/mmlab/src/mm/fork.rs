@@ -1,6 +1,6 @@
 //! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
 
-use crate::errno::SysResult;
+use crate::errno::{Errno, SysResult};
 use crate::kernel::{Kernel, Process, Task, Tid};
 use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
 use crate::mm::MmId;
@@ -14,9 +14,15 @@ impl Kernel {
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
-        self.dup_mmap(parent, child, vmas);
-        // dup_mmap() ends with flush_tlb_mm(oldmm): the parent's entries were write-protected.
+        let copied = self.dup_mmap(parent, child, vmas);
+        // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were
+        // write-protected.
         self.flush_tlb_mm_range(parent, 0, u64::MAX);
+        if let Err(e) = copied {
+            // mmput() of the half-built child.
+            self.exit_mmap(child);
+            return Err(e);
+        }
         let fds = self.dup_fds(self.tasks[tid].pid);
         let pid = self.procs.insert(Process {
             mm: child,
@@ -34,7 +40,8 @@ impl Kernel {
     }
 
     /// dup_mmap(): copy each VMA except VM_DONTCOPY ones; VM_WIPEONFORK VMAs arrive empty.
-    fn dup_mmap(&mut self, parent: MmId, child: MmId, vmas: Vec<Vma>) {
+    /// ENOMEM when a page table of the child cannot be allocated.
+    fn dup_mmap(&mut self, parent: MmId, child: MmId, vmas: Vec<Vma>) -> SysResult<()> {
         for v in vmas {
             if v.flags & VM_DONTCOPY != 0 {
                 continue;
@@ -65,15 +72,22 @@ impl Kernel {
                 if let Some(cv) = self.mms[child].vmas.get_mut(c.start) {
                     cv.hugetlb_resv.clear();
                 }
-                self.copy_hugetlb_page_range(parent, child, &v);
+                self.copy_hugetlb_page_range(parent, child, &v)?;
             } else if !wipe && vma_needs_copy(&v) {
-                self.copy_page_range(parent, child, &v, &c);
+                self.copy_page_range(parent, child, &v, &c)?;
             }
         }
+        Ok(())
     }
 
     /// copy_pte_range() / copy_present_pte() for one VMA.
-    fn copy_page_range(&mut self, parent: MmId, child: MmId, src: &Vma, dst: &Vma) {
+    fn copy_page_range(
+        &mut self,
+        parent: MmId,
+        child: MmId,
+        src: &Vma,
+        dst: &Vma,
+    ) -> SysResult<()> {
         let proot = self.mms[parent].pgd;
         let croot = self.mms[child].pgd;
         for (addr, slot) in table::slots(&self.phys, proot, src.start, src.end) {
@@ -81,6 +95,9 @@ impl Kernel {
             if pte.is_none() {
                 continue;
             }
+            // copy_pte_range() allocates the child's table before it copies into it.
+            let cslot = table::walk_alloc(&mut self.phys, &mut self.pages, croot, addr)
+                .ok_or(Errno::ENOMEM)?;
             if pte.is_present() && !pte.special() {
                 let pfn = pte.pfn();
                 self.get_page(pfn);
@@ -106,15 +123,9 @@ impl Kernel {
                     pte = crate::pgtable::Pte(pte.0 & !crate::pgtable::pte::_PAGE_UFFD_WP);
                 }
             }
-            // Page tables for the child; on OOM the child simply lacks the entry (it refaults).
-            if let Some(cslot) = table::walk_alloc(&mut self.phys, &mut self.pages, croot, addr) {
-                table::set(&mut self.phys, cslot, pte);
-            } else if pte.is_present() && !pte.special() {
-                let pfn = pte.pfn();
-                self.page_remove_rmap(pfn);
-                self.put_page(pfn);
-            }
+            table::set(&mut self.phys, cslot, pte);
         }
+        Ok(())
     }
 }
 

@@ -246,8 +246,9 @@ impl Kernel {
     /// anonymous page.
     fn hugepage_add_new_anon_rmap(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64) {
         let av = self.anon_vma_prepare(mm, vma).anon_vma;
+        let exclusive = self.anon_exclusive_flag();
         let p = self.pages.page_mut(head);
-        p.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
+        p.flags |= PG_ANON | exclusive;
         p.mapcount = 1;
         p.mapping = av.map_or(0, |a| a.id);
         p.index = idx;
@@ -266,7 +267,7 @@ impl Kernel {
         let old = pte.pfn();
         let page = *self.pages.page(old);
         if page.mapcount == 1 && page.is_anon() {
-            self.pages.page_mut(old).flags |= PG_ANON_EXCLUSIVE;
+            self.page_move_anon_rmap(old, vma);
             table::set(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
             self.vmstat.cow_reuse += 1;
             return Ok(());
@@ -317,12 +318,19 @@ impl Kernel {
     }
 
     /// copy_hugetlb_page_range(): share every huge page with the child, write-protecting
-    /// private ones in both.
-    pub(crate) fn copy_hugetlb_page_range(&mut self, parent: MmId, child: MmId, src: &Vma) {
+    /// private ones in both; ENOMEM when the child's page table cannot be allocated.
+    pub(crate) fn copy_hugetlb_page_range(
+        &mut self,
+        parent: MmId,
+        child: MmId,
+        src: &Vma,
+    ) -> SysResult<()> {
         let (proot, croot) = (self.mms[parent].pgd, self.mms[child].pgd);
         let mut haddr = src.start;
         while haddr < src.end {
             if let Some((pslot, mut e)) = huge_pte_offset(&self.phys, proot, haddr) {
+                let cslot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
+                    .ok_or(Errno::ENOMEM)?;
                 let pfn = e.pfn();
                 self.get_page(pfn);
                 if self.pages.page(pfn).is_anon() {
@@ -334,16 +342,11 @@ impl Kernel {
                     e = e.wrprotect();
                     table::set(&mut self.phys, pslot, e);
                 }
-                match table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr) {
-                    Some(cslot) => table::set(&mut self.phys, cslot, e),
-                    None => {
-                        self.page_remove_rmap(pfn);
-                        self.put_page(pfn);
-                    }
-                }
+                table::set(&mut self.phys, cslot, e);
             }
             haddr += HPAGE_SIZE;
         }
+        Ok(())
     }
 
     /// hugetlb_change_protection(): new protection on every huge entry of the range, then an

@@ -7,17 +7,22 @@ use crate::page::flags::*;
 impl Kernel {
     /// page_add_new_anon_rmap(): a fresh anonymous page, mapped once; exclusive in 5.19.
     pub(crate) fn page_add_new_anon_rmap(&mut self, pfn: u64, vma: &Vma, addr: u64) {
-        let exclusive = if self.cfg.features.anon_exclusive {
-            PG_ANON_EXCLUSIVE
-        } else {
-            0
-        };
+        let exclusive = self.anon_exclusive_flag();
         let p = self.pages.page_mut(pfn);
         p.flags |= PG_ANON | PG_SWAPBACKED | PG_UPTODATE | exclusive;
         p.mapcount = 1;
         p.mapping = vma.anon_vma.map_or(0, |a| a.id);
         p.index = vma.linear_page_index(addr);
         self.vmstat.nr_anon_pages += 1;
+    }
+
+    /// PG_anon_exclusive where the profile has it (5.19), else nothing to set.
+    pub(crate) fn anon_exclusive_flag(&self) -> u32 {
+        if self.cfg.features.anon_exclusive {
+            PG_ANON_EXCLUSIVE
+        } else {
+            0
+        }
     }
 
     /// page_add_file_rmap(): one more mapping of a page-cache page (the caller holds the ref).
@@ -46,11 +51,10 @@ impl Kernel {
 
     /// page_move_anon_rmap(): the faulting VMA now owns the page exclusively.
     pub(crate) fn page_move_anon_rmap(&mut self, pfn: u64, vma: &Vma) {
+        let exclusive = self.anon_exclusive_flag();
         let p = self.pages.page_mut(pfn);
         p.mapping = vma.anon_vma.map_or(p.mapping, |a| a.id);
-        if self.cfg.features.anon_exclusive {
-            p.flags |= PG_ANON_EXCLUSIVE;
-        }
+        p.flags |= exclusive;
     }
 
     /// get_page().
