@@ -95,7 +95,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let Some(vma) = self.mms[mm].vmas.lookup(addr).cloned() else {
-            // 5.16-5.18 returned the positive EFAULT as if it were an address (fixed in 5.19).
+            // 5.16 to 5.18-rc6 returned the positive EFAULT as if it were an address (7d1e64966).
             return if self.cfg.features.mremap_efault_fix {
                 Err(Errno::EFAULT)
             } else {
