@@ -253,6 +253,16 @@ fn page_s() -> impl Strategy<Value = i64> {
     PAGE_LO..PAGE_HI
 }
 
+/// Where an mmap goes: mostly MAP_FIXED, else anywhere, at a hint or FIXED_NOREPLACE.
+fn place_s() -> impl Strategy<Value = Place> {
+    prop_oneof![
+        2 => Just(Place::No),
+        1 => Just(Place::Hint),
+        4 => Just(Place::Fixed),
+        1 => Just(Place::NoReplace)
+    ]
+}
+
 /// A length in bytes: 1..16 pages, sometimes not a multiple of the page size.
 fn len_s() -> impl Strategy<Value = u64> {
     (
@@ -359,12 +369,7 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
         1u64..=16,
         prot_s(),
         any::<bool>(),
-        prop_oneof![
-            2 => Just(Place::No),
-            1 => Just(Place::Hint),
-            4 => Just(Place::Fixed),
-            1 => Just(Place::NoReplace)
-        ],
+        place_s(),
         prop::bool::weighted(0.25),
     )
         .prop_map(
@@ -573,12 +578,7 @@ fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
         hlen_s(),
         prot_s(),
         (any::<bool>(), prop::bool::weighted(0.3)),
-        prop_oneof![
-            2 => Just(Place::No),
-            1 => Just(Place::Hint),
-            4 => Just(Place::Fixed),
-            1 => Just(Place::NoReplace)
-        ],
+        place_s(),
         prop::bool::weighted(0.2),
         prop_oneof![6 => (0u64..3).prop_map(|n| n * HPAGE), 1 => (0u64..1024).prop_map(|n| n * PAGE)],
     )
@@ -2402,6 +2402,14 @@ fn boot(profile: Profile) -> (Kernel, Tid) {
     (k, t)
 }
 
+/// A two-page MAP_SHARED | MAP_ANONYMOUS mapping (a shmem object of its own).
+fn boot_with_shared_anon(profile: Profile) -> (Kernel, Tid, u64) {
+    let (mut k, t) = boot(profile);
+    let flags = MAP_SHARED | MAP_ANONYMOUS;
+    let a = k.mmap(t, 0, 2 * PAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+    (k, t, a.expect("mmap"))
+}
+
 /// A pool of one huge page and a private MAP_HUGETLB mapping of it (reserved, not faulted).
 fn boot_with_private_huge_page(profile: Profile) -> (Kernel, Tid, u64) {
     let (mut k, t) = boot(profile);
@@ -2416,18 +2424,7 @@ fn boot_with_private_huge_page(profile: Profile) -> (Kernel, Tid, u64) {
 #[test]
 fn regression_split_shared_vma_drops_inode_reference() {
     for profile in Profile::all() {
-        let (mut k, t) = boot(profile);
-        let a = k
-            .mmap(
-                t,
-                0,
-                2 * PAGE,
-                PROT_READ | PROT_WRITE,
-                MAP_SHARED | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
+        let (mut k, t, a) = boot_with_shared_anon(profile);
         k.munmap(t, a, PAGE).unwrap();
         k.check_invariants().unwrap();
         assert_eq!(k.store(t, a + PAGE, 1), Ok(()));
@@ -2475,18 +2472,7 @@ fn regression_merge_drops_anon_vma_and_fork_loses_pages() {
 #[test]
 fn regression_mremap_zero_old_len_returns_einval() {
     for profile in Profile::all() {
-        let (mut k, t) = boot(profile);
-        let a = k
-            .mmap(
-                t,
-                0,
-                2 * PAGE,
-                PROT_READ | PROT_WRITE,
-                MAP_SHARED | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
+        let (mut k, t, a) = boot_with_shared_anon(profile);
         k.store(t, a, 7).unwrap();
         let r = k.mremap(t, a, 0, PAGE, MREMAP_MAYMOVE, 0);
         assert_eq!(k.maps(t).unwrap().len(), 2, "the duplicate exists");
