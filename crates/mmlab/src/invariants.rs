@@ -202,14 +202,16 @@ impl Kernel {
         }
         if huge_heads != self.hstate.nr_huge_pages
             || self.hstate.resv_huge_pages > self.hstate.free.len() as u64
+            || self.hstate.surplus_huge_pages > self.hstate.nr_huge_pages
         {
             return fail(
                 "the hugetlb pool adds up",
                 format!(
-                    "{huge_heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}",
+                    "{huge_heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",
                     self.hstate.nr_huge_pages,
                     self.hstate.free.len(),
-                    self.hstate.resv_huge_pages
+                    self.hstate.resv_huge_pages,
+                    self.hstate.surplus_huge_pages
                 ),
             );
         }

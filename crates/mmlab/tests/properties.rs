@@ -1084,6 +1084,8 @@ fn check_pool_idle(k: &Kernel) -> Result<(), String> {
         total * 512,
     )?;
     expect("HugePages_Free after every process exited", free, total)?;
+    let surp = k.meminfo("HugePages_Surp").expect("HugePages_Surp");
+    expect("HugePages_Surp after every process exited", surp, 0)?;
     expect("HugePages_Rsvd after every process exited", rsvd, 0)
 }
 
@@ -2601,5 +2603,66 @@ fn regression_fork_out_of_page_tables_fails_with_enomem() {
             );
         }
         assert_eq!(k.check_invariants().map_err(|v| v.to_string()), Ok(()));
+    }
+}
+
+/// set_max_huge_pages() below what is in use or reserved: free unpromised pages leave at once,
+/// the rest become surplus (nr_hugepages reads the new count, HugePages_Total keeps them) and
+/// go back to the page allocator when their last user lets go: free_huge_page() for a mapped
+/// page, return_unused_surplus_pages() for a reservation. The model once kept them in the pool.
+#[test]
+fn regression_pool_shrink_below_use_leaves_surplus_pages() {
+    for profile in Profile::all() {
+        let (mut k, t) = boot(profile);
+        assert_eq!(k.set_nr_hugepages(3), 3);
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+        let used = k.mmap(t, 0, HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+        let used = used.expect("mmap");
+        k.store(t, used, 1).unwrap();
+        let resv = k.mmap(t, 0, HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0);
+        let resv = resv.expect("mmap");
+        let m = |k: &Kernel, f: &str| k.meminfo(f).unwrap();
+        // One page in use, one reserved, one free and unpromised.
+        assert_eq!(
+            k.set_nr_hugepages(0),
+            0,
+            "{profile:?}: nr_hugepages reads the new count"
+        );
+        assert_eq!(
+            m(&k, "HugePages_Total"),
+            2,
+            "{profile:?}: the unpromised page left"
+        );
+        assert_eq!(m(&k, "HugePages_Surp"), 2, "{profile:?}");
+        assert_eq!(m(&k, "HugePages_Free"), 1, "{profile:?}");
+        assert_eq!(m(&k, "HugePages_Rsvd"), 1, "{profile:?}");
+        assert_eq!(k.load(t, used), Ok(1), "{profile:?}: the page in use stays");
+        k.check_invariants().unwrap();
+        k.munmap(t, resv, HPAGE).unwrap();
+        assert_eq!(
+            m(&k, "HugePages_Total"),
+            1,
+            "{profile:?}: the reserved page left"
+        );
+        assert_eq!(m(&k, "HugePages_Surp"), 1, "{profile:?}");
+        // Growing takes the surplus page back instead of allocating.
+        assert_eq!(k.set_nr_hugepages(1), 1, "{profile:?}");
+        assert_eq!(m(&k, "HugePages_Total"), 1, "{profile:?}: no new page");
+        assert_eq!(m(&k, "HugePages_Surp"), 0, "{profile:?}");
+        assert_eq!(k.set_nr_hugepages(0), 0, "{profile:?}");
+        k.munmap(t, used, HPAGE).unwrap();
+        assert_eq!(
+            m(&k, "HugePages_Total"),
+            0,
+            "{profile:?}: the last surplus page left"
+        );
+        assert_eq!(m(&k, "HugePages_Surp"), 0, "{profile:?}");
+        k.check_invariants().unwrap();
+        k.exit(t).unwrap();
+        assert_eq!(
+            k.frames_in_use(),
+            0,
+            "{profile:?}: every frame back with the allocator"
+        );
     }
 }

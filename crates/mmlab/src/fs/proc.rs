@@ -293,7 +293,7 @@ impl Kernel {
             "HugePages_Total" => self.hstate.nr_huge_pages,
             "HugePages_Free" => self.hstate.free.len() as u64,
             "HugePages_Rsvd" => self.hstate.resv_huge_pages,
-            "HugePages_Surp" => 0,
+            "HugePages_Surp" => self.hstate.surplus_huge_pages,
             "Hugepagesize" => 2048,
             "Hugetlb" => self.hstate.nr_huge_pages * 2048,
             _ => return None,

@@ -28,6 +28,16 @@ pub struct Hstate {
     pub free: Vec<u64>,
     /// resv_huge_pages: free pages promised to mappings.
     pub resv_huge_pages: u64,
+    /// surplus_huge_pages: pages above what nr_hugepages asks for, kept while in use or
+    /// reserved after the pool was shrunk, and given back to the page allocator once freed.
+    pub surplus_huge_pages: u64,
+}
+
+impl Hstate {
+    /// persistent_huge_pages(): what reading nr_hugepages shows.
+    pub fn persistent(&self) -> u64 {
+        self.nr_huge_pages - self.surplus_huge_pages
+    }
 }
 
 /// Is this entry a present huge (PSE) PMD?
@@ -46,10 +56,15 @@ pub fn huge_pte_offset(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot,
 
 impl Kernel {
     /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()):
-    /// grow with 2 MiB blocks of memory while there is any; shrink only by free pages that are
-    /// not reserved. Returns the resulting pool size.
+    /// growing first takes surplus pages back, then allocates 2 MiB blocks while there are any;
+    /// shrinking frees free pages nobody was promised, and the pages still in use or reserved
+    /// beyond `n` become surplus. Returns what nr_hugepages then reads.
     pub fn set_nr_hugepages(&mut self, n: u64) -> u64 {
-        while self.hstate.nr_huge_pages < n {
+        // adjust_pool_surplus(-1)
+        while self.hstate.surplus_huge_pages > 0 && self.hstate.persistent() < n {
+            self.hstate.surplus_huge_pages -= 1;
+        }
+        while self.hstate.persistent() < n {
             let Some(head) = self.pages.alloc_huge() else {
                 break;
             };
@@ -57,17 +72,29 @@ impl Kernel {
             self.hstate.free.push(head);
             self.hstate.nr_huge_pages += 1;
         }
-        while self.hstate.nr_huge_pages > n
-            && self.hstate.free.len() as u64 > self.hstate.resv_huge_pages
-        {
-            let head = self.hstate.free.pop().expect("free page");
-            for pfn in head..head + HPAGE_NR {
-                self.phys.clear(pfn);
-            }
-            self.pages.free_huge(head);
-            self.hstate.nr_huge_pages -= 1;
+        let h = &self.hstate;
+        let in_use = h.nr_huge_pages - h.free.len() as u64;
+        let min_count = n.max(in_use + h.resv_huge_pages);
+        while min_count < self.hstate.persistent() {
+            let head = self.hstate.free.pop().expect("an unreserved free page");
+            self.update_and_free_page(head);
         }
-        self.hstate.nr_huge_pages
+        // adjust_pool_surplus(+1)
+        while n < self.hstate.persistent()
+            && self.hstate.surplus_huge_pages < self.hstate.nr_huge_pages
+        {
+            self.hstate.surplus_huge_pages += 1;
+        }
+        self.hstate.persistent()
+    }
+
+    /// update_and_free_page(): a free huge page leaves the pool for the page allocator.
+    fn update_and_free_page(&mut self, head: u64) {
+        for pfn in head..head + HPAGE_NR {
+            self.phys.clear(pfn);
+        }
+        self.pages.free_huge(head);
+        self.hstate.nr_huge_pages -= 1;
     }
 
     /// hugetlb_acct_memory(+n): promise `n` free pages or fail with ENOMEM.
@@ -107,9 +134,17 @@ impl Kernel {
         Ok((from..to).collect())
     }
 
-    /// Release reservations nothing will use any more (hugetlb_vm_op_close(), inode eviction).
+    /// Release reservations nothing will use any more (hugetlb_vm_op_close(), inode eviction);
+    /// return_unused_surplus_pages() lets as many free surplus pages go.
     pub(crate) fn hugetlb_unreserve(&mut self, n: u64) {
         self.hstate.resv_huge_pages -= n;
+        for _ in 0..n.min(self.hstate.surplus_huge_pages) {
+            let Some(head) = self.hstate.free.pop() else {
+                break;
+            };
+            self.hstate.surplus_huge_pages -= 1;
+            self.update_and_free_page(head);
+        }
     }
 
     /// alloc_huge_page(): a zeroed page from the pool, using a reservation if the caller holds
@@ -131,13 +166,19 @@ impl Kernel {
         Some(head)
     }
 
-    /// free_huge_page(): the last reference is gone; back to the free pool.
+    /// free_huge_page(): the last reference is gone; back to the free pool, or, while the
+    /// pool has surplus pages, to the page allocator.
     pub(crate) fn free_huge_page(&mut self, head: u64) {
         *self.pages.page_mut(head) = crate::page::Page {
             flags: PG_HEAD | PG_HUGETLB,
             ..Default::default()
         };
-        self.hstate.free.push(head);
+        if self.hstate.surplus_huge_pages > 0 {
+            self.hstate.surplus_huge_pages -= 1;
+            self.update_and_free_page(head);
+        } else {
+            self.hstate.free.push(head);
+        }
     }
 
     /// hugetlb_fault() for `addr` in a VM_HUGETLB VMA.
