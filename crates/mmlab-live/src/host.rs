@@ -38,6 +38,8 @@ pub struct HostBackend {
     /// The host's 2 MiB hugetlb pool (`nr_hugepages`) before this backend first changed it;
     /// `None` while the pool is as the host had it.
     pool_original: Option<u64>,
+    /// transparent_hugepage/ knobs a scenario changed, to be given back.
+    thp: crate::thp_knobs::ThpKnobGuard,
 }
 
 /// The 2 MiB hugetlb pool's size knob.
@@ -117,6 +119,7 @@ impl HostBackend {
             children: Vec::new(),
             zero_pfn: None,
             pool_original: None,
+            thp: Default::default(),
         }
     }
 
@@ -135,6 +138,7 @@ impl HostBackend {
     fn kill_all(&mut self) {
         self.kill_tasks();
         self.restore_pool();
+        self.thp.restore();
     }
 
     /// Put `nr_hugepages` back to the value it had before this backend changed it.
@@ -351,6 +355,7 @@ impl HostBackend {
             }
         }
         self.set_pool(setup.hugepages)?;
+        self.thp.set(&setup.thp)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()
@@ -382,8 +387,9 @@ impl Backend for HostBackend {
         self.kill_tasks();
         let r = self.prepare_checks(setup);
         if r.is_err() {
-            // A skipped scenario runs nothing: the host gets its own pool back.
+            // A skipped scenario runs nothing: the host gets its own pool and knobs back.
             self.restore_pool();
+            self.thp.restore();
         }
         r
     }

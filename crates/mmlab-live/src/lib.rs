@@ -7,5 +7,6 @@ pub mod bench;
 pub mod host;
 pub mod procfs;
 pub mod proto;
+pub mod thp_knobs;
 
 pub use host::{AgentCommand, HostBackend};

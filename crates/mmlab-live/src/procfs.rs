@@ -108,10 +108,15 @@ pub fn smaps(pid: i32, addr: u64) -> Result<Option<Vec<(String, u64)>>, Errno> {
             continue;
         }
         if let (Some(f), Some((k, v))) = (fields.as_mut(), line.split_once(':')) {
+            // Sizes end in " kB"; THPeligible is a bare 0 or 1.
+            let v = v.trim();
             if let Some(n) = v
-                .trim()
                 .strip_suffix(" kB")
-                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(v)
+                .trim()
+                .parse()
+                .ok()
+                .filter(|_| v.ends_with(" kB") || k == "THPeligible")
             {
                 f.push((k.to_lowercase(), n));
             }

@@ -21,6 +21,8 @@ pub struct Scenario {
     pub fault_around_bytes: Option<u64>,
     /// `hugepages N`: the 2 MiB hugetlb pool the scenario needs (nr_hugepages).
     pub hugepages: Option<u64>,
+    /// `thp NAME VALUE` lines: /sys/kernel/mm/transparent_hugepage/ knobs to set.
+    pub thp: Vec<(String, String)>,
     pub model_only: Option<String>,
     /// `feature NAME on|off` lines (model only).
     pub features: Vec<(String, bool)>,

@@ -72,6 +72,10 @@ pub enum ModelProbe {
     GetPage(u64),
     /// Drop a reference GetPage took, by PFN.
     PutPage(u64),
+    /// khugepaged's scan of the PMD range holding the address; returns a SCAN_* result.
+    KhugepagedScan(u64),
+    /// khugepaged's collapse of the PMD range holding the address; returns a SCAN_* result.
+    KhugepagedCollapse(u64),
 }
 
 /// What a model probe returns: a number, or named fields.
@@ -94,6 +98,8 @@ pub struct Setup {
     pub fault_around_bytes: Option<u64>,
     /// The 2 MiB hugetlb pool size (nr_hugepages) to set up before the scenario runs.
     pub hugepages: Option<u64>,
+    /// /sys/kernel/mm/transparent_hugepage/ knobs to set, in order (`thp NAME VALUE`).
+    pub thp: Vec<(String, String)>,
     pub features: Vec<(String, bool)>,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.

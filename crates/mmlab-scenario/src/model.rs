@@ -61,6 +61,13 @@ impl Backend for ModelBackend {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
         let mut k = Kernel::new(cfg);
+        for (name, value) in &setup.thp {
+            k.thp_sysfs_write(name, value).map_err(|e| {
+                Skip(format!(
+                    "transparent_hugepage/{name} refuses `{value}`: {e}"
+                ))
+            })?;
+        }
         if let Some(n) = setup.hugepages {
             if k.set_nr_hugepages(n) < n {
                 return Err(Skip(format!(
@@ -214,6 +221,14 @@ impl Backend for ModelBackend {
                 .put_page_ref(*pfn)
                 .map(|_| ProbeValue::Num(0))
                 .map_err(|e| format!("no reference held on pfn {pfn:#x}: {e}")),
+            ModelProbe::KhugepagedScan(addr) => k
+                .khugepaged_scan(t, *addr)
+                .map(|r| ProbeValue::Num(r as u64))
+                .map_err(|e| e.to_string()),
+            ModelProbe::KhugepagedCollapse(addr) => k
+                .khugepaged_collapse(t, *addr)
+                .map(|r| ProbeValue::Num(r as u64))
+                .map_err(|e| e.to_string()),
             ModelProbe::Pte(addr) => k
                 .pte_at(t, *addr)
                 .map(|p| ProbeValue::Num(p.0))
@@ -224,8 +239,9 @@ impl Backend for ModelBackend {
                     ("pfn", pfn),
                     ("anon", p.is_anon() as u64),
                     ("anon_exclusive", p.anon_exclusive() as u64),
-                    ("refcount", p.refcount as u64),
-                    ("mapcount", p.mapcount as u64),
+                    ("refcount", k.page_count_of(pfn) as u64),
+                    ("mapcount", k.page_mapcount_of(pfn) as u64),
+                    ("thp", k.is_thp_page(pfn) as u64),
                     ("zero", (pfn == ZERO_PFN) as u64),
                 ])),
             },

@@ -389,7 +389,7 @@ impl Line<'_> {
 
 /// Directives that may not be task names.
 const DIRECTIVES: &[&str] = &[
-    "title", "profile", "memory", "cpus", "model", "feature", "process", "repeat", "expect",
+    "title", "profile", "memory", "cpus", "model", "feature", "process", "repeat", "expect", "thp",
 ];
 
 /// Parse a scenario from text; `file` names it in errors.
@@ -482,6 +482,28 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             "hugepages" => {
                 sc.hugepages = Some(l.number("a number of 2 MiB huge pages")?);
                 l.done()?;
+            }
+            "thp" => {
+                let text = rest(l.col());
+                let mut words = text.split_whitespace();
+                let (Some(name), Some(value), None) = (words.next(), words.next(), words.next())
+                else {
+                    return Err(l.err("a knob and its value, such as `thp enabled always`"));
+                };
+                // The sysfs handler's own check: a value it would refuse is a scenario error.
+                if let Err(e) = mmlab::mm::thp_knobs::ThpKnobs::default().write(name, value) {
+                    return Err(ParseError {
+                        file: fname.clone(),
+                        line: ln,
+                        col: l.col(),
+                        msg: format!(
+                            "writing `{value}` to transparent_hugepage/{name} fails with {e} \
+                             (knobs: {})",
+                            mmlab::mm::thp_knobs::NAMES.join(", ")
+                        ),
+                    });
+                }
+                sc.thp.push((name.to_string(), value.to_string()));
             }
             "fault" => {
                 l.expect("-")?;

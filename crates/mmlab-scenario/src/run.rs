@@ -71,6 +71,10 @@ fn constant(name: &str) -> Option<u64> {
         "NULL" => Some(0),
         "PAGE_SIZE" => Some(4096),
         "HPAGE_SIZE" => Some(2 << 20),
+        _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(r, _)| *r as u64),
         _ => mmlab::uapi::NAMES
             .iter()
             .find(|(n, _)| *n == name)
@@ -104,6 +108,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         cpus: sc.cpus,
         fault_around_bytes: sc.fault_around_bytes,
         hugepages: sc.hugepages,
+        thp: sc.thp.clone(),
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
         uses_model_probe: first_model_probe(&sc.body),
@@ -583,7 +588,9 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.pte", [a]) => ModelProbe::Pte(*a),
                     ("model.get_page", [a]) => ModelProbe::GetPage(*a),
                     ("model.put_page", [pfn]) => ModelProbe::PutPage(*pfn),
-                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr), model.get_page(addr), model.put_page(pfn)", show(e))),
+                    ("model.khugepaged_scan", [a]) => ModelProbe::KhugepagedScan(*a),
+                    ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
+                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr), model.get_page(addr), model.put_page(pfn), model.khugepaged_scan(addr), model.khugepaged_collapse(addr)", show(e))),
                 };
                 self.model_probe(t, e, &probe)
             }
@@ -722,6 +729,8 @@ fn smaps_field(name: &str) -> Option<&'static str> {
         "locked",
         "shared_hugetlb",
         "private_hugetlb",
+        "anonhugepages",
+        "thpeligible",
     ]
     .into_iter()
     .find(|f| *f == name)

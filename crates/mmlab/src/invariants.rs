@@ -32,9 +32,21 @@ impl Kernel {
     /// Check every invariant; the first broken one is reported.
     pub fn check_invariants(&self) -> Result<(), Violation> {
         let mut maps: HashMap<u64, i32> = HashMap::new();
+        let mut compound_maps: HashMap<u64, i32> = HashMap::new();
         let mut tables = 0u64;
         for (mm, m) in self.mms.iter() {
-            tables += 1 + self.count_tables(m.pgd, 0);
+            tables += 1 + self.count_tables(m.pgd, 0) + m.deposited.len() as u64;
+            for &haddr in m.deposited.keys() {
+                let huge = table::pmd_slot(&self.phys, m.pgd, haddr).is_some_and(|s| {
+                    crate::mm::huge_memory::pmd_trans_huge(table::get(&self.phys, s))
+                });
+                if !huge {
+                    return fail(
+                        "a deposited table belongs to a huge PMD",
+                        format!("mm {mm} {haddr:#x}"),
+                    );
+                }
+            }
             let (mut anon, mut shmem) = (0i64, 0i64);
             for v in m.vmas.iter() {
                 let mut err = Ok(());
@@ -95,17 +107,27 @@ impl Kernel {
                             );
                         }
                     }
-                    if page.anon_exclusive() && page.mapcount != 1 {
+                    if page.anon_exclusive() && self.page_mapcount(pfn) != 1 {
                         err = fail(
                             "PG_anon_exclusive pages are mapped once",
-                            format!("pfn {pfn:#x} mapcount {}", page.mapcount),
+                            format!("pfn {pfn:#x} mapcount {}", self.page_mapcount(pfn)),
                         );
                     }
                 });
                 err?;
+                // Huge (PMD-level) mappings of an anonymous VMA: THPs or the huge zero page,
+                // each with its deposited table.
+                if !v.is_hugetlb() {
+                    for (a, _, e) in table::huge_leaves(&self.phys, m.pgd, v.start, v.end) {
+                        self.check_thp_pmd(mm, v, a, e, &mut compound_maps)?;
+                        if !self.is_huge_zero_pmd(e) {
+                            anon += HPAGE_NR as i64;
+                        }
+                    }
+                }
                 // Huge (PMD-level) mappings: hugetlb pages.
                 let mut a = v.start & !(HPAGE_SIZE - 1);
-                while a < v.end {
+                while v.is_hugetlb() && a < v.end {
                     if let Some((_, e)) = huge_pte_offset(&self.phys, m.pgd, a) {
                         let head = e.pfn();
                         let page = self.pages.page(head);
@@ -159,6 +181,15 @@ impl Kernel {
                 continue;
             }
             data += 1;
+            if Some(pfn & !(HPAGE_NR - 1)) == self.thp.huge_zero {
+                continue;
+            }
+            if let Some(head) = self.thp_head(pfn) {
+                if pfn == head {
+                    self.check_thp_folio(head, &maps, &compound_maps)?;
+                }
+                continue;
+            }
             if page.test(PG_TAIL) {
                 continue;
             }
@@ -215,9 +246,138 @@ impl Kernel {
                 ),
             );
         }
+        self.check_anon_counters()?;
         let used = self.pages.nr_used();
         if used != tables + data {
             return fail("no frame leaks", format!("{used} frames in use, {tables} page tables + {data} data pages account for them"));
+        }
+        Ok(())
+    }
+
+    /// A huge entry in an anonymous VMA maps the head of a THP folio (writable only for an
+    /// exclusive owner) or the huge zero page (never writable), and has a deposited table.
+    fn check_thp_pmd(
+        &self,
+        mm: usize,
+        v: &crate::mm::Vma,
+        a: u64,
+        e: crate::pgtable::Pte,
+        compound_maps: &mut HashMap<u64, i32>,
+    ) -> Result<(), Violation> {
+        if !self.mms[mm].deposited.contains_key(&a) {
+            return fail(
+                "a huge PMD has a deposited table",
+                format!("mm {mm} {a:#x}"),
+            );
+        }
+        if a < v.start || a + HPAGE_SIZE > v.end {
+            return fail("a huge PMD lies inside its VMA", format!("mm {mm} {a:#x}"));
+        }
+        if self.is_huge_zero_pmd(e) {
+            if e.write() {
+                return fail(
+                    "the huge zero page is mapped read-only",
+                    format!("mm {mm} {a:#x}"),
+                );
+            }
+            return Ok(());
+        }
+        let head = e.pfn();
+        if self.thp_head(head) != Some(head) || !v.is_anonymous() {
+            return fail(
+                "huge entries of an anonymous VMA map a THP head",
+                format!("mm {mm} {a:#x} -> pfn {head:#x}"),
+            );
+        }
+        *compound_maps.entry(head).or_default() += 1;
+        if e.write() && (v.flags & VM_WRITE == 0 || !self.owns_anon(self.pages.page(head))) {
+            return fail(
+                "writable private entry maps an exclusive anon page",
+                format!("mm {mm} huge {a:#x} pfn {head:#x}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// A THP folio's counts: each subpage's mapcount is its PTEs, the compound mapcount its
+    /// PMDs, and the head's refcount all of them plus references held from outside.
+    fn check_thp_folio(
+        &self,
+        head: u64,
+        maps: &HashMap<u64, i32>,
+        compound_maps: &HashMap<u64, i32>,
+    ) -> Result<(), Violation> {
+        let pmds = compound_maps.get(&head).copied().unwrap_or(0);
+        if self.compound_mapcount(head) != pmds {
+            return fail(
+                "compound mapcount equals the huge entries that map the folio",
+                format!("THP {head:#x}: {} vs {pmds}", self.compound_mapcount(head)),
+            );
+        }
+        let mut refs = pmds;
+        for pfn in head..head + HPAGE_NR {
+            let ptes = maps.get(&pfn).copied().unwrap_or(0);
+            if self.pages.page(pfn).mapcount != ptes {
+                return fail(
+                    "mapcount equals the entries that map the page",
+                    format!(
+                        "THP subpage {pfn:#x}: mapcount {} vs {ptes}",
+                        self.pages.page(pfn).mapcount
+                    ),
+                );
+            }
+            refs += ptes + self.extra_refs.get(&pfn).copied().unwrap_or(0);
+        }
+        if self.pages.page(head).refcount != refs || refs == 0 {
+            return fail(
+                "refcount equals mappings plus page-cache and held references",
+                format!(
+                    "THP {head:#x}: refcount {} vs {refs}",
+                    self.pages.page(head).refcount
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// NR_ANON_MAPPED counts anonymous pages mapped at all (by a PTE, or by a PMD of their
+    /// folio); NR_ANON_THPS the folios a PMD maps; the deferred split queue holds folios.
+    fn check_anon_counters(&self) -> Result<(), Violation> {
+        let mut mapped = 0u64;
+        for pfn in self.pages.pfns() {
+            let p = self.pages.page(pfn);
+            if p.is_anon() && !p.test(PG_HUGETLB) && !p.test(PG_BUDDY) {
+                let folio_mapped = self
+                    .thp_head(pfn)
+                    .is_some_and(|h| self.compound_mapcount(h) > 0);
+                if p.mapcount > 0 || folio_mapped {
+                    mapped += 1;
+                }
+            }
+        }
+        let thps = self
+            .thp
+            .folios
+            .values()
+            .filter(|f| f.compound_mapcount > 0)
+            .count() as u64;
+        if mapped != self.vmstat.nr_anon_pages || thps != self.vmstat.nr_anon_transparent_hugepages
+        {
+            return fail(
+                "anon counters match the pages",
+                format!(
+                    "nr_anon_pages {} vs {mapped}, nr_anon_transparent_hugepages {} vs {thps}",
+                    self.vmstat.nr_anon_pages, self.vmstat.nr_anon_transparent_hugepages
+                ),
+            );
+        }
+        if let Some(h) = self
+            .thp
+            .deferred
+            .iter()
+            .find(|h| !self.thp.folios.contains_key(h))
+        {
+            return fail("the deferred split queue holds THPs", format!("{h:#x}"));
         }
         Ok(())
     }

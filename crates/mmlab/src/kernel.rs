@@ -83,6 +83,10 @@ pub struct Kernel {
     pub(crate) last_ino: u64,
     /// The 2 MiB hugetlb pool.
     pub(crate) hstate: crate::mm::hugetlb::Hstate,
+    /// Transparent huge pages: knobs, folios, the huge zero page, the deferred split queue.
+    pub(crate) thp: crate::mm::huge_memory::ThpState,
+    /// khugepaged: its knobs' counters and the mms it scans.
+    pub(crate) khugepaged: crate::mm::khugepaged::Khugepaged,
 }
 
 impl Kernel {
@@ -105,6 +109,8 @@ impl Kernel {
             extra_refs: Default::default(),
             last_ino: 1000,
             hstate: Default::default(),
+            thp: Default::default(),
+            khugepaged: Default::default(),
             cfg,
         }
     }
@@ -150,6 +156,7 @@ impl Kernel {
             rss_shmem: 0,
             total_vm: 0,
             committed: 0,
+            deposited: Default::default(),
         });
         Ok(id)
     }
@@ -219,6 +226,7 @@ impl Kernel {
         self.tlb_finish_mmu(tlb);
         let pgd = self.mms[mm].pgd;
         table::free_all(&mut self.phys, &mut self.pages, pgd);
+        self.khugepaged_exit(mm);
         self.mms.remove(mm);
     }
 
@@ -402,30 +410,60 @@ impl Kernel {
         self.pages.nr_used()
     }
 
-    /// The raw PTE mapping `addr` in `tid`'s address space (0 if none).
+    /// The raw leaf entry mapping `addr` in `tid`'s address space: a PTE, or the PMD entry of
+    /// a huge mapping (0 if none).
     pub fn pte_at(&self, tid: Tid, addr: u64) -> SysResult<crate::pgtable::Pte> {
         let mm = self.task(tid)?.mm;
-        Ok(table::walk(&self.phys, self.mms[mm].pgd, addr)
-            .map_or(crate::pgtable::Pte::NONE, |s| table::get(&self.phys, s)))
+        Ok(table::walk_leaf(&self.phys, self.mms[mm].pgd, addr)
+            .map_or(crate::pgtable::Pte::NONE, |(s, _)| {
+                table::get(&self.phys, s)
+            }))
+    }
+
+    /// The 4 KiB frame a present entry maps at `addr` (inside a huge page, its piece).
+    fn frame_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, crate::pgtable::Pte)>> {
+        let mm = self.task(tid)?.mm;
+        Ok(
+            table::walk_leaf(&self.phys, self.mms[mm].pgd, addr).and_then(|(s, huge)| {
+                let e = table::get(&self.phys, s);
+                let off = if huge { (addr >> 12) & 511 } else { 0 };
+                e.is_present().then_some((e.pfn() + off, e))
+            }),
+        )
     }
 
     /// The struct page mapped at `addr`, if a present entry maps one.
     pub fn page_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, crate::page::Page)>> {
-        let pte = self.pte_at(tid, addr)?;
-        Ok(pte
-            .is_present()
-            .then(|| (pte.pfn(), *self.pages.page(pte.pfn()))))
+        Ok(self
+            .frame_at(tid, addr)?
+            .map(|(pfn, _)| (pfn, *self.pages.page(pfn))))
+    }
+
+    /// page_count() of a frame (its folio's references for a THP subpage).
+    pub fn page_count_of(&self, pfn: u64) -> i32 {
+        self.page_count(pfn)
+    }
+
+    /// page_mapcount() of a frame (PTEs plus PMDs of its folio for a THP subpage).
+    pub fn page_mapcount_of(&self, pfn: u64) -> i32 {
+        self.page_mapcount(pfn)
+    }
+
+    /// Is the frame part of a transparent huge page?
+    pub fn is_thp_page(&self, pfn: u64) -> bool {
+        self.thp_head(pfn).is_some()
     }
 
     /// Take a reference on the page mapped at `addr`, as get_user_pages(FOLL_GET) without
     /// FOLL_WRITE would for an already-present page (an O_DIRECT write in flight, vmsplice).
     /// EFAULT if no normal page is mapped there. Returns the PFN.
     pub fn get_page_ref(&mut self, tid: Tid, addr: u64) -> SysResult<u64> {
-        let pte = self.pte_at(tid, addr)?;
-        if !pte.is_present() || pte.special() {
+        let Some((pfn, pte)) = self.frame_at(tid, addr)? else {
+            return Err(Errno::EFAULT);
+        };
+        if pte.special() || Some(pfn & !511) == self.thp.huge_zero {
             return Err(Errno::EFAULT);
         }
-        let pfn = pte.pfn();
         self.get_page(pfn);
         *self.extra_refs.entry(pfn).or_default() += 1;
         Ok(pfn)

@@ -23,6 +23,19 @@ pub struct VmStat {
     pub nr_anon_pages: u64,
     /// NR_SHMEM.
     pub nr_shmem: u64,
+    /// NR_ANON_THPS, in huge pages as /proc/vmstat prints it.
+    pub nr_anon_transparent_hugepages: u64,
+    pub thp_fault_alloc: u64,
+    pub thp_fault_fallback: u64,
+    pub thp_collapse_alloc: u64,
+    pub thp_collapse_alloc_failed: u64,
+    pub thp_split_page: u64,
+    pub thp_split_page_failed: u64,
+    pub thp_deferred_split_page: u64,
+    pub thp_split_pmd: u64,
+    pub thp_zero_page_alloc: u64,
+    pub thp_zero_page_alloc_failed: u64,
+    pub thp_swpout_fallback: u64,
 }
 
 impl VmStat {
@@ -40,6 +53,18 @@ impl VmStat {
             "nr_tlb_local_flush_one" => self.nr_tlb_local_flush_one,
             "nr_anon_pages" => self.nr_anon_pages,
             "nr_shmem" => self.nr_shmem,
+            "nr_anon_transparent_hugepages" => self.nr_anon_transparent_hugepages,
+            "thp_fault_alloc" => self.thp_fault_alloc,
+            "thp_fault_fallback" => self.thp_fault_fallback,
+            "thp_collapse_alloc" => self.thp_collapse_alloc,
+            "thp_collapse_alloc_failed" => self.thp_collapse_alloc_failed,
+            "thp_split_page" => self.thp_split_page,
+            "thp_split_page_failed" => self.thp_split_page_failed,
+            "thp_deferred_split_page" => self.thp_deferred_split_page,
+            "thp_split_pmd" => self.thp_split_pmd,
+            "thp_zero_page_alloc" => self.thp_zero_page_alloc,
+            "thp_zero_page_alloc_failed" => self.thp_zero_page_alloc_failed,
+            "thp_swpout_fallback" => self.thp_swpout_fallback,
             _ => return None,
         })
     }
@@ -52,6 +77,18 @@ impl VmStat {
         "nr_anon_pages",
         "nr_shmem",
         "nr_free_pages",
+        "nr_anon_transparent_hugepages",
+        "thp_fault_alloc",
+        "thp_fault_fallback",
+        "thp_collapse_alloc",
+        "thp_collapse_alloc_failed",
+        "thp_split_page",
+        "thp_split_page_failed",
+        "thp_deferred_split_page",
+        "thp_split_pmd",
+        "thp_zero_page_alloc",
+        "thp_zero_page_alloc_failed",
+        "thp_swpout_fallback",
     ];
 
     /// Every counter name, for help texts and errors.
@@ -68,5 +105,17 @@ impl VmStat {
         "nr_anon_pages",
         "nr_shmem",
         "nr_free_pages",
+        "nr_anon_transparent_hugepages",
+        "thp_fault_alloc",
+        "thp_fault_fallback",
+        "thp_collapse_alloc",
+        "thp_collapse_alloc_failed",
+        "thp_split_page",
+        "thp_split_page_failed",
+        "thp_deferred_split_page",
+        "thp_split_pmd",
+        "thp_zero_page_alloc",
+        "thp_zero_page_alloc_failed",
+        "thp_swpout_fallback",
     ];
 }

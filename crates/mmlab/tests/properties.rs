@@ -187,6 +187,18 @@ enum Op {
     SetPool {
         n: u64,
     },
+    /// Write transparent_hugepage/enabled: always, madvise or never.
+    ThpEnabled {
+        mode: usize,
+    },
+    /// khugepaged on the PMD range holding `at`: the scan step, then (if it succeeded, or
+    /// always when `force`) the collapse step.
+    Khugepaged {
+        p: usize,
+        t: usize,
+        at: At,
+        force: bool,
+    },
     /// mmap of `len` bytes with MAP_HUGETLB (anonymous when `fd` is None; else of one of the
     /// process's descriptors at file offset `off`, without MAP_HUGETLB when `flag` is false).
     HMmap {
@@ -613,7 +625,24 @@ fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
         MADV_DOFORK,
         MADV_WIPEONFORK,
         MADV_PAGEOUT,
+        MADV_HUGEPAGE,
+        MADV_HUGEPAGE,
+        MADV_NOHUGEPAGE,
+        MADV_COLD,
+        MADV_FREE,
     ];
+    // Mostly "always", so the 4 KiB-scale arena ops meet THPs without MADV_HUGEPAGE first.
+    let thp = prop_oneof![3 => Just(0usize), 1 => Just(1usize), 1 => Just(2usize)]
+        .prop_map(|mode| Op::ThpEnabled { mode });
+    let khugepaged =
+        (pt_s(), hat_s(), prop::bool::weighted(0.2)).prop_map(|((p, t), at, force)| {
+            Op::Khugepaged {
+                p,
+                t,
+                at: At::Huge(at),
+                force,
+            }
+        });
     let create =
         (pt_s(), prop::bool::weighted(0.3)).prop_map(|((p, t), cloexec)| Op::MemfdCreate {
             p,
@@ -660,6 +689,8 @@ fn huge_ops_s() -> Vec<(u32, BoxedStrategy<Op>)> {
         (2, create.boxed()),
         (2, ftruncate.boxed()),
         (2, fallocate.boxed()),
+        (3, thp.boxed()),
+        (3, khugepaged.boxed()),
     ]
 }
 
@@ -1016,6 +1047,21 @@ fn apply(w: &mut World, op: &Op) -> String {
             format!("mmap fd {fd} {r:x?}")
         }
         Op::SetPool { n } => format!("nr_hugepages {}", w.k.set_nr_hugepages(n)),
+        Op::ThpEnabled { mode } => {
+            let v = ["always", "madvise", "never"][mode % 3];
+            format!("thp enabled {v}: {:?}", w.k.thp_sysfs_write("enabled", v))
+        }
+        Op::Khugepaged { p, t, at, force } => {
+            let (_, tid) = w.tid(p, t);
+            let a = w.at(at);
+            let scan = w.k.khugepaged_scan(tid, a);
+            if force || scan == Ok(mmlab::mm::khugepaged::ScanResult::Succeed) {
+                let c = w.k.khugepaged_collapse(tid, a);
+                format!("khugepaged {scan:?} then {c:?}")
+            } else {
+                format!("khugepaged {scan:?}")
+            }
+        }
         Op::HMmap {
             p,
             t,
@@ -1072,16 +1118,19 @@ fn run_invariants(profile: Profile, arena_prot: u64, ops: &[Op]) -> Result<(), T
     check_pool_idle(&w.k).map_err(|m| TestCaseError::fail(format!("{profile:?}: {m}")))
 }
 
-/// After every process exited: the pool's pages are all that stay allocated (pool pages are
-/// never freed to the buddy allocator while nr_hugepages holds them), all free, none reserved.
+/// After every process exited: the pool's pages (and the huge zero page) are all that stay
+/// allocated (pool pages are never freed to the buddy allocator while nr_hugepages holds
+/// them), all free, none reserved.
 fn check_pool_idle(k: &Kernel) -> Result<(), String> {
     let total = k.meminfo("HugePages_Total").expect("HugePages_Total");
     let free = k.meminfo("HugePages_Free").expect("HugePages_Free");
     let rsvd = k.meminfo("HugePages_Rsvd").expect("HugePages_Rsvd");
+    // The huge zero page, once allocated, outlives its users.
+    let zero = if k.huge_zero_page_allocated() { 512 } else { 0 };
     expect(
         "frames in use after every process exited",
         k.frames_in_use(),
-        total * 512,
+        total * 512 + zero,
     )?;
     expect("HugePages_Free after every process exited", free, total)?;
     let surp = k.meminfo("HugePages_Surp").expect("HugePages_Surp");
@@ -1351,7 +1400,7 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         | Op::Fallocate { .. }
         | Op::Close { .. }
         | Op::MmapFd { .. } => return Err("property 2 draws no memfd operations".into()),
-        Op::SetPool { .. } | Op::HMmap { .. } => {
+        Op::SetPool { .. } | Op::HMmap { .. } | Op::ThpEnabled { .. } | Op::Khugepaged { .. } => {
             return Err("property 2 draws no hugetlb operations".into())
         }
         Op::Store { p, t, at, off, val } => {

@@ -3,6 +3,7 @@
 use crate::errno::SysResult;
 use crate::hw::{PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::{Kernel, Tid};
+use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::page::flags::{PG_DIRTY, PG_SWAPBACKED};
 use crate::pgtable::pte::PteView;
@@ -75,18 +76,21 @@ impl Kernel {
         if let Some((e, true)) = leaf {
             // pagemap_hugetlb_range(): one entry per 4 KiB piece of the huge page; its PFN is
             // the piece's, the flags come from the huge page.
+            // pagemap_pmd_range() for a THP or the huge zero page reads the same way, except
+            // that 5.19 never sets PM_FILE there (2024 kernels do for non-anonymous folios).
             let page = self.pages.page(e.pfn());
             let mut flags = PM_PRESENT;
-            if !page.is_anon() {
+            if vma.is_hugetlb() && !page.is_anon() {
                 flags |= PM_FILE;
             }
-            if page.mapcount == 1 {
+            if self.page_mapcount(e.pfn()) == 1 {
                 flags |= PM_MMAP_EXCLUSIVE;
             }
             if e.uffd_wp() {
                 flags |= PM_UFFD_WP;
             }
-            if vma.flags & VM_SOFTDIRTY != 0 {
+            // hugetlb ignores the entry's soft-dirty bit; a THP entry's counts.
+            if vma.flags & VM_SOFTDIRTY != 0 || (!vma.is_hugetlb() && e.soft_dirty()) {
                 flags |= PM_SOFT_DIRTY;
             }
             return Ok(flags | ((e.pfn() + ((addr >> 12) & 511)) & PM_PFRAME_MASK));
@@ -108,7 +112,7 @@ impl Kernel {
                     if !page.is_anon() {
                         flags |= PM_FILE;
                     }
-                    if page.mapcount == 1 {
+                    if self.page_mapcount(p.pfn) == 1 {
                         flags |= PM_MMAP_EXCLUSIVE;
                     }
                 }
@@ -186,6 +190,10 @@ pub struct Smaps {
     pub locked: u64,
     pub shared_hugetlb: u64,
     pub private_hugetlb: u64,
+    /// AnonHugePages: anonymous THPs mapped by a PMD.
+    pub anon_huge_pages: u64,
+    /// THPeligible (0 or 1, not a size).
+    pub thp_eligible: u64,
 }
 
 /// PSS is accumulated with 12 fractional bits.
@@ -209,6 +217,8 @@ impl Smaps {
             ("locked", self.locked >> 10),
             ("shared_hugetlb", self.shared_hugetlb >> 10),
             ("private_hugetlb", self.private_hugetlb >> 10),
+            ("anonhugepages", self.anon_huge_pages >> 10),
+            ("thpeligible", self.thp_eligible),
         ]
     }
 }
@@ -240,46 +250,77 @@ impl Kernel {
             }
             return Ok(Some(((vma.end - vma.start) >> 10, s)));
         }
+        // smaps_pmd_entry(): a THP counts whole; the huge zero page not at all (FOLL_DUMP).
+        for (_, _, e) in table::huge_leaves(&self.phys, m.pgd, vma.start, vma.end) {
+            if !self.is_huge_zero_pmd(e) {
+                s.anon_huge_pages += HPAGE_SIZE;
+                self.smaps_account(&mut s, e.pfn(), true, e.young(), e.dirty(), locked);
+            }
+        }
         table::for_each_slot(&self.phys, m.pgd, vma.start, vma.end, |_, slot| {
             let pte = table::get(&self.phys, slot);
-            if !pte.is_present() || pte.special() {
-                return;
+            if pte.is_present() && !pte.special() {
+                self.smaps_account(&mut s, pte.pfn(), false, pte.young(), pte.dirty(), locked);
             }
-            let page = self.pages.page(pte.pfn());
-            let size = PAGE_SIZE;
-            if page.is_anon() {
-                s.anonymous += size;
-                if !page.test(PG_SWAPBACKED) && !pte.dirty() && !page.test(PG_DIRTY) {
-                    s.lazyfree += size;
-                }
+        });
+        s.thp_eligible = self.transparent_hugepage_active(vma) as u64;
+        Ok(Some(((vma.end - vma.start) >> 10, s)))
+    }
+
+    /// smaps_account(): one PTE-mapped page or one PMD-mapped THP (`compound`). A page whose
+    /// folio has no reference but this mapping is private; otherwise each 4 KiB piece is
+    /// shared among its mappings.
+    fn smaps_account(
+        &self,
+        s: &mut Smaps,
+        pfn: u64,
+        compound: bool,
+        young: bool,
+        dirty: bool,
+        locked: bool,
+    ) {
+        let page = self.pages.page(pfn);
+        let nr = if compound { HPAGE_NR } else { 1 };
+        let size = nr * PAGE_SIZE;
+        if page.is_anon() {
+            s.anonymous += size;
+            if !page.test(PG_SWAPBACKED) && !dirty && !page.test(PG_DIRTY) {
+                s.lazyfree += size;
             }
-            s.rss += size;
-            if pte.young() {
-                s.referenced += size;
-            }
-            // A page whose only reference is this mapping is private; otherwise its PSS is
-            // shared among its mappings.
-            let (pss, private) = if page.refcount == 1 {
-                (size << PSS_SHIFT, true)
-            } else {
-                (
-                    (size << PSS_SHIFT) / (page.mapcount.max(1) as u64),
-                    page.mapcount < 2,
-                )
-            };
+        }
+        s.rss += size;
+        if young {
+            s.referenced += size;
+        }
+        let dirty = dirty || page.test(PG_DIRTY);
+        let mut add = |pss: u64, size: u64, private: bool| {
             s.pss += pss;
             if locked {
                 s.locked += pss;
             }
-            let dirty = pte.dirty() || page.test(PG_DIRTY);
             match (dirty, private) {
                 (true, true) => s.private_dirty += size,
                 (true, false) => s.shared_dirty += size,
                 (false, true) => s.private_clean += size,
                 (false, false) => s.shared_clean += size,
             }
-        });
-        Ok(Some(((vma.end - vma.start) >> 10, s)))
+        };
+        if self.page_count(pfn) == 1 {
+            add(size << PSS_SHIFT, size, true);
+            return;
+        }
+        for p in pfn..pfn + nr {
+            let mapcount = self.page_mapcount(p);
+            let pss = (PAGE_SIZE << PSS_SHIFT) / (mapcount.max(1) as u64);
+            add(pss, PAGE_SIZE, mapcount < 2);
+        }
+    }
+
+    /// transparent_hugepage_active() (smaps THPeligible): the VMA's last aligned 2 MiB fits and
+    /// an anonymous VMA may fault huge pages.
+    fn transparent_hugepage_active(&self, vma: &Vma) -> bool {
+        let addr = (vma.end & !(HPAGE_SIZE - 1)).wrapping_sub(HPAGE_SIZE);
+        Kernel::transhuge_vma_suitable(vma, addr) && self.thp_vma_enabled(vma)
     }
 
     /// A /proc/meminfo field in kB, for the fields the model keeps.
@@ -296,6 +337,7 @@ impl Kernel {
             "HugePages_Surp" => self.hstate.surplus_huge_pages,
             "Hugepagesize" => 2048,
             "Hugetlb" => self.hstate.nr_huge_pages * 2048,
+            "AnonHugePages" => self.vmstat.nr_anon_transparent_hugepages * 2048,
             _ => return None,
         })
     }
@@ -313,4 +355,5 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "HugePages_Surp",
     "Hugepagesize",
     "Hugetlb",
+    "AnonHugePages",
 ];

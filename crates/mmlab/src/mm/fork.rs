@@ -88,6 +88,10 @@ impl Kernel {
         src: &Vma,
         dst: &Vma,
     ) -> SysResult<()> {
+        // copy_pmd_range(): huge entries are shared whole (copy_huge_pmd()).
+        for (haddr, pslot, e) in self.thp_leaves(parent, src.start, src.end) {
+            self.copy_huge_pmd(child, dst, haddr, pslot, e)?;
+        }
         let proot = self.mms[parent].pgd;
         let croot = self.mms[child].pgd;
         for (addr, slot) in table::slots(&self.phys, proot, src.start, src.end) {

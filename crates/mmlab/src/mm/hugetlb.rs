@@ -344,6 +344,7 @@ impl Kernel {
         let mut haddr = start.next_multiple_of(HPAGE_SIZE);
         while haddr + HPAGE_SIZE <= end {
             if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr)
+                .filter(|(_, e)| self.pages.page(e.pfn()).test(PG_HUGETLB))
                 .filter(|(_, e)| even_cows || !self.pages.page(e.pfn()).is_anon())
             {
                 table::set(&mut self.phys, slot, Pte::NONE);

@@ -187,8 +187,14 @@ impl Kernel {
                 }
                 flags &= !VM_DONTDUMP;
             }
-            // hugepage_madvise(): THP itself arrives with the file-backed memory issue.
-            MADV_HUGEPAGE => flags = (flags & !VM_NOHUGEPAGE) | VM_HUGEPAGE,
+            // hugepage_madvise(): khugepaged learns of the mm now, not at the first fault.
+            MADV_HUGEPAGE => {
+                flags = (flags & !VM_NOHUGEPAGE) | VM_HUGEPAGE;
+                // khugepaged_enter_vma(): hugepage_vma_check() wants an anon_vma already.
+                if flags & (VM_SPECIAL | VM_HUGETLB) == 0 && vma.anon_vma.is_some() {
+                    self.khugepaged_enter(mm);
+                }
+            }
             MADV_NOHUGEPAGE => flags = (flags & !VM_HUGEPAGE) | VM_NOHUGEPAGE,
             _ => return Err(Errno::EINVAL),
         }
@@ -224,14 +230,24 @@ impl Kernel {
     /// madvise_free_pte_range(): anonymous pages become clean and old, so reclaim may drop them
     /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
     fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
+        let mut tlb = MmuGather::new(mm, false);
+        self.madvise_free_huge_pmds(&mut tlb, mm, start, end);
         let root = self.mms[mm].pgd;
         let slots = table::slots(&self.phys, root, start, end);
-        let mut tlb = MmuGather::new(mm, false);
+        let mut stopped = None;
         for (addr, slot) in slots {
+            if stopped == Some(slot.table) {
+                continue;
+            }
             let pte = table::get(&self.phys, slot);
             if !pte.is_present() || pte.special() {
                 continue;
             }
+            if !self.split_pte_mapped_thp(pte.pfn()) {
+                stopped = Some(slot.table);
+                continue;
+            }
+            let pte = table::get(&self.phys, slot);
             let page = self.pages.page_mut(pte.pfn());
             if page.test(PG_DIRTY) {
                 if page.mapcount != 1 {
@@ -254,12 +270,27 @@ impl Kernel {
     /// (try_to_unmap() comes before shmem_writepage() finds no swap and redirties it) and stays
     /// in the page cache.
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
+        let mut tlb = MmuGather::new(mm, false);
+        self.madvise_cold_huge_pmds(&mut tlb, mm, start, end, pageout);
         let root = self.mms[mm].pgd;
         let slots = table::slots(&self.phys, root, start, end);
-        let mut tlb = MmuGather::new(mm, false);
+        let mut stopped = None;
         for (addr, slot) in slots {
+            if stopped == Some(slot.table) {
+                continue;
+            }
             let pte = table::get(&self.phys, slot);
-            if !pte.is_present() || pte.special() || self.pages.page(pte.pfn()).mapcount != 1 {
+            if !pte.is_present() || pte.special() {
+                continue;
+            }
+            // A THP mapped only here is split ("worth it" only for its sole owner); one mapped
+            // elsewhere too ends the walk of this PTE table.
+            if !self.split_pte_mapped_thp(pte.pfn()) {
+                stopped = Some(slot.table);
+                continue;
+            }
+            let pte = table::get(&self.phys, slot);
+            if self.pages.page(pte.pfn()).mapcount != 1 {
                 continue;
             }
             if pte.young() {

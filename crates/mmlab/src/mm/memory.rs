@@ -3,6 +3,7 @@
 
 use crate::hw::{mmu, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
+use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
@@ -48,8 +49,26 @@ impl Kernel {
             return self.hugetlb_fault(mm, vma, addr, write);
         }
         let root = self.mms[mm].pgd;
+        let pmd = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
+            .ok_or(VmFault::Oom)?;
+        let orig_pmd = table::get(&self.phys, pmd);
+        if orig_pmd.is_none() && self.thp_vma_enabled(vma) {
+            // create_huge_pmd()
+            if self.do_huge_pmd_anonymous_page(mm, vma, addr, pmd, write)? {
+                return Ok(());
+            }
+        } else if pmd_trans_huge(orig_pmd) {
+            if !write || orig_pmd.write() {
+                self.huge_pmd_set_accessed(pmd, orig_pmd, write);
+                return Ok(());
+            }
+            // wp_huge_pmd(); on fallback the PMD now holds PTEs.
+            if self.do_huge_pmd_wp_page(mm, vma, addr, pmd, orig_pmd)? {
+                return Ok(());
+            }
+        }
         let slot =
-            table::walk_alloc(&mut self.phys, &mut self.pages, root, addr).ok_or(VmFault::Oom)?;
+            table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr).ok_or(VmFault::Oom)?;
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
             return match vma.backing {
@@ -156,6 +175,8 @@ impl Kernel {
             return self.wp_page_copy(mm, vma, addr, slot, orig, None);
         }
         let page = *self.pages.page(pfn);
+        // A THP subpage counts its folio's references.
+        let count = self.page_count(pfn);
         if page.is_anon() {
             if self.cfg.features.anon_exclusive {
                 // 5.19: an exclusive page is reused without looking at the refcount; otherwise
@@ -166,14 +187,14 @@ impl Kernel {
                         Ok(())
                     };
                 }
-                if page.refcount == 1 {
+                if count == 1 {
                     self.page_move_anon_rmap(pfn, vma);
                     return {
                         self.wp_page_reuse(slot, orig);
                         Ok(())
                     };
                 }
-            } else if page.refcount == 1 {
+            } else if count == 1 {
                 // 5.18: reuse only when ours is the only reference (page_count() == 1).
                 return {
                     self.wp_page_reuse(slot, orig);
@@ -352,6 +373,11 @@ impl Kernel {
         even_cows: bool,
     ) {
         self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
+        // zap_pmd_range(): a THP entry the range covers only in part is split first.
+        self.split_huge_pmd_edges(mm, start, end);
+        for (haddr, pmd, _) in self.thp_leaves(mm, start, end) {
+            self.zap_huge_pmd(tlb, mm, haddr, pmd);
+        }
         let root = self.mms[mm].pgd;
         let slots = table::slots(&self.phys, root, start, end);
         // One zap_pte_range() call per PTE table: a dirty file (shmem) PTE forces the TLB flush

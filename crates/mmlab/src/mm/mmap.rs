@@ -407,6 +407,10 @@ impl Kernel {
         }) {
             return Err(Errno::EINVAL);
         }
+        // vma_adjust_trans_huge(): a THP entry across the new boundary becomes PTEs.
+        if !addr.is_multiple_of(crate::mm::hugetlb::HPAGE_SIZE) {
+            self.split_huge_pmd(mm, addr & !(crate::mm::hugetlb::HPAGE_SIZE - 1));
+        }
         if let Some(Backing::Shmem(ino)) = self.mms[mm].vmas.split(addr).map(|v| v.backing) {
             self.shmem[ino].refs += 1;
         }

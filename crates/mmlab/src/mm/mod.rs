@@ -1,7 +1,9 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
 pub mod fork;
+pub mod huge_memory;
 pub mod hugetlb;
+pub mod khugepaged;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;
@@ -11,6 +13,7 @@ pub mod mprotect;
 pub mod mremap;
 pub mod rmap;
 pub mod shmem;
+pub mod thp_knobs;
 pub mod vma;
 
 pub use vma::{Backing, Vma, VmaTree};
@@ -34,6 +37,8 @@ pub struct Mm {
     pub total_vm: u64,
     /// Pages charged with VM_ACCOUNT (commit accounting).
     pub committed: u64,
+    /// The PTE table deposited with each huge PMD (pgtable_trans_huge_deposit), by address.
+    pub deposited: std::collections::HashMap<u64, u64>,
 }
 
 /// Where anonymous mmaps are placed top-down from (mmap_base without randomisation).

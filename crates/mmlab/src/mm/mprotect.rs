@@ -155,8 +155,16 @@ impl Kernel {
             return self.hugetlb_change_protection(mm, prot, start, end);
         }
         let avoid = self.cfg.features.mprotect_flush_avoid;
-        let root = self.mms[mm].pgd;
         let mut changed = 0u64;
+        // change_pmd_range(): split a huge entry the range covers in part, change whole ones.
+        self.split_huge_pmd_edges(mm, start, end);
+        for (haddr, pmd, e) in self.thp_leaves(mm, start, end) {
+            if self.change_huge_pmd(prot, pmd, e) && avoid {
+                tlb.add_huge_range(haddr, crate::mm::hugetlb::HPAGE_SIZE);
+            }
+            changed += 1;
+        }
+        let root = self.mms[mm].pgd;
         // change_pmd_range() → change_pte_range(): one PTE table at a time, in place.
         let mut addr = start;
         while addr < end {

@@ -7,6 +7,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
+use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::pgtable::pte::{Pte, _PAGE_PRESENT, _PAGE_SOFT_DIRTY, _PAGE_TABLE, PTE_PFN_MASK};
@@ -445,12 +446,24 @@ impl Kernel {
             let Some(new_pud) = self.alloc_new_pud(root, new_addr) else {
                 break;
             };
-            if extent == PUD_SIZE && self.move_normal_pud(mm, old_pud, new_pud, old_addr) {
+            if extent == PUD_SIZE && self.move_normal_pud(mm, old_pud, new_pud, old_addr, new_addr)
+            {
                 old_addr += extent;
                 new_addr += extent;
                 continue;
             }
             let extent = get_extent(PMD_SIZE, old_addr, old_end, new_addr);
+            // A THP entry moves whole when the extent is all of it, else it is split first.
+            if table::pmd_slot(&self.phys, root, old_addr)
+                .is_some_and(|s| pmd_trans_huge(table::get(&self.phys, s)))
+            {
+                if extent == PMD_SIZE && self.move_huge_pmd(mm, old_addr, new_addr) {
+                    old_addr += extent;
+                    new_addr += extent;
+                    continue;
+                }
+                self.split_huge_pmd(mm, old_addr & !(PMD_SIZE - 1));
+            }
             // get_old_pmd(): no PTE table, nothing to move in this extent.
             let Some(old_pte) = table::walk(&self.phys, root, old_addr) else {
                 old_addr += extent;
@@ -571,6 +584,7 @@ impl Kernel {
         old: (u64, usize),
         new: (u64, usize),
         old_addr: u64,
+        new_addr: u64,
     ) -> bool {
         if self.phys.table(new.0)[new.1] & _PAGE_PRESENT != 0 {
             return false;
@@ -578,6 +592,17 @@ impl Kernel {
         let entry = self.phys.table(old.0)[old.1];
         self.phys.table_mut(old.0)[old.1] = 0;
         self.phys.table_mut(new.0)[new.1] = entry;
+        // The tables deposited with huge PMDs under it travel along.
+        let moved: Vec<(u64, u64)> = self.mms[mm]
+            .deposited
+            .iter()
+            .filter(|(&a, _)| a >= old_addr && a < old_addr + PUD_SIZE)
+            .map(|(&a, &t)| (a, t))
+            .collect();
+        for (a, t) in moved {
+            self.mms[mm].deposited.remove(&a);
+            self.mms[mm].deposited.insert(a - old_addr + new_addr, t);
+        }
         self.flush_tlb_mm_range(mm, old_addr, old_addr + PUD_SIZE);
         true
     }

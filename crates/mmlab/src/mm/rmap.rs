@@ -30,12 +30,22 @@ impl Kernel {
         self.pages.page_mut(pfn).mapcount += 1;
     }
 
-    /// page_remove_rmap(): one mapping fewer.
+    /// page_remove_rmap(): one PTE mapping fewer. A THP subpage leaves NR_ANON_MAPPED only
+    /// when no PMD maps its folio either, and then queues the folio for a deferred split.
     pub(crate) fn page_remove_rmap(&mut self, pfn: u64) {
         let p = self.pages.page_mut(pfn);
         p.mapcount -= 1;
-        if p.mapcount == 0 && p.is_anon() {
-            self.vmstat.nr_anon_pages -= 1;
+        // hugetlb pages never enter NR_ANON_MAPPED.
+        if p.mapcount != 0 || !p.is_anon() || p.test(PG_HUGETLB) {
+            return;
+        }
+        match self.thp_head(pfn) {
+            Some(head) if self.compound_mapcount(head) > 0 => {}
+            Some(head) => {
+                self.vmstat.nr_anon_pages -= 1;
+                self.deferred_split_huge_page(head);
+            }
+            None => self.vmstat.nr_anon_pages -= 1,
         }
     }
 
@@ -49,6 +59,23 @@ impl Kernel {
         true
     }
 
+    /// page_count(): the references of the page's folio (a THP keeps them on its head).
+    #[inline]
+    pub(crate) fn page_count(&self, pfn: u64) -> i32 {
+        let head = self.thp_head(pfn).unwrap_or(pfn);
+        self.pages.page(head).refcount
+    }
+
+    /// page_mapcount(): the PTEs mapping this page plus the PMDs mapping its folio.
+    #[inline]
+    pub(crate) fn page_mapcount(&self, pfn: u64) -> i32 {
+        let own = self.pages.page(pfn).mapcount;
+        match self.thp_head(pfn) {
+            Some(head) => own + self.compound_mapcount(head),
+            None => own,
+        }
+    }
+
     /// page_move_anon_rmap(): the faulting VMA now owns the page exclusively.
     pub(crate) fn page_move_anon_rmap(&mut self, pfn: u64, vma: &Vma) {
         let exclusive = self.anon_exclusive_flag();
@@ -57,23 +84,29 @@ impl Kernel {
         p.flags |= exclusive;
     }
 
-    /// get_page().
+    /// get_page(): a reference on the page's folio.
     #[inline]
     pub(crate) fn get_page(&mut self, pfn: u64) {
-        self.pages.page_mut(pfn).refcount += 1;
+        let head = self.thp_head(pfn).unwrap_or(pfn);
+        self.pages.page_mut(head).refcount += 1;
     }
 
-    /// put_page(): drop a reference; the last one frees the frame and forgets its contents.
+    /// put_page(): drop a reference on the page's folio; the last one frees it and forgets
+    /// its contents.
     pub(crate) fn put_page(&mut self, pfn: u64) {
-        let p = self.pages.page_mut(pfn);
+        let thp = self.thp_head(pfn);
+        let head = thp.unwrap_or(pfn);
+        let p = self.pages.page_mut(head);
         p.refcount -= 1;
-        debug_assert!(p.refcount >= 0, "refcount underflow on pfn {pfn:#x}");
+        debug_assert!(p.refcount >= 0, "refcount underflow on pfn {head:#x}");
         if p.refcount == 0 {
             if p.test(PG_HUGETLB) {
-                self.free_huge_page(pfn);
+                self.free_huge_page(head);
+            } else if thp.is_some() {
+                self.free_transhuge_page(head);
             } else {
-                self.phys.clear(pfn);
-                self.pages.free(pfn);
+                self.phys.clear(head);
+                self.pages.free(head);
             }
         }
     }

@@ -12,6 +12,10 @@ pub const ZERO_PFN: u64 = 0x10;
 pub struct PageAlloc {
     pages: Vec<Page>,
     free: Vec<u32>,
+    /// Free 2 MiB blocks (512 aligned frames) kept whole for the next huge allocation; a
+    /// 4 KiB allocation breaks one up only when nothing else is left (there is no buddy
+    /// merging or compaction, so frames freed one by one never form a block again).
+    free_blocks: Vec<u64>,
     /// The lowest PFN never handed out.
     next_fresh: u64,
     end_pfn: u64,
@@ -28,6 +32,7 @@ impl PageAlloc {
         PageAlloc {
             pages,
             free: Vec::new(),
+            free_blocks: Vec::new(),
             next_fresh: FIRST_FREE_PFN,
             end_pfn,
             nr_free: end_pfn - FIRST_FREE_PFN,
@@ -56,7 +61,12 @@ impl PageAlloc {
                 }
                 p
             }
-            None => return None,
+            None => {
+                let head = self.free_blocks.pop()?;
+                self.free
+                    .extend((head + 1..head + 512).rev().map(|p| p as u32));
+                head
+            }
         };
         self.nr_free -= 1;
         self.pages[pfn as usize] = Page {
@@ -66,11 +76,16 @@ impl PageAlloc {
         Some(pfn)
     }
 
-    /// alloc_contig_pages() for a 2 MiB compound page: 512 frames aligned to 512, taken from
+    /// An order-9 allocation: 512 frames aligned to 512, from a free 2 MiB block or else from
     /// memory never handed out (frames skipped for alignment go to the free list). The head
     /// is returned with refcount 0; the caller sets its flags.
     pub fn alloc_huge(&mut self) -> Option<u64> {
         const NR: u64 = 512;
+        if let Some(head) = self.free_blocks.pop() {
+            self.nr_free -= NR;
+            self.init_compound(head);
+            return Some(head);
+        }
         let head = self.next_fresh.div_ceil(NR) * NR;
         if head + NR > self.end_pfn {
             return None;
@@ -90,7 +105,13 @@ impl PageAlloc {
         }
         self.next_fresh = head + NR;
         self.nr_free -= NR;
-        for pfn in head..head + NR {
+        self.init_compound(head);
+        Some(head)
+    }
+
+    /// prep_compound_page(): a head followed by 511 tails, no references yet.
+    fn init_compound(&mut self, head: u64) {
+        for pfn in head..head + 512 {
             self.pages[pfn as usize] = Page {
                 flags: flags::PG_TAIL,
                 ..Page::default()
@@ -100,18 +121,17 @@ impl PageAlloc {
             flags: flags::PG_HEAD,
             ..Page::default()
         };
-        Some(head)
     }
 
-    /// Return a 2 MiB compound page's frames to the free list one by one.
+    /// Return a 2 MiB compound page: its frames stay together as a free block.
     pub fn free_huge(&mut self, head: u64) {
         for pfn in head..head + 512 {
             self.pages[pfn as usize] = Page {
                 flags: flags::PG_BUDDY,
                 ..Page::default()
             };
-            self.free.push(pfn as u32);
         }
+        self.free_blocks.push(head);
         self.nr_free += 512;
     }
 
@@ -171,7 +191,9 @@ impl PageAlloc {
 
     /// Host bytes the struct pages and free list take.
     pub fn host_bytes(&self) -> usize {
-        self.pages.capacity() * std::mem::size_of::<Page>() + self.free.capacity() * 4
+        self.pages.capacity() * std::mem::size_of::<Page>()
+            + self.free.capacity() * 4
+            + self.free_blocks.capacity() * 8
     }
 }
 

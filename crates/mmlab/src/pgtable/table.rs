@@ -96,6 +96,17 @@ pub fn walk_alloc(
     addr: u64,
 ) -> Option<PteSlot> {
     let pmd = walk_alloc_pmd(phys, pages, root, addr)?;
+    pte_alloc(phys, pages, pmd, addr)
+}
+
+/// pte_alloc(): the PTE slot for `addr` below the PMD entry `pmd`, creating the PTE table.
+/// None on OOM or when a huge entry maps the range.
+pub fn pte_alloc(
+    phys: &mut PhysMem,
+    pages: &mut PageAlloc,
+    pmd: PteSlot,
+    addr: u64,
+) -> Option<PteSlot> {
     let e = phys.table(pmd.table)[pmd.idx];
     if e & _PAGE_PSE != 0 {
         // A huge entry maps this range: there is no PTE table to hand out.
@@ -268,6 +279,29 @@ pub fn pmd_slot(phys: &PhysMem, root: u64, addr: u64) -> Option<PteSlot> {
         table,
         idx: index(addr, 2),
     })
+}
+
+/// Every present huge (PSE) PMD entry whose 2 MiB span meets `[start, end)`, with its
+/// 2 MiB-aligned address, skipping absent upper tables.
+pub fn huge_leaves(phys: &PhysMem, root: u64, start: u64, end: u64) -> Vec<(u64, PteSlot, Pte)> {
+    let mut v = Vec::new();
+    let mut addr = start & !((1 << 21) - 1);
+    while addr < end {
+        match pmd_slot(phys, root, addr) {
+            Some(s) => {
+                let e = get(phys, s);
+                if e.0 & _PAGE_PSE != 0 && e.is_present() {
+                    v.push((addr, s, e));
+                }
+                addr = match addr.checked_add(1 << 21) {
+                    Some(a) => a,
+                    None => break,
+                };
+            }
+            None => addr = next_table_boundary(phys, root, addr),
+        }
+    }
+    v
 }
 
 /// move_normal_pmd(): hand the whole PTE table covering the 2 MiB-aligned `old` to the

@@ -1,0 +1,307 @@
+//! mm/khugepaged.c for anonymous memory, as explicit steps a scenario runs itself: the scan
+//! of one PMD range under the mmap read lock (khugepaged_scan_pmd), then the collapse under
+//! the mmap write lock (collapse_huge_page), which revalidates everything the scan saw.
+//! Between the two a scenario may change the address space, as a racing task could.
+
+use std::collections::BTreeSet;
+
+use crate::kernel::Kernel;
+use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
+use crate::mm::vma::{vm::*, Vma};
+use crate::mm::MmId;
+use crate::page::alloc::ZERO_PFN;
+use crate::pgtable::pte::Pte;
+use crate::pgtable::table;
+
+/// enum scan_result (5.19), in the kernel's order: the value the scan and collapse report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ScanResult {
+    Fail,
+    Succeed,
+    PmdNull,
+    ExceedNonePte,
+    ExceedSwapPte,
+    ExceedSharedPte,
+    PteNonPresent,
+    PteUffdWp,
+    PageRo,
+    LackReferencedPage,
+    PageNull,
+    ScanAbort,
+    PageCount,
+    PageLru,
+    PageLock,
+    PageAnon,
+    PageCompound,
+    AnyProcess,
+    VmaNull,
+    VmaCheck,
+    AddressRange,
+    SwapCachePage,
+    DelPageLru,
+    AllocHugePageFail,
+    CgroupChargeFail,
+    Truncated,
+    PageHasPrivate,
+}
+
+impl ScanResult {
+    /// Every result with the name the mm_khugepaged_scan_pmd tracepoint prints.
+    pub const ALL: &'static [(ScanResult, &'static str)] = &[
+        (ScanResult::Fail, "SCAN_FAIL"),
+        (ScanResult::Succeed, "SCAN_SUCCEED"),
+        (ScanResult::PmdNull, "SCAN_PMD_NULL"),
+        (ScanResult::ExceedNonePte, "SCAN_EXCEED_NONE_PTE"),
+        (ScanResult::ExceedSwapPte, "SCAN_EXCEED_SWAP_PTE"),
+        (ScanResult::ExceedSharedPte, "SCAN_EXCEED_SHARED_PTE"),
+        (ScanResult::PteNonPresent, "SCAN_PTE_NON_PRESENT"),
+        (ScanResult::PteUffdWp, "SCAN_PTE_UFFD_WP"),
+        (ScanResult::PageRo, "SCAN_PAGE_RO"),
+        (ScanResult::LackReferencedPage, "SCAN_LACK_REFERENCED_PAGE"),
+        (ScanResult::PageNull, "SCAN_PAGE_NULL"),
+        (ScanResult::ScanAbort, "SCAN_SCAN_ABORT"),
+        (ScanResult::PageCount, "SCAN_PAGE_COUNT"),
+        (ScanResult::PageLru, "SCAN_PAGE_LRU"),
+        (ScanResult::PageLock, "SCAN_PAGE_LOCK"),
+        (ScanResult::PageAnon, "SCAN_PAGE_ANON"),
+        (ScanResult::PageCompound, "SCAN_PAGE_COMPOUND"),
+        (ScanResult::AnyProcess, "SCAN_ANY_PROCESS"),
+        (ScanResult::VmaNull, "SCAN_VMA_NULL"),
+        (ScanResult::VmaCheck, "SCAN_VMA_CHECK"),
+        (ScanResult::AddressRange, "SCAN_ADDRESS_RANGE"),
+        (ScanResult::SwapCachePage, "SCAN_SWAP_CACHE_PAGE"),
+        (ScanResult::DelPageLru, "SCAN_DEL_PAGE_LRU"),
+        (ScanResult::AllocHugePageFail, "SCAN_ALLOC_HUGE_PAGE_FAIL"),
+        (ScanResult::CgroupChargeFail, "SCAN_CGROUP_CHARGE_FAIL"),
+        (ScanResult::Truncated, "SCAN_TRUNCATED"),
+        (ScanResult::PageHasPrivate, "SCAN_PAGE_HAS_PRIVATE"),
+    ];
+
+    /// The tracepoint's name for this result.
+    pub fn name(self) -> &'static str {
+        Self::ALL[self as usize].1
+    }
+}
+
+/// khugepaged's own state: the mms it scans (mm_slots) and its sysfs counters.
+#[derive(Debug, Default)]
+pub struct Khugepaged {
+    /// Registered address spaces (MMF_VM_HUGEPAGE).
+    pub mm_slots: BTreeSet<MmId>,
+    /// khugepaged/pages_collapsed.
+    pub pages_collapsed: u64,
+}
+
+impl Kernel {
+    /// khugepaged_enter(): register the mm the first time one of its VMAs could use THP.
+    pub(crate) fn khugepaged_enter(&mut self, mm: MmId) {
+        let k = &self.thp.knobs;
+        if k.always() || k.madvise() {
+            self.khugepaged.mm_slots.insert(mm);
+        }
+    }
+
+    /// khugepaged_exit(): the mm is gone.
+    pub(crate) fn khugepaged_exit(&mut self, mm: MmId) {
+        self.khugepaged.mm_slots.remove(&mm);
+    }
+
+    /// hugepage_vma_check() for an anonymous VMA, with `enabled` and the VMA's advice.
+    fn khugepaged_vma_check(&self, vma: &Vma) -> bool {
+        let k = &self.thp.knobs;
+        if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
+            return false;
+        }
+        if !(k.always() || (k.madvise() && vma.flags & VM_HUGEPAGE != 0)) {
+            return false;
+        }
+        vma.anon_vma.is_some() && vma.is_anonymous()
+    }
+
+    /// hugepage_vma_revalidate(): the VMA at `haddr` still covers the whole huge range and
+    /// may still collapse.
+    fn hugepage_vma_revalidate(&self, mm: MmId, haddr: u64) -> Result<Vma, ScanResult> {
+        let vma = self.mms[mm].vmas.find(haddr).ok_or(ScanResult::VmaNull)?;
+        let hstart = vma.start.next_multiple_of(HPAGE_SIZE);
+        let hend = vma.end & !(HPAGE_SIZE - 1);
+        if haddr < hstart || haddr + HPAGE_SIZE > hend {
+            return Err(ScanResult::AddressRange);
+        }
+        if !self.khugepaged_vma_check(vma) {
+            return Err(ScanResult::VmaCheck);
+        }
+        Ok(vma.for_fault())
+    }
+
+    /// The scan step for the PMD range holding `addr` in `tid`'s address space:
+    /// khugepaged_scan_mm_slot()'s VMA checks, then khugepaged_scan_pmd().
+    pub fn khugepaged_scan(
+        &mut self,
+        tid: crate::kernel::Tid,
+        addr: u64,
+    ) -> crate::SysResult<ScanResult> {
+        let mm = self.task(tid)?.mm;
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        let k = &self.thp.knobs;
+        if !(k.always() || k.madvise()) || !self.khugepaged.mm_slots.contains(&mm) {
+            return Ok(ScanResult::AnyProcess);
+        }
+        let vma = match self.hugepage_vma_revalidate(mm, haddr) {
+            Ok(v) => v,
+            Err(r) => return Ok(r),
+        };
+        // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
+        match table::walk(&self.phys, self.mms[mm].pgd, haddr) {
+            Some(slot) => Ok(self.scan_ptes(&vma, slot.table, false)),
+            None => Ok(ScanResult::PmdNull),
+        }
+    }
+
+    /// The collapse step: collapse_huge_page() for the PMD range holding `addr`, under the
+    /// mmap write lock: revalidate, isolate the pages again, copy them into a new huge page
+    /// and install it with the old PTE table deposited.
+    pub fn khugepaged_collapse(
+        &mut self,
+        tid: crate::kernel::Tid,
+        addr: u64,
+    ) -> crate::SysResult<ScanResult> {
+        let mm = self.task(tid)?.mm;
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        let Some(new) = self.pages.alloc_huge() else {
+            self.vmstat.thp_collapse_alloc_failed += 1;
+            return Ok(ScanResult::AllocHugePageFail);
+        };
+        self.vmstat.thp_collapse_alloc += 1;
+        let result = self.collapse_locked(mm, haddr, new);
+        if result != ScanResult::Succeed {
+            // The preallocated page is freed (khugepaged keeps it for the next try; the
+            // model does not carry it over).
+            self.pages.free_huge(new);
+        }
+        Ok(result)
+    }
+
+    fn collapse_locked(&mut self, mm: MmId, haddr: u64, new: u64) -> ScanResult {
+        let vma = match self.hugepage_vma_revalidate(mm, haddr) {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let root = self.mms[mm].pgd;
+        // mm_find_pmd(): a PTE table must hang there (a huge or empty PMD has nothing to do).
+        let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
+            return ScanResult::PmdNull;
+        };
+        let Some(first) = table::walk(&self.phys, root, haddr) else {
+            return ScanResult::PmdNull;
+        };
+        let pgtable = first.table;
+        // pmdp_collapse_flush(): no CPU may use the small entries while they are copied.
+        let old_pmd = table::get(&self.phys, pmd);
+        table::set(&mut self.phys, pmd, Pte::NONE);
+        self.flush_tlb_range_stride(
+            mm,
+            haddr,
+            haddr + HPAGE_SIZE,
+            crate::mm::hugetlb::HPAGE_SHIFT,
+        );
+        if self.scan_ptes(&vma, pgtable, true) != ScanResult::Succeed {
+            table::set(&mut self.phys, pmd, old_pmd);
+            return ScanResult::Fail;
+        }
+        // __collapse_huge_page_copy(): each page's bytes move over, holes read as zeroes.
+        for pfn in new..new + HPAGE_NR {
+            self.phys.clear(pfn);
+        }
+        for i in 0..HPAGE_NR {
+            let slot = table::PteSlot {
+                table: pgtable,
+                idx: i as usize,
+            };
+            let pte = table::get(&self.phys, slot);
+            table::set(&mut self.phys, slot, Pte::NONE);
+            if pte.is_none() || pte.pfn() == ZERO_PFN {
+                self.mms[mm].rss_anon += 1;
+                continue;
+            }
+            let src = pte.pfn();
+            self.phys.copy(src, new + i);
+            self.page_remove_rmap(src);
+            self.put_page(src);
+        }
+        // The emptied PTE table is deposited with the new huge entry.
+        self.thp_install_new_anon(mm, &vma, haddr, new, pgtable);
+        self.khugepaged.pages_collapsed += 1;
+        ScanResult::Succeed
+    }
+
+    /// khugepaged_scan_pmd()'s loop over the PTE table `pgtable`, or with `isolate`
+    /// __collapse_huge_page_isolate()'s (which no longer looks at uffd-wp bits and checks
+    /// each THP's references once). One young and one writable entry are needed.
+    fn scan_ptes(&self, vma: &Vma, pgtable: u64, isolate: bool) -> ScanResult {
+        let k = &self.thp.knobs;
+        let (mut none_or_zero, mut shared, mut referenced) = (0u64, 0u64, 0u32);
+        let mut writable = false;
+        let uffd_armed = vma.flags & (VM_UFFD_MISSING | VM_UFFD_WP) != 0;
+        let mut seen_compound = BTreeSet::new();
+        for i in 0..HPAGE_NR as usize {
+            let pte = table::get(
+                &self.phys,
+                table::PteSlot {
+                    table: pgtable,
+                    idx: i,
+                },
+            );
+            if pte.is_none() || (pte.is_present() && pte.pfn() == ZERO_PFN) {
+                none_or_zero += 1;
+                if uffd_armed || none_or_zero > k.max_ptes_none {
+                    return ScanResult::ExceedNonePte;
+                }
+                continue;
+            }
+            if !pte.is_present() {
+                // No swap entries in the model yet: anything else is not a page.
+                return ScanResult::PteNonPresent;
+            }
+            if !isolate && pte.uffd_wp() {
+                return ScanResult::PteUffdWp;
+            }
+            if pte.special() {
+                return ScanResult::PageNull;
+            }
+            let pfn = pte.pfn();
+            if !self.pages.page(pfn).is_anon() {
+                return if isolate {
+                    ScanResult::Fail
+                } else {
+                    ScanResult::PageAnon
+                };
+            }
+            if self.page_mapcount(pfn) > 1 {
+                shared += 1;
+                if shared > k.max_ptes_shared {
+                    return ScanResult::ExceedSharedPte;
+                }
+            }
+            // is_refcount_suitable(): no references beyond the mappings (no GUP pins); the
+            // isolation pass checks a THP once.
+            let head = self.thp_head(pfn);
+            let folio = head.unwrap_or(pfn);
+            let first_visit = !isolate || head.is_none() || seen_compound.insert(folio);
+            if first_visit && self.pages.page(folio).refcount != self.total_mapcount(folio) {
+                return ScanResult::PageCount;
+            }
+            if pte.young() {
+                referenced += 1;
+            }
+            writable |= pte.write();
+        }
+        if !writable {
+            ScanResult::PageRo
+        } else if referenced == 0 {
+            ScanResult::LackReferencedPage
+        } else {
+            ScanResult::Succeed
+        }
+    }
+}
