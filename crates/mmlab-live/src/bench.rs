@@ -252,6 +252,42 @@ pub fn hugetlb_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, Strin
     figure(rates, "faults/s")
 }
 
+/// Anonymous THP write faults: `bytes` of private anon memory, 2 MiB aligned, with
+/// MADV_HUGEPAGE, one byte written per 2 MiB (each fault allocates, zeroes and maps a THP):
+/// faults/s. Fails if the host mapped small pages instead (THP off or no huge page free).
+pub fn thp_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> {
+    let len = bytes.next_multiple_of(HPAGE);
+    let rates = samples(reps, || {
+        let m = Mapping::anon(len + HPAGE, RW)?;
+        let p = m.ptr.wrapping_add(m.ptr.align_offset(HPAGE));
+        // SAFETY: [p, p+len) lies inside the mapping.
+        sys(
+            unsafe { libc::madvise(p.cast(), len, libc::MADV_HUGEPAGE) },
+            "madvise(MADV_HUGEPAGE)",
+        )?;
+        let f0 = minflt()?;
+        let t0 = Instant::now();
+        let mut off = 0;
+        while off < len {
+            // SAFETY: inside the mapping.
+            unsafe { ptr::write_volatile(p.add(off), 1) };
+            off += HPAGE;
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        let nflt = (minflt()? - f0) as usize;
+        m.unmap()?;
+        if nflt != len / HPAGE {
+            return Err(format!(
+                "{nflt} faults for {} huge pages: the host did not map THPs \
+                 (transparent_hugepage/enabled, or no free 2 MiB blocks)",
+                len / HPAGE
+            ));
+        }
+        Ok(nflt as f64 / dt)
+    })?;
+    figure(rates, "faults/s")
+}
+
 /// fork() with `bytes` of touched private anon memory, then the child writes one byte per page of all of it and exits; total wall time from before fork until the child is reaped, in milliseconds. Also the fork() call time alone. Returns (total ms, fork call ms).
 pub fn fork_then_child_writes(
     bytes: usize,
