@@ -283,6 +283,7 @@ impl Kernel {
                     pfn,
                     writable,
                     dirty,
+                    huge,
                 } => {
                     self.tlbs[cpu].fill(TlbEntry {
                         vpn,
@@ -290,6 +291,7 @@ impl Kernel {
                         pfn,
                         writable,
                         dirty,
+                        huge,
                     });
                     self.mms[mm].cpumask |= 1 << cpu;
                     return Ok(pfn);

@@ -12,6 +12,8 @@ pub enum Walk {
         pfn: u64,
         writable: bool,
         dirty: bool,
+        /// A 2 MiB (PMD) entry translated it.
+        huge: bool,
     },
     /// A page fault: not present, or a write to a read-only entry.
     Fault { present: bool },
@@ -49,5 +51,6 @@ pub fn walk(phys: &mut PhysMem, root: u64, addr: u64, write: bool) -> Walk {
         pfn,
         writable: pte.write(),
         dirty: new & _PAGE_DIRTY != 0,
+        huge,
     }
 }

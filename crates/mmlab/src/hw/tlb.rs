@@ -8,6 +8,9 @@ pub struct TlbEntry {
     pub pfn: u64,
     pub writable: bool,
     pub dirty: bool,
+    /// Filled from a 2 MiB (PMD) mapping: the hardware holds one entry for the whole 2 MiB,
+    /// which the model keeps as per-4 KiB pieces that go together.
+    pub huge: bool,
 }
 
 const INVALID: TlbEntry = TlbEntry {
@@ -16,6 +19,7 @@ const INVALID: TlbEntry = TlbEntry {
     pfn: 0,
     writable: false,
     dirty: false,
+    huge: false,
 };
 /// Entries per TLB.
 pub const TLB_ENTRIES: usize = 512;
@@ -55,12 +59,27 @@ impl Tlb {
         self.entries[slot(e.mm, e.vpn)] = e;
     }
 
-    /// invlpg: drop one translation.
+    /// invlpg: drop one translation; for a 2 MiB one, every cached piece of it.
     #[inline]
     pub fn flush_one(&mut self, mm: u32, vpn: u64) {
         let e = &mut self.entries[slot(mm, vpn)];
         if e.vpn == vpn && e.mm == mm {
+            let huge = e.huge;
             *e = INVALID;
+            if huge {
+                self.flush_huge(mm, vpn & !511);
+            }
+        }
+    }
+
+    /// Drop the pieces of the 2 MiB translation starting at `base_vpn`.
+    #[cold]
+    fn flush_huge(&mut self, mm: u32, base_vpn: u64) {
+        for vpn in base_vpn..base_vpn + 512 {
+            let e = &mut self.entries[slot(mm, vpn)];
+            if e.vpn == vpn && e.mm == mm {
+                *e = INVALID;
+            }
         }
     }
 
@@ -90,6 +109,7 @@ mod tests {
             pfn: 9,
             writable: true,
             dirty: false,
+            huge: false,
         });
         assert!(t.lookup(2, 5).is_none(), "another mm misses");
         assert_eq!(t.lookup(1, 5).map(|e| e.pfn), Some(9));
