@@ -730,6 +730,8 @@ fn smaps_field(name: &str) -> Option<&'static str> {
         "shared_hugetlb",
         "private_hugetlb",
         "anonhugepages",
+        "shmempmdmapped",
+        "filepmdmapped",
         "thpeligible",
     ]
     .into_iter()

@@ -120,8 +120,13 @@ impl Kernel {
                 if !v.is_hugetlb() {
                     for (a, _, e) in table::huge_leaves(&self.phys, m.pgd, v.start, v.end) {
                         self.check_thp_pmd(mm, v, a, e, &mut compound_maps)?;
-                        if !self.is_huge_zero_pmd(e) {
+                        if self.is_huge_zero_pmd(e) {
+                            continue;
+                        }
+                        if self.pages.page(e.pfn()).is_anon() {
                             anon += HPAGE_NR as i64;
+                        } else {
+                            shmem += HPAGE_NR as i64;
                         }
                     }
                 }
@@ -186,7 +191,7 @@ impl Kernel {
             }
             if let Some(head) = self.thp_head(pfn) {
                 if pfn == head {
-                    self.check_thp_folio(head, &maps, &compound_maps)?;
+                    self.check_thp_folio(head, &maps, &compound_maps, &cached)?;
                 }
                 continue;
             }
@@ -264,14 +269,38 @@ impl Kernel {
         e: crate::pgtable::Pte,
         compound_maps: &mut HashMap<u64, i32>,
     ) -> Result<(), Violation> {
-        if !self.mms[mm].deposited.contains_key(&a) {
+        if a < v.start || a + HPAGE_SIZE > v.end {
+            return fail("a huge PMD lies inside its VMA", format!("mm {mm} {a:#x}"));
+        }
+        let head = e.pfn();
+        let file = !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon();
+        // Anonymous huge entries keep a table deposited; file ones never have one (x86).
+        if self.mms[mm].deposited.contains_key(&a) == file {
             return fail(
-                "a huge PMD has a deposited table",
+                "anonymous huge PMDs, and only they, have a deposited table",
                 format!("mm {mm} {a:#x}"),
             );
         }
-        if a < v.start || a + HPAGE_SIZE > v.end {
-            return fail("a huge PMD lies inside its VMA", format!("mm {mm} {a:#x}"));
+        if file {
+            let Backing::Shmem(ino) = v.backing else {
+                return fail("file huge PMDs are in file VMAs", format!("mm {mm} {a:#x}"));
+            };
+            if self.thp_head(head) != Some(head)
+                || self.shmem[ino].cache.get(&v.linear_page_index(a)) != Some(&head)
+            {
+                return fail(
+                    "a file huge PMD maps the THP the page cache holds there",
+                    format!("mm {mm} {a:#x} -> pfn {head:#x}"),
+                );
+            }
+            *compound_maps.entry(head).or_default() += 1;
+            if e.write() && v.flags & (VM_WRITE | VM_SHARED) != VM_WRITE | VM_SHARED {
+                return fail(
+                    "a writable file huge PMD is in a shared writable VMA",
+                    format!("mm {mm} {a:#x}"),
+                );
+            }
+            return Ok(());
         }
         if self.is_huge_zero_pmd(e) {
             if e.write() {
@@ -282,7 +311,6 @@ impl Kernel {
             }
             return Ok(());
         }
-        let head = e.pfn();
         if self.thp_head(head) != Some(head) || !v.is_anonymous() {
             return fail(
                 "huge entries of an anonymous VMA map a THP head",
@@ -306,6 +334,7 @@ impl Kernel {
         head: u64,
         maps: &HashMap<u64, i32>,
         compound_maps: &HashMap<u64, i32>,
+        cached: &HashMap<u64, i32>,
     ) -> Result<(), Violation> {
         let pmds = compound_maps.get(&head).copied().unwrap_or(0);
         if self.compound_mapcount(head) != pmds {
@@ -326,7 +355,9 @@ impl Kernel {
                     ),
                 );
             }
-            refs += ptes + self.extra_refs.get(&pfn).copied().unwrap_or(0);
+            refs += ptes
+                + cached.get(&pfn).copied().unwrap_or(0)
+                + self.extra_refs.get(&pfn).copied().unwrap_or(0);
         }
         if self.pages.page(head).refcount != refs || refs == 0 {
             return fail(
@@ -355,19 +386,30 @@ impl Kernel {
                 }
             }
         }
-        let thps = self
-            .thp
-            .folios
-            .values()
-            .filter(|f| f.compound_mapcount > 0)
-            .count() as u64;
-        if mapped != self.vmstat.nr_anon_pages || thps != self.vmstat.nr_anon_transparent_hugepages
+        let (mut thps, mut shmem_thps, mut shmem_pmd) = (0u64, 0u64, 0u64);
+        for (&head, f) in &self.thp.folios {
+            if self.pages.page(head).is_anon() {
+                thps += (f.compound_mapcount > 0) as u64;
+            } else {
+                shmem_thps += 1;
+                shmem_pmd += (f.compound_mapcount > 0) as u64;
+            }
+        }
+        let v = &self.vmstat;
+        if mapped != v.nr_anon_pages
+            || thps != v.nr_anon_transparent_hugepages
+            || shmem_thps != v.nr_shmem_hugepages
+            || shmem_pmd != v.nr_shmem_pmdmapped
         {
             return fail(
-                "anon counters match the pages",
+                "THP and anon counters match the pages",
                 format!(
-                    "nr_anon_pages {} vs {mapped}, nr_anon_transparent_hugepages {} vs {thps}",
-                    self.vmstat.nr_anon_pages, self.vmstat.nr_anon_transparent_hugepages
+                    "nr_anon_pages {} vs {mapped}, nr_anon_transparent_hugepages {} vs {thps}, \
+                     nr_shmem_hugepages {} vs {shmem_thps}, nr_shmem_pmdmapped {} vs {shmem_pmd}",
+                    v.nr_anon_pages,
+                    v.nr_anon_transparent_hugepages,
+                    v.nr_shmem_hugepages,
+                    v.nr_shmem_pmdmapped
                 ),
             );
         }

@@ -36,6 +36,16 @@ pub struct VmStat {
     pub thp_zero_page_alloc: u64,
     pub thp_zero_page_alloc_failed: u64,
     pub thp_swpout_fallback: u64,
+    pub thp_scan_exceed_none_pte: u64,
+    pub thp_scan_exceed_swap_pte: u64,
+    pub thp_scan_exceed_share_pte: u64,
+    pub thp_file_alloc: u64,
+    pub thp_file_fallback: u64,
+    pub thp_file_mapped: u64,
+    /// NR_SHMEM_THPS, in huge pages as /proc/vmstat prints it.
+    pub nr_shmem_hugepages: u64,
+    /// NR_SHMEM_PMDMAPPED: shmem THPs a PMD maps somewhere, in huge pages.
+    pub nr_shmem_pmdmapped: u64,
 }
 
 impl VmStat {
@@ -65,6 +75,14 @@ impl VmStat {
             "thp_zero_page_alloc" => self.thp_zero_page_alloc,
             "thp_zero_page_alloc_failed" => self.thp_zero_page_alloc_failed,
             "thp_swpout_fallback" => self.thp_swpout_fallback,
+            "thp_scan_exceed_none_pte" => self.thp_scan_exceed_none_pte,
+            "thp_scan_exceed_swap_pte" => self.thp_scan_exceed_swap_pte,
+            "thp_scan_exceed_share_pte" => self.thp_scan_exceed_share_pte,
+            "thp_file_alloc" => self.thp_file_alloc,
+            "thp_file_fallback" => self.thp_file_fallback,
+            "thp_file_mapped" => self.thp_file_mapped,
+            "nr_shmem_hugepages" => self.nr_shmem_hugepages,
+            "nr_shmem_pmdmapped" => self.nr_shmem_pmdmapped,
             _ => return None,
         })
     }
@@ -89,6 +107,14 @@ impl VmStat {
         "thp_zero_page_alloc",
         "thp_zero_page_alloc_failed",
         "thp_swpout_fallback",
+        "thp_scan_exceed_none_pte",
+        "thp_scan_exceed_swap_pte",
+        "thp_scan_exceed_share_pte",
+        "thp_file_alloc",
+        "thp_file_fallback",
+        "thp_file_mapped",
+        "nr_shmem_hugepages",
+        "nr_shmem_pmdmapped",
     ];
 
     /// Every counter name, for help texts and errors.
@@ -117,5 +143,13 @@ impl VmStat {
         "thp_zero_page_alloc",
         "thp_zero_page_alloc_failed",
         "thp_swpout_fallback",
+        "thp_scan_exceed_none_pte",
+        "thp_scan_exceed_swap_pte",
+        "thp_scan_exceed_share_pte",
+        "thp_file_alloc",
+        "thp_file_fallback",
+        "thp_file_mapped",
+        "nr_shmem_hugepages",
+        "nr_shmem_pmdmapped",
     ];
 }

@@ -192,6 +192,10 @@ pub struct Smaps {
     pub private_hugetlb: u64,
     /// AnonHugePages: anonymous THPs mapped by a PMD.
     pub anon_huge_pages: u64,
+    /// ShmemPmdMapped: shmem THPs mapped by a PMD.
+    pub shmem_pmd_mapped: u64,
+    /// FilePmdMapped: other file THPs mapped by a PMD (none in the model: no regular files).
+    pub file_pmd_mapped: u64,
     /// THPeligible (0 or 1, not a size).
     pub thp_eligible: u64,
 }
@@ -218,6 +222,8 @@ impl Smaps {
             ("shared_hugetlb", self.shared_hugetlb >> 10),
             ("private_hugetlb", self.private_hugetlb >> 10),
             ("anonhugepages", self.anon_huge_pages >> 10),
+            ("shmempmdmapped", self.shmem_pmd_mapped >> 10),
+            ("filepmdmapped", self.file_pmd_mapped >> 10),
             ("thpeligible", self.thp_eligible),
         ]
     }
@@ -253,7 +259,11 @@ impl Kernel {
         // smaps_pmd_entry(): a THP counts whole; the huge zero page not at all (FOLL_DUMP).
         for (_, _, e) in table::huge_leaves(&self.phys, m.pgd, vma.start, vma.end) {
             if !self.is_huge_zero_pmd(e) {
-                s.anon_huge_pages += HPAGE_SIZE;
+                if self.pages.page(e.pfn()).is_anon() {
+                    s.anon_huge_pages += HPAGE_SIZE;
+                } else {
+                    s.shmem_pmd_mapped += HPAGE_SIZE;
+                }
                 self.smaps_account(&mut s, e.pfn(), true, e.young(), e.dirty(), locked);
             }
         }
@@ -316,11 +326,18 @@ impl Kernel {
         }
     }
 
-    /// transparent_hugepage_active() (smaps THPeligible): the VMA's last aligned 2 MiB fits and
-    /// an anonymous VMA may fault huge pages.
+    /// transparent_hugepage_active() (smaps THPeligible): the VMA's last aligned 2 MiB fits
+    /// and an anonymous VMA may fault huge pages, or a shmem VMA's file may hold them
+    /// (shmem_huge_enabled(): shmem_is_huge() at the VMA's offset).
     fn transparent_hugepage_active(&self, vma: &Vma) -> bool {
         let addr = (vma.end & !(HPAGE_SIZE - 1)).wrapping_sub(HPAGE_SIZE);
-        Kernel::transhuge_vma_suitable(vma, addr) && self.thp_vma_enabled(vma)
+        if !Kernel::transhuge_vma_suitable(vma, addr) {
+            return false;
+        }
+        match vma.backing {
+            Backing::Anon => self.thp_vma_enabled(vma),
+            Backing::Shmem(ino) => self.shmem_is_huge(ino, Some(vma), vma.pgoff),
+        }
     }
 
     /// A /proc/meminfo field in kB, for the fields the model keeps.
@@ -338,6 +355,8 @@ impl Kernel {
             "Hugepagesize" => 2048,
             "Hugetlb" => self.hstate.nr_huge_pages * 2048,
             "AnonHugePages" => self.vmstat.nr_anon_transparent_hugepages * 2048,
+            "ShmemHugePages" => self.vmstat.nr_shmem_hugepages * 2048,
+            "ShmemPmdMapped" => self.vmstat.nr_shmem_pmdmapped * 2048,
             _ => return None,
         })
     }
@@ -356,4 +375,6 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "Hugepagesize",
     "Hugetlb",
     "AnonHugePages",
+    "ShmemHugePages",
+    "ShmemPmdMapped",
 ];

@@ -89,8 +89,11 @@ impl Kernel {
         dst: &Vma,
     ) -> SysResult<()> {
         // copy_pmd_range(): huge entries are shared whole (copy_huge_pmd()).
+        // A file VMA's huge entries are not copied: the child refaults them.
         for (haddr, pslot, e) in self.thp_leaves(parent, src.start, src.end) {
-            self.copy_huge_pmd(child, dst, haddr, pslot, e)?;
+            if dst.is_anonymous() {
+                self.copy_huge_pmd(child, dst, haddr, pslot, e)?;
+            }
         }
         let proot = self.mms[parent].pgd;
         let croot = self.mms[child].pgd;

@@ -157,12 +157,17 @@ impl Kernel {
         self.vmstat.nr_anon_pages += HPAGE_NR;
     }
 
-    /// page_remove_rmap(compound): one PMD mapping fewer. When the last goes, the subpages no
-    /// PTE maps leave NR_ANON_MAPPED, and a folio left partly mapped is queued for a split.
+    /// page_remove_rmap(compound): one PMD mapping fewer. When the last goes, a file THP
+    /// leaves NR_SHMEM_PMDMAPPED; an anonymous one leaves NR_ANON_THPS, the subpages no PTE
+    /// maps leave NR_ANON_MAPPED, and a folio left partly mapped is queued for a split.
     pub(crate) fn thp_remove_compound_rmap(&mut self, head: u64) {
         let f = self.thp.folios.get_mut(&head).expect("THP folio");
         f.compound_mapcount -= 1;
         if f.compound_mapcount > 0 {
+            return;
+        }
+        if !self.pages.page(head).is_anon() {
+            self.vmstat.nr_shmem_pmdmapped -= 1;
             return;
         }
         self.vmstat.nr_anon_transparent_hugepages -= 1;
@@ -289,6 +294,45 @@ impl Kernel {
         }
     }
 
+    /// do_set_pmd(): map the page-cache THP `head` at the aligned 2 MiB around `addr` with
+    /// one PMD entry (no deposited table for file THPs on x86); false (fall back to PTEs)
+    /// if the VMA cannot hold it there.
+    pub(crate) fn do_set_pmd(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        pmd: PteSlot,
+        head: u64,
+        write: bool,
+    ) -> bool {
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        if !Self::transhuge_vma_suitable(vma, haddr) {
+            return false;
+        }
+        let mut entry = mk_huge_pmd(head, vma.page_prot());
+        if write {
+            entry = entry.mkdirty();
+            if vma.flags & VM_WRITE != 0 {
+                entry = entry.mkwrite();
+            }
+            for pfn in head..head + HPAGE_NR {
+                self.pages.page_mut(pfn).flags |= PG_DIRTY;
+            }
+        }
+        self.get_page(head);
+        // page_add_file_rmap(compound): NR_SHMEM_PMDMAPPED counts the first PMD mapping.
+        let f = self.thp.folios.get_mut(&head).expect("THP folio");
+        f.compound_mapcount += 1;
+        if f.compound_mapcount == 1 {
+            self.vmstat.nr_shmem_pmdmapped += 1;
+        }
+        self.mms[mm].rss_shmem += HPAGE_NR as i64;
+        self.vmstat.thp_file_mapped += 1;
+        table::set(&mut self.phys, pmd, entry);
+        true
+    }
+
     /// huge_pmd_set_accessed(): a fault on a huge entry that already allows the access.
     pub(crate) fn huge_pmd_set_accessed(&mut self, pmd: PteSlot, orig: Pte, write: bool) {
         let mut e = orig.mkyoung();
@@ -358,6 +402,13 @@ impl Kernel {
         // pmdp_invalidate(): the 2 MiB translation goes from every TLB first.
         table::set(&mut self.phys, pmd, Pte::NONE);
         self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
+        let head = e.pfn();
+        if !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon() {
+            // A file PMD is just cleared: the range refaults, as PTEs where it must.
+            self.zap_file_pmd(mm, e);
+            self.put_page(head);
+            return;
+        }
         let pgtable = self.withdraw(mm, haddr);
         if self.is_huge_zero_pmd(e) {
             // __split_huge_zero_page_pmd(): every PTE maps the 4 KiB zero page.
@@ -366,7 +417,6 @@ impl Kernel {
             table::set(&mut self.phys, pmd, pmd_populate(pgtable));
             return;
         }
-        let head = e.pfn();
         if e.dirty() {
             // 5.19 moves the dirty bit to the folio (PG_dirty), not to the PTEs.
             for pfn in head..head + HPAGE_NR {
@@ -446,61 +496,91 @@ impl Kernel {
     }
 
     /// split_huge_page(): turn a THP folio into 512 ordinary pages. It fails (false,
-    /// THP_SPLIT_PAGE_FAILED) while anything but its mappings holds a reference
-    /// (can_split_folio()). Every PMD mapping becomes PTEs first; all the folio's PTEs then
-    /// pass through migration entries and come back old and clean (remove_migration_pte()
-    /// in 5.19). Subpages nothing maps are freed.
+    /// THP_SPLIT_PAGE_FAILED) while anything but its mappings and page-cache entries holds a
+    /// reference (can_split_folio()). unmap_page() goes first: an anonymous folio's PMD
+    /// mappings become PTEs and all its PTEs pass through migration entries, coming back old
+    /// and clean (remove_migration_pte() in 5.19); a file folio is simply unmapped everywhere
+    /// (remap_page() only restores anonymous mappings). Subpages nothing holds are freed,
+    /// and a file's subpages past EOF leave the page cache.
     pub(crate) fn split_huge_page(&mut self, head: u64) -> bool {
-        if self.pages.page(head).refcount != self.total_mapcount(head) {
+        let hp = *self.pages.page(head);
+        let anon = hp.is_anon();
+        let ino = hp.mapping as usize;
+        let cached = |k: &Kernel, pfn: u64| {
+            !anon && k.shmem[ino].cache.get(&k.pages.page(pfn).index) == Some(&pfn)
+        };
+        let cache_refs = (head..head + HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
+        if hp.refcount != self.total_mapcount(head) + cache_refs {
             self.vmstat.thp_split_page_failed += 1;
             return false;
         }
+        if anon {
+            self.unmap_anon_folio_for_split(head);
+        } else {
+            self.unmap_mapping_range(ino, hp.index, hp.index + HPAGE_NR, false);
+        }
+        // __split_huge_page(): folio-wide state goes to every subpage; each keeps the
+        // references of its own mappings and page-cache entry.
+        let shared = hp.flags & (PG_ANON | PG_SWAPBACKED | PG_DIRTY | PG_UPTODATE);
+        self.thp.folios.remove(&head);
+        self.thp.deferred.remove(&head);
+        self.vmstat.thp_split_page += 1;
+        if !anon {
+            self.vmstat.nr_shmem_hugepages -= 1;
+        }
+        let eof = if anon {
+            u64::MAX
+        } else {
+            self.shmem[ino].size.div_ceil(4096)
+        };
+        for i in 0..HPAGE_NR {
+            let in_cache = cached(self, head + i);
+            let p = self.pages.page_mut(head + i);
+            p.flags = (p.flags & PG_ANON_EXCLUSIVE) | shared;
+            p.refcount = p.mapcount + in_cache as i32;
+            p.mapping = hp.mapping;
+            p.index = hp.index + i;
+            if in_cache && p.index >= eof {
+                self.shmem[ino].cache.remove(&(hp.index + i));
+                self.vmstat.nr_shmem -= 1;
+                self.pages.page_mut(head + i).refcount -= 1;
+            }
+            if self.pages.page(head + i).refcount == 0 {
+                self.phys.clear(head + i);
+                self.pages.free(head + i);
+            }
+        }
+        true
+    }
+
+    /// unmap_page() + remap_page() for an anonymous folio: its PMD mappings become PTEs, then
+    /// every PTE of it comes back old and clean.
+    fn unmap_anon_folio_for_split(&mut self, head: u64) {
         let ranges = self.folio_rmap_ranges(head);
         for &(mm, haddr) in &ranges {
             let root = self.mms[mm].pgd;
-            if table::pmd_slot(&self.phys, root, haddr).is_some_and(|s| {
-                table::get(&self.phys, s).pfn() == head && pmd_trans_huge(table::get(&self.phys, s))
-            }) {
+            let e = table::pmd_slot(&self.phys, root, haddr).map(|s| table::get(&self.phys, s));
+            if e.is_some_and(|e| pmd_trans_huge(e) && e.pfn() == head) {
                 self.split_huge_pmd(mm, haddr);
             }
         }
         for &(mm, haddr) in &ranges {
             let root = self.mms[mm].pgd;
-            let mut flushed = false;
-            for (a, slot) in table::slots(&self.phys, root, haddr, haddr + HPAGE_SIZE) {
+            let mut touched = false;
+            for (_, slot) in table::slots(&self.phys, root, haddr, haddr + HPAGE_SIZE) {
                 let pte = table::get(&self.phys, slot);
                 if pte.is_present()
                     && !pte.special()
                     && (head..head + HPAGE_NR).contains(&pte.pfn())
                 {
                     table::set(&mut self.phys, slot, pte.mkold().mkclean());
-                    let _ = a;
-                    flushed = true;
+                    touched = true;
                 }
             }
-            if flushed {
+            if touched {
                 self.flush_tlb_mm_range(mm, haddr, haddr + HPAGE_SIZE);
             }
         }
-        // __split_huge_page(): folio-wide state goes to every subpage; each keeps the
-        // references of its own mappings.
-        let hp = *self.pages.page(head);
-        let shared = hp.flags & (PG_ANON | PG_SWAPBACKED | PG_DIRTY | PG_UPTODATE);
-        self.thp.folios.remove(&head);
-        self.thp.deferred.remove(&head);
-        self.vmstat.thp_split_page += 1;
-        for i in 0..HPAGE_NR {
-            let p = self.pages.page_mut(head + i);
-            p.flags = (p.flags & PG_ANON_EXCLUSIVE) | shared;
-            p.refcount = p.mapcount;
-            p.mapping = hp.mapping;
-            p.index = hp.index + i;
-            if p.refcount == 0 {
-                self.phys.clear(head + i);
-                self.pages.free(head + i);
-            }
-        }
-        true
     }
 
     /// The madvise PTE walks' rule for a subpage of a PTE-mapped THP: split the folio if this
@@ -557,8 +637,8 @@ impl Kernel {
 
     /// madvise_cold_or_pageout_pte_range() for huge entries: the entry loses its accessed
     /// bit (pmdp_invalidate() flushes); PAGEOUT then reclaims the folio, which with no swap
-    /// device ends in the split shrink_page_list() makes before trying 4 KiB swap-out
-    /// (THP_SWPOUT_FALLBACK).
+    /// device ends in a split: shrink_page_list()'s before trying 4 KiB swap-out of an
+    /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one.
     pub(crate) fn madvise_cold_huge_pmds(
         &mut self,
         tlb: &mut MmuGather,
@@ -573,7 +653,10 @@ impl Kernel {
                 self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
                 tlb.add_huge_range(haddr, HPAGE_SIZE);
             }
-            if pageout && self.split_huge_page(e.pfn()) {
+            // A shmem THP is unmapped and split by shmem_writepage() (which then finds no
+            // swap and redirties the pieces); an anonymous one is split for 4 KiB swap-out.
+            let anon = self.pages.page(e.pfn()).is_anon();
+            if pageout && self.split_huge_page(e.pfn()) && anon {
                 self.vmstat.thp_swpout_fallback += 1;
             }
         }
@@ -587,14 +670,33 @@ impl Kernel {
         let e = table::get(&self.phys, pmd);
         table::set(&mut self.phys, pmd, Pte::NONE);
         tlb.add_huge_range(haddr, HPAGE_SIZE);
+        let head = e.pfn();
+        if !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon() {
+            self.zap_file_pmd(mm, e);
+            tlb.remove_page(head);
+            return;
+        }
         self.zap_deposited_table(mm, haddr);
         if self.is_huge_zero_pmd(e) {
             return;
         }
-        let head = e.pfn();
         self.thp_remove_compound_rmap(head);
         self.mms[mm].rss_anon -= HPAGE_NR as i64;
         tlb.remove_page(head);
+    }
+
+    /// The bookkeeping of a file PMD that went away (zap_huge_pmd(), or a split of it): the
+    /// dirty bit moves to the folio, the PMD mapping and its RSS go; the caller drops the
+    /// reference.
+    fn zap_file_pmd(&mut self, mm: MmId, e: Pte) {
+        let head = e.pfn();
+        if e.dirty() {
+            for pfn in head..head + HPAGE_NR {
+                self.pages.page_mut(pfn).flags |= PG_DIRTY;
+            }
+        }
+        self.thp_remove_compound_rmap(head);
+        self.mms[mm].rss_shmem -= HPAGE_NR as i64;
     }
 
     /// copy_huge_pmd(): the child shares the folio (or the huge zero page) through a
@@ -660,8 +762,10 @@ impl Kernel {
         }
         let e = table::get(&self.phys, src);
         table::set(&mut self.phys, src, Pte::NONE);
-        let t = self.withdraw(mm, old);
-        self.deposit(mm, new, t);
+        // Only anonymous huge entries have a deposited table.
+        if let Some(t) = self.mms[mm].deposited.remove(&old) {
+            self.deposit(mm, new, t);
+        }
         // move_soft_dirty_pmd(): the moved range reads as written.
         table::set(&mut self.phys, dst, Pte(e.0 | _PAGE_SOFT_DIRTY));
         self.flush_tlb_mm_range(mm, old, old + HPAGE_SIZE);

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
-use crate::mm::vma::{vm::*, Vma};
+use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::alloc::ZERO_PFN;
+use crate::page::flags::*;
 use crate::pgtable::pte::Pte;
 use crate::pgtable::table;
 
@@ -102,16 +103,33 @@ impl Kernel {
         }
     }
 
+    /// khugepaged_enter_vma() (shmem_mmap(), hugepage_madvise()): register the mm if
+    /// khugepaged runs and hugepage_vma_check() accepts the VMA.
+    pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma) {
+        let k = &self.thp.knobs;
+        if (k.always() || k.madvise()) && self.khugepaged_vma_check(vma) {
+            self.khugepaged.mm_slots.insert(mm);
+        }
+    }
+
     /// khugepaged_exit(): the mm is gone.
     pub(crate) fn khugepaged_exit(&mut self, mm: MmId) {
         self.khugepaged.mm_slots.remove(&mm);
     }
 
-    /// hugepage_vma_check() for an anonymous VMA, with `enabled` and the VMA's advice.
+    /// hugepage_vma_check(): a shmem VMA qualifies when its file may hold THPs there
+    /// (shmem_huge_enabled()) and its offset is huge-page aligned with its address; an
+    /// anonymous one by `enabled` and the VMA's advice, once it has an anon_vma.
     fn khugepaged_vma_check(&self, vma: &Vma) -> bool {
         let k = &self.thp.knobs;
         if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
             return false;
+        }
+        if let Backing::Shmem(ino) = vma.backing {
+            return self.shmem_is_huge(ino, Some(vma), vma.pgoff)
+                && (vma.start >> 12)
+                    .wrapping_sub(vma.pgoff)
+                    .is_multiple_of(HPAGE_NR);
         }
         if !(k.always() || (k.madvise() && vma.flags & VM_HUGEPAGE != 0)) {
             return false;
@@ -134,6 +152,119 @@ impl Kernel {
         Ok(vma.for_fault())
     }
 
+    /// khugepaged_scan_file(): the 512 cache slots from `start`: no THP among them, every page
+    /// referenced only by the cache and its mappings, and at most max_ptes_none holes.
+    fn khugepaged_scan_file(&mut self, ino: usize, start: u64) -> ScanResult {
+        let mut present = 0;
+        for (_, &pfn) in self.shmem[ino].cache.range(start..start + HPAGE_NR) {
+            if self.thp_head(pfn).is_some() {
+                return ScanResult::PageCompound;
+            }
+            if self.pages.page(pfn).refcount != 1 + self.pages.page(pfn).mapcount {
+                return ScanResult::PageCount;
+            }
+            present += 1;
+        }
+        if present < HPAGE_NR - self.thp.knobs.max_ptes_none {
+            self.vmstat.thp_scan_exceed_none_pte += 1;
+            return ScanResult::ExceedNonePte;
+        }
+        ScanResult::Succeed
+    }
+
+    /// collapse_file() for shmem, then retract_page_tables(): the pages from `start` are
+    /// unmapped everywhere one by one and must then be held by the cache alone; a new THP
+    /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
+    /// could map it with a PMD loses its now empty PTE table so the next fault does.
+    fn collapse_file(&mut self, ino: usize, start: u64, new: u64) -> ScanResult {
+        let cached: Vec<(u64, u64)> = self.shmem[ino]
+            .cache
+            .range(start..start + HPAGE_NR)
+            .map(|(&i, &p)| (i, p))
+            .collect();
+        if cached.is_empty() {
+            return ScanResult::Truncated;
+        }
+        for &(index, pfn) in &cached {
+            if self.thp_head(pfn).is_some() {
+                return ScanResult::PageCompound;
+            }
+            self.unmap_mapping_range(ino, index, index + 1, false);
+            if self.pages.page(pfn).refcount != 1 {
+                return ScanResult::PageCount;
+            }
+        }
+        for pfn in new..new + HPAGE_NR {
+            self.phys.clear(pfn);
+        }
+        for &(index, pfn) in &cached {
+            self.phys.copy(pfn, new + (index - start));
+            self.shmem[ino].cache.remove(&index);
+            self.vmstat.nr_shmem -= 1;
+            self.put_page(pfn);
+        }
+        self.shmem_add_thp(ino, start, new);
+        for pfn in new..new + HPAGE_NR {
+            self.pages.page_mut(pfn).flags |= PG_UPTODATE | PG_DIRTY;
+        }
+        self.retract_page_tables(ino, start);
+        ScanResult::Succeed
+    }
+
+    /// retract_page_tables(): free the PTE table under every VMA of the file that maps
+    /// `pgoff` at a 2 MiB-aligned address with the whole 2 MiB inside it, has no anonymous
+    /// (COW) pages, and is not registered for uffd-wp (its table may hold markers).
+    fn retract_page_tables(&mut self, ino: usize, pgoff: u64) {
+        let hits: Vec<(MmId, u64, u64)> = self
+            .mms
+            .iter()
+            .flat_map(|(id, m)| {
+                m.vmas
+                    .iter()
+                    .filter(move |v| {
+                        v.backing == Backing::Shmem(ino)
+                            && v.pgoff <= pgoff
+                            && pgoff < v.pgoff + v.pages()
+                            && v.anon_vma.is_none()
+                    })
+                    .map(move |v| (id, v.start + ((pgoff - v.pgoff) << 12), v.flags))
+            })
+            .filter(|&(id, addr, _)| {
+                addr % HPAGE_SIZE == 0
+                    && self.mms[id]
+                        .vmas
+                        .lookup(addr)
+                        .is_some_and(|v| v.end >= addr + HPAGE_SIZE)
+            })
+            .collect();
+        for (mm, addr, vm_flags) in hits {
+            if vm_flags & VM_UFFD_WP != 0 {
+                continue;
+            }
+            let root = self.mms[mm].pgd;
+            // mm_find_pmd(): only a PMD that points at a PTE table.
+            let (Some(pmd), Some(first)) = (
+                table::pmd_slot(&self.phys, root, addr),
+                table::walk(&self.phys, root, addr),
+            ) else {
+                continue;
+            };
+            debug_assert!(
+                self.phys.table(first.table).iter().all(|&e| e == 0),
+                "collapse_file() unmapped the range"
+            );
+            // collapse_and_free_pmd(): pmdp_collapse_flush(), then the table goes.
+            table::set(&mut self.phys, pmd, Pte::NONE);
+            self.flush_tlb_range_stride(
+                mm,
+                addr,
+                addr + HPAGE_SIZE,
+                crate::mm::hugetlb::HPAGE_SHIFT,
+            );
+            table::free_table(&mut self.phys, &mut self.pages, first.table);
+        }
+    }
+
     /// The scan step for the PMD range holding `addr` in `tid`'s address space:
     /// khugepaged_scan_mm_slot()'s VMA checks, then khugepaged_scan_pmd().
     pub fn khugepaged_scan(
@@ -151,9 +282,12 @@ impl Kernel {
             Ok(v) => v,
             Err(r) => return Ok(r),
         };
+        if let Backing::Shmem(ino) = vma.backing {
+            return Ok(self.khugepaged_scan_file(ino, vma.linear_page_index(haddr)));
+        }
         // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
         match table::walk(&self.phys, self.mms[mm].pgd, haddr) {
-            Some(slot) => Ok(self.scan_ptes(&vma, slot.table, false)),
+            Some(slot) => Ok(self.count_scan_result(self.scan_ptes(&vma, slot.table, false))),
             None => Ok(ScanResult::PmdNull),
         }
     }
@@ -173,7 +307,13 @@ impl Kernel {
             return Ok(ScanResult::AllocHugePageFail);
         };
         self.vmstat.thp_collapse_alloc += 1;
-        let result = self.collapse_locked(mm, haddr, new);
+        let result = match self.hugepage_vma_revalidate(mm, haddr) {
+            Ok(vma) => match vma.backing {
+                Backing::Shmem(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
+                Backing::Anon => self.collapse_huge_page(mm, &vma, haddr, new),
+            },
+            Err(r) => r,
+        };
         if result != ScanResult::Succeed {
             // The preallocated page is freed (khugepaged keeps it for the next try; the
             // model does not carry it over).
@@ -182,11 +322,10 @@ impl Kernel {
         Ok(result)
     }
 
-    fn collapse_locked(&mut self, mm: MmId, haddr: u64, new: u64) -> ScanResult {
-        let vma = match self.hugepage_vma_revalidate(mm, haddr) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    /// collapse_huge_page() once the VMA revalidated under the mmap write lock: flush the
+    /// PMD, isolate the pages again, copy them into `new` and map it; the PTE table is
+    /// deposited with it.
+    fn collapse_huge_page(&mut self, mm: MmId, vma: &Vma, haddr: u64, new: u64) -> ScanResult {
         let root = self.mms[mm].pgd;
         // mm_find_pmd(): a PTE table must hang there (a huge or empty PMD has nothing to do).
         let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
@@ -205,7 +344,7 @@ impl Kernel {
             haddr + HPAGE_SIZE,
             crate::mm::hugetlb::HPAGE_SHIFT,
         );
-        if self.scan_ptes(&vma, pgtable, true) != ScanResult::Succeed {
+        if self.count_scan_result(self.scan_ptes(vma, pgtable, true)) != ScanResult::Succeed {
             table::set(&mut self.phys, pmd, old_pmd);
             return ScanResult::Fail;
         }
@@ -230,9 +369,19 @@ impl Kernel {
             self.put_page(src);
         }
         // The emptied PTE table is deposited with the new huge entry.
-        self.thp_install_new_anon(mm, &vma, haddr, new, pgtable);
+        self.thp_install_new_anon(mm, vma, haddr, new, pgtable);
         self.khugepaged.pages_collapsed += 1;
         ScanResult::Succeed
+    }
+
+    /// THP_SCAN_EXCEED_NONE_PTE / THP_SCAN_EXCEED_SHARED_PTE for a PTE scan that stopped there.
+    fn count_scan_result(&mut self, r: ScanResult) -> ScanResult {
+        match r {
+            ScanResult::ExceedNonePte => self.vmstat.thp_scan_exceed_none_pte += 1,
+            ScanResult::ExceedSharedPte => self.vmstat.thp_scan_exceed_share_pte += 1,
+            _ => {}
+        }
+        r
     }
 
     /// khugepaged_scan_pmd()'s loop over the PTE table `pgtable`, or with `isolate`

@@ -190,10 +190,15 @@ impl Kernel {
             // hugepage_madvise(): khugepaged learns of the mm now, not at the first fault.
             MADV_HUGEPAGE => {
                 flags = (flags & !VM_NOHUGEPAGE) | VM_HUGEPAGE;
-                // khugepaged_enter_vma(): hugepage_vma_check() wants an anon_vma already.
-                if flags & (VM_SPECIAL | VM_HUGETLB) == 0 && vma.anon_vma.is_some() {
-                    self.khugepaged_enter(mm);
-                }
+                // khugepaged_enter_vma() with the new flags (an anonymous VMA needs an
+                // anon_vma already to qualify).
+                self.khugepaged_enter_vma(
+                    mm,
+                    &Vma {
+                        flags,
+                        ..vma.for_fault()
+                    },
+                );
             }
             MADV_NOHUGEPAGE => flags = (flags & !VM_HUGEPAGE) | VM_NOHUGEPAGE,
             _ => return Err(Errno::EINVAL),
@@ -289,8 +294,9 @@ impl Kernel {
                 stopped = Some(slot.table);
                 continue;
             }
+            // A split file THP is unmapped: nothing is left here to age.
             let pte = table::get(&self.phys, slot);
-            if self.pages.page(pte.pfn()).mapcount != 1 {
+            if !pte.is_present() || self.pages.page(pte.pfn()).mapcount != 1 {
                 continue;
             }
             if pte.young() {

@@ -62,19 +62,30 @@ impl Kernel {
                 self.huge_pmd_set_accessed(pmd, orig_pmd, write);
                 return Ok(());
             }
-            // wp_huge_pmd(); on fallback the PMD now holds PTEs.
-            if self.do_huge_pmd_wp_page(mm, vma, addr, pmd, orig_pmd)? {
-                return Ok(());
+            // wp_huge_pmd(): an anonymous THP may be reused in place; a file PMD is split
+            // (cleared) so the write is handled (COW or write-notify) at the PTE level.
+            if vma.is_anonymous() {
+                if self.do_huge_pmd_wp_page(mm, vma, addr, pmd, orig_pmd)? {
+                    return Ok(());
+                }
+            } else {
+                self.split_huge_pmd(mm, addr & !((1 << 21) - 1));
+            }
+        }
+        if let Backing::Shmem(ino) = vma.backing {
+            // handle_pte_fault() with no PTE table yet (or an empty entry): do_fault(), which
+            // may map a huge page with the PMD itself.
+            let empty = table::walk(&self.phys, root, addr)
+                .is_none_or(|s| table::get(&self.phys, s).is_none());
+            if empty {
+                return self.do_fault(mm, vma, ino, addr, pmd, write);
             }
         }
         let slot =
             table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr).ok_or(VmFault::Oom)?;
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
-            return match vma.backing {
-                Backing::Anon => self.do_anonymous_page(mm, vma, addr, slot, write),
-                Backing::Shmem(ino) => self.do_fault(mm, vma, ino, addr, slot, write),
-            };
+            return self.do_anonymous_page(mm, vma, addr, slot, write);
         }
         if !pte.is_present() {
             // Swap and migration entries arrive with the swap issue; nothing writes them yet.
@@ -259,33 +270,38 @@ impl Kernel {
     }
 
     /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
-    /// do_cow_fault() for a private mapping of the file.
+    /// do_cow_fault() for a private mapping of the file. `pmd` may still be empty.
     fn do_fault(
         &mut self,
         mm: MmId,
         vma: &Vma,
         ino: usize,
         addr: u64,
-        slot: PteSlot,
+        pmd: PteSlot,
         write: bool,
     ) -> Result<(), VmFault> {
         let index = vma.linear_page_index(addr);
         if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
             return Err(VmFault::Sigbus);
         }
-        // do_read_fault(): fault around only when the window is more than one page.
+        // do_read_fault(): fault around only when the window is more than one page; done if
+        // that mapped the faulting address.
         if !write && self.cfg.fault_around_bytes >> PAGE_SHIFT > 1 {
-            self.do_fault_around(mm, vma, ino, addr);
+            self.do_fault_around(mm, vma, ino, addr, pmd);
+            let root = self.mms[mm].pgd;
+            if table::walk_leaf(&self.phys, root, addr)
+                .is_some_and(|(s, _)| !table::get(&self.phys, s).is_none())
+            {
+                return Ok(());
+            }
         }
-        if !table::get(&self.phys, slot).is_none() {
-            return Ok(());
-        }
-        let pfn = self.shmem_getpage(ino, index).map_err(|_| VmFault::Oom)?;
+        let pfn = self
+            .shmem_getpage(ino, index, vma)
+            .map_err(|_| VmFault::Oom)?;
         if write && vma.flags & VM_SHARED == 0 {
-            return self.do_cow_fault(mm, vma, addr, slot, pfn);
+            return self.do_cow_fault(mm, vma, addr, pmd, pfn);
         }
-        self.finish_fault_file(mm, vma, slot, pfn, write);
-        Ok(())
+        self.finish_fault(mm, vma, addr, pmd, pfn, write)
     }
 
     /// do_cow_fault(): a write to a private file mapping gets an anonymous copy of the page.
@@ -294,16 +310,46 @@ impl Kernel {
         mm: MmId,
         vma: &Vma,
         addr: u64,
-        slot: PteSlot,
+        pmd: PteSlot,
         cache_pfn: u64,
     ) -> Result<(), VmFault> {
         let vma = self.anon_vma_prepare(mm, vma);
         let new = self.alloc_user_page()?;
         self.phys.copy(cache_pfn, new);
+        let Some(slot) = table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr) else {
+            self.put_page(new);
+            return Err(VmFault::Oom);
+        };
         let entry = new_anon_pte(new, &vma);
         self.mms[mm].rss_anon += 1;
         self.page_add_new_anon_rmap(new, &vma, addr);
         table::set(&mut self.phys, slot, entry);
+        Ok(())
+    }
+
+    /// finish_fault(): a page-cache page for `addr`; a THP's with one PMD where the VMA allows
+    /// (do_set_pmd()), else with a PTE (allocating the table).
+    fn finish_fault(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        pmd: PteSlot,
+        pfn: u64,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        if table::get(&self.phys, pmd).is_none() {
+            if let Some(head) = self.thp_head(pfn) {
+                if self.do_set_pmd(mm, vma, addr, pmd, head, write) {
+                    return Ok(());
+                }
+            }
+        }
+        let slot =
+            table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr).ok_or(VmFault::Oom)?;
+        if table::get(&self.phys, slot).is_none() {
+            self.finish_fault_file(mm, vma, slot, pfn, write);
+        }
         Ok(())
     }
 
@@ -324,32 +370,53 @@ impl Kernel {
     }
 
     /// do_fault_around() → filemap_map_pages(): map cached pages near `addr` without faulting
-    /// them in, within the fault_around_bytes window clamped to the VMA and the PTE table.
-    fn do_fault_around(&mut self, mm: MmId, vma: &Vma, ino: usize, addr: u64) {
+    /// them in, within the fault_around_bytes window clamped to the VMA and the PTE table. If
+    /// the first cached page is part of a THP and the PMD is empty, filemap_map_pmd() maps the
+    /// whole THP instead; a PTE table is only installed when there is something to map.
+    fn do_fault_around(&mut self, mm: MmId, vma: &Vma, ino: usize, addr: u64, pmd: PteSlot) {
         // The window starts at the fault_around_bytes-aligned address (not below the VMA) and
         // runs 16 pages, stopping at the end of the VMA and of the PTE table.
         let window = self.cfg.fault_around_bytes;
         let start = (addr & !(window - 1)).max(vma.start);
         let table_end = (start | ((1 << 21) - 1)) + 1;
         let end = (start + window).min(vma.end).min(table_end);
-        let root = self.mms[mm].pgd;
         // filemap_map_pages() stops at EOF and skips pages that are not uptodate.
         let eof = self.shmem[ino].size.div_ceil(PAGE_SIZE);
-        let mut a = start;
-        while a < end {
+        let cached_at = |k: &Kernel, a: u64| {
             let index = vma.linear_page_index(a);
-            let cached = self.shmem[ino]
+            k.shmem[ino]
                 .cache
                 .get(&index)
                 .copied()
-                .filter(|&p| self.pages.page(p).test(PG_UPTODATE));
-            if let Some(pfn) = cached.filter(|_| index < eof) {
-                if let Some(slot) = table::walk(&self.phys, root, a) {
-                    if table::get(&self.phys, slot).is_none() {
-                        // x86 keeps prefaulted entries young (arch_wants_old_prefaulted_pte()
-                        // is false there).
-                        self.finish_fault_file(mm, vma, slot, pfn, false);
-                    }
+                .filter(|&p| index < eof && k.pages.page(p).test(PG_UPTODATE))
+        };
+        let Some(first) = (start..end)
+            .step_by(PAGE_SIZE as usize)
+            .find_map(|a| cached_at(self, a))
+        else {
+            return;
+        };
+        let e = table::get(&self.phys, pmd);
+        if pmd_trans_huge(e) {
+            return;
+        }
+        if e.is_none() {
+            if let Some(head) = self.thp_head(first) {
+                if self.do_set_pmd(mm, vma, addr, pmd, head, false) {
+                    return;
+                }
+            }
+        }
+        let mut a = start;
+        while a < end {
+            if let Some(pfn) = cached_at(self, a) {
+                let Some(slot) = table::pte_alloc(&mut self.phys, &mut self.pages, pmd, a) else {
+                    return;
+                };
+                if table::get(&self.phys, slot).is_none() {
+                    // x86 keeps prefaulted entries young (arch_wants_old_prefaulted_pte()
+                    // is false there).
+                    self.finish_fault_file(mm, vma, slot, pfn, false);
                 }
             }
             a += PAGE_SIZE;

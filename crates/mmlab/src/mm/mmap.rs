@@ -163,10 +163,21 @@ impl Kernel {
         }
         let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
         let align = if huge { HPAGE_SIZE } else { PAGE_SIZE };
+        let hint = addr;
         let addr = if flags & MAP_32BIT != 0 && !fixed {
             self.get_unmapped_area_32bit(mm, addr, len)?
         } else {
             self.get_unmapped_area(mm, addr, len, fixed, align)?
+        };
+        // shmem files, and shared anonymous memory (whose pgoff is ignored), get the area
+        // through shmem_get_unmapped_area().
+        let addr = match file {
+            Some(_) if huge || flags & MAP_32BIT != 0 || fixed => addr,
+            Some(_) => self.shmem_get_unmapped_area(mm, hint, len, pgoff, addr),
+            None if flags & MAP_TYPE != MAP_PRIVATE && flags & MAP_32BIT == 0 && !fixed => {
+                self.shmem_get_unmapped_area(mm, hint, len, 0, addr)
+            }
+            None => addr,
         };
         if flags & MAP_FIXED_NOREPLACE != 0 && self.mms[mm].vmas.intersects(addr, addr + len) {
             return Err(Errno::EEXIST);
@@ -277,7 +288,7 @@ impl Kernel {
             // The VMA's file reference (get_file()).
             self.shmem[ino].refs += 1;
         }
-        self.mms[mm].vmas.insert(Vma {
+        let vma = Vma {
             start: addr,
             end,
             flags: vm_flags,
@@ -285,7 +296,14 @@ impl Kernel {
             backing,
             anon_vma: None,
             hugetlb_resv,
-        });
+        };
+        // shmem_mmap(): a shmem VMA holding an aligned 2 MiB is khugepaged's business.
+        if let Backing::Shmem(ino) = backing {
+            if !self.shmem[ino].huge && addr.next_multiple_of(HPAGE_SIZE) + HPAGE_SIZE <= end {
+                self.khugepaged_enter_vma(mm, &vma);
+            }
+        }
+        self.mms[mm].vmas.insert(vma);
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
         if kind != MapKind::SharedAnon {
@@ -369,6 +387,43 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         Ok(addr)
+    }
+
+    /// shmem_get_unmapped_area() after the allocator chose `addr`: where the shm mount may
+    /// hold huge pages, a mapping of 2 MiB or more is moved so that its file offset and its
+    /// address agree modulo 2 MiB (found in an area inflated by 2 MiB), unless the caller's
+    /// hint was taken as it was.
+    fn shmem_get_unmapped_area(&self, mm: MmId, hint: u64, len: u64, pgoff: u64, addr: u64) -> u64 {
+        let k = &self.thp.knobs;
+        if k.shmem_enabled == 4 || len < HPAGE_SIZE || hint == addr {
+            return addr;
+        }
+        if k.shmem_enabled != 5 && k.shm_mnt_huge == 3 {
+            return addr;
+        }
+        let offset = (pgoff << PAGE_SHIFT) & (HPAGE_SIZE - 1);
+        if offset != 0 && offset + len < 2 * HPAGE_SIZE {
+            return addr;
+        }
+        if addr & (HPAGE_SIZE - 1) == offset {
+            return addr;
+        }
+        let inflated_len = len + HPAGE_SIZE - PAGE_SIZE;
+        if inflated_len > TASK_SIZE {
+            return addr;
+        }
+        let Ok(inflated) = self.get_unmapped_area(mm, hint, inflated_len, false, PAGE_SIZE) else {
+            return addr;
+        };
+        let inflated_offset = inflated & (HPAGE_SIZE - 1);
+        let mut a = inflated.wrapping_add(offset).wrapping_sub(inflated_offset);
+        if inflated_offset > offset {
+            a += HPAGE_SIZE;
+        }
+        if a > TASK_SIZE - len {
+            return addr;
+        }
+        a
     }
 
     /// arch_get_unmapped_area() for MAP_32BIT (find_start_end(): bottom-up in

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use crate::errno::{Errno, SysResult};
 use crate::hw::PAGE_SIZE;
 use crate::kernel::{Kernel, Tid};
+use crate::mm::hugetlb::HPAGE_NR;
+use crate::mm::vma::{vm::*, Vma};
 use crate::page::flags::*;
 
 /// A shmem inode: size and page cache (index → PFN).
@@ -70,19 +72,81 @@ impl Kernel {
         }
     }
 
-    /// shmem_getpage_gfp(SGP_CACHE) for a fault: the page at `index`, allocated if absent; a
-    /// page fallocate() left not uptodate is cleared and marked uptodate now.
-    pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64) -> SysResult<u64> {
-        let pfn = self.shmem_getpage_gfp(ino, index)?;
-        self.pages.page_mut(pfn).flags |= PG_UPTODATE;
+    /// shmem_getpage_gfp(SGP_CACHE) for a fault in `vma`: the page at `index`, allocated if
+    /// absent; a page (or huge page) fallocate() left not uptodate is marked uptodate now.
+    pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64, vma: &Vma) -> SysResult<u64> {
+        let pfn = self.shmem_getpage_gfp(ino, index, Some(vma))?;
+        match self.thp_head(pfn) {
+            Some(head) => {
+                for p in head..head + HPAGE_NR {
+                    self.pages.page_mut(p).flags |= PG_UPTODATE;
+                }
+            }
+            None => self.pages.page_mut(pfn).flags |= PG_UPTODATE,
+        }
         Ok(pfn)
     }
 
+    /// shmem_is_huge(): may the page at `index` be allocated as part of a THP? `shmem_enabled`'s
+    /// deny and force decide alone; otherwise the internal mount's setting does (within_size:
+    /// the huge page ends inside i_size; advise: the VMA has MADV_HUGEPAGE).
+    pub(crate) fn shmem_is_huge(&self, ino: usize, vma: Option<&Vma>, index: u64) -> bool {
+        let k = &self.thp.knobs;
+        if self.shmem[ino].huge || k.shmem_enabled == 4 {
+            return false;
+        }
+        if vma.is_some_and(|v| v.flags & VM_NOHUGEPAGE != 0) {
+            return false;
+        }
+        if k.shmem_enabled == 5 {
+            return true;
+        }
+        let advised = vma.is_some_and(|v| v.flags & VM_HUGEPAGE != 0);
+        match k.shm_mnt_huge {
+            0 => true,
+            1 => {
+                let end = (index + 1).next_multiple_of(HPAGE_NR);
+                self.shmem[ino].size.div_ceil(PAGE_SIZE) >= end || advised
+            }
+            2 => advised,
+            _ => false,
+        }
+    }
+
     /// shmem_getpage_gfp(SGP_FALLOC): find or allocate the page at `index`; a new page is zeroed
-    /// but not uptodate (fault-around will not map it until a fault has).
-    pub(crate) fn shmem_getpage_gfp(&mut self, ino: usize, index: u64) -> SysResult<u64> {
+    /// but not uptodate (fault-around will not map it until a fault has). Where shmem_is_huge()
+    /// allows and no page of the aligned 2 MiB is cached yet, a THP is allocated instead
+    /// (thp_file_alloc; thp_file_fallback when no 2 MiB block is free).
+    pub(crate) fn shmem_getpage_gfp(
+        &mut self,
+        ino: usize,
+        index: u64,
+        vma: Option<&Vma>,
+    ) -> SysResult<u64> {
         if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
             return Ok(pfn);
+        }
+        if self.shmem_is_huge(ino, vma, index) {
+            let hindex = index & !(HPAGE_NR - 1);
+            // shmem_alloc_hugepage(): only into an empty 2 MiB stretch of the file.
+            if self.shmem[ino]
+                .cache
+                .range(hindex..hindex + HPAGE_NR)
+                .next()
+                .is_none()
+            {
+                match self.pages.alloc_huge() {
+                    Some(head) => {
+                        for pfn in head..head + HPAGE_NR {
+                            self.phys.clear(pfn);
+                        }
+                        self.shmem_add_thp(ino, hindex, head);
+                        self.vmstat.thp_file_alloc += 1;
+                        return Ok(head + (index - hindex));
+                    }
+                    None => self.vmstat.thp_file_fallback += 1,
+                }
+            }
         }
         let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
         self.phys.clear(pfn);
@@ -95,6 +159,22 @@ impl Kernel {
         Ok(pfn)
     }
 
+    /// shmem_add_to_page_cache() of a new THP at `hindex` (its contents already set): 512
+    /// entries, one reference each.
+    pub(crate) fn shmem_add_thp(&mut self, ino: usize, hindex: u64, head: u64) {
+        for i in 0..HPAGE_NR {
+            let p = self.pages.page_mut(head + i);
+            p.flags |= PG_SWAPBACKED;
+            p.mapping = ino as u32;
+            p.index = hindex + i;
+            self.shmem[ino].cache.insert(hindex + i, head + i);
+        }
+        self.pages.page_mut(head).refcount = HPAGE_NR as i32;
+        self.thp.folios.insert(head, Default::default());
+        self.vmstat.nr_shmem += HPAGE_NR;
+        self.vmstat.nr_shmem_hugepages += 1;
+    }
+
     /// Drop one VMA reference (fput); the last one truncates the page cache (shmem_evict_inode).
     pub(crate) fn shmem_put(&mut self, ino: usize) {
         self.shmem[ino].refs -= 1;
@@ -104,6 +184,9 @@ impl Kernel {
             for (_, pfn) in inode.cache {
                 if !inode.huge {
                     self.vmstat.nr_shmem -= 1;
+                    if self.thp_head(pfn) == Some(pfn) {
+                        self.vmstat.nr_shmem_hugepages -= 1;
+                    }
                 }
                 self.put_page(pfn);
             }
@@ -115,21 +198,45 @@ impl Kernel {
     pub(crate) fn shmem_truncate_range(&mut self, ino: usize, lstart: u64, lend: u64) {
         let first_whole = lstart.div_ceil(PAGE_SIZE);
         let end_whole = lend.saturating_add(1) / PAGE_SIZE;
+        // truncate_inode_partial_folio(): a THP the range covers only in part has that part
+        // zeroed and is split, so its whole pages can go one by one; if it cannot be split it
+        // stays whole (zeroed where the range fell).
+        let mut partial = Vec::new();
+        let from = (lstart / PAGE_SIZE).saturating_sub(HPAGE_NR - 1);
+        for (&i, &pfn) in self.shmem[ino].cache.range(from..=lend / PAGE_SIZE) {
+            let (fstart, flast) = (i * PAGE_SIZE, (i + HPAGE_NR) * PAGE_SIZE - 1);
+            let overlaps = flast >= lstart;
+            let contained = fstart >= lstart && flast <= lend;
+            if overlaps && !contained && self.thp_head(pfn) == Some(pfn) {
+                partial.push((i, pfn));
+            }
+        }
+        let mut pinned = Vec::new();
+        for (hindex, head) in partial {
+            let from = (hindex * PAGE_SIZE).max(lstart);
+            let to = ((hindex + HPAGE_NR) * PAGE_SIZE).min(lend.saturating_add(1));
+            self.zero_file_bytes(ino, from, to);
+            if !self.split_huge_page(head) {
+                pinned.push(hindex..hindex + HPAGE_NR);
+            }
+        }
         let victims: Vec<(u64, u64)> = self.shmem[ino]
             .cache
             .range(first_whole..end_whole.max(first_whole))
             .map(|(&i, &p)| (i, p))
+            .filter(|(i, _)| !pinned.iter().any(|r| r.contains(i)))
             .collect();
         for (i, pfn) in victims {
             self.shmem[ino].cache.remove(&i);
             self.vmstat.nr_shmem -= 1;
+            if self.thp_head(pfn) == Some(pfn) {
+                self.vmstat.nr_shmem_hugepages -= 1;
+            }
             self.put_page(pfn);
         }
         // Partial pages keep their place in the cache, with the truncated bytes zeroed.
         let zero = |k: &mut Kernel, index: u64, from: u64, to: u64| {
-            if let Some(&pfn) = k.shmem[ino].cache.get(&index) {
-                k.phys.fill(pfn, from as usize, (to - from) as usize, 0);
-            }
+            k.zero_file_bytes(ino, index * PAGE_SIZE + from, index * PAGE_SIZE + to);
         };
         let (sidx, soff) = (lstart / PAGE_SIZE, lstart % PAGE_SIZE);
         let (eidx, eoff) = (lend / PAGE_SIZE, lend % PAGE_SIZE + 1);
@@ -144,6 +251,18 @@ impl Kernel {
             if eoff != PAGE_SIZE && lend != u64::MAX {
                 zero(self, eidx, 0, eoff);
             }
+        }
+    }
+
+    /// Zero the cached bytes `[from, to)` of the file (pages not in the cache read as zero).
+    fn zero_file_bytes(&mut self, ino: usize, from: u64, to: u64) {
+        let mut a = from;
+        while a < to {
+            let n = (PAGE_SIZE - a % PAGE_SIZE).min(to - a);
+            if let Some(&pfn) = self.shmem[ino].cache.get(&(a / PAGE_SIZE)) {
+                self.phys.fill(pfn, (a % PAGE_SIZE) as usize, n as usize, 0);
+            }
+            a += n;
         }
     }
 
@@ -254,7 +373,7 @@ impl Kernel {
             return Ok(());
         }
         for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
-            self.shmem_getpage_gfp(ino, index)?;
+            self.shmem_getpage_gfp(ino, index, None)?;
         }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
             self.shmem[ino].size = end;

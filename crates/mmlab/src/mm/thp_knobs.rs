@@ -17,6 +17,9 @@ pub struct ThpKnobs {
     pub enabled: usize,
     pub defrag: usize,
     pub shmem_enabled: usize,
+    /// SHMEM_SB(shm_mnt)->huge: the internal mount's own setting, which follows
+    /// `shmem_enabled` except for `deny` and `force` (those only override it).
+    pub shm_mnt_huge: usize,
     /// `use_zero_page`: read faults map the huge zero page.
     pub use_zero_page: bool,
     /// khugepaged/max_ptes_none: empty (or zero-page) PTEs a collapse may fill.
@@ -37,6 +40,7 @@ impl Default for ThpKnobs {
             enabled: 1,
             defrag: 3,
             shmem_enabled: 3,
+            shm_mnt_huge: 3,
             use_zero_page: true,
             max_ptes_none: 511,
             max_ptes_swap: 64,
@@ -114,7 +118,12 @@ impl ThpKnobs {
         match name {
             "enabled" => self.enabled = pick(ENABLED, val)?,
             "defrag" => self.defrag = pick(DEFRAG, val)?,
-            "shmem_enabled" => self.shmem_enabled = pick(SHMEM_ENABLED, val)?,
+            "shmem_enabled" => {
+                self.shmem_enabled = pick(SHMEM_ENABLED, val)?;
+                if self.shmem_enabled <= 3 {
+                    self.shm_mnt_huge = self.shmem_enabled;
+                }
+            }
             "use_zero_page" => {
                 self.use_zero_page = match number(val)? {
                     0 => false,
