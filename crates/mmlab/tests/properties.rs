@@ -45,6 +45,9 @@ use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
+mod common;
+use common::expect;
+
 const PAGE: u64 = 4096;
 const ARENA_PAGES: u64 = 64;
 /// Page offsets relative to the arena start that ops may target (a little outside on each side).
@@ -1194,14 +1197,6 @@ fn check_layout(w: &World, sh: &[Shadow]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, shadow expects {want:?}"))
-    }
 }
 
 /// Apply one op to kernel and shadow, checking every result the shadow predicts.

@@ -13,6 +13,9 @@ use mmlab::uapi::*;
 use mmlab::{Config, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
+mod common;
+use common::expect;
+
 const PAGE: u64 = 4096;
 const HPAGE: u64 = 2 << 20;
 /// Arena pages: two huge pages.
@@ -308,12 +311,16 @@ impl World {
                 let a = self.base + page * PAGE;
                 let scan = self.k.khugepaged_scan(self.procs[i], a);
                 if scan == Ok(ScanResult::Succeed) {
+                    let before = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
                     let r = self.k.khugepaged_collapse(self.procs[i], a);
                     expect(
                         "collapse after a successful scan",
                         r,
                         Ok(ScanResult::Succeed),
                     )?;
+                    let after = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
+                    let n = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok());
+                    expect("pages_collapsed", n(after), n(before).map(|b| b + 1))?;
                 }
                 Ok(())
             }
@@ -348,14 +355,6 @@ impl World {
             }
         }
         Ok(())
-    }
-}
-
-fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
-    if got == want {
-        Ok(())
-    } else {
-        Err(format!("{what}: got {got:?}, shadow expects {want:?}"))
     }
 }
 

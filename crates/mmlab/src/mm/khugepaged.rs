@@ -208,6 +208,7 @@ impl Kernel {
             self.pages.page_mut(pfn).flags |= PG_UPTODATE | PG_DIRTY;
         }
         self.retract_page_tables(ino, start);
+        self.khugepaged.pages_collapsed += 1;
         ScanResult::Succeed
     }
 
