@@ -33,8 +33,11 @@
 //!    a shared mapping of an MFD_HUGETLB memfd (HN huge pages each), then stores, memsets,
 //!    loads, MADV_DONTNEED, hole punches, forks and exits; sampled bytes of every huge page are
 //!    shadowed per process (private) and per file (shared). A child reads everything as of the
-//!    fork; later private writes never leak between processes, shared ones always do. At the end
-//!    the pool is whole again (no page in use, no reservation).
+//!    fork; later private writes never leak between processes, shared ones always do. As in
+//!    5.18/5.19, MADV_DONTNEED on the shared mapping clears its VM_MAYSHARE, after which a
+//!    fault on a file hole there gives an anonymous page (shared with later children) that
+//!    never reaches the file. At the end the pool is whole again (no page in use, no
+//!    reservation).
 
 use std::collections::BTreeMap;
 
@@ -2080,9 +2083,10 @@ fn run_file_shadow(profile: Profile, ops: &[FOp]) -> Result<(), TestCaseError> {
 const HN: u64 = 2;
 /// Processes at most in property 5.
 const HPROCS: usize = 3;
-/// The pool of property 5: enough that no fault ever fails (each process's private copies,
-/// the file's pages and the first process's reservations: at most HPROCS * HN + HN + HN).
-const HPOOL: u64 = (HPROCS as u64 + 2) * HN;
+/// The pool of property 5: enough that no fault ever fails (each process's private copies
+/// and anonymous pages in its shared mapping once MADV_DONTNEED demoted it, the file's pages
+/// and the first process's reservations: at most 2 * HPROCS * HN + HN + HN).
+const HPOOL: u64 = (2 * HPROCS as u64 + 2) * HN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum HVia {
@@ -2168,10 +2172,26 @@ fn hop_s() -> impl Strategy<Value = HOp> {
 /// Sampled bytes of one mapping: [huge page][HOFFS index].
 type HBytes = [[u8; HOFFS.len()]; HN as usize];
 
-/// One process: its first thread and the shadow of its private mapping.
+/// What backs one huge page of a process's shared mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HShared {
+    /// Not mapped: the next access faults.
+    Unmapped,
+    /// The file's page.
+    File,
+    /// An anonymous page (index into `HugeWorld::anon`): what a fault on a file hole gives
+    /// once MADV_DONTNEED cleared VM_MAYSHARE (5.19), shared with forked children.
+    Anon(usize),
+}
+
+/// One process: its first thread, the shadow of its private mapping and what backs each
+/// huge page of its shared mapping.
 struct HProc {
     t: Tid,
     private: HBytes,
+    shared: [HShared; HN as usize],
+    /// MADV_DONTNEED cleared the shared VMA's VM_MAYSHARE.
+    demoted: bool,
 }
 
 struct HugeWorld {
@@ -2183,6 +2203,10 @@ struct HugeWorld {
     shared_at: u64,
     /// The memfd's sampled bytes (every process sees the same file).
     file: HBytes,
+    /// Which huge pages the memfd holds.
+    file_present: [bool; HN as usize],
+    /// Anonymous pages of demoted shared mappings.
+    anon: Vec<[u8; HOFFS.len()]>,
 }
 
 impl HugeWorld {
@@ -2215,12 +2239,41 @@ impl HugeWorld {
             procs: vec![HProc {
                 t,
                 private: [[0; HOFFS.len()]; HN as usize],
+                shared: [HShared::Unmapped; HN as usize],
+                demoted: false,
             }],
             fd,
             private_at,
             shared_at,
             file: [[0; HOFFS.len()]; HN as usize],
+            file_present: [false; HN as usize],
+            anon: Vec::new(),
         })
+    }
+
+    /// The sampled bytes an access to huge page `hp` of `via` in process `p` reaches,
+    /// faulting it in as hugetlb_no_page() would: a file page if the file holds one, else a
+    /// new page, which joins the file unless the VMA lost VM_MAYSHARE.
+    fn page(&mut self, p: usize, via: HVia, hp: u64) -> &mut [u8; HOFFS.len()] {
+        let h = hp as usize;
+        if via == HVia::Private {
+            return &mut self.procs[p].private[h];
+        }
+        if self.procs[p].shared[h] == HShared::Unmapped {
+            self.procs[p].shared[h] = if self.file_present[h] {
+                HShared::File
+            } else if self.procs[p].demoted {
+                self.anon.push([0; HOFFS.len()]);
+                HShared::Anon(self.anon.len() - 1)
+            } else {
+                self.file_present[h] = true;
+                HShared::File
+            };
+        }
+        match self.procs[p].shared[h] {
+            HShared::Anon(i) => &mut self.anon[i],
+            _ => &mut self.file[h],
+        }
     }
 
     fn at(&self, via: HVia) -> u64 {
@@ -2230,20 +2283,16 @@ impl HugeWorld {
         }
     }
 
-    fn bytes(&mut self, p: usize, via: HVia) -> &mut HBytes {
-        match via {
-            HVia::Private => &mut self.procs[p].private,
-            HVia::Shared => &mut self.file,
-        }
-    }
-
-    /// Zero the sampled bytes of `via` in `[lo, hi)` (offsets in the mapping).
-    fn zero(&mut self, p: usize, via: HVia, lo: u64, hi: u64) {
-        for (h, page) in self.bytes(p, via).iter_mut().enumerate() {
-            for (i, b) in page.iter_mut().enumerate() {
-                let pos = h as u64 * HPAGE + HOFFS[i];
-                if lo <= pos && pos < hi {
-                    *b = 0;
+    /// Set the sampled bytes of `via` in `[lo, hi)` (offsets in the mapping) to `val`.
+    fn fill(&mut self, p: usize, via: HVia, lo: u64, hi: u64, val: u8) {
+        for hp in 0..HN {
+            let base = hp * HPAGE;
+            if hi <= base || lo >= base + HPAGE {
+                continue;
+            }
+            for (i, b) in self.page(p, via, hp).iter_mut().enumerate() {
+                if (lo..hi).contains(&(base + HOFFS[i])) {
+                    *b = val;
                 }
             }
         }
@@ -2251,7 +2300,7 @@ impl HugeWorld {
 
     fn check_load(&mut self, p: usize, via: HVia, hp: u64, off: usize) -> Result<(), String> {
         let a = self.at(via) + hp * HPAGE + HOFFS[off];
-        let want = self.bytes(p, via)[hp as usize][off];
+        let want = self.page(p, via, hp)[off];
         expect(
             &format!(
                 "process {p} {via:?} load of huge page {hp} +{:#x}",
@@ -2291,7 +2340,7 @@ impl HugeWorld {
                     self.k.store(self.procs[p].t, a, val),
                     Ok(()),
                 )?;
-                self.bytes(p, via)[hp as usize][off] = val;
+                self.page(p, via, hp)[off] = val;
                 self.check_load(p, via, hp, off)?;
             }
             HOp::Load { p, via, hp, off } => self.check_load(p % n, via, hp, off)?,
@@ -2312,14 +2361,7 @@ impl HugeWorld {
                         .memset(self.procs[p].t, self.at(via) + lo, val, hi - lo),
                     Ok(()),
                 )?;
-                for (h, page) in self.bytes(p, via).iter_mut().enumerate() {
-                    for (i, b) in page.iter_mut().enumerate() {
-                        let pos = h as u64 * HPAGE + HOFFS[i];
-                        if lo <= pos && pos < hi {
-                            *b = val;
-                        }
-                    }
-                }
+                self.fill(p, via, lo, hi, val);
             }
             HOp::Dontneed { p, via, hp } => {
                 let p = p % n;
@@ -2329,8 +2371,12 @@ impl HugeWorld {
                     self.k.madvise(self.procs[p].t, a, HPAGE, MADV_DONTNEED),
                     Ok(()),
                 )?;
-                if via == HVia::Private {
-                    self.zero(p, via, hp * HPAGE, (hp + 1) * HPAGE);
+                match via {
+                    HVia::Private => self.fill(p, via, hp * HPAGE, (hp + 1) * HPAGE, 0),
+                    HVia::Shared => {
+                        self.procs[p].shared[hp as usize] = HShared::Unmapped;
+                        self.procs[p].demoted = true;
+                    }
                 }
             }
             HOp::Punch { off, len } => {
@@ -2342,7 +2388,25 @@ impl HugeWorld {
                     len as i64,
                 );
                 expect(&format!("punch {off:#x}+{len:#x}"), r, Ok(()))?;
-                self.zero(0, HVia::Shared, off, off + len);
+                // Whole huge pages leave the file and every mapping of them (anonymous pages
+                // of demoted mappings too: hugetlbfs punches with even_cows); the edges of
+                // the range are zeroed in the file's pages.
+                for hp in 0..HN as usize {
+                    let (lo, hi) = (hp as u64 * HPAGE, (hp as u64 + 1) * HPAGE);
+                    if off <= lo && hi <= off + len {
+                        self.file_present[hp] = false;
+                        self.file[hp] = [0; HOFFS.len()];
+                        for pr in &mut self.procs {
+                            pr.shared[hp] = HShared::Unmapped;
+                        }
+                    } else if off < hi && lo < off + len {
+                        for (i, b) in self.file[hp].iter_mut().enumerate() {
+                            if (off..off + len).contains(&(lo + HOFFS[i])) {
+                                *b = 0;
+                            }
+                        }
+                    }
+                }
             }
             HOp::Fork { p } => {
                 if n >= HPROCS {
@@ -2353,8 +2417,14 @@ impl HugeWorld {
                     .k
                     .fork(self.procs[p].t)
                     .map_err(|e| format!("fork: {e:?}"))?;
-                let private = self.procs[p].private;
-                self.procs.push(HProc { t: c, private });
+                let parent = &self.procs[p];
+                let child = HProc {
+                    t: c,
+                    private: parent.private,
+                    shared: parent.shared,
+                    demoted: parent.demoted,
+                };
+                self.procs.push(child);
                 // The child sees everything as of the fork.
                 self.check_proc(n)?;
             }

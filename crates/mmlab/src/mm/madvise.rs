@@ -119,6 +119,14 @@ impl Kernel {
                 self.zap_range(&mut tlb, mm, start, end);
                 self.tlb_end_vma(&mut tlb);
                 self.tlb_finish_mmu(tlb);
+                if vma.is_hugetlb() {
+                    // 5.19's zap_page_range() ends in __unmap_hugepage_range_final(), which
+                    // clears VM_MAYSHARE (meant for a VMA being torn down): the VMA reads as
+                    // private from now on and new pages in it become anonymous (fixed in 6.1).
+                    if let Some(v) = self.mms[mm].vmas.get_mut(vma.start) {
+                        v.flags &= !VM_MAYSHARE;
+                    }
+                }
                 return Ok(());
             }
             MADV_FREE => {
