@@ -517,6 +517,11 @@ impl Kernel {
         if anon {
             self.unmap_anon_folio_for_split(head);
         } else {
+            // try_to_unmap(TTU_SPLIT_HUGE_PMD): each PMD mapping is split (cleared) on the
+            // way, then every PTE of the folio goes.
+            for (mm, haddr) in self.file_pmd_mappings(head) {
+                self.split_huge_pmd(mm, haddr);
+            }
             self.unmap_mapping_range(ino, hp.index, hp.index + HPAGE_NR, false);
         }
         // __split_huge_page(): folio-wide state goes to every subpage; each keeps the
@@ -551,6 +556,22 @@ impl Kernel {
             }
         }
         true
+    }
+
+    /// Where a file THP is mapped by a PMD: every 2 MiB-aligned address of a VMA of its
+    /// file whose PMD entry maps its head.
+    fn file_pmd_mappings(&self, head: u64) -> Vec<(MmId, u64)> {
+        let p = self.pages.page(head);
+        self.i_mmap_overlaps(p.mapping as usize, p.index, p.index + 1)
+            .into_iter()
+            .filter(|f| {
+                let root = self.mms[f.mm].pgd;
+                let e =
+                    table::pmd_slot(&self.phys, root, f.start).map(|s| table::get(&self.phys, s));
+                e.is_some_and(|e| pmd_trans_huge(e) && e.pfn() == head)
+            })
+            .map(|f| (f.mm, f.start))
+            .collect()
     }
 
     /// unmap_page() + remap_page() for an anonymous folio: its PMD mappings become PTEs, then

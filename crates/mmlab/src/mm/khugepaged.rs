@@ -216,30 +216,13 @@ impl Kernel {
     /// `pgoff` at a 2 MiB-aligned address with the whole 2 MiB inside it, has no anonymous
     /// (COW) pages, and is not registered for uffd-wp (its table may hold markers).
     fn retract_page_tables(&mut self, ino: usize, pgoff: u64) {
-        let hits: Vec<(MmId, u64, u64)> = self
-            .mms
-            .iter()
-            .flat_map(|(id, m)| {
-                m.vmas
-                    .iter()
-                    .filter(move |v| {
-                        v.backing == Backing::Shmem(ino)
-                            && v.pgoff <= pgoff
-                            && pgoff < v.pgoff + v.pages()
-                            && v.anon_vma.is_none()
-                    })
-                    .map(move |v| (id, v.start + ((pgoff - v.pgoff) << 12), v.flags))
-            })
-            .filter(|&(id, addr, _)| {
-                addr % HPAGE_SIZE == 0
-                    && self.mms[id]
-                        .vmas
-                        .lookup(addr)
-                        .is_some_and(|v| v.end >= addr + HPAGE_SIZE)
-            })
-            .collect();
-        for (mm, addr, vm_flags) in hits {
-            if vm_flags & VM_UFFD_WP != 0 {
+        for f in self.i_mmap_overlaps(ino, pgoff, pgoff + 1) {
+            let (mm, addr) = (f.mm, f.start);
+            if f.has_anon_vma
+                || addr % HPAGE_SIZE != 0
+                || f.vma_end < addr + HPAGE_SIZE
+                || f.flags & VM_UFFD_WP != 0
+            {
                 continue;
             }
             let root = self.mms[mm].pgd;

@@ -12,6 +12,18 @@ use crate::page::flags::*;
 use crate::pgtable::pte::Pte;
 use crate::pgtable::table::{self, PteSlot};
 
+/// Where a VMA maps part of a file (see `i_mmap_overlaps`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileMapping {
+    pub mm: MmId,
+    /// The addresses of the asked-for file pages in this VMA.
+    pub start: u64,
+    pub end: u64,
+    pub vma_end: u64,
+    pub flags: u64,
+    pub has_anon_vma: bool,
+}
+
 /// vm_fault_t outcomes that stop a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmFault {
@@ -501,33 +513,36 @@ impl Kernel {
         force_flush
     }
 
+    /// vma_interval_tree_foreach() over shmem inode `ino`: every VMA that maps some of the
+    /// file's pages `[from, to)`, with the address range they have there.
+    pub(crate) fn i_mmap_overlaps(&self, ino: usize, from: u64, to: u64) -> Vec<FileMapping> {
+        let mut out = Vec::new();
+        for (mm, m) in self.mms.iter() {
+            for v in m.vmas.iter().filter(|v| v.backing == Backing::Shmem(ino)) {
+                let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
+                let (lo, hi) = (from.max(vfirst), to.min(vend));
+                if lo < hi {
+                    out.push(FileMapping {
+                        mm,
+                        start: v.start + (lo - vfirst) * PAGE_SIZE,
+                        end: v.start + (hi - vfirst) * PAGE_SIZE,
+                        vma_end: v.end,
+                        flags: v.flags,
+                        has_anon_vma: v.anon_vma.is_some(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// unmap_mapping_range(): zap the file pages with index `[from, to)` of shmem inode `ino` in
     /// every VMA that maps them; `even_cows` also zaps private COW copies (truncation does,
     /// hole punching does not).
     pub(crate) fn unmap_mapping_range(&mut self, ino: usize, from: u64, to: u64, even_cows: bool) {
-        let hits: Vec<(MmId, u64, u64)> = self
-            .mms
-            .iter()
-            .flat_map(|(id, m)| {
-                m.vmas
-                    .iter()
-                    .filter(|v| v.backing == Backing::Shmem(ino))
-                    .filter_map(move |v| {
-                        let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
-                        let (lo, hi) = (from.max(vfirst), to.min(vend));
-                        (lo < hi).then(|| {
-                            (
-                                id,
-                                v.start + (lo - vfirst) * PAGE_SIZE,
-                                v.start + (hi - vfirst) * PAGE_SIZE,
-                            )
-                        })
-                    })
-            })
-            .collect();
-        for (mm, lo, hi) in hits {
-            let mut tlb = MmuGather::new(mm, false);
-            self.zap_range_details(&mut tlb, mm, lo, hi, even_cows);
+        for f in self.i_mmap_overlaps(ino, from, to) {
+            let mut tlb = MmuGather::new(f.mm, false);
+            self.zap_range_details(&mut tlb, f.mm, f.start, f.end, even_cows);
             self.tlb_end_vma(&mut tlb);
             self.tlb_finish_mmu(tlb);
         }
