@@ -69,8 +69,10 @@ impl Kernel {
             m.vmas.insert(c.clone());
             if v.is_hugetlb() {
                 // The child owns no reservations of the parent's private mapping.
+                // reset_vma_resv_huge_pages(): nor its owner and unmapped flags.
                 if let Some(cv) = self.mms[child].vmas.get_mut(c.start) {
                     cv.hugetlb_resv.clear();
+                    cv.hugetlb_resv_flags = 0;
                 }
                 self.copy_hugetlb_page_range(parent, child, &v)?;
             } else if !wipe && vma_needs_copy(&v) {

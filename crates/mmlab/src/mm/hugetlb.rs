@@ -19,6 +19,12 @@ pub const HPAGE_SIZE: u64 = 1 << HPAGE_SHIFT;
 /// Base pages in a huge page (pages_per_huge_page()).
 pub const HPAGE_NR: u64 = 512;
 
+/// HPAGE_RESV_OWNER: this private mapping made the reservations (not a fork child).
+pub const HPAGE_RESV_OWNER: u8 = 1;
+/// HPAGE_RESV_UNMAPPED: the owner unmapped a page from this mapping to COW it; any later
+/// no-page fault here is SIGBUS.
+pub const HPAGE_RESV_UNMAPPED: u8 = 2;
+
 /// struct hstate for the 2 MiB size.
 #[derive(Debug, Default)]
 pub struct Hstate {
@@ -232,6 +238,10 @@ impl Kernel {
         let Backing::Shmem(ino) = vma.backing else {
             return Err(VmFault::Sigbus);
         };
+        // "killed due to inadequate hugepage pool": the owner took a page from this mapping.
+        if vma.hugetlb_resv_flags & HPAGE_RESV_UNMAPPED != 0 {
+            return Err(VmFault::Sigbus);
+        }
         let idx = vma.huge_index(haddr);
         if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
             return Err(VmFault::Sigbus);
@@ -315,7 +325,18 @@ impl Kernel {
         }
         let idx = vma.huge_index(haddr);
         let reserved = self.consume_private_resv(mm, vma, idx);
-        let new = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
+        let Some(new) = self.alloc_huge_page(reserved) else {
+            // The owner of a private mapping may not fail for want of a page a fork child
+            // still shares: unmap_ref_private() takes it from the children, and the owner
+            // then reuses it.
+            if vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.is_anon() {
+                self.unmap_ref_private(mm, vma, old, idx);
+                if self.pages.page(old).mapcount == 1 {
+                    return self.hugetlb_cow(mm, vma, haddr, slot, pte);
+                }
+            }
+            return Err(VmFault::Sigbus);
+        };
         for i in 0..HPAGE_NR {
             self.phys.copy(old + i, new + i);
         }
@@ -328,6 +349,44 @@ impl Kernel {
         self.page_remove_rmap(old);
         self.put_page(old);
         Ok(())
+    }
+
+    /// unmap_ref_private(): unmap huge page `head` (index `idx` of the mapping's file) from
+    /// every other private mapping that is not an owner, marking each HPAGE_RESV_UNMAPPED.
+    fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64) {
+        let Backing::Shmem(ino) = vma.backing else {
+            return;
+        };
+        for f in self.i_mmap_overlaps(ino, idx * HPAGE_NR, (idx + 1) * HPAGE_NR) {
+            let owner_or_shared = f.flags & VM_MAYSHARE != 0
+                || self.mms[f.mm]
+                    .vmas
+                    .lookup(f.start)
+                    .is_some_and(|v| v.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0);
+            if (f.mm == mm && f.start == vma.start) || owner_or_shared {
+                continue;
+            }
+            let root = self.mms[f.mm].pgd;
+            let Some((slot, e)) = huge_pte_offset(&self.phys, root, f.start) else {
+                continue;
+            };
+            if e.pfn() != head {
+                continue;
+            }
+            let mut tlb = MmuGather::new(f.mm, false);
+            table::set(&mut self.phys, slot, Pte::NONE);
+            tlb.add_huge_range(f.start, HPAGE_SIZE);
+            self.page_remove_rmap(head);
+            tlb.remove_page(head);
+            self.tlb_finish_mmu(tlb);
+            if let Some(v) = self.mms[f.mm].vmas.lookup(f.start).map(|v| v.start) {
+                self.mms[f.mm]
+                    .vmas
+                    .get_mut(v)
+                    .expect("vma")
+                    .hugetlb_resv_flags |= HPAGE_RESV_UNMAPPED;
+            }
+        }
     }
 
     /// __unmap_hugepage_range() over the 2 MiB pages wholly inside `[start, end)`: clear each

@@ -296,6 +296,13 @@ impl Kernel {
             backing,
             anon_vma: None,
             hugetlb_resv,
+            hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
+                == VM_HUGETLB
+            {
+                crate::mm::hugetlb::HPAGE_RESV_OWNER
+            } else {
+                0
+            },
         };
         // shmem_mmap(): a shmem VMA holding an aligned 2 MiB is khugepaged's business.
         if let Backing::Shmem(ino) = backing {

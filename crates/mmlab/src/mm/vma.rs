@@ -72,6 +72,10 @@ pub struct Vma {
     /// A private hugetlb mapping's reservations: huge page indices (in the file) still
     /// reserved for it (its resv_map while it is HPAGE_RESV_OWNER).
     pub hugetlb_resv: BTreeSet<u64>,
+    /// HPAGE_RESV_OWNER / HPAGE_RESV_UNMAPPED: the flag bits hugetlb keeps beside a private
+    /// mapping's resv_map (the mapping that made the reservations; pages unmapped from a
+    /// child so its owner could COW).
+    pub hugetlb_resv_flags: u8,
 }
 
 impl Vma {
@@ -279,6 +283,7 @@ mod tests {
             backing: Backing::Anon,
             anon_vma: None,
             hugetlb_resv: Default::default(),
+            hugetlb_resv_flags: 0,
         }
     }
 
