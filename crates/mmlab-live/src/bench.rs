@@ -207,10 +207,21 @@ impl HugePool {
                 .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))
         };
         let original = read()?;
-        std::fs::write(NR_HUGEPAGES, pages.to_string())
+        // Pages others hold or have reserved (a reservation Linux leaked included) stay
+        // theirs: the measurement gets `pages` on top.
+        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
+        let field = |name: &str| -> u64 {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let taken = field("HugePages_Total:") - field("HugePages_Free:") + field("HugePages_Rsvd:");
+        std::fs::write(NR_HUGEPAGES, (pages + taken).to_string())
             .map_err(|e| format!("{NR_HUGEPAGES}: {e} (needs root)"))?;
         let pool = HugePool { original };
-        if read()? < pages {
+        if read()? < pages + taken {
             return Err(format!("the host could not make {pages} huge pages"));
         }
         Ok(pool)

@@ -37,6 +37,11 @@ pub struct Hstate {
     /// surplus_huge_pages: pages above what nr_hugepages asks for, kept while in use or
     /// reserved after the pool was shrunk, and given back to the page allocator once freed.
     pub surplus_huge_pages: u64,
+    /// Reservations counted in resv_huge_pages that no mapping holds any more: what
+    /// move_vma() dropped with a partly moved private mapping's resv_map. Linux keeps no
+    /// such count (nothing ever gives them back); the model keeps it so tests can tell this
+    /// leak from one Linux does not have.
+    pub resv_leaked: u64,
 }
 
 impl Hstate {
@@ -61,6 +66,11 @@ pub fn huge_pte_offset(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot,
 }
 
 impl Kernel {
+    /// Reservations a partial mremap of a private hugetlb mapping left behind for good.
+    pub fn hugetlb_resv_leaked(&self) -> u64 {
+        self.hstate.resv_leaked
+    }
+
     /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()):
     /// growing first takes surplus pages back, then allocates 2 MiB blocks while there are any;
     /// shrinking frees free pages nobody was promised, and the pages still in use or reserved

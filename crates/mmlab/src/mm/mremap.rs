@@ -297,13 +297,20 @@ impl Kernel {
             // get_file(): the new VMA holds its own reference; the shmem size is untouched.
             self.shmem[ino].refs += 1;
         }
-        // A private hugetlb reservation moves with its range (move_vma() clears the old VMA's
-        // through clear_vma_resv_huge_pages()), so nothing is released twice.
+        // A private hugetlb mapping's resv_map goes with the new VMA, which only ever uses or
+        // gives back the reservations of its own range; move_vma() then drops the old VMA's
+        // (clear_vma_resv_huge_pages(), owner flag included), so the reservations of a part
+        // that did not move are neither usable nor released again (5.19, and still 6.18).
         let (lo, hi) = (pgoff >> 9, (pgoff + (new_len >> PAGE_SHIFT)) >> 9);
         let hugetlb_resv: std::collections::BTreeSet<u64> =
             vma.hugetlb_resv.range(lo..hi).copied().collect();
         if let Some(old) = self.mms[mm].vmas.get_mut(vma.start) {
-            old.hugetlb_resv.retain(|i| !hugetlb_resv.contains(i));
+            let leaked = (old.hugetlb_resv.len() - hugetlb_resv.len()) as u64;
+            old.hugetlb_resv.clear();
+            if old.is_hugetlb() {
+                old.hugetlb_resv_flags = 0;
+            }
+            self.hstate.resv_leaked += leaked;
         }
         self.mms[mm].vmas.insert(Vma {
             start: dst,
