@@ -87,7 +87,7 @@ impl Kernel {
         if let Backing::Shmem(ino) = vma.backing {
             // handle_pte_fault() with no PTE table yet (or an empty entry): do_fault(), which
             // may map a huge page with the PMD itself.
-            let empty = table::walk(&self.phys, root, addr)
+            let empty = table::pte_offset(&self.phys, pmd, addr)
                 .is_none_or(|s| table::get(&self.phys, s).is_none());
             if empty {
                 return self.do_fault(mm, vma, ino, addr, pmd, write);

@@ -99,6 +99,17 @@ pub fn walk_alloc(
     pte_alloc(phys, pages, pmd, addr)
 }
 
+/// pte_offset_map(): the PTE slot for `addr` below the PMD entry `pmd`, if it points at a
+/// PTE table.
+#[inline]
+pub fn pte_offset(phys: &PhysMem, pmd: PteSlot, addr: u64) -> Option<PteSlot> {
+    let e = phys.table(pmd.table)[pmd.idx];
+    (e & _PAGE_PRESENT != 0 && e & _PAGE_PSE == 0).then(|| PteSlot {
+        table: (e & PTE_PFN_MASK) >> 12,
+        idx: index(addr, 3),
+    })
+}
+
 /// pte_alloc(): the PTE slot for `addr` below the PMD entry `pmd`, creating the PTE table.
 /// None on OOM or when a huge entry maps the range.
 pub fn pte_alloc(
