@@ -210,7 +210,9 @@ impl Backend for ModelBackend {
             ModelProbe::Counter(name) => k.counter(name).map(ProbeValue::Num).ok_or_else(|| {
                 format!(
                     "unknown counter `{name}` (known: {})",
-                    mmlab::vmstat::VmStat::NAMES.join(", ")
+                    mmlab::vmstat::VmStat::names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }),
             ModelProbe::GetPage(addr) => k

@@ -117,9 +117,8 @@ impl VmStat {
         "nr_shmem_pmdmapped",
     ];
 
-    /// Every counter name, for help texts and errors.
-    pub const NAMES: &'static [&'static str] = &[
-        "pgfault",
+    /// The counters only the model keeps (model.counter), beside LINUX_NAMES.
+    pub const MODEL_ONLY_NAMES: &'static [&'static str] = &[
         "anon_fault",
         "zero_page_map",
         "cow_fault",
@@ -128,28 +127,13 @@ impl VmStat {
         "nr_tlb_remote_flush_received",
         "nr_tlb_local_flush_all",
         "nr_tlb_local_flush_one",
-        "nr_anon_pages",
-        "nr_shmem",
-        "nr_free_pages",
-        "nr_anon_transparent_hugepages",
-        "thp_fault_alloc",
-        "thp_fault_fallback",
-        "thp_collapse_alloc",
-        "thp_collapse_alloc_failed",
-        "thp_split_page",
-        "thp_split_page_failed",
-        "thp_deferred_split_page",
-        "thp_split_pmd",
-        "thp_zero_page_alloc",
-        "thp_zero_page_alloc_failed",
-        "thp_swpout_fallback",
-        "thp_scan_exceed_none_pte",
-        "thp_scan_exceed_swap_pte",
-        "thp_scan_exceed_share_pte",
-        "thp_file_alloc",
-        "thp_file_fallback",
-        "thp_file_mapped",
-        "nr_shmem_hugepages",
-        "nr_shmem_pmdmapped",
     ];
+
+    /// Every counter name, for help texts and errors.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Self::LINUX_NAMES
+            .iter()
+            .chain(Self::MODEL_ONLY_NAMES)
+            .copied()
+    }
 }

@@ -11,7 +11,7 @@ use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::flags::PG_DIRTY;
 use crate::pgtable::pte::Pte;
-use crate::pgtable::table;
+use crate::pgtable::table::{self, PteSlot};
 use crate::uapi::*;
 
 /// madvise_behavior_valid() for this model's kernel configuration (no KSM, no memory failure).
@@ -240,15 +240,19 @@ impl Kernel {
         Ok(())
     }
 
-    /// madvise_free_pte_range(): anonymous pages become clean and old, so reclaim may drop them
-    /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
-    fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
-        let mut tlb = MmuGather::new(mm, false);
-        self.madvise_free_huge_pmds(&mut tlb, mm, start, end);
+    /// The PTE walk the madvise_*_pte_range() handlers share: every present entry of a
+    /// normal page in `[start, end)`, after a THP mapped only here was split (a THP mapped
+    /// elsewhere too ends the walk of that PTE table, as does a split that fails).
+    fn madvise_pte_walk(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(&mut Kernel, u64, PteSlot, Pte),
+    ) {
         let root = self.mms[mm].pgd;
-        let slots = table::slots(&self.phys, root, start, end);
         let mut stopped = None;
-        for (addr, slot) in slots {
+        for (addr, slot) in table::slots(&self.phys, root, start, end) {
             if stopped == Some(slot.table) {
                 continue;
             }
@@ -260,19 +264,32 @@ impl Kernel {
                 stopped = Some(slot.table);
                 continue;
             }
+            // A split file THP is unmapped: nothing is left here.
             let pte = table::get(&self.phys, slot);
-            let page = self.pages.page_mut(pte.pfn());
+            if pte.is_present() {
+                f(self, addr, slot, pte);
+            }
+        }
+    }
+
+    /// madvise_free_pte_range(): anonymous pages become clean and old, so reclaim may drop them
+    /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
+    fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
+        let mut tlb = MmuGather::new(mm, false);
+        self.madvise_free_huge_pmds(&mut tlb, mm, start, end);
+        self.madvise_pte_walk(mm, start, end, &mut |k, addr, slot, pte| {
+            let page = k.pages.page_mut(pte.pfn());
             if page.test(PG_DIRTY) {
                 if page.mapcount != 1 {
-                    continue;
+                    return;
                 }
                 page.flags &= !PG_DIRTY;
             }
             if pte.young() || pte.dirty() {
-                table::set(&mut self.phys, slot, pte.mkold().mkclean());
+                table::set(&mut k.phys, slot, pte.mkold().mkclean());
                 tlb.add_range(addr, PAGE_SIZE);
             }
-        }
+        });
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
     }
@@ -285,44 +302,26 @@ impl Kernel {
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let mut tlb = MmuGather::new(mm, false);
         self.madvise_cold_huge_pmds(&mut tlb, mm, start, end, pageout);
-        let root = self.mms[mm].pgd;
-        let slots = table::slots(&self.phys, root, start, end);
-        let mut stopped = None;
-        for (addr, slot) in slots {
-            if stopped == Some(slot.table) {
-                continue;
-            }
-            let pte = table::get(&self.phys, slot);
-            if !pte.is_present() || pte.special() {
-                continue;
-            }
-            // A THP mapped only here is split ("worth it" only for its sole owner); one mapped
-            // elsewhere too ends the walk of this PTE table.
-            if !self.split_pte_mapped_thp(pte.pfn()) {
-                stopped = Some(slot.table);
-                continue;
-            }
-            // A split file THP is unmapped: nothing is left here to age.
-            let pte = table::get(&self.phys, slot);
-            if !pte.is_present() || self.pages.page(pte.pfn()).mapcount != 1 {
-                continue;
+        self.madvise_pte_walk(mm, start, end, &mut |k, addr, slot, pte| {
+            if k.pages.page(pte.pfn()).mapcount != 1 {
+                return;
             }
             if pte.young() {
-                table::set(&mut self.phys, slot, pte.mkold());
+                table::set(&mut k.phys, slot, pte.mkold());
                 tlb.add_range(addr, PAGE_SIZE);
             }
-            if pageout && !self.pages.page(pte.pfn()).is_anon() {
+            if pageout && !k.pages.page(pte.pfn()).is_anon() {
                 // try_to_unmap_one(): clear and flush (a single CPU needs no batching).
-                table::set(&mut self.phys, slot, Pte::NONE);
-                self.flush_tlb_page(mm, addr);
+                table::set(&mut k.phys, slot, Pte::NONE);
+                k.flush_tlb_page(mm, addr);
                 if pte.dirty() {
-                    self.pages.page_mut(pte.pfn()).flags |= PG_DIRTY;
+                    k.pages.page_mut(pte.pfn()).flags |= PG_DIRTY;
                 }
-                self.mms[mm].rss_shmem -= 1;
-                self.page_remove_rmap(pte.pfn());
-                self.put_page(pte.pfn());
+                k.mms[mm].rss_shmem -= 1;
+                k.page_remove_rmap(pte.pfn());
+                k.put_page(pte.pfn());
             }
-        }
+        });
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
     }
