@@ -15,7 +15,7 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::expect;
+use common::{exit_all_leaves_nothing, expect};
 
 const PAGE: u64 = 4096;
 const HPAGE: u64 = 2 << 20;
@@ -415,18 +415,9 @@ fn run(profile: Profile, mode: &str, ops: &[Op]) -> Result<(), TestCaseError> {
         w.check_contents(i)
             .map_err(|m| TestCaseError::fail(format!("{profile:?} {mode}: at the end: {m}")))?;
     }
-    while let Some(pr) = w.procs.pop() {
-        w.k.exit(pr.tid)
-            .map_err(|e| TestCaseError::fail(format!("exit: {e:?}")))?;
-        w.k.check_invariants()
-            .map_err(|v| TestCaseError::fail(format!("{profile:?} {mode}: after exit: {v}")))?;
-    }
-    let zero = if w.k.huge_zero_page_allocated() {
-        512
-    } else {
-        0
-    };
-    prop_assert_eq!(w.k.frames_in_use(), zero);
+    let tids: Vec<Tid> = w.procs.iter().rev().map(|p| p.tid).collect();
+    exit_all_leaves_nothing(&mut w.k, tids)
+        .map_err(|m| TestCaseError::fail(format!("{profile:?} {mode}: {m}")))?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use mmlab::{Config, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::expect;
+use common::{exit_all_leaves_nothing, expect};
 
 const PAGE: u64 = 4096;
 const HPAGE: u64 = 2 << 20;
@@ -369,18 +369,9 @@ fn run(profile: Profile, ops: &[TOp]) -> Result<(), TestCaseError> {
         w.check_contents(i)
             .map_err(|m| TestCaseError::fail(format!("{profile:?}: at the end: {m}")))?;
     }
-    while let Some(t) = w.procs.pop() {
-        w.k.exit(t)
-            .map_err(|e| TestCaseError::fail(format!("exit: {e:?}")))?;
-        w.k.check_invariants()
-            .map_err(|v| TestCaseError::fail(format!("{profile:?}: after exit: {v}")))?;
-    }
-    let zero = if w.k.huge_zero_page_allocated() {
-        512
-    } else {
-        0
-    };
-    prop_assert_eq!(w.k.frames_in_use(), zero);
+    let tids: Vec<Tid> = w.procs.iter().rev().copied().collect();
+    exit_all_leaves_nothing(&mut w.k, tids)
+        .map_err(|m| TestCaseError::fail(format!("{profile:?}: {m}")))?;
     Ok(())
 }
 

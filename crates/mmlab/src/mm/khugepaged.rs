@@ -249,6 +249,15 @@ impl Kernel {
         }
     }
 
+    /// The address space of `tid` and the 2 MiB range holding `addr` a step works on.
+    fn khugepaged_target(
+        &self,
+        tid: crate::kernel::Tid,
+        addr: u64,
+    ) -> crate::SysResult<(MmId, u64)> {
+        Ok((self.task(tid)?.mm, addr & !(HPAGE_SIZE - 1)))
+    }
+
     /// The scan step for the PMD range holding `addr` in `tid`'s address space:
     /// khugepaged_scan_mm_slot()'s VMA checks, then khugepaged_scan_pmd().
     pub fn khugepaged_scan(
@@ -256,8 +265,7 @@ impl Kernel {
         tid: crate::kernel::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
-        let mm = self.task(tid)?.mm;
-        let haddr = addr & !(HPAGE_SIZE - 1);
+        let (mm, haddr) = self.khugepaged_target(tid, addr)?;
         let k = &self.thp.knobs;
         if !(k.always() || k.madvise()) || !self.khugepaged.mm_slots.contains(&mm) {
             return Ok(ScanResult::AnyProcess);
@@ -284,8 +292,7 @@ impl Kernel {
         tid: crate::kernel::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
-        let mm = self.task(tid)?.mm;
-        let haddr = addr & !(HPAGE_SIZE - 1);
+        let (mm, haddr) = self.khugepaged_target(tid, addr)?;
         let Some(new) = self.pages.alloc_huge() else {
             self.vmstat.thp_collapse_alloc_failed += 1;
             return Ok(ScanResult::AllocHugePageFail);
