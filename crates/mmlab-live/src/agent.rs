@@ -241,6 +241,13 @@ pub fn serve(fd: RawFd) {
                 sys(unsafe { libc::memfd_create(name.as_ptr().cast(), r[1] as u32) } as i64)
             }
             op::FTRUNCATE => sys(unsafe { libc::ftruncate(r[1] as i32, r[2] as i64) } as i64),
+            op::USERFAULTFD => {
+                // SAFETY: a plain syscall with an integer argument.
+                sys(unsafe { libc::syscall(libc::SYS_userfaultfd, r[1] as libc::c_int) })
+            }
+            op::UFFDIO_API => uffd::api(r[1], r[2], r[3]),
+            op::UFFDIO_REGISTER => uffd::register(r[1], r[2], r[3], r[4]),
+            op::UFFDIO_UNREGISTER => uffd::unregister(r[1], r[2], r[3]),
             op::FALLOCATE => {
                 sys(
                     unsafe { libc::fallocate(r[1] as i32, r[2] as i32, r[3] as i64, r[4] as i64) }
@@ -299,6 +306,85 @@ fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
             unsafe { libc::close(child_fd) };
             prefault_stack();
             Reply::ok(pid as u64)
+        }
+    }
+}
+
+/// The userfaultfd ioctls, with the uapi structs laid out as the kernel reads them.
+mod uffd {
+    use super::{errno, Reply};
+
+    #[repr(C)]
+    struct UffdioApi {
+        api: u64,
+        features: u64,
+        ioctls: u64,
+    }
+
+    #[repr(C)]
+    struct UffdioRange {
+        start: u64,
+        len: u64,
+    }
+
+    #[repr(C)]
+    struct UffdioRegister {
+        range: UffdioRange,
+        mode: u64,
+        ioctls: u64,
+    }
+
+    /// _IOWR(0xAA, 0x3F, struct uffdio_api), _IOWR(0xAA, 0x00, struct uffdio_register),
+    /// _IOR(0xAA, 0x01, struct uffdio_range).
+    const UFFDIO_API: u64 = 0xC018_AA3F;
+    const UFFDIO_REGISTER: u64 = 0xC020_AA00;
+    const UFFDIO_UNREGISTER: u64 = 0x8010_AA01;
+
+    fn ioctl<T>(fd: u64, req: u64, arg: &mut T) -> Result<(), Reply> {
+        // SAFETY: `arg` is a live, properly laid out struct the ioctl reads and writes.
+        let rc = unsafe { libc::ioctl(fd as libc::c_int, req as libc::c_ulong, arg as *mut T) };
+        if rc == -1 {
+            Err(Reply {
+                status: errno(),
+                v: [0; 3],
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn api(fd: u64, api: u64, features: u64) -> Reply {
+        let mut a = UffdioApi {
+            api,
+            features,
+            ioctls: 0,
+        };
+        match ioctl(fd, UFFDIO_API, &mut a) {
+            Ok(()) => Reply {
+                status: 0,
+                v: [a.features, a.ioctls, 0],
+            },
+            Err(r) => r,
+        }
+    }
+
+    pub fn register(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
+        let mut a = UffdioRegister {
+            range: UffdioRange { start, len },
+            mode,
+            ioctls: 0,
+        };
+        match ioctl(fd, UFFDIO_REGISTER, &mut a) {
+            Ok(()) => Reply::ok(a.ioctls),
+            Err(r) => r,
+        }
+    }
+
+    pub fn unregister(fd: u64, start: u64, len: u64) -> Reply {
+        let mut a = UffdioRange { start, len };
+        match ioctl(fd, UFFDIO_UNREGISTER, &mut a) {
+            Ok(()) => Reply::ok(0),
+            Err(r) => r,
         }
     }
 }

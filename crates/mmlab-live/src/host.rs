@@ -483,6 +483,19 @@ impl Backend for HostBackend {
                 0,
             ],
             Syscall::Close { fd } => [op::CLOSE, fd as u64, 0, 0, 0, 0, 0, 0],
+            Syscall::Userfaultfd { flags } => [op::USERFAULTFD, flags, 0, 0, 0, 0, 0, 0],
+            Syscall::UffdioApi { fd, api, features } => {
+                [op::UFFDIO_API, fd as u64, api, features, 0, 0, 0, 0]
+            }
+            Syscall::UffdioRegister {
+                fd,
+                start,
+                len,
+                mode,
+            } => [op::UFFDIO_REGISTER, fd as u64, start, len, mode, 0, 0, 0],
+            Syscall::UffdioUnregister { fd, start, len } => {
+                [op::UFFDIO_UNREGISTER, fd as u64, start, len, 0, 0, 0, 0]
+            }
             Syscall::MemfdCreate { ref name, flags } => return self.memfd_create(t, name, flags),
         };
         self.sys(t, req)

@@ -107,6 +107,13 @@ pub fn smaps(pid: i32, addr: u64) -> Result<Option<Vec<(String, u64)>>, Errno> {
             }
             continue;
         }
+        if let (Some(f), Some(flags)) = (fields.as_mut(), line.strip_prefix("VmFlags:")) {
+            let listed: Vec<&str> = flags.split_whitespace().collect();
+            for &(field, mnemonic, _) in mmlab::fs::proc::SMAPS_VMFLAGS {
+                f.push((field.to_string(), listed.contains(&mnemonic) as u64));
+            }
+            continue;
+        }
         if let (Some(f), Some((k, v))) = (fields.as_mut(), line.split_once(':')) {
             // Sizes end in " kB"; THPeligible is a bare 0 or 1.
             let v = v.trim();

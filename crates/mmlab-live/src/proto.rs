@@ -25,6 +25,12 @@ pub mod op {
     pub const FTRUNCATE: u64 = 17;
     pub const FALLOCATE: u64 = 18;
     pub const CLOSE: u64 = 19;
+    pub const USERFAULTFD: u64 = 20;
+    /// Replies with the features and ioctls the kernel wrote back.
+    pub const UFFDIO_API: u64 = 21;
+    /// Replies with the ioctls the range supports.
+    pub const UFFDIO_REGISTER: u64 = 22;
+    pub const UFFDIO_UNREGISTER: u64 = 23;
 }
 
 /// The longest memfd name the protocol carries (Linux refuses names over 249 bytes).

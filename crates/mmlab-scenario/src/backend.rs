@@ -59,6 +59,27 @@ pub enum Syscall {
     Close {
         fd: i64,
     },
+    Userfaultfd {
+        flags: u64,
+    },
+    /// UFFDIO_API; returns the features the kernel reports.
+    UffdioApi {
+        fd: i64,
+        api: u64,
+        features: u64,
+    },
+    /// UFFDIO_REGISTER; returns the ioctls the range supports.
+    UffdioRegister {
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    },
+    UffdioUnregister {
+        fd: i64,
+        start: u64,
+        len: u64,
+    },
 }
 
 /// A model-only probe.

@@ -123,6 +123,19 @@ impl Backend for ModelBackend {
                 k.fallocate(t, fd, mode, off, len).map(|_| 0)
             }
             Syscall::Close { fd } => k.close(t, fd).map(|_| 0),
+            Syscall::Userfaultfd { flags } => k.userfaultfd(t, flags).map(|fd| fd as u64),
+            Syscall::UffdioApi { fd, api, features } => {
+                k.uffdio_api(t, fd, api, features).map(|(f, _)| f)
+            }
+            Syscall::UffdioRegister {
+                fd,
+                start,
+                len,
+                mode,
+            } => k.uffdio_register(t, fd, start, len, mode),
+            Syscall::UffdioUnregister { fd, start, len } => {
+                k.uffdio_unregister(t, fd, start, len).map(|_| 0)
+            }
         }
     }
 

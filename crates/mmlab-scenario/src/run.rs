@@ -71,6 +71,9 @@ fn constant(name: &str) -> Option<u64> {
         "NULL" => Some(0),
         "PAGE_SIZE" => Some(4096),
         "HPAGE_SIZE" => Some(2 << 20),
+        _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
+            mmlab::mm::userfaultfd::constant(name)
+        }
         _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
             .iter()
             .find(|(_, n)| *n == name)
@@ -419,6 +422,10 @@ impl<B: Backend> Runner<'_, B> {
                 | "ftruncate"
                 | "fallocate"
                 | "close"
+                | "userfaultfd"
+                | "uffdio_api"
+                | "uffdio_register"
+                | "uffdio_unregister"
         ) {
             return match self.syscall(t, e, f, args)? {
                 Ok(v) => Ok(Value::Num(v)),
@@ -671,7 +678,11 @@ impl<B: Backend> Runner<'_, B> {
             ("ftruncate", &[fd, len]) => Syscall::Ftruncate { fd: fd as i64, len: len as i64 },
             ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate { fd: fd as i64, mode, off: off as i64, len: len as i64 },
             ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
-            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close", _) => {
+            ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
+            ("uffdio_api", &[fd, api, features]) => Syscall::UffdioApi { fd: fd as i64, api, features },
+            ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister { fd: fd as i64, start, len, mode },
+            ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister { fd: fd as i64, start, len },
+            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close" | "userfaultfd" | "uffdio_api" | "uffdio_register" | "uffdio_unregister", _) => {
                 return Err(stop(
                     e.pos,
                     format!("the C arguments of {f}() (see docs/scenario-language.md)"),
@@ -681,7 +692,7 @@ impl<B: Backend> Runner<'_, B> {
             _ => {
                 return Err(stop(
                     e.pos,
-                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close)",
+                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close, userfaultfd, uffdio_api, uffdio_register, uffdio_unregister)",
                     format!("`{f}`"),
                 ))
             }
@@ -735,6 +746,7 @@ fn smaps_field(name: &str) -> Option<&'static str> {
         "thpeligible",
     ]
     .into_iter()
+    .chain(mmlab::fs::proc::SMAPS_VMFLAGS.iter().map(|&(f, _, _)| f))
     .find(|f| *f == name)
 }
 

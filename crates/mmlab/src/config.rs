@@ -54,6 +54,8 @@ pub struct Features {
     /// mremap of an address without a VMA returns EFAULT instead of the positive 14 that
     /// 5.16 to 5.18-rc6 returned (fixed by 7d1e64966 in 5.18-rc7; the log adds its selftest).
     pub mremap_efault_fix: bool,
+    /// uffd-wp on shmem and hugetlbfs (PTE markers, the userfaultfd-wp series of 5.19).
+    pub uffd_wp_shmem_hugetlb: bool,
 }
 
 impl Features {
@@ -64,15 +66,17 @@ impl Features {
             anon_exclusive: new,
             mprotect_flush_avoid: new,
             mremap_efault_fix: true,
+            uffd_wp_shmem_hugetlb: new,
         }
     }
 
-    /// Switch one feature by name (`anon_exclusive`, `mprotect_flush_avoid`, `mremap_efault_fix`).
+    /// Switch one feature by name (see NAMES).
     pub fn set(&mut self, name: &str, on: bool) -> Result<(), String> {
         let f = match name {
             "anon_exclusive" => &mut self.anon_exclusive,
             "mprotect_flush_avoid" => &mut self.mprotect_flush_avoid,
             "mremap_efault_fix" => &mut self.mremap_efault_fix,
+            "uffd_wp_shmem_hugetlb" => &mut self.uffd_wp_shmem_hugetlb,
             _ => {
                 return Err(format!(
                     "unknown feature `{name}` (known: {})",
@@ -89,6 +93,7 @@ impl Features {
         "anon_exclusive",
         "mprotect_flush_avoid",
         "mremap_efault_fix",
+        "uffd_wp_shmem_hugetlb",
     ];
 }
 

@@ -87,6 +87,8 @@ pub struct Kernel {
     pub(crate) thp: crate::mm::huge_memory::ThpState,
     /// khugepaged: its knobs' counters and the mms it scans.
     pub(crate) khugepaged: crate::mm::khugepaged::Khugepaged,
+    /// userfaultfd contexts.
+    pub(crate) uffd: Slab<crate::mm::userfaultfd::UserfaultfdCtx>,
 }
 
 impl Kernel {
@@ -111,6 +113,7 @@ impl Kernel {
             hstate: Default::default(),
             thp: Default::default(),
             khugepaged: Default::default(),
+            uffd: Slab::new(),
             cfg,
         }
     }
@@ -227,6 +230,10 @@ impl Kernel {
         let pgd = self.mms[mm].pgd;
         table::free_all(&mut self.phys, &mut self.pages, pgd);
         self.khugepaged_exit(mm);
+        // A userfaultfd still open elsewhere can no longer reach this mm.
+        for (_, c) in self.uffd.iter_mut().filter(|(_, c)| c.mm == Some(mm)) {
+            c.mm = None;
+        }
         self.mms.remove(mm);
     }
 

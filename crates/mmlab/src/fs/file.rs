@@ -11,11 +11,19 @@ pub const FIRST_FD: i32 = 3;
 /// RLIMIT_NOFILE's default soft limit.
 pub const NR_OPEN_DEFAULT: i32 = 1024;
 
-/// struct file: an open shmem inode.
+/// What an open file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// A shmem or hugetlbfs inode (the file holds one reference on it).
+    Shmem(usize),
+    /// An anonymous "[userfaultfd]" inode: the context it serves.
+    Userfaultfd(usize),
+}
+
+/// struct file.
 #[derive(Clone, Debug)]
 pub struct File {
-    /// The shmem inode (the file holds one reference on it).
-    pub ino: usize,
+    pub kind: FileKind,
     /// FMODE_READ / FMODE_WRITE.
     pub readable: bool,
     pub writable: bool,
@@ -29,12 +37,23 @@ pub struct FdTable {
     fds: BTreeMap<i32, usize>,
 }
 
+impl File {
+    /// The shmem inode behind the file, if it is a shmem (or hugetlbfs) file.
+    pub fn shmem_ino(&self) -> Option<usize> {
+        match self.kind {
+            FileKind::Shmem(ino) => Some(ino),
+            FileKind::Userfaultfd(_) => None,
+        }
+    }
+}
+
 impl Kernel {
-    /// Open a file on `ino` and install it at the lowest free descriptor (get_unused_fd_flags()).
+    /// Open a file of `kind` and install it at the lowest free descriptor
+    /// (get_unused_fd_flags()); a shmem file takes a reference on its inode.
     pub(crate) fn fd_install_new(
         &mut self,
         pid: Pid,
-        ino: usize,
+        kind: FileKind,
         readable: bool,
         writable: bool,
     ) -> SysResult<i32> {
@@ -42,9 +61,11 @@ impl Kernel {
         let fd = (FIRST_FD..NR_OPEN_DEFAULT)
             .find(|n| !fdt.fds.contains_key(n))
             .ok_or(Errno::EMFILE)?;
-        self.shmem[ino].refs += 1;
+        if let FileKind::Shmem(ino) = kind {
+            self.shmem[ino].refs += 1;
+        }
         let file = self.files.insert(File {
-            ino,
+            kind,
             readable,
             writable,
             refs: 1,
@@ -76,8 +97,10 @@ impl Kernel {
         let f = &mut self.files[file];
         f.refs -= 1;
         if f.refs == 0 {
-            let ino = self.files.remove(file).ino;
-            self.shmem_put(ino);
+            match self.files.remove(file).kind {
+                FileKind::Shmem(ino) => self.shmem_put(ino),
+                FileKind::Userfaultfd(ctx) => self.userfaultfd_release(ctx),
+            }
         }
     }
 

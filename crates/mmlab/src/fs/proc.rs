@@ -198,7 +198,19 @@ pub struct Smaps {
     pub file_pmd_mapped: u64,
     /// THPeligible (0 or 1, not a size).
     pub thp_eligible: u64,
+    /// The VMA's flags, for the VmFlags line.
+    pub vm_flags: u64,
 }
+
+/// VmFlags mnemonics of show_smap_vma_flags() the model reports, as smaps fields
+/// (`vmflag_um` is 1 when "um" is listed).
+pub const SMAPS_VMFLAGS: &[(&str, &str, u64)] = &[
+    ("vmflag_um", "um", VM_UFFD_MISSING),
+    ("vmflag_uw", "uw", VM_UFFD_WP),
+    ("vmflag_ui", "ui", VM_UFFD_MINOR),
+    ("vmflag_hg", "hg", VM_HUGEPAGE),
+    ("vmflag_nh", "nh", VM_NOHUGEPAGE),
+];
 
 /// PSS is accumulated with 12 fractional bits.
 const PSS_SHIFT: u32 = 12;
@@ -226,6 +238,13 @@ impl Smaps {
             ("filepmdmapped", self.file_pmd_mapped >> 10),
             ("thpeligible", self.thp_eligible),
         ]
+        .into_iter()
+        .chain(
+            SMAPS_VMFLAGS
+                .iter()
+                .map(|&(field, _, flag)| (field, (self.vm_flags & flag != 0) as u64)),
+        )
+        .collect()
     }
 }
 
@@ -238,7 +257,10 @@ impl Kernel {
         let Some(vma) = m.vmas.lookup(addr) else {
             return Ok(None);
         };
-        let mut s = Smaps::default();
+        let mut s = Smaps {
+            vm_flags: vma.flags,
+            ..Default::default()
+        };
         let locked = vma.flags & VM_LOCKED != 0;
         if vma.is_hugetlb() {
             // smaps_hugetlb_range(): hugetlb pages are not in Rss, only in *_Hugetlb.

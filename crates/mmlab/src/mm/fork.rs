@@ -14,6 +14,10 @@ impl Kernel {
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
+        // khugepaged_fork(): the child is scanned if the parent is.
+        if self.khugepaged.mm_slots.contains(&parent) {
+            self.khugepaged.mm_slots.insert(child);
+        }
         let copied = self.dup_mmap(parent, child, vmas);
         // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were
         // write-protected.
@@ -49,6 +53,10 @@ impl Kernel {
             let mut c = v.clone();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
+            // dup_userfaultfd() without UFFD_FEATURE_EVENT_FORK: the child is not registered.
+            if c.uffd_ctx.take().is_some() {
+                c.flags &= !VM_UFFD_FLAGS;
+            }
             let wipe = v.flags & VM_WIPEONFORK != 0;
             // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
             c.anon_vma = match (wipe, v.anon_vma) {

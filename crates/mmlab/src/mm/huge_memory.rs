@@ -57,6 +57,19 @@ fn mk_huge_pmd(head: u64, prot: PgProt) -> Pte {
 impl Kernel {
     // ---- folio bookkeeping ----
 
+    /// set_page_dirty(): PG_dirty is a folio flag, so a THP subpage dirties them all (the
+    /// model mirrors folio-wide flags on every subpage).
+    pub(crate) fn set_page_dirty(&mut self, pfn: u64) {
+        match self.thp_head(pfn) {
+            Some(head) => {
+                for p in head..head + HPAGE_NR {
+                    self.pages.page_mut(p).flags |= PG_DIRTY;
+                }
+            }
+            None => self.pages.page_mut(pfn).flags |= PG_DIRTY,
+        }
+    }
+
     /// The THP folio head a PFN belongs to, if it is part of one.
     #[inline]
     pub(crate) fn thp_head(&self, pfn: u64) -> Option<u64> {
@@ -316,9 +329,7 @@ impl Kernel {
             if vma.flags & VM_WRITE != 0 {
                 entry = entry.mkwrite();
             }
-            for pfn in head..head + HPAGE_NR {
-                self.pages.page_mut(pfn).flags |= PG_DIRTY;
-            }
+            self.set_page_dirty(head);
         }
         self.get_page(head);
         // page_add_file_rmap(compound): NR_SHMEM_PMDMAPPED counts the first PMD mapping.
@@ -419,9 +430,7 @@ impl Kernel {
         }
         if e.dirty() {
             // 5.19 moves the dirty bit to the folio (PG_dirty), not to the PTEs.
-            for pfn in head..head + HPAGE_NR {
-                self.pages.page_mut(pfn).flags |= PG_DIRTY;
-            }
+            self.set_page_dirty(head);
         }
         let exclusive = self.pages.page(head).anon_exclusive();
         let mut extra = 0;
@@ -473,22 +482,25 @@ impl Kernel {
             .collect()
     }
 
-    /// The 2 MiB-aligned addresses at which an anonymous folio could be mapped, in each mm:
-    /// rmap_walk_anon()'s vma_address() over every anonymous VMA (the model keeps no
-    /// anon_vma chains, so it asks all of them; only entries that map the folio count).
-    fn folio_rmap_ranges(&self, head: u64) -> Vec<(MmId, u64)> {
+    /// Where an anonymous folio may be mapped, in each mm: rmap_walk_anon()'s vma_address()
+    /// over every anonymous VMA (the model keeps no anon_vma chains, so it asks all of them)
+    /// for the address range the folio's 512 indices have there; only entries that map the
+    /// folio count.
+    fn folio_rmap_ranges(&self, head: u64) -> Vec<(MmId, u64, u64)> {
         let index = self.pages.page(head).index;
         let mut out = Vec::new();
         for (mm, m) in self.mms.iter() {
             for v in m.vmas.iter().filter(|v| v.anon_vma.is_some()) {
-                let Some(off) = index.checked_sub(v.pgoff) else {
-                    continue;
-                };
-                let Some(addr) = (off << 12).checked_add(v.start) else {
-                    continue;
-                };
-                if addr < v.end {
-                    out.push((mm, addr & !(HPAGE_SIZE - 1)));
+                let (lo, hi) = (
+                    index.max(v.pgoff),
+                    (index + HPAGE_NR).min(v.pgoff + v.pages()),
+                );
+                if lo < hi {
+                    out.push((
+                        mm,
+                        v.start + ((lo - v.pgoff) << 12),
+                        v.start + ((hi - v.pgoff) << 12),
+                    ));
                 }
             }
         }
@@ -533,10 +545,12 @@ impl Kernel {
         if !anon {
             self.vmstat.nr_shmem_hugepages -= 1;
         }
+        // shmem_fallocend(): pages fallocated past i_size stay too.
         let eof = if anon {
             u64::MAX
         } else {
-            self.shmem[ino].size.div_ceil(4096)
+            let i = &self.shmem[ino];
+            i.size.div_ceil(4096).max(i.fallocend)
         };
         for i in 0..HPAGE_NR {
             let in_cache = cached(self, head + i);
@@ -578,17 +592,20 @@ impl Kernel {
     /// every PTE of it comes back old and clean.
     fn unmap_anon_folio_for_split(&mut self, head: u64) {
         let ranges = self.folio_rmap_ranges(head);
-        for &(mm, haddr) in &ranges {
-            let root = self.mms[mm].pgd;
-            let e = table::pmd_slot(&self.phys, root, haddr).map(|s| table::get(&self.phys, s));
-            if e.is_some_and(|e| pmd_trans_huge(e) && e.pfn() == head) {
+        for &(mm, lo, hi) in &ranges {
+            let maps_it = table::huge_leaves(&self.phys, self.mms[mm].pgd, lo, hi)
+                .into_iter()
+                .filter(|&(_, _, e)| e.pfn() == head)
+                .map(|(a, _, _)| a)
+                .collect::<Vec<_>>();
+            for haddr in maps_it {
                 self.split_huge_pmd(mm, haddr);
             }
         }
-        for &(mm, haddr) in &ranges {
+        for &(mm, lo, hi) in &ranges {
             let root = self.mms[mm].pgd;
             let mut touched = false;
-            for (_, slot) in table::slots(&self.phys, root, haddr, haddr + HPAGE_SIZE) {
+            for (_, slot) in table::slots(&self.phys, root, lo, hi) {
                 let pte = table::get(&self.phys, slot);
                 if pte.is_present()
                     && !pte.special()
@@ -599,7 +616,7 @@ impl Kernel {
                 }
             }
             if touched {
-                self.flush_tlb_mm_range(mm, haddr, haddr + HPAGE_SIZE);
+                self.flush_tlb_mm_range(mm, lo, hi);
             }
         }
     }
@@ -617,13 +634,26 @@ impl Kernel {
     /// The huge entries of a madvise range, each as the PMD walk meets it: skipped if it is the
     /// huge zero page or shared, and the whole folio split if the range covers it in part.
     /// Returns the whole, sole-owner entries left for the caller.
-    fn madvise_huge_pmds(&mut self, mm: MmId, start: u64, end: u64) -> Vec<(u64, PteSlot, Pte)> {
+    /// MADV_FREE asks total_mapcount() (madvise_free_huge_pmd(): no other mapping of any
+    /// subpage), COLD/PAGEOUT page_mapcount() of the head.
+    fn madvise_huge_pmds(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        end: u64,
+        free: bool,
+    ) -> Vec<(u64, PteSlot, Pte)> {
         let mut whole = Vec::new();
         for (haddr, pmd, e) in table::huge_leaves(&self.phys, self.mms[mm].pgd, start, end) {
-            if self.pages.page(e.pfn()).test(PG_HUGETLB)
-                || self.is_huge_zero_pmd(e)
-                || self.page_mapcount(e.pfn()) != 1
-            {
+            if self.pages.page(e.pfn()).test(PG_HUGETLB) || self.is_huge_zero_pmd(e) {
+                continue;
+            }
+            let mapcount = if free {
+                self.total_mapcount(e.pfn())
+            } else {
+                self.page_mapcount(e.pfn())
+            };
+            if mapcount != 1 {
                 continue;
             }
             if haddr < start || haddr + HPAGE_SIZE > end {
@@ -644,10 +674,12 @@ impl Kernel {
         start: u64,
         end: u64,
     ) {
-        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end) {
+        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end, true) {
             let head = e.pfn();
             if e.young() || e.dirty() {
+                // pmdp_invalidate() flushes at once; the gather gets the range too.
                 table::set(&mut self.phys, pmd, e.mkold().mkclean());
+                self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
                 tlb.add_huge_range(haddr, HPAGE_SIZE);
             }
             for pfn in head..head + HPAGE_NR {
@@ -668,7 +700,7 @@ impl Kernel {
         end: u64,
         pageout: bool,
     ) {
-        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end) {
+        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end, false) {
             if e.young() {
                 table::set(&mut self.phys, pmd, e.mkold());
                 self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
@@ -712,9 +744,7 @@ impl Kernel {
     fn zap_file_pmd(&mut self, mm: MmId, e: Pte) {
         let head = e.pfn();
         if e.dirty() {
-            for pfn in head..head + HPAGE_NR {
-                self.pages.page_mut(pfn).flags |= PG_DIRTY;
-            }
+            self.set_page_dirty(head);
         }
         self.thp_remove_compound_rmap(head);
         self.mms[mm].rss_shmem -= HPAGE_NR as i64;

@@ -315,7 +315,7 @@ impl Kernel {
                 table::set(&mut k.phys, slot, Pte::NONE);
                 k.flush_tlb_page(mm, addr);
                 if pte.dirty() {
-                    k.pages.page_mut(pte.pfn()).flags |= PG_DIRTY;
+                    k.set_page_dirty(pte.pfn());
                 }
                 k.mms[mm].rss_shmem -= 1;
                 k.page_remove_rmap(pte.pfn());

@@ -37,7 +37,7 @@ impl Kernel {
         }
         let ino = self.shmem_new(0, Some(name.to_string()), huge);
         let pid = self.tasks[tid].pid;
-        let fd = self.fd_install_new(pid, ino, true, true);
+        let fd = self.fd_install_new(pid, crate::fs::file::FileKind::Shmem(ino), true, true);
         if fd.is_err() {
             self.shmem_put_unreferenced(ino);
         }

@@ -376,7 +376,7 @@ impl Kernel {
             if vma.flags & VM_WRITE != 0 {
                 entry = entry.mkwrite();
             }
-            self.pages.page_mut(pfn).flags |= PG_DIRTY;
+            self.set_page_dirty(pfn);
         }
         table::set(&mut self.phys, slot, entry);
     }
@@ -504,7 +504,7 @@ impl Kernel {
         } else {
             self.mms[mm].rss_shmem -= 1;
             if pte.dirty() {
-                self.pages.page_mut(pfn).flags |= PG_DIRTY;
+                self.set_page_dirty(pfn);
                 force_flush = true;
             }
         }

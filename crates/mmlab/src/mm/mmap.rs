@@ -94,7 +94,7 @@ impl Kernel {
         let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(tid, fd)?.clone();
-            if self.shmem[f.ino].huge {
+            if f.shmem_ino().is_some_and(|ino| self.shmem[ino].huge) {
                 len = hpage_align(len);
             } else if flags & MAP_HUGETLB != 0 {
                 // A MAP_HUGETLB request on a file that is not hugetlbfs.
@@ -109,7 +109,7 @@ impl Kernel {
             len = hpage_align(len);
             let ino = self.shmem_new(len, None, true);
             Some(crate::fs::file::File {
-                ino,
+                kind: crate::fs::file::FileKind::Shmem(ino),
                 readable: true,
                 writable: true,
                 refs: 0,
@@ -120,7 +120,9 @@ impl Kernel {
         let res = self.do_mmap(mm, addr, len, prot, flags, off, file.as_ref());
         if let Some(f) = file {
             // An anonymous hugetlb file that no VMA took is dropped again.
-            self.shmem_put_unreferenced(f.ino);
+            if let Some(ino) = f.shmem_ino() {
+                self.shmem_put_unreferenced(ino);
+            }
         }
         res
     }
@@ -137,7 +139,9 @@ impl Kernel {
         off: u64,
         file: Option<&crate::fs::file::File>,
     ) -> SysResult<u64> {
-        let huge = file.is_some_and(|f| self.shmem[f.ino].huge);
+        let huge = file
+            .and_then(|f| f.shmem_ino())
+            .is_some_and(|ino| self.shmem[ino].huge);
         // do_mmap()
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -221,7 +225,8 @@ impl Kernel {
                 if vm_flags & VM_GROWSDOWN != 0 {
                     return Err(Errno::EINVAL);
                 }
-                MapKind::File(f.ino, pgoff)
+                // No f_op->mmap (a userfaultfd): ENODEV.
+                MapKind::File(f.shmem_ino().ok_or(Errno::ENODEV)?, pgoff)
             }
             None => match flags & MAP_TYPE {
                 MAP_SHARED => {
@@ -296,6 +301,7 @@ impl Kernel {
             backing,
             anon_vma: None,
             hugetlb_resv,
+            uffd_ctx: None,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
                 == VM_HUGETLB
             {

@@ -312,11 +312,20 @@ impl Kernel {
             }
             self.hstate.resv_leaked += leaked;
         }
+        // mremap_userfaultfd_prep() without UFFD_FEATURE_EVENT_REMAP: the moved range is no
+        // longer registered.
+        let flags = if vma.uffd_ctx.is_some() {
+            vma.flags & !VM_UFFD_FLAGS
+        } else {
+            vma.flags
+        };
         self.mms[mm].vmas.insert(Vma {
             start: dst,
             end: dst + new_len,
             pgoff,
+            flags,
             hugetlb_resv,
+            uffd_ctx: None,
             ..vma.clone()
         });
         self.vma_merge(mm, dst)

@@ -25,6 +25,9 @@ pub struct ShmemInode {
     pub huge: bool,
     /// hugetlbfs: huge page indices reserved for shared mappings and not yet instantiated.
     pub resv: std::collections::BTreeSet<u64>,
+    /// info->fallocend: the page index fallocate() has allocated up to, which may lie past
+    /// i_size with KEEP_SIZE; a THP split keeps the pages below it.
+    pub fallocend: u64,
 }
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
@@ -62,6 +65,7 @@ impl Kernel {
             name,
             huge,
             resv: Default::default(),
+            fallocend: 0,
         })
     }
 
@@ -198,6 +202,11 @@ impl Kernel {
     pub(crate) fn shmem_truncate_range(&mut self, ino: usize, lstart: u64, lend: u64) {
         let first_whole = lstart.div_ceil(PAGE_SIZE);
         let end_whole = lend.saturating_add(1) / PAGE_SIZE;
+        // shmem_undo_range(): a range reaching fallocend pulls it back to its start.
+        let i = &mut self.shmem[ino];
+        if i.fallocend > first_whole && i.fallocend <= end_whole {
+            i.fallocend = first_whole;
+        }
         // truncate_inode_partial_folio(): a THP the range covers only in part has that part
         // zeroed and is split, so its whole pages can go one by one; if it cannot be split it
         // stays whole (zeroed where the range fell).
@@ -287,7 +296,8 @@ impl Kernel {
         if !file.writable {
             return Err(Errno::EINVAL);
         }
-        let ino = file.ino;
+        // do_sys_ftruncate(): only regular files.
+        let ino = file.shmem_ino().ok_or(Errno::EINVAL)?;
         if self.shmem[ino].huge {
             return self.hugetlb_truncate(ino, length as u64);
         }
@@ -345,7 +355,9 @@ impl Kernel {
             .checked_add(len)
             .filter(|&e| e <= MAX_LFS_FILESIZE)
             .ok_or(Errno::EFBIG)?;
-        self.f_op_fallocate(file.ino, mode, offset, end)
+        // vfs_fallocate(): neither a regular file nor a block device.
+        let ino = file.shmem_ino().ok_or(Errno::ENODEV)?;
+        self.f_op_fallocate(ino, mode, offset, end)
     }
 
     /// file->f_op->fallocate() for bytes `[offset, end)`: hugetlbfs_fallocate() or
@@ -372,7 +384,10 @@ impl Kernel {
             self.shmem_punch_hole(ino, offset, end);
             return Ok(());
         }
-        for index in offset / PAGE_SIZE..end.div_ceil(PAGE_SIZE) {
+        let end_index = end.div_ceil(PAGE_SIZE);
+        let i = &mut self.shmem[ino];
+        i.fallocend = i.fallocend.max(end_index);
+        for index in offset / PAGE_SIZE..end_index {
             self.shmem_getpage_gfp(ino, index, None)?;
         }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {

@@ -135,9 +135,11 @@ impl ThpKnobs {
             "khugepaged/max_ptes_none" => self.max_ptes_none = limit(number(val)?)?,
             "khugepaged/max_ptes_swap" => self.max_ptes_swap = limit(number(val)?)?,
             "khugepaged/max_ptes_shared" => self.max_ptes_shared = limit(number(val)?)?,
+            // kstrtouint(): a value past u32 is ERANGE.
             "khugepaged/pages_to_scan" => match number(val)? {
                 0 => return Err(Errno::EINVAL),
-                n => self.pages_to_scan = n.min(u32::MAX as u64),
+                n if n > u32::MAX as u64 => return Err(Errno::ERANGE),
+                n => self.pages_to_scan = n,
             },
             _ => return Err(Errno::ENOENT),
         }

@@ -20,6 +20,10 @@ pub mod vm {
     pub const VM_UFFD_MISSING: u64 = 0x200;
     pub const VM_PFNMAP: u64 = 0x400;
     pub const VM_UFFD_WP: u64 = 0x1000;
+    /// VM_UFFD_MINOR (VM_HIGH_ARCH_BIT 37 on x86-64, CONFIG_HAVE_ARCH_USERFAULTFD_MINOR).
+    pub const VM_UFFD_MINOR: u64 = 1 << 37;
+    /// __VM_UFFD_FLAGS.
+    pub const VM_UFFD_FLAGS: u64 = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
     pub const VM_LOCKED: u64 = 0x2000;
     pub const VM_IO: u64 = 0x4000;
     pub const VM_SEQ_READ: u64 = 0x8000;
@@ -76,6 +80,9 @@ pub struct Vma {
     /// mapping's resv_map (the mapping that made the reservations; pages unmapped from a
     /// child so its owner could COW).
     pub hugetlb_resv_flags: u8,
+    /// vm_userfaultfd_ctx: the userfaultfd this VMA is registered with (set with a
+    /// VM_UFFD_* flag).
+    pub uffd_ctx: Option<usize>,
 }
 
 impl Vma {
@@ -268,6 +275,8 @@ pub fn can_merge(a: &Vma, b: &Vma) -> bool {
             a.anon_vma.is_none_or(|x| x.singular) && b.anon_vma.is_none_or(|x| x.singular),
         )
         && a.pgoff + a.pages() == b.pgoff
+        // is_mergeable_vm_userfaultfd_ctx()
+        && a.uffd_ctx == b.uffd_ctx
 }
 
 #[cfg(test)]
@@ -284,6 +293,7 @@ mod tests {
             anon_vma: None,
             hugetlb_resv: Default::default(),
             hugetlb_resv_flags: 0,
+            uffd_ctx: None,
         }
     }
 

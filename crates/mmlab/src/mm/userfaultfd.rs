@@ -1,0 +1,364 @@
+//! fs/userfaultfd.c, the registration half: userfaultfd(2), UFFDIO_API, UFFDIO_REGISTER and
+//! UFFDIO_UNREGISTER with their 5.19 checks, the VMA flags and context they set, and what
+//! close, fork and mremap do to a registration. Faults that reach a registered range
+//! (handle_userfault) come with the next part of the userfaultfd work.
+
+use crate::errno::{Errno, SysResult};
+use crate::fs::file::FileKind;
+use crate::hw::{PAGE_MASK, TASK_SIZE};
+use crate::kernel::{Kernel, Tid};
+use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::{MmId, MMAP_MIN_ADDR};
+
+/// UFFD_API: the only API version.
+pub const UFFD_API: u64 = 0xAA;
+/// userfaultfd(2) flags: O_CLOEXEC | O_NONBLOCK (UFFD_SHARED_FCNTL_FLAGS), UFFD_USER_MODE_ONLY.
+pub const O_NONBLOCK: u64 = 0o4000;
+pub const O_CLOEXEC: u64 = 0o2000000;
+pub const UFFD_USER_MODE_ONLY: u64 = 1;
+
+/// The feature bits 5.19 knows (UFFD_API_FEATURES on x86-64 with PTE markers), by name.
+pub const FEATURES: &[(&str, u64)] = &[
+    ("UFFD_FEATURE_PAGEFAULT_FLAG_WP", 1 << 0),
+    ("UFFD_FEATURE_EVENT_FORK", 1 << 1),
+    ("UFFD_FEATURE_EVENT_REMAP", 1 << 2),
+    ("UFFD_FEATURE_EVENT_REMOVE", 1 << 3),
+    ("UFFD_FEATURE_MISSING_HUGETLBFS", 1 << 4),
+    ("UFFD_FEATURE_MISSING_SHMEM", 1 << 5),
+    ("UFFD_FEATURE_EVENT_UNMAP", 1 << 6),
+    ("UFFD_FEATURE_SIGBUS", 1 << 7),
+    ("UFFD_FEATURE_THREAD_ID", 1 << 8),
+    ("UFFD_FEATURE_MINOR_HUGETLBFS", 1 << 9),
+    ("UFFD_FEATURE_MINOR_SHMEM", 1 << 10),
+    ("UFFD_FEATURE_EXACT_ADDRESS", 1 << 11),
+    ("UFFD_FEATURE_WP_HUGETLBFS_SHMEM", 1 << 12),
+];
+/// UFFD_API_FEATURES (5.19).
+pub const UFFD_API_FEATURES: u64 = (1 << 13) - 1;
+/// The feature 5.18 lacked: uffd-wp on shmem and hugetlbfs.
+pub const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
+
+/// The ioctl numbers (_UFFDIO_*), as bits of the `ioctls` masks.
+pub const _UFFDIO_REGISTER: u64 = 0x00;
+pub const _UFFDIO_UNREGISTER: u64 = 0x01;
+pub const _UFFDIO_WAKE: u64 = 0x02;
+pub const _UFFDIO_COPY: u64 = 0x03;
+pub const _UFFDIO_ZEROPAGE: u64 = 0x04;
+pub const _UFFDIO_WRITEPROTECT: u64 = 0x06;
+pub const _UFFDIO_CONTINUE: u64 = 0x07;
+pub const _UFFDIO_API: u64 = 0x3F;
+/// UFFD_API_IOCTLS: what UFFDIO_API reports.
+pub const UFFD_API_IOCTLS: u64 = 1 << _UFFDIO_REGISTER | 1 << _UFFDIO_UNREGISTER | 1 << _UFFDIO_API;
+/// UFFD_API_RANGE_IOCTLS: what UFFDIO_REGISTER reports for a range without hugetlb.
+pub const UFFD_API_RANGE_IOCTLS: u64 = 1 << _UFFDIO_WAKE
+    | 1 << _UFFDIO_COPY
+    | 1 << _UFFDIO_ZEROPAGE
+    | 1 << _UFFDIO_WRITEPROTECT
+    | 1 << _UFFDIO_CONTINUE;
+/// UFFD_API_RANGE_IOCTLS_BASIC: the same with hugetlb in the range (no ZEROPAGE).
+pub const UFFD_API_RANGE_IOCTLS_BASIC: u64 =
+    1 << _UFFDIO_WAKE | 1 << _UFFDIO_COPY | 1 << _UFFDIO_WRITEPROTECT | 1 << _UFFDIO_CONTINUE;
+
+/// UFFDIO_REGISTER modes.
+pub const UFFDIO_REGISTER_MODE_MISSING: u64 = 1 << 0;
+pub const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
+pub const UFFDIO_REGISTER_MODE_MINOR: u64 = 1 << 2;
+
+/// The userfaultfd constants a scenario may name (uapi values).
+pub fn constant(name: &str) -> Option<u64> {
+    let fixed = [
+        ("UFFD_API", UFFD_API),
+        ("O_NONBLOCK", O_NONBLOCK),
+        ("O_CLOEXEC", O_CLOEXEC),
+        ("UFFD_USER_MODE_ONLY", UFFD_USER_MODE_ONLY),
+        ("UFFD_API_FEATURES", UFFD_API_FEATURES),
+        ("UFFD_API_IOCTLS", UFFD_API_IOCTLS),
+        ("UFFD_API_RANGE_IOCTLS", UFFD_API_RANGE_IOCTLS),
+        ("UFFD_API_RANGE_IOCTLS_BASIC", UFFD_API_RANGE_IOCTLS_BASIC),
+        ("UFFDIO_REGISTER_MODE_MISSING", UFFDIO_REGISTER_MODE_MISSING),
+        ("UFFDIO_REGISTER_MODE_WP", UFFDIO_REGISTER_MODE_WP),
+        ("UFFDIO_REGISTER_MODE_MINOR", UFFDIO_REGISTER_MODE_MINOR),
+        ("_UFFDIO_REGISTER", _UFFDIO_REGISTER),
+        ("_UFFDIO_UNREGISTER", _UFFDIO_UNREGISTER),
+        ("_UFFDIO_WAKE", _UFFDIO_WAKE),
+        ("_UFFDIO_COPY", _UFFDIO_COPY),
+        ("_UFFDIO_ZEROPAGE", _UFFDIO_ZEROPAGE),
+        ("_UFFDIO_WRITEPROTECT", _UFFDIO_WRITEPROTECT),
+        ("_UFFDIO_CONTINUE", _UFFDIO_CONTINUE),
+        ("_UFFDIO_API", _UFFDIO_API),
+    ];
+    fixed
+        .iter()
+        .chain(FEATURES)
+        .find(|(n, _)| *n == name)
+        .map(|&(_, v)| v)
+}
+
+/// struct userfaultfd_ctx, as far as registration needs it.
+#[derive(Clone, Debug, Default)]
+pub struct UserfaultfdCtx {
+    /// The mm whose VMAs it registers (the creator's, whoever makes the ioctl); None once
+    /// that mm is gone (mmget_not_zero() fails).
+    pub mm: Option<MmId>,
+    /// The features UFFDIO_API enabled; None until it ran (UFFD_FEATURE_INITIALIZED).
+    pub features: Option<u64>,
+}
+
+impl Kernel {
+    /// userfaultfd(2): a new context for the caller's mm behind an anonymous-inode file.
+    /// The model's tasks are root, so vm.unprivileged_userfaultfd does not apply.
+    pub fn userfaultfd(&mut self, tid: Tid, flags: u64) -> SysResult<i32> {
+        let mm = self.enter(tid)?;
+        if flags & !(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let ctx = self.uffd.insert(UserfaultfdCtx {
+            mm: Some(mm),
+            features: None,
+        });
+        let pid = self.tasks[tid].pid;
+        let fd = self.fd_install_new(pid, FileKind::Userfaultfd(ctx), true, true);
+        if fd.is_err() {
+            self.uffd.remove(ctx);
+        }
+        fd
+    }
+
+    /// The context behind `fd`: EBADF for no file, EINVAL (no such ioctl) for another kind.
+    fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
+        match self.fget(tid, fd)?.kind {
+            FileKind::Userfaultfd(ctx) => Ok(ctx),
+            FileKind::Shmem(_) => Err(Errno::ENOTTY),
+        }
+    }
+
+    /// UFFDIO_API: check the API version and requested features, enable them once. Returns
+    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes.
+    pub fn uffdio_api(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        api: u64,
+        features: u64,
+    ) -> SysResult<(u64, u64)> {
+        self.enter(tid)?;
+        let ctx = self.uffd_ctx(tid, fd)?;
+        let known = if self.cfg.features.uffd_wp_shmem_hugetlb {
+            UFFD_API_FEATURES
+        } else {
+            UFFD_API_FEATURES & !UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+        };
+        if api != UFFD_API || features & !known != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // A second UFFDIO_API finds the features set (the kernel has already copied the
+        // answer out, then fails the ioctl).
+        if self.uffd[ctx].features.is_some() {
+            return Err(Errno::EINVAL);
+        }
+        self.uffd[ctx].features = Some(features);
+        Ok((known, UFFD_API_IOCTLS))
+    }
+
+    /// validate_range(): page aligned, not empty, between mmap_min_addr and TASK_SIZE.
+    fn uffd_validate_range(start: u64, len: u64) -> SysResult<u64> {
+        if start & !PAGE_MASK != 0 || len & !PAGE_MASK != 0 || len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if start < MMAP_MIN_ADDR || start >= TASK_SIZE || len > TASK_SIZE - start {
+            return Err(Errno::EINVAL);
+        }
+        Ok(start + len)
+    }
+
+    /// vma_can_userfault(): MINOR only on shmem and hugetlb; WP on shmem and hugetlb only
+    /// with PTE markers (5.19); anonymous, shmem and hugetlb VMAs otherwise.
+    fn vma_can_userfault(&self, vma: &Vma, vm_flags: u64) -> bool {
+        let file = !vma.is_anonymous();
+        if vm_flags & VM_UFFD_MINOR != 0 {
+            return file;
+        }
+        if vm_flags & VM_UFFD_WP != 0 && file && !self.cfg.features.uffd_wp_shmem_hugetlb {
+            return false;
+        }
+        // Anonymous, shmem and hugetlbfs are the only backings the model has.
+        matches!(vma.backing, Backing::Anon | Backing::Shmem(_))
+    }
+
+    /// The VMAs meeting `[start, end)`, after the range's first-VMA checks both UFFDIO_REGISTER
+    /// and UFFDIO_UNREGISTER make: ENOMEM if nothing is mapped at or above `start`, EINVAL if
+    /// the first VMA starts past `end` or is hugetlb and `start` is not huge page aligned.
+    fn uffd_range_vmas(&self, mm: MmId, start: u64, end: u64) -> SysResult<Vec<Vma>> {
+        let vmas = &self.mms[mm].vmas;
+        let first = vmas.find(start).ok_or(Errno::ENOMEM)?;
+        if first.start >= end {
+            return Err(Errno::EINVAL);
+        }
+        if first.is_hugetlb() && start % HPAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(vmas
+            .iter()
+            .filter(|v| v.end > start && v.start < end)
+            .map(Vma::for_fault)
+            .collect())
+    }
+
+    /// UFFDIO_REGISTER: mark every VMA in `[start, len)` with the mode's VM_UFFD_* flags and
+    /// this context (splitting and merging as mprotect does). Returns the ioctls the range
+    /// supports.
+    pub fn uffdio_register(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    ) -> SysResult<u64> {
+        self.enter(tid)?;
+        let ctx = self.uffd_ctx(tid, fd)?;
+        // userfaultfd_ioctl(): anything but UFFDIO_API needs UFFDIO_API first.
+        if self.uffd[ctx].features.is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let all =
+            UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MINOR;
+        if mode == 0 || mode & !all != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut vm_flags = 0;
+        if mode & UFFDIO_REGISTER_MODE_MISSING != 0 {
+            vm_flags |= VM_UFFD_MISSING;
+        }
+        if mode & UFFDIO_REGISTER_MODE_WP != 0 {
+            vm_flags |= VM_UFFD_WP;
+        }
+        if mode & UFFDIO_REGISTER_MODE_MINOR != 0 {
+            vm_flags |= VM_UFFD_MINOR;
+        }
+        let end = Self::uffd_validate_range(start, len)?;
+        let mm = self.uffd[ctx].mm.ok_or(Errno::ENOMEM)?;
+        let vmas = self.uffd_range_vmas(mm, start, end)?;
+        let mut basic = false;
+        for v in &vmas {
+            if !self.vma_can_userfault(v, vm_flags) {
+                return Err(Errno::EINVAL);
+            }
+            // UFFDIO_COPY fills holes even without PROT_WRITE: the mapping must allow writes.
+            if v.flags & VM_MAYWRITE == 0 {
+                return Err(Errno::EPERM);
+            }
+            if v.is_hugetlb() && end <= v.end && end > v.start && end % HPAGE_SIZE != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if v.uffd_ctx.is_some_and(|c| c != ctx) {
+                return Err(Errno::EBUSY);
+            }
+            basic |= v.is_hugetlb();
+        }
+        self.uffd_set_range(
+            mm,
+            &vmas,
+            start,
+            end,
+            |flags| (flags & !VM_UFFD_FLAGS) | vm_flags,
+            Some(ctx),
+        )?;
+        let mut ioctls = if basic {
+            UFFD_API_RANGE_IOCTLS_BASIC
+        } else {
+            UFFD_API_RANGE_IOCTLS
+        };
+        if mode & UFFDIO_REGISTER_MODE_WP == 0 {
+            ioctls &= !(1 << _UFFDIO_WRITEPROTECT);
+        }
+        if mode & UFFDIO_REGISTER_MODE_MINOR == 0 {
+            ioctls &= !(1 << _UFFDIO_CONTINUE);
+        }
+        Ok(ioctls)
+    }
+
+    /// UFFDIO_UNREGISTER: drop the registration of every registered VMA in the range
+    /// (whichever context it belongs to), splitting and merging.
+    pub fn uffdio_unregister(&mut self, tid: Tid, fd: i64, start: u64, len: u64) -> SysResult<()> {
+        self.enter(tid)?;
+        let ctx = self.uffd_ctx(tid, fd)?;
+        if self.uffd[ctx].features.is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let end = Self::uffd_validate_range(start, len)?;
+        let mm = self.uffd[ctx].mm.ok_or(Errno::ENOMEM)?;
+        let vmas = self.uffd_range_vmas(mm, start, end)?;
+        for v in &vmas {
+            if !self.vma_can_userfault(v, v.flags) {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let registered: Vec<Vma> = vmas.into_iter().filter(|v| v.uffd_ctx.is_some()).collect();
+        self.uffd_set_range(
+            mm,
+            &registered,
+            start,
+            end,
+            |flags| flags & !VM_UFFD_FLAGS,
+            None,
+        )
+    }
+
+    /// Give each VMA's part of `[start, end)` new flags and context: split at the range's
+    /// ends (split_vma), set, then let vma_merge() join neighbours that now match.
+    fn uffd_set_range(
+        &mut self,
+        mm: MmId,
+        vmas: &[Vma],
+        start: u64,
+        end: u64,
+        new_flags: impl Fn(u64) -> u64,
+        ctx: Option<usize>,
+    ) -> SysResult<()> {
+        for v in vmas {
+            let flags = new_flags(v.flags);
+            if flags == v.flags && v.uffd_ctx == ctx {
+                continue;
+            }
+            let (lo, hi) = (v.start.max(start), v.end.min(end));
+            if v.start < lo {
+                self.split_vma(mm, lo)?;
+            }
+            if hi < v.end {
+                self.split_vma(mm, hi)?;
+            }
+            if let Some(piece) = self.mms[mm].vmas.get_mut(lo) {
+                piece.flags = flags;
+                piece.uffd_ctx = ctx;
+                self.vma_merge(mm, lo);
+            }
+        }
+        Ok(())
+    }
+
+    /// userfaultfd_release(): the last descriptor closed; every VMA of its mm registered with
+    /// it goes back to unregistered (and may merge again).
+    pub(crate) fn userfaultfd_release(&mut self, ctx: usize) {
+        let Some(mm) = self.uffd.remove(ctx).mm else {
+            return;
+        };
+        let m = &self.mms[mm];
+        let starts: Vec<u64> = m
+            .vmas
+            .iter()
+            .filter(|v| v.uffd_ctx == Some(ctx))
+            .map(|v| v.start)
+            .collect();
+        for s in starts {
+            // An earlier merge may have swallowed this one's start.
+            let Some(v) = self.mms[mm].vmas.get_mut(s) else {
+                continue;
+            };
+            v.flags &= !VM_UFFD_FLAGS;
+            v.uffd_ctx = None;
+            self.vma_merge(mm, s);
+        }
+    }
+}
