@@ -166,7 +166,7 @@ impl Kernel {
         if start & !PAGE_MASK != 0 || len & !PAGE_MASK != 0 || len == 0 {
             return Err(Errno::EINVAL);
         }
-        if start < MMAP_MIN_ADDR || start >= TASK_SIZE || len > TASK_SIZE - start {
+        if !(MMAP_MIN_ADDR..TASK_SIZE).contains(&start) || len > TASK_SIZE - start {
             return Err(Errno::EINVAL);
         }
         Ok(start + len)
@@ -195,7 +195,7 @@ impl Kernel {
         if first.start >= end {
             return Err(Errno::EINVAL);
         }
-        if first.is_hugetlb() && start % HPAGE_SIZE != 0 {
+        if first.is_hugetlb() && !start.is_multiple_of(HPAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         Ok(vmas
@@ -249,7 +249,7 @@ impl Kernel {
             if v.flags & VM_MAYWRITE == 0 {
                 return Err(Errno::EPERM);
             }
-            if v.is_hugetlb() && end <= v.end && end > v.start && end % HPAGE_SIZE != 0 {
+            if v.is_hugetlb() && end <= v.end && end > v.start && !end.is_multiple_of(HPAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
             if v.uffd_ctx.is_some_and(|c| c != ctx) {
@@ -257,9 +257,16 @@ impl Kernel {
             }
             basic |= v.is_hugetlb();
         }
+        // A VMA this context already registered with at least these modes is left as it is;
+        // any other gets exactly the new modes (they replace, not add to, the old ones).
+        let change: Vec<Vma> = vmas
+            .iter()
+            .filter(|v| !(v.uffd_ctx == Some(ctx) && v.flags & vm_flags == vm_flags))
+            .cloned()
+            .collect();
         self.uffd_set_range(
             mm,
-            &vmas,
+            &change,
             start,
             end,
             |flags| (flags & !VM_UFFD_FLAGS) | vm_flags,
