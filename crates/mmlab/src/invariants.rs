@@ -152,6 +152,20 @@ impl Kernel {
                     }
                     a += HPAGE_SIZE;
                 }
+                // The kernel's own BUG_ON: a userfaultfd context exactly when a VM_UFFD_* flag,
+                // and the context serves this mm.
+                let ctx_ok = v
+                    .uffd_ctx
+                    .is_none_or(|c| self.uffd.get(c).is_some_and(|ctx| ctx.mm == Some(mm)));
+                if v.uffd_ctx.is_some() != (v.flags & VM_UFFD_FLAGS != 0) || !ctx_ok {
+                    return fail(
+                        "a VMA has a userfaultfd context exactly when it has VM_UFFD_* flags",
+                        format!(
+                            "mm {mm} vma {:#x}: flags {:#x} ctx {:?}",
+                            v.start, v.flags, v.uffd_ctx
+                        ),
+                    );
+                }
                 if let Backing::Shmem(ino) = v.backing {
                     if !self.shmem.contains(ino) {
                         return fail(

@@ -4,7 +4,9 @@
 //!    thread/access sequences over up to four processes, on both profiles, plus memfd operations
 //!    (memfd_create up to two descriptors per process, ftruncate to 0..=16 pages, fallocate
 //!    allocate/KEEP_SIZE/PUNCH_HOLE at unaligned offsets, close, shared and private mmap of a
-//!    descriptor at a page offset, MADV_COLD/PAGEOUT); forks copy the descriptor table. After every
+//!    descriptor at a page offset, MADV_COLD/PAGEOUT, userfaultfd registrations and
+//!    unregistrations, released when their descriptor closes); forks copy the descriptor table.
+//!    THP knob flips, MADV_HUGEPAGE and khugepaged steps meet the huge arena too. After every
 //!    operation `check_invariants()` is Ok (page-cache refcounts included), nothing panics, and
 //!    after every process exited no frame is in use (page tables, PGDs, anonymous and shmem pages,
 //!    the page cache of every memfd closed at exit). It also draws hugetlb operations: a pool of
@@ -189,6 +191,15 @@ enum Op {
         /// File offset in pages.
         off: u64,
     },
+    /// A new userfaultfd (after UFFDIO_API) registers the range with `mode` (UFFDIO_REGISTER_
+    /// MODE_* bits; 4 asks for MINOR), or with `mode` 0 unregisters it.
+    Uffd {
+        p: usize,
+        t: usize,
+        at: At,
+        len: u64,
+        mode: u64,
+    },
     /// set_nr_hugepages(n).
     SetPool {
         n: u64,
@@ -254,6 +265,8 @@ struct Gen {
     /// hugetlb: MAP_HUGETLB mmaps, MFD_HUGETLB memfds and 2 MiB scale operations in the huge
     /// arena (the World needs one: `World::with_huge_arena`), pool resizing.
     hugetlb: bool,
+    /// userfaultfd registrations (the profiles differ there: 5.18 has no uffd-wp on shmem).
+    uffd: bool,
 }
 
 fn prot_s() -> impl Strategy<Value = u64> {
@@ -443,7 +456,7 @@ fn op_s(g: Gen) -> BoxedStrategy<Op> {
         arms.push((1, exit.boxed()));
     }
     if g.memfd {
-        arms.extend(memfd_ops_s(g.hugetlb));
+        arms.extend(memfd_ops_s(g.hugetlb, g.uffd));
     }
     if g.hugetlb {
         arms.extend(huge_ops_s());
@@ -469,7 +482,7 @@ fn bytes_s(max_pages: i64) -> impl Strategy<Value = i64> {
 }
 
 /// The memfd operations of property 1.
-fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
+fn memfd_ops_s(hugetlb: bool, uffd: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
     let create = (
         pt_s(),
         prop::bool::weighted(0.3),
@@ -537,13 +550,31 @@ fn memfd_ops_s(hugetlb: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
                 off,
             },
         );
-    vec![
+    // userfaultfd registrations come and go with the descriptors (close releases them).
+    let uffd_op = (
+        pt_s(),
+        page_s().prop_map(At::Page),
+        len_s(),
+        prop::sample::select(vec![0u64, 1, 2, 3, 4]),
+    )
+        .prop_map(|((p, t), at, len, mode)| Op::Uffd {
+            p,
+            t,
+            at,
+            len,
+            mode,
+        });
+    let mut arms = vec![
         (5, create.boxed()),
         (3, ftruncate.boxed()),
         (3, fallocate.boxed()),
         (1, close.boxed()),
         (6, mmap.boxed()),
-    ]
+    ];
+    if uffd {
+        arms.push((3, uffd_op.boxed()));
+    }
+    arms
 }
 
 /// The 2 MiB huge page size.
@@ -1052,6 +1083,26 @@ fn apply(w: &mut World, op: &Op) -> String {
                 w.k.mmap(tid, addr, pages * PAGE, prot, flags, fd, off * PAGE);
             format!("mmap fd {fd} {r:x?}")
         }
+        Op::Uffd {
+            p,
+            t,
+            at,
+            len,
+            mode,
+        } => {
+            let (_, tid) = w.tid(p, t);
+            let fd = match w.k.userfaultfd(tid, 0) {
+                Ok(fd) => fd as i64,
+                Err(e) => return format!("userfaultfd {e:?}"),
+            };
+            let api = w.k.uffdio_api(tid, fd, mmlab::mm::userfaultfd::UFFD_API, 0);
+            let r = if mode == 0 {
+                w.k.uffdio_unregister(tid, fd, w.at(at), len).map(|_| 0)
+            } else {
+                w.k.uffdio_register(tid, fd, w.at(at), len, mode)
+            };
+            format!("uffd {fd} api {api:?} mode {mode}: {r:?}")
+        }
         Op::SetPool { n } => format!("nr_hugepages {}", w.k.set_nr_hugepages(n)),
         Op::ThpEnabled { mode } => {
             let v = ["always", "madvise", "never"][mode % 3];
@@ -1403,9 +1454,11 @@ fn apply_shadow(w: &mut World, sh: &mut Vec<Shadow>, op: &Op) -> Result<(), Stri
         | Op::Fallocate { .. }
         | Op::Close { .. }
         | Op::MmapFd { .. } => return Err("property 2 draws no memfd operations".into()),
-        Op::SetPool { .. } | Op::HMmap { .. } | Op::ThpEnabled { .. } | Op::Khugepaged { .. } => {
-            return Err("property 2 draws no hugetlb operations".into())
-        }
+        Op::SetPool { .. }
+        | Op::HMmap { .. }
+        | Op::ThpEnabled { .. }
+        | Op::Khugepaged { .. }
+        | Op::Uffd { .. } => return Err("property 2 draws no hugetlb operations".into()),
         Op::Store { p, t, at, off, val } => {
             let (pi, tid) = w.tid(p, t);
             let a = w.page(at)?;
@@ -1569,6 +1622,7 @@ const G_ALL: Gen = Gen {
     zero_old: true,
     memfd: true,
     hugetlb: true,
+    uffd: true,
 };
 const G_PRIVATE: Gen = Gen {
     shared: false,
@@ -1577,6 +1631,7 @@ const G_PRIVATE: Gen = Gen {
     zero_old: false,
     memfd: false,
     hugetlb: false,
+    uffd: false,
 };
 const G_NOFORK: Gen = Gen {
     shared: true,
@@ -1585,6 +1640,7 @@ const G_NOFORK: Gen = Gen {
     zero_old: true,
     memfd: true,
     hugetlb: false,
+    uffd: false,
 };
 
 // ---------------------------------------------------------------------------------------------
