@@ -679,7 +679,19 @@ impl<B: Backend> Runner<'_, B> {
             ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate { fd: fd as i64, mode, off: off as i64, len: len as i64 },
             ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
             ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
-            ("uffdio_api", &[fd, api, features]) => Syscall::UffdioApi { fd: fd as i64, api, features },
+            ("uffdio_api", &[fd, api, features]) => {
+                // The non-cooperative events block the syscall that raises them until the
+                // monitor reads them, which a scenario cannot do yet.
+                let events = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 6);
+                if features & events != 0 {
+                    return Err(stop(
+                        e.pos,
+                        "features without UFFD_FEATURE_EVENT_FORK/REMAP/REMOVE/UNMAP",
+                        "userfaultfd events are not modelled yet (a real kernel would block the scenario until they were read)",
+                    ));
+                }
+                Syscall::UffdioApi { fd: fd as i64, api, features }
+            }
             ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister { fd: fd as i64, start, len, mode },
             ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister { fd: fd as i64, start, len },
             ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close" | "userfaultfd" | "uffdio_api" | "uffdio_register" | "uffdio_unregister", _) => {

@@ -83,7 +83,7 @@ impl Kernel {
                     cv.hugetlb_resv_flags = 0;
                 }
                 self.copy_hugetlb_page_range(parent, child, &v)?;
-            } else if !wipe && vma_needs_copy(&v) {
+            } else if !wipe && vma_needs_copy(&c, &v) {
                 self.copy_page_range(parent, child, &v, &c)?;
             }
         }
@@ -147,9 +147,10 @@ impl Kernel {
 }
 
 /// vma_needs_copy() (5.19): copy page tables only where a fault could not refill them: the
-/// VMA has anonymous pages (an anon_vma), is hugetlb/PFN-mapped, or keeps uffd-wp.
-fn vma_needs_copy(src: &Vma) -> bool {
-    src.flags & VM_UFFD_WP != 0
+/// child's VMA keeps uffd-wp (its markers and bits must survive), or the parent's has
+/// anonymous pages (an anon_vma) or is hugetlb/PFN-mapped.
+fn vma_needs_copy(dst: &Vma, src: &Vma) -> bool {
+    dst.flags & VM_UFFD_WP != 0
         || src.flags & (VM_HUGETLB | VM_PFNMAP | VM_MIXEDMAP) != 0
         || src.anon_vma.is_some()
 }

@@ -340,10 +340,12 @@ impl Kernel {
             // still shares: unmap_ref_private() takes it from the children, and the owner
             // then reuses it.
             if vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.is_anon() {
-                self.unmap_ref_private(mm, vma, old, idx);
+                self.unmap_ref_private(mm, vma, old, idx, haddr);
                 if self.pages.page(old).mapcount == 1 {
                     return self.hugetlb_cow(mm, vma, haddr, slot, pte);
                 }
+                // A child that moved its copy elsewhere keeps it: 5.19 would retry the COW
+                // forever (retry_avoidcopy); the model gives up with SIGBUS.
             }
             return Err(VmFault::Sigbus);
         };
@@ -362,8 +364,9 @@ impl Kernel {
     }
 
     /// unmap_ref_private(): unmap huge page `head` (index `idx` of the mapping's file) from
-    /// every other private mapping that is not an owner, marking each HPAGE_RESV_UNMAPPED.
-    fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64) {
+    /// every other private mapping that is not an owner, at the owner's address `haddr`
+    /// (unmap_hugepage_range() with the page as ref_page), marking each HPAGE_RESV_UNMAPPED.
+    fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64, haddr: u64) {
         let Backing::Shmem(ino) = vma.backing else {
             return;
         };
@@ -377,7 +380,7 @@ impl Kernel {
                 continue;
             }
             let root = self.mms[f.mm].pgd;
-            let Some((slot, e)) = huge_pte_offset(&self.phys, root, f.start) else {
+            let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr) else {
                 continue;
             };
             if e.pfn() != head {
@@ -385,7 +388,7 @@ impl Kernel {
             }
             let mut tlb = MmuGather::new(f.mm, false);
             table::set(&mut self.phys, slot, Pte::NONE);
-            tlb.add_huge_range(f.start, HPAGE_SIZE);
+            tlb.add_huge_range(haddr, HPAGE_SIZE);
             self.page_remove_rmap(head);
             tlb.remove_page(head);
             self.tlb_finish_mmu(tlb);

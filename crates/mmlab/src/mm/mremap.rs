@@ -312,23 +312,26 @@ impl Kernel {
             }
             self.hstate.resv_leaked += leaked;
         }
-        // mremap_userfaultfd_prep() without UFFD_FEATURE_EVENT_REMAP: the moved range is no
-        // longer registered.
-        let flags = if vma.uffd_ctx.is_some() {
-            vma.flags & !VM_UFFD_FLAGS
-        } else {
-            vma.flags
-        };
         self.mms[mm].vmas.insert(Vma {
             start: dst,
             end: dst + new_len,
             pgoff,
-            flags,
             hugetlb_resv,
-            uffd_ctx: None,
             ..vma.clone()
         });
-        self.vma_merge(mm, dst)
+        let at = self.vma_merge(mm, dst);
+        // mremap_userfaultfd_prep() without UFFD_FEATURE_EVENT_REMAP: whatever VMA the move
+        // made (merged with a registered neighbour or not) is no longer registered, and no
+        // merge follows.
+        if let Some(v) = self.mms[mm]
+            .vmas
+            .get_mut(at)
+            .filter(|v| v.uffd_ctx.is_some())
+        {
+            v.flags &= !VM_UFFD_FLAGS;
+            v.uffd_ctx = None;
+        }
+        at
     }
 
     /// move_vma(): copy_vma() to `dst`, move_page_tables(), then unmap the old range (or, with

@@ -207,6 +207,16 @@ impl Kernel {
         if i.fallocend > first_whole && i.fallocend <= end_whole {
             i.fallocend = first_whole;
         }
+        // shmem_undo_range() marks the folios holding the range's first and last byte dirty
+        // (folio_mark_dirty()) before cutting them, unless they go whole.
+        for edge in [lstart / PAGE_SIZE, lend / PAGE_SIZE] {
+            if let Some(&pfn) = self.shmem[ino].cache.get(&edge) {
+                let whole_page = edge >= first_whole && edge < end_whole;
+                if !whole_page || self.thp_head(pfn).is_some() {
+                    self.set_page_dirty(pfn);
+                }
+            }
+        }
         // truncate_inode_partial_folio(): a THP the range covers only in part has that part
         // zeroed and is split, so its whole pages can go one by one; if it cannot be split it
         // stays whole (zeroed where the range fell).

@@ -118,7 +118,8 @@ impl Kernel {
             features: None,
         });
         let pid = self.tasks[tid].pid;
-        let fd = self.fd_install_new(pid, FileKind::Userfaultfd(ctx), true, true);
+        // anon_inode_getfd(..., O_RDONLY | flags): not writable.
+        let fd = self.fd_install_new(pid, FileKind::Userfaultfd(ctx), true, false);
         if fd.is_err() {
             self.uffd.remove(ctx);
         }
@@ -134,7 +135,10 @@ impl Kernel {
     }
 
     /// UFFDIO_API: check the API version and requested features, enable them once. Returns
-    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes.
+    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes. The
+    /// non-cooperative events (UFFD_FEATURE_EVENT_*) are accepted as Linux accepts them, but
+    /// the model does not generate them yet: fork and mremap drop the registration as they
+    /// do without them (the scenario runner refuses to ask for them).
     pub fn uffdio_api(
         &mut self,
         tid: Tid,
@@ -176,11 +180,12 @@ impl Kernel {
     /// with PTE markers (5.19); anonymous, shmem and hugetlb VMAs otherwise.
     fn vma_can_userfault(&self, vma: &Vma, vm_flags: u64) -> bool {
         let file = !vma.is_anonymous();
-        if vm_flags & VM_UFFD_MINOR != 0 {
-            return file;
-        }
+        // 5.18 refused WP on shmem/hugetlb before looking at MINOR.
         if vm_flags & VM_UFFD_WP != 0 && file && !self.cfg.features.uffd_wp_shmem_hugetlb {
             return false;
+        }
+        if vm_flags & VM_UFFD_MINOR != 0 {
+            return file;
         }
         // Anonymous, shmem and hugetlbfs are the only backings the model has.
         matches!(vma.backing, Backing::Anon | Backing::Shmem(_))
