@@ -51,15 +51,12 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::{exit_all_leaves_nothing, expect};
+use common::{exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
 
-const PAGE: u64 = 4096;
 const ARENA_PAGES: u64 = 64;
 /// Page offsets relative to the arena start that ops may target (a little outside on each side).
 const PAGE_LO: i64 = -2;
 const PAGE_HI: i64 = ARENA_PAGES as i64 + 2;
-/// Sampled byte offsets inside a page (the shadow tracks these).
-const OFFS: [u64; 4] = [0, 1, 2047, 4095];
 const MAX_PROCS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -578,7 +575,6 @@ fn memfd_ops_s(hugetlb: bool, uffd: bool) -> Vec<(u32, BoxedStrategy<Op>)> {
 }
 
 /// The 2 MiB huge page size.
-const HPAGE: u64 = 2 << 20;
 /// Huge pages in the huge arena of property 1.
 const HARENA_HPAGES: u64 = 8;
 /// The hugetlb pool property 1 starts with.

@@ -15,13 +15,10 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::{exit_all_leaves_nothing, expect};
+use common::{exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
 
-const PAGE: u64 = 4096;
-const HPAGE: u64 = 2 << 20;
 /// File pages: two huge pages.
 const NP: u64 = 1024;
-const OFFS: [u64; 4] = [0, 1, 2047, 4095];
 
 #[derive(Clone, Copy, Debug)]
 enum Op {

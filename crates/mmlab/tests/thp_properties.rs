@@ -14,14 +14,10 @@ use mmlab::{Config, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::{exit_all_leaves_nothing, expect};
+use common::{exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
 
-const PAGE: u64 = 4096;
-const HPAGE: u64 = 2 << 20;
 /// Arena pages: two huge pages.
 const NPAGES: u64 = 1024;
-/// Sampled byte offsets inside each page.
-const OFFS: [u64; 4] = [0, 1, 2047, 4095];
 
 #[derive(Clone, Copy, Debug)]
 enum TOp {

@@ -253,6 +253,21 @@ fn host_or_note<T>(r: Result<T, String>, what: &str) -> Option<T> {
         .ok()
 }
 
+/// A rate row: the model's median over `reps` runs against the host's figure (or the model
+/// alone, with a note, when the host cannot measure it), which it must beat `factor` times.
+fn rate_row(
+    workload: &'static str,
+    unit: &'static str,
+    reps: usize,
+    model: impl Fn() -> f64,
+    host: Result<host::HostFigure, String>,
+    factor: f64,
+) -> Row {
+    let m = median((0..reps).map(|_| model()).collect());
+    let h = host_or_note(host, workload).map(|h| h.value);
+    Row::faster(workload, unit, m, h, factor)
+}
+
 /// Run the benchmarks and print the table; exit 1 if a target is missed.
 pub fn run(quick: bool, json: bool) -> ExitCode {
     let bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
@@ -277,41 +292,32 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     ));
 
     eprintln!("[2/8] shmem (memfd) 4 KiB write faults over {size} ...");
-    let model_shmem = median((0..reps).map(|_| model_shmem_faults(bytes)).collect());
-    let host =
-        host_or_note(host::shmem_fault_rate(bytes as usize, reps), "shmem faults").map(|h| h.value);
-    rows.push(Row::faster(
+    rows.push(rate_row(
         "shmem 4 KiB write faults",
         "faults/s",
-        model_shmem,
-        host,
+        reps,
+        || model_shmem_faults(bytes),
+        host::shmem_fault_rate(bytes as usize, reps),
         3.0,
     ));
 
     eprintln!("[3/8] hugetlb 2 MiB write faults over {size} ...");
-    let model_huge = median((0..reps).map(|_| model_hugetlb_faults(bytes)).collect());
-    let host = host_or_note(
-        host::hugetlb_fault_rate(bytes as usize, reps),
-        "hugetlb faults",
-    )
-    .map(|h| h.value);
-    rows.push(Row::faster(
+    rows.push(rate_row(
         "hugetlb 2 MiB write faults",
         "faults/s",
-        model_huge,
-        host,
+        reps,
+        || model_hugetlb_faults(bytes),
+        host::hugetlb_fault_rate(bytes as usize, reps),
         1.0,
     ));
 
     eprintln!("[4/8] anonymous THP write faults over {size} ...");
-    let model_thp = median((0..reps).map(|_| model_thp_faults(bytes)).collect());
-    let host =
-        host_or_note(host::thp_fault_rate(bytes as usize, reps), "THP faults").map(|h| h.value);
-    rows.push(Row::faster(
+    rows.push(rate_row(
         "THP anon 2 MiB write faults",
         "faults/s",
-        model_thp,
-        host,
+        reps,
+        || model_thp_faults(bytes),
+        host::thp_fault_rate(bytes as usize, reps),
         1.0,
     ));
 
@@ -330,14 +336,12 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     });
 
     eprintln!("[6/8] mprotect RO/RW/store loop, {iters} iterations ...");
-    let model_it = median((0..reps).map(|_| model_mprotect_loop(iters)).collect());
-    let host =
-        host_or_note(host::mprotect_loop_rate(iters as usize, reps), "mprotect").map(|h| h.value);
-    rows.push(Row::faster(
+    rows.push(rate_row(
         "mprotect RO/RW loop",
         "iter/s",
-        model_it,
-        host,
+        reps,
+        || model_mprotect_loop(iters),
+        host::mprotect_loop_rate(iters as usize, reps),
         5.0,
     ));
 

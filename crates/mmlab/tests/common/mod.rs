@@ -1,5 +1,10 @@
 //! Helpers the property tests share.
 
+pub const PAGE: u64 = 4096;
+pub const HPAGE: u64 = 2 << 20;
+/// Sampled byte offsets inside a page (the shadows track these).
+pub const OFFS: [u64; 4] = [0, 1, 2047, 4095];
+
 /// A shadow's prediction against what the model did.
 pub fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
     if got == want {
