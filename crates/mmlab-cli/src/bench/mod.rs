@@ -83,18 +83,23 @@ fn anon_map(k: &mut Kernel, t: Tid, bytes: u64) -> u64 {
     .expect("mmap")
 }
 
+/// Store one byte every `stride` bytes of `[p, p + bytes)`; the seconds it took.
+fn timed_stores(k: &mut Kernel, t: Tid, p: u64, bytes: u64, stride: u64) -> f64 {
+    let start = Instant::now();
+    let mut a = p;
+    while a < p + bytes {
+        k.store(t, a, 1).expect("store");
+        a += stride;
+    }
+    start.elapsed().as_secs_f64()
+}
+
 /// 4 KiB write faults over `bytes`: (faults/s, host bytes per resident page).
 fn model_anon_faults(bytes: u64) -> (f64, f64) {
     let (mut k, t) = kernel(bytes);
     let p = anon_map(&mut k, t, bytes);
     let before = k.host_bytes();
-    let start = Instant::now();
-    let mut a = p;
-    while a < p + bytes {
-        k.store(t, a, 1).expect("store");
-        a += PAGE;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = timed_stores(&mut k, t, p, bytes, PAGE);
     let faults = k.minflt(t).expect("minflt") as f64;
     let per_page = (k.host_bytes().saturating_sub(before)) as f64 / (bytes / PAGE) as f64;
     (faults / secs, per_page)
@@ -108,13 +113,7 @@ fn model_shmem_faults(bytes: u64) -> f64 {
     let p = k
         .mmap(t, 0, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         .expect("mmap");
-    let start = Instant::now();
-    let mut a = p;
-    while a < p + bytes {
-        k.store(t, a, 1).expect("store");
-        a += PAGE;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = timed_stores(&mut k, t, p, bytes, PAGE);
     k.minflt(t).expect("minflt") as f64 / secs
 }
 
@@ -138,13 +137,7 @@ fn model_hugetlb_faults(bytes: u64) -> f64 {
             0,
         )
         .expect("mmap");
-    let start = Instant::now();
-    let mut a = p;
-    while a < p + bytes {
-        k.store(t, a, 1).expect("store");
-        a += 2 << 20;
-    }
-    let secs = start.elapsed().as_secs_f64();
+    let secs = timed_stores(&mut k, t, p, bytes, 2 << 20);
     k.minflt(t).expect("minflt") as f64 / secs
 }
 
@@ -159,13 +152,7 @@ fn model_thp_faults(bytes: u64) -> f64 {
         let p = raw.next_multiple_of(2 << 20);
         k.madvise(t, p, bytes, MADV_HUGEPAGE).expect("madvise");
         let f0 = k.minflt(t).expect("minflt");
-        let start = Instant::now();
-        let mut a = p;
-        while a < p + bytes {
-            k.store(t, a, 1).expect("store");
-            a += 2 << 20;
-        }
-        let secs = start.elapsed().as_secs_f64();
+        let secs = timed_stores(k, t, p, bytes, 2 << 20);
         k.munmap(t, raw, bytes + (2 << 20)).expect("munmap");
         (k.minflt(t).expect("minflt") - f0) as f64 / secs
     };
