@@ -245,6 +245,10 @@ pub fn serve(fd: RawFd) {
                 // SAFETY: a plain syscall with an integer argument.
                 sys(unsafe { libc::syscall(libc::SYS_userfaultfd, r[1] as libc::c_int) })
             }
+            op::FCNTL => {
+                // SAFETY: fcntl with integer arguments (the seal commands).
+                sys(unsafe { libc::fcntl(r[1] as i32, r[2] as i32, r[3] as libc::c_int) } as i64)
+            }
             op::UFFDIO_API => uffd::api(r[1], r[2], r[3]),
             op::UFFDIO_REGISTER => uffd::register(r[1], r[2], r[3], r[4]),
             op::UFFDIO_UNREGISTER => uffd::unregister(r[1], r[2], r[3]),

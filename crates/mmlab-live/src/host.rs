@@ -483,6 +483,7 @@ impl Backend for HostBackend {
                 0,
             ],
             Syscall::Close { fd } => [op::CLOSE, fd as u64, 0, 0, 0, 0, 0, 0],
+            Syscall::Fcntl { fd, cmd, arg } => [op::FCNTL, fd as u64, cmd, arg, 0, 0, 0, 0],
             Syscall::Userfaultfd { flags } => [op::USERFAULTFD, flags, 0, 0, 0, 0, 0, 0],
             Syscall::UffdioApi { fd, api, features } => {
                 [op::UFFDIO_API, fd as u64, api, features, 0, 0, 0, 0]

@@ -31,6 +31,7 @@ pub mod op {
     /// Replies with the ioctls the range supports.
     pub const UFFDIO_REGISTER: u64 = 22;
     pub const UFFDIO_UNREGISTER: u64 = 23;
+    pub const FCNTL: u64 = 24;
 }
 
 /// The longest memfd name the protocol carries (Linux refuses names over 249 bytes).

@@ -59,6 +59,12 @@ pub enum Syscall {
     Close {
         fd: i64,
     },
+    /// fcntl(): F_ADD_SEALS and F_GET_SEALS only.
+    Fcntl {
+        fd: i64,
+        cmd: u64,
+        arg: u64,
+    },
     Userfaultfd {
         flags: u64,
     },

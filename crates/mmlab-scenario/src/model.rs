@@ -123,6 +123,7 @@ impl Backend for ModelBackend {
                 k.fallocate(t, fd, mode, off, len).map(|_| 0)
             }
             Syscall::Close { fd } => k.close(t, fd).map(|_| 0),
+            Syscall::Fcntl { fd, cmd, arg } => k.fcntl_seals(t, fd, cmd, arg),
             Syscall::Userfaultfd { flags } => k.userfaultfd(t, flags).map(|fd| fd as u64),
             Syscall::UffdioApi { fd, api, features } => {
                 k.uffdio_api(t, fd, api, features).map(|(f, _)| f)

@@ -71,6 +71,10 @@ fn constant(name: &str) -> Option<u64> {
         "NULL" => Some(0),
         "PAGE_SIZE" => Some(4096),
         "HPAGE_SIZE" => Some(2 << 20),
+        _ if name.starts_with("F_") => mmlab::mm::memfd::SEAL_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v),
         _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
             mmlab::mm::userfaultfd::constant(name)
         }
@@ -422,6 +426,7 @@ impl<B: Backend> Runner<'_, B> {
                 | "ftruncate"
                 | "fallocate"
                 | "close"
+                | "fcntl"
                 | "userfaultfd"
                 | "uffdio_api"
                 | "uffdio_register"
@@ -678,6 +683,13 @@ impl<B: Backend> Runner<'_, B> {
             ("ftruncate", &[fd, len]) => Syscall::Ftruncate { fd: fd as i64, len: len as i64 },
             ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate { fd: fd as i64, mode, off: off as i64, len: len as i64 },
             ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
+            ("fcntl", &[fd, cmd, arg]) => {
+                use mmlab::mm::memfd::{F_ADD_SEALS, F_GET_SEALS};
+                if cmd != F_ADD_SEALS && cmd != F_GET_SEALS {
+                    return Err(stop(e.pos, "fcntl(fd, F_ADD_SEALS or F_GET_SEALS, arg)", "another fcntl command: only the seal commands are modelled"));
+                }
+                Syscall::Fcntl { fd: fd as i64, cmd, arg }
+            }
             ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
             ("uffdio_api", &[fd, api, features]) => {
                 // The non-cooperative events block the syscall that raises them until the
@@ -694,7 +706,7 @@ impl<B: Backend> Runner<'_, B> {
             }
             ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister { fd: fd as i64, start, len, mode },
             ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister { fd: fd as i64, start, len },
-            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close" | "userfaultfd" | "uffdio_api" | "uffdio_register" | "uffdio_unregister", _) => {
+            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close" | "fcntl" | "userfaultfd" | "uffdio_api" | "uffdio_register" | "uffdio_unregister", _) => {
                 return Err(stop(
                     e.pos,
                     format!("the C arguments of {f}() (see docs/scenario-language.md)"),
@@ -704,7 +716,7 @@ impl<B: Backend> Runner<'_, B> {
             _ => {
                 return Err(stop(
                     e.pos,
-                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close, userfaultfd, uffdio_api, uffdio_register, uffdio_unregister)",
+                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close, fcntl, userfaultfd, uffdio_api, uffdio_register, uffdio_unregister)",
                     format!("`{f}`"),
                 ))
             }

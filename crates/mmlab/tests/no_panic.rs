@@ -108,6 +108,11 @@ fn boundary_arguments_never_panic() {
         let _ = k.ftruncate(t, fd, 10);
         let _ = k.fallocate(t, fd, 0, 0, 4096);
         let _ = k.mmap(t, 0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        for cmd in [0, 1033, 1034, u64::MAX] {
+            for arg in [0, 0x1f, 0x20, u64::MAX] {
+                let _ = k.fcntl_seals(t, fd, cmd, arg);
+            }
+        }
     }
     assert!(k.memfd_create(t, &"x".repeat(10_000), 0).is_err());
     assert!(k.spawn_thread(t, 1 << 40).is_err());

@@ -12,10 +12,31 @@ pub const MFD_HUGE_MASK: u64 = 0x3f;
 /// NAME_MAX minus the "memfd:" prefix.
 pub const MFD_NAME_MAX_LEN: usize = 255 - 6;
 
+/// fcntl() commands for seals.
+pub const F_ADD_SEALS: u64 = 1033;
+pub const F_GET_SEALS: u64 = 1034;
+/// The seals (include/uapi/linux/fcntl.h).
+pub const F_SEAL_SEAL: u64 = 0x0001;
+pub const F_SEAL_SHRINK: u64 = 0x0002;
+pub const F_SEAL_GROW: u64 = 0x0004;
+pub const F_SEAL_WRITE: u64 = 0x0008;
+pub const F_SEAL_FUTURE_WRITE: u64 = 0x0010;
+/// The seal names a scenario may use.
+pub const SEAL_NAMES: &[(&str, u64)] = &[
+    ("F_ADD_SEALS", F_ADD_SEALS),
+    ("F_GET_SEALS", F_GET_SEALS),
+    ("F_SEAL_SEAL", F_SEAL_SEAL),
+    ("F_SEAL_SHRINK", F_SEAL_SHRINK),
+    ("F_SEAL_GROW", F_SEAL_GROW),
+    ("F_SEAL_WRITE", F_SEAL_WRITE),
+    ("F_SEAL_FUTURE_WRITE", F_SEAL_FUTURE_WRITE),
+];
+const F_ALL_SEALS: u64 =
+    F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+
 impl Kernel {
     /// memfd_create(2): a new, empty shmem file, or a hugetlbfs file with MFD_HUGETLB (2 MiB
-    /// pages). Sealing is accepted but no seals are enforced yet (fcntl(F_ADD_SEALS) is not
-    /// modelled).
+    /// pages). MFD_ALLOW_SEALING lifts the F_SEAL_SEAL every other shmem file carries.
     pub fn memfd_create(&mut self, tid: Tid, name: &str, flags: u64) -> SysResult<i32> {
         self.enter(tid)?;
         let all = MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB;
@@ -36,11 +57,55 @@ impl Kernel {
             return Err(Errno::ENODEV);
         }
         let ino = self.shmem_new(0, Some(name.to_string()), huge);
+        if flags & MFD_ALLOW_SEALING != 0 {
+            self.shmem[ino].seals &= !F_SEAL_SEAL;
+        }
         let pid = self.tasks[tid].pid;
         let fd = self.fd_install_new(pid, crate::fs::file::FileKind::Shmem(ino), true, true);
         if fd.is_err() {
             self.shmem_put_unreferenced(ino);
         }
         fd
+    }
+
+    /// fcntl(F_ADD_SEALS / F_GET_SEALS) → memfd_fcntl(). Other commands are not modelled
+    /// (EINVAL, as for a command fcntl does not know).
+    pub fn fcntl_seals(&mut self, tid: Tid, fd: i64, cmd: u64, arg: u64) -> SysResult<u64> {
+        self.enter(tid)?;
+        let file = self.fget(tid, fd)?.clone();
+        let ino = file.shmem_ino().ok_or(Errno::EINVAL)?;
+        match cmd {
+            F_GET_SEALS => Ok(self.shmem[ino].seals),
+            F_ADD_SEALS => {
+                // memfd_add_seals()
+                if !file.writable {
+                    return Err(Errno::EPERM);
+                }
+                if arg & !F_ALL_SEALS != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if self.shmem[ino].seals & F_SEAL_SEAL != 0 {
+                    return Err(Errno::EPERM);
+                }
+                if arg & F_SEAL_WRITE != 0 && self.shmem[ino].seals & F_SEAL_WRITE == 0 {
+                    // mapping_deny_writable(): no VM_SHARED mapping may exist; then
+                    // memfd_wait_for_pins(): no page may stay pinned.
+                    let mapped = self
+                        .i_mmap_overlaps(ino, 0, u64::MAX)
+                        .iter()
+                        .any(|f| f.flags & crate::mm::vma::vm::VM_SHARED != 0);
+                    let pinned = self.shmem[ino]
+                        .cache
+                        .values()
+                        .any(|&p| self.extra_refs.contains_key(&p));
+                    if mapped || pinned {
+                        return Err(Errno::EBUSY);
+                    }
+                }
+                self.shmem[ino].seals |= arg;
+                Ok(0)
+            }
+            _ => Err(Errno::EINVAL),
+        }
     }
 }

@@ -265,6 +265,24 @@ impl Kernel {
     ) -> SysResult<u64> {
         let end = addr + len;
         self.do_munmap(mm, addr, len)?;
+        if let MapKind::File(ino, _) = kind {
+            use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_WRITE};
+            let seals = self.shmem[ino].seals;
+            // mapping_map_writable(): a write-sealed file takes no shared mapping.
+            if vm_flags & VM_SHARED != 0 && seals & F_SEAL_WRITE != 0 {
+                return Err(Errno::EPERM);
+            }
+            // shmem_mmap(): after F_SEAL_FUTURE_WRITE a shared mapping is read-only for good.
+            if !self.shmem[ino].huge
+                && vm_flags & VM_SHARED != 0
+                && seals & F_SEAL_FUTURE_WRITE != 0
+            {
+                if vm_flags & VM_WRITE != 0 {
+                    return Err(Errno::EPERM);
+                }
+                vm_flags &= !VM_MAYWRITE;
+            }
+        }
         let mut hugetlb_resv = Default::default();
         if let MapKind::File(ino, pgoff) = kind {
             if self.shmem[ino].huge {

@@ -28,6 +28,8 @@ pub struct ShmemInode {
     /// info->fallocend: the page index fallocate() has allocated up to, which may lie past
     /// i_size with KEEP_SIZE; a THP split keeps the pages below it.
     pub fallocend: u64,
+    /// info->seals (F_SEAL_*): F_SEAL_SEAL alone unless the memfd allowed sealing.
+    pub seals: u64,
 }
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
@@ -66,6 +68,8 @@ impl Kernel {
             huge,
             resv: Default::default(),
             fallocend: 0,
+            // Only memfd_create(MFD_ALLOW_SEALING) lifts F_SEAL_SEAL.
+            seals: crate::mm::memfd::F_SEAL_SEAL,
         })
     }
 
@@ -308,10 +312,16 @@ impl Kernel {
         }
         // do_sys_ftruncate(): only regular files.
         let ino = file.shmem_ino().ok_or(Errno::EINVAL)?;
-        if self.shmem[ino].huge {
-            return self.hugetlb_truncate(ino, length as u64);
-        }
         let (old, new) = (self.shmem[ino].size, length as u64);
+        // shmem_setattr() / hugetlbfs_setattr(): F_SEAL_SHRINK and F_SEAL_GROW.
+        let seals = self.shmem[ino].seals;
+        use crate::mm::memfd::{F_SEAL_GROW, F_SEAL_SHRINK};
+        if (new < old && seals & F_SEAL_SHRINK != 0) || (new > old && seals & F_SEAL_GROW != 0) {
+            return Err(Errno::EPERM);
+        }
+        if self.shmem[ino].huge {
+            return self.hugetlb_truncate(ino, new);
+        }
         self.shmem[ino].size = new;
         if new <= old {
             let holebegin = new.div_ceil(PAGE_SIZE);
@@ -379,6 +389,21 @@ impl Kernel {
         offset: u64,
         end: u64,
     ) -> SysResult<()> {
+        if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        // Both filesystems: no hole in a write-sealed file, no growth past a grow seal.
+        use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_WRITE};
+        let seals = self.shmem[ino].seals;
+        if mode & FALLOC_FL_PUNCH_HOLE != 0 && seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(Errno::EPERM);
+        }
+        if mode & FALLOC_FL_PUNCH_HOLE == 0
+            && seals & F_SEAL_GROW != 0
+            && end > self.shmem[ino].size
+        {
+            return Err(Errno::EPERM);
+        }
         if self.shmem[ino].huge {
             return self.hugetlbfs_fallocate(ino, mode, offset, end);
         }
