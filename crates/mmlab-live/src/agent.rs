@@ -252,6 +252,12 @@ pub fn serve(fd: RawFd) {
             op::UFFDIO_API => uffd::api(r[1], r[2], r[3]),
             op::UFFDIO_REGISTER => uffd::register(r[1], r[2], r[3], r[4]),
             op::UFFDIO_UNREGISTER => uffd::unregister(r[1], r[2], r[3]),
+            op::UFFDIO_COPY => uffd::copy(r[1], r[2], r[3], r[4], r[5]),
+            op::UFFDIO_ZEROPAGE => uffd::fill(r[1], uffd::UFFDIO_ZEROPAGE, r[2], r[3], r[4]),
+            op::UFFDIO_CONTINUE => uffd::fill(r[1], uffd::UFFDIO_CONTINUE, r[2], r[3], r[4]),
+            op::UFFDIO_WRITEPROTECT => uffd::writeprotect(r[1], r[2], r[3], r[4]),
+            op::UFFDIO_WAKE => uffd::wake(r[1], r[2], r[3]),
+            op::UFFD_READ => uffd::read(r[1]),
             op::FALLOCATE => {
                 sys(
                     unsafe { libc::fallocate(r[1] as i32, r[2] as i32, r[3] as i64, r[4] as i64) }
@@ -389,6 +395,120 @@ mod uffd {
         match ioctl(fd, UFFDIO_UNREGISTER, &mut a) {
             Ok(()) => Reply::ok(0),
             Err(r) => r,
+        }
+    }
+
+    /// struct uffdio_copy.
+    #[repr(C)]
+    struct UffdioCopy {
+        dst: u64,
+        src: u64,
+        len: u64,
+        mode: u64,
+        copy: i64,
+    }
+    /// struct uffdio_zeropage and struct uffdio_continue: a range, a mode, the result.
+    #[repr(C)]
+    struct UffdioFill {
+        range: UffdioRange,
+        mode: u64,
+        result: i64,
+    }
+    /// struct uffdio_writeprotect.
+    #[repr(C)]
+    struct UffdioWriteprotect {
+        range: UffdioRange,
+        mode: u64,
+    }
+    const UFFDIO_COPY: u64 = 0xC028_AA03;
+    pub const UFFDIO_ZEROPAGE: u64 = 0xC020_AA04;
+    const UFFDIO_WRITEPROTECT: u64 = 0xC018_AA06;
+    pub const UFFDIO_CONTINUE: u64 = 0xC020_AA07;
+    const UFFDIO_WAKE: u64 = 0x8010_AA02;
+
+    pub fn copy(fd: u64, dst: u64, src: u64, len: u64, mode: u64) -> Reply {
+        let mut a = UffdioCopy {
+            dst,
+            src,
+            len,
+            mode,
+            copy: 0,
+        };
+        match ioctl(fd, UFFDIO_COPY, &mut a) {
+            Ok(()) => Reply::ok(a.copy as u64),
+            Err(r) => r,
+        }
+    }
+
+    /// UFFDIO_ZEROPAGE or UFFDIO_CONTINUE.
+    pub fn fill(fd: u64, req: u64, start: u64, len: u64, mode: u64) -> Reply {
+        let mut a = UffdioFill {
+            range: UffdioRange { start, len },
+            mode,
+            result: 0,
+        };
+        match ioctl(fd, req, &mut a) {
+            Ok(()) => Reply::ok(a.result as u64),
+            Err(r) => r,
+        }
+    }
+
+    pub fn writeprotect(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
+        let mut a = UffdioWriteprotect {
+            range: UffdioRange { start, len },
+            mode,
+        };
+        match ioctl(fd, UFFDIO_WRITEPROTECT, &mut a) {
+            Ok(()) => Reply::ok(0),
+            Err(r) => r,
+        }
+    }
+
+    pub fn wake(fd: u64, start: u64, len: u64) -> Reply {
+        let mut a = UffdioRange { start, len };
+        match ioctl(fd, UFFDIO_WAKE, &mut a) {
+            Ok(()) => Reply::ok(0),
+            Err(r) => r,
+        }
+    }
+
+    /// read(2) of one 32-byte uffd_msg without ever sleeping: a blocking descriptor is made
+    /// non-blocking for the one read, and an empty queue there reads as event 0.
+    pub fn read(fd: u64) -> Reply {
+        let fd = fd as libc::c_int;
+        // SAFETY: fcntl and read on the scenario's descriptor into a stack buffer.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            if fl == -1 {
+                return Reply {
+                    status: errno(),
+                    v: [0; 3],
+                };
+            }
+            let blocking = fl & libc::O_NONBLOCK == 0;
+            if blocking {
+                libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+            let mut msg = [0u8; 32];
+            let n = libc::read(fd, msg.as_mut_ptr().cast(), 32);
+            let err = errno();
+            if blocking {
+                libc::fcntl(fd, libc::F_SETFL, fl);
+            }
+            if n == 32 {
+                let w = |i: usize| u64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+                return Reply {
+                    status: 0,
+                    v: [msg[0] as u64, w(8), w(16)],
+                };
+            }
+            if blocking && err == libc::EAGAIN as i64 {
+                return Reply::ok(0);
+            }
+            Reply {
+                status: err,
+                v: [0; 3],
+            }
         }
     }
 }

@@ -26,7 +26,61 @@ pub struct AgentCommand {
 
 struct Task {
     pid: i32,
+    /// The thread's id (gettid), for /proc/PID/task/TID.
+    tid: i32,
     chan: UnixStream,
+    /// The thread sleeps in handle_userfault(): its access's reply is still to come.
+    asleep: bool,
+    /// voluntary_ctxt_switches when it was last seen going to sleep.
+    switches: u64,
+    /// The reply of an access that finished after a wake, until `finish` takes it.
+    finished: Option<Reply>,
+}
+
+/// How long a woken thread gets to finish or to fall asleep again before the runner moves on.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Does the thread sleep in handle_userfault()? (/proc/PID/task/TID/wchan)
+fn in_userfault(pid: i32, tid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+        .is_ok_and(|w| w.trim() == "handle_userfault")
+}
+
+/// The thread's voluntary context switches (/proc/PID/task/TID/status).
+fn voluntary_switches(pid: i32, tid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Is a reply waiting on the channel (within `ms` milliseconds)?
+fn readable(chan: &UnixStream, ms: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd: chan.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on a live socket.
+    unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+fn read_reply(chan: &mut UnixStream) -> Result<Reply, Errno> {
+    let mut b = [0u8; REPLY_BYTES];
+    chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
+    Ok(Reply::decode(&b))
+}
+
+fn access_result(r: Reply) -> Result<u64, Signal> {
+    if r.status < 0 {
+        Err(signal_of(r.status))
+    } else {
+        Ok(r.v[0])
+    }
 }
 
 /// The host kernel as a scenario backend.
@@ -276,12 +330,52 @@ impl HostBackend {
         }
     }
 
-    fn access(&mut self, t: TaskId, req: [u64; 8]) -> Result<Reply, Signal> {
+    fn access_req(&mut self, t: TaskId, req: [u64; 8]) -> Result<Reply, Signal> {
         let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
         if r.status < 0 {
             Err(signal_of(r.status))
         } else {
             Ok(r)
+        }
+    }
+
+    /// Send an access and wait for its reply, unless the thread falls asleep in
+    /// handle_userfault() first.
+    fn access_or_sleep(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Signal> {
+        let task = self.task(t).map_err(|_| Signal::Kill)?;
+        if task.chan.write_all(&encode_request(&req)).is_err() {
+            return Err(Signal::Kill);
+        }
+        loop {
+            if readable(&task.chan, 2) {
+                return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+            }
+            if in_userfault(task.pid, task.tid) {
+                task.asleep = true;
+                task.switches = voluntary_switches(task.pid, task.tid);
+                return Err(Signal::Userfault);
+            }
+        }
+    }
+
+    /// After a call that may wake faults: give each sleeping thread the time to finish its
+    /// access or to fall asleep again, as the model's woken tasks do at once.
+    fn settle(&mut self) {
+        for task in self.tasks.iter_mut().flatten().filter(|t| t.asleep) {
+            let until = std::time::Instant::now() + SETTLE;
+            while std::time::Instant::now() < until {
+                if readable(&task.chan, 1) {
+                    task.finished = read_reply(&mut task.chan).ok();
+                    task.asleep = false;
+                    break;
+                }
+                let n = voluntary_switches(task.pid, task.tid);
+                if n > task.switches && in_userfault(task.pid, task.tid) {
+                    // Woken, retried, and asleep on a new fault.
+                    task.switches = n;
+                    break;
+                }
+            }
         }
     }
 
@@ -365,9 +459,20 @@ impl HostBackend {
         Ok(())
     }
 
-    fn add_task(&mut self, pid: i32, chan: UnixStream) -> TaskId {
-        self.tasks.push(Some(Task { pid, chan }));
-        self.tasks.len() - 1
+    /// A new task on `chan`; HELLO tells its thread id.
+    fn add_task(&mut self, pid: i32, chan: UnixStream) -> Result<TaskId, Errno> {
+        self.tasks.push(Some(Task {
+            pid,
+            tid: pid,
+            chan,
+            asleep: false,
+            switches: 0,
+            finished: None,
+        }));
+        let t = self.tasks.len() - 1;
+        let hello = self.call(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0], None)?;
+        self.task(t)?.tid = hello.v[1] as i32;
+        Ok(t)
     }
 }
 
@@ -405,8 +510,7 @@ impl Backend for HostBackend {
         drop(theirs);
         let pid = child.id() as i32;
         self.children.push(child);
-        let t = self.add_task(pid, chan);
-        self.sys(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0])?;
+        let t = self.add_task(pid, chan)?;
         self.sys(t, [op::SETAFFINITY, cpu as u64, 0, 0, 0, 0, 0, 0])?;
         Ok(t)
     }
@@ -418,7 +522,7 @@ impl Backend for HostBackend {
         if pid.status != 0 {
             return Err(errno_of(pid.status));
         }
-        Ok(self.add_task(pid.v[0] as i32, chan))
+        self.add_task(pid.v[0] as i32, chan)
     }
 
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
@@ -429,7 +533,7 @@ impl Backend for HostBackend {
             return Err(errno_of(r.status));
         }
         let pid = self.task(t)?.pid;
-        Ok(self.add_task(pid, chan))
+        self.add_task(pid, chan)
     }
 
     fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
@@ -497,27 +601,86 @@ impl Backend for HostBackend {
             Syscall::UffdioUnregister { fd, start, len } => {
                 [op::UFFDIO_UNREGISTER, fd as u64, start, len, 0, 0, 0, 0]
             }
+            Syscall::UffdioCopy {
+                fd,
+                dst,
+                src,
+                len,
+                mode,
+            } => [op::UFFDIO_COPY, fd as u64, dst, src, len, mode, 0, 0],
+            Syscall::UffdioZeropage {
+                fd,
+                start,
+                len,
+                mode,
+            } => [op::UFFDIO_ZEROPAGE, fd as u64, start, len, mode, 0, 0, 0],
+            Syscall::UffdioContinue {
+                fd,
+                start,
+                len,
+                mode,
+            } => [op::UFFDIO_CONTINUE, fd as u64, start, len, mode, 0, 0, 0],
+            Syscall::UffdioWriteprotect {
+                fd,
+                start,
+                len,
+                mode,
+            } => [
+                op::UFFDIO_WRITEPROTECT,
+                fd as u64,
+                start,
+                len,
+                mode,
+                0,
+                0,
+                0,
+            ],
+            Syscall::UffdioWake { fd, start, len } => {
+                [op::UFFDIO_WAKE, fd as u64, start, len, 0, 0, 0, 0]
+            }
             Syscall::MemfdCreate { ref name, flags } => return self.memfd_create(t, name, flags),
         };
-        self.sys(t, req)
+        let r = self.sys(t, req);
+        if self.tasks.iter().flatten().any(|t| t.asleep) {
+            self.settle();
+        }
+        r
     }
 
-    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal> {
-        self.access(t, [op::LOAD, addr, 0, 0, 0, 0, 0, 0])
-            .map(|r| r.v[0] as u8)
+    fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
+        let req = match a {
+            Access::Load(addr) => [op::LOAD, addr, 0, 0, 0, 0, 0, 0],
+            Access::Store(addr, v) => [op::STORE, addr, v as u64, 0, 0, 0, 0, 0],
+            Access::Memset(addr, v, len) => [op::MEMSET, addr, v as u64, len, 0, 0, 0, 0],
+            Access::Touch(addr, len) => [op::TOUCH, addr, len, 0, 0, 0, 0, 0],
+        };
+        self.access_or_sleep(t, req)
     }
-    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal> {
-        self.access(t, [op::STORE, addr, val as u64, 0, 0, 0, 0, 0])
-            .map(|_| ())
+
+    fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
+        let task = self.task(t).map_err(|_| Signal::Kill)?;
+        if let Some(r) = task.finished.take() {
+            return access_result(r);
+        }
+        if task.asleep && readable(&task.chan, SETTLE.as_millis() as i32) {
+            task.asleep = false;
+            return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+        }
+        Err(Signal::Userfault)
     }
-    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
-        self.access(t, [op::MEMSET, addr, val as u64, len, 0, 0, 0, 0])
-            .map(|_| ())
+
+    fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
+        let r = self.call(t, [op::UFFD_READ, fd as u64, 0, 0, 0, 0, 0, 0], None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        Ok((r.v[0] != 0).then_some(UffdMsg {
+            event: r.v[0],
+            flags: r.v[1],
+            address: r.v[2],
+        }))
     }
-    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal> {
-        self.access(t, [op::TOUCH, addr, len, 0, 0, 0, 0, 0])
-            .map(|_| ())
-    }
+
     fn mismatch(
         &mut self,
         t: TaskId,
@@ -525,7 +688,7 @@ impl Backend for HostBackend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let r = self.access(t, [op::MISMATCH, addr, len, val as u64, 0, 0, 0, 0])?;
+        let r = self.access_req(t, [op::MISMATCH, addr, len, val as u64, 0, 0, 0, 0])?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {

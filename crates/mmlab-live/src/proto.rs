@@ -32,6 +32,15 @@ pub mod op {
     pub const UFFDIO_REGISTER: u64 = 22;
     pub const UFFDIO_UNREGISTER: u64 = 23;
     pub const FCNTL: u64 = 24;
+    /// The ioctls that fill or protect a registered range; reply with the bytes done.
+    pub const UFFDIO_COPY: u64 = 25;
+    pub const UFFDIO_ZEROPAGE: u64 = 26;
+    pub const UFFDIO_CONTINUE: u64 = 27;
+    pub const UFFDIO_WRITEPROTECT: u64 = 28;
+    pub const UFFDIO_WAKE: u64 = 29;
+    /// read(2) of one uffd_msg: event, flags, address; event 0 when a blocking read would
+    /// sleep (nothing pending).
+    pub const UFFD_READ: u64 = 30;
 }
 
 /// The longest memfd name the protocol carries (Linux refuses names over 249 bytes).

@@ -60,6 +60,8 @@ pub enum Action {
     Fails(Expr, String),
     /// `expect ACCESS faults SIGNAL`
     Faults(Expr, String),
+    /// `expect ACCESS blocks`: the task sleeps in handle_userfault().
+    Blocks(Expr),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -86,6 +86,57 @@ pub enum Syscall {
         start: u64,
         len: u64,
     },
+    /// UFFDIO_COPY; returns the bytes copied.
+    UffdioCopy {
+        fd: i64,
+        dst: u64,
+        src: u64,
+        len: u64,
+        mode: u64,
+    },
+    /// UFFDIO_ZEROPAGE; returns the bytes filled.
+    UffdioZeropage {
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    },
+    /// UFFDIO_CONTINUE; returns the bytes mapped.
+    UffdioContinue {
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    },
+    UffdioWriteprotect {
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    },
+    UffdioWake {
+        fd: i64,
+        start: u64,
+        len: u64,
+    },
+}
+
+/// A memory access a task makes; the one a task asleep in handle_userfault() will finish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Load(u64),
+    Store(u64, u8),
+    Memset(u64, u8, u64),
+    /// Read one byte of every page in the range.
+    Touch(u64, u64),
+}
+
+/// A uffd_msg as read(2) returns it (page-fault events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UffdMsg {
+    pub event: u64,
+    pub flags: u64,
+    pub address: u64,
 }
 
 /// A model-only probe.
@@ -146,11 +197,14 @@ pub trait Backend {
     /// exit_group(); the process's memory is gone when this returns.
     fn exit(&mut self, t: TaskId) -> Result<(), Errno>;
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno>;
-    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal>;
-    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal>;
-    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal>;
-    /// Read one byte of every page in the range.
-    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal>;
+    /// A memory access: a load's byte, else 0. `Signal::Userfault` means the task now sleeps in
+    /// handle_userfault(); `finish` collects the access once a handler has woken it.
+    fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal>;
+    /// The result of the access task `t` sleeps in, once it has been woken and retried;
+    /// `Signal::Userfault` while it still sleeps.
+    fn finish(&mut self, t: TaskId) -> Result<u64, Signal>;
+    /// read(2) of one uffd_msg; Ok(None) when nothing is pending on a blocking descriptor.
+    fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno>;
     /// The first byte of the range that is not `val`.
     fn mismatch(
         &mut self,

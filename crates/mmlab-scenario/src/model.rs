@@ -1,5 +1,7 @@
 //! The `Backend` over mmlab's own `Kernel`.
 
+use std::collections::HashMap;
+
 use mmlab::fs::proc::MapsEntry;
 use mmlab::hw::PAGE_SIZE;
 use mmlab::page::alloc::ZERO_PFN;
@@ -12,6 +14,10 @@ pub struct ModelBackend {
     k: Option<Kernel>,
     /// Run the invariant checker after every step.
     pub check_invariants: bool,
+    /// Accesses of tasks asleep in handle_userfault(), retried once they are woken.
+    asleep: HashMap<TaskId, Access>,
+    /// Accesses that finished after a wake, waiting for `finish`.
+    finished: HashMap<TaskId, Result<u64, Signal>>,
 }
 
 impl Default for ModelBackend {
@@ -19,6 +25,8 @@ impl Default for ModelBackend {
         ModelBackend {
             k: None,
             check_invariants: true,
+            asleep: HashMap::new(),
+            finished: HashMap::new(),
         }
     }
 }
@@ -31,6 +39,47 @@ impl ModelBackend {
     /// The kernel of the last scenario, for tests and tools.
     pub fn kernel(&mut self) -> Option<&mut Kernel> {
         self.k.as_mut()
+    }
+
+    /// One access on the model.
+    fn run_access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
+        let k = self.k();
+        match a {
+            Access::Load(addr) => k.load(t, addr).map(u64::from),
+            Access::Store(addr, v) => k.store(t, addr, v).map(|_| 0),
+            Access::Memset(addr, v, len) => k.memset(t, addr, v, len).map(|_| 0),
+            Access::Touch(addr, len) => {
+                let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+                let mut at = addr;
+                while at < end {
+                    k.load(t, at)?;
+                    at = (at & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// A woken task runs again at once, as on a real kernel: it retries its access, which
+    /// may finish or sleep again (a wake without a fix, or another registered page).
+    fn retry_woken(&mut self) {
+        let woken: Vec<(TaskId, Access)> = self
+            .asleep
+            .iter()
+            .filter(|(t, _)| !self.k.as_ref().is_some_and(|k| k.uffd_sleeping(**t)))
+            .map(|(t, a)| (*t, *a))
+            .collect();
+        for (t, a) in woken {
+            self.asleep.remove(&t);
+            match self.run_access(t, a) {
+                Err(Signal::Userfault) => {
+                    self.asleep.insert(t, a);
+                }
+                r => {
+                    self.finished.insert(t, r);
+                }
+            }
+        }
     }
 }
 
@@ -77,6 +126,8 @@ impl Backend for ModelBackend {
             }
         }
         self.k = Some(k);
+        self.asleep.clear();
+        self.finished.clear();
         Ok(())
     }
 
@@ -95,7 +146,7 @@ impl Backend for ModelBackend {
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
         let k = self.k();
-        match *call {
+        let r = match *call {
             Syscall::Mmap {
                 addr,
                 len,
@@ -137,26 +188,55 @@ impl Backend for ModelBackend {
             Syscall::UffdioUnregister { fd, start, len } => {
                 k.uffdio_unregister(t, fd, start, len).map(|_| 0)
             }
-        }
+            Syscall::UffdioCopy {
+                fd,
+                dst,
+                src,
+                len,
+                mode,
+            } => k.uffdio_copy(t, fd, dst, src, len, mode),
+            Syscall::UffdioZeropage {
+                fd,
+                start,
+                len,
+                mode,
+            } => k.uffdio_zeropage(t, fd, start, len, mode),
+            Syscall::UffdioContinue {
+                fd,
+                start,
+                len,
+                mode,
+            } => k.uffdio_continue(t, fd, start, len, mode),
+            Syscall::UffdioWriteprotect {
+                fd,
+                start,
+                len,
+                mode,
+            } => k.uffdio_writeprotect(t, fd, start, len, mode).map(|_| 0),
+            Syscall::UffdioWake { fd, start, len } => k.uffdio_wake(t, fd, start, len).map(|_| 0),
+        };
+        self.retry_woken();
+        r
     }
 
-    fn load(&mut self, t: TaskId, addr: u64) -> Result<u8, Signal> {
-        self.k().load(t, addr)
-    }
-    fn store(&mut self, t: TaskId, addr: u64, val: u8) -> Result<(), Signal> {
-        self.k().store(t, addr, val)
-    }
-    fn memset(&mut self, t: TaskId, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
-        self.k().memset(t, addr, val, len)
-    }
-    fn touch(&mut self, t: TaskId, addr: u64, len: u64) -> Result<(), Signal> {
-        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
-        let mut a = addr;
-        while a < end {
-            self.k().load(t, a)?;
-            a = (a & !(PAGE_SIZE - 1)) + PAGE_SIZE;
+    fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
+        let r = self.run_access(t, a);
+        if r == Err(Signal::Userfault) {
+            self.asleep.insert(t, a);
         }
-        Ok(())
+        r
+    }
+
+    fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
+        self.finished.remove(&t).unwrap_or(Err(Signal::Userfault))
+    }
+
+    fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
+        Ok(self.k().uffd_read(t, fd)?.map(|m| UffdMsg {
+            event: m.event,
+            flags: m.flags,
+            address: m.address,
+        }))
     }
     fn mismatch(
         &mut self,

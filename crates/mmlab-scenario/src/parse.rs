@@ -342,6 +342,9 @@ impl Line<'_> {
                 let s = self.ident("a signal name such as SIGSEGV")?;
                 return Ok(Action::Faults(lhs, s));
             }
+            if self.keyword("blocks") {
+                return Ok(Action::Blocks(lhs));
+            }
             let op = [
                 ("==", CmpOp::Eq),
                 ("!=", CmpOp::Ne),
@@ -354,7 +357,7 @@ impl Line<'_> {
             .find(|(s, _)| self.peek() == Some(&Tok::Punct(s)))
             .map(|(_, op)| op)
             .ok_or_else(|| {
-                self.err("a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`), `fails` or `faults`")
+                self.err("a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`), `fails`, `faults` or `blocks`")
             })?;
             self.i += 1;
             let rhs = self.expr()?;

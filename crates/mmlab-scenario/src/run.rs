@@ -65,6 +65,40 @@ enum Value {
     },
 }
 
+/// The syscalls a scenario can make (with C arguments; see docs/scenario-language.md).
+const SYSCALLS: &[&str] = &[
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
+    "sched_setaffinity",
+    "memfd_create",
+    "ftruncate",
+    "fallocate",
+    "close",
+    "fcntl",
+    "userfaultfd",
+    "uffdio_api",
+    "uffdio_register",
+    "uffdio_unregister",
+    "uffdio_copy",
+    "uffdio_zeropage",
+    "uffdio_continue",
+    "uffdio_writeprotect",
+    "uffdio_wake",
+];
+
+/// `wait()` is the one step a task asleep in handle_userfault() may take.
+fn is_wait(a: &Action) -> bool {
+    let call = match a {
+        Action::Do(e) | Action::Assign(_, e) | Action::Faults(e, _) | Action::Blocks(e) => e,
+        Action::Compare(e, _, _) => e,
+        _ => return false,
+    };
+    matches!(&call.kind, ExprKind::Call(f, args) if f == "wait" && args.is_empty())
+}
+
 /// Constants the language knows: uapi names, errnos, sizes.
 fn constant(name: &str) -> Option<u64> {
     match name {
@@ -92,8 +126,10 @@ fn constant(name: &str) -> Option<u64> {
 
 struct Runner<'a, B: Backend> {
     b: &'a mut B,
-    vars: HashMap<String, u64>,
+    vars: HashMap<String, Value>,
     tasks: HashMap<String, TaskId>,
+    /// Tasks asleep in handle_userfault(), with the line of the access.
+    asleep: HashMap<TaskId, usize>,
     failures: Vec<Failure>,
     checks: Vec<Check>,
 }
@@ -140,6 +176,7 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         b,
         vars: HashMap::new(),
         tasks: HashMap::new(),
+        asleep: HashMap::new(),
         failures: vec![],
         checks: vec![],
     };
@@ -174,6 +211,11 @@ impl<B: Backend> Runner<'_, B> {
                 }
                 StmtKind::Step { task, action } => {
                     let t = *self.tasks.get(task).ok_or_else(|| stop(s.pos, format!("a task named `{task}` (declare it with `process` or bind it with fork/thread)"), "no such task"))?;
+                    if let Some(line) = self.asleep.get(&t) {
+                        if !is_wait(action) {
+                            return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
+                        }
+                    }
                     self.step(t, s.pos, action)?;
                     self.b.check().map_err(|v| {
                         stop(s.pos, "the model's invariants to hold after this step", v)
@@ -230,7 +272,8 @@ impl<B: Backend> Runner<'_, B> {
                         "assignment to a constant",
                     ));
                 }
-                let v = self.num(t, e)?;
+                // A record (a uffd_msg, pagemap, smaps) keeps its fields: `m.address`.
+                let v = self.eval(t, e)?;
                 self.vars.insert(name.clone(), v);
             }
             Action::Compare(a, op, bx) => {
@@ -270,7 +313,12 @@ impl<B: Backend> Runner<'_, B> {
                     return Err(stop(pos, "a syscall before `fails`", show(call)));
                 };
                 let expected = format!("{} fails {}", show(call), want.name());
-                match self.syscall(t, call, f, args)? {
+                let r = if f == "uffd_read" {
+                    self.uffd_read(t, call, args)?.map(|m| m.address)
+                } else {
+                    self.syscall(t, call, f, args)?
+                };
+                match r {
                     Err(got) => {
                         self.record(pos, got == want, expected, format!("fails {}", got.name()))
                     }
@@ -294,6 +342,18 @@ impl<B: Backend> Runner<'_, B> {
                         self.record(pos, got == want, expected, format!("faults {}", got.name()))
                     }
                     Ok(_) => self.record(pos, false, expected, "no fault".into()),
+                }
+            }
+            Action::Blocks(access) => {
+                let expected = format!("{} blocks", show(access));
+                match self.access(t, access)? {
+                    Err(Signal::Userfault) => {
+                        self.record(pos, true, expected, "sleeps in handle_userfault()".into())
+                    }
+                    Err(sig) => self.record(pos, false, expected, format!("raised {}", sig.name())),
+                    Ok(v) => {
+                        self.record(pos, false, expected, format!("completed ({})", fmt_num(v)))
+                    }
                 }
             }
         }
@@ -349,8 +409,13 @@ impl<B: Backend> Runner<'_, B> {
         match &e.kind {
             ExprKind::Num(v) => n(*v),
             ExprKind::Str(_) => Err(stop(e.pos, "a number", format!("the string {}", show(e)))),
-            ExprKind::Name(name) => match self.vars.get(name).copied().or_else(|| constant(name)) {
-                Some(v) => n(v),
+            ExprKind::Name(name) => match self
+                .vars
+                .get(name)
+                .cloned()
+                .or_else(|| constant(name).map(Value::Num))
+            {
+                Some(v) => Ok(v),
                 None => Err(stop(
                     e.pos,
                     format!("a variable or constant named `{name}`"),
@@ -404,9 +469,14 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     fn call(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Value> {
-        if matches!(f, "load" | "store" | "memset" | "touch") {
+        if matches!(f, "load" | "store" | "memset" | "touch" | "wait") {
             return match self.access(t, e)? {
                 Ok(v) => Ok(Value::Num(v)),
+                Err(Signal::Userfault) => Err(stop(
+                    e.pos,
+                    format!("{} to complete (write `expect {} blocks` for an access that sleeps in handle_userfault())", show(e), show(e)),
+                    "the task sleeps in handle_userfault()",
+                )),
                 Err(sig) => Err(stop(
                     e.pos,
                     format!("{} to succeed", show(e)),
@@ -414,24 +484,24 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
-        if matches!(
-            f,
-            "mmap"
-                | "munmap"
-                | "mremap"
-                | "mprotect"
-                | "madvise"
-                | "sched_setaffinity"
-                | "memfd_create"
-                | "ftruncate"
-                | "fallocate"
-                | "close"
-                | "fcntl"
-                | "userfaultfd"
-                | "uffdio_api"
-                | "uffdio_register"
-                | "uffdio_unregister"
-        ) {
+        if f == "uffd_read" {
+            return match self.uffd_read(t, e, args)? {
+                Ok(m) => Ok(Value::Record {
+                    raw: None,
+                    fields: vec![
+                        ("event", m.event),
+                        ("flags", m.flags),
+                        ("address", m.address),
+                    ],
+                }),
+                Err(er) => Err(stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    format!("failed with {}", er.name()),
+                )),
+            };
+        }
+        if SYSCALLS.contains(&f) {
             return match self.syscall(t, e, f, args)? {
                 Ok(v) => Ok(Value::Num(v)),
                 Err(er) => Err(stop(
@@ -680,15 +750,31 @@ impl<B: Backend> Runner<'_, B> {
             ("mprotect", &[addr, len, prot]) => Syscall::Mprotect { addr, len, prot },
             ("madvise", &[addr, len, advice]) => Syscall::Madvise { addr, len, advice },
             ("sched_setaffinity", &[cpu]) => Syscall::SchedSetaffinity { cpu },
-            ("ftruncate", &[fd, len]) => Syscall::Ftruncate { fd: fd as i64, len: len as i64 },
-            ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate { fd: fd as i64, mode, off: off as i64, len: len as i64 },
+            ("ftruncate", &[fd, len]) => Syscall::Ftruncate {
+                fd: fd as i64,
+                len: len as i64,
+            },
+            ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate {
+                fd: fd as i64,
+                mode,
+                off: off as i64,
+                len: len as i64,
+            },
             ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
             ("fcntl", &[fd, cmd, arg]) => {
                 use mmlab::mm::memfd::{F_ADD_SEALS, F_GET_SEALS};
                 if cmd != F_ADD_SEALS && cmd != F_GET_SEALS {
-                    return Err(stop(e.pos, "fcntl(fd, F_ADD_SEALS or F_GET_SEALS, arg)", "another fcntl command: only the seal commands are modelled"));
+                    return Err(stop(
+                        e.pos,
+                        "fcntl(fd, F_ADD_SEALS or F_GET_SEALS, arg)",
+                        "another fcntl command: only the seal commands are modelled",
+                    ));
                 }
-                Syscall::Fcntl { fd: fd as i64, cmd, arg }
+                Syscall::Fcntl {
+                    fd: fd as i64,
+                    cmd,
+                    arg,
+                }
             }
             ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
             ("uffdio_api", &[fd, api, features]) => {
@@ -702,11 +788,54 @@ impl<B: Backend> Runner<'_, B> {
                         "userfaultfd events are not modelled yet (a real kernel would block the scenario until they were read)",
                     ));
                 }
-                Syscall::UffdioApi { fd: fd as i64, api, features }
+                Syscall::UffdioApi {
+                    fd: fd as i64,
+                    api,
+                    features,
+                }
             }
-            ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister { fd: fd as i64, start, len, mode },
-            ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister { fd: fd as i64, start, len },
-            ("mmap" | "munmap" | "mremap" | "mprotect" | "madvise" | "sched_setaffinity" | "memfd_create" | "ftruncate" | "fallocate" | "close" | "fcntl" | "userfaultfd" | "uffdio_api" | "uffdio_register" | "uffdio_unregister", _) => {
+            ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister {
+                fd: fd as i64,
+                start,
+                len,
+                mode,
+            },
+            ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister {
+                fd: fd as i64,
+                start,
+                len,
+            },
+            ("uffdio_copy", &[fd, dst, src, len, mode]) => Syscall::UffdioCopy {
+                fd: fd as i64,
+                dst,
+                src,
+                len,
+                mode,
+            },
+            ("uffdio_zeropage", &[fd, start, len, mode]) => Syscall::UffdioZeropage {
+                fd: fd as i64,
+                start,
+                len,
+                mode,
+            },
+            ("uffdio_continue", &[fd, start, len, mode]) => Syscall::UffdioContinue {
+                fd: fd as i64,
+                start,
+                len,
+                mode,
+            },
+            ("uffdio_writeprotect", &[fd, start, len, mode]) => Syscall::UffdioWriteprotect {
+                fd: fd as i64,
+                start,
+                len,
+                mode,
+            },
+            ("uffdio_wake", &[fd, start, len]) => Syscall::UffdioWake {
+                fd: fd as i64,
+                start,
+                len,
+            },
+            (f, _) if SYSCALLS.contains(&f) => {
                 return Err(stop(
                     e.pos,
                     format!("the C arguments of {f}() (see docs/scenario-language.md)"),
@@ -716,7 +845,7 @@ impl<B: Backend> Runner<'_, B> {
             _ => {
                 return Err(stop(
                     e.pos,
-                    "a syscall (mmap, munmap, mremap, mprotect, madvise, sched_setaffinity, memfd_create, ftruncate, fallocate, close, fcntl, userfaultfd, uffdio_api, uffdio_register, uffdio_unregister)",
+                    format!("a syscall ({})", SYSCALLS.join(", ")),
                     format!("`{f}`"),
                 ))
             }
@@ -728,7 +857,7 @@ impl<B: Backend> Runner<'_, B> {
         let ExprKind::Call(f, args) = &e.kind else {
             return Err(stop(
                 e.pos,
-                "a memory access (load, store, memset, touch)",
+                "a memory access (load, store, memset, touch, wait)",
                 show(e),
             ));
         };
@@ -736,14 +865,44 @@ impl<B: Backend> Runner<'_, B> {
             .iter()
             .map(|x| self.num(t, x))
             .collect::<Flow<Vec<u64>>>()?;
-        Ok(match (f.as_str(), a.as_slice()) {
-            ("load", &[addr]) => self.b.load(t, addr).map(u64::from),
-            ("store", &[addr, v]) => self.b.store(t, addr, v as u8).map(|_| 0),
-            ("memset", &[addr, v, len]) => self.b.memset(t, addr, v as u8, len).map(|_| 0),
-            ("touch", &[addr, len]) => self.b.touch(t, addr, len).map(|_| 0),
-            ("load" | "store" | "memset" | "touch", _) => return Err(stop(e.pos, format!("the arguments of {f}() (load(addr), store(addr, byte), memset(addr, byte, len), touch(addr, len))"), format!("{} argument(s)", a.len()))),
-            _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch)", format!("`{f}`"))),
-        })
+        let access = match (f.as_str(), a.as_slice()) {
+            ("load", &[addr]) => Access::Load(addr),
+            ("store", &[addr, v]) => Access::Store(addr, v as u8),
+            ("memset", &[addr, v, len]) => Access::Memset(addr, v as u8, len),
+            ("touch", &[addr, len]) => Access::Touch(addr, len),
+            ("wait", []) => {
+                if !self.asleep.contains_key(&t) {
+                    return Err(stop(e.pos, "wait() after an access that blocks", "the task is not asleep"));
+                }
+                let r = self.b.finish(t);
+                if r != Err(Signal::Userfault) {
+                    self.asleep.remove(&t);
+                }
+                return Ok(r);
+            }
+            ("load" | "store" | "memset" | "touch" | "wait", _) => return Err(stop(e.pos, format!("the arguments of {f}() (load(addr), store(addr, byte), memset(addr, byte, len), touch(addr, len), wait())"), format!("{} argument(s)", a.len()))),
+            _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch, wait)", format!("`{f}`"))),
+        };
+        let r = self.b.access(t, access);
+        if r == Err(Signal::Userfault) {
+            self.asleep.insert(t, e.pos.line);
+        }
+        Ok(r)
+    }
+
+    /// uffd_read(fd): one message; a read that would sleep ends the scenario.
+    fn uffd_read(&mut self, t: TaskId, e: &Expr, args: &[Expr]) -> Flow<Result<UffdMsg, Errno>> {
+        self.arity(e, args, 1)?;
+        let fd = self.num(t, &args[0])?;
+        match self.b.uffd_read(t, fd as i64) {
+            Ok(Some(m)) => Ok(Ok(m)),
+            Ok(None) => Err(stop(
+                e.pos,
+                format!("{} to find a message", show(e)),
+                "nothing is pending and the descriptor blocks: the reader would sleep for ever",
+            )),
+            Err(er) => Ok(Err(er)),
+        }
     }
 }
 
@@ -792,9 +951,11 @@ fn first_model_probe(body: &[Stmt]) -> Option<String> {
         StmtKind::Repeat { body, .. } => first_model_probe(body),
         StmtKind::Process { .. } => None,
         StmtKind::Step { action, .. } => match action {
-            Action::Do(e) | Action::Assign(_, e) | Action::Fails(e, _) | Action::Faults(e, _) => {
-                in_expr(e)
-            }
+            Action::Do(e)
+            | Action::Assign(_, e)
+            | Action::Fails(e, _)
+            | Action::Faults(e, _)
+            | Action::Blocks(e) => in_expr(e),
             Action::Compare(a, _, b) => in_expr(a).or_else(|| in_expr(b)),
             Action::Mem { addr, len, byte } => in_expr(addr)
                 .or_else(|| in_expr(len))

@@ -25,6 +25,8 @@ pub struct Task {
     pub pid: Pid,
     pub mm: MmId,
     pub cpu: usize,
+    /// The userfaultfd context this task sleeps on in handle_userfault(), if any.
+    pub uffd_wait: Option<usize>,
 }
 
 /// A thread group: its address space, threads and fault counters.
@@ -47,6 +49,9 @@ pub enum Signal {
     Bus,
     /// Out of memory: the OOM killer would end the task.
     Kill,
+    /// Not a signal: the task sleeps in handle_userfault() until a userfaultfd handler wakes
+    /// it; the access is then retried.
+    Userfault,
 }
 
 impl Signal {
@@ -56,6 +61,7 @@ impl Signal {
             Signal::Segv => "SIGSEGV",
             Signal::Bus => "SIGBUS",
             Signal::Kill => "SIGKILL",
+            Signal::Userfault => "a userfaultfd sleep",
         }
     }
 }
@@ -76,6 +82,10 @@ pub struct Kernel {
     pub(crate) current_cpu: usize,
     /// The task in a syscall or fault (whose min_flt a fault is charged to).
     pub(crate) current: Tid,
+    /// The fault being handled comes from a user access (FAULT_FLAG_USER), not a syscall.
+    pub(crate) user_fault: bool,
+    /// A kernel access to user memory (copy_from_user) is in progress.
+    pub(crate) uaccess: bool,
     next_anon_vma: u32,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
@@ -107,6 +117,8 @@ impl Kernel {
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,
+            user_fault: false,
+            uaccess: false,
             next_anon_vma: 1,
             extra_refs: Default::default(),
             last_ino: 1000,
@@ -141,7 +153,12 @@ impl Kernel {
             min_flt: 0,
             fds: Default::default(),
         });
-        let tid = self.tasks.insert(Task { pid, mm, cpu });
+        let tid = self.tasks.insert(Task {
+            pid,
+            mm,
+            cpu,
+            uffd_wait: None,
+        });
         self.procs[pid].threads.push(tid);
         Ok(tid)
     }
@@ -168,7 +185,11 @@ impl Kernel {
     pub fn spawn_thread(&mut self, tid: Tid, cpu: usize) -> SysResult<Tid> {
         self.check_cpu(cpu)?;
         let t = self.task(tid)?.clone();
-        let new = self.tasks.insert(Task { cpu, ..t });
+        let new = self.tasks.insert(Task {
+            cpu,
+            uffd_wait: None,
+            ..t
+        });
         self.procs[t.pid].threads.push(new);
         self.mms[t.mm].cpumask |= 1 << cpu;
         Ok(new)
@@ -210,6 +231,7 @@ impl Kernel {
         let proc = self.procs.remove(pid);
         for t in proc.threads {
             self.tasks.remove(t);
+            self.uffd_forget_task(t);
         }
         // do_exit(): exit_mm() before exit_files().
         self.exit_mmap(mm);
@@ -326,14 +348,24 @@ impl Kernel {
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }
-        match self.handle_mm_fault(mm, &vma, addr, write) {
+        self.user_fault = !self.uaccess;
+        let r = self.handle_mm_fault(mm, &vma, addr, write);
+        self.user_fault = false;
+        match r {
             Ok(()) => {
                 self.account_fault();
                 Ok(())
             }
             Err(VmFault::Oom) => Err(Signal::Kill),
             Err(VmFault::Sigbus) => Err(Signal::Bus),
+            Err(VmFault::Userfault) => Err(Signal::Userfault),
         }
+    }
+
+    /// The frame behind a user address for a read, faulting it in as needed (the walk a
+    /// copy_from_user() makes).
+    pub(crate) fn translate_user(&mut self, tid: Tid, addr: u64) -> Result<u64, Signal> {
+        self.translate(tid, addr, false)
     }
 
     /// A one-byte user load.

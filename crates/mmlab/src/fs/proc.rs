@@ -123,7 +123,8 @@ impl Kernel {
                 if bits.soft_dirty {
                     flags |= PM_SOFT_DIRTY;
                 }
-                if bits.uffd_wp {
+                // pte_marker_entry_uffd_wp(): a marker reports uffd-wp too (5.19).
+                if bits.uffd_wp || pte.is_some_and(|p| p.is_uffd_wp_marker()) {
                     flags |= PM_UFFD_WP;
                 }
             }

@@ -38,6 +38,7 @@ impl Kernel {
             pid,
             mm: child,
             cpu,
+            uffd_wait: None,
         });
         self.procs[pid].threads.push(ctid);
         Ok(ctid)

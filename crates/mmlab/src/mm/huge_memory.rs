@@ -6,6 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::userfaultfd::UffdReason::Missing;
+use crate::hw::PAGE_MASK;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
 use crate::mm::memory::VmFault;
@@ -249,6 +251,10 @@ impl Kernel {
                 self.vmstat.thp_fault_fallback += 1;
                 return Ok(false);
             };
+            if vma.flags & VM_UFFD_MISSING != 0 {
+                table::free_table(&mut self.phys, &mut self.pages, pgtable);
+                return Err(self.handle_userfault(&vma, addr & PAGE_MASK, addr, false, Missing));
+            }
             // set_huge_zero_page(): read-only through the VMA's protection, never writable.
             self.deposit(mm, haddr, pgtable);
             table::set(&mut self.phys, pmd, mk_huge_pmd(zero, vma.page_prot()));
@@ -265,6 +271,12 @@ impl Kernel {
             self.pages.free_huge(head);
             return Err(VmFault::Oom);
         };
+        // __do_huge_pmd_anonymous_page(): the page was allocated and cleared first.
+        if vma.flags & VM_UFFD_MISSING != 0 {
+            self.pages.free_huge(head);
+            table::free_table(&mut self.phys, &mut self.pages, pgtable);
+            return Err(self.handle_userfault(&vma, addr & PAGE_MASK, addr, write, Missing));
+        }
         self.thp_install_new_anon(mm, &vma, haddr, head, pgtable);
         self.mms[mm].rss_anon += HPAGE_NR as i64;
         self.vmstat.thp_fault_alloc += 1;

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::userfaultfd::UffdReason;
 use crate::hw::PhysMem;
 use crate::kernel::Kernel;
 use crate::mm::memory::VmFault;
@@ -211,7 +212,11 @@ impl Kernel {
             .ok_or(VmFault::Oom)?;
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
-            return self.hugetlb_no_page(mm, vma, haddr, slot, write);
+            return self.hugetlb_no_page(mm, vma, haddr, addr, slot, write);
+        }
+        // The uffd-wp check comes before COW (and before taking the page lock).
+        if write && vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
+            return Err(self.handle_userfault(vma, haddr, addr, true, UffdReason::Wp));
         }
         if write && !pte.write() {
             return self.hugetlb_cow(mm, vma, haddr, slot, pte);
@@ -242,6 +247,7 @@ impl Kernel {
         mm: MmId,
         vma: &Vma,
         haddr: u64,
+        addr: u64,
         slot: PteSlot,
         write: bool,
     ) -> Result<(), VmFault> {
@@ -257,6 +263,14 @@ impl Kernel {
             return Err(VmFault::Sigbus);
         }
         let shared = vma.flags & VM_MAYSHARE != 0;
+        // hugetlb_handle_userfault(): reported at the huge page's address.
+        let cached = self.shmem[ino].cache.contains_key(&idx);
+        if cached && vma.flags & VM_UFFD_MINOR != 0 {
+            return Err(self.handle_userfault(vma, haddr, addr, write, UffdReason::Minor));
+        }
+        if !cached && vma.flags & VM_UFFD_MISSING != 0 {
+            return Err(self.handle_userfault(vma, haddr, addr, write, UffdReason::Missing));
+        }
         let head = match self.shmem[ino].cache.get(&idx).copied() {
             Some(head) => {
                 self.get_page(head);
@@ -471,16 +485,97 @@ impl Kernel {
         prot: crate::pgtable::pte::PgProt,
         start: u64,
         end: u64,
+        uffd_wp: Option<bool>,
     ) {
         let root = self.mms[mm].pgd;
         let mut haddr = start;
         while haddr < end {
             if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr) {
-                table::set(&mut self.phys, slot, Pte(e.modify(prot).0 | _PAGE_PSE));
+                let mut new = Pte(e.modify(prot).0 | _PAGE_PSE);
+                // MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE (huge_pte_mkuffd_wp() and friends).
+                match uffd_wp {
+                    Some(true) => new = new.wrprotect().mkuffd_wp(),
+                    Some(false) => new = new.clear_uffd_wp(),
+                    None => {}
+                }
+                table::set(&mut self.phys, slot, new);
             }
             haddr += HPAGE_SIZE;
         }
         self.flush_tlb_range_stride(mm, start, end, HPAGE_SHIFT);
+    }
+
+    /// hugetlb_mcopy_atomic_pte(): UFFDIO_COPY (`src` given) or CONTINUE (`src` None) of one
+    /// huge page at `addr`. COPY takes a new page (and its reservation) and, in a shared
+    /// mapping, adds it to the file; CONTINUE maps the file's page. The entry is dirty and
+    /// young; read-only with `wp`, or for CONTINUE in a private mapping.
+    pub(crate) fn hugetlb_mcopy_atomic_pte(
+        &mut self,
+        tid: crate::kernel::Tid,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        src: Option<u64>,
+        wp: bool,
+    ) -> SysResult<()> {
+        let Backing::Shmem(ino) = vma.backing else {
+            return Err(Errno::EINVAL);
+        };
+        let root = self.mms[mm].pgd;
+        let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
+            .ok_or(Errno::ENOMEM)?;
+        if !table::get(&self.phys, slot).none_mostly() {
+            return Err(Errno::EEXIST);
+        }
+        let idx = vma.huge_index(addr);
+        if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
+            return Err(Errno::EFAULT);
+        }
+        let shared = vma.flags & VM_SHARED != 0;
+        let cached = self.shmem[ino].cache.get(&idx).copied();
+        let head = match src {
+            None => {
+                let head = cached.ok_or(Errno::EFAULT)?;
+                self.get_page(head);
+                self.page_add_file_rmap(head);
+                head
+            }
+            Some(_) if shared && cached.is_some() => return Err(Errno::EEXIST),
+            Some(src) => {
+                let reserved = if shared {
+                    self.shmem[ino].resv.remove(&idx)
+                } else {
+                    self.consume_private_resv(mm, vma, idx)
+                };
+                let head = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
+                for i in 0..HPAGE_NR {
+                    if let Err(e) =
+                        self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, head + i)
+                    {
+                        self.put_page(head);
+                        return Err(e);
+                    }
+                }
+                if shared {
+                    let p = self.pages.page_mut(head);
+                    p.mapping = ino as u32;
+                    p.index = idx;
+                    self.shmem[ino].cache.insert(idx, head);
+                    self.get_page(head);
+                    self.page_add_file_rmap(head);
+                } else {
+                    self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
+                }
+                head
+            }
+        };
+        let writable = !wp && !(src.is_none() && !shared) && vma.flags & VM_WRITE != 0;
+        let mut entry = Self::make_huge_pte(head, vma, writable).mkdirty().mkyoung();
+        if wp {
+            entry = entry.mkuffd_wp();
+        }
+        table::set(&mut self.phys, slot, entry);
+        Ok(())
     }
 
     /// hugetlbfs_file_mmap(): the offset must be huge page aligned; reserve for the range

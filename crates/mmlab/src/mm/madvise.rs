@@ -115,8 +115,9 @@ impl Kernel {
                     }
                     end = (end.wrapping_add(mask) & !mask).min(vma.end);
                 }
+                // zap_page_range(): no zap_details, so uffd-wp markers stay.
                 let mut tlb = MmuGather::new(mm, false);
-                self.zap_range(&mut tlb, mm, start, end);
+                self.zap_range_details(&mut tlb, mm, start, end, true, false);
                 self.tlb_end_vma(&mut tlb);
                 self.tlb_finish_mmu(tlb);
                 if vma.is_hugetlb() {
@@ -361,7 +362,7 @@ impl Kernel {
         }
         self.faultin_range(mm, vma, start, end, write)
             .map_err(|e| match e {
-                VmFault::Sigbus => Errno::EFAULT,
+                VmFault::Sigbus | VmFault::Userfault => Errno::EFAULT,
                 VmFault::Oom => Errno::ENOMEM,
             })
     }

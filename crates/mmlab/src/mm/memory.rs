@@ -1,7 +1,8 @@
 //! mm/memory.c: the page-fault handler (anonymous, shmem, write-protect/COW), zapping and
 //! populating.
 
-use crate::hw::{mmu, PAGE_SHIFT, PAGE_SIZE};
+use crate::fs::userfaultfd::UffdReason::{Minor, Missing, Wp};
+use crate::hw::{mmu, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::mmu_gather::MmuGather;
@@ -10,6 +11,7 @@ use crate::mm::MmId;
 use crate::page::alloc::ZERO_PFN;
 use crate::page::flags::*;
 use crate::pgtable::pte::Pte;
+use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
 use crate::pgtable::table::{self, PteSlot};
 
 /// Where a VMA maps part of a file (see `i_mmap_overlaps`).
@@ -31,6 +33,8 @@ pub enum VmFault {
     Oom,
     /// VM_FAULT_SIGBUS.
     Sigbus,
+    /// VM_FAULT_RETRY after handle_userfault() put the task to sleep.
+    Userfault,
 }
 
 /// fault_around_bytes's default (64 KiB): how much do_fault_around() maps from the page cache.
@@ -77,6 +81,10 @@ impl Kernel {
             // wp_huge_pmd(): an anonymous THP may be reused in place; a file PMD is split
             // (cleared) so the write is handled (COW or write-notify) at the PTE level.
             if vma.is_anonymous() {
+                // userfaultfd_huge_pmd_wp()
+                if vma.flags & VM_UFFD_WP != 0 && orig_pmd.uffd_wp() {
+                    return Err(self.handle_userfault(vma, addr & PAGE_MASK, addr, true, Wp));
+                }
                 if self.do_huge_pmd_wp_page(mm, vma, addr, pmd, orig_pmd)? {
                     return Ok(());
                 }
@@ -90,7 +98,7 @@ impl Kernel {
             let empty = table::pte_offset(&self.phys, pmd, addr)
                 .is_none_or(|s| table::get(&self.phys, s).is_none());
             if empty {
-                return self.do_fault(mm, vma, ino, addr, pmd, write);
+                return self.do_fault(mm, vma, ino, addr, pmd, write, Pte::NONE);
             }
         }
         let slot =
@@ -100,7 +108,10 @@ impl Kernel {
             return self.do_anonymous_page(mm, vma, addr, slot, write);
         }
         if !pte.is_present() {
-            // Swap and migration entries arrive with the swap issue; nothing writes them yet.
+            // do_swap_page(): of the non-swap entries only PTE markers are written so far.
+            if pte.marker_bits().is_some() {
+                return self.handle_pte_marker(mm, vma, addr, pmd, slot, pte, write);
+            }
             return Err(VmFault::Sigbus);
         }
         if write && !pte.write() {
@@ -128,13 +139,21 @@ impl Kernel {
         slot: PteSlot,
         write: bool,
     ) -> Result<(), VmFault> {
+        let missing = vma.flags & VM_UFFD_MISSING != 0;
         if !write {
+            if missing {
+                return Err(self.handle_userfault(vma, addr & PAGE_MASK, addr, false, Missing));
+            }
             let entry = Pte::pfn_pte(ZERO_PFN, vma.page_prot()).mkspecial();
             table::set(&mut self.phys, slot, entry);
             self.vmstat.zero_page_map += 1;
             return Ok(());
         }
         let vma = self.anon_vma_prepare(mm, vma);
+        // The page is allocated and charged before the userfaultfd check, then freed again.
+        if missing {
+            return Err(self.handle_userfault(&vma, addr & PAGE_MASK, addr, true, Missing));
+        }
         let pfn = self.alloc_user_page()?;
         let entry = new_anon_pte(pfn, &vma);
         self.mms[mm].rss_anon += 1;
@@ -192,6 +211,10 @@ impl Kernel {
         slot: PteSlot,
         orig: Pte,
     ) -> Result<(), VmFault> {
+        // userfaultfd_pte_wp(): a write to a uffd-wp entry goes to the handler first.
+        if vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
+            return Err(self.handle_userfault(vma, addr & PAGE_MASK, addr, true, Wp));
+        }
         let pfn = orig.pfn();
         if orig.special() {
             // The zero page (vm_normal_page() is NULL): a private mapping copies it.
@@ -281,8 +304,38 @@ impl Kernel {
         Ok(())
     }
 
+    /// handle_pte_marker(): a uffd-wp marker in a VMA still registered for uffd-wp faults like
+    /// an empty entry (do_fault()), keeping the marker's protection; anywhere else the stale
+    /// marker is cleared (pte_marker_clear()) and the access simply faults again.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_pte_marker(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        pmd: PteSlot,
+        slot: PteSlot,
+        orig: Pte,
+        write: bool,
+    ) -> Result<(), VmFault> {
+        if vma.is_anonymous() || !orig.is_uffd_wp_marker() {
+            return Err(VmFault::Sigbus);
+        }
+        match vma.backing {
+            Backing::Shmem(ino) if vma.flags & VM_UFFD_WP != 0 => {
+                self.do_fault(mm, vma, ino, addr, pmd, write, orig)
+            }
+            _ => {
+                table::set(&mut self.phys, slot, Pte::NONE);
+                Ok(())
+            }
+        }
+    }
+
     /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
-    /// do_cow_fault() for a private mapping of the file. `pmd` may still be empty.
+    /// do_cow_fault() for a private mapping of the file. `pmd` may still be empty; `orig` is
+    /// the entry the fault found (none, or a uffd-wp marker: FAULT_FLAG_ORIG_PTE_VALID).
+    #[allow(clippy::too_many_arguments)]
     fn do_fault(
         &mut self,
         mm: MmId,
@@ -291,14 +344,17 @@ impl Kernel {
         addr: u64,
         pmd: PteSlot,
         write: bool,
+        orig: Pte,
     ) -> Result<(), VmFault> {
         let index = vma.linear_page_index(addr);
         if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
             return Err(VmFault::Sigbus);
         }
-        // do_read_fault(): fault around only when the window is more than one page; done if
-        // that mapped the faulting address.
-        if !write && self.cfg.fault_around_bytes >> PAGE_SHIFT > 1 {
+        // do_read_fault(): fault around only when the window is more than one page and the
+        // VMA is not registered for uffd-wp or minor faults (uffd_disable_fault_around());
+        // done if that mapped the faulting address.
+        let uffd_no_around = vma.flags & (VM_UFFD_WP | VM_UFFD_MINOR) != 0;
+        if !write && !uffd_no_around && self.cfg.fault_around_bytes >> PAGE_SHIFT > 1 {
             self.do_fault_around(mm, vma, ino, addr, pmd);
             let root = self.mms[mm].pgd;
             if table::walk_leaf(&self.phys, root, addr)
@@ -307,13 +363,23 @@ impl Kernel {
                 return Ok(());
             }
         }
+        // shmem_getpage_gfp(): a cached page is a minor fault, a missing one a missing fault,
+        // for a VMA registered for them.
+        let cached = self.shmem[ino].cache.contains_key(&index);
+        if cached && vma.flags & VM_UFFD_MINOR != 0 {
+            return Err(self.handle_userfault(vma, addr & PAGE_MASK, addr, write, Minor));
+        }
+        if !cached && vma.flags & VM_UFFD_MISSING != 0 {
+            return Err(self.handle_userfault(vma, addr & PAGE_MASK, addr, write, Missing));
+        }
         let pfn = self
             .shmem_getpage(ino, index, vma)
             .map_err(|_| VmFault::Oom)?;
+        let uffd_wp = orig.is_uffd_wp_marker();
         if write && vma.flags & VM_SHARED == 0 {
-            return self.do_cow_fault(mm, vma, addr, pmd, pfn);
+            return self.do_cow_fault(mm, vma, addr, pmd, pfn, orig);
         }
-        self.finish_fault(mm, vma, addr, pmd, pfn, write)
+        self.finish_fault(mm, vma, addr, pmd, pfn, write, orig, uffd_wp)
     }
 
     /// do_cow_fault(): a write to a private file mapping gets an anonymous copy of the page.
@@ -324,6 +390,7 @@ impl Kernel {
         addr: u64,
         pmd: PteSlot,
         cache_pfn: u64,
+        orig: Pte,
     ) -> Result<(), VmFault> {
         let vma = self.anon_vma_prepare(mm, vma);
         let new = self.alloc_user_page()?;
@@ -332,7 +399,16 @@ impl Kernel {
             self.put_page(new);
             return Err(VmFault::Oom);
         };
-        let entry = new_anon_pte(new, &vma);
+        // finish_fault(): the entry must still be what the fault found.
+        if table::get(&self.phys, slot) != orig {
+            self.put_page(new);
+            return Ok(());
+        }
+        let mut entry = new_anon_pte(new, &vma);
+        // do_set_pte(): a uffd-wp marker's protection carries over to the new entry.
+        if orig.is_uffd_wp_marker() {
+            entry = entry.wrprotect().mkuffd_wp();
+        }
         self.mms[mm].rss_anon += 1;
         self.page_add_new_anon_rmap(new, &vma, addr);
         table::set(&mut self.phys, slot, entry);
@@ -340,7 +416,9 @@ impl Kernel {
     }
 
     /// finish_fault(): a page-cache page for `addr`; a THP's with one PMD where the VMA allows
-    /// (do_set_pmd()), else with a PTE (allocating the table).
+    /// (do_set_pmd()), else with a PTE (allocating the table), provided the entry is still
+    /// the `orig` the fault found (vmf_pte_changed()); `uffd_wp` maps it write-protected.
+    #[allow(clippy::too_many_arguments)]
     fn finish_fault(
         &mut self,
         mm: MmId,
@@ -349,6 +427,8 @@ impl Kernel {
         pmd: PteSlot,
         pfn: u64,
         write: bool,
+        orig: Pte,
+        uffd_wp: bool,
     ) -> Result<(), VmFault> {
         if table::get(&self.phys, pmd).is_none() {
             if let Some(head) = self.thp_head(pfn) {
@@ -359,14 +439,23 @@ impl Kernel {
         }
         let slot =
             table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr).ok_or(VmFault::Oom)?;
-        if table::get(&self.phys, slot).is_none() {
-            self.finish_fault_file(mm, vma, slot, pfn, write);
+        if table::get(&self.phys, slot) == orig {
+            self.finish_fault_file(mm, vma, slot, pfn, write, uffd_wp);
         }
         Ok(())
     }
 
-    /// do_set_pte() for a page-cache page (young from vm_page_prot, also when prefaulted).
-    fn finish_fault_file(&mut self, mm: MmId, vma: &Vma, slot: PteSlot, pfn: u64, write: bool) {
+    /// do_set_pte() for a page-cache page (young from vm_page_prot, also when prefaulted);
+    /// `uffd_wp` (the entry was a uffd-wp marker) maps it read-only with the uffd-wp bit.
+    fn finish_fault_file(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        slot: PteSlot,
+        pfn: u64,
+        write: bool,
+        uffd_wp: bool,
+    ) {
         self.get_page(pfn);
         self.page_add_file_rmap(pfn);
         self.mms[mm].rss_shmem += 1;
@@ -377,6 +466,9 @@ impl Kernel {
                 entry = entry.mkwrite();
             }
             self.set_page_dirty(pfn);
+        }
+        if uffd_wp {
+            entry = entry.wrprotect().mkuffd_wp();
         }
         table::set(&mut self.phys, slot, entry);
     }
@@ -428,7 +520,7 @@ impl Kernel {
                 if table::get(&self.phys, slot).is_none() {
                     // x86 keeps prefaulted entries young (arch_wants_old_prefaulted_pte()
                     // is false there).
-                    self.finish_fault_file(mm, vma, slot, pfn, false);
+                    self.finish_fault_file(mm, vma, slot, pfn, false, false);
                 }
             }
             a += PAGE_SIZE;
@@ -437,12 +529,15 @@ impl Kernel {
 
     /// zap_pte_range() over `[start, end)` of one VMA: clear entries, drop mappings; the
     /// references go after the gather's flush.
+    /// This is unmap_vmas()'s zap (munmap, exit): ZAP_FLAG_DROP_MARKER, the VMA is going away.
     pub(crate) fn zap_range(&mut self, tlb: &mut MmuGather, mm: MmId, start: u64, end: u64) {
-        self.zap_range_details(tlb, mm, start, end, true);
+        self.zap_range_details(tlb, mm, start, end, true, true);
     }
 
     /// zap_page_range_single() with zap_details: without `even_cows`, anonymous pages (private
-    /// COW copies of file pages) are left mapped (should_zap_page()).
+    /// COW copies of file pages) are left mapped (should_zap_page()). Without `drop_marker`
+    /// (MADV_DONTNEED, unmap_mapping_range()) a file VMA registered for uffd-wp keeps its
+    /// markers and gets a new one where a write-protected entry goes.
     pub(crate) fn zap_range_details(
         &mut self,
         tlb: &mut MmuGather,
@@ -450,7 +545,13 @@ impl Kernel {
         start: u64,
         end: u64,
         even_cows: bool,
+        drop_marker: bool,
     ) {
+        // pte_install_uffd_wp_if_needed(): only file VMAs registered for uffd-wp keep markers.
+        let arm_markers = !drop_marker
+            && self.mms[mm].vmas.find(start).is_some_and(|v| {
+                v.start <= start && !v.is_anonymous() && v.flags & VM_UFFD_WP != 0
+            });
         self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
         // zap_pmd_range(): a THP entry the range covers only in part is split first.
         self.split_huge_pmd_edges(mm, start, end);
@@ -464,7 +565,8 @@ impl Kernel {
         for chunk in slots.chunk_by(|a, b| a.1.table == b.1.table) {
             let mut force_flush = false;
             for &(addr, slot) in chunk {
-                force_flush |= self.zap_pte(tlb, mm, addr, slot, even_cows);
+                force_flush |=
+                    self.zap_pte(tlb, mm, addr, slot, even_cows, drop_marker, arm_markers);
             }
             if force_flush && !tlb.fullmm {
                 self.tlb_flush_mmu(tlb);
@@ -480,6 +582,8 @@ impl Kernel {
         addr: u64,
         slot: PteSlot,
         even_cows: bool,
+        drop_marker: bool,
+        arm_markers: bool,
     ) -> bool {
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
@@ -489,7 +593,22 @@ impl Kernel {
         {
             return false;
         }
-        table::set(&mut self.phys, slot, Pte::NONE);
+        // A marker goes only with ZAP_FLAG_DROP_MARKER.
+        if pte.marker_bits().is_some() && !drop_marker {
+            return false;
+        }
+        // zap_install_uffd_wp_if_needed(): a write-protected entry leaves a uffd-wp marker.
+        let wp = if pte.is_present() {
+            pte.uffd_wp()
+        } else {
+            pte.swp_uffd_wp_any()
+        };
+        let replacement = if arm_markers && wp {
+            Pte::marker(PTE_MARKER_UFFD_WP)
+        } else {
+            Pte::NONE
+        };
+        table::set(&mut self.phys, slot, replacement);
         if !pte.is_present() {
             return false;
         }
@@ -542,7 +661,7 @@ impl Kernel {
     pub(crate) fn unmap_mapping_range(&mut self, ino: usize, from: u64, to: u64, even_cows: bool) {
         for f in self.i_mmap_overlaps(ino, from, to) {
             let mut tlb = MmuGather::new(f.mm, false);
-            self.zap_range_details(&mut tlb, f.mm, f.start, f.end, even_cows);
+            self.zap_range_details(&mut tlb, f.mm, f.start, f.end, even_cows, false);
             self.tlb_end_vma(&mut tlb);
             self.tlb_finish_mmu(tlb);
         }

@@ -14,6 +14,7 @@ pub mod mremap;
 pub mod rmap;
 pub mod shmem;
 pub mod thp_knobs;
+pub mod uffd_mfill;
 pub mod userfaultfd;
 pub mod vma;
 

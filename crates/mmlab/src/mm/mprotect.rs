@@ -152,7 +152,7 @@ impl Kernel {
         end: u64,
     ) {
         if hugetlb {
-            return self.hugetlb_change_protection(mm, prot, start, end);
+            return self.hugetlb_change_protection(mm, prot, start, end, None);
         }
         let avoid = self.cfg.features.mprotect_flush_avoid;
         let mut changed = 0u64;

@@ -156,6 +156,11 @@ impl Kernel {
                 }
             }
         }
+        self.shmem_add_page(ino, index)
+    }
+
+    /// shmem_alloc_page() + shmem_add_to_page_cache(): a new zeroed 4 KiB page at `index`.
+    pub(crate) fn shmem_add_page(&mut self, ino: usize, index: u64) -> SysResult<u64> {
         let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
         self.phys.clear(pfn);
         let p = self.pages.page_mut(pfn);

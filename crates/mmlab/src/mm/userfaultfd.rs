@@ -88,9 +88,18 @@ pub fn constant(name: &str) -> Option<u64> {
         ("_UFFDIO_CONTINUE", _UFFDIO_CONTINUE),
         ("_UFFDIO_API", _UFFDIO_API),
     ];
+    use crate::fs::userfaultfd as f;
+    let msg = [
+        ("UFFD_EVENT_PAGEFAULT", f::UFFD_EVENT_PAGEFAULT),
+        ("UFFD_PAGEFAULT_FLAG_WRITE", f::UFFD_PAGEFAULT_FLAG_WRITE),
+        ("UFFD_PAGEFAULT_FLAG_WP", f::UFFD_PAGEFAULT_FLAG_WP),
+        ("UFFD_PAGEFAULT_FLAG_MINOR", f::UFFD_PAGEFAULT_FLAG_MINOR),
+    ];
     fixed
         .iter()
         .chain(FEATURES)
+        .chain(&msg)
+        .chain(crate::mm::uffd_mfill::MODE_NAMES)
         .find(|(n, _)| *n == name)
         .map(|&(_, v)| v)
 }
@@ -103,6 +112,10 @@ pub struct UserfaultfdCtx {
     pub mm: Option<MmId>,
     /// The features UFFDIO_API enabled; None until it ran (UFFD_FEATURE_INITIALIZED).
     pub features: Option<u64>,
+    /// ctx->flags: O_NONBLOCK and UFFD_USER_MODE_ONLY from userfaultfd(2).
+    pub flags: u64,
+    /// The faulting tasks asleep on this context.
+    pub queues: crate::fs::userfaultfd::UffdQueues,
 }
 
 impl Kernel {
@@ -116,6 +129,8 @@ impl Kernel {
         let ctx = self.uffd.insert(UserfaultfdCtx {
             mm: Some(mm),
             features: None,
+            flags: crate::fs::userfaultfd::ctx_flags(flags),
+            queues: Default::default(),
         });
         let pid = self.tasks[tid].pid;
         // anon_inode_getfd(..., O_RDONLY | flags): not writable.
@@ -127,7 +142,7 @@ impl Kernel {
     }
 
     /// The context behind `fd`: EBADF for no file, EINVAL (no such ioctl) for another kind.
-    fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
+    pub(crate) fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
         match self.fget(tid, fd)?.kind {
             FileKind::Userfaultfd(ctx) => Ok(ctx),
             FileKind::Shmem(_) => Err(Errno::ENOTTY),
@@ -166,7 +181,7 @@ impl Kernel {
     }
 
     /// validate_range(): page aligned, not empty, between mmap_min_addr and TASK_SIZE.
-    fn uffd_validate_range(start: u64, len: u64) -> SysResult<u64> {
+    pub(crate) fn uffd_validate_range(start: u64, len: u64) -> SysResult<u64> {
         if start & !PAGE_MASK != 0 || len & !PAGE_MASK != 0 || len == 0 {
             return Err(Errno::EINVAL);
         }
@@ -353,6 +368,8 @@ impl Kernel {
     /// userfaultfd_release(): the last descriptor closed; every VMA of its mm registered with
     /// it goes back to unregistered (and may merge again).
     pub(crate) fn userfaultfd_release(&mut self, ctx: usize) {
+        // Every sleeping fault wakes and retries; by then the VMAs are unregistered.
+        self.wake_userfault(ctx, 0, 0);
         let Some(mm) = self.uffd.remove(ctx).mm else {
             return;
         };

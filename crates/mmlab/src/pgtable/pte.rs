@@ -193,6 +193,46 @@ impl Pte {
         Pte((self.0 & _PAGE_CHG_MASK) | (prot & !_PAGE_CHG_MASK))
     }
 
+    /// pte_mkuffd_wp() (present entries).
+    #[inline]
+    pub fn mkuffd_wp(self) -> Pte {
+        Pte(self.0 | _PAGE_UFFD_WP)
+    }
+    /// pte_clear_uffd_wp() (present entries).
+    #[inline]
+    pub fn clear_uffd_wp(self) -> Pte {
+        Pte(self.0 & !_PAGE_UFFD_WP)
+    }
+    /// make_pte_marker(): a non-present entry of type SWP_PTE_MARKER carrying `bits`.
+    pub fn marker(bits: u64) -> Pte {
+        let e = SwpEntry::from_kind(swp::SwpKind::Marker { bits });
+        Pte(swp::x86_encode_swap_pte(e, SwpPteBits::default()))
+    }
+    /// The marker bits if this is a PTE marker (is_pte_marker() then pte_marker_get()).
+    pub fn marker_bits(self) -> Option<u64> {
+        if !swp::x86_is_swap_pte(self.0) {
+            return None;
+        }
+        match swp::x86_decode_swap_pte(self.0)?.0.kind() {
+            swp::SwpKind::Marker { bits } => Some(bits & swp::PTE_MARKER_MASK),
+            _ => None,
+        }
+    }
+    /// pte_marker_uffd_wp(): a marker with PTE_MARKER_UFFD_WP.
+    pub fn is_uffd_wp_marker(self) -> bool {
+        self.marker_bits()
+            .is_some_and(|b| b & swp::PTE_MARKER_UFFD_WP != 0)
+    }
+    /// pte_none_mostly(): empty, or only a marker.
+    pub fn none_mostly(self) -> bool {
+        self.is_none() || self.marker_bits().is_some()
+    }
+    /// pte_swp_uffd_wp_any(): a swap entry with _PAGE_SWP_UFFD_WP, or a uffd-wp marker.
+    pub fn swp_uffd_wp_any(self) -> bool {
+        swp::x86_is_swap_pte(self.0)
+            && (self.0 & swp::X86_PAGE_SWP_UFFD_WP != 0 || self.is_uffd_wp_marker())
+    }
+
     /// The typed view of this entry.
     pub fn view(self) -> PteView {
         if self.0 == 0 {

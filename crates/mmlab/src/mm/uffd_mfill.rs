@@ -1,0 +1,516 @@
+//! mm/userfaultfd.c and the resolving ioctls of fs/userfaultfd.c: UFFDIO_COPY, ZEROPAGE and
+//! CONTINUE fill missing entries (mcopy_atomic(), mfill_zeropage(), mcopy_continue()), and
+//! UFFDIO_WRITEPROTECT sets or clears uffd-wp (mwriteprotect_range()). Each wakes the faults it
+//! resolved unless told not to.
+
+use crate::errno::{Errno, SysResult};
+use crate::hw::{PAGE_MASK, PAGE_SIZE};
+use crate::kernel::{Kernel, Tid};
+use crate::mm::huge_memory::pmd_trans_huge;
+use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::MmId;
+use crate::page::alloc::ZERO_PFN;
+use crate::page::flags::*;
+use crate::pgtable::pte::{vm_get_page_prot, Pte};
+use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
+use crate::pgtable::table::{self, PteSlot};
+
+pub const UFFDIO_COPY_MODE_DONTWAKE: u64 = 1 << 0;
+pub const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
+pub const UFFDIO_ZEROPAGE_MODE_DONTWAKE: u64 = 1 << 0;
+pub const UFFDIO_WRITEPROTECT_MODE_WP: u64 = 1 << 0;
+pub const UFFDIO_WRITEPROTECT_MODE_DONTWAKE: u64 = 1 << 1;
+pub const UFFDIO_CONTINUE_MODE_DONTWAKE: u64 = 1 << 0;
+
+/// The mode constants a scenario may name.
+pub const MODE_NAMES: &[(&str, u64)] = &[
+    ("UFFDIO_COPY_MODE_DONTWAKE", UFFDIO_COPY_MODE_DONTWAKE),
+    ("UFFDIO_COPY_MODE_WP", UFFDIO_COPY_MODE_WP),
+    (
+        "UFFDIO_ZEROPAGE_MODE_DONTWAKE",
+        UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+    ),
+    ("UFFDIO_WRITEPROTECT_MODE_WP", UFFDIO_WRITEPROTECT_MODE_WP),
+    (
+        "UFFDIO_WRITEPROTECT_MODE_DONTWAKE",
+        UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+    ),
+    (
+        "UFFDIO_CONTINUE_MODE_DONTWAKE",
+        UFFDIO_CONTINUE_MODE_DONTWAKE,
+    ),
+];
+
+/// What a fill ioctl puts at each page (mcopy_mode plus the copy source).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    Copy { src: u64, wp: bool },
+    Zeropage,
+    Continue,
+}
+
+impl Kernel {
+    /// The checks every range ioctl makes first: a userfaultfd past UFFDIO_API, a valid
+    /// range. Returns (ctx, end).
+    fn uffd_range_ioctl(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        start: u64,
+        len: u64,
+    ) -> SysResult<(usize, u64)> {
+        self.enter(tid)?;
+        let ctx = self.uffd_ctx(tid, fd)?;
+        if self.uffd[ctx].features.is_none() {
+            return Err(Errno::EINVAL);
+        }
+        let end = Self::uffd_validate_range(start, len)?;
+        Ok((ctx, end))
+    }
+
+    /// find_dst_vma(): the one registered VMA that holds all of `[start, end)`.
+    fn find_dst_vma(&self, mm: MmId, start: u64, end: u64) -> Option<Vma> {
+        let v = self.mms[mm].vmas.find(start)?;
+        (v.start <= start && end <= v.end && v.uffd_ctx.is_some()).then(|| v.for_fault())
+    }
+
+    /// userfaultfd_copy(): UFFDIO_COPY of `len` bytes from `src` (in the caller's memory) to
+    /// `dst`. Returns the bytes copied; a partial copy is EAGAIN.
+    pub fn uffdio_copy(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        dst: u64,
+        src: u64,
+        len: u64,
+        mode: u64,
+    ) -> SysResult<u64> {
+        let (ctx, _) = self.uffd_range_ioctl(tid, fd, dst, len)?;
+        if src.checked_add(len).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        if mode & !(UFFDIO_COPY_MODE_DONTWAKE | UFFDIO_COPY_MODE_WP) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let fill = Fill::Copy {
+            src,
+            wp: mode & UFFDIO_COPY_MODE_WP != 0,
+        };
+        self.uffd_fill(
+            tid,
+            ctx,
+            dst,
+            len,
+            fill,
+            mode & UFFDIO_COPY_MODE_DONTWAKE != 0,
+        )
+    }
+
+    /// userfaultfd_zeropage(): map zeroes at `[start, start+len)`.
+    pub fn uffdio_zeropage(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    ) -> SysResult<u64> {
+        let (ctx, _) = self.uffd_range_ioctl(tid, fd, start, len)?;
+        if mode & !UFFDIO_ZEROPAGE_MODE_DONTWAKE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.uffd_fill(tid, ctx, start, len, Fill::Zeropage, mode != 0)
+    }
+
+    /// userfaultfd_continue(): map the page cache's pages at `[start, start+len)`.
+    pub fn uffdio_continue(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    ) -> SysResult<u64> {
+        let (ctx, _) = self.uffd_range_ioctl(tid, fd, start, len)?;
+        if mode & !UFFDIO_CONTINUE_MODE_DONTWAKE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.uffd_fill(tid, ctx, start, len, Fill::Continue, mode != 0)
+    }
+
+    /// The common tail of the fill ioctls: __mcopy_atomic() page by page, then the wake over
+    /// what was filled. A failure after some pages is EAGAIN (the ioctl's partial result).
+    fn uffd_fill(
+        &mut self,
+        tid: Tid,
+        ctx: usize,
+        dst: u64,
+        len: u64,
+        fill: Fill,
+        dontwake: bool,
+    ) -> SysResult<u64> {
+        let mm = self.uffd[ctx].mm.ok_or(Errno::ESRCH)?;
+        let end = dst + len;
+        let done = self.mcopy_atomic(tid, mm, dst, end, fill)?;
+        if !dontwake {
+            self.wake_userfault(ctx, dst, done);
+        }
+        if done == len {
+            Ok(done)
+        } else {
+            Err(Errno::EAGAIN)
+        }
+    }
+
+    /// __mcopy_atomic(): the VMA checks, then one mfill_atomic_pte() per page. Returns the
+    /// bytes filled, or the first page's error.
+    fn mcopy_atomic(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        dst: u64,
+        end: u64,
+        fill: Fill,
+    ) -> SysResult<u64> {
+        let vma = self.find_dst_vma(mm, dst, end).ok_or(Errno::ENOENT)?;
+        if let Fill::Copy { wp: true, .. } = fill {
+            if vma.flags & VM_UFFD_WP == 0 {
+                return Err(Errno::EINVAL);
+            }
+        }
+        if vma.is_hugetlb() {
+            return self.mcopy_atomic_hugetlb(tid, mm, &vma, dst, end, fill);
+        }
+        if fill == Fill::Continue && !matches!(vma.backing, Backing::Shmem(_)) {
+            return Err(Errno::EINVAL);
+        }
+        let vma = if vma.flags & VM_SHARED == 0 {
+            self.anon_vma_prepare(mm, &vma)
+        } else {
+            vma
+        };
+        let root = self.mms[mm].pgd;
+        let mut addr = dst;
+        while addr < end {
+            let r = (|| {
+                let pmd = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
+                    .ok_or(Errno::ENOMEM)?;
+                if pmd_trans_huge(table::get(&self.phys, pmd)) {
+                    return Err(Errno::EEXIST);
+                }
+                let slot = table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr)
+                    .ok_or(Errno::ENOMEM)?;
+                self.mfill_atomic_pte(tid, mm, &vma, addr, slot, dst, fill)
+            })();
+            if let Err(e) = r {
+                return if addr > dst { Ok(addr - dst) } else { Err(e) };
+            }
+            addr += PAGE_SIZE;
+        }
+        Ok(end - dst)
+    }
+
+    /// mfill_atomic_pte(): one page, by VMA kind and mode.
+    #[allow(clippy::too_many_arguments)]
+    fn mfill_atomic_pte(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        dst: u64,
+        fill: Fill,
+    ) -> SysResult<()> {
+        let shmem = match vma.backing {
+            Backing::Shmem(ino) => Some(ino),
+            _ => None,
+        };
+        let index = vma.linear_page_index(addr);
+        if let (Fill::Continue, Some(ino)) = (fill, shmem) {
+            // mcontinue_atomic_pte(): the page must be cached already.
+            let pfn = *self.shmem[ino].cache.get(&index).ok_or(Errno::EFAULT)?;
+            return self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, false);
+        }
+        let shared = vma.flags & VM_SHARED != 0;
+        match (fill, shmem, shared) {
+            (Fill::Copy { src, wp }, None, _) | (Fill::Copy { src, wp }, Some(_), false) => {
+                // mcopy_atomic_pte(): a new anonymous page with the source's bytes.
+                let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
+                if let Err(e) = self.copy_from_user_page(tid, src + (addr - dst), pfn) {
+                    self.pages.free(pfn);
+                    return Err(e);
+                }
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, false, wp);
+                if r.is_err() {
+                    self.pages.free(pfn);
+                }
+                r
+            }
+            (Fill::Zeropage, _, false) => {
+                // mfill_zeropage_pte(): the zero page, special; markers are not overwritten.
+                if let Some(ino) = shmem {
+                    if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                if !table::get(&self.phys, slot).is_none() {
+                    return Err(Errno::EEXIST);
+                }
+                let entry = Pte::pfn_pte(ZERO_PFN, vma.page_prot()).mkspecial();
+                table::set(&mut self.phys, slot, entry);
+                Ok(())
+            }
+            (_, Some(ino), true) => {
+                // shmem_mfill_atomic_pte(): a new page-cache page, copied or zeroed.
+                if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+                    return Err(Errno::EFAULT);
+                }
+                if self.shmem[ino].cache.contains_key(&index) {
+                    return Err(Errno::EEXIST);
+                }
+                let (src, wp) = match fill {
+                    Fill::Copy { src, wp } => (Some(src + (addr - dst)), wp),
+                    _ => (None, false),
+                };
+                let pfn = self.shmem_add_page(ino, index)?;
+                self.pages.page_mut(pfn).flags |= PG_UPTODATE;
+                let r = match src {
+                    Some(s) => self.copy_from_user_page(tid, s, pfn),
+                    None => Ok(()),
+                }
+                .and_then(|_| self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, wp));
+                if r.is_err() {
+                    // out_delete_from_cache
+                    self.shmem[ino].cache.remove(&index);
+                    self.vmstat.nr_shmem -= 1;
+                    self.put_page(pfn);
+                }
+                r
+            }
+            // CONTINUE outside shmem was refused above; a shared VMA is always shmem.
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    /// mfill_atomic_install_pte(): map `pfn` (a page-cache page if `in_cache`, else a new
+    /// anonymous one) at `addr`, dirty; writable only where the VMA is and not for a page-cache
+    /// page in a private VMA; `wp` maps it read-only with uffd-wp. An entry other than none or
+    /// a marker is EEXIST.
+    #[allow(clippy::too_many_arguments)]
+    fn mfill_atomic_install_pte(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        pfn: u64,
+        in_cache: bool,
+        wp: bool,
+    ) -> SysResult<()> {
+        let mut writable = vma.flags & VM_WRITE != 0;
+        if in_cache && vma.flags & VM_SHARED == 0 {
+            writable = false;
+        }
+        let mut entry = Pte::pfn_pte(pfn, vma.page_prot()).mkdirty();
+        if wp {
+            entry = entry.mkuffd_wp();
+            writable = false;
+        }
+        entry = if writable {
+            entry.mkwrite()
+        } else {
+            entry.wrprotect()
+        };
+        if let Backing::Shmem(ino) = vma.backing {
+            if vma.linear_page_index(addr) >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+                return Err(Errno::EFAULT);
+            }
+        }
+        if !table::get(&self.phys, slot).none_mostly() {
+            return Err(Errno::EEXIST);
+        }
+        if in_cache {
+            self.get_page(pfn);
+            self.page_add_file_rmap(pfn);
+            self.mms[mm].rss_shmem += 1;
+        } else {
+            self.page_add_new_anon_rmap(pfn, vma, addr);
+            self.mms[mm].rss_anon += 1;
+        }
+        table::set(&mut self.phys, slot, entry);
+        Ok(())
+    }
+
+    /// copy_from_user() of one page from the caller's `src` into frame `pfn`. Faults on the
+    /// source are kernel faults (not FAULT_FLAG_USER); one the kernel cannot resolve is EFAULT.
+    pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: u64) -> SysResult<()> {
+        self.uaccess = true;
+        let mut r = Ok(());
+        let mut off = 0;
+        while off < PAGE_SIZE {
+            let a = src + off;
+            let n = (PAGE_SIZE - (a & !PAGE_MASK)).min(PAGE_SIZE - off);
+            match self.translate_user(tid, a) {
+                Ok(spfn) => {
+                    let from = (a & !PAGE_MASK) as usize;
+                    for i in 0..n as usize {
+                        let b = self.phys.load(spfn, from + i);
+                        self.phys.store(pfn, off as usize + i, b);
+                    }
+                }
+                Err(_) => {
+                    r = Err(Errno::EFAULT);
+                    break;
+                }
+            }
+            off += n;
+        }
+        self.uaccess = false;
+        r
+    }
+
+    /// __mcopy_atomic_hugetlb(): whole huge pages only; no zeropage.
+    fn mcopy_atomic_hugetlb(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        vma: &Vma,
+        dst: u64,
+        end: u64,
+        fill: Fill,
+    ) -> SysResult<u64> {
+        if fill == Fill::Zeropage || dst % HPAGE_SIZE != 0 || (end - dst) % HPAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut addr = dst;
+        while addr < end {
+            let src = match fill {
+                Fill::Copy { src, .. } => Some(src + (addr - dst)),
+                _ => None,
+            };
+            let wp = matches!(fill, Fill::Copy { wp: true, .. });
+            if let Err(e) = self.hugetlb_mcopy_atomic_pte(tid, mm, vma, addr, src, wp) {
+                return if addr > dst { Ok(addr - dst) } else { Err(e) };
+            }
+            addr += HPAGE_SIZE;
+        }
+        Ok(end - dst)
+    }
+
+    /// userfaultfd_writeprotect() → mwriteprotect_range(): set (`mode` WP) or clear uffd-wp
+    /// on `[start, start+len)` of one registered VMA; clearing wakes unless DONTWAKE.
+    pub fn uffdio_writeprotect(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        start: u64,
+        len: u64,
+        mode: u64,
+    ) -> SysResult<()> {
+        let (ctx, end) = self.uffd_range_ioctl(tid, fd, start, len)?;
+        let both = UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE;
+        if mode & !both != 0 || mode == both {
+            return Err(Errno::EINVAL);
+        }
+        let mm = self.uffd[ctx].mm.ok_or(Errno::ESRCH)?;
+        let enable = mode & UFFDIO_WRITEPROTECT_MODE_WP != 0;
+        let vma = self
+            .find_dst_vma(mm, start, end)
+            .filter(|v| v.flags & VM_UFFD_WP != 0)
+            .ok_or(Errno::ENOENT)?;
+        if vma.is_hugetlb() && (start | len) % HPAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let flags = if enable {
+            vma.flags & !VM_WRITE
+        } else {
+            vma.flags
+        };
+        let prot = vm_get_page_prot(flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED));
+        let mut tlb = MmuGather::new(mm, false);
+        if vma.is_hugetlb() {
+            self.hugetlb_change_protection(mm, prot, start, end, Some(enable));
+        } else {
+            self.change_protection_uffd(mm, &mut tlb, &vma, prot, start, end, enable);
+        }
+        self.tlb_end_vma(&mut tlb);
+        self.tlb_finish_mmu(tlb);
+        if mode == 0 {
+            self.wake_userfault(ctx, start, len);
+        }
+        Ok(())
+    }
+
+    /// change_protection() with MM_CP_UFFD_WP or MM_CP_UFFD_WP_RESOLVE. Present entries get
+    /// the VMA's protection (read-only when protecting) and the uffd-wp bit set or cleared;
+    /// a file VMA's empty entries get uffd-wp markers (page tables allocated for them), and
+    /// resolving clears markers. A THP entry the range covers only in part, or any file THP
+    /// being protected, is split first.
+    #[allow(clippy::too_many_arguments)]
+    fn change_protection_uffd(
+        &mut self,
+        mm: MmId,
+        tlb: &mut MmuGather,
+        vma: &Vma,
+        prot: u64,
+        start: u64,
+        end: u64,
+        enable: bool,
+    ) {
+        let protect_file = enable && !vma.is_anonymous();
+        self.split_huge_pmd_edges(mm, start, end);
+        for (haddr, pmd, e) in self.thp_leaves(mm, start, end) {
+            if protect_file {
+                self.split_huge_pmd(mm, haddr);
+                continue;
+            }
+            let mut new = Pte(e.modify(prot).0 | crate::pgtable::pte::_PAGE_PSE);
+            new = if enable {
+                new.wrprotect().mkuffd_wp()
+            } else {
+                new.clear_uffd_wp()
+            };
+            table::set(&mut self.phys, pmd, new);
+            if crate::pgtable::pte::pte_needs_flush(e, new) {
+                tlb.add_huge_range(haddr, HPAGE_SIZE);
+            }
+        }
+        let root = self.mms[mm].pgd;
+        let mut addr = start;
+        while addr < end {
+            // change_pmd_prepare(): protecting a file range allocates its page tables.
+            let slot = if protect_file {
+                table::walk_alloc(&mut self.phys, &mut self.pages, root, addr)
+            } else {
+                table::walk(&self.phys, root, addr)
+            };
+            let Some(slot) = slot else {
+                addr = (addr | ((1 << 21) - 1)) + 1;
+                continue;
+            };
+            let old = table::get(&self.phys, slot);
+            if old.is_present() {
+                let mut new = old.modify(prot);
+                new = if enable {
+                    new.wrprotect().mkuffd_wp()
+                } else {
+                    new.clear_uffd_wp()
+                };
+                table::set(&mut self.phys, slot, new);
+                if crate::pgtable::pte::pte_needs_flush(old, new) {
+                    tlb.add_range(addr, PAGE_SIZE);
+                }
+            } else if old.marker_bits().is_some() {
+                if !enable && old.is_uffd_wp_marker() {
+                    table::set(&mut self.phys, slot, Pte::NONE);
+                }
+            } else if old.is_none() && protect_file {
+                table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
+            }
+            addr += PAGE_SIZE;
+        }
+    }
+}
