@@ -56,6 +56,10 @@ pub struct Features {
     pub mremap_efault_fix: bool,
     /// uffd-wp on shmem and hugetlbfs (PTE markers, the userfaultfd-wp series of 5.19).
     pub uffd_wp_shmem_hugetlb: bool,
+    /// retract_page_tables() leaves the PTE table of a VM_UFFD_WP VMA alone, checked under
+    /// the mmap write lock ("mm/khugepaged: don't recycle vma pgtable if uffd-wp registered").
+    /// Off, the table goes (markers and all), as before that patch.
+    pub khugepaged_uffd_wp_check: bool,
 }
 
 impl Features {
@@ -67,6 +71,7 @@ impl Features {
             mprotect_flush_avoid: new,
             mremap_efault_fix: true,
             uffd_wp_shmem_hugetlb: new,
+            khugepaged_uffd_wp_check: new,
         }
     }
 
@@ -77,6 +82,7 @@ impl Features {
             "mprotect_flush_avoid" => &mut self.mprotect_flush_avoid,
             "mremap_efault_fix" => &mut self.mremap_efault_fix,
             "uffd_wp_shmem_hugetlb" => &mut self.uffd_wp_shmem_hugetlb,
+            "khugepaged_uffd_wp_check" => &mut self.khugepaged_uffd_wp_check,
             _ => {
                 return Err(format!(
                     "unknown feature `{name}` (known: {})",
@@ -94,6 +100,7 @@ impl Features {
         "mprotect_flush_avoid",
         "mremap_efault_fix",
         "uffd_wp_shmem_hugetlb",
+        "khugepaged_uffd_wp_check",
     ];
 }
 

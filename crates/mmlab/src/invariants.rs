@@ -56,9 +56,13 @@ impl Kernel {
                     }
                     let pte = table::get(&self.phys, slot);
                     if !pte.is_present() {
-                        if !pte.is_none() {
-                            err =
-                                fail("no swap entries yet", format!("mm {mm} {addr:#x}: {pte:?}"));
+                        // Only uffd-wp markers, and only in file VMAs, are written so far.
+                        let marker_ok = pte.is_uffd_wp_marker() && !v.is_anonymous();
+                        if !pte.is_none() && !marker_ok {
+                            err = fail(
+                                "no swap entries yet; uffd-wp markers only in file VMAs",
+                                format!("mm {mm} {addr:#x}: {pte:?}"),
+                            );
                         }
                         return;
                     }

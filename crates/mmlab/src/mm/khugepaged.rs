@@ -216,12 +216,13 @@ impl Kernel {
     /// `pgoff` at a 2 MiB-aligned address with the whole 2 MiB inside it, has no anonymous
     /// (COW) pages, and is not registered for uffd-wp (its table may hold markers).
     fn retract_page_tables(&mut self, ino: usize, pgoff: u64) {
+        let uffd_wp_check = self.cfg.features.khugepaged_uffd_wp_check;
         for f in self.i_mmap_overlaps(ino, pgoff, pgoff + 1) {
             let (mm, addr) = (f.mm, f.start);
             if f.has_anon_vma
                 || addr % HPAGE_SIZE != 0
                 || f.vma_end < addr + HPAGE_SIZE
-                || f.flags & VM_UFFD_WP != 0
+                || (uffd_wp_check && f.flags & VM_UFFD_WP != 0)
             {
                 continue;
             }
@@ -233,8 +234,13 @@ impl Kernel {
             ) else {
                 continue;
             };
+            // collapse_file() unmapped every page; only markers can be left (and go here when
+            // the uffd-wp check is off).
             debug_assert!(
-                self.phys.table(first.table).iter().all(|&e| e == 0),
+                self.phys
+                    .table(first.table)
+                    .iter()
+                    .all(|&e| !Pte(e).is_present()),
                 "collapse_file() unmapped the range"
             );
             // collapse_and_free_pmd(): pmdp_collapse_flush(), then the table goes.
