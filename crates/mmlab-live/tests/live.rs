@@ -78,17 +78,14 @@ impl Backend for MunmapIsANoOp {
             _ => self.0.syscall(t, call),
         }
     }
-    fn load(&mut self, t: TaskId, a: u64) -> Result<u8, Signal> {
-        self.0.load(t, a)
+    fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
+        self.0.access(t, a)
     }
-    fn store(&mut self, t: TaskId, a: u64, v: u8) -> Result<(), Signal> {
-        self.0.store(t, a, v)
+    fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
+        self.0.finish(t)
     }
-    fn memset(&mut self, t: TaskId, a: u64, v: u8, l: u64) -> Result<(), Signal> {
-        self.0.memset(t, a, v, l)
-    }
-    fn touch(&mut self, t: TaskId, a: u64, l: u64) -> Result<(), Signal> {
-        self.0.touch(t, a, l)
+    fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
+        self.0.uffd_read(t, fd)
     }
     fn mismatch(&mut self, t: TaskId, a: u64, l: u64, v: u8) -> Result<Option<(u64, u8)>, Signal> {
         self.0.mismatch(t, a, l, v)

@@ -569,7 +569,8 @@ impl Kernel {
                 head
             }
         };
-        let writable = !wp && !(src.is_none() && !shared) && vma.flags & VM_WRITE != 0;
+        // CONTINUE in a private mapping and COPY with MODE_WP map the page read-only.
+        let writable = (shared || src.is_some()) && vma.flags & VM_WRITE != 0 && !wp;
         let mut entry = Self::make_huge_pte(head, vma, writable).mkdirty().mkyoung();
         if wp {
             entry = entry.mkuffd_wp();

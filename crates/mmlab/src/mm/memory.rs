@@ -26,6 +26,17 @@ pub(crate) struct FileMapping {
     pub has_anon_vma: bool,
 }
 
+/// zap_details, as one zap_pte_range() pass sees it.
+#[derive(Clone, Copy)]
+struct ZapDetails {
+    /// Zap private COW copies too (should_zap_cows()).
+    even_cows: bool,
+    /// ZAP_FLAG_DROP_MARKER: markers go as well.
+    drop_marker: bool,
+    /// The VMA is a file VMA registered for uffd-wp: a protected entry leaves a marker.
+    arm_markers: bool,
+}
+
 /// vm_fault_t outcomes that stop a fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmFault {
@@ -552,6 +563,11 @@ impl Kernel {
             && self.mms[mm].vmas.find(start).is_some_and(|v| {
                 v.start <= start && !v.is_anonymous() && v.flags & VM_UFFD_WP != 0
             });
+        let details = ZapDetails {
+            even_cows,
+            drop_marker,
+            arm_markers,
+        };
         self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
         // zap_pmd_range(): a THP entry the range covers only in part is split first.
         self.split_huge_pmd_edges(mm, start, end);
@@ -565,8 +581,7 @@ impl Kernel {
         for chunk in slots.chunk_by(|a, b| a.1.table == b.1.table) {
             let mut force_flush = false;
             for &(addr, slot) in chunk {
-                force_flush |=
-                    self.zap_pte(tlb, mm, addr, slot, even_cows, drop_marker, arm_markers);
+                force_flush |= self.zap_pte(tlb, mm, addr, slot, details);
             }
             if force_flush && !tlb.fullmm {
                 self.tlb_flush_mmu(tlb);
@@ -581,10 +596,13 @@ impl Kernel {
         mm: MmId,
         addr: u64,
         slot: PteSlot,
-        even_cows: bool,
-        drop_marker: bool,
-        arm_markers: bool,
+        details: ZapDetails,
     ) -> bool {
+        let ZapDetails {
+            even_cows,
+            drop_marker,
+            arm_markers,
+        } = details;
         let pte = table::get(&self.phys, slot);
         if pte.is_none() {
             return false;

@@ -382,7 +382,10 @@ impl Kernel {
         end: u64,
         fill: Fill,
     ) -> SysResult<u64> {
-        if fill == Fill::Zeropage || dst % HPAGE_SIZE != 0 || (end - dst) % HPAGE_SIZE != 0 {
+        if fill == Fill::Zeropage
+            || !dst.is_multiple_of(HPAGE_SIZE)
+            || !(end - dst).is_multiple_of(HPAGE_SIZE)
+        {
             return Err(Errno::EINVAL);
         }
         let mut addr = dst;
@@ -421,7 +424,7 @@ impl Kernel {
             .find_dst_vma(mm, start, end)
             .filter(|v| v.flags & VM_UFFD_WP != 0)
             .ok_or(Errno::ENOENT)?;
-        if vma.is_hugetlb() && (start | len) % HPAGE_SIZE != 0 {
+        if vma.is_hugetlb() && !(start | len).is_multiple_of(HPAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let flags = if enable {
