@@ -22,7 +22,7 @@ pub struct HostFigure {
 }
 
 /// "what: <errno text>" for the syscall that just failed.
-fn os_err(what: &str) -> String {
+pub(crate) fn os_err(what: &str) -> String {
     format!("{what}: {}", io::Error::last_os_error())
 }
 
@@ -32,7 +32,7 @@ fn sys(rc: libc::c_int, what: &str) -> Result<(), String> {
 }
 
 /// Median/min/max of the samples; rejects empty, non-finite or non-positive samples.
-fn figure(mut v: Vec<f64>, unit: &'static str) -> Result<HostFigure, String> {
+pub(crate) fn figure(mut v: Vec<f64>, unit: &'static str) -> Result<HostFigure, String> {
     nonzero(v.len(), "measured repetitions")?;
     if let Some(bad) = v.iter().find(|x| !x.is_finite() || **x <= 0.0) {
         return Err(format!("host bench: implausible sample {bad} {unit}"));
@@ -131,7 +131,10 @@ fn dirty(p: *mut u8, len: usize) {
 }
 
 /// Runs `run` once as a discarded warm-up, then `reps` times; returns the measured samples.
-fn samples<T>(reps: usize, mut run: impl FnMut() -> Result<T, String>) -> Result<Vec<T>, String> {
+pub(crate) fn samples<T>(
+    reps: usize,
+    mut run: impl FnMut() -> Result<T, String>,
+) -> Result<Vec<T>, String> {
     let reps = nonzero(reps, "reps")?;
     run()?;
     (0..reps).map(|_| run()).collect()
@@ -191,14 +194,14 @@ pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String>
 }
 
 /// The host's 2 MiB pool, sized for a measurement and put back when dropped.
-struct HugePool {
+pub(crate) struct HugePool {
     original: u64,
 }
 
 const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 
 impl HugePool {
-    fn size(pages: u64) -> Result<HugePool, String> {
+    pub(crate) fn size(pages: u64) -> Result<HugePool, String> {
         let read = || -> Result<u64, String> {
             std::fs::read_to_string(NR_HUGEPAGES)
                 .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))?

@@ -8,5 +8,6 @@ pub mod host;
 pub mod procfs;
 pub mod proto;
 pub mod thp_knobs;
+pub mod uffd_bench;
 
 pub use host::{AgentCommand, HostBackend};

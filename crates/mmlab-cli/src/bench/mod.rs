@@ -3,6 +3,8 @@
 
 use mmlab_live::bench as host;
 
+mod uffd;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -36,6 +38,7 @@ impl Row {
         let target = match factor as u32 {
             1 => "model >= 1x host",
             3 => "model >= 3x host",
+            10 => "model >= 10x host",
             _ => "model >= 5x host",
         };
         Row {
@@ -264,7 +267,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     let size = format!("{} MiB", bytes >> 20);
     let mut rows = Vec::new();
 
-    eprintln!("[1/8] anonymous 4 KiB write faults over {size} ...");
+    eprintln!("[1/9] anonymous 4 KiB write faults over {size} ...");
     let runs: Vec<(f64, f64)> = (0..reps).map(|_| model_anon_faults(bytes)).collect();
     let model_rate = median(runs.iter().map(|r| r.0).collect());
     let per_page = median(runs.iter().map(|r| r.1).collect());
@@ -278,7 +281,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         3.0,
     ));
 
-    eprintln!("[2/8] shmem (memfd) 4 KiB write faults over {size} ...");
+    eprintln!("[2/9] shmem (memfd) 4 KiB write faults over {size} ...");
     rows.push(rate_row(
         "shmem 4 KiB write faults",
         "faults/s",
@@ -288,7 +291,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         3.0,
     ));
 
-    eprintln!("[3/8] hugetlb 2 MiB write faults over {size} ...");
+    eprintln!("[3/9] hugetlb 2 MiB write faults over {size} ...");
     rows.push(rate_row(
         "hugetlb 2 MiB write faults",
         "faults/s",
@@ -298,7 +301,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         1.0,
     ));
 
-    eprintln!("[4/8] anonymous THP write faults over {size} ...");
+    eprintln!("[4/9] anonymous THP write faults over {size} ...");
     rows.push(rate_row(
         "THP anon 2 MiB write faults",
         "faults/s",
@@ -308,7 +311,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         1.0,
     ));
 
-    eprintln!("[5/8] fork of {size} touched, child writes it all ...");
+    eprintln!("[5/9] fork of {size} touched, child writes it all ...");
     let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
     let host =
         host_or_note(host::fork_then_child_writes(bytes as usize, reps), "fork").map(|h| h.0.value);
@@ -322,7 +325,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: host.is_some_and(|h| model_ms <= h),
     });
 
-    eprintln!("[6/8] mprotect RO/RW/store loop, {iters} iterations ...");
+    eprintln!("[6/9] mprotect RO/RW/store loop, {iters} iterations ...");
     rows.push(rate_row(
         "mprotect RO/RW loop",
         "iter/s",
@@ -332,7 +335,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         5.0,
     ));
 
-    eprintln!("[7/8] loads from resident pages (TLB hits), {loads} ...");
+    eprintln!("[7/9] loads from resident pages (TLB hits), {loads} ...");
     let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());
     let host =
         host_or_note(host::resident_access_rate(loads as usize, reps), "loads").map(|h| h.value);
@@ -346,7 +349,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         met: model_hits >= 100e6,
     });
 
-    eprintln!("[8/8] host memory per resident page (content-free) ...");
+    eprintln!("[8/9] host memory per resident page (content-free) ...");
     rows.push(Row {
         workload: "memory per resident page",
         unit: "bytes",
@@ -356,6 +359,9 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         target: "<= 64 bytes",
         met: per_page <= 64.0,
     });
+
+    eprintln!("[9/9] userfaultfd round trips and range write-protection ...");
+    rows.extend(uffd::rows(quick, reps));
 
     let all_met = rows.iter().all(|r| r.met);
     if json {

@@ -348,6 +348,14 @@ impl Kernel {
     /// source are kernel faults (not FAULT_FLAG_USER); one the kernel cannot resolve is EFAULT.
     pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: u64) -> SysResult<()> {
         self.uaccess = true;
+        if src & !PAGE_MASK == 0 {
+            // One source page: a frame-to-frame copy (content tags included).
+            let r = self.translate_user(tid, src);
+            self.uaccess = false;
+            let spfn = r.map_err(|_| Errno::EFAULT)?;
+            self.phys.copy(spfn, pfn);
+            return Ok(());
+        }
         let mut r = Ok(());
         let mut off = 0;
         while off < PAGE_SIZE {
@@ -484,36 +492,54 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let mut addr = start;
         while addr < end {
+            // change_pmd_range() → change_pte_range(), one PTE table at a time.
+            let table_end = ((addr >> 21) + 1) << 21;
+            let stop = table_end.min(end);
             // change_pmd_prepare(): protecting a file range allocates its page tables.
-            let slot = if protect_file {
+            let first = if protect_file {
                 table::walk_alloc(&mut self.phys, &mut self.pages, root, addr)
             } else {
                 table::walk(&self.phys, root, addr)
             };
-            let Some(slot) = slot else {
-                addr = (addr | ((1 << 21) - 1)) + 1;
-                continue;
-            };
-            let old = table::get(&self.phys, slot);
-            if old.is_present() {
-                let mut new = old.modify(prot);
-                new = if enable {
-                    new.wrprotect().mkuffd_wp()
-                } else {
-                    new.clear_uffd_wp()
-                };
-                table::set(&mut self.phys, slot, new);
-                if crate::pgtable::pte::pte_needs_flush(old, new) {
-                    tlb.add_range(addr, PAGE_SIZE);
+            if let Some(mut slot) = first {
+                while addr < stop {
+                    self.change_pte_uffd(tlb, slot, addr, prot, enable, protect_file);
+                    addr += PAGE_SIZE;
+                    slot.idx += 1;
                 }
-            } else if old.marker_bits().is_some() {
-                if !enable && old.is_uffd_wp_marker() {
-                    table::set(&mut self.phys, slot, Pte::NONE);
-                }
-            } else if old.is_none() && protect_file {
-                table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
             }
-            addr += PAGE_SIZE;
+            addr = stop;
+        }
+    }
+
+    /// One entry of change_pte_range() under MM_CP_UFFD_WP(_RESOLVE).
+    fn change_pte_uffd(
+        &mut self,
+        tlb: &mut MmuGather,
+        slot: PteSlot,
+        addr: u64,
+        prot: u64,
+        enable: bool,
+        protect_file: bool,
+    ) {
+        let old = table::get(&self.phys, slot);
+        if old.is_present() {
+            let new = old.modify(prot);
+            let new = if enable {
+                new.wrprotect().mkuffd_wp()
+            } else {
+                new.clear_uffd_wp()
+            };
+            table::set(&mut self.phys, slot, new);
+            if crate::pgtable::pte::pte_needs_flush(old, new) {
+                tlb.add_range(addr, PAGE_SIZE);
+            }
+        } else if old.marker_bits().is_some() {
+            if !enable && old.is_uffd_wp_marker() {
+                table::set(&mut self.phys, slot, Pte::NONE);
+            }
+        } else if old.is_none() && protect_file {
+            table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
         }
     }
 }
