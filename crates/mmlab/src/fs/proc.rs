@@ -71,6 +71,15 @@ impl Kernel {
         };
         let mut flags = 0;
         let mut frame = 0;
+        if vma.is_hugetlb() {
+            // pagemap_hugetlb_range(): a non-present huge entry with uffd-wp in any form (a
+            // marker) reports PM_UFFD_WP alone.
+            if let Some(slot) = table::pmd_slot(&self.phys, m.pgd, addr) {
+                if table::get(&self.phys, slot).swp_uffd_wp_any() {
+                    return Ok(PM_UFFD_WP);
+                }
+            }
+        }
         let leaf = table::walk_leaf(&self.phys, m.pgd, addr)
             .map(|(s, huge)| (table::get(&self.phys, s), huge));
         if let Some((e, true)) = leaf {

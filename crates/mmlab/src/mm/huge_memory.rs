@@ -546,7 +546,7 @@ impl Kernel {
             for (mm, haddr) in self.file_pmd_mappings(head) {
                 self.split_huge_pmd(mm, haddr);
             }
-            self.unmap_mapping_range(ino, hp.index, hp.index + HPAGE_NR, false);
+            self.unmap_mapping_range(ino, hp.index, hp.index + HPAGE_NR, false, false);
         }
         // __split_huge_page(): folio-wide state goes to every subpage; each keeps the
         // references of its own mappings and page-cache entry.

@@ -13,6 +13,7 @@ use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::flags::*;
 use crate::pgtable::pte::{Pte, _PAGE_PSE};
+use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
 use crate::pgtable::table::{self, PteSlot};
 
 pub const HPAGE_SHIFT: u32 = 21;
@@ -211,8 +212,9 @@ impl Kernel {
         let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, haddr)
             .ok_or(VmFault::Oom)?;
         let pte = table::get(&self.phys, slot);
-        if pte.is_none() {
-            return self.hugetlb_no_page(mm, vma, haddr, addr, slot, write);
+        // huge_pte_none_mostly(): a marker faults like an empty entry.
+        if pte.none_mostly() {
+            return self.hugetlb_no_page(mm, vma, haddr, addr, slot, write, pte);
         }
         // The uffd-wp check comes before COW (and before taking the page lock).
         if write && vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
@@ -250,6 +252,7 @@ impl Kernel {
         addr: u64,
         slot: PteSlot,
         write: bool,
+        old: Pte,
     ) -> Result<(), VmFault> {
         let Backing::Shmem(ino) = vma.backing else {
             return Err(VmFault::Sigbus);
@@ -300,7 +303,12 @@ impl Kernel {
         };
         // Writable at once only in a shared writable mapping; a private write COWs below.
         let writable = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED;
-        let entry = Self::make_huge_pte(head, vma, writable);
+        let mut entry = Self::make_huge_pte(head, vma, writable);
+        // "mm/hugetlb: handle pte markers in page faults": a uffd-wp marker's protection
+        // carries over, so the next write reports a WP fault.
+        if old.is_uffd_wp_marker() {
+            entry = entry.wrprotect().mkuffd_wp();
+        }
         table::set(&mut self.phys, slot, entry);
         if write && vma.flags & VM_SHARED == 0 {
             return self.hugetlb_cow(mm, vma, haddr, slot, entry);
@@ -417,7 +425,9 @@ impl Kernel {
     }
 
     /// __unmap_hugepage_range() over the 2 MiB pages wholly inside `[start, end)`: clear each
-    /// huge entry (the gather flushes with a 2 MiB stride) and drop its page.
+    /// huge entry (the gather flushes with a 2 MiB stride) and drop its page. Without
+    /// ZAP_FLAG_DROP_MARKER (`drop_marker`) a uffd-wp entry leaves a uffd-wp marker and
+    /// markers stay; hugetlb does this whether or not the VMA is still registered.
     pub(crate) fn unmap_hugepage_range(
         &mut self,
         tlb: &mut MmuGather,
@@ -425,15 +435,27 @@ impl Kernel {
         start: u64,
         end: u64,
         even_cows: bool,
+        drop_marker: bool,
     ) {
         let root = self.mms[mm].pgd;
         let mut haddr = start.next_multiple_of(HPAGE_SIZE);
         while haddr + HPAGE_SIZE <= end {
+            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
+                let e = table::get(&self.phys, slot);
+                if e.swp_uffd_wp_any() && drop_marker {
+                    table::set(&mut self.phys, slot, Pte::NONE);
+                }
+            }
             if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr)
                 .filter(|(_, e)| self.pages.page(e.pfn()).test(PG_HUGETLB))
                 .filter(|(_, e)| even_cows || !self.pages.page(e.pfn()).is_anon())
             {
-                table::set(&mut self.phys, slot, Pte::NONE);
+                let left = if e.uffd_wp() && !drop_marker {
+                    Pte::marker(PTE_MARKER_UFFD_WP)
+                } else {
+                    Pte::NONE
+                };
+                table::set(&mut self.phys, slot, left);
                 tlb.add_huge_range(haddr, HPAGE_SIZE);
                 if e.dirty() && !self.pages.page(e.pfn()).is_anon() {
                     self.pages.page_mut(e.pfn()).flags |= PG_DIRTY;
@@ -470,6 +492,9 @@ impl Kernel {
                     e = e.wrprotect();
                     table::set(&mut self.phys, pslot, e);
                 }
+                // "mm/hugetlb: handle uffd-wp during fork()": the child keeps uffd-wp only if
+                // its VMA is registered for it (never without EVENT_FORK); markers likewise.
+                e = e.clear_uffd_wp();
                 table::set(&mut self.phys, cslot, e);
             }
             haddr += HPAGE_SIZE;
@@ -490,15 +515,27 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let mut haddr = start;
         while haddr < end {
-            if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr) {
-                let mut new = Pte(e.modify(prot).0 | _PAGE_PSE);
-                // MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE (huge_pte_mkuffd_wp() and friends).
-                match uffd_wp {
-                    Some(true) => new = new.wrprotect().mkuffd_wp(),
-                    Some(false) => new = new.clear_uffd_wp(),
-                    None => {}
+            // huge_pte_offset(): the entry's slot, wherever its PMD table exists.
+            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
+                let e = table::get(&self.phys, slot);
+                if e.is_uffd_wp_marker() {
+                    // Resolving turns a marker back into none.
+                    if uffd_wp == Some(false) {
+                        table::set(&mut self.phys, slot, Pte::NONE);
+                    }
+                } else if is_huge_leaf(e) {
+                    let mut new = Pte(e.modify(prot).0 | _PAGE_PSE);
+                    // MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE (huge_pte_mkuffd_wp() and friends).
+                    match uffd_wp {
+                        Some(true) => new = new.wrprotect().mkuffd_wp(),
+                        Some(false) => new = new.clear_uffd_wp(),
+                        None => {}
+                    }
+                    table::set(&mut self.phys, slot, new);
+                } else if e.is_none() && uffd_wp == Some(true) {
+                    // "mm/hugetlb: allow uffd wr-protect none ptes".
+                    table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
                 }
-                table::set(&mut self.phys, slot, new);
             }
             haddr += HPAGE_SIZE;
         }
@@ -616,18 +653,21 @@ impl Kernel {
         let old = self.shmem[ino].size;
         self.shmem[ino].size = new;
         if new < old {
-            self.remove_inode_hugepages(ino, new >> HPAGE_SHIFT, u64::MAX);
+            self.remove_inode_hugepages(ino, new >> HPAGE_SHIFT, u64::MAX, true);
         }
         Ok(())
     }
 
     /// hugetlb_vmdelete_list() + remove_inode_hugepages() for huge indices `[from, to)`.
-    fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64) {
+    /// Truncation passes ZAP_FLAG_DROP_MARKER (`drop_marker`); a hole punch's unmap keeps
+    /// uffd-wp markers ("mm/hugetlb: only drop uffd-wp special pte if required").
+    fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64, drop_marker: bool) {
         self.unmap_mapping_range(
             ino,
             from.saturating_mul(HPAGE_NR),
             to.saturating_mul(HPAGE_NR),
             true,
+            drop_marker,
         );
         let i = &mut self.shmem[ino];
         let pages: Vec<(u64, u64)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
@@ -666,6 +706,7 @@ impl Kernel {
                     ino,
                     hole_start >> HPAGE_SHIFT,
                     hole_end >> HPAGE_SHIFT,
+                    false,
                 );
             }
             if end > hole_end && end > hole_start {

@@ -189,7 +189,7 @@ impl Kernel {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
-            self.unmap_mapping_range(ino, index, index + 1, false);
+            self.unmap_mapping_range(ino, index, index + 1, false, false);
             if self.pages.page(pfn).refcount != 1 {
                 return ScanResult::PageCount;
             }

@@ -568,7 +568,7 @@ impl Kernel {
             drop_marker,
             arm_markers,
         };
-        self.unmap_hugepage_range(tlb, mm, start, end, even_cows);
+        self.unmap_hugepage_range(tlb, mm, start, end, even_cows, drop_marker);
         // zap_pmd_range(): a THP entry the range covers only in part is split first.
         self.split_huge_pmd_edges(mm, start, end);
         for (haddr, pmd, _) in self.thp_leaves(mm, start, end) {
@@ -676,10 +676,18 @@ impl Kernel {
     /// unmap_mapping_range(): zap the file pages with index `[from, to)` of shmem inode `ino` in
     /// every VMA that maps them; `even_cows` also zaps private COW copies (truncation does,
     /// hole punching does not).
-    pub(crate) fn unmap_mapping_range(&mut self, ino: usize, from: u64, to: u64, even_cows: bool) {
+    /// `drop_marker` is ZAP_FLAG_DROP_MARKER (hugetlbfs truncation); shmem keeps markers.
+    pub(crate) fn unmap_mapping_range(
+        &mut self,
+        ino: usize,
+        from: u64,
+        to: u64,
+        even_cows: bool,
+        drop_marker: bool,
+    ) {
         for f in self.i_mmap_overlaps(ino, from, to) {
             let mut tlb = MmuGather::new(f.mm, false);
-            self.zap_range_details(&mut tlb, f.mm, f.start, f.end, even_cows, false);
+            self.zap_range_details(&mut tlb, f.mm, f.start, f.end, even_cows, drop_marker);
             self.tlb_end_vma(&mut tlb);
             self.tlb_finish_mmu(tlb);
         }

@@ -299,7 +299,7 @@ impl Kernel {
     pub(crate) fn shmem_punch_hole(&mut self, ino: usize, offset: u64, end: u64) {
         let (first, last) = (offset.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if last > first {
-            self.unmap_mapping_range(ino, first, last, false);
+            self.unmap_mapping_range(ino, first, last, false, false);
         }
         self.shmem_truncate_range(ino, offset, end - 1);
     }
@@ -330,7 +330,7 @@ impl Kernel {
         self.shmem[ino].size = new;
         if new <= old {
             let holebegin = new.div_ceil(PAGE_SIZE);
-            self.unmap_mapping_range(ino, holebegin, u64::MAX, true);
+            self.unmap_mapping_range(ino, holebegin, u64::MAX, true, false);
             self.shmem_truncate_range(ino, new, u64::MAX);
         }
         Ok(())
