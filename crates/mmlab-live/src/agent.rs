@@ -497,9 +497,10 @@ mod uffd {
             }
             if n == 32 {
                 let w = |i: usize| u64::from_le_bytes(msg[i..i + 8].try_into().expect("8 bytes"));
+                // The event byte, with the argument's third word above it.
                 return Reply {
                     status: 0,
-                    v: [msg[0] as u64, w(8), w(16)],
+                    v: [msg[0] as u64 | w(24) << 8, w(8), w(16)],
                 };
             }
             if blocking && err == libc::EAGAIN as i64 {

@@ -35,6 +35,10 @@ struct Task {
     switches: u64,
     /// The reply of an access that finished after a wake, until `finish` takes it.
     finished: Option<Reply>,
+    /// The thread sleeps inside a syscall until its userfaultfd events are read.
+    in_syscall: bool,
+    /// The channel for the child of a fork() that sleeps until its FORK event is read.
+    pending_fork: Option<UnixStream>,
 }
 
 /// How long a woken thread gets to finish or to fall asleep again before the runner moves on.
@@ -42,8 +46,19 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Does the thread sleep in handle_userfault()? (/proc/PID/task/TID/wchan)
 fn in_userfault(pid: i32, tid: i32) -> bool {
+    wchan(pid, tid) == "handle_userfault"
+}
+
+/// Does the thread sleep until a userfaultfd event it caused is read?
+fn in_event_wait(pid: i32, tid: i32) -> bool {
+    wchan(pid, tid) == "userfaultfd_event_wait_completion"
+}
+
+/// Where the thread sleeps (the kernel function in /proc/PID/task/TID/wchan).
+fn wchan(pid: i32, tid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
-        .is_ok_and(|w| w.trim() == "handle_userfault")
+        .map(|w| w.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// The thread's voluntary context switches (/proc/PID/task/TID/status).
@@ -316,9 +331,18 @@ impl HostBackend {
         if !matches!(sent, Ok(true)) {
             return Err(Errno::ESRCH);
         }
-        let mut b = [0u8; REPLY_BYTES];
-        task.chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
-        Ok(Reply::decode(&b))
+        // The reply, unless the thread falls asleep until a userfaultfd event it caused is
+        // read (`sleeping` then says so and `finish_syscall` collects the reply).
+        loop {
+            if readable(&task.chan, 2) {
+                return read_reply(&mut task.chan);
+            }
+            if in_event_wait(task.pid, task.tid) {
+                task.asleep = true;
+                task.in_syscall = true;
+                return Err(Errno::EINTR);
+            }
+        }
     }
 
     fn sys(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Errno> {
@@ -370,7 +394,7 @@ impl HostBackend {
                     break;
                 }
                 let n = voluntary_switches(task.pid, task.tid);
-                if n > task.switches && in_userfault(task.pid, task.tid) {
+                if !task.in_syscall && n > task.switches && in_userfault(task.pid, task.tid) {
                     // Woken, retried, and asleep on a new fault.
                     task.switches = n;
                     break;
@@ -468,6 +492,8 @@ impl HostBackend {
             asleep: false,
             switches: 0,
             finished: None,
+            in_syscall: false,
+            pending_fork: None,
         }));
         let t = self.tasks.len() - 1;
         let hello = self.call(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0], None)?;
@@ -517,8 +543,14 @@ impl Backend for HostBackend {
 
     fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let pid = self.call(t, [op::FORK, 0, 0, 0, 0, 0, 0, 0], Some(&theirs))?;
+        let pid = self.call(t, [op::FORK, 0, 0, 0, 0, 0, 0, 0], Some(&theirs));
         drop(theirs);
+        if self.task(t)?.in_syscall {
+            // Asleep until the FORK event is read: the child's channel waits with it.
+            self.task(t)?.pending_fork = Some(chan);
+            return Err(Errno::EINTR);
+        }
+        let pid = pid?;
         if pid.status != 0 {
             return Err(errno_of(pid.status));
         }
@@ -669,15 +701,44 @@ impl Backend for HostBackend {
         Err(Signal::Userfault)
     }
 
+    fn sleeping(&mut self, t: TaskId) -> bool {
+        self.task(t).is_ok_and(|task| task.in_syscall)
+    }
+
+    fn finish_syscall(&mut self, t: TaskId) -> Option<Result<u64, Errno>> {
+        let task = self.task(t).ok()?;
+        let reply = match task.finished.take() {
+            Some(r) => r,
+            None if readable(&task.chan, SETTLE.as_millis() as i32) => {
+                read_reply(&mut task.chan).ok()?
+            }
+            None => return None,
+        };
+        task.asleep = false;
+        task.in_syscall = false;
+        if reply.status != 0 {
+            return Some(Err(errno_of(reply.status)));
+        }
+        match task.pending_fork.take() {
+            Some(chan) => Some(self.add_task(reply.v[0] as i32, chan).map(|c| c as u64)),
+            None => Some(Ok(reply.v[0])),
+        }
+    }
+
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
-        let r = self.call(t, [op::UFFD_READ, fd as u64, 0, 0, 0, 0, 0, 0], None)?;
+        let r = self.call(t, [op::UFFD_READ, fd as u64, 0, 0, 0, 0, 0, 0], None);
+        // Reading an event wakes the task that caused it.
+        if self.tasks.iter().flatten().any(|t| t.asleep) {
+            self.settle();
+        }
+        let r = r?;
         if r.status != 0 {
             return Err(errno_of(r.status));
         }
-        Ok((r.v[0] != 0).then_some(UffdMsg {
-            event: r.v[0],
-            flags: r.v[1],
-            address: r.v[2],
+        let event = r.v[0] & 0xff;
+        Ok((event != 0).then_some(UffdMsg {
+            event,
+            arg: [r.v[1], r.v[2], r.v[0] >> 8],
         }))
     }
 

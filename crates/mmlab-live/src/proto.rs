@@ -38,8 +38,8 @@ pub mod op {
     pub const UFFDIO_CONTINUE: u64 = 27;
     pub const UFFDIO_WRITEPROTECT: u64 = 28;
     pub const UFFDIO_WAKE: u64 = 29;
-    /// read(2) of one uffd_msg: event, flags, address; event 0 when a blocking read would
-    /// sleep (nothing pending).
+    /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
+    /// then the argument's first two words; event 0 when a blocking read would sleep.
     pub const UFFD_READ: u64 = 30;
 }
 

@@ -87,6 +87,12 @@ impl Backend for MunmapIsANoOp {
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
         self.0.uffd_read(t, fd)
     }
+    fn sleeping(&mut self, t: TaskId) -> bool {
+        self.0.sleeping(t)
+    }
+    fn finish_syscall(&mut self, t: TaskId) -> Option<Result<u64, Errno>> {
+        self.0.finish_syscall(t)
+    }
     fn mismatch(&mut self, t: TaskId, a: u64, l: u64, v: u8) -> Result<Option<(u64, u8)>, Signal> {
         self.0.mismatch(t, a, l, v)
     }

@@ -131,12 +131,11 @@ pub enum Access {
     Touch(u64, u64),
 }
 
-/// A uffd_msg as read(2) returns it (page-fault events).
+/// A uffd_msg as read(2) returns it: the event and the three words of its argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UffdMsg {
     pub event: u64,
-    pub flags: u64,
-    pub address: u64,
+    pub arg: [u64; 3],
 }
 
 /// A model-only probe.
@@ -205,6 +204,12 @@ pub trait Backend {
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal>;
     /// read(2) of one uffd_msg; Ok(None) when nothing is pending on a blocking descriptor.
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno>;
+    /// After a syscall or fork: does the task sleep until a userfaultfd event it caused is read?
+    /// Its result then comes from `finish_syscall` (a fork's: the child's TaskId).
+    fn sleeping(&mut self, t: TaskId) -> bool;
+    /// The result of the syscall task `t` slept in, once its events were read; None while it
+    /// still sleeps.
+    fn finish_syscall(&mut self, t: TaskId) -> Option<Result<u64, Errno>>;
     /// The first byte of the range that is not `val`.
     fn mismatch(
         &mut self,

@@ -18,6 +18,10 @@ pub struct ModelBackend {
     asleep: HashMap<TaskId, Access>,
     /// Accesses that finished after a wake, waiting for `finish`.
     finished: HashMap<TaskId, Result<u64, Signal>>,
+    /// Syscalls whose task sleeps until its userfaultfd events are read, with their results.
+    sys_asleep: HashMap<TaskId, Result<u64, Errno>>,
+    /// Those whose events were all read.
+    sys_finished: HashMap<TaskId, Result<u64, Errno>>,
 }
 
 impl Default for ModelBackend {
@@ -27,6 +31,8 @@ impl Default for ModelBackend {
             check_invariants: true,
             asleep: HashMap::new(),
             finished: HashMap::new(),
+            sys_asleep: HashMap::new(),
+            sys_finished: HashMap::new(),
         }
     }
 }
@@ -39,6 +45,13 @@ impl ModelBackend {
     /// The kernel of the last scenario, for tests and tools.
     pub fn kernel(&mut self) -> Option<&mut Kernel> {
         self.k.as_mut()
+    }
+
+    /// A syscall whose task now sleeps on its userfaultfd events keeps its result for later.
+    fn note_sleep(&mut self, t: TaskId, r: Result<u64, Errno>) {
+        if self.k.as_ref().is_some_and(|k| k.uffd_sleeping(t)) {
+            self.sys_asleep.insert(t, r);
+        }
     }
 
     /// One access on the model.
@@ -63,6 +76,17 @@ impl ModelBackend {
     /// A woken task runs again at once, as on a real kernel: it retries its access, which
     /// may finish or sleep again (a wake without a fix, or another registered page).
     fn retry_woken(&mut self) {
+        let k = self.k.as_ref();
+        let done: Vec<TaskId> = self
+            .sys_asleep
+            .keys()
+            .filter(|t| !k.is_some_and(|k| k.uffd_sleeping(**t)))
+            .copied()
+            .collect();
+        for t in done {
+            let r = self.sys_asleep.remove(&t).expect("listed");
+            self.sys_finished.insert(t, r);
+        }
         let woken: Vec<(TaskId, Access)> = self
             .asleep
             .iter()
@@ -128,6 +152,8 @@ impl Backend for ModelBackend {
         self.k = Some(k);
         self.asleep.clear();
         self.finished.clear();
+        self.sys_asleep.clear();
+        self.sys_finished.clear();
         Ok(())
     }
 
@@ -135,7 +161,9 @@ impl Backend for ModelBackend {
         self.k().spawn_process(cpu)
     }
     fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
-        self.k().fork(t)
+        let r = self.k().fork(t);
+        self.note_sleep(t, r.map(|c| c as u64));
+        r
     }
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
         self.k().spawn_thread(t, cpu)
@@ -215,8 +243,17 @@ impl Backend for ModelBackend {
             } => k.uffdio_writeprotect(t, fd, start, len, mode).map(|_| 0),
             Syscall::UffdioWake { fd, start, len } => k.uffdio_wake(t, fd, start, len).map(|_| 0),
         };
+        self.note_sleep(t, r);
         self.retry_woken();
         r
+    }
+
+    fn sleeping(&mut self, t: TaskId) -> bool {
+        self.sys_asleep.contains_key(&t)
+    }
+
+    fn finish_syscall(&mut self, t: TaskId) -> Option<Result<u64, Errno>> {
+        self.sys_finished.remove(&t)
     }
 
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
@@ -232,10 +269,11 @@ impl Backend for ModelBackend {
     }
 
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
-        Ok(self.k().uffd_read(t, fd)?.map(|m| UffdMsg {
+        let m = self.k().uffd_read(t, fd)?;
+        self.retry_woken();
+        Ok(m.map(|m| UffdMsg {
             event: m.event,
-            flags: m.flags,
-            address: m.address,
+            arg: m.arg,
         }))
     }
     fn mismatch(

@@ -89,6 +89,33 @@ const SYSCALLS: &[&str] = &[
     "uffdio_wake",
 ];
 
+/// What a sleeping task was doing; `wait()` collects it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Access,
+    Syscall,
+    Fork,
+}
+
+/// A syscall (or fork) call, as `expect ... blocks` takes it.
+fn is_syscall(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call(f, _) if f == "fork" || SYSCALLS.contains(&f.as_str()))
+}
+
+/// A uffd_msg's fields by its event (uffd_msg.arg's union members).
+fn msg_fields(m: &UffdMsg) -> Vec<(&'static str, u64)> {
+    use mmlab::fs::userfaultfd::*;
+    let [a, b, c] = m.arg;
+    let mut f = vec![("event", m.event)];
+    match m.event {
+        UFFD_EVENT_PAGEFAULT => f.extend([("flags", a), ("address", b), ("ptid", c & 0xffff_ffff)]),
+        UFFD_EVENT_FORK => f.push(("ufd", a & 0xffff_ffff)),
+        UFFD_EVENT_REMAP => f.extend([("from", a), ("to", b), ("len", c)]),
+        _ => f.extend([("start", a), ("end", b)]),
+    }
+    f
+}
+
 /// `wait()` is the one step a task asleep in handle_userfault() may take.
 fn is_wait(a: &Action) -> bool {
     let call = match a {
@@ -128,8 +155,9 @@ struct Runner<'a, B: Backend> {
     b: &'a mut B,
     vars: HashMap<String, Value>,
     tasks: HashMap<String, TaskId>,
-    /// Tasks asleep in handle_userfault(), with the line of the access.
-    asleep: HashMap<TaskId, usize>,
+    /// Tasks asleep (in handle_userfault(), or until their userfaultfd events are read), with
+    /// the line of the step and what it was.
+    asleep: HashMap<TaskId, (usize, Pending)>,
     failures: Vec<Failure>,
     checks: Vec<Check>,
 }
@@ -211,7 +239,7 @@ impl<B: Backend> Runner<'_, B> {
                 }
                 StmtKind::Step { task, action } => {
                     let t = *self.tasks.get(task).ok_or_else(|| stop(s.pos, format!("a task named `{task}` (declare it with `process` or bind it with fork/thread)"), "no such task"))?;
-                    if let Some(line) = self.asleep.get(&t) {
+                    if let Some((line, _)) = self.asleep.get(&t) {
                         if !is_wait(action) {
                             return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
                         }
@@ -244,11 +272,34 @@ impl<B: Backend> Runner<'_, B> {
             }
             Action::Assign(name, e) => {
                 if let ExprKind::Call(f, args) = &e.kind {
+                    if f == "wait"
+                        && args.is_empty()
+                        && self.asleep.get(&t).map(|p| p.1) == Some(Pending::Fork)
+                    {
+                        self.fresh_task_name(name, pos)?;
+                        let child = match self.b.finish_syscall(t) {
+                            None => {
+                                return Err(stop(
+                                    pos,
+                                    "the blocked fork() to have returned",
+                                    "the task still sleeps until its FORK event is read",
+                                ))
+                            }
+                            Some(r) => r.map_err(|er| {
+                                stop(pos, "fork() to succeed", format!("failed with {er}"))
+                            })?,
+                        };
+                        self.asleep.remove(&t);
+                        self.tasks.insert(name.clone(), child as TaskId);
+                        return Ok(());
+                    }
                     if f == "fork" || f == "thread" {
                         self.fresh_task_name(name, pos)?;
                         let new = if f == "fork" {
                             self.arity(e, args, 0)?;
-                            self.b.fork(t)
+                            let r = self.b.fork(t);
+                            self.no_sleep(t, e)?;
+                            r
                         } else {
                             self.arity(e, args, 1)?;
                             let cpu = self.num(t, &args[0])?;
@@ -314,10 +365,11 @@ impl<B: Backend> Runner<'_, B> {
                 };
                 let expected = format!("{} fails {}", show(call), want.name());
                 let r = if f == "uffd_read" {
-                    self.uffd_read(t, call, args)?.map(|m| m.address)
+                    self.uffd_read(t, call, args)?.map(|m| m.event)
                 } else {
                     self.syscall(t, call, f, args)?
                 };
+                self.no_sleep(t, call)?;
                 match r {
                     Err(got) => {
                         self.record(pos, got == want, expected, format!("fails {}", got.name()))
@@ -342,6 +394,33 @@ impl<B: Backend> Runner<'_, B> {
                         self.record(pos, got == want, expected, format!("faults {}", got.name()))
                     }
                     Ok(_) => self.record(pos, false, expected, "no fault".into()),
+                }
+            }
+            Action::Blocks(call) if is_syscall(call) => {
+                let expected = format!("{} blocks", show(call));
+                let ExprKind::Call(f, args) = &call.kind else {
+                    unreachable!("is_syscall() checked")
+                };
+                let (kind, r) = if f == "fork" {
+                    self.arity(call, args, 0)?;
+                    (Pending::Fork, self.b.fork(t).map(|c| c as u64))
+                } else {
+                    (Pending::Syscall, self.syscall(t, call, f, args)?)
+                };
+                if self.b.sleeping(t) {
+                    self.asleep.insert(t, (pos.line, kind));
+                    self.record(
+                        pos,
+                        true,
+                        expected,
+                        "sleeps until its userfaultfd events are read".into(),
+                    );
+                } else {
+                    let got = match r {
+                        Ok(v) => format!("returned {}", fmt_num(v)),
+                        Err(er) => format!("failed with {}", er.name()),
+                    };
+                    self.record(pos, false, expected, got);
                 }
             }
             Action::Blocks(access) => {
@@ -488,11 +567,7 @@ impl<B: Backend> Runner<'_, B> {
             return match self.uffd_read(t, e, args)? {
                 Ok(m) => Ok(Value::Record {
                     raw: None,
-                    fields: vec![
-                        ("event", m.event),
-                        ("flags", m.flags),
-                        ("address", m.address),
-                    ],
+                    fields: msg_fields(&m),
                 }),
                 Err(er) => Err(stop(
                     e.pos,
@@ -502,7 +577,9 @@ impl<B: Backend> Runner<'_, B> {
             };
         }
         if SYSCALLS.contains(&f) {
-            return match self.syscall(t, e, f, args)? {
+            let r = self.syscall(t, e, f, args)?;
+            self.no_sleep(t, e)?;
+            return match r {
                 Ok(v) => Ok(Value::Num(v)),
                 Err(er) => Err(stop(
                     e.pos,
@@ -777,23 +854,11 @@ impl<B: Backend> Runner<'_, B> {
                 }
             }
             ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
-            ("uffdio_api", &[fd, api, features]) => {
-                // The non-cooperative events block the syscall that raises them until the
-                // monitor reads them, which a scenario cannot do yet.
-                let events = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 6);
-                if features & events != 0 {
-                    return Err(stop(
-                        e.pos,
-                        "features without UFFD_FEATURE_EVENT_FORK/REMAP/REMOVE/UNMAP",
-                        "userfaultfd events are not modelled yet (a real kernel would block the scenario until they were read)",
-                    ));
-                }
-                Syscall::UffdioApi {
-                    fd: fd as i64,
-                    api,
-                    features,
-                }
-            }
+            ("uffdio_api", &[fd, api, features]) => Syscall::UffdioApi {
+                fd: fd as i64,
+                api,
+                features,
+            },
             ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister {
                 fd: fd as i64,
                 start,
@@ -871,12 +936,25 @@ impl<B: Backend> Runner<'_, B> {
             ("memset", &[addr, v, len]) => Access::Memset(addr, v as u8, len),
             ("touch", &[addr, len]) => Access::Touch(addr, len),
             ("wait", []) => {
-                if !self.asleep.contains_key(&t) {
-                    return Err(stop(e.pos, "wait() after an access that blocks", "the task is not asleep"));
-                }
-                let r = self.b.finish(t);
+                let Some(&(_, kind)) = self.asleep.get(&t) else {
+                    return Err(stop(e.pos, "wait() after a step that blocks", "the task is not asleep"));
+                };
+                let r = match kind {
+                    Pending::Access => self.b.finish(t),
+                    Pending::Syscall | Pending::Fork => match self.b.finish_syscall(t) {
+                        None => Err(Signal::Userfault),
+                        Some(Ok(v)) => Ok(v),
+                        Some(Err(er)) => {
+                            self.asleep.remove(&t);
+                            return Err(stop(e.pos, "the blocked syscall to succeed", format!("failed with {}", er.name())));
+                        }
+                    },
+                };
                 if r != Err(Signal::Userfault) {
                     self.asleep.remove(&t);
+                }
+                if kind == Pending::Fork && r.is_ok() {
+                    return Err(stop(e.pos, "`C = wait()` to bind the child of the blocked fork()", show(e)));
                 }
                 return Ok(r);
             }
@@ -885,9 +963,23 @@ impl<B: Backend> Runner<'_, B> {
         };
         let r = self.b.access(t, access);
         if r == Err(Signal::Userfault) {
-            self.asleep.insert(t, e.pos.line);
+            self.asleep.insert(t, (e.pos.line, Pending::Access));
         }
         Ok(r)
+    }
+
+    /// A syscall that left its task asleep (an event it caused waits to be read) must have
+    /// been written `expect CALL blocks`.
+    fn no_sleep(&mut self, t: TaskId, e: &Expr) -> Flow<()> {
+        if self.b.sleeping(t) {
+            self.asleep.insert(t, (e.pos.line, Pending::Syscall));
+            return Err(stop(
+                e.pos,
+                format!("{} to return (write `expect {} blocks` for a call that waits for its userfaultfd event to be read)", show(e), show(e)),
+                "the task sleeps until its userfaultfd event is read",
+            ));
+        }
+        Ok(())
     }
 
     /// uffd_read(fd): one message; a read that would sleep ends the scenario.

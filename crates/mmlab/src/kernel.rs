@@ -27,6 +27,8 @@ pub struct Task {
     pub cpu: usize,
     /// The userfaultfd context this task sleeps on in handle_userfault(), if any.
     pub uffd_wait: Option<usize>,
+    /// Userfaultfd events this task caused that are not read yet; it sleeps until they are.
+    pub uffd_events: u32,
 }
 
 /// A thread group: its address space, threads and fault counters.
@@ -158,6 +160,7 @@ impl Kernel {
             mm,
             cpu,
             uffd_wait: None,
+            uffd_events: 0,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -188,6 +191,7 @@ impl Kernel {
         let new = self.tasks.insert(Task {
             cpu,
             uffd_wait: None,
+            uffd_events: 0,
             ..t
         });
         self.procs[t.pid].threads.push(new);

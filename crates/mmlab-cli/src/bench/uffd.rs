@@ -92,7 +92,7 @@ fn model_round_trips(kind: Kind, wp: bool, bytes: u64) -> f64 {
             "every page faults"
         );
         let m = k.uffd_read(h, uffd).expect("read").expect("a message");
-        let at = m.address & !(page - 1);
+        let at = m.address() & !(page - 1);
         if wp {
             k.uffdio_writeprotect(h, uffd, at, page, 0)
                 .expect("resolve");

@@ -1,18 +1,29 @@
-//! fs/userfaultfd.c, the fault half: handle_userfault() queues a message and puts the faulting
-//! task to sleep; read(2) hands messages to the handler; wake_userfault() lets sleeping tasks
-//! retry their fault. (Registration is in mm/userfaultfd.rs, the resolving ioctls in
-//! mm/uffd_mfill.rs.)
+//! fs/userfaultfd.c, the message half: handle_userfault() queues a fault and puts the faulting
+//! task to sleep; the non-cooperative events (FORK, REMAP, REMOVE, UNMAP) put the task that
+//! caused them to sleep until they are read; read(2) hands messages to the handler;
+//! wake_userfault() lets sleeping faults retry. (Registration is in mm/userfaultfd.rs, the
+//! resolving ioctls in mm/uffd_mfill.rs.)
 
 use std::collections::VecDeque;
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::file::FileKind;
 use crate::kernel::{Kernel, Tid};
 use crate::mm::memory::VmFault;
 use crate::mm::userfaultfd::{O_NONBLOCK, UFFD_USER_MODE_ONLY};
 use crate::mm::vma::Vma;
 
-/// uffd_msg.event for a page fault.
+/// uffd_msg.event values.
 pub const UFFD_EVENT_PAGEFAULT: u64 = 0x12;
+pub const UFFD_EVENT_FORK: u64 = 0x13;
+pub const UFFD_EVENT_REMAP: u64 = 0x14;
+pub const UFFD_EVENT_REMOVE: u64 = 0x15;
+pub const UFFD_EVENT_UNMAP: u64 = 0x16;
+/// The features that ask for those events.
+pub const UFFD_FEATURE_EVENT_FORK: u64 = 1 << 1;
+pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
+pub const UFFD_FEATURE_EVENT_REMOVE: u64 = 1 << 3;
+pub const UFFD_FEATURE_EVENT_UNMAP: u64 = 1 << 6;
 /// uffd_msg.arg.pagefault.flags.
 pub const UFFD_PAGEFAULT_FLAG_WRITE: u64 = 1 << 0;
 pub const UFFD_PAGEFAULT_FLAG_WP: u64 = 1 << 1;
@@ -30,15 +41,20 @@ pub enum UffdReason {
     Minor,
 }
 
-/// struct uffd_msg for UFFD_EVENT_PAGEFAULT.
+/// struct uffd_msg: the event and the three words of its argument union. A page fault has
+/// (flags, address, ptid), FORK (ufd), REMAP (from, to, len), REMOVE and UNMAP (start, end).
+/// ptid is the faulting thread with UFFD_FEATURE_THREAD_ID; the model's are task handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UffdMsg {
     pub event: u64,
-    pub flags: u64,
-    pub address: u64,
-    /// feat.ptid: the faulting thread's id with UFFD_FEATURE_THREAD_ID, else 0. The model's
-    /// ids are its task handles, not host thread ids.
-    pub ptid: u64,
+    pub arg: [u64; 3],
+}
+
+impl UffdMsg {
+    /// A page fault's address.
+    pub fn address(&self) -> u64 {
+        self.arg[1]
+    }
 }
 
 /// A task asleep in handle_userfault(), with the message that describes its fault.
@@ -48,13 +64,24 @@ pub struct UffdWaiter {
     pub msg: UffdMsg,
 }
 
-/// The two wait queues of a userfaultfd_ctx.
+/// A task asleep in userfaultfd_event_wait_completion() until its event is read; a FORK event
+/// carries the child's new context, which the read installs as a descriptor.
+#[derive(Clone, Copy, Debug)]
+pub struct UffdEventWait {
+    pub tid: Tid,
+    pub msg: UffdMsg,
+    pub fork_ctx: Option<usize>,
+}
+
+/// The wait queues of a userfaultfd_ctx.
 #[derive(Clone, Debug, Default)]
 pub struct UffdQueues {
     /// fault_pending_wqh: faults not yet read, oldest first.
     pub pending: VecDeque<UffdWaiter>,
     /// fault_wqh: faults read but not yet woken.
     pub read: Vec<UffdWaiter>,
+    /// event_wqh: events not yet read, oldest first.
+    pub events: VecDeque<UffdEventWait>,
 }
 
 /// userfault_msg(): the message for a fault at `real` (reported as `address`, the fault's
@@ -76,19 +103,19 @@ fn userfault_msg(
         UffdReason::Minor => flags |= UFFD_PAGEFAULT_FLAG_MINOR,
         UffdReason::Missing => {}
     }
+    let address = if features & UFFD_FEATURE_EXACT_ADDRESS != 0 {
+        real
+    } else {
+        address
+    };
+    let ptid = if features & UFFD_FEATURE_THREAD_ID != 0 {
+        tid as u64
+    } else {
+        0
+    };
     UffdMsg {
         event: UFFD_EVENT_PAGEFAULT,
-        flags,
-        address: if features & UFFD_FEATURE_EXACT_ADDRESS != 0 {
-            real
-        } else {
-            address
-        },
-        ptid: if features & UFFD_FEATURE_THREAD_ID != 0 {
-            tid as u64
-        } else {
-            0
-        },
+        arg: [flags, address, ptid],
     }
 }
 
@@ -127,14 +154,82 @@ impl Kernel {
         VmFault::Userfault
     }
 
-    /// Is the task asleep in handle_userfault()?
+    /// Is the task asleep in handle_userfault() or waiting for its events to be read?
     pub fn uffd_sleeping(&self, tid: Tid) -> bool {
-        self.tasks.get(tid).is_some_and(|t| t.uffd_wait.is_some())
+        self.tasks
+            .get(tid)
+            .is_some_and(|t| t.uffd_wait.is_some() || t.uffd_events > 0)
+    }
+
+    /// userfaultfd_event_wait_completion(): queue an event the current task caused (it
+    /// sleeps until the event is read; until then mmap_changing refuses the fill and protect
+    /// ioctls with EAGAIN). A released context takes no events.
+    pub(crate) fn userfaultfd_event(&mut self, ctx: usize, msg: UffdMsg, fork_ctx: Option<usize>) {
+        let tid = self.current;
+        let Some(c) = self.uffd.get_mut(ctx) else {
+            return;
+        };
+        c.queues
+            .events
+            .push_back(UffdEventWait { tid, msg, fork_ctx });
+        c.mmap_changing += 1;
+        if let Some(t) = self.tasks.get_mut(tid) {
+            t.uffd_events += 1;
+        }
+    }
+
+    /// The context of a registered VMA if it asked for `feature` events.
+    pub(crate) fn uffd_ctx_wanting(&self, vma: &Vma, feature: u64) -> Option<usize> {
+        vma.uffd_ctx.filter(|&c| {
+            self.uffd
+                .get(c)
+                .is_some_and(|c| c.features.unwrap_or(0) & feature != 0)
+        })
+    }
+
+    /// userfaultfd_remove(): MADV_DONTNEED/FREE/REMOVE of part of a VMA registered with
+    /// UFFD_FEATURE_EVENT_REMOVE reports the range first.
+    pub(crate) fn userfaultfd_remove(&mut self, vma: &Vma, start: u64, end: u64) {
+        if let Some(ctx) = self.uffd_ctx_wanting(vma, UFFD_FEATURE_EVENT_REMOVE) {
+            let msg = UffdMsg {
+                event: UFFD_EVENT_REMOVE,
+                arg: [start, end, 0],
+            };
+            self.userfaultfd_event(ctx, msg, None);
+        }
+    }
+
+    /// userfaultfd_unmap_prep(): the contexts (with UFFD_FEATURE_EVENT_UNMAP) of the VMAs an
+    /// unmap of `[start, end)` is about to remove, each once.
+    pub(crate) fn userfaultfd_unmap_prep(&self, vmas: &[Vma]) -> Vec<usize> {
+        let mut ctxs = Vec::new();
+        for v in vmas {
+            if let Some(c) = self.uffd_ctx_wanting(v, UFFD_FEATURE_EVENT_UNMAP) {
+                if !ctxs.contains(&c) {
+                    ctxs.push(c);
+                }
+            }
+        }
+        ctxs
+    }
+
+    /// userfaultfd_unmap_complete(): one UNMAP event per context, with the whole range asked
+    /// for (not clipped to the VMAs).
+    pub(crate) fn userfaultfd_unmap_complete(&mut self, ctxs: Vec<usize>, start: u64, end: u64) {
+        for ctx in ctxs {
+            let msg = UffdMsg {
+                event: UFFD_EVENT_UNMAP,
+                arg: [start, end, 0],
+            };
+            self.userfaultfd_event(ctx, msg, None);
+        }
     }
 
     /// read(2) of one uffd_msg (userfaultfd_ctx_read()): the oldest pending fault moves to
-    /// the read queue. Ok(None) when nothing is pending on a blocking descriptor (the reader
-    /// would sleep); EAGAIN on a non-blocking one; EINVAL before UFFDIO_API.
+    /// the read queue; with none, the oldest event is read (a FORK installs the child's
+    /// context as a new descriptor of the reader) and its task wakes once all its events are.
+    /// Ok(None) when nothing is pending on a blocking descriptor (the reader would sleep);
+    /// EAGAIN on a non-blocking one; EINVAL before UFFDIO_API.
     pub fn uffd_read(&mut self, tid: Tid, fd: i64) -> SysResult<Option<UffdMsg>> {
         self.enter(tid)?;
         let ctx = self.uffd_ctx(tid, fd)?;
@@ -142,14 +237,31 @@ impl Kernel {
         if c.features.is_none() {
             return Err(Errno::EINVAL);
         }
-        match c.queues.pending.pop_front() {
-            Some(w) => {
-                c.queues.read.push(w);
-                Ok(Some(w.msg))
-            }
-            None if c.flags & O_NONBLOCK != 0 => Err(Errno::EAGAIN),
-            None => Ok(None),
+        if let Some(w) = c.queues.pending.pop_front() {
+            c.queues.read.push(w);
+            return Ok(Some(w.msg));
         }
+        let Some(mut ev) = c.queues.events.front().copied() else {
+            return if c.flags & O_NONBLOCK != 0 {
+                Err(Errno::EAGAIN)
+            } else {
+                Ok(None)
+            };
+        };
+        if let Some(child) = ev.fork_ctx {
+            // resolve_userfault_fork(): the new context gets a descriptor in the reader's
+            // process (O_CLOEXEC and O_NONBLOCK as the context has them).
+            let pid = self.tasks[tid].pid;
+            let fd = self.fd_install_new(pid, FileKind::Userfaultfd(child), true, false)?;
+            ev.msg.arg[0] = fd as u64;
+        }
+        let c = &mut self.uffd[ctx];
+        c.queues.events.pop_front();
+        c.mmap_changing -= 1;
+        if let Some(t) = self.tasks.get_mut(ev.tid) {
+            t.uffd_events -= 1;
+        }
+        Ok(Some(ev.msg))
     }
 
     /// wake_userfault(): every task of `ctx` whose fault address lies in `[start, start+len)`
@@ -158,8 +270,10 @@ impl Kernel {
         let Some(c) = self.uffd.get_mut(ctx) else {
             return;
         };
-        let hit =
-            |w: &UffdWaiter| len == 0 || (w.msg.address >= start && w.msg.address - start < len);
+        let hit = |w: &UffdWaiter| {
+            let a = w.msg.address();
+            len == 0 || (a >= start && a - start < len)
+        };
         let mut woken = Vec::new();
         c.queues.pending.retain(|w| {
             let h = hit(w);
@@ -187,6 +301,9 @@ impl Kernel {
         for (_, c) in self.uffd.iter_mut() {
             c.queues.pending.retain(|w| w.tid != tid);
             c.queues.read.retain(|w| w.tid != tid);
+            let before = c.queues.events.len();
+            c.queues.events.retain(|w| w.tid != tid);
+            c.mmap_changing -= (before - c.queues.events.len()) as u32;
         }
     }
 

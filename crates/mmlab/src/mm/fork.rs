@@ -18,7 +18,8 @@ impl Kernel {
         if self.khugepaged.mm_slots.contains(&parent) {
             self.khugepaged.mm_slots.insert(child);
         }
-        let copied = self.dup_mmap(parent, child, vmas);
+        let mut fctxs = Vec::new();
+        let copied = self.dup_mmap(parent, child, vmas, &mut fctxs);
         // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were
         // write-protected.
         self.flush_tlb_mm_range(parent, 0, u64::MAX);
@@ -39,14 +40,62 @@ impl Kernel {
             mm: child,
             cpu,
             uffd_wait: None,
+            uffd_events: 0,
         });
         self.procs[pid].threads.push(ctid);
+        // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
+        for (octx, nctx) in fctxs {
+            let msg = crate::fs::userfaultfd::UffdMsg {
+                event: crate::fs::userfaultfd::UFFD_EVENT_FORK,
+                arg: [0; 3],
+            };
+            self.userfaultfd_event(octx, msg, Some(nctx));
+        }
         Ok(ctid)
+    }
+
+    /// dup_userfaultfd(): a VMA registered with a context that asked for UFFD_FEATURE_EVENT_FORK
+    /// stays registered in the child, with a new context for the child's mm (one per parent
+    /// context, remembered in `fctxs`); any other loses its registration.
+    fn dup_userfaultfd(&mut self, child: MmId, c: &mut Vma, fctxs: &mut Vec<(usize, usize)>) {
+        let Some(octx) = c.uffd_ctx else {
+            return;
+        };
+        if self
+            .uffd_ctx_wanting(c, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_FORK)
+            .is_none()
+        {
+            c.uffd_ctx = None;
+            c.flags &= !VM_UFFD_FLAGS;
+            return;
+        }
+        let nctx = match fctxs.iter().find(|(o, _)| *o == octx) {
+            Some(&(_, n)) => n,
+            None => {
+                let o = &self.uffd[octx];
+                let n = self.uffd.insert(crate::mm::userfaultfd::UserfaultfdCtx {
+                    mm: Some(child),
+                    features: o.features,
+                    flags: o.flags,
+                    queues: Default::default(),
+                    mmap_changing: 0,
+                });
+                fctxs.push((octx, n));
+                n
+            }
+        };
+        c.uffd_ctx = Some(nctx);
     }
 
     /// dup_mmap(): copy each VMA except VM_DONTCOPY ones; VM_WIPEONFORK VMAs arrive empty.
     /// ENOMEM when a page table of the child cannot be allocated.
-    fn dup_mmap(&mut self, parent: MmId, child: MmId, vmas: Vec<Vma>) -> SysResult<()> {
+    fn dup_mmap(
+        &mut self,
+        parent: MmId,
+        child: MmId,
+        vmas: Vec<Vma>,
+        fctxs: &mut Vec<(usize, usize)>,
+    ) -> SysResult<()> {
         for v in vmas {
             if v.flags & VM_DONTCOPY != 0 {
                 continue;
@@ -54,10 +103,7 @@ impl Kernel {
             let mut c = v.clone();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
-            // dup_userfaultfd() without UFFD_FEATURE_EVENT_FORK: the child is not registered.
-            if c.uffd_ctx.take().is_some() {
-                c.flags &= !VM_UFFD_FLAGS;
-            }
+            self.dup_userfaultfd(child, &mut c, fctxs);
             let wipe = v.flags & VM_WIPEONFORK != 0;
             // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
             c.anon_vma = match (wipe, v.anon_vma) {
@@ -83,7 +129,7 @@ impl Kernel {
                     cv.hugetlb_resv.clear();
                     cv.hugetlb_resv_flags = 0;
                 }
-                self.copy_hugetlb_page_range(parent, child, &v)?;
+                self.copy_hugetlb_page_range(parent, child, &v, c.flags & VM_UFFD_WP != 0)?;
             } else if !wipe && vma_needs_copy(&c, &v) {
                 self.copy_page_range(parent, child, &v, &c)?;
             }

@@ -474,10 +474,20 @@ impl Kernel {
         parent: MmId,
         child: MmId,
         src: &Vma,
+        dst_uffd_wp: bool,
     ) -> SysResult<()> {
         let (proot, croot) = (self.mms[parent].pgd, self.mms[child].pgd);
         let mut haddr = src.start;
         while haddr < src.end {
+            // Markers go to a child that keeps uffd-wp ("mm/hugetlb: handle uffd-wp during fork()").
+            let marker = table::pmd_slot(&self.phys, proot, haddr)
+                .map(|s| table::get(&self.phys, s))
+                .filter(|e| e.is_uffd_wp_marker());
+            if let (Some(m), true) = (marker, dst_uffd_wp) {
+                let cslot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
+                    .ok_or(Errno::ENOMEM)?;
+                table::set(&mut self.phys, cslot, m);
+            }
             if let Some((pslot, mut e)) = huge_pte_offset(&self.phys, proot, haddr) {
                 let cslot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
                     .ok_or(Errno::ENOMEM)?;
@@ -492,9 +502,10 @@ impl Kernel {
                     e = e.wrprotect();
                     table::set(&mut self.phys, pslot, e);
                 }
-                // "mm/hugetlb: handle uffd-wp during fork()": the child keeps uffd-wp only if
-                // its VMA is registered for it (never without EVENT_FORK); markers likewise.
-                e = e.clear_uffd_wp();
+                // The child keeps the uffd-wp bit only if its VMA is registered for uffd-wp.
+                if !dst_uffd_wp {
+                    e = e.clear_uffd_wp();
+                }
                 table::set(&mut self.phys, cslot, e);
             }
             haddr += HPAGE_SIZE;

@@ -115,6 +115,7 @@ impl Kernel {
                     }
                     end = (end.wrapping_add(mask) & !mask).min(vma.end);
                 }
+                self.userfaultfd_remove(vma, start, end);
                 // zap_page_range(): no zap_details, so uffd-wp markers stay.
                 let mut tlb = MmuGather::new(mm, false);
                 self.zap_range_details(&mut tlb, mm, start, end, true, false);
@@ -134,6 +135,7 @@ impl Kernel {
                 if vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0 || !vma.is_anonymous() {
                     return Err(Errno::EINVAL);
                 }
+                self.userfaultfd_remove(vma, start, end);
                 self.madvise_free(mm, start, end);
                 return Ok(());
             }
@@ -341,6 +343,7 @@ impl Kernel {
         }
         let offset = vma.linear_page_index(start) * PAGE_SIZE;
         let mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+        self.userfaultfd_remove(vma, start, end);
         self.f_op_fallocate(ino, mode, offset, offset + (end - start))
     }
 

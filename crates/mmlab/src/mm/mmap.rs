@@ -615,6 +615,14 @@ impl Kernel {
         {
             return Err(Errno::ENOMEM);
         }
+        // userfaultfd_unmap_prep() looks at the VMAs before they are split.
+        let in_range: Vec<Vma> = self.mms[mm]
+            .vmas
+            .iter()
+            .filter(|v| v.start < end && v.end > start)
+            .cloned()
+            .collect();
+        let unmap_ctxs = self.userfaultfd_unmap_prep(&in_range);
         self.split_vma(mm, start)?;
         self.split_vma(mm, end)?;
         let vmas = &mut self.mms[mm].vmas;
@@ -624,6 +632,7 @@ impl Kernel {
             .map(|s| vmas.remove(s).expect("vma"))
             .collect();
         self.unmap_region(mm, &victims, start, end);
+        self.userfaultfd_unmap_complete(unmap_ctxs, start, end);
         Ok(())
     }
 

@@ -320,16 +320,22 @@ impl Kernel {
             ..vma.clone()
         });
         let at = self.vma_merge(mm, dst);
-        // mremap_userfaultfd_prep() without UFFD_FEATURE_EVENT_REMAP: whatever VMA the move
-        // made (merged with a registered neighbour or not) is no longer registered, and no
-        // merge follows.
-        if let Some(v) = self.mms[mm]
-            .vmas
-            .get_mut(at)
-            .filter(|v| v.uffd_ctx.is_some())
-        {
-            v.flags &= !VM_UFFD_FLAGS;
-            v.uffd_ctx = None;
+        // mremap_userfaultfd_prep(): with UFFD_FEATURE_EVENT_REMAP the moved VMA stays
+        // registered (the REMAP event follows the move); without it, whatever VMA the move made
+        // (merged with a registered neighbour or not) is no longer registered, and no merge
+        // follows.
+        let remap = self.mms[mm].vmas.get_mut(at).cloned().and_then(|v| {
+            self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+        });
+        if remap.is_none() {
+            if let Some(v) = self.mms[mm]
+                .vmas
+                .get_mut(at)
+                .filter(|v| v.uffd_ctx.is_some())
+            {
+                v.flags &= !VM_UFFD_FLAGS;
+                v.uffd_ctx = None;
+            }
         }
         at
     }
@@ -375,6 +381,20 @@ impl Kernel {
             old_addr = dst;
             old_len = new_len;
             err = Some(Errno::ENOMEM);
+        }
+        // mremap_userfaultfd_complete(): a move that worked reports REMAP (before the UNMAP of
+        // the old range, which the unmap below queues).
+        if err.is_none() {
+            let remap = self.mms[mm].vmas.lookup(dst).cloned().and_then(|v| {
+                self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+            });
+            if let Some(ctx) = remap {
+                let msg = crate::fs::userfaultfd::UffdMsg {
+                    event: crate::fs::userfaultfd::UFFD_EVENT_REMAP,
+                    arg: [addr, dst, old_len],
+                };
+                self.userfaultfd_event(ctx, msg, None);
+            }
         }
         // The VMA that now holds the range to unmap: the old one, possibly merged with the
         // new one by copy_vma(), or the new one after a failure.

@@ -66,6 +66,10 @@ impl Kernel {
         if self.uffd[ctx].features.is_none() {
             return Err(Errno::EINVAL);
         }
+        // An event not yet read means the address space is changing under the monitor.
+        if self.uffd[ctx].mmap_changing > 0 {
+            return Err(Errno::EAGAIN);
+        }
         let end = Self::uffd_validate_range(start, len)?;
         Ok((ctx, end))
     }

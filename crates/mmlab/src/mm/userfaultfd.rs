@@ -91,6 +91,10 @@ pub fn constant(name: &str) -> Option<u64> {
     use crate::fs::userfaultfd as f;
     let msg = [
         ("UFFD_EVENT_PAGEFAULT", f::UFFD_EVENT_PAGEFAULT),
+        ("UFFD_EVENT_FORK", f::UFFD_EVENT_FORK),
+        ("UFFD_EVENT_REMAP", f::UFFD_EVENT_REMAP),
+        ("UFFD_EVENT_REMOVE", f::UFFD_EVENT_REMOVE),
+        ("UFFD_EVENT_UNMAP", f::UFFD_EVENT_UNMAP),
         ("UFFD_PAGEFAULT_FLAG_WRITE", f::UFFD_PAGEFAULT_FLAG_WRITE),
         ("UFFD_PAGEFAULT_FLAG_WP", f::UFFD_PAGEFAULT_FLAG_WP),
         ("UFFD_PAGEFAULT_FLAG_MINOR", f::UFFD_PAGEFAULT_FLAG_MINOR),
@@ -116,6 +120,8 @@ pub struct UserfaultfdCtx {
     pub flags: u64,
     /// The faulting tasks asleep on this context.
     pub queues: crate::fs::userfaultfd::UffdQueues,
+    /// Events queued and not yet read: COPY, ZEROPAGE, WRITEPROTECT and CONTINUE are EAGAIN.
+    pub mmap_changing: u32,
 }
 
 impl Kernel {
@@ -131,6 +137,7 @@ impl Kernel {
             features: None,
             flags: crate::fs::userfaultfd::ctx_flags(flags),
             queues: Default::default(),
+            mmap_changing: 0,
         });
         let pid = self.tasks[tid].pid;
         // anon_inode_getfd(..., O_RDONLY | flags): not writable.
