@@ -214,7 +214,7 @@ impl Kernel {
         let pte = table::get(&self.phys, slot);
         // huge_pte_none_mostly(): a marker faults like an empty entry.
         if pte.none_mostly() {
-            return self.hugetlb_no_page(mm, vma, haddr, addr, slot, write, pte);
+            return self.hugetlb_no_page(mm, vma, addr, slot, write, pte);
         }
         // The uffd-wp check comes before COW (and before taking the page lock).
         if write && vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
@@ -243,17 +243,18 @@ impl Kernel {
     }
 
     /// hugetlb_no_page(): map the file's page (a shared mapping, or a private read of a file
-    /// page), or a new page; a private write then takes the COW path at once.
+    /// page), or a new page; a private write then takes the COW path at once. `old` is the
+    /// entry the fault found: none, or a uffd-wp marker.
     fn hugetlb_no_page(
         &mut self,
         mm: MmId,
         vma: &Vma,
-        haddr: u64,
         addr: u64,
         slot: PteSlot,
         write: bool,
         old: Pte,
     ) -> Result<(), VmFault> {
+        let haddr = addr & !(HPAGE_SIZE - 1);
         let Backing::Shmem(ino) = vma.backing else {
             return Err(VmFault::Sigbus);
         };
