@@ -573,37 +573,53 @@ impl Kernel {
         let root = self.mms[mm].pgd;
         let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
             .ok_or(Errno::ENOMEM)?;
-        if !table::get(&self.phys, slot).none_mostly() {
-            return Err(Errno::EEXIST);
-        }
         let idx = vma.huge_index(addr);
-        if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
-            return Err(Errno::EFAULT);
-        }
+        let eof = idx >= self.shmem[ino].size >> HPAGE_SHIFT;
         let shared = vma.flags & VM_SHARED != 0;
         let cached = self.shmem[ino].cache.get(&idx).copied();
+        // __mcopy_atomic_hugetlb() checks the entry before a COPY; CONTINUE looks the page up
+        // first and checks EOF and the entry under the lock.
+        let taken = !table::get(&self.phys, slot).none_mostly();
         let head = match src {
             None => {
                 let head = cached.ok_or(Errno::EFAULT)?;
+                if eof {
+                    return Err(Errno::EFAULT);
+                }
+                if taken {
+                    return Err(Errno::EEXIST);
+                }
                 self.get_page(head);
                 self.page_add_file_rmap(head);
                 head
             }
-            Some(_) if shared && cached.is_some() => return Err(Errno::EEXIST),
+            Some(_) if taken || (shared && cached.is_some()) => return Err(Errno::EEXIST),
             Some(src) => {
                 let reserved = if shared {
-                    self.shmem[ino].resv.remove(&idx)
+                    self.shmem[ino].resv.contains(&idx)
                 } else {
-                    self.consume_private_resv(mm, vma, idx)
+                    self.mms[mm]
+                        .vmas
+                        .get_mut(vma.start)
+                        .is_some_and(|v| v.hugetlb_resv.contains(&idx))
                 };
                 let head = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
-                for i in 0..HPAGE_NR {
-                    if let Err(e) =
-                        self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, head + i)
-                    {
-                        self.put_page(head);
-                        return Err(e);
+                let copied = (0..HPAGE_NR).try_for_each(|i| {
+                    self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, head + i)
+                });
+                // The source is copied before the EOF check (both EFAULT).
+                if let Err(e) = copied.and(if eof { Err(Errno::EFAULT) } else { Ok(()) }) {
+                    // restore_reserve_on_error(): the reservation stays with its owner.
+                    if reserved {
+                        self.hstate.resv_huge_pages += 1;
                     }
+                    self.put_page(head);
+                    return Err(e);
+                }
+                if shared {
+                    self.shmem[ino].resv.remove(&idx);
+                } else {
+                    self.consume_private_resv(mm, vma, idx);
                 }
                 if shared {
                     let p = self.pages.page_mut(head);

@@ -374,6 +374,12 @@ impl Kernel {
                 return Ok(());
             }
         }
+        // do_cow_fault() prepares the anon_vma (and the copy page) before __do_fault().
+        let vma = &if write && vma.flags & VM_SHARED == 0 {
+            self.anon_vma_prepare(mm, vma)
+        } else {
+            vma.clone()
+        };
         // shmem_getpage_gfp(): a cached page is a minor fault, a missing one a missing fault,
         // for a VMA registered for them.
         let cached = self.shmem[ino].cache.contains_key(&index);

@@ -163,13 +163,18 @@ impl Kernel {
     pub(crate) fn shmem_add_page(&mut self, ino: usize, index: u64) -> SysResult<u64> {
         let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
         self.phys.clear(pfn);
+        self.shmem_add_to_page_cache(ino, index, pfn);
+        Ok(pfn)
+    }
+
+    /// shmem_add_to_page_cache(): frame `pfn` becomes the file's page at `index`.
+    pub(crate) fn shmem_add_to_page_cache(&mut self, ino: usize, index: u64, pfn: u64) {
         let p = self.pages.page_mut(pfn);
         p.flags = PG_SWAPBACKED;
         p.mapping = ino as u32;
         p.index = index;
         self.shmem[ino].cache.insert(index, pfn);
         self.vmstat.nr_shmem += 1;
-        Ok(pfn)
     }
 
     /// shmem_add_to_page_cache() of a new THP at `hindex` (its contents already set): 512

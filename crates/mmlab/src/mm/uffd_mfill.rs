@@ -268,24 +268,30 @@ impl Kernel {
                 Ok(())
             }
             (_, Some(ino), true) => {
-                // shmem_mfill_atomic_pte(): a new page-cache page, copied or zeroed.
-                if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
-                    return Err(Errno::EFAULT);
-                }
-                if self.shmem[ino].cache.contains_key(&index) {
-                    return Err(Errno::EEXIST);
-                }
+                // shmem_mfill_atomic_pte(): a new page, copied (EFAULT) or zeroed; then EOF
+                // (EFAULT) and the page cache (EEXIST if the index is taken).
                 let (src, wp) = match fill {
                     Fill::Copy { src, wp } => (Some(src + (addr - dst)), wp),
                     _ => (None, false),
                 };
-                let pfn = self.shmem_add_page(ino, index)?;
-                self.pages.page_mut(pfn).flags |= PG_UPTODATE;
-                let r = match src {
+                let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
+                self.phys.clear(pfn);
+                let filled = match src {
                     Some(s) => self.copy_from_user_page(tid, s, pfn),
                     None => Ok(()),
+                };
+                let eof = index >= self.shmem[ino].size.div_ceil(PAGE_SIZE);
+                let taken = self.shmem[ino].cache.contains_key(&index);
+                let early = filled
+                    .and(if eof { Err(Errno::EFAULT) } else { Ok(()) })
+                    .and(if taken { Err(Errno::EEXIST) } else { Ok(()) });
+                if let Err(e) = early {
+                    self.pages.free(pfn);
+                    return Err(e);
                 }
-                .and_then(|_| self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, wp));
+                self.shmem_add_to_page_cache(ino, index, pfn);
+                self.pages.page_mut(pfn).flags |= PG_UPTODATE;
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, wp);
                 if r.is_err() {
                     // out_delete_from_cache
                     self.shmem[ino].cache.remove(&index);

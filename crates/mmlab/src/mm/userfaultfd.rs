@@ -330,6 +330,14 @@ impl Kernel {
             }
         }
         let registered: Vec<Vma> = vmas.into_iter().filter(|v| v.uffd_ctx.is_some()).collect();
+        // A MISSING-registered VMA wakes its sleeping faults first (on its own context); they
+        // retry as ordinary faults. 5.19 does not wake WP or MINOR faults here.
+        for v in &registered {
+            if let (Some(ctx), true) = (v.uffd_ctx, v.flags & VM_UFFD_MISSING != 0) {
+                let (lo, hi) = (v.start.max(start), v.end.min(end));
+                self.wake_userfault(ctx, lo, hi - lo);
+            }
+        }
         self.uffd_set_range(
             mm,
             &registered,
