@@ -301,8 +301,13 @@ impl Kernel {
     /// accessed bit, gathered for one flush). PAGEOUT then reclaims them: without swap devices an
     /// anonymous page cannot go anywhere and stays, while a shmem page is unmapped
     /// (try_to_unmap() comes before shmem_writepage() finds no swap and redirties it) and stays
-    /// in the page cache.
+    /// in the page cache; in a VMA registered for uffd-wp a protected entry leaves a uffd-wp
+    /// marker (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
+        let arm_markers = self.mms[mm]
+            .vmas
+            .find(start)
+            .is_some_and(|v| !v.is_anonymous() && v.flags & VM_UFFD_WP != 0);
         let mut tlb = MmuGather::new(mm, false);
         self.madvise_cold_huge_pmds(&mut tlb, mm, start, end, pageout);
         self.madvise_pte_walk(mm, start, end, &mut |k, addr, slot, pte| {
@@ -315,7 +320,12 @@ impl Kernel {
             }
             if pageout && !k.pages.page(pte.pfn()).is_anon() {
                 // try_to_unmap_one(): clear and flush (a single CPU needs no batching).
-                table::set(&mut k.phys, slot, Pte::NONE);
+                let left = if arm_markers && pte.uffd_wp() {
+                    Pte::marker(crate::pgtable::swp::PTE_MARKER_UFFD_WP)
+                } else {
+                    Pte::NONE
+                };
+                table::set(&mut k.phys, slot, left);
                 k.flush_tlb_page(mm, addr);
                 if pte.dirty() {
                     k.set_page_dirty(pte.pfn());
