@@ -121,3 +121,63 @@ fn boundary_arguments_never_panic() {
     assert!(k.exit(12345).is_err());
     k.check_invariants().unwrap();
 }
+
+/// The userfaultfd ioctls and read(2) with boundary ranges, modes and descriptors, over
+/// registered anon, shmem and hugetlb ranges with pages, markers and sleeping faults.
+#[test]
+fn userfaultfd_boundary_arguments_never_panic() {
+    use mmlab::mm::userfaultfd::*;
+    let (mut k, t, p) = boot();
+    k.set_nr_hugepages(2);
+    let h = k.spawn_thread(t, 0).unwrap();
+    let uffd = k.userfaultfd(t, O_NONBLOCK).unwrap() as i64;
+    k.uffdio_api(t, uffd, UFFD_API, UFFD_API_FEATURES & !(1 << 7))
+        .unwrap();
+    let fd = k.memfd_create(t, "f", 0).unwrap() as i64;
+    k.ftruncate(t, fd, 8 * 4096).unwrap();
+    let s = k
+        .mmap(t, 0, 8 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        .unwrap();
+    let hp = k
+        .mmap(
+            t,
+            0,
+            2 << 20,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+            -1,
+            0,
+        )
+        .unwrap();
+    let all = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
+    for base in [p, s, hp] {
+        k.uffdio_register(t, uffd, base, 8 * 4096, all).ok();
+        k.uffdio_register(t, uffd, base, 2 << 20, all).ok();
+    }
+    // A thread asleep on a fault while everything else happens.
+    assert_eq!(k.load(h, p + 4096), Err(mmlab::Signal::Userfault));
+    let addrs: Vec<u64> = ADDRS.iter().copied().chain([p, s, hp, s + 1]).collect();
+    for &a in &addrs {
+        for &l in LENS {
+            for mode in [0, 1, 2, 3, 4, u64::MAX] {
+                let _ = k.uffdio_copy(t, uffd, a, p, l, mode);
+                let _ = k.uffdio_copy(t, uffd, a, u64::MAX - 4095, l, mode);
+                let _ = k.uffdio_zeropage(t, uffd, a, l, mode);
+                let _ = k.uffdio_continue(t, uffd, a, l, mode);
+                let _ = k.uffdio_writeprotect(t, uffd, a, l, mode);
+            }
+            let _ = k.uffdio_wake(t, uffd, a, l);
+            let _ = k.uffdio_unregister(t, uffd, a, l);
+            let _ = k.uffd_read(t, uffd);
+            k.check_invariants()
+                .unwrap_or_else(|v| panic!("after {a:#x} {l:#x}: {v}"));
+        }
+    }
+    for bad in [-1, 0, 1 << 40, i64::MAX, fd] {
+        assert!(k.uffd_read(t, bad).is_err());
+        assert!(k.uffdio_copy(t, bad, p, p, 4096, 0).is_err());
+        assert!(k.uffdio_writeprotect(t, bad, p, 4096, 1).is_err());
+    }
+    let _ = k.close(t, uffd);
+    k.check_invariants().unwrap();
+}
