@@ -288,17 +288,7 @@ impl Kernel {
                     self.consume_private_resv(mm, vma, idx)
                 };
                 let head = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
-                if shared {
-                    // huge_add_to_page_cache(): the cache keeps a reference, the mapping another.
-                    let p = self.pages.page_mut(head);
-                    p.mapping = ino as u32;
-                    p.index = idx;
-                    self.shmem[ino].cache.insert(idx, head);
-                    self.get_page(head);
-                    self.page_add_file_rmap(head);
-                } else {
-                    self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
-                }
+                self.hugetlb_install_new_page(mm, vma, idx, head, shared);
                 head
             }
         };
@@ -324,6 +314,25 @@ impl Kernel {
             .vmas
             .get_mut(vma.start)
             .is_some_and(|v| v.hugetlb_resv.remove(&idx))
+    }
+
+    /// A new huge page for index `idx`: `shared` (the fault asks VM_MAYSHARE, UFFDIO_COPY
+    /// VM_SHARED) puts it in the file (huge_add_to_page_cache(), the cache keeping one reference
+    /// and the mapping another); otherwise it is anonymous.
+    fn hugetlb_install_new_page(&mut self, mm: MmId, vma: &Vma, idx: u64, head: u64, shared: bool) {
+        let Backing::Shmem(ino) = vma.backing else {
+            return;
+        };
+        if shared {
+            let p = self.pages.page_mut(head);
+            p.mapping = ino as u32;
+            p.index = idx;
+            self.shmem[ino].cache.insert(idx, head);
+            self.get_page(head);
+            self.page_add_file_rmap(head);
+        } else {
+            self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
+        }
     }
 
     /// hugepage_add_new_anon_rmap(): a fresh private huge page, exclusive like every new
@@ -621,16 +630,7 @@ impl Kernel {
                 } else {
                     self.consume_private_resv(mm, vma, idx);
                 }
-                if shared {
-                    let p = self.pages.page_mut(head);
-                    p.mapping = ino as u32;
-                    p.index = idx;
-                    self.shmem[ino].cache.insert(idx, head);
-                    self.get_page(head);
-                    self.page_add_file_rmap(head);
-                } else {
-                    self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
-                }
+                self.hugetlb_install_new_page(mm, vma, idx, head, shared);
                 head
             }
         };

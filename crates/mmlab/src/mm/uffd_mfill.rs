@@ -121,11 +121,7 @@ impl Kernel {
         len: u64,
         mode: u64,
     ) -> SysResult<u64> {
-        let (ctx, _) = self.uffd_range_ioctl(tid, fd, start, len)?;
-        if mode & !UFFDIO_ZEROPAGE_MODE_DONTWAKE != 0 {
-            return Err(Errno::EINVAL);
-        }
-        self.uffd_fill(tid, ctx, start, len, Fill::Zeropage, mode != 0)
+        self.uffdio_fill_range(tid, fd, (start, len), mode, Fill::Zeropage)
     }
 
     /// userfaultfd_continue(): map the page cache's pages at `[start, start+len)`.
@@ -137,11 +133,23 @@ impl Kernel {
         len: u64,
         mode: u64,
     ) -> SysResult<u64> {
+        self.uffdio_fill_range(tid, fd, (start, len), mode, Fill::Continue)
+    }
+
+    /// ZEROPAGE and CONTINUE: a range and a mode that knows only DONTWAKE (bit 0 for both).
+    fn uffdio_fill_range(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        (start, len): (u64, u64),
+        mode: u64,
+        fill: Fill,
+    ) -> SysResult<u64> {
         let (ctx, _) = self.uffd_range_ioctl(tid, fd, start, len)?;
-        if mode & !UFFDIO_CONTINUE_MODE_DONTWAKE != 0 {
+        if mode & !UFFDIO_ZEROPAGE_MODE_DONTWAKE != 0 {
             return Err(Errno::EINVAL);
         }
-        self.uffd_fill(tid, ctx, start, len, Fill::Continue, mode != 0)
+        self.uffd_fill(tid, ctx, start, len, fill, mode != 0)
     }
 
     /// The common tail of the fill ioctls: __mcopy_atomic() page by page, then the wake over

@@ -157,10 +157,7 @@ impl Kernel {
     }
 
     /// UFFDIO_API: check the API version and requested features, enable them once. Returns
-    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes. The
-    /// non-cooperative events (UFFD_FEATURE_EVENT_*) are accepted as Linux accepts them, but
-    /// the model does not generate them yet: fork and mremap drop the registration as they
-    /// do without them (the scenario runner refuses to ask for them).
+    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes.
     pub fn uffdio_api(
         &mut self,
         tid: Tid,
