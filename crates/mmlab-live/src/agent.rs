@@ -47,6 +47,7 @@ pub fn main(fd: RawFd) -> ! {
     // Children are reaped by the kernel; an exited scenario process leaves no zombie behind.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     register(fd);
+    prefault_files();
     serve(fd);
     unsafe { libc::_exit(0) }
 }
@@ -111,24 +112,35 @@ fn prefault_stack() {
     std::hint::black_box(&probe);
 }
 
-/// Map every page of the agent's file-backed mappings (its code, libc's) before any scenario
-/// step: code a request runs for the first time would otherwise fault its page in, and that
-/// minor fault would show in the scenario's fault counts. A forked child does not inherit
-/// these PTEs (fork copies no page tables for them), so each serving task does this.
+/// The agent's own file-backed mappings (its code, libc's) as found at start, before any
+/// scenario step could map a file of its own.
+static OWN_FILES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Readable file-backed lines of /proc/self/maps, whole (range, offset, inode and path).
+fn file_mappings() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 6 && f[1].starts_with('r') && f[5].starts_with('/')
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Map every page of the agent's own file-backed mappings: code a request runs for the first
+/// time would otherwise fault its page in, and that minor fault would show in the scenario's
+/// fault counts. A forked child does not inherit these PTEs (fork copies no page tables for
+/// them), so it does this again. Only mappings recorded at start are touched, never a memfd or
+/// file the scenario mapped, whose residency is what the scenario observes.
 fn prefault_files() {
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    for line in maps.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
-            continue;
-        };
-        let path = f.nth(3).unwrap_or("");
-        if !path.starts_with('/') || !perms.starts_with('r') {
-            continue;
-        }
-        let Some((a, b)) = range.split_once('-') else {
+    let own = OWN_FILES.get_or_init(file_mappings);
+    for line in file_mappings().iter().filter(|l| own.contains(l)) {
+        let Some((a, b)) = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'))
+        else {
             continue;
         };
         let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
@@ -156,7 +168,6 @@ fn set_affinity(cpu: u64) -> Reply {
 /// Serve requests on `fd` until the runner goes away or the process exits.
 pub fn serve(fd: RawFd) {
     prefault_stack();
-    prefault_files();
     while let Some((r, passed)) = receive(fd) {
         let reply = match r[0] {
             op::HELLO => Reply {
@@ -338,6 +349,7 @@ fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
             }
             register(child_fd);
             let _ = fd;
+            prefault_files();
             serve(child_fd);
             unsafe { libc::_exit(0) }
         }
