@@ -4,6 +4,8 @@
 
 use std::{io, ptr, time::Instant};
 
+use crate::hugetlb_pool::HugePool;
+
 const PAGE: usize = 4096;
 const HPAGE: usize = 2 << 20;
 const RW: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
@@ -191,50 +193,6 @@ pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String>
         Ok(nflt as f64 / dt)
     })?;
     figure(rates, "faults/s")
-}
-
-/// The host's 2 MiB pool, sized for a measurement and put back when dropped.
-pub(crate) struct HugePool {
-    original: u64,
-}
-
-const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-
-impl HugePool {
-    pub(crate) fn size(pages: u64) -> Result<HugePool, String> {
-        let read = || -> Result<u64, String> {
-            std::fs::read_to_string(NR_HUGEPAGES)
-                .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))?
-                .trim()
-                .parse()
-                .map_err(|e| format!("{NR_HUGEPAGES}: {e}"))
-        };
-        let original = read()?;
-        // Pages others hold or have reserved (a reservation Linux leaked included) stay
-        // theirs: the measurement gets `pages` on top.
-        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| e.to_string())?;
-        let field = |name: &str| -> u64 {
-            meminfo
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        };
-        let taken = field("HugePages_Total:") - field("HugePages_Free:") + field("HugePages_Rsvd:");
-        std::fs::write(NR_HUGEPAGES, (pages + taken).to_string())
-            .map_err(|e| format!("{NR_HUGEPAGES}: {e} (needs root)"))?;
-        let pool = HugePool { original };
-        if read()? < pages + taken {
-            return Err(format!("the host could not make {pages} huge pages"));
-        }
-        Ok(pool)
-    }
-}
-
-impl Drop for HugePool {
-    fn drop(&mut self) {
-        let _ = std::fs::write(NR_HUGEPAGES, self.original.to_string());
-    }
 }
 
 /// 2 MiB hugetlb write faults, as fault_hugetlb.c "map": MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB

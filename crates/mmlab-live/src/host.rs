@@ -14,6 +14,9 @@ use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
+use crate::hugetlb_pool::{
+    read_u64, write_u64, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
+};
 use crate::procfs;
 use crate::proto::{encode_request, op, Reply, REPLY_BYTES};
 
@@ -107,48 +110,13 @@ pub struct HostBackend {
     /// The host's 2 MiB hugetlb pool (`nr_hugepages`) before this backend first changed it;
     /// `None` while the pool is as the host had it.
     pool_original: Option<u64>,
+    /// What others held in the pool when this backend first sized it (see `set_pool`).
+    others: Option<Held>,
+    /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
+    /// HugePages_* figures are reported without.
+    pool_offset: Option<Held>,
     /// transparent_hugepage/ knobs a scenario changed, to be given back.
     thp: crate::thp_knobs::ThpKnobGuard,
-}
-
-/// The 2 MiB hugetlb pool's size knob.
-const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-/// Surplus pages the kernel may add to the 2 MiB pool on demand.
-const NR_OVERCOMMIT_HUGEPAGES: &str =
-    "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_overcommit_hugepages";
-
-fn read_u64(path: &str) -> Result<u64, String> {
-    let s = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{path}: not a number: {:?}", s.trim()))
-}
-
-fn write_u64(path: &str, v: u64) -> Result<(), String> {
-    std::fs::write(path, format!("{v}\n")).map_err(|e| format!("writing {v} to {path}: {e}"))
-}
-
-/// The default hugetlb page size in kB and the HugePages_Free / HugePages_Rsvd counts, from
-/// /proc/meminfo text.
-fn parse_hugetlb_meminfo(s: &str) -> Option<(u64, u64, u64)> {
-    let field = |name: &str| {
-        s.lines().find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| *k == name)
-                .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-    };
-    Some((
-        field("Hugepagesize")?,
-        field("HugePages_Free")?,
-        field("HugePages_Rsvd")?,
-    ))
-}
-
-fn hugetlb_meminfo() -> Result<(u64, u64, u64), String> {
-    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
-    parse_hugetlb_meminfo(&s)
-        .ok_or_else(|| "/proc/meminfo has no Hugepagesize/HugePages_Free/HugePages_Rsvd".into())
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -188,6 +156,8 @@ impl HostBackend {
             children: Vec::new(),
             zero_pfn: None,
             pool_original: None,
+            others: None,
+            pool_offset: None,
             thp: Default::default(),
         }
     }
@@ -212,6 +182,7 @@ impl HostBackend {
 
     /// Put `nr_hugepages` back to the value it had before this backend changed it.
     fn restore_pool(&mut self) {
+        self.pool_offset = None;
         if let Some(orig) = self.pool_original {
             match write_u64(NR_HUGEPAGES, orig) {
                 Ok(()) => self.pool_original = None,
@@ -220,8 +191,11 @@ impl HostBackend {
         }
     }
 
-    /// Make the 2 MiB pool hold `want` pages (or, for `None`, what the host had), and check that
-    /// a scenario asking for `want` pages finds all of them free.
+    /// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
+    /// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
+    /// reserved (measured once, before this backend's first scenario could take any) are added
+    /// on top, so the scenario sees an empty pool of `want` pages; `meminfo` reports HugePages_*
+    /// without them.
     fn set_pool(&mut self, want: Option<u64>) -> Result<(), Skip> {
         let Some(n) = want else {
             self.restore_pool();
@@ -231,12 +205,13 @@ impl HostBackend {
             self.restore_pool();
             return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
         }
-        let (size_kb, _, _) = hugetlb_meminfo().map_err(Skip)?;
-        if size_kb != 2048 {
+        let counts = PoolCounts::read().map_err(Skip)?;
+        if counts.size_kb != 2048 {
             self.restore_pool();
             return Err(Skip(format!(
-                "the default huge page size is {size_kb} kB, not 2048 kB: MAP_HUGETLB and \
-                 /proc/meminfo's HugePages_* would not be about the 2 MiB pool"
+                "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
+                 /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
+                counts.size_kb
             )));
         }
         // Surplus pages would let faults and reservations past the pool succeed.
@@ -248,41 +223,47 @@ impl HostBackend {
                  an exhausted pool does; the host's setting is left alone"
             )));
         }
+        let others = *self.others.get_or_insert(counts.held());
+        let size = n + others.pages();
         let have = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-        if have != n {
+        if have != size {
             if self.pool_original.is_none() {
                 self.pool_original = Some(have);
             }
-            let wrote = write_u64(NR_HUGEPAGES, n);
+            let wrote = write_u64(NR_HUGEPAGES, size);
             let now = read_u64(NR_HUGEPAGES);
             match (wrote, now) {
-                (Ok(()), Ok(now)) if now == n => {}
+                (Ok(()), Ok(now)) if now == size => {}
                 (wrote, now) => {
                     self.restore_pool();
                     return Err(Skip(match (wrote, now) {
                         (Err(e), _) | (_, Err(e)) => e,
                         (_, Ok(now)) => format!(
-                            "needs {n} free 2 MiB huge pages; the kernel could set up only {now} \
-                             (memory too fragmented?)"
+                            "needs {n} free 2 MiB huge pages on top of {} others hold; the \
+                             kernel could set up only {now} (memory too fragmented?)",
+                            others.pages()
                         ),
                     }));
                 }
             }
         }
         // Pages of the previous scenario's processes may still be on their way back (a forked
-        // child dies after its killed parent): wait a little before calling them someone else's.
+        // child dies after its killed parent): wait a little for the pool to hold only what
+        // others held at the start.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let (_, free, rsvd) = hugetlb_meminfo().map_err(Skip)?;
-            let avail = free.saturating_sub(rsvd);
-            if avail >= n {
+            let now = PoolCounts::read().map_err(Skip)?.held();
+            if now == others {
+                self.pool_offset = Some(others);
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {
                 self.restore_pool();
                 return Err(Skip(format!(
-                    "needs {n} free 2 MiB huge pages; HugePages_Free is {free} with {rsvd} \
-                     reserved (something else on the host uses the pool)"
+                    "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
+                     when this run started, and now {} and {} (something else on the host uses \
+                     the pool)",
+                    others.used, others.rsvd, now.used, now.rsvd
                 )));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -771,7 +752,15 @@ impl Backend for HostBackend {
         procfs::vmstat(name)
     }
     fn meminfo(&mut self, name: &str) -> Result<u64, String> {
-        procfs::meminfo(name)
+        let v = procfs::meminfo(name)?;
+        let Some(others) = self.pool_offset else {
+            return Ok(v);
+        };
+        Ok(match name {
+            "HugePages_Total" => v.saturating_sub(others.pages()),
+            "HugePages_Free" | "HugePages_Rsvd" => v.saturating_sub(others.rsvd),
+            _ => v,
+        })
     }
     fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String> {
         let pid = self.task(t).map_err(|e| e.to_string())?.pid;
@@ -792,17 +781,4 @@ pub fn host_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| format!("Linux {}", u.release().to_string_lossy()))
         .unwrap_or_else(|_| "an unknown kernel".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_hugetlb_meminfo;
-
-    #[test]
-    fn hugetlb_meminfo_fields() {
-        let s = "MemTotal:       24683848 kB\nHugePages_Total:       4\nHugePages_Free:        3\n\
-                 HugePages_Rsvd:        1\nHugePages_Surp:        0\nHugepagesize:       2048 kB\n";
-        assert_eq!(parse_hugetlb_meminfo(s), Some((2048, 3, 1)));
-        assert_eq!(parse_hugetlb_meminfo("MemTotal: 1 kB\n"), None);
-    }
 }

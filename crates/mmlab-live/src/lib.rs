@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod bench;
 pub mod host;
+pub mod hugetlb_pool;
 pub mod procfs;
 pub mod proto;
 pub mod thp_knobs;

@@ -5,7 +5,8 @@
 
 use std::{ptr, time::Instant};
 
-use crate::bench::{figure, os_err, samples, HostFigure, HugePool};
+use crate::bench::{figure, os_err, samples, HostFigure};
+use crate::hugetlb_pool::HugePool;
 
 const PAGE: usize = 4096;
 const HPAGE: usize = 2 << 20;
