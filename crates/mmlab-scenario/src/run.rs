@@ -98,6 +98,11 @@ enum Pending {
 }
 
 /// A syscall (or fork) call, as `expect ... blocks` takes it.
+/// A memory access (or `wait()`, which finishes one): its value is a byte, or a signal.
+fn is_access(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call(f, _) if matches!(f.as_str(), "load" | "store" | "memset" | "touch" | "wait"))
+}
+
 fn is_syscall(e: &Expr) -> bool {
     matches!(&e.kind, ExprKind::Call(f, _) if f == "fork" || SYSCALLS.contains(&f.as_str()))
 }
@@ -328,10 +333,15 @@ impl<B: Backend> Runner<'_, B> {
                 self.vars.insert(name.clone(), v);
             }
             Action::Compare(a, op, bx) => {
-                let x = self.num(t, a)?;
-                let y = self.num(t, bx)?;
                 // The source text, so the same expectation reads the same on every backend.
                 let expected = format!("{} {} {}", show(a), op.symbol(), show(bx));
+                let (x, y) = match (self.operand(t, a)?, self.operand(t, bx)?) {
+                    (Ok(x), Ok(y)) => (x, y),
+                    (Err(sig), _) | (_, Err(sig)) => {
+                        self.record(pos, false, expected, format!("raised {}", sig.name()));
+                        return Ok(());
+                    }
+                };
                 let observed = match bx.kind {
                     ExprKind::Num(_) => fmt_num(x),
                     _ => format!("{} (right side {})", fmt_num(x), fmt_num(y)),
@@ -547,15 +557,33 @@ impl<B: Backend> Runner<'_, B> {
         }
     }
 
+    /// An access's value, or the signal it raised; sleeping in handle_userfault() without
+    /// `expect ... blocks` is an error of the scenario.
+    fn access_value(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Signal>> {
+        match self.access(t, e)? {
+            Err(Signal::Userfault) => Err(stop(
+                e.pos,
+                format!("{} to complete (write `expect {} blocks` for an access that sleeps in handle_userfault())", show(e), show(e)),
+                "the task sleeps in handle_userfault()",
+            )),
+            r => Ok(r),
+        }
+    }
+
+    /// An operand of `expect A OP B`: an access that raises a signal there is an observation,
+    /// as with `faults` (the expectation fails, the task survives), not an error.
+    fn operand(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Signal>> {
+        if is_access(e) {
+            self.access_value(t, e)
+        } else {
+            self.num(t, e).map(Ok)
+        }
+    }
+
     fn call(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Value> {
-        if matches!(f, "load" | "store" | "memset" | "touch" | "wait") {
-            return match self.access(t, e)? {
+        if is_access(e) {
+            return match self.access_value(t, e)? {
                 Ok(v) => Ok(Value::Num(v)),
-                Err(Signal::Userfault) => Err(stop(
-                    e.pos,
-                    format!("{} to complete (write `expect {} blocks` for an access that sleeps in handle_userfault())", show(e), show(e)),
-                    "the task sleeps in handle_userfault()",
-                )),
                 Err(sig) => Err(stop(
                     e.pos,
                     format!("{} to succeed", show(e)),

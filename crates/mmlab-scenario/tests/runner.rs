@@ -44,6 +44,23 @@ fn a_false_expectation_fails_with_its_line_and_values() {
 }
 
 #[test]
+fn a_signal_inside_an_expectation_is_a_failed_observation_and_the_scenario_goes_on() {
+    let r = run_text(&format!(
+        "{HEAD}P: expect store(0, 1) == 0\nP: expect load(p + 5) == 0\nP: expect load(0) == 1\nP: expect load(p) == 9\n"
+    ));
+    assert_eq!(r.status, Status::Fail);
+    let got: Vec<(usize, &str)> = r
+        .failures
+        .iter()
+        .map(|f| (f.line, f.observed.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(4, "raised SIGSEGV"), (6, "raised SIGSEGV"), (7, "0")]
+    );
+}
+
+#[test]
 fn every_kind_of_expectation_can_fail() {
     let cases = [
         "P: expect munmap(p, PAGE_SIZE) fails EINVAL\n",
