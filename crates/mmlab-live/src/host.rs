@@ -313,14 +313,16 @@ impl HostBackend {
             return Err(Errno::ESRCH);
         }
         // The reply, unless the thread falls asleep until a userfaultfd event it caused is
-        // read (`sleeping` then says so and `finish_syscall` collects the reply).
+        // read, or in handle_userfault() on a fault the call took on user memory (`sleeping`
+        // then says so and `finish_syscall` collects the reply).
         loop {
             if readable(&task.chan, 2) {
                 return read_reply(&mut task.chan);
             }
-            if in_event_wait(task.pid, task.tid) {
+            if in_event_wait(task.pid, task.tid) || in_userfault(task.pid, task.tid) {
                 task.asleep = true;
                 task.in_syscall = true;
+                task.switches = voluntary_switches(task.pid, task.tid);
                 return Err(Errno::EINTR);
             }
         }
@@ -375,8 +377,9 @@ impl HostBackend {
                     break;
                 }
                 let n = voluntary_switches(task.pid, task.tid);
-                if !task.in_syscall && n > task.switches && in_userfault(task.pid, task.tid) {
-                    // Woken, retried, and asleep on a new fault.
+                if n > task.switches && in_userfault(task.pid, task.tid) {
+                    // Woken, retried, and asleep on a new fault (an access's retry, or the
+                    // next page of a populating syscall).
                     task.switches = n;
                     break;
                 }

@@ -18,7 +18,8 @@ pub struct ModelBackend {
     asleep: HashMap<TaskId, Access>,
     /// Accesses that finished after a wake, waiting for `finish`.
     finished: HashMap<TaskId, Result<u64, Signal>>,
-    /// Syscalls whose task sleeps until its userfaultfd events are read, with their results.
+    /// Syscalls whose task sleeps until its userfaultfd events are read, with their results,
+    /// or in handle_userfault() inside the syscall (ERESTARTNOINTR: it goes on once woken).
     sys_asleep: HashMap<TaskId, Result<u64, Errno>>,
     /// Those whose events were all read.
     sys_finished: HashMap<TaskId, Result<u64, Errno>>,
@@ -84,7 +85,16 @@ impl ModelBackend {
             .copied()
             .collect();
         for t in done {
-            let r = self.sys_asleep.remove(&t).expect("listed");
+            let mut r = self.sys_asleep.remove(&t).expect("listed");
+            if r == Err(Errno::ERESTARTNOINTR) {
+                // It slept in handle_userfault() inside the syscall: the syscall goes on, and
+                // may sleep again on its next fault.
+                r = self.k().restart_syscall(t);
+                if r == Err(Errno::ERESTARTNOINTR) {
+                    self.sys_asleep.insert(t, r);
+                    continue;
+                }
+            }
             self.sys_finished.insert(t, r);
         }
         let woken: Vec<(TaskId, Access)> = self

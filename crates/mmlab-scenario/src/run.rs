@@ -996,15 +996,15 @@ impl<B: Backend> Runner<'_, B> {
         Ok(r)
     }
 
-    /// A syscall that left its task asleep (an event it caused waits to be read) must have
-    /// been written `expect CALL blocks`.
+    /// A syscall that left its task asleep (an event it caused waits to be read, or a fault it
+    /// took on user memory waits for a handler) must have been written `expect CALL blocks`.
     fn no_sleep(&mut self, t: TaskId, e: &Expr) -> Flow<()> {
         if self.b.sleeping(t) {
             self.asleep.insert(t, (e.pos.line, Pending::Syscall));
             return Err(stop(
                 e.pos,
-                format!("{} to return (write `expect {} blocks` for a call that waits for its userfaultfd event to be read)", show(e), show(e)),
-                "the task sleeps until its userfaultfd event is read",
+                format!("{} to return (write `expect {} blocks` for a call that waits on userfaultfd)", show(e), show(e)),
+                "the task sleeps in the call until its userfaultfd event is read or its fault is resolved",
             ));
         }
         Ok(())

@@ -30,6 +30,10 @@ pub enum Errno {
     ENOSYS = 38,
     EOVERFLOW = 75,
     EOPNOTSUPP = 95,
+    /// Kernel-internal, never returned to user space: the task sleeps in handle_userfault()
+    /// inside the syscall (a fault GUP may wait on); `Kernel::restart_syscall()` carries the
+    /// syscall on once a handler has woken the task.
+    ERESTARTNOINTR = 513,
 }
 
 const ALL: &[Errno] = &[
@@ -102,10 +106,11 @@ impl Errno {
             Errno::ENOSYS => "ENOSYS",
             Errno::EOVERFLOW => "EOVERFLOW",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
+            Errno::ERESTARTNOINTR => "ERESTARTNOINTR",
         }
     }
 
-    /// Every errno mmlab knows, for name tables.
+    /// Every errno user space can see, for name tables.
     pub fn all() -> &'static [Errno] {
         ALL
     }

@@ -29,6 +29,8 @@ pub struct Task {
     pub uffd_wait: Option<usize>,
     /// Userfaultfd events this task caused that are not read yet; it sleeps until they are.
     pub uffd_events: u32,
+    /// The syscall this task sleeps in (ERESTARTNOINTR), to carry on once it is woken.
+    pub restart: Option<crate::fs::userfaultfd::Restart>,
 }
 
 /// A thread group: its address space, threads and fault counters.
@@ -88,6 +90,9 @@ pub struct Kernel {
     pub(crate) user_fault: bool,
     /// A kernel access to user memory (copy_from_user) is in progress.
     pub(crate) uaccess: bool,
+    /// The fault comes from GUP that may drop mmap_lock and wait (FAULT_FLAG_ALLOW_RETRY,
+    /// MADV_POPULATE_*): handle_userfault() may put the task to sleep inside the syscall.
+    pub(crate) gup_may_wait: bool,
     next_anon_vma: u32,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
@@ -121,6 +126,7 @@ impl Kernel {
             current: 0,
             user_fault: false,
             uaccess: false,
+            gup_may_wait: false,
             next_anon_vma: 1,
             extra_refs: Default::default(),
             last_ino: 1000,
@@ -161,6 +167,7 @@ impl Kernel {
             cpu,
             uffd_wait: None,
             uffd_events: 0,
+            restart: None,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -192,6 +199,7 @@ impl Kernel {
             cpu,
             uffd_wait: None,
             uffd_events: 0,
+            restart: None,
             ..t
         });
         self.procs[t.pid].threads.push(new);

@@ -71,6 +71,12 @@ enum Op {
     MprotectRoundTrip {
         r: usize,
     },
+    /// MADV_POPULATE_WRITE over a range, sleeping at each protected page in turn.
+    Populate {
+        r: usize,
+        first: u64,
+        count: u64,
+    },
     ForkChildStores {
         r: usize,
         page: u64,
@@ -102,6 +108,7 @@ fn op_s() -> impl Strategy<Value = Op> {
             .prop_filter("anonymous memory has no file to punch", |(r, _, _)| *r != 0)
             .prop_map(|(r, first, count)| Op::Punch { r, first, count }),
         1 => (0usize..3).prop_map(|r| Op::MprotectRoundTrip { r }),
+        2 => range_s().prop_map(|(r, first, count)| Op::Populate { r, first, count }),
         1 => (page_s(), any::<u8>()).prop_map(|((r, page), val)| Op::ForkChildStores { r, page, val }),
     ]
 }
@@ -158,6 +165,8 @@ struct Coverage {
     hugetlb_no_table: usize,
     /// Fork children whose hugetlb store COWed into an anonymous page.
     hugetlb_shared_cow: usize,
+    /// Pages a MADV_POPULATE_WRITE slept at.
+    populate_sleeps: usize,
 }
 
 struct World {
@@ -267,10 +276,66 @@ impl World {
         Ok(())
     }
 
+    /// The handler's side of one WP fault of the faulting thread at page `page`: the message,
+    /// then the page un-protected, which wakes the thread.
+    fn handle_wp_fault(&mut self, r: usize, page: u64) -> Result<(), String> {
+        let g = &self.regions[r];
+        let (a, size) = (g.addr(page), g.page);
+        expect(
+            "the faulting thread sleeps",
+            self.k.uffd_sleeping(self.t),
+            true,
+        )?;
+        let m = self
+            .k
+            .uffd_read(self.h, self.uffd)
+            .map_err(|e| format!("read: {e:?}"))?;
+        let m = m.ok_or("no message for a sleeping WP fault")?;
+        expect("message page", m.address() & !(size - 1), a)?;
+        expect(
+            "message flags",
+            m.arg[0],
+            UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP,
+        )?;
+        self.writeprotect(r, page, 1, false)?;
+        expect(
+            "un-protect wakes the thread",
+            self.k.uffd_sleeping(self.t),
+            false,
+        )
+    }
+
+    /// MADV_POPULATE_WRITE: GUP write-faults the range in order; it sleeps inside madvise() at
+    /// every protected page until the handler un-protects it, then goes on.
+    fn populate(&mut self, r: usize, first: u64, count: u64) -> Result<(), String> {
+        let g = &self.regions[r];
+        let (a, len) = (g.addr(first), count * g.page);
+        let mut res = self
+            .k
+            .madvise(self.t, a, len, MADV_POPULATE_WRITE)
+            .map(|_| 0);
+        for i in first..first + count {
+            if self.regions[r].traps(i as usize) {
+                expect("populate sleeps", res, Err(Errno::ERESTARTNOINTR))?;
+                self.cover.populate_sleeps += 1;
+                self.handle_wp_fault(r, i)?;
+                res = self.k.restart_syscall(self.t);
+            }
+        }
+        expect("populate", res, Ok(0))?;
+        self.pmd_tables.insert(a >> 30);
+        let g = &mut self.regions[r];
+        for i in first..first + count {
+            let i = i as usize;
+            (g.present[i], g.writable[i]) = (true, true);
+        }
+        Ok(())
+    }
+
     /// The faulting thread's store: it sleeps on a protected page until the handler reads the
     /// message and un-protects that page, then it lands.
     fn store(&mut self, r: usize, page: u64, off: u64, val: u8) -> Result<(), String> {
-        let (a, size) = (self.regions[r].addr(page) + off, self.regions[r].page);
+        let a = self.regions[r].addr(page) + off;
         let g = &self.regions[r];
         let i = page as usize;
         if g.uffd[i] && g.present[i] && g.writable[i] {
@@ -287,28 +352,7 @@ impl World {
                 self.k.store(self.t, a, val),
                 Err(Signal::Userfault),
             )?;
-            expect(
-                "the faulting thread sleeps",
-                self.k.uffd_sleeping(self.t),
-                true,
-            )?;
-            let m = self
-                .k
-                .uffd_read(self.h, self.uffd)
-                .map_err(|e| format!("read: {e:?}"))?;
-            let m = m.ok_or("no message for a sleeping WP fault")?;
-            expect("message page", m.address() & !(size - 1), a & !(size - 1))?;
-            expect(
-                "message flags",
-                m.arg[0],
-                UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP,
-            )?;
-            self.writeprotect(r, page, 1, false)?;
-            expect(
-                "un-protect wakes the thread",
-                self.k.uffd_sleeping(self.t),
-                false,
-            )?;
+            self.handle_wp_fault(r, page)?;
         }
         expect("store", self.k.store(self.t, a, val), Ok(()))?;
         self.pmd_tables.insert(a >> 30);
@@ -384,6 +428,7 @@ impl World {
                     g.data[i as usize] = 0;
                 }
             }
+            Op::Populate { r, first, count } => self.populate(r, first, count)?,
             Op::MprotectRoundTrip { r } => {
                 let g = &self.regions[r];
                 let len = g.present.len() as u64 * g.page;
@@ -467,6 +512,7 @@ fn run(ops: &[Op], cover: &mut Coverage) -> Result<(), TestCaseError> {
     cover.lost_to_mprotect += c.lost_to_mprotect;
     cover.hugetlb_no_table += c.hugetlb_no_table;
     cover.hugetlb_shared_cow += c.hugetlb_shared_cow;
+    cover.populate_sleeps += c.populate_sleeps;
     Ok(())
 }
 
@@ -488,4 +534,5 @@ fn uffd_wp_protection_is_where_the_handler_put_it() {
     assert!(c.lost_to_mprotect >= 20, "{c:?}");
     assert!(c.hugetlb_no_table >= 20, "{c:?}");
     assert!(c.hugetlb_shared_cow >= 10, "{c:?}");
+    assert!(c.populate_sleeps >= 100, "{c:?}");
 }

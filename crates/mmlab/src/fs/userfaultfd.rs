@@ -119,7 +119,50 @@ fn userfault_msg(
     }
 }
 
+/// A syscall a task sleeps in (it returned ERESTARTNOINTR), and where it goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// madvise(MADV_POPULATE_*) stopped at `start` (the page that faulted) of `[start, end)`;
+    /// `hole` remembers an unmapped gap already passed (ENOMEM once the rest is done).
+    Madvise {
+        start: u64,
+        end: u64,
+        advice: u64,
+        hole: bool,
+    },
+}
+
 impl Kernel {
+    /// restart_syscall(): carry on the syscall `tid` slept in once a handler has woken it. It
+    /// may sleep again on the next fault (ERESTARTNOINTR once more).
+    pub fn restart_syscall(&mut self, tid: Tid) -> SysResult<u64> {
+        let task = self.tasks.get_mut(tid).ok_or(Errno::ESRCH)?;
+        let Some(r) = task.restart.take() else {
+            return Err(Errno::EINVAL);
+        };
+        if task.uffd_wait.is_some() {
+            task.restart = Some(r);
+            return Err(Errno::ERESTARTNOINTR);
+        }
+        match r {
+            Restart::Madvise {
+                start,
+                end,
+                advice,
+                hole,
+            } => {
+                let res = self.madvise(tid, start, end - start, advice);
+                if let Some(Restart::Madvise { hole: h, .. }) = &mut self.tasks[tid].restart {
+                    *h |= hole;
+                }
+                match res {
+                    Ok(()) if hole => Err(Errno::ENOMEM),
+                    r => r.map(|_| 0),
+                }
+            }
+        }
+    }
+
     /// handle_userfault(): report the current task's fault at `real` (the unaligned address;
     /// `address` is vmf->address, the page, or the huge page for hugetlb) to the VMA's
     /// userfaultfd and put the task to sleep until a handler wakes it; with
@@ -139,9 +182,12 @@ impl Kernel {
         if features & UFFD_FEATURE_SIGBUS != 0 {
             return VmFault::Sigbus;
         }
-        // A fault from inside a syscall (populate, GUP) would sleep in that syscall; the model
-        // cannot hold a syscall open, so it fails the fault (the syscall sees EFAULT).
-        if !self.user_fault {
+        // A kernel fault sleeps only where its caller can wait and retry (GUP for
+        // MADV_POPULATE_*, FAULT_FLAG_ALLOW_RETRY), and not at all for a context created with
+        // UFFD_USER_MODE_ONLY. Other kernel faults (a copy_from_user() in the model) fail.
+        if !self.user_fault
+            && (!self.gup_may_wait || self.uffd[ctx].flags & UFFD_USER_MODE_ONLY != 0)
+        {
             return VmFault::Sigbus;
         }
         let tid = self.current;

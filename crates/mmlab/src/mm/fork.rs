@@ -41,6 +41,7 @@ impl Kernel {
             cpu,
             uffd_wait: None,
             uffd_events: 0,
+            restart: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.

@@ -1,6 +1,7 @@
 //! mm/madvise.c: do_madvise, madvise_walk_vmas and the behaviours anonymous memory has.
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::memory::VmFault;
@@ -76,7 +77,14 @@ impl Kernel {
                 }
             }
             let tmp = vma.end.min(end);
-            self.madvise_vma(mm, &vma, addr, tmp, advice)?;
+            if let Err(e) = self.madvise_vma(mm, &vma, addr, tmp, advice) {
+                if let Some(Restart::Madvise { end: e, hole, .. }) = &mut self.tasks[tid].restart {
+                    // A populate sleeps in handle_userfault(): it goes on to the call's end.
+                    *e = end;
+                    *hole = unmapped_error.is_err();
+                }
+                return Err(e);
+            }
             addr = tmp;
             if addr >= end {
                 break;
@@ -373,10 +381,28 @@ impl Kernel {
         {
             return Err(Errno::EINVAL);
         }
-        self.faultin_range(mm, vma, start, end, write)
-            .map_err(|e| match e {
-                VmFault::Sigbus | VmFault::Userfault => Errno::EFAULT,
-                VmFault::Oom => Errno::ENOMEM,
-            })
+        // faultin_vma_page_range() lets a userfault wait (the fault may drop mmap_lock).
+        self.gup_may_wait = true;
+        let r = self.faultin_range(mm, vma, start, end, write);
+        self.gup_may_wait = false;
+        match r {
+            Ok(()) => Ok(()),
+            Err((at, VmFault::Userfault)) => {
+                let advice = if write {
+                    MADV_POPULATE_WRITE
+                } else {
+                    MADV_POPULATE_READ
+                };
+                self.tasks[self.current].restart = Some(Restart::Madvise {
+                    start: at,
+                    end,
+                    advice,
+                    hole: false,
+                });
+                Err(Errno::ERESTARTNOINTR)
+            }
+            Err((_, VmFault::Sigbus)) => Err(Errno::EFAULT),
+            Err((_, VmFault::Oom)) => Err(Errno::ENOMEM),
+        }
     }
 }

@@ -726,7 +726,10 @@ impl Kernel {
     }
 
     /// __get_user_pages() fault-in over `[start, end)` inside `vma`: fault every page that is
-    /// not present (or, for a write, not writable).
+    /// not present (or, for a write, not writable), and look again after each fault, as GUP's
+    /// follow_page_mask() retry does: a write fault on a uffd-wp marker maps the page
+    /// read-only first, and only the next fault reports it. A failure names the page it
+    /// stopped at.
     pub(crate) fn faultin_range(
         &mut self,
         mm: MmId,
@@ -734,20 +737,30 @@ impl Kernel {
         start: u64,
         end: u64,
         write: bool,
-    ) -> Result<(), VmFault> {
+    ) -> Result<(), (u64, VmFault)> {
         let mut addr = start;
         while addr < end {
-            let root = self.mms[mm].pgd;
-            let need = match table::walk_leaf(&self.phys, root, addr)
-                .map(|(s, _)| table::get(&self.phys, s))
-            {
-                Some(p) if p.is_present() => write && !p.write(),
-                _ => true,
-            };
-            if need {
+            // GUP would retry for as long as faults succeed without mapping the page; every
+            // modelled fault maps it by the second try, so more tries mean a model bug, which
+            // fails the call rather than hanging it.
+            for tries in 0.. {
+                let root = self.mms[mm].pgd;
+                let need = match table::walk_leaf(&self.phys, root, addr)
+                    .map(|(s, _)| table::get(&self.phys, s))
+                {
+                    Some(p) if p.is_present() => write && !p.write(),
+                    _ => true,
+                };
+                if !need {
+                    break;
+                }
+                if tries == 4 {
+                    return Err((addr, VmFault::Sigbus));
+                }
                 // The VMA may have gained an anon_vma on the previous fault.
                 let vma = self.mms[mm].vmas.lookup(addr).unwrap_or(vma).for_fault();
-                self.handle_mm_fault(mm, &vma, addr, write)?;
+                self.handle_mm_fault(mm, &vma, addr, write)
+                    .map_err(|e| (addr, e))?;
                 self.account_fault();
             }
             addr += PAGE_SIZE;
