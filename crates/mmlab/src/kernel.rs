@@ -90,9 +90,10 @@ pub struct Kernel {
     pub(crate) user_fault: bool,
     /// A kernel access to user memory (copy_from_user) is in progress.
     pub(crate) uaccess: bool,
-    /// The fault comes from GUP that may drop mmap_lock and wait (FAULT_FLAG_ALLOW_RETRY,
-    /// MADV_POPULATE_*): handle_userfault() may put the task to sleep inside the syscall.
-    pub(crate) gup_may_wait: bool,
+    /// The kernel fault's caller can wait and retry (FAULT_FLAG_ALLOW_RETRY): GUP for
+    /// MADV_POPULATE_*, or a copy_from_user() made without mmap_lock (UFFDIO_COPY's source):
+    /// handle_userfault() may put the task to sleep inside the syscall.
+    pub(crate) fault_may_wait: bool,
     next_anon_vma: u32,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
@@ -126,7 +127,7 @@ impl Kernel {
             current: 0,
             user_fault: false,
             uaccess: false,
-            gup_may_wait: false,
+            fault_may_wait: false,
             next_anon_vma: 1,
             extra_refs: Default::default(),
             last_ino: 1000,

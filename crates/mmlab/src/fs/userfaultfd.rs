@@ -130,6 +130,17 @@ pub enum Restart {
         advice: u64,
         hole: bool,
     },
+    /// UFFDIO_COPY of `[dst, dst+len)` from `src` slept on a fault of its source while filling
+    /// page `at` (5.19 retries the copy_from_user() without mmap_lock, where it may sleep).
+    Copy {
+        ctx: usize,
+        dst: u64,
+        len: u64,
+        src: u64,
+        wp: bool,
+        dontwake: bool,
+        at: u64,
+    },
 }
 
 impl Kernel {
@@ -160,6 +171,15 @@ impl Kernel {
                     r => r.map(|_| 0),
                 }
             }
+            Restart::Copy {
+                ctx,
+                dst,
+                len,
+                src,
+                wp,
+                dontwake,
+                at,
+            } => self.uffdio_copy_restart(tid, ctx, (dst, len), src, wp, dontwake, at),
         }
     }
 
@@ -186,7 +206,7 @@ impl Kernel {
         // MADV_POPULATE_*, FAULT_FLAG_ALLOW_RETRY), and not at all for a context created with
         // UFFD_USER_MODE_ONLY. Other kernel faults (a copy_from_user() in the model) fail.
         if !self.user_fault
-            && (!self.gup_may_wait || self.uffd[ctx].flags & UFFD_USER_MODE_ONLY != 0)
+            && (!self.fault_may_wait || self.uffd[ctx].flags & UFFD_USER_MODE_ONLY != 0)
         {
             return VmFault::Sigbus;
         }

@@ -382,9 +382,9 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         // faultin_vma_page_range() lets a userfault wait (the fault may drop mmap_lock).
-        self.gup_may_wait = true;
+        self.fault_may_wait = true;
         let r = self.faultin_range(mm, vma, start, end, write);
-        self.gup_may_wait = false;
+        self.fault_may_wait = false;
         match r {
             Ok(()) => Ok(()),
             Err((at, VmFault::Userfault)) => {

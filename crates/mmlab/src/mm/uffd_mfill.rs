@@ -4,8 +4,9 @@
 //! resolved unless told not to.
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::{Kernel, Signal, Tid};
 use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::mmu_gather::MmuGather;
@@ -45,7 +46,7 @@ pub const MODE_NAMES: &[(&str, u64)] = &[
 
 /// What a fill ioctl puts at each page (mcopy_mode plus the copy source).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fill {
+pub(crate) enum Fill {
     Copy { src: u64, wp: bool },
     Zeropage,
     Continue,
@@ -164,8 +165,43 @@ impl Kernel {
         dontwake: bool,
     ) -> SysResult<u64> {
         let mm = self.uffd[ctx].mm.ok_or(Errno::ESRCH)?;
-        let end = dst + len;
-        let done = self.mcopy_atomic(tid, mm, dst, end, fill)?;
+        let r = self.mcopy_atomic(tid, mm, dst, dst + len, fill);
+        self.uffd_fill_finish(tid, ctx, (dst, len), 0, r, fill, dontwake)
+    }
+
+    /// The end of __mcopy_atomic() and of the ioctl: `before` bytes filled before a sleep plus
+    /// what `r` filled since; the wake over all of it; EAGAIN for a partial fill. If the task
+    /// now sleeps on a fault of the COPY source, the ioctl is not over: ERESTARTNOINTR, and
+    /// restart_syscall() picks it up at the page it stopped at.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn uffd_fill_finish(
+        &mut self,
+        tid: Tid,
+        ctx: usize,
+        (dst, len): (u64, u64),
+        before: u64,
+        r: SysResult<u64>,
+        fill: Fill,
+        dontwake: bool,
+    ) -> SysResult<u64> {
+        let done = match r {
+            Ok(n) => before + n,
+            Err(_) if self.tasks[tid].uffd_wait.is_some() => before,
+            Err(e) if before == 0 => return Err(e),
+            Err(_) => before,
+        };
+        if let (Some(_), Fill::Copy { src, wp }) = (self.tasks[tid].uffd_wait, fill) {
+            self.tasks[tid].restart = Some(Restart::Copy {
+                ctx,
+                dst,
+                len,
+                src,
+                wp,
+                dontwake,
+                at: dst + done,
+            });
+            return Err(Errno::ERESTARTNOINTR);
+        }
         if !dontwake {
             self.wake_userfault(ctx, dst, done);
         }
@@ -174,6 +210,36 @@ impl Kernel {
         } else {
             Err(Errno::EAGAIN)
         }
+    }
+
+    /// UFFDIO_COPY going on after its source fault was resolved: __mcopy_atomic()'s `retry:`
+    /// (mmap_changing, the VMA again), then the rest of the range from page `at`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn uffdio_copy_restart(
+        &mut self,
+        tid: Tid,
+        ctx: usize,
+        (dst, len): (u64, u64),
+        src: u64,
+        wp: bool,
+        dontwake: bool,
+        at: u64,
+    ) -> SysResult<u64> {
+        let before = at - dst;
+        let fill = Fill::Copy { src, wp };
+        let r = match self.uffd.get(ctx).map(|c| (c.mm, c.mmap_changing)) {
+            None => Err(Errno::EBADF),
+            Some((None, _)) => Err(Errno::ESRCH),
+            Some((_, n)) if n > 0 => Err(Errno::EAGAIN),
+            Some((Some(mm), _)) => {
+                let rest = Fill::Copy {
+                    src: src + before,
+                    wp,
+                };
+                self.mcopy_atomic(tid, mm, at, dst + len, rest)
+            }
+        };
+        self.uffd_fill_finish(tid, ctx, (dst, len), before, r, fill, dontwake)
     }
 
     /// __mcopy_atomic(): the VMA checks, then one mfill_atomic_pte() per page. Returns the
@@ -362,40 +428,46 @@ impl Kernel {
         Ok(())
     }
 
-    /// copy_from_user() of one page from the caller's `src` into frame `pfn`. Faults on the
-    /// source are kernel faults (not FAULT_FLAG_USER); one the kernel cannot resolve is EFAULT.
+    /// copy_from_user() of one page from the caller's `src` into frame `pfn`, as __mcopy_atomic()
+    /// retries it without mmap_lock. Faults on the source are kernel faults (not
+    /// FAULT_FLAG_USER); one that sleeps in handle_userfault() is ERESTARTNOINTR (the ioctl goes
+    /// on once woken), one the kernel cannot resolve is EFAULT.
     pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: u64) -> SysResult<()> {
         self.uaccess = true;
+        self.fault_may_wait = true;
+        let r = self.copy_from_user_frames(tid, src, pfn);
+        self.uaccess = false;
+        self.fault_may_wait = false;
+        r.map_err(|sig| {
+            if sig == Signal::Userfault {
+                Errno::ERESTARTNOINTR
+            } else {
+                Errno::EFAULT
+            }
+        })
+    }
+
+    /// The copy itself: frame to frame for an aligned source page (content tags included),
+    /// else byte by byte across the two source pages.
+    fn copy_from_user_frames(&mut self, tid: Tid, src: u64, pfn: u64) -> Result<(), Signal> {
         if src & !PAGE_MASK == 0 {
-            // One source page: a frame-to-frame copy (content tags included).
-            let r = self.translate_user(tid, src);
-            self.uaccess = false;
-            let spfn = r.map_err(|_| Errno::EFAULT)?;
+            let spfn = self.translate_user(tid, src)?;
             self.phys.copy(spfn, pfn);
             return Ok(());
         }
-        let mut r = Ok(());
         let mut off = 0;
         while off < PAGE_SIZE {
             let a = src + off;
             let n = (PAGE_SIZE - (a & !PAGE_MASK)).min(PAGE_SIZE - off);
-            match self.translate_user(tid, a) {
-                Ok(spfn) => {
-                    let from = (a & !PAGE_MASK) as usize;
-                    for i in 0..n as usize {
-                        let b = self.phys.load(spfn, from + i);
-                        self.phys.store(pfn, off as usize + i, b);
-                    }
-                }
-                Err(_) => {
-                    r = Err(Errno::EFAULT);
-                    break;
-                }
+            let spfn = self.translate_user(tid, a)?;
+            let from = (a & !PAGE_MASK) as usize;
+            for i in 0..n as usize {
+                let b = self.phys.load(spfn, from + i);
+                self.phys.store(pfn, off as usize + i, b);
             }
             off += n;
         }
-        self.uaccess = false;
-        r
+        Ok(())
     }
 
     /// __mcopy_atomic_hugetlb(): whole huge pages only; no zeropage.
