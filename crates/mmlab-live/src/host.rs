@@ -226,45 +226,42 @@ impl HostBackend {
         let others = *self.others.get_or_insert(counts.held());
         let size = n + others.pages();
         let have = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-        if have != size {
-            if self.pool_original.is_none() {
-                self.pool_original = Some(have);
-            }
-            let wrote = write_u64(NR_HUGEPAGES, size);
-            let now = read_u64(NR_HUGEPAGES);
-            match (wrote, now) {
-                (Ok(()), Ok(now)) if now == size => {}
-                (wrote, now) => {
-                    self.restore_pool();
-                    return Err(Skip(match (wrote, now) {
-                        (Err(e), _) | (_, Err(e)) => e,
-                        (_, Ok(now)) => format!(
-                            "needs {n} free 2 MiB huge pages on top of {} others hold; the \
-                             kernel could set up only {now} (memory too fragmented?)",
-                            others.pages()
-                        ),
-                    }));
-                }
-            }
+        if have != size && self.pool_original.is_none() {
+            self.pool_original = Some(have);
         }
         // Pages of the previous scenario's processes may still be on their way back (a forked
-        // child dies after its killed parent): wait a little for the pool to hold only what
-        // others held at the start.
+        // child dies after its killed parent), and a pool cannot shrink past pages in use: try
+        // for a little while to get the size, with only what others held at the start taken.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let now = PoolCounts::read().map_err(Skip)?.held();
-            if now == others {
+            if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
+                if let Err(e) = write_u64(NR_HUGEPAGES, size) {
+                    self.restore_pool();
+                    return Err(Skip(e));
+                }
+            }
+            let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
+            let held = PoolCounts::read().map_err(Skip)?.held();
+            if now == size && held == others {
                 self.pool_offset = Some(others);
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {
                 self.restore_pool();
-                return Err(Skip(format!(
-                    "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
-                     when this run started, and now {} and {} (something else on the host uses \
-                     the pool)",
-                    others.used, others.rsvd, now.used, now.rsvd
-                )));
+                return Err(Skip(if now != size {
+                    format!(
+                        "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
+                         could set up only {now} (memory too fragmented?)",
+                        others.pages()
+                    )
+                } else {
+                    format!(
+                        "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
+                         when this run started, and now {} and {} (something else on the host \
+                         uses the pool)",
+                        others.used, others.rsvd, held.used, held.rsvd
+                    )
+                }));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -124,7 +124,11 @@ fn msg_fields(m: &UffdMsg) -> Vec<(&'static str, u64)> {
 /// `wait()` is the one step a task asleep in handle_userfault() may take.
 fn is_wait(a: &Action) -> bool {
     let call = match a {
-        Action::Do(e) | Action::Assign(_, e) | Action::Faults(e, _) | Action::Blocks(e) => e,
+        Action::Do(e)
+        | Action::Assign(_, e)
+        | Action::Faults(e, _)
+        | Action::Blocks(e)
+        | Action::Fails(e, _) => e,
         Action::Compare(e, _, _) => e,
         _ => return false,
     };
@@ -376,6 +380,8 @@ impl<B: Backend> Runner<'_, B> {
                 let expected = format!("{} fails {}", show(call), want.name());
                 let r = if f == "uffd_read" {
                     self.uffd_read(t, call, args)?.map(|m| m.event)
+                } else if f == "wait" && args.is_empty() {
+                    self.finish_blocked_syscall(t, call)?
                 } else {
                     self.syscall(t, call, f, args)?
                 };
@@ -994,6 +1000,28 @@ impl<B: Backend> Runner<'_, B> {
             self.asleep.insert(t, (e.pos.line, Pending::Access));
         }
         Ok(r)
+    }
+
+    /// `expect wait() fails ERRNO`: the result of the syscall the task slept in.
+    fn finish_blocked_syscall(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Errno>> {
+        if self.asleep.get(&t).map(|p| p.1) != Some(Pending::Syscall) {
+            return Err(stop(
+                e.pos,
+                "`expect wait() fails ERRNO` after a syscall that blocks",
+                "the task sleeps in no syscall",
+            ));
+        }
+        match self.b.finish_syscall(t) {
+            None => Err(stop(
+                e.pos,
+                "the blocked syscall to have returned",
+                "the task still sleeps",
+            )),
+            Some(r) => {
+                self.asleep.remove(&t);
+                Ok(r)
+            }
+        }
     }
 
     /// A syscall that left its task asleep (an event it caused waits to be read, or a fault it

@@ -1,15 +1,21 @@
-//! Property: uffd-wp protection is exactly where the handler put it. Three registered (MODE_WP)
+//! Property: uffd-wp protection is exactly where 5.19 leaves it. Three registered (MODE_WP)
 //! regions, private anonymous, shmem and hugetlbfs (shared), take random write-protects and
-//! un-protects, stores from a faulting thread, loads, MADV_DONTNEED/PAGEOUT, hole punches,
-//! an mprotect RO→RW round trip, and forks whose unregistered child writes once. A shadow of
-//! each page's protection and first byte predicts every access: a store to a protected page
-//! sleeps with one WRITE|WP message for that page and lands once the handler un-protects it;
-//! any other store lands at once, and no message is left over. The rules the shadow follows
-//! are the ones the scenarios checked on the host: anon protects only present pages and loses
-//! the protection with the page (DONTNEED); shmem and hugetlb protect none entries with
-//! markers, which DONTNEED, PAGEOUT and a punch keep; PAGEOUT leaves anon (no swap) alone and
-//! is EINVAL on hugetlb; mprotect keeps the protection; a fork child without EVENT_FORK is
-//! unregistered. The invariant checker runs after every step; at the end no frame is left.
+//! un-protects, stores from a faulting thread, loads, MADV_DONTNEED/PAGEOUT, hole punches, an
+//! mprotect RO→RW round trip, MADV_POPULATE_WRITE, and forks whose unregistered child writes
+//! once. A shadow of each page's entry (present, uffd-wp bit or marker, writable) and first
+//! byte predicts every access: a store to a protected page sleeps with one WRITE|WP message for
+//! that page and lands once the handler un-protects it, a populate sleeps at each protected
+//! page in turn, any other store lands at once, and no message is left over.
+//! The shadow's rules, each checked against 5.19's source and, where the host still behaves the
+//! same, by a scenario on the host: anon protects only present entries and loses the
+//! protection with the page (DONTNEED); shmem protects none entries with markers, and hugetlb
+//! does where a PMD table exists; DONTNEED, PAGEOUT and a punch keep markers; PAGEOUT leaves
+//! anon (no swap) alone and is EINVAL on hugetlb; resolving maps a shared entry writable; an
+//! mprotect round trip leaves shmem and hugetlb uffd-wp entries writable (no writenotify in
+//! 5.19); a fork child without EVENT_FORK is unregistered, and its write to a read-only shared
+//! hugetlb entry COWs away from the file. On hugetlb markers the model keeps the later fix of
+//! hugetlb_change_protection() (docs/notes/userfaultfd-5.19.md, deliberate differences).
+//! The invariant checker runs after every step; at the end no frame is left.
 
 use mmlab::fs::userfaultfd::{UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_WRITE};
 use mmlab::mm::memfd::MFD_HUGETLB;
@@ -179,7 +185,7 @@ struct World {
     regions: Vec<Region>,
     /// 1 GiB ranges (addr >> 30) where the process has a PMD table: hugetlb_change_protection()
     /// in 5.19 puts a marker on a none huge entry only where huge_pte_offset() finds a slot
-    /// (pre-allocation came in 6.3). Any fault allocates one, and so does wr-protecting shmem.
+    /// (pre-allocation came in 6.2). Any fault allocates one, and so does wr-protecting shmem.
     pmd_tables: std::collections::BTreeSet<u64>,
     cover: Coverage,
 }

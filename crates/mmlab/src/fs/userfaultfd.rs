@@ -122,10 +122,12 @@ fn userfault_msg(
 /// A syscall a task sleeps in (it returned ERESTARTNOINTR), and where it goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Restart {
-    /// madvise(MADV_POPULATE_*) stopped at `start` (the page that faulted) of `[start, end)`;
-    /// `hole` remembers an unmapped gap already passed (ENOMEM once the rest is done).
+    /// madvise(MADV_POPULATE_*) of `[.., end)` stopped at `start` (the page that faulted) while
+    /// populating the VMA chunk that ends at `chunk_end`; `hole` remembers an unmapped gap
+    /// already passed (ENOMEM once the rest is done).
     Madvise {
         start: u64,
+        chunk_end: u64,
         end: u64,
         advice: u64,
         hole: bool,
@@ -158,19 +160,13 @@ impl Kernel {
         match r {
             Restart::Madvise {
                 start,
+                chunk_end,
                 end,
                 advice,
                 hole,
-            } => {
-                let res = self.madvise(tid, start, end - start, advice);
-                if let Some(Restart::Madvise { hole: h, .. }) = &mut self.tasks[tid].restart {
-                    *h |= hole;
-                }
-                match res {
-                    Ok(()) if hole => Err(Errno::ENOMEM),
-                    r => r.map(|_| 0),
-                }
-            }
+            } => self
+                .madvise_populate_restart(tid, (start, chunk_end, end), advice, hole)
+                .map(|_| 0),
             Restart::Copy {
                 ctx,
                 dst,

@@ -512,10 +512,9 @@ impl Kernel {
                     e = e.wrprotect();
                     table::set(&mut self.phys, pslot, e);
                 }
-                // The child keeps the uffd-wp bit only if its VMA is registered for uffd-wp.
-                if !dst_uffd_wp {
-                    e = e.clear_uffd_wp();
-                }
+                // 5.19 copies a present entry with its uffd-wp bit even to a child that is not
+                // registered (only 6.4's "mm/hugetlb: fix uffd-wp during fork()" clears it);
+                // the bit is harmless there, as faults ask the VMA first.
                 table::set(&mut self.phys, cslot, e);
             }
             haddr += HPAGE_SIZE;

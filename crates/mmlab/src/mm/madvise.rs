@@ -78,11 +78,7 @@ impl Kernel {
             }
             let tmp = vma.end.min(end);
             if let Err(e) = self.madvise_vma(mm, &vma, addr, tmp, advice) {
-                if let Some(Restart::Madvise { end: e, hole, .. }) = &mut self.tasks[tid].restart {
-                    // A populate sleeps in handle_userfault(): it goes on to the call's end.
-                    *e = end;
-                    *hole = unmapped_error.is_err();
-                }
+                self.restart_covers(tid, tmp, end, unmapped_error.is_err());
                 return Err(e);
             }
             addr = tmp;
@@ -91,6 +87,66 @@ impl Kernel {
             }
         }
         unmapped_error
+    }
+
+    /// A populate that now sleeps in handle_userfault() goes on, once woken, to the end of the
+    /// VMA chunk it was in and then to the end of the call.
+    fn restart_covers(&mut self, tid: Tid, chunk: u64, end: u64, hole: bool) {
+        if let Some(Restart::Madvise {
+            chunk_end,
+            end: e,
+            hole: h,
+            ..
+        }) = &mut self.tasks[tid].restart
+        {
+            *chunk_end = chunk;
+            *e = end;
+            *h |= hole;
+        }
+    }
+
+    /// A populate woken in handle_userfault() goes on (restart_syscall()): madvise_populate()
+    /// relocks and looks the VMA up again for the rest of its chunk, where a gap is ENOMEM at
+    /// once; then madvise_walk_vmas() carries on after the chunk as madvise() would, and a
+    /// gap seen before the sleep still makes it ENOMEM at the end.
+    pub(crate) fn madvise_populate_restart(
+        &mut self,
+        tid: Tid,
+        (start, chunk_end, end): (u64, u64, u64),
+        advice: u64,
+        hole: bool,
+    ) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        let mut at = start;
+        while at < chunk_end {
+            let Some(vma) = self.mms[mm].vmas.lookup(at).cloned() else {
+                return Err(Errno::ENOMEM);
+            };
+            let stop = vma.end.min(chunk_end);
+            if let Err(e) = self.madvise_vma(mm, &vma, at, stop, advice) {
+                self.restart_covers(tid, chunk_end, end, hole);
+                return Err(e);
+            }
+            at = stop;
+        }
+        let rest = if chunk_end < end {
+            let r = self.madvise(tid, chunk_end, end - chunk_end, advice);
+            self.restart_covers_hole(tid, hole);
+            r
+        } else {
+            Ok(())
+        };
+        match rest {
+            Ok(()) if hole => Err(Errno::ENOMEM),
+            r => r,
+        }
+    }
+
+    /// A gap passed before an earlier sleep still counts after a later one.
+    fn restart_covers_hole(&mut self, tid: Tid, hole: bool) {
+        if let Some(Restart::Madvise { hole: h, .. }) = &mut self.tasks[tid].restart {
+            *h |= hole;
+        }
     }
 
     /// madvise_vma_behavior() on `[start, end)` inside `vma`.
@@ -395,6 +451,7 @@ impl Kernel {
                 };
                 self.tasks[self.current].restart = Some(Restart::Madvise {
                     start: at,
+                    chunk_end: end,
                     end,
                     advice,
                     hole: false,

@@ -759,6 +759,13 @@ impl Kernel {
                 }
                 // The VMA may have gained an anon_vma on the previous fault.
                 let vma = self.mms[mm].vmas.lookup(addr).unwrap_or(vma).for_fault();
+                if vma.is_hugetlb() {
+                    // follow_hugetlb_page() calls hugetlb_fault() itself: no
+                    // handle_mm_fault(), so neither PGFAULT nor the task's min_flt count it.
+                    self.hugetlb_fault(mm, &vma, addr, write)
+                        .map_err(|e| (addr, e))?;
+                    continue;
+                }
                 self.handle_mm_fault(mm, &vma, addr, write)
                     .map_err(|e| (addr, e))?;
                 self.account_fault();
