@@ -132,17 +132,21 @@ pub enum Restart {
         advice: u64,
         hole: bool,
     },
-    /// UFFDIO_COPY of `[dst, dst+len)` from `src` slept on a fault of its source while filling
-    /// page `at` (5.19 retries the copy_from_user() without mmap_lock, where it may sleep).
-    Copy {
-        ctx: usize,
-        dst: u64,
-        len: u64,
-        src: u64,
-        wp: bool,
-        dontwake: bool,
-        at: u64,
-    },
+    /// UFFDIO_COPY slept on a fault of its source.
+    Copy(CopyRestart),
+}
+
+/// A UFFDIO_COPY of `[dst, dst+len)` from `src` that slept on a fault of its source while
+/// filling page `at` (5.19 retries the copy_from_user() without mmap_lock, where it may sleep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyRestart {
+    pub ctx: usize,
+    pub dst: u64,
+    pub len: u64,
+    pub src: u64,
+    pub wp: bool,
+    pub dontwake: bool,
+    pub at: u64,
 }
 
 impl Kernel {
@@ -167,15 +171,7 @@ impl Kernel {
             } => self
                 .madvise_populate_restart(tid, (start, chunk_end, end), advice, hole)
                 .map(|_| 0),
-            Restart::Copy {
-                ctx,
-                dst,
-                len,
-                src,
-                wp,
-                dontwake,
-                at,
-            } => self.uffdio_copy_restart(tid, ctx, (dst, len), src, wp, dontwake, at),
+            Restart::Copy(c) => self.uffdio_copy_restart(tid, c),
         }
     }
 

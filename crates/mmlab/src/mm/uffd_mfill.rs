@@ -4,7 +4,7 @@
 //! resolved unless told not to.
 
 use crate::errno::{Errno, SysResult};
-use crate::fs::userfaultfd::Restart;
+use crate::fs::userfaultfd::{CopyRestart, Restart};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::{Kernel, Signal, Tid};
 use crate::mm::huge_memory::pmd_trans_huge;
@@ -191,7 +191,7 @@ impl Kernel {
             Err(_) => before,
         };
         if let (Some(_), Fill::Copy { src, wp }) = (self.tasks[tid].uffd_wait, fill) {
-            self.tasks[tid].restart = Some(Restart::Copy {
+            self.tasks[tid].restart = Some(Restart::Copy(CopyRestart {
                 ctx,
                 dst,
                 len,
@@ -199,7 +199,7 @@ impl Kernel {
                 wp,
                 dontwake,
                 at: dst + done,
-            });
+            }));
             return Err(Errno::ERESTARTNOINTR);
         }
         if !dontwake {
@@ -214,32 +214,25 @@ impl Kernel {
 
     /// UFFDIO_COPY going on after its source fault was resolved: __mcopy_atomic()'s `retry:`
     /// (mmap_changing, the VMA again), then the rest of the range from page `at`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn uffdio_copy_restart(
-        &mut self,
-        tid: Tid,
-        ctx: usize,
-        (dst, len): (u64, u64),
-        src: u64,
-        wp: bool,
-        dontwake: bool,
-        at: u64,
-    ) -> SysResult<u64> {
-        let before = at - dst;
-        let fill = Fill::Copy { src, wp };
-        let r = match self.uffd.get(ctx).map(|c| (c.mm, c.mmap_changing)) {
+    pub(crate) fn uffdio_copy_restart(&mut self, tid: Tid, c: CopyRestart) -> SysResult<u64> {
+        let before = c.at - c.dst;
+        let r = match self.uffd.get(c.ctx).map(|x| (x.mm, x.mmap_changing)) {
             None => Err(Errno::EBADF),
             Some((None, _)) => Err(Errno::ESRCH),
             Some((_, n)) if n > 0 => Err(Errno::EAGAIN),
             Some((Some(mm), _)) => {
                 let rest = Fill::Copy {
-                    src: src + before,
-                    wp,
+                    src: c.src + before,
+                    wp: c.wp,
                 };
-                self.mcopy_atomic(tid, mm, at, dst + len, rest)
+                self.mcopy_atomic(tid, mm, c.at, c.dst + c.len, rest)
             }
         };
-        self.uffd_fill_finish(tid, ctx, (dst, len), before, r, fill, dontwake)
+        let fill = Fill::Copy {
+            src: c.src,
+            wp: c.wp,
+        };
+        self.uffd_fill_finish(tid, c.ctx, (c.dst, c.len), before, r, fill, c.dontwake)
     }
 
     /// __mcopy_atomic(): the VMA checks, then one mfill_atomic_pte() per page. Returns the
