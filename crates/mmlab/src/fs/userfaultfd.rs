@@ -134,6 +134,9 @@ pub enum Restart {
     },
     /// UFFDIO_COPY slept on a fault of its source.
     Copy(CopyRestart),
+    /// mremap() growing an mlocked VMA slept while populating the new part at `start` of
+    /// `[start, end)`; it returns `ret` (the new address) once that is done.
+    Populate { start: u64, end: u64, ret: u64 },
 }
 
 /// A UFFDIO_COPY of `[dst, dst+len)` from `src` that slept on a fault of its source while
@@ -172,6 +175,19 @@ impl Kernel {
                 .madvise_populate_restart(tid, (start, chunk_end, end), advice, hole)
                 .map(|_| 0),
             Restart::Copy(c) => self.uffdio_copy_restart(tid, c),
+            Restart::Populate { start, end, ret } => {
+                let mm = self.enter(tid)?;
+                self.fault_may_wait = true;
+                let slept = self.mm_populate(mm, start, end);
+                self.fault_may_wait = false;
+                match slept {
+                    Some(at) => {
+                        self.tasks[tid].restart = Some(Restart::Populate { start: at, end, ret });
+                        Err(Errno::ERESTARTNOINTR)
+                    }
+                    None => Ok(ret),
+                }
+            }
         }
     }
 

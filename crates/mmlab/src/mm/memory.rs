@@ -703,8 +703,9 @@ impl Kernel {
     /// for private writable VMAs (FOLL_WRITE breaks COW), a read fault otherwise; VMAs without
     /// any access (no FOLL_FORCE, check_vma_flags() says EFAULT) and IO/PFN maps are skipped,
     /// and errors are ignored as mm_populate() does. Faults count against the caller's min_flt,
-    /// as GUP faults do in 5.19.
-    pub(crate) fn mm_populate(&mut self, mm: MmId, start: u64, end: u64) {
+    /// as GUP faults do in 5.19. A fault that sleeps in handle_userfault() (only where the
+    /// caller set `fault_may_wait`) stops it: the page it stopped at.
+    pub(crate) fn mm_populate(&mut self, mm: MmId, start: u64, end: u64) -> Option<u64> {
         let mut addr = start;
         while addr < end {
             let Some(vma) = self.mms[mm]
@@ -719,10 +720,14 @@ impl Kernel {
             let stop = vma.end.min(end);
             if vma.accessible() && vma.flags & (VM_IO | VM_PFNMAP) == 0 {
                 let write = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
-                let _ = self.faultin_range(mm, &vma, from, stop, write);
+                if let Err((at, VmFault::Userfault)) = self.faultin_range(mm, &vma, from, stop, write)
+                {
+                    return Some(at);
+                }
             }
             addr = stop;
         }
+        None
     }
 
     /// __get_user_pages() fault-in over `[start, end)` inside `vma`: fault every page that is

@@ -4,6 +4,7 @@
 //! every u64 argument gives Linux's result (an errno, or what the wrapped value leads to) and
 //! none can panic.
 
+use crate::fs::userfaultfd::Restart;
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
@@ -138,9 +139,21 @@ impl Kernel {
             )
         };
         // A failed call populates nothing (offset_in_page(ret) clears `locked`).
-        if ret.is_ok() && locked && new_len > old_len {
+        if let (Ok(r), true) = (ret, locked && new_len > old_len) {
             let start = populate_at.wrapping_add(old_len);
-            self.mm_populate(mm, start, start.wrapping_add(new_len - old_len));
+            let end = start.wrapping_add(new_len - old_len);
+            // mm_populate() passes `locked`: a userfault there sleeps inside mremap().
+            self.fault_may_wait = true;
+            let slept = self.mm_populate(mm, start, end);
+            self.fault_may_wait = false;
+            if let Some(at) = slept {
+                self.tasks[tid].restart = Some(Restart::Populate {
+                    start: at,
+                    end,
+                    ret: r,
+                });
+                return Err(Errno::ERESTARTNOINTR);
+            }
         }
         ret
     }
