@@ -97,12 +97,12 @@ enum Pending {
     Fork,
 }
 
-/// A syscall (or fork) call, as `expect ... blocks` takes it.
 /// A memory access (or `wait()`, which finishes one): its value is a byte, or a signal.
 fn is_access(e: &Expr) -> bool {
     matches!(&e.kind, ExprKind::Call(f, _) if matches!(f.as_str(), "load" | "store" | "memset" | "touch" | "wait"))
 }
 
+/// A syscall (or fork) call, as `expect ... blocks` takes it.
 fn is_syscall(e: &Expr) -> bool {
     matches!(&e.kind, ExprKind::Call(f, _) if f == "fork" || SYSCALLS.contains(&f.as_str()))
 }

@@ -177,16 +177,7 @@ impl Kernel {
             Restart::Copy(c) => self.uffdio_copy_restart(tid, c),
             Restart::Populate { start, end, ret } => {
                 let mm = self.enter(tid)?;
-                self.fault_may_wait = true;
-                let slept = self.mm_populate(mm, start, end);
-                self.fault_may_wait = false;
-                match slept {
-                    Some(at) => {
-                        self.tasks[tid].restart = Some(Restart::Populate { start: at, end, ret });
-                        Err(Errno::ERESTARTNOINTR)
-                    }
-                    None => Ok(ret),
-                }
+                self.mm_populate_locked(tid, mm, (start, end), ret)
             }
         }
     }

@@ -93,16 +93,13 @@ impl Kernel {
     /// VMA chunk it was in and then to the end of the call.
     fn restart_covers(&mut self, tid: Tid, chunk: u64, end: u64, hole: bool) {
         if let Some(Restart::Madvise {
-            chunk_end,
-            end: e,
-            hole: h,
-            ..
+            chunk_end, end: e, ..
         }) = &mut self.tasks[tid].restart
         {
             *chunk_end = chunk;
             *e = end;
-            *h |= hole;
         }
+        self.restart_covers_hole(tid, hole);
     }
 
     /// A populate woken in handle_userfault() goes on (restart_syscall()): madvise_populate()
@@ -438,10 +435,7 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         // faultin_vma_page_range() lets a userfault wait (the fault may drop mmap_lock).
-        self.fault_may_wait = true;
-        let r = self.faultin_range(mm, vma, start, end, write);
-        self.fault_may_wait = false;
-        match r {
+        match self.with_fault_may_wait(|k| k.faultin_range(mm, vma, start, end, write)) {
             Ok(()) => Ok(()),
             Err((at, VmFault::Userfault)) => {
                 let advice = if write {

@@ -1,9 +1,10 @@
 //! mm/memory.c: the page-fault handler (anonymous, shmem, write-protect/COW), zapping and
 //! populating.
 
+use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason::{Minor, Missing, Wp};
 use crate::hw::{mmu, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Tid};
 use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{vm::*, Backing, Vma};
@@ -720,7 +721,8 @@ impl Kernel {
             let stop = vma.end.min(end);
             if vma.accessible() && vma.flags & (VM_IO | VM_PFNMAP) == 0 {
                 let write = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE;
-                if let Err((at, VmFault::Userfault)) = self.faultin_range(mm, &vma, from, stop, write)
+                if let Err((at, VmFault::Userfault)) =
+                    self.faultin_range(mm, &vma, from, stop, write)
                 {
                     return Some(at);
                 }
@@ -728,6 +730,38 @@ impl Kernel {
             addr = stop;
         }
         None
+    }
+
+    /// Run `f` as a kernel access whose faults may wait and retry (FAULT_FLAG_ALLOW_RETRY), so a
+    /// userfault in it sleeps inside the syscall instead of failing.
+    pub(crate) fn with_fault_may_wait<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.fault_may_wait = true;
+        let r = f(self);
+        self.fault_may_wait = false;
+        r
+    }
+
+    /// __mm_populate() as mremap() runs it for a grown VM_LOCKED VMA, passing `locked`: a
+    /// userfault sleeps in the syscall (ERESTARTNOINTR, restart_syscall() goes on from the page
+    /// it stopped at); otherwise the syscall returns `ret`.
+    pub(crate) fn mm_populate_locked(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        (start, end): (u64, u64),
+        ret: u64,
+    ) -> SysResult<u64> {
+        match self.with_fault_may_wait(|k| k.mm_populate(mm, start, end)) {
+            Some(at) => {
+                self.tasks[tid].restart = Some(crate::fs::userfaultfd::Restart::Populate {
+                    start: at,
+                    end,
+                    ret,
+                });
+                Err(Errno::ERESTARTNOINTR)
+            }
+            None => Ok(ret),
+        }
     }
 
     /// __get_user_pages() fault-in over `[start, end)` inside `vma`: fault every page that is

@@ -4,7 +4,6 @@
 //! every u64 argument gives Linux's result (an errno, or what the wrapped value leads to) and
 //! none can panic.
 
-use crate::fs::userfaultfd::Restart;
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
@@ -142,18 +141,7 @@ impl Kernel {
         if let (Ok(r), true) = (ret, locked && new_len > old_len) {
             let start = populate_at.wrapping_add(old_len);
             let end = start.wrapping_add(new_len - old_len);
-            // mm_populate() passes `locked`: a userfault there sleeps inside mremap().
-            self.fault_may_wait = true;
-            let slept = self.mm_populate(mm, start, end);
-            self.fault_may_wait = false;
-            if let Some(at) = slept {
-                self.tasks[tid].restart = Some(Restart::Populate {
-                    start: at,
-                    end,
-                    ret: r,
-                });
-                return Err(Errno::ERESTARTNOINTR);
-            }
+            return self.mm_populate_locked(tid, mm, (start, end), r);
         }
         ret
     }

@@ -427,10 +427,8 @@ impl Kernel {
     /// on once woken), one the kernel cannot resolve is EFAULT.
     pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: u64) -> SysResult<()> {
         self.uaccess = true;
-        self.fault_may_wait = true;
-        let r = self.copy_from_user_frames(tid, src, pfn);
+        let r = self.with_fault_may_wait(|k| k.copy_from_user_frames(tid, src, pfn));
         self.uaccess = false;
-        self.fault_may_wait = false;
         r.map_err(|sig| {
             if sig == Signal::Userfault {
                 Errno::ERESTARTNOINTR
