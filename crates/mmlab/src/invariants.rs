@@ -170,6 +170,36 @@ impl Rss {
     }
 }
 
+/// A leaf entry (PTE, huge PMD or hugetlb entry) as the rules about entries see it.
+#[derive(Clone, Copy)]
+struct Leaf {
+    mm: MmId,
+    addr: u64,
+    /// The frame it maps (a huge page's head for a huge entry).
+    pfn: u64,
+    write: bool,
+    /// In a private VMA.
+    private: bool,
+}
+
+impl Leaf {
+    fn new(mm: MmId, v: &Vma, addr: u64, e: Pte) -> Leaf {
+        Leaf {
+            mm,
+            addr,
+            pfn: e.pfn(),
+            write: e.write(),
+            private: v.flags & VM_SHARED == 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Leaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mm {} {:#x} -> pfn {:#x}", self.mm, self.addr, self.pfn)
+    }
+}
+
 impl Kernel {
     /// Check every invariant; the first broken one is reported.
     pub fn check_invariants(&self) -> Result<(), Violation> {
@@ -241,15 +271,14 @@ impl Kernel {
         if pte.special() {
             return self.special_maps_zero_page(mm, addr, pte);
         }
-        let pfn = pte.pfn();
-        self.present_maps_data_frame(mm, addr, pfn)?;
-        *census.maps.entry(pfn).or_default() += 1;
-        rss.add(self.pages.page(pfn).is_anon(), 1);
-        let private = v.flags & VM_SHARED == 0;
-        self.writable_only_in_writable_vma(mm, v, addr, pte.write())?;
-        self.writable_private_is_exclusive(mm, addr, pte.write(), private, pfn)?;
-        self.writable_private_mapped_once(mm, addr, pte.write(), private, pfn)?;
-        self.anon_exclusive_mapped_once(pfn)
+        let leaf = Leaf::new(mm, v, addr, pte);
+        self.present_maps_data_frame(leaf)?;
+        *census.maps.entry(leaf.pfn).or_default() += 1;
+        rss.add(self.pages.page(leaf.pfn).is_anon(), 1);
+        self.writable_only_in_writable_vma(v, leaf)?;
+        self.writable_private_is_exclusive(leaf)?;
+        self.writable_private_mapped_once(leaf)?;
+        self.anon_exclusive_mapped_once(leaf.pfn)
     }
 
     /// A huge PMD of a VMA that is not hugetlb: a THP of the page cache, an anonymous THP or
@@ -263,27 +292,30 @@ impl Kernel {
         census: &mut Census,
         rss: &mut Rss,
     ) -> Result<(), Violation> {
-        self.huge_pmd_inside_vma(mm, v, a)?;
-        let head = e.pfn();
+        let leaf = Leaf::new(mm, v, a, e);
+        self.huge_pmd_inside_vma(v, leaf)?;
         let zero = self.is_huge_zero_pmd(e);
-        let file = !zero && !self.pages.page(head).is_anon();
-        self.deposited_iff_anon_pmd(mm, a, file)?;
+        let file = !zero && !self.pages.page(leaf.pfn).is_anon();
+        self.deposited_iff_anon_pmd(leaf, file)?;
         if file {
-            let ino = self.file_pmd_in_file_vma(mm, v, a)?;
-            self.file_pmd_maps_cached_thp(mm, v, a, ino, head)?;
-            *census.pmd_maps.entry(head).or_default() += 1;
-            self.writable_file_pmd_shared(mm, v, a, e.write())?;
+            let ino = self.file_pmd_in_file_vma(v, leaf)?;
+            self.file_pmd_maps_cached_thp(v, leaf, ino)?;
+            *census.pmd_maps.entry(leaf.pfn).or_default() += 1;
+            self.writable_file_pmd_shared(v, leaf)?;
             rss.add(false, HPAGE_NR as i64);
             return Ok(());
         }
         if zero {
-            return self.huge_zero_pmd_read_only(mm, a, e.write());
+            return self.huge_zero_pmd_read_only(leaf);
         }
-        self.anon_pmd_maps_thp_head(mm, v, a, head)?;
-        *census.pmd_maps.entry(head).or_default() += 1;
-        self.writable_only_in_writable_vma(mm, v, a, e.write())?;
+        self.anon_pmd_maps_thp_head(v, leaf)?;
+        *census.pmd_maps.entry(leaf.pfn).or_default() += 1;
+        self.writable_only_in_writable_vma(v, leaf)?;
         // An anonymous VMA is private: shared anonymous memory is shmem.
-        self.writable_private_is_exclusive(mm, a, e.write(), true, head)?;
+        self.writable_private_is_exclusive(Leaf {
+            private: true,
+            ..leaf
+        })?;
         rss.add(true, HPAGE_NR as i64);
         Ok(())
     }
@@ -296,14 +328,13 @@ impl Kernel {
         v: &Vma,
         census: &mut Census,
     ) -> Result<(), Violation> {
-        let private = v.flags & VM_SHARED == 0;
         let mut a = v.start & !(HPAGE_SIZE - 1);
         while a < v.end {
             if let Some((_, e)) = huge_pte_offset(&self.phys, m.pgd, a) {
-                let head = e.pfn();
-                self.hugetlb_entry_maps_head(mm, v, a, head)?;
-                *census.maps.entry(head).or_default() += 1;
-                self.writable_private_is_exclusive(mm, a, e.write(), private, head)?;
+                let leaf = Leaf::new(mm, v, a, e);
+                self.hugetlb_entry_maps_head(v, leaf)?;
+                *census.maps.entry(leaf.pfn).or_default() += 1;
+                self.writable_private_is_exclusive(leaf)?;
             }
             a += HPAGE_SIZE;
         }
@@ -442,61 +473,39 @@ impl Kernel {
     }
 
     /// [`Rule::PresentMapsDataFrame`].
-    fn present_maps_data_frame(&self, mm: MmId, addr: u64, pfn: u64) -> Result<(), Violation> {
+    fn present_maps_data_frame(&self, leaf: Leaf) -> Result<(), Violation> {
+        let pfn = leaf.pfn;
         let data = self.pages.valid(pfn) && {
             let page = self.pages.page(pfn);
             !page.test(PG_BUDDY) && !page.test(PG_TABLE)
         };
         Rule::PresentMapsDataFrame.check(data, || {
             let flags = self.pages.valid(pfn).then(|| self.pages.page(pfn).flags);
-            format!("mm {mm} {addr:#x} -> pfn {pfn:#x} flags {flags:#x?}")
+            format!("{leaf} flags {flags:#x?}")
         })
     }
 
-    /// [`Rule::WritableOnlyInWritableVma`] for an entry of `v`, `write` if it is writable.
-    fn writable_only_in_writable_vma(
-        &self,
-        mm: MmId,
-        v: &Vma,
-        addr: u64,
-        write: bool,
-    ) -> Result<(), Violation> {
-        Rule::WritableOnlyInWritableVma.check(!write || v.flags & VM_WRITE != 0, || {
-            format!("mm {mm} {addr:#x}")
+    /// [`Rule::WritableOnlyInWritableVma`] for an entry of `v`.
+    fn writable_only_in_writable_vma(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        Rule::WritableOnlyInWritableVma.check(!leaf.write || v.flags & VM_WRITE != 0, || {
+            format!("{leaf} vma flags {:#x}", v.flags)
         })
     }
 
-    /// [`Rule::WritablePrivateIsExclusive`] for an entry mapping `pfn`, `write` if it is
-    /// writable, in a `private` VMA or not.
-    fn writable_private_is_exclusive(
-        &self,
-        mm: MmId,
-        addr: u64,
-        write: bool,
-        private: bool,
-        pfn: u64,
-    ) -> Result<(), Violation> {
-        let holds = !write || !private || self.owns_anon(pfn);
+    /// [`Rule::WritablePrivateIsExclusive`].
+    fn writable_private_is_exclusive(&self, leaf: Leaf) -> Result<(), Violation> {
+        let holds = !leaf.write || !leaf.private || self.owns_anon(leaf.pfn);
         Rule::WritablePrivateIsExclusive.check(holds, || {
-            let flags = self.pages.page(pfn).flags;
-            format!("mm {mm} {addr:#x} pfn {pfn:#x} flags {flags:#x}")
+            format!("{leaf} flags {:#x}", self.pages.page(leaf.pfn).flags)
         })
     }
 
-    /// [`Rule::WritablePrivateMappedOnce`] for a PTE mapping `pfn`.
-    fn writable_private_mapped_once(
-        &self,
-        mm: MmId,
-        addr: u64,
-        write: bool,
-        private: bool,
-        pfn: u64,
-    ) -> Result<(), Violation> {
-        let mapcount = self.pages.page(pfn).mapcount;
-        let holds = !write || !private || self.cfg.features.anon_exclusive || mapcount == 1;
-        Rule::WritablePrivateMappedOnce.check(holds, || {
-            format!("mm {mm} {addr:#x} pfn {pfn:#x} mapcount {mapcount}")
-        })
+    /// [`Rule::WritablePrivateMappedOnce`] for a PTE.
+    fn writable_private_mapped_once(&self, leaf: Leaf) -> Result<(), Violation> {
+        let mapcount = self.pages.page(leaf.pfn).mapcount;
+        let exclusive_flag = self.cfg.features.anon_exclusive;
+        let holds = !leaf.write || !leaf.private || exclusive_flag || mapcount == 1;
+        Rule::WritablePrivateMappedOnce.check(holds, || format!("{leaf} mapcount {mapcount}"))
     }
 
     /// [`Rule::AnonExclusiveMappedOnce`] for a page a PTE maps.
@@ -507,87 +516,61 @@ impl Kernel {
         })
     }
 
-    /// [`Rule::HugePmdInsideVma`] for the huge PMD at `a`.
-    fn huge_pmd_inside_vma(&self, mm: MmId, v: &Vma, a: u64) -> Result<(), Violation> {
-        let inside = a >= v.start && a + HPAGE_SIZE <= v.end;
-        Rule::HugePmdInsideVma.check(inside, || format!("mm {mm} {a:#x}"))
+    /// [`Rule::HugePmdInsideVma`].
+    fn huge_pmd_inside_vma(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let inside = leaf.addr >= v.start && leaf.addr + HPAGE_SIZE <= v.end;
+        Rule::HugePmdInsideVma.check(inside, || format!("{leaf} vma {:#x}-{:#x}", v.start, v.end))
     }
 
-    /// [`Rule::DepositedIffAnonPmd`] for the huge PMD at `a`, `file` if it maps a file THP.
-    fn deposited_iff_anon_pmd(&self, mm: MmId, a: u64, file: bool) -> Result<(), Violation> {
-        let deposited = self.mms[mm].deposited.contains_key(&a);
+    /// [`Rule::DepositedIffAnonPmd`] for a huge PMD, `file` if it maps a file THP.
+    fn deposited_iff_anon_pmd(&self, leaf: Leaf, file: bool) -> Result<(), Violation> {
+        let deposited = self.mms[leaf.mm].deposited.contains_key(&leaf.addr);
         Rule::DepositedIffAnonPmd.check(deposited != file, || {
-            format!("mm {mm} {a:#x} deposited {deposited}")
+            format!("{leaf} file {file} deposited {deposited}")
         })
     }
 
-    /// [`Rule::FilePmdInFileVma`] for the file huge PMD at `a`; the VMA's inode.
-    fn file_pmd_in_file_vma(&self, mm: MmId, v: &Vma, a: u64) -> Result<usize, Violation> {
+    /// [`Rule::FilePmdInFileVma`]; the VMA's inode.
+    fn file_pmd_in_file_vma(&self, v: &Vma, leaf: Leaf) -> Result<usize, Violation> {
         match v.backing {
             Backing::Shmem(ino) => Ok(ino),
-            Backing::Anon => Err(Rule::FilePmdInFileVma.broken(format!("mm {mm} {a:#x}"))),
+            Backing::Anon => Err(Rule::FilePmdInFileVma.broken(leaf.to_string())),
         }
     }
 
-    /// [`Rule::FilePmdMapsCachedThp`] for the file huge PMD at `a` mapping `head`.
-    fn file_pmd_maps_cached_thp(
-        &self,
-        mm: MmId,
-        v: &Vma,
-        a: u64,
-        ino: usize,
-        head: u64,
-    ) -> Result<(), Violation> {
-        let cached = self.shmem[ino].cache.get(&v.linear_page_index(a)) == Some(&head);
+    /// [`Rule::FilePmdMapsCachedThp`] for a huge PMD of `v`, whose inode is `ino`.
+    fn file_pmd_maps_cached_thp(&self, v: &Vma, leaf: Leaf, ino: usize) -> Result<(), Violation> {
+        let head = leaf.pfn;
+        let cached = self.shmem[ino].cache.get(&v.linear_page_index(leaf.addr)) == Some(&head);
         Rule::FilePmdMapsCachedThp.check(self.thp_head(head) == Some(head) && cached, || {
-            format!("mm {mm} {a:#x} -> pfn {head:#x}")
+            leaf.to_string()
         })
     }
 
-    /// [`Rule::WritableFilePmdShared`] for the file huge PMD at `a`.
-    fn writable_file_pmd_shared(
-        &self,
-        mm: MmId,
-        v: &Vma,
-        a: u64,
-        write: bool,
-    ) -> Result<(), Violation> {
+    /// [`Rule::WritableFilePmdShared`].
+    fn writable_file_pmd_shared(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
         let shared_writable = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED;
-        Rule::WritableFilePmdShared.check(!write || shared_writable, || {
-            format!("mm {mm} {a:#x} vma flags {:#x}", v.flags)
+        Rule::WritableFilePmdShared.check(!leaf.write || shared_writable, || {
+            format!("{leaf} vma flags {:#x}", v.flags)
         })
     }
 
-    /// [`Rule::HugeZeroPmdReadOnly`] for the huge zero page's PMD at `a`.
-    fn huge_zero_pmd_read_only(&self, mm: MmId, a: u64, write: bool) -> Result<(), Violation> {
-        Rule::HugeZeroPmdReadOnly.check(!write, || format!("mm {mm} {a:#x}"))
+    /// [`Rule::HugeZeroPmdReadOnly`].
+    fn huge_zero_pmd_read_only(&self, leaf: Leaf) -> Result<(), Violation> {
+        Rule::HugeZeroPmdReadOnly.check(!leaf.write, || leaf.to_string())
     }
 
-    /// [`Rule::AnonPmdMapsThpHead`] for the huge PMD at `a` mapping `head`.
-    fn anon_pmd_maps_thp_head(
-        &self,
-        mm: MmId,
-        v: &Vma,
-        a: u64,
-        head: u64,
-    ) -> Result<(), Violation> {
-        let holds = self.thp_head(head) == Some(head) && v.is_anonymous();
-        Rule::AnonPmdMapsThpHead.check(holds, || format!("mm {mm} {a:#x} -> pfn {head:#x}"))
+    /// [`Rule::AnonPmdMapsThpHead`].
+    fn anon_pmd_maps_thp_head(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let holds = self.thp_head(leaf.pfn) == Some(leaf.pfn) && v.is_anonymous();
+        Rule::AnonPmdMapsThpHead.check(holds, || leaf.to_string())
     }
 
-    /// [`Rule::HugetlbEntryMapsHead`] for the entry at `a` mapping `head`.
-    fn hugetlb_entry_maps_head(
-        &self,
-        mm: MmId,
-        v: &Vma,
-        a: u64,
-        head: u64,
-    ) -> Result<(), Violation> {
-        let page = self.pages.page(head);
-        let holds = page.test(PG_HEAD) && head.is_multiple_of(HPAGE_NR) && v.is_hugetlb();
-        Rule::HugetlbEntryMapsHead.check(holds, || {
-            format!("mm {mm} {a:#x} -> pfn {head:#x} flags {:#x}", page.flags)
-        })
+    /// [`Rule::HugetlbEntryMapsHead`].
+    fn hugetlb_entry_maps_head(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let page = self.pages.page(leaf.pfn);
+        let holds = page.test(PG_HEAD) && leaf.pfn.is_multiple_of(HPAGE_NR) && v.is_hugetlb();
+        Rule::HugetlbEntryMapsHead.check(holds, || format!("{leaf} flags {:#x}", page.flags))
     }
 
     /// [`Rule::UffdCtxMatchesFlags`].
