@@ -5,6 +5,7 @@
 pub mod ops;
 pub mod world;
 
+use mmlab::mm::khugepaged::ScanResult;
 use mmlab::{Kernel, Tid};
 use proptest::test_runner::Config as ProptestConfig;
 
@@ -84,4 +85,23 @@ pub fn check_pool_idle(k: &Kernel) -> Result<(), String> {
         rsvd,
         k.hugetlb_resv_leaked(),
     )
+}
+
+/// khugepaged on the PMD range holding `addr`: the scan step, and when it succeeds the
+/// collapse step, which must succeed too and count in khugepaged/pages_collapsed.
+pub fn collapse_if_scan_succeeds(k: &mut Kernel, tid: Tid, addr: u64) -> Result<(), String> {
+    if k.khugepaged_scan(tid, addr) != Ok(ScanResult::Succeed) {
+        return Ok(());
+    }
+    let collapsed = |k: &Kernel| {
+        k.thp_sysfs_read("khugepaged/pages_collapsed")
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let before = collapsed(k);
+    expect(
+        "collapse after a successful scan",
+        k.khugepaged_collapse(tid, addr),
+        Ok(ScanResult::Succeed),
+    )?;
+    expect("pages_collapsed", collapsed(k), before.map(|b| b + 1))
 }
