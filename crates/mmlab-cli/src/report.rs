@@ -292,17 +292,12 @@ pub fn failure_lines(out: &Out, path: &str, f: &Failure) -> Vec<String> {
     } else {
         String::new()
     };
-    v.push(format!(
-        "{:>w$} observed {}{count}",
-        "",
-        f.observed,
-        w = place.len()
-    ));
+    v.push(format!("    observed {}{count}", f.observed));
     if let Some(c) = &f.context {
         v.extend(
             c.lines()
                 .into_iter()
-                .map(|l| out.paint(&format!("{:>w$} {l}", "", w = place.len()), Tone::Dim)),
+                .map(|l| out.paint(&format!("    {l}"), Tone::Dim)),
         );
     }
     v
