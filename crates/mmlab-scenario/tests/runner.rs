@@ -368,3 +368,58 @@ fn a_missing_file_and_invalid_utf8_are_reported_at_their_place() {
     assert_eq!((e.line, e.col), (3, 15), "{e}");
     assert!(e.msg.contains("invalid UTF-8"));
 }
+
+#[test]
+fn both_backends_failing_a_line_agree_only_on_the_same_values_and_every_divergence_shows() {
+    use mmlab_scenario::diff::{compare, Verdict};
+    // Two runs of one file that differ in what a store left behind (standing in for two kernels).
+    let run_with_byte = |b: u8| {
+        run_text(&format!(
+            "{HEAD}P: store(p, {b})\nP: expect load(p) == 9\nP: expect load(p + 1) == 9\nrepeat 3 {{\n  P: expect load(p) == 1\n}}\n"
+        ))
+    };
+    let (one, two) = (run_with_byte(1), run_with_byte(2));
+    let (v, lines) = compare(&one, &two, &[]);
+    assert_eq!(v, Verdict::Diverge, "a both-fail line does not hide the divergence");
+    let by_line: Vec<(usize, bool)> = lines.iter().map(|d| (d.line, d.agree)).collect();
+    // Line 5 fails on both with 0x01 and 0x02: a divergence. Line 6 fails on both with the same
+    // 0x00: agreement. Line 8 holds three times on one side and fails three times on the other.
+    assert_eq!(by_line, [(5, false), (6, true), (8, false)]);
+    assert_eq!(compare(&one, &one, &[]).0, Verdict::Fail);
+    let known = vec![
+        mmlab_scenario::diff::Known {
+            path: "t.mml".into(),
+            line: 5,
+            reason: "r".into(),
+        },
+        mmlab_scenario::diff::Known {
+            path: "t.mml".into(),
+            line: 8,
+            reason: "r".into(),
+        },
+    ];
+    assert_eq!(compare(&one, &two, &known).0, Verdict::Fail);
+}
+
+#[test]
+fn known_divergences_are_found_from_the_scenario_folder_upwards() {
+    let root = std::env::temp_dir().join(format!("mmlab-known-test-{}", std::process::id()));
+    let deep = root.join("a/b");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("x.mml"), "").unwrap();
+    std::fs::write(root.join("known-divergences.txt"), "a/b/x.mml:3  top reason\n").unwrap();
+    std::fs::write(root.join("a/known-divergences.txt"), "b/x.mml:4  middle reason\n").unwrap();
+    let k = mmlab_scenario::diff::KnownFiles::default()
+        .for_scenario(&deep.join("x.mml"))
+        .unwrap();
+    let x = deep.join("x.mml").display().to_string();
+    assert!(mmlab_scenario::diff::is_known(&k, &x, 3));
+    assert!(mmlab_scenario::diff::is_known(&k, &x, 4));
+    assert!(!mmlab_scenario::diff::is_known(&k, &x, 5));
+    std::fs::write(root.join("a/known-divergences.txt"), "b/x.mml  no line\n").unwrap();
+    let e = mmlab_scenario::diff::KnownFiles::default()
+        .for_scenario(&deep.join("x.mml"))
+        .unwrap_err();
+    assert!(e.contains("known-divergences.txt:1: expected"), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
