@@ -142,6 +142,9 @@ pub enum Radix {
     Hex,
     /// One byte of memory: `0xaa`.
     Byte,
+    /// An address or a PFN (or an entry holding one): hex, and particular to one machine, so
+    /// two kernels' values are not compared (their differences are).
+    Addr,
 }
 
 impl Radix {
@@ -149,6 +152,7 @@ impl Radix {
     pub fn join(self, other: Radix) -> Radix {
         use Radix::*;
         match (self, other) {
+            (Addr, _) | (_, Addr) => Addr,
             (Hex | Byte, _) | (_, Hex | Byte) => Hex,
             (Dec, Dec) => Dec,
             _ => Auto,
@@ -159,7 +163,7 @@ impl Radix {
     pub fn show(self, v: u64) -> String {
         match self {
             Radix::Byte => format!("{v:#04x}"),
-            Radix::Hex => format!("{v:#x}"),
+            Radix::Hex | Radix::Addr => format!("{v:#x}"),
             Radix::Dec => v.to_string(),
             Radix::Auto if v > 4096 => format!("{v:#x}"),
             Radix::Auto => v.to_string(),

@@ -152,10 +152,12 @@ pub static MODEL_PAGE: RecordKind = RecordKind {
     fields: || MODEL_PAGE_FIELDS.to_vec(),
 };
 
-/// How a record field is best written: addresses, PFNs, events and flag words in hex.
+/// How a record field is best written: addresses and PFNs (particular to a machine), events
+/// and flag words in hex.
 pub fn field_radix(field: &str) -> Radix {
     match field {
-        "pfn" | "start" | "end" | "address" | "from" | "to" | "event" | "flags" => Radix::Hex,
+        "pfn" | "start" | "end" | "address" | "from" | "to" => Radix::Addr,
+        "event" | "flags" => Radix::Hex,
         _ => Radix::Dec,
     }
 }
@@ -212,9 +214,9 @@ use Radix::*;
 
 /// Every call a scenario can make, in the guide's order.
 pub static CALLS: &[CallSpec] = &[
-    sys("mmap", &[6], Hex),
+    sys("mmap", &[6], Addr),
     sys("munmap", &[2], Dec),
-    sys("mremap", &[4, 5], Hex),
+    sys("mremap", &[4, 5], Addr),
     sys("mprotect", &[3], Dec),
     sys("madvise", &[3], Dec),
     call("fork", Task, &[0], Returns::Num(Dec)),
@@ -249,7 +251,7 @@ pub static CALLS: &[CallSpec] = &[
     call("wait", Access, &[0], Returns::Num(Auto)),
     call("mem", Mem, &[2], Returns::Num(Byte)),
     call("pagemap", Probe, &[1], Returns::Record(&PAGEMAP)),
-    call("zero_pfn", Probe, &[0], Returns::Num(Hex)),
+    call("zero_pfn", Probe, &[0], Returns::Num(Addr)),
     call("minflt", Probe, &[0], Returns::Num(Dec)),
     call("maps", Probe, &[1], Returns::Record(&MAPS)),
     call("vma_count", Probe, &[2], Returns::Num(Dec)),
@@ -259,7 +261,7 @@ pub static CALLS: &[CallSpec] = &[
     call("model.tlb_flushes", ModelProbe, &[0, 1], Returns::Num(Dec)),
     named("model.counter", ModelProbe, counter_names),
     call("model.page", ModelProbe, &[1], Returns::Record(&MODEL_PAGE)),
-    call("model.pte", ModelProbe, &[1], Returns::Num(Hex)),
+    call("model.pte", ModelProbe, &[1], Returns::Num(Addr)),
     call("model.khugepaged_scan", ModelProbe, &[1], Returns::Num(Dec)),
     call(
         "model.khugepaged_collapse",
@@ -267,7 +269,7 @@ pub static CALLS: &[CallSpec] = &[
         &[1],
         Returns::Num(Dec),
     ),
-    call("model.get_page", ModelProbe, &[1], Returns::Num(Hex)),
+    call("model.get_page", ModelProbe, &[1], Returns::Num(Addr)),
     call("model.put_page", ModelProbe, &[1], Returns::Num(Dec)),
 ];
 

@@ -467,21 +467,14 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "feature",
 ];
 
-/// Words that start a directive line and so may not be task names.
-const DIRECTIVES: &[&str] = &[
-    "title",
-    "profile",
-    "memory",
-    "cpus",
-    "hugepages",
-    "thp",
-    "fault",
-    "model",
-    "feature",
-    "process",
-    "repeat",
-    "expect",
-];
+/// A word that starts a directive line (the first word of a header directive, `process`,
+/// `repeat`, `expect`), so it may not be a task name.
+fn is_directive_word(w: &str) -> bool {
+    matches!(w, "process" | "repeat" | "expect")
+        || HEADER_DIRECTIVES
+            .iter()
+            .any(|d| d.split('-').next() == Some(w))
+}
 
 /// Parse a scenario file's bytes: a line that is not UTF-8 is an error at that line.
 pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ParseError> {
@@ -567,7 +560,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             _ => return Err(l.err("a directive, `process`, `repeat` or `TASK:`")),
         };
         let is_step = matches!(l.toks.get(1), Some((Tok::Punct(":"), _)));
-        let directive = if is_step || !DIRECTIVES.contains(&first.as_str()) {
+        let directive = if is_step || !is_directive_word(&first) {
             None
         } else {
             Some(match first.as_str() {
@@ -610,7 +603,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 first_step.get_or_insert(pos);
             }
         }
-        if is_step && !DIRECTIVES.contains(&first.as_str()) {
+        if is_step && !is_directive_word(&first) {
             l.i += 2;
             let action = l.action()?;
             l.done()?;

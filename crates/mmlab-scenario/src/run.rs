@@ -777,7 +777,7 @@ impl<B: Backend> Runner<'_, B> {
     fn num(&mut self, t: TaskId, e: &Expr) -> Flow<Number> {
         match self.eval(t, e)? {
             Value::Num(n, radix) => Ok(Number::new(n, radix)),
-            Value::Record { raw: Some(n), .. } => Ok(Number::new(n, Radix::Hex)),
+            Value::Record { raw: Some(n), .. } => Ok(Number::new(n, Radix::Addr)),
             Value::Record { kind, fields, .. } => Err(stop(
                 e.pos,
                 format!("a number from {}; pick a field", show(e)),
@@ -821,7 +821,12 @@ impl<B: Backend> Runner<'_, B> {
                     let v = op
                         .apply(acc.value, y.value)
                         .map_err(|m| stop(rhs.pos, format!("{} to have a value", show(e)), m))?;
-                    acc = Number::new(v, acc.radix.join(y.radix));
+                    // The distance between two addresses is the same on every machine.
+                    let radix = match (op, acc.radix, y.radix) {
+                        (BinOp::Sub, Radix::Addr, Radix::Addr) => Radix::Hex,
+                        (_, a, b) => a.join(b),
+                    };
+                    acc = Number::new(v, radix);
                 }
                 Ok(Value::Num(acc.value, acc.radix))
             }
@@ -983,7 +988,7 @@ impl<B: Backend> Runner<'_, B> {
             }
             "zero_pfn" => {
                 want(0)?;
-                Ok(Value::Num(self.b.zero_pfn(), Radix::Hex))
+                Ok(Value::Num(self.b.zero_pfn(), Radix::Addr))
             }
             "minflt" => {
                 want(0)?;

@@ -31,7 +31,9 @@ fn words_with(text: &str, prefix: &str) -> BTreeSet<String> {
 
 /// `name` appears in the guide in backquotes (alone, or as the start of a call).
 fn documented(g: &str, name: &str) -> bool {
-    g.contains(&format!("`{name}`")) || g.contains(&format!("`{name}(")) || g.contains(&format!("`{name} "))
+    g.contains(&format!("`{name}`"))
+        || g.contains(&format!("`{name}("))
+        || g.contains(&format!("`{name} "))
 }
 
 #[test]
@@ -42,13 +44,19 @@ fn every_call_is_in_the_guide_and_every_documented_model_probe_exists() {
         .map(|c| c.name)
         .filter(|n| !documented(&g, n))
         .collect();
-    assert!(missing.is_empty(), "calls the guide does not describe: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "calls the guide does not describe: {missing:?}"
+    );
     let unknown: Vec<String> = words_with(&g, "model.")
         .into_iter()
         .filter(|w| w.len() > "model.".len())
         .filter(|w| lang::call_spec(w).is_none())
         .collect();
-    assert!(unknown.is_empty(), "model probes the guide names but the code lacks: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "model probes the guide names but the code lacks: {unknown:?}"
+    );
 }
 
 #[test]
@@ -71,7 +79,10 @@ fn advice_values_features_and_headers_match_the_code() {
         assert!(documented(&g, f), "feature `{f}` is not in the guide");
     }
     for d in mmlab_scenario::parse::HEADER_DIRECTIVES {
-        assert!(documented(&g, d), "header directive `{d}` is not in the guide");
+        assert!(
+            documented(&g, d),
+            "header directive `{d}` is not in the guide"
+        );
     }
     for s in lang::SIGNALS {
         assert!(g.contains(s), "signal {s} is not in the guide");
@@ -81,16 +92,29 @@ fn advice_values_features_and_headers_match_the_code() {
 #[test]
 fn record_fields_and_counter_names_match_the_code() {
     let g = guide();
-    let records = [&lang::PAGEMAP, &lang::MAPS, &lang::SMAPS, &lang::UFFD_MSG, &lang::MODEL_PAGE];
+    let records = [
+        &lang::PAGEMAP,
+        &lang::MAPS,
+        &lang::SMAPS,
+        &lang::UFFD_MSG,
+        &lang::MODEL_PAGE,
+    ];
     for r in records {
         for f in (r.fields)() {
-            assert!(g.contains(&format!("`.{f}`")), "{} field `.{f}` is not in the guide", r.name);
+            assert!(
+                g.contains(&format!("`.{f}`")),
+                "{} field `.{f}` is not in the guide",
+                r.name
+            );
         }
     }
     for n in mmlab::fs::proc::MEMINFO_NAMES {
         assert!(g.contains(n), "meminfo field {n} is not in the guide");
     }
     for n in mmlab::vmstat::VmStat::names() {
-        assert!(g.contains(&format!("`{n}`")), "counter `{n}` is not in the guide");
+        assert!(
+            g.contains(&format!("`{n}`")),
+            "counter `{n}` is not in the guide"
+        );
     }
 }

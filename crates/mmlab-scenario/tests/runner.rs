@@ -380,7 +380,11 @@ fn both_backends_failing_a_line_agree_only_on_the_same_values_and_every_divergen
     };
     let (one, two) = (run_with_byte(1), run_with_byte(2));
     let (v, lines) = compare(&one, &two, &[]);
-    assert_eq!(v, Verdict::Diverge, "a both-fail line does not hide the divergence");
+    assert_eq!(
+        v,
+        Verdict::Diverge,
+        "a both-fail line does not hide the divergence"
+    );
     let by_line: Vec<(usize, bool)> = lines.iter().map(|d| (d.line, d.agree)).collect();
     // Line 5 fails on both with 0x01 and 0x02: a divergence. Line 6 fails on both with the same
     // 0x00: agreement. Line 8 holds three times on one side and fails three times on the other.
@@ -407,8 +411,16 @@ fn known_divergences_are_found_from_the_scenario_folder_upwards() {
     let deep = root.join("a/b");
     std::fs::create_dir_all(&deep).unwrap();
     std::fs::write(deep.join("x.mml"), "").unwrap();
-    std::fs::write(root.join("known-divergences.txt"), "a/b/x.mml:3  top reason\n").unwrap();
-    std::fs::write(root.join("a/known-divergences.txt"), "b/x.mml:4  middle reason\n").unwrap();
+    std::fs::write(
+        root.join("known-divergences.txt"),
+        "a/b/x.mml:3  top reason\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("a/known-divergences.txt"),
+        "b/x.mml:4  middle reason\n",
+    )
+    .unwrap();
     let k = mmlab_scenario::diff::KnownFiles::default()
         .for_scenario(&deep.join("x.mml"))
         .unwrap();
@@ -422,4 +434,25 @@ fn known_divergences_are_found_from_the_scenario_folder_upwards() {
         .unwrap_err();
     assert!(e.contains("known-divergences.txt:1: expected"), "{e}");
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn addresses_are_not_compared_across_backends_but_their_differences_are() {
+    use mmlab_scenario::diff::compare;
+    // Two runs whose mappings land at different addresses (standing in for two kernels).
+    let run_after = |pages: u64| {
+        run_text(&format!(
+            "{HEAD}P: q = mmap(NULL, {pages} * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nP: r = mmap(NULL, {pages} * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nP: expect mremap(r, PAGE_SIZE, PAGE_SIZE, 0) fails EFAULT\nP: expect maps(r).end - maps(r).start == 1\n"
+        ))
+    };
+    let (one, two) = (run_after(1), run_after(2));
+    assert_ne!(
+        one.lines[0].first, two.lines[0].first,
+        "the addresses differ"
+    );
+    let (_, lines) = compare(&one, &two, &[]);
+    let agree: Vec<(usize, bool)> = lines.iter().map(|d| (d.line, d.agree)).collect();
+    // Line 6 returns each run's own address: not a divergence. Line 7 sees sizes 0x1000 and
+    // 0x2000: a divergence.
+    assert_eq!(agree, [(6, true), (7, false)]);
 }
