@@ -9,6 +9,9 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal};
 
 use crate::backend::*;
 
+/// The most CPUs the model simulates (Kernel::new keeps 1 to 64 TLBs).
+pub const MAX_CPUS: usize = 64;
+
 /// Runs scenarios on the model; a fresh `Kernel` per scenario.
 pub struct ModelBackend {
     k: Option<Kernel>,
@@ -132,8 +135,10 @@ impl Backend for ModelBackend {
             cfg.memory_bytes = m;
         }
         if let Some(c) = setup.cpus {
-            if !(1..=64).contains(&c) {
-                return Err(Skip(format!("cpus {c}: the model has 1 to 64 CPUs")));
+            if !(1..=MAX_CPUS).contains(&c) {
+                return Err(Skip(format!(
+                    "cpus {c}: the model has 1 to {MAX_CPUS} CPUs"
+                )));
             }
             cfg.cpus = c;
         }
@@ -379,6 +384,7 @@ impl Backend for ModelBackend {
                 .map_err(|e| e.to_string()),
             ModelProbe::Page(addr) => match k.page_at(t, *addr).map_err(|e| e.to_string())? {
                 None => Err(format!("no page is mapped at {addr:#x}")),
+                // In the order of crate::lang::MODEL_PAGE_FIELDS.
                 Some((pfn, p)) => Ok(ProbeValue::Record(vec![
                     ("pfn", pfn),
                     ("anon", p.is_anon() as u64),
