@@ -144,6 +144,11 @@ pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "mapcount",
     "thp",
     "zero",
+    "dirty",
+    "lru",
+    "active",
+    "referenced",
+    "swapbacked",
 ];
 
 pub static MODEL_PAGE: RecordKind = RecordKind {

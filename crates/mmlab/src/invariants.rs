@@ -886,7 +886,7 @@ mod tests {
     #[test]
     fn a_leaked_frame_is_found() {
         let (mut k, _, _) = setup();
-        let pfn = k.pages.alloc().unwrap(); // refcount 1, nothing refers to it
+        let pfn = k.alloc_folio(crate::page::Gfp::KERNEL, 0).unwrap().pfn(); // refcount 1, nothing refers to it
         let v = k.check_invariants().unwrap_err();
         assert_eq!(v.rule, Rule::Refcount);
         k.pages.page_mut(pfn).refcount = 0;
@@ -894,7 +894,7 @@ mod tests {
             k.check_invariants().unwrap_err().rule,
             Rule::AllocatedHoldsReference
         );
-        k.pages.page_mut(pfn).flags = crate::page::flags::PG_TABLE; // a table no tree holds
+        k.pages.page_mut(pfn).flags = crate::page::PageFlags::TABLE; // a table no tree holds
         assert_eq!(k.check_invariants().unwrap_err().rule, Rule::NoFrameLeak);
     }
 
@@ -937,6 +937,7 @@ mod tests {
         k.exit(c).unwrap();
         k.exit(t).unwrap();
         k.check_invariants().unwrap();
+        k.lru_add_drain_all();
         assert_eq!(k.frames_in_use(), 0);
     }
 }

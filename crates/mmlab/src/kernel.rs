@@ -260,12 +260,8 @@ impl Kernel {
         let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {
             let v = self.mms[mm].vmas.remove(s).expect("vma");
-            self.zap_page_range(
-                &mut tlb,
-                mm,
-                (v.start, v.end),
-                crate::mm::memory::ZapDetails::UNMAP,
-            );
+            let range = (v.start, v.end);
+            self.zap_page_range(&mut tlb, &v, range, crate::mm::memory::ZapDetails::UNMAP);
             self.vma_release(&v);
         }
         self.tlb_finish_mmu(tlb);

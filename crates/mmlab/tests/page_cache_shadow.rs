@@ -504,6 +504,7 @@ fn run_file_shadow(profile: Profile, ops: &[FOp]) -> Result<(), TestCaseError> {
         .map_err(|e| TestCaseError::fail(format!("exit: {e:?}")))?;
     w.k.check_invariants()
         .map_err(|v| TestCaseError::fail(format!("{profile:?}: after exit: {v}")))?;
+    w.k.lru_add_drain_all();
     prop_assert_eq!(w.k.frames_in_use(), 0, "{:?}: page cache leaked", profile);
     Ok(())
 }

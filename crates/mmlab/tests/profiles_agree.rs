@@ -64,7 +64,9 @@ fn run_profiles(arena_prot: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     }
     a.exit_all().map_err(TestCaseError::fail)?;
     b.exit_all().map_err(TestCaseError::fail)?;
+    a.k.lru_add_drain_all();
     prop_assert_eq!(a.k.frames_in_use(), 0);
+    b.k.lru_add_drain_all();
     prop_assert_eq!(b.k.frames_in_use(), 0);
     Ok(())
 }

@@ -173,6 +173,11 @@ impl Kernel {
         slot: PteSlot,
         e: PteKind,
     ) -> SysResult<()> {
+        if e == PteKind::None {
+            return Ok(());
+        }
+        // copy_pte_range() allocates the child's table before it copies into it.
+        let cslot = self.walk_alloc(w.child, addr).ok_or(Errno::ENOMEM)?;
         let pte = match e {
             PteKind::None => return Ok(()),
             PteKind::Present(pte) => {
@@ -180,7 +185,7 @@ impl Kernel {
                 if !pte.special() {
                     let pfn = pte.pfn();
                     self.get_page(pfn);
-                    if self.pages.page(pfn).is_anon() {
+                    if self.pages.page_anon(pfn) {
                         self.page_try_dup_anon_rmap(pfn);
                         self.mms[w.child].rss_anon += 1;
                     } else {
@@ -217,8 +222,6 @@ impl Kernel {
                 _,
             ) => table::get(&self.phys, slot),
         };
-        // copy_pte_range() allocates the child's table before it copies into it.
-        let cslot = self.walk_alloc(w.child, addr).ok_or(Errno::ENOMEM)?;
         table::set(&mut self.phys, cslot, pte);
         Ok(())
     }

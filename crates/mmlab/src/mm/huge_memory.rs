@@ -9,7 +9,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason::Missing;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
-use crate::mm::memory::{Vmf, ZapDetails};
+use crate::mm::memory::Vmf;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::thp_knobs::ThpKnobs;
 use crate::mm::vm_fault::{FaultResult, VmFault};
@@ -432,7 +432,7 @@ impl Kernel {
     /// holds are freed, and a file's subpages past EOF leave the page cache.
     pub(crate) fn split_huge_page(&mut self, f: Folio) -> bool {
         let hp = *self.pages.page(f.pfn());
-        let anon = hp.is_anon();
+        let anon = hp.test(PageFlags::ANON);
         let ino = hp.mapping() as usize;
         let index = hp.index();
         let cached = |k: &Kernel, p: Pfn| {
@@ -448,14 +448,7 @@ impl Kernel {
         } else {
             // try_to_unmap(TTU_SPLIT_HUGE_PMD): each PMD mapping is split (cleared) on the
             // way, then every PTE of the folio goes.
-            for (mm, haddr) in self.file_pmd_mappings(f) {
-                self.split_huge_pmd(mm, haddr);
-            }
-            let details = ZapDetails {
-                even_cows: false,
-                drop_marker: false,
-            };
-            self.unmap_mapping_range(ino, (index, index + HPAGE_NR), details);
+            self.try_to_unmap_file(f);
         }
         // __split_huge_page(): the folio leaves the LRU as one and its pieces go back on the
         // list it was on, in order.
@@ -501,22 +494,6 @@ impl Kernel {
             }
         }
         true
-    }
-
-    /// Where a file THP is mapped by a PMD: every 2 MiB-aligned address of a VMA of its
-    /// file whose PMD entry maps its head.
-    fn file_pmd_mappings(&self, f: Folio) -> Vec<(MmId, u64)> {
-        let p = self.pages.page(f.pfn());
-        self.i_mmap_overlaps(p.mapping() as usize, p.index(), p.index() + 1)
-            .into_iter()
-            .filter(|m| {
-                let root = self.mms[m.mm].pgd;
-                table::pmd_slot(&self.phys, root, m.start)
-                    .map(|s| table::get_pmd(&self.phys, s))
-                    .is_some_and(|e| e.is_leaf() && e.pfn() == f.pfn())
-            })
-            .map(|m| (m.mm, m.start))
-            .collect()
     }
 
     /// unmap_page() + remap_page() for an anonymous folio: its PMD mappings become PTEs, then

@@ -357,7 +357,7 @@ impl Kernel {
         let (mm, haddr) = (vmf.mm, vmf.address);
         let old = Folio(pte.pfn());
         let page = *self.pages.page(old.pfn());
-        if page.mapcount() == 1 && page.is_anon() {
+        if page.mapcount() == 1 && page.test(PageFlags::ANON) {
             self.page_move_anon_rmap(old.pfn(), &vmf.vma);
             set_huge_pte_at(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
             self.vmstat.cow_reuse += 1;
@@ -369,7 +369,7 @@ impl Kernel {
             // The owner of a private mapping may not fail for want of a page a fork child
             // still shares: unmap_ref_private() takes it from the children, and the owner
             // then reuses it.
-            if vmf.vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.is_anon() {
+            if vmf.vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.test(PageFlags::ANON) {
                 self.unmap_ref_private(mm, &vmf.vma, old, idx, haddr);
                 if self.pages.page(old.pfn()).mapcount() == 1 {
                     return self.hugetlb_cow(vmf, slot, pte);
@@ -532,7 +532,7 @@ impl Kernel {
                 let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
                 let pfn = e.pfn();
                 self.get_page(pfn);
-                if self.pages.page(pfn).is_anon() {
+                if self.pages.page_anon(pfn) {
                     self.page_try_dup_anon_rmap(pfn);
                 } else {
                     self.page_add_file_rmap(pfn);

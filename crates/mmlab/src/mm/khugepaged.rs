@@ -11,7 +11,6 @@ use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use std::ops::ControlFlow;
 
-use crate::mm::memory::ZapDetails;
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::page::alloc::ZERO_PFN;
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
@@ -166,6 +165,9 @@ impl Kernel {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
+            if !self.pages.folio_test(Folio(pfn), PageFlags::LRU) {
+                return ScanResult::PageLru;
+            }
             let p = self.pages.page(pfn);
             if p.refcount() != 1 + p.mapcount() {
                 return ScanResult::PageCount;
@@ -192,15 +194,17 @@ impl Kernel {
         if cached.is_empty() {
             return ScanResult::Truncated;
         }
-        for &(index, pfn) in &cached {
+        for &(_, pfn) in &cached {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
-            let details = ZapDetails {
-                even_cows: false,
-                drop_marker: false,
-            };
-            self.unmap_mapping_range(ino, (index, index + 1), details);
+            // isolate_lru_page() fails for a page still in a per-CPU LRU batch.
+            if !self.pages.folio_test(Folio(pfn), PageFlags::LRU) {
+                return ScanResult::DelPageLru;
+            }
+            self.try_to_unmap_file(Folio(pfn));
+            // page_ref_freeze(page, 3): only the page cache (and the collapse's own two
+            // references, which the model does not take) may hold it.
             if self.pages.page(pfn).refcount() != 1 {
                 return ScanResult::PageCount;
             }
@@ -390,11 +394,12 @@ impl Kernel {
             let pte = table::get(&self.phys, slot);
             table::set(&mut self.phys, slot, Pte::NONE);
             if pte.is_none() || pte.pfn() == ZERO_PFN {
-                self.mms[mm].rss_anon += 1;
                 continue;
             }
+            // The new huge entry counts all 512 pages in the RSS again.
             let src = pte.pfn();
             self.phys.copy(src, new.page(i));
+            self.mms[mm].rss_anon -= 1;
             self.page_remove_rmap(src);
             self.put_page(src);
         }

@@ -186,7 +186,7 @@ impl Kernel {
                 // zap_page_range(): no zap_details, so uffd-wp markers stay.
                 self.lru_add_drain();
                 let mut tlb = MmuGather::new(mm, false);
-                self.zap_page_range(&mut tlb, mm, (start, end), ZapDetails::DONTNEED);
+                self.zap_page_range(&mut tlb, vma, (start, end), ZapDetails::DONTNEED);
                 self.tlb_end_vma(&mut tlb);
                 self.tlb_finish_mmu(tlb);
                 if vma.is_hugetlb() {
@@ -405,20 +405,10 @@ impl Kernel {
                 if w.how == MadviseHow::Cold {
                     self.deactivate_page(f);
                 } else if !self.pages.folio_test(f, PageFlags::ANON) {
-                    // try_to_unmap_one(): clear and flush (a single CPU needs no batching).
-                    let left = if w.arm_markers && pte.uffd_wp() {
-                        Pte::marker(crate::pgtable::swp::PTE_MARKER_UFFD_WP)
-                    } else {
-                        Pte::NONE
-                    };
-                    table::set(&mut self.phys, slot, left);
-                    self.flush_tlb_page(mm, addr);
-                    if pte.dirty() {
-                        self.set_page_dirty(pfn);
-                    }
-                    self.mms[mm].rss_shmem -= 1;
-                    self.page_remove_rmap(pfn);
-                    self.put_page(pfn);
+                    // reclaim's try_to_unmap() of the shmem page, this mapping's entry first.
+                    let mut batch = crate::mm::rmap::UnmapBatch::default();
+                    self.try_to_unmap_one(&mut batch, (mm, addr), slot, w.arm_markers);
+                    self.try_to_unmap_flush(batch);
                 }
             }
         }

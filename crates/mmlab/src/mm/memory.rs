@@ -387,7 +387,7 @@ impl Kernel {
         }
         let (mm, addr) = (vmf.mm, vmf.address);
         match old {
-            Some(p) if !self.pages.page(p).is_anon() => {
+            Some(p) if !self.pages.page_anon(p) => {
                 self.mms[mm].rss_shmem -= 1;
                 self.mms[mm].rss_anon += 1;
             }
@@ -614,18 +614,11 @@ impl Kernel {
     pub(crate) fn zap_page_range(
         &mut self,
         tlb: &mut MmuGather,
-        mm: MmId,
+        vma: &Vma,
         (start, end): (u64, u64),
         details: ZapDetails,
     ) {
-        let vma = self.mms[mm]
-            .vmas
-            .find(start)
-            .filter(|v| v.start <= start)
-            .map(Vma::for_fault);
-        let Some(vma) = vma else {
-            return;
-        };
+        let mm = tlb.mm;
         if vma.is_hugetlb() {
             return self.unmap_hugepage_range(tlb, mm, (start, end), details);
         }
@@ -650,7 +643,7 @@ impl Kernel {
         let (pte, wp) = match e {
             PteKind::None => return,
             PteKind::Present(p) => {
-                if !details.even_cows && !p.special() && self.pages.page(p.pfn()).is_anon() {
+                if !details.even_cows && !p.special() && self.pages.page_anon(p.pfn()) {
                     return;
                 }
                 (p, p.uffd_wp())
@@ -676,7 +669,7 @@ impl Kernel {
             return;
         }
         let pfn = pte.pfn();
-        if self.pages.page(pfn).is_anon() {
+        if self.pages.page_anon(pfn) {
             self.mms[w.mm].rss_anon -= 1;
         } else {
             self.mms[w.mm].rss_shmem -= 1;
@@ -729,9 +722,12 @@ impl Kernel {
         details: ZapDetails,
     ) {
         for f in self.i_mmap_overlaps(ino, from, to) {
+            let Some(vma) = self.mms[f.mm].vmas.lookup(f.start).map(Vma::for_fault) else {
+                continue;
+            };
             self.lru_add_drain();
             let mut tlb = MmuGather::new(f.mm, false);
-            self.zap_page_range(&mut tlb, f.mm, (f.start, f.end), details);
+            self.zap_page_range(&mut tlb, &vma, (f.start, f.end), details);
             self.tlb_end_vma(&mut tlb);
             self.tlb_finish_mmu(tlb);
         }

@@ -646,7 +646,7 @@ impl Kernel {
         self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
         for v in victims {
-            self.zap_page_range(&mut tlb, mm, (v.start, v.end), ZapDetails::UNMAP);
+            self.zap_page_range(&mut tlb, v, (v.start, v.end), ZapDetails::UNMAP);
             self.tlb_end_vma(&mut tlb);
         }
         let floor = self.mms[mm].vmas.prev(start).map_or(0, |p| p.end);

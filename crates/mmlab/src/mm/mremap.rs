@@ -954,7 +954,7 @@ mod tests {
         );
         let pm = k.pagemap(t, new + 5 * P).unwrap();
         assert_ne!(pm & PM_PRESENT, 0);
-        assert_eq!(pm & PM_PFRAME_MASK, pfn);
+        assert_eq!(pm & PM_PFRAME_MASK, pfn.0);
         assert_eq!(k.load(t, new + 5 * P), Ok(0x55));
         assert_eq!(k.load(t, new + (2 << 20) + 7 * P), Ok(0x77));
         assert_eq!(k.pagemap(t, old + 5 * P).unwrap() & PM_PRESENT, 0);

@@ -1,8 +1,13 @@
 //! Reverse-map bookkeeping on struct page (mm/rmap.c): mapcounts, PG_anon_exclusive.
 
+use crate::hw::PAGE_SIZE;
 use crate::kernel::Kernel;
-use crate::mm::vma::Vma;
+use crate::mm::vma::{vm::VM_UFFD_WP, Vma};
+use crate::mm::MmId;
 use crate::page::{Folio, PageFlags, Pfn};
+use crate::pgtable::pte::Pte;
+use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
+use crate::pgtable::table::{self, PteSlot};
 use crate::trace::Event;
 
 impl Kernel {
@@ -84,5 +89,86 @@ impl Kernel {
         let p = self.pages.page_mut(f.pfn());
         p.mapping = vma.anon_vma.map_or(p.mapping, |a| a.id);
         self.pages.page_mut(pfn).flags |= exclusive;
+    }
+}
+
+/// The flush try_to_unmap() deferred (struct tlbflush_unmap_batch): the CPUs that may still
+/// cache an unmapped entry, flushed at once by try_to_unmap_flush().
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct UnmapBatch {
+    /// The mms whose entries wait for the flush.
+    pending: Option<MmId>,
+}
+
+impl Kernel {
+    /// try_to_unmap() of a page-cache folio (TTU_SPLIT_HUGE_PMD | TTU_BATCH_FLUSH, as
+    /// collapse_file(), split_huge_page() and reclaim pass it): rmap_walk_file() over the
+    /// VMAs of its file that map its pages, try_to_unmap_one() on each entry, then the
+    /// deferred flush. Locks: the folio lock; i_mmap_rwsem, read.
+    pub(crate) fn try_to_unmap_file(&mut self, f: Folio) {
+        let ino = self.pages.folio_mapping(f) as usize;
+        let index = self.pages.page(f.pfn()).index();
+        let nr = self.pages.folio_nr_pages(f);
+        let mut batch = UnmapBatch::default();
+        for m in self.i_mmap_overlaps(ino, index, index + nr) {
+            // split_huge_pmd_address(): a file PMD mapping is cleared first.
+            let haddr = m.start & !((1 << 21) - 1);
+            self.split_huge_pmd(m.mm, haddr);
+            let arm = m.flags & VM_UFFD_WP != 0;
+            let mut a = m.start;
+            while a < m.end {
+                let slot = table::walk(&self.phys, self.mms[m.mm].pgd, a);
+                if let Some(slot) = slot {
+                    let pte = table::get(&self.phys, slot);
+                    if pte.is_present() && !pte.special() && self.pages.folio(pte.pfn()) == f {
+                        self.try_to_unmap_one(&mut batch, (m.mm, a), slot, arm);
+                    }
+                }
+                a += PAGE_SIZE;
+            }
+        }
+        self.try_to_unmap_flush(batch);
+    }
+
+    /// try_to_unmap_one() for one present PTE of a file page at `addr` of `mm`: clear it (the
+    /// flush deferred into `batch` when another CPU may cache it, should_defer_flush(), else
+    /// done now), leave a uffd-wp marker where the VMA is registered (`arm_markers`,
+    /// pte_install_uffd_wp_if_needed()), move the dirty bit to the folio, and drop the
+    /// mapping and its reference.
+    pub(crate) fn try_to_unmap_one(
+        &mut self,
+        batch: &mut UnmapBatch,
+        (mm, addr): (MmId, u64),
+        slot: PteSlot,
+        arm_markers: bool,
+    ) {
+        let pte = table::get(&self.phys, slot);
+        let remote = self.mms[mm].cpumask & !(1u64 << self.current_cpu) != 0;
+        let left = if arm_markers && pte.uffd_wp() {
+            Pte::marker(PTE_MARKER_UFFD_WP)
+        } else {
+            Pte::NONE
+        };
+        table::set(&mut self.phys, slot, left);
+        if remote {
+            batch.pending = Some(mm);
+        } else {
+            self.flush_tlb_page(mm, addr);
+        }
+        let pfn = pte.pfn();
+        if pte.dirty() {
+            self.set_page_dirty(pfn);
+        }
+        self.mms[mm].rss_shmem -= 1;
+        self.page_remove_rmap(pfn);
+        self.put_page(pfn);
+    }
+
+    /// try_to_unmap_flush(): the deferred flush, all of the mm on the CPUs that ran it
+    /// (arch_tlbbatch_flush() flushes everything).
+    pub(crate) fn try_to_unmap_flush(&mut self, batch: UnmapBatch) {
+        if let Some(mm) = batch.pending {
+            self.flush_tlb_mm_range(mm, 0, u64::MAX);
+        }
     }
 }

@@ -256,8 +256,10 @@ impl Kernel {
         self.lru_add_drain_cpu(self.current_cpu);
     }
 
-    /// lru_add_drain_all(): empty every CPU's batches.
-    pub(crate) fn lru_add_drain_all(&mut self) {
+    /// lru_add_drain_all(): empty every CPU's batches (what a write to
+    /// /proc/sys/vm/drop_caches or compact_memory starts with). The last references to a freed
+    /// process's pages may sit in another CPU's batch until then.
+    pub fn lru_add_drain_all(&mut self) {
         for cpu in 0..self.lru.pvecs.len() {
             self.lru_add_drain_cpu(cpu);
         }

@@ -113,6 +113,11 @@ impl PageAlloc {
             own
         }
     }
+    /// PageAnon(): the page's folio is anonymous.
+    #[inline]
+    pub fn page_anon(&self, pfn: Pfn) -> bool {
+        self.folio_test(self.folio(pfn), PageFlags::ANON)
+    }
     /// page_to_pgoff(): a page's offset in its file or anon_vma (a tail's is the head's plus
     /// its place in the folio).
     #[inline]
@@ -133,7 +138,7 @@ impl PageAlloc {
             FolioKind::Hugetlb
         } else if p.test(PageFlags::TABLE) {
             FolioKind::PageTable
-        } else if p.is_anon() {
+        } else if p.test(PageFlags::ANON) {
             if large {
                 FolioKind::AnonThp
             } else {

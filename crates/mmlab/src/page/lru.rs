@@ -172,10 +172,8 @@ mod tests {
         lru.add(&mut mem, fs[1]);
         assert_eq!(lru.nr_pages(LruList::InactiveAnon), 2);
         assert_eq!(lru.nr_pages(LruList::ActiveAnon), 1);
-        lru.add_tail(&mut mem, {
-            lru.del(&mut mem, fs[2]);
-            fs[2]
-        });
+        lru.del(&mut mem, fs[2]);
+        lru.add_tail(&mut mem, fs[2]);
         let order: Vec<_> = lru.oldest_first(&mem, LruList::InactiveAnon).collect();
         assert_eq!(order, vec![fs[2], fs[0]]);
     }

@@ -118,11 +118,6 @@ impl Page {
     pub fn test(&self, flag: PageFlags) -> bool {
         self.flags.intersects(flag)
     }
-    /// PageAnon().
-    #[inline]
-    pub fn is_anon(&self) -> bool {
-        self.test(PageFlags::ANON)
-    }
     /// PageAnonExclusive().
     #[inline]
     pub fn anon_exclusive(&self) -> bool {

@@ -51,6 +51,7 @@ pub fn exit_all_leaves_nothing(
 ) -> Result<(), String> {
     exit_each(k, tids)?;
     let zero = if k.huge_zero_page_allocated() { 512 } else { 0 };
+    k.lru_add_drain_all();
     expect("frames in use after every exit", k.frames_in_use(), zero)
 }
 

@@ -123,10 +123,13 @@ impl World {
         }
     }
 
-    /// Exit every process, the last first; the invariants must hold after each exit.
+    /// Exit every process, the last first; the invariants must hold after each exit. Then
+    /// every CPU's LRU batches drain, letting go of the last references to the pages.
     pub fn exit_all(&mut self) -> Result<(), String> {
         let tids: Vec<Tid> = self.procs.drain(..).rev().map(|th| th[0]).collect();
-        exit_each(&mut self.k, tids)
+        exit_each(&mut self.k, tids)?;
+        self.k.lru_add_drain_all();
+        Ok(())
     }
 }
 
