@@ -15,10 +15,12 @@ pub mod kernel;
 pub mod mm;
 pub mod page;
 pub mod pgtable;
+pub mod sched;
 pub mod trace;
 pub mod uapi;
 pub mod vmstat;
 
 pub use config::{Config, ContentMode, Features, Profile};
 pub use errno::{Errno, SysResult};
-pub use kernel::{Kernel, Signal, Tid};
+pub use kernel::Kernel;
+pub use sched::{Signal, Tid};

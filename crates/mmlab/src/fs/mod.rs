@@ -1,5 +1,6 @@
 //! User-visible files: /proc/PID/pagemap and /proc/PID/maps.
 
 pub mod file;
+pub mod inode;
 pub mod proc;
 pub mod userfaultfd;

@@ -1,9 +1,10 @@
 //! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Process, Task, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use crate::sched::{Process, Task, Tid};
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -45,8 +46,7 @@ impl Kernel {
             pid,
             mm: child,
             cpu,
-            uffd_wait: None,
-            uffd_events: 0,
+            wait: None,
             restart: None,
         });
         self.procs[pid].threads.push(ctid);
@@ -120,8 +120,8 @@ impl Kernel {
             if !wipe {
                 self.anon_vma_fork(&mut c, &v);
             }
-            if let Backing::Shmem(ino) = v.backing {
-                self.shmem[ino].refs += 1;
+            if let Backing::File(ino) = v.backing {
+                self.inodes[ino].refs += 1;
             }
             let m = &mut self.mms[child];
             m.total_vm += v.pages();

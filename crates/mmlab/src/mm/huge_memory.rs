@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason::Missing;
+use crate::hw::PAGE_SIZE;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
 use crate::mm::memory::Vmf;
@@ -412,7 +413,7 @@ impl Kernel {
         let ino = hp.mapping() as usize;
         let index = hp.index();
         let cached = |k: &Kernel, p: Pfn| {
-            !anon && k.shmem[ino].cache.get(&k.pages.page_index(p)) == Some(&p)
+            !anon && k.inodes[ino].i_mapping.page(k.pages.page_index(p)) == Some(p)
         };
         let cache_refs = f.pfn().range(HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
         if hp.refcount() != self.pages.folio_mapcount(f) + cache_refs {
@@ -442,8 +443,8 @@ impl Kernel {
         let eof = if anon {
             u64::MAX
         } else {
-            let i = &self.shmem[ino];
-            i.size.div_ceil(4096).max(i.fallocend)
+            let i = &self.inodes[ino];
+            i.i_size.div_ceil(PAGE_SIZE).max(i.fallocend())
         };
         let in_cache: Vec<bool> = f.pfn().range(HPAGE_NR).map(|p| cached(self, p)).collect();
         for i in 0..HPAGE_NR {
@@ -464,7 +465,7 @@ impl Kernel {
             if anon {
                 self.remove_migration_ptes(sub);
             } else if in_cache[i as usize] && index + i >= eof {
-                self.shmem[ino].cache.remove(&(index + i));
+                self.inodes[ino].i_mapping.remove(index + i);
                 self.vmstat.nr_shmem -= 1;
                 self.pages.folio_ref_add(sub, -1);
             }

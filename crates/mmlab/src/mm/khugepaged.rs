@@ -130,7 +130,7 @@ impl Kernel {
         if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
             return false;
         }
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             return self.shmem_is_huge(ino, Some(vma), vma.pgoff)
                 && (vma.start >> 12)
                     .wrapping_sub(vma.pgoff)
@@ -161,7 +161,7 @@ impl Kernel {
     /// referenced only by the cache and its mappings, and at most max_ptes_none holes.
     fn khugepaged_scan_file(&mut self, ino: usize, start: u64) -> ScanResult {
         let mut present = 0;
-        for (_, &pfn) in self.shmem[ino].cache.range(start..start + HPAGE_NR) {
+        for (_, pfn) in self.inodes[ino].i_mapping.pages(start..start + HPAGE_NR) {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
@@ -186,10 +186,9 @@ impl Kernel {
     /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
     fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
-        let cached: Vec<(u64, Pfn)> = self.shmem[ino]
-            .cache
-            .range(start..start + HPAGE_NR)
-            .map(|(&i, &p)| (i, p))
+        let cached: Vec<(u64, Pfn)> = self.inodes[ino]
+            .i_mapping
+            .pages(start..start + HPAGE_NR)
             .collect();
         if cached.is_empty() {
             return ScanResult::Truncated;
@@ -211,7 +210,7 @@ impl Kernel {
         }
         for &(index, pfn) in &cached {
             self.phys.copy(pfn, new.page(index - start));
-            self.shmem[ino].cache.remove(&index);
+            self.inodes[ino].i_mapping.remove(index);
             self.vmstat.nr_shmem -= 1;
             self.put_page(pfn);
         }
@@ -266,7 +265,7 @@ impl Kernel {
     /// The address space of `tid` and the 2 MiB range holding `addr` a step works on.
     fn khugepaged_target(
         &self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<(MmId, u64)> {
         Ok((self.task(tid)?.mm, addr & !(HPAGE_SIZE - 1)))
@@ -276,7 +275,7 @@ impl Kernel {
     /// khugepaged_scan_mm_slot()'s VMA checks, then khugepaged_scan_pmd().
     pub fn khugepaged_scan(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
@@ -291,7 +290,7 @@ impl Kernel {
             Ok(v) => v,
             Err(r) => return Ok(r),
         };
-        let r = if let Backing::Shmem(ino) = vma.backing {
+        let r = if let Backing::File(ino) = vma.backing {
             self.khugepaged_scan_file(ino, vma.linear_page_index(haddr))
         } else {
             // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
@@ -327,7 +326,7 @@ impl Kernel {
     /// and install it with the old PTE table deposited.
     pub fn khugepaged_collapse(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
@@ -350,7 +349,7 @@ impl Kernel {
         self.vmstat.thp_collapse_alloc += 1;
         let result = match self.hugepage_vma_revalidate(mm, haddr) {
             Ok(vma) => match vma.backing {
-                Backing::Shmem(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
+                Backing::File(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
                 Backing::Anon => self.collapse_huge_page(mm, &vma, haddr, new),
             },
             Err(r) => r,

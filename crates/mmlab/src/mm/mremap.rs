@@ -6,12 +6,13 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::Pfn;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::table::{self, PMD_SIZE};
+use crate::sched::Tid;
 use crate::uapi::*;
 
 /// VM_LOCKONFAULT (include/linux/mm.h).
@@ -281,9 +282,9 @@ impl Kernel {
         } else {
             pgoff
         };
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             // get_file(): the new VMA holds its own reference; the shmem size is untouched.
-            self.shmem[ino].refs += 1;
+            self.inodes[ino].refs += 1;
         }
         // A private hugetlb mapping's resv_map goes with the new VMA, which only ever uses or
         // gives back the reservations of its own range; move_vma() then drops the old VMA's
@@ -664,7 +665,7 @@ fn mremap_align(vma: &Vma) -> u64 {
 mod tests {
     use super::*;
     use crate::fs::proc::{PM_PFRAME_MASK, PM_PRESENT};
-    use crate::kernel::Signal;
+    use crate::sched::Signal;
     use crate::Config;
 
     const P: u64 = PAGE_SIZE;
@@ -1127,8 +1128,8 @@ mod tests {
         let q = k.mremap(t, s, 2 * P, 3 * P, MREMAP_MAYMOVE, 0).unwrap();
         assert_eq!(k.load(t, q), Ok(0x5a));
         assert_eq!(k.load(t, q + 2 * P), Err(Signal::Bus));
-        if let Backing::Shmem(ino) = vma(&k, t, q).unwrap().backing {
-            assert_eq!(k.shmem[ino].size, P);
+        if let Backing::File(ino) = vma(&k, t, q).unwrap().backing {
+            assert_eq!(k.inodes[ino].i_size, P);
         } else {
             panic!("shared anon is shmem");
         }

@@ -313,9 +313,9 @@ impl Kernel {
                 .map(|a| a.vmas.iter().copied().collect())
                 .unwrap_or_default()
         } else {
-            self.shmem
+            self.inodes
                 .get(mapping as usize)
-                .map(|i| i.i_mmap.iter().copied().collect())
+                .map(|i| i.i_mapping.i_mmap.iter().copied().collect())
                 .unwrap_or_default()
         };
         for id in vmas {

@@ -51,8 +51,9 @@ use vm::*;
 pub enum Backing {
     /// Private or not-yet-faulted anonymous memory (vma_is_anonymous).
     Anon,
-    /// A shmem inode: shared anonymous memory (shmem_zero_setup) or, later, memfd.
-    Shmem(usize),
+    /// A file (vm_file): shared anonymous memory (shmem_zero_setup), a memfd or a hugetlbfs
+    /// file, by inode.
+    File(crate::fs::inode::Ino),
 }
 
 /// A VMA's stable handle: its own for as long as it lives (a split makes a new one for the
