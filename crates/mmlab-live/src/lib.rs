@@ -3,6 +3,7 @@
 //! observes comes from /proc. Also the native host workloads `mmlab bench` compares against.
 
 pub mod agent;
+pub mod agent_space;
 pub mod bench;
 pub mod host;
 pub mod hugetlb_pool;
