@@ -260,6 +260,13 @@ fn rate_row(
 
 /// Run the benchmarks and print the table; exit 1 if a target is missed.
 pub fn run(quick: bool, json: bool) -> ExitCode {
+    let turn = match mmlab_live::HostLock::acquire() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mmlab bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
     let reps = if quick { 1 } else { 3 };
     let iters = if quick { 20_000 } else { 200_000 };
@@ -297,7 +304,7 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
         "faults/s",
         reps,
         || model_hugetlb_faults(bytes),
-        host::hugetlb_fault_rate(bytes as usize, reps),
+        host::hugetlb_fault_rate(&turn, bytes as usize, reps),
         1.0,
     ));
 
@@ -361,7 +368,8 @@ pub fn run(quick: bool, json: bool) -> ExitCode {
     });
 
     eprintln!("[9/9] userfaultfd round trips and range write-protection ...");
-    rows.extend(uffd::rows(quick, reps));
+    rows.extend(uffd::rows(&turn, quick, reps));
+    drop(turn);
 
     let all_met = rows.iter().all(|r| r.met);
     if json {

@@ -8,6 +8,7 @@ use mmlab::mm::userfaultfd::{UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_
 use mmlab::uapi::*;
 use mmlab::{Kernel, Signal, Tid};
 use mmlab_live::uffd_bench::{self as host, Kind};
+use mmlab_live::HostLock;
 use std::time::Instant;
 
 use super::{host_or_note, kernel, median, rate_row, Row, PAGE};
@@ -117,7 +118,7 @@ fn model_writeprotect_ns(bytes: u64) -> f64 {
 }
 
 /// The userfaultfd rows; round trips must be 10x the host's, the range protection 2x cheaper.
-pub(super) fn rows(quick: bool, reps: usize) -> Vec<Row> {
+pub(super) fn rows(turn: &HostLock, quick: bool, reps: usize) -> Vec<Row> {
     let small: u64 = if quick { 8 << 20 } else { 64 << 20 };
     let huge: u64 = if quick { 16 << 20 } else { 128 << 20 };
     let mut rows = Vec::new();
@@ -137,7 +138,7 @@ pub(super) fn rows(quick: bool, reps: usize) -> Vec<Row> {
             "trips/s",
             reps,
             || model_round_trips(kind, wp, bytes),
-            host::round_trip_rate(kind, wp, bytes as usize, reps),
+            host::round_trip_rate(turn, kind, wp, bytes as usize, reps),
             10.0,
         ));
     }
