@@ -25,6 +25,24 @@ extern "C" {
 /// The channels of this process's tasks, so a forked child can close its parent's.
 static CHANNELS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
 
+/// Where the agent keeps its channels: above any descriptor a scenario opens, so that the
+/// scenario's descriptors are numbered from 3 up, as on the model (get_unused_fd_flags() takes
+/// the lowest free one).
+const CHANNEL_FDS: RawFd = 512;
+
+/// Move the channel `fd` to the lowest free descriptor from CHANNEL_FDS up.
+fn park(fd: RawFd) -> RawFd {
+    // SAFETY: duplicates and closes a descriptor of our own.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD, CHANNEL_FDS);
+        if high < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        high
+    }
+}
+
 fn register(fd: RawFd) {
     for slot in &CHANNELS {
         if slot
@@ -51,6 +69,7 @@ pub fn main(fd: RawFd) -> ! {
         );
         unsafe { libc::_exit(121) };
     }
+    let fd = park(fd);
     register(fd);
     prefault_files();
     serve(fd);
@@ -117,7 +136,9 @@ fn receive(fd: RawFd) -> Option<(Request, Option<RawFd>)> {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                passed = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>()));
+                passed = Some(park(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<RawFd>(),
+                )));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }

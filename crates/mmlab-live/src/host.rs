@@ -430,12 +430,28 @@ impl Backend for HostBackend {
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let child = Command::new(&self.agent.program)
-            .args(&self.agent.args)
-            .arg(theirs.as_raw_fd().to_string())
-            .process_group(0)
-            .spawn()
-            .map_err(|_| Errno::ENOENT)?;
+        let keep = theirs.as_raw_fd();
+        let mut cmd = Command::new(&self.agent.program);
+        cmd.args(&self.agent.args)
+            .arg(keep.to_string())
+            .process_group(0);
+        // SAFETY: close_range() and fcntl() are async-signal-safe and change only descriptor
+        // flags. The agent keeps stdin, stdout, stderr and its channel: nothing else of the
+        // runner's (a descriptor holding the host lock, a test harness's) goes into the
+        // scenario's process, whose descriptors then start at 3 as on the model.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                libc::fcntl(keep, libc::F_SETFD, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|_| Errno::ENOENT)?;
         drop(theirs);
         let pid = child.id() as i32;
         host_state::agent_started(pid);

@@ -125,14 +125,17 @@ fn flock(fd: RawFd, op: libc::c_int) -> std::io::Result<()> {
 /// descriptor that holds it, or after `waiting(holder's PID)` and a wait.
 pub fn lock_file(path: &Path, waiting: impl FnOnce(Option<u32>)) -> Result<HeldLock, String> {
     let err = |e: std::io::Error| format!("the host lock {}: {e}", path.display());
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o666)
-        .open(path)
-        .map_err(err)?;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(path)
+    };
+    // flock(2) needs no write access: another user's file without it still serves.
+    let mut file = open().or_else(|_| std::fs::File::open(path)).map_err(err)?;
     // Whoever creates the file lets every user lock it (the umask narrowed the mode).
     let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
     match flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) {

@@ -70,6 +70,17 @@ fn cell(q: Quantity, v: f64) -> String {
     }
 }
 
+/// A ratio with three significant digits (two decimals below 10), no prefix: `0.11x`, `14.8x`,
+/// `297x`.
+fn ratio_cell(x: f64) -> String {
+    let x = round3(x);
+    match x {
+        x if x >= 100.0 => format!("{x:.0}x"),
+        x if x >= 10.0 => format!("{x:.1}x"),
+        x => format!("{x:.2}x"),
+    }
+}
+
 /// The unit column: what the numbers count.
 fn unit_column(q: Quantity) -> &'static str {
     match q {
@@ -115,13 +126,7 @@ pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
     for r in rows {
         let [m0, m1, m2] = spread_cells(r.quantity, Some(&r.model));
         let [h0, h1, h2] = spread_cells(r.quantity, r.host.as_ref());
-        let ratio = r.ratio.map_or("-".into(), |x| {
-            if x >= 10.0 {
-                format!("{x:.1}x")
-            } else {
-                format!("{x:.2}x")
-            }
-        });
+        let ratio = r.ratio.map_or("-".into(), ratio_cell);
         out += &format!(
             "{:<27} {:<9} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}  {:>7}  {:<23} {}\n",
             r.workload,
@@ -175,6 +180,15 @@ mod tests {
         );
         assert_eq!(si(0.0, "s"), "0 s");
         assert_eq!(si(100e6, ""), "100 M");
+    }
+
+    #[test]
+    fn ratios_keep_three_digits_without_prefixes() {
+        assert_eq!(ratio_cell(0.1134), "0.11x");
+        assert_eq!(ratio_cell(14.83), "14.8x");
+        assert_eq!(ratio_cell(297.48), "297x");
+        assert_eq!(ratio_cell(1234.0), "1230x");
+        assert_eq!(ratio_cell(9.996), "10.0x");
     }
 
     fn rows() -> Vec<Row> {

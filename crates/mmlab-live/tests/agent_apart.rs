@@ -1,6 +1,6 @@
-//! The agent keeps its own memory out of the scenario's way (`mmlab_live::agent_space`): what it
-//! maps after start lies in its far region, and a scenario's mappings neither hold its pages nor
-//! lose their holes to it.
+//! The agent keeps itself out of the scenario's way (`mmlab_live::agent_space`): what it maps
+//! after start lies in its far region, a scenario's mappings neither hold its pages nor lose
+//! their holes to it, and its channels leave the scenario's descriptor numbers as on the model.
 
 mod common;
 
@@ -15,7 +15,7 @@ use mmlab_scenario::suite::run_file;
 use mmlab_scenario::{ModelBackend, Status};
 
 fn scenarios() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent-memory");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent-apart");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -25,10 +25,10 @@ fn scenarios() -> Vec<PathBuf> {
 }
 
 #[test]
-fn scenarios_that_the_agents_own_memory_used_to_disturb_agree_with_the_model() {
+fn scenarios_that_the_agent_used_to_disturb_agree_with_the_model() {
     let Some(mut h) = common::host() else { return };
     let files = scenarios();
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     for f in files {
         let m = run_file(&f, &mut ModelBackend::default()).unwrap();
         let hr = run_file(&f, &mut h).unwrap();
