@@ -31,6 +31,14 @@ fn interrupted_run_child() {
     panic!("no signal came to end the run");
 }
 
+/// What an ended child wrote to its stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    pipe.read_to_string(&mut err).unwrap();
+    err
+}
+
 fn knob() -> String {
     std::fs::read_to_string(KNOB).unwrap().trim().to_string()
 }
@@ -84,13 +92,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         let deadline = Instant::now() + Duration::from_secs(60);
         while knob() != value || read_u64(NR_HUGEPAGES).unwrap() != pages + others {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let err = stderr_of(&mut child);
                 panic!("the run ended by itself ({status}) before setting the host:\n{err}");
             }
             assert!(Instant::now() < deadline, "the run never set the host");
@@ -99,13 +101,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         // SAFETY: signals the child this test started.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
         let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(status.code(), Some(128 + sig), "{err}");
         assert!(
             err.contains(&format!("interrupted by signal {sig}")),

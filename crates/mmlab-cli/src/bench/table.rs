@@ -219,14 +219,18 @@ mod tests {
         }
     }
 
+    /// Three runs of the quick or the full sizes.
+    fn params(quick: bool) -> Parameters {
+        Parameters {
+            quick,
+            runs: 3,
+            workload_bytes: if quick { 64 << 20 } else { 1 << 30 },
+        }
+    }
+
     #[test]
     fn the_text_names_the_machine_and_never_prints_exponents() {
-        let p = Parameters {
-            quick: true,
-            runs: 3,
-            workload_bytes: 64 << 20,
-        };
-        let t = text(&machine(), &p, &rows());
+        let t = text(&machine(), &params(true), &rows());
         assert!(t.starts_with("mmlab bench --quick: 64 MiB workloads, 3 runs per row"));
         for want in [
             "cpu     AMD EPYC (2 online)",
@@ -246,12 +250,7 @@ mod tests {
 
     #[test]
     fn the_json_is_the_shared_envelope_with_typed_numbers() {
-        let p = Parameters {
-            quick: false,
-            runs: 3,
-            workload_bytes: 1 << 30,
-        };
-        let j = json(&machine(), &p, &rows());
+        let j = json(&machine(), &params(false), &rows());
         assert_eq!(j["mmlab_schema"], 1);
         assert_eq!(j["command"], "bench");
         assert_eq!(j["machine"]["kernel"], "6.18.44");
