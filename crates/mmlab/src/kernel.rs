@@ -59,7 +59,7 @@ impl Kernel {
     pub fn new(cfg: Config) -> Kernel {
         let cpus = cfg.cpus.clamp(1, 64);
         Kernel {
-            phys: PhysMem::new(cfg.content),
+            phys: PhysMem::new(cfg.content, cfg.memory_bytes / PAGE_SIZE),
             pages: PageAlloc::new(cfg.memory_bytes),
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
@@ -308,7 +308,7 @@ impl Kernel {
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }
-        match self.handle_mm_fault(mm, &vma, addr, flags | FaultFlags::DEFAULT) {
+        match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
             Ok(_) => {
                 self.account_fault();
                 Ok(())

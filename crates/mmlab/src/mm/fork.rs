@@ -110,7 +110,7 @@ impl Kernel {
             let mut c = v.clone();
             c.id = self.new_vma_id();
             c.anon_vma = None;
-            c.anon_vma_chain = Vec::new();
+            c.anon_vma_chain = Default::default();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
             self.dup_userfaultfd(child, &mut c, fctxs);

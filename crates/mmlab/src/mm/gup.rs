@@ -61,11 +61,11 @@ impl Kernel {
                 if vma.is_hugetlb() {
                     // follow_hugetlb_page() calls hugetlb_fault() itself: no
                     // handle_mm_fault(), so neither PGFAULT nor the task's min_flt count it.
-                    let mut vmf = crate::mm::memory::Vmf::new(mm, &vma, addr, flags);
+                    let mut vmf = crate::mm::memory::Vmf::new(mm, vma, addr, flags);
                     self.hugetlb_fault(&mut vmf).map_err(|e| (addr, e))?;
                     continue;
                 }
-                self.handle_mm_fault(mm, &vma, addr, flags)
+                self.handle_mm_fault(mm, vma, addr, flags)
                     .map_err(|e| (addr, e))?;
                 self.account_fault();
             }

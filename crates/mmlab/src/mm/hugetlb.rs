@@ -666,7 +666,12 @@ impl Kernel {
                 } else {
                     self.consume_private_resv(mm, vma, idx);
                 }
-                let mut vmf = Vmf::new(mm, vma, addr, crate::mm::vm_fault::FaultFlags::empty());
+                let mut vmf = Vmf::new(
+                    mm,
+                    vma.for_fault(),
+                    addr,
+                    crate::mm::vm_fault::FaultFlags::empty(),
+                );
                 self.hugetlb_install_new_page(&mut vmf, idx, f, shared);
                 f
             }

@@ -77,9 +77,9 @@ pub(crate) struct Vmf {
 
 impl Vmf {
     /// A fault at `addr` of `vma` with `flags`.
-    pub fn new(mm: MmId, vma: &Vma, addr: u64, flags: FaultFlags) -> Vmf {
+    pub fn new(mm: MmId, vma: Vma, addr: u64, flags: FaultFlags) -> Vmf {
         Vmf {
-            vma: vma.for_fault(),
+            vma,
             mm,
             address: addr & PAGE_MASK,
             real_address: addr,
@@ -122,13 +122,13 @@ impl Kernel {
     pub(crate) fn handle_mm_fault(
         &mut self,
         mm: MmId,
-        vma: &Vma,
+        vma: Vma,
         addr: u64,
         flags: FaultFlags,
     ) -> FaultResult {
         self.vmstat.pgfault += 1;
         let mut vmf = Vmf::new(mm, vma, addr, flags);
-        let r = if vma.is_hugetlb() {
+        let r = if vmf.vma.is_hugetlb() {
             self.hugetlb_fault(&mut vmf)
         } else {
             self.__handle_mm_fault(&mut vmf)

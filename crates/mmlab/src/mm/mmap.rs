@@ -324,7 +324,7 @@ impl Kernel {
             pgoff,
             backing,
             anon_vma: None,
-            anon_vma_chain: Vec::new(),
+            anon_vma_chain: Default::default(),
             hugetlb_resv,
             uffd_ctx: None,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)

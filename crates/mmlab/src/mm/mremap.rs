@@ -308,7 +308,7 @@ impl Kernel {
             end: dst + new_len,
             pgoff,
             hugetlb_resv,
-            anon_vma_chain: Vec::new(),
+            anon_vma_chain: Default::default(),
             ..vma.clone()
         };
         self.anon_vma_clone(&mut new, vma);
@@ -422,7 +422,7 @@ impl Kernel {
                     self.unlink_anon_vmas(&mut old);
                     let v = self.mms[mm].vmas.get_mut(addr).expect("old vma");
                     v.anon_vma = None;
-                    v.anon_vma_chain = Vec::new();
+                    v.anon_vma_chain = Default::default();
                 }
             }
             return Ok(dst);
