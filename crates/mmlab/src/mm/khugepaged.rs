@@ -383,7 +383,8 @@ impl Kernel {
     /// after its allocation sleep), then khugepaged_wait_work().
     pub(crate) fn khugepaged_run(&mut self) {
         let suspended = match self.khugepaged.state {
-            KhugepagedState::Scan => {
+            // The scan sleep ended (khugepaged_should_wakeup()) or the thread was woken.
+            KhugepagedState::Scan | KhugepagedState::ScanSleep => {
                 self.lru_add_drain_all();
                 let pass = Pass {
                     pages: self.thp.knobs.pages_to_scan,
@@ -395,9 +396,7 @@ impl Kernel {
                 self.khugepaged_do_scan(pass, false)
             }
             KhugepagedState::AllocSleep { pass, .. } => self.khugepaged_do_scan(pass, true),
-            KhugepagedState::ScanSleep | KhugepagedState::WaitWork => {
-                unreachable!("khugepaged runs only when due")
-            }
+            KhugepagedState::WaitWork => unreachable!("a thread waiting for work is never due"),
         };
         self.khugepaged.state = match suspended {
             // khugepaged_alloc_sleep(): alloc_sleep_millisecs, or until woken.
