@@ -262,6 +262,38 @@ fn pages_to_scan_limits_each_pass() {
 }
 
 #[test]
+fn the_timing_twin_counts_passes_exactly() {
+    // /work/coord/kthreads-twins/thp/khugepaged-daemon-timing.mml, step by step.
+    let mut k = kernel();
+    let t = k.spawn_process(0).unwrap();
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    let p = k
+        .mmap(t, FIXED, 8 * HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0)
+        .unwrap();
+    k.madvise(t, p, 8 * HPAGE, MADV_HUGEPAGE).unwrap();
+    k.store(t, p, 1).unwrap();
+    assert_eq!(num(&k, &format!("{KH}/scan_sleep_millisecs")), 10_000);
+    set(&mut k, &format!("{KH}/pages_to_scan"), "1024");
+    set(&mut k, &format!("{KH}/scan_sleep_millisecs"), "100");
+    let mut steps = vec![];
+    for (sleep, knob) in [
+        (0, None),
+        (99, None),
+        (301, Some(("pages_to_scan", "8192"))),
+        (200, Some(("scan_sleep_millisecs", "10"))),
+        (11, None),
+        (1, None),
+    ] {
+        k.advance_time(sleep * MS);
+        steps.push(full_scans(&k));
+        if let Some((f, v)) = knob {
+            set(&mut k, &format!("{KH}/{f}"), v);
+        }
+    }
+    assert_eq!(steps, [0, 0, 1, 4, 5, 6]);
+}
+
+#[test]
 fn the_list_is_scanned_in_registration_order() {
     let mut k = kernel();
     let a = fixed_ranges(&mut k, 1);
@@ -412,6 +444,12 @@ fn enabled_never_stops_the_thread_and_madvise_restarts_it() {
     assert_eq!(full_scans(&k), 2);
     k.advance_time(10_000 * MS);
     assert_eq!(full_scans(&k), 3);
+    // A knob set behind the store handler's back (a scenario's `thp enabled never` header)
+    // still stops the thread before the next store starts it again.
+    k.thp_sysfs_write("enabled", "never").unwrap();
+    set(&mut k, &format!("{THP}/enabled"), "madvise");
+    k.advance_time(0);
+    assert_eq!(full_scans(&k), 4, "a new thread starts with a pass");
 }
 
 #[test]
@@ -623,6 +661,43 @@ fn a_private_mapping_with_a_cow_page_keeps_its_table() {
 }
 
 #[test]
+fn max_ptes_none_refuses_shmem_ranges_with_holes() {
+    // khugepaged-file-fails.mml's last case: block 0 full, block 1 one page.
+    let mut k = kernel();
+    set(&mut k, &format!("{THP}/shmem_enabled"), "advise");
+    set(&mut k, &format!("{KH}/max_ptes_none"), "0");
+    set(&mut k, &format!("{KH}/scan_sleep_millisecs"), "100");
+    let t = k.spawn_process(0).unwrap();
+    let fd = k.memfd_create(t, "thp-fails", 0).unwrap() as i64;
+    k.ftruncate(t, fd, 4 * HPAGE as i64).unwrap();
+    let s = k
+        .mmap(t, 0, 4 * HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        .unwrap();
+    k.memset(t, s, 0x11, HPAGE).unwrap();
+    k.store(t, s + HPAGE, 0x22).unwrap();
+    let e0 = vmstat(&k, "thp_scan_exceed_none_pte");
+    k.madvise(t, s, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    k.advance_time(0);
+    k.advance_time(100 * MS);
+    assert_eq!(full_scans(&k), 2);
+    assert_eq!(pages_collapsed(&k), 1);
+    // Blocks 1 to 3 fail each pass.
+    assert_eq!(vmstat(&k, "thp_scan_exceed_none_pte"), e0 + 6);
+    assert_eq!(
+        k.pagemap(t, s).unwrap() >> 63,
+        0,
+        "block 0's table was retracted"
+    );
+    assert_eq!(k.pagemap(t, s + HPAGE).unwrap() >> 63, 1);
+    assert_eq!(k.find_mismatch(t, s, HPAGE, 0x11).unwrap(), None);
+    assert_eq!(
+        k.smaps(t, s).unwrap().unwrap().1.shmem_pmd_mapped >> 10,
+        2048
+    );
+    assert_eq!(k.load(t, s + HPAGE).unwrap(), 0x22);
+}
+
+#[test]
 fn a_pinned_shmem_page_fails_the_file_scan_until_released() {
     // khugepaged-file-fails.mml's first case, pass after pass.
     let mut k = kernel();
@@ -638,7 +713,17 @@ fn a_pinned_shmem_page_fails_the_file_scan_until_released() {
         .map(|x| x.2)
         .collect();
     assert_eq!(first, ["SCAN_PAGE_COUNT", "SCAN_PAGE_COUNT"]);
+    assert_eq!(
+        full_scans(&k),
+        2,
+        "each pass: four file ranges, then the end of the list"
+    );
     assert_eq!(pages_collapsed(&k), 0);
+    assert_ne!(
+        k.pagemap(t, s + 10 * PAGE).unwrap() >> 63,
+        0,
+        "nothing was unmapped"
+    );
     k.put_page_ref(pin).unwrap();
     k.advance_time(100 * MS);
     assert_eq!(pages_collapsed(&k), 1);

@@ -127,14 +127,14 @@ pub struct MmSlots {
 
 impl MmSlots {
     /// MMF_VM_HUGEPAGE: is the live mm `mm` registered?
-    pub fn contains(&self, mm: &MmId) -> bool {
+    pub(crate) fn contains(&self, mm: &MmId) -> bool {
         self.slots.iter().any(|s| s.mm == *mm && !s.exited)
     }
 
     /// __khugepaged_enter(): register `mm` at the tail of the list (behind the cursor, "to let
     /// the area settle down a little"), waking khugepaged if the list was empty. False if it
     /// was registered already.
-    pub fn insert(&mut self, mm: MmId) -> bool {
+    pub(crate) fn insert(&mut self, mm: MmId) -> bool {
         if self.contains(&mm) {
             return false;
         }
@@ -162,7 +162,7 @@ impl MmSlots {
     }
 
     /// list_empty(&khugepaged_scan.mm_head).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
@@ -176,11 +176,6 @@ impl MmSlots {
                 }
             }
         }
-    }
-
-    /// The registered live mms in list order.
-    pub fn iter(&self) -> impl Iterator<Item = MmId> + '_ {
-        self.slots.iter().filter(|s| !s.exited).map(|s| s.mm)
     }
 }
 
@@ -311,6 +306,14 @@ impl Kernel {
     }
 
     // ---- the thread ----
+
+    /// The thread as `enabled` says it should be: a knob write that bypassed enabled_store()
+    /// (a scenario header sets the knob directly) takes effect here, as that store would have.
+    pub(crate) fn khugepaged_sync_thread(&mut self) {
+        if self.kthreads.is_running(Kthread::Khugepaged) != self.khugepaged_enabled() {
+            self.start_stop_khugepaged();
+        }
+    }
 
     /// start_stop_khugepaged() (enabled_store()): the thread runs while `enabled` is always
     /// or madvise. A new thread starts with a pass; a running one is woken when there are mms
