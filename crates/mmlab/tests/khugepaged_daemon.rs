@@ -49,31 +49,49 @@ fn anon_huge_kb(k: &Kernel, t: Tid, addr: u64) -> u64 {
     k.smaps(t, addr).unwrap().unwrap().1.anon_huge_pages >> 10
 }
 
-/// A process with a MADV_HUGEPAGE mapping of 4 huge pages, whose first whole 2 MiB range `h`
-/// held a THP that a partial MADV_DONTNEED split: 256 PTE-mapped subpages, then holes, and
-/// two fresh pages (khugepaged-collapse.mml). Returns (task, h).
-fn split_thp_range(k: &mut Kernel) -> (Tid, u64) {
+/// A new process with a MADV_HUGEPAGE anonymous mapping of 4 huge pages: (task, start, its
+/// first whole 2 MiB range).
+fn anon_mapping(k: &mut Kernel) -> (Tid, u64, u64) {
     let t = k.spawn_process(0).unwrap();
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     let p = k
-        .mmap(
-            t,
-            0,
-            4 * HPAGE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-            0,
-        )
+        .mmap(t, 0, 4 * HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0)
         .unwrap();
-    let h = p.next_multiple_of(HPAGE);
     k.madvise(t, p, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    (t, p, p.next_multiple_of(HPAGE))
+}
+
+/// A THP faulted in at `h` (filled with 0x11), then split by MADV_DONTNEED of `[h + from,
+/// h + to)`.
+fn split_thp(k: &mut Kernel, t: Tid, h: u64, from: u64, to: u64) {
     k.memset(t, h, 0x11, HPAGE).unwrap();
-    k.madvise(t, h + HPAGE / 2, HPAGE / 2, MADV_DONTNEED)
-        .unwrap();
+    assert_eq!(anon_huge_kb(k, t, h), 2048);
+    k.madvise(t, h + from, to - from, MADV_DONTNEED).unwrap();
+    assert_eq!(anon_huge_kb(k, t, h), 0);
+}
+
+/// `anon_mapping()` whose range `h` held a THP that a partial MADV_DONTNEED split: 256
+/// PTE-mapped subpages, then holes, and two fresh pages (khugepaged-collapse.mml). Returns
+/// (task, h).
+fn split_thp_range(k: &mut Kernel) -> (Tid, u64) {
+    let (t, _, h) = anon_mapping(k);
+    split_thp(k, t, h, HPAGE / 2, HPAGE);
     k.store(t, h + HPAGE / 2, 0x22).unwrap();
     k.store(t, h + HPAGE / 2 + 10 * PAGE, 0x33).unwrap();
-    assert_eq!(anon_huge_kb(k, t, h), 0);
     (t, h)
+}
+
+/// With shmem_enabled=advise, a new process with a memfd of `size` bytes mapped shared over
+/// `len` bytes: (task, fd, address).
+fn memfd_mapping(k: &mut Kernel, size: u64, len: u64) -> (Tid, i64, u64) {
+    set(k, &format!("{THP}/shmem_enabled"), "advise");
+    let t = k.spawn_process(0).unwrap();
+    let fd = k.memfd_create(t, "khugepaged", 0).unwrap() as i64;
+    k.ftruncate(t, fd, size as i64).unwrap();
+    let s = k
+        .mmap(t, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        .unwrap();
+    (t, fd, s)
 }
 
 /// A process with an aligned MAP_FIXED mapping of `n` PMD ranges, MADV_HUGEPAGE, whose first
@@ -148,23 +166,8 @@ fn the_daemon_collapses_a_split_range_when_it_runs() {
 fn a_half_pte_mapped_thp_collapses() {
     // khugepaged-pte-mapped-thp.mml: only the lower half of a split THP, no other pages.
     let mut k = kernel();
-    let t = k.spawn_process(0).unwrap();
-    let p = k
-        .mmap(
-            t,
-            0,
-            4 * HPAGE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-        .unwrap();
-    let h = p.next_multiple_of(HPAGE);
-    k.madvise(t, p, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
-    k.memset(t, h, 0x11, HPAGE).unwrap();
-    k.madvise(t, h + HPAGE / 2, HPAGE / 2, MADV_DONTNEED)
-        .unwrap();
+    let (t, _, h) = anon_mapping(&mut k);
+    split_thp(&mut k, t, h, HPAGE / 2, HPAGE);
     k.advance_time(0);
     assert_eq!(pages_collapsed(&k), 1);
     assert_eq!(anon_huge_kb(&k, t, h), 2048);
@@ -265,13 +268,7 @@ fn pages_to_scan_limits_each_pass() {
 fn the_timing_twin_counts_passes_exactly() {
     // /work/coord/kthreads-twins/thp/khugepaged-daemon-timing.mml, step by step.
     let mut k = kernel();
-    let t = k.spawn_process(0).unwrap();
-    let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-    let p = k
-        .mmap(t, FIXED, 8 * HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0)
-        .unwrap();
-    k.madvise(t, p, 8 * HPAGE, MADV_HUGEPAGE).unwrap();
-    k.store(t, p, 1).unwrap();
+    fixed_ranges(&mut k, 8);
     assert_eq!(num(&k, &format!("{KH}/scan_sleep_millisecs")), 10_000);
     set(&mut k, &format!("{KH}/pages_to_scan"), "1024");
     set(&mut k, &format!("{KH}/scan_sleep_millisecs"), "100");
@@ -319,22 +316,8 @@ fn max_ptes_none_applies_to_the_daemon() {
     let mut k = kernel();
     set(&mut k, &format!("{KH}/max_ptes_none"), "0");
     set(&mut k, &format!("{KH}/scan_sleep_millisecs"), "100");
-    let t = k.spawn_process(0).unwrap();
-    let p = k
-        .mmap(
-            t,
-            0,
-            4 * HPAGE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-        .unwrap();
-    let h = p.next_multiple_of(HPAGE);
-    k.madvise(t, p, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
-    k.memset(t, h, 0x11, HPAGE).unwrap();
-    k.madvise(t, h + PAGE, PAGE, MADV_DONTNEED).unwrap();
+    let (t, _, h) = anon_mapping(&mut k);
+    split_thp(&mut k, t, h, PAGE, 2 * PAGE);
     let e0 = vmstat(&k, "thp_scan_exceed_none_pte");
     k.advance_time(0);
     k.advance_time(100 * MS);
@@ -516,16 +499,9 @@ fn read_only_nohugepage_and_unregistered_ranges_stay_small() {
     k.madvise(r, g, HPAGE, MADV_NOHUGEPAGE).unwrap();
     // 4 KiB faults without VM_HUGEPAGE never register the mm.
     let s = k.spawn_process(0).unwrap();
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
     let q = k
-        .mmap(
-            s,
-            0,
-            4 * HPAGE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-            0,
-        )
+        .mmap(s, 0, 4 * HPAGE, PROT_READ | PROT_WRITE, flags, -1, 0)
         .unwrap();
     let m = q.next_multiple_of(HPAGE);
     k.memset(s, m, 0x11, 64 * PAGE).unwrap();
@@ -550,13 +526,7 @@ fn read_only_nohugepage_and_unregistered_ranges_stay_small() {
 /// A process with a shared memfd mapping of 4 huge pages (shmem_enabled=advise) holding
 /// three small pages in its first range, MADV_HUGEPAGE (khugepaged-collapse-file.mml).
 fn shmem_small_pages(k: &mut Kernel) -> (Tid, u64) {
-    set(k, &format!("{THP}/shmem_enabled"), "advise");
-    let t = k.spawn_process(0).unwrap();
-    let fd = k.memfd_create(t, "thp-collapse", 0).unwrap() as i64;
-    k.ftruncate(t, fd, 4 * HPAGE as i64).unwrap();
-    let s = k
-        .mmap(t, 0, 4 * HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        .unwrap();
+    let (t, _, s) = memfd_mapping(k, 4 * HPAGE, 4 * HPAGE);
     assert_eq!(s % HPAGE, 0);
     k.store(t, s, 0x11).unwrap();
     k.store(t, s + 10 * PAGE, 0x22).unwrap();
@@ -605,13 +575,7 @@ fn the_daemon_collapses_shmem_pages_and_the_next_fault_maps_a_pmd() {
 fn a_shmem_range_half_past_eof_collapses() {
     // khugepaged-collapse-past-eof.mml: the scan and collapse_file() ignore i_size.
     let mut k = kernel();
-    set(&mut k, &format!("{THP}/shmem_enabled"), "advise");
-    let t = k.spawn_process(0).unwrap();
-    let fd = k.memfd_create(t, "thp-eof-collapse", 0).unwrap() as i64;
-    k.ftruncate(t, fd, (HPAGE / 2) as i64).unwrap();
-    let s = k
-        .mmap(t, 0, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        .unwrap();
+    let (t, _, s) = memfd_mapping(&mut k, HPAGE / 2, 2 * HPAGE);
     k.memset(t, s, 0x11, HPAGE / 2).unwrap();
     k.madvise(t, s, 2 * HPAGE, MADV_HUGEPAGE).unwrap();
     let t0 = k.meminfo("Shmem").unwrap();
@@ -631,12 +595,8 @@ fn a_private_mapping_with_a_cow_page_keeps_its_table() {
     // khugepaged-private-cow-keeps-table.mml: retract_page_tables() skips a VMA with an
     // anon_vma; the shared mapping's table goes.
     let mut k = kernel();
-    set(&mut k, &format!("{THP}/shmem_enabled"), "advise");
-    let t = k.spawn_process(0).unwrap();
-    let fd = k.memfd_create(t, "thp-retract", 0).unwrap() as i64;
-    k.ftruncate(t, fd, 4 * HPAGE as i64).unwrap();
+    let (t, fd, s) = memfd_mapping(&mut k, 4 * HPAGE, 4 * HPAGE);
     let rw = PROT_READ | PROT_WRITE;
-    let s = k.mmap(t, 0, 4 * HPAGE, rw, MAP_SHARED, fd, 0).unwrap();
     let q = k.mmap(t, 0, 4 * HPAGE, rw, MAP_PRIVATE, fd, 0).unwrap();
     assert_eq!(q % HPAGE, 0);
     k.memset(t, s, 0x11, 32 * PAGE).unwrap();
@@ -664,15 +624,9 @@ fn a_private_mapping_with_a_cow_page_keeps_its_table() {
 fn max_ptes_none_refuses_shmem_ranges_with_holes() {
     // khugepaged-file-fails.mml's last case: block 0 full, block 1 one page.
     let mut k = kernel();
-    set(&mut k, &format!("{THP}/shmem_enabled"), "advise");
     set(&mut k, &format!("{KH}/max_ptes_none"), "0");
     set(&mut k, &format!("{KH}/scan_sleep_millisecs"), "100");
-    let t = k.spawn_process(0).unwrap();
-    let fd = k.memfd_create(t, "thp-fails", 0).unwrap() as i64;
-    k.ftruncate(t, fd, 4 * HPAGE as i64).unwrap();
-    let s = k
-        .mmap(t, 0, 4 * HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-        .unwrap();
+    let (t, _, s) = memfd_mapping(&mut k, 4 * HPAGE, 4 * HPAGE);
     k.memset(t, s, 0x11, HPAGE).unwrap();
     k.store(t, s + HPAGE, 0x22).unwrap();
     let e0 = vmstat(&k, "thp_scan_exceed_none_pte");
