@@ -8,11 +8,12 @@ use std::collections::VecDeque;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::memory::Vmf;
 use crate::mm::userfaultfd::{O_NONBLOCK, UFFD_USER_MODE_ONLY};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::Vma;
+use crate::sched::{Tid, WaitReason};
 
 /// uffd_msg.event values.
 pub const UFFD_EVENT_PAGEFAULT: u64 = 0x12;
@@ -161,7 +162,7 @@ impl Kernel {
         let Some(r) = task.restart.take() else {
             return Err(Errno::EINVAL);
         };
-        if task.uffd_wait.is_some() {
+        if task.in_userfault() {
             task.restart = Some(r);
             return Err(Errno::ERESTARTNOINTR);
         }
@@ -218,7 +219,7 @@ impl Kernel {
             .queues
             .pending
             .push_back(UffdWaiter { tid, msg });
-        self.tasks[tid].uffd_wait = Some(ctx);
+        self.tasks[tid].wait = Some(WaitReason::Userfault { ctx });
         self.trace(crate::trace::Event::UffdMsg {
             ctx,
             event: msg.event,
@@ -229,9 +230,7 @@ impl Kernel {
 
     /// Is the task asleep in handle_userfault() or waiting for its events to be read?
     pub fn uffd_sleeping(&self, tid: Tid) -> bool {
-        self.tasks
-            .get(tid)
-            .is_some_and(|t| t.uffd_wait.is_some() || t.uffd_events > 0)
+        self.tasks.get(tid).is_some_and(|t| t.wait.is_some())
     }
 
     /// userfaultfd_event_wait_completion(): queue an event the current task caused (it
@@ -247,7 +246,11 @@ impl Kernel {
             .push_back(UffdEventWait { tid, msg, fork_ctx });
         c.mmap_changing += 1;
         if let Some(t) = self.tasks.get_mut(tid) {
-            t.uffd_events += 1;
+            let unread = match t.wait {
+                Some(WaitReason::UffdEvents { unread }) => unread + 1,
+                _ => 1,
+            };
+            t.wait = Some(WaitReason::UffdEvents { unread });
         }
     }
 
@@ -332,7 +335,12 @@ impl Kernel {
         c.queues.events.pop_front();
         c.mmap_changing -= 1;
         if let Some(t) = self.tasks.get_mut(ev.tid) {
-            t.uffd_events -= 1;
+            t.wait = match t.wait {
+                Some(WaitReason::UffdEvents { unread }) if unread > 1 => {
+                    Some(WaitReason::UffdEvents { unread: unread - 1 })
+                }
+                _ => None,
+            };
         }
         Ok(Some(ev.msg))
     }
@@ -364,7 +372,9 @@ impl Kernel {
         });
         for t in woken {
             if let Some(task) = self.tasks.get_mut(t) {
-                task.uffd_wait = None;
+                if task.in_userfault() {
+                    task.wait = None;
+                }
             }
         }
     }

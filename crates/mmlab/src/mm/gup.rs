@@ -4,12 +4,13 @@
 //! MADV_POPULATE_*). Locks: the mmap lock, read, held by the caller.
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::MmId;
 use crate::page::PageFlags;
 use crate::pgtable::table;
+use crate::sched::Tid;
 
 bitflags::bitflags! {
     /// FOLL_* (include/linux/mm.h, 5.19): what a GUP caller asks for.

@@ -1,5 +1,6 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
+pub mod filemap;
 pub mod fork;
 pub mod gup;
 pub mod huge_memory;

@@ -6,7 +6,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::{CopyRestart, Restart};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Signal, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::mprotect::CpFlags;
@@ -17,6 +17,7 @@ use crate::page::PageFlags;
 use crate::page::{Folio, Gfp, Pfn};
 use crate::pgtable::pte::{vm_get_page_prot, Pte};
 use crate::pgtable::table::{self, PteSlot};
+use crate::sched::{Signal, Tid};
 
 pub const UFFDIO_COPY_MODE_DONTWAKE: u64 = 1 << 0;
 pub const UFFDIO_COPY_MODE_WP: u64 = 1 << 1;
@@ -196,11 +197,11 @@ impl Kernel {
     ) -> SysResult<u64> {
         let done = match r {
             Ok(n) => before + n,
-            Err(_) if self.tasks[tid].uffd_wait.is_some() => before,
+            Err(_) if self.tasks[tid].in_userfault() => before,
             Err(e) if before == 0 => return Err(e),
             Err(_) => before,
         };
-        if let (Some(_), Fill::Copy { src, wp }) = (self.tasks[tid].uffd_wait, fill) {
+        if let (true, Fill::Copy { src, wp }) = (self.tasks[tid].in_userfault(), fill) {
             self.tasks[tid].restart = Some(Restart::Copy(CopyRestart {
                 ctx,
                 dst,
@@ -264,7 +265,7 @@ impl Kernel {
         if vma.is_hugetlb() {
             return self.mcopy_atomic_hugetlb(tid, mm, &vma, dst, end, fill);
         }
-        if fill == Fill::Continue && !matches!(vma.backing, Backing::Shmem(_)) {
+        if fill == Fill::Continue && !matches!(vma.backing, Backing::File(_)) {
             return Err(Errno::EINVAL);
         }
         let vma = if vma.flags & VM_SHARED == 0 {
@@ -303,13 +304,16 @@ impl Kernel {
         fill: Fill,
     ) -> SysResult<()> {
         let shmem = match vma.backing {
-            Backing::Shmem(ino) => Some(ino),
+            Backing::File(ino) => Some(ino),
             _ => None,
         };
         let index = vma.linear_page_index(addr);
         if let (Fill::Continue, Some(ino)) = (fill, shmem) {
             // mcontinue_atomic_pte(): the page must be cached already.
-            let pfn = *self.shmem[ino].cache.get(&index).ok_or(Errno::EFAULT)?;
+            let pfn = self.inodes[ino]
+                .i_mapping
+                .page(index)
+                .ok_or(Errno::EFAULT)?;
             let page = InstallPage {
                 pfn,
                 in_cache: true,
@@ -342,7 +346,7 @@ impl Kernel {
             (Fill::Zeropage, _, false) => {
                 // mfill_zeropage_pte(): the zero page, special; markers are not overwritten.
                 if let Some(ino) = shmem {
-                    if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+                    if index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
                         return Err(Errno::EFAULT);
                     }
                 }
@@ -368,8 +372,8 @@ impl Kernel {
                     Some(s) => self.copy_from_user_page(tid, s, pfn),
                     None => Ok(()),
                 };
-                let eof = index >= self.shmem[ino].size.div_ceil(PAGE_SIZE);
-                let taken = self.shmem[ino].cache.contains_key(&index);
+                let eof = index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE);
+                let taken = self.inodes[ino].i_mapping.page(index).is_some();
                 let early = filled
                     .and(if eof { Err(Errno::EFAULT) } else { Ok(()) })
                     .and(if taken { Err(Errno::EEXIST) } else { Ok(()) });
@@ -387,7 +391,7 @@ impl Kernel {
                 let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, page, wp);
                 if r.is_err() {
                     // out_delete_from_cache
-                    self.shmem[ino].cache.remove(&index);
+                    self.inodes[ino].i_mapping.remove(index);
                     self.vmstat.nr_shmem -= 1;
                     self.folio_put(f);
                 }
@@ -426,8 +430,8 @@ impl Kernel {
         } else {
             entry.wrprotect()
         };
-        if let Backing::Shmem(ino) = vma.backing {
-            if vma.linear_page_index(addr) >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+        if let Backing::File(ino) = vma.backing {
+            if vma.linear_page_index(addr) >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
                 return Err(Errno::EFAULT);
             }
         }

@@ -6,10 +6,11 @@
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
 use crate::hw::{PAGE_MASK, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_MIN_ADDR};
+use crate::sched::Tid;
 
 /// UFFD_API: the only API version.
 pub const UFFD_API: u64 = 0xAA;
@@ -152,7 +153,7 @@ impl Kernel {
     pub(crate) fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
         match self.fget(tid, fd)?.kind {
             FileKind::Userfaultfd(ctx) => Ok(ctx),
-            FileKind::Shmem(_) => Err(Errno::ENOTTY),
+            FileKind::Inode(_) => Err(Errno::ENOTTY),
         }
     }
 
@@ -207,7 +208,7 @@ impl Kernel {
             return file;
         }
         // Anonymous, shmem and hugetlbfs are the only backings the model has.
-        matches!(vma.backing, Backing::Anon | Backing::Shmem(_))
+        matches!(vma.backing, Backing::Anon | Backing::File(_))
     }
 
     /// The VMAs meeting `[start, end)`, after the range's first-VMA checks both UFFDIO_REGISTER
