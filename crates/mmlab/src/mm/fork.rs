@@ -21,10 +21,7 @@ impl Kernel {
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
-        // khugepaged_fork(): the child is scanned if the parent is.
-        if self.khugepaged.mm_slots.contains(&parent) {
-            self.khugepaged.mm_slots.insert(child);
-        }
+        self.khugepaged_fork(child, parent);
         let mut fctxs = Vec::new();
         let copied = self.dup_mmap(parent, child, vmas, &mut fctxs);
         // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were

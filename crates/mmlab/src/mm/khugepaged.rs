@@ -290,7 +290,16 @@ impl Kernel {
         }
     }
 
-    /// khugepaged_enter_vma() (shmem_mmap(), hugepage_madvise()): register the mm if
+    /// khugepaged_fork(): the child of a registered mm is registered too (it inherits
+    /// MMF_VM_HUGEPAGE), whether or not khugepaged runs.
+    pub(crate) fn khugepaged_fork(&mut self, child: MmId, parent: MmId) {
+        if self.khugepaged.mm_slots.contains(&parent) {
+            self.khugepaged.mm_slots.insert(child);
+        }
+    }
+
+    /// khugepaged_enter_vma() (mmap_region(), vma_merge(), stack expansion,
+    /// hugepage_madvise()): register the mm if
     /// khugepaged runs, the VMA spans an aligned 2 MiB range and hugepage_vma_check()
     /// accepts it.
     pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma) {

@@ -335,20 +335,20 @@ impl Kernel {
                 0
             },
         };
-        // shmem_mmap(): a shmem VMA holding an aligned 2 MiB is khugepaged's business.
-        if let Backing::File(ino) = backing {
-            if !self.inodes[ino].is_hugetlbfs()
-                && addr.next_multiple_of(HPAGE_SIZE) + HPAGE_SIZE <= end
-            {
-                self.khugepaged_enter_vma(mm, &vma);
-            }
-        }
         self.vma_link(mm, vma);
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
         if kind != MapKind::SharedAnon {
             self.vma_merge(mm, addr);
         }
+        // vma_merge() registered a merged VMA with khugepaged; this covers one that stayed
+        // alone.
+        let vma = self.mms[mm]
+            .vmas
+            .lookup(addr)
+            .expect("just linked")
+            .for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
         Ok(addr)
     }
 
@@ -610,6 +610,7 @@ impl Kernel {
     /// Locks: the mmap lock, write; the anon_vma and i_mmap locks.
     pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
         let (at, gone) = self.mms[mm].vmas.merge_around(start);
+        let merged = !gone.is_empty();
         for mut g in gone {
             // vma_adjust(): a survivor without an anon_vma imports the absorbed VMA's (the
             // importer then joins every anon_vma of the exporter's chain).
@@ -625,6 +626,10 @@ impl Kernel {
             // anon_vma_merge(): the absorbed VMA's links go.
             self.vma_unlink_rmap(&mut g);
             self.vma_release(&g);
+        }
+        if merged {
+            let survivor = self.mms[mm].vmas.lookup(at).expect("survivor").for_fault();
+            self.khugepaged_enter_vma(mm, &survivor);
         }
         at
     }
@@ -655,7 +660,9 @@ impl Kernel {
             self.mms[mm].committed += grow;
         }
         self.mms[mm].total_vm += grow;
-        Ok(self.vma_set_start(mm, vma.start, addr).for_fault())
+        let vma = self.vma_set_start(mm, vma.start, addr).for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
+        Ok(vma)
     }
 
     /// munmap(2).
