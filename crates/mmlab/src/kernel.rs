@@ -51,7 +51,7 @@ pub struct Kernel {
     /// khugepaged: its knobs' counters and the mms it scans.
     pub(crate) khugepaged: crate::mm::khugepaged::Khugepaged,
     /// userfaultfd contexts.
-    pub(crate) uffd: Slab<crate::mm::userfaultfd::UserfaultfdCtx>,
+    pub(crate) uffd: Slab<crate::fs::userfaultfd::UserfaultfdCtx>,
     /// The virtual clock (`advance_time`).
     pub(crate) clock: crate::time::Clock,
     /// The kernel threads that exist.

@@ -50,7 +50,7 @@ impl Kernel {
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
         for (octx, nctx) in fctxs {
             let msg = crate::fs::userfaultfd::UffdMsg {
-                event: crate::fs::userfaultfd::UFFD_EVENT_FORK,
+                event: crate::uapi::userfaultfd::UFFD_EVENT_FORK,
                 arg: [0; 3],
             };
             self.userfaultfd_event(octx, msg, Some(nctx));
@@ -66,7 +66,7 @@ impl Kernel {
             return;
         };
         if self
-            .uffd_ctx_wanting(c, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_FORK)
+            .uffd_ctx_wanting(c, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_FORK)
             .is_none()
         {
             c.uffd_ctx = None;
@@ -77,7 +77,7 @@ impl Kernel {
             Some(&(_, n)) => n,
             None => {
                 let o = &self.uffd[octx];
-                let n = self.uffd.insert(crate::mm::userfaultfd::UserfaultfdCtx {
+                let n = self.uffd.insert(crate::fs::userfaultfd::UserfaultfdCtx {
                     mm: Some(child),
                     features: o.features,
                     flags: o.flags,

@@ -20,7 +20,6 @@ pub mod rmap;
 pub mod shmem;
 pub mod swap;
 pub mod thp_knobs;
-pub mod uffd_mfill;
 pub mod userfaultfd;
 pub mod vm_fault;
 pub mod vma;

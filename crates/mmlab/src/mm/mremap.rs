@@ -319,7 +319,7 @@ impl Kernel {
         // (merged with a registered neighbour or not) is no longer registered, and no merge
         // follows.
         let remap = self.mms[mm].vmas.get_mut(at).cloned().and_then(|v| {
-            self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+            self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
         });
         if remap.is_none() {
             if let Some(v) = self.mms[mm]
@@ -380,11 +380,11 @@ impl Kernel {
         // the old range, which the unmap below queues).
         if err.is_none() {
             let remap = self.mms[mm].vmas.lookup(dst).cloned().and_then(|v| {
-                self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+                self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
             });
             if let Some(ctx) = remap {
                 let msg = crate::fs::userfaultfd::UffdMsg {
-                    event: crate::fs::userfaultfd::UFFD_EVENT_REMAP,
+                    event: crate::uapi::userfaultfd::UFFD_EVENT_REMAP,
                     arg: [addr, dst, old_len],
                 };
                 self.userfaultfd_event(ctx, msg, None);

@@ -1,8 +1,7 @@
-//! fs/userfaultfd.c, the message half: handle_userfault() queues a fault and puts the faulting
+//! fs/userfaultfd.c, the wait queues: handle_userfault() queues a fault and puts the faulting
 //! task to sleep; the non-cooperative events (FORK, REMAP, REMOVE, UNMAP) put the task that
 //! caused them to sleep until they are read; read(2) hands messages to the handler;
-//! wake_userfault() lets sleeping faults retry. (Registration is in mm/userfaultfd.rs, the
-//! resolving ioctls in mm/uffd_mfill.rs.)
+//! wake_userfault() lets sleeping faults retry.
 
 use std::collections::VecDeque;
 
@@ -10,30 +9,11 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
 use crate::kernel::Kernel;
 use crate::mm::memory::Vmf;
-use crate::mm::userfaultfd::{O_NONBLOCK, UFFD_USER_MODE_ONLY};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::Vma;
 use crate::sched::{Tid, WaitReason};
-
-/// uffd_msg.event values.
-pub const UFFD_EVENT_PAGEFAULT: u64 = 0x12;
-pub const UFFD_EVENT_FORK: u64 = 0x13;
-pub const UFFD_EVENT_REMAP: u64 = 0x14;
-pub const UFFD_EVENT_REMOVE: u64 = 0x15;
-pub const UFFD_EVENT_UNMAP: u64 = 0x16;
-/// The features that ask for those events.
-pub const UFFD_FEATURE_EVENT_FORK: u64 = 1 << 1;
-pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
-pub const UFFD_FEATURE_EVENT_REMOVE: u64 = 1 << 3;
-pub const UFFD_FEATURE_EVENT_UNMAP: u64 = 1 << 6;
-/// uffd_msg.arg.pagefault.flags.
-pub const UFFD_PAGEFAULT_FLAG_WRITE: u64 = 1 << 0;
-pub const UFFD_PAGEFAULT_FLAG_WP: u64 = 1 << 1;
-pub const UFFD_PAGEFAULT_FLAG_MINOR: u64 = 1 << 2;
-/// Features handle_userfault() looks at.
-pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
-pub const UFFD_FEATURE_THREAD_ID: u64 = 1 << 8;
-pub const UFFD_FEATURE_EXACT_ADDRESS: u64 = 1 << 11;
+use crate::uapi::userfaultfd::*;
+use crate::uapi::O_NONBLOCK;
 
 /// Why a fault goes to userspace (the VM_UFFD_* reason handle_userfault() is called with).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -388,19 +368,6 @@ impl Kernel {
             c.queues.events.retain(|w| w.tid != tid);
             c.mmap_changing -= (before - c.queues.events.len()) as u32;
         }
-    }
-
-    /// UFFDIO_WAKE (userfaultfd_wake()): no VMA or registration check, and not refused while
-    /// mmap_changing.
-    pub fn uffdio_wake(&mut self, tid: Tid, fd: i64, start: u64, len: u64) -> SysResult<()> {
-        self.enter(tid)?;
-        let ctx = self.uffd_ctx(tid, fd)?;
-        if self.uffd[ctx].features.is_none() {
-            return Err(Errno::EINVAL);
-        }
-        Self::uffd_validate_range(start, len)?;
-        self.wake_userfault(ctx, start, len);
-        Ok(())
     }
 }
 
