@@ -464,6 +464,11 @@ impl Kernel {
         self.thp_head(pfn).is_some()
     }
 
+    /// page_folio(): the folio a frame belongs to.
+    pub fn page_folio(&self, pfn: Pfn) -> crate::page::Folio {
+        self.pages.folio(pfn)
+    }
+
     /// A folio-wide flag of the folio holding a frame.
     pub fn folio_flag(&self, pfn: Pfn, flag: crate::page::PageFlags) -> bool {
         self.pages.folio_test(self.pages.folio(pfn), flag)
