@@ -121,7 +121,11 @@ fn mkclean_write_protects_shared_mappings_only() {
     let shared = k.mmap(t, 0, PAGE, rw, MAP_SHARED, fd, 0).expect("shared");
     let private = k.mmap(t, 0, PAGE, rw, MAP_PRIVATE, fd, 0).expect("private");
     k.store(t, shared, 7).expect("store");
-    assert_eq!(k.load(t, private), Ok(7), "the private mapping reads the cache");
+    assert_eq!(
+        k.load(t, private),
+        Ok(7),
+        "the private mapping reads the cache"
+    );
     let f = folio_at(&k, t, shared);
     assert_eq!(f, folio_at(&k, t, private));
     assert!(k.pte_at(t, shared).unwrap().dirty());
@@ -140,6 +144,10 @@ fn mkclean_write_protects_shared_mappings_only() {
     let a = anon(&mut k, t, PAGE, 0);
     k.store(t, a, 1).expect("store");
     let af = folio_at(&k, t, a);
-    assert_eq!(k.folio_mkclean(af), 0, "an anonymous folio has no mapping to write back");
+    assert_eq!(
+        k.folio_mkclean(af),
+        0,
+        "an anonymous folio has no mapping to write back"
+    );
     k.check_invariants().expect("invariants");
 }

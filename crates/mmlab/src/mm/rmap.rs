@@ -6,10 +6,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
-use crate::kernel::Kernel;
-use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::hw::PAGE_SIZE;
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::vm::{VM_LOCKED, VM_SEQ_READ, VM_SHARED, VM_UFFD_WP};
 use crate::mm::vma::{AnonVmaId, Vma, VmaId};
 use crate::mm::MmId;
