@@ -32,7 +32,10 @@ fn access<T>(r: Result<T, Signal>) -> Outcome {
 /// The workload: anonymous, THP, shmem and memfd memory, fork and COW, mremap, madvise,
 /// mprotect, fallocate, userfaultfd COPY and ZEROPAGE, a khugepaged collapse. Returns the
 /// tasks to exit and each step's outcome; stops at the first broken invariant.
-fn workload(k: &mut Kernel, t: Tid) -> Result<(Vec<Tid>, Vec<(&'static str, Outcome)>), String> {
+/// The tasks a workload leaves to exit, and each step's name and outcome.
+type Run = (Vec<Tid>, Vec<(&'static str, Outcome)>);
+
+fn workload(k: &mut Kernel, t: Tid) -> Result<Run, String> {
     let mut out = Vec::new();
     let mut tids = vec![t];
     let rw = PROT_READ | PROT_WRITE;
