@@ -1,8 +1,8 @@
 //! mincore(2) as 5.19 answers it: present entries, holes in anonymous and file VMAs (the
 //! page cache decides), huge entries, markers, and the argument errors.
 
-use mmlab::uapi::userfaultfd::*;
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+use mmlab::uapi::userfaultfd::*;
 use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Tid};
 
@@ -26,7 +26,11 @@ fn anonymous_memory_is_resident_where_touched() {
     k.store(t, p, 1).unwrap();
     assert_eq!(k.load(t, p + 2 * PAGE), Ok(0), "maps the zero page");
     assert_eq!(k.mincore(t, p, 4 * PAGE), Ok(vec![1, 0, 1, 0]));
-    assert_eq!(k.mincore(t, p, 1), Ok(vec![1]), "a partial page counts whole");
+    assert_eq!(
+        k.mincore(t, p, 1),
+        Ok(vec![1]),
+        "a partial page counts whole"
+    );
     assert_eq!(k.mincore(t, p, 0), Ok(vec![]));
 }
 
@@ -37,9 +41,17 @@ fn arguments_fail_as_linux_fails_them() {
         .mmap(t, 0, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap();
     assert_eq!(k.mincore(t, p + 1, PAGE), Err(Errno::EINVAL));
-    assert_eq!(k.mincore(t, p, 3 * PAGE), Err(Errno::ENOMEM), "runs past the VMA");
+    assert_eq!(
+        k.mincore(t, p, 3 * PAGE),
+        Err(Errno::ENOMEM),
+        "runs past the VMA"
+    );
     assert_eq!(k.mincore(t, p + 2 * PAGE, PAGE), Err(Errno::ENOMEM));
-    assert_eq!(k.mincore(t, 1 << 47, PAGE), Err(Errno::ENOMEM), "not user space");
+    assert_eq!(
+        k.mincore(t, 1 << 47, PAGE),
+        Err(Errno::ENOMEM),
+        "not user space"
+    );
     assert_eq!(k.mincore(t, p, u64::MAX), Err(Errno::ENOMEM), "wraps");
 }
 
@@ -93,7 +105,13 @@ fn a_uffd_wp_marker_is_looked_up_in_the_page_cache() {
     assert_ne!(k.pte_at(t, a).unwrap().0, 0, "a marker");
     assert_eq!(k.mincore(t, a, PAGE), Ok(vec![1]));
     // Punching the hole leaves the marker and empties the cache.
-    k.fallocate(t, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE as i64)
-        .unwrap();
+    k.fallocate(
+        t,
+        fd,
+        FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+        0,
+        PAGE as i64,
+    )
+    .unwrap();
     assert_eq!(k.mincore(t, a, PAGE), Ok(vec![0]));
 }

@@ -83,10 +83,19 @@ fn a_huge_pmd_loses_its_accessed_bit_with_a_flush() {
     assert!(k.is_thp_page(k.page_at(t, p).unwrap().unwrap().0));
     let f = folio_at(&k, t, p + PAGE);
     let flushes = k.vmstat.nr_tlb_local_flush_one + k.vmstat.nr_tlb_local_flush_all;
+    k.set_tracing(true);
     assert_eq!(k.folio_referenced(f).referenced, 1);
     assert!(
         k.vmstat.nr_tlb_local_flush_one + k.vmstat.nr_tlb_local_flush_all > flushes,
         "pmdp_clear_flush_young() flushes the huge page"
+    );
+    let trace = k.take_trace();
+    assert!(
+        trace.iter().any(|e| matches!(
+            e,
+            mmlab::trace::Event::TlbFlush { start, end, .. } if *start == p && *end == p + HPAGE
+        )),
+        "the flush is traced: {trace:?}"
     );
     assert!(!k.pte_at(t, p).unwrap().young());
 }

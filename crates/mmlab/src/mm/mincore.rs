@@ -53,13 +53,10 @@ impl Kernel {
     /// mincore_page(): is the file page at `index` in the page cache and uptodate? (A
     /// swapped-out shmem page would be looked for in the swap cache, which arrives with swap.)
     fn mincore_page(&self, ino: Ino, index: u64) -> u8 {
-        self.inodes[ino]
-            .i_mapping
-            .page(index)
-            .is_some_and(|pfn| {
-                self.pages
-                    .folio_test(self.pages.folio(pfn), PageFlags::UPTODATE)
-            }) as u8
+        self.inodes[ino].i_mapping.page(index).is_some_and(|pfn| {
+            self.pages
+                .folio_test(self.pages.folio(pfn), PageFlags::UPTODATE)
+        }) as u8
     }
 
     /// __mincore_unmapped_range(): pages with no entry are resident if a file VMA's page cache
