@@ -1,25 +1,19 @@
 //! mincore(2) as 5.19 answers it: present entries, holes in anonymous and file VMAs (the
 //! page cache decides), huge entries, markers, and the argument errors.
 
+mod common;
+
+use common::{kernel_with_process, HPAGE, PAGE};
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use mmlab::uapi::userfaultfd::*;
 use mmlab::uapi::*;
-use mmlab::{Config, Errno, Kernel, Profile, Tid};
-
-const PAGE: u64 = 4096;
-const HPAGE: u64 = 2 << 20;
-
-fn kernel() -> (Kernel, Tid) {
-    let mut k = Kernel::new(Config::new(Profile::Linux519));
-    let t = k.spawn_process(0).expect("process");
-    (k, t)
-}
+use mmlab::Errno;
 
 const RW: u64 = PROT_READ | PROT_WRITE;
 
 #[test]
 fn anonymous_memory_is_resident_where_touched() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let p = k
         .mmap(t, 0, 4 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap();
@@ -36,7 +30,7 @@ fn anonymous_memory_is_resident_where_touched() {
 
 #[test]
 fn arguments_fail_as_linux_fails_them() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let p = k
         .mmap(t, 0, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap();
@@ -57,7 +51,7 @@ fn arguments_fail_as_linux_fails_them() {
 
 #[test]
 fn file_holes_ask_the_page_cache_and_fallocated_pages_are_not_uptodate() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let fd = k.memfd_create(t, "f", 0).unwrap() as i64;
     k.ftruncate(t, fd, 4 * PAGE as i64).unwrap();
     let a = k.mmap(t, 0, 4 * PAGE, RW, MAP_SHARED, fd, 0).unwrap();
@@ -73,7 +67,7 @@ fn file_holes_ask_the_page_cache_and_fallocated_pages_are_not_uptodate() {
 
 #[test]
 fn a_huge_pmd_is_resident_across_its_2m() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     k.thp_sysfs_write("enabled", "always").unwrap();
     let raw = k
         .mmap(t, 0, 2 * HPAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
@@ -87,7 +81,7 @@ fn a_huge_pmd_is_resident_across_its_2m() {
 
 #[test]
 fn a_uffd_wp_marker_is_looked_up_in_the_page_cache() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let fd = k.memfd_create(t, "f", 0).unwrap() as i64;
     k.ftruncate(t, fd, PAGE as i64).unwrap();
     let a = k.mmap(t, 0, PAGE, RW, MAP_SHARED, fd, 0).unwrap();
