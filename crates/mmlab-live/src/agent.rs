@@ -1,12 +1,10 @@
 //! The agent: the process (or thread) a scenario task really is. It serves requests from the
 //! runner on its channel: syscalls, protected memory accesses, fork and thread creation.
 
-use std::io::IoSliceMut;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-
+use crate::agent_space;
 use crate::proto::{self, op, Reply, Request, REQUEST_BYTES};
 
 extern "C" {
@@ -27,6 +25,24 @@ extern "C" {
 /// The channels of this process's tasks, so a forked child can close its parent's.
 static CHANNELS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
 
+/// Where the agent keeps its channels: above any descriptor a scenario opens, so that the
+/// scenario's descriptors are numbered from 3 up, as on the model (get_unused_fd_flags() takes
+/// the lowest free one).
+const CHANNEL_FDS: RawFd = 512;
+
+/// Move the channel `fd` to the lowest free descriptor from CHANNEL_FDS up.
+fn park(fd: RawFd) -> RawFd {
+    // SAFETY: duplicates and closes a descriptor of our own.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD, CHANNEL_FDS);
+        if high < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        high
+    }
+}
+
 fn register(fd: RawFd) {
     for slot in &CHANNELS {
         if slot
@@ -46,6 +62,14 @@ pub fn main(fd: RawFd) -> ! {
     }
     // Children are reaped by the kernel; an exited scenario process leaves no zombie behind.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    if let Err(e) = agent_space::set_apart() {
+        eprintln!(
+            "mmlab agent: cannot keep its memory apart from the scenario's: {}",
+            e.0
+        );
+        unsafe { libc::_exit(121) };
+    }
+    let fd = park(fd);
     register(fd);
     prefault_files();
     serve(fd);
@@ -82,19 +106,41 @@ fn send(fd: RawFd, r: &Reply) -> bool {
     unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) == b.len() as isize }
 }
 
-/// Receive one request and, if present, one passed file descriptor.
+/// Receive one request and, if present, one passed file descriptor. Into buffers on the stack:
+/// the agent allocates nothing while it serves (see `agent_space`).
 fn receive(fd: RawFd) -> Option<(Request, Option<RawFd>)> {
+    /// Room for one SCM_RIGHTS control message with one descriptor, aligned as cmsghdr.
+    #[repr(C, align(8))]
+    struct Control([u8; 32]);
     let mut buf = [0u8; REQUEST_BYTES];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_WAITALL).ok()?;
-    if msg.bytes != REQUEST_BYTES {
+    let mut control = Control([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer in it refers to a live stack buffer.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    // SAFETY: recvmsg fills the buffers `msg` describes.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_WAITALL) };
+    if n != REQUEST_BYTES as isize {
         return None;
     }
     let mut passed = None;
-    for c in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            passed = fds.first().copied();
+    // SAFETY: walks the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                passed = Some(park(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<RawFd>(),
+                )));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
     Some((proto::decode_request(&buf), passed))
@@ -252,18 +298,10 @@ pub fn serve(fd: RawFd) {
                 },
                 Some(tfd) => {
                     register(tfd);
-                    let cpu = r[1];
-                    let spawned =
-                        std::thread::Builder::new()
-                            .stack_size(1 << 20)
-                            .spawn(move || {
-                                set_affinity(cpu);
-                                serve(tfd);
-                            });
-                    match spawned {
-                        Ok(_) => Reply::ok(0),
-                        Err(_) => Reply {
-                            status: libc::EAGAIN as i64,
+                    match spawn_thread(tfd, r[1]) {
+                        Ok(()) => Reply::ok(0),
+                        Err(e) => Reply {
+                            status: e as i64,
                             v: [0; 3],
                         },
                     }
@@ -327,6 +365,35 @@ pub fn serve(fd: RawFd) {
         };
         if !send(fd, &reply) {
             break;
+        }
+    }
+}
+
+/// Start a thread that serves `chan` on CPU `cpu`, its stack in the agent's region
+/// (pthread_create() with a stack of the caller's allocates none of its own).
+fn spawn_thread(chan: RawFd, cpu: u64) -> Result<(), i32> {
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        let arg = arg as u64;
+        set_affinity(arg >> 32);
+        serve(arg as u32 as RawFd);
+        std::ptr::null_mut()
+    }
+    let (stack, len) = agent_space::take_stack()?;
+    let arg = ((cpu << 32) | chan as u32 as u64) as *mut libc::c_void;
+    // SAFETY: the attribute lives on this frame; the stack is ours for the thread's whole life
+    // (a detached thread that is never joined).
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstack(&mut attr, stack, len);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut thread: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut thread, &attr, start, arg);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(rc)
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::{io, ptr, time::Instant};
 
+use crate::hostlock::HostLock;
 use crate::hugetlb_pool::HugePool;
 
 const PAGE: usize = 4096;
@@ -197,9 +198,13 @@ pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String>
 
 /// 2 MiB hugetlb write faults, as fault_hugetlb.c "map": MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB
 /// of `bytes`, one byte per huge page; the pool is sized for it and restored afterwards.
-pub fn hugetlb_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> {
+pub fn hugetlb_fault_rate(
+    turn: &HostLock,
+    bytes: usize,
+    reps: usize,
+) -> Result<HostFigure, String> {
     let len = bytes.next_multiple_of(2 << 20);
-    let _pool = HugePool::size((len >> 21) as u64)?;
+    let _pool = HugePool::size(turn, (len >> 21) as u64)?;
     let rates = samples(reps, || {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB;
         // SAFETY: a fresh hugetlb mapping that only this closure touches.

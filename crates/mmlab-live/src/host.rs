@@ -14,11 +14,12 @@ use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
+use crate::hostlock::HostLock;
 use crate::hugetlb_pool::{
-    read_u64, write_u64, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
+    self, read_u64, write_nr_hugepages, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
 };
-use crate::procfs;
 use crate::proto::{encode_request, op, Reply, REPLY_BYTES};
+use crate::{host_state, procfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -107,16 +108,13 @@ pub struct HostBackend {
     tasks: Vec<Option<Task>>,
     children: Vec<Child>,
     zero_pfn: Option<u64>,
-    /// The host's 2 MiB hugetlb pool (`nr_hugepages`) before this backend first changed it;
-    /// `None` while the pool is as the host had it.
-    pool_original: Option<u64>,
+    /// The host, ours from the first scenario that runs on it until this backend is dropped.
+    lock: Option<HostLock>,
     /// What others held in the pool when this backend first sized it (see `set_pool`).
     others: Option<Held>,
     /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
     /// HugePages_* figures are reported without.
     pool_offset: Option<Held>,
-    /// transparent_hugepage/ knobs a scenario changed, to be given back.
-    thp: crate::thp_knobs::ThpKnobGuard,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -155,10 +153,9 @@ impl HostBackend {
             tasks: Vec::new(),
             children: Vec::new(),
             zero_pfn: None,
-            pool_original: None,
+            lock: None,
             others: None,
             pool_offset: None,
-            thp: Default::default(),
         }
     }
 
@@ -173,98 +170,16 @@ impl HostBackend {
         None
     }
 
-    /// End every scenario process and give the hugetlb pool back as the host had it.
+    /// End every scenario process and give the host back its settings.
     fn kill_all(&mut self) {
         self.kill_tasks();
-        self.restore_pool();
-        self.thp.restore();
+        self.restore_host();
     }
 
-    /// Put `nr_hugepages` back to the value it had before this backend changed it.
-    fn restore_pool(&mut self) {
+    /// Give the host back every setting a scenario changed (the pool, the THP knobs).
+    fn restore_host(&mut self) {
         self.pool_offset = None;
-        if let Some(orig) = self.pool_original {
-            match write_u64(NR_HUGEPAGES, orig) {
-                Ok(()) => self.pool_original = None,
-                Err(e) => eprintln!("mmlab live: could not restore the hugetlb pool: {e}"),
-            }
-        }
-    }
-
-    /// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
-    /// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
-    /// reserved (measured once, before this backend's first scenario could take any) are added
-    /// on top, so the scenario sees an empty pool of `want` pages; `meminfo` reports HugePages_*
-    /// without them.
-    fn set_pool(&mut self, want: Option<u64>) -> Result<(), Skip> {
-        let Some(n) = want else {
-            self.restore_pool();
-            return Ok(());
-        };
-        if !std::path::Path::new(NR_HUGEPAGES).exists() {
-            self.restore_pool();
-            return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
-        }
-        let counts = PoolCounts::read().map_err(Skip)?;
-        if counts.size_kb != 2048 {
-            self.restore_pool();
-            return Err(Skip(format!(
-                "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
-                 /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
-                counts.size_kb
-            )));
-        }
-        // Surplus pages would let faults and reservations past the pool succeed.
-        let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
-        if overcommit != 0 {
-            self.restore_pool();
-            return Err(Skip(format!(
-                "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
-                 an exhausted pool does; the host's setting is left alone"
-            )));
-        }
-        let others = *self.others.get_or_insert(counts.held());
-        let size = n + others.pages();
-        let have = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-        if have != size && self.pool_original.is_none() {
-            self.pool_original = Some(have);
-        }
-        // Pages of the previous scenario's processes may still be on their way back (a forked
-        // child dies after its killed parent), and a pool cannot shrink past pages in use: try
-        // for a little while to get the size, with only what others held at the start taken.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        loop {
-            if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
-                if let Err(e) = write_u64(NR_HUGEPAGES, size) {
-                    self.restore_pool();
-                    return Err(Skip(e));
-                }
-            }
-            let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-            let held = PoolCounts::read().map_err(Skip)?.held();
-            if now == size && held == others {
-                self.pool_offset = Some(others);
-                return Ok(());
-            }
-            if std::time::Instant::now() >= deadline {
-                self.restore_pool();
-                return Err(Skip(if now != size {
-                    format!(
-                        "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
-                         could set up only {now} (memory too fragmented?)",
-                        others.pages()
-                    )
-                } else {
-                    format!(
-                        "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
-                         when this run started, and now {} and {} (something else on the host \
-                         uses the pool)",
-                        others.used, others.rsvd, held.used, held.rsvd
-                    )
-                }));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        host_state::restore_all();
     }
 
     /// End every scenario process (the agents' process groups).
@@ -276,6 +191,7 @@ impl HostBackend {
                 nix::sys::signal::Signal::SIGKILL,
             );
             let _ = c.wait();
+            host_state::agent_ended(c.id() as i32);
         }
         self.children.clear();
         self.tasks.clear();
@@ -453,8 +369,12 @@ impl HostBackend {
                 )));
             }
         }
-        self.set_pool(setup.hugepages)?;
-        self.thp.set(&setup.thp)?;
+        let turn = self
+            .lock
+            .as_ref()
+            .expect("prepare takes the host lock first");
+        self.pool_offset = size_pool(turn, setup.hugepages, &mut self.others)?;
+        thp_knobs::set(turn, &setup.thp)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()
@@ -495,27 +415,46 @@ impl Backend for HostBackend {
     }
 
     fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
+        if self.lock.is_none() && HostBackend::unavailable().is_none() {
+            self.lock = Some(HostLock::acquire().map_err(Skip)?);
+        }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
         let r = self.prepare_checks(setup);
         if r.is_err() {
             // A skipped scenario runs nothing: the host gets its own pool and knobs back.
-            self.restore_pool();
-            self.thp.restore();
+            self.restore_host();
         }
         r
     }
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let child = Command::new(&self.agent.program)
-            .args(&self.agent.args)
-            .arg(theirs.as_raw_fd().to_string())
-            .process_group(0)
-            .spawn()
-            .map_err(|_| Errno::ENOENT)?;
+        let keep = theirs.as_raw_fd();
+        let mut cmd = Command::new(&self.agent.program);
+        cmd.args(&self.agent.args)
+            .arg(keep.to_string())
+            .process_group(0);
+        // SAFETY: close_range() and fcntl() are async-signal-safe and change only descriptor
+        // flags. The agent keeps stdin, stdout, stderr and its channel: nothing else of the
+        // runner's (a descriptor holding the host lock, a test harness's) goes into the
+        // scenario's process, whose descriptors then start at 3 as on the model.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                libc::fcntl(keep, libc::F_SETFD, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|_| Errno::ENOENT)?;
         drop(theirs);
         let pid = child.id() as i32;
+        host_state::agent_started(pid);
         self.children.push(child);
         let t = self.add_task(pid, chan)?;
         self.sys(t, [op::SETAFFINITY, cpu as u64, 0, 0, 0, 0, 0, 0])?;
@@ -563,6 +502,7 @@ impl Backend for HostBackend {
         }
         if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
             let _ = self.children.remove(i).wait();
+            host_state::agent_ended(pid);
         }
         Ok(())
     }
@@ -773,6 +713,75 @@ impl Backend for HostBackend {
     }
     fn check(&mut self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
+/// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
+/// reserved (measured once into `others`, before this backend's first scenario could take
+/// any) are added on top, so the scenario sees an empty pool of `want` pages; the pages it
+/// is sized on top of are returned, for `meminfo` to report HugePages_* without them. On an
+/// error the caller gives the host its pool back.
+fn size_pool(
+    turn: &HostLock,
+    want: Option<u64>,
+    others: &mut Option<Held>,
+) -> Result<Option<Held>, Skip> {
+    let Some(n) = want else {
+        hugetlb_pool::restore();
+        return Ok(None);
+    };
+    if !std::path::Path::new(NR_HUGEPAGES).exists() {
+        return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
+    }
+    let counts = PoolCounts::read().map_err(Skip)?;
+    if counts.size_kb != 2048 {
+        return Err(Skip(format!(
+            "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
+             /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
+            counts.size_kb
+        )));
+    }
+    // Surplus pages would let faults and reservations past the pool succeed.
+    let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
+    if overcommit != 0 {
+        return Err(Skip(format!(
+            "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
+             an exhausted pool does; the host's setting is left alone"
+        )));
+    }
+    let others = *others.get_or_insert(counts.held());
+    let size = n + others.pages();
+    // Pages of the previous scenario's processes may still be on their way back (a forked
+    // child dies after its killed parent), and a pool cannot shrink past pages in use: try
+    // for a little while to get the size, with only what others held at the start taken.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
+            write_nr_hugepages(turn, size).map_err(Skip)?;
+        }
+        let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
+        let held = PoolCounts::read().map_err(Skip)?.held();
+        if now == size && held == others {
+            return Ok(Some(others));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Skip(if now != size {
+                format!(
+                    "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
+                     could set up only {now} (memory too fragmented?)",
+                    others.pages()
+                )
+            } else {
+                format!(
+                    "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
+                     when this run started, and now {} and {} (something else on the host \
+                     uses the pool)",
+                    others.used, others.rsvd, held.used, held.rsvd
+                )
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -3,8 +3,11 @@
 //! observes comes from /proc. Also the native host workloads `mmlab bench` compares against.
 
 pub mod agent;
+pub mod agent_space;
 pub mod bench;
 pub mod host;
+pub mod host_state;
+pub mod hostlock;
 pub mod hugetlb_pool;
 pub mod procfs;
 pub mod proto;
@@ -12,3 +15,4 @@ pub mod thp_knobs;
 pub mod uffd_bench;
 
 pub use host::{AgentCommand, HostBackend};
+pub use hostlock::HostLock;

@@ -5,22 +5,14 @@ use std::path::{Path, PathBuf};
 
 use mmlab::fs::proc::MapsEntry;
 use mmlab::{Errno, Signal};
-use mmlab_live::{AgentCommand, HostBackend};
 use mmlab_scenario::backend::*;
 use mmlab_scenario::diff::{compare, load_known, Verdict};
 use mmlab_scenario::suite::{collect, run_file};
 use mmlab_scenario::{parse, run, ModelBackend, Report, Status};
 
-fn host() -> Option<HostBackend> {
-    if let Some(reason) = HostBackend::unavailable() {
-        eprintln!("skipped: {reason}");
-        return None;
-    }
-    Some(HostBackend::new(AgentCommand {
-        program: env!("CARGO_BIN_EXE_mmlab-agent").into(),
-        args: vec![],
-    }))
-}
+mod common;
+
+use common::host;
 
 fn run_text<B: Backend>(text: &str, b: &mut B) -> Report {
     run(&parse(text, Path::new("t.mml")).expect("parses"), b)
