@@ -28,7 +28,7 @@ fn scenarios() -> Vec<PathBuf> {
 fn scenarios_that_the_agent_used_to_disturb_agree_with_the_model() {
     let Some(mut h) = common::host() else { return };
     let files = scenarios();
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     for f in files {
         let m = run_file(&f, &mut ModelBackend::default()).unwrap();
         let hr = run_file(&f, &mut h).unwrap();

@@ -65,8 +65,8 @@ impl Backend for MunmapIsANoOp {
         self.0.exit(t)
     }
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        match call {
-            Syscall::Munmap { .. } => Ok(0),
+        match call.name() {
+            "munmap" => Ok(0),
             _ => self.0.syscall(t, call),
         }
     }

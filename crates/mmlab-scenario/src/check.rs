@@ -11,6 +11,21 @@ use mmlab::{Config, Kernel, Profile};
 use crate::ast::*;
 use crate::lang::{self, Args, CallKind, RecordKind, Returns};
 use crate::parse::ParseError;
+use crate::syscalls::{self, ArgKind};
+
+/// The syscall arguments that are C strings, for messages: `memfd_create's name`.
+fn string_args() -> String {
+    syscalls::SYSCALLS
+        .iter()
+        .flat_map(|d| {
+            d.args
+                .iter()
+                .filter(|a| a.kind == ArgKind::Str)
+                .map(move |a| format!("{}'s {}", d.name, a.name))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The type of a value, as far as the check pass knows it.
 #[derive(Clone, Copy, Debug)]
@@ -343,13 +358,13 @@ impl Checker<'_> {
             return Err(self.err(e.pos, "a call"));
         };
         let spec = lang::call_spec(f).ok_or_else(|| self.unknown_call(e.pos, f))?;
-        if !spec.arities.contains(&args.len()) {
-            let want = spec
-                .arities
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(" or ");
+        let (min, max) = spec.arity;
+        if args.len() < min || args.len() > max {
+            let want = if min == max {
+                min.to_string()
+            } else {
+                format!("{min} or {max}")
+            };
             return Err(self.err(
                 e.pos,
                 format!(
@@ -405,7 +420,10 @@ impl Checker<'_> {
             ExprKind::Num(v, _) => Ok(Ty::Num(Some(*v))),
             ExprKind::Str(_) => Err(self.err(
                 e.pos,
-                "a number (a string is only the name argument of memfd_create)",
+                format!(
+                    "a number (a string is only an argument a syscall takes as a C string: {})",
+                    string_args()
+                ),
             )),
             ExprKind::Name(n) => {
                 if let Some(t) = names.vars.get(n) {
@@ -483,6 +501,36 @@ impl Checker<'_> {
         }
     }
 
+    /// One argument of syscall `f`, as its declaration says: a string literal for a C string,
+    /// else a number, one of the values the model implements if the declaration lists them.
+    fn syscall_arg(
+        &self,
+        f: &str,
+        a: &Expr,
+        d: &syscalls::Arg,
+        names: &Names,
+    ) -> Result<(), ParseError> {
+        if d.kind == ArgKind::Str {
+            if !matches!(a.kind, ExprKind::Str(_)) {
+                return Err(self.err(a.pos, format!("{f}() takes a quoted `{}`", d.name)));
+            }
+            return Ok(());
+        }
+        if let Ty::Num(Some(v)) = self.num(a, names)? {
+            if !d.only.is_empty() && !syscalls::only_values(d).contains(&v) {
+                return Err(self.err(
+                    a.pos,
+                    format!(
+                        "{f}(): `{}` {v:#x} is not modelled (only {})",
+                        d.name,
+                        d.only.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn call(&self, e: &Expr, f: &str, args: &[Expr], names: &Names) -> Result<Ty, ParseError> {
         let spec = self.arity(e, args)?;
         match spec.kind {
@@ -516,12 +564,9 @@ impl Checker<'_> {
                     ))
                 }
             },
-            Args::StrFirst => {
-                if !matches!(args[0].kind, ExprKind::Str(_)) {
-                    return Err(self.err(args[0].pos, format!("{f}() takes a quoted name first")));
-                }
-                for a in &args[1..] {
-                    self.num(a, names)?;
+            Args::Syscall(decl) => {
+                for (a, d) in args.iter().zip(decl) {
+                    self.syscall_arg(f, a, d, names)?;
                 }
             }
             Args::Exprs => {

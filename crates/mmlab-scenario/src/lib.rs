@@ -10,6 +10,7 @@ pub mod observe;
 pub mod parse;
 pub mod run;
 pub mod suite;
+pub mod syscalls;
 
 pub use backend::Backend;
 pub use model::ModelBackend;

@@ -189,76 +189,7 @@ impl Backend for ModelBackend {
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        let k = self.k();
-        let r = match *call {
-            Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off,
-            } => k.mmap(t, addr, len, prot, flags, fd, off),
-            Syscall::Munmap { addr, len } => k.munmap(t, addr, len).map(|_| 0),
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => k.mremap(t, old, old_len, new_len, flags, new_addr),
-            Syscall::Mprotect { addr, len, prot } => k.mprotect(t, addr, len, prot).map(|_| 0),
-            Syscall::Madvise { addr, len, advice } => k.madvise(t, addr, len, advice).map(|_| 0),
-            Syscall::SchedSetaffinity { cpu } => k.set_cpu(t, cpu as usize).map(|_| 0),
-            Syscall::MemfdCreate { ref name, flags } => {
-                k.memfd_create(t, name, flags).map(|fd| fd as u64)
-            }
-            Syscall::Ftruncate { fd, len } => k.ftruncate(t, fd, len).map(|_| 0),
-            Syscall::Fallocate { fd, mode, off, len } => {
-                k.fallocate(t, fd, mode, off, len).map(|_| 0)
-            }
-            Syscall::Close { fd } => k.close(t, fd).map(|_| 0),
-            Syscall::Fcntl { fd, cmd, arg } => k.fcntl_seals(t, fd, cmd, arg),
-            Syscall::Userfaultfd { flags } => k.userfaultfd(t, flags).map(|fd| fd as u64),
-            Syscall::UffdioApi { fd, api, features } => {
-                k.uffdio_api(t, fd, api, features).map(|(f, _)| f)
-            }
-            Syscall::UffdioRegister {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_register(t, fd, start, len, mode),
-            Syscall::UffdioUnregister { fd, start, len } => {
-                k.uffdio_unregister(t, fd, start, len).map(|_| 0)
-            }
-            Syscall::UffdioCopy {
-                fd,
-                dst,
-                src,
-                len,
-                mode,
-            } => k.uffdio_copy(t, fd, dst, src, len, mode),
-            Syscall::UffdioZeropage {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_zeropage(t, fd, start, len, mode),
-            Syscall::UffdioContinue {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_continue(t, fd, start, len, mode),
-            Syscall::UffdioWriteprotect {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_writeprotect(t, fd, start, len, mode).map(|_| 0),
-            Syscall::UffdioWake { fd, start, len } => k.uffdio_wake(t, fd, start, len).map(|_| 0),
-        };
+        let r = (call.def.model)(self.k(), t, &call.args);
         self.note_sleep(t, r);
         self.retry_woken();
         r

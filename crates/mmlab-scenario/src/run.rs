@@ -13,6 +13,7 @@ use crate::ast::*;
 use crate::backend::*;
 use crate::lang::{self, RecordKind};
 use crate::observe::{Context, MapsLine, Number, Observed, PageLine};
+use crate::syscalls::{self, ArgKind};
 
 /// An expectation line's verdict: the first failed observation there (with the state around
 /// its address), or the step that ended the scenario.
@@ -1090,133 +1091,32 @@ impl<B: Backend> Runner<'_, B> {
         }
     }
 
+    /// Make syscall `f` of the table with its arguments evaluated as its declaration says.
     fn syscall(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<u64, Errno>> {
-        if f == "memfd_create" {
-            let call = match args {
-                [Expr {
-                    kind: ExprKind::Str(name),
-                    ..
-                }, flags] => Syscall::MemfdCreate {
-                    name: name.clone(),
-                    flags: self.num(t, flags)?.value,
-                },
-                _ => return Err(stop(e.pos, "memfd_create(\"name\", flags)", show(e))),
-            };
-            return Ok(self.b.syscall(t, &call));
+        let def = syscalls::syscall(f).ok_or_else(|| stop(e.pos, "a syscall", format!("`{f}`")))?;
+        let mut values = Vec::with_capacity(args.len());
+        for (x, d) in args.iter().zip(def.args) {
+            values.push(match (&x.kind, d.kind) {
+                (ExprKind::Str(text), ArgKind::Str) => ArgValue::Str(text.clone()),
+                (_, ArgKind::Str) => {
+                    return Err(stop(x.pos, format!("a quoted `{}`", d.name), show(x)))
+                }
+                _ => {
+                    let v = self.num(t, x)?.value;
+                    if !d.only.is_empty() && !syscalls::only_values(d).contains(&v) {
+                        return Err(stop(
+                            x.pos,
+                            format!("{f}() with `{}` one of {}", d.name, d.only.join(", ")),
+                            format!("{v:#x}: only those are modelled"),
+                        ));
+                    }
+                    ArgValue::Num(v)
+                }
+            });
         }
-        let a = args
-            .iter()
-            .map(|x| self.num(t, x).map(|n| n.value))
-            .collect::<Flow<Vec<u64>>>()?;
-        self.hint(f, &a);
-        let call = match (f, a.as_slice()) {
-            ("mmap", &[addr, len, prot, flags, fd, off]) => Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd: fd as i64,
-                off,
-            },
-            ("munmap", &[addr, len]) => Syscall::Munmap { addr, len },
-            ("mremap", &[old, old_len, new_len, flags]) => Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr: 0,
-            },
-            ("mremap", &[old, old_len, new_len, flags, new_addr]) => Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            },
-            ("mprotect", &[addr, len, prot]) => Syscall::Mprotect { addr, len, prot },
-            ("madvise", &[addr, len, advice]) => Syscall::Madvise { addr, len, advice },
-            ("sched_setaffinity", &[cpu]) => Syscall::SchedSetaffinity { cpu },
-            ("ftruncate", &[fd, len]) => Syscall::Ftruncate {
-                fd: fd as i64,
-                len: len as i64,
-            },
-            ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate {
-                fd: fd as i64,
-                mode,
-                off: off as i64,
-                len: len as i64,
-            },
-            ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
-            ("fcntl", &[fd, cmd, arg]) => {
-                use mmlab::mm::memfd::{F_ADD_SEALS, F_GET_SEALS};
-                if cmd != F_ADD_SEALS && cmd != F_GET_SEALS {
-                    return Err(stop(
-                        e.pos,
-                        "fcntl(fd, F_ADD_SEALS or F_GET_SEALS, arg)",
-                        "another fcntl command: only the seal commands are modelled",
-                    ));
-                }
-                Syscall::Fcntl {
-                    fd: fd as i64,
-                    cmd,
-                    arg,
-                }
-            }
-            ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
-            ("uffdio_api", &[fd, api, features]) => Syscall::UffdioApi {
-                fd: fd as i64,
-                api,
-                features,
-            },
-            ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister {
-                fd: fd as i64,
-                start,
-                len,
-            },
-            ("uffdio_copy", &[fd, dst, src, len, mode]) => Syscall::UffdioCopy {
-                fd: fd as i64,
-                dst,
-                src,
-                len,
-                mode,
-            },
-            ("uffdio_zeropage", &[fd, start, len, mode]) => Syscall::UffdioZeropage {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_continue", &[fd, start, len, mode]) => Syscall::UffdioContinue {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_writeprotect", &[fd, start, len, mode]) => Syscall::UffdioWriteprotect {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_wake", &[fd, start, len]) => Syscall::UffdioWake {
-                fd: fd as i64,
-                start,
-                len,
-            },
-            _ => {
-                return Err(stop(
-                    e.pos,
-                    format!("the C arguments of {f}() (see docs/scenario-language.md)"),
-                    format!("{} argument(s)", a.len()),
-                ))
-            }
-        };
+        let nums: Vec<u64> = values.iter().map(ArgValue::num).collect();
+        self.hint(f, &nums);
+        let call = Syscall::new(f, values).map_err(|m| stop(e.pos, def.signature(), m))?;
         Ok(self.b.syscall(t, &call))
     }
 
