@@ -105,6 +105,13 @@ pub struct Kernel {
     pub(crate) khugepaged: crate::mm::khugepaged::Khugepaged,
     /// userfaultfd contexts.
     pub(crate) uffd: Slab<crate::mm::userfaultfd::UserfaultfdCtx>,
+    /// The virtual clock (`advance_time`).
+    pub(crate) clock: crate::time::Clock,
+    /// The kernel threads that exist.
+    pub(crate) kthreads: crate::kthread::Kthreads,
+    /// The 2 MiB hstate's nr_overcommit_huge_pages (shown and set through sysfs and sysctl;
+    /// the pool does not grow on demand yet).
+    pub(crate) nr_overcommit_huge_pages: u64,
 }
 
 impl Kernel {
@@ -136,6 +143,9 @@ impl Kernel {
             thp: Default::default(),
             khugepaged: Default::default(),
             uffd: Slab::new(),
+            clock: Default::default(),
+            kthreads: crate::kthread::Kthreads::boot(),
+            nr_overcommit_huge_pages: 0,
             cfg,
         }
     }
