@@ -71,11 +71,7 @@ impl Kernel {
     /// its wakeup time; then the clock reads the end of the interval.
     pub fn advance_time(&mut self, ns: u64) {
         let end = self.clock.now_ns().saturating_add(ns);
-        // A THP `enabled` write that bypassed its store handler (a scenario header sets the
-        // knob directly) starts or stops khugepaged now, as enabled_store() would have.
-        if self.kthreads.is_running(Kthread::Khugepaged) != self.khugepaged_enabled() {
-            self.start_stop_khugepaged();
-        }
+        self.khugepaged_sync_thread();
         loop {
             self.khugepaged_wakeups();
             let next = self

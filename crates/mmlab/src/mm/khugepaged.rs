@@ -127,14 +127,14 @@ pub struct MmSlots {
 
 impl MmSlots {
     /// MMF_VM_HUGEPAGE: is the live mm `mm` registered?
-    pub fn contains(&self, mm: &MmId) -> bool {
+    pub(crate) fn contains(&self, mm: &MmId) -> bool {
         self.slots.iter().any(|s| s.mm == *mm && !s.exited)
     }
 
     /// __khugepaged_enter(): register `mm` at the tail of the list (behind the cursor, "to let
     /// the area settle down a little"), waking khugepaged if the list was empty. False if it
     /// was registered already.
-    pub fn insert(&mut self, mm: MmId) -> bool {
+    pub(crate) fn insert(&mut self, mm: MmId) -> bool {
         if self.contains(&mm) {
             return false;
         }
@@ -162,7 +162,7 @@ impl MmSlots {
     }
 
     /// list_empty(&khugepaged_scan.mm_head).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
 
@@ -176,11 +176,6 @@ impl MmSlots {
                 }
             }
         }
-    }
-
-    /// The registered live mms in list order.
-    pub fn iter(&self) -> impl Iterator<Item = MmId> + '_ {
-        self.slots.iter().filter(|s| !s.exited).map(|s| s.mm)
     }
 }
 
@@ -312,6 +307,14 @@ impl Kernel {
 
     // ---- the thread ----
 
+    /// The thread as `enabled` says it should be: a knob write that bypassed enabled_store()
+    /// (a scenario header sets the knob directly) takes effect here, as that store would have.
+    pub(crate) fn khugepaged_sync_thread(&mut self) {
+        if self.kthreads.is_running(Kthread::Khugepaged) != self.khugepaged_enabled() {
+            self.start_stop_khugepaged();
+        }
+    }
+
     /// start_stop_khugepaged() (enabled_store()): the thread runs while `enabled` is always
     /// or madvise. A new thread starts with a pass; a running one is woken when there are mms
     /// to scan. A stopped thread drops the scan cursor (the end of khugepaged()).
@@ -383,7 +386,8 @@ impl Kernel {
     /// after its allocation sleep), then khugepaged_wait_work().
     pub(crate) fn khugepaged_run(&mut self) {
         let suspended = match self.khugepaged.state {
-            KhugepagedState::Scan => {
+            // The scan sleep ended (khugepaged_should_wakeup()) or the thread was woken.
+            KhugepagedState::Scan | KhugepagedState::ScanSleep => {
                 self.lru_add_drain_all();
                 let pass = Pass {
                     pages: self.thp.knobs.pages_to_scan,
@@ -395,9 +399,7 @@ impl Kernel {
                 self.khugepaged_do_scan(pass, false)
             }
             KhugepagedState::AllocSleep { pass, .. } => self.khugepaged_do_scan(pass, true),
-            KhugepagedState::ScanSleep | KhugepagedState::WaitWork => {
-                unreachable!("khugepaged runs only when due")
-            }
+            KhugepagedState::WaitWork => unreachable!("a thread waiting for work is never due"),
         };
         self.khugepaged.state = match suspended {
             // khugepaged_alloc_sleep(): alloc_sleep_millisecs, or until woken.

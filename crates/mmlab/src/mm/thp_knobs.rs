@@ -152,6 +152,7 @@ fn store_knob(k: &mut Kernel, a: &Attr, val: &str) -> SysResult<()> {
 
 /// enabled_store(): set the mode, then start_stop_khugepaged().
 fn enabled_store(k: &mut Kernel, a: &Attr, val: &str) -> SysResult<()> {
+    k.khugepaged_sync_thread();
     k.thp.knobs.write(a.name, val)?;
     k.start_stop_khugepaged();
     Ok(())
