@@ -20,7 +20,7 @@ use crate::hugetlb_pool::{
     self, read_u64, write_nr_hugepages, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
 };
 use crate::proto::{encode_request, op, request, ArgSlot, Reply, Request, MAX_NAME, REPLY_BYTES};
-use crate::{host_state, procfs, thp_knobs};
+use crate::{host_state, procfs, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -116,6 +116,10 @@ pub struct HostBackend {
     /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
     /// HugePages_* figures are reported without.
     pool_offset: Option<Held>,
+    /// The files the running scenario's `sysfs_write` steps wrote, given back at its end.
+    sysfs_written: Vec<String>,
+    /// The origin of `now_ns`.
+    epoch: std::time::Instant,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -157,6 +161,8 @@ impl HostBackend {
             lock: None,
             others: None,
             pool_offset: None,
+            sysfs_written: Vec::new(),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -380,6 +386,9 @@ impl HostBackend {
         }
         if !setup.features.is_empty() {
             return Err(Skip("feature switches exist only in the model".into()));
+        }
+        if let Some(reason) = setup.sysfs_writes.iter().find_map(|p| sysfs::refused(p)) {
+            return Err(Skip(reason));
         }
         if let Some(reason) = HostBackend::unavailable() {
             return Err(Skip(reason));
@@ -662,6 +671,26 @@ impl Backend for HostBackend {
     }
     fn check(&mut self) -> Result<(), String> {
         Ok(())
+    }
+    fn sleep(&mut self, ns: u64) {
+        std::thread::sleep(std::time::Duration::from_nanos(ns));
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        sysfs::read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        let turn = self.lock.as_ref().ok_or(Errno::EPERM)?;
+        if !self.sysfs_written.iter().any(|p| p == path) {
+            self.sysfs_written.push(path.to_string());
+        }
+        sysfs::write(turn, path, value)
+    }
+    fn teardown(&mut self) {
+        sysfs::restore(&self.sysfs_written);
+        self.sysfs_written.clear();
     }
 }
 

@@ -1,5 +1,5 @@
-//! A run interrupted by SIGINT or SIGTERM gives the host back what it changed (a THP knob and
-//! the hugetlb pool here) and exits with 128 + the signal; a child started by the holder of the
+//! A run interrupted by SIGINT or SIGTERM gives the host back what it changed (a THP knob set
+//! by the header, one written by a `sysfs_write` step and the hugetlb pool here) and exits with 128 + the signal; a child started by the holder of the
 //! host lock inherits the lock instead of waiting for it.
 
 mod common;
@@ -16,6 +16,8 @@ use mmlab_scenario::suite::run_file;
 /// Tells the child test which scenario to run.
 const CHILD_ENV: &str = "MMLAB_TEST_INTERRUPTED_SCENARIO";
 const KNOB: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none";
+/// A knob the scenario writes with a `sysfs_write` step rather than its header.
+const STEP_KNOB: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_shared";
 
 /// The interrupted run: the scenario over and over, until a signal ends the process.
 #[test]
@@ -31,8 +33,24 @@ fn interrupted_run_child() {
     panic!("no signal came to end the run");
 }
 
+/// What the child wrote to its stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 fn knob() -> String {
-    std::fs::read_to_string(KNOB).unwrap().trim().to_string()
+    read(KNOB)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
 }
 
 #[test]
@@ -41,7 +59,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         eprintln!("skipped: {reason}");
         return;
     }
-    for f in [KNOB, NR_HUGEPAGES] {
+    for f in [KNOB, STEP_KNOB, NR_HUGEPAGES] {
         if !Path::new(f).exists() {
             eprintln!("skipped: this kernel has no {f}");
             return;
@@ -52,6 +70,8 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
     let knob_before = knob();
     let pool_before = read_u64(NR_HUGEPAGES).unwrap();
     let value = if knob_before == "17" { "18" } else { "17" };
+    let step_knob_before = read(STEP_KNOB);
+    let step_value = if step_knob_before == "19" { "20" } else { "19" };
     // A pool size the run visibly sets: its pages on top of those others hold.
     let others = PoolCounts::read().unwrap().held().pages();
     let pages = if 1 + others == pool_before { 2 } else { 1 };
@@ -63,6 +83,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         format!(
             "title \"changes host settings, then stores for a while\"\n\
              thp khugepaged/max_ptes_none {value}\nhugepages {pages}\nprocess P\n\
+             P: sysfs_write(\"{STEP_KNOB}\", {step_value})\n\
              P: p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\n\
              repeat 20000 {{\n  P: store(p, 1)\n}}\n"
         ),
@@ -82,15 +103,12 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         turn.share_with(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while knob() != value || read_u64(NR_HUGEPAGES).unwrap() != pages + others {
+        while knob() != value
+            || read(STEP_KNOB) != step_value
+            || read_u64(NR_HUGEPAGES).unwrap() != pages + others
+        {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                let err = stderr_of(&mut child);
                 panic!("the run ended by itself ({status}) before setting the host:\n{err}");
             }
             assert!(Instant::now() < deadline, "the run never set the host");
@@ -99,19 +117,18 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         // SAFETY: signals the child this test started.
         assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
         let status = child.wait().unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(status.code(), Some(128 + sig), "{err}");
         assert!(
             err.contains(&format!("interrupted by signal {sig}")),
             "{err}"
         );
         assert_eq!(knob(), knob_before, "the knob is back");
+        assert_eq!(
+            read(STEP_KNOB),
+            step_knob_before,
+            "the step's write is undone"
+        );
         assert_eq!(
             read_u64(NR_HUGEPAGES).unwrap(),
             pool_before,

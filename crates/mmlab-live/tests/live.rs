@@ -115,6 +115,18 @@ impl Backend for MunmapIsANoOp {
     fn check(&mut self) -> Result<(), String> {
         self.0.check()
     }
+    fn sleep(&mut self, ns: u64) {
+        self.0.sleep(ns)
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.0.now_ns()
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        self.0.sysfs_read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.0.sysfs_write(path, value)
+    }
 }
 
 #[test]

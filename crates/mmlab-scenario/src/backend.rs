@@ -69,6 +69,8 @@ pub struct Setup {
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,
+    /// The sysfs/procfs files the scenario's `sysfs_write` steps write, as written.
+    pub sysfs_writes: Vec<String>,
 }
 
 /// A kernel a scenario runs on. Every call is made on behalf of a task.
@@ -121,4 +123,22 @@ pub trait Backend {
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// Check the backend's invariants after a step (the model's checker; a no-op on a host).
     fn check(&mut self) -> Result<(), String>;
+    /// Let `ns` of time pass: the model advances its virtual clock, running the kernel threads
+    /// that come due; a host sleeps.
+    fn sleep(&mut self, ns: u64);
+    /// The backend's clock in ns: the model's virtual time, a host's monotonic time.
+    fn now_ns(&mut self) -> u64;
+    /// Read a sysfs or procfs file as `cat` prints it, or the errno the read gives.
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno>;
+    /// Write a sysfs or procfs file as `echo VALUE > PATH` does, or the errno the write gives.
+    /// A host gives back what it wrote when the scenario ends (`teardown`).
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno>;
+    /// The trace events since the last call, if this backend traces (the model with tracing
+    /// on); None if it does not.
+    fn take_trace(&mut self) -> Option<Vec<mmlab::trace::Event>> {
+        None
+    }
+    /// The scenario is over: give back what it changed that must not outlast it (a host's
+    /// sysfs writes).
+    fn teardown(&mut self) {}
 }

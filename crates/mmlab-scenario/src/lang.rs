@@ -26,6 +26,11 @@ pub enum CallKind {
     Exit,
     /// `mem(ADDR, LEN)`: only in `expect mem(ADDR, LEN) == BYTE`.
     Mem,
+    /// `sleep(MS)`: time passes (on the model, kernel threads run); a statement of its own.
+    Sleep,
+    /// `sysfs_read("PATH")`, `sysfs_write("PATH", VALUE)`: a sysfs or procfs file, read or
+    /// written as `cat` and `echo` do; like a syscall, its failure is an errno.
+    Sysfs,
 }
 
 /// How a call's arguments are written.
@@ -37,6 +42,8 @@ pub enum Args {
     Name(fn() -> Vec<&'static str>),
     /// A syscall's C arguments, as its declaration says (a string literal for a `Str`).
     Syscall(&'static [crate::syscalls::Arg]),
+    /// A quoted path the model serves, then (to write) a quoted value or a number.
+    Sysfs,
 }
 
 /// What a call gives back.
@@ -44,6 +51,8 @@ pub enum Args {
 pub enum Returns {
     Num(Radix),
     Record(&'static RecordKind),
+    /// What a file's contents stand for: a number, or text (`crate::sysfs::FileValue`).
+    File,
 }
 
 /// A call of the language.
@@ -222,6 +231,21 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("touch", Access, (2, 2), Returns::Num(Dec)),
     call("wait", Access, (0, 0), Returns::Num(Auto)),
     call("mem", Mem, (2, 2), Returns::Num(Byte)),
+    call("sleep", Sleep, (1, 1), Returns::Num(Dec)),
+    CallSpec {
+        name: "sysfs_read",
+        kind: Sysfs,
+        arity: (1, 1),
+        args: Args::Sysfs,
+        returns: Returns::File,
+    },
+    CallSpec {
+        name: "sysfs_write",
+        kind: Sysfs,
+        arity: (2, 2),
+        args: Args::Sysfs,
+        returns: Returns::Num(Dec),
+    },
     call("pagemap", Probe, (1, 1), Returns::Record(&PAGEMAP)),
     call("zero_pfn", Probe, (0, 0), Returns::Num(Addr)),
     call("minflt", Probe, (0, 0), Returns::Num(Dec)),
@@ -276,6 +300,23 @@ pub fn calls() -> &'static [CallSpec] {
 /// The call named `name`.
 pub fn call_spec(name: &str) -> Option<&'static CallSpec> {
     calls().iter().find(|c| c.name == name)
+}
+
+/// The longest a scenario waits at once (`sleep(MS)`, `within MS`): one hour, so that a typo
+/// cannot keep a host run busy for days.
+pub const MAX_WAIT_MS: u64 = 3_600_000;
+
+/// Does the call only look, so that `expect ... within` may evaluate it again and again?
+pub fn is_observation(name: &str) -> bool {
+    match call_spec(name).map(|c| c.kind) {
+        Some(CallKind::Probe) => name != "uffd_read",
+        Some(CallKind::ModelProbe) => matches!(
+            name,
+            "model.tlb_flushes" | "model.counter" | "model.page" | "model.pte"
+        ),
+        Some(CallKind::Sysfs) => name == "sysfs_read",
+        _ => false,
+    }
 }
 
 /// The names of the calls of one kind, for messages and the guide.

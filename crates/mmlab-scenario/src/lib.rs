@@ -11,6 +11,7 @@ pub mod parse;
 pub mod run;
 pub mod suite;
 pub mod syscalls;
+pub mod sysfs;
 
 pub use backend::Backend;
 pub use model::ModelBackend;

@@ -10,6 +10,9 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal};
 
 use crate::backend::*;
 
+/// Where the `thp NAME VALUE` knobs live.
+const THP_DIR: &str = "/sys/kernel/mm/transparent_hugepage";
+
 /// The most CPUs the model simulates (Kernel::new keeps 1 to 64 TLBs).
 pub const MAX_CPUS: usize = 64;
 
@@ -18,6 +21,8 @@ pub struct ModelBackend {
     k: Option<Kernel>,
     /// Run the invariant checker after every step.
     pub check_invariants: bool,
+    /// Record the kernel's trace events (`take_trace`), from the scenario's setup on.
+    pub trace: bool,
     /// Accesses of tasks asleep in handle_userfault(), retried once they are woken.
     asleep: HashMap<TaskId, Access>,
     /// Accesses that finished after a wake, waiting for `finish`.
@@ -34,6 +39,7 @@ impl Default for ModelBackend {
         ModelBackend {
             k: None,
             check_invariants: true,
+            trace: false,
             asleep: HashMap::new(),
             finished: HashMap::new(),
             sys_asleep: HashMap::new(),
@@ -150,12 +156,15 @@ impl Backend for ModelBackend {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
         let mut k = Kernel::new(cfg);
+        k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
-            k.thp_sysfs_write(name, value).map_err(|e| {
-                Skip(format!(
-                    "transparent_hugepage/{name} refuses `{value}`: {e}"
-                ))
-            })?;
+            // Through the file's store handler, as the host's runner writes it.
+            k.sysfs_write(&format!("{THP_DIR}/{name}"), value)
+                .map_err(|e| {
+                    Skip(format!(
+                        "transparent_hugepage/{name} refuses `{value}`: {e}"
+                    ))
+                })?;
         }
         if let Some(n) = setup.hugepages {
             if k.set_nr_hugepages(n) < n {
@@ -346,5 +355,26 @@ impl Backend for ModelBackend {
             return Ok(());
         }
         self.k().check_invariants().map_err(|v| v.to_string())
+    }
+
+    fn sleep(&mut self, ns: u64) {
+        self.k().advance_time(ns);
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        self.k().now_ns()
+    }
+
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        self.k().sysfs_read(path)
+    }
+
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.k().sysfs_write(path, value)
+    }
+
+    fn take_trace(&mut self) -> Option<Vec<mmlab::trace::Event>> {
+        let trace = self.trace;
+        self.k.as_mut().filter(|_| trace).map(Kernel::take_trace)
     }
 }
