@@ -1,6 +1,7 @@
 //! Native host-kernel figures for `mmlab bench`, printed beside the model's. Each workload mirrors
 //! a C anchor in /work/shared/anchors/kernel/ (fault_anon.c 4k, fork_cow.c, mprotect_bench.c
-//! isolated): one discarded warm-up, then median/min/max of `reps` runs. Changes no host setting.
+//! isolated): one discarded warm-up, then median/min/max of `reps` runs. Only the hugetlb row
+//! changes a host setting (the pool's size), under the caller's HostLock, which gives it back.
 
 use std::{io, ptr, time::Instant};
 

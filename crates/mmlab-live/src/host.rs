@@ -111,7 +111,7 @@ pub struct HostBackend {
     zero_pfn: Option<u64>,
     /// The host, ours from the first scenario that runs on it until this backend is dropped.
     lock: Option<HostLock>,
-    /// What others held in the pool when this backend first sized it (see `set_pool`).
+    /// What others held in the pool when this backend first sized it (see `size_pool`).
     others: Option<Held>,
     /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
     /// HugePages_* figures are reported without.
@@ -187,6 +187,75 @@ impl HostBackend {
     fn restore_host(&mut self) {
         self.pool_offset = None;
         host_state::restore_all();
+    }
+
+    /// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
+    /// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
+    /// reserved (measured once into `others`, before this backend's first scenario could take
+    /// any) are added on top, so the scenario sees an empty pool of `want` pages; the pages it
+    /// is sized on top of are returned, for `meminfo` to report HugePages_* without them. On an
+    /// error the caller gives the host its pool back.
+    fn size_pool(
+        turn: &HostLock,
+        want: Option<u64>,
+        others: &mut Option<Held>,
+    ) -> Result<Option<Held>, Skip> {
+        let Some(n) = want else {
+            hugetlb_pool::restore();
+            return Ok(None);
+        };
+        if !std::path::Path::new(NR_HUGEPAGES).exists() {
+            return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
+        }
+        let counts = PoolCounts::read().map_err(Skip)?;
+        if counts.size_kb != 2048 {
+            return Err(Skip(format!(
+                "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
+                 /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
+                counts.size_kb
+            )));
+        }
+        // Surplus pages would let faults and reservations past the pool succeed.
+        let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
+        if overcommit != 0 {
+            return Err(Skip(format!(
+                "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
+                 an exhausted pool does; the host's setting is left alone"
+            )));
+        }
+        let others = *others.get_or_insert(counts.held());
+        let size = n + others.pages();
+        // Pages of the previous scenario's processes may still be on their way back (a forked
+        // child dies after its killed parent), and a pool cannot shrink past pages in use: try
+        // for a little while to get the size, with only what others held at the start taken.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
+                write_nr_hugepages(turn, size).map_err(Skip)?;
+            }
+            let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
+            let held = PoolCounts::read().map_err(Skip)?.held();
+            if now == size && held == others {
+                return Ok(Some(others));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Skip(if now != size {
+                    format!(
+                        "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
+                         could set up only {now} (memory too fragmented?)",
+                        others.pages()
+                    )
+                } else {
+                    format!(
+                        "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
+                         when this run started, and now {} and {} (something else on the host \
+                         uses the pool)",
+                        others.used, others.rsvd, held.used, held.rsvd
+                    )
+                }));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// End every scenario process (the agents' process groups).
@@ -416,7 +485,7 @@ impl HostBackend {
             .lock
             .as_ref()
             .expect("prepare takes the host lock first");
-        self.pool_offset = size_pool(turn, setup.hugepages, &mut self.others)?;
+        self.pool_offset = Self::size_pool(turn, setup.hugepages, &mut self.others)?;
         thp_knobs::set(turn, &setup.thp)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
@@ -691,75 +760,6 @@ impl Backend for HostBackend {
     fn teardown(&mut self) {
         sysfs::restore(&self.sysfs_written);
         self.sysfs_written.clear();
-    }
-}
-
-/// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
-/// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
-/// reserved (measured once into `others`, before this backend's first scenario could take
-/// any) are added on top, so the scenario sees an empty pool of `want` pages; the pages it
-/// is sized on top of are returned, for `meminfo` to report HugePages_* without them. On an
-/// error the caller gives the host its pool back.
-fn size_pool(
-    turn: &HostLock,
-    want: Option<u64>,
-    others: &mut Option<Held>,
-) -> Result<Option<Held>, Skip> {
-    let Some(n) = want else {
-        hugetlb_pool::restore();
-        return Ok(None);
-    };
-    if !std::path::Path::new(NR_HUGEPAGES).exists() {
-        return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
-    }
-    let counts = PoolCounts::read().map_err(Skip)?;
-    if counts.size_kb != 2048 {
-        return Err(Skip(format!(
-            "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
-             /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
-            counts.size_kb
-        )));
-    }
-    // Surplus pages would let faults and reservations past the pool succeed.
-    let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
-    if overcommit != 0 {
-        return Err(Skip(format!(
-            "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
-             an exhausted pool does; the host's setting is left alone"
-        )));
-    }
-    let others = *others.get_or_insert(counts.held());
-    let size = n + others.pages();
-    // Pages of the previous scenario's processes may still be on their way back (a forked
-    // child dies after its killed parent), and a pool cannot shrink past pages in use: try
-    // for a little while to get the size, with only what others held at the start taken.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
-            write_nr_hugepages(turn, size).map_err(Skip)?;
-        }
-        let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-        let held = PoolCounts::read().map_err(Skip)?.held();
-        if now == size && held == others {
-            return Ok(Some(others));
-        }
-        if std::time::Instant::now() >= deadline {
-            return Err(Skip(if now != size {
-                format!(
-                    "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
-                     could set up only {now} (memory too fragmented?)",
-                    others.pages()
-                )
-            } else {
-                format!(
-                    "needs {n} free 2 MiB huge pages: others held {} in use and {} reserved \
-                     when this run started, and now {} and {} (something else on the host \
-                     uses the pool)",
-                    others.used, others.rsvd, held.used, held.rsvd
-                )
-            }));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -171,6 +171,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_panic_in_the_holder_of_the_host_gives_back_what_it_changed() {
+        let f = std::env::temp_dir().join(format!("mmlab-host-panic-{}", std::process::id()));
+        std::fs::write(&f, "original").unwrap();
+        let path = f.to_string_lossy().into_owned();
+        let p = path.clone();
+        let holder = std::thread::spawn(move || {
+            let turn = HostLock::acquire().unwrap();
+            write(&turn, &p, "original", "changed").unwrap();
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), "changed");
+            panic!("a scenario step went wrong");
+        });
+        assert!(holder.join().is_err(), "the holder panicked");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "original");
+        let _ = std::fs::remove_file(&f);
+    }
+
+    #[test]
     fn a_file_keeps_its_first_original_and_is_written_back_newest_first() {
         let dir = std::env::temp_dir().join(format!("mmlab-host-state-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -33,15 +33,11 @@ fn interrupted_run_child() {
     panic!("no signal came to end the run");
 }
 
-/// What the child wrote to its stderr.
+/// What an ended child wrote to its stderr.
 fn stderr_of(child: &mut std::process::Child) -> String {
     let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let mut pipe = child.stderr.take().expect("stderr is piped");
+    pipe.read_to_string(&mut err).unwrap();
     err
 }
 

@@ -374,7 +374,7 @@ pub fn constant(name: &str) -> Option<u64> {
             .find(|(n, _)| *n == name)
             .map(|&(_, v)| v),
         _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
-            mmlab::mm::userfaultfd::constant(name)
+            mmlab::uapi::userfaultfd::constant(name)
         }
         _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
             .iter()

@@ -196,7 +196,7 @@ fn is_syscall(e: &Expr) -> bool {
 
 /// A uffd_msg's fields by its event (uffd_msg.arg's union members).
 fn msg_fields(m: &UffdMsg) -> Vec<(&'static str, u64)> {
-    use mmlab::fs::userfaultfd::*;
+    use mmlab::uapi::userfaultfd::*;
     let [a, b, c] = m.arg;
     let mut f = vec![("event", m.event)];
     match m.event {

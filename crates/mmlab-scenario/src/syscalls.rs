@@ -3,7 +3,7 @@
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
 //! driven from `SYSCALLS`, so a new syscall is one entry here.
 
-use mmlab::mm::userfaultfd as uffd;
+use mmlab::uapi::userfaultfd as uffd;
 use mmlab::{Kernel, SysResult, Tid};
 
 use crate::ast::Radix;

@@ -5,70 +5,15 @@ use slab::Slab;
 
 use crate::config::Config;
 use crate::errno::{Errno, SysResult};
+use crate::fs::inode::Inode;
 use crate::hw::{mmu::Walk, PhysMem, Tlb, TlbEntry, PAGE_SIZE};
-use crate::mm::shmem::ShmemInode;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::{Mm, MmId};
 use crate::page::{PageAlloc, Pfn};
 use crate::pgtable::table;
+use crate::sched::{Process, Signal, Task, Tid};
 use crate::vmstat::VmStat;
-
-/// A task (thread) handle.
-pub type Tid = usize;
-/// A process (thread group) handle.
-pub type Pid = usize;
-
-/// task_struct, trimmed: which process and which CPU.
-#[derive(Clone, Debug)]
-pub struct Task {
-    pub pid: Pid,
-    pub mm: MmId,
-    pub cpu: usize,
-    /// The userfaultfd context this task sleeps on in handle_userfault(), if any.
-    pub uffd_wait: Option<usize>,
-    /// Userfaultfd events this task caused that are not read yet; it sleeps until they are.
-    pub uffd_events: u32,
-    /// The syscall this task sleeps in (ERESTARTNOINTR), to carry on once it is woken.
-    pub restart: Option<crate::fs::userfaultfd::Restart>,
-}
-
-/// A thread group: its address space, threads and fault counters.
-#[derive(Clone, Debug)]
-pub struct Process {
-    pub mm: MmId,
-    pub threads: Vec<Tid>,
-    /// Sum of the threads' min_flt (getrusage(RUSAGE_SELF).ru_minflt).
-    pub min_flt: u64,
-    /// The descriptor table.
-    pub fds: crate::fs::file::FdTable,
-}
-
-/// A signal a user access raised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum Signal {
-    /// SIGSEGV: no VMA, or the VMA forbids the access.
-    Segv,
-    /// SIGBUS: e.g. beyond the end of a shmem object.
-    Bus,
-    /// Out of memory: the OOM killer would end the task.
-    Kill,
-    /// Not a signal: the task sleeps in handle_userfault() until a userfaultfd handler wakes
-    /// it; the access is then retried.
-    Userfault,
-}
-
-impl Signal {
-    /// The signal's C name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Segv => "SIGSEGV",
-            Signal::Bus => "SIGBUS",
-            Signal::Kill => "SIGKILL",
-            Signal::Userfault => "a userfaultfd sleep",
-        }
-    }
-}
 
 /// The simulated machine and kernel.
 pub struct Kernel {
@@ -85,14 +30,16 @@ pub struct Kernel {
     pub(crate) mms: Slab<Mm>,
     pub(crate) tasks: Slab<Task>,
     pub(crate) procs: Slab<Process>,
-    pub(crate) shmem: Slab<ShmemInode>,
+    /// Every inode, with its page cache.
+    pub(crate) inodes: Slab<Inode>,
     pub(crate) files: Slab<crate::fs::file::File>,
     pub vmstat: VmStat,
     /// The CPU of the task in a syscall (who is "local" for TLB flushes).
     pub(crate) current_cpu: usize,
     /// The task in a syscall or fault (whose min_flt a fault is charged to).
     pub(crate) current: Tid,
-    next_anon_vma: u32,
+    /// The reverse map: anon_vmas and where each VMA is.
+    pub(crate) rmap: crate::mm::rmap::Rmap,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<Pfn, i32>,
     /// The last inode number handed out (get_next_ino()).
@@ -104,7 +51,7 @@ pub struct Kernel {
     /// khugepaged: its knobs' counters and the mms it scans.
     pub(crate) khugepaged: crate::mm::khugepaged::Khugepaged,
     /// userfaultfd contexts.
-    pub(crate) uffd: Slab<crate::mm::userfaultfd::UserfaultfdCtx>,
+    pub(crate) uffd: Slab<crate::fs::userfaultfd::UserfaultfdCtx>,
     /// The virtual clock (`advance_time`).
     pub(crate) clock: crate::time::Clock,
     /// The kernel threads that exist.
@@ -119,7 +66,7 @@ impl Kernel {
     pub fn new(cfg: Config) -> Kernel {
         let cpus = cfg.cpus.clamp(1, 64);
         Kernel {
-            phys: PhysMem::new(cfg.content),
+            phys: PhysMem::new(cfg.content, cfg.memory_bytes / PAGE_SIZE),
             pages: PageAlloc::new(cfg.memory_bytes),
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
@@ -131,12 +78,12 @@ impl Kernel {
             mms: Slab::new(),
             tasks: Slab::new(),
             procs: Slab::new(),
-            shmem: Slab::new(),
+            inodes: Slab::new(),
             files: Slab::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,
-            next_anon_vma: 1,
+            rmap: Default::default(),
             extra_refs: Default::default(),
             last_ino: 1000,
             hstate: Default::default(),
@@ -148,11 +95,6 @@ impl Kernel {
             nr_overcommit_huge_pages: 0,
             cfg,
         }
-    }
-
-    pub(crate) fn new_anon_vma_id(&mut self) -> u32 {
-        self.next_anon_vma += 1;
-        self.next_anon_vma
     }
 
     fn check_cpu(&self, cpu: usize) -> SysResult<()> {
@@ -177,8 +119,7 @@ impl Kernel {
             pid,
             mm,
             cpu,
-            uffd_wait: None,
-            uffd_events: 0,
+            wait: None,
             restart: None,
         });
         self.procs[pid].threads.push(tid);
@@ -209,8 +150,7 @@ impl Kernel {
         let t = self.task(tid)?.clone();
         let new = self.tasks.insert(Task {
             cpu,
-            uffd_wait: None,
-            uffd_events: 0,
+            wait: None,
             restart: None,
             ..t
         });
@@ -269,7 +209,7 @@ impl Kernel {
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
         let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {
-            let v = self.mms[mm].vmas.remove(s).expect("vma");
+            let v = self.vma_unlink(mm, s).expect("vma");
             let range = (v.start, v.end);
             self.zap_page_range(&mut tlb, &v, range, crate::mm::memory::ZapDetails::UNMAP);
             self.vma_release(&v);
@@ -288,7 +228,7 @@ impl Kernel {
     pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
         // hugetlb_vm_op_close(): reservations the VMA never used go back.
         self.hugetlb_unreserve(v.hugetlb_resv.len() as u64);
-        if let crate::mm::Backing::Shmem(ino) = v.backing {
+        if let crate::mm::Backing::File(ino) = v.backing {
             self.shmem_put(ino);
         }
     }
@@ -378,7 +318,7 @@ impl Kernel {
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }
-        match self.handle_mm_fault(mm, &vma, addr, flags | FaultFlags::DEFAULT) {
+        match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
             Ok(_) => {
                 self.account_fault();
                 Ok(())
@@ -522,6 +462,11 @@ impl Kernel {
     /// Is the frame part of a transparent huge page?
     pub fn is_thp_page(&self, pfn: Pfn) -> bool {
         self.thp_head(pfn).is_some()
+    }
+
+    /// page_folio(): the folio a frame belongs to.
+    pub fn page_folio(&self, pfn: Pfn) -> crate::page::Folio {
+        self.pages.folio(pfn)
     }
 
     /// A folio-wide flag of the folio holding a frame.

@@ -1,7 +1,9 @@
 //! Kernel threads and the passing of virtual time. Linux's kernel threads sleep on timers and
 //! wait queues; here each kind of thread says when it is next due (its sleep's end, or now
 //! once woken) and what one run of it does, and `Kernel::advance_time` runs every thread
-//! that comes due, in time order, as the clock moves. A run takes no virtual time.
+//! that comes due, in time order, as the clock moves. A run takes no virtual time, and neither
+//! does a step: a thread a step wakes (an mm registering with khugepaged, a sleep knob write)
+//! runs at the next `advance_time`, before anything due later.
 
 use crate::kernel::Kernel;
 use crate::trace::Event;

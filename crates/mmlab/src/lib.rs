@@ -16,6 +16,7 @@ pub mod kthread;
 pub mod mm;
 pub mod page;
 pub mod pgtable;
+pub mod sched;
 pub mod time;
 pub mod trace;
 pub mod uapi;
@@ -23,4 +24,5 @@ pub mod vmstat;
 
 pub use config::{Config, ContentMode, Features, Profile};
 pub use errno::{Errno, SysResult};
-pub use kernel::{Kernel, Signal, Tid};
+pub use kernel::Kernel;
+pub use sched::{Signal, Tid};

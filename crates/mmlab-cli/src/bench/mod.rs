@@ -5,6 +5,8 @@
 use mmlab_live::bench as host;
 use mmlab_live::HostLock;
 
+use crate::output::Out;
+
 mod machine;
 mod row;
 mod table;
@@ -361,20 +363,15 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         runs,
         workload_bytes: bytes,
     };
+    let mut out = Out::new(0, false);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&table::json(&machine, &p, &rows))
-                .expect("rows serialise")
-        );
+        out.json(&table::json(&machine, &p, &rows));
     } else {
-        print!("{}", table::text(&machine, &p, &rows));
+        for line in table::text(&machine, &p, &rows, &out).lines() {
+            out.line(line);
+        }
     }
-    if all_met {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    out.exit(if all_met { 0 } else { 1 })
 }
 
 #[cfg(test)]

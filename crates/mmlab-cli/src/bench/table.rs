@@ -4,9 +4,7 @@
 
 use super::machine::Machine;
 use super::row::{Quantity, Row, Spread};
-
-/// The version of the JSON document (docs/json-schema.md).
-const SCHEMA_VERSION: u32 = 1;
+use crate::output::{envelope, Out, Tone};
 
 /// The bench's parameters, printed in the header and the JSON.
 #[derive(Debug, serde::Serialize)]
@@ -98,9 +96,9 @@ fn spread_cells(q: Quantity, s: Option<&Spread>) -> [String; 3] {
     }
 }
 
-/// The table as text, header first.
-pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
-    let mut out = format!(
+/// The table as text, header first; the verdicts in colour where `out` paints.
+pub fn text(machine: &Machine, p: &Parameters, rows: &[Row], out: &Out) -> String {
+    let mut t = format!(
         "mmlab bench{}: {} MiB workloads, {} run{} per row on each side (the host's after one \
          warm-up run)\n",
         if p.quick { " --quick" } else { "" },
@@ -108,7 +106,7 @@ pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
         p.runs,
         if p.runs == 1 { "" } else { "s" },
     );
-    out += &format!(
+    t += &format!(
         "cpu     {} ({} online)\nkernel  {}\nmodel   mmlab {} (git {})\n\n",
         machine.cpu,
         machine.cpus_online,
@@ -117,9 +115,9 @@ pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
         machine.mmlab_revision
     );
     let sides = format!("{:<27} {:<9} {:^26}   {:^26}", "", "", "model", "host");
-    out += sides.trim_end();
-    out += "\n";
-    out += &format!(
+    t += sides.trim_end();
+    t += "\n";
+    t += &format!(
         "{:<27} {:<9} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}  {:>7}  {:<23} met\n",
         "workload", "unit", "min", "median", "max", "min", "median", "max", "ratio", "target"
     );
@@ -127,7 +125,7 @@ pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
         let [m0, m1, m2] = spread_cells(r.quantity, Some(&r.model));
         let [h0, h1, h2] = spread_cells(r.quantity, r.host.as_ref());
         let ratio = r.ratio.map_or("-".into(), ratio_cell);
-        out += &format!(
+        t += &format!(
             "{:<27} {:<9} {:>8} {:>8} {:>8}   {:>8} {:>8} {:>8}  {:>7}  {:<23} {}\n",
             r.workload,
             unit_column(r.quantity),
@@ -139,23 +137,23 @@ pub fn text(machine: &Machine, p: &Parameters, rows: &[Row]) -> String {
             h2,
             ratio,
             r.target.describe(),
-            if r.met { "yes" } else { "NO" }
+            if r.met {
+                out.paint("yes", Tone::Good)
+            } else {
+                out.paint("NO", Tone::Bad)
+            }
         );
     }
-    out
+    t
 }
 
-/// The run as one JSON document: `{"mmlab_schema": 1, "command": "bench", "machine": {..},
-/// "parameters": {..}, "rows": [..]}`.
+/// The run as one JSON document in the shared envelope: `{"mmlab_schema": 1, "command":
+/// "bench", "mmlab_version": .., "machine": {..}, "parameters": {..}, "rows": [..]}`.
 pub fn json(machine: &Machine, p: &Parameters, rows: &[Row]) -> serde_json::Value {
-    serde_json::json!({
-        "mmlab_schema": SCHEMA_VERSION,
-        "command": "bench",
-        "mmlab_version": env!("CARGO_PKG_VERSION"),
-        "machine": machine,
-        "parameters": p,
-        "rows": rows,
-    })
+    envelope(
+        "bench",
+        serde_json::json!({ "machine": machine, "parameters": p, "rows": rows }),
+    )
 }
 
 #[cfg(test)]
@@ -219,14 +217,18 @@ mod tests {
         }
     }
 
+    /// Three runs of the quick or the full sizes.
+    fn params(quick: bool) -> Parameters {
+        Parameters {
+            quick,
+            runs: 3,
+            workload_bytes: if quick { 64 << 20 } else { 1 << 30 },
+        }
+    }
+
     #[test]
     fn the_text_names_the_machine_and_never_prints_exponents() {
-        let p = Parameters {
-            quick: true,
-            runs: 3,
-            workload_bytes: 64 << 20,
-        };
-        let t = text(&machine(), &p, &rows());
+        let t = text(&machine(), &params(true), &rows(), &Out::new(0, false));
         assert!(t.starts_with("mmlab bench --quick: 64 MiB workloads, 3 runs per row"));
         for want in [
             "cpu     AMD EPYC (2 online)",
@@ -246,12 +248,7 @@ mod tests {
 
     #[test]
     fn the_json_is_the_shared_envelope_with_typed_numbers() {
-        let p = Parameters {
-            quick: false,
-            runs: 3,
-            workload_bytes: 1 << 30,
-        };
-        let j = json(&machine(), &p, &rows());
+        let j = json(&machine(), &params(false), &rows());
         assert_eq!(j["mmlab_schema"], 1);
         assert_eq!(j["command"], "bench");
         assert_eq!(j["machine"]["kernel"], "6.18.44");

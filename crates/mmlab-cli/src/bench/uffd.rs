@@ -3,8 +3,8 @@
 //! each beside the host's (`mmlab_live::uffd_bench`, after the anchor uffd_bench.c "same").
 
 use mmlab::mm::memfd::MFD_HUGETLB;
-use mmlab::mm::uffd_mfill::UFFDIO_WRITEPROTECT_MODE_WP;
-use mmlab::mm::userfaultfd::{UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFD_API};
+use mmlab::uapi::userfaultfd::UFFDIO_WRITEPROTECT_MODE_WP;
+use mmlab::uapi::userfaultfd::{UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFD_API};
 use mmlab::uapi::*;
 use mmlab::{Kernel, Signal, Tid};
 use mmlab_live::uffd_bench::{self as host, Kind};
@@ -34,7 +34,7 @@ fn setup(kind: Kind, len: u64, mode: u64) -> (Kernel, Tid, Tid, i64, u64) {
     }
     let h = k.spawn_thread(t, 0).expect("handler thread");
     let uffd = k
-        .userfaultfd(h, mmlab::mm::userfaultfd::O_NONBLOCK)
+        .userfaultfd(h, mmlab::uapi::O_NONBLOCK)
         .expect("userfaultfd") as i64;
     k.uffdio_api(h, uffd, UFFD_API, 0).expect("UFFDIO_API");
     let rw = PROT_READ | PROT_WRITE;

@@ -117,13 +117,13 @@ pub static DIRS: &[Dir] = &[
 #[derive(Debug)]
 enum Node {
     File(&'static Dir, &'static Attr),
-    /// A directory. Reading or writing one is EISDIR in Linux; the model's `Errno` has no
-    /// EISDIR yet, so it gives ENOENT: no file of that name.
+    /// A directory: reading or writing one is EISDIR.
     Dir,
+    /// A file used as a directory (a component past it, or a trailing slash): ENOTDIR.
+    NotDir,
     /// Nothing, in a directory that exists (a write would try to create it there).
     MissingInDir,
-    /// Nothing, and no such directory either (or a file used as a directory: ENOTDIR in
-    /// Linux, which the model's `Errno` lacks as well).
+    /// Nothing, and no such directory either.
     Missing,
 }
 
@@ -164,13 +164,13 @@ fn lookup(path: &str) -> Node {
     // A file named as an intermediate component makes the path ENOTDIR.
     for i in 1..c.len() {
         if file_at(&c[..i - 1], c[i - 1]).is_some() {
-            return Node::Missing;
+            return Node::NotDir;
         }
     }
     if let Some((d, a)) = file_at(parent, name) {
         // A trailing slash asks for a directory.
         if path.ends_with('/') {
-            return Node::Missing;
+            return Node::NotDir;
         }
         return Node::File(d, a);
     }
@@ -205,12 +205,15 @@ pub fn file_paths() -> impl Iterator<Item = String> {
 
 impl Kernel {
     /// Read a sysfs/procfs file of the model as `cat` prints it (with the trailing newline),
-    /// or the errno the read gives: ENOENT for a path that names no file.
+    /// or the errno the read gives: ENOENT for a path that names nothing, EISDIR for a
+    /// directory, ENOTDIR for a file used as one.
     pub fn sysfs_read(&self, path: &str) -> SysResult<String> {
         match lookup(path) {
             Node::File(_, a) if a.mode & 0o444 == 0 => Err(Errno::EACCES),
             Node::File(_, a) => Ok((a.show)(self, a)),
-            Node::Dir | Node::MissingInDir | Node::Missing => Err(Errno::ENOENT),
+            Node::Dir => Err(Errno::EISDIR),
+            Node::NotDir => Err(Errno::ENOTDIR),
+            Node::MissingInDir | Node::Missing => Err(Errno::ENOENT),
         }
     }
 
@@ -218,7 +221,7 @@ impl Kernel {
     /// with a newline and gives its own errno (EINVAL, ERANGE ...); a read-only file gives
     /// what its filesystem gives root (EACCES in sysfs and /proc/sys, EIO in /proc); a new
     /// name in an existing directory EACCES (these filesystems cannot create files), one
-    /// in a missing directory ENOENT (as does a directory, see `Node::Dir`).
+    /// in a missing directory ENOENT; a directory EISDIR, a file used as one ENOTDIR.
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> SysResult<()> {
         match lookup(path) {
             Node::File(d, a) => match a.store {
@@ -226,7 +229,9 @@ impl Kernel {
                 _ => Err(d.fs.read_only_errno()),
             },
             Node::MissingInDir => Err(Errno::EACCES),
-            Node::Dir | Node::Missing => Err(Errno::ENOENT),
+            Node::Dir => Err(Errno::EISDIR),
+            Node::NotDir => Err(Errno::ENOTDIR),
+            Node::Missing => Err(Errno::ENOENT),
         }
     }
 }
@@ -271,7 +276,11 @@ mod tests {
         assert!(!path_exists(&format!("{en}/")));
         assert!(!path_exists(&format!("{en}/x")));
         assert_eq!(k.sysfs_read("/sys/kernel/mm/nope"), Err(Errno::ENOENT));
-        assert_eq!(k.sysfs_read(&format!("{en}/x")), Err(Errno::ENOENT));
+        assert_eq!(k.sysfs_read(&format!("{en}/x")), Err(Errno::ENOTDIR));
+        assert_eq!(k.sysfs_read(&format!("{en}/")), Err(Errno::ENOTDIR));
+        assert_eq!(k.sysfs_read("/sys/kernel/mm"), Err(Errno::EISDIR));
+        assert_eq!(k.sysfs_write("/sys/kernel/mm/", "1"), Err(Errno::EISDIR));
+        assert_eq!(k.sysfs_write(&format!("{en}/x"), "1"), Err(Errno::ENOTDIR));
         assert_eq!(
             k.sysfs_write("/sys/kernel/mm/transparent_hugepage/nope", "1"),
             Err(Errno::EACCES),

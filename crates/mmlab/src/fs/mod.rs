@@ -2,6 +2,7 @@
 //! served through the kernfs registry.
 
 pub mod file;
+pub mod inode;
 pub mod kernfs;
 pub mod proc;
 pub mod sysfs_hugetlb;

@@ -1,9 +1,10 @@
 //! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Process, Task, Tid};
-use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
+use crate::kernel::Kernel;
+use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use crate::sched::{Process, Task, Tid};
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -20,10 +21,7 @@ impl Kernel {
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
-        // khugepaged_fork(): the child is scanned if the parent is.
-        if self.khugepaged.mm_slots.contains(&parent) {
-            self.khugepaged.mm_slots.insert(child);
-        }
+        self.khugepaged_fork(child, parent);
         let mut fctxs = Vec::new();
         let copied = self.dup_mmap(parent, child, vmas, &mut fctxs);
         // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were
@@ -45,15 +43,14 @@ impl Kernel {
             pid,
             mm: child,
             cpu,
-            uffd_wait: None,
-            uffd_events: 0,
+            wait: None,
             restart: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
         for (octx, nctx) in fctxs {
             let msg = crate::fs::userfaultfd::UffdMsg {
-                event: crate::fs::userfaultfd::UFFD_EVENT_FORK,
+                event: crate::uapi::userfaultfd::UFFD_EVENT_FORK,
                 arg: [0; 3],
             };
             self.userfaultfd_event(octx, msg, Some(nctx));
@@ -69,7 +66,7 @@ impl Kernel {
             return;
         };
         if self
-            .uffd_ctx_wanting(c, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_FORK)
+            .uffd_ctx_wanting(c, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_FORK)
             .is_none()
         {
             c.uffd_ctx = None;
@@ -80,7 +77,7 @@ impl Kernel {
             Some(&(_, n)) => n,
             None => {
                 let o = &self.uffd[octx];
-                let n = self.uffd.insert(crate::mm::userfaultfd::UserfaultfdCtx {
+                let n = self.uffd.insert(crate::fs::userfaultfd::UserfaultfdCtx {
                     mm: Some(child),
                     features: o.features,
                     flags: o.flags,
@@ -108,27 +105,27 @@ impl Kernel {
                 continue;
             }
             let mut c = v.clone();
+            c.id = self.new_vma_id();
+            c.anon_vma = None;
+            c.anon_vma_chain = Default::default();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
             self.dup_userfaultfd(child, &mut c, fctxs);
             let wipe = v.flags & VM_WIPEONFORK != 0;
-            // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
-            c.anon_vma = match (wipe, v.anon_vma) {
-                (true, _) | (_, None) => None,
-                (false, Some(_)) => Some(AnonVma {
-                    id: self.new_anon_vma_id(),
-                    singular: false,
-                }),
-            };
-            if let Backing::Shmem(ino) = v.backing {
-                self.shmem[ino].refs += 1;
+            // anon_vma_fork(): the child's VMA joins the parent's anon_vmas and gets one of its
+            // own (a VM_WIPEONFORK VMA starts with none).
+            if !wipe {
+                self.anon_vma_fork(&mut c, &v);
+            }
+            if let Backing::File(ino) = v.backing {
+                self.inodes[ino].refs += 1;
             }
             let m = &mut self.mms[child];
             m.total_vm += v.pages();
             if v.flags & VM_ACCOUNT != 0 {
                 m.committed += v.pages();
             }
-            m.vmas.insert(c.clone());
+            self.vma_link(child, c.clone());
             if v.is_hugetlb() {
                 // The child owns no reservations of the parent's private mapping.
                 // reset_vma_resv_huge_pages(): nor its owner and unmapped flags.

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::UffdReason;
 use crate::kernel::Kernel;
 use crate::mm::memory::{Vmf, ZapDetails};
@@ -143,7 +144,7 @@ impl Kernel {
     /// them for the VMA (returned). Nothing with MAP_NORESERVE.
     pub(crate) fn hugetlb_reserve_pages(
         &mut self,
-        ino: usize,
+        ino: Ino,
         from: u64,
         to: u64,
         shared: bool,
@@ -153,12 +154,15 @@ impl Kernel {
             return Ok(BTreeSet::new());
         }
         if shared {
-            let i = &self.shmem[ino];
+            let i = &self.inodes[ino];
             let chg: Vec<u64> = (from..to)
-                .filter(|x| !i.resv.contains(x) && !i.cache.contains_key(x))
+                .filter(|&x| !i.resv().is_some_and(|r| r.contains(&x)))
+                .filter(|&x| i.i_mapping.page(x).is_none())
                 .collect();
             self.hugetlb_acct(chg.len() as u64)?;
-            self.shmem[ino].resv.extend(chg);
+            if let Some(resv) = self.inodes[ino].resv_mut() {
+                resv.extend(chg);
+            }
             return Ok(BTreeSet::new());
         }
         self.hugetlb_acct(to - from)?;
@@ -257,7 +261,7 @@ impl Kernel {
     /// what the fault found: none, or a uffd-wp marker.
     fn hugetlb_no_page(&mut self, vmf: &mut Vmf, slot: PmdSlot) -> FaultResult {
         let haddr = vmf.address;
-        let Backing::Shmem(ino) = vmf.vma.backing else {
+        let Backing::File(ino) = vmf.vma.backing else {
             return Err(VmFault::SIGBUS);
         };
         // "killed due to inadequate hugepage pool": the owner took a page from this mapping.
@@ -265,19 +269,19 @@ impl Kernel {
             return Err(VmFault::SIGBUS);
         }
         let idx = vmf.vma.huge_index(haddr);
-        if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
+        if idx >= self.inodes[ino].i_size >> HPAGE_SHIFT {
             return Err(VmFault::SIGBUS);
         }
         let shared = vmf.vma.flags & VM_MAYSHARE != 0;
         // hugetlb_handle_userfault(): reported at the huge page's address.
-        let cached = self.shmem[ino].cache.contains_key(&idx);
+        let cached = self.inodes[ino].i_mapping.page(idx).is_some();
         if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
             return Err(self.handle_userfault(vmf, UffdReason::Minor));
         }
         if !cached && vmf.vma.flags & VM_UFFD_MISSING != 0 {
             return Err(self.handle_userfault(vmf, UffdReason::Missing));
         }
-        let f = match self.shmem[ino].cache.get(&idx).copied() {
+        let f = match self.inodes[ino].i_mapping.page(idx) {
             Some(head) => {
                 let f = Folio(head);
                 self.folio_get(f);
@@ -286,7 +290,7 @@ impl Kernel {
             }
             None => {
                 let reserved = if shared {
-                    self.shmem[ino].resv.remove(&idx)
+                    self.inodes[ino].resv_mut().is_some_and(|r| r.remove(&idx))
                 } else {
                     self.consume_private_resv(vmf.mm, &vmf.vma, idx)
                 };
@@ -324,14 +328,14 @@ impl Kernel {
     /// VM_SHARED) puts it in the file (huge_add_to_page_cache(), the cache keeping one reference
     /// and the mapping another); otherwise it is anonymous.
     fn hugetlb_install_new_page(&mut self, vmf: &mut Vmf, idx: u64, f: Folio, shared: bool) {
-        let Backing::Shmem(ino) = vmf.vma.backing else {
+        let Backing::File(ino) = vmf.vma.backing else {
             return;
         };
         if shared {
             let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, f.pfn());
+            self.inodes[ino].i_mapping.add_page(idx, f.pfn());
             self.folio_get(f);
             self.page_add_file_rmap(f.pfn());
         } else {
@@ -347,7 +351,7 @@ impl Kernel {
         let p = self.pages.page_mut(f.pfn());
         p.flags |= PageFlags::ANON | exclusive;
         p.mapcount = 1;
-        p.mapping = vmf.vma.anon_vma.map_or(0, |a| a.id);
+        p.mapping = vmf.vma.anon_vma.unwrap_or(0);
         p.index = idx;
     }
 
@@ -401,7 +405,7 @@ impl Kernel {
     /// every other private mapping that is not an owner, at the owner's address `haddr`
     /// (unmap_hugepage_range() with the page as ref_page), marking each HPAGE_RESV_UNMAPPED.
     fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, old: Folio, idx: u64, haddr: u64) {
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return;
         };
         for f in self.i_mmap_overlaps(ino, idx * HPAGE_NR, (idx + 1) * HPAGE_NR) {
@@ -601,21 +605,21 @@ impl Kernel {
     /// young; read-only with `wp`, or for CONTINUE in a private mapping.
     pub(crate) fn hugetlb_mcopy_atomic_pte(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         mm: MmId,
         vma: &Vma,
         addr: u64,
         src: Option<u64>,
         wp: bool,
     ) -> SysResult<()> {
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return Err(Errno::EINVAL);
         };
         let slot = self.pmd_alloc(mm, addr).ok_or(Errno::ENOMEM)?;
         let idx = vma.huge_index(addr);
-        let eof = idx >= self.shmem[ino].size >> HPAGE_SHIFT;
+        let eof = idx >= self.inodes[ino].i_size >> HPAGE_SHIFT;
         let shared = vma.flags & VM_SHARED != 0;
-        let cached = self.shmem[ino].cache.get(&idx).copied();
+        let cached = self.inodes[ino].i_mapping.page(idx);
         // __mcopy_atomic_hugetlb() checks the entry before a COPY; CONTINUE looks the page up
         // first and checks EOF and the entry under the lock.
         let taken = !huge_ptep_get(&self.phys, slot).none_mostly();
@@ -635,7 +639,7 @@ impl Kernel {
             Some(_) if taken || (shared && cached.is_some()) => return Err(Errno::EEXIST),
             Some(src) => {
                 let reserved = if shared {
-                    self.shmem[ino].resv.contains(&idx)
+                    self.inodes[ino].resv().is_some_and(|r| r.contains(&idx))
                 } else {
                     self.mms[mm]
                         .vmas
@@ -656,11 +660,18 @@ impl Kernel {
                     return Err(e);
                 }
                 if shared {
-                    self.shmem[ino].resv.remove(&idx);
+                    if let Some(resv) = self.inodes[ino].resv_mut() {
+                        resv.remove(&idx);
+                    }
                 } else {
                     self.consume_private_resv(mm, vma, idx);
                 }
-                let mut vmf = Vmf::new(mm, vma, addr, crate::mm::vm_fault::FaultFlags::empty());
+                let mut vmf = Vmf::new(
+                    mm,
+                    vma.for_fault(),
+                    addr,
+                    crate::mm::vm_fault::FaultFlags::empty(),
+                );
                 self.hugetlb_install_new_page(&mut vmf, idx, f, shared);
                 f
             }
@@ -679,7 +690,7 @@ impl Kernel {
     /// (returns a private mapping's reservations); a writable mapping extends i_size.
     pub(crate) fn hugetlbfs_file_mmap(
         &mut self,
-        ino: usize,
+        ino: Ino,
         pgoff: u64,
         len: u64,
         vm_flags: u64,
@@ -697,20 +708,20 @@ impl Kernel {
             shared,
             vm_flags & VM_NORESERVE != 0,
         )?;
-        if vm_flags & VM_WRITE != 0 && self.shmem[ino].size < end {
-            self.shmem[ino].size = end;
+        if vm_flags & VM_WRITE != 0 && self.inodes[ino].i_size < end {
+            self.inodes[ino].i_size = end;
         }
         Ok(resv)
     }
 
     /// hugetlbfs_setattr() for ftruncate(): sizes are huge page multiples; shrinking unmaps
     /// the cut part from every mapping (private copies too) and drops pages and reservations.
-    pub(crate) fn hugetlb_truncate(&mut self, ino: usize, new: u64) -> SysResult<()> {
+    pub(crate) fn hugetlb_truncate(&mut self, ino: Ino, new: u64) -> SysResult<()> {
         if new & (HPAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        let old = self.shmem[ino].size;
-        self.shmem[ino].size = new;
+        let old = self.inodes[ino].i_size;
+        self.inodes[ino].i_size = new;
         if new < old {
             self.remove_inode_hugepages(ino, new >> HPAGE_SHIFT, u64::MAX, true);
         }
@@ -720,7 +731,7 @@ impl Kernel {
     /// hugetlb_vmdelete_list() + remove_inode_hugepages() for huge indices `[from, to)`.
     /// Truncation passes ZAP_FLAG_DROP_MARKER (`drop_marker`); a hole punch's unmap keeps
     /// uffd-wp markers ("mm/hugetlb: only drop uffd-wp special pte if required").
-    fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64, drop_marker: bool) {
+    fn remove_inode_hugepages(&mut self, ino: Ino, from: u64, to: u64, drop_marker: bool) {
         self.unmap_mapping_range(
             ino,
             (from.saturating_mul(HPAGE_NR), to.saturating_mul(HPAGE_NR)),
@@ -729,12 +740,15 @@ impl Kernel {
                 drop_marker,
             },
         );
-        let i = &mut self.shmem[ino];
-        let pages: Vec<(u64, Pfn)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
-        let dropped_resv = i.resv.range(from..to).count() as u64;
-        i.resv.retain(|&x| x < from || x >= to);
+        let i = &mut self.inodes[ino];
+        let pages: Vec<(u64, Pfn)> = i.i_mapping.pages(from..to).collect();
+        let mut dropped_resv = 0;
+        if let Some(resv) = i.resv_mut() {
+            dropped_resv = resv.range(from..to).count() as u64;
+            resv.retain(|&x| x < from || x >= to);
+        }
         for (k, pfn) in pages {
-            self.shmem[ino].cache.remove(&k);
+            self.inodes[ino].i_mapping.remove(k);
             self.put_page(pfn);
         }
         self.hugetlb_unreserve(dropped_resv);
@@ -744,7 +758,7 @@ impl Kernel {
     /// spare), or punch the huge pages wholly inside the range.
     pub(crate) fn hugetlbfs_fallocate(
         &mut self,
-        ino: usize,
+        ino: Ino,
         mode: u64,
         offset: u64,
         end: u64,
@@ -775,26 +789,26 @@ impl Kernel {
             return Ok(());
         }
         for idx in offset >> HPAGE_SHIFT..end.div_ceil(HPAGE_SIZE) {
-            if self.shmem[ino].cache.contains_key(&idx) {
+            if self.inodes[ino].i_mapping.page(idx).is_some() {
                 continue;
             }
-            let reserved = self.shmem[ino].resv.remove(&idx);
+            let reserved = self.inodes[ino].resv_mut().is_some_and(|r| r.remove(&idx));
             let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
             let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, f.pfn());
+            self.inodes[ino].i_mapping.add_page(idx, f.pfn());
         }
-        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
-            self.shmem[ino].size = end;
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.inodes[ino].i_size {
+            self.inodes[ino].i_size = end;
         }
         Ok(())
     }
 
     /// hugetlbfs_zero_partial_page(): zero bytes `[start, end)` (inside one huge page) of the
     /// cached page, if there is one.
-    fn hugetlbfs_zero_partial_page(&mut self, ino: usize, start: u64, end: u64) {
-        let Some(&head) = self.shmem[ino].cache.get(&(start >> HPAGE_SHIFT)) else {
+    fn hugetlbfs_zero_partial_page(&mut self, ino: Ino, start: u64, end: u64) {
+        let Some(head) = self.inodes[ino].i_mapping.page(start >> HPAGE_SHIFT) else {
             return;
         };
         let mut a = start;

@@ -290,7 +290,16 @@ impl Kernel {
         }
     }
 
-    /// khugepaged_enter_vma() (shmem_mmap(), hugepage_madvise()): register the mm if
+    /// khugepaged_fork(): the child of a registered mm is registered too (it inherits
+    /// MMF_VM_HUGEPAGE), whether or not khugepaged runs.
+    pub(crate) fn khugepaged_fork(&mut self, child: MmId, parent: MmId) {
+        if self.khugepaged.mm_slots.contains(&parent) {
+            self.khugepaged.mm_slots.insert(child);
+        }
+    }
+
+    /// khugepaged_enter_vma() (mmap_region(), vma_merge(), stack expansion,
+    /// hugepage_madvise()): register the mm if
     /// khugepaged runs, the VMA spans an aligned 2 MiB range and hugepage_vma_check()
     /// accepts it.
     pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma) {
@@ -505,7 +514,7 @@ impl Kernel {
                 self.khugepaged.mm_slots.address += HPAGE_SIZE;
                 progress += HPAGE_NR;
                 // A file range always drops the mmap lock, a collapse does too.
-                if collapse || matches!(v.backing, Backing::Shmem(_)) || progress >= budget {
+                if collapse || matches!(v.backing, Backing::File(_)) || progress >= budget {
                     stopped_in_vma = true;
                     break 'vmas;
                 }
@@ -534,7 +543,7 @@ impl Kernel {
         if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
             return false;
         }
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             return self.shmem_is_huge(ino, Some(vma), vma.pgoff)
                 && (vma.start >> 12)
                     .wrapping_sub(vma.pgoff)
@@ -565,7 +574,7 @@ impl Kernel {
     /// referenced only by the cache and its mappings, and at most max_ptes_none holes.
     fn khugepaged_scan_file(&mut self, ino: usize, start: u64) -> ScanResult {
         let mut present = 0;
-        for (_, &pfn) in self.shmem[ino].cache.range(start..start + HPAGE_NR) {
+        for (_, pfn) in self.inodes[ino].i_mapping.pages(start..start + HPAGE_NR) {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
@@ -590,10 +599,9 @@ impl Kernel {
     /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
     fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
-        let cached: Vec<(u64, Pfn)> = self.shmem[ino]
-            .cache
-            .range(start..start + HPAGE_NR)
-            .map(|(&i, &p)| (i, p))
+        let cached: Vec<(u64, Pfn)> = self.inodes[ino]
+            .i_mapping
+            .pages(start..start + HPAGE_NR)
             .collect();
         if cached.is_empty() {
             return ScanResult::Truncated;
@@ -615,7 +623,7 @@ impl Kernel {
         }
         for &(index, pfn) in &cached {
             self.phys.copy(pfn, new.page(index - start));
-            self.shmem[ino].cache.remove(&index);
+            self.inodes[ino].i_mapping.remove(index);
             self.vmstat.nr_shmem -= 1;
             self.put_page(pfn);
         }
@@ -670,7 +678,7 @@ impl Kernel {
     /// The address space of `tid` and the 2 MiB range holding `addr` a step works on.
     fn khugepaged_target(
         &self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<(MmId, u64)> {
         Ok((self.task(tid)?.mm, addr & !(HPAGE_SIZE - 1)))
@@ -681,7 +689,7 @@ impl Kernel {
     /// khugepaged_scan_pmd() or khugepaged_scan_file().
     pub fn khugepaged_scan(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
@@ -700,7 +708,7 @@ impl Kernel {
     /// The scan of the PMD range at `haddr` of `vma`: khugepaged_scan_file() for a shmem
     /// VMA, khugepaged_scan_pmd() for an anonymous one (mm_find_pmd() first).
     fn khugepaged_scan_range(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> ScanResult {
-        let r = if let Backing::Shmem(ino) = vma.backing {
+        let r = if let Backing::File(ino) = vma.backing {
             self.khugepaged_scan_file(ino, vma.linear_page_index(haddr))
         } else {
             match self.mm_find_pmd(mm, haddr) {
@@ -735,7 +743,7 @@ impl Kernel {
     /// and install it with the old PTE table deposited.
     pub fn khugepaged_collapse(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
@@ -770,7 +778,7 @@ impl Kernel {
         self.vmstat.thp_collapse_alloc += 1;
         let result = match self.hugepage_vma_revalidate(mm, haddr) {
             Ok(vma) => match vma.backing {
-                Backing::Shmem(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
+                Backing::File(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
                 Backing::Anon => self.collapse_huge_page(mm, &vma, haddr, new),
             },
             Err(r) => r,

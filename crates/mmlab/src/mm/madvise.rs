@@ -3,7 +3,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::gup::FollFlags;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmap::page_align;
@@ -18,6 +18,7 @@ use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::SwpKind;
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use crate::sched::Tid;
 use crate::uapi::*;
 use std::ops::ControlFlow;
 
@@ -421,7 +422,7 @@ impl Kernel {
         if vma.flags & VM_LOCKED != 0 {
             return Err(Errno::EINVAL);
         }
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return Err(Errno::EINVAL);
         };
         if vma.flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE {

@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::UffdReason::{Minor, Missing, Wp};
 use crate::hw::{mmu, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
@@ -76,9 +77,9 @@ pub(crate) struct Vmf {
 
 impl Vmf {
     /// A fault at `addr` of `vma` with `flags`.
-    pub fn new(mm: MmId, vma: &Vma, addr: u64, flags: FaultFlags) -> Vmf {
+    pub fn new(mm: MmId, vma: Vma, addr: u64, flags: FaultFlags) -> Vmf {
         Vmf {
-            vma: vma.for_fault(),
+            vma,
             mm,
             address: addr & PAGE_MASK,
             real_address: addr,
@@ -121,13 +122,13 @@ impl Kernel {
     pub(crate) fn handle_mm_fault(
         &mut self,
         mm: MmId,
-        vma: &Vma,
+        vma: Vma,
         addr: u64,
         flags: FaultFlags,
     ) -> FaultResult {
         self.vmstat.pgfault += 1;
         let mut vmf = Vmf::new(mm, vma, addr, flags);
-        let r = if vma.is_hugetlb() {
+        let r = if vmf.vma.is_hugetlb() {
             self.hugetlb_fault(&mut vmf)
         } else {
             self.__handle_mm_fault(&mut vmf)
@@ -193,7 +194,7 @@ impl Kernel {
         match orig.kind() {
             PteKind::None => {
                 vmf.orig_pte = Pte::NONE;
-                if let Backing::Shmem(ino) = vmf.vma.backing {
+                if let Backing::File(ino) = vmf.vma.backing {
                     // do_fault(), which may map a huge page with the PMD itself.
                     return self.do_fault(vmf, ino);
                 }
@@ -283,8 +284,8 @@ impl Kernel {
         Ok(VmFault::empty())
     }
 
-    /// anon_vma_prepare()'s choice for `vma`: a neighbour's anon_vma it could share, else a
-    /// new one; returns the updated VMA.
+    /// __anon_vma_prepare() for `vma` (in the tree): a neighbour's anon_vma it could share
+    /// (find_mergeable_anon_vma()), else a new one; returns the updated VMA.
     pub(crate) fn vma_anon_prepare(&mut self, mm: MmId, vma: &Vma) -> Vma {
         if vma.anon_vma.is_some() {
             return vma.for_fault();
@@ -294,26 +295,28 @@ impl Kernel {
             vmas.prev(vma.start).map(|p| (p, vma)),
             vmas.lookup(vma.end).map(|n| (vma, n)),
         ];
-        // find_mergeable_anon_vma(): reuse a neighbour's anon_vma if the two could merge but
-        // for their access flags (anon_vma_compatible) and its chain is singular.
+        // reusable_anon_vma(): the two could merge but for their access flags
+        // (anon_vma_compatible()) and the neighbour's chain is singular.
         let reuse = neighbours.into_iter().flatten().find_map(|(a, b)| {
             let other = if a.start == vma.start { b } else { a };
             let compatible = a.end == b.start
                 && a.backing == b.backing
                 && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
                 && b.pgoff == a.pgoff + a.pages();
-            other.anon_vma.filter(|av| compatible && av.singular)
+            other
+                .anon_vma
+                .filter(|_| compatible && other.anon_vma_chain_singular())
         });
-        let av = match reuse {
-            Some(av) => av,
-            None => crate::mm::vma::AnonVma {
-                id: self.new_anon_vma_id(),
-                singular: true,
-            },
-        };
-        let v = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
-        v.anon_vma = Some(av);
-        v.for_fault()
+        let mut v = self.mms[mm]
+            .vmas
+            .lookup(vma.start)
+            .expect("faulting vma")
+            .for_fault();
+        self.anon_vma_attach(&mut v, reuse);
+        let t = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
+        t.anon_vma = v.anon_vma;
+        t.anon_vma_chain = v.anon_vma_chain.clone();
+        v
     }
 
     /// do_wp_page(): a write to a present, write-protected entry.
@@ -418,7 +421,7 @@ impl Kernel {
             return Err(VmFault::SIGBUS);
         }
         match vmf.vma.backing {
-            Backing::Shmem(ino) if vmf.vma.flags & VM_UFFD_WP != 0 => self.do_fault(vmf, ino),
+            Backing::File(ino) if vmf.vma.flags & VM_UFFD_WP != 0 => self.do_fault(vmf, ino),
             _ => {
                 let slot = vmf.pte.expect("a marker has a slot");
                 table::set(&mut self.phys, slot, Pte::NONE);
@@ -430,9 +433,9 @@ impl Kernel {
     /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
     /// do_cow_fault() for a private mapping of the file. The PMD may still be empty;
     /// vmf.orig_pte is none or a uffd-wp marker (FAULT_FLAG_ORIG_PTE_VALID).
-    fn do_fault(&mut self, vmf: &mut Vmf, ino: usize) -> FaultResult {
+    fn do_fault(&mut self, vmf: &mut Vmf, ino: Ino) -> FaultResult {
         let index = vmf.pgoff();
-        if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+        if index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
             return Err(VmFault::SIGBUS);
         }
         // do_read_fault(): fault around only when the window is more than one page and the
@@ -457,7 +460,7 @@ impl Kernel {
         }
         // shmem_getpage_gfp(): a cached page is a minor fault, a missing one a missing fault,
         // for a VMA registered for them.
-        let cached = self.shmem[ino].cache.contains_key(&index);
+        let cached = self.inodes[ino].i_mapping.page(index).is_some();
         if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
             return Err(self.handle_userfault(vmf, Minor));
         }
@@ -556,7 +559,7 @@ impl Kernel {
     /// table. If the first cached page is part of a THP and the PMD is empty,
     /// filemap_map_pmd() maps the whole THP instead; a PTE table is only installed when there
     /// is something to map.
-    fn do_fault_around(&mut self, vmf: &Vmf, ino: usize) {
+    fn do_fault_around(&mut self, vmf: &Vmf, ino: Ino) {
         let vma = &vmf.vma;
         // The window starts at the fault_around_bytes-aligned address (not below the VMA) and
         // runs 16 pages, stopping at the end of the VMA and of the PTE table.
@@ -565,10 +568,10 @@ impl Kernel {
         let table_end = (start | (PMD_SIZE - 1)) + 1;
         let end = (start + window).min(vma.end).min(table_end);
         // filemap_map_pages() stops at EOF and skips pages that are not uptodate.
-        let eof = self.shmem[ino].size.div_ceil(PAGE_SIZE);
+        let eof = self.inodes[ino].i_size.div_ceil(PAGE_SIZE);
         let cached_at = |k: &Kernel, a: u64| {
             let index = vma.linear_page_index(a);
-            k.shmem[ino].cache.get(&index).copied().filter(|&p| {
+            k.inodes[ino].i_mapping.page(index).filter(|&p| {
                 index < eof && k.pages.folio_test(k.pages.folio(p), PageFlags::UPTODATE)
             })
         };
@@ -687,27 +690,31 @@ impl Kernel {
         w.tlb.remove_page(pfn);
     }
 
-    /// vma_interval_tree_foreach() over shmem inode `ino`: every VMA that maps some of the
-    /// file's pages `[from, to)`, with the address range they have there.
-    pub(crate) fn i_mmap_overlaps(&self, ino: usize, from: u64, to: u64) -> Vec<FileMapping> {
-        let mut out = Vec::new();
-        for (mm, m) in self.mms.iter() {
-            for v in m.vmas.iter().filter(|v| v.backing == Backing::Shmem(ino)) {
-                let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
-                let (lo, hi) = (from.max(vfirst), to.min(vend));
-                if lo < hi {
-                    out.push(FileMapping {
-                        mm,
-                        start: v.start + (lo - vfirst) * PAGE_SIZE,
-                        end: v.start + (hi - vfirst) * PAGE_SIZE,
-                        vma_end: v.end,
-                        flags: v.flags,
-                        has_anon_vma: v.anon_vma.is_some(),
-                    });
-                }
+    /// vma_interval_tree_foreach() over shmem inode `ino`'s i_mmap: every VMA that maps some
+    /// of the file's pages `[from, to)`, with the address range they have there, in the
+    /// tree's order (by vm_pgoff, then as they were added).
+    pub(crate) fn i_mmap_overlaps(&self, ino: Ino, from: u64, to: u64) -> Vec<FileMapping> {
+        let mut found: Vec<(u64, crate::mm::vma::VmaId, FileMapping)> = Vec::new();
+        for &id in &self.inodes[ino].i_mapping.i_mmap {
+            let Some((mm, v)) = self.vma_by_id(id) else {
+                continue;
+            };
+            let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
+            let (lo, hi) = (from.max(vfirst), to.min(vend));
+            if lo < hi {
+                let m = FileMapping {
+                    mm,
+                    start: v.start + (lo - vfirst) * PAGE_SIZE,
+                    end: v.start + (hi - vfirst) * PAGE_SIZE,
+                    vma_end: v.end,
+                    flags: v.flags,
+                    has_anon_vma: v.anon_vma.is_some(),
+                };
+                found.push((v.pgoff, id, m));
             }
         }
-        out
+        found.sort_by_key(|&(pgoff, id, _)| (pgoff, id));
+        found.into_iter().map(|(_, _, m)| m).collect()
     }
 
     /// unmap_mapping_range(): zap the file pages with index `[from, to)` of shmem inode `ino` in
@@ -717,7 +724,7 @@ impl Kernel {
     /// Locks: i_mmap_rwsem, read.
     pub(crate) fn unmap_mapping_range(
         &mut self,
-        ino: usize,
+        ino: Ino,
         (from, to): (u64, u64),
         details: ZapDetails,
     ) {

@@ -2,12 +2,13 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
+use crate::sched::Tid;
 use crate::uapi::*;
 
 /// What mmap_region() maps.
@@ -94,7 +95,7 @@ impl Kernel {
         let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(tid, fd)?.clone();
-            if f.shmem_ino().is_some_and(|ino| self.shmem[ino].huge) {
+            if f.inode().is_some_and(|ino| self.inodes[ino].is_hugetlbfs()) {
                 len = hpage_align(len);
             } else if flags & MAP_HUGETLB != 0 {
                 // A MAP_HUGETLB request on a file that is not hugetlbfs.
@@ -107,9 +108,9 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             len = hpage_align(len);
-            let ino = self.shmem_new(len, None, true);
+            let ino = self.inode_new(len, None, crate::mm::filemap::Aops::Hugetlbfs);
             Some(crate::fs::file::File {
-                kind: crate::fs::file::FileKind::Shmem(ino),
+                kind: crate::fs::file::FileKind::Inode(ino),
                 readable: true,
                 writable: true,
                 refs: 0,
@@ -120,7 +121,7 @@ impl Kernel {
         let res = self.do_mmap(mm, addr, len, prot, flags, off, file.as_ref());
         if let Some(f) = file {
             // An anonymous hugetlb file that no VMA took is dropped again.
-            if let Some(ino) = f.shmem_ino() {
+            if let Some(ino) = f.inode() {
                 self.shmem_put_unreferenced(ino);
             }
         }
@@ -140,8 +141,8 @@ impl Kernel {
         file: Option<&crate::fs::file::File>,
     ) -> SysResult<u64> {
         let huge = file
-            .and_then(|f| f.shmem_ino())
-            .is_some_and(|ino| self.shmem[ino].huge);
+            .and_then(|f| f.inode())
+            .is_some_and(|ino| self.inodes[ino].is_hugetlbfs());
         // do_mmap()
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -226,7 +227,7 @@ impl Kernel {
                     return Err(Errno::EINVAL);
                 }
                 // No f_op->mmap (a userfaultfd): ENODEV.
-                MapKind::File(f.shmem_ino().ok_or(Errno::ENODEV)?, pgoff)
+                MapKind::File(f.inode().ok_or(Errno::ENODEV)?, pgoff)
             }
             None => match flags & MAP_TYPE {
                 MAP_SHARED => {
@@ -271,13 +272,13 @@ impl Kernel {
         self.do_munmap(mm, addr, len)?;
         if let MapKind::File(ino, _) = kind {
             use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_WRITE};
-            let seals = self.shmem[ino].seals;
+            let seals = self.inodes[ino].seals;
             // mapping_map_writable(): a write-sealed file takes no shared mapping.
             if vm_flags & VM_SHARED != 0 && seals & F_SEAL_WRITE != 0 {
                 return Err(Errno::EPERM);
             }
             // shmem_mmap(): after F_SEAL_FUTURE_WRITE a shared mapping is read-only for good.
-            if !self.shmem[ino].huge
+            if !self.inodes[ino].is_hugetlbfs()
                 && vm_flags & VM_SHARED != 0
                 && seals & F_SEAL_FUTURE_WRITE != 0
             {
@@ -289,7 +290,7 @@ impl Kernel {
         }
         let mut hugetlb_resv = Default::default();
         if let MapKind::File(ino, pgoff) = kind {
-            if self.shmem[ino].huge {
+            if self.inodes[ino].is_hugetlbfs() {
                 hugetlb_resv = self.hugetlbfs_file_mmap(ino, pgoff, len, vm_flags)?;
             }
         }
@@ -308,20 +309,22 @@ impl Kernel {
         }
         let (backing, pgoff) = match kind {
             MapKind::PrivateAnon => (Backing::Anon, addr >> PAGE_SHIFT),
-            MapKind::SharedAnon => (Backing::Shmem(self.shmem_zero_setup(len)), 0),
-            MapKind::File(ino, pgoff) => (Backing::Shmem(ino), pgoff),
+            MapKind::SharedAnon => (Backing::File(self.shmem_zero_setup(len)), 0),
+            MapKind::File(ino, pgoff) => (Backing::File(ino), pgoff),
         };
-        if let Backing::Shmem(ino) = backing {
+        if let Backing::File(ino) = backing {
             // The VMA's file reference (get_file()).
-            self.shmem[ino].refs += 1;
+            self.inodes[ino].refs += 1;
         }
         let vma = Vma {
+            id: self.new_vma_id(),
             start: addr,
             end,
             flags: vm_flags,
             pgoff,
             backing,
             anon_vma: None,
+            anon_vma_chain: Default::default(),
             hugetlb_resv,
             uffd_ctx: None,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
@@ -332,18 +335,20 @@ impl Kernel {
                 0
             },
         };
-        // shmem_mmap(): a shmem VMA holding an aligned 2 MiB is khugepaged's business.
-        if let Backing::Shmem(ino) = backing {
-            if !self.shmem[ino].huge && addr.next_multiple_of(HPAGE_SIZE) + HPAGE_SIZE <= end {
-                self.khugepaged_enter_vma(mm, &vma);
-            }
-        }
-        self.mms[mm].vmas.insert(vma);
+        self.vma_link(mm, vma);
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
         if kind != MapKind::SharedAnon {
             self.vma_merge(mm, addr);
         }
+        // vma_merge() registered a merged VMA with khugepaged; this covers one that stayed
+        // alone.
+        let vma = self.mms[mm]
+            .vmas
+            .lookup(addr)
+            .expect("just linked")
+            .for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
         Ok(addr)
     }
 
@@ -501,10 +506,66 @@ impl Kernel {
         if !addr.is_multiple_of(crate::mm::hugetlb::HPAGE_SIZE) {
             self.split_huge_pmd(mm, addr & !(crate::mm::hugetlb::HPAGE_SIZE - 1));
         }
-        if let Some(Backing::Shmem(ino)) = self.mms[mm].vmas.split(addr).map(|v| v.backing) {
-            self.shmem[ino].refs += 1;
+        let id = self.new_vma_id();
+        let Some(mut new) = self.mms[mm].vmas.split(addr, id).cloned() else {
+            return Ok(());
+        };
+        self.rmap.vma_loc.insert(id, (mm, addr));
+        if let Backing::File(ino) = new.backing {
+            self.inodes[ino].refs += 1;
+            self.inodes[ino].i_mapping.i_mmap.insert(id);
         }
+        // anon_vma_clone(new, vma): the new half joins every anon_vma of the old one's chain.
+        let old = self.mms[mm]
+            .vmas
+            .lookup(addr - 1)
+            .expect("lower half")
+            .for_fault();
+        new.anon_vma_chain.clear();
+        self.anon_vma_clone(&mut new, &old);
+        *self.mms[mm].vmas.get_mut(addr).expect("upper half") = new;
         Ok(())
+    }
+
+    /// vma_link(): a new VMA enters the mm: the tree, the VMA locations, its file's i_mmap.
+    /// Locks: the mmap lock, write; i_mmap_rwsem, write.
+    pub(crate) fn vma_link(&mut self, mm: MmId, vma: Vma) {
+        self.rmap.vma_loc.insert(vma.id, (mm, vma.start));
+        if let Backing::File(ino) = vma.backing {
+            self.inodes[ino].i_mapping.i_mmap.insert(vma.id);
+        }
+        self.mms[mm].vmas.insert(vma);
+    }
+
+    /// The VMA at `start` leaves the mm (detach_vmas_to_be_unmapped() and the unlinks
+    /// free_pgtables() makes: unlink_anon_vmas(), unlink_file_vma()); returned for the
+    /// caller to zap and release. Locks: the mmap lock, write.
+    pub(crate) fn vma_unlink(&mut self, mm: MmId, start: u64) -> Option<Vma> {
+        let mut v = self.mms[mm].vmas.remove(start)?;
+        self.vma_unlink_rmap(&mut v);
+        Some(v)
+    }
+
+    /// The rmap half of removing a VMA that left the tree.
+    fn vma_unlink_rmap(&mut self, v: &mut Vma) {
+        self.rmap.vma_loc.remove(&v.id);
+        if let Backing::File(ino) = v.backing {
+            if let Some(i) = self.inodes.get_mut(ino) {
+                i.i_mapping.i_mmap.remove(&v.id);
+            }
+        }
+        self.unlink_anon_vmas(v);
+    }
+
+    /// vma_adjust() moving a VMA's start (expand_downwards()): the tree and the VMA locations
+    /// follow.
+    fn vma_set_start(&mut self, mm: MmId, start: u64, new_start: u64) -> Vma {
+        let mut v = self.mms[mm].vmas.remove(start).expect("vma");
+        v.pgoff -= (start - new_start) >> PAGE_SHIFT;
+        v.start = new_start;
+        self.rmap.vma_loc.insert(v.id, (mm, new_start));
+        self.mms[mm].vmas.insert(v.clone());
+        v
     }
 
     /// The splits mprotect_fixup()/madvise_update_vma() make to give `[start, end)` (inside one
@@ -546,10 +607,29 @@ impl Kernel {
 
     /// vma_merge() around the VMA at `start`; absorbed VMAs drop their file references.
     /// Returns the start of the VMA now covering `start`.
+    /// Locks: the mmap lock, write; the anon_vma and i_mmap locks.
     pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
         let (at, gone) = self.mms[mm].vmas.merge_around(start);
-        for v in &gone {
-            self.vma_release(v);
+        let merged = !gone.is_empty();
+        for mut g in gone {
+            // vma_adjust(): a survivor without an anon_vma imports the absorbed VMA's (the
+            // importer then joins every anon_vma of the exporter's chain).
+            let survivor = self.mms[mm].vmas.lookup(at).expect("survivor");
+            if survivor.anon_vma.is_none() && g.anon_vma.is_some() {
+                let mut s = survivor.for_fault();
+                s.anon_vma = g.anon_vma;
+                self.anon_vma_clone(&mut s, &g);
+                let v = self.mms[mm].vmas.get_mut(at).expect("survivor");
+                v.anon_vma = s.anon_vma;
+                v.anon_vma_chain = s.anon_vma_chain;
+            }
+            // anon_vma_merge(): the absorbed VMA's links go.
+            self.vma_unlink_rmap(&mut g);
+            self.vma_release(&g);
+        }
+        if merged {
+            let survivor = self.mms[mm].vmas.lookup(at).expect("survivor").for_fault();
+            self.khugepaged_enter_vma(mm, &survivor);
         }
         at
     }
@@ -579,13 +659,10 @@ impl Kernel {
             self.vm_enough_memory(grow)?;
             self.mms[mm].committed += grow;
         }
-        let m = &mut self.mms[mm];
-        let mut grown = m.vmas.remove(vma.start).expect("vma");
-        grown.start = addr;
-        grown.pgoff -= grow;
-        m.total_vm += grow;
-        m.vmas.insert(grown.clone());
-        Ok(grown)
+        self.mms[mm].total_vm += grow;
+        let vma = self.vma_set_start(mm, vma.start, addr).for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
+        Ok(vma)
     }
 
     /// munmap(2).
@@ -629,11 +706,11 @@ impl Kernel {
         let unmap_ctxs = self.userfaultfd_unmap_prep(&in_range);
         self.split_vma(mm, start)?;
         self.split_vma(mm, end)?;
-        let vmas = &mut self.mms[mm].vmas;
-        let victims: Vec<Vma> = vmas
+        let victims: Vec<Vma> = self.mms[mm]
+            .vmas
             .overlapping(start, end)
             .into_iter()
-            .map(|s| vmas.remove(s).expect("vma"))
+            .map(|s| self.vma_unlink(mm, s).expect("vma"))
             .collect();
         self.unmap_region(mm, &victims, start, end);
         self.userfaultfd_unmap_complete(unmap_ctxs, start, end);

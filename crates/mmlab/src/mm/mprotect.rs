@@ -4,11 +4,12 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::mmap::{calc_vm_prot_bits, page_align};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::vm::*;
 use crate::mm::MmId;
+use crate::sched::Tid;
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};

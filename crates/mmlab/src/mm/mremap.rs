@@ -6,12 +6,13 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::Pfn;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::table::{self, PMD_SIZE};
+use crate::sched::Tid;
 use crate::uapi::*;
 
 /// VM_LOCKONFAULT (include/linux/mm.h).
@@ -281,9 +282,9 @@ impl Kernel {
         } else {
             pgoff
         };
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             // get_file(): the new VMA holds its own reference; the shmem size is untouched.
-            self.shmem[ino].refs += 1;
+            self.inodes[ino].refs += 1;
         }
         // A private hugetlb mapping's resv_map goes with the new VMA, which only ever uses or
         // gives back the reservations of its own range; move_vma() then drops the old VMA's
@@ -300,20 +301,25 @@ impl Kernel {
             }
             self.hstate.resv_leaked += leaked;
         }
-        self.mms[mm].vmas.insert(Vma {
+        // vm_area_dup() + anon_vma_clone(): the new VMA joins the old one's anon_vmas.
+        let mut new = Vma {
+            id: self.new_vma_id(),
             start: dst,
             end: dst + new_len,
             pgoff,
             hugetlb_resv,
+            anon_vma_chain: Default::default(),
             ..vma.clone()
-        });
+        };
+        self.anon_vma_clone(&mut new, vma);
+        self.vma_link(mm, new);
         let at = self.vma_merge(mm, dst);
         // mremap_userfaultfd_prep(): with UFFD_FEATURE_EVENT_REMAP the moved VMA stays
         // registered (the REMAP event follows the move); without it, whatever VMA the move made
         // (merged with a registered neighbour or not) is no longer registered, and no merge
         // follows.
         let remap = self.mms[mm].vmas.get_mut(at).cloned().and_then(|v| {
-            self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+            self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
         });
         if remap.is_none() {
             if let Some(v) = self.mms[mm]
@@ -374,11 +380,11 @@ impl Kernel {
         // the old range, which the unmap below queues).
         if err.is_none() {
             let remap = self.mms[mm].vmas.lookup(dst).cloned().and_then(|v| {
-                self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+                self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
             });
             if let Some(ctx) = remap {
                 let msg = crate::fs::userfaultfd::UffdMsg {
-                    event: crate::fs::userfaultfd::UFFD_EVENT_REMAP,
+                    event: crate::uapi::userfaultfd::UFFD_EVENT_REMAP,
                     arg: [addr, dst, old_len],
                 };
                 self.userfaultfd_event(ctx, msg, None);
@@ -412,7 +418,11 @@ impl Kernel {
             if let Some(v) = vstart.and_then(|s| self.mms[mm].vmas.get_mut(s)) {
                 v.flags &= VM_LOCKED_CLEAR_MASK;
                 if Some(v.start) != new_start && v.start == addr && v.end == addr + old_len {
+                    let mut old = v.for_fault();
+                    self.unlink_anon_vmas(&mut old);
+                    let v = self.mms[mm].vmas.get_mut(addr).expect("old vma");
                     v.anon_vma = None;
+                    v.anon_vma_chain = Default::default();
                 }
             }
             return Ok(dst);
@@ -655,7 +665,7 @@ fn mremap_align(vma: &Vma) -> u64 {
 mod tests {
     use super::*;
     use crate::fs::proc::{PM_PFRAME_MASK, PM_PRESENT};
-    use crate::kernel::Signal;
+    use crate::sched::Signal;
     use crate::Config;
 
     const P: u64 = PAGE_SIZE;
@@ -1118,8 +1128,8 @@ mod tests {
         let q = k.mremap(t, s, 2 * P, 3 * P, MREMAP_MAYMOVE, 0).unwrap();
         assert_eq!(k.load(t, q), Ok(0x5a));
         assert_eq!(k.load(t, q + 2 * P), Err(Signal::Bus));
-        if let Backing::Shmem(ino) = vma(&k, t, q).unwrap().backing {
-            assert_eq!(k.shmem[ino].size, P);
+        if let Backing::File(ino) = vma(&k, t, q).unwrap().backing {
+            assert_eq!(k.inodes[ino].i_size, P);
         } else {
             panic!("shared anon is shmem");
         }

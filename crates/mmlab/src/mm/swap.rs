@@ -4,6 +4,8 @@
 //! refcounts, LazyFree and khugepaged's SCAN_PAGE_LRU see what Linux's do.
 
 use crate::kernel::Kernel;
+use smallvec::SmallVec;
+
 use crate::page::lru::Lruvec;
 use crate::page::{Folio, PageFlags, Pfn};
 
@@ -23,17 +25,20 @@ enum LruMove {
     Activate,
 }
 
+/// struct pagevec: up to PAGEVEC_SIZE folios, kept inline as the kernel keeps it on the stack.
+pub type Pagevec = SmallVec<[Folio; PAGEVEC_SIZE]>;
+
 /// struct lru_pvecs of one CPU.
 #[derive(Clone, Debug, Default)]
 pub struct LruPvecs {
-    lru_add: Vec<Folio>,
-    lru_deactivate: Vec<Folio>,
-    lru_lazyfree: Vec<Folio>,
-    activate_page: Vec<Folio>,
+    lru_add: Pagevec,
+    lru_deactivate: Pagevec,
+    lru_lazyfree: Pagevec,
+    activate_page: Pagevec,
 }
 
 impl LruPvecs {
-    fn pvec(&mut self, m: LruMove) -> &mut Vec<Folio> {
+    fn pvec(&mut self, m: LruMove) -> &mut Pagevec {
         match m {
             LruMove::Add => &mut self.lru_add,
             LruMove::Deactivate => &mut self.lru_deactivate,
@@ -97,7 +102,7 @@ impl Kernel {
     }
 
     /// release_pages(): drop one reference on each folio (the huge zero page has none to drop).
-    fn release_pages(&mut self, folios: Vec<Folio>) {
+    fn release_pages(&mut self, folios: Pagevec) {
         for f in folios {
             if Some(f) != self.thp.huge_zero {
                 self.folio_put(f);

@@ -46,7 +46,7 @@ pub fn index(addr: u64, level: usize) -> usize {
 #[inline]
 pub fn next_table(phys: &PhysMem, table: Pfn, idx: usize) -> Option<Pfn> {
     let e = phys.table(table)[idx];
-    (e & _PAGE_PRESENT != 0).then(|| Pfn((e & PTE_PFN_MASK) >> 12))
+    (e & _PAGE_PRESENT != 0).then_some(Pfn((e & PTE_PFN_MASK) >> 12))
 }
 
 /// pgd_populate() / pud_populate() / pmd_populate(): point entry `idx` of `table` at the
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn walks_find_each_level_and_detach_goes_bottom_up() {
-        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut phys = PhysMem::new(ContentMode::Tagged, 1 << 16);
         let mut next = 0x100;
         let root = new_table(&mut phys, &mut next);
         let addr = 0x7f00_0020_3000;
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn huge_leaves_are_seen_as_such() {
-        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut phys = PhysMem::new(ContentMode::Tagged, 1 << 16);
         let mut next = 0x100;
         let root = new_table(&mut phys, &mut next);
         let addr = 0x4000_0000u64;
