@@ -19,7 +19,9 @@ use crate::hostlock::HostLock;
 use crate::hugetlb_pool::{
     self, read_u64, write_nr_hugepages, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
 };
-use crate::proto::{encode_request, op, request, ArgSlot, Reply, Request, MAX_NAME, REPLY_BYTES};
+use crate::proto::{
+    encode_request, op, request, ArgSlot, Reply, Request, IOCTL_WORDS, MAX_NAME, REPLY_BYTES,
+};
 use crate::{host_state, procfs, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
@@ -425,11 +427,15 @@ impl HostBackend {
             }
             HostCall::Ioctl { req: code, out } => {
                 let words: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
-                let mut req = request(
-                    op::IOCTL,
-                    &[words[0], code, out.map_or(0, |o| o as u64 + 1)],
-                );
-                req[4..4 + words.len() - 1].copy_from_slice(&words[1..]);
+                let Some((&fd, fields)) = words.split_first() else {
+                    return Err(Errno::EBADF);
+                };
+                if fields.len() > IOCTL_WORDS {
+                    // A declaration the protocol cannot carry (the table's tests keep to it).
+                    return Err(Errno::EINVAL);
+                }
+                let mut req = request(op::IOCTL, &[fd, code, out.map_or(0, |o| o as u64 + 1)]);
+                req[4..4 + fields.len()].copy_from_slice(fields);
                 self.sys(t, req)
             }
             HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
