@@ -204,6 +204,8 @@ impl Kernel {
     }
 
     /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
+    /// Locks: the mmap lock, write, for all of it (5.19's exit_mmap(); an OOM victim is reaped
+    /// first without it).
     pub(crate) fn exit_mmap(&mut self, mm: MmId) {
         self.lru_add_drain();
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
@@ -301,6 +303,7 @@ impl Kernel {
 
     /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault() with
     /// FAULT_FLAG_DEFAULT plus the access's own flags.
+    /// Locks: takes the mmap lock, read, around handle_mm_fault().
     fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<(), Signal> {
         let write = flags.contains(FaultFlags::WRITE);
         let mm = self.enter(tid).map_err(|_| Signal::Kill)?;

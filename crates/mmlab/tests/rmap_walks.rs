@@ -2,18 +2,12 @@
 //! and clears accessed bits in every mapping (with x86's flush rules), folio_mkclean()
 //! write-protects the shared mappings of a page-cache folio.
 
+mod common;
+
+use common::{kernel_with_process, HPAGE, PAGE};
 use mmlab::mm::vma::vm::{VM_LOCKED, VM_READ, VM_WRITE};
 use mmlab::uapi::*;
-use mmlab::{Config, Kernel, Profile, Tid};
-
-const PAGE: u64 = 4096;
-const HPAGE: u64 = 2 << 20;
-
-fn kernel() -> (Kernel, Tid) {
-    let mut k = Kernel::new(Config::new(Profile::Linux519));
-    let t = k.spawn_process(0).expect("process");
-    (k, t)
-}
+use mmlab::{Kernel, Tid};
 
 fn anon(k: &mut Kernel, t: Tid, len: u64, extra: u64) -> u64 {
     k.mmap(
@@ -35,7 +29,7 @@ fn folio_at(k: &Kernel, t: Tid, addr: u64) -> mmlab::page::Folio {
 
 #[test]
 fn referenced_counts_each_accessed_mapping_once_and_clears_it() {
-    let (mut k, parent) = kernel();
+    let (mut k, parent) = kernel_with_process();
     let p = anon(&mut k, parent, PAGE, 0);
     k.store(parent, p, 1).expect("store");
     let child = k.fork(parent).expect("fork");
@@ -53,7 +47,7 @@ fn referenced_counts_each_accessed_mapping_once_and_clears_it() {
 
 #[test]
 fn a_cleared_accessed_bit_stays_clear_while_the_tlb_holds_the_entry() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let p = anon(&mut k, t, PAGE, 0);
     k.store(t, p, 1).expect("store");
     let f = folio_at(&k, t, p);
@@ -75,7 +69,7 @@ fn a_cleared_accessed_bit_stays_clear_while_the_tlb_holds_the_entry() {
 
 #[test]
 fn a_huge_pmd_loses_its_accessed_bit_with_a_flush() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     k.thp_sysfs_write("enabled", "always").expect("knob");
     let raw = anon(&mut k, t, 2 * HPAGE, 0);
     let p = raw.next_multiple_of(HPAGE);
@@ -83,17 +77,26 @@ fn a_huge_pmd_loses_its_accessed_bit_with_a_flush() {
     assert!(k.is_thp_page(k.page_at(t, p).unwrap().unwrap().0));
     let f = folio_at(&k, t, p + PAGE);
     let flushes = k.vmstat.nr_tlb_local_flush_one + k.vmstat.nr_tlb_local_flush_all;
+    k.set_tracing(true);
     assert_eq!(k.folio_referenced(f).referenced, 1);
     assert!(
         k.vmstat.nr_tlb_local_flush_one + k.vmstat.nr_tlb_local_flush_all > flushes,
         "pmdp_clear_flush_young() flushes the huge page"
+    );
+    let trace = k.take_trace();
+    assert!(
+        trace.iter().any(|e| matches!(
+            e,
+            mmlab::trace::Event::TlbFlush { start, end, .. } if *start == p && *end == p + HPAGE
+        )),
+        "the flush is traced: {trace:?}"
     );
     assert!(!k.pte_at(t, p).unwrap().young());
 }
 
 #[test]
 fn a_locked_vma_ends_the_walk_with_vm_locked() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let p = anon(&mut k, t, PAGE, MAP_LOCKED);
     let f = folio_at(&k, t, p);
     let r = k.folio_referenced(f);
@@ -103,7 +106,7 @@ fn a_locked_vma_ends_the_walk_with_vm_locked() {
 
 #[test]
 fn a_sequential_mapping_ages_without_counting() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let p = anon(&mut k, t, PAGE, 0);
     k.madvise(t, p, PAGE, MADV_SEQUENTIAL).expect("madvise");
     k.store(t, p, 1).expect("store");
@@ -114,14 +117,18 @@ fn a_sequential_mapping_ages_without_counting() {
 
 #[test]
 fn mkclean_write_protects_shared_mappings_only() {
-    let (mut k, t) = kernel();
+    let (mut k, t) = kernel_with_process();
     let fd = k.memfd_create(t, "f", 0).expect("memfd") as i64;
     k.ftruncate(t, fd, PAGE as i64).expect("ftruncate");
     let rw = PROT_READ | PROT_WRITE;
     let shared = k.mmap(t, 0, PAGE, rw, MAP_SHARED, fd, 0).expect("shared");
     let private = k.mmap(t, 0, PAGE, rw, MAP_PRIVATE, fd, 0).expect("private");
     k.store(t, shared, 7).expect("store");
-    assert_eq!(k.load(t, private), Ok(7), "the private mapping reads the cache");
+    assert_eq!(
+        k.load(t, private),
+        Ok(7),
+        "the private mapping reads the cache"
+    );
     let f = folio_at(&k, t, shared);
     assert_eq!(f, folio_at(&k, t, private));
     assert!(k.pte_at(t, shared).unwrap().dirty());
@@ -140,6 +147,10 @@ fn mkclean_write_protects_shared_mappings_only() {
     let a = anon(&mut k, t, PAGE, 0);
     k.store(t, a, 1).expect("store");
     let af = folio_at(&k, t, a);
-    assert_eq!(k.folio_mkclean(af), 0, "an anonymous folio has no mapping to write back");
+    assert_eq!(
+        k.folio_mkclean(af),
+        0,
+        "an anonymous folio has no mapping to write back"
+    );
     k.check_invariants().expect("invariants");
 }

@@ -6,10 +6,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
-use crate::kernel::Kernel;
-use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::hw::PAGE_SIZE;
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::vm::{VM_LOCKED, VM_SEQ_READ, VM_SHARED, VM_UFFD_WP};
 use crate::mm::vma::{AnonVmaId, Vma, VmaId};
 use crate::mm::MmId;
@@ -101,6 +101,7 @@ impl Kernel {
     /// anon_vma_clone(): `dst` joins every anon_vma of `src`'s chain; with no anon_vma of its
     /// own yet it reuses one of them that no VMA files into and that has at most one child
     /// (degree below 2), never `src`'s own.
+    /// Locks: the mmap lock, write; the anon_vma root lock, write.
     pub(crate) fn anon_vma_clone(&mut self, dst: &mut Vma, src: &Vma) {
         for &av in src.anon_vma_chain.iter().rev() {
             self.anon_vma_chain_link(dst, av);
@@ -117,6 +118,7 @@ impl Kernel {
     /// anon_vma_fork(): the child's VMA joins the parent VMA's anon_vmas so rmap finds the
     /// pages they share, and files its own (COW) pages in a reused anon_vma or in a new one
     /// whose parent is the parent VMA's and whose root is that one's root.
+    /// Locks: both mmap locks, write; the anon_vma root lock, write.
     pub(crate) fn anon_vma_fork(&mut self, vma: &mut Vma, pvma: &Vma) {
         let Some(pav) = pvma.anon_vma else {
             return;
@@ -144,6 +146,7 @@ impl Kernel {
     /// unlink_anon_vmas(): `vma` leaves every anon_vma of its chain; one left with no VMA is
     /// released (put_anon_vma(), and its root's pin with it). The VMA files no new pages
     /// anywhere afterwards (vma->anon_vma is cleared; a fault prepares one again).
+    /// Locks: the mmap lock, write; the anon_vma root lock, write.
     pub(crate) fn unlink_anon_vmas(&mut self, vma: &mut Vma) {
         let mut emptied = Vec::new();
         for av in std::mem::take(&mut vma.anon_vma_chain) {
@@ -337,6 +340,7 @@ impl Kernel {
 
     /// page_vma_mapped_walk(): where in `vma` of `mm`, from `addr`, the folio `f` is mapped:
     /// its PMD, or PTEs mapping one of its pages (present, or as a migration entry).
+    /// Locks: takes each table's PTL (the PMD lock for a huge entry) while it looks.
     pub(crate) fn page_vma_mapped(&self, f: Folio, mm: MmId, vma: &Vma, addr: u64) -> Vec<Mapped> {
         let nr = self.pages.folio_nr_pages(f);
         let first = self.pages.page(f.pfn()).index();
@@ -448,6 +452,7 @@ impl Kernel {
     /// unmap_page() makes it: each PMD mapping is split first, then every PTE of it becomes a
     /// migration entry (writable, readable-exclusive or readable, keeping soft-dirty and
     /// uffd-wp) and loses its mapping and reference.
+    /// Locks: the folio lock; the anon_vma root lock, read.
     pub(crate) fn try_to_migrate(&mut self, f: Folio) {
         self.rmap_walk(f, &mut TryToMigrate { f });
     }
@@ -455,6 +460,7 @@ impl Kernel {
     /// remove_migration_ptes() for the folio `f` (after a split, each new folio in turn): every
     /// migration entry of its pages becomes a PTE again, old and clean, writable if the entry
     /// was and the VMA is, PG_anon_exclusive again unless it was only readable.
+    /// Locks: the folio lock; the anon_vma root lock, read (held by the caller).
     pub(crate) fn remove_migration_ptes(&mut self, f: Folio) {
         self.rmap_walk_locked(f, &mut RemoveMigrationPtes { f });
     }
