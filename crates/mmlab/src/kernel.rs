@@ -54,9 +54,6 @@ pub struct Kernel {
     pub(crate) clock: crate::time::Clock,
     /// The kernel threads that exist.
     pub(crate) kthreads: crate::kthread::Kthreads,
-    /// The 2 MiB hstate's nr_overcommit_huge_pages (shown and set through sysfs and sysctl;
-    /// the pool does not grow on demand yet).
-    pub(crate) nr_overcommit_huge_pages: u64,
 }
 
 impl Kernel {
@@ -90,7 +87,6 @@ impl Kernel {
             uffd: Slab::new(),
             clock: Default::default(),
             kthreads: crate::kthread::Kthreads::boot(),
-            nr_overcommit_huge_pages: 0,
             cfg,
         }
     }
