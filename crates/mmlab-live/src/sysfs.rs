@@ -23,22 +23,15 @@ pub fn shown_value(text: &str) -> String {
 }
 
 /// `path` as path lookup resolves it: the real path when the file exists (symlinks followed),
-/// else with `//`, `.` and `..` resolved in the text.
+/// else with `//`, `.` and `..` resolved in the text as the model's kernfs resolves them.
 fn resolved(path: &str) -> String {
     if let Ok(real) = std::fs::canonicalize(path) {
         return real.display().to_string();
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
+    match mmlab::fs::kernfs::components(path) {
+        Some(parts) => format!("/{}", parts.join("/")),
+        None => path.to_string(),
     }
-    format!("/{}", parts.join("/"))
 }
 
 /// Why the host backend will not write `path`, if it will not.

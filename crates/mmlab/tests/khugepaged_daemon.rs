@@ -513,7 +513,7 @@ fn read_only_nohugepage_and_unregistered_ranges_stay_small() {
     assert_eq!(anon_huge_kb(&k, r, g), 0);
     assert_eq!(anon_huge_kb(&k, s, m), 0);
     k.store(p, h, 0x12).unwrap();
-    k.madvise(s, q, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    madv_hugepage_shmem(&mut k, s, q, 4 * HPAGE);
     k.advance_time(100 * MS);
     assert_eq!(anon_huge_kb(&k, p, h), 2048);
     assert_eq!(anon_huge_kb(&k, s, m), 2048);
@@ -521,6 +521,15 @@ fn read_only_nohugepage_and_unregistered_ranges_stay_small() {
     assert_eq!(pages_collapsed(&k), 2);
     assert_eq!(k.load(p, h).unwrap(), 0x12);
     assert_eq!(k.find_mismatch(s, m, 64 * PAGE, 0x11).unwrap(), None);
+}
+
+/// MADV_HUGEPAGE on a shmem mapping under shmem_enabled=advise, twice: the first call does
+/// not register the mm (hugepage_vma_check() reads the VMA's flags before they change), the
+/// second does (madvise-hugepage-registers-late.mml).
+fn madv_hugepage_shmem(k: &mut Kernel, t: Tid, addr: u64, len: u64) {
+    for _ in 0..2 {
+        k.madvise(t, addr, len, MADV_HUGEPAGE).unwrap();
+    }
 }
 
 /// A process with a shared memfd mapping of 4 huge pages (shmem_enabled=advise) holding
@@ -531,7 +540,7 @@ fn shmem_small_pages(k: &mut Kernel) -> (Tid, u64) {
     k.store(t, s, 0x11).unwrap();
     k.store(t, s + 10 * PAGE, 0x22).unwrap();
     k.store(t, s + 300 * PAGE, 0x33).unwrap();
-    k.madvise(t, s, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    madv_hugepage_shmem(k, t, s, 4 * HPAGE);
     (t, s)
 }
 
@@ -577,7 +586,7 @@ fn a_shmem_range_half_past_eof_collapses() {
     let mut k = kernel();
     let (t, _, s) = memfd_mapping(&mut k, HPAGE / 2, 2 * HPAGE);
     k.memset(t, s, 0x11, HPAGE / 2).unwrap();
-    k.madvise(t, s, 2 * HPAGE, MADV_HUGEPAGE).unwrap();
+    madv_hugepage_shmem(&mut k, t, s, 2 * HPAGE);
     let t0 = k.meminfo("Shmem").unwrap();
     k.advance_time(0);
     assert_eq!(pages_collapsed(&k), 1);
@@ -602,8 +611,8 @@ fn a_private_mapping_with_a_cow_page_keeps_its_table() {
     k.memset(t, s, 0x11, 32 * PAGE).unwrap();
     assert_eq!(k.load(t, q).unwrap(), 0x11);
     k.store(t, q + 5 * PAGE, 0x22).unwrap();
-    k.madvise(t, s, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
-    k.madvise(t, q, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    madv_hugepage_shmem(&mut k, t, s, 4 * HPAGE);
+    madv_hugepage_shmem(&mut k, t, q, 4 * HPAGE);
     k.advance_time(0);
     assert_eq!(pages_collapsed(&k), 1);
     let sq = k.smaps(t, q).unwrap().unwrap().1;
@@ -630,7 +639,7 @@ fn max_ptes_none_refuses_shmem_ranges_with_holes() {
     k.memset(t, s, 0x11, HPAGE).unwrap();
     k.store(t, s + HPAGE, 0x22).unwrap();
     let e0 = vmstat(&k, "thp_scan_exceed_none_pte");
-    k.madvise(t, s, 4 * HPAGE, MADV_HUGEPAGE).unwrap();
+    madv_hugepage_shmem(&mut k, t, s, 4 * HPAGE);
     k.advance_time(0);
     k.advance_time(100 * MS);
     assert_eq!(full_scans(&k), 2);

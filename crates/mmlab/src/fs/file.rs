@@ -38,6 +38,12 @@ pub struct FdTable {
     fds: BTreeMap<i32, usize>,
 }
 
+/// A descriptor argument as the syscalls read it: an `unsigned int` (or an `int`), so the
+/// register's upper half is ignored; a value no table can hold is EBADF.
+fn fd_arg(fd: i64) -> SysResult<i32> {
+    i32::try_from(fd as u32).map_err(|_| Errno::EBADF)
+}
+
 impl File {
     /// The inode behind the file, if it is a shmem or hugetlbfs file (file_inode()).
     pub fn inode(&self) -> Option<crate::fs::inode::Ino> {
@@ -78,7 +84,7 @@ impl Kernel {
     /// fdget(): the open file behind `fd` of `tid`'s process, or EBADF.
     pub(crate) fn fget(&self, tid: Tid, fd: i64) -> SysResult<&File> {
         let pid = self.task(tid)?.pid;
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let fd = fd_arg(fd)?;
         let file = *self.procs[pid].fds.fds.get(&fd).ok_or(Errno::EBADF)?;
         Ok(&self.files[file])
     }
@@ -87,7 +93,7 @@ impl Kernel {
     pub fn close(&mut self, tid: Tid, fd: i64) -> SysResult<()> {
         self.enter(tid)?;
         let pid = self.tasks[tid].pid;
-        let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+        let fd = fd_arg(fd)?;
         let file = self.procs[pid].fds.fds.remove(&fd).ok_or(Errno::EBADF)?;
         self.fput(file);
         Ok(())
@@ -129,5 +135,18 @@ impl Kernel {
             .keys()
             .copied()
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_arguments_lose_their_upper_half() {
+        assert_eq!(fd_arg(3), Ok(3));
+        assert_eq!(fd_arg((1 << 32) | 3), Ok(3));
+        assert_eq!(fd_arg(-1), Err(Errno::EBADF));
+        assert_eq!(fd_arg(1 << 31), Err(Errno::EBADF));
     }
 }

@@ -129,7 +129,7 @@ enum Node {
 
 /// The components of an absolute path, as path lookup walks them ("//", "." and ".."
 /// resolved); None for a relative path, which has no meaning without a working directory.
-fn components(path: &str) -> Option<Vec<&str>> {
+pub fn components(path: &str) -> Option<Vec<&str>> {
     let rest = path.strip_prefix('/')?;
     let mut v: Vec<&str> = Vec::new();
     for c in rest.split('/') {

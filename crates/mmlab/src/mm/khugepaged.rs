@@ -299,12 +299,12 @@ impl Kernel {
     }
 
     /// khugepaged_enter_vma() (mmap_region(), vma_merge(), stack expansion,
-    /// hugepage_madvise()): register the mm if
-    /// khugepaged runs, the VMA spans an aligned 2 MiB range and hugepage_vma_check()
-    /// accepts it.
-    pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma) {
+    /// hugepage_madvise()): register the mm if khugepaged runs, the VMA spans an aligned
+    /// 2 MiB range and hugepage_vma_check() accepts it with `vm_flags` (madvise passes the
+    /// flags the VMA is about to get).
+    pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma, vm_flags: u64) {
         let spans_pmd = vma.start.next_multiple_of(HPAGE_SIZE) < vma.end & !(HPAGE_SIZE - 1);
-        if self.khugepaged_enabled() && spans_pmd && self.khugepaged_vma_check(vma) {
+        if self.khugepaged_enabled() && spans_pmd && self.khugepaged_vma_check(vma, vm_flags) {
             self.khugepaged.mm_slots.insert(mm);
         }
     }
@@ -495,7 +495,7 @@ impl Kernel {
             let hstart = v.start.next_multiple_of(HPAGE_SIZE);
             let hend = v.end & !(HPAGE_SIZE - 1);
             let address = self.khugepaged.mm_slots.address;
-            if !self.khugepaged_vma_check(&v) || hstart >= hend || address > hend {
+            if !self.khugepaged_vma_check(&v, v.flags) || hstart >= hend || address > hend {
                 progress += 1;
                 vma = next;
                 continue;
@@ -535,21 +535,24 @@ impl Kernel {
         progress
     }
 
-    /// hugepage_vma_check(): a shmem VMA qualifies when its file may hold THPs there
-    /// (shmem_huge_enabled()) and its offset is huge-page aligned with its address; an
-    /// anonymous one by `enabled` and the VMA's advice, once it has an anon_vma.
-    fn khugepaged_vma_check(&self, vma: &Vma) -> bool {
+    /// hugepage_vma_check(vma, vm_flags): VM_NOHUGEPAGE and the special mappings are judged
+    /// by `vm_flags`; a shmem VMA qualifies when its offset is huge-page aligned with its
+    /// address and shmem_huge_enabled() says yes, which reads the VMA's own flags (so
+    /// MADV_HUGEPAGE on a shmem VMA under `advise` does not register the mm: the VMA has no
+    /// VM_HUGEPAGE yet when hugepage_madvise() asks); an anonymous one by `enabled` and
+    /// `vm_flags`, once it has an anon_vma.
+    fn khugepaged_vma_check(&self, vma: &Vma, vm_flags: u64) -> bool {
         let k = &self.thp.knobs;
-        if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
+        if vm_flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
             return false;
         }
         if let Backing::File(ino) = vma.backing {
-            return self.shmem_is_huge(ino, Some(vma), vma.pgoff)
-                && (vma.start >> 12)
-                    .wrapping_sub(vma.pgoff)
-                    .is_multiple_of(HPAGE_NR);
+            return (vma.start >> 12)
+                .wrapping_sub(vma.pgoff)
+                .is_multiple_of(HPAGE_NR)
+                && self.shmem_is_huge(ino, Some(vma), vma.pgoff);
         }
-        if !(k.always() || (k.madvise() && vma.flags & VM_HUGEPAGE != 0)) {
+        if !(k.always() || (k.madvise() && vm_flags & VM_HUGEPAGE != 0)) {
             return false;
         }
         vma.anon_vma.is_some() && vma.is_anonymous()
@@ -564,7 +567,7 @@ impl Kernel {
         if haddr < hstart || haddr + HPAGE_SIZE > hend {
             return Err(ScanResult::AddressRange);
         }
-        if !self.khugepaged_vma_check(vma) {
+        if !self.khugepaged_vma_check(vma, vma.flags) {
             return Err(ScanResult::VmaCheck);
         }
         Ok(vma.for_fault())

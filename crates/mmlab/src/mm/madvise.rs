@@ -272,15 +272,9 @@ impl Kernel {
             // hugepage_madvise(): khugepaged learns of the mm now, not at the first fault.
             MADV_HUGEPAGE => {
                 flags = (flags & !VM_NOHUGEPAGE) | VM_HUGEPAGE;
-                // khugepaged_enter_vma() with the new flags (an anonymous VMA needs an
-                // anon_vma already to qualify).
-                self.khugepaged_enter_vma(
-                    mm,
-                    &Vma {
-                        flags,
-                        ..vma.for_fault()
-                    },
-                );
+                // khugepaged_enter_vma() with the new flags, before the VMA has them (an
+                // anonymous VMA needs an anon_vma already to qualify).
+                self.khugepaged_enter_vma(mm, vma, flags);
             }
             MADV_NOHUGEPAGE => flags = (flags & !VM_HUGEPAGE) | VM_NOHUGEPAGE,
             _ => return Err(Errno::EINVAL),

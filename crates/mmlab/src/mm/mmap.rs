@@ -349,7 +349,7 @@ impl Kernel {
             .lookup(addr)
             .expect("just linked")
             .for_fault();
-        self.khugepaged_enter_vma(mm, &vma);
+        self.khugepaged_enter_vma(mm, &vma, vma.flags);
         Ok(addr)
     }
 
@@ -630,7 +630,7 @@ impl Kernel {
         }
         if merged {
             let survivor = self.mms[mm].vmas.lookup(at).expect("survivor").for_fault();
-            self.khugepaged_enter_vma(mm, &survivor);
+            self.khugepaged_enter_vma(mm, &survivor, survivor.flags);
         }
         at
     }
@@ -663,7 +663,7 @@ impl Kernel {
         }
         self.mms[mm].total_vm += grow;
         let vma = self.vma_set_start(mm, vma.start, addr).for_fault();
-        self.khugepaged_enter_vma(mm, &vma);
+        self.khugepaged_enter_vma(mm, &vma, vma.flags);
         Ok(vma)
     }
 
