@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::agent_space;
-use crate::proto::{self, op, Reply, Request, REQUEST_BYTES};
+use crate::proto::{self, op, ArgSlot, Reply, Request, REQUEST_BYTES};
 
 extern "C" {
     fn mml_install_handlers() -> libc::c_int;
@@ -224,37 +224,12 @@ pub fn serve(fd: RawFd) {
                     0,
                 ],
             },
-            // SAFETY (all syscalls below): arguments are the scenario's; the kernel checks them.
-            op::MMAP => {
-                let p = unsafe {
-                    libc::mmap(
-                        r[1] as *mut _,
-                        r[2] as usize,
-                        r[3] as i32,
-                        r[4] as i32,
-                        r[5] as i64 as i32,
-                        r[6] as i64,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    Reply {
-                        status: errno(),
-                        v: [0; 3],
-                    }
-                } else {
-                    Reply::ok(p as u64)
-                }
-            }
-            op::MUNMAP => sys(unsafe { libc::munmap(r[1] as *mut _, r[2] as usize) } as i64),
-            op::MREMAP => {
-                sys(unsafe { libc::syscall(libc::SYS_mremap, r[1], r[2], r[3], r[4], r[5]) })
-            }
-            op::MPROTECT => {
-                sys(unsafe { libc::mprotect(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
-            }
-            op::MADVISE => {
-                sys(unsafe { libc::madvise(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
-            }
+            op::SYSCALL => match syscall(fd, &r) {
+                Some(reply) => reply,
+                // The string did not arrive: the runner is gone.
+                None => break,
+            },
+            op::IOCTL => ioctl(&r),
             op::SETAFFINITY => set_affinity(r[1]),
             // SAFETY (accesses): the C shim turns a fault of the access into a return value.
             op::LOAD => {
@@ -307,55 +282,7 @@ pub fn serve(fd: RawFd) {
                     }
                 }
             },
-            op::MEMFD_CREATE => {
-                let len = (r[2] as usize).min(proto::MAX_NAME);
-                let mut name = [0u8; proto::MAX_NAME + 1];
-                // SAFETY: reads the name into a stack buffer that keeps a terminating NUL.
-                let got =
-                    unsafe { libc::recv(fd, name.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
-                if got != len as isize {
-                    break;
-                }
-                sys(unsafe { libc::memfd_create(name.as_ptr().cast(), r[1] as u32) } as i64)
-            }
-            op::FTRUNCATE => sys(unsafe { libc::ftruncate(r[1] as i32, r[2] as i64) } as i64),
-            op::USERFAULTFD => {
-                // SAFETY: a plain syscall with an integer argument.
-                sys(unsafe { libc::syscall(libc::SYS_userfaultfd, r[1] as libc::c_int) })
-            }
-            op::FCNTL => {
-                // SAFETY: fcntl with integer arguments (the seal commands).
-                sys(unsafe { libc::fcntl(r[1] as i32, r[2] as i32, r[3] as libc::c_int) } as i64)
-            }
-            op::UFFDIO_API => uffd::api(r[1], r[2], r[3]),
-            op::UFFDIO_REGISTER => uffd::register(r[1], r[2], r[3], r[4]),
-            op::UFFDIO_UNREGISTER => uffd::unregister(r[1], r[2], r[3]),
-            op::UFFDIO_COPY => uffd::copy(r[1], r[2], r[3], r[4], r[5]),
-            op::UFFDIO_ZEROPAGE => uffd::fill(r[1], uffd::UFFDIO_ZEROPAGE, r[2], r[3], r[4]),
-            op::UFFDIO_CONTINUE => uffd::fill(r[1], uffd::UFFDIO_CONTINUE, r[2], r[3], r[4]),
-            op::UFFDIO_WRITEPROTECT => uffd::writeprotect(r[1], r[2], r[3], r[4]),
-            op::UFFDIO_WAKE => uffd::wake(r[1], r[2], r[3]),
             op::UFFD_READ => uffd::read(r[1]),
-            op::FALLOCATE => {
-                sys(
-                    unsafe { libc::fallocate(r[1] as i32, r[2] as i32, r[3] as i64, r[4] as i64) }
-                        as i64,
-                )
-            }
-            op::CLOSE => {
-                // The agent's own channels are not the scenario's to close: they look unopened.
-                let own = CHANNELS
-                    .iter()
-                    .any(|c| c.load(Ordering::SeqCst) == r[1] as i32);
-                if own || r[1] > i32::MAX as u64 {
-                    Reply {
-                        status: libc::EBADF as i64,
-                        v: [0; 3],
-                    }
-                } else {
-                    sys(unsafe { libc::close(r[1] as i32) } as i64)
-                }
-            }
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {
@@ -367,6 +294,72 @@ pub fn serve(fd: RawFd) {
             break;
         }
     }
+}
+
+/// A descriptor argument as the kernel will read it (an `unsigned int`): one of the agent's own
+/// channels is not the scenario's, so it becomes a descriptor that is never open (above the
+/// largest fs.nr_open), as unopened as it is on the model.
+fn scenario_fd(v: u64) -> u64 {
+    let fd = v as u32 as i32;
+    if CHANNELS.iter().any(|c| c.load(Ordering::SeqCst) == fd) {
+        i32::MAX as u64
+    } else {
+        v
+    }
+}
+
+/// A SYSCALL request: syscall(2) by number with the scenario's arguments, a string one read
+/// from the channel after the request into a buffer on the stack. None if the string does not
+/// arrive.
+fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
+    let (nr, kinds) = (r[1] as libc::c_long, r[2]);
+    let mut text = [0u8; proto::MAX_NAME + 1];
+    let mut a = [0u64; 6];
+    for (i, slot) in a.iter_mut().enumerate() {
+        *slot = match ArgSlot::of(kinds, i) {
+            ArgSlot::Value => r[3 + i],
+            ArgSlot::Fd => scenario_fd(r[3 + i]),
+            ArgSlot::Str => {
+                let len = (r[3 + i] as usize).min(proto::MAX_NAME);
+                // SAFETY: reads into a stack buffer that keeps a terminating NUL.
+                let got =
+                    unsafe { libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
+                if got != len as isize {
+                    return None;
+                }
+                text.as_ptr() as u64
+            }
+        };
+    }
+    // SAFETY: the scenario's syscall with its arguments; the kernel checks them, and a string
+    // argument points at `text`, alive for the call.
+    Some(sys(unsafe {
+        libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+    }))
+}
+
+/// An IOCTL request: ioctl(2) with a struct of 64-bit words on the stack.
+fn ioctl(r: &Request) -> Reply {
+    let (fd, req, out) = (scenario_fd(r[1]), r[2], r[3] as usize);
+    let words = ((req >> 16) & 0x3fff) as usize / 8;
+    let mut arg = [0u64; proto::IOCTL_WORDS];
+    if words > arg.len() || out > words {
+        return Reply {
+            status: libc::EINVAL as i64,
+            v: [0; 3],
+        };
+    }
+    arg[..words].copy_from_slice(&r[4..4 + words]);
+    // SAFETY: `arg` is a live struct of the size the request code says; the kernel reads and
+    // writes it.
+    let rc = unsafe { libc::ioctl(fd as libc::c_int, req as libc::c_ulong, arg.as_mut_ptr()) };
+    if rc == -1 {
+        return Reply {
+            status: errno(),
+            v: [0; 3],
+        };
+    }
+    Reply::ok(out.checked_sub(1).map_or(0, |o| arg[o]))
 }
 
 /// Start a thread that serves `chan` on CPU `cpu`, its stack in the agent's region
@@ -428,157 +421,9 @@ fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
     }
 }
 
-/// The userfaultfd ioctls, with the uapi structs laid out as the kernel reads them.
+/// read(2) of a userfaultfd's messages.
 mod uffd {
     use super::{errno, Reply};
-
-    #[repr(C)]
-    struct UffdioApi {
-        api: u64,
-        features: u64,
-        ioctls: u64,
-    }
-
-    #[repr(C)]
-    struct UffdioRange {
-        start: u64,
-        len: u64,
-    }
-
-    #[repr(C)]
-    struct UffdioRegister {
-        range: UffdioRange,
-        mode: u64,
-        ioctls: u64,
-    }
-
-    /// _IOWR(0xAA, 0x3F, struct uffdio_api), _IOWR(0xAA, 0x00, struct uffdio_register),
-    /// _IOR(0xAA, 0x01, struct uffdio_range).
-    const UFFDIO_API: u64 = 0xC018_AA3F;
-    const UFFDIO_REGISTER: u64 = 0xC020_AA00;
-    const UFFDIO_UNREGISTER: u64 = 0x8010_AA01;
-
-    fn ioctl<T>(fd: u64, req: u64, arg: &mut T) -> Result<(), Reply> {
-        // SAFETY: `arg` is a live, properly laid out struct the ioctl reads and writes.
-        let rc = unsafe { libc::ioctl(fd as libc::c_int, req as libc::c_ulong, arg as *mut T) };
-        if rc == -1 {
-            Err(Reply {
-                status: errno(),
-                v: [0; 3],
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn api(fd: u64, api: u64, features: u64) -> Reply {
-        let mut a = UffdioApi {
-            api,
-            features,
-            ioctls: 0,
-        };
-        match ioctl(fd, UFFDIO_API, &mut a) {
-            Ok(()) => Reply {
-                status: 0,
-                v: [a.features, a.ioctls, 0],
-            },
-            Err(r) => r,
-        }
-    }
-
-    pub fn register(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioRegister {
-            range: UffdioRange { start, len },
-            mode,
-            ioctls: 0,
-        };
-        match ioctl(fd, UFFDIO_REGISTER, &mut a) {
-            Ok(()) => Reply::ok(a.ioctls),
-            Err(r) => r,
-        }
-    }
-
-    pub fn unregister(fd: u64, start: u64, len: u64) -> Reply {
-        let mut a = UffdioRange { start, len };
-        match ioctl(fd, UFFDIO_UNREGISTER, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
-
-    /// struct uffdio_copy.
-    #[repr(C)]
-    struct UffdioCopy {
-        dst: u64,
-        src: u64,
-        len: u64,
-        mode: u64,
-        copy: i64,
-    }
-    /// struct uffdio_zeropage and struct uffdio_continue: a range, a mode, the result.
-    #[repr(C)]
-    struct UffdioFill {
-        range: UffdioRange,
-        mode: u64,
-        result: i64,
-    }
-    /// struct uffdio_writeprotect.
-    #[repr(C)]
-    struct UffdioWriteprotect {
-        range: UffdioRange,
-        mode: u64,
-    }
-    const UFFDIO_COPY: u64 = 0xC028_AA03;
-    pub const UFFDIO_ZEROPAGE: u64 = 0xC020_AA04;
-    const UFFDIO_WRITEPROTECT: u64 = 0xC018_AA06;
-    pub const UFFDIO_CONTINUE: u64 = 0xC020_AA07;
-    const UFFDIO_WAKE: u64 = 0x8010_AA02;
-
-    pub fn copy(fd: u64, dst: u64, src: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioCopy {
-            dst,
-            src,
-            len,
-            mode,
-            copy: 0,
-        };
-        match ioctl(fd, UFFDIO_COPY, &mut a) {
-            Ok(()) => Reply::ok(a.copy as u64),
-            Err(r) => r,
-        }
-    }
-
-    /// UFFDIO_ZEROPAGE or UFFDIO_CONTINUE.
-    pub fn fill(fd: u64, req: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioFill {
-            range: UffdioRange { start, len },
-            mode,
-            result: 0,
-        };
-        match ioctl(fd, req, &mut a) {
-            Ok(()) => Reply::ok(a.result as u64),
-            Err(r) => r,
-        }
-    }
-
-    pub fn writeprotect(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioWriteprotect {
-            range: UffdioRange { start, len },
-            mode,
-        };
-        match ioctl(fd, UFFDIO_WRITEPROTECT, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
-
-    pub fn wake(fd: u64, start: u64, len: u64) -> Reply {
-        let mut a = UffdioRange { start, len };
-        match ioctl(fd, UFFDIO_WAKE, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
 
     /// read(2) of one 32-byte uffd_msg without ever sleeping: a blocking descriptor is made
     /// non-blocking for the one read, and an empty queue there reads as event 0.

@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use mmlab::fs::proc::MapsEntry;
 use mmlab::{Errno, Signal};
 use mmlab_scenario::backend::*;
+use mmlab_scenario::syscalls::{ArgKind, HostCall};
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
@@ -18,8 +19,10 @@ use crate::hostlock::HostLock;
 use crate::hugetlb_pool::{
     self, read_u64, write_nr_hugepages, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
 };
-use crate::proto::{encode_request, op, Reply, REPLY_BYTES};
-use crate::{host_state, procfs, thp_knobs};
+use crate::proto::{
+    encode_request, op, request, ArgSlot, Reply, Request, IOCTL_WORDS, MAX_NAME, REPLY_BYTES,
+};
+use crate::{host_state, procfs, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -115,6 +118,10 @@ pub struct HostBackend {
     /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
     /// HugePages_* figures are reported without.
     pool_offset: Option<Held>,
+    /// The files the running scenario's `sysfs_write` steps wrote, given back at its end.
+    sysfs_written: Vec<String>,
+    /// The origin of `now_ns`.
+    epoch: std::time::Instant,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -156,6 +163,8 @@ impl HostBackend {
             lock: None,
             others: None,
             pool_offset: None,
+            sysfs_written: Vec::new(),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -274,7 +283,18 @@ impl HostBackend {
     }
 
     /// Send a request (with an optional channel to pass along) and read the reply.
-    fn call(&mut self, t: TaskId, req: [u64; 8], pass: Option<&OwnedFd>) -> Result<Reply, Errno> {
+    fn call(&mut self, t: TaskId, req: Request, pass: Option<&OwnedFd>) -> Result<Reply, Errno> {
+        self.call_with(t, req, pass, &[])
+    }
+
+    /// `call`, with `tail` sent after the request (a string argument's bytes).
+    fn call_with(
+        &mut self,
+        t: TaskId,
+        req: Request,
+        pass: Option<&OwnedFd>,
+        tail: &[u8],
+    ) -> Result<Reply, Errno> {
         let task = self.task(t)?;
         let bytes = encode_request(&req);
         let sent = match pass {
@@ -291,6 +311,7 @@ impl HostBackend {
             }
             None => Ok(task.chan.write_all(&bytes).is_ok()),
         };
+        let sent = sent.map(|ok| ok && task.chan.write_all(tail).is_ok());
         if !matches!(sent, Ok(true)) {
             return Err(Errno::ESRCH);
         }
@@ -310,8 +331,13 @@ impl HostBackend {
         }
     }
 
-    fn sys(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Errno> {
-        let r = self.call(t, req, None)?;
+    fn sys(&mut self, t: TaskId, req: Request) -> Result<u64, Errno> {
+        self.sys_with(t, req, &[])
+    }
+
+    /// `sys`, with `tail` sent after the request.
+    fn sys_with(&mut self, t: TaskId, req: Request, tail: &[u8]) -> Result<u64, Errno> {
+        let r = self.call_with(t, req, None, tail)?;
         if r.status == 0 {
             Ok(r.v[0])
         } else {
@@ -319,7 +345,7 @@ impl HostBackend {
         }
     }
 
-    fn access_req(&mut self, t: TaskId, req: [u64; 8]) -> Result<Reply, Signal> {
+    fn access_req(&mut self, t: TaskId, req: Request) -> Result<Reply, Signal> {
         let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
         if r.status < 0 {
             Err(signal_of(r.status))
@@ -330,7 +356,7 @@ impl HostBackend {
 
     /// Send an access and wait for its reply, unless the thread falls asleep in
     /// handle_userfault() first.
-    fn access_or_sleep(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Signal> {
+    fn access_or_sleep(&mut self, t: TaskId, req: Request) -> Result<u64, Signal> {
         let task = self.task(t).map_err(|_| Signal::Kill)?;
         if task.chan.write_all(&encode_request(&req)).is_err() {
             return Err(Signal::Kill);
@@ -369,30 +395,50 @@ impl HostBackend {
         }
     }
 
-    /// memfd_create: the request, then the name's bytes.
-    fn memfd_create(&mut self, t: TaskId, name: &str, flags: u64) -> Result<u64, Errno> {
-        let bytes = name.as_bytes();
-        if bytes.len() > crate::proto::MAX_NAME || bytes.contains(&0) {
-            // Longer than any name Linux accepts (249 bytes), or cut short by a NUL.
-            return Err(Errno::EINVAL);
-        }
-        let task = self.task(t)?;
-        let req = encode_request(&[op::MEMFD_CREATE, flags, bytes.len() as u64, 0, 0, 0, 0, 0]);
-        if task
-            .chan
-            .write_all(&req)
-            .and_then(|_| task.chan.write_all(bytes))
-            .is_err()
-        {
-            return Err(Errno::ESRCH);
-        }
-        let mut b = [0u8; REPLY_BYTES];
-        task.chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
-        let r = Reply::decode(&b);
-        if r.status == 0 {
-            Ok(r.v[0])
-        } else {
-            Err(errno_of(r.status))
+    /// A syscall of the table, made the way its declaration says.
+    fn make_syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        match call.def.host {
+            HostCall::Raw(nr) => {
+                let mut req = request(op::SYSCALL, &[nr as u64]);
+                let mut kinds = 0;
+                let mut tail: &[u8] = &[];
+                for (i, (v, a)) in call.args.iter().zip(call.def.args).enumerate() {
+                    let slot = match a.kind {
+                        ArgKind::Fd => ArgSlot::Fd,
+                        ArgKind::Str => ArgSlot::Str,
+                        ArgKind::Addr | ArgKind::Hint | ArgKind::Int => ArgSlot::Value,
+                    };
+                    kinds = slot.set(kinds, i);
+                    req[3 + i] = match v {
+                        ArgValue::Num(n) => *n,
+                        ArgValue::Str(text) => {
+                            if text.len() > MAX_NAME || text.contains('\0') {
+                                // Longer than the protocol carries (and than any name Linux
+                                // accepts), or cut short by a NUL.
+                                return Err(Errno::EINVAL);
+                            }
+                            tail = text.as_bytes();
+                            text.len() as u64
+                        }
+                    };
+                }
+                req[2] = kinds;
+                self.sys_with(t, req, tail)
+            }
+            HostCall::Ioctl { req: code, out } => {
+                let words: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                let Some((&fd, fields)) = words.split_first() else {
+                    return Err(Errno::EBADF);
+                };
+                if fields.len() > IOCTL_WORDS {
+                    // A declaration the protocol cannot carry (the table's tests keep to it).
+                    return Err(Errno::EINVAL);
+                }
+                let mut req = request(op::IOCTL, &[fd, code, out.map_or(0, |o| o as u64 + 1)]);
+                req[4..4 + fields.len()].copy_from_slice(fields);
+                self.sys(t, req)
+            }
+            HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
         }
     }
 
@@ -415,6 +461,9 @@ impl HostBackend {
         }
         if !setup.features.is_empty() {
             return Err(Skip("feature switches exist only in the model".into()));
+        }
+        if let Some(reason) = setup.sysfs_writes.iter().find_map(|p| sysfs::refused(p)) {
+            return Err(Skip(reason));
         }
         if let Some(reason) = HostBackend::unavailable() {
             return Err(Skip(reason));
@@ -466,7 +515,7 @@ impl HostBackend {
             pending_fork: None,
         }));
         let t = self.tasks.len() - 1;
-        let hello = self.call(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0], None)?;
+        let hello = self.call(t, request(op::HELLO, &[]), None)?;
         self.task(t)?.tid = hello.v[1] as i32;
         Ok(t)
     }
@@ -526,13 +575,13 @@ impl Backend for HostBackend {
         host_state::agent_started(pid);
         self.children.push(child);
         let t = self.add_task(pid, chan)?;
-        self.sys(t, [op::SETAFFINITY, cpu as u64, 0, 0, 0, 0, 0, 0])?;
+        self.sys(t, request(op::SETAFFINITY, &[cpu as u64]))?;
         Ok(t)
     }
 
     fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let pid = self.call(t, [op::FORK, 0, 0, 0, 0, 0, 0, 0], Some(&theirs));
+        let pid = self.call(t, request(op::FORK, &[]), Some(&theirs));
         drop(theirs);
         if self.task(t)?.in_syscall {
             // Asleep until the FORK event is read: the child's channel waits with it.
@@ -548,7 +597,7 @@ impl Backend for HostBackend {
 
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let r = self.call(t, [op::THREAD, cpu as u64, 0, 0, 0, 0, 0, 0], Some(&theirs))?;
+        let r = self.call(t, request(op::THREAD, &[cpu as u64]), Some(&theirs))?;
         drop(theirs);
         if r.status != 0 {
             return Err(errno_of(r.status));
@@ -559,7 +608,7 @@ impl Backend for HostBackend {
 
     fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
         let pid = self.task(t)?.pid;
-        let bytes = encode_request(&[op::EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        let bytes = encode_request(&request(op::EXIT, &[]));
         let _ = self.task(t)?.chan.write_all(&bytes);
         // Every channel of the process closes only after exit_mm() has released its memory.
         for slot in &mut self.tasks {
@@ -577,92 +626,7 @@ impl Backend for HostBackend {
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        let req = match *call {
-            Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off,
-            } => [op::MMAP, addr, len, prot, flags, fd as u64, off, 0],
-            Syscall::Munmap { addr, len } => [op::MUNMAP, addr, len, 0, 0, 0, 0, 0],
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => [op::MREMAP, old, old_len, new_len, flags, new_addr, 0, 0],
-            Syscall::Mprotect { addr, len, prot } => [op::MPROTECT, addr, len, prot, 0, 0, 0, 0],
-            Syscall::Madvise { addr, len, advice } => [op::MADVISE, addr, len, advice, 0, 0, 0, 0],
-            Syscall::SchedSetaffinity { cpu } => [op::SETAFFINITY, cpu, 0, 0, 0, 0, 0, 0],
-            Syscall::Ftruncate { fd, len } => [op::FTRUNCATE, fd as u64, len as u64, 0, 0, 0, 0, 0],
-            Syscall::Fallocate { fd, mode, off, len } => [
-                op::FALLOCATE,
-                fd as u64,
-                mode,
-                off as u64,
-                len as u64,
-                0,
-                0,
-                0,
-            ],
-            Syscall::Close { fd } => [op::CLOSE, fd as u64, 0, 0, 0, 0, 0, 0],
-            Syscall::Fcntl { fd, cmd, arg } => [op::FCNTL, fd as u64, cmd, arg, 0, 0, 0, 0],
-            Syscall::Userfaultfd { flags } => [op::USERFAULTFD, flags, 0, 0, 0, 0, 0, 0],
-            Syscall::UffdioApi { fd, api, features } => {
-                [op::UFFDIO_API, fd as u64, api, features, 0, 0, 0, 0]
-            }
-            Syscall::UffdioRegister {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_REGISTER, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioUnregister { fd, start, len } => {
-                [op::UFFDIO_UNREGISTER, fd as u64, start, len, 0, 0, 0, 0]
-            }
-            Syscall::UffdioCopy {
-                fd,
-                dst,
-                src,
-                len,
-                mode,
-            } => [op::UFFDIO_COPY, fd as u64, dst, src, len, mode, 0, 0],
-            Syscall::UffdioZeropage {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_ZEROPAGE, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioContinue {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_CONTINUE, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioWriteprotect {
-                fd,
-                start,
-                len,
-                mode,
-            } => [
-                op::UFFDIO_WRITEPROTECT,
-                fd as u64,
-                start,
-                len,
-                mode,
-                0,
-                0,
-                0,
-            ],
-            Syscall::UffdioWake { fd, start, len } => {
-                [op::UFFDIO_WAKE, fd as u64, start, len, 0, 0, 0, 0]
-            }
-            Syscall::MemfdCreate { ref name, flags } => return self.memfd_create(t, name, flags),
-        };
-        let r = self.sys(t, req);
+        let r = self.make_syscall(t, call);
         if self.tasks.iter().flatten().any(|t| t.asleep) {
             self.settle();
         }
@@ -671,10 +635,10 @@ impl Backend for HostBackend {
 
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
         let req = match a {
-            Access::Load(addr) => [op::LOAD, addr, 0, 0, 0, 0, 0, 0],
-            Access::Store(addr, v) => [op::STORE, addr, v as u64, 0, 0, 0, 0, 0],
-            Access::Memset(addr, v, len) => [op::MEMSET, addr, v as u64, len, 0, 0, 0, 0],
-            Access::Touch(addr, len) => [op::TOUCH, addr, len, 0, 0, 0, 0, 0],
+            Access::Load(addr) => request(op::LOAD, &[addr]),
+            Access::Store(addr, v) => request(op::STORE, &[addr, v as u64]),
+            Access::Memset(addr, v, len) => request(op::MEMSET, &[addr, v as u64, len]),
+            Access::Touch(addr, len) => request(op::TOUCH, &[addr, len]),
         };
         self.access_or_sleep(t, req)
     }
@@ -716,7 +680,7 @@ impl Backend for HostBackend {
     }
 
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
-        let r = self.call(t, [op::UFFD_READ, fd as u64, 0, 0, 0, 0, 0, 0], None);
+        let r = self.call(t, request(op::UFFD_READ, &[fd as u64]), None);
         // Reading an event wakes the task that caused it.
         if self.tasks.iter().flatten().any(|t| t.asleep) {
             self.settle();
@@ -739,7 +703,7 @@ impl Backend for HostBackend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let r = self.access_req(t, [op::MISMATCH, addr, len, val as u64, 0, 0, 0, 0])?;
+        let r = self.access_req(t, request(op::MISMATCH, &[addr, len, val as u64]))?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
@@ -782,6 +746,26 @@ impl Backend for HostBackend {
     }
     fn check(&mut self) -> Result<(), String> {
         Ok(())
+    }
+    fn sleep(&mut self, ns: u64) {
+        std::thread::sleep(std::time::Duration::from_nanos(ns));
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        sysfs::read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        let turn = self.lock.as_ref().ok_or(Errno::EPERM)?;
+        if !self.sysfs_written.iter().any(|p| p == path) {
+            self.sysfs_written.push(path.to_string());
+        }
+        sysfs::write(turn, path, value)
+    }
+    fn teardown(&mut self) {
+        sysfs::restore(&self.sysfs_written);
+        self.sysfs_written.clear();
     }
 }
 

@@ -9,15 +9,6 @@ use crate::hostlock::HostLock;
 
 const DIR: &str = "/sys/kernel/mm/transparent_hugepage";
 
-/// The value a knob file shows: the bracketed choice of a list, or the whole text.
-fn current(text: &str) -> String {
-    let t = text.trim();
-    match (t.find('['), t.find(']')) {
-        (Some(a), Some(b)) if a < b => t[a + 1..b].to_string(),
-        _ => t.to_string(),
-    }
-}
-
 /// Give the host back the knobs' values, newest change first.
 pub fn restore() {
     host_state::restore(|path| path.starts_with(DIR));
@@ -29,7 +20,7 @@ pub fn set(turn: &HostLock, knobs: &[(String, String)]) -> Result<(), Skip> {
     for (name, value) in knobs {
         let path = format!("{DIR}/{name}");
         let before = match std::fs::read_to_string(&path) {
-            Ok(t) => current(&t),
+            Ok(t) => crate::sysfs::shown_value(&t),
             Err(e) => {
                 restore();
                 return Err(Skip(format!("no transparent_hugepage/{name} here: {e}")));
@@ -43,19 +34,4 @@ pub fn set(turn: &HostLock, knobs: &[(String, String)]) -> Result<(), Skip> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_current_value_is_the_bracketed_choice_or_the_number() {
-        assert_eq!(current("always [madvise] never\n"), "madvise");
-        assert_eq!(current("511\n"), "511");
-        assert_eq!(
-            current("[always] defer defer+madvise madvise never"),
-            "always"
-        );
-    }
 }

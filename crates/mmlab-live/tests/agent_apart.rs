@@ -4,43 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use mmlab::fs::proc::MapsEntry;
 use mmlab::Signal;
 use mmlab_live::agent_space::in_region;
 use mmlab_scenario::backend::{Access, Backend, Setup};
-use mmlab_scenario::diff::{compare, Verdict};
-use mmlab_scenario::suite::run_file;
-use mmlab_scenario::{ModelBackend, Status};
-
-fn scenarios() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agent-apart");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-}
 
 #[test]
 fn scenarios_that_the_agent_used_to_disturb_agree_with_the_model() {
     let Some(mut h) = common::host() else { return };
-    let files = scenarios();
-    assert_eq!(files.len(), 3);
+    let files = common::scenarios_in("agent-apart");
+    assert_eq!(files.len(), 4);
     for f in files {
-        let m = run_file(&f, &mut ModelBackend::default()).unwrap();
-        let hr = run_file(&f, &mut h).unwrap();
-        assert_eq!(m.status, Status::Pass, "{}: {:?}", f.display(), m.failures);
-        assert_eq!(
-            hr.status,
-            Status::Pass,
-            "{}: {:?}",
-            f.display(),
-            hr.failures
-        );
-        assert_eq!(compare(&m, &hr, &[]).0, Verdict::Agree, "{}", f.display());
+        common::assert_passes_and_agrees(&f, &mut h);
     }
 }
 

@@ -1,5 +1,5 @@
-//! A run interrupted by SIGINT or SIGTERM gives the host back what it changed (a THP knob and
-//! the hugetlb pool here) and exits with 128 + the signal; a child started by the holder of the
+//! A run interrupted by SIGINT or SIGTERM gives the host back what it changed (a THP knob set
+//! by the header, one written by a `sysfs_write` step and the hugetlb pool here) and exits with 128 + the signal; a child started by the holder of the
 //! host lock inherits the lock instead of waiting for it.
 
 mod common;
@@ -16,6 +16,8 @@ use mmlab_scenario::suite::run_file;
 /// Tells the child test which scenario to run.
 const CHILD_ENV: &str = "MMLAB_TEST_INTERRUPTED_SCENARIO";
 const KNOB: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none";
+/// A knob the scenario writes with a `sysfs_write` step rather than its header.
+const STEP_KNOB: &str = "/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_shared";
 
 /// The interrupted run: the scenario over and over, until a signal ends the process.
 #[test]
@@ -40,7 +42,11 @@ fn stderr_of(child: &mut std::process::Child) -> String {
 }
 
 fn knob() -> String {
-    std::fs::read_to_string(KNOB).unwrap().trim().to_string()
+    read(KNOB)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
 }
 
 #[test]
@@ -49,7 +55,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         eprintln!("skipped: {reason}");
         return;
     }
-    for f in [KNOB, NR_HUGEPAGES] {
+    for f in [KNOB, STEP_KNOB, NR_HUGEPAGES] {
         if !Path::new(f).exists() {
             eprintln!("skipped: this kernel has no {f}");
             return;
@@ -60,6 +66,8 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
     let knob_before = knob();
     let pool_before = read_u64(NR_HUGEPAGES).unwrap();
     let value = if knob_before == "17" { "18" } else { "17" };
+    let step_knob_before = read(STEP_KNOB);
+    let step_value = if step_knob_before == "19" { "20" } else { "19" };
     // A pool size the run visibly sets: its pages on top of those others hold.
     let others = PoolCounts::read().unwrap().held().pages();
     let pages = if 1 + others == pool_before { 2 } else { 1 };
@@ -71,6 +79,7 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         format!(
             "title \"changes host settings, then stores for a while\"\n\
              thp khugepaged/max_ptes_none {value}\nhugepages {pages}\nprocess P\n\
+             P: sysfs_write(\"{STEP_KNOB}\", {step_value})\n\
              P: p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\n\
              repeat 20000 {{\n  P: store(p, 1)\n}}\n"
         ),
@@ -90,7 +99,10 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
         turn.share_with(&mut cmd);
         let mut child = cmd.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while knob() != value || read_u64(NR_HUGEPAGES).unwrap() != pages + others {
+        while knob() != value
+            || read(STEP_KNOB) != step_value
+            || read_u64(NR_HUGEPAGES).unwrap() != pages + others
+        {
             if let Some(status) = child.try_wait().unwrap() {
                 let err = stderr_of(&mut child);
                 panic!("the run ended by itself ({status}) before setting the host:\n{err}");
@@ -108,6 +120,11 @@ fn an_interrupted_run_gives_the_host_its_settings_back() {
             "{err}"
         );
         assert_eq!(knob(), knob_before, "the knob is back");
+        assert_eq!(
+            read(STEP_KNOB),
+            step_knob_before,
+            "the step's write is undone"
+        );
         assert_eq!(
             read_u64(NR_HUGEPAGES).unwrap(),
             pool_before,

@@ -16,9 +16,12 @@ pub mod kthread;
 pub mod mm;
 pub mod page;
 pub mod pgtable;
+pub mod probe;
 pub mod sched;
+pub mod task;
 pub mod time;
 pub mod trace;
+pub mod uaccess;
 pub mod uapi;
 pub mod vmstat;
 

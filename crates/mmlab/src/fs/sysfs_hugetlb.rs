@@ -1,5 +1,6 @@
 //! The 2 MiB hstate's files: mm/hugetlb.c's hstate_attrs under
-//! /sys/kernel/mm/hugepages/hugepages-2048kB/ and its vm.nr_hugepages sysctl.
+//! /sys/kernel/mm/hugepages/hugepages-2048kB/ and its vm.nr_hugepages and
+//! vm.nr_overcommit_hugepages sysctls.
 
 use crate::errno::SysResult;
 use crate::fs::kernfs::Attr;
@@ -46,11 +47,9 @@ pub(crate) static VM_SYSCTLS: &[Attr] = &[
     ),
 ];
 
-/// h->nr_overcommit_huge_pages. The model's pool does not yet grow on demand
-/// (gather_surplus_pages(), alloc_surplus_huge_page()): the limit is kept and shown, and
-/// used by nothing yet.
+/// nr_overcommit_hugepages_show() and the sysctl's read: h->nr_overcommit_huge_pages.
 fn show_overcommit(k: &Kernel, _: &Attr) -> String {
-    format!("{}\n", k.nr_overcommit_huge_pages)
+    format!("{}\n", k.hstate.nr_overcommit_huge_pages)
 }
 
 /// nr_hugepages_store(): kstrtoul()'s errno, then set_max_huge_pages(), which succeeds even
@@ -63,13 +62,13 @@ fn nr_hugepages_store(k: &mut Kernel, _: &Attr, val: &str) -> SysResult<()> {
 
 /// nr_overcommit_hugepages_store(): kstrtoul()'s errno, then the new limit.
 fn nr_overcommit_hugepages_store(k: &mut Kernel, _: &Attr, val: &str) -> SysResult<()> {
-    k.nr_overcommit_huge_pages = kstrtoul(val)?;
+    k.set_nr_overcommit_hugepages(kstrtoul(val)?);
     Ok(())
 }
 
 /// hugetlb_overcommit_handler() writing: proc_doulongvec_minmax()'s parse, then the limit.
 fn nr_overcommit_sysctl(k: &mut Kernel, _: &Attr, val: &str) -> SysResult<()> {
-    k.nr_overcommit_huge_pages = proc_doulongvec(val)?;
+    k.set_nr_overcommit_hugepages(proc_doulongvec(val)?);
     Ok(())
 }
 

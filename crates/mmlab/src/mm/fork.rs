@@ -16,6 +16,7 @@ use crate::pgtable::table::{self, PmdSlot, PteSlot};
 impl Kernel {
     /// fork(2): a new process with a copy of the caller's address space; its one thread runs
     /// on the parent's CPU.
+    /// Locks: the parent's mmap lock, write, and the child's, nested.
     pub fn fork(&mut self, tid: Tid) -> SysResult<Tid> {
         let parent = self.enter(tid)?;
         let cpu = self.tasks[tid].cpu;
@@ -93,6 +94,8 @@ impl Kernel {
 
     /// dup_mmap(): copy each VMA except VM_DONTCOPY ones; VM_WIPEONFORK VMAs arrive empty.
     /// ENOMEM when a page table of the child cannot be allocated.
+    /// Locks: the parent's mmap lock, write, and the child's, nested; i_mmap_rwsem, write, to link
+    /// each file VMA.
     fn dup_mmap(
         &mut self,
         parent: MmId,

@@ -176,6 +176,7 @@ impl Kernel {
 
     /// do_huge_pmd_anonymous_page(): map the huge zero page for a read, a new zeroed THP for
     /// a write. VM_FAULT_FALLBACK sends the fault on to 4 KiB pages.
+    /// Locks: the mmap lock, read; the PMD lock around the install.
     pub(crate) fn do_huge_pmd_anonymous_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let haddr = vmf.address & !(HPAGE_SIZE - 1);
         let (mm, pmd) = (vmf.mm, vmf.pmd.expect("pmd_alloc() ran"));
@@ -289,6 +290,7 @@ impl Kernel {
     /// do_huge_pmd_wp_page(): a write to a write-protected huge entry. An exclusive folio (or
     /// one nobody else references: THPs never wait in an LRU batch) is reused in place; the
     /// huge zero page and shared folios split the PMD and fall back to a 4 KiB COW.
+    /// Locks: the mmap lock, read; the PMD lock; the folio lock to test for reuse.
     pub(crate) fn do_huge_pmd_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let haddr = vmf.address & !(HPAGE_SIZE - 1);
         let (orig, pmd) = (vmf.orig_pmd, vmf.pmd.expect("pmd_alloc() ran"));
@@ -316,6 +318,7 @@ impl Kernel {
 
     /// __split_huge_pmd() at the 2 MiB-aligned `haddr` of `mm`, if a THP entry (or the huge
     /// zero page) maps it: the deposited table comes back filled with 512 PTEs.
+    /// Locks: the mmap lock; the PMD lock.
     pub(crate) fn split_huge_pmd(&mut self, mm: MmId, haddr: u64) {
         let root = self.mms[mm].pgd;
         let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
@@ -490,6 +493,7 @@ impl Kernel {
     /// madvise_free_huge_pmd() for a huge entry of `[addr, next)`: true if it was dealt with
     /// whole (the folio made clean, old and lazily freeable); false to walk its PTEs (a
     /// partly covered folio mapped only here was split) or leave it (shared, the zero page).
+    /// Locks: the mmap lock, read; the PMD lock.
     pub(crate) fn madvise_free_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
@@ -527,6 +531,7 @@ impl Kernel {
     /// device ends in a split: shrink_page_list()'s before trying 4 KiB swap-out of an
     /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one); false to
     /// walk its PTEs (a partly covered folio mapped only here was split).
+    /// Locks: the mmap lock, read; the PMD lock.
     pub(crate) fn madvise_cold_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
@@ -570,6 +575,7 @@ impl Kernel {
 
     /// zap_huge_pmd(): clear the entry, free the deposited table, drop the folio's PMD mapping
     /// (its reference goes after the gather's flush).
+    /// Locks: the mmap lock (read for MADV_DONTNEED, write for munmap); the PMD lock.
     pub(crate) fn zap_huge_pmd(&mut self, tlb: &mut MmuGather, mm: MmId, haddr: u64, pmd: PmdSlot) {
         let e = table::get_pmd(&self.phys, pmd);
         table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
@@ -604,6 +610,7 @@ impl Kernel {
     /// copy_huge_pmd(): the child shares the folio (or the huge zero page) through a
     /// write-protected, old entry with its own deposited table; the parent's entry is
     /// write-protected too.
+    /// Locks: both mmap locks, write; the source and destination PMD locks.
     pub(crate) fn copy_huge_pmd(
         &mut self,
         child: MmId,
@@ -643,6 +650,7 @@ impl Kernel {
     /// huge_pmd_needs_flush() (pmdp_invalidate_ad() does not flush on x86); 5.18 invalidated
     /// with pmdp_invalidate(), which flushes at once, and then flushed the range again (two
     /// flushes for one huge page).
+    /// Locks: the mmap lock, write (read for UFFDIO_WRITEPROTECT); the PMD lock.
     pub(crate) fn change_huge_pmd(
         &mut self,
         mm: MmId,
@@ -670,6 +678,7 @@ impl Kernel {
 
     /// move_huge_pmd(): hand a whole huge entry (and its deposited table) from `old` to `new`,
     /// both 2 MiB aligned; false if the new slot is taken or cannot be allocated.
+    /// Locks: the mmap lock, write; both PMD locks (and the rmap locks when need_rmap_locks).
     pub(crate) fn move_huge_pmd(&mut self, mm: MmId, old: u64, new: u64) -> bool {
         let root = self.mms[mm].pgd;
         let Some(src) = table::pmd_slot(&self.phys, root, old) else {

@@ -277,6 +277,7 @@ impl Kernel {
 
     /// anon_vma_prepare(): give the faulting VMA an anon_vma before its first anonymous page;
     /// VM_FAULT_OOM if none can be had.
+    /// Locks: the mmap lock, read; mm->page_table_lock and the new anon_vma's lock.
     pub(crate) fn anon_vma_prepare(&mut self, vmf: &mut Vmf) -> FaultResult {
         if vmf.vma.anon_vma.is_none() {
             vmf.vma = self.vma_anon_prepare(vmf.mm, &vmf.vma);
@@ -433,6 +434,8 @@ impl Kernel {
     /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
     /// do_cow_fault() for a private mapping of the file. The PMD may still be empty;
     /// vmf.orig_pte is none or a uffd-wp marker (FAULT_FLAG_ORIG_PTE_VALID).
+    /// Locks: the mmap lock, read; the folio lock of the page-cache page; the PTL around the
+    /// install.
     fn do_fault(&mut self, vmf: &mut Vmf, ino: Ino) -> FaultResult {
         let index = vmf.pgoff();
         if index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {

@@ -260,6 +260,7 @@ impl Kernel {
     }
 
     /// mmap_region(): replace what was there, merge with a neighbour or add a VMA.
+    /// Locks: the mmap lock, write.
     fn mmap_region(
         &mut self,
         mm: MmId,
@@ -637,6 +638,7 @@ impl Kernel {
     /// expand_downwards() (via expand_stack() from the fault path): grow a VM_GROWSDOWN VMA
     /// down to the page of `addr`. A guard gap of stack_guard_gap (256 pages) must stay to an
     /// accessible VMA below, and the stack may not exceed RLIMIT_STACK (8 MiB by default).
+    /// Locks: the mmap lock, read; the anon_vma lock and mm->page_table_lock around the growth.
     pub(crate) fn expand_downwards(&mut self, mm: MmId, vma: &Vma, addr: u64) -> SysResult<Vma> {
         let addr = addr & PAGE_MASK;
         if addr < MMAP_MIN_ADDR {
@@ -666,6 +668,7 @@ impl Kernel {
     }
 
     /// munmap(2).
+    /// Locks: the mmap lock, write (5.19 downgrades it to read for the unmap itself).
     pub fn munmap(&mut self, tid: Tid, addr: u64, len: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
         self.do_munmap(mm, addr, len)
@@ -673,6 +676,7 @@ impl Kernel {
 
     /// __do_munmap(): split at the edges, zap, free the page tables nobody else covers, and
     /// drop the VMAs. An unmapped range is not an error.
+    /// Locks: the mmap lock, write (5.19 downgrades it to read for the unmap itself).
     pub(crate) fn do_munmap(&mut self, mm: MmId, start: u64, len: u64) -> SysResult<()> {
         if start & !PAGE_MASK != 0 || start > TASK_SIZE || len > TASK_SIZE - start {
             return Err(Errno::EINVAL);

@@ -9,6 +9,7 @@ pub mod khugepaged;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;
+pub mod mincore;
 pub mod mmap;
 pub mod mmu_gather;
 pub mod mprotect;

@@ -22,6 +22,7 @@ use crate::uapi::*;
 
 impl Kernel {
     /// mprotect(2) (do_mprotect_pkey without pkeys).
+    /// Locks: the mmap lock, write.
     pub fn mprotect(&mut self, tid: Tid, start: u64, len: u64, prot: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
         let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
@@ -107,6 +108,7 @@ impl Kernel {
 
     /// mprotect_fixup(): split or merge so `[start, end)` is one VMA with `newflags`, then
     /// change_protection(). Returns the end of the VMA now holding `start`.
+    /// Locks: the mmap lock, write.
     fn mprotect_fixup(
         &mut self,
         mm: MmId,

@@ -54,6 +54,7 @@ fn move_soft_dirty_pte(pte: Pte) -> Pte {
 
 impl Kernel {
     /// mremap(2), with the checks in the order of SYSCALL_DEFINE5(mremap) in 5.19.
+    /// Locks: the mmap lock, write (downgraded to read only when shrinking in place).
     pub fn mremap(
         &mut self,
         tid: Tid,
@@ -336,6 +337,7 @@ impl Kernel {
 
     /// move_vma(): copy_vma() to `dst`, move_page_tables(), then unmap the old range (or, with
     /// MREMAP_DONTUNMAP, leave the old VMA mapped and empty).
+    /// Locks: the mmap lock, write.
     #[allow(clippy::too_many_arguments)]
     fn move_vma(
         &mut self,
@@ -458,6 +460,8 @@ impl Kernel {
     /// extent moves its lower table by one entry (move_normal_pud/move_normal_pmd, each
     /// flushing the old extent unconditionally), anything else goes entry by entry
     /// (move_ptes). Returns how many bytes were done (less than `len` on OOM).
+    /// Locks: the mmap lock, write; the anon_vma and i_mmap locks when need_rmap_locks; each old
+    /// and new PTL.
     fn move_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) -> u64 {
         if len == 0 {
             return 0;
@@ -550,6 +554,7 @@ impl Kernel {
     /// table on each side), soft-dirty, then one flush_tlb_range() of the old extent if a
     /// present entry moved. move_pte() is a no-op on x86, and nothing else changes per entry
     /// (no rmap or refcount update: the pages stay mapped once).
+    /// Locks: both PTLs (the new one nested).
     fn move_ptes(
         &mut self,
         mm: MmId,

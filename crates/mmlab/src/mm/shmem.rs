@@ -93,6 +93,8 @@ impl Kernel {
     /// allows and no page of the aligned 2 MiB is cached yet, a THP is allocated instead
     /// (thp_file_alloc; thp_file_fallback when no 2 MiB block is free). New folios go to the
     /// LRU (folio_add_lru()).
+    /// Locks: the folio lock of the page it returns (dropped by the caller); i_pages lock on
+    /// insertion.
     pub(crate) fn shmem_getpage_gfp(
         &mut self,
         ino: Ino,
@@ -180,6 +182,7 @@ impl Kernel {
 
     /// shmem_truncate_range() / shmem_undo_range(): drop the cached pages wholly inside the byte
     /// range `[lstart, lend]` and zero the parts of the pages at its edges.
+    /// Locks: i_rwsem, write (the caller's); each folio lock in turn.
     pub(crate) fn shmem_truncate_range(&mut self, ino: Ino, lstart: u64, lend: u64) {
         let first_whole = lstart.div_ceil(PAGE_SIZE);
         let end_whole = lend.saturating_add(1) / PAGE_SIZE;
@@ -297,6 +300,7 @@ impl Kernel {
 
     /// The PUNCH_HOLE part of shmem_fallocate() for bytes `[offset, end)`: unmap the whole pages
     /// from every shared mapping (private COW copies stay), then drop or zero the cache.
+    /// Locks: i_rwsem, write.
     pub(crate) fn shmem_punch_hole(&mut self, ino: Ino, offset: u64, end: u64) {
         let (first, last) = (offset.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if last > first {
@@ -311,6 +315,7 @@ impl Kernel {
 
     /// ftruncate(2) on a shmem file (do_sys_ftruncate() → shmem_setattr()): shrinking unmaps the
     /// cut part everywhere, private COW copies included, and drops its pages.
+    /// Locks: i_rwsem, write; i_mmap_rwsem, read, while unmapping.
     pub fn ftruncate(&mut self, tid: Tid, fd: i64, length: i64) -> SysResult<()> {
         self.enter(tid)?;
         if length < 0 {
@@ -425,6 +430,7 @@ impl Kernel {
     }
 
     /// shmem_fallocate(): allocate pages, or punch a hole (private COW copies stay).
+    /// Locks: i_rwsem, write; each new folio's lock.
     fn shmem_fallocate(&mut self, ino: Ino, mode: u64, offset: u64, end: u64) -> SysResult<()> {
         if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
             return Err(Errno::EOPNOTSUPP);

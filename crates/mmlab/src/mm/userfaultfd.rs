@@ -44,6 +44,7 @@ impl Kernel {
 
     /// __mcopy_atomic(): the VMA checks, then one mfill_atomic_pte() per page. Returns the
     /// bytes filled, or the first page's error.
+    /// Locks: the mmap lock, read (dropped to fault in the source); each PTL.
     pub(crate) fn mcopy_atomic(
         &mut self,
         tid: Tid,
@@ -88,6 +89,7 @@ impl Kernel {
     }
 
     /// mfill_atomic_pte(): one page, by VMA kind and mode.
+    /// Locks: the mmap lock, read; the PTL around the install.
     #[allow(clippy::too_many_arguments)]
     fn mfill_atomic_pte(
         &mut self,
@@ -320,6 +322,7 @@ impl Kernel {
 
     /// mwriteprotect_range(): set (`enable`) or clear uffd-wp on `[start, end)` of one VMA
     /// registered for WP (uffd_wp_range(): change_protection() with the uffd-wp cp_flags).
+    /// Locks: the mmap lock, read; each table's PTL.
     pub(crate) fn mwriteprotect_range(
         &mut self,
         mm: MmId,

@@ -145,6 +145,7 @@ impl Kernel {
     /// UFFDIO_REGISTER: mark every VMA in `[start, len)` with the mode's VM_UFFD_* flags and
     /// this context (splitting and merging as mprotect does). Returns the ioctls the range
     /// supports.
+    /// Locks: the mmap lock, write.
     pub fn uffdio_register(
         &mut self,
         tid: Tid,
@@ -225,6 +226,7 @@ impl Kernel {
 
     /// UFFDIO_UNREGISTER: drop the registration of every registered VMA in the range
     /// (whichever context it belongs to), splitting and merging.
+    /// Locks: the mmap lock, write.
     pub fn uffdio_unregister(&mut self, tid: Tid, fd: i64, start: u64, len: u64) -> SysResult<()> {
         self.enter(tid)?;
         let ctx = self.uffd_ctx(tid, fd)?;
@@ -292,6 +294,7 @@ impl Kernel {
 
     /// userfaultfd_release(): the last descriptor closed; every VMA of its mm registered with
     /// it goes back to unregistered (and may merge again).
+    /// Locks: the mmap lock, write, to clear the VMAs' registration.
     pub(crate) fn userfaultfd_release(&mut self, ctx: usize) {
         // Every sleeping fault wakes and retries; by then the VMAs are unregistered.
         self.wake_userfault(ctx, 0, 0);

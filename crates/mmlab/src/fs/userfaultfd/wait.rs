@@ -170,6 +170,8 @@ impl Kernel {
     /// (VM_FAULT_RETRY). With UFFD_FEATURE_SIGBUS, for a fault whose caller cannot wait and
     /// retry (no FAULT_FLAG_ALLOW_RETRY: mprotect()'s populate), and for a kernel-mode fault
     /// on a UFFD_USER_MODE_ONLY context, it is VM_FAULT_SIGBUS instead.
+    /// Locks: entered with the mmap lock, read, which it drops before sleeping (hence
+    /// VM_FAULT_RETRY); the context's fault_pending_wqh lock.
     pub(crate) fn handle_userfault(&mut self, vmf: &Vmf, reason: UffdReason) -> VmFault {
         let vma = &vmf.vma;
         let Some(ctx) = vma.uffd_ctx.and_then(|c| self.uffd.get(c).map(|_| c)) else {
@@ -327,6 +329,7 @@ impl Kernel {
 
     /// wake_userfault(): every task of `ctx` whose fault address lies in `[start, start+len)`
     /// (all of them for len 0) wakes, pending or read, and will retry its fault.
+    /// Locks: the context's wait-queue locks.
     pub(crate) fn wake_userfault(&mut self, ctx: usize, start: u64, len: u64) {
         let Some(c) = self.uffd.get_mut(ctx) else {
             return;
