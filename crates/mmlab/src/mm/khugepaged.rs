@@ -206,11 +206,26 @@ struct Pass {
     alloc_failed: bool,
 }
 
+/// What the last scan of a shmem range saw of the file's mappings of it: the VMAs (by mm
+/// and the address of the range in them) registered for uffd-wp at that moment. Only the
+/// model's race replay reads it: with khugepaged_uffd_wp_check off, the VM_UFFD_WP test is
+/// made where "mm/khugepaged: don't recycle vma pgtable if uffd-wp registered" says it would
+/// race, before the mmap write lock (here, when the range is scanned), and
+/// retract_page_tables() trusts that answer instead of looking again under the lock.
+#[derive(Debug)]
+struct FileScan {
+    ino: usize,
+    pgoff: u64,
+    uffd_wp: Vec<(MmId, u64)>,
+}
+
 /// khugepaged's own state: the mms it scans (mm_slots), its thread and its sysfs counters.
 #[derive(Debug)]
 pub struct Khugepaged {
     /// Registered address spaces (MMF_VM_HUGEPAGE) and the scan cursor.
     pub mm_slots: MmSlots,
+    /// The uffd-wp VMAs the last shmem scan saw, kept with khugepaged_uffd_wp_check off.
+    file_scan: Option<FileScan>,
     /// khugepaged/pages_collapsed.
     pub pages_collapsed: u64,
     /// khugepaged/full_scans: passes over the whole list.
@@ -225,6 +240,7 @@ impl Default for Khugepaged {
     fn default() -> Self {
         Khugepaged {
             mm_slots: MmSlots::default(),
+            file_scan: None,
             pages_collapsed: 0,
             full_scans: 0,
             sleep_expire: 0,
@@ -641,15 +657,25 @@ impl Kernel {
 
     /// retract_page_tables(): free the PTE table under every VMA of the file that maps
     /// `pgoff` at a 2 MiB-aligned address with the whole 2 MiB inside it, has no anonymous
-    /// (COW) pages, and is not registered for uffd-wp (its table may hold markers).
+    /// (COW) pages, and is not registered for uffd-wp (its table may hold markers), which
+    /// 5.19 tests under the mmap write lock (userfaultfd_wp()). With the check off, only
+    /// what the scan saw counts (FileScan): a registration since then goes unnoticed.
     fn retract_page_tables(&mut self, ino: usize, pgoff: u64) {
         let uffd_wp_check = self.cfg.features.khugepaged_uffd_wp_check;
+        let scanned = self
+            .khugepaged
+            .file_scan
+            .take()
+            .filter(|s| s.ino == ino && s.pgoff == pgoff)
+            .map_or_else(Vec::new, |s| s.uffd_wp);
         for f in self.i_mmap_overlaps(ino, pgoff, pgoff + 1) {
             let (mm, addr) = (f.mm, f.start);
-            if f.has_anon_vma
-                || addr % HPAGE_SIZE != 0
-                || f.vma_end < addr + HPAGE_SIZE
-                || (uffd_wp_check && f.flags & VM_UFFD_WP != 0)
+            let uffd_wp = if uffd_wp_check {
+                f.flags & VM_UFFD_WP != 0
+            } else {
+                scanned.contains(&(mm, addr))
+            };
+            if f.has_anon_vma || addr % HPAGE_SIZE != 0 || f.vma_end < addr + HPAGE_SIZE || uffd_wp
             {
                 continue;
             }
@@ -712,7 +738,10 @@ impl Kernel {
     /// VMA, khugepaged_scan_pmd() for an anonymous one (mm_find_pmd() first).
     fn khugepaged_scan_range(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> ScanResult {
         let r = if let Backing::File(ino) = vma.backing {
-            self.khugepaged_scan_file(ino, vma.linear_page_index(haddr))
+            let pgoff = vma.linear_page_index(haddr);
+            self.khugepaged.file_scan = (!self.cfg.features.khugepaged_uffd_wp_check)
+                .then(|| self.uffd_wp_mappings(ino, pgoff));
+            self.khugepaged_scan_file(ino, pgoff)
         } else {
             match self.mm_find_pmd(mm, haddr) {
                 Some(_) => {
@@ -729,6 +758,21 @@ impl Kernel {
             result: r.name(),
         });
         r
+    }
+
+    /// The mappings of file page `pgoff` of `ino` registered for uffd-wp now (FileScan).
+    fn uffd_wp_mappings(&self, ino: usize, pgoff: u64) -> FileScan {
+        let uffd_wp = self
+            .i_mmap_overlaps(ino, pgoff, pgoff + 1)
+            .into_iter()
+            .filter(|f| f.flags & VM_UFFD_WP != 0)
+            .map(|f| (f.mm, f.start))
+            .collect();
+        FileScan {
+            ino,
+            pgoff,
+            uffd_wp,
+        }
     }
 
     /// mm_find_pmd(): the PMD slot of `addr` and the PTE table it points at, if it points at
