@@ -14,10 +14,28 @@ pub fn restore() {
     host_state::restore(|path| path.starts_with(DIR));
 }
 
-/// Restore the previous scenario's changes, then set `knobs` in order.
+/// The writable knobs as the model boots with them. Every scenario on the host starts from
+/// these too, so what another run or the machine itself left set (a `force` shmem_enabled,
+/// say) does not decide a scenario that does not name the knob.
+fn model_defaults() -> Vec<(String, String)> {
+    let k = mmlab::Kernel::new(mmlab::Config::default());
+    mmlab::mm::thp_knobs::NAMES
+        .iter()
+        .filter(|n| **n != "hpage_pmd_size")
+        .filter_map(|n| {
+            Some((
+                n.to_string(),
+                crate::sysfs::shown_value(&k.thp_sysfs_read(n)?),
+            ))
+        })
+        .collect()
+}
+
+/// Restore the previous scenario's changes, then set the model's defaults and `knobs` in
+/// order.
 pub fn set(turn: &HostLock, knobs: &[(String, String)]) -> Result<(), Skip> {
     restore();
-    for (name, value) in knobs {
+    for (name, value) in model_defaults().iter().chain(knobs) {
         let path = format!("{DIR}/{name}");
         let before = match std::fs::read_to_string(&path) {
             Ok(t) => crate::sysfs::shown_value(&t),

@@ -58,7 +58,8 @@ pub struct Features {
     pub uffd_wp_shmem_hugetlb: bool,
     /// retract_page_tables() leaves the PTE table of a VM_UFFD_WP VMA alone, checked under
     /// the mmap write lock ("mm/khugepaged: don't recycle vma pgtable if uffd-wp registered").
-    /// Off, the table goes (markers and all), as before that patch.
+    /// Off, the VM_UFFD_WP test is made when the range is scanned, before the mmap write lock,
+    /// and the retraction trusts it: the race that patch closed.
     pub khugepaged_uffd_wp_check: bool,
 }
 

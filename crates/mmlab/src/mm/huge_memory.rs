@@ -436,7 +436,9 @@ impl Kernel {
         if on_lru {
             self.lru.lruvec.del(&mut self.pages, f);
         }
-        let shared = hp.flags & PageFlags::FOLIO_WIDE;
+        // The head's flags as unmap_page() left them: splitting a PMD that mapped the folio
+        // dirty has just set PG_dirty (__split_huge_pmd_locked()), and every tail copies it.
+        let shared = self.pages.page(f.pfn()).flags & PageFlags::FOLIO_WIDE;
         self.thp.deferred.remove(&f);
         self.vmstat.thp_split_page += 1;
         if !anon {

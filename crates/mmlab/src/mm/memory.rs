@@ -297,7 +297,7 @@ impl Kernel {
             vmas.lookup(vma.end).map(|n| (vma, n)),
         ];
         // reusable_anon_vma(): the two could merge but for their access flags
-        // (anon_vma_compatible()) and the neighbour's chain is singular.
+        // (anon_vma_compatible(), not the flags vma_merge() compares) and the neighbour's chain is singular.
         let reuse = neighbours.into_iter().flatten().find_map(|(a, b)| {
             let other = if a.start == vma.start { b } else { a };
             let compatible = a.end == b.start

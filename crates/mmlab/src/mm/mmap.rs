@@ -6,7 +6,7 @@ use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmu_gather::MmuGather;
-use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
+use crate::mm::vma::{can_merge, vm::*, Backing, Range, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
 use crate::sched::Tid;
 use crate::uapi::*;
@@ -593,8 +593,14 @@ impl Kernel {
             pgoff: vma.linear_page_index(start),
             ..vma.clone()
         };
-        let merges = (start == vma.start && vmas.prev(start).is_some_and(|p| can_merge(p, &piece)))
-            || (end == vma.end && vmas.lookup(end).is_some_and(|n| can_merge(&piece, n)));
+        let merges = (start == vma.start
+            && vmas
+                .prev(start)
+                .is_some_and(|p| can_merge(p, &piece, Range::Second)))
+            || (end == vma.end
+                && vmas
+                    .lookup(end)
+                    .is_some_and(|n| can_merge(&piece, n, Range::First)));
         for (at, needed) in [(start, vma.start < start), (end, end < vma.end)] {
             if needed {
                 if !merges && self.mms[mm].vmas.len() >= self.cfg.max_map_count {

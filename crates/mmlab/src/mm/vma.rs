@@ -144,17 +144,25 @@ impl Vma {
     }
 }
 
-/// is_mergeable_anon_vma(): two anon_vmas merge when they are the same, or one side has none
-/// and the side that has one has a singular chain.
-fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    match (a.anon_vma, b.anon_vma) {
-        (Some(x), Some(y)) => x == y,
-        (None, None) => true,
-        _ => {
-            (a.anon_vma.is_none() || a.anon_vma_chain_singular())
-                && (b.anon_vma.is_none() || b.anon_vma_chain_singular())
-        }
-    }
+/// is_mergeable_anon_vma(): the anon_vma of the range vma_merge() was asked about against an
+/// existing VMA's: the same, or one of them missing while `existing`'s chain is singular (so a
+/// range with an anon_vma never merges into a neighbour without one, whose chain is empty; a
+/// chain a fork left behind never merges). `existing` is None when vma_merge() compares the
+/// two neighbours of a three-way merge.
+fn is_mergeable_anon_vma(
+    range: Option<AnonVmaId>,
+    other: Option<AnonVmaId>,
+    existing: Option<&Vma>,
+) -> bool {
+    ((range.is_none() || other.is_none()) && existing.is_none_or(|v| v.anon_vma_chain_singular()))
+        || range == other
+}
+
+/// Which of two adjacent VMAs is the range vma_merge() was asked about (the other exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    First,
+    Second,
 }
 
 /// The VMAs of one address space, ordered by start (mm->mm_rb / the maple tree's role).
@@ -254,21 +262,28 @@ impl VmaTree {
     /// chain). Returns the start of the VMA that now covers `start` and the VMAs that were
     /// absorbed (their references and rmap links go with them).
     pub(crate) fn merge_around(&mut self, start: u64) -> (u64, Vec<Vma>) {
+        let v = &self.map[&start];
+        let prev = self.prev(start).filter(|p| can_merge(p, v, Range::Second));
+        let mut next = self
+            .map
+            .get(&v.end)
+            .filter(|n| can_merge(v, n, Range::First));
+        // Cases 1 and 6 of vma_merge(): all three only if the neighbours' anon_vmas go together.
+        if let (Some(p), Some(n)) = (prev, next) {
+            if !is_mergeable_anon_vma(p.anon_vma, n.anon_vma, None) {
+                next = None;
+            }
+        }
+        let (prev, next) = (prev.map(|p| p.start), next.map(|n| n.start));
         let mut cur = start;
         let mut gone = Vec::new();
-        let with_prev = self
-            .prev(cur)
-            .filter(|p| can_merge(p, &self.map[&start]))
-            .map(|p| p.start);
-        if let Some(prev) = with_prev {
+        if let Some(prev) = prev {
             let v = self.map.remove(&cur).expect("vma");
             self.map.get_mut(&prev).expect("prev").end = v.end;
             cur = prev;
             gone.push(v);
         }
-        let v = &self.map[&cur];
-        if self.map.get(&v.end).is_some_and(|n| can_merge(v, n)) {
-            let next = v.end;
+        if let Some(next) = next {
             let n = self.map.remove(&next).expect("next");
             self.map.get_mut(&cur).expect("vma").end = n.end;
             gone.push(n);
@@ -277,17 +292,22 @@ impl VmaTree {
     }
 }
 
-/// Can `a` and the following, adjacent `b` become one VMA (vma_merge's case analysis for
-/// can_vma_merge_after/before: same flags ignoring VM_SOFTDIRTY, same backing, compatible
-/// anon_vma, contiguous pgoff, nothing special)?
-pub fn can_merge(a: &Vma, b: &Vma) -> bool {
+/// Can `a` and the following, adjacent `b` become one VMA, `range` being the one vma_merge()
+/// was asked about (can_vma_merge_after() of prev, can_vma_merge_before() of next: same flags
+/// ignoring VM_SOFTDIRTY, same backing and userfaultfd context, contiguous pgoff, nothing
+/// special, and the range's anon_vma mergeable with the existing VMA's)?
+pub fn can_merge(a: &Vma, b: &Vma, range: Range) -> bool {
+    let anon = match range {
+        Range::First => is_mergeable_anon_vma(a.anon_vma, b.anon_vma, Some(b)),
+        Range::Second => is_mergeable_anon_vma(b.anon_vma, a.anon_vma, Some(a)),
+    };
     // hugetlb VMAs have a vm_ops->close, and is_mergeable_vma() refuses those.
     a.end == b.start
         && a.flags & VM_HUGETLB == 0
         && (a.flags ^ b.flags) & !VM_SOFTDIRTY == 0
         && a.flags & VM_SPECIAL == 0
         && a.backing == b.backing
-        && anon_vma_compatible(a, b)
+        && anon
         && a.pgoff + a.pages() == b.pgoff
         // is_mergeable_vm_userfaultfd_ctx()
         && a.uffd_ctx == b.uffd_ctx
@@ -360,18 +380,34 @@ mod tests {
         let rw = VM_READ | VM_WRITE;
         let mut a = anon(0x10000, 0x11000, rw);
         let mut b = anon(0x11000, 0x12000, rw);
-        assert!(can_merge(&a, &b));
+        assert!(can_merge(&a, &b, Range::Second));
         a.anon_vma = Some(1);
         a.anon_vma_chain = smallvec![1];
-        assert!(can_merge(&a, &b), "one side without anon_vma merges");
+        assert!(
+            can_merge(&a, &b, Range::Second),
+            "a range without anon_vma merges into a neighbour with a singular chain"
+        );
+        assert!(
+            !can_merge(&a, &b, Range::First),
+            "a range with an anon_vma never merges into a neighbour without one"
+        );
         a.anon_vma_chain = smallvec![1, 3];
-        assert!(!can_merge(&a, &b), "not with a chain a fork left behind");
+        assert!(
+            !can_merge(&a, &b, Range::Second),
+            "not with a chain a fork left behind"
+        );
         a.anon_vma_chain = smallvec![1];
         b.anon_vma = Some(2);
         b.anon_vma_chain = smallvec![2];
-        assert!(!can_merge(&a, &b), "two different anon_vmas never merge");
+        assert!(
+            !can_merge(&a, &b, Range::Second),
+            "two different anon_vmas never merge"
+        );
         b.anon_vma = None;
         b.pgoff += 7;
-        assert!(!can_merge(&a, &b), "pgoff must be contiguous");
+        assert!(
+            !can_merge(&a, &b, Range::Second),
+            "pgoff must be contiguous"
+        );
     }
 }
