@@ -282,6 +282,14 @@ pub static SYSCALLS: &[SyscallDef] = &[
         host: HostCall::Raw(libc::SYS_mremap),
     },
     SyscallDef {
+        name: "mincore",
+        args: &[addr("addr"), int("len"), addr("vec")],
+        returns: Radix::Dec,
+        doc: "0; one byte per page written at `vec` (1: resident)",
+        model: |k, t, a| k.mincore(t, a[0].num(), a[1].num(), a[2].num()),
+        host: HostCall::Raw(libc::SYS_mincore),
+    },
+    SyscallDef {
         name: "mprotect",
         args: &[addr("addr"), int("len"), int("prot")],
         returns: Radix::Dec,

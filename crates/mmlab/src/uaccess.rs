@@ -112,6 +112,22 @@ impl Kernel {
         self.translate(tid, addr, FaultFlags::empty())
     }
 
+    /// copy_to_user() of `bytes` to `addr` of `tid`'s memory: kernel-mode writes (no
+    /// FAULT_FLAG_USER), page by page; the signal of the first page that cannot be written.
+    pub(crate) fn copy_to_user(&mut self, tid: Tid, addr: u64, bytes: &[u8]) -> Result<(), Signal> {
+        let mut done = 0;
+        while done < bytes.len() {
+            let a = addr.checked_add(done as u64).ok_or(Signal::Segv)?;
+            let n = ((PAGE_SIZE - (a & (PAGE_SIZE - 1))) as usize).min(bytes.len() - done);
+            let pfn = self.translate(tid, a, FaultFlags::WRITE)?;
+            for (i, &b) in bytes[done..done + n].iter().enumerate() {
+                self.phys.store(pfn, (a & (PAGE_SIZE - 1)) as usize + i, b);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
     /// A one-byte user load.
     #[inline]
     pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {

@@ -7,9 +7,22 @@ use common::{kernel_with_process, HPAGE, PAGE};
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use mmlab::uapi::userfaultfd::*;
 use mmlab::uapi::*;
-use mmlab::Errno;
+use mmlab::{Errno, Kernel, Tid};
 
 const RW: u64 = PROT_READ | PROT_WRITE;
+
+/// mincore(2) into a vector mapped for it; the bytes it wrote.
+fn mincore(k: &mut Kernel, t: Tid, start: u64, len: u64) -> Result<Vec<u8>, Errno> {
+    let n = len.div_ceil(PAGE);
+    let vec = k
+        .mmap(t, 0, n.max(1), RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    k.memset(t, vec, 0xee, n.max(1)).unwrap();
+    k.mincore(t, start, len, vec)?;
+    let bytes = (0..n).map(|i| k.load(t, vec + i).unwrap()).collect();
+    k.munmap(t, vec, n.max(1)).unwrap();
+    Ok(bytes)
+}
 
 #[test]
 fn anonymous_memory_is_resident_where_touched() {
@@ -19,13 +32,13 @@ fn anonymous_memory_is_resident_where_touched() {
         .unwrap();
     k.store(t, p, 1).unwrap();
     assert_eq!(k.load(t, p + 2 * PAGE), Ok(0), "maps the zero page");
-    assert_eq!(k.mincore(t, p, 4 * PAGE), Ok(vec![1, 0, 1, 0]));
+    assert_eq!(mincore(&mut k, t, p, 4 * PAGE), Ok(vec![1, 0, 1, 0]));
     assert_eq!(
-        k.mincore(t, p, 1),
+        mincore(&mut k, t, p, 1),
         Ok(vec![1]),
         "a partial page counts whole"
     );
-    assert_eq!(k.mincore(t, p, 0), Ok(vec![]));
+    assert_eq!(mincore(&mut k, t, p, 0), Ok(vec![]));
 }
 
 #[test]
@@ -34,19 +47,37 @@ fn arguments_fail_as_linux_fails_them() {
     let p = k
         .mmap(t, 0, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         .unwrap();
-    assert_eq!(k.mincore(t, p + 1, PAGE), Err(Errno::EINVAL));
+    assert_eq!(mincore(&mut k, t, p + 1, PAGE), Err(Errno::EINVAL));
     assert_eq!(
-        k.mincore(t, p, 3 * PAGE),
+        mincore(&mut k, t, p, 3 * PAGE),
         Err(Errno::ENOMEM),
         "runs past the VMA"
     );
-    assert_eq!(k.mincore(t, p + 2 * PAGE, PAGE), Err(Errno::ENOMEM));
+    assert_eq!(mincore(&mut k, t, p + 2 * PAGE, PAGE), Err(Errno::ENOMEM));
     assert_eq!(
-        k.mincore(t, 1 << 47, PAGE),
+        mincore(&mut k, t, 1 << 47, PAGE),
         Err(Errno::ENOMEM),
         "not user space"
     );
-    assert_eq!(k.mincore(t, p, u64::MAX), Err(Errno::ENOMEM), "wraps");
+    assert_eq!(k.mincore(t, p, u64::MAX, p), Err(Errno::ENOMEM), "wraps");
+    assert_eq!(
+        k.mincore(t, p, PAGE, 1 << 47),
+        Err(Errno::EFAULT),
+        "vec beyond user space"
+    );
+    assert_eq!(
+        k.mincore(t, p, PAGE, 0x1000),
+        Err(Errno::EFAULT),
+        "vec not mapped"
+    );
+    let ro = k
+        .mmap(t, 0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    assert_eq!(
+        k.mincore(t, p, PAGE, ro),
+        Err(Errno::EFAULT),
+        "vec read-only"
+    );
 }
 
 #[test]
@@ -60,9 +91,9 @@ fn file_holes_ask_the_page_cache_and_fallocated_pages_are_not_uptodate() {
     k.fallocate(t, fd, 0, 2 * PAGE as i64, PAGE as i64).unwrap();
     // Page 0 is cached and uptodate though `b` does not map it; page 2 was fallocated and
     // stays not uptodate until something reads or faults it.
-    assert_eq!(k.mincore(t, b, 4 * PAGE), Ok(vec![1, 0, 0, 0]));
+    assert_eq!(mincore(&mut k, t, b, 4 * PAGE), Ok(vec![1, 0, 0, 0]));
     assert_eq!(k.load(t, b + 2 * PAGE), Ok(0));
-    assert_eq!(k.mincore(t, a, 4 * PAGE), Ok(vec![1, 0, 1, 0]));
+    assert_eq!(mincore(&mut k, t, a, 4 * PAGE), Ok(vec![1, 0, 1, 0]));
 }
 
 #[test]
@@ -74,7 +105,7 @@ fn a_huge_pmd_is_resident_across_its_2m() {
         .unwrap();
     let h = raw.next_multiple_of(HPAGE);
     k.store(t, h, 1).unwrap();
-    let v = k.mincore(t, h, HPAGE).unwrap();
+    let v = mincore(&mut k, t, h, HPAGE).unwrap();
     assert_eq!(v.len(), 512);
     assert!(v.iter().all(|&b| b == 1));
 }
@@ -97,7 +128,7 @@ fn a_uffd_wp_marker_is_looked_up_in_the_page_cache() {
     k.madvise(t, a, PAGE, MADV_DONTNEED).unwrap();
     assert_eq!(k.pte_at(t, a).unwrap().0 & 1, 0, "not present");
     assert_ne!(k.pte_at(t, a).unwrap().0, 0, "a marker");
-    assert_eq!(k.mincore(t, a, PAGE), Ok(vec![1]));
+    assert_eq!(mincore(&mut k, t, a, PAGE), Ok(vec![1]));
     // Punching the hole leaves the marker and empties the cache.
     k.fallocate(
         t,
@@ -107,5 +138,5 @@ fn a_uffd_wp_marker_is_looked_up_in_the_page_cache() {
         PAGE as i64,
     )
     .unwrap();
-    assert_eq!(k.mincore(t, a, PAGE), Ok(vec![0]));
+    assert_eq!(mincore(&mut k, t, a, PAGE), Ok(vec![0]));
 }

@@ -16,13 +16,16 @@ use crate::pgtable::table::{PmdSlot, PteSlot};
 use crate::sched::Tid;
 
 impl Kernel {
-    /// mincore(2): a byte per page of `[start, start + len)`, 1 where the page is resident.
-    /// EINVAL for an unaligned start, ENOMEM for a range beyond the user address space or
-    /// one that runs into unmapped memory (Linux has written the bytes of the VMAs before
-    /// the hole by then; the model returns only the error). Every VMA may be asked: the model
-    /// runs as root, who may open any file for writing (can_do_mincore()).
+    /// mincore(2): a byte per page of `[start, start + len)` written to `vec`, 1 where the
+    /// page is resident, one VMA (and at most a page of bytes) at a time as do_mincore()
+    /// goes. EINVAL for an unaligned start; ENOMEM for a range beyond the user address space
+    /// or one that runs into unmapped memory (the bytes of the VMAs before the hole are
+    /// written by then); EFAULT for a vector outside user space or one that cannot be written
+    /// (a vector in a userfaultfd-registered hole would make Linux wait for the handler; the
+    /// model answers EFAULT there). Every VMA may be asked: the model runs as root, who may
+    /// open any file for writing (can_do_mincore()).
     /// Locks: the mmap lock, read, for each batch of pages.
-    pub fn mincore(&mut self, tid: Tid, start: u64, len: u64) -> SysResult<Vec<u8>> {
+    pub fn mincore(&mut self, tid: Tid, start: u64, len: u64, vec: u64) -> SysResult<u64> {
         let mm = self.enter(tid)?;
         if start & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
@@ -30,24 +33,30 @@ impl Kernel {
         if start.checked_add(len).is_none_or(|end| end > TASK_SIZE) {
             return Err(Errno::ENOMEM);
         }
-        let end = start + len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let mut vec = Vec::new();
-        let mut addr = start;
-        // do_mincore(), one VMA at a time.
+        let pages = len.div_ceil(PAGE_SIZE);
+        if vec.checked_add(pages).is_none_or(|end| end > TASK_SIZE) {
+            return Err(Errno::EFAULT);
+        }
+        let (mut addr, mut out) = (start, vec);
+        let end = start + pages * PAGE_SIZE;
         while addr < end {
             let vma = match self.mms[mm].vmas.find(addr) {
                 Some(v) if v.start <= addr => v.for_fault(),
                 _ => return Err(Errno::ENOMEM),
             };
-            let stop = vma.end.min(end);
+            let stop = vma.end.min(end).min(addr + PAGE_SIZE * PAGE_SIZE);
+            let mut bytes = Vec::new();
             let mut w = MincoreWalk {
                 vma: &vma,
-                vec: &mut vec,
+                vec: &mut bytes,
             };
             let _ = walk_page_range(&mut &*self, mm, addr, stop, &mut w);
+            self.copy_to_user(tid, out, &bytes)
+                .map_err(|_| Errno::EFAULT)?;
+            out += bytes.len() as u64;
             addr = stop;
         }
-        Ok(vec)
+        Ok(0)
     }
 
     /// mincore_page(): is the file page at `index` in the page cache and uptodate? (A
