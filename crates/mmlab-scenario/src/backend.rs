@@ -41,6 +41,12 @@ pub enum ModelProbe {
     KhugepagedScan(u64),
     /// khugepaged's collapse of the PMD range holding the address; returns a SCAN_* result.
     KhugepagedCollapse(u64),
+    /// Arm the page allocator's fault injection: after `skip` more allocations, the next
+    /// `times` fail (fail_page_alloc); returns the failures injected so far.
+    FailPageAlloc {
+        skip: u64,
+        times: u64,
+    },
 }
 
 /// What a model probe returns: a number, or named fields.

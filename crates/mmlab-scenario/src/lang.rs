@@ -277,6 +277,12 @@ static OTHER_CALLS: &[CallSpec] = &[
     ),
     call("model.get_page", ModelProbe, (1, 1), Returns::Num(Addr)),
     call("model.put_page", ModelProbe, (1, 1), Returns::Num(Dec)),
+    call(
+        "model.fail_page_alloc",
+        ModelProbe,
+        (2, 2),
+        Returns::Num(Dec),
+    ),
 ];
 
 /// Every call a scenario can make: the syscalls of the table, then the others.
@@ -352,13 +358,15 @@ pub fn address_arg(call: &str) -> Option<usize> {
 }
 
 /// The signals `expect ACCESS faults SIGNAL` can name.
-pub const SIGNALS: &[&str] = &["SIGSEGV", "SIGBUS"];
+pub const SIGNALS: &[&str] = &["SIGSEGV", "SIGBUS", "SIGKILL"];
 
 /// The signal an access raised, by name.
 pub fn signal(name: &str) -> Option<mmlab::Signal> {
     match name {
         "SIGSEGV" => Some(mmlab::Signal::Segv),
         "SIGBUS" => Some(mmlab::Signal::Bus),
+        // The OOM killer's, for a fault that ran out of memory (VM_FAULT_OOM).
+        "SIGKILL" => Some(mmlab::Signal::Kill),
         _ => None,
     }
 }

@@ -311,6 +311,11 @@ impl Backend for ModelBackend {
                 .put_page_ref(mmlab::page::Pfn(*pfn))
                 .map(|_| ProbeValue::Num(0))
                 .map_err(|e| format!("no reference held on pfn {pfn:#x}: {e}")),
+            ModelProbe::FailPageAlloc { skip, times } => {
+                let injected = k.injected_alloc_failures();
+                k.fail_page_alloc(*skip, *times);
+                Ok(ProbeValue::Num(injected))
+            }
             ModelProbe::KhugepagedScan(addr) => k
                 .khugepaged_scan(t, *addr)
                 .map(|r| ProbeValue::Num(r as u64))

@@ -1238,6 +1238,10 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.put_page", [pfn]) => ModelProbe::PutPage(*pfn),
                     ("model.khugepaged_scan", [a]) => ModelProbe::KhugepagedScan(*a),
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
+                    ("model.fail_page_alloc", [skip, times]) => ModelProbe::FailPageAlloc {
+                        skip: *skip,
+                        times: *times,
+                    },
                     _ => {
                         return Err(stop(
                             e.pos,

@@ -255,9 +255,9 @@ fn names_arities_ranges_and_headers_are_checked_before_running() {
             "munmap() takes 2 argument(s), 1 given",
         ),
         (
-            "P: expect load(p) faults SIGKILL\n",
+            "P: expect load(p) faults SIGTERM\n",
             (4, 26),
-            "unknown signal `SIGKILL`",
+            "unknown signal `SIGTERM`",
         ),
         (
             "P: expect munmap(p, 1) fails EWHAT\n",
