@@ -585,13 +585,12 @@ impl Kernel {
         if vma.start == start && vma.end == end {
             return Ok(());
         }
-        let vma = vma.clone();
         let piece = Vma {
             start,
             end,
             flags: newflags,
             pgoff: vma.linear_page_index(start),
-            ..vma.clone()
+            ..vma.for_fault()
         };
         let merges = (start == vma.start
             && vmas
@@ -601,7 +600,8 @@ impl Kernel {
                 && vmas
                     .lookup(end)
                     .is_some_and(|n| can_merge(&piece, n, Range::First)));
-        for (at, needed) in [(start, vma.start < start), (end, end < vma.end)] {
+        let needs = [(start, vma.start < start), (end, end < vma.end)];
+        for (at, needed) in needs {
             if needed {
                 if !merges && self.mms[mm].vmas.len() >= self.cfg.max_map_count {
                     return Err(Errno::ENOMEM);

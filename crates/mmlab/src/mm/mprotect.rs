@@ -3,7 +3,7 @@
 //! VMA range in which it rewrote a present entry.
 
 use crate::errno::{Errno, SysResult};
-use crate::hw::{PAGE_MASK, PAGE_SIZE};
+use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::mmap::{calc_vm_prot_bits, page_align};
 use crate::mm::mmu_gather::MmuGather;
@@ -12,8 +12,11 @@ use crate::mm::MmId;
 use crate::sched::Tid;
 use std::ops::ControlFlow;
 
+use smallvec::SmallVec;
+
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::Vma;
+use crate::page::Pfn;
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::{pte_needs_flush, PgProt, Pte, PteKind};
 use crate::pgtable::swp::{SwpKind, PTE_MARKER_UFFD_WP};
@@ -45,20 +48,22 @@ impl Kernel {
         if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
             return Err(Errno::EINVAL);
         }
-        let Some(first) = self.mms[mm].vmas.find(start).cloned() else {
+        let Some((first_start, first_flags)) =
+            self.mms[mm].vmas.find(start).map(|v| (v.start, v.flags))
+        else {
             return Err(Errno::ENOMEM);
         };
         let mut start = start;
         if grows & PROT_GROWSDOWN != 0 {
-            if first.start >= end {
+            if first_start >= end {
                 return Err(Errno::ENOMEM);
             }
-            start = first.start;
-            if first.flags & VM_GROWSDOWN == 0 {
+            start = first_start;
+            if first_flags & VM_GROWSDOWN == 0 {
                 return Err(Errno::EINVAL);
             }
         } else {
-            if first.start > start {
+            if first_start > start {
                 return Err(Errno::ENOMEM);
             }
             if grows & PROT_GROWSUP != 0 {
@@ -204,6 +209,43 @@ impl Kernel {
         pages
     }
 
+    /// change_pte_range(): the PTEs of one table in `[addr, end)`. The present ones, nearly
+    /// all of them, are changed in one pass over the table, their flushes gathered as one
+    /// range; the others go through `pte_entry()` one by one.
+    fn change_pte_range(&mut self, w: &mut ChangeProtWalk<'_>, table: Pfn, addr: u64, end: u64) {
+        let first = table::index(addr, 3);
+        let n = ((end - addr) >> PAGE_SHIFT) as usize;
+        let mut others: SmallVec<[usize; 8]> = SmallVec::new();
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for (i, e) in self.phys.table_mut(table)[first..first + n]
+            .iter_mut()
+            .enumerate()
+        {
+            let PteKind::Present(old) = Pte(*e).kind() else {
+                others.push(i);
+                continue;
+            };
+            let new = w.present_pte(old);
+            *e = new.0;
+            w.pages += 1;
+            if w.avoid_flush && pte_needs_flush(old, new) {
+                let a = addr + ((i as u64) << PAGE_SHIFT);
+                (lo, hi) = (lo.min(a), hi.max(a + PAGE_SIZE));
+            }
+        }
+        if lo < hi {
+            w.tlb.add_range(lo, hi - lo);
+        }
+        for i in others {
+            let slot = PteSlot {
+                table,
+                idx: first + i,
+            };
+            let e = table::get(&self.phys, slot).kind();
+            let _ = w.pte_entry(self, addr + ((i as u64) << PAGE_SHIFT), slot, e);
+        }
+    }
+
     /// One PTE of change_pte_range(): returns whether it counts as changed.
     fn change_pte(
         &mut self,
@@ -216,13 +258,7 @@ impl Kernel {
         let resolve = w.cp_flags.contains(CpFlags::UFFD_WP_RESOLVE);
         match e {
             PteKind::Present(old) => {
-                let mut new = old.modify(w.prot);
-                if uffd_wp {
-                    new = new.wrprotect().mkuffd_wp();
-                } else if resolve {
-                    // The write bit is left to the fault handler, so COW happens as usual.
-                    new = new.clear_uffd_wp();
-                }
+                let new = w.present_pte(old);
                 table::set(&mut self.phys, slot, new);
                 if w.avoid_flush && pte_needs_flush(old, new) {
                     w.tlb.add_range(addr, PAGE_SIZE);
@@ -320,6 +356,22 @@ struct ChangeProtWalk<'a> {
     pages: u64,
 }
 
+impl ChangeProtWalk<'_> {
+    /// What a present PTE becomes: the new protection, uffd-wp set or cleared.
+    #[inline]
+    fn present_pte(&self, old: Pte) -> Pte {
+        let new = old.modify(self.prot);
+        if self.cp_flags.contains(CpFlags::UFFD_WP) {
+            new.wrprotect().mkuffd_wp()
+        } else if self.cp_flags.contains(CpFlags::UFFD_WP_RESOLVE) {
+            // The write bit is left to the fault handler, so COW happens as usual.
+            new.clear_uffd_wp()
+        } else {
+            new
+        }
+    }
+}
+
 impl MmWalk for ChangeProtWalk<'_> {
     fn pmd_entry(
         &mut self,
@@ -351,7 +403,11 @@ impl MmWalk for ChangeProtWalk<'_> {
                     PmdAction::Done
                 }
             }
-            PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
+            PmdKind::Table(table) => {
+                k.change_pte_range(self, table, addr, next);
+                PmdAction::Done
+            }
+            PmdKind::None => PmdAction::Descend,
             // No PMD migration entries exist without migration.
             PmdKind::Swp(..) => PmdAction::Done,
         })

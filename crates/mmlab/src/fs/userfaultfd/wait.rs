@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+use smallvec::SmallVec;
+
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
 use crate::kernel::Kernel;
@@ -338,7 +340,7 @@ impl Kernel {
             let a = w.msg.address();
             len == 0 || (a >= start && a - start < len)
         };
-        let mut woken = Vec::new();
+        let mut woken: SmallVec<[Tid; 4]> = SmallVec::new();
         c.queues.pending.retain(|w| {
             let h = hit(w);
             if h {
