@@ -15,7 +15,7 @@ use crate::mm::vma::{vm::*, Backing};
 use crate::mm::{Mm, MmId, Vma};
 use crate::page::alloc::ZERO_PFN;
 use crate::page::lru::{folio_lru_list, LruList};
-use crate::page::{Folio, PageFlags, Pfn};
+use crate::page::{Folio, Page, PageFlags, Pfn};
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::swp::SwpKind;
@@ -104,6 +104,10 @@ pub enum Rule {
     AllocatedHoldsReference,
     /// An unreferenced hugetlb page is in the free pool: else the pool loses it.
     FreeHugetlbPageInPool,
+    /// page->private holds a swap entry only while the page is in the swap cache, and a free
+    /// frame keeps neither a swap entry nor a memcg charge: else a swap slot or a charge
+    /// outlives its page.
+    PrivateAndChargeFollowThePage,
     /// nr_huge_pages counts the hugetlb pages and the surplus lies within the pool:
     /// HugePages_* in /proc/meminfo report them. (Reservations may outnumber free pages: a
     /// page that gives its reservation back on an error path goes to the page allocator when
@@ -219,6 +223,19 @@ impl std::fmt::Display for Leaf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "mm {} {:#x} -> pfn {:#x}", self.mm, self.addr, self.pfn)
     }
+}
+
+/// [`Rule::PrivateAndChargeFollowThePage`] for one frame.
+fn private_and_charge_follow_the_page(pfn: Pfn, page: &Page) -> Result<(), Violation> {
+    let free = page.test(PageFlags::BUDDY);
+    let holds = (page.private == 0 || page.test(PageFlags::SWAPCACHE))
+        && !(free && (page.private != 0 || page.memcg != 0));
+    Rule::PrivateAndChargeFollowThePage.check(holds, || {
+        format!(
+            "pfn {pfn:#x}: private {:#x}, memcg {}, flags {:?}",
+            page.private, page.memcg, page.flags
+        )
+    })
 }
 
 impl Kernel {
@@ -376,6 +393,7 @@ impl Kernel {
         let mut counts = FrameCounts::default();
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
+            private_and_charge_follow_the_page(pfn, page)?;
             if page.test(PageFlags::BUDDY) || page.test(PageFlags::TABLE) {
                 continue;
             }
@@ -980,6 +998,23 @@ mod tests {
         );
         k.pages.page_mut(pfn).flags = crate::page::PageFlags::TABLE; // a table no tree holds
         assert_eq!(k.check_invariants().unwrap_err().rule, Rule::NoFrameLeak);
+    }
+
+    #[test]
+    fn a_swap_entry_or_charge_outliving_its_page_is_found() {
+        let (mut k, t, p) = setup();
+        let (pfn, _) = k.page_at(t, p).unwrap().unwrap();
+        k.pages.page_mut(pfn).private = 0x1234; // a swap entry but not in the swap cache
+        let v = k.check_invariants().unwrap_err();
+        assert_eq!(v.rule, Rule::PrivateAndChargeFollowThePage);
+        k.pages.page_mut(pfn).private = 0;
+        k.check_invariants().unwrap();
+        let free = k.alloc_folio(crate::page::Gfp::KERNEL, 0).unwrap();
+        k.pages.folio_ref_add(free, -1);
+        k.free_frames(free);
+        k.pages.page_mut(free.pfn()).memcg = 1; // a charge left on a free frame
+        let v = k.check_invariants().unwrap_err();
+        assert_eq!(v.rule, Rule::PrivateAndChargeFollowThePage);
     }
 
     #[test]
