@@ -1,6 +1,6 @@
 //! The `Backend` over mmlab's own `Kernel`.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use mmlab::fs::proc::MapsEntry;
 use mmlab::hw::PAGE_SIZE;
@@ -23,15 +23,16 @@ pub struct ModelBackend {
     pub check_invariants: bool,
     /// Record the kernel's trace events (`take_trace`), from the scenario's setup on.
     pub trace: bool,
-    /// Accesses of tasks asleep in handle_userfault(), retried once they are woken.
-    asleep: HashMap<TaskId, Access>,
+    /// Accesses of tasks asleep in handle_userfault(), retried once they are woken (in task
+    /// order, so a replay is deterministic; on Linux the scheduler picks).
+    asleep: BTreeMap<TaskId, Access>,
     /// Accesses that finished after a wake, waiting for `finish`.
-    finished: HashMap<TaskId, Result<u64, Signal>>,
+    finished: BTreeMap<TaskId, Result<u64, Signal>>,
     /// Syscalls whose task sleeps until its userfaultfd events are read, with their results,
     /// or in handle_userfault() inside the syscall (ERESTARTNOINTR: it goes on once woken).
-    sys_asleep: HashMap<TaskId, Result<u64, Errno>>,
+    sys_asleep: BTreeMap<TaskId, Result<u64, Errno>>,
     /// Those whose events were all read.
-    sys_finished: HashMap<TaskId, Result<u64, Errno>>,
+    sys_finished: BTreeMap<TaskId, Result<u64, Errno>>,
 }
 
 impl Default for ModelBackend {
@@ -40,10 +41,10 @@ impl Default for ModelBackend {
             k: None,
             check_invariants: true,
             trace: false,
-            asleep: HashMap::new(),
-            finished: HashMap::new(),
-            sys_asleep: HashMap::new(),
-            sys_finished: HashMap::new(),
+            asleep: BTreeMap::new(),
+            finished: BTreeMap::new(),
+            sys_asleep: BTreeMap::new(),
+            sys_finished: BTreeMap::new(),
         }
     }
 }
@@ -194,7 +195,18 @@ impl Backend for ModelBackend {
         self.k().spawn_thread(t, cpu)
     }
     fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
-        self.k().exit(t)
+        let before = self.k().tids();
+        self.k().exit(t)?;
+        // exit_group() ends every thread, a sleeping one too: nothing of them may be retried
+        // as whatever task reuses their ids.
+        let after = self.k().tids();
+        for gone in before.into_iter().filter(|x| !after.contains(x)) {
+            self.asleep.remove(&gone);
+            self.finished.remove(&gone);
+            self.sys_asleep.remove(&gone);
+            self.sys_finished.remove(&gone);
+        }
+        Ok(())
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {

@@ -1154,6 +1154,9 @@ impl<B: Backend> Runner<'_, B> {
                 self.b.exit(t).map_err(|er| probe_err(er.to_string()))?;
                 let b = &mut *self.b;
                 self.tasks.retain(|_, v| *v != t && b.minflt(*v).is_ok());
+                // Every thread of the process is gone, a sleeping one too.
+                let live: Vec<TaskId> = self.tasks.values().copied().collect();
+                self.asleep.retain(|x, _| live.contains(x));
                 Ok(Value::Num(0, Radix::Dec))
             }
             "pagemap" => {

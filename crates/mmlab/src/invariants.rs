@@ -421,7 +421,13 @@ impl Kernel {
             let mapped = census.maps.get(&pfn).copied().unwrap_or(0);
             self.mapcount(pfn, mapped)?;
             let pvec = self.pvec_refs(Folio(pfn));
-            self.refcount(pfn, mapped + pvec + self.held_refs(pfn, cached))?;
+            // A reference taken through any page of a hugetlb folio is on its head.
+            let held = if page.test(PageFlags::HUGETLB) {
+                pfn.range(HPAGE_NR).map(|p| self.held_refs(p, cached)).sum()
+            } else {
+                self.held_refs(pfn, cached)
+            };
+            self.refcount(pfn, mapped + pvec + held)?;
         }
         Ok(counts)
     }
@@ -797,7 +803,14 @@ impl Kernel {
                 if self.pages.folio_test(f, PageFlags::ANON) {
                     thps += pmd_mapped as u64;
                 } else {
-                    shmem_thps += 1;
+                    // NR_SHMEM_THPS leaves with the page cache (filemap_unaccount_folio()),
+                    // whoever still holds the folio.
+                    let p = self.pages.page(pfn);
+                    let cached = self
+                        .inodes
+                        .get(p.mapping() as usize)
+                        .is_some_and(|i| i.i_mapping.page(p.index()) == Some(pfn));
+                    shmem_thps += cached as u64;
                     shmem_pmd += pmd_mapped as u64;
                 }
             }

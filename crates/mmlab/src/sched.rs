@@ -50,6 +50,9 @@ pub enum Signal {
     /// Not a signal: the task sleeps in handle_userfault() until a userfaultfd handler wakes
     /// it; the access is then retried.
     Userfault,
+    /// Not a signal: the fault handler keeps returning success without making the access
+    /// possible, so the task faults for ever (until it is killed).
+    Livelock,
 }
 
 impl Signal {
@@ -60,6 +63,7 @@ impl Signal {
             Signal::Bus => "SIGBUS",
             Signal::Kill => "SIGKILL",
             Signal::Userfault => "a userfaultfd sleep",
+            Signal::Livelock => "a fault livelock",
         }
     }
 }

@@ -71,7 +71,10 @@ impl Kernel {
                 Walk::Fault { .. } => need_fault = true,
             }
         }
-        unreachable!("a resolved fault must let the walk succeed at {addr:#x}")
+        // The fault handler returned success four times and the entry still does not allow
+        // the access: 5.19 does that for a PROT_NONE hugetlb entry in an accessible VMA
+        // (hugetlb_fault() only marks it young), and the CPU faults again for ever.
+        Err(Signal::Livelock)
     }
 
     /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault() with

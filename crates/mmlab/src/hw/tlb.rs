@@ -92,6 +92,11 @@ impl Tlb {
         }
     }
 
+    /// Drop every translation (a full flush: CR3 reload, every address space's entries).
+    pub fn flush_all(&mut self) {
+        self.entries.fill(INVALID);
+    }
+
     /// The valid entries, for the invariant checker.
     pub fn entries(&self) -> impl Iterator<Item = &TlbEntry> {
         self.entries.iter().filter(|e| e.vpn != u64::MAX)

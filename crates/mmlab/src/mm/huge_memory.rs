@@ -276,6 +276,18 @@ impl Kernel {
         true
     }
 
+    /// do_huge_pmd_numa_page() on one node: as do_numa_page() for a PROT_NONE huge entry of
+    /// an accessible VMA: the VMA's protection again, young, writable only if it was.
+    /// Locks: the mmap lock, read; the PMD lock.
+    pub(crate) fn do_huge_pmd_numa_page(&mut self, vmf: &Vmf, pmd: PmdSlot, old: Pmd) -> VmFault {
+        let mut e = old.modify(vmf.vma.page_prot()).mkyoung();
+        if old.write() {
+            e = e.mkwrite();
+        }
+        table::set_pmd(&mut self.phys, pmd, e);
+        VmFault::empty()
+    }
+
     /// huge_pmd_set_accessed(): a fault on a huge entry that already allows the access.
     pub(crate) fn huge_pmd_set_accessed(&mut self, pmd: PmdSlot, orig: Pmd, write: bool) {
         let mut e = orig.mkyoung();

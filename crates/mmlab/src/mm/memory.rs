@@ -160,6 +160,9 @@ impl Kernel {
                 }
             }
             PmdKind::Leaf(orig) => {
+                if orig.is_protnone() && vmf.vma.accessible() {
+                    return Ok(self.do_huge_pmd_numa_page(vmf, pmd, orig));
+                }
                 if !vmf.write() || orig.write() {
                     self.huge_pmd_set_accessed(pmd, orig, vmf.write());
                     return Ok(VmFault::empty());
@@ -225,6 +228,9 @@ impl Kernel {
                 vmf.pte = Some(slot);
                 vmf.orig_pte = pte;
                 vmf.flags |= FaultFlags::ORIG_PTE_VALID;
+                if pte.is_protnone() && vmf.vma.accessible() {
+                    return Ok(self.do_numa_page(vmf, slot, pte));
+                }
                 if vmf.write() && !pte.write() {
                     return self.do_wp_page(vmf);
                 }
@@ -321,6 +327,20 @@ impl Kernel {
     }
 
     /// do_wp_page(): a write to a present, write-protected entry.
+    /// do_numa_page() on a machine with one node: a PROT_NONE entry in an accessible VMA (a
+    /// NUMA hinting fault, or what 5.19's mwriteprotect_range() leaves where the VMA allows
+    /// only writes) finds no better node for its page, so it goes to `out_map`: the entry takes
+    /// the VMA's protection again (the uffd-wp and soft-dirty bits stay: they are in
+    /// _PAGE_CHG_MASK), young, and writable only if it was (pte_savedwrite() is pte_write()
+    /// on x86). Locks: the mmap lock, read; the PTL.
+    fn do_numa_page(&mut self, vmf: &Vmf, slot: PteSlot, old: Pte) -> VmFault {
+        let mut pte = old.modify(vmf.vma.page_prot()).mkyoung();
+        if old.write() {
+            pte = pte.mkwrite();
+        }
+        table::set(&mut self.phys, slot, pte);
+        VmFault::empty()
+    }
     /// Locks: the PTL, dropped before a copy.
     fn do_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let orig = vmf.orig_pte;

@@ -272,11 +272,12 @@ impl Kernel {
 }
 
 /// The flush try_to_unmap() deferred (struct tlbflush_unmap_batch): the CPUs that may still
-/// cache an unmapped entry, flushed at once by try_to_unmap_flush().
+/// cache an unmapped entry, of any of the mms it unmapped from, flushed at once by
+/// try_to_unmap_flush().
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct UnmapBatch {
-    /// The mm whose entries wait for the flush.
-    pending: Option<MmId>,
+    /// arch_tlbflush_unmap_batch.cpumask: the union of those mms' mm_cpumask.
+    cpumask: u64,
 }
 
 /// One place page_vma_mapped_walk() found a folio mapped: a PTE (present, or a migration
@@ -427,7 +428,8 @@ impl Kernel {
         };
         table::set(&mut self.phys, slot, left);
         if remote {
-            batch.pending = Some(mm);
+            // set_tlb_ubc_flush_pending() → arch_tlbbatch_add_mm()
+            batch.cpumask |= self.mms[mm].cpumask;
         } else {
             self.flush_tlb_page(mm, addr);
         }
@@ -440,12 +442,39 @@ impl Kernel {
         self.put_page(pfn);
     }
 
-    /// try_to_unmap_flush(): the deferred flush, all of the mm on the CPUs that ran it
-    /// (arch_tlbbatch_flush() flushes everything).
+    /// try_to_unmap_flush(): the deferred flush. x86's arch_tlbbatch_flush() flushes every
+    /// CPU of the batch's mask whole (flush_tlb_multi() with the full-flush info, and
+    /// flush_tlb_func() locally), whichever address spaces their entries belong to.
     pub(crate) fn try_to_unmap_flush(&mut self, batch: UnmapBatch) {
-        if let Some(mm) = batch.pending {
-            self.flush_tlb_mm_range(mm, 0, u64::MAX);
+        if batch.cpumask == 0 {
+            return;
         }
+        let me = self.current_cpu;
+        let mut remote = false;
+        for cpu in 0..self.tlbs.len() {
+            if batch.cpumask & (1 << cpu) == 0 {
+                continue;
+            }
+            let t = &mut self.tlbs[cpu];
+            t.flushes += 1;
+            t.flush_all();
+            if cpu == me {
+                self.vmstat.nr_tlb_local_flush_all += 1;
+            } else {
+                remote = true;
+                self.vmstat.nr_tlb_remote_flush_received += 1;
+            }
+        }
+        if remote {
+            self.vmstat.nr_tlb_remote_flush += 1;
+        }
+        self.trace(Event::TlbFlush {
+            mm: usize::MAX,
+            start: 0,
+            end: u64::MAX,
+            full: true,
+            cpus: batch.cpumask.count_ones(),
+        });
     }
 
     /// try_to_migrate(TTU_SPLIT_HUGE_PMD) of an anonymous folio, as split_huge_page()'s
