@@ -1,0 +1,246 @@
+//! A campaign: cases by seed (case i of seed S is the case of seed S + i), split over shards
+//! by index (shard K/N runs i ≡ K-1 mod N, so N independent jobs cover the campaign exactly
+//! once), each case generated, judged and — the first time a failure shows — shrunk. Results
+//! are a JSON document; `merge` combines the documents of a campaign's shards.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mmlab_scenario::Backend;
+
+use crate::gen::{generate, GenConfig};
+use crate::judge::{judge, quiet_panics, Finding, Kind};
+use crate::shrink::{shrink, Budget};
+
+/// The results document's version (bump when its shape changes).
+pub const VERSION: u32 = 1;
+
+/// How many seeds of other occurrences a finding keeps.
+const MORE_SEEDS: usize = 20;
+
+/// What a campaign runs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub seed: u64,
+    /// Cases of the whole campaign (all shards together); None: until the budget is spent.
+    pub cases: Option<u64>,
+    pub budget: Option<Duration>,
+    /// (K, N): this job is shard K of N (1-based).
+    pub shard: (u64, u64),
+    pub gen: GenConfig,
+    pub shrink: bool,
+    /// Shrinking effort per finding.
+    pub shrink_budget: Budget,
+}
+
+/// One kind of failure a campaign found, with the smallest case that shows it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Found {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The seed of the case that was shrunk.
+    pub seed: u64,
+    /// Lines of the generated case, and of the shrunk one.
+    pub lines: usize,
+    pub minimised_lines: usize,
+    /// The shrunk case (a `.mml` text).
+    pub case: String,
+    /// How many cases failed this way, and (some of) their seeds.
+    pub occurrences: u64,
+    pub seeds: Vec<u64>,
+}
+
+/// A campaign's (or a shard's, or merged shards') results.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Results {
+    pub version: u32,
+    pub seed: u64,
+    /// "K/N", or "merged" for several shards.
+    pub shard: String,
+    pub both: bool,
+    pub cases: u64,
+    /// Cases the host skipped, by reason.
+    pub host_skipped: BTreeMap<String, u64>,
+    /// Seconds spent (summed over merged shards).
+    pub seconds: f64,
+    /// Cases by the kind of failure they showed.
+    pub failed: BTreeMap<Kind, u64>,
+    pub findings: Vec<Found>,
+}
+
+impl Results {
+    fn add(&mut self, f: Found) {
+        *self.failed.entry(f.finding.kind).or_default() += f.occurrences;
+        match self
+            .findings
+            .iter_mut()
+            .find(|g| g.finding.signature == f.finding.signature)
+        {
+            Some(g) => {
+                g.occurrences += f.occurrences;
+                let mut seeds = f.seeds.clone();
+                seeds.push(f.seed);
+                for s in seeds {
+                    if g.seeds.len() < MORE_SEEDS && s != g.seed && !g.seeds.contains(&s) {
+                        g.seeds.push(s);
+                    }
+                }
+                if f.minimised_lines < g.minimised_lines {
+                    let (occ, seeds) = (g.occurrences, std::mem::take(&mut g.seeds));
+                    *g = Found {
+                        occurrences: occ,
+                        seeds,
+                        ..f
+                    };
+                }
+            }
+            None => self.findings.push(f),
+        }
+    }
+
+    /// Combine shard results of one campaign.
+    pub fn merge(parts: &[Results]) -> Result<Results, String> {
+        let first = parts.first().ok_or("nothing to merge")?;
+        let mut m = Results {
+            version: VERSION,
+            seed: first.seed,
+            shard: "merged".into(),
+            both: first.both,
+            ..Default::default()
+        };
+        for p in parts {
+            if p.version != VERSION {
+                return Err(format!(
+                    "results version {} (this mmlab writes {VERSION})",
+                    p.version
+                ));
+            }
+            if p.seed != first.seed || p.both != first.both {
+                return Err(format!(
+                    "shard {} is from another campaign (seed {}, both {}; expected seed {}, both {})",
+                    p.shard, p.seed, p.both, first.seed, first.both
+                ));
+            }
+            m.cases += p.cases;
+            m.seconds += p.seconds;
+            for (k, v) in &p.host_skipped {
+                *m.host_skipped.entry(k.clone()).or_default() += v;
+            }
+            for f in &p.findings {
+                m.add(f.clone());
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// What the runner reports as it goes (a progress bar, or nothing).
+pub trait Progress {
+    fn case_done(&mut self, done: u64, findings: usize);
+    fn found(&mut self, f: &Found);
+}
+
+/// Generate case `seed` (a panic while generating leaves the text up to the call that did).
+pub fn case_text(seed: u64, gen: &GenConfig) -> String {
+    quiet_panics();
+    let mut lines = vec![];
+    let _ = catch_unwind(AssertUnwindSafe(|| generate(seed, gen, &mut lines)));
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// Run the plan; `host` is used when the plan compares with the host kernel.
+pub fn run_campaign<H: Backend>(
+    plan: &Plan,
+    mut host: Option<&mut H>,
+    progress: &mut dyn Progress,
+) -> Results {
+    let start = Instant::now();
+    let (k, n) = plan.shard;
+    let mut res = Results {
+        version: VERSION,
+        seed: plan.seed,
+        shard: format!("{k}/{n}"),
+        both: host.is_some(),
+        ..Default::default()
+    };
+    let mut i = k - 1;
+    loop {
+        if plan.cases.is_some_and(|c| i >= c) || plan.budget.is_some_and(|b| start.elapsed() >= b) {
+            break;
+        }
+        let seed = plan.seed.wrapping_add(i);
+        let name = format!("fuzz-{seed}.mml");
+        let text = case_text(seed, &plan.gen);
+        let out = judge(&text, &name, host.as_deref_mut());
+        res.cases += 1;
+        if let Some(r) = out.host_skip {
+            *res.host_skipped.entry(r).or_default() += 1;
+        }
+        if let Some(f) = out.finding {
+            let seen = res
+                .findings
+                .iter()
+                .any(|g| g.finding.signature == f.signature);
+            let lines = text.lines().count();
+            let (case, minimised_lines) = if plan.shrink && !seen {
+                let sig = f.signature.clone();
+                let small = shrink(
+                    &text,
+                    |t| {
+                        judge(t, &name, host.as_deref_mut())
+                            .finding
+                            .is_some_and(|g| g.signature == sig)
+                    },
+                    plan.shrink_budget,
+                );
+                let n = small.lines().count();
+                (small, n)
+            } else {
+                (text.clone(), lines)
+            };
+            // The finding as the shrunk case shows it (its line numbers are the case's).
+            let finding = if plan.shrink && !seen {
+                judge(&case, &name, host.as_deref_mut())
+                    .finding
+                    .filter(|g| g.signature == f.signature)
+                    .unwrap_or(f)
+            } else {
+                f
+            };
+            let found = Found {
+                finding,
+                seed,
+                lines,
+                minimised_lines,
+                case,
+                occurrences: 1,
+                seeds: vec![],
+            };
+            if !seen {
+                progress.found(&found);
+            }
+            res.add(found);
+        }
+        progress.case_done(res.cases, res.findings.len());
+        i += n;
+    }
+    res.seconds = start.elapsed().as_secs_f64();
+    res
+}
+
+/// Where a finding's case is written: `<dir>/<kind>-<seed>.mml`, with its finding on top.
+pub fn write_case(dir: &std::path::Path, f: &Found) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}-{}.mml", f.finding.kind.name(), f.seed));
+    let mut text = format!(
+        "# mmlab fuzz: {} (case seed {}, {} lines shrunk to {})\n# {}\n",
+        f.finding.signature, f.seed, f.lines, f.minimised_lines, f.finding.detail
+    );
+    text.push_str(&f.case);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

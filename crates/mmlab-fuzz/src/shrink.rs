@@ -1,0 +1,316 @@
+//! Minimising a failing case: drop statements (each with the statements that use what it
+//! binds), then optional header lines, then simplify numbers and flag sets, keeping a change
+//! only when the case still fails the same way. Works on any scenario text.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mmlab_scenario::ast::{Action, Expr, ExprKind, Stmt, StmtKind};
+use mmlab_scenario::parse;
+
+/// How much work shrinking may do.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// Most tries of the failure predicate.
+    pub tries: usize,
+    pub time: Duration,
+}
+
+/// One top-level statement: its lines, what it binds (variables, tasks) and uses.
+#[derive(Clone, Debug)]
+struct Unit {
+    lines: Vec<String>,
+    binds: Vec<String>,
+    uses: HashSet<String>,
+}
+
+fn names(e: &Expr, out: &mut HashSet<String>) {
+    match &e.kind {
+        ExprKind::Name(n) => {
+            out.insert(n.clone());
+        }
+        ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => names(x, out),
+        ExprKind::Bin(_, a, b) => {
+            names(a, out);
+            names(b, out);
+        }
+        ExprKind::Call(_, args) => args.iter().for_each(|a| names(a, out)),
+        ExprKind::Num(_) | ExprKind::Str(_) => {}
+    }
+}
+
+fn stmt_names(s: &Stmt, binds: &mut Vec<String>, uses: &mut HashSet<String>) {
+    match &s.kind {
+        StmtKind::Process { name, .. } => binds.push(name.clone()),
+        StmtKind::Repeat { body, .. } => body.iter().for_each(|b| stmt_names(b, binds, uses)),
+        StmtKind::Step { task, action } => {
+            uses.insert(task.clone());
+            match action {
+                Action::Assign(v, e) => {
+                    binds.push(v.clone());
+                    names(e, uses);
+                }
+                Action::Do(e) | Action::Fails(e, _) | Action::Faults(e, _) | Action::Blocks(e) => {
+                    names(e, uses)
+                }
+                Action::Compare(a, _, b) => {
+                    names(a, uses);
+                    names(b, uses);
+                }
+                Action::Mem { addr, len, byte } => {
+                    names(addr, uses);
+                    names(len, uses);
+                    names(byte, uses);
+                }
+            }
+        }
+    }
+}
+
+/// The header lines and the statements of `text` (None if it does not parse).
+fn split(text: &str) -> Option<(Vec<String>, Vec<Unit>)> {
+    let sc = parse(text, Path::new("case.mml")).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = sc.body.iter().map(|s| s.pos.line - 1).collect();
+    let first = *starts.first().unwrap_or(&lines.len());
+    let header = lines[..first].iter().map(|l| l.to_string()).collect();
+    let units = sc
+        .body
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let end = starts.get(i + 1).copied().unwrap_or(lines.len());
+            let (mut binds, mut uses) = (vec![], HashSet::new());
+            stmt_names(s, &mut binds, &mut uses);
+            for b in &binds {
+                uses.remove(b);
+            }
+            Unit {
+                lines: lines[starts[i]..end]
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect(),
+                binds,
+                uses,
+            }
+        })
+        .collect();
+    Some((header, units))
+}
+
+fn join(header: &[String], units: &[Unit]) -> String {
+    let mut s = String::new();
+    for l in header
+        .iter()
+        .chain(units.iter().flat_map(|u| u.lines.iter()))
+    {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+/// Units without those in `drop` and everything that depends on them.
+fn without(units: &[Unit], drop: &HashSet<usize>) -> Vec<Unit> {
+    let mut gone: HashSet<String> = HashSet::new();
+    let mut keep = vec![];
+    for (i, u) in units.iter().enumerate() {
+        if drop.contains(&i) || u.uses.iter().any(|n| gone.contains(n)) {
+            gone.extend(u.binds.iter().cloned());
+        } else {
+            keep.push(u.clone());
+        }
+    }
+    keep
+}
+
+struct Shrinker<F: FnMut(&str) -> bool> {
+    same: F,
+    budget: Budget,
+    start: Instant,
+    tries: usize,
+}
+
+impl<F: FnMut(&str) -> bool> Shrinker<F> {
+    fn spent(&self) -> bool {
+        self.tries >= self.budget.tries || self.start.elapsed() >= self.budget.time
+    }
+
+    fn holds(&mut self, text: &str) -> bool {
+        if self.spent() {
+            return false;
+        }
+        self.tries += 1;
+        (self.same)(text)
+    }
+
+    /// Drop chunks of statements, halving the chunk size down to one.
+    fn drop_units(&mut self, header: &[String], mut units: Vec<Unit>) -> Vec<Unit> {
+        let mut chunk = units.len().div_ceil(2).max(1);
+        loop {
+            let mut i = 0;
+            let mut changed = false;
+            while i < units.len() && !self.spent() {
+                let drop: HashSet<usize> = (i..(i + chunk).min(units.len())).collect();
+                let cand = without(&units, &drop);
+                if cand.len() < units.len() && self.holds(&join(header, &cand)) {
+                    units = cand;
+                    changed = true;
+                } else {
+                    i += chunk;
+                }
+            }
+            if chunk == 1 && !changed || self.spent() {
+                return units;
+            }
+            chunk = (chunk / 2).max(1);
+        }
+    }
+
+    /// Drop optional header lines (never the title).
+    fn drop_header(&mut self, mut header: Vec<String>, units: &[Unit]) -> Vec<String> {
+        let mut i = 0;
+        while i < header.len() {
+            if header[i].starts_with("title") {
+                i += 1;
+                continue;
+            }
+            let mut cand = header.clone();
+            cand.remove(i);
+            if self.holds(&join(&cand, units)) {
+                header = cand;
+            } else {
+                i += 1;
+            }
+        }
+        header
+    }
+
+    /// Simpler versions of each line (smaller numbers, fewer flags), each line until none
+    /// of its simplifications keeps the failure.
+    fn simplify(&mut self, header: &[String], mut units: Vec<Unit>) -> Vec<Unit> {
+        for u in 0..units.len() {
+            for l in 0..units[u].lines.len() {
+                'line: loop {
+                    for cand in simpler(&units[u].lines[l]) {
+                        if self.spent() {
+                            return units;
+                        }
+                        let old = std::mem::replace(&mut units[u].lines[l], cand);
+                        if self.holds(&join(header, &units)) {
+                            continue 'line;
+                        }
+                        units[u].lines[l] = old;
+                    }
+                    break;
+                }
+            }
+        }
+        units
+    }
+}
+
+/// Candidate simplifications of one line: each number made 1, 0 or half; each `| FLAG`
+/// dropped.
+fn simpler(line: &str) -> Vec<String> {
+    let mut out = vec![];
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_number = bytes[i].is_ascii_digit()
+            && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'));
+        if !starts_number {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < bytes.len() && (bytes[j].is_ascii_hexdigit() || bytes[j] == b'x') {
+            j += 1;
+        }
+        let tok = &line[i..j];
+        let v = match tok.strip_prefix("0x") {
+            Some(h) => u64::from_str_radix(h, 16).ok(),
+            None => tok.parse().ok(),
+        };
+        if let Some(v) = v {
+            for smaller in [1, 0, v / 2] {
+                if smaller < v {
+                    out.push(format!("{}{}{}", &line[..i], smaller, &line[j..]));
+                }
+            }
+        }
+        i = j;
+    }
+    let parts: Vec<&str> = line.split(" | ").collect();
+    for k in 1..parts.len() {
+        let mut cand = parts.clone();
+        // The flag after this ` | ` goes up to the next `,` or `)`.
+        let flag_end = cand[k].find([',', ')']).unwrap_or(cand[k].len());
+        let rest = &cand[k][flag_end..];
+        let merged = format!("{}{}", cand[k - 1], rest);
+        cand[k - 1] = &merged;
+        cand.remove(k);
+        out.push(cand.join(" | "));
+    }
+    out
+}
+
+/// Minimise `text`, which fails as `same` recognises. Returns the smallest text found.
+pub fn shrink(text: &str, same: impl FnMut(&str) -> bool, budget: Budget) -> String {
+    let Some((header, units)) = split(text) else {
+        return text.to_string();
+    };
+    let mut s = Shrinker {
+        same,
+        budget,
+        start: Instant::now(),
+        tries: 0,
+    };
+    let units = s.drop_units(&header, units);
+    let header = s.drop_header(header, &units);
+    let units = s.simplify(&header, units);
+    // Simpler numbers can make more statements unnecessary.
+    let units = s.drop_units(&header, units);
+    join(&header, &units)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CASE: &str = "title \"t\"\nhugepages 2\nprocess P\nP: p = mmap(NULL, 8 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)\nP: q = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nP: store(p, 0x11)\nP: expect load(q) == 0\nP: munmap(p, 8 * PAGE_SIZE)\n";
+
+    #[test]
+    fn shrinking_keeps_what_the_failure_needs() {
+        // "Fails" while the case still unmaps p: the mmap of p must stay with it, q must go.
+        let same = |t: &str| t.contains("munmap(p,") && t.contains("p = mmap");
+        let budget = Budget {
+            tries: 1000,
+            time: Duration::from_secs(10),
+        };
+        let out = shrink(CASE, same, budget);
+        assert_eq!(
+            out,
+            "title \"t\"\nprocess P\nP: p = mmap(NULL, 0 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, -0, 0)\nP: munmap(p, 0 * PAGE_SIZE)\n"
+        );
+    }
+
+    #[test]
+    fn dropping_a_binding_drops_its_users() {
+        let (_, units) = split(CASE).expect("parses");
+        let drop: HashSet<usize> = [1].into_iter().collect();
+        let kept = without(&units, &drop);
+        assert!(kept.iter().all(|u| !u.lines[0].contains("(p")));
+        assert!(kept.iter().any(|u| u.lines[0].contains("load(q)")));
+    }
+
+    #[test]
+    fn simpler_lines_shrink_numbers_and_flags() {
+        let c = simpler("P: x = mmap(NULL, 8 * PAGE_SIZE, PROT_READ | PROT_WRITE, 0, -1, 0)");
+        assert!(c.contains(
+            &"P: x = mmap(NULL, 1 * PAGE_SIZE, PROT_READ | PROT_WRITE, 0, -1, 0)".to_string()
+        ));
+        assert!(c.contains(&"P: x = mmap(NULL, 8 * PAGE_SIZE, PROT_READ, 0, -1, 0)".to_string()));
+    }
+}
