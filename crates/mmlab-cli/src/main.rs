@@ -3,12 +3,14 @@
 
 mod bench;
 mod diff;
+mod output;
 mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mmlab_scenario::Limits;
 
 #[derive(Parser)]
 #[command(
@@ -21,39 +23,74 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Flags `run` and `live` share: what to run and how much it may use.
+#[derive(clap::Args)]
+struct RunFlags {
+    /// `.mml` files or folders (searched recursively).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Print one JSON document (docs/json-schema.md) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Only the scenarios whose path or title contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// The most steps one scenario may run (each step and each pass of a `repeat` counts one);
+    /// a scenario over it is refused before it runs.
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_STEPS)]
+    max_steps: u64,
+    /// How much this process may grow while one scenario runs (e.g. 512M, 4G).
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    max_memory: u64,
+    /// The known-divergences file (default: known-divergences.txt in each scenario's folder
+    /// and every folder above it).
+    #[arg(long)]
+    known: Option<PathBuf>,
+}
+
+impl RunFlags {
+    fn options(self, verbose: bool) -> (Vec<PathBuf>, report::Options) {
+        let opts = report::Options {
+            json: self.json,
+            filter: self.filter,
+            limits: Limits {
+                max_steps: self.max_steps,
+                max_memory: self.max_memory,
+            },
+            verbose,
+            known: self.known,
+        };
+        (self.paths, opts)
+    }
+}
+
+/// A size with an optional K/M/G suffix, as in scenarios.
+fn parse_size(text: &str) -> Result<u64, String> {
+    mmlab_scenario::parse::parse_number(text)
+        .ok_or_else(|| format!("`{text}` is not a size (bytes, or with K, M or G: 512M)"))
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run scenario files or folders of them on the model (or, with --both, on the model and
     /// the host kernel, comparing every expectation).
     Run {
-        /// `.mml` files or folders (searched recursively).
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Print the reports as JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        flags: RunFlags,
         /// Skip the invariant checker after each step (faster, for large scenarios).
         #[arg(long)]
         no_check: bool,
         /// Also run on the host kernel and report where the two disagree.
         #[arg(long)]
         both: bool,
-        /// With --both: the known-divergences file (default: known-divergences.txt in each folder given).
-        #[arg(long)]
-        known: Option<PathBuf>,
         /// With --both: show every expectation's model and host value, not only disagreements.
         #[arg(long, short)]
         verbose: bool,
     },
     /// Run scenarios on the host kernel (real processes, real syscalls; needs root).
     Live {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[arg(long)]
-        json: bool,
-        /// The known-divergences file (default: known-divergences.txt in each folder given).
-        #[arg(long)]
-        known: Option<PathBuf>,
+        #[command(flatten)]
+        flags: RunFlags,
     },
     /// Measure the model against the host kernel on the same workloads, side by side.
     Bench {
@@ -84,39 +121,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run {
-            paths,
-            json,
+            flags,
             no_check,
-            both: false,
-            ..
-        } => {
-            let mut model = mmlab_scenario::ModelBackend::default();
-            model.check_invariants = !no_check;
-            report::run_suite(&paths, json, &mut model, &[])
-        }
-        Cmd::Run {
-            paths,
-            json,
-            no_check,
-            both: true,
-            known,
+            both,
             verbose,
         } => {
+            let (paths, opts) = flags.options(verbose);
             let mut model = mmlab_scenario::ModelBackend::default();
             model.check_invariants = !no_check;
-            diff::run_both(
-                &paths,
-                known.as_deref(),
-                json,
-                verbose,
-                &mut model,
-                &mut host_backend(),
-            )
+            if both {
+                diff::run_both(&paths, &opts, &mut model, &mut host_backend())
+            } else {
+                report::run_suite("run", &paths, &opts, &mut model, false)
+            }
         }
-        Cmd::Live { paths, json, known } => match diff::known_for(&paths, known.as_deref()) {
-            Ok(k) => report::run_suite(&paths, json, &mut host_backend(), &k),
-            Err(code) => code,
-        },
+        Cmd::Live { flags } => {
+            let (paths, opts) = flags.options(false);
+            report::run_suite("live", &paths, &opts, &mut host_backend(), true)
+        }
         Cmd::Bench { quick, json } => bench::run(quick, json),
         Cmd::Fuzz(args) => mmlab_fuzz::cli::main(args, host_backend),
         Cmd::Agent { fd } => mmlab_live::agent::main(fd),

@@ -44,7 +44,7 @@ fn a_false_expectation_fails_on_both_backends() {
             "{}",
             r.backend
         );
-        assert_eq!(r.failures[0].observed, "7");
+        assert_eq!(r.failures[0].observed, "0x07");
     }
     let (v, _) = compare(&m, &hr, &[]);
     assert_eq!(v, Verdict::Fail, "both agree the scenario is wrong");

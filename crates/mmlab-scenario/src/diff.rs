@@ -1,11 +1,12 @@
 //! Comparing one scenario's runs on two backends (the model and the host kernel): every
-//! expectation line's verdict and value side by side, with the known divergences that explain
-//! a disagreement.
+//! expectation line's verdict and observed values side by side, with the known divergences
+//! that explain a disagreement. A line agrees when it held on both, or failed on both with the
+//! same observed values; every other line is a divergence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use crate::run::{Report, Status};
+use crate::run::{LineResult, Report, Status};
 
 /// One entry of the known-divergences file: a scenario line where 5.19 and the host differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +54,42 @@ pub fn load_known(file: &Path) -> Result<Vec<Known>, String> {
     Ok(out)
 }
 
+/// The name of a known-divergences file.
+pub const KNOWN_FILE: &str = "known-divergences.txt";
+
+/// The known divergences that apply to scenarios: `known-divergences.txt` in a scenario's own
+/// folder and in every folder above it, each read once.
+#[derive(Default)]
+pub struct KnownFiles {
+    /// Every file read so far, by folder (None: the folder has none).
+    by_dir: HashMap<PathBuf, Option<Vec<Known>>>,
+}
+
+impl KnownFiles {
+    /// The entries that apply to `scenario`, from its folder up to the root.
+    pub fn for_scenario(&mut self, scenario: &Path) -> Result<Vec<Known>, String> {
+        let abs = scenario
+            .canonicalize()
+            .unwrap_or_else(|_| scenario.to_path_buf());
+        let mut out = Vec::new();
+        for dir in abs.ancestors().skip(1) {
+            if !self.by_dir.contains_key(dir) {
+                let f = dir.join(KNOWN_FILE);
+                let entries = if f.is_file() {
+                    Some(load_known(&f)?)
+                } else {
+                    None
+                };
+                self.by_dir.insert(dir.to_path_buf(), entries);
+            }
+            if let Some(k) = &self.by_dir[dir] {
+                out.extend(k.iter().cloned());
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Is `path:line` a known divergence?
 pub fn is_known(known: &[Known], path: &str, line: usize) -> bool {
     known
@@ -67,27 +104,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Per line of a report: did everything at that line hold, and what was observed.
-fn by_line(r: &Report) -> BTreeMap<usize, (bool, String, String)> {
-    let mut m: BTreeMap<usize, (bool, String, String)> = BTreeMap::new();
-    for c in &r.checks {
-        let e = m
-            .entry(c.line)
-            .or_insert((true, c.expected.clone(), c.observed.clone()));
-        if !c.ok && e.0 {
-            *e = (false, c.expected.clone(), c.observed.clone());
-        }
-    }
-    for f in &r.failures {
-        m.entry(f.line).and_modify(|e| e.0 = false).or_insert((
-            false,
-            f.expected.clone(),
-            f.observed.clone(),
-        ));
-    }
-    m
-}
-
 /// The verdict on one scenario run on both backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,10 +112,10 @@ pub enum Verdict {
     Agree,
     /// The backends disagree only where the known-divergences file says why.
     Known,
-    /// The backends disagree somewhere unexplained.
+    /// The backends disagree somewhere unexplained (whatever else happened).
     Diverge,
-    /// Both agree an expectation does not hold (the scenario is wrong), or the model fails a
-    /// scenario the host cannot run.
+    /// No unexplained divergence, but an expectation fails on both with the same values (the
+    /// scenario is wrong), or the model fails a scenario the host cannot run.
     Fail,
     /// The host cannot run it (and the model passes it).
     Skip,
@@ -110,14 +126,45 @@ pub enum Verdict {
 pub struct LineDiff {
     pub line: usize,
     pub expected: String,
+    /// What each side observed, as text (the first failure, else the first observation);
+    /// None where the line was not reached.
     pub model: Option<String>,
     pub model_ok: Option<bool>,
     pub host: Option<String>,
     pub host_ok: Option<bool>,
+    /// The two sides agree: both held, or both failed with the same observed values.
+    pub agree: bool,
+    /// The known-divergences entry that explains a disagreement.
     pub known: Option<String>,
+    /// Each side's aggregate, typed.
+    pub model_result: Option<LineResult>,
+    pub host_result: Option<LineResult>,
 }
 
-/// Compare a scenario's two reports.
+/// A line's observation as text: the first failure (with how many runs failed), else the first
+/// observation.
+fn summary(l: &LineResult) -> String {
+    match &l.failure {
+        Some(f) if l.runs > 1 => format!("{f} ({} of {} runs failed)", l.failed, l.runs),
+        Some(f) => f.to_string(),
+        None if l.runs > 1 => format!("{} (all {} runs held)", l.first, l.runs),
+        None => l.first.to_string(),
+    }
+}
+
+/// Do two runs of a line agree?
+fn agree(m: Option<&LineResult>, h: Option<&LineResult>) -> bool {
+    match (m, h) {
+        (Some(m), Some(h)) => {
+            (m.failed == 0 && h.failed == 0)
+                || (m.failed > 0 && (m.runs, m.failed, m.digest) == (h.runs, h.failed, h.digest))
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Compare a scenario's two reports, line by line.
 pub fn compare(model: &Report, host: &Report, known: &[Known]) -> (Verdict, Vec<LineDiff>) {
     if host.status == Status::Skip {
         let v = if model.status == Status::Pass {
@@ -127,40 +174,44 @@ pub fn compare(model: &Report, host: &Report, known: &[Known]) -> (Verdict, Vec<
         };
         return (v, vec![]);
     }
-    let (m, h) = (by_line(model), by_line(host));
+    let m: BTreeMap<usize, &LineResult> = model.lines.iter().map(|l| (l.line, l)).collect();
+    let h: BTreeMap<usize, &LineResult> = host.lines.iter().map(|l| (l.line, l)).collect();
     let mut lines: Vec<usize> = m.keys().chain(h.keys()).copied().collect();
     lines.sort_unstable();
     lines.dedup();
     let mut diffs = Vec::new();
-    let (mut diverge, mut unexplained, mut both_fail) = (false, false, false);
+    let (mut explained, mut unexplained, mut both_fail) = (false, false, false);
     for l in lines {
-        let (mo, ho) = (m.get(&l), h.get(&l));
-        let agree = mo.map(|x| x.0) == ho.map(|x| x.0);
+        let (mo, ho) = (m.get(&l).copied(), h.get(&l).copied());
+        let same = agree(mo, ho);
         let known_reason = known
             .iter()
             .find(|k| k.line == l && same_file(&k.path, Path::new(&model.path)))
             .map(|k| k.reason.clone());
-        if !agree {
-            diverge = true;
+        if !same {
+            explained |= known_reason.is_some();
             unexplained |= known_reason.is_none();
-        } else if mo.is_some_and(|x| !x.0) {
+        } else if mo.is_some_and(|x| x.failed > 0) {
             both_fail = true;
         }
         diffs.push(LineDiff {
             line: l,
-            expected: mo.or(ho).map(|x| x.1.clone()).unwrap_or_default(),
-            model: mo.map(|x| x.2.clone()),
-            model_ok: mo.map(|x| x.0),
-            host: ho.map(|x| x.2.clone()),
-            host_ok: ho.map(|x| x.0),
-            known: if agree { None } else { known_reason },
+            expected: mo.or(ho).map(|x| x.expected.clone()).unwrap_or_default(),
+            model: mo.map(summary),
+            model_ok: mo.map(|x| x.failed == 0),
+            host: ho.map(summary),
+            host_ok: ho.map(|x| x.failed == 0),
+            agree: same,
+            known: if same { None } else { known_reason },
+            model_result: mo.cloned(),
+            host_result: ho.cloned(),
         });
     }
-    let verdict = if both_fail {
-        Verdict::Fail
-    } else if unexplained {
+    let verdict = if unexplained {
         Verdict::Diverge
-    } else if diverge {
+    } else if both_fail {
+        Verdict::Fail
+    } else if explained {
         Verdict::Known
     } else {
         Verdict::Agree

@@ -2,13 +2,16 @@
 
 pub mod ast;
 pub mod backend;
+pub mod check;
 pub mod diff;
+pub mod lang;
 pub mod model;
+pub mod observe;
 pub mod parse;
 pub mod run;
 pub mod suite;
 
 pub use backend::Backend;
 pub use model::ModelBackend;
-pub use parse::{parse, ParseError};
-pub use run::{run, Report, Status};
+pub use parse::{parse, parse_bytes, ParseError};
+pub use run::{run, run_with, Limits, Report, Status};

@@ -5,9 +5,13 @@ use std::collections::HashMap;
 use mmlab::fs::proc::MapsEntry;
 use mmlab::hw::PAGE_SIZE;
 use mmlab::page::alloc::ZERO_PFN;
+use mmlab::page::PageFlags;
 use mmlab::{Config, Errno, Kernel, Profile, Signal};
 
 use crate::backend::*;
+
+/// The most CPUs the model simulates (Kernel::new keeps 1 to 64 TLBs).
+pub const MAX_CPUS: usize = 64;
 
 /// Runs scenarios on the model; a fresh `Kernel` per scenario.
 pub struct ModelBackend {
@@ -132,8 +136,10 @@ impl Backend for ModelBackend {
             cfg.memory_bytes = m;
         }
         if let Some(c) = setup.cpus {
-            if !(1..=64).contains(&c) {
-                return Err(Skip(format!("cpus {c}: the model has 1 to 64 CPUs")));
+            if !(1..=MAX_CPUS).contains(&c) {
+                return Err(Skip(format!(
+                    "cpus {c}: the model has 1 to {MAX_CPUS} CPUs"
+                )));
             }
             cfg.cpus = c;
         }
@@ -299,7 +305,7 @@ impl Backend for ModelBackend {
         self.k().pagemap(t, addr)
     }
     fn zero_pfn(&mut self) -> u64 {
-        ZERO_PFN
+        ZERO_PFN.0
     }
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         self.k().minflt(t)
@@ -359,10 +365,10 @@ impl Backend for ModelBackend {
             }),
             ModelProbe::GetPage(addr) => k
                 .get_page_ref(t, *addr)
-                .map(ProbeValue::Num)
+                .map(|p| ProbeValue::Num(p.0))
                 .map_err(|e| format!("no page to reference at {addr:#x}: {e}")),
             ModelProbe::PutPage(pfn) => k
-                .put_page_ref(*pfn)
+                .put_page_ref(mmlab::page::Pfn(*pfn))
                 .map(|_| ProbeValue::Num(0))
                 .map_err(|e| format!("no reference held on pfn {pfn:#x}: {e}")),
             ModelProbe::KhugepagedScan(addr) => k
@@ -379,14 +385,26 @@ impl Backend for ModelBackend {
                 .map_err(|e| e.to_string()),
             ModelProbe::Page(addr) => match k.page_at(t, *addr).map_err(|e| e.to_string())? {
                 None => Err(format!("no page is mapped at {addr:#x}")),
+                // In the order of crate::lang::MODEL_PAGE_FIELDS.
                 Some((pfn, p)) => Ok(ProbeValue::Record(vec![
-                    ("pfn", pfn),
-                    ("anon", p.is_anon() as u64),
+                    ("pfn", pfn.0),
+                    ("anon", k.folio_flag(pfn, PageFlags::ANON) as u64),
                     ("anon_exclusive", p.anon_exclusive() as u64),
                     ("refcount", k.page_count_of(pfn) as u64),
                     ("mapcount", k.page_mapcount_of(pfn) as u64),
                     ("thp", k.is_thp_page(pfn) as u64),
                     ("zero", (pfn == ZERO_PFN) as u64),
+                    ("dirty", k.folio_flag(pfn, PageFlags::DIRTY) as u64),
+                    ("lru", k.folio_flag(pfn, PageFlags::LRU) as u64),
+                    ("active", k.folio_flag(pfn, PageFlags::ACTIVE) as u64),
+                    (
+                        "referenced",
+                        k.folio_flag(pfn, PageFlags::REFERENCED) as u64,
+                    ),
+                    (
+                        "swapbacked",
+                        k.folio_flag(pfn, PageFlags::SWAPBACKED) as u64,
+                    ),
                 ])),
             },
         }

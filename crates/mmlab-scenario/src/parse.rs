@@ -17,7 +17,7 @@ pub struct ParseError {
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     Ident(String),
-    Num(u64),
+    Num(u64, Radix),
     Str(String),
     Punct(&'static str),
 }
@@ -26,7 +26,7 @@ impl Tok {
     fn describe(&self) -> String {
         match self {
             Tok::Ident(s) => format!("`{s}`"),
-            Tok::Num(n) => format!("number {n}"),
+            Tok::Num(n, r) => format!("number {}", r.show(*n)),
             Tok::Str(s) => format!("string \"{s}\""),
             Tok::Punct(p) => format!("`{p}`"),
         }
@@ -73,12 +73,25 @@ fn lex(line: &str, ln: usize, file: &str) -> Result<Vec<(Tok, usize)>, ParseErro
                 i += 1;
             }
             let text = &line[start..i];
-            out.push((
-                Tok::Num(
-                    parse_number(text).ok_or_else(|| err(col, format!("bad number `{text}`")))?,
-                ),
-                col,
-            ));
+            let n = parse_number(text).ok_or_else(|| {
+                let msg = if text
+                    .bytes()
+                    .skip(1)
+                    .all(|c| c.is_ascii_hexdigit() || c == b'x')
+                    && !text.ends_with('x')
+                {
+                    format!("number `{text}` does not fit in 64 bits")
+                } else {
+                    format!("bad number `{text}`")
+                };
+                err(col, msg)
+            })?;
+            let radix = if text.starts_with("0x") || text.starts_with("0X") {
+                Radix::Hex
+            } else {
+                Radix::Auto
+            };
+            out.push((Tok::Num(n, radix), col));
             continue;
         }
         if c.is_ascii_alphabetic() || c == '_' {
@@ -94,7 +107,10 @@ fn lex(line: &str, ln: usize, file: &str) -> Result<Vec<(Tok, usize)>, ParseErro
                 out.push((Tok::Punct(p), col));
                 i += p.len();
             }
-            None => return Err(err(col, format!("unexpected character `{c}`"))),
+            None => {
+                let c = line[i..].chars().next().unwrap_or(c);
+                return Err(err(col, format!("unexpected character `{c}`")));
+            }
         }
     }
     Ok(out)
@@ -119,8 +135,12 @@ pub fn parse_number(text: &str) -> Option<u64> {
     v.checked_mul(mult)
 }
 
-/// How deep expressions may nest (a bound, so no input can exhaust the parser's stack).
-const MAX_DEPTH: usize = 200;
+/// How deep expressions may nest: parentheses, unary operators, calls and precedence levels
+/// (a bound, so no input can exhaust the stack of the parser or of any expression walker).
+pub const MAX_DEPTH: usize = 200;
+
+/// How deep `repeat` blocks may nest (the runner walks blocks recursively).
+pub const MAX_BLOCK_DEPTH: usize = 32;
 
 struct Line<'a> {
     depth: usize,
@@ -151,6 +171,14 @@ impl Line<'_> {
             line: self.ln,
             col: self.col(),
             msg: format!("expected {expected}, found {found}"),
+        }
+    }
+    fn err_at(&self, at: Pos, msg: String) -> ParseError {
+        ParseError {
+            file: self.file.into(),
+            line: at.line,
+            col: at.col,
+            msg,
         }
     }
     fn eat(&mut self, p: &str) -> bool {
@@ -184,7 +212,7 @@ impl Line<'_> {
     }
     fn number(&mut self, what: &str) -> Result<u64, ParseError> {
         match self.peek() {
-            Some(Tok::Num(n)) => {
+            Some(Tok::Num(n, _)) => {
                 let n = *n;
                 self.i += 1;
                 Ok(n)
@@ -223,29 +251,44 @@ impl Line<'_> {
         if level == LEVELS.len() {
             return self.unary();
         }
-        let mut lhs = self.binary(level + 1)?;
+        let first = self.binary(level + 1)?;
+        let mut rest = Vec::new();
         'outer: loop {
             for (sym, op) in LEVELS[level] {
                 if self.peek() == Some(&Tok::Punct(sym)) {
                     self.i += 1;
-                    let rhs = self.binary(level + 1)?;
-                    lhs = Expr {
-                        pos: lhs.pos,
-                        kind: ExprKind::Bin(*op, Box::new(lhs), Box::new(rhs)),
-                    };
+                    // A chain is one level deeper than its operands.
+                    self.enter()?;
+                    let rhs = self.binary(level + 1);
+                    self.depth -= 1;
+                    rest.push((*op, rhs?));
                     continue 'outer;
                 }
             }
-            return Ok(lhs);
+            break;
         }
+        if rest.is_empty() {
+            return Ok(first);
+        }
+        Ok(Expr {
+            pos: first.pos,
+            kind: ExprKind::Chain(Box::new(first), rest),
+        })
+    }
+
+    /// One level deeper into an expression, or an error past MAX_DEPTH.
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(self.err(&format!("an expression nested at most {MAX_DEPTH} deep")));
+        }
+        Ok(())
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.err(&format!("an expression nested at most {MAX_DEPTH} deep")));
-        }
+        self.enter()?;
         let e = self.unary_inner(pos);
         self.depth -= 1;
         e
@@ -264,25 +307,29 @@ impl Line<'_> {
                 kind: ExprKind::Not(Box::new(self.unary()?)),
             });
         }
-        let mut e = self.primary()?;
-        while self.eat(".") {
-            let f = self.ident("a field name")?;
-            e = Expr {
-                pos,
-                kind: ExprKind::Field(Box::new(e), f),
-            };
+        let e = self.primary()?;
+        if !self.eat(".") {
+            return Ok(e);
         }
-        Ok(e)
+        let f = self.ident("a field name")?;
+        if self.peek() == Some(&Tok::Punct(".")) {
+            // Records hold numbers: a field has no fields of its own.
+            return Err(self.err("no second field (a record's fields are numbers)"));
+        }
+        Ok(Expr {
+            pos,
+            kind: ExprKind::Field(Box::new(e), f),
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
         match self.peek().cloned() {
-            Some(Tok::Num(n)) => {
+            Some(Tok::Num(n, radix)) => {
                 self.i += 1;
                 Ok(Expr {
                     pos,
-                    kind: ExprKind::Num(n),
+                    kind: ExprKind::Num(n, radix),
                 })
             }
             Some(Tok::Str(text)) => {
@@ -335,11 +382,28 @@ impl Line<'_> {
         if self.keyword("expect") {
             let lhs = self.expr()?;
             if self.keyword("fails") {
+                let at = self.pos();
                 let e = self.ident("an errno name such as EFAULT")?;
+                if mmlab::Errno::from_name(&e).is_none() {
+                    return Err(self.err_at(
+                        at,
+                        format!("unknown errno `{e}` (EFAULT, EINVAL, ENOMEM, ...)"),
+                    ));
+                }
                 return Ok(Action::Fails(lhs, e));
             }
             if self.keyword("faults") {
+                let at = self.pos();
                 let s = self.ident("a signal name such as SIGSEGV")?;
+                if crate::lang::signal(&s).is_none() {
+                    return Err(self.err_at(
+                        at,
+                        format!(
+                            "unknown signal `{s}` (an access raises {})",
+                            crate::lang::SIGNALS.join(" or ")
+                        ),
+                    ));
+                }
                 return Ok(Action::Faults(lhs, s));
             }
             if self.keyword("blocks") {
@@ -390,13 +454,55 @@ impl Line<'_> {
     }
 }
 
-/// Directives that may not be task names.
-const DIRECTIVES: &[&str] = &[
-    "title", "profile", "memory", "cpus", "model", "feature", "process", "repeat", "expect", "thp",
+/// Header directives: they configure the machine, so they come before the first step.
+pub const HEADER_DIRECTIVES: &[&str] = &[
+    "title",
+    "profile",
+    "memory",
+    "cpus",
+    "hugepages",
+    "thp",
+    "fault-around-bytes",
+    "model-only",
+    "feature",
 ];
 
-/// Parse a scenario from text; `file` names it in errors.
+/// A word that starts a directive line (the first word of a header directive, `process`,
+/// `repeat`, `expect`), so it may not be a task name.
+fn is_directive_word(w: &str) -> bool {
+    matches!(w, "process" | "repeat" | "expect")
+        || HEADER_DIRECTIVES
+            .iter()
+            .any(|d| d.split('-').next() == Some(w))
+}
+
+/// Parse a scenario file's bytes: a line that is not UTF-8 is an error at that line.
+pub fn parse_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ParseError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, file),
+        Err(e) => {
+            let (good, _) = bytes.split_at(e.valid_up_to());
+            let line = good.iter().filter(|&&c| c == b'\n').count() + 1;
+            let line_start = good.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+            Err(ParseError {
+                file: file.display().to_string(),
+                line,
+                col: e.valid_up_to() - line_start + 1,
+                msg: "invalid UTF-8 (scenario files are UTF-8 text)".into(),
+            })
+        }
+    }
+}
+
+/// Parse a scenario from text and check it (`crate::check`); `file` names it in errors.
 pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
+    let sc = parse_syntax(text, file)?;
+    crate::check::check(&sc)?;
+    Ok(sc)
+}
+
+/// The syntax alone: statements and header directives, without the check pass.
+fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
     let fname = file.display().to_string();
     let mut sc = Scenario {
         path: file.to_path_buf(),
@@ -404,6 +510,9 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
     };
     // Blocks being built: (repeat count, statements, where it opened).
     let mut stack: Vec<(u64, Vec<Stmt>, Pos)> = vec![(1, Vec::new(), Pos::default())];
+    // The first statement of the body: header directives may not follow it.
+    let mut first_step: Option<Pos> = None;
+    let mut title_pos: Option<Pos> = None;
     for (idx, raw) in text.lines().enumerate() {
         let ln = idx + 1;
         let toks = lex(raw, ln, &fname)?;
@@ -419,6 +528,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             end_col: raw.trim_end().len() + 1,
         };
         let pos = l.pos();
+        let at = |p: Pos, msg: String| ParseError {
+            file: fname.clone(),
+            line: p.line,
+            col: p.col,
+            msg,
+        };
         let rest = |from: usize| {
             raw[from - 1..]
                 .split('#')
@@ -433,12 +548,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 l.i += 1;
                 l.done()?;
                 if stack.len() == 1 {
-                    return Err(ParseError {
-                        file: fname.clone(),
-                        line: ln,
-                        col: pos.col,
-                        msg: "`}` without an open `repeat`".into(),
-                    });
+                    return Err(at(pos, "`}` without an open `repeat`".into()));
                 }
                 let (count, body, open) = stack.pop().expect("block");
                 stack.last_mut().expect("outer").1.push(Stmt {
@@ -450,7 +560,50 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             _ => return Err(l.err("a directive, `process`, `repeat` or `TASK:`")),
         };
         let is_step = matches!(l.toks.get(1), Some((Tok::Punct(":"), _)));
-        if is_step && !DIRECTIVES.contains(&first.as_str()) {
+        let directive = if is_step || !is_directive_word(&first) {
+            None
+        } else {
+            Some(match first.as_str() {
+                "fault" => "fault-around-bytes",
+                "model" => "model-only",
+                d => d,
+            })
+        };
+        match directive {
+            Some(d) if HEADER_DIRECTIVES.contains(&d) => {
+                if let Some(step) = first_step {
+                    return Err(at(
+                        pos,
+                        format!(
+                            "`{d}` after the first step (line {}): header directives come first",
+                            step.line
+                        ),
+                    ));
+                }
+                let single = !matches!(d, "thp" | "feature");
+                if let Some((_, before)) = sc.header_pos.iter().find(|(w, _)| w == d) {
+                    if single {
+                        return Err(at(
+                            pos,
+                            format!("a second `{d}` line (the first is line {})", before.line),
+                        ));
+                    }
+                }
+                if d == "title" {
+                    if let Some(before) = title_pos {
+                        return Err(at(
+                            pos,
+                            format!("a second `title` line (the first is line {})", before.line),
+                        ));
+                    }
+                    title_pos = Some(pos);
+                }
+            }
+            _ => {
+                first_step.get_or_insert(pos);
+            }
+        }
+        if is_step && !is_directive_word(&first) {
             l.i += 2;
             let action = l.action()?;
             l.done()?;
@@ -478,11 +631,22 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 if p.is_empty() {
                     return Err(l.err("a profile name such as linux-5.19"));
                 }
+                sc.header_pos.push(("profile".into(), l.pos()));
                 sc.profile = Some(p);
             }
-            "memory" => sc.memory = Some(l.number("a memory size such as 64M")?),
-            "cpus" => sc.cpus = Some(l.number("a CPU count")? as usize),
+            "memory" => {
+                sc.header_pos.push(("memory".into(), l.pos()));
+                sc.memory = Some(l.number("a memory size such as 64M")?);
+                l.done()?;
+            }
+            "cpus" => {
+                sc.header_pos.push(("cpus".into(), l.pos()));
+                let n = l.number("a CPU count")?;
+                sc.cpus = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                l.done()?;
+            }
             "hugepages" => {
+                sc.header_pos.push(("hugepages".into(), l.pos()));
                 sc.hugepages = Some(l.number("a number of 2 MiB huge pages")?);
                 l.done()?;
             }
@@ -495,17 +659,16 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 };
                 // The sysfs handler's own check: a value it would refuse is a scenario error.
                 if let Err(e) = mmlab::mm::thp_knobs::ThpKnobs::default().write(name, value) {
-                    return Err(ParseError {
-                        file: fname.clone(),
-                        line: ln,
-                        col: l.col(),
-                        msg: format!(
+                    return Err(at(
+                        l.pos(),
+                        format!(
                             "writing `{value}` to transparent_hugepage/{name} fails with {e} \
                              (knobs: {})",
                             mmlab::mm::thp_knobs::NAMES.join(", ")
                         ),
-                    });
+                    ));
                 }
+                sc.header_pos.push(("thp".into(), pos));
                 sc.thp.push((name.to_string(), value.to_string()));
             }
             "fault" => {
@@ -517,6 +680,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 if !l.keyword("bytes") {
                     return Err(l.err("`fault-around-bytes`"));
                 }
+                sc.header_pos.push(("fault-around-bytes".into(), l.pos()));
                 sc.fault_around_bytes = Some(l.number("a byte count such as 4096")?);
                 l.done()?;
             }
@@ -532,23 +696,28 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                     }
                     _ => return Err(l.err("a quoted reason after model-only")),
                 }
+                sc.header_pos.push(("model-only".into(), pos));
                 l.done()?;
             }
             "feature" => {
+                let name_pos = l.pos();
                 let name = l.ident("a feature name")?;
                 let on = match l.ident("`on` or `off`")?.as_str() {
                     "on" => true,
                     "off" => false,
                     _ => {
-                        return Err(ParseError {
-                            file: fname.clone(),
-                            line: ln,
-                            col: l.toks[l.i - 1].1,
-                            msg: "expected `on` or `off`".into(),
-                        })
+                        return Err(at(
+                            Pos {
+                                line: ln,
+                                col: l.toks[l.i - 1].1,
+                            },
+                            "expected `on` or `off`".into(),
+                        ))
                     }
                 };
                 l.done()?;
+                sc.header_pos.push((format!("feature {name}"), name_pos));
+                sc.header_pos.push(("feature".into(), pos));
                 sc.features.push((name, on));
             }
             "process" => {
@@ -558,7 +727,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                     if !l.keyword("cpu") {
                         return Err(l.err("`cpu`"));
                     }
-                    cpu = l.number("a CPU number")? as usize;
+                    let n = l.number("a CPU number")?;
+                    cpu = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 l.done()?;
                 stack.last_mut().expect("block").1.push(Stmt {
@@ -570,11 +740,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 let n = l.number("a repeat count")?;
                 l.expect("{")?;
                 l.done()?;
+                if stack.len() > MAX_BLOCK_DEPTH {
+                    return Err(at(
+                        pos,
+                        format!("`repeat` blocks nested at most {MAX_BLOCK_DEPTH} deep"),
+                    ));
+                }
                 stack.push((n, Vec::new(), pos));
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, model-only, feature), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, fault-around-bytes, model-only, feature), `process`, `repeat` or `TASK:`"));
             }
         }
     }

@@ -1,29 +1,59 @@
 //! Running a parsed scenario on a backend: evaluate steps in file order, check expectations,
-//! collect verdicts with the file:line of each.
+//! keep one aggregate per expectation line (so a line run a million times costs no more memory
+//! than a line run once), and stop at the step or memory budget.
 
-use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use mmlab::{Errno, Signal};
 
 use crate::ast::*;
 use crate::backend::*;
+use crate::lang::{self, RecordKind};
+use crate::observe::{Context, MapsLine, Number, Observed, PageLine};
 
-/// One expectation that did not hold, or the step that ended the scenario.
+/// An expectation line's verdict: the first failed observation there (with the state around
+/// its address), or the step that ended the scenario.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
     pub line: usize,
     pub expected: String,
+    /// What was seen, as text (`Observed`'s rendering).
     pub observed: String,
+    /// What was seen, typed.
+    pub value: Observed,
+    /// How many times the line failed (a line inside `repeat` runs many times).
+    pub count: u64,
+    /// This step ended the scenario (an unexpected error, a budget).
+    pub ended: bool,
+    /// The VMAs and page-table entries around the address the expectation looked at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
 }
 
-/// One evaluated expectation: where, whether it held, and what was seen.
+/// Every evaluation of one expectation line, aggregated.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Check {
+pub struct LineResult {
     pub line: usize,
-    pub ok: bool,
     pub expected: String,
-    pub observed: String,
+    /// How many times the line was evaluated, and how many of those did not hold.
+    pub runs: u64,
+    pub failed: u64,
+    /// The first observation.
+    pub first: Observed,
+    /// The first observation that did not hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Observed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<Context>,
+    /// A digest of every observation in order: two backends saw the same values at this line
+    /// when runs, failures and digests are equal.
+    #[serde(skip)]
+    pub digest: u64,
+    /// The scenario ended at this line.
+    pub ended: bool,
 }
 
 /// How a scenario ended.
@@ -33,6 +63,9 @@ pub enum Status {
     Pass,
     Fail,
     Skip,
+    /// The scenario could not be run as a test: a file that cannot be read or does not parse,
+    /// or a step or memory budget exceeded.
+    Error,
 }
 
 /// The verdict on one scenario.
@@ -43,51 +76,79 @@ pub struct Report {
     pub backend: &'static str,
     pub status: Status,
     pub skip_reason: Option<String>,
+    /// Why the scenario is an error (status `error`): `file:line:col: message`.
+    pub error: Option<String>,
+    /// The lines that did not hold, in line order; the step that ended the scenario last.
     pub failures: Vec<Failure>,
-    /// Every expectation evaluated, in order (a line inside `repeat` appears once per pass).
-    pub checks: Vec<Check>,
-    pub expectations: usize,
+    /// Every expectation line evaluated, in line order.
+    pub lines: Vec<LineResult>,
+    /// Expectations evaluated (a line inside `repeat` counts once per pass).
+    pub expectations: u64,
+    /// Steps run.
+    pub steps: u64,
     pub micros: u128,
 }
 
-/// Why evaluation stopped early.
-struct Stop(Failure);
+impl Report {
+    /// An empty report of a scenario about to run.
+    pub fn new(path: &str, title: &str, backend: &'static str) -> Report {
+        Report {
+            path: path.to_string(),
+            title: title.to_string(),
+            backend,
+            status: Status::Pass,
+            skip_reason: None,
+            error: None,
+            failures: vec![],
+            lines: vec![],
+            expectations: 0,
+            steps: 0,
+            micros: 0,
+        }
+    }
+}
+
+/// How much one scenario may use: steps (each step and each pass of a `repeat` count one)
+/// and memory (growth of this process's resident set while the scenario runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_steps: u64,
+    pub max_memory: u64,
+}
+
+impl Limits {
+    /// The default step budget: far above any bundled scenario (the largest runs a few
+    /// hundred steps), low enough that a runaway `repeat` is refused at once.
+    pub const DEFAULT_STEPS: u64 = 1_000_000;
+    /// The default memory budget: room for the model's default 4 GiB of simulated memory
+    /// to be half written.
+    pub const DEFAULT_MEMORY: u64 = 2 << 30;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_steps: Limits::DEFAULT_STEPS,
+            max_memory: Limits::DEFAULT_MEMORY,
+        }
+    }
+}
+
+/// Why evaluation stopped early: the line, what was expected, what happened.
+struct Stop(Pos, String, Observed);
 
 type Flow<T> = Result<T, Stop>;
 
 /// A value during evaluation: a number or a record with named fields.
 #[derive(Clone, Debug)]
 enum Value {
-    Num(u64),
+    Num(u64, Radix),
     Record {
+        kind: &'static RecordKind,
         raw: Option<u64>,
         fields: Vec<(&'static str, u64)>,
     },
 }
-
-/// The syscalls a scenario can make (with C arguments; see docs/scenario-language.md).
-const SYSCALLS: &[&str] = &[
-    "mmap",
-    "munmap",
-    "mremap",
-    "mprotect",
-    "madvise",
-    "sched_setaffinity",
-    "memfd_create",
-    "ftruncate",
-    "fallocate",
-    "close",
-    "fcntl",
-    "userfaultfd",
-    "uffdio_api",
-    "uffdio_register",
-    "uffdio_unregister",
-    "uffdio_copy",
-    "uffdio_zeropage",
-    "uffdio_continue",
-    "uffdio_writeprotect",
-    "uffdio_wake",
-];
 
 /// What a sleeping task was doing; `wait()` collects it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,12 +160,12 @@ enum Pending {
 
 /// A memory access (or `wait()`, which finishes one): its value is a byte, or a signal.
 fn is_access(e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Call(f, _) if matches!(f.as_str(), "load" | "store" | "memset" | "touch" | "wait"))
+    matches!(e.as_call(), Some((f, _)) if lang::call_spec(f).is_some_and(|c| c.kind == lang::CallKind::Access))
 }
 
 /// A syscall (or fork) call, as `expect ... blocks` takes it.
 fn is_syscall(e: &Expr) -> bool {
-    matches!(&e.kind, ExprKind::Call(f, _) if f == "fork" || SYSCALLS.contains(&f.as_str()))
+    matches!(e.as_call(), Some((f, _)) if f == "fork" || lang::call_spec(f).is_some_and(|c| c.kind == lang::CallKind::Syscall))
 }
 
 /// A uffd_msg's fields by its event (uffd_msg.arg's union members).
@@ -132,32 +193,7 @@ fn is_wait(a: &Action) -> bool {
         Action::Compare(e, _, _) => e,
         _ => return false,
     };
-    matches!(&call.kind, ExprKind::Call(f, args) if f == "wait" && args.is_empty())
-}
-
-/// Constants the language knows: uapi names, errnos, sizes.
-fn constant(name: &str) -> Option<u64> {
-    match name {
-        "NULL" => Some(0),
-        "PAGE_SIZE" => Some(4096),
-        "HPAGE_SIZE" => Some(2 << 20),
-        _ if name.starts_with("F_") => mmlab::mm::memfd::SEAL_NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, v)| v),
-        _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
-            mmlab::mm::userfaultfd::constant(name)
-        }
-        _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
-            .iter()
-            .find(|(_, n)| *n == name)
-            .map(|(r, _)| *r as u64),
-        _ => mmlab::uapi::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .or_else(|| Errno::from_name(name).map(|e| e.code() as u64)),
-    }
+    matches!(call.as_call(), Some(("wait", [])))
 }
 
 struct Runner<'a, B: Backend> {
@@ -167,22 +203,48 @@ struct Runner<'a, B: Backend> {
     /// Tasks asleep (in handle_userfault(), or until their userfaultfd events are read), with
     /// the line of the step and what it was.
     asleep: HashMap<TaskId, (usize, Pending)>,
-    failures: Vec<Failure>,
-    checks: Vec<Check>,
+    lines: BTreeMap<usize, LineResult>,
+    /// The first address the current step's expectation looked at, for the failure context.
+    addr_hint: Option<u64>,
+    limits: Limits,
+    /// The resident set when the scenario started (None where it cannot be read).
+    rss_start: Option<u64>,
+    /// When the resident set was last read: at most once a millisecond, so that the check
+    /// costs nothing next to the steps (a step between two reads is the most it can overshoot).
+    rss_checked: Instant,
+    steps: u64,
+    expectations: u64,
 }
 
 fn stop(pos: Pos, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
-    Stop(Failure {
-        line: pos.line,
-        expected: expected.into(),
-        observed: observed.into(),
-    })
+    Stop(pos, expected.into(), Observed::message(observed))
 }
 
-/// Run one scenario on `b`.
+/// This process's resident set in bytes, from /proc/self/status.
+fn resident_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = s.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    kb.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|k| k << 10)
+}
+
+/// A size for messages: `512 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes >> 20)
+}
+
+/// Run one scenario on `b` with the default limits.
 pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
-    let start = Instant::now();
-    let setup = Setup {
+    run_with(sc, b, Limits::default())
+}
+
+/// The machine settings a scenario asks for.
+pub fn setup_of(sc: &Scenario) -> Setup {
+    Setup {
         profile: sc.profile.clone(),
         memory: sc.memory,
         cpus: sc.cpus,
@@ -192,19 +254,37 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
         uses_model_probe: first_model_probe(&sc.body),
-    };
-    let mut report = Report {
-        path: sc.path.display().to_string(),
-        title: sc.title.clone(),
-        backend: b.name(),
-        status: Status::Pass,
-        skip_reason: None,
-        failures: vec![],
-        checks: vec![],
-        expectations: 0,
-        micros: 0,
-    };
-    if let Err(Skip(reason)) = b.prepare(&setup) {
+    }
+}
+
+/// Run one scenario on `b`: refused at once if it would run more steps than the budget; ended
+/// with an error at the step after which this process holds more memory than the budget.
+pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report {
+    let start = Instant::now();
+    let mut report = Report::new(&sc.path.display().to_string(), &sc.title, b.name());
+    let total = crate::check::step_count(&sc.body);
+    if total > limits.max_steps {
+        // Name the top-level statement that takes the count over the budget.
+        let mut used = 0u64;
+        let s = sc
+            .body
+            .iter()
+            .find(|s| {
+                used = used.saturating_add(crate::check::stmt_steps(s));
+                used > limits.max_steps
+            })
+            .expect("the steps add up to the total");
+        report.status = Status::Error;
+        report.error = Some(format!(
+            "{}:{}: this scenario would run {} steps (a `repeat` pass counts one), more than the step budget of {} (--max-steps)",
+            report.path,
+            s.pos.line,
+            if total == u64::MAX { "more than 2^64".to_string() } else { total.to_string() },
+            limits.max_steps
+        ));
+        return report;
+    }
+    if let Err(Skip(reason)) = b.prepare(&setup_of(sc)) {
         report.status = Status::Skip;
         report.skip_reason = Some(reason);
         return report;
@@ -214,16 +294,49 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
         vars: HashMap::new(),
         tasks: HashMap::new(),
         asleep: HashMap::new(),
-        failures: vec![],
-        checks: vec![],
+        lines: BTreeMap::new(),
+        addr_hint: None,
+        limits,
+        rss_start: resident_bytes(),
+        rss_checked: Instant::now(),
+        steps: 0,
+        expectations: 0,
     };
-    if let Err(Stop(f)) = r.block(&sc.body) {
-        r.failures.push(f);
+    if let Err(Stop(pos, expected, observed)) = r.block(&sc.body) {
+        let budget =
+            matches!(&observed, Observed::Message { text } if text.starts_with("memory budget"));
+        if budget {
+            report.error = Some(format!("{}:{}: {observed}", report.path, pos.line));
+        }
+        r.record(pos, false, expected, observed);
+        r.lines.get_mut(&pos.line).expect("just recorded").ended = true;
+        if budget {
+            report.status = Status::Error;
+        }
     }
-    report.expectations = r.checks.len();
-    report.checks = r.checks;
-    report.failures = r.failures;
-    if !report.failures.is_empty() {
+    report.expectations = r.expectations;
+    report.steps = r.steps;
+    report.lines = r.lines.into_values().collect();
+    let mut failures: Vec<Failure> = report
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let value = l.failure.clone()?;
+            Some(Failure {
+                line: l.line,
+                expected: l.expected.clone(),
+                observed: value.to_string(),
+                value,
+                count: l.failed,
+                ended: l.ended,
+                context: l.context.clone(),
+            })
+        })
+        .collect();
+    // The step that ended the scenario is the last thing that happened.
+    failures.sort_by_key(|f| f.ended);
+    report.failures = failures;
+    if report.status == Status::Pass && !report.failures.is_empty() {
         report.status = Status::Fail;
     }
     report.micros = start.elapsed().as_micros();
@@ -233,32 +346,70 @@ pub fn run<B: Backend>(sc: &Scenario, b: &mut B) -> Report {
 impl<B: Backend> Runner<'_, B> {
     fn block(&mut self, body: &[Stmt]) -> Flow<()> {
         for s in body {
+            self.steps += 1;
             match &s.kind {
                 StmtKind::Process { name, cpu } => {
                     self.fresh_task_name(name, s.pos)?;
                     let t = self.b.spawn_process(*cpu).map_err(|e| {
-                        stop(s.pos, format!("process {name} on cpu {cpu}"), e.to_string())
+                        Stop(
+                            s.pos,
+                            format!("process {name} on cpu {cpu}"),
+                            Observed::errno(e),
+                        )
                     })?;
                     self.tasks.insert(name.clone(), t);
                 }
                 StmtKind::Repeat { count, body } => {
                     for _ in 0..*count {
+                        self.steps += 1;
                         self.block(body)?;
                     }
                 }
                 StmtKind::Step { task, action } => {
-                    let t = *self.tasks.get(task).ok_or_else(|| stop(s.pos, format!("a task named `{task}` (declare it with `process` or bind it with fork/thread)"), "no such task"))?;
+                    let t = *self.tasks.get(task).ok_or_else(|| {
+                        stop(
+                            s.pos,
+                            format!("a task named `{task}`"),
+                            "no such task (it exited, or was never declared)",
+                        )
+                    })?;
                     if let Some((line, _)) = self.asleep.get(&t) {
                         if !is_wait(action) {
                             return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
                         }
                     }
+                    self.addr_hint = None;
                     self.step(t, s.pos, action)?;
                     self.b.check().map_err(|v| {
                         stop(s.pos, "the model's invariants to hold after this step", v)
                     })?;
                 }
             }
+            self.memory_budget(s.pos)?;
+        }
+        Ok(())
+    }
+
+    /// Stop once this process has grown by more than the memory budget since the start.
+    fn memory_budget(&mut self, pos: Pos) -> Flow<()> {
+        if self.rss_checked.elapsed() < std::time::Duration::from_millis(1) {
+            return Ok(());
+        }
+        self.rss_checked = Instant::now();
+        let (Some(start), Some(now)) = (self.rss_start, resident_bytes()) else {
+            return Ok(());
+        };
+        let grown = now.saturating_sub(start);
+        if grown > self.limits.max_memory {
+            return Err(stop(
+                pos,
+                "the scenario to stay within its memory budget",
+                format!(
+                    "memory budget exceeded: the runner grew by {} by this step, more than {} (--max-memory)",
+                    mib(grown),
+                    mib(self.limits.max_memory)
+                ),
+            ));
         }
         Ok(())
     }
@@ -280,7 +431,7 @@ impl<B: Backend> Runner<'_, B> {
                 self.eval(t, e)?;
             }
             Action::Assign(name, e) => {
-                if let ExprKind::Call(f, args) = &e.kind {
+                if let Some((f, args)) = e.as_call() {
                     if f == "wait"
                         && args.is_empty()
                         && self.asleep.get(&t).map(|p| p.1) == Some(Pending::Fork)
@@ -295,7 +446,7 @@ impl<B: Backend> Runner<'_, B> {
                                 ))
                             }
                             Some(r) => r.map_err(|er| {
-                                stop(pos, "fork() to succeed", format!("failed with {er}"))
+                                Stop(pos, "fork() to succeed".into(), Observed::errno(er))
                             })?,
                         };
                         self.asleep.remove(&t);
@@ -312,20 +463,16 @@ impl<B: Backend> Runner<'_, B> {
                         } else {
                             self.arity(e, args, 1)?;
                             let cpu = self.num(t, &args[0])?;
-                            self.b.thread(t, cpu as usize)
+                            self.b.thread(t, cpu.value as usize)
                         };
                         let new = new.map_err(|er| {
-                            stop(
-                                pos,
-                                format!("{f}() to succeed"),
-                                format!("failed with {er}"),
-                            )
+                            Stop(pos, format!("{f}() to succeed"), Observed::errno(er))
                         })?;
                         self.tasks.insert(name.clone(), new);
                         return Ok(());
                     }
                 }
-                if constant(name).is_some() {
+                if lang::constant(name).is_some() {
                     return Err(stop(
                         pos,
                         format!("a variable name, but `{name}` is a constant"),
@@ -342,79 +489,119 @@ impl<B: Backend> Runner<'_, B> {
                 let (x, y) = match (self.operand(t, a)?, self.operand(t, bx)?) {
                     (Ok(x), Ok(y)) => (x, y),
                     (Err(sig), _) | (_, Err(sig)) => {
-                        self.record(pos, false, expected, format!("raised {}", sig.name()));
+                        self.check_result(t, pos, false, expected, Observed::signal(sig));
                         return Ok(());
                     }
                 };
-                let observed = match bx.kind {
-                    ExprKind::Num(_) => fmt_num(x),
-                    _ => format!("{} (right side {})", fmt_num(x), fmt_num(y)),
+                let observed = Observed::Compare {
+                    left: x,
+                    right: y,
+                    right_literal: matches!(bx.kind, ExprKind::Num(..)),
                 };
-                self.record(pos, op.holds(x, y), expected, observed);
+                self.check_result(t, pos, op.holds(x.value, y.value), expected, observed);
             }
             Action::Mem { addr, len, byte } => {
-                let (a, l, v) = (self.num(t, addr)?, self.num(t, len)?, self.num(t, byte)?);
+                let (a, l, v) = (
+                    self.num(t, addr)?.value,
+                    self.num(t, len)?.value,
+                    self.num(t, byte)?,
+                );
+                let v = self.byte_value(byte.pos, v)?;
+                self.addr_hint = Some(a);
                 let expected = format!(
                     "every byte of mem({}, {}) == {:#04x}",
                     show(addr),
                     show(len),
                     v
                 );
-                match self.b.mismatch(t, a, l, v as u8) {
-                    Ok(None) => self.record(pos, true, expected, format!("all {:#04x}", v)),
-                    Ok(Some((at, got))) => self.record(
+                let byte = |b: u8| Number::new(b.into(), Radix::Byte);
+                match self.b.mismatch(t, a, l, v) {
+                    Ok(None) => self.check_result(
+                        t,
                         pos,
-                        false,
+                        true,
                         expected,
-                        format!("{got:#04x} at offset {:#x}", at - a),
+                        Observed::AllBytes { byte: byte(v) },
                     ),
-                    Err(sig) => self.record(pos, false, expected, format!("raised {}", sig.name())),
+                    Ok(Some((at, got))) => {
+                        self.addr_hint = Some(at);
+                        self.check_result(
+                            t,
+                            pos,
+                            false,
+                            expected,
+                            Observed::ByteAt {
+                                offset: Number::new(at - a, Radix::Hex),
+                                byte: byte(got),
+                            },
+                        )
+                    }
+                    Err(sig) => self.check_result(t, pos, false, expected, Observed::signal(sig)),
                 }
             }
             Action::Fails(call, errno) => {
                 let want = Errno::from_name(errno)
                     .ok_or_else(|| stop(pos, "a known errno name", format!("`{errno}`")))?;
-                let ExprKind::Call(f, args) = &call.kind else {
+                let Some((f, args)) = call.as_call() else {
                     return Err(stop(pos, "a syscall before `fails`", show(call)));
                 };
                 let expected = format!("{} fails {}", show(call), want.name());
                 let r = if f == "uffd_read" {
-                    self.uffd_read(t, call, args)?.map(|m| m.event)
+                    self.uffd_read(t, call, args)?.map(|m| Value::Record {
+                        kind: &lang::UFFD_MSG,
+                        raw: None,
+                        fields: msg_fields(&m),
+                    })
                 } else if f == "wait" && args.is_empty() {
                     self.finish_blocked_syscall(t, call)?
+                        .map(|v| Value::Num(v, Radix::Auto))
                 } else {
+                    let radix = ret_radix(f);
                     self.syscall(t, call, f, args)?
+                        .map(|v| Value::Num(v, radix))
                 };
                 self.no_sleep(t, call)?;
                 match r {
                     Err(got) => {
-                        self.record(pos, got == want, expected, format!("fails {}", got.name()))
+                        self.check_result(t, pos, got == want, expected, Observed::errno(got))
                     }
-                    Ok(v) => self.record(
+                    Ok(Value::Num(v, radix)) => self.check_result(
+                        t,
                         pos,
                         false,
                         expected,
-                        format!("succeeded, returned {}", fmt_num(v)),
+                        Observed::Returned {
+                            value: Number::new(v, radix),
+                        },
+                    ),
+                    Ok(Value::Record { fields, .. }) => self.check_result(
+                        t,
+                        pos,
+                        false,
+                        expected,
+                        Observed::Record {
+                            fields: fields
+                                .into_iter()
+                                .map(|(k, v)| (k, Number::new(v, lang::field_radix(k))))
+                                .collect(),
+                        },
                     ),
                 }
             }
             Action::Faults(access, sig) => {
-                let want = match sig.as_str() {
-                    "SIGSEGV" => Signal::Segv,
-                    "SIGBUS" => Signal::Bus,
-                    _ => return Err(stop(pos, "SIGSEGV or SIGBUS", format!("`{sig}`"))),
-                };
+                let want = lang::signal(sig)
+                    .ok_or_else(|| stop(pos, lang::SIGNALS.join(" or "), format!("`{sig}`")))?;
                 let expected = format!("{} faults {}", show(access), want.name());
                 match self.access(t, access)? {
                     Err(got) => {
-                        self.record(pos, got == want, expected, format!("faults {}", got.name()))
+                        self.check_result(t, pos, got == want, expected, Observed::signal(got))
                     }
-                    Ok(_) => self.record(pos, false, expected, "no fault".into()),
+                    Ok(_) => self.check_result(t, pos, false, expected, Observed::NoFault),
                 }
             }
             Action::Blocks(call) if is_syscall(call) => {
                 let expected = format!("{} blocks", show(call));
-                let ExprKind::Call(f, args) = &call.kind else {
+                let Some((f, args)) = call.as_call() else {
                     unreachable!("is_syscall() checked")
                 };
                 let (kind, r) = if f == "fork" {
@@ -425,51 +612,148 @@ impl<B: Backend> Runner<'_, B> {
                 };
                 if self.b.sleeping(t) {
                     self.asleep.insert(t, (pos.line, kind));
-                    self.record(
+                    self.check_result(
+                        t,
                         pos,
                         true,
                         expected,
-                        "sleeps until its userfaultfd events are read".into(),
+                        Observed::Sleeps {
+                            until: "until its userfaultfd events are read",
+                        },
                     );
                 } else {
                     let got = match r {
-                        Ok(v) => format!("returned {}", fmt_num(v)),
-                        Err(er) => format!("failed with {}", er.name()),
+                        Ok(v) => Observed::Returned {
+                            value: Number::new(v, ret_radix(f)),
+                        },
+                        Err(er) => Observed::errno(er),
                     };
-                    self.record(pos, false, expected, got);
+                    self.check_result(t, pos, false, expected, got);
                 }
             }
             Action::Blocks(access) => {
                 let expected = format!("{} blocks", show(access));
                 match self.access(t, access)? {
-                    Err(Signal::Userfault) => {
-                        self.record(pos, true, expected, "sleeps in handle_userfault()".into())
-                    }
-                    Err(sig) => self.record(pos, false, expected, format!("raised {}", sig.name())),
-                    Ok(v) => {
-                        self.record(pos, false, expected, format!("completed ({})", fmt_num(v)))
-                    }
+                    Err(Signal::Userfault) => self.check_result(
+                        t,
+                        pos,
+                        true,
+                        expected,
+                        Observed::Sleeps {
+                            until: "in handle_userfault()",
+                        },
+                    ),
+                    Err(sig) => self.check_result(t, pos, false, expected, Observed::signal(sig)),
+                    Ok(v) => self.check_result(
+                        t,
+                        pos,
+                        false,
+                        expected,
+                        Observed::Returned {
+                            value: Number::new(v, Radix::Byte),
+                        },
+                    ),
                 }
             }
         }
         Ok(())
     }
 
-    /// Note an evaluated expectation; one that did not hold is also a failure.
-    fn record(&mut self, pos: Pos, ok: bool, expected: String, observed: String) {
-        if !ok {
-            self.failures.push(Failure {
-                line: pos.line,
-                expected: expected.clone(),
-                observed: observed.clone(),
-            });
+    /// An evaluated expectation: counted, and on its line's first failure, the state around
+    /// the address it looked at.
+    fn check_result(
+        &mut self,
+        t: TaskId,
+        pos: Pos,
+        ok: bool,
+        expected: String,
+        observed: Observed,
+    ) {
+        self.expectations += 1;
+        let needs_context = !ok
+            && self
+                .lines
+                .get(&pos.line)
+                .is_none_or(|l| l.failure.is_none());
+        self.record(pos, ok, expected, observed);
+        if needs_context {
+            let ctx = self.addr_hint.and_then(|a| self.context(t, a));
+            self.lines
+                .get_mut(&pos.line)
+                .expect("just recorded")
+                .context = ctx;
         }
-        self.checks.push(Check {
+    }
+
+    /// Fold one observation into its line's aggregate.
+    fn record(&mut self, pos: Pos, ok: bool, expected: String, observed: Observed) {
+        let l = self.lines.entry(pos.line).or_insert_with(|| LineResult {
             line: pos.line,
-            ok,
             expected,
-            observed,
+            runs: 0,
+            failed: 0,
+            first: observed.clone(),
+            failure: None,
+            context: None,
+            digest: 0,
+            ended: false,
         });
+        let mut h = DefaultHasher::new();
+        (l.digest, ok, &observed).hash(&mut h);
+        l.digest = h.finish();
+        l.runs += 1;
+        if !ok {
+            l.failed += 1;
+            if l.failure.is_none() {
+                l.failure = Some(observed);
+            }
+        }
+    }
+
+    /// The VMAs around `addr` (the one holding it, or the gap it is in, and one on each
+    /// side) and the pagemap entries (and on the model, the raw PTEs) of the two pages on
+    /// each side of it.
+    fn context(&mut self, t: TaskId, addr: u64) -> Option<Context> {
+        let maps = self.b.maps(t).ok()?;
+        let at = maps.iter().position(|m| m.end > addr).unwrap_or(maps.len());
+        let holds = maps.get(at).is_some_and(|m| m.start <= addr);
+        let from = at.saturating_sub(1);
+        let to = (at + if holds { 2 } else { 1 }).min(maps.len());
+        let maps = maps[from..to]
+            .iter()
+            .map(|m| MapsLine {
+                start: m.start,
+                end: m.end,
+                perms: format!(
+                    "{}{}{}{}",
+                    if m.read { 'r' } else { '-' },
+                    if m.write { 'w' } else { '-' },
+                    if m.exec { 'x' } else { '-' },
+                    if m.shared { 's' } else { 'p' }
+                ),
+                offset: m.pgoff,
+                name: m.name.clone(),
+                text: m.line(),
+            })
+            .collect();
+        let page = addr & !(mmlab::hw::PAGE_SIZE - 1);
+        let pages = (0..5u64)
+            .filter_map(|i| (page + i * mmlab::hw::PAGE_SIZE).checked_sub(2 * mmlab::hw::PAGE_SIZE))
+            .filter(|a| *a < mmlab::hw::TASK_SIZE)
+            .filter_map(|a| {
+                let pagemap = self.b.pagemap(t, a).ok()?;
+                let pte = match self.b.model_probe(t, &ModelProbe::Pte(a)) {
+                    Ok(ProbeValue::Num(p)) => Some(p),
+                    _ => None,
+                };
+                Some(PageLine {
+                    addr: a,
+                    pagemap,
+                    pte,
+                })
+            })
+            .collect();
+        Some(Context { addr, maps, pages })
     }
 
     fn arity(&self, e: &Expr, args: &[Expr], n: usize) -> Flow<()> {
@@ -484,15 +768,22 @@ impl<B: Backend> Runner<'_, B> {
         }
     }
 
-    fn num(&mut self, t: TaskId, e: &Expr) -> Flow<u64> {
+    /// A byte argument: a value above 0xff is an error, not a silent truncation.
+    fn byte_value(&self, pos: Pos, v: Number) -> Flow<u8> {
+        u8::try_from(v.value)
+            .map_err(|_| stop(pos, "a byte (0 to 0xff)", format!("{:#x}", v.value)))
+    }
+
+    fn num(&mut self, t: TaskId, e: &Expr) -> Flow<Number> {
         match self.eval(t, e)? {
-            Value::Num(n) => Ok(n),
-            Value::Record { raw: Some(n), .. } => Ok(n),
-            Value::Record { fields, .. } => Err(stop(
+            Value::Num(n, radix) => Ok(Number::new(n, radix)),
+            Value::Record { raw: Some(n), .. } => Ok(Number::new(n, Radix::Addr)),
+            Value::Record { kind, fields, .. } => Err(stop(
                 e.pos,
                 format!("a number from {}; pick a field", show(e)),
                 format!(
-                    "a record with fields {}",
+                    "a {} record with fields {}",
+                    kind.name,
                     fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
                 ),
             )),
@@ -500,48 +791,50 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     fn eval(&mut self, t: TaskId, e: &Expr) -> Flow<Value> {
-        let n = |v: u64| Ok(Value::Num(v));
         match &e.kind {
-            ExprKind::Num(v) => n(*v),
+            ExprKind::Num(v, radix) => Ok(Value::Num(*v, *radix)),
             ExprKind::Str(_) => Err(stop(e.pos, "a number", format!("the string {}", show(e)))),
-            ExprKind::Name(name) => match self
-                .vars
-                .get(name)
-                .cloned()
-                .or_else(|| constant(name).map(Value::Num))
-            {
-                Some(v) => Ok(v),
-                None => Err(stop(
-                    e.pos,
-                    format!("a variable or constant named `{name}`"),
-                    "unknown name",
-                )),
-            },
-            ExprKind::Neg(x) => n(self.num(t, x)?.wrapping_neg()),
-            ExprKind::Not(x) => n(!self.num(t, x)?),
-            ExprKind::Bin(op, a, b) => {
-                let (x, y) = (self.num(t, a)?, self.num(t, b)?);
-                let v = match op {
-                    BinOp::Or => x | y,
-                    BinOp::And => x & y,
-                    BinOp::Shl => x.checked_shl(y as u32).unwrap_or(0),
-                    BinOp::Shr => x.checked_shr(y as u32).unwrap_or(0),
-                    BinOp::Add => x.wrapping_add(y),
-                    BinOp::Sub => x.wrapping_sub(y),
-                    BinOp::Mul => x.wrapping_mul(y),
-                    BinOp::Div | BinOp::Rem if y == 0 => {
-                        return Err(stop(e.pos, "a non-zero divisor", "division by zero"))
-                    }
-                    BinOp::Div => x / y,
-                    BinOp::Rem => x % y,
-                };
-                n(v)
+            ExprKind::Name(name) => {
+                match self.vars.get(name).cloned().or_else(|| {
+                    lang::constant(name).map(|v| Value::Num(v, lang::constant_radix(name)))
+                }) {
+                    Some(v) => Ok(v),
+                    None => Err(stop(
+                        e.pos,
+                        format!("a variable or constant named `{name}`"),
+                        "unknown name",
+                    )),
+                }
+            }
+            ExprKind::Neg(x) => {
+                let n = self.num(t, x)?;
+                Ok(Value::Num(n.value.wrapping_neg(), n.radix))
+            }
+            ExprKind::Not(x) => {
+                let n = self.num(t, x)?;
+                Ok(Value::Num(!n.value, n.radix.join(Radix::Hex)))
+            }
+            ExprKind::Chain(first, rest) => {
+                let mut acc = self.num(t, first)?;
+                for (op, rhs) in rest {
+                    let y = self.num(t, rhs)?;
+                    let v = op
+                        .apply(acc.value, y.value)
+                        .map_err(|m| stop(rhs.pos, format!("{} to have a value", show(e)), m))?;
+                    // The distance between two addresses is the same on every machine.
+                    let radix = match (op, acc.radix, y.radix) {
+                        (BinOp::Sub, Radix::Addr, Radix::Addr) => Radix::Hex,
+                        (_, a, b) => a.join(b),
+                    };
+                    acc = Number::new(v, radix);
+                }
+                Ok(Value::Num(acc.value, acc.radix))
             }
             ExprKind::Field(rec, field) => match self.eval(t, rec)? {
                 Value::Record { fields, .. } => fields
                     .iter()
                     .find(|(f, _)| f == field)
-                    .map(|(_, v)| Value::Num(*v))
+                    .map(|(f, v)| Value::Num(*v, lang::field_radix(f)))
                     .ok_or_else(|| {
                         stop(
                             e.pos,
@@ -553,7 +846,7 @@ impl<B: Backend> Runner<'_, B> {
                             format!("`.{field}`"),
                         )
                     }),
-                Value::Num(_) => Err(stop(
+                Value::Num(..) => Err(stop(
                     e.pos,
                     format!("a record before `.{field}`"),
                     format!("{} is a number", show(rec)),
@@ -578,110 +871,86 @@ impl<B: Backend> Runner<'_, B> {
 
     /// An operand of `expect A OP B`: an access that raises a signal there is an observation,
     /// as with `faults` (the expectation fails, the task survives), not an error.
-    fn operand(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Signal>> {
+    fn operand(&mut self, t: TaskId, e: &Expr) -> Flow<Result<Number, Signal>> {
         if is_access(e) {
-            self.access_value(t, e)
+            let radix = access_radix(e);
+            Ok(self.access_value(t, e)?.map(|v| Number::new(v, radix)))
         } else {
             self.num(t, e).map(Ok)
         }
     }
 
+    /// Note the first address argument a step's calls look at.
+    fn hint(&mut self, f: &str, argv: &[u64]) {
+        if self.addr_hint.is_none() {
+            self.addr_hint = lang::address_arg(f).and_then(|i| argv.get(i).copied());
+        }
+    }
+
     fn call(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Value> {
         if is_access(e) {
+            let radix = access_radix(e);
             return match self.access_value(t, e)? {
-                Ok(v) => Ok(Value::Num(v)),
-                Err(sig) => Err(stop(
+                Ok(v) => Ok(Value::Num(v, radix)),
+                Err(sig) => Err(Stop(
                     e.pos,
                     format!("{} to succeed", show(e)),
-                    format!("raised {}", sig.name()),
+                    Observed::signal(sig),
                 )),
             };
         }
         if f == "uffd_read" {
             return match self.uffd_read(t, e, args)? {
                 Ok(m) => Ok(Value::Record {
+                    kind: &lang::UFFD_MSG,
                     raw: None,
                     fields: msg_fields(&m),
                 }),
-                Err(er) => Err(stop(
+                Err(er) => Err(Stop(
                     e.pos,
                     format!("{} to succeed", show(e)),
-                    format!("failed with {}", er.name()),
+                    Observed::errno(er),
                 )),
             };
         }
-        if SYSCALLS.contains(&f) {
+        if lang::call_spec(f).is_some_and(|c| c.kind == lang::CallKind::Syscall) {
             let r = self.syscall(t, e, f, args)?;
             self.no_sleep(t, e)?;
             return match r {
-                Ok(v) => Ok(Value::Num(v)),
-                Err(er) => Err(stop(
+                Ok(v) => Ok(Value::Num(v, ret_radix(f))),
+                Err(er) => Err(Stop(
                     e.pos,
                     format!("{} to succeed", show(e)),
-                    format!("failed with {}", er.name()),
+                    Observed::errno(er),
                 )),
             };
         }
-        if f == "meminfo" {
-            return match args {
-                [Expr {
-                    kind: ExprKind::Name(name),
-                    ..
-                }] => {
-                    let v = self
-                        .b
-                        .meminfo(name)
-                        .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
-                    Ok(Value::Num(v))
-                }
-                _ => Err(stop(
+        if matches!(f, "meminfo" | "vmstat" | "model.counter") {
+            // The argument names a counter; it is not an expression.
+            let [Expr {
+                kind: ExprKind::Name(name),
+                ..
+            }] = args
+            else {
+                return Err(stop(
                     e.pos,
-                    "meminfo(NAME) with a /proc/meminfo field name",
+                    format!("{f}(NAME) with a counter's name"),
                     show(e),
-                )),
+                ));
             };
-        }
-        if f == "vmstat" {
-            // The argument names a /proc/vmstat counter; it is not an expression.
-            return match args {
-                [Expr {
-                    kind: ExprKind::Name(name),
-                    ..
-                }] => {
-                    let v = self
-                        .b
-                        .vmstat(name)
-                        .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
-                    Ok(Value::Num(v))
-                }
-                _ => Err(stop(
-                    e.pos,
-                    "vmstat(NAME) with a /proc/vmstat counter name",
-                    show(e),
-                )),
-            };
-        }
-        if f == "model.counter" {
-            // The argument is a counter's name, not an expression.
-            let probe = match args {
-                [Expr {
-                    kind: ExprKind::Name(name),
-                    ..
-                }] => ModelProbe::Counter(name.clone()),
-                _ => {
-                    return Err(stop(
-                        e.pos,
-                        "model.counter(NAME) with a counter name",
-                        show(e),
-                    ))
-                }
-            };
-            return self.model_probe(t, e, &probe);
+            let v = match f {
+                "meminfo" => self.b.meminfo(name),
+                "vmstat" => self.b.vmstat(name),
+                _ => return self.model_probe(t, e, &ModelProbe::Counter(name.clone())),
+            }
+            .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
+            return Ok(Value::Num(v, Radix::Dec));
         }
         let argv = args
             .iter()
-            .map(|a| self.num(t, a))
+            .map(|a| self.num(t, a).map(|n| n.value))
             .collect::<Flow<Vec<u64>>>()?;
+        self.hint(f, &argv);
         let want = |n: usize| {
             if argv.len() == n {
                 Ok(())
@@ -700,7 +969,7 @@ impl<B: Backend> Runner<'_, B> {
                 self.b.exit(t).map_err(|er| probe_err(er.to_string()))?;
                 let b = &mut *self.b;
                 self.tasks.retain(|_, v| *v != t && b.minflt(*v).is_ok());
-                Ok(Value::Num(0))
+                Ok(Value::Num(0, Radix::Dec))
             }
             "pagemap" => {
                 want(1)?;
@@ -709,26 +978,23 @@ impl<B: Backend> Runner<'_, B> {
                     .pagemap(t, argv[0])
                     .map_err(|er| probe_err(er.to_string()))?;
                 Ok(Value::Record {
+                    kind: &lang::PAGEMAP,
                     raw: Some(raw),
-                    fields: vec![
-                        ("present", raw >> 63 & 1),
-                        ("swapped", raw >> 62 & 1),
-                        ("file", raw >> 61 & 1),
-                        ("uffd_wp", raw >> 57 & 1),
-                        ("exclusive", raw >> 56 & 1),
-                        ("soft_dirty", raw >> 55 & 1),
-                        ("pfn", raw & ((1 << 55) - 1)),
-                    ],
+                    fields: lang::PAGEMAP_FIELDS
+                        .iter()
+                        .map(|&(name, bit, width)| (name, raw >> bit & ((1u64 << width) - 1)))
+                        .collect(),
                 })
             }
             "zero_pfn" => {
                 want(0)?;
-                Ok(Value::Num(self.b.zero_pfn()))
+                Ok(Value::Num(self.b.zero_pfn(), Radix::Addr))
             }
             "minflt" => {
                 want(0)?;
                 Ok(Value::Num(
                     self.b.minflt(t).map_err(|er| probe_err(er.to_string()))?,
+                    Radix::Dec,
                 ))
             }
             "maps" => {
@@ -740,6 +1006,7 @@ impl<B: Backend> Runner<'_, B> {
                     .ok_or_else(|| probe_err(format!("no maps line holds {:#x}", argv[0])))?;
                 let prot = (m.read as u64) | (m.write as u64) << 1 | (m.exec as u64) << 2;
                 Ok(Value::Record {
+                    kind: &lang::MAPS,
                     raw: None,
                     fields: vec![
                         ("start", m.start),
@@ -756,11 +1023,13 @@ impl<B: Backend> Runner<'_, B> {
                     .smaps(t, argv[0])
                     .map_err(probe_err)?
                     .ok_or_else(|| probe_err(format!("no VMA holds {:#x}", argv[0])))?;
+                let known = (lang::SMAPS.fields)();
                 Ok(Value::Record {
+                    kind: &lang::SMAPS,
                     raw: None,
                     fields: fields
                         .into_iter()
-                        .filter_map(|(k, v)| smaps_field(&k).map(|k| (k, v)))
+                        .filter_map(|(k, v)| known.iter().find(|f| **f == k).map(|f| (*f, v)))
                         .collect(),
                 })
             }
@@ -771,6 +1040,7 @@ impl<B: Backend> Runner<'_, B> {
                     maps.iter()
                         .filter(|m| m.start < argv[1] && m.end > argv[0])
                         .count() as u64,
+                    Radix::Dec,
                 ))
             }
             _ if f.starts_with("model.") => {
@@ -783,36 +1053,40 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.put_page", [pfn]) => ModelProbe::PutPage(*pfn),
                     ("model.khugepaged_scan", [a]) => ModelProbe::KhugepagedScan(*a),
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
-                    _ => return Err(stop(e.pos, "a model probe: model.tlb_flushes([cpu]), model.counter(NAME), model.page(addr), model.pte(addr), model.get_page(addr), model.put_page(pfn), model.khugepaged_scan(addr), model.khugepaged_collapse(addr)", show(e))),
+                    _ => {
+                        return Err(stop(
+                            e.pos,
+                            format!(
+                                "a model probe ({})",
+                                lang::call_names(lang::CallKind::ModelProbe).join(", ")
+                            ),
+                            show(e),
+                        ))
+                    }
                 };
                 self.model_probe(t, e, &probe)
             }
-            "fork" | "thread" => Err(stop(
-                e.pos,
-                format!("`NAME = {f}(...)`, which binds the new task"),
-                show(e),
-            )),
-            "mem" => Err(stop(
-                e.pos,
-                "mem() only as `expect mem(ADDR, LEN) == BYTE`",
-                show(e),
-            )),
             _ => Err(stop(
                 e.pos,
-                "a known syscall, access or probe",
-                format!("unknown call `{f}`"),
+                "a known syscall, access or probe where a value is needed",
+                format!("`{f}` (see the check pass: fork/thread bind tasks, mem() is only in `expect mem`)"),
             )),
         }
     }
 
     fn model_probe(&mut self, t: TaskId, e: &Expr, probe: &ModelProbe) -> Flow<Value> {
+        let f = e.as_call().map_or("", |c| c.0);
         match self
             .b
             .model_probe(t, probe)
             .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?
         {
-            ProbeValue::Num(v) => Ok(Value::Num(v)),
-            ProbeValue::Record(fields) => Ok(Value::Record { raw: None, fields }),
+            ProbeValue::Num(v) => Ok(Value::Num(v, ret_radix(f))),
+            ProbeValue::Record(fields) => Ok(Value::Record {
+                kind: &lang::MODEL_PAGE,
+                raw: None,
+                fields,
+            }),
         }
     }
 
@@ -824,7 +1098,7 @@ impl<B: Backend> Runner<'_, B> {
                     ..
                 }, flags] => Syscall::MemfdCreate {
                     name: name.clone(),
-                    flags: self.num(t, flags)?,
+                    flags: self.num(t, flags)?.value,
                 },
                 _ => return Err(stop(e.pos, "memfd_create(\"name\", flags)", show(e))),
             };
@@ -832,8 +1106,9 @@ impl<B: Backend> Runner<'_, B> {
         }
         let a = args
             .iter()
-            .map(|x| self.num(t, x))
+            .map(|x| self.num(t, x).map(|n| n.value))
             .collect::<Flow<Vec<u64>>>()?;
+        self.hint(f, &a);
         let call = match (f, a.as_slice()) {
             ("mmap", &[addr, len, prot, flags, fd, off]) => Syscall::Mmap {
                 addr,
@@ -934,18 +1209,11 @@ impl<B: Backend> Runner<'_, B> {
                 start,
                 len,
             },
-            (f, _) if SYSCALLS.contains(&f) => {
+            _ => {
                 return Err(stop(
                     e.pos,
                     format!("the C arguments of {f}() (see docs/scenario-language.md)"),
                     format!("{} argument(s)", a.len()),
-                ))
-            }
-            _ => {
-                return Err(stop(
-                    e.pos,
-                    format!("a syscall ({})", SYSCALLS.join(", ")),
-                    format!("`{f}`"),
                 ))
             }
         };
@@ -953,22 +1221,26 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     fn access(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Signal>> {
-        let ExprKind::Call(f, args) = &e.kind else {
+        let Some((f, args)) = e.as_call() else {
             return Err(stop(
                 e.pos,
                 "a memory access (load, store, memset, touch, wait)",
                 show(e),
             ));
         };
-        let a = args
-            .iter()
-            .map(|x| self.num(t, x))
-            .collect::<Flow<Vec<u64>>>()?;
-        let access = match (f.as_str(), a.as_slice()) {
-            ("load", &[addr]) => Access::Load(addr),
-            ("store", &[addr, v]) => Access::Store(addr, v as u8),
-            ("memset", &[addr, v, len]) => Access::Memset(addr, v as u8, len),
-            ("touch", &[addr, len]) => Access::Touch(addr, len),
+        let mut a = Vec::with_capacity(args.len());
+        for x in args {
+            a.push(self.num(t, x)?);
+        }
+        let raw: Vec<u64> = a.iter().map(|n| n.value).collect();
+        self.hint(f, &raw);
+        let access = match (f, a.as_slice()) {
+            ("load", &[addr]) => Access::Load(addr.value),
+            ("store", &[addr, v]) => Access::Store(addr.value, self.byte_value(args[1].pos, v)?),
+            ("memset", &[addr, v, len]) => {
+                Access::Memset(addr.value, self.byte_value(args[1].pos, v)?, len.value)
+            }
+            ("touch", &[addr, len]) => Access::Touch(addr.value, len.value),
             ("wait", []) => {
                 let Some(&(_, kind)) = self.asleep.get(&t) else {
                     return Err(stop(e.pos, "wait() after a step that blocks", "the task is not asleep"));
@@ -980,7 +1252,7 @@ impl<B: Backend> Runner<'_, B> {
                         Some(Ok(v)) => Ok(v),
                         Some(Err(er)) => {
                             self.asleep.remove(&t);
-                            return Err(stop(e.pos, "the blocked syscall to succeed", format!("failed with {}", er.name())));
+                            return Err(Stop(e.pos, "the blocked syscall to succeed".into(), Observed::errno(er)));
                         }
                     },
                 };
@@ -992,8 +1264,7 @@ impl<B: Backend> Runner<'_, B> {
                 }
                 return Ok(r);
             }
-            ("load" | "store" | "memset" | "touch" | "wait", _) => return Err(stop(e.pos, format!("the arguments of {f}() (load(addr), store(addr, byte), memset(addr, byte, len), touch(addr, len), wait())"), format!("{} argument(s)", a.len()))),
-            _ => return Err(stop(e.pos, "a memory access (load, store, memset, touch, wait)", format!("`{f}`"))),
+            _ => return Err(stop(e.pos, format!("the arguments of {f}() (load(addr), store(addr, byte), memset(addr, byte, len), touch(addr, len), wait())"), format!("{} argument(s)", a.len()))),
         };
         let r = self.b.access(t, access);
         if r == Err(Signal::Userfault) {
@@ -1041,7 +1312,7 @@ impl<B: Backend> Runner<'_, B> {
     /// uffd_read(fd): one message; a read that would sleep ends the scenario.
     fn uffd_read(&mut self, t: TaskId, e: &Expr, args: &[Expr]) -> Flow<Result<UffdMsg, Errno>> {
         self.arity(e, args, 1)?;
-        let fd = self.num(t, &args[0])?;
+        let fd = self.num(t, &args[0])?.value;
         match self.b.uffd_read(t, fd as i64) {
             Ok(Some(m)) => Ok(Ok(m)),
             Ok(None) => Err(stop(
@@ -1054,31 +1325,20 @@ impl<B: Backend> Runner<'_, B> {
     }
 }
 
-/// The smaps fields scenarios may name (the kernel prints more; both backends give these).
-fn smaps_field(name: &str) -> Option<&'static str> {
-    [
-        "size",
-        "rss",
-        "pss",
-        "shared_clean",
-        "shared_dirty",
-        "private_clean",
-        "private_dirty",
-        "referenced",
-        "anonymous",
-        "lazyfree",
-        "swap",
-        "locked",
-        "shared_hugetlb",
-        "private_hugetlb",
-        "anonhugepages",
-        "shmempmdmapped",
-        "filepmdmapped",
-        "thpeligible",
-    ]
-    .into_iter()
-    .chain(mmlab::fs::proc::SMAPS_VMFLAGS.iter().map(|&(f, _, _)| f))
-    .find(|f| *f == name)
+/// The radix a call's result reads best in.
+fn ret_radix(f: &str) -> Radix {
+    match lang::call_spec(f).map(|c| c.returns) {
+        Some(lang::Returns::Num(r)) => r,
+        _ => Radix::Auto,
+    }
+}
+
+/// An access's value: a load's byte; the others return 0.
+fn access_radix(e: &Expr) -> Radix {
+    match e.as_call() {
+        Some((f, _)) => ret_radix(f),
+        None => Radix::Auto,
+    }
 }
 
 /// The first `model.*` probe a body calls, as `model.x at line N`.
@@ -1091,8 +1351,10 @@ fn first_model_probe(body: &[Stmt]) -> Option<String> {
             }
             ExprKind::Call(_, args) => args.iter().find_map(in_expr),
             ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => in_expr(x),
-            ExprKind::Bin(_, a, b) => in_expr(a).or_else(|| in_expr(b)),
-            ExprKind::Num(_) | ExprKind::Str(_) | ExprKind::Name(_) => None,
+            ExprKind::Chain(first, rest) => {
+                in_expr(first).or_else(|| rest.iter().find_map(|(_, x)| in_expr(x)))
+            }
+            ExprKind::Num(..) | ExprKind::Str(_) | ExprKind::Name(_) => None,
         }
     }
     body.iter().find_map(|s| match &s.kind {
@@ -1112,35 +1374,26 @@ fn first_model_probe(body: &[Stmt]) -> Option<String> {
     })
 }
 
-fn fmt_num(v: u64) -> String {
-    if v > 4096 {
-        format!("{v:#x}")
-    } else {
-        v.to_string()
-    }
-}
-
 /// An expression written back as text, for reports.
 pub fn show(e: &Expr) -> String {
     match &e.kind {
-        ExprKind::Num(v) => fmt_num(*v),
+        ExprKind::Num(v, radix) => radix.show(*v),
         ExprKind::Str(t) => format!("{t:?}"),
         ExprKind::Name(n) => n.clone(),
         ExprKind::Neg(x) => format!("-{}", show(x)),
         ExprKind::Not(x) => format!("~{}", show(x)),
-        ExprKind::Bin(op, a, b) => {
-            let s = match op {
-                BinOp::Or => "|",
-                BinOp::And => "&",
-                BinOp::Shl => "<<",
-                BinOp::Shr => ">>",
-                BinOp::Add => "+",
-                BinOp::Sub => "-",
-                BinOp::Mul => "*",
-                BinOp::Div => "/",
-                BinOp::Rem => "%",
+        ExprKind::Chain(first, rest) => {
+            // An operand chain of a looser or equal level was parenthesised in the source.
+            let level = rest[0].0.level();
+            let operand = |x: &Expr| match &x.kind {
+                ExprKind::Chain(_, r) if r[0].0.level() <= level => format!("({})", show(x)),
+                _ => show(x),
             };
-            format!("{} {s} {}", show(a), show(b))
+            let mut s = operand(first);
+            for (op, x) in rest {
+                s.push_str(&format!(" {} {}", op.symbol(), operand(x)));
+            }
+            s
         }
         ExprKind::Call(f, args) => format!(
             "{f}({})",

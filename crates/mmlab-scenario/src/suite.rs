@@ -2,13 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::ast::Scenario;
 use crate::backend::Backend;
-use crate::run::{run, Failure, Report, Status};
+use crate::run::{run, Report, Status};
 
-/// A problem with an input path or file: the suite reports it and counts it as failed.
+/// A problem with an input path or file: the suite reports it as an error (status `error`,
+/// exit status 2).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("{0}: no such file or directory")]
+    #[error("{0}: No such file or directory")]
     Missing(String),
     #[error("{0}: {1}")]
     Unreadable(String, String),
@@ -54,35 +56,26 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
     }
 }
 
-/// Parse and run one file; a file that cannot be read or parsed yields a failed report.
-pub fn run_file<B: Backend>(path: &Path, b: &mut B) -> Result<Report, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::Unreadable(path.display().to_string(), e.to_string()))?;
-    let sc = crate::parse::parse(&text, path)?;
-    Ok(run(&sc, b))
+/// Read, parse and check one file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InputError::Missing(path.display().to_string()),
+        _ => InputError::Unreadable(path.display().to_string(), e.to_string()),
+    })?;
+    Ok(crate::parse::parse_bytes(&bytes, path)?)
 }
 
-/// A report standing for an input that never ran.
+/// Parse and run one file.
+pub fn run_file<B: Backend>(path: &Path, b: &mut B) -> Result<Report, InputError> {
+    Ok(run(&load(path)?, b))
+}
+
+/// A report standing for an input that never ran: status `error`, with the message.
 pub fn input_failure(path: &str, err: &InputError, backend: &'static str) -> Report {
-    let line = match err {
-        InputError::Parse(p) => p.line,
-        _ => 0,
-    };
-    Report {
-        path: path.to_string(),
-        title: String::new(),
-        backend,
-        status: Status::Fail,
-        skip_reason: None,
-        failures: vec![Failure {
-            line,
-            expected: "a readable, well-formed scenario".into(),
-            observed: err.to_string(),
-        }],
-        checks: vec![],
-        expectations: 0,
-        micros: 0,
-    }
+    let mut r = Report::new(path, "", backend);
+    r.status = Status::Error;
+    r.error = Some(err.to_string());
+    r
 }
 
 /// Totals over a set of reports.
@@ -91,7 +84,9 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
-    pub expectations: usize,
+    /// Inputs that could not be run: unreadable, malformed, over a budget.
+    pub errors: usize,
+    pub expectations: u64,
 }
 
 impl Summary {
@@ -103,6 +98,7 @@ impl Summary {
                 Status::Pass => s.passed += 1,
                 Status::Fail => s.failed += 1,
                 Status::Skip => s.skipped += 1,
+                Status::Error => s.errors += 1,
             }
             s.expectations += r.expectations;
         }

@@ -1,496 +1,847 @@
 //! The invariant checker: properties that must hold after every step, as executable code.
+//!
+//! Each property is a [`Rule`] with one function here that checks it on one entry, VMA, mm,
+//! frame or counter. `check_invariants()` walks the page tables and the frames once, hands
+//! each piece to the rules about it, and reports the first rule broken.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use crate::kernel::Kernel;
-use crate::mm::hugetlb::{huge_pte_offset, HPAGE_NR, HPAGE_SIZE};
+use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::{vm::*, Backing};
+use crate::mm::{Mm, MmId, Vma};
 use crate::page::alloc::ZERO_PFN;
-use crate::page::flags::*;
-use crate::page::Page;
-use crate::pgtable::table;
+use crate::page::lru::{folio_lru_list, LruList};
+use crate::page::{Folio, PageFlags, Pfn};
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::PteKind;
+use crate::pgtable::swp::SwpKind;
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use crate::pgtable::Pte;
 
-/// A broken invariant, with what was seen.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invariant `{rule}` broken: {detail}")]
-pub struct Violation {
-    pub rule: &'static str,
-    pub detail: String,
+/// The invariants the checker proves, one per variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// A PTE table deposited at an address has a huge PMD there: the split or zap of that PMD
+    /// withdraws it (pgtable_trans_huge_withdraw()), and nothing else ever frees it.
+    DepositedUnderHugePmd,
+    /// A non-present PTE is none, or a uffd-wp marker in a file VMA: the model writes no swap
+    /// or migration entries yet, and anonymous memory keeps uffd-wp only in present entries.
+    NonPresentIsNoneOrMarker,
+    /// A special PTE maps the zero page read-only: it is the only page mapped without a
+    /// struct-page reference, and a write to it must fault and COW.
+    SpecialMapsZeroPage,
+    /// A present PTE maps an allocated data frame, never a free frame or a page table: else a
+    /// process reads or corrupts memory it does not own.
+    PresentMapsDataFrame,
+    /// A writable entry is in a VM_WRITE VMA: no fault or mprotect() grants more than the
+    /// VMA allows.
+    WritableOnlyInWritableVma,
+    /// A writable entry of a private VMA maps an anonymous page it owns (PG_anon_exclusive
+    /// where the profile has it): else a write reaches a page another mm or the file sees.
+    WritablePrivateIsExclusive,
+    /// Without PG_anon_exclusive (5.18), a writable private PTE maps a page mapped once: the
+    /// page count is what decides reuse there, and a shared page must be copied first.
+    WritablePrivateMappedOnce,
+    /// A PG_anon_exclusive page is mapped exactly once: the flag lets a write fault reuse the
+    /// page without copying, which is safe only if nobody else maps it.
+    AnonExclusiveMappedOnce,
+    /// A huge PMD lies wholly inside its VMA: a split or partial unmap of the VMA splits the
+    /// PMD first (split_huge_pmd_address() in vma_adjust_trans_huge()).
+    HugePmdInsideVma,
+    /// Anonymous huge PMDs, and only they, have a deposited PTE table: splitting one must never
+    /// need memory, and x86 deposits none for file PMDs.
+    DepositedIffAnonPmd,
+    /// A file huge PMD is in a shmem VMA: only shmem maps file THPs with a PMD.
+    FilePmdInFileVma,
+    /// A file huge PMD maps the THP the page cache holds at that index: else the mapping and
+    /// the file disagree on the data.
+    FilePmdMapsCachedThp,
+    /// A writable file huge PMD is in a shared writable VMA: a private mapping must COW before
+    /// a write reaches the file's page.
+    WritableFilePmdShared,
+    /// The huge zero page is mapped read-only: a write must fault and COW away from it.
+    HugeZeroPmdReadOnly,
+    /// A huge PMD of an anonymous VMA maps the head of a THP: rmap and the counters count
+    /// folios by their head.
+    AnonPmdMapsThpHead,
+    /// A hugetlb entry maps the head of an aligned hugetlb page, in a hugetlb VMA: the hugetlb
+    /// fault and zap paths handle whole huge pages only.
+    HugetlbEntryMapsHead,
+    /// A VMA has a userfaultfd context exactly when it has VM_UFFD_* flags, and the context
+    /// serves its mm: 5.19 BUG()s otherwise (userfaultfd_release(), handle_userfault()).
+    UffdCtxMatchesFlags,
+    /// A shmem VMA's inode exists: each VMA holds a reference to its file (get_file() at mmap
+    /// and split), so the inode outlives its mappings.
+    ShmemVmaHoldsInode,
+    /// MM_ANONPAGES and MM_SHMEMPAGES count the pages the mm's tables map: /proc reports them,
+    /// and a mismatch is check_mm()'s "Bad rss-counter state".
+    RssMatchesTables,
+    /// No TLB entry grants more than its PTE or maps a frame the PTE no longer maps: else a
+    /// CPU keeps access the kernel revoked (a missing flush).
+    TlbNotMorePermissive,
+    /// A THP's compound mapcount equals the huge PMDs that map it: rmap, split and reclaim
+    /// read it.
+    CompoundMapcount,
+    /// A page's mapcount equals the PTEs (or hugetlb entries) that map it: rmap, reclaim and
+    /// the COW reuse test read it.
+    Mapcount,
+    /// A page's refcount equals its mappings plus its page-cache, per-CPU LRU batch and other
+    /// held references, and is not zero: more is a leak, fewer a use after free.
+    Refcount,
+    /// An allocated data frame holds a reference: one at zero belongs to the buddy allocator.
+    AllocatedHoldsReference,
+    /// An unreferenced hugetlb page is in the free pool: else the pool loses it.
+    FreeHugetlbPageInPool,
+    /// nr_huge_pages counts the hugetlb pages, the reservations fit in the free pool and the
+    /// surplus in the pool: HugePages_* in /proc/meminfo report them.
+    HugetlbPoolAddsUp,
+    /// NR_ANON_MAPPED, NR_ANON_THPS, NR_SHMEM_THPS and NR_SHMEM_PMDMAPPED count the pages and
+    /// folios they name: /proc/meminfo reports them.
+    VmstatMatchesPages,
+    /// The deferred split queue holds only THPs: the shrinker splits what it finds there.
+    DeferredSplitHoldsThps,
+    /// A folio is PG_lru exactly when it is on the LRU list its flags name, and each list's
+    /// page count is what its folios hold: reclaim isolates from these lists and trusts both.
+    LruListsMatchFlags,
+    /// Every frame in use is a page table or a data page: anything else leaked.
+    NoFrameLeak,
 }
 
-fn fail(rule: &'static str, detail: String) -> Result<(), Violation> {
-    Err(Violation { rule, detail })
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Rule {
+    /// Ok if the rule `holds`, else the violation with `message` (built only then).
+    fn check(self, holds: bool, message: impl FnOnce() -> String) -> Result<(), Violation> {
+        if holds {
+            Ok(())
+        } else {
+            Err(self.broken(message()))
+        }
+    }
+
+    /// The violation of this rule, with what was seen.
+    fn broken(self, message: String) -> Violation {
+        Violation {
+            rule: self,
+            message,
+        }
+    }
+}
+
+/// A broken invariant: which rule, and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invariant {rule} broken: {message}")]
+pub struct Violation {
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// What the walk of every page table counted, for the rules about frames.
+#[derive(Default)]
+struct Census {
+    /// PTEs and hugetlb entries mapping each frame.
+    maps: HashMap<Pfn, i32>,
+    /// Huge PMDs mapping each THP.
+    pmd_maps: HashMap<Folio, i32>,
+    /// Page tables: PGDs, the tables under them and the deposited ones.
+    tables: u64,
+}
+
+/// What the pass over the frames counted, for the rules about totals.
+#[derive(Default)]
+struct FrameCounts {
+    /// Frames holding data (neither free nor a page table).
+    data: u64,
+    /// hugetlb heads, free or in use.
+    hugetlb: u64,
+}
+
+/// One mm's RSS as its page tables show it.
+#[derive(Default)]
+struct Rss {
+    anon: i64,
+    shmem: i64,
+}
+
+impl Rss {
+    fn add(&mut self, anon: bool, pages: i64) {
+        if anon {
+            self.anon += pages;
+        } else {
+            self.shmem += pages;
+        }
+    }
+}
+
+/// A leaf entry (PTE, huge PMD or hugetlb entry) as the rules about entries see it.
+#[derive(Clone, Copy)]
+struct Leaf {
+    mm: MmId,
+    addr: u64,
+    /// The frame it maps (a huge page's head for a huge entry).
+    pfn: Pfn,
+    write: bool,
+    /// In a private VMA.
+    private: bool,
+}
+
+impl Leaf {
+    fn new(mm: MmId, v: &Vma, addr: u64, e: Pte) -> Leaf {
+        Leaf {
+            mm,
+            addr,
+            pfn: e.pfn(),
+            write: e.write(),
+            private: v.flags & VM_SHARED == 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Leaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mm {} {:#x} -> pfn {:#x}", self.mm, self.addr, self.pfn)
+    }
 }
 
 impl Kernel {
-    /// A private VMA's writable entry must map an anonymous page it owns: one marked
-    /// PG_anon_exclusive where the profile has the flag.
-    fn owns_anon(&self, page: &Page) -> bool {
-        page.is_anon() && (page.anon_exclusive() || !self.cfg.features.anon_exclusive)
-    }
-
     /// Check every invariant; the first broken one is reported.
     pub fn check_invariants(&self) -> Result<(), Violation> {
-        let mut maps: HashMap<u64, i32> = HashMap::new();
-        let mut compound_maps: HashMap<u64, i32> = HashMap::new();
-        let mut tables = 0u64;
+        let mut census = Census::default();
         for (mm, m) in self.mms.iter() {
-            tables += 1 + self.count_tables(m.pgd, 0) + m.deposited.len() as u64;
+            census.tables += 1 + table::count_tables(&self.phys, m.pgd) + m.deposited.len() as u64;
             for &haddr in m.deposited.keys() {
-                let huge = table::pmd_slot(&self.phys, m.pgd, haddr).is_some_and(|s| {
-                    crate::mm::huge_memory::pmd_trans_huge(table::get(&self.phys, s))
-                });
-                if !huge {
-                    return fail(
-                        "a deposited table belongs to a huge PMD",
-                        format!("mm {mm} {haddr:#x}"),
-                    );
-                }
+                self.deposited_under_huge_pmd(mm, m, haddr)?;
             }
-            let (mut anon, mut shmem) = (0i64, 0i64);
+            let mut rss = Rss::default();
             for v in m.vmas.iter() {
-                let mut err = Ok(());
-                table::for_each_slot(&self.phys, m.pgd, v.start, v.end, |addr, slot| {
-                    if err.is_err() {
-                        return;
-                    }
-                    let pte = table::get(&self.phys, slot);
-                    if !pte.is_present() {
-                        // Only uffd-wp markers, and only in file VMAs, are written so far.
-                        let marker_ok = pte.is_uffd_wp_marker() && !v.is_anonymous();
-                        if !pte.is_none() && !marker_ok {
-                            err = fail(
-                                "no swap entries yet; uffd-wp markers only in file VMAs",
-                                format!("mm {mm} {addr:#x}: {pte:?}"),
-                            );
-                        }
-                        return;
-                    }
-                    if pte.special() {
-                        if pte.pfn() != ZERO_PFN || pte.write() {
-                            err = fail(
-                                "special entries map the zero page read-only",
-                                format!("mm {mm} {addr:#x}: {pte:?}"),
-                            );
-                        }
-                        return;
-                    }
-                    let pfn = pte.pfn();
-                    let page = self.pages.page(pfn);
-                    if !self.pages.valid(pfn) || page.test(PG_BUDDY) || page.test(PG_TABLE) {
-                        err = fail(
-                            "present entries map allocated data frames",
-                            format!("mm {mm} {addr:#x} -> pfn {pfn:#x} flags {:#x}", page.flags),
-                        );
-                        return;
-                    }
-                    *maps.entry(pfn).or_default() += 1;
-                    if page.is_anon() {
-                        anon += 1;
-                    } else {
-                        shmem += 1;
-                    }
-                    if pte.write() {
-                        if v.flags & VM_WRITE == 0 {
-                            err = fail(
-                                "writable entry only in a writable VMA",
-                                format!("mm {mm} {addr:#x}"),
-                            );
-                        } else if v.flags & VM_SHARED == 0 && !self.owns_anon(page) {
-                            err = fail(
-                                "writable private entry maps an exclusive anon page",
-                                format!("mm {mm} {addr:#x} pfn {pfn:#x} flags {:#x}", page.flags),
-                            );
-                        } else if v.flags & VM_SHARED == 0
-                            && !self.cfg.features.anon_exclusive
-                            && page.mapcount != 1
-                        {
-                            err = fail(
-                                "writable private entry maps a page mapped once",
-                                format!("mm {mm} {addr:#x} pfn {pfn:#x}"),
-                            );
-                        }
-                    }
-                    if page.anon_exclusive() && self.page_mapcount(pfn) != 1 {
-                        err = fail(
-                            "PG_anon_exclusive pages are mapped once",
-                            format!("pfn {pfn:#x} mapcount {}", self.page_mapcount(pfn)),
-                        );
-                    }
-                });
-                err?;
-                // Huge (PMD-level) mappings of an anonymous VMA: THPs or the huge zero page,
-                // each with its deposited table.
-                if !v.is_hugetlb() {
-                    for (a, _, e) in table::huge_leaves(&self.phys, m.pgd, v.start, v.end) {
-                        self.check_thp_pmd(mm, v, a, e, &mut compound_maps)?;
-                        if self.is_huge_zero_pmd(e) {
-                            continue;
-                        }
-                        if self.pages.page(e.pfn()).is_anon() {
-                            anon += HPAGE_NR as i64;
-                        } else {
-                            shmem += HPAGE_NR as i64;
-                        }
-                    }
-                }
-                // Huge (PMD-level) mappings: hugetlb pages.
-                let mut a = v.start & !(HPAGE_SIZE - 1);
-                while v.is_hugetlb() && a < v.end {
-                    if let Some((_, e)) = huge_pte_offset(&self.phys, m.pgd, a) {
-                        let head = e.pfn();
-                        let page = self.pages.page(head);
-                        if !page.test(PG_HEAD) || head % HPAGE_NR != 0 || !v.is_hugetlb() {
-                            return fail(
-                                "huge entries map the head of a hugetlb page in a hugetlb VMA",
-                                format!("mm {mm} {a:#x} -> pfn {head:#x} flags {:#x}", page.flags),
-                            );
-                        }
-                        *maps.entry(head).or_default() += 1;
-                        if e.write() && v.flags & VM_SHARED == 0 && !self.owns_anon(page) {
-                            return fail(
-                                "writable private entry maps an exclusive anon page",
-                                format!("mm {mm} huge {a:#x} pfn {head:#x}"),
-                            );
-                        }
-                    }
-                    a += HPAGE_SIZE;
-                }
-                // The kernel's own BUG_ON: a userfaultfd context exactly when a VM_UFFD_* flag,
-                // and the context serves this mm.
-                let ctx_ok = v
-                    .uffd_ctx
-                    .is_none_or(|c| self.uffd.get(c).is_some_and(|ctx| ctx.mm == Some(mm)));
-                if v.uffd_ctx.is_some() != (v.flags & VM_UFFD_FLAGS != 0) || !ctx_ok {
-                    return fail(
-                        "a VMA has a userfaultfd context exactly when it has VM_UFFD_* flags",
-                        format!(
-                            "mm {mm} vma {:#x}: flags {:#x} ctx {:?}",
-                            v.start, v.flags, v.uffd_ctx
-                        ),
-                    );
-                }
-                if let Backing::Shmem(ino) = v.backing {
-                    if !self.shmem.contains(ino) {
-                        return fail(
-                            "shmem VMAs hold their inode",
-                            format!("mm {mm} vma {:#x}", v.start),
-                        );
-                    }
-                }
+                // The VMA first: its entries' rules read its inode.
+                self.uffd_ctx_matches_flags(mm, v)?;
+                self.shmem_vma_holds_inode(mm, v)?;
+                self.check_entries(mm, v, &mut census, &mut rss)?;
             }
-            if anon != m.rss_anon || shmem != m.rss_shmem {
-                return fail(
-                    "RSS counters match the page tables",
-                    format!(
-                        "mm {mm}: anon {} vs {anon}, shmem {} vs {shmem}",
-                        m.rss_anon, m.rss_shmem
-                    ),
-                );
-            }
-            self.check_tlbs(mm)?;
+            self.rss_matches_tables(mm, m, &rss)?;
+            self.tlb_not_more_permissive(mm, m)?;
         }
-        let mut cached: HashMap<u64, i32> = HashMap::new();
+        let cached = self.page_cache_refs();
+        let frames = self.check_frames(&census, &cached)?;
+        self.hugetlb_pool_adds_up(frames.hugetlb)?;
+        self.vmstat_matches_pages()?;
+        self.deferred_split_holds_thps()?;
+        self.lru_lists_match_flags()?;
+        self.no_frame_leak(census.tables, frames.data)
+    }
+
+    // ---- The walk: each entry handed to the rules about it. ----
+
+    /// Every entry of one VMA, through the page-table walker.
+    fn check_entries(
+        &self,
+        mm: MmId,
+        v: &Vma,
+        census: &mut Census,
+        rss: &mut Rss,
+    ) -> Result<(), Violation> {
+        let mut w = CheckWalk {
+            mm,
+            v,
+            census,
+            rss,
+            result: Ok(()),
+        };
+        let _ = walk_page_range(&mut &*self, mm, v.start, v.end, &mut w);
+        w.result
+    }
+
+    /// One PTE of `v` at `addr`, counted in `census` and `rss` if it maps a page.
+    fn check_pte(
+        &self,
+        mm: MmId,
+        v: &Vma,
+        addr: u64,
+        pte: Pte,
+        census: &mut Census,
+        rss: &mut Rss,
+    ) -> Result<(), Violation> {
+        if !pte.is_present() {
+            return self.non_present_is_none_or_marker(mm, v, addr, pte.kind());
+        }
+        if pte.special() {
+            return self.special_maps_zero_page(mm, addr, pte);
+        }
+        let leaf = Leaf::new(mm, v, addr, pte);
+        self.present_maps_data_frame(leaf)?;
+        *census.maps.entry(leaf.pfn).or_default() += 1;
+        rss.add(self.folio_anon(leaf.pfn), 1);
+        self.writable_only_in_writable_vma(v, leaf)?;
+        self.writable_private_is_exclusive(leaf)?;
+        self.writable_private_mapped_once(leaf)?;
+        self.anon_exclusive_mapped_once(leaf.pfn)
+    }
+
+    /// A huge PMD of a VMA that is not hugetlb: a THP of the page cache, an anonymous THP or
+    /// the huge zero page.
+    fn check_huge_pmd(
+        &self,
+        mm: MmId,
+        v: &Vma,
+        a: u64,
+        e: crate::pgtable::Pmd,
+        census: &mut Census,
+        rss: &mut Rss,
+    ) -> Result<(), Violation> {
+        let leaf = Leaf::new(mm, v, a, e.as_pte());
+        self.huge_pmd_inside_vma(v, leaf)?;
+        let zero = self.is_huge_zero_pmd(e);
+        let file = !zero && !self.folio_anon(leaf.pfn);
+        self.deposited_iff_anon_pmd(leaf, file)?;
+        if file {
+            let ino = self.file_pmd_in_file_vma(v, leaf)?;
+            self.file_pmd_maps_cached_thp(v, leaf, ino)?;
+            *census.pmd_maps.entry(Folio(leaf.pfn)).or_default() += 1;
+            self.writable_file_pmd_shared(v, leaf)?;
+            rss.add(false, HPAGE_NR as i64);
+            return Ok(());
+        }
+        if zero {
+            return self.huge_zero_pmd_read_only(leaf);
+        }
+        self.anon_pmd_maps_thp_head(v, leaf)?;
+        *census.pmd_maps.entry(Folio(leaf.pfn)).or_default() += 1;
+        self.writable_only_in_writable_vma(v, leaf)?;
+        // An anonymous VMA is private: shared anonymous memory is shmem.
+        self.writable_private_is_exclusive(Leaf {
+            private: true,
+            ..leaf
+        })?;
+        rss.add(true, HPAGE_NR as i64);
+        Ok(())
+    }
+
+    /// One present hugetlb entry of a hugetlb VMA.
+    fn check_hugetlb_entry(
+        &self,
+        mm: MmId,
+        v: &Vma,
+        a: u64,
+        e: Pte,
+        census: &mut Census,
+    ) -> Result<(), Violation> {
+        let leaf = Leaf::new(mm, v, a, e);
+        self.hugetlb_entry_maps_head(v, leaf)?;
+        *census.maps.entry(leaf.pfn).or_default() += 1;
+        self.writable_private_is_exclusive(leaf)
+    }
+
+    /// Page-cache references by frame: each shmem inode's cache holds one on each page.
+    fn page_cache_refs(&self) -> HashMap<Pfn, i32> {
+        let mut cached: HashMap<Pfn, i32> = HashMap::new();
         for (_, inode) in self.shmem.iter() {
             for &pfn in inode.cache.values() {
                 *cached.entry(pfn).or_default() += 1;
             }
         }
-        let mut data = 0u64;
-        let mut huge_heads = 0u64;
+        cached
+    }
+
+    /// Every data frame handed to the rules about frames; returns how many frames hold data
+    /// and how many of them are hugetlb heads.
+    fn check_frames(
+        &self,
+        census: &Census,
+        cached: &HashMap<Pfn, i32>,
+    ) -> Result<FrameCounts, Violation> {
+        let mut counts = FrameCounts::default();
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
-            if page.test(PG_BUDDY) || page.test(PG_TABLE) {
+            if page.test(PageFlags::BUDDY) || page.test(PageFlags::TABLE) {
                 continue;
             }
-            data += 1;
-            if Some(pfn & !(HPAGE_NR - 1)) == self.thp.huge_zero {
+            counts.data += 1;
+            if Some(self.pages.folio(pfn)) == self.thp.huge_zero {
                 continue;
             }
-            if let Some(head) = self.thp_head(pfn) {
-                if pfn == head {
-                    self.check_thp_folio(head, &maps, &compound_maps, &cached)?;
+            if let Some(f) = self.thp_head(pfn) {
+                if pfn == f.pfn() {
+                    self.check_thp(f, census, cached)?;
                 }
                 continue;
             }
-            if page.test(PG_TAIL) {
+            if page.test(PageFlags::TAIL) {
                 continue;
             }
-            if page.test(PG_HUGETLB) {
-                huge_heads += 1;
-                if page.refcount == 0 {
-                    if !self.hstate.free.contains(&pfn) {
-                        return fail(
-                            "an unreferenced hugetlb page is in the free pool",
-                            format!("pfn {pfn:#x}"),
-                        );
-                    }
+            if page.test(PageFlags::HUGETLB) {
+                counts.hugetlb += 1;
+                if page.refcount() == 0 {
+                    self.free_hugetlb_page_in_pool(pfn)?;
                     continue;
                 }
             }
-            if page.refcount <= 0 {
-                return fail(
-                    "allocated frames hold a reference",
-                    format!("pfn {pfn:#x}: refcount {}", page.refcount),
-                );
-            }
-            let mapped = maps.get(&pfn).copied().unwrap_or(0);
-            let cache = cached.get(&pfn).copied().unwrap_or(0)
-                + self.extra_refs.get(&pfn).copied().unwrap_or(0);
-            if page.mapcount != mapped {
-                return fail(
-                    "mapcount equals the entries that map the page",
-                    format!("pfn {pfn:#x}: mapcount {} vs {mapped}", page.mapcount),
-                );
-            }
-            if page.refcount != mapped + cache {
-                return fail(
-                    "refcount equals mappings plus page-cache and held references",
-                    format!(
-                        "pfn {pfn:#x}: refcount {} vs {}",
-                        page.refcount,
-                        mapped + cache
-                    ),
-                );
-            }
+            self.allocated_holds_reference(pfn)?;
+            let mapped = census.maps.get(&pfn).copied().unwrap_or(0);
+            self.mapcount(pfn, mapped)?;
+            let pvec = self.pvec_refs(Folio(pfn));
+            self.refcount(pfn, mapped + pvec + self.held_refs(pfn, cached))?;
         }
-        if huge_heads != self.hstate.nr_huge_pages
-            || self.hstate.resv_huge_pages > self.hstate.free.len() as u64
-            || self.hstate.surplus_huge_pages > self.hstate.nr_huge_pages
-        {
-            return fail(
-                "the hugetlb pool adds up",
-                format!(
-                    "{huge_heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",
-                    self.hstate.nr_huge_pages,
-                    self.hstate.free.len(),
-                    self.hstate.resv_huge_pages,
-                    self.hstate.surplus_huge_pages
-                ),
-            );
-        }
-        self.check_anon_counters()?;
-        let used = self.pages.nr_used();
-        if used != tables + data {
-            return fail("no frame leaks", format!("{used} frames in use, {tables} page tables + {data} data pages account for them"));
-        }
-        Ok(())
+        Ok(counts)
     }
 
-    /// A huge entry in an anonymous VMA maps the head of a THP folio (writable only for an
-    /// exclusive owner) or the huge zero page (never writable), and has a deposited table.
-    fn check_thp_pmd(
+    /// A THP's counts: each subpage's mapcount is its PTEs, the compound mapcount its PMDs,
+    /// and the head's refcount all of them plus the references held on any subpage.
+    fn check_thp(
         &self,
-        mm: usize,
-        v: &crate::mm::Vma,
-        a: u64,
-        e: crate::pgtable::Pte,
-        compound_maps: &mut HashMap<u64, i32>,
+        f: Folio,
+        census: &Census,
+        cached: &HashMap<Pfn, i32>,
     ) -> Result<(), Violation> {
-        if a < v.start || a + HPAGE_SIZE > v.end {
-            return fail("a huge PMD lies inside its VMA", format!("mm {mm} {a:#x}"));
+        let pmds = census.pmd_maps.get(&f).copied().unwrap_or(0);
+        self.compound_mapcount_matches(f, pmds)?;
+        let mut refs = pmds + self.pvec_refs(f);
+        for pfn in f.pfn().range(HPAGE_NR) {
+            let ptes = census.maps.get(&pfn).copied().unwrap_or(0);
+            self.mapcount(pfn, ptes)?;
+            refs += ptes + self.held_refs(pfn, cached);
         }
-        let head = e.pfn();
-        let file = !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon();
-        // Anonymous huge entries keep a table deposited; file ones never have one (x86).
-        if self.mms[mm].deposited.contains_key(&a) == file {
-            return fail(
-                "anonymous huge PMDs, and only they, have a deposited table",
-                format!("mm {mm} {a:#x}"),
-            );
-        }
-        if file {
-            let Backing::Shmem(ino) = v.backing else {
-                return fail("file huge PMDs are in file VMAs", format!("mm {mm} {a:#x}"));
-            };
-            if self.thp_head(head) != Some(head)
-                || self.shmem[ino].cache.get(&v.linear_page_index(a)) != Some(&head)
-            {
-                return fail(
-                    "a file huge PMD maps the THP the page cache holds there",
-                    format!("mm {mm} {a:#x} -> pfn {head:#x}"),
-                );
-            }
-            *compound_maps.entry(head).or_default() += 1;
-            if e.write() && v.flags & (VM_WRITE | VM_SHARED) != VM_WRITE | VM_SHARED {
-                return fail(
-                    "a writable file huge PMD is in a shared writable VMA",
-                    format!("mm {mm} {a:#x}"),
-                );
-            }
-            return Ok(());
-        }
-        if self.is_huge_zero_pmd(e) {
-            if e.write() {
-                return fail(
-                    "the huge zero page is mapped read-only",
-                    format!("mm {mm} {a:#x}"),
-                );
-            }
-            return Ok(());
-        }
-        if self.thp_head(head) != Some(head) || !v.is_anonymous() {
-            return fail(
-                "huge entries of an anonymous VMA map a THP head",
-                format!("mm {mm} {a:#x} -> pfn {head:#x}"),
-            );
-        }
-        *compound_maps.entry(head).or_default() += 1;
-        if e.write() && (v.flags & VM_WRITE == 0 || !self.owns_anon(self.pages.page(head))) {
-            return fail(
-                "writable private entry maps an exclusive anon page",
-                format!("mm {mm} huge {a:#x} pfn {head:#x}"),
-            );
-        }
-        Ok(())
+        self.refcount(f.pfn(), refs)
     }
 
-    /// A THP folio's counts: each subpage's mapcount is its PTEs, the compound mapcount its
-    /// PMDs, and the head's refcount all of them plus references held from outside.
-    fn check_thp_folio(
+    /// References from outside the page tables: the page cache's and the other held ones.
+    fn held_refs(&self, pfn: Pfn, cached: &HashMap<Pfn, i32>) -> i32 {
+        cached.get(&pfn).copied().unwrap_or(0) + self.extra_refs.get(&pfn).copied().unwrap_or(0)
+    }
+
+    /// PageAnon() of the folio holding `pfn`.
+    fn folio_anon(&self, pfn: Pfn) -> bool {
+        self.pages
+            .folio_test(self.pages.folio(pfn), PageFlags::ANON)
+    }
+
+    /// A private VMA's writable entry must map an anonymous page it owns: one marked
+    /// PG_anon_exclusive where the profile has the flag.
+    fn owns_anon(&self, pfn: Pfn) -> bool {
+        self.folio_anon(pfn)
+            && (self.pages.page(pfn).anon_exclusive() || !self.cfg.features.anon_exclusive)
+    }
+}
+
+/// The rules, one function each, in the order of [`Rule`].
+impl Kernel {
+    /// [`Rule::DepositedUnderHugePmd`] for the table deposited at `haddr`.
+    fn deposited_under_huge_pmd(&self, mm: MmId, m: &Mm, haddr: u64) -> Result<(), Violation> {
+        let huge = table::pmd_slot(&self.phys, m.pgd, haddr)
+            .is_some_and(|s| table::get_pmd(&self.phys, s).is_leaf());
+        Rule::DepositedUnderHugePmd.check(huge, || format!("mm {mm} {haddr:#x}"))
+    }
+
+    /// [`Rule::NonPresentIsNoneOrMarker`].
+    fn non_present_is_none_or_marker(
         &self,
-        head: u64,
-        maps: &HashMap<u64, i32>,
-        compound_maps: &HashMap<u64, i32>,
-        cached: &HashMap<u64, i32>,
+        mm: MmId,
+        v: &Vma,
+        addr: u64,
+        e: PteKind,
     ) -> Result<(), Violation> {
-        let pmds = compound_maps.get(&head).copied().unwrap_or(0);
-        if self.compound_mapcount(head) != pmds {
-            return fail(
-                "compound mapcount equals the huge entries that map the folio",
-                format!("THP {head:#x}: {} vs {pmds}", self.compound_mapcount(head)),
-            );
-        }
-        let mut refs = pmds;
-        for pfn in head..head + HPAGE_NR {
-            let ptes = maps.get(&pfn).copied().unwrap_or(0);
-            if self.pages.page(pfn).mapcount != ptes {
-                return fail(
-                    "mapcount equals the entries that map the page",
-                    format!(
-                        "THP subpage {pfn:#x}: mapcount {} vs {ptes}",
-                        self.pages.page(pfn).mapcount
-                    ),
-                );
+        let holds = match e {
+            PteKind::None => true,
+            PteKind::Swp(SwpKind::Marker { bits }, _) => {
+                bits & crate::pgtable::swp::PTE_MARKER_UFFD_WP != 0 && !v.is_anonymous()
             }
-            refs += ptes
-                + cached.get(&pfn).copied().unwrap_or(0)
-                + self.extra_refs.get(&pfn).copied().unwrap_or(0);
+            PteKind::Present(_) | PteKind::Swp(..) => false,
+        };
+        Rule::NonPresentIsNoneOrMarker.check(holds, || format!("mm {mm} {addr:#x}: {e:?}"))
+    }
+
+    /// [`Rule::SpecialMapsZeroPage`].
+    fn special_maps_zero_page(&self, mm: MmId, addr: u64, pte: Pte) -> Result<(), Violation> {
+        Rule::SpecialMapsZeroPage.check(pte.pfn() == ZERO_PFN && !pte.write(), || {
+            format!("mm {mm} {addr:#x}: {pte:?}")
+        })
+    }
+
+    /// [`Rule::PresentMapsDataFrame`].
+    fn present_maps_data_frame(&self, leaf: Leaf) -> Result<(), Violation> {
+        let pfn = leaf.pfn;
+        let data = self.pages.valid(pfn) && {
+            let page = self.pages.page(pfn);
+            !page.test(PageFlags::BUDDY) && !page.test(PageFlags::TABLE)
+        };
+        Rule::PresentMapsDataFrame.check(data, || {
+            let flags = self.pages.valid(pfn).then(|| self.pages.page(pfn).flags);
+            format!("{leaf} flags {flags:#x?}")
+        })
+    }
+
+    /// [`Rule::WritableOnlyInWritableVma`] for an entry of `v`.
+    fn writable_only_in_writable_vma(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        Rule::WritableOnlyInWritableVma.check(!leaf.write || v.flags & VM_WRITE != 0, || {
+            format!("{leaf} vma flags {:#x}", v.flags)
+        })
+    }
+
+    /// [`Rule::WritablePrivateIsExclusive`].
+    fn writable_private_is_exclusive(&self, leaf: Leaf) -> Result<(), Violation> {
+        let holds = !leaf.write || !leaf.private || self.owns_anon(leaf.pfn);
+        Rule::WritablePrivateIsExclusive.check(holds, || {
+            format!("{leaf} flags {:?}", self.pages.page(leaf.pfn).flags)
+        })
+    }
+
+    /// [`Rule::WritablePrivateMappedOnce`] for a PTE.
+    fn writable_private_mapped_once(&self, leaf: Leaf) -> Result<(), Violation> {
+        let mapcount = self.pages.page(leaf.pfn).mapcount();
+        let exclusive_flag = self.cfg.features.anon_exclusive;
+        let holds = !leaf.write || !leaf.private || exclusive_flag || mapcount == 1;
+        Rule::WritablePrivateMappedOnce.check(holds, || format!("{leaf} mapcount {mapcount}"))
+    }
+
+    /// [`Rule::AnonExclusiveMappedOnce`] for a page a PTE maps.
+    fn anon_exclusive_mapped_once(&self, pfn: Pfn) -> Result<(), Violation> {
+        let mapcount = self.pages.page_mapcount(pfn);
+        let holds = !self.pages.page(pfn).anon_exclusive() || mapcount == 1;
+        Rule::AnonExclusiveMappedOnce.check(holds, || format!("{pfn:?} mapcount {mapcount}"))
+    }
+
+    /// [`Rule::HugePmdInsideVma`].
+    fn huge_pmd_inside_vma(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let inside = leaf.addr >= v.start && leaf.addr + HPAGE_SIZE <= v.end;
+        Rule::HugePmdInsideVma.check(inside, || format!("{leaf} vma {:#x}-{:#x}", v.start, v.end))
+    }
+
+    /// [`Rule::DepositedIffAnonPmd`] for a huge PMD, `file` if it maps a file THP.
+    fn deposited_iff_anon_pmd(&self, leaf: Leaf, file: bool) -> Result<(), Violation> {
+        let deposited = self.mms[leaf.mm].deposited.contains_key(&leaf.addr);
+        Rule::DepositedIffAnonPmd.check(deposited != file, || {
+            format!("{leaf} file {file} deposited {deposited}")
+        })
+    }
+
+    /// [`Rule::FilePmdInFileVma`]; the VMA's inode.
+    fn file_pmd_in_file_vma(&self, v: &Vma, leaf: Leaf) -> Result<usize, Violation> {
+        match v.backing {
+            Backing::Shmem(ino) => Ok(ino),
+            Backing::Anon => Err(Rule::FilePmdInFileVma.broken(leaf.to_string())),
         }
-        if self.pages.page(head).refcount != refs || refs == 0 {
-            return fail(
-                "refcount equals mappings plus page-cache and held references",
-                format!(
-                    "THP {head:#x}: refcount {} vs {refs}",
-                    self.pages.page(head).refcount
-                ),
-            );
+    }
+
+    /// [`Rule::FilePmdMapsCachedThp`] for a huge PMD of `v`, whose inode is `ino`.
+    fn file_pmd_maps_cached_thp(&self, v: &Vma, leaf: Leaf, ino: usize) -> Result<(), Violation> {
+        let head = leaf.pfn;
+        let cached = self.shmem[ino].cache.get(&v.linear_page_index(leaf.addr)) == Some(&head);
+        Rule::FilePmdMapsCachedThp.check(self.thp_head(head) == Some(Folio(head)) && cached, || {
+            leaf.to_string()
+        })
+    }
+
+    /// [`Rule::WritableFilePmdShared`].
+    fn writable_file_pmd_shared(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let shared_writable = v.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED;
+        Rule::WritableFilePmdShared.check(!leaf.write || shared_writable, || {
+            format!("{leaf} vma flags {:#x}", v.flags)
+        })
+    }
+
+    /// [`Rule::HugeZeroPmdReadOnly`].
+    fn huge_zero_pmd_read_only(&self, leaf: Leaf) -> Result<(), Violation> {
+        Rule::HugeZeroPmdReadOnly.check(!leaf.write, || leaf.to_string())
+    }
+
+    /// [`Rule::AnonPmdMapsThpHead`].
+    fn anon_pmd_maps_thp_head(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let holds = self.thp_head(leaf.pfn) == Some(Folio(leaf.pfn)) && v.is_anonymous();
+        Rule::AnonPmdMapsThpHead.check(holds, || leaf.to_string())
+    }
+
+    /// [`Rule::HugetlbEntryMapsHead`].
+    fn hugetlb_entry_maps_head(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let page = self.pages.page(leaf.pfn);
+        let holds = page.test(PageFlags::HEAD)
+            && page.test(PageFlags::HUGETLB)
+            && leaf.pfn.0.is_multiple_of(HPAGE_NR)
+            && v.is_hugetlb();
+        Rule::HugetlbEntryMapsHead.check(holds, || format!("{leaf} flags {:?}", page.flags))
+    }
+
+    /// [`Rule::UffdCtxMatchesFlags`].
+    fn uffd_ctx_matches_flags(&self, mm: MmId, v: &Vma) -> Result<(), Violation> {
+        let serves_mm = v
+            .uffd_ctx
+            .is_none_or(|c| self.uffd.get(c).is_some_and(|ctx| ctx.mm == Some(mm)));
+        let holds = v.uffd_ctx.is_some() == (v.flags & VM_UFFD_FLAGS != 0) && serves_mm;
+        Rule::UffdCtxMatchesFlags.check(holds, || {
+            format!(
+                "mm {mm} vma {:#x}: flags {:#x} ctx {:?}",
+                v.start, v.flags, v.uffd_ctx
+            )
+        })
+    }
+
+    /// [`Rule::ShmemVmaHoldsInode`].
+    fn shmem_vma_holds_inode(&self, mm: MmId, v: &Vma) -> Result<(), Violation> {
+        let holds = match v.backing {
+            Backing::Shmem(ino) => self.shmem.contains(ino),
+            Backing::Anon => true,
+        };
+        Rule::ShmemVmaHoldsInode.check(holds, || format!("mm {mm} vma {:#x}", v.start))
+    }
+
+    /// [`Rule::RssMatchesTables`], `rss` as the walk of the mm's tables counted it.
+    fn rss_matches_tables(&self, mm: MmId, m: &Mm, rss: &Rss) -> Result<(), Violation> {
+        let holds = m.rss_anon == rss.anon && m.rss_shmem == rss.shmem;
+        Rule::RssMatchesTables.check(holds, || {
+            format!(
+                "mm {mm}: anon {} vs {}, shmem {} vs {}",
+                m.rss_anon, rss.anon, m.rss_shmem, rss.shmem
+            )
+        })
+    }
+
+    /// [`Rule::TlbNotMorePermissive`] for every CPU's entries of one mm.
+    fn tlb_not_more_permissive(&self, mm: MmId, m: &Mm) -> Result<(), Violation> {
+        for (cpu, tlb) in self.tlbs.iter().enumerate() {
+            for e in tlb.entries().filter(|e| e.mm == mm as u32) {
+                let addr = e.vpn << 12;
+                let pte = table::leaf_frame(&self.phys, m.pgd, addr);
+                let holds = pte.is_some_and(|(pfn, p)| {
+                    p.is_present() && !p.is_protnone() && pfn == e.pfn && (p.write() || !e.writable)
+                });
+                Rule::TlbNotMorePermissive.check(holds, || {
+                    format!(
+                        "cpu {cpu} mm {mm} {addr:#x}: tlb pfn {:#x} w={} vs {pte:?}",
+                        e.pfn, e.writable
+                    )
+                })?;
+            }
         }
         Ok(())
     }
 
-    /// NR_ANON_MAPPED counts anonymous pages mapped at all (by a PTE, or by a PMD of their
-    /// folio); NR_ANON_THPS the folios a PMD maps; the deferred split queue holds folios.
-    fn check_anon_counters(&self) -> Result<(), Violation> {
+    /// [`Rule::CompoundMapcount`] for a THP that `pmds` huge PMDs map.
+    fn compound_mapcount_matches(&self, f: Folio, pmds: i32) -> Result<(), Violation> {
+        let mapcount = self.pages.compound_mapcount(f.pfn());
+        Rule::CompoundMapcount.check(mapcount == pmds, || {
+            format!("THP {f:?}: compound mapcount {mapcount} vs {pmds}")
+        })
+    }
+
+    /// [`Rule::Mapcount`] for a page that `entries` PTEs or hugetlb entries map.
+    fn mapcount(&self, pfn: Pfn, entries: i32) -> Result<(), Violation> {
+        let mapcount = self.pages.page(pfn).mapcount();
+        Rule::Mapcount.check(mapcount == entries, || {
+            format!("pfn {pfn:#x}: mapcount {mapcount} vs {entries}")
+        })
+    }
+
+    /// [`Rule::Refcount`] for a page (a THP's head for the whole THP) that `refs` mappings and
+    /// held references account for.
+    fn refcount(&self, pfn: Pfn, refs: i32) -> Result<(), Violation> {
+        let refcount = self.pages.page(pfn).refcount();
+        Rule::Refcount.check(refcount == refs && refs != 0, || {
+            format!("pfn {pfn:#x}: refcount {refcount} vs {refs}")
+        })
+    }
+
+    /// [`Rule::AllocatedHoldsReference`] for a data frame outside the hugetlb pool's free list.
+    fn allocated_holds_reference(&self, pfn: Pfn) -> Result<(), Violation> {
+        let refcount = self.pages.page(pfn).refcount();
+        Rule::AllocatedHoldsReference.check(refcount > 0, || {
+            format!("pfn {pfn:#x}: refcount {refcount}")
+        })
+    }
+
+    /// [`Rule::FreeHugetlbPageInPool`] for a hugetlb head at refcount 0.
+    fn free_hugetlb_page_in_pool(&self, pfn: Pfn) -> Result<(), Violation> {
+        Rule::FreeHugetlbPageInPool.check(self.hstate.free.contains(&Folio(pfn)), || {
+            format!("{pfn:?}")
+        })
+    }
+
+    /// [`Rule::HugetlbPoolAddsUp`], `heads` the hugetlb pages among the frames.
+    fn hugetlb_pool_adds_up(&self, heads: u64) -> Result<(), Violation> {
+        let h = &self.hstate;
+        let holds = heads == h.nr_huge_pages
+            && h.resv_huge_pages <= h.free.len() as u64
+            && h.surplus_huge_pages <= h.nr_huge_pages;
+        Rule::HugetlbPoolAddsUp.check(holds, || {
+            format!(
+                "{heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",
+                h.nr_huge_pages,
+                h.free.len(),
+                h.resv_huge_pages,
+                h.surplus_huge_pages
+            )
+        })
+    }
+
+    /// [`Rule::VmstatMatchesPages`]: NR_ANON_MAPPED counts anonymous pages mapped at all (by
+    /// a PTE, or by a PMD of their THP); NR_ANON_THPS the anonymous THPs a PMD maps;
+    /// NR_SHMEM_THPS the shmem THPs, NR_SHMEM_PMDMAPPED those a PMD maps.
+    fn vmstat_matches_pages(&self) -> Result<(), Violation> {
         let mut mapped = 0u64;
+        let (mut thps, mut shmem_thps, mut shmem_pmd) = (0u64, 0u64, 0u64);
         for pfn in self.pages.pfns() {
             let p = self.pages.page(pfn);
-            if p.is_anon() && !p.test(PG_HUGETLB) && !p.test(PG_BUDDY) {
-                let folio_mapped = self
-                    .thp_head(pfn)
-                    .is_some_and(|h| self.compound_mapcount(h) > 0);
-                if p.mapcount > 0 || folio_mapped {
+            if p.test(PageFlags::BUDDY | PageFlags::TABLE) {
+                continue;
+            }
+            let thp = self.thp_head(pfn);
+            if let Some(f) = thp.filter(|f| f.pfn() == pfn) {
+                let pmd_mapped = self.pages.compound_mapcount(pfn) > 0;
+                if self.pages.folio_test(f, PageFlags::ANON) {
+                    thps += pmd_mapped as u64;
+                } else {
+                    shmem_thps += 1;
+                    shmem_pmd += pmd_mapped as u64;
+                }
+            }
+            let f = self.pages.folio(pfn);
+            if self.pages.folio_test(f, PageFlags::ANON)
+                && !self.pages.folio_test(f, PageFlags::HUGETLB)
+            {
+                let thp_mapped = thp.is_some_and(|h| self.pages.compound_mapcount(h.pfn()) > 0);
+                if p.mapcount() > 0 || thp_mapped {
                     mapped += 1;
                 }
             }
         }
-        let (mut thps, mut shmem_thps, mut shmem_pmd) = (0u64, 0u64, 0u64);
-        for (&head, f) in &self.thp.folios {
-            if self.pages.page(head).is_anon() {
-                thps += (f.compound_mapcount > 0) as u64;
-            } else {
-                shmem_thps += 1;
-                shmem_pmd += (f.compound_mapcount > 0) as u64;
-            }
-        }
         let v = &self.vmstat;
-        if mapped != v.nr_anon_pages
-            || thps != v.nr_anon_transparent_hugepages
-            || shmem_thps != v.nr_shmem_hugepages
-            || shmem_pmd != v.nr_shmem_pmdmapped
-        {
-            return fail(
-                "THP and anon counters match the pages",
-                format!(
-                    "nr_anon_pages {} vs {mapped}, nr_anon_transparent_hugepages {} vs {thps}, \
-                     nr_shmem_hugepages {} vs {shmem_thps}, nr_shmem_pmdmapped {} vs {shmem_pmd}",
-                    v.nr_anon_pages,
-                    v.nr_anon_transparent_hugepages,
-                    v.nr_shmem_hugepages,
-                    v.nr_shmem_pmdmapped
-                ),
-            );
-        }
-        if let Some(h) = self
+        let holds = mapped == v.nr_anon_pages
+            && thps == v.nr_anon_transparent_hugepages
+            && shmem_thps == v.nr_shmem_hugepages
+            && shmem_pmd == v.nr_shmem_pmdmapped;
+        Rule::VmstatMatchesPages.check(holds, || {
+            format!(
+                "nr_anon_pages {} vs {mapped}, nr_anon_transparent_hugepages {} vs {thps}, \
+                 nr_shmem_hugepages {} vs {shmem_thps}, nr_shmem_pmdmapped {} vs {shmem_pmd}",
+                v.nr_anon_pages,
+                v.nr_anon_transparent_hugepages,
+                v.nr_shmem_hugepages,
+                v.nr_shmem_pmdmapped
+            )
+        })
+    }
+
+    /// [`Rule::DeferredSplitHoldsThps`].
+    fn deferred_split_holds_thps(&self) -> Result<(), Violation> {
+        let stray = self
             .thp
             .deferred
             .iter()
-            .find(|h| !self.thp.folios.contains_key(h))
-        {
-            return fail("the deferred split queue holds THPs", format!("{h:#x}"));
-        }
-        Ok(())
+            .find(|f| self.thp_head(f.pfn()) != Some(**f));
+        Rule::DeferredSplitHoldsThps.check(stray.is_none(), || format!("{stray:?}"))
     }
 
-    fn count_tables(&self, table: u64, level: usize) -> u64 {
-        if level == 3 {
-            return 0;
-        }
-        self.phys
-            .table(table)
-            .iter()
-            .filter(|&&e| e & crate::pgtable::pte::_PAGE_PRESENT != 0)
-            // A huge (PSE) PMD entry maps memory; it is not a table.
-            .filter(|&&e| !(level == 2 && e & crate::pgtable::pte::_PAGE_PSE != 0))
-            .map(|&e| {
-                1 + self.count_tables((e & crate::pgtable::pte::PTE_PFN_MASK) >> 12, level + 1)
-            })
-            .sum()
-    }
-
-    /// No TLB entry grants more than its PTE or points at a frame the PTE no longer maps.
-    fn check_tlbs(&self, mm: usize) -> Result<(), Violation> {
-        let m = &self.mms[mm];
-        for (cpu, tlb) in self.tlbs.iter().enumerate() {
-            for e in tlb.entries().filter(|e| e.mm == mm as u32) {
-                let addr = e.vpn << 12;
-                let pte = table::walk_leaf(&self.phys, m.pgd, addr)
-                    .map(|(s, huge)| (table::get(&self.phys, s), huge));
-                let ok = pte.is_some_and(|(p, huge)| {
-                    let pfn = if huge {
-                        p.pfn() + ((addr >> 12) & 511)
-                    } else {
-                        p.pfn()
-                    };
-                    p.0 & 1 != 0 && pfn == e.pfn && (p.write() || !e.writable)
-                });
-                if !ok {
-                    return fail(
-                        "no TLB entry is more permissive than its PTE",
-                        format!(
-                            "cpu {cpu} mm {mm} {addr:#x}: tlb pfn {:#x} w={} vs {pte:?}",
-                            e.pfn, e.writable
-                        ),
-                    );
-                }
+    /// [`Rule::LruListsMatchFlags`].
+    fn lru_lists_match_flags(&self) -> Result<(), Violation> {
+        let mut on_lists = 0u64;
+        for lru in LruList::ALL {
+            let mut pages = 0;
+            for f in self.lru.lruvec.oldest_first(&self.pages, lru) {
+                let flagged = self.pages.folio_test(f, PageFlags::LRU);
+                let list = folio_lru_list(&self.pages, f);
+                Rule::LruListsMatchFlags.check(flagged && list == lru, || {
+                    format!("{f:?} on {lru:?}: PG_lru {flagged}, flags name {list:?}")
+                })?;
+                pages += self.pages.folio_nr_pages(f);
+                on_lists += 1;
             }
+            let counted = self.lru.lruvec.nr_pages(lru);
+            Rule::LruListsMatchFlags.check(pages == counted, || {
+                format!("{lru:?}: {pages} pages on the list, {counted} counted")
+            })?;
         }
-        Ok(())
+        let flagged = self
+            .pages
+            .pfns()
+            .filter(|&p| {
+                let page = self.pages.page(p);
+                !page.test(PageFlags::TAIL | PageFlags::BUDDY) && page.test(PageFlags::LRU)
+            })
+            .count() as u64;
+        Rule::LruListsMatchFlags.check(flagged == on_lists, || {
+            format!("{flagged} folios PG_lru, {on_lists} on the lists")
+        })
+    }
+
+    /// [`Rule::NoFrameLeak`], `tables` and `data` the page tables and data frames found.
+    fn no_frame_leak(&self, tables: u64, data: u64) -> Result<(), Violation> {
+        let used = self.pages.nr_used();
+        Rule::NoFrameLeak.check(used == tables + data, || {
+            format!(
+                "{used} frames in use, {tables} page tables + {data} data pages account for them"
+            )
+        })
+    }
+}
+
+/// The checker's walk of one VMA: each entry handed to the rules about it.
+struct CheckWalk<'a> {
+    mm: MmId,
+    v: &'a Vma,
+    census: &'a mut Census,
+    rss: &'a mut Rss,
+    result: Result<(), Violation>,
+}
+
+impl CheckWalk<'_> {
+    /// Keep the first violation and stop the walk there.
+    fn keep(&mut self, r: Result<(), Violation>) -> ControlFlow<()> {
+        self.result = r;
+        if self.result.is_err() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+impl<'k> MmWalk<&'k Kernel> for CheckWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut &'k Kernel,
+        addr: u64,
+        _next: u64,
+        _slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        let r = match e {
+            PmdKind::Leaf(p) if self.v.is_hugetlb() => {
+                k.check_hugetlb_entry(self.mm, self.v, haddr, p.as_pte(), self.census)
+            }
+            PmdKind::Leaf(p) => k.check_huge_pmd(self.mm, self.v, haddr, p, self.census, self.rss),
+            PmdKind::None | PmdKind::Table(_) | PmdKind::Swp(..) => Ok(()),
+        };
+        self.keep(r)?;
+        ControlFlow::Continue(match e {
+            PmdKind::Table(_) if !self.v.is_hugetlb() => PmdAction::Descend,
+            PmdKind::None | PmdKind::Table(_) | PmdKind::Leaf(_) | PmdKind::Swp(..) => {
+                PmdAction::Done
+            }
+        })
+    }
+
+    fn pte_entry(
+        &mut self,
+        k: &mut &'k Kernel,
+        addr: u64,
+        slot: PteSlot,
+        _e: PteKind,
+    ) -> ControlFlow<()> {
+        let pte = table::get(&k.phys, slot);
+        let r = k.check_pte(self.mm, self.v, addr, pte, self.census, self.rss);
+        self.keep(r)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Rule;
     use crate::pgtable::table;
     use crate::uapi::*;
     use crate::{Config, Kernel, Tid};
@@ -526,25 +877,25 @@ mod tests {
         let pte = table::get(&k.phys, s);
         table::set(&mut k.phys, s, pte.wrprotect()); // write-protect without flushing
         let v = k.check_invariants().unwrap_err();
-        assert_eq!(v.rule, "no TLB entry is more permissive than its PTE");
+        assert_eq!(v.rule, Rule::TlbNotMorePermissive);
+        assert!(v
+            .to_string()
+            .starts_with("invariant TlbNotMorePermissive broken: cpu "));
     }
 
     #[test]
     fn a_leaked_frame_is_found() {
         let (mut k, _, _) = setup();
-        let pfn = k.pages.alloc().unwrap(); // refcount 1, nothing refers to it
+        let pfn = k.alloc_folio(crate::page::Gfp::KERNEL, 0).unwrap().pfn(); // refcount 1, nothing refers to it
         let v = k.check_invariants().unwrap_err();
-        assert_eq!(
-            v.rule,
-            "refcount equals mappings plus page-cache and held references"
-        );
+        assert_eq!(v.rule, Rule::Refcount);
         k.pages.page_mut(pfn).refcount = 0;
         assert_eq!(
             k.check_invariants().unwrap_err().rule,
-            "allocated frames hold a reference"
+            Rule::AllocatedHoldsReference
         );
-        k.pages.page_mut(pfn).flags = crate::page::flags::PG_TABLE; // a table no tree holds
-        assert_eq!(k.check_invariants().unwrap_err().rule, "no frame leaks");
+        k.pages.page_mut(pfn).flags = crate::page::PageFlags::TABLE; // a table no tree holds
+        assert_eq!(k.check_invariants().unwrap_err().rule, Rule::NoFrameLeak);
     }
 
     #[test]
@@ -556,7 +907,7 @@ mod tests {
         table::set(&mut k.phys, s, pte.mkwrite()); // as if fork forgot to write-protect
         assert_eq!(
             k.check_invariants().unwrap_err().rule,
-            "writable private entry maps an exclusive anon page"
+            Rule::WritablePrivateIsExclusive
         );
     }
 
@@ -567,14 +918,14 @@ mod tests {
         k.pages.page_mut(pfn).mapcount += 1;
         assert_eq!(
             k.check_invariants().unwrap_err().rule,
-            "PG_anon_exclusive pages are mapped once"
+            Rule::AnonExclusiveMappedOnce
         );
         k.pages.page_mut(pfn).mapcount -= 1;
         let mm = k.tasks[t].mm;
         k.mms[mm].rss_anon += 1;
         assert_eq!(
             k.check_invariants().unwrap_err().rule,
-            "RSS counters match the page tables"
+            Rule::RssMatchesTables
         );
     }
 
@@ -586,6 +937,7 @@ mod tests {
         k.exit(c).unwrap();
         k.exit(t).unwrap();
         k.check_invariants().unwrap();
+        k.lru_add_drain_all();
         assert_eq!(k.frames_in_use(), 0);
     }
 }

@@ -6,11 +6,11 @@ use slab::Slab;
 use crate::config::Config;
 use crate::errno::{Errno, SysResult};
 use crate::hw::{mmu::Walk, PhysMem, Tlb, TlbEntry, PAGE_SIZE};
-use crate::mm::memory::VmFault;
 use crate::mm::shmem::ShmemInode;
+use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::{Mm, MmId};
-use crate::page::PageAlloc;
+use crate::page::{PageAlloc, Pfn};
 use crate::pgtable::table;
 use crate::vmstat::VmStat;
 
@@ -75,6 +75,12 @@ pub struct Kernel {
     pub cfg: Config,
     pub(crate) phys: PhysMem,
     pub(crate) pages: PageAlloc,
+    /// The LRU lists and every CPU's batches feeding them.
+    pub(crate) lru: crate::mm::swap::LruState,
+    /// The allocation fault injector.
+    pub(crate) fail_alloc: crate::mm::page_alloc::FailPageAlloc,
+    /// The trace buffer (`mmlab run --trace`).
+    pub(crate) tracer: crate::trace::Tracer,
     pub(crate) tlbs: Vec<Tlb>,
     pub(crate) mms: Slab<Mm>,
     pub(crate) tasks: Slab<Task>,
@@ -86,17 +92,9 @@ pub struct Kernel {
     pub(crate) current_cpu: usize,
     /// The task in a syscall or fault (whose min_flt a fault is charged to).
     pub(crate) current: Tid,
-    /// The fault being handled comes from a user access (FAULT_FLAG_USER), not a syscall.
-    pub(crate) user_fault: bool,
-    /// A kernel access to user memory (copy_from_user) is in progress.
-    pub(crate) uaccess: bool,
-    /// The kernel fault's caller can wait and retry (FAULT_FLAG_ALLOW_RETRY): GUP for
-    /// MADV_POPULATE_*, or a copy_from_user() made without mmap_lock (UFFDIO_COPY's source):
-    /// handle_userfault() may put the task to sleep inside the syscall.
-    pub(crate) fault_may_wait: bool,
     next_anon_vma: u32,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
-    pub(crate) extra_refs: std::collections::HashMap<u64, i32>,
+    pub(crate) extra_refs: std::collections::HashMap<Pfn, i32>,
     /// The last inode number handed out (get_next_ino()).
     pub(crate) last_ino: u64,
     /// The 2 MiB hugetlb pool.
@@ -116,6 +114,12 @@ impl Kernel {
         Kernel {
             phys: PhysMem::new(cfg.content),
             pages: PageAlloc::new(cfg.memory_bytes),
+            lru: crate::mm::swap::LruState {
+                lruvec: Default::default(),
+                pvecs: vec![Default::default(); cpus],
+            },
+            fail_alloc: Default::default(),
+            tracer: Default::default(),
             tlbs: (0..cpus).map(|_| Tlb::default()).collect(),
             mms: Slab::new(),
             tasks: Slab::new(),
@@ -125,9 +129,6 @@ impl Kernel {
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,
-            user_fault: false,
-            uaccess: false,
-            fault_may_wait: false,
             next_anon_vma: 1,
             extra_refs: Default::default(),
             last_ino: 1000,
@@ -176,7 +177,7 @@ impl Kernel {
 
     /// mm_alloc(): an empty address space with its PGD, first run on `cpu`.
     pub(crate) fn mm_alloc(&mut self, cpu: usize) -> SysResult<MmId> {
-        let pgd = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
+        let pgd = self.alloc_pgtable().ok_or(Errno::ENOMEM)?;
         let id = self.mms.vacant_key();
         self.mms.insert(Mm {
             id,
@@ -254,16 +255,17 @@ impl Kernel {
 
     /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
     pub(crate) fn exit_mmap(&mut self, mm: MmId) {
+        self.lru_add_drain();
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
         let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {
             let v = self.mms[mm].vmas.remove(s).expect("vma");
-            self.zap_range(&mut tlb, mm, v.start, v.end);
+            let range = (v.start, v.end);
+            self.zap_page_range(&mut tlb, &v, range, crate::mm::memory::ZapDetails::UNMAP);
             self.vma_release(&v);
         }
         self.tlb_finish_mmu(tlb);
-        let pgd = self.mms[mm].pgd;
-        table::free_all(&mut self.phys, &mut self.pages, pgd);
+        self.free_all_pgtables(mm);
         self.khugepaged_exit(mm);
         // A userfaultfd still open elsewhere can no longer reach this mm.
         for (_, c) in self.uffd.iter_mut().filter(|(_, c)| c.mm == Some(mm)) {
@@ -285,29 +287,32 @@ impl Kernel {
 
     /// Translate a user access through the TLB, the page walk and, if needed, the fault
     /// handler (do_user_addr_fault). Returns the frame.
+    /// `flags` says who accesses: FAULT_FLAG_USER for a user load or store, none for a
+    /// kernel copy_from_user(); FAULT_FLAG_WRITE for a write.
     #[inline]
-    fn translate(&mut self, tid: Tid, addr: u64, write: bool) -> Result<u64, Signal> {
+    fn translate(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<Pfn, Signal> {
         let Some(t) = self.tasks.get(tid) else {
             return Err(Signal::Kill);
         };
         let (cpu, mm) = (t.cpu, t.mm);
+        let write = flags.contains(FaultFlags::WRITE);
         if let Some(e) = self.tlbs[cpu].lookup(mm as u32, addr >> 12) {
             if !write || (e.writable && e.dirty) {
                 return Ok(e.pfn);
             }
         }
-        self.translate_slow(tid, cpu, mm, addr, write)
+        self.translate_slow(tid, (cpu, mm), addr, flags)
     }
 
     #[cold]
     fn translate_slow(
         &mut self,
         tid: Tid,
-        cpu: usize,
-        mm: MmId,
+        (cpu, mm): (usize, MmId),
         addr: u64,
-        write: bool,
-    ) -> Result<u64, Signal> {
+        flags: FaultFlags,
+    ) -> Result<Pfn, Signal> {
+        let write = flags.contains(FaultFlags::WRITE);
         let vpn = addr >> 12;
         let stale_ro = write
             && self.tlbs[cpu]
@@ -318,7 +323,7 @@ impl Kernel {
         for _ in 0..4 {
             if need_fault {
                 self.tlbs[cpu].flush_one(mm as u32, vpn);
-                self.do_user_addr_fault(tid, addr, write)?;
+                self.do_user_addr_fault(tid, addr, flags)?;
             }
             match self.mmu_walk(mm, addr, write) {
                 Walk::Ok {
@@ -344,8 +349,10 @@ impl Kernel {
         unreachable!("a resolved fault must let the walk succeed at {addr:#x}")
     }
 
-    /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault().
-    fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, write: bool) -> Result<(), Signal> {
+    /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault() with
+    /// FAULT_FLAG_DEFAULT plus the access's own flags.
+    fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<(), Signal> {
+        let write = flags.contains(FaultFlags::WRITE);
         let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
         let Some(mut vma) = self.mms[mm].vmas.find(addr).map(Vma::for_fault) else {
             return Err(Signal::Segv);
@@ -361,37 +368,35 @@ impl Kernel {
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }
-        self.user_fault = !self.uaccess;
-        let r = self.handle_mm_fault(mm, &vma, addr, write);
-        self.user_fault = false;
-        match r {
-            Ok(()) => {
+        match self.handle_mm_fault(mm, &vma, addr, flags | FaultFlags::DEFAULT) {
+            Ok(_) => {
                 self.account_fault();
                 Ok(())
             }
-            Err(VmFault::Oom) => Err(Signal::Kill),
-            Err(VmFault::Sigbus) => Err(Signal::Bus),
-            Err(VmFault::Userfault) => Err(Signal::Userfault),
+            Err(e) if e.contains(VmFault::RETRY) => Err(Signal::Userfault),
+            Err(e) if e.contains(VmFault::OOM) => Err(Signal::Kill),
+            Err(e) if e.contains(VmFault::SIGSEGV) => Err(Signal::Segv),
+            Err(_) => Err(Signal::Bus),
         }
     }
 
     /// The frame behind a user address for a read, faulting it in as needed (the walk a
-    /// copy_from_user() makes).
-    pub(crate) fn translate_user(&mut self, tid: Tid, addr: u64) -> Result<u64, Signal> {
-        self.translate(tid, addr, false)
+    /// copy_from_user() makes: a kernel-mode fault, no FAULT_FLAG_USER).
+    pub(crate) fn translate_user(&mut self, tid: Tid, addr: u64) -> Result<Pfn, Signal> {
+        self.translate(tid, addr, FaultFlags::empty())
     }
 
     /// A one-byte user load.
     #[inline]
     pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {
-        let pfn = self.translate(tid, addr, false)?;
+        let pfn = self.translate(tid, addr, FaultFlags::USER)?;
         Ok(self.phys.load(pfn, (addr & (PAGE_SIZE - 1)) as usize))
     }
 
     /// A one-byte user store.
     #[inline]
     pub fn store(&mut self, tid: Tid, addr: u64, val: u8) -> Result<(), Signal> {
-        let pfn = self.translate(tid, addr, true)?;
+        let pfn = self.translate(tid, addr, FaultFlags::USER | FaultFlags::WRITE)?;
         self.phys.store(pfn, (addr & (PAGE_SIZE - 1)) as usize, val);
         Ok(())
     }
@@ -402,7 +407,7 @@ impl Kernel {
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
         while a < end {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
-            let pfn = self.translate(tid, a, true)?;
+            let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
             self.phys
                 .fill(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val);
             a += n;
@@ -422,7 +427,7 @@ impl Kernel {
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
         while a < end {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
-            let pfn = self.translate(tid, a, false)?;
+            let pfn = self.translate(tid, a, FaultFlags::USER)?;
             if let Some((off, b)) =
                 self.phys
                     .find_mismatch(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val)
@@ -451,12 +456,16 @@ impl Kernel {
         self.tlbs.iter().map(|t| t.flushes).sum()
     }
 
-    /// A counter by name (vmstat names plus nr_free_pages).
+    /// A counter by name (vmstat names plus nr_free_pages and the LRU sizes).
     pub fn counter(&self, name: &str) -> Option<u64> {
-        match name {
-            "nr_free_pages" => Some(self.pages.nr_free()),
-            _ => self.vmstat.get(name),
+        if name == "nr_free_pages" {
+            return Some(self.pages.nr_free());
         }
+        crate::page::lru::LruList::ALL
+            .into_iter()
+            .find(|l| l.vmstat_name() == name)
+            .map(|l| self.lru.lruvec.nr_pages(l))
+            .or_else(|| self.vmstat.get(name))
     }
 
     /// Frames in use (including page tables and the PGDs of live processes).
@@ -468,54 +477,56 @@ impl Kernel {
     /// a huge mapping (0 if none).
     pub fn pte_at(&self, tid: Tid, addr: u64) -> SysResult<crate::pgtable::Pte> {
         let mm = self.task(tid)?.mm;
-        Ok(table::walk_leaf(&self.phys, self.mms[mm].pgd, addr)
-            .map_or(crate::pgtable::Pte::NONE, |(s, _)| {
-                table::get(&self.phys, s)
-            }))
+        Ok(crate::pgtable::Pte(
+            match table::walk_leaf(&self.phys, self.mms[mm].pgd, addr) {
+                Some(table::Leaf::Pte(s)) => table::get(&self.phys, s).0,
+                Some(table::Leaf::Pmd(s)) => table::get_pmd(&self.phys, s).0,
+                None => 0,
+            },
+        ))
     }
 
     /// The 4 KiB frame a present entry maps at `addr` (inside a huge page, its piece).
-    fn frame_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, crate::pgtable::Pte)>> {
+    fn frame_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(Pfn, crate::pgtable::Pte)>> {
         let mm = self.task(tid)?.mm;
-        Ok(
-            table::walk_leaf(&self.phys, self.mms[mm].pgd, addr).and_then(|(s, huge)| {
-                let e = table::get(&self.phys, s);
-                let off = if huge { (addr >> 12) & 511 } else { 0 };
-                e.is_present().then_some((e.pfn() + off, e))
-            }),
-        )
+        Ok(table::leaf_frame(&self.phys, self.mms[mm].pgd, addr))
     }
 
     /// The struct page mapped at `addr`, if a present entry maps one.
-    pub fn page_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, crate::page::Page)>> {
+    pub fn page_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(Pfn, crate::page::Page)>> {
         Ok(self
             .frame_at(tid, addr)?
             .map(|(pfn, _)| (pfn, *self.pages.page(pfn))))
     }
 
     /// page_count() of a frame (its folio's references for a THP subpage).
-    pub fn page_count_of(&self, pfn: u64) -> i32 {
-        self.page_count(pfn)
+    pub fn page_count_of(&self, pfn: Pfn) -> i32 {
+        self.pages.folio_ref_count(self.pages.folio(pfn))
     }
 
     /// page_mapcount() of a frame (PTEs plus PMDs of its folio for a THP subpage).
-    pub fn page_mapcount_of(&self, pfn: u64) -> i32 {
-        self.page_mapcount(pfn)
+    pub fn page_mapcount_of(&self, pfn: Pfn) -> i32 {
+        self.pages.page_mapcount(pfn)
     }
 
     /// Is the frame part of a transparent huge page?
-    pub fn is_thp_page(&self, pfn: u64) -> bool {
+    pub fn is_thp_page(&self, pfn: Pfn) -> bool {
         self.thp_head(pfn).is_some()
+    }
+
+    /// A folio-wide flag of the folio holding a frame.
+    pub fn folio_flag(&self, pfn: Pfn, flag: crate::page::PageFlags) -> bool {
+        self.pages.folio_test(self.pages.folio(pfn), flag)
     }
 
     /// Take a reference on the page mapped at `addr`, as get_user_pages(FOLL_GET) without
     /// FOLL_WRITE would for an already-present page (an O_DIRECT write in flight, vmsplice).
     /// EFAULT if no normal page is mapped there. Returns the PFN.
-    pub fn get_page_ref(&mut self, tid: Tid, addr: u64) -> SysResult<u64> {
+    pub fn get_page_ref(&mut self, tid: Tid, addr: u64) -> SysResult<Pfn> {
         let Some((pfn, pte)) = self.frame_at(tid, addr)? else {
             return Err(Errno::EFAULT);
         };
-        if pte.special() || Some(pfn & !511) == self.thp.huge_zero {
+        if pte.special() || Some(self.pages.folio(pfn)) == self.thp.huge_zero {
             return Err(Errno::EFAULT);
         }
         self.get_page(pfn);
@@ -524,7 +535,7 @@ impl Kernel {
     }
 
     /// Drop a reference `get_page_ref` took; EINVAL if none is held on `pfn`.
-    pub fn put_page_ref(&mut self, pfn: u64) -> SysResult<()> {
+    pub fn put_page_ref(&mut self, pfn: Pfn) -> SysResult<()> {
         let held = self
             .extra_refs
             .get_mut(&pfn)
@@ -541,6 +552,22 @@ impl Kernel {
     /// Host bytes the model's memory structures take (frames, struct pages, tables).
     pub fn host_bytes(&self) -> usize {
         self.phys.host_bytes() + self.pages.host_bytes()
+    }
+
+    /// Start or stop recording trace events.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.tracer.on = on;
+    }
+
+    /// The trace events recorded since the last call.
+    pub fn take_trace(&mut self) -> Vec<crate::trace::Event> {
+        self.tracer.take()
+    }
+
+    /// Record a trace event (kept only while tracing is on).
+    #[inline]
+    pub(crate) fn trace(&mut self, e: crate::trace::Event) {
+        self.tracer.record(e);
     }
 
     /// The live tasks.

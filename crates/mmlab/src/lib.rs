@@ -4,6 +4,8 @@
 //! spaces and their page tables in the real x86-64 format. Syscall-shaped methods take the
 //! calling task and return the kernel's errno; user accesses go through the TLB and page walk.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod errno;
 pub mod fs;
@@ -13,6 +15,7 @@ pub mod kernel;
 pub mod mm;
 pub mod page;
 pub mod pgtable;
+pub mod trace;
 pub mod uapi;
 pub mod vmstat;
 

@@ -46,6 +46,12 @@ pub struct VmStat {
     pub nr_shmem_hugepages: u64,
     /// NR_SHMEM_PMDMAPPED: shmem THPs a PMD maps somewhere, in huge pages.
     pub nr_shmem_pmdmapped: u64,
+    /// PGACTIVATE: pages moved to an active LRU list.
+    pub pgactivate: u64,
+    /// PGDEACTIVATE: pages moved to an inactive LRU list.
+    pub pgdeactivate: u64,
+    /// PGLAZYFREE: pages MADV_FREE moved to the lazyfree (inactive file) list.
+    pub pglazyfree: u64,
 }
 
 impl VmStat {
@@ -83,6 +89,9 @@ impl VmStat {
             "thp_file_mapped" => self.thp_file_mapped,
             "nr_shmem_hugepages" => self.nr_shmem_hugepages,
             "nr_shmem_pmdmapped" => self.nr_shmem_pmdmapped,
+            "pgactivate" => self.pgactivate,
+            "pgdeactivate" => self.pgdeactivate,
+            "pglazyfree" => self.pglazyfree,
             _ => return None,
         })
     }
@@ -115,6 +124,14 @@ impl VmStat {
         "thp_file_mapped",
         "nr_shmem_hugepages",
         "nr_shmem_pmdmapped",
+        "pgactivate",
+        "pgdeactivate",
+        "pglazyfree",
+        "nr_inactive_anon",
+        "nr_active_anon",
+        "nr_inactive_file",
+        "nr_active_file",
+        "nr_unevictable",
     ];
 
     /// The counters only the model keeps (model.counter), beside LINUX_NAMES.

@@ -8,14 +8,13 @@
 //! else the file; punching keeps private copies, truncation drops them. The invariant checker
 //! runs after every step; at the end no frame is left.
 
-use mmlab::mm::khugepaged::ScanResult;
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::{exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
+use common::{collapse_if_scan_succeeds, exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
 
 /// File pages: two huge pages.
 const NP: u64 = 1024;
@@ -361,19 +360,7 @@ impl World {
             Op::Khugepaged { p, private, page } => {
                 let i = p % n;
                 let (t, a) = (self.procs[i].tid, self.addr(private, page));
-                if self.k.khugepaged_scan(t, a) == Ok(ScanResult::Succeed) {
-                    let before = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
-                    let r = self.k.khugepaged_collapse(t, a);
-                    expect(
-                        "collapse after a successful scan",
-                        r,
-                        Ok(ScanResult::Succeed),
-                    )?;
-                    let after = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
-                    let n = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok());
-                    expect("pages_collapsed", n(after), n(before).map(|b| b + 1))?;
-                }
-                Ok(())
+                collapse_if_scan_succeeds(&mut self.k, t, a)
             }
         }
     }
@@ -419,10 +406,7 @@ fn run(profile: Profile, mode: &str, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(256)
-    })]
+    #![proptest_config(common::proptest_config(256))]
 
     #[test]
     fn shmem_thp_never_changes_file_data(

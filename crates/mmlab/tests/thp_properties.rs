@@ -8,13 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use mmlab::mm::khugepaged::ScanResult;
 use mmlab::uapi::*;
 use mmlab::{Config, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
 
 mod common;
-use common::{exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
+use common::{collapse_if_scan_succeeds, exit_all_leaves_nothing, expect, HPAGE, OFFS, PAGE};
 
 /// Arena pages: two huge pages.
 const NPAGES: u64 = 1024;
@@ -304,21 +303,7 @@ impl World {
             }
             TOp::Khugepaged { p, page } => {
                 let i = self.pick(p);
-                let a = self.base + page * PAGE;
-                let scan = self.k.khugepaged_scan(self.procs[i], a);
-                if scan == Ok(ScanResult::Succeed) {
-                    let before = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
-                    let r = self.k.khugepaged_collapse(self.procs[i], a);
-                    expect(
-                        "collapse after a successful scan",
-                        r,
-                        Ok(ScanResult::Succeed),
-                    )?;
-                    let after = self.k.thp_sysfs_read("khugepaged/pages_collapsed");
-                    let n = |v: Option<String>| v.and_then(|s| s.parse::<u64>().ok());
-                    expect("pages_collapsed", n(after), n(before).map(|b| b + 1))?;
-                }
-                Ok(())
+                collapse_if_scan_succeeds(&mut self.k, self.procs[i], self.base + page * PAGE)
             }
         }
     }
@@ -372,10 +357,7 @@ fn run(profile: Profile, ops: &[TOp]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(512)
-    })]
+    #![proptest_config(common::proptest_config(512))]
 
     #[test]
     fn thp_memory_keeps_private_semantics(ops in prop::collection::vec(top_s(), 1..50)) {

@@ -525,10 +525,7 @@ fn run(ops: &[Op], cover: &mut Coverage) -> Result<(), TestCaseError> {
 #[test]
 fn uffd_wp_protection_is_where_the_handler_put_it() {
     let cover = std::cell::RefCell::new(Coverage::default());
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(1024)
-    });
+    let mut runner = proptest::test_runner::TestRunner::new(common::proptest_config(1024));
     let ops = prop::collection::vec(op_s(), 1..60);
     if let Err(e) = runner.run(&ops, |ops| run(&ops, &mut cover.borrow_mut())) {
         panic!("{e}");

@@ -1,13 +1,20 @@
 //! fs/proc/task_mmu.c: pagemap entries and maps lines.
 
 use crate::errno::SysResult;
-use crate::hw::{PAGE_SHIFT, PAGE_SIZE};
+use std::ops::ControlFlow;
+
+use crate::errno::Errno;
+use crate::hw::{PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::{vm::*, Backing, Vma};
-use crate::page::flags::{PG_DIRTY, PG_SWAPBACKED};
-use crate::pgtable::pte::PteView;
-use crate::pgtable::table;
+use crate::page::PageFlags;
+use crate::page::Pfn;
+use crate::pgtable::pmd::{Pmd, PmdKind};
+use crate::pgtable::pte::PteKind;
+use crate::pgtable::swp::{SwpKind, MAX_SWAPFILES_SHIFT, PTE_MARKER_UFFD_WP};
+use crate::pgtable::table::{PmdSlot, PteSlot};
 
 pub const PM_PRESENT: u64 = 1 << 63;
 pub const PM_SWAP: u64 = 1 << 62;
@@ -62,87 +69,154 @@ impl MapsEntry {
 }
 
 impl Kernel {
-    /// pte_to_pagemap_entry() / pagemap_pte_hole() (5.19) for the page at `addr`.
-    pub fn pagemap(&self, tid: Tid, addr: u64) -> SysResult<u64> {
+    /// pagemap_read(): the entries of `count` pages from `vaddr`, walking the page tables of
+    /// each VMA and reporting holes (pagemap_pte_hole()). The read stops at TASK_SIZE, so an
+    /// address at or above it has no entry. Locks: the mmap lock, read.
+    pub fn pagemap_read(&self, tid: Tid, vaddr: u64, count: u64) -> SysResult<Vec<u64>> {
         let mm = self.task(tid)?.mm;
-        let m = &self.mms[mm];
-        let Some(vma) = m.vmas.lookup(addr) else {
-            return Ok(0);
-        };
-        let mut flags = 0;
-        let mut frame = 0;
-        if vma.is_hugetlb() {
-            // pagemap_hugetlb_range(): a non-present huge entry with uffd-wp in any form (a
-            // marker) reports PM_UFFD_WP alone.
-            if let Some(slot) = table::pmd_slot(&self.phys, m.pgd, addr) {
-                if table::get(&self.phys, slot).swp_uffd_wp_any() {
-                    return Ok(PM_UFFD_WP);
-                }
+        let start = vaddr & !(PAGE_SIZE - 1);
+        if start >= TASK_SIZE {
+            return Ok(Vec::new());
+        }
+        let end = start
+            .saturating_add(count.saturating_mul(PAGE_SIZE))
+            .min(TASK_SIZE);
+        let mut out = Vec::with_capacity(((end - start) / PAGE_SIZE) as usize);
+        let mut addr = start;
+        while addr < end {
+            let vma = self.mms[mm].vmas.find(addr).map(Vma::for_fault);
+            let hole_end = vma.as_ref().map_or(end, |v| v.start.clamp(addr, end));
+            // Addresses outside any VMA: not present, nothing else.
+            out.extend((addr..hole_end).step_by(PAGE_SIZE as usize).map(|_| 0));
+            addr = hole_end;
+            let Some(vma) = vma else {
+                break;
+            };
+            let stop = vma.end.min(end);
+            if addr < stop {
+                let mut w = PagemapWalk {
+                    vma: &vma,
+                    out: &mut out,
+                };
+                let _ = walk_page_range(&mut &*self, mm, addr, stop, &mut w);
+                addr = stop;
             }
         }
-        let leaf = table::walk_leaf(&self.phys, m.pgd, addr)
-            .map(|(s, huge)| (table::get(&self.phys, s), huge));
-        if let Some((e, true)) = leaf {
-            // pagemap_hugetlb_range(): one entry per 4 KiB piece of the huge page; its PFN is
-            // the piece's, the flags come from the huge page.
-            // pagemap_pmd_range() for a THP or the huge zero page reads the same way, except
-            // that 5.19 never sets PM_FILE there (2024 kernels do for non-anonymous folios).
-            let page = self.pages.page(e.pfn());
-            let mut flags = PM_PRESENT;
-            if vma.is_hugetlb() && !page.is_anon() {
-                flags |= PM_FILE;
-            }
-            if self.page_mapcount(e.pfn()) == 1 {
-                flags |= PM_MMAP_EXCLUSIVE;
-            }
-            if e.uffd_wp() {
-                flags |= PM_UFFD_WP;
-            }
-            // hugetlb ignores the entry's soft-dirty bit; a THP entry's counts.
-            if vma.flags & VM_SOFTDIRTY != 0 || (!vma.is_hugetlb() && e.soft_dirty()) {
-                flags |= PM_SOFT_DIRTY;
-            }
-            return Ok(flags | ((e.pfn() + ((addr >> 12) & 511)) & PM_PFRAME_MASK));
-        }
-        let pte = leaf.map(|(e, _)| e);
-        match pte.map(|p| p.view()) {
-            Some(PteView::Present(p)) => {
-                frame = p.pfn;
+        Ok(out)
+    }
+
+    /// The pagemap entry of the page at `addr`: an 8-byte read at its offset. At or above
+    /// TASK_SIZE the read returns nothing, which a caller that needs the 8 bytes sees as an
+    /// I/O error (EIO, what a short pread gives read_exact()).
+    pub fn pagemap(&self, tid: Tid, addr: u64) -> SysResult<u64> {
+        self.pagemap_read(tid, addr, 1)?
+            .first()
+            .copied()
+            .ok_or(Errno::EIO)
+    }
+
+    /// pte_to_pagemap_entry() (5.19).
+    fn pte_to_pagemap_entry(&self, vma: &Vma, e: PteKind) -> u64 {
+        let (mut flags, mut frame) = (0, 0);
+        match e {
+            PteKind::None => {}
+            PteKind::Present(p) => {
+                frame = p.pfn().0;
                 flags |= PM_PRESENT;
-                if p.soft_dirty {
+                if p.soft_dirty() {
                     flags |= PM_SOFT_DIRTY;
                 }
-                if p.uffd_wp {
+                if p.uffd_wp() {
                     flags |= PM_UFFD_WP;
                 }
                 // vm_normal_page() is NULL for special entries (the zero page).
-                if !p.special {
-                    let page = self.pages.page(p.pfn);
-                    if !page.is_anon() {
-                        flags |= PM_FILE;
-                    }
-                    if self.page_mapcount(p.pfn) == 1 {
-                        flags |= PM_MMAP_EXCLUSIVE;
-                    }
+                if !p.special() {
+                    flags |= self.pagemap_page_flags(p.pfn());
                 }
             }
-            Some(PteView::Swap { entry, bits }) => {
+            PteKind::Swp(kind, bits) => {
                 flags |= PM_SWAP;
-                frame = (entry.offset << 5) | entry.typ as u64;
+                let entry = crate::pgtable::swp::SwpEntry::from_kind(kind);
+                frame = (entry.offset << MAX_SWAPFILES_SHIFT) | entry.typ as u64;
                 if bits.soft_dirty {
                     flags |= PM_SOFT_DIRTY;
                 }
-                // pte_marker_entry_uffd_wp(): a marker reports uffd-wp too (5.19).
-                if bits.uffd_wp || pte.is_some_and(|p| p.is_uffd_wp_marker()) {
+                if bits.uffd_wp {
                     flags |= PM_UFFD_WP;
                 }
+                match kind {
+                    // pte_marker_entry_uffd_wp(): a marker reports uffd-wp too (5.19).
+                    SwpKind::Marker { bits } if bits & PTE_MARKER_UFFD_WP != 0 => {
+                        flags |= PM_UFFD_WP;
+                    }
+                    SwpKind::MigrationRead { pfn }
+                    | SwpKind::MigrationReadExclusive { pfn }
+                    | SwpKind::MigrationWrite { pfn } => {
+                        // The page of a migration entry: only PM_FILE, never exclusive.
+                        flags |= self.pagemap_page_flags(Pfn(pfn)) & PM_FILE;
+                    }
+                    SwpKind::DevicePrivate { pfn, .. } | SwpKind::DeviceExclusive { pfn, .. } => {
+                        flags |= self.pagemap_page_flags(Pfn(pfn));
+                    }
+                    SwpKind::Marker { .. }
+                    | SwpKind::Swap { .. }
+                    | SwpKind::Hwpoison { .. }
+                    | SwpKind::SwapinError { .. } => {}
+                }
             }
-            _ => {}
         }
         if vma.flags & VM_SOFTDIRTY != 0 {
             flags |= PM_SOFT_DIRTY;
         }
-        Ok(flags | (frame & PM_PFRAME_MASK))
+        flags | (frame & PM_PFRAME_MASK)
+    }
+
+    /// PM_FILE and PM_MMAP_EXCLUSIVE of the page an entry maps.
+    fn pagemap_page_flags(&self, pfn: Pfn) -> u64 {
+        let mut flags = 0;
+        if !self
+            .pages
+            .folio_test(self.pages.folio(pfn), PageFlags::ANON)
+        {
+            flags |= PM_FILE;
+        }
+        if self.pages.page_mapcount(pfn) == 1 {
+            flags |= PM_MMAP_EXCLUSIVE;
+        }
+        flags
+    }
+
+    /// pagemap_pmd_range()'s huge case and pagemap_hugetlb_range(): one entry per 4 KiB piece
+    /// of `[addr, next)`; its PFN is the piece's, the flags come from the huge page. A THP
+    /// entry never sets PM_FILE in 5.19 (2024 kernels do for non-anonymous folios).
+    fn pagemap_huge_entries(
+        &self,
+        vma: &Vma,
+        e: Pmd,
+        (addr, next): (u64, u64),
+        out: &mut Vec<u64>,
+    ) {
+        let mut flags = PM_PRESENT;
+        let hugetlb = vma.is_hugetlb();
+        let f = self.pages.folio(e.pfn());
+        if hugetlb && !self.pages.folio_test(f, PageFlags::ANON) {
+            flags |= PM_FILE;
+        }
+        if self.pages.page_mapcount(e.pfn()) == 1 {
+            flags |= PM_MMAP_EXCLUSIVE;
+        }
+        if e.uffd_wp() {
+            flags |= PM_UFFD_WP;
+        }
+        // hugetlb ignores the entry's soft-dirty bit; a THP entry's counts.
+        if vma.flags & VM_SOFTDIRTY != 0 || (!hugetlb && e.soft_dirty()) {
+            flags |= PM_SOFT_DIRTY;
+        }
+        let mut a = addr;
+        while a < next {
+            out.push(flags | ((e.pfn().0 + ((a >> 12) & 511)) & PM_PFRAME_MASK));
+            a += PAGE_SIZE;
+        }
     }
 
     /// /proc/PID/maps, one entry per VMA.
@@ -197,7 +271,8 @@ pub struct Smaps {
     pub anonymous: u64,
     pub lazyfree: u64,
     pub swap: u64,
-    pub locked: u64,
+    /// Locked, accumulated like Pss (bytes << PSS_SHIFT) as mss->pss_locked is.
+    pub pss_locked: u64,
     pub shared_hugetlb: u64,
     pub private_hugetlb: u64,
     /// AnonHugePages: anonymous THPs mapped by a PMD.
@@ -240,7 +315,7 @@ impl Smaps {
             ("anonymous", self.anonymous >> 10),
             ("lazyfree", self.lazyfree >> 10),
             ("swap", self.swap >> 10),
-            ("locked", self.locked >> 10),
+            ("locked", (self.pss_locked >> PSS_SHIFT) >> 10),
             ("shared_hugetlb", self.shared_hugetlb >> 10),
             ("private_hugetlb", self.private_hugetlb >> 10),
             ("anonhugepages", self.anon_huge_pages >> 10),
@@ -259,53 +334,25 @@ impl Smaps {
 }
 
 impl Kernel {
-    /// show_smap() → smaps_pte_entry() / smaps_account() for the VMA holding `addr` (None if no
-    /// VMA does). The zero page is not counted (vm_normal_page() is NULL for it).
+    /// show_smap(): the counters of the VMA holding `addr` (None if no VMA does), from a walk
+    /// of its page tables (smaps_pte_range(), smaps_hugetlb_range()); returns the VMA's size
+    /// in kB and the counters. The zero pages are not counted (vm_normal_page() is NULL for
+    /// them, FOLL_DUMP skips the huge one). Locks: the mmap lock, read.
     pub fn smaps(&self, tid: Tid, addr: u64) -> SysResult<Option<(u64, Smaps)>> {
         let mm = self.task(tid)?.mm;
-        let m = &self.mms[mm];
-        let Some(vma) = m.vmas.lookup(addr) else {
+        let Some(vma) = self.mms[mm].vmas.lookup(addr).map(Vma::for_fault) else {
             return Ok(None);
         };
         let mut s = Smaps {
             vm_flags: vma.flags,
             ..Default::default()
         };
-        let locked = vma.flags & VM_LOCKED != 0;
-        if vma.is_hugetlb() {
-            // smaps_hugetlb_range(): hugetlb pages are not in Rss, only in *_Hugetlb.
-            let mut a = vma.start;
-            while a < vma.end {
-                if let Some((_, e)) = crate::mm::hugetlb::huge_pte_offset(&self.phys, m.pgd, a) {
-                    let size = crate::mm::hugetlb::HPAGE_SIZE;
-                    if self.pages.page(e.pfn()).mapcount >= 2 {
-                        s.shared_hugetlb += size;
-                    } else {
-                        s.private_hugetlb += size;
-                    }
-                }
-                a += crate::mm::hugetlb::HPAGE_SIZE;
-            }
-            return Ok(Some(((vma.end - vma.start) >> 10, s)));
-        }
-        // smaps_pmd_entry(): a THP counts whole; the huge zero page not at all (FOLL_DUMP).
-        for (_, _, e) in table::huge_leaves(&self.phys, m.pgd, vma.start, vma.end) {
-            if !self.is_huge_zero_pmd(e) {
-                if self.pages.page(e.pfn()).is_anon() {
-                    s.anon_huge_pages += HPAGE_SIZE;
-                } else {
-                    s.shmem_pmd_mapped += HPAGE_SIZE;
-                }
-                self.smaps_account(&mut s, e.pfn(), true, e.young(), e.dirty(), locked);
-            }
-        }
-        table::for_each_slot(&self.phys, m.pgd, vma.start, vma.end, |_, slot| {
-            let pte = table::get(&self.phys, slot);
-            if pte.is_present() && !pte.special() {
-                self.smaps_account(&mut s, pte.pfn(), false, pte.young(), pte.dirty(), locked);
-            }
-        });
-        s.thp_eligible = self.transparent_hugepage_active(vma) as u64;
+        let mut w = SmapsWalk {
+            vma: &vma,
+            s: &mut s,
+        };
+        let _ = walk_page_range(&mut &*self, mm, vma.start, vma.end, &mut w);
+        s.thp_eligible = self.transparent_hugepage_active(&vma) as u64;
         Ok(Some(((vma.end - vma.start) >> 10, s)))
     }
 
@@ -315,30 +362,31 @@ impl Kernel {
     fn smaps_account(
         &self,
         s: &mut Smaps,
-        pfn: u64,
+        pfn: Pfn,
         compound: bool,
-        young: bool,
-        dirty: bool,
+        (young, dirty): (bool, bool),
         locked: bool,
     ) {
-        let page = self.pages.page(pfn);
+        let f = self.pages.folio(pfn);
+        let test = |flag| self.pages.folio_test(f, flag);
         let nr = if compound { HPAGE_NR } else { 1 };
         let size = nr * PAGE_SIZE;
-        if page.is_anon() {
+        if test(PageFlags::ANON) {
             s.anonymous += size;
-            if !page.test(PG_SWAPBACKED) && !dirty && !page.test(PG_DIRTY) {
+            if !test(PageFlags::SWAPBACKED) && !dirty && !test(PageFlags::DIRTY) {
                 s.lazyfree += size;
             }
         }
         s.rss += size;
-        if young {
+        // Accessed: the entry's bit, page_is_young() or PG_referenced.
+        if young || test(PageFlags::YOUNG | PageFlags::REFERENCED) {
             s.referenced += size;
         }
-        let dirty = dirty || page.test(PG_DIRTY);
+        let dirty = dirty || test(PageFlags::DIRTY);
         let mut add = |pss: u64, size: u64, private: bool| {
             s.pss += pss;
             if locked {
-                s.locked += pss;
+                s.pss_locked += pss;
             }
             match (dirty, private) {
                 (true, true) => s.private_dirty += size,
@@ -347,12 +395,12 @@ impl Kernel {
                 (false, false) => s.shared_clean += size,
             }
         };
-        if self.page_count(pfn) == 1 {
+        if self.pages.folio_ref_count(f) == 1 {
             add(size << PSS_SHIFT, size, true);
             return;
         }
-        for p in pfn..pfn + nr {
-            let mapcount = self.page_mapcount(p);
+        for p in pfn.range(nr) {
+            let mapcount = self.pages.page_mapcount(p);
             let pss = (PAGE_SIZE << PSS_SHIFT) / (mapcount.max(1) as u64);
             add(pss, PAGE_SIZE, mapcount < 2);
         }
@@ -410,3 +458,127 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "ShmemHugePages",
     "ShmemPmdMapped",
 ];
+
+/// pagemap_pmd_range() / pagemap_pte_hole() / pagemap_hugetlb_range() for one VMA.
+struct PagemapWalk<'a> {
+    vma: &'a Vma,
+    out: &'a mut Vec<u64>,
+}
+
+impl<'k> MmWalk<&'k Kernel> for PagemapWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut &'k Kernel,
+        addr: u64,
+        next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        let soft_dirty = if self.vma.flags & VM_SOFTDIRTY != 0 {
+            PM_SOFT_DIRTY
+        } else {
+            0
+        };
+        let fill = |out: &mut Vec<u64>, flags: u64| {
+            out.extend((addr..next).step_by(PAGE_SIZE as usize).map(|_| flags));
+        };
+        ControlFlow::Continue(match e {
+            PmdKind::Leaf(p) => {
+                k.pagemap_huge_entries(self.vma, p, (addr, next), self.out);
+                PmdAction::Done
+            }
+            PmdKind::Swp(..) if self.vma.is_hugetlb() => {
+                // A non-present huge entry with uffd-wp in any form (a marker) reports
+                // PM_UFFD_WP alone.
+                let raw = crate::mm::hugetlb::huge_ptep_get(&k.phys, slot);
+                let wp = if raw.swp_uffd_wp_any() { PM_UFFD_WP } else { 0 };
+                fill(self.out, wp | soft_dirty);
+                PmdAction::Done
+            }
+            PmdKind::None if self.vma.is_hugetlb() => {
+                fill(self.out, soft_dirty);
+                PmdAction::Done
+            }
+            // No PMD migration entries exist without migration.
+            PmdKind::Swp(..) => {
+                fill(self.out, soft_dirty);
+                PmdAction::Done
+            }
+            PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
+        })
+    }
+
+    fn pte_entry(&mut self, k: &mut &'k Kernel, _: u64, _: PteSlot, e: PteKind) -> ControlFlow<()> {
+        let pme = k.pte_to_pagemap_entry(self.vma, e);
+        self.out.push(pme);
+        ControlFlow::Continue(())
+    }
+
+    fn pte_hole(&mut self, _k: &mut &'k Kernel, start: u64, end: u64) {
+        let flags = if self.vma.flags & VM_SOFTDIRTY != 0 {
+            PM_SOFT_DIRTY
+        } else {
+            0
+        };
+        self.out
+            .extend((start..end).step_by(PAGE_SIZE as usize).map(|_| flags));
+    }
+}
+
+/// smaps_pte_range() / smaps_hugetlb_range() for one VMA.
+struct SmapsWalk<'a> {
+    vma: &'a Vma,
+    s: &'a mut Smaps,
+}
+
+impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut &'k Kernel,
+        _addr: u64,
+        _next: u64,
+        _slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        let locked = self.vma.flags & VM_LOCKED != 0;
+        ControlFlow::Continue(match e {
+            PmdKind::Leaf(p) if self.vma.is_hugetlb() => {
+                // smaps_hugetlb_range(): hugetlb pages are not in Rss, only in *_Hugetlb.
+                if k.pages.page(p.pfn()).mapcount() >= 2 {
+                    self.s.shared_hugetlb += HPAGE_SIZE;
+                } else {
+                    self.s.private_hugetlb += HPAGE_SIZE;
+                }
+                PmdAction::Done
+            }
+            PmdKind::Leaf(p) => {
+                // smaps_pmd_entry(): a THP counts whole; the huge zero page not at all.
+                if !k.is_huge_zero_pmd(p) {
+                    if k.pages.folio_test(k.pages.folio(p.pfn()), PageFlags::ANON) {
+                        self.s.anon_huge_pages += HPAGE_SIZE;
+                    } else {
+                        self.s.shmem_pmd_mapped += HPAGE_SIZE;
+                    }
+                    k.smaps_account(self.s, p.pfn(), true, (p.young(), p.dirty()), locked);
+                }
+                PmdAction::Done
+            }
+            // No PMD migration entries exist without migration; hugetlb markers hold nothing.
+            PmdKind::Swp(..) => PmdAction::Done,
+            PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
+        })
+    }
+
+    fn pte_entry(&mut self, k: &mut &'k Kernel, _: u64, _: PteSlot, e: PteKind) -> ControlFlow<()> {
+        let locked = self.vma.flags & VM_LOCKED != 0;
+        match e {
+            PteKind::Present(p) if !p.special() => {
+                k.smaps_account(self.s, p.pfn(), false, (p.young(), p.dirty()), locked);
+            }
+            // Swap entries (the Swap and SwapPss fields) arrive with swap; markers and the
+            // zero page count for nothing.
+            PteKind::Present(_) | PteKind::None | PteKind::Swp(..) => {}
+        }
+        ControlFlow::Continue(())
+    }
+}

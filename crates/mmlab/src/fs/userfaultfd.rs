@@ -9,8 +9,9 @@ use std::collections::VecDeque;
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
 use crate::kernel::{Kernel, Tid};
-use crate::mm::memory::VmFault;
+use crate::mm::memory::Vmf;
 use crate::mm::userfaultfd::{O_NONBLOCK, UFFD_USER_MODE_ONLY};
+use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::Vma;
 
 /// uffd_msg.event values.
@@ -182,41 +183,48 @@ impl Kernel {
         }
     }
 
-    /// handle_userfault(): report the current task's fault at `real` (the unaligned address;
-    /// `address` is vmf->address, the page, or the huge page for hugetlb) to the VMA's
-    /// userfaultfd and put the task to sleep until a handler wakes it; with
-    /// UFFD_FEATURE_SIGBUS the fault is SIGBUS instead.
-    pub(crate) fn handle_userfault(
-        &mut self,
-        vma: &Vma,
-        address: u64,
-        real: u64,
-        write: bool,
-        reason: UffdReason,
-    ) -> VmFault {
+    /// handle_userfault(): report the current task's fault to the VMA's userfaultfd (at
+    /// vmf->address: the page, or the huge page for hugetlb; the real address with
+    /// UFFD_FEATURE_EXACT_ADDRESS) and put the task to sleep until a handler wakes it
+    /// (VM_FAULT_RETRY). With UFFD_FEATURE_SIGBUS, for a fault whose caller cannot wait and
+    /// retry (no FAULT_FLAG_ALLOW_RETRY: mprotect()'s populate), and for a kernel-mode fault
+    /// on a UFFD_USER_MODE_ONLY context, it is VM_FAULT_SIGBUS instead.
+    pub(crate) fn handle_userfault(&mut self, vmf: &Vmf, reason: UffdReason) -> VmFault {
+        let vma = &vmf.vma;
         let Some(ctx) = vma.uffd_ctx.and_then(|c| self.uffd.get(c).map(|_| c)) else {
-            return VmFault::Sigbus;
+            return VmFault::SIGBUS;
         };
         let features = self.uffd[ctx].features.unwrap_or(0);
         if features & UFFD_FEATURE_SIGBUS != 0 {
-            return VmFault::Sigbus;
+            return VmFault::SIGBUS;
         }
-        // A kernel fault sleeps only where its caller can wait and retry (GUP for
-        // MADV_POPULATE_*, FAULT_FLAG_ALLOW_RETRY), and not at all for a context created with
-        // UFFD_USER_MODE_ONLY. Other kernel faults (a copy_from_user() in the model) fail.
-        if !self.user_fault
-            && (!self.fault_may_wait || self.uffd[ctx].flags & UFFD_USER_MODE_ONLY != 0)
+        if self.uffd[ctx].flags & UFFD_USER_MODE_ONLY != 0 && !vmf.flags.contains(FaultFlags::USER)
         {
-            return VmFault::Sigbus;
+            return VmFault::SIGBUS;
+        }
+        if !vmf.flags.contains(FaultFlags::ALLOW_RETRY) {
+            return VmFault::SIGBUS;
         }
         let tid = self.current;
-        let msg = userfault_msg(address, real, tid, write, reason, features);
+        let msg = userfault_msg(
+            vmf.address,
+            vmf.real_address,
+            tid,
+            vmf.write(),
+            reason,
+            features,
+        );
         self.uffd[ctx]
             .queues
             .pending
             .push_back(UffdWaiter { tid, msg });
         self.tasks[tid].uffd_wait = Some(ctx);
-        VmFault::Userfault
+        self.trace(crate::trace::Event::UffdMsg {
+            ctx,
+            event: msg.event,
+            arg: msg.arg,
+        });
+        VmFault::RETRY
     }
 
     /// Is the task asleep in handle_userfault() or waiting for its events to be read?

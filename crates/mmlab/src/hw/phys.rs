@@ -3,6 +3,7 @@
 
 use crate::config::ContentMode;
 use crate::hw::PTRS_PER_TABLE;
+use crate::page::Pfn;
 
 /// One page-table page's entries.
 pub type Table = [u64; PTRS_PER_TABLE];
@@ -13,8 +14,8 @@ const PAGE_BYTES: usize = 4096;
 pub struct PhysMem {
     mode: ContentMode,
     /// Per PFN: for table frames, the index into `tables`; for data frames in `Bytes` mode,
-    /// 0 (all zero) or 1 + index into `bytes`; in `Tagged` mode, the tag.
-    slot: Vec<u64>,
+    /// 0 (all zero) or 1 + index into `bytes`; in `Tagged` mode, the tag byte.
+    slot: Vec<u32>,
     tables: Vec<Table>,
     free_tables: Vec<u32>,
     bytes: Vec<Box<[u8; PAGE_BYTES]>>,
@@ -41,8 +42,8 @@ impl PhysMem {
 
     /// Make sure `pfn` has a slot.
     #[inline]
-    pub fn reserve(&mut self, pfn: u64) {
-        let need = pfn as usize + 1;
+    pub fn reserve(&mut self, pfn: Pfn) {
+        let need = pfn.0 as usize + 1;
         if self.slot.len() < need {
             self.slot.resize(need.max(self.slot.len() * 2).max(1024), 0);
         }
@@ -51,7 +52,7 @@ impl PhysMem {
     // ---- page-table frames ----
 
     /// Turn `pfn` into a zeroed page-table frame.
-    pub fn make_table(&mut self, pfn: u64) {
+    pub fn make_table(&mut self, pfn: Pfn) {
         self.reserve(pfn);
         let idx = match self.free_tables.pop() {
             Some(i) => {
@@ -63,26 +64,26 @@ impl PhysMem {
                 (self.tables.len() - 1) as u32
             }
         };
-        self.slot[pfn as usize] = idx as u64;
+        self.slot[pfn.0 as usize] = idx;
     }
 
     /// Release a page-table frame's entries (the frame itself goes back to the allocator).
-    pub fn drop_table(&mut self, pfn: u64) {
-        let idx = self.slot[pfn as usize] as u32;
+    pub fn drop_table(&mut self, pfn: Pfn) {
+        let idx = self.slot[pfn.0 as usize];
         self.free_tables.push(idx);
-        self.slot[pfn as usize] = 0;
+        self.slot[pfn.0 as usize] = 0;
     }
 
     /// The entries of a page-table frame.
     #[inline]
-    pub fn table(&self, pfn: u64) -> &Table {
-        &self.tables[self.slot[pfn as usize] as usize]
+    pub fn table(&self, pfn: Pfn) -> &Table {
+        &self.tables[self.slot[pfn.0 as usize] as usize]
     }
 
     /// The entries of a page-table frame, for update.
     #[inline]
-    pub fn table_mut(&mut self, pfn: u64) -> &mut Table {
-        let i = self.slot[pfn as usize] as usize;
+    pub fn table_mut(&mut self, pfn: Pfn) -> &mut Table {
+        let i = self.slot[pfn.0 as usize] as usize;
         &mut self.tables[i]
     }
 
@@ -90,22 +91,22 @@ impl PhysMem {
 
     /// Forget a data frame's contents (it reads as zero afterwards), as the allocator's
     /// __GFP_ZERO would on reuse.
-    pub fn clear(&mut self, pfn: u64) {
+    pub fn clear(&mut self, pfn: Pfn) {
         self.reserve(pfn);
-        let s = &mut self.slot[pfn as usize];
+        let s = &mut self.slot[pfn.0 as usize];
         if self.mode == ContentMode::Bytes && *s != 0 {
-            self.free_bytes.push((*s - 1) as u32);
+            self.free_bytes.push(*s - 1);
         }
         *s = 0;
     }
 
     /// copy_user_highpage(): copy one data frame's contents to another.
-    pub fn copy(&mut self, from: u64, to: u64) {
+    pub fn copy(&mut self, from: Pfn, to: Pfn) {
         self.reserve(from.max(to));
         match self.mode {
-            ContentMode::Tagged => self.slot[to as usize] = self.slot[from as usize],
+            ContentMode::Tagged => self.slot[to.0 as usize] = self.slot[from.0 as usize],
             ContentMode::Bytes => {
-                let src = self.slot[from as usize];
+                let src = self.slot[from.0 as usize];
                 if src == 0 {
                     self.clear(to);
                 } else {
@@ -118,8 +119,8 @@ impl PhysMem {
 
     /// Read one byte of a data frame.
     #[inline]
-    pub fn load(&self, pfn: u64, off: usize) -> u8 {
-        let s = self.slot.get(pfn as usize).copied().unwrap_or(0);
+    pub fn load(&self, pfn: Pfn, off: usize) -> u8 {
+        let s = self.slot.get(pfn.0 as usize).copied().unwrap_or(0);
         match self.mode {
             ContentMode::Tagged => s as u8,
             ContentMode::Bytes if s == 0 => 0,
@@ -129,18 +130,18 @@ impl PhysMem {
 
     /// Write one byte of a data frame.
     #[inline]
-    pub fn store(&mut self, pfn: u64, off: usize, val: u8) {
+    pub fn store(&mut self, pfn: Pfn, off: usize, val: u8) {
         match self.mode {
             ContentMode::Tagged => {
                 self.reserve(pfn);
-                self.slot[pfn as usize] = val as u64;
+                self.slot[pfn.0 as usize] = val as u32;
             }
             ContentMode::Bytes => self.bytes_mut(pfn)[off] = val,
         }
     }
 
     /// Write a run of bytes inside one data frame.
-    pub fn fill(&mut self, pfn: u64, off: usize, len: usize, val: u8) {
+    pub fn fill(&mut self, pfn: Pfn, off: usize, len: usize, val: u8) {
         match self.mode {
             ContentMode::Tagged => self.store(pfn, off, val),
             ContentMode::Bytes => self.bytes_mut(pfn)[off..off + len].fill(val),
@@ -148,8 +149,8 @@ impl PhysMem {
     }
 
     /// The first byte in `off..off+len` of a frame that differs from `val`, if any.
-    pub fn find_mismatch(&self, pfn: u64, off: usize, len: usize, val: u8) -> Option<(usize, u8)> {
-        let s = self.slot.get(pfn as usize).copied().unwrap_or(0);
+    pub fn find_mismatch(&self, pfn: Pfn, off: usize, len: usize, val: u8) -> Option<(usize, u8)> {
+        let s = self.slot.get(pfn.0 as usize).copied().unwrap_or(0);
         if self.mode == ContentMode::Tagged || s == 0 {
             let b = self.load(pfn, off);
             return (b != val).then_some((off, b));
@@ -161,9 +162,9 @@ impl PhysMem {
             .map(|i| (off + i, page[off + i]))
     }
 
-    fn bytes_mut(&mut self, pfn: u64) -> &mut [u8; PAGE_BYTES] {
+    fn bytes_mut(&mut self, pfn: Pfn) -> &mut [u8; PAGE_BYTES] {
         self.reserve(pfn);
-        let s = self.slot[pfn as usize];
+        let s = self.slot[pfn.0 as usize];
         let idx = if s != 0 {
             (s - 1) as usize
         } else {
@@ -177,7 +178,7 @@ impl PhysMem {
                     self.bytes.len() - 1
                 }
             };
-            self.slot[pfn as usize] = i as u64 + 1;
+            self.slot[pfn.0 as usize] = i as u32 + 1;
             i
         };
         &mut self.bytes[idx]
@@ -185,7 +186,7 @@ impl PhysMem {
 
     /// Host bytes this structure holds, for the memory-per-page benchmark.
     pub fn host_bytes(&self) -> usize {
-        self.slot.capacity() * 8
+        self.slot.capacity() * 4
             + self.tables.capacity() * std::mem::size_of::<Table>()
             + self.bytes.len() * PAGE_BYTES
             + self.bytes.capacity() * 8
@@ -200,26 +201,26 @@ mod tests {
     #[test]
     fn bytes_mode_keeps_what_was_written_and_copies() {
         let mut m = PhysMem::new(ContentMode::Bytes);
-        assert_eq!(m.load(7, 100), 0, "a never-written frame reads zero");
-        m.store(7, 100, 0xab);
-        m.fill(7, 200, 10, 0x11);
-        assert_eq!(m.load(7, 100), 0xab);
-        assert_eq!(m.find_mismatch(7, 200, 10, 0x11), None);
-        assert_eq!(m.find_mismatch(7, 199, 11, 0x11), Some((199, 0)));
-        m.copy(7, 9);
-        assert_eq!(m.load(9, 100), 0xab);
-        m.clear(7);
-        assert_eq!(m.load(7, 100), 0);
-        assert_eq!(m.load(9, 100), 0xab, "the copy is independent");
+        assert_eq!(m.load(Pfn(7), 100), 0, "a never-written frame reads zero");
+        m.store(Pfn(7), 100, 0xab);
+        m.fill(Pfn(7), 200, 10, 0x11);
+        assert_eq!(m.load(Pfn(7), 100), 0xab);
+        assert_eq!(m.find_mismatch(Pfn(7), 200, 10, 0x11), None);
+        assert_eq!(m.find_mismatch(Pfn(7), 199, 11, 0x11), Some((199, 0)));
+        m.copy(Pfn(7), Pfn(9));
+        assert_eq!(m.load(Pfn(9), 100), 0xab);
+        m.clear(Pfn(7));
+        assert_eq!(m.load(Pfn(7), 100), 0);
+        assert_eq!(m.load(Pfn(9), 100), 0xab, "the copy is independent");
     }
 
     #[test]
     fn tables_are_zeroed_when_reused() {
         let mut m = PhysMem::new(ContentMode::Tagged);
-        m.make_table(3);
-        m.table_mut(3)[5] = 42;
-        m.drop_table(3);
-        m.make_table(4);
-        assert_eq!(m.table(4)[5], 0);
+        m.make_table(Pfn(3));
+        m.table_mut(Pfn(3))[5] = 42;
+        m.drop_table(Pfn(3));
+        m.make_table(Pfn(4));
+        assert_eq!(m.table(Pfn(4))[5], 0);
     }
 }

@@ -1,11 +1,13 @@
 //! A per-CPU TLB: direct-mapped, tagged with the address space (like PCID), counting flushes.
 
+use crate::page::Pfn;
+
 /// One cached translation. `writable`/`dirty` mirror the PTE bits at fill time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TlbEntry {
     pub vpn: u64,
     pub mm: u32,
-    pub pfn: u64,
+    pub pfn: Pfn,
     pub writable: bool,
     pub dirty: bool,
     /// Filled from a 2 MiB (PMD) mapping: the hardware holds one entry for the whole 2 MiB,
@@ -16,7 +18,7 @@ pub struct TlbEntry {
 const INVALID: TlbEntry = TlbEntry {
     vpn: u64::MAX,
     mm: u32::MAX,
-    pfn: 0,
+    pfn: Pfn(0),
     writable: false,
     dirty: false,
     huge: false,
@@ -106,13 +108,13 @@ mod tests {
         t.fill(TlbEntry {
             vpn: 5,
             mm: 1,
-            pfn: 9,
+            pfn: Pfn(9),
             writable: true,
             dirty: false,
             huge: false,
         });
         assert!(t.lookup(2, 5).is_none(), "another mm misses");
-        assert_eq!(t.lookup(1, 5).map(|e| e.pfn), Some(9));
+        assert_eq!(t.lookup(1, 5).map(|e| e.pfn), Some(Pfn(9)));
         t.flush_mm(2);
         assert!(t.lookup(1, 5).is_some());
         t.flush_one(1, 5);

@@ -4,7 +4,13 @@ use crate::errno::{Errno, SysResult};
 use crate::kernel::{Kernel, Process, Task, Tid};
 use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
 use crate::mm::MmId;
-use crate::pgtable::table;
+use std::ops::ControlFlow;
+
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::PteKind;
+use crate::pgtable::swp::SwpKind;
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
 
 impl Kernel {
     /// fork(2): a new process with a copy of the caller's address space; its one thread runs
@@ -138,7 +144,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// copy_pte_range() / copy_present_pte() for one VMA.
+    /// copy_page_range(): copy one VMA's page tables into the child. Huge entries are shared
+    /// whole (copy_huge_pmd()); a file VMA's huge entries are not copied (the child refaults
+    /// them). Locks: both mmap locks, write; the PTLs of each table pair.
     fn copy_page_range(
         &mut self,
         parent: MmId,
@@ -146,51 +154,125 @@ impl Kernel {
         src: &Vma,
         dst: &Vma,
     ) -> SysResult<()> {
-        // copy_pmd_range(): huge entries are shared whole (copy_huge_pmd()).
-        // A file VMA's huge entries are not copied: the child refaults them.
-        for (haddr, pslot, e) in self.thp_leaves(parent, src.start, src.end) {
-            if dst.is_anonymous() {
-                self.copy_huge_pmd(child, dst, haddr, pslot, e)?;
-            }
+        let mut w = CopyWalk {
+            child,
+            dst,
+            cow: src.is_cow(),
+            shared: src.flags & VM_SHARED != 0,
+            result: Ok(()),
+        };
+        let _ = walk_page_range(self, parent, src.start, src.end, &mut w);
+        w.result
+    }
+
+    /// copy_nonpresent_pte() / copy_present_pte(): one PTE into the child's table.
+    fn copy_pte(
+        &mut self,
+        w: &CopyWalk<'_>,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> SysResult<()> {
+        if e == PteKind::None {
+            return Ok(());
         }
-        let proot = self.mms[parent].pgd;
-        let croot = self.mms[child].pgd;
-        for (addr, slot) in table::slots(&self.phys, proot, src.start, src.end) {
-            let mut pte = table::get(&self.phys, slot);
-            if pte.is_none() {
-                continue;
-            }
-            // copy_pte_range() allocates the child's table before it copies into it.
-            let cslot = table::walk_alloc(&mut self.phys, &mut self.pages, croot, addr)
-                .ok_or(Errno::ENOMEM)?;
-            if pte.is_present() && !pte.special() {
-                let pfn = pte.pfn();
-                self.get_page(pfn);
-                if self.pages.page(pfn).is_anon() {
-                    self.page_try_dup_anon_rmap(pfn);
-                    self.mms[child].rss_anon += 1;
-                } else {
-                    self.page_add_file_rmap(pfn);
-                    self.mms[child].rss_shmem += 1;
+        // copy_pte_range() allocates the child's table before it copies into it.
+        let cslot = self.walk_alloc(w.child, addr).ok_or(Errno::ENOMEM)?;
+        let pte = match e {
+            PteKind::None => return Ok(()),
+            PteKind::Present(pte) => {
+                let mut pte = pte;
+                if !pte.special() {
+                    let pfn = pte.pfn();
+                    self.get_page(pfn);
+                    if self.pages.page_anon(pfn) {
+                        self.page_try_dup_anon_rmap(pfn);
+                        self.mms[w.child].rss_anon += 1;
+                    } else {
+                        self.page_add_file_rmap(pfn);
+                        self.mms[w.child].rss_shmem += 1;
+                    }
                 }
-            }
-            if pte.is_present() {
-                if src.is_cow() && pte.write() {
+                if w.cow && pte.write() {
                     // Write-protect both parent and child.
-                    table::set(&mut self.phys, slot, pte.wrprotect());
                     pte = pte.wrprotect();
+                    table::set(&mut self.phys, slot, pte);
                 }
-                if src.flags & VM_SHARED != 0 {
+                if w.shared {
                     pte = pte.mkclean();
                 }
                 pte = pte.mkold();
-                if dst.flags & VM_UFFD_WP == 0 {
-                    pte = crate::pgtable::Pte(pte.0 & !crate::pgtable::pte::_PAGE_UFFD_WP);
+                if w.dst.flags & VM_UFFD_WP == 0 {
+                    pte = pte.clear_uffd_wp();
+                }
+                pte
+            }
+            // Markers are copied only into a child that keeps uffd-wp (the copy happens at all
+            // only then for file VMAs: vma_needs_copy()).
+            PteKind::Swp(SwpKind::Marker { .. }, _) => table::get(&self.phys, slot),
+            PteKind::Swp(
+                SwpKind::Swap { .. }
+                | SwpKind::MigrationRead { .. }
+                | SwpKind::MigrationReadExclusive { .. }
+                | SwpKind::MigrationWrite { .. }
+                | SwpKind::DevicePrivate { .. }
+                | SwpKind::DeviceExclusive { .. }
+                | SwpKind::Hwpoison { .. }
+                | SwpKind::SwapinError { .. },
+                _,
+            ) => table::get(&self.phys, slot),
+        };
+        table::set(&mut self.phys, cslot, pte);
+        Ok(())
+    }
+}
+
+/// copy_page_range() as walker callbacks.
+struct CopyWalk<'a> {
+    child: MmId,
+    dst: &'a Vma,
+    cow: bool,
+    shared: bool,
+    result: SysResult<()>,
+}
+
+impl MmWalk for CopyWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        _next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        match e {
+            PmdKind::Leaf(e) => {
+                if self.dst.is_anonymous() {
+                    self.result = k.copy_huge_pmd(self.child, self.dst, addr, slot, e);
                 }
             }
-            table::set(&mut self.phys, cslot, pte);
+            PmdKind::None | PmdKind::Table(_) => return ControlFlow::Continue(PmdAction::Descend),
+            // No PMD migration entries exist without migration.
+            PmdKind::Swp(..) => {}
         }
-        Ok(())
+        if self.result.is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(PmdAction::Done)
+    }
+
+    fn pte_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
+        self.result = k.copy_pte(self, addr, slot, e);
+        if self.result.is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 }
 

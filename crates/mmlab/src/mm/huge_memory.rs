@@ -1,91 +1,55 @@
-//! mm/huge_memory.c for anonymous memory: transparent huge pages mapped by one PMD entry,
-//! the huge zero page, PMD splits, and the PMD-level cases of zap, fork, mprotect, mremap
-//! and madvise. A THP is a 2 MiB compound page: every reference goes to the head, each
-//! subpage keeps its own PTE mapcount, and the PMD mappings are counted per folio.
+//! mm/huge_memory.c: transparent huge pages mapped by one PMD entry, the huge zero page, PMD
+//! splits, split_huge_page(), and the PMD-level cases of zap, fork, mprotect, mremap and
+//! madvise. A THP is an order-9 folio: every reference goes to the head, each subpage keeps
+//! its own PTE mapcount, and the PMD mappings are the folio's compound mapcount.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason::Missing;
-use crate::hw::PAGE_MASK;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
-use crate::mm::memory::VmFault;
+use crate::mm::memory::Vmf;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::thp_knobs::ThpKnobs;
+use crate::mm::vm_fault::{FaultResult, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::MmId;
-use crate::page::flags::*;
-use crate::pgtable::pte::{PgProt, Pte, _PAGE_PSE, _PAGE_SOFT_DIRTY, _PAGE_TABLE, _PAGE_UFFD_WP};
-use crate::pgtable::table::{self, PteSlot};
+use crate::page::alloc::ZERO_PFN;
+use crate::page::{Folio, Gfp, PageFlags, Pfn};
+use crate::pgtable::pmd::{Pmd, PmdKind};
+use crate::pgtable::pte::{PgProt, Pte};
+use crate::pgtable::table::{self, PmdSlot};
 
-/// What Linux keeps for a THP folio in its first tail page.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ThpFolio {
-    /// compound_mapcount(): PMD entries that map the whole folio.
-    pub compound_mapcount: i32,
-}
-
-/// Transparent huge page state: the knobs, the folios, the huge zero page and the deferred
-/// split queue.
+/// Transparent huge page state: the knobs, the huge zero page and the deferred split queue.
 #[derive(Debug, Default)]
 pub struct ThpState {
     pub knobs: ThpKnobs,
-    /// Every THP folio by head PFN.
-    pub folios: HashMap<u64, ThpFolio>,
     /// huge_zero_page, allocated on first use and kept (its shrinker runs only under memory
     /// pressure, which the model does not create).
-    pub huge_zero: Option<u64>,
+    pub huge_zero: Option<Folio>,
     /// deferred_split_queue: partly unmapped THPs waiting for the split shrinker.
-    pub deferred: BTreeSet<u64>,
-}
-
-/// A present huge (PSE) PMD entry.
-#[inline]
-pub fn pmd_trans_huge(e: Pte) -> bool {
-    e.0 & _PAGE_PSE != 0 && e.is_present()
-}
-
-/// Where a PMD entry points at a PTE table.
-fn pmd_populate(table_pfn: u64) -> Pte {
-    Pte((table_pfn << 12) | _PAGE_TABLE)
-}
-
-/// mk_huge_pmd(): a huge entry for `head` with the VMA's protection.
-fn mk_huge_pmd(head: u64, prot: PgProt) -> Pte {
-    Pte(Pte::pfn_pte(head, prot).0 | _PAGE_PSE)
+    pub deferred: BTreeSet<Folio>,
 }
 
 impl Kernel {
     // ---- folio bookkeeping ----
 
-    /// set_page_dirty(): PG_dirty is a folio flag, so a THP subpage dirties them all (the
-    /// model mirrors folio-wide flags on every subpage).
-    pub(crate) fn set_page_dirty(&mut self, pfn: u64) {
-        match self.thp_head(pfn) {
-            Some(head) => {
-                for p in head..head + HPAGE_NR {
-                    self.pages.page_mut(p).flags |= PG_DIRTY;
-                }
-            }
-            None => self.pages.page_mut(pfn).flags |= PG_DIRTY,
-        }
+    /// set_page_dirty() / folio_mark_dirty(): PG_dirty is a folio flag.
+    pub(crate) fn set_page_dirty(&mut self, pfn: Pfn) {
+        let f = self.pages.folio(pfn);
+        self.pages.folio_set(f, PageFlags::DIRTY);
     }
 
-    /// The THP folio head a PFN belongs to, if it is part of one.
+    /// The THP folio a PFN belongs to, if it is part of one (not hugetlb, not the huge zero
+    /// page).
     #[inline]
-    pub(crate) fn thp_head(&self, pfn: u64) -> Option<u64> {
-        let head = pfn & !(HPAGE_NR - 1);
-        let p = self.pages.page(pfn);
-        (p.test(PG_HEAD | PG_TAIL) && self.thp.folios.contains_key(&head)).then_some(head)
-    }
-
-    /// compound_mapcount() of a THP head (0 for anything else).
-    pub(crate) fn compound_mapcount(&self, head: u64) -> i32 {
-        self.thp
-            .folios
-            .get(&head)
-            .map_or(0, |f| f.compound_mapcount)
+    pub(crate) fn thp_head(&self, pfn: Pfn) -> Option<Folio> {
+        let f = self.pages.folio(pfn);
+        (self.pages.folio_test_large(f)
+            && !self.pages.folio_test(f, PageFlags::HUGETLB)
+            && Some(f) != self.thp.huge_zero)
+            .then_some(f)
     }
 
     /// __transparent_hugepage_enabled(): may a fault in this anonymous VMA map a huge page?
@@ -99,23 +63,19 @@ impl Kernel {
 
     /// mm_get_huge_zero_page(): the huge zero page, allocated (zeroed, THP_ZERO_PAGE_ALLOC)
     /// on first use.
-    fn mm_get_huge_zero_page(&mut self) -> Option<u64> {
+    fn mm_get_huge_zero_page(&mut self) -> Option<Folio> {
         if let Some(z) = self.thp.huge_zero {
             return Some(z);
         }
-        let Some(head) = self.pages.alloc_huge() else {
+        let gfp = (Gfp::TRANSHUGE | Gfp::ZERO) & !Gfp::MOVABLE;
+        let Some(f) = self.alloc_huge_folio(gfp) else {
             self.vmstat.thp_zero_page_alloc_failed += 1;
             return None;
         };
-        for pfn in head..head + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
-        let p = self.pages.page_mut(head);
-        p.flags = PG_HEAD | PG_UPTODATE;
-        p.refcount = 1;
-        self.thp.huge_zero = Some(head);
+        self.pages.folio_set(f, PageFlags::UPTODATE);
+        self.thp.huge_zero = Some(f);
         self.vmstat.thp_zero_page_alloc += 1;
-        Some(head)
+        Some(f)
     }
 
     /// Whether the huge zero page exists (it stays once allocated: only its shrinker, under
@@ -126,19 +86,19 @@ impl Kernel {
 
     /// is_huge_zero_pmd().
     #[inline]
-    pub(crate) fn is_huge_zero_pmd(&self, e: Pte) -> bool {
-        Some(e.pfn()) == self.thp.huge_zero
+    pub(crate) fn is_huge_zero_pmd(&self, e: Pmd) -> bool {
+        Some(Folio(e.pfn())) == self.thp.huge_zero
     }
 
     /// pgtable_trans_huge_deposit(): keep a PTE table with the huge PMD so a split never
     /// needs memory.
-    fn deposit(&mut self, mm: MmId, haddr: u64, table_pfn: u64) {
+    fn deposit(&mut self, mm: MmId, haddr: u64, table_pfn: Pfn) {
         let old = self.mms[mm].deposited.insert(haddr, table_pfn);
         debug_assert!(old.is_none(), "two tables deposited at {haddr:#x}");
     }
 
     /// pgtable_trans_huge_withdraw().
-    fn withdraw(&mut self, mm: MmId, haddr: u64) -> u64 {
+    fn withdraw(&mut self, mm: MmId, haddr: u64) -> Pfn {
         self.mms[mm]
             .deposited
             .remove(&haddr)
@@ -148,26 +108,22 @@ impl Kernel {
     /// zap_deposited_table(): the deposited table goes back to the allocator.
     fn zap_deposited_table(&mut self, mm: MmId, haddr: u64) {
         let t = self.withdraw(mm, haddr);
-        table::free_table(&mut self.phys, &mut self.pages, t);
+        self.free_pgtable(t);
     }
 
     /// page_add_new_anon_rmap(compound): the fresh folio is mapped once by a PMD, exclusive;
     /// NR_ANON_THPS and NR_ANON_MAPPED count it.
-    fn thp_add_new_anon_rmap(&mut self, head: u64, vma: &Vma, haddr: u64) {
-        for pfn in head..head + HPAGE_NR {
-            self.pages.page_mut(pfn).flags |= PG_ANON | PG_SWAPBACKED | PG_UPTODATE;
-        }
+    fn thp_add_new_anon_rmap(&mut self, f: Folio, vma: &Vma, haddr: u64) {
         let exclusive = self.anon_exclusive_flag();
-        let p = self.pages.page_mut(head);
+        self.pages.folio_set(
+            f,
+            PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::UPTODATE,
+        );
+        let p = self.pages.page_mut(f.pfn());
         p.flags |= exclusive;
         p.mapping = vma.anon_vma.map_or(0, |a| a.id);
         p.index = vma.linear_page_index(haddr);
-        self.thp.folios.insert(
-            head,
-            ThpFolio {
-                compound_mapcount: 1,
-            },
-        );
+        self.pages.add_compound_mapcount(f.pfn(), 1);
         self.vmstat.nr_anon_transparent_hugepages += 1;
         self.vmstat.nr_anon_pages += HPAGE_NR;
     }
@@ -175,41 +131,31 @@ impl Kernel {
     /// page_remove_rmap(compound): one PMD mapping fewer. When the last goes, a file THP
     /// leaves NR_SHMEM_PMDMAPPED; an anonymous one leaves NR_ANON_THPS, the subpages no PTE
     /// maps leave NR_ANON_MAPPED, and a folio left partly mapped is queued for a split.
-    pub(crate) fn thp_remove_compound_rmap(&mut self, head: u64) {
-        let f = self.thp.folios.get_mut(&head).expect("THP folio");
-        f.compound_mapcount -= 1;
-        if f.compound_mapcount > 0 {
+    pub(crate) fn thp_remove_compound_rmap(&mut self, f: Folio) {
+        if self.pages.add_compound_mapcount(f.pfn(), -1) > 0 {
             return;
         }
-        if !self.pages.page(head).is_anon() {
+        if !self.pages.folio_test(f, PageFlags::ANON) {
             self.vmstat.nr_shmem_pmdmapped -= 1;
             return;
         }
         self.vmstat.nr_anon_transparent_hugepages -= 1;
-        let unmapped = (head..head + HPAGE_NR)
-            .filter(|&p| self.pages.page(p).mapcount == 0)
+        let unmapped = f
+            .pfn()
+            .range(HPAGE_NR)
+            .filter(|&p| self.pages.page(p).mapcount() == 0)
             .count() as u64;
         self.vmstat.nr_anon_pages -= unmapped;
         if unmapped > 0 && unmapped < HPAGE_NR {
-            self.deferred_split_huge_page(head);
+            self.deferred_split_huge_page(f);
         }
     }
 
     /// deferred_split_huge_page(): queue the folio once (THP_DEFERRED_SPLIT_PAGE).
-    pub(crate) fn deferred_split_huge_page(&mut self, head: u64) {
-        if self.thp.deferred.insert(head) {
+    pub(crate) fn deferred_split_huge_page(&mut self, f: Folio) {
+        if self.thp.deferred.insert(f) {
             self.vmstat.thp_deferred_split_page += 1;
         }
-    }
-
-    /// free_transhuge_page(): the folio's last reference is gone; all 512 frames return.
-    pub(crate) fn free_transhuge_page(&mut self, head: u64) {
-        self.thp.deferred.remove(&head);
-        self.thp.folios.remove(&head);
-        for pfn in head..head + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
-        self.pages.free_huge(head);
     }
 
     // ---- faults ----
@@ -228,176 +174,141 @@ impl Kernel {
     }
 
     /// do_huge_pmd_anonymous_page(): map the huge zero page for a read, a new zeroed THP for
-    /// a write. Ok(false) means VM_FAULT_FALLBACK: continue with 4 KiB pages.
-    pub(crate) fn do_huge_pmd_anonymous_page(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        addr: u64,
-        pmd: PteSlot,
-        write: bool,
-    ) -> Result<bool, VmFault> {
-        let haddr = addr & !(HPAGE_SIZE - 1);
-        if !Self::transhuge_vma_suitable(vma, haddr) {
-            return Ok(false);
+    /// a write. VM_FAULT_FALLBACK sends the fault on to 4 KiB pages.
+    pub(crate) fn do_huge_pmd_anonymous_page(&mut self, vmf: &mut Vmf) -> FaultResult {
+        let haddr = vmf.address & !(HPAGE_SIZE - 1);
+        let (mm, pmd) = (vmf.mm, vmf.pmd.expect("pmd_alloc() ran"));
+        if !Self::transhuge_vma_suitable(&vmf.vma, haddr) {
+            return Err(VmFault::FALLBACK);
         }
-        let vma = self.anon_vma_prepare(mm, vma);
+        self.anon_vma_prepare(vmf)?;
         self.khugepaged_enter(mm);
-        if !write && self.thp.knobs.use_zero_page {
-            let pgtable =
-                table::alloc_table(&mut self.phys, &mut self.pages).ok_or(VmFault::Oom)?;
+        if !vmf.write() && self.thp.knobs.use_zero_page {
+            let pgtable = self.alloc_pgtable().ok_or(VmFault::OOM)?;
             let Some(zero) = self.mm_get_huge_zero_page() else {
-                table::free_table(&mut self.phys, &mut self.pages, pgtable);
+                self.free_pgtable(pgtable);
                 self.vmstat.thp_fault_fallback += 1;
-                return Ok(false);
+                return Err(VmFault::FALLBACK);
             };
-            if vma.flags & VM_UFFD_MISSING != 0 {
-                table::free_table(&mut self.phys, &mut self.pages, pgtable);
-                return Err(self.handle_userfault(&vma, addr & PAGE_MASK, addr, false, Missing));
+            if vmf.vma.flags & VM_UFFD_MISSING != 0 {
+                self.free_pgtable(pgtable);
+                return Err(self.handle_userfault(vmf, Missing));
             }
             // set_huge_zero_page(): read-only through the VMA's protection, never writable.
             self.deposit(mm, haddr, pgtable);
-            table::set(&mut self.phys, pmd, mk_huge_pmd(zero, vma.page_prot()));
-            return Ok(true);
+            table::set_pmd(
+                &mut self.phys,
+                pmd,
+                Pmd::huge(zero.pfn(), vmf.vma.page_prot()),
+            );
+            return Ok(VmFault::empty());
         }
-        let Some(head) = self.pages.alloc_huge() else {
+        let Some(folio) = self.alloc_huge_folio(Gfp::TRANSHUGE_LIGHT | Gfp::ZERO) else {
             self.vmstat.thp_fault_fallback += 1;
-            return Ok(false);
+            return Err(VmFault::FALLBACK);
         };
-        for pfn in head..head + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
-        let Some(pgtable) = table::alloc_table(&mut self.phys, &mut self.pages) else {
-            self.pages.free_huge(head);
-            return Err(VmFault::Oom);
+        let Some(pgtable) = self.alloc_pgtable() else {
+            self.folio_put(folio);
+            return Err(VmFault::OOM);
         };
         // __do_huge_pmd_anonymous_page(): the page was allocated and cleared first.
-        if vma.flags & VM_UFFD_MISSING != 0 {
-            self.pages.free_huge(head);
-            table::free_table(&mut self.phys, &mut self.pages, pgtable);
-            return Err(self.handle_userfault(&vma, addr & PAGE_MASK, addr, write, Missing));
+        if vmf.vma.flags & VM_UFFD_MISSING != 0 {
+            self.folio_put(folio);
+            self.free_pgtable(pgtable);
+            return Err(self.handle_userfault(vmf, Missing));
         }
-        self.thp_install_new_anon(mm, &vma, haddr, head, pgtable);
-        self.mms[mm].rss_anon += HPAGE_NR as i64;
+        self.thp_install_new_anon(mm, &vmf.vma, haddr, folio, pgtable);
         self.vmstat.thp_fault_alloc += 1;
-        Ok(true)
+        Ok(VmFault::empty())
     }
 
     /// Map a new anonymous folio (zeroed or filled) at `haddr` with a dirty entry, writable if
-    /// the VMA is, `pgtable` deposited beside it (__do_huge_pmd_anonymous_page(), and the end
-    /// of collapse_huge_page()).
+    /// the VMA is, `pgtable` deposited beside it, and queue it for the LRU
+    /// (__do_huge_pmd_anonymous_page(), and the end of collapse_huge_page()).
     pub(crate) fn thp_install_new_anon(
         &mut self,
         mm: MmId,
         vma: &Vma,
         haddr: u64,
-        head: u64,
-        pgtable: u64,
+        f: Folio,
+        pgtable: Pfn,
     ) {
         let pmd = table::pmd_slot(&self.phys, self.mms[mm].pgd, haddr)
             .expect("the PMD level exists where a huge entry goes");
-        self.pages.page_mut(head).refcount = 1;
-        let mut entry = mk_huge_pmd(head, vma.page_prot()).mkdirty();
+        let mut entry = Pmd::huge(f.pfn(), vma.page_prot()).mkdirty();
         if vma.flags & VM_WRITE != 0 {
             entry = entry.mkwrite();
         }
-        self.thp_add_new_anon_rmap(head, vma, haddr);
+        self.thp_add_new_anon_rmap(f, vma, haddr);
+        self.folio_add_lru(f);
         self.deposit(mm, haddr, pgtable);
-        table::set(&mut self.phys, pmd, entry);
+        self.mms[mm].rss_anon += HPAGE_NR as i64;
+        table::set_pmd(&mut self.phys, pmd, entry);
     }
 
-    /// total_mapcount(): every mapping of the folio, PMDs and PTEs alike.
-    pub(crate) fn total_mapcount(&self, pfn: u64) -> i32 {
-        match self.thp_head(pfn) {
-            Some(head) => {
-                self.compound_mapcount(head)
-                    + (head..head + HPAGE_NR)
-                        .map(|p| self.pages.page(p).mapcount)
-                        .sum::<i32>()
-            }
-            None => self.pages.page(pfn).mapcount,
-        }
-    }
-
-    /// do_set_pmd(): map the page-cache THP `head` at the aligned 2 MiB around `addr` with
-    /// one PMD entry (no deposited table for file THPs on x86); false (fall back to PTEs)
-    /// if the VMA cannot hold it there.
-    pub(crate) fn do_set_pmd(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        addr: u64,
-        pmd: PteSlot,
-        head: u64,
-        write: bool,
-    ) -> bool {
-        let haddr = addr & !(HPAGE_SIZE - 1);
+    /// do_set_pmd(): map the page-cache THP `f` at the aligned 2 MiB around the fault with one
+    /// PMD entry (no deposited table for file THPs on x86); false (fall back to PTEs) if the
+    /// VMA cannot hold it there.
+    pub(crate) fn do_set_pmd(&mut self, vmf: &Vmf, pmd: PmdSlot, f: Folio) -> bool {
+        let haddr = vmf.address & !(HPAGE_SIZE - 1);
+        let vma = &vmf.vma;
         if !Self::transhuge_vma_suitable(vma, haddr) {
             return false;
         }
-        let mut entry = mk_huge_pmd(head, vma.page_prot());
-        if write {
+        let mut entry = Pmd::huge(f.pfn(), vma.page_prot());
+        if vmf.write() {
             entry = entry.mkdirty();
             if vma.flags & VM_WRITE != 0 {
                 entry = entry.mkwrite();
             }
-            self.set_page_dirty(head);
+            self.pages.folio_set(f, PageFlags::DIRTY);
         }
-        self.get_page(head);
+        self.folio_get(f);
         // page_add_file_rmap(compound): NR_SHMEM_PMDMAPPED counts the first PMD mapping.
-        let f = self.thp.folios.get_mut(&head).expect("THP folio");
-        f.compound_mapcount += 1;
-        if f.compound_mapcount == 1 {
+        if self.pages.add_compound_mapcount(f.pfn(), 1) == 1 {
             self.vmstat.nr_shmem_pmdmapped += 1;
         }
-        self.mms[mm].rss_shmem += HPAGE_NR as i64;
+        self.mms[vmf.mm].rss_shmem += HPAGE_NR as i64;
         self.vmstat.thp_file_mapped += 1;
-        table::set(&mut self.phys, pmd, entry);
+        table::set_pmd(&mut self.phys, pmd, entry);
         true
     }
 
     /// huge_pmd_set_accessed(): a fault on a huge entry that already allows the access.
-    pub(crate) fn huge_pmd_set_accessed(&mut self, pmd: PteSlot, orig: Pte, write: bool) {
+    pub(crate) fn huge_pmd_set_accessed(&mut self, pmd: PmdSlot, orig: Pmd, write: bool) {
         let mut e = orig.mkyoung();
         if write {
             e = e.mkdirty();
         }
         if e != orig {
-            table::set(&mut self.phys, pmd, e);
+            table::set_pmd(&mut self.phys, pmd, e);
         }
     }
 
-    /// do_huge_pmd_wp_page(): a write to a write-protected huge entry. An exclusive folio (or,
-    /// in 5.18, one nobody else references) is reused in place; the huge zero page and shared
-    /// folios split the PMD and fall back to a 4 KiB COW (Ok(false)).
-    pub(crate) fn do_huge_pmd_wp_page(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        addr: u64,
-        pmd: PteSlot,
-        orig: Pte,
-    ) -> Result<bool, VmFault> {
-        let haddr = addr & !(HPAGE_SIZE - 1);
+    /// do_huge_pmd_wp_page(): a write to a write-protected huge entry. An exclusive folio (or
+    /// one nobody else references: THPs never wait in an LRU batch) is reused in place; the
+    /// huge zero page and shared folios split the PMD and fall back to a 4 KiB COW.
+    pub(crate) fn do_huge_pmd_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
+        let haddr = vmf.address & !(HPAGE_SIZE - 1);
+        let (orig, pmd) = (vmf.orig_pmd, vmf.pmd.expect("pmd_alloc() ran"));
         if !self.is_huge_zero_pmd(orig) {
-            let head = orig.pfn();
+            let f = Folio(orig.pfn());
             let exclusive =
-                self.cfg.features.anon_exclusive && self.pages.page(head).anon_exclusive();
-            let reuse = exclusive || self.pages.page(head).refcount == 1;
-            if reuse {
+                self.cfg.features.anon_exclusive && self.pages.page(f.pfn()).anon_exclusive();
+            if exclusive || self.pages.folio_ref_count(f) == 1 {
                 if !exclusive {
-                    self.page_move_anon_rmap(head, vma);
+                    self.page_move_anon_rmap(f.pfn(), &vmf.vma);
                 }
                 let mut e = orig.mkyoung().mkdirty();
-                if vma.flags & VM_WRITE != 0 {
+                if vmf.vma.flags & VM_WRITE != 0 {
                     e = e.mkwrite();
                 }
-                table::set(&mut self.phys, pmd, e);
-                return Ok(true);
+                table::set_pmd(&mut self.phys, pmd, e);
+                return Ok(VmFault::WRITE);
             }
         }
-        self.split_huge_pmd(mm, haddr);
-        Ok(false)
+        self.split_huge_pmd(vmf.mm, haddr);
+        Err(VmFault::FALLBACK)
     }
 
     // ---- splitting ----
@@ -409,8 +320,11 @@ impl Kernel {
         let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
             return;
         };
-        let e = table::get(&self.phys, pmd);
-        if !pmd_trans_huge(e) || self.pages.page(e.pfn()).test(PG_HUGETLB) {
+        let e = match table::get_pmd(&self.phys, pmd).kind() {
+            PmdKind::Leaf(e) => e,
+            PmdKind::None | PmdKind::Table(_) | PmdKind::Swp(..) => return,
+        };
+        if self.pages.folio_test(Folio(e.pfn()), PageFlags::HUGETLB) {
             return;
         }
         let prot = self.mms[mm]
@@ -423,54 +337,53 @@ impl Kernel {
         };
         self.vmstat.thp_split_pmd += 1;
         // pmdp_invalidate(): the 2 MiB translation goes from every TLB first.
-        table::set(&mut self.phys, pmd, Pte::NONE);
+        table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
         self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
-        let head = e.pfn();
-        if !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon() {
+        let f = Folio(e.pfn());
+        if !self.is_huge_zero_pmd(e) && !self.pages.folio_test(f, PageFlags::ANON) {
             // A file PMD is just cleared: the range refaults, as PTEs where it must.
             self.zap_file_pmd(mm, e);
-            self.put_page(head);
+            self.folio_put(f);
             return;
         }
         let pgtable = self.withdraw(mm, haddr);
         if self.is_huge_zero_pmd(e) {
             // __split_huge_zero_page_pmd(): every PTE maps the 4 KiB zero page.
-            let zero = Pte::pfn_pte(crate::page::alloc::ZERO_PFN, prot).mkspecial();
+            let zero = Pte::pfn_pte(ZERO_PFN, prot).mkspecial();
             self.phys.table_mut(pgtable).fill(zero.0);
-            table::set(&mut self.phys, pmd, pmd_populate(pgtable));
+            table::set_pmd(&mut self.phys, pmd, Pmd::table(pgtable));
             return;
         }
         if e.dirty() {
             // 5.19 moves the dirty bit to the folio (PG_dirty), not to the PTEs.
-            self.set_page_dirty(head);
+            self.pages.folio_set(f, PageFlags::DIRTY);
         }
-        let exclusive = self.pages.page(head).anon_exclusive();
-        let mut extra = 0;
-        if e.soft_dirty() {
-            extra |= _PAGE_SOFT_DIRTY;
-        }
-        if e.uffd_wp() {
-            extra |= _PAGE_UFFD_WP;
-        }
+        let exclusive = self.pages.page(f.pfn()).anon_exclusive();
         for i in 0..HPAGE_NR {
-            let mut pte = Pte::pfn_pte(head + i, prot);
+            let mut pte = Pte::pfn_pte(f.page(i), prot);
             if vm_flags & VM_WRITE != 0 && e.write() {
                 pte = pte.mkwrite();
             }
             if !e.young() {
                 pte = pte.mkold();
             }
-            self.phys.table_mut(pgtable)[i as usize] = pte.0 | extra;
-            let p = self.pages.page_mut(head + i);
+            if e.soft_dirty() {
+                pte = pte.mksoft_dirty();
+            }
+            if e.uffd_wp() {
+                pte = pte.mkuffd_wp();
+            }
+            self.phys.table_mut(pgtable)[i as usize] = pte.0;
+            let p = self.pages.page_mut(f.page(i));
             p.mapcount += 1;
             if exclusive {
-                p.flags |= PG_ANON_EXCLUSIVE;
+                p.flags |= PageFlags::ANON_EXCLUSIVE;
             }
         }
         // Each PTE holds a reference; the PMD's one becomes the first PTE's.
-        self.pages.page_mut(head).refcount += HPAGE_NR as i32 - 1;
-        table::set(&mut self.phys, pmd, pmd_populate(pgtable));
-        self.thp_remove_compound_rmap(head);
+        self.pages.folio_ref_add(f, HPAGE_NR as i32 - 1);
+        table::set_pmd(&mut self.phys, pmd, Pmd::table(pgtable));
+        self.thp_remove_compound_rmap(f);
     }
 
     /// The split each PMD walker makes where `[start, end)` covers only part of a huge entry
@@ -484,22 +397,12 @@ impl Kernel {
         }
     }
 
-    /// The THP entries wholly inside `[start, end)` (after `split_huge_pmd_edges`).
-    pub(crate) fn thp_leaves(&self, mm: MmId, start: u64, end: u64) -> Vec<(u64, PteSlot, Pte)> {
-        table::huge_leaves(&self.phys, self.mms[mm].pgd, start, end)
-            .into_iter()
-            .filter(|&(a, _, e)| {
-                a >= start && a + HPAGE_SIZE <= end && !self.pages.page(e.pfn()).test(PG_HUGETLB)
-            })
-            .collect()
-    }
-
     /// Where an anonymous folio may be mapped, in each mm: rmap_walk_anon()'s vma_address()
     /// over every anonymous VMA (the model keeps no anon_vma chains, so it asks all of them)
     /// for the address range the folio's 512 indices have there; only entries that map the
     /// folio count.
-    fn folio_rmap_ranges(&self, head: u64) -> Vec<(MmId, u64, u64)> {
-        let index = self.pages.page(head).index;
+    fn folio_rmap_ranges(&self, f: Folio) -> Vec<(MmId, u64, u64)> {
+        let index = self.pages.page(f.pfn()).index();
         let mut out = Vec::new();
         for (mm, m) in self.mms.iter() {
             for v in m.vmas.iter().filter(|v| v.anon_vma.is_some()) {
@@ -524,35 +427,37 @@ impl Kernel {
     /// reference (can_split_folio()). unmap_page() goes first: an anonymous folio's PMD
     /// mappings become PTEs and all its PTEs pass through migration entries, coming back old
     /// and clean (remove_migration_pte() in 5.19); a file folio is simply unmapped everywhere
-    /// (remap_page() only restores anonymous mappings). Subpages nothing holds are freed,
-    /// and a file's subpages past EOF leave the page cache.
-    pub(crate) fn split_huge_page(&mut self, head: u64) -> bool {
-        let hp = *self.pages.page(head);
-        let anon = hp.is_anon();
-        let ino = hp.mapping as usize;
-        let cached = |k: &Kernel, pfn: u64| {
-            !anon && k.shmem[ino].cache.get(&k.pages.page(pfn).index) == Some(&pfn)
+    /// (remap_page() only restores anonymous mappings). Folio-wide state (PG_dirty, the LRU
+    /// list it is on) goes to every subpage (__split_huge_page_tail()); subpages nothing
+    /// holds are freed, and a file's subpages past EOF leave the page cache.
+    pub(crate) fn split_huge_page(&mut self, f: Folio) -> bool {
+        let hp = *self.pages.page(f.pfn());
+        let anon = hp.test(PageFlags::ANON);
+        let ino = hp.mapping() as usize;
+        let index = hp.index();
+        let cached = |k: &Kernel, p: Pfn| {
+            !anon && k.shmem[ino].cache.get(&k.pages.page_index(p)) == Some(&p)
         };
-        let cache_refs = (head..head + HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
-        if hp.refcount != self.total_mapcount(head) + cache_refs {
+        let cache_refs = f.pfn().range(HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
+        if hp.refcount() != self.pages.folio_mapcount(f) + cache_refs {
             self.vmstat.thp_split_page_failed += 1;
             return false;
         }
         if anon {
-            self.unmap_anon_folio_for_split(head);
+            self.unmap_anon_folio_for_split(f);
         } else {
             // try_to_unmap(TTU_SPLIT_HUGE_PMD): each PMD mapping is split (cleared) on the
             // way, then every PTE of the folio goes.
-            for (mm, haddr) in self.file_pmd_mappings(head) {
-                self.split_huge_pmd(mm, haddr);
-            }
-            self.unmap_mapping_range(ino, hp.index, hp.index + HPAGE_NR, false, false);
+            self.try_to_unmap_file(f);
         }
-        // __split_huge_page(): folio-wide state goes to every subpage; each keeps the
-        // references of its own mappings and page-cache entry.
-        let shared = hp.flags & (PG_ANON | PG_SWAPBACKED | PG_DIRTY | PG_UPTODATE);
-        self.thp.folios.remove(&head);
-        self.thp.deferred.remove(&head);
+        // __split_huge_page(): the folio leaves the LRU as one and its pieces go back on the
+        // list it was on, in order.
+        let on_lru = self.pages.folio_test(f, PageFlags::LRU);
+        if on_lru {
+            self.lru.lruvec.del(&mut self.pages, f);
+        }
+        let shared = hp.flags & PageFlags::FOLIO_WIDE;
+        self.thp.deferred.remove(&f);
         self.vmstat.thp_split_page += 1;
         if !anon {
             self.vmstat.nr_shmem_hugepages -= 1;
@@ -564,68 +469,60 @@ impl Kernel {
             let i = &self.shmem[ino];
             i.size.div_ceil(4096).max(i.fallocend)
         };
+        let in_cache: Vec<bool> = f.pfn().range(HPAGE_NR).map(|p| cached(self, p)).collect();
         for i in 0..HPAGE_NR {
-            let in_cache = cached(self, head + i);
-            let p = self.pages.page_mut(head + i);
-            p.flags = (p.flags & PG_ANON_EXCLUSIVE) | shared;
-            p.refcount = p.mapcount + in_cache as i32;
-            p.mapping = hp.mapping;
-            p.index = hp.index + i;
-            if in_cache && p.index >= eof {
-                self.shmem[ino].cache.remove(&(hp.index + i));
-                self.vmstat.nr_shmem -= 1;
-                self.pages.page_mut(head + i).refcount -= 1;
+            let pfn = f.page(i);
+            let p = self.pages.page_mut(pfn);
+            p.flags = (p.flags & (PageFlags::ANON_EXCLUSIVE | PageFlags::HWPOISON)) | shared;
+            p.refcount = p.mapcount + in_cache[i as usize] as i32;
+            p.mapping = hp.mapping();
+            p.index = index + i;
+            p.lru = [crate::page::LRU_NONE; 2];
+        }
+        for i in 0..HPAGE_NR {
+            let pfn = f.page(i);
+            if on_lru {
+                self.lru.lruvec.add_tail(&mut self.pages, Folio(pfn));
             }
-            if self.pages.page(head + i).refcount == 0 {
-                self.phys.clear(head + i);
-                self.pages.free(head + i);
+            if in_cache[i as usize] && index + i >= eof {
+                self.shmem[ino].cache.remove(&(index + i));
+                self.vmstat.nr_shmem -= 1;
+                self.pages.folio_ref_add(Folio(pfn), -1);
+            }
+            if self.pages.page(pfn).refcount() == 0 {
+                self.free_frames(Folio(pfn));
             }
         }
         true
     }
 
-    /// Where a file THP is mapped by a PMD: every 2 MiB-aligned address of a VMA of its
-    /// file whose PMD entry maps its head.
-    fn file_pmd_mappings(&self, head: u64) -> Vec<(MmId, u64)> {
-        let p = self.pages.page(head);
-        self.i_mmap_overlaps(p.mapping as usize, p.index, p.index + 1)
-            .into_iter()
-            .filter(|f| {
-                let root = self.mms[f.mm].pgd;
-                let e =
-                    table::pmd_slot(&self.phys, root, f.start).map(|s| table::get(&self.phys, s));
-                e.is_some_and(|e| pmd_trans_huge(e) && e.pfn() == head)
-            })
-            .map(|f| (f.mm, f.start))
-            .collect()
-    }
-
     /// unmap_page() + remap_page() for an anonymous folio: its PMD mappings become PTEs, then
     /// every PTE of it comes back old and clean.
-    fn unmap_anon_folio_for_split(&mut self, head: u64) {
-        let ranges = self.folio_rmap_ranges(head);
-        for &(mm, lo, hi) in &ranges {
-            let maps_it = table::huge_leaves(&self.phys, self.mms[mm].pgd, lo, hi)
-                .into_iter()
-                .filter(|&(_, _, e)| e.pfn() == head)
-                .map(|(a, _, _)| a)
-                .collect::<Vec<_>>();
-            for haddr in maps_it {
+    fn unmap_anon_folio_for_split(&mut self, f: Folio) {
+        let ranges = self.folio_rmap_ranges(f);
+        for &(mm, lo, _) in &ranges {
+            let haddr = lo & !(HPAGE_SIZE - 1);
+            let root = self.mms[mm].pgd;
+            let maps_it = table::pmd_slot(&self.phys, root, haddr)
+                .map(|s| table::get_pmd(&self.phys, s))
+                .is_some_and(|e| e.is_leaf() && e.pfn() == f.pfn());
+            if maps_it {
                 self.split_huge_pmd(mm, haddr);
             }
         }
         for &(mm, lo, hi) in &ranges {
             let root = self.mms[mm].pgd;
             let mut touched = false;
-            for (_, slot) in table::slots(&self.phys, root, lo, hi) {
-                let pte = table::get(&self.phys, slot);
-                if pte.is_present()
-                    && !pte.special()
-                    && (head..head + HPAGE_NR).contains(&pte.pfn())
-                {
-                    table::set(&mut self.phys, slot, pte.mkold().mkclean());
-                    touched = true;
+            let mut a = lo;
+            while a < hi {
+                if let Some(slot) = table::walk(&self.phys, root, a) {
+                    let pte = table::get(&self.phys, slot);
+                    if pte.is_present() && !pte.special() && self.pages.folio(pte.pfn()) == f {
+                        table::set(&mut self.phys, slot, pte.mkold().mkclean());
+                        touched = true;
+                    }
                 }
+                a += crate::hw::PAGE_SIZE;
             }
             if touched {
                 self.flush_tlb_mm_range(mm, lo, hi);
@@ -636,129 +533,124 @@ impl Kernel {
     /// The madvise PTE walks' rule for a subpage of a PTE-mapped THP: split the folio if this
     /// is its only mapping. True if `pfn` is now (or was) an ordinary page; false means the
     /// walk of this PTE table stops (shared folio, or the split failed).
-    pub(crate) fn split_pte_mapped_thp(&mut self, pfn: u64) -> bool {
+    pub(crate) fn split_pte_mapped_thp(&mut self, pfn: Pfn) -> bool {
         match self.thp_head(pfn) {
             None => true,
-            Some(head) => self.page_mapcount(pfn) == 1 && self.split_huge_page(head),
+            Some(f) => self.pages.page_mapcount(pfn) == 1 && self.split_huge_page(f),
         }
     }
 
-    /// The huge entries of a madvise range, each as the PMD walk meets it: skipped if it is the
-    /// huge zero page or shared, and the whole folio split if the range covers it in part.
-    /// Returns the whole, sole-owner entries left for the caller.
-    /// MADV_FREE asks total_mapcount() (madvise_free_huge_pmd(): no other mapping of any
-    /// subpage), COLD/PAGEOUT page_mapcount() of the head.
-    fn madvise_huge_pmds(
-        &mut self,
-        mm: MmId,
-        start: u64,
-        end: u64,
-        free: bool,
-    ) -> Vec<(u64, PteSlot, Pte)> {
-        let mut whole = Vec::new();
-        for (haddr, pmd, e) in table::huge_leaves(&self.phys, self.mms[mm].pgd, start, end) {
-            if self.pages.page(e.pfn()).test(PG_HUGETLB) || self.is_huge_zero_pmd(e) {
-                continue;
-            }
-            let mapcount = if free {
-                self.total_mapcount(e.pfn())
-            } else {
-                self.page_mapcount(e.pfn())
-            };
-            if mapcount != 1 {
-                continue;
-            }
-            if haddr < start || haddr + HPAGE_SIZE > end {
-                self.split_huge_page(e.pfn());
-                continue;
-            }
-            whole.push((haddr, pmd, e));
-        }
-        whole
-    }
-
-    /// madvise_free_huge_pmd(): the folio becomes clean, old and lazily freeable (a compound
-    /// page drains the lazyfree pagevec at once, so PG_swapbacked goes immediately).
-    pub(crate) fn madvise_free_huge_pmds(
+    /// madvise_free_huge_pmd() for a huge entry of `[addr, next)`: true if it was dealt with
+    /// whole (the folio made clean, old and lazily freeable); false to walk its PTEs (a
+    /// partly covered folio mapped only here was split) or leave it (shared, the zero page).
+    pub(crate) fn madvise_free_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
         mm: MmId,
-        start: u64,
-        end: u64,
-    ) {
-        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end, true) {
-            let head = e.pfn();
-            if e.young() || e.dirty() {
-                // pmdp_invalidate() flushes at once; the gather gets the range too.
-                table::set(&mut self.phys, pmd, e.mkold().mkclean());
-                self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
-                tlb.add_huge_range(haddr, HPAGE_SIZE);
-            }
-            for pfn in head..head + HPAGE_NR {
-                self.pages.page_mut(pfn).flags &= !(PG_DIRTY | PG_SWAPBACKED);
-            }
+        (addr, next): (u64, u64),
+        pmd: PmdSlot,
+        e: Pmd,
+    ) -> bool {
+        if self.is_huge_zero_pmd(e) {
+            return true;
         }
+        let f = Folio(e.pfn());
+        // Skipped if other mappings of any subpage exist (total_mapcount()).
+        if self.pages.folio_mapcount(f) != 1 {
+            return true;
+        }
+        if next - addr != HPAGE_SIZE {
+            self.split_huge_page(f);
+            return false;
+        }
+        self.pages.folio_clear(f, PageFlags::DIRTY);
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        if e.young() || e.dirty() {
+            // pmdp_invalidate() flushes at once; the gather gets the range too.
+            table::set_pmd(&mut self.phys, pmd, e.mkold().mkclean());
+            self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
+            tlb.add_huge_range(haddr, HPAGE_SIZE);
+        }
+        self.mark_page_lazyfree(f);
+        true
     }
 
-    /// madvise_cold_or_pageout_pte_range() for huge entries: the entry loses its accessed
-    /// bit (pmdp_invalidate() flushes); PAGEOUT then reclaims the folio, which with no swap
+    /// madvise_cold_or_pageout_pte_range() for a huge entry of `[addr, next)`: true if it was
+    /// dealt with (aged, deactivated; PAGEOUT then reclaims the folio, which with no swap
     /// device ends in a split: shrink_page_list()'s before trying 4 KiB swap-out of an
-    /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one.
-    pub(crate) fn madvise_cold_huge_pmds(
+    /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one); false to
+    /// walk its PTEs (a partly covered folio mapped only here was split).
+    pub(crate) fn madvise_cold_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
         mm: MmId,
-        start: u64,
-        end: u64,
-        pageout: bool,
-    ) {
-        for (haddr, pmd, e) in self.madvise_huge_pmds(mm, start, end, false) {
-            if e.young() {
-                table::set(&mut self.phys, pmd, e.mkold());
-                self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
-                tlb.add_huge_range(haddr, HPAGE_SIZE);
-            }
-            // A shmem THP is unmapped and split by shmem_writepage() (which then finds no
-            // swap and redirties the pieces); an anonymous one is split for 4 KiB swap-out.
-            let anon = self.pages.page(e.pfn()).is_anon();
-            if pageout && self.split_huge_page(e.pfn()) && anon {
-                self.vmstat.thp_swpout_fallback += 1;
-            }
+        (addr, next): (u64, u64),
+        pmd: PmdSlot,
+        (e, pageout): (Pmd, bool),
+    ) -> bool {
+        if self.is_huge_zero_pmd(e) {
+            return true;
         }
+        let f = Folio(e.pfn());
+        if self.pages.page_mapcount(f.pfn()) != 1 {
+            return true;
+        }
+        if next - addr != HPAGE_SIZE {
+            return !self.split_huge_page(f);
+        }
+        let haddr = addr & !(HPAGE_SIZE - 1);
+        if e.young() {
+            table::set_pmd(&mut self.phys, pmd, e.mkold());
+            self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
+            tlb.add_huge_range(haddr, HPAGE_SIZE);
+        }
+        self.pages
+            .folio_clear(f, PageFlags::REFERENCED | PageFlags::YOUNG);
+        if !pageout {
+            self.deactivate_page(f);
+            return true;
+        }
+        // A shmem THP is unmapped and split by shmem_writepage() (which then finds no swap
+        // and redirties the pieces); an anonymous one is split for 4 KiB swap-out.
+        let anon = self.pages.folio_test(f, PageFlags::ANON);
+        if self.split_huge_page(f) && anon {
+            self.vmstat.thp_swpout_fallback += 1;
+        }
+        true
     }
 
     // ---- zap, fork, mprotect, mremap ----
 
     /// zap_huge_pmd(): clear the entry, free the deposited table, drop the folio's PMD mapping
     /// (its reference goes after the gather's flush).
-    pub(crate) fn zap_huge_pmd(&mut self, tlb: &mut MmuGather, mm: MmId, haddr: u64, pmd: PteSlot) {
-        let e = table::get(&self.phys, pmd);
-        table::set(&mut self.phys, pmd, Pte::NONE);
+    pub(crate) fn zap_huge_pmd(&mut self, tlb: &mut MmuGather, mm: MmId, haddr: u64, pmd: PmdSlot) {
+        let e = table::get_pmd(&self.phys, pmd);
+        table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
         tlb.add_huge_range(haddr, HPAGE_SIZE);
-        let head = e.pfn();
-        if !self.is_huge_zero_pmd(e) && !self.pages.page(head).is_anon() {
+        let f = Folio(e.pfn());
+        if !self.is_huge_zero_pmd(e) && !self.pages.folio_test(f, PageFlags::ANON) {
             self.zap_file_pmd(mm, e);
-            tlb.remove_page(head);
+            tlb.remove_page(f.pfn());
             return;
         }
         self.zap_deposited_table(mm, haddr);
         if self.is_huge_zero_pmd(e) {
             return;
         }
-        self.thp_remove_compound_rmap(head);
+        self.thp_remove_compound_rmap(f);
         self.mms[mm].rss_anon -= HPAGE_NR as i64;
-        tlb.remove_page(head);
+        tlb.remove_page(f.pfn());
     }
 
     /// The bookkeeping of a file PMD that went away (zap_huge_pmd(), or a split of it): the
     /// dirty bit moves to the folio, the PMD mapping and its RSS go; the caller drops the
     /// reference.
-    fn zap_file_pmd(&mut self, mm: MmId, e: Pte) {
-        let head = e.pfn();
+    fn zap_file_pmd(&mut self, mm: MmId, e: Pmd) {
+        let f = Folio(e.pfn());
         if e.dirty() {
-            self.set_page_dirty(head);
+            self.pages.folio_set(f, PageFlags::DIRTY);
         }
-        self.thp_remove_compound_rmap(head);
+        self.thp_remove_compound_rmap(f);
         self.mms[mm].rss_shmem -= HPAGE_NR as i64;
     }
 
@@ -770,44 +662,63 @@ impl Kernel {
         child: MmId,
         dst: &Vma,
         haddr: u64,
-        pslot: PteSlot,
-        e: Pte,
+        pslot: PmdSlot,
+        e: Pmd,
     ) -> SysResult<()> {
-        let pgtable = table::alloc_table(&mut self.phys, &mut self.pages).ok_or(Errno::ENOMEM)?;
-        let croot = self.mms[child].pgd;
-        let Some(cslot) = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
-        else {
-            table::free_table(&mut self.phys, &mut self.pages, pgtable);
+        let pgtable = self.alloc_pgtable().ok_or(Errno::ENOMEM)?;
+        let Some(cslot) = self.pmd_alloc(child, haddr) else {
+            self.free_pgtable(pgtable);
             return Err(Errno::ENOMEM);
         };
         if !self.is_huge_zero_pmd(e) {
-            let head = e.pfn();
-            self.get_page(head);
+            let f = Folio(e.pfn());
+            self.folio_get(f);
             // page_try_dup_anon_rmap(compound): exclusivity ends; no FOLL_PIN in the model.
-            self.pages.page_mut(head).flags &= !PG_ANON_EXCLUSIVE;
-            self.thp
-                .folios
-                .get_mut(&head)
-                .expect("THP folio")
-                .compound_mapcount += 1;
+            self.pages
+                .page_mut(f.pfn())
+                .flags
+                .remove(PageFlags::ANON_EXCLUSIVE);
+            self.pages.add_compound_mapcount(f.pfn(), 1);
             self.mms[child].rss_anon += HPAGE_NR as i64;
         }
         self.deposit(child, haddr, pgtable);
-        table::set(&mut self.phys, pslot, e.wrprotect());
+        table::set_pmd(&mut self.phys, pslot, e.wrprotect());
         let mut ce = e.wrprotect().mkold();
         if dst.flags & VM_UFFD_WP == 0 {
-            ce = Pte(ce.0 & !_PAGE_UFFD_WP);
+            ce = ce.clear_uffd_wp();
         }
-        table::set(&mut self.phys, cslot, ce);
+        table::set_pmd(&mut self.phys, cslot, ce);
         Ok(())
     }
 
-    /// change_huge_pmd(): the new protection on a whole huge entry. True if
-    /// huge_pmd_needs_flush() asks for a flush (pmdp_invalidate_ad() does not flush on x86).
-    pub(crate) fn change_huge_pmd(&mut self, prot: PgProt, pmd: PteSlot, e: Pte) -> bool {
-        let new = Pte(e.modify(prot).0 | _PAGE_PSE);
-        table::set(&mut self.phys, pmd, new);
-        crate::pgtable::pte::pte_needs_flush(e, new)
+    /// change_huge_pmd(): the new protection (and with the uffd-wp cp_flags, the uffd-wp bit)
+    /// on a whole huge entry. True if the range must be flushed: 5.19 asks
+    /// huge_pmd_needs_flush() (pmdp_invalidate_ad() does not flush on x86); 5.18 invalidated
+    /// with pmdp_invalidate(), which flushes at once, and then flushed the range again (two
+    /// flushes for one huge page).
+    pub(crate) fn change_huge_pmd(
+        &mut self,
+        mm: MmId,
+        haddr: u64,
+        prot: PgProt,
+        pmd: PmdSlot,
+        cp_flags: crate::mm::mprotect::CpFlags,
+    ) -> bool {
+        use crate::mm::mprotect::CpFlags;
+        let e = table::get_pmd(&self.phys, pmd);
+        let mut new = e.modify(prot);
+        if cp_flags.contains(CpFlags::UFFD_WP) {
+            new = new.wrprotect().mkuffd_wp();
+        } else if cp_flags.contains(CpFlags::UFFD_WP_RESOLVE) {
+            new = new.clear_uffd_wp();
+        }
+        table::set_pmd(&mut self.phys, pmd, new);
+        if self.cfg.features.mprotect_flush_avoid {
+            crate::pgtable::pte::pte_needs_flush(e.as_pte(), new.as_pte())
+        } else {
+            self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
+            true
+        }
     }
 
     /// move_huge_pmd(): hand a whole huge entry (and its deposited table) from `old` to `new`,
@@ -817,20 +728,20 @@ impl Kernel {
         let Some(src) = table::pmd_slot(&self.phys, root, old) else {
             return false;
         };
-        let Some(dst) = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, new) else {
+        let Some(dst) = self.pmd_alloc(mm, new) else {
             return false;
         };
-        if !table::get(&self.phys, dst).is_none() {
+        if !table::get_pmd(&self.phys, dst).is_none() {
             return false;
         }
-        let e = table::get(&self.phys, src);
-        table::set(&mut self.phys, src, Pte::NONE);
+        let e = table::get_pmd(&self.phys, src);
+        table::set_pmd(&mut self.phys, src, Pmd::NONE);
         // Only anonymous huge entries have a deposited table.
         if let Some(t) = self.mms[mm].deposited.remove(&old) {
             self.deposit(mm, new, t);
         }
         // move_soft_dirty_pmd(): the moved range reads as written.
-        table::set(&mut self.phys, dst, Pte(e.0 | _PAGE_SOFT_DIRTY));
+        table::set_pmd(&mut self.phys, dst, e.mksoft_dirty());
         self.flush_tlb_mm_range(mm, old, old + HPAGE_SIZE);
         true
     }

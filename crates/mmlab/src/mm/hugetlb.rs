@@ -5,16 +5,20 @@ use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason;
-use crate::hw::PhysMem;
 use crate::kernel::Kernel;
-use crate::mm::memory::VmFault;
+use crate::mm::memory::{Vmf, ZapDetails};
 use crate::mm::mmu_gather::MmuGather;
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
+use crate::mm::vm_fault::{FaultResult, VmFault};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
-use crate::page::flags::*;
-use crate::pgtable::pte::{Pte, _PAGE_PSE};
+use crate::page::PageFlags;
+use crate::page::{Folio, Gfp, Pfn};
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
-use crate::pgtable::table::{self, PteSlot};
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use std::ops::ControlFlow;
 
 pub const HPAGE_SHIFT: u32 = 21;
 pub const HPAGE_SIZE: u64 = 1 << HPAGE_SHIFT;
@@ -32,8 +36,8 @@ pub const HPAGE_RESV_UNMAPPED: u8 = 2;
 pub struct Hstate {
     /// nr_huge_pages: pages in the pool, free or in use.
     pub nr_huge_pages: u64,
-    /// The free pool (hugepage_freelists), by head PFN.
-    pub free: Vec<u64>,
+    /// The free pool (hugepage_freelists).
+    pub free: Vec<Folio>,
     /// resv_huge_pages: free pages promised to mappings.
     pub resv_huge_pages: u64,
     /// surplus_huge_pages: pages above what nr_hugepages asks for, kept while in use or
@@ -53,18 +57,25 @@ impl Hstate {
     }
 }
 
-/// Is this entry a present huge (PSE) PMD?
+/// huge_ptep_get(): a hugetlb entry lives in a PMD slot and is handled as a pte_t.
 #[inline]
-fn is_huge_leaf(e: Pte) -> bool {
-    // pte_present() also counts a PROT_NONE entry (no _PAGE_PRESENT, _PAGE_PROTNONE set).
-    e.0 & _PAGE_PSE != 0 && e.is_present()
+pub fn huge_ptep_get(phys: &crate::hw::PhysMem, slot: PmdSlot) -> Pte {
+    Pte(table::get_pmd(phys, slot).0)
 }
 
-/// huge_pte_offset(): the slot and value of the huge entry mapping `addr`, if there is one.
-pub fn huge_pte_offset(phys: &PhysMem, root: u64, addr: u64) -> Option<(PteSlot, Pte)> {
+/// set_huge_pte_at().
+#[inline]
+fn set_huge_pte_at(phys: &mut crate::hw::PhysMem, slot: PmdSlot, e: Pte) {
+    table::set_pmd(phys, slot, crate::pgtable::Pmd(e.0));
+}
+
+/// huge_pte_offset(): the slot and value of the present huge entry mapping `addr`, if any.
+pub fn huge_pte_offset(phys: &crate::hw::PhysMem, root: Pfn, addr: u64) -> Option<(PmdSlot, Pte)> {
     let slot = table::pmd_slot(phys, root, addr)?;
-    let e = table::get(phys, slot);
-    is_huge_leaf(e).then_some((slot, e))
+    match table::get_pmd(phys, slot).kind() {
+        PmdKind::Leaf(e) => Some((slot, Pte(e.0))),
+        PmdKind::None | PmdKind::Table(_) | PmdKind::Swp(..) => None,
+    }
 }
 
 impl Kernel {
@@ -74,28 +85,32 @@ impl Kernel {
     }
 
     /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()):
-    /// growing first takes surplus pages back, then allocates 2 MiB blocks while there are any;
-    /// shrinking frees free pages nobody was promised, and the pages still in use or reserved
-    /// beyond `n` become surplus. Returns what nr_hugepages then reads.
+    /// growing first takes surplus pages back, then allocates 2 MiB blocks while there are any
+    /// (alloc_fresh_huge_page()); shrinking frees free pages nobody was promised, and the
+    /// pages still in use or reserved beyond `n` become surplus. Returns what nr_hugepages
+    /// then reads.
     pub fn set_nr_hugepages(&mut self, n: u64) -> u64 {
         // adjust_pool_surplus(-1)
         while self.hstate.surplus_huge_pages > 0 && self.hstate.persistent() < n {
             self.hstate.surplus_huge_pages -= 1;
         }
         while self.hstate.persistent() < n {
-            let Some(head) = self.pages.alloc_huge() else {
+            let gfp = Gfp::HIGHUSER_MOVABLE | Gfp::RETRY_MAYFAIL | Gfp::NOWARN;
+            let Some(f) = self.alloc_huge_folio(gfp) else {
                 break;
             };
-            self.pages.page_mut(head).flags = PG_HEAD | PG_HUGETLB;
-            self.hstate.free.push(head);
+            // prep_new_huge_page(): HUGETLB_PAGE_DTOR, refcount 0 while it sits in the pool.
+            self.pages.folio_set(f, PageFlags::HUGETLB);
+            self.pages.folio_ref_add(f, -1);
+            self.hstate.free.push(f);
             self.hstate.nr_huge_pages += 1;
         }
         let h = &self.hstate;
         let in_use = h.nr_huge_pages - h.free.len() as u64;
         let min_count = n.max(in_use + h.resv_huge_pages);
         while min_count < self.hstate.persistent() {
-            let head = self.hstate.free.pop().expect("an unreserved free page");
-            self.update_and_free_page(head);
+            let f = self.hstate.free.pop().expect("an unreserved free page");
+            self.update_and_free_page(f);
         }
         // adjust_pool_surplus(+1)
         while n < self.hstate.persistent()
@@ -107,11 +122,9 @@ impl Kernel {
     }
 
     /// update_and_free_page(): a free huge page leaves the pool for the page allocator.
-    fn update_and_free_page(&mut self, head: u64) {
-        for pfn in head..head + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
-        self.pages.free_huge(head);
+    fn update_and_free_page(&mut self, f: Folio) {
+        self.pages.folio_clear(f, PageFlags::HUGETLB);
+        self.free_frames(f);
         self.hstate.nr_huge_pages -= 1;
     }
 
@@ -157,154 +170,145 @@ impl Kernel {
     pub(crate) fn hugetlb_unreserve(&mut self, n: u64) {
         self.hstate.resv_huge_pages -= n;
         for _ in 0..n.min(self.hstate.surplus_huge_pages) {
-            let Some(head) = self.hstate.free.pop() else {
+            let Some(f) = self.hstate.free.pop() else {
                 break;
             };
             self.hstate.surplus_huge_pages -= 1;
-            self.update_and_free_page(head);
+            self.update_and_free_page(f);
         }
     }
 
     /// alloc_huge_page(): a zeroed page from the pool, using a reservation if the caller holds
     /// one; without, only a free page nobody was promised. Refcount 1.
-    fn alloc_huge_page(&mut self, reserved: bool) -> Option<u64> {
+    fn alloc_huge_page(&mut self, reserved: bool) -> Option<Folio> {
         let h = &mut self.hstate;
         if reserved {
             h.resv_huge_pages -= 1;
         } else if h.free.len() as u64 <= h.resv_huge_pages {
             return None;
         }
-        let head = h.free.pop()?;
-        for pfn in head..head + HPAGE_NR {
-            self.phys.clear(pfn);
+        let f = h.free.pop()?;
+        for p in f.pfn().range(HPAGE_NR) {
+            self.phys.clear(p);
         }
-        let p = self.pages.page_mut(head);
-        p.flags = PG_HEAD | PG_HUGETLB | PG_UPTODATE;
-        p.refcount = 1;
-        Some(head)
+        self.pages.folio_set(f, PageFlags::UPTODATE);
+        self.pages.folio_ref_add(f, 1);
+        Some(f)
     }
 
     /// free_huge_page(): the last reference is gone; back to the free pool, or, while the
     /// pool has surplus pages, to the page allocator.
-    pub(crate) fn free_huge_page(&mut self, head: u64) {
-        *self.pages.page_mut(head) = crate::page::Page {
-            flags: PG_HEAD | PG_HUGETLB,
-            ..Default::default()
-        };
+    pub(crate) fn free_huge_page(&mut self, f: Folio) {
+        let p = self.pages.page_mut(f.pfn());
+        p.flags = PageFlags::HEAD | PageFlags::HUGETLB;
+        p.mapping = 0;
+        p.index = 0;
+        p.mapcount = 0;
         if self.hstate.surplus_huge_pages > 0 {
             self.hstate.surplus_huge_pages -= 1;
-            self.update_and_free_page(head);
+            self.update_and_free_page(f);
         } else {
-            self.hstate.free.push(head);
+            self.hstate.free.push(f);
         }
     }
 
-    /// hugetlb_fault() for `addr` in a VM_HUGETLB VMA.
-    pub(crate) fn hugetlb_fault(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        addr: u64,
-        write: bool,
-    ) -> Result<(), VmFault> {
-        let haddr = addr & !(HPAGE_SIZE - 1);
-        let root = self.mms[mm].pgd;
-        let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, haddr)
-            .ok_or(VmFault::Oom)?;
-        let pte = table::get(&self.phys, slot);
+    /// hugetlb_fault() for the fault `vmf` in a VM_HUGETLB VMA (vmf->address becomes the
+    /// huge page's).
+    pub(crate) fn hugetlb_fault(&mut self, vmf: &mut Vmf) -> FaultResult {
+        let haddr = vmf.real_address & !(HPAGE_SIZE - 1);
+        vmf.address = haddr;
+        let slot = self.pmd_alloc(vmf.mm, haddr).ok_or(VmFault::OOM)?;
+        vmf.pmd = Some(slot);
+        let pte = huge_ptep_get(&self.phys, slot);
+        vmf.orig_pte = pte;
         // huge_pte_none_mostly(): a marker faults like an empty entry.
         if pte.none_mostly() {
-            return self.hugetlb_no_page(mm, vma, addr, slot, write, pte);
+            return self.hugetlb_no_page(vmf, slot);
         }
+        let write = vmf.write();
         // The uffd-wp check comes before COW (and before taking the page lock).
-        if write && vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
-            return Err(self.handle_userfault(vma, haddr, addr, true, UffdReason::Wp));
+        if write && vmf.vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
+            return Err(self.handle_userfault(vmf, UffdReason::Wp));
         }
         if write && !pte.write() {
-            return self.hugetlb_cow(mm, vma, haddr, slot, pte);
+            return self.hugetlb_cow(vmf, slot, pte);
         }
         let mut e = pte.mkyoung();
         if write {
             e = e.mkdirty();
         }
-        table::set(&mut self.phys, slot, e);
-        Ok(())
+        set_huge_pte_at(&mut self.phys, slot, e);
+        Ok(VmFault::empty())
     }
 
     /// make_huge_pte(): young and huge; dirty and writable if `writable`, else write-protected.
-    fn make_huge_pte(head: u64, vma: &Vma, writable: bool) -> Pte {
-        let e = Pte::pfn_pte(head, vma.page_prot()).mkyoung();
+    fn make_huge_pte(f: Folio, vma: &Vma, writable: bool) -> Pte {
+        let e = Pte::pfn_pte(f.pfn(), vma.page_prot()).mkyoung();
         let e = if writable {
             e.mkdirty().mkwrite()
         } else {
             e.wrprotect()
         };
-        Pte(e.0 | _PAGE_PSE)
+        e.mkhuge()
     }
 
     /// hugetlb_no_page(): map the file's page (a shared mapping, or a private read of a file
-    /// page), or a new page; a private write then takes the COW path at once. `old` is the
-    /// entry the fault found: none, or a uffd-wp marker.
-    fn hugetlb_no_page(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        addr: u64,
-        slot: PteSlot,
-        write: bool,
-        old: Pte,
-    ) -> Result<(), VmFault> {
-        let haddr = addr & !(HPAGE_SIZE - 1);
-        let Backing::Shmem(ino) = vma.backing else {
-            return Err(VmFault::Sigbus);
+    /// page), or a new page; a private write then takes the COW path at once. vmf.orig_pte is
+    /// what the fault found: none, or a uffd-wp marker.
+    fn hugetlb_no_page(&mut self, vmf: &mut Vmf, slot: PmdSlot) -> FaultResult {
+        let haddr = vmf.address;
+        let Backing::Shmem(ino) = vmf.vma.backing else {
+            return Err(VmFault::SIGBUS);
         };
         // "killed due to inadequate hugepage pool": the owner took a page from this mapping.
-        if vma.hugetlb_resv_flags & HPAGE_RESV_UNMAPPED != 0 {
-            return Err(VmFault::Sigbus);
+        if vmf.vma.hugetlb_resv_flags & HPAGE_RESV_UNMAPPED != 0 {
+            return Err(VmFault::SIGBUS);
         }
-        let idx = vma.huge_index(haddr);
+        let idx = vmf.vma.huge_index(haddr);
         if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
-            return Err(VmFault::Sigbus);
+            return Err(VmFault::SIGBUS);
         }
-        let shared = vma.flags & VM_MAYSHARE != 0;
+        let shared = vmf.vma.flags & VM_MAYSHARE != 0;
         // hugetlb_handle_userfault(): reported at the huge page's address.
         let cached = self.shmem[ino].cache.contains_key(&idx);
-        if cached && vma.flags & VM_UFFD_MINOR != 0 {
-            return Err(self.handle_userfault(vma, haddr, addr, write, UffdReason::Minor));
+        if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
+            return Err(self.handle_userfault(vmf, UffdReason::Minor));
         }
-        if !cached && vma.flags & VM_UFFD_MISSING != 0 {
-            return Err(self.handle_userfault(vma, haddr, addr, write, UffdReason::Missing));
+        if !cached && vmf.vma.flags & VM_UFFD_MISSING != 0 {
+            return Err(self.handle_userfault(vmf, UffdReason::Missing));
         }
-        let head = match self.shmem[ino].cache.get(&idx).copied() {
+        let f = match self.shmem[ino].cache.get(&idx).copied() {
             Some(head) => {
-                self.get_page(head);
+                let f = Folio(head);
+                self.folio_get(f);
                 self.page_add_file_rmap(head);
-                head
+                f
             }
             None => {
                 let reserved = if shared {
                     self.shmem[ino].resv.remove(&idx)
                 } else {
-                    self.consume_private_resv(mm, vma, idx)
+                    self.consume_private_resv(vmf.mm, &vmf.vma, idx)
                 };
-                let head = self.alloc_huge_page(reserved).ok_or(VmFault::Sigbus)?;
-                self.hugetlb_install_new_page(mm, vma, idx, head, shared);
-                head
+                let f = self.alloc_huge_page(reserved).ok_or(VmFault::SIGBUS)?;
+                self.hugetlb_install_new_page(vmf, idx, f, shared);
+                f
             }
         };
         // Writable at once only in a shared writable mapping; a private write COWs below.
+        let vma = &vmf.vma;
         let writable = vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED;
-        let mut entry = Self::make_huge_pte(head, vma, writable);
+        let mut entry = Self::make_huge_pte(f, vma, writable);
         // "mm/hugetlb: handle pte markers in page faults": a uffd-wp marker's protection
         // carries over, so the next write reports a WP fault.
-        if old.is_uffd_wp_marker() {
+        if vmf.orig_pte.is_uffd_wp_marker() {
             entry = entry.wrprotect().mkuffd_wp();
         }
-        table::set(&mut self.phys, slot, entry);
-        if write && vma.flags & VM_SHARED == 0 {
-            return self.hugetlb_cow(mm, vma, haddr, slot, entry);
+        set_huge_pte_at(&mut self.phys, slot, entry);
+        if vmf.write() && vmf.vma.flags & VM_SHARED == 0 {
+            return self.hugetlb_cow(vmf, slot, entry);
         }
-        Ok(())
+        Ok(VmFault::empty())
     }
 
     /// vma_needs_reservation() + vma_commit_reservation() for a private mapping: take the
@@ -319,86 +323,84 @@ impl Kernel {
     /// A new huge page for index `idx`: `shared` (the fault asks VM_MAYSHARE, UFFDIO_COPY
     /// VM_SHARED) puts it in the file (huge_add_to_page_cache(), the cache keeping one reference
     /// and the mapping another); otherwise it is anonymous.
-    fn hugetlb_install_new_page(&mut self, mm: MmId, vma: &Vma, idx: u64, head: u64, shared: bool) {
-        let Backing::Shmem(ino) = vma.backing else {
+    fn hugetlb_install_new_page(&mut self, vmf: &mut Vmf, idx: u64, f: Folio, shared: bool) {
+        let Backing::Shmem(ino) = vmf.vma.backing else {
             return;
         };
         if shared {
-            let p = self.pages.page_mut(head);
+            let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, head);
-            self.get_page(head);
-            self.page_add_file_rmap(head);
+            self.shmem[ino].cache.insert(idx, f.pfn());
+            self.folio_get(f);
+            self.page_add_file_rmap(f.pfn());
         } else {
-            self.hugepage_add_new_anon_rmap(mm, vma, head, idx);
+            self.hugepage_add_new_anon_rmap(vmf, f, idx);
         }
     }
 
     /// hugepage_add_new_anon_rmap(): a fresh private huge page, exclusive like every new
     /// anonymous page.
-    fn hugepage_add_new_anon_rmap(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64) {
-        let av = self.anon_vma_prepare(mm, vma).anon_vma;
+    fn hugepage_add_new_anon_rmap(&mut self, vmf: &mut Vmf, f: Folio, idx: u64) {
+        vmf.vma = self.vma_anon_prepare(vmf.mm, &vmf.vma);
         let exclusive = self.anon_exclusive_flag();
-        let p = self.pages.page_mut(head);
-        p.flags |= PG_ANON | exclusive;
+        let p = self.pages.page_mut(f.pfn());
+        p.flags |= PageFlags::ANON | exclusive;
         p.mapcount = 1;
-        p.mapping = av.map_or(0, |a| a.id);
+        p.mapping = vmf.vma.anon_vma.map_or(0, |a| a.id);
         p.index = idx;
     }
 
     /// hugetlb_cow() (5.19 keeps the old rule for hugetlb): an anonymous page mapped once is
     /// reused (and marked exclusive); anything else is copied into a new page.
-    fn hugetlb_cow(
-        &mut self,
-        mm: MmId,
-        vma: &Vma,
-        haddr: u64,
-        slot: PteSlot,
-        pte: Pte,
-    ) -> Result<(), VmFault> {
-        let old = pte.pfn();
-        let page = *self.pages.page(old);
-        if page.mapcount == 1 && page.is_anon() {
-            self.page_move_anon_rmap(old, vma);
-            table::set(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
+    fn hugetlb_cow(&mut self, vmf: &mut Vmf, slot: PmdSlot, pte: Pte) -> FaultResult {
+        let (mm, haddr) = (vmf.mm, vmf.address);
+        let old = Folio(pte.pfn());
+        let page = *self.pages.page(old.pfn());
+        if page.mapcount() == 1 && page.test(PageFlags::ANON) {
+            self.page_move_anon_rmap(old.pfn(), &vmf.vma);
+            set_huge_pte_at(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
             self.vmstat.cow_reuse += 1;
-            return Ok(());
+            return Ok(VmFault::WRITE);
         }
-        let idx = vma.huge_index(haddr);
-        let reserved = self.consume_private_resv(mm, vma, idx);
+        let idx = vmf.vma.huge_index(haddr);
+        let reserved = self.consume_private_resv(mm, &vmf.vma, idx);
         let Some(new) = self.alloc_huge_page(reserved) else {
             // The owner of a private mapping may not fail for want of a page a fork child
             // still shares: unmap_ref_private() takes it from the children, and the owner
             // then reuses it.
-            if vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.is_anon() {
-                self.unmap_ref_private(mm, vma, old, idx, haddr);
-                if self.pages.page(old).mapcount == 1 {
-                    return self.hugetlb_cow(mm, vma, haddr, slot, pte);
+            if vmf.vma.hugetlb_resv_flags & HPAGE_RESV_OWNER != 0 && page.test(PageFlags::ANON) {
+                self.unmap_ref_private(mm, &vmf.vma, old, idx, haddr);
+                if self.pages.page(old.pfn()).mapcount() == 1 {
+                    return self.hugetlb_cow(vmf, slot, pte);
                 }
                 // A child that moved its copy elsewhere keeps it: 5.19 would retry the COW
                 // forever (retry_avoidcopy); the model gives up with SIGBUS.
             }
-            return Err(VmFault::Sigbus);
+            return Err(VmFault::SIGBUS);
         };
         for i in 0..HPAGE_NR {
-            self.phys.copy(old + i, new + i);
+            self.phys.copy(old.page(i), new.page(i));
         }
-        self.hugepage_add_new_anon_rmap(mm, vma, new, idx);
+        self.hugepage_add_new_anon_rmap(vmf, new, idx);
         // huge_ptep_clear_flush(): invlpg drops the whole 2 MiB translation.
-        table::set(&mut self.phys, slot, Pte::NONE);
+        set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
         self.flush_tlb_range_stride(mm, haddr, haddr + HPAGE_SIZE, HPAGE_SHIFT);
-        table::set(&mut self.phys, slot, Self::make_huge_pte(new, vma, true));
+        set_huge_pte_at(
+            &mut self.phys,
+            slot,
+            Self::make_huge_pte(new, &vmf.vma, true),
+        );
         self.vmstat.cow_fault += 1;
-        self.page_remove_rmap(old);
-        self.put_page(old);
-        Ok(())
+        self.page_remove_rmap(old.pfn());
+        self.folio_put(old);
+        Ok(VmFault::WRITE)
     }
 
-    /// unmap_ref_private(): unmap huge page `head` (index `idx` of the mapping's file) from
+    /// unmap_ref_private(): unmap huge page `old` (index `idx` of the mapping's file) from
     /// every other private mapping that is not an owner, at the owner's address `haddr`
     /// (unmap_hugepage_range() with the page as ref_page), marking each HPAGE_RESV_UNMAPPED.
-    fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, head: u64, idx: u64, haddr: u64) {
+    fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, old: Folio, idx: u64, haddr: u64) {
         let Backing::Shmem(ino) = vma.backing else {
             return;
         };
@@ -415,14 +417,14 @@ impl Kernel {
             let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr) else {
                 continue;
             };
-            if e.pfn() != head {
+            if e.pfn() != old.pfn() {
                 continue;
             }
             let mut tlb = MmuGather::new(f.mm, false);
-            table::set(&mut self.phys, slot, Pte::NONE);
+            set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
             tlb.add_huge_range(haddr, HPAGE_SIZE);
-            self.page_remove_rmap(head);
-            tlb.remove_page(head);
+            self.page_remove_rmap(old.pfn());
+            tlb.remove_page(old.pfn());
             self.tlb_finish_mmu(tlb);
             if let Some(v) = self.mms[f.mm].vmas.lookup(f.start).map(|v| v.start) {
                 self.mms[f.mm]
@@ -436,49 +438,62 @@ impl Kernel {
 
     /// __unmap_hugepage_range() over the 2 MiB pages wholly inside `[start, end)`: clear each
     /// huge entry (the gather flushes with a 2 MiB stride) and drop its page. Without
-    /// ZAP_FLAG_DROP_MARKER (`drop_marker`) a uffd-wp entry leaves a uffd-wp marker and
-    /// markers stay; hugetlb does this whether or not the VMA is still registered.
+    /// ZAP_FLAG_DROP_MARKER a uffd-wp entry leaves a uffd-wp marker and markers stay; hugetlb
+    /// does this whether or not the VMA is still registered.
     pub(crate) fn unmap_hugepage_range(
         &mut self,
         tlb: &mut MmuGather,
         mm: MmId,
-        start: u64,
-        end: u64,
-        even_cows: bool,
-        drop_marker: bool,
+        (start, end): (u64, u64),
+        details: ZapDetails,
     ) {
-        let root = self.mms[mm].pgd;
-        let mut haddr = start.next_multiple_of(HPAGE_SIZE);
-        while haddr + HPAGE_SIZE <= end {
-            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
-                let e = table::get(&self.phys, slot);
-                if e.swp_uffd_wp_any() && drop_marker {
-                    table::set(&mut self.phys, slot, Pte::NONE);
+        let (from, to) = (start.next_multiple_of(HPAGE_SIZE), end & !(HPAGE_SIZE - 1));
+        if from < to {
+            let mut w = HugetlbZap { tlb, details };
+            let _ = walk_page_range(self, mm, from, to, &mut w);
+        }
+    }
+
+    /// One huge entry of __unmap_hugepage_range().
+    fn zap_huge_pte(&mut self, w: &mut HugetlbZap<'_>, haddr: u64, slot: PmdSlot, e: PmdKind) {
+        let ZapDetails {
+            even_cows,
+            drop_marker,
+        } = w.details;
+        match e {
+            PmdKind::Leaf(p) => {
+                let e = Pte(p.0);
+                let f = Folio(e.pfn());
+                if !self.pages.folio_test(f, PageFlags::HUGETLB)
+                    || (!even_cows && self.pages.folio_test(f, PageFlags::ANON))
+                {
+                    return;
                 }
-            }
-            if let Some((slot, e)) = huge_pte_offset(&self.phys, root, haddr)
-                .filter(|(_, e)| self.pages.page(e.pfn()).test(PG_HUGETLB))
-                .filter(|(_, e)| even_cows || !self.pages.page(e.pfn()).is_anon())
-            {
                 let left = if e.uffd_wp() && !drop_marker {
                     Pte::marker(PTE_MARKER_UFFD_WP)
                 } else {
                     Pte::NONE
                 };
-                table::set(&mut self.phys, slot, left);
-                tlb.add_huge_range(haddr, HPAGE_SIZE);
-                if e.dirty() && !self.pages.page(e.pfn()).is_anon() {
-                    self.pages.page_mut(e.pfn()).flags |= PG_DIRTY;
+                set_huge_pte_at(&mut self.phys, slot, left);
+                w.tlb.add_huge_range(haddr, HPAGE_SIZE);
+                if e.dirty() && !self.pages.folio_test(f, PageFlags::ANON) {
+                    self.pages.folio_set(f, PageFlags::DIRTY);
                 }
-                self.page_remove_rmap(e.pfn());
-                tlb.remove_page(e.pfn());
+                self.page_remove_rmap(f.pfn());
+                w.tlb.remove_page(f.pfn());
             }
-            haddr += HPAGE_SIZE;
+            PmdKind::Swp(..) => {
+                if drop_marker && huge_ptep_get(&self.phys, slot).swp_uffd_wp_any() {
+                    set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
+                }
+            }
+            PmdKind::None | PmdKind::Table(_) => {}
         }
     }
 
     /// copy_hugetlb_page_range(): share every huge page with the child, write-protecting
-    /// private ones in both; ENOMEM when the child's page table cannot be allocated.
+    /// private ones in both; ENOMEM when the child's page table cannot be allocated. Markers
+    /// go to a child that keeps uffd-wp ("mm/hugetlb: handle uffd-wp during fork()").
     pub(crate) fn copy_hugetlb_page_range(
         &mut self,
         parent: MmId,
@@ -486,80 +501,98 @@ impl Kernel {
         src: &Vma,
         dst_uffd_wp: bool,
     ) -> SysResult<()> {
-        let (proot, croot) = (self.mms[parent].pgd, self.mms[child].pgd);
-        let mut haddr = src.start;
-        while haddr < src.end {
-            // Markers go to a child that keeps uffd-wp ("mm/hugetlb: handle uffd-wp during fork()").
-            let marker = table::pmd_slot(&self.phys, proot, haddr)
-                .map(|s| table::get(&self.phys, s))
-                .filter(|e| e.is_uffd_wp_marker());
-            if let (Some(m), true) = (marker, dst_uffd_wp) {
-                let cslot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
-                    .ok_or(Errno::ENOMEM)?;
-                table::set(&mut self.phys, cslot, m);
+        let mut w = HugetlbCopy {
+            child,
+            cow: src.is_cow(),
+            dst_uffd_wp,
+            result: Ok(()),
+        };
+        let _ = walk_page_range(self, parent, src.start, src.end, &mut w);
+        w.result
+    }
+
+    /// One huge entry of copy_hugetlb_page_range().
+    fn copy_huge_pte(
+        &mut self,
+        w: &HugetlbCopy,
+        haddr: u64,
+        pslot: PmdSlot,
+        e: PmdKind,
+    ) -> SysResult<()> {
+        match e {
+            PmdKind::Swp(..) => {
+                let m = huge_ptep_get(&self.phys, pslot);
+                if m.is_uffd_wp_marker() && w.dst_uffd_wp {
+                    let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
+                    set_huge_pte_at(&mut self.phys, cslot, m);
+                }
             }
-            if let Some((pslot, mut e)) = huge_pte_offset(&self.phys, proot, haddr) {
-                let cslot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, croot, haddr)
-                    .ok_or(Errno::ENOMEM)?;
+            PmdKind::Leaf(p) => {
+                let mut e = Pte(p.0);
+                let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
                 let pfn = e.pfn();
                 self.get_page(pfn);
-                if self.pages.page(pfn).is_anon() {
+                if self.pages.page_anon(pfn) {
                     self.page_try_dup_anon_rmap(pfn);
                 } else {
                     self.page_add_file_rmap(pfn);
                 }
-                if src.is_cow() && e.write() {
+                if w.cow && e.write() {
                     e = e.wrprotect();
-                    table::set(&mut self.phys, pslot, e);
+                    set_huge_pte_at(&mut self.phys, pslot, e);
                 }
                 // 5.19 copies a present entry with its uffd-wp bit even to a child that is not
                 // registered (only 6.4's "mm/hugetlb: fix uffd-wp during fork()" clears it);
                 // the bit is harmless there, as faults ask the VMA first.
-                table::set(&mut self.phys, cslot, e);
+                set_huge_pte_at(&mut self.phys, cslot, e);
             }
-            haddr += HPAGE_SIZE;
+            PmdKind::None | PmdKind::Table(_) => {}
         }
         Ok(())
     }
 
     /// hugetlb_change_protection(): new protection on every huge entry of the range, then an
     /// unconditional flush_hugetlb_tlb_range() (no mmu_gather for hugetlb in 5.19).
+    /// `uffd_wp`: MM_CP_UFFD_WP (Some(true)) or MM_CP_UFFD_WP_RESOLVE (Some(false)).
     pub(crate) fn hugetlb_change_protection(
         &mut self,
         mm: MmId,
         prot: crate::pgtable::pte::PgProt,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
         uffd_wp: Option<bool>,
     ) {
-        let root = self.mms[mm].pgd;
-        let mut haddr = start;
-        while haddr < end {
-            // huge_pte_offset(): the entry's slot, wherever its PMD table exists.
-            if let Some(slot) = table::pmd_slot(&self.phys, root, haddr) {
-                let e = table::get(&self.phys, slot);
-                if e.is_uffd_wp_marker() {
-                    // Resolving turns a marker back into none.
-                    if uffd_wp == Some(false) {
-                        table::set(&mut self.phys, slot, Pte::NONE);
-                    }
-                } else if is_huge_leaf(e) {
-                    let mut new = Pte(e.modify(prot).0 | _PAGE_PSE);
-                    // MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE (huge_pte_mkuffd_wp() and friends).
-                    match uffd_wp {
-                        Some(true) => new = new.wrprotect().mkuffd_wp(),
-                        Some(false) => new = new.clear_uffd_wp(),
-                        None => {}
-                    }
-                    table::set(&mut self.phys, slot, new);
-                } else if e.is_none() && uffd_wp == Some(true) {
-                    // "mm/hugetlb: allow uffd wr-protect none ptes".
-                    table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
+        let mut w = HugetlbProtect { prot, uffd_wp };
+        let _ = walk_page_range(self, mm, start, end, &mut w);
+        self.flush_tlb_range_stride(mm, start, end, HPAGE_SHIFT);
+    }
+
+    /// One huge entry of hugetlb_change_protection().
+    fn change_huge_pte(&mut self, w: &HugetlbProtect, slot: PmdSlot, e: PmdKind) {
+        match e {
+            PmdKind::Swp(..) => {
+                // Resolving turns a marker back into none.
+                if huge_ptep_get(&self.phys, slot).is_uffd_wp_marker() && w.uffd_wp == Some(false) {
+                    set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
                 }
             }
-            haddr += HPAGE_SIZE;
+            PmdKind::Leaf(p) => {
+                let mut new = Pte(p.0).modify(w.prot).mkhuge();
+                // huge_pte_mkuffd_wp() and friends.
+                match w.uffd_wp {
+                    Some(true) => new = new.wrprotect().mkuffd_wp(),
+                    Some(false) => new = new.clear_uffd_wp(),
+                    None => {}
+                }
+                set_huge_pte_at(&mut self.phys, slot, new);
+            }
+            PmdKind::None => {
+                // "mm/hugetlb: allow uffd wr-protect none ptes".
+                if w.uffd_wp == Some(true) {
+                    set_huge_pte_at(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
+                }
+            }
+            PmdKind::Table(_) => {}
         }
-        self.flush_tlb_range_stride(mm, start, end, HPAGE_SHIFT);
     }
 
     /// hugetlb_mcopy_atomic_pte(): UFFDIO_COPY (`src` given) or CONTINUE (`src` None) of one
@@ -578,17 +611,15 @@ impl Kernel {
         let Backing::Shmem(ino) = vma.backing else {
             return Err(Errno::EINVAL);
         };
-        let root = self.mms[mm].pgd;
-        let slot = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
-            .ok_or(Errno::ENOMEM)?;
+        let slot = self.pmd_alloc(mm, addr).ok_or(Errno::ENOMEM)?;
         let idx = vma.huge_index(addr);
         let eof = idx >= self.shmem[ino].size >> HPAGE_SHIFT;
         let shared = vma.flags & VM_SHARED != 0;
         let cached = self.shmem[ino].cache.get(&idx).copied();
         // __mcopy_atomic_hugetlb() checks the entry before a COPY; CONTINUE looks the page up
         // first and checks EOF and the entry under the lock.
-        let taken = !table::get(&self.phys, slot).none_mostly();
-        let head = match src {
+        let taken = !huge_ptep_get(&self.phys, slot).none_mostly();
+        let f = match src {
             None => {
                 let head = cached.ok_or(Errno::EFAULT)?;
                 if eof {
@@ -599,7 +630,7 @@ impl Kernel {
                 }
                 self.get_page(head);
                 self.page_add_file_rmap(head);
-                head
+                Folio(head)
             }
             Some(_) if taken || (shared && cached.is_some()) => return Err(Errno::EEXIST),
             Some(src) => {
@@ -611,9 +642,9 @@ impl Kernel {
                         .get_mut(vma.start)
                         .is_some_and(|v| v.hugetlb_resv.contains(&idx))
                 };
-                let head = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
+                let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
                 let copied = (0..HPAGE_NR).try_for_each(|i| {
-                    self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, head + i)
+                    self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, f.page(i))
                 });
                 // The source is copied before the EOF check (both EFAULT).
                 if let Err(e) = copied.and(if eof { Err(Errno::EFAULT) } else { Ok(()) }) {
@@ -621,7 +652,7 @@ impl Kernel {
                     if reserved {
                         self.hstate.resv_huge_pages += 1;
                     }
-                    self.put_page(head);
+                    self.folio_put(f);
                     return Err(e);
                 }
                 if shared {
@@ -629,17 +660,18 @@ impl Kernel {
                 } else {
                     self.consume_private_resv(mm, vma, idx);
                 }
-                self.hugetlb_install_new_page(mm, vma, idx, head, shared);
-                head
+                let mut vmf = Vmf::new(mm, vma, addr, crate::mm::vm_fault::FaultFlags::empty());
+                self.hugetlb_install_new_page(&mut vmf, idx, f, shared);
+                f
             }
         };
         // CONTINUE in a private mapping and COPY with MODE_WP map the page read-only.
         let writable = (shared || src.is_some()) && vma.flags & VM_WRITE != 0 && !wp;
-        let mut entry = Self::make_huge_pte(head, vma, writable).mkdirty().mkyoung();
+        let mut entry = Self::make_huge_pte(f, vma, writable).mkdirty().mkyoung();
         if wp {
             entry = entry.mkuffd_wp();
         }
-        table::set(&mut self.phys, slot, entry);
+        set_huge_pte_at(&mut self.phys, slot, entry);
         Ok(())
     }
 
@@ -691,13 +723,14 @@ impl Kernel {
     fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64, drop_marker: bool) {
         self.unmap_mapping_range(
             ino,
-            from.saturating_mul(HPAGE_NR),
-            to.saturating_mul(HPAGE_NR),
-            true,
-            drop_marker,
+            (from.saturating_mul(HPAGE_NR), to.saturating_mul(HPAGE_NR)),
+            ZapDetails {
+                even_cows: true,
+                drop_marker,
+            },
         );
         let i = &mut self.shmem[ino];
-        let pages: Vec<(u64, u64)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
+        let pages: Vec<(u64, Pfn)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
         let dropped_resv = i.resv.range(from..to).count() as u64;
         i.resv.retain(|&x| x < from || x >= to);
         for (k, pfn) in pages {
@@ -746,11 +779,11 @@ impl Kernel {
                 continue;
             }
             let reserved = self.shmem[ino].resv.remove(&idx);
-            let head = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
-            let p = self.pages.page_mut(head);
+            let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
+            let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, head);
+            self.shmem[ino].cache.insert(idx, f.pfn());
         }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
             self.shmem[ino].size = end;
@@ -772,5 +805,79 @@ impl Kernel {
                 .fill(head + (off >> 12), (a & 4095) as usize, n as usize, 0);
             a += n;
         }
+    }
+}
+
+/// __unmap_hugepage_range() as walker callbacks.
+struct HugetlbZap<'a> {
+    tlb: &'a mut MmuGather,
+    details: ZapDetails,
+}
+
+impl MmWalk for HugetlbZap<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        _next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        k.zap_huge_pte(self, addr & !(HPAGE_SIZE - 1), slot, e);
+        ControlFlow::Continue(PmdAction::Done)
+    }
+    fn pte_entry(&mut self, _: &mut Kernel, _: u64, _: PteSlot, _: PteKind) -> ControlFlow<()> {
+        unreachable!("hugetlb walks stop at the PMD level")
+    }
+}
+
+/// copy_hugetlb_page_range() as walker callbacks.
+struct HugetlbCopy {
+    child: MmId,
+    cow: bool,
+    dst_uffd_wp: bool,
+    result: SysResult<()>,
+}
+
+impl MmWalk for HugetlbCopy {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        _next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        self.result = k.copy_huge_pte(self, addr & !(HPAGE_SIZE - 1), slot, e);
+        if self.result.is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(PmdAction::Done)
+    }
+    fn pte_entry(&mut self, _: &mut Kernel, _: u64, _: PteSlot, _: PteKind) -> ControlFlow<()> {
+        unreachable!("hugetlb walks stop at the PMD level")
+    }
+}
+
+/// hugetlb_change_protection() as walker callbacks.
+struct HugetlbProtect {
+    prot: crate::pgtable::pte::PgProt,
+    uffd_wp: Option<bool>,
+}
+
+impl MmWalk for HugetlbProtect {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        _addr: u64,
+        _next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        k.change_huge_pte(self, slot, e);
+        ControlFlow::Continue(PmdAction::Done)
+    }
+    fn pte_entry(&mut self, _: &mut Kernel, _: u64, _: PteSlot, _: PteKind) -> ControlFlow<()> {
+        unreachable!("hugetlb walks stop at the PMD level")
     }
 }

@@ -9,10 +9,15 @@ use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use std::ops::ControlFlow;
+
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::page::alloc::ZERO_PFN;
-use crate::page::flags::*;
-use crate::pgtable::pte::Pte;
-use crate::pgtable::table;
+use crate::page::{Folio, Gfp, PageFlags, Pfn};
+use crate::pgtable::pmd::{Pmd, PmdKind};
+use crate::pgtable::pte::{Pte, PteKind};
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use crate::trace::Event;
 
 /// enum scan_result (5.19), in the kernel's order: the value the scan and collapse report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +165,11 @@ impl Kernel {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
-            if self.pages.page(pfn).refcount != 1 + self.pages.page(pfn).mapcount {
+            if !self.pages.folio_test(Folio(pfn), PageFlags::LRU) {
+                return ScanResult::PageLru;
+            }
+            let p = self.pages.page(pfn);
+            if p.refcount() != 1 + p.mapcount() {
                 return ScanResult::PageCount;
             }
             present += 1;
@@ -176,8 +185,8 @@ impl Kernel {
     /// unmapped everywhere one by one and must then be held by the cache alone; a new THP
     /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
-    fn collapse_file(&mut self, ino: usize, start: u64, new: u64) -> ScanResult {
-        let cached: Vec<(u64, u64)> = self.shmem[ino]
+    fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
+        let cached: Vec<(u64, Pfn)> = self.shmem[ino]
             .cache
             .range(start..start + HPAGE_NR)
             .map(|(&i, &p)| (i, p))
@@ -185,28 +194,31 @@ impl Kernel {
         if cached.is_empty() {
             return ScanResult::Truncated;
         }
-        for &(index, pfn) in &cached {
+        for &(_, pfn) in &cached {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
-            self.unmap_mapping_range(ino, index, index + 1, false, false);
-            if self.pages.page(pfn).refcount != 1 {
+            // isolate_lru_page() fails for a page still in a per-CPU LRU batch.
+            if !self.pages.folio_test(Folio(pfn), PageFlags::LRU) {
+                return ScanResult::DelPageLru;
+            }
+            self.try_to_unmap_file(Folio(pfn));
+            // page_ref_freeze(page, 3): only the page cache (and the collapse's own two
+            // references, which the model does not take) may hold it.
+            if self.pages.page(pfn).refcount() != 1 {
                 return ScanResult::PageCount;
             }
         }
-        for pfn in new..new + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
         for &(index, pfn) in &cached {
-            self.phys.copy(pfn, new + (index - start));
+            self.phys.copy(pfn, new.page(index - start));
             self.shmem[ino].cache.remove(&index);
             self.vmstat.nr_shmem -= 1;
             self.put_page(pfn);
         }
         self.shmem_add_thp(ino, start, new);
-        for pfn in new..new + HPAGE_NR {
-            self.pages.page_mut(pfn).flags |= PG_UPTODATE | PG_DIRTY;
-        }
+        self.pages
+            .folio_set(new, PageFlags::UPTODATE | PageFlags::DIRTY);
+        self.folio_add_lru(new);
         self.retract_page_tables(ino, start);
         self.khugepaged.pages_collapsed += 1;
         ScanResult::Succeed
@@ -226,32 +238,28 @@ impl Kernel {
             {
                 continue;
             }
-            let root = self.mms[mm].pgd;
             // mm_find_pmd(): only a PMD that points at a PTE table.
-            let (Some(pmd), Some(first)) = (
-                table::pmd_slot(&self.phys, root, addr),
-                table::walk(&self.phys, root, addr),
-            ) else {
+            let Some((pmd, pte_table)) = self.mm_find_pmd(mm, addr) else {
                 continue;
             };
             // collapse_file() unmapped every page; only markers can be left (and go here when
             // the uffd-wp check is off).
             debug_assert!(
                 self.phys
-                    .table(first.table)
+                    .table(pte_table)
                     .iter()
                     .all(|&e| !Pte(e).is_present()),
                 "collapse_file() unmapped the range"
             );
             // collapse_and_free_pmd(): pmdp_collapse_flush(), then the table goes.
-            table::set(&mut self.phys, pmd, Pte::NONE);
+            table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
             self.flush_tlb_range_stride(
                 mm,
                 addr,
                 addr + HPAGE_SIZE,
                 crate::mm::hugetlb::HPAGE_SHIFT,
             );
-            table::free_table(&mut self.phys, &mut self.pages, first.table);
+            self.free_pgtable(pte_table);
         }
     }
 
@@ -272,6 +280,9 @@ impl Kernel {
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
+        // khugepaged_do_scan() starts each pass with lru_add_drain_all(): the pages faulted
+        // before the pass are on the LRU by the time it looks at them.
+        self.lru_add_drain_all();
         let k = &self.thp.knobs;
         if !(k.always() || k.madvise()) || !self.khugepaged.mm_slots.contains(&mm) {
             return Ok(ScanResult::AnyProcess);
@@ -280,13 +291,34 @@ impl Kernel {
             Ok(v) => v,
             Err(r) => return Ok(r),
         };
-        if let Backing::Shmem(ino) = vma.backing {
-            return Ok(self.khugepaged_scan_file(ino, vma.linear_page_index(haddr)));
-        }
-        // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
-        match table::walk(&self.phys, self.mms[mm].pgd, haddr) {
-            Some(slot) => Ok(self.count_scan_result(self.scan_ptes(&vma, slot.table, false))),
-            None => Ok(ScanResult::PmdNull),
+        let r = if let Backing::Shmem(ino) = vma.backing {
+            self.khugepaged_scan_file(ino, vma.linear_page_index(haddr))
+        } else {
+            // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
+            match self.mm_find_pmd(mm, haddr) {
+                Some(_) => {
+                    let r = self.scan_ptes(mm, &vma, haddr);
+                    self.count_scan_result(r)
+                }
+                None => ScanResult::PmdNull,
+            }
+        };
+        self.trace(Event::Khugepaged {
+            step: "scan",
+            mm,
+            addr: haddr,
+            result: r.name(),
+        });
+        Ok(r)
+    }
+
+    /// mm_find_pmd(): the PMD slot of `addr` and the PTE table it points at, if it points at
+    /// one.
+    fn mm_find_pmd(&self, mm: MmId, addr: u64) -> Option<(PmdSlot, Pfn)> {
+        let pmd = table::pmd_slot(&self.phys, self.mms[mm].pgd, addr)?;
+        match table::get_pmd(&self.phys, pmd).kind() {
+            PmdKind::Table(t) => Some((pmd, t)),
+            PmdKind::None | PmdKind::Leaf(_) | PmdKind::Swp(..) => None,
         }
     }
 
@@ -299,9 +331,21 @@ impl Kernel {
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
-        let Some(new) = self.pages.alloc_huge() else {
+        let r = self.khugepaged_collapse_at(mm, haddr);
+        self.trace(Event::Khugepaged {
+            step: "collapse",
+            mm,
+            addr: haddr,
+            result: r.name(),
+        });
+        Ok(r)
+    }
+
+    /// khugepaged_alloc_page() then collapse_huge_page() or collapse_file() at `haddr`.
+    fn khugepaged_collapse_at(&mut self, mm: MmId, haddr: u64) -> ScanResult {
+        let Some(new) = self.alloc_huge_folio(Gfp::TRANSHUGE | Gfp::ZERO) else {
             self.vmstat.thp_collapse_alloc_failed += 1;
-            return Ok(ScanResult::AllocHugePageFail);
+            return ScanResult::AllocHugePageFail;
         };
         self.vmstat.thp_collapse_alloc += 1;
         let result = match self.hugepage_vma_revalidate(mm, haddr) {
@@ -314,54 +358,48 @@ impl Kernel {
         if result != ScanResult::Succeed {
             // The preallocated page is freed (khugepaged keeps it for the next try; the
             // model does not carry it over).
-            self.pages.free_huge(new);
+            self.folio_put(new);
         }
-        Ok(result)
+        result
     }
 
     /// collapse_huge_page() once the VMA revalidated under the mmap write lock: flush the
     /// PMD, isolate the pages again, copy them into `new` and map it; the PTE table is
     /// deposited with it.
-    fn collapse_huge_page(&mut self, mm: MmId, vma: &Vma, haddr: u64, new: u64) -> ScanResult {
-        let root = self.mms[mm].pgd;
+    fn collapse_huge_page(&mut self, mm: MmId, vma: &Vma, haddr: u64, new: Folio) -> ScanResult {
         // mm_find_pmd(): a PTE table must hang there (a huge or empty PMD has nothing to do).
-        let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
+        let Some((pmd, pgtable)) = self.mm_find_pmd(mm, haddr) else {
             return ScanResult::PmdNull;
         };
-        let Some(first) = table::walk(&self.phys, root, haddr) else {
-            return ScanResult::PmdNull;
-        };
-        let pgtable = first.table;
         // pmdp_collapse_flush(): no CPU may use the small entries while they are copied.
-        let old_pmd = table::get(&self.phys, pmd);
-        table::set(&mut self.phys, pmd, Pte::NONE);
+        let old_pmd = table::get_pmd(&self.phys, pmd);
+        table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
         self.flush_tlb_range_stride(
             mm,
             haddr,
             haddr + HPAGE_SIZE,
             crate::mm::hugetlb::HPAGE_SHIFT,
         );
-        if self.count_scan_result(self.scan_ptes(vma, pgtable, true)) != ScanResult::Succeed {
-            table::set(&mut self.phys, pmd, old_pmd);
+        let isolated = self.collapse_huge_page_isolate(vma, pgtable);
+        if self.count_scan_result(isolated) != ScanResult::Succeed {
+            table::set_pmd(&mut self.phys, pmd, old_pmd);
             return ScanResult::Fail;
         }
         // __collapse_huge_page_copy(): each page's bytes move over, holes read as zeroes.
-        for pfn in new..new + HPAGE_NR {
-            self.phys.clear(pfn);
-        }
         for i in 0..HPAGE_NR {
-            let slot = table::PteSlot {
+            let slot = PteSlot {
                 table: pgtable,
                 idx: i as usize,
             };
             let pte = table::get(&self.phys, slot);
             table::set(&mut self.phys, slot, Pte::NONE);
             if pte.is_none() || pte.pfn() == ZERO_PFN {
-                self.mms[mm].rss_anon += 1;
                 continue;
             }
+            // The new huge entry counts all 512 pages in the RSS again.
             let src = pte.pfn();
-            self.phys.copy(src, new + i);
+            self.phys.copy(src, new.page(i));
+            self.mms[mm].rss_anon -= 1;
             self.page_remove_rmap(src);
             self.put_page(src);
         }
@@ -375,79 +413,216 @@ impl Kernel {
     fn count_scan_result(&mut self, r: ScanResult) -> ScanResult {
         match r {
             ScanResult::ExceedNonePte => self.vmstat.thp_scan_exceed_none_pte += 1,
+            ScanResult::ExceedSwapPte => self.vmstat.thp_scan_exceed_swap_pte += 1,
             ScanResult::ExceedSharedPte => self.vmstat.thp_scan_exceed_share_pte += 1,
             _ => {}
         }
         r
     }
 
-    /// khugepaged_scan_pmd()'s loop over the PTE table `pgtable`, or with `isolate`
-    /// __collapse_huge_page_isolate()'s (which no longer looks at uffd-wp bits and checks
-    /// each THP's references once). One young and one writable entry are needed.
-    fn scan_ptes(&self, vma: &Vma, pgtable: u64, isolate: bool) -> ScanResult {
-        let k = &self.thp.knobs;
-        let (mut none_or_zero, mut shared, mut referenced) = (0u64, 0u64, 0u32);
-        let mut writable = false;
-        let uffd_armed = vma.flags & (VM_UFFD_MISSING | VM_UFFD_WP) != 0;
-        let mut seen_compound = BTreeSet::new();
-        for i in 0..HPAGE_NR as usize {
-            let pte = table::get(
+    /// khugepaged_scan_pmd(): walk the PTE table of the 2 MiB at `haddr`.
+    fn scan_ptes(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> ScanResult {
+        let mut w = self.scan_state(vma, false);
+        let _ = walk_page_range(self, mm, haddr, haddr + HPAGE_SIZE, &mut w);
+        w.verdict()
+    }
+
+    /// __collapse_huge_page_isolate(): the same checks over the PTE table the collapse has
+    /// detached from its PMD (pmdp_collapse_flush() came first, so this table is no longer
+    /// reachable by a walk), except that uffd-wp bits are no longer looked at and each THP's
+    /// references are checked once.
+    fn collapse_huge_page_isolate(&self, vma: &Vma, pgtable: Pfn) -> ScanResult {
+        let mut w = self.scan_state(vma, true);
+        for idx in 0..HPAGE_NR as usize {
+            let e = table::get(
                 &self.phys,
-                table::PteSlot {
+                PteSlot {
                     table: pgtable,
-                    idx: i,
+                    idx,
                 },
-            );
-            if pte.is_none() || (pte.is_present() && pte.pfn() == ZERO_PFN) {
-                none_or_zero += 1;
-                if uffd_armed || none_or_zero > k.max_ptes_none {
-                    return ScanResult::ExceedNonePte;
-                }
-                continue;
+            )
+            .kind();
+            if let Err(r) = self.scan_pte(&mut w, e) {
+                w.result = r;
+                break;
             }
-            if !pte.is_present() {
-                // No swap entries in the model yet: anything else is not a page.
-                return ScanResult::PteNonPresent;
-            }
-            if !isolate && pte.uffd_wp() {
-                return ScanResult::PteUffdWp;
-            }
-            if pte.special() {
-                return ScanResult::PageNull;
-            }
-            let pfn = pte.pfn();
-            if !self.pages.page(pfn).is_anon() {
-                return if isolate {
-                    ScanResult::Fail
-                } else {
-                    ScanResult::PageAnon
-                };
-            }
-            if self.page_mapcount(pfn) > 1 {
-                shared += 1;
-                if shared > k.max_ptes_shared {
-                    return ScanResult::ExceedSharedPte;
-                }
-            }
-            // is_refcount_suitable(): no references beyond the mappings (no GUP pins); the
-            // isolation pass checks a THP once.
-            let head = self.thp_head(pfn);
-            let folio = head.unwrap_or(pfn);
-            let first_visit = !isolate || head.is_none() || seen_compound.insert(folio);
-            if first_visit && self.pages.page(folio).refcount != self.total_mapcount(folio) {
-                return ScanResult::PageCount;
-            }
-            if pte.young() {
-                referenced += 1;
-            }
-            writable |= pte.write();
         }
-        if !writable {
+        w.verdict()
+    }
+
+    /// A fresh scan of one PTE table.
+    fn scan_state(&self, vma: &Vma, isolate: bool) -> ScanWalk {
+        let k = &self.thp.knobs;
+        ScanWalk {
+            isolate,
+            uffd_armed: vma.flags & (VM_UFFD_MISSING | VM_UFFD_WP) != 0,
+            max_ptes_none: k.max_ptes_none,
+            max_ptes_swap: k.max_ptes_swap,
+            max_ptes_shared: k.max_ptes_shared,
+            none_or_zero: 0,
+            unmapped: 0,
+            shared: 0,
+            referenced: 0,
+            writable: false,
+            seen_compound: BTreeSet::new(),
+            result: ScanResult::Succeed,
+        }
+    }
+
+    /// One PTE of the scan, in the order khugepaged_scan_pmd() checks it, or with `isolate`
+    /// in __collapse_huge_page_isolate()'s; Err ends it with that result.
+    fn scan_pte(&self, w: &mut ScanWalk, e: PteKind) -> Result<(), ScanResult> {
+        let pte = match e {
+            PteKind::Swp(_, bits) if !w.isolate => {
+                // Swapped-out entries are read back by the collapse, up to max_ptes_swap.
+                w.unmapped += 1;
+                if w.unmapped > w.max_ptes_swap {
+                    return Err(ScanResult::ExceedSwapPte);
+                }
+                if bits.uffd_wp {
+                    return Err(ScanResult::PteUffdWp);
+                }
+                return Ok(());
+            }
+            PteKind::None => None,
+            PteKind::Present(p) if p.pfn() == ZERO_PFN => None,
+            PteKind::Present(p) => Some(p),
+            PteKind::Swp(..) => return Err(ScanResult::PteNonPresent),
+        };
+        let Some(pte) = pte else {
+            w.none_or_zero += 1;
+            if w.uffd_armed || w.none_or_zero > w.max_ptes_none {
+                return Err(ScanResult::ExceedNonePte);
+            }
+            return Ok(());
+        };
+        if !w.isolate {
+            if pte.uffd_wp() {
+                return Err(ScanResult::PteUffdWp);
+            }
+            w.writable |= pte.write();
+        }
+        // vm_normal_page() is NULL for special entries.
+        if pte.special() {
+            return Err(ScanResult::PageNull);
+        }
+        let pfn = pte.pfn();
+        if self.pages.page_mapcount(pfn) > 1 {
+            w.shared += 1;
+            if w.shared > w.max_ptes_shared {
+                return Err(ScanResult::ExceedSharedPte);
+            }
+        }
+        let f = self.pages.folio(pfn);
+        let lru = self.pages.folio_test(f, PageFlags::LRU);
+        let locked = self.pages.folio_test(f, PageFlags::LOCKED);
+        // is_refcount_suitable(): no references beyond the mappings (no GUP pins).
+        let refs_ok = self.pages.folio_ref_count(f) == self.pages.folio_mapcount(f);
+        if w.isolate {
+            // A THP is checked and isolated once.
+            let first_visit = !self.pages.folio_test_large(f) || w.seen_compound.insert(f);
+            if first_visit {
+                if locked {
+                    return Err(ScanResult::PageLock);
+                }
+                if !refs_ok {
+                    return Err(ScanResult::PageCount);
+                }
+                // isolate_lru_page() fails for a folio still in a per-CPU LRU batch.
+                if !lru {
+                    return Err(ScanResult::DelPageLru);
+                }
+            }
+        } else {
+            if !lru {
+                return Err(ScanResult::PageLru);
+            }
+            if locked {
+                return Err(ScanResult::PageLock);
+            }
+            if !self.pages.folio_test(f, PageFlags::ANON) {
+                return Err(ScanResult::PageAnon);
+            }
+            if !refs_ok {
+                return Err(ScanResult::PageCount);
+            }
+        }
+        if pte.young()
+            || self
+                .pages
+                .folio_test(f, PageFlags::YOUNG | PageFlags::REFERENCED)
+        {
+            w.referenced += 1;
+        }
+        if w.isolate {
+            w.writable |= pte.write();
+        }
+        Ok(())
+    }
+}
+
+/// khugepaged_scan_pmd() / __collapse_huge_page_isolate() as walker callbacks.
+struct ScanWalk {
+    isolate: bool,
+    uffd_armed: bool,
+    max_ptes_none: u64,
+    max_ptes_swap: u64,
+    max_ptes_shared: u64,
+    none_or_zero: u64,
+    unmapped: u64,
+    shared: u64,
+    referenced: u32,
+    writable: bool,
+    seen_compound: BTreeSet<Folio>,
+    result: ScanResult,
+}
+
+impl ScanWalk {
+    /// The scan's result once every entry passed: one young and one writable entry needed.
+    fn verdict(&self) -> ScanResult {
+        if self.result != ScanResult::Succeed {
+            self.result
+        } else if !self.writable {
             ScanResult::PageRo
-        } else if referenced == 0 {
+        } else if self.referenced == 0 {
             ScanResult::LackReferencedPage
         } else {
             ScanResult::Succeed
+        }
+    }
+}
+
+impl MmWalk for ScanWalk {
+    fn pmd_entry(
+        &mut self,
+        _k: &mut Kernel,
+        _addr: u64,
+        _next: u64,
+        _slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        match e {
+            PmdKind::Table(_) => ControlFlow::Continue(PmdAction::Descend),
+            PmdKind::None | PmdKind::Leaf(_) | PmdKind::Swp(..) => {
+                self.result = ScanResult::PmdNull;
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn pte_entry(
+        &mut self,
+        k: &mut Kernel,
+        _addr: u64,
+        _slot: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
+        match k.scan_pte(self, e) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(r) => {
+                self.result = r;
+                ControlFlow::Break(())
+            }
         }
     }
 }

@@ -4,16 +4,22 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::{Kernel, Tid};
-use crate::mm::memory::VmFault;
+use crate::mm::gup::FollFlags;
+use crate::mm::memory::ZapDetails;
 use crate::mm::mmap::page_align;
 use crate::mm::mmu_gather::MmuGather;
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
-use crate::page::flags::PG_DIRTY;
-use crate::pgtable::pte::Pte;
-use crate::pgtable::table::{self, PteSlot};
+use crate::page::PageFlags;
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::{Pte, PteKind};
+use crate::pgtable::swp::SwpKind;
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
 use crate::uapi::*;
+use std::ops::ControlFlow;
 
 /// madvise_behavior_valid() for this model's kernel configuration (no KSM, no memory failure).
 fn behavior_valid(advice: u64) -> bool {
@@ -178,8 +184,9 @@ impl Kernel {
                 }
                 self.userfaultfd_remove(vma, start, end);
                 // zap_page_range(): no zap_details, so uffd-wp markers stay.
+                self.lru_add_drain();
                 let mut tlb = MmuGather::new(mm, false);
-                self.zap_range_details(&mut tlb, mm, start, end, true, false);
+                self.zap_page_range(&mut tlb, vma, (start, end), ZapDetails::DONTNEED);
                 self.tlb_end_vma(&mut tlb);
                 self.tlb_finish_mmu(tlb);
                 if vma.is_hugetlb() {
@@ -304,100 +311,108 @@ impl Kernel {
         Ok(())
     }
 
-    /// The PTE walk the madvise_*_pte_range() handlers share: every present entry of a
-    /// normal page in `[start, end)`, after a THP mapped only here was split (a THP mapped
-    /// elsewhere too ends the walk of that PTE table, as does a split that fails).
-    fn madvise_pte_walk(
-        &mut self,
-        mm: MmId,
-        start: u64,
-        end: u64,
-        f: &mut dyn FnMut(&mut Kernel, u64, PteSlot, Pte),
-    ) {
-        let root = self.mms[mm].pgd;
-        let mut stopped = None;
-        for (addr, slot) in table::slots(&self.phys, root, start, end) {
-            if stopped == Some(slot.table) {
-                continue;
-            }
-            let pte = table::get(&self.phys, slot);
-            if !pte.is_present() || pte.special() {
-                continue;
-            }
-            if !self.split_pte_mapped_thp(pte.pfn()) {
-                stopped = Some(slot.table);
-                continue;
-            }
-            // A split file THP is unmapped: nothing is left here.
-            let pte = table::get(&self.phys, slot);
-            if pte.is_present() {
-                f(self, addr, slot, pte);
-            }
-        }
-    }
-
-    /// madvise_free_pte_range(): anonymous pages become clean and old, so reclaim may drop them
-    /// instead of swapping. A dirty page (PG_dirty) is left alone while others map it too.
+    /// madvise_free_single_vma(): anonymous pages become clean and old and go to the lazyfree
+    /// LRU, so reclaim may drop them instead of swapping; a dirty page (PG_dirty) is left
+    /// alone while others map it too.
     fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
+        self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
-        self.madvise_free_huge_pmds(&mut tlb, mm, start, end);
-        self.madvise_pte_walk(mm, start, end, &mut |k, addr, slot, pte| {
-            let page = k.pages.page_mut(pte.pfn());
-            if page.test(PG_DIRTY) {
-                if page.mapcount != 1 {
-                    return;
-                }
-                page.flags &= !PG_DIRTY;
-            }
-            if pte.young() || pte.dirty() {
-                table::set(&mut k.phys, slot, pte.mkold().mkclean());
-                tlb.add_range(addr, PAGE_SIZE);
-            }
-        });
+        let mut w = MadviseWalk {
+            tlb: &mut tlb,
+            how: MadviseHow::Free,
+            arm_markers: false,
+        };
+        let _ = walk_page_range(self, mm, start, end, &mut w);
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
     }
 
-    /// madvise_cold_or_pageout_pte_range(): pages mapped only here are aged (the PTE loses its
-    /// accessed bit, gathered for one flush). PAGEOUT then reclaims them: without swap devices an
-    /// anonymous page cannot go anywhere and stays, while a shmem page is unmapped
-    /// (try_to_unmap() comes before shmem_writepage() finds no swap and redirties it) and stays
-    /// in the page cache; in a VMA registered for uffd-wp a protected entry leaves a uffd-wp
-    /// marker (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
+    /// madvise_cold() / madvise_pageout(): pages mapped only here are aged (the PTE loses its
+    /// accessed bit, gathered for one flush) and deactivated. PAGEOUT then reclaims them:
+    /// without swap devices an anonymous page cannot go anywhere and stays, while a shmem page
+    /// is unmapped (try_to_unmap() comes before shmem_writepage() finds no swap and redirties
+    /// it) and stays in the page cache; in a VMA registered for uffd-wp a protected entry
+    /// leaves a uffd-wp marker (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let arm_markers = self.mms[mm]
             .vmas
             .find(start)
             .is_some_and(|v| !v.is_anonymous() && v.flags & VM_UFFD_WP != 0);
+        self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
-        self.madvise_cold_huge_pmds(&mut tlb, mm, start, end, pageout);
-        self.madvise_pte_walk(mm, start, end, &mut |k, addr, slot, pte| {
-            if k.pages.page(pte.pfn()).mapcount != 1 {
-                return;
-            }
-            if pte.young() {
-                table::set(&mut k.phys, slot, pte.mkold());
-                tlb.add_range(addr, PAGE_SIZE);
-            }
-            if pageout && !k.pages.page(pte.pfn()).is_anon() {
-                // try_to_unmap_one(): clear and flush (a single CPU needs no batching).
-                let left = if arm_markers && pte.uffd_wp() {
-                    Pte::marker(crate::pgtable::swp::PTE_MARKER_UFFD_WP)
-                } else {
-                    Pte::NONE
-                };
-                table::set(&mut k.phys, slot, left);
-                k.flush_tlb_page(mm, addr);
-                if pte.dirty() {
-                    k.set_page_dirty(pte.pfn());
-                }
-                k.mms[mm].rss_shmem -= 1;
-                k.page_remove_rmap(pte.pfn());
-                k.put_page(pte.pfn());
-            }
-        });
+        let mut w = MadviseWalk {
+            tlb: &mut tlb,
+            how: if pageout {
+                MadviseHow::Pageout
+            } else {
+                MadviseHow::Cold
+            },
+            arm_markers,
+        };
+        let _ = walk_page_range(self, mm, start, end, &mut w);
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
+    }
+
+    /// One present PTE of madvise_free_pte_range() / madvise_cold_or_pageout_pte_range(),
+    /// after a PTE-mapped THP mapped only here was split. Break ends the walk of this table
+    /// (a THP mapped elsewhere too, or a split that failed).
+    fn madvise_pte(
+        &mut self,
+        w: &mut MadviseWalk<'_>,
+        addr: u64,
+        slot: PteSlot,
+        pte: Pte,
+    ) -> ControlFlow<()> {
+        if pte.special() {
+            return ControlFlow::Continue(());
+        }
+        if !self.split_pte_mapped_thp(pte.pfn()) {
+            return ControlFlow::Break(());
+        }
+        // A split file THP is unmapped: nothing is left here.
+        let pte = table::get(&self.phys, slot);
+        if !pte.is_present() {
+            return ControlFlow::Continue(());
+        }
+        let pfn = pte.pfn();
+        let f = self.pages.folio(pfn);
+        let mm = w.tlb.mm;
+        match w.how {
+            MadviseHow::Free => {
+                if self.pages.folio_test(f, PageFlags::DIRTY) {
+                    if self.pages.page_mapcount(pfn) != 1 {
+                        return ControlFlow::Continue(());
+                    }
+                    self.pages.folio_clear(f, PageFlags::DIRTY);
+                }
+                if pte.young() || pte.dirty() {
+                    table::set(&mut self.phys, slot, pte.mkold().mkclean());
+                    w.tlb.add_range(addr, PAGE_SIZE);
+                }
+                self.mark_page_lazyfree(f);
+            }
+            MadviseHow::Cold | MadviseHow::Pageout => {
+                if self.pages.page_mapcount(pfn) != 1 {
+                    return ControlFlow::Continue(());
+                }
+                if pte.young() {
+                    table::set(&mut self.phys, slot, pte.mkold());
+                    w.tlb.add_range(addr, PAGE_SIZE);
+                }
+                self.pages
+                    .folio_clear(f, PageFlags::REFERENCED | PageFlags::YOUNG);
+                if w.how == MadviseHow::Cold {
+                    self.deactivate_page(f);
+                } else if !self.pages.folio_test(f, PageFlags::ANON) {
+                    // reclaim's try_to_unmap() of the shmem page, this mapping's entry first.
+                    let mut batch = crate::mm::rmap::UnmapBatch::default();
+                    self.try_to_unmap_one(&mut batch, (mm, addr), slot, w.arm_markers);
+                    self.try_to_unmap_flush(batch);
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// madvise_remove(): punch a hole in the file behind a shared writable mapping
@@ -434,10 +449,16 @@ impl Kernel {
         {
             return Err(Errno::EINVAL);
         }
-        // faultin_vma_page_range() lets a userfault wait (the fault may drop mmap_lock).
-        match self.with_fault_may_wait(|k| k.faultin_range(mm, vma, start, end, write)) {
+        // faultin_vma_page_range(): FOLL_TOUCH, no FOLL_FORCE, and `locked`, so a userfault
+        // waits (the fault may drop mmap_lock).
+        let mut foll = FollFlags::TOUCH;
+        if write {
+            foll |= FollFlags::WRITE;
+        }
+        let flags = FaultFlags::ALLOW_RETRY | FaultFlags::KILLABLE;
+        match self.get_user_pages(mm, vma, (start, end), foll, flags) {
             Ok(()) => Ok(()),
-            Err((at, VmFault::Userfault)) => {
+            Err((at, e)) if e.contains(VmFault::RETRY) => {
                 let advice = if write {
                     MADV_POPULATE_WRITE
                 } else {
@@ -452,8 +473,76 @@ impl Kernel {
                 });
                 Err(Errno::ERESTARTNOINTR)
             }
-            Err((_, VmFault::Sigbus)) => Err(Errno::EFAULT),
-            Err((_, VmFault::Oom)) => Err(Errno::ENOMEM),
+            Err((_, e)) if e.contains(VmFault::OOM) => Err(Errno::ENOMEM),
+            Err(_) => Err(Errno::EFAULT),
+        }
+    }
+}
+
+/// Which madvise walk runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MadviseHow {
+    Free,
+    Cold,
+    Pageout,
+}
+
+/// madvise_free_pte_range() / madvise_cold_or_pageout_pte_range() as walker callbacks.
+struct MadviseWalk<'a> {
+    tlb: &'a mut MmuGather,
+    how: MadviseHow,
+    /// PAGEOUT of a file VMA registered for uffd-wp leaves markers.
+    arm_markers: bool,
+}
+
+impl MmWalk for MadviseWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        let mm = self.tlb.mm;
+        let done = match e {
+            PmdKind::Leaf(e) => match self.how {
+                MadviseHow::Free => k.madvise_free_huge_pmd(self.tlb, mm, (addr, next), slot, e),
+                MadviseHow::Cold | MadviseHow::Pageout => {
+                    let pageout = self.how == MadviseHow::Pageout;
+                    k.madvise_cold_huge_pmd(self.tlb, mm, (addr, next), slot, (e, pageout))
+                }
+            },
+            PmdKind::None | PmdKind::Table(_) => false,
+            // No PMD migration entries exist without migration.
+            PmdKind::Swp(..) => true,
+        };
+        ControlFlow::Continue(if done {
+            PmdAction::Done
+        } else {
+            PmdAction::Descend
+        })
+    }
+
+    fn pte_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
+        match e {
+            PteKind::Present(pte) => k.madvise_pte(self, addr, slot, pte),
+            PteKind::None => ControlFlow::Continue(()),
+            // MADV_FREE drops swap entries (no swap exists in the model yet) and poisoned
+            // ones; COLD/PAGEOUT pass non-present entries by.
+            PteKind::Swp(SwpKind::Hwpoison { .. } | SwpKind::SwapinError { .. }, _)
+                if self.how == MadviseHow::Free =>
+            {
+                table::set(&mut k.phys, slot, Pte::NONE);
+                ControlFlow::Continue(())
+            }
+            PteKind::Swp(..) => ControlFlow::Continue(()),
         }
     }
 }

@@ -4,10 +4,10 @@ use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
 use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::memory::ZapDetails;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
-use crate::pgtable::table;
 use crate::uapi::*;
 
 /// What mmap_region() maps.
@@ -249,7 +249,11 @@ impl Kernel {
         }
         let start = self.mmap_region(mm, addr, len, vm_flags, kind)?;
         if flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE || vm_flags & VM_LOCKED != 0 {
-            self.mm_populate(mm, addr, addr + len);
+            self.mm_populate(
+                mm,
+                (addr, addr + len),
+                crate::mm::vm_fault::FaultFlags::empty(),
+            );
         }
         Ok(start)
     }
@@ -566,7 +570,7 @@ impl Kernel {
                 return Err(Errno::ENOMEM);
             }
         }
-        let vma = self.anon_vma_prepare(mm, vma);
+        let vma = self.vma_anon_prepare(mm, vma);
         let grow = (vma.start - addr) >> PAGE_SHIFT;
         if grow > vma.pgoff || vma.end - addr > RLIMIT_STACK {
             return Err(Errno::ENOMEM);
@@ -639,26 +643,15 @@ impl Kernel {
     /// unmap_region(): zap each removed VMA (one flush per VMA, tlb_end_vma), free page tables
     /// between the surviving neighbours, then release the VMAs.
     pub(crate) fn unmap_region(&mut self, mm: MmId, victims: &[Vma], start: u64, end: u64) {
+        self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
         for v in victims {
-            self.zap_range(&mut tlb, mm, v.start, v.end);
+            self.zap_page_range(&mut tlb, v, (v.start, v.end), ZapDetails::UNMAP);
             self.tlb_end_vma(&mut tlb);
         }
         let floor = self.mms[mm].vmas.prev(start).map_or(0, |p| p.end);
         let ceiling = self.mms[mm].vmas.find(end).map_or(u64::MAX, |n| n.start);
-        let root = self.mms[mm].pgd;
-        for base in table::free_range(
-            &mut self.phys,
-            &mut self.pages,
-            root,
-            start,
-            end,
-            floor,
-            ceiling,
-        ) {
-            // pte_free_tlb()/pmd_free_tlb(): the gather range grows to the table's base.
-            tlb.freed_table_at(base);
-        }
+        self.free_pgd_range(&mut tlb, mm, (start, end), (floor, ceiling));
         self.tlb_finish_mmu(tlb);
         for v in victims {
             let m = &mut self.mms[mm];

@@ -21,7 +21,7 @@ pub struct MmuGather {
     cleared_ptes: bool,
     cleared_pmds: bool,
     /// Pages whose last mapping went; their references drop after the flush.
-    pages: Vec<u64>,
+    pages: Vec<crate::page::Pfn>,
 }
 
 impl MmuGather {
@@ -61,7 +61,7 @@ impl MmuGather {
     }
     /// tlb_remove_page(): drop this reference only after the flush.
     #[inline]
-    pub fn remove_page(&mut self, pfn: u64) {
+    pub fn remove_page(&mut self, pfn: crate::page::Pfn) {
         self.pages.push(pfn);
     }
 }

@@ -1,6 +1,7 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
 pub mod fork;
+pub mod gup;
 pub mod huge_memory;
 pub mod hugetlb;
 pub mod khugepaged;
@@ -11,11 +12,16 @@ pub mod mmap;
 pub mod mmu_gather;
 pub mod mprotect;
 pub mod mremap;
+pub mod page_alloc;
+pub mod pagewalk;
+pub mod pgalloc;
 pub mod rmap;
 pub mod shmem;
+pub mod swap;
 pub mod thp_knobs;
 pub mod uffd_mfill;
 pub mod userfaultfd;
+pub mod vm_fault;
 pub mod vma;
 
 pub use vma::{Backing, Vma, VmaTree};
@@ -28,7 +34,7 @@ pub type MmId = usize;
 pub struct Mm {
     pub id: MmId,
     /// The PGD frame.
-    pub pgd: u64,
+    pub pgd: crate::page::Pfn,
     pub vmas: VmaTree,
     /// mm_cpumask(): CPUs that ran this mm and may cache its translations.
     pub cpumask: u64,
@@ -40,7 +46,7 @@ pub struct Mm {
     /// Pages charged with VM_ACCOUNT (commit accounting).
     pub committed: u64,
     /// The PTE table deposited with each huge PMD (pgtable_trans_huge_deposit), by address.
-    pub deposited: std::collections::HashMap<u64, u64>,
+    pub deposited: std::collections::HashMap<u64, crate::page::Pfn>,
 }
 
 /// Where anonymous mmaps are placed top-down from (mmap_base without randomisation).

@@ -9,8 +9,14 @@ use crate::mm::mmap::{calc_vm_prot_bits, page_align};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::vm::*;
 use crate::mm::MmId;
-use crate::pgtable::pte::{pte_needs_flush, PgProt};
-use crate::pgtable::table;
+use std::ops::ControlFlow;
+
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
+use crate::mm::vma::Vma;
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::{pte_needs_flush, PgProt, Pte, PteKind};
+use crate::pgtable::swp::{SwpKind, PTE_MARKER_UFFD_WP};
+use crate::pgtable::table::{self, PmdSlot, PteSlot, PMD_SIZE};
 use crate::uapi::*;
 
 impl Kernel {
@@ -127,73 +133,235 @@ impl Kernel {
         self.split_for_change(mm, start, end, newflags)?;
         let vma = self.mms[mm].vmas.get_mut(start).expect("vma");
         vma.flags = newflags;
-        let (prot, hugetlb) = (vma.page_prot(), vma.is_hugetlb());
-        self.change_protection(mm, tlb, prot, hugetlb, start, end);
+        let vma = vma.for_fault();
+        self.change_protection(tlb, &vma, (start, end), vma.page_prot(), CpFlags::empty());
         // A private VM_LOCKED VMA becoming writable is populated to break COW up front.
         if newflags & VM_LOCKED != 0
             && oldflags & (VM_WRITE | VM_SHARED) == 0
             && newflags & VM_WRITE != 0
         {
-            self.mm_populate(mm, start, end);
+            self.mm_populate(mm, (start, end), crate::mm::vm_fault::FaultFlags::empty());
         }
         let merged = self.vma_merge(mm, start);
         Ok(self.mms[mm].vmas.get_mut(merged).expect("vma").end)
     }
 
-    /// change_protection_range(): rewrite every present entry of `[start, end)` with the
-    /// VMA's new vm_page_prot, between tlb_start_vma() and tlb_end_vma().
-    fn change_protection(
+    /// change_protection(): give every entry of `[start, end)` in `vma` the protection `prot`
+    /// and, with MM_CP_UFFD_WP / MM_CP_UFFD_WP_RESOLVE, set or clear uffd-wp (file VMAs get
+    /// markers on none entries, their page tables allocated for them; resolving drops
+    /// markers). 5.19 records what needs flushing in `tlb` (pte_needs_flush()); 5.18 flushed
+    /// the whole range whenever it changed an entry. Returns the entries changed.
+    /// Locks: the mmap lock, write (read for UFFDIO_WRITEPROTECT); each table's PTL.
+    pub(crate) fn change_protection(
         &mut self,
-        mm: MmId,
         tlb: &mut MmuGather,
+        vma: &Vma,
+        (start, end): (u64, u64),
         prot: PgProt,
-        hugetlb: bool,
-        start: u64,
-        end: u64,
-    ) {
-        if hugetlb {
-            return self.hugetlb_change_protection(mm, prot, start, end, None);
+        cp_flags: CpFlags,
+    ) -> u64 {
+        let mm = tlb.mm;
+        if vma.is_hugetlb() {
+            let uffd_wp = if cp_flags.contains(CpFlags::UFFD_WP) {
+                Some(true)
+            } else if cp_flags.contains(CpFlags::UFFD_WP_RESOLVE) {
+                Some(false)
+            } else {
+                None
+            };
+            self.hugetlb_change_protection(mm, prot, (start, end), uffd_wp);
+            return 0;
         }
-        let avoid = self.cfg.features.mprotect_flush_avoid;
-        let mut changed = 0u64;
-        // change_pmd_range(): split a huge entry the range covers in part, change whole ones.
-        self.split_huge_pmd_edges(mm, start, end);
-        for (haddr, pmd, e) in self.thp_leaves(mm, start, end) {
-            if self.change_huge_pmd(prot, pmd, e) && avoid {
-                tlb.add_huge_range(haddr, crate::mm::hugetlb::HPAGE_SIZE);
+        let protect_file = cp_flags.contains(CpFlags::UFFD_WP) && !vma.is_anonymous();
+        if protect_file {
+            // change_prepare() / change_pmd_prepare(): a file range being write-protected gets
+            // its page tables, so none entries can carry markers.
+            let mut a = start;
+            while a < end {
+                self.walk_alloc(mm, a);
+                a = (a | (PMD_SIZE - 1)).saturating_add(1);
             }
-            changed += 1;
         }
-        let root = self.mms[mm].pgd;
-        // change_pmd_range() → change_pte_range(): one PTE table at a time, in place.
-        let mut addr = start;
-        while addr < end {
-            let table_end = ((addr >> 21) + 1) << 21;
-            let stop = table_end.min(end);
-            if let Some(first) = table::walk(&self.phys, root, addr) {
-                let mut a = addr;
-                let mut slot = first;
-                while a < stop {
-                    let old = table::get(&self.phys, slot);
-                    if old.is_present() {
-                        let new = old.modify(prot);
-                        table::set(&mut self.phys, slot, new);
-                        changed += 1;
-                        if avoid && pte_needs_flush(old, new) {
-                            tlb.add_range(a, PAGE_SIZE);
-                        }
-                    }
-                    a += PAGE_SIZE;
-                    slot.idx += 1;
-                }
-            }
-            addr = stop;
-        }
-        if avoid {
-            self.tlb_end_vma(tlb);
-        } else if changed > 0 {
-            // 5.18: flush_tlb_range(vma, start, end) whenever a present entry was rewritten.
+        let mut w = ChangeProtWalk {
+            tlb,
+            prot,
+            cp_flags,
+            protect_file,
+            avoid_flush: self.cfg.features.mprotect_flush_avoid,
+            pages: 0,
+        };
+        let _ = walk_page_range(self, mm, start, end, &mut w);
+        let pages = w.pages;
+        if w.avoid_flush {
+            self.tlb_end_vma(w.tlb);
+        } else if pages > 0 {
+            // 5.18: flush_tlb_range(vma, start, end) whenever an entry was changed.
             self.flush_tlb_mm_range(mm, start, end);
         }
+        pages
+    }
+
+    /// One PTE of change_pte_range(): returns whether it counts as changed.
+    fn change_pte(
+        &mut self,
+        w: &mut ChangeProtWalk<'_>,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> bool {
+        let uffd_wp = w.cp_flags.contains(CpFlags::UFFD_WP);
+        let resolve = w.cp_flags.contains(CpFlags::UFFD_WP_RESOLVE);
+        match e {
+            PteKind::Present(old) => {
+                let mut new = old.modify(w.prot);
+                if uffd_wp {
+                    new = new.wrprotect().mkuffd_wp();
+                } else if resolve {
+                    // The write bit is left to the fault handler, so COW happens as usual.
+                    new = new.clear_uffd_wp();
+                }
+                table::set(&mut self.phys, slot, new);
+                if w.avoid_flush && pte_needs_flush(old, new) {
+                    w.tlb.add_range(addr, PAGE_SIZE);
+                }
+                true
+            }
+            PteKind::Swp(SwpKind::Marker { bits }, _) => {
+                // A uffd-wp marker being resolved goes; the next fault is not trapped.
+                if resolve && bits & PTE_MARKER_UFFD_WP != 0 {
+                    table::set(&mut self.phys, slot, Pte::NONE);
+                    return true;
+                }
+                false
+            }
+            PteKind::Swp(kind, bits) => {
+                // A writable migration or device entry becomes readable; uffd-wp follows the
+                // flags.
+                let kind = match kind {
+                    SwpKind::MigrationWrite { pfn } => {
+                        let anon = self.pages.folio_test(
+                            self.pages.folio(crate::page::Pfn(pfn)),
+                            crate::page::PageFlags::ANON,
+                        );
+                        if anon {
+                            SwpKind::MigrationReadExclusive { pfn }
+                        } else {
+                            SwpKind::MigrationRead { pfn }
+                        }
+                    }
+                    SwpKind::DevicePrivate { pfn, .. } => {
+                        SwpKind::DevicePrivate { pfn, write: false }
+                    }
+                    SwpKind::DeviceExclusive { pfn, .. } => {
+                        SwpKind::DeviceExclusive { pfn, write: false }
+                    }
+                    SwpKind::Swap { .. }
+                    | SwpKind::MigrationRead { .. }
+                    | SwpKind::MigrationReadExclusive { .. }
+                    | SwpKind::Hwpoison { .. }
+                    | SwpKind::SwapinError { .. }
+                    | SwpKind::Marker { .. } => kind,
+                };
+                let mut bits = bits;
+                if uffd_wp {
+                    bits.uffd_wp = true;
+                } else if resolve {
+                    bits.uffd_wp = false;
+                }
+                let old = table::get(&self.phys, slot);
+                let new = Pte::swp(kind, bits);
+                if new != old {
+                    table::set(&mut self.phys, slot, new);
+                    return true;
+                }
+                false
+            }
+            PteKind::None => {
+                // A none entry of a file being write-protected gets a marker: its page (or
+                // swap) may still exist in the page cache.
+                if w.protect_file {
+                    table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
+                    return true;
+                }
+                false
+            }
+        }
+    }
+}
+
+bitflags::bitflags! {
+    /// cp_flags of change_protection() (MM_CP_*, include/linux/mm.h, 5.19).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct CpFlags: u32 {
+        /// MM_CP_DIRTY_ACCT: keep known-dirty pages writable (write-notify mappings).
+        const DIRTY_ACCT = 1 << 0;
+        /// MM_CP_PROT_NUMA: NUMA hinting faults.
+        const PROT_NUMA = 1 << 1;
+        /// MM_CP_UFFD_WP: write-protect for userfaultfd.
+        const UFFD_WP = 1 << 2;
+        /// MM_CP_UFFD_WP_RESOLVE: lift userfaultfd write protection.
+        const UFFD_WP_RESOLVE = 1 << 3;
+    }
+}
+
+/// change_pmd_range() / change_pte_range() as walker callbacks.
+struct ChangeProtWalk<'a> {
+    tlb: &'a mut MmuGather,
+    prot: PgProt,
+    cp_flags: CpFlags,
+    /// uffd_wp_protect_file(): write-protecting a file VMA.
+    protect_file: bool,
+    /// 5.19's flush avoidance (the gather and pte_needs_flush()).
+    avoid_flush: bool,
+    /// Entries changed (the "pages" change_protection() returns).
+    pages: u64,
+}
+
+impl MmWalk for ChangeProtWalk<'_> {
+    fn pmd_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        let mm = self.tlb.mm;
+        ControlFlow::Continue(match e {
+            PmdKind::Leaf(_) => {
+                let haddr = addr & !(PMD_SIZE - 1);
+                if next - addr != PMD_SIZE || self.protect_file {
+                    // A huge entry the range covers in part, or a file THP being
+                    // write-protected, is split; a file PMD is then none, and
+                    // change_pmd_prepare() gives it a table for the markers.
+                    k.split_huge_pmd(mm, haddr);
+                    if self.protect_file {
+                        k.pte_alloc(slot, addr);
+                    }
+                    PmdAction::Again
+                } else {
+                    let flush = k.change_huge_pmd(mm, haddr, self.prot, slot, self.cp_flags);
+                    if flush && self.avoid_flush {
+                        self.tlb.add_huge_range(haddr, PMD_SIZE);
+                    }
+                    self.pages += crate::mm::hugetlb::HPAGE_NR;
+                    PmdAction::Done
+                }
+            }
+            PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
+            // No PMD migration entries exist without migration.
+            PmdKind::Swp(..) => PmdAction::Done,
+        })
+    }
+
+    fn pte_entry(
+        &mut self,
+        k: &mut Kernel,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
+        self.pages += k.change_pte(self, addr, slot, e) as u64;
+        ControlFlow::Continue(())
     }
 }

@@ -7,22 +7,18 @@
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::{Kernel, Tid};
-use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
-use crate::pgtable::pte::{Pte, _PAGE_PRESENT, _PAGE_SOFT_DIRTY, _PAGE_TABLE, PTE_PFN_MASK};
-use crate::pgtable::swp::X86_PAGE_SWP_SOFT_DIRTY;
-use crate::pgtable::table;
+use crate::page::Pfn;
+use crate::pgtable::pte::{Pte, PteKind};
+use crate::pgtable::table::{self, PMD_SIZE};
 use crate::uapi::*;
 
 /// VM_LOCKONFAULT (include/linux/mm.h).
 const VM_LOCKONFAULT: u64 = 0x0008_0000;
 /// VM_LOCKED_CLEAR_MASK: what mlock state a VMA loses.
 const VM_LOCKED_CLEAR_MASK: u64 = !(VM_LOCKED | VM_LOCKONFAULT);
-const PMD_SIZE: u64 = 1 << 21;
 const PUD_SIZE: u64 = 1 << 30;
-const PUD_SHIFT: u32 = 30;
-const PGDIR_SHIFT: u32 = 39;
 
 /// PAGE_ALIGN() as C computes it: wraps to 0 for lengths in the last page below 2^64.
 #[inline]
@@ -40,27 +36,18 @@ fn get_extent(size: u64, old_addr: u64, old_end: u64, new_addr: u64) -> u64 {
     extent.min((new_addr.wrapping_add(size) & mask).wrapping_sub(new_addr))
 }
 
-#[inline]
-fn index(addr: u64, shift: u32) -> usize {
-    ((addr >> shift) & 511) as usize
-}
-
-/// The frame an upper-level entry points to, if present.
-#[inline]
-fn next_table(e: u64) -> Option<u64> {
-    (e & _PAGE_PRESENT != 0).then_some((e & PTE_PFN_MASK) >> PAGE_SHIFT)
-}
-
 /// move_soft_dirty_pte() with CONFIG_MEM_SOFT_DIRTY=y (x86_64): a moved entry is soft-dirty,
 /// so a tracker notices the move.
 #[inline]
 fn move_soft_dirty_pte(pte: Pte) -> Pte {
-    if pte.is_present() {
-        Pte(pte.0 | _PAGE_SOFT_DIRTY) // pte_mksoft_dirty()
-    } else if pte.is_swap() {
-        Pte(pte.0 | X86_PAGE_SWP_SOFT_DIRTY) // pte_swp_mksoft_dirty()
-    } else {
-        pte
+    match pte.kind() {
+        PteKind::Present(p) => p.mksoft_dirty(),
+        PteKind::Swp(kind, mut bits) => {
+            // pte_swp_mksoft_dirty()
+            bits.soft_dirty = true;
+            Pte::swp(kind, bits)
+        }
+        PteKind::None => pte,
     }
 }
 
@@ -495,7 +482,7 @@ impl Kernel {
             let extent = get_extent(PMD_SIZE, old_addr, old_end, new_addr);
             // A THP entry moves whole when the extent is all of it, else it is split first.
             if table::pmd_slot(&self.phys, root, old_addr)
-                .is_some_and(|s| pmd_trans_huge(table::get(&self.phys, s)))
+                .is_some_and(|s| table::get_pmd(&self.phys, s).is_leaf())
             {
                 if extent == PMD_SIZE && self.move_huge_pmd(mm, old_addr, new_addr) {
                     old_addr += extent;
@@ -510,9 +497,7 @@ impl Kernel {
                 new_addr += extent;
                 continue;
             };
-            if extent == PMD_SIZE
-                && table::move_pmd_table(&mut self.phys, &mut self.pages, root, old_addr, new_addr)
-            {
+            if extent == PMD_SIZE && self.move_normal_pmd(mm, old_addr, new_addr) {
                 // move_normal_pmd(): the PMD entry moved; flush_tlb_range(old, old + PMD_SIZE).
                 self.flush_tlb_mm_range(mm, old_addr, old_addr + PMD_SIZE);
                 old_addr += extent;
@@ -521,8 +506,7 @@ impl Kernel {
             }
             // alloc_new_pmd() and pte_alloc(): the destination PTE table exists from here on,
             // even if every old entry is none.
-            let Some(new_pte) = table::walk_alloc(&mut self.phys, &mut self.pages, root, new_addr)
-            else {
+            let Some(new_pte) = self.walk_alloc(mm, new_addr) else {
                 break;
             };
             self.move_ptes(mm, old_pte.table, new_pte.table, old_addr, new_addr, extent);
@@ -540,13 +524,11 @@ impl Kernel {
         let mut done = 0;
         while done < len {
             if let Some((src, e)) = huge_pte_offset(&self.phys, root, old + done) {
-                let Some(dst) =
-                    table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, new + done)
-                else {
+                let Some(dst) = self.pmd_alloc(mm, new + done) else {
                     break;
                 };
-                table::set(&mut self.phys, src, Pte::NONE);
-                table::set(&mut self.phys, dst, e);
+                table::set_pmd(&mut self.phys, src, crate::pgtable::Pmd::NONE);
+                table::set_pmd(&mut self.phys, dst, crate::pgtable::Pmd(e.0));
             }
             done += HPAGE_SIZE;
         }
@@ -561,8 +543,8 @@ impl Kernel {
     fn move_ptes(
         &mut self,
         mm: MmId,
-        old_table: u64,
-        new_table: u64,
+        old_table: Pfn,
+        new_table: Pfn,
         old_addr: u64,
         new_addr: u64,
         extent: u64,
@@ -572,11 +554,11 @@ impl Kernel {
         while off < extent {
             let from = table::PteSlot {
                 table: old_table,
-                idx: index(old_addr + off, PAGE_SHIFT),
+                idx: table::index(old_addr + off, 3),
             };
             let to = table::PteSlot {
                 table: new_table,
-                idx: index(new_addr + off, PAGE_SHIFT),
+                idx: table::index(new_addr + off, 3),
             };
             off += PAGE_SIZE;
             let pte = table::get(&self.phys, from);
@@ -595,25 +577,40 @@ impl Kernel {
 
     /// get_old_pud(): the PUD entry for `addr` (table frame, index) if it points to a PMD
     /// table (pgd/p4d/pud_none_or_clear_bad all false).
-    fn get_old_pud(&self, root: u64, addr: u64) -> Option<(u64, usize)> {
-        let pud_table = next_table(self.phys.table(root)[index(addr, PGDIR_SHIFT)])?;
-        let i = index(addr, PUD_SHIFT);
-        next_table(self.phys.table(pud_table)[i])?;
+    fn get_old_pud(&self, root: Pfn, addr: u64) -> Option<(Pfn, usize)> {
+        let pud_table = table::next_table(&self.phys, root, table::index(addr, 0))?;
+        let i = table::index(addr, 1);
+        table::next_table(&self.phys, pud_table, i)?;
         Some((pud_table, i))
     }
 
     /// alloc_new_pud(): the PUD entry for `addr`, allocating the PUD table. None on OOM.
-    fn alloc_new_pud(&mut self, root: u64, addr: u64) -> Option<(u64, usize)> {
-        let g = index(addr, PGDIR_SHIFT);
-        let pud_table = match next_table(self.phys.table(root)[g]) {
+    fn alloc_new_pud(&mut self, root: Pfn, addr: u64) -> Option<(Pfn, usize)> {
+        let g = table::index(addr, 0);
+        let pud_table = match table::next_table(&self.phys, root, g) {
             Some(t) => t,
             None => {
-                let t = table::alloc_table(&mut self.phys, &mut self.pages)?;
-                self.phys.table_mut(root)[g] = (t << PAGE_SHIFT) | _PAGE_TABLE;
+                let t = self.alloc_pgtable()?;
+                table::populate(&mut self.phys, root, g, t);
                 t
             }
         };
-        Some((pud_table, index(addr, PUD_SHIFT)))
+        Some((pud_table, table::index(addr, 1)))
+    }
+
+    /// move_normal_pmd(): hand the whole PTE table under the 2 MiB-aligned `old` to the
+    /// 2 MiB-aligned `new` by moving the PMD entry (alloc_new_pmd() makes the upper levels for
+    /// `new`, but no PTE table). False (nothing done) if `new` already has an entry or its
+    /// upper tables cannot be allocated.
+    fn move_normal_pmd(&mut self, mm: MmId, old: u64, new: u64) -> bool {
+        let root = self.mms[mm].pgd;
+        let Some(src) = table::pmd_slot(&self.phys, root, old) else {
+            return false;
+        };
+        let Some(dst) = self.pmd_alloc(mm, new) else {
+            return false;
+        };
+        table::move_entry(&mut self.phys, (src.table, src.idx), (dst.table, dst.idx))
     }
 
     /// move_normal_pud(): hand the PMD table under `old` to the empty PUD entry `new`, then
@@ -621,19 +618,16 @@ impl Kernel {
     fn move_normal_pud(
         &mut self,
         mm: MmId,
-        old: (u64, usize),
-        new: (u64, usize),
+        old: (Pfn, usize),
+        new: (Pfn, usize),
         old_addr: u64,
         new_addr: u64,
     ) -> bool {
-        if self.phys.table(new.0)[new.1] & _PAGE_PRESENT != 0 {
+        if !table::move_entry(&mut self.phys, old, new) {
             return false;
         }
-        let entry = self.phys.table(old.0)[old.1];
-        self.phys.table_mut(old.0)[old.1] = 0;
-        self.phys.table_mut(new.0)[new.1] = entry;
         // The tables deposited with huge PMDs under it travel along.
-        let moved: Vec<(u64, u64)> = self.mms[mm]
+        let moved: Vec<(u64, Pfn)> = self.mms[mm]
             .deposited
             .iter()
             .filter(|(&a, _)| a >= old_addr && a < old_addr + PUD_SIZE)
@@ -960,7 +954,7 @@ mod tests {
         );
         let pm = k.pagemap(t, new + 5 * P).unwrap();
         assert_ne!(pm & PM_PRESENT, 0);
-        assert_eq!(pm & PM_PFRAME_MASK, pfn);
+        assert_eq!(pm & PM_PFRAME_MASK, pfn.0);
         assert_eq!(k.load(t, new + 5 * P), Ok(0x55));
         assert_eq!(k.load(t, new + (2 << 20) + 7 * P), Ok(0x77));
         assert_eq!(k.pagemap(t, old + 5 * P).unwrap() & PM_PRESENT, 0);

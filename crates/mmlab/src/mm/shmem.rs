@@ -7,14 +7,15 @@ use crate::errno::{Errno, SysResult};
 use crate::hw::PAGE_SIZE;
 use crate::kernel::{Kernel, Tid};
 use crate::mm::hugetlb::HPAGE_NR;
+use crate::mm::memory::ZapDetails;
 use crate::mm::vma::{vm::*, Vma};
-use crate::page::flags::*;
+use crate::page::{Folio, Gfp, PageFlags, Pfn};
 
 /// A shmem inode: size and page cache (index → PFN).
 #[derive(Debug, Default)]
 pub struct ShmemInode {
     pub size: u64,
-    pub cache: BTreeMap<u64, u64>,
+    pub cache: BTreeMap<u64, Pfn>,
     /// Open references: one per VMA mapping it.
     pub refs: u32,
     /// The inode number (get_next_ino()).
@@ -81,17 +82,12 @@ impl Kernel {
     }
 
     /// shmem_getpage_gfp(SGP_CACHE) for a fault in `vma`: the page at `index`, allocated if
-    /// absent; a page (or huge page) fallocate() left not uptodate is marked uptodate now.
-    pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64, vma: &Vma) -> SysResult<u64> {
+    /// absent; a page (or huge page) fallocate() left not uptodate is cleared and marked
+    /// uptodate now.
+    pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64, vma: &Vma) -> SysResult<Pfn> {
         let pfn = self.shmem_getpage_gfp(ino, index, Some(vma))?;
-        match self.thp_head(pfn) {
-            Some(head) => {
-                for p in head..head + HPAGE_NR {
-                    self.pages.page_mut(p).flags |= PG_UPTODATE;
-                }
-            }
-            None => self.pages.page_mut(pfn).flags |= PG_UPTODATE,
-        }
+        let f = self.pages.folio(pfn);
+        self.pages.folio_set(f, PageFlags::UPTODATE);
         Ok(pfn)
     }
 
@@ -121,17 +117,24 @@ impl Kernel {
         }
     }
 
-    /// shmem_getpage_gfp(SGP_FALLOC): find or allocate the page at `index`; a new page is zeroed
-    /// but not uptodate (fault-around will not map it until a fault has). Where shmem_is_huge()
+    /// shmem_getpage_gfp(): find or allocate the page at `index`. A new page is zeroed but
+    /// left not uptodate for a fault's caller to mark (SGP_FALLOC continues as SGP_WRITE, so
+    /// fault-around will not map a fallocated page until a fault has); an fallocate() that
+    /// finds a page still not uptodate clears it and marks it so. Where shmem_is_huge()
     /// allows and no page of the aligned 2 MiB is cached yet, a THP is allocated instead
-    /// (thp_file_alloc; thp_file_fallback when no 2 MiB block is free).
+    /// (thp_file_alloc; thp_file_fallback when no 2 MiB block is free). New folios go to the
+    /// LRU (folio_add_lru()).
     pub(crate) fn shmem_getpage_gfp(
         &mut self,
         ino: usize,
         index: u64,
         vma: Option<&Vma>,
-    ) -> SysResult<u64> {
+    ) -> SysResult<Pfn> {
         if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
+            if vma.is_none() {
+                let f = self.pages.folio(pfn);
+                self.pages.folio_set(f, PageFlags::UPTODATE);
+            }
             return Ok(pfn);
         }
         if self.shmem_is_huge(ino, vma, index) {
@@ -143,34 +146,30 @@ impl Kernel {
                 .next()
                 .is_none()
             {
-                match self.pages.alloc_huge() {
-                    Some(head) => {
-                        for pfn in head..head + HPAGE_NR {
-                            self.phys.clear(pfn);
-                        }
-                        self.shmem_add_thp(ino, hindex, head);
+                match self.alloc_huge_folio(Gfp::TRANSHUGE_LIGHT | Gfp::ZERO) {
+                    Some(f) => {
+                        self.shmem_add_thp(ino, hindex, f);
+                        self.folio_add_lru(f);
                         self.vmstat.thp_file_alloc += 1;
-                        return Ok(head + (index - hindex));
+                        return Ok(f.page(index - hindex));
                     }
                     None => self.vmstat.thp_file_fallback += 1,
                 }
             }
         }
-        self.shmem_add_page(ino, index)
+        let f = self
+            .alloc_folio(Gfp::HIGHUSER_MOVABLE | Gfp::ZERO, 0)
+            .ok_or(Errno::ENOMEM)?;
+        self.shmem_add_to_page_cache(ino, index, f.pfn());
+        self.folio_add_lru(f);
+        Ok(f.pfn())
     }
 
-    /// shmem_alloc_page() + shmem_add_to_page_cache(): a new zeroed 4 KiB page at `index`.
-    pub(crate) fn shmem_add_page(&mut self, ino: usize, index: u64) -> SysResult<u64> {
-        let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
-        self.phys.clear(pfn);
-        self.shmem_add_to_page_cache(ino, index, pfn);
-        Ok(pfn)
-    }
-
-    /// shmem_add_to_page_cache(): frame `pfn` becomes the file's page at `index`.
-    pub(crate) fn shmem_add_to_page_cache(&mut self, ino: usize, index: u64, pfn: u64) {
+    /// shmem_add_to_page_cache(): frame `pfn` becomes the file's page at `index`; the cache
+    /// takes over the allocation's reference.
+    pub(crate) fn shmem_add_to_page_cache(&mut self, ino: usize, index: u64, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
-        p.flags = PG_SWAPBACKED;
+        p.flags = PageFlags::SWAPBACKED;
         p.mapping = ino as u32;
         p.index = index;
         self.shmem[ino].cache.insert(index, pfn);
@@ -179,16 +178,15 @@ impl Kernel {
 
     /// shmem_add_to_page_cache() of a new THP at `hindex` (its contents already set): 512
     /// entries, one reference each.
-    pub(crate) fn shmem_add_thp(&mut self, ino: usize, hindex: u64, head: u64) {
+    pub(crate) fn shmem_add_thp(&mut self, ino: usize, hindex: u64, f: Folio) {
+        self.pages.folio_set(f, PageFlags::SWAPBACKED);
+        let p = self.pages.page_mut(f.pfn());
+        p.mapping = ino as u32;
+        p.index = hindex;
         for i in 0..HPAGE_NR {
-            let p = self.pages.page_mut(head + i);
-            p.flags |= PG_SWAPBACKED;
-            p.mapping = ino as u32;
-            p.index = hindex + i;
-            self.shmem[ino].cache.insert(hindex + i, head + i);
+            self.shmem[ino].cache.insert(hindex + i, f.page(i));
         }
-        self.pages.page_mut(head).refcount = HPAGE_NR as i32;
-        self.thp.folios.insert(head, Default::default());
+        self.pages.folio_ref_add(f, HPAGE_NR as i32 - 1);
         self.vmstat.nr_shmem += HPAGE_NR;
         self.vmstat.nr_shmem_hugepages += 1;
     }
@@ -202,7 +200,7 @@ impl Kernel {
             for (_, pfn) in inode.cache {
                 if !inode.huge {
                     self.vmstat.nr_shmem -= 1;
-                    if self.thp_head(pfn) == Some(pfn) {
+                    if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
                         self.vmstat.nr_shmem_hugepages -= 1;
                     }
                 }
@@ -240,8 +238,9 @@ impl Kernel {
             let (fstart, flast) = (i * PAGE_SIZE, (i + HPAGE_NR) * PAGE_SIZE - 1);
             let overlaps = flast >= lstart;
             let contained = fstart >= lstart && flast <= lend;
-            if overlaps && !contained && self.thp_head(pfn) == Some(pfn) {
-                partial.push((i, pfn));
+            match self.thp_head(pfn) {
+                Some(f) if f.pfn() == pfn && overlaps && !contained => partial.push((i, f)),
+                _ => {}
             }
         }
         let mut pinned = Vec::new();
@@ -253,7 +252,7 @@ impl Kernel {
                 pinned.push(hindex..hindex + HPAGE_NR);
             }
         }
-        let victims: Vec<(u64, u64)> = self.shmem[ino]
+        let victims: Vec<(u64, Pfn)> = self.shmem[ino]
             .cache
             .range(first_whole..end_whole.max(first_whole))
             .map(|(&i, &p)| (i, p))
@@ -262,7 +261,7 @@ impl Kernel {
         for (i, pfn) in victims {
             self.shmem[ino].cache.remove(&i);
             self.vmstat.nr_shmem -= 1;
-            if self.thp_head(pfn) == Some(pfn) {
+            if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
                 self.vmstat.nr_shmem_hugepages -= 1;
             }
             self.put_page(pfn);
@@ -304,7 +303,11 @@ impl Kernel {
     pub(crate) fn shmem_punch_hole(&mut self, ino: usize, offset: u64, end: u64) {
         let (first, last) = (offset.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if last > first {
-            self.unmap_mapping_range(ino, first, last, false, false);
+            let details = ZapDetails {
+                even_cows: false,
+                drop_marker: false,
+            };
+            self.unmap_mapping_range(ino, (first, last), details);
         }
         self.shmem_truncate_range(ino, offset, end - 1);
     }
@@ -335,7 +338,11 @@ impl Kernel {
         self.shmem[ino].size = new;
         if new <= old {
             let holebegin = new.div_ceil(PAGE_SIZE);
-            self.unmap_mapping_range(ino, holebegin, u64::MAX, true, false);
+            let details = ZapDetails {
+                even_cows: true,
+                drop_marker: false,
+            };
+            self.unmap_mapping_range(ino, (holebegin, u64::MAX), details);
             self.shmem_truncate_range(ino, new, u64::MAX);
         }
         Ok(())
@@ -432,8 +439,16 @@ impl Kernel {
         let end_index = end.div_ceil(PAGE_SIZE);
         let i = &mut self.shmem[ino];
         i.fallocend = i.fallocend.max(end_index);
-        for index in offset / PAGE_SIZE..end_index {
-            self.shmem_getpage_gfp(ino, index, None)?;
+        let mut index = offset / PAGE_SIZE;
+        while index < end_index {
+            let pfn = self.shmem_getpage_gfp(ino, index, None)?;
+            // The page is dirtied so memory pressure swaps rather than frees it; a THP
+            // covers its whole 2 MiB at once.
+            self.set_page_dirty(pfn);
+            index = match self.thp_head(pfn) {
+                Some(_) => (index + 1).next_multiple_of(HPAGE_NR),
+                None => index + 1,
+            };
         }
         if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
             self.shmem[ino].size = end;

@@ -7,15 +7,15 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::{CopyRestart, Restart};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::{Kernel, Signal, Tid};
-use crate::mm::huge_memory::pmd_trans_huge;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::mmu_gather::MmuGather;
+use crate::mm::mprotect::CpFlags;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::alloc::ZERO_PFN;
-use crate::page::flags::*;
+use crate::page::PageFlags;
+use crate::page::{Folio, Gfp, Pfn};
 use crate::pgtable::pte::{vm_get_page_prot, Pte};
-use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
 use crate::pgtable::table::{self, PteSlot};
 
 pub const UFFDIO_COPY_MODE_DONTWAKE: u64 = 1 << 0;
@@ -43,6 +43,16 @@ pub const MODE_NAMES: &[(&str, u64)] = &[
         UFFDIO_CONTINUE_MODE_DONTWAKE,
     ),
 ];
+
+/// The page mfill_atomic_install_pte() maps.
+#[derive(Clone, Copy)]
+struct InstallPage {
+    pfn: Pfn,
+    /// A page-cache page (else a new anonymous one).
+    in_cache: bool,
+    /// Newly allocated by this ioctl (it goes to the LRU).
+    new: bool,
+}
 
 /// What a fill ioctl puts at each page (mcopy_mode plus the copy source).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -258,21 +268,18 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let vma = if vma.flags & VM_SHARED == 0 {
-            self.anon_vma_prepare(mm, &vma)
+            self.vma_anon_prepare(mm, &vma)
         } else {
             vma
         };
-        let root = self.mms[mm].pgd;
         let mut addr = dst;
         while addr < end {
             let r = (|| {
-                let pmd = table::walk_alloc_pmd(&mut self.phys, &mut self.pages, root, addr)
-                    .ok_or(Errno::ENOMEM)?;
-                if pmd_trans_huge(table::get(&self.phys, pmd)) {
+                let pmd = self.pmd_alloc(mm, addr).ok_or(Errno::ENOMEM)?;
+                if table::get_pmd(&self.phys, pmd).is_leaf() {
                     return Err(Errno::EEXIST);
                 }
-                let slot = table::pte_alloc(&mut self.phys, &mut self.pages, pmd, addr)
-                    .ok_or(Errno::ENOMEM)?;
+                let slot = self.pte_alloc(pmd, addr).ok_or(Errno::ENOMEM)?;
                 self.mfill_atomic_pte(tid, mm, &vma, addr, slot, dst, fill)
             })();
             if let Err(e) = r {
@@ -303,20 +310,32 @@ impl Kernel {
         if let (Fill::Continue, Some(ino)) = (fill, shmem) {
             // mcontinue_atomic_pte(): the page must be cached already.
             let pfn = *self.shmem[ino].cache.get(&index).ok_or(Errno::EFAULT)?;
-            return self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, false);
+            let page = InstallPage {
+                pfn,
+                in_cache: true,
+                new: false,
+            };
+            return self.mfill_atomic_install_pte(mm, vma, addr, slot, page, false);
         }
         let shared = vma.flags & VM_SHARED != 0;
         match (fill, shmem, shared) {
             (Fill::Copy { src, wp }, None, _) | (Fill::Copy { src, wp }, Some(_), false) => {
                 // mcopy_atomic_pte(): a new anonymous page with the source's bytes.
-                let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
-                if let Err(e) = self.copy_from_user_page(tid, src + (addr - dst), pfn) {
-                    self.pages.free(pfn);
+                let f = self
+                    .alloc_folio(Gfp::HIGHUSER_MOVABLE, 0)
+                    .ok_or(Errno::ENOMEM)?;
+                if let Err(e) = self.copy_from_user_page(tid, src + (addr - dst), f.pfn()) {
+                    self.folio_put(f);
                     return Err(e);
                 }
-                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, false, wp);
+                let page = InstallPage {
+                    pfn: f.pfn(),
+                    in_cache: false,
+                    new: true,
+                };
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, page, wp);
                 if r.is_err() {
-                    self.pages.free(pfn);
+                    self.folio_put(f);
                 }
                 r
             }
@@ -341,8 +360,10 @@ impl Kernel {
                     Fill::Copy { src, wp } => (Some(src + (addr - dst)), wp),
                     _ => (None, false),
                 };
-                let pfn = self.pages.alloc().ok_or(Errno::ENOMEM)?;
-                self.phys.clear(pfn);
+                let f = self
+                    .alloc_folio(Gfp::HIGHUSER_MOVABLE | Gfp::ZERO, 0)
+                    .ok_or(Errno::ENOMEM)?;
+                let pfn = f.pfn();
                 let filled = match src {
                     Some(s) => self.copy_from_user_page(tid, s, pfn),
                     None => Ok(()),
@@ -353,17 +374,22 @@ impl Kernel {
                     .and(if eof { Err(Errno::EFAULT) } else { Ok(()) })
                     .and(if taken { Err(Errno::EEXIST) } else { Ok(()) });
                 if let Err(e) = early {
-                    self.pages.free(pfn);
+                    self.folio_put(f);
                     return Err(e);
                 }
                 self.shmem_add_to_page_cache(ino, index, pfn);
-                self.pages.page_mut(pfn).flags |= PG_UPTODATE;
-                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, pfn, true, wp);
+                self.pages.folio_set(f, PageFlags::UPTODATE);
+                let page = InstallPage {
+                    pfn,
+                    in_cache: true,
+                    new: true,
+                };
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, page, wp);
                 if r.is_err() {
                     // out_delete_from_cache
                     self.shmem[ino].cache.remove(&index);
                     self.vmstat.nr_shmem -= 1;
-                    self.put_page(pfn);
+                    self.folio_put(f);
                 }
                 r
             }
@@ -372,21 +398,20 @@ impl Kernel {
         }
     }
 
-    /// mfill_atomic_install_pte(): map `pfn` (a page-cache page if `in_cache`, else a new
-    /// anonymous one) at `addr`, dirty; writable only where the VMA is and not for a page-cache
-    /// page in a private VMA; `wp` maps it read-only with uffd-wp. An entry other than none or
-    /// a marker is EEXIST.
-    #[allow(clippy::too_many_arguments)]
+    /// mfill_atomic_install_pte(): map `page` (a page-cache page, or a new anonymous one) at
+    /// `addr`, dirty; writable only where the VMA is and not for a page-cache page in a private
+    /// VMA; `wp` maps it read-only with uffd-wp. An entry other than none or a marker is
+    /// EEXIST. A newly allocated page goes to the LRU.
     fn mfill_atomic_install_pte(
         &mut self,
         mm: MmId,
         vma: &Vma,
         addr: u64,
         slot: PteSlot,
-        pfn: u64,
-        in_cache: bool,
+        page: InstallPage,
         wp: bool,
     ) -> SysResult<()> {
+        let InstallPage { pfn, in_cache, new } = page;
         let mut writable = vma.flags & VM_WRITE != 0;
         if in_cache && vma.flags & VM_SHARED == 0 {
             writable = false;
@@ -411,10 +436,14 @@ impl Kernel {
         }
         if in_cache {
             self.get_page(pfn);
+            if new {
+                self.folio_add_lru(Folio(pfn));
+            }
             self.page_add_file_rmap(pfn);
             self.mms[mm].rss_shmem += 1;
         } else {
             self.page_add_new_anon_rmap(pfn, vma, addr);
+            self.folio_add_lru(Folio(pfn));
             self.mms[mm].rss_anon += 1;
         }
         table::set(&mut self.phys, slot, entry);
@@ -425,11 +454,8 @@ impl Kernel {
     /// retries it without mmap_lock. Faults on the source are kernel faults (not
     /// FAULT_FLAG_USER); one that sleeps in handle_userfault() is ERESTARTNOINTR (the ioctl goes
     /// on once woken), one the kernel cannot resolve is EFAULT.
-    pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: u64) -> SysResult<()> {
-        self.uaccess = true;
-        let r = self.with_fault_may_wait(|k| k.copy_from_user_frames(tid, src, pfn));
-        self.uaccess = false;
-        r.map_err(|sig| {
+    pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: Pfn) -> SysResult<()> {
+        self.copy_from_user_frames(tid, src, pfn).map_err(|sig| {
             if sig == Signal::Userfault {
                 Errno::ERESTARTNOINTR
             } else {
@@ -440,7 +466,7 @@ impl Kernel {
 
     /// The copy itself: frame to frame for an aligned source page (content tags included),
     /// else byte by byte across the two source pages.
-    fn copy_from_user_frames(&mut self, tid: Tid, src: u64, pfn: u64) -> Result<(), Signal> {
+    fn copy_from_user_frames(&mut self, tid: Tid, src: u64, pfn: Pfn) -> Result<(), Signal> {
         if src & !PAGE_MASK == 0 {
             let spfn = self.translate_user(tid, src)?;
             self.phys.copy(spfn, pfn);
@@ -522,105 +548,17 @@ impl Kernel {
             vma.flags
         };
         let prot = vm_get_page_prot(flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED));
-        let mut tlb = MmuGather::new(mm, false);
-        if vma.is_hugetlb() {
-            self.hugetlb_change_protection(mm, prot, start, end, Some(enable));
+        let cp_flags = if enable {
+            CpFlags::UFFD_WP
         } else {
-            self.change_protection_uffd(mm, &mut tlb, &vma, prot, start, end, enable);
-        }
-        self.tlb_end_vma(&mut tlb);
+            CpFlags::UFFD_WP_RESOLVE
+        };
+        let mut tlb = MmuGather::new(mm, false);
+        self.change_protection(&mut tlb, &vma, (start, end), prot, cp_flags);
         self.tlb_finish_mmu(tlb);
         if mode == 0 {
             self.wake_userfault(ctx, start, len);
         }
         Ok(())
-    }
-
-    /// change_protection() with MM_CP_UFFD_WP or MM_CP_UFFD_WP_RESOLVE. Present entries get
-    /// the VMA's protection (read-only when protecting) and the uffd-wp bit set or cleared;
-    /// a file VMA's empty entries get uffd-wp markers (page tables allocated for them), and
-    /// resolving clears markers. A THP entry the range covers only in part, or any file THP
-    /// being protected, is split first.
-    #[allow(clippy::too_many_arguments)]
-    fn change_protection_uffd(
-        &mut self,
-        mm: MmId,
-        tlb: &mut MmuGather,
-        vma: &Vma,
-        prot: u64,
-        start: u64,
-        end: u64,
-        enable: bool,
-    ) {
-        let protect_file = enable && !vma.is_anonymous();
-        self.split_huge_pmd_edges(mm, start, end);
-        for (haddr, pmd, e) in self.thp_leaves(mm, start, end) {
-            if protect_file {
-                self.split_huge_pmd(mm, haddr);
-                continue;
-            }
-            let mut new = Pte(e.modify(prot).0 | crate::pgtable::pte::_PAGE_PSE);
-            new = if enable {
-                new.wrprotect().mkuffd_wp()
-            } else {
-                new.clear_uffd_wp()
-            };
-            table::set(&mut self.phys, pmd, new);
-            if crate::pgtable::pte::pte_needs_flush(e, new) {
-                tlb.add_huge_range(haddr, HPAGE_SIZE);
-            }
-        }
-        let root = self.mms[mm].pgd;
-        let mut addr = start;
-        while addr < end {
-            // change_pmd_range() → change_pte_range(), one PTE table at a time.
-            let table_end = ((addr >> 21) + 1) << 21;
-            let stop = table_end.min(end);
-            // change_pmd_prepare(): protecting a file range allocates its page tables.
-            let first = if protect_file {
-                table::walk_alloc(&mut self.phys, &mut self.pages, root, addr)
-            } else {
-                table::walk(&self.phys, root, addr)
-            };
-            if let Some(mut slot) = first {
-                while addr < stop {
-                    self.change_pte_uffd(tlb, slot, addr, prot, enable, protect_file);
-                    addr += PAGE_SIZE;
-                    slot.idx += 1;
-                }
-            }
-            addr = stop;
-        }
-    }
-
-    /// One entry of change_pte_range() under MM_CP_UFFD_WP(_RESOLVE).
-    fn change_pte_uffd(
-        &mut self,
-        tlb: &mut MmuGather,
-        slot: PteSlot,
-        addr: u64,
-        prot: u64,
-        enable: bool,
-        protect_file: bool,
-    ) {
-        let old = table::get(&self.phys, slot);
-        if old.is_present() {
-            let new = old.modify(prot);
-            let new = if enable {
-                new.wrprotect().mkuffd_wp()
-            } else {
-                new.clear_uffd_wp()
-            };
-            table::set(&mut self.phys, slot, new);
-            if crate::pgtable::pte::pte_needs_flush(old, new) {
-                tlb.add_range(addr, PAGE_SIZE);
-            }
-        } else if old.marker_bits().is_some() {
-            if !enable && old.is_uffd_wp_marker() {
-                table::set(&mut self.phys, slot, Pte::NONE);
-            }
-        } else if old.is_none() && protect_file {
-            table::set(&mut self.phys, slot, Pte::marker(PTE_MARKER_UFFD_WP));
-        }
     }
 }

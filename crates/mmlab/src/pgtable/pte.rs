@@ -1,7 +1,9 @@
 //! The x86-64 PTE: raw `u64` bits (arch/x86/include/asm/pgtable_types.h, 5.19), a typed view,
 //! and the one place that converts between them.
 
-use super::swp::{self, SwpEntry, SwpPteBits};
+use super::arch::{SwpPteArch, X86_64};
+use super::swp::{self, SwpEntry, SwpKind, SwpPteBits};
+use crate::page::Pfn;
 
 pub const _PAGE_PRESENT: u64 = 1 << 0;
 pub const _PAGE_RW: u64 = 1 << 1;
@@ -79,6 +81,106 @@ pub fn vm_get_page_prot(rwxs: u64) -> PgProt {
     PROTECTION_MAP[(rwxs & 0xf) as usize]
 }
 
+/// The bit operations a leaf entry has at either level (pte_* and pmd_* of
+/// arch/x86/include/asm/pgtable.h act on the same bits): written once for `Pte` and `Pmd`.
+macro_rules! leaf_bits {
+    ($t:ident, $lvl:literal) => {
+        impl $t {
+            #[doc = concat!($lvl, "_pfn().")]
+            #[inline]
+            pub fn pfn(self) -> Pfn {
+                Pfn((self.0 & PTE_PFN_MASK) >> 12)
+            }
+            #[doc = concat!($lvl, "_present(): present, or PROT_NONE (which the hardware sees as not present).")]
+            #[inline]
+            pub fn is_present(self) -> bool {
+                self.0 & (_PAGE_PRESENT | _PAGE_PROTNONE) != 0
+            }
+            #[doc = concat!($lvl, "_protnone(): a PROT_NONE entry.")]
+            #[inline]
+            pub fn is_protnone(self) -> bool {
+                self.0 & (_PAGE_PRESENT | _PAGE_PROTNONE) == _PAGE_PROTNONE
+            }
+            #[doc = concat!($lvl, "_write().")]
+            #[inline]
+            pub fn write(self) -> bool {
+                self.0 & _PAGE_RW != 0
+            }
+            #[doc = concat!($lvl, "_dirty().")]
+            #[inline]
+            pub fn dirty(self) -> bool {
+                self.0 & _PAGE_DIRTY != 0
+            }
+            #[doc = concat!($lvl, "_young().")]
+            #[inline]
+            pub fn young(self) -> bool {
+                self.0 & _PAGE_ACCESSED != 0
+            }
+            #[doc = concat!($lvl, "_soft_dirty() (present entries).")]
+            #[inline]
+            pub fn soft_dirty(self) -> bool {
+                self.0 & _PAGE_SOFT_DIRTY != 0
+            }
+            #[doc = concat!($lvl, "_uffd_wp() (present entries).")]
+            #[inline]
+            pub fn uffd_wp(self) -> bool {
+                self.0 & _PAGE_UFFD_WP != 0
+            }
+            #[doc = concat!($lvl, "_mkwrite().")]
+            #[inline]
+            pub fn mkwrite(self) -> $t {
+                $t(self.0 | _PAGE_RW)
+            }
+            #[doc = concat!($lvl, "_wrprotect().")]
+            #[inline]
+            pub fn wrprotect(self) -> $t {
+                $t(self.0 & !_PAGE_RW)
+            }
+            #[doc = concat!($lvl, "_mkdirty(): sets both the hardware and the soft-dirty bit, as x86 does.")]
+            #[inline]
+            pub fn mkdirty(self) -> $t {
+                $t(self.0 | _PAGE_DIRTY | _PAGE_SOFT_DIRTY)
+            }
+            #[doc = concat!($lvl, "_mkclean().")]
+            #[inline]
+            pub fn mkclean(self) -> $t {
+                $t(self.0 & !_PAGE_DIRTY)
+            }
+            #[doc = concat!($lvl, "_mkyoung().")]
+            #[inline]
+            pub fn mkyoung(self) -> $t {
+                $t(self.0 | _PAGE_ACCESSED)
+            }
+            #[doc = concat!($lvl, "_mkold().")]
+            #[inline]
+            pub fn mkold(self) -> $t {
+                $t(self.0 & !_PAGE_ACCESSED)
+            }
+            #[doc = concat!($lvl, "_mksoft_dirty().")]
+            #[inline]
+            pub fn mksoft_dirty(self) -> $t {
+                $t(self.0 | _PAGE_SOFT_DIRTY)
+            }
+            #[doc = concat!($lvl, "_mkuffd_wp() (present entries).")]
+            #[inline]
+            pub fn mkuffd_wp(self) -> $t {
+                $t(self.0 | _PAGE_UFFD_WP)
+            }
+            #[doc = concat!($lvl, "_clear_uffd_wp() (present entries).")]
+            #[inline]
+            pub fn clear_uffd_wp(self) -> $t {
+                $t(self.0 & !_PAGE_UFFD_WP)
+            }
+            #[doc = concat!($lvl, "_modify(): keep the PFN and software state, take the protection from `prot`.")]
+            #[inline]
+            pub fn modify(self, prot: PgProt) -> $t {
+                $t((self.0 & (_PAGE_CHG_MASK | Self::KEEP)) | (prot & !(_PAGE_CHG_MASK | Self::KEEP)))
+            }
+        }
+    };
+}
+pub(crate) use leaf_bits;
+
 /// A raw x86-64 page-table entry.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Pte(pub u64);
@@ -89,132 +191,81 @@ impl std::fmt::Debug for Pte {
     }
 }
 
+leaf_bits!(Pte, "pte");
+
+/// What a PTE holds: the one classification the walker and the fault path match on, so an
+/// entry kind a path does not handle is a compile error there, not a silent fall-through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PteKind {
+    /// pte_none().
+    None,
+    /// pte_present() (PROT_NONE included).
+    Present(Pte),
+    /// A non-present entry: a swap slot, a migration or device entry, a PTE marker, a
+    /// poisoned page (is_swap_pte()), with the bits the swap format carries.
+    Swp(SwpKind, SwpPteBits),
+}
+
 impl Pte {
     pub const NONE: Pte = Pte(0);
+    /// Bits pte_modify() keeps beyond _PAGE_CHG_MASK (none for 4 KiB entries).
+    const KEEP: u64 = 0;
 
     /// pte_none(): empty, ignoring the accessed/dirty bits (the Knights Landing erratum mask).
     #[inline]
     pub fn is_none(self) -> bool {
         self.0 & !(_PAGE_ACCESSED | _PAGE_DIRTY) == 0
     }
-    /// pte_present(): present, or PROT_NONE (which the hardware sees as not present).
-    #[inline]
-    pub fn is_present(self) -> bool {
-        self.0 & (_PAGE_PRESENT | _PAGE_PROTNONE) != 0
-    }
-    /// pte_protnone(): a PROT_NONE entry.
-    #[inline]
-    pub fn is_protnone(self) -> bool {
-        self.0 & (_PAGE_PRESENT | _PAGE_PROTNONE) == _PAGE_PROTNONE
-    }
     /// is_swap_pte(): neither none nor present.
     #[inline]
     pub fn is_swap(self) -> bool {
         !self.is_none() && !self.is_present()
-    }
-    /// pte_pfn().
-    #[inline]
-    pub fn pfn(self) -> u64 {
-        (self.0 & PTE_PFN_MASK) >> 12
-    }
-    /// pte_write().
-    #[inline]
-    pub fn write(self) -> bool {
-        self.0 & _PAGE_RW != 0
-    }
-    /// pte_dirty().
-    #[inline]
-    pub fn dirty(self) -> bool {
-        self.0 & _PAGE_DIRTY != 0
-    }
-    /// pte_young().
-    #[inline]
-    pub fn young(self) -> bool {
-        self.0 & _PAGE_ACCESSED != 0
     }
     /// pte_special().
     #[inline]
     pub fn special(self) -> bool {
         self.0 & _PAGE_SPECIAL != 0
     }
-    /// pte_soft_dirty() (present entries).
-    #[inline]
-    pub fn soft_dirty(self) -> bool {
-        self.0 & _PAGE_SOFT_DIRTY != 0
-    }
-    /// pte_uffd_wp() (present entries).
-    #[inline]
-    pub fn uffd_wp(self) -> bool {
-        self.0 & _PAGE_UFFD_WP != 0
-    }
     /// pfn_pte(): a new leaf entry for a frame with a protection.
     #[inline]
-    pub fn pfn_pte(pfn: u64, prot: PgProt) -> Pte {
-        Pte(((pfn << 12) & PTE_PFN_MASK) | (prot & !PTE_PFN_MASK))
-    }
-    /// pte_mkwrite().
-    #[inline]
-    pub fn mkwrite(self) -> Pte {
-        Pte(self.0 | _PAGE_RW)
-    }
-    /// pte_wrprotect().
-    #[inline]
-    pub fn wrprotect(self) -> Pte {
-        Pte(self.0 & !_PAGE_RW)
-    }
-    /// pte_mkdirty(): sets both the hardware and the soft-dirty bit, as x86 does.
-    #[inline]
-    pub fn mkdirty(self) -> Pte {
-        Pte(self.0 | _PAGE_DIRTY | _PAGE_SOFT_DIRTY)
-    }
-    /// pte_mkclean().
-    #[inline]
-    pub fn mkclean(self) -> Pte {
-        Pte(self.0 & !_PAGE_DIRTY)
-    }
-    /// pte_mkyoung().
-    #[inline]
-    pub fn mkyoung(self) -> Pte {
-        Pte(self.0 | _PAGE_ACCESSED)
-    }
-    /// pte_mkold().
-    #[inline]
-    pub fn mkold(self) -> Pte {
-        Pte(self.0 & !_PAGE_ACCESSED)
+    pub fn pfn_pte(pfn: Pfn, prot: PgProt) -> Pte {
+        Pte(((pfn.0 << 12) & PTE_PFN_MASK) | (prot & !PTE_PFN_MASK))
     }
     /// pte_mkspecial().
     #[inline]
     pub fn mkspecial(self) -> Pte {
         Pte(self.0 | _PAGE_SPECIAL)
     }
-    /// pte_modify(): keep the PFN and software state, take the protection from `prot`.
+    /// pte_mkhuge(): a hugetlb entry (hugetlb code handles its PMD-level entries as pte_t).
     #[inline]
-    pub fn modify(self, prot: PgProt) -> Pte {
-        Pte((self.0 & _PAGE_CHG_MASK) | (prot & !_PAGE_CHG_MASK))
+    pub fn mkhuge(self) -> Pte {
+        Pte(self.0 | _PAGE_PSE)
     }
-
-    /// pte_mkuffd_wp() (present entries).
+    /// The entry's kind. A non-present value no Linux path writes (bits no swap format uses)
+    /// decodes as the swap entry those bits would be read as, as pte_to_swp_entry() does.
     #[inline]
-    pub fn mkuffd_wp(self) -> Pte {
-        Pte(self.0 | _PAGE_UFFD_WP)
+    pub fn kind(self) -> PteKind {
+        if self.is_none() {
+            PteKind::None
+        } else if self.is_present() {
+            PteKind::Present(self)
+        } else {
+            let (e, bits) = X86_64::decode(self.0).expect("neither none nor present");
+            PteKind::Swp(e.kind(), bits)
+        }
     }
-    /// pte_clear_uffd_wp() (present entries).
-    #[inline]
-    pub fn clear_uffd_wp(self) -> Pte {
-        Pte(self.0 & !_PAGE_UFFD_WP)
+    /// swp_entry_to_pte() with the swap-PTE bits: a non-present entry of a kind.
+    pub fn swp(kind: SwpKind, bits: SwpPteBits) -> Pte {
+        Pte(X86_64::encode(SwpEntry::from_kind(kind), bits))
     }
     /// make_pte_marker(): a non-present entry of type SWP_PTE_MARKER carrying `bits`.
     pub fn marker(bits: u64) -> Pte {
-        let e = SwpEntry::from_kind(swp::SwpKind::Marker { bits });
-        Pte(swp::x86_encode_swap_pte(e, SwpPteBits::default()))
+        Pte::swp(SwpKind::Marker { bits }, SwpPteBits::default())
     }
     /// The marker bits if this is a PTE marker (is_pte_marker() then pte_marker_get()).
     pub fn marker_bits(self) -> Option<u64> {
-        if !swp::x86_is_swap_pte(self.0) {
-            return None;
-        }
-        match swp::x86_decode_swap_pte(self.0)?.0.kind() {
-            swp::SwpKind::Marker { bits } => Some(bits & swp::PTE_MARKER_MASK),
+        match self.kind() {
+            PteKind::Swp(SwpKind::Marker { bits }, _) => Some(bits & swp::PTE_MARKER_MASK),
             _ => None,
         }
     }
@@ -229,8 +280,7 @@ impl Pte {
     }
     /// pte_swp_uffd_wp_any(): a swap entry with _PAGE_SWP_UFFD_WP, or a uffd-wp marker.
     pub fn swp_uffd_wp_any(self) -> bool {
-        swp::x86_is_swap_pte(self.0)
-            && (self.0 & swp::X86_PAGE_SWP_UFFD_WP != 0 || self.is_uffd_wp_marker())
+        matches!(self.kind(), PteKind::Swp(_, b) if b.uffd_wp) || self.is_uffd_wp_marker()
     }
 
     /// The typed view of this entry.
@@ -244,7 +294,7 @@ impl Pte {
         if self.is_present() {
             let b = self.0;
             return PteView::Present(PresentPte {
-                pfn: self.pfn(),
+                pfn: self.pfn().0,
                 protnone: self.is_protnone(),
                 writable: b & _PAGE_RW != 0,
                 user: b & _PAGE_USER != 0,
@@ -264,8 +314,8 @@ impl Pte {
             });
         }
         // Decoding ignores bits no swap PTE uses; only canonical encodings get the Swap view.
-        match swp::x86_decode_swap_pte(self.0) {
-            Some((entry, bits)) if swp::x86_encode_swap_pte(entry, bits) == self.0 => {
+        match X86_64::decode(self.0) {
+            Some((entry, bits)) if X86_64::encode(entry, bits) == self.0 => {
                 PteView::Swap { entry, bits }
             }
             _ => PteView::Invalid(self.0),
@@ -277,7 +327,7 @@ impl Pte {
         match v {
             PteView::None => Pte::NONE,
             PteView::Invalid(raw) => Pte(raw),
-            PteView::Swap { entry, bits } => Pte(swp::x86_encode_swap_pte(entry, bits)),
+            PteView::Swap { entry, bits } => Pte(X86_64::encode(entry, bits)),
             PteView::Present(p) => {
                 let mut b = (p.pfn << 12) & PTE_PFN_MASK;
                 let set = |b: &mut u64, on: bool, bit: u64| {
@@ -395,7 +445,7 @@ mod tests {
 
     #[test]
     fn needs_flush_follows_x86_rules() {
-        let rw = Pte::pfn_pte(5, PAGE_SHARED).mkdirty();
+        let rw = Pte::pfn_pte(Pfn(5), PAGE_SHARED).mkdirty();
         let ro = rw.wrprotect();
         assert!(pte_needs_flush(rw, ro), "clearing RW flushes");
         assert!(
@@ -422,7 +472,7 @@ mod tests {
             "soft-dirty is software"
         );
         assert!(
-            pte_needs_flush(ro, Pte::pfn_pte(6, PAGE_COPY)),
+            pte_needs_flush(ro, Pte::pfn_pte(Pfn(6), PAGE_COPY)),
             "PFN change flushes"
         );
         assert!(
@@ -438,9 +488,9 @@ mod tests {
 
     #[test]
     fn modify_keeps_pfn_and_software_state() {
-        let p = Pte::pfn_pte(0x1234, PAGE_SHARED).mkdirty();
+        let p = Pte::pfn_pte(Pfn(0x1234), PAGE_SHARED).mkdirty();
         let q = p.modify(PAGE_READONLY);
-        assert_eq!(q.pfn(), 0x1234);
+        assert_eq!(q.pfn(), Pfn(0x1234));
         assert!(!q.write() && q.dirty() && q.soft_dirty());
         assert!(p.modify(PAGE_NONE).is_protnone());
     }

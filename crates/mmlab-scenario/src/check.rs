@@ -1,0 +1,541 @@
+//! The check pass right after parsing: everything about a scenario that does not depend on
+//! what a kernel answers is checked before anything runs, with file:line:col. Header values
+//! (profile, features, CPUs, memory, the hugetlb pool), task names (declared, bound, exited),
+//! variables bound before their use, calls and their argument counts, record fields, and
+//! constant values out of range (a byte above 0xff, a shift by 64 or more, a division by 0).
+
+use std::collections::{HashMap, HashSet};
+
+use mmlab::{Config, Kernel, Profile};
+
+use crate::ast::*;
+use crate::lang::{self, Args, CallKind, RecordKind, Returns};
+use crate::parse::ParseError;
+
+/// The type of a value, as far as the check pass knows it.
+#[derive(Clone, Copy, Debug)]
+enum Ty {
+    /// A number, with its value if the expression is constant.
+    Num(Option<u64>),
+    Record(&'static RecordKind),
+}
+
+/// What the names of a scenario stand for at one point of the file.
+#[derive(Clone, Default)]
+struct Names {
+    /// Live tasks and the process each belongs to.
+    tasks: HashMap<String, usize>,
+    /// Tasks whose process exited, with the line of the exit.
+    exited: HashMap<String, usize>,
+    /// Variables bound so far.
+    vars: HashMap<String, Ty>,
+    /// Tasks whose `expect fork() blocks` waits for `C = wait()` to bind the child.
+    pending_fork: HashSet<String>,
+    next_process: usize,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    cpus: usize,
+}
+
+/// Check a parsed scenario; the first problem found is the error.
+pub fn check(sc: &Scenario) -> Result<(), ParseError> {
+    let file = sc.path.display().to_string();
+    let cpus = header(sc, &file)?;
+    let c = Checker { file: &file, cpus };
+    c.block(&sc.body, &mut Names::default())
+}
+
+/// The number of steps a body runs (each step, and each pass of a `repeat`, counts one),
+/// saturating: the language has no branches, so this is known before anything runs.
+pub fn step_count(body: &[Stmt]) -> u64 {
+    body.iter()
+        .fold(0u64, |n, s| n.saturating_add(stmt_steps(s)))
+}
+
+/// The steps one statement runs.
+pub fn stmt_steps(s: &Stmt) -> u64 {
+    match &s.kind {
+        StmtKind::Repeat { count, body } => {
+            count.saturating_mul(step_count(body).saturating_add(1))
+        }
+        _ => 1,
+    }
+}
+
+fn err(file: &str, pos: Pos, msg: impl Into<String>) -> ParseError {
+    ParseError {
+        file: file.into(),
+        line: pos.line,
+        col: pos.col,
+        msg: msg.into(),
+    }
+}
+
+/// The header's values as the model would take them; returns the CPU count.
+fn header(sc: &Scenario, file: &str) -> Result<usize, ParseError> {
+    let at = |what: &str, msg: String| err(file, sc.pos_of(what), msg);
+    let profile: Profile = match &sc.profile {
+        Some(p) => p.parse().map_err(|e| at("profile", e))?,
+        None => Profile::default(),
+    };
+    let mut cfg = Config::new(profile);
+    for (name, on) in &sc.features {
+        cfg.features
+            .set(name, *on)
+            .map_err(|e| at(&format!("feature {name}"), e))?;
+    }
+    if let Some(c) = sc.cpus {
+        if !(1..=crate::model::MAX_CPUS).contains(&c) {
+            return Err(at(
+                "cpus",
+                format!(
+                    "cpus {c}: a scenario has 1 to {} CPUs",
+                    crate::model::MAX_CPUS
+                ),
+            ));
+        }
+        cfg.cpus = c;
+    }
+    if let Some(m) = sc.memory {
+        if m < MIN_MEMORY || m % (2 << 20) != 0 || m > MAX_MEMORY {
+            return Err(at(
+                "memory",
+                format!(
+                    "memory {m}: a multiple of 2M from {}M to {}G",
+                    MIN_MEMORY >> 20,
+                    MAX_MEMORY >> 30
+                ),
+            ));
+        }
+        cfg.memory_bytes = m;
+    }
+    if let Some(b) = sc.fault_around_bytes {
+        cfg.set_fault_around_bytes(b)
+            .map_err(|e| at("fault-around-bytes", e))?;
+    }
+    if let Some(n) = sc.hugepages {
+        // The pool the model's memory can hold: ask a fresh model, as `prepare` will.
+        let mut k = Kernel::new(cfg.clone());
+        let got = k.set_nr_hugepages(n);
+        if got < n {
+            return Err(at(
+                "hugepages",
+                format!(
+                    "hugepages {n}: {} MiB of memory holds only {got} huge pages (raise `memory`)",
+                    cfg.memory_bytes >> 20
+                ),
+            ));
+        }
+    }
+    Ok(cfg.cpus)
+}
+
+/// The smallest and largest `memory` a scenario may ask for.
+const MIN_MEMORY: u64 = 16 << 20;
+const MAX_MEMORY: u64 = 1 << 40;
+
+impl Checker<'_> {
+    fn err(&self, pos: Pos, msg: impl Into<String>) -> ParseError {
+        err(self.file, pos, msg)
+    }
+
+    fn block(&self, body: &[Stmt], names: &mut Names) -> Result<(), ParseError> {
+        for s in body {
+            match &s.kind {
+                StmtKind::Process { name, cpu } => {
+                    self.fresh_task(name, s.pos, names)?;
+                    self.cpu(*cpu as u64, s.pos)?;
+                    names.tasks.insert(name.clone(), names.next_process);
+                    names.exited.remove(name);
+                    names.next_process += 1;
+                }
+                StmtKind::Repeat { count: 0, body } => {
+                    // Never runs; its lines must still make sense.
+                    self.block(body, &mut names.clone())?;
+                }
+                StmtKind::Repeat { count, body } => {
+                    let before: HashSet<String> = names.tasks.keys().cloned().collect();
+                    self.block(body, names)?;
+                    let after: HashSet<String> = names.tasks.keys().cloned().collect();
+                    // A pass that changes the tasks may not run again the same way: check the
+                    // second pass too (a fork binding a name taken by the first pass, a task
+                    // the first pass ended).
+                    if *count > 1 && before != after {
+                        self.block(body, names)?;
+                    }
+                }
+                StmtKind::Step { task, action } => {
+                    self.task(task, s.pos, names)?;
+                    self.action(task, s.pos, action, names)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cpu(&self, cpu: u64, pos: Pos) -> Result<(), ParseError> {
+        if cpu >= self.cpus as u64 {
+            return Err(self.err(
+                pos,
+                format!(
+                    "cpu {cpu}: the scenario has {} CPUs (0 to {}; `cpus N` sets more)",
+                    self.cpus,
+                    self.cpus - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn fresh_task(&self, name: &str, pos: Pos, names: &Names) -> Result<(), ParseError> {
+        if names.tasks.contains_key(name) {
+            return Err(self.err(pos, format!("a task named `{name}` already exists")));
+        }
+        Ok(())
+    }
+
+    fn task(&self, task: &str, pos: Pos, names: &Names) -> Result<(), ParseError> {
+        if names.tasks.contains_key(task) {
+            return Ok(());
+        }
+        if let Some(line) = names.exited.get(task) {
+            return Err(self.err(
+                pos,
+                format!("task `{task}` is gone: its process exited at line {line}"),
+            ));
+        }
+        Err(self.err(
+            pos,
+            format!(
+                "unknown task `{task}` (declare it with `process {task}`, or bind it with \
+                 `{task} = fork()` or `{task} = thread(CPU)`)"
+            ),
+        ))
+    }
+
+    fn action(
+        &self,
+        task: &str,
+        pos: Pos,
+        action: &Action,
+        names: &mut Names,
+    ) -> Result<(), ParseError> {
+        match action {
+            Action::Do(e) => {
+                if let Some(("exit", args)) = e.as_call() {
+                    self.arity(e, args)?;
+                    self.num(&args[0], names)?;
+                    let process = names.tasks[task];
+                    let gone: Vec<String> = names
+                        .tasks
+                        .iter()
+                        .filter(|(_, p)| **p == process)
+                        .map(|(t, _)| t.clone())
+                        .collect();
+                    for t in gone {
+                        names.tasks.remove(&t);
+                        names.pending_fork.remove(&t);
+                        names.exited.insert(t, pos.line);
+                    }
+                    return Ok(());
+                }
+                self.expr(e, names)?;
+            }
+            Action::Assign(name, e) => {
+                match e.as_call() {
+                    Some((f @ ("fork" | "thread"), args)) => {
+                        self.arity(e, args)?;
+                        self.fresh_task(name, pos, names)?;
+                        let process = if f == "fork" {
+                            names.next_process += 1;
+                            names.next_process - 1
+                        } else {
+                            if let Ty::Num(Some(cpu)) = self.num(&args[0], names)? {
+                                self.cpu(cpu, args[0].pos)?;
+                            }
+                            names.tasks[task]
+                        };
+                        names.tasks.insert(name.clone(), process);
+                        names.exited.remove(name);
+                        return Ok(());
+                    }
+                    Some(("wait", [])) if names.pending_fork.remove(task) => {
+                        self.fresh_task(name, pos, names)?;
+                        names.next_process += 1;
+                        names.tasks.insert(name.clone(), names.next_process - 1);
+                        names.exited.remove(name);
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+                if lang::constant(name).is_some() {
+                    return Err(self.err(
+                        pos,
+                        format!("`{name}` is a constant; a variable needs another name"),
+                    ));
+                }
+                let ty = match self.expr(e, names)? {
+                    Ty::Num(_) => Ty::Num(None),
+                    r => r,
+                };
+                names.vars.insert(name.clone(), ty);
+            }
+            Action::Compare(a, _, b) => {
+                self.num(a, names)?;
+                self.num(b, names)?;
+            }
+            Action::Mem { addr, len, byte } => {
+                self.num(addr, names)?;
+                self.num(len, names)?;
+                self.byte(byte, names)?;
+            }
+            Action::Fails(call, _) => {
+                let ok = matches!(call.as_call(), Some((f, _)) if f == "uffd_read" || f == "wait"
+                    || lang::call_spec(f).is_some_and(|c| c.kind == CallKind::Syscall));
+                if !ok {
+                    return Err(self.err(
+                        call.pos,
+                        "`expect CALL fails ERRNO` takes a syscall, uffd_read() or wait()",
+                    ));
+                }
+                self.expr(call, names)?;
+            }
+            Action::Faults(access, _) => {
+                if !matches!(access.as_call(), Some((f, _)) if lang::call_spec(f).is_some_and(|c| c.kind == CallKind::Access))
+                {
+                    return Err(self.err(
+                        access.pos,
+                        format!(
+                            "`expect ACCESS faults SIGNAL` takes a memory access ({})",
+                            lang::call_names(CallKind::Access).join(", ")
+                        ),
+                    ));
+                }
+                self.expr(access, names)?;
+            }
+            Action::Blocks(call) => match call.as_call() {
+                Some(("fork", args)) => {
+                    self.arity(call, args)?;
+                    names.pending_fork.insert(task.to_string());
+                }
+                Some((f, _))
+                    if lang::call_spec(f).is_some_and(|c| {
+                        matches!(c.kind, CallKind::Syscall | CallKind::Access)
+                    }) =>
+                {
+                    self.expr(call, names)?;
+                }
+                _ => {
+                    return Err(self.err(
+                        call.pos,
+                        "`expect X blocks` takes a syscall, fork() or a memory access",
+                    ))
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn arity(&self, e: &Expr, args: &[Expr]) -> Result<&'static lang::CallSpec, ParseError> {
+        let Some((f, _)) = e.as_call() else {
+            return Err(self.err(e.pos, "a call"));
+        };
+        let spec = lang::call_spec(f).ok_or_else(|| self.unknown_call(e.pos, f))?;
+        if !spec.arities.contains(&args.len()) {
+            let want = spec
+                .arities
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            return Err(self.err(
+                e.pos,
+                format!(
+                    "{f}() takes {want} argument(s), {} given (see docs/scenario-language.md)",
+                    args.len()
+                ),
+            ));
+        }
+        Ok(spec)
+    }
+
+    fn unknown_call(&self, pos: Pos, f: &str) -> ParseError {
+        self.err(
+            pos,
+            format!(
+                "unknown call `{f}` (syscalls: {}; accesses: {}; probes: {}; model probes: {})",
+                lang::call_names(CallKind::Syscall).join(", "),
+                lang::call_names(CallKind::Access).join(", "),
+                lang::call_names(CallKind::Probe).join(", "),
+                lang::call_names(CallKind::ModelProbe).join(", ")
+            ),
+        )
+    }
+
+    /// An expression that must be a number.
+    fn num(&self, e: &Expr, names: &Names) -> Result<Ty, ParseError> {
+        match self.expr(e, names)? {
+            Ty::Record(r) if !r.raw => Err(self.err(
+                e.pos,
+                format!(
+                    "a number, but this is a {} record; pick a field ({})",
+                    r.name,
+                    (r.fields)().join(", ")
+                ),
+            )),
+            Ty::Record(_) => Ok(Ty::Num(None)),
+            n => Ok(n),
+        }
+    }
+
+    /// A byte value: a constant must fit in 8 bits.
+    fn byte(&self, e: &Expr, names: &Names) -> Result<(), ParseError> {
+        if let Ty::Num(Some(v)) = self.num(e, names)? {
+            if v > 0xff {
+                return Err(self.err(e.pos, format!("{v:#x} is not a byte (0 to 0xff)")));
+            }
+        }
+        Ok(())
+    }
+
+    fn expr(&self, e: &Expr, names: &Names) -> Result<Ty, ParseError> {
+        match &e.kind {
+            ExprKind::Num(v, _) => Ok(Ty::Num(Some(*v))),
+            ExprKind::Str(_) => Err(self.err(
+                e.pos,
+                "a number (a string is only the name argument of memfd_create)",
+            )),
+            ExprKind::Name(n) => {
+                if let Some(t) = names.vars.get(n) {
+                    return Ok(*t);
+                }
+                if let Some(v) = lang::constant(n) {
+                    return Ok(Ty::Num(Some(v)));
+                }
+                if names.tasks.contains_key(n) {
+                    return Err(self.err(e.pos, format!("`{n}` is a task, not a value")));
+                }
+                Err(self.err(
+                    e.pos,
+                    format!("unknown name `{n}`: no variable of that name is bound before this line, and no constant has it"),
+                ))
+            }
+            ExprKind::Neg(x) => Ok(match self.num(x, names)? {
+                Ty::Num(Some(v)) => Ty::Num(Some(v.wrapping_neg())),
+                _ => Ty::Num(None),
+            }),
+            ExprKind::Not(x) => Ok(match self.num(x, names)? {
+                Ty::Num(Some(v)) => Ty::Num(Some(!v)),
+                _ => Ty::Num(None),
+            }),
+            ExprKind::Chain(first, rest) => {
+                let mut acc = match self.num(first, names)? {
+                    Ty::Num(v) => v,
+                    Ty::Record(_) => None,
+                };
+                for (op, rhs) in rest {
+                    let r = match self.num(rhs, names)? {
+                        Ty::Num(v) => v,
+                        Ty::Record(_) => None,
+                    };
+                    acc = match (acc, r) {
+                        (Some(x), Some(y)) => {
+                            Some(op.apply(x, y).map_err(|m| self.err(rhs.pos, m))?)
+                        }
+                        // Known at run time only; still no shift by 64 or more.
+                        (_, Some(y)) if matches!(op, BinOp::Shl | BinOp::Shr) && y >= 64 => {
+                            return Err(self.err(
+                                rhs.pos,
+                                format!("a shift by {y}: a 64-bit value shifts by 0 to 63 bits"),
+                            ))
+                        }
+                        (_, Some(0)) if matches!(op, BinOp::Div | BinOp::Rem) => {
+                            return Err(self.err(rhs.pos, "division by zero"))
+                        }
+                        _ => None,
+                    };
+                }
+                Ok(Ty::Num(acc))
+            }
+            ExprKind::Field(rec, field) => match self.expr(rec, names)? {
+                Ty::Record(r) => {
+                    if (r.fields)().contains(&field.as_str()) {
+                        Ok(Ty::Num(None))
+                    } else {
+                        Err(self.err(
+                            e.pos,
+                            format!(
+                                "a {} record has no field `{field}` (fields: {})",
+                                r.name,
+                                (r.fields)().join(", ")
+                            ),
+                        ))
+                    }
+                }
+                Ty::Num(_) => Err(self.err(
+                    e.pos,
+                    format!("`.{field}` of a number: only records (pagemap, maps, smaps, uffd_read, model.page) have fields"),
+                )),
+            },
+            ExprKind::Call(f, args) => self.call(e, f, args, names),
+        }
+    }
+
+    fn call(&self, e: &Expr, f: &str, args: &[Expr], names: &Names) -> Result<Ty, ParseError> {
+        let spec = self.arity(e, args)?;
+        match spec.kind {
+            CallKind::Task => {
+                return Err(self.err(
+                    e.pos,
+                    format!("{f}() binds a new task: write `NAME = {f}(...)` on a line of its own"),
+                ))
+            }
+            CallKind::Exit => {
+                return Err(self.err(e.pos, "exit(STATUS) is a step of its own: `TASK: exit(0)`"))
+            }
+            CallKind::Mem => {
+                return Err(self.err(e.pos, "mem() only as `expect mem(ADDR, LEN) == BYTE`"))
+            }
+            _ => {}
+        }
+        match spec.args {
+            Args::Name(list) => match &args[0].kind {
+                ExprKind::Name(n) if list().contains(&n.as_str()) => {}
+                ExprKind::Name(n) => {
+                    return Err(self.err(
+                        args[0].pos,
+                        format!("{f}() knows no `{n}` (known: {})", list().join(", ")),
+                    ))
+                }
+                _ => {
+                    return Err(self.err(
+                        args[0].pos,
+                        format!("{f}(NAME) takes a bare name (known: {})", list().join(", ")),
+                    ))
+                }
+            },
+            Args::StrFirst => {
+                if !matches!(args[0].kind, ExprKind::Str(_)) {
+                    return Err(self.err(args[0].pos, format!("{f}() takes a quoted name first")));
+                }
+                for a in &args[1..] {
+                    self.num(a, names)?;
+                }
+            }
+            Args::Exprs => {
+                for a in args {
+                    self.num(a, names)?;
+                }
+                if matches!(f, "store" | "memset") {
+                    self.byte(&args[1], names)?;
+                }
+            }
+        }
+        Ok(match spec.returns {
+            Returns::Num(_) => Ty::Num(None),
+            Returns::Record(r) => Ty::Record(r),
+        })
+    }
+}

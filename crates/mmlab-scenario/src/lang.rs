@@ -1,0 +1,379 @@
+//! The language's vocabulary in one place: every call with its argument counts and what it
+//! returns, the record fields, the signals and the constants. The check pass, the runner and
+//! the guide's consistency test all read these tables.
+
+use mmlab::Errno;
+
+use crate::ast::Radix;
+
+/// What kind of thing a call is; it decides where the call may stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    /// A syscall: its failure ends the scenario unless written `expect CALL fails ERRNO`.
+    Syscall,
+    /// A memory access (or `wait()`, which finishes one): it may raise a signal.
+    Access,
+    /// A look at /proc, or read(2) of a userfaultfd message.
+    Probe,
+    /// A look inside the model (`model.…`).
+    ModelProbe,
+    /// `fork()` and `thread(N)`: they bind a task, so only `NAME = fork()`.
+    Task,
+    /// `exit(STATUS)`: a statement of its own.
+    Exit,
+    /// `mem(ADDR, LEN)`: only in `expect mem(ADDR, LEN) == BYTE`.
+    Mem,
+}
+
+/// How a call's arguments are written.
+#[derive(Clone, Copy, Debug)]
+pub enum Args {
+    /// Expressions.
+    Exprs,
+    /// One bare name from a table (`meminfo(AnonPages)`).
+    Name(fn() -> Vec<&'static str>),
+    /// A string literal, then expressions (`memfd_create("name", flags)`).
+    StrFirst,
+}
+
+/// What a call gives back.
+#[derive(Clone, Copy, Debug)]
+pub enum Returns {
+    Num(Radix),
+    Record(&'static RecordKind),
+}
+
+/// A call of the language.
+#[derive(Clone, Copy, Debug)]
+pub struct CallSpec {
+    pub name: &'static str,
+    pub kind: CallKind,
+    /// The argument counts it accepts.
+    pub arities: &'static [usize],
+    pub args: Args,
+    pub returns: Returns,
+}
+
+/// A record a probe returns, with its field names.
+#[derive(Debug)]
+pub struct RecordKind {
+    pub name: &'static str,
+    /// Whether the record is also a number (`pagemap(p)` is the raw 64-bit entry).
+    pub raw: bool,
+    pub fields: fn() -> Vec<&'static str>,
+}
+
+/// Fields of `pagemap(addr)`: the bits of a /proc/PID/pagemap entry.
+pub const PAGEMAP_FIELDS: &[(&str, u32, u32)] = &[
+    // (name, first bit, width)
+    ("present", 63, 1),
+    ("swapped", 62, 1),
+    ("file", 61, 1),
+    ("uffd_wp", 57, 1),
+    ("exclusive", 56, 1),
+    ("soft_dirty", 55, 1),
+    ("pfn", 0, 55),
+];
+
+pub static PAGEMAP: RecordKind = RecordKind {
+    name: "pagemap",
+    raw: true,
+    fields: || PAGEMAP_FIELDS.iter().map(|f| f.0).collect(),
+};
+
+/// Fields of `maps(addr)`.
+pub const MAPS_FIELDS: &[&str] = &["start", "end", "prot", "shared"];
+
+pub static MAPS: RecordKind = RecordKind {
+    name: "maps",
+    raw: false,
+    fields: || MAPS_FIELDS.to_vec(),
+};
+
+/// The smaps fields scenarios may name (the kernel prints more; both backends give these).
+pub const SMAPS_FIELDS: &[&str] = &[
+    "size",
+    "rss",
+    "pss",
+    "shared_clean",
+    "shared_dirty",
+    "private_clean",
+    "private_dirty",
+    "referenced",
+    "anonymous",
+    "lazyfree",
+    "swap",
+    "locked",
+    "shared_hugetlb",
+    "private_hugetlb",
+    "anonhugepages",
+    "shmempmdmapped",
+    "filepmdmapped",
+    "thpeligible",
+];
+
+pub static SMAPS: RecordKind = RecordKind {
+    name: "smaps",
+    raw: false,
+    fields: || {
+        SMAPS_FIELDS
+            .iter()
+            .copied()
+            .chain(mmlab::fs::proc::SMAPS_VMFLAGS.iter().map(|&(f, _, _)| f))
+            .collect()
+    },
+};
+
+/// Fields of a uffd_msg (`uffd_read(fd)`): the event, then its union member's fields.
+pub const UFFD_MSG_FIELDS: &[&str] = &[
+    "event", "flags", "address", "ptid", "ufd", "from", "to", "len", "start", "end",
+];
+
+pub static UFFD_MSG: RecordKind = RecordKind {
+    name: "uffd_msg",
+    raw: false,
+    fields: || UFFD_MSG_FIELDS.to_vec(),
+};
+
+/// Fields of `model.page(addr)`: the struct page mapped there.
+pub const MODEL_PAGE_FIELDS: &[&str] = &[
+    "pfn",
+    "anon",
+    "anon_exclusive",
+    "refcount",
+    "mapcount",
+    "thp",
+    "zero",
+    "dirty",
+    "lru",
+    "active",
+    "referenced",
+    "swapbacked",
+];
+
+pub static MODEL_PAGE: RecordKind = RecordKind {
+    name: "model.page",
+    raw: false,
+    fields: || MODEL_PAGE_FIELDS.to_vec(),
+};
+
+/// How a record field is best written: addresses and PFNs (particular to a machine), events
+/// and flag words in hex.
+pub fn field_radix(field: &str) -> Radix {
+    match field {
+        "pfn" | "start" | "end" | "address" | "from" | "to" => Radix::Addr,
+        "event" | "flags" => Radix::Hex,
+        _ => Radix::Dec,
+    }
+}
+
+fn meminfo_names() -> Vec<&'static str> {
+    mmlab::fs::proc::MEMINFO_NAMES.to_vec()
+}
+
+fn vmstat_names() -> Vec<&'static str> {
+    mmlab::vmstat::VmStat::LINUX_NAMES.to_vec()
+}
+
+fn counter_names() -> Vec<&'static str> {
+    mmlab::vmstat::VmStat::names().collect()
+}
+
+const fn sys(name: &'static str, arities: &'static [usize], radix: Radix) -> CallSpec {
+    CallSpec {
+        name,
+        kind: CallKind::Syscall,
+        arities,
+        args: Args::Exprs,
+        returns: Returns::Num(radix),
+    }
+}
+
+const fn call(
+    name: &'static str,
+    kind: CallKind,
+    arities: &'static [usize],
+    returns: Returns,
+) -> CallSpec {
+    CallSpec {
+        name,
+        kind,
+        arities,
+        args: Args::Exprs,
+        returns,
+    }
+}
+
+const fn named(name: &'static str, kind: CallKind, names: fn() -> Vec<&'static str>) -> CallSpec {
+    CallSpec {
+        name,
+        kind,
+        arities: &[1],
+        args: Args::Name(names),
+        returns: Returns::Num(Radix::Dec),
+    }
+}
+
+use CallKind::*;
+use Radix::*;
+
+/// Every call a scenario can make, in the guide's order.
+pub static CALLS: &[CallSpec] = &[
+    sys("mmap", &[6], Addr),
+    sys("munmap", &[2], Dec),
+    sys("mremap", &[4, 5], Addr),
+    sys("mprotect", &[3], Dec),
+    sys("madvise", &[3], Dec),
+    call("fork", Task, &[0], Returns::Num(Dec)),
+    call("thread", Task, &[1], Returns::Num(Dec)),
+    call("exit", Exit, &[1], Returns::Num(Dec)),
+    sys("sched_setaffinity", &[1], Dec),
+    CallSpec {
+        name: "memfd_create",
+        kind: Syscall,
+        arities: &[2],
+        args: Args::StrFirst,
+        returns: Returns::Num(Dec),
+    },
+    sys("ftruncate", &[2], Dec),
+    sys("fallocate", &[4], Dec),
+    sys("fcntl", &[3], Hex),
+    sys("close", &[1], Dec),
+    sys("userfaultfd", &[1], Dec),
+    sys("uffdio_api", &[3], Hex),
+    sys("uffdio_register", &[4], Hex),
+    sys("uffdio_unregister", &[3], Dec),
+    sys("uffdio_copy", &[5], Dec),
+    sys("uffdio_zeropage", &[4], Dec),
+    sys("uffdio_continue", &[4], Dec),
+    sys("uffdio_writeprotect", &[4], Dec),
+    sys("uffdio_wake", &[3], Dec),
+    call("uffd_read", Probe, &[1], Returns::Record(&UFFD_MSG)),
+    call("load", Access, &[1], Returns::Num(Byte)),
+    call("store", Access, &[2], Returns::Num(Dec)),
+    call("memset", Access, &[3], Returns::Num(Dec)),
+    call("touch", Access, &[2], Returns::Num(Dec)),
+    call("wait", Access, &[0], Returns::Num(Auto)),
+    call("mem", Mem, &[2], Returns::Num(Byte)),
+    call("pagemap", Probe, &[1], Returns::Record(&PAGEMAP)),
+    call("zero_pfn", Probe, &[0], Returns::Num(Addr)),
+    call("minflt", Probe, &[0], Returns::Num(Dec)),
+    call("maps", Probe, &[1], Returns::Record(&MAPS)),
+    call("vma_count", Probe, &[2], Returns::Num(Dec)),
+    call("smaps", Probe, &[1], Returns::Record(&SMAPS)),
+    named("meminfo", Probe, meminfo_names),
+    named("vmstat", Probe, vmstat_names),
+    call("model.tlb_flushes", ModelProbe, &[0, 1], Returns::Num(Dec)),
+    named("model.counter", ModelProbe, counter_names),
+    call("model.page", ModelProbe, &[1], Returns::Record(&MODEL_PAGE)),
+    call("model.pte", ModelProbe, &[1], Returns::Num(Addr)),
+    call("model.khugepaged_scan", ModelProbe, &[1], Returns::Num(Dec)),
+    call(
+        "model.khugepaged_collapse",
+        ModelProbe,
+        &[1],
+        Returns::Num(Dec),
+    ),
+    call("model.get_page", ModelProbe, &[1], Returns::Num(Addr)),
+    call("model.put_page", ModelProbe, &[1], Returns::Num(Dec)),
+];
+
+/// The call named `name`.
+pub fn call_spec(name: &str) -> Option<&'static CallSpec> {
+    CALLS.iter().find(|c| c.name == name)
+}
+
+/// The names of the calls of one kind, for messages and the guide.
+pub fn call_names(kind: CallKind) -> Vec<&'static str> {
+    CALLS
+        .iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.name)
+        .collect()
+}
+
+/// Which argument of a call is the address it looks at (for the state shown on a failure).
+pub fn address_arg(call: &str) -> Option<usize> {
+    match call {
+        "load"
+        | "store"
+        | "memset"
+        | "touch"
+        | "pagemap"
+        | "maps"
+        | "smaps"
+        | "vma_count"
+        | "munmap"
+        | "mprotect"
+        | "madvise"
+        | "mremap"
+        | "model.page"
+        | "model.pte"
+        | "model.get_page"
+        | "model.khugepaged_scan"
+        | "model.khugepaged_collapse" => Some(0),
+        "uffdio_register"
+        | "uffdio_unregister"
+        | "uffdio_copy"
+        | "uffdio_zeropage"
+        | "uffdio_continue"
+        | "uffdio_writeprotect"
+        | "uffdio_wake" => Some(1),
+        _ => None,
+    }
+}
+
+/// The signals `expect ACCESS faults SIGNAL` can name.
+pub const SIGNALS: &[&str] = &["SIGSEGV", "SIGBUS"];
+
+/// The signal an access raised, by name.
+pub fn signal(name: &str) -> Option<mmlab::Signal> {
+    match name {
+        "SIGSEGV" => Some(mmlab::Signal::Segv),
+        "SIGBUS" => Some(mmlab::Signal::Bus),
+        _ => None,
+    }
+}
+
+/// Constants the language knows: uapi names, errnos, sizes.
+pub fn constant(name: &str) -> Option<u64> {
+    match name {
+        "NULL" => Some(0),
+        "PAGE_SIZE" => Some(4096),
+        "HPAGE_SIZE" => Some(2 << 20),
+        _ if name.starts_with("F_") => mmlab::mm::memfd::SEAL_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, v)| v),
+        _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
+            mmlab::mm::userfaultfd::constant(name)
+        }
+        _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(r, _)| *r as u64),
+        _ => mmlab::uapi::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .or_else(|| Errno::from_name(name).map(|e| e.code() as u64)),
+    }
+}
+
+/// How a constant is best written: flag words and addresses in hex, sizes and errnos in
+/// decimal.
+pub fn constant_radix(name: &str) -> Radix {
+    if name.starts_with("PROT_")
+        || name.starts_with("MAP_")
+        || name.starts_with("MREMAP_")
+        || name.starts_with("UFFD")
+        || name.starts_with("O_")
+        || name.starts_with("MFD_")
+        || name.starts_with("F_SEAL")
+        || name.starts_with("FALLOC_")
+    {
+        Radix::Hex
+    } else {
+        Radix::Auto
+    }
+}
