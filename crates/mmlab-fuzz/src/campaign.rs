@@ -79,22 +79,23 @@ impl Results {
             .find(|g| g.finding.signature == f.finding.signature)
         {
             Some(g) => {
-                g.occurrences += f.occurrences;
-                let mut seeds = f.seeds.clone();
-                seeds.push(f.seed);
-                for s in seeds {
-                    if g.seeds.len() < MORE_SEEDS && s != g.seed && !g.seeds.contains(&s) {
-                        g.seeds.push(s);
-                    }
-                }
-                if f.minimised_lines < g.minimised_lines {
-                    let (occ, seeds) = (g.occurrences, std::mem::take(&mut g.seeds));
-                    *g = Found {
-                        occurrences: occ,
-                        seeds,
-                        ..f
-                    };
-                }
+                let occurrences = g.occurrences + f.occurrences;
+                let mut seeds: Vec<u64> = g.seeds.iter().chain(&f.seeds).copied().collect();
+                seeds.extend([g.seed, f.seed]);
+                let best = if f.minimised_lines < g.minimised_lines {
+                    f
+                } else {
+                    g.clone()
+                };
+                seeds.retain(|s| *s != best.seed);
+                seeds.sort_unstable();
+                seeds.dedup();
+                seeds.truncate(MORE_SEEDS);
+                *g = Found {
+                    occurrences,
+                    seeds,
+                    ..best
+                };
             }
             None => self.findings.push(f),
         }
@@ -140,6 +141,14 @@ impl Results {
 pub trait Progress {
     fn case_done(&mut self, done: u64, findings: usize);
     fn found(&mut self, f: &Found);
+}
+
+/// Reports nothing (tests, scripts).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn case_done(&mut self, _: u64, _: usize) {}
+    fn found(&mut self, _: &Found) {}
 }
 
 /// Generate case `seed` (a panic while generating leaves the text up to the call that did).
@@ -243,4 +252,78 @@ pub fn write_case(dir: &std::path::Path, f: &Found) -> std::io::Result<PathBuf> 
     text.push_str(&f.case);
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmlab_scenario::ModelBackend;
+
+    fn plan(cases: u64, shard: (u64, u64)) -> Plan {
+        Plan {
+            seed: 7,
+            cases: Some(cases),
+            budget: None,
+            shard,
+            gen: GenConfig::default(),
+            shrink: false,
+            shrink_budget: Budget {
+                tries: 0,
+                time: Duration::ZERO,
+            },
+        }
+    }
+
+    #[test]
+    fn shards_split_a_campaign_and_merge_back_whole() {
+        let parts: Vec<Results> = (1..=3)
+            .map(|k| run_campaign::<ModelBackend>(&plan(10, (k, 3)), None, &mut Silent))
+            .collect();
+        assert_eq!(parts.iter().map(|r| r.cases).collect::<Vec<_>>(), [4, 3, 3]);
+        let all = Results::merge(&parts).expect("one campaign");
+        assert_eq!(all.cases, 10);
+        assert_eq!(all.shard, "merged");
+        let whole = run_campaign::<ModelBackend>(&plan(10, (1, 1)), None, &mut Silent);
+        assert_eq!(whole.failed, all.failed);
+    }
+
+    #[test]
+    fn merging_keeps_one_finding_per_signature_with_the_smallest_case() {
+        let found = |seed, lines| Found {
+            finding: Finding {
+                kind: Kind::Violation,
+                signature: "violation: x".into(),
+                detail: String::new(),
+                line: None,
+            },
+            seed,
+            lines: 50,
+            minimised_lines: lines,
+            case: format!("{lines} lines"),
+            occurrences: 1,
+            seeds: vec![],
+        };
+        let mut a = Results {
+            version: VERSION,
+            seed: 1,
+            ..Default::default()
+        };
+        a.add(found(3, 9));
+        let mut b = a.clone();
+        b.findings.clear();
+        b.failed.clear();
+        b.add(found(8, 4));
+        let m = Results::merge(&[a, b]).expect("same campaign");
+        assert_eq!(m.findings.len(), 1);
+        assert_eq!(m.findings[0].occurrences, 2);
+        assert_eq!(m.findings[0].seed, 8);
+        assert_eq!(m.findings[0].seeds, [3]);
+        assert_eq!(m.failed[&Kind::Violation], 2);
+        let other = Results {
+            version: VERSION,
+            seed: 2,
+            ..Default::default()
+        };
+        assert!(Results::merge(&[m, other]).is_err());
+    }
 }

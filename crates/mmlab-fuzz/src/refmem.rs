@@ -1126,3 +1126,114 @@ impl RefMem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: u64 = PROT_READ | PROT_WRITE;
+    const A: u64 = 0x10_0000;
+
+    fn byte(m: &RefMem, mm: MmId, a: u64) -> Option<u8> {
+        m.predict(mm, a, false).byte
+    }
+
+    #[test]
+    fn private_anonymous_memory_is_copied_by_fork() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        m.mmap(p, A, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, None, 0);
+        m.stored(p, A + 5, Some(7));
+        let c = m.fork_mm(p);
+        m.stored(c, A + 5, Some(9));
+        assert_eq!(byte(&m, p, A + 5), Some(7));
+        assert_eq!(byte(&m, c, A + 5), Some(9));
+        assert_eq!(byte(&m, c, A + PAGE), Some(0));
+        m.madvise(p, A, PAGE, MADV_DONTNEED);
+        assert_eq!(byte(&m, p, A + 5), Some(0));
+        assert_eq!(byte(&m, c, A + 5), Some(9));
+    }
+
+    #[test]
+    fn shared_mappings_see_each_others_writes_and_private_ones_copy_on_write() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        let f = m.new_file(false, 2 * PAGE);
+        m.mmap(p, A, 2 * PAGE, RW, MAP_SHARED, Some(f), 0);
+        m.mmap(p, A + 0x10_0000, 2 * PAGE, RW, MAP_PRIVATE, Some(f), 0);
+        let q = A + 0x10_0000;
+        m.stored(p, A, Some(1));
+        assert_eq!(
+            byte(&m, p, q),
+            Some(1),
+            "a private mapping reads the file until it writes"
+        );
+        m.stored(p, q, Some(2));
+        m.stored(p, A, Some(3));
+        assert_eq!(byte(&m, p, q), Some(2), "its own copy since");
+        m.madvise(p, q, PAGE, MADV_DONTNEED);
+        assert_eq!(
+            byte(&m, p, q),
+            Some(3),
+            "DONTNEED drops the copy: the file again"
+        );
+    }
+
+    #[test]
+    fn truncation_makes_the_end_sigbus_and_punching_zeroes() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        let f = m.new_file(false, 4 * PAGE);
+        m.mmap(p, A, 4 * PAGE, RW, MAP_SHARED, Some(f), 0);
+        m.write_range(p, A, A + 4 * PAGE, Some(0x11));
+        m.truncate(f, PAGE + 100);
+        assert_eq!(byte(&m, p, A + PAGE + 99), Some(0x11));
+        assert_eq!(
+            byte(&m, p, A + PAGE + 100),
+            Some(0),
+            "the tail of the last page is zeroed"
+        );
+        assert_eq!(
+            m.predict(p, A + 2 * PAGE, false).fault,
+            Some(Some(Signal::Bus))
+        );
+        m.fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10, 20);
+        assert_eq!(byte(&m, p, A + 9), Some(0x11));
+        assert_eq!(byte(&m, p, A + 10), Some(0));
+        assert_eq!(byte(&m, p, A + 30), Some(0x11));
+    }
+
+    #[test]
+    fn mremap_moves_contents_and_free_makes_them_unknown() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        m.mmap(p, A, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, None, 0);
+        m.stored(p, A + PAGE + 1, Some(5));
+        let new = A + 0x20_0000;
+        m.mremap(p, A, 2 * PAGE, 3 * PAGE, MREMAP_MAYMOVE, new);
+        assert_eq!(m.predict(p, A, false).fault, Some(Some(Signal::Segv)));
+        assert_eq!(byte(&m, p, new + PAGE + 1), Some(5));
+        assert_eq!(byte(&m, p, new + 2 * PAGE), Some(0));
+        m.madvise(p, new, 2 * PAGE, MADV_FREE);
+        assert_eq!(
+            byte(&m, p, new + PAGE + 1),
+            None,
+            "MADV_FREE may or may not drop it"
+        );
+    }
+
+    #[test]
+    fn a_write_that_faults_half_way_leaves_the_rest_alone() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        let f = m.new_file(false, PAGE);
+        m.mmap(p, A, 2 * PAGE, RW, MAP_PRIVATE, Some(f), 0);
+        m.write_until_fault(p, A, A + 2 * PAGE, Some(4));
+        assert_eq!(byte(&m, p, A), Some(4));
+        assert_eq!(
+            m.predict(p, A + PAGE, true).fault,
+            Some(Some(Signal::Bus)),
+            "past EOF the page was not copied, so it still faults"
+        );
+    }
+}

@@ -685,3 +685,76 @@ impl<B: Backend> Backend for Shadow<B> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mmlab_scenario::ModelBackend;
+
+    fn map_page(s: &mut Shadow<ModelBackend>, t: TaskId) -> u64 {
+        let call = Syscall::Mmap {
+            addr: 0,
+            len: PAGE,
+            prot: PROT_READ | PROT_WRITE,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+            fd: -1,
+            off: 0,
+        };
+        s.syscall(t, &call).expect("mmap")
+    }
+
+    #[test]
+    fn a_byte_changed_behind_the_shadow_is_a_mismatch() {
+        let mut s = Shadow::new(ModelBackend::default());
+        s.prepare(&Setup::default()).expect("prepares");
+        let t = s.spawn_process(0).expect("process");
+        let a = map_page(&mut s, t);
+        s.access(t, Access::Store(a + 3, 0x11)).expect("store");
+        assert_eq!(s.access(t, Access::Load(a + 3)), Ok(0x11));
+        assert!(s.mismatches.is_empty(), "{:?}", s.mismatches);
+        // A store the shadow does not see, as a model bug writing the wrong page would be.
+        let k = s.inner.kernel().expect("prepared");
+        k.store(t, a + 3, 0x12).expect("store");
+        assert_eq!(s.access(t, Access::Load(a + 3)), Ok(0x12));
+        assert_eq!(s.mismatches.len(), 1);
+        assert_eq!(s.mismatches[0].kind, "load private-anon: value");
+        assert!(
+            s.mismatches[0].what.contains("expected 0x11"),
+            "{:?}",
+            s.mismatches
+        );
+    }
+
+    #[test]
+    fn a_fault_the_shadow_does_not_expect_is_a_mismatch() {
+        let mut s = Shadow::new(ModelBackend::default());
+        s.prepare(&Setup::default()).expect("prepares");
+        let t = s.spawn_process(0).expect("process");
+        let a = map_page(&mut s, t);
+        let k = s.inner.kernel().expect("prepared");
+        k.munmap(t, a, PAGE).expect("munmap");
+        assert_eq!(s.access(t, Access::Load(a)), Err(Signal::Segv));
+        assert_eq!(s.mismatches.len(), 1);
+        assert_eq!(s.mismatches[0].kind, "load private-anon: fault");
+    }
+
+    #[test]
+    fn what_the_shadow_cannot_know_it_does_not_judge() {
+        let mut s = Shadow::new(ModelBackend::default());
+        s.prepare(&Setup::default()).expect("prepares");
+        let t = s.spawn_process(0).expect("process");
+        let a = map_page(&mut s, t);
+        s.access(t, Access::Store(a, 0x11)).expect("store");
+        let free = Syscall::Madvise {
+            addr: a,
+            len: PAGE,
+            advice: MADV_FREE,
+        };
+        s.syscall(t, &free).expect("madvise");
+        // The model keeps the page (nothing reclaims it); zero would be right too.
+        let k = s.inner.kernel().expect("prepared");
+        k.store(t, a, 0).expect("store");
+        assert_eq!(s.access(t, Access::Load(a)), Ok(0));
+        assert!(s.mismatches.is_empty(), "{:?}", s.mismatches);
+    }
+}

@@ -217,7 +217,8 @@ impl Gen<'_> {
     // ---- mmap ----
 
     pub(super) fn map_something(&mut self, t: usize) -> bool {
-        if !self.region_room(t) {
+        // MAP_FIXED over a registered range may sleep on an UNMAP event.
+        if !self.region_room(t) || !self.may_block(t) {
             return false;
         }
         match self.rng.random_range(0..100) {

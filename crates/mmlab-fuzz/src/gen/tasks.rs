@@ -161,10 +161,19 @@ impl Gen<'_> {
     }
 
     /// Can `t` take a step that may sleep on a userfaultfd of its own mm? Only while another
-    /// awake task holds a descriptor of every such context (so someone can wake it).
+    /// awake task holds a descriptor of every such context (so someone can wake it), and while
+    /// no task sleeps: which of two tasks woken together runs first is the scheduler's choice
+    /// on a real kernel, so a case keeps to one sleeper at a time.
     pub(super) fn may_block(&self, t: usize) -> bool {
         let p = self.tasks[t].proc;
         let awake = self.awake();
+        let armed = self
+            .uffds
+            .iter()
+            .any(|u| u.owner == p && !u.holders.is_empty());
+        if armed && !self.asleep().is_empty() {
+            return false;
+        }
         self.uffds
             .iter()
             .filter(|u| u.owner == p && !u.holders.is_empty())
