@@ -50,6 +50,10 @@ pub struct Found {
     /// How many cases failed this way, and (some of) their seeds.
     pub occurrences: u64,
     pub seeds: Vec<u64>,
+    /// For a divergence: in how many of the fresh host runs the shrunk case diverged the same
+    /// way, of how many (a host backend that ran hundreds of cases is not a fresh machine).
+    #[serde(default)]
+    pub reproduced: Option<(u32, u32)>,
 }
 
 /// A campaign's (or a shard's, or merged shards') results.
@@ -161,19 +165,24 @@ pub fn case_text(seed: u64, gen: &GenConfig) -> String {
     text
 }
 
-/// Run the plan; `host` is used when the plan compares with the host kernel.
+/// Fresh host runs a shrunk divergence is checked with.
+const FRESH_RUNS: u32 = 3;
+
+/// Run the plan; `host` makes a host backend when the plan compares with the host kernel (one
+/// for the campaign, and a fresh one for each check of a shrunk divergence).
 pub fn run_campaign<H: Backend>(
     plan: &Plan,
-    mut host: Option<&mut H>,
+    host: Option<&dyn Fn() -> H>,
     progress: &mut dyn Progress,
 ) -> Results {
+    let mut backend = host.map(|make| make());
     let start = Instant::now();
     let (k, n) = plan.shard;
     let mut res = Results {
         version: VERSION,
         seed: plan.seed,
         shard: format!("{k}/{n}"),
-        both: host.is_some(),
+        both: backend.is_some(),
         ..Default::default()
     };
     let mut i = k - 1;
@@ -184,7 +193,7 @@ pub fn run_campaign<H: Backend>(
         let seed = plan.seed.wrapping_add(i);
         let name = format!("fuzz-{seed}.mml");
         let text = case_text(seed, &plan.gen);
-        let out = judge(&text, &name, host.as_deref_mut());
+        let out = judge(&text, &name, backend.as_mut());
         res.cases += 1;
         if let Some(r) = out.host_skip {
             *res.host_skipped.entry(r).or_default() += 1;
@@ -200,7 +209,7 @@ pub fn run_campaign<H: Backend>(
                 let small = shrink(
                     &text,
                     |t| {
-                        judge(t, &name, host.as_deref_mut())
+                        judge(t, &name, backend.as_mut())
                             .finding
                             .is_some_and(|g| g.signature == sig)
                     },
@@ -213,12 +222,25 @@ pub fn run_campaign<H: Backend>(
             };
             // The finding as the shrunk case shows it (its line numbers are the case's).
             let finding = if plan.shrink && !seen {
-                judge(&case, &name, host.as_deref_mut())
+                judge(&case, &name, backend.as_mut())
                     .finding
                     .filter(|g| g.signature == f.signature)
                     .unwrap_or(f)
             } else {
                 f
+            };
+            let reproduced = match host {
+                Some(make) if !seen && finding.kind == Kind::Divergence => {
+                    let again = (0..FRESH_RUNS)
+                        .filter(|_| {
+                            judge(&case, &name, Some(&mut make()))
+                                .finding
+                                .is_some_and(|g| g.signature == finding.signature)
+                        })
+                        .count();
+                    Some((again as u32, FRESH_RUNS))
+                }
+                _ => None,
             };
             let found = Found {
                 finding,
@@ -228,6 +250,7 @@ pub fn run_campaign<H: Backend>(
                 case,
                 occurrences: 1,
                 seeds: vec![],
+                reproduced,
             };
             if !seen {
                 progress.found(&found);
@@ -249,6 +272,9 @@ pub fn write_case(dir: &std::path::Path, f: &Found) -> std::io::Result<PathBuf> 
         "# mmlab fuzz: {} (case seed {}, {} lines shrunk to {})\n# {}\n",
         f.finding.signature, f.seed, f.lines, f.minimised_lines, f.finding.detail
     );
+    if let Some((k, n)) = f.reproduced {
+        text.push_str(&format!("# diverged again in {k} of {n} fresh host runs\n"));
+    }
     text.push_str(&f.case);
     std::fs::write(&path, text)?;
     Ok(path)
@@ -302,6 +328,7 @@ mod tests {
             case: format!("{lines} lines"),
             occurrences: 1,
             seeds: vec![],
+            reproduced: None,
         };
         let mut a = Results {
             version: VERSION,

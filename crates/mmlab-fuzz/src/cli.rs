@@ -129,6 +129,9 @@ fn print_found(f: &Found) {
         f.finding.signature
     );
     println!("    {}", f.finding.detail);
+    if let Some((k, n)) = f.reproduced {
+        println!("    diverged again in {k} of {n} fresh host runs");
+    }
     for l in f.case.lines() {
         println!("    | {l}");
     }
@@ -221,8 +224,8 @@ fn merge(files: &[PathBuf], json: bool) -> ExitCode {
     }
 }
 
-/// `mmlab fuzz ...`; `host` makes the host backend when `--both` asks for it.
-pub fn main<H: Backend>(args: FuzzArgs, host: impl FnOnce() -> H) -> ExitCode {
+/// `mmlab fuzz ...`; `host` makes host backends when `--both` asks for them.
+pub fn main<H: Backend>(args: FuzzArgs, host: impl Fn() -> H) -> ExitCode {
     if let Some(FuzzCmd::Merge { files, json }) = args.cmd {
         return merge(&files, json);
     }
@@ -274,8 +277,7 @@ pub fn main<H: Backend>(args: FuzzArgs, host: impl FnOnce() -> H) -> ExitCode {
         out: a.out,
     };
     let results = if a.both {
-        let mut h = host();
-        run_campaign(&plan, Some(&mut h), &mut progress)
+        run_campaign(&plan, Some(&host), &mut progress)
     } else {
         run_campaign::<H>(&plan, None, &mut progress)
     };

@@ -202,8 +202,9 @@ fn matching_paren(s: &str) -> Option<usize> {
 
 /// A host observation reduced to its kind: a number, an errno, a signal, a sleep.
 fn observed_kind(o: Option<&String>) -> String {
+    // A plain call line leaves no observation where it succeeded.
     let Some(o) = o else {
-        return "not reached".into();
+        return "no failure".into();
     };
     let first = o.split_whitespace().next().unwrap_or("");
     if first.starts_with(|c: char| c.is_ascii_digit()) {
@@ -339,8 +340,8 @@ pub fn judge<H: Backend>(text: &str, name: &str, host: Option<&mut H>) -> Outcom
     let Some(d) = first_divergence(&diffs) else {
         return Outcome::default();
     };
-    let model_says = d.model.clone().unwrap_or_else(|| "not reached".into());
-    let host_says = d.host.clone().unwrap_or_else(|| "not reached".into());
+    let model_says = d.model.clone().unwrap_or_else(|| "no failure".into());
+    let host_says = d.host.clone().unwrap_or_else(|| "no failure".into());
     Outcome {
         finding: Some(Finding {
             kind: Kind::Divergence,

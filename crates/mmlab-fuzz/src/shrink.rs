@@ -168,6 +168,37 @@ impl<F: FnMut(&str) -> bool> Shrinker<F> {
         }
     }
 
+    /// Give steps of other tasks to the first process's own task, so that the threads and
+    /// children they needed can go too.
+    fn retask(&mut self, header: &[String], mut units: Vec<Unit>) -> Vec<Unit> {
+        let Some(main) = units.iter().find_map(|u| {
+            let rest = u.lines[0].strip_prefix("process ")?;
+            rest.split_whitespace().next().map(str::to_string)
+        }) else {
+            return units;
+        };
+        for u in 0..units.len() {
+            if units[u].lines.len() != 1 {
+                continue;
+            }
+            let Some((task, rest)) = units[u].lines[0].split_once(": ") else {
+                continue;
+            };
+            if task == main || task.contains(' ') {
+                continue;
+            }
+            let (task, cand) = (task.to_string(), format!("{main}: {rest}"));
+            let old = std::mem::replace(&mut units[u].lines[0], cand);
+            if self.holds(&join(header, &units)) {
+                units[u].uses.remove(&task);
+                units[u].uses.insert(main.clone());
+            } else {
+                units[u].lines[0] = old;
+            }
+        }
+        units
+    }
+
     /// Drop optional header lines (never the title).
     fn drop_header(&mut self, mut header: Vec<String>, units: &[Unit]) -> Vec<String> {
         let mut i = 0;
@@ -265,6 +296,43 @@ fn simpler(line: &str) -> Vec<String> {
     out
 }
 
+/// `text` with `from` replaced by `to` where `from` does not continue a word or a number.
+fn replace_token(text: &str, from: &str, to: &str) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let (starts_word, ends_word) = (
+        from.chars().next().is_some_and(word),
+        from.chars().last().is_some_and(word),
+    );
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + from.len()..];
+        let glued = starts_word && out.chars().last().is_some_and(word)
+            || ends_word && after.chars().next().is_some_and(word);
+        out.push_str(if glued { from } else { to });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The same line written more simply: `x + 0 * PAGE_SIZE + 0` as `x`, `1 * PAGE_SIZE` as
+/// `PAGE_SIZE` (the shrinker's numbers leave these behind).
+fn tidy(line: &str) -> String {
+    let mut l = line.to_string();
+    for (from, to) in [
+        (" + 0 * PAGE_SIZE", ""),
+        (" + 0 * HPAGE_SIZE", ""),
+        (" + 0", ""),
+        ("1 * PAGE_SIZE", "PAGE_SIZE"),
+        ("1 * HPAGE_SIZE", "HPAGE_SIZE"),
+    ] {
+        l = replace_token(&l, from, to);
+    }
+    l
+}
+
 /// Minimise `text`, which fails as `same` recognises. Returns the smallest text found.
 pub fn shrink(text: &str, same: impl FnMut(&str) -> bool, budget: Budget) -> String {
     let Some((header, units)) = split(text) else {
@@ -277,10 +345,23 @@ pub fn shrink(text: &str, same: impl FnMut(&str) -> bool, budget: Budget) -> Str
         tries: 0,
     };
     let units = s.drop_units(&header, units);
+    let units = s.retask(&header, units);
+    let units = s.drop_units(&header, units);
     let header = s.drop_header(header, &units);
     let units = s.simplify(&header, units);
     // Simpler numbers can make more statements unnecessary.
-    let units = s.drop_units(&header, units);
+    let mut units = s.drop_units(&header, units);
+    for u in 0..units.len() {
+        for l in 0..units[u].lines.len() {
+            let neat = tidy(&units[u].lines[l]);
+            if neat != units[u].lines[l] {
+                let old = std::mem::replace(&mut units[u].lines[l], neat);
+                if !s.holds(&join(&header, &units)) {
+                    units[u].lines[l] = old;
+                }
+            }
+        }
+    }
     join(&header, &units)
 }
 
@@ -303,6 +384,24 @@ mod tests {
             out,
             "title \"t\"\nprocess P\nP: p = mmap(NULL, 0 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, -0, 0)\nP: munmap(p, 0 * PAGE_SIZE)\n"
         );
+    }
+
+    #[test]
+    fn tidying_removes_zero_offsets_and_unit_multipliers_only() {
+        assert_eq!(
+            tidy("P: expect load(p1 + 0 * PAGE_SIZE + 0) == 0"),
+            "P: expect load(p1) == 0"
+        );
+        assert_eq!(
+            tidy("P: munmap(p, 1 * PAGE_SIZE)"),
+            "P: munmap(p, PAGE_SIZE)"
+        );
+        assert_eq!(
+            tidy("P: munmap(p, 11 * PAGE_SIZE)"),
+            "P: munmap(p, 11 * PAGE_SIZE)"
+        );
+        assert_eq!(tidy("P: store(p + 0x10, 1)"), "P: store(p + 0x10, 1)");
+        assert_eq!(tidy("P: store(p + 05, 1)"), "P: store(p + 05, 1)");
     }
 
     #[test]
