@@ -76,6 +76,14 @@ pub enum Rule {
     /// A shmem VMA's inode exists: each VMA holds a reference to its file (get_file() at mmap
     /// and split), so the inode outlives its mappings.
     ShmemVmaHoldsInode,
+    /// A VMA is linked where the reverse map looks: its location is recorded, a file VMA is in
+    /// its inode's i_mmap, and each anon_vma of its chain lists it (its own among them); an
+    /// anon_vma or i_mmap names only live VMAs that link back. rmap_walk() trusts all of it.
+    RmapLinksVmas,
+    /// An anonymous page (hugetlb's too) is mapped only by VMAs whose anon_vma chain holds the
+    /// page's anon_vma: else rmap_walk() misses that mapping (reclaim, migration and splits
+    /// would leave it behind).
+    RmapFindsMapping,
     /// MM_ANONPAGES and MM_SHMEMPAGES count the pages the mm's tables map: /proc reports them,
     /// and a mismatch is check_mm()'s "Bad rss-counter state".
     RssMatchesTables,
@@ -224,6 +232,7 @@ impl Kernel {
                 // The VMA first: its entries' rules read its inode.
                 self.uffd_ctx_matches_flags(mm, v)?;
                 self.shmem_vma_holds_inode(mm, v)?;
+                self.rmap_links_vma(mm, v)?;
                 self.check_entries(mm, v, &mut census, &mut rss)?;
             }
             self.rss_matches_tables(mm, m, &rss)?;
@@ -235,6 +244,7 @@ impl Kernel {
         self.vmstat_matches_pages()?;
         self.deferred_split_holds_thps()?;
         self.lru_lists_match_flags()?;
+        self.rmap_names_live_vmas()?;
         self.no_frame_leak(census.tables, frames.data)
     }
 
@@ -277,6 +287,7 @@ impl Kernel {
         }
         let leaf = Leaf::new(mm, v, addr, pte);
         self.present_maps_data_frame(leaf)?;
+        self.rmap_finds_mapping(v, leaf)?;
         *census.maps.entry(leaf.pfn).or_default() += 1;
         rss.add(self.folio_anon(leaf.pfn), 1);
         self.writable_only_in_writable_vma(v, leaf)?;
@@ -313,6 +324,7 @@ impl Kernel {
             return self.huge_zero_pmd_read_only(leaf);
         }
         self.anon_pmd_maps_thp_head(v, leaf)?;
+        self.rmap_finds_mapping(v, leaf)?;
         *census.pmd_maps.entry(Folio(leaf.pfn)).or_default() += 1;
         self.writable_only_in_writable_vma(v, leaf)?;
         // An anonymous VMA is private: shared anonymous memory is shmem.
@@ -335,6 +347,7 @@ impl Kernel {
     ) -> Result<(), Violation> {
         let leaf = Leaf::new(mm, v, a, e);
         self.hugetlb_entry_maps_head(v, leaf)?;
+        self.rmap_finds_mapping(v, leaf)?;
         *census.maps.entry(leaf.pfn).or_default() += 1;
         self.writable_private_is_exclusive(leaf)
     }
@@ -588,6 +601,73 @@ impl Kernel {
             Backing::Anon => true,
         };
         Rule::ShmemVmaHoldsInode.check(holds, || format!("mm {mm} vma {:#x}", v.start))
+    }
+
+    /// [`Rule::RmapLinksVmas`] for one VMA.
+    fn rmap_links_vma(&self, mm: MmId, v: &Vma) -> Result<(), Violation> {
+        let located = self.rmap.vma_loc.get(&v.id) == Some(&(mm, v.start));
+        let in_i_mmap = match v.backing {
+            Backing::Shmem(ino) => self
+                .shmem
+                .get(ino)
+                .is_some_and(|i| i.i_mmap.contains(&v.id)),
+            Backing::Anon => true,
+        };
+        let own_in_chain = v.anon_vma.is_none_or(|av| v.anon_vma_chain.contains(&av));
+        let chain_links_back = v.anon_vma_chain.iter().all(|av| {
+            self.rmap
+                .anon_vmas
+                .get(av)
+                .is_some_and(|a| a.vmas.contains(&v.id))
+        });
+        Rule::RmapLinksVmas.check(
+            located && in_i_mmap && own_in_chain && chain_links_back,
+            || {
+                format!(
+                    "mm {mm} vma {:#x} id {}: located {located}, in i_mmap {in_i_mmap}, \
+                     anon_vma {:?} chain {:?}",
+                    v.start, v.id, v.anon_vma, v.anon_vma_chain
+                )
+            },
+        )
+    }
+
+    /// [`Rule::RmapLinksVmas`] from the other side: every VMA an anon_vma or an i_mmap names
+    /// is live and names it back.
+    fn rmap_names_live_vmas(&self) -> Result<(), Violation> {
+        for (&av, a) in &self.rmap.anon_vmas {
+            for &id in &a.vmas {
+                let holds = self
+                    .vma_by_id(id)
+                    .is_some_and(|(_, v)| v.anon_vma_chain.contains(&av));
+                Rule::RmapLinksVmas.check(holds, || {
+                    format!("anon_vma {av} lists vma {id}, which does not link it")
+                })?;
+            }
+        }
+        for (ino, i) in self.shmem.iter() {
+            for &id in &i.i_mmap {
+                let holds = self
+                    .vma_by_id(id)
+                    .is_some_and(|(_, v)| v.backing == Backing::Shmem(ino));
+                Rule::RmapLinksVmas.check(holds, || {
+                    format!("inode {ino}'s i_mmap lists vma {id}, not its own")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Rule::RmapFindsMapping`] for a page an entry of `v` maps.
+    fn rmap_finds_mapping(&self, v: &Vma, leaf: Leaf) -> Result<(), Violation> {
+        let f = self.pages.folio(leaf.pfn);
+        if !self.pages.folio_test(f, PageFlags::ANON) {
+            return Ok(());
+        }
+        let av = self.pages.folio_mapping(f);
+        Rule::RmapFindsMapping.check(v.anon_vma_chain.contains(&av), || {
+            format!("{leaf}: anon_vma {av}, vma chain {:?}", v.anon_vma_chain)
+        })
     }
 
     /// [`Rule::RssMatchesTables`], `rss` as the walk of the mm's tables counted it.

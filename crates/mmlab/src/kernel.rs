@@ -92,7 +92,8 @@ pub struct Kernel {
     pub(crate) current_cpu: usize,
     /// The task in a syscall or fault (whose min_flt a fault is charged to).
     pub(crate) current: Tid,
-    next_anon_vma: u32,
+    /// The reverse map: anon_vmas and where each VMA is.
+    pub(crate) rmap: crate::mm::rmap::Rmap,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<Pfn, i32>,
     /// The last inode number handed out (get_next_ino()).
@@ -129,7 +130,7 @@ impl Kernel {
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,
-            next_anon_vma: 1,
+            rmap: Default::default(),
             extra_refs: Default::default(),
             last_ino: 1000,
             hstate: Default::default(),
@@ -138,11 +139,6 @@ impl Kernel {
             uffd: Slab::new(),
             cfg,
         }
-    }
-
-    pub(crate) fn new_anon_vma_id(&mut self) -> u32 {
-        self.next_anon_vma += 1;
-        self.next_anon_vma
     }
 
     fn check_cpu(&self, cpu: usize) -> SysResult<()> {
@@ -259,7 +255,7 @@ impl Kernel {
         let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
         let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
         for s in starts {
-            let v = self.mms[mm].vmas.remove(s).expect("vma");
+            let v = self.vma_unlink(mm, s).expect("vma");
             let range = (v.start, v.end);
             self.zap_page_range(&mut tlb, &v, range, crate::mm::memory::ZapDetails::UNMAP);
             self.vma_release(&v);

@@ -2,7 +2,7 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::kernel::{Kernel, Process, Task, Tid};
-use crate::mm::vma::{vm::*, AnonVma, Backing, Vma};
+use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use std::ops::ControlFlow;
 
@@ -108,18 +108,18 @@ impl Kernel {
                 continue;
             }
             let mut c = v.clone();
+            c.id = self.new_vma_id();
+            c.anon_vma = None;
+            c.anon_vma_chain = Vec::new();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
             self.dup_userfaultfd(child, &mut c, fctxs);
             let wipe = v.flags & VM_WIPEONFORK != 0;
-            // anon_vma_fork(): the child's VMA gets its own anon_vma chained to the parent's.
-            c.anon_vma = match (wipe, v.anon_vma) {
-                (true, _) | (_, None) => None,
-                (false, Some(_)) => Some(AnonVma {
-                    id: self.new_anon_vma_id(),
-                    singular: false,
-                }),
-            };
+            // anon_vma_fork(): the child's VMA joins the parent's anon_vmas and gets one of its
+            // own (a VM_WIPEONFORK VMA starts with none).
+            if !wipe {
+                self.anon_vma_fork(&mut c, &v);
+            }
             if let Backing::Shmem(ino) = v.backing {
                 self.shmem[ino].refs += 1;
             }
@@ -128,7 +128,7 @@ impl Kernel {
             if v.flags & VM_ACCOUNT != 0 {
                 m.committed += v.pages();
             }
-            m.vmas.insert(c.clone());
+            self.vma_link(child, c.clone());
             if v.is_hugetlb() {
                 // The child owns no reservations of the parent's private mapping.
                 // reset_vma_resv_huge_pages(): nor its owner and unmapped flags.

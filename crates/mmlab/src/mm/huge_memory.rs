@@ -121,7 +121,7 @@ impl Kernel {
         );
         let p = self.pages.page_mut(f.pfn());
         p.flags |= exclusive;
-        p.mapping = vma.anon_vma.map_or(0, |a| a.id);
+        p.mapping = vma.anon_vma.unwrap_or(0);
         p.index = vma.linear_page_index(haddr);
         self.pages.add_compound_mapcount(f.pfn(), 1);
         self.vmstat.nr_anon_transparent_hugepages += 1;
@@ -397,39 +397,15 @@ impl Kernel {
         }
     }
 
-    /// Where an anonymous folio may be mapped, in each mm: rmap_walk_anon()'s vma_address()
-    /// over every anonymous VMA (the model keeps no anon_vma chains, so it asks all of them)
-    /// for the address range the folio's 512 indices have there; only entries that map the
-    /// folio count.
-    fn folio_rmap_ranges(&self, f: Folio) -> Vec<(MmId, u64, u64)> {
-        let index = self.pages.page(f.pfn()).index();
-        let mut out = Vec::new();
-        for (mm, m) in self.mms.iter() {
-            for v in m.vmas.iter().filter(|v| v.anon_vma.is_some()) {
-                let (lo, hi) = (
-                    index.max(v.pgoff),
-                    (index + HPAGE_NR).min(v.pgoff + v.pages()),
-                );
-                if lo < hi {
-                    out.push((
-                        mm,
-                        v.start + ((lo - v.pgoff) << 12),
-                        v.start + ((hi - v.pgoff) << 12),
-                    ));
-                }
-            }
-        }
-        out
-    }
-
     /// split_huge_page(): turn a THP folio into 512 ordinary pages. It fails (false,
     /// THP_SPLIT_PAGE_FAILED) while anything but its mappings and page-cache entries holds a
-    /// reference (can_split_folio()). unmap_page() goes first: an anonymous folio's PMD
-    /// mappings become PTEs and all its PTEs pass through migration entries, coming back old
-    /// and clean (remove_migration_pte() in 5.19); a file folio is simply unmapped everywhere
-    /// (remap_page() only restores anonymous mappings). Folio-wide state (PG_dirty, the LRU
-    /// list it is on) goes to every subpage (__split_huge_page_tail()); subpages nothing
-    /// holds are freed, and a file's subpages past EOF leave the page cache.
+    /// reference (can_split_folio()). unmap_page() goes first: an anonymous folio's mappings
+    /// become migration entries (try_to_migrate()), a file folio is unmapped everywhere
+    /// (try_to_unmap()). __split_huge_page() gives every subpage the folio-wide state
+    /// (PG_dirty, the LRU list it is on) and its own references; remap_page() turns the
+    /// migration entries back into PTEs, old and clean (5.19); subpages nothing holds are
+    /// freed, and a file's subpages past EOF leave the page cache. Locks: the folio lock, the
+    /// anon_vma or i_mmap lock, the LRU lock.
     pub(crate) fn split_huge_page(&mut self, f: Folio) -> bool {
         let hp = *self.pages.page(f.pfn());
         let anon = hp.test(PageFlags::ANON);
@@ -443,11 +419,11 @@ impl Kernel {
             self.vmstat.thp_split_page_failed += 1;
             return false;
         }
+        // The caller's reference, held across the split.
+        self.folio_get(f);
         if anon {
-            self.unmap_anon_folio_for_split(f);
+            self.try_to_migrate(f);
         } else {
-            // try_to_unmap(TTU_SPLIT_HUGE_PMD): each PMD mapping is split (cleared) on the
-            // way, then every PTE of the folio goes.
             self.try_to_unmap_file(f);
         }
         // __split_huge_page(): the folio leaves the LRU as one and its pieces go back on the
@@ -471,63 +447,33 @@ impl Kernel {
         };
         let in_cache: Vec<bool> = f.pfn().range(HPAGE_NR).map(|p| cached(self, p)).collect();
         for i in 0..HPAGE_NR {
-            let pfn = f.page(i);
-            let p = self.pages.page_mut(pfn);
+            let p = self.pages.page_mut(f.page(i));
+            debug_assert_eq!(p.mapcount, 0, "unmap_page() left a mapping");
             p.flags = (p.flags & (PageFlags::ANON_EXCLUSIVE | PageFlags::HWPOISON)) | shared;
-            p.refcount = p.mapcount + in_cache[i as usize] as i32;
+            // Each subpage: the split's own reference, and the page cache's.
+            p.refcount = 1 + in_cache[i as usize] as i32;
             p.mapping = hp.mapping();
             p.index = index + i;
             p.lru = [crate::page::LRU_NONE; 2];
         }
         for i in 0..HPAGE_NR {
-            let pfn = f.page(i);
+            let sub = Folio(f.page(i));
             if on_lru {
-                self.lru.lruvec.add_tail(&mut self.pages, Folio(pfn));
+                self.lru.lruvec.add_tail(&mut self.pages, sub);
             }
-            if in_cache[i as usize] && index + i >= eof {
+            if anon {
+                self.remove_migration_ptes(sub);
+            } else if in_cache[i as usize] && index + i >= eof {
                 self.shmem[ino].cache.remove(&(index + i));
                 self.vmstat.nr_shmem -= 1;
-                self.pages.folio_ref_add(Folio(pfn), -1);
+                self.pages.folio_ref_add(sub, -1);
             }
-            if self.pages.page(pfn).refcount() == 0 {
-                self.free_frames(Folio(pfn));
-            }
+        }
+        // The split's references go; what nothing else holds is freed.
+        for i in 0..HPAGE_NR {
+            self.folio_put(Folio(f.page(i)));
         }
         true
-    }
-
-    /// unmap_page() + remap_page() for an anonymous folio: its PMD mappings become PTEs, then
-    /// every PTE of it comes back old and clean.
-    fn unmap_anon_folio_for_split(&mut self, f: Folio) {
-        let ranges = self.folio_rmap_ranges(f);
-        for &(mm, lo, _) in &ranges {
-            let haddr = lo & !(HPAGE_SIZE - 1);
-            let root = self.mms[mm].pgd;
-            let maps_it = table::pmd_slot(&self.phys, root, haddr)
-                .map(|s| table::get_pmd(&self.phys, s))
-                .is_some_and(|e| e.is_leaf() && e.pfn() == f.pfn());
-            if maps_it {
-                self.split_huge_pmd(mm, haddr);
-            }
-        }
-        for &(mm, lo, hi) in &ranges {
-            let root = self.mms[mm].pgd;
-            let mut touched = false;
-            let mut a = lo;
-            while a < hi {
-                if let Some(slot) = table::walk(&self.phys, root, a) {
-                    let pte = table::get(&self.phys, slot);
-                    if pte.is_present() && !pte.special() && self.pages.folio(pte.pfn()) == f {
-                        table::set(&mut self.phys, slot, pte.mkold().mkclean());
-                        touched = true;
-                    }
-                }
-                a += crate::hw::PAGE_SIZE;
-            }
-            if touched {
-                self.flush_tlb_mm_range(mm, lo, hi);
-            }
-        }
     }
 
     /// The madvise PTE walks' rule for a subpage of a PTE-mapped THP: split the folio if this

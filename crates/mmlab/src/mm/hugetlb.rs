@@ -347,7 +347,7 @@ impl Kernel {
         let p = self.pages.page_mut(f.pfn());
         p.flags |= PageFlags::ANON | exclusive;
         p.mapcount = 1;
-        p.mapping = vmf.vma.anon_vma.map_or(0, |a| a.id);
+        p.mapping = vmf.vma.anon_vma.unwrap_or(0);
         p.index = idx;
     }
 

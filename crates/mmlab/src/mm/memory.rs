@@ -283,8 +283,8 @@ impl Kernel {
         Ok(VmFault::empty())
     }
 
-    /// anon_vma_prepare()'s choice for `vma`: a neighbour's anon_vma it could share, else a
-    /// new one; returns the updated VMA.
+    /// __anon_vma_prepare() for `vma` (in the tree): a neighbour's anon_vma it could share
+    /// (find_mergeable_anon_vma()), else a new one; returns the updated VMA.
     pub(crate) fn vma_anon_prepare(&mut self, mm: MmId, vma: &Vma) -> Vma {
         if vma.anon_vma.is_some() {
             return vma.for_fault();
@@ -294,26 +294,28 @@ impl Kernel {
             vmas.prev(vma.start).map(|p| (p, vma)),
             vmas.lookup(vma.end).map(|n| (vma, n)),
         ];
-        // find_mergeable_anon_vma(): reuse a neighbour's anon_vma if the two could merge but
-        // for their access flags (anon_vma_compatible) and its chain is singular.
+        // reusable_anon_vma(): the two could merge but for their access flags
+        // (anon_vma_compatible()) and the neighbour's chain is singular.
         let reuse = neighbours.into_iter().flatten().find_map(|(a, b)| {
             let other = if a.start == vma.start { b } else { a };
             let compatible = a.end == b.start
                 && a.backing == b.backing
                 && (a.flags ^ b.flags) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
                 && b.pgoff == a.pgoff + a.pages();
-            other.anon_vma.filter(|av| compatible && av.singular)
+            other
+                .anon_vma
+                .filter(|_| compatible && other.anon_vma_chain_singular())
         });
-        let av = match reuse {
-            Some(av) => av,
-            None => crate::mm::vma::AnonVma {
-                id: self.new_anon_vma_id(),
-                singular: true,
-            },
-        };
-        let v = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
-        v.anon_vma = Some(av);
-        v.for_fault()
+        let mut v = self.mms[mm]
+            .vmas
+            .lookup(vma.start)
+            .expect("faulting vma")
+            .for_fault();
+        self.anon_vma_attach(&mut v, reuse);
+        let t = self.mms[mm].vmas.get_mut(vma.start).expect("faulting vma");
+        t.anon_vma = v.anon_vma;
+        t.anon_vma_chain = v.anon_vma_chain.clone();
+        v
     }
 
     /// do_wp_page(): a write to a present, write-protected entry.
@@ -687,27 +689,31 @@ impl Kernel {
         w.tlb.remove_page(pfn);
     }
 
-    /// vma_interval_tree_foreach() over shmem inode `ino`: every VMA that maps some of the
-    /// file's pages `[from, to)`, with the address range they have there.
+    /// vma_interval_tree_foreach() over shmem inode `ino`'s i_mmap: every VMA that maps some
+    /// of the file's pages `[from, to)`, with the address range they have there, in the
+    /// tree's order (by vm_pgoff, then as they were added).
     pub(crate) fn i_mmap_overlaps(&self, ino: usize, from: u64, to: u64) -> Vec<FileMapping> {
-        let mut out = Vec::new();
-        for (mm, m) in self.mms.iter() {
-            for v in m.vmas.iter().filter(|v| v.backing == Backing::Shmem(ino)) {
-                let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
-                let (lo, hi) = (from.max(vfirst), to.min(vend));
-                if lo < hi {
-                    out.push(FileMapping {
-                        mm,
-                        start: v.start + (lo - vfirst) * PAGE_SIZE,
-                        end: v.start + (hi - vfirst) * PAGE_SIZE,
-                        vma_end: v.end,
-                        flags: v.flags,
-                        has_anon_vma: v.anon_vma.is_some(),
-                    });
-                }
+        let mut found: Vec<(u64, crate::mm::vma::VmaId, FileMapping)> = Vec::new();
+        for &id in &self.shmem[ino].i_mmap {
+            let Some((mm, v)) = self.vma_by_id(id) else {
+                continue;
+            };
+            let (vfirst, vend) = (v.pgoff, v.pgoff + v.pages());
+            let (lo, hi) = (from.max(vfirst), to.min(vend));
+            if lo < hi {
+                let m = FileMapping {
+                    mm,
+                    start: v.start + (lo - vfirst) * PAGE_SIZE,
+                    end: v.start + (hi - vfirst) * PAGE_SIZE,
+                    vma_end: v.end,
+                    flags: v.flags,
+                    has_anon_vma: v.anon_vma.is_some(),
+                };
+                found.push((v.pgoff, id, m));
             }
         }
-        out
+        found.sort_by_key(|&(pgoff, id, _)| (pgoff, id));
+        found.into_iter().map(|(_, _, m)| m).collect()
     }
 
     /// unmap_mapping_range(): zap the file pages with index `[from, to)` of shmem inode `ino` in

@@ -316,12 +316,14 @@ impl Kernel {
             self.shmem[ino].refs += 1;
         }
         let vma = Vma {
+            id: self.new_vma_id(),
             start: addr,
             end,
             flags: vm_flags,
             pgoff,
             backing,
             anon_vma: None,
+            anon_vma_chain: Vec::new(),
             hugetlb_resv,
             uffd_ctx: None,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
@@ -338,7 +340,7 @@ impl Kernel {
                 self.khugepaged_enter_vma(mm, &vma);
             }
         }
-        self.mms[mm].vmas.insert(vma);
+        self.vma_link(mm, vma);
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
         if kind != MapKind::SharedAnon {
@@ -501,10 +503,66 @@ impl Kernel {
         if !addr.is_multiple_of(crate::mm::hugetlb::HPAGE_SIZE) {
             self.split_huge_pmd(mm, addr & !(crate::mm::hugetlb::HPAGE_SIZE - 1));
         }
-        if let Some(Backing::Shmem(ino)) = self.mms[mm].vmas.split(addr).map(|v| v.backing) {
+        let id = self.new_vma_id();
+        let Some(mut new) = self.mms[mm].vmas.split(addr, id).cloned() else {
+            return Ok(());
+        };
+        self.rmap.vma_loc.insert(id, (mm, addr));
+        if let Backing::Shmem(ino) = new.backing {
             self.shmem[ino].refs += 1;
+            self.shmem[ino].i_mmap.insert(id);
         }
+        // anon_vma_clone(new, vma): the new half joins every anon_vma of the old one's chain.
+        let old = self.mms[mm]
+            .vmas
+            .lookup(addr - 1)
+            .expect("lower half")
+            .for_fault();
+        new.anon_vma_chain.clear();
+        self.anon_vma_clone(&mut new, &old);
+        *self.mms[mm].vmas.get_mut(addr).expect("upper half") = new;
         Ok(())
+    }
+
+    /// vma_link(): a new VMA enters the mm: the tree, the VMA locations, its file's i_mmap.
+    /// Locks: the mmap lock, write; i_mmap_rwsem, write.
+    pub(crate) fn vma_link(&mut self, mm: MmId, vma: Vma) {
+        self.rmap.vma_loc.insert(vma.id, (mm, vma.start));
+        if let Backing::Shmem(ino) = vma.backing {
+            self.shmem[ino].i_mmap.insert(vma.id);
+        }
+        self.mms[mm].vmas.insert(vma);
+    }
+
+    /// The VMA at `start` leaves the mm (detach_vmas_to_be_unmapped() and the unlinks
+    /// free_pgtables() makes: unlink_anon_vmas(), unlink_file_vma()); returned for the
+    /// caller to zap and release. Locks: the mmap lock, write.
+    pub(crate) fn vma_unlink(&mut self, mm: MmId, start: u64) -> Option<Vma> {
+        let mut v = self.mms[mm].vmas.remove(start)?;
+        self.vma_unlink_rmap(&mut v);
+        Some(v)
+    }
+
+    /// The rmap half of removing a VMA that left the tree.
+    fn vma_unlink_rmap(&mut self, v: &mut Vma) {
+        self.rmap.vma_loc.remove(&v.id);
+        if let Backing::Shmem(ino) = v.backing {
+            if let Some(i) = self.shmem.get_mut(ino) {
+                i.i_mmap.remove(&v.id);
+            }
+        }
+        self.unlink_anon_vmas(v);
+    }
+
+    /// vma_adjust() moving a VMA's start (expand_downwards()): the tree and the VMA locations
+    /// follow.
+    fn vma_set_start(&mut self, mm: MmId, start: u64, new_start: u64) -> Vma {
+        let mut v = self.mms[mm].vmas.remove(start).expect("vma");
+        v.pgoff -= (start - new_start) >> PAGE_SHIFT;
+        v.start = new_start;
+        self.rmap.vma_loc.insert(v.id, (mm, new_start));
+        self.mms[mm].vmas.insert(v.clone());
+        v
     }
 
     /// The splits mprotect_fixup()/madvise_update_vma() make to give `[start, end)` (inside one
@@ -546,10 +604,24 @@ impl Kernel {
 
     /// vma_merge() around the VMA at `start`; absorbed VMAs drop their file references.
     /// Returns the start of the VMA now covering `start`.
+    /// Locks: the mmap lock, write; the anon_vma and i_mmap locks.
     pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
         let (at, gone) = self.mms[mm].vmas.merge_around(start);
-        for v in &gone {
-            self.vma_release(v);
+        for mut g in gone {
+            // vma_adjust(): a survivor without an anon_vma imports the absorbed VMA's (the
+            // importer then joins every anon_vma of the exporter's chain).
+            let survivor = self.mms[mm].vmas.lookup(at).expect("survivor");
+            if survivor.anon_vma.is_none() && g.anon_vma.is_some() {
+                let mut s = survivor.for_fault();
+                s.anon_vma = g.anon_vma;
+                self.anon_vma_clone(&mut s, &g);
+                let v = self.mms[mm].vmas.get_mut(at).expect("survivor");
+                v.anon_vma = s.anon_vma;
+                v.anon_vma_chain = s.anon_vma_chain;
+            }
+            // anon_vma_merge(): the absorbed VMA's links go.
+            self.vma_unlink_rmap(&mut g);
+            self.vma_release(&g);
         }
         at
     }
@@ -579,13 +651,8 @@ impl Kernel {
             self.vm_enough_memory(grow)?;
             self.mms[mm].committed += grow;
         }
-        let m = &mut self.mms[mm];
-        let mut grown = m.vmas.remove(vma.start).expect("vma");
-        grown.start = addr;
-        grown.pgoff -= grow;
-        m.total_vm += grow;
-        m.vmas.insert(grown.clone());
-        Ok(grown)
+        self.mms[mm].total_vm += grow;
+        Ok(self.vma_set_start(mm, vma.start, addr).for_fault())
     }
 
     /// munmap(2).
@@ -629,11 +696,11 @@ impl Kernel {
         let unmap_ctxs = self.userfaultfd_unmap_prep(&in_range);
         self.split_vma(mm, start)?;
         self.split_vma(mm, end)?;
-        let vmas = &mut self.mms[mm].vmas;
-        let victims: Vec<Vma> = vmas
+        let victims: Vec<Vma> = self.mms[mm]
+            .vmas
             .overlapping(start, end)
             .into_iter()
-            .map(|s| vmas.remove(s).expect("vma"))
+            .map(|s| self.vma_unlink(mm, s).expect("vma"))
             .collect();
         self.unmap_region(mm, &victims, start, end);
         self.userfaultfd_unmap_complete(unmap_ctxs, start, end);

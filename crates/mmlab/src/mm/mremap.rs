@@ -300,13 +300,18 @@ impl Kernel {
             }
             self.hstate.resv_leaked += leaked;
         }
-        self.mms[mm].vmas.insert(Vma {
+        // vm_area_dup() + anon_vma_clone(): the new VMA joins the old one's anon_vmas.
+        let mut new = Vma {
+            id: self.new_vma_id(),
             start: dst,
             end: dst + new_len,
             pgoff,
             hugetlb_resv,
+            anon_vma_chain: Vec::new(),
             ..vma.clone()
-        });
+        };
+        self.anon_vma_clone(&mut new, vma);
+        self.vma_link(mm, new);
         let at = self.vma_merge(mm, dst);
         // mremap_userfaultfd_prep(): with UFFD_FEATURE_EVENT_REMAP the moved VMA stays
         // registered (the REMAP event follows the move); without it, whatever VMA the move made
@@ -412,7 +417,11 @@ impl Kernel {
             if let Some(v) = vstart.and_then(|s| self.mms[mm].vmas.get_mut(s)) {
                 v.flags &= VM_LOCKED_CLEAR_MASK;
                 if Some(v.start) != new_start && v.start == addr && v.end == addr + old_len {
+                    let mut old = v.for_fault();
+                    self.unlink_anon_vmas(&mut old);
+                    let v = self.mms[mm].vmas.get_mut(addr).expect("old vma");
                     v.anon_vma = None;
+                    v.anon_vma_chain = Vec::new();
                 }
             }
             return Ok(dst);

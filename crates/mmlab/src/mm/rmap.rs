@@ -1,16 +1,189 @@
-//! Reverse-map bookkeeping on struct page (mm/rmap.c): mapcounts, PG_anon_exclusive.
+//! mm/rmap.c: the reverse map. anon_vmas and the chains that link VMAs to them (as fork
+//! links them), the page-level bookkeeping (mapcounts, PG_anon_exclusive), and rmap_walk():
+//! from a folio to every VMA and address that may map it, with the callbacks that unmap,
+//! migrate and restore.
 
-use crate::hw::PAGE_SIZE;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::ControlFlow;
+
 use crate::kernel::Kernel;
-use crate::mm::vma::{vm::VM_UFFD_WP, Vma};
+use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
+use crate::mm::vma::{vm::VM_UFFD_WP, AnonVmaId, Vma, VmaId};
 use crate::mm::MmId;
 use crate::page::{Folio, PageFlags, Pfn};
-use crate::pgtable::pte::Pte;
-use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
-use crate::pgtable::table::{self, PteSlot};
+use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pte::{Pte, PteKind};
+use crate::pgtable::swp::{SwpKind, SwpPteBits, PTE_MARKER_UFFD_WP};
+use crate::pgtable::table::{self, PmdSlot, PteSlot};
 use crate::trace::Event;
 
+/// struct anon_vma.
+#[derive(Clone, Debug)]
+pub struct AnonVma {
+    /// The anon_vma at the top of its fork tree (its own id for a root).
+    pub root: AnonVmaId,
+    /// The anon_vma of the parent process's VMA it was forked from (its own id for a root).
+    pub parent: AnonVmaId,
+    /// refcount: one for itself, one per child anon_vma pinning it as their root.
+    pub refcount: u32,
+    /// degree: the VMAs filing new pages here plus the child anon_vmas (anon_vma_clone()
+    /// reuses one of degree below 2 instead of allocating).
+    pub degree: u32,
+    /// rb_root: the VMAs whose anon_vma_chain holds this anon_vma.
+    pub vmas: BTreeSet<VmaId>,
+}
+
+/// The reverse map's own state: every anon_vma, and where each live VMA is.
+#[derive(Clone, Debug, Default)]
+pub struct Rmap {
+    pub anon_vmas: HashMap<AnonVmaId, AnonVma>,
+    last_anon_vma: AnonVmaId,
+    /// Each live VMA's mm and start, kept by the VMA lifecycle (vma_link(), __split_vma(),
+    /// vma_merge(), remove): how a VmaId in a chain or an i_mmap leads to the VMA.
+    pub vma_loc: HashMap<VmaId, (MmId, u64)>,
+    last_vma: VmaId,
+}
+
 impl Kernel {
+    /// A new VMA's handle.
+    pub(crate) fn new_vma_id(&mut self) -> VmaId {
+        self.rmap.last_vma += 1;
+        self.rmap.last_vma
+    }
+
+    /// The live VMA a handle names, with its mm.
+    pub(crate) fn vma_by_id(&self, id: VmaId) -> Option<(MmId, &Vma)> {
+        let &(mm, start) = self.rmap.vma_loc.get(&id)?;
+        let v = self.mms.get(mm)?.vmas.lookup(start)?;
+        (v.id == id).then_some((mm, v))
+    }
+
+    /// anon_vma_alloc(): a new root anon_vma (refcount 1, degree 1 for its self-parent link).
+    fn anon_vma_alloc(&mut self) -> AnonVmaId {
+        self.rmap.last_anon_vma += 1;
+        let id = self.rmap.last_anon_vma;
+        self.rmap.anon_vmas.insert(
+            id,
+            AnonVma {
+                root: id,
+                parent: id,
+                refcount: 1,
+                degree: 1,
+                vmas: BTreeSet::new(),
+            },
+        );
+        id
+    }
+
+    /// anon_vma_chain_link(): the VMA's chain gains `av` (newest first) and `av` lists it.
+    fn anon_vma_chain_link(&mut self, vma: &mut Vma, av: AnonVmaId) {
+        vma.anon_vma_chain.insert(0, av);
+        if let Some(a) = self.rmap.anon_vmas.get_mut(&av) {
+            a.vmas.insert(vma.id);
+        }
+    }
+
+    /// The tail of __anon_vma_prepare(): `vma` (in the tree) files its new pages in `reuse`,
+    /// a mergeable neighbour's anon_vma, or in a new one. Returns the anon_vma.
+    pub(crate) fn anon_vma_attach(&mut self, vma: &mut Vma, reuse: Option<AnonVmaId>) -> AnonVmaId {
+        let av = reuse.unwrap_or_else(|| self.anon_vma_alloc());
+        vma.anon_vma = Some(av);
+        self.anon_vma_chain_link(vma, av);
+        if let Some(a) = self.rmap.anon_vmas.get_mut(&av) {
+            a.degree += 1;
+        }
+        av
+    }
+
+    /// anon_vma_clone(): `dst` joins every anon_vma of `src`'s chain; with no anon_vma of its
+    /// own yet it reuses one of them that no VMA files into and that has at most one child
+    /// (degree below 2), never `src`'s own.
+    pub(crate) fn anon_vma_clone(&mut self, dst: &mut Vma, src: &Vma) {
+        for &av in src.anon_vma_chain.iter().rev() {
+            self.anon_vma_chain_link(dst, av);
+            let degree = self.rmap.anon_vmas.get(&av).map_or(u32::MAX, |a| a.degree);
+            if dst.anon_vma.is_none() && src.anon_vma.is_some_and(|s| s != av) && degree < 2 {
+                dst.anon_vma = Some(av);
+            }
+        }
+        if let Some(a) = dst.anon_vma.and_then(|av| self.rmap.anon_vmas.get_mut(&av)) {
+            a.degree += 1;
+        }
+    }
+
+    /// anon_vma_fork(): the child's VMA joins the parent VMA's anon_vmas so rmap finds the
+    /// pages they share, and files its own (COW) pages in a reused anon_vma or in a new one
+    /// whose parent is the parent VMA's and whose root is that one's root.
+    pub(crate) fn anon_vma_fork(&mut self, vma: &mut Vma, pvma: &Vma) {
+        let Some(pav) = pvma.anon_vma else {
+            return;
+        };
+        vma.anon_vma = None;
+        self.anon_vma_clone(vma, pvma);
+        if vma.anon_vma.is_some() {
+            return;
+        }
+        let av = self.anon_vma_alloc();
+        let root = self.rmap.anon_vmas.get(&pav).map_or(pav, |p| p.root);
+        let a = self.rmap.anon_vmas.get_mut(&av).expect("just allocated");
+        a.root = root;
+        a.parent = pav;
+        if let Some(r) = self.rmap.anon_vmas.get_mut(&root) {
+            r.refcount += 1;
+        }
+        vma.anon_vma = Some(av);
+        self.anon_vma_chain_link(vma, av);
+        if let Some(p) = self.rmap.anon_vmas.get_mut(&pav) {
+            p.degree += 1;
+        }
+    }
+
+    /// unlink_anon_vmas(): `vma` leaves every anon_vma of its chain; one left with no VMA is
+    /// released (put_anon_vma(), and its root's pin with it). The VMA files no new pages
+    /// anywhere afterwards (vma->anon_vma is cleared; a fault prepares one again).
+    pub(crate) fn unlink_anon_vmas(&mut self, vma: &mut Vma) {
+        let mut emptied = Vec::new();
+        for av in std::mem::take(&mut vma.anon_vma_chain) {
+            let Some(a) = self.rmap.anon_vmas.get_mut(&av) else {
+                continue;
+            };
+            a.vmas.remove(&vma.id);
+            if a.vmas.is_empty() {
+                let parent = a.parent;
+                if let Some(p) = self.rmap.anon_vmas.get_mut(&parent) {
+                    p.degree -= 1;
+                }
+                emptied.push(av);
+            }
+        }
+        if let Some(a) = vma
+            .anon_vma
+            .take()
+            .and_then(|av| self.rmap.anon_vmas.get_mut(&av))
+        {
+            a.degree -= 1;
+        }
+        for av in emptied {
+            self.put_anon_vma(av);
+        }
+    }
+
+    /// put_anon_vma(): drop a reference; the last frees the anon_vma and unpins its root.
+    fn put_anon_vma(&mut self, av: AnonVmaId) {
+        let Some(a) = self.rmap.anon_vmas.get_mut(&av) else {
+            return;
+        };
+        a.refcount -= 1;
+        if a.refcount > 0 {
+            return;
+        }
+        let root = a.root;
+        self.rmap.anon_vmas.remove(&av);
+        if root != av {
+            self.put_anon_vma(root);
+        }
+    }
+
     /// page_add_new_anon_rmap(): a fresh anonymous page, mapped once by a PTE; exclusive in
     /// 5.19. Locks: the PTL.
     pub(crate) fn page_add_new_anon_rmap(&mut self, pfn: Pfn, vma: &Vma, addr: u64) {
@@ -18,7 +191,7 @@ impl Kernel {
         let p = self.pages.page_mut(pfn);
         p.flags |= PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::UPTODATE | exclusive;
         p.mapcount = 1;
-        p.mapping = vma.anon_vma.map_or(0, |a| a.id);
+        p.mapping = vma.anon_vma.unwrap_or(0);
         p.index = vma.linear_page_index(addr);
         self.vmstat.nr_anon_pages += 1;
         self.trace(Event::RmapAdd { pfn, mapcount: 1 });
@@ -87,7 +260,7 @@ impl Kernel {
         let exclusive = self.anon_exclusive_flag();
         let f: Folio = self.pages.folio(pfn);
         let p = self.pages.page_mut(f.pfn());
-        p.mapping = vma.anon_vma.map_or(p.mapping, |a| a.id);
+        p.mapping = vma.anon_vma.unwrap_or(p.mapping);
         self.pages.page_mut(pfn).flags |= exclusive;
     }
 }
@@ -96,38 +269,97 @@ impl Kernel {
 /// cache an unmapped entry, flushed at once by try_to_unmap_flush().
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct UnmapBatch {
-    /// The mms whose entries wait for the flush.
+    /// The mm whose entries wait for the flush.
     pending: Option<MmId>,
 }
 
+/// One place page_vma_mapped_walk() found a folio mapped: a PTE (present, or a migration
+/// entry of one of its pages) or a PMD mapping it whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mapped {
+    Pte(u64, PteSlot),
+    Pmd(u64, PmdSlot),
+}
+
+/// rmap_walk_control: what rmap_walk() does at each VMA that may map the folio.
+pub(crate) trait RmapWalk {
+    /// rmap_one(): the folio may be mapped in `vma` of `mm` from `addr` (vma_address() of its
+    /// first page there). Break stops the walk.
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()>;
+}
+
 impl Kernel {
-    /// try_to_unmap() of a page-cache folio (TTU_SPLIT_HUGE_PMD | TTU_BATCH_FLUSH, as
-    /// collapse_file(), split_huge_page() and reclaim pass it): rmap_walk_file() over the
-    /// VMAs of its file that map its pages, try_to_unmap_one() on each entry, then the
-    /// deferred flush. Locks: the folio lock; i_mmap_rwsem, read.
-    pub(crate) fn try_to_unmap_file(&mut self, f: Folio) {
-        let ino = self.pages.folio_mapping(f) as usize;
+    /// rmap_walk(): every VMA that may map `f`, at the address of the folio there:
+    /// rmap_walk_anon() over the VMAs of the folio's anon_vma, rmap_walk_file() over its
+    /// file's i_mmap. Locks: the anon_vma's root lock or i_mmap_rwsem, read; the folio lock.
+    pub(crate) fn rmap_walk(&mut self, f: Folio, rwc: &mut impl RmapWalk) {
+        // folio_lock_anon_vma_read(): nothing to walk once nothing maps the folio.
+        if self.pages.folio_test(f, PageFlags::ANON) && self.pages.folio_mapcount(f) == 0 {
+            return;
+        }
+        self.rmap_walk_locked(f, rwc);
+    }
+
+    /// rmap_walk_locked(): rmap_walk() for a caller that holds the anon_vma itself (it looks
+    /// at the anon_vma even when nothing maps the folio, as remove_migration_ptes() needs).
+    pub(crate) fn rmap_walk_locked(&mut self, f: Folio, rwc: &mut impl RmapWalk) {
+        let mapping = self.pages.folio_mapping(f);
         let index = self.pages.page(f.pfn()).index();
         let nr = self.pages.folio_nr_pages(f);
-        let mut batch = UnmapBatch::default();
-        for m in self.i_mmap_overlaps(ino, index, index + nr) {
-            // split_huge_pmd_address(): a file PMD mapping is cleared first.
-            let haddr = m.start & !((1 << 21) - 1);
-            self.split_huge_pmd(m.mm, haddr);
-            let arm = m.flags & VM_UFFD_WP != 0;
-            let mut a = m.start;
-            while a < m.end {
-                let slot = table::walk(&self.phys, self.mms[m.mm].pgd, a);
-                if let Some(slot) = slot {
-                    let pte = table::get(&self.phys, slot);
-                    if pte.is_present() && !pte.special() && self.pages.folio(pte.pfn()) == f {
-                        self.try_to_unmap_one(&mut batch, (m.mm, a), slot, arm);
-                    }
-                }
-                a += PAGE_SIZE;
+        let vmas: Vec<VmaId> = if self.pages.folio_test(f, PageFlags::ANON) {
+            self.rmap
+                .anon_vmas
+                .get(&mapping)
+                .map(|a| a.vmas.iter().copied().collect())
+                .unwrap_or_default()
+        } else {
+            self.shmem
+                .get(mapping as usize)
+                .map(|i| i.i_mmap.iter().copied().collect())
+                .unwrap_or_default()
+        };
+        for id in vmas {
+            let Some((mm, v)) = self.vma_by_id(id) else {
+                continue;
+            };
+            let Some(addr) = vma_address(v, index, nr) else {
+                continue;
+            };
+            let v = v.for_fault();
+            if rwc.rmap_one(self, mm, &v, addr).is_break() {
+                return;
             }
         }
-        self.try_to_unmap_flush(batch);
+    }
+
+    /// page_vma_mapped_walk(): where in `vma` of `mm`, from `addr`, the folio `f` is mapped:
+    /// its PMD, or PTEs mapping one of its pages (present, or as a migration entry).
+    pub(crate) fn page_vma_mapped(&self, f: Folio, mm: MmId, vma: &Vma, addr: u64) -> Vec<Mapped> {
+        let nr = self.pages.folio_nr_pages(f);
+        let first = self.pages.page(f.pfn()).index();
+        let end = (vma.start + ((first + nr).saturating_sub(vma.pgoff) << 12)).min(vma.end);
+        let mut w = PvmwWalk {
+            f,
+            nr,
+            hits: Vec::new(),
+        };
+        if addr < end {
+            let _ = walk_page_range(&mut &*self, mm, addr, end, &mut w);
+        }
+        w.hits
+    }
+
+    /// try_to_unmap() of a page-cache folio (TTU_SPLIT_HUGE_PMD | TTU_BATCH_FLUSH, as
+    /// collapse_file(), split_huge_page() and reclaim pass it): try_to_unmap_one() in every
+    /// VMA of the file that maps it, then the deferred flush. Locks: the folio lock;
+    /// i_mmap_rwsem, read.
+    pub(crate) fn try_to_unmap_file(&mut self, f: Folio) {
+        let mut w = TryToUnmap {
+            f,
+            batch: UnmapBatch::default(),
+        };
+        self.rmap_walk(f, &mut w);
+        self.try_to_unmap_flush(w.batch);
     }
 
     /// try_to_unmap_one() for one present PTE of a file page at `addr` of `mm`: clear it (the
@@ -170,5 +402,225 @@ impl Kernel {
         if let Some(mm) = batch.pending {
             self.flush_tlb_mm_range(mm, 0, u64::MAX);
         }
+    }
+
+    /// try_to_migrate(TTU_SPLIT_HUGE_PMD) of an anonymous folio, as split_huge_page()'s
+    /// unmap_page() makes it: each PMD mapping is split first, then every PTE of it becomes a
+    /// migration entry (writable, readable-exclusive or readable, keeping soft-dirty and
+    /// uffd-wp) and loses its mapping and reference.
+    pub(crate) fn try_to_migrate(&mut self, f: Folio) {
+        self.rmap_walk(f, &mut TryToMigrate { f });
+    }
+
+    /// remove_migration_ptes() for the folio `f` (after a split, each new folio in turn): every
+    /// migration entry of its pages becomes a PTE again, old and clean, writable if the entry
+    /// was and the VMA is, PG_anon_exclusive again unless it was only readable.
+    pub(crate) fn remove_migration_ptes(&mut self, f: Folio) {
+        self.rmap_walk_locked(f, &mut RemoveMigrationPtes { f });
+    }
+
+    /// remove_migration_pte() for one entry.
+    fn remove_migration_pte(&mut self, vma: &Vma, slot: PteSlot) {
+        let PteKind::Swp(kind, bits) = table::get(&self.phys, slot).kind() else {
+            return;
+        };
+        let (pfn, writable, exclusive) = match kind {
+            SwpKind::MigrationWrite { pfn } => (pfn, true, true),
+            SwpKind::MigrationReadExclusive { pfn } => (pfn, false, true),
+            SwpKind::MigrationRead { pfn } => (pfn, false, false),
+            SwpKind::Swap { .. }
+            | SwpKind::DevicePrivate { .. }
+            | SwpKind::DeviceExclusive { .. }
+            | SwpKind::Hwpoison { .. }
+            | SwpKind::Marker { .. }
+            | SwpKind::SwapinError { .. } => return,
+        };
+        let pfn = Pfn(pfn);
+        let mut pte = Pte::pfn_pte(pfn, vma.page_prot()).mkold();
+        if bits.soft_dirty {
+            pte = pte.mksoft_dirty();
+        }
+        if writable && vma.flags & crate::mm::vma::vm::VM_WRITE != 0 {
+            pte = pte.mkwrite();
+        } else if bits.uffd_wp {
+            pte = pte.mkuffd_wp();
+        }
+        self.get_page(pfn);
+        let flag = self.anon_exclusive_flag();
+        // page_add_anon_rmap(): the first mapping brings the page back into NR_ANON_MAPPED.
+        let p = self.pages.page_mut(pfn);
+        p.mapcount += 1;
+        let mapcount = p.mapcount;
+        if exclusive {
+            p.flags |= flag;
+        }
+        if mapcount == 1 {
+            self.vmstat.nr_anon_pages += 1;
+        }
+        self.trace(Event::RmapAdd { pfn, mapcount });
+        table::set(&mut self.phys, slot, pte);
+    }
+}
+
+/// vma_address(): where in `vma` a folio of `nr` pages at offset `index` starts (the VMA's
+/// start if only its tail falls inside), or None if none of it does.
+fn vma_address(vma: &Vma, index: u64, nr: u64) -> Option<u64> {
+    if index >= vma.pgoff {
+        let a = vma
+            .start
+            .checked_add((index - vma.pgoff) << 12)
+            .filter(|&a| a < vma.end)?;
+        Some(a)
+    } else if index + nr > vma.pgoff {
+        Some(vma.start)
+    } else {
+        None
+    }
+}
+
+/// page_vma_mapped_walk() as walker callbacks: the entries of one VMA range mapping a folio.
+struct PvmwWalk {
+    f: Folio,
+    nr: u64,
+    hits: Vec<Mapped>,
+}
+
+impl PvmwWalk {
+    /// Is `pfn` a page of the folio?
+    fn ours(&self, pfn: Pfn) -> bool {
+        pfn >= self.f.pfn() && pfn.offset_from(self.f.pfn()) < self.nr
+    }
+}
+
+impl<'k> MmWalk<&'k Kernel> for PvmwWalk {
+    fn pmd_entry(
+        &mut self,
+        _k: &mut &'k Kernel,
+        addr: u64,
+        _next: u64,
+        slot: PmdSlot,
+        e: PmdKind,
+    ) -> ControlFlow<(), PmdAction> {
+        ControlFlow::Continue(match e {
+            PmdKind::Leaf(p) if p.pfn() == self.f.pfn() => {
+                self.hits.push(Mapped::Pmd(addr & !((1 << 21) - 1), slot));
+                PmdAction::Done
+            }
+            PmdKind::Table(_) => PmdAction::Descend,
+            // No PMD migration entries exist without migration.
+            PmdKind::Leaf(_) | PmdKind::None | PmdKind::Swp(..) => PmdAction::Done,
+        })
+    }
+
+    fn pte_entry(
+        &mut self,
+        _k: &mut &'k Kernel,
+        addr: u64,
+        slot: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
+        let pfn = match e {
+            PteKind::Present(p) if !p.special() => Some(p.pfn()),
+            PteKind::Swp(
+                SwpKind::MigrationRead { pfn }
+                | SwpKind::MigrationReadExclusive { pfn }
+                | SwpKind::MigrationWrite { pfn },
+                _,
+            ) => Some(Pfn(pfn)),
+            PteKind::Present(_) | PteKind::None | PteKind::Swp(..) => None,
+        };
+        if pfn.is_some_and(|p| self.ours(p)) {
+            self.hits.push(Mapped::Pte(addr, slot));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// try_to_unmap()'s rmap_one for a page-cache folio.
+struct TryToUnmap {
+    f: Folio,
+    batch: UnmapBatch,
+}
+
+impl RmapWalk for TryToUnmap {
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
+        // split_huge_pmd_address(): a file PMD mapping is cleared first.
+        k.split_huge_pmd(mm, addr & !((1 << 21) - 1));
+        let arm = vma.flags & VM_UFFD_WP != 0;
+        for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
+            if let Mapped::Pte(a, slot) = hit {
+                if table::get(&k.phys, slot).is_present() {
+                    k.try_to_unmap_one(&mut self.batch, (mm, a), slot, arm);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// try_to_migrate()'s rmap_one (try_to_migrate_one()) for an anonymous folio.
+struct TryToMigrate {
+    f: Folio,
+}
+
+impl RmapWalk for TryToMigrate {
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
+        // TTU_SPLIT_HUGE_PMD: split_huge_pmd_address() first.
+        k.split_huge_pmd(mm, addr & !((1 << 21) - 1));
+        for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
+            let Mapped::Pte(a, slot) = hit else {
+                continue;
+            };
+            let pte = table::get(&k.phys, slot);
+            if !pte.is_present() {
+                continue;
+            }
+            // ptep_clear_flush(): flushed at once for each entry.
+            table::set(&mut k.phys, slot, Pte::NONE);
+            k.flush_tlb_page(mm, a);
+            let pfn = pte.pfn();
+            if pte.dirty() {
+                k.set_page_dirty(pfn);
+            }
+            // page_try_share_anon_rmap(): exclusivity moves into the entry's type.
+            let exclusive = k.pages.page(pfn).anon_exclusive();
+            k.pages
+                .page_mut(pfn)
+                .flags
+                .remove(PageFlags::ANON_EXCLUSIVE);
+            let kind = if pte.write() {
+                SwpKind::MigrationWrite { pfn: pfn.0 }
+            } else if exclusive {
+                SwpKind::MigrationReadExclusive { pfn: pfn.0 }
+            } else {
+                SwpKind::MigrationRead { pfn: pfn.0 }
+            };
+            let bits = SwpPteBits {
+                soft_dirty: pte.soft_dirty(),
+                uffd_wp: pte.uffd_wp(),
+                exclusive: false,
+            };
+            // The RSS keeps counting the page: a migration entry stands for it.
+            table::set(&mut k.phys, slot, Pte::swp(kind, bits));
+            k.page_remove_rmap(pfn);
+            k.put_page(pfn);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// remove_migration_ptes()'s rmap_one (remove_migration_pte()).
+struct RemoveMigrationPtes {
+    f: Folio,
+}
+
+impl RmapWalk for RemoveMigrationPtes {
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
+        for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
+            if let Mapped::Pte(_, slot) = hit {
+                k.remove_migration_pte(vma, slot);
+            }
+        }
+        ControlFlow::Continue(())
     }
 }

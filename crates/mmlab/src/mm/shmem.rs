@@ -31,6 +31,8 @@ pub struct ShmemInode {
     pub fallocend: u64,
     /// info->seals (F_SEAL_*): F_SEAL_SEAL alone unless the memfd allowed sealing.
     pub seals: u64,
+    /// mapping->i_mmap: the VMAs that map the file (vma_interval_tree).
+    pub i_mmap: std::collections::BTreeSet<crate::mm::vma::VmaId>,
 }
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
@@ -71,6 +73,7 @@ impl Kernel {
             fallocend: 0,
             // Only memfd_create(MFD_ALLOW_SEALING) lifts F_SEAL_SEAL.
             seals: crate::mm::memfd::F_SEAL_SEAL,
+            i_mmap: Default::default(),
         })
     }
 

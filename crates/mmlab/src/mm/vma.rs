@@ -55,24 +55,30 @@ pub enum Backing {
     Shmem(usize),
 }
 
-/// An anon_vma as far as merging and rmap need it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnonVma {
-    pub id: u32,
-    /// The VMA's anon_vma_chain holds just this one (list_is_singular); false after fork.
-    pub singular: bool,
-}
+/// A VMA's stable handle: its own for as long as it lives (a split makes a new one for the
+/// new half), what the rmap structures (anon_vma chains, i_mmap) refer to it by.
+pub type VmaId = u64;
+
+/// An anon_vma's handle (page->mapping of an anonymous page).
+pub type AnonVmaId = u32;
 
 /// vm_area_struct.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vma {
+    /// The VMA's handle.
+    pub id: VmaId,
     pub start: u64,
     pub end: u64,
     pub flags: u64,
     /// vm_pgoff: for anonymous VMAs, the page index of the original mmap address.
     pub pgoff: u64,
     pub backing: Backing,
-    pub anon_vma: Option<AnonVma>,
+    /// vma->anon_vma: where the VMA's new anonymous pages are filed.
+    pub anon_vma: Option<AnonVmaId>,
+    /// vma->anon_vma_chain: every anon_vma whose pages may be mapped here (its own, and after
+    /// fork its parents'). Invariants: holds `anon_vma` when that is set; each listed
+    /// anon_vma lists this VMA back.
+    pub anon_vma_chain: Vec<AnonVmaId>,
     /// A private hugetlb mapping's reservations: huge page indices (in the file) still
     /// reserved for it (its resv_map while it is HPAGE_RESV_OWNER).
     pub hugetlb_resv: BTreeSet<u64>,
@@ -92,8 +98,14 @@ impl Vma {
     pub fn for_fault(&self) -> Vma {
         Vma {
             hugetlb_resv: BTreeSet::new(),
+            anon_vma_chain: self.anon_vma_chain.clone(),
             ..*self
         }
+    }
+    /// list_is_singular(&vma->anon_vma_chain): the chain holds one anon_vma (never after a
+    /// fork that shared anonymous pages).
+    pub fn anon_vma_chain_singular(&self) -> bool {
+        self.anon_vma_chain.len() == 1
     }
     /// vma_pages().
     pub fn pages(&self) -> u64 {
@@ -129,12 +141,16 @@ impl Vma {
     }
 }
 
-/// is_mergeable_anon_vma().
-fn anon_vma_compatible(a: Option<AnonVma>, b: Option<AnonVma>, vma_chain_singular: bool) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => x.id == y.id,
+/// is_mergeable_anon_vma(): two anon_vmas merge when they are the same, or one side has none
+/// and the side that has one has a singular chain.
+fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
+    match (a.anon_vma, b.anon_vma) {
+        (Some(x), Some(y)) => x == y,
         (None, None) => true,
-        _ => vma_chain_singular,
+        _ => {
+            (a.anon_vma.is_none() || a.anon_vma_chain_singular())
+                && (b.anon_vma.is_none() || b.anon_vma_chain_singular())
+        }
     }
 }
 
@@ -194,8 +210,9 @@ impl VmaTree {
         let first = self.find(start).map(|v| v.start).unwrap_or(u64::MAX);
         self.map.range(first..end).map(|(&s, _)| s).collect()
     }
-    /// Add a VMA (the range must be free).
-    pub fn insert(&mut self, v: Vma) {
+    /// Add a VMA (the range must be free). Only the VMA lifecycle of mm/mmap.rs calls this and
+    /// the other changes below, which keep the rmap links in step.
+    pub(crate) fn insert(&mut self, v: Vma) {
         debug_assert!(
             !self.intersects(v.start, v.end),
             "overlapping VMA {:#x}-{:#x}",
@@ -205,16 +222,17 @@ impl VmaTree {
         self.map.insert(v.start, v);
     }
     /// Take a VMA out.
-    pub fn remove(&mut self, start: u64) -> Option<Vma> {
+    pub(crate) fn remove(&mut self, start: u64) -> Option<Vma> {
         self.map.remove(&start)
     }
 
-    /// The tree half of __split_vma(): cut the VMA holding `addr` in two at `addr`. Returns
-    /// the new upper half, or None if no VMA strictly spans `addr`. The caller takes the
-    /// references the new VMA holds (Kernel::split_vma).
-    pub fn split(&mut self, addr: u64) -> Option<&Vma> {
+    /// The tree half of __split_vma(): cut the VMA holding `addr` in two at `addr`, the new
+    /// upper half named `id`. Returns it, or None if no VMA strictly spans `addr`. The caller
+    /// takes the references and rmap links the new VMA holds (Kernel::split_vma).
+    pub(crate) fn split(&mut self, addr: u64, id: VmaId) -> Option<&Vma> {
         let v = self.find(addr).filter(|v| v.start < addr)?.clone();
         let mut hi = v.clone();
+        hi.id = id;
         hi.pgoff += (addr - v.start) >> PAGE_SHIFT;
         hi.start = addr;
         // Each piece keeps the reservations for its own part of the file.
@@ -229,9 +247,10 @@ impl VmaTree {
 
     /// The tree half of vma_merge() after a change to the VMA at `start`: merge it with its
     /// neighbours where is_mergeable_vma() and the anon_vma and pgoff rules allow; the survivor
-    /// takes over an anon_vma the absorbed VMA had. Returns the start of the VMA that now
-    /// covers `start` and the VMAs that were absorbed (their references go with them).
-    pub fn merge_around(&mut self, start: u64) -> (u64, Vec<Vma>) {
+    /// takes over an anon_vma the absorbed VMA had (the caller links it into that anon_vma's
+    /// chain). Returns the start of the VMA that now covers `start` and the VMAs that were
+    /// absorbed (their references and rmap links go with them).
+    pub(crate) fn merge_around(&mut self, start: u64) -> (u64, Vec<Vma>) {
         let mut cur = start;
         let mut gone = Vec::new();
         let with_prev = self
@@ -240,9 +259,7 @@ impl VmaTree {
             .map(|p| p.start);
         if let Some(prev) = with_prev {
             let v = self.map.remove(&cur).expect("vma");
-            let p = self.map.get_mut(&prev).expect("prev");
-            p.end = v.end;
-            p.anon_vma = p.anon_vma.or(v.anon_vma);
+            self.map.get_mut(&prev).expect("prev").end = v.end;
             cur = prev;
             gone.push(v);
         }
@@ -250,9 +267,7 @@ impl VmaTree {
         if self.map.get(&v.end).is_some_and(|n| can_merge(v, n)) {
             let next = v.end;
             let n = self.map.remove(&next).expect("next");
-            let v = self.map.get_mut(&cur).expect("vma");
-            v.end = n.end;
-            v.anon_vma = v.anon_vma.or(n.anon_vma);
+            self.map.get_mut(&cur).expect("vma").end = n.end;
             gone.push(n);
         }
         (cur, gone)
@@ -269,11 +284,7 @@ pub fn can_merge(a: &Vma, b: &Vma) -> bool {
         && (a.flags ^ b.flags) & !VM_SOFTDIRTY == 0
         && a.flags & VM_SPECIAL == 0
         && a.backing == b.backing
-        && anon_vma_compatible(
-            a.anon_vma,
-            b.anon_vma,
-            a.anon_vma.is_none_or(|x| x.singular) && b.anon_vma.is_none_or(|x| x.singular),
-        )
+        && anon_vma_compatible(a, b)
         && a.pgoff + a.pages() == b.pgoff
         // is_mergeable_vm_userfaultfd_ctx()
         && a.uffd_ctx == b.uffd_ctx
@@ -291,6 +302,8 @@ mod tests {
             pgoff: start >> 12,
             backing: Backing::Anon,
             anon_vma: None,
+            anon_vma_chain: vec![],
+            id: start,
             hugetlb_resv: Default::default(),
             hugetlb_resv_flags: 0,
             uffd_ctx: None,
@@ -305,9 +318,9 @@ mod tests {
         assert_eq!(t.find(0x9000).map(|v| v.start), Some(0x10000));
         assert!(t.lookup(0x9000).is_none());
         assert!(t.find(0x14000).is_none());
-        assert!(t.split(0x11000).is_some() && t.split(0x12000).is_some());
+        assert!(t.split(0x11000, 1).is_some() && t.split(0x12000, 2).is_some());
         assert!(
-            t.split(0x12000).is_none(),
+            t.split(0x12000, 3).is_none(),
             "nothing spans an existing boundary"
         );
         assert_eq!(t.len(), 3);
@@ -323,17 +336,16 @@ mod tests {
             "different flags do not merge"
         );
         t.get_mut(0x11000).unwrap().flags = rw | VM_SOFTDIRTY;
-        t.get_mut(0x12000).unwrap().anon_vma = Some(AnonVma {
-            id: 7,
-            singular: true,
-        });
+        let v = t.get_mut(0x12000).unwrap();
+        v.anon_vma = Some(7);
+        v.anon_vma_chain = vec![7];
         let (at, gone) = t.merge_around(0x11000);
         assert_eq!(at, 0x10000, "VM_SOFTDIRTY is ignored");
         assert_eq!(gone.len(), 2);
         assert_eq!(
-            t.lookup(0x10000).unwrap().anon_vma.map(|a| a.id),
+            gone[1].anon_vma,
             Some(7),
-            "the survivor keeps the absorbed anon_vma"
+            "the absorbed VMA's anon_vma is handed back"
         );
         assert_eq!(t.len(), 1);
         assert_eq!(t.lookup(0x13fff).unwrap().end, 0x14000);
@@ -345,15 +357,14 @@ mod tests {
         let mut a = anon(0x10000, 0x11000, rw);
         let mut b = anon(0x11000, 0x12000, rw);
         assert!(can_merge(&a, &b));
-        a.anon_vma = Some(AnonVma {
-            id: 1,
-            singular: true,
-        });
+        a.anon_vma = Some(1);
+        a.anon_vma_chain = vec![1];
         assert!(can_merge(&a, &b), "one side without anon_vma merges");
-        b.anon_vma = Some(AnonVma {
-            id: 2,
-            singular: true,
-        });
+        a.anon_vma_chain = vec![1, 3];
+        assert!(!can_merge(&a, &b), "not with a chain a fork left behind");
+        a.anon_vma_chain = vec![1];
+        b.anon_vma = Some(2);
+        b.anon_vma_chain = vec![2];
         assert!(!can_merge(&a, &b), "two different anon_vmas never merge");
         b.anon_vma = None;
         b.pgoff += 7;

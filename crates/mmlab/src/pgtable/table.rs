@@ -46,7 +46,7 @@ pub fn index(addr: u64, level: usize) -> usize {
 #[inline]
 pub fn next_table(phys: &PhysMem, table: Pfn, idx: usize) -> Option<Pfn> {
     let e = phys.table(table)[idx];
-    (e & _PAGE_PRESENT != 0).then(|| Pfn((e & PTE_PFN_MASK) >> 12))
+    (e & _PAGE_PRESENT != 0).then_some(Pfn((e & PTE_PFN_MASK) >> 12))
 }
 
 /// pgd_populate() / pud_populate() / pmd_populate(): point entry `idx` of `table` at the
