@@ -56,6 +56,15 @@ const ADVICE: &[(u32, &str)] = &[
     (1, "99"),
 ];
 
+/// MAP_SHARED or MAP_PRIVATE, by name.
+fn map_type(shared: bool) -> (&'static str, u64) {
+    if shared {
+        ("MAP_SHARED", MAP_SHARED)
+    } else {
+        ("MAP_PRIVATE", MAP_PRIVATE)
+    }
+}
+
 /// A scenario constant's value (the advice names above, all in mmlab's uapi table).
 fn uapi(name: &str) -> u64 {
     NAMES
@@ -318,14 +327,7 @@ impl Gen<'_> {
             self.pick(&[1, 1, 2, 3, 4, 4, 8, 16, 32, 64])
         };
         let prot = self.prot();
-        let mut fl = vec![
-            if shared {
-                ("MAP_SHARED", MAP_SHARED)
-            } else {
-                ("MAP_PRIVATE", MAP_PRIVATE)
-            },
-            ("MAP_ANONYMOUS", MAP_ANONYMOUS),
-        ];
+        let mut fl = vec![map_type(shared), ("MAP_ANONYMOUS", MAP_ANONYMOUS)];
         self.map_extras(&mut fl, !shared);
         let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
         self.mmap_region(
@@ -366,11 +368,7 @@ impl Gen<'_> {
         };
         let len = self.rng.random_range(1..=units + 1) * unit;
         let shared = self.chance(0.65);
-        let mut fl = vec![if shared {
-            ("MAP_SHARED", MAP_SHARED)
-        } else {
-            ("MAP_PRIVATE", MAP_PRIVATE)
-        }];
+        let mut fl = vec![map_type(shared)];
         self.map_extras(&mut fl, false);
         let prot = self.prot();
         let fdv = (f.var.as_str(), f.fd as i64);
@@ -394,11 +392,7 @@ impl Gen<'_> {
         }
         let shared = self.chance(0.4);
         let mut fl = vec![
-            if shared {
-                ("MAP_SHARED", MAP_SHARED)
-            } else {
-                ("MAP_PRIVATE", MAP_PRIVATE)
-            },
+            map_type(shared),
             ("MAP_ANONYMOUS", MAP_ANONYMOUS),
             ("MAP_HUGETLB", MAP_HUGETLB),
         ];
@@ -463,11 +457,7 @@ impl Gen<'_> {
                     return true;
                 };
                 self.ftruncate_to(t, m, len);
-                let fl = if shared {
-                    ("MAP_SHARED", MAP_SHARED)
-                } else {
-                    ("MAP_PRIVATE", MAP_PRIVATE)
-                };
+                let fl = map_type(shared);
                 (Kind::File { shared }, Some(m), vec![fl])
             }
         };
@@ -525,11 +515,7 @@ impl Gen<'_> {
         let noreplace = self.chance(0.2);
         let shared = self.chance(0.3);
         let mut fl = vec![
-            if shared {
-                ("MAP_SHARED", MAP_SHARED)
-            } else {
-                ("MAP_PRIVATE", MAP_PRIVATE)
-            },
+            map_type(shared),
             ("MAP_ANONYMOUS", MAP_ANONYMOUS),
             if noreplace {
                 ("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE)

@@ -326,23 +326,22 @@ impl Gen<'_> {
         self.out.iter().any(|l| l.starts_with("model-only"))
     }
 
-    /// Awake tasks of live processes.
-    fn awake(&self) -> Vec<usize> {
+    /// Tasks of live processes that are awake (or, with `asleep`, that sleep).
+    fn tasks_that(&self, asleep: bool) -> Vec<usize> {
         (0..self.tasks.len())
             .filter(|&t| {
                 let k = &self.tasks[t];
-                k.born && k.asleep.is_none() && self.procs[k.proc].alive
+                k.born && k.asleep.is_some() == asleep && self.procs[k.proc].alive
             })
             .collect()
     }
 
+    fn awake(&self) -> Vec<usize> {
+        self.tasks_that(false)
+    }
+
     fn asleep(&self) -> Vec<usize> {
-        (0..self.tasks.len())
-            .filter(|&t| {
-                let k = &self.tasks[t];
-                k.born && k.asleep.is_some() && self.procs[k.proc].alive
-            })
-            .collect()
+        self.tasks_that(true)
     }
 
     /// One random step; false if the chosen kind did not apply.

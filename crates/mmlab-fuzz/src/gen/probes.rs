@@ -203,34 +203,53 @@ impl Gen<'_> {
         })
     }
 
+    /// A counter as its growth since an earlier reading (`expect CALL - v OP d`), or a new
+    /// reading (`v = CALL`) when there is none; `read` makes the call again, as the runner
+    /// will. Returns the new reading, if it took one.
+    #[allow(clippy::too_many_arguments)]
+    fn counter_line(
+        &mut self,
+        t: usize,
+        call: &str,
+        now: u64,
+        last: Option<(String, u64)>,
+        op: &str,
+        prefix: &'static str,
+        read: impl Fn(&mut Self),
+    ) -> Option<(String, u64)> {
+        let tn = self.tname(t);
+        match last {
+            Some((var, base)) => {
+                let i = self.begin(format!("{tn}: expect {call} - {var} {op} 0"));
+                read(self);
+                let d = text::num(now.wrapping_sub(base));
+                self.end(i, format!("{tn}: expect {call} - {var} {op} {d}"));
+                None
+            }
+            None => {
+                let var = self.fresh(prefix);
+                let line = format!("{tn}: {var} = {call}");
+                let i = self.begin(line.clone());
+                read(self);
+                self.end(i, line);
+                Some((var, now))
+            }
+        }
+    }
+
     /// minflt() against the process's last reading (taken first if there is none).
     fn minflt(&mut self, t: usize) -> bool {
         let p = self.tasks[t].proc;
         let id = self.tasks[t].id;
-        let tn = self.tname(t);
         let Ok(now) = self.b.minflt(id) else {
             return false;
         };
-        match self.procs[p].minflt.clone() {
-            Some((var, base)) if self.chance(0.8) => {
-                let i = self.begin(format!("{tn}: expect minflt() - {var} == 0"));
-                let _ = self.b.minflt(id);
-                self.end(
-                    i,
-                    format!(
-                        "{tn}: expect minflt() - {var} == {}",
-                        now.wrapping_sub(base)
-                    ),
-                );
-            }
-            _ => {
-                let var = self.fresh("f");
-                let i = self.begin(format!("{tn}: {var} = minflt()"));
-                let _ = self.b.minflt(id);
-                let line = self.out[i].clone();
-                self.end(i, line);
-                self.procs[p].minflt = Some((var, now));
-            }
+        let last = self.procs[p].minflt.clone().filter(|_| self.chance(0.8));
+        let read = move |g: &mut Self| {
+            let _ = g.b.minflt(id);
+        };
+        if let Some(new) = self.counter_line(t, "minflt()", now, last, "==", "f", read) {
+            self.procs[p].minflt = Some(new);
         }
         true
     }
@@ -262,32 +281,17 @@ impl Gen<'_> {
             mmlab::vmstat::VmStat::LINUX_NAMES
         };
         let name = self.pick(names);
-        let tn = self.tname(t);
         let Ok(now) = self.b.vmstat(name) else {
             return false;
         };
-        let key = format!("vmstat:{name}");
-        match self.vmstat_vars.get(&key).cloned() {
-            Some((var, base)) => {
-                let op = if self.cfg.host { ">=" } else { "==" };
-                let i = self.begin(format!("{tn}: expect vmstat({name}) - {var} {op} 0"));
-                let _ = self.b.vmstat(name);
-                self.end(
-                    i,
-                    format!(
-                        "{tn}: expect vmstat({name}) - {var} {op} {}",
-                        text::num(now.wrapping_sub(base))
-                    ),
-                );
-            }
-            None => {
-                let var = self.fresh("v");
-                let i = self.begin(format!("{tn}: {var} = vmstat({name})"));
-                let _ = self.b.vmstat(name);
-                let line = self.out[i].clone();
-                self.end(i, line);
-                self.vmstat_vars.insert(key, (var, now));
-            }
+        let op = if self.cfg.host { ">=" } else { "==" };
+        let last = self.vmstat_vars.get(name).cloned();
+        let read = move |g: &mut Self| {
+            let _ = g.b.vmstat(name);
+        };
+        let call = format!("vmstat({name})");
+        if let Some(new) = self.counter_line(t, &call, now, last, op, "v", read) {
+            self.vmstat_vars.insert(name.to_string(), new);
         }
         true
     }

@@ -169,6 +169,17 @@ impl Gen<'_> {
         Some(self.range_in(&r))
     }
 
+    /// A range ioctl's first arguments as text (`fd, start, len`), with the descriptor and
+    /// the start address.
+    fn range_args(&self, u: usize, at: &(String, u64), len: u64) -> (String, i64, u64) {
+        let f = &self.uffds[u];
+        (
+            format!("{}, {}, {}", f.fd_text, at.0, size(len)),
+            f.fd as i64,
+            at.1,
+        )
+    }
+
     fn register(&mut self, t: usize, u: usize) -> bool {
         let Some((r, start, len)) = self.owner_range(u) else {
             return false;
@@ -186,19 +197,15 @@ impl Gen<'_> {
             90..=94 => modes.to_vec(),
             _ => vec![],
         };
-        let (mt, mv) = text::flags(&chosen, "0");
-        let f = self.uffds[u].clone();
-        let call = format!(
-            "uffdio_register({}, {}, {}, {mt})",
-            f.fd_text,
-            addr(&r.var, start),
-            size(len)
-        );
+        let (mt, mode) = text::flags(&chosen, "0");
+        let at = (addr(&r.var, start), r.base.wrapping_add_signed(start));
+        let (args, fd, first) = self.range_args(u, &at, len);
+        let call = format!("uffdio_register({args}, {mt})");
         let sc = Syscall::UffdioRegister {
-            fd: f.fd as i64,
-            start: r.base.wrapping_add_signed(start),
+            fd,
+            start: first,
             len,
-            mode: mv,
+            mode,
         };
         // Later kernels add UFFDIO_POISON and UFFDIO_MOVE to the mask: compare 5.19's bits.
         let ret = Ret::Check(Some("UFFD_API_RANGE_IOCTLS"), UFFD_API_RANGE_IOCTLS);
@@ -212,20 +219,15 @@ impl Gen<'_> {
         let Some((r, start, len)) = self.owner_range(u) else {
             return false;
         };
-        let f = self.uffds[u].clone();
-        let call = format!(
-            "uffdio_unregister({}, {}, {})",
-            f.fd_text,
-            addr(&r.var, start),
-            size(len)
-        );
-        let sc = Syscall::UffdioUnregister {
-            fd: f.fd as i64,
-            start: r.base.wrapping_add_signed(start),
-            len,
-        };
-        self.sys(t, &call, sc, Ret::Plain);
+        let at = (addr(&r.var, start), r.base.wrapping_add_signed(start));
+        self.unregister_range(t, u, at, len);
         true
+    }
+
+    fn unregister_range(&mut self, t: usize, u: usize, at: (String, u64), len: u64) {
+        let (args, fd, start) = self.range_args(u, &at, len);
+        let sc = Syscall::UffdioUnregister { fd, start, len };
+        self.sys(t, &format!("uffdio_unregister({args})"), sc, Ret::Plain);
     }
 
     /// The handler's UFFDIO_COPY source in `t`'s process: 2 MiB of private memory, the first
@@ -293,11 +295,11 @@ impl Gen<'_> {
             }
             50..=74 => {
                 let m = self.pick(&[None, None, Some("UFFDIO_ZEROPAGE_MODE_DONTWAKE")]);
-                self.zeropage(t, u, dst, len, m);
+                self.fill_in_place(t, u, false, dst, len, m);
             }
             _ => {
                 let m = self.pick(&[None, None, Some("UFFDIO_CONTINUE_MODE_DONTWAKE")]);
-                self.cont(t, u, dst, len, m);
+                self.fill_in_place(t, u, true, dst, len, m);
             }
         }
         true
@@ -333,38 +335,38 @@ impl Gen<'_> {
         self.sys(t, &call, sc, Ret::Check(None, 0));
     }
 
-    fn zeropage(&mut self, t: usize, u: usize, dst: (String, u64), len: u64, m: Option<&str>) {
-        let f = self.uffds[u].clone();
-        let (mt, mv) = m.map_or(("0", 0), mode);
-        let call = format!(
-            "uffdio_zeropage({}, {}, {}, {mt})",
-            f.fd_text,
-            dst.0,
-            size(len)
-        );
-        let sc = Syscall::UffdioZeropage {
-            fd: f.fd as i64,
-            start: dst.1,
-            len,
-            mode: mv,
+    /// UFFDIO_CONTINUE (`cont`) or UFFDIO_ZEROPAGE over `len` bytes at `dst`.
+    fn fill_in_place(
+        &mut self,
+        t: usize,
+        u: usize,
+        cont: bool,
+        dst: (String, u64),
+        len: u64,
+        m: Option<&str>,
+    ) {
+        let (mt, mode) = m.map_or(("0", 0), mode);
+        let name = if cont {
+            "uffdio_continue"
+        } else {
+            "uffdio_zeropage"
         };
-        self.sys(t, &call, sc, Ret::Check(None, 0));
-    }
-
-    fn cont(&mut self, t: usize, u: usize, dst: (String, u64), len: u64, m: Option<&str>) {
-        let f = self.uffds[u].clone();
-        let (mt, mv) = m.map_or(("0", 0), mode);
-        let call = format!(
-            "uffdio_continue({}, {}, {}, {mt})",
-            f.fd_text,
-            dst.0,
-            size(len)
-        );
-        let sc = Syscall::UffdioContinue {
-            fd: f.fd as i64,
-            start: dst.1,
-            len,
-            mode: mv,
+        let (args, fd, start) = self.range_args(u, &dst, len);
+        let call = format!("{name}({args}, {mt})");
+        let sc = if cont {
+            Syscall::UffdioContinue {
+                fd,
+                start,
+                len,
+                mode,
+            }
+        } else {
+            Syscall::UffdioZeropage {
+                fd,
+                start,
+                len,
+                mode,
+            }
         };
         self.sys(t, &call, sc, Ret::Check(None, 0));
     }
@@ -393,21 +395,20 @@ impl Gen<'_> {
     }
 
     fn wp(&mut self, t: usize, u: usize, at: (String, u64), len: u64, m: &[(&str, u64)]) {
-        let f = self.uffds[u].clone();
-        let (mt, mv) = text::flags(m, "0");
-        let call = format!(
-            "uffdio_writeprotect({}, {}, {}, {mt})",
-            f.fd_text,
-            at.0,
-            size(len)
-        );
+        let (mt, mode) = text::flags(m, "0");
+        let (args, fd, start) = self.range_args(u, &at, len);
         let sc = Syscall::UffdioWriteprotect {
-            fd: f.fd as i64,
-            start: at.1,
+            fd,
+            start,
             len,
-            mode: mv,
+            mode,
         };
-        self.sys(t, &call, sc, Ret::Plain);
+        self.sys(
+            t,
+            &format!("uffdio_writeprotect({args}, {mt})"),
+            sc,
+            Ret::Plain,
+        );
     }
 
     fn wake(&mut self, t: usize, u: usize) -> bool {
@@ -424,14 +425,9 @@ impl Gen<'_> {
     }
 
     fn wake_range(&mut self, t: usize, u: usize, at: (String, u64), len: u64) {
-        let f = self.uffds[u].clone();
-        let call = format!("uffdio_wake({}, {}, {})", f.fd_text, at.0, size(len));
-        let sc = Syscall::UffdioWake {
-            fd: f.fd as i64,
-            start: at.1,
-            len,
-        };
-        self.sys(t, &call, sc, Ret::Plain);
+        let (args, fd, start) = self.range_args(u, &at, len);
+        let sc = Syscall::UffdioWake { fd, start, len };
+        self.sys(t, &format!("uffdio_wake({args})"), sc, Ret::Plain);
     }
 
     fn close_uffd(&mut self, t: usize, u: usize) -> bool {
@@ -573,7 +569,7 @@ impl Gen<'_> {
             }
         } else if flags & UFFD_PAGEFAULT_FLAG_MINOR != 0 {
             if roll < 85 {
-                self.cont(h, u, dst, unit, None);
+                self.fill_in_place(h, u, true, dst, unit, None);
             } else {
                 self.wake_range(h, u, dst, unit);
             }
@@ -584,23 +580,9 @@ impl Gen<'_> {
                         self.copy(h, u, dst, &s, 0, unit, None);
                     }
                 }
-                60..=84 => self.zeropage(h, u, dst, unit, None),
+                60..=84 => self.fill_in_place(h, u, false, dst, unit, None),
                 85..=92 => self.wake_range(h, u, dst, unit),
-                _ => {
-                    let f = self.uffds[u].clone();
-                    let call = format!(
-                        "uffdio_unregister({}, {}, {})",
-                        f.fd_text,
-                        dst.0,
-                        size(unit)
-                    );
-                    let sc = Syscall::UffdioUnregister {
-                        fd: f.fd as i64,
-                        start: dst.1,
-                        len: unit,
-                    };
-                    self.sys(h, &call, sc, Ret::Plain);
-                }
+                _ => self.unregister_range(h, u, dst, unit),
             }
         }
         // Collect what the resolution woke, sometimes at once.
