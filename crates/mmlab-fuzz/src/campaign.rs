@@ -231,6 +231,8 @@ pub fn run_campaign<H: Backend>(
             };
             let reproduced = match host {
                 Some(make) if !seen && finding.kind == Kind::Divergence => {
+                    // One host backend at a time: each holds the host (its lock) while it lives.
+                    drop(backend.take());
                     let again = (0..FRESH_RUNS)
                         .filter(|_| {
                             judge(&case, &name, Some(&mut make()))
@@ -238,6 +240,7 @@ pub fn run_campaign<H: Backend>(
                                 .is_some_and(|g| g.signature == finding.signature)
                         })
                         .count();
+                    backend = Some(make());
                     Some((again as u32, FRESH_RUNS))
                 }
                 _ => None,
