@@ -86,7 +86,9 @@ impl Results {
                 let occurrences = g.occurrences + f.occurrences;
                 let mut seeds: Vec<u64> = g.seeds.iter().chain(&f.seeds).copied().collect();
                 seeds.extend([g.seed, f.seed]);
-                let best = if f.minimised_lines < g.minimised_lines {
+                // The smaller case, unless that would lose the fresh-host check.
+                let smaller = f.minimised_lines < g.minimised_lines;
+                let best = if smaller && (f.reproduced.is_some() || g.reproduced.is_none()) {
                     f
                 } else {
                     g.clone()

@@ -412,12 +412,13 @@ impl Gen<'_> {
             ("MAP_ANONYMOUS", MAP_ANONYMOUS),
             ("MAP_NORESERVE", MAP_NORESERVE),
         ];
-        // One page more than whole huge pages: 6.7+ THP-aligns anonymous mappings whose
-        // length is a multiple of 2 MiB, and this alignment is the scenario's own.
+        // Not whole huge pages: 6.7+ THP-aligns anonymous mappings whose length is a multiple
+        // of 2 MiB, and this alignment is the scenario's own. A guard page on each side of the
+        // aligned range keeps what is around it the same wherever ASLR put the reservation.
         let Some(r) = self.mmap_region(
             t,
             ("NULL", 0),
-            (k + 1) * HPAGE + PAGE,
+            (k + 1) * HPAGE + 2 * PAGE,
             ("PROT_NONE".into(), PROT_NONE),
             &fl,
             ("-1", -1),
@@ -427,15 +428,19 @@ impl Gen<'_> {
         ) else {
             return true;
         };
+        // The reservation's own address is ASLR's: where the aligned range falls in it differs
+        // from run to run, so the case uses only the aligned range.
+        let p = self.tasks[t].proc;
+        self.procs[p].regions.retain(|x| x.var != r.var);
         let a = self.fresh("a");
         let tn = self.tname(t);
         let i = self.begin(format!(
-            "{tn}: {a} = ({} + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)",
+            "{tn}: {a} = ({} + PAGE_SIZE + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)",
             r.var
         ));
         let line = self.out[i].clone();
         self.end(i, line);
-        let base = (r.base + HPAGE - 1) & !(HPAGE - 1);
+        let base = (r.base + PAGE + HPAGE - 1) & !(HPAGE - 1);
         let len = k * HPAGE;
         let (kind, fd, mut fl) = match self.rng.random_range(0..100) {
             0..=54 => (
