@@ -123,9 +123,29 @@ impl Gen<'_> {
         Some(rs[i].clone())
     }
 
+    /// The end of the highest mapping of `t`'s process on the model. Above it a real process
+    /// has its own program, libraries and stack, which the model has not: the case stays below.
+    pub(super) fn top(&mut self, t: usize) -> u64 {
+        let id = self.tasks[t].id;
+        let maps = self.b.maps(id).unwrap_or_default();
+        maps.iter().map(|m| m.end).max().unwrap_or(0)
+    }
+
+    /// An address below the top of the process's mappings (see `top`).
+    pub(super) fn pick_addr(&mut self, t: usize) -> Option<(Region, i64)> {
+        let top = self.top(t);
+        for _ in 0..4 {
+            let (r, off) = self.pick_any_addr(t)?;
+            if r.base.wrapping_add_signed(off) < top {
+                return Some((r, off));
+            }
+        }
+        None
+    }
+
     /// An address: often one written recently or in a registered range, else in or around a
     /// region.
-    pub(super) fn pick_addr(&mut self, t: usize) -> Option<(Region, i64)> {
+    fn pick_any_addr(&mut self, t: usize) -> Option<(Region, i64)> {
         let p = self.tasks[t].proc;
         let hot = self.procs[p].hot.clone();
         if !hot.is_empty() && self.chance(0.4) {
@@ -167,17 +187,36 @@ impl Gen<'_> {
     }
 
     /// A page range: around a recently written address, or in or around a region (units of
-    /// huge pages on hugetlb): start, length.
+    /// huge pages on hugetlb): start, length; cut at the top of the process's mappings.
     pub(super) fn pick_range(&mut self, t: usize) -> Option<(Region, i64, u64)> {
         let hot = self.procs[self.tasks[t].proc].hot.clone();
-        if !hot.is_empty() && self.chance(0.3) {
+        let (r, start, len) = if !hot.is_empty() && self.chance(0.3) {
             let (r, off) = hot[self.rng.random_range(0..hot.len())].clone();
             let unit = if r.huge { HPAGE } else { PAGE } as i64;
             let n = self.rng.random_range(1..=2) as u64;
-            return Some((r, off.div_euclid(unit) * unit, n * unit as u64));
+            (r, off.div_euclid(unit) * unit, n * unit as u64)
+        } else {
+            let r = self.pick_region(t, |_| true)?;
+            self.range_in(&r)
+        };
+        let top = self.top(t);
+        self.below(top, r, start, len)
+    }
+
+    /// The range cut to end at `top` (None if it starts there or above).
+    pub(super) fn below(
+        &self,
+        top: u64,
+        r: Region,
+        start: i64,
+        len: u64,
+    ) -> Option<(Region, i64, u64)> {
+        let first = r.base.wrapping_add_signed(start);
+        if first >= top {
+            return None;
         }
-        let r = self.pick_region(t, |_| true)?;
-        Some(self.range_in(&r))
+        let len = len.min(top - first);
+        Some((r, start, len))
     }
 
     /// Remember an address written (the last few).
@@ -711,6 +750,14 @@ impl Gen<'_> {
         }
         if new_addr.is_none() && fl.iter().any(|f| f.1 == MREMAP_FIXED) {
             new_addr = Some(("NULL".into(), 0));
+        }
+        // Growing in place or a target past the top of the mappings meets what a real
+        // process has there and the model has not (see `top`).
+        let top = self.top(t);
+        let reach = |at: u64| at.saturating_add(old_len.max(new_len)) > top;
+        let target = new_addr.as_ref().map_or(0, |n| n.1);
+        if reach(r.base.wrapping_add_signed(old_off)) || target != 0 && reach(target) {
+            return false;
         }
         let (ft, fv) = text::flags(&fl, "0");
         let var = self.fresh("p");

@@ -182,7 +182,9 @@ impl Gen<'_> {
             return false;
         };
         let lo = -(self.pick(&[0u64, 0, 4096, 2 << 20]) as i64);
-        let hi = r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64;
+        let top = self.top(t);
+        let hi = (r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64)
+            .min(top.wrapping_sub(r.base) as i64);
         let id = self.tasks[t].id;
         self.probe_line(t, |g| {
             let (a, b) = (

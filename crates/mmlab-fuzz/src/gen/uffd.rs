@@ -166,7 +166,10 @@ impl Gen<'_> {
             return None;
         }
         let r = rs[self.rng.random_range(0..rs.len())].clone();
-        Some(self.range_in(&r))
+        let (r, start, len) = self.range_in(&r);
+        let holder = self.tasks.iter().position(|k| k.proc == owner && k.born)?;
+        let top = self.top(holder);
+        self.below(top, r, start, len)
     }
 
     /// A range ioctl's first arguments as text (`fd, start, len`), with the descriptor and
