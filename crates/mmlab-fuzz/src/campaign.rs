@@ -206,7 +206,9 @@ pub fn run_campaign<H: Backend>(
                 .iter()
                 .any(|g| g.finding.signature == f.signature);
             let lines = text.lines().count();
-            let (case, minimised_lines) = if plan.shrink && !seen {
+            // A hang costs the whole deadline per try: it is reported as generated.
+            let shrink_it = plan.shrink && !seen && f.kind != Kind::Hang;
+            let (case, minimised_lines) = if shrink_it {
                 let sig = f.signature.clone();
                 let small = shrink(
                     &text,
@@ -223,7 +225,7 @@ pub fn run_campaign<H: Backend>(
                 (text.clone(), lines)
             };
             // The finding as the shrunk case shows it (its line numbers are the case's).
-            let finding = if plan.shrink && !seen {
+            let finding = if shrink_it {
                 judge(&case, &name, backend.as_mut())
                     .finding
                     .filter(|g| g.signature == f.signature)

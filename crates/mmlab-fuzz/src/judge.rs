@@ -6,7 +6,10 @@
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use mmlab_scenario::diff::{compare, LineDiff, Verdict};
 use mmlab_scenario::{parse, run, Backend, ModelBackend, Report, Status};
@@ -29,15 +32,18 @@ pub enum Kind {
     Divergence,
     /// The generated text does not replay on the model (the generator's own bug).
     Replay,
+    /// The host run did not end in time (its agents were ended by the watchdog).
+    Hang,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Panic,
         Kind::Violation,
         Kind::Shadow,
         Kind::Divergence,
         Kind::Replay,
+        Kind::Hang,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,7 @@ impl Kind {
             Kind::Shadow => "shadow",
             Kind::Divergence => "divergence",
             Kind::Replay => "replay",
+            Kind::Hang => "hang",
         }
     }
 }
@@ -218,6 +225,77 @@ fn observed_kind(o: Option<&String>) -> String {
     normalise(o)
 }
 
+/// How long one case may take on the host (a case runs in well under a second).
+const HOST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Ends this process's host agents if a host run outlives its deadline: a stuck agent would
+/// otherwise keep the run, and the host lock, for ever. The host backend then sees its
+/// channels close and ends the scenario.
+struct Watchdog {
+    done: Arc<(Mutex<bool>, Condvar)>,
+    fired: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Watchdog {
+    fn start(deadline: Duration) -> Watchdog {
+        let done = Arc::new((Mutex::new(false), Condvar::new()));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (d, f) = (done.clone(), fired.clone());
+        let thread = std::thread::spawn(move || {
+            let (lock, cv) = &*d;
+            let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = cv
+                .wait_timeout_while(guard, deadline, |finished| !*finished)
+                .unwrap_or_else(|e| e.into_inner());
+            if !*guard {
+                f.store(true, Ordering::SeqCst);
+                end_agents();
+            }
+        });
+        Watchdog {
+            done,
+            fired,
+            thread,
+        }
+    }
+
+    /// Stop watching; did it have to end the agents?
+    fn stop(self) -> bool {
+        let (lock, cv) = &*self.done;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        let _ = self.thread.join();
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// SIGKILL the process group of each host agent this process started (an agent leads its own
+/// group; the processes it forked are in it).
+fn end_agents() {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let Ok(pid_n) = pid.parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command's closing parenthesis: state, ppid, ...
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let agent = cmd.split(|b| *b == 0).any(|a| a == b"__agent");
+        if ppid == Some(me.as_str()) && agent {
+            // SAFETY: kill(2) on a process group this process created.
+            unsafe { libc::kill(-pid_n, libc::SIGKILL) };
+        }
+    }
+}
+
 /// The model's run of a case: its report, or the panic that ended it; and the shadow's word.
 struct ModelRun {
     report: Option<Report>,
@@ -324,7 +402,30 @@ pub fn judge<H: Backend>(text: &str, name: &str, host: Option<&mut H>) -> Outcom
     let (Some(host), Some(model)) = (host, m.report) else {
         return Outcome::default();
     };
+    let watchdog = Watchdog::start(HOST_DEADLINE);
     let h = run(&sc, host);
+    if watchdog.stop() {
+        let at = h.failures.first();
+        return Outcome {
+            finding: Some(Finding {
+                kind: Kind::Hang,
+                signature: format!(
+                    "hang: the host did not finish within {} s",
+                    HOST_DEADLINE.as_secs()
+                ),
+                detail: format!(
+                    "the host run was ended after {} s; it stopped at {}",
+                    HOST_DEADLINE.as_secs(),
+                    at.map_or("no line".into(), |f| format!(
+                        "line {}: expected {}, observed {}",
+                        f.line, f.expected, f.observed
+                    ))
+                ),
+                line: at.map(|f| f.line),
+            }),
+            host_skip: None,
+        };
+    }
     if h.status == Status::Skip {
         return Outcome {
             finding: None,
