@@ -303,6 +303,7 @@ mod tests {
             shrink_budget: Budget {
                 tries: 0,
                 time: Duration::ZERO,
+                keep_settings: false,
             },
         }
     }

@@ -261,6 +261,7 @@ pub fn main<H: Backend>(args: FuzzArgs, host: impl Fn() -> H) -> ExitCode {
         shrink_budget: Budget {
             tries: if a.both { 300 } else { 3000 },
             time: Duration::from_secs(if a.both { 240 } else { 60 }),
+            keep_settings: a.both,
         },
     };
     let bar = match cases {

@@ -15,6 +15,9 @@ pub struct Budget {
     /// Most tries of the failure predicate.
     pub tries: usize,
     pub time: Duration,
+    /// Keep the `hugepages` and `thp` header lines: on the host, without them a case runs with
+    /// whatever the machine was left with.
+    pub keep_settings: bool,
 }
 
 /// One top-level statement: its lines, what it binds (variables, tasks) and uses.
@@ -203,7 +206,8 @@ impl<F: FnMut(&str) -> bool> Shrinker<F> {
     fn drop_header(&mut self, mut header: Vec<String>, units: &[Unit]) -> Vec<String> {
         let mut i = 0;
         while i < header.len() {
-            if header[i].starts_with("title") {
+            let setting = header[i].starts_with("thp ") || header[i].starts_with("hugepages ");
+            if header[i].starts_with("title") || setting && self.budget.keep_settings {
                 i += 1;
                 continue;
             }
@@ -378,6 +382,7 @@ mod tests {
         let budget = Budget {
             tries: 1000,
             time: Duration::from_secs(10),
+            keep_settings: false,
         };
         let out = shrink(CASE, same, budget);
         assert_eq!(

@@ -50,6 +50,7 @@ fn seeded_model_campaign_finds_nothing_new() {
         shrink_budget: Budget {
             tries: 400,
             time: Duration::from_secs(20),
+            keep_settings: false,
         },
     };
     let r = run_campaign::<ModelBackend>(&plan, None, &mut Silent);

@@ -233,18 +233,18 @@ impl Gen<'_> {
         self.sys(t, &format!("uffdio_unregister({args})"), sc, Ret::Plain);
     }
 
-    /// The handler's UFFDIO_COPY source in `t`'s process: 2 MiB of private memory, the first
-    /// pages filled with a pattern (made on first use).
+    /// The handler's UFFDIO_COPY source in `t`'s process: 2 MiB and a page of private memory, the
+    /// first pages filled with a pattern (made on first use).
     fn copy_source(&mut self, t: usize) -> Option<Region> {
         if let Some(r) = self.pick_region(t, |r| r.src) {
             return Some(r);
         }
         let var = self.fresh("s");
-        let call =
-            "mmap(NULL, HPAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)";
+        // One page over 2 MiB: 6.7+ would align a mapping of whole huge pages.
+        let call = "mmap(NULL, HPAGE_SIZE + PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)";
         let sc = Syscall::Mmap {
             addr: 0,
-            len: HPAGE,
+            len: HPAGE + PAGE,
             prot: PROT_READ | PROT_WRITE,
             flags: MAP_PRIVATE | MAP_ANONYMOUS,
             fd: -1,
@@ -256,7 +256,7 @@ impl Gen<'_> {
         let r = Region {
             var,
             base,
-            len: HPAGE,
+            len: HPAGE + PAGE,
             kind: Kind::Anon,
             huge: false,
             src: true,
