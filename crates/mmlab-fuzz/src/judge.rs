@@ -302,6 +302,7 @@ struct ModelRun {
     panic: Option<(String, String)>,
     mismatch: Option<crate::shadow::Mismatch>,
     violation: Option<String>,
+    above_top: Option<String>,
 }
 
 fn run_model(sc: &mmlab_scenario::ast::Scenario) -> ModelRun {
@@ -317,6 +318,7 @@ fn run_model(sc: &mmlab_scenario::ast::Scenario) -> ModelRun {
         panic,
         mismatch: b.mismatches.first().cloned(),
         violation: b.violation.clone(),
+        above_top: b.above_top.clone(),
     }
 }
 
@@ -402,6 +404,19 @@ pub fn judge<H: Backend>(text: &str, name: &str, host: Option<&mut H>) -> Outcom
     let (Some(host), Some(model)) = (host, m.report) else {
         return Outcome::default();
     };
+    if let Some(why) = m.above_top {
+        // The host would run it over its own program and libraries (the generator keeps
+        // below the top; a shrunk candidate may not).
+        return Outcome {
+            finding: Some(Finding {
+                kind: Kind::Replay,
+                signature: "replay: the case reaches above the top of the mappings".into(),
+                detail: why,
+                line: None,
+            }),
+            host_skip: None,
+        };
+    }
     let watchdog = Watchdog::start(HOST_DEADLINE);
     let h = run(&sc, host);
     if watchdog.stop() {

@@ -58,6 +58,10 @@ pub struct Shadow<B: Backend> {
     pub mismatches: Vec<Mismatch>,
     /// The first invariant violation the model's checker reported.
     pub violation: Option<String>,
+    /// The first call that reached at or above the top of its process's mappings, where a
+    /// real process has its program, libraries and stack and the model's has nothing: such a
+    /// case cannot be compared with the host.
+    pub above_top: Option<String>,
 }
 
 impl<B: Backend> Shadow<B> {
@@ -74,6 +78,7 @@ impl<B: Backend> Shadow<B> {
             unread_forks: VecDeque::new(),
             mismatches: vec![],
             violation: None,
+            above_top: None,
         }
     }
 
@@ -114,6 +119,75 @@ impl<B: Backend> Shadow<B> {
         let mms: Vec<MmId> = self.fds.keys().copied().collect();
         for m in mms {
             self.mem.forget_contents(m, start, end);
+        }
+    }
+
+    /// Note a call reaching [start, start + len) in the mm of task `t` (or, for a userfaultfd
+    /// ioctl, the mm it serves) if that goes at or above the end of its highest mapping.
+    fn reach(&mut self, t: TaskId, mm: Option<MmId>, start: u64, len: u64, what: &str) {
+        if self.above_top.is_some() || len == 0 {
+            return;
+        }
+        let task = match mm {
+            Some(m) => self.task_mm.iter().find(|(_, x)| **x == m).map(|(k, _)| *k),
+            None => Some(t),
+        };
+        let Some(task) = task else {
+            return;
+        };
+        let top = match self.inner.maps(task) {
+            Ok(maps) => maps.iter().map(|m| m.end).max().unwrap_or(0),
+            Err(_) => return,
+        };
+        if start.saturating_add(len) > top {
+            self.above_top = Some(format!(
+                "{what} reaches {:#x}, above the top of the mappings at {top:#x}",
+                start.saturating_add(len)
+            ));
+        }
+    }
+
+    /// The ranges a syscall reaches, checked with `reach`.
+    fn reaches(&mut self, t: TaskId, call: &Syscall) {
+        let ctx = |s: &Self, fd: i64| s.task_mm.get(&t).and_then(|&mm| s.uffd_mm(mm, fd));
+        match *call {
+            Syscall::Mmap {
+                addr, len, flags, ..
+            } if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 => {
+                self.reach(t, None, addr, len, "mmap(MAP_FIXED)")
+            }
+            Syscall::Munmap { addr, len } => self.reach(t, None, addr, len, "munmap"),
+            Syscall::Mprotect { addr, len, .. } => self.reach(t, None, addr, len, "mprotect"),
+            Syscall::Madvise { addr, len, .. } => self.reach(t, None, addr, len, "madvise"),
+            Syscall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => {
+                self.reach(t, None, old, old_len.max(new_len), "mremap");
+                if flags & MREMAP_FIXED != 0 {
+                    self.reach(t, None, new_addr, new_len, "mremap(MREMAP_FIXED)");
+                }
+            }
+            Syscall::UffdioRegister { fd, start, len, .. }
+            | Syscall::UffdioUnregister { fd, start, len }
+            | Syscall::UffdioZeropage { fd, start, len, .. }
+            | Syscall::UffdioContinue { fd, start, len, .. }
+            | Syscall::UffdioWriteprotect { fd, start, len, .. }
+            | Syscall::UffdioWake { fd, start, len } => {
+                let m = ctx(self, fd);
+                self.reach(t, m, start, len, "a userfaultfd ioctl")
+            }
+            Syscall::UffdioCopy {
+                fd, dst, src, len, ..
+            } => {
+                let m = ctx(self, fd);
+                self.reach(t, m, dst, len, "UFFDIO_COPY");
+                self.reach(t, None, src, len, "UFFDIO_COPY's source");
+            }
+            _ => {}
         }
     }
 
@@ -477,6 +551,7 @@ impl<B: Backend> Backend for Shadow<B> {
         self.unread_forks.clear();
         self.mismatches.clear();
         self.violation = None;
+        self.above_top = None;
         self.inner.prepare(setup)
     }
 
@@ -532,6 +607,7 @@ impl<B: Backend> Backend for Shadow<B> {
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        self.reaches(t, call);
         let r = self.inner.syscall(t, call);
         if let Some(&mm) = self.task_mm.get(&t) {
             if self.inner.sleeping(t) {
@@ -573,6 +649,11 @@ impl<B: Backend> Backend for Shadow<B> {
         let Some(&mm) = self.task_mm.get(&t) else {
             return self.inner.access(t, a);
         };
+        let (start, len) = match a {
+            Access::Load(x) | Access::Store(x, _) => (x, 1),
+            Access::Memset(x, _, n) | Access::Touch(x, n) => (x, n),
+        };
+        self.reach(t, None, start, len, "an access");
         let e = self.expect_access(mm, a);
         let r = self.inner.access(t, a);
         if r == Err(Signal::Userfault) {
@@ -623,6 +704,7 @@ impl<B: Backend> Backend for Shadow<B> {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
+        self.reach(t, None, addr, len, "mem()");
         let r = self.inner.mismatch(t, addr, len, val);
         let Some(&mm) = self.task_mm.get(&t) else {
             return r;
@@ -653,6 +735,7 @@ impl<B: Backend> Backend for Shadow<B> {
     }
 
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
+        self.reach(t, None, addr, 1, "pagemap()");
         self.inner.pagemap(t, addr)
     }
     fn zero_pfn(&mut self) -> u64 {
@@ -671,6 +754,7 @@ impl<B: Backend> Backend for Shadow<B> {
         self.inner.meminfo(name)
     }
     fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String> {
+        self.reach(t, None, addr, 1, "smaps()");
         self.inner.smaps(t, addr)
     }
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {

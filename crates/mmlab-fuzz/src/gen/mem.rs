@@ -203,7 +203,8 @@ impl Gen<'_> {
         self.below(top, r, start, len)
     }
 
-    /// The range cut to end at `top` (None if it starts there or above).
+    /// The range cut to end at `top`, and to the guard pages of a region at an aligned
+    /// place (None if nothing is left).
     pub(super) fn below(
         &self,
         top: u64,
@@ -212,11 +213,27 @@ impl Gen<'_> {
         len: u64,
     ) -> Option<(Region, i64, u64)> {
         let first = r.base.wrapping_add_signed(start);
-        if first >= top {
+        let page = PAGE as i64;
+        if first >= top || r.guarded && !(-page..r.len as i64 + page).contains(&start) {
             return None;
         }
-        let len = len.min(top - first);
+        let mut len = len.min(top - first);
+        if r.guarded {
+            len = len.min((r.len as i64 + page - start) as u64);
+        }
         Some((r, start, len))
+    }
+
+    /// How far an access starting at `off` in `r` may reach: below the top of the mappings
+    /// and within a guarded region's guard pages.
+    pub(super) fn room(&mut self, t: usize, r: &Region, off: i64) -> u64 {
+        let top = self.top(t);
+        let a = r.base.wrapping_add_signed(off);
+        let mut room = top.saturating_sub(a);
+        if r.guarded {
+            room = room.min((r.len as i64 + PAGE as i64 - off).max(0) as u64);
+        }
+        room
     }
 
     /// Remember an address written (the last few).
@@ -334,6 +351,7 @@ impl Gen<'_> {
             kind,
             huge,
             src: false,
+            guarded: false,
         };
         match self.sys(t, &call, sc, Ret::Bind(var.clone())) {
             Res::Ok(a) => {
@@ -461,8 +479,25 @@ impl Gen<'_> {
         let prot = self.prot();
         let fdv = (f.var.as_str(), f.fd as i64);
         let kind = Kind::File { shared };
-        self.mmap_region(t, (&at.0, at.1), n * unit, prot, &fl, fdv, off, kind, huge);
+        let r = self.mmap_region(t, (&at.0, at.1), n * unit, prot, &fl, fdv, off, kind, huge);
+        if let (Some(r), true) = (r, huge) {
+            self.mark_guarded(t, &r);
+        }
         true
+    }
+
+    /// The region is at an aligned place (see `aligned_place` and `Region::guarded`).
+    fn mark_guarded(&mut self, t: usize, r: &Region) {
+        let proc = &mut self.procs[self.tasks[t].proc];
+        let hot = proc.hot.iter_mut().map(|h| &mut h.0);
+        for x in proc
+            .regions
+            .iter_mut()
+            .chain(hot)
+            .filter(|x| x.var == r.var)
+        {
+            x.guarded = true;
+        }
     }
 
     /// MAP_HUGETLB memory (or a hugetlbfs memfd), at an aligned place.
@@ -485,7 +520,10 @@ impl Gen<'_> {
         let prot = self.prot();
         let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
         let len = k * HPAGE;
-        self.mmap_region(t, (&a, base), len, prot, &fl, ("-1", -1), 0, kind, true);
+        if let Some(r) = self.mmap_region(t, (&a, base), len, prot, &fl, ("-1", -1), 0, kind, true)
+        {
+            self.mark_guarded(t, &r);
+        }
         true
     }
 
@@ -531,6 +569,7 @@ impl Gen<'_> {
         let Some(r) = self.mmap_region(t, at, len, rw, &fl, fdx, 0, kind, false) else {
             return true;
         };
+        self.mark_guarded(t, &r);
         if self.chance(0.4) {
             let call = format!("madvise({}, {}, MADV_HUGEPAGE)", r.var, size(len));
             let sc = Syscall::Madvise {
@@ -760,6 +799,18 @@ impl Gen<'_> {
         if reach(r.base.wrapping_add_signed(old_off)) || target != 0 && reach(target) {
             return false;
         }
+        // Nor into what lies past a guarded region's guard pages.
+        let target_region = self.procs[self.tasks[t].proc]
+            .regions
+            .iter()
+            .find(|x| x.base == target && target != 0)
+            .cloned();
+        let grows_in_place = new_len > old_len && new_addr.is_none();
+        if r.guarded && grows_in_place
+            || target_region.is_some_and(|x| x.guarded && new_len > x.len)
+        {
+            return false;
+        }
         let (ft, fv) = text::flags(&fl, "0");
         let var = self.fresh("p");
         let old = r.base.wrapping_add_signed(old_off);
@@ -863,6 +914,7 @@ impl Gen<'_> {
         let a = r.base.wrapping_add_signed(off);
         let v: u8 = self.rng.random_range(1..=255);
         let room = (r.len as i64 - off).max(1) as u64;
+        let reach = self.room(t, &r, off);
         match self.rng.random_range(0..100) {
             0..=44 => {
                 let _ = self.access(t, &format!("load({at})"), Access::Load(a));
@@ -876,6 +928,7 @@ impl Gen<'_> {
             73..=84 => {
                 let len = self.pick(&[1, 100, PAGE, 2 * PAGE, 4 * PAGE, 16 * PAGE]);
                 let len = if self.chance(0.8) { len.min(room) } else { len };
+                let len = len.min(reach).max(1);
                 let text = format!("memset({at}, {}, {})", text::byte(v), size(len));
                 if self.access(t, &text, Access::Memset(a, v, len)).is_ok() {
                     self.heat(t, &r, off);
@@ -883,7 +936,10 @@ impl Gen<'_> {
                 }
             }
             85..=89 => {
-                let len = self.pick(&[PAGE, 4 * PAGE, 16 * PAGE, r.len]);
+                let len = self
+                    .pick(&[PAGE, 4 * PAGE, 16 * PAGE, r.len])
+                    .min(reach)
+                    .max(1);
                 let _ = self.access(
                     t,
                     &format!("touch({at}, {})", size(len)),

@@ -102,6 +102,9 @@ struct Region {
     huge: bool,
     /// The handler's UFFDIO_COPY source.
     src: bool,
+    /// At an aligned place (see `aligned_place`): only its guard page on each side is known
+    /// to surround it, what lies further is where ASLR put its reservation.
+    guarded: bool,
 }
 
 #[derive(Clone, Debug)]
