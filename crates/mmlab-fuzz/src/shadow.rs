@@ -139,7 +139,9 @@ impl<B: Backend> Shadow<B> {
             Ok(maps) => maps.iter().map(|m| m.end).max().unwrap_or(0),
             Err(_) => return,
         };
-        if start.saturating_add(len) > top {
+        // With nothing mapped yet there is no top to keep below (a MAP_FIXED at a literal
+        // address far below the program is all a case does then).
+        if top > 0 && start.saturating_add(len) > top {
             self.above_top = Some(format!(
                 "{what} reaches {:#x}, above the top of the mappings at {top:#x}",
                 start.saturating_add(len)
