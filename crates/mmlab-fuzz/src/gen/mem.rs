@@ -56,6 +56,13 @@ const ADVICE: &[(u32, &str)] = &[
     (1, "99"),
 ];
 
+/// The first aligned slot: 96 TiB, far above the program and its heap (~85 TiB with ASLR) and
+/// the host agent's own region (16 TiB), far below the top-down mmap area (~127 TiB; the
+/// model's starts at its TASK_SIZE).
+const ALIGNED_SLOTS: u64 = 0x6000_0000_0000;
+/// Slots are 8 MiB apart: room for two huge pages and a wide gap on each side.
+const ALIGNED_SLOT: u64 = 8 << 20;
+
 /// MAP_SHARED or MAP_PRIVATE, by name.
 fn map_type(shared: bool) -> (&'static str, u64) {
     if shared {
@@ -203,8 +210,7 @@ impl Gen<'_> {
         self.below(top, r, start, len)
     }
 
-    /// The range cut to end at `top`, and to the guard pages of a region at an aligned
-    /// place (None if nothing is left).
+    /// The range cut to end at `top` (None if it starts there or above).
     pub(super) fn below(
         &self,
         top: u64,
@@ -213,27 +219,16 @@ impl Gen<'_> {
         len: u64,
     ) -> Option<(Region, i64, u64)> {
         let first = r.base.wrapping_add_signed(start);
-        let page = PAGE as i64;
-        if first >= top || r.guarded && !(-page..r.len as i64 + page).contains(&start) {
+        if first >= top {
             return None;
         }
-        let mut len = len.min(top - first);
-        if r.guarded {
-            len = len.min((r.len as i64 + page - start) as u64);
-        }
-        Some((r, start, len))
+        Some((r, start, len.min(top - first)))
     }
 
-    /// How far an access starting at `off` in `r` may reach: below the top of the mappings
-    /// and within a guarded region's guard pages.
+    /// How far an access starting at `off` in `r` may reach: below the top of the mappings.
     pub(super) fn room(&mut self, t: usize, r: &Region, off: i64) -> u64 {
         let top = self.top(t);
-        let a = r.base.wrapping_add_signed(off);
-        let mut room = top.saturating_sub(a);
-        if r.guarded {
-            room = room.min((r.len as i64 + PAGE as i64 - off).max(0) as u64);
-        }
-        room
+        top.saturating_sub(r.base.wrapping_add_signed(off))
     }
 
     /// Remember an address written (the last few).
@@ -351,7 +346,6 @@ impl Gen<'_> {
             kind,
             huge,
             src: false,
-            guarded: false,
         };
         match self.sys(t, &call, sc, Ret::Bind(var.clone())) {
             Res::Ok(a) => {
@@ -378,7 +372,7 @@ impl Gen<'_> {
     }
 
     fn map_anon(&mut self, t: usize, shared: bool) -> bool {
-        // Large ones one page short of whole huge pages: see `aligned_place`.
+        // Large ones one page short of whole huge pages (see `aligned_place`).
         let pages = if self.chance(0.04) {
             512 * self.rng.random_range(1..=2) - 1
         } else {
@@ -402,42 +396,17 @@ impl Gen<'_> {
         true
     }
 
-    /// A 2 MiB-aligned place for `k` huge pages, made the way THP tests make one: reserve
-    /// more than that, align inside the reservation. The kernel's own alignment of a mapping
-    /// (hugetlbfs, shmem THP, and since 6.7 large anonymous mappings) leaves a gap above it
-    /// whose size ASLR chooses, so later placements would differ from run to run; this one
-    /// leaves none. The reservation is whole huge pages plus two pages (its length no multiple
-    /// of 2 MiB, so no kernel aligns it), aligned one page in: a guard page on each side keeps
-    /// what surrounds the range the same wherever ASLR put the reservation, and the case uses
-    /// only the aligned range.
-    fn aligned_place(&mut self, t: usize, k: u64) -> Option<(String, u64)> {
-        let fl = [
-            ("MAP_PRIVATE", MAP_PRIVATE),
-            ("MAP_ANONYMOUS", MAP_ANONYMOUS),
-            ("MAP_NORESERVE", MAP_NORESERVE),
-        ];
-        let r = self.mmap_region(
-            t,
-            ("NULL", 0),
-            (k + 1) * HPAGE + 2 * PAGE,
-            ("PROT_NONE".into(), PROT_NONE),
-            &fl,
-            ("-1", -1),
-            0,
-            Kind::Anon,
-            false,
-        )?;
-        let p = self.tasks[t].proc;
-        self.procs[p].regions.retain(|x| x.var != r.var);
-        let a = self.fresh("a");
-        let line = format!(
-            "{}: {a} = ({} + PAGE_SIZE + HPAGE_SIZE - 1) & ~(HPAGE_SIZE - 1)",
-            self.tname(t),
-            r.var
-        );
-        let i = self.begin(line.clone());
-        self.end(i, line);
-        Some((a, (r.base + PAGE + HPAGE - 1) & !(HPAGE - 1)))
+    /// A 2 MiB-aligned place for a mapping, chosen by the case: the next of a row of slots
+    /// far below both kernels' mmap areas, mapped with MAP_FIXED_NOREPLACE. The kernel's own
+    /// alignment (hugetlbfs, shmem THP, and since 6.7 large anonymous mappings) leaves a gap
+    /// above the mapping whose size depends on where ASLR put the mappings around it, and an
+    /// aligned range carved from a larger reservation has the rest of it where ASLR put it:
+    /// either way later placements and VMA bounds would differ from run to run. A slot is the
+    /// same on every run and machine, with nothing else near it.
+    fn aligned_place(&mut self) -> (String, u64) {
+        let a = ALIGNED_SLOTS + self.slots * ALIGNED_SLOT;
+        self.slots += 1;
+        (text::num(a), a)
     }
 
     /// Map a memfd of the process (making one if it has none); hugetlbfs memfds at an aligned
@@ -468,36 +437,16 @@ impl Gen<'_> {
         let mut fl = vec![map_type(shared)];
         self.map_extras(&mut fl, false);
         let at = if huge {
-            let Some(at) = self.aligned_place(t, n) else {
-                return true;
-            };
-            fl.push(("MAP_FIXED", MAP_FIXED));
-            at
+            fl.push(("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE));
+            self.aligned_place()
         } else {
             ("NULL".into(), 0)
         };
         let prot = self.prot();
         let fdv = (f.var.as_str(), f.fd as i64);
         let kind = Kind::File { shared };
-        let r = self.mmap_region(t, (&at.0, at.1), n * unit, prot, &fl, fdv, off, kind, huge);
-        if let (Some(r), true) = (r, huge) {
-            self.mark_guarded(t, &r);
-        }
+        self.mmap_region(t, (&at.0, at.1), n * unit, prot, &fl, fdv, off, kind, huge);
         true
-    }
-
-    /// The region is at an aligned place (see `aligned_place` and `Region::guarded`).
-    fn mark_guarded(&mut self, t: usize, r: &Region) {
-        let proc = &mut self.procs[self.tasks[t].proc];
-        let hot = proc.hot.iter_mut().map(|h| &mut h.0);
-        for x in proc
-            .regions
-            .iter_mut()
-            .chain(hot)
-            .filter(|x| x.var == r.var)
-        {
-            x.guarded = true;
-        }
     }
 
     /// MAP_HUGETLB memory (or a hugetlbfs memfd), at an aligned place.
@@ -506,24 +455,19 @@ impl Gen<'_> {
             return self.map_memfd(t, true);
         }
         let k = self.rng.random_range(1..=2);
-        let Some((a, base)) = self.aligned_place(t, k) else {
-            return true;
-        };
+        let (a, base) = self.aligned_place();
         let shared = self.chance(0.4);
         let mut fl = vec![
             map_type(shared),
             ("MAP_ANONYMOUS", MAP_ANONYMOUS),
             ("MAP_HUGETLB", MAP_HUGETLB),
-            ("MAP_FIXED", MAP_FIXED),
+            ("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE),
         ];
         self.map_extras(&mut fl, false);
         let prot = self.prot();
         let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
         let len = k * HPAGE;
-        if let Some(r) = self.mmap_region(t, (&a, base), len, prot, &fl, ("-1", -1), 0, kind, true)
-        {
-            self.mark_guarded(t, &r);
-        }
+        self.mmap_region(t, (&a, base), len, prot, &fl, ("-1", -1), 0, kind, true);
         true
     }
 
@@ -551,10 +495,8 @@ impl Gen<'_> {
                 (Kind::File { shared }, Some(m), vec![map_type(shared)])
             }
         };
-        let Some((a, base)) = self.aligned_place(t, k) else {
-            return true;
-        };
-        fl.push(("MAP_FIXED", MAP_FIXED));
+        let (a, base) = self.aligned_place();
+        fl.push(("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE));
         let p = self.tasks[t].proc;
         let (fdt, fdv) = match fd {
             Some(m) => {
@@ -569,7 +511,6 @@ impl Gen<'_> {
         let Some(r) = self.mmap_region(t, at, len, rw, &fl, fdx, 0, kind, false) else {
             return true;
         };
-        self.mark_guarded(t, &r);
         if self.chance(0.4) {
             let call = format!("madvise({}, {}, MADV_HUGEPAGE)", r.var, size(len));
             let sc = Syscall::Madvise {
@@ -799,18 +740,7 @@ impl Gen<'_> {
         if reach(r.base.wrapping_add_signed(old_off)) || target != 0 && reach(target) {
             return false;
         }
-        // Nor into what lies past a guarded region's guard pages.
-        let target_region = self.procs[self.tasks[t].proc]
-            .regions
-            .iter()
-            .find(|x| x.base == target && target != 0)
-            .cloned();
-        let grows_in_place = new_len > old_len && new_addr.is_none();
-        if r.guarded && grows_in_place
-            || target_region.is_some_and(|x| x.guarded && new_len > x.len)
-        {
-            return false;
-        }
+
         let (ft, fv) = text::flags(&fl, "0");
         let var = self.fresh("p");
         let old = r.base.wrapping_add_signed(old_off);

@@ -57,6 +57,7 @@ pub fn generate(seed: u64, cfg: &GenConfig, out: &mut Vec<String>) {
         pending_regions: HashMap::new(),
         vmstat_vars: HashMap::new(),
         page_refs: vec![],
+        slots: 0,
         cpus: 2,
         hugepages: 0,
         steps: 0,
@@ -102,9 +103,6 @@ struct Region {
     huge: bool,
     /// The handler's UFFDIO_COPY source.
     src: bool,
-    /// At an aligned place (see `aligned_place`): only its guard page on each side is known
-    /// to surround it, what lies further is where ASLR put its reservation.
-    guarded: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -183,6 +181,8 @@ pub(crate) struct Gen<'a> {
     vmstat_vars: HashMap<String, (String, u64)>,
     /// model.get_page references not yet put: (variable, pfn).
     page_refs: Vec<(String, u64)>,
+    /// Aligned slots used (see `aligned_place`).
+    slots: u64,
     cpus: usize,
     hugepages: u64,
     steps: usize,

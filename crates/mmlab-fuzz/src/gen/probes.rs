@@ -135,15 +135,8 @@ impl Gen<'_> {
         })
     }
 
-    /// An address whose VMA the case knows: not a guard page of a region at an aligned place
-    /// (the VMA there is the rest of a reservation ASLR placed).
-    fn pick_vma_addr(&mut self, t: usize) -> Option<(Region, i64)> {
-        let (r, off) = self.pick_addr(t)?;
-        (!r.guarded || (0..r.len as i64).contains(&off)).then_some((r, off))
-    }
-
     fn smaps_field(&mut self, t: usize) -> bool {
-        let Some((r, off)) = self.pick_vma_addr(t) else {
+        let Some((r, off)) = self.pick_addr(t) else {
             return false;
         };
         let id = self.tasks[t].id;
@@ -161,7 +154,7 @@ impl Gen<'_> {
     }
 
     fn maps_field(&mut self, t: usize) -> bool {
-        let Some((r, off)) = self.pick_vma_addr(t) else {
+        let Some((r, off)) = self.pick_addr(t) else {
             return false;
         };
         let id = self.tasks[t].id;
@@ -188,14 +181,9 @@ impl Gen<'_> {
         let Some(r) = self.pick_region(t, |_| true) else {
             return false;
         };
-        let (mut lo, mut hi) = (
-            -(self.pick(&[0u64, 0, 4096, 2 << 20]) as i64),
-            r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64,
-        );
-        if r.guarded {
-            (lo, hi) = (0, r.len as i64);
-        }
-        let hi = hi.min(self.top(t).wrapping_sub(r.base) as i64);
+        let lo = -(self.pick(&[0u64, 0, 4096, 2 << 20]) as i64);
+        let hi = (r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64)
+            .min(self.top(t).wrapping_sub(r.base) as i64);
         let id = self.tasks[t].id;
         self.probe_line(t, |g| {
             let (a, b) = (

@@ -72,6 +72,10 @@ impl Gen<'_> {
             return true;
         };
         let parent = self.tasks[t].proc;
+        if self.cfg.host {
+            // The host's agent faults its own memory in around fork() (fuzz finding 010).
+            self.procs[parent].minflt = None;
+        }
         let mut proc = self.procs[parent].clone();
         proc.minflt = None;
         self.procs.push(proc);

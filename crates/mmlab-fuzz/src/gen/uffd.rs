@@ -260,7 +260,6 @@ impl Gen<'_> {
             kind: Kind::Anon,
             huge: false,
             src: true,
-            guarded: false,
         };
         self.add_region(t, r.clone());
         let v: u8 = self.rng.random_range(1..=255);
