@@ -136,7 +136,7 @@ impl<B: Backend> Shadow<B> {
             return;
         };
         let top = match self.inner.maps(task) {
-            Ok(maps) => maps.iter().map(|m| m.end).max().unwrap_or(0),
+            Ok(maps) => crate::gen::reach_limit(&maps, start),
             Err(_) => return,
         };
         // With nothing mapped yet there is no top to keep below (a MAP_FIXED at a literal

@@ -8,7 +8,7 @@ use mmlab_scenario::Backend;
 use rand::RngExt;
 
 use super::text::{self, addr, size};
-use super::{Gen, Kind, Region, Res, Ret};
+use super::{reach_limit, Gen, Kind, Region, Res, Ret, ALIGNED_SLOTS};
 use crate::refmem::{HPAGE, PAGE};
 
 /// prot values by weight.
@@ -56,10 +56,6 @@ const ADVICE: &[(u32, &str)] = &[
     (1, "99"),
 ];
 
-/// The first aligned slot: 96 TiB, far above the program and its heap (~85 TiB with ASLR) and
-/// the host agent's own region (16 TiB), far below the top-down mmap area (~127 TiB; the
-/// model's starts at its TASK_SIZE).
-const ALIGNED_SLOTS: u64 = 0x6000_0000_0000;
 /// Slots are 8 MiB apart: room for two huge pages and a wide gap on each side.
 const ALIGNED_SLOT: u64 = 8 << 20;
 
@@ -130,20 +126,20 @@ impl Gen<'_> {
         Some(rs[i].clone())
     }
 
-    /// The end of the highest mapping of `t`'s process on the model. Above it a real process
-    /// has its own program, libraries and stack, which the model has not: the case stays below.
-    pub(super) fn top(&mut self, t: usize) -> u64 {
+    /// How far a range starting at `a` in `t`'s process may reach (see `reach_limit`): a real
+    /// process has its own program, libraries and stack above its highest mapping, the
+    /// model's has nothing there, and the case stays below.
+    pub(super) fn limit(&mut self, t: usize, a: u64) -> u64 {
         let id = self.tasks[t].id;
-        let maps = self.b.maps(id).unwrap_or_default();
-        maps.iter().map(|m| m.end).max().unwrap_or(0)
+        reach_limit(&self.b.maps(id).unwrap_or_default(), a)
     }
 
-    /// An address below the top of the process's mappings (see `top`).
+    /// An address within the process's reach (see `limit`).
     pub(super) fn pick_addr(&mut self, t: usize) -> Option<(Region, i64)> {
-        let top = self.top(t);
         for _ in 0..4 {
             let (r, off) = self.pick_any_addr(t)?;
-            if r.base.wrapping_add_signed(off) < top {
+            let a = r.base.wrapping_add_signed(off);
+            if a < self.limit(t, a) {
                 return Some((r, off));
             }
         }
@@ -206,29 +202,29 @@ impl Gen<'_> {
             let r = self.pick_region(t, |_| true)?;
             self.range_in(&r)
         };
-        let top = self.top(t);
-        self.below(top, r, start, len)
+        self.below(t, r, start, len)
     }
 
-    /// The range cut to end at `top` (None if it starts there or above).
+    /// The range cut to the process's reach (None if it starts out of it; see `limit`).
     pub(super) fn below(
-        &self,
-        top: u64,
+        &mut self,
+        t: usize,
         r: Region,
         start: i64,
         len: u64,
     ) -> Option<(Region, i64, u64)> {
         let first = r.base.wrapping_add_signed(start);
-        if first >= top {
+        let end = self.limit(t, first);
+        if first >= end {
             return None;
         }
-        Some((r, start, len.min(top - first)))
+        Some((r, start, len.min(end - first)))
     }
 
-    /// How far an access starting at `off` in `r` may reach: below the top of the mappings.
+    /// How far an access starting at `off` in `r` may reach (see `limit`).
     pub(super) fn room(&mut self, t: usize, r: &Region, off: i64) -> u64 {
-        let top = self.top(t);
-        top.saturating_sub(r.base.wrapping_add_signed(off))
+        let a = r.base.wrapping_add_signed(off);
+        self.limit(t, a).saturating_sub(a)
     }
 
     /// Remember an address written (the last few).
@@ -734,10 +730,10 @@ impl Gen<'_> {
         }
         // Growing in place or a target past the top of the mappings meets what a real
         // process has there and the model has not (see `top`).
-        let top = self.top(t);
-        let reach = |at: u64| at.saturating_add(old_len.max(new_len)) > top;
+        let old = r.base.wrapping_add_signed(old_off);
         let target = new_addr.as_ref().map_or(0, |n| n.1);
-        if reach(r.base.wrapping_add_signed(old_off)) || target != 0 && reach(target) {
+        let out = |g: &mut Self, at: u64| at.saturating_add(old_len.max(new_len)) > g.limit(t, at);
+        if out(self, old) || target != 0 && out(self, target) {
             return false;
         }
 
@@ -932,9 +928,8 @@ impl Gen<'_> {
             };
             let at = addr(&r.var, off);
             let a = r.base.wrapping_add_signed(off);
-            let top = self.top(t);
             let (_, start, len) = self.range_in(&r);
-            let Some((_, start, len)) = self.below(top, r.clone(), start, len) else {
+            let Some((_, start, len)) = self.below(t, r.clone(), start, len) else {
                 return false;
             };
             let range = (addr(&r.var, start), r.base.wrapping_add_signed(start), len);

@@ -23,6 +23,28 @@ use rand::{RngExt, SeedableRng};
 
 use crate::shadow::Shadow;
 
+/// The first aligned slot (see `Gen::aligned_place`): 96 TiB, far above the program and its heap
+/// (~85 TiB with ASLR) and the host agent's own region (16 TiB), far below the top-down mmap
+/// area (~127 TiB; the model's starts at its TASK_SIZE).
+pub(crate) const ALIGNED_SLOTS: u64 = 0x6000_0000_0000;
+/// The slots' area, 1 TiB: nothing but a case's aligned mappings is ever there.
+const ALIGNED_AREA_END: u64 = ALIGNED_SLOTS + (1 << 40);
+
+/// How far a range starting at `a` may reach in an address space mapped as `maps`: within the
+/// aligned slots' area, or up to the end of the highest mapping below the mmap area's top,
+/// above which a real process has its program, libraries and stack and the model's has
+/// nothing (0 when nothing is mapped there yet).
+pub(crate) fn reach_limit(maps: &[mmlab::fs::proc::MapsEntry], a: u64) -> u64 {
+    if (ALIGNED_SLOTS..ALIGNED_AREA_END).contains(&a) {
+        return ALIGNED_AREA_END;
+    }
+    maps.iter()
+        .filter(|m| !(ALIGNED_SLOTS..ALIGNED_AREA_END).contains(&m.start))
+        .map(|m| m.end)
+        .max()
+        .unwrap_or(0)
+}
+
 /// What the generator may use.
 #[derive(Clone, Debug)]
 pub struct GenConfig {

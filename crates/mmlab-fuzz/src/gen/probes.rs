@@ -183,7 +183,7 @@ impl Gen<'_> {
         };
         let lo = -(self.pick(&[0u64, 0, 4096, 2 << 20]) as i64);
         let hi = (r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64)
-            .min(self.top(t).wrapping_sub(r.base) as i64);
+            .min(self.limit(t, r.base).wrapping_sub(r.base) as i64);
         let id = self.tasks[t].id;
         self.probe_line(t, |g| {
             let (a, b) = (

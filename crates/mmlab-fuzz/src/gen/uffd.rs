@@ -168,8 +168,7 @@ impl Gen<'_> {
         let r = rs[self.rng.random_range(0..rs.len())].clone();
         let (r, start, len) = self.range_in(&r);
         let holder = self.tasks.iter().position(|k| k.proc == owner && k.born)?;
-        let top = self.top(holder);
-        self.below(top, r, start, len)
+        self.below(holder, r, start, len)
     }
 
     /// A range ioctl's first arguments as text (`fd, start, len`), with the descriptor and
