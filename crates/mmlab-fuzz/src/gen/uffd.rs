@@ -144,29 +144,32 @@ impl Gen<'_> {
 
     /// A page range of a region of the context's process (never the handler's copy source).
     fn owner_range(&mut self, u: usize) -> Option<(Region, i64, u64)> {
+        let owner = self.uffds[u].owner;
         let ranges = self.uffds[u].ranges.clone();
-        if !ranges.is_empty() && self.chance(0.6) {
+        let (r, start, len) = if !ranges.is_empty() && self.chance(0.6) {
             let (r, start, len) = ranges[self.rng.random_range(0..ranges.len())].clone();
             // One unit of it, or all of it.
             let unit = if r.huge { HPAGE } else { PAGE };
             if self.chance(0.5) {
                 let k = self.rng.random_range(0..len.div_ceil(unit).max(1));
-                return Some((r, start + (k * unit) as i64, unit));
+                (r, start + (k * unit) as i64, unit)
+            } else {
+                (r, start, len)
             }
-            return Some((r, start, len));
-        }
-        let owner = self.uffds[u].owner;
-        let rs: Vec<Region> = self.procs[owner]
-            .regions
-            .iter()
-            .filter(|r| !r.src)
-            .cloned()
-            .collect();
-        if rs.is_empty() {
-            return None;
-        }
-        let r = rs[self.rng.random_range(0..rs.len())].clone();
-        let (r, start, len) = self.range_in(&r);
+        } else {
+            let rs: Vec<Region> = self.procs[owner]
+                .regions
+                .iter()
+                .filter(|r| !r.src)
+                .cloned()
+                .collect();
+            if rs.is_empty() {
+                return None;
+            }
+            let r = rs[self.rng.random_range(0..rs.len())].clone();
+            self.range_in(&r)
+        };
+        // Within the reach of the mm it serves (see `limit`).
         let holder = self.tasks.iter().position(|k| k.proc == owner && k.born)?;
         self.below(holder, r, start, len)
     }
