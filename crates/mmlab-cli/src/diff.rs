@@ -13,8 +13,8 @@ use mmlab_scenario::{Backend, Report, Status};
 
 use crate::output::{envelope, Out, Tone};
 use crate::report::{
-    exit_code, failure_lines, inputs, print_skip_reasons, run_input, KnownSource, Options,
-    EXIT_ERROR,
+    exit_code, failure_lines, inputs, print_skip_reasons, run_input, trace_file, trace_finish,
+    trace_report, KnownSource, Options, EXIT_ERROR,
 };
 
 /// One side of a compared line, as text.
@@ -127,6 +127,13 @@ pub fn run_both<M: Backend, H: Backend>(
         }
     };
     let inputs = inputs(paths, opts.filter.as_deref());
+    let mut trace = match trace_file(opts) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let mut out = Out::new(inputs.len(), true);
     let mut rows = Vec::new();
     let mut count: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -138,6 +145,10 @@ pub fn run_both<M: Backend, H: Backend>(
         }
         out.running(&input.path());
         let m = run_input(input, model, opts.limits);
+        if let Err(e) = trace_report(&mut trace, &m) {
+            eprintln!("{e}");
+            return out.exit(EXIT_ERROR);
+        }
         if m.status == Status::Error {
             // Nothing to compare: the file is malformed or over a budget.
             errors += 1;
@@ -174,6 +185,10 @@ pub fn run_both<M: Backend, H: Backend>(
         }));
         host_reports.push(h);
         out.advance();
+    }
+    if let Err(e) = trace_finish(trace) {
+        eprintln!("{e}");
+        return out.exit(EXIT_ERROR);
     }
     let c = |k: &str| count.get(k).copied().unwrap_or(0);
     let ran = host_reports

@@ -49,7 +49,7 @@ struct RunFlags {
 }
 
 impl RunFlags {
-    fn options(self, verbose: bool) -> (Vec<PathBuf>, report::Options) {
+    fn options(self, verbose: bool, trace: Option<PathBuf>) -> (Vec<PathBuf>, report::Options) {
         let opts = report::Options {
             json: self.json,
             filter: self.filter,
@@ -59,6 +59,7 @@ impl RunFlags {
             },
             verbose,
             known: self.known,
+            trace,
         };
         (self.paths, opts)
     }
@@ -86,6 +87,11 @@ enum Cmd {
         /// With --both: show every expectation's model and host value, not only disagreements.
         #[arg(long, short)]
         verbose: bool,
+        /// Write the model's trace to FILE: each statement run with the kernel events it
+        /// caused (faults, folio allocations and frees, rmap changes, TLB flushes, khugepaged,
+        /// userfaultfd messages, kernel-thread runs) under it; JSON with --json.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Run scenarios on the host kernel (real processes, real syscalls; needs root).
     Live {
@@ -125,10 +131,12 @@ fn main() -> ExitCode {
             no_check,
             both,
             verbose,
+            trace,
         } => {
-            let (paths, opts) = flags.options(verbose);
             let mut model = mmlab_scenario::ModelBackend::default();
             model.check_invariants = !no_check;
+            model.trace = trace.is_some();
+            let (paths, opts) = flags.options(verbose, trace);
             if both {
                 diff::run_both(&paths, &opts, &mut model, &mut host_backend())
             } else {
@@ -136,7 +144,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Live { flags } => {
-            let (paths, opts) = flags.options(false);
+            let (paths, opts) = flags.options(false, None);
             report::run_suite("live", &paths, &opts, &mut host_backend(), true)
         }
         Cmd::Bench { quick, json } => bench::run(quick, json),

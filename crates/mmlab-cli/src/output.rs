@@ -2,7 +2,8 @@
 //! without NO_COLOR, a progress line on a terminal's stderr, an end without a panic when the
 //! reader of a pipe goes away, and the versioned JSON envelope.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anstyle::{AnsiColor, Style};
@@ -135,5 +136,76 @@ impl Out {
     pub fn exit(mut self, code: u8) -> ExitCode {
         self.done();
         ExitCode::from(if self.closed { EXIT_BROKEN_PIPE } else { code })
+    }
+}
+
+/// `--trace FILE`: each scenario's statements with the model's trace events under each, as
+/// text written scenario by scenario, or one JSON document written at the end.
+pub struct TraceFile {
+    file: BufWriter<std::fs::File>,
+    path: String,
+    /// For JSON: the scenarios so far.
+    json: Option<Vec<serde_json::Value>>,
+}
+
+impl TraceFile {
+    /// Create (or truncate) the file.
+    pub fn create(path: &Path, json: bool) -> Result<TraceFile, String> {
+        let file =
+            std::fs::File::create(path).map_err(|e| format!("--trace {}: {e}", path.display()))?;
+        Ok(TraceFile {
+            file: BufWriter::new(file),
+            path: path.display().to_string(),
+            json: json.then(Vec::new),
+        })
+    }
+
+    /// Add one scenario's trace.
+    pub fn scenario(&mut self, r: &mmlab_scenario::Report) -> Result<(), String> {
+        if let Some(all) = &mut self.json {
+            all.push(serde_json::json!({
+                "path": r.path, "title": r.title, "status": r.status, "steps": r.trace,
+            }));
+            return Ok(());
+        }
+        let mut text = format!("== {}: {}\n", r.path, r.title);
+        if r.trace.is_empty() {
+            text.push_str(&format!("   ({}; nothing ran)\n", tag_of(r.status)));
+        }
+        for s in &r.trace {
+            text.push_str(&format!("{:>5}  {}\n", s.line, s.step));
+            for e in &s.events {
+                text.push_str(&format!("         {e}\n"));
+            }
+        }
+        text.push('\n');
+        self.file
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("--trace {}: {e}", self.path))
+    }
+
+    /// Write what is left (the JSON document) and close the file.
+    pub fn finish(mut self) -> Result<(), String> {
+        if let Some(all) = self.json.take() {
+            let doc = envelope("trace", serde_json::json!({ "scenarios": all }));
+            serde_json::to_writer_pretty(&mut self.file, &doc)
+                .map_err(|e| format!("--trace {}: {e}", self.path))?;
+            self.file
+                .write_all(b"\n")
+                .map_err(|e| format!("--trace {}: {e}", self.path))?;
+        }
+        self.file
+            .flush()
+            .map_err(|e| format!("--trace {}: {e}", self.path))
+    }
+}
+
+/// A status as a word, for the trace's note on a scenario that did not run.
+fn tag_of(s: mmlab_scenario::Status) -> &'static str {
+    match s {
+        mmlab_scenario::Status::Pass => "passed",
+        mmlab_scenario::Status::Fail => "failed",
+        mmlab_scenario::Status::Skip => "skipped",
+        mmlab_scenario::Status::Error => "not run: an input error",
     }
 }

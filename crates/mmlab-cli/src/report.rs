@@ -12,7 +12,7 @@ use mmlab_scenario::run::Failure;
 use mmlab_scenario::suite::{self, InputError, Summary};
 use mmlab_scenario::{run_with, Backend, Limits, Report, Status};
 
-use crate::output::{envelope, Out, Tone};
+use crate::output::{envelope, Out, Tone, TraceFile};
 
 /// Exit statuses (README "Output"): 0 all passed, 1 a scenario failed or diverged, 2 an input
 /// could not be run (missing, unreadable or malformed file, a budget exceeded, bad arguments).
@@ -29,6 +29,26 @@ pub struct Options {
     pub verbose: bool,
     /// A known-divergences file given on the command line, instead of the lookup.
     pub known: Option<PathBuf>,
+    /// `--trace FILE`: where the model's trace goes (the model backend traces).
+    pub trace: Option<PathBuf>,
+}
+
+/// The trace file `--trace` asks for, created; Err is the message for an unwritable path.
+pub fn trace_file(opts: &Options) -> Result<Option<TraceFile>, String> {
+    opts.trace
+        .as_deref()
+        .map(|p| TraceFile::create(p, opts.json))
+        .transpose()
+}
+
+/// Add a scenario to the trace file, if there is one.
+pub fn trace_report(trace: &mut Option<TraceFile>, r: &Report) -> Result<(), String> {
+    trace.as_mut().map_or(Ok(()), |t| t.scenario(r))
+}
+
+/// Finish the trace file, if there is one.
+pub fn trace_finish(trace: Option<TraceFile>) -> Result<(), String> {
+    trace.map_or(Ok(()), TraceFile::finish)
 }
 
 /// One input of a suite: a scenario to run, or why it cannot be.
@@ -125,6 +145,13 @@ pub fn run_suite<B: Backend>(
             return ExitCode::from(EXIT_ERROR);
         }
     };
+    let mut trace = match trace_file(opts) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     let mut out = Out::new(inputs.len(), true);
     let mut reports = Vec::new();
     let mut with_known = 0;
@@ -150,8 +177,16 @@ pub fn run_suite<B: Backend>(
         if !opts.json {
             print_report(&mut out, &r);
         }
+        if let Err(e) = trace_report(&mut trace, &r) {
+            eprintln!("{e}");
+            return out.exit(EXIT_ERROR);
+        }
         out.advance();
         reports.push(r);
+    }
+    if let Err(e) = trace_finish(trace) {
+        eprintln!("{e}");
+        return out.exit(EXIT_ERROR);
     }
     let sum = Summary::of(&reports);
     if opts.json {

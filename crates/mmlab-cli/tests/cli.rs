@@ -153,3 +153,48 @@ fn filter_keeps_scenarios_by_path_or_title() {
     // Not a terminal: no colour codes.
     assert!(!t.contains('\u{1b}'), "{t}");
 }
+
+#[test]
+fn trace_writes_each_step_with_its_events_as_text_or_json() {
+    let f = scratch(
+        "trace",
+        b"title \"traced\"\nprocess P\n\
+          P: p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\n\
+          P: store(p, 1)\n",
+    );
+    let out = f.with_extension("trace");
+    let o = run(&["run", "--trace", out.to_str().unwrap(), f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let t = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        t.starts_with(&format!("== {}: traced\n", f.display())),
+        "{t}"
+    );
+    let store = t.find("    4  P: store(p, 1)\n").expect("the store step");
+    assert!(t[store..].contains("         fault task 0 at 0x"), "{t}");
+    let o = run(&[
+        "run",
+        "--json",
+        "--trace",
+        out.to_str().unwrap(),
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["command"], "trace");
+    let steps = &doc["scenarios"][0]["steps"];
+    assert_eq!(steps[2]["line"], 4);
+    assert!(steps[2]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "fault"));
+    let o = run(&["run", "--trace", "/nonexistent/dir/t", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("--trace /nonexistent/dir/t"),
+        "{}",
+        text(&o)
+    );
+}

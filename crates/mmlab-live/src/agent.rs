@@ -1,13 +1,11 @@
 //! The agent: the process (or thread) a scenario task really is. It serves requests from the
 //! runner on its channel: syscalls, protected memory accesses, fork and thread creation.
 
-use std::io::IoSliceMut;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-
-use crate::proto::{self, op, Reply, Request, REQUEST_BYTES};
+use crate::agent_space;
+use crate::proto::{self, op, ArgSlot, Reply, Request, REQUEST_BYTES};
 
 extern "C" {
     fn mml_install_handlers() -> libc::c_int;
@@ -26,6 +24,24 @@ extern "C" {
 
 /// The channels of this process's tasks, so a forked child can close its parent's.
 static CHANNELS: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
+
+/// Where the agent keeps its channels: above any descriptor a scenario opens, so that the
+/// scenario's descriptors are numbered from 3 up, as on the model (get_unused_fd_flags() takes
+/// the lowest free one).
+const CHANNEL_FDS: RawFd = 512;
+
+/// Move the channel `fd` to the lowest free descriptor from CHANNEL_FDS up.
+fn park(fd: RawFd) -> RawFd {
+    // SAFETY: duplicates and closes a descriptor of our own.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD, CHANNEL_FDS);
+        if high < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        high
+    }
+}
 
 fn register(fd: RawFd) {
     for slot in &CHANNELS {
@@ -46,6 +62,14 @@ pub fn main(fd: RawFd) -> ! {
     }
     // Children are reaped by the kernel; an exited scenario process leaves no zombie behind.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    if let Err(e) = agent_space::set_apart() {
+        eprintln!(
+            "mmlab agent: cannot keep its memory apart from the scenario's: {}",
+            e.0
+        );
+        unsafe { libc::_exit(121) };
+    }
+    let fd = park(fd);
     register(fd);
     prefault_files();
     serve(fd);
@@ -82,19 +106,41 @@ fn send(fd: RawFd, r: &Reply) -> bool {
     unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) == b.len() as isize }
 }
 
-/// Receive one request and, if present, one passed file descriptor.
+/// Receive one request and, if present, one passed file descriptor. Into buffers on the stack:
+/// the agent allocates nothing while it serves (see `agent_space`).
 fn receive(fd: RawFd) -> Option<(Request, Option<RawFd>)> {
+    /// Room for one SCM_RIGHTS control message with one descriptor, aligned as cmsghdr.
+    #[repr(C, align(8))]
+    struct Control([u8; 32]);
     let mut buf = [0u8; REQUEST_BYTES];
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let msg = recvmsg::<()>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_WAITALL).ok()?;
-    if msg.bytes != REQUEST_BYTES {
+    let mut control = Control([0; 32]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer in it refers to a live stack buffer.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    // SAFETY: recvmsg fills the buffers `msg` describes.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_WAITALL) };
+    if n != REQUEST_BYTES as isize {
         return None;
     }
     let mut passed = None;
-    for c in msg.cmsgs().ok()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            passed = fds.first().copied();
+    // SAFETY: walks the control messages the kernel wrote into `control`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                passed = Some(park(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<RawFd>(),
+                )));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
     Some((proto::decode_request(&buf), passed))
@@ -178,37 +224,12 @@ pub fn serve(fd: RawFd) {
                     0,
                 ],
             },
-            // SAFETY (all syscalls below): arguments are the scenario's; the kernel checks them.
-            op::MMAP => {
-                let p = unsafe {
-                    libc::mmap(
-                        r[1] as *mut _,
-                        r[2] as usize,
-                        r[3] as i32,
-                        r[4] as i32,
-                        r[5] as i64 as i32,
-                        r[6] as i64,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    Reply {
-                        status: errno(),
-                        v: [0; 3],
-                    }
-                } else {
-                    Reply::ok(p as u64)
-                }
-            }
-            op::MUNMAP => sys(unsafe { libc::munmap(r[1] as *mut _, r[2] as usize) } as i64),
-            op::MREMAP => {
-                sys(unsafe { libc::syscall(libc::SYS_mremap, r[1], r[2], r[3], r[4], r[5]) })
-            }
-            op::MPROTECT => {
-                sys(unsafe { libc::mprotect(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
-            }
-            op::MADVISE => {
-                sys(unsafe { libc::madvise(r[1] as *mut _, r[2] as usize, r[3] as i32) } as i64)
-            }
+            op::SYSCALL => match syscall(fd, &r) {
+                Some(reply) => reply,
+                // The string did not arrive: the runner is gone.
+                None => break,
+            },
+            op::IOCTL => ioctl(&r),
             op::SETAFFINITY => set_affinity(r[1]),
             // SAFETY (accesses): the C shim turns a fault of the access into a return value.
             op::LOAD => {
@@ -252,72 +273,16 @@ pub fn serve(fd: RawFd) {
                 },
                 Some(tfd) => {
                     register(tfd);
-                    let cpu = r[1];
-                    let spawned =
-                        std::thread::Builder::new()
-                            .stack_size(1 << 20)
-                            .spawn(move || {
-                                set_affinity(cpu);
-                                serve(tfd);
-                            });
-                    match spawned {
-                        Ok(_) => Reply::ok(0),
-                        Err(_) => Reply {
-                            status: libc::EAGAIN as i64,
+                    match spawn_thread(tfd, r[1]) {
+                        Ok(()) => Reply::ok(0),
+                        Err(e) => Reply {
+                            status: e as i64,
                             v: [0; 3],
                         },
                     }
                 }
             },
-            op::MEMFD_CREATE => {
-                let len = (r[2] as usize).min(proto::MAX_NAME);
-                let mut name = [0u8; proto::MAX_NAME + 1];
-                // SAFETY: reads the name into a stack buffer that keeps a terminating NUL.
-                let got =
-                    unsafe { libc::recv(fd, name.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
-                if got != len as isize {
-                    break;
-                }
-                sys(unsafe { libc::memfd_create(name.as_ptr().cast(), r[1] as u32) } as i64)
-            }
-            op::FTRUNCATE => sys(unsafe { libc::ftruncate(r[1] as i32, r[2] as i64) } as i64),
-            op::USERFAULTFD => {
-                // SAFETY: a plain syscall with an integer argument.
-                sys(unsafe { libc::syscall(libc::SYS_userfaultfd, r[1] as libc::c_int) })
-            }
-            op::FCNTL => {
-                // SAFETY: fcntl with integer arguments (the seal commands).
-                sys(unsafe { libc::fcntl(r[1] as i32, r[2] as i32, r[3] as libc::c_int) } as i64)
-            }
-            op::UFFDIO_API => uffd::api(r[1], r[2], r[3]),
-            op::UFFDIO_REGISTER => uffd::register(r[1], r[2], r[3], r[4]),
-            op::UFFDIO_UNREGISTER => uffd::unregister(r[1], r[2], r[3]),
-            op::UFFDIO_COPY => uffd::copy(r[1], r[2], r[3], r[4], r[5]),
-            op::UFFDIO_ZEROPAGE => uffd::fill(r[1], uffd::UFFDIO_ZEROPAGE, r[2], r[3], r[4]),
-            op::UFFDIO_CONTINUE => uffd::fill(r[1], uffd::UFFDIO_CONTINUE, r[2], r[3], r[4]),
-            op::UFFDIO_WRITEPROTECT => uffd::writeprotect(r[1], r[2], r[3], r[4]),
-            op::UFFDIO_WAKE => uffd::wake(r[1], r[2], r[3]),
             op::UFFD_READ => uffd::read(r[1]),
-            op::FALLOCATE => {
-                sys(
-                    unsafe { libc::fallocate(r[1] as i32, r[2] as i32, r[3] as i64, r[4] as i64) }
-                        as i64,
-                )
-            }
-            op::CLOSE => {
-                // The agent's own channels are not the scenario's to close: they look unopened.
-                let own = CHANNELS
-                    .iter()
-                    .any(|c| c.load(Ordering::SeqCst) == r[1] as i32);
-                if own || r[1] > i32::MAX as u64 {
-                    Reply {
-                        status: libc::EBADF as i64,
-                        v: [0; 3],
-                    }
-                } else {
-                    sys(unsafe { libc::close(r[1] as i32) } as i64)
-                }
-            }
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {
@@ -327,6 +292,101 @@ pub fn serve(fd: RawFd) {
         };
         if !send(fd, &reply) {
             break;
+        }
+    }
+}
+
+/// A descriptor argument as the kernel will read it (an `unsigned int`): one of the agent's own
+/// channels is not the scenario's, so it becomes a descriptor that is never open (above the
+/// largest fs.nr_open), as unopened as it is on the model.
+fn scenario_fd(v: u64) -> u64 {
+    let fd = v as u32 as i32;
+    if CHANNELS.iter().any(|c| c.load(Ordering::SeqCst) == fd) {
+        i32::MAX as u64
+    } else {
+        v
+    }
+}
+
+/// A SYSCALL request: syscall(2) by number with the scenario's arguments, a string one read
+/// from the channel after the request into a buffer on the stack. None if the string does not
+/// arrive.
+fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
+    let (nr, kinds) = (r[1] as libc::c_long, r[2]);
+    let mut text = [0u8; proto::MAX_NAME + 1];
+    let mut a = [0u64; 6];
+    for (i, slot) in a.iter_mut().enumerate() {
+        *slot = match ArgSlot::of(kinds, i) {
+            ArgSlot::Value => r[3 + i],
+            ArgSlot::Fd => scenario_fd(r[3 + i]),
+            ArgSlot::Str => {
+                let len = (r[3 + i] as usize).min(proto::MAX_NAME);
+                // SAFETY: reads into a stack buffer that keeps a terminating NUL.
+                let got =
+                    unsafe { libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
+                if got != len as isize {
+                    return None;
+                }
+                text.as_ptr() as u64
+            }
+        };
+    }
+    // SAFETY: the scenario's syscall with its arguments; the kernel checks them, and a string
+    // argument points at `text`, alive for the call.
+    Some(sys(unsafe {
+        libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+    }))
+}
+
+/// An IOCTL request: ioctl(2) with a struct of 64-bit words on the stack.
+fn ioctl(r: &Request) -> Reply {
+    let (fd, req, out) = (scenario_fd(r[1]), r[2], r[3] as usize);
+    let words = ((req >> 16) & 0x3fff) as usize / 8;
+    let mut arg = [0u64; proto::IOCTL_WORDS];
+    if words > arg.len() || out > words {
+        return Reply {
+            status: libc::EINVAL as i64,
+            v: [0; 3],
+        };
+    }
+    arg[..words].copy_from_slice(&r[4..4 + words]);
+    // SAFETY: `arg` is a live struct of the size the request code says; the kernel reads and
+    // writes it.
+    let rc = unsafe { libc::ioctl(fd as libc::c_int, req as libc::c_ulong, arg.as_mut_ptr()) };
+    if rc == -1 {
+        return Reply {
+            status: errno(),
+            v: [0; 3],
+        };
+    }
+    Reply::ok(out.checked_sub(1).map_or(0, |o| arg[o]))
+}
+
+/// Start a thread that serves `chan` on CPU `cpu`, its stack in the agent's region
+/// (pthread_create() with a stack of the caller's allocates none of its own).
+fn spawn_thread(chan: RawFd, cpu: u64) -> Result<(), i32> {
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        let arg = arg as u64;
+        set_affinity(arg >> 32);
+        serve(arg as u32 as RawFd);
+        std::ptr::null_mut()
+    }
+    let (stack, len) = agent_space::take_stack()?;
+    let arg = ((cpu << 32) | chan as u32 as u64) as *mut libc::c_void;
+    // SAFETY: the attribute lives on this frame; the stack is ours for the thread's whole life
+    // (a detached thread that is never joined).
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstack(&mut attr, stack, len);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut thread: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut thread, &attr, start, arg);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(rc)
         }
     }
 }
@@ -361,157 +421,9 @@ fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
     }
 }
 
-/// The userfaultfd ioctls, with the uapi structs laid out as the kernel reads them.
+/// read(2) of a userfaultfd's messages.
 mod uffd {
     use super::{errno, Reply};
-
-    #[repr(C)]
-    struct UffdioApi {
-        api: u64,
-        features: u64,
-        ioctls: u64,
-    }
-
-    #[repr(C)]
-    struct UffdioRange {
-        start: u64,
-        len: u64,
-    }
-
-    #[repr(C)]
-    struct UffdioRegister {
-        range: UffdioRange,
-        mode: u64,
-        ioctls: u64,
-    }
-
-    /// _IOWR(0xAA, 0x3F, struct uffdio_api), _IOWR(0xAA, 0x00, struct uffdio_register),
-    /// _IOR(0xAA, 0x01, struct uffdio_range).
-    const UFFDIO_API: u64 = 0xC018_AA3F;
-    const UFFDIO_REGISTER: u64 = 0xC020_AA00;
-    const UFFDIO_UNREGISTER: u64 = 0x8010_AA01;
-
-    fn ioctl<T>(fd: u64, req: u64, arg: &mut T) -> Result<(), Reply> {
-        // SAFETY: `arg` is a live, properly laid out struct the ioctl reads and writes.
-        let rc = unsafe { libc::ioctl(fd as libc::c_int, req as libc::c_ulong, arg as *mut T) };
-        if rc == -1 {
-            Err(Reply {
-                status: errno(),
-                v: [0; 3],
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    pub fn api(fd: u64, api: u64, features: u64) -> Reply {
-        let mut a = UffdioApi {
-            api,
-            features,
-            ioctls: 0,
-        };
-        match ioctl(fd, UFFDIO_API, &mut a) {
-            Ok(()) => Reply {
-                status: 0,
-                v: [a.features, a.ioctls, 0],
-            },
-            Err(r) => r,
-        }
-    }
-
-    pub fn register(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioRegister {
-            range: UffdioRange { start, len },
-            mode,
-            ioctls: 0,
-        };
-        match ioctl(fd, UFFDIO_REGISTER, &mut a) {
-            Ok(()) => Reply::ok(a.ioctls),
-            Err(r) => r,
-        }
-    }
-
-    pub fn unregister(fd: u64, start: u64, len: u64) -> Reply {
-        let mut a = UffdioRange { start, len };
-        match ioctl(fd, UFFDIO_UNREGISTER, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
-
-    /// struct uffdio_copy.
-    #[repr(C)]
-    struct UffdioCopy {
-        dst: u64,
-        src: u64,
-        len: u64,
-        mode: u64,
-        copy: i64,
-    }
-    /// struct uffdio_zeropage and struct uffdio_continue: a range, a mode, the result.
-    #[repr(C)]
-    struct UffdioFill {
-        range: UffdioRange,
-        mode: u64,
-        result: i64,
-    }
-    /// struct uffdio_writeprotect.
-    #[repr(C)]
-    struct UffdioWriteprotect {
-        range: UffdioRange,
-        mode: u64,
-    }
-    const UFFDIO_COPY: u64 = 0xC028_AA03;
-    pub const UFFDIO_ZEROPAGE: u64 = 0xC020_AA04;
-    const UFFDIO_WRITEPROTECT: u64 = 0xC018_AA06;
-    pub const UFFDIO_CONTINUE: u64 = 0xC020_AA07;
-    const UFFDIO_WAKE: u64 = 0x8010_AA02;
-
-    pub fn copy(fd: u64, dst: u64, src: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioCopy {
-            dst,
-            src,
-            len,
-            mode,
-            copy: 0,
-        };
-        match ioctl(fd, UFFDIO_COPY, &mut a) {
-            Ok(()) => Reply::ok(a.copy as u64),
-            Err(r) => r,
-        }
-    }
-
-    /// UFFDIO_ZEROPAGE or UFFDIO_CONTINUE.
-    pub fn fill(fd: u64, req: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioFill {
-            range: UffdioRange { start, len },
-            mode,
-            result: 0,
-        };
-        match ioctl(fd, req, &mut a) {
-            Ok(()) => Reply::ok(a.result as u64),
-            Err(r) => r,
-        }
-    }
-
-    pub fn writeprotect(fd: u64, start: u64, len: u64, mode: u64) -> Reply {
-        let mut a = UffdioWriteprotect {
-            range: UffdioRange { start, len },
-            mode,
-        };
-        match ioctl(fd, UFFDIO_WRITEPROTECT, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
-
-    pub fn wake(fd: u64, start: u64, len: u64) -> Reply {
-        let mut a = UffdioRange { start, len };
-        match ioctl(fd, UFFDIO_WAKE, &mut a) {
-            Ok(()) => Reply::ok(0),
-            Err(r) => r,
-        }
-    }
 
     /// read(2) of one 32-byte uffd_msg without ever sleeping: a blocking descriptor is made
     /// non-blocking for the one read, and an empty queue there reads as event 0.

@@ -1,9 +1,11 @@
 //! Native host-kernel figures for `mmlab bench`, printed beside the model's. Each workload mirrors
 //! a C anchor in /work/shared/anchors/kernel/ (fault_anon.c 4k, fork_cow.c, mprotect_bench.c
-//! isolated): one discarded warm-up, then median/min/max of `reps` runs. Changes no host setting.
+//! isolated): one discarded warm-up, then median/min/max of `reps` runs. Only the hugetlb row
+//! changes a host setting (the pool's size), under the caller's HostLock, which gives it back.
 
 use std::{io, ptr, time::Instant};
 
+use crate::hostlock::HostLock;
 use crate::hugetlb_pool::HugePool;
 
 const PAGE: usize = 4096;
@@ -197,9 +199,13 @@ pub fn shmem_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String>
 
 /// 2 MiB hugetlb write faults, as fault_hugetlb.c "map": MAP_PRIVATE|MAP_ANONYMOUS|MAP_HUGETLB
 /// of `bytes`, one byte per huge page; the pool is sized for it and restored afterwards.
-pub fn hugetlb_fault_rate(bytes: usize, reps: usize) -> Result<HostFigure, String> {
+pub fn hugetlb_fault_rate(
+    turn: &HostLock,
+    bytes: usize,
+    reps: usize,
+) -> Result<HostFigure, String> {
     let len = bytes.next_multiple_of(2 << 20);
-    let _pool = HugePool::size((len >> 21) as u64)?;
+    let _pool = HugePool::size(turn, (len >> 21) as u64)?;
     let rates = samples(reps, || {
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB;
         // SAFETY: a fresh hugetlb mapping that only this closure touches.

@@ -10,15 +10,19 @@ use std::process::{Child, Command};
 use mmlab::fs::proc::MapsEntry;
 use mmlab::{Errno, Signal};
 use mmlab_scenario::backend::*;
+use mmlab_scenario::syscalls::{ArgKind, HostCall};
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
+use crate::hostlock::HostLock;
 use crate::hugetlb_pool::{
-    read_u64, write_u64, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
+    self, read_u64, write_nr_hugepages, Held, PoolCounts, NR_HUGEPAGES, NR_OVERCOMMIT_HUGEPAGES,
 };
-use crate::procfs;
-use crate::proto::{encode_request, op, Reply, REPLY_BYTES};
+use crate::proto::{
+    encode_request, op, request, ArgSlot, Reply, Request, IOCTL_WORDS, MAX_NAME, REPLY_BYTES,
+};
+use crate::{host_state, procfs, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -107,16 +111,17 @@ pub struct HostBackend {
     tasks: Vec<Option<Task>>,
     children: Vec<Child>,
     zero_pfn: Option<u64>,
-    /// The host's 2 MiB hugetlb pool (`nr_hugepages`) before this backend first changed it;
-    /// `None` while the pool is as the host had it.
-    pool_original: Option<u64>,
-    /// What others held in the pool when this backend first sized it (see `set_pool`).
+    /// The host, ours from the first scenario that runs on it until this backend is dropped.
+    lock: Option<HostLock>,
+    /// What others held in the pool when this backend first sized it (see `size_pool`).
     others: Option<Held>,
     /// While a scenario's pool is set: the pages it is sized on top of, which /proc/meminfo's
     /// HugePages_* figures are reported without.
     pool_offset: Option<Held>,
-    /// transparent_hugepage/ knobs a scenario changed, to be given back.
-    thp: crate::thp_knobs::ThpKnobGuard,
+    /// The files the running scenario's `sysfs_write` steps wrote, given back at its end.
+    sysfs_written: Vec<String>,
+    /// The origin of `now_ns`.
+    epoch: std::time::Instant,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -155,10 +160,11 @@ impl HostBackend {
             tasks: Vec::new(),
             children: Vec::new(),
             zero_pfn: None,
-            pool_original: None,
+            lock: None,
             others: None,
             pool_offset: None,
-            thp: Default::default(),
+            sysfs_written: Vec::new(),
+            epoch: std::time::Instant::now(),
         }
     }
 
@@ -173,41 +179,38 @@ impl HostBackend {
         None
     }
 
-    /// End every scenario process and give the hugetlb pool back as the host had it.
+    /// End every scenario process and give the host back its settings.
     fn kill_all(&mut self) {
         self.kill_tasks();
-        self.restore_pool();
-        self.thp.restore();
+        self.restore_host();
     }
 
-    /// Put `nr_hugepages` back to the value it had before this backend changed it.
-    fn restore_pool(&mut self) {
+    /// Give the host back every setting a scenario changed (the pool, the THP knobs).
+    fn restore_host(&mut self) {
         self.pool_offset = None;
-        if let Some(orig) = self.pool_original {
-            match write_u64(NR_HUGEPAGES, orig) {
-                Ok(()) => self.pool_original = None,
-                Err(e) => eprintln!("mmlab live: could not restore the hugetlb pool: {e}"),
-            }
-        }
+        host_state::restore_all();
     }
 
     /// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
     /// that a scenario asking for `want` pages finds all of them free. Pages others hold or have
-    /// reserved (measured once, before this backend's first scenario could take any) are added
-    /// on top, so the scenario sees an empty pool of `want` pages; `meminfo` reports HugePages_*
-    /// without them.
-    fn set_pool(&mut self, want: Option<u64>) -> Result<(), Skip> {
+    /// reserved (measured once into `others`, before this backend's first scenario could take
+    /// any) are added on top, so the scenario sees an empty pool of `want` pages; the pages it
+    /// is sized on top of are returned, for `meminfo` to report HugePages_* without them. On an
+    /// error the caller gives the host its pool back.
+    fn size_pool(
+        turn: &HostLock,
+        want: Option<u64>,
+        others: &mut Option<Held>,
+    ) -> Result<Option<Held>, Skip> {
         let Some(n) = want else {
-            self.restore_pool();
-            return Ok(());
+            hugetlb_pool::restore();
+            return Ok(None);
         };
         if !std::path::Path::new(NR_HUGEPAGES).exists() {
-            self.restore_pool();
             return Err(Skip("no 2 MiB hugetlb pool on this kernel".into()));
         }
         let counts = PoolCounts::read().map_err(Skip)?;
         if counts.size_kb != 2048 {
-            self.restore_pool();
             return Err(Skip(format!(
                 "the default huge page size is {} kB, not 2048 kB: MAP_HUGETLB and \
                  /proc/meminfo's HugePages_* would not be about the 2 MiB pool",
@@ -217,37 +220,27 @@ impl HostBackend {
         // Surplus pages would let faults and reservations past the pool succeed.
         let overcommit = read_u64(NR_OVERCOMMIT_HUGEPAGES).unwrap_or(0);
         if overcommit != 0 {
-            self.restore_pool();
             return Err(Skip(format!(
                 "nr_overcommit_hugepages is {overcommit}: surplus pages would change what \
                  an exhausted pool does; the host's setting is left alone"
             )));
         }
-        let others = *self.others.get_or_insert(counts.held());
+        let others = *others.get_or_insert(counts.held());
         let size = n + others.pages();
-        let have = read_u64(NR_HUGEPAGES).map_err(Skip)?;
-        if have != size && self.pool_original.is_none() {
-            self.pool_original = Some(have);
-        }
         // Pages of the previous scenario's processes may still be on their way back (a forked
         // child dies after its killed parent), and a pool cannot shrink past pages in use: try
         // for a little while to get the size, with only what others held at the start taken.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
             if read_u64(NR_HUGEPAGES).map_err(Skip)? != size {
-                if let Err(e) = write_u64(NR_HUGEPAGES, size) {
-                    self.restore_pool();
-                    return Err(Skip(e));
-                }
+                write_nr_hugepages(turn, size).map_err(Skip)?;
             }
             let now = read_u64(NR_HUGEPAGES).map_err(Skip)?;
             let held = PoolCounts::read().map_err(Skip)?.held();
             if now == size && held == others {
-                self.pool_offset = Some(others);
-                return Ok(());
+                return Ok(Some(others));
             }
             if std::time::Instant::now() >= deadline {
-                self.restore_pool();
                 return Err(Skip(if now != size {
                     format!(
                         "needs {n} free 2 MiB huge pages on top of {} others hold; the kernel \
@@ -276,6 +269,7 @@ impl HostBackend {
                 nix::sys::signal::Signal::SIGKILL,
             );
             let _ = c.wait();
+            host_state::agent_ended(c.id() as i32);
         }
         self.children.clear();
         self.tasks.clear();
@@ -289,7 +283,18 @@ impl HostBackend {
     }
 
     /// Send a request (with an optional channel to pass along) and read the reply.
-    fn call(&mut self, t: TaskId, req: [u64; 8], pass: Option<&OwnedFd>) -> Result<Reply, Errno> {
+    fn call(&mut self, t: TaskId, req: Request, pass: Option<&OwnedFd>) -> Result<Reply, Errno> {
+        self.call_with(t, req, pass, &[])
+    }
+
+    /// `call`, with `tail` sent after the request (a string argument's bytes).
+    fn call_with(
+        &mut self,
+        t: TaskId,
+        req: Request,
+        pass: Option<&OwnedFd>,
+        tail: &[u8],
+    ) -> Result<Reply, Errno> {
         let task = self.task(t)?;
         let bytes = encode_request(&req);
         let sent = match pass {
@@ -306,6 +311,7 @@ impl HostBackend {
             }
             None => Ok(task.chan.write_all(&bytes).is_ok()),
         };
+        let sent = sent.map(|ok| ok && task.chan.write_all(tail).is_ok());
         if !matches!(sent, Ok(true)) {
             return Err(Errno::ESRCH);
         }
@@ -325,8 +331,13 @@ impl HostBackend {
         }
     }
 
-    fn sys(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Errno> {
-        let r = self.call(t, req, None)?;
+    fn sys(&mut self, t: TaskId, req: Request) -> Result<u64, Errno> {
+        self.sys_with(t, req, &[])
+    }
+
+    /// `sys`, with `tail` sent after the request.
+    fn sys_with(&mut self, t: TaskId, req: Request, tail: &[u8]) -> Result<u64, Errno> {
+        let r = self.call_with(t, req, None, tail)?;
         if r.status == 0 {
             Ok(r.v[0])
         } else {
@@ -334,7 +345,7 @@ impl HostBackend {
         }
     }
 
-    fn access_req(&mut self, t: TaskId, req: [u64; 8]) -> Result<Reply, Signal> {
+    fn access_req(&mut self, t: TaskId, req: Request) -> Result<Reply, Signal> {
         let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
         if r.status < 0 {
             Err(signal_of(r.status))
@@ -345,7 +356,7 @@ impl HostBackend {
 
     /// Send an access and wait for its reply, unless the thread falls asleep in
     /// handle_userfault() first.
-    fn access_or_sleep(&mut self, t: TaskId, req: [u64; 8]) -> Result<u64, Signal> {
+    fn access_or_sleep(&mut self, t: TaskId, req: Request) -> Result<u64, Signal> {
         let task = self.task(t).map_err(|_| Signal::Kill)?;
         if task.chan.write_all(&encode_request(&req)).is_err() {
             return Err(Signal::Kill);
@@ -384,30 +395,50 @@ impl HostBackend {
         }
     }
 
-    /// memfd_create: the request, then the name's bytes.
-    fn memfd_create(&mut self, t: TaskId, name: &str, flags: u64) -> Result<u64, Errno> {
-        let bytes = name.as_bytes();
-        if bytes.len() > crate::proto::MAX_NAME || bytes.contains(&0) {
-            // Longer than any name Linux accepts (249 bytes), or cut short by a NUL.
-            return Err(Errno::EINVAL);
-        }
-        let task = self.task(t)?;
-        let req = encode_request(&[op::MEMFD_CREATE, flags, bytes.len() as u64, 0, 0, 0, 0, 0]);
-        if task
-            .chan
-            .write_all(&req)
-            .and_then(|_| task.chan.write_all(bytes))
-            .is_err()
-        {
-            return Err(Errno::ESRCH);
-        }
-        let mut b = [0u8; REPLY_BYTES];
-        task.chan.read_exact(&mut b).map_err(|_| Errno::ESRCH)?;
-        let r = Reply::decode(&b);
-        if r.status == 0 {
-            Ok(r.v[0])
-        } else {
-            Err(errno_of(r.status))
+    /// A syscall of the table, made the way its declaration says.
+    fn make_syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
+        match call.def.host {
+            HostCall::Raw(nr) => {
+                let mut req = request(op::SYSCALL, &[nr as u64]);
+                let mut kinds = 0;
+                let mut tail: &[u8] = &[];
+                for (i, (v, a)) in call.args.iter().zip(call.def.args).enumerate() {
+                    let slot = match a.kind {
+                        ArgKind::Fd => ArgSlot::Fd,
+                        ArgKind::Str => ArgSlot::Str,
+                        ArgKind::Addr | ArgKind::Hint | ArgKind::Int => ArgSlot::Value,
+                    };
+                    kinds = slot.set(kinds, i);
+                    req[3 + i] = match v {
+                        ArgValue::Num(n) => *n,
+                        ArgValue::Str(text) => {
+                            if text.len() > MAX_NAME || text.contains('\0') {
+                                // Longer than the protocol carries (and than any name Linux
+                                // accepts), or cut short by a NUL.
+                                return Err(Errno::EINVAL);
+                            }
+                            tail = text.as_bytes();
+                            text.len() as u64
+                        }
+                    };
+                }
+                req[2] = kinds;
+                self.sys_with(t, req, tail)
+            }
+            HostCall::Ioctl { req: code, out } => {
+                let words: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                let Some((&fd, fields)) = words.split_first() else {
+                    return Err(Errno::EBADF);
+                };
+                if fields.len() > IOCTL_WORDS {
+                    // A declaration the protocol cannot carry (the table's tests keep to it).
+                    return Err(Errno::EINVAL);
+                }
+                let mut req = request(op::IOCTL, &[fd, code, out.map_or(0, |o| o as u64 + 1)]);
+                req[4..4 + fields.len()].copy_from_slice(fields);
+                self.sys(t, req)
+            }
+            HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
         }
     }
 
@@ -431,6 +462,9 @@ impl HostBackend {
         if !setup.features.is_empty() {
             return Err(Skip("feature switches exist only in the model".into()));
         }
+        if let Some(reason) = setup.sysfs_writes.iter().find_map(|p| sysfs::refused(p)) {
+            return Err(Skip(reason));
+        }
         if let Some(reason) = HostBackend::unavailable() {
             return Err(Skip(reason));
         }
@@ -453,8 +487,12 @@ impl HostBackend {
                 )));
             }
         }
-        self.set_pool(setup.hugepages)?;
-        self.thp.set(&setup.thp)?;
+        let turn = self
+            .lock
+            .as_ref()
+            .expect("prepare takes the host lock first");
+        self.pool_offset = Self::size_pool(turn, setup.hugepages, &mut self.others)?;
+        thp_knobs::set(turn, &setup.thp)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()
@@ -477,7 +515,7 @@ impl HostBackend {
             pending_fork: None,
         }));
         let t = self.tasks.len() - 1;
-        let hello = self.call(t, [op::HELLO, 0, 0, 0, 0, 0, 0, 0], None)?;
+        let hello = self.call(t, request(op::HELLO, &[]), None)?;
         self.task(t)?.tid = hello.v[1] as i32;
         Ok(t)
     }
@@ -495,36 +533,55 @@ impl Backend for HostBackend {
     }
 
     fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
+        if self.lock.is_none() && HostBackend::unavailable().is_none() {
+            self.lock = Some(HostLock::acquire().map_err(Skip)?);
+        }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
         let r = self.prepare_checks(setup);
         if r.is_err() {
             // A skipped scenario runs nothing: the host gets its own pool and knobs back.
-            self.restore_pool();
-            self.thp.restore();
+            self.restore_host();
         }
         r
     }
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let child = Command::new(&self.agent.program)
-            .args(&self.agent.args)
-            .arg(theirs.as_raw_fd().to_string())
-            .process_group(0)
-            .spawn()
-            .map_err(|_| Errno::ENOENT)?;
+        let keep = theirs.as_raw_fd();
+        let mut cmd = Command::new(&self.agent.program);
+        cmd.args(&self.agent.args)
+            .arg(keep.to_string())
+            .process_group(0);
+        // SAFETY: close_range() and fcntl() are async-signal-safe and change only descriptor
+        // flags. The agent keeps stdin, stdout, stderr and its channel: nothing else of the
+        // runner's (a descriptor holding the host lock, a test harness's) goes into the
+        // scenario's process, whose descriptors then start at 3 as on the model.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                libc::fcntl(keep, libc::F_SETFD, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|_| Errno::ENOENT)?;
         drop(theirs);
         let pid = child.id() as i32;
+        host_state::agent_started(pid);
         self.children.push(child);
         let t = self.add_task(pid, chan)?;
-        self.sys(t, [op::SETAFFINITY, cpu as u64, 0, 0, 0, 0, 0, 0])?;
+        self.sys(t, request(op::SETAFFINITY, &[cpu as u64]))?;
         Ok(t)
     }
 
     fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let pid = self.call(t, [op::FORK, 0, 0, 0, 0, 0, 0, 0], Some(&theirs));
+        let pid = self.call(t, request(op::FORK, &[]), Some(&theirs));
         drop(theirs);
         if self.task(t)?.in_syscall {
             // Asleep until the FORK event is read: the child's channel waits with it.
@@ -540,7 +597,7 @@ impl Backend for HostBackend {
 
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
         let (chan, theirs) = channel()?;
-        let r = self.call(t, [op::THREAD, cpu as u64, 0, 0, 0, 0, 0, 0], Some(&theirs))?;
+        let r = self.call(t, request(op::THREAD, &[cpu as u64]), Some(&theirs))?;
         drop(theirs);
         if r.status != 0 {
             return Err(errno_of(r.status));
@@ -551,7 +608,7 @@ impl Backend for HostBackend {
 
     fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
         let pid = self.task(t)?.pid;
-        let bytes = encode_request(&[op::EXIT, 0, 0, 0, 0, 0, 0, 0]);
+        let bytes = encode_request(&request(op::EXIT, &[]));
         let _ = self.task(t)?.chan.write_all(&bytes);
         // Every channel of the process closes only after exit_mm() has released its memory.
         for slot in &mut self.tasks {
@@ -563,97 +620,13 @@ impl Backend for HostBackend {
         }
         if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
             let _ = self.children.remove(i).wait();
+            host_state::agent_ended(pid);
         }
         Ok(())
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        let req = match *call {
-            Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off,
-            } => [op::MMAP, addr, len, prot, flags, fd as u64, off, 0],
-            Syscall::Munmap { addr, len } => [op::MUNMAP, addr, len, 0, 0, 0, 0, 0],
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => [op::MREMAP, old, old_len, new_len, flags, new_addr, 0, 0],
-            Syscall::Mprotect { addr, len, prot } => [op::MPROTECT, addr, len, prot, 0, 0, 0, 0],
-            Syscall::Madvise { addr, len, advice } => [op::MADVISE, addr, len, advice, 0, 0, 0, 0],
-            Syscall::SchedSetaffinity { cpu } => [op::SETAFFINITY, cpu, 0, 0, 0, 0, 0, 0],
-            Syscall::Ftruncate { fd, len } => [op::FTRUNCATE, fd as u64, len as u64, 0, 0, 0, 0, 0],
-            Syscall::Fallocate { fd, mode, off, len } => [
-                op::FALLOCATE,
-                fd as u64,
-                mode,
-                off as u64,
-                len as u64,
-                0,
-                0,
-                0,
-            ],
-            Syscall::Close { fd } => [op::CLOSE, fd as u64, 0, 0, 0, 0, 0, 0],
-            Syscall::Fcntl { fd, cmd, arg } => [op::FCNTL, fd as u64, cmd, arg, 0, 0, 0, 0],
-            Syscall::Userfaultfd { flags } => [op::USERFAULTFD, flags, 0, 0, 0, 0, 0, 0],
-            Syscall::UffdioApi { fd, api, features } => {
-                [op::UFFDIO_API, fd as u64, api, features, 0, 0, 0, 0]
-            }
-            Syscall::UffdioRegister {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_REGISTER, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioUnregister { fd, start, len } => {
-                [op::UFFDIO_UNREGISTER, fd as u64, start, len, 0, 0, 0, 0]
-            }
-            Syscall::UffdioCopy {
-                fd,
-                dst,
-                src,
-                len,
-                mode,
-            } => [op::UFFDIO_COPY, fd as u64, dst, src, len, mode, 0, 0],
-            Syscall::UffdioZeropage {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_ZEROPAGE, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioContinue {
-                fd,
-                start,
-                len,
-                mode,
-            } => [op::UFFDIO_CONTINUE, fd as u64, start, len, mode, 0, 0, 0],
-            Syscall::UffdioWriteprotect {
-                fd,
-                start,
-                len,
-                mode,
-            } => [
-                op::UFFDIO_WRITEPROTECT,
-                fd as u64,
-                start,
-                len,
-                mode,
-                0,
-                0,
-                0,
-            ],
-            Syscall::UffdioWake { fd, start, len } => {
-                [op::UFFDIO_WAKE, fd as u64, start, len, 0, 0, 0, 0]
-            }
-            Syscall::MemfdCreate { ref name, flags } => return self.memfd_create(t, name, flags),
-        };
-        let r = self.sys(t, req);
+        let r = self.make_syscall(t, call);
         if self.tasks.iter().flatten().any(|t| t.asleep) {
             self.settle();
         }
@@ -662,10 +635,10 @@ impl Backend for HostBackend {
 
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
         let req = match a {
-            Access::Load(addr) => [op::LOAD, addr, 0, 0, 0, 0, 0, 0],
-            Access::Store(addr, v) => [op::STORE, addr, v as u64, 0, 0, 0, 0, 0],
-            Access::Memset(addr, v, len) => [op::MEMSET, addr, v as u64, len, 0, 0, 0, 0],
-            Access::Touch(addr, len) => [op::TOUCH, addr, len, 0, 0, 0, 0, 0],
+            Access::Load(addr) => request(op::LOAD, &[addr]),
+            Access::Store(addr, v) => request(op::STORE, &[addr, v as u64]),
+            Access::Memset(addr, v, len) => request(op::MEMSET, &[addr, v as u64, len]),
+            Access::Touch(addr, len) => request(op::TOUCH, &[addr, len]),
         };
         self.access_or_sleep(t, req)
     }
@@ -707,7 +680,7 @@ impl Backend for HostBackend {
     }
 
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
-        let r = self.call(t, [op::UFFD_READ, fd as u64, 0, 0, 0, 0, 0, 0], None);
+        let r = self.call(t, request(op::UFFD_READ, &[fd as u64]), None);
         // Reading an event wakes the task that caused it.
         if self.tasks.iter().flatten().any(|t| t.asleep) {
             self.settle();
@@ -730,7 +703,7 @@ impl Backend for HostBackend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let r = self.access_req(t, [op::MISMATCH, addr, len, val as u64, 0, 0, 0, 0])?;
+        let r = self.access_req(t, request(op::MISMATCH, &[addr, len, val as u64]))?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
@@ -773,6 +746,26 @@ impl Backend for HostBackend {
     }
     fn check(&mut self) -> Result<(), String> {
         Ok(())
+    }
+    fn sleep(&mut self, ns: u64) {
+        std::thread::sleep(std::time::Duration::from_nanos(ns));
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        sysfs::read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        let turn = self.lock.as_ref().ok_or(Errno::EPERM)?;
+        if !self.sysfs_written.iter().any(|p| p == path) {
+            self.sysfs_written.push(path.to_string());
+        }
+        sysfs::write(turn, path, value)
+    }
+    fn teardown(&mut self) {
+        sysfs::restore(&self.sysfs_written);
+        self.sysfs_written.clear();
     }
 }
 

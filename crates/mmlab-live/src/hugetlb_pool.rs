@@ -2,6 +2,9 @@
 //! backend and the benchmarks. Pages other users hold or have reserved (a reservation Linux
 //! leaked included) stay theirs: both size the pool on top of them.
 
+use crate::host_state;
+use crate::hostlock::HostLock;
+
 /// The 2 MiB pool's size knob.
 pub const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 /// Surplus pages the kernel may add to the 2 MiB pool on demand.
@@ -15,8 +18,22 @@ pub fn read_u64(path: &str) -> Result<u64, String> {
         .map_err(|_| format!("{path}: not a number: {:?}", s.trim()))
 }
 
-pub fn write_u64(path: &str, v: u64) -> Result<(), String> {
-    std::fs::write(path, format!("{v}\n")).map_err(|e| format!("writing {v} to {path}: {e}"))
+/// Size the 2 MiB pool at `pages` through the host journal, which gives the host its own size
+/// back (`restore`).
+pub fn write_nr_hugepages(turn: &HostLock, pages: u64) -> Result<(), String> {
+    let before = read_u64(NR_HUGEPAGES)?;
+    host_state::write(
+        turn,
+        NR_HUGEPAGES,
+        &format!("{before}\n"),
+        &format!("{pages}\n"),
+    )
+    .map_err(|e| format!("writing {pages} to {NR_HUGEPAGES}: {e}"))
+}
+
+/// Give the host back the pool size it had before this process changed it.
+pub fn restore() {
+    host_state::restore(|path| path == NR_HUGEPAGES);
 }
 
 /// /proc/meminfo's view of the default-size hugetlb pool.
@@ -78,16 +95,13 @@ impl Held {
 }
 
 /// The pool sized to give the caller `pages` of its own for as long as this lives.
-pub struct HugePool {
-    original: u64,
-}
+pub struct HugePool(());
 
 impl HugePool {
-    pub fn size(pages: u64) -> Result<HugePool, String> {
-        let original = read_u64(NR_HUGEPAGES)?;
+    pub fn size(turn: &HostLock, pages: u64) -> Result<HugePool, String> {
         let want = pages + PoolCounts::read()?.held().pages();
-        write_u64(NR_HUGEPAGES, want).map_err(|e| format!("{e} (needs root)"))?;
-        let pool = HugePool { original };
+        write_nr_hugepages(turn, want).map_err(|e| format!("{e} (needs root)"))?;
+        let pool = HugePool(());
         if read_u64(NR_HUGEPAGES)? < want {
             return Err(format!("the host could not make {pages} huge pages"));
         }
@@ -97,7 +111,7 @@ impl HugePool {
 
 impl Drop for HugePool {
     fn drop(&mut self) {
-        let _ = write_u64(NR_HUGEPAGES, self.original);
+        restore();
     }
 }
 

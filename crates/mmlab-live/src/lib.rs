@@ -3,12 +3,17 @@
 //! observes comes from /proc. Also the native host workloads `mmlab bench` compares against.
 
 pub mod agent;
+pub mod agent_space;
 pub mod bench;
 pub mod host;
+pub mod host_state;
+pub mod hostlock;
 pub mod hugetlb_pool;
 pub mod procfs;
 pub mod proto;
+pub mod sysfs;
 pub mod thp_knobs;
 pub mod uffd_bench;
 
 pub use host::{AgentCommand, HostBackend};
+pub use hostlock::HostLock;

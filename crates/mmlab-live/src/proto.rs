@@ -3,52 +3,68 @@
 
 /// Request opcodes.
 pub mod op {
+    /// Replies with the agent's pid and thread id.
     pub const HELLO: u64 = 1;
-    pub const MMAP: u64 = 2;
-    pub const MUNMAP: u64 = 3;
-    pub const MREMAP: u64 = 4;
-    pub const MPROTECT: u64 = 5;
-    pub const MADVISE: u64 = 6;
-    pub const SETAFFINITY: u64 = 7;
-    pub const LOAD: u64 = 8;
-    pub const STORE: u64 = 9;
-    pub const MEMSET: u64 = 10;
-    pub const TOUCH: u64 = 11;
-    pub const MISMATCH: u64 = 12;
+    /// A syscall of the scenario's table: `[SYSCALL, nr, kinds, a0 .. a5]` (see `ArgSlot`); a
+    /// string argument's bytes follow the request, its slot holding their length.
+    pub const SYSCALL: u64 = 2;
+    /// `[IOCTL, fd, req, out, w0 ..]`: ioctl(fd, req, &words) on a struct of _IOC_SIZE(req)
+    /// bytes, the words given and zeroes after them; replies with word `out - 1` (0: none).
+    pub const IOCTL: u64 = 3;
+    pub const SETAFFINITY: u64 = 4;
+    pub const LOAD: u64 = 5;
+    pub const STORE: u64 = 6;
+    pub const MEMSET: u64 = 7;
+    pub const TOUCH: u64 = 8;
+    pub const MISMATCH: u64 = 9;
     /// Carries a new channel for the child (SCM_RIGHTS).
-    pub const FORK: u64 = 13;
+    pub const FORK: u64 = 10;
     /// Carries a new channel for the thread (SCM_RIGHTS).
-    pub const THREAD: u64 = 14;
-    pub const EXIT: u64 = 15;
-    /// Followed by the name's bytes (the length is in the request).
-    pub const MEMFD_CREATE: u64 = 16;
-    pub const FTRUNCATE: u64 = 17;
-    pub const FALLOCATE: u64 = 18;
-    pub const CLOSE: u64 = 19;
-    pub const USERFAULTFD: u64 = 20;
-    /// Replies with the features and ioctls the kernel wrote back.
-    pub const UFFDIO_API: u64 = 21;
-    /// Replies with the ioctls the range supports.
-    pub const UFFDIO_REGISTER: u64 = 22;
-    pub const UFFDIO_UNREGISTER: u64 = 23;
-    pub const FCNTL: u64 = 24;
-    /// The ioctls that fill or protect a registered range; reply with the bytes done.
-    pub const UFFDIO_COPY: u64 = 25;
-    pub const UFFDIO_ZEROPAGE: u64 = 26;
-    pub const UFFDIO_CONTINUE: u64 = 27;
-    pub const UFFDIO_WRITEPROTECT: u64 = 28;
-    pub const UFFDIO_WAKE: u64 = 29;
+    pub const THREAD: u64 = 11;
+    pub const EXIT: u64 = 12;
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
     /// then the argument's first two words; event 0 when a blocking read would sleep.
-    pub const UFFD_READ: u64 = 30;
+    pub const UFFD_READ: u64 = 13;
 }
 
-/// The longest memfd name the protocol carries (Linux refuses names over 249 bytes).
+/// What the agent does with one argument of a SYSCALL request, two bits per argument in its
+/// `kinds` word (argument i at bits 2i, 2i+1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgSlot {
+    /// Passed as it is.
+    Value = 0,
+    /// A descriptor: the agent's own channels look unopened.
+    Fd = 1,
+    /// A string: the slot holds its length, the bytes follow the request.
+    Str = 2,
+}
+
+impl ArgSlot {
+    /// The kind of argument `i` in a `kinds` word.
+    pub fn of(kinds: u64, i: usize) -> ArgSlot {
+        match kinds >> (2 * i) & 3 {
+            1 => ArgSlot::Fd,
+            2 => ArgSlot::Str,
+            _ => ArgSlot::Value,
+        }
+    }
+
+    /// `kinds` with argument `i` of this kind.
+    pub fn set(self, kinds: u64, i: usize) -> u64 {
+        kinds | (self as u64) << (2 * i)
+    }
+}
+
+/// The longest string the protocol carries (PATH_MAX less the NUL; Linux refuses memfd
+/// names over 249 bytes).
 pub const MAX_NAME: usize = 4095;
 
-/// A request: opcode and up to seven arguments.
-pub type Request = [u64; 8];
-pub const REQUEST_BYTES: usize = 64;
+/// The most struct words an IOCTL request carries.
+pub const IOCTL_WORDS: usize = 6;
+
+/// A request: opcode and up to nine arguments.
+pub type Request = [u64; 10];
+pub const REQUEST_BYTES: usize = 80;
 
 /// A reply: status (0 ok, > 0 errno, < 0 minus a signal number) and up to three values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,6 +98,14 @@ impl Reply {
     }
 }
 
+/// A request: the opcode, then `args`, then zeroes.
+pub fn request(op: u64, args: &[u64]) -> Request {
+    let mut r = [0u64; 10];
+    r[0] = op;
+    r[1..1 + args.len()].copy_from_slice(args);
+    r
+}
+
 pub fn encode_request(r: &Request) -> [u8; REQUEST_BYTES] {
     let mut b = [0u8; REQUEST_BYTES];
     for (i, x) in r.iter().enumerate() {
@@ -91,7 +115,7 @@ pub fn encode_request(r: &Request) -> [u8; REQUEST_BYTES] {
 }
 
 pub fn decode_request(b: &[u8; REQUEST_BYTES]) -> Request {
-    let mut r = [0u64; 8];
+    let mut r = [0u64; 10];
     for (i, x) in r.iter_mut().enumerate() {
         *x = u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     }
@@ -104,8 +128,12 @@ mod tests {
 
     #[test]
     fn requests_and_replies_round_trip() {
-        let r = [op::MREMAP, 1, u64::MAX, 3, 4, 5, 6, 7];
+        let r = [op::SYSCALL, 1, u64::MAX, 3, 4, 5, 6, 7, 8, 9];
         assert_eq!(decode_request(&encode_request(&r)), r);
+        let kinds = ArgSlot::Str.set(ArgSlot::Fd.set(0, 4), 0);
+        assert_eq!(ArgSlot::of(kinds, 0), ArgSlot::Str);
+        assert_eq!(ArgSlot::of(kinds, 4), ArgSlot::Fd);
+        assert_eq!(ArgSlot::of(kinds, 5), ArgSlot::Value);
         let rep = Reply {
             status: -11,
             v: [1, 2, u64::MAX],

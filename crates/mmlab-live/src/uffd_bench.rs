@@ -6,6 +6,7 @@
 use std::{ptr, time::Instant};
 
 use crate::bench::{figure, os_err, samples, HostFigure};
+use crate::hostlock::HostLock;
 use crate::hugetlb_pool::HugePool;
 
 const PAGE: usize = 4096;
@@ -152,6 +153,7 @@ fn handler(uffd: i32, page: usize, wp: bool, src: u64, last: u64) -> u64 {
 /// Round trips per second: a store to each page of `bytes` of `kind` memory, each resolved by
 /// a handler on the same CPU (MISSING with COPY, or WP with un-protect).
 pub fn round_trip_rate(
+    turn: &HostLock,
     kind: Kind,
     wp: bool,
     bytes: usize,
@@ -161,7 +163,7 @@ pub fn round_trip_rate(
     let len = bytes.next_multiple_of(page);
     let npages = len / page;
     let _pool = match kind {
-        Kind::Hugetlb => Some(HugePool::size(npages as u64 + 1)?),
+        Kind::Hugetlb => Some(HugePool::size(turn, npages as u64 + 1)?),
         _ => None,
     };
     let src_buf = vec![0x5au8; page + PAGE];

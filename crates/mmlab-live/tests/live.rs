@@ -5,22 +5,14 @@ use std::path::{Path, PathBuf};
 
 use mmlab::fs::proc::MapsEntry;
 use mmlab::{Errno, Signal};
-use mmlab_live::{AgentCommand, HostBackend};
 use mmlab_scenario::backend::*;
 use mmlab_scenario::diff::{compare, load_known, Verdict};
 use mmlab_scenario::suite::{collect, run_file};
 use mmlab_scenario::{parse, run, ModelBackend, Report, Status};
 
-fn host() -> Option<HostBackend> {
-    if let Some(reason) = HostBackend::unavailable() {
-        eprintln!("skipped: {reason}");
-        return None;
-    }
-    Some(HostBackend::new(AgentCommand {
-        program: env!("CARGO_BIN_EXE_mmlab-agent").into(),
-        args: vec![],
-    }))
-}
+mod common;
+
+use common::host;
 
 fn run_text<B: Backend>(text: &str, b: &mut B) -> Report {
     run(&parse(text, Path::new("t.mml")).expect("parses"), b)
@@ -73,8 +65,8 @@ impl Backend for MunmapIsANoOp {
         self.0.exit(t)
     }
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        match call {
-            Syscall::Munmap { .. } => Ok(0),
+        match call.name() {
+            "munmap" => Ok(0),
             _ => self.0.syscall(t, call),
         }
     }
@@ -122,6 +114,18 @@ impl Backend for MunmapIsANoOp {
     }
     fn check(&mut self) -> Result<(), String> {
         self.0.check()
+    }
+    fn sleep(&mut self, ns: u64) {
+        self.0.sleep(ns)
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.0.now_ns()
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        self.0.sysfs_read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.0.sysfs_write(path, value)
     }
 }
 

@@ -68,6 +68,8 @@ pub enum Action {
     Assign(String, Expr),
     /// `expect A OP B`
     Compare(Expr, CmpOp, Expr),
+    /// `expect A OP B within MS`: re-evaluated until it holds or MS milliseconds pass.
+    Within(Expr, CmpOp, Expr, Expr),
     /// `expect mem(ADDR, LEN) == BYTE`
     Mem { addr: Expr, len: Expr, byte: Expr },
     /// `expect CALL fails ERRNO`
@@ -175,7 +177,8 @@ impl Radix {
 pub enum ExprKind {
     /// A literal, with the radix it was written in.
     Num(u64, Radix),
-    /// A string literal (only as a file name argument).
+    /// A string literal: a C string argument, a sysfs path or value, or text to compare a
+    /// sysfs file's choice with.
     Str(String),
     Name(String),
     Neg(Box<Expr>),

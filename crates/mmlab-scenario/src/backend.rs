@@ -7,119 +7,7 @@ use mmlab::{Errno, Signal};
 /// A task as the backend knows it.
 pub type TaskId = usize;
 
-/// A syscall a scenario can make, with C arguments.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Syscall {
-    Mmap {
-        addr: u64,
-        len: u64,
-        prot: u64,
-        flags: u64,
-        fd: i64,
-        off: u64,
-    },
-    Munmap {
-        addr: u64,
-        len: u64,
-    },
-    Mremap {
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        flags: u64,
-        new_addr: u64,
-    },
-    Mprotect {
-        addr: u64,
-        len: u64,
-        prot: u64,
-    },
-    Madvise {
-        addr: u64,
-        len: u64,
-        advice: u64,
-    },
-    SchedSetaffinity {
-        cpu: u64,
-    },
-    MemfdCreate {
-        name: String,
-        flags: u64,
-    },
-    Ftruncate {
-        fd: i64,
-        len: i64,
-    },
-    Fallocate {
-        fd: i64,
-        mode: u64,
-        off: i64,
-        len: i64,
-    },
-    Close {
-        fd: i64,
-    },
-    /// fcntl(): F_ADD_SEALS and F_GET_SEALS only.
-    Fcntl {
-        fd: i64,
-        cmd: u64,
-        arg: u64,
-    },
-    Userfaultfd {
-        flags: u64,
-    },
-    /// UFFDIO_API; returns the features the kernel reports.
-    UffdioApi {
-        fd: i64,
-        api: u64,
-        features: u64,
-    },
-    /// UFFDIO_REGISTER; returns the ioctls the range supports.
-    UffdioRegister {
-        fd: i64,
-        start: u64,
-        len: u64,
-        mode: u64,
-    },
-    UffdioUnregister {
-        fd: i64,
-        start: u64,
-        len: u64,
-    },
-    /// UFFDIO_COPY; returns the bytes copied.
-    UffdioCopy {
-        fd: i64,
-        dst: u64,
-        src: u64,
-        len: u64,
-        mode: u64,
-    },
-    /// UFFDIO_ZEROPAGE; returns the bytes filled.
-    UffdioZeropage {
-        fd: i64,
-        start: u64,
-        len: u64,
-        mode: u64,
-    },
-    /// UFFDIO_CONTINUE; returns the bytes mapped.
-    UffdioContinue {
-        fd: i64,
-        start: u64,
-        len: u64,
-        mode: u64,
-    },
-    UffdioWriteprotect {
-        fd: i64,
-        start: u64,
-        len: u64,
-        mode: u64,
-    },
-    UffdioWake {
-        fd: i64,
-        start: u64,
-        len: u64,
-    },
-}
+pub use crate::syscalls::{ArgValue, Syscall};
 
 /// A memory access a task makes; the one a task asleep in handle_userfault() will finish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +69,8 @@ pub struct Setup {
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,
+    /// The sysfs/procfs files the scenario's `sysfs_write` steps write, as written.
+    pub sysfs_writes: Vec<String>,
 }
 
 /// A kernel a scenario runs on. Every call is made on behalf of a task.
@@ -233,4 +123,22 @@ pub trait Backend {
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// Check the backend's invariants after a step (the model's checker; a no-op on a host).
     fn check(&mut self) -> Result<(), String>;
+    /// Let `ns` of time pass: the model advances its virtual clock, running the kernel threads
+    /// that come due; a host sleeps.
+    fn sleep(&mut self, ns: u64);
+    /// The backend's clock in ns: the model's virtual time, a host's monotonic time.
+    fn now_ns(&mut self) -> u64;
+    /// Read a sysfs or procfs file as `cat` prints it, or the errno the read gives.
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno>;
+    /// Write a sysfs or procfs file as `echo VALUE > PATH` does, or the errno the write gives.
+    /// A host gives back what it wrote when the scenario ends (`teardown`).
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno>;
+    /// The trace events since the last call, if this backend traces (the model with tracing
+    /// on); None if it does not.
+    fn take_trace(&mut self) -> Option<Vec<mmlab::trace::Event>> {
+        None
+    }
+    /// The scenario is over: give back what it changed that must not outlast it (a host's
+    /// sysfs writes).
+    fn teardown(&mut self) {}
 }

@@ -11,6 +11,21 @@ use mmlab::{Config, Kernel, Profile};
 use crate::ast::*;
 use crate::lang::{self, Args, CallKind, RecordKind, Returns};
 use crate::parse::ParseError;
+use crate::syscalls::{self, ArgKind};
+
+/// The syscall arguments that are C strings, for messages: `memfd_create's name`.
+fn string_args() -> String {
+    syscalls::SYSCALLS
+        .iter()
+        .flat_map(|d| {
+            d.args
+                .iter()
+                .filter(|a| a.kind == ArgKind::Str)
+                .map(move |a| format!("{}'s {}", d.name, a.name))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The type of a value, as far as the check pass knows it.
 #[derive(Clone, Copy, Debug)]
@@ -18,6 +33,8 @@ enum Ty {
     /// A number, with its value if the expression is constant.
     Num(Option<u64>),
     Record(&'static RecordKind),
+    /// Text: a sysfs file's choice or words, or a string literal compared with one.
+    Text,
 }
 
 /// What the names of a scenario stand for at one point of the file.
@@ -241,6 +258,10 @@ impl Checker<'_> {
                     }
                     return Ok(());
                 }
+                if let Some(("sleep", args)) = e.as_call() {
+                    self.arity(e, args)?;
+                    return self.duration(&args[0], names);
+                }
                 self.expr(e, names)?;
             }
             Action::Assign(name, e) => {
@@ -282,9 +303,13 @@ impl Checker<'_> {
                 };
                 names.vars.insert(name.clone(), ty);
             }
-            Action::Compare(a, _, b) => {
-                self.num(a, names)?;
-                self.num(b, names)?;
+            Action::Compare(a, op, b) => self.compare(a, *op, b, names)?,
+            Action::Within(a, op, b, ms) => {
+                for side in [a, b] {
+                    self.observation(side)?;
+                }
+                self.compare(a, *op, b, names)?;
+                self.duration(ms, names)?;
             }
             Action::Mem { addr, len, byte } => {
                 self.num(addr, names)?;
@@ -293,11 +318,12 @@ impl Checker<'_> {
             }
             Action::Fails(call, _) => {
                 let ok = matches!(call.as_call(), Some((f, _)) if f == "uffd_read" || f == "wait"
-                    || lang::call_spec(f).is_some_and(|c| c.kind == CallKind::Syscall));
+                    || lang::call_spec(f).is_some_and(|c| matches!(c.kind, CallKind::Syscall | CallKind::Sysfs)));
                 if !ok {
                     return Err(self.err(
                         call.pos,
-                        "`expect CALL fails ERRNO` takes a syscall, uffd_read() or wait()",
+                        "`expect CALL fails ERRNO` takes a syscall, sysfs_read(), sysfs_write(), \
+                         uffd_read() or wait()",
                     ));
                 }
                 self.expr(call, names)?;
@@ -338,18 +364,112 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// `expect A OP B`: two numbers, or two texts compared for (in)equality.
+    fn compare(&self, a: &Expr, op: CmpOp, b: &Expr, names: &Names) -> Result<(), ParseError> {
+        match (self.operand(a, names)?, self.operand(b, names)?) {
+            (Ty::Text, Ty::Text) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Ok(()),
+            (Ty::Text, Ty::Text) => Err(self.err(
+                b.pos,
+                format!(
+                    "texts compare with `==` or `!=`, not `{}`",
+                    op.symbol()
+                ),
+            )),
+            (Ty::Text, _) => Err(self.err(
+                b.pos,
+                "a quoted string: the left side is text (a sysfs file's choice or words)",
+            )),
+            (_, Ty::Text) => Err(self.err(
+                b.pos,
+                "a number: the left side is a number (a sysfs file that shows a number reads as one)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// One side of a comparison: a number, or text (a quoted string, a sysfs file's choice).
+    fn operand(&self, e: &Expr, names: &Names) -> Result<Ty, ParseError> {
+        match &e.kind {
+            ExprKind::Str(_) => Ok(Ty::Text),
+            _ => match self.expr(e, names)? {
+                Ty::Text => Ok(Ty::Text),
+                _ => self.num(e, names),
+            },
+        }
+    }
+
+    /// A time in milliseconds (`sleep(MS)`, `within MS`): at most `lang::MAX_WAIT_MS`.
+    fn duration(&self, e: &Expr, names: &Names) -> Result<(), ParseError> {
+        if let Ty::Num(Some(ms)) = self.num(e, names)? {
+            if ms > lang::MAX_WAIT_MS {
+                return Err(self.err(
+                    e.pos,
+                    format!(
+                        "{ms} ms: a scenario waits at most {} ms (one hour) at a time",
+                        lang::MAX_WAIT_MS
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A side of `expect ... within MS` is evaluated again and again: it may only look (probes,
+    /// sysfs_read, variables, constants), never act.
+    fn observation(&self, e: &Expr) -> Result<(), ParseError> {
+        let mut stack = vec![e];
+        while let Some(x) = stack.pop() {
+            match &x.kind {
+                ExprKind::Call(f, args) => {
+                    if !lang::is_observation(f) {
+                        return Err(self.err(
+                            x.pos,
+                            format!(
+                                "{f}() in `expect ... within`: a side evaluated until it holds may only \
+                                 look (probes, sysfs_read), not act"
+                            ),
+                        ));
+                    }
+                    stack.extend(args);
+                }
+                ExprKind::Neg(y) | ExprKind::Not(y) | ExprKind::Field(y, _) => stack.push(y),
+                ExprKind::Chain(first, rest) => {
+                    stack.push(first);
+                    stack.extend(rest.iter().map(|(_, y)| y));
+                }
+                ExprKind::Num(..) | ExprKind::Str(_) | ExprKind::Name(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The arguments of sysfs_read / sysfs_write: a quoted path the model serves, then a
+    /// quoted value or a number.
+    fn sysfs_args(&self, f: &str, args: &[Expr], names: &Names) -> Result<String, ParseError> {
+        let ExprKind::Str(path) = &args[0].kind else {
+            return Err(self.err(args[0].pos, format!("{f}() takes a quoted path first")));
+        };
+        crate::sysfs::check_path(path).map_err(|m| self.err(args[0].pos, m))?;
+        if let Some(v) = args.get(1) {
+            if !matches!(v.kind, ExprKind::Str(_)) {
+                self.num(v, names)?;
+            }
+        }
+        Ok(path.clone())
+    }
+
     fn arity(&self, e: &Expr, args: &[Expr]) -> Result<&'static lang::CallSpec, ParseError> {
         let Some((f, _)) = e.as_call() else {
             return Err(self.err(e.pos, "a call"));
         };
         let spec = lang::call_spec(f).ok_or_else(|| self.unknown_call(e.pos, f))?;
-        if !spec.arities.contains(&args.len()) {
-            let want = spec
-                .arities
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(" or ");
+        let (min, max) = spec.arity;
+        if args.len() < min || args.len() > max {
+            let want = if min == max {
+                min.to_string()
+            } else {
+                format!("{min} or {max}")
+            };
             return Err(self.err(
                 e.pos,
                 format!(
@@ -386,6 +506,11 @@ impl Checker<'_> {
                 ),
             )),
             Ty::Record(_) => Ok(Ty::Num(None)),
+            Ty::Text => Err(self.err(
+                e.pos,
+                "a number, but this is text (a sysfs file's choice or words; compare it with a \
+                 quoted string)",
+            )),
             n => Ok(n),
         }
     }
@@ -405,7 +530,11 @@ impl Checker<'_> {
             ExprKind::Num(v, _) => Ok(Ty::Num(Some(*v))),
             ExprKind::Str(_) => Err(self.err(
                 e.pos,
-                "a number (a string is only the name argument of memfd_create)",
+                format!(
+                    "a number (a string is a sysfs path or value, text compared with a sysfs \
+                     file's, or an argument a syscall takes as a C string: {})",
+                    string_args()
+                ),
             )),
             ExprKind::Name(n) => {
                 if let Some(t) = names.vars.get(n) {
@@ -433,12 +562,12 @@ impl Checker<'_> {
             ExprKind::Chain(first, rest) => {
                 let mut acc = match self.num(first, names)? {
                     Ty::Num(v) => v,
-                    Ty::Record(_) => None,
+                    Ty::Record(_) | Ty::Text => None,
                 };
                 for (op, rhs) in rest {
                     let r = match self.num(rhs, names)? {
                         Ty::Num(v) => v,
-                        Ty::Record(_) => None,
+                        Ty::Record(_) | Ty::Text => None,
                     };
                     acc = match (acc, r) {
                         (Some(x), Some(y)) => {
@@ -474,13 +603,43 @@ impl Checker<'_> {
                         ))
                     }
                 }
-                Ty::Num(_) => Err(self.err(
+                Ty::Num(_) | Ty::Text => Err(self.err(
                     e.pos,
                     format!("`.{field}` of a number: only records (pagemap, maps, smaps, uffd_read, model.page) have fields"),
                 )),
             },
             ExprKind::Call(f, args) => self.call(e, f, args, names),
         }
+    }
+
+    /// One argument of syscall `f`, as its declaration says: a string literal for a C string,
+    /// else a number, one of the values the model implements if the declaration lists them.
+    fn syscall_arg(
+        &self,
+        f: &str,
+        a: &Expr,
+        d: &syscalls::Arg,
+        names: &Names,
+    ) -> Result<(), ParseError> {
+        if d.kind == ArgKind::Str {
+            if !matches!(a.kind, ExprKind::Str(_)) {
+                return Err(self.err(a.pos, format!("{f}() takes a quoted `{}`", d.name)));
+            }
+            return Ok(());
+        }
+        if let Ty::Num(Some(v)) = self.num(a, names)? {
+            if !d.only.is_empty() && !syscalls::only_values(d).contains(&v) {
+                return Err(self.err(
+                    a.pos,
+                    format!(
+                        "{f}(): `{}` {v:#x} is not modelled (only {})",
+                        d.name,
+                        d.only.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn call(&self, e: &Expr, f: &str, args: &[Expr], names: &Names) -> Result<Ty, ParseError> {
@@ -497,6 +656,9 @@ impl Checker<'_> {
             }
             CallKind::Mem => {
                 return Err(self.err(e.pos, "mem() only as `expect mem(ADDR, LEN) == BYTE`"))
+            }
+            CallKind::Sleep => {
+                return Err(self.err(e.pos, "sleep(MS) is a step of its own: `TASK: sleep(100)`"))
             }
             _ => {}
         }
@@ -516,12 +678,19 @@ impl Checker<'_> {
                     ))
                 }
             },
-            Args::StrFirst => {
-                if !matches!(args[0].kind, ExprKind::Str(_)) {
-                    return Err(self.err(args[0].pos, format!("{f}() takes a quoted name first")));
+            Args::Sysfs => {
+                let path = self.sysfs_args(f, args, names)?;
+                if matches!(spec.returns, Returns::File) {
+                    return Ok(if crate::sysfs::reads_as_number(&path) {
+                        Ty::Num(None)
+                    } else {
+                        Ty::Text
+                    });
                 }
-                for a in &args[1..] {
-                    self.num(a, names)?;
+            }
+            Args::Syscall(decl) => {
+                for (a, d) in args.iter().zip(decl) {
+                    self.syscall_arg(f, a, d, names)?;
                 }
             }
             Args::Exprs => {
@@ -534,7 +703,7 @@ impl Checker<'_> {
             }
         }
         Ok(match spec.returns {
-            Returns::Num(_) => Ty::Num(None),
+            Returns::Num(_) | Returns::File => Ty::Num(None),
             Returns::Record(r) => Ty::Record(r),
         })
     }

@@ -2,9 +2,12 @@
 //! returns, the record fields, the signals and the constants. The check pass, the runner and
 //! the guide's consistency test all read these tables.
 
+use std::sync::OnceLock;
+
 use mmlab::Errno;
 
 use crate::ast::Radix;
+use crate::syscalls::SYSCALLS;
 
 /// What kind of thing a call is; it decides where the call may stand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +26,11 @@ pub enum CallKind {
     Exit,
     /// `mem(ADDR, LEN)`: only in `expect mem(ADDR, LEN) == BYTE`.
     Mem,
+    /// `sleep(MS)`: time passes (on the model, kernel threads run); a statement of its own.
+    Sleep,
+    /// `sysfs_read("PATH")`, `sysfs_write("PATH", VALUE)`: a sysfs or procfs file, read or
+    /// written as `cat` and `echo` do; like a syscall, its failure is an errno.
+    Sysfs,
 }
 
 /// How a call's arguments are written.
@@ -32,8 +40,10 @@ pub enum Args {
     Exprs,
     /// One bare name from a table (`meminfo(AnonPages)`).
     Name(fn() -> Vec<&'static str>),
-    /// A string literal, then expressions (`memfd_create("name", flags)`).
-    StrFirst,
+    /// A syscall's C arguments, as its declaration says (a string literal for a `Str`).
+    Syscall(&'static [crate::syscalls::Arg]),
+    /// A quoted path the model serves, then (to write) a quoted value or a number.
+    Sysfs,
 }
 
 /// What a call gives back.
@@ -41,6 +51,8 @@ pub enum Args {
 pub enum Returns {
     Num(Radix),
     Record(&'static RecordKind),
+    /// What a file's contents stand for: a number, or text (`crate::sysfs::FileValue`).
+    File,
 }
 
 /// A call of the language.
@@ -48,8 +60,8 @@ pub enum Returns {
 pub struct CallSpec {
     pub name: &'static str,
     pub kind: CallKind,
-    /// The argument counts it accepts.
-    pub arities: &'static [usize],
+    /// The fewest and the most arguments it takes.
+    pub arity: (usize, usize),
     pub args: Args,
     pub returns: Returns,
 }
@@ -179,26 +191,16 @@ fn counter_names() -> Vec<&'static str> {
     mmlab::vmstat::VmStat::names().collect()
 }
 
-const fn sys(name: &'static str, arities: &'static [usize], radix: Radix) -> CallSpec {
-    CallSpec {
-        name,
-        kind: CallKind::Syscall,
-        arities,
-        args: Args::Exprs,
-        returns: Returns::Num(radix),
-    }
-}
-
 const fn call(
     name: &'static str,
     kind: CallKind,
-    arities: &'static [usize],
+    arity: (usize, usize),
     returns: Returns,
 ) -> CallSpec {
     CallSpec {
         name,
         kind,
-        arities,
+        arity,
         args: Args::Exprs,
         returns,
     }
@@ -208,7 +210,7 @@ const fn named(name: &'static str, kind: CallKind, names: fn() -> Vec<&'static s
     CallSpec {
         name,
         kind,
-        arities: &[1],
+        arity: (1, 1),
         args: Args::Name(names),
         returns: Returns::Num(Radix::Dec),
     }
@@ -217,75 +219,109 @@ const fn named(name: &'static str, kind: CallKind, names: fn() -> Vec<&'static s
 use CallKind::*;
 use Radix::*;
 
-/// Every call a scenario can make, in the guide's order.
-pub static CALLS: &[CallSpec] = &[
-    sys("mmap", &[6], Addr),
-    sys("munmap", &[2], Dec),
-    sys("mremap", &[4, 5], Addr),
-    sys("mprotect", &[3], Dec),
-    sys("madvise", &[3], Dec),
-    call("fork", Task, &[0], Returns::Num(Dec)),
-    call("thread", Task, &[1], Returns::Num(Dec)),
-    call("exit", Exit, &[1], Returns::Num(Dec)),
-    sys("sched_setaffinity", &[1], Dec),
+/// The calls that are not syscalls of `crate::syscalls::SYSCALLS`, in the guide's order.
+static OTHER_CALLS: &[CallSpec] = &[
+    call("fork", Task, (0, 0), Returns::Num(Dec)),
+    call("thread", Task, (1, 1), Returns::Num(Dec)),
+    call("exit", Exit, (1, 1), Returns::Num(Dec)),
+    call("uffd_read", Probe, (1, 1), Returns::Record(&UFFD_MSG)),
+    call("load", Access, (1, 1), Returns::Num(Byte)),
+    call("store", Access, (2, 2), Returns::Num(Dec)),
+    call("memset", Access, (3, 3), Returns::Num(Dec)),
+    call("touch", Access, (2, 2), Returns::Num(Dec)),
+    call("wait", Access, (0, 0), Returns::Num(Auto)),
+    call("mem", Mem, (2, 2), Returns::Num(Byte)),
+    call("sleep", Sleep, (1, 1), Returns::Num(Dec)),
     CallSpec {
-        name: "memfd_create",
-        kind: Syscall,
-        arities: &[2],
-        args: Args::StrFirst,
+        name: "sysfs_read",
+        kind: Sysfs,
+        arity: (1, 1),
+        args: Args::Sysfs,
+        returns: Returns::File,
+    },
+    CallSpec {
+        name: "sysfs_write",
+        kind: Sysfs,
+        arity: (2, 2),
+        args: Args::Sysfs,
         returns: Returns::Num(Dec),
     },
-    sys("ftruncate", &[2], Dec),
-    sys("fallocate", &[4], Dec),
-    sys("fcntl", &[3], Hex),
-    sys("close", &[1], Dec),
-    sys("userfaultfd", &[1], Dec),
-    sys("uffdio_api", &[3], Hex),
-    sys("uffdio_register", &[4], Hex),
-    sys("uffdio_unregister", &[3], Dec),
-    sys("uffdio_copy", &[5], Dec),
-    sys("uffdio_zeropage", &[4], Dec),
-    sys("uffdio_continue", &[4], Dec),
-    sys("uffdio_writeprotect", &[4], Dec),
-    sys("uffdio_wake", &[3], Dec),
-    call("uffd_read", Probe, &[1], Returns::Record(&UFFD_MSG)),
-    call("load", Access, &[1], Returns::Num(Byte)),
-    call("store", Access, &[2], Returns::Num(Dec)),
-    call("memset", Access, &[3], Returns::Num(Dec)),
-    call("touch", Access, &[2], Returns::Num(Dec)),
-    call("wait", Access, &[0], Returns::Num(Auto)),
-    call("mem", Mem, &[2], Returns::Num(Byte)),
-    call("pagemap", Probe, &[1], Returns::Record(&PAGEMAP)),
-    call("zero_pfn", Probe, &[0], Returns::Num(Addr)),
-    call("minflt", Probe, &[0], Returns::Num(Dec)),
-    call("maps", Probe, &[1], Returns::Record(&MAPS)),
-    call("vma_count", Probe, &[2], Returns::Num(Dec)),
-    call("smaps", Probe, &[1], Returns::Record(&SMAPS)),
+    call("pagemap", Probe, (1, 1), Returns::Record(&PAGEMAP)),
+    call("zero_pfn", Probe, (0, 0), Returns::Num(Addr)),
+    call("minflt", Probe, (0, 0), Returns::Num(Dec)),
+    call("maps", Probe, (1, 1), Returns::Record(&MAPS)),
+    call("vma_count", Probe, (2, 2), Returns::Num(Dec)),
+    call("smaps", Probe, (1, 1), Returns::Record(&SMAPS)),
     named("meminfo", Probe, meminfo_names),
     named("vmstat", Probe, vmstat_names),
-    call("model.tlb_flushes", ModelProbe, &[0, 1], Returns::Num(Dec)),
+    call("model.tlb_flushes", ModelProbe, (0, 1), Returns::Num(Dec)),
     named("model.counter", ModelProbe, counter_names),
-    call("model.page", ModelProbe, &[1], Returns::Record(&MODEL_PAGE)),
-    call("model.pte", ModelProbe, &[1], Returns::Num(Addr)),
-    call("model.khugepaged_scan", ModelProbe, &[1], Returns::Num(Dec)),
+    call(
+        "model.page",
+        ModelProbe,
+        (1, 1),
+        Returns::Record(&MODEL_PAGE),
+    ),
+    call("model.pte", ModelProbe, (1, 1), Returns::Num(Addr)),
+    call(
+        "model.khugepaged_scan",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Dec),
+    ),
     call(
         "model.khugepaged_collapse",
         ModelProbe,
-        &[1],
+        (1, 1),
         Returns::Num(Dec),
     ),
-    call("model.get_page", ModelProbe, &[1], Returns::Num(Addr)),
-    call("model.put_page", ModelProbe, &[1], Returns::Num(Dec)),
+    call("model.get_page", ModelProbe, (1, 1), Returns::Num(Addr)),
+    call("model.put_page", ModelProbe, (1, 1), Returns::Num(Dec)),
 ];
+
+/// Every call a scenario can make: the syscalls of the table, then the others.
+pub fn calls() -> &'static [CallSpec] {
+    static CALLS: OnceLock<Vec<CallSpec>> = OnceLock::new();
+    CALLS.get_or_init(|| {
+        SYSCALLS
+            .iter()
+            .map(|d| CallSpec {
+                name: d.name,
+                kind: Syscall,
+                arity: d.arity(),
+                args: Args::Syscall(d.args),
+                returns: Returns::Num(d.returns),
+            })
+            .chain(OTHER_CALLS.iter().copied())
+            .collect()
+    })
+}
 
 /// The call named `name`.
 pub fn call_spec(name: &str) -> Option<&'static CallSpec> {
-    CALLS.iter().find(|c| c.name == name)
+    calls().iter().find(|c| c.name == name)
+}
+
+/// The longest a scenario waits at once (`sleep(MS)`, `within MS`): one hour, so that a typo
+/// cannot keep a host run busy for days.
+pub const MAX_WAIT_MS: u64 = 3_600_000;
+
+/// Does the call only look, so that `expect ... within` may evaluate it again and again?
+pub fn is_observation(name: &str) -> bool {
+    match call_spec(name).map(|c| c.kind) {
+        Some(CallKind::Probe) => name != "uffd_read",
+        Some(CallKind::ModelProbe) => matches!(
+            name,
+            "model.tlb_flushes" | "model.counter" | "model.page" | "model.pte"
+        ),
+        Some(CallKind::Sysfs) => name == "sysfs_read",
+        _ => false,
+    }
 }
 
 /// The names of the calls of one kind, for messages and the guide.
 pub fn call_names(kind: CallKind) -> Vec<&'static str> {
-    CALLS
+    calls()
         .iter()
         .filter(|c| c.kind == kind)
         .map(|c| c.name)
@@ -294,6 +330,9 @@ pub fn call_names(kind: CallKind) -> Vec<&'static str> {
 
 /// Which argument of a call is the address it looks at (for the state shown on a failure).
 pub fn address_arg(call: &str) -> Option<usize> {
+    if let Some(d) = crate::syscalls::syscall(call) {
+        return d.address_arg();
+    }
     match call {
         "load"
         | "store"
@@ -303,22 +342,11 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "maps"
         | "smaps"
         | "vma_count"
-        | "munmap"
-        | "mprotect"
-        | "madvise"
-        | "mremap"
         | "model.page"
         | "model.pte"
         | "model.get_page"
         | "model.khugepaged_scan"
         | "model.khugepaged_collapse" => Some(0),
-        "uffdio_register"
-        | "uffdio_unregister"
-        | "uffdio_copy"
-        | "uffdio_zeropage"
-        | "uffdio_continue"
-        | "uffdio_writeprotect"
-        | "uffdio_wake" => Some(1),
         _ => None,
     }
 }
@@ -346,7 +374,7 @@ pub fn constant(name: &str) -> Option<u64> {
             .find(|(n, _)| *n == name)
             .map(|&(_, v)| v),
         _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
-            mmlab::mm::userfaultfd::constant(name)
+            mmlab::uapi::userfaultfd::constant(name)
         }
         _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL
             .iter()

@@ -10,6 +10,8 @@ pub mod observe;
 pub mod parse;
 pub mod run;
 pub mod suite;
+pub mod syscalls;
+pub mod sysfs;
 
 pub use backend::Backend;
 pub use model::ModelBackend;

@@ -10,6 +10,9 @@ use mmlab::{Config, Errno, Kernel, Profile, Signal};
 
 use crate::backend::*;
 
+/// Where the `thp NAME VALUE` knobs live.
+const THP_DIR: &str = "/sys/kernel/mm/transparent_hugepage";
+
 /// The most CPUs the model simulates (Kernel::new keeps 1 to 64 TLBs).
 pub const MAX_CPUS: usize = 64;
 
@@ -18,6 +21,8 @@ pub struct ModelBackend {
     k: Option<Kernel>,
     /// Run the invariant checker after every step.
     pub check_invariants: bool,
+    /// Record the kernel's trace events (`take_trace`), from the scenario's setup on.
+    pub trace: bool,
     /// Accesses of tasks asleep in handle_userfault(), retried once they are woken.
     asleep: HashMap<TaskId, Access>,
     /// Accesses that finished after a wake, waiting for `finish`.
@@ -34,6 +39,7 @@ impl Default for ModelBackend {
         ModelBackend {
             k: None,
             check_invariants: true,
+            trace: false,
             asleep: HashMap::new(),
             finished: HashMap::new(),
             sys_asleep: HashMap::new(),
@@ -150,12 +156,15 @@ impl Backend for ModelBackend {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
         let mut k = Kernel::new(cfg);
+        k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
-            k.thp_sysfs_write(name, value).map_err(|e| {
-                Skip(format!(
-                    "transparent_hugepage/{name} refuses `{value}`: {e}"
-                ))
-            })?;
+            // Through the file's store handler, as the host's runner writes it.
+            k.sysfs_write(&format!("{THP_DIR}/{name}"), value)
+                .map_err(|e| {
+                    Skip(format!(
+                        "transparent_hugepage/{name} refuses `{value}`: {e}"
+                    ))
+                })?;
         }
         if let Some(n) = setup.hugepages {
             if k.set_nr_hugepages(n) < n {
@@ -189,76 +198,7 @@ impl Backend for ModelBackend {
     }
 
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
-        let k = self.k();
-        let r = match *call {
-            Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off,
-            } => k.mmap(t, addr, len, prot, flags, fd, off),
-            Syscall::Munmap { addr, len } => k.munmap(t, addr, len).map(|_| 0),
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => k.mremap(t, old, old_len, new_len, flags, new_addr),
-            Syscall::Mprotect { addr, len, prot } => k.mprotect(t, addr, len, prot).map(|_| 0),
-            Syscall::Madvise { addr, len, advice } => k.madvise(t, addr, len, advice).map(|_| 0),
-            Syscall::SchedSetaffinity { cpu } => k.set_cpu(t, cpu as usize).map(|_| 0),
-            Syscall::MemfdCreate { ref name, flags } => {
-                k.memfd_create(t, name, flags).map(|fd| fd as u64)
-            }
-            Syscall::Ftruncate { fd, len } => k.ftruncate(t, fd, len).map(|_| 0),
-            Syscall::Fallocate { fd, mode, off, len } => {
-                k.fallocate(t, fd, mode, off, len).map(|_| 0)
-            }
-            Syscall::Close { fd } => k.close(t, fd).map(|_| 0),
-            Syscall::Fcntl { fd, cmd, arg } => k.fcntl_seals(t, fd, cmd, arg),
-            Syscall::Userfaultfd { flags } => k.userfaultfd(t, flags).map(|fd| fd as u64),
-            Syscall::UffdioApi { fd, api, features } => {
-                k.uffdio_api(t, fd, api, features).map(|(f, _)| f)
-            }
-            Syscall::UffdioRegister {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_register(t, fd, start, len, mode),
-            Syscall::UffdioUnregister { fd, start, len } => {
-                k.uffdio_unregister(t, fd, start, len).map(|_| 0)
-            }
-            Syscall::UffdioCopy {
-                fd,
-                dst,
-                src,
-                len,
-                mode,
-            } => k.uffdio_copy(t, fd, dst, src, len, mode),
-            Syscall::UffdioZeropage {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_zeropage(t, fd, start, len, mode),
-            Syscall::UffdioContinue {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_continue(t, fd, start, len, mode),
-            Syscall::UffdioWriteprotect {
-                fd,
-                start,
-                len,
-                mode,
-            } => k.uffdio_writeprotect(t, fd, start, len, mode).map(|_| 0),
-            Syscall::UffdioWake { fd, start, len } => k.uffdio_wake(t, fd, start, len).map(|_| 0),
-        };
+        let r = (call.def.model)(self.k(), t, &call.args);
         self.note_sleep(t, r);
         self.retry_woken();
         r
@@ -415,5 +355,26 @@ impl Backend for ModelBackend {
             return Ok(());
         }
         self.k().check_invariants().map_err(|v| v.to_string())
+    }
+
+    fn sleep(&mut self, ns: u64) {
+        self.k().advance_time(ns);
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        self.k().now_ns()
+    }
+
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        self.k().sysfs_read(path)
+    }
+
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.k().sysfs_write(path, value)
+    }
+
+    fn take_trace(&mut self) -> Option<Vec<mmlab::trace::Event>> {
+        let trace = self.trace;
+        self.k.as_mut().filter(|_| trace).map(Kernel::take_trace)
     }
 }

@@ -55,12 +55,22 @@ pub enum Observed {
         #[serde(skip)]
         right_literal: bool,
     },
+    /// `expect A OP B` between texts (a sysfs file's choice or words, a quoted string): both
+    /// sides.
+    Text {
+        left: String,
+        right: String,
+        #[serde(skip)]
+        right_literal: bool,
+    },
     /// A syscall failed with this errno.
     Errno { name: &'static str, code: i32 },
     /// An access raised this signal.
     Signal { name: &'static str },
     /// A call returned where it was expected to fail, fault or sleep.
     Returned { value: Number },
+    /// sysfs_read() returned text where it was expected to fail.
+    ReturnedText { text: String },
     /// uffd_read() returned a message where it was expected to fail.
     Record { fields: Vec<(&'static str, Number)> },
     /// `expect ACCESS faults SIGNAL`: the access completed.
@@ -115,6 +125,18 @@ impl fmt::Display for Observed {
                     write!(f, "{l} (right side {r})")
                 }
             }
+            Observed::Text {
+                left,
+                right,
+                right_literal,
+            } => {
+                if *right_literal {
+                    write!(f, "{left:?}")
+                } else {
+                    write!(f, "{left:?} (right side {right:?})")
+                }
+            }
+            Observed::ReturnedText { text } => write!(f, "returned {text:?}"),
             Observed::Errno { name, .. } => write!(f, "fails {name}"),
             Observed::Signal { name } => write!(f, "raised {name}"),
             Observed::Returned { value } => write!(f, "returned {value}"),

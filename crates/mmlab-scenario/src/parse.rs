@@ -442,6 +442,10 @@ impl Line<'_> {
                     });
                 }
             }
+            if self.keyword("within") {
+                let ms = self.expr()?;
+                return Ok(Action::Within(lhs, op, rhs, ms));
+            }
             return Ok(Action::Compare(lhs, op, rhs));
         }
         if let (Some(Tok::Ident(name)), Some((Tok::Punct("="), _))) =

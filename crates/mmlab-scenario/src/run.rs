@@ -13,6 +13,8 @@ use crate::ast::*;
 use crate::backend::*;
 use crate::lang::{self, RecordKind};
 use crate::observe::{Context, MapsLine, Number, Observed, PageLine};
+use crate::syscalls::{self, ArgKind};
+use crate::sysfs::FileValue;
 
 /// An expectation line's verdict: the first failed observation there (with the state around
 /// its address), or the step that ended the scenario.
@@ -87,6 +89,20 @@ pub struct Report {
     /// Steps run.
     pub steps: u64,
     pub micros: u128,
+    /// With tracing on, each statement run and the kernel's trace events it caused (written
+    /// by `mmlab run --trace FILE`, not part of the report's JSON).
+    #[serde(skip)]
+    pub trace: Vec<TraceStep>,
+}
+
+/// One statement run, with the trace events it caused.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TraceStep {
+    /// The statement's line (0: the setup before the first one).
+    pub line: usize,
+    /// The statement, written back (`P: store(p, 1)`).
+    pub step: String,
+    pub events: Vec<mmlab::trace::Event>,
 }
 
 impl Report {
@@ -104,6 +120,7 @@ impl Report {
             expectations: 0,
             steps: 0,
             micros: 0,
+            trace: vec![],
         }
     }
 }
@@ -134,6 +151,13 @@ impl Default for Limits {
     }
 }
 
+/// Nanoseconds per millisecond.
+const NSEC_PER_MSEC: u64 = 1_000_000;
+
+/// How often `expect ... within MS` evaluates its comparison: every millisecond (of the
+/// model's virtual time, or of the host's).
+const POLL_NS: u64 = NSEC_PER_MSEC;
+
 /// Why evaluation stopped early: the line, what was expected, what happened.
 struct Stop(Pos, String, Observed);
 
@@ -148,6 +172,8 @@ enum Value {
         raw: Option<u64>,
         fields: Vec<(&'static str, u64)>,
     },
+    /// A sysfs file's choice or words, or a string literal compared with them.
+    Text(String),
 }
 
 /// What a sleeping task was doing; `wait()` collects it.
@@ -170,7 +196,7 @@ fn is_syscall(e: &Expr) -> bool {
 
 /// A uffd_msg's fields by its event (uffd_msg.arg's union members).
 fn msg_fields(m: &UffdMsg) -> Vec<(&'static str, u64)> {
-    use mmlab::fs::userfaultfd::*;
+    use mmlab::uapi::userfaultfd::*;
     let [a, b, c] = m.arg;
     let mut f = vec![("event", m.event)];
     match m.event {
@@ -214,6 +240,8 @@ struct Runner<'a, B: Backend> {
     rss_checked: Instant,
     steps: u64,
     expectations: u64,
+    /// The statements run with their trace events, if the backend traces.
+    trace: Option<Vec<TraceStep>>,
 }
 
 fn stop(pos: Pos, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
@@ -254,6 +282,7 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         features: sc.features.clone(),
         model_only: sc.model_only.clone(),
         uses_model_probe: first_model_probe(&sc.body),
+        sysfs_writes: sysfs_writes(&sc.body),
     }
 }
 
@@ -289,6 +318,18 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
         report.skip_reason = Some(reason);
         return report;
     }
+    // Events of the setup (the header's knobs and pool) come before the first statement.
+    let trace = b.take_trace().map(|events| {
+        if events.is_empty() {
+            vec![]
+        } else {
+            vec![TraceStep {
+                line: 0,
+                step: "(setup: the header's settings)".into(),
+                events,
+            }]
+        }
+    });
     let mut r = Runner {
         b,
         vars: HashMap::new(),
@@ -301,8 +342,11 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
         rss_checked: Instant::now(),
         steps: 0,
         expectations: 0,
+        trace,
     };
-    if let Err(Stop(pos, expected, observed)) = r.block(&sc.body) {
+    let ended = r.block(&sc.body);
+    r.b.teardown();
+    if let Err(Stop(pos, expected, observed)) = ended {
         let budget =
             matches!(&observed, Observed::Message { text } if text.starts_with("memory budget"));
         if budget {
@@ -316,6 +360,7 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
     }
     report.expectations = r.expectations;
     report.steps = r.steps;
+    report.trace = r.trace.unwrap_or_default();
     report.lines = r.lines.into_values().collect();
     let mut failures: Vec<Failure> = report
         .lines
@@ -347,47 +392,68 @@ impl<B: Backend> Runner<'_, B> {
     fn block(&mut self, body: &[Stmt]) -> Flow<()> {
         for s in body {
             self.steps += 1;
-            match &s.kind {
-                StmtKind::Process { name, cpu } => {
-                    self.fresh_task_name(name, s.pos)?;
-                    let t = self.b.spawn_process(*cpu).map_err(|e| {
-                        Stop(
-                            s.pos,
-                            format!("process {name} on cpu {cpu}"),
-                            Observed::errno(e),
-                        )
-                    })?;
-                    self.tasks.insert(name.clone(), t);
+            if let StmtKind::Repeat { count, body } = &s.kind {
+                for _ in 0..*count {
+                    self.steps += 1;
+                    self.block(body)?;
                 }
-                StmtKind::Repeat { count, body } => {
-                    for _ in 0..*count {
-                        self.steps += 1;
-                        self.block(body)?;
-                    }
-                }
-                StmtKind::Step { task, action } => {
-                    let t = *self.tasks.get(task).ok_or_else(|| {
-                        stop(
-                            s.pos,
-                            format!("a task named `{task}`"),
-                            "no such task (it exited, or was never declared)",
-                        )
-                    })?;
-                    if let Some((line, _)) = self.asleep.get(&t) {
-                        if !is_wait(action) {
-                            return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
-                        }
-                    }
-                    self.addr_hint = None;
-                    self.step(t, s.pos, action)?;
-                    self.b.check().map_err(|v| {
-                        stop(s.pos, "the model's invariants to hold after this step", v)
-                    })?;
-                }
+            } else {
+                let r = self.stmt(s);
+                self.trace_step(s);
+                r?;
             }
             self.memory_budget(s.pos)?;
         }
         Ok(())
+    }
+
+    /// One `process` line or step.
+    fn stmt(&mut self, s: &Stmt) -> Flow<()> {
+        match &s.kind {
+            StmtKind::Process { name, cpu } => {
+                self.fresh_task_name(name, s.pos)?;
+                let t = self.b.spawn_process(*cpu).map_err(|e| {
+                    Stop(
+                        s.pos,
+                        format!("process {name} on cpu {cpu}"),
+                        Observed::errno(e),
+                    )
+                })?;
+                self.tasks.insert(name.clone(), t);
+            }
+            StmtKind::Repeat { .. } => unreachable!("block() runs repeats"),
+            StmtKind::Step { task, action } => {
+                let t = *self.tasks.get(task).ok_or_else(|| {
+                    stop(
+                        s.pos,
+                        format!("a task named `{task}`"),
+                        "no such task (it exited, or was never declared)",
+                    )
+                })?;
+                if let Some((line, _)) = self.asleep.get(&t) {
+                    if !is_wait(action) {
+                        return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
+                    }
+                }
+                self.addr_hint = None;
+                self.step(t, s.pos, action)?;
+                self.b.check().map_err(|v| {
+                    stop(s.pos, "the model's invariants to hold after this step", v)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// With tracing on: the events the statement caused, under it.
+    fn trace_step(&mut self, s: &Stmt) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.push(TraceStep {
+                line: s.pos.line,
+                step: show_stmt(s),
+                events: self.b.take_trace().unwrap_or_default(),
+            });
+        }
     }
 
     /// Stop once this process has grown by more than the memory budget since the start.
@@ -486,19 +552,28 @@ impl<B: Backend> Runner<'_, B> {
             Action::Compare(a, op, bx) => {
                 // The source text, so the same expectation reads the same on every backend.
                 let expected = format!("{} {} {}", show(a), op.symbol(), show(bx));
-                let (x, y) = match (self.operand(t, a)?, self.operand(t, bx)?) {
-                    (Ok(x), Ok(y)) => (x, y),
-                    (Err(sig), _) | (_, Err(sig)) => {
-                        self.check_result(t, pos, false, expected, Observed::signal(sig));
-                        return Ok(());
+                let (ok, observed) = self.comparison(t, a, *op, bx)?;
+                self.check_result(t, pos, ok, expected, observed);
+            }
+            Action::Within(a, op, bx, ms) => {
+                let expected = format!(
+                    "{} {} {} within {}",
+                    show(a),
+                    op.symbol(),
+                    show(bx),
+                    show_ms(ms)
+                );
+                let ms = self.wait_ms(t, ms)?;
+                let deadline = self.b.now_ns().saturating_add(ms * NSEC_PER_MSEC);
+                loop {
+                    let (ok, observed) = self.comparison(t, a, *op, bx)?;
+                    let now = self.b.now_ns();
+                    if ok || now >= deadline {
+                        self.check_result(t, pos, ok, expected, observed);
+                        break;
                     }
-                };
-                let observed = Observed::Compare {
-                    left: x,
-                    right: y,
-                    right_literal: matches!(bx.kind, ExprKind::Num(..)),
-                };
-                self.check_result(t, pos, op.holds(x.value, y.value), expected, observed);
+                    self.b.sleep(POLL_NS.min(deadline - now));
+                }
             }
             Action::Mem { addr, len, byte } => {
                 let (a, l, v) = (
@@ -555,6 +630,8 @@ impl<B: Backend> Runner<'_, B> {
                 } else if f == "wait" && args.is_empty() {
                     self.finish_blocked_syscall(t, call)?
                         .map(|v| Value::Num(v, Radix::Auto))
+                } else if f == "sysfs_read" || f == "sysfs_write" {
+                    self.sysfs(t, call, f, args)?
                 } else {
                     let radix = ret_radix(f);
                     self.syscall(t, call, f, args)?
@@ -586,6 +663,9 @@ impl<B: Backend> Runner<'_, B> {
                                 .collect(),
                         },
                     ),
+                    Ok(Value::Text(text)) => {
+                        self.check_result(t, pos, false, expected, Observed::ReturnedText { text })
+                    }
                 }
             }
             Action::Faults(access, sig) => {
@@ -657,6 +737,86 @@ impl<B: Backend> Runner<'_, B> {
             }
         }
         Ok(())
+    }
+
+    /// Evaluate `A OP B`: whether it holds and what both sides were. A side that is an access
+    /// and raises a signal is the observation (the expectation fails, the task survives).
+    fn comparison(&mut self, t: TaskId, a: &Expr, op: CmpOp, b: &Expr) -> Flow<(bool, Observed)> {
+        let (x, y) = match (self.operand(t, a)?, self.operand(t, b)?) {
+            (Ok(x), Ok(y)) => (x, y),
+            (Err(sig), _) | (_, Err(sig)) => return Ok((false, Observed::signal(sig))),
+        };
+        let right_literal = matches!(b.kind, ExprKind::Num(..) | ExprKind::Str(_));
+        match (x, y) {
+            (Value::Text(left), Value::Text(right)) => {
+                let ok = match op {
+                    CmpOp::Eq => left == right,
+                    CmpOp::Ne => left != right,
+                    _ => return Err(stop(b.pos, "`==` or `!=` between texts", op.symbol())),
+                };
+                Ok((
+                    ok,
+                    Observed::Text {
+                        left,
+                        right,
+                        right_literal,
+                    },
+                ))
+            }
+            (x, y) => {
+                let (x, y) = (self.number(a, x)?, self.number(b, y)?);
+                Ok((
+                    op.holds(x.value, y.value),
+                    Observed::Compare {
+                        left: x,
+                        right: y,
+                        right_literal,
+                    },
+                ))
+            }
+        }
+    }
+
+    /// A time in ms (`sleep(MS)`, `within MS`), at most `lang::MAX_WAIT_MS`.
+    fn wait_ms(&mut self, t: TaskId, e: &Expr) -> Flow<u64> {
+        let ms = self.num(t, e)?.value;
+        if ms > lang::MAX_WAIT_MS {
+            return Err(stop(
+                e.pos,
+                format!("at most {} ms (one hour)", lang::MAX_WAIT_MS),
+                format!("{ms} ms"),
+            ));
+        }
+        Ok(ms)
+    }
+
+    /// sysfs_read("PATH") (the file's value: a number or text) or sysfs_write("PATH", VALUE)
+    /// (0; a number is written in decimal), or the errno.
+    fn sysfs(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<Value, Errno>> {
+        let Some(Expr {
+            kind: ExprKind::Str(path),
+            ..
+        }) = args.first()
+        else {
+            return Err(stop(e.pos, format!("{f}(\"PATH\" ...)"), show(e)));
+        };
+        let Some(value) = args.get(1) else {
+            return Ok(self
+                .b
+                .sysfs_read(path)
+                .map(|text| match FileValue::of(&text) {
+                    FileValue::Num(v) => Value::Num(v, Radix::Dec),
+                    FileValue::Text(text) => Value::Text(text),
+                }));
+        };
+        let value = match &value.kind {
+            ExprKind::Str(v) => v.clone(),
+            _ => self.num(t, value)?.value.to_string(),
+        };
+        Ok(self
+            .b
+            .sysfs_write(path, &value)
+            .map(|()| Value::Num(0, Radix::Dec)))
     }
 
     /// An evaluated expectation: counted, and on its line's first failure, the state around
@@ -775,25 +935,14 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     fn num(&mut self, t: TaskId, e: &Expr) -> Flow<Number> {
-        match self.eval(t, e)? {
-            Value::Num(n, radix) => Ok(Number::new(n, radix)),
-            Value::Record { raw: Some(n), .. } => Ok(Number::new(n, Radix::Addr)),
-            Value::Record { kind, fields, .. } => Err(stop(
-                e.pos,
-                format!("a number from {}; pick a field", show(e)),
-                format!(
-                    "a {} record with fields {}",
-                    kind.name,
-                    fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
-                ),
-            )),
-        }
+        let v = self.eval(t, e)?;
+        self.number(e, v)
     }
 
     fn eval(&mut self, t: TaskId, e: &Expr) -> Flow<Value> {
         match &e.kind {
             ExprKind::Num(v, radix) => Ok(Value::Num(*v, *radix)),
-            ExprKind::Str(_) => Err(stop(e.pos, "a number", format!("the string {}", show(e)))),
+            ExprKind::Str(text) => Ok(Value::Text(text.clone())),
             ExprKind::Name(name) => {
                 match self.vars.get(name).cloned().or_else(|| {
                     lang::constant(name).map(|v| Value::Num(v, lang::constant_radix(name)))
@@ -846,10 +995,10 @@ impl<B: Backend> Runner<'_, B> {
                             format!("`.{field}`"),
                         )
                     }),
-                Value::Num(..) => Err(stop(
+                Value::Num(..) | Value::Text(_) => Err(stop(
                     e.pos,
                     format!("a record before `.{field}`"),
-                    format!("{} is a number", show(rec)),
+                    format!("{} is not a record", show(rec)),
                 )),
             },
             ExprKind::Call(f, args) => self.call(t, e, f, args),
@@ -871,12 +1020,34 @@ impl<B: Backend> Runner<'_, B> {
 
     /// An operand of `expect A OP B`: an access that raises a signal there is an observation,
     /// as with `faults` (the expectation fails, the task survives), not an error.
-    fn operand(&mut self, t: TaskId, e: &Expr) -> Flow<Result<Number, Signal>> {
+    fn operand(&mut self, t: TaskId, e: &Expr) -> Flow<Result<Value, Signal>> {
         if is_access(e) {
             let radix = access_radix(e);
-            Ok(self.access_value(t, e)?.map(|v| Number::new(v, radix)))
+            Ok(self.access_value(t, e)?.map(|v| Value::Num(v, radix)))
         } else {
-            self.num(t, e).map(Ok)
+            self.eval(t, e).map(Ok)
+        }
+    }
+
+    /// A value that must be a number (a raw record reads as its number).
+    fn number(&self, e: &Expr, v: Value) -> Flow<Number> {
+        match v {
+            Value::Num(n, radix) => Ok(Number::new(n, radix)),
+            Value::Record { raw: Some(n), .. } => Ok(Number::new(n, Radix::Addr)),
+            Value::Record { kind, fields, .. } => Err(stop(
+                e.pos,
+                format!("a number from {}; pick a field", show(e)),
+                format!(
+                    "a {} record with fields {}",
+                    kind.name,
+                    fields.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            Value::Text(text) => Err(stop(
+                e.pos,
+                format!("a number from {}", show(e)),
+                format!("the text {text:?}"),
+            )),
         }
     }
 
@@ -912,6 +1083,20 @@ impl<B: Backend> Runner<'_, B> {
                     Observed::errno(er),
                 )),
             };
+        }
+        if let ("sleep", [ms]) = (f, args) {
+            let ms = self.wait_ms(t, ms)?;
+            self.b.sleep(ms * NSEC_PER_MSEC);
+            return Ok(Value::Num(0, Radix::Dec));
+        }
+        if f == "sysfs_read" || f == "sysfs_write" {
+            return self.sysfs(t, e, f, args)?.map_err(|er| {
+                Stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    Observed::errno(er),
+                )
+            });
         }
         if lang::call_spec(f).is_some_and(|c| c.kind == lang::CallKind::Syscall) {
             let r = self.syscall(t, e, f, args)?;
@@ -1090,133 +1275,32 @@ impl<B: Backend> Runner<'_, B> {
         }
     }
 
+    /// Make syscall `f` of the table with its arguments evaluated as its declaration says.
     fn syscall(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<u64, Errno>> {
-        if f == "memfd_create" {
-            let call = match args {
-                [Expr {
-                    kind: ExprKind::Str(name),
-                    ..
-                }, flags] => Syscall::MemfdCreate {
-                    name: name.clone(),
-                    flags: self.num(t, flags)?.value,
-                },
-                _ => return Err(stop(e.pos, "memfd_create(\"name\", flags)", show(e))),
-            };
-            return Ok(self.b.syscall(t, &call));
+        let def = syscalls::syscall(f).ok_or_else(|| stop(e.pos, "a syscall", format!("`{f}`")))?;
+        let mut values = Vec::with_capacity(args.len());
+        for (x, d) in args.iter().zip(def.args) {
+            values.push(match (&x.kind, d.kind) {
+                (ExprKind::Str(text), ArgKind::Str) => ArgValue::Str(text.clone()),
+                (_, ArgKind::Str) => {
+                    return Err(stop(x.pos, format!("a quoted `{}`", d.name), show(x)))
+                }
+                _ => {
+                    let v = self.num(t, x)?.value;
+                    if !d.only.is_empty() && !syscalls::only_values(d).contains(&v) {
+                        return Err(stop(
+                            x.pos,
+                            format!("{f}() with `{}` one of {}", d.name, d.only.join(", ")),
+                            format!("{v:#x}: only those are modelled"),
+                        ));
+                    }
+                    ArgValue::Num(v)
+                }
+            });
         }
-        let a = args
-            .iter()
-            .map(|x| self.num(t, x).map(|n| n.value))
-            .collect::<Flow<Vec<u64>>>()?;
-        self.hint(f, &a);
-        let call = match (f, a.as_slice()) {
-            ("mmap", &[addr, len, prot, flags, fd, off]) => Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd: fd as i64,
-                off,
-            },
-            ("munmap", &[addr, len]) => Syscall::Munmap { addr, len },
-            ("mremap", &[old, old_len, new_len, flags]) => Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr: 0,
-            },
-            ("mremap", &[old, old_len, new_len, flags, new_addr]) => Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            },
-            ("mprotect", &[addr, len, prot]) => Syscall::Mprotect { addr, len, prot },
-            ("madvise", &[addr, len, advice]) => Syscall::Madvise { addr, len, advice },
-            ("sched_setaffinity", &[cpu]) => Syscall::SchedSetaffinity { cpu },
-            ("ftruncate", &[fd, len]) => Syscall::Ftruncate {
-                fd: fd as i64,
-                len: len as i64,
-            },
-            ("fallocate", &[fd, mode, off, len]) => Syscall::Fallocate {
-                fd: fd as i64,
-                mode,
-                off: off as i64,
-                len: len as i64,
-            },
-            ("close", &[fd]) => Syscall::Close { fd: fd as i64 },
-            ("fcntl", &[fd, cmd, arg]) => {
-                use mmlab::mm::memfd::{F_ADD_SEALS, F_GET_SEALS};
-                if cmd != F_ADD_SEALS && cmd != F_GET_SEALS {
-                    return Err(stop(
-                        e.pos,
-                        "fcntl(fd, F_ADD_SEALS or F_GET_SEALS, arg)",
-                        "another fcntl command: only the seal commands are modelled",
-                    ));
-                }
-                Syscall::Fcntl {
-                    fd: fd as i64,
-                    cmd,
-                    arg,
-                }
-            }
-            ("userfaultfd", &[flags]) => Syscall::Userfaultfd { flags },
-            ("uffdio_api", &[fd, api, features]) => Syscall::UffdioApi {
-                fd: fd as i64,
-                api,
-                features,
-            },
-            ("uffdio_register", &[fd, start, len, mode]) => Syscall::UffdioRegister {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_unregister", &[fd, start, len]) => Syscall::UffdioUnregister {
-                fd: fd as i64,
-                start,
-                len,
-            },
-            ("uffdio_copy", &[fd, dst, src, len, mode]) => Syscall::UffdioCopy {
-                fd: fd as i64,
-                dst,
-                src,
-                len,
-                mode,
-            },
-            ("uffdio_zeropage", &[fd, start, len, mode]) => Syscall::UffdioZeropage {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_continue", &[fd, start, len, mode]) => Syscall::UffdioContinue {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_writeprotect", &[fd, start, len, mode]) => Syscall::UffdioWriteprotect {
-                fd: fd as i64,
-                start,
-                len,
-                mode,
-            },
-            ("uffdio_wake", &[fd, start, len]) => Syscall::UffdioWake {
-                fd: fd as i64,
-                start,
-                len,
-            },
-            _ => {
-                return Err(stop(
-                    e.pos,
-                    format!("the C arguments of {f}() (see docs/scenario-language.md)"),
-                    format!("{} argument(s)", a.len()),
-                ))
-            }
-        };
+        let nums: Vec<u64> = values.iter().map(ArgValue::num).collect();
+        self.hint(f, &nums);
+        let call = Syscall::new(f, values).map_err(|m| stop(e.pos, def.signature(), m))?;
         Ok(self.b.syscall(t, &call))
     }
 
@@ -1341,37 +1425,121 @@ fn access_radix(e: &Expr) -> Radix {
     }
 }
 
-/// The first `model.*` probe a body calls, as `model.x at line N`.
-fn first_model_probe(body: &[Stmt]) -> Option<String> {
-    fn in_expr(e: &Expr) -> Option<String> {
-        match &e.kind {
-            ExprKind::Call(f, args) if f.starts_with("model.") => {
-                Some(format!("{f} at line {}", e.pos.line))
-                    .or_else(|| args.iter().find_map(in_expr))
-            }
-            ExprKind::Call(_, args) => args.iter().find_map(in_expr),
-            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => in_expr(x),
-            ExprKind::Chain(first, rest) => {
-                in_expr(first).or_else(|| rest.iter().find_map(|(_, x)| in_expr(x)))
-            }
-            ExprKind::Num(..) | ExprKind::Str(_) | ExprKind::Name(_) => None,
+/// Every call a body makes, in file order (a `repeat` body once).
+fn calls_in(body: &[Stmt]) -> Vec<&Expr> {
+    // The expressions of each step, in file order.
+    let mut roots: Vec<&Expr> = Vec::new();
+    let mut stmts: Vec<&Stmt> = body.iter().rev().collect();
+    while let Some(s) = stmts.pop() {
+        match &s.kind {
+            StmtKind::Repeat { body, .. } => stmts.extend(body.iter().rev()),
+            StmtKind::Process { .. } => {}
+            StmtKind::Step { action, .. } => match action {
+                Action::Do(e)
+                | Action::Assign(_, e)
+                | Action::Fails(e, _)
+                | Action::Faults(e, _)
+                | Action::Blocks(e) => roots.push(e),
+                Action::Compare(a, _, b) => roots.extend([a, b]),
+                Action::Within(a, _, b, ms) => roots.extend([a, b, ms]),
+                Action::Mem { addr, len, byte } => roots.extend([addr, len, byte]),
+            },
         }
     }
-    body.iter().find_map(|s| match &s.kind {
-        StmtKind::Repeat { body, .. } => first_model_probe(body),
-        StmtKind::Process { .. } => None,
-        StmtKind::Step { action, .. } => match action {
-            Action::Do(e)
-            | Action::Assign(_, e)
-            | Action::Fails(e, _)
-            | Action::Faults(e, _)
-            | Action::Blocks(e) => in_expr(e),
-            Action::Compare(a, _, b) => in_expr(a).or_else(|| in_expr(b)),
-            Action::Mem { addr, len, byte } => in_expr(addr)
-                .or_else(|| in_expr(len))
-                .or_else(|| in_expr(byte)),
-        },
+    let mut out = Vec::new();
+    let mut stack: Vec<&Expr> = roots.into_iter().rev().collect();
+    while let Some(e) = stack.pop() {
+        match &e.kind {
+            ExprKind::Call(_, args) => {
+                out.push(e);
+                stack.extend(args.iter().rev());
+            }
+            ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => stack.push(x),
+            ExprKind::Chain(first, rest) => {
+                stack.extend(rest.iter().rev().map(|(_, x)| x));
+                stack.push(first);
+            }
+            ExprKind::Num(..) | ExprKind::Str(_) | ExprKind::Name(_) => {}
+        }
+    }
+    out
+}
+
+/// The first `model.*` probe a body calls, as `model.x at line N`.
+fn first_model_probe(body: &[Stmt]) -> Option<String> {
+    calls_in(body).into_iter().find_map(|e| match e.as_call() {
+        Some((f, _)) if f.starts_with("model.") => Some(format!("{f} at line {}", e.pos.line)),
+        _ => None,
     })
+}
+
+/// The files a body's `sysfs_write` steps write.
+fn sysfs_writes(body: &[Stmt]) -> Vec<String> {
+    calls_in(body)
+        .into_iter()
+        .filter_map(|e| match e.as_call() {
+            Some((
+                "sysfs_write",
+                [Expr {
+                    kind: ExprKind::Str(path),
+                    ..
+                }, ..],
+            )) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `process` line or step written back as text, for the trace.
+fn show_stmt(s: &Stmt) -> String {
+    match &s.kind {
+        StmtKind::Process { name, cpu } => format!("process {name} on cpu {cpu}"),
+        StmtKind::Repeat { count, .. } => format!("repeat {count}"),
+        StmtKind::Step { task, action } => {
+            let what = match action {
+                Action::Do(e) => show(e),
+                Action::Assign(v, e) => format!("{v} = {}", show(e)),
+                Action::Compare(a, op, b) => {
+                    format!("expect {} {} {}", show(a), op.symbol(), show(b))
+                }
+                Action::Within(a, op, b, ms) => format!(
+                    "expect {} {} {} within {}",
+                    show(a),
+                    op.symbol(),
+                    show(b),
+                    show_ms(ms)
+                ),
+                Action::Mem { addr, len, byte } => {
+                    format!(
+                        "expect mem({}, {}) == {}",
+                        show(addr),
+                        show(len),
+                        show(byte)
+                    )
+                }
+                Action::Fails(e, errno) => format!("expect {} fails {errno}", show(e)),
+                Action::Faults(e, sig) => format!("expect {} faults {sig}", show(e)),
+                Action::Blocks(e) => format!("expect {} blocks", show(e)),
+            };
+            format!("{task}: {what}")
+        }
+    }
+}
+
+/// A time in ms as written: a literal in decimal.
+fn show_ms(ms: &Expr) -> String {
+    match ms.kind {
+        ExprKind::Num(v, _) => v.to_string(),
+        _ => show(ms),
+    }
+}
+
+/// The operand of a unary `-` or `~`: a chain of operators was parenthesised in the source.
+fn show_unary_operand(x: &Expr) -> String {
+    match &x.kind {
+        ExprKind::Chain(..) => format!("({})", show(x)),
+        _ => show(x),
+    }
 }
 
 /// An expression written back as text, for reports.
@@ -1380,8 +1548,8 @@ pub fn show(e: &Expr) -> String {
         ExprKind::Num(v, radix) => radix.show(*v),
         ExprKind::Str(t) => format!("{t:?}"),
         ExprKind::Name(n) => n.clone(),
-        ExprKind::Neg(x) => format!("-{}", show(x)),
-        ExprKind::Not(x) => format!("~{}", show(x)),
+        ExprKind::Neg(x) => format!("-{}", show_unary_operand(x)),
+        ExprKind::Not(x) => format!("~{}", show_unary_operand(x)),
         ExprKind::Chain(first, rest) => {
             // An operand chain of a looser or equal level was parenthesised in the source.
             let level = rest[0].0.level();

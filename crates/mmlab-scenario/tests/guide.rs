@@ -39,7 +39,7 @@ fn documented(g: &str, name: &str) -> bool {
 #[test]
 fn every_call_is_in_the_guide_and_every_documented_model_probe_exists() {
     let g = guide();
-    let missing: Vec<&str> = lang::CALLS
+    let missing: Vec<&str> = lang::calls()
         .iter()
         .map(|c| c.name)
         .filter(|n| !documented(&g, n))
@@ -117,4 +117,28 @@ fn record_fields_and_counter_names_match_the_code() {
             "counter `{n}` is not in the guide"
         );
     }
+}
+
+/// The syscall table of the guide is the one the declarations generate.
+#[test]
+fn the_guide_syscall_table_is_generated_from_the_declarations() {
+    const BEGIN: &str =
+        "<!-- syscall table: generated from crates/mmlab-scenario/src/syscalls.rs -->\n";
+    const END: &str = "<!-- end of the generated syscall table -->";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/scenario-language.md");
+    let g = guide();
+    let start = g.find(BEGIN).expect("the guide marks its syscall table") + BEGIN.len();
+    let end = start + g[start..].find(END).expect("the table's end is marked");
+    let want = mmlab_scenario::syscalls::guide_table();
+    if g[start..end] != want && std::env::var_os("MMLAB_BLESS").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &g[..start], &g[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        g[start..end],
+        want,
+        "docs/scenario-language.md's syscall table differs from the declarations in \
+         crates/mmlab-scenario/src/syscalls.rs (MMLAB_BLESS=1 cargo test -p mmlab-scenario \
+         --test guide rewrites it)"
+    );
 }

@@ -316,6 +316,22 @@ fn names_arities_ranges_and_headers_are_checked_before_running() {
             (5, 3),
             "`C` already exists",
         ),
+        (
+            "P: mremap(p, 1, 2)\n",
+            (4, 4),
+            "mremap() takes 4 or 5 argument(s), 3 given",
+        ),
+        (
+            "P: fd = memfd_create(3, 0)\n",
+            (4, 22),
+            "memfd_create() takes a quoted `name`",
+        ),
+        ("P: munmap(\"p\", 1)\n", (4, 11), "memfd_create's name"),
+        (
+            "P: fcntl(3, 1, 0)\n",
+            (4, 13),
+            "fcntl(): `cmd` 0x1 is not modelled (only F_ADD_SEALS, F_GET_SEALS)",
+        ),
     ];
     for (body, at, needle) in cases {
         let e = parse_err(&format!("{HEAD}{body}"));

@@ -2,10 +2,38 @@
 
 use std::fmt;
 
-/// An error number as a syscall returns it (the positive value; user space sees `-1` and `errno`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[repr(i32)]
-pub enum Errno {
+/// Declares `Errno` with its user-visible values, the table of them and their C names, from
+/// one list.
+macro_rules! errnos {
+    ($($name:ident = $code:literal,)*) => {
+        /// An error number as a syscall returns it (the positive value; user space sees `-1`
+        /// and `errno`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        #[repr(i32)]
+        pub enum Errno {
+            $($name = $code,)*
+            /// Kernel-internal, never returned to user space: the task sleeps in
+            /// handle_userfault() inside the syscall (a fault GUP may wait on);
+            /// `Kernel::restart_syscall()` carries the syscall on once a handler has woken
+            /// the task.
+            ERESTARTNOINTR = 513,
+        }
+
+        const ALL: &[Errno] = &[$(Errno::$name,)*];
+
+        impl Errno {
+            /// The C name (`"EFAULT"`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Errno::$name => stringify!($name),)*
+                    Errno::ERESTARTNOINTR => "ERESTARTNOINTR",
+                }
+            }
+        }
+    };
+}
+
+errnos! {
     EPERM = 1,
     ENOENT = 2,
     ESRCH = 3,
@@ -19,6 +47,8 @@ pub enum Errno {
     EBUSY = 16,
     EEXIST = 17,
     ENODEV = 19,
+    ENOTDIR = 20,
+    EISDIR = 21,
     EINVAL = 22,
     ENFILE = 23,
     EMFILE = 24,
@@ -30,38 +60,7 @@ pub enum Errno {
     ENOSYS = 38,
     EOVERFLOW = 75,
     EOPNOTSUPP = 95,
-    /// Kernel-internal, never returned to user space: the task sleeps in handle_userfault()
-    /// inside the syscall (a fault GUP may wait on); `Kernel::restart_syscall()` carries the
-    /// syscall on once a handler has woken the task.
-    ERESTARTNOINTR = 513,
 }
-
-const ALL: &[Errno] = &[
-    Errno::EPERM,
-    Errno::ENOENT,
-    Errno::ESRCH,
-    Errno::EINTR,
-    Errno::EIO,
-    Errno::EBADF,
-    Errno::EAGAIN,
-    Errno::ENOMEM,
-    Errno::EACCES,
-    Errno::EFAULT,
-    Errno::EBUSY,
-    Errno::EEXIST,
-    Errno::ENODEV,
-    Errno::EINVAL,
-    Errno::ENFILE,
-    Errno::ENOTTY,
-    Errno::EMFILE,
-    Errno::EFBIG,
-    Errno::ENOSPC,
-    Errno::ESPIPE,
-    Errno::ERANGE,
-    Errno::ENOSYS,
-    Errno::EOVERFLOW,
-    Errno::EOPNOTSUPP,
-];
 
 impl Errno {
     /// The errno number.
@@ -77,37 +76,6 @@ impl Errno {
     /// The errno for its C name (`"EFAULT"`).
     pub fn from_name(name: &str) -> Option<Errno> {
         ALL.iter().copied().find(|e| e.name() == name)
-    }
-
-    /// The C name (`"EFAULT"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Errno::EPERM => "EPERM",
-            Errno::ENOENT => "ENOENT",
-            Errno::ESRCH => "ESRCH",
-            Errno::EINTR => "EINTR",
-            Errno::EIO => "EIO",
-            Errno::EBADF => "EBADF",
-            Errno::EAGAIN => "EAGAIN",
-            Errno::ENOMEM => "ENOMEM",
-            Errno::EACCES => "EACCES",
-            Errno::EFAULT => "EFAULT",
-            Errno::EBUSY => "EBUSY",
-            Errno::EEXIST => "EEXIST",
-            Errno::ENODEV => "ENODEV",
-            Errno::EINVAL => "EINVAL",
-            Errno::ENFILE => "ENFILE",
-            Errno::ENOTTY => "ENOTTY",
-            Errno::EMFILE => "EMFILE",
-            Errno::EFBIG => "EFBIG",
-            Errno::ENOSPC => "ENOSPC",
-            Errno::ESPIPE => "ESPIPE",
-            Errno::ERANGE => "ERANGE",
-            Errno::ENOSYS => "ENOSYS",
-            Errno::EOVERFLOW => "EOVERFLOW",
-            Errno::EOPNOTSUPP => "EOPNOTSUPP",
-            Errno::ERESTARTNOINTR => "ERESTARTNOINTR",
-        }
     }
 
     /// Every errno user space can see, for name tables.

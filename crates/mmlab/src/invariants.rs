@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 
+use crate::fs::inode::Ino;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -103,8 +104,10 @@ pub enum Rule {
     AllocatedHoldsReference,
     /// An unreferenced hugetlb page is in the free pool: else the pool loses it.
     FreeHugetlbPageInPool,
-    /// nr_huge_pages counts the hugetlb pages, the reservations fit in the free pool and the
-    /// surplus in the pool: HugePages_* in /proc/meminfo report them.
+    /// nr_huge_pages counts the hugetlb pages and the surplus lies within the pool:
+    /// HugePages_* in /proc/meminfo report them. (Reservations may outnumber free pages: a
+    /// page that gives its reservation back on an error path goes to the page allocator when
+    /// surplus pages are counted, as 5.19's free_huge_page() does.)
     HugetlbPoolAddsUp,
     /// NR_ANON_MAPPED, NR_ANON_THPS, NR_SHMEM_THPS and NR_SHMEM_PMDMAPPED count the pages and
     /// folios they name: /proc/meminfo reports them.
@@ -355,8 +358,8 @@ impl Kernel {
     /// Page-cache references by frame: each shmem inode's cache holds one on each page.
     fn page_cache_refs(&self) -> HashMap<Pfn, i32> {
         let mut cached: HashMap<Pfn, i32> = HashMap::new();
-        for (_, inode) in self.shmem.iter() {
-            for &pfn in inode.cache.values() {
+        for (_, inode) in self.inodes.iter() {
+            for (_, pfn) in inode.i_mapping.pages(..) {
                 *cached.entry(pfn).or_default() += 1;
             }
         }
@@ -537,15 +540,18 @@ impl Kernel {
     /// [`Rule::FilePmdInFileVma`]; the VMA's inode.
     fn file_pmd_in_file_vma(&self, v: &Vma, leaf: Leaf) -> Result<usize, Violation> {
         match v.backing {
-            Backing::Shmem(ino) => Ok(ino),
+            Backing::File(ino) => Ok(ino),
             Backing::Anon => Err(Rule::FilePmdInFileVma.broken(leaf.to_string())),
         }
     }
 
     /// [`Rule::FilePmdMapsCachedThp`] for a huge PMD of `v`, whose inode is `ino`.
-    fn file_pmd_maps_cached_thp(&self, v: &Vma, leaf: Leaf, ino: usize) -> Result<(), Violation> {
+    fn file_pmd_maps_cached_thp(&self, v: &Vma, leaf: Leaf, ino: Ino) -> Result<(), Violation> {
         let head = leaf.pfn;
-        let cached = self.shmem[ino].cache.get(&v.linear_page_index(leaf.addr)) == Some(&head);
+        let cached = self.inodes[ino]
+            .i_mapping
+            .page(v.linear_page_index(leaf.addr))
+            == Some(head);
         Rule::FilePmdMapsCachedThp.check(self.thp_head(head) == Some(Folio(head)) && cached, || {
             leaf.to_string()
         })
@@ -597,7 +603,7 @@ impl Kernel {
     /// [`Rule::ShmemVmaHoldsInode`].
     fn shmem_vma_holds_inode(&self, mm: MmId, v: &Vma) -> Result<(), Violation> {
         let holds = match v.backing {
-            Backing::Shmem(ino) => self.shmem.contains(ino),
+            Backing::File(ino) => self.inodes.contains(ino),
             Backing::Anon => true,
         };
         Rule::ShmemVmaHoldsInode.check(holds, || format!("mm {mm} vma {:#x}", v.start))
@@ -607,10 +613,10 @@ impl Kernel {
     fn rmap_links_vma(&self, mm: MmId, v: &Vma) -> Result<(), Violation> {
         let located = self.rmap.vma_loc.get(&v.id) == Some(&(mm, v.start));
         let in_i_mmap = match v.backing {
-            Backing::Shmem(ino) => self
-                .shmem
+            Backing::File(ino) => self
+                .inodes
                 .get(ino)
-                .is_some_and(|i| i.i_mmap.contains(&v.id)),
+                .is_some_and(|i| i.i_mapping.i_mmap.contains(&v.id)),
             Backing::Anon => true,
         };
         let own_in_chain = v.anon_vma.is_none_or(|av| v.anon_vma_chain.contains(&av));
@@ -645,11 +651,11 @@ impl Kernel {
                 })?;
             }
         }
-        for (ino, i) in self.shmem.iter() {
-            for &id in &i.i_mmap {
+        for (ino, i) in self.inodes.iter() {
+            for &id in &i.i_mapping.i_mmap {
                 let holds = self
                     .vma_by_id(id)
-                    .is_some_and(|(_, v)| v.backing == Backing::Shmem(ino));
+                    .is_some_and(|(_, v)| v.backing == Backing::File(ino));
                 Rule::RmapLinksVmas.check(holds, || {
                     format!("inode {ino}'s i_mmap lists vma {id}, not its own")
                 })?;
@@ -744,9 +750,7 @@ impl Kernel {
     /// [`Rule::HugetlbPoolAddsUp`], `heads` the hugetlb pages among the frames.
     fn hugetlb_pool_adds_up(&self, heads: u64) -> Result<(), Violation> {
         let h = &self.hstate;
-        let holds = heads == h.nr_huge_pages
-            && h.resv_huge_pages <= h.free.len() as u64
-            && h.surplus_huge_pages <= h.nr_huge_pages;
+        let holds = heads == h.nr_huge_pages && h.surplus_huge_pages <= h.nr_huge_pages;
         Rule::HugetlbPoolAddsUp.check(holds, || {
             format!(
                 "{heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",

@@ -126,7 +126,7 @@ fn boundary_arguments_never_panic() {
 /// registered anon, shmem and hugetlb ranges with pages, markers and sleeping faults.
 #[test]
 fn userfaultfd_boundary_arguments_never_panic() {
-    use mmlab::mm::userfaultfd::*;
+    use mmlab::uapi::userfaultfd::*;
     let (mut k, t, p) = boot();
     k.set_nr_hugepages(2);
     let h = k.spawn_thread(t, 0).unwrap();

@@ -17,11 +17,11 @@
 //! hugetlb_change_protection() (docs/notes/userfaultfd-5.19.md, deliberate differences).
 //! The invariant checker runs after every step; at the end no frame is left.
 
-use mmlab::fs::userfaultfd::{UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_WRITE};
 use mmlab::mm::memfd::MFD_HUGETLB;
 use mmlab::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
-use mmlab::mm::uffd_mfill::UFFDIO_WRITEPROTECT_MODE_WP;
-use mmlab::mm::userfaultfd::{UFFDIO_REGISTER_MODE_WP, UFFD_API};
+use mmlab::uapi::userfaultfd::UFFDIO_WRITEPROTECT_MODE_WP;
+use mmlab::uapi::userfaultfd::{UFFDIO_REGISTER_MODE_WP, UFFD_API};
+use mmlab::uapi::userfaultfd::{UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_WRITE};
 use mmlab::uapi::*;
 use mmlab::{Config, Errno, Kernel, Profile, Signal, Tid};
 use proptest::prelude::*;
@@ -197,7 +197,7 @@ impl World {
         let t = k.spawn_process(0).expect("spawn");
         let h = k.spawn_thread(t, 1).expect("handler");
         let uffd = k
-            .userfaultfd(h, mmlab::mm::userfaultfd::O_NONBLOCK)
+            .userfaultfd(h, mmlab::uapi::O_NONBLOCK)
             .expect("userfaultfd") as i64;
         k.uffdio_api(h, uffd, UFFD_API, 0).expect("UFFDIO_API");
         let rw = PROT_READ | PROT_WRITE;

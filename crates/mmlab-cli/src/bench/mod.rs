@@ -1,8 +1,15 @@
-//! `mmlab bench`: each workload on the model and natively on the host in the same run, with
-//! the ratio and the target it is held to.
+//! `mmlab bench`: each workload on the model and natively on the host in the same run,
+//! repeated, with the spread of each side, the ratio of the medians and the target the model
+//! is held to, under a header naming the machine.
 
 use mmlab_live::bench as host;
+use mmlab_live::HostLock;
 
+use crate::output::Out;
+
+mod machine;
+mod row;
+mod table;
 mod uffd;
 
 use std::process::ExitCode;
@@ -11,56 +18,35 @@ use std::time::Instant;
 use mmlab::uapi::*;
 use mmlab::{Config, ContentMode, Kernel, Profile, Tid};
 
+use row::{Quantity, Row, Spread, Target};
+
 const PAGE: u64 = 4096;
 
-/// One row of the table.
-#[derive(serde::Serialize)]
-struct Row {
-    workload: &'static str,
-    unit: &'static str,
-    model: f64,
-    host: Option<f64>,
-    /// model/host for rates, host/model for times; None for absolute targets.
-    ratio: Option<f64>,
-    target: &'static str,
-    met: bool,
+/// Runs per row on each side when `--runs` is not given: enough for a median and a spread,
+/// few enough that `mmlab bench` takes about a minute (`--quick` a few seconds).
+pub const DEFAULT_RUNS: usize = 5;
+
+/// `mmlab bench`'s options.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Smaller sizes (64 MiB instead of 1 GiB), for a quick look.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Measured runs per row on each side (the host's after one warm-up run).
+    #[arg(
+        long,
+        default_value_t = DEFAULT_RUNS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000)
+    )]
+    pub runs: usize,
 }
 
-impl Row {
-    /// A rate the model must reach `factor` times the host's.
-    fn faster(
-        workload: &'static str,
-        unit: &'static str,
-        model: f64,
-        host: Option<f64>,
-        factor: f64,
-    ) -> Row {
-        let target = match factor as u32 {
-            1 => "model >= 1x host",
-            3 => "model >= 3x host",
-            10 => "model >= 10x host",
-            _ => "model >= 5x host",
-        };
-        Row {
-            workload,
-            unit,
-            model,
-            host,
-            ratio: host.map(|h| model / h),
-            target,
-            met: host.is_some_and(|h| model >= factor * h),
-        }
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+/// The model's figure over `runs` runs of `model`.
+fn model_spread(runs: usize, mut model: impl FnMut() -> f64) -> Spread {
+    Spread::of((0..runs).map(|_| model()).collect())
 }
 
 /// A content-free kernel big enough for `bytes` of user memory, with one process.
@@ -169,7 +155,7 @@ fn model_thp_faults(bytes: u64) -> f64 {
     rate
 }
 
-/// fork with `bytes` touched, the child writes it all and exits: total ms.
+/// fork with `bytes` touched, the child writes it all and exits: total seconds.
 fn model_fork_cow(bytes: u64) -> f64 {
     let (mut k, t) = kernel(bytes * 2);
     let p = anon_map(&mut k, t, bytes);
@@ -182,7 +168,7 @@ fn model_fork_cow(bytes: u64) -> f64 {
         a += PAGE;
     }
     k.exit(c).expect("exit");
-    start.elapsed().as_secs_f64() * 1e3
+    start.elapsed().as_secs_f64()
 }
 
 /// The RO/RW/store loop on an isolated page: iterations/s.
@@ -243,156 +229,168 @@ fn host_or_note<T>(r: Result<T, String>, what: &str) -> Option<T> {
         .ok()
 }
 
-/// A rate row: the model's median over `reps` runs against the host's figure (or the model
-/// alone, with a note, when the host cannot measure it), which it must beat `factor` times.
+/// A row of a rate: the model's runs against the host's figure (or the model alone, with a
+/// note, when the host cannot measure it).
 fn rate_row(
     workload: &'static str,
     unit: &'static str,
-    reps: usize,
-    model: impl Fn() -> f64,
+    runs: usize,
+    model: impl FnMut() -> f64,
     host: Result<host::HostFigure, String>,
-    factor: f64,
+    target: Target,
 ) -> Row {
-    let m = median((0..reps).map(|_| model()).collect());
-    let h = host_or_note(host, workload).map(|h| h.value);
-    Row::faster(workload, unit, m, h, factor)
+    let m = model_spread(runs, model);
+    let h = host_or_note(host, workload).map(|h| Spread::of_host(&h, runs, 1.0));
+    Row::new(workload, Quantity::Rate(unit), m, h, target)
 }
 
 /// Run the benchmarks and print the table; exit 1 if a target is missed.
 pub fn run(quick: bool, json: bool) -> ExitCode {
+    run_with(&BenchArgs {
+        quick,
+        json,
+        runs: DEFAULT_RUNS,
+    })
+}
+
+/// Run the benchmarks with `args` and print the table; exit 1 if a target is missed.
+pub fn run_with(args: &BenchArgs) -> ExitCode {
+    let turn = match HostLock::acquire() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mmlab bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let quick = args.quick;
+    let runs = args.runs;
     let bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
-    let reps = if quick { 1 } else { 3 };
     let iters = if quick { 20_000 } else { 200_000 };
     let loads = if quick { 20_000_000 } else { 200_000_000 };
     let size = format!("{} MiB", bytes >> 20);
     let mut rows = Vec::new();
 
     eprintln!("[1/9] anonymous 4 KiB write faults over {size} ...");
-    let runs: Vec<(f64, f64)> = (0..reps).map(|_| model_anon_faults(bytes)).collect();
-    let model_rate = median(runs.iter().map(|r| r.0).collect());
-    let per_page = median(runs.iter().map(|r| r.1).collect());
-    let host =
-        host_or_note(host::anon_fault_rate(bytes as usize, reps), "anon faults").map(|h| h.value);
-    rows.push(Row::faster(
+    let (rates, per_page): (Vec<f64>, Vec<f64>) =
+        (0..runs).map(|_| model_anon_faults(bytes)).unzip();
+    let host = host_or_note(host::anon_fault_rate(bytes as usize, runs), "anon faults");
+    rows.push(Row::new(
         "anon 4 KiB write faults",
-        "faults/s",
-        model_rate,
-        host,
-        3.0,
+        Quantity::Rate("faults/s"),
+        Spread::of(rates),
+        host.map(|h| Spread::of_host(&h, runs, 1.0)),
+        Target::Faster(3.0),
     ));
 
     eprintln!("[2/9] shmem (memfd) 4 KiB write faults over {size} ...");
     rows.push(rate_row(
         "shmem 4 KiB write faults",
         "faults/s",
-        reps,
+        runs,
         || model_shmem_faults(bytes),
-        host::shmem_fault_rate(bytes as usize, reps),
-        3.0,
+        host::shmem_fault_rate(bytes as usize, runs),
+        Target::Faster(3.0),
     ));
 
     eprintln!("[3/9] hugetlb 2 MiB write faults over {size} ...");
     rows.push(rate_row(
         "hugetlb 2 MiB write faults",
         "faults/s",
-        reps,
+        runs,
         || model_hugetlb_faults(bytes),
-        host::hugetlb_fault_rate(bytes as usize, reps),
-        1.0,
+        host::hugetlb_fault_rate(&turn, bytes as usize, runs),
+        Target::Faster(1.0),
     ));
 
     eprintln!("[4/9] anonymous THP write faults over {size} ...");
     rows.push(rate_row(
         "THP anon 2 MiB write faults",
         "faults/s",
-        reps,
+        runs,
         || model_thp_faults(bytes),
-        host::thp_fault_rate(bytes as usize, reps),
-        1.0,
+        host::thp_fault_rate(bytes as usize, runs),
+        Target::Faster(1.0),
     ));
 
     eprintln!("[5/9] fork of {size} touched, child writes it all ...");
-    let model_ms = median((0..reps).map(|_| model_fork_cow(bytes)).collect());
-    let host =
-        host_or_note(host::fork_then_child_writes(bytes as usize, reps), "fork").map(|h| h.0.value);
-    rows.push(Row {
-        workload: "fork + child COW of all",
-        unit: "ms",
-        model: model_ms,
-        host,
-        ratio: host.map(|h| h / model_ms),
-        target: "model time <= host",
-        met: host.is_some_and(|h| model_ms <= h),
-    });
+    let model = model_spread(runs, || model_fork_cow(bytes));
+    let host = host_or_note(host::fork_then_child_writes(bytes as usize, runs), "fork");
+    rows.push(Row::new(
+        "fork + child COW of all",
+        Quantity::Seconds,
+        model,
+        host.map(|(total, _call)| Spread::of_host(&total, runs, 1e-3)),
+        Target::NoSlower,
+    ));
 
     eprintln!("[6/9] mprotect RO/RW/store loop, {iters} iterations ...");
     rows.push(rate_row(
         "mprotect RO/RW loop",
         "iter/s",
-        reps,
+        runs,
         || model_mprotect_loop(iters),
-        host::mprotect_loop_rate(iters as usize, reps),
-        5.0,
+        host::mprotect_loop_rate(iters as usize, runs),
+        Target::Faster(5.0),
     ));
 
     eprintln!("[7/9] loads from resident pages (TLB hits), {loads} ...");
-    let model_hits = median((0..reps).map(|_| model_tlb_hits(loads)).collect());
-    let host =
-        host_or_note(host::resident_access_rate(loads as usize, reps), "loads").map(|h| h.value);
-    rows.push(Row {
-        workload: "resident loads (TLB hit)",
-        unit: "loads/s",
-        model: model_hits,
-        host,
-        ratio: host.map(|h| model_hits / h),
-        target: ">= 100M/s on one core",
-        met: model_hits >= 100e6,
-    });
+    rows.push(rate_row(
+        "resident loads (TLB hit)",
+        "loads/s",
+        runs,
+        || model_tlb_hits(loads),
+        host::resident_access_rate(loads as usize, runs),
+        Target::RateAtLeast(100e6),
+    ));
 
     eprintln!("[8/9] host memory per resident page (content-free) ...");
-    rows.push(Row {
-        workload: "memory per resident page",
-        unit: "bytes",
-        model: per_page,
-        host: None,
-        ratio: None,
-        target: "<= 64 bytes",
-        met: per_page <= 64.0,
-    });
+    rows.push(Row::new(
+        "memory per resident page",
+        Quantity::Bytes,
+        Spread::of(per_page),
+        None,
+        Target::AtMost(64.0),
+    ));
 
     eprintln!("[9/9] userfaultfd round trips and range write-protection ...");
-    rows.extend(uffd::rows(quick, reps));
+    rows.extend(uffd::rows(&turn, quick, runs));
+    drop(turn);
 
     let all_met = rows.iter().all(|r| r.met);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "size": size, "rows": rows }))
-                .expect("rows serialise")
-        );
+    let machine = machine::Machine::this();
+    let p = table::Parameters {
+        quick,
+        runs,
+        workload_bytes: bytes,
+    };
+    let mut out = Out::new(0, false);
+    if args.json {
+        out.json(&table::json(&machine, &p, &rows));
     } else {
-        println!(
-            "{:<28} {:>9} {:>14} {:>14} {:>8}  {:<22} met",
-            "workload", "unit", "model", "host", "ratio", "target"
-        );
-        for r in &rows {
-            let host = r.host.map_or("-".into(), |h| format!("{h:.4e}"));
-            let ratio = r.ratio.map_or("-".into(), |x| format!("{x:.2}"));
-            println!(
-                "{:<28} {:>9} {:>14.4e} {:>14} {:>8}  {:<22} {}",
-                r.workload,
-                r.unit,
-                r.model,
-                host,
-                ratio,
-                r.target,
-                if r.met { "yes" } else { "NO" }
-            );
+        for line in table::text(&machine, &p, &rows, &out).lines() {
+            out.line(line);
         }
     }
-    if all_met {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    out.exit(if all_met { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    #[test]
+    fn runs_default_to_a_few_and_must_be_at_least_one() {
+        let a = Cli::parse_from(["bench", "--quick"]).bench;
+        assert_eq!((a.quick, a.json, a.runs), (true, false, DEFAULT_RUNS));
+        assert_eq!(Cli::parse_from(["bench", "--runs", "7"]).bench.runs, 7);
+        assert!(Cli::try_parse_from(["bench", "--runs", "0"]).is_err());
+        assert!(Cli::try_parse_from(["bench", "--runs", "x"]).is_err());
     }
 }

@@ -3,14 +3,17 @@
 //! each beside the host's (`mmlab_live::uffd_bench`, after the anchor uffd_bench.c "same").
 
 use mmlab::mm::memfd::MFD_HUGETLB;
-use mmlab::mm::uffd_mfill::UFFDIO_WRITEPROTECT_MODE_WP;
-use mmlab::mm::userfaultfd::{UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFD_API};
+use mmlab::uapi::userfaultfd::UFFDIO_WRITEPROTECT_MODE_WP;
+use mmlab::uapi::userfaultfd::{UFFDIO_REGISTER_MODE_MISSING, UFFDIO_REGISTER_MODE_WP, UFFD_API};
 use mmlab::uapi::*;
 use mmlab::{Kernel, Signal, Tid};
 use mmlab_live::uffd_bench::{self as host, Kind};
 use std::time::Instant;
 
-use super::{host_or_note, kernel, median, rate_row, Row, PAGE};
+use mmlab_live::HostLock;
+
+use super::row::{Quantity, Row, Spread, Target};
+use super::{host_or_note, kernel, model_spread, rate_row, PAGE};
 
 const HPAGE: u64 = 2 << 20;
 
@@ -31,7 +34,7 @@ fn setup(kind: Kind, len: u64, mode: u64) -> (Kernel, Tid, Tid, i64, u64) {
     }
     let h = k.spawn_thread(t, 0).expect("handler thread");
     let uffd = k
-        .userfaultfd(h, mmlab::mm::userfaultfd::O_NONBLOCK)
+        .userfaultfd(h, mmlab::uapi::O_NONBLOCK)
         .expect("userfaultfd") as i64;
     k.uffdio_api(h, uffd, UFFD_API, 0).expect("UFFDIO_API");
     let rw = PROT_READ | PROT_WRITE;
@@ -104,8 +107,8 @@ fn model_round_trips(kind: Kind, wp: bool, bytes: u64) -> f64 {
     (len / page) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// ns per page for one UFFDIO_WRITEPROTECT over `bytes` of populated anonymous memory.
-fn model_writeprotect_ns(bytes: u64) -> f64 {
+/// Seconds per page for one UFFDIO_WRITEPROTECT over `bytes` of populated anonymous memory.
+fn model_writeprotect_cost(bytes: u64) -> f64 {
     let (mut k, t, h, uffd, p) = setup(Kind::Anon, bytes, UFFDIO_REGISTER_MODE_WP);
     for a in (p..p + bytes).step_by(PAGE as usize) {
         k.store(t, a, 1).expect("populate");
@@ -113,11 +116,11 @@ fn model_writeprotect_ns(bytes: u64) -> f64 {
     let start = Instant::now();
     k.uffdio_writeprotect(h, uffd, p, bytes, UFFDIO_WRITEPROTECT_MODE_WP)
         .expect("protect");
-    start.elapsed().as_nanos() as f64 / (bytes / PAGE) as f64
+    start.elapsed().as_secs_f64() / (bytes / PAGE) as f64
 }
 
 /// The userfaultfd rows; round trips must be 10x the host's, the range protection 2x cheaper.
-pub(super) fn rows(quick: bool, reps: usize) -> Vec<Row> {
+pub(super) fn rows(turn: &HostLock, quick: bool, runs: usize) -> Vec<Row> {
     let small: u64 = if quick { 8 << 20 } else { 64 << 20 };
     let huge: u64 = if quick { 16 << 20 } else { 128 << 20 };
     let mut rows = Vec::new();
@@ -135,28 +138,25 @@ pub(super) fn rows(quick: bool, reps: usize) -> Vec<Row> {
         rows.push(rate_row(
             name,
             "trips/s",
-            reps,
+            runs,
             || model_round_trips(kind, wp, bytes),
-            host::round_trip_rate(kind, wp, bytes as usize, reps),
-            10.0,
+            host::round_trip_rate(turn, kind, wp, bytes as usize, runs),
+            Target::Faster(10.0),
         ));
     }
     let wp_bytes: u64 = if quick { 64 << 20 } else { 1 << 30 };
     eprintln!("    write-protecting {} MiB of anon ...", wp_bytes >> 20);
-    let m = median((0..reps).map(|_| model_writeprotect_ns(wp_bytes)).collect());
+    let m = model_spread(runs, || model_writeprotect_cost(wp_bytes));
     let h = host_or_note(
-        host::writeprotect_ns_per_page(wp_bytes as usize, reps),
+        host::writeprotect_ns_per_page(wp_bytes as usize, runs),
         "uffd write-protect",
-    )
-    .map(|h| h.value);
-    rows.push(Row {
-        workload: "uffd wr-protect anon range",
-        unit: "ns/page",
-        model: m,
-        host: h,
-        ratio: h.map(|h| h / m),
-        target: "model cost <= host / 2",
-        met: h.is_some_and(|h| m * 2.0 <= h),
-    });
+    );
+    rows.push(Row::new(
+        "uffd wr-protect anon range",
+        Quantity::SecondsPerPage,
+        m,
+        h.map(|h| Spread::of_host(&h, runs, 1e-9)),
+        Target::Cheaper(2.0),
+    ));
     rows
 }

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Pid, Tid};
+use crate::kernel::Kernel;
+use crate::sched::{Pid, Tid};
 
 /// The first descriptor a process gets (0-2 are stdin, stdout and stderr in a real process).
 pub const FIRST_FD: i32 = 3;
@@ -15,7 +16,7 @@ pub const NR_OPEN_DEFAULT: i32 = 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
     /// A shmem or hugetlbfs inode (the file holds one reference on it).
-    Shmem(usize),
+    Inode(crate::fs::inode::Ino),
     /// An anonymous "[userfaultfd]" inode: the context it serves.
     Userfaultfd(usize),
 }
@@ -38,10 +39,10 @@ pub struct FdTable {
 }
 
 impl File {
-    /// The shmem inode behind the file, if it is a shmem (or hugetlbfs) file.
-    pub fn shmem_ino(&self) -> Option<usize> {
+    /// The inode behind the file, if it is a shmem or hugetlbfs file (file_inode()).
+    pub fn inode(&self) -> Option<crate::fs::inode::Ino> {
         match self.kind {
-            FileKind::Shmem(ino) => Some(ino),
+            FileKind::Inode(ino) => Some(ino),
             FileKind::Userfaultfd(_) => None,
         }
     }
@@ -61,8 +62,8 @@ impl Kernel {
         let fd = (FIRST_FD..NR_OPEN_DEFAULT)
             .find(|n| !fdt.fds.contains_key(n))
             .ok_or(Errno::EMFILE)?;
-        if let FileKind::Shmem(ino) = kind {
-            self.shmem[ino].refs += 1;
+        if let FileKind::Inode(ino) = kind {
+            self.inodes[ino].refs += 1;
         }
         let file = self.files.insert(File {
             kind,
@@ -98,7 +99,7 @@ impl Kernel {
         f.refs -= 1;
         if f.refs == 0 {
             match self.files.remove(file).kind {
-                FileKind::Shmem(ino) => self.shmem_put(ino),
+                FileKind::Inode(ino) => self.shmem_put(ino),
                 FileKind::Userfaultfd(ctx) => self.userfaultfd_release(ctx),
             }
         }

@@ -1,5 +1,11 @@
-//! User-visible files: /proc/PID/pagemap and /proc/PID/maps.
+//! User-visible files: /proc/PID/pagemap and /proc/PID/maps, and the sysfs and procfs files
+//! served through the kernfs registry.
 
 pub mod file;
+pub mod inode;
+pub mod kernfs;
 pub mod proc;
+pub mod sysfs_hugetlb;
+pub mod sysfs_input;
+pub mod sysfs_proc;
 pub mod userfaultfd;

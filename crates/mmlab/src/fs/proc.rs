@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::errno::Errno;
 use crate::hw::{PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::{vm::*, Backing, Vma};
@@ -15,6 +15,7 @@ use crate::pgtable::pmd::{Pmd, PmdKind};
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::swp::{SwpKind, MAX_SWAPFILES_SHIFT, PTE_MARKER_UFFD_WP};
 use crate::pgtable::table::{PmdSlot, PteSlot};
+use crate::sched::Tid;
 
 pub const PM_PRESENT: u64 = 1 << 63;
 pub const PM_SWAP: u64 = 1 << 62;
@@ -235,9 +236,9 @@ impl Kernel {
     fn maps_entry(&self, v: &Vma) -> MapsEntry {
         let (dev, inode, name) = match v.backing {
             // shmem_zero_setup()'s unlinked "dev/zero" file on the internal shm mount (00:01).
-            Backing::Shmem(ino) => (
+            Backing::File(ino) => (
                 (0, 1),
-                self.shmem[ino].i_ino,
+                self.inodes[ino].i_ino,
                 "/dev/zero (deleted)".to_string(),
             ),
             Backing::Anon => ((0, 0), 0, String::new()),
@@ -416,7 +417,7 @@ impl Kernel {
         }
         match vma.backing {
             Backing::Anon => self.thp_vma_enabled(vma),
-            Backing::Shmem(ino) => self.shmem_is_huge(ino, Some(vma), vma.pgoff),
+            Backing::File(ino) => self.shmem_is_huge(ino, Some(vma), vma.pgoff),
         }
     }
 

@@ -23,11 +23,12 @@ pub struct PhysMem {
 }
 
 impl PhysMem {
-    /// Empty memory; slots grow as frames are first used.
-    pub fn new(mode: ContentMode) -> PhysMem {
+    /// Empty memory of `frames` frames. The slots are reserved for all of them and grow into
+    /// that reservation as frames are first used (only the touched part is resident).
+    pub fn new(mode: ContentMode, frames: u64) -> PhysMem {
         PhysMem {
             mode,
-            slot: Vec::new(),
+            slot: Vec::with_capacity(frames as usize),
             tables: Vec::new(),
             free_tables: Vec::new(),
             bytes: Vec::new(),
@@ -43,9 +44,8 @@ impl PhysMem {
     /// Make sure `pfn` has a slot.
     #[inline]
     pub fn reserve(&mut self, pfn: Pfn) {
-        let need = pfn.0 as usize + 1;
-        if self.slot.len() < need {
-            self.slot.resize(need.max(self.slot.len() * 2).max(1024), 0);
+        if self.slot.len() <= pfn.0 as usize {
+            self.slot.resize(pfn.0 as usize + 1, 0);
         }
     }
 
@@ -186,7 +186,7 @@ impl PhysMem {
 
     /// Host bytes this structure holds, for the memory-per-page benchmark.
     pub fn host_bytes(&self) -> usize {
-        self.slot.capacity() * 4
+        self.slot.len() * 4
             + self.tables.capacity() * std::mem::size_of::<Table>()
             + self.bytes.len() * PAGE_BYTES
             + self.bytes.capacity() * 8
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn bytes_mode_keeps_what_was_written_and_copies() {
-        let mut m = PhysMem::new(ContentMode::Bytes);
+        let mut m = PhysMem::new(ContentMode::Bytes, 1 << 16);
         assert_eq!(m.load(Pfn(7), 100), 0, "a never-written frame reads zero");
         m.store(Pfn(7), 100, 0xab);
         m.fill(Pfn(7), 200, 10, 0x11);
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn tables_are_zeroed_when_reused() {
-        let mut m = PhysMem::new(ContentMode::Tagged);
+        let mut m = PhysMem::new(ContentMode::Tagged, 1 << 16);
         m.make_table(Pfn(3));
         m.table_mut(Pfn(3))[5] = 42;
         m.drop_table(Pfn(3));

@@ -1,9 +1,10 @@
 //! kernel/fork.c dup_mmap() and mm/memory.c copy_page_range(): the child's address space.
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Process, Task, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use crate::sched::{Process, Task, Tid};
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -15,15 +16,13 @@ use crate::pgtable::table::{self, PmdSlot, PteSlot};
 impl Kernel {
     /// fork(2): a new process with a copy of the caller's address space; its one thread runs
     /// on the parent's CPU.
+    /// Locks: the parent's mmap lock, write, and the child's, nested.
     pub fn fork(&mut self, tid: Tid) -> SysResult<Tid> {
         let parent = self.enter(tid)?;
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
-        // khugepaged_fork(): the child is scanned if the parent is.
-        if self.khugepaged.mm_slots.contains(&parent) {
-            self.khugepaged.mm_slots.insert(child);
-        }
+        self.khugepaged_fork(child, parent);
         let mut fctxs = Vec::new();
         let copied = self.dup_mmap(parent, child, vmas, &mut fctxs);
         // dup_mmap() ends with flush_tlb_mm(oldmm), failed or not: the parent's entries were
@@ -45,15 +44,14 @@ impl Kernel {
             pid,
             mm: child,
             cpu,
-            uffd_wait: None,
-            uffd_events: 0,
+            wait: None,
             restart: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
         for (octx, nctx) in fctxs {
             let msg = crate::fs::userfaultfd::UffdMsg {
-                event: crate::fs::userfaultfd::UFFD_EVENT_FORK,
+                event: crate::uapi::userfaultfd::UFFD_EVENT_FORK,
                 arg: [0; 3],
             };
             self.userfaultfd_event(octx, msg, Some(nctx));
@@ -69,7 +67,7 @@ impl Kernel {
             return;
         };
         if self
-            .uffd_ctx_wanting(c, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_FORK)
+            .uffd_ctx_wanting(c, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_FORK)
             .is_none()
         {
             c.uffd_ctx = None;
@@ -80,7 +78,7 @@ impl Kernel {
             Some(&(_, n)) => n,
             None => {
                 let o = &self.uffd[octx];
-                let n = self.uffd.insert(crate::mm::userfaultfd::UserfaultfdCtx {
+                let n = self.uffd.insert(crate::fs::userfaultfd::UserfaultfdCtx {
                     mm: Some(child),
                     features: o.features,
                     flags: o.flags,
@@ -96,6 +94,8 @@ impl Kernel {
 
     /// dup_mmap(): copy each VMA except VM_DONTCOPY ones; VM_WIPEONFORK VMAs arrive empty.
     /// ENOMEM when a page table of the child cannot be allocated.
+    /// Locks: the parent's mmap lock, write, and the child's, nested; i_mmap_rwsem, write, to link
+    /// each file VMA.
     fn dup_mmap(
         &mut self,
         parent: MmId,
@@ -110,7 +110,7 @@ impl Kernel {
             let mut c = v.clone();
             c.id = self.new_vma_id();
             c.anon_vma = None;
-            c.anon_vma_chain = Vec::new();
+            c.anon_vma_chain = Default::default();
             // Locks are not inherited (VM_LOCKED_CLEAR_MASK).
             c.flags &= !VM_LOCKED;
             self.dup_userfaultfd(child, &mut c, fctxs);
@@ -120,8 +120,8 @@ impl Kernel {
             if !wipe {
                 self.anon_vma_fork(&mut c, &v);
             }
-            if let Backing::Shmem(ino) = v.backing {
-                self.shmem[ino].refs += 1;
+            if let Backing::File(ino) = v.backing {
+                self.inodes[ino].refs += 1;
             }
             let m = &mut self.mms[child];
             m.total_vm += v.pages();

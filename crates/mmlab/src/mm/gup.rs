@@ -4,12 +4,13 @@
 //! MADV_POPULATE_*). Locks: the mmap lock, read, held by the caller.
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::MmId;
 use crate::page::PageFlags;
 use crate::pgtable::table;
+use crate::sched::Tid;
 
 bitflags::bitflags! {
     /// FOLL_* (include/linux/mm.h, 5.19): what a GUP caller asks for.
@@ -60,11 +61,11 @@ impl Kernel {
                 if vma.is_hugetlb() {
                     // follow_hugetlb_page() calls hugetlb_fault() itself: no
                     // handle_mm_fault(), so neither PGFAULT nor the task's min_flt count it.
-                    let mut vmf = crate::mm::memory::Vmf::new(mm, &vma, addr, flags);
+                    let mut vmf = crate::mm::memory::Vmf::new(mm, vma, addr, flags);
                     self.hugetlb_fault(&mut vmf).map_err(|e| (addr, e))?;
                     continue;
                 }
-                self.handle_mm_fault(mm, &vma, addr, flags)
+                self.handle_mm_fault(mm, vma, addr, flags)
                     .map_err(|e| (addr, e))?;
                 self.account_fault();
             }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::UffdReason::Missing;
+use crate::hw::PAGE_SIZE;
 use crate::kernel::Kernel;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
 use crate::mm::memory::Vmf;
@@ -175,6 +176,7 @@ impl Kernel {
 
     /// do_huge_pmd_anonymous_page(): map the huge zero page for a read, a new zeroed THP for
     /// a write. VM_FAULT_FALLBACK sends the fault on to 4 KiB pages.
+    /// Locks: the mmap lock, read; the PMD lock around the install.
     pub(crate) fn do_huge_pmd_anonymous_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let haddr = vmf.address & !(HPAGE_SIZE - 1);
         let (mm, pmd) = (vmf.mm, vmf.pmd.expect("pmd_alloc() ran"));
@@ -288,6 +290,7 @@ impl Kernel {
     /// do_huge_pmd_wp_page(): a write to a write-protected huge entry. An exclusive folio (or
     /// one nobody else references: THPs never wait in an LRU batch) is reused in place; the
     /// huge zero page and shared folios split the PMD and fall back to a 4 KiB COW.
+    /// Locks: the mmap lock, read; the PMD lock; the folio lock to test for reuse.
     pub(crate) fn do_huge_pmd_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let haddr = vmf.address & !(HPAGE_SIZE - 1);
         let (orig, pmd) = (vmf.orig_pmd, vmf.pmd.expect("pmd_alloc() ran"));
@@ -315,6 +318,7 @@ impl Kernel {
 
     /// __split_huge_pmd() at the 2 MiB-aligned `haddr` of `mm`, if a THP entry (or the huge
     /// zero page) maps it: the deposited table comes back filled with 512 PTEs.
+    /// Locks: the mmap lock; the PMD lock.
     pub(crate) fn split_huge_pmd(&mut self, mm: MmId, haddr: u64) {
         let root = self.mms[mm].pgd;
         let Some(pmd) = table::pmd_slot(&self.phys, root, haddr) else {
@@ -412,7 +416,7 @@ impl Kernel {
         let ino = hp.mapping() as usize;
         let index = hp.index();
         let cached = |k: &Kernel, p: Pfn| {
-            !anon && k.shmem[ino].cache.get(&k.pages.page_index(p)) == Some(&p)
+            !anon && k.inodes[ino].i_mapping.page(k.pages.page_index(p)) == Some(p)
         };
         let cache_refs = f.pfn().range(HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
         if hp.refcount() != self.pages.folio_mapcount(f) + cache_refs {
@@ -442,8 +446,8 @@ impl Kernel {
         let eof = if anon {
             u64::MAX
         } else {
-            let i = &self.shmem[ino];
-            i.size.div_ceil(4096).max(i.fallocend)
+            let i = &self.inodes[ino];
+            i.i_size.div_ceil(PAGE_SIZE).max(i.fallocend())
         };
         let in_cache: Vec<bool> = f.pfn().range(HPAGE_NR).map(|p| cached(self, p)).collect();
         for i in 0..HPAGE_NR {
@@ -464,7 +468,7 @@ impl Kernel {
             if anon {
                 self.remove_migration_ptes(sub);
             } else if in_cache[i as usize] && index + i >= eof {
-                self.shmem[ino].cache.remove(&(index + i));
+                self.inodes[ino].i_mapping.remove(index + i);
                 self.vmstat.nr_shmem -= 1;
                 self.pages.folio_ref_add(sub, -1);
             }
@@ -489,6 +493,7 @@ impl Kernel {
     /// madvise_free_huge_pmd() for a huge entry of `[addr, next)`: true if it was dealt with
     /// whole (the folio made clean, old and lazily freeable); false to walk its PTEs (a
     /// partly covered folio mapped only here was split) or leave it (shared, the zero page).
+    /// Locks: the mmap lock, read; the PMD lock.
     pub(crate) fn madvise_free_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
@@ -526,6 +531,7 @@ impl Kernel {
     /// device ends in a split: shrink_page_list()'s before trying 4 KiB swap-out of an
     /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one); false to
     /// walk its PTEs (a partly covered folio mapped only here was split).
+    /// Locks: the mmap lock, read; the PMD lock.
     pub(crate) fn madvise_cold_huge_pmd(
         &mut self,
         tlb: &mut MmuGather,
@@ -569,6 +575,7 @@ impl Kernel {
 
     /// zap_huge_pmd(): clear the entry, free the deposited table, drop the folio's PMD mapping
     /// (its reference goes after the gather's flush).
+    /// Locks: the mmap lock (read for MADV_DONTNEED, write for munmap); the PMD lock.
     pub(crate) fn zap_huge_pmd(&mut self, tlb: &mut MmuGather, mm: MmId, haddr: u64, pmd: PmdSlot) {
         let e = table::get_pmd(&self.phys, pmd);
         table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
@@ -603,6 +610,7 @@ impl Kernel {
     /// copy_huge_pmd(): the child shares the folio (or the huge zero page) through a
     /// write-protected, old entry with its own deposited table; the parent's entry is
     /// write-protected too.
+    /// Locks: both mmap locks, write; the source and destination PMD locks.
     pub(crate) fn copy_huge_pmd(
         &mut self,
         child: MmId,
@@ -642,6 +650,7 @@ impl Kernel {
     /// huge_pmd_needs_flush() (pmdp_invalidate_ad() does not flush on x86); 5.18 invalidated
     /// with pmdp_invalidate(), which flushes at once, and then flushed the range again (two
     /// flushes for one huge page).
+    /// Locks: the mmap lock, write (read for UFFDIO_WRITEPROTECT); the PMD lock.
     pub(crate) fn change_huge_pmd(
         &mut self,
         mm: MmId,
@@ -669,6 +678,7 @@ impl Kernel {
 
     /// move_huge_pmd(): hand a whole huge entry (and its deposited table) from `old` to `new`,
     /// both 2 MiB aligned; false if the new slot is taken or cannot be allocated.
+    /// Locks: the mmap lock, write; both PMD locks (and the rmap locks when need_rmap_locks).
     pub(crate) fn move_huge_pmd(&mut self, mm: MmId, old: u64, new: u64) -> bool {
         let root = self.mms[mm].pgd;
         let Some(src) = table::pmd_slot(&self.phys, root, old) else {

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::UffdReason;
 use crate::kernel::Kernel;
 use crate::mm::memory::{Vmf, ZapDetails};
@@ -31,18 +32,24 @@ pub const HPAGE_RESV_OWNER: u8 = 1;
 /// no-page fault here is SIGBUS.
 pub const HPAGE_RESV_UNMAPPED: u8 = 2;
 
-/// struct hstate for the 2 MiB size.
+/// struct hstate for the 2 MiB size. The model has one memory node, so node 0's counters
+/// (nr_huge_pages_node[], free_huge_pages_node[], surplus_huge_pages_node[]) are these.
 #[derive(Debug, Default)]
 pub struct Hstate {
-    /// nr_huge_pages: pages in the pool, free or in use.
+    /// nr_huge_pages: pages in the pool, free or in use, surplus ones included.
     pub nr_huge_pages: u64,
-    /// The free pool (hugepage_freelists).
+    /// The free pool (hugepage_freelists); its length is free_huge_pages.
     pub free: Vec<Folio>,
     /// resv_huge_pages: free pages promised to mappings.
     pub resv_huge_pages: u64,
-    /// surplus_huge_pages: pages above what nr_hugepages asks for, kept while in use or
-    /// reserved after the pool was shrunk, and given back to the page allocator once freed.
+    /// surplus_huge_pages: pages above what nr_hugepages asks for: allocated on demand up to
+    /// nr_overcommit_huge_pages, or left over in use or reserved after the pool was shrunk.
+    /// The count is not tied to particular pages: while it is non-zero, any page freed goes
+    /// back to the page allocator.
     pub surplus_huge_pages: u64,
+    /// nr_overcommit_huge_pages: how many surplus pages gather_surplus_pages() and
+    /// alloc_surplus_huge_page() may add on demand (set through nr_overcommit_hugepages).
+    pub nr_overcommit_huge_pages: u64,
     /// Reservations counted in resv_huge_pages that no mapping holds any more: what
     /// move_vma() dropped with a partly moved private mapping's resv_map. Linux keeps no
     /// such count (nothing ever gives them back); the model keeps it so tests can tell this
@@ -78,6 +85,29 @@ pub fn huge_pte_offset(phys: &crate::hw::PhysMem, root: Pfn, addr: u64) -> Optio
     }
 }
 
+/// htlb_alloc_mask(): 2 MiB pages can be migrated, so they come from movable memory.
+const HTLB_ALLOC_MASK: Gfp = Gfp::HIGHUSER_MOVABLE;
+
+/// The reserve map a huge page allocation consults (vma_resv_map()): a shared mapping's is
+/// its file's (indices reserved and not yet instantiated); a private mapping's is its VMA's
+/// own, found in the tree by its start (indices still reserved).
+#[derive(Clone, Copy)]
+enum ResvMap {
+    File(Ino),
+    Vma(MmId, u64),
+}
+
+impl ResvMap {
+    /// The map a fault in `vma` at a page of `ino` uses, `shared` as the caller decides it.
+    fn of(mm: MmId, vma: &Vma, ino: Ino, shared: bool) -> ResvMap {
+        if shared {
+            ResvMap::File(ino)
+        } else {
+            ResvMap::Vma(mm, vma.start)
+        }
+    }
+}
+
 impl Kernel {
     /// Reservations a partial mremap of a private hugetlb mapping left behind for good.
     pub fn hugetlb_resv_leaked(&self) -> u64 {
@@ -90,29 +120,28 @@ impl Kernel {
     /// pages still in use or reserved beyond `n` become surplus. Returns what nr_hugepages
     /// then reads.
     pub fn set_nr_hugepages(&mut self, n: u64) -> u64 {
-        // adjust_pool_surplus(-1)
+        // adjust_pool_surplus(-1): surplus pages become persistent first.
         while self.hstate.surplus_huge_pages > 0 && self.hstate.persistent() < n {
             self.hstate.surplus_huge_pages -= 1;
         }
         while self.hstate.persistent() < n {
-            let gfp = Gfp::HIGHUSER_MOVABLE | Gfp::RETRY_MAYFAIL | Gfp::NOWARN;
-            let Some(f) = self.alloc_huge_folio(gfp) else {
-                break;
-            };
-            // prep_new_huge_page(): HUGETLB_PAGE_DTOR, refcount 0 while it sits in the pool.
-            self.pages.folio_set(f, PageFlags::HUGETLB);
-            self.pages.folio_ref_add(f, -1);
-            self.hstate.free.push(f);
-            self.hstate.nr_huge_pages += 1;
+            if !self.alloc_pool_huge_page() {
+                return self.hstate.persistent();
+            }
         }
+        // Pages in use and pages promised stay; free pages beyond them leave at once
+        // (remove_pool_huge_page() without surplus accounting).
         let h = &self.hstate;
         let in_use = h.nr_huge_pages - h.free.len() as u64;
         let min_count = n.max(in_use + h.resv_huge_pages);
         while min_count < self.hstate.persistent() {
-            let f = self.hstate.free.pop().expect("an unreserved free page");
+            let Some(f) = self.hstate.free.pop() else {
+                break;
+            };
             self.update_and_free_page(f);
         }
-        // adjust_pool_surplus(+1)
+        // adjust_pool_surplus(+1): what is left above `n` becomes surplus, to go back to the
+        // page allocator as it is freed.
         while n < self.hstate.persistent()
             && self.hstate.surplus_huge_pages < self.hstate.nr_huge_pages
         {
@@ -121,21 +150,109 @@ impl Kernel {
         self.hstate.persistent()
     }
 
-    /// update_and_free_page(): a free huge page leaves the pool for the page allocator.
+    /// Set nr_overcommit_huge_pages (nr_overcommit_hugepages_store(),
+    /// hugetlb_overcommit_handler()): only the limit changes; pages already surplus stay.
+    pub fn set_nr_overcommit_hugepages(&mut self, n: u64) {
+        self.hstate.nr_overcommit_huge_pages = n;
+    }
+
+    /// alloc_buddy_huge_page() + prep_new_huge_page(): a 2 MiB block from the page allocator
+    /// made a hugetlb page and counted in nr_huge_pages; refcount 1.
+    fn alloc_fresh_huge_page(&mut self, gfp: Gfp) -> Option<Folio> {
+        let f = self.alloc_huge_folio(gfp | Gfp::COMP | Gfp::NOWARN | Gfp::RETRY_MAYFAIL)?;
+        self.pages.folio_set(f, PageFlags::HUGETLB);
+        self.hstate.nr_huge_pages += 1;
+        Some(f)
+    }
+
+    /// alloc_pool_huge_page(): one more persistent page, freed into the pool; false when the
+    /// page allocator has no 2 MiB block.
+    fn alloc_pool_huge_page(&mut self) -> bool {
+        let Some(f) = self.alloc_fresh_huge_page(HTLB_ALLOC_MASK | Gfp::THISNODE) else {
+            return false;
+        };
+        self.folio_put(f);
+        true
+    }
+
+    /// alloc_surplus_huge_page(): a page beyond the persistent pool, counted in
+    /// surplus_huge_pages, if nr_overcommit_huge_pages allows one more (the page allocator is
+    /// not asked otherwise). `zero_ref` gives it refcount 0, for the free pool.
+    fn alloc_surplus_huge_page(&mut self, zero_ref: bool) -> Option<Folio> {
+        let h = &self.hstate;
+        if h.surplus_huge_pages >= h.nr_overcommit_huge_pages {
+            return None;
+        }
+        let f = self.alloc_fresh_huge_page(HTLB_ALLOC_MASK)?;
+        if zero_ref {
+            self.pages.folio_ref_add(f, -1);
+        }
+        self.hstate.surplus_huge_pages += 1;
+        Some(f)
+    }
+
+    /// update_and_free_page(): a free huge page leaves the pool for the page allocator
+    /// (remove_hugetlb_page() without surplus accounting, then __free_pages()).
     fn update_and_free_page(&mut self, f: Folio) {
         self.pages.folio_clear(f, PageFlags::HUGETLB);
         self.free_frames(f);
         self.hstate.nr_huge_pages -= 1;
     }
 
-    /// hugetlb_acct_memory(+n): promise `n` free pages or fail with ENOMEM.
-    fn hugetlb_acct(&mut self, n: u64) -> SysResult<()> {
-        let h = &mut self.hstate;
-        if (h.free.len() as u64) < h.resv_huge_pages + n {
-            return Err(Errno::ENOMEM);
+    /// hugetlb_acct_memory(): promise `delta` more free pages (delta > 0), growing the pool
+    /// with surplus pages if it must, or ENOMEM; or give `-delta` promises back. (Its check
+    /// against the free pages of the cpuset's and mempolicy's nodes, allowed_mems_nr(), always
+    /// passes on the model's one node: gathering left at least `delta` pages free.)
+    fn hugetlb_acct_memory(&mut self, delta: i64) -> SysResult<()> {
+        match delta {
+            0 => Ok(()),
+            1.. => self.gather_surplus_pages(delta.unsigned_abs()),
+            _ => {
+                self.return_unused_surplus_pages(delta.unsigned_abs());
+                Ok(())
+            }
         }
-        h.resv_huge_pages += n;
+    }
+
+    /// gather_surplus_pages(): reserve `delta` pages. What the free pool lacks is allocated as
+    /// surplus pages (alloc_surplus_huge_page(), so within nr_overcommit_huge_pages) and
+    /// enqueued; if any of them cannot be had, those allocated go back to the page allocator
+    /// and the reservation fails with ENOMEM.
+    fn gather_surplus_pages(&mut self, delta: u64) -> SysResult<()> {
+        let h = &self.hstate;
+        let needed = (h.resv_huge_pages + delta).saturating_sub(h.free.len() as u64);
+        let mut surplus_list = Vec::new();
+        for _ in 0..needed {
+            match self.alloc_surplus_huge_page(true) {
+                Some(f) => surplus_list.push(f),
+                None => {
+                    // free_huge_page() on each: surplus_huge_pages counts them, so each goes
+                    // back to the page allocator.
+                    for f in surplus_list {
+                        self.free_huge_page(f);
+                    }
+                    return Err(Errno::ENOMEM);
+                }
+            }
+        }
+        // enqueue_huge_page(), and the whole reservation committed at once.
+        self.hstate.free.extend(surplus_list);
+        self.hstate.resv_huge_pages += delta;
         Ok(())
+    }
+
+    /// return_unused_surplus_pages(): drop `unused` reservations, and let as many free surplus
+    /// pages as that go back to the page allocator (fewer when the surplus pages are in use).
+    fn return_unused_surplus_pages(&mut self, unused: u64) {
+        self.hstate.resv_huge_pages -= unused;
+        for _ in 0..unused.min(self.hstate.surplus_huge_pages) {
+            // remove_pool_huge_page() with surplus accounting.
+            let Some(f) = self.hstate.free.pop() else {
+                break;
+            };
+            self.hstate.surplus_huge_pages -= 1;
+            self.update_and_free_page(f);
+        }
     }
 
     /// hugetlb_reserve_pages() for huge indices `[from, to)` of `ino`: a shared mapping reserves
@@ -143,7 +260,7 @@ impl Kernel {
     /// them for the VMA (returned). Nothing with MAP_NORESERVE.
     pub(crate) fn hugetlb_reserve_pages(
         &mut self,
-        ino: usize,
+        ino: Ino,
         from: u64,
         to: u64,
         shared: bool,
@@ -153,51 +270,71 @@ impl Kernel {
             return Ok(BTreeSet::new());
         }
         if shared {
-            let i = &self.shmem[ino];
+            let i = &self.inodes[ino];
             let chg: Vec<u64> = (from..to)
-                .filter(|x| !i.resv.contains(x) && !i.cache.contains_key(x))
+                .filter(|&x| !i.resv().is_some_and(|r| r.contains(&x)))
+                .filter(|&x| i.i_mapping.page(x).is_none())
                 .collect();
-            self.hugetlb_acct(chg.len() as u64)?;
-            self.shmem[ino].resv.extend(chg);
+            self.hugetlb_acct_memory(chg.len() as i64)?;
+            if let Some(resv) = self.inodes[ino].resv_mut() {
+                resv.extend(chg);
+            }
             return Ok(BTreeSet::new());
         }
-        self.hugetlb_acct(to - from)?;
+        self.hugetlb_acct_memory((to - from) as i64)?;
         Ok((from..to).collect())
     }
 
-    /// Release reservations nothing will use any more (hugetlb_vm_op_close(), inode eviction);
-    /// return_unused_surplus_pages() lets as many free surplus pages go.
+    /// hugetlb_acct_memory(-n) for reservations nothing will use any more
+    /// (hugetlb_vm_op_close(), hugetlb_unreserve_pages()): return_unused_surplus_pages().
     pub(crate) fn hugetlb_unreserve(&mut self, n: u64) {
-        self.hstate.resv_huge_pages -= n;
-        for _ in 0..n.min(self.hstate.surplus_huge_pages) {
-            let Some(f) = self.hstate.free.pop() else {
-                break;
-            };
-            self.hstate.surplus_huge_pages -= 1;
-            self.update_and_free_page(f);
-        }
+        self.return_unused_surplus_pages(n);
     }
 
-    /// alloc_huge_page(): a zeroed page from the pool, using a reservation if the caller holds
-    /// one; without, only a free page nobody was promised. Refcount 1.
+    /// alloc_huge_page(): a zeroed page, refcount 1, for a caller that holds a reservation
+    /// (`reserved`: it is used) or not. dequeue_huge_page_vma() takes it from the free pool,
+    /// without a reservation only while free pages outnumber reserved ones; failing that,
+    /// alloc_buddy_huge_page_with_mpol() allocates a surplus page, within
+    /// nr_overcommit_huge_pages. None is the -ENOSPC every caller turns into its own error.
     fn alloc_huge_page(&mut self, reserved: bool) -> Option<Folio> {
-        let h = &mut self.hstate;
-        if reserved {
-            h.resv_huge_pages -= 1;
-        } else if h.free.len() as u64 <= h.resv_huge_pages {
-            return None;
-        }
-        let f = h.free.pop()?;
+        let f = match self.dequeue_huge_page_vma(reserved) {
+            Some(f) => f,
+            None => {
+                let f = self.alloc_surplus_huge_page(false)?;
+                // A reservation the free pool could not back (free_huge_page() gave a restored
+                // reservation's page to the page allocator) is used by the surplus page.
+                if reserved {
+                    self.hstate.resv_huge_pages -= 1;
+                }
+                f
+            }
+        };
         for p in f.pfn().range(HPAGE_NR) {
             self.phys.clear(p);
         }
         self.pages.folio_set(f, PageFlags::UPTODATE);
+        Some(f)
+    }
+
+    /// dequeue_huge_page_vma(): a free page, refcount 1, using the caller's reservation if it
+    /// has one. Without one, none while every free page is promised (free_huge_pages -
+    /// resv_huge_pages == 0, in unsigned arithmetic).
+    fn dequeue_huge_page_vma(&mut self, reserved: bool) -> Option<Folio> {
+        let h = &mut self.hstate;
+        if !reserved && h.free.len() as u64 == h.resv_huge_pages {
+            return None;
+        }
+        let f = h.free.pop()?;
+        if reserved {
+            h.resv_huge_pages -= 1;
+        }
         self.pages.folio_ref_add(f, 1);
         Some(f)
     }
 
     /// free_huge_page(): the last reference is gone; back to the free pool, or, while the
-    /// pool has surplus pages, to the page allocator.
+    /// pool has surplus pages (any page, not only one allocated as surplus), to the page
+    /// allocator (remove_hugetlb_page() with surplus accounting, update_and_free_page()).
     pub(crate) fn free_huge_page(&mut self, f: Folio) {
         let p = self.pages.page_mut(f.pfn());
         p.flags = PageFlags::HEAD | PageFlags::HUGETLB;
@@ -208,6 +345,7 @@ impl Kernel {
             self.hstate.surplus_huge_pages -= 1;
             self.update_and_free_page(f);
         } else {
+            // enqueue_huge_page()
             self.hstate.free.push(f);
         }
     }
@@ -257,7 +395,7 @@ impl Kernel {
     /// what the fault found: none, or a uffd-wp marker.
     fn hugetlb_no_page(&mut self, vmf: &mut Vmf, slot: PmdSlot) -> FaultResult {
         let haddr = vmf.address;
-        let Backing::Shmem(ino) = vmf.vma.backing else {
+        let Backing::File(ino) = vmf.vma.backing else {
             return Err(VmFault::SIGBUS);
         };
         // "killed due to inadequate hugepage pool": the owner took a page from this mapping.
@@ -265,19 +403,19 @@ impl Kernel {
             return Err(VmFault::SIGBUS);
         }
         let idx = vmf.vma.huge_index(haddr);
-        if idx >= self.shmem[ino].size >> HPAGE_SHIFT {
+        if idx >= self.inodes[ino].i_size >> HPAGE_SHIFT {
             return Err(VmFault::SIGBUS);
         }
         let shared = vmf.vma.flags & VM_MAYSHARE != 0;
         // hugetlb_handle_userfault(): reported at the huge page's address.
-        let cached = self.shmem[ino].cache.contains_key(&idx);
+        let cached = self.inodes[ino].i_mapping.page(idx).is_some();
         if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
             return Err(self.handle_userfault(vmf, UffdReason::Minor));
         }
         if !cached && vmf.vma.flags & VM_UFFD_MISSING != 0 {
             return Err(self.handle_userfault(vmf, UffdReason::Missing));
         }
-        let f = match self.shmem[ino].cache.get(&idx).copied() {
+        let f = match self.inodes[ino].i_mapping.page(idx) {
             Some(head) => {
                 let f = Folio(head);
                 self.folio_get(f);
@@ -285,12 +423,11 @@ impl Kernel {
                 f
             }
             None => {
-                let reserved = if shared {
-                    self.shmem[ino].resv.remove(&idx)
-                } else {
-                    self.consume_private_resv(vmf.mm, &vmf.vma, idx)
-                };
+                let map = ResvMap::of(vmf.mm, &vmf.vma, ino, shared);
+                let reserved = self.vma_has_reservation(map, idx);
+                // alloc_huge_page()'s -ENOSPC: vmf_error() makes it VM_FAULT_SIGBUS.
                 let f = self.alloc_huge_page(reserved).ok_or(VmFault::SIGBUS)?;
+                self.vma_commit_reservation(map, idx);
                 self.hugetlb_install_new_page(vmf, idx, f, shared);
                 f
             }
@@ -311,27 +448,47 @@ impl Kernel {
         Ok(VmFault::empty())
     }
 
-    /// vma_needs_reservation() + vma_commit_reservation() for a private mapping: take the
-    /// reservation for huge index `idx` if the VMA (in the tree) still holds it.
-    fn consume_private_resv(&mut self, mm: MmId, vma: &Vma, idx: u64) -> bool {
-        self.mms[mm]
-            .vmas
-            .get_mut(vma.start)
-            .is_some_and(|v| v.hugetlb_resv.remove(&idx))
+    /// vma_needs_reservation() == 0: does `map` still hold a reservation for huge index `idx`?
+    fn vma_has_reservation(&self, map: ResvMap, idx: u64) -> bool {
+        match map {
+            ResvMap::File(ino) => self.inodes[ino].resv().is_some_and(|r| r.contains(&idx)),
+            ResvMap::Vma(mm, start) => self.mms[mm]
+                .vmas
+                .lookup(start)
+                .is_some_and(|v| v.start == start && v.hugetlb_resv.contains(&idx)),
+        }
+    }
+
+    /// vma_commit_reservation(): a page for huge index `idx` was allocated; the reservation
+    /// `map` held for it, if any, is used. (An allocation that failed ends instead, leaving the
+    /// reservation: vma_end_reservation().)
+    fn vma_commit_reservation(&mut self, map: ResvMap, idx: u64) {
+        match map {
+            ResvMap::File(ino) => {
+                if let Some(resv) = self.inodes[ino].resv_mut() {
+                    resv.remove(&idx);
+                }
+            }
+            ResvMap::Vma(mm, start) => {
+                if let Some(v) = self.mms[mm].vmas.get_mut(start) {
+                    v.hugetlb_resv.remove(&idx);
+                }
+            }
+        }
     }
 
     /// A new huge page for index `idx`: `shared` (the fault asks VM_MAYSHARE, UFFDIO_COPY
     /// VM_SHARED) puts it in the file (huge_add_to_page_cache(), the cache keeping one reference
     /// and the mapping another); otherwise it is anonymous.
     fn hugetlb_install_new_page(&mut self, vmf: &mut Vmf, idx: u64, f: Folio, shared: bool) {
-        let Backing::Shmem(ino) = vmf.vma.backing else {
+        let Backing::File(ino) = vmf.vma.backing else {
             return;
         };
         if shared {
             let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, f.pfn());
+            self.inodes[ino].i_mapping.add_page(idx, f.pfn());
             self.folio_get(f);
             self.page_add_file_rmap(f.pfn());
         } else {
@@ -364,7 +521,8 @@ impl Kernel {
             return Ok(VmFault::WRITE);
         }
         let idx = vmf.vma.huge_index(haddr);
-        let reserved = self.consume_private_resv(mm, &vmf.vma, idx);
+        let map = ResvMap::Vma(mm, vmf.vma.start);
+        let reserved = self.vma_has_reservation(map, idx);
         let Some(new) = self.alloc_huge_page(reserved) else {
             // The owner of a private mapping may not fail for want of a page a fork child
             // still shares: unmap_ref_private() takes it from the children, and the owner
@@ -379,6 +537,7 @@ impl Kernel {
             }
             return Err(VmFault::SIGBUS);
         };
+        self.vma_commit_reservation(map, idx);
         for i in 0..HPAGE_NR {
             self.phys.copy(old.page(i), new.page(i));
         }
@@ -401,7 +560,7 @@ impl Kernel {
     /// every other private mapping that is not an owner, at the owner's address `haddr`
     /// (unmap_hugepage_range() with the page as ref_page), marking each HPAGE_RESV_UNMAPPED.
     fn unmap_ref_private(&mut self, mm: MmId, vma: &Vma, old: Folio, idx: u64, haddr: u64) {
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return;
         };
         for f in self.i_mmap_overlaps(ino, idx * HPAGE_NR, (idx + 1) * HPAGE_NR) {
@@ -601,21 +760,21 @@ impl Kernel {
     /// young; read-only with `wp`, or for CONTINUE in a private mapping.
     pub(crate) fn hugetlb_mcopy_atomic_pte(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         mm: MmId,
         vma: &Vma,
         addr: u64,
         src: Option<u64>,
         wp: bool,
     ) -> SysResult<()> {
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return Err(Errno::EINVAL);
         };
         let slot = self.pmd_alloc(mm, addr).ok_or(Errno::ENOMEM)?;
         let idx = vma.huge_index(addr);
-        let eof = idx >= self.shmem[ino].size >> HPAGE_SHIFT;
+        let eof = idx >= self.inodes[ino].i_size >> HPAGE_SHIFT;
         let shared = vma.flags & VM_SHARED != 0;
-        let cached = self.shmem[ino].cache.get(&idx).copied();
+        let cached = self.inodes[ino].i_mapping.page(idx);
         // __mcopy_atomic_hugetlb() checks the entry before a COPY; CONTINUE looks the page up
         // first and checks EOF and the entry under the lock.
         let taken = !huge_ptep_get(&self.phys, slot).none_mostly();
@@ -634,14 +793,8 @@ impl Kernel {
             }
             Some(_) if taken || (shared && cached.is_some()) => return Err(Errno::EEXIST),
             Some(src) => {
-                let reserved = if shared {
-                    self.shmem[ino].resv.contains(&idx)
-                } else {
-                    self.mms[mm]
-                        .vmas
-                        .get_mut(vma.start)
-                        .is_some_and(|v| v.hugetlb_resv.contains(&idx))
-                };
+                let map = ResvMap::of(mm, vma, ino, shared);
+                let reserved = self.vma_has_reservation(map, idx);
                 let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
                 let copied = (0..HPAGE_NR).try_for_each(|i| {
                     self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, f.page(i))
@@ -655,12 +808,13 @@ impl Kernel {
                     self.folio_put(f);
                     return Err(e);
                 }
-                if shared {
-                    self.shmem[ino].resv.remove(&idx);
-                } else {
-                    self.consume_private_resv(mm, vma, idx);
-                }
-                let mut vmf = Vmf::new(mm, vma, addr, crate::mm::vm_fault::FaultFlags::empty());
+                self.vma_commit_reservation(map, idx);
+                let mut vmf = Vmf::new(
+                    mm,
+                    vma.for_fault(),
+                    addr,
+                    crate::mm::vm_fault::FaultFlags::empty(),
+                );
                 self.hugetlb_install_new_page(&mut vmf, idx, f, shared);
                 f
             }
@@ -679,7 +833,7 @@ impl Kernel {
     /// (returns a private mapping's reservations); a writable mapping extends i_size.
     pub(crate) fn hugetlbfs_file_mmap(
         &mut self,
-        ino: usize,
+        ino: Ino,
         pgoff: u64,
         len: u64,
         vm_flags: u64,
@@ -697,20 +851,20 @@ impl Kernel {
             shared,
             vm_flags & VM_NORESERVE != 0,
         )?;
-        if vm_flags & VM_WRITE != 0 && self.shmem[ino].size < end {
-            self.shmem[ino].size = end;
+        if vm_flags & VM_WRITE != 0 && self.inodes[ino].i_size < end {
+            self.inodes[ino].i_size = end;
         }
         Ok(resv)
     }
 
     /// hugetlbfs_setattr() for ftruncate(): sizes are huge page multiples; shrinking unmaps
     /// the cut part from every mapping (private copies too) and drops pages and reservations.
-    pub(crate) fn hugetlb_truncate(&mut self, ino: usize, new: u64) -> SysResult<()> {
+    pub(crate) fn hugetlb_truncate(&mut self, ino: Ino, new: u64) -> SysResult<()> {
         if new & (HPAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        let old = self.shmem[ino].size;
-        self.shmem[ino].size = new;
+        let old = self.inodes[ino].i_size;
+        self.inodes[ino].i_size = new;
         if new < old {
             self.remove_inode_hugepages(ino, new >> HPAGE_SHIFT, u64::MAX, true);
         }
@@ -718,23 +872,30 @@ impl Kernel {
     }
 
     /// hugetlb_vmdelete_list() + remove_inode_hugepages() for huge indices `[from, to)`.
-    /// Truncation passes ZAP_FLAG_DROP_MARKER (`drop_marker`); a hole punch's unmap keeps
-    /// uffd-wp markers ("mm/hugetlb: only drop uffd-wp special pte if required").
-    fn remove_inode_hugepages(&mut self, ino: usize, from: u64, to: u64, drop_marker: bool) {
+    /// Truncation (`truncate`) passes ZAP_FLAG_DROP_MARKER; a hole punch's unmap keeps
+    /// uffd-wp markers ("mm/hugetlb: only drop uffd-wp special pte if required"). Only
+    /// truncation releases the reservations of indices without a page
+    /// (hugetlb_unreserve_pages() over the rest of the file); a hole punch deletes the reserve
+    /// map entry of each page it frees and nothing else, so the reservations of the hole's
+    /// empty indices stay until the file is truncated or evicted.
+    fn remove_inode_hugepages(&mut self, ino: Ino, from: u64, to: u64, truncate: bool) {
         self.unmap_mapping_range(
             ino,
             (from.saturating_mul(HPAGE_NR), to.saturating_mul(HPAGE_NR)),
             ZapDetails {
                 even_cows: true,
-                drop_marker,
+                drop_marker: truncate,
             },
         );
-        let i = &mut self.shmem[ino];
-        let pages: Vec<(u64, Pfn)> = i.cache.range(from..to).map(|(&k, &v)| (k, v)).collect();
-        let dropped_resv = i.resv.range(from..to).count() as u64;
-        i.resv.retain(|&x| x < from || x >= to);
+        let i = &mut self.inodes[ino];
+        let pages: Vec<(u64, Pfn)> = i.i_mapping.pages(from..to).collect();
+        let mut dropped_resv = 0;
+        if let Some(resv) = i.resv_mut().filter(|_| truncate) {
+            dropped_resv = resv.range(from..to).count() as u64;
+            resv.retain(|&x| x < from || x >= to);
+        }
         for (k, pfn) in pages {
-            self.shmem[ino].cache.remove(&k);
+            self.inodes[ino].i_mapping.remove(k);
             self.put_page(pfn);
         }
         self.hugetlb_unreserve(dropped_resv);
@@ -744,7 +905,7 @@ impl Kernel {
     /// spare), or punch the huge pages wholly inside the range.
     pub(crate) fn hugetlbfs_fallocate(
         &mut self,
-        ino: usize,
+        ino: Ino,
         mode: u64,
         offset: u64,
         end: u64,
@@ -775,26 +936,28 @@ impl Kernel {
             return Ok(());
         }
         for idx in offset >> HPAGE_SHIFT..end.div_ceil(HPAGE_SIZE) {
-            if self.shmem[ino].cache.contains_key(&idx) {
+            if self.inodes[ino].i_mapping.page(idx).is_some() {
                 continue;
             }
-            let reserved = self.shmem[ino].resv.remove(&idx);
+            // alloc_huge_page() for a shared pseudo-VMA: the file's reservations.
+            let reserved = self.vma_has_reservation(ResvMap::File(ino), idx);
             let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
+            self.vma_commit_reservation(ResvMap::File(ino), idx);
             let p = self.pages.page_mut(f.pfn());
             p.mapping = ino as u32;
             p.index = idx;
-            self.shmem[ino].cache.insert(idx, f.pfn());
+            self.inodes[ino].i_mapping.add_page(idx, f.pfn());
         }
-        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
-            self.shmem[ino].size = end;
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.inodes[ino].i_size {
+            self.inodes[ino].i_size = end;
         }
         Ok(())
     }
 
     /// hugetlbfs_zero_partial_page(): zero bytes `[start, end)` (inside one huge page) of the
     /// cached page, if there is one.
-    fn hugetlbfs_zero_partial_page(&mut self, ino: usize, start: u64, end: u64) {
-        let Some(&head) = self.shmem[ino].cache.get(&(start >> HPAGE_SHIFT)) else {
+    fn hugetlbfs_zero_partial_page(&mut self, ino: Ino, start: u64, end: u64) {
+        let Some(head) = self.inodes[ino].i_mapping.page(start >> HPAGE_SHIFT) else {
             return;
         };
         let mut a = start;

@@ -1,14 +1,23 @@
-//! mm/khugepaged.c for anonymous memory, as explicit steps a scenario runs itself: the scan
-//! of one PMD range under the mmap read lock (khugepaged_scan_pmd), then the collapse under
-//! the mmap write lock (collapse_huge_page), which revalidates everything the scan saw.
-//! Between the two a scenario may change the address space, as a racing task could.
+//! mm/khugepaged.c: the khugepaged kernel thread and the collapse of PTE-mapped ranges into
+//! THPs, for anonymous memory and shmem files.
+//!
+//! Two ways in. The thread itself (khugepaged(), run by `Kernel::advance_time` when its sleep
+//! ends): each pass (khugepaged_do_scan()) scans the registered mms from where the last pass
+//! stopped, up to khugepaged/pages_to_scan, and collapses each range whose scan succeeds;
+//! then it sleeps khugepaged/scan_sleep_millisecs. And explicit steps a scenario runs itself,
+//! to replay races: the scan of one PMD range under the mmap read lock (khugepaged_scan_pmd),
+//! then the collapse under the mmap write lock (collapse_huge_page), which revalidates
+//! everything the scan saw; between the two a scenario may change the address space, as a
+//! racing task could.
 
-use std::collections::BTreeSet;
-
+use crate::errno::SysResult;
+use crate::fs::kernfs::Attr;
 use crate::kernel::Kernel;
+use crate::kthread::Kthread;
 use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SIZE};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
+use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -17,6 +26,7 @@ use crate::page::{Folio, Gfp, PageFlags, Pfn};
 use crate::pgtable::pmd::{Pmd, PmdKind};
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use crate::time::{jiffies_to_ns, msecs_to_jiffies};
 use crate::trace::Event;
 
 /// enum scan_result (5.19), in the kernel's order: the value the scan and collapse report.
@@ -90,36 +100,439 @@ impl ScanResult {
     }
 }
 
-/// khugepaged's own state: the mms it scans (mm_slots) and its sysfs counters.
+/// One registered address space (struct mm_slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct MmSlot {
+    mm: MmId,
+    /// The mm exited while this slot was the scan cursor (__khugepaged_exit() leaves that
+    /// slot to khugepaged): khugepaged_test_exit() is true and collect_mm_slot() frees it.
+    /// The MmId may already name a new mm.
+    exited: bool,
+}
+
+/// khugepaged_scan and its list (khugepaged_mm_lock): the registered mms in the order they
+/// were registered, where the scan stands, and whether __khugepaged_enter() woke the thread.
+/// Invariants: `cursor` indexes `slots`; only the cursor's slot can be `exited`.
 #[derive(Debug, Default)]
+pub struct MmSlots {
+    slots: Vec<MmSlot>,
+    /// khugepaged_scan.mm_slot.
+    cursor: Option<usize>,
+    /// khugepaged_scan.address: the next address to scan in the cursor's mm.
+    address: u64,
+    /// __khugepaged_enter() found the list empty and called wake_up_interruptible(): the
+    /// thread, if it waits for work, runs at the next chance (`Kernel::khugepaged_wakeups`).
+    enter_woke: bool,
+}
+
+impl MmSlots {
+    /// MMF_VM_HUGEPAGE: is the live mm `mm` registered?
+    pub(crate) fn contains(&self, mm: &MmId) -> bool {
+        self.slots.iter().any(|s| s.mm == *mm && !s.exited)
+    }
+
+    /// __khugepaged_enter(): register `mm` at the tail of the list (behind the cursor, "to let
+    /// the area settle down a little"), waking khugepaged if the list was empty. False if it
+    /// was registered already.
+    pub(crate) fn insert(&mut self, mm: MmId) -> bool {
+        if self.contains(&mm) {
+            return false;
+        }
+        self.enter_woke |= self.slots.is_empty();
+        self.slots.push(MmSlot { mm, exited: false });
+        true
+    }
+
+    /// __khugepaged_exit(): a slot khugepaged is not scanning goes at once; the cursor's slot
+    /// stays for khugepaged to collect.
+    fn exit(&mut self, mm: MmId) {
+        let Some(i) = self.slots.iter().position(|s| s.mm == mm && !s.exited) else {
+            return;
+        };
+        if self.cursor == Some(i) {
+            self.slots[i].exited = true;
+            return;
+        }
+        self.slots.remove(i);
+        if let Some(c) = self.cursor.as_mut() {
+            if *c > i {
+                *c -= 1;
+            }
+        }
+    }
+
+    /// list_empty(&khugepaged_scan.mm_head).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// collect_mm_slot() on the slot at `i` (no longer the cursor): freed if its mm exited.
+    fn collect(&mut self, i: usize) {
+        if self.slots[i].exited {
+            self.slots.remove(i);
+            if let Some(c) = self.cursor.as_mut() {
+                if *c > i {
+                    *c -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// Where the khugepaged thread is, while it runs (kthreads::Kthreads says whether it does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KhugepagedState {
+    /// About to start khugepaged_do_scan(): just created (kthread_run()) or woken.
+    Scan,
+    /// khugepaged_wait_work() with work: asleep until jiffies reaches khugepaged_sleep_expire.
+    ScanSleep,
+    /// khugepaged_wait_work() without work: asleep until an mm registers.
+    WaitWork,
+    /// khugepaged_alloc_sleep() inside a pass after a failed allocation: the pass resumes when
+    /// jiffies reaches `until` or someone wakes khugepaged_wait.
+    AllocSleep { until: u64, pass: Pass },
+}
+
+/// The locals of one khugepaged_do_scan() pass, kept across its allocation sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pass {
+    /// khugepaged_pages_to_scan as the pass began.
+    pages: u64,
+    progress: u64,
+    pass_through_head: u32,
+    /// `wait`: the pass may still sleep once after a failed allocation.
+    wait: bool,
+    /// `hpage` is ERR_PTR(-ENOMEM): the last huge page allocation failed.
+    alloc_failed: bool,
+}
+
+/// khugepaged's own state: the mms it scans (mm_slots), its thread and its sysfs counters.
+#[derive(Debug)]
 pub struct Khugepaged {
-    /// Registered address spaces (MMF_VM_HUGEPAGE).
-    pub mm_slots: BTreeSet<MmId>,
+    /// Registered address spaces (MMF_VM_HUGEPAGE) and the scan cursor.
+    pub mm_slots: MmSlots,
     /// khugepaged/pages_collapsed.
     pub pages_collapsed: u64,
+    /// khugepaged/full_scans: passes over the whole list.
+    pub full_scans: u64,
+    /// khugepaged_sleep_expire, in jiffies.
+    sleep_expire: u64,
+    state: KhugepagedState,
+}
+
+impl Default for Khugepaged {
+    /// As after boot: hugepage_init() started the thread, whose first pass found no mm.
+    fn default() -> Self {
+        Khugepaged {
+            mm_slots: MmSlots::default(),
+            pages_collapsed: 0,
+            full_scans: 0,
+            sleep_expire: 0,
+            state: KhugepagedState::WaitWork,
+        }
+    }
+}
+
+/// khugepaged_attr: the files of /sys/kernel/mm/transparent_hugepage/khugepaged/.
+pub(crate) static KHUGEPAGED_ATTRS: &[Attr] = &[
+    Attr::rw("defrag", show_knob, store_knob),
+    Attr::rw("max_ptes_none", show_knob, store_knob),
+    Attr::rw("max_ptes_swap", show_knob, store_knob),
+    Attr::rw("max_ptes_shared", show_knob, store_knob),
+    Attr::rw("pages_to_scan", show_knob, store_knob),
+    Attr::ro("pages_collapsed", |k, _| {
+        format!("{}\n", k.khugepaged.pages_collapsed)
+    }),
+    Attr::ro("full_scans", |k, _| {
+        format!("{}\n", k.khugepaged.full_scans)
+    }),
+    Attr::rw("scan_sleep_millisecs", show_knob, store_sleep),
+    Attr::rw("alloc_sleep_millisecs", show_knob, store_sleep),
+];
+
+/// The knob a file of this directory shows, as ThpKnobs names it.
+fn knob(a: &Attr) -> String {
+    format!("khugepaged/{}", a.name)
+}
+
+/// The show handler of a khugepaged knob.
+fn show_knob(k: &Kernel, a: &Attr) -> String {
+    let v = k.thp.knobs.read(&knob(a)).expect("a registered knob");
+    format!("{v}\n")
+}
+
+/// The store handler of a knob whose store only sets it.
+fn store_knob(k: &mut Kernel, a: &Attr, val: &str) -> SysResult<()> {
+    k.thp.knobs.write(&knob(a), val)
+}
+
+/// scan_sleep_millisecs_store() / alloc_sleep_millisecs_store(): set the value, expire the
+/// current sleep (khugepaged_sleep_expire = 0) and wake the thread, which so runs a pass at
+/// once and then sleeps the new time.
+fn store_sleep(k: &mut Kernel, a: &Attr, val: &str) -> SysResult<()> {
+    k.thp.knobs.write(&knob(a), val)?;
+    k.khugepaged.sleep_expire = 0;
+    k.khugepaged_wake();
+    Ok(())
 }
 
 impl Kernel {
+    /// khugepaged_enabled(): THP `enabled` is always or madvise; the thread runs.
+    pub(crate) fn khugepaged_enabled(&self) -> bool {
+        let k = &self.thp.knobs;
+        k.always() || k.madvise()
+    }
+
     /// khugepaged_enter(): register the mm the first time one of its VMAs could use THP.
     pub(crate) fn khugepaged_enter(&mut self, mm: MmId) {
-        let k = &self.thp.knobs;
-        if k.always() || k.madvise() {
+        if self.khugepaged_enabled() {
             self.khugepaged.mm_slots.insert(mm);
         }
     }
 
-    /// khugepaged_enter_vma() (shmem_mmap(), hugepage_madvise()): register the mm if
-    /// khugepaged runs and hugepage_vma_check() accepts the VMA.
+    /// khugepaged_fork(): the child of a registered mm is registered too (it inherits
+    /// MMF_VM_HUGEPAGE), whether or not khugepaged runs.
+    pub(crate) fn khugepaged_fork(&mut self, child: MmId, parent: MmId) {
+        if self.khugepaged.mm_slots.contains(&parent) {
+            self.khugepaged.mm_slots.insert(child);
+        }
+    }
+
+    /// khugepaged_enter_vma() (mmap_region(), vma_merge(), stack expansion,
+    /// hugepage_madvise()): register the mm if
+    /// khugepaged runs, the VMA spans an aligned 2 MiB range and hugepage_vma_check()
+    /// accepts it.
     pub(crate) fn khugepaged_enter_vma(&mut self, mm: MmId, vma: &Vma) {
-        let k = &self.thp.knobs;
-        if (k.always() || k.madvise()) && self.khugepaged_vma_check(vma) {
+        let spans_pmd = vma.start.next_multiple_of(HPAGE_SIZE) < vma.end & !(HPAGE_SIZE - 1);
+        if self.khugepaged_enabled() && spans_pmd && self.khugepaged_vma_check(vma) {
             self.khugepaged.mm_slots.insert(mm);
         }
     }
 
     /// khugepaged_exit(): the mm is gone.
     pub(crate) fn khugepaged_exit(&mut self, mm: MmId) {
-        self.khugepaged.mm_slots.remove(&mm);
+        self.khugepaged.mm_slots.exit(mm);
+    }
+
+    // ---- the thread ----
+
+    /// The thread as `enabled` says it should be: a knob write that bypassed enabled_store()
+    /// (a scenario header sets the knob directly) takes effect here, as that store would have.
+    pub(crate) fn khugepaged_sync_thread(&mut self) {
+        if self.kthreads.is_running(Kthread::Khugepaged) != self.khugepaged_enabled() {
+            self.start_stop_khugepaged();
+        }
+    }
+
+    /// start_stop_khugepaged() (enabled_store()): the thread runs while `enabled` is always
+    /// or madvise. A new thread starts with a pass; a running one is woken when there are mms
+    /// to scan. A stopped thread drops the scan cursor (the end of khugepaged()).
+    pub(crate) fn start_stop_khugepaged(&mut self) {
+        if self.khugepaged_enabled() {
+            if self.kthreads.kthread_run(Kthread::Khugepaged) {
+                self.khugepaged.state = KhugepagedState::Scan;
+            }
+            if !self.khugepaged.mm_slots.is_empty() {
+                self.khugepaged_wake();
+            }
+        } else if self.kthreads.kthread_stop(Kthread::Khugepaged) {
+            let slots = &mut self.khugepaged.mm_slots;
+            if let Some(i) = slots.cursor.take() {
+                slots.collect(i);
+            }
+        }
+    }
+
+    /// wake_up_interruptible(&khugepaged_wait): each sleep ends if its condition now holds
+    /// (wait_event re-checks it): the scan sleep once khugepaged_sleep_expire has passed, the
+    /// wait for work once there is an mm; the allocation sleep ends regardless.
+    fn khugepaged_wake(&mut self) {
+        let k = &mut self.khugepaged;
+        k.state = match k.state {
+            KhugepagedState::ScanSleep if self.clock.jiffies() >= k.sleep_expire => {
+                KhugepagedState::Scan
+            }
+            KhugepagedState::WaitWork if !k.mm_slots.is_empty() => KhugepagedState::Scan,
+            KhugepagedState::AllocSleep { pass, .. } => KhugepagedState::AllocSleep {
+                until: self.clock.jiffies(),
+                pass,
+            },
+            s => s,
+        };
+    }
+
+    /// Deliver the wake-up __khugepaged_enter() gave when it filled the empty list (the list
+    /// cannot reach the thread itself): at that moment the wait for work's condition held.
+    pub(crate) fn khugepaged_wakeups(&mut self) {
+        if std::mem::take(&mut self.khugepaged.mm_slots.enter_woke)
+            && self.kthreads.is_running(Kthread::Khugepaged)
+        {
+            let k = &mut self.khugepaged;
+            k.state = match k.state {
+                KhugepagedState::WaitWork => KhugepagedState::Scan,
+                KhugepagedState::AllocSleep { pass, .. } => KhugepagedState::AllocSleep {
+                    until: self.clock.jiffies(),
+                    pass,
+                },
+                s => s,
+            };
+        }
+    }
+
+    /// When the thread next runs (ns since boot), or None while it waits for an event.
+    pub(crate) fn khugepaged_due(&self) -> Option<u64> {
+        let now = self.clock.now_ns();
+        match self.khugepaged.state {
+            KhugepagedState::Scan => Some(now),
+            KhugepagedState::ScanSleep => Some(jiffies_to_ns(self.khugepaged.sleep_expire)),
+            KhugepagedState::AllocSleep { until, .. } => Some(jiffies_to_ns(until)),
+            KhugepagedState::WaitWork => None,
+        }
+        .map(|t| t.max(now))
+    }
+
+    /// khugepaged(): the thread runs once: a pass of khugepaged_do_scan() (or the rest of one
+    /// after its allocation sleep), then khugepaged_wait_work().
+    pub(crate) fn khugepaged_run(&mut self) {
+        let suspended = match self.khugepaged.state {
+            // The scan sleep ended (khugepaged_should_wakeup()) or the thread was woken.
+            KhugepagedState::Scan | KhugepagedState::ScanSleep => {
+                self.lru_add_drain_all();
+                let pass = Pass {
+                    pages: self.thp.knobs.pages_to_scan,
+                    progress: 0,
+                    pass_through_head: 0,
+                    wait: true,
+                    alloc_failed: false,
+                };
+                self.khugepaged_do_scan(pass, false)
+            }
+            KhugepagedState::AllocSleep { pass, .. } => self.khugepaged_do_scan(pass, true),
+            KhugepagedState::WaitWork => unreachable!("a thread waiting for work is never due"),
+        };
+        self.khugepaged.state = match suspended {
+            // khugepaged_alloc_sleep(): alloc_sleep_millisecs, or until woken.
+            Some(pass) => KhugepagedState::AllocSleep {
+                until: self.clock.jiffies()
+                    + msecs_to_jiffies(self.thp.knobs.alloc_sleep_millisecs),
+                pass,
+            },
+            None => self.khugepaged_wait_work(),
+        };
+    }
+
+    /// khugepaged_do_scan(): scan mm slots until `pages` are accounted for, the list was
+    /// passed through twice, or a second allocation failure; `resumed` when coming back from
+    /// the allocation sleep, which returns into khugepaged_prealloc_page(). Returns the pass
+    /// if it must sleep first (khugepaged_alloc_sleep()).
+    fn khugepaged_do_scan(&mut self, mut pass: Pass, mut resumed: bool) -> Option<Pass> {
+        while pass.progress < pass.pages {
+            // khugepaged_prealloc_page(): after a failed allocation, sleep once, then give up.
+            if !std::mem::take(&mut resumed) && std::mem::take(&mut pass.alloc_failed) {
+                if !pass.wait {
+                    break;
+                }
+                pass.wait = false;
+                return Some(pass);
+            }
+            if self.khugepaged.mm_slots.cursor.is_none() {
+                pass.pass_through_head += 1;
+            }
+            let has_work = !self.khugepaged.mm_slots.is_empty() && self.khugepaged_enabled();
+            if has_work && pass.pass_through_head < 2 {
+                pass.progress += self.khugepaged_scan_mm_slot(&mut pass);
+            } else {
+                pass.progress = pass.pages;
+            }
+        }
+        None
+    }
+
+    /// khugepaged_wait_work(): with mms to scan, sleep scan_sleep_millisecs (a sleep of 0
+    /// means the next pass at once, which the model, charging a pass no time, runs at the
+    /// next tick); without, wait until one registers.
+    fn khugepaged_wait_work(&mut self) -> KhugepagedState {
+        let has_work = !self.khugepaged.mm_slots.is_empty() && self.khugepaged_enabled();
+        if !has_work {
+            return KhugepagedState::WaitWork;
+        }
+        let sleep = msecs_to_jiffies(self.thp.knobs.scan_sleep_millisecs).max(1);
+        self.khugepaged.sleep_expire = self.clock.jiffies() + sleep;
+        KhugepagedState::ScanSleep
+    }
+
+    /// khugepaged_scan_mm_slot(): continue at the cursor (or the list head) with the VMAs of
+    /// its mm from khugepaged_scan.address: each VMA hugepage_vma_check() refuses counts 1,
+    /// each PMD range scanned HPAGE_PMD_NR; a range whose scan succeeds is collapsed and ends
+    /// the call (the mmap lock was dropped), as does reaching the budget `pass.pages -
+    /// pass.progress`, and every shmem range (khugepaged_scan_file() runs without the mmap
+    /// lock). When the mm has no VMA left the cursor moves to the next mm, or past the end of
+    /// the list: one more full scan. Returns the progress made.
+    /// Locks: mmap_read_trylock() on the mm (the model's never fails: nothing holds the mmap
+    /// lock between steps).
+    fn khugepaged_scan_mm_slot(&mut self, pass: &mut Pass) -> u64 {
+        let budget = pass.pages - pass.progress;
+        let slots = &mut self.khugepaged.mm_slots;
+        let i = *slots.cursor.get_or_insert_with(|| {
+            slots.address = 0;
+            0
+        });
+        let slot = slots.slots[i];
+        // khugepaged_collapse_pte_mapped_thps() has nothing queued: the model's
+        // retract_page_tables() always gets the mmap lock it tries for.
+        let mut progress = 1;
+        let mut stopped_in_vma = false;
+        let mut vma = if slot.exited {
+            None
+        } else {
+            self.mms[slot.mm]
+                .vmas
+                .find(self.khugepaged.mm_slots.address)
+                .map(Vma::for_fault)
+        };
+        'vmas: while let Some(v) = vma {
+            let next = self.mms[slot.mm].vmas.find(v.end).map(Vma::for_fault);
+            let hstart = v.start.next_multiple_of(HPAGE_SIZE);
+            let hend = v.end & !(HPAGE_SIZE - 1);
+            let address = self.khugepaged.mm_slots.address;
+            if !self.khugepaged_vma_check(&v) || hstart >= hend || address > hend {
+                progress += 1;
+                vma = next;
+                continue;
+            }
+            self.khugepaged.mm_slots.address = address.max(hstart);
+            while self.khugepaged.mm_slots.address < hend {
+                let haddr = self.khugepaged.mm_slots.address;
+                let r = self.khugepaged_scan_range(slot.mm, &v, haddr);
+                let collapse = r == ScanResult::Succeed;
+                if collapse
+                    && self.khugepaged_collapse_traced(slot.mm, haddr)
+                        == ScanResult::AllocHugePageFail
+                {
+                    pass.alloc_failed = true;
+                }
+                self.khugepaged.mm_slots.address += HPAGE_SIZE;
+                progress += HPAGE_NR;
+                // A file range always drops the mmap lock, a collapse does too.
+                if collapse || matches!(v.backing, Backing::File(_)) || progress >= budget {
+                    stopped_in_vma = true;
+                    break 'vmas;
+                }
+            }
+            vma = next;
+        }
+        if slot.exited || !stopped_in_vma {
+            let slots = &mut self.khugepaged.mm_slots;
+            if i + 1 < slots.slots.len() {
+                slots.cursor = Some(i + 1);
+                slots.address = 0;
+            } else {
+                slots.cursor = None;
+                self.khugepaged.full_scans += 1;
+            }
+            self.khugepaged.mm_slots.collect(i);
+        }
+        progress
     }
 
     /// hugepage_vma_check(): a shmem VMA qualifies when its file may hold THPs there
@@ -130,7 +543,7 @@ impl Kernel {
         if vma.flags & (VM_NOHUGEPAGE | VM_SPECIAL | VM_HUGETLB) != 0 {
             return false;
         }
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             return self.shmem_is_huge(ino, Some(vma), vma.pgoff)
                 && (vma.start >> 12)
                     .wrapping_sub(vma.pgoff)
@@ -161,7 +574,7 @@ impl Kernel {
     /// referenced only by the cache and its mappings, and at most max_ptes_none holes.
     fn khugepaged_scan_file(&mut self, ino: usize, start: u64) -> ScanResult {
         let mut present = 0;
-        for (_, &pfn) in self.shmem[ino].cache.range(start..start + HPAGE_NR) {
+        for (_, pfn) in self.inodes[ino].i_mapping.pages(start..start + HPAGE_NR) {
             if self.thp_head(pfn).is_some() {
                 return ScanResult::PageCompound;
             }
@@ -186,10 +599,9 @@ impl Kernel {
     /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
     fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
-        let cached: Vec<(u64, Pfn)> = self.shmem[ino]
-            .cache
-            .range(start..start + HPAGE_NR)
-            .map(|(&i, &p)| (i, p))
+        let cached: Vec<(u64, Pfn)> = self.inodes[ino]
+            .i_mapping
+            .pages(start..start + HPAGE_NR)
             .collect();
         if cached.is_empty() {
             return ScanResult::Truncated;
@@ -211,7 +623,7 @@ impl Kernel {
         }
         for &(index, pfn) in &cached {
             self.phys.copy(pfn, new.page(index - start));
-            self.shmem[ino].cache.remove(&index);
+            self.inodes[ino].i_mapping.remove(index);
             self.vmstat.nr_shmem -= 1;
             self.put_page(pfn);
         }
@@ -266,38 +678,42 @@ impl Kernel {
     /// The address space of `tid` and the 2 MiB range holding `addr` a step works on.
     fn khugepaged_target(
         &self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<(MmId, u64)> {
         Ok((self.task(tid)?.mm, addr & !(HPAGE_SIZE - 1)))
     }
 
     /// The scan step for the PMD range holding `addr` in `tid`'s address space:
-    /// khugepaged_scan_mm_slot()'s VMA checks, then khugepaged_scan_pmd().
+    /// khugepaged_scan_mm_slot()'s checks (the mm registered, the VMA fit), then
+    /// khugepaged_scan_pmd() or khugepaged_scan_file().
     pub fn khugepaged_scan(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
         // khugepaged_do_scan() starts each pass with lru_add_drain_all(): the pages faulted
         // before the pass are on the LRU by the time it looks at them.
         self.lru_add_drain_all();
-        let k = &self.thp.knobs;
-        if !(k.always() || k.madvise()) || !self.khugepaged.mm_slots.contains(&mm) {
+        if !self.khugepaged_enabled() || !self.khugepaged.mm_slots.contains(&mm) {
             return Ok(ScanResult::AnyProcess);
         }
-        let vma = match self.hugepage_vma_revalidate(mm, haddr) {
-            Ok(v) => v,
-            Err(r) => return Ok(r),
-        };
-        let r = if let Backing::Shmem(ino) = vma.backing {
+        Ok(match self.hugepage_vma_revalidate(mm, haddr) {
+            Ok(vma) => self.khugepaged_scan_range(mm, &vma, haddr),
+            Err(r) => r,
+        })
+    }
+
+    /// The scan of the PMD range at `haddr` of `vma`: khugepaged_scan_file() for a shmem
+    /// VMA, khugepaged_scan_pmd() for an anonymous one (mm_find_pmd() first).
+    fn khugepaged_scan_range(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> ScanResult {
+        let r = if let Backing::File(ino) = vma.backing {
             self.khugepaged_scan_file(ino, vma.linear_page_index(haddr))
         } else {
-            // mm_find_pmd(): only a PMD pointing at a PTE table is scanned.
             match self.mm_find_pmd(mm, haddr) {
                 Some(_) => {
-                    let r = self.scan_ptes(mm, &vma, haddr);
+                    let r = self.scan_ptes(mm, vma, haddr);
                     self.count_scan_result(r)
                 }
                 None => ScanResult::PmdNull,
@@ -309,7 +725,7 @@ impl Kernel {
             addr: haddr,
             result: r.name(),
         });
-        Ok(r)
+        r
     }
 
     /// mm_find_pmd(): the PMD slot of `addr` and the PTE table it points at, if it points at
@@ -327,10 +743,15 @@ impl Kernel {
     /// and install it with the old PTE table deposited.
     pub fn khugepaged_collapse(
         &mut self,
-        tid: crate::kernel::Tid,
+        tid: crate::sched::Tid,
         addr: u64,
     ) -> crate::SysResult<ScanResult> {
         let (mm, haddr) = self.khugepaged_target(tid, addr)?;
+        Ok(self.khugepaged_collapse_traced(mm, haddr))
+    }
+
+    /// The collapse of the range at `haddr`, with its trace event.
+    fn khugepaged_collapse_traced(&mut self, mm: MmId, haddr: u64) -> ScanResult {
         let r = self.khugepaged_collapse_at(mm, haddr);
         self.trace(Event::Khugepaged {
             step: "collapse",
@@ -338,19 +759,26 @@ impl Kernel {
             addr: haddr,
             result: r.name(),
         });
-        Ok(r)
+        r
     }
 
     /// khugepaged_alloc_page() then collapse_huge_page() or collapse_file() at `haddr`.
     fn khugepaged_collapse_at(&mut self, mm: MmId, haddr: u64) -> ScanResult {
-        let Some(new) = self.alloc_huge_folio(Gfp::TRANSHUGE | Gfp::ZERO) else {
+        // alloc_hugepage_khugepaged_gfpmask() | __GFP_THISNODE; the model zeroes the page
+        // so that the copy need only fill what is mapped.
+        let gfp = if self.thp.knobs.khugepaged_defrag {
+            Gfp::TRANSHUGE
+        } else {
+            Gfp::TRANSHUGE_LIGHT
+        };
+        let Some(new) = self.alloc_huge_folio(gfp | Gfp::THISNODE | Gfp::ZERO) else {
             self.vmstat.thp_collapse_alloc_failed += 1;
             return ScanResult::AllocHugePageFail;
         };
         self.vmstat.thp_collapse_alloc += 1;
         let result = match self.hugepage_vma_revalidate(mm, haddr) {
             Ok(vma) => match vma.backing {
-                Backing::Shmem(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
+                Backing::File(ino) => self.collapse_file(ino, vma.linear_page_index(haddr), new),
                 Backing::Anon => self.collapse_huge_page(mm, &vma, haddr, new),
             },
             Err(r) => r,
@@ -578,13 +1006,16 @@ struct ScanWalk {
 }
 
 impl ScanWalk {
-    /// The scan's result once every entry passed: one young and one writable entry needed.
+    /// The scan's result once every entry passed: one writable entry needed, and one young
+    /// one, or half of them young when swap entries would have to be read back.
     fn verdict(&self) -> ScanResult {
         if self.result != ScanResult::Succeed {
             self.result
         } else if !self.writable {
             ScanResult::PageRo
-        } else if self.referenced == 0 {
+        } else if self.referenced == 0
+            || (self.unmapped > 0 && self.referenced < HPAGE_NR as u32 / 2)
+        {
             ScanResult::LackReferencedPage
         } else {
             ScanResult::Succeed

@@ -3,7 +3,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::gup::FollFlags;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmap::page_align;
@@ -18,6 +18,7 @@ use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::SwpKind;
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
+use crate::sched::Tid;
 use crate::uapi::*;
 use std::ops::ControlFlow;
 
@@ -52,6 +53,8 @@ fn behavior_valid(advice: u64) -> bool {
 
 impl Kernel {
     /// madvise(2) (do_madvise).
+    /// Locks: the mmap lock, read for DONTNEED, FREE, COLD, PAGEOUT, POPULATE_* and REMOVE; write
+    /// for the advice that changes VMA flags.
     pub fn madvise(&mut self, tid: Tid, start: u64, len_in: u64, advice: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
         if !behavior_valid(advice) {
@@ -314,6 +317,7 @@ impl Kernel {
     /// madvise_free_single_vma(): anonymous pages become clean and old and go to the lazyfree
     /// LRU, so reclaim may drop them instead of swapping; a dirty page (PG_dirty) is left
     /// alone while others map it too.
+    /// Locks: the mmap lock, read; each table's PTL.
     fn madvise_free(&mut self, mm: MmId, start: u64, end: u64) {
         self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
@@ -333,6 +337,7 @@ impl Kernel {
     /// is unmapped (try_to_unmap() comes before shmem_writepage() finds no swap and redirties
     /// it) and stays in the page cache; in a VMA registered for uffd-wp a protected entry
     /// leaves a uffd-wp marker (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
+    /// Locks: the mmap lock, read; each table's PTL.
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let arm_markers = self.mms[mm]
             .vmas
@@ -417,11 +422,12 @@ impl Kernel {
 
     /// madvise_remove(): punch a hole in the file behind a shared writable mapping
     /// (vfs_fallocate(PUNCH_HOLE | KEEP_SIZE), so hugetlbfs punches as it does for fallocate).
+    /// Locks: the mmap lock, read, dropped around vfs_fallocate().
     fn madvise_remove(&mut self, vma: &Vma, start: u64, end: u64) -> SysResult<()> {
         if vma.flags & VM_LOCKED != 0 {
             return Err(Errno::EINVAL);
         }
-        let Backing::Shmem(ino) = vma.backing else {
+        let Backing::File(ino) = vma.backing else {
             return Err(Errno::EINVAL);
         };
         if vma.flags & (VM_SHARED | VM_WRITE) != VM_SHARED | VM_WRITE {

@@ -1,7 +1,9 @@
 //! mm/memfd.c: memfd_create().
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
+use crate::mm::filemap::Aops;
+use crate::sched::Tid;
 
 pub const MFD_CLOEXEC: u64 = 0x1;
 pub const MFD_ALLOW_SEALING: u64 = 0x2;
@@ -56,12 +58,13 @@ impl Kernel {
         if huge && !matches!((flags >> MFD_HUGE_SHIFT) & MFD_HUGE_MASK, 0 | 21) {
             return Err(Errno::ENODEV);
         }
-        let ino = self.shmem_new(0, Some(name.to_string()), huge);
+        let a_ops = if huge { Aops::Hugetlbfs } else { Aops::Shmem };
+        let ino = self.inode_new(0, Some(name.to_string()), a_ops);
         if flags & MFD_ALLOW_SEALING != 0 {
-            self.shmem[ino].seals &= !F_SEAL_SEAL;
+            self.inodes[ino].seals &= !F_SEAL_SEAL;
         }
         let pid = self.tasks[tid].pid;
-        let fd = self.fd_install_new(pid, crate::fs::file::FileKind::Shmem(ino), true, true);
+        let fd = self.fd_install_new(pid, crate::fs::file::FileKind::Inode(ino), true, true);
         if fd.is_err() {
             self.shmem_put_unreferenced(ino);
         }
@@ -73,9 +76,9 @@ impl Kernel {
     pub fn fcntl_seals(&mut self, tid: Tid, fd: i64, cmd: u64, arg: u64) -> SysResult<u64> {
         self.enter(tid)?;
         let file = self.fget(tid, fd)?.clone();
-        let ino = file.shmem_ino().ok_or(Errno::EINVAL)?;
+        let ino = file.inode().ok_or(Errno::EINVAL)?;
         match cmd {
-            F_GET_SEALS => Ok(self.shmem[ino].seals),
+            F_GET_SEALS => Ok(self.inodes[ino].seals),
             F_ADD_SEALS => {
                 // memfd_add_seals()
                 if !file.writable {
@@ -84,25 +87,25 @@ impl Kernel {
                 if arg & !F_ALL_SEALS != 0 {
                     return Err(Errno::EINVAL);
                 }
-                if self.shmem[ino].seals & F_SEAL_SEAL != 0 {
+                if self.inodes[ino].seals & F_SEAL_SEAL != 0 {
                     return Err(Errno::EPERM);
                 }
-                if arg & F_SEAL_WRITE != 0 && self.shmem[ino].seals & F_SEAL_WRITE == 0 {
+                if arg & F_SEAL_WRITE != 0 && self.inodes[ino].seals & F_SEAL_WRITE == 0 {
                     // mapping_deny_writable(): no VM_SHARED mapping may exist; then
                     // memfd_wait_for_pins(): no page may stay pinned.
                     let mapped = self
                         .i_mmap_overlaps(ino, 0, u64::MAX)
                         .iter()
                         .any(|f| f.flags & crate::mm::vma::vm::VM_SHARED != 0);
-                    let pinned = self.shmem[ino]
-                        .cache
-                        .values()
-                        .any(|&p| self.extra_refs.contains_key(&p));
+                    let pinned = self.inodes[ino]
+                        .i_mapping
+                        .pages(..)
+                        .any(|(_, p)| self.extra_refs.contains_key(&p));
                     if mapped || pinned {
                         return Err(Errno::EBUSY);
                     }
                 }
-                self.shmem[ino].seals |= arg;
+                self.inodes[ino].seals |= arg;
                 Ok(0)
             }
             _ => Err(Errno::EINVAL),

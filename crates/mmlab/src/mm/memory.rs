@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::UffdReason::{Minor, Missing, Wp};
 use crate::hw::{mmu, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::kernel::Kernel;
@@ -76,9 +77,9 @@ pub(crate) struct Vmf {
 
 impl Vmf {
     /// A fault at `addr` of `vma` with `flags`.
-    pub fn new(mm: MmId, vma: &Vma, addr: u64, flags: FaultFlags) -> Vmf {
+    pub fn new(mm: MmId, vma: Vma, addr: u64, flags: FaultFlags) -> Vmf {
         Vmf {
-            vma: vma.for_fault(),
+            vma,
             mm,
             address: addr & PAGE_MASK,
             real_address: addr,
@@ -121,13 +122,13 @@ impl Kernel {
     pub(crate) fn handle_mm_fault(
         &mut self,
         mm: MmId,
-        vma: &Vma,
+        vma: Vma,
         addr: u64,
         flags: FaultFlags,
     ) -> FaultResult {
         self.vmstat.pgfault += 1;
         let mut vmf = Vmf::new(mm, vma, addr, flags);
-        let r = if vma.is_hugetlb() {
+        let r = if vmf.vma.is_hugetlb() {
             self.hugetlb_fault(&mut vmf)
         } else {
             self.__handle_mm_fault(&mut vmf)
@@ -193,7 +194,7 @@ impl Kernel {
         match orig.kind() {
             PteKind::None => {
                 vmf.orig_pte = Pte::NONE;
-                if let Backing::Shmem(ino) = vmf.vma.backing {
+                if let Backing::File(ino) = vmf.vma.backing {
                     // do_fault(), which may map a huge page with the PMD itself.
                     return self.do_fault(vmf, ino);
                 }
@@ -276,6 +277,7 @@ impl Kernel {
 
     /// anon_vma_prepare(): give the faulting VMA an anon_vma before its first anonymous page;
     /// VM_FAULT_OOM if none can be had.
+    /// Locks: the mmap lock, read; mm->page_table_lock and the new anon_vma's lock.
     pub(crate) fn anon_vma_prepare(&mut self, vmf: &mut Vmf) -> FaultResult {
         if vmf.vma.anon_vma.is_none() {
             vmf.vma = self.vma_anon_prepare(vmf.mm, &vmf.vma);
@@ -420,7 +422,7 @@ impl Kernel {
             return Err(VmFault::SIGBUS);
         }
         match vmf.vma.backing {
-            Backing::Shmem(ino) if vmf.vma.flags & VM_UFFD_WP != 0 => self.do_fault(vmf, ino),
+            Backing::File(ino) if vmf.vma.flags & VM_UFFD_WP != 0 => self.do_fault(vmf, ino),
             _ => {
                 let slot = vmf.pte.expect("a marker has a slot");
                 table::set(&mut self.phys, slot, Pte::NONE);
@@ -432,9 +434,11 @@ impl Kernel {
     /// do_fault() for shmem: do_read_fault() with fault-around, do_shared_fault(), or
     /// do_cow_fault() for a private mapping of the file. The PMD may still be empty;
     /// vmf.orig_pte is none or a uffd-wp marker (FAULT_FLAG_ORIG_PTE_VALID).
-    fn do_fault(&mut self, vmf: &mut Vmf, ino: usize) -> FaultResult {
+    /// Locks: the mmap lock, read; the folio lock of the page-cache page; the PTL around the
+    /// install.
+    fn do_fault(&mut self, vmf: &mut Vmf, ino: Ino) -> FaultResult {
         let index = vmf.pgoff();
-        if index >= self.shmem[ino].size.div_ceil(PAGE_SIZE) {
+        if index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
             return Err(VmFault::SIGBUS);
         }
         // do_read_fault(): fault around only when the window is more than one page and the
@@ -459,7 +463,7 @@ impl Kernel {
         }
         // shmem_getpage_gfp(): a cached page is a minor fault, a missing one a missing fault,
         // for a VMA registered for them.
-        let cached = self.shmem[ino].cache.contains_key(&index);
+        let cached = self.inodes[ino].i_mapping.page(index).is_some();
         if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
             return Err(self.handle_userfault(vmf, Minor));
         }
@@ -558,7 +562,7 @@ impl Kernel {
     /// table. If the first cached page is part of a THP and the PMD is empty,
     /// filemap_map_pmd() maps the whole THP instead; a PTE table is only installed when there
     /// is something to map.
-    fn do_fault_around(&mut self, vmf: &Vmf, ino: usize) {
+    fn do_fault_around(&mut self, vmf: &Vmf, ino: Ino) {
         let vma = &vmf.vma;
         // The window starts at the fault_around_bytes-aligned address (not below the VMA) and
         // runs 16 pages, stopping at the end of the VMA and of the PTE table.
@@ -567,10 +571,10 @@ impl Kernel {
         let table_end = (start | (PMD_SIZE - 1)) + 1;
         let end = (start + window).min(vma.end).min(table_end);
         // filemap_map_pages() stops at EOF and skips pages that are not uptodate.
-        let eof = self.shmem[ino].size.div_ceil(PAGE_SIZE);
+        let eof = self.inodes[ino].i_size.div_ceil(PAGE_SIZE);
         let cached_at = |k: &Kernel, a: u64| {
             let index = vma.linear_page_index(a);
-            k.shmem[ino].cache.get(&index).copied().filter(|&p| {
+            k.inodes[ino].i_mapping.page(index).filter(|&p| {
                 index < eof && k.pages.folio_test(k.pages.folio(p), PageFlags::UPTODATE)
             })
         };
@@ -692,9 +696,9 @@ impl Kernel {
     /// vma_interval_tree_foreach() over shmem inode `ino`'s i_mmap: every VMA that maps some
     /// of the file's pages `[from, to)`, with the address range they have there, in the
     /// tree's order (by vm_pgoff, then as they were added).
-    pub(crate) fn i_mmap_overlaps(&self, ino: usize, from: u64, to: u64) -> Vec<FileMapping> {
+    pub(crate) fn i_mmap_overlaps(&self, ino: Ino, from: u64, to: u64) -> Vec<FileMapping> {
         let mut found: Vec<(u64, crate::mm::vma::VmaId, FileMapping)> = Vec::new();
-        for &id in &self.shmem[ino].i_mmap {
+        for &id in &self.inodes[ino].i_mapping.i_mmap {
             let Some((mm, v)) = self.vma_by_id(id) else {
                 continue;
             };
@@ -723,7 +727,7 @@ impl Kernel {
     /// Locks: i_mmap_rwsem, read.
     pub(crate) fn unmap_mapping_range(
         &mut self,
-        ino: usize,
+        ino: Ino,
         (from, to): (u64, u64),
         details: ZapDetails,
     ) {

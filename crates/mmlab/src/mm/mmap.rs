@@ -2,12 +2,13 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::{can_merge, vm::*, Backing, Vma};
 use crate::mm::{MmId, MMAP_BASE, MMAP_MIN_ADDR};
+use crate::sched::Tid;
 use crate::uapi::*;
 
 /// What mmap_region() maps.
@@ -94,7 +95,7 @@ impl Kernel {
         let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(tid, fd)?.clone();
-            if f.shmem_ino().is_some_and(|ino| self.shmem[ino].huge) {
+            if f.inode().is_some_and(|ino| self.inodes[ino].is_hugetlbfs()) {
                 len = hpage_align(len);
             } else if flags & MAP_HUGETLB != 0 {
                 // A MAP_HUGETLB request on a file that is not hugetlbfs.
@@ -107,9 +108,9 @@ impl Kernel {
                 return Err(Errno::EINVAL);
             }
             len = hpage_align(len);
-            let ino = self.shmem_new(len, None, true);
+            let ino = self.inode_new(len, None, crate::mm::filemap::Aops::Hugetlbfs);
             Some(crate::fs::file::File {
-                kind: crate::fs::file::FileKind::Shmem(ino),
+                kind: crate::fs::file::FileKind::Inode(ino),
                 readable: true,
                 writable: true,
                 refs: 0,
@@ -120,7 +121,7 @@ impl Kernel {
         let res = self.do_mmap(mm, addr, len, prot, flags, off, file.as_ref());
         if let Some(f) = file {
             // An anonymous hugetlb file that no VMA took is dropped again.
-            if let Some(ino) = f.shmem_ino() {
+            if let Some(ino) = f.inode() {
                 self.shmem_put_unreferenced(ino);
             }
         }
@@ -140,8 +141,8 @@ impl Kernel {
         file: Option<&crate::fs::file::File>,
     ) -> SysResult<u64> {
         let huge = file
-            .and_then(|f| f.shmem_ino())
-            .is_some_and(|ino| self.shmem[ino].huge);
+            .and_then(|f| f.inode())
+            .is_some_and(|ino| self.inodes[ino].is_hugetlbfs());
         // do_mmap()
         if len == 0 {
             return Err(Errno::EINVAL);
@@ -226,7 +227,7 @@ impl Kernel {
                     return Err(Errno::EINVAL);
                 }
                 // No f_op->mmap (a userfaultfd): ENODEV.
-                MapKind::File(f.shmem_ino().ok_or(Errno::ENODEV)?, pgoff)
+                MapKind::File(f.inode().ok_or(Errno::ENODEV)?, pgoff)
             }
             None => match flags & MAP_TYPE {
                 MAP_SHARED => {
@@ -259,6 +260,7 @@ impl Kernel {
     }
 
     /// mmap_region(): replace what was there, merge with a neighbour or add a VMA.
+    /// Locks: the mmap lock, write.
     fn mmap_region(
         &mut self,
         mm: MmId,
@@ -271,13 +273,13 @@ impl Kernel {
         self.do_munmap(mm, addr, len)?;
         if let MapKind::File(ino, _) = kind {
             use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_WRITE};
-            let seals = self.shmem[ino].seals;
+            let seals = self.inodes[ino].seals;
             // mapping_map_writable(): a write-sealed file takes no shared mapping.
             if vm_flags & VM_SHARED != 0 && seals & F_SEAL_WRITE != 0 {
                 return Err(Errno::EPERM);
             }
             // shmem_mmap(): after F_SEAL_FUTURE_WRITE a shared mapping is read-only for good.
-            if !self.shmem[ino].huge
+            if !self.inodes[ino].is_hugetlbfs()
                 && vm_flags & VM_SHARED != 0
                 && seals & F_SEAL_FUTURE_WRITE != 0
             {
@@ -289,7 +291,7 @@ impl Kernel {
         }
         let mut hugetlb_resv = Default::default();
         if let MapKind::File(ino, pgoff) = kind {
-            if self.shmem[ino].huge {
+            if self.inodes[ino].is_hugetlbfs() {
                 hugetlb_resv = self.hugetlbfs_file_mmap(ino, pgoff, len, vm_flags)?;
             }
         }
@@ -308,12 +310,12 @@ impl Kernel {
         }
         let (backing, pgoff) = match kind {
             MapKind::PrivateAnon => (Backing::Anon, addr >> PAGE_SHIFT),
-            MapKind::SharedAnon => (Backing::Shmem(self.shmem_zero_setup(len)), 0),
-            MapKind::File(ino, pgoff) => (Backing::Shmem(ino), pgoff),
+            MapKind::SharedAnon => (Backing::File(self.shmem_zero_setup(len)), 0),
+            MapKind::File(ino, pgoff) => (Backing::File(ino), pgoff),
         };
-        if let Backing::Shmem(ino) = backing {
+        if let Backing::File(ino) = backing {
             // The VMA's file reference (get_file()).
-            self.shmem[ino].refs += 1;
+            self.inodes[ino].refs += 1;
         }
         let vma = Vma {
             id: self.new_vma_id(),
@@ -323,7 +325,7 @@ impl Kernel {
             pgoff,
             backing,
             anon_vma: None,
-            anon_vma_chain: Vec::new(),
+            anon_vma_chain: Default::default(),
             hugetlb_resv,
             uffd_ctx: None,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
@@ -334,18 +336,20 @@ impl Kernel {
                 0
             },
         };
-        // shmem_mmap(): a shmem VMA holding an aligned 2 MiB is khugepaged's business.
-        if let Backing::Shmem(ino) = backing {
-            if !self.shmem[ino].huge && addr.next_multiple_of(HPAGE_SIZE) + HPAGE_SIZE <= end {
-                self.khugepaged_enter_vma(mm, &vma);
-            }
-        }
         self.vma_link(mm, vma);
         self.mms[mm].total_vm += len >> PAGE_SHIFT;
         // A shared anonymous VMA has a file of its own, so it never merges.
         if kind != MapKind::SharedAnon {
             self.vma_merge(mm, addr);
         }
+        // vma_merge() registered a merged VMA with khugepaged; this covers one that stayed
+        // alone.
+        let vma = self.mms[mm]
+            .vmas
+            .lookup(addr)
+            .expect("just linked")
+            .for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
         Ok(addr)
     }
 
@@ -508,9 +512,9 @@ impl Kernel {
             return Ok(());
         };
         self.rmap.vma_loc.insert(id, (mm, addr));
-        if let Backing::Shmem(ino) = new.backing {
-            self.shmem[ino].refs += 1;
-            self.shmem[ino].i_mmap.insert(id);
+        if let Backing::File(ino) = new.backing {
+            self.inodes[ino].refs += 1;
+            self.inodes[ino].i_mapping.i_mmap.insert(id);
         }
         // anon_vma_clone(new, vma): the new half joins every anon_vma of the old one's chain.
         let old = self.mms[mm]
@@ -528,8 +532,8 @@ impl Kernel {
     /// Locks: the mmap lock, write; i_mmap_rwsem, write.
     pub(crate) fn vma_link(&mut self, mm: MmId, vma: Vma) {
         self.rmap.vma_loc.insert(vma.id, (mm, vma.start));
-        if let Backing::Shmem(ino) = vma.backing {
-            self.shmem[ino].i_mmap.insert(vma.id);
+        if let Backing::File(ino) = vma.backing {
+            self.inodes[ino].i_mapping.i_mmap.insert(vma.id);
         }
         self.mms[mm].vmas.insert(vma);
     }
@@ -546,9 +550,9 @@ impl Kernel {
     /// The rmap half of removing a VMA that left the tree.
     fn vma_unlink_rmap(&mut self, v: &mut Vma) {
         self.rmap.vma_loc.remove(&v.id);
-        if let Backing::Shmem(ino) = v.backing {
-            if let Some(i) = self.shmem.get_mut(ino) {
-                i.i_mmap.remove(&v.id);
+        if let Backing::File(ino) = v.backing {
+            if let Some(i) = self.inodes.get_mut(ino) {
+                i.i_mapping.i_mmap.remove(&v.id);
             }
         }
         self.unlink_anon_vmas(v);
@@ -607,6 +611,7 @@ impl Kernel {
     /// Locks: the mmap lock, write; the anon_vma and i_mmap locks.
     pub(crate) fn vma_merge(&mut self, mm: MmId, start: u64) -> u64 {
         let (at, gone) = self.mms[mm].vmas.merge_around(start);
+        let merged = !gone.is_empty();
         for mut g in gone {
             // vma_adjust(): a survivor without an anon_vma imports the absorbed VMA's (the
             // importer then joins every anon_vma of the exporter's chain).
@@ -623,12 +628,17 @@ impl Kernel {
             self.vma_unlink_rmap(&mut g);
             self.vma_release(&g);
         }
+        if merged {
+            let survivor = self.mms[mm].vmas.lookup(at).expect("survivor").for_fault();
+            self.khugepaged_enter_vma(mm, &survivor);
+        }
         at
     }
 
     /// expand_downwards() (via expand_stack() from the fault path): grow a VM_GROWSDOWN VMA
     /// down to the page of `addr`. A guard gap of stack_guard_gap (256 pages) must stay to an
     /// accessible VMA below, and the stack may not exceed RLIMIT_STACK (8 MiB by default).
+    /// Locks: the mmap lock, read; the anon_vma lock and mm->page_table_lock around the growth.
     pub(crate) fn expand_downwards(&mut self, mm: MmId, vma: &Vma, addr: u64) -> SysResult<Vma> {
         let addr = addr & PAGE_MASK;
         if addr < MMAP_MIN_ADDR {
@@ -652,10 +662,13 @@ impl Kernel {
             self.mms[mm].committed += grow;
         }
         self.mms[mm].total_vm += grow;
-        Ok(self.vma_set_start(mm, vma.start, addr).for_fault())
+        let vma = self.vma_set_start(mm, vma.start, addr).for_fault();
+        self.khugepaged_enter_vma(mm, &vma);
+        Ok(vma)
     }
 
     /// munmap(2).
+    /// Locks: the mmap lock, write (5.19 downgrades it to read for the unmap itself).
     pub fn munmap(&mut self, tid: Tid, addr: u64, len: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
         self.do_munmap(mm, addr, len)
@@ -663,6 +676,7 @@ impl Kernel {
 
     /// __do_munmap(): split at the edges, zap, free the page tables nobody else covers, and
     /// drop the VMAs. An unmapped range is not an error.
+    /// Locks: the mmap lock, write (5.19 downgrades it to read for the unmap itself).
     pub(crate) fn do_munmap(&mut self, mm: MmId, start: u64, len: u64) -> SysResult<()> {
         if start & !PAGE_MASK != 0 || start > TASK_SIZE || len > TASK_SIZE - start {
             return Err(Errno::EINVAL);

@@ -127,6 +127,13 @@ impl Kernel {
         let mask = self.mms[mm].cpumask;
         let me = self.current_cpu;
         let mut remote = false;
+        self.trace(crate::trace::Event::TlbFlush {
+            mm,
+            start,
+            end,
+            full,
+            cpus: mask.count_ones(),
+        });
         for cpu in 0..self.tlbs.len() {
             if mask & (1 << cpu) == 0 {
                 continue;

@@ -1,5 +1,6 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
+pub mod filemap;
 pub mod fork;
 pub mod gup;
 pub mod huge_memory;
@@ -8,6 +9,7 @@ pub mod khugepaged;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;
+pub mod mincore;
 pub mod mmap;
 pub mod mmu_gather;
 pub mod mprotect;
@@ -19,7 +21,6 @@ pub mod rmap;
 pub mod shmem;
 pub mod swap;
 pub mod thp_knobs;
-pub mod uffd_mfill;
 pub mod userfaultfd;
 pub mod vm_fault;
 pub mod vma;

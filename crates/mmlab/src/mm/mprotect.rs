@@ -4,11 +4,12 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::mmap::{calc_vm_prot_bits, page_align};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::vma::vm::*;
 use crate::mm::MmId;
+use crate::sched::Tid;
 use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
@@ -21,6 +22,7 @@ use crate::uapi::*;
 
 impl Kernel {
     /// mprotect(2) (do_mprotect_pkey without pkeys).
+    /// Locks: the mmap lock, write.
     pub fn mprotect(&mut self, tid: Tid, start: u64, len: u64, prot: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
         let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
@@ -106,6 +108,7 @@ impl Kernel {
 
     /// mprotect_fixup(): split or merge so `[start, end)` is one VMA with `newflags`, then
     /// change_protection(). Returns the end of the VMA now holding `start`.
+    /// Locks: the mmap lock, write.
     fn mprotect_fixup(
         &mut self,
         mm: MmId,

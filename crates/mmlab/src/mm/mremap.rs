@@ -6,12 +6,13 @@
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::Pfn;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::table::{self, PMD_SIZE};
+use crate::sched::Tid;
 use crate::uapi::*;
 
 /// VM_LOCKONFAULT (include/linux/mm.h).
@@ -53,6 +54,7 @@ fn move_soft_dirty_pte(pte: Pte) -> Pte {
 
 impl Kernel {
     /// mremap(2), with the checks in the order of SYSCALL_DEFINE5(mremap) in 5.19.
+    /// Locks: the mmap lock, write (downgraded to read only when shrinking in place).
     pub fn mremap(
         &mut self,
         tid: Tid,
@@ -281,9 +283,9 @@ impl Kernel {
         } else {
             pgoff
         };
-        if let Backing::Shmem(ino) = vma.backing {
+        if let Backing::File(ino) = vma.backing {
             // get_file(): the new VMA holds its own reference; the shmem size is untouched.
-            self.shmem[ino].refs += 1;
+            self.inodes[ino].refs += 1;
         }
         // A private hugetlb mapping's resv_map goes with the new VMA, which only ever uses or
         // gives back the reservations of its own range; move_vma() then drops the old VMA's
@@ -307,7 +309,7 @@ impl Kernel {
             end: dst + new_len,
             pgoff,
             hugetlb_resv,
-            anon_vma_chain: Vec::new(),
+            anon_vma_chain: Default::default(),
             ..vma.clone()
         };
         self.anon_vma_clone(&mut new, vma);
@@ -318,7 +320,7 @@ impl Kernel {
         // (merged with a registered neighbour or not) is no longer registered, and no merge
         // follows.
         let remap = self.mms[mm].vmas.get_mut(at).cloned().and_then(|v| {
-            self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+            self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
         });
         if remap.is_none() {
             if let Some(v) = self.mms[mm]
@@ -335,6 +337,7 @@ impl Kernel {
 
     /// move_vma(): copy_vma() to `dst`, move_page_tables(), then unmap the old range (or, with
     /// MREMAP_DONTUNMAP, leave the old VMA mapped and empty).
+    /// Locks: the mmap lock, write.
     #[allow(clippy::too_many_arguments)]
     fn move_vma(
         &mut self,
@@ -379,11 +382,11 @@ impl Kernel {
         // the old range, which the unmap below queues).
         if err.is_none() {
             let remap = self.mms[mm].vmas.lookup(dst).cloned().and_then(|v| {
-                self.uffd_ctx_wanting(&v, crate::fs::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
+                self.uffd_ctx_wanting(&v, crate::uapi::userfaultfd::UFFD_FEATURE_EVENT_REMAP)
             });
             if let Some(ctx) = remap {
                 let msg = crate::fs::userfaultfd::UffdMsg {
-                    event: crate::fs::userfaultfd::UFFD_EVENT_REMAP,
+                    event: crate::uapi::userfaultfd::UFFD_EVENT_REMAP,
                     arg: [addr, dst, old_len],
                 };
                 self.userfaultfd_event(ctx, msg, None);
@@ -421,7 +424,7 @@ impl Kernel {
                     self.unlink_anon_vmas(&mut old);
                     let v = self.mms[mm].vmas.get_mut(addr).expect("old vma");
                     v.anon_vma = None;
-                    v.anon_vma_chain = Vec::new();
+                    v.anon_vma_chain = Default::default();
                 }
             }
             return Ok(dst);
@@ -457,6 +460,8 @@ impl Kernel {
     /// extent moves its lower table by one entry (move_normal_pud/move_normal_pmd, each
     /// flushing the old extent unconditionally), anything else goes entry by entry
     /// (move_ptes). Returns how many bytes were done (less than `len` on OOM).
+    /// Locks: the mmap lock, write; the anon_vma and i_mmap locks when need_rmap_locks; each old
+    /// and new PTL.
     fn move_page_tables(&mut self, mm: MmId, old: u64, new: u64, len: u64) -> u64 {
         if len == 0 {
             return 0;
@@ -549,6 +554,7 @@ impl Kernel {
     /// table on each side), soft-dirty, then one flush_tlb_range() of the old extent if a
     /// present entry moved. move_pte() is a no-op on x86, and nothing else changes per entry
     /// (no rmap or refcount update: the pages stay mapped once).
+    /// Locks: both PTLs (the new one nested).
     fn move_ptes(
         &mut self,
         mm: MmId,
@@ -664,7 +670,7 @@ fn mremap_align(vma: &Vma) -> u64 {
 mod tests {
     use super::*;
     use crate::fs::proc::{PM_PFRAME_MASK, PM_PRESENT};
-    use crate::kernel::Signal;
+    use crate::sched::Signal;
     use crate::Config;
 
     const P: u64 = PAGE_SIZE;
@@ -1127,8 +1133,8 @@ mod tests {
         let q = k.mremap(t, s, 2 * P, 3 * P, MREMAP_MAYMOVE, 0).unwrap();
         assert_eq!(k.load(t, q), Ok(0x5a));
         assert_eq!(k.load(t, q + 2 * P), Err(Signal::Bus));
-        if let Backing::Shmem(ino) = vma(&k, t, q).unwrap().backing {
-            assert_eq!(k.shmem[ino].size, P);
+        if let Backing::File(ino) = vma(&k, t, q).unwrap().backing {
+            assert_eq!(k.inodes[ino].i_size, P);
         } else {
             panic!("shared anon is shmem");
         }

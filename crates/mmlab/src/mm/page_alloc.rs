@@ -53,6 +53,7 @@ impl Kernel {
     /// __alloc_pages(): `1 << order` frames, zeroed with __GFP_ZERO, made one compound page
     /// with __GFP_COMP; the head has refcount 1. None is a failed allocation, which each
     /// caller turns into its own error (ENOMEM, VM_FAULT_OOM, a THP fallback).
+    /// Locks: zone->lock (the per-CPU lists' lock for order 0).
     pub(crate) fn alloc_pages(&mut self, gfp: Gfp, order: u32) -> Option<Pfn> {
         let pfn = if self.fail_alloc.should_fail(gfp) {
             None
@@ -84,6 +85,7 @@ impl Kernel {
 
     /// The one place frames return: free_pages_prepare() (the LRU, the contents) and
     /// __free_one_page(). The folio's references are all gone.
+    /// Locks: lruvec->lru_lock if the folio is still on an LRU; zone->lock.
     pub(crate) fn free_frames(&mut self, f: Folio) {
         let order = self.pages.folio_order(f);
         debug_assert_eq!(

@@ -6,9 +6,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
+use crate::hw::PAGE_SIZE;
 use crate::kernel::Kernel;
+use crate::mm::hugetlb::HPAGE_SIZE;
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
-use crate::mm::vma::{vm::VM_UFFD_WP, AnonVmaId, Vma, VmaId};
+use crate::mm::vma::vm::{VM_LOCKED, VM_SEQ_READ, VM_SHARED, VM_UFFD_WP};
+use crate::mm::vma::{AnonVmaId, Vma, VmaId};
 use crate::mm::MmId;
 use crate::page::{Folio, PageFlags, Pfn};
 use crate::pgtable::pmd::PmdKind;
@@ -98,6 +101,7 @@ impl Kernel {
     /// anon_vma_clone(): `dst` joins every anon_vma of `src`'s chain; with no anon_vma of its
     /// own yet it reuses one of them that no VMA files into and that has at most one child
     /// (degree below 2), never `src`'s own.
+    /// Locks: the mmap lock, write; the anon_vma root lock, write.
     pub(crate) fn anon_vma_clone(&mut self, dst: &mut Vma, src: &Vma) {
         for &av in src.anon_vma_chain.iter().rev() {
             self.anon_vma_chain_link(dst, av);
@@ -114,6 +118,7 @@ impl Kernel {
     /// anon_vma_fork(): the child's VMA joins the parent VMA's anon_vmas so rmap finds the
     /// pages they share, and files its own (COW) pages in a reused anon_vma or in a new one
     /// whose parent is the parent VMA's and whose root is that one's root.
+    /// Locks: both mmap locks, write; the anon_vma root lock, write.
     pub(crate) fn anon_vma_fork(&mut self, vma: &mut Vma, pvma: &Vma) {
         let Some(pav) = pvma.anon_vma else {
             return;
@@ -141,6 +146,7 @@ impl Kernel {
     /// unlink_anon_vmas(): `vma` leaves every anon_vma of its chain; one left with no VMA is
     /// released (put_anon_vma(), and its root's pin with it). The VMA files no new pages
     /// anywhere afterwards (vma->anon_vma is cleared; a fault prepares one again).
+    /// Locks: the mmap lock, write; the anon_vma root lock, write.
     pub(crate) fn unlink_anon_vmas(&mut self, vma: &mut Vma) {
         let mut emptied = Vec::new();
         for av in std::mem::take(&mut vma.anon_vma_chain) {
@@ -313,9 +319,9 @@ impl Kernel {
                 .map(|a| a.vmas.iter().copied().collect())
                 .unwrap_or_default()
         } else {
-            self.shmem
+            self.inodes
                 .get(mapping as usize)
-                .map(|i| i.i_mmap.iter().copied().collect())
+                .map(|i| i.i_mapping.i_mmap.iter().copied().collect())
                 .unwrap_or_default()
         };
         for id in vmas {
@@ -334,6 +340,7 @@ impl Kernel {
 
     /// page_vma_mapped_walk(): where in `vma` of `mm`, from `addr`, the folio `f` is mapped:
     /// its PMD, or PTEs mapping one of its pages (present, or as a migration entry).
+    /// Locks: takes each table's PTL (the PMD lock for a huge entry) while it looks.
     pub(crate) fn page_vma_mapped(&self, f: Folio, mm: MmId, vma: &Vma, addr: u64) -> Vec<Mapped> {
         let nr = self.pages.folio_nr_pages(f);
         let first = self.pages.page(f.pfn()).index();
@@ -347,6 +354,43 @@ impl Kernel {
             let _ = walk_page_range(&mut &*self, mm, addr, end, &mut w);
         }
         w.hits
+    }
+
+    /// folio_referenced(): how many mappings of `f` were accessed since the last look, and
+    /// the flags of the VMAs they are in. Each accessed PTE loses its accessed bit without a
+    /// TLB flush (x86's ptep_clear_flush_young(): a stale entry only delays the next
+    /// reference), an accessed PMD loses it with a flush of its 2 MiB; a reference through a
+    /// VM_SEQ_READ mapping does not count; the folio's own PG_young counts once per VMA that
+    /// sees it. A VM_LOCKED VMA that maps it (a small folio, or a large one by PMD) ends the
+    /// walk with VM_LOCKED in the flags (5.19 also restores the missed mlock there; mlock is
+    /// not modelled yet). Locks: the folio lock (taken here for a file folio); the anon_vma
+    /// or i_mmap_rwsem, read.
+    pub fn folio_referenced(&mut self, f: Folio) -> Referenced {
+        let mapcount = self.pages.folio_mapcount(f);
+        if mapcount <= 0 || self.pages.folio_mapping(f) == 0 {
+            return Referenced::default();
+        }
+        let mut w = FolioReferenced {
+            f,
+            mapcount,
+            found: Referenced::default(),
+        };
+        self.rmap_walk(f, &mut w);
+        w.found
+    }
+
+    /// folio_mkclean(): write-protect and clean every shared mapping of a page-cache folio
+    /// that is dirty or writable (each PTE cleared and flushed first, each PMD invalidated), so
+    /// the next write faults and dirties the folio again; the number of entries cleaned. An
+    /// anonymous folio (no address_space) and private mappings are left alone. Locks: the
+    /// folio lock; i_mmap_rwsem, read.
+    pub fn folio_mkclean(&mut self, f: Folio) -> u32 {
+        if self.pages.folio_test(f, PageFlags::ANON) || self.pages.folio_mapcount(f) <= 0 {
+            return 0;
+        }
+        let mut w = FolioMkclean { f, cleaned: 0 };
+        self.rmap_walk(f, &mut w);
+        w.cleaned
     }
 
     /// try_to_unmap() of a page-cache folio (TTU_SPLIT_HUGE_PMD | TTU_BATCH_FLUSH, as
@@ -408,6 +452,7 @@ impl Kernel {
     /// unmap_page() makes it: each PMD mapping is split first, then every PTE of it becomes a
     /// migration entry (writable, readable-exclusive or readable, keeping soft-dirty and
     /// uffd-wp) and loses its mapping and reference.
+    /// Locks: the folio lock; the anon_vma root lock, read.
     pub(crate) fn try_to_migrate(&mut self, f: Folio) {
         self.rmap_walk(f, &mut TryToMigrate { f });
     }
@@ -415,6 +460,7 @@ impl Kernel {
     /// remove_migration_ptes() for the folio `f` (after a split, each new folio in turn): every
     /// migration entry of its pages becomes a PTE again, old and clean, writable if the entry
     /// was and the VMA is, PG_anon_exclusive again unless it was only readable.
+    /// Locks: the folio lock; the anon_vma root lock, read (held by the caller).
     pub(crate) fn remove_migration_ptes(&mut self, f: Folio) {
         self.rmap_walk_locked(f, &mut RemoveMigrationPtes { f });
     }
@@ -531,6 +577,108 @@ impl<'k> MmWalk<&'k Kernel> for PvmwWalk {
         };
         if pfn.is_some_and(|p| self.ours(p)) {
             self.hits.push(Mapped::Pte(addr, slot));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// What folio_referenced() returns: the count (`referenced`) and `*vm_flags`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Referenced {
+    /// VMAs in which the folio was referenced (an accessed entry, or PG_young).
+    pub referenced: u32,
+    /// The flags of those VMAs (VM_LOCKED alone says a locked VMA maps the folio).
+    pub vm_flags: u64,
+}
+
+/// folio_referenced_one() as an rmap_one.
+struct FolioReferenced {
+    f: Folio,
+    /// The mappings not seen yet; the walk ends when none are left.
+    mapcount: i32,
+    found: Referenced,
+}
+
+impl RmapWalk for FolioReferenced {
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
+        let large = k.pages.folio_test_large(self.f);
+        let mut referenced = 0;
+        for m in k.page_vma_mapped(self.f, mm, vma, addr) {
+            if vma.flags & VM_LOCKED != 0 && (!large || matches!(m, Mapped::Pmd(..))) {
+                self.found.vm_flags |= VM_LOCKED;
+                return ControlFlow::Break(());
+            }
+            match m {
+                Mapped::Pte(_, slot) => {
+                    let pte = table::get(&k.phys, slot);
+                    if pte.young() {
+                        table::set(&mut k.phys, slot, pte.mkold());
+                        if vma.flags & VM_SEQ_READ == 0 {
+                            referenced += 1;
+                        }
+                    }
+                }
+                Mapped::Pmd(haddr, slot) => {
+                    let pmd = table::get_pmd(&k.phys, slot);
+                    if pmd.young() {
+                        table::set_pmd(&mut k.phys, slot, pmd.mkold());
+                        k.flush_tlb_mm_range(mm, haddr, haddr + HPAGE_SIZE);
+                        referenced += 1;
+                    }
+                }
+            }
+            self.mapcount -= 1;
+        }
+        if k.pages.folio_test(self.f, PageFlags::YOUNG) {
+            k.pages.folio_clear(self.f, PageFlags::YOUNG);
+            referenced += 1;
+        }
+        if referenced > 0 {
+            self.found.referenced += 1;
+            self.found.vm_flags |= vma.flags & !VM_LOCKED;
+        }
+        if self.mapcount == 0 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+/// page_mkclean_one() as an rmap_one (invalid_mkclean_vma(): shared VMAs only).
+struct FolioMkclean {
+    f: Folio,
+    cleaned: u32,
+}
+
+impl RmapWalk for FolioMkclean {
+    fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
+        if vma.flags & VM_SHARED == 0 {
+            return ControlFlow::Continue(());
+        }
+        for m in k.page_vma_mapped(self.f, mm, vma, addr) {
+            match m {
+                Mapped::Pte(a, slot) => {
+                    let pte = table::get(&k.phys, slot);
+                    if !pte.dirty() && !pte.write() {
+                        continue;
+                    }
+                    // ptep_clear_flush()
+                    table::set(&mut k.phys, slot, Pte::NONE);
+                    k.flush_tlb_mm_range(mm, a, a + PAGE_SIZE);
+                    table::set(&mut k.phys, slot, pte.wrprotect().mkclean());
+                }
+                Mapped::Pmd(haddr, slot) => {
+                    let pmd = table::get_pmd(&k.phys, slot);
+                    if !pmd.dirty() && !pmd.write() {
+                        continue;
+                    }
+                    // pmdp_invalidate()
+                    k.flush_tlb_mm_range(mm, haddr, haddr + HPAGE_SIZE);
+                    table::set_pmd(&mut k.phys, slot, pmd.wrprotect().mkclean());
+                }
+            }
+            self.cleaned += 1;
         }
         ControlFlow::Continue(())
     }

@@ -1,39 +1,17 @@
 //! mm/shmem.c: shmem inodes and their page cache, for shared anonymous memory
 //! (shmem_zero_setup) and memfd files: ftruncate (shmem_setattr), fallocate, hole punching.
 
-use std::collections::BTreeMap;
+use crate::fs::inode::{Ino, Inode, InodeInfo};
+use crate::mm::filemap::Aops;
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::PAGE_SIZE;
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_NR;
 use crate::mm::memory::ZapDetails;
 use crate::mm::vma::{vm::*, Vma};
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
-
-/// A shmem inode: size and page cache (index → PFN).
-#[derive(Debug, Default)]
-pub struct ShmemInode {
-    pub size: u64,
-    pub cache: BTreeMap<u64, Pfn>,
-    /// Open references: one per VMA mapping it.
-    pub refs: u32,
-    /// The inode number (get_next_ino()).
-    pub i_ino: u64,
-    /// The memfd name (None for the "dev/zero" file behind shared anonymous memory).
-    pub name: Option<String>,
-    /// A hugetlbfs inode: the cache maps huge page indices to 2 MiB compound pages.
-    pub huge: bool,
-    /// hugetlbfs: huge page indices reserved for shared mappings and not yet instantiated.
-    pub resv: std::collections::BTreeSet<u64>,
-    /// info->fallocend: the page index fallocate() has allocated up to, which may lie past
-    /// i_size with KEEP_SIZE; a THP split keeps the pages below it.
-    pub fallocend: u64,
-    /// info->seals (F_SEAL_*): F_SEAL_SEAL alone unless the memfd allowed sealing.
-    pub seals: u64,
-    /// mapping->i_mmap: the VMAs that map the file (vma_interval_tree).
-    pub i_mmap: std::collections::BTreeSet<crate::mm::vma::VmaId>,
-}
+use crate::sched::Tid;
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
 pub const FALLOC_FL_PUNCH_HOLE: u64 = 0x02;
@@ -55,39 +33,27 @@ const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
 impl Kernel {
     /// shmem_zero_setup(): a new shmem inode of `size` bytes for a MAP_SHARED|MAP_ANONYMOUS VMA.
     pub(crate) fn shmem_zero_setup(&mut self, size: u64) -> usize {
-        self.shmem_new(size, None, false)
+        self.inode_new(size, None, Aops::Shmem)
     }
 
     /// shmem_file_setup() / hugetlb_file_setup(): a new inode, no references yet.
-    pub(crate) fn shmem_new(&mut self, size: u64, name: Option<String>, huge: bool) -> usize {
+    pub(crate) fn inode_new(&mut self, size: u64, name: Option<String>, a_ops: Aops) -> Ino {
         self.last_ino += 1;
-        let i_ino = self.last_ino;
-        self.shmem.insert(ShmemInode {
-            size,
-            cache: BTreeMap::new(),
-            refs: 0,
-            i_ino,
-            name,
-            huge,
-            resv: Default::default(),
-            fallocend: 0,
-            // Only memfd_create(MFD_ALLOW_SEALING) lifts F_SEAL_SEAL.
-            seals: crate::mm::memfd::F_SEAL_SEAL,
-            i_mmap: Default::default(),
-        })
+        self.inodes
+            .insert(Inode::new(self.last_ino, size, name, a_ops))
     }
 
     /// Forget an inode nobody took a reference on (a failed memfd_create()).
-    pub(crate) fn shmem_put_unreferenced(&mut self, ino: usize) {
-        if self.shmem[ino].refs == 0 {
-            self.shmem.remove(ino);
+    pub(crate) fn shmem_put_unreferenced(&mut self, ino: Ino) {
+        if self.inodes[ino].refs == 0 {
+            self.inodes.remove(ino);
         }
     }
 
     /// shmem_getpage_gfp(SGP_CACHE) for a fault in `vma`: the page at `index`, allocated if
     /// absent; a page (or huge page) fallocate() left not uptodate is cleared and marked
     /// uptodate now.
-    pub(crate) fn shmem_getpage(&mut self, ino: usize, index: u64, vma: &Vma) -> SysResult<Pfn> {
+    pub(crate) fn shmem_getpage(&mut self, ino: Ino, index: u64, vma: &Vma) -> SysResult<Pfn> {
         let pfn = self.shmem_getpage_gfp(ino, index, Some(vma))?;
         let f = self.pages.folio(pfn);
         self.pages.folio_set(f, PageFlags::UPTODATE);
@@ -97,9 +63,9 @@ impl Kernel {
     /// shmem_is_huge(): may the page at `index` be allocated as part of a THP? `shmem_enabled`'s
     /// deny and force decide alone; otherwise the internal mount's setting does (within_size:
     /// the huge page ends inside i_size; advise: the VMA has MADV_HUGEPAGE).
-    pub(crate) fn shmem_is_huge(&self, ino: usize, vma: Option<&Vma>, index: u64) -> bool {
+    pub(crate) fn shmem_is_huge(&self, ino: Ino, vma: Option<&Vma>, index: u64) -> bool {
         let k = &self.thp.knobs;
-        if self.shmem[ino].huge || k.shmem_enabled == 4 {
+        if self.inodes[ino].is_hugetlbfs() || k.shmem_enabled == 4 {
             return false;
         }
         if vma.is_some_and(|v| v.flags & VM_NOHUGEPAGE != 0) {
@@ -113,7 +79,7 @@ impl Kernel {
             0 => true,
             1 => {
                 let end = (index + 1).next_multiple_of(HPAGE_NR);
-                self.shmem[ino].size.div_ceil(PAGE_SIZE) >= end || advised
+                self.inodes[ino].i_size.div_ceil(PAGE_SIZE) >= end || advised
             }
             2 => advised,
             _ => false,
@@ -127,13 +93,15 @@ impl Kernel {
     /// allows and no page of the aligned 2 MiB is cached yet, a THP is allocated instead
     /// (thp_file_alloc; thp_file_fallback when no 2 MiB block is free). New folios go to the
     /// LRU (folio_add_lru()).
+    /// Locks: the folio lock of the page it returns (dropped by the caller); i_pages lock on
+    /// insertion.
     pub(crate) fn shmem_getpage_gfp(
         &mut self,
-        ino: usize,
+        ino: Ino,
         index: u64,
         vma: Option<&Vma>,
     ) -> SysResult<Pfn> {
-        if let Some(&pfn) = self.shmem[ino].cache.get(&index) {
+        if let Some(pfn) = self.inodes[ino].i_mapping.page(index) {
             if vma.is_none() {
                 let f = self.pages.folio(pfn);
                 self.pages.folio_set(f, PageFlags::UPTODATE);
@@ -143,9 +111,9 @@ impl Kernel {
         if self.shmem_is_huge(ino, vma, index) {
             let hindex = index & !(HPAGE_NR - 1);
             // shmem_alloc_hugepage(): only into an empty 2 MiB stretch of the file.
-            if self.shmem[ino]
-                .cache
-                .range(hindex..hindex + HPAGE_NR)
+            if self.inodes[ino]
+                .i_mapping
+                .pages(hindex..hindex + HPAGE_NR)
                 .next()
                 .is_none()
             {
@@ -170,24 +138,24 @@ impl Kernel {
 
     /// shmem_add_to_page_cache(): frame `pfn` becomes the file's page at `index`; the cache
     /// takes over the allocation's reference.
-    pub(crate) fn shmem_add_to_page_cache(&mut self, ino: usize, index: u64, pfn: Pfn) {
+    pub(crate) fn shmem_add_to_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
         p.flags = PageFlags::SWAPBACKED;
         p.mapping = ino as u32;
         p.index = index;
-        self.shmem[ino].cache.insert(index, pfn);
+        self.inodes[ino].i_mapping.add_page(index, pfn);
         self.vmstat.nr_shmem += 1;
     }
 
     /// shmem_add_to_page_cache() of a new THP at `hindex` (its contents already set): 512
     /// entries, one reference each.
-    pub(crate) fn shmem_add_thp(&mut self, ino: usize, hindex: u64, f: Folio) {
+    pub(crate) fn shmem_add_thp(&mut self, ino: Ino, hindex: u64, f: Folio) {
         self.pages.folio_set(f, PageFlags::SWAPBACKED);
         let p = self.pages.page_mut(f.pfn());
         p.mapping = ino as u32;
         p.index = hindex;
         for i in 0..HPAGE_NR {
-            self.shmem[ino].cache.insert(hindex + i, f.page(i));
+            self.inodes[ino].i_mapping.add_page(hindex + i, f.page(i));
         }
         self.pages.folio_ref_add(f, HPAGE_NR as i32 - 1);
         self.vmstat.nr_shmem += HPAGE_NR;
@@ -195,13 +163,13 @@ impl Kernel {
     }
 
     /// Drop one VMA reference (fput); the last one truncates the page cache (shmem_evict_inode).
-    pub(crate) fn shmem_put(&mut self, ino: usize) {
-        self.shmem[ino].refs -= 1;
-        if self.shmem[ino].refs == 0 {
-            let inode = self.shmem.remove(ino);
-            self.hugetlb_unreserve(inode.resv.len() as u64);
-            for (_, pfn) in inode.cache {
-                if !inode.huge {
+    pub(crate) fn shmem_put(&mut self, ino: Ino) {
+        self.inodes[ino].refs -= 1;
+        if self.inodes[ino].refs == 0 {
+            let mut inode = self.inodes.remove(ino);
+            self.hugetlb_unreserve(inode.resv().map_or(0, |r| r.len() as u64));
+            for pfn in inode.i_mapping.take_pages() {
+                if !inode.is_hugetlbfs() {
                     self.vmstat.nr_shmem -= 1;
                     if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
                         self.vmstat.nr_shmem_hugepages -= 1;
@@ -214,18 +182,20 @@ impl Kernel {
 
     /// shmem_truncate_range() / shmem_undo_range(): drop the cached pages wholly inside the byte
     /// range `[lstart, lend]` and zero the parts of the pages at its edges.
-    pub(crate) fn shmem_truncate_range(&mut self, ino: usize, lstart: u64, lend: u64) {
+    /// Locks: i_rwsem, write (the caller's); each folio lock in turn.
+    pub(crate) fn shmem_truncate_range(&mut self, ino: Ino, lstart: u64, lend: u64) {
         let first_whole = lstart.div_ceil(PAGE_SIZE);
         let end_whole = lend.saturating_add(1) / PAGE_SIZE;
         // shmem_undo_range(): a range reaching fallocend pulls it back to its start.
-        let i = &mut self.shmem[ino];
-        if i.fallocend > first_whole && i.fallocend <= end_whole {
-            i.fallocend = first_whole;
+        if let InodeInfo::Shmem { fallocend } = &mut self.inodes[ino].info {
+            if *fallocend > first_whole && *fallocend <= end_whole {
+                *fallocend = first_whole;
+            }
         }
         // shmem_undo_range() marks the folios holding the range's first and last byte dirty
         // (folio_mark_dirty()) before cutting them, unless they go whole.
         for edge in [lstart / PAGE_SIZE, lend / PAGE_SIZE] {
-            if let Some(&pfn) = self.shmem[ino].cache.get(&edge) {
+            if let Some(pfn) = self.inodes[ino].i_mapping.page(edge) {
                 let whole_page = edge >= first_whole && edge < end_whole;
                 if !whole_page || self.thp_head(pfn).is_some() {
                     self.set_page_dirty(pfn);
@@ -237,7 +207,7 @@ impl Kernel {
         // stays whole (zeroed where the range fell).
         let mut partial = Vec::new();
         let from = (lstart / PAGE_SIZE).saturating_sub(HPAGE_NR - 1);
-        for (&i, &pfn) in self.shmem[ino].cache.range(from..=lend / PAGE_SIZE) {
+        for (i, pfn) in self.inodes[ino].i_mapping.pages(from..=lend / PAGE_SIZE) {
             let (fstart, flast) = (i * PAGE_SIZE, (i + HPAGE_NR) * PAGE_SIZE - 1);
             let overlaps = flast >= lstart;
             let contained = fstart >= lstart && flast <= lend;
@@ -255,19 +225,13 @@ impl Kernel {
                 pinned.push(hindex..hindex + HPAGE_NR);
             }
         }
-        let victims: Vec<(u64, Pfn)> = self.shmem[ino]
-            .cache
-            .range(first_whole..end_whole.max(first_whole))
-            .map(|(&i, &p)| (i, p))
+        let victims: Vec<(u64, Pfn)> = self.inodes[ino]
+            .i_mapping
+            .pages(first_whole..end_whole.max(first_whole))
             .filter(|(i, _)| !pinned.iter().any(|r| r.contains(i)))
             .collect();
         for (i, pfn) in victims {
-            self.shmem[ino].cache.remove(&i);
-            self.vmstat.nr_shmem -= 1;
-            if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
-                self.vmstat.nr_shmem_hugepages -= 1;
-            }
-            self.put_page(pfn);
+            self.shmem_delete_from_page_cache(ino, i, pfn);
         }
         // Partial pages keep their place in the cache, with the truncated bytes zeroed.
         let zero = |k: &mut Kernel, index: u64, from: u64, to: u64| {
@@ -289,12 +253,45 @@ impl Kernel {
         }
     }
 
+    /// One page leaves the cache (truncate_inode_folio() → filemap_remove_folio(), a page at a
+    /// time): the cache's reference goes with it.
+    fn shmem_delete_from_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
+        self.inodes[ino].i_mapping.remove(index);
+        self.vmstat.nr_shmem -= 1;
+        if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
+            self.vmstat.nr_shmem_hugepages -= 1;
+        }
+        self.put_page(pfn);
+    }
+
+    /// shmem_undo_range(unfalloc): a failed fallocate() takes back the pages it added, which
+    /// are the not-uptodate ones in `[start, end)`; a THP goes only when it lies wholly inside.
+    fn shmem_unfalloc(&mut self, ino: Ino, start: u64, end: u64) {
+        let victims: Vec<(u64, Pfn)> = self.inodes[ino].i_mapping.pages(start..end).collect();
+        for (i, pfn) in victims {
+            let f = self.pages.folio(pfn);
+            if self.pages.folio_test(f, PageFlags::UPTODATE) {
+                continue;
+            }
+            let whole = match self.thp_head(pfn) {
+                Some(h) => {
+                    let hindex = i - (pfn.0 - h.pfn().0);
+                    hindex >= start && hindex + HPAGE_NR <= end
+                }
+                None => true,
+            };
+            if whole {
+                self.shmem_delete_from_page_cache(ino, i, pfn);
+            }
+        }
+    }
+
     /// Zero the cached bytes `[from, to)` of the file (pages not in the cache read as zero).
-    fn zero_file_bytes(&mut self, ino: usize, from: u64, to: u64) {
+    fn zero_file_bytes(&mut self, ino: Ino, from: u64, to: u64) {
         let mut a = from;
         while a < to {
             let n = (PAGE_SIZE - a % PAGE_SIZE).min(to - a);
-            if let Some(&pfn) = self.shmem[ino].cache.get(&(a / PAGE_SIZE)) {
+            if let Some(pfn) = self.inodes[ino].i_mapping.page(a / PAGE_SIZE) {
                 self.phys.fill(pfn, (a % PAGE_SIZE) as usize, n as usize, 0);
             }
             a += n;
@@ -303,7 +300,8 @@ impl Kernel {
 
     /// The PUNCH_HOLE part of shmem_fallocate() for bytes `[offset, end)`: unmap the whole pages
     /// from every shared mapping (private COW copies stay), then drop or zero the cache.
-    pub(crate) fn shmem_punch_hole(&mut self, ino: usize, offset: u64, end: u64) {
+    /// Locks: i_rwsem, write.
+    pub(crate) fn shmem_punch_hole(&mut self, ino: Ino, offset: u64, end: u64) {
         let (first, last) = (offset.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if last > first {
             let details = ZapDetails {
@@ -317,6 +315,7 @@ impl Kernel {
 
     /// ftruncate(2) on a shmem file (do_sys_ftruncate() → shmem_setattr()): shrinking unmaps the
     /// cut part everywhere, private COW copies included, and drops its pages.
+    /// Locks: i_rwsem, write; i_mmap_rwsem, read, while unmapping.
     pub fn ftruncate(&mut self, tid: Tid, fd: i64, length: i64) -> SysResult<()> {
         self.enter(tid)?;
         if length < 0 {
@@ -327,18 +326,18 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         // do_sys_ftruncate(): only regular files.
-        let ino = file.shmem_ino().ok_or(Errno::EINVAL)?;
-        let (old, new) = (self.shmem[ino].size, length as u64);
+        let ino = file.inode().ok_or(Errno::EINVAL)?;
+        let (old, new) = (self.inodes[ino].i_size, length as u64);
         // shmem_setattr() / hugetlbfs_setattr(): F_SEAL_SHRINK and F_SEAL_GROW.
-        let seals = self.shmem[ino].seals;
+        let seals = self.inodes[ino].seals;
         use crate::mm::memfd::{F_SEAL_GROW, F_SEAL_SHRINK};
         if (new < old && seals & F_SEAL_SHRINK != 0) || (new > old && seals & F_SEAL_GROW != 0) {
             return Err(Errno::EPERM);
         }
-        if self.shmem[ino].huge {
+        if self.inodes[ino].is_hugetlbfs() {
             return self.hugetlb_truncate(ino, new);
         }
-        self.shmem[ino].size = new;
+        self.inodes[ino].i_size = new;
         if new <= old {
             let holebegin = new.div_ceil(PAGE_SIZE);
             let details = ZapDetails {
@@ -396,7 +395,7 @@ impl Kernel {
             .filter(|&e| e <= MAX_LFS_FILESIZE)
             .ok_or(Errno::EFBIG)?;
         // vfs_fallocate(): neither a regular file nor a block device.
-        let ino = file.shmem_ino().ok_or(Errno::ENODEV)?;
+        let ino = file.inode().ok_or(Errno::ENODEV)?;
         self.f_op_fallocate(ino, mode, offset, end)
     }
 
@@ -404,7 +403,7 @@ impl Kernel {
     /// shmem_fallocate(). madvise(MADV_REMOVE) comes here too, through vfs_fallocate().
     pub(crate) fn f_op_fallocate(
         &mut self,
-        ino: usize,
+        ino: Ino,
         mode: u64,
         offset: u64,
         end: u64,
@@ -414,24 +413,25 @@ impl Kernel {
         }
         // Both filesystems: no hole in a write-sealed file, no growth past a grow seal.
         use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_GROW, F_SEAL_WRITE};
-        let seals = self.shmem[ino].seals;
+        let seals = self.inodes[ino].seals;
         if mode & FALLOC_FL_PUNCH_HOLE != 0 && seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
             return Err(Errno::EPERM);
         }
         if mode & FALLOC_FL_PUNCH_HOLE == 0
             && seals & F_SEAL_GROW != 0
-            && end > self.shmem[ino].size
+            && end > self.inodes[ino].i_size
         {
             return Err(Errno::EPERM);
         }
-        if self.shmem[ino].huge {
+        if self.inodes[ino].is_hugetlbfs() {
             return self.hugetlbfs_fallocate(ino, mode, offset, end);
         }
         self.shmem_fallocate(ino, mode, offset, end)
     }
 
     /// shmem_fallocate(): allocate pages, or punch a hole (private COW copies stay).
-    fn shmem_fallocate(&mut self, ino: usize, mode: u64, offset: u64, end: u64) -> SysResult<()> {
+    /// Locks: i_rwsem, write; each new folio's lock.
+    fn shmem_fallocate(&mut self, ino: Ino, mode: u64, offset: u64, end: u64) -> SysResult<()> {
         if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
             return Err(Errno::EOPNOTSUPP);
         }
@@ -439,12 +439,24 @@ impl Kernel {
             self.shmem_punch_hole(ino, offset, end);
             return Ok(());
         }
-        let end_index = end.div_ceil(PAGE_SIZE);
-        let i = &mut self.shmem[ino];
-        i.fallocend = i.fallocend.max(end_index);
-        let mut index = offset / PAGE_SIZE;
+        let (start, end_index) = (offset / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        let InodeInfo::Shmem { fallocend } = &mut self.inodes[ino].info else {
+            return Err(Errno::ENODEV);
+        };
+        let undo_fallocend = *fallocend;
+        *fallocend = undo_fallocend.max(end_index);
+        let mut index = start;
         while index < end_index {
-            let pfn = self.shmem_getpage_gfp(ino, index, None)?;
+            let pfn = match self.shmem_getpage_gfp(ino, index, None) {
+                Ok(pfn) => pfn,
+                Err(e) => {
+                    if let InodeInfo::Shmem { fallocend } = &mut self.inodes[ino].info {
+                        *fallocend = undo_fallocend;
+                    }
+                    self.shmem_unfalloc(ino, start, index);
+                    return Err(e);
+                }
+            };
             // The page is dirtied so memory pressure swaps rather than frees it; a THP
             // covers its whole 2 MiB at once.
             self.set_page_dirty(pfn);
@@ -453,8 +465,8 @@ impl Kernel {
                 None => index + 1,
             };
         }
-        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.shmem[ino].size {
-            self.shmem[ino].size = end;
+        if mode & FALLOC_FL_KEEP_SIZE == 0 && end > self.inodes[ino].i_size {
+            self.inodes[ino].i_size = end;
         }
         Ok(())
     }

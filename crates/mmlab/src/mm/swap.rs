@@ -4,6 +4,8 @@
 //! refcounts, LazyFree and khugepaged's SCAN_PAGE_LRU see what Linux's do.
 
 use crate::kernel::Kernel;
+use smallvec::SmallVec;
+
 use crate::page::lru::Lruvec;
 use crate::page::{Folio, PageFlags, Pfn};
 
@@ -23,17 +25,20 @@ enum LruMove {
     Activate,
 }
 
+/// struct pagevec: up to PAGEVEC_SIZE folios, kept inline as the kernel keeps it on the stack.
+pub type Pagevec = SmallVec<[Folio; PAGEVEC_SIZE]>;
+
 /// struct lru_pvecs of one CPU.
 #[derive(Clone, Debug, Default)]
 pub struct LruPvecs {
-    lru_add: Vec<Folio>,
-    lru_deactivate: Vec<Folio>,
-    lru_lazyfree: Vec<Folio>,
-    activate_page: Vec<Folio>,
+    lru_add: Pagevec,
+    lru_deactivate: Pagevec,
+    lru_lazyfree: Pagevec,
+    activate_page: Pagevec,
 }
 
 impl LruPvecs {
-    fn pvec(&mut self, m: LruMove) -> &mut Vec<Folio> {
+    fn pvec(&mut self, m: LruMove) -> &mut Pagevec {
         match m {
             LruMove::Add => &mut self.lru_add,
             LruMove::Deactivate => &mut self.lru_deactivate,
@@ -97,7 +102,7 @@ impl Kernel {
     }
 
     /// release_pages(): drop one reference on each folio (the huge zero page has none to drop).
-    fn release_pages(&mut self, folios: Vec<Folio>) {
+    fn release_pages(&mut self, folios: Pagevec) {
         for f in folios {
             if Some(f) != self.thp.huge_zero {
                 self.folio_put(f);
@@ -188,12 +193,14 @@ impl Kernel {
     }
 
     /// folio_add_lru(): queue a new folio for the LRU on this CPU.
+    /// Locks: the per-CPU lru_pvecs local lock.
     pub(crate) fn folio_add_lru(&mut self, f: Folio) {
         self.folio_get(f);
         self.pagevec_add(LruMove::Add, f);
     }
 
     /// mark_page_lazyfree(): MADV_FREE queues a clean anonymous folio for the lazyfree list.
+    /// Locks: the per-CPU lru_pvecs local lock.
     pub(crate) fn mark_page_lazyfree(&mut self, f: Folio) {
         let mem = &self.pages;
         if mem.folio_test(f, PageFlags::LRU)
@@ -207,6 +214,7 @@ impl Kernel {
     }
 
     /// deactivate_page(): MADV_COLD queues an active folio for the inactive list.
+    /// Locks: the per-CPU lru_pvecs local lock.
     pub(crate) fn deactivate_page(&mut self, f: Folio) {
         let mem = &self.pages;
         if mem.folio_test(f, PageFlags::LRU)
@@ -252,6 +260,7 @@ impl Kernel {
     }
 
     /// lru_add_drain(): empty the batches of the CPU the current task runs on.
+    /// Locks: the per-CPU lru_pvecs local lock; lruvec->lru_lock while a batch drains.
     pub(crate) fn lru_add_drain(&mut self) {
         self.lru_add_drain_cpu(self.current_cpu);
     }
@@ -259,6 +268,7 @@ impl Kernel {
     /// lru_add_drain_all(): empty every CPU's batches (what a write to
     /// /proc/sys/vm/drop_caches or compact_memory starts with). The last references to a freed
     /// process's pages may sit in another CPU's batch until then.
+    /// Locks: lru_add_drain_all()'s mutex; each CPU's drain runs on that CPU.
     pub fn lru_add_drain_all(&mut self) {
         for cpu in 0..self.lru.pvecs.len() {
             self.lru_add_drain_cpu(cpu);

@@ -1,405 +1,355 @@
-//! fs/userfaultfd.c, the registration half: userfaultfd(2), UFFDIO_API, UFFDIO_REGISTER and
-//! UFFDIO_UNREGISTER with their 5.19 checks, the VMA flags and context they set, and what
-//! close, fork and mremap do to a registration. Faults that reach a registered range
-//! (handle_userfault) come with the next part of the userfaultfd work.
+//! mm/userfaultfd.c: what the resolving ioctls do to the page tables. UFFDIO_COPY, ZEROPAGE
+//! and CONTINUE fill missing entries (mcopy_atomic(), mfill_zeropage(), mcopy_continue());
+//! UFFDIO_WRITEPROTECT sets or clears uffd-wp (mwriteprotect_range()).
 
 use crate::errno::{Errno, SysResult};
-use crate::fs::file::FileKind;
-use crate::hw::{PAGE_MASK, TASK_SIZE};
-use crate::kernel::{Kernel, Tid};
+use crate::hw::{PAGE_MASK, PAGE_SIZE};
+use crate::kernel::Kernel;
 use crate::mm::hugetlb::HPAGE_SIZE;
+use crate::mm::mmu_gather::MmuGather;
+use crate::mm::mprotect::CpFlags;
 use crate::mm::vma::{vm::*, Backing, Vma};
-use crate::mm::{MmId, MMAP_MIN_ADDR};
+use crate::mm::MmId;
+use crate::page::alloc::ZERO_PFN;
+use crate::page::PageFlags;
+use crate::page::{Folio, Gfp, Pfn};
+use crate::pgtable::pte::{vm_get_page_prot, Pte};
+use crate::pgtable::table::{self, PteSlot};
+use crate::sched::{Signal, Tid};
 
-/// UFFD_API: the only API version.
-pub const UFFD_API: u64 = 0xAA;
-/// userfaultfd(2) flags: O_CLOEXEC | O_NONBLOCK (UFFD_SHARED_FCNTL_FLAGS), UFFD_USER_MODE_ONLY.
-pub const O_NONBLOCK: u64 = 0o4000;
-pub const O_CLOEXEC: u64 = 0o2000000;
-pub const UFFD_USER_MODE_ONLY: u64 = 1;
-
-/// The feature bits 5.19 knows (UFFD_API_FEATURES on x86-64 with PTE markers), by name.
-pub const FEATURES: &[(&str, u64)] = &[
-    ("UFFD_FEATURE_PAGEFAULT_FLAG_WP", 1 << 0),
-    ("UFFD_FEATURE_EVENT_FORK", 1 << 1),
-    ("UFFD_FEATURE_EVENT_REMAP", 1 << 2),
-    ("UFFD_FEATURE_EVENT_REMOVE", 1 << 3),
-    ("UFFD_FEATURE_MISSING_HUGETLBFS", 1 << 4),
-    ("UFFD_FEATURE_MISSING_SHMEM", 1 << 5),
-    ("UFFD_FEATURE_EVENT_UNMAP", 1 << 6),
-    ("UFFD_FEATURE_SIGBUS", 1 << 7),
-    ("UFFD_FEATURE_THREAD_ID", 1 << 8),
-    ("UFFD_FEATURE_MINOR_HUGETLBFS", 1 << 9),
-    ("UFFD_FEATURE_MINOR_SHMEM", 1 << 10),
-    ("UFFD_FEATURE_EXACT_ADDRESS", 1 << 11),
-    ("UFFD_FEATURE_WP_HUGETLBFS_SHMEM", 1 << 12),
-];
-/// UFFD_API_FEATURES (5.19).
-pub const UFFD_API_FEATURES: u64 = (1 << 13) - 1;
-/// The feature 5.18 lacked: uffd-wp on shmem and hugetlbfs.
-pub const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u64 = 1 << 12;
-
-/// The ioctl numbers (_UFFDIO_*), as bits of the `ioctls` masks.
-pub const _UFFDIO_REGISTER: u64 = 0x00;
-pub const _UFFDIO_UNREGISTER: u64 = 0x01;
-pub const _UFFDIO_WAKE: u64 = 0x02;
-pub const _UFFDIO_COPY: u64 = 0x03;
-pub const _UFFDIO_ZEROPAGE: u64 = 0x04;
-pub const _UFFDIO_WRITEPROTECT: u64 = 0x06;
-pub const _UFFDIO_CONTINUE: u64 = 0x07;
-pub const _UFFDIO_API: u64 = 0x3F;
-/// UFFD_API_IOCTLS: what UFFDIO_API reports.
-pub const UFFD_API_IOCTLS: u64 = 1 << _UFFDIO_REGISTER | 1 << _UFFDIO_UNREGISTER | 1 << _UFFDIO_API;
-/// UFFD_API_RANGE_IOCTLS: what UFFDIO_REGISTER reports for a range without hugetlb.
-pub const UFFD_API_RANGE_IOCTLS: u64 = 1 << _UFFDIO_WAKE
-    | 1 << _UFFDIO_COPY
-    | 1 << _UFFDIO_ZEROPAGE
-    | 1 << _UFFDIO_WRITEPROTECT
-    | 1 << _UFFDIO_CONTINUE;
-/// UFFD_API_RANGE_IOCTLS_BASIC: the same with hugetlb in the range (no ZEROPAGE).
-pub const UFFD_API_RANGE_IOCTLS_BASIC: u64 =
-    1 << _UFFDIO_WAKE | 1 << _UFFDIO_COPY | 1 << _UFFDIO_WRITEPROTECT | 1 << _UFFDIO_CONTINUE;
-
-/// UFFDIO_REGISTER modes.
-pub const UFFDIO_REGISTER_MODE_MISSING: u64 = 1 << 0;
-pub const UFFDIO_REGISTER_MODE_WP: u64 = 1 << 1;
-pub const UFFDIO_REGISTER_MODE_MINOR: u64 = 1 << 2;
-
-/// The userfaultfd constants a scenario may name (uapi values).
-pub fn constant(name: &str) -> Option<u64> {
-    let fixed = [
-        ("UFFD_API", UFFD_API),
-        ("O_NONBLOCK", O_NONBLOCK),
-        ("O_CLOEXEC", O_CLOEXEC),
-        ("UFFD_USER_MODE_ONLY", UFFD_USER_MODE_ONLY),
-        ("UFFD_API_FEATURES", UFFD_API_FEATURES),
-        ("UFFD_API_IOCTLS", UFFD_API_IOCTLS),
-        ("UFFD_API_RANGE_IOCTLS", UFFD_API_RANGE_IOCTLS),
-        ("UFFD_API_RANGE_IOCTLS_BASIC", UFFD_API_RANGE_IOCTLS_BASIC),
-        ("UFFDIO_REGISTER_MODE_MISSING", UFFDIO_REGISTER_MODE_MISSING),
-        ("UFFDIO_REGISTER_MODE_WP", UFFDIO_REGISTER_MODE_WP),
-        ("UFFDIO_REGISTER_MODE_MINOR", UFFDIO_REGISTER_MODE_MINOR),
-        ("_UFFDIO_REGISTER", _UFFDIO_REGISTER),
-        ("_UFFDIO_UNREGISTER", _UFFDIO_UNREGISTER),
-        ("_UFFDIO_WAKE", _UFFDIO_WAKE),
-        ("_UFFDIO_COPY", _UFFDIO_COPY),
-        ("_UFFDIO_ZEROPAGE", _UFFDIO_ZEROPAGE),
-        ("_UFFDIO_WRITEPROTECT", _UFFDIO_WRITEPROTECT),
-        ("_UFFDIO_CONTINUE", _UFFDIO_CONTINUE),
-        ("_UFFDIO_API", _UFFDIO_API),
-    ];
-    use crate::fs::userfaultfd as f;
-    let msg = [
-        ("UFFD_EVENT_PAGEFAULT", f::UFFD_EVENT_PAGEFAULT),
-        ("UFFD_EVENT_FORK", f::UFFD_EVENT_FORK),
-        ("UFFD_EVENT_REMAP", f::UFFD_EVENT_REMAP),
-        ("UFFD_EVENT_REMOVE", f::UFFD_EVENT_REMOVE),
-        ("UFFD_EVENT_UNMAP", f::UFFD_EVENT_UNMAP),
-        ("UFFD_PAGEFAULT_FLAG_WRITE", f::UFFD_PAGEFAULT_FLAG_WRITE),
-        ("UFFD_PAGEFAULT_FLAG_WP", f::UFFD_PAGEFAULT_FLAG_WP),
-        ("UFFD_PAGEFAULT_FLAG_MINOR", f::UFFD_PAGEFAULT_FLAG_MINOR),
-    ];
-    fixed
-        .iter()
-        .chain(FEATURES)
-        .chain(&msg)
-        .chain(crate::mm::uffd_mfill::MODE_NAMES)
-        .find(|(n, _)| *n == name)
-        .map(|&(_, v)| v)
+/// The page mfill_atomic_install_pte() maps.
+#[derive(Clone, Copy)]
+struct InstallPage {
+    pfn: Pfn,
+    /// A page-cache page (else a new anonymous one).
+    in_cache: bool,
+    /// Newly allocated by this ioctl (it goes to the LRU).
+    new: bool,
 }
 
-/// struct userfaultfd_ctx, as far as registration needs it.
-#[derive(Clone, Debug, Default)]
-pub struct UserfaultfdCtx {
-    /// The mm whose VMAs it registers (the creator's, whoever makes the ioctl); None once
-    /// that mm is gone (mmget_not_zero() fails).
-    pub mm: Option<MmId>,
-    /// The features UFFDIO_API enabled; None until it ran (UFFD_FEATURE_INITIALIZED).
-    pub features: Option<u64>,
-    /// ctx->flags: O_NONBLOCK and UFFD_USER_MODE_ONLY from userfaultfd(2).
-    pub flags: u64,
-    /// The faulting tasks asleep on this context.
-    pub queues: crate::fs::userfaultfd::UffdQueues,
-    /// Events queued and not yet read: COPY, ZEROPAGE, WRITEPROTECT and CONTINUE are EAGAIN.
-    pub mmap_changing: u32,
+/// What a fill ioctl puts at each page (mcopy_mode plus the copy source).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fill {
+    Copy { src: u64, wp: bool },
+    Zeropage,
+    Continue,
 }
 
 impl Kernel {
-    /// userfaultfd(2): a new context for the caller's mm behind an anonymous-inode file.
-    /// The model's tasks are root, so vm.unprivileged_userfaultfd does not apply.
-    pub fn userfaultfd(&mut self, tid: Tid, flags: u64) -> SysResult<i32> {
-        let mm = self.enter(tid)?;
-        if flags & !(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let ctx = self.uffd.insert(UserfaultfdCtx {
-            mm: Some(mm),
-            features: None,
-            flags: crate::fs::userfaultfd::ctx_flags(flags),
-            queues: Default::default(),
-            mmap_changing: 0,
-        });
-        let pid = self.tasks[tid].pid;
-        // anon_inode_getfd(..., O_RDONLY | flags): not writable.
-        let fd = self.fd_install_new(pid, FileKind::Userfaultfd(ctx), true, false);
-        if fd.is_err() {
-            self.uffd.remove(ctx);
-        }
-        fd
+    /// find_dst_vma(): the one registered VMA that holds all of `[start, end)`.
+    pub(crate) fn find_dst_vma(&self, mm: MmId, start: u64, end: u64) -> Option<Vma> {
+        let v = self.mms[mm].vmas.find(start)?;
+        (v.start <= start && end <= v.end && v.uffd_ctx.is_some()).then(|| v.for_fault())
     }
 
-    /// The context behind `fd`: EBADF for no file, EINVAL (no such ioctl) for another kind.
-    pub(crate) fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
-        match self.fget(tid, fd)?.kind {
-            FileKind::Userfaultfd(ctx) => Ok(ctx),
-            FileKind::Shmem(_) => Err(Errno::ENOTTY),
-        }
-    }
-
-    /// UFFDIO_API: check the API version and requested features, enable them once. Returns
-    /// (features, ioctls) as the kernel writes them back; on EINVAL it writes zeroes.
-    pub fn uffdio_api(
+    /// __mcopy_atomic(): the VMA checks, then one mfill_atomic_pte() per page. Returns the
+    /// bytes filled, or the first page's error.
+    /// Locks: the mmap lock, read (dropped to fault in the source); each PTL.
+    pub(crate) fn mcopy_atomic(
         &mut self,
         tid: Tid,
-        fd: i64,
-        api: u64,
-        features: u64,
-    ) -> SysResult<(u64, u64)> {
-        self.enter(tid)?;
-        let ctx = self.uffd_ctx(tid, fd)?;
-        let known = if self.cfg.features.uffd_wp_shmem_hugetlb {
-            UFFD_API_FEATURES
-        } else {
-            UFFD_API_FEATURES & !UFFD_FEATURE_WP_HUGETLBFS_SHMEM
-        };
-        if api != UFFD_API || features & !known != 0 {
-            return Err(Errno::EINVAL);
-        }
-        // A second UFFDIO_API finds the features set (the kernel has already copied the
-        // answer out, then fails the ioctl).
-        if self.uffd[ctx].features.is_some() {
-            return Err(Errno::EINVAL);
-        }
-        self.uffd[ctx].features = Some(features);
-        Ok((known, UFFD_API_IOCTLS))
-    }
-
-    /// validate_range(): page aligned, not empty, between mmap_min_addr and TASK_SIZE.
-    pub(crate) fn uffd_validate_range(start: u64, len: u64) -> SysResult<u64> {
-        if start & !PAGE_MASK != 0 || len & !PAGE_MASK != 0 || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !(MMAP_MIN_ADDR..TASK_SIZE).contains(&start) || len > TASK_SIZE - start {
-            return Err(Errno::EINVAL);
-        }
-        Ok(start + len)
-    }
-
-    /// vma_can_userfault(): MINOR only on shmem and hugetlb; WP on shmem and hugetlb only
-    /// with PTE markers (5.19); anonymous, shmem and hugetlb VMAs otherwise.
-    fn vma_can_userfault(&self, vma: &Vma, vm_flags: u64) -> bool {
-        let file = !vma.is_anonymous();
-        // 5.18 refused WP on shmem/hugetlb before looking at MINOR.
-        if vm_flags & VM_UFFD_WP != 0 && file && !self.cfg.features.uffd_wp_shmem_hugetlb {
-            return false;
-        }
-        if vm_flags & VM_UFFD_MINOR != 0 {
-            return file;
-        }
-        // Anonymous, shmem and hugetlbfs are the only backings the model has.
-        matches!(vma.backing, Backing::Anon | Backing::Shmem(_))
-    }
-
-    /// The VMAs meeting `[start, end)`, after the range's first-VMA checks both UFFDIO_REGISTER
-    /// and UFFDIO_UNREGISTER make: ENOMEM if nothing is mapped at or above `start`, EINVAL if
-    /// the first VMA starts past `end` or is hugetlb and `start` is not huge page aligned.
-    fn uffd_range_vmas(&self, mm: MmId, start: u64, end: u64) -> SysResult<Vec<Vma>> {
-        let vmas = &self.mms[mm].vmas;
-        let first = vmas.find(start).ok_or(Errno::ENOMEM)?;
-        if first.start >= end {
-            return Err(Errno::EINVAL);
-        }
-        if first.is_hugetlb() && !start.is_multiple_of(HPAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        Ok(vmas
-            .iter()
-            .filter(|v| v.end > start && v.start < end)
-            .map(Vma::for_fault)
-            .collect())
-    }
-
-    /// UFFDIO_REGISTER: mark every VMA in `[start, len)` with the mode's VM_UFFD_* flags and
-    /// this context (splitting and merging as mprotect does). Returns the ioctls the range
-    /// supports.
-    pub fn uffdio_register(
-        &mut self,
-        tid: Tid,
-        fd: i64,
-        start: u64,
-        len: u64,
-        mode: u64,
+        mm: MmId,
+        dst: u64,
+        end: u64,
+        fill: Fill,
     ) -> SysResult<u64> {
-        self.enter(tid)?;
-        let ctx = self.uffd_ctx(tid, fd)?;
-        // userfaultfd_ioctl(): anything but UFFDIO_API needs UFFDIO_API first.
-        if self.uffd[ctx].features.is_none() {
-            return Err(Errno::EINVAL);
-        }
-        let all =
-            UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MINOR;
-        if mode == 0 || mode & !all != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let mut vm_flags = 0;
-        if mode & UFFDIO_REGISTER_MODE_MISSING != 0 {
-            vm_flags |= VM_UFFD_MISSING;
-        }
-        if mode & UFFDIO_REGISTER_MODE_WP != 0 {
-            vm_flags |= VM_UFFD_WP;
-        }
-        if mode & UFFDIO_REGISTER_MODE_MINOR != 0 {
-            vm_flags |= VM_UFFD_MINOR;
-        }
-        let end = Self::uffd_validate_range(start, len)?;
-        let mm = self.uffd[ctx].mm.ok_or(Errno::ENOMEM)?;
-        let vmas = self.uffd_range_vmas(mm, start, end)?;
-        let mut basic = false;
-        for v in &vmas {
-            if !self.vma_can_userfault(v, vm_flags) {
+        let vma = self.find_dst_vma(mm, dst, end).ok_or(Errno::ENOENT)?;
+        if let Fill::Copy { wp: true, .. } = fill {
+            if vma.flags & VM_UFFD_WP == 0 {
                 return Err(Errno::EINVAL);
             }
-            // UFFDIO_COPY fills holes even without PROT_WRITE: the mapping must allow writes.
-            if v.flags & VM_MAYWRITE == 0 {
-                return Err(Errno::EPERM);
-            }
-            if v.is_hugetlb() && end <= v.end && end > v.start && !end.is_multiple_of(HPAGE_SIZE) {
-                return Err(Errno::EINVAL);
-            }
-            if v.uffd_ctx.is_some_and(|c| c != ctx) {
-                return Err(Errno::EBUSY);
-            }
-            basic |= v.is_hugetlb();
         }
-        // A VMA this context already registered with at least these modes is left as it is;
-        // any other gets exactly the new modes (they replace, not add to, the old ones).
-        let change: Vec<Vma> = vmas
-            .iter()
-            .filter(|v| !(v.uffd_ctx == Some(ctx) && v.flags & vm_flags == vm_flags))
-            .cloned()
-            .collect();
-        self.uffd_set_range(
-            mm,
-            &change,
-            start,
-            end,
-            |flags| (flags & !VM_UFFD_FLAGS) | vm_flags,
-            Some(ctx),
-        )?;
-        let mut ioctls = if basic {
-            UFFD_API_RANGE_IOCTLS_BASIC
+        if vma.is_hugetlb() {
+            return self.mcopy_atomic_hugetlb(tid, mm, &vma, dst, end, fill);
+        }
+        if fill == Fill::Continue && !matches!(vma.backing, Backing::File(_)) {
+            return Err(Errno::EINVAL);
+        }
+        let vma = if vma.flags & VM_SHARED == 0 {
+            self.vma_anon_prepare(mm, &vma)
         } else {
-            UFFD_API_RANGE_IOCTLS
+            vma
         };
-        if mode & UFFDIO_REGISTER_MODE_WP == 0 {
-            ioctls &= !(1 << _UFFDIO_WRITEPROTECT);
+        let mut addr = dst;
+        while addr < end {
+            let r = (|| {
+                let pmd = self.pmd_alloc(mm, addr).ok_or(Errno::ENOMEM)?;
+                if table::get_pmd(&self.phys, pmd).is_leaf() {
+                    return Err(Errno::EEXIST);
+                }
+                let slot = self.pte_alloc(pmd, addr).ok_or(Errno::ENOMEM)?;
+                self.mfill_atomic_pte(tid, mm, &vma, addr, slot, dst, fill)
+            })();
+            if let Err(e) = r {
+                return if addr > dst { Ok(addr - dst) } else { Err(e) };
+            }
+            addr += PAGE_SIZE;
         }
-        if mode & UFFDIO_REGISTER_MODE_MINOR == 0 {
-            ioctls &= !(1 << _UFFDIO_CONTINUE);
-        }
-        Ok(ioctls)
+        Ok(end - dst)
     }
 
-    /// UFFDIO_UNREGISTER: drop the registration of every registered VMA in the range
-    /// (whichever context it belongs to), splitting and merging.
-    pub fn uffdio_unregister(&mut self, tid: Tid, fd: i64, start: u64, len: u64) -> SysResult<()> {
-        self.enter(tid)?;
-        let ctx = self.uffd_ctx(tid, fd)?;
-        if self.uffd[ctx].features.is_none() {
-            return Err(Errno::EINVAL);
+    /// mfill_atomic_pte(): one page, by VMA kind and mode.
+    /// Locks: the mmap lock, read; the PTL around the install.
+    #[allow(clippy::too_many_arguments)]
+    fn mfill_atomic_pte(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        dst: u64,
+        fill: Fill,
+    ) -> SysResult<()> {
+        let shmem = match vma.backing {
+            Backing::File(ino) => Some(ino),
+            _ => None,
+        };
+        let index = vma.linear_page_index(addr);
+        if let (Fill::Continue, Some(ino)) = (fill, shmem) {
+            // mcontinue_atomic_pte(): the page must be cached already.
+            let pfn = self.inodes[ino]
+                .i_mapping
+                .page(index)
+                .ok_or(Errno::EFAULT)?;
+            let page = InstallPage {
+                pfn,
+                in_cache: true,
+                new: false,
+            };
+            return self.mfill_atomic_install_pte(mm, vma, addr, slot, page, false);
         }
-        let end = Self::uffd_validate_range(start, len)?;
-        let mm = self.uffd[ctx].mm.ok_or(Errno::ENOMEM)?;
-        let vmas = self.uffd_range_vmas(mm, start, end)?;
-        for v in &vmas {
-            if !self.vma_can_userfault(v, v.flags) {
-                return Err(Errno::EINVAL);
+        let shared = vma.flags & VM_SHARED != 0;
+        match (fill, shmem, shared) {
+            (Fill::Copy { src, wp }, None, _) | (Fill::Copy { src, wp }, Some(_), false) => {
+                // mcopy_atomic_pte(): a new anonymous page with the source's bytes.
+                let f = self
+                    .alloc_folio(Gfp::HIGHUSER_MOVABLE, 0)
+                    .ok_or(Errno::ENOMEM)?;
+                if let Err(e) = self.copy_from_user_page(tid, src + (addr - dst), f.pfn()) {
+                    self.folio_put(f);
+                    return Err(e);
+                }
+                let page = InstallPage {
+                    pfn: f.pfn(),
+                    in_cache: false,
+                    new: true,
+                };
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, page, wp);
+                if r.is_err() {
+                    self.folio_put(f);
+                }
+                r
             }
-        }
-        let registered: Vec<Vma> = vmas.into_iter().filter(|v| v.uffd_ctx.is_some()).collect();
-        // A MISSING-registered VMA wakes its sleeping faults first (on its own context); they
-        // retry as ordinary faults. 5.19 does not wake WP or MINOR faults here.
-        for v in &registered {
-            if let (Some(ctx), true) = (v.uffd_ctx, v.flags & VM_UFFD_MISSING != 0) {
-                let (lo, hi) = (v.start.max(start), v.end.min(end));
-                self.wake_userfault(ctx, lo, hi - lo);
+            (Fill::Zeropage, _, false) => {
+                // mfill_zeropage_pte(): the zero page, special; markers are not overwritten.
+                if let Some(ino) = shmem {
+                    if index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                if !table::get(&self.phys, slot).is_none() {
+                    return Err(Errno::EEXIST);
+                }
+                let entry = Pte::pfn_pte(ZERO_PFN, vma.page_prot()).mkspecial();
+                table::set(&mut self.phys, slot, entry);
+                Ok(())
             }
+            (_, Some(ino), true) => {
+                // shmem_mfill_atomic_pte(): a new page, copied (EFAULT) or zeroed; then EOF
+                // (EFAULT) and the page cache (EEXIST if the index is taken).
+                let (src, wp) = match fill {
+                    Fill::Copy { src, wp } => (Some(src + (addr - dst)), wp),
+                    _ => (None, false),
+                };
+                let f = self
+                    .alloc_folio(Gfp::HIGHUSER_MOVABLE | Gfp::ZERO, 0)
+                    .ok_or(Errno::ENOMEM)?;
+                let pfn = f.pfn();
+                let filled = match src {
+                    Some(s) => self.copy_from_user_page(tid, s, pfn),
+                    None => Ok(()),
+                };
+                let eof = index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE);
+                let taken = self.inodes[ino].i_mapping.page(index).is_some();
+                let early = filled
+                    .and(if eof { Err(Errno::EFAULT) } else { Ok(()) })
+                    .and(if taken { Err(Errno::EEXIST) } else { Ok(()) });
+                if let Err(e) = early {
+                    self.folio_put(f);
+                    return Err(e);
+                }
+                self.shmem_add_to_page_cache(ino, index, pfn);
+                self.pages.folio_set(f, PageFlags::UPTODATE);
+                let page = InstallPage {
+                    pfn,
+                    in_cache: true,
+                    new: true,
+                };
+                let r = self.mfill_atomic_install_pte(mm, vma, addr, slot, page, wp);
+                if r.is_err() {
+                    // out_delete_from_cache
+                    self.inodes[ino].i_mapping.remove(index);
+                    self.vmstat.nr_shmem -= 1;
+                    self.folio_put(f);
+                }
+                r
+            }
+            // CONTINUE outside shmem was refused above; a shared VMA is always shmem.
+            _ => Err(Errno::EINVAL),
         }
-        self.uffd_set_range(
-            mm,
-            &registered,
-            start,
-            end,
-            |flags| flags & !VM_UFFD_FLAGS,
-            None,
-        )
     }
 
-    /// Give each VMA's part of `[start, end)` new flags and context: split at the range's
-    /// ends (split_vma), set, then let vma_merge() join neighbours that now match.
-    fn uffd_set_range(
+    /// mfill_atomic_install_pte(): map `page` (a page-cache page, or a new anonymous one) at
+    /// `addr`, dirty; writable only where the VMA is and not for a page-cache page in a private
+    /// VMA; `wp` maps it read-only with uffd-wp. An entry other than none or a marker is
+    /// EEXIST. A newly allocated page goes to the LRU.
+    fn mfill_atomic_install_pte(
         &mut self,
         mm: MmId,
-        vmas: &[Vma],
-        start: u64,
-        end: u64,
-        new_flags: impl Fn(u64) -> u64,
-        ctx: Option<usize>,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        page: InstallPage,
+        wp: bool,
     ) -> SysResult<()> {
-        for v in vmas {
-            let flags = new_flags(v.flags);
-            if flags == v.flags && v.uffd_ctx == ctx {
-                continue;
+        let InstallPage { pfn, in_cache, new } = page;
+        let mut writable = vma.flags & VM_WRITE != 0;
+        if in_cache && vma.flags & VM_SHARED == 0 {
+            writable = false;
+        }
+        let mut entry = Pte::pfn_pte(pfn, vma.page_prot()).mkdirty();
+        if wp {
+            entry = entry.mkuffd_wp();
+            writable = false;
+        }
+        entry = if writable {
+            entry.mkwrite()
+        } else {
+            entry.wrprotect()
+        };
+        if let Backing::File(ino) = vma.backing {
+            if vma.linear_page_index(addr) >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE) {
+                return Err(Errno::EFAULT);
             }
-            let (lo, hi) = (v.start.max(start), v.end.min(end));
-            if v.start < lo {
-                self.split_vma(mm, lo)?;
+        }
+        if !table::get(&self.phys, slot).none_mostly() {
+            return Err(Errno::EEXIST);
+        }
+        if in_cache {
+            self.get_page(pfn);
+            if new {
+                self.folio_add_lru(Folio(pfn));
             }
-            if hi < v.end {
-                self.split_vma(mm, hi)?;
+            self.page_add_file_rmap(pfn);
+            self.mms[mm].rss_shmem += 1;
+        } else {
+            self.page_add_new_anon_rmap(pfn, vma, addr);
+            self.folio_add_lru(Folio(pfn));
+            self.mms[mm].rss_anon += 1;
+        }
+        table::set(&mut self.phys, slot, entry);
+        Ok(())
+    }
+
+    /// copy_from_user() of one page from the caller's `src` into frame `pfn`, as __mcopy_atomic()
+    /// retries it without mmap_lock. Faults on the source are kernel faults (not
+    /// FAULT_FLAG_USER); one that sleeps in handle_userfault() is ERESTARTNOINTR (the ioctl goes
+    /// on once woken), one the kernel cannot resolve is EFAULT.
+    pub(crate) fn copy_from_user_page(&mut self, tid: Tid, src: u64, pfn: Pfn) -> SysResult<()> {
+        self.copy_from_user_frames(tid, src, pfn).map_err(|sig| {
+            if sig == Signal::Userfault {
+                Errno::ERESTARTNOINTR
+            } else {
+                Errno::EFAULT
             }
-            if let Some(piece) = self.mms[mm].vmas.get_mut(lo) {
-                piece.flags = flags;
-                piece.uffd_ctx = ctx;
-                self.vma_merge(mm, lo);
+        })
+    }
+
+    /// The copy itself: frame to frame for an aligned source page (content tags included),
+    /// else byte by byte across the two source pages.
+    fn copy_from_user_frames(&mut self, tid: Tid, src: u64, pfn: Pfn) -> Result<(), Signal> {
+        if src & !PAGE_MASK == 0 {
+            let spfn = self.translate_user(tid, src)?;
+            self.phys.copy(spfn, pfn);
+            return Ok(());
+        }
+        let mut off = 0;
+        while off < PAGE_SIZE {
+            let a = src + off;
+            let n = (PAGE_SIZE - (a & !PAGE_MASK)).min(PAGE_SIZE - off);
+            let spfn = self.translate_user(tid, a)?;
+            let from = (a & !PAGE_MASK) as usize;
+            for i in 0..n as usize {
+                let b = self.phys.load(spfn, from + i);
+                self.phys.store(pfn, off as usize + i, b);
             }
+            off += n;
         }
         Ok(())
     }
 
-    /// userfaultfd_release(): the last descriptor closed; every VMA of its mm registered with
-    /// it goes back to unregistered (and may merge again).
-    pub(crate) fn userfaultfd_release(&mut self, ctx: usize) {
-        // Every sleeping fault wakes and retries; by then the VMAs are unregistered.
-        self.wake_userfault(ctx, 0, 0);
-        let Some(mm) = self.uffd.remove(ctx).mm else {
-            return;
-        };
-        let m = &self.mms[mm];
-        let starts: Vec<u64> = m
-            .vmas
-            .iter()
-            .filter(|v| v.uffd_ctx == Some(ctx))
-            .map(|v| v.start)
-            .collect();
-        for s in starts {
-            // An earlier merge may have swallowed this one's start.
-            let Some(v) = self.mms[mm].vmas.get_mut(s) else {
-                continue;
-            };
-            v.flags &= !VM_UFFD_FLAGS;
-            v.uffd_ctx = None;
-            self.vma_merge(mm, s);
+    /// __mcopy_atomic_hugetlb(): whole huge pages only; no zeropage.
+    fn mcopy_atomic_hugetlb(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        vma: &Vma,
+        dst: u64,
+        end: u64,
+        fill: Fill,
+    ) -> SysResult<u64> {
+        if fill == Fill::Zeropage
+            || !dst.is_multiple_of(HPAGE_SIZE)
+            || !(end - dst).is_multiple_of(HPAGE_SIZE)
+        {
+            return Err(Errno::EINVAL);
         }
+        let mut addr = dst;
+        while addr < end {
+            let src = match fill {
+                Fill::Copy { src, .. } => Some(src + (addr - dst)),
+                _ => None,
+            };
+            let wp = matches!(fill, Fill::Copy { wp: true, .. });
+            if let Err(e) = self.hugetlb_mcopy_atomic_pte(tid, mm, vma, addr, src, wp) {
+                return if addr > dst { Ok(addr - dst) } else { Err(e) };
+            }
+            addr += HPAGE_SIZE;
+        }
+        Ok(end - dst)
+    }
+
+    /// mwriteprotect_range(): set (`enable`) or clear uffd-wp on `[start, end)` of one VMA
+    /// registered for WP (uffd_wp_range(): change_protection() with the uffd-wp cp_flags).
+    /// Locks: the mmap lock, read; each table's PTL.
+    pub(crate) fn mwriteprotect_range(
+        &mut self,
+        mm: MmId,
+        (start, end): (u64, u64),
+        enable: bool,
+    ) -> SysResult<()> {
+        let vma = self
+            .find_dst_vma(mm, start, end)
+            .filter(|v| v.flags & VM_UFFD_WP != 0)
+            .ok_or(Errno::ENOENT)?;
+        if vma.is_hugetlb() && !(start | (end - start)).is_multiple_of(HPAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let flags = if enable {
+            vma.flags & !VM_WRITE
+        } else {
+            vma.flags
+        };
+        let prot = vm_get_page_prot(flags & (VM_READ | VM_WRITE | VM_EXEC | VM_SHARED));
+        let cp_flags = if enable {
+            CpFlags::UFFD_WP
+        } else {
+            CpFlags::UFFD_WP_RESOLVE
+        };
+        let mut tlb = MmuGather::new(mm, false);
+        self.change_protection(&mut tlb, &vma, (start, end), prot, cp_flags);
+        self.tlb_finish_mmu(tlb);
+        Ok(())
     }
 }

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
+use smallvec::SmallVec;
+
 use crate::hw::PAGE_SHIFT;
 use crate::pgtable::pte::{vm_get_page_prot, PgProt};
 
@@ -51,8 +53,9 @@ use vm::*;
 pub enum Backing {
     /// Private or not-yet-faulted anonymous memory (vma_is_anonymous).
     Anon,
-    /// A shmem inode: shared anonymous memory (shmem_zero_setup) or, later, memfd.
-    Shmem(usize),
+    /// A file (vm_file): shared anonymous memory (shmem_zero_setup), a memfd or a hugetlbfs
+    /// file, by inode.
+    File(crate::fs::inode::Ino),
 }
 
 /// A VMA's stable handle: its own for as long as it lives (a split makes a new one for the
@@ -78,7 +81,7 @@ pub struct Vma {
     /// vma->anon_vma_chain: every anon_vma whose pages may be mapped here (its own, and after
     /// fork its parents'). Invariants: holds `anon_vma` when that is set; each listed
     /// anon_vma lists this VMA back.
-    pub anon_vma_chain: Vec<AnonVmaId>,
+    pub anon_vma_chain: SmallVec<[AnonVmaId; 2]>,
     /// A private hugetlb mapping's reservations: huge page indices (in the file) still
     /// reserved for it (its resv_map while it is HPAGE_RESV_OWNER).
     pub hugetlb_resv: BTreeSet<u64>,
@@ -98,7 +101,7 @@ impl Vma {
     pub fn for_fault(&self) -> Vma {
         Vma {
             hugetlb_resv: BTreeSet::new(),
-            anon_vma_chain: self.anon_vma_chain.clone(),
+            anon_vma_chain: SmallVec::from_slice(&self.anon_vma_chain),
             ..*self
         }
     }
@@ -293,6 +296,7 @@ pub fn can_merge(a: &Vma, b: &Vma) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smallvec::smallvec;
 
     fn anon(start: u64, end: u64, flags: u64) -> Vma {
         Vma {
@@ -302,7 +306,7 @@ mod tests {
             pgoff: start >> 12,
             backing: Backing::Anon,
             anon_vma: None,
-            anon_vma_chain: vec![],
+            anon_vma_chain: Default::default(),
             id: start,
             hugetlb_resv: Default::default(),
             hugetlb_resv_flags: 0,
@@ -338,7 +342,7 @@ mod tests {
         t.get_mut(0x11000).unwrap().flags = rw | VM_SOFTDIRTY;
         let v = t.get_mut(0x12000).unwrap();
         v.anon_vma = Some(7);
-        v.anon_vma_chain = vec![7];
+        v.anon_vma_chain = smallvec![7];
         let (at, gone) = t.merge_around(0x11000);
         assert_eq!(at, 0x10000, "VM_SOFTDIRTY is ignored");
         assert_eq!(gone.len(), 2);
@@ -358,13 +362,13 @@ mod tests {
         let mut b = anon(0x11000, 0x12000, rw);
         assert!(can_merge(&a, &b));
         a.anon_vma = Some(1);
-        a.anon_vma_chain = vec![1];
+        a.anon_vma_chain = smallvec![1];
         assert!(can_merge(&a, &b), "one side without anon_vma merges");
-        a.anon_vma_chain = vec![1, 3];
+        a.anon_vma_chain = smallvec![1, 3];
         assert!(!can_merge(&a, &b), "not with a chain a fork left behind");
-        a.anon_vma_chain = vec![1];
+        a.anon_vma_chain = smallvec![1];
         b.anon_vma = Some(2);
-        b.anon_vma_chain = vec![2];
+        b.anon_vma_chain = smallvec![2];
         assert!(!can_merge(&a, &b), "two different anon_vmas never merge");
         b.anon_vma = None;
         b.pgoff += 7;

@@ -15,6 +15,9 @@ const HPAGE_NR: u64 = 1 << HPAGE_ORDER;
 
 /// Frames and their struct pages.
 pub struct PageAlloc {
+    /// mem_map. Its memory is reserved for every frame at boot and grows into that
+    /// reservation as frames are first used, so only the touched part is resident (and it
+    /// never moves).
     pages: Vec<Page>,
     free: Vec<u32>,
     /// Free 2 MiB blocks (512 aligned frames) kept whole for the next huge allocation; a
@@ -31,7 +34,8 @@ impl PageAlloc {
     /// Memory of `bytes` bytes; PFNs run from 0 to `bytes / 4096`.
     pub fn new(bytes: u64) -> PageAlloc {
         let end_pfn = (bytes / PAGE_SIZE).max(FIRST_FREE_PFN.0 + 1);
-        let mut pages = vec![Page::default(); FIRST_FREE_PFN.0 as usize];
+        let mut pages = Vec::with_capacity(end_pfn as usize);
+        pages.resize(FIRST_FREE_PFN.0 as usize, Page::default());
         let zero = &mut pages[ZERO_PFN.0 as usize];
         zero.flags = PageFlags::RESERVED | PageFlags::UPTODATE;
         zero.refcount = 1;
@@ -47,11 +51,8 @@ impl PageAlloc {
 
     /// Grow the memory map so `pfn` has a struct page (frames never handed out read as free).
     fn cover(&mut self, pfn: u64) {
-        let need = pfn as usize + 1;
-        if self.pages.len() < need {
-            let want = need.max(self.pages.len() * 2).max(1024);
-            self.pages
-                .resize(want.min(self.end_pfn as usize), Page::FREE);
+        if self.pages.len() <= pfn as usize {
+            self.pages.resize(pfn as usize + 1, Page::FREE);
         }
     }
 
@@ -224,7 +225,7 @@ impl PageAlloc {
 
     /// Host bytes the struct pages and free lists take.
     pub fn host_bytes(&self) -> usize {
-        self.pages.capacity() * std::mem::size_of::<Page>()
+        self.pages.len() * std::mem::size_of::<Page>()
             + self.free.capacity() * 4
             + self.free_blocks.capacity() * 8
     }

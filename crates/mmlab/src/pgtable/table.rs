@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn walks_find_each_level_and_detach_goes_bottom_up() {
-        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut phys = PhysMem::new(ContentMode::Tagged, 1 << 16);
         let mut next = 0x100;
         let root = new_table(&mut phys, &mut next);
         let addr = 0x7f00_0020_3000;
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn huge_leaves_are_seen_as_such() {
-        let mut phys = PhysMem::new(ContentMode::Tagged);
+        let mut phys = PhysMem::new(ContentMode::Tagged, 1 << 16);
         let mut next = 0x100;
         let root = new_table(&mut phys, &mut next);
         let addr = 0x4000_0000u64;

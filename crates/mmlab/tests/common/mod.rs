@@ -25,6 +25,13 @@ pub fn proptest_config(cases: u32) -> ProptestConfig {
     }
 }
 
+/// A 5.19 kernel with one process.
+pub fn kernel_with_process() -> (Kernel, Tid) {
+    let mut k = Kernel::new(mmlab::Config::new(mmlab::Profile::Linux519));
+    let t = k.spawn_process(0).expect("process");
+    (k, t)
+}
+
 /// A shadow's prediction against what the model did.
 pub fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<(), String> {
     if got == want {

@@ -354,7 +354,8 @@ pub fn apply(w: &mut World, op: &Op) -> String {
                 Ok(fd) => fd as i64,
                 Err(e) => return format!("userfaultfd {e:?}"),
             };
-            let api = w.k.uffdio_api(tid, fd, mmlab::mm::userfaultfd::UFFD_API, 0);
+            let api =
+                w.k.uffdio_api(tid, fd, mmlab::uapi::userfaultfd::UFFD_API, 0);
             let r = if mode == 0 {
                 w.k.uffdio_unregister(tid, fd, w.at(at), len).map(|_| 0)
             } else {

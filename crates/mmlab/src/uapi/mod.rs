@@ -1,4 +1,11 @@
-//! User-visible constants (include/uapi/asm-generic/mman-common.h, mman.h; x86_64 values).
+//! User-visible constants (include/uapi/asm-generic/mman-common.h, mman.h, fcntl.h; x86_64
+//! values), and one submodule per other uapi header the model serves.
+
+pub mod userfaultfd;
+
+/// open(2) flags (fcntl.h) that userfaultfd(2) takes too.
+pub const O_NONBLOCK: u64 = 0o4000;
+pub const O_CLOEXEC: u64 = 0o2000000;
 
 pub const PROT_NONE: u64 = 0x0;
 pub const PROT_READ: u64 = 0x1;

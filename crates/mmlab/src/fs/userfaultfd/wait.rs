@@ -1,38 +1,19 @@
-//! fs/userfaultfd.c, the message half: handle_userfault() queues a fault and puts the faulting
+//! fs/userfaultfd.c, the wait queues: handle_userfault() queues a fault and puts the faulting
 //! task to sleep; the non-cooperative events (FORK, REMAP, REMOVE, UNMAP) put the task that
 //! caused them to sleep until they are read; read(2) hands messages to the handler;
-//! wake_userfault() lets sleeping faults retry. (Registration is in mm/userfaultfd.rs, the
-//! resolving ioctls in mm/uffd_mfill.rs.)
+//! wake_userfault() lets sleeping faults retry.
 
 use std::collections::VecDeque;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::file::FileKind;
-use crate::kernel::{Kernel, Tid};
+use crate::kernel::Kernel;
 use crate::mm::memory::Vmf;
-use crate::mm::userfaultfd::{O_NONBLOCK, UFFD_USER_MODE_ONLY};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::Vma;
-
-/// uffd_msg.event values.
-pub const UFFD_EVENT_PAGEFAULT: u64 = 0x12;
-pub const UFFD_EVENT_FORK: u64 = 0x13;
-pub const UFFD_EVENT_REMAP: u64 = 0x14;
-pub const UFFD_EVENT_REMOVE: u64 = 0x15;
-pub const UFFD_EVENT_UNMAP: u64 = 0x16;
-/// The features that ask for those events.
-pub const UFFD_FEATURE_EVENT_FORK: u64 = 1 << 1;
-pub const UFFD_FEATURE_EVENT_REMAP: u64 = 1 << 2;
-pub const UFFD_FEATURE_EVENT_REMOVE: u64 = 1 << 3;
-pub const UFFD_FEATURE_EVENT_UNMAP: u64 = 1 << 6;
-/// uffd_msg.arg.pagefault.flags.
-pub const UFFD_PAGEFAULT_FLAG_WRITE: u64 = 1 << 0;
-pub const UFFD_PAGEFAULT_FLAG_WP: u64 = 1 << 1;
-pub const UFFD_PAGEFAULT_FLAG_MINOR: u64 = 1 << 2;
-/// Features handle_userfault() looks at.
-pub const UFFD_FEATURE_SIGBUS: u64 = 1 << 7;
-pub const UFFD_FEATURE_THREAD_ID: u64 = 1 << 8;
-pub const UFFD_FEATURE_EXACT_ADDRESS: u64 = 1 << 11;
+use crate::sched::{Tid, WaitReason};
+use crate::uapi::userfaultfd::*;
+use crate::uapi::O_NONBLOCK;
 
 /// Why a fault goes to userspace (the VM_UFFD_* reason handle_userfault() is called with).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +142,7 @@ impl Kernel {
         let Some(r) = task.restart.take() else {
             return Err(Errno::EINVAL);
         };
-        if task.uffd_wait.is_some() {
+        if task.in_userfault() {
             task.restart = Some(r);
             return Err(Errno::ERESTARTNOINTR);
         }
@@ -189,6 +170,8 @@ impl Kernel {
     /// (VM_FAULT_RETRY). With UFFD_FEATURE_SIGBUS, for a fault whose caller cannot wait and
     /// retry (no FAULT_FLAG_ALLOW_RETRY: mprotect()'s populate), and for a kernel-mode fault
     /// on a UFFD_USER_MODE_ONLY context, it is VM_FAULT_SIGBUS instead.
+    /// Locks: entered with the mmap lock, read, which it drops before sleeping (hence
+    /// VM_FAULT_RETRY); the context's fault_pending_wqh lock.
     pub(crate) fn handle_userfault(&mut self, vmf: &Vmf, reason: UffdReason) -> VmFault {
         let vma = &vmf.vma;
         let Some(ctx) = vma.uffd_ctx.and_then(|c| self.uffd.get(c).map(|_| c)) else {
@@ -218,7 +201,7 @@ impl Kernel {
             .queues
             .pending
             .push_back(UffdWaiter { tid, msg });
-        self.tasks[tid].uffd_wait = Some(ctx);
+        self.tasks[tid].wait = Some(WaitReason::Userfault { ctx });
         self.trace(crate::trace::Event::UffdMsg {
             ctx,
             event: msg.event,
@@ -229,9 +212,7 @@ impl Kernel {
 
     /// Is the task asleep in handle_userfault() or waiting for its events to be read?
     pub fn uffd_sleeping(&self, tid: Tid) -> bool {
-        self.tasks
-            .get(tid)
-            .is_some_and(|t| t.uffd_wait.is_some() || t.uffd_events > 0)
+        self.tasks.get(tid).is_some_and(|t| t.wait.is_some())
     }
 
     /// userfaultfd_event_wait_completion(): queue an event the current task caused (it
@@ -247,7 +228,11 @@ impl Kernel {
             .push_back(UffdEventWait { tid, msg, fork_ctx });
         c.mmap_changing += 1;
         if let Some(t) = self.tasks.get_mut(tid) {
-            t.uffd_events += 1;
+            let unread = match t.wait {
+                Some(WaitReason::UffdEvents { unread }) => unread + 1,
+                _ => 1,
+            };
+            t.wait = Some(WaitReason::UffdEvents { unread });
         }
     }
 
@@ -332,13 +317,19 @@ impl Kernel {
         c.queues.events.pop_front();
         c.mmap_changing -= 1;
         if let Some(t) = self.tasks.get_mut(ev.tid) {
-            t.uffd_events -= 1;
+            t.wait = match t.wait {
+                Some(WaitReason::UffdEvents { unread }) if unread > 1 => {
+                    Some(WaitReason::UffdEvents { unread: unread - 1 })
+                }
+                _ => None,
+            };
         }
         Ok(Some(ev.msg))
     }
 
     /// wake_userfault(): every task of `ctx` whose fault address lies in `[start, start+len)`
     /// (all of them for len 0) wakes, pending or read, and will retry its fault.
+    /// Locks: the context's wait-queue locks.
     pub(crate) fn wake_userfault(&mut self, ctx: usize, start: u64, len: u64) {
         let Some(c) = self.uffd.get_mut(ctx) else {
             return;
@@ -364,7 +355,9 @@ impl Kernel {
         });
         for t in woken {
             if let Some(task) = self.tasks.get_mut(t) {
-                task.uffd_wait = None;
+                if task.in_userfault() {
+                    task.wait = None;
+                }
             }
         }
     }
@@ -378,19 +371,6 @@ impl Kernel {
             c.queues.events.retain(|w| w.tid != tid);
             c.mmap_changing -= (before - c.queues.events.len()) as u32;
         }
-    }
-
-    /// UFFDIO_WAKE (userfaultfd_wake()): no VMA or registration check, and not refused while
-    /// mmap_changing.
-    pub fn uffdio_wake(&mut self, tid: Tid, fd: i64, start: u64, len: u64) -> SysResult<()> {
-        self.enter(tid)?;
-        let ctx = self.uffd_ctx(tid, fd)?;
-        if self.uffd[ctx].features.is_none() {
-            return Err(Errno::EINVAL);
-        }
-        Self::uffd_validate_range(start, len)?;
-        self.wake_userfault(ctx, start, len);
-        Ok(())
     }
 }
 

@@ -1,0 +1,113 @@
+//! Kernel threads and the passing of virtual time. Linux's kernel threads sleep on timers and
+//! wait queues; here each kind of thread says when it is next due (its sleep's end, or now
+//! once woken) and what one run of it does, and `Kernel::advance_time` runs every thread
+//! that comes due, in time order, as the clock moves. A run takes no virtual time, and neither
+//! does a step: a thread a step wakes (an mm registering with khugepaged, a sleep knob write)
+//! runs at the next `advance_time`, before anything due later.
+
+use crate::kernel::Kernel;
+use crate::trace::Event;
+
+/// A kernel thread the model runs (kswapd and kdamond will join khugepaged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kthread {
+    /// mm/khugepaged.c's khugepaged().
+    Khugepaged,
+}
+
+impl Kthread {
+    /// The thread's comm, as ps shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kthread::Khugepaged => "khugepaged",
+        }
+    }
+}
+
+/// The kernel threads that exist, in the order they were created; threads due at the same
+/// instant run in this order.
+#[derive(Debug)]
+pub struct Kthreads {
+    running: Vec<Kthread>,
+}
+
+impl Kthreads {
+    /// The threads running after boot: khugepaged, which hugepage_init() starts since THP
+    /// `enabled` defaults to madvise.
+    pub fn boot() -> Kthreads {
+        Kthreads {
+            running: vec![Kthread::Khugepaged],
+        }
+    }
+
+    /// kthread_run(): create the thread; false if it runs already.
+    pub(crate) fn kthread_run(&mut self, t: Kthread) -> bool {
+        if self.is_running(t) {
+            return false;
+        }
+        self.running.push(t);
+        true
+    }
+
+    /// kthread_stop(): end the thread; false if it did not run.
+    pub(crate) fn kthread_stop(&mut self, t: Kthread) -> bool {
+        let before = self.running.len();
+        self.running.retain(|&r| r != t);
+        self.running.len() != before
+    }
+
+    /// Does the thread exist?
+    pub fn is_running(&self, t: Kthread) -> bool {
+        self.running.contains(&t)
+    }
+}
+
+impl Kernel {
+    /// The virtual clock, in ns since boot.
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// Let `ns` of virtual time pass: every kernel thread whose wakeup comes due runs, in
+    /// time order (threads due at the same instant in creation order), with the clock set to
+    /// its wakeup time; then the clock reads the end of the interval.
+    pub fn advance_time(&mut self, ns: u64) {
+        let end = self.clock.now_ns().saturating_add(ns);
+        self.khugepaged_sync_thread();
+        loop {
+            self.khugepaged_wakeups();
+            let next = self
+                .kthreads
+                .running
+                .iter()
+                .filter_map(|&t| Some((self.kthread_due(t)?, t)))
+                .min_by_key(|&(due, _)| due);
+            match next {
+                Some((due, t)) if due <= end => {
+                    self.clock.set(due);
+                    self.kthread_run_once(t);
+                }
+                _ => break,
+            }
+        }
+        self.clock.set(end);
+    }
+
+    /// When `t` next runs, or None while it waits for an event.
+    fn kthread_due(&self, t: Kthread) -> Option<u64> {
+        match t {
+            Kthread::Khugepaged => self.khugepaged_due(),
+        }
+    }
+
+    /// One run of `t`, traced.
+    fn kthread_run_once(&mut self, t: Kthread) {
+        self.trace(Event::Kthread {
+            name: t.name(),
+            now_ns: self.clock.now_ns(),
+        });
+        match t {
+            Kthread::Khugepaged => self.khugepaged_run(),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! include/linux/sched.h, trimmed: tasks, thread groups, why a task sleeps, and the signal a
+//! user access can raise.
+
+use crate::mm::MmId;
+
+/// A task (thread) handle.
+pub type Tid = usize;
+/// A process (thread group) handle.
+pub type Pid = usize;
+
+/// task_struct, trimmed: which process and which CPU.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub pid: Pid,
+    pub mm: MmId,
+    pub cpu: usize,
+    /// Why the task sleeps, if it does: the event that will wake it.
+    pub wait: Option<WaitReason>,
+    /// The syscall this task sleeps in (ERESTARTNOINTR), to carry on once it is woken.
+    pub restart: Option<crate::fs::userfaultfd::Restart>,
+}
+
+impl Task {
+    /// Is it asleep in handle_userfault()?
+    pub fn in_userfault(&self) -> bool {
+        matches!(self.wait, Some(WaitReason::Userfault { .. }))
+    }
+}
+
+/// A thread group: its address space, threads and fault counters.
+#[derive(Clone, Debug)]
+pub struct Process {
+    pub mm: MmId,
+    pub threads: Vec<Tid>,
+    /// Sum of the threads' min_flt (getrusage(RUSAGE_SELF).ru_minflt).
+    pub min_flt: u64,
+    /// The descriptor table.
+    pub fds: crate::fs::file::FdTable,
+}
+
+/// A signal a user access raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Signal {
+    /// SIGSEGV: no VMA, or the VMA forbids the access.
+    Segv,
+    /// SIGBUS: e.g. beyond the end of a shmem object.
+    Bus,
+    /// Out of memory: the OOM killer would end the task.
+    Kill,
+    /// Not a signal: the task sleeps in handle_userfault() until a userfaultfd handler wakes
+    /// it; the access is then retried.
+    Userfault,
+}
+
+impl Signal {
+    /// The signal's C name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Segv => "SIGSEGV",
+            Signal::Bus => "SIGBUS",
+            Signal::Kill => "SIGKILL",
+            Signal::Userfault => "a userfaultfd sleep",
+        }
+    }
+}
+
+/// Why a task sleeps in the kernel (TASK_INTERRUPTIBLE or TASK_KILLABLE on a wait queue), so
+/// which event wakes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReason {
+    /// handle_userfault(): on the context's fault_pending_wqh until UFFDIO_COPY, ZEROPAGE,
+    /// CONTINUE, WRITEPROTECT or WAKE covers the address (or the context is released).
+    Userfault { ctx: usize },
+    /// userfaultfd_event_wait_completion(): until the handler has read every non-cooperative
+    /// event (FORK, REMAP, REMOVE, UNMAP) the task caused.
+    UffdEvents { unread: u32 },
+}

@@ -1,0 +1,153 @@
+//! kernel/fork.c and kernel/exit.c, the part the model needs: processes and threads come and
+//! go, a syscall enters the kernel on behalf of its task, exit tears the address space down.
+
+use crate::errno::{Errno, SysResult};
+use crate::kernel::Kernel;
+use crate::mm::{Mm, MmId};
+use crate::sched::{Process, Task, Tid};
+
+impl Kernel {
+    /// A CPU the machine has, or EINVAL.
+    fn check_cpu(&self, cpu: usize) -> SysResult<()> {
+        if cpu < self.tlbs.len() {
+            Ok(())
+        } else {
+            Err(Errno::EINVAL)
+        }
+    }
+
+    /// A new process with an empty address space, its one thread on `cpu`.
+    pub fn spawn_process(&mut self, cpu: usize) -> SysResult<Tid> {
+        self.check_cpu(cpu)?;
+        let mm = self.mm_alloc(cpu)?;
+        let pid = self.procs.insert(Process {
+            mm,
+            threads: vec![],
+            min_flt: 0,
+            fds: Default::default(),
+        });
+        let tid = self.tasks.insert(Task {
+            pid,
+            mm,
+            cpu,
+            wait: None,
+            restart: None,
+        });
+        self.procs[pid].threads.push(tid);
+        Ok(tid)
+    }
+
+    /// mm_alloc(): an empty address space with its PGD, first run on `cpu`.
+    pub(crate) fn mm_alloc(&mut self, cpu: usize) -> SysResult<MmId> {
+        let pgd = self.alloc_pgtable().ok_or(Errno::ENOMEM)?;
+        let id = self.mms.vacant_key();
+        self.mms.insert(Mm {
+            id,
+            pgd,
+            vmas: Default::default(),
+            cpumask: 1 << cpu,
+            rss_anon: 0,
+            rss_shmem: 0,
+            total_vm: 0,
+            committed: 0,
+            deposited: Default::default(),
+        });
+        Ok(id)
+    }
+
+    /// clone(CLONE_VM|CLONE_THREAD): a new thread of `tid`'s process on `cpu`.
+    pub fn spawn_thread(&mut self, tid: Tid, cpu: usize) -> SysResult<Tid> {
+        self.check_cpu(cpu)?;
+        let t = self.task(tid)?.clone();
+        let new = self.tasks.insert(Task {
+            cpu,
+            wait: None,
+            restart: None,
+            ..t
+        });
+        self.procs[t.pid].threads.push(new);
+        self.mms[t.mm].cpumask |= 1 << cpu;
+        Ok(new)
+    }
+
+    /// sched_setaffinity() to one CPU: the task runs there from now on.
+    pub fn set_cpu(&mut self, tid: Tid, cpu: usize) -> SysResult<()> {
+        self.check_cpu(cpu)?;
+        let mm = self.task(tid)?.mm;
+        self.tasks[tid].cpu = cpu;
+        self.mms[mm].cpumask |= 1 << cpu;
+        Ok(())
+    }
+
+    /// The task, or ESRCH.
+    pub fn task(&self, tid: Tid) -> SysResult<&Task> {
+        self.tasks.get(tid).ok_or(Errno::ESRCH)
+    }
+
+    /// Enter the kernel on behalf of `tid`: returns its mm and records who is local.
+    pub(crate) fn enter(&mut self, tid: Tid) -> SysResult<MmId> {
+        let t = self.tasks.get(tid).ok_or(Errno::ESRCH)?;
+        self.current_cpu = t.cpu;
+        self.current = tid;
+        Ok(t.mm)
+    }
+
+    /// mm_account_fault(): a completed fault counts as a minor fault of the current task.
+    pub(crate) fn account_fault(&mut self) {
+        if let Some(t) = self.tasks.get(self.current) {
+            self.procs[t.pid].min_flt += 1;
+        }
+    }
+
+    /// exit_group(): end every thread of the process and tear down its address space.
+    pub fn exit(&mut self, tid: Tid) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        let pid = self.tasks[tid].pid;
+        let proc = self.procs.remove(pid);
+        for t in proc.threads {
+            self.tasks.remove(t);
+            self.uffd_forget_task(t);
+        }
+        // do_exit(): exit_mm() before exit_files().
+        self.exit_mmap(mm);
+        self.close_all(proc.fds);
+        Ok(())
+    }
+
+    /// exit_mmap(): unmap everything with a full-mm gather, free every page table, drop the mm.
+    /// Locks: the mmap lock, write, for all of it (5.19's exit_mmap(); an OOM victim is reaped
+    /// first without it).
+    pub(crate) fn exit_mmap(&mut self, mm: MmId) {
+        self.lru_add_drain();
+        let starts: Vec<u64> = self.mms[mm].vmas.iter().map(|v| v.start).collect();
+        let mut tlb = crate::mm::mmu_gather::MmuGather::new(mm, true);
+        for s in starts {
+            let v = self.vma_unlink(mm, s).expect("vma");
+            let range = (v.start, v.end);
+            self.zap_page_range(&mut tlb, &v, range, crate::mm::memory::ZapDetails::UNMAP);
+            self.vma_release(&v);
+        }
+        self.tlb_finish_mmu(tlb);
+        self.free_all_pgtables(mm);
+        self.khugepaged_exit(mm);
+        // A userfaultfd still open elsewhere can no longer reach this mm.
+        for (_, c) in self.uffd.iter_mut().filter(|(_, c)| c.mm == Some(mm)) {
+            c.mm = None;
+        }
+        self.mms.remove(mm);
+    }
+
+    /// What a VMA holds besides its pages (a shmem reference) is released with it.
+    pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
+        // hugetlb_vm_op_close(): reservations the VMA never used go back.
+        self.hugetlb_unreserve(v.hugetlb_resv.len() as u64);
+        if let crate::mm::Backing::File(ino) = v.backing {
+            self.shmem_put(ino);
+        }
+    }
+
+    /// The live tasks.
+    pub fn tids(&self) -> Vec<Tid> {
+        self.tasks.iter().map(|(t, _)| t).collect()
+    }
+}

@@ -1,0 +1,167 @@
+//! A CPU's user-mode loads and stores: the TLB, the page walk and, when they fail,
+//! arch/x86/mm/fault.c's do_user_addr_fault() into handle_mm_fault().
+
+use crate::hw::{mmu::Walk, TlbEntry, PAGE_SIZE};
+use crate::kernel::Kernel;
+use crate::mm::vm_fault::{FaultFlags, VmFault};
+use crate::mm::vma::{vm::*, Vma};
+use crate::mm::MmId;
+use crate::page::Pfn;
+use crate::sched::{Signal, Tid};
+
+impl Kernel {
+    /// Translate a user access through the TLB, the page walk and, if needed, the fault
+    /// handler (do_user_addr_fault). Returns the frame.
+    /// `flags` says who accesses: FAULT_FLAG_USER for a user load or store, none for a
+    /// kernel copy_from_user(); FAULT_FLAG_WRITE for a write.
+    #[inline]
+    fn translate(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<Pfn, Signal> {
+        let Some(t) = self.tasks.get(tid) else {
+            return Err(Signal::Kill);
+        };
+        let (cpu, mm) = (t.cpu, t.mm);
+        let write = flags.contains(FaultFlags::WRITE);
+        if let Some(e) = self.tlbs[cpu].lookup(mm as u32, addr >> 12) {
+            if !write || (e.writable && e.dirty) {
+                return Ok(e.pfn);
+            }
+        }
+        self.translate_slow(tid, (cpu, mm), addr, flags)
+    }
+
+    #[cold]
+    fn translate_slow(
+        &mut self,
+        tid: Tid,
+        (cpu, mm): (usize, MmId),
+        addr: u64,
+        flags: FaultFlags,
+    ) -> Result<Pfn, Signal> {
+        let write = flags.contains(FaultFlags::WRITE);
+        let vpn = addr >> 12;
+        let stale_ro = write
+            && self.tlbs[cpu]
+                .lookup(mm as u32, vpn)
+                .is_some_and(|e| !e.writable);
+        // A write through a read-only TLB entry faults without a walk; the CPU drops the entry.
+        let mut need_fault = stale_ro;
+        for _ in 0..4 {
+            if need_fault {
+                self.tlbs[cpu].flush_one(mm as u32, vpn);
+                self.do_user_addr_fault(tid, addr, flags)?;
+            }
+            match self.mmu_walk(mm, addr, write) {
+                Walk::Ok {
+                    pfn,
+                    writable,
+                    dirty,
+                    huge,
+                } => {
+                    self.tlbs[cpu].fill(TlbEntry {
+                        vpn,
+                        mm: mm as u32,
+                        pfn,
+                        writable,
+                        dirty,
+                        huge,
+                    });
+                    self.mms[mm].cpumask |= 1 << cpu;
+                    return Ok(pfn);
+                }
+                Walk::Fault { .. } => need_fault = true,
+            }
+        }
+        unreachable!("a resolved fault must let the walk succeed at {addr:#x}")
+    }
+
+    /// do_user_addr_fault(): find the VMA, check access_error(), call handle_mm_fault() with
+    /// FAULT_FLAG_DEFAULT plus the access's own flags.
+    /// Locks: takes the mmap lock, read, around handle_mm_fault().
+    fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<(), Signal> {
+        let write = flags.contains(FaultFlags::WRITE);
+        let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
+        let Some(mut vma) = self.mms[mm].vmas.find(addr).map(Vma::for_fault) else {
+            return Err(Signal::Segv);
+        };
+        if vma.start > addr {
+            if vma.flags & VM_GROWSDOWN == 0 {
+                return Err(Signal::Segv);
+            }
+            vma = self
+                .expand_downwards(mm, &vma, addr)
+                .map_err(|_| Signal::Segv)?;
+        }
+        if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
+            return Err(Signal::Segv);
+        }
+        match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
+            Ok(_) => {
+                self.account_fault();
+                Ok(())
+            }
+            Err(e) if e.contains(VmFault::RETRY) => Err(Signal::Userfault),
+            Err(e) if e.contains(VmFault::OOM) => Err(Signal::Kill),
+            Err(e) if e.contains(VmFault::SIGSEGV) => Err(Signal::Segv),
+            Err(_) => Err(Signal::Bus),
+        }
+    }
+
+    /// The frame behind a user address for a read, faulting it in as needed (the walk a
+    /// copy_from_user() makes: a kernel-mode fault, no FAULT_FLAG_USER).
+    pub(crate) fn translate_user(&mut self, tid: Tid, addr: u64) -> Result<Pfn, Signal> {
+        self.translate(tid, addr, FaultFlags::empty())
+    }
+
+    /// A one-byte user load.
+    #[inline]
+    pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {
+        let pfn = self.translate(tid, addr, FaultFlags::USER)?;
+        Ok(self.phys.load(pfn, (addr & (PAGE_SIZE - 1)) as usize))
+    }
+
+    /// A one-byte user store.
+    #[inline]
+    pub fn store(&mut self, tid: Tid, addr: u64, val: u8) -> Result<(), Signal> {
+        let pfn = self.translate(tid, addr, FaultFlags::USER | FaultFlags::WRITE)?;
+        self.phys.store(pfn, (addr & (PAGE_SIZE - 1)) as usize, val);
+        Ok(())
+    }
+
+    /// memset() in user space, page by page.
+    pub fn memset(&mut self, tid: Tid, addr: u64, val: u8, len: u64) -> Result<(), Signal> {
+        let mut a = addr;
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        while a < end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
+            let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
+            self.phys
+                .fill(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val);
+            a += n;
+        }
+        Ok(())
+    }
+
+    /// Read every byte of a range (as user loads); the first that differs from `val`.
+    pub fn find_mismatch(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        val: u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let mut a = addr;
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        while a < end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
+            let pfn = self.translate(tid, a, FaultFlags::USER)?;
+            if let Some((off, b)) =
+                self.phys
+                    .find_mismatch(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val)
+            {
+                return Ok(Some(((a & !(PAGE_SIZE - 1)) + off as u64, b)));
+            }
+            a += n;
+        }
+        Ok(None)
+    }
+}
