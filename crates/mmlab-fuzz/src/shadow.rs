@@ -6,14 +6,19 @@
 use std::collections::{HashMap, VecDeque};
 
 use mmlab::fs::proc::MapsEntry;
-use mmlab::fs::userfaultfd::UFFD_EVENT_FORK;
 use mmlab::mm::memfd::MFD_HUGETLB;
+use mmlab::uapi::userfaultfd::UFFD_EVENT_FORK;
 use mmlab::uapi::*;
 use mmlab::{Errno, Signal};
 use mmlab_scenario::backend::*;
 use mmlab_scenario::Backend;
 
 use crate::refmem::{back_kind, Expect, FileId, MmId, RefMem, PAGE};
+
+/// A syscall's arguments as numbers (a string, memfd_create's name, reads as 0).
+fn args(call: &Syscall) -> Vec<u64> {
+    call.args.iter().map(|a| a.num()).collect()
+}
 
 /// A load, store or fault the shadow predicted otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,43 +156,39 @@ impl<B: Backend> Shadow<B> {
 
     /// The ranges a syscall reaches, checked with `reach`.
     fn reaches(&mut self, t: TaskId, call: &Syscall) {
-        let ctx = |s: &Self, fd: i64| s.task_mm.get(&t).and_then(|&mm| s.uffd_mm(mm, fd));
-        match *call {
-            Syscall::Mmap {
-                addr, len, flags, ..
-            } if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 => {
+        let a = args(call);
+        let ctx = |s: &Self, fd: u64| s.task_mm.get(&t).and_then(|&mm| s.uffd_mm(mm, fd as i64));
+        match (call.name(), a.as_slice()) {
+            ("mmap", &[addr, len, _, flags, ..])
+                if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 =>
+            {
                 self.reach(t, None, addr, len, "mmap(MAP_FIXED)")
             }
-            Syscall::Munmap { addr, len } => self.reach(t, None, addr, len, "munmap"),
-            Syscall::Mprotect { addr, len, .. } => self.reach(t, None, addr, len, "mprotect"),
-            Syscall::Madvise { addr, len, .. } => self.reach(t, None, addr, len, "madvise"),
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => {
+            ("munmap" | "mprotect" | "madvise", &[addr, len, ..]) => {
+                self.reach(t, None, addr, len, call.name())
+            }
+            ("mremap", &[old, old_len, new_len, flags, new_addr]) => {
                 self.reach(t, None, old, old_len.max(new_len), "mremap");
                 if flags & MREMAP_FIXED != 0 {
                     self.reach(t, None, new_addr, new_len, "mremap(MREMAP_FIXED)");
                 }
             }
-            Syscall::UffdioRegister { fd, start, len, .. }
-            | Syscall::UffdioUnregister { fd, start, len }
-            | Syscall::UffdioZeropage { fd, start, len, .. }
-            | Syscall::UffdioContinue { fd, start, len, .. }
-            | Syscall::UffdioWriteprotect { fd, start, len, .. }
-            | Syscall::UffdioWake { fd, start, len } => {
-                let m = ctx(self, fd);
-                self.reach(t, m, start, len, "a userfaultfd ioctl")
-            }
-            Syscall::UffdioCopy {
-                fd, dst, src, len, ..
-            } => {
+            ("uffdio_copy", &[fd, dst, src, len, _]) => {
                 let m = ctx(self, fd);
                 self.reach(t, m, dst, len, "UFFDIO_COPY");
                 self.reach(t, None, src, len, "UFFDIO_COPY's source");
+            }
+            (
+                "uffdio_register"
+                | "uffdio_unregister"
+                | "uffdio_zeropage"
+                | "uffdio_continue"
+                | "uffdio_writeprotect"
+                | "uffdio_wake",
+                &[fd, start, len, ..],
+            ) => {
+                let m = ctx(self, fd);
+                self.reach(t, m, start, len, call.name())
             }
             _ => {}
         }
@@ -195,48 +196,38 @@ impl<B: Backend> Shadow<B> {
 
     /// The effect of a syscall that returned `r`.
     fn apply(&mut self, mm: MmId, call: &Syscall, r: Result<u64, Errno>) {
-        match *call {
-            Syscall::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off,
-            } => match r {
-                Ok(a) => {
+        let a = args(call);
+        match (call.name(), a.as_slice()) {
+            ("mmap", &[addr, len, prot, flags, fd, off]) => match r {
+                Ok(at) => {
                     let file = if flags & MAP_ANONYMOUS != 0 {
                         None
                     } else {
-                        match self.file(mm, fd) {
+                        match self.file(mm, fd as i64) {
                             Some(f) => Some(f),
-                            None => return self.mem.forget(mm, a, a.saturating_add(len)),
+                            None => return self.mem.forget(mm, at, at.saturating_add(len)),
                         }
                     };
-                    self.mem.mmap(mm, a, len, prot, flags, file, off);
+                    self.mem.mmap(mm, at, len, prot, flags, file, off);
                 }
                 // A failed MAP_FIXED may already have unmapped what was there.
                 Err(_) if flags & MAP_FIXED != 0 => {
                     let huge = flags & MAP_HUGETLB != 0
-                        || self.file(mm, fd).is_some_and(|f| self.mem.is_huge_file(f));
+                        || self
+                            .file(mm, fd as i64)
+                            .is_some_and(|f| self.mem.is_huge_file(f));
                     let unit = if huge { 2 << 20 } else { PAGE };
                     self.mem
                         .forget(mm, addr, addr.saturating_add(len.div_ceil(unit) * unit))
                 }
                 Err(_) => {}
             },
-            Syscall::Munmap { addr, len } => {
+            ("munmap", &[addr, len]) => {
                 if r.is_ok() {
                     self.mem.munmap(mm, addr, len)
                 }
             }
-            Syscall::Mremap {
-                old,
-                old_len,
-                new_len,
-                flags,
-                new_addr,
-            } => match r {
+            ("mremap", &[old, old_len, new_len, flags, new_addr]) => match r {
                 Ok(new) => self.mem.mremap(mm, old, old_len, new_len, flags, new),
                 // mremap_to() unmaps the target and the old tail before it may still fail
                 // (EINVAL comes from the argument checks, before that).
@@ -249,10 +240,8 @@ impl<B: Backend> Shadow<B> {
                 }
                 Err(_) => {}
             },
-            Syscall::Mprotect { addr, len, prot } => {
-                self.mem.mprotect(mm, addr, len, prot, r.is_ok())
-            }
-            Syscall::Madvise { addr, len, advice } => match r {
+            ("mprotect", &[addr, len, prot]) => self.mem.mprotect(mm, addr, len, prot, r.is_ok()),
+            ("madvise", &[addr, len, advice]) => match r {
                 // madvise_walk_vmas() acts on every mapped part and then reports the hole.
                 Ok(_) => self.mem.madvise(mm, addr, len, advice),
                 Err(Errno::ENOMEM)
@@ -262,7 +251,7 @@ impl<B: Backend> Shadow<B> {
                 }
                 Err(_) => self.mem.madvise_failed(mm, addr, len, advice),
             },
-            Syscall::MemfdCreate { flags, .. } => {
+            ("memfd_create", &[_, flags]) => {
                 if let Ok(fd) = r {
                     let f = self.mem.new_file(flags & MFD_HUGETLB != 0, 0);
                     self.fds
@@ -271,25 +260,25 @@ impl<B: Backend> Shadow<B> {
                         .insert(fd as i64, Fd::File(f));
                 }
             }
-            Syscall::Ftruncate { fd, len } => {
-                if let (Ok(_), Some(f)) = (r, self.file(mm, fd)) {
-                    self.mem.truncate(f, len as u64)
+            ("ftruncate", &[fd, len]) => {
+                if let (Ok(_), Some(f)) = (r, self.file(mm, fd as i64)) {
+                    self.mem.truncate(f, len)
                 }
             }
-            Syscall::Fallocate { fd, mode, off, len } => match (r, self.file(mm, fd)) {
-                (Ok(_), Some(f)) => self.mem.fallocate(f, mode, off as u64, len as u64),
+            ("fallocate", &[fd, mode, off, len]) => match (r, self.file(mm, fd as i64)) {
+                (Ok(_), Some(f)) => self.mem.fallocate(f, mode, off, len),
                 // hugetlbfs_fallocate() keeps the pages it got before running out.
                 (Err(Errno::ENOSPC | Errno::ENOMEM | Errno::EINTR), Some(f)) => self.mem.taint(f),
                 _ => {}
             },
-            Syscall::Close { fd } => {
+            ("close", &[fd]) => {
                 if r.is_ok() {
                     if let Some(t) = self.fds.get_mut(&mm) {
-                        t.remove(&fd);
+                        t.remove(&(fd as i64));
                     }
                 }
             }
-            Syscall::Userfaultfd { .. } => {
+            ("userfaultfd", _) => {
                 if let Ok(fd) = r {
                     self.fds
                         .entry(mm)
@@ -297,9 +286,9 @@ impl<B: Backend> Shadow<B> {
                         .insert(fd as i64, Fd::Uffd(Some(mm)));
                 }
             }
-            Syscall::UffdioRegister { fd, start, len, .. } => {
+            ("uffdio_register", &[fd, start, len, _]) => {
                 // Even a failed registration may have registered part of the range.
-                match self.uffd_mm(mm, fd) {
+                match self.uffd_mm(mm, fd as i64) {
                     Some(m) => self.mem.registered(m, start, start.saturating_add(len)),
                     None => {
                         let mms: Vec<MmId> = self.fds.keys().copied().collect();
@@ -309,19 +298,14 @@ impl<B: Backend> Shadow<B> {
                     }
                 }
             }
-            Syscall::UffdioCopy {
-                fd, dst, src, len, ..
-            } => self.fill(mm, fd, dst, len, r, Some(src)),
-            Syscall::UffdioZeropage { fd, start, len, .. } => {
-                self.fill(mm, fd, start, len, r, None)
+            ("uffdio_copy", &[fd, dst, src, len, _]) => {
+                self.fill(mm, fd as i64, dst, len, r, Some(src))
             }
-            Syscall::UffdioContinue { .. }
-            | Syscall::UffdioApi { .. }
-            | Syscall::UffdioUnregister { .. }
-            | Syscall::UffdioWriteprotect { .. }
-            | Syscall::UffdioWake { .. }
-            | Syscall::SchedSetaffinity { .. }
-            | Syscall::Fcntl { .. } => {}
+            ("uffdio_zeropage", &[fd, start, len, _]) => {
+                self.fill(mm, fd as i64, start, len, r, None)
+            }
+            // CONTINUE maps what the page cache holds; the rest change no contents.
+            _ => {}
         }
     }
 
@@ -504,12 +488,12 @@ impl<B: Backend> Shadow<B> {
         if s.restarted {
             // GUP populated part of it before sleeping: when a private copy was taken is
             // not known.
-            match call {
-                Syscall::Madvise { addr, len, .. } => {
+            match (call.name(), args(&call).as_slice()) {
+                ("madvise", &[addr, len, _]) => {
                     self.mem
                         .forget_private_copies(s.mm, addr, addr.saturating_add(len))
                 }
-                Syscall::Mremap { new_len, .. } => {
+                ("mremap", &[_, _, new_len, ..]) => {
                     if let Ok(new) = r {
                         self.mem.forget_private_copies(s.mm, new, new + new_len)
                     }
@@ -614,19 +598,19 @@ impl<B: Backend> Backend for Shadow<B> {
         if let Some(&mm) = self.task_mm.get(&t) {
             if self.inner.sleeping(t) {
                 let restarted = r == Err(Errno::ERESTARTNOINTR);
-                let deferred = !restarted
-                    && matches!(
-                        call,
-                        Syscall::Madvise {
-                            advice: MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_REMOVE,
-                            ..
-                        }
-                    );
+                let a = args(call);
+                let zap = match (call.name(), a.as_slice()) {
+                    ("madvise", &[addr, len, advice]) => {
+                        matches!(advice, MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_REMOVE)
+                            .then_some((addr, len))
+                    }
+                    _ => None,
+                };
+                let deferred = !restarted && zap.is_some();
                 if restarted {
                     self.mem.set_unsettled(mm, true);
-                } else if let (true, Syscall::Madvise { addr, len, .. }) = (deferred, call) {
-                    self.mem
-                        .forget_contents(mm, *addr, addr.saturating_add(*len));
+                } else if let (true, Some((addr, len))) = (deferred, zap) {
+                    self.mem.forget_contents(mm, addr, addr.saturating_add(len));
                 } else {
                     self.apply(mm, call, r);
                 }
@@ -763,6 +747,23 @@ impl<B: Backend> Backend for Shadow<B> {
         self.inner.model_probe(t, probe)
     }
 
+    fn sleep(&mut self, ns: u64) {
+        self.inner.sleep(ns);
+        self.poll();
+    }
+    fn now_ns(&mut self) -> u64 {
+        self.inner.now_ns()
+    }
+    fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
+        self.inner.sysfs_read(path)
+    }
+    fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        self.inner.sysfs_write(path, value)
+    }
+    fn take_trace(&mut self) -> Option<Vec<mmlab::trace::Event>> {
+        self.inner.take_trace()
+    }
+
     fn check(&mut self) -> Result<(), String> {
         let r = self.inner.check();
         if let Err(v) = &r {
@@ -778,14 +779,12 @@ mod tests {
     use mmlab_scenario::ModelBackend;
 
     fn map_page(s: &mut Shadow<ModelBackend>, t: TaskId) -> u64 {
-        let call = Syscall::Mmap {
-            addr: 0,
-            len: PAGE,
-            prot: PROT_READ | PROT_WRITE,
-            flags: MAP_PRIVATE | MAP_ANONYMOUS,
-            fd: -1,
-            off: 0,
-        };
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+        let call = Syscall::nums(
+            "mmap",
+            &[0, PAGE, PROT_READ | PROT_WRITE, flags, u64::MAX, 0],
+        )
+        .expect("mmap");
         s.syscall(t, &call).expect("mmap")
     }
 
@@ -831,11 +830,7 @@ mod tests {
         let t = s.spawn_process(0).expect("process");
         let a = map_page(&mut s, t);
         s.access(t, Access::Store(a, 0x11)).expect("store");
-        let free = Syscall::Madvise {
-            addr: a,
-            len: PAGE,
-            advice: MADV_FREE,
-        };
+        let free = Syscall::nums("madvise", &[a, PAGE, MADV_FREE]).expect("madvise");
         s.syscall(t, &free).expect("madvise");
         // The model keeps the page (nothing reclaims it); zero would be right too.
         let k = s.inner.kernel().expect("prepared");

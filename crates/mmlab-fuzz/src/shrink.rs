@@ -61,6 +61,11 @@ fn stmt_names(s: &Stmt, binds: &mut Vec<String>, uses: &mut HashSet<String>) {
                     names(a, uses);
                     names(b, uses);
                 }
+                Action::Within(a, _, b, ms) => {
+                    names(a, uses);
+                    names(b, uses);
+                    names(ms, uses);
+                }
                 Action::Mem { addr, len, byte } => {
                     names(addr, uses);
                     names(len, uses);

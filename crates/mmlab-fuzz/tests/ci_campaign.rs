@@ -32,6 +32,11 @@ const OPEN: &[Open] = &[
         about: "fuzz-findings 002: a reference through a hugetlb subpage fails the Refcount rule",
     },
     Open {
+        signature: "invariant TlbNotMorePermissive broken",
+        case_has: &["fork()", "MADV_PAGEOUT"],
+        about: "fuzz-findings 010: try_to_unmap()'s deferred flush covers only the last mm",
+    },
+    Open {
         signature: "nr_shmem_hugepages # vs #",
         case_has: &["model.get_page"],
         about: "fuzz-findings 003: a truncated shmem THP still referenced counts as NR_SHMEM_THPS",

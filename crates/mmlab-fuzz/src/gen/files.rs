@@ -3,11 +3,11 @@
 
 use mmlab::mm::memfd::*;
 use mmlab::mm::shmem::*;
-use mmlab_scenario::backend::Syscall;
+use mmlab_scenario::backend::{ArgValue, Syscall};
 use rand::RngExt;
 
 use super::text::{self, size};
-use super::{Gen, Memfd, Res, Ret};
+use super::{nums, Gen, Memfd, Res, Ret};
 use crate::refmem::{HPAGE, PAGE};
 
 impl Gen<'_> {
@@ -58,10 +58,11 @@ impl Gen<'_> {
         let (ft, fv) = text::flags(&fl, "0");
         let var = self.fresh("fd");
         let call = format!("memfd_create(\"{var}\", {ft})");
-        let sc = Syscall::MemfdCreate {
-            name: var.clone(),
-            flags: fv,
-        };
+        let sc = Syscall::new(
+            "memfd_create",
+            vec![ArgValue::Str(var.clone()), ArgValue::Num(fv)],
+        )
+        .expect("memfd_create(name, flags)");
         let Res::Ok(fd) = self.sys(t, &call, sc, Ret::Bind(var.clone())) else {
             return None;
         };
@@ -89,10 +90,7 @@ impl Gen<'_> {
         let p = self.tasks[t].proc;
         let f = self.procs[p].memfds[m].clone();
         let call = format!("ftruncate({}, {})", f.var, size(len));
-        let sc = Syscall::Ftruncate {
-            fd: f.fd as i64,
-            len: len as i64,
-        };
+        let sc = nums("ftruncate", &[f.fd, len]);
         if let Res::Ok(_) = self.sys(t, &call, sc, Ret::Plain) {
             self.procs[p].memfds[m].size = len;
         }
@@ -130,12 +128,7 @@ impl Gen<'_> {
             size(off),
             size(len)
         );
-        let sc = Syscall::Fallocate {
-            fd: f.fd as i64,
-            mode,
-            off: off as i64,
-            len: len as i64,
-        };
+        let sc = nums("fallocate", &[f.fd, mode, off, len]);
         if let Res::Ok(_) = self.sys(t, &call, sc, Ret::Plain) {
             if mode == 0 {
                 let s = &mut self.procs[p].memfds[m].size;
@@ -149,11 +142,7 @@ impl Gen<'_> {
         let f = self.procs[p].memfds[m].clone();
         if self.chance(0.4) {
             let call = format!("fcntl({}, F_GET_SEALS, 0)", f.var);
-            let sc = Syscall::Fcntl {
-                fd: f.fd as i64,
-                cmd: F_GET_SEALS,
-                arg: 0,
-            };
+            let sc = nums("fcntl", &[f.fd, F_GET_SEALS, 0]);
             self.sys(t, &call, sc, Ret::Check(None, 0));
             return;
         }
@@ -174,11 +163,7 @@ impl Gen<'_> {
         }
         let (st, sv) = text::flags(&chosen, "0");
         let call = format!("fcntl({}, F_ADD_SEALS, {st})", f.var);
-        let sc = Syscall::Fcntl {
-            fd: f.fd as i64,
-            cmd: F_ADD_SEALS,
-            arg: sv,
-        };
+        let sc = nums("fcntl", &[f.fd, F_ADD_SEALS, sv]);
         self.sys(t, &call, sc, Ret::Plain);
     }
 
@@ -186,7 +171,7 @@ impl Gen<'_> {
         let p = self.tasks[t].proc;
         let f = self.procs[p].memfds[m].clone();
         let call = format!("close({})", f.var);
-        if let Res::Ok(_) = self.sys(t, &call, Syscall::Close { fd: f.fd as i64 }, Ret::Plain) {
+        if let Res::Ok(_) = self.sys(t, &call, nums("close", &[f.fd]), Ret::Plain) {
             self.procs[p].memfds.remove(m);
         }
     }

@@ -8,7 +8,7 @@ use mmlab_scenario::Backend;
 use rand::RngExt;
 
 use super::text::{self, addr, size};
-use super::{reach_limit, Gen, Kind, Region, Res, Ret, ALIGNED_SLOTS};
+use super::{nums, reach_limit, Gen, Kind, Region, Res, Ret, ALIGNED_SLOTS};
 use crate::refmem::{HPAGE, PAGE};
 
 /// prot values by weight.
@@ -327,14 +327,7 @@ impl Gen<'_> {
             fd.0,
             size(off)
         );
-        let sc = Syscall::Mmap {
-            addr: at.1,
-            len,
-            prot: prot.1,
-            flags: fv,
-            fd: fd.1,
-            off,
-        };
+        let sc = nums("mmap", &[at.1, len, prot.1, fv, fd.1 as u64, off]);
         let r = Region {
             var: var.clone(),
             base: 0,
@@ -509,11 +502,7 @@ impl Gen<'_> {
         };
         if self.chance(0.4) {
             let call = format!("madvise({}, {}, MADV_HUGEPAGE)", r.var, size(len));
-            let sc = Syscall::Madvise {
-                addr: base,
-                len,
-                advice: MADV_HUGEPAGE,
-            };
+            let sc = nums("madvise", &[base, len, MADV_HUGEPAGE]);
             self.sys(t, &call, sc, Ret::Plain);
         }
         true
@@ -651,10 +640,7 @@ impl Gen<'_> {
             return false;
         };
         let call = format!("munmap({}, {})", addr(&r.var, start), size(len));
-        let sc = Syscall::Munmap {
-            addr: r.base.wrapping_add_signed(start),
-            len,
-        };
+        let sc = nums("munmap", &[r.base.wrapping_add_signed(start), len]);
         self.sys(t, &call, sc, Ret::Plain);
         true
     }
@@ -750,13 +736,16 @@ impl Gen<'_> {
             call.push_str(&format!(", {na}"));
         }
         call.push(')');
-        let sc = Syscall::Mremap {
-            old,
-            old_len,
-            new_len,
-            flags: fv,
-            new_addr: new_addr.as_ref().map_or(0, |n| n.1),
-        };
+        let sc = nums(
+            "mremap",
+            &[
+                old,
+                old_len,
+                new_len,
+                fv,
+                new_addr.as_ref().map_or(0, |n| n.1),
+            ],
+        );
         let region = Region {
             var: var.clone(),
             base: 0,
@@ -783,11 +772,7 @@ impl Gen<'_> {
             pv |= PROT_GROWSDOWN;
         }
         let call = format!("mprotect({}, {}, {pt})", addr(&r.var, start), size(len));
-        let sc = Syscall::Mprotect {
-            addr: r.base.wrapping_add_signed(start),
-            len,
-            prot: pv,
-        };
+        let sc = nums("mprotect", &[r.base.wrapping_add_signed(start), len, pv]);
         self.sys(t, &call, sc, Ret::Plain);
         true
     }
@@ -818,11 +803,7 @@ impl Gen<'_> {
             return false;
         }
         let call = format!("madvise({}, {}, {name})", addr(&r.var, start), size(len));
-        let sc = Syscall::Madvise {
-            addr: r.base.wrapping_add_signed(start),
-            len,
-            advice,
-        };
+        let sc = nums("madvise", &[r.base.wrapping_add_signed(start), len, advice]);
         self.sys(t, &call, sc, Ret::Plain);
         true
     }
@@ -946,11 +927,7 @@ impl Gen<'_> {
                     let (pt, pv) = self.prot();
                     BodyOp::Sys(
                         format!("mprotect({}, {}, {pt})", range.0, size(range.2)),
-                        Syscall::Mprotect {
-                            addr: range.1,
-                            len: range.2,
-                            prot: pv,
-                        },
+                        nums("mprotect", &[range.1, range.2, pv]),
                     )
                 }
                 _ => {
@@ -963,11 +940,7 @@ impl Gen<'_> {
                     ]);
                     BodyOp::Sys(
                         format!("madvise({}, {}, {name})", range.0, size(range.2)),
-                        Syscall::Madvise {
-                            addr: range.1,
-                            len: range.2,
-                            advice: uapi(name),
-                        },
+                        nums("madvise", &[range.1, range.2, uapi(name)]),
                     )
                 }
             };

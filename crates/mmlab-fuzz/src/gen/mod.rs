@@ -16,7 +16,7 @@ mod uffd;
 use std::collections::{HashMap, VecDeque};
 
 use mmlab::{Errno, Signal};
-use mmlab_scenario::backend::{Access, Setup, Syscall, TaskId};
+use mmlab_scenario::backend::{Access, Syscall, TaskId};
 use mmlab_scenario::{Backend, ModelBackend};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
@@ -43,6 +43,11 @@ pub(crate) fn reach_limit(maps: &[mmlab::fs::proc::MapsEntry], a: u64) -> u64 {
         .map(|m| m.end)
         .max()
         .unwrap_or(0)
+}
+
+/// A syscall of the language by name, all its arguments numbers.
+fn nums(name: &str, args: &[u64]) -> Syscall {
+    Syscall::nums(name, args).expect("a syscall of the language, with its arguments")
 }
 
 /// What the generator may use.
@@ -332,18 +337,7 @@ impl Gen<'_> {
         let Ok(sc) = mmlab_scenario::parse(&text, std::path::Path::new("header.mml")) else {
             return false;
         };
-        let setup = Setup {
-            profile: sc.profile,
-            memory: sc.memory,
-            cpus: sc.cpus,
-            fault_around_bytes: sc.fault_around_bytes,
-            hugepages: sc.hugepages,
-            thp: sc.thp,
-            features: sc.features,
-            model_only: sc.model_only,
-            uses_model_probe: None,
-        };
-        self.b.prepare(&setup).is_ok()
+        self.b.prepare(&mmlab_scenario::run::setup_of(&sc)).is_ok()
     }
 
     /// May the case use model-only probes? (Only if it says so in its header.)

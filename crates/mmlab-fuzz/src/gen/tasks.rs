@@ -4,12 +4,11 @@
 //! read that userfaultfd is awake.
 
 use mmlab::Signal;
-use mmlab_scenario::backend::Syscall;
 use mmlab_scenario::Backend;
 use rand::RngExt;
 
 use super::text;
-use super::{Gen, Proc, Ret, Sleep, Task};
+use super::{nums, Gen, Proc, Ret, Sleep, Task};
 
 const PROCESS_NAMES: &[&str] = &["P", "Q", "R", "S"];
 
@@ -165,7 +164,7 @@ impl Gen<'_> {
     pub(super) fn affinity_something(&mut self, t: usize) -> bool {
         let cpu = self.rng.random_range(0..=self.cpus) as u64;
         let call = format!("sched_setaffinity({cpu})");
-        self.sys(t, &call, Syscall::SchedSetaffinity { cpu }, Ret::Plain);
+        self.sys(t, &call, nums("sched_setaffinity", &[cpu]), Ret::Plain);
         true
     }
 

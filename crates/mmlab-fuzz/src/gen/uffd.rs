@@ -2,25 +2,40 @@
 //! registered MISSING, WP or MINOR, the fills (COPY, ZEROPAGE, CONTINUE), write protection and
 //! wakes, and a handler that reads messages and resolves them as a handler thread would.
 
-use mmlab::fs::userfaultfd::*;
-use mmlab::mm::uffd_mfill::MODE_NAMES;
-use mmlab::mm::userfaultfd::*;
+use mmlab::uapi::userfaultfd::*;
 use mmlab::uapi::*;
-use mmlab_scenario::backend::{Access, Syscall, UffdMsg};
+use mmlab_scenario::backend::{Access, UffdMsg};
 use mmlab_scenario::Backend;
 use rand::RngExt;
 
 use super::text::{self, addr, size};
-use super::{Gen, Kind, Region, Res, Ret, Uffd};
+use super::{nums, Gen, Kind, Region, Res, Ret, Uffd};
 use crate::refmem::{HPAGE, PAGE};
 
+/// The ioctls' mode flags, by name.
+const MODES: &[(&str, u64)] = &[
+    ("UFFDIO_COPY_MODE_DONTWAKE", UFFDIO_COPY_MODE_DONTWAKE),
+    ("UFFDIO_COPY_MODE_WP", UFFDIO_COPY_MODE_WP),
+    (
+        "UFFDIO_ZEROPAGE_MODE_DONTWAKE",
+        UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+    ),
+    ("UFFDIO_WRITEPROTECT_MODE_WP", UFFDIO_WRITEPROTECT_MODE_WP),
+    (
+        "UFFDIO_WRITEPROTECT_MODE_DONTWAKE",
+        UFFDIO_WRITEPROTECT_MODE_DONTWAKE,
+    ),
+    (
+        "UFFDIO_CONTINUE_MODE_DONTWAKE",
+        UFFDIO_CONTINUE_MODE_DONTWAKE,
+    ),
+];
+
 fn mode(name: &str) -> (&str, u64) {
-    let v = MODE_NAMES
+    *MODES
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .expect("a UFFDIO_*_MODE_* name");
-    (name, v)
+        .expect("a UFFDIO_*_MODE_* name")
 }
 
 const EVENTS: &[(&str, u64)] = &[
@@ -88,12 +103,8 @@ impl Gen<'_> {
         let (ft, fv) = text::flags(&fl, "0");
         let var = self.fresh("u");
         let call = format!("userfaultfd({ft})");
-        let Res::Ok(fd) = self.sys(
-            t,
-            &call,
-            Syscall::Userfaultfd { flags: fv },
-            Ret::Bind(var.clone()),
-        ) else {
+        let Res::Ok(fd) = self.sys(t, &call, nums("userfaultfd", &[fv]), Ret::Bind(var.clone()))
+        else {
             return true;
         };
         self.uffds.push(Uffd {
@@ -128,11 +139,7 @@ impl Gen<'_> {
         };
         let f = self.uffds[u].clone();
         let call = format!("uffdio_api({}, {}, {ft})", f.fd_text, api.0);
-        let sc = Syscall::UffdioApi {
-            fd: f.fd as i64,
-            api: api.1,
-            features: fv,
-        };
+        let sc = nums("uffdio_api", &[f.fd, api.1, fv]);
         // Later kernels report more features than 5.19's: compare 5.19's bits.
         let ret = Ret::Check(Some("UFFD_API_FEATURES"), UFFD_API_FEATURES);
         if let Res::Ok(_) = self.sys(t, &call, sc, ret) {
@@ -176,11 +183,11 @@ impl Gen<'_> {
 
     /// A range ioctl's first arguments as text (`fd, start, len`), with the descriptor and
     /// the start address.
-    fn range_args(&self, u: usize, at: &(String, u64), len: u64) -> (String, i64, u64) {
+    fn range_args(&self, u: usize, at: &(String, u64), len: u64) -> (String, u64, u64) {
         let f = &self.uffds[u];
         (
             format!("{}, {}, {}", f.fd_text, at.0, size(len)),
-            f.fd as i64,
+            f.fd,
             at.1,
         )
     }
@@ -206,12 +213,7 @@ impl Gen<'_> {
         let at = (addr(&r.var, start), r.base.wrapping_add_signed(start));
         let (args, fd, first) = self.range_args(u, &at, len);
         let call = format!("uffdio_register({args}, {mt})");
-        let sc = Syscall::UffdioRegister {
-            fd,
-            start: first,
-            len,
-            mode,
-        };
+        let sc = nums("uffdio_register", &[fd, first, len, mode]);
         // Later kernels add UFFDIO_POISON and UFFDIO_MOVE to the mask: compare 5.19's bits.
         let ret = Ret::Check(Some("UFFD_API_RANGE_IOCTLS"), UFFD_API_RANGE_IOCTLS);
         if let Res::Ok(_) = self.sys(t, &call, sc, ret) {
@@ -231,7 +233,7 @@ impl Gen<'_> {
 
     fn unregister_range(&mut self, t: usize, u: usize, at: (String, u64), len: u64) {
         let (args, fd, start) = self.range_args(u, &at, len);
-        let sc = Syscall::UffdioUnregister { fd, start, len };
+        let sc = nums("uffdio_unregister", &[fd, start, len]);
         self.sys(t, &format!("uffdio_unregister({args})"), sc, Ret::Plain);
     }
 
@@ -244,14 +246,17 @@ impl Gen<'_> {
         let var = self.fresh("s");
         // One page over 2 MiB: 6.7+ would align a mapping of whole huge pages.
         let call = "mmap(NULL, HPAGE_SIZE + PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)";
-        let sc = Syscall::Mmap {
-            addr: 0,
-            len: HPAGE + PAGE,
-            prot: PROT_READ | PROT_WRITE,
-            flags: MAP_PRIVATE | MAP_ANONYMOUS,
-            fd: -1,
-            off: 0,
-        };
+        let sc = nums(
+            "mmap",
+            &[
+                0,
+                HPAGE + PAGE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                u64::MAX,
+                0,
+            ],
+        );
         let Res::Ok(base) = self.sys(t, call, sc, Ret::Bind(var.clone())) else {
             return None;
         };
@@ -330,13 +335,10 @@ impl Gen<'_> {
             addr(&src.var, off),
             size(len)
         );
-        let sc = Syscall::UffdioCopy {
-            fd: f.fd as i64,
-            dst: dst.1,
-            src: src.base.wrapping_add_signed(off),
-            len,
-            mode: mv,
-        };
+        let sc = nums(
+            "uffdio_copy",
+            &[f.fd, dst.1, src.base.wrapping_add_signed(off), len, mv],
+        );
         self.sys(t, &call, sc, Ret::Check(None, 0));
     }
 
@@ -359,19 +361,9 @@ impl Gen<'_> {
         let (args, fd, start) = self.range_args(u, &dst, len);
         let call = format!("{name}({args}, {mt})");
         let sc = if cont {
-            Syscall::UffdioContinue {
-                fd,
-                start,
-                len,
-                mode,
-            }
+            nums("uffdio_continue", &[fd, start, len, mode])
         } else {
-            Syscall::UffdioZeropage {
-                fd,
-                start,
-                len,
-                mode,
-            }
+            nums("uffdio_zeropage", &[fd, start, len, mode])
         };
         self.sys(t, &call, sc, Ret::Check(None, 0));
     }
@@ -402,12 +394,7 @@ impl Gen<'_> {
     fn wp(&mut self, t: usize, u: usize, at: (String, u64), len: u64, m: &[(&str, u64)]) {
         let (mt, mode) = text::flags(m, "0");
         let (args, fd, start) = self.range_args(u, &at, len);
-        let sc = Syscall::UffdioWriteprotect {
-            fd,
-            start,
-            len,
-            mode,
-        };
+        let sc = nums("uffdio_writeprotect", &[fd, start, len, mode]);
         self.sys(
             t,
             &format!("uffdio_writeprotect({args}, {mt})"),
@@ -431,14 +418,14 @@ impl Gen<'_> {
 
     fn wake_range(&mut self, t: usize, u: usize, at: (String, u64), len: u64) {
         let (args, fd, start) = self.range_args(u, &at, len);
-        let sc = Syscall::UffdioWake { fd, start, len };
+        let sc = nums("uffdio_wake", &[fd, start, len]);
         self.sys(t, &format!("uffdio_wake({args})"), sc, Ret::Plain);
     }
 
     fn close_uffd(&mut self, t: usize, u: usize) -> bool {
         let f = self.uffds[u].clone();
         let call = format!("close({})", f.fd_text);
-        if let Res::Ok(_) = self.sys(t, &call, Syscall::Close { fd: f.fd as i64 }, Ret::Plain) {
+        if let Res::Ok(_) = self.sys(t, &call, nums("close", &[f.fd]), Ret::Plain) {
             let p = self.tasks[t].proc;
             self.uffds[u].holders.retain(|h| *h != p);
         }
