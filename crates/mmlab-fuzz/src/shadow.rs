@@ -222,11 +222,7 @@ impl<B: Backend> Shadow<B> {
                 }
                 Err(_) => {}
             },
-            ("munmap", &[addr, len]) => {
-                if r.is_ok() {
-                    self.mem.munmap(mm, addr, len)
-                }
-            }
+            ("munmap", &[addr, len]) if r.is_ok() => self.mem.munmap(mm, addr, len),
             ("mremap", &[old, old_len, new_len, flags, new_addr]) => match r {
                 Ok(new) => self.mem.mremap(mm, old, old_len, new_len, flags, new),
                 // mremap_to() unmaps the target and the old tail before it may still fail
@@ -271,11 +267,9 @@ impl<B: Backend> Shadow<B> {
                 (Err(Errno::ENOSPC | Errno::ENOMEM | Errno::EINTR), Some(f)) => self.mem.taint(f),
                 _ => {}
             },
-            ("close", &[fd]) => {
-                if r.is_ok() {
-                    if let Some(t) = self.fds.get_mut(&mm) {
-                        t.remove(&(fd as i64));
-                    }
+            ("close", &[fd]) if r.is_ok() => {
+                if let Some(t) = self.fds.get_mut(&mm) {
+                    t.remove(&(fd as i64));
                 }
             }
             ("userfaultfd", _) => {
