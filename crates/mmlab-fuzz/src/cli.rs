@@ -278,6 +278,12 @@ pub fn main<H: Backend>(args: FuzzArgs, host: impl Fn() -> H) -> ExitCode {
         out: a.out,
     };
     let results = if a.both {
+        // Wait for the host lock now rather than inside the first case's deadline; the
+        // process keeps it from then on.
+        if let Err(e) = mmlab_live::HostLock::acquire() {
+            eprintln!("mmlab fuzz: {e}");
+            return ExitCode::from(2);
+        }
         run_campaign(&plan, Some(&host), &mut progress)
     } else {
         run_campaign::<H>(&plan, None, &mut progress)

@@ -9,6 +9,7 @@
 mod files;
 mod mem;
 mod probes;
+mod sysfs;
 mod tasks;
 pub mod text;
 mod uffd;
@@ -87,6 +88,7 @@ pub fn generate(seed: u64, cfg: &GenConfig, out: &mut Vec<String>) {
         slots: 0,
         cpus: 2,
         hugepages: 0,
+        settled: vec![],
         steps: 0,
     };
     g.run(seed);
@@ -148,6 +150,9 @@ struct Proc {
     memfds: Vec<Memfd>,
     /// The variable holding a minflt() reading of this process, and the reading.
     minflt: Option<(String, u64)>,
+    /// On the host, the agent behind this process faults its own memory in at times of its
+    /// own (its new threads' stacks, its pages COW-shared by a fork): minflt() counts those.
+    agent_faults: bool,
     /// Addresses recently written: loads and advice go back there to see what stayed.
     hot: Vec<(Region, i64)>,
 }
@@ -212,12 +217,16 @@ pub(crate) struct Gen<'a> {
     slots: u64,
     cpus: usize,
     hugepages: u64,
+    /// sysfs files whose value the case fixed (its `thp` settings, its writes), which the
+    /// host shows as the model does.
+    settled: Vec<String>,
     steps: usize,
 }
 
 impl Gen<'_> {
     fn run(&mut self, seed: u64) {
         self.header(seed);
+        self.settled = self.settled_files();
         if !self.prepare() || !self.new_process() {
             return;
         }
@@ -331,6 +340,17 @@ impl Gen<'_> {
         }
     }
 
+    /// The THP files the header set, and the one no setting changes.
+    fn settled_files(&self) -> Vec<String> {
+        let mut files = vec![format!("{}/hpage_pmd_size", sysfs::THP_DIR)];
+        for l in self.out.iter() {
+            if let Some(knob) = l.strip_prefix("thp ").and_then(|k| k.split(' ').next()) {
+                files.push(format!("{}/{knob}", sysfs::THP_DIR));
+            }
+        }
+        files
+    }
+
     /// Start the model with the header's settings, as the runner does.
     fn prepare(&mut self) -> bool {
         let text = self.out.join("\n");
@@ -389,6 +409,7 @@ impl Gen<'_> {
             (12, Self::uffd_something),
             (2, Self::repeat_something),
             (3, Self::model_probe_something),
+            (3, Self::time_something),
         ];
         if sleepers && self.chance(0.4) {
             return self.handle_something(t);

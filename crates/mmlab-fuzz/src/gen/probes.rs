@@ -58,7 +58,11 @@ impl Gen<'_> {
 
     /// A probe line: written, then its value filled in (or taken back if the probe cannot
     /// answer, which only a probe without effects may do).
-    fn probe_line(&mut self, t: usize, f: impl FnOnce(&mut Self) -> Option<String>) -> bool {
+    pub(super) fn probe_line(
+        &mut self,
+        t: usize,
+        f: impl FnOnce(&mut Self) -> Option<String>,
+    ) -> bool {
         let tn = self.tname(t);
         let i = self.begin(format!("{tn}: expect 0 == 0"));
         match f(self) {
@@ -238,9 +242,13 @@ impl Gen<'_> {
         }
     }
 
-    /// minflt() against the process's last reading (taken first if there is none).
+    /// minflt() against the process's last reading (taken first if there is none); on the
+    /// host only while its agent takes no faults of its own.
     fn minflt(&mut self, t: usize) -> bool {
         let p = self.tasks[t].proc;
+        if self.cfg.host && self.procs[p].agent_faults {
+            return false;
+        }
         let id = self.tasks[t].id;
         let Ok(now) = self.b.minflt(id) else {
             return false;

@@ -71,10 +71,9 @@ impl Gen<'_> {
             return true;
         };
         let parent = self.tasks[t].proc;
-        if self.cfg.host {
-            // The host's agent faults its own memory in around fork() (fuzz finding 010).
-            self.procs[parent].minflt = None;
-        }
+        // The host's agents, parent's and child's, write their own memory COW-shared by the
+        // fork (fuzz finding 011).
+        self.procs[parent].agent_faults = true;
         let mut proc = self.procs[parent].clone();
         proc.minflt = None;
         self.procs.push(proc);
@@ -125,11 +124,8 @@ impl Gen<'_> {
         let line = self.out[i].clone();
         self.end(i, line);
         let proc = self.tasks[t].proc;
-        if self.cfg.host {
-            // The host's agent faults its new thread's own memory in: a minflt() delta across
-            // thread() counts the agent, not the scenario (fuzz finding 010).
-            self.procs[proc].minflt = None;
-        }
+        // The host's agent faults its new thread's stack in as it goes (fuzz finding 011).
+        self.procs[proc].agent_faults = true;
         self.tasks.push(Task {
             name,
             id: nid,

@@ -295,6 +295,11 @@ impl Gen<'_> {
                 let Some((s, off)) = src else {
                     return true;
                 };
+                // The source, too, stays within its mm's reach (see `limit`).
+                let len = len.min(self.room(t, &s, off));
+                if len == 0 {
+                    return true;
+                }
                 let m = self.pick(&[
                     None,
                     None,
