@@ -1032,6 +1032,10 @@ impl RefMem {
     /// same shared pages a second time).
     pub fn mremap(&mut self, mm: MmId, old: u64, old_len: u64, new_len: u64, flags: u64, new: u64) {
         let Some(first) = self.vpage(mm, old).cloned() else {
+            // Mapped where the shadow saw nothing made (a stack a fault grew down): what
+            // moved where is not known.
+            self.forget(mm, old, old.saturating_add(old_len.max(new_len)));
+            self.forget(mm, new, new.saturating_add(new_len));
             return;
         };
         let unit = if first.huge { HPAGE } else { PAGE };
@@ -1177,6 +1181,17 @@ mod tests {
             Some(3),
             "DONTNEED drops the copy: the file again"
         );
+    }
+
+    #[test]
+    fn mremap_from_a_page_the_shadow_never_saw_predicts_nothing_there() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        m.mmap(p, A, 4 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, None, 0);
+        m.munmap(p, A, PAGE);
+        // The model's VMA grew back down over A (a stack's fault), then shrank to one page.
+        m.mremap(p, A, 4 * PAGE, PAGE, 0, A);
+        assert_eq!(m.predict(p, A + PAGE, false), Expect::default());
     }
 
     #[test]
