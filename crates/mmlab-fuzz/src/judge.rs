@@ -302,7 +302,7 @@ struct ModelRun {
     panic: Option<(String, String)>,
     mismatch: Option<crate::shadow::Mismatch>,
     violation: Option<String>,
-    above_top: Option<String>,
+    host_unfit: Option<String>,
 }
 
 fn run_model(sc: &mmlab_scenario::ast::Scenario) -> ModelRun {
@@ -318,7 +318,7 @@ fn run_model(sc: &mmlab_scenario::ast::Scenario) -> ModelRun {
         panic,
         mismatch: b.mismatches.first().cloned(),
         violation: b.violation.clone(),
-        above_top: b.above_top.clone(),
+        host_unfit: b.host_unfit.clone(),
     }
 }
 
@@ -404,13 +404,13 @@ pub fn judge<H: Backend>(text: &str, name: &str, host: Option<&mut H>) -> Outcom
     let (Some(host), Some(model)) = (host, m.report) else {
         return Outcome::default();
     };
-    if let Some(why) = m.above_top {
-        // The host would run it over its own program and libraries (the generator keeps
-        // below the top; a shrunk candidate may not).
+    if let Some(why) = m.host_unfit {
+        // The host would run it over its own program and libraries, or place its mappings
+        // where ASLR decides (the generator avoids both; a shrunk candidate may not).
         return Outcome {
             finding: Some(Finding {
                 kind: Kind::Replay,
-                signature: "replay: the case reaches above the top of the mappings".into(),
+                signature: "replay: the case is not fit for the host".into(),
                 detail: why,
                 line: None,
             }),

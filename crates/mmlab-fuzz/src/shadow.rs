@@ -13,7 +13,7 @@ use mmlab::{Errno, Signal};
 use mmlab_scenario::backend::*;
 use mmlab_scenario::Backend;
 
-use crate::refmem::{back_kind, Expect, FileId, MmId, RefMem, PAGE};
+use crate::refmem::{back_kind, Expect, FileId, MmId, RefMem, HPAGE, PAGE};
 
 /// A syscall's arguments as numbers (a string, memfd_create's name, reads as 0).
 fn args(call: &Syscall) -> Vec<u64> {
@@ -63,10 +63,11 @@ pub struct Shadow<B: Backend> {
     pub mismatches: Vec<Mismatch>,
     /// The first invariant violation the model's checker reported.
     pub violation: Option<String>,
-    /// The first call that reached at or above the top of its process's mappings, where a
-    /// real process has its program, libraries and stack and the model's has nothing: such a
-    /// case cannot be compared with the host.
-    pub above_top: Option<String>,
+    /// Why the case cannot be compared with the host, if it cannot: the first call that
+    /// reached at or above the top of its process's mappings (where a real process has its
+    /// program, libraries and stack and the model's has nothing), or that let the kernel
+    /// place a mapping it aligns to 2 MiB (see `placed_by_kernel`).
+    pub host_unfit: Option<String>,
 }
 
 impl<B: Backend> Shadow<B> {
@@ -83,7 +84,7 @@ impl<B: Backend> Shadow<B> {
             unread_forks: VecDeque::new(),
             mismatches: vec![],
             violation: None,
-            above_top: None,
+            host_unfit: None,
         }
     }
 
@@ -127,30 +128,88 @@ impl<B: Backend> Shadow<B> {
         }
     }
 
+    /// The mappings of the mm of task `t`, or of `mm` (a userfaultfd's) if given.
+    fn maps_of(&mut self, t: TaskId, mm: Option<MmId>) -> Option<Vec<MapsEntry>> {
+        let task = match mm {
+            Some(m) => *self.task_mm.iter().find(|(_, x)| **x == m)?.0,
+            None => t,
+        };
+        self.inner.maps(task).ok()
+    }
+
     /// Note a call reaching [start, start + len) in the mm of task `t` (or, for a userfaultfd
     /// ioctl, the mm it serves) if that goes at or above the end of its highest mapping.
     fn reach(&mut self, t: TaskId, mm: Option<MmId>, start: u64, len: u64, what: &str) {
-        if self.above_top.is_some() || len == 0 {
+        if self.host_unfit.is_some() || len == 0 {
             return;
         }
-        let task = match mm {
-            Some(m) => self.task_mm.iter().find(|(_, x)| **x == m).map(|(k, _)| *k),
-            None => Some(t),
-        };
-        let Some(task) = task else {
+        let Some(maps) = self.maps_of(t, mm) else {
             return;
         };
-        let top = match self.inner.maps(task) {
-            Ok(maps) => crate::gen::reach_limit(&maps, start),
-            Err(_) => return,
-        };
+        let top = crate::gen::reach_limit(&maps, start);
         // With nothing mapped yet there is no top to keep below (a MAP_FIXED at a literal
         // address far below the program is all a case does then).
         if top > 0 && start.saturating_add(len) > top {
-            self.above_top = Some(format!(
+            self.host_unfit = Some(format!(
                 "{what} reaches {:#x}, above the top of the mappings at {top:#x}",
                 start.saturating_add(len)
             ));
+        }
+    }
+
+    /// Note an mmap() or mremap() that let the kernel choose the place of a mapping it aligns
+    /// to 2 MiB: hugetlbfs, shmem of 2 MiB or more (shmem_get_unmapped_area()), private
+    /// anonymous memory a multiple of 2 MiB long (since 6.7). The gap the alignment leaves
+    /// depends on where ASLR put the neighbours, so later placements differ between runs.
+    fn placed_by_kernel(&mut self, mm: MmId, call: &Syscall, r: Result<u64, Errno>) {
+        let Ok(at) = r else {
+            return;
+        };
+        if self.host_unfit.is_some() {
+            return;
+        }
+        let a = args(call);
+        let why = match (call.name(), a.as_slice()) {
+            ("mmap", &[addr, len, _, flags, fd, _])
+                if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) == 0 && at != addr =>
+            {
+                let anon = flags & MAP_ANONYMOUS != 0;
+                let shared = flags & MAP_SHARED != 0;
+                let file = (!anon).then(|| self.file(mm, fd as i64)).flatten();
+                let huge =
+                    flags & MAP_HUGETLB != 0 || file.is_some_and(|f| self.mem.is_huge_file(f));
+                let shmem = (anon && shared) || (!anon && !huge);
+                let aligned = huge
+                    || shmem && len >= HPAGE
+                    || anon && !shared && len != 0 && len % HPAGE == 0;
+                aligned.then(|| format!("mmap() of {len:#x} bytes placed by the kernel at {at:#x}"))
+            }
+            ("mremap", &[old, _, new_len, flags, _])
+                if flags & MREMAP_FIXED == 0 && at != old && new_len >= HPAGE =>
+            {
+                Some(format!(
+                    "mremap() moved {new_len:#x} bytes to {at:#x}, a place the kernel chose"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.host_unfit = Some(format!("{why}: a place it aligns to 2 MiB"));
+        }
+    }
+
+    /// Note a UFFDIO_(UN)REGISTER at `start` with no mapping at or above it in the mm it
+    /// serves: 5.19 finds no VMA there and fails with ENOMEM, where a real process (which
+    /// always has its stack above) gets EINVAL.
+    fn nothing_above(&mut self, t: TaskId, mm: Option<MmId>, start: u64, what: &str) {
+        if self.host_unfit.is_some() {
+            return;
+        }
+        let Some(maps) = self.maps_of(t, mm) else {
+            return;
+        };
+        if maps.iter().all(|m| m.end <= start) {
+            self.host_unfit = Some(format!("{what} at {start:#x} with nothing mapped above"));
         }
     }
 
@@ -178,13 +237,13 @@ impl<B: Backend> Shadow<B> {
                 self.reach(t, m, dst, len, "UFFDIO_COPY");
                 self.reach(t, None, src, len, "UFFDIO_COPY's source");
             }
+            ("uffdio_register" | "uffdio_unregister", &[fd, start, len, ..]) => {
+                let m = ctx(self, fd);
+                self.reach(t, m, start, len, call.name());
+                self.nothing_above(t, m, start, call.name());
+            }
             (
-                "uffdio_register"
-                | "uffdio_unregister"
-                | "uffdio_zeropage"
-                | "uffdio_continue"
-                | "uffdio_writeprotect"
-                | "uffdio_wake",
+                "uffdio_zeropage" | "uffdio_continue" | "uffdio_writeprotect" | "uffdio_wake",
                 &[fd, start, len, ..],
             ) => {
                 let m = ctx(self, fd);
@@ -531,7 +590,7 @@ impl<B: Backend> Backend for Shadow<B> {
         self.unread_forks.clear();
         self.mismatches.clear();
         self.violation = None;
-        self.above_top = None;
+        self.host_unfit = None;
         self.inner.prepare(setup)
     }
 
@@ -590,6 +649,7 @@ impl<B: Backend> Backend for Shadow<B> {
         self.reaches(t, call);
         let r = self.inner.syscall(t, call);
         if let Some(&mm) = self.task_mm.get(&t) {
+            self.placed_by_kernel(mm, call, r);
             if self.inner.sleeping(t) {
                 let restarted = r == Err(Errno::ERESTARTNOINTR);
                 let a = args(call);

@@ -371,9 +371,14 @@ impl Gen<'_> {
         let mut fl = vec![map_type(shared), ("MAP_ANONYMOUS", MAP_ANONYMOUS)];
         self.map_extras(&mut fl, !shared);
         let kind = if shared { Kind::SharedAnon } else { Kind::Anon };
+        let at = if shared {
+            self.shmem_place(pages * PAGE, &mut fl)
+        } else {
+            ("NULL".into(), 0)
+        };
         self.mmap_region(
             t,
-            ("NULL", 0),
+            (&at.0, at.1),
             pages * PAGE,
             prot,
             &fl,
@@ -396,6 +401,19 @@ impl Gen<'_> {
         let a = ALIGNED_SLOTS + self.slots * ALIGNED_SLOT;
         self.slots += 1;
         (text::num(a), a)
+    }
+
+    /// Where a shmem mapping (shared anonymous memory, a memfd) of `len` bytes goes: on the
+    /// host, one of 2 MiB or more at an aligned place, as shmem_get_unmapped_area() aligns
+    /// it where the shm mount may hold huge pages (see `aligned_place`); else where the
+    /// kernel puts it.
+    fn shmem_place(&mut self, len: u64, fl: &mut Vec<(&'static str, u64)>) -> (String, u64) {
+        if self.cfg.host && len >= HPAGE {
+            fl.push(("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE));
+            self.aligned_place()
+        } else {
+            ("NULL".into(), 0)
+        }
     }
 
     /// Map a memfd of the process (making one if it has none); hugetlbfs memfds at an aligned
@@ -429,7 +447,7 @@ impl Gen<'_> {
             fl.push(("MAP_FIXED_NOREPLACE", MAP_FIXED_NOREPLACE));
             self.aligned_place()
         } else {
-            ("NULL".into(), 0)
+            self.shmem_place(n * unit, &mut fl)
         };
         let prot = self.prot();
         let fdv = (f.var.as_str(), f.fd as i64);

@@ -185,9 +185,13 @@ impl Gen<'_> {
         let Some(r) = self.pick_region(t, |_| true) else {
             return false;
         };
+        // Within the reach of the mappings (see `limit`), never an empty or inverted range.
+        let room = self.limit(t, r.base).saturating_sub(r.base);
+        if room == 0 {
+            return false;
+        }
         let lo = -(self.pick(&[0u64, 0, 4096, 2 << 20]) as i64);
-        let hi = (r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64)
-            .min(self.limit(t, r.base).wrapping_sub(r.base) as i64);
+        let hi = (r.len as i64 + self.pick(&[0u64, 0, 4096, 2 << 20]) as i64).min(room as i64);
         let id = self.tasks[t].id;
         self.probe_line(t, |g| {
             let (a, b) = (
