@@ -32,17 +32,15 @@ pub(crate) const ALIGNED_SLOTS: u64 = 0x6000_0000_0000;
 const ALIGNED_AREA_END: u64 = ALIGNED_SLOTS + (1 << 40);
 
 /// How far a range starting at `a` may reach in an address space mapped as `maps`: within the
-/// aligned slots' area while something is mapped above it (as a real process always has), else
-/// up to the end of the highest mapping, above which a real process has its program,
-/// libraries and stack and the model's has nothing (0 when nothing is mapped yet).
+/// aligned slots' area, or up to the end of the highest mapping below the mmap area's top,
+/// above which a real process has its program, libraries and stack and the model's has
+/// nothing (0 when nothing is mapped there yet).
 pub(crate) fn reach_limit(maps: &[mmlab::fs::proc::MapsEntry], a: u64) -> u64 {
-    let in_slots = |x: u64| (ALIGNED_SLOTS..ALIGNED_AREA_END).contains(&x);
-    let above_slots = maps.iter().any(|m| m.start >= ALIGNED_AREA_END);
-    if in_slots(a) && above_slots {
+    if (ALIGNED_SLOTS..ALIGNED_AREA_END).contains(&a) {
         return ALIGNED_AREA_END;
     }
     maps.iter()
-        .filter(|m| !above_slots || !in_slots(m.start))
+        .filter(|m| !(ALIGNED_SLOTS..ALIGNED_AREA_END).contains(&m.start))
         .map(|m| m.end)
         .max()
         .unwrap_or(0)

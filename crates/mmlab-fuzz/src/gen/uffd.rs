@@ -192,10 +192,28 @@ impl Gen<'_> {
         )
     }
 
+    /// On the host, is something of the context's mm mapped at or above `a`? A registration
+    /// with nothing above fails differently in the model's bare address space (see
+    /// `Shadow::nothing_above`).
+    fn fits_registration(&mut self, u: usize, a: u64) -> bool {
+        if !self.cfg.host {
+            return true;
+        }
+        let owner = self.uffds[u].owner;
+        let Some(k) = self.tasks.iter().position(|k| k.proc == owner && k.born) else {
+            return false;
+        };
+        let id = self.tasks[k].id;
+        self.b.maps(id).is_ok_and(|m| m.iter().any(|e| e.end > a))
+    }
+
     fn register(&mut self, t: usize, u: usize) -> bool {
         let Some((r, start, len)) = self.owner_range(u) else {
             return false;
         };
+        if !self.fits_registration(u, r.base.wrapping_add_signed(start)) {
+            return false;
+        }
         let modes = [
             ("UFFDIO_REGISTER_MODE_MISSING", UFFDIO_REGISTER_MODE_MISSING),
             ("UFFDIO_REGISTER_MODE_WP", UFFDIO_REGISTER_MODE_WP),
@@ -226,6 +244,9 @@ impl Gen<'_> {
         let Some((r, start, len)) = self.owner_range(u) else {
             return false;
         };
+        if !self.fits_registration(u, r.base.wrapping_add_signed(start)) {
+            return false;
+        }
         let at = (addr(&r.var, start), r.base.wrapping_add_signed(start));
         self.unregister_range(t, u, at, len);
         true
