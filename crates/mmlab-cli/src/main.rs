@@ -107,6 +107,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Random scenarios on the model (and with --both on the host), failures shrunk.
+    Fuzz(mmlab_fuzz::cli::FuzzArgs),
     /// A scenario process of the live backend (started by mmlab itself).
     #[command(name = "__agent", hide = true)]
     Agent { fd: i32 },
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
             report::run_suite("live", &paths, &opts, &mut host_backend(), true)
         }
         Cmd::Bench { quick, json } => bench::run(quick, json),
+        Cmd::Fuzz(args) => mmlab_fuzz::cli::main(args, host_backend),
         Cmd::Agent { fd } => mmlab_live::agent::main(fd),
     }
 }
