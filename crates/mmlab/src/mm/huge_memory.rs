@@ -576,11 +576,18 @@ impl Kernel {
             self.deactivate_page(f);
             return true;
         }
-        // A shmem THP is unmapped and split by shmem_writepage() (which then finds no swap
-        // and redirties the pieces); an anonymous one is split for 4 KiB swap-out.
+        // shrink_page_list() splits a shmem THP first and reclaims its pages one by one (the
+        // split unmapped them): clean ones leave the cache, dirty ones stay. An anonymous one
+        // is split for 4 KiB swap-out.
         let anon = self.pages.folio_test(f, PageFlags::ANON);
-        if self.split_huge_page(f) && anon {
-            self.vmstat.thp_swpout_fallback += 1;
+        if self.split_huge_page(f) {
+            if anon {
+                self.vmstat.thp_swpout_fallback += 1;
+            } else {
+                for i in 0..HPAGE_NR {
+                    self.shrink_unmapped_file_page(f.page(i));
+                }
+            }
         }
         true
     }

@@ -328,9 +328,10 @@ impl Kernel {
     /// madvise_cold() / madvise_pageout(): pages mapped only here are aged (the PTE loses its
     /// accessed bit, gathered for one flush) and deactivated. PAGEOUT then reclaims them:
     /// without swap devices an anonymous page cannot go anywhere and stays, while a shmem page
-    /// is unmapped (try_to_unmap() comes before shmem_writepage() finds no swap and redirties
-    /// it) and stays in the page cache; in a VMA registered for uffd-wp a protected entry
-    /// leaves a uffd-wp marker (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
+    /// is unmapped (try_to_unmap()) and then, if dirty, stays in the page cache
+    /// (shmem_writepage() finds no swap and redirties it) or, if clean, leaves it; in a VMA
+    /// registered for uffd-wp a protected entry leaves a uffd-wp marker
+    /// (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
     /// Locks: the mmap lock, read; each table's PTL.
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
         let arm_markers = self.mms[mm]
@@ -408,6 +409,7 @@ impl Kernel {
                     let mut batch = crate::mm::rmap::UnmapBatch::default();
                     self.try_to_unmap_one(&mut batch, (mm, addr), slot, w.arm_markers);
                     self.try_to_unmap_flush(batch);
+                    self.shrink_unmapped_file_page(pfn);
                 }
             }
         }

@@ -395,28 +395,24 @@ impl Kernel {
         {
             hint
         } else {
-            // The highest gap below mmap_base that fits, at the alignment asked for.
+            // unmapped_area_topdown(): the highest gap below mmap_base that holds `len` plus
+            // the slack an aligned start may need. Each gap ends where the VMA right above it
+            // claims room (vm_start_gap()), so a stack's guard gap narrows only the gap
+            // directly below that stack.
+            let need = len.checked_add(align - PAGE_SIZE).ok_or(Errno::ENOMEM)?;
+            let fit = |bottom: u64, top: u64| {
+                (top >= bottom && top - bottom >= need).then(|| (top - len) & !(align - 1))
+            };
             let mut top = MMAP_BASE;
             let mut found = None;
             for v in vmas.iter().rev() {
-                if v.start >= top {
-                    continue;
-                }
-                if let Some(a) = top
-                    .checked_sub(len)
-                    .map(|a| a & !(align - 1))
-                    .filter(|&a| a >= v.end)
-                {
-                    found = Some(a);
+                found = fit(v.end, top);
+                if found.is_some() {
                     break;
                 }
-                top = vm_start_gap(v);
+                top = vm_start_gap(v).min(MMAP_BASE);
             }
-            match found.or_else(|| {
-                top.checked_sub(len)
-                    .map(|a| a & !(align - 1))
-                    .filter(|&a| a >= MMAP_MIN_ADDR)
-            }) {
+            match found.or_else(|| fit(MMAP_MIN_ADDR, top)) {
                 Some(a) => a,
                 None => return Err(Errno::ENOMEM),
             }

@@ -24,6 +24,7 @@ pub mod thp_knobs;
 pub mod userfaultfd;
 pub mod vm_fault;
 pub mod vma;
+pub mod vmscan;
 
 pub use vma::{Backing, Vma, VmaTree};
 

@@ -255,7 +255,7 @@ impl Kernel {
 
     /// One page leaves the cache (truncate_inode_folio() → filemap_remove_folio(), a page at a
     /// time): the cache's reference goes with it.
-    fn shmem_delete_from_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
+    pub(crate) fn shmem_delete_from_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
         self.inodes[ino].i_mapping.remove(index);
         self.vmstat.nr_shmem -= 1;
         if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {

@@ -107,11 +107,13 @@ impl Kernel {
         };
         let index = vma.linear_page_index(addr);
         if let (Fill::Continue, Some(ino)) = (fill, shmem) {
-            // mcontinue_atomic_pte(): the page must be cached already.
-            let pfn = self.inodes[ino]
-                .i_mapping
-                .page(index)
-                .ok_or(Errno::EFAULT)?;
+            // mcontinue_atomic_pte(): shmem_getpage(SGP_NOALLOC) refuses an index at or past
+            // EOF (EINVAL) before it looks; a hole is EFAULT.
+            let inode = &self.inodes[ino];
+            if index >= inode.i_size.div_ceil(PAGE_SIZE) {
+                return Err(Errno::EINVAL);
+            }
+            let pfn = inode.i_mapping.page(index).ok_or(Errno::EFAULT)?;
             let page = InstallPage {
                 pfn,
                 in_cache: true,
