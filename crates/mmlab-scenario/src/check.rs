@@ -317,13 +317,13 @@ impl Checker<'_> {
                 self.byte(byte, names)?;
             }
             Action::Fails(call, _) => {
-                let ok = matches!(call.as_call(), Some((f, _)) if f == "uffd_read" || f == "wait"
+                let ok = matches!(call.as_call(), Some((f, _)) if ["uffd_read", "wait", "pagemap"].contains(&f)
                     || lang::call_spec(f).is_some_and(|c| matches!(c.kind, CallKind::Syscall | CallKind::Sysfs)));
                 if !ok {
                     return Err(self.err(
                         call.pos,
                         "`expect CALL fails ERRNO` takes a syscall, sysfs_read(), sysfs_write(), \
-                         uffd_read() or wait()",
+                         uffd_read(), wait() or pagemap()",
                     ));
                 }
                 self.expr(call, names)?;

@@ -632,6 +632,9 @@ impl<B: Backend> Runner<'_, B> {
                         .map(|v| Value::Num(v, Radix::Auto))
                 } else if f == "sysfs_read" || f == "sysfs_write" {
                     self.sysfs(t, call, f, args)?
+                } else if let ("pagemap", [addr]) = (f, args) {
+                    let addr = self.num(t, addr)?.value;
+                    self.pagemap_entry(t, addr)
                 } else {
                     let radix = ret_radix(f);
                     self.syscall(t, call, f, args)?
@@ -788,6 +791,20 @@ impl<B: Backend> Runner<'_, B> {
             ));
         }
         Ok(ms)
+    }
+
+    /// The pagemap entry of `addr` as a record, or the read's errno (EIO at or past TASK_SIZE,
+    /// where pagemap_read() returns no bytes).
+    fn pagemap_entry(&mut self, t: TaskId, addr: u64) -> Result<Value, Errno> {
+        let raw = self.b.pagemap(t, addr)?;
+        Ok(Value::Record {
+            kind: &lang::PAGEMAP,
+            raw: Some(raw),
+            fields: lang::PAGEMAP_FIELDS
+                .iter()
+                .map(|&(name, bit, width)| (name, raw >> bit & ((1u64 << width) - 1)))
+                .collect(),
+        })
     }
 
     /// sysfs_read("PATH") (the file's value: a number or text) or sysfs_write("PATH", VALUE)
@@ -1161,18 +1178,8 @@ impl<B: Backend> Runner<'_, B> {
             }
             "pagemap" => {
                 want(1)?;
-                let raw = self
-                    .b
-                    .pagemap(t, argv[0])
-                    .map_err(|er| probe_err(er.to_string()))?;
-                Ok(Value::Record {
-                    kind: &lang::PAGEMAP,
-                    raw: Some(raw),
-                    fields: lang::PAGEMAP_FIELDS
-                        .iter()
-                        .map(|&(name, bit, width)| (name, raw >> bit & ((1u64 << width) - 1)))
-                        .collect(),
-                })
+                self.pagemap_entry(t, argv[0])
+                    .map_err(|er| probe_err(er.to_string()))
             }
             "zero_pfn" => {
                 want(0)?;
