@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static __thread sigjmp_buf mml_jb;
@@ -65,12 +66,16 @@ int mml_memset(volatile unsigned char *p, unsigned char v, size_t len)
 	MML_GUARDED(for (; i < len; i++) p[i] = v);
 }
 
-/* Read one byte of every page of [p, p+len). */
+/* Read one byte of every page of [p, p+len): p itself, then the start of each following page
+ * that the range reaches, as the model's touch() does. The step goes by address, not by offset
+ * from p: from an unaligned p, offsets k * page would land one page short of the range's last
+ * byte's page when that page holds fewer than (p % page) bytes of the range (fuzz finding 015). */
 int mml_touch(const volatile unsigned char *p, size_t len, size_t page)
 {
 	volatile size_t i = 0;
+	const uintptr_t a = (uintptr_t)p;
 	/* A volatile read in a void expression still happens. */
-	MML_GUARDED(for (; i < len; i = (i / page + 1) * page)(void) p[i]);
+	MML_GUARDED(for (; i < len; i = ((a + i) / page + 1) * page - a)(void) p[i]);
 }
 
 /* The offset+1 of the first byte that is not v (0 if none); *got gets that byte. */

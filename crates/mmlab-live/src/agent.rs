@@ -71,6 +71,7 @@ pub fn main(fd: RawFd) -> ! {
     }
     let fd = park(fd);
     register(fd);
+    OWN_WRITABLE.get_or_init(private_writable);
     prefault_files();
     serve(fd);
     unsafe { libc::_exit(0) }
@@ -197,6 +198,115 @@ fn prefault_files() {
     }
 }
 
+/// The agent's own private writable mappings as found at start (its statics, libc's and ld.so's
+/// data, their anonymous data, the heap, the stack), before any scenario step could map
+/// anything: start and end of each.
+static OWN_WRITABLE: std::sync::OnceLock<Vec<(usize, usize)>> = std::sync::OnceLock::new();
+
+/// The private writable lines of /proc/self/maps: start, end and name (empty if anonymous).
+fn private_writable_lines() -> Vec<(usize, usize, String)> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 5 || !f[1].starts_with("rw") || !f[1].ends_with('p') {
+                return None;
+            }
+            let (a, b) = f[0].split_once('-')?;
+            let name = f.get(5).map_or(String::new(), |n| (*n).to_owned());
+            Some((
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+                name,
+            ))
+        })
+        .collect()
+}
+
+fn private_writable() -> Vec<(usize, usize)> {
+    private_writable_lines()
+        .into_iter()
+        .map(|(a, b, _)| (a, b))
+        .collect()
+}
+
+/// Make every present page of the agent's own private writable memory writable in its page
+/// table again, by a write fault of the kernel's (MADV_POPULATE_WRITE, which changes no data),
+/// so that the faults are counted now, before the reply, and not in the scenario's `minflt()`.
+///
+/// Why: `minflt()` is the whole process's count (/proc/PID/stat sums every thread's), so it
+/// counts the agent's faults on its own memory too, and the model has no agent. After fork(),
+/// `copy_present_pte()` write-protects every private writable page in the parent as well as in
+/// the child, so the agent's next write to each page of its data, heap, stacks and TLS (or the
+/// kernel's, to a thread's rseq area on its return to user space) would take a COW or reuse
+/// fault in the middle of the scenario's steps, at times of the scheduler's (fuzz finding 011).
+/// Breaking COW on each present page once, in the parent before it replies to FORK and in the
+/// child before it serves, takes those faults before the runner reads a count. Pages the agent
+/// never touched are left alone: they were not present before fork() either, so they are no new
+/// source of faults, and populating them would only grow the agent's resident memory.
+///
+/// Which memory is the agent's: the private writable mappings found at start (the heap and the
+/// stack at their current extent, for they may have grown since) and the stacks of the threads
+/// it started in its region (see `agent_space`); never a mapping of the scenario's, whose
+/// faults are what `minflt()` is for.
+fn prefault_writable() {
+    let own = OWN_WRITABLE.get_or_init(private_writable);
+    for (a, b, name) in private_writable_lines() {
+        let ours = name == "[heap]"
+            || name == "[stack]"
+            || agent_space::in_region(a as u64, b as u64)
+            || own.iter().any(|&(oa, ob)| oa <= a && b <= ob);
+        if ours {
+            populate_present_for_write(a, b);
+        }
+    }
+}
+
+/// MADV_POPULATE_WRITE on each run of present pages (mincore()) of `[a, b)`.
+fn populate_present_for_write(a: usize, b: usize) {
+    const PAGE: usize = 4096;
+    const CHUNK: usize = 512;
+    let mut vec = [0u8; CHUNK];
+    let mut at = a;
+    while at < b {
+        let pages = ((b - at) / PAGE).min(CHUNK);
+        // SAFETY: mincore() writes one byte per page of our own range into `vec`.
+        if unsafe { libc::mincore(at as *mut _, pages * PAGE, vec.as_mut_ptr()) } != 0 {
+            return;
+        }
+        let mut i = 0;
+        while i < pages {
+            if vec[i] & 1 == 0 {
+                i += 1;
+                continue;
+            }
+            let run = vec[i..pages].iter().take_while(|v| *v & 1 != 0).count();
+            // SAFETY: a write fault on pages of our own that are mapped and writable; it
+            // changes no data. Errors are ignored (the faults then come later).
+            unsafe {
+                libc::madvise(
+                    (at + i * PAGE) as *mut _,
+                    run * PAGE,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+            i += run;
+        }
+        at += pages * PAGE;
+    }
+}
+
+/// The minor faults the calling thread has taken (getrusage(RUSAGE_THREAD), its own
+/// `min_flt`; a new thread's starts at 0, and so does a forked child's).
+fn thread_minflt() -> u64 {
+    // SAFETY: getrusage() fills a struct on the stack.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut ru);
+        ru.ru_minflt as u64
+    }
+}
+
 fn set_affinity(cpu: u64) -> Reply {
     let mut set = nix::sched::CpuSet::new();
     match set
@@ -221,7 +331,7 @@ pub fn serve(fd: RawFd) {
                 v: [
                     std::process::id() as u64,
                     nix::unistd::gettid().as_raw() as u64,
-                    0,
+                    thread_minflt(),
                 ],
             },
             op::SYSCALL => match syscall(fd, &r) {
@@ -272,9 +382,13 @@ pub fn serve(fd: RawFd) {
                     v: [0; 3],
                 },
                 Some(tfd) => {
+                    let f0 = thread_minflt();
                     register(tfd);
                     match spawn_thread(tfd, r[1]) {
-                        Ok(()) => Reply::ok(0),
+                        Ok(()) => Reply {
+                            status: 0,
+                            v: [0, thread_minflt() - f0, 0],
+                        },
                         Err(e) => Reply {
                             status: e as i64,
                             v: [0; 3],
@@ -394,6 +508,7 @@ fn spawn_thread(chan: RawFd, cpu: u64) -> Result<(), i32> {
 /// fork(2) on behalf of the scenario: the child serves `child_fd` and closes every other
 /// channel it inherited; the parent replies with the child's pid.
 fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
+    let f0 = thread_minflt();
     // SAFETY: the child only closes fds, touches its stack and serves its channel.
     match unsafe { libc::fork() } {
         -1 => Reply {
@@ -410,13 +525,18 @@ fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
             register(child_fd);
             let _ = fd;
             prefault_files();
+            prefault_writable();
             serve(child_fd);
             unsafe { libc::_exit(0) }
         }
         pid => {
             unsafe { libc::close(child_fd) };
             prefault_stack();
-            Reply::ok(pid as u64)
+            prefault_writable();
+            Reply {
+                status: 0,
+                v: [pid as u64, thread_minflt() - f0, 0],
+            }
         }
     }
 }

@@ -23,7 +23,16 @@ pub fn pagemap(pid: i32, addr: u64) -> Result<u64, Errno> {
 
 /// The process's minor faults: field 10 of /proc/PID/stat (all threads of the group).
 pub fn minflt(pid: i32) -> Result<u64, Errno> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(io_errno)?;
+    minflt_of(&format!("/proc/{pid}/stat"))
+}
+
+/// One thread's minor faults: field 10 of /proc/PID/task/TID/stat.
+pub fn thread_minflt(pid: i32, tid: i32) -> Result<u64, Errno> {
+    minflt_of(&format!("/proc/{pid}/task/{tid}/stat"))
+}
+
+fn minflt_of(stat: &str) -> Result<u64, Errno> {
+    let s = std::fs::read_to_string(stat).map_err(io_errno)?;
     let after = s.rsplit_once(')').map(|x| x.1).ok_or(Errno::EIO)?;
     after
         .split_whitespace()

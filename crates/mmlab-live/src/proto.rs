@@ -3,7 +3,8 @@
 
 /// Request opcodes.
 pub mod op {
-    /// Replies with the agent's pid and thread id.
+    /// Replies with the agent's pid, its thread id and the minor faults that thread has taken
+    /// so far (all of them the agent's own for a thread that has served nothing yet).
     pub const HELLO: u64 = 1;
     /// A syscall of the scenario's table: `[SYSCALL, nr, kinds, a0 .. a5]` (see `ArgSlot`); a
     /// string argument's bytes follow the request, its slot holding their length.
@@ -17,9 +18,11 @@ pub mod op {
     pub const MEMSET: u64 = 7;
     pub const TOUCH: u64 = 8;
     pub const MISMATCH: u64 = 9;
-    /// Carries a new channel for the child (SCM_RIGHTS).
+    /// Carries a new channel for the child (SCM_RIGHTS). Replies with the child's pid and the
+    /// minor faults the parent's thread took while it served the request (the agent's own).
     pub const FORK: u64 = 10;
-    /// Carries a new channel for the thread (SCM_RIGHTS).
+    /// Carries a new channel for the thread (SCM_RIGHTS). Replies with 0 and the minor faults
+    /// the calling thread took while it served the request (the agent's own).
     pub const THREAD: u64 = 11;
     pub const EXIT: u64 = 12;
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
