@@ -150,9 +150,6 @@ struct Proc {
     memfds: Vec<Memfd>,
     /// The variable holding a minflt() reading of this process, and the reading.
     minflt: Option<(String, u64)>,
-    /// On the host, the agent behind this process faults its own memory in at times of its
-    /// own (its new threads' stacks, its pages COW-shared by a fork): minflt() counts those.
-    agent_faults: bool,
     /// Addresses recently written: loads and advice go back there to see what stayed.
     hot: Vec<(Region, i64)>,
 }

@@ -246,13 +246,9 @@ impl Gen<'_> {
         }
     }
 
-    /// minflt() against the process's last reading (taken first if there is none); on the
-    /// host only while its agent takes no faults of its own.
+    /// minflt() against the process's last reading (taken first if there is none).
     fn minflt(&mut self, t: usize) -> bool {
         let p = self.tasks[t].proc;
-        if self.cfg.host && self.procs[p].agent_faults {
-            return false;
-        }
         let id = self.tasks[t].id;
         let Ok(now) = self.b.minflt(id) else {
             return false;

@@ -71,9 +71,6 @@ impl Gen<'_> {
             return true;
         };
         let parent = self.tasks[t].proc;
-        // The host's agents, parent's and child's, write their own memory COW-shared by the
-        // fork (fuzz finding 011).
-        self.procs[parent].agent_faults = true;
         let mut proc = self.procs[parent].clone();
         proc.minflt = None;
         self.procs.push(proc);
@@ -124,8 +121,6 @@ impl Gen<'_> {
         let line = self.out[i].clone();
         self.end(i, line);
         let proc = self.tasks[t].proc;
-        // The host's agent faults its new thread's stack in as it goes (fuzz finding 011).
-        self.procs[proc].agent_faults = true;
         self.tasks.push(Task {
             name,
             id: nid,
