@@ -292,7 +292,7 @@ impl Kernel {
         let mut hugetlb_resv = Default::default();
         if let MapKind::File(ino, pgoff) = kind {
             if self.inodes[ino].is_hugetlbfs() {
-                hugetlb_resv = self.hugetlbfs_file_mmap(ino, pgoff, len, vm_flags)?;
+                hugetlb_resv = self.hugetlbfs_file_mmap(ino, pgoff, len, vm_flags)?.into();
             }
         }
         // accountable_mapping(): private writable memory is charged unless MAP_NORESERVE

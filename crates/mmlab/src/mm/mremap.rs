@@ -7,7 +7,7 @@
 use crate::errno::{Errno, SysResult};
 use crate::hw::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::Kernel;
-use crate::mm::vma::{vm::*, Backing, Vma};
+use crate::mm::vma::{vm::*, Backing, ResvMap, Vma};
 use crate::mm::MmId;
 use crate::page::Pfn;
 use crate::pgtable::pte::{Pte, PteKind};
@@ -292,8 +292,7 @@ impl Kernel {
         // (clear_vma_resv_huge_pages(), owner flag included), so the reservations of a part
         // that did not move are neither usable nor released again (5.19, and still 6.18).
         let (lo, hi) = (pgoff >> 9, (pgoff + (new_len >> PAGE_SHIFT)) >> 9);
-        let hugetlb_resv: std::collections::BTreeSet<u64> =
-            vma.hugetlb_resv.range(lo..hi).copied().collect();
+        let hugetlb_resv: ResvMap = vma.hugetlb_resv.range(lo..hi).copied().collect();
         if let Some(old) = self.mms[mm].vmas.get_mut(vma.start) {
             let leaked = (old.hugetlb_resv.len() - hugetlb_resv.len()) as u64;
             old.hugetlb_resv.clear();

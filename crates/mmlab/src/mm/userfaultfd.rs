@@ -65,7 +65,8 @@ impl Kernel {
         if fill == Fill::Continue && !matches!(vma.backing, Backing::File(_)) {
             return Err(Errno::EINVAL);
         }
-        let vma = if vma.flags & VM_SHARED == 0 {
+        // A private VMA needs its anon_vma (mcopy_atomic_pte()'s anon_vma_prepare()).
+        let vma = if vma.flags & VM_SHARED == 0 && vma.anon_vma.is_none() {
             self.vma_anon_prepare(mm, &vma)
         } else {
             vma

@@ -65,6 +65,59 @@ pub type VmaId = u64;
 /// An anon_vma's handle (page->mapping of an anonymous page).
 pub type AnonVmaId = u32;
 
+/// The resv_map of a private hugetlb mapping (vma->vm_private_data): the huge page indices
+/// still reserved for it. Like resv_map_alloc()'s, it exists only for a mapping with
+/// reservations, so every other VMA (nearly all) has nothing to copy or drop. Reads see an
+/// empty set when there is none.
+#[derive(Clone, Debug, Default)]
+pub struct ResvMap(Option<BTreeSet<u64>>);
+
+/// What a VMA without a resv_map reads as.
+static NO_RESV: BTreeSet<u64> = BTreeSet::new();
+
+impl ResvMap {
+    /// region_del() of one index: was it reserved?
+    pub fn remove(&mut self, index: &u64) -> bool {
+        self.0.as_mut().is_some_and(|s| s.remove(index))
+    }
+    /// Drop every reservation (the map goes, as resv_map_release() frees it).
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+    /// Keep the reservations `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&u64) -> bool) {
+        if let Some(s) = &mut self.0 {
+            s.retain(keep);
+        }
+    }
+}
+
+impl std::ops::Deref for ResvMap {
+    type Target = BTreeSet<u64>;
+    fn deref(&self) -> &BTreeSet<u64> {
+        self.0.as_ref().unwrap_or(&NO_RESV)
+    }
+}
+
+impl PartialEq for ResvMap {
+    fn eq(&self, other: &ResvMap) -> bool {
+        **self == **other
+    }
+}
+impl Eq for ResvMap {}
+
+impl From<BTreeSet<u64>> for ResvMap {
+    fn from(s: BTreeSet<u64>) -> ResvMap {
+        ResvMap((!s.is_empty()).then_some(s))
+    }
+}
+
+impl FromIterator<u64> for ResvMap {
+    fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> ResvMap {
+        BTreeSet::from_iter(iter).into()
+    }
+}
+
 /// vm_area_struct.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vma {
@@ -84,7 +137,7 @@ pub struct Vma {
     pub anon_vma_chain: SmallVec<[AnonVmaId; 2]>,
     /// A private hugetlb mapping's reservations: huge page indices (in the file) still
     /// reserved for it (its resv_map while it is HPAGE_RESV_OWNER).
-    pub hugetlb_resv: BTreeSet<u64>,
+    pub hugetlb_resv: ResvMap,
     /// HPAGE_RESV_OWNER / HPAGE_RESV_UNMAPPED: the flag bits hugetlb keeps beside a private
     /// mapping's resv_map (the mapping that made the reservations; pages unmapped from a
     /// child so its owner could COW).
@@ -100,7 +153,7 @@ impl Vma {
     /// hugetlb mapping quadratic.
     pub fn for_fault(&self) -> Vma {
         Vma {
-            hugetlb_resv: BTreeSet::new(),
+            hugetlb_resv: ResvMap::default(),
             anon_vma_chain: SmallVec::from_slice(&self.anon_vma_chain),
             ..*self
         }
