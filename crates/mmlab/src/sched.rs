@@ -18,6 +18,10 @@ pub struct Task {
     pub wait: Option<WaitReason>,
     /// The syscall this task sleeps in (ERESTARTNOINTR), to carry on once it is woken.
     pub restart: Option<crate::fs::userfaultfd::Restart>,
+    /// The page (address >> 12) whose fault handle_userfault() answered with VM_FAULT_RETRY:
+    /// x86's do_user_addr_fault() faults it again with FAULT_FLAG_TRIED once the task is
+    /// woken, and the model's task does so when it retries its access.
+    pub fault_retry: Option<u64>,
 }
 
 impl Task {

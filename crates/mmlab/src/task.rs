@@ -32,6 +32,7 @@ impl Kernel {
             cpu,
             wait: None,
             restart: None,
+            fault_retry: None,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -63,6 +64,7 @@ impl Kernel {
             cpu,
             wait: None,
             restart: None,
+            fault_retry: None,
             ..t
         });
         self.procs[t.pid].threads.push(new);

@@ -20,6 +20,9 @@ impl Kernel {
             return Err(Signal::Kill);
         };
         let (cpu, mm) = (t.cpu, t.mm);
+        if t.fault_retry.is_some() {
+            return self.translate_slow(tid, (cpu, mm), addr, flags);
+        }
         let write = flags.contains(FaultFlags::WRITE);
         if let Some(e) = self.tlbs[cpu].lookup(mm as u32, addr >> 12) {
             if !write || (e.writable && e.dirty) {
@@ -39,6 +42,15 @@ impl Kernel {
     ) -> Result<Pfn, Signal> {
         let write = flags.contains(FaultFlags::WRITE);
         let vpn = addr >> 12;
+        // The first access to a page after a userfault sleep there is 5.19's retry of that
+        // fault (FAULT_FLAG_TRIED), whether or not it still needs the fault handler.
+        let task = &mut self.tasks[tid];
+        let flags = if task.fault_retry == Some(vpn) {
+            task.fault_retry = None;
+            flags | FaultFlags::TRIED
+        } else {
+            flags
+        };
         let stale_ro = write
             && self.tlbs[cpu]
                 .lookup(mm as u32, vpn)
@@ -98,11 +110,16 @@ impl Kernel {
             return Err(Signal::Segv);
         }
         match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
+            // mm_account_fault(): a fault that completes on a retry is a major one.
+            Ok(_) if flags.contains(FaultFlags::TRIED) => Ok(()),
             Ok(_) => {
                 self.account_fault();
                 Ok(())
             }
-            Err(e) if e.contains(VmFault::RETRY) => Err(Signal::Userfault),
+            Err(e) if e.contains(VmFault::RETRY) => {
+                self.tasks[tid].fault_retry = Some(addr >> 12);
+                Err(Signal::Userfault)
+            }
             Err(e) if e.contains(VmFault::OOM) => Err(Signal::Kill),
             Err(e) if e.contains(VmFault::SIGSEGV) => Err(Signal::Segv),
             Err(_) => Err(Signal::Bus),

@@ -46,6 +46,7 @@ impl Kernel {
             cpu,
             wait: None,
             restart: None,
+            fault_retry: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
