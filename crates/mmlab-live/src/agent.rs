@@ -506,11 +506,15 @@ fn spawn_thread(chan: RawFd, cpu: u64) -> Result<(), i32> {
 }
 
 /// fork(2) on behalf of the scenario: the child serves `child_fd` and closes every other
-/// channel it inherited; the parent replies with the child's pid.
+/// channel it inherited; the parent replies with the child's pid. The raw syscall, not libc's
+/// fork(): that one holds libc's locks (the thread list among them) across the syscall, so a
+/// thread() of another task while this one sleeps in fork() on a userfaultfd FORK event would
+/// wait for it for ever (fuzz finding 006); the kernel lets it run. The agent's other threads
+/// are parked in a read of their channel or asleep in a fault, holding no libc lock.
 fn fork(fd: RawFd, child_fd: RawFd) -> Reply {
     let f0 = thread_minflt();
     // SAFETY: the child only closes fds, touches its stack and serves its channel.
-    match unsafe { libc::fork() } {
+    match unsafe { libc::syscall(libc::SYS_fork) } as libc::pid_t {
         -1 => Reply {
             status: errno(),
             v: [0; 3],
