@@ -77,6 +77,9 @@ pub enum Rule {
     /// A shmem VMA's inode exists: each VMA holds a reference to its file (get_file() at mmap
     /// and split), so the inode outlives its mappings.
     ShmemVmaHoldsInode,
+    /// No file release fput() deferred is pending between syscalls: task_work_run() runs on
+    /// every way back to user space, else a file and what it holds would outlive the call.
+    TaskWorkRunOnReturn,
     /// A VMA is linked where the reverse map looks: its location is recorded, a file VMA is in
     /// its inode's i_mmap, and each anon_vma of its chain lists it (its own among them); an
     /// anon_vma or i_mmap names only live VMAs that link back. rmap_walk() trusts all of it.
@@ -241,6 +244,9 @@ fn private_and_charge_follow_the_page(pfn: Pfn, page: &Page) -> Result<(), Viola
 impl Kernel {
     /// Check every invariant; the first broken one is reported.
     pub fn check_invariants(&self) -> Result<(), Violation> {
+        Rule::TaskWorkRunOnReturn.check(self.task_work.is_empty(), || {
+            format!("inodes {:?} still to release", self.task_work)
+        })?;
         let mut census = Census::default();
         for (mm, m) in self.mms.iter() {
             census.tables += 1 + table::count_tables(&self.phys, m.pgd) + m.deposited.len() as u64;

@@ -31,6 +31,9 @@ pub struct Kernel {
     /// Every inode, with its page cache.
     pub(crate) inodes: Slab<Inode>,
     pub(crate) files: Slab<crate::fs::file::File>,
+    /// The current task's task work: the inodes whose last file reference fput() dropped in
+    /// this syscall; ____fput() releases them on the way back to user space.
+    pub(crate) task_work: Vec<crate::fs::inode::Ino>,
     pub vmstat: VmStat,
     /// The CPU of the task in a syscall (who is "local" for TLB flushes).
     pub(crate) current_cpu: usize,
@@ -75,6 +78,7 @@ impl Kernel {
             procs: Slab::new(),
             inodes: Slab::new(),
             files: Slab::new(),
+            task_work: Vec::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,
             current: 0,

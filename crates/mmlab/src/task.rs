@@ -110,9 +110,10 @@ impl Kernel {
             self.tasks.remove(t);
             self.uffd_forget_task(t);
         }
-        // do_exit(): exit_mm() before exit_files().
+        // do_exit(): exit_mm() before exit_files(), then exit_task_work().
         self.exit_mmap(mm);
         self.close_all(proc.fds);
+        self.task_work_run();
         Ok(())
     }
 
@@ -139,11 +140,26 @@ impl Kernel {
         self.mms.remove(mm);
     }
 
-    /// What a VMA holds besides its pages (a shmem reference) is released with it.
+    /// remove_vma(): what a VMA holds besides its pages goes with it. hugetlb_vm_op_close()
+    /// gives back the reservations it never used at once; the file reference goes through
+    /// fput(), which leaves the last one's release to task work (task_work_run()), so
+    /// whatever the file holds (a hugetlb file's reservations, its pages) is still held for
+    /// the rest of the syscall.
     pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
-        // hugetlb_vm_op_close(): reservations the VMA never used go back.
         self.hugetlb_unreserve(v.hugetlb_resv.len() as u64);
         if let crate::mm::Backing::File(ino) = v.backing {
+            if self.inodes[ino].refs == 1 {
+                self.task_work.push(ino);
+            } else {
+                self.shmem_put(ino);
+            }
+        }
+    }
+
+    /// task_work_run() on the way back to user space (or exit_task_work() at exit): the files
+    /// whose release fput() deferred go now.
+    pub(crate) fn task_work_run(&mut self) {
+        for ino in std::mem::take(&mut self.task_work) {
             self.shmem_put(ino);
         }
     }

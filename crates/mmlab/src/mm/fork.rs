@@ -31,6 +31,7 @@ impl Kernel {
         if let Err(e) = copied {
             // mmput() of the half-built child.
             self.exit_mmap(child);
+            self.task_work_run();
             return Err(e);
         }
         let fds = self.dup_fds(self.tasks[tid].pid);

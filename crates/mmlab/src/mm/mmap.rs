@@ -74,10 +74,27 @@ pub(crate) fn calc_vm_prot_bits(prot: u64) -> u64 {
 }
 
 impl Kernel {
-    /// mmap(2) (ksys_mmap_pgoff → vm_mmap_pgoff → do_mmap), 5.19 checks in kernel order, for
-    /// anonymous memory and shmem files (memfd).
+    /// mmap(2); the files released on the way are released on return (task_work_run()).
     #[allow(clippy::too_many_arguments)]
     pub fn mmap(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        prot: u64,
+        flags: u64,
+        fd: i64,
+        off: u64,
+    ) -> SysResult<u64> {
+        let r = self.ksys_mmap_pgoff(tid, addr, len, prot, flags, fd, off);
+        self.task_work_run();
+        r
+    }
+
+    /// ksys_mmap_pgoff() → vm_mmap_pgoff() → do_mmap(), 5.19's checks in kernel order, for
+    /// anonymous memory and shmem files (memfd).
+    #[allow(clippy::too_many_arguments)]
+    fn ksys_mmap_pgoff(
         &mut self,
         tid: Tid,
         addr: u64,
@@ -673,7 +690,9 @@ impl Kernel {
     /// Locks: the mmap lock, write (5.19 downgrades it to read for the unmap itself).
     pub fn munmap(&mut self, tid: Tid, addr: u64, len: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
-        self.do_munmap(mm, addr, len)
+        let r = self.do_munmap(mm, addr, len);
+        self.task_work_run();
+        r
     }
 
     /// __do_munmap(): split at the edges, zap, free the page tables nobody else covers, and

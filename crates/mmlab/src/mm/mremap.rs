@@ -53,9 +53,24 @@ fn move_soft_dirty_pte(pte: Pte) -> Pte {
 }
 
 impl Kernel {
-    /// mremap(2), with the checks in the order of SYSCALL_DEFINE5(mremap) in 5.19.
-    /// Locks: the mmap lock, write (downgraded to read only when shrinking in place).
+    /// mremap(2); the files released on the way are released on return (task_work_run()).
     pub fn mremap(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> SysResult<u64> {
+        let r = self.sys_mremap(tid, addr, old_len, new_len, flags, new_addr);
+        self.task_work_run();
+        r
+    }
+
+    /// SYSCALL_DEFINE5(mremap) in 5.19, with its checks in that order.
+    /// Locks: the mmap lock, write (downgraded to read only when shrinking in place).
+    fn sys_mremap(
         &mut self,
         tid: Tid,
         addr: u64,
