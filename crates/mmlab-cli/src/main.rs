@@ -99,14 +99,7 @@ enum Cmd {
         flags: RunFlags,
     },
     /// Measure the model against the host kernel on the same workloads, side by side.
-    Bench {
-        /// Smaller sizes (64 MiB instead of 1 GiB), for a quick look.
-        #[arg(long)]
-        quick: bool,
-        /// Print the table as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Bench(bench::BenchArgs),
     /// Random scenarios on the model (and with --both on the host), failures shrunk.
     Fuzz(mmlab_fuzz::cli::FuzzArgs),
     /// A scenario process of the live backend (started by mmlab itself).
@@ -147,7 +140,7 @@ fn main() -> ExitCode {
             let (paths, opts) = flags.options(false, None);
             report::run_suite("live", &paths, &opts, &mut host_backend(), true)
         }
-        Cmd::Bench { quick, json } => bench::run(quick, json),
+        Cmd::Bench(args) => bench::run_with(&args),
         Cmd::Fuzz(args) => mmlab_fuzz::cli::main(args, host_backend),
         Cmd::Agent { fd } => mmlab_live::agent::main(fd),
     }

@@ -198,3 +198,17 @@ fn trace_writes_each_step_with_its_events_as_text_or_json() {
         text(&o)
     );
 }
+
+/// `bench --runs N` is an option of the command (it was documented but not accepted), and a
+/// count outside 1..=1000 is refused before anything is measured or locked.
+#[test]
+fn bench_takes_a_run_count_and_refuses_a_bad_one() {
+    let help = run(&["bench", "--help"]);
+    assert!(help.status.success());
+    assert!(text(&help).contains("--runs <RUNS>"), "{}", text(&help));
+    for bad in ["0", "1001", "x"] {
+        let o = run(&["bench", "--runs", bad]);
+        assert_eq!(o.status.code(), Some(2), "--runs {bad}: {}", text(&o));
+        assert!(text(&o).contains("--runs"), "{}", text(&o));
+    }
+}

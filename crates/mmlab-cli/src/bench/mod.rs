@@ -244,15 +244,6 @@ fn rate_row(
     Row::new(workload, Quantity::Rate(unit), m, h, target)
 }
 
-/// Run the benchmarks and print the table; exit 1 if a target is missed.
-pub fn run(quick: bool, json: bool) -> ExitCode {
-    run_with(&BenchArgs {
-        quick,
-        json,
-        runs: DEFAULT_RUNS,
-    })
-}
-
 /// Run the benchmarks with `args` and print the table; exit 1 if a target is missed.
 pub fn run_with(args: &BenchArgs) -> ExitCode {
     let turn = match HostLock::acquire() {
