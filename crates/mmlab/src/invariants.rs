@@ -378,12 +378,20 @@ impl Kernel {
         self.writable_private_is_exclusive(leaf)
     }
 
-    /// Page-cache references by frame: each shmem inode's cache holds one on each page.
+    /// Page-cache references by frame: each shmem inode's cache holds one on each page. A
+    /// UFFDIO_COPY asleep on its source holds one on the page it copies into.
     fn page_cache_refs(&self) -> HashMap<Pfn, i32> {
         let mut cached: HashMap<Pfn, i32> = HashMap::new();
         for (_, inode) in self.inodes.iter() {
             for (_, pfn) in inode.i_mapping.pages(..) {
                 *cached.entry(pfn).or_default() += 1;
+            }
+        }
+        for (_, t) in self.tasks.iter() {
+            if let Some(crate::fs::userfaultfd::Restart::Copy(c)) = t.restart {
+                if let Some(f) = c.page {
+                    *cached.entry(f.pfn()).or_default() += 1;
+                }
             }
         }
         cached

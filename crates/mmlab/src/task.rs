@@ -107,6 +107,12 @@ impl Kernel {
         let pid = self.tasks[tid].pid;
         let proc = self.procs.remove(pid);
         for t in proc.threads {
+            // A UFFDIO_COPY asleep on its source fails (EFAULT) and puts the page it holds.
+            if let Some(crate::fs::userfaultfd::Restart::Copy(c)) = self.tasks[t].restart {
+                if let Some(f) = c.page {
+                    self.folio_put(f);
+                }
+            }
             self.tasks.remove(t);
             self.uffd_forget_task(t);
         }

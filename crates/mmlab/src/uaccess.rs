@@ -132,6 +132,39 @@ impl Kernel {
         self.translate(tid, addr, FaultFlags::empty())
     }
 
+    /// The frame behind a user address for a kernel read with page faults disabled
+    /// (pagefault_disable(): copy_from_user() under kmap_atomic()): a TLB hit or a present,
+    /// user-readable entry found by the page walk; anything else fails without calling the
+    /// fault handler.
+    pub(crate) fn translate_user_nofault(&mut self, tid: Tid, addr: u64) -> Option<Pfn> {
+        let t = self.tasks.get(tid)?;
+        let (cpu, mm) = (t.cpu, t.mm);
+        let vpn = addr >> 12;
+        if let Some(e) = self.tlbs[cpu].lookup(mm as u32, vpn) {
+            return Some(e.pfn);
+        }
+        match self.mmu_walk(mm, addr, false) {
+            Walk::Ok {
+                pfn,
+                writable,
+                dirty,
+                huge,
+            } => {
+                self.tlbs[cpu].fill(TlbEntry {
+                    vpn,
+                    mm: mm as u32,
+                    pfn,
+                    writable,
+                    dirty,
+                    huge,
+                });
+                self.mms[mm].cpumask |= 1 << cpu;
+                Some(pfn)
+            }
+            Walk::Fault { .. } => None,
+        }
+    }
+
     /// copy_to_user() of `bytes` to `addr` of `tid`'s memory: kernel-mode writes (no
     /// FAULT_FLAG_USER), page by page; the signal of the first page that cannot be written.
     pub(crate) fn copy_to_user(&mut self, tid: Tid, addr: u64, bytes: &[u8]) -> Result<(), Signal> {

@@ -55,6 +55,10 @@ pub struct Hstate {
     /// such count (nothing ever gives them back); the model keeps it so tests can tell this
     /// leak from one Linux does not have.
     pub resv_leaked: u64,
+    /// HPageTemporary pages in use: counted in nr_huge_pages but not as surplus, and given
+    /// back to the page allocator when freed (alloc_migrate_huge_page(), as
+    /// alloc_huge_page_vma() takes them for UFFDIO_COPY's copy outside mmap_lock).
+    pub temporary: Vec<Folio>,
 }
 
 impl Hstate {
@@ -316,6 +320,23 @@ impl Kernel {
         Some(f)
     }
 
+    /// alloc_huge_page_vma() → alloc_huge_page_nodemask(): a page from the free pool only
+    /// while free pages outnumber reserved ones; failing that, alloc_migrate_huge_page(): a
+    /// fresh page from the page allocator, counted in nr_huge_pages but not as surplus
+    /// (HPageTemporary: freeing it gives it back to the page allocator). Refcount 1, not
+    /// zeroed; None if neither has one.
+    pub(crate) fn alloc_huge_page_vma(&mut self) -> Option<Folio> {
+        let h = &self.hstate;
+        if h.free.len() as u64 > h.resv_huge_pages {
+            if let Some(f) = self.dequeue_huge_page_vma(false) {
+                return Some(f);
+            }
+        }
+        let f = self.alloc_fresh_huge_page(HTLB_ALLOC_MASK)?;
+        self.hstate.temporary.push(f);
+        Some(f)
+    }
+
     /// dequeue_huge_page_vma(): a free page, refcount 1, using the caller's reservation if it
     /// has one. Without one, none while every free page is promised (free_huge_pages -
     /// resv_huge_pages == 0, in unsigned arithmetic).
@@ -341,7 +362,11 @@ impl Kernel {
         p.mapping = 0;
         p.index = 0;
         p.mapcount = 0;
-        if self.hstate.surplus_huge_pages > 0 {
+        if let Some(i) = self.hstate.temporary.iter().position(|&t| t == f) {
+            // HPageTemporary: straight back to the page allocator, not surplus.
+            self.hstate.temporary.swap_remove(i);
+            self.update_and_free_page(f);
+        } else if self.hstate.surplus_huge_pages > 0 {
             self.hstate.surplus_huge_pages -= 1;
             self.update_and_free_page(f);
         } else {
@@ -758,6 +783,11 @@ impl Kernel {
     /// huge page at `addr`. COPY takes a new page (and its reservation) and, in a shared
     /// mapping, adds it to the file; CONTINUE maps the file's page. The entry is dirty and
     /// young; read-only with `wp`, or for CONTINUE in a private mapping.
+    /// COPY reads the source with page faults disabled; if that fails, the new page is given
+    /// back and a temporary one (alloc_huge_page_vma()) returned in `pagep` with ENOENT, for
+    /// the caller to fill outside mmap_lock. Called again with it, COPY allocates the real page
+    /// while holding it (ENOMEM puts it), copies it over and puts it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn hugetlb_mcopy_atomic_pte(
         &mut self,
         tid: crate::sched::Tid,
@@ -766,6 +796,7 @@ impl Kernel {
         addr: u64,
         src: Option<u64>,
         wp: bool,
+        pagep: &mut Option<Folio>,
     ) -> SysResult<()> {
         let Backing::File(ino) = vma.backing else {
             return Err(Errno::EINVAL);
@@ -795,18 +826,49 @@ impl Kernel {
             Some(src) => {
                 let map = ResvMap::of(mm, vma, ino, shared);
                 let reserved = self.vma_has_reservation(map, idx);
-                let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOMEM)?;
-                let copied = (0..HPAGE_NR).try_for_each(|i| {
-                    self.copy_from_user_page(tid, src + i * crate::hw::PAGE_SIZE, f.page(i))
-                });
-                // The source is copied before the EOF check (both EFAULT).
-                if let Err(e) = copied.and(if eof { Err(Errno::EFAULT) } else { Ok(()) }) {
+                let new = self.alloc_huge_page(reserved);
+                let f = match pagep.take() {
+                    None => {
+                        let f = new.ok_or(Errno::ENOMEM)?;
+                        // copy_huge_page_from_user(..., allow_pagefault = false).
+                        let copied = (0..HPAGE_NR).try_for_each(|i| {
+                            let s = src + i * crate::hw::PAGE_SIZE;
+                            self.copy_from_user_page_nofault(tid, s, f.page(i))
+                        });
+                        if copied.is_err() {
+                            // restore_reserve_on_error() and put_page(), then the temporary
+                            // page for the copy outside the lock.
+                            if reserved {
+                                self.hstate.resv_huge_pages += 1;
+                            }
+                            self.folio_put(f);
+                            *pagep = Some(self.alloc_huge_page_vma().ok_or(Errno::ENOMEM)?);
+                            return Err(Errno::ENOENT);
+                        }
+                        f
+                    }
+                    Some(tmp) => {
+                        // The retry holds the temporary page while it allocates.
+                        let Some(f) = new else {
+                            self.folio_put(tmp);
+                            return Err(Errno::ENOMEM);
+                        };
+                        // copy_user_huge_page()
+                        for i in 0..HPAGE_NR {
+                            self.phys.copy(tmp.page(i), f.page(i));
+                        }
+                        self.folio_put(tmp);
+                        f
+                    }
+                };
+                // The source is copied before the EOF check.
+                if eof {
                     // restore_reserve_on_error(): the reservation stays with its owner.
                     if reserved {
                         self.hstate.resv_huge_pages += 1;
                     }
                     self.folio_put(f);
-                    return Err(e);
+                    return Err(Errno::EFAULT);
                 }
                 self.vma_commit_reservation(map, idx);
                 let mut vmf = Vmf::new(

@@ -6,6 +6,7 @@ use super::{CopyRestart, Restart};
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::mm::userfaultfd::Fill;
+use crate::page::{Folio, PageFlags};
 use crate::sched::Tid;
 use crate::uapi::userfaultfd::*;
 
@@ -116,14 +117,16 @@ impl Kernel {
         dontwake: bool,
     ) -> SysResult<u64> {
         let mm = self.uffd[ctx].mm.ok_or(Errno::ESRCH)?;
-        let r = self.mcopy_atomic(tid, mm, dst, dst + len, fill);
-        self.uffd_fill_finish(tid, ctx, (dst, len), 0, r, fill, dontwake)
+        let mut page = None;
+        let r = self.mcopy_atomic(tid, mm, (dst, dst + len), fill, &mut page);
+        self.uffd_fill_finish(tid, ctx, (dst, len), 0, r, (fill, page), dontwake)
     }
 
     /// The end of __mcopy_atomic() and of the ioctl: `before` bytes filled before a sleep plus
     /// what `r` filled since; the wake over all of it; EAGAIN for a partial fill. If the task
     /// now sleeps on a fault of the COPY source, the ioctl is not over: ERESTARTNOINTR, and
-    /// restart_syscall() picks it up at the page it stopped at.
+    /// restart_syscall() picks it up at the page it stopped at, with the page the source is
+    /// being copied into (held over the sleep).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn uffd_fill_finish(
         &mut self,
@@ -132,7 +135,7 @@ impl Kernel {
         (dst, len): (u64, u64),
         before: u64,
         r: SysResult<u64>,
-        fill: Fill,
+        (fill, page): (Fill, Option<Folio>),
         dontwake: bool,
     ) -> SysResult<u64> {
         let done = match r {
@@ -150,9 +153,12 @@ impl Kernel {
                 wp,
                 dontwake,
                 at: dst + done,
+                page,
             }));
             return Err(Errno::ERESTARTNOINTR);
         }
+        // mcopy_atomic() keeps a page only over a sleep.
+        debug_assert!(page.is_none(), "a page held with no sleep");
         if !dontwake {
             self.wake_userfault(ctx, dst, done);
         }
@@ -163,27 +169,45 @@ impl Kernel {
         }
     }
 
-    /// UFFDIO_COPY going on after its source fault was resolved: __mcopy_atomic()'s `retry:`
-    /// (mmap_changing, the VMA again), then the rest of the range from page `at`.
+    /// UFFDIO_COPY going on after its source fault was resolved: the copy into the held page
+    /// with faults allowed finishes, then the `retry:` (__mcopy_atomic()'s checks
+    /// mmap_changing, EAGAIN; __mcopy_atomic_hugetlb()'s does not) finds the VMA again and
+    /// fills the rest of the range from page `at` with that page first.
     pub(crate) fn uffdio_copy_restart(&mut self, tid: Tid, c: CopyRestart) -> SysResult<u64> {
         let before = c.at - c.dst;
+        let mut page = c.page;
+        let src = c.src + before;
         let r = match self.uffd.get(c.ctx).map(|x| (x.mm, x.mmap_changing)) {
             None => Err(Errno::EBADF),
             Some((None, _)) => Err(Errno::ESRCH),
-            Some((_, n)) if n > 0 => Err(Errno::EAGAIN),
-            Some((Some(mm), _)) => {
-                let rest = Fill::Copy {
-                    src: c.src + before,
-                    wp: c.wp,
+            Some((Some(mm), n)) => {
+                let huge = page.is_some_and(|f| self.pages.folio_test(f, PageFlags::HUGETLB));
+                let copied = match page {
+                    Some(f) => self.mcopy_copy_unlocked(tid, src, f),
+                    None => Ok(()),
                 };
-                self.mcopy_atomic(tid, mm, c.at, c.dst + c.len, rest)
+                match copied {
+                    Err(e) => Err(e),
+                    Ok(()) if n > 0 && !huge => Err(Errno::EAGAIN),
+                    Ok(()) => {
+                        let rest = Fill::Copy { src, wp: c.wp };
+                        self.mcopy_atomic(tid, mm, (c.at, c.dst + c.len), rest, &mut page)
+                    }
+                }
             }
         };
+        // `out:` puts a page no longer needed (one kept over another sleep stays).
+        if !self.tasks.get(tid).is_some_and(|t| t.in_userfault()) {
+            if let Some(f) = page.take() {
+                self.folio_put(f);
+            }
+        }
         let fill = Fill::Copy {
             src: c.src,
             wp: c.wp,
         };
-        self.uffd_fill_finish(tid, c.ctx, (c.dst, c.len), before, r, fill, c.dontwake)
+        let (ctx, span) = (c.ctx, (c.dst, c.len));
+        self.uffd_fill_finish(tid, ctx, span, before, r, (fill, page), c.dontwake)
     }
 
     /// userfaultfd_writeprotect(): set (`mode` WP) or clear uffd-wp on `[start, start+len)`

@@ -134,6 +134,9 @@ pub struct CopyRestart {
     pub wp: bool,
     pub dontwake: bool,
     pub at: u64,
+    /// The page the source is being copied into, held over the sleep (the temporary huge
+    /// page for hugetlb).
+    pub page: Option<crate::page::Folio>,
 }
 
 impl Kernel {
