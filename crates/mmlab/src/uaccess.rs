@@ -19,13 +19,10 @@ impl Kernel {
         let Some(t) = self.tasks.get(tid) else {
             return Err(Signal::Kill);
         };
-        let (cpu, mm) = (t.cpu, t.mm);
-        if t.fault_retry.is_some() {
-            return self.translate_slow(tid, (cpu, mm), addr, flags);
-        }
+        let (cpu, mm, retrying) = (t.cpu, t.mm, t.fault_retry.is_some());
         let write = flags.contains(FaultFlags::WRITE);
         if let Some(e) = self.tlbs[cpu].lookup(mm as u32, addr >> 12) {
-            if !write || (e.writable && e.dirty) {
+            if (!write || (e.writable && e.dirty)) && !retrying {
                 return Ok(e.pfn);
             }
         }
