@@ -92,12 +92,18 @@ impl PhysMem {
     /// Forget a data frame's contents (it reads as zero afterwards), as the allocator's
     /// __GFP_ZERO would on reuse.
     pub fn clear(&mut self, pfn: Pfn) {
-        self.reserve(pfn);
-        let s = &mut self.slot[pfn.0 as usize];
-        if self.mode == ContentMode::Bytes && *s != 0 {
-            self.free_bytes.push(*s - 1);
+        self.clear_range(pfn, 1);
+    }
+
+    /// clear() of the `n` frames from `pfn` (a compound page's), with one bounds check.
+    pub fn clear_range(&mut self, pfn: Pfn, n: u64) {
+        self.reserve(Pfn(pfn.0 + n - 1));
+        let slots = &mut self.slot[pfn.0 as usize..(pfn.0 + n) as usize];
+        if self.mode == ContentMode::Bytes {
+            self.free_bytes
+                .extend(slots.iter().filter(|&&s| s != 0).map(|&s| s - 1));
         }
-        *s = 0;
+        slots.fill(0);
     }
 
     /// copy_user_highpage(): copy one data frame's contents to another.

@@ -313,9 +313,7 @@ impl Kernel {
                 f
             }
         };
-        for p in f.pfn().range(HPAGE_NR) {
-            self.phys.clear(p);
-        }
+        self.phys.clear_range(f.pfn(), HPAGE_NR);
         self.pages.folio_set(f, PageFlags::UPTODATE);
         Some(f)
     }

@@ -67,9 +67,7 @@ impl Kernel {
         });
         let pfn = pfn?;
         if gfp.contains(Gfp::ZERO) {
-            for p in pfn.range(1 << order) {
-                self.phys.clear(p);
-            }
+            self.phys.clear_range(pfn, 1 << order);
         }
         if order > 0 && gfp.contains(Gfp::COMP) {
             self.pages.prep_compound(pfn, order);
@@ -97,9 +95,7 @@ impl Kernel {
             // __page_cache_release(): off the LRU before the frames go.
             self.lru.lruvec.del(&mut self.pages, f);
         }
-        for p in f.0.range(1 << order) {
-            self.phys.clear(p);
-        }
+        self.phys.clear_range(f.0, 1 << order);
         self.trace(Event::FolioFree { pfn: f.0, order });
         self.pages.free_block(f.0, order);
     }
