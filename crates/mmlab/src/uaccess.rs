@@ -59,25 +59,9 @@ impl Kernel {
                 self.tlbs[cpu].flush_one(mm as u32, vpn);
                 self.do_user_addr_fault(tid, addr, flags)?;
             }
-            match self.mmu_walk(mm, addr, write) {
-                Walk::Ok {
-                    pfn,
-                    writable,
-                    dirty,
-                    huge,
-                } => {
-                    self.tlbs[cpu].fill(TlbEntry {
-                        vpn,
-                        mm: mm as u32,
-                        pfn,
-                        writable,
-                        dirty,
-                        huge,
-                    });
-                    self.mms[mm].cpumask |= 1 << cpu;
-                    return Ok(pfn);
-                }
-                Walk::Fault { .. } => need_fault = true,
+            match self.walk_and_fill(cpu, mm, addr, write) {
+                Some(pfn) => return Ok(pfn),
+                None => need_fault = true,
             }
         }
         // The fault handler returned success four times and the entry still does not allow
@@ -140,26 +124,31 @@ impl Kernel {
         if let Some(e) = self.tlbs[cpu].lookup(mm as u32, vpn) {
             return Some(e.pfn);
         }
-        match self.mmu_walk(mm, addr, false) {
-            Walk::Ok {
-                pfn,
-                writable,
-                dirty,
-                huge,
-            } => {
-                self.tlbs[cpu].fill(TlbEntry {
-                    vpn,
-                    mm: mm as u32,
-                    pfn,
-                    writable,
-                    dirty,
-                    huge,
-                });
-                self.mms[mm].cpumask |= 1 << cpu;
-                Some(pfn)
-            }
-            Walk::Fault { .. } => None,
-        }
+        self.walk_and_fill(cpu, mm, addr, false)
+    }
+
+    /// The MMU's page walk on a TLB miss: on success the CPU caches the translation (and so
+    /// joins the mm's cpumask); None where the hardware would raise a page fault.
+    fn walk_and_fill(&mut self, cpu: usize, mm: MmId, addr: u64, write: bool) -> Option<Pfn> {
+        let Walk::Ok {
+            pfn,
+            writable,
+            dirty,
+            huge,
+        } = self.mmu_walk(mm, addr, write)
+        else {
+            return None;
+        };
+        self.tlbs[cpu].fill(TlbEntry {
+            vpn: addr >> 12,
+            mm: mm as u32,
+            pfn,
+            writable,
+            dirty,
+            huge,
+        });
+        self.mms[mm].cpumask |= 1 << cpu;
+        Some(pfn)
     }
 
     /// copy_to_user() of `bytes` to `addr` of `tid`'s memory: kernel-mode writes (no
