@@ -4,26 +4,29 @@ use std::ops::ControlFlow;
 
 use crate::errno::{Errno, SysResult};
 use crate::fs::inode::Ino;
+use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE, TASK_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vma::{Backing, Vma};
+use crate::mm::MmId;
 use crate::page::PageFlags;
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::swp::SwpKind;
 use crate::pgtable::table::{PmdSlot, PteSlot};
-use crate::sched::Tid;
+use crate::sched::{Signal, Tid};
 
 impl Kernel {
     /// mincore(2): a byte per page of `[start, start + len)` written to `vec`, 1 where the
     /// page is resident, one VMA (and at most a page of bytes) at a time as do_mincore()
     /// goes. EINVAL for an unaligned start; ENOMEM for a range beyond the user address space
     /// or one that runs into unmapped memory (the bytes of the VMAs before the hole are
-    /// written by then); EFAULT for a vector outside user space or one that cannot be written
-    /// (a vector in a userfaultfd-registered hole would make Linux wait for the handler; the
-    /// model answers EFAULT there). Every VMA may be asked: the model runs as root, who may
-    /// open any file for writing (can_do_mincore()).
+    /// written by then); EFAULT for a vector outside user space or one that cannot be written.
+    /// A vector page in a userfaultfd-registered range makes the copy wait for the handler:
+    /// the syscall sleeps (ERESTARTNOINTR) and restart_syscall() finishes the batch it had
+    /// computed, then goes on. Every VMA may be asked: the model runs as root, who may open
+    /// any file for writing (can_do_mincore()).
     /// Locks: the mmap lock, read, for each batch of pages.
     pub fn mincore(&mut self, tid: Tid, start: u64, len: u64, vec: u64) -> SysResult<u64> {
         let mm = self.enter(tid)?;
@@ -37,8 +40,17 @@ impl Kernel {
         if vec.checked_add(pages).is_none_or(|end| end > TASK_SIZE) {
             return Err(Errno::EFAULT);
         }
-        let (mut addr, mut out) = (start, vec);
-        let end = start + pages * PAGE_SIZE;
+        self.do_mincore(tid, mm, (start, start + pages * PAGE_SIZE), vec)
+    }
+
+    /// do_mincore() batch after batch over `[addr, end)`, the bytes going to `out`.
+    fn do_mincore(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        (mut addr, end): (u64, u64),
+        mut out: u64,
+    ) -> SysResult<u64> {
         while addr < end {
             let vma = match self.mms[mm].vmas.find(addr) {
                 Some(v) if v.start <= addr => v.for_fault(),
@@ -51,12 +63,57 @@ impl Kernel {
                 vec: &mut bytes,
             };
             let _ = walk_page_range(&mut &*self, mm, addr, stop, &mut w);
-            self.copy_to_user(tid, out, &bytes)
-                .map_err(|_| Errno::EFAULT)?;
+            self.mincore_copy_out(tid, (stop, end), out, &bytes)?;
             out += bytes.len() as u64;
             addr = stop;
         }
         Ok(0)
+    }
+
+    /// The copy_to_user() of one batch, a page of the vector at a time: a page that faults
+    /// into handle_userfault() puts the task to sleep with the rest of the batch kept for
+    /// restart_syscall() (the copy goes on where it stopped, with the bytes computed before
+    /// the sleep); any other fault is EFAULT.
+    fn mincore_copy_out(
+        &mut self,
+        tid: Tid,
+        (next, end): (u64, u64),
+        out: u64,
+        bytes: &[u8],
+    ) -> SysResult<()> {
+        let mut done = 0;
+        while done < bytes.len() {
+            let at = out + done as u64;
+            let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(bytes.len() - done);
+            match self.copy_to_user(tid, at, &bytes[done..done + n]) {
+                Ok(()) => done += n,
+                Err(Signal::Userfault) => {
+                    self.tasks[tid].restart = Some(Restart::Mincore {
+                        next,
+                        end,
+                        out: at,
+                        rest: bytes[done..].into(),
+                    });
+                    return Err(Errno::ERESTARTNOINTR);
+                }
+                Err(_) => return Err(Errno::EFAULT),
+            }
+        }
+        Ok(())
+    }
+
+    /// restart_syscall() of a mincore() that slept copying a batch out: the rest of that batch
+    /// to `out`, then the pages from `next`.
+    pub(crate) fn mincore_restart(
+        &mut self,
+        tid: Tid,
+        (next, end): (u64, u64),
+        out: u64,
+        rest: &[u8],
+    ) -> SysResult<u64> {
+        let mm = self.enter(tid)?;
+        self.mincore_copy_out(tid, (next, end), out, rest)?;
+        self.do_mincore(tid, mm, (next, end), out + rest.len() as u64)
     }
 
     /// mincore_page(): is the file page at `index` in the page cache and uptodate? (A

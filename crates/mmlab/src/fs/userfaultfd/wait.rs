@@ -104,7 +104,7 @@ fn userfault_msg(
 }
 
 /// A syscall a task sleeps in (it returned ERESTARTNOINTR), and where it goes on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Restart {
     /// madvise(MADV_POPULATE_*) of `[.., end)` stopped at `start` (the page that faulted) while
     /// populating the VMA chunk that ends at `chunk_end`; `hole` remembers an unmapped gap
@@ -121,6 +121,14 @@ pub enum Restart {
     /// mremap() growing an mlocked VMA slept while populating the new part at `start` of
     /// `[start, end)`; it returns `ret` (the new address) once that is done.
     Populate { start: u64, end: u64, ret: u64 },
+    /// mincore() slept copying a batch of its vector out at `out`: `rest` is what that batch
+    /// still has to write; the pages from `next` to `end` follow.
+    Mincore {
+        next: u64,
+        end: u64,
+        out: u64,
+        rest: Box<[u8]>,
+    },
 }
 
 /// A UFFDIO_COPY of `[dst, dst+len)` from `src` that slept on a fault of its source while
@@ -166,6 +174,12 @@ impl Kernel {
                 let mm = self.enter(tid)?;
                 self.mm_populate_locked(tid, mm, (start, end), ret)
             }
+            Restart::Mincore {
+                next,
+                end,
+                out,
+                rest,
+            } => self.mincore_restart(tid, (next, end), out, &rest),
         }
     }
 
