@@ -107,11 +107,19 @@ impl Kernel {
         let pid = self.tasks[tid].pid;
         let proc = self.procs.remove(pid);
         for t in proc.threads {
-            // A UFFDIO_COPY asleep on its source fails (EFAULT) and puts the page it holds.
-            if let Some(crate::fs::userfaultfd::Restart::Copy(c)) = self.tasks[t].restart {
-                if let Some(f) = c.page {
-                    self.folio_put(f);
+            // A UFFDIO_COPY asleep on its source fails (EFAULT) and puts the page it holds; a
+            // MADV_REMOVE asleep on its event puts the file it holds.
+            match self.tasks[t].restart.take() {
+                Some(crate::fs::userfaultfd::Restart::Copy(c)) => {
+                    if let Some(f) = c.page {
+                        self.folio_put(f);
+                    }
                 }
+                Some(crate::fs::userfaultfd::Restart::AfterRemoveEvent {
+                    punch: Some((ino, _)),
+                    ..
+                }) => self.fput_inode(ino),
+                _ => {}
             }
             self.tasks.remove(t);
             self.uffd_forget_task(t);
@@ -154,11 +162,17 @@ impl Kernel {
     pub(crate) fn vma_release(&mut self, v: &crate::mm::Vma) {
         self.hugetlb_unreserve(v.hugetlb_resv.len() as u64);
         if let crate::mm::Backing::File(ino) = v.backing {
-            if self.inodes[ino].refs == 1 {
-                self.task_work.push(ino);
-            } else {
-                self.shmem_put(ino);
-            }
+            self.fput_inode(ino);
+        }
+    }
+
+    /// fput() of one reference to a file from a syscall: the count drops now, the last
+    /// reference's release (____fput()) is task work.
+    pub(crate) fn fput_inode(&mut self, ino: crate::fs::inode::Ino) {
+        if self.inodes[ino].refs == 1 {
+            self.task_work.push(ino);
+        } else {
+            self.shmem_put(ino);
         }
     }
 

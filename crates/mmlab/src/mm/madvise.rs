@@ -1,6 +1,7 @@
 //! mm/madvise.c: do_madvise, madvise_walk_vmas and the behaviours anonymous memory has.
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::Restart;
 use crate::hw::{PAGE_MASK, PAGE_SIZE};
 use crate::kernel::Kernel;
@@ -101,12 +102,18 @@ impl Kernel {
     /// A populate that now sleeps in handle_userfault() goes on, once woken, to the end of the
     /// VMA chunk it was in and then to the end of the call.
     fn restart_covers(&mut self, tid: Tid, chunk: u64, end: u64, hole: bool) {
-        if let Some(Restart::Madvise {
-            chunk_end, end: e, ..
-        }) = &mut self.tasks[tid].restart
-        {
-            *chunk_end = chunk;
-            *e = end;
+        match &mut self.tasks[tid].restart {
+            Some(Restart::Madvise {
+                chunk_end, end: e, ..
+            }) => {
+                *chunk_end = chunk;
+                *e = end;
+            }
+            Some(Restart::AfterRemoveEvent { next, call_end, .. }) => {
+                *next = chunk;
+                *call_end = end;
+            }
+            _ => {}
         }
         self.restart_covers_hole(tid, hole);
     }
@@ -135,8 +142,20 @@ impl Kernel {
             }
             at = stop;
         }
-        let rest = if chunk_end < end {
-            let r = self.madvise(tid, chunk_end, end - chunk_end, advice);
+        self.madvise_walk_rest(tid, (chunk_end, end), advice, hole)
+    }
+
+    /// madvise_walk_vmas() going on after a sleep, from `next` to the call's `end`; a gap
+    /// seen before the sleep still makes the call ENOMEM at the end.
+    fn madvise_walk_rest(
+        &mut self,
+        tid: Tid,
+        (next, end): (u64, u64),
+        advice: u64,
+        hole: bool,
+    ) -> SysResult<()> {
+        let rest = if next < end {
+            let r = self.madvise(tid, next, end - next, advice);
             self.restart_covers_hole(tid, hole);
             r
         } else {
@@ -150,8 +169,10 @@ impl Kernel {
 
     /// A gap passed before an earlier sleep still counts after a later one.
     fn restart_covers_hole(&mut self, tid: Tid, hole: bool) {
-        if let Some(Restart::Madvise { hole: h, .. }) = &mut self.tasks[tid].restart {
-            *h |= hole;
+        match &mut self.tasks[tid].restart {
+            Some(Restart::Madvise { hole: h, .. })
+            | Some(Restart::AfterRemoveEvent { hole: h, .. }) => *h |= hole,
+            _ => {}
         }
     }
 
@@ -166,49 +187,13 @@ impl Kernel {
     ) -> SysResult<()> {
         let mut flags = vma.flags;
         match advice {
-            MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
-                let forbidden = if advice == MADV_DONTNEED {
-                    VM_LOCKED | VM_PFNMAP
-                } else {
-                    VM_PFNMAP
-                };
-                if vma.flags & forbidden != 0 {
-                    return Err(Errno::EINVAL);
+            MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_FREE => {
+                let end = madvise_dontneed_free_valid_vma(vma, start, end, advice)?;
+                if self.userfaultfd_remove(vma, start, end) {
+                    self.sleep_for_remove_event((start, end), advice, None);
+                    return Err(Errno::ERESTARTNOINTR);
                 }
-                // madvise_dontneed_free_valid_vma(): hugetlb from 5.18 on, with an aligned start
-                // and the end rounded up to a huge page.
-                let mut end = end;
-                if vma.is_hugetlb() {
-                    let mask = crate::mm::hugetlb::HPAGE_SIZE - 1;
-                    if start & mask != 0 {
-                        return Err(Errno::EINVAL);
-                    }
-                    end = (end.wrapping_add(mask) & !mask).min(vma.end);
-                }
-                self.userfaultfd_remove(vma, start, end);
-                // zap_page_range(): no zap_details, so uffd-wp markers stay.
-                self.lru_add_drain();
-                let mut tlb = MmuGather::new(mm, false);
-                self.zap_page_range(&mut tlb, vma, (start, end), ZapDetails::DONTNEED);
-                self.tlb_end_vma(&mut tlb);
-                self.tlb_finish_mmu(tlb);
-                if vma.is_hugetlb() {
-                    // 5.19's zap_page_range() ends in __unmap_hugepage_range_final(), which
-                    // clears VM_MAYSHARE (meant for a VMA being torn down): the VMA reads as
-                    // private from now on and new pages in it become anonymous (fixed in 6.1).
-                    if let Some(v) = self.mms[mm].vmas.get_mut(vma.start) {
-                        v.flags &= !VM_MAYSHARE;
-                    }
-                }
-                return Ok(());
-            }
-            MADV_FREE => {
-                if vma.flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB) != 0 || !vma.is_anonymous() {
-                    return Err(Errno::EINVAL);
-                }
-                self.userfaultfd_remove(vma, start, end);
-                self.madvise_free(mm, start, end);
-                return Ok(());
+                return self.madvise_dontneed_free_single_vma(mm, vma, (start, end), advice);
             }
             MADV_REMOVE => return self.madvise_remove(vma, start, end),
             // Without swap devices (a later issue) reclaim cannot move anonymous or shmem pages
@@ -430,9 +415,100 @@ impl Kernel {
             return Err(Errno::EACCES);
         }
         let offset = vma.linear_page_index(start) * PAGE_SIZE;
+        if self.userfaultfd_remove(vma, start, end) {
+            // get_file(): the file outlives the VMA while the caller sleeps.
+            self.inodes[ino].refs += 1;
+            self.sleep_for_remove_event((start, end), MADV_REMOVE, Some((ino, offset)));
+            return Err(Errno::ERESTARTNOINTR);
+        }
+        self.madvise_punch(ino, offset, end - start)
+    }
+
+    /// vfs_fallocate(PUNCH_HOLE | KEEP_SIZE) of `len` bytes of the file at `offset`.
+    fn madvise_punch(&mut self, ino: Ino, offset: u64, len: u64) -> SysResult<()> {
         let mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-        self.userfaultfd_remove(vma, start, end);
-        self.f_op_fallocate(ino, mode, offset, offset + (end - start))
+        self.f_op_fallocate(ino, mode, offset, offset + len)
+    }
+
+    /// The caller sleeps in userfaultfd_remove() until the REMOVE event is read: the call
+    /// goes on in madvise_after_remove_event() (the walk's place is filled in by
+    /// restart_covers()).
+    fn sleep_for_remove_event(
+        &mut self,
+        (start, end): (u64, u64),
+        advice: u64,
+        punch: Option<(Ino, u64)>,
+    ) {
+        self.tasks[self.current].restart = Some(Restart::AfterRemoveEvent {
+            start,
+            end,
+            advice,
+            punch,
+            next: end,
+            call_end: end,
+            hole: false,
+        });
+    }
+
+    /// madvise_dontneed_free() once its REMOVE event was read (restart_syscall()): the
+    /// mmap lock was dropped, so DONTNEED and FREE look their VMA up again (a hole at
+    /// `start` is ENOMEM, a VMA no longer valid EINVAL, `end` clipped to it) before the zap,
+    /// and REMOVE punches the range it had resolved; then madvise_walk_vmas() goes on.
+    pub(crate) fn madvise_after_remove_event(
+        &mut self,
+        tid: Tid,
+        (start, end): (u64, u64),
+        advice: u64,
+        punch: Option<(Ino, u64)>,
+        (next, call_end): (u64, u64),
+        hole: bool,
+    ) -> SysResult<()> {
+        let mm = self.enter(tid)?;
+        if let Some((ino, offset)) = punch {
+            let r = self.madvise_punch(ino, offset, end - start);
+            self.fput_inode(ino);
+            r?;
+        } else {
+            let vma = match self.mms[mm].vmas.find(start) {
+                Some(v) if v.start <= start => v.for_fault(),
+                _ => return Err(Errno::ENOMEM),
+            };
+            let end = madvise_dontneed_free_valid_vma(&vma, start, end, advice)?.min(vma.end);
+            self.madvise_dontneed_free_single_vma(mm, &vma, (start, end), advice)?;
+        }
+        self.madvise_walk_rest(tid, (next, call_end), advice, hole)
+    }
+
+    /// madvise_dontneed_single_vma() / madvise_free_single_vma() on `[start, end)` of `vma`.
+    fn madvise_dontneed_free_single_vma(
+        &mut self,
+        mm: MmId,
+        vma: &Vma,
+        (start, end): (u64, u64),
+        advice: u64,
+    ) -> SysResult<()> {
+        if advice == MADV_FREE {
+            if !vma.is_anonymous() {
+                return Err(Errno::EINVAL);
+            }
+            self.madvise_free(mm, start, end);
+            return Ok(());
+        }
+        // zap_page_range(): no zap_details, so uffd-wp markers stay.
+        self.lru_add_drain();
+        let mut tlb = MmuGather::new(mm, false);
+        self.zap_page_range(&mut tlb, vma, (start, end), ZapDetails::DONTNEED);
+        self.tlb_end_vma(&mut tlb);
+        self.tlb_finish_mmu(tlb);
+        if vma.is_hugetlb() {
+            // 5.19's zap_page_range() ends in __unmap_hugepage_range_final(), which clears
+            // VM_MAYSHARE (meant for a VMA being torn down): the VMA reads as private from
+            // now on and new pages in it become anonymous (fixed in 6.1).
+            if let Some(v) = self.mms[mm].vmas.get_mut(vma.start) {
+                v.flags &= !VM_MAYSHARE;
+            }
+        }
+        Ok(())
     }
 
     /// madvise_populate() on one VMA: fault `[start, end)` in without FOLL_FORCE, so an access the
@@ -547,4 +623,27 @@ impl MmWalk for MadviseWalk<'_> {
             PteKind::Swp(..) => ControlFlow::Continue(()),
         }
     }
+}
+
+/// madvise_dontneed_free_valid_vma(): DONTNEED refuses VM_LOCKED and VM_PFNMAP VMAs (LOCKED
+/// only VM_PFNMAP), FREE as DONTNEED; on hugetlb only DONTNEED(_LOCKED), from a huge page
+/// aligned start, with the end rounded up to a huge page. Returns the end to act on.
+fn madvise_dontneed_free_valid_vma(vma: &Vma, start: u64, end: u64, advice: u64) -> SysResult<u64> {
+    if !vma.is_hugetlb() {
+        let forbidden = if advice == MADV_DONTNEED_LOCKED {
+            VM_PFNMAP
+        } else {
+            VM_PFNMAP | VM_LOCKED
+        };
+        return if vma.flags & forbidden != 0 {
+            Err(Errno::EINVAL)
+        } else {
+            Ok(end)
+        };
+    }
+    let mask = crate::mm::hugetlb::HPAGE_SIZE - 1;
+    if advice == MADV_FREE || start & mask != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok((end.wrapping_add(mask) & !mask).min(vma.end))
 }

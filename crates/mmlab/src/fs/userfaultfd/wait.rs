@@ -121,6 +121,19 @@ pub enum Restart {
     /// mremap() growing an mlocked VMA slept while populating the new part at `start` of
     /// `[start, end)`; it returns `ret` (the new address) once that is done.
     Populate { start: u64, end: u64, ret: u64 },
+    /// MADV_DONTNEED/FREE/REMOVE of `[start, end)` (inside the VMA at `start`) sleeps in
+    /// userfaultfd_remove() until its REMOVE event is read, before it touches anything; then
+    /// it finishes that part (`punch`: the file and offset MADV_REMOVE resolved before the
+    /// sleep, with a reference on the file) and the walk goes on from `next` to `call_end`.
+    AfterRemoveEvent {
+        start: u64,
+        end: u64,
+        advice: u64,
+        punch: Option<(crate::fs::inode::Ino, u64)>,
+        next: u64,
+        call_end: u64,
+        hole: bool,
+    },
     /// mincore() slept copying a batch of its vector out at `out`: `rest` is what that batch
     /// still has to write; the pages from `next` to `end` follow.
     Mincore {
@@ -155,11 +168,11 @@ impl Kernel {
         let Some(r) = task.restart.take() else {
             return Err(Errno::EINVAL);
         };
-        if task.in_userfault() {
+        if task.wait.is_some() {
             task.restart = Some(r);
             return Err(Errno::ERESTARTNOINTR);
         }
-        match r {
+        let r = match r {
             Restart::Madvise {
                 start,
                 chunk_end,
@@ -180,7 +193,28 @@ impl Kernel {
                 out,
                 rest,
             } => self.mincore_restart(tid, (next, end), out, &rest),
-        }
+            Restart::AfterRemoveEvent {
+                start,
+                end,
+                advice,
+                punch,
+                next,
+                call_end,
+                hole,
+            } => self
+                .madvise_after_remove_event(
+                    tid,
+                    (start, end),
+                    advice,
+                    punch,
+                    (next, call_end),
+                    hole,
+                )
+                .map(|_| 0),
+        };
+        // The way back to user space: what the call released goes now.
+        self.task_work_run();
+        r
     }
 
     /// handle_userfault(): report the current task's fault to the VMA's userfaultfd (at
@@ -265,15 +299,18 @@ impl Kernel {
     }
 
     /// userfaultfd_remove(): MADV_DONTNEED/FREE/REMOVE of part of a VMA registered with
-    /// UFFD_FEATURE_EVENT_REMOVE reports the range first.
-    pub(crate) fn userfaultfd_remove(&mut self, vma: &Vma, start: u64, end: u64) {
-        if let Some(ctx) = self.uffd_ctx_wanting(vma, UFFD_FEATURE_EVENT_REMOVE) {
-            let msg = UffdMsg {
-                event: UFFD_EVENT_REMOVE,
-                arg: [start, end, 0],
-            };
-            self.userfaultfd_event(ctx, msg, None);
-        }
+    /// UFFD_FEATURE_EVENT_REMOVE reports the range first and waits, the mmap lock dropped,
+    /// until the event is read. True if it did (the caller sleeps and must look again).
+    pub(crate) fn userfaultfd_remove(&mut self, vma: &Vma, start: u64, end: u64) -> bool {
+        let Some(ctx) = self.uffd_ctx_wanting(vma, UFFD_FEATURE_EVENT_REMOVE) else {
+            return false;
+        };
+        let msg = UffdMsg {
+            event: UFFD_EVENT_REMOVE,
+            arg: [start, end, 0],
+        };
+        self.userfaultfd_event(ctx, msg, None);
+        true
     }
 
     /// userfaultfd_unmap_prep(): the contexts (with UFFD_FEATURE_EVENT_UNMAP) of the VMAs an
