@@ -152,13 +152,21 @@ impl Kernel {
     }
 
     /// copy_to_user() of `bytes` to `addr` of `tid`'s memory: kernel-mode writes (no
-    /// FAULT_FLAG_USER), page by page; the signal of the first page that cannot be written.
-    pub(crate) fn copy_to_user(&mut self, tid: Tid, addr: u64, bytes: &[u8]) -> Result<(), Signal> {
+    /// FAULT_FLAG_USER), page by page; on a page that cannot be written, how many bytes went
+    /// before it and the signal (a caller that sleeps there goes on from that point).
+    pub(crate) fn copy_to_user(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        bytes: &[u8],
+    ) -> Result<(), (usize, Signal)> {
         let mut done = 0;
         while done < bytes.len() {
-            let a = addr.checked_add(done as u64).ok_or(Signal::Segv)?;
+            let a = addr.checked_add(done as u64).ok_or((done, Signal::Segv))?;
             let n = ((PAGE_SIZE - (a & (PAGE_SIZE - 1))) as usize).min(bytes.len() - done);
-            let pfn = self.translate(tid, a, FaultFlags::WRITE)?;
+            let pfn = self
+                .translate(tid, a, FaultFlags::WRITE)
+                .map_err(|s| (done, s))?;
             for (i, &b) in bytes[done..done + n].iter().enumerate() {
                 self.phys.store(pfn, (a & (PAGE_SIZE - 1)) as usize + i, b);
             }

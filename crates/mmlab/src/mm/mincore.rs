@@ -70,10 +70,10 @@ impl Kernel {
         Ok(0)
     }
 
-    /// The copy_to_user() of one batch, a page of the vector at a time: a page that faults
-    /// into handle_userfault() puts the task to sleep with the rest of the batch kept for
-    /// restart_syscall() (the copy goes on where it stopped, with the bytes computed before
-    /// the sleep); any other fault is EFAULT.
+    /// The copy_to_user() of one batch: a vector page that faults into handle_userfault()
+    /// puts the task to sleep with the rest of the batch kept for restart_syscall() (the copy
+    /// goes on where it stopped, with the bytes computed before the sleep); any other fault
+    /// is EFAULT.
     fn mincore_copy_out(
         &mut self,
         tid: Tid,
@@ -81,25 +81,19 @@ impl Kernel {
         out: u64,
         bytes: &[u8],
     ) -> SysResult<()> {
-        let mut done = 0;
-        while done < bytes.len() {
-            let at = out + done as u64;
-            let n = ((PAGE_SIZE - (at & (PAGE_SIZE - 1))) as usize).min(bytes.len() - done);
-            match self.copy_to_user(tid, at, &bytes[done..done + n]) {
-                Ok(()) => done += n,
-                Err(Signal::Userfault) => {
-                    self.tasks[tid].restart = Some(Restart::Mincore {
-                        next,
-                        end,
-                        out: at,
-                        rest: bytes[done..].into(),
-                    });
-                    return Err(Errno::ERESTARTNOINTR);
-                }
-                Err(_) => return Err(Errno::EFAULT),
+        match self.copy_to_user(tid, out, bytes) {
+            Ok(()) => Ok(()),
+            Err((done, Signal::Userfault)) => {
+                self.tasks[tid].restart = Some(Restart::Mincore {
+                    next,
+                    end,
+                    out: out + done as u64,
+                    rest: bytes[done..].into(),
+                });
+                Err(Errno::ERESTARTNOINTR)
             }
+            Err(_) => Err(Errno::EFAULT),
         }
-        Ok(())
     }
 
     /// restart_syscall() of a mincore() that slept copying a batch out: the rest of that batch
