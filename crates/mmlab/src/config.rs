@@ -129,6 +129,8 @@ pub struct Config {
     pub max_map_count: usize,
     /// /sys/kernel/debug/fault_around_bytes: a power of two from PAGE_SIZE (off) to 64 KiB.
     pub fault_around_bytes: u64,
+    /// /proc/sys/vm/page-cluster: swap read-ahead reads up to 2^page_cluster pages.
+    pub page_cluster: u32,
 }
 
 impl Config {
@@ -142,6 +144,7 @@ impl Config {
             content: ContentMode::Bytes,
             max_map_count: 65530,
             fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,
+            page_cluster: 3,
         }
     }
 

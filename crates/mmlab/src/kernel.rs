@@ -57,6 +57,12 @@ pub struct Kernel {
     pub(crate) clock: crate::time::Clock,
     /// The kernel threads that exist.
     pub(crate) kthreads: crate::kthread::Kthreads,
+    /// Swap devices and their slot caches.
+    pub(crate) swap: crate::mm::swapfile::SwapState,
+    /// The swap cache.
+    pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
+    /// Swap-cache folios whose writes to a swap file are in flight.
+    pub(crate) swap_io_pending: Vec<crate::page::Folio>,
 }
 
 impl Kernel {
@@ -69,6 +75,7 @@ impl Kernel {
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
                 pvecs: vec![Default::default(); cpus],
+                nonresident_age: 0,
             },
             fail_alloc: Default::default(),
             tracer: Default::default(),
@@ -91,6 +98,9 @@ impl Kernel {
             uffd: Slab::new(),
             clock: Default::default(),
             kthreads: crate::kthread::Kthreads::boot(),
+            swap: Default::default(),
+            swap_cache: Default::default(),
+            swap_io_pending: Vec::new(),
             cfg,
         }
     }

@@ -438,6 +438,9 @@ impl Kernel {
             "AnonHugePages" => self.vmstat.nr_anon_transparent_hugepages * 2048,
             "ShmemHugePages" => self.vmstat.nr_shmem_hugepages * 2048,
             "ShmemPmdMapped" => self.vmstat.nr_shmem_pmdmapped * 2048,
+            "SwapTotal" => kb(self.total_swap_pages().max(0) as u64),
+            "SwapFree" => kb(self.nr_swap_pages().max(0) as u64),
+            "SwapCached" => kb(self.vmstat.nr_swapcached),
             _ => return None,
         })
     }
@@ -458,6 +461,9 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "AnonHugePages",
     "ShmemHugePages",
     "ShmemPmdMapped",
+    "SwapTotal",
+    "SwapFree",
+    "SwapCached",
 ];
 
 /// pagemap_pmd_range() / pagemap_pte_hole() / pagemap_hugetlb_range() for one VMA.
