@@ -20,6 +20,7 @@ pub mod pgalloc;
 pub mod rmap;
 pub mod shmem;
 pub mod swap;
+pub mod swap_shim;
 pub mod thp_knobs;
 pub mod userfaultfd;
 pub mod vm_fault;
