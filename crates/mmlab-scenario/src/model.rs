@@ -175,6 +175,19 @@ impl Backend for ModelBackend {
                 )));
             }
         }
+        for s in &setup.swap {
+            let made = match s.kind {
+                SwapDev::File(kind) => k.create_swap_file(&s.name, s.bytes, kind),
+                SwapDev::Zram => k.create_zram(&s.name, s.bytes),
+            };
+            made.map_err(|e| Skip(format!("{}: {e}", s.at)))?;
+            if s.activate {
+                // Before the body no task exists: the header's swapon is made as the first
+                // process's tid, which swapon(2) uses for nothing but its caller's checks.
+                k.swapon(0, &s.name, 0)
+                    .map_err(|e| Skip(format!("{}: swapon(\"{}\", 0) fails {e}", s.at, s.name)))?;
+            }
+        }
         self.k = Some(k);
         self.asleep.clear();
         self.finished.clear();
@@ -296,6 +309,15 @@ impl Backend for ModelBackend {
                 .collect();
             f[0].1 = size_kb;
             f
+        }))
+    }
+
+    /// The model names a header's area NAME in /proc/swaps, or a path ending in `/NAME`.
+    fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
+        let text = self.k().proc_swaps();
+        let suffix = format!("/{name}");
+        Ok(parse_proc_swaps(&text).into_iter().find(|l| {
+            l.filename == name || (!name.starts_with('/') && l.filename.ends_with(&suffix))
         }))
     }
 
