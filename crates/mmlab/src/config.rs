@@ -129,6 +129,9 @@ pub struct Config {
     pub max_map_count: usize,
     /// /sys/kernel/debug/fault_around_bytes: a power of two from PAGE_SIZE (off) to 64 KiB.
     pub fault_around_bytes: u64,
+    /// The architecture whose swap-PTE layout `Kernel::arch_pte_at` shows; the tables the
+    /// model walks stay x86-64.
+    pub arch: crate::pgtable::arch::Arch,
 }
 
 impl Config {
@@ -142,6 +145,7 @@ impl Config {
             content: ContentMode::Bytes,
             max_map_count: 65530,
             fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,
+            arch: crate::pgtable::arch::Arch::X86_64,
         }
     }
 
