@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn layout_matches_linux_5_19() {
         assert_eq!((ARM64_SWP_TYPE_SHIFT, ARM64_SWP_OFFSET_SHIFT), (3, 8));
-        assert!(MAX_SWAPFILES_SHIFT <= ARM64_SWP_TYPE_BITS); // MAX_SWAPFILES_CHECK()
+        const { assert!(MAX_SWAPFILES_SHIFT <= ARM64_SWP_TYPE_BITS) }; // MAX_SWAPFILES_CHECK()
         assert_eq!(Arm64::MAX_SWP_OFFSET, 0x0003_FFFF_FFFF_FFFF);
         // Type 0, offset 1: only offset bit 0 at PTE bit 8; exclusive adds bit 2.
         let e = SwpEntry::new(0, 1);

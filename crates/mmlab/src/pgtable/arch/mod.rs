@@ -419,6 +419,29 @@ mod tests {
     }
 
     #[test]
+    fn first_slot_after_pageout_per_arch() {
+        // scenarios/swap-arch: slot 1 of device 0 after MADV_PAGEOUT of a written exclusive
+        // anon page: try_to_unmap() sets the exclusive bit and carries the soft-dirty bit that
+        // pte_mkdirty() put in the present PTE (x86-64, s390x and ppc64 have a swap soft-dirty
+        // bit, arm64 does not).
+        let b = SwpPteBits {
+            exclusive: true,
+            soft_dirty: true,
+            uffd_wp: false,
+        };
+        let x86 = X86_64::encode(SwpEntry::new(0, 1), b);
+        let want = [
+            (Arch::X86_64, 0x07FF_FFFF_FFFF_FC0A),
+            (Arch::Arm64, 0x104),
+            (Arch::S390x, 0x1E02),
+            (Arch::Ppc64, 0x4000_0000_0001_0220),
+        ];
+        for (a, v) in want {
+            assert_eq!(a.swp_pte_from_x86(Profile::Linux519, x86), v, "{a}");
+        }
+    }
+
+    #[test]
     fn swp_pte_from_x86_keeps_special_entries_and_flags() {
         let marker = SwpEntry::from_kind(SwpKind::Marker { bits: 1 });
         let mig = SwpEntry::new(SWP_MIGRATION_WRITE, 0x12345);

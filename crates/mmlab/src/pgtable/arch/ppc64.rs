@@ -160,7 +160,7 @@ mod tests {
             Ppc64::encode(wide, bits(false, false)),
             0x4000_0000_0001_0000
         );
-        assert!(!Ppc64::SUPPORTS.uffd_wp);
+        assert_eq!(Ppc64::SUPPORTS, bits(true, true));
     }
 
     #[test]
