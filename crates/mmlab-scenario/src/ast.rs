@@ -26,8 +26,10 @@ pub struct Scenario {
     pub model_only: Option<String>,
     /// `feature NAME on|off` lines (model only).
     pub features: Vec<(String, bool)>,
+    /// `arch NAME` (model only): the architecture whose swap-PTE layout `model.pte` shows.
+    pub arch: Option<String>,
     /// Where each header directive was written (`profile`, `memory`, `cpus`, `hugepages`,
-    /// `fault-around-bytes`, `feature NAME`), so that a value the check pass refuses is
+    /// `fault-around-bytes`, `feature NAME`, `arch`), so that a value the check pass refuses is
     /// reported at its place.
     pub header_pos: Vec<(String, Pos)>,
     pub body: Vec<Stmt>,
