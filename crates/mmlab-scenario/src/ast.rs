@@ -28,9 +28,11 @@ pub struct Scenario {
     pub features: Vec<(String, bool)>,
     /// `swap SIZE`, `swap zram SIZE` and `swapfile NAME SIZE [KIND]` lines, in order.
     pub swap: Vec<crate::backend::SwapSetup>,
+    /// `arch NAME` (model only): the architecture whose swap-PTE layout `model.pte` shows.
+    pub arch: Option<String>,
     /// Where each header directive was written (`profile`, `memory`, `cpus`, `hugepages`,
-    /// `fault-around-bytes`, `feature NAME`, `swap NAME` for every swap header), so that a value the check pass refuses is
-    /// reported at its place.
+    /// `fault-around-bytes`, `feature NAME`, `arch`, `swap NAME` for every swap header), so
+    /// that a value the check pass refuses is reported at its place.
     pub header_pos: Vec<(String, Pos)>,
     pub body: Vec<Stmt>,
 }

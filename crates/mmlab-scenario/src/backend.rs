@@ -72,6 +72,8 @@ pub struct Setup {
     /// /sys/kernel/mm/transparent_hugepage/ knobs to set, in order (`thp NAME VALUE`).
     pub thp: Vec<(String, String)>,
     pub features: Vec<(String, bool)>,
+    /// `arch NAME`: the swap-PTE layout `model.pte` shows (x86-64 if absent).
+    pub arch: Option<String>,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use mmlab::pgtable::arch::Arch;
 use mmlab::{Config, Kernel, Profile};
 
 use crate::ast::*;
@@ -109,6 +110,9 @@ fn header(sc: &Scenario, file: &str) -> Result<usize, ParseError> {
         cfg.features
             .set(name, *on)
             .map_err(|e| at(&format!("feature {name}"), e))?;
+    }
+    if let Some(a) = &sc.arch {
+        cfg.arch = a.parse::<Arch>().map_err(|e| at("arch", e))?;
     }
     if let Some(c) = sc.cpus {
         if !(1..=crate::model::MAX_CPUS).contains(&c) {

@@ -156,6 +156,9 @@ impl Backend for ModelBackend {
         for (name, on) in &setup.features {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
+        if let Some(a) = &setup.arch {
+            cfg.arch = a.parse().map_err(Skip)?;
+        }
         let mut k = Kernel::new(cfg);
         k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
@@ -359,8 +362,8 @@ impl Backend for ModelBackend {
                 .map(|r| ProbeValue::Num(r as u64))
                 .map_err(|e| e.to_string()),
             ModelProbe::Pte(addr) => k
-                .pte_at(t, *addr)
-                .map(|p| ProbeValue::Num(p.0))
+                .arch_pte_at(t, *addr)
+                .map(ProbeValue::Num)
                 .map_err(|e| e.to_string()),
             ModelProbe::Page(addr) => match k.page_at(t, *addr).map_err(|e| e.to_string())? {
                 None => Err(format!("no page is mapped at {addr:#x}")),

@@ -472,6 +472,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "fault-around-bytes",
     "model-only",
     "feature",
+    "arch",
 ];
 
 /// A word that starts a directive line (the first word of a header directive, `process`,
@@ -786,6 +787,11 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.header_pos.push(("feature".into(), pos));
                 sc.features.push((name, on));
             }
+            "arch" => {
+                sc.header_pos.push(("arch".into(), l.pos()));
+                sc.arch = Some(l.ident("an architecture name such as arm64")?);
+                l.done()?;
+            }
             "process" => {
                 let name = l.ident("a process name")?;
                 let mut cpu = 0;
@@ -816,7 +822,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch), `process`, `repeat` or `TASK:`"));
             }
         }
     }

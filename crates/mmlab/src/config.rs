@@ -131,6 +131,9 @@ pub struct Config {
     pub fault_around_bytes: u64,
     /// /proc/sys/vm/page-cluster: swap read-ahead reads up to 2^page_cluster pages.
     pub page_cluster: u32,
+    /// The architecture whose swap-PTE layout `Kernel::arch_pte_at` shows; the tables the
+    /// model walks stay x86-64.
+    pub arch: crate::pgtable::arch::Arch,
 }
 
 impl Config {
@@ -145,6 +148,7 @@ impl Config {
             max_map_count: 65530,
             fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,
             page_cluster: 3,
+            arch: crate::pgtable::arch::Arch::X86_64,
         }
     }
 
