@@ -412,8 +412,8 @@ impl Kernel {
                 *cached.entry(pfn).or_default() += 1;
             }
         }
-        for s in self.swap_cache.slots.values() {
-            if let crate::mm::swap_state::CacheSlot::Page(pfn) = *s {
+        for (_, s) in self.swap_cache.iter() {
+            if let crate::mm::swap_state::CacheSlot::Page(pfn) = s {
                 *cached.entry(pfn).or_default() += 1;
             }
         }
@@ -601,12 +601,11 @@ impl Kernel {
     /// [`Rule::SwapCacheMatchesPages`].
     fn swap_cache_matches_pages(&self, census: &Census) -> Result<(), Violation> {
         let mut cached = 0u64;
-        for (&v, s) in &self.swap_cache.slots {
-            let crate::mm::swap_state::CacheSlot::Page(pfn) = *s else {
+        for (e, s) in self.swap_cache.iter() {
+            let crate::mm::swap_state::CacheSlot::Page(pfn) = s else {
                 continue;
             };
             cached += 1;
-            let e = SwpEntry::from_val(v);
             let page = self.pages.page(pfn);
             let f = self.pages.folio(pfn);
             let holds = self.pages.folio_test(f, PageFlags::SWAPCACHE)

@@ -23,6 +23,7 @@ pub mod shmem;
 pub mod swap;
 pub mod swap_fault;
 pub mod swap_state;
+pub mod swap_table;
 pub mod swapfile;
 pub mod thp_knobs;
 pub mod userfaultfd;

@@ -21,7 +21,7 @@ impl Kernel {
         for i in 0..nr {
             let img = self.phys.image(f.page(i));
             if let Some(si) = self.swap.devices[e.typ as usize].as_mut() {
-                si.store.insert(e.offset + i, img);
+                si.store.write(e.offset + i, img);
             }
         }
         self.vmstat.pswpout += nr;
@@ -40,7 +40,7 @@ impl Kernel {
         let img = self
             .swap
             .device_of(e)
-            .and_then(|si| si.store.get(&e.offset).cloned().flatten());
+            .and_then(|si| si.store.read(e.offset));
         self.phys.set_image(pfn, img.as_ref());
         self.pages.page_mut(pfn).flags |= PageFlags::UPTODATE;
         self.vmstat.pswpin += 1;

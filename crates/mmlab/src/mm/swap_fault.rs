@@ -129,9 +129,7 @@ impl Kernel {
     fn swapin_skip_swapcache(&mut self, e: SwpEntry) -> Option<Pfn> {
         let f = self.alloc_folio(Gfp::HIGHUSER_MOVABLE, 0)?;
         self.pages.folio_set(f, PageFlags::SWAPBACKED);
-        if let Some(crate::mm::swap_state::CacheSlot::Shadow(s)) =
-            self.swap_cache.slots.get(&e.val()).copied()
-        {
+        if let Some(crate::mm::swap_state::CacheSlot::Shadow(s)) = self.swap_cache.get(e) {
             self.workingset_refault(f, s);
         }
         self.folio_add_lru(f);
@@ -218,11 +216,10 @@ impl Kernel {
         // Pages only the swap cache still holds for this device.
         let cached: Vec<Pfn> = self
             .swap_cache
-            .slots
             .iter()
-            .filter(|(&v, _)| SwpEntry::from_val(v).typ == typ)
+            .filter(|(e, _)| e.typ == typ)
             .filter_map(|(_, s)| match s {
-                crate::mm::swap_state::CacheSlot::Page(p) => Some(*p),
+                crate::mm::swap_state::CacheSlot::Page(p) => Some(p),
                 crate::mm::swap_state::CacheSlot::Shadow(_) => None,
             })
             .collect();

@@ -2,8 +2,6 @@
 //! for 5.19's per-64 MiB address spaces), add_to_swap(), the lookups of a swap fault, and the
 //! read-ahead around it (swap_cluster_readahead() / swap_vma_readahead()).
 
-use std::collections::HashMap;
-
 use crate::kernel::Kernel;
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
 use crate::pgtable::swp::SwpEntry;
@@ -28,19 +26,15 @@ pub(crate) fn private_to_entry(p: u32) -> SwpEntry {
 /// The largest swap device the packing holds, in slots.
 pub const MAX_SWAP_SLOTS: u64 = 1 << PRIVATE_OFFSET_BITS;
 
-/// One swap-cache slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheSlot {
-    /// A page of a folio in the swap cache.
-    Page(Pfn),
-    /// What workingset_eviction() left: the eviction cookie.
-    Shadow(u64),
-}
+pub use crate::mm::swap_table::CacheSlot;
+use crate::mm::swap_table::{CacheWord, SlotTable};
 
-/// The swap cache: swapper_spaces[][] collapsed into one index by swp_entry_t.val.
+/// The swap cache: swapper_spaces[type][], one slot table per swap type, and the read-ahead
+/// state.
 #[derive(Clone, Debug, Default)]
 pub struct SwapCache {
-    pub(crate) slots: HashMap<u64, CacheSlot>,
+    /// By swap type: each slot's page or shadow.
+    types: Vec<SlotTable<CacheWord>>,
     /// swapin_readahead_hits.
     pub(crate) ra_hits: u32,
     /// swapin_nr_pages()'s prev_offset and last_readahead_pages.
@@ -48,11 +42,53 @@ pub struct SwapCache {
     last_ra: u32,
 }
 
+impl SwapCache {
+    /// init_swap_address_space(): an empty cache for type `typ` of `slots` slots.
+    pub(crate) fn init_type(&mut self, typ: u32, slots: u64) {
+        let t = typ as usize;
+        if self.types.len() <= t {
+            self.types.resize(t + 1, SlotTable::new(0));
+        }
+        self.types[t] = SlotTable::new(slots);
+    }
+
+    /// exit_swap_address_space(): the type's cache is gone with the device.
+    pub(crate) fn exit_type(&mut self, typ: u32) {
+        if let Some(t) = self.types.get_mut(typ as usize) {
+            *t = SlotTable::new(0);
+        }
+    }
+
+    /// What the cache holds for `e`.
+    pub(crate) fn get(&self, e: SwpEntry) -> Option<CacheSlot> {
+        self.types.get(e.typ as usize)?.get(e.offset).unpack()
+    }
+
+    /// Store `s` for `e` (None empties the slot); what was there.
+    pub(crate) fn set(&mut self, e: SwpEntry, s: Option<CacheSlot>) -> Option<CacheSlot> {
+        let t = self.types.get_mut(e.typ as usize)?;
+        t.set(e.offset, CacheWord::pack(s)).unpack()
+    }
+
+    /// Every slot holding a page or a shadow.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SwpEntry, CacheSlot)> + '_ {
+        self.types.iter().enumerate().flat_map(|(typ, t)| {
+            t.iter()
+                .filter_map(move |(off, w)| Some((SwpEntry::new(typ as u32, off), w.unpack()?)))
+        })
+    }
+
+    /// Host bytes the cache takes.
+    pub fn host_bytes(&self) -> usize {
+        self.types.iter().map(SlotTable::host_bytes).sum()
+    }
+}
+
 impl Kernel {
     /// The swap-cache page of an entry, if any (no side effects).
     pub(crate) fn swap_cache_page(&self, e: SwpEntry) -> Option<Pfn> {
-        match self.swap_cache.slots.get(&e.val()) {
-            Some(CacheSlot::Page(p)) => Some(*p),
+        match self.swap_cache.get(e) {
+            Some(CacheSlot::Page(p)) => Some(p),
             _ => None,
         }
     }
@@ -72,10 +108,8 @@ impl Kernel {
         for i in 0..nr {
             let ei = SwpEntry::new(e.typ, e.offset + i);
             self.pages.page_mut(f.page(i)).private = entry_to_private(ei);
-            if let Some(CacheSlot::Shadow(s)) = self
-                .swap_cache
-                .slots
-                .insert(ei.val(), CacheSlot::Page(f.page(i)))
+            if let Some(CacheSlot::Shadow(s)) =
+                self.swap_cache.set(ei, Some(CacheSlot::Page(f.page(i))))
             {
                 shadow = Some(s);
             }
@@ -90,11 +124,8 @@ impl Kernel {
         let nr = self.pages.folio_nr_pages(f);
         let e = self.page_swap_entry(f.pfn());
         for i in 0..nr {
-            let key = SwpEntry::new(e.typ, e.offset + i).val();
-            match shadow {
-                Some(s) => self.swap_cache.slots.insert(key, CacheSlot::Shadow(s)),
-                None => self.swap_cache.slots.remove(&key),
-            };
+            let key = SwpEntry::new(e.typ, e.offset + i);
+            self.swap_cache.set(key, shadow.map(CacheSlot::Shadow));
             self.pages.page_mut(f.page(i)).private = 0;
         }
         self.pages.folio_clear(f, PageFlags::SWAPCACHE);
@@ -115,16 +146,9 @@ impl Kernel {
 
     /// The shadow of a freed slot goes (swap_range_free() → clear_shadow_from_swap_cache()).
     pub(crate) fn swap_cache_clear_shadow(&mut self, e: SwpEntry) {
-        if let Some(CacheSlot::Shadow(_)) = self.swap_cache.slots.get(&e.val()) {
-            self.swap_cache.slots.remove(&e.val());
+        if let Some(CacheSlot::Shadow(_)) = self.swap_cache.get(e) {
+            self.swap_cache.set(e, None);
         }
-    }
-
-    /// exit_swap_address_space(): the type's cache is gone with the device.
-    pub(crate) fn swap_cache_forget_type(&mut self, typ: u32) {
-        self.swap_cache
-            .slots
-            .retain(|&v, _| SwpEntry::from_val(v).typ != typ);
     }
 
     /// add_to_swap(): a slot (a cluster for a THP), the swap cache, and PG_dirty (the page

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::errno::{Errno, SysResult};
-use crate::hw::phys::FrameImage;
 use crate::kernel::Kernel;
+use crate::mm::swap_table::SwapStore;
 use crate::pgtable::swp::{SwpEntry, MAX_SWAPFILES};
 use crate::sched::Tid;
 
@@ -114,7 +114,7 @@ pub struct SwapInfo {
     cont: BTreeMap<u64, u64>,
     clusters: Option<Clusters>,
     /// The device's contents by slot (what swap_writepage() wrote).
-    pub(crate) store: BTreeMap<u64, Option<FrameImage>>,
+    pub(crate) store: SwapStore,
 }
 
 impl SwapInfo {
@@ -335,7 +335,7 @@ impl Kernel {
             swap_map: vec![0; max as usize],
             cont: BTreeMap::new(),
             clusters: None,
-            store: BTreeMap::new(),
+            store: SwapStore::new(self.phys.mode(), max),
         };
         si.swap_map[0] = SWAP_MAP_BAD;
         if zram {
@@ -375,6 +375,7 @@ impl Kernel {
             self.swap.devices.resize(typ + 1, None);
         }
         self.swap.devices[typ] = Some(si);
+        self.swap_cache.init_type(typ as u32, max);
         self.check_cache_active();
         Ok(0)
     }
@@ -457,7 +458,7 @@ impl Kernel {
         if !si.flags.contains(SwpFlags::SOLIDSTATE) {
             self.swap.nr_rotate_swap -= 1;
         }
-        self.swap_cache_forget_type(typ);
+        self.swap_cache.exit_type(typ);
         self.check_cache_active();
         Ok(0)
     }
@@ -635,7 +636,7 @@ impl Kernel {
             }
             si.swap_map[e.offset as usize] = 0;
             si.cont.remove(&e.offset);
-            si.store.remove(&e.offset);
+            si.store.discard(e.offset);
             swap_range_free(si, e.offset, 1);
             if si.flags.contains(SwpFlags::WRITEOK) {
                 self.swap.nr_swap_pages += 1;
