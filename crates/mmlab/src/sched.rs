@@ -38,6 +38,8 @@ pub struct Process {
     pub threads: Vec<Tid>,
     /// Sum of the threads' min_flt (getrusage(RUSAGE_SELF).ru_minflt).
     pub min_flt: u64,
+    /// Sum of the threads' maj_flt (ru_majflt): faults that waited for I/O.
+    pub maj_flt: u64,
     /// The descriptor table.
     pub fds: crate::fs::file::FdTable,
 }

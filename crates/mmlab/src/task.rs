@@ -24,6 +24,7 @@ impl Kernel {
             mm,
             threads: vec![],
             min_flt: 0,
+            maj_flt: 0,
             fds: Default::default(),
         });
         let tid = self.tasks.insert(Task {
@@ -95,10 +96,17 @@ impl Kernel {
         Ok(t.mm)
     }
 
-    /// mm_account_fault(): a completed fault counts as a minor fault of the current task.
-    pub(crate) fn account_fault(&mut self) {
+    /// mm_account_fault(): a completed fault counts as a major fault of the current task if
+    /// it waited for I/O (VM_FAULT_MAJOR), else as a minor one. (A fault completing on a
+    /// retry is major too; the caller does not account it here.)
+    pub(crate) fn account_fault(&mut self, r: crate::mm::vm_fault::VmFault) {
         if let Some(t) = self.tasks.get(self.current) {
-            self.procs[t.pid].min_flt += 1;
+            let p = &mut self.procs[t.pid];
+            if r.contains(crate::mm::vm_fault::VmFault::MAJOR) {
+                p.maj_flt += 1;
+            } else {
+                p.min_flt += 1;
+            }
         }
     }
 

@@ -93,8 +93,8 @@ impl Kernel {
         match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
             // mm_account_fault(): a fault that completes on a retry is a major one.
             Ok(_) if flags.contains(FaultFlags::TRIED) => Ok(()),
-            Ok(_) => {
-                self.account_fault();
+            Ok(r) => {
+                self.account_fault(r);
                 Ok(())
             }
             Err(e) if e.contains(VmFault::RETRY) => {

@@ -39,6 +39,7 @@ impl Kernel {
             mm: child,
             threads: vec![],
             min_flt: 0,
+            maj_flt: 0,
             fds,
         });
         let ctid = self.tasks.insert(Task {

@@ -68,9 +68,10 @@ impl Kernel {
                     self.hugetlb_fault(&mut vmf).map_err(|e| (addr, e))?;
                     continue;
                 }
-                self.handle_mm_fault(mm, vma, addr, flags)
+                let r = self
+                    .handle_mm_fault(mm, vma, addr, flags)
                     .map_err(|e| (addr, e))?;
-                self.account_fault();
+                self.account_fault(r);
             }
             addr += crate::hw::PAGE_SIZE;
         }

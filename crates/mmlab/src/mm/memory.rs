@@ -490,9 +490,17 @@ impl Kernel {
         if vmf.write() && vmf.vma.flags & VM_SHARED == 0 {
             self.anon_vma_prepare(vmf)?;
         }
-        // shmem_getpage_gfp(): a cached page is a minor fault, a missing one a missing fault,
-        // for a VMA registered for them.
-        let cached = self.inodes[ino].i_mapping.page(index).is_some();
+        // shmem_getpage_gfp(): a cached page (or one out on swap) is a minor fault, a missing
+        // one a missing fault, for a VMA registered for them. Reading a page back from the
+        // swap device makes the fault a major one.
+        let entry = self.inodes[ino].i_mapping.entry(index);
+        let cached = entry.is_some_and(|s| !matches!(s, crate::mm::filemap::Slot::Shadow(_)));
+        let major = match entry {
+            Some(crate::mm::filemap::Slot::Swap(e)) if self.swap_cache_page(e).is_none() => {
+                VmFault::MAJOR
+            }
+            _ => VmFault::empty(),
+        };
         if cached && vmf.vma.flags & VM_UFFD_MINOR != 0 {
             return Err(self.handle_userfault(vmf, Minor));
         }
@@ -503,9 +511,9 @@ impl Kernel {
             .shmem_getpage(ino, index, &vmf.vma)
             .map_err(|_| VmFault::OOM)?;
         if vmf.write() && vmf.vma.flags & VM_SHARED == 0 {
-            return self.do_cow_fault(vmf, pfn);
+            return self.do_cow_fault(vmf, pfn).map(|r| r | major);
         }
-        self.finish_fault(vmf, pfn)
+        self.finish_fault(vmf, pfn).map(|r| r | major)
     }
 
     /// do_cow_fault(): a write to a private file mapping gets an anonymous copy of the page.

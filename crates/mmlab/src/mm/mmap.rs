@@ -345,6 +345,7 @@ impl Kernel {
             anon_vma_chain: Default::default(),
             hugetlb_resv,
             uffd_ctx: None,
+            swap_ra_info: 0,
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
                 == VM_HUGETLB
             {

@@ -144,7 +144,7 @@ impl Kernel {
     /// swap cache, or read: a major fault), takes the entry's place in the page cache,
     /// leaves the swap cache dirty, and the slot is freed.
     fn shmem_swapin_folio(&mut self, ino: Ino, index: u64, e: SwpEntry) -> SysResult<Pfn> {
-        let pfn = match self.lookup_swap_cache(e) {
+        let pfn = match self.lookup_swap_cache(e, None) {
             Some(pfn) => {
                 self.get_page(pfn);
                 pfn

@@ -34,7 +34,7 @@ impl Kernel {
             return Ok(VmFault::empty());
         };
         let mut ret = VmFault::empty();
-        let mut swapcache = self.lookup_swap_cache(e);
+        let mut swapcache = self.lookup_swap_cache(e, Some((vmf.mm, vmf.vma.start, vmf.address)));
         let pfn = match swapcache {
             Some(pfn) => {
                 self.get_page(pfn);
@@ -144,7 +144,7 @@ impl Kernel {
         if self.swap.nr_rotate_swap > 0 {
             return self.swap_cluster_ra_entries(e);
         }
-        let (start, end) = self.swap_vma_ra_window(e, vmf.address, (vmf.vma.start, vmf.vma.end));
+        let (start, end) = self.swap_ra_info(vmf.mm, vmf.vma.start, vmf.address);
         let pmd = vmf.pmd.expect("pmd_alloc() ran");
         (start..end)
             .step_by(crate::hw::PAGE_SIZE as usize)
@@ -171,11 +171,19 @@ impl Kernel {
         exclusive: bool,
     ) {
         let flag = self.anon_exclusive_flag();
+        // __page_set_anon_rmap(): a page read from swap becomes anonymous when first mapped,
+        // under the VMA's anon_vma if exclusive, else under its root (any process of the
+        // fork tree may map it).
+        let av = vma.anon_vma.unwrap_or(0);
+        let av = if exclusive {
+            av
+        } else {
+            self.rmap.anon_vmas.get(&av).map_or(av, |a| a.root)
+        };
         let p = self.pages.page_mut(pfn);
         if !p.test(PageFlags::ANON) {
-            // A page read from swap becomes anonymous when first mapped (__page_set_anon_rmap()).
             p.flags |= PageFlags::ANON;
-            p.mapping = vma.anon_vma.unwrap_or(0);
+            p.mapping = av;
             p.index = vma.linear_page_index(addr);
         }
         p.mapcount += 1;
@@ -260,7 +268,7 @@ impl Kernel {
         slot: PteSlot,
         (e, bits): (SwpEntry, SwpPteBits),
     ) -> SysResult<()> {
-        let pfn = match self.lookup_swap_cache(e) {
+        let pfn = match self.lookup_swap_cache(e, Some((mm, vma.start, addr))) {
             Some(p) => {
                 self.get_page(p);
                 p

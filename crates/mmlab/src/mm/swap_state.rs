@@ -3,6 +3,7 @@
 //! read-ahead around it (swap_cluster_readahead() / swap_vma_readahead()).
 
 use crate::kernel::Kernel;
+use crate::mm::MmId;
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
 use crate::pgtable::swp::SwpEntry;
 
@@ -31,7 +32,7 @@ use crate::mm::swap_table::{CacheWord, SlotTable};
 
 /// The swap cache: swapper_spaces[type][], one slot table per swap type, and the read-ahead
 /// state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SwapCache {
     /// By swap type: each slot's page or shadow.
     types: Vec<SlotTable<CacheWord>>,
@@ -40,6 +41,40 @@ pub struct SwapCache {
     /// swapin_nr_pages()'s prev_offset and last_readahead_pages.
     prev_offset: u64,
     last_ra: u32,
+}
+
+impl Default for SwapCache {
+    fn default() -> Self {
+        SwapCache {
+            types: Vec::new(),
+            // swapin_readahead_hits starts at 4, so the first fault reads a whole window.
+            ra_hits: 4,
+            prev_offset: 0,
+            last_ra: 0,
+        }
+    }
+}
+
+/// SWAP_RA_WIN_SHIFT (PAGE_SHIFT / 2): swap_readahead_info keeps the hits below this bit.
+const SWAP_RA_WIN_SHIFT: u32 = 6;
+/// SWAP_RA_HITS_MASK (also SWAP_RA_HITS_MAX).
+const SWAP_RA_HITS_MASK: u64 = (1 << SWAP_RA_WIN_SHIFT) - 1;
+/// SWAP_RA_WIN_MASK: the window bits, under the page offset.
+const SWAP_RA_WIN_MASK: u64 = 0xfff & !SWAP_RA_HITS_MASK;
+
+/// SWAP_RA_VAL(): an address, a window and hits in one word.
+fn swap_ra_val(addr: u64, win: u64, hits: u64) -> u64 {
+    (addr & !0xfff) | ((win << SWAP_RA_WIN_SHIFT) & SWAP_RA_WIN_MASK) | (hits & SWAP_RA_HITS_MASK)
+}
+
+/// GET_SWAP_RA_VAL(): a VMA that never faulted on swap reads as 4 hits.
+fn get_swap_ra_val(info: u64) -> (u64, u64, u64) {
+    let v = if info == 0 { 4 } else { info };
+    (
+        v & !0xfff,
+        (v & SWAP_RA_WIN_MASK) >> SWAP_RA_WIN_SHIFT,
+        v & SWAP_RA_HITS_MASK,
+    )
 }
 
 impl SwapCache {
@@ -219,43 +254,57 @@ impl Kernel {
         self.put_page(pfn);
     }
 
-    /// lookup_swap_cache(): the cached page of an entry; a page read ahead that is found
-    /// counts as a read-ahead hit (swap_ra_hit, and feeds the next window).
-    pub(crate) fn lookup_swap_cache(&mut self, e: SwpEntry) -> Option<Pfn> {
+    /// lookup_swap_cache(): the cached page of an entry. A page read ahead that is found
+    /// counts as a read-ahead hit (swap_ra_hit): in the faulting VMA's read-ahead state under
+    /// VMA read-ahead (which also notes this fault's address), else globally.
+    pub(crate) fn lookup_swap_cache(
+        &mut self,
+        e: SwpEntry,
+        vma: Option<(MmId, u64, u64)>,
+    ) -> Option<Pfn> {
         let pfn = self.swap_cache_page(e)?;
         let f = self.pages.folio(pfn);
+        if self.pages.folio_test_large(f) {
+            return Some(pfn);
+        }
         // PG_readahead shares its bit with PG_reclaim.
-        if !self.pages.folio_test_large(f) && self.pages.folio_test(f, PageFlags::RECLAIM) {
-            self.pages.folio_clear(f, PageFlags::RECLAIM);
+        let readahead = self.pages.folio_test(f, PageFlags::RECLAIM);
+        self.pages.folio_clear(f, PageFlags::RECLAIM);
+        let vma_ra = self.swap.nr_rotate_swap == 0;
+        if let Some((mm, vstart, addr)) = vma.filter(|_| vma_ra) {
+            if let Some(v) = self.mms[mm].vmas.get_mut(vstart) {
+                let (_, win, hits) = get_swap_ra_val(v.swap_ra_info);
+                let hits = if readahead {
+                    (hits + 1).min(SWAP_RA_HITS_MASK)
+                } else {
+                    hits
+                };
+                v.swap_ra_info = swap_ra_val(addr, win, hits);
+            }
+        }
+        if readahead {
             self.vmstat.swap_ra_hit += 1;
-            self.swap_cache.ra_hits += 1;
+            if vma.is_none() || !vma_ra {
+                self.swap_cache.ra_hits += 1;
+            }
         }
         Some(pfn)
     }
 
-    /// swapin_nr_pages(): the read-ahead window, from the hits since the last one and
-    /// whether this fault is next to the previous one (__swapin_nr_pages()).
+    /// swapin_nr_pages(): the cluster read-ahead window, from the hits since the last one.
     fn swapin_nr_pages(&mut self, offset: u64) -> u64 {
-        let max = 1u32 << self.cfg.page_cluster.min(31);
+        let max = 1u64 << self.cfg.page_cluster.min(31);
         if max <= 1 {
             return 1;
         }
-        let hits = std::mem::take(&mut self.swap_cache.ra_hits);
-        let prev = self.swap_cache.prev_offset;
-        let mut pages = hits + 2;
-        if pages == 2 {
-            if offset != prev.wrapping_add(1) && offset != prev.wrapping_sub(1) {
-                pages = 1;
-            }
-        } else {
-            pages = pages.next_power_of_two().max(4);
-        }
-        pages = pages.min(max).max(self.swap_cache.last_ra / 2);
+        let hits = u64::from(std::mem::take(&mut self.swap_cache.ra_hits));
+        let sc = &mut self.swap_cache;
+        let pages = swapin_window(sc.prev_offset, offset, hits, max, u64::from(sc.last_ra));
         if hits == 0 {
-            self.swap_cache.prev_offset = offset;
+            sc.prev_offset = offset;
         }
-        self.swap_cache.last_ra = pages;
-        u64::from(pages)
+        sc.last_ra = pages as u32;
+        pages
     }
 
     /// __read_swap_cache_async(): the swap-cache page of `e`, or a new one added to the cache
@@ -323,24 +372,51 @@ impl Kernel {
         (start..=end).map(|o| SwpEntry::new(e.typ, o)).collect()
     }
 
-    /// The window swap_vma_readahead() reads: `win` PTE slots around the fault, aligned,
-    /// clipped to the VMA and the page table (swap_ra_info()).
-    pub(crate) fn swap_vma_ra_window(
-        &mut self,
-        e: SwpEntry,
-        addr: u64,
-        vma: (u64, u64),
-    ) -> (u64, u64) {
-        let win = self.swapin_nr_pages(e.offset);
-        if win == 1 {
-            return (addr, addr + crate::hw::PAGE_SIZE);
+    /// swap_ra_info(): the window swap_vma_readahead() reads for a fault at `addr` of the VMA
+    /// at `vstart` of `mm` — its size from the VMA's own read-ahead state, placed after the
+    /// fault when faults go up, before it when they go down, else around it; clipped to the
+    /// VMA and the page table. The VMA remembers this fault and window.
+    pub(crate) fn swap_ra_info(&mut self, mm: MmId, vstart: u64, addr: u64) -> (u64, u64) {
+        let max = 1u64 << self.cfg.page_cluster.min(5);
+        let one = (addr, addr + crate::hw::PAGE_SIZE);
+        if max == 1 {
+            return one;
         }
-        let size = win * crate::hw::PAGE_SIZE;
+        let Some(v) = self.mms[mm].vmas.get_mut(vstart) else {
+            return one;
+        };
+        let (ra_addr, prev_win, hits) = get_swap_ra_val(v.swap_ra_info);
+        let (pfn, fpfn) = (ra_addr >> 12, addr >> 12);
+        let win = swapin_window(pfn, fpfn, hits, max, prev_win);
+        v.swap_ra_info = swap_ra_val(addr, win, 0);
+        if win == 1 {
+            return one;
+        }
+        let (lpfn, rpfn) = if fpfn == pfn + 1 {
+            (fpfn, fpfn + win)
+        } else if pfn == fpfn + 1 {
+            ((fpfn + 1).saturating_sub(win), fpfn + 1)
+        } else {
+            let left = (win - 1) / 2;
+            (fpfn.saturating_sub(left), fpfn + win - left)
+        };
         let pmd = addr & !((1 << 21) - 1);
-        let start = (addr & !(size - 1)).max(vma.0).max(pmd);
-        let end = ((addr & !(size - 1)) + size)
-            .min(vma.1)
-            .min(pmd + (1 << 21));
+        let start = (lpfn << 12).max(v.start).max(pmd);
+        let end = (rpfn << 12).min(v.end).min(pmd + (1 << 21));
         (start, end)
     }
+}
+
+/// __swapin_nr_pages(): the read-ahead window after `hits` read-ahead hits, at least half the
+/// previous one; without hits, one page unless this fault is next to the previous one.
+fn swapin_window(prev: u64, offset: u64, hits: u64, max: u64, prev_win: u64) -> u64 {
+    let mut pages = hits + 2;
+    if pages == 2 {
+        if offset != prev.wrapping_add(1) && offset != prev.wrapping_sub(1) {
+            pages = 1;
+        }
+    } else {
+        pages = pages.next_power_of_two().max(4);
+    }
+    pages.min(max).max(prev_win / 2)
 }

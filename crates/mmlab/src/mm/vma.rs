@@ -145,6 +145,9 @@ pub struct Vma {
     /// vm_userfaultfd_ctx: the userfaultfd this VMA is registered with (set with a
     /// VM_UFFD_* flag).
     pub uffd_ctx: Option<usize>,
+    /// swap_readahead_info: the last swap fault's address, window and read-ahead hits
+    /// (SWAP_RA_VAL()); 0 until the first one.
+    pub swap_ra_info: u64,
 }
 
 impl Vma {
@@ -384,6 +387,7 @@ mod tests {
             hugetlb_resv: Default::default(),
             hugetlb_resv_flags: 0,
             uffd_ctx: None,
+            swap_ra_info: 0,
         }
     }
 
