@@ -117,6 +117,7 @@ pub const SMAPS_FIELDS: &[&str] = &[
     "anonymous",
     "lazyfree",
     "swap",
+    "swappss",
     "locked",
     "shared_hugetlb",
     "private_hugetlb",
@@ -295,6 +296,7 @@ static OTHER_CALLS: &[CallSpec] = &[
     ),
     call("model.get_page", ModelProbe, (1, 1), Returns::Num(Addr)),
     call("model.put_page", ModelProbe, (1, 1), Returns::Num(Dec)),
+    call("model.dma_write", ModelProbe, (3, 3), Returns::Num(Dec)),
     call(
         "model.fail_page_alloc",
         ModelProbe,

@@ -1295,6 +1295,16 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.pte", [a]) => ModelProbe::Pte(*a),
                     ("model.get_page", [a]) => ModelProbe::GetPage(*a),
                     ("model.put_page", [pfn]) => ModelProbe::PutPage(*pfn),
+                    ("model.dma_write", [pfn, off, byte]) => {
+                        if *byte > 0xff {
+                            return Err(stop(e.pos, "a byte (0 to 0xff)", format!("{byte:#x}")));
+                        }
+                        ModelProbe::DmaWrite {
+                            pfn: *pfn,
+                            off: *off,
+                            byte: *byte as u8,
+                        }
+                    }
                     ("model.khugepaged_scan", [a]) => ModelProbe::KhugepagedScan(*a),
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
                     ("model.fail_page_alloc", [skip, times]) => ModelProbe::FailPageAlloc {

@@ -122,6 +122,17 @@ impl Kernel {
         Ok(pfn)
     }
 
+    /// A transfer completing into frame `pfn` through a reference `get_page_ref` holds (an
+    /// O_DIRECT read's DMA landing in the page it pinned at submission): stores `byte` at
+    /// `off`. EINVAL if no such reference is held or `off` is outside the 4 KiB frame.
+    pub fn dma_write_ref(&mut self, pfn: Pfn, off: u64, byte: u8) -> SysResult<()> {
+        if self.extra_refs.get(&pfn).copied().unwrap_or(0) == 0 || off >= 4096 {
+            return Err(Errno::EINVAL);
+        }
+        self.phys.store(pfn, off as usize, byte);
+        Ok(())
+    }
+
     /// Drop a reference `get_page_ref` took; EINVAL if none is held on `pfn`.
     pub fn put_page_ref(&mut self, pfn: Pfn) -> SysResult<()> {
         let held = self
