@@ -237,7 +237,11 @@ impl Kernel {
             return;
         }
         if self.pages.folio_mapcount(f) == 0 || self.vm_swap_full() {
+            // __try_to_reclaim_swap(): under its own reference, so the page is freed if the
+            // swap cache held the last one.
+            self.folio_get(f);
             self.try_to_free_swap(f);
+            self.folio_put(f);
         }
     }
 

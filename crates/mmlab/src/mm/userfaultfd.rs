@@ -197,7 +197,11 @@ impl Kernel {
             if index >= inode.i_size.div_ceil(PAGE_SIZE) {
                 return Err(Errno::EINVAL);
             }
-            let pfn = inode.i_mapping.page(index).ok_or(Errno::EFAULT)?;
+            // A page out on swap is read back first (shmem_getpage_gfp() swaps it in).
+            let pfn = match inode.i_mapping.entry(index) {
+                Some(crate::mm::filemap::Slot::Swap(_)) => self.shmem_getpage_gfp(ino, index, None)?,
+                _ => inode.i_mapping.page(index).ok_or(Errno::EFAULT)?,
+            };
             let page = InstallPage {
                 pfn,
                 in_cache: true,
@@ -275,7 +279,9 @@ impl Kernel {
                 };
                 let pfn = f.pfn();
                 let eof = index >= self.inodes[ino].i_size.div_ceil(PAGE_SIZE);
-                let taken = self.inodes[ino].i_mapping.page(index).is_some();
+                // shmem_add_to_page_cache() expects an empty slot: a page or a swap entry
+                // there is EEXIST.
+                let taken = self.inodes[ino].i_mapping.entry(index).is_some();
                 let early = if eof {
                     Err(Errno::EFAULT)
                 } else if taken {
