@@ -6,6 +6,7 @@ pub mod gup;
 pub mod huge_memory;
 pub mod hugetlb;
 pub mod khugepaged;
+pub mod kswapd;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;
@@ -14,6 +15,7 @@ pub mod mmap;
 pub mod mmu_gather;
 pub mod mprotect;
 pub mod mremap;
+pub mod oom_kill;
 pub mod page_alloc;
 pub mod pagewalk;
 pub mod pgalloc;
@@ -25,6 +27,8 @@ pub mod userfaultfd;
 pub mod vm_fault;
 pub mod vma;
 pub mod vmscan;
+pub mod vmscan_lru;
+pub mod vmscan_shim;
 
 pub use vma::{Backing, Vma, VmaTree};
 
