@@ -2,6 +2,7 @@
 
 use std::io::{IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ use crate::hugetlb_pool::{
 use crate::proto::{
     encode_request, op, request, ArgSlot, Reply, Request, IOCTL_WORDS, MAX_NAME, REPLY_BYTES,
 };
-use crate::{host_state, procfs, sysfs, thp_knobs};
+use crate::{host_state, procfs, swap_areas, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -120,6 +121,8 @@ pub struct HostBackend {
     pool_offset: Option<Held>,
     /// The files the running scenario's `sysfs_write` steps wrote, given back at its end.
     sysfs_written: Vec<String>,
+    /// The running scenario's swap areas: the name steps use, the path swapon(2) takes.
+    swap_names: Vec<(String, String)>,
     /// The origin of `now_ns`.
     epoch: std::time::Instant,
     /// Per scenario process (by pid): the minor faults its agent took for itself while it
@@ -175,6 +178,7 @@ impl HostBackend {
             others: None,
             pool_offset: None,
             sysfs_written: Vec::new(),
+            swap_names: Vec::new(),
             epoch: std::time::Instant::now(),
             agent_faults: std::collections::HashMap::new(),
         }
@@ -197,10 +201,25 @@ impl HostBackend {
         self.restore_host();
     }
 
-    /// Give the host back every setting a scenario changed (the pool, the THP knobs).
+    /// Give the host back every setting a scenario changed (the pool, the THP knobs, the swap
+    /// areas).
     fn restore_host(&mut self) {
         self.pool_offset = None;
+        self.swap_names.clear();
         host_state::restore_all();
+    }
+
+    /// The path swapon(2) and swapoff(2) take for a scenario's swap path: a header's name
+    /// translated, an absolute path as it is.
+    fn swap_path<'a>(&'a self, name: &'a str) -> Result<&'a str, Errno> {
+        if name.starts_with('/') {
+            return Ok(name);
+        }
+        self.swap_names
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.as_str())
+            .ok_or(Errno::ENOENT)
     }
 
     /// Make the 2 MiB pool offer `want` pages (or, for `None`, be what the host had), and check
@@ -418,29 +437,34 @@ impl HostBackend {
             HostCall::Raw(nr) => {
                 let mut req = request(op::SYSCALL, &[nr as u64]);
                 let mut kinds = 0;
-                let mut tail: &[u8] = &[];
+                // The string argument, a swap path translated to the host's.
+                let mut tail = String::new();
                 for (i, (v, a)) in call.args.iter().zip(call.def.args).enumerate() {
                     let slot = match a.kind {
                         ArgKind::Fd => ArgSlot::Fd,
-                        ArgKind::Str => ArgSlot::Str,
+                        ArgKind::Str | ArgKind::Path => ArgSlot::Str,
                         ArgKind::Addr | ArgKind::Hint | ArgKind::Int => ArgSlot::Value,
                     };
                     kinds = slot.set(kinds, i);
                     req[3 + i] = match v {
                         ArgValue::Num(n) => *n,
                         ArgValue::Str(text) => {
-                            if text.len() > MAX_NAME || text.contains('\0') {
+                            tail = match a.kind {
+                                ArgKind::Path => self.swap_path(text)?,
+                                _ => text,
+                            }
+                            .to_string();
+                            if tail.len() > MAX_NAME || tail.contains('\0') {
                                 // Longer than the protocol carries (and than any name Linux
                                 // accepts), or cut short by a NUL.
                                 return Err(Errno::EINVAL);
                             }
-                            tail = text.as_bytes();
-                            text.len() as u64
+                            tail.len() as u64
                         }
                     };
                 }
                 req[2] = kinds;
-                self.sys_with(t, req, tail)
+                self.sys_with(t, req, tail.as_bytes())
             }
             HostCall::Ioctl { req: code, out } => {
                 let words: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
@@ -482,6 +506,14 @@ impl HostBackend {
         if let Some(reason) = setup.sysfs_writes.iter().find_map(|p| sysfs::refused(p)) {
             return Err(Skip(reason));
         }
+        if let Some(p) = setup.swap_paths.iter().find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() || m.file_type().is_block_device())
+        }) {
+            return Err(Skip(format!(
+                "names {p}: the host backend never swaps the machine's own files or devices on \
+                 or off (a scenario's areas come from its swap headers)"
+            )));
+        }
         if let Some(reason) = HostBackend::unavailable() {
             return Err(Skip(reason));
         }
@@ -516,6 +548,7 @@ impl HostBackend {
                     .map_err(|e| Skip(format!("cannot find the zero page's PFN: {e}")))?,
             );
         }
+        self.swap_names = swap_areas::set_up(turn, &setup.swap)?;
         Ok(())
     }
 
@@ -818,9 +851,25 @@ impl Backend for HostBackend {
         }
         sysfs::write(turn, path, value)
     }
-    fn teardown(&mut self) {
+    /// The sysfs writes are given back, then the swap areas: swapoff reads what the
+    /// scenario's processes have swapped out back into them (they live until the next
+    /// `prepare`), which takes a while for many pages but leaves nothing behind.
+    fn teardown(&mut self) -> Result<(), String> {
         sysfs::restore(&self.sysfs_written);
         self.sysfs_written.clear();
+        self.swap_names.clear();
+        swap_areas::give_back()
+    }
+    fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
+        let path = self
+            .swap_path(name)
+            .map_err(|_| format!("no swap area is named \"{name}\""))?
+            .to_string();
+        let text =
+            std::fs::read_to_string("/proc/swaps").map_err(|e| format!("/proc/swaps: {e}"))?;
+        Ok(parse_proc_swaps(&text)
+            .into_iter()
+            .find(|l| l.filename == path))
     }
 }
 

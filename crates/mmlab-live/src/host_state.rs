@@ -1,6 +1,7 @@
 //! Every change this process makes to the host, kept so that it can always be undone: the files
 //! it writes (transparent_hugepage/ knobs, the hugetlb pool's size) with the value each held
-//! before, and the process groups of the agents it started. The live backend gives a scenario's
+//! before, the process groups of the agents it started, and (kept by `swap_areas`) the swap
+//! areas it made. The live backend gives a scenario's
 //! changes back when the scenario ends; dropping the `HostLock` gives back whatever is left (a
 //! panic unwinding through its holder included); SIGINT, SIGTERM and SIGHUP end the agents,
 //! give everything back and exit with 128 + the signal's number.
@@ -55,9 +56,17 @@ pub fn restore(which: impl Fn(&str) -> bool) {
     restore_in(&mut journal(), which);
 }
 
-/// Give back every file this process changed.
+/// Give back every file this process changed and every swap area it made.
 pub fn restore_all() {
     restore(|_| true);
+    give_back_swap();
+}
+
+/// Give back the swap areas (`swap_areas`), saying on stderr what could not be.
+fn give_back_swap() {
+    if let Err(e) = crate::swap_areas::give_back() {
+        eprintln!("mmlab: giving back the swap areas: {e}");
+    }
 }
 
 fn restore_in(j: &mut Vec<Change>, which: impl Fn(&str) -> bool) {
@@ -159,6 +168,7 @@ fn watch(read_end: i32) {
     let mut j = journal();
     let changed = j.len();
     restore_in(&mut j, |_| true);
+    give_back_swap();
     eprintln!(
         "mmlab: interrupted by signal {sig}; {changed} host setting(s) restored, agents ended"
     );

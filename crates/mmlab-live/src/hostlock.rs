@@ -13,7 +13,9 @@
 //!   run in flock(1) — as .ci/run does for its three steps — does not deadlock, and
 //!   `HostLock::share_with` hands the lock to a child the caller starts.
 //! - Taking the lock also arranges for the host to be given back on SIGINT, SIGTERM and SIGHUP
-//!   (`host_state`), and dropping a `HostLock` restores whatever was changed under it.
+//!   (`host_state`), and dropping a `HostLock` restores whatever was changed under it. The
+//!   first taker in a process also gives back the swap areas a run killed outright left
+//!   (`swap_areas::recover`).
 
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -79,6 +81,13 @@ impl HostLock {
             })?;
             HELD.get_or_init(|| held);
             host_state::restore_on_signals()?;
+            // The host is ours: what a run killed outright left is given back first.
+            for what in crate::swap_areas::recover()? {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "mmlab: gave back {what}, left by a killed run"
+                );
+            }
         }
         Ok(HostLock { _turn: turn })
     }

@@ -11,6 +11,7 @@ pub mod hostlock;
 pub mod hugetlb_pool;
 pub mod procfs;
 pub mod proto;
+pub mod swap_areas;
 pub mod sysfs;
 pub mod thp_knobs;
 pub mod uffd_bench;

@@ -26,9 +26,13 @@ pub struct Scenario {
     pub model_only: Option<String>,
     /// `feature NAME on|off` lines (model only).
     pub features: Vec<(String, bool)>,
+    /// `swap SIZE`, `swap zram SIZE` and `swapfile NAME SIZE [KIND]` lines, in order.
+    pub swap: Vec<crate::backend::SwapSetup>,
+    /// `arch NAME` (model only): the architecture whose swap-PTE layout `model.pte` shows.
+    pub arch: Option<String>,
     /// Where each header directive was written (`profile`, `memory`, `cpus`, `hugepages`,
-    /// `fault-around-bytes`, `feature NAME`), so that a value the check pass refuses is
-    /// reported at its place.
+    /// `fault-around-bytes`, `feature NAME`, `arch`, `swap NAME` for every swap header), so
+    /// that a value the check pass refuses is reported at its place.
     pub header_pos: Vec<(String, Pos)>,
     pub body: Vec<Stmt>,
 }

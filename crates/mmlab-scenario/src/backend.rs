@@ -72,11 +72,72 @@ pub struct Setup {
     /// /sys/kernel/mm/transparent_hugepage/ knobs to set, in order (`thp NAME VALUE`).
     pub thp: Vec<(String, String)>,
     pub features: Vec<(String, bool)>,
+    /// `arch NAME`: the swap-PTE layout `model.pte` shows (x86-64 if absent).
+    pub arch: Option<String>,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,
     /// The sysfs/procfs files the scenario's `sysfs_write` steps write, as written.
     pub sysfs_writes: Vec<String>,
+    /// The swap areas the header asks for, in header order.
+    pub swap: Vec<SwapSetup>,
+    /// The absolute paths the body's swapon/swapoff steps and `swaps()` probes name: a host
+    /// must not turn its own swap on or off for a scenario.
+    pub swap_paths: Vec<String>,
+}
+
+/// What a `swapfile` header leaves in the file (the model's own kinds).
+pub use mmlab::mm::swapfile::SwapFileKind;
+
+/// The device behind a swap header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwapDev {
+    /// A regular file on the root filesystem (`swap SIZE`, `swapfile`).
+    File(SwapFileKind),
+    /// A zram block device (`swap zram SIZE`).
+    Zram,
+}
+
+/// One swap header: the name steps use for it (`"swap0"`, `"zram0"`, a `swapfile` NAME), its
+/// size in bytes as written, what it is, and whether it is swapped on before the body
+/// (`swap` lines are, `swapfile` lines are not).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapSetup {
+    pub name: String,
+    pub bytes: u64,
+    pub kind: SwapDev,
+    pub activate: bool,
+    /// `FILE:LINE` of the header, for a backend's message when it cannot set the area up.
+    pub at: String,
+}
+
+/// One line of /proc/swaps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapsLine {
+    pub filename: String,
+    pub size_kb: u64,
+    pub used_kb: u64,
+    pub priority: i64,
+}
+
+/// The lines of /proc/swaps text, its title line left out (swap_show() in mm/swapfile.c:
+/// `Filename Type Size Used Priority`, whitespace-separated; a name's spaces are escaped).
+pub fn parse_proc_swaps(text: &str) -> Vec<SwapsLine> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [filename, _type, size, used, prio] = f.as_slice() else {
+                return None;
+            };
+            Some(SwapsLine {
+                filename: filename.to_string(),
+                size_kb: size.parse().ok()?,
+                used_kb: used.parse().ok()?,
+                priority: prio.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// A kernel a scenario runs on. Every call is made on behalf of a task.
@@ -125,6 +186,14 @@ pub trait Backend {
     /// The /proc/PID/smaps entry of the VMA holding `addr`: its fields in kB, by lower-case
     /// name (`rss`, `pss`, `private_dirty`, ...), or None if no VMA holds `addr`.
     fn smaps(&mut self, t: TaskId, addr: u64) -> Result<Option<Vec<(String, u64)>>, String>;
+    /// The /proc/swaps line of the swap area a scenario names `name` (a header's name, or an
+    /// absolute path), or None if it is not swapped on.
+    fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
+        Err(format!(
+            "swaps(\"{name}\"): the {} backend has no view of /proc/swaps",
+            self.name()
+        ))
+    }
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// A step is over: on the model, what other CPUs did meanwhile completes (kswapd) and the
@@ -151,6 +220,39 @@ pub trait Backend {
         None
     }
     /// The scenario is over: give back what it changed that must not outlast it (a host's
-    /// sysfs writes).
-    fn teardown(&mut self) {}
+    /// sysfs writes, its swap areas). Err says what could not be given back: the run is then
+    /// an error, since the machine is no longer as it was.
+    fn teardown(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_swaps_lines_parse_with_their_priority_sign() {
+        let text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                    /var/tmp/mmlab-swap-1-0/swap0           file\t\t16380\t\t4\t\t-2\n\
+                    /dev/zram1                              partition\t16380\t\t0\t\t100\n";
+        assert_eq!(
+            parse_proc_swaps(text),
+            [
+                SwapsLine {
+                    filename: "/var/tmp/mmlab-swap-1-0/swap0".into(),
+                    size_kb: 16380,
+                    used_kb: 4,
+                    priority: -2
+                },
+                SwapsLine {
+                    filename: "/dev/zram1".into(),
+                    size_kb: 16380,
+                    used_kb: 0,
+                    priority: 100
+                },
+            ]
+        );
+        assert!(parse_proc_swaps("Filename Type Size Used Priority\n").is_empty());
+    }
 }

@@ -6,9 +6,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use mmlab::pgtable::arch::Arch;
 use mmlab::{Config, Kernel, Profile};
 
 use crate::ast::*;
+use crate::backend::{SwapDev, SwapFileKind};
 use crate::lang::{self, Args, CallKind, RecordKind, Returns};
 use crate::parse::ParseError;
 use crate::syscalls::{self, ArgKind};
@@ -20,7 +22,7 @@ fn string_args() -> String {
         .flat_map(|d| {
             d.args
                 .iter()
-                .filter(|a| a.kind == ArgKind::Str)
+                .filter(|a| a.kind.is_string())
                 .map(move |a| format!("{}'s {}", d.name, a.name))
         })
         .collect::<Vec<_>>()
@@ -54,13 +56,19 @@ struct Names {
 struct Checker<'a> {
     file: &'a str,
     cpus: usize,
+    /// The names the swap headers declare, for swapon/swapoff steps and `swaps()`.
+    swap_names: Vec<&'a str>,
 }
 
 /// Check a parsed scenario; the first problem found is the error.
 pub fn check(sc: &Scenario) -> Result<(), ParseError> {
     let file = sc.path.display().to_string();
     let cpus = header(sc, &file)?;
-    let c = Checker { file: &file, cpus };
+    let c = Checker {
+        file: &file,
+        cpus,
+        swap_names: sc.swap.iter().map(|s| s.name.as_str()).collect(),
+    };
     c.block(&sc.body, &mut Names::default())
 }
 
@@ -102,6 +110,9 @@ fn header(sc: &Scenario, file: &str) -> Result<usize, ParseError> {
         cfg.features
             .set(name, *on)
             .map_err(|e| at(&format!("feature {name}"), e))?;
+    }
+    if let Some(a) = &sc.arch {
+        cfg.arch = a.parse::<Arch>().map_err(|e| at("arch", e))?;
     }
     if let Some(c) = sc.cpus {
         if !(1..=crate::model::MAX_CPUS).contains(&c) {
@@ -146,8 +157,58 @@ fn header(sc: &Scenario, file: &str) -> Result<usize, ParseError> {
             ));
         }
     }
+    swap_headers(sc, file)?;
     Ok(cfg.cpus)
 }
+
+/// The swap headers: names used once, an area swapped on before the body big enough for its
+/// header page and one slot, none bigger than `MAX_SWAP`, an `empty` file of no bytes.
+fn swap_headers(sc: &Scenario, file: &str) -> Result<(), ParseError> {
+    for (i, s) in sc.swap.iter().enumerate() {
+        // This header's own place: the names repeat when it is a duplicate.
+        let key = format!("swap {}", s.name);
+        let nth = sc.swap[..i].iter().filter(|f| f.name == s.name).count();
+        let pos = sc
+            .header_pos
+            .iter()
+            .filter(|(w, _)| *w == key)
+            .nth(nth)
+            .map_or_else(|| sc.pos_of(&key), |p| p.1);
+        let at = |msg: String| err(file, pos, msg);
+        if let Some(first) = sc.swap[..i].iter().find(|f| f.name == s.name) {
+            return Err(at(format!(
+                "a second swap area named `{}` (the first is {})",
+                s.name, first.at
+            )));
+        }
+        let pages = s.bytes / PAGE_SIZE;
+        if s.activate && pages < 2 {
+            return Err(at(format!(
+                "{} bytes of swap: an area swapped on holds its header page and at least one \
+                 slot, 2 pages (8K) or more",
+                s.bytes
+            )));
+        }
+        if s.bytes > MAX_SWAP {
+            return Err(at(format!(
+                "{} MiB of swap: at most {} MiB (the host writes the whole file)",
+                s.bytes >> 20,
+                MAX_SWAP >> 20
+            )));
+        }
+        if s.kind == SwapDev::File(SwapFileKind::Empty) && s.bytes != 0 {
+            return Err(at(format!(
+                "an `empty` swap file has no bytes, not {}: write `swapfile {} 0 empty`",
+                s.bytes, s.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+const PAGE_SIZE: u64 = 4096;
+/// The largest swap area a header may ask for.
+const MAX_SWAP: u64 = 1 << 30;
 
 /// The smallest and largest `memory` a scenario may ask for.
 const MIN_MEMORY: u64 = 16 << 20;
@@ -605,7 +666,7 @@ impl Checker<'_> {
                 }
                 Ty::Num(_) | Ty::Text => Err(self.err(
                     e.pos,
-                    format!("`.{field}` of a number: only records (pagemap, maps, smaps, uffd_read, model.page) have fields"),
+                    format!("`.{field}` of a number: only records (pagemap, maps, smaps, swaps, uffd_read, model.page) have fields"),
                 )),
             },
             ExprKind::Call(f, args) => self.call(e, f, args, names),
@@ -621,9 +682,12 @@ impl Checker<'_> {
         d: &syscalls::Arg,
         names: &Names,
     ) -> Result<(), ParseError> {
-        if d.kind == ArgKind::Str {
-            if !matches!(a.kind, ExprKind::Str(_)) {
+        if d.kind.is_string() {
+            let ExprKind::Str(text) = &a.kind else {
                 return Err(self.err(a.pos, format!("{f}() takes a quoted `{}`", d.name)));
+            };
+            if d.kind == ArgKind::Path {
+                self.swap_name(f, a.pos, text)?;
             }
             return Ok(());
         }
@@ -640,6 +704,25 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A swap path: a name a swap header declared, or an absolute path.
+    fn swap_name(&self, f: &str, pos: Pos, text: &str) -> Result<(), ParseError> {
+        if text.starts_with('/') || self.swap_names.contains(&text) {
+            return Ok(());
+        }
+        let declared = if self.swap_names.is_empty() {
+            "none: `swap SIZE`, `swap zram SIZE` and `swapfile NAME SIZE` declare them".to_string()
+        } else {
+            self.swap_names.join(", ")
+        };
+        Err(self.err(
+            pos,
+            format!(
+                "{f}(\"{text}\"): no swap header declares `{text}` (declared: {declared}); an \
+                 absolute path starts with `/`"
+            ),
+        ))
     }
 
     fn call(&self, e: &Expr, f: &str, args: &[Expr], names: &Names) -> Result<Ty, ParseError> {
@@ -687,6 +770,15 @@ impl Checker<'_> {
                         Ty::Text
                     });
                 }
+            }
+            Args::Swap => {
+                let ExprKind::Str(text) = &args[0].kind else {
+                    return Err(self.err(
+                        args[0].pos,
+                        format!("{f}() takes a quoted swap name (`\"swap0\"`) or absolute path"),
+                    ));
+                };
+                self.swap_name(f, args[0].pos, text)?;
             }
             Args::Syscall(decl) => {
                 for (a, d) in args.iter().zip(decl) {

@@ -44,6 +44,8 @@ pub enum Args {
     Syscall(&'static [crate::syscalls::Arg]),
     /// A quoted path the model serves, then (to write) a quoted value or a number.
     Sysfs,
+    /// A quoted swap name a header declared (`"swap0"`), or an absolute path.
+    Swap,
 }
 
 /// What a call gives back.
@@ -134,6 +136,15 @@ pub static SMAPS: RecordKind = RecordKind {
             .chain(mmlab::fs::proc::SMAPS_VMFLAGS.iter().map(|&(f, _, _)| f))
             .collect()
     },
+};
+
+/// Fields of `swaps(NAME)`: the area's /proc/swaps line (sizes in kB).
+pub const SWAPS_FIELDS: &[&str] = &["size", "used", "priority"];
+
+pub static SWAPS: RecordKind = RecordKind {
+    name: "swaps",
+    raw: false,
+    fields: || SWAPS_FIELDS.to_vec(),
 };
 
 /// Fields of a uffd_msg (`uffd_read(fd)`): the event, then its union member's fields.
@@ -252,6 +263,13 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("maps", Probe, (1, 1), Returns::Record(&MAPS)),
     call("vma_count", Probe, (2, 2), Returns::Num(Dec)),
     call("smaps", Probe, (1, 1), Returns::Record(&SMAPS)),
+    CallSpec {
+        name: "swaps",
+        kind: Probe,
+        arity: (1, 1),
+        args: Args::Swap,
+        returns: Returns::Record(&SWAPS),
+    },
     named("meminfo", Probe, meminfo_names),
     named("vmstat", Probe, vmstat_names),
     call("model.tlb_flushes", ModelProbe, (0, 1), Returns::Num(Dec)),

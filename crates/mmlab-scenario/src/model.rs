@@ -156,6 +156,9 @@ impl Backend for ModelBackend {
         for (name, on) in &setup.features {
             cfg.features.set(name, *on).map_err(Skip)?;
         }
+        if let Some(a) = &setup.arch {
+            cfg.arch = a.parse().map_err(Skip)?;
+        }
         let mut k = Kernel::new(cfg);
         k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
@@ -173,6 +176,19 @@ impl Backend for ModelBackend {
                     "hugepages {n}: the model's memory holds only {} huge pages",
                     k.meminfo("HugePages_Total").unwrap_or(0)
                 )));
+            }
+        }
+        for s in &setup.swap {
+            let made = match s.kind {
+                SwapDev::File(kind) => k.create_swap_file(&s.name, s.bytes, kind),
+                SwapDev::Zram => k.create_zram(&s.name, s.bytes),
+            };
+            made.map_err(|e| Skip(format!("{}: {e}", s.at)))?;
+            if s.activate {
+                // Before the body no task exists: the header's swapon is made as the first
+                // process's tid, which swapon(2) uses for nothing but its caller's checks.
+                k.swapon(0, &s.name, 0)
+                    .map_err(|e| Skip(format!("{}: swapon(\"{}\", 0) fails {e}", s.at, s.name)))?;
             }
         }
         self.k = Some(k);
@@ -312,6 +328,15 @@ impl Backend for ModelBackend {
         }))
     }
 
+    /// The model names a header's area NAME in /proc/swaps, or a path ending in `/NAME`.
+    fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
+        let text = self.k().proc_swaps();
+        let suffix = format!("/{name}");
+        Ok(parse_proc_swaps(&text).into_iter().find(|l| {
+            l.filename == name || (!name.starts_with('/') && l.filename.ends_with(&suffix))
+        }))
+    }
+
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
         let k = self.k();
         match probe {
@@ -350,8 +375,8 @@ impl Backend for ModelBackend {
                 .map(|r| ProbeValue::Num(r as u64))
                 .map_err(|e| e.to_string()),
             ModelProbe::Pte(addr) => k
-                .pte_at(t, *addr)
-                .map(|p| ProbeValue::Num(p.0))
+                .arch_pte_at(t, *addr)
+                .map(ProbeValue::Num)
                 .map_err(|e| e.to_string()),
             ModelProbe::Page(addr) => match k.page_at(t, *addr).map_err(|e| e.to_string())? {
                 None => Err(format!("no page is mapped at {addr:#x}")),

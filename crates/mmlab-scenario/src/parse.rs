@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::ast::*;
+use crate::backend::{SwapDev, SwapFileKind, SwapSetup};
 
 /// A parse error at a place in a file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -466,9 +467,12 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "cpus",
     "hugepages",
     "thp",
+    "swap",
+    "swapfile",
     "fault-around-bytes",
     "model-only",
     "feature",
+    "arch",
 ];
 
 /// A word that starts a directive line (the first word of a header directive, `process`,
@@ -584,7 +588,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                         ),
                     ));
                 }
-                let single = !matches!(d, "thp" | "feature");
+                let single = !matches!(d, "thp" | "feature" | "swap" | "swapfile");
                 if let Some((_, before)) = sc.header_pos.iter().find(|(w, _)| w == d) {
                     if single {
                         return Err(at(
@@ -675,6 +679,65 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.header_pos.push(("thp".into(), pos));
                 sc.thp.push((name.to_string(), value.to_string()));
             }
+            "swap" => {
+                let zram = l.keyword("zram");
+                let bytes = l.number(if zram {
+                    "a zram disk size such as 16M"
+                } else {
+                    "a swap file size such as 16M, or `zram SIZE`"
+                })?;
+                l.done()?;
+                let kind = if zram {
+                    SwapDev::Zram
+                } else {
+                    SwapDev::File(SwapFileKind::Mkswap)
+                };
+                // Steps name them in header order: swap0, swap1, ... and zram0, zram1, ...
+                let n = sc
+                    .swap
+                    .iter()
+                    .filter(|s| s.activate && s.kind == kind)
+                    .count();
+                let name = format!("{}{n}", if zram { "zram" } else { "swap" });
+                sc.header_pos.push((format!("swap {name}"), pos));
+                sc.swap.push(SwapSetup {
+                    name,
+                    bytes,
+                    kind,
+                    activate: true,
+                    at: format!("{fname}:{ln}"),
+                });
+            }
+            "swapfile" => {
+                let name = l.ident("a swap file name")?;
+                let bytes = l.number("a file size such as 64K")?;
+                let kind = match l.peek() {
+                    None => SwapFileKind::Mkswap,
+                    Some(_) => {
+                        let at_kind = l.pos();
+                        match l.ident("`holes`, `nosig` or `empty`")?.as_str() {
+                            "holes" => SwapFileKind::Holes,
+                            "nosig" => SwapFileKind::NoSignature,
+                            "empty" => SwapFileKind::Empty,
+                            w => {
+                                return Err(at(
+                                    at_kind,
+                                    format!("expected `holes`, `nosig` or `empty`, found `{w}`"),
+                                ))
+                            }
+                        }
+                    }
+                };
+                l.done()?;
+                sc.header_pos.push((format!("swap {name}"), pos));
+                sc.swap.push(SwapSetup {
+                    name,
+                    bytes,
+                    kind: SwapDev::File(kind),
+                    activate: false,
+                    at: format!("{fname}:{ln}"),
+                });
+            }
             "fault" => {
                 l.expect("-")?;
                 if !l.keyword("around") {
@@ -724,6 +787,11 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.header_pos.push(("feature".into(), pos));
                 sc.features.push((name, on));
             }
+            "arch" => {
+                sc.header_pos.push(("arch".into(), l.pos()));
+                sc.arch = Some(l.ident("an architecture name such as arm64")?);
+                l.done()?;
+            }
             "process" => {
                 let name = l.ident("a process name")?;
                 let mut cpu = 0;
@@ -754,7 +822,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, fault-around-bytes, model-only, feature), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch), `process`, `repeat` or `TASK:`"));
             }
         }
     }
@@ -832,5 +900,92 @@ mod tests {
         assert_eq!(parse_number("2M"), Some(2 << 20));
         assert_eq!(parse_number("0x10"), Some(16));
         assert_eq!(parse_number("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn swap_headers_name_their_areas_in_order() {
+        let sc = p(
+            "title \"x\"\nswap 16M\nswap zram 8M\nswap 64K\nswapfile sf 4K holes\n\
+                    swapfile n 100 nosig\nswapfile e 0 empty\nswapfile ok 40K\nprocess P\n\
+                    P: swapon(\"sf\", 0)\nP: swapoff(\"/dev/null\")\n\
+                    P: expect swaps(\"zram0\").used == 0\n",
+        )
+        .unwrap();
+        let got: Vec<(&str, u64, SwapDev, bool, &str)> = sc
+            .swap
+            .iter()
+            .map(|s| (s.name.as_str(), s.bytes, s.kind, s.activate, s.at.as_str()))
+            .collect();
+        use SwapFileKind::*;
+        assert_eq!(
+            got,
+            [
+                ("swap0", 16 << 20, SwapDev::File(Mkswap), true, "t.mml:2"),
+                ("zram0", 8 << 20, SwapDev::Zram, true, "t.mml:3"),
+                ("swap1", 64 << 10, SwapDev::File(Mkswap), true, "t.mml:4"),
+                ("sf", 4096, SwapDev::File(Holes), false, "t.mml:5"),
+                ("n", 100, SwapDev::File(NoSignature), false, "t.mml:6"),
+                ("e", 0, SwapDev::File(Empty), false, "t.mml:7"),
+                ("ok", 40 << 10, SwapDev::File(Mkswap), false, "t.mml:8"),
+            ]
+        );
+        let setup = crate::run::setup_of(&sc);
+        assert_eq!(setup.swap, sc.swap);
+        assert_eq!(setup.swap_paths, ["/dev/null"]);
+    }
+
+    #[test]
+    fn swap_header_errors_say_where() {
+        let e = |text: &str| {
+            let e = p(&format!("title \"x\"\n{text}")).unwrap_err();
+            (e.line, e.col, e.msg)
+        };
+        let (l, c, m) = e("swap\n");
+        assert_eq!((l, c), (2, 5));
+        assert!(m.starts_with("expected a swap file size"), "{m}");
+        let (l, c, m) = e("swap zram\n");
+        assert_eq!((l, c), (2, 10));
+        assert!(m.contains("zram disk size"), "{m}");
+        let (l, c, m) = e("swapfile f 8K sparse\n");
+        assert_eq!((l, c), (2, 15));
+        assert_eq!(m, "expected `holes`, `nosig` or `empty`, found `sparse`");
+        let (l, _, m) = e("swapfile f 8K holes nosig\n");
+        assert_eq!(l, 2);
+        assert!(m.starts_with("expected end of line"), "{m}");
+        let (l, c, m) = e("memory 64M\nswap 4K\n");
+        assert_eq!((l, c), (3, 1));
+        assert!(m.contains("2 pages (8K) or more"), "{m}");
+        let (l, _, m) = e("swap zram 8191\n");
+        assert_eq!(l, 2);
+        assert!(m.contains("2 pages"), "{m}");
+        let (l, _, m) = e("swap 2G\n");
+        assert_eq!(l, 2);
+        assert!(m.contains("at most 1024 MiB"), "{m}");
+        let (l, _, m) = e("swapfile swap0 8K\nswap 8K\n");
+        assert_eq!(l, 3, "the second one is the error");
+        assert!(
+            m.contains("a second swap area named `swap0` (the first is t.mml:2)"),
+            "{m}"
+        );
+        let (l, _, m) = e("swapfile e 4K empty\n");
+        assert_eq!(l, 2);
+        assert!(m.contains("swapfile e 0 empty"), "{m}");
+        let (l, c, m) = e("swap 8K\nprocess P\nP: swapon(\"swap1\", 0)\n");
+        assert_eq!((l, c), (4, 11));
+        assert!(
+            m.contains("no swap header declares `swap1` (declared: swap0)"),
+            "{m}"
+        );
+        let (l, c, m) = e("process P\nP: expect swaps(\"zram0\").used == 0\n");
+        assert_eq!((l, c), (3, 17));
+        assert!(m.contains("declared: none"), "{m}");
+        let (l, c, m) = e("process P\nP: swapoff(1)\n");
+        assert_eq!((l, c), (3, 12));
+        assert!(m.contains("takes a quoted `path`"), "{m}");
+        let (l, _, m) = e("process P\nP: store(1, 1)\nswap 8K\n");
+        assert_eq!(l, 4);
+        assert!(m.contains("header directives come first"), "{m}");
+        let (_, _, m) = e("swop 8K\n");
+        assert!(m.contains("swap, swapfile"), "{m}");
     }
 }

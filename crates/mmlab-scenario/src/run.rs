@@ -13,7 +13,7 @@ use crate::ast::*;
 use crate::backend::*;
 use crate::lang::{self, RecordKind};
 use crate::observe::{Context, MapsLine, Number, Observed, PageLine};
-use crate::syscalls::{self, ArgKind};
+use crate::syscalls;
 use crate::sysfs::FileValue;
 
 /// An expectation line's verdict: the first failed observation there (with the state around
@@ -280,9 +280,18 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         hugepages: sc.hugepages,
         thp: sc.thp.clone(),
         features: sc.features.clone(),
-        model_only: sc.model_only.clone(),
+        arch: sc.arch.clone(),
+        // Only the model has the other architectures' codecs: an `arch` line makes the
+        // scenario model-only, as a `feature` line does.
+        model_only: sc.model_only.clone().or_else(|| {
+            sc.arch.as_ref().map(|a| {
+                format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+            })
+        }),
         uses_model_probe: first_model_probe(&sc.body),
         sysfs_writes: sysfs_writes(&sc.body),
+        swap: sc.swap.clone(),
+        swap_paths: swap_paths(&sc.body),
     }
 }
 
@@ -345,7 +354,7 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
         trace,
     };
     let ended = r.block(&sc.body);
-    r.b.teardown();
+    let torn = r.b.teardown();
     if let Err(Stop(pos, expected, observed)) = ended {
         let budget =
             matches!(&observed, Observed::Message { text } if text.starts_with("memory budget"));
@@ -357,6 +366,16 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
         if budget {
             report.status = Status::Error;
         }
+    }
+    if let Err(m) = torn {
+        // The machine is not as the scenario found it: whatever the scenario saw, the run
+        // went wrong.
+        let m = format!("{}: after the scenario: {m}", report.path);
+        report.error = Some(match report.error.take() {
+            Some(e) => format!("{e}; {m}"),
+            None => m,
+        });
+        report.status = Status::Error;
     }
     report.expectations = r.expectations;
     report.steps = r.steps;
@@ -1131,6 +1150,36 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if let (
+            "swaps",
+            [Expr {
+                kind: ExprKind::Str(name),
+                ..
+            }],
+        ) = (f, args)
+        {
+            let line = self
+                .b
+                .swaps(name)
+                .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?
+                .ok_or_else(|| {
+                    stop(
+                        e.pos,
+                        format!("{} to answer", show(e)),
+                        format!("\"{name}\" is not swapped on (no /proc/swaps line)"),
+                    )
+                })?;
+            return Ok(Value::Record {
+                kind: &lang::SWAPS,
+                raw: None,
+                // In the order of lang::SWAPS_FIELDS; a negative priority wraps as C's would.
+                fields: vec![
+                    ("size", line.size_kb),
+                    ("used", line.used_kb),
+                    ("priority", line.priority as u64),
+                ],
+            });
+        }
         if matches!(f, "meminfo" | "vmstat" | "model.counter") {
             // The argument names a counter; it is not an expression.
             let [Expr {
@@ -1299,8 +1348,8 @@ impl<B: Backend> Runner<'_, B> {
         let mut values = Vec::with_capacity(args.len());
         for (x, d) in args.iter().zip(def.args) {
             values.push(match (&x.kind, d.kind) {
-                (ExprKind::Str(text), ArgKind::Str) => ArgValue::Str(text.clone()),
-                (_, ArgKind::Str) => {
+                (ExprKind::Str(text), k) if k.is_string() => ArgValue::Str(text.clone()),
+                (_, k) if k.is_string() => {
                     return Err(stop(x.pos, format!("a quoted `{}`", d.name), show(x)))
                 }
                 _ => {
@@ -1503,6 +1552,23 @@ fn sysfs_writes(body: &[Stmt]) -> Vec<String> {
                     ..
                 }, ..],
             )) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The absolute paths a body's swapon/swapoff steps and `swaps()` probes name.
+fn swap_paths(body: &[Stmt]) -> Vec<String> {
+    calls_in(body)
+        .into_iter()
+        .filter_map(|e| match e.as_call() {
+            Some((
+                "swapon" | "swapoff" | "swaps",
+                [Expr {
+                    kind: ExprKind::Str(path),
+                    ..
+                }, ..],
+            )) if path.starts_with('/') => Some(path.clone()),
             _ => None,
         })
         .collect()

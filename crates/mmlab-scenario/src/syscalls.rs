@@ -21,6 +21,17 @@ pub enum ArgKind {
     Fd,
     /// A C string, written as a quoted literal (`memfd_create("name", 0)`).
     Str,
+    /// A path, written as a quoted literal: the name of a swap file or device a header
+    /// declared (`"swap0"`, `"zram0"`, a `swapfile` NAME), or an absolute path taken as it is.
+    /// The model resolves the name itself; the host passes the path it made for it.
+    Path,
+}
+
+impl ArgKind {
+    /// Is the argument written as a quoted literal (and passed as a pointer to its bytes)?
+    pub fn is_string(self) -> bool {
+        matches!(self, ArgKind::Str | ArgKind::Path)
+    }
 }
 
 /// One C argument of a syscall.
@@ -105,7 +116,7 @@ impl SyscallDef {
         let mut s = format!("{}(", self.name);
         for (i, a) in self.args.iter().enumerate() {
             let name = match a.kind {
-                ArgKind::Str => format!("\"{}\"", a.name),
+                ArgKind::Str | ArgKind::Path => format!("\"{}\"", a.name),
                 _ => a.name.to_string(),
             };
             match (i, a.default) {
@@ -182,7 +193,7 @@ impl Syscall {
             args.push(ArgValue::Num(a.default.unwrap_or(0)));
         }
         for (a, v) in def.args.iter().zip(&args) {
-            if (a.kind == ArgKind::Str) != matches!(v, ArgValue::Str(_)) {
+            if a.kind.is_string() != matches!(v, ArgValue::Str(_)) {
                 return Err(format!(
                     "{}: `{}` of the wrong kind",
                     def.signature(),
@@ -496,6 +507,23 @@ pub static SYSCALLS: &[SyscallDef] = &[
             out: None,
         },
     },
+    SyscallDef {
+        name: "swapon",
+        args: &[arg("path", ArgKind::Path), int("flags")],
+        returns: Radix::Dec,
+        doc: "0; swaps on a header's file or device (`\"swap0\"`, `\"zram0\"`, a `swapfile` \
+              NAME) or an absolute path (`SWAP_FLAG_PREFER \\| prio`, `SWAP_FLAG_DISCARD`)",
+        model: |k, t, a| k.swapon(t, a[0].text(), a[1].num()),
+        host: HostCall::Raw(libc::SYS_swapon),
+    },
+    SyscallDef {
+        name: "swapoff",
+        args: &[arg("path", ArgKind::Path)],
+        returns: Radix::Dec,
+        doc: "0; swaps the area off, its pages read back in first",
+        model: |k, t, a| k.swapoff(t, a[0].text()),
+        host: HostCall::Raw(libc::SYS_swapoff),
+    },
 ];
 
 /// The guide's syscall table (docs/scenario-language.md), as Markdown.
@@ -544,7 +572,7 @@ mod tests {
     fn every_declaration_fits_what_its_host_side_can_carry() {
         for d in SYSCALLS {
             assert!(d.args.len() <= 6, "{}: a syscall takes at most 6", d.name);
-            let strs = d.args.iter().filter(|a| a.kind == ArgKind::Str).count();
+            let strs = d.args.iter().filter(|a| a.kind.is_string()).count();
             assert!(strs <= 1, "{}: the agent carries one string", d.name);
             // Optional arguments trail.
             let first_opt = d.args.iter().position(|a| a.default.is_some());

@@ -129,6 +129,11 @@ pub struct Config {
     pub max_map_count: usize,
     /// /sys/kernel/debug/fault_around_bytes: a power of two from PAGE_SIZE (off) to 64 KiB.
     pub fault_around_bytes: u64,
+    /// /proc/sys/vm/page-cluster: swap read-ahead reads up to 2^page_cluster pages.
+    pub page_cluster: u32,
+    /// The architecture whose swap-PTE layout `Kernel::arch_pte_at` shows; the tables the
+    /// model walks stay x86-64.
+    pub arch: crate::pgtable::arch::Arch,
 }
 
 impl Config {
@@ -142,6 +147,8 @@ impl Config {
             content: ContentMode::Bytes,
             max_map_count: 65530,
             fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,
+            page_cluster: 3,
+            arch: crate::pgtable::arch::Arch::X86_64,
         }
     }
 

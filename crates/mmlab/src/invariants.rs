@@ -18,6 +18,7 @@ use crate::page::lru::{folio_lru_list, LruList};
 use crate::page::{Folio, Page, PageFlags, Pfn};
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
+use crate::pgtable::swp::SwpEntry;
 use crate::pgtable::swp::SwpKind;
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
 use crate::pgtable::Pte;
@@ -28,9 +29,16 @@ pub enum Rule {
     /// A PTE table deposited at an address has a huge PMD there: the split or zap of that PMD
     /// withdraws it (pgtable_trans_huge_withdraw()), and nothing else ever frees it.
     DepositedUnderHugePmd,
-    /// A non-present PTE is none, or a uffd-wp marker in a file VMA: the model writes no swap
-    /// or migration entries yet, and anonymous memory keeps uffd-wp only in present entries.
+    /// A non-present PTE is none, a uffd-wp marker in a file VMA, or a swap entry of a live
+    /// device in a private VMA: migration entries live only inside a split, anonymous memory
+    /// keeps uffd-wp in present or swap entries, and shmem keeps swap entries in its cache.
     NonPresentIsNoneOrMarker,
+    /// Every slot's swap_map count is the number of swap PTEs naming it (SWAP_MAP_SHMEM for a
+    /// shmem page-cache entry), SWAP_HAS_CACHE is set exactly for the slots a swap-cache
+    /// page or a slot cache holds, each device's in-use count is its non-free slots, and a
+    /// swap PTE with the exclusive bit is the slot's only reference: else a page is lost,
+    /// freed twice, or written over by another one.
+    SwapMapCountsReferences,
     /// A special PTE maps the zero page read-only: it is the only page mapped without a
     /// struct-page reference, and a write to it must fault and COW.
     SpecialMapsZeroPage,
@@ -170,6 +178,10 @@ struct Census {
     pmd_maps: HashMap<Folio, i32>,
     /// Page tables: PGDs, the tables under them and the deposited ones.
     tables: u64,
+    /// Swap PTEs naming each slot.
+    swap: HashMap<SwpEntry, u64>,
+    /// Slots named by a swap PTE with the exclusive bit.
+    swap_exclusive: Vec<SwpEntry>,
 }
 
 /// What the pass over the frames counted, for the rules about totals.
@@ -186,6 +198,7 @@ struct FrameCounts {
 struct Rss {
     anon: i64,
     shmem: i64,
+    swapents: i64,
 }
 
 impl Rss {
@@ -264,6 +277,7 @@ impl Kernel {
             self.rss_matches_tables(mm, m, &rss)?;
             self.tlb_not_more_permissive(mm, m)?;
         }
+        self.swap_map_counts_references(&census)?;
         let cached = self.page_cache_refs();
         let frames = self.check_frames(&census, &cached)?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
@@ -306,6 +320,13 @@ impl Kernel {
         rss: &mut Rss,
     ) -> Result<(), Violation> {
         if !pte.is_present() {
+            if let PteKind::Swp(SwpKind::Swap { typ, offset }, bits) = pte.kind() {
+                *census.swap.entry(SwpEntry::new(typ, offset)).or_default() += 1;
+                rss.swapents += 1;
+                if bits.exclusive {
+                    census.swap_exclusive.push(SwpEntry::new(typ, offset));
+                }
+            }
             return self.non_present_is_none_or_marker(mm, v, addr, pte.kind());
         }
         if pte.special() {
@@ -384,6 +405,11 @@ impl Kernel {
         let mut cached: HashMap<Pfn, i32> = HashMap::new();
         for (_, inode) in self.inodes.iter() {
             for (_, pfn) in inode.i_mapping.pages(..) {
+                *cached.entry(pfn).or_default() += 1;
+            }
+        }
+        for s in self.swap_cache.slots.values() {
+            if let crate::mm::swap_state::CacheSlot::Page(pfn) = *s {
                 *cached.entry(pfn).or_default() += 1;
             }
         }
@@ -506,9 +532,65 @@ impl Kernel {
             PteKind::Swp(SwpKind::Marker { bits }, _) => {
                 bits & crate::pgtable::swp::PTE_MARKER_UFFD_WP != 0 && !v.is_anonymous()
             }
+            PteKind::Swp(SwpKind::Swap { typ, offset }, _) => {
+                v.is_cow() && self.swap.device_of(SwpEntry::new(typ, offset)).is_some()
+            }
             PteKind::Present(_) | PteKind::Swp(..) => false,
         };
         Rule::NonPresentIsNoneOrMarker.check(holds, || format!("mm {mm} {addr:#x}: {e:?}"))
+    }
+
+    /// [`Rule::SwapMapCountsReferences`] over every device.
+    fn swap_map_counts_references(&self, census: &Census) -> Result<(), Violation> {
+        let mut shmem: HashMap<SwpEntry, u64> = HashMap::new();
+        for (_, inode) in self.inodes.iter() {
+            for (_, e) in inode.i_mapping.swap_entries(0..u64::MAX) {
+                *shmem.entry(e).or_default() += 1;
+            }
+        }
+        let slot_cached = self.swap_slot_cache_entries();
+        for (typ, si) in self.swap.devices.iter().enumerate() {
+            let Some(si) = si else { continue };
+            let mut inuse = 0;
+            for off in 1..si.max {
+                let e = SwpEntry::new(typ as u32, off);
+                let ptes = census.swap.get(&e).copied().unwrap_or(0);
+                let want = if shmem.contains_key(&e) {
+                    u64::from(crate::mm::swapfile::SWAP_MAP_SHMEM)
+                } else {
+                    ptes
+                };
+                let cache = self.swap_cache_page(e).is_some() || slot_cached.contains(&e);
+                let holds = si.swap_count(off) == want
+                    && si.has_cache(off) == cache
+                    && shmem.get(&e).copied().unwrap_or(1) == 1
+                    && (shmem.contains_key(&e) as u64 + u64::from(ptes > 0)) <= 1;
+                Rule::SwapMapCountsReferences.check(holds, || {
+                    format!(
+                        "{e:?}: map {:#x} (count {}), {ptes} swap PTEs, shmem {:?}, cache {cache}",
+                        si.swap_map[off as usize],
+                        si.swap_count(off),
+                        shmem.get(&e)
+                    )
+                })?;
+                inuse += u64::from(si.swap_map[off as usize] != 0);
+            }
+            Rule::SwapMapCountsReferences.check(inuse == si.inuse_pages, || {
+                format!(
+                    "swap type {typ}: {inuse} slots in use, inuse_pages {}",
+                    si.inuse_pages
+                )
+            })?;
+        }
+        for e in &census.swap_exclusive {
+            Rule::SwapMapCountsReferences.check(census.swap[e] == 1, || {
+                format!(
+                    "{e:?}: exclusive swap PTE but {} PTEs name it",
+                    census.swap[e]
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// [`Rule::SpecialMapsZeroPage`].
@@ -716,11 +798,12 @@ impl Kernel {
 
     /// [`Rule::RssMatchesTables`], `rss` as the walk of the mm's tables counted it.
     fn rss_matches_tables(&self, mm: MmId, m: &Mm, rss: &Rss) -> Result<(), Violation> {
-        let holds = m.rss_anon == rss.anon && m.rss_shmem == rss.shmem;
+        let holds =
+            m.rss_anon == rss.anon && m.rss_shmem == rss.shmem && m.rss_swapents == rss.swapents;
         Rule::RssMatchesTables.check(holds, || {
             format!(
-                "mm {mm}: anon {} vs {}, shmem {} vs {}",
-                m.rss_anon, rss.anon, m.rss_shmem, rss.shmem
+                "mm {mm}: anon {} vs {}, shmem {} vs {}, swapents {} vs {}",
+                m.rss_anon, rss.anon, m.rss_shmem, rss.shmem, m.rss_swapents, rss.swapents
             )
         })
     }

@@ -65,6 +65,12 @@ pub struct Kernel {
     pub(crate) kswapd: crate::mm::kswapd::Kswapd,
     /// The OOM killer's victims.
     pub(crate) oom: crate::mm::oom_kill::OomState,
+    /// Swap devices and their slot caches.
+    pub(crate) swap: crate::mm::swapfile::SwapState,
+    /// The swap cache.
+    pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
+    /// Swap-cache folios whose writes to a swap file are in flight.
+    pub(crate) swap_io_pending: Vec<crate::page::Folio>,
 }
 
 impl Kernel {
@@ -77,6 +83,7 @@ impl Kernel {
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
                 pvecs: vec![Default::default(); cpus],
+                nonresident_age: 0,
             },
             fail_alloc: Default::default(),
             tracer: Default::default(),
@@ -103,6 +110,9 @@ impl Kernel {
             pgdat: Default::default(),
             kswapd: Default::default(),
             oom: Default::default(),
+            swap: Default::default(),
+            swap_cache: Default::default(),
+            swap_io_pending: Vec::new(),
             cfg,
         };
         k.init_per_zone_wmark_min();

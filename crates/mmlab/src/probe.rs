@@ -54,6 +54,21 @@ impl Kernel {
         ))
     }
 
+    /// model.pte(): the leaf entry at `addr` as `cfg.arch` would store it. A swap-format PTE
+    /// (swap, migration, marker, ...) is re-encoded in that architecture's layout for the
+    /// profile's kernel; present PTEs and PMD entries are the model's x86-64 values.
+    pub fn arch_pte_at(&self, tid: Tid, addr: u64) -> SysResult<u64> {
+        let mm = self.task(tid)?.mm;
+        Ok(match table::walk_leaf(&self.phys, self.mms[mm].pgd, addr) {
+            Some(table::Leaf::Pte(s)) => {
+                let raw = table::get(&self.phys, s).0;
+                self.cfg.arch.swp_pte_from_x86(self.cfg.profile, raw)
+            }
+            Some(table::Leaf::Pmd(s)) => table::get_pmd(&self.phys, s).0,
+            None => 0,
+        })
+    }
+
     /// The 4 KiB frame a present entry maps at `addr` (inside a huge page, its piece).
     fn frame_at(&self, tid: Tid, addr: u64) -> SysResult<Option<(Pfn, crate::pgtable::Pte)>> {
         let mm = self.task(tid)?.mm;

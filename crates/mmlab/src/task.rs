@@ -49,6 +49,7 @@ impl Kernel {
             cpumask: 1 << cpu,
             rss_anon: 0,
             rss_shmem: 0,
+            rss_swapents: 0,
             total_vm: 0,
             committed: 0,
             deposited: Default::default(),

@@ -72,15 +72,46 @@ pub struct VmStat {
     pub pageoutrun: u64,
     /// OOM_KILL: processes the OOM killer killed.
     pub oom_kill: u64,
-    pub nr_vmscan_write: u64,
-    pub workingset_activate_anon: u64,
-    pub workingset_activate_file: u64,
     /// PGACTIVATE: pages moved to an active LRU list.
     pub pgactivate: u64,
     /// PGDEACTIVATE: pages moved to an inactive LRU list.
     pub pgdeactivate: u64,
     /// PGLAZYFREE: pages MADV_FREE moved to the lazyfree (inactive file) list.
     pub pglazyfree: u64,
+    /// NR_SWAPCACHE: pages in the swap cache (meminfo SwapCached).
+    pub nr_swapcached: u64,
+    /// PGMAJFAULT: faults that waited for a read (swap-in from the device).
+    pub pgmajfault: u64,
+    /// PSWPIN: pages read from swap.
+    pub pswpin: u64,
+    /// PSWPOUT: pages written to swap.
+    pub pswpout: u64,
+    /// THP_SWPOUT: THPs written to swap whole.
+    pub thp_swpout: u64,
+    /// SWAP_RA: pages swap read-ahead read.
+    pub swap_ra: u64,
+    /// SWAP_RA_HIT: read-ahead pages a later fault found.
+    pub swap_ra_hit: u64,
+    /// PGROTATED: pages moved to the inactive tail when writeback ended.
+    pub pgrotated: u64,
+    /// PGLAZYFREED: lazily freed pages reclaim discarded.
+    pub pglazyfreed: u64,
+    /// NR_VMSCAN_WRITE: pages reclaim wrote (pageout()).
+    pub nr_vmscan_write: u64,
+    /// NR_VMSCAN_IMMEDIATE: dirty pages reclaim marked to free at writeback end.
+    pub nr_vmscan_immediate_reclaim: u64,
+    /// WORKINGSET_REFAULT_ANON: anon pages faulted back where a shadow was.
+    pub workingset_refault_anon: u64,
+    /// WORKINGSET_REFAULT_FILE.
+    pub workingset_refault_file: u64,
+    /// WORKINGSET_ACTIVATE_ANON: refaults within the workingset size, activated.
+    pub workingset_activate_anon: u64,
+    /// WORKINGSET_ACTIVATE_FILE.
+    pub workingset_activate_file: u64,
+    /// WORKINGSET_RESTORE_ANON: refaults of pages that were active when evicted.
+    pub workingset_restore_anon: u64,
+    /// WORKINGSET_RESTORE_FILE.
+    pub workingset_restore_file: u64,
 }
 
 impl VmStat {
@@ -136,6 +167,23 @@ impl VmStat {
             "pgactivate" => self.pgactivate,
             "pgdeactivate" => self.pgdeactivate,
             "pglazyfree" => self.pglazyfree,
+            "nr_swapcached" => self.nr_swapcached,
+            "pgmajfault" => self.pgmajfault,
+            "pswpin" => self.pswpin,
+            "pswpout" => self.pswpout,
+            "thp_swpout" => self.thp_swpout,
+            "swap_ra" => self.swap_ra,
+            "swap_ra_hit" => self.swap_ra_hit,
+            "pgrotated" => self.pgrotated,
+            "pglazyfreed" => self.pglazyfreed,
+            "nr_vmscan_write" => self.nr_vmscan_write,
+            "nr_vmscan_immediate_reclaim" => self.nr_vmscan_immediate_reclaim,
+            "workingset_refault_anon" => self.workingset_refault_anon,
+            "workingset_refault_file" => self.workingset_refault_file,
+            "workingset_activate_anon" => self.workingset_activate_anon,
+            "workingset_activate_file" => self.workingset_activate_file,
+            "workingset_restore_anon" => self.workingset_restore_anon,
+            "workingset_restore_file" => self.workingset_restore_file,
             _ => return None,
         })
     }
@@ -192,6 +240,23 @@ impl VmStat {
         "thp_zero_page_alloc",
         "thp_zero_page_alloc_failed",
         "thp_swpout_fallback",
+        "nr_swapcached",
+        "pgmajfault",
+        "pswpin",
+        "pswpout",
+        "thp_swpout",
+        "swap_ra",
+        "swap_ra_hit",
+        "pgrotated",
+        "pglazyfreed",
+        "nr_vmscan_write",
+        "nr_vmscan_immediate_reclaim",
+        "workingset_refault_anon",
+        "workingset_refault_file",
+        "workingset_activate_anon",
+        "workingset_activate_file",
+        "workingset_restore_anon",
+        "workingset_restore_file",
     ];
 
     /// The counters only the model keeps (model.counter), beside LINUX_NAMES.

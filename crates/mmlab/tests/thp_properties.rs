@@ -124,6 +124,9 @@ struct World {
     k: Kernel,
     procs: Vec<Tid>,
     sh: Vec<Shadow>,
+    /// Per process, the pages MADV_FREE made lazily freeable and nothing wrote since: reclaim
+    /// may have discarded them, so they read as the shadow says or as zero, page-wise.
+    lazy: Vec<std::collections::BTreeSet<u64>>,
     base: u64,
 }
 
@@ -151,6 +154,7 @@ impl World {
             k,
             procs: vec![t],
             sh: vec![sh],
+            lazy: vec![Default::default()],
             base,
         }
     }
@@ -169,6 +173,9 @@ impl World {
         match op {
             TOp::Store { p, page, off, val } => {
                 let i = self.pick(p);
+                if matches!(self.sh[i][&(self.base + page * PAGE)], Some((true, _))) {
+                    self.settle(i, self.base + page * PAGE, true)?;
+                }
                 let a = self.base + page * PAGE + OFFS[off];
                 let r = self.k.store(self.procs[i], a, val);
                 let slot = self.sh[i]
@@ -190,6 +197,13 @@ impl World {
             } => {
                 let i = self.pick(p);
                 let (a, n) = self.range(page, pages);
+                // The pages memset gets to write: up to the first one it cannot.
+                let written = (0..n)
+                    .take_while(|x| matches!(self.sh[i][&(a + x * PAGE)], Some((true, _))))
+                    .count() as u64;
+                for x in 0..written {
+                    self.settle(i, a + x * PAGE, true)?;
+                }
                 let r = self.k.memset(self.procs[i], a, val, n * PAGE);
                 let mut want = Ok(());
                 for x in 0..n {
@@ -205,6 +219,7 @@ impl World {
             }
             TOp::Load { p, page, off } => {
                 let i = self.pick(p);
+                self.settle(i, self.base + page * PAGE, false)?;
                 let a = self.base + page * PAGE + OFFS[off];
                 let r = self.k.load(self.procs[i], a);
                 let want = match self.sh[i][&(self.base + page * PAGE)] {
@@ -225,8 +240,16 @@ impl World {
                 let mapped = (0..n).all(|x| self.sh[i][&(a + x * PAGE)].is_some());
                 // Unmapped pages in the range give ENOMEM after the advice was applied to
                 // the mapped ones.
+                if advice == MADV_FREE {
+                    for x in 0..n {
+                        if let Some(Some(_)) = self.sh[i].get(&(a + x * PAGE)) {
+                            self.lazy[i].insert(a + x * PAGE);
+                        }
+                    }
+                }
                 if advice == MADV_DONTNEED {
                     for x in 0..n {
+                        self.lazy[i].remove(&(a + x * PAGE));
                         if let Some(Some((_, bytes))) = self.sh[i].get_mut(&(a + x * PAGE)) {
                             *bytes = [0; 4];
                         }
@@ -273,6 +296,7 @@ impl World {
                 let r = self.k.munmap(self.procs[i], a, n * PAGE);
                 for x in 0..n {
                     *self.sh[i].get_mut(&(a + x * PAGE)).expect("page") = None;
+                    self.lazy[i].remove(&(a + x * PAGE));
                 }
                 expect("munmap", r, Ok(()))
             }
@@ -287,6 +311,7 @@ impl World {
                     .map_err(|e| format!("fork: {e:?}"))?;
                 self.procs.push(c);
                 self.sh.push(self.sh[i].clone());
+                self.lazy.push(self.lazy[i].clone());
                 self.check_contents(self.procs.len() - 1)
             }
             TOp::Exit { p } => {
@@ -299,6 +324,7 @@ impl World {
                     .map_err(|e| format!("exit: {e:?}"))?;
                 self.procs.remove(i);
                 self.sh.remove(i);
+                self.lazy.remove(i);
                 Ok(())
             }
             TOp::Khugepaged { p, page } => {
@@ -321,8 +347,43 @@ impl World {
         }
     }
 
+    /// A lazily freed page of process `i` is looked at before it is used: it reads as the
+    /// shadow says (still there) or as zero throughout (reclaim discarded it, MADV_FREE's
+    /// contract; from then on it is an ordinary zero page). A write (`write`) ends its
+    /// lazy state either way; a read does not.
+    fn settle(&mut self, i: usize, a: u64, write: bool) -> Result<(), String> {
+        if !self.lazy[i].contains(&a) {
+            return Ok(());
+        }
+        if write {
+            self.lazy[i].remove(&a);
+        }
+        let got: Vec<_> = OFFS
+            .iter()
+            .map(|off| self.k.load(self.procs[i], a + off))
+            .collect();
+        let Some(Some((_, bytes))) = self.sh[i].get_mut(&a) else {
+            return Ok(());
+        };
+        if got.iter().zip(bytes.iter()).all(|(g, b)| *g == Ok(*b)) {
+            return Ok(());
+        }
+        if got.iter().all(|g| *g == Ok(0)) {
+            *bytes = [0; 4];
+            self.lazy[i].remove(&a);
+            return Ok(());
+        }
+        Err(format!(
+            "proc {i} lazily freed page {a:#x}: {got:?}, shadow {bytes:?} or zero"
+        ))
+    }
+
     /// Every sampled byte of process `i` reads as the shadow says.
     fn check_contents(&mut self, i: usize) -> Result<(), String> {
+        let lazy: Vec<u64> = self.lazy[i].iter().copied().collect();
+        for a in lazy {
+            self.settle(i, a, false)?;
+        }
         for (&a, st) in &self.sh[i] {
             for (o, off) in OFFS.iter().enumerate() {
                 let want = st.map(|(_, b)| b[o]).ok_or(Signal::Segv);

@@ -272,6 +272,8 @@ pub struct Smaps {
     pub anonymous: u64,
     pub lazyfree: u64,
     pub swap: u64,
+    /// SwapPss, accumulated like Pss (bytes << PSS_SHIFT).
+    pub swap_pss: u64,
     /// Locked, accumulated like Pss (bytes << PSS_SHIFT) as mss->pss_locked is.
     pub pss_locked: u64,
     pub shared_hugetlb: u64,
@@ -316,6 +318,7 @@ impl Smaps {
             ("anonymous", self.anonymous >> 10),
             ("lazyfree", self.lazyfree >> 10),
             ("swap", self.swap >> 10),
+            ("swappss", (self.swap_pss >> PSS_SHIFT) >> 10),
             ("locked", (self.pss_locked >> PSS_SHIFT) >> 10),
             ("shared_hugetlb", self.shared_hugetlb >> 10),
             ("private_hugetlb", self.private_hugetlb >> 10),
@@ -438,6 +441,9 @@ impl Kernel {
             "AnonHugePages" => self.vmstat.nr_anon_transparent_hugepages * 2048,
             "ShmemHugePages" => self.vmstat.nr_shmem_hugepages * 2048,
             "ShmemPmdMapped" => self.vmstat.nr_shmem_pmdmapped * 2048,
+            "SwapTotal" => kb(self.total_swap_pages().max(0) as u64),
+            "SwapFree" => kb(self.nr_swap_pages().max(0) as u64),
+            "SwapCached" => kb(self.vmstat.nr_swapcached),
             _ => return None,
         })
     }
@@ -458,6 +464,9 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "AnonHugePages",
     "ShmemHugePages",
     "ShmemPmdMapped",
+    "SwapTotal",
+    "SwapFree",
+    "SwapCached",
 ];
 
 /// pagemap_pmd_range() / pagemap_pte_hole() / pagemap_hugetlb_range() for one VMA.
@@ -576,8 +585,15 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
             PteKind::Present(p) if !p.special() => {
                 k.smaps_account(self.s, p.pfn(), false, (p.young(), p.dirty()), locked);
             }
-            // Swap entries (the Swap and SwapPss fields) arrive with swap; markers and the
-            // zero page count for nothing.
+            // smaps_pte_entry(): a swap entry counts in Swap, and in SwapPss shared by the
+            // PTEs naming its slot (swp_swapcount()).
+            PteKind::Swp(SwpKind::Swap { typ, offset }, _) => {
+                let e = crate::pgtable::swp::SwpEntry::new(typ, offset);
+                let count = k.swap_count_of(e).max(1);
+                self.s.swap += PAGE_SIZE;
+                self.s.swap_pss += (PAGE_SIZE << PSS_SHIFT) / count;
+            }
+            // Markers and the zero page count for nothing.
             PteKind::Present(_) | PteKind::None | PteKind::Swp(..) => {}
         }
         ControlFlow::Continue(())

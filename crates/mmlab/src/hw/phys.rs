@@ -10,6 +10,15 @@ pub type Table = [u64; PTRS_PER_TABLE];
 
 const PAGE_BYTES: usize = 4096;
 
+/// A data frame's contents outside memory (on a swap device): the content tag, or the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameImage {
+    /// ContentMode::Tagged: the frame's tag.
+    Tag(u8),
+    /// ContentMode::Bytes: the frame's 4096 bytes.
+    Bytes(Box<[u8; PAGE_BYTES]>),
+}
+
 /// The contents of every frame, indexed by PFN.
 pub struct PhysMem {
     mode: ContentMode,
@@ -166,6 +175,26 @@ impl PhysMem {
             .iter()
             .position(|&b| b != val)
             .map(|i| (off + i, page[off + i]))
+    }
+
+    /// What a data frame holds, taken out for backing store (swap_writepage()'s copy):
+    /// None for a frame that reads all zero.
+    pub fn image(&self, pfn: Pfn) -> Option<FrameImage> {
+        let s = self.slot.get(pfn.0 as usize).copied().unwrap_or(0);
+        match self.mode {
+            ContentMode::Tagged => (s != 0).then_some(FrameImage::Tag(s as u8)),
+            ContentMode::Bytes if s == 0 => None,
+            ContentMode::Bytes => Some(FrameImage::Bytes(self.bytes[(s - 1) as usize].clone())),
+        }
+    }
+
+    /// Fill a data frame from backing store (swap_readpage()); None reads as zeroes.
+    pub fn set_image(&mut self, pfn: Pfn, img: Option<&FrameImage>) {
+        match img {
+            None => self.clear(pfn),
+            Some(FrameImage::Tag(t)) => self.store(pfn, 0, *t),
+            Some(FrameImage::Bytes(b)) => *self.bytes_mut(pfn) = **b,
+        }
     }
 
     fn bytes_mut(&mut self, pfn: Pfn) -> &mut [u8; PAGE_BYTES] {

@@ -148,6 +148,35 @@ impl AddressSpace {
         Some(old)
     }
 
+    /// Put a swap entry at `index` (shmem_delete_from_page_cache() with swp_to_radix_entry()).
+    pub fn store_swap(&mut self, index: u64, e: SwpEntry) {
+        self.store(index, Slot::Swap(e));
+    }
+
+    /// The swap entries in `range`, with their indices.
+    pub fn swap_entries(&self, range: std::ops::Range<u64>) -> Vec<(u64, SwpEntry)> {
+        let (first, last) = (
+            range.start >> XA_CHUNK_SHIFT,
+            range.end.saturating_sub(1) >> XA_CHUNK_SHIFT,
+        );
+        if range.is_empty() {
+            return Vec::new();
+        }
+        self.i_pages
+            .range(first..=last)
+            .flat_map(|(&n, node)| {
+                node.slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(o, s)| match s {
+                        Some(Slot::Swap(e)) => Some(((n << XA_CHUNK_SHIFT) + o as u64, *e)),
+                        _ => None,
+                    })
+            })
+            .filter(|(i, _)| range.contains(i))
+            .collect()
+    }
+
     /// Empty every slot, handing back the pages that were cached (truncate_inode_pages_final()).
     pub fn take_pages(&mut self) -> Vec<Pfn> {
         std::mem::take(&mut self.i_pages)

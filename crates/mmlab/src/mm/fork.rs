@@ -9,8 +9,8 @@ use std::ops::ControlFlow;
 
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::pgtable::pmd::PmdKind;
-use crate::pgtable::pte::PteKind;
-use crate::pgtable::swp::SwpKind;
+use crate::pgtable::pte::{Pte, PteKind};
+use crate::pgtable::swp::{SwpEntry, SwpKind};
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
 
 impl Kernel {
@@ -212,9 +212,24 @@ impl Kernel {
             // Markers are copied only into a child that keeps uffd-wp (the copy happens at all
             // only then for file VMAs: vma_needs_copy()).
             PteKind::Swp(SwpKind::Marker { .. }, _) => table::get(&self.phys, slot),
+            PteKind::Swp(kind @ SwpKind::Swap { typ, offset }, mut bits) => {
+                // swap_duplicate() (an ENOMEM for continuations is not modelled: EIO-free).
+                if !self.swap_duplicate(SwpEntry::new(typ, offset)) {
+                    return Err(Errno::EIO);
+                }
+                // The entry is shared now: neither side may assume exclusivity.
+                if bits.exclusive {
+                    bits.exclusive = false;
+                    table::set(&mut self.phys, slot, Pte::swp(kind, bits));
+                }
+                self.mms[w.child].rss_swapents += 1;
+                if w.dst.flags & VM_UFFD_WP == 0 {
+                    bits.uffd_wp = false;
+                }
+                Pte::swp(kind, bits)
+            }
             PteKind::Swp(
-                SwpKind::Swap { .. }
-                | SwpKind::MigrationRead { .. }
+                SwpKind::MigrationRead { .. }
                 | SwpKind::MigrationReadExclusive { .. }
                 | SwpKind::MigrationWrite { .. }
                 | SwpKind::DevicePrivate { .. }

@@ -12,6 +12,9 @@ use crate::page::PageFlags;
 use crate::pgtable::table;
 use crate::sched::Tid;
 
+/// GUP_PIN_COUNTING_BIAS (include/linux/mm.h): what a FOLL_PIN adds to a small page's refcount.
+pub const GUP_PIN_COUNTING_BIAS: i32 = 1024;
+
 bitflags::bitflags! {
     /// FOLL_* (include/linux/mm.h, 5.19): what a GUP caller asks for.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

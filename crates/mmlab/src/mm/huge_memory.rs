@@ -423,6 +423,17 @@ impl Kernel {
     /// freed, and a file's subpages past EOF leave the page cache. Locks: the folio lock, the
     /// anon_vma or i_mmap lock, the LRU lock.
     pub(crate) fn split_huge_page(&mut self, f: Folio) -> bool {
+        self.split_huge_page_to_list(f, None)
+    }
+
+    /// split_huge_page_to_list(): with a `list` (reclaim), the caller holds an isolation
+    /// reference on the off-LRU folio, and each tail page goes on the list with one of its
+    /// own instead of back on the LRU (lru_add_page_tail()).
+    pub(crate) fn split_huge_page_to_list(
+        &mut self,
+        f: Folio,
+        mut list: Option<&mut Vec<Folio>>,
+    ) -> bool {
         let hp = *self.pages.page(f.pfn());
         let anon = hp.test(PageFlags::ANON);
         let ino = hp.mapping() as usize;
@@ -431,12 +442,15 @@ impl Kernel {
             !anon && k.inodes[ino].i_mapping.page(k.pages.page_index(p)) == Some(p)
         };
         let cache_refs = f.pfn().range(HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
-        if hp.refcount() != self.pages.folio_mapcount(f) + cache_refs {
+        let caller = i32::from(list.is_some());
+        if hp.refcount() != self.pages.folio_mapcount(f) + cache_refs + caller {
             self.vmstat.thp_split_page_failed += 1;
             return false;
         }
         // The caller's reference, held across the split.
-        self.folio_get(f);
+        if list.is_none() {
+            self.folio_get(f);
+        }
         if anon {
             self.try_to_migrate(f);
         } else {
@@ -476,7 +490,11 @@ impl Kernel {
         }
         for i in 0..HPAGE_NR {
             let sub = Folio(f.page(i));
-            if on_lru {
+            if let Some(l) = list.as_deref_mut() {
+                if i > 0 {
+                    l.push(sub);
+                }
+            } else if on_lru {
                 self.lru.lruvec.add_tail(&mut self.pages, sub);
             }
             if anon {
@@ -487,9 +505,12 @@ impl Kernel {
                 self.pages.folio_ref_add(sub, -1);
             }
         }
-        // The split's references go; what nothing else holds is freed.
-        for i in 0..HPAGE_NR {
-            self.folio_put(Folio(f.page(i)));
+        // The split's references go; what nothing else holds is freed. On a list, they
+        // are the isolation references reclaim goes on with.
+        if list.is_none() {
+            for i in 0..HPAGE_NR {
+                self.folio_put(Folio(f.page(i)));
+            }
         }
         true
     }
@@ -541,10 +562,9 @@ impl Kernel {
     }
 
     /// madvise_cold_or_pageout_pte_range() for a huge entry of `[addr, next)`: true if it was
-    /// dealt with (aged, deactivated; PAGEOUT then reclaims the folio, which with no swap
-    /// device ends in a split: shrink_page_list()'s before trying 4 KiB swap-out of an
-    /// anonymous THP (THP_SWPOUT_FALLBACK), shmem_writepage()'s for a shmem one); false to
-    /// walk its PTEs (a partly covered folio mapped only here was split).
+    /// dealt with (aged, then deactivated or isolated for reclaim_pages(), which swaps the
+    /// THP out whole or splits it); false to walk its PTEs (a partly covered folio mapped
+    /// only here was split).
     /// Locks: the mmap lock, read; the PMD lock.
     pub(crate) fn madvise_cold_huge_pmd(
         &mut self,
@@ -553,6 +573,7 @@ impl Kernel {
         (addr, next): (u64, u64),
         pmd: PmdSlot,
         (e, pageout): (Pmd, bool),
+        isolated: &mut Vec<Folio>,
     ) -> bool {
         if self.is_huge_zero_pmd(e) {
             return true;
@@ -574,20 +595,8 @@ impl Kernel {
             .folio_clear(f, PageFlags::REFERENCED | PageFlags::YOUNG);
         if !pageout {
             self.deactivate_page(f);
-            return true;
-        }
-        // shrink_page_list() splits a shmem THP first and reclaims its pages one by one (the
-        // split unmapped them): clean ones leave the cache, dirty ones stay. An anonymous one
-        // is split for 4 KiB swap-out.
-        let anon = self.pages.folio_test(f, PageFlags::ANON);
-        if self.split_huge_page(f) {
-            if anon {
-                self.vmstat.thp_swpout_fallback += 1;
-            } else {
-                for i in 0..HPAGE_NR {
-                    self.shrink_unmapped_file_page(f.page(i));
-                }
-            }
+        } else {
+            self.pageout_isolate(f, isolated);
         }
         true
     }

@@ -122,7 +122,7 @@ impl Kernel {
             if self.pgdat_balanced(r.order) {
                 break true;
             }
-            if r.sc.priority < 1 {
+            if r.priority < 1 {
                 break false;
             }
             self.age_active_anon(&r.sc);
@@ -135,7 +135,7 @@ impl Kernel {
             }
             let raise_priority = r.sc.nr_scanned < r.nr_to_reclaim;
             if raise_priority || r.sc.nr_reclaimed == before {
-                r.sc.priority -= 1;
+                r.priority -= 1;
             }
         };
         if !balanced && r.sc.nr_reclaimed == 0 {

@@ -14,7 +14,7 @@ use crate::mm::shmem::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
-use crate::page::PageFlags;
+use crate::page::{Folio, PageFlags};
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::SwpKind;
@@ -303,7 +303,7 @@ impl Kernel {
         let mut w = MadviseWalk {
             tlb: &mut tlb,
             how: MadviseHow::Free,
-            arm_markers: false,
+            isolated: Vec::new(),
         };
         let _ = walk_page_range(self, mm, start, end, &mut w);
         self.tlb_end_vma(&mut tlb);
@@ -311,18 +311,10 @@ impl Kernel {
     }
 
     /// madvise_cold() / madvise_pageout(): pages mapped only here are aged (the PTE loses its
-    /// accessed bit, gathered for one flush) and deactivated. PAGEOUT then reclaims them:
-    /// without swap devices an anonymous page cannot go anywhere and stays, while a shmem page
-    /// is unmapped (try_to_unmap()) and then, if dirty, stays in the page cache
-    /// (shmem_writepage() finds no swap and redirties it) or, if clean, leaves it; in a VMA
-    /// registered for uffd-wp a protected entry leaves a uffd-wp marker
-    /// (pte_install_uffd_wp_if_needed() in try_to_unmap_one()).
+    /// accessed bit, gathered for one flush) and deactivated (COLD) or isolated and, a page
+    /// table's worth at a time, reclaimed (PAGEOUT: reclaim_pages()).
     /// Locks: the mmap lock, read; each table's PTL.
     fn madvise_cold_or_pageout(&mut self, mm: MmId, start: u64, end: u64, pageout: bool) {
-        let arm_markers = self.mms[mm]
-            .vmas
-            .find(start)
-            .is_some_and(|v| !v.is_anonymous() && v.flags & VM_UFFD_WP != 0);
         self.lru_add_drain();
         let mut tlb = MmuGather::new(mm, false);
         let mut w = MadviseWalk {
@@ -332,11 +324,25 @@ impl Kernel {
             } else {
                 MadviseHow::Cold
             },
-            arm_markers,
+            isolated: Vec::new(),
         };
         let _ = walk_page_range(self, mm, start, end, &mut w);
+        let isolated = std::mem::take(&mut w.isolated);
         self.tlb_end_vma(&mut tlb);
         self.tlb_finish_mmu(tlb);
+        self.reclaim_pages(isolated);
+    }
+
+    /// madvise_cold_or_pageout_pte_range()'s PAGEOUT step for a page: isolate it for
+    /// reclaim_pages() (an unevictable one goes straight back).
+    pub(crate) fn pageout_isolate(&mut self, f: Folio, list: &mut Vec<Folio>) {
+        if self.isolate_lru_folio(f) {
+            if self.pages.folio_test(f, PageFlags::UNEVICTABLE) {
+                self.folio_putback_lru(f);
+            } else {
+                list.push(f);
+            }
+        }
     }
 
     /// One present PTE of madvise_free_pte_range() / madvise_cold_or_pageout_pte_range(),
@@ -362,7 +368,6 @@ impl Kernel {
         }
         let pfn = pte.pfn();
         let f = self.pages.folio(pfn);
-        let mm = w.tlb.mm;
         match w.how {
             MadviseHow::Free => {
                 if self.pages.folio_test(f, PageFlags::DIRTY) {
@@ -389,12 +394,8 @@ impl Kernel {
                     .folio_clear(f, PageFlags::REFERENCED | PageFlags::YOUNG);
                 if w.how == MadviseHow::Cold {
                     self.deactivate_page(f);
-                } else if !self.pages.folio_test(f, PageFlags::ANON) {
-                    // reclaim's try_to_unmap() of the shmem page, this mapping's entry first.
-                    let mut batch = crate::mm::rmap::UnmapBatch::default();
-                    self.try_to_unmap_one(&mut batch, (mm, addr), slot, w.arm_markers);
-                    self.try_to_unmap_flush(batch);
-                    self.shrink_unmapped_file_page(pfn);
+                } else {
+                    self.pageout_isolate(f, &mut w.isolated);
                 }
             }
         }
@@ -569,8 +570,8 @@ enum MadviseHow {
 struct MadviseWalk<'a> {
     tlb: &'a mut MmuGather,
     how: MadviseHow,
-    /// PAGEOUT of a file VMA registered for uffd-wp leaves markers.
-    arm_markers: bool,
+    /// PAGEOUT: the folios isolated from this page table so far (reclaimed per table).
+    isolated: Vec<Folio>,
 }
 
 impl MmWalk for MadviseWalk<'_> {
@@ -583,12 +584,24 @@ impl MmWalk for MadviseWalk<'_> {
         e: PmdKind,
     ) -> ControlFlow<(), PmdAction> {
         let mm = self.tlb.mm;
+        // reclaim_pages() after each page table's batch.
+        if !self.isolated.is_empty() {
+            let list = std::mem::take(&mut self.isolated);
+            k.reclaim_pages(list);
+        }
         let done = match e {
             PmdKind::Leaf(e) => match self.how {
                 MadviseHow::Free => k.madvise_free_huge_pmd(self.tlb, mm, (addr, next), slot, e),
                 MadviseHow::Cold | MadviseHow::Pageout => {
                     let pageout = self.how == MadviseHow::Pageout;
-                    k.madvise_cold_huge_pmd(self.tlb, mm, (addr, next), slot, (e, pageout))
+                    k.madvise_cold_huge_pmd(
+                        self.tlb,
+                        mm,
+                        (addr, next),
+                        slot,
+                        (e, pageout),
+                        &mut self.isolated,
+                    )
                 }
             },
             PmdKind::None | PmdKind::Table(_) => false,

@@ -205,16 +205,20 @@ impl Kernel {
                 vmf.pte = Some(slot);
                 self.do_anonymous_page(vmf)
             }
-            PteKind::Swp(kind, _) => {
+            PteKind::Swp(kind, bits) => {
                 vmf.pte = existing;
                 vmf.orig_pte = orig;
                 vmf.flags |= FaultFlags::ORIG_PTE_VALID;
-                // do_swap_page(): of the non-present entries only PTE markers are written
-                // so far (no swap, no migration in the model yet).
+                // do_swap_page(): migration entries are only seen inside a split, under the
+                // locks a fault would wait on.
                 match kind {
                     SwpKind::Marker { .. } => self.handle_pte_marker(vmf),
-                    SwpKind::Swap { .. }
-                    | SwpKind::MigrationRead { .. }
+                    SwpKind::Swap { typ, offset } => self.do_swap_page(
+                        vmf,
+                        crate::pgtable::swp::SwpEntry::new(typ, offset),
+                        bits,
+                    ),
+                    SwpKind::MigrationRead { .. }
                     | SwpKind::MigrationReadExclusive { .. }
                     | SwpKind::MigrationWrite { .. }
                     | SwpKind::DevicePrivate { .. }
@@ -342,7 +346,7 @@ impl Kernel {
         VmFault::empty()
     }
     /// Locks: the PTL, dropped before a copy.
-    fn do_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
+    pub(crate) fn do_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let orig = vmf.orig_pte;
         // userfaultfd_pte_wp(): a write to a uffd-wp entry goes to the handler first.
         if vmf.vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
@@ -361,11 +365,16 @@ impl Kernel {
                 return Ok(VmFault::WRITE);
             }
             // Otherwise (and always in 5.18) it is reused only as the sole reference
-            // holder, after draining this CPU's LRU batches if it waits in one; 5.19 then
-            // marks it exclusive (page_move_anon_rmap()).
+            // holder, after draining this CPU's LRU batches if it waits in one and dropping
+            // a swap-cache copy nobody else needs; 5.19 then marks it exclusive
+            // (page_move_anon_rmap()).
             if self.page_count(pfn) <= 3 {
                 if !self.pages.folio_test(folio, PageFlags::LRU) {
                     self.lru_add_drain();
+                }
+                let swapcache = self.pages.folio_test(folio, PageFlags::SWAPCACHE);
+                if swapcache && self.page_count(pfn) <= 2 {
+                    self.try_to_free_swap(folio);
                 }
                 if self.page_count(pfn) == 1 {
                     self.page_move_anon_rmap(pfn, &vmf.vma);
@@ -675,7 +684,16 @@ impl Kernel {
                 (p, p.uffd_wp())
             }
             PteKind::Swp(SwpKind::Marker { .. }, _) if !details.drop_marker => return,
-            PteKind::Swp(..) => {
+            // A genuine swap entry (a private anonymous page), a poisoned one: COWs only.
+            PteKind::Swp(
+                SwpKind::Swap { .. } | SwpKind::Hwpoison { .. } | SwpKind::SwapinError { .. },
+                _,
+            ) if !details.even_cows => return,
+            PteKind::Swp(kind, _) => {
+                if let SwpKind::Swap { typ, offset } = kind {
+                    self.mms[w.mm].rss_swapents -= 1;
+                    self.free_swap_and_cache(crate::pgtable::swp::SwpEntry::new(typ, offset));
+                }
                 let raw = table::get(&self.phys, slot);
                 (raw, raw.swp_uffd_wp_any())
             }

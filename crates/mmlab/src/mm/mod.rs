@@ -17,18 +17,22 @@ pub mod mprotect;
 pub mod mremap;
 pub mod oom_kill;
 pub mod page_alloc;
+pub mod page_io;
 pub mod pagewalk;
 pub mod pgalloc;
 pub mod rmap;
 pub mod shmem;
 pub mod swap;
+pub mod swap_fault;
+pub mod swap_state;
+pub mod swapfile;
 pub mod thp_knobs;
 pub mod userfaultfd;
 pub mod vm_fault;
 pub mod vma;
 pub mod vmscan;
 pub mod vmscan_lru;
-pub mod vmscan_shim;
+pub mod workingset;
 
 pub use vma::{Backing, Vma, VmaTree};
 
@@ -47,6 +51,8 @@ pub struct Mm {
     /// RSS counters: MM_ANONPAGES, MM_SHMEMPAGES.
     pub rss_anon: i64,
     pub rss_shmem: i64,
+    /// MM_SWAPENTS: swap PTEs (VmSwap).
+    pub rss_swapents: i64,
     /// mm->total_vm in pages.
     pub total_vm: u64,
     /// Pages charged with VM_ACCOUNT (commit accounting).

@@ -407,6 +407,101 @@ impl Kernel {
         self.try_to_unmap_flush(w.batch);
     }
 
+    /// try_to_unmap(TTU_BATCH_FLUSH | TTU_SPLIT_HUGE_PMD) for reclaim: every mapping of the
+    /// folio goes (a PMD mapping is split first). An anonymous page in the swap cache leaves
+    /// a swap PTE; a lazily freed one that is still clean and unreferenced leaves nothing. A
+    /// VM_LOCKED mapping, a redirtied lazyfree page or a pinned exclusive page stops it;
+    /// the caller sees the folio still mapped. Locks: the folio lock; the anon_vma or
+    /// i_mmap_rwsem, read.
+    pub(crate) fn try_to_unmap(&mut self, f: Folio, batch: &mut UnmapBatch) {
+        let mut w = TryToUnmap { f, batch: *batch };
+        self.rmap_walk(f, &mut w);
+        *batch = w.batch;
+    }
+
+    /// try_to_unmap_one() for one present PTE of an anonymous page: false if the mapping
+    /// must stay (the PTE is back as it was).
+    fn try_to_unmap_one_anon(
+        &mut self,
+        batch: &mut UnmapBatch,
+        (mm, addr): (MmId, u64),
+        slot: PteSlot,
+    ) -> bool {
+        let pte = table::get(&self.phys, slot);
+        let pfn = pte.pfn();
+        let f = self.pages.folio(pfn);
+        let anon_exclusive = self.pages.page(pfn).anon_exclusive();
+        // ptep_clear_flush() for an exclusive page (a GUP-fast racing with it must see the
+        // entry gone), else ptep_get_and_clear() with the flush deferred.
+        table::set(&mut self.phys, slot, Pte::NONE);
+        let remote = self.mms[mm].cpumask & !(1u64 << self.current_cpu) != 0;
+        if remote && !anon_exclusive {
+            batch.cpumask |= self.mms[mm].cpumask;
+        } else {
+            self.flush_tlb_page(mm, addr);
+        }
+        if pte.dirty() {
+            self.set_page_dirty(pfn);
+        }
+        let m = &self.pages;
+        if !m.folio_test(f, PageFlags::SWAPBACKED) {
+            // MADV_FREE page: discard it if nobody wrote it or holds it since.
+            let refs = m.folio_ref_count(f);
+            if refs == 1 + m.folio_mapcount(f) && !m.folio_test(f, PageFlags::DIRTY) {
+                self.mms[mm].rss_anon -= 1;
+                self.page_remove_rmap(pfn);
+                self.put_page(pfn);
+                return true;
+            }
+            table::set(&mut self.phys, slot, pte);
+            self.pages.folio_set(f, PageFlags::SWAPBACKED);
+            return false;
+        }
+        if !m.folio_test(f, PageFlags::SWAPCACHE) {
+            table::set(&mut self.phys, slot, pte);
+            return false;
+        }
+        let entry = self.page_swap_entry(pfn);
+        if !self.swap_duplicate(entry) {
+            table::set(&mut self.phys, slot, pte);
+            return false;
+        }
+        // page_try_share_anon_rmap(): a possibly pinned page stays exclusive and mapped.
+        if anon_exclusive {
+            if self.folio_maybe_dma_pinned(f) {
+                self.swap_entry_put(entry);
+                table::set(&mut self.phys, slot, pte);
+                return false;
+            }
+            self.pages
+                .page_mut(pfn)
+                .flags
+                .remove(PageFlags::ANON_EXCLUSIVE);
+        }
+        let bits = SwpPteBits {
+            soft_dirty: pte.soft_dirty(),
+            uffd_wp: pte.uffd_wp(),
+            exclusive: anon_exclusive && self.cfg.features.anon_exclusive,
+        };
+        table::set(
+            &mut self.phys,
+            slot,
+            Pte::swp(
+                SwpKind::Swap {
+                    typ: entry.typ,
+                    offset: entry.offset,
+                },
+                bits,
+            ),
+        );
+        let m = &mut self.mms[mm];
+        m.rss_anon -= 1;
+        m.rss_swapents += 1;
+        self.page_remove_rmap(pfn);
+        self.put_page(pfn);
+        true
+    }
+
     /// try_to_unmap_one() for one present PTE of a file page at `addr` of `mm`: clear it (the
     /// flush deferred into `batch` when another CPU may cache it, should_defer_flush(), else
     /// done now), leave a uffd-wp marker where the VMA is registered (`arm_markers`,
@@ -713,7 +808,7 @@ impl RmapWalk for FolioMkclean {
     }
 }
 
-/// try_to_unmap()'s rmap_one for a page-cache folio.
+/// try_to_unmap()'s rmap_one (try_to_unmap_one()).
 struct TryToUnmap {
     f: Folio,
     batch: UnmapBatch,
@@ -721,13 +816,23 @@ struct TryToUnmap {
 
 impl RmapWalk for TryToUnmap {
     fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
-        // split_huge_pmd_address(): a file PMD mapping is cleared first.
+        let anon = k.pages.folio_test(self.f, PageFlags::ANON);
+        if anon && vma.flags & VM_LOCKED != 0 {
+            // mlock_vma_folio(): the folio stays, and the walk ends.
+            return ControlFlow::Break(());
+        }
+        // split_huge_pmd_address(): a PMD mapping is split (a file one cleared) first.
         k.split_huge_pmd(mm, addr & !((1 << 21) - 1));
         let arm = vma.flags & VM_UFFD_WP != 0;
         for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
             if let Mapped::Pte(a, slot) = hit {
-                if table::get(&k.phys, slot).is_present() {
+                if !table::get(&k.phys, slot).is_present() {
+                    continue;
+                }
+                if !anon {
                     k.try_to_unmap_one(&mut self.batch, (mm, a), slot, arm);
+                } else if !k.try_to_unmap_one_anon(&mut self.batch, (mm, a), slot) {
+                    return ControlFlow::Break(());
                 }
             }
         }

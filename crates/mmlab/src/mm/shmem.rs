@@ -11,6 +11,7 @@ use crate::mm::hugetlb::HPAGE_NR;
 use crate::mm::memory::ZapDetails;
 use crate::mm::vma::{vm::*, Vma};
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
+use crate::pgtable::swp::SwpEntry;
 use crate::sched::Tid;
 
 pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
@@ -108,6 +109,9 @@ impl Kernel {
             }
             return Ok(pfn);
         }
+        if let Some(crate::mm::filemap::Slot::Swap(e)) = self.inodes[ino].i_mapping.entry(index) {
+            return self.shmem_swapin_folio(ino, index, e);
+        }
         if self.shmem_is_huge(ino, vma, index) {
             let hindex = index & !(HPAGE_NR - 1);
             // shmem_alloc_hugepage(): only into an empty 2 MiB stretch of the file.
@@ -134,6 +138,72 @@ impl Kernel {
         self.shmem_add_to_page_cache(ino, index, f.pfn());
         self.folio_add_lru(f);
         Ok(f.pfn())
+    }
+
+    /// shmem_swapin_folio(): the page behind a swap entry in the cache comes back (from the
+    /// swap cache, or read: a major fault), takes the entry's place in the page cache,
+    /// leaves the swap cache dirty, and the slot is freed.
+    fn shmem_swapin_folio(&mut self, ino: Ino, index: u64, e: SwpEntry) -> SysResult<Pfn> {
+        let pfn = match self.lookup_swap_cache(e) {
+            Some(pfn) => {
+                self.get_page(pfn);
+                pfn
+            }
+            None => {
+                self.vmstat.pgmajfault += 1;
+                let ra = self.swap_cluster_ra_entries(e);
+                self.swapin_readahead(e, &ra).ok_or(Errno::ENOMEM)?
+            }
+        };
+        let f = self.pages.folio(pfn);
+        // shmem_add_to_page_cache() in place of the swap entry; the lookup's reference is
+        // the page cache's.
+        let p = self.pages.page_mut(pfn);
+        p.mapping = ino as u32;
+        p.index = index;
+        self.inodes[ino].i_mapping.add_page(index, pfn);
+        self.vmstat.nr_shmem += 1;
+        self.delete_from_swap_cache(f);
+        self.pages.folio_set(f, PageFlags::DIRTY);
+        self.swap_entry_put(e);
+        Ok(pfn)
+    }
+
+    /// shmem_writepage() of a page reclaim unmapped: with a swap slot free it moves to the
+    /// swap cache (a swap entry takes its place in the page cache, owned by it:
+    /// SWAP_MAP_SHMEM) and is written; without one it stays, redirtied, and reclaim
+    /// activates it (false: AOP_WRITEPAGE_ACTIVATE).
+    pub(crate) fn shmem_writepage(&mut self, f: Folio) -> bool {
+        let pfn = f.pfn();
+        self.pages.folio_clear(f, PageFlags::DIRTY);
+        let Some(e) = (self.total_swap_pages() > 0)
+            .then(|| self.get_swap_page_one())
+            .flatten()
+        else {
+            self.pages.folio_set(f, PageFlags::DIRTY);
+            return false;
+        };
+        // A page fallocated but never written reads as zeroes: it is cleared and made
+        // uptodate first.
+        self.pages.folio_set(f, PageFlags::UPTODATE);
+        let ino = self.pages.folio_mapping(f) as usize;
+        let index = self.pages.page(pfn).index();
+        self.add_to_swap_cache(f, e);
+        self.swap_shmem_alloc(e);
+        self.inodes[ino].i_mapping.store_swap(index, e);
+        self.vmstat.nr_shmem -= 1;
+        self.pages.folio_ref_add(f, -1);
+        self.pages.page_mut(pfn).mapping = 0;
+        self.swap_writepage(f);
+        true
+    }
+
+    /// shmem_free_swap(): swap entries of the cache in `[from, to)` go with their slots.
+    fn shmem_free_swap(&mut self, ino: Ino, from: u64, to: u64) {
+        for (i, e) in self.inodes[ino].i_mapping.swap_entries(from..to) {
+            self.inodes[ino].i_mapping.remove(i);
+            self.free_swap_and_cache(e);
+        }
     }
 
     /// shmem_add_to_page_cache(): frame `pfn` becomes the file's page at `index`; the cache
@@ -166,6 +236,7 @@ impl Kernel {
     pub(crate) fn shmem_put(&mut self, ino: Ino) {
         self.inodes[ino].refs -= 1;
         if self.inodes[ino].refs == 0 {
+            self.shmem_free_swap(ino, 0, u64::MAX);
             let mut inode = self.inodes.remove(ino);
             self.hugetlb_unreserve(inode.resv().map_or(0, |r| r.len() as u64));
             for pfn in inode.i_mapping.take_pages() {
@@ -233,6 +304,7 @@ impl Kernel {
         for (i, pfn) in victims {
             self.shmem_delete_from_page_cache(ino, i, pfn);
         }
+        self.shmem_free_swap(ino, first_whole, end_whole.max(first_whole));
         // Partial pages keep their place in the cache, with the truncated bytes zeroed.
         let zero = |k: &mut Kernel, index: u64, from: u64, to: u64| {
             k.zero_file_bytes(ino, index * PAGE_SIZE + from, index * PAGE_SIZE + to);

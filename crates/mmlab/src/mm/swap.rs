@@ -62,6 +62,8 @@ impl LruPvecs {
 pub struct LruState {
     pub lruvec: Lruvec,
     pub pvecs: Vec<LruPvecs>,
+    /// lruvec->nonresident_age: evictions and activations so far (workingset.c's clock).
+    pub nonresident_age: u64,
 }
 
 impl Kernel {

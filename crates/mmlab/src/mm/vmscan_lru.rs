@@ -9,7 +9,7 @@
 
 use crate::kernel::Kernel;
 use crate::mm::vma::vm::VM_EXEC;
-use crate::mm::vmscan_shim::ScanControl;
+use crate::mm::vmscan::ScanControl;
 use crate::page::lru::LruList;
 use crate::page::{Folio, Gfp, PageFlags};
 
@@ -51,6 +51,10 @@ impl Default for Pgdat {
 /// and the balance shrink_node() decides for each pass.
 pub(crate) struct Reclaim {
     pub sc: ScanControl,
+    /// DEF_PRIORITY (12) down to 0: a pass looks at list size >> priority.
+    pub priority: i32,
+    /// May anon pages be swapped out (get_scan_count's first test).
+    pub may_swap: bool,
     /// Stop once this many pages were reclaimed.
     pub nr_to_reclaim: u64,
     /// The order of the allocation reclaim serves.
@@ -76,15 +80,15 @@ impl Reclaim {
         Reclaim {
             sc: ScanControl {
                 gfp,
-                priority: DEF_PRIORITY,
                 may_writepage: true,
                 may_unmap: true,
-                may_swap: true,
                 ignore_references: false,
                 kswapd,
                 nr_scanned: 0,
                 nr_reclaimed: 0,
             },
+            priority: DEF_PRIORITY,
+            may_swap: true,
             nr_to_reclaim,
             order,
             may_deactivate: 0,
@@ -308,9 +312,9 @@ impl Kernel {
     /// inactive file → file only; else by swappiness against the recent costs).
     fn get_scan_count(&self, r: &Reclaim) -> [u64; 4] {
         let swappiness = self.pgdat.swappiness;
-        let balance = if !r.sc.may_swap || !self.can_reclaim_anon_pages() {
+        let balance = if !r.may_swap || !self.can_reclaim_anon_pages() {
             ScanBalance::File
-        } else if r.sc.priority == 0 && swappiness != 0 {
+        } else if r.priority == 0 && swappiness != 0 {
             ScanBalance::Equal
         } else if r.file_is_tiny {
             ScanBalance::Anon
@@ -328,7 +332,7 @@ impl Kernel {
         let mut nr = [0; 4];
         for (i, &lru) in LruList::ALL[..4].iter().enumerate() {
             let file = is_file_lru(lru);
-            let scan = self.lru.lruvec.nr_pages(lru) >> r.sc.priority;
+            let scan = self.lru.lruvec.nr_pages(lru) >> r.priority;
             nr[i] = match balance {
                 ScanBalance::Equal => scan,
                 ScanBalance::Fract(fraction) => {
@@ -355,7 +359,7 @@ impl Kernel {
         let mut nr = self.get_scan_count(r);
         let targets = nr;
         let mut nr_reclaimed = 0;
-        let mut scan_adjusted = !r.sc.kswapd && r.sc.priority == DEF_PRIORITY;
+        let mut scan_adjusted = !r.sc.kswapd && r.priority == DEF_PRIORITY;
         while nr[IA] != 0 || nr[AF] != 0 || nr[IF] != 0 {
             for (i, &lru) in LruList::ALL[..4].iter().enumerate() {
                 if nr[i] != 0 {
@@ -396,7 +400,7 @@ impl Kernel {
             }
             scan_adjusted = true;
         }
-        r.sc.nr_reclaimed += nr_reclaimed;
+        // shrink_folio_list() added what it freed to sc.nr_reclaimed already.
         if self.total_swap_pages() > 0 && self.inactive_is_low(LruList::InactiveAnon) {
             self.shrink_active_list(SWAP_CLUSTER_MAX, LruList::ActiveAnon, &r.sc);
         }
@@ -431,12 +435,12 @@ impl Kernel {
         let l = &self.lru.lruvec;
         let inactive_file = l.nr_pages(LruList::InactiveFile);
         r.cache_trim_mode =
-            inactive_file >> r.sc.priority != 0 && r.may_deactivate & DEACTIVATE_FILE == 0;
+            inactive_file >> r.priority != 0 && r.may_deactivate & DEACTIVATE_FILE == 0;
         let file = inactive_file + l.nr_pages(LruList::ActiveFile);
         let high = self.zone.wmark_pages(crate::mm::page_alloc::Wmark::High);
         r.file_is_tiny = file + self.pages.nr_free() <= high
             && r.may_deactivate & DEACTIVATE_ANON == 0
-            && l.nr_pages(LruList::InactiveAnon) >> r.sc.priority != 0;
+            && l.nr_pages(LruList::InactiveAnon) >> r.priority != 0;
         self.shrink_lruvec(r);
         if r.sc.nr_reclaimed > reclaimed_before {
             self.pgdat.kswapd_failures = 0;
@@ -490,11 +494,11 @@ impl Kernel {
                 if r.sc.nr_reclaimed >= r.nr_to_reclaim {
                     break;
                 }
-                if r.sc.priority < DEF_PRIORITY - 2 {
+                if r.priority < DEF_PRIORITY - 2 {
                     r.sc.may_writepage = true;
                 }
-                r.sc.priority -= 1;
-                if r.sc.priority < 0 {
+                r.priority -= 1;
+                if r.priority < 0 {
                     break;
                 }
             }
@@ -502,7 +506,7 @@ impl Kernel {
             if r.sc.nr_reclaimed > 0 || !r.skipped_deactivate {
                 return r.sc.nr_reclaimed;
             }
-            r.sc.priority = DEF_PRIORITY;
+            r.priority = DEF_PRIORITY;
             r.force_deactivate = true;
             r.skipped_deactivate = false;
         }
@@ -543,7 +547,7 @@ mod tests {
             [0; 4],
             "SCAN_FILE: anon targets are zero"
         );
-        r.sc.priority = 0;
+        r.priority = 0;
         assert_eq!(k.get_scan_count(&r), [0; 4], "even at priority 0");
         assert_eq!(k.zone_reclaimable_pages(), 0);
     }

@@ -2,8 +2,8 @@
 //! 5.19): the type in bits 59-63, the offset inverted in bits 9-58 (the L1TF mitigation), and
 //! the software bits soft-dirty (bit 1), uffd-wp (bit 2) and exclusive (bit 3).
 
-use super::SwpPteArch;
-use crate::pgtable::swp::{SwpEntry, SwpPteBits};
+use super::{SwpPteArch, SwpPteMasks};
+use crate::pgtable::swp::SwpEntry;
 
 /// _PAGE_PRESENT (arch/x86/include/asm/pgtable_types.h): bit 0.
 pub const X86_PAGE_PRESENT: u64 = 1 << 0;
@@ -38,36 +38,6 @@ pub const fn is_swap_pte(raw: u64) -> bool {
     !none && raw & (X86_PAGE_PRESENT | X86_PAGE_PROTNONE) == 0
 }
 
-/// x86-64: swp_entry_to_pte incl. the arch __swp_entry encoding (inverted offset), plus the swap PTE bits
-pub fn encode_swap_pte(e: SwpEntry, bits: SwpPteBits) -> u64 {
-    // __swp_entry(): the complemented offset is pushed up until its excess bits fall off the
-    // top, then brought back down so it starts at bit 9; the type occupies the top 5 bits.
-    // Inverting makes a small offset set the high physical-address bits (L1TF mitigation).
-    let off = (!e.offset) << X86_SWP_OFFSET_SHIFT >> X86_SWP_TYPE_BITS;
-    let typ = u64::from(e.typ) << (64 - X86_SWP_TYPE_BITS);
-    // pte_swp_mksoft_dirty() / pte_swp_mkuffd_wp() / pte_swp_mkexclusive()
-    off | typ
-        | (u64::from(bits.soft_dirty) * X86_PAGE_SWP_SOFT_DIRTY)
-        | (u64::from(bits.uffd_wp) * X86_PAGE_SWP_UFFD_WP)
-        | (u64::from(bits.exclusive) * X86_PAGE_SWP_EXCLUSIVE)
-}
-
-/// x86-64: is_swap_pte + pte_to_swp_entry (pte_swp_clear_flags, __swp_type, __swp_offset); None if not a swap PTE.
-pub fn decode_swap_pte(raw: u64) -> Option<(SwpEntry, SwpPteBits)> {
-    if !is_swap_pte(raw) {
-        return None;
-    }
-    let bits = SwpPteBits {
-        soft_dirty: raw & X86_PAGE_SWP_SOFT_DIRTY != 0,
-        uffd_wp: raw & X86_PAGE_SWP_UFFD_WP != 0,
-        exclusive: raw & X86_PAGE_SWP_EXCLUSIVE != 0,
-    };
-    let v = raw & !(X86_PAGE_SWP_SOFT_DIRTY | X86_PAGE_SWP_UFFD_WP | X86_PAGE_SWP_EXCLUSIVE);
-    let typ = (v >> (64 - X86_SWP_TYPE_BITS)) as u32;
-    let offset = (!v) << X86_SWP_TYPE_BITS >> X86_SWP_OFFSET_SHIFT;
-    Some((SwpEntry::new(typ, offset), bits))
-}
-
 /// The x86-64 format.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct X86_64;
@@ -75,14 +45,28 @@ pub struct X86_64;
 impl SwpPteArch for X86_64 {
     const NAME: &'static str = "x86_64";
     const MAX_SWP_OFFSET: u64 = X86_SWP_MAX_OFFSET;
+    const MASKS: SwpPteMasks = SwpPteMasks {
+        soft_dirty: X86_PAGE_SWP_SOFT_DIRTY,
+        uffd_wp: X86_PAGE_SWP_UFFD_WP,
+        exclusive: X86_PAGE_SWP_EXCLUSIVE,
+    };
+    #[inline]
     fn is_swap_pte(raw: u64) -> bool {
         is_swap_pte(raw)
     }
-    fn encode(e: SwpEntry, bits: SwpPteBits) -> u64 {
-        encode_swap_pte(e, bits)
+    #[inline]
+    fn entry_to_pte(e: SwpEntry) -> u64 {
+        // __swp_entry(): the complemented offset is pushed up until its excess bits fall off
+        // the top, then brought back down so it starts at bit 9; the type occupies the top 5
+        // bits. Inverting makes a small offset set the high physical-address bits (L1TF).
+        let off = (!e.offset) << X86_SWP_OFFSET_SHIFT >> X86_SWP_TYPE_BITS;
+        off | (u64::from(e.typ) << (64 - X86_SWP_TYPE_BITS))
     }
-    fn decode(raw: u64) -> Option<(SwpEntry, SwpPteBits)> {
-        decode_swap_pte(raw)
+    #[inline]
+    fn pte_to_entry(raw: u64) -> SwpEntry {
+        let typ = (raw >> (64 - X86_SWP_TYPE_BITS)) as u32;
+        let offset = (!raw) << X86_SWP_TYPE_BITS >> X86_SWP_OFFSET_SHIFT;
+        SwpEntry::new(typ, offset)
     }
 }
 
@@ -104,7 +88,7 @@ mod tests {
 
     /// Encode (type, offset) with bit combination `b`.
     fn enc(typ: u32, offset: u64, b: u8) -> u64 {
-        encode_swap_pte(SwpEntry::new(typ, offset), pb(b))
+        X86_64::encode(SwpEntry::new(typ, offset), pb(b))
     }
 
     /// The one (entry, bits) combination whose encoding is all-zero, hence pte_none().
@@ -134,11 +118,11 @@ mod tests {
                 assert_eq!(SwpEntry::from_val(e.val()), e);
                 assert_eq!(SwpEntry::from_kind(e.kind()), e);
                 for b in (0..8).map(pb) {
-                    let raw = encode_swap_pte(e, b);
+                    let raw = X86_64::encode(e, b);
                     if encodes_to_none(e, b) {
-                        assert_eq!((raw, decode_swap_pte(raw)), (0, None));
+                        assert_eq!((raw, X86_64::decode(raw)), (0, None));
                     } else {
-                        assert_eq!(decode_swap_pte(raw), Some((e, b)), "{e:?} {b:?}");
+                        assert_eq!(X86_64::decode(raw), Some((e, b)), "{e:?} {b:?}");
                     }
                 }
             }
@@ -167,7 +151,7 @@ mod tests {
             assert_eq!((e.typ, e.kind()), (typ, k));
             assert_eq!(e.is_non_swap(), typ >= MAX_SWAPFILES);
             for b in (0..8).map(pb) {
-                let (d, db) = decode_swap_pte(encode_swap_pte(e, b)).unwrap();
+                let (d, db) = X86_64::decode(X86_64::encode(e, b)).unwrap();
                 assert_eq!((d.kind(), db), (k, b));
             }
         }
@@ -185,7 +169,7 @@ mod tests {
         // uffd-wp marker: type 30 = 0b11110 sets bits 60..63 (0xF000..), offset 1 as above.
         let marker = SwpEntry::from_kind(Marker { bits: 1 });
         let none = SwpPteBits::default();
-        assert_eq!(encode_swap_pte(marker, none), 0xF7FF_FFFF_FFFF_FC00);
+        assert_eq!(X86_64::encode(marker, none), 0xF7FF_FFFF_FFFF_FC00);
         // writable migration entry (type 25 = 0b11001: bits 63, 62, 59 = 0xC800..) for pfn
         // 0x12345: 0x12345 << 9 = 0x0246_8A00, XORed into 0x07FF_FFFF_FFFF_FE00 gives
         // 0x07FF_FFFF_FDB9_7400; soft-dirty (pb(1)) adds bit 1 = 0x2.
@@ -213,35 +197,50 @@ mod tests {
             }
             let raw = enc(typ, offset, 7);
             assert_eq!(raw & !(field | flags), 0); // never _PAGE_PRESENT / _PAGE_PROTNONE
-            assert_eq!(decode_swap_pte(raw | X86_PAGE_PRESENT), None);
-            assert_eq!(decode_swap_pte(raw | X86_PAGE_PROTNONE), None);
+            assert_eq!(X86_64::decode(raw | X86_PAGE_PRESENT), None);
+            assert_eq!(X86_64::decode(raw | X86_PAGE_PROTNONE), None);
         }
         // pte_none() ignores the A/D (KNL erratum) bits.
-        assert_eq!(decode_swap_pte(X86_PAGE_KNL_ERRATUM_MASK), None);
+        assert_eq!(X86_64::decode(X86_PAGE_KNL_ERRATUM_MASK), None);
+    }
+
+    #[test]
+    fn debug_vm_pgtable_conformance() {
+        use crate::pgtable::arch::conformance::*;
+        use crate::pgtable::arch::WithoutExclusive;
+        roundtrip_all::<X86_64>(Some(SwpEntry::new(0, MAX)));
+        bits_independent::<X86_64>();
+        // pfn 0x1234 with _PAGE_PRESENT | RW | USER | ACCESSED | DIRTY and NX (bit 63).
+        let present = 0x8000_0000_0123_4067;
+        debug_vm_pgtable_flags::<X86_64>(present);
+        // PROT_NONE: _PAGE_PROTNONE without _PAGE_PRESENT is still pte_present().
+        let none = [0, 0x20, 0x40, 0x60];
+        not_swap::<X86_64>(&none, &[present, 0x0123_4100, 0x0123_4001]);
+        linux_5_18_has_no_exclusive::<X86_64, WithoutExclusive<X86_64>>();
     }
 
     proptest! {
         #[test]
         fn prop_roundtrip(typ in 0..32u32, offset in 0..=MAX, b in 0..8u8) {
             let (e, b) = (SwpEntry::new(typ, offset), pb(b));
-            let raw = encode_swap_pte(e, b);
+            let raw = X86_64::encode(e, b);
             prop_assert_eq!(raw & (X86_PAGE_PRESENT | X86_PAGE_PROTNONE), 0);
             if encodes_to_none(e, b) {
-                prop_assert_eq!(decode_swap_pte(raw), None);
+                prop_assert_eq!(X86_64::decode(raw), None);
             } else {
-                prop_assert_eq!(decode_swap_pte(raw), Some((e, b)));
+                prop_assert_eq!(X86_64::decode(raw), Some((e, b)));
             }
             prop_assert_eq!(SwpEntry::from_kind(e.kind()), e);
         }
 
         #[test]
         fn prop_decode_any_u64(raw in any::<u64>()) {
-            match decode_swap_pte(raw) {
+            match X86_64::decode(raw) {
                 None => prop_assert!(!is_swap_pte(raw)),
                 Some((e, b)) => {
                     prop_assert!(e.typ < 32 && e.offset <= MAX);
                     // Bits 4..7 carry nothing and are dropped; everything else re-encodes.
-                    prop_assert_eq!(encode_swap_pte(e, b), raw & !0xF0);
+                    prop_assert_eq!(X86_64::encode(e, b), raw & !0xF0);
                 }
             }
         }
