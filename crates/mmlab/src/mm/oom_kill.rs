@@ -49,9 +49,9 @@ impl Kernel {
     /// and its page tables.
     pub(crate) fn oom_badness(&self, pid: Pid) -> u64 {
         let m = &self.mms[self.procs[pid].mm];
-        let rss = (m.rss_anon + m.rss_shmem).max(0) as u64;
+        let rss_and_swap = (m.rss_anon + m.rss_shmem + m.rss_swapents).max(0) as u64;
         let pgtables = table::count_tables(&self.phys, m.pgd) + m.deposited.len() as u64;
-        rss + pgtables
+        rss_and_swap + pgtables
     }
 
     /// select_bad_process(): score every process in turn; a score not lower than the best so

@@ -553,6 +553,39 @@ mod tests {
     }
 
     #[test]
+    fn with_swap_anon_is_scanned_by_swappiness_against_file() {
+        let mut k = with_anon(1024);
+        k.create_zram("zram0", 64 << 20).unwrap();
+        k.swapon(0, "zram0", 0).unwrap();
+        let mut r = Reclaim::new(Gfp::KERNEL, 0, SWAP_CLUSTER_MAX, false);
+        r.priority = 2;
+        // SCAN_FRACT with no costs yet: 60 against 140 of 256 pages.
+        assert_eq!(k.get_scan_count(&r), [76, 0, 0, 0]);
+        // Anon pages written out cost: 100 pages tilt it further towards file.
+        k.lru_note_cost(false, 100);
+        r.anon_cost = k.pgdat.anon_cost;
+        assert_eq!(k.get_scan_count(&r), [45, 0, 0, 0]);
+        k.lru_note_cost(false, 200);
+        assert_eq!(
+            k.pgdat.anon_cost, 150,
+            "past a quarter of the LRU both halve"
+        );
+        r.anon_cost = 0;
+        k.pgdat.swappiness = 200;
+        assert_eq!(k.get_scan_count(&r), [256, 0, 0, 0]);
+        r.priority = 0;
+        k.pgdat.swappiness = 1;
+        assert_eq!(
+            k.get_scan_count(&r),
+            [1024, 0, 0, 0],
+            "SCAN_EQUAL at priority 0"
+        );
+        r.may_swap = false;
+        assert_eq!(k.get_scan_count(&r), [0; 4]);
+        assert_eq!(k.zone_reclaimable_pages(), 1024);
+    }
+
+    #[test]
     fn shrink_active_list_deactivates_referenced_anon_pages_too() {
         let mut k = with_anon(64);
         let list: Vec<Folio> = k
