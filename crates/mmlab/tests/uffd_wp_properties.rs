@@ -412,12 +412,21 @@ impl World {
                     return expect("PAGEOUT on hugetlb", got, Err(Errno::EINVAL));
                 }
                 expect("madvise", got, Ok(()))?;
-                // PAGEOUT with no swap leaves anon mapped; it unmaps shmem (try_to_unmap_one()
-                // keeps uffd-wp as a marker) and keeps the data in the page cache.
-                let g = &mut self.regions[r];
-                if g.kind != Kind::Anon || advice == MADV_DONTNEED {
-                    for i in first..first + count {
-                        g.zap(i as usize);
+                // PAGEOUT with no swap leaves anon mapped; it unmaps the shmem pages it can
+                // isolate (try_to_unmap_one() keeps uffd-wp as a marker) and keeps the data in
+                // the page cache. A page still in another CPU's LRU batch cannot be isolated
+                // and stays mapped (5.19 drains only the caller's batch), so the shadow asks
+                // pagemap which pages went.
+                for i in first..first + count {
+                    let g = &self.regions[r];
+                    let gone = advice == MADV_DONTNEED
+                        || (g.kind != Kind::Anon
+                            && self
+                                .k
+                                .pagemap(self.t, g.addr(i))
+                                .map_or(true, |pm| pm >> 63 == 0));
+                    if gone {
+                        self.regions[r].zap(i as usize);
                     }
                 }
             }
