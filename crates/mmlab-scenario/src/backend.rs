@@ -198,6 +198,12 @@ pub trait Backend {
     }
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
+    /// A step is over: on the model, what other CPUs did meanwhile completes (kswapd) and the
+    /// OOM killer's victims die. Returns the tasks that died so (none on a host, whose
+    /// scenarios do not run out of memory).
+    fn end_step(&mut self) -> Vec<TaskId> {
+        Vec::new()
+    }
     /// Check the backend's invariants after a step (the model's checker; a no-op on a host).
     fn check(&mut self) -> Result<(), String>;
     /// Let `ns` of time pass: the model advances its virtual clock, running the kernel threads

@@ -232,6 +232,19 @@ impl Backend for ModelBackend {
         r
     }
 
+    fn end_step(&mut self) -> Vec<TaskId> {
+        let k = self.k();
+        k.finish_step();
+        let gone = k.take_oom_killed();
+        for t in &gone {
+            self.asleep.remove(t);
+            self.finished.remove(t);
+            self.sys_asleep.remove(t);
+            self.sys_finished.remove(t);
+        }
+        gone
+    }
+
     fn sleeping(&mut self, t: TaskId) -> bool {
         self.sys_asleep.contains_key(&t)
     }

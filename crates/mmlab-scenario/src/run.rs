@@ -446,7 +446,7 @@ impl<B: Backend> Runner<'_, B> {
                     stop(
                         s.pos,
                         format!("a task named `{task}`"),
-                        "no such task (it exited, or was never declared)",
+                        "no such task (it exited or was killed, or was never declared)",
                     )
                 })?;
                 if let Some((line, _)) = self.asleep.get(&t) {
@@ -456,6 +456,10 @@ impl<B: Backend> Runner<'_, B> {
                 }
                 self.addr_hint = None;
                 self.step(t, s.pos, action)?;
+                for gone in self.b.end_step() {
+                    self.tasks.retain(|_, v| *v != gone);
+                    self.asleep.remove(&gone);
+                }
                 self.b.check().map_err(|v| {
                     stop(s.pos, "the model's invariants to hold after this step", v)
                 })?;

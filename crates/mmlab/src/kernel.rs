@@ -57,6 +57,14 @@ pub struct Kernel {
     pub(crate) clock: crate::time::Clock,
     /// The kernel threads that exist.
     pub(crate) kthreads: crate::kthread::Kthreads,
+    /// The zone's watermarks and the sysctls behind them.
+    pub(crate) zone: crate::mm::page_alloc::Zone,
+    /// The node's reclaim state.
+    pub(crate) pgdat: crate::mm::vmscan_lru::Pgdat,
+    /// kswapd.
+    pub(crate) kswapd: crate::mm::kswapd::Kswapd,
+    /// The OOM killer's victims.
+    pub(crate) oom: crate::mm::oom_kill::OomState,
     /// Swap devices and their slot caches.
     pub(crate) swap: crate::mm::swapfile::SwapState,
     /// The swap cache.
@@ -69,7 +77,7 @@ impl Kernel {
     /// A machine built from `cfg`, with no tasks yet.
     pub fn new(cfg: Config) -> Kernel {
         let cpus = cfg.cpus.clamp(1, 64);
-        Kernel {
+        let mut k = Kernel {
             phys: PhysMem::new(cfg.content, cfg.memory_bytes / PAGE_SIZE),
             pages: PageAlloc::new(cfg.memory_bytes),
             lru: crate::mm::swap::LruState {
@@ -98,11 +106,17 @@ impl Kernel {
             uffd: Slab::new(),
             clock: Default::default(),
             kthreads: crate::kthread::Kthreads::boot(),
+            zone: Default::default(),
+            pgdat: Default::default(),
+            kswapd: Default::default(),
+            oom: Default::default(),
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
             cfg,
-        }
+        };
+        k.init_per_zone_wmark_min();
+        k
     }
 
     /// Host bytes the model's memory structures take (frames, struct pages, tables).

@@ -3,16 +3,19 @@
 //! once woken) and what one run of it does, and `Kernel::advance_time` runs every thread
 //! that comes due, in time order, as the clock moves. A run takes no virtual time, and neither
 //! does a step: a thread a step wakes (an mm registering with khugepaged, a sleep knob write)
-//! runs at the next `advance_time`, before anything due later.
+//! runs at the next `advance_time`, before anything due later; kswapd, woken by an
+//! allocation, also runs at the end of the step that woke it (mm/kswapd.rs says why).
 
 use crate::kernel::Kernel;
 use crate::trace::Event;
 
-/// A kernel thread the model runs (kswapd and kdamond will join khugepaged).
+/// A kernel thread the model runs (kdamond will join them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kthread {
     /// mm/khugepaged.c's khugepaged().
     Khugepaged,
+    /// mm/vmscan.c's kswapd() of the one node.
+    Kswapd,
 }
 
 impl Kthread {
@@ -20,6 +23,7 @@ impl Kthread {
     pub fn name(self) -> &'static str {
         match self {
             Kthread::Khugepaged => "khugepaged",
+            Kthread::Kswapd => "kswapd0",
         }
     }
 }
@@ -33,10 +37,11 @@ pub struct Kthreads {
 
 impl Kthreads {
     /// The threads running after boot: khugepaged, which hugepage_init() starts since THP
-    /// `enabled` defaults to madvise.
+    /// `enabled` defaults to madvise, then the node's kswapd (kswapd_init(), a later
+    /// initcall).
     pub fn boot() -> Kthreads {
         Kthreads {
-            running: vec![Kthread::Khugepaged],
+            running: vec![Kthread::Khugepaged, Kthread::Kswapd],
         }
     }
 
@@ -97,17 +102,19 @@ impl Kernel {
     fn kthread_due(&self, t: Kthread) -> Option<u64> {
         match t {
             Kthread::Khugepaged => self.khugepaged_due(),
+            Kthread::Kswapd => self.kswapd_due(),
         }
     }
 
     /// One run of `t`, traced.
-    fn kthread_run_once(&mut self, t: Kthread) {
+    pub(crate) fn kthread_run_once(&mut self, t: Kthread) {
         self.trace(Event::Kthread {
             name: t.name(),
             now_ns: self.clock.now_ns(),
         });
         match t {
             Kthread::Khugepaged => self.khugepaged_run(),
+            Kthread::Kswapd => self.kswapd_run(),
         }
     }
 }

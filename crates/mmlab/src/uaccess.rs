@@ -90,7 +90,13 @@ impl Kernel {
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
             return Err(Signal::Segv);
         }
-        match self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT) {
+        let r = self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT);
+        // A task the OOM killer picked never gets back to the faulting instruction: its
+        // SIGKILL is delivered on the way out of the fault.
+        if self.current_is_oom_victim() {
+            return Err(Signal::Kill);
+        }
+        match r {
             // mm_account_fault(): a fault that completes on a retry is a major one.
             Ok(_) if flags.contains(FaultFlags::TRIED) => Ok(()),
             Ok(r) => {

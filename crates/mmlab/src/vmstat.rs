@@ -46,6 +46,32 @@ pub struct VmStat {
     pub nr_shmem_hugepages: u64,
     /// NR_SHMEM_PMDMAPPED: shmem THPs a PMD maps somewhere, in huge pages.
     pub nr_shmem_pmdmapped: u64,
+    /// ALLOCSTALL_NORMAL / ALLOCSTALL_MOVABLE: direct reclaims, by the zone the gfp mask
+    /// names.
+    pub allocstall_normal: u64,
+    pub allocstall_movable: u64,
+    /// PGREFILL: pages shrink_active_list() looked at.
+    pub pgrefill: u64,
+    /// PGSTEAL_KSWAPD / _DIRECT: pages reclaim freed, by who reclaimed.
+    pub pgsteal_kswapd: u64,
+    pub pgsteal_direct: u64,
+    /// PGSCAN_KSWAPD / _DIRECT: inactive pages reclaim looked at, by who reclaimed.
+    pub pgscan_kswapd: u64,
+    pub pgscan_direct: u64,
+    /// PGSCAN_ANON / _FILE: the same by list type.
+    pub pgscan_anon: u64,
+    pub pgscan_file: u64,
+    /// PGSTEAL_ANON / _FILE.
+    pub pgsteal_anon: u64,
+    pub pgsteal_file: u64,
+    /// KSWAPD_LOW_WMARK_HIT_QUICKLY: kswapd woken during its nap after balancing.
+    pub kswapd_low_wmark_hit_quickly: u64,
+    /// KSWAPD_HIGH_WMARK_HIT_QUICKLY: the node unbalanced again when the nap ended.
+    pub kswapd_high_wmark_hit_quickly: u64,
+    /// PAGEOUTRUN: balance_pgdat() runs.
+    pub pageoutrun: u64,
+    /// OOM_KILL: processes the OOM killer killed.
+    pub oom_kill: u64,
     /// PGACTIVATE: pages moved to an active LRU list.
     pub pgactivate: u64,
     /// PGDEACTIVATE: pages moved to an inactive LRU list.
@@ -123,6 +149,21 @@ impl VmStat {
             "thp_file_mapped" => self.thp_file_mapped,
             "nr_shmem_hugepages" => self.nr_shmem_hugepages,
             "nr_shmem_pmdmapped" => self.nr_shmem_pmdmapped,
+            "allocstall_normal" => self.allocstall_normal,
+            "allocstall_movable" => self.allocstall_movable,
+            "pgrefill" => self.pgrefill,
+            "pgsteal_kswapd" => self.pgsteal_kswapd,
+            "pgsteal_direct" => self.pgsteal_direct,
+            "pgscan_kswapd" => self.pgscan_kswapd,
+            "pgscan_direct" => self.pgscan_direct,
+            "pgscan_anon" => self.pgscan_anon,
+            "pgscan_file" => self.pgscan_file,
+            "pgsteal_anon" => self.pgsteal_anon,
+            "pgsteal_file" => self.pgsteal_file,
+            "kswapd_low_wmark_hit_quickly" => self.kswapd_low_wmark_hit_quickly,
+            "kswapd_high_wmark_hit_quickly" => self.kswapd_high_wmark_hit_quickly,
+            "pageoutrun" => self.pageoutrun,
+            "oom_kill" => self.oom_kill,
             "pgactivate" => self.pgactivate,
             "pgdeactivate" => self.pgdeactivate,
             "pglazyfree" => self.pglazyfree,
@@ -162,11 +203,26 @@ impl VmStat {
         "nr_shmem_hugepages",
         "nr_shmem_pmdmapped",
         "nr_anon_transparent_hugepages",
+        "allocstall_normal",
+        "allocstall_movable",
         "pgactivate",
         "pgdeactivate",
         "pglazyfree",
         "pgfault",
+        "pgrefill",
         "pgreuse",
+        "pgsteal_kswapd",
+        "pgsteal_direct",
+        "pgscan_kswapd",
+        "pgscan_direct",
+        "pgscan_anon",
+        "pgscan_file",
+        "pgsteal_anon",
+        "pgsteal_file",
+        "kswapd_low_wmark_hit_quickly",
+        "kswapd_high_wmark_hit_quickly",
+        "pageoutrun",
+        "oom_kill",
         "thp_fault_alloc",
         "thp_fault_fallback",
         "thp_collapse_alloc",

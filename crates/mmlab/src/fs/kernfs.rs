@@ -107,6 +107,11 @@ pub static DIRS: &[Dir] = &[
         attrs: crate::fs::sysfs_hugetlb::VM_SYSCTLS,
     },
     Dir {
+        path: "/proc/sys/vm",
+        fs: Fs::Sysctl,
+        attrs: crate::mm::page_alloc::RECLAIM_SYSCTLS,
+    },
+    Dir {
         path: "/proc",
         fs: Fs::Procfs,
         attrs: crate::fs::sysfs_proc::PROC_ATTRS,

@@ -78,24 +78,22 @@ pub fn sysfs_streq(written: &str, choice: &str) -> bool {
 /// TMPBUFLEN of proc_get_long(): a number of 21 or more characters is refused.
 const TMPBUFLEN: usize = 22;
 
-/// __do_proc_doulongvec_minmax() writing one unsigned long (a table with maxlen of one
-/// value and no bounds, like vm.nr_hugepages): leading white space is skipped; the number
-/// (proc_get_long() with strtoul_lenient(), base 0) must be followed by white space or the end;
-/// a minus sign or nothing to read is EINVAL. What follows the first number is not consumed:
-/// the write returns short and the rest, written again at a non-zero offset, is ignored
-/// under the default sysctl_writes_strict.
-pub fn proc_doulongvec(buf: &str) -> SysResult<u64> {
+/// proc_get_long() as the sysctl writers call it for one value: leading white space is
+/// skipped; an optional minus sign, then a number (strtoul_lenient(), base 0) that must be
+/// followed by white space or the end; nothing to read, or a value past 64 bits, is EINVAL.
+/// Returns the sign and magnitude. What follows the first number is not consumed: the write
+/// returns short and the rest, written again at a non-zero offset, is ignored under the
+/// default sysctl_writes_strict.
+fn proc_get_long(buf: &str) -> SysResult<(bool, u64)> {
     let s = buf.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\x0b');
     if s.is_empty() {
         return Err(Errno::EINVAL);
     }
     let b = s.as_bytes();
     let len = b.len().min(TMPBUFLEN - 1);
-    let tmp = &b[..len];
-    if tmp[0] == b'-' && b.len() > 1 {
-        return Err(Errno::EINVAL);
-    }
-    if !tmp[0].is_ascii_digit() {
+    let neg = b[0] == b'-';
+    let tmp = &b[usize::from(neg)..len];
+    if !tmp.first().is_some_and(u8::is_ascii_digit) {
         return Err(Errno::EINVAL);
     }
     let (digits, base) = fixup_radix(tmp, 0);
@@ -108,9 +106,29 @@ pub fn proc_doulongvec(buf: &str) -> SysResult<u64> {
         return Err(Errno::EINVAL);
     }
     match b.get(used) {
-        None | Some(b' ' | b'\t' | b'\n') => Ok(val),
+        None | Some(b' ' | b'\t' | b'\n') => Ok((neg, val)),
         Some(_) => Err(Errno::EINVAL),
     }
+}
+
+/// __do_proc_doulongvec_minmax() writing one unsigned long (a table with maxlen of one
+/// value and no bounds, like vm.nr_hugepages): proc_get_long(), where a minus sign is EINVAL.
+pub fn proc_doulongvec(buf: &str) -> SysResult<u64> {
+    match proc_get_long(buf)? {
+        (false, v) => Ok(v),
+        (true, _) => Err(Errno::EINVAL),
+    }
+}
+
+/// proc_dointvec_minmax() writing one int: proc_get_long(), then EINVAL for a value
+/// outside int or outside [min, max] (do_proc_dointvec_minmax_conv()).
+pub fn proc_dointvec_minmax(buf: &str, min: i32, max: i32) -> SysResult<i32> {
+    let (neg, v) = proc_get_long(buf)?;
+    let v = if neg { -(v as i128) } else { v as i128 };
+    i32::try_from(v)
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or(Errno::EINVAL)
 }
 
 #[cfg(test)]
@@ -168,5 +186,22 @@ mod tests {
         assert_eq!(proc_doulongvec("abc"), Err(Errno::EINVAL));
         assert_eq!(proc_doulongvec("18446744073709551616"), Err(Errno::EINVAL));
         assert_eq!(proc_doulongvec("000000000000000000001"), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn proc_dointvec_minmax_takes_signs_and_bounds() {
+        assert_eq!(proc_dointvec_minmax("60\n", 0, 200), Ok(60));
+        assert_eq!(proc_dointvec_minmax(" -0", 0, 200), Ok(0));
+        assert_eq!(proc_dointvec_minmax("0x10", 0, 200), Ok(16));
+        assert_eq!(proc_dointvec_minmax("201", 0, 200), Err(Errno::EINVAL));
+        assert_eq!(proc_dointvec_minmax("-1", 0, 200), Err(Errno::EINVAL));
+        assert_eq!(proc_dointvec_minmax("-5", -10, 10), Ok(-5));
+        assert_eq!(
+            proc_dointvec_minmax("2147483648", 0, i32::MAX),
+            Err(Errno::EINVAL),
+            "past int"
+        );
+        assert_eq!(proc_dointvec_minmax("-", 0, 200), Err(Errno::EINVAL));
+        assert_eq!(proc_dointvec_minmax("7z", 0, 200), Err(Errno::EINVAL));
     }
 }

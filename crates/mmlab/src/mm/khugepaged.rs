@@ -357,6 +357,7 @@ impl Kernel {
                 slots.collect(i);
             }
         }
+        self.set_recommended_min_free_kbytes();
     }
 
     /// wake_up_interruptible(&khugepaged_wait): each sleep ends if its condition now holds

@@ -372,9 +372,10 @@ impl Kernel {
     }
 
     /// __vm_enough_memory() in the default heuristic overcommit mode: refuse only a single
-    /// request larger than all memory.
+    /// request larger than all memory and swap.
     pub(crate) fn vm_enough_memory(&self, pages: u64) -> SysResult<()> {
-        if pages > self.cfg.memory_bytes >> PAGE_SHIFT {
+        let swap = self.total_swap_pages().max(0) as u64;
+        if pages > (self.cfg.memory_bytes >> PAGE_SHIFT) + swap {
             Err(Errno::ENOMEM)
         } else {
             Ok(())

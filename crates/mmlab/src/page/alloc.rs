@@ -101,6 +101,19 @@ impl PageAlloc {
         Some(pfn)
     }
 
+    /// The free-area test of __zone_watermark_ok(): could rmqueue() hand out a block of
+    /// `order` now?
+    pub(crate) fn has_free_area(&self, order: u32) -> bool {
+        match order {
+            0 => self.nr_free > 0,
+            HPAGE_ORDER => {
+                !self.free_blocks.is_empty()
+                    || self.next_fresh.div_ceil(HPAGE_NR) * HPAGE_NR + HPAGE_NR <= self.end_pfn
+            }
+            _ => false,
+        }
+    }
+
     /// __free_one_page(): `1 << order` frames whose last reference went return to the free
     /// lists (a 2 MiB block stays whole).
     pub(crate) fn free_block(&mut self, pfn: Pfn, order: u32) {
