@@ -59,6 +59,8 @@ impl Kernel {
         }
         if shadow & SHADOW_WORKINGSET != 0 {
             self.pages.folio_set(f, PageFlags::WORKINGSET);
+            // A refault of a page that was active: the list it came from costs reclaim.
+            self.lru_note_cost(file, nr);
             let v = &mut self.vmstat;
             if file {
                 v.workingset_restore_file += nr;
