@@ -12,6 +12,7 @@ pub mod hugetlb_pool;
 pub mod procfs;
 pub mod proto;
 pub mod swap_areas;
+pub mod swap_bench;
 pub mod sysfs;
 pub mod thp_knobs;
 pub mod uffd_bench;

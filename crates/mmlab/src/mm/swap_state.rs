@@ -48,6 +48,25 @@ pub struct SwapCache {
     last_ra: u32,
 }
 
+impl SwapCache {
+    /// Host bytes the swap cache's index takes, for the memory-per-swapped-page benchmark: an
+    /// estimate of the hash table's heap (hashbrown: a power-of-two number of buckets of which
+    /// 7/8 are usable, each holding a key and value plus a control byte, and one group of 16
+    /// control bytes more). Shadows left by reclaim count as entries too.
+    pub fn host_bytes(&self) -> usize {
+        let cap = self.slots.capacity();
+        if cap == 0 {
+            return 0;
+        }
+        let buckets = if cap < 8 {
+            (cap + 1).next_power_of_two()
+        } else {
+            (cap * 8 / 7).next_power_of_two()
+        };
+        buckets * (std::mem::size_of::<(u64, CacheSlot)>() + 1) + 16
+    }
+}
+
 impl Kernel {
     /// The swap-cache page of an entry, if any (no side effects).
     pub(crate) fn swap_cache_page(&self, e: SwpEntry) -> Option<Pfn> {
