@@ -39,6 +39,10 @@ pub enum Rule {
     /// swap PTE with the exclusive bit is the slot's only reference: else a page is lost,
     /// freed twice, or written over by another one.
     SwapMapCountsReferences,
+    /// A page is in the swap cache exactly when it has PG_swapcache, its private names the
+    /// slot it sits in, it is swap-backed, and one a swap PTE still names is not
+    /// PG_anon_exclusive: else a fault finds a stale page or two owners write one page.
+    SwapCacheMatchesPages,
     /// A special PTE maps the zero page read-only: it is the only page mapped without a
     /// struct-page reference, and a write to it must fault and COW.
     SpecialMapsZeroPage,
@@ -582,6 +586,7 @@ impl Kernel {
                 )
             })?;
         }
+        self.swap_cache_matches_pages(census)?;
         for e in &census.swap_exclusive {
             Rule::SwapMapCountsReferences.check(census.swap[e] == 1, || {
                 format!(
@@ -591,6 +596,50 @@ impl Kernel {
             })?;
         }
         Ok(())
+    }
+
+    /// [`Rule::SwapCacheMatchesPages`].
+    fn swap_cache_matches_pages(&self, census: &Census) -> Result<(), Violation> {
+        let mut cached = 0u64;
+        for (&v, s) in &self.swap_cache.slots {
+            let crate::mm::swap_state::CacheSlot::Page(pfn) = *s else {
+                continue;
+            };
+            cached += 1;
+            let e = SwpEntry::from_val(v);
+            let page = self.pages.page(pfn);
+            let f = self.pages.folio(pfn);
+            let holds = self.pages.folio_test(f, PageFlags::SWAPCACHE)
+                && self.pages.folio_test(f, PageFlags::SWAPBACKED)
+                && self.page_swap_entry(pfn) == e
+                && !(census.swap.contains_key(&e) && page.anon_exclusive());
+            Rule::SwapCacheMatchesPages.check(holds, || {
+                format!(
+                    "{e:?} holds {pfn:?} with flags {:?}, private {:#x}",
+                    page.flags, page.private
+                )
+            })?;
+        }
+        let flagged = self
+            .pages
+            .pfns()
+            .filter(|&p| {
+                let page = self.pages.page(p);
+                !page.test(PageFlags::BUDDY)
+                    && !page.test(PageFlags::TAIL)
+                    && page.test(PageFlags::SWAPCACHE)
+            })
+            .map(|p| self.pages.folio_nr_pages(self.pages.folio(p)))
+            .sum::<u64>();
+        Rule::SwapCacheMatchesPages.check(
+            flagged == cached && cached == self.vmstat.nr_swapcached,
+            || {
+                format!(
+                "{flagged} pages have PG_swapcache, the swap cache holds {cached}, NR_SWAPCACHE {}",
+                self.vmstat.nr_swapcached
+            )
+            },
+        )
     }
 
     /// [`Rule::SpecialMapsZeroPage`].

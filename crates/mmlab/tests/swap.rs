@@ -159,3 +159,119 @@ fn swapon_errors_are_linuxs() {
         "first automatic priority"
     );
 }
+
+fn thp(k: &mut Kernel, t: Tid, byte: u8) -> u64 {
+    k.thp_sysfs_write("enabled", "always").unwrap();
+    let raw = k
+        .mmap(t, 0, 4 << 20, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    let h = raw.next_multiple_of(2 << 20);
+    k.memset(t, h, byte, 2 << 20).unwrap();
+    assert_eq!(k.vmstat.nr_anon_transparent_hugepages, 1, "a THP backs it");
+    h
+}
+
+#[test]
+fn a_pmd_mapped_thp_goes_to_zram_whole() {
+    let (mut k, t) = with_swap(true);
+    let h = thp(&mut k, t, 0x6d);
+    let (out, whole) = (k.vmstat.pswpout, k.vmstat.thp_swpout);
+    k.madvise(t, h, 2 << 20, MADV_PAGEOUT).unwrap();
+    assert_eq!(k.vmstat.thp_swpout - whole, 1);
+    assert_eq!(k.vmstat.pswpout - out, 512);
+    assert_eq!(k.vmstat.thp_swpout_fallback, 0);
+    // try_to_unmap() split the PMD: 512 swap PTEs, consecutive slots of one cluster.
+    let first = k.pagemap(t, h).unwrap();
+    assert_eq!(first & PM_SWAP, PM_SWAP);
+    let last = k.pagemap(t, h + (2 << 20) - PAGE).unwrap();
+    assert_eq!((last >> 5) - (first >> 5), 511);
+    assert_eq!((first >> 5) % 512, 0, "a whole cluster");
+    k.check_invariants().unwrap();
+    for i in (0..512).step_by(37) {
+        assert_eq!(k.load(t, h + i * PAGE), Ok(0x6d));
+    }
+    k.check_invariants().unwrap();
+}
+
+#[test]
+fn a_thp_on_a_swap_file_is_split_and_swapped_page_by_page() {
+    let (mut k, t) = with_swap(false);
+    let h = thp(&mut k, t, 0x4b);
+    k.madvise(t, h, 2 << 20, MADV_PAGEOUT).unwrap();
+    assert_eq!(k.vmstat.thp_swpout, 0);
+    assert_eq!(k.vmstat.thp_swpout_fallback, 1);
+    assert_eq!(k.vmstat.pswpout, 512);
+    k.check_invariants().unwrap();
+    assert_eq!(k.load(t, h + 100 * PAGE), Ok(0x4b));
+    k.check_invariants().unwrap();
+}
+
+#[test]
+fn mincore_counts_a_swapped_page_while_the_swap_cache_holds_it() {
+    for (zram, want) in [(false, 1), (true, 0)] {
+        let (mut k, t) = with_swap(zram);
+        let p = anon(&mut k, t, 1, 0x21);
+        k.madvise(t, p, PAGE, MADV_PAGEOUT).unwrap();
+        let vec = anon(&mut k, t, 1, 0xee);
+        k.mincore(t, p, PAGE, vec).unwrap();
+        assert_eq!(k.load(t, vec), Ok(want), "zram {zram}");
+    }
+}
+
+#[test]
+fn smaps_counts_shmem_pages_out_on_swap() {
+    let (mut k, t) = with_swap(true);
+    let p = k
+        .mmap(t, 0, 4 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    k.memset(t, p, 0x42, 4 * PAGE).unwrap();
+    k.madvise(t, p, 2 * PAGE, MADV_PAGEOUT).unwrap();
+    let swap = |k: &Kernel| {
+        let (_, s) = k.smaps(t, p).unwrap().unwrap();
+        s.swap
+    };
+    assert_eq!(swap(&k), 2 * PAGE);
+    assert_eq!(k.load(t, p), Ok(0x42));
+    assert_eq!(swap(&k), PAGE, "the page read back left swap");
+    k.check_invariants().unwrap();
+}
+
+#[test]
+fn khugepaged_swaps_pages_back_in_before_it_collapses() {
+    let (mut k, t) = with_swap(false);
+    let raw = k
+        .mmap(t, 0, 4 << 20, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    let h = raw.next_multiple_of(2 << 20);
+    k.memset(t, h, 0x39, 2 << 20).unwrap();
+    assert_eq!(
+        k.vmstat.nr_anon_transparent_hugepages, 0,
+        "madvise mode, no hint yet"
+    );
+    k.madvise(t, h + 8 * PAGE, 16 * PAGE, MADV_PAGEOUT).unwrap();
+    assert_eq!(k.pagemap(t, h + 8 * PAGE).unwrap() & PM_SWAP, PM_SWAP);
+    k.madvise(t, raw, 4 << 20, MADV_HUGEPAGE).unwrap();
+    // Every PTE was touched since, so enough are young for the swap-in (referenced >= 256).
+    let scan = "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs";
+    k.sysfs_write(scan, "1").unwrap();
+    k.advance_time(2_000_000_000);
+    assert_eq!(k.vmstat.nr_anon_transparent_hugepages, 1, "collapsed");
+    assert_eq!(k.load(t, h + 10 * PAGE), Ok(0x39));
+    assert_eq!(
+        k.meminfo("SwapTotal").unwrap() - k.meminfo("SwapFree").unwrap(),
+        256
+    );
+    k.check_invariants().unwrap();
+}
+
+#[test]
+fn munmap_of_a_page_read_back_from_the_swap_cache_frees_its_slot() {
+    let (mut k, t) = with_swap(false);
+    let p = anon(&mut k, t, 1, 0x64);
+    k.madvise(t, p, PAGE, MADV_PAGEOUT).unwrap();
+    assert_eq!(k.load(t, p), Ok(0x64));
+    assert_eq!(k.meminfo("SwapCached"), Some(4), "read back: still cached");
+    k.munmap(t, p, PAGE).unwrap();
+    assert_eq!(k.meminfo("SwapCached"), Some(0));
+    k.check_invariants().unwrap();
+}

@@ -356,8 +356,29 @@ impl Kernel {
             s: &mut s,
         };
         let _ = walk_page_range(&mut &*self, mm, vma.start, vma.end, &mut w);
+        s.swap += self.shmem_swap_usage(&vma);
         s.thp_eligible = self.transparent_hugepage_active(&vma) as u64;
         Ok(Some(((vma.end - vma.start) >> 10, s)))
+    }
+
+    /// smap_gather_stats()'s shmem part (shmem_swap_usage()): the swap entries of the file
+    /// in the VMA's range count in Swap when the mapping is shared or read-only; a private
+    /// writable one counts them only where its entry is none (check_shmem_swap, done by
+    /// the walk), since a COW copy may stand in for the file's page.
+    fn shmem_swap_usage(&self, vma: &Vma) -> u64 {
+        if !shmem_whole_swap(vma) {
+            return 0;
+        }
+        let pages = (vma.end - vma.start) / PAGE_SIZE;
+        self.shmem_swapped_in(vma, vma.pgoff..vma.pgoff + pages)
+    }
+
+    /// Bytes of the file's pages `range` that are out on swap (shmem_partial_swap_usage()).
+    fn shmem_swapped_in(&self, vma: &Vma, range: std::ops::Range<u64>) -> u64 {
+        let Backing::File(ino) = vma.backing else {
+            return 0;
+        };
+        self.inodes[ino].i_mapping.swap_entries(range).len() as u64 * PAGE_SIZE
     }
 
     /// smaps_account(): one PTE-mapped page or one PMD-mapped THP (`compound`). A page whose
@@ -541,6 +562,25 @@ struct SmapsWalk<'a> {
     s: &'a mut Smaps,
 }
 
+/// Does smaps count a shmem VMA's swapped pages all at once (shared or read-only), rather
+/// than at its none entries (check_shmem_swap)?
+fn shmem_whole_swap(vma: &Vma) -> bool {
+    matches!(vma.backing, Backing::File(_))
+        && !vma.is_hugetlb()
+        && (vma.flags & VM_SHARED != 0 || vma.flags & VM_WRITE == 0)
+}
+
+impl SmapsWalk<'_> {
+    /// smaps_pte_hole() / the pte_none() case of smaps_pte_entry() with check_shmem_swap.
+    fn shmem_hole(&mut self, k: &Kernel, start: u64, end: u64) {
+        let v = self.vma;
+        if matches!(v.backing, Backing::File(_)) && !v.is_hugetlb() && !shmem_whole_swap(v) {
+            let (a, b) = (v.linear_page_index(start), v.linear_page_index(end));
+            self.s.swap += k.shmem_swapped_in(v, a..b);
+        }
+    }
+}
+
 impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
     fn pmd_entry(
         &mut self,
@@ -579,7 +619,13 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
         })
     }
 
-    fn pte_entry(&mut self, k: &mut &'k Kernel, _: u64, _: PteSlot, e: PteKind) -> ControlFlow<()> {
+    fn pte_entry(
+        &mut self,
+        k: &mut &'k Kernel,
+        addr: u64,
+        _: PteSlot,
+        e: PteKind,
+    ) -> ControlFlow<()> {
         let locked = self.vma.flags & VM_LOCKED != 0;
         match e {
             PteKind::Present(p) if !p.special() => {
@@ -593,9 +639,14 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
                 self.s.swap += PAGE_SIZE;
                 self.s.swap_pss += (PAGE_SIZE << PSS_SHIFT) / count;
             }
+            PteKind::None => self.shmem_hole(k, addr, addr + PAGE_SIZE),
             // Markers and the zero page count for nothing.
-            PteKind::Present(_) | PteKind::None | PteKind::Swp(..) => {}
+            PteKind::Present(_) | PteKind::Swp(..) => {}
         }
         ControlFlow::Continue(())
+    }
+
+    fn pte_hole(&mut self, k: &mut &'k Kernel, start: u64, end: u64) {
+        self.shmem_hole(k, start, end);
     }
 }

@@ -846,6 +846,9 @@ impl Kernel {
         let Some((pmd, pgtable)) = self.mm_find_pmd(mm, haddr) else {
             return ScanResult::PmdNull;
         };
+        if !self.collapse_huge_page_swapin(mm, vma, haddr) {
+            return ScanResult::Fail;
+        }
         // pmdp_collapse_flush(): no CPU may use the small entries while they are copied.
         let old_pmd = table::get_pmd(&self.phys, pmd);
         table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
@@ -876,12 +879,51 @@ impl Kernel {
             self.phys.copy(src, new.page(i));
             self.mms[mm].rss_anon -= 1;
             self.page_remove_rmap(src);
-            self.put_page(src);
+            self.free_page_and_swap_cache(src);
         }
         // The emptied PTE table is deposited with the new huge entry.
         self.thp_install_new_anon(mm, vma, haddr, new, pgtable);
         self.khugepaged.pages_collapsed += 1;
         ScanResult::Succeed
+    }
+
+    /// __collapse_huge_page_swapin(): each swap entry of the range is faulted back in
+    /// (do_swap_page() with FAULT_FLAG_ALLOW_RETRY, a read: the page comes back read-only),
+    /// then this CPU's LRU batch is drained so the pages hold no extra reference. False if
+    /// a swap-in failed.
+    fn collapse_huge_page_swapin(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> bool {
+        let Some((pmd, _)) = self.mm_find_pmd(mm, haddr) else {
+            return false;
+        };
+        let mut swapped_in = 0;
+        for i in 0..HPAGE_NR {
+            let address = haddr + i * crate::hw::PAGE_SIZE;
+            let Some(slot) = table::pte_offset(&self.phys, pmd, address) else {
+                continue;
+            };
+            let orig = table::get(&self.phys, slot);
+            let PteKind::Swp(crate::pgtable::swp::SwpKind::Swap { typ, offset }, bits) =
+                orig.kind()
+            else {
+                continue;
+            };
+            swapped_in += 1;
+            let mut vmf = crate::mm::memory::Vmf::new(
+                mm,
+                vma.for_fault(),
+                address,
+                crate::mm::vm_fault::FaultFlags::ALLOW_RETRY,
+            );
+            (vmf.pmd, vmf.pte, vmf.orig_pte) = (Some(pmd), Some(slot), orig);
+            let e = crate::pgtable::swp::SwpEntry::new(typ, offset);
+            if self.do_swap_page(&mut vmf, e, bits).is_err() {
+                return false;
+            }
+        }
+        if swapped_in > 0 {
+            self.lru_add_drain();
+        }
+        true
     }
 
     /// THP_SCAN_EXCEED_NONE_PTE / THP_SCAN_EXCEED_SHARED_PTE for a PTE scan that stopped there.
@@ -991,8 +1033,14 @@ impl Kernel {
         let f = self.pages.folio(pfn);
         let lru = self.pages.folio_test(f, PageFlags::LRU);
         let locked = self.pages.folio_test(f, PageFlags::LOCKED);
-        // is_refcount_suitable(): no references beyond the mappings (no GUP pins).
-        let refs_ok = self.pages.folio_ref_count(f) == self.pages.folio_mapcount(f);
+        // is_refcount_suitable(): no references beyond the mappings and the swap cache's
+        // (no GUP pins).
+        let cache_refs = if self.pages.folio_test(f, PageFlags::SWAPCACHE) {
+            self.pages.folio_nr_pages(f) as i32
+        } else {
+            0
+        };
+        let refs_ok = self.pages.folio_ref_count(f) == self.pages.folio_mapcount(f) + cache_refs;
         if w.isolate {
             // A THP is checked and isolated once.
             let first_visit = !self.pages.folio_test_large(f) || w.seen_compound.insert(f);

@@ -113,7 +113,18 @@ impl Kernel {
     /// mincore_page(): is the file page at `index` in the page cache and uptodate? (A
     /// swapped-out shmem page would be looked for in the swap cache, which arrives with swap.)
     fn mincore_page(&self, ino: Ino, index: u64) -> u8 {
-        self.inodes[ino].i_mapping.page(index).is_some_and(|pfn| {
+        // find_get_incore_page(): a shmem page out on swap counts while the swap cache
+        // still holds it.
+        let pfn = match self.inodes[ino].i_mapping.entry(index) {
+            Some(crate::mm::filemap::Slot::Swap(e)) => self.swap_cache_page(e),
+            s => s.and_then(|s| s.page()),
+        };
+        self.uptodate(pfn)
+    }
+
+    /// A page that exists and is uptodate, as mincore counts residency.
+    fn uptodate(&self, pfn: Option<crate::page::Pfn>) -> u8 {
+        pfn.is_some_and(|pfn| {
             self.pages
                 .folio_test(self.pages.folio(pfn), PageFlags::UPTODATE)
         }) as u8
@@ -184,9 +195,10 @@ impl<'k> MmWalk<&'k Kernel> for MincoreWalk<'_> {
                 k.mincore_unmapped_range(self.vma, addr, addr + PAGE_SIZE, self.vec);
                 return ControlFlow::Continue(());
             }
-            // A swapped-out page is resident while the swap cache holds it; the model has
-            // no swap devices yet, so no swap entry exists to ask about.
-            PteKind::Swp(SwpKind::Swap { .. }, _) => 0,
+            // A swapped-out page is resident while the swap cache holds it.
+            PteKind::Swp(SwpKind::Swap { typ, offset }, _) => {
+                k.uptodate(k.swap_cache_page(crate::pgtable::swp::SwpEntry::new(typ, offset)))
+            }
             // Migration, hwpoison and device entries count as uptodate.
             PteKind::Swp(_, _) => 1,
         };

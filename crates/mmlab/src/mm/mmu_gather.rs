@@ -89,8 +89,9 @@ impl Kernel {
         tlb.freed_tables = false;
         tlb.cleared_ptes = false;
         tlb.cleared_pmds = false;
+        // free_pages_and_swap_cache(): a page nothing maps any more leaves the swap cache.
         for pfn in std::mem::take(&mut tlb.pages) {
-            self.put_page(pfn);
+            self.free_page_and_swap_cache(pfn);
         }
     }
 

@@ -201,6 +201,19 @@ impl Kernel {
         }
     }
 
+    /// free_page_and_swap_cache(): drop a reference to a page just unmapped; if nothing maps
+    /// it any more its swap-cache copy goes first (free_swap_cache()).
+    pub(crate) fn free_page_and_swap_cache(&mut self, pfn: Pfn) {
+        let f = self.pages.folio(pfn);
+        if self.pages.folio_test(f, PageFlags::SWAPCACHE)
+            && self.pages.folio_mapcount(f) == 0
+            && !self.pages.folio_test(f, PageFlags::LOCKED)
+        {
+            self.try_to_free_swap(f);
+        }
+        self.put_page(pfn);
+    }
+
     /// lookup_swap_cache(): the cached page of an entry; a page read ahead that is found
     /// counts as a read-ahead hit (swap_ra_hit, and feeds the next window).
     pub(crate) fn lookup_swap_cache(&mut self, e: SwpEntry) -> Option<Pfn> {
