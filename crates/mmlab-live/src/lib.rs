@@ -9,6 +9,7 @@ pub mod host;
 pub mod host_state;
 pub mod hostlock;
 pub mod hugetlb_pool;
+pub mod memcg;
 pub mod procfs;
 pub mod proto;
 pub mod swap_areas;

@@ -4,6 +4,9 @@
 //! - MADV_PAGEOUT of anonymous memory and the touch that swaps it all back, as the anchor
 //!   pageout_bench.c: each page gets 64 distinct bytes and a last byte, the whole range is paged
 //!   out with one madvise, then the first byte of every page is read back and checked.
+//! - Reclaim by pressure: a process in a v1 memory cgroup limited to SIZE (under a parent of
+//!   our own, `memcg`) fills 2x SIZE of anonymous memory; the rate is /proc/vmstat's pswpout
+//!   over the fill's wall time.
 //!
 //! Each measured run is a child process (forked, its own process group, ended if this process
 //! is interrupted), so the memory it swaps is nobody else's; one discarded warm-up, then
@@ -15,6 +18,7 @@ use mmlab_scenario::backend::{Skip, SwapDev, SwapSetup};
 
 use crate::bench::{figure, os_err, samples, HostFigure};
 use crate::hostlock::HostLock;
+use crate::memcg::MemCg;
 use crate::{host_state, procfs, swap_areas};
 
 const PAGE: usize = 4096;
@@ -232,6 +236,45 @@ pub fn pageout_rates(
     })?;
     let (outs, ins): (Vec<f64>, Vec<f64>) = runs.into_iter().unzip();
     Ok((figure(outs, "pages/s")?, figure(ins, "pages/s")?))
+}
+
+/// A child in a memory cgroup limited to `limit` bytes fills twice that much anonymous memory
+/// with zram swap present: pages swapped out (pswpout) per second of the fill.
+pub fn pressure_swapout_rate(
+    turn: &HostLock,
+    limit: usize,
+    reps: usize,
+) -> Result<HostFigure, String> {
+    let n = 2 * limit.div_ceil(PAGE);
+    let _zram = Zram::on(turn, 2 * (n * PAGE) as u64)?;
+    let cg = MemCg::new(turn, "pressure", limit as u64)?;
+    let rates = samples(reps, || {
+        let (out0, _) = pswp()?;
+        let [secs, ..] = in_child(
+            |pid| cg.enter(pid),
+            || {
+                let Some(p) = child_map(n * PAGE) else {
+                    return [0.0; 4];
+                };
+                let t0 = Instant::now();
+                for i in 0..n {
+                    fill_page(p, i);
+                }
+                [t0.elapsed().as_secs_f64(), 0.0, 0.0, 0.0]
+            },
+        )?;
+        let (out1, _) = pswp()?;
+        let wrote = out1 - out0;
+        if secs <= 0.0 || (wrote as usize) < n / 4 {
+            return Err(format!(
+                "the host swapped out {wrote} pages while {n} pages were filled under a \
+                 {} MiB limit",
+                limit >> 20
+            ));
+        }
+        Ok(wrote as f64 / secs)
+    })?;
+    figure(rates, "pages/s")
 }
 
 #[cfg(test)]

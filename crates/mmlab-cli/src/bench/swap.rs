@@ -1,12 +1,14 @@
 //! The swap rows of `mmlab bench` (issue 11): MADV_PAGEOUT of anonymous memory to zram and the
 //! touch that brings it back, beside the host's (`mmlab_live::swap_bench`, after the anchor
-//! pageout_bench.c), and the host memory the model spends per swapped-out page.
+//! pageout_bench.c), the host memory the model spends per swapped-out page, and reclaim by
+//! pressure (filling twice the memory with swap present) beside the host's under a memory
+//! cgroup limit.
 
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mmlab::uapi::*;
-use mmlab::{Kernel, Tid};
+use mmlab::{Config, ContentMode, Kernel, Profile, Tid};
 use mmlab_live::swap_bench as host;
 use mmlab_live::HostLock;
 
@@ -131,6 +133,82 @@ pub(super) fn pageout_rows(turn: &HostLock, bytes: u64, runs: usize) -> Vec<Row>
     ]
 }
 
+/// One run on the model: a kernel with `memory` = `limit` and a zram device fills twice
+/// `limit` of anonymous memory; pages reclaimed to swap (pswpout) per second of the fill. Err
+/// when the model cannot fill it (no reclaim under pressure: the store fails).
+pub(super) fn model_pressure(limit: u64) -> Result<f64, String> {
+    let mut cfg = Config::new(Profile::Linux519);
+    cfg.content = ContentMode::Tagged;
+    cfg.memory_bytes = limit;
+    let mut k = Kernel::new(cfg);
+    let t = k.spawn_process(0).map_err(|e| format!("spawn: {e:?}"))?;
+    let fill = 2 * limit;
+    zram_on(&mut k, t, 2 * fill);
+    // The model's __vm_enough_memory() leaves swap out of its heuristic (5.19 counts
+    // totalram + total_swap_pages): map the fill in pieces of half the memory.
+    let piece = limit / 2;
+    let pieces: Vec<u64> = (0..fill / piece)
+        .map(|_| {
+            let p = anon_map(&mut k, t, piece);
+            k.madvise(t, p, piece, MADV_NOHUGEPAGE).expect("nohugepage");
+            p
+        })
+        .collect();
+    let n = fill / PAGE;
+    let out0 = k.counter("pswpout").expect("pswpout");
+    let start = Instant::now();
+    for i in 0..n {
+        let a = pieces[(i * PAGE / piece) as usize] + i * PAGE % piece;
+        k.store(t, a, tag(i)).map_err(|s| {
+            format!(
+                "the store to page {i} of {n} with memory {} MiB failed ({s:?}): no reclaim \
+                 under pressure",
+                limit >> 20
+            )
+        })?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let reclaimed = k.counter("pswpout").expect("pswpout") - out0;
+    if reclaimed == 0 {
+        return Err("the fill swapped nothing out".into());
+    }
+    Ok(reclaimed as f64 / secs)
+}
+
+/// Reclaim by pressure: the model's pages reclaimed per second beside the host's pswpout rate
+/// (no target). None, with a note giving the host's figure, when the model cannot reclaim.
+pub(super) fn pressure_row(turn: &HostLock, limit: u64, runs: usize) -> Option<Row> {
+    let bar = progress(runs as u64, "model fill of 2x memory");
+    let model: Result<Vec<f64>, String> = (0..runs)
+        .map(|_| {
+            let r = model_pressure(limit);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    let bar = spinner("host fill of 2x a memory cgroup's limit (zram)");
+    let host = host::pressure_swapout_rate(turn, limit as usize, runs);
+    bar.finish_and_clear();
+    let host = host_or_note(host, "reclaim by pressure");
+    match model {
+        Ok(rates) => Some(Row::new(
+            "reclaim by pressure",
+            Quantity::Rate("pages/s"),
+            Spread::of(rates),
+            host.map(|h| Spread::of_host(&h, runs, 1.0)),
+            Target::Report,
+        )),
+        Err(e) => {
+            let h = host.map_or("-".into(), |h| {
+                format!("{} pages/s", super::table::si(h.value, ""))
+            });
+            eprintln!("reclaim by pressure: model: {e} (row left out; host median {h})");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +218,13 @@ mod tests {
         let (out, back, per_page) = model_pageout(4 << 20);
         assert!(out > 0.0 && back > 0.0, "{out} {back}");
         assert!(per_page > 0.0, "swapping out costs host memory: {per_page}");
+    }
+
+    #[test]
+    fn a_small_fill_of_twice_the_memory_reclaims_or_says_why_not() {
+        match model_pressure(8 << 20) {
+            Ok(rate) => assert!(rate > 0.0),
+            Err(e) => assert!(e.contains("no reclaim under pressure"), "{e}"),
+        }
     }
 }
