@@ -1,7 +1,7 @@
 //! Every change this process makes to the host, kept so that it can always be undone: the files
 //! it writes (transparent_hugepage/ knobs, the hugetlb pool's size) with the value each held
-//! before, the process groups of the agents it started, and (kept by `swap_areas`) the swap
-//! areas it made. The live backend gives a scenario's
+//! before, the process groups of the agents it started, and (kept by `swap_areas` and `memcg`)
+//! the swap areas and memory cgroups it made. The live backend gives a scenario's
 //! changes back when the scenario ends; dropping the `HostLock` gives back whatever is left (a
 //! panic unwinding through its holder included); SIGINT, SIGTERM and SIGHUP end the agents,
 //! give everything back and exit with 128 + the signal's number.
@@ -56,10 +56,18 @@ pub fn restore(which: impl Fn(&str) -> bool) {
     restore_in(&mut journal(), which);
 }
 
-/// Give back every file this process changed and every swap area it made.
+/// Give back every file this process changed, every memory cgroup and every swap area it made.
 pub fn restore_all() {
     restore(|_| true);
+    remove_cgroups();
     give_back_swap();
+}
+
+/// Remove the memory cgroups (`memcg`), saying on stderr what could not be.
+fn remove_cgroups() {
+    if let Err(e) = crate::memcg::remove_all() {
+        eprintln!("mmlab: removing the memory cgroups: {e}");
+    }
 }
 
 /// Give back the swap areas (`swap_areas`), saying on stderr what could not be.
@@ -168,6 +176,7 @@ fn watch(read_end: i32) {
     let mut j = journal();
     let changed = j.len();
     restore_in(&mut j, |_| true);
+    remove_cgroups();
     give_back_swap();
     eprintln!(
         "mmlab: interrupted by signal {sig}; {changed} host setting(s) restored, agents ended"

@@ -14,8 +14,8 @@
 //!   `HostLock::share_with` hands the lock to a child the caller starts.
 //! - Taking the lock also arranges for the host to be given back on SIGINT, SIGTERM and SIGHUP
 //!   (`host_state`), and dropping a `HostLock` restores whatever was changed under it. The
-//!   first taker in a process also gives back the swap areas a run killed outright left
-//!   (`swap_areas::recover`).
+//!   first taker in a process also gives back the swap areas and memory cgroups a run killed
+//!   outright left (`swap_areas::recover`, `memcg::recover`).
 
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -82,7 +82,9 @@ impl HostLock {
             HELD.get_or_init(|| held);
             host_state::restore_on_signals()?;
             // The host is ours: what a run killed outright left is given back first.
-            for what in crate::swap_areas::recover()? {
+            let mut left = crate::swap_areas::recover()?;
+            left.extend(crate::memcg::recover()?);
+            for what in left {
                 let _ = writeln!(
                     std::io::stderr(),
                     "mmlab: gave back {what}, left by a killed run"

@@ -119,9 +119,13 @@ impl Kernel {
         k
     }
 
-    /// Host bytes the model's memory structures take (frames, struct pages, tables).
+    /// Host bytes the model's memory structures take (frames, struct pages, tables, and the
+    /// swap devices and swap cache, whose sizes are estimates from capacities).
     pub fn host_bytes(&self) -> usize {
-        self.phys.host_bytes() + self.pages.host_bytes()
+        self.phys.host_bytes()
+            + self.pages.host_bytes()
+            + self.swap.host_bytes()
+            + self.swap_cache.host_bytes()
     }
 
     /// Start or stop recording trace events.

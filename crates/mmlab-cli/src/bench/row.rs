@@ -79,6 +79,8 @@ pub enum Target {
     RateAtLeast(f64),
     /// At most this, whatever the host does.
     AtMost(f64),
+    /// No target: the figures are reported side by side.
+    Report,
 }
 
 impl Target {
@@ -90,6 +92,7 @@ impl Target {
             Target::Cheaper(k) => format!("model cost <= host / {k}"),
             Target::RateAtLeast(r) => format!(">= {}/s on one core", super::table::si(r, "")),
             Target::AtMost(b) => format!("<= {b} bytes"),
+            Target::Report => "none (reported)".into(),
         }
     }
 
@@ -101,6 +104,7 @@ impl Target {
             Target::Cheaper(k) => host.is_some_and(|h| model * k <= h),
             Target::RateAtLeast(r) => model >= r,
             Target::AtMost(b) => model <= b,
+            Target::Report => true,
         }
     }
 }
@@ -193,5 +197,7 @@ mod tests {
             ">= 100 M/s on one core"
         );
         assert_eq!(Target::AtMost(64.0).describe(), "<= 64 bytes");
+        assert_eq!(Target::Report.describe(), "none (reported)");
+        assert!(Target::Report.met(1.0, None), "nothing to miss");
     }
 }

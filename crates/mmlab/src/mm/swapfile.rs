@@ -118,6 +118,24 @@ pub struct SwapInfo {
 }
 
 impl SwapInfo {
+    /// Host bytes this device's structures take beyond the struct itself (an estimate, see
+    /// `SwapState::host_bytes`): swap_map, the continuations, the cluster arrays, the
+    /// per-slot store and the name.
+    pub fn host_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let clusters = self.clusters.as_ref().map_or(0, |c| {
+            c.count.capacity() * size_of::<u32>()
+                + c.huge.capacity() * size_of::<bool>()
+                + c.free.capacity() * size_of::<u64>()
+                + c.percpu.capacity() * size_of::<Option<(u64, u64)>>()
+        });
+        self.swap_map.capacity()
+            + btree_bytes::<u64, u64>(self.cont.len())
+            + clusters
+            + self.store.host_bytes()
+            + self.name.capacity()
+    }
+
     /// swap_count(): the references of PTEs to a slot (continuations included), or
     /// SWAP_MAP_SHMEM for a slot a shmem page-cache entry owns.
     pub fn swap_count(&self, offset: u64) -> u64 {
@@ -215,6 +233,31 @@ enum Resolved {
 }
 
 impl SwapState {
+    /// Host bytes the swap devices take (swap_map, continuations, clusters, the per-slot store,
+    /// names) with the slot caches and the declared objects, for the memory-per-swapped-page
+    /// benchmark. An estimate from capacities and element sizes: a Vec or VecDeque counts
+    /// `capacity * size_of::<T>()`, a BTreeMap `btree_bytes` (the allocator's own overhead is
+    /// not counted).
+    pub fn host_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let devices = self.devices.capacity() * size_of::<Option<SwapInfo>>()
+            + self
+                .devices
+                .iter()
+                .flatten()
+                .map(SwapInfo::host_bytes)
+                .sum::<usize>();
+        let objects = btree_bytes::<String, SwapObject>(self.objects.len())
+            + self.objects.keys().map(String::capacity).sum::<usize>();
+        let slots = self.slots.capacity() * size_of::<(VecDeque<SwpEntry>, Vec<SwpEntry>)>()
+            + self
+                .slots
+                .iter()
+                .map(|(c, r)| (c.capacity() + r.capacity()) * size_of::<SwpEntry>())
+                .sum::<usize>();
+        devices + objects + slots
+    }
+
     /// The active device of type `typ`.
     pub fn si(&self, typ: u32) -> Option<&SwapInfo> {
         self.devices.get(typ as usize)?.as_ref()
@@ -240,6 +283,28 @@ impl SwapState {
             },
         }
     }
+}
+
+/// An estimate of the heap a `BTreeMap<K, V>` of `len` entries takes: std's nodes hold up to
+/// 11 entries (keys and values in arrays, a parent pointer, index and length); inserting in
+/// ascending order, as slots are mostly allocated, leaves about 6 in each leaf; one internal
+/// node (a leaf plus 12 edge pointers) per 6 nodes below it.
+pub(crate) fn btree_bytes<K, V>(len: usize) -> usize {
+    use std::mem::size_of;
+    const CAPACITY: usize = 11;
+    const FILL: usize = 6;
+    if len == 0 {
+        return 0;
+    }
+    let leaf = CAPACITY * (size_of::<K>() + size_of::<V>()) + size_of::<usize>() + 4;
+    let internal = leaf + (CAPACITY + 1) * size_of::<usize>();
+    let mut bytes = len.div_ceil(FILL) * leaf;
+    let mut nodes = len.div_ceil(FILL);
+    while nodes > 1 {
+        nodes = nodes.div_ceil(FILL);
+        bytes += nodes * internal;
+    }
+    bytes
 }
 
 /// A small deterministic generator standing in for prandom_u32_max() at swapon.
