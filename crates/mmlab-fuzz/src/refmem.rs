@@ -4,8 +4,11 @@
 //! makes the end of a file SIGBUS) rather than from the model's page tables and struct pages.
 //!
 //! An address space is a map from user page to what backs it; a file is a map from page index
-//! to data. Where Linux leaves a choice (MADV_FREE may drop a page or not) or the shadow lost
-//! track (a call that failed half way), bytes and outcomes become unknown: nothing is guessed.
+//! to data. Where the shadow lost track (a call that failed half way), bytes and outcomes
+//! become unknown: nothing is guessed. Where Linux leaves a choice, the shadow keeps both: a
+//! page MADV_FREE made lazy reads its old data or, once reclaim discarded it, zero throughout
+//! (until a write makes it an ordinary page again), and the first load that tells them apart
+//! settles which. Swapping itself is invisible to data.
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -39,6 +42,20 @@ pub enum Data {
     Zero,
     Unknown,
     Bytes(Rc<Bytes>),
+    /// A private anonymous page MADV_FREE made lazy: one of two pages.
+    Lazy(Rc<Lazy>),
+}
+
+/// A lazily freed page (MADV_FREE): `keep` if reclaim left it, `dropped` if reclaim discarded
+/// it (zero, then what was written since). While `live` (nothing written since MADV_FREE)
+/// reclaim may still discard it; a write dirties the page (5.19's try_to_unmap_one() keeps a
+/// dirty lazyfree page), so which of the two it is no longer changes, though the shadow may
+/// not know yet.
+#[derive(Clone, Debug)]
+pub struct Lazy {
+    keep: Data,
+    dropped: Data,
+    live: bool,
 }
 
 impl Data {
@@ -58,6 +75,55 @@ impl Data {
             Data::Zero => Some(0),
             Data::Unknown => None,
             Data::Bytes(b) => (b.known[off / 64] >> (off % 64) & 1 == 1).then_some(b.val[off]),
+            Data::Lazy(l) => match (l.keep.get(off), l.dropped.get(off)) {
+                (Some(k), Some(d)) if k == d => Some(k),
+                _ => None,
+            },
+        }
+    }
+
+    /// The byte a load at `off` reads and another it may read instead (a lazily freed page
+    /// reclaim may have discarded); (None, None) when unknown.
+    pub fn choices(&self, off: usize) -> (Option<u8>, Option<u8>) {
+        match self {
+            Data::Lazy(l) => match (l.keep.get(off), l.dropped.get(off)) {
+                (Some(k), Some(d)) if k == d => (Some(k), None),
+                (Some(k), Some(d)) => (Some(k), Some(d)),
+                _ => (None, None),
+            },
+            d => (d.get(off), None),
+        }
+    }
+
+    /// MADV_FREE: the page becomes lazy. A lazy page already written since an earlier
+    /// MADV_FREE would have three possible pasts: the shadow forgets it.
+    fn lazy(&mut self) {
+        *self = match std::mem::replace(self, Data::Unknown) {
+            Data::Zero => Data::Zero,
+            Data::Unknown => Data::Unknown,
+            Data::Lazy(l) if l.live => Data::Lazy(l),
+            Data::Lazy(_) => Data::Unknown,
+            d @ Data::Bytes(_) => Data::Lazy(Rc::new(Lazy {
+                keep: d,
+                dropped: Data::Zero,
+                live: true,
+            })),
+        }
+    }
+
+    /// A load at `off` read `v`: settle a lazy page if `v` tells its two pages apart.
+    fn read(&mut self, off: usize, v: u8) {
+        let Data::Lazy(l) = self else {
+            return;
+        };
+        let (k, d) = (l.keep.get(off), l.dropped.get(off));
+        if k == d {
+            return;
+        }
+        if d == Some(v) {
+            *self = l.dropped.clone();
+        } else if k == Some(v) && !l.live {
+            *self = l.keep.clone();
         }
     }
 
@@ -68,7 +134,7 @@ impl Data {
                 val: [0; PAGE as usize],
                 known: [!0; PAGE as usize / 64],
             }),
-            Data::Unknown => Rc::new(Bytes {
+            Data::Unknown | Data::Lazy(_) => Rc::new(Bytes {
                 val: [0; PAGE as usize],
                 known: [0; PAGE as usize / 64],
             }),
@@ -84,6 +150,13 @@ impl Data {
     pub fn fill(&mut self, from: usize, to: usize, v: Option<u8>) {
         if from == 0 && to == PAGE as usize {
             *self = Data::filled(v);
+            return;
+        }
+        if let Data::Lazy(l) = self {
+            let l = Rc::make_mut(l);
+            l.keep.fill(from, to, v);
+            l.dropped.fill(from, to, v);
+            l.live = false;
             return;
         }
         let b = self.bytes_mut();
@@ -240,6 +313,16 @@ pub struct Expect {
     pub fault: Option<Option<Signal>>,
     /// The byte a load reads if it completes.
     pub byte: Option<u8>,
+    /// Another byte it may read instead: zero, where reclaim may have discarded a lazily
+    /// freed page.
+    pub alt: Option<u8>,
+}
+
+impl Expect {
+    /// Does a load reading `v` contradict the expectation?
+    pub fn wrong(&self, v: u8) -> bool {
+        self.byte.is_some_and(|b| b != v) && self.alt != Some(v)
+    }
 }
 
 /// The shadow's memory: address spaces and files.
@@ -635,20 +718,20 @@ impl RefMem {
         let Some(vp) = m.pages.get(&(addr & !(PAGE - 1))) else {
             return Expect {
                 fault: m.layout_known.then_some(Some(Signal::Segv)),
-                byte: None,
+                ..Expect::default()
             };
         };
         let off = (addr & (PAGE - 1)) as usize;
-        let byte = match &vp.back {
+        let (byte, alt) = match &vp.back {
             Back::Unknown { .. }
             | Back::File {
                 cow: Cow::Maybe, ..
-            } => None,
+            } => (None, None),
             Back::Anon(d)
             | Back::File {
                 cow: Cow::Copy(d), ..
-            } => d.get(off),
-            Back::File { file, idx, .. } => self.files[*file].data(*idx).get(off),
+            } => d.choices(off),
+            Back::File { file, idx, .. } => (self.files[*file].data(*idx).get(off), None),
         };
         let fault = match vp.prot {
             None => None,
@@ -677,12 +760,28 @@ impl RefMem {
                     .map(|inside| (!inside).then_some(Signal::Bus)),
             },
         };
-        Expect { fault, byte }
+        Expect { fault, byte, alt }
     }
 
     /// A load (or touch) at `addr` completed.
     pub fn loaded(&mut self, mm: MmId, addr: u64) {
         self.commit_read(mm, addr);
+    }
+
+    /// A load at `addr` completed and read `v`: a lazily freed page may be settled by it.
+    pub fn loaded_value(&mut self, mm: MmId, addr: u64, v: u8) {
+        self.commit_read(mm, addr);
+        let off = (addr & (PAGE - 1)) as usize;
+        if let Some(Vpage {
+            back: Back::Anon(d),
+            ..
+        }) = self
+            .mms
+            .get_mut(&mm)
+            .and_then(|m| m.pages.get_mut(&(addr & !(PAGE - 1))))
+        {
+            d.read(off, v);
+        }
     }
 
     /// A store of `v` (None: an unknown byte) at `addr` completed.
@@ -811,7 +910,7 @@ impl RefMem {
         };
         match advice {
             MADV_DONTNEED | MADV_DONTNEED_LOCKED => self.zap(mm, start, end),
-            MADV_FREE => self.forget_contents(mm, start, end),
+            MADV_FREE => self.free(mm, start, end),
             MADV_REMOVE => self.remove(mm, start, end),
             MADV_POPULATE_READ => self.populate(mm, start, end, false),
             MADV_POPULATE_WRITE => self.populate(mm, start, end, true),
@@ -828,6 +927,25 @@ impl RefMem {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// MADV_FREE (madvise_free_single_vma()): private anonymous pages become lazy (old data
+    /// or, after reclaim, zero); elsewhere 5.19 refuses it (EINVAL), so a success there is a
+    /// range the shadow does not know.
+    fn free(&mut self, mm: MmId, start: u64, end: u64) {
+        let Some(m) = self.mms.get_mut(&mm) else {
+            return;
+        };
+        let mut other = vec![];
+        for (&a, vp) in Self::range(m, start, end) {
+            match &mut vp.back {
+                Back::Anon(d) if !vp.huge => d.lazy(),
+                _ => other.push(a),
+            }
+        }
+        for a in other {
+            self.forget_contents(mm, a, a + PAGE);
         }
     }
 
@@ -1219,7 +1337,7 @@ mod tests {
     }
 
     #[test]
-    fn mremap_moves_contents_and_free_makes_them_unknown() {
+    fn mremap_moves_contents_and_free_makes_them_lazy() {
         let mut m = RefMem::default();
         let p = m.new_mm();
         m.mmap(p, A, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, None, 0);
@@ -1230,11 +1348,54 @@ mod tests {
         assert_eq!(byte(&m, p, new + PAGE + 1), Some(5));
         assert_eq!(byte(&m, p, new + 2 * PAGE), Some(0));
         m.madvise(p, new, 2 * PAGE, MADV_FREE);
+        let e = m.predict(p, new + PAGE + 1, false);
         assert_eq!(
-            byte(&m, p, new + PAGE + 1),
-            None,
+            (e.byte, e.alt),
+            (Some(5), Some(0)),
             "MADV_FREE may or may not drop it"
         );
+        assert!(!e.wrong(5) && !e.wrong(0) && e.wrong(6));
+    }
+
+    #[test]
+    fn a_lazy_page_reads_old_data_or_zero_until_a_load_settles_it() {
+        let mut m = RefMem::default();
+        let p = m.new_mm();
+        m.mmap(p, A, 2 * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, None, 0);
+        m.write_range(p, A, A + 2 * PAGE, Some(0x11));
+        m.madvise(p, A, 2 * PAGE, MADV_FREE);
+        // Read back as it was: still lazy (reclaim may yet discard it).
+        m.loaded_value(p, A + 3, 0x11);
+        assert_eq!(m.predict(p, A + 4, false).alt, Some(0));
+        // Read as zero: it was discarded, an ordinary zero page from now on.
+        m.loaded_value(p, A + 3, 0);
+        let e = m.predict(p, A + 4, false);
+        assert_eq!((e.byte, e.alt), (Some(0), None));
+        // A write ends the lazy state: the written byte is certain, the rest is one page or
+        // the other until a load tells.
+        m.stored(p, A + PAGE, Some(0x22));
+        let e = m.predict(p, A + PAGE, false);
+        assert_eq!((e.byte, e.alt), (Some(0x22), None));
+        let e = m.predict(p, A + PAGE + 1, false);
+        assert_eq!((e.byte, e.alt), (Some(0x11), Some(0)));
+        m.loaded_value(p, A + PAGE + 1, 0x11);
+        let e = m.predict(p, A + PAGE + 2, false);
+        assert_eq!(
+            (e.byte, e.alt),
+            (Some(0x11), None),
+            "kept, and no longer lazy"
+        );
+        // fork copies the lazy state; freeing a page written since is forgotten.
+        m.madvise(p, A, PAGE, MADV_FREE);
+        let c = m.fork_mm(p);
+        assert_eq!(m.predict(c, A, false).byte, Some(0));
+        m.madvise(p, A + PAGE, PAGE, MADV_FREE);
+        let e = m.predict(p, A + PAGE + 2, false);
+        assert_eq!((e.byte, e.alt), (Some(0x11), Some(0)), "lazy again");
+        m.stored(p, A + PAGE, Some(0x33));
+        m.madvise(p, A + PAGE, PAGE, MADV_FREE);
+        let e = m.predict(p, A + PAGE, false);
+        assert_eq!((e.byte, e.alt), (None, None));
     }
 
     #[test]

@@ -808,6 +808,10 @@ impl Gen<'_> {
         if misplaced && self.chance(0.7) {
             name = "MADV_DONTNEED";
         }
+        // With swap on, pageout really swaps: spend more advice on it.
+        if self.has_swap() && self.chance(0.2) {
+            name = "MADV_PAGEOUT";
+        }
         let advice = uapi(name);
         let may_sleep = matches!(
             advice,
@@ -888,6 +892,9 @@ impl Gen<'_> {
         let mut a = start;
         while a < start + len {
             let e = self.b.predict(id, a, false);
+            if e.alt.is_some() {
+                return false;
+            }
             match (e.fault, e.byte, want) {
                 (Some(None), Some(b), None) => want = Some(b),
                 (Some(None), Some(b), Some(w)) if b == w => {}

@@ -9,6 +9,7 @@
 mod files;
 mod mem;
 mod probes;
+mod swap;
 mod sysfs;
 mod tasks;
 pub mod text;
@@ -89,6 +90,7 @@ pub fn generate(seed: u64, cfg: &GenConfig, out: &mut Vec<String>) {
         cpus: 2,
         hugepages: 0,
         settled: vec![],
+        swaps: vec![],
         steps: 0,
     };
     g.run(seed);
@@ -217,6 +219,8 @@ pub(crate) struct Gen<'a> {
     /// sysfs files whose value the case fixed (its `thp` settings, its writes), which the
     /// host shows as the model does.
     settled: Vec<String>,
+    /// The swap areas the header declares.
+    swaps: Vec<swap::SwapArea>,
     steps: usize,
 }
 
@@ -286,6 +290,7 @@ impl Gen<'_> {
         if self.chance(0.2) {
             self.out.push("thp use_zero_page 0".into());
         }
+        self.swap_header();
         if self.cfg.host {
             return;
         }
@@ -407,6 +412,10 @@ impl Gen<'_> {
             (2, Self::repeat_something),
             (3, Self::model_probe_something),
             (3, Self::time_something),
+            (
+                if self.swaps.is_empty() { 0 } else { 8 },
+                Self::swap_something,
+            ),
         ];
         if sleepers && self.chance(0.4) {
             return self.handle_something(t);

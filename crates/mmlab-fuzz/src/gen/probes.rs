@@ -151,6 +151,9 @@ impl Gen<'_> {
             let usable: Vec<&(String, u64)> = fields
                 .iter()
                 .filter(|(k, _)| k != "lazyfree" || !host)
+                // Only fields the language names (the model prints `swappss`, which the
+                // scenario language's table did not list when this was written).
+                .filter(|(k, _)| mmlab_scenario::lang::SMAPS_FIELDS.contains(&k.as_str()))
                 .collect();
             let (k, v) = usable.get((pick * usable.len() as f64) as usize)?;
             Some(format!("expect smaps({}).{k} == {v}", addr(&r.var, off)))
