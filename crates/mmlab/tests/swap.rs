@@ -275,3 +275,22 @@ fn munmap_of_a_page_read_back_from_the_swap_cache_frees_its_slot() {
     assert_eq!(k.meminfo("SwapCached"), Some(0));
     k.check_invariants().unwrap();
 }
+
+#[test]
+fn swapoff_that_cannot_get_pages_fails_enomem_and_keeps_the_device() {
+    let (mut k, t) = with_swap(true);
+    let p = anon(&mut k, t, 4, 0x5c);
+    k.madvise(t, p, 4 * PAGE, MADV_PAGEOUT).unwrap();
+    let total = k.meminfo("SwapTotal");
+    // The second page read back cannot be allocated.
+    k.fail_page_alloc(1, 1);
+    assert_eq!(k.swapoff(t, "zram0"), Err(Errno::ENOMEM));
+    assert_eq!(k.meminfo("SwapTotal"), total, "reinserted");
+    assert!(k.proc_swaps().contains("zram0"));
+    k.check_invariants().unwrap();
+    for i in 0..4 {
+        assert_eq!(k.load(t, p + i * PAGE), Ok(0x5c));
+    }
+    assert_eq!(k.swapoff(t, "zram0"), Ok(0));
+    k.check_invariants().unwrap();
+}
