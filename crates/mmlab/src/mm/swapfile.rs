@@ -560,7 +560,11 @@ impl Kernel {
     }
 
     /// The devices in the order get_swap_pages() tries them: higher priority first; equal
-    /// priorities in turn (each attempt requeues the device it tried).
+    /// priorities in turn (each attempt requeues the device it tried). An automatic
+    /// (negative) priority is 1 on the avail list of the device's own NUMA node only
+    /// (setup_swap_info()); the model's devices, a zram disk and a file on a virtio disk as on
+    /// this host, have no node (swap_node() is NUMA_NO_NODE), so each keeps -prio there and
+    /// automatic areas are used in the order they were swapped on.
     fn swap_avail_order(&mut self) -> Vec<u32> {
         let mut v: Vec<(i32, u32)> = self
             .swap
@@ -573,9 +577,7 @@ impl Kernel {
                     .then_some((si.prio, t as u32))
             })
             .collect();
-        // Automatic (negative) priorities all sit at avail-list priority 1 on the one node.
-        let key = |p: i32| if p < 0 { -1 } else { p };
-        v.sort_by_key(|&(p, t)| (std::cmp::Reverse(key(p)), t));
+        v.sort_by_key(|&(p, t)| (std::cmp::Reverse(p), t));
         let rr = self.swap.rr;
         self.swap.rr = self.swap.rr.wrapping_add(1);
         // Rotate each group of equal priority by the requeue count.
