@@ -585,7 +585,7 @@ impl Kernel {
         let mut i = 0;
         while i < v.len() {
             let j = (i..v.len())
-                .find(|&j| key(v[j].0) != key(v[i].0))
+                .find(|&j| v[j].0 != v[i].0)
                 .unwrap_or(v.len());
             let n = j - i;
             for k in 0..n {
