@@ -591,8 +591,17 @@ impl Kernel {
     }
 
     /// khugepaged_scan_file(): the 512 cache slots from `start`: no THP among them, every page
-    /// referenced only by the cache and its mappings, and at most max_ptes_none holes.
+    /// referenced only by the cache and its mappings, at most max_ptes_swap pages out on swap
+    /// and at most max_ptes_none holes.
     fn khugepaged_scan_file(&mut self, ino: usize, start: u64) -> ScanResult {
+        let swapped = self.inodes[ino]
+            .i_mapping
+            .swap_entries(start..start + HPAGE_NR)
+            .len() as u64;
+        if swapped > self.thp.knobs.max_ptes_swap {
+            self.vmstat.thp_scan_exceed_swap_pte += 1;
+            return ScanResult::ExceedSwapPte;
+        }
         let mut present = 0;
         for (_, pfn) in self.inodes[ino].i_mapping.pages(start..start + HPAGE_NR) {
             if self.thp_head(pfn).is_some() {
@@ -619,6 +628,13 @@ impl Kernel {
     /// takes their place (holes become zeroed pages, charged to the file), and every VMA that
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
     fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
+        // A page out on swap is read back first (shmem_getpage(SGP_NOALLOC)).
+        let swapped = self.inodes[ino].i_mapping.swap_entries(start..start + HPAGE_NR);
+        for (index, _) in swapped {
+            if self.shmem_getpage_gfp(ino, index, None).is_err() {
+                return ScanResult::Fail;
+            }
+        }
         let cached: Vec<(u64, Pfn)> = self.inodes[ino]
             .i_mapping
             .pages(start..start + HPAGE_NR)

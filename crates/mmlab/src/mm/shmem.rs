@@ -114,12 +114,11 @@ impl Kernel {
         }
         if self.shmem_is_huge(ino, vma, index) {
             let hindex = index & !(HPAGE_NR - 1);
-            // shmem_alloc_hugepage(): only into an empty 2 MiB stretch of the file.
-            if self.inodes[ino]
-                .i_mapping
-                .pages(hindex..hindex + HPAGE_NR)
-                .next()
-                .is_none()
+            // shmem_alloc_hugepage(): only into an empty 2 MiB stretch of the file (no page
+            // and no swap entry: shmem_add_to_page_cache() finds a conflict otherwise).
+            let mapping = &self.inodes[ino].i_mapping;
+            if mapping.pages(hindex..hindex + HPAGE_NR).next().is_none()
+                && mapping.swap_entries(hindex..hindex + HPAGE_NR).is_empty()
             {
                 match self.alloc_huge_folio(Gfp::TRANSHUGE_LIGHT | Gfp::ZERO) {
                     Some(f) => {
