@@ -993,7 +993,7 @@ impl Gen<'_> {
                     },
                     BodyOp::Acc(s, a) => match self.b.access(id, *a) {
                         Err(mmlab::Signal::Userfault) => "asleep".to_string(),
-                        Err(sig) => format!("  {tn}: expect {s} faults {}", sig.name()),
+                        Err(sig) => format!("  {}", text::faults(&tn, s, sig)),
                         Ok(v) if matches!(a, Access::Load(_)) => {
                             format!("  {tn}: expect {s} == {}", text::byte(v as u8))
                         }

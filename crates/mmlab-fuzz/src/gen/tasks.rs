@@ -207,7 +207,7 @@ impl Gen<'_> {
                 Err(Signal::Userfault) => format!("{tn}: expect wait() blocks"),
                 Err(sig) => {
                     self.tasks[s].asleep = None;
-                    format!("{tn}: expect wait() faults {}", sig.name())
+                    text::faults(&tn, "wait()", sig)
                 }
                 Ok(v) => {
                     self.tasks[s].asleep = None;

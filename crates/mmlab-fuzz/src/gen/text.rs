@@ -75,3 +75,14 @@ mod tests {
         assert_eq!(flags(&[("A", 1), ("B", 4)], "0"), ("A | B".into(), 5));
     }
 }
+
+/// The line for an access that ended in `sig`: `expect ... faults SIGNAL`, or, for an outcome
+/// the language has no expectation for (a fault livelock: the model's handler keeps
+/// succeeding without mapping anything, where the task would fault until killed), the access
+/// as a comment, so the case replays as written.
+pub fn faults(tn: &str, access: &str, sig: mmlab::Signal) -> String {
+    match sig {
+        mmlab::Signal::Livelock => format!("# {tn}: {access} (a fault livelock)"),
+        sig => format!("{tn}: expect {access} faults {}", sig.name()),
+    }
+}

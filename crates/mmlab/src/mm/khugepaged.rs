@@ -629,7 +629,9 @@ impl Kernel {
     /// could map it with a PMD loses its now empty PTE table so the next fault does.
     fn collapse_file(&mut self, ino: usize, start: u64, new: Folio) -> ScanResult {
         // A page out on swap is read back first (shmem_getpage(SGP_NOALLOC)).
-        let swapped = self.inodes[ino].i_mapping.swap_entries(start..start + HPAGE_NR);
+        let swapped = self.inodes[ino]
+            .i_mapping
+            .swap_entries(start..start + HPAGE_NR);
         for (index, _) in swapped {
             if self.shmem_getpage_gfp(ino, index, None).is_err() {
                 return ScanResult::Fail;

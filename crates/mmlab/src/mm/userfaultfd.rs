@@ -199,7 +199,9 @@ impl Kernel {
             }
             // A page out on swap is read back first (shmem_getpage_gfp() swaps it in).
             let pfn = match inode.i_mapping.entry(index) {
-                Some(crate::mm::filemap::Slot::Swap(_)) => self.shmem_getpage_gfp(ino, index, None)?,
+                Some(crate::mm::filemap::Slot::Swap(_)) => {
+                    self.shmem_getpage_gfp(ino, index, None)?
+                }
                 _ => inode.i_mapping.page(index).ok_or(Errno::EFAULT)?,
             };
             let page = InstallPage {
