@@ -508,11 +508,11 @@ impl Gen<'_> {
             }
             // The shadow's prediction, where the model contradicts it: the line fails.
             _ if contradicted => match (e.fault, e.byte) {
-                (Some(Some(sig)), _) => text::faults(&tn, &text, sig),
+                (Some(Some(sig)), _) => text::faults(&tn, text, sig),
                 (_, Some(b)) if load => format!("{tn}: expect {text} == {}", text::byte(b)),
                 _ => format!("{tn}: expect {text} == 0"),
             },
-            Err(sig) => text::faults(&tn, &text, sig),
+            Err(sig) => text::faults(&tn, text, sig),
             Ok(v) if load => format!("{tn}: expect {text} == {}", text::byte(v as u8)),
             Ok(_) => format!("{tn}: {text}"),
         };
