@@ -55,6 +55,17 @@ pub fn flags(chosen: &[(&str, u64)], zero: &str) -> (String, u64) {
     (text, chosen.iter().fold(0, |a, f| a | f.1))
 }
 
+/// The line for an access that ended in `sig`: `expect ... faults SIGNAL`, or, for an outcome
+/// the language has no expectation for (a fault livelock: the model's handler keeps
+/// succeeding without mapping anything, where the task would fault until killed), the access
+/// as a comment, so the case replays as written.
+pub fn faults(tn: &str, access: &str, sig: mmlab::Signal) -> String {
+    match sig {
+        mmlab::Signal::Livelock => format!("# {tn}: {access} (a fault livelock)"),
+        sig => format!("{tn}: expect {access} faults {}", sig.name()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,16 +84,5 @@ mod tests {
         assert_eq!(addr("p", PAGE as i64 + 17), "p + PAGE_SIZE + 17");
         assert_eq!(flags(&[], "PROT_NONE"), ("PROT_NONE".into(), 0));
         assert_eq!(flags(&[("A", 1), ("B", 4)], "0"), ("A | B".into(), 5));
-    }
-}
-
-/// The line for an access that ended in `sig`: `expect ... faults SIGNAL`, or, for an outcome
-/// the language has no expectation for (a fault livelock: the model's handler keeps
-/// succeeding without mapping anything, where the task would fault until killed), the access
-/// as a comment, so the case replays as written.
-pub fn faults(tn: &str, access: &str, sig: mmlab::Signal) -> String {
-    match sig {
-        mmlab::Signal::Livelock => format!("# {tn}: {access} (a fault livelock)"),
-        sig => format!("{tn}: expect {access} faults {}", sig.name()),
     }
 }
