@@ -43,6 +43,9 @@ pub enum Rule {
     /// slot it sits in, it is swap-backed, and one a swap PTE still names is not
     /// PG_anon_exclusive: else a fault finds a stale page or two owners write one page.
     SwapCacheMatchesPages,
+    /// No swap write is in flight between steps: the model completes a pass's writes when
+    /// the pass ends (page_io.rs), so a page left under writeback could never be freed.
+    SwapWritesCompleteWithTheirPass,
     /// A special PTE maps the zero page read-only: it is the only page mapped without a
     /// struct-page reference, and a write to it must fault and COW.
     SpecialMapsZeroPage,
@@ -281,6 +284,12 @@ impl Kernel {
             self.rss_matches_tables(mm, m, &rss)?;
             self.tlb_not_more_permissive(mm, m)?;
         }
+        Rule::SwapWritesCompleteWithTheirPass.check(self.swap_io_pending.is_empty(), || {
+            format!(
+                "{} folios still under swap writeback",
+                self.swap_io_pending.len()
+            )
+        })?;
         self.swap_map_counts_references(&census)?;
         let cached = self.page_cache_refs();
         let frames = self.check_frames(&census, &cached)?;

@@ -294,3 +294,27 @@ fn swapoff_that_cannot_get_pages_fails_enomem_and_keeps_the_device() {
     assert_eq!(k.swapoff(t, "zram0"), Ok(0));
     k.check_invariants().unwrap();
 }
+
+#[test]
+fn pressure_reclaims_anonymous_memory_to_a_swap_file_and_keeps_every_byte() {
+    let mut cfg = mmlab::Config::default();
+    cfg.memory_bytes = 64 << 20;
+    let mut k = Kernel::new(cfg);
+    let t = k.spawn_process(0).unwrap();
+    k.create_swap_file("swap0", 128 << 20, SwapFileKind::Mkswap)
+        .unwrap();
+    k.swapon(t, "swap0", 0).unwrap();
+    let pages = (96 << 20) / PAGE;
+    let p = k
+        .mmap(t, 0, pages * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    for i in 0..pages {
+        k.store(t, p + i * PAGE, (i % 251) as u8 + 1).unwrap();
+    }
+    assert!(k.vmstat.pswpout > 0, "reclaim wrote to swap");
+    k.check_invariants().unwrap();
+    for i in 0..pages {
+        assert_eq!(k.load(t, p + i * PAGE), Ok((i % 251) as u8 + 1), "page {i}");
+    }
+    k.check_invariants().unwrap();
+}

@@ -272,6 +272,8 @@ impl Kernel {
         let written = self.vmstat.nr_vmscan_write;
         let (reclaimed, kept) = self.shrink_folio_list(list, sc);
         self.move_pages_to_lru(kept);
+        // The swap-file writes this pass started complete now (see page_io.rs).
+        self.swap_io_complete();
         let v = &mut self.vmstat;
         *if sc.kswapd {
             &mut v.pgsteal_kswapd
