@@ -297,9 +297,10 @@ fn swapoff_that_cannot_get_pages_fails_enomem_and_keeps_the_device() {
 
 #[test]
 fn pressure_reclaims_anonymous_memory_to_a_swap_file_and_keeps_every_byte() {
-    let mut cfg = mmlab::Config::default();
-    cfg.memory_bytes = 64 << 20;
-    let mut k = Kernel::new(cfg);
+    let mut k = Kernel::new(mmlab::Config {
+        memory_bytes: 64 << 20,
+        ..Default::default()
+    });
     let t = k.spawn_process(0).unwrap();
     k.create_swap_file("swap0", 128 << 20, SwapFileKind::Mkswap)
         .unwrap();
