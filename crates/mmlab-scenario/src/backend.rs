@@ -38,7 +38,11 @@ pub enum ModelProbe {
     /// Drop a reference GetPage took, by PFN.
     PutPage(u64),
     /// Store a byte into a frame through a reference GetPage holds (a DMA completing).
-    DmaWrite { pfn: u64, off: u64, byte: u8 },
+    DmaWrite {
+        pfn: u64,
+        off: u64,
+        byte: u8,
+    },
     /// khugepaged's scan of the PMD range holding the address; returns a SCAN_* result.
     KhugepagedScan(u64),
     /// khugepaged's collapse of the PMD range holding the address; returns a SCAN_* result.

@@ -364,7 +364,11 @@ impl Backend for ModelBackend {
             ModelProbe::DmaWrite { pfn, off, byte } => k
                 .dma_write_ref(mmlab::page::Pfn(*pfn), *off, *byte)
                 .map(|_| ProbeValue::Num(0))
-                .map_err(|e| format!("no reference held on pfn {pfn:#x} (or offset {off:#x} past the page): {e}")),
+                .map_err(|e| {
+                    format!(
+                        "no reference held on pfn {pfn:#x} (or offset {off:#x} past the page): {e}"
+                    )
+                }),
             ModelProbe::FailPageAlloc { skip, times } => {
                 let injected = k.injected_alloc_failures();
                 k.fail_page_alloc(*skip, *times);

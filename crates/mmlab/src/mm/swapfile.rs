@@ -584,9 +584,7 @@ impl Kernel {
         let mut out = Vec::with_capacity(v.len());
         let mut i = 0;
         while i < v.len() {
-            let j = (i..v.len())
-                .find(|&j| v[j].0 != v[i].0)
-                .unwrap_or(v.len());
+            let j = (i..v.len()).find(|&j| v[j].0 != v[i].0).unwrap_or(v.len());
             let n = j - i;
             for k in 0..n {
                 out.push(v[i + (k + rr as usize) % n].1);

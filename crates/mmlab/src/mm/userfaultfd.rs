@@ -199,7 +199,9 @@ impl Kernel {
             }
             // A page out on swap is read back first (shmem_getpage_gfp() swaps it in).
             let pfn = match inode.i_mapping.entry(index) {
-                Some(crate::mm::filemap::Slot::Swap(_)) => self.shmem_getpage_gfp(ino, index, None)?,
+                Some(crate::mm::filemap::Slot::Swap(_)) => {
+                    self.shmem_getpage_gfp(ino, index, None)?
+                }
                 _ => inode.i_mapping.page(index).ok_or(Errno::EFAULT)?,
             };
             let page = InstallPage {
@@ -355,11 +357,11 @@ impl Kernel {
             if new {
                 self.folio_add_lru(Folio(pfn));
             }
-            self.page_add_file_rmap(pfn);
+            self.page_add_file_rmap(pfn, vma);
             self.mms[mm].rss_shmem += 1;
         } else {
             self.page_add_new_anon_rmap(pfn, vma, addr);
-            self.folio_add_lru(Folio(pfn));
+            self.lru_cache_add_inactive_or_unevictable(Folio(pfn), vma);
             self.mms[mm].rss_anon += 1;
         }
         table::set(&mut self.phys, slot, entry);
