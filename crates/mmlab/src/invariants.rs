@@ -1008,7 +1008,7 @@ impl Kernel {
     /// [`Rule::LruListsMatchFlags`].
     fn lru_lists_match_flags(&self) -> Result<(), Violation> {
         let mut on_lists = 0u64;
-        for lru in LruList::ALL {
+        for &lru in &LruList::ALL[..LruList::Unevictable as usize] {
             let mut pages = 0;
             for f in self.lru.lruvec.oldest_first(&self.pages, lru) {
                 let flagged = self.pages.folio_test(f, PageFlags::LRU);
@@ -1024,16 +1024,28 @@ impl Kernel {
                 format!("{lru:?}: {pages} pages on the list, {counted} counted")
             })?;
         }
-        let flagged = self
-            .pages
-            .pfns()
-            .filter(|&p| {
-                let page = self.pages.page(p);
-                !page.test(PageFlags::TAIL | PageFlags::BUDDY) && page.test(PageFlags::LRU)
-            })
-            .count() as u64;
+        // Unevictable folios are PG_lru and counted but linked nowhere, never PG_active.
+        let (mut flagged, mut unevictable) = (0u64, 0u64);
+        for p in self.pages.pfns() {
+            let page = self.pages.page(p);
+            if page.test(PageFlags::TAIL | PageFlags::BUDDY) || !page.test(PageFlags::LRU) {
+                continue;
+            }
+            if page.test(PageFlags::UNEVICTABLE) {
+                Rule::LruListsMatchFlags.check(!page.test(PageFlags::ACTIVE), || {
+                    format!("{p:?} PG_unevictable and PG_active")
+                })?;
+                unevictable += self.pages.folio_nr_pages(Folio(p));
+            } else {
+                flagged += 1;
+            }
+        }
+        let counted = self.lru.lruvec.nr_pages(LruList::Unevictable);
+        Rule::LruListsMatchFlags.check(unevictable == counted, || {
+            format!("{unevictable} pages PG_lru|PG_unevictable, {counted} counted unevictable")
+        })?;
         Rule::LruListsMatchFlags.check(flagged == on_lists, || {
-            format!("{flagged} folios PG_lru, {on_lists} on the lists")
+            format!("{flagged} evictable folios PG_lru, {on_lists} on the lists")
         })
     }
 

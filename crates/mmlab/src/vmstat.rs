@@ -76,6 +76,20 @@ pub struct VmStat {
     pub pgactivate: u64,
     /// PGDEACTIVATE: pages moved to an inactive LRU list.
     pub pgdeactivate: u64,
+    /// NR_MLOCK: pages PG_mlocked (meminfo Mlocked).
+    pub nr_mlock: u64,
+    /// UNEVICTABLE_PGCULLED: pages put on the unevictable list.
+    pub unevictable_pgs_culled: u64,
+    /// UNEVICTABLE_PGRESCUED: pages moved from the unevictable list to an evictable one.
+    pub unevictable_pgs_rescued: u64,
+    /// UNEVICTABLE_PGMLOCKED: pages that became PG_mlocked.
+    pub unevictable_pgs_mlocked: u64,
+    /// UNEVICTABLE_PGMUNLOCKED: pages munlocked.
+    pub unevictable_pgs_munlocked: u64,
+    /// UNEVICTABLE_PGCLEARED: pages still PG_mlocked when freed.
+    pub unevictable_pgs_cleared: u64,
+    /// UNEVICTABLE_PGSTRANDED: pages munlocked while isolated on the unevictable list.
+    pub unevictable_pgs_stranded: u64,
     /// PGLAZYFREE: pages MADV_FREE moved to the lazyfree (inactive file) list.
     pub pglazyfree: u64,
     /// NR_SWAPCACHE: pages in the swap cache (meminfo SwapCached).
@@ -167,6 +181,13 @@ impl VmStat {
             "pgactivate" => self.pgactivate,
             "pgdeactivate" => self.pgdeactivate,
             "pglazyfree" => self.pglazyfree,
+            "nr_mlock" => self.nr_mlock,
+            "unevictable_pgs_culled" => self.unevictable_pgs_culled,
+            "unevictable_pgs_rescued" => self.unevictable_pgs_rescued,
+            "unevictable_pgs_mlocked" => self.unevictable_pgs_mlocked,
+            "unevictable_pgs_munlocked" => self.unevictable_pgs_munlocked,
+            "unevictable_pgs_cleared" => self.unevictable_pgs_cleared,
+            "unevictable_pgs_stranded" => self.unevictable_pgs_stranded,
             "nr_swapcached" => self.nr_swapcached,
             "pgmajfault" => self.pgmajfault,
             "pswpin" => self.pswpin,
@@ -193,6 +214,7 @@ impl VmStat {
     /// need CONFIG_DEBUG_TLBFLUSH, so they are model-only.
     pub const LINUX_NAMES: &'static [&'static str] = &[
         "nr_free_pages",
+        "nr_mlock",
         "nr_inactive_anon",
         "nr_active_anon",
         "nr_inactive_file",
@@ -223,6 +245,12 @@ impl VmStat {
         "kswapd_high_wmark_hit_quickly",
         "pageoutrun",
         "oom_kill",
+        "unevictable_pgs_culled",
+        "unevictable_pgs_rescued",
+        "unevictable_pgs_mlocked",
+        "unevictable_pgs_munlocked",
+        "unevictable_pgs_cleared",
+        "unevictable_pgs_stranded",
         "thp_fault_alloc",
         "thp_fault_fallback",
         "thp_collapse_alloc",

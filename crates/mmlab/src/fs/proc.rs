@@ -465,6 +465,11 @@ impl Kernel {
             "SwapTotal" => kb(self.total_swap_pages().max(0) as u64),
             "SwapFree" => kb(self.nr_swap_pages().max(0) as u64),
             "SwapCached" => kb(self.vmstat.nr_swapcached),
+            "Unevictable" => kb(self
+                .lru
+                .lruvec
+                .nr_pages(crate::page::lru::LruList::Unevictable)),
+            "Mlocked" => kb(self.vmstat.nr_mlock),
             _ => return None,
         })
     }
@@ -488,6 +493,8 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "SwapTotal",
     "SwapFree",
     "SwapCached",
+    "Unevictable",
+    "Mlocked",
 ];
 
 /// pagemap_pmd_range() / pagemap_pte_hole() / pagemap_hugetlb_range() for one VMA.

@@ -37,6 +37,7 @@ const MEMINFO: &[Line] = &[
     Line::Lru("Active(file)", &["nr_active_file"]),
     Line::Lru("Inactive(file)", &["nr_inactive_file"]),
     Line::Lru("Unevictable", &["nr_unevictable"]),
+    Line::Kb("Mlocked"),
     Line::Kb("AnonPages"),
     Line::Kb("Shmem"),
     Line::Kb("AnonHugePages"),

@@ -192,7 +192,7 @@ impl Kernel {
                         self.page_try_dup_anon_rmap(pfn);
                         self.mms[w.child].rss_anon += 1;
                     } else {
-                        self.page_add_file_rmap(pfn);
+                        self.page_dup_file_rmap(pfn);
                         self.mms[w.child].rss_shmem += 1;
                     }
                 }

@@ -129,10 +129,17 @@ impl Kernel {
         self.vmstat.nr_anon_pages += HPAGE_NR;
     }
 
-    /// page_remove_rmap(compound): one PMD mapping fewer. When the last goes, a file THP
-    /// leaves NR_SHMEM_PMDMAPPED; an anonymous one leaves NR_ANON_THPS, the subpages no PTE
-    /// maps leave NR_ANON_MAPPED, and a folio left partly mapped is queued for a split.
-    pub(crate) fn thp_remove_compound_rmap(&mut self, f: Folio) {
+    /// page_remove_rmap(compound): one PMD mapping fewer, in a VMA with flags `vm_flags` (a
+    /// locked one munlocks the folio). When the last goes, a file THP leaves
+    /// NR_SHMEM_PMDMAPPED; an anonymous one leaves NR_ANON_THPS, the subpages no PTE maps
+    /// leave NR_ANON_MAPPED, and a folio left partly mapped is queued for a split.
+    pub(crate) fn thp_remove_compound_rmap(&mut self, f: Folio, vm_flags: u64) {
+        self.thp_remove_compound_rmap_counts(f);
+        self.munlock_vma_page(f.pfn(), vm_flags, true);
+    }
+
+    /// The counting of page_remove_rmap(compound).
+    fn thp_remove_compound_rmap_counts(&mut self, f: Folio) {
         if self.pages.add_compound_mapcount(f.pfn(), -1) > 0 {
             return;
         }
@@ -242,7 +249,7 @@ impl Kernel {
             entry = entry.mkwrite();
         }
         self.thp_add_new_anon_rmap(f, vma, haddr);
-        self.folio_add_lru(f);
+        self.lru_cache_add_inactive_or_unevictable(f, vma);
         self.deposit(mm, haddr, pgtable);
         self.mms[mm].rss_anon += HPAGE_NR as i64;
         table::set_pmd(&mut self.phys, pmd, entry);
@@ -270,6 +277,7 @@ impl Kernel {
         if self.pages.add_compound_mapcount(f.pfn(), 1) == 1 {
             self.vmstat.nr_shmem_pmdmapped += 1;
         }
+        self.mlock_vma_folio(f, vma.flags, true);
         self.mms[vmf.mm].rss_shmem += HPAGE_NR as i64;
         self.vmstat.thp_file_mapped += 1;
         table::set_pmd(&mut self.phys, pmd, entry);
@@ -358,7 +366,7 @@ impl Kernel {
         let f = Folio(e.pfn());
         if !self.is_huge_zero_pmd(e) && !self.pages.folio_test(f, PageFlags::ANON) {
             // A file PMD is just cleared: the range refaults, as PTEs where it must.
-            self.zap_file_pmd(mm, e);
+            self.zap_file_pmd(mm, e, vm_flags);
             self.folio_put(f);
             return;
         }
@@ -399,7 +407,8 @@ impl Kernel {
         // Each PTE holds a reference; the PMD's one becomes the first PTE's.
         self.pages.folio_ref_add(f, HPAGE_NR as i32 - 1);
         table::set_pmd(&mut self.phys, pmd, Pmd::table(pgtable));
-        self.thp_remove_compound_rmap(f);
+        // PTE mappings of a THP are not mlocked: a locked VMA munlocks it here.
+        self.thp_remove_compound_rmap(f, vm_flags);
     }
 
     /// The split each PMD walker makes where `[start, end)` covers only part of a huge entry
@@ -606,13 +615,20 @@ impl Kernel {
     /// zap_huge_pmd(): clear the entry, free the deposited table, drop the folio's PMD mapping
     /// (its reference goes after the gather's flush).
     /// Locks: the mmap lock (read for MADV_DONTNEED, write for munmap); the PMD lock.
-    pub(crate) fn zap_huge_pmd(&mut self, tlb: &mut MmuGather, mm: MmId, haddr: u64, pmd: PmdSlot) {
+    /// `vm_flags` are those of the VMA it is zapped from.
+    pub(crate) fn zap_huge_pmd(
+        &mut self,
+        tlb: &mut MmuGather,
+        (mm, vm_flags): (MmId, u64),
+        haddr: u64,
+        pmd: PmdSlot,
+    ) {
         let e = table::get_pmd(&self.phys, pmd);
         table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
         tlb.add_huge_range(haddr, HPAGE_SIZE);
         let f = Folio(e.pfn());
         if !self.is_huge_zero_pmd(e) && !self.pages.folio_test(f, PageFlags::ANON) {
-            self.zap_file_pmd(mm, e);
+            self.zap_file_pmd(mm, e, vm_flags);
             tlb.remove_page(f.pfn());
             return;
         }
@@ -620,7 +636,7 @@ impl Kernel {
         if self.is_huge_zero_pmd(e) {
             return;
         }
-        self.thp_remove_compound_rmap(f);
+        self.thp_remove_compound_rmap(f, vm_flags);
         self.mms[mm].rss_anon -= HPAGE_NR as i64;
         tlb.remove_page(f.pfn());
     }
@@ -628,12 +644,12 @@ impl Kernel {
     /// The bookkeeping of a file PMD that went away (zap_huge_pmd(), or a split of it): the
     /// dirty bit moves to the folio, the PMD mapping and its RSS go; the caller drops the
     /// reference.
-    fn zap_file_pmd(&mut self, mm: MmId, e: Pmd) {
+    fn zap_file_pmd(&mut self, mm: MmId, e: Pmd, vm_flags: u64) {
         let f = Folio(e.pfn());
         if e.dirty() {
             self.pages.folio_set(f, PageFlags::DIRTY);
         }
-        self.thp_remove_compound_rmap(f);
+        self.thp_remove_compound_rmap(f, vm_flags);
         self.mms[mm].rss_shmem -= HPAGE_NR as i64;
     }
 

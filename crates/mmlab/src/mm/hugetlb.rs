@@ -442,7 +442,7 @@ impl Kernel {
             Some(head) => {
                 let f = Folio(head);
                 self.folio_get(f);
-                self.page_add_file_rmap(head);
+                self.page_dup_file_rmap(head);
                 f
             }
             None => {
@@ -513,7 +513,7 @@ impl Kernel {
             p.index = idx;
             self.inodes[ino].i_mapping.add_page(idx, f.pfn());
             self.folio_get(f);
-            self.page_add_file_rmap(f.pfn());
+            self.page_dup_file_rmap(f.pfn());
         } else {
             self.hugepage_add_new_anon_rmap(vmf, f, idx);
         }
@@ -574,7 +574,7 @@ impl Kernel {
             Self::make_huge_pte(new, &vmf.vma, true),
         );
         self.vmstat.cow_fault += 1;
-        self.page_remove_rmap(old.pfn());
+        self.page_remove_rmap(old.pfn(), vmf.vma.flags);
         self.folio_put(old);
         Ok(VmFault::WRITE)
     }
@@ -605,7 +605,7 @@ impl Kernel {
             let mut tlb = MmuGather::new(f.mm, false);
             set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
             tlb.add_huge_range(haddr, HPAGE_SIZE);
-            self.page_remove_rmap(old.pfn());
+            self.page_remove_rmap(old.pfn(), vma.flags);
             tlb.remove_page(old.pfn());
             self.tlb_finish_mmu(tlb);
             if let Some(v) = self.mms[f.mm].vmas.lookup(f.start).map(|v| v.start) {
@@ -625,13 +625,18 @@ impl Kernel {
     pub(crate) fn unmap_hugepage_range(
         &mut self,
         tlb: &mut MmuGather,
-        mm: MmId,
+        vma: &Vma,
         (start, end): (u64, u64),
         details: ZapDetails,
     ) {
+        let mm = tlb.mm;
         let (from, to) = (start.next_multiple_of(HPAGE_SIZE), end & !(HPAGE_SIZE - 1));
         if from < to {
-            let mut w = HugetlbZap { tlb, details };
+            let mut w = HugetlbZap {
+                tlb,
+                details,
+                vm_flags: vma.flags,
+            };
             let _ = walk_page_range(self, mm, from, to, &mut w);
         }
     }
@@ -661,7 +666,7 @@ impl Kernel {
                 if e.dirty() && !self.pages.folio_test(f, PageFlags::ANON) {
                     self.pages.folio_set(f, PageFlags::DIRTY);
                 }
-                self.page_remove_rmap(f.pfn());
+                self.page_remove_rmap(f.pfn(), w.vm_flags);
                 w.tlb.remove_page(f.pfn());
             }
             PmdKind::Swp(..) => {
@@ -717,7 +722,7 @@ impl Kernel {
                 if self.pages.page_anon(pfn) {
                     self.page_try_dup_anon_rmap(pfn);
                 } else {
-                    self.page_add_file_rmap(pfn);
+                    self.page_dup_file_rmap(pfn);
                 }
                 if w.cow && e.write() {
                     e = e.wrprotect();
@@ -817,7 +822,7 @@ impl Kernel {
                     return Err(Errno::EEXIST);
                 }
                 self.get_page(head);
-                self.page_add_file_rmap(head);
+                self.page_dup_file_rmap(head);
                 Folio(head)
             }
             Some(_) if taken || (shared && cached.is_some()) => return Err(Errno::EEXIST),
@@ -1035,6 +1040,8 @@ impl Kernel {
 struct HugetlbZap<'a> {
     tlb: &'a mut MmuGather,
     details: ZapDetails,
+    /// The VMA's flags, for page_remove_rmap().
+    vm_flags: u64,
 }
 
 impl MmWalk for HugetlbZap<'_> {

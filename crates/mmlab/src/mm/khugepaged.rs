@@ -897,7 +897,7 @@ impl Kernel {
             let src = pte.pfn();
             self.phys.copy(src, new.page(i));
             self.mms[mm].rss_anon -= 1;
-            self.page_remove_rmap(src);
+            self.page_remove_rmap(src, vma.flags);
             self.free_page_and_swap_cache(src);
         }
         // The emptied PTE table is deposited with the new huge entry.

@@ -280,7 +280,7 @@ impl Kernel {
         self.mms[vmf.mm].rss_anon += 1;
         self.vmstat.anon_fault += 1;
         self.page_add_new_anon_rmap(folio.pfn(), &vmf.vma, vmf.address);
-        self.folio_add_lru(folio);
+        self.lru_cache_add_inactive_or_unevictable(folio, &vmf.vma);
         table::set(&mut self.phys, slot, entry);
         Ok(VmFault::empty())
     }
@@ -434,10 +434,10 @@ impl Kernel {
             self.flush_tlb_page(mm, addr);
         }
         self.page_add_new_anon_rmap(new.pfn(), &vmf.vma, addr);
-        self.folio_add_lru(new);
+        self.lru_cache_add_inactive_or_unevictable(new, &vmf.vma);
         table::set(&mut self.phys, slot, entry);
         if let Some(old) = old {
-            self.page_remove_rmap(old);
+            self.page_remove_rmap(old, vmf.vma.flags);
             self.put_page(old);
         }
         Ok(VmFault::WRITE)
@@ -539,7 +539,7 @@ impl Kernel {
         }
         self.mms[vmf.mm].rss_anon += 1;
         self.page_add_new_anon_rmap(new.pfn(), &vmf.vma, vmf.address);
-        self.folio_add_lru(new);
+        self.lru_cache_add_inactive_or_unevictable(new, &vmf.vma);
         table::set(&mut self.phys, slot, entry);
         Ok(VmFault::empty())
     }
@@ -578,7 +578,7 @@ impl Kernel {
         uffd_wp: bool,
     ) {
         self.get_page(pfn);
-        self.page_add_file_rmap(pfn);
+        self.page_add_file_rmap(pfn, vma);
         self.mms[mm].rss_shmem += 1;
         let mut entry = Pte::pfn_pte(pfn, vma.page_prot());
         if write {
@@ -663,7 +663,7 @@ impl Kernel {
     ) {
         let mm = tlb.mm;
         if vma.is_hugetlb() {
-            return self.unmap_hugepage_range(tlb, mm, (start, end), details);
+            return self.unmap_hugepage_range(tlb, vma, (start, end), details);
         }
         // zap_pmd_range(): a THP entry the range covers only in part is split first.
         self.split_huge_pmd_edges(mm, start, end);
@@ -676,6 +676,7 @@ impl Kernel {
             arm_markers: !details.drop_marker && !vma.is_anonymous() && vma.flags & VM_UFFD_WP != 0,
             force_flush: false,
             seq_read: vma.flags & VM_SEQ_READ != 0,
+            vm_flags: vma.flags,
         };
         let _ = walk_page_range(self, mm, start, end, &mut w);
     }
@@ -735,7 +736,7 @@ impl Kernel {
                 self.folio_mark_accessed(f);
             }
         }
-        self.page_remove_rmap(pfn);
+        self.page_remove_rmap(pfn, w.vm_flags);
         w.tlb.remove_page(pfn);
     }
 
@@ -808,6 +809,8 @@ struct ZapWalk<'a> {
     force_flush: bool,
     /// VM_SEQ_READ: zapped young file pages are not marked accessed.
     seq_read: bool,
+    /// The VMA's flags (page_remove_rmap() munlocks in a VM_LOCKED one).
+    vm_flags: u64,
 }
 
 impl MmWalk for ZapWalk<'_> {
@@ -822,7 +825,12 @@ impl MmWalk for ZapWalk<'_> {
         ControlFlow::Continue(match e {
             // The edges were split before the walk: a leaf here is covered whole.
             PmdKind::Leaf(_) => {
-                k.zap_huge_pmd(self.tlb, self.mm, addr & !(PMD_SIZE - 1), slot);
+                k.zap_huge_pmd(
+                    self.tlb,
+                    (self.mm, self.vm_flags),
+                    addr & !(PMD_SIZE - 1),
+                    slot,
+                );
                 PmdAction::Done
             }
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,

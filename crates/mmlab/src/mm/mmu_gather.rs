@@ -89,7 +89,11 @@ impl Kernel {
         tlb.freed_tables = false;
         tlb.cleared_ptes = false;
         tlb.cleared_pmds = false;
-        // free_pages_and_swap_cache(): a page nothing maps any more leaves the swap cache.
+        // free_pages_and_swap_cache(): this CPU's batches drain first (munlocks queued by the
+        // zap among them), then a page nothing maps any more leaves the swap cache.
+        if !tlb.pages.is_empty() {
+            self.lru_add_drain();
+        }
         for pfn in std::mem::take(&mut tlb.pages) {
             self.free_page_and_swap_cache(pfn);
         }

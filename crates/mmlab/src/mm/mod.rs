@@ -11,6 +11,7 @@ pub mod madvise;
 pub mod memfd;
 pub mod memory;
 pub mod mincore;
+pub mod mlock;
 pub mod mmap;
 pub mod mmu_gather;
 pub mod mprotect;

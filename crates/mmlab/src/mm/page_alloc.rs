@@ -236,6 +236,13 @@ impl Kernel {
             // __page_cache_release(): off the LRU before the frames go.
             self.lru.lruvec.del(&mut self.pages, f);
         }
+        if self.pages.folio_test(f, PageFlags::MLOCKED) {
+            // Still mlocked at the last reference (a munlock never came): cleared here.
+            let nr = self.pages.folio_nr_pages(f);
+            self.pages.folio_clear(f, PageFlags::MLOCKED);
+            self.vmstat.nr_mlock -= nr;
+            self.vmstat.unevictable_pgs_cleared += nr;
+        }
         self.phys.clear_range(f.0, 1 << order);
         self.trace(Event::FolioFree { pfn: f.0, order });
         self.pages.free_block(f.0, order);

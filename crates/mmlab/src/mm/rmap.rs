@@ -212,19 +212,33 @@ impl Kernel {
         }
     }
 
-    /// page_add_file_rmap(): one more PTE mapping of a page-cache page (the caller holds the
-    /// reference). Locks: the PTL.
-    pub(crate) fn page_add_file_rmap(&mut self, pfn: Pfn) {
+    /// page_dup_file_rmap(): one more PTE mapping of a page-cache page (the caller holds the
+    /// reference), as fork and hugetlb add them: no mlock. Locks: the PTL.
+    pub(crate) fn page_dup_file_rmap(&mut self, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
         p.mapcount += 1;
         let mapcount = p.mapcount;
         self.trace(Event::RmapAdd { pfn, mapcount });
     }
 
-    /// page_remove_rmap(): one PTE mapping fewer. A THP subpage leaves NR_ANON_MAPPED only
-    /// when no PMD maps its folio either, and then queues the folio for a deferred split.
-    /// Locks: the PTL.
-    pub(crate) fn page_remove_rmap(&mut self, pfn: Pfn) {
+    /// page_add_file_rmap(): a fault's new PTE mapping of a page-cache page in `vma`, which
+    /// mlocks it if the VMA is locked. Locks: the PTL.
+    pub(crate) fn page_add_file_rmap(&mut self, pfn: Pfn, vma: &Vma) {
+        self.page_dup_file_rmap(pfn);
+        let f = self.pages.folio(pfn);
+        self.mlock_vma_folio(f, vma.flags, false);
+    }
+
+    /// page_remove_rmap(): one PTE mapping fewer, in a VMA with flags `vm_flags` (a locked
+    /// one munlocks the page). A THP subpage leaves NR_ANON_MAPPED only when no PMD maps its
+    /// folio either, and then queues the folio for a deferred split. Locks: the PTL.
+    pub(crate) fn page_remove_rmap(&mut self, pfn: Pfn, vm_flags: u64) {
+        self.page_remove_rmap_counts(pfn);
+        self.munlock_vma_page(pfn, vm_flags, false);
+    }
+
+    /// The counting of page_remove_rmap().
+    fn page_remove_rmap_counts(&mut self, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
         p.mapcount -= 1;
         let mapcount = p.mapcount;
@@ -424,7 +438,7 @@ impl Kernel {
     fn try_to_unmap_one_anon(
         &mut self,
         batch: &mut UnmapBatch,
-        (mm, addr): (MmId, u64),
+        (mm, addr, vm_flags): (MmId, u64, u64),
         slot: PteSlot,
     ) -> bool {
         let pte = table::get(&self.phys, slot);
@@ -449,7 +463,7 @@ impl Kernel {
             let refs = m.folio_ref_count(f);
             if refs == 1 + m.folio_mapcount(f) && !m.folio_test(f, PageFlags::DIRTY) {
                 self.mms[mm].rss_anon -= 1;
-                self.page_remove_rmap(pfn);
+                self.page_remove_rmap(pfn, vm_flags);
                 self.put_page(pfn);
                 return true;
             }
@@ -497,7 +511,7 @@ impl Kernel {
         let m = &mut self.mms[mm];
         m.rss_anon -= 1;
         m.rss_swapents += 1;
-        self.page_remove_rmap(pfn);
+        self.page_remove_rmap(pfn, vm_flags);
         self.put_page(pfn);
         true
     }
@@ -513,6 +527,7 @@ impl Kernel {
         (mm, addr): (MmId, u64),
         slot: PteSlot,
         arm_markers: bool,
+        vm_flags: u64,
     ) {
         let pte = table::get(&self.phys, slot);
         let remote = self.mms[mm].cpumask & !(1u64 << self.current_cpu) != 0;
@@ -533,7 +548,7 @@ impl Kernel {
             self.set_page_dirty(pfn);
         }
         self.mms[mm].rss_shmem -= 1;
-        self.page_remove_rmap(pfn);
+        self.page_remove_rmap(pfn, vm_flags);
         self.put_page(pfn);
     }
 
@@ -729,6 +744,8 @@ impl RmapWalk for FolioReferenced {
         let mut referenced = 0;
         for m in k.page_vma_mapped(self.f, mm, vma, addr) {
             if vma.flags & VM_LOCKED != 0 && (!large || matches!(m, Mapped::Pmd(..))) {
+                // The missed mlock restored.
+                k.mlock_vma_folio(self.f, vma.flags, matches!(m, Mapped::Pmd(..)));
                 self.found.vm_flags |= VM_LOCKED;
                 return ControlFlow::Break(());
             }
@@ -817,8 +834,10 @@ struct TryToUnmap {
 impl RmapWalk for TryToUnmap {
     fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
         let anon = k.pages.folio_test(self.f, PageFlags::ANON);
+        // A file folio is unmapped here for a split too, which ignores mlock.
         if anon && vma.flags & VM_LOCKED != 0 {
-            // mlock_vma_folio(): the folio stays, and the walk ends.
+            // The folio stays, its missed mlock restored, and the walk ends.
+            k.mlock_vma_folio(self.f, vma.flags, false);
             return ControlFlow::Break(());
         }
         // split_huge_pmd_address(): a PMD mapping is split (a file one cleared) first.
@@ -830,8 +849,8 @@ impl RmapWalk for TryToUnmap {
                     continue;
                 }
                 if !anon {
-                    k.try_to_unmap_one(&mut self.batch, (mm, a), slot, arm);
-                } else if !k.try_to_unmap_one_anon(&mut self.batch, (mm, a), slot) {
+                    k.try_to_unmap_one(&mut self.batch, (mm, a), slot, arm, vma.flags);
+                } else if !k.try_to_unmap_one_anon(&mut self.batch, (mm, a, vma.flags), slot) {
                     return ControlFlow::Break(());
                 }
             }
@@ -884,7 +903,7 @@ impl RmapWalk for TryToMigrate {
             };
             // The RSS keeps counting the page: a migration entry stands for it.
             table::set(&mut k.phys, slot, Pte::swp(kind, bits));
-            k.page_remove_rmap(pfn);
+            k.page_remove_rmap(pfn, vma.flags);
             k.put_page(pfn);
         }
         ControlFlow::Continue(())

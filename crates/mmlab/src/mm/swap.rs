@@ -35,6 +35,8 @@ pub struct LruPvecs {
     lru_deactivate: Pagevec,
     lru_lazyfree: Pagevec,
     activate_page: Pagevec,
+    /// mlock_pvec: the mlock batch, drained with the others.
+    pub(crate) mlock: crate::mm::mlock::MlockPvec,
 }
 
 impl LruPvecs {
@@ -54,6 +56,7 @@ impl LruPvecs {
             .chain(&self.lru_lazyfree)
             .chain(&self.activate_page)
             .copied()
+            .chain(self.mlock.iter().map(|&(f, _)| f))
     }
 }
 
@@ -147,11 +150,29 @@ impl Kernel {
         self.release_pages(folios);
     }
 
-    /// __pagevec_lru_add_fn(): PG_lru set, onto the list the flags name. (mlock's
-    /// unevictable list arrives with mlock itself; until then every folio is evictable.)
+    /// __pagevec_lru_add_fn(): PG_lru set, onto the list the flags name: an evictable folio
+    /// that was unevictable is rescued, a PG_mlocked one goes inactive to the unevictable
+    /// list (culled if new there) with an mlock_count of 0 that undercounts on purpose.
     fn lru_add_fn(&mut self, f: Folio) {
+        let was_unevictable = self.pages.folio_test(f, PageFlags::UNEVICTABLE);
+        self.pages.folio_clear(f, PageFlags::UNEVICTABLE);
+        let nr = self.pages.folio_nr_pages(f);
         self.pages.folio_set(f, PageFlags::LRU);
+        if self.folio_evictable(f) {
+            if was_unevictable {
+                self.vmstat.unevictable_pgs_rescued += nr;
+            }
+        } else {
+            self.pages.folio_clear(f, PageFlags::ACTIVE);
+            self.pages.folio_set(f, PageFlags::UNEVICTABLE);
+            if !was_unevictable {
+                self.vmstat.unevictable_pgs_culled += nr;
+            }
+        }
         self.lru.lruvec.add(&mut self.pages, f);
+        if !self.folio_evictable(f) {
+            self.pages.set_mlock_count(f, 0);
+        }
     }
 
     /// lru_deactivate_fn().
@@ -247,7 +268,8 @@ impl Kernel {
         self.pages.folio_clear(f, PageFlags::IDLE);
     }
 
-    /// lru_add_drain_cpu(): empty every batch of one CPU.
+    /// lru_add_drain_cpu() and mlock_page_drain_local(): empty every batch of one CPU, the
+    /// mlock batch last.
     pub(crate) fn lru_add_drain_cpu(&mut self, cpu: usize) {
         for m in [
             LruMove::Add,
@@ -258,6 +280,9 @@ impl Kernel {
             if !self.lru.pvecs[cpu].pvec(m).is_empty() {
                 self.pagevec_drain(cpu, m);
             }
+        }
+        if !self.lru.pvecs[cpu].mlock.is_empty() {
+            self.mlock_pagevec(cpu);
         }
     }
 

@@ -9,7 +9,7 @@ use crate::mm::swapfile::SwpFlags;
 use crate::mm::vm_fault::{FaultFlags, FaultResult, VmFault};
 use crate::mm::vma::vm::{VM_LOCKED, VM_WRITE};
 use crate::mm::MmId;
-use crate::page::{Gfp, PageFlags, Pfn};
+use crate::page::{Folio, Gfp, PageFlags, Pfn};
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::{SwpEntry, SwpKind, SwpPteBits};
 use crate::pgtable::table::{self, PteSlot};
@@ -104,8 +104,10 @@ impl Kernel {
         }
         let pte = pte.mkyoung();
         if swapcache.is_none() {
-            // The fresh page of the synchronous path is new to the rmap.
+            // The fresh page of the synchronous path is new to the rmap (already queued for
+            // the LRU, so a locked VMA mlocks it as page_add_anon_rmap() would).
             self.page_add_new_anon_rmap(pfn, &vmf.vma, vmf.address);
+            self.mlock_vma_folio(Folio(pfn), vmf.vma.flags, false);
             if !exclusive {
                 self.pages
                     .page_mut(pfn)
@@ -195,6 +197,8 @@ impl Kernel {
             self.vmstat.nr_anon_pages += 1;
         }
         self.trace(crate::trace::Event::RmapAdd { pfn, mapcount });
+        let f = self.pages.folio(pfn);
+        self.mlock_vma_folio(f, vma.flags, false);
     }
 
     /// try_to_unuse(): every swap PTE and shmem entry of device `typ` gets its page back (read

@@ -357,11 +357,11 @@ impl Kernel {
             if new {
                 self.folio_add_lru(Folio(pfn));
             }
-            self.page_add_file_rmap(pfn);
+            self.page_add_file_rmap(pfn, vma);
             self.mms[mm].rss_shmem += 1;
         } else {
             self.page_add_new_anon_rmap(pfn, vma, addr);
-            self.folio_add_lru(Folio(pfn));
+            self.lru_cache_add_inactive_or_unevictable(Folio(pfn), vma);
             self.mms[mm].rss_anon += 1;
         }
         table::set(&mut self.phys, slot, entry);

@@ -210,6 +210,11 @@ impl Kernel {
     fn move_pages_to_lru(&mut self, list: Vec<Folio>) -> u64 {
         let mut moved = 0;
         for f in list {
+            if !self.folio_evictable(f) {
+                // Mlocked meanwhile: through the add batch to the unevictable list.
+                self.folio_putback_lru(f);
+                continue;
+            }
             if self.pages.folio_ref_count(f) == 1 {
                 self.folio_put(f);
                 continue;

@@ -2,7 +2,7 @@
 //! Orders 0 and 9 only: single frames, and 2 MiB blocks kept whole for THP and hugetlb.
 //! Callers go through `Kernel::alloc_folio()` and the one free path in mm/page_alloc.rs.
 
-use super::{Page, PageFlags, Pfn};
+use super::{Folio, Page, PageFlags, Pfn};
 use crate::hw::PAGE_SIZE;
 
 /// The first PFN handed out; lower PFNs are reserved (the zero page lives among them).
@@ -194,6 +194,19 @@ impl PageAlloc {
     #[inline]
     pub fn compound_pincount(&self, head: Pfn) -> i32 {
         self.page(head + 1).lru[1] as i32
+    }
+
+    /// folio->mlock_count of an unevictable folio: the locked VMAs that map it. It shares
+    /// page->lru with the links, as in 5.19 (the unevictable list links nothing).
+    #[inline]
+    pub fn mlock_count(&self, f: Folio) -> u32 {
+        self.page(f.pfn()).lru[0]
+    }
+
+    /// Set folio->mlock_count.
+    #[inline]
+    pub(crate) fn set_mlock_count(&mut self, f: Folio, c: u32) {
+        self.page_mut(f.pfn()).lru[0] = c;
     }
 
     /// The LRU links of a folio head.

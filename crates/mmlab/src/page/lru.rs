@@ -76,10 +76,15 @@ pub fn folio_lru_list(mem: &PageAlloc, f: Folio) -> LruList {
 }
 
 impl Lruvec {
-    /// lruvec_add_folio(): at the head of the list its flags name.
+    /// lruvec_add_folio(): at the head of the list its flags name; an unevictable folio is
+    /// only counted (5.19 links nothing on LRU_UNEVICTABLE).
     pub fn add(&mut self, mem: &mut PageAlloc, f: Folio) {
         let lru = folio_lru_list(mem, f);
         let h = &mut self.lists[lru as usize];
+        if lru == LruList::Unevictable {
+            h.nr_pages += mem.folio_nr_pages(f);
+            return;
+        }
         let old = h.first;
         *mem.lru_links(f.0) = [LRU_NONE, old];
         if old == LRU_NONE {
@@ -106,9 +111,14 @@ impl Lruvec {
         h.nr_pages += mem.folio_nr_pages(f);
     }
 
-    /// lruvec_del_folio(): off the list its flags name (the caller changes the flags after).
+    /// lruvec_del_folio(): off the list its flags name (the caller changes the flags after);
+    /// an unevictable folio only stops being counted.
     pub fn del(&mut self, mem: &mut PageAlloc, f: Folio) {
         let lru = folio_lru_list(mem, f);
+        if lru == LruList::Unevictable {
+            self.lists[lru as usize].nr_pages -= mem.folio_nr_pages(f);
+            return;
+        }
         let [prev, next] = *mem.lru_links(f.0);
         let h = &mut self.lists[lru as usize];
         if prev == LRU_NONE {
@@ -176,5 +186,19 @@ mod tests {
         lru.add_tail(&mut mem, fs[2]);
         let order: Vec<_> = lru.oldest_first(&mem, LruList::InactiveAnon).collect();
         assert_eq!(order, vec![fs[2], fs[0]]);
+    }
+
+    #[test]
+    fn unevictable_folios_are_counted_not_linked() {
+        let mut mem = PageAlloc::new(64 << 20);
+        let mut lru = Lruvec::default();
+        let p = mem.rmqueue(0).unwrap();
+        mem.page_mut(p).flags = PageFlags::SWAPBACKED | PageFlags::UNEVICTABLE;
+        lru.add(&mut mem, Folio(p));
+        assert_eq!(lru.nr_pages(LruList::Unevictable), 1);
+        assert_eq!(lru.oldest_first(&mem, LruList::Unevictable).count(), 0);
+        assert_eq!(*mem.lru_links(p), [LRU_NONE; 2], "no links written");
+        lru.del(&mut mem, Folio(p));
+        assert_eq!(lru.nr_pages(LruList::Unevictable), 0);
     }
 }
