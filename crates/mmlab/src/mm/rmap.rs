@@ -604,8 +604,41 @@ impl Kernel {
         self.rmap_walk_locked(f, &mut RemoveMigrationPtes { f });
     }
 
+    /// page_add_anon_rmap() of a page already anonymous (swap-in, swapoff, migration's
+    /// return): one more mapping, PG_anon_exclusive if the caller knows it is exclusive
+    /// (RMAP_EXCLUSIVE, where the profile has the flag).
+    pub(crate) fn page_add_anon_rmap(&mut self, pfn: Pfn, vma: &Vma, addr: u64, exclusive: bool) {
+        let flag = self.anon_exclusive_flag();
+        // __page_set_anon_rmap(): a page read from swap becomes anonymous when first mapped,
+        // under the VMA's anon_vma if exclusive, else under its root (any process of the
+        // fork tree may map it).
+        let av = vma.anon_vma.unwrap_or(0);
+        let av = if exclusive {
+            av
+        } else {
+            self.rmap.anon_vmas.get(&av).map_or(av, |a| a.root)
+        };
+        let p = self.pages.page_mut(pfn);
+        if !p.test(PageFlags::ANON) {
+            p.flags |= PageFlags::ANON;
+            p.mapping = av;
+            p.index = vma.linear_page_index(addr);
+        }
+        p.mapcount += 1;
+        let mapcount = p.mapcount;
+        if exclusive {
+            p.flags |= flag;
+        }
+        if mapcount == 1 {
+            self.vmstat.nr_anon_pages += 1;
+        }
+        self.trace(Event::RmapAdd { pfn, mapcount });
+        let f = self.pages.folio(pfn);
+        self.mlock_vma_folio(f, vma.flags, false);
+    }
+
     /// remove_migration_pte() for one entry.
-    fn remove_migration_pte(&mut self, vma: &Vma, slot: PteSlot) {
+    fn remove_migration_pte(&mut self, vma: &Vma, addr: u64, slot: PteSlot) {
         let PteKind::Swp(kind, bits) = table::get(&self.phys, slot).kind() else {
             return;
         };
@@ -631,18 +664,7 @@ impl Kernel {
             pte = pte.mkuffd_wp();
         }
         self.get_page(pfn);
-        let flag = self.anon_exclusive_flag();
-        // page_add_anon_rmap(): the first mapping brings the page back into NR_ANON_MAPPED.
-        let p = self.pages.page_mut(pfn);
-        p.mapcount += 1;
-        let mapcount = p.mapcount;
-        if exclusive {
-            p.flags |= flag;
-        }
-        if mapcount == 1 {
-            self.vmstat.nr_anon_pages += 1;
-        }
-        self.trace(Event::RmapAdd { pfn, mapcount });
+        self.page_add_anon_rmap(pfn, vma, addr, exclusive);
         table::set(&mut self.phys, slot, pte);
     }
 }
@@ -918,8 +940,8 @@ struct RemoveMigrationPtes {
 impl RmapWalk for RemoveMigrationPtes {
     fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
         for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
-            if let Mapped::Pte(_, slot) = hit {
-                k.remove_migration_pte(vma, slot);
+            if let Mapped::Pte(a, slot) = hit {
+                k.remove_migration_pte(vma, a, slot);
             }
         }
         ControlFlow::Continue(())

@@ -162,45 +162,6 @@ impl Kernel {
             .collect()
     }
 
-    /// page_add_anon_rmap() of a page already anonymous (swap-in, swapoff, migration's
-    /// return): one more mapping, PG_anon_exclusive if the caller knows it is exclusive
-    /// (RMAP_EXCLUSIVE, where the profile has the flag).
-    pub(crate) fn page_add_anon_rmap(
-        &mut self,
-        pfn: Pfn,
-        vma: &crate::mm::Vma,
-        addr: u64,
-        exclusive: bool,
-    ) {
-        let flag = self.anon_exclusive_flag();
-        // __page_set_anon_rmap(): a page read from swap becomes anonymous when first mapped,
-        // under the VMA's anon_vma if exclusive, else under its root (any process of the
-        // fork tree may map it).
-        let av = vma.anon_vma.unwrap_or(0);
-        let av = if exclusive {
-            av
-        } else {
-            self.rmap.anon_vmas.get(&av).map_or(av, |a| a.root)
-        };
-        let p = self.pages.page_mut(pfn);
-        if !p.test(PageFlags::ANON) {
-            p.flags |= PageFlags::ANON;
-            p.mapping = av;
-            p.index = vma.linear_page_index(addr);
-        }
-        p.mapcount += 1;
-        let mapcount = p.mapcount;
-        if exclusive {
-            p.flags |= flag;
-        }
-        if mapcount == 1 {
-            self.vmstat.nr_anon_pages += 1;
-        }
-        self.trace(crate::trace::Event::RmapAdd { pfn, mapcount });
-        let f = self.pages.folio(pfn);
-        self.mlock_vma_folio(f, vma.flags, false);
-    }
-
     /// try_to_unuse(): every swap PTE and shmem entry of device `typ` gets its page back (read
     /// into the swap cache and mapped read-only and old: unuse_pte()), then every page left
     /// in the cache for it leaves the cache. ENOMEM if a page cannot be had.
