@@ -629,15 +629,9 @@ impl Kernel {
             })?;
         }
         let flagged = self
-            .pages
-            .pfns()
-            .filter(|&p| {
-                let page = self.pages.page(p);
-                !page.test(PageFlags::BUDDY)
-                    && !page.test(PageFlags::TAIL)
-                    && page.test(PageFlags::SWAPCACHE)
-            })
-            .map(|p| self.pages.folio_nr_pages(self.pages.folio(p)))
+            .folio_heads()
+            .filter(|(_, page)| page.test(PageFlags::SWAPCACHE))
+            .map(|(p, _)| self.pages.folio_nr_pages(Folio(p)))
             .sum::<u64>();
         Rule::SwapCacheMatchesPages.check(
             flagged == cached && cached == self.vmstat.nr_swapcached,
@@ -1026,9 +1020,8 @@ impl Kernel {
         }
         // Unevictable folios are PG_lru and counted but linked nowhere, never PG_active.
         let (mut flagged, mut unevictable) = (0u64, 0u64);
-        for p in self.pages.pfns() {
-            let page = self.pages.page(p);
-            if page.test(PageFlags::TAIL | PageFlags::BUDDY) || !page.test(PageFlags::LRU) {
+        for (p, page) in self.folio_heads() {
+            if !page.test(PageFlags::LRU) {
                 continue;
             }
             if page.test(PageFlags::UNEVICTABLE) {
@@ -1047,6 +1040,14 @@ impl Kernel {
         Rule::LruListsMatchFlags.check(flagged == on_lists, || {
             format!("{flagged} evictable folios PG_lru, {on_lists} on the lists")
         })
+    }
+
+    /// The first page of every allocated folio (neither free nor a tail page).
+    fn folio_heads(&self) -> impl Iterator<Item = (Pfn, &Page)> + '_ {
+        self.pages
+            .pfns()
+            .map(|p| (p, self.pages.page(p)))
+            .filter(|(_, page)| !page.test(PageFlags::TAIL | PageFlags::BUDDY))
     }
 
     /// [`Rule::NoFrameLeak`], `tables` and `data` the page tables and data frames found.
