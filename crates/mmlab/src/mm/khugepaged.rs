@@ -865,7 +865,7 @@ impl Kernel {
         let Some((pmd, pgtable)) = self.mm_find_pmd(mm, haddr) else {
             return ScanResult::PmdNull;
         };
-        if !self.collapse_huge_page_swapin(mm, vma, haddr) {
+        if !self.collapse_huge_page_swapin(mm, vma, haddr, pmd) {
             return ScanResult::Fail;
         }
         // pmdp_collapse_flush(): no CPU may use the small entries while they are copied.
@@ -910,10 +910,7 @@ impl Kernel {
     /// (do_swap_page() with FAULT_FLAG_ALLOW_RETRY, a read: the page comes back read-only),
     /// then this CPU's LRU batch is drained so the pages hold no extra reference. False if
     /// a swap-in failed.
-    fn collapse_huge_page_swapin(&mut self, mm: MmId, vma: &Vma, haddr: u64) -> bool {
-        let Some((pmd, _)) = self.mm_find_pmd(mm, haddr) else {
-            return false;
-        };
+    fn collapse_huge_page_swapin(&mut self, mm: MmId, vma: &Vma, haddr: u64, pmd: PmdSlot) -> bool {
         let mut swapped_in = 0;
         for i in 0..HPAGE_NR {
             let address = haddr + i * crate::hw::PAGE_SIZE;

@@ -264,6 +264,9 @@ impl Kernel {
                 self.pages.folio_set(f, PageFlags::ACTIVE);
             }
             self.pages.folio_clear(f, PageFlags::REFERENCED);
+            // workingset_activation(): an activation ages the lruvec for refault distances.
+            let nr = self.pages.folio_nr_pages(f);
+            self.workingset_age(nr);
         }
         self.pages.folio_clear(f, PageFlags::IDLE);
     }

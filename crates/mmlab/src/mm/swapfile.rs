@@ -31,11 +31,19 @@ pub const SWAP_BATCH: usize = 64;
 /// SWAP_CLUSTER_COLS: clusters per cache line of cluster_info (64 / 8-byte entries).
 const SWAP_CLUSTER_COLS: u64 = 8;
 /// SWAP_FLAGS_VALID: SWAP_FLAG_PRIO_MASK | PREFER | DISCARD | DISCARD_ONCE | DISCARD_PAGES.
-pub const SWAP_FLAGS_VALID: u64 = 0x7fff | 0x8000 | 0x10000 | 0x20000 | 0x40000;
+pub const SWAP_FLAGS_VALID: u64 = 0x7fff
+    | SWAP_FLAG_PREFER
+    | SWAP_FLAG_DISCARD
+    | SWAP_FLAG_DISCARD_ONCE
+    | SWAP_FLAG_DISCARD_PAGES;
 /// SWAP_FLAG_PREFER: the low 15 bits are the priority.
 pub const SWAP_FLAG_PREFER: u64 = 0x8000;
 /// SWAP_FLAG_DISCARD.
 pub const SWAP_FLAG_DISCARD: u64 = 0x10000;
+/// SWAP_FLAG_DISCARD_ONCE: discard the area at swapon only.
+pub const SWAP_FLAG_DISCARD_ONCE: u64 = 0x20000;
+/// SWAP_FLAG_DISCARD_PAGES: discard freed clusters only.
+pub const SWAP_FLAG_DISCARD_PAGES: u64 = 0x40000;
 
 bitflags::bitflags! {
     /// swap_info_struct.flags (enum in include/linux/swap.h).
@@ -278,7 +286,6 @@ impl SwapState {
             "/" | "/tmp" | "/dev" | "/proc" => Ok(Resolved::Dir),
             p => match self.objects.get(p) {
                 Some(&o) => Ok(Resolved::Object(p.to_string(), o)),
-                None if p.is_empty() => Err(Errno::ENOENT),
                 None => Err(Errno::ENOENT),
             },
         }
@@ -416,14 +423,16 @@ impl Kernel {
             // A swap file on the rotational disk.
             self.swap.nr_rotate_swap += 1;
         }
-        if flags & SWAP_FLAG_DISCARD != 0 && zram {
-            // zram supports discard: both the area and per-cluster discards (neither
-            // DISCARD_ONCE nor DISCARD_PAGES given).
-            si.flags |= SwpFlags::DISCARDABLE;
-            match flags & 0x60000 {
-                0x20000 => si.flags |= SwpFlags::AREA_DISCARD,
-                0x40000 => si.flags |= SwpFlags::PAGE_DISCARD,
-                _ => si.flags |= SwpFlags::AREA_DISCARD | SwpFlags::PAGE_DISCARD,
+        if flags & SWAP_FLAG_DISCARD != 0 {
+            // Both the model's disk (under a swap file) and zram take discards, as this
+            // host's virtio disk and zram do (bdev_max_discard_sectors() != 0): the area and
+            // per-cluster discards, DISCARD_ONCE keeping only the first, else DISCARD_PAGES
+            // only the second.
+            si.flags |= SwpFlags::DISCARDABLE | SwpFlags::AREA_DISCARD | SwpFlags::PAGE_DISCARD;
+            if flags & SWAP_FLAG_DISCARD_ONCE != 0 {
+                si.flags.remove(SwpFlags::PAGE_DISCARD);
+            } else if flags & SWAP_FLAG_DISCARD_PAGES != 0 {
+                si.flags.remove(SwpFlags::AREA_DISCARD);
             }
         }
         // setup_swap_info(): PREFER gives the priority, otherwise --least_priority.
@@ -966,6 +975,53 @@ fn swap_range_free(si: &mut SwapInfo, off: u64, n: u64) {
                 }
             }
             c.free.push_back(idx as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discard_flags_follow_swapons_once_and_pages_rules() {
+        let cases = [
+            (0, SwpFlags::empty()),
+            (
+                SWAP_FLAG_DISCARD,
+                SwpFlags::AREA_DISCARD | SwpFlags::PAGE_DISCARD,
+            ),
+            (
+                SWAP_FLAG_DISCARD | SWAP_FLAG_DISCARD_ONCE,
+                SwpFlags::AREA_DISCARD,
+            ),
+            (
+                SWAP_FLAG_DISCARD | SWAP_FLAG_DISCARD_PAGES,
+                SwpFlags::PAGE_DISCARD,
+            ),
+            // ONCE wins when both are given (checked first in 5.19's swapon).
+            (
+                SWAP_FLAG_DISCARD | SWAP_FLAG_DISCARD_ONCE | SWAP_FLAG_DISCARD_PAGES,
+                SwpFlags::AREA_DISCARD,
+            ),
+            // Without SWAP_FLAG_DISCARD the sub-flags do nothing.
+            (SWAP_FLAG_DISCARD_ONCE, SwpFlags::empty()),
+        ];
+        for (flags, want) in cases {
+            let mut k = Kernel::new(crate::Config::default());
+            let t = k.spawn_process(0).unwrap();
+            k.create_swap_file("f", 1 << 20, SwapFileKind::Mkswap)
+                .unwrap();
+            k.swapon(t, "f", flags).unwrap();
+            let got =
+                k.swap.si(0).unwrap().flags & (SwpFlags::AREA_DISCARD | SwpFlags::PAGE_DISCARD);
+            assert_eq!(got, want, "flags {flags:#x}");
+            let discardable = k.swap.si(0).unwrap().flags.contains(SwpFlags::DISCARDABLE);
+            assert_eq!(
+                discardable,
+                flags & SWAP_FLAG_DISCARD != 0,
+                "flags {flags:#x}"
+            );
         }
     }
 }

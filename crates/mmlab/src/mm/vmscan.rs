@@ -320,13 +320,9 @@ impl Kernel {
         }
     }
 
-    /// Is any page of a THP mapped by a PMD (folio_entire_mapcount())?
+    /// Is the THP mapped by a PMD anywhere (folio_entire_mapcount())?
     fn pmd_mapped(&self, f: Folio) -> bool {
-        let total = self.pages.folio_mapcount(f);
-        let ptes: i32 = (0..self.pages.folio_nr_pages(f))
-            .map(|i| self.pages.page(f.page(i)).mapcount())
-            .sum();
-        total > ptes
+        self.pages.compound_mapcount(f.pfn()) > 0
     }
 
     /// split_folio_to_list() during reclaim: the tail pages join the list being reclaimed
