@@ -17,8 +17,7 @@ use crate::syscalls::{self, ArgKind};
 
 /// The syscall arguments that are C strings, for messages: `memfd_create's name`.
 fn string_args() -> String {
-    syscalls::SYSCALLS
-        .iter()
+    syscalls::all()
         .flat_map(|d| {
             d.args
                 .iter()

@@ -7,7 +7,6 @@ use std::sync::OnceLock;
 use mmlab::Errno;
 
 use crate::ast::Radix;
-use crate::syscalls::SYSCALLS;
 
 /// What kind of thing a call is; it decides where the call may stand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,7 +230,7 @@ const fn named(name: &'static str, kind: CallKind, names: fn() -> Vec<&'static s
 use CallKind::*;
 use Radix::*;
 
-/// The calls that are not syscalls of `crate::syscalls::SYSCALLS`, in the guide's order.
+/// The calls that are not syscalls of `crate::syscalls::all()`, in the guide's order.
 static OTHER_CALLS: &[CallSpec] = &[
     call("fork", Task, (0, 0), Returns::Num(Dec)),
     call("thread", Task, (1, 1), Returns::Num(Dec)),
@@ -309,8 +308,7 @@ static OTHER_CALLS: &[CallSpec] = &[
 pub fn calls() -> &'static [CallSpec] {
     static CALLS: OnceLock<Vec<CallSpec>> = OnceLock::new();
     CALLS.get_or_init(|| {
-        SYSCALLS
-            .iter()
+        crate::syscalls::all()
             .map(|d| CallSpec {
                 name: d.name,
                 kind: Syscall,
@@ -408,11 +406,9 @@ pub fn constant(name: &str) -> Option<u64> {
             .iter()
             .find(|(_, n)| *n == name)
             .map(|(r, _)| *r as u64),
-        _ => mmlab::uapi::NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .or_else(|| Errno::from_name(name).map(|e| e.code() as u64)),
+        _ => {
+            mmlab::uapi::constant(name).or_else(|| Errno::from_name(name).map(|e| e.code() as u64))
+        }
     }
 }
 

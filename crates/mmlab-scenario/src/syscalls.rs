@@ -1,7 +1,7 @@
 //! The syscalls a scenario can make, one declaration each: the C arguments, what the call
 //! returns, how the model makes it and how the host agent makes it. The check pass (name,
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
-//! driven from `SYSCALLS`, so a new syscall is one entry here.
+//! driven from the tables `all()` chains, so a new syscall is one entry in its area's table.
 
 use mmlab::uapi::userfaultfd as uffd;
 use mmlab::{Kernel, SysResult, Tid};
@@ -216,7 +216,16 @@ impl Syscall {
 
 /// The syscall named `name`.
 pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
-    SYSCALLS.iter().find(|s| s.name == name)
+    all().find(|s| s.name == name)
+}
+
+/// The tables, one per area, in the guide's order: a new area adds its file under
+/// `syscalls/` and one line here.
+static TABLES: &[&[SyscallDef]] = &[MM];
+
+/// Every syscall a scenario can make, in the guide's order.
+pub fn all() -> impl Iterator<Item = &'static SyscallDef> {
+    TABLES.iter().flat_map(|t| t.iter())
 }
 
 /// _IOC(dir, 0xAA, nr, size) for the userfaultfd ioctls (include/uapi/asm-generic/ioctl.h).
@@ -231,8 +240,8 @@ const IOR: u64 = 2;
 /// The words of `struct uffdio_range` and of the structs that start with one.
 const RANGE: [Arg; 2] = [addr("start"), int("len")];
 
-/// Every syscall a scenario can make, in the guide's order.
-pub static SYSCALLS: &[SyscallDef] = &[
+/// The address-space syscalls, userfaultfd, memfd and swap.
+static MM: &[SyscallDef] = &[
     SyscallDef {
         name: "mmap",
         args: &[
@@ -529,7 +538,7 @@ pub static SYSCALLS: &[SyscallDef] = &[
 /// The guide's syscall table (docs/scenario-language.md), as Markdown.
 pub fn guide_table() -> String {
     let mut s = String::from("| call | returns |\n|---|---|\n");
-    for d in SYSCALLS {
+    for d in all() {
         s.push_str(&format!("| `{}` | {} |\n", d.signature(), d.doc));
     }
     s
@@ -570,7 +579,7 @@ mod tests {
 
     #[test]
     fn every_declaration_fits_what_its_host_side_can_carry() {
-        for d in SYSCALLS {
+        for d in all() {
             assert!(d.args.len() <= 6, "{}: a syscall takes at most 6", d.name);
             let strs = d.args.iter().filter(|a| a.kind.is_string()).count();
             assert!(strs <= 1, "{}: the agent carries one string", d.name);
@@ -605,7 +614,7 @@ mod tests {
                 assert!(out.is_none_or(|o| o < words), "{}", d.name);
             }
             assert_eq!(
-                SYSCALLS.iter().filter(|s| s.name == d.name).count(),
+                all().filter(|s| s.name == d.name).count(),
                 1,
                 "{} declared twice",
                 d.name

@@ -68,7 +68,19 @@ pub const SIGBUS: u64 = 7;
 pub const SIGKILL: u64 = 9;
 pub const SIGSEGV: u64 = 11;
 
-/// Every named constant, for the scenario language.
+/// The constant named `name`, from any area's table.
+pub fn constant(name: &str) -> Option<u64> {
+    TABLES
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|(n, _)| *n == name)
+        .map(|&(_, v)| v)
+}
+
+/// The name tables, one per area: a new area adds its file under `uapi/` and one line here.
+const TABLES: &[&[(&str, u64)]] = &[NAMES];
+
+/// The mman.h names: protections, map flags, mremap flags, advice, memfd and fallocate flags.
 pub const NAMES: &[(&str, u64)] = &[
     ("PROT_NONE", PROT_NONE),
     ("PROT_READ", PROT_READ),
