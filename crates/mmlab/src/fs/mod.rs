@@ -4,6 +4,7 @@
 pub mod file;
 pub mod inode;
 pub mod kernfs;
+pub mod nfs;
 pub mod proc;
 pub mod sysfs_hugetlb;
 pub mod sysfs_input;

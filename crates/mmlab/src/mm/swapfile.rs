@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
-use crate::mm::swap_table::SwapStore;
+use crate::fs::nfs::NfsSwapFile;
+use crate::mm::swap_table::{SlotTable, SwapStore};
+use std::sync::Arc;
 use crate::pgtable::swp::{SwpEntry, MAX_SWAPFILES};
 use crate::sched::Tid;
 
@@ -85,6 +87,8 @@ enum SwapObject {
     File { bytes: u64, kind: SwapFileKind },
     /// A zram block device, mkswap'd.
     Zram { bytes: u64 },
+    /// A file on the model's network filesystem (fs/nfs.rs), backed by a host file.
+    Nfs { bytes: u64 },
 }
 
 /// A free swap cluster list and the per-CPU clusters (swap_cluster_info, percpu_cluster),
@@ -123,6 +127,10 @@ pub struct SwapInfo {
     clusters: Option<Clusters>,
     /// The device's contents by slot (what swap_writepage() wrote).
     pub(crate) store: SwapStore,
+    /// sis->swap_file where its address_space does the I/O (SWP_FS_OPS): the host file.
+    pub(crate) swap_file: Option<Arc<NfsSwapFile>>,
+    /// SWP_FS_OPS: the slots whose content a completed write put in the swap file.
+    pub(crate) written: SlotTable<u8>,
 }
 
 impl SwapInfo {
@@ -205,6 +213,8 @@ pub struct SwapState {
     pub nr_rotate_swap: u32,
     /// The objects swapon paths name (header-declared files and zram devices).
     objects: BTreeMap<String, SwapObject>,
+    /// The host files behind the declared network-filesystem swap files.
+    nfs_files: BTreeMap<String, Arc<NfsSwapFile>>,
     /// Per CPU: the slot cache (swap_slots_cache.slots) and the return cache (slots_ret).
     slots: Vec<(VecDeque<SwpEntry>, Vec<SwpEntry>)>,
     /// swap_slot_cache_active.
@@ -225,6 +235,7 @@ impl Default for SwapState {
             least_priority: -1,
             nr_rotate_swap: 0,
             objects: BTreeMap::new(),
+            nfs_files: BTreeMap::new(),
             slots: Vec::new(),
             cache_active: false,
             rr: 0,
@@ -342,6 +353,23 @@ impl Kernel {
         self.declare_swap_object(name, SwapObject::Zram { bytes })
     }
 
+    /// Declare a swap file on the model's network filesystem (the `swapfile_fs` header),
+    /// backed by a host file of `bytes` at `path` (a temporary one if None), sparse if
+    /// `holes`.
+    pub fn create_nfs_swap_file(
+        &mut self,
+        name: &str,
+        bytes: u64,
+        holes: bool,
+        path: Option<&std::path::Path>,
+    ) -> Result<(), String> {
+        let f = NfsSwapFile::create(path, name, bytes, holes)
+            .map_err(|e| format!("swap file `{name}` on the host: {e}"))?;
+        self.declare_swap_object(name, SwapObject::Nfs { bytes })?;
+        self.swap.nfs_files.insert(name.to_string(), Arc::new(f));
+        Ok(())
+    }
+
     fn declare_swap_object(&mut self, name: &str, o: SwapObject) -> Result<(), String> {
         if name.is_empty() || name.starts_with('/') {
             return Err(format!(
@@ -385,6 +413,7 @@ impl Kernel {
                 SwapFileKind::Holes => return Err(Errno::EINVAL),
             },
             SwapObject::Zram { bytes } => bytes,
+            SwapObject::Nfs { bytes } => bytes,
         };
         // The header's last_page: mkswap gives last_page = size in pages - 1; 0 is an empty
         // swap file, and a file smaller than a page has no signature.
@@ -408,6 +437,8 @@ impl Kernel {
             cont: BTreeMap::new(),
             clusters: None,
             store: SwapStore::new(self.phys.mode(), max),
+            swap_file: None,
+            written: SlotTable::new(max),
         };
         si.swap_map[0] = SWAP_MAP_BAD;
         if zram {
@@ -420,7 +451,12 @@ impl Kernel {
             si.cluster_next = 1 + next_rand(&mut self.swap.seed, si.highest_bit);
             si.clusters = Some(self.setup_clusters(&si));
         } else {
-            // A swap file on the rotational disk.
+            if let SwapObject::Nfs { .. } = obj {
+                // setup_swap_extents(): the file's ->swap_activate().
+                let file = Arc::clone(&self.swap.nfs_files[&si.name]);
+                nfs_swap_activate(&mut si, file)?;
+            }
+            // A swap file on the rotational disk (NFS has no bdev: rotational too).
             self.swap.nr_rotate_swap += 1;
         }
         if flags & SWAP_FLAG_DISCARD != 0 {
@@ -515,6 +551,9 @@ impl Kernel {
         let free = (pages - self.swap.si(typ).expect("found").inuse_pages) as i64;
         self.swap.nr_swap_pages -= free;
         self.swap.total_swap_pages -= pages as i64;
+        // try_to_unuse() waits on each page's lock and writeback: the device's requests in
+        // flight complete first.
+        self.swap_rw_complete_all(Some(typ));
         // disable_swap_slots_cache_lock(): the caches drain and stay off meanwhile.
         self.drain_swap_slots();
         self.swap.cache_active = false;
@@ -528,7 +567,8 @@ impl Kernel {
             self.check_cache_active();
             return Err(e);
         }
-        let si = self.swap.devices[typ as usize].take().expect("still there");
+        let mut si = self.swap.devices[typ as usize].take().expect("still there");
+        destroy_swap_extents(&mut si);
         if !si.flags.contains(SwpFlags::SOLIDSTATE) {
             self.swap.nr_rotate_swap -= 1;
         }
@@ -711,6 +751,7 @@ impl Kernel {
             si.swap_map[e.offset as usize] = 0;
             si.cont.remove(&e.offset);
             si.store.discard(e.offset);
+            si.written.set(e.offset, 0);
             swap_range_free(si, e.offset, 1);
             if si.flags.contains(SwpFlags::WRITEOK) {
                 self.swap.nr_swap_pages += 1;
@@ -951,6 +992,26 @@ fn swap_range_alloc(si: &mut SwapInfo, off: u64, n: u64) {
         } else {
             c.count[idx] = n as u32;
         }
+    }
+}
+
+/// nfs_swap_activate(): a file with holes is refused (EINVAL); otherwise one extent covers
+/// it and the filesystem keeps the I/O (SWP_FS_OPS), which ->swap_rw() will do.
+fn nfs_swap_activate(si: &mut SwapInfo, file: Arc<NfsSwapFile>) -> crate::errno::SysResult<()> {
+    if file.has_holes() {
+        return Err(Errno::EINVAL);
+    }
+    si.flags |= SwpFlags::ACTIVATED | SwpFlags::FS_OPS;
+    si.swap_file = Some(file);
+    Ok(())
+}
+
+/// destroy_swap_extents(): an activated file is told it no longer backs swap
+/// (->swap_deactivate(), nfs_swap_deactivate()).
+fn destroy_swap_extents(si: &mut SwapInfo) {
+    if si.flags.contains(SwpFlags::ACTIVATED) {
+        si.flags.remove(SwpFlags::ACTIVATED);
+        si.swap_file = None;
     }
 }
 
