@@ -299,9 +299,19 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("model.put_page", ModelProbe, (1, 1), Returns::Num(Dec)),
     call("model.dma_write", ModelProbe, (3, 3), Returns::Num(Dec)),
     call("model.swap_io_defer", ModelProbe, (1, 1), Returns::Num(Dec)),
-    call("model.swap_io_complete", ModelProbe, (1, 1), Returns::Num(Dec)),
+    call(
+        "model.swap_io_complete",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Dec),
+    ),
     call("model.swap_io_fail", ModelProbe, (1, 1), Returns::Num(Dec)),
-    call("model.swap_host_byte", ModelProbe, (1, 1), Returns::Num(Hex)),
+    call(
+        "model.swap_host_byte",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Hex),
+    ),
     call(
         "model.fail_page_alloc",
         ModelProbe,

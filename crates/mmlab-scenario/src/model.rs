@@ -394,7 +394,9 @@ impl Backend for ModelBackend {
                 k.swap_fs_io.fail_next = *n;
                 Ok(ProbeValue::Num(0))
             }
-            ModelProbe::SwapHostByte(addr) => k.swap_host_byte(t, *addr).map(|b| ProbeValue::Num(b.into())),
+            ModelProbe::SwapHostByte(addr) => k
+                .swap_host_byte(t, *addr)
+                .map(|b| ProbeValue::Num(b.into())),
             ModelProbe::FailPageAlloc { skip, times } => {
                 let injected = k.injected_alloc_failures();
                 k.fail_page_alloc(*skip, *times);

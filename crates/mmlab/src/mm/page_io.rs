@@ -84,11 +84,11 @@ impl SwapFsIo {
         }
     }
 
-    /// Is `pfn` a page of a request in flight?
-    fn holds(&self, pfn: Pfn) -> Option<usize> {
+    /// The read in flight that `pfn`'s folio is locked for, if any.
+    fn reading(&self, pfn: Pfn) -> Option<usize> {
         self.inflight
             .iter()
-            .position(|r| r.sio.folios.iter().any(|f| f.pfn() == pfn))
+            .position(|r| !r.sio.write && r.sio.folios.iter().any(|f| f.pfn() == pfn))
     }
 }
 
@@ -381,7 +381,7 @@ impl Kernel {
     /// caller waits in lock_page() for that request alone; otherwise every request in flight
     /// completes now. True once the folio's read is done.
     pub(crate) fn swap_read_wait(&mut self, pfn: Pfn, may_sleep: bool, started: bool) -> bool {
-        let Some(i) = self.swap_fs_io.holds(pfn) else {
+        let Some(i) = self.swap_fs_io.reading(pfn) else {
             return true;
         };
         if !self.swap_fs_io.deferred {
@@ -474,7 +474,11 @@ impl Kernel {
         let e = match crate::pgtable::table::get(&self.phys, slot).kind() {
             PteKind::Swp(SwpKind::Swap { typ, offset }, _) => SwpEntry::new(typ, offset),
             PteKind::Present(p)
-                if self.pages.page(self.pages.folio(p.pfn()).pfn()).flags.contains(PageFlags::SWAPCACHE) =>
+                if self
+                    .pages
+                    .page(self.pages.folio(p.pfn()).pfn())
+                    .flags
+                    .contains(PageFlags::SWAPCACHE) =>
             {
                 let head = self.pages.folio(p.pfn()).pfn();
                 let e = self.page_swap_entry(head);
@@ -501,6 +505,60 @@ impl Kernel {
         }
         if !self.swap_fs_io.deferred {
             self.swap_rw_complete_all(None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::page::Gfp;
+    use crate::uapi::*;
+    use crate::{Config, Kernel, Profile};
+
+    /// 5.19's may_enter_fs(): reclaim from a GFP_NOFS context (__GFP_IO without __GFP_FS)
+    /// writes swap-cache folios to a block swap file but not to SWP_FS_OPS swap, where the
+    /// write would re-enter the filesystem: those stay dirty in the swap cache. GFP_KERNEL
+    /// reclaim writes both; 5.18 wrote both from NOFS too.
+    #[test]
+    fn nofs_reclaim_skips_fs_ops_swap_but_writes_a_block_swap_file() {
+        let nofs = Gfp::KERNEL.difference(Gfp::FS);
+        for (profile, fs_ops_written) in [(Profile::Linux519, false), (Profile::Linux518, true)] {
+            for (nfs, gfp, want) in [
+                (true, nofs, fs_ops_written),
+                (false, nofs, true),
+                (true, Gfp::KERNEL, true),
+            ] {
+                let mut k = Kernel::new(Config::new(profile));
+                let t = k.spawn_process(0).expect("process");
+                if nfs {
+                    k.create_nfs_swap_file("s", 4 << 20, false, None)
+                        .expect("host file");
+                } else {
+                    let kind = crate::mm::swapfile::SwapFileKind::Mkswap;
+                    k.create_swap_file("s", 4 << 20, kind).expect("swap file");
+                }
+                k.swapon(t, "s", 0).expect("swapon");
+                let rw = PROT_READ | PROT_WRITE;
+                let p = k
+                    .mmap(t, 0, 8 * 4096, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    .expect("mmap");
+                k.memset(t, p, 0x44, 8 * 4096).expect("fill");
+                k.lru_add_drain_all();
+                for _ in 0..4 {
+                    k.try_to_free_pages(gfp, 0);
+                }
+                let cached = k.meminfo("SwapCached").unwrap_or(0);
+                let what = format!("{profile} nfs={nfs} gfp={gfp:?}");
+                assert!(
+                    cached > 0 || k.vmstat.pswpout > 0,
+                    "{what}: reclaim swapped"
+                );
+                assert_eq!(k.vmstat.pswpout > 0, want, "{what}: written");
+                k.check_invariants().expect("invariants");
+                for i in 0..8 {
+                    assert_eq!(k.load(t, p + i * 4096), Ok(0x44), "{what}");
+                }
+            }
         }
     }
 }

@@ -58,7 +58,9 @@ impl Kernel {
         let f = self.pages.folio(pfn);
         // folio_lock_or_retry(): a swap-in still being read (SWP_FS_OPS) is waited for, or
         // the fault is retried once it has completed; a failed read is SIGBUS.
-        let may_sleep = vmf.flags.contains(FaultFlags::ALLOW_RETRY | FaultFlags::USER)
+        let may_sleep = vmf
+            .flags
+            .contains(FaultFlags::ALLOW_RETRY | FaultFlags::USER)
             && !vmf.flags.contains(FaultFlags::TRIED);
         if !self.swap_read_wait(pfn, may_sleep, ret.contains(VmFault::MAJOR)) {
             self.put_page(pfn);

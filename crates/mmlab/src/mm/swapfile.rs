@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::errno::{Errno, SysResult};
-use crate::kernel::Kernel;
 use crate::fs::nfs::NfsSwapFile;
+use crate::kernel::Kernel;
 use crate::mm::swap_table::{SlotTable, SwapStore};
-use std::sync::Arc;
 use crate::pgtable::swp::{SwpEntry, MAX_SWAPFILES};
 use crate::sched::Tid;
+use std::sync::Arc;
 
 /// SWAP_HAS_CACHE: a swap-cache folio (or one being read in) holds the slot.
 pub const SWAP_HAS_CACHE: u8 = 0x40;
