@@ -252,11 +252,16 @@ impl std::fmt::Display for Leaf {
     }
 }
 
-/// [`Rule::PrivateAndChargeFollowThePage`] for one frame.
-fn private_and_charge_follow_the_page(pfn: Pfn, page: &Page) -> Result<(), Violation> {
+/// [`Rule::PrivateAndChargeFollowThePage`] for one frame; `swapcache`: its folio is in the
+/// swap cache (add_to_swap_cache() gives every page of a THP its own entry).
+fn private_and_charge_follow_the_page(
+    pfn: Pfn,
+    page: &Page,
+    swapcache: bool,
+) -> Result<(), Violation> {
     let free = page.test(PageFlags::BUDDY);
-    let holds = (page.private == 0 || page.test(PageFlags::SWAPCACHE))
-        && !(free && (page.private != 0 || page.memcg != 0));
+    let holds =
+        (page.private == 0 || swapcache) && !(free && (page.private != 0 || page.memcg != 0));
     Rule::PrivateAndChargeFollowThePage.check(holds, || {
         format!(
             "pfn {pfn:#x}: private {:#x}, memcg {}, flags {:?}",
@@ -451,7 +456,12 @@ impl Kernel {
         let mut counts = FrameCounts::default();
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
-            private_and_charge_follow_the_page(pfn, page)?;
+            let swapcache = page.private != 0
+                && !page.test(PageFlags::BUDDY)
+                && self
+                    .pages
+                    .folio_test(self.pages.folio(pfn), PageFlags::SWAPCACHE);
+            private_and_charge_follow_the_page(pfn, page, swapcache)?;
             if page.test(PageFlags::BUDDY) || page.test(PageFlags::TABLE) {
                 continue;
             }
