@@ -23,27 +23,27 @@ use crate::{host_state, procfs, swap_areas};
 
 const PAGE: usize = 4096;
 
-/// The zram swap area of a run; given back on drop.
-struct Zram;
+/// The swap area of a run (zram, or a swap file on the root disk); given back on drop.
+struct Area;
 
-impl Zram {
-    fn on(turn: &HostLock, bytes: u64) -> Result<Zram, String> {
+impl Area {
+    fn on(turn: &HostLock, bytes: u64, kind: SwapDev) -> Result<Area, String> {
         let s = SwapSetup {
             name: "mmlab-bench".into(),
             bytes,
-            kind: SwapDev::Zram,
+            kind,
             activate: true,
             at: "mmlab bench".into(),
         };
         swap_areas::set_up(turn, &[s]).map_err(|Skip(e)| e)?;
-        Ok(Zram)
+        Ok(Area)
     }
 }
 
-impl Drop for Zram {
+impl Drop for Area {
     fn drop(&mut self) {
         if let Err(e) = swap_areas::give_back() {
-            eprintln!("mmlab bench: giving back the zram swap: {e}");
+            eprintln!("mmlab bench: giving back the swap area: {e}");
         }
     }
 }
@@ -186,7 +186,7 @@ pub fn pageout_rates(
     reps: usize,
 ) -> Result<(HostFigure, HostFigure), String> {
     let n = bytes.div_ceil(PAGE);
-    let _zram = Zram::on(turn, 2 * (n * PAGE) as u64)?;
+    let _zram = Area::on(turn, 2 * (n * PAGE) as u64, SwapDev::Zram)?;
     let runs = samples(reps, || {
         let (out0, in0) = pswp()?;
         let r = in_child(
@@ -238,6 +238,120 @@ pub fn pageout_rates(
     Ok((figure(outs, "pages/s")?, figure(ins, "pages/s")?))
 }
 
+/// A /proc/vmstat counter read with async-signal-safe calls only (for a forked child): open,
+/// read into a stack buffer, close, and a scan for `name`'s line. None if it cannot be read.
+fn vmstat_raw(name: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 16384];
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(c"/proc/vmstat".as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0usize;
+    loop {
+        // SAFETY: reading into the unused tail of `buf`.
+        let r = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if r <= 0 {
+            break;
+        }
+        len += r as usize;
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    buf[..len].split(|&b| b == b'\n').find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(b" ")?;
+        rest.iter().try_fold(0u64, |v, &d| {
+            d.is_ascii_digit().then(|| v * 10 + u64::from(d - b'0'))
+        })
+    })
+}
+
+/// Sleep `ms` milliseconds (async-signal-safe).
+fn nap_ms(ms: i64) {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: ms * 1_000_000,
+    };
+    // SAFETY: a valid timespec; an early wake-up only shortens the nap.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+/// Swapping `bytes` of anonymous memory out to a swap file on the root disk (twice the size)
+/// and back: MADV_PAGEOUT until pswpout has counted every page and no page is under writeback
+/// any more, then (not timed) a touch and a second MADV_PAGEOUT that frees the clean swap-cache
+/// copies, then a touch of every page, each a real swap-in. Pages per second over both
+/// directions (the pswpout + pswpin rate).
+pub fn swapfile_rates(turn: &HostLock, bytes: usize, reps: usize) -> Result<HostFigure, String> {
+    let n = bytes.div_ceil(PAGE);
+    let kind = SwapDev::File(mmlab_scenario::backend::SwapFileKind::Mkswap);
+    let _file = Area::on(turn, 2 * (n * PAGE) as u64, kind)?;
+    let runs = samples(reps, || {
+        let (out0, in0) = pswp()?;
+        let r = in_child(
+            |_| Ok(()),
+            || {
+                let Some(p) = child_map(n * PAGE) else {
+                    return [0.0; 4];
+                };
+                for i in 0..n {
+                    fill_page(p, i);
+                }
+                let Some(base) = vmstat_raw(b"pswpout") else {
+                    return [0.0; 4];
+                };
+                let t0 = Instant::now();
+                // SAFETY: the child's own mapping.
+                unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+                while vmstat_raw(b"pswpout").unwrap_or(u64::MAX) < base + n as u64
+                    || vmstat_raw(b"nr_writeback").unwrap_or(0) != 0
+                {
+                    if t0.elapsed().as_secs() > 600 {
+                        return [0.0; 4];
+                    }
+                    nap_ms(1);
+                }
+                let t1 = Instant::now();
+                for i in 0..n {
+                    // SAFETY: inside the mapping.
+                    unsafe { p.add(i * PAGE).read_volatile() };
+                }
+                // SAFETY: the child's own mapping.
+                unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+                let t2 = Instant::now();
+                let mut bad = 0usize;
+                for i in 0..n {
+                    // SAFETY: inside the mapping.
+                    if unsafe { p.add(i * PAGE).read_volatile() } != tag(i) {
+                        bad += 1;
+                    }
+                }
+                let t3 = Instant::now();
+                [
+                    (t1 - t0).as_secs_f64(),
+                    (t3 - t2).as_secs_f64(),
+                    bad as f64,
+                    1.0,
+                ]
+            },
+        )?;
+        let (out1, in1) = pswp()?;
+        let [out_s, in_s, bad, ok] = r;
+        if ok != 1.0 || bad != 0.0 {
+            return Err(format!(
+                "swap file child: {bad} pages read back wrong (or the pageout never finished)"
+            ));
+        }
+        let (wrote, read) = (out1 - out0, in1 - in0);
+        if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
+            return Err(format!(
+                "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
+            ));
+        }
+        Ok((wrote + read) as f64 / (out_s + in_s))
+    })?;
+    figure(runs, "pages/s")
+}
+
 /// A child in a memory cgroup limited to `limit` bytes fills twice that much anonymous memory
 /// with zram swap present: pages swapped out (pswpout) per second of the fill.
 pub fn pressure_swapout_rate(
@@ -246,7 +360,7 @@ pub fn pressure_swapout_rate(
     reps: usize,
 ) -> Result<HostFigure, String> {
     let n = 2 * limit.div_ceil(PAGE);
-    let _zram = Zram::on(turn, 2 * (n * PAGE) as u64)?;
+    let _zram = Area::on(turn, 2 * (n * PAGE) as u64, SwapDev::Zram)?;
     let cg = MemCg::new(turn, "pressure", limit as u64)?;
     let rates = samples(reps, || {
         let (out0, _) = pswp()?;
