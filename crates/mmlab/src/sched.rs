@@ -90,4 +90,7 @@ pub enum WaitReason {
     /// folio_lock_or_retry() on a folio another task's swap-in holds locked: until that
     /// read completes.
     FolioLock { pfn: u64 },
+    /// folio_wait_writeback() (shmem_swapin_folio() on a page whose swap-out write is in
+    /// flight): until end_page_writeback().
+    Writeback { pfn: u64 },
 }

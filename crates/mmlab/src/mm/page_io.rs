@@ -84,11 +84,11 @@ impl SwapFsIo {
         }
     }
 
-    /// The read in flight that `pfn`'s folio is locked for, if any.
-    fn reading(&self, pfn: Pfn) -> Option<usize> {
+    /// The request in flight, a write or a read, that carries `pfn`'s folio, if any.
+    fn carrying(&self, pfn: Pfn, write: bool) -> Option<usize> {
         self.inflight
             .iter()
-            .position(|r| !r.sio.write && r.sio.folios.iter().any(|f| f.pfn() == pfn))
+            .position(|r| r.sio.write == write && r.sio.folios.iter().any(|f| f.pfn() == pfn))
     }
 }
 
@@ -355,7 +355,7 @@ impl Kernel {
     fn wake_folio_waiters(&mut self, f: Folio) {
         let pfn = f.pfn().0;
         for (_, t) in self.tasks.iter_mut() {
-            if matches!(t.wait, Some(WaitReason::SwapIn { pfn: p } | WaitReason::FolioLock { pfn: p }) if p == pfn)
+            if matches!(t.wait, Some(WaitReason::SwapIn { pfn: p } | WaitReason::FolioLock { pfn: p } | WaitReason::Writeback { pfn: p }) if p == pfn)
             {
                 t.wait = None;
             }
@@ -381,7 +381,7 @@ impl Kernel {
     /// caller waits in lock_page() for that request alone; otherwise every request in flight
     /// completes now. True once the folio's read is done.
     pub(crate) fn swap_read_wait(&mut self, pfn: Pfn, may_sleep: bool, started: bool) -> bool {
-        let Some(i) = self.swap_fs_io.reading(pfn) else {
+        let Some(i) = self.swap_fs_io.carrying(pfn, false) else {
             return true;
         };
         if !self.swap_fs_io.deferred {
@@ -395,6 +395,25 @@ impl Kernel {
             } else {
                 WaitReason::FolioLock { pfn }
             });
+            return false;
+        }
+        self.complete_swap_rw(i);
+        true
+    }
+
+    /// shmem_swapin_folio()'s waits on a swap-cache folio: folio_lock() while a read of it is
+    /// in flight, then folio_wait_writeback() while a write is. With completions deferred, a
+    /// user fault that may retry sleeps (FolioLock, or WaitReason::Writeback) and this
+    /// returns false; otherwise the request completes now.
+    pub(crate) fn swap_folio_wait(&mut self, pfn: Pfn, may_sleep: bool) -> bool {
+        if !self.swap_read_wait(pfn, may_sleep, false) {
+            return false;
+        }
+        let Some(i) = self.swap_fs_io.carrying(pfn, true) else {
+            return true;
+        };
+        if self.swap_fs_io.deferred && may_sleep {
+            self.tasks[self.current].wait = Some(WaitReason::Writeback { pfn: pfn.0 });
             return false;
         }
         self.complete_swap_rw(i);
