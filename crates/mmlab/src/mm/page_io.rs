@@ -27,7 +27,12 @@ use crate::sched::WaitReason;
 pub const SWAP_CLUSTER_MAX: usize = 32;
 
 /// The model's own counters of ->swap_rw() traffic, for `model.counter(NAME)`.
-pub const SWAP_RW_COUNTERS: &[&str] = &["swap_rw_requests", "swap_rw_pages", "swap_rw_inflight"];
+pub const SWAP_RW_COUNTERS: &[&str] = &[
+    "swap_rw_requests",
+    "swap_rw_pages",
+    "swap_rw_inflight",
+    "swap_fs_dirty_calls",
+];
 
 /// struct swap_iocb: folios of one swap file at consecutive byte offsets, one request.
 #[derive(Clone, Debug)]
@@ -66,6 +71,8 @@ pub struct SwapFsIo {
     pub requests: u64,
     /// The pages those requests carried.
     pub pages: u64,
+    /// Calls into the swap file's ->dirty_folio() (5.18's swap_dirty_folio()).
+    pub fs_dirty_calls: u64,
 }
 
 impl SwapFsIo {
@@ -80,6 +87,7 @@ impl SwapFsIo {
             "swap_rw_requests" => Some(self.requests),
             "swap_rw_pages" => Some(self.pages),
             "swap_rw_inflight" => Some(self.inflight.len() as u64),
+            "swap_fs_dirty_calls" => Some(self.fs_dirty_calls),
             _ => None,
         }
     }
@@ -120,6 +128,20 @@ impl Kernel {
         }
     }
 
+    /// folio_mark_dirty() of a swap-cache folio. 5.19's swap address space dirties with
+    /// noop_dirty_folio() (PG_dirty alone: "mm: drop swap_dirty_folio"); 5.18's
+    /// swap_dirty_folio() passed a SWP_FS_OPS folio on to the swap file's own ->dirty_folio(),
+    /// calling into the filesystem from reclaim.
+    pub(crate) fn swap_dirty_folio(&mut self, f: Folio) {
+        self.pages.folio_set(f, PageFlags::DIRTY);
+        if !self.cfg.features.swap_rw {
+            let e = self.page_swap_entry(f.pfn());
+            if self.swap_flags_of(e).contains(SwpFlags::FS_OPS) {
+                self.swap_fs_io.fs_dirty_calls += 1;
+            }
+        }
+    }
+
     /// count_swpout_vm_event(): pswpout by the folio's pages, thp_swpout for a THP.
     fn count_swpout_vm_event(&mut self, f: Folio) {
         let nr = self.pages.folio_nr_pages(f);
@@ -142,7 +164,7 @@ impl Kernel {
                 self.vmstat.pswpout += 1;
                 self.mark_written(e, 1);
             } else {
-                self.pages.folio_set(f, PageFlags::DIRTY);
+                self.swap_dirty_folio(f);
                 self.pages.folio_clear(f, PageFlags::RECLAIM);
             }
             self.end_page_writeback(f);
@@ -312,7 +334,7 @@ impl Kernel {
                 let nr = self.pages.folio_nr_pages(f);
                 self.mark_written(e, nr);
             } else {
-                self.pages.folio_set(f, PageFlags::DIRTY);
+                self.swap_dirty_folio(f);
                 self.pages.folio_clear(f, PageFlags::RECLAIM);
             }
         }

@@ -198,7 +198,7 @@ impl Kernel {
             return false;
         };
         self.add_to_swap_cache(f, e);
-        self.pages.folio_set(f, PageFlags::DIRTY);
+        self.swap_dirty_folio(f);
         true
     }
 
