@@ -60,6 +60,13 @@ pub(super) fn model_swap_rw(bytes: u64, profile: Profile) -> (f64, f64) {
         }
     }
     let in_secs = start.elapsed().as_secs_f64();
+    if std::env::var_os("SWAPFS_SPLIT").is_some() {
+        eprintln!(
+            "out {:.0} pages/s, in {:.0} pages/s",
+            n as f64 / out_secs,
+            n as f64 / in_secs
+        );
+    }
     assert_eq!(bad, 0, "every page came back from the host file");
     assert!(k.vmstat.pswpin > 0, "a real swap-in");
     let io = &k.swap_fs_io;
@@ -89,21 +96,21 @@ pub(super) fn rows(turn: &HostLock, bytes: u64, runs: usize) -> Vec<Row> {
     let host = host_or_note(host, "swap file out + in");
     vec![
         Row::new(
-            "swap_rw out+in, host col 5.18",
+            "swap_rw 5.19 (host: 5.18)",
             Quantity::Rate("pages/s"),
             Spread::of(new.clone()),
             Some(Spread::of(old)),
             Target::Faster(5.0),
         ),
         Row::new(
-            "swap_rw out+in vs host swapfile",
+            "swap_rw 5.19 vs host file",
             Quantity::Rate("pages/s"),
             Spread::of(new),
             host.map(|h| Spread::of_host(&h, runs, 1.0)),
             Target::Faster(1.0),
         ),
         Row::new(
-            "swap_rw pages/req, host col 5.18",
+            "swap_rw pages/request",
             Quantity::Rate("pages/req"),
             Spread::of(new_req),
             Some(Spread::of(old_req)),

@@ -2,7 +2,7 @@
 //! whose pages live, for real, in a file on this host. nfs_swap_activate() refuses a file
 //! with holes and leaves the I/O to the filesystem (SWP_FS_OPS); nfs_swap_rw() is direct I/O
 //! (O_DIRECT on the host file where the host filesystem takes it) that returns -EIOCBQUEUED:
-//! a worker thread, standing in for the RPC transport, carries each request out, and the
+//! a few I/O threads, standing in for the RPC transport's slots, carry the requests out, and the
 //! model collects the result when it completes the request (ki_complete()), in whatever
 //! order a scenario asks. The 5.18 path (->direct_IO, one synchronous page) writes inline.
 
@@ -21,6 +21,8 @@ use crate::errno::Errno;
 const O_DIRECT: i32 = 0o40000;
 /// Direct I/O buffers and offsets are aligned to this.
 const DIO_ALIGN: usize = 4096;
+/// I/O threads per file: requests in flight at once on the host (an NFS client's RPC slots).
+const IO_THREADS: usize = 4;
 
 /// What a request asks of the file.
 #[derive(Debug)]
@@ -135,18 +137,21 @@ impl NfsSwapFile {
         };
         let file = Arc::new(file);
         let (jtx, jrx) = channel::<Job>();
+        let jrx = Arc::new(Mutex::new(jrx));
         let (rtx, rrx) = channel();
-        let worker = Arc::clone(&file);
-        std::thread::Builder::new()
-            .name("mmlab-swapfs-io".into())
-            .spawn(move || {
-                for j in jrx {
+        for _ in 0..IO_THREADS {
+            let (worker, jobs, done) = (Arc::clone(&file), Arc::clone(&jrx), rtx.clone());
+            std::thread::Builder::new()
+                .name("mmlab-swapfs-io".into())
+                .spawn(move || loop {
+                    let job = jobs.lock().ok().and_then(|rx| rx.recv().ok());
+                    let Some(j) = job else { break };
                     let r = file_rw(&worker, j.pos, &j.op);
-                    if rtx.send((j.id, r)).is_err() {
+                    if done.send((j.id, r)).is_err() {
                         break;
                     }
-                }
-            })?;
+                })?;
+        }
         Ok(NfsSwapFile {
             path,
             file,
