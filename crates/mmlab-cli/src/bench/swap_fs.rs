@@ -132,6 +132,16 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "a measurement with the host: cargo test -p mmlab-cli --release -- --ignored swap_fs"]
+    fn print_rows_with_the_host() {
+        let turn = HostLock::acquire().expect("the host lock");
+        let mb = std::env::var("SWAPFS_MB").map_or(1024, |v| v.parse().unwrap_or(1024));
+        for r in rows(&turn, mb << 20, 3) {
+            eprintln!("{r:?}");
+        }
+    }
+
+    #[test]
     #[ignore = "a measurement: cargo test -p mmlab-cli --release -- --ignored swap_fs"]
     fn print_model_rates() {
         let bytes = std::env::var("SWAPFS_MB").map_or(64, |v| v.parse().unwrap_or(64)) << 20;
