@@ -84,6 +84,25 @@ fn fill_page(p: *mut u8, i: usize) {
     }
 }
 
+/// Pages of `p` whose first byte is not their tag (after a swap round trip). Async-signal-safe.
+fn pages_read_back_wrong(p: *mut u8, n: usize) -> usize {
+    (0..n)
+        // SAFETY: inside the caller's mapping of n pages.
+        .filter(|&i| unsafe { p.add(i * PAGE).read_volatile() } != tag(i))
+        .count()
+}
+
+/// Most of the range must really have gone out and come back: the pswpout and pswpin deltas.
+fn round_trip(before: (u64, u64), after: (u64, u64), n: usize) -> Result<(u64, u64), String> {
+    let (wrote, read) = (after.0 - before.0, after.1 - before.1);
+    if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
+        return Err(format!(
+            "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
+        ));
+    }
+    Ok((wrote, read))
+}
+
 /// Run `work` in a forked child, after `prepare(child's pid)` in the parent; the child's four
 /// figures. `work` runs in the child of a multi-threaded process: it may only make
 /// async-signal-safe calls (no allocation, no locks).
@@ -202,13 +221,7 @@ pub fn pageout_rates(
                 // SAFETY: the child's own mapping.
                 let rc = unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
                 let t1 = Instant::now();
-                let mut bad = 0usize;
-                for i in 0..n {
-                    // SAFETY: inside the mapping.
-                    if unsafe { p.add(i * PAGE).read_volatile() } != tag(i) {
-                        bad += 1;
-                    }
-                }
+                let bad = pages_read_back_wrong(p, n);
                 let t2 = Instant::now();
                 [
                     (t1 - t0).as_secs_f64(),
@@ -226,12 +239,7 @@ pub fn pageout_rates(
             ));
         }
         // Most of the range must really have gone to zram and come back from it.
-        let (wrote, read) = (out1 - out0, in1 - in0);
-        if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
-            return Err(format!(
-                "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
-            ));
-        }
+        round_trip((out0, in0), (out1, in1), n)?;
         Ok((n as f64 / out_s, n as f64 / in_s))
     })?;
     let (outs, ins): (Vec<f64>, Vec<f64>) = runs.into_iter().unzip();
@@ -318,13 +326,7 @@ pub fn swapfile_rates(turn: &HostLock, bytes: usize, reps: usize) -> Result<Host
                 // SAFETY: the child's own mapping.
                 unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
                 let t2 = Instant::now();
-                let mut bad = 0usize;
-                for i in 0..n {
-                    // SAFETY: inside the mapping.
-                    if unsafe { p.add(i * PAGE).read_volatile() } != tag(i) {
-                        bad += 1;
-                    }
-                }
+                let bad = pages_read_back_wrong(p, n);
                 let t3 = Instant::now();
                 [
                     (t1 - t0).as_secs_f64(),
@@ -341,12 +343,7 @@ pub fn swapfile_rates(turn: &HostLock, bytes: usize, reps: usize) -> Result<Host
                 "swap file child: {bad} pages read back wrong (or the pageout never finished)"
             ));
         }
-        let (wrote, read) = (out1 - out0, in1 - in0);
-        if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
-            return Err(format!(
-                "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
-            ));
-        }
+        let (wrote, read) = round_trip((out0, in0), (out1, in1), n)?;
         Ok((wrote + read) as f64 / (out_s + in_s))
     })?;
     figure(runs, "pages/s")

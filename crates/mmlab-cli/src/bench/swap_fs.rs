@@ -78,21 +78,20 @@ pub(super) fn model_swap_rw(bytes: u64, profile: Profile) -> (f64, f64) {
 /// and the pages per request of each profile.
 pub(super) fn rows(turn: &HostLock, bytes: u64, runs: usize) -> Vec<Row> {
     let bar = progress(2 * runs as u64, "model swap over NFS, 5.19 and 5.18");
-    let (mut new, mut old, mut new_req, mut old_req) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..runs {
-        let (r, q) = model_swap_rw(bytes, Profile::Linux519);
-        new.push(r);
-        new_req.push(q);
-        bar.inc(1);
-        let (r, q) = model_swap_rw(bytes, Profile::Linux518);
-        old.push(r);
-        old_req.push(q);
-        bar.inc(1);
-    }
+    let runs_of = |profile| -> (Vec<f64>, Vec<f64>) {
+        (0..runs)
+            .map(|_| {
+                bar.inc(1);
+                model_swap_rw(bytes, profile)
+            })
+            .unzip()
+    };
+    let (new, new_req) = runs_of(Profile::Linux519);
+    let (old, old_req) = runs_of(Profile::Linux518);
     bar.finish_and_clear();
-    let bar = spinner("host pageout + swap-in (swap file)");
+    let spin = spinner("host pageout + swap-in (swap file)");
     let host = host::swapfile_rates(turn, bytes as usize, runs);
-    bar.finish_and_clear();
+    spin.finish_and_clear();
     let host = host_or_note(host, "swap file out + in");
     vec![
         Row::new(
