@@ -84,6 +84,29 @@ fn fill_page(p: *mut u8, i: usize) {
     }
 }
 
+/// A child run over `n` pages of a fresh mapping, each given its content: `work`'s four
+/// figures (zeroes if the map fails), with the host's (pswpout, pswpin) before and after.
+/// `work` runs in the child: async-signal-safe calls only.
+fn swap_child(
+    n: usize,
+    work: impl FnOnce(*mut u8) -> [f64; 4],
+) -> Result<([f64; 4], (u64, u64), (u64, u64)), String> {
+    let before = pswp()?;
+    let r = in_child(
+        |_| Ok(()),
+        || {
+            let Some(p) = child_map(n * PAGE) else {
+                return [0.0; 4];
+            };
+            for i in 0..n {
+                fill_page(p, i);
+            }
+            work(p)
+        },
+    )?;
+    Ok((r, before, pswp()?))
+}
+
 /// Pages of `p` whose first byte is not their tag (after a swap round trip). Async-signal-safe.
 fn pages_read_back_wrong(p: *mut u8, n: usize) -> usize {
     (0..n)
@@ -207,31 +230,20 @@ pub fn pageout_rates(
     let n = bytes.div_ceil(PAGE);
     let _zram = Area::on(turn, 2 * (n * PAGE) as u64, SwapDev::Zram)?;
     let runs = samples(reps, || {
-        let (out0, in0) = pswp()?;
-        let r = in_child(
-            |_| Ok(()),
-            || {
-                let Some(p) = child_map(n * PAGE) else {
-                    return [0.0; 4];
-                };
-                for i in 0..n {
-                    fill_page(p, i);
-                }
-                let t0 = Instant::now();
-                // SAFETY: the child's own mapping.
-                let rc = unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
-                let t1 = Instant::now();
-                let bad = pages_read_back_wrong(p, n);
-                let t2 = Instant::now();
-                [
-                    (t1 - t0).as_secs_f64(),
-                    (t2 - t1).as_secs_f64(),
-                    bad as f64,
-                    f64::from(rc),
-                ]
-            },
-        )?;
-        let (out1, in1) = pswp()?;
+        let (r, before, after) = swap_child(n, |p| {
+            let t0 = Instant::now();
+            // SAFETY: the child's own mapping.
+            let rc = unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            let t1 = Instant::now();
+            let bad = pages_read_back_wrong(p, n);
+            let t2 = Instant::now();
+            [
+                (t1 - t0).as_secs_f64(),
+                (t2 - t1).as_secs_f64(),
+                bad as f64,
+                f64::from(rc),
+            ]
+        })?;
         let [out_s, in_s, bad, rc] = r;
         if out_s <= 0.0 || rc != 0.0 || bad != 0.0 {
             return Err(format!(
@@ -239,7 +251,7 @@ pub fn pageout_rates(
             ));
         }
         // Most of the range must really have gone to zram and come back from it.
-        round_trip((out0, in0), (out1, in1), n)?;
+        round_trip(before, after, n)?;
         Ok((n as f64 / out_s, n as f64 / in_s))
     })?;
     let (outs, ins): (Vec<f64>, Vec<f64>) = runs.into_iter().unzip();
@@ -294,56 +306,45 @@ pub fn swapfile_rates(turn: &HostLock, bytes: usize, reps: usize) -> Result<Host
     let kind = SwapDev::File(mmlab_scenario::backend::SwapFileKind::Mkswap);
     let _file = Area::on(turn, 2 * (n * PAGE) as u64, kind)?;
     let runs = samples(reps, || {
-        let (out0, in0) = pswp()?;
-        let r = in_child(
-            |_| Ok(()),
-            || {
-                let Some(p) = child_map(n * PAGE) else {
+        let (r, before, after) = swap_child(n, |p| {
+            let Some(base) = vmstat_raw(b"pswpout") else {
+                return [0.0; 4];
+            };
+            let t0 = Instant::now();
+            // SAFETY: the child's own mapping.
+            unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            while vmstat_raw(b"pswpout").unwrap_or(u64::MAX) < base + n as u64
+                || vmstat_raw(b"nr_writeback").unwrap_or(0) != 0
+            {
+                if t0.elapsed().as_secs() > 600 {
                     return [0.0; 4];
-                };
-                for i in 0..n {
-                    fill_page(p, i);
                 }
-                let Some(base) = vmstat_raw(b"pswpout") else {
-                    return [0.0; 4];
-                };
-                let t0 = Instant::now();
-                // SAFETY: the child's own mapping.
-                unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
-                while vmstat_raw(b"pswpout").unwrap_or(u64::MAX) < base + n as u64
-                    || vmstat_raw(b"nr_writeback").unwrap_or(0) != 0
-                {
-                    if t0.elapsed().as_secs() > 600 {
-                        return [0.0; 4];
-                    }
-                    nap_ms(1);
-                }
-                let t1 = Instant::now();
-                for i in 0..n {
-                    // SAFETY: inside the mapping.
-                    unsafe { p.add(i * PAGE).read_volatile() };
-                }
-                // SAFETY: the child's own mapping.
-                unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
-                let t2 = Instant::now();
-                let bad = pages_read_back_wrong(p, n);
-                let t3 = Instant::now();
-                [
-                    (t1 - t0).as_secs_f64(),
-                    (t3 - t2).as_secs_f64(),
-                    bad as f64,
-                    1.0,
-                ]
-            },
-        )?;
-        let (out1, in1) = pswp()?;
+                nap_ms(1);
+            }
+            let t1 = Instant::now();
+            for i in 0..n {
+                // SAFETY: inside the mapping.
+                unsafe { p.add(i * PAGE).read_volatile() };
+            }
+            // SAFETY: the child's own mapping.
+            unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            let t2 = Instant::now();
+            let bad = pages_read_back_wrong(p, n);
+            let t3 = Instant::now();
+            [
+                (t1 - t0).as_secs_f64(),
+                (t3 - t2).as_secs_f64(),
+                bad as f64,
+                1.0,
+            ]
+        })?;
         let [out_s, in_s, bad, ok] = r;
         if ok != 1.0 || bad != 0.0 {
             return Err(format!(
                 "swap file child: {bad} pages read back wrong (or the pageout never finished)"
             ));
         }
-        let (wrote, read) = round_trip((out0, in0), (out1, in1), n)?;
+        let (wrote, read) = round_trip(before, after, n)?;
         Ok((wrote + read) as f64 / (out_s + in_s))
     })?;
     figure(runs, "pages/s")
