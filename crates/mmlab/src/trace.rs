@@ -1,6 +1,6 @@
 //! The model's tracepoints: a typed record of kernel events (faults with their flags and
 //! result, folio allocation and freeing, rmap changes, TLB flushes, khugepaged results,
-//! userfaultfd messages, kernel-thread runs), kept only while tracing is on, so a user can
+//! userfaultfd messages, kernel-thread runs, swap_rw requests), kept only while tracing is on, so a user can
 //! see why a scenario got its result (`mmlab run --trace FILE`).
 
 use std::fmt;
