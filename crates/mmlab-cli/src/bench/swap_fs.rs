@@ -60,13 +60,6 @@ pub(super) fn model_swap_rw(bytes: u64, profile: Profile) -> (f64, f64) {
         }
     }
     let in_secs = start.elapsed().as_secs_f64();
-    if std::env::var_os("SWAPFS_SPLIT").is_some() {
-        eprintln!(
-            "out {:.0} pages/s, in {:.0} pages/s",
-            n as f64 / out_secs,
-            n as f64 / in_secs
-        );
-    }
     assert_eq!(bad, 0, "every page came back from the host file");
     assert!(k.vmstat.pswpin > 0, "a real swap-in");
     let io = &k.swap_fs_io;
