@@ -84,13 +84,16 @@ fn fill_page(p: *mut u8, i: usize) {
     }
 }
 
+/// (pswpout, pswpin) of /proc/vmstat.
+type Pswp = (u64, u64);
+
 /// A child run over `n` pages of a fresh mapping, each given its content: `work`'s four
 /// figures (zeroes if the map fails), with the host's (pswpout, pswpin) before and after.
 /// `work` runs in the child: async-signal-safe calls only.
 fn swap_child(
     n: usize,
     work: impl FnOnce(*mut u8) -> [f64; 4],
-) -> Result<([f64; 4], (u64, u64), (u64, u64)), String> {
+) -> Result<([f64; 4], Pswp, Pswp), String> {
     let before = pswp()?;
     let r = in_child(
         |_| Ok(()),
@@ -116,7 +119,7 @@ fn pages_read_back_wrong(p: *mut u8, n: usize) -> usize {
 }
 
 /// Most of the range must really have gone out and come back: the pswpout and pswpin deltas.
-fn round_trip(before: (u64, u64), after: (u64, u64), n: usize) -> Result<(u64, u64), String> {
+fn round_trip(before: Pswp, after: Pswp, n: usize) -> Result<Pswp, String> {
     let (wrote, read) = (after.0 - before.0, after.1 - before.1);
     if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
         return Err(format!(
@@ -216,7 +219,7 @@ fn in_child(
     Ok(r)
 }
 
-fn pswp() -> Result<(u64, u64), String> {
+fn pswp() -> Result<Pswp, String> {
     Ok((procfs::vmstat("pswpout")?, procfs::vmstat("pswpin")?))
 }
 
