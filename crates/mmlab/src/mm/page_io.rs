@@ -556,6 +556,62 @@ mod tests {
     use crate::uapi::*;
     use crate::{Config, Kernel, Profile};
 
+    /// The reasons a task sleeps on SWP_FS_OPS I/O with completions deferred, and what wakes
+    /// each: the fault that started a read waits for it (SwapIn), a second fault on the folio
+    /// waits on its lock (FolioLock), a shmem fault on a page being written waits for the
+    /// writeback (Writeback); the completion of the request carrying the folio clears them.
+    /// swapoff completes its device's requests in flight itself.
+    #[test]
+    fn each_wait_reason_is_woken_by_its_completion() {
+        use crate::sched::{Signal, WaitReason};
+        let mut k = Kernel::new(Config::new(Profile::Linux519));
+        let t = k.spawn_process(0).expect("process");
+        let u = k.spawn_thread(t, 0).expect("thread");
+        k.create_nfs_swap_file("nfs0", 4 << 20, false, None)
+            .expect("host file");
+        k.swapon(t, "nfs0", 0).expect("swapon");
+        let rw = PROT_READ | PROT_WRITE;
+        let a = k
+            .mmap(t, 0, 4096, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .expect("mmap");
+        let s = k
+            .mmap(t, 0, 4096, rw, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+            .expect("mmap");
+        k.memset(t, a, 0x31, 4096).expect("fill");
+        k.memset(t, s, 0x32, 4096).expect("fill");
+        k.madvise(t, a, 4096, MADV_PAGEOUT).expect("out");
+        assert_eq!(k.load(t, a), Ok(0x31), "from the swap cache");
+        k.madvise(t, a, 4096, MADV_PAGEOUT).expect("clean: freed");
+        k.swap_fs_io.deferred = true;
+        assert_eq!(k.load(t, a), Err(Signal::Userfault));
+        let pfn = match k.tasks[t].wait {
+            Some(WaitReason::SwapIn { pfn }) => pfn,
+            w => panic!("the reading fault waits for its read: {w:?}"),
+        };
+        assert_eq!(k.load(u, a + 1), Err(Signal::Userfault));
+        assert_eq!(k.tasks[u].wait, Some(WaitReason::FolioLock { pfn }));
+        k.madvise(t, s, 4096, MADV_PAGEOUT).expect("shmem out");
+        assert_eq!(k.swap_fs_io.inflight(), 2, "the read and the shmem write");
+        k.complete_swap_rw(0);
+        assert_eq!((k.tasks[t].wait, k.tasks[u].wait), (None, None));
+        assert_eq!(k.load(t, a), Ok(0x31));
+        assert_eq!(k.load(u, s), Err(Signal::Userfault));
+        assert!(matches!(
+            k.tasks[u].wait,
+            Some(WaitReason::Writeback { .. })
+        ));
+        k.complete_swap_rw(0);
+        assert_eq!(k.tasks[u].wait, None);
+        assert_eq!(k.load(u, s), Ok(0x32));
+        k.memset(t, a, 0x33, 4096).expect("dirty again");
+        k.madvise(t, a, 4096, MADV_PAGEOUT).expect("out, in flight");
+        assert_eq!(k.swap_fs_io.inflight(), 1);
+        assert_eq!(k.swapoff(t, "nfs0"), Ok(0), "its write completes first");
+        assert_eq!(k.swap_fs_io.inflight(), 0);
+        assert_eq!(k.load(t, a), Ok(0x33));
+        k.check_invariants().expect("invariants");
+    }
+
     /// 5.19's may_enter_fs(): reclaim from a GFP_NOFS context (__GFP_IO without __GFP_FS)
     /// writes swap-cache folios to a block swap file but not to SWP_FS_OPS swap, where the
     /// write would re-enter the filesystem: those stay dirty in the swap cache. GFP_KERNEL
