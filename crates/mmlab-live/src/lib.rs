@@ -11,6 +11,7 @@ pub mod hostlock;
 pub mod hugetlb_pool;
 pub mod memcg;
 pub mod procfs;
+pub mod scenario_dir;
 pub mod proto;
 pub mod swap_areas;
 pub mod swap_bench;
