@@ -27,6 +27,14 @@ pub enum Block {
     Written(Option<FrameImage>),
 }
 
+/// A read or write of user memory: the buffer, the byte count, the file position.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UserIo {
+    pub buf: u64,
+    pub count: u64,
+    pub pos: u64,
+}
+
 /// The simulated block device's transfer counts (pages), as /proc/vmstat's pgpgin/pgpgout
 /// count the sectors.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,9 +76,7 @@ impl Kernel {
             .pages(..)
             .filter(|&(i, p)| {
                 !blocks.contains_key(&i)
-                    && self
-                        .pages
-                        .folio_test(self.pages.folio(p), PageFlags::DIRTY)
+                    && self.pages.folio_test(self.pages.folio(p), PageFlags::DIRTY)
             })
             .count() as u64;
         blocks.len() as u64 + delalloc
@@ -129,14 +135,8 @@ impl Kernel {
     /// An O_DIRECT read (iomap_dio_rw()): dirty cached pages of the range are written back
     /// first, then the device's blocks go straight to user memory, up to i_size; a user page
     /// that cannot be written ends it (the bytes before it, or EFAULT).
-    pub(crate) fn direct_read(
-        &mut self,
-        tid: Tid,
-        ino: Ino,
-        buf: u64,
-        count: u64,
-        pos: u64,
-    ) -> SysResult<u64> {
+    pub(crate) fn direct_read(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
+        let UserIo { buf, count, pos } = io;
         Self::dio_aligned(pos, count, buf)?;
         let size = self.inodes[ino].i_size;
         if pos >= size || count == 0 {
@@ -190,14 +190,8 @@ impl Kernel {
     /// An O_DIRECT write (iomap_dio_rw()): dirty cached pages of the range are written back,
     /// the user bytes go straight to the device, then the cached pages of the range are
     /// invalidated (unmapped, dropped: kiocb_invalidate_post_direct_write()); i_size grows.
-    pub(crate) fn direct_write(
-        &mut self,
-        tid: Tid,
-        ino: Ino,
-        buf: u64,
-        count: u64,
-        pos: u64,
-    ) -> SysResult<u64> {
+    pub(crate) fn direct_write(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
+        let UserIo { buf, count, pos } = io;
         Self::dio_aligned(pos, count, buf)?;
         let (first, last) = (pos / PAGE_SIZE, (pos + count - 1) / PAGE_SIZE);
         self.filemap_write_range(ino, first, last);
@@ -224,18 +218,18 @@ impl Kernel {
         if done == 0 {
             return Err(Errno::EFAULT);
         }
-        self.invalidate_inode_pages(ino, first, last + 1);
+        self.drop_cached_range(ino, (first, last + 1), false);
         if pos + done > self.inodes[ino].i_size {
             self.inodes[ino].i_size = pos + done;
         }
         Ok(done)
     }
 
-    /// invalidate_inode_pages2_range(): the cached pages `[from, to)` leave every mapping
-    /// (private COW copies stay) and the cache.
-    fn invalidate_inode_pages(&mut self, ino: Ino, from: u64, to: u64) {
+    /// invalidate_inode_pages2_range() and truncate_pagecache(): the cached pages `[from, to)`
+    /// leave every mapping (private COW copies too if `even_cows`) and the cache.
+    fn drop_cached_range(&mut self, ino: Ino, (from, to): (u64, u64), even_cows: bool) {
         let details = ZapDetails {
-            even_cows: false,
+            even_cows,
             drop_marker: false,
         };
         self.unmap_mapping_range(ino, (from, to), details);
@@ -274,15 +268,7 @@ impl Kernel {
         let end = end.min(self.inodes[ino].i_size.max(offset));
         let (first, last) = (offset.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if last > first {
-            let details = ZapDetails {
-                even_cows: false,
-                drop_marker: false,
-            };
-            self.unmap_mapping_range(ino, (first, last), details);
-            let victims: Vec<(u64, Pfn)> = self.inodes[ino].i_mapping.pages(first..last).collect();
-            for (i, pfn) in victims {
-                self.delete_from_page_cache(ino, i, pfn);
-            }
+            self.drop_cached_range(ino, (first, last), false);
             if let Some(b) = self.blocks_mut(ino) {
                 b.retain(|&i, _| i < first || i >= last);
             }
@@ -293,7 +279,8 @@ impl Kernel {
             let n = (PAGE_SIZE - at % PAGE_SIZE).min(end - at);
             if n < PAGE_SIZE {
                 let pfn = self.disk_get_page(ino, at / PAGE_SIZE)?;
-                self.phys.fill(pfn, (at % PAGE_SIZE) as usize, n as usize, 0);
+                self.phys
+                    .fill(pfn, (at % PAGE_SIZE) as usize, n as usize, 0);
                 self.set_page_dirty(pfn);
             }
             at += n;
@@ -315,15 +302,7 @@ impl Kernel {
             return Ok(());
         }
         let keep = new.div_ceil(PAGE_SIZE);
-        let details = ZapDetails {
-            even_cows: true,
-            drop_marker: false,
-        };
-        self.unmap_mapping_range(ino, (keep, u64::MAX), details);
-        let victims: Vec<(u64, Pfn)> = self.inodes[ino].i_mapping.pages(keep..).collect();
-        for (i, pfn) in victims {
-            self.delete_from_page_cache(ino, i, pfn);
-        }
+        self.drop_cached_range(ino, (keep, u64::MAX), true);
         if let Some(b) = self.blocks_mut(ino) {
             b.retain(|&i, _| i < keep);
         }
@@ -331,8 +310,7 @@ impl Kernel {
         if tail != 0 {
             let index = new / PAGE_SIZE;
             if let Some(pfn) = self.inodes[ino].i_mapping.page(index) {
-                self.phys
-                    .fill(pfn, tail, PAGE_SIZE as usize - tail, 0);
+                self.phys.fill(pfn, tail, PAGE_SIZE as usize - tail, 0);
             }
             if self.disk_block_written(ino, index) {
                 let mut block = self.block_bytes(ino, index, 0, PAGE_SIZE);

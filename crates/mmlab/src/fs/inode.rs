@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use crate::mm::filemap::{AddressSpace, Aops};
 use crate::mm::memfd::F_SEAL_SEAL;
 

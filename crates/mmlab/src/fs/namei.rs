@@ -122,7 +122,10 @@ impl Kernel {
                 return Err(Errno::ENOTDIR);
             }
         }
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let comps: Vec<&str> = path
+            .split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .collect();
         if comps.iter().any(|c| c.len() > NAME_MAX) {
             return Err(Errno::ENAMETOOLONG);
         }
@@ -167,8 +170,7 @@ impl Kernel {
         let mut flags = (flags & 0o37777777) | O_LARGEFILE;
         let tmpfile = flags & (O_TMPFILE & !O_DIRECTORY) != 0;
         // O_TMPFILE_MASK: __O_TMPFILE with O_DIRECTORY and without O_CREAT, and write access.
-        if tmpfile
-            && (flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || flags & O_ACCMODE == O_RDONLY)
+        if tmpfile && (flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || flags & O_ACCMODE == O_RDONLY)
         {
             return Err(Errno::EINVAL);
         }
@@ -186,8 +188,7 @@ impl Kernel {
         };
         // ACC_MODE(): access mode 3 asks for read and write permission (and gives neither
         // FMODE_READ nor FMODE_WRITE); O_TRUNC asks for write permission.
-        let may_write =
-            flags & O_PATH == 0 && (acc != O_RDONLY || flags & O_TRUNC != 0);
+        let may_write = flags & O_PATH == 0 && (acc != O_RDONLY || flags & O_TRUNC != 0);
         let target = self.lookup(tid, path, dirfd)?;
         if tmpfile {
             if target != Target::Dir {

@@ -4,6 +4,7 @@
 //! filesystem's, /dev/zero's read_zero()/write_zero(); and fsync(2).
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::diskfs::UserIo;
 use crate::fs::file::FileKind;
 use crate::fs::inode::Ino;
 use crate::hw::{PAGE_SIZE, TASK_SIZE};
@@ -55,7 +56,7 @@ impl Kernel {
         self.enter(tid)?;
         let file = self.fget_index(tid, fd)?;
         let pos = self.files[file].pos;
-        let n = self.vfs_read(tid, file, buf, count, pos)?;
+        let n = self.vfs_read(tid, file, UserIo { buf, count, pos })?;
         self.files[file].pos = pos + n;
         Ok(n)
     }
@@ -68,7 +69,15 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let file = self.fget_index(tid, fd)?;
-        self.vfs_read(tid, file, buf, count, pos as u64)
+        self.vfs_read(
+            tid,
+            file,
+            UserIo {
+                buf,
+                count,
+                pos: pos as u64,
+            },
+        )
     }
 
     /// write(2) (ksys_write()): at f_pos (at the end with O_APPEND), which moves on.
@@ -76,7 +85,7 @@ impl Kernel {
         self.enter(tid)?;
         let file = self.fget_index(tid, fd)?;
         let pos = self.files[file].pos;
-        let (n, end) = self.vfs_write(tid, file, buf, count, pos)?;
+        let (n, end) = self.vfs_write(tid, file, UserIo { buf, count, pos })?;
         self.files[file].pos = end;
         Ok(n)
     }
@@ -95,13 +104,22 @@ impl Kernel {
             return Err(Errno::EINVAL);
         }
         let file = self.fget_index(tid, fd)?;
-        self.vfs_write(tid, file, buf, count, pos as u64)
-            .map(|(n, _)| n)
+        self.vfs_write(
+            tid,
+            file,
+            UserIo {
+                buf,
+                count,
+                pos: pos as u64,
+            },
+        )
+        .map(|(n, _)| n)
     }
 
     /// vfs_read(): FMODE_READ, FMODE_CAN_READ, access_ok(), rw_verify_area(), the count
     /// clamped to MAX_RW_COUNT, then the file's read.
-    fn vfs_read(&mut self, tid: Tid, file: usize, buf: u64, count: u64, pos: u64) -> SysResult<u64> {
+    fn vfs_read(&mut self, tid: Tid, file: usize, io: UserIo) -> SysResult<u64> {
+        let UserIo { buf, count, pos } = io;
         let f = self.files[file].clone();
         if !f.readable {
             return Err(Errno::EBADF);
@@ -119,23 +137,17 @@ impl Kernel {
             // userfaultfd's read is the `uffd_read` probe's; read(2) of it is not modelled.
             FileKind::Userfaultfd(_) => Err(Errno::EINVAL),
             FileKind::Inode(ino) if f.flags & O_DIRECT != 0 => {
-                self.direct_read(tid, ino, buf, count, pos)
+                self.direct_read(tid, ino, UserIo { buf, count, pos })
             }
-            FileKind::Inode(ino) => self.filemap_read(tid, ino, buf, count, pos),
+            FileKind::Inode(ino) => self.filemap_read(tid, ino, UserIo { buf, count, pos }),
         }
     }
 
     /// vfs_write(): FMODE_WRITE, FMODE_CAN_WRITE (hugetlbfs has no write), access_ok(),
     /// rw_verify_area(), MAX_RW_COUNT; returns the bytes written and where the file position
     /// ends.
-    fn vfs_write(
-        &mut self,
-        tid: Tid,
-        file: usize,
-        buf: u64,
-        count: u64,
-        pos: u64,
-    ) -> SysResult<(u64, u64)> {
+    fn vfs_write(&mut self, tid: Tid, file: usize, io: UserIo) -> SysResult<(u64, u64)> {
+        let UserIo { buf, count, pos } = io;
         let f = self.files[file].clone();
         if !f.writable {
             return Err(Errno::EBADF);
@@ -168,10 +180,11 @@ impl Kernel {
             return Err(Errno::EFBIG);
         }
         let count = count.min(maxbytes - pos);
+        let io = UserIo { buf, count, pos };
         let n = if f.flags & O_DIRECT != 0 {
-            self.direct_write(tid, ino, buf, count, pos)?
+            self.direct_write(tid, ino, io)?
         } else {
-            self.generic_perform_write(tid, ino, buf, count, pos)?
+            self.generic_perform_write(tid, ino, io)?
         };
         Ok((n, pos + n))
     }
@@ -239,7 +252,8 @@ impl Kernel {
     /// The read_iter of a file in the page cache (filemap_read(), shmem_file_read_iter(),
     /// hugetlbfs_read_iter()): up to i_size, page by page; a hole reads as zeroes without
     /// being allocated on tmpfs and hugetlbfs, and is read in on the disk filesystem.
-    fn filemap_read(&mut self, tid: Tid, ino: Ino, buf: u64, count: u64, pos: u64) -> SysResult<u64> {
+    fn filemap_read(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
+        let UserIo { buf, count, pos } = io;
         let size = self.inodes[ino].i_size;
         if pos >= size || count == 0 {
             return Ok(0);
@@ -300,14 +314,8 @@ impl Kernel {
     /// (none readable: EFAULT, or the count so far), then the filesystem's write_begin (tmpfs:
     /// the seals, shmem_getpage(SGP_WRITE); disk: the page read in), the copy, write_end
     /// (uptodate, dirty, i_size).
-    fn generic_perform_write(
-        &mut self,
-        tid: Tid,
-        ino: Ino,
-        buf: u64,
-        count: u64,
-        pos: u64,
-    ) -> SysResult<u64> {
+    fn generic_perform_write(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
+        let UserIo { buf, count, pos } = io;
         let mut done = 0;
         let mut bytes = Vec::new();
         while done < count {
@@ -315,7 +323,11 @@ impl Kernel {
             let want = (PAGE_SIZE - at % PAGE_SIZE).min(count - done);
             self.copy_from_user(tid, buf + done, &mut bytes, want);
             if bytes.is_empty() {
-                return if done == 0 { Err(Errno::EFAULT) } else { Ok(done) };
+                return if done == 0 {
+                    Err(Errno::EFAULT)
+                } else {
+                    Ok(done)
+                };
             }
             let n = bytes.len() as u64;
             let pfn = match self.write_begin(ino, at, n) {
@@ -397,7 +409,14 @@ impl Kernel {
 
     /// generic_file_llseek_size() for SEEK_SET/CUR/END (SEEK_DATA/HOLE as holes only past
     /// EOF), then vfs_setpos(): negative or past `max` is EINVAL.
-    fn llseek_size(&self, cur: u64, offset: i64, whence: u64, max: u64, eof: u64) -> SysResult<u64> {
+    fn llseek_size(
+        &self,
+        cur: u64,
+        offset: i64,
+        whence: u64,
+        max: u64,
+        eof: u64,
+    ) -> SysResult<u64> {
         let target = match whence as u32 as u64 {
             SEEK_SET => offset,
             SEEK_END => (eof as i64).wrapping_add(offset),

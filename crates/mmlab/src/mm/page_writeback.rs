@@ -40,8 +40,7 @@ impl Kernel {
     fn page_mkclean(&mut self, ino: Ino, index: u64, pfn: Pfn) {
         for m in self.i_mmap_overlaps(ino, index, index + 1) {
             let root = self.mms[m.mm].pgd;
-            let Some(table::Leaf::Pte(slot)) = table::walk_leaf(&self.phys, root, m.start)
-            else {
+            let Some(table::Leaf::Pte(slot)) = table::walk_leaf(&self.phys, root, m.start) else {
                 continue;
             };
             let pte = table::get(&self.phys, slot);
