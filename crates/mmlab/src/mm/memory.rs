@@ -517,9 +517,22 @@ impl Kernel {
                 return Err(VmFault::RETRY);
             }
         }
+        // filemap_fault() on the disk filesystem: a page not cached is read in (a major fault).
+        let disk = self.inodes[ino].is_disk();
+        let major = if disk && !cached {
+            self.vmstat.pgmajfault += 1;
+            VmFault::MAJOR
+        } else {
+            major
+        };
         // vmf_error(): ENOMEM is VM_FAULT_OOM, any other error (a failed swap-in read, EIO)
         // VM_FAULT_SIGBUS.
-        let pfn = self.shmem_getpage(ino, index, &vmf.vma).map_err(|e| {
+        let pfn = if disk {
+            self.disk_get_page(ino, index)
+        } else {
+            self.shmem_getpage(ino, index, &vmf.vma)
+        }
+        .map_err(|e| {
             if e == crate::errno::Errno::ENOMEM {
                 VmFault::OOM
             } else {
