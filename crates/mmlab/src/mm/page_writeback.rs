@@ -60,6 +60,21 @@ impl Kernel {
             .any(|(_, p)| self.pages.folio_test(self.pages.folio(p), PageFlags::DIRTY))
     }
 
+    /// NR_FILE_DIRTY: the dirty pages of the disk filesystem's cache (shmem's are not
+    /// accounted: its backing device does no writeback).
+    pub fn nr_file_dirty(&self) -> u64 {
+        self.inodes
+            .iter()
+            .filter(|(_, i)| i.is_disk())
+            .map(|(_, i)| {
+                i.i_mapping
+                    .pages(..)
+                    .filter(|&(_, p)| self.pages.folio_test(self.pages.folio(p), PageFlags::DIRTY))
+                    .count() as u64
+            })
+            .sum()
+    }
+
     /// __mark_inode_dirty(I_DIRTY_PAGES): a disk inode's first dirty page starts its clock.
     pub(crate) fn mark_inode_dirty(&mut self, ino: Ino) {
         let now = self.now_ns();
