@@ -34,6 +34,8 @@ pub struct Kernel {
     /// The scenario's directory (open(2) by path) and the disk filesystem's block device.
     pub(crate) dir: crate::fs::namei::ScenarioDir,
     pub(crate) bdev: crate::fs::diskfs::BlockDevice,
+    /// The periodic writeback's clock (bdi_writeback's last_old_flush).
+    pub(crate) wb: crate::mm::page_writeback::Writeback,
     /// The current task's task work: the inodes whose last file reference fput() dropped in
     /// this syscall; ____fput() releases them on the way back to user space.
     pub(crate) task_work: Vec<crate::fs::inode::Ino>,
@@ -100,6 +102,7 @@ impl Kernel {
             files: Slab::new(),
             dir: Default::default(),
             bdev: Default::default(),
+            wb: Default::default(),
             task_work: Vec::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,

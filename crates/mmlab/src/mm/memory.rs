@@ -525,14 +525,14 @@ impl Kernel {
         } else {
             major
         };
-        // vmf_error(): ENOMEM is VM_FAULT_OOM, any other error (a failed swap-in read, EIO)
-        // VM_FAULT_SIGBUS.
         let pfn = if disk {
             self.disk_get_page(ino, index)
         } else {
             self.shmem_getpage(ino, index, &vmf.vma)
-        }
-        .map_err(|e| {
+        };
+        // vmf_error(): ENOMEM is VM_FAULT_OOM, any other error (a failed swap-in read, EIO)
+        // VM_FAULT_SIGBUS.
+        let pfn = pfn.map_err(|e| {
             if e == crate::errno::Errno::ENOMEM {
                 VmFault::OOM
             } else {
