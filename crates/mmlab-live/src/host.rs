@@ -480,10 +480,46 @@ impl HostBackend {
                 self.sys(t, req)
             }
             HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
+            HostCall::Prlimit { set, max } => {
+                let pid = self.task(t)?.pid;
+                let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                Self::prlimit(pid, a[0], set.then(|| (a[1], a[2]))).map(|(c, m)| if max { m } else { c })
+            }
         }
     }
 
-    /// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
+    /// prlimit64() of process `pid`, made by the runner (root, as the agent is): the old soft and
+/// hard limits, after setting `new` if given. The resource is the kernel's `unsigned int`.
+fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
+    let new = new.map(|(cur, max)| libc::rlimit64 {
+        rlim_cur: cur,
+        rlim_max: max,
+    });
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let newp = new
+        .as_ref()
+        .map_or(std::ptr::null(), |n| n as *const libc::rlimit64);
+    // SAFETY: both structs live on this frame for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_prlimit64,
+            pid as libc::c_long,
+            resource as u32 as libc::c_long,
+            newp,
+            &mut old as *mut libc::rlimit64,
+        )
+    };
+    if rc == -1 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        return Err(Errno::from_code(e).unwrap_or(Errno::EIO));
+    }
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+/// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
     fn prepare_checks(&mut self, setup: &Setup) -> Result<(), Skip> {
         if let Some(reason) = &setup.model_only {
             return Err(Skip(format!("model-only: {reason}")));

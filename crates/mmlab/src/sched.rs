@@ -42,6 +42,10 @@ pub struct Process {
     pub maj_flt: u64,
     /// The descriptor table.
     pub fds: crate::fs::file::FdTable,
+    /// signal_struct's resource limits (kernel/sys.c).
+    pub rlim: crate::sys::Rlimits,
+    /// Runs with CAP_IPC_LOCK and CAP_SYS_RESOURCE (root, as the host's agents do).
+    pub privileged: bool,
 }
 
 /// A signal a user access raised.

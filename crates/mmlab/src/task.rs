@@ -26,6 +26,8 @@ impl Kernel {
             min_flt: 0,
             maj_flt: 0,
             fds: Default::default(),
+            rlim: crate::sys::init_rlimits(self.cfg.memory_bytes),
+            privileged: true,
         });
         let tid = self.tasks.insert(Task {
             pid,
@@ -54,6 +56,9 @@ impl Kernel {
             total_vm: 0,
             committed: 0,
             deposited: Default::default(),
+            def_flags: 0,
+            start_brk: crate::mm::START_BRK,
+            brk: crate::mm::START_BRK,
         });
         Ok(id)
     }
