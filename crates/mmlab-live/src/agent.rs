@@ -9,10 +9,28 @@ use crate::proto::{self, op, ArgSlot, Reply, Request, REQUEST_BYTES};
 
 extern "C" {
     fn mml_install_handlers() -> libc::c_int;
+    fn mml_last_si_code() -> libc::c_int;
     fn mml_load(p: *const u8, out: *mut u8) -> libc::c_int;
     fn mml_store(p: *mut u8, v: u8) -> libc::c_int;
     fn mml_memset(p: *mut u8, v: u8, len: libc::size_t) -> libc::c_int;
     fn mml_touch(p: *const u8, len: libc::size_t, page: libc::size_t) -> libc::c_int;
+    fn mml_fill(p: *mut u8, len: libc::size_t, seed: u8, shift: libc::c_uint) -> libc::c_int;
+    fn mml_mismatch_pattern(
+        p: *const u8,
+        len: libc::size_t,
+        seed: u8,
+        shift: libc::c_uint,
+        at: *mut libc::size_t,
+        got: *mut u8,
+    ) -> libc::c_int;
+    fn mml_memcmp(
+        a: *const u8,
+        b: *const u8,
+        len: libc::size_t,
+        at: *mut libc::size_t,
+        ga: *mut u8,
+        gb: *mut u8,
+    ) -> libc::c_int;
     fn mml_mismatch(
         p: *const u8,
         len: libc::size_t,
@@ -369,6 +387,43 @@ pub fn serve(fd: RawFd) {
                     ..signal(s)
                 }
             }
+            op::FILL => signal(unsafe {
+                mml_fill(r[1] as *mut u8, r[2] as usize, r[3] as u8, r[4] as libc::c_uint)
+            }),
+            op::MISMATCH_PATTERN => {
+                let (mut at, mut got) = (0usize, 0u8);
+                let s = unsafe {
+                    mml_mismatch_pattern(
+                        r[1] as *const u8,
+                        r[2] as usize,
+                        r[3] as u8,
+                        r[4] as libc::c_uint,
+                        &mut at,
+                        &mut got,
+                    )
+                };
+                Reply {
+                    v: [at as u64, got as u64, 0],
+                    ..signal(s)
+                }
+            }
+            op::MEMCMP => {
+                let (mut at, mut ga, mut gb) = (0usize, 0u8, 0u8);
+                let s = unsafe {
+                    mml_memcmp(
+                        r[1] as *const u8,
+                        r[2] as *const u8,
+                        r[3] as usize,
+                        &mut at,
+                        &mut ga,
+                        &mut gb,
+                    )
+                };
+                Reply {
+                    v: [at as u64, ga as u64, gb as u64],
+                    ..signal(s)
+                }
+            }
             op::FORK => match passed {
                 None => Reply {
                     status: libc::EINVAL as i64,
@@ -404,6 +459,11 @@ pub fn serve(fd: RawFd) {
                 v: [0; 3],
             },
         };
+        let mut reply = reply;
+        if reply.status < 0 {
+            // SAFETY: reads this thread's copy of the handler's last si_code.
+            reply.v[2] = unsafe { mml_last_si_code() } as u64;
+        }
         if !send(fd, &reply) {
             break;
         }

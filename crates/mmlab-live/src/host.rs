@@ -47,6 +47,8 @@ struct Task {
     in_syscall: bool,
     /// The channel for the child of a fork() that sleeps until its FORK event is read.
     pending_fork: Option<UnixStream>,
+    /// The si_code of the signal its last access raised, from the agent's handler.
+    si_code: Option<u64>,
 }
 
 /// How long a woken thread gets to finish or to fall asleep again before the runner moves on.
@@ -98,7 +100,10 @@ fn read_reply(chan: &mut UnixStream) -> Result<Reply, Errno> {
     Ok(Reply::decode(&b))
 }
 
-fn access_result(r: Reply) -> Result<u64, Signal> {
+/// An access's reply: its value, or its signal (whose si_code, the reply's last word, goes to
+/// `si_code`).
+fn access_result(r: Reply, si_code: &mut Option<u64>) -> Result<u64, Signal> {
+    *si_code = (r.status < 0).then_some(r.v[2]);
     if r.status < 0 {
         Err(signal_of(r.status))
     } else {
@@ -379,6 +384,9 @@ impl HostBackend {
 
     fn access_req(&mut self, t: TaskId, req: Request) -> Result<Reply, Signal> {
         let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
+        if let Ok(task) = self.task(t) {
+            task.si_code = (r.status < 0).then_some(r.v[2]);
+        }
         if r.status < 0 {
             Err(signal_of(r.status))
         } else {
@@ -395,7 +403,8 @@ impl HostBackend {
         }
         loop {
             if readable(&task.chan, 2) {
-                return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+                let r = read_reply(&mut task.chan).map_err(|_| Signal::Kill)?;
+                return access_result(r, &mut task.si_code);
             }
             if in_userfault(task.pid, task.tid) {
                 task.asleep = true;
@@ -524,9 +533,6 @@ fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64
         if let Some(reason) = &setup.model_only {
             return Err(Skip(format!("model-only: {reason}")));
         }
-        if let Some(probe) = &setup.uses_model_probe {
-            return Err(Skip(format!("uses the model-only probe {probe}")));
-        }
         match setup.profile.as_deref() {
             None | Some("linux-5.19") => {}
             Some(p) => {
@@ -600,6 +606,7 @@ fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64
             finished: None,
             in_syscall: false,
             pending_fork: None,
+            si_code: None,
         }));
         let t = self.tasks.len() - 1;
         let hello = self.call(t, request(op::HELLO, &[]), None)?;
@@ -741,6 +748,9 @@ impl Backend for HostBackend {
             Access::Store(addr, v) => request(op::STORE, &[addr, v as u64]),
             Access::Memset(addr, v, len) => request(op::MEMSET, &[addr, v as u64, len]),
             Access::Touch(addr, len) => request(op::TOUCH, &[addr, len]),
+            Access::Fill(addr, len, p) => {
+                request(op::FILL, &[addr, len, p.seed as u64, p.shift as u64])
+            }
         };
         self.access_or_sleep(t, req)
     }
@@ -748,11 +758,12 @@ impl Backend for HostBackend {
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
         let task = self.task(t).map_err(|_| Signal::Kill)?;
         if let Some(r) = task.finished.take() {
-            return access_result(r);
+            return access_result(r, &mut task.si_code);
         }
         if task.asleep && readable(&task.chan, SETTLE.as_millis() as i32) {
             task.asleep = false;
-            return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+            let r = read_reply(&mut task.chan).map_err(|_| Signal::Kill)?;
+            return access_result(r, &mut task.si_code);
         }
         Err(Signal::Userfault)
     }
@@ -823,6 +834,33 @@ impl Backend for HostBackend {
         let r = self.access_req(t, request(op::MISMATCH, &[addr, len, val as u64]))?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
+    fn runs_model_probes(&self) -> bool {
+        false
+    }
+    fn si_code(&mut self, t: TaskId) -> Option<u64> {
+        self.task(t).ok()?.si_code.take()
+    }
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        p: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let req = request(op::MISMATCH_PATTERN, &[addr, len, p.seed as u64, p.shift as u64]);
+        let r = self.access_req(t, req)?;
+        Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
+    }
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        let r = self.access_req(t, request(op::MEMCMP, &[a, b, len]))?;
+        Ok((r.v[0] != 0).then(|| (r.v[0] - 1, r.v[1] as u8, r.v[2] as u8)))
+    }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
         let pid = self.task(t)?.pid;
         procfs::pagemap(pid, addr)
@@ -840,6 +878,10 @@ impl Backend for HostBackend {
         let pid = self.task(t)?.pid;
         let own = self.agent_faults.get(&pid).copied().unwrap_or(0);
         Ok(procfs::minflt(pid)?.saturating_sub(own))
+    }
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        let pid = self.task(t)?.pid;
+        procfs::majflt(pid)
     }
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
         let pid = self.task(t)?.pid;

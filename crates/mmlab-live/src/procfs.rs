@@ -31,12 +31,22 @@ pub fn thread_minflt(pid: i32, tid: i32) -> Result<u64, Errno> {
     minflt_of(&format!("/proc/{pid}/task/{tid}/stat"))
 }
 
+/// The process's major faults: field 12 of /proc/PID/stat (all threads of the group).
+pub fn majflt(pid: i32) -> Result<u64, Errno> {
+    stat_field(&format!("/proc/{pid}/stat"), 12)
+}
+
 fn minflt_of(stat: &str) -> Result<u64, Errno> {
+    stat_field(stat, 10)
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of a stat file, for n past the command.
+fn stat_field(stat: &str, n: usize) -> Result<u64, Errno> {
     let s = std::fs::read_to_string(stat).map_err(io_errno)?;
     let after = s.rsplit_once(')').map(|x| x.1).ok_or(Errno::EIO)?;
     after
         .split_whitespace()
-        .nth(7)
+        .nth(n - 3)
         .and_then(|v| v.parse().ok())
         .ok_or(Errno::EIO)
 }

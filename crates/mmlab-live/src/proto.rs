@@ -28,6 +28,14 @@ pub mod op {
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
     /// then the argument's first two words; event 0 when a blocking read would sleep.
     pub const UFFD_READ: u64 = 13;
+    /// `[FILL, addr, len, seed, shift]`: byte i of the range becomes seed + (i >> shift).
+    pub const FILL: u64 = 14;
+    /// `[MISMATCH_PATTERN, addr, len, seed, shift]`: the offset+1 of the first byte that is
+    /// not seed + (i >> shift) (0: none), and that byte.
+    pub const MISMATCH_PATTERN: u64 = 15;
+    /// `[MEMCMP, a, b, len]`: the offset+1 of the first byte where the ranges differ (0:
+    /// none), and the byte of each.
+    pub const MEMCMP: u64 = 16;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

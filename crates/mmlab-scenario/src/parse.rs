@@ -405,7 +405,30 @@ impl Line<'_> {
                         ),
                     ));
                 }
-                return Ok(Action::Faults(lhs, s));
+                let code = match self.peek() {
+                    Some(Tok::Ident(c)) => {
+                        let c = c.clone();
+                        let at = self.pos();
+                        if crate::lang::si_code(&s, &c).is_none() {
+                            return Err(self.err_at(
+                                at,
+                                format!(
+                                    "`{c}` is not a si_code of {s} (the model reports {})",
+                                    crate::lang::SI_CODES
+                                        .iter()
+                                        .filter(|(sig, _)| *sig == s)
+                                        .map(|(_, n)| *n)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            ));
+                        }
+                        self.i += 1;
+                        Some(c)
+                    }
+                    _ => None,
+                };
+                return Ok(Action::Faults(lhs, s, code));
             }
             if self.keyword("blocks") {
                 return Ok(Action::Blocks(lhs));
@@ -433,7 +456,7 @@ impl Line<'_> {
                             file: self.file.into(),
                             line: lhs.pos.line,
                             col: lhs.pos.col,
-                            msg: "expected `mem(ADDR, LEN) == BYTE`".into(),
+                            msg: "expected `mem(ADDR, LEN) == BYTE` (or `== mem(B, LEN)`, `== fill(SEED)`, `== fill_pages(SEED)`)".into(),
                         });
                     }
                     return Ok(Action::Mem {
@@ -478,7 +501,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
 /// A word that starts a directive line (the first word of a header directive, `process`,
 /// `repeat`, `expect`), so it may not be a task name.
 fn is_directive_word(w: &str) -> bool {
-    matches!(w, "process" | "repeat" | "expect")
+    matches!(w, "process" | "repeat" | "for" | "expect")
         || HEADER_DIRECTIVES
             .iter()
             .any(|d| d.split('-').next() == Some(w))
@@ -517,7 +540,8 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
         ..Default::default()
     };
     // Blocks being built: (repeat count, statements, where it opened).
-    let mut stack: Vec<(u64, Vec<Stmt>, Pos)> = vec![(1, Vec::new(), Pos::default())];
+    let mut stack: Vec<(u64, Option<LoopVar>, Vec<Stmt>, Pos)> =
+        vec![(1, None, Vec::new(), Pos::default())];
     // The first statement of the body: header directives may not follow it.
     let mut first_step: Option<Pos> = None;
     let mut title_pos: Option<Pos> = None;
@@ -556,12 +580,12 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 l.i += 1;
                 l.done()?;
                 if stack.len() == 1 {
-                    return Err(at(pos, "`}` without an open `repeat`".into()));
+                    return Err(at(pos, "`}` without an open `repeat` or `for`".into()));
                 }
-                let (count, body, open) = stack.pop().expect("block");
-                stack.last_mut().expect("outer").1.push(Stmt {
+                let (count, var, body, open) = stack.pop().expect("block");
+                stack.last_mut().expect("outer").2.push(Stmt {
                     pos: open,
-                    kind: StmtKind::Repeat { count, body },
+                    kind: StmtKind::Repeat { count, var, body },
                 });
                 continue;
             }
@@ -615,7 +639,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             l.i += 2;
             let action = l.action()?;
             l.done()?;
-            stack.last_mut().expect("block").1.push(Stmt {
+            stack.last_mut().expect("block").2.push(Stmt {
                 pos,
                 kind: StmtKind::Step {
                     task: first,
@@ -803,7 +827,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                     cpu = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 l.done()?;
-                stack.last_mut().expect("block").1.push(Stmt {
+                stack.last_mut().expect("block").2.push(Stmt {
                     pos,
                     kind: StmtKind::Process { name, cpu },
                 });
@@ -818,7 +842,29 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                         format!("`repeat` blocks nested at most {MAX_BLOCK_DEPTH} deep"),
                     ));
                 }
-                stack.push((n, Vec::new(), pos));
+                stack.push((n, None, Vec::new(), pos));
+            }
+            "for" => {
+                let name = l.ident("a loop variable name")?;
+                if !l.keyword("in") {
+                    return Err(l.err("`in`"));
+                }
+                let start = l.number("the first value (a number)")?;
+                l.expect(".")?;
+                l.expect(".")?;
+                let end = l.number("the end value (a number)")?;
+                l.expect("{")?;
+                l.done()?;
+                if end < start {
+                    return Err(at(pos, format!("`for` range {start}..{end} runs backwards")));
+                }
+                if stack.len() > MAX_BLOCK_DEPTH {
+                    return Err(at(
+                        pos,
+                        format!("`repeat` blocks nested at most {MAX_BLOCK_DEPTH} deep"),
+                    ));
+                }
+                stack.push((end - start, Some(LoopVar { name, start }), Vec::new(), pos));
             }
             _ => {
                 l.i -= 1;
@@ -827,7 +873,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
         }
     }
     if stack.len() > 1 {
-        let open = stack.last().expect("block").2;
+        let open = stack.last().expect("block").3;
         return Err(ParseError {
             file: fname,
             line: open.line,
@@ -843,7 +889,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             msg: "expected a `title \"...\"` line".into(),
         });
     }
-    sc.body = stack.pop().expect("top").1;
+    sc.body = stack.pop().expect("top").2;
     Ok(sc)
 }
 

@@ -14,6 +14,12 @@ impl Kernel {
         Ok(self.procs[self.task(tid)?.pid].min_flt)
     }
 
+    /// The process's major faults (getrusage(RUSAGE_SELF).ru_majflt): faults that waited for
+    /// I/O (VM_FAULT_MAJOR) or completed on a retry.
+    pub fn majflt(&self, tid: Tid) -> SysResult<u64> {
+        Ok(self.procs[self.task(tid)?.pid].maj_flt)
+    }
+
     /// Flush requests CPU `cpu` carried out.
     pub fn tlb_flushes(&self, cpu: usize) -> Option<u64> {
         self.tlbs.get(cpu).map(|t| t.flushes)

@@ -22,6 +22,8 @@ pub struct Task {
     /// x86's do_user_addr_fault() faults it again with FAULT_FLAG_TRIED once the task is
     /// woken, and the model's task does so when it retries its access.
     pub fault_retry: Option<u64>,
+    /// The si_code of the last signal a user fault raised (force_sig_fault()).
+    pub si_code: Option<u64>,
 }
 
 impl Task {

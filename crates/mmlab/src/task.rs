@@ -36,6 +36,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -72,6 +73,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
             ..t
         });
         self.procs[t.pid].threads.push(new);

@@ -57,6 +57,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
