@@ -763,6 +763,9 @@ impl<B: Backend> Backend for Shadow<B> {
     fn runs_model_probes(&self) -> bool {
         self.inner.runs_model_probes()
     }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        self.inner.status(t, name)
+    }
     fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         self.inner.majflt(t)
     }

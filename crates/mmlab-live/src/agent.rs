@@ -452,6 +452,7 @@ pub fn serve(fd: RawFd) {
                 }
             },
             op::UFFD_READ => uffd::read(r[1]),
+            op::CAPSET => capset(r[1], r[2], r[3]),
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {
@@ -510,6 +511,23 @@ fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
     Some(sys(unsafe {
         libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5])
     }))
+}
+
+/// capset(2) of the calling thread with _LINUX_CAPABILITY_VERSION_3: each 64-bit set as its
+/// two 32-bit words.
+fn capset(effective: u64, permitted: u64, inheritable: u64) -> Reply {
+    const VERSION_3: u32 = 0x2008_0522;
+    let header: [u32; 2] = [VERSION_3, 0];
+    let data: [u32; 6] = [
+        effective as u32,
+        permitted as u32,
+        inheritable as u32,
+        (effective >> 32) as u32,
+        (permitted >> 32) as u32,
+        (inheritable >> 32) as u32,
+    ];
+    // SAFETY: both structs live on this frame for the call.
+    sys(unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) })
 }
 
 /// An IOCTL request: ioctl(2) with a struct of 64-bit words on the stack.

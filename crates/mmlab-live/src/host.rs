@@ -489,6 +489,10 @@ impl HostBackend {
                 self.sys(t, req)
             }
             HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
+            HostCall::Capset => {
+                let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                self.sys(t, request(op::CAPSET, &a))
+            }
             HostCall::Prlimit { set, max } => {
                 let pid = self.task(t)?.pid;
                 let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
@@ -878,6 +882,10 @@ impl Backend for HostBackend {
         let pid = self.task(t)?.pid;
         let own = self.agent_faults.get(&pid).copied().unwrap_or(0);
         Ok(procfs::minflt(pid)?.saturating_sub(own))
+    }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        let pid = self.task(t).map_err(|e| e.to_string())?.pid;
+        procfs::status(pid, name)
     }
     fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         let pid = self.task(t)?.pid;

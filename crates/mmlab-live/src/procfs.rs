@@ -100,14 +100,24 @@ pub fn vmstat(name: &str) -> Result<u64, String> {
 
 /// A /proc/meminfo field in kB.
 pub fn meminfo(name: &str) -> Result<u64, String> {
-    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    field_of("/proc/meminfo", name)
+}
+
+/// A field of /proc/PID/status in kB (`VmLck`, `VmSize`, `VmData`).
+pub fn status(pid: i32, name: &str) -> Result<u64, String> {
+    field_of(&format!("/proc/{pid}/status"), name)
+}
+
+/// The number after `name:` in a file of "Name: value [kB]" lines.
+fn field_of(path: &str, name: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     s.lines()
         .find_map(|l| {
             l.split_once(':')
                 .filter(|(k, _)| *k == name)
                 .and_then(|(_, v)| v.split_whitespace().next()?.parse().ok())
         })
-        .ok_or_else(|| format!("/proc/meminfo has no `{name}` on this kernel"))
+        .ok_or_else(|| format!("{path} has no `{name}` on this kernel"))
 }
 
 /// The /proc/PID/smaps entry whose range holds `addr`: its "Name:  N kB" fields, names in

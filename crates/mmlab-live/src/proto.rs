@@ -36,6 +36,8 @@ pub mod op {
     /// `[MEMCMP, a, b, len]`: the offset+1 of the first byte where the ranges differ (0:
     /// none), and the byte of each.
     pub const MEMCMP: u64 = 16;
+    /// `[CAPSET, effective, permitted, inheritable]`: capset() of the serving thread, version 3.
+    pub const CAPSET: u64 = 17;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

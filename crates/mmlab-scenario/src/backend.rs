@@ -216,6 +216,8 @@ pub trait Backend {
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno>;
     fn zero_pfn(&mut self) -> u64;
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno>;
+    /// A /proc/PID/status field of the task's process in kB (`VmLck`, `VmSize`, `VmData`).
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String>;
     /// The process's major faults (getrusage()'s ru_majflt, /proc/PID/stat's majflt).
     fn majflt(&mut self, t: TaskId) -> Result<u64, Errno>;
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno>;

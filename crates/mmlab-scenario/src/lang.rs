@@ -194,6 +194,10 @@ fn meminfo_names() -> Vec<&'static str> {
     mmlab::fs::proc::MEMINFO_NAMES.to_vec()
 }
 
+fn status_names() -> Vec<&'static str> {
+    mmlab::Kernel::STATUS_NAMES.to_vec()
+}
+
 fn vmstat_names() -> Vec<&'static str> {
     mmlab::vmstat::VmStat::LINUX_NAMES.to_vec()
 }
@@ -274,6 +278,7 @@ static OTHER_CALLS: &[CallSpec] = &[
         returns: Returns::Record(&SWAPS),
     },
     named("meminfo", Probe, meminfo_names),
+    named("status", Probe, status_names),
     named("vmstat", Probe, vmstat_names),
     call("model.tlb_flushes", ModelProbe, (0, 1), Returns::Num(Dec)),
     named("model.counter", ModelProbe, counter_names),

@@ -325,6 +325,9 @@ impl Backend for ModelBackend {
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         self.k().minflt(t)
     }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        self.k().proc_status(t, name).map_err(|e| e.to_string())
+    }
     fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         self.k().majflt(t)
     }

@@ -1227,7 +1227,7 @@ impl<B: Backend> Runner<'_, B> {
                 ],
             });
         }
-        if matches!(f, "meminfo" | "vmstat" | "model.counter") {
+        if matches!(f, "meminfo" | "vmstat" | "status" | "model.counter") {
             // The argument names a counter; it is not an expression.
             let [Expr {
                 kind: ExprKind::Name(name),
@@ -1243,6 +1243,7 @@ impl<B: Backend> Runner<'_, B> {
             let v = match f {
                 "meminfo" => self.b.meminfo(name),
                 "vmstat" => self.b.vmstat(name),
+                "status" => self.b.status(t, name),
                 _ => return self.model_probe(t, e, &ModelProbe::Counter(name.clone())),
             }
             .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;

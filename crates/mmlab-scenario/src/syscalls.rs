@@ -85,6 +85,9 @@ pub enum HostCall {
     /// resource as the new struct rlimit; the call returns the old rlim_max if `max`, else
     /// the old rlim_cur.
     Prlimit { set: bool, max: bool },
+    /// capset() by the task's own thread (capabilities are per thread), with
+    /// _LINUX_CAPABILITY_VERSION_3 and the three 64-bit sets as its two data words each.
+    Capset,
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.

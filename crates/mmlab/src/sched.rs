@@ -46,8 +46,9 @@ pub struct Process {
     pub fds: crate::fs::file::FdTable,
     /// signal_struct's resource limits (kernel/sys.c).
     pub rlim: crate::sys::Rlimits,
-    /// Runs with CAP_IPC_LOCK and CAP_SYS_RESOURCE (root, as the host's agents do).
-    pub privileged: bool,
+    /// The capability sets (effective, permitted, inheritable) of its tasks: root's full
+    /// sets at first, as the host's agents have (the model keeps them per process).
+    pub caps: crate::sys::Caps,
 }
 
 /// A signal a user access raised.

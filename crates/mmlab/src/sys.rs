@@ -1,10 +1,11 @@
-//! kernel/sys.c: resource limits (getrlimit(), setrlimit(), prlimit64()'s do_prlimit()) and
-//! the capability test the mm code asks of them. A process's limits live in its signal_struct,
-//! so threads share them and fork() copies them.
+//! kernel/sys.c: resource limits (getrlimit(), setrlimit(), prlimit64()'s do_prlimit()), and
+//! kernel/capability.c's capset() and capable() for the limits mm checks. A process's limits
+//! live in its signal_struct, so threads share them and fork() copies them.
 //!
-//! The model's processes run as root with every capability, as the host backend's agents do
+//! The model's processes start as root with every capability, as the host backend's agents do
 //! (the runner needs root for pagemap PFNs): capable(CAP_IPC_LOCK) and capable(CAP_SYS_RESOURCE)
-//! hold for them, so RLIMIT_MEMLOCK never refuses an mlock and a hard limit may be raised.
+//! hold for them, so RLIMIT_MEMLOCK refuses no mlock and a hard limit may be raised, until
+//! capset() drops them (as mlock-random-test's cap_set_proc() does).
 
 use crate::errno::{Errno, SysResult};
 use crate::hw::PAGE_SIZE;
@@ -17,6 +18,32 @@ use crate::uapi::resource::*;
 pub struct Rlimit {
     pub cur: u64,
     pub max: u64,
+}
+
+/// CAP_IPC_LOCK: lock memory beyond RLIMIT_MEMLOCK.
+pub const CAP_IPC_LOCK: u32 = 14;
+/// CAP_SYS_RESOURCE: raise hard resource limits.
+pub const CAP_SYS_RESOURCE: u32 = 24;
+/// CAP_LAST_CAP of 5.19 (CAP_CHECKPOINT_RESTORE).
+const CAP_LAST_CAP: u32 = 40;
+
+/// A task's capability sets (struct cred's cap_effective, cap_permitted, cap_inheritable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+impl Caps {
+    /// CAP_FULL_SET: every capability 5.19 knows.
+    const FULL: u64 = (1 << (CAP_LAST_CAP + 1)) - 1;
+    /// Root's sets after exec: all effective and permitted, none inheritable.
+    pub const ROOT: Caps = Caps {
+        effective: Caps::FULL,
+        permitted: Caps::FULL,
+        inheritable: 0,
+    };
 }
 
 /// signal_struct's rlim[].
@@ -72,11 +99,27 @@ impl Kernel {
         self.procs[pid].rlim[resource as usize]
     }
 
-    /// capable(CAP_IPC_LOCK) / capable(CAP_SYS_RESOURCE) for the current task: its process is
-    /// privileged (root, as on the host) unless a test took that away.
-    pub(crate) fn capable(&self) -> bool {
+    /// capable(): is `cap` in the current task's effective set?
+    pub(crate) fn capable(&self, cap: u32) -> bool {
         let pid = self.tasks[self.current].pid;
-        self.procs[pid].privileged
+        self.procs[pid].caps.effective & (1 << cap) != 0
+    }
+
+    /// capset(2) on the calling task with _LINUX_CAPABILITY_VERSION_3 (cap_capset()'s rules):
+    /// the permitted set may only shrink, the effective set must lie in the new permitted one,
+    /// and the inheritable set may only take what is permitted or already inheritable (EPERM).
+    pub fn capset(&mut self, tid: Tid, new: Caps) -> SysResult<()> {
+        self.enter(tid)?;
+        let pid = self.tasks[tid].pid;
+        let old = self.procs[pid].caps;
+        if new.permitted & !old.permitted != 0
+            || new.effective & !new.permitted != 0
+            || new.inheritable & !(old.inheritable | old.permitted) != 0
+        {
+            return Err(Errno::EPERM);
+        }
+        self.procs[pid].caps = new;
+        Ok(())
     }
 
     /// do_prlimit() on the calling task's process: the old limits, after setting `new` if
@@ -95,7 +138,7 @@ impl Kernel {
             if resource == RLIMIT_NOFILE && n.max > NR_OPEN {
                 return Err(Errno::EPERM);
             }
-            if n.max > old.max && !self.capable() {
+            if n.max > old.max && !self.capable(CAP_SYS_RESOURCE) {
                 return Err(Errno::EPERM);
             }
             let pid = self.tasks[tid].pid;
@@ -140,8 +183,13 @@ mod tests {
         };
         // Root raises a hard limit; without CAP_SYS_RESOURCE it may only lower it.
         k.setrlimit(t, RLIMIT_MEMLOCK, raise).unwrap();
-        let pid = k.tasks[t].pid;
-        k.procs[pid].privileged = false;
+        let none = Caps {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        };
+        k.capset(t, none).unwrap();
+        assert_eq!(k.capset(t, Caps::ROOT), Err(Errno::EPERM), "permitted cannot grow");
         let up = Rlimit {
             cur: 1 << 31,
             max: 1 << 31,

@@ -27,7 +27,7 @@ impl Kernel {
             maj_flt: 0,
             fds: Default::default(),
             rlim: crate::sys::init_rlimits(self.cfg.memory_bytes),
-            privileged: true,
+            caps: crate::sys::Caps::ROOT,
         });
         let tid = self.tasks.insert(Task {
             pid,

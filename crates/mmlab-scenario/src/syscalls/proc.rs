@@ -1,6 +1,6 @@
 //! The process-level calls of mm: the mlock family, the program break and resource limits.
 
-use mmlab::sys::Rlimit;
+use mmlab::sys::{Caps, Rlimit};
 
 use super::{addr, arg, int, ArgKind, HostCall, SyscallDef};
 use crate::ast::Radix;
@@ -10,7 +10,7 @@ fn c_int(v: u64) -> u64 {
     v as u32 as u64
 }
 
-/// mlock, mlock2, munlock, mlockall, munlockall, brk, getrlimit and setrlimit.
+/// mlock, mlock2, munlock, mlockall, munlockall, brk, getrlimit, setrlimit and capset.
 pub(super) static PROC: &[SyscallDef] = &[
     SyscallDef {
         name: "mlock",
@@ -107,5 +107,22 @@ pub(super) static PROC: &[SyscallDef] = &[
             set: false,
             max: true,
         },
+    },
+    SyscallDef {
+        name: "capset",
+        args: &[int("effective"), int("permitted"), int("inheritable")],
+        returns: Radix::Dec,
+        doc: "0; the calling thread's capability sets become these masks (`1 << CAP_IPC_LOCK`, \
+              `1 << CAP_SYS_RESOURCE`; 0 drops all, as `cap_set_proc(cap_init())`); a permitted \
+              set that grows, or an effective one outside it: `EPERM`. Tasks start as root",
+        model: |k, t, a| {
+            let caps = Caps {
+                effective: a[0].num(),
+                permitted: a[1].num(),
+                inheritable: a[2].num(),
+            };
+            k.capset(t, caps).map(|_| 0)
+        },
+        host: HostCall::Capset,
     },
 ];

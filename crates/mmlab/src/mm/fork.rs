@@ -40,7 +40,7 @@ impl Kernel {
         }
         let ppid = self.tasks[tid].pid;
         let fds = self.dup_fds(ppid);
-        let (rlim, privileged) = (self.procs[ppid].rlim, self.procs[ppid].privileged);
+        let (rlim, caps) = (self.procs[ppid].rlim, self.procs[ppid].caps);
         let pid = self.procs.insert(Process {
             mm: child,
             threads: vec![],
@@ -48,7 +48,7 @@ impl Kernel {
             maj_flt: 0,
             fds,
             rlim,
-            privileged,
+            caps,
         });
         let ctid = self.tasks.insert(Task {
             pid,

@@ -23,6 +23,7 @@ use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::table::{PmdSlot, PteSlot};
 use crate::sched::Tid;
+use crate::sys::CAP_IPC_LOCK;
 use crate::uapi::resource::{MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT, RLIMIT_MEMLOCK};
 
 /// What the drain does to an entry of the mlock batch (5.19 tags the page pointer with
@@ -277,7 +278,7 @@ impl MmWalk for MlockWalk {
 impl Kernel {
     /// can_do_mlock(): a non-zero RLIMIT_MEMLOCK, or CAP_IPC_LOCK.
     fn can_do_mlock(&self) -> bool {
-        self.rlimit(RLIMIT_MEMLOCK) != 0 || self.capable()
+        self.rlimit(RLIMIT_MEMLOCK) != 0 || self.capable(CAP_IPC_LOCK)
     }
 
     /// mlock_future_check(): a new VM_LOCKED range of `len` bytes must fit RLIMIT_MEMLOCK
@@ -285,7 +286,7 @@ impl Kernel {
     pub(crate) fn mlock_future_check(&self, mm: MmId, vm_flags: u64, len: u64) -> SysResult<()> {
         if vm_flags & VM_LOCKED != 0 {
             let locked = (len >> PAGE_SHIFT) + self.mms[mm].locked_vm();
-            if locked > self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT && !self.capable() {
+            if locked > self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT && !self.capable(CAP_IPC_LOCK) {
                 return Err(Errno::EAGAIN);
             }
         }
@@ -389,10 +390,10 @@ impl Kernel {
         let start = start & PAGE_MASK;
         let lock_limit = self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
         let mut locked = (len >> PAGE_SHIFT) + self.mms[mm].locked_vm();
-        if locked > lock_limit && !self.capable() {
+        if locked > lock_limit && !self.capable(CAP_IPC_LOCK) {
             locked -= self.count_mm_mlocked_page_nr(mm, start, len);
         }
-        if locked > lock_limit && !self.capable() {
+        if locked > lock_limit && !self.capable(CAP_IPC_LOCK) {
             return Err(Errno::ENOMEM);
         }
         self.apply_vma_lock_flags(mm, start, len, flags)?;
@@ -475,7 +476,7 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         let lock_limit = self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-        if flags & MCL_CURRENT != 0 && self.mms[mm].total_vm > lock_limit && !self.capable() {
+        if flags & MCL_CURRENT != 0 && self.mms[mm].total_vm > lock_limit && !self.capable(CAP_IPC_LOCK) {
             return Err(Errno::ENOMEM);
         }
         self.apply_mlockall_flags(mm, flags);

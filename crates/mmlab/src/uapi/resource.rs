@@ -37,8 +37,10 @@ pub const SEGV_ACCERR: u64 = 2;
 /// si_code of a SIGBUS: an address the object behind the mapping does not have.
 pub const BUS_ADRERR: u64 = 2;
 
-/// The resource.h, mlock and fault-code names.
+/// The resource.h, mlock, capability and fault-code names.
 pub const NAMES: &[(&str, u64)] = &[
+    ("CAP_IPC_LOCK", crate::sys::CAP_IPC_LOCK as u64),
+    ("CAP_SYS_RESOURCE", crate::sys::CAP_SYS_RESOURCE as u64),
     ("MLOCK_ONFAULT", MLOCK_ONFAULT),
     ("MCL_CURRENT", MCL_CURRENT),
     ("MCL_FUTURE", MCL_FUTURE),
