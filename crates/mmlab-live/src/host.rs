@@ -130,6 +130,8 @@ pub struct HostBackend {
     swap_names: Vec<(String, String)>,
     /// The origin of `now_ns`.
     epoch: std::time::Instant,
+    /// The running scenario's directory (`scenario_dir`), its agents' working directory.
+    files_dir: Option<std::path::PathBuf>,
     /// Per scenario process (by pid): the minor faults its agent took for itself while it
     /// served fork(), thread() and uffd_read() (see `minflt`).
     agent_faults: std::collections::HashMap<i32, u64>,
@@ -185,6 +187,7 @@ impl HostBackend {
             sysfs_written: Vec::new(),
             swap_names: Vec::new(),
             epoch: std::time::Instant::now(),
+            files_dir: None,
             agent_faults: std::collections::HashMap::new(),
         }
     }
@@ -451,7 +454,7 @@ impl HostBackend {
                 for (i, (v, a)) in call.args.iter().zip(call.def.args).enumerate() {
                     let slot = match a.kind {
                         ArgKind::Fd => ArgSlot::Fd,
-                        ArgKind::Str | ArgKind::Path => ArgSlot::Str,
+                        ArgKind::Str | ArgKind::Path | ArgKind::FilePath => ArgSlot::Str,
                         ArgKind::Addr | ArgKind::Hint | ArgKind::Int => ArgSlot::Value,
                     };
                     kinds = slot.set(kinds, i);
@@ -496,43 +499,46 @@ impl HostBackend {
             HostCall::Prlimit { set, max } => {
                 let pid = self.task(t)?.pid;
                 let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
-                Self::prlimit(pid, a[0], set.then(|| (a[1], a[2]))).map(|(c, m)| if max { m } else { c })
+                Self::prlimit(pid, a[0], set.then(|| (a[1], a[2])))
+                    .map(|(c, m)| if max { m } else { c })
             }
         }
     }
 
     /// prlimit64() of process `pid`, made by the runner (root, as the agent is): the old soft and
-/// hard limits, after setting `new` if given. The resource is the kernel's `unsigned int`.
-fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
-    let new = new.map(|(cur, max)| libc::rlimit64 {
-        rlim_cur: cur,
-        rlim_max: max,
-    });
-    let mut old = libc::rlimit64 {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    let newp = new
-        .as_ref()
-        .map_or(std::ptr::null(), |n| n as *const libc::rlimit64);
-    // SAFETY: both structs live on this frame for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_prlimit64,
-            pid as libc::c_long,
-            resource as u32 as libc::c_long,
-            newp,
-            &mut old as *mut libc::rlimit64,
-        )
-    };
-    if rc == -1 {
-        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-        return Err(Errno::from_code(e).unwrap_or(Errno::EIO));
+    /// hard limits, after setting `new` if given. The resource is the kernel's `unsigned int`.
+    fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
+        let new = new.map(|(cur, max)| libc::rlimit64 {
+            rlim_cur: cur,
+            rlim_max: max,
+        });
+        let mut old = libc::rlimit64 {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let newp = new
+            .as_ref()
+            .map_or(std::ptr::null(), |n| n as *const libc::rlimit64);
+        // SAFETY: both structs live on this frame for the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                pid as libc::c_long,
+                resource as u32 as libc::c_long,
+                newp,
+                &mut old as *mut libc::rlimit64,
+            )
+        };
+        if rc == -1 {
+            let e = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            return Err(Errno::from_code(e).unwrap_or(Errno::EIO));
+        }
+        Ok((old.rlim_cur, old.rlim_max))
     }
-    Ok((old.rlim_cur, old.rlim_max))
-}
 
-/// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
+    /// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
     fn prepare_checks(&mut self, setup: &Setup) -> Result<(), Skip> {
         if let Some(reason) = &setup.model_only {
             return Err(Skip(format!("model-only: {reason}")));
@@ -627,6 +633,9 @@ fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64
 impl Drop for HostBackend {
     fn drop(&mut self) {
         self.kill_all();
+        if let Err(e) = crate::scenario_dir::remove() {
+            eprintln!("mmlab: {e}");
+        }
     }
 }
 
@@ -641,12 +650,20 @@ impl Backend for HostBackend {
         }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
-        let r = self.prepare_checks(setup);
-        if r.is_err() {
-            // A skipped scenario runs nothing: the host gets its own pool and knobs back.
-            self.restore_host();
+        let r = self
+            .prepare_checks(setup)
+            .and_then(|_| crate::scenario_dir::make(setup.files).map_err(Skip));
+        match r {
+            Ok(dir) => {
+                self.files_dir = Some(dir);
+                Ok(())
+            }
+            Err(e) => {
+                // A skipped scenario runs nothing: the host gets its own pool and knobs back.
+                self.restore_host();
+                Err(e)
+            }
         }
-        r
     }
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
@@ -656,6 +673,9 @@ impl Backend for HostBackend {
         cmd.args(&self.agent.args)
             .arg(keep.to_string())
             .process_group(0);
+        if let Some(dir) = &self.files_dir {
+            cmd.current_dir(dir);
+        }
         // SAFETY: close_range() and fcntl() are async-signal-safe and change only descriptor
         // flags. The agent keeps stdin, stdout, stderr and its channel: nothing else of the
         // runner's (a descriptor holding the host lock, a test harness's) goes into the
@@ -851,7 +871,10 @@ impl Backend for HostBackend {
         len: u64,
         p: Pattern,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let req = request(op::MISMATCH_PATTERN, &[addr, len, p.seed as u64, p.shift as u64]);
+        let req = request(
+            op::MISMATCH_PATTERN,
+            &[addr, len, p.seed as u64, p.shift as u64],
+        );
         let r = self.access_req(t, req)?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
@@ -944,7 +967,22 @@ impl Backend for HostBackend {
         sysfs::restore(&self.sysfs_written);
         self.sysfs_written.clear();
         self.swap_names.clear();
-        swap_areas::give_back()
+        self.files_dir = None;
+        let dir = crate::scenario_dir::remove();
+        swap_areas::give_back().and(dir)
+    }
+
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        let r = self.call(t, request(op::FSTAT, &[fd as u64]), None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        Ok(mmlab::fs::stat::Kstat {
+            size: r.v[0],
+            blocks: r.v[1],
+            mode: r.v[2] & 0xffff_ffff,
+            nlink: r.v[2] >> 32,
+        })
     }
     fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
         let path = self

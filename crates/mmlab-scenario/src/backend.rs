@@ -97,6 +97,8 @@ pub struct Setup {
     pub features: Vec<(String, bool)>,
     /// `arch NAME`: the swap-PTE layout `model.pte` shows (x86-64 if absent).
     pub arch: Option<String>,
+    /// `files tmpfs|disk`: the filesystem the scenario's directory is made on.
+    pub files: mmlab::fs::namei::FsType,
     pub model_only: Option<String>,
     /// The sysfs/procfs files the scenario's `sysfs_write` steps write, as written.
     pub sysfs_writes: Vec<String>,
@@ -236,6 +238,8 @@ pub trait Backend {
             self.name()
         ))
     }
+    /// fstat(2) of a descriptor: size, blocks, mode and link count.
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno>;
     /// The si_code of the signal the task's last access raised (None if it raised none or
     /// the backend cannot tell).
     fn si_code(&mut self, t: TaskId) -> Option<u64>;

@@ -228,7 +228,11 @@ impl Checker<'_> {
                     names.exited.remove(name);
                     names.next_process += 1;
                 }
-                StmtKind::Repeat { var, .. } if var.as_ref().is_some_and(|v| lang::constant(&v.name).is_some()) => {
+                StmtKind::Repeat { var, .. }
+                    if var
+                        .as_ref()
+                        .is_some_and(|v| lang::constant(&v.name).is_some()) =>
+                {
                     let name = &var.as_ref().expect("var").name;
                     return Err(self.err(
                         s.pos,
@@ -719,6 +723,15 @@ impl Checker<'_> {
             };
             if d.kind == ArgKind::Path {
                 self.swap_name(f, a.pos, text)?;
+            }
+            if d.kind == ArgKind::FilePath && !mmlab::fs::namei::scenario_path_ok(text) {
+                return Err(self.err(
+                    a.pos,
+                    format!(
+                        "{f}(): \"{text}\" is outside the scenario's directory (a relative \
+                         path without `..`, \"/dev/zero\" or \"/proc/self/fd/N\")"
+                    ),
+                ));
             }
             return Ok(());
         }

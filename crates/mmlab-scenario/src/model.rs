@@ -75,7 +75,9 @@ impl ModelBackend {
             Access::Load(addr) => k.load(t, addr).map(u64::from),
             Access::Store(addr, v) => k.store(t, addr, v).map(|_| 0),
             Access::Memset(addr, v, len) => k.memset(t, addr, v, len).map(|_| 0),
-            Access::Fill(addr, len, pat) => k.fill_with(t, addr, len, |i| pat.byte_at(i)).map(|_| 0),
+            Access::Fill(addr, len, pat) => {
+                k.fill_with(t, addr, len, |i| pat.byte_at(i)).map(|_| 0)
+            }
             Access::Touch(addr, len) => {
                 let end = addr.checked_add(len).ok_or(Signal::Segv)?;
                 let mut at = addr;
@@ -163,6 +165,7 @@ impl Backend for ModelBackend {
             cfg.arch = a.parse().map_err(Skip)?;
         }
         let mut k = Kernel::new(cfg);
+        k.set_files_fs(setup.files);
         k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
             // Through the file's store handler, as the host's runner writes it.
@@ -375,6 +378,10 @@ impl Backend for ModelBackend {
         Ok(parse_proc_swaps(&text).into_iter().find(|l| {
             l.filename == name || (!name.starts_with('/') && l.filename.ends_with(&suffix))
         }))
+    }
+
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        self.k().fstat(t, fd)
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {

@@ -292,6 +292,7 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         thp: sc.thp.clone(),
         features: sc.features.clone(),
         arch: sc.arch.clone(),
+        files: sc.files,
         // Only the model has the other architectures' codecs: an `arch` line makes the
         // scenario model-only, as a `feature` line does.
         model_only: sc.model_only.clone().or_else(|| {
@@ -622,9 +623,11 @@ impl<B: Backend> Runner<'_, B> {
                     self.b.sleep(POLL_NS.min(deadline - now));
                 }
             }
-            Action::Mem { addr, len, byte } if byte.as_call().is_some_and(|(f, _)| {
-                ["fill", "fill_pages", "mem"].contains(&f)
-            }) => {
+            Action::Mem { addr, len, byte }
+                if byte
+                    .as_call()
+                    .is_some_and(|(f, _)| ["fill", "fill_pages", "mem"].contains(&f)) =>
+            {
                 self.mem_compare(t, pos, (addr, len), byte)?;
             }
             Action::Mem { addr, len, byte } => {
@@ -679,6 +682,8 @@ impl<B: Backend> Runner<'_, B> {
                         raw: None,
                         fields: msg_fields(&m),
                     })
+                } else if f == "fstat" {
+                    self.fstat(t, call, args)?
                 } else if f == "wait" && args.is_empty() {
                     self.finish_blocked_syscall(t, call)?
                         .map(|v| Value::Num(v, Radix::Auto))
@@ -737,7 +742,8 @@ impl<B: Backend> Runner<'_, B> {
                             Some(c) => {
                                 let want_code = lang::si_code(sig, c);
                                 let got_code = self.b.si_code(t);
-                                let code_name = got_code.map_or("none", |v| lang::si_code_name(got.name(), v));
+                                let code_name =
+                                    got_code.map_or("none", |v| lang::si_code_name(got.name(), v));
                                 (
                                     got == want && got_code.is_some() && got_code == want_code,
                                     Observed::SignalCode {
@@ -1171,6 +1177,15 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if f == "fstat" {
+            return self.fstat(t, e, args)?.map_err(|er| {
+                Stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    Observed::errno(er),
+                )
+            });
+        }
         if let ("sleep", [ms]) = (f, args) {
             let ms = self.wait_ms(t, ms)?;
             self.b.sleep(ms * NSEC_PER_MSEC);
@@ -1509,7 +1524,13 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     /// `expect mem(A, LEN) == mem(B, LEN)`, `== fill(SEED)` or `== fill_pages(SEED)`.
-    fn mem_compare(&mut self, t: TaskId, pos: Pos, (addr, len): (&Expr, &Expr), want: &Expr) -> Flow<()> {
+    fn mem_compare(
+        &mut self,
+        t: TaskId,
+        pos: Pos,
+        (addr, len): (&Expr, &Expr),
+        want: &Expr,
+    ) -> Flow<()> {
         let (a, l) = (self.num(t, addr)?.value, self.num(t, len)?.value);
         self.addr_hint = Some(a);
         let expected = format!("mem({}, {}) == {}", show(addr), show(len), show(want));
@@ -1518,7 +1539,11 @@ impl<B: Backend> Runner<'_, B> {
             Some(("mem", [other, olen])) => {
                 let (b, l2) = (self.num(t, other)?.value, self.num(t, olen)?.value);
                 if l2 != l {
-                    return Err(stop(pos, "two ranges of the same length", format!("{l} and {l2} bytes")));
+                    return Err(stop(
+                        pos,
+                        "two ranges of the same length",
+                        format!("{l} and {l2} bytes"),
+                    ));
                 }
                 self.b.mem_cmp(t, a, b, l)
             }
@@ -1535,7 +1560,12 @@ impl<B: Backend> Runner<'_, B> {
             _ => unreachable!("the check pass allows only these"),
         };
         let (ok, observed) = match r {
-            Ok(None) => (true, Observed::BytesMatch { len: Number::new(l, Radix::Dec) }),
+            Ok(None) => (
+                true,
+                Observed::BytesMatch {
+                    len: Number::new(l, Radix::Dec),
+                },
+            ),
             Ok(Some((off, left, right))) => {
                 self.addr_hint = Some(a + off);
                 (
@@ -1586,6 +1616,23 @@ impl<B: Backend> Runner<'_, B> {
             ));
         }
         Ok(())
+    }
+
+    /// fstat(fd): the record of the descriptor's file, or the errno.
+    fn fstat(&mut self, t: TaskId, e: &Expr, args: &[Expr]) -> Flow<Result<Value, Errno>> {
+        self.arity(e, args, 1)?;
+        let fd = self.num(t, &args[0])?.value;
+        Ok(self.b.fstat(t, fd as i64).map(|st| Value::Record {
+            kind: &lang::STAT,
+            raw: None,
+            // In the order of lang::STAT_FIELDS.
+            fields: vec![
+                ("size", st.size),
+                ("blocks", st.blocks),
+                ("mode", st.mode),
+                ("nlink", st.nlink),
+            ],
+        }))
     }
 
     /// uffd_read(fd): one message; a read that would sleep ends the scenario.
@@ -1670,7 +1717,6 @@ fn sub_exprs(roots: Vec<&Expr>) -> Vec<&Expr> {
     }
     out
 }
-
 
 /// The files a body's `sysfs_write` steps write.
 fn sysfs_writes(body: &[Stmt]) -> Vec<String> {

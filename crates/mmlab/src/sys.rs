@@ -189,7 +189,11 @@ mod tests {
             inheritable: 0,
         };
         k.capset(t, none).unwrap();
-        assert_eq!(k.capset(t, Caps::ROOT), Err(Errno::EPERM), "permitted cannot grow");
+        assert_eq!(
+            k.capset(t, Caps::ROOT),
+            Err(Errno::EPERM),
+            "permitted cannot grow"
+        );
         let up = Rlimit {
             cur: 1 << 31,
             max: 1 << 31,

@@ -256,7 +256,8 @@ impl Kernel {
             let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
             let off = (a & (PAGE_SIZE - 1)) as usize;
             for i in 0..n {
-                self.phys.store(pfn, off + i as usize, byte_at(a - addr + i));
+                self.phys
+                    .store(pfn, off + i as usize, byte_at(a - addr + i));
             }
             a += n;
         }
@@ -280,7 +281,10 @@ impl Kernel {
             let n = room(a + i).min(room(b + i)).min(len - i);
             let pa = self.translate(tid, a + i, FaultFlags::USER)?;
             let pb = self.translate(tid, b + i, FaultFlags::USER)?;
-            let (oa, ob) = (((a + i) & (PAGE_SIZE - 1)) as usize, ((b + i) & (PAGE_SIZE - 1)) as usize);
+            let (oa, ob) = (
+                ((a + i) & (PAGE_SIZE - 1)) as usize,
+                ((b + i) & (PAGE_SIZE - 1)) as usize,
+            );
             for j in 0..n as usize {
                 let (x, y) = (self.phys.load(pa, oa + j), self.phys.load(pb, ob + j));
                 if x != y {

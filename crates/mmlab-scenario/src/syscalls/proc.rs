@@ -25,7 +25,8 @@ pub(super) static PROC: &[SyscallDef] = &[
         name: "mlock2",
         args: &[addr("addr"), int("len"), int("flags")],
         returns: Radix::Dec,
-        doc: "0; `MLOCK_ONFAULT`: VM_LOCKED\\|VM_LOCKONFAULT, pages locked as they fault in (other \
+        doc:
+            "0; `MLOCK_ONFAULT`: VM_LOCKED\\|VM_LOCKONFAULT, pages locked as they fault in (other \
               flags: `EINVAL`)",
         model: |k, t, a| {
             k.mlock2(t, a[0].num(), a[1].num(), c_int(a[2].num()))

@@ -342,7 +342,13 @@ impl Kernel {
 
     /// apply_vma_lock_flags(): every VMA of `[start, start + len)` gets `flags` in place of its
     /// lock flags; a hole is ENOMEM (after the VMAs before it were changed).
-    fn apply_vma_lock_flags(&mut self, mm: MmId, start: u64, len: u64, flags: u64) -> SysResult<()> {
+    fn apply_vma_lock_flags(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        len: u64,
+        flags: u64,
+    ) -> SysResult<()> {
         let end = start.wrapping_add(len);
         if end < start {
             return Err(Errno::EINVAL);
@@ -359,7 +365,10 @@ impl Kernel {
             let v = self.mms[mm].vmas.lookup(nstart).ok_or(Errno::ENOMEM)?;
             let newflags = v.flags & VM_LOCKED_CLEAR_MASK | flags;
             let tmp = v.end.min(end);
-            nstart = self.mlock_fixup(mm, nstart, tmp, newflags)?.min(end).max(tmp);
+            nstart = self
+                .mlock_fixup(mm, nstart, tmp, newflags)?
+                .min(end)
+                .max(tmp);
             if nstart >= end {
                 return Ok(());
             }
@@ -386,7 +395,10 @@ impl Kernel {
         if !self.can_do_mlock() {
             return Err(Errno::EPERM);
         }
-        let len = len.wrapping_add(start & !PAGE_MASK).wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        let len = len
+            .wrapping_add(start & !PAGE_MASK)
+            .wrapping_add(PAGE_SIZE - 1)
+            & PAGE_MASK;
         let start = start & PAGE_MASK;
         let lock_limit = self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
         let mut locked = (len >> PAGE_SHIFT) + self.mms[mm].locked_vm();
@@ -430,7 +442,10 @@ impl Kernel {
     /// Locks: the mmap lock, write.
     pub fn munlock(&mut self, tid: Tid, start: u64, len: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
-        let len = len.wrapping_add(start & !PAGE_MASK).wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        let len = len
+            .wrapping_add(start & !PAGE_MASK)
+            .wrapping_add(PAGE_SIZE - 1)
+            & PAGE_MASK;
         self.apply_vma_lock_flags(mm, start & PAGE_MASK, len, 0)
     }
 
@@ -468,7 +483,9 @@ impl Kernel {
     /// Locks: the mmap lock, write, then read to populate.
     pub fn mlockall(&mut self, tid: Tid, flags: u64) -> SysResult<()> {
         let mm = self.enter(tid)?;
-        if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT
+        if flags == 0
+            || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0
+            || flags == MCL_ONFAULT
         {
             return Err(Errno::EINVAL);
         }
@@ -476,7 +493,10 @@ impl Kernel {
             return Err(Errno::EPERM);
         }
         let lock_limit = self.rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-        if flags & MCL_CURRENT != 0 && self.mms[mm].total_vm > lock_limit && !self.capable(CAP_IPC_LOCK) {
+        if flags & MCL_CURRENT != 0
+            && self.mms[mm].total_vm > lock_limit
+            && !self.capable(CAP_IPC_LOCK)
+        {
             return Err(Errno::ENOMEM);
         }
         self.apply_mlockall_flags(mm, flags);
