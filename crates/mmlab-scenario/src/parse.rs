@@ -916,12 +916,33 @@ mod tests {
     }
 
     #[test]
+    fn for_blocks_count_their_passes_and_name_their_variable() {
+        let sc = p("title \"x\"\nprocess P\nfor i in 2..5 {\n  P: store(i, 1)\n}\n").unwrap();
+        match &sc.body[1].kind {
+            StmtKind::Repeat {
+                count: 3,
+                var: Some(v),
+                body,
+            } => {
+                assert_eq!((v.name.as_str(), v.start), ("i", 2));
+                assert_eq!(body.len(), 1);
+            }
+            k => panic!("{k:?}"),
+        }
+        let e = p("title \"x\"\nprocess P\nfor i in 5..2 {\n}\n").unwrap_err();
+        assert!(e.msg.contains("backwards"), "{}", e.msg);
+        assert!(p("title \"x\"\nprocess P\nfor i 0..2 {\n}\n").is_err());
+    }
+
+    #[test]
     fn parses_steps_blocks_and_expectations() {
         let sc = p("title \"x\"\nprofile linux-5.18\nprocess P on cpu 1\nP: p = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nrepeat 3 {\n  P: store(p, 0x11)\n}\nP: expect pagemap(p).present == 1\nP: expect mremap(p, 1, 1, 0) fails EFAULT # comment\nP: expect mem(p, 4K) == 0x11\n").unwrap();
         assert_eq!(sc.profile.as_deref(), Some("linux-5.18"));
         assert_eq!(sc.body.len(), 6);
         assert!(matches!(&sc.body[0].kind, StmtKind::Process { cpu: 1, .. }));
-        assert!(matches!(&sc.body[2].kind, StmtKind::Repeat { count: 3, body } if body.len() == 1));
+        assert!(
+            matches!(&sc.body[2].kind, StmtKind::Repeat { count: 3, var: None, body } if body.len() == 1)
+        );
         assert!(
             matches!(&sc.body[4].kind, StmtKind::Step { action: Action::Fails(_, e), .. } if e == "EFAULT")
         );
