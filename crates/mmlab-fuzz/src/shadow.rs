@@ -486,6 +486,16 @@ impl<B: Backend> Shadow<B> {
                     (false, true) => self.mem.forget_contents(mm, addr, end),
                 }
             }
+            Access::Fill(addr, len, _) => {
+                // The shadow keeps single bytes, not patterns: the range's contents are
+                // no longer known.
+                self.judge("fill", mm, addr, e, r);
+                let end = addr.saturating_add(len);
+                match r {
+                    Ok(_) => self.mem.write_range(mm, addr, end, None),
+                    Err(_) => self.mem.forget_contents(mm, addr, end),
+                }
+            }
             Access::Touch(addr, len) => {
                 self.judge("touch", mm, addr, e, r);
                 if r.is_ok() {
@@ -503,7 +513,9 @@ impl<B: Backend> Shadow<B> {
         match a {
             Access::Load(addr) => self.mem.predict(mm, addr, false),
             Access::Store(addr, _) => self.mem.predict(mm, addr, true),
-            Access::Memset(addr, _, len) => self.predict_range(mm, addr, len, true),
+            Access::Memset(addr, _, len) | Access::Fill(addr, len, _) => {
+                self.predict_range(mm, addr, len, true)
+            }
             Access::Touch(addr, len) => self.predict_range(mm, addr, len, false),
         }
     }
@@ -699,14 +711,14 @@ impl<B: Backend> Backend for Shadow<B> {
         };
         let (start, len) = match a {
             Access::Load(x) | Access::Store(x, _) => (x, 1),
-            Access::Memset(x, _, n) | Access::Touch(x, n) => (x, n),
+            Access::Memset(x, _, n) | Access::Touch(x, n) | Access::Fill(x, n, _) => (x, n),
         };
         self.reach(t, None, start, len, "an access");
         let e = self.expect_access(mm, a);
         let r = self.inner.access(t, a);
         if r == Err(Signal::Userfault) {
             self.asleep.insert(t, a);
-            if let Access::Memset(addr, _, len) = a {
+            if let Access::Memset(addr, _, len) | Access::Fill(addr, len, _) = a {
                 self.mem.forget_contents(mm, addr, addr.saturating_add(len));
             }
         } else {
@@ -748,6 +760,39 @@ impl<B: Backend> Backend for Shadow<B> {
         self.done_sys.remove(&t)
     }
 
+    fn si_code(&mut self, t: TaskId) -> Option<u64> {
+        self.inner.si_code(t)
+    }
+    fn runs_model_probes(&self) -> bool {
+        self.inner.runs_model_probes()
+    }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        self.inner.status(t, name)
+    }
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        self.inner.majflt(t)
+    }
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        pat: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        self.reach(t, None, addr, len, "mem()");
+        self.inner.mismatch_pattern(t, addr, len, pat)
+    }
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        self.reach(t, None, a, len, "mem()");
+        self.reach(t, None, b, len, "mem()");
+        self.inner.mem_cmp(t, a, b, len)
+    }
     fn mismatch(
         &mut self,
         t: TaskId,

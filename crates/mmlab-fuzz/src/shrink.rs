@@ -54,9 +54,10 @@ fn stmt_names(s: &Stmt, binds: &mut Vec<String>, uses: &mut HashSet<String>) {
                     binds.push(v.clone());
                     names(e, uses);
                 }
-                Action::Do(e) | Action::Fails(e, _) | Action::Faults(e, _) | Action::Blocks(e) => {
-                    names(e, uses)
-                }
+                Action::Do(e)
+                | Action::Fails(e, _)
+                | Action::Faults(e, _, _)
+                | Action::Blocks(e) => names(e, uses),
                 Action::Compare(a, _, b) => {
                     names(a, uses);
                     names(b, uses);

@@ -9,17 +9,24 @@
 
 static __thread sigjmp_buf mml_jb;
 static __thread volatile int mml_armed;
+/* The si_code of the last signal an access raised on this thread. */
+static __thread volatile int mml_si_code;
 
 static void mml_handler(int sig, siginfo_t *si, void *uc)
 {
-	(void)si;
 	(void)uc;
 	if (mml_armed) {
+		mml_si_code = si->si_code;
 		mml_armed = 0;
 		siglongjmp(mml_jb, sig);
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+int mml_last_si_code(void)
+{
+	return mml_si_code;
 }
 
 int mml_install_handlers(void)
@@ -88,6 +95,50 @@ int mml_mismatch(const volatile unsigned char *p, size_t len, unsigned char v, s
 		if (p[i] != v) {
 			*at = i + 1;
 			*got = p[i];
+			break;
+		}
+	});
+}
+
+/* The byte at offset i of a pattern: seed + (i >> shift), mod 256. */
+static unsigned char mml_pattern(unsigned char seed, unsigned shift, size_t i)
+{
+	return (unsigned char)(seed + (shift >= 64 ? 0 : (i >> shift)));
+}
+
+/* Byte-wise, so a fault part-way leaves the earlier bytes written. */
+int mml_fill(volatile unsigned char *p, size_t len, unsigned char seed, unsigned shift)
+{
+	volatile size_t i = 0;
+	MML_GUARDED(for (; i < len; i++) p[i] = mml_pattern(seed, shift, i));
+}
+
+/* The offset+1 of the first byte that is not the pattern's (0 if none); *got gets it. */
+int mml_mismatch_pattern(const volatile unsigned char *p, size_t len, unsigned char seed,
+			 unsigned shift, size_t *at, unsigned char *got)
+{
+	volatile size_t i = 0;
+	*at = 0;
+	MML_GUARDED(for (; i < len; i++) {
+		if (p[i] != mml_pattern(seed, shift, i)) {
+			*at = i + 1;
+			*got = p[i];
+			break;
+		}
+	});
+}
+
+/* The offset+1 of the first byte where a and b differ (0 if none), with both bytes. */
+int mml_memcmp(const volatile unsigned char *a, const volatile unsigned char *b, size_t len,
+	       size_t *at, unsigned char *ga, unsigned char *gb)
+{
+	volatile size_t i = 0;
+	*at = 0;
+	MML_GUARDED(for (; i < len; i++) {
+		if (a[i] != b[i]) {
+			*at = i + 1;
+			*ga = a[i];
+			*gb = b[i];
 			break;
 		}
 	});

@@ -9,10 +9,28 @@ use crate::proto::{self, op, ArgSlot, Reply, Request, REQUEST_BYTES};
 
 extern "C" {
     fn mml_install_handlers() -> libc::c_int;
+    fn mml_last_si_code() -> libc::c_int;
     fn mml_load(p: *const u8, out: *mut u8) -> libc::c_int;
     fn mml_store(p: *mut u8, v: u8) -> libc::c_int;
     fn mml_memset(p: *mut u8, v: u8, len: libc::size_t) -> libc::c_int;
     fn mml_touch(p: *const u8, len: libc::size_t, page: libc::size_t) -> libc::c_int;
+    fn mml_fill(p: *mut u8, len: libc::size_t, seed: u8, shift: libc::c_uint) -> libc::c_int;
+    fn mml_mismatch_pattern(
+        p: *const u8,
+        len: libc::size_t,
+        seed: u8,
+        shift: libc::c_uint,
+        at: *mut libc::size_t,
+        got: *mut u8,
+    ) -> libc::c_int;
+    fn mml_memcmp(
+        a: *const u8,
+        b: *const u8,
+        len: libc::size_t,
+        at: *mut libc::size_t,
+        ga: *mut u8,
+        gb: *mut u8,
+    ) -> libc::c_int;
     fn mml_mismatch(
         p: *const u8,
         len: libc::size_t,
@@ -372,6 +390,48 @@ pub fn serve(fd: RawFd) {
                     ..signal(s)
                 }
             }
+            op::FILL => signal(unsafe {
+                mml_fill(
+                    r[1] as *mut u8,
+                    r[2] as usize,
+                    r[3] as u8,
+                    r[4] as libc::c_uint,
+                )
+            }),
+            op::MISMATCH_PATTERN => {
+                let (mut at, mut got) = (0usize, 0u8);
+                let s = unsafe {
+                    mml_mismatch_pattern(
+                        r[1] as *const u8,
+                        r[2] as usize,
+                        r[3] as u8,
+                        r[4] as libc::c_uint,
+                        &mut at,
+                        &mut got,
+                    )
+                };
+                Reply {
+                    v: [at as u64, got as u64, 0],
+                    ..signal(s)
+                }
+            }
+            op::MEMCMP => {
+                let (mut at, mut ga, mut gb) = (0usize, 0u8, 0u8);
+                let s = unsafe {
+                    mml_memcmp(
+                        r[1] as *const u8,
+                        r[2] as *const u8,
+                        r[3] as usize,
+                        &mut at,
+                        &mut ga,
+                        &mut gb,
+                    )
+                };
+                Reply {
+                    v: [at as u64, ga as u64, gb as u64],
+                    ..signal(s)
+                }
+            }
             op::FORK => match passed {
                 None => Reply {
                     status: libc::EINVAL as i64,
@@ -400,6 +460,7 @@ pub fn serve(fd: RawFd) {
                 }
             },
             op::UFFD_READ => uffd::read(r[1]),
+            op::CAPSET => capset(r[1], r[2], r[3]),
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {
@@ -407,6 +468,11 @@ pub fn serve(fd: RawFd) {
                 v: [0; 3],
             },
         };
+        let mut reply = reply;
+        if reply.status < 0 {
+            // SAFETY: reads this thread's copy of the handler's last si_code.
+            reply.v[2] = unsafe { mml_last_si_code() } as u64;
+        }
         if !send(fd, &reply) {
             break;
         }
@@ -479,6 +545,23 @@ fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
     Some(sys(unsafe {
         libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5])
     }))
+}
+
+/// capset(2) of the calling thread with _LINUX_CAPABILITY_VERSION_3: each 64-bit set as its
+/// two 32-bit words.
+fn capset(effective: u64, permitted: u64, inheritable: u64) -> Reply {
+    const VERSION_3: u32 = 0x2008_0522;
+    let header: [u32; 2] = [VERSION_3, 0];
+    let data: [u32; 6] = [
+        effective as u32,
+        permitted as u32,
+        inheritable as u32,
+        (effective >> 32) as u32,
+        (permitted >> 32) as u32,
+        (inheritable >> 32) as u32,
+    ];
+    // SAFETY: both structs live on this frame for the call.
+    sys(unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) })
 }
 
 /// An IOCTL request: ioctl(2) with a struct of 64-bit words on the stack.

@@ -47,6 +47,8 @@ struct Task {
     in_syscall: bool,
     /// The channel for the child of a fork() that sleeps until its FORK event is read.
     pending_fork: Option<UnixStream>,
+    /// The si_code of the signal its last access raised, from the agent's handler.
+    si_code: Option<u64>,
 }
 
 /// How long a woken thread gets to finish or to fall asleep again before the runner moves on.
@@ -98,7 +100,10 @@ fn read_reply(chan: &mut UnixStream) -> Result<Reply, Errno> {
     Ok(Reply::decode(&b))
 }
 
-fn access_result(r: Reply) -> Result<u64, Signal> {
+/// An access's reply: its value, or its signal (whose si_code, the reply's last word, goes to
+/// `si_code`).
+fn access_result(r: Reply, si_code: &mut Option<u64>) -> Result<u64, Signal> {
+    *si_code = (r.status < 0).then_some(r.v[2]);
     if r.status < 0 {
         Err(signal_of(r.status))
     } else {
@@ -382,6 +387,9 @@ impl HostBackend {
 
     fn access_req(&mut self, t: TaskId, req: Request) -> Result<Reply, Signal> {
         let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
+        if let Ok(task) = self.task(t) {
+            task.si_code = (r.status < 0).then_some(r.v[2]);
+        }
         if r.status < 0 {
             Err(signal_of(r.status))
         } else {
@@ -398,7 +406,8 @@ impl HostBackend {
         }
         loop {
             if readable(&task.chan, 2) {
-                return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+                let r = read_reply(&mut task.chan).map_err(|_| Signal::Kill)?;
+                return access_result(r, &mut task.si_code);
             }
             if in_userfault(task.pid, task.tid) {
                 task.asleep = true;
@@ -483,16 +492,56 @@ impl HostBackend {
                 self.sys(t, req)
             }
             HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
+            HostCall::Capset => {
+                let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                self.sys(t, request(op::CAPSET, &a))
+            }
+            HostCall::Prlimit { set, max } => {
+                let pid = self.task(t)?.pid;
+                let a: Vec<u64> = call.args.iter().map(ArgValue::num).collect();
+                Self::prlimit(pid, a[0], set.then(|| (a[1], a[2])))
+                    .map(|(c, m)| if max { m } else { c })
+            }
         }
+    }
+
+    /// prlimit64() of process `pid`, made by the runner (root, as the agent is): the old soft and
+    /// hard limits, after setting `new` if given. The resource is the kernel's `unsigned int`.
+    fn prlimit(pid: i32, resource: u64, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
+        let new = new.map(|(cur, max)| libc::rlimit64 {
+            rlim_cur: cur,
+            rlim_max: max,
+        });
+        let mut old = libc::rlimit64 {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        let newp = new
+            .as_ref()
+            .map_or(std::ptr::null(), |n| n as *const libc::rlimit64);
+        // SAFETY: both structs live on this frame for the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                pid as libc::c_long,
+                resource as u32 as libc::c_long,
+                newp,
+                &mut old as *mut libc::rlimit64,
+            )
+        };
+        if rc == -1 {
+            let e = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO);
+            return Err(Errno::from_code(e).unwrap_or(Errno::EIO));
+        }
+        Ok((old.rlim_cur, old.rlim_max))
     }
 
     /// Everything `prepare` checks and sets up once the previous scenario's processes are gone.
     fn prepare_checks(&mut self, setup: &Setup) -> Result<(), Skip> {
         if let Some(reason) = &setup.model_only {
             return Err(Skip(format!("model-only: {reason}")));
-        }
-        if let Some(probe) = &setup.uses_model_probe {
-            return Err(Skip(format!("uses the model-only probe {probe}")));
         }
         match setup.profile.as_deref() {
             None | Some("linux-5.19") => {}
@@ -567,6 +616,7 @@ impl HostBackend {
             finished: None,
             in_syscall: false,
             pending_fork: None,
+            si_code: None,
         }));
         let t = self.tasks.len() - 1;
         let hello = self.call(t, request(op::HELLO, &[]), None)?;
@@ -722,6 +772,9 @@ impl Backend for HostBackend {
             Access::Store(addr, v) => request(op::STORE, &[addr, v as u64]),
             Access::Memset(addr, v, len) => request(op::MEMSET, &[addr, v as u64, len]),
             Access::Touch(addr, len) => request(op::TOUCH, &[addr, len]),
+            Access::Fill(addr, len, p) => {
+                request(op::FILL, &[addr, len, p.seed as u64, p.shift as u64])
+            }
         };
         self.access_or_sleep(t, req)
     }
@@ -729,11 +782,12 @@ impl Backend for HostBackend {
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
         let task = self.task(t).map_err(|_| Signal::Kill)?;
         if let Some(r) = task.finished.take() {
-            return access_result(r);
+            return access_result(r, &mut task.si_code);
         }
         if task.asleep && readable(&task.chan, SETTLE.as_millis() as i32) {
             task.asleep = false;
-            return access_result(read_reply(&mut task.chan).map_err(|_| Signal::Kill)?);
+            let r = read_reply(&mut task.chan).map_err(|_| Signal::Kill)?;
+            return access_result(r, &mut task.si_code);
         }
         Err(Signal::Userfault)
     }
@@ -804,6 +858,36 @@ impl Backend for HostBackend {
         let r = self.access_req(t, request(op::MISMATCH, &[addr, len, val as u64]))?;
         Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
     }
+    fn runs_model_probes(&self) -> bool {
+        false
+    }
+    fn si_code(&mut self, t: TaskId) -> Option<u64> {
+        self.task(t).ok()?.si_code.take()
+    }
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        p: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let req = request(
+            op::MISMATCH_PATTERN,
+            &[addr, len, p.seed as u64, p.shift as u64],
+        );
+        let r = self.access_req(t, req)?;
+        Ok((r.v[0] != 0).then(|| (addr + r.v[0] - 1, r.v[1] as u8)))
+    }
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        let r = self.access_req(t, request(op::MEMCMP, &[a, b, len]))?;
+        Ok((r.v[0] != 0).then(|| (r.v[0] - 1, r.v[1] as u8, r.v[2] as u8)))
+    }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
         let pid = self.task(t)?.pid;
         procfs::pagemap(pid, addr)
@@ -821,6 +905,14 @@ impl Backend for HostBackend {
         let pid = self.task(t)?.pid;
         let own = self.agent_faults.get(&pid).copied().unwrap_or(0);
         Ok(procfs::minflt(pid)?.saturating_sub(own))
+    }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        let pid = self.task(t).map_err(|e| e.to_string())?.pid;
+        procfs::status(pid, name)
+    }
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        let pid = self.task(t)?.pid;
+        procfs::majflt(pid)
     }
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
         let pid = self.task(t)?.pid;

@@ -31,12 +31,22 @@ pub fn thread_minflt(pid: i32, tid: i32) -> Result<u64, Errno> {
     minflt_of(&format!("/proc/{pid}/task/{tid}/stat"))
 }
 
+/// The process's major faults: field 12 of /proc/PID/stat (all threads of the group).
+pub fn majflt(pid: i32) -> Result<u64, Errno> {
+    stat_field(&format!("/proc/{pid}/stat"), 12)
+}
+
 fn minflt_of(stat: &str) -> Result<u64, Errno> {
+    stat_field(stat, 10)
+}
+
+/// Field `n` (1-based, as proc(5) numbers them) of a stat file, for n past the command.
+fn stat_field(stat: &str, n: usize) -> Result<u64, Errno> {
     let s = std::fs::read_to_string(stat).map_err(io_errno)?;
     let after = s.rsplit_once(')').map(|x| x.1).ok_or(Errno::EIO)?;
     after
         .split_whitespace()
-        .nth(7)
+        .nth(n - 3)
         .and_then(|v| v.parse().ok())
         .ok_or(Errno::EIO)
 }
@@ -90,14 +100,24 @@ pub fn vmstat(name: &str) -> Result<u64, String> {
 
 /// A /proc/meminfo field in kB.
 pub fn meminfo(name: &str) -> Result<u64, String> {
-    let s = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
+    field_of("/proc/meminfo", name)
+}
+
+/// A field of /proc/PID/status in kB (`VmLck`, `VmSize`, `VmData`).
+pub fn status(pid: i32, name: &str) -> Result<u64, String> {
+    field_of(&format!("/proc/{pid}/status"), name)
+}
+
+/// The number after `name:` in a file of "Name: value [kB]" lines.
+fn field_of(path: &str, name: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     s.lines()
         .find_map(|l| {
             l.split_once(':')
                 .filter(|(k, _)| *k == name)
                 .and_then(|(_, v)| v.split_whitespace().next()?.parse().ok())
         })
-        .ok_or_else(|| format!("/proc/meminfo has no `{name}` on this kernel"))
+        .ok_or_else(|| format!("{path} has no `{name}` on this kernel"))
 }
 
 /// The /proc/PID/smaps entry whose range holds `addr`: its "Name:  N kB" fields, names in

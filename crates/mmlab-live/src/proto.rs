@@ -31,6 +31,16 @@ pub mod op {
     /// fstat(2) of descriptor `[FSTAT, fd]`: st_size, st_blocks, then st_mode with st_nlink
     /// shifted 32 bits above it.
     pub const FSTAT: u64 = 14;
+    /// `[FILL, addr, len, seed, shift]`: byte i of the range becomes seed + (i >> shift).
+    pub const FILL: u64 = 15;
+    /// `[MISMATCH_PATTERN, addr, len, seed, shift]`: the offset+1 of the first byte that is
+    /// not seed + (i >> shift) (0: none), and that byte.
+    pub const MISMATCH_PATTERN: u64 = 16;
+    /// `[MEMCMP, a, b, len]`: the offset+1 of the first byte where the ranges differ (0:
+    /// none), and the byte of each.
+    pub const MEMCMP: u64 = 17;
+    /// `[CAPSET, effective, permitted, inheritable]`: capset() of the serving thread, version 3.
+    pub const CAPSET: u64 = 18;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

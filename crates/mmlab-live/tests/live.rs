@@ -91,6 +91,36 @@ impl Backend for MunmapIsANoOp {
     fn mismatch(&mut self, t: TaskId, a: u64, l: u64, v: u8) -> Result<Option<(u64, u8)>, Signal> {
         self.0.mismatch(t, a, l, v)
     }
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        l: u64,
+        p: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        self.0.mismatch_pattern(t, a, l, p)
+    }
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        l: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        self.0.mem_cmp(t, a, b, l)
+    }
+    fn si_code(&mut self, t: TaskId) -> Option<u64> {
+        self.0.si_code(t)
+    }
+    fn runs_model_probes(&self) -> bool {
+        self.0.runs_model_probes()
+    }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        self.0.status(t, name)
+    }
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        self.0.majflt(t)
+    }
     fn pagemap(&mut self, t: TaskId, a: u64) -> Result<u64, Errno> {
         self.0.pagemap(t, a)
     }

@@ -60,10 +60,22 @@ pub struct Stmt {
 pub enum StmtKind {
     /// `process NAME [on cpu N]`
     Process { name: String, cpu: usize },
-    /// `repeat N { ... }`
-    Repeat { count: u64, body: Vec<Stmt> },
+    /// `repeat N { ... }`, or `for VAR in A..B { ... }` (B - A passes, VAR bound to A, A + 1,
+    /// ... at the start of each).
+    Repeat {
+        count: u64,
+        var: Option<LoopVar>,
+        body: Vec<Stmt>,
+    },
     /// `TASK: action`
     Step { task: String, action: Action },
+}
+
+/// The counted variable of a `for` block: its name and first value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoopVar {
+    pub name: String,
+    pub start: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -80,8 +92,8 @@ pub enum Action {
     Mem { addr: Expr, len: Expr, byte: Expr },
     /// `expect CALL fails ERRNO`
     Fails(Expr, String),
-    /// `expect ACCESS faults SIGNAL`
-    Faults(Expr, String),
+    /// `expect ACCESS faults SIGNAL [SI_CODE]`
+    Faults(Expr, String, Option<String>),
     /// `expect ACCESS blocks`: the task sleeps in handle_userfault().
     Blocks(Expr),
 }

@@ -17,6 +17,23 @@ pub enum Access {
     Memset(u64, u8, u64),
     /// Read one byte of every page in the range.
     Touch(u64, u64),
+    /// Store a pattern over the range (`fill`, `fill_pages`).
+    Fill(u64, u64, Pattern),
+}
+
+/// A byte pattern over a range: the byte at offset `i` is `seed + (i >> shift)` (mod 256), so
+/// shift 0 counts bytes (a selftest's `p[i] = (char)i`) and shift 12 counts pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    pub seed: u8,
+    pub shift: u32,
+}
+
+impl Pattern {
+    /// The byte at offset `i`.
+    pub fn byte_at(self, i: u64) -> u8 {
+        self.seed.wrapping_add((i >> self.shift) as u8)
+    }
 }
 
 /// A uffd_msg as read(2) returns it: the event and the three words of its argument.
@@ -93,8 +110,6 @@ pub struct Setup {
     /// `files tmpfs|disk`: the filesystem the scenario's directory is made on.
     pub files: mmlab::fs::namei::FsType,
     pub model_only: Option<String>,
-    /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
-    pub uses_model_probe: Option<String>,
     /// The sysfs/procfs files the scenario's `sysfs_write` steps write, as written.
     pub sysfs_writes: Vec<String>,
     /// The swap areas the header asks for, in header order.
@@ -196,9 +211,30 @@ pub trait Backend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal>;
+    /// The first byte of the range that is not the pattern's: its address and the byte.
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        pat: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal>;
+    /// Compare two ranges of `len` bytes (memcmp()): the first offset where they differ, with
+    /// the byte of each.
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal>;
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno>;
     fn zero_pfn(&mut self) -> u64;
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno>;
+    /// A /proc/PID/status field of the task's process in kB (`VmLck`, `VmSize`, `VmData`).
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String>;
+    /// The process's major faults (getrusage()'s ru_majflt, /proc/PID/stat's majflt).
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno>;
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno>;
     /// A system-wide /proc/vmstat counter by its Linux name.
     fn vmstat(&mut self, name: &str) -> Result<u64, String>;
@@ -217,6 +253,14 @@ pub trait Backend {
     }
     /// fstat(2) of a descriptor: size, blocks, mode and link count.
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno>;
+    /// The si_code of the signal the task's last access raised (None if it raised none or
+    /// the backend cannot tell).
+    fn si_code(&mut self, t: TaskId) -> Option<u64>;
+    /// Can it answer `model.*` probes? A host cannot: the steps that use them are skipped
+    /// there, one by one.
+    fn runs_model_probes(&self) -> bool {
+        true
+    }
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// A step is over: on the model, what other CPUs did meanwhile completes (kswapd) and the

@@ -81,7 +81,7 @@ pub fn step_count(body: &[Stmt]) -> u64 {
 /// The steps one statement runs.
 pub fn stmt_steps(s: &Stmt) -> u64 {
     match &s.kind {
-        StmtKind::Repeat { count, body } => {
+        StmtKind::Repeat { count, body, .. } => {
             count.saturating_mul(step_count(body).saturating_add(1))
         }
         _ => 1,
@@ -228,11 +228,33 @@ impl Checker<'_> {
                     names.exited.remove(name);
                     names.next_process += 1;
                 }
-                StmtKind::Repeat { count: 0, body } => {
-                    // Never runs; its lines must still make sense.
-                    self.block(body, &mut names.clone())?;
+                StmtKind::Repeat { var, .. }
+                    if var
+                        .as_ref()
+                        .is_some_and(|v| lang::constant(&v.name).is_some()) =>
+                {
+                    let name = &var.as_ref().expect("var").name;
+                    return Err(self.err(
+                        s.pos,
+                        format!("`{name}` is a constant; a loop variable needs another name"),
+                    ));
                 }
-                StmtKind::Repeat { count, body } => {
+                StmtKind::Repeat {
+                    count: 0,
+                    var,
+                    body,
+                } => {
+                    // Never runs; its lines must still make sense.
+                    let mut inner = names.clone();
+                    if let Some(v) = var {
+                        inner.vars.insert(v.name.clone(), Ty::Num(None));
+                    }
+                    self.block(body, &mut inner)?;
+                }
+                StmtKind::Repeat { count, var, body } => {
+                    if let Some(v) = var {
+                        names.vars.insert(v.name.clone(), Ty::Num(None));
+                    }
                     let before: HashSet<String> = names.tasks.keys().cloned().collect();
                     self.block(body, names)?;
                     let after: HashSet<String> = names.tasks.keys().cloned().collect();
@@ -374,7 +396,21 @@ impl Checker<'_> {
             Action::Mem { addr, len, byte } => {
                 self.num(addr, names)?;
                 self.num(len, names)?;
-                self.byte(byte, names)?;
+                match byte.as_call() {
+                    Some(("fill" | "fill_pages", [seed])) => self.byte(seed, names)?,
+                    Some(("mem", [other, olen])) => {
+                        self.num(other, names)?;
+                        self.num(olen, names)?;
+                    }
+                    Some(("fill" | "fill_pages" | "mem", _)) => {
+                        return Err(self.err(
+                            byte.pos,
+                            "expected `mem(A, LEN) == BYTE`, `== mem(B, LEN)`, `== fill(SEED)` \
+                             or `== fill_pages(SEED)`",
+                        ))
+                    }
+                    _ => self.byte(byte, names)?,
+                }
             }
             Action::Fails(call, _) => {
                 let ok = matches!(call.as_call(), Some((f, _)) if ["uffd_read", "wait", "pagemap"].contains(&f)
@@ -388,7 +424,7 @@ impl Checker<'_> {
                 }
                 self.expr(call, names)?;
             }
-            Action::Faults(access, _) => {
+            Action::Faults(access, _, _) => {
                 if !matches!(access.as_call(), Some((f, _)) if lang::call_spec(f).is_some_and(|c| c.kind == CallKind::Access))
                 {
                     return Err(self.err(

@@ -183,7 +183,12 @@ pub fn compare(model: &Report, host: &Report, known: &[Known]) -> (Verdict, Vec<
     let (mut explained, mut unexplained, mut both_fail) = (false, false, false);
     for l in lines {
         let (mo, ho) = (m.get(&l).copied(), h.get(&l).copied());
-        let same = agree(mo, ho);
+        // A line the host skipped (it needs a model probe) is the model's alone.
+        let host_skipped = ho.is_none() && host.skipped_lines.contains(&l);
+        let same = agree(mo, ho) || host_skipped;
+        if host_skipped && mo.is_some_and(|x| x.failed > 0) {
+            both_fail = true;
+        }
         let known_reason = known
             .iter()
             .find(|k| k.line == l && same_file(&k.path, Path::new(&model.path)))

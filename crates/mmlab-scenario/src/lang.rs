@@ -204,6 +204,10 @@ fn meminfo_names() -> Vec<&'static str> {
     mmlab::fs::proc::MEMINFO_NAMES.to_vec()
 }
 
+fn status_names() -> Vec<&'static str> {
+    mmlab::Kernel::STATUS_NAMES.to_vec()
+}
+
 fn vmstat_names() -> Vec<&'static str> {
     mmlab::vmstat::VmStat::LINUX_NAMES.to_vec()
 }
@@ -253,6 +257,8 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("store", Access, (2, 2), Returns::Num(Dec)),
     call("memset", Access, (3, 3), Returns::Num(Dec)),
     call("touch", Access, (2, 2), Returns::Num(Dec)),
+    call("fill", Access, (3, 3), Returns::Num(Dec)),
+    call("fill_pages", Access, (3, 3), Returns::Num(Dec)),
     call("wait", Access, (0, 0), Returns::Num(Auto)),
     call("mem", Mem, (2, 2), Returns::Num(Byte)),
     call("sleep", Sleep, (1, 1), Returns::Num(Dec)),
@@ -273,6 +279,7 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("pagemap", Probe, (1, 1), Returns::Record(&PAGEMAP)),
     call("zero_pfn", Probe, (0, 0), Returns::Num(Addr)),
     call("minflt", Probe, (0, 0), Returns::Num(Dec)),
+    call("majflt", Probe, (0, 0), Returns::Num(Dec)),
     call("maps", Probe, (1, 1), Returns::Record(&MAPS)),
     call("vma_count", Probe, (2, 2), Returns::Num(Dec)),
     call("smaps", Probe, (1, 1), Returns::Record(&SMAPS)),
@@ -284,6 +291,7 @@ static OTHER_CALLS: &[CallSpec] = &[
         returns: Returns::Record(&SWAPS),
     },
     named("meminfo", Probe, meminfo_names),
+    named("status", Probe, status_names),
     named("vmstat", Probe, vmstat_names),
     call("model.tlb_flushes", ModelProbe, (0, 1), Returns::Num(Dec)),
     named("model.counter", ModelProbe, counter_names),
@@ -389,6 +397,8 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "store"
         | "memset"
         | "touch"
+        | "fill"
+        | "fill_pages"
         | "pagemap"
         | "maps"
         | "smaps"
@@ -405,6 +415,32 @@ pub fn address_arg(call: &str) -> Option<usize> {
 
 /// The signals `expect ACCESS faults SIGNAL` can name.
 pub const SIGNALS: &[&str] = &["SIGSEGV", "SIGBUS", "SIGKILL"];
+
+/// The si_code values `expect ACCESS faults SIGNAL SI_CODE` can name, by signal
+/// (arch/x86/mm/fault.c: no VMA, or a fault handler's VM_FAULT_SIGSEGV, is SEGV_MAPERR; a
+/// VMA that forbids the access SEGV_ACCERR; VM_FAULT_SIGBUS BUS_ADRERR).
+pub const SI_CODES: &[(&str, &str)] = &[
+    ("SIGSEGV", "SEGV_MAPERR"),
+    ("SIGSEGV", "SEGV_ACCERR"),
+    ("SIGBUS", "BUS_ADRERR"),
+];
+
+/// The value of si_code `code` of signal `sig`.
+pub fn si_code(sig: &str, code: &str) -> Option<u64> {
+    SI_CODES
+        .iter()
+        .any(|&(s, c)| s == sig && c == code)
+        .then(|| constant(code))
+        .flatten()
+}
+
+/// The name of si_code value `v` of the signal named `sig` ("other" if it is none of them).
+pub fn si_code_name(sig: &str, v: u64) -> &'static str {
+    SI_CODES
+        .iter()
+        .find(|&&(s, c)| s == sig && constant(c) == Some(v))
+        .map_or("other", |&(_, c)| c)
+}
 
 /// The signal an access raised, by name.
 pub fn signal(name: &str) -> Option<mmlab::Signal> {

@@ -69,10 +69,15 @@ impl ModelBackend {
     /// One access on the model.
     fn run_access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
         let k = self.k();
+        // A signal of an earlier access is not this one's.
+        k.take_si_code(t);
         match a {
             Access::Load(addr) => k.load(t, addr).map(u64::from),
             Access::Store(addr, v) => k.store(t, addr, v).map(|_| 0),
             Access::Memset(addr, v, len) => k.memset(t, addr, v, len).map(|_| 0),
+            Access::Fill(addr, len, pat) => {
+                k.fill_with(t, addr, len, |i| pat.byte_at(i)).map(|_| 0)
+            }
             Access::Touch(addr, len) => {
                 let end = addr.checked_add(len).ok_or(Signal::Segv)?;
                 let mut at = addr;
@@ -284,6 +289,37 @@ impl Backend for ModelBackend {
     ) -> Result<Option<(u64, u8)>, Signal> {
         self.k().find_mismatch(t, addr, len, val)
     }
+    fn si_code(&mut self, t: TaskId) -> Option<u64> {
+        self.k.as_mut()?.take_si_code(t)
+    }
+    fn mismatch_pattern(
+        &mut self,
+        t: TaskId,
+        addr: u64,
+        len: u64,
+        pat: Pattern,
+    ) -> Result<Option<(u64, u8)>, Signal> {
+        let k = self.k();
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        let mut at = addr;
+        while at < end {
+            let b = k.load(t, at)?;
+            if b != pat.byte_at(at - addr) {
+                return Ok(Some((at, b)));
+            }
+            at += 1;
+        }
+        Ok(None)
+    }
+    fn mem_cmp(
+        &mut self,
+        t: TaskId,
+        a: u64,
+        b: u64,
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        self.k().find_difference(t, (a, b), len)
+    }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
         self.k().pagemap(t, addr)
     }
@@ -292,6 +328,12 @@ impl Backend for ModelBackend {
     }
     fn minflt(&mut self, t: TaskId) -> Result<u64, Errno> {
         self.k().minflt(t)
+    }
+    fn status(&mut self, t: TaskId, name: &str) -> Result<u64, String> {
+        self.k().proc_status(t, name).map_err(|e| e.to_string())
+    }
+    fn majflt(&mut self, t: TaskId) -> Result<u64, Errno> {
+        self.k().majflt(t)
     }
     fn maps(&mut self, t: TaskId) -> Result<Vec<MapsEntry>, Errno> {
         self.k().maps(t)

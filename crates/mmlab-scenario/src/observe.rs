@@ -67,6 +67,11 @@ pub enum Observed {
     Errno { name: &'static str, code: i32 },
     /// An access raised this signal.
     Signal { name: &'static str },
+    /// An access raised this signal with this si_code (`expect ... faults SIGNAL SI_CODE`).
+    SignalCode {
+        name: &'static str,
+        code: &'static str,
+    },
     /// A call returned where it was expected to fail, fault or sleep.
     Returned { value: Number },
     /// sysfs_read() returned text where it was expected to fail.
@@ -82,6 +87,16 @@ pub enum Observed {
     AllBytes { byte: Number },
     /// `expect mem(ADDR, LEN) == BYTE`: the first byte that differs.
     ByteAt { offset: Number, byte: Number },
+    /// `expect mem(A, LEN) == mem(B, LEN)` or `== fill(SEED)` / `fill_pages(SEED)`: the
+    /// `len` bytes all match.
+    BytesMatch { len: Number },
+    /// The same, where they first differ: the offset, the byte of `mem(A, LEN)` and the one
+    /// it was compared with.
+    BytesDiffer {
+        offset: Number,
+        left: Number,
+        right: Number,
+    },
     /// A step that could not go on, in words (an unknown name at run time, a task that
     /// sleeps where it may not, a budget exceeded, a backend that cannot answer).
     Message { text: String },
@@ -139,6 +154,7 @@ impl fmt::Display for Observed {
             Observed::ReturnedText { text } => write!(f, "returned {text:?}"),
             Observed::Errno { name, .. } => write!(f, "fails {name}"),
             Observed::Signal { name } => write!(f, "raised {name}"),
+            Observed::SignalCode { name, code } => write!(f, "raised {name} ({code})"),
             Observed::Returned { value } => write!(f, "returned {value}"),
             Observed::Record { fields } => {
                 let v: Vec<String> = fields.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -148,6 +164,12 @@ impl fmt::Display for Observed {
             Observed::Sleeps { until } => write!(f, "sleeps {until}"),
             Observed::AllBytes { byte } => write!(f, "all {byte}"),
             Observed::ByteAt { offset, byte } => write!(f, "{byte} at offset {offset}"),
+            Observed::BytesMatch { len } => write!(f, "all {len} bytes match"),
+            Observed::BytesDiffer {
+                offset,
+                left,
+                right,
+            } => write!(f, "{left} at offset {offset} (compared with {right})"),
             Observed::Message { text } => f.write_str(text),
         }
     }

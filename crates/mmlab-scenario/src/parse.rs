@@ -407,7 +407,30 @@ impl Line<'_> {
                         ),
                     ));
                 }
-                return Ok(Action::Faults(lhs, s));
+                let code = match self.peek() {
+                    Some(Tok::Ident(c)) => {
+                        let c = c.clone();
+                        let at = self.pos();
+                        if crate::lang::si_code(&s, &c).is_none() {
+                            return Err(self.err_at(
+                                at,
+                                format!(
+                                    "`{c}` is not a si_code of {s} (the model reports {})",
+                                    crate::lang::SI_CODES
+                                        .iter()
+                                        .filter(|(sig, _)| *sig == s)
+                                        .map(|(_, n)| *n)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            ));
+                        }
+                        self.i += 1;
+                        Some(c)
+                    }
+                    _ => None,
+                };
+                return Ok(Action::Faults(lhs, s, code));
             }
             if self.keyword("blocks") {
                 return Ok(Action::Blocks(lhs));
@@ -435,7 +458,7 @@ impl Line<'_> {
                             file: self.file.into(),
                             line: lhs.pos.line,
                             col: lhs.pos.col,
-                            msg: "expected `mem(ADDR, LEN) == BYTE`".into(),
+                            msg: "expected `mem(ADDR, LEN) == BYTE` (or `== mem(B, LEN)`, `== fill(SEED)`, `== fill_pages(SEED)`)".into(),
                         });
                     }
                     return Ok(Action::Mem {
@@ -482,7 +505,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
 /// A word that starts a directive line (the first word of a header directive, `process`,
 /// `repeat`, `expect`), so it may not be a task name.
 fn is_directive_word(w: &str) -> bool {
-    matches!(w, "process" | "repeat" | "expect")
+    matches!(w, "process" | "repeat" | "for" | "expect")
         || HEADER_DIRECTIVES
             .iter()
             .any(|d| d.split('-').next() == Some(w))
@@ -521,7 +544,8 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
         ..Default::default()
     };
     // Blocks being built: (repeat count, statements, where it opened).
-    let mut stack: Vec<(u64, Vec<Stmt>, Pos)> = vec![(1, Vec::new(), Pos::default())];
+    let mut stack: Vec<(u64, Option<LoopVar>, Vec<Stmt>, Pos)> =
+        vec![(1, None, Vec::new(), Pos::default())];
     // The first statement of the body: header directives may not follow it.
     let mut first_step: Option<Pos> = None;
     let mut title_pos: Option<Pos> = None;
@@ -560,12 +584,12 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 l.i += 1;
                 l.done()?;
                 if stack.len() == 1 {
-                    return Err(at(pos, "`}` without an open `repeat`".into()));
+                    return Err(at(pos, "`}` without an open `repeat` or `for`".into()));
                 }
-                let (count, body, open) = stack.pop().expect("block");
-                stack.last_mut().expect("outer").1.push(Stmt {
+                let (count, var, body, open) = stack.pop().expect("block");
+                stack.last_mut().expect("outer").2.push(Stmt {
                     pos: open,
-                    kind: StmtKind::Repeat { count, body },
+                    kind: StmtKind::Repeat { count, var, body },
                 });
                 continue;
             }
@@ -619,7 +643,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             l.i += 2;
             let action = l.action()?;
             l.done()?;
-            stack.last_mut().expect("block").1.push(Stmt {
+            stack.last_mut().expect("block").2.push(Stmt {
                 pos,
                 kind: StmtKind::Step {
                     task: first,
@@ -838,7 +862,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                     cpu = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 l.done()?;
-                stack.last_mut().expect("block").1.push(Stmt {
+                stack.last_mut().expect("block").2.push(Stmt {
                     pos,
                     kind: StmtKind::Process { name, cpu },
                 });
@@ -853,7 +877,32 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                         format!("`repeat` blocks nested at most {MAX_BLOCK_DEPTH} deep"),
                     ));
                 }
-                stack.push((n, Vec::new(), pos));
+                stack.push((n, None, Vec::new(), pos));
+            }
+            "for" => {
+                let name = l.ident("a loop variable name")?;
+                if !l.keyword("in") {
+                    return Err(l.err("`in`"));
+                }
+                let start = l.number("the first value (a number)")?;
+                l.expect(".")?;
+                l.expect(".")?;
+                let end = l.number("the end value (a number)")?;
+                l.expect("{")?;
+                l.done()?;
+                if end < start {
+                    return Err(at(
+                        pos,
+                        format!("`for` range {start}..{end} runs backwards"),
+                    ));
+                }
+                if stack.len() > MAX_BLOCK_DEPTH {
+                    return Err(at(
+                        pos,
+                        format!("`repeat` blocks nested at most {MAX_BLOCK_DEPTH} deep"),
+                    ));
+                }
+                stack.push((end - start, Some(LoopVar { name, start }), Vec::new(), pos));
             }
             _ => {
                 l.i -= 1;
@@ -862,7 +911,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
         }
     }
     if stack.len() > 1 {
-        let open = stack.last().expect("block").2;
+        let open = stack.last().expect("block").3;
         return Err(ParseError {
             file: fname,
             line: open.line,
@@ -878,7 +927,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             msg: "expected a `title \"...\"` line".into(),
         });
     }
-    sc.body = stack.pop().expect("top").1;
+    sc.body = stack.pop().expect("top").2;
     Ok(sc)
 }
 
@@ -891,12 +940,33 @@ mod tests {
     }
 
     #[test]
+    fn for_blocks_count_their_passes_and_name_their_variable() {
+        let sc = p("title \"x\"\nprocess P\nfor i in 2..5 {\n  P: store(i, 1)\n}\n").unwrap();
+        match &sc.body[1].kind {
+            StmtKind::Repeat {
+                count: 3,
+                var: Some(v),
+                body,
+            } => {
+                assert_eq!((v.name.as_str(), v.start), ("i", 2));
+                assert_eq!(body.len(), 1);
+            }
+            k => panic!("{k:?}"),
+        }
+        let e = p("title \"x\"\nprocess P\nfor i in 5..2 {\n}\n").unwrap_err();
+        assert!(e.msg.contains("backwards"), "{}", e.msg);
+        assert!(p("title \"x\"\nprocess P\nfor i 0..2 {\n}\n").is_err());
+    }
+
+    #[test]
     fn parses_steps_blocks_and_expectations() {
         let sc = p("title \"x\"\nprofile linux-5.18\nprocess P on cpu 1\nP: p = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)\nrepeat 3 {\n  P: store(p, 0x11)\n}\nP: expect pagemap(p).present == 1\nP: expect mremap(p, 1, 1, 0) fails EFAULT # comment\nP: expect mem(p, 4K) == 0x11\n").unwrap();
         assert_eq!(sc.profile.as_deref(), Some("linux-5.18"));
         assert_eq!(sc.body.len(), 6);
         assert!(matches!(&sc.body[0].kind, StmtKind::Process { cpu: 1, .. }));
-        assert!(matches!(&sc.body[2].kind, StmtKind::Repeat { count: 3, body } if body.len() == 1));
+        assert!(
+            matches!(&sc.body[2].kind, StmtKind::Repeat { count: 3, var: None, body } if body.len() == 1)
+        );
         assert!(
             matches!(&sc.body[4].kind, StmtKind::Step { action: Action::Fails(_, e), .. } if e == "EFAULT")
         );

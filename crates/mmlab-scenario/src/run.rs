@@ -16,6 +16,9 @@ use crate::observe::{Context, MapsLine, Number, Observed, PageLine};
 use crate::syscalls;
 use crate::sysfs::FileValue;
 
+/// log2 of the page size: `fill_pages` counts pages.
+const PAGE_SHIFT: u32 = 12;
+
 /// An expectation line's verdict: the first failed observation there (with the state around
 /// its address), or the step that ended the scenario.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -84,6 +87,9 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Every expectation line evaluated, in line order.
     pub lines: Vec<LineResult>,
+    /// Lines this backend skipped: on a host, the steps that call a `model.*` probe or use a
+    /// variable such a step bound.
+    pub skipped_lines: Vec<usize>,
     /// Expectations evaluated (a line inside `repeat` counts once per pass).
     pub expectations: u64,
     /// Steps run.
@@ -117,6 +123,7 @@ impl Report {
             error: None,
             failures: vec![],
             lines: vec![],
+            skipped_lines: vec![],
             expectations: 0,
             steps: 0,
             micros: 0,
@@ -213,7 +220,7 @@ fn is_wait(a: &Action) -> bool {
     let call = match a {
         Action::Do(e)
         | Action::Assign(_, e)
-        | Action::Faults(e, _)
+        | Action::Faults(e, _, _)
         | Action::Blocks(e)
         | Action::Fails(e, _) => e,
         Action::Compare(e, _, _) => e,
@@ -242,6 +249,10 @@ struct Runner<'a, B: Backend> {
     expectations: u64,
     /// The statements run with their trace events, if the backend traces.
     trace: Option<Vec<TraceStep>>,
+    /// On a backend without model probes: the variables the skipped steps would have bound,
+    /// and the lines skipped.
+    skipped_vars: std::collections::HashSet<String>,
+    skipped_lines: std::collections::BTreeSet<usize>,
 }
 
 fn stop(pos: Pos, expected: impl Into<String>, observed: impl Into<String>) -> Stop {
@@ -289,7 +300,6 @@ pub fn setup_of(sc: &Scenario) -> Setup {
                 format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
             })
         }),
-        uses_model_probe: first_model_probe(&sc.body),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),
         swap_paths: swap_paths(&sc.body),
@@ -353,6 +363,8 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
         steps: 0,
         expectations: 0,
         trace,
+        skipped_vars: Default::default(),
+        skipped_lines: Default::default(),
     };
     let ended = r.block(&sc.body);
     let torn = r.b.teardown();
@@ -382,6 +394,7 @@ pub fn run_with<B: Backend>(sc: &Scenario, b: &mut B, limits: Limits) -> Report 
     report.steps = r.steps;
     report.trace = r.trace.unwrap_or_default();
     report.lines = r.lines.into_values().collect();
+    report.skipped_lines = r.skipped_lines.into_iter().collect();
     let mut failures: Vec<Failure> = report
         .lines
         .iter()
@@ -412,9 +425,13 @@ impl<B: Backend> Runner<'_, B> {
     fn block(&mut self, body: &[Stmt]) -> Flow<()> {
         for s in body {
             self.steps += 1;
-            if let StmtKind::Repeat { count, body } = &s.kind {
-                for _ in 0..*count {
+            if let StmtKind::Repeat { count, var, body } = &s.kind {
+                for pass in 0..*count {
                     self.steps += 1;
+                    if let Some(v) = var {
+                        let i = v.start.wrapping_add(pass);
+                        self.vars.insert(v.name.clone(), Value::Num(i, Radix::Dec));
+                    }
                     self.block(body)?;
                 }
             } else {
@@ -454,6 +471,13 @@ impl<B: Backend> Runner<'_, B> {
                     if !is_wait(action) {
                         return Err(stop(s.pos, format!("{task} to be awake (only `{task}: wait()` may follow its sleeping access)"), format!("{task} sleeps in handle_userfault() since line {line}")));
                     }
+                }
+                if !self.b.runs_model_probes() && self.needs_model(action) {
+                    if let Action::Assign(name, _) = action {
+                        self.skipped_vars.insert(name.clone());
+                    }
+                    self.skipped_lines.insert(s.pos.line);
+                    return Ok(());
                 }
                 self.addr_hint = None;
                 self.step(t, s.pos, action)?;
@@ -599,6 +623,13 @@ impl<B: Backend> Runner<'_, B> {
                     self.b.sleep(POLL_NS.min(deadline - now));
                 }
             }
+            Action::Mem { addr, len, byte }
+                if byte
+                    .as_call()
+                    .is_some_and(|(f, _)| ["fill", "fill_pages", "mem"].contains(&f)) =>
+            {
+                self.mem_compare(t, pos, (addr, len), byte)?;
+            }
             Action::Mem { addr, len, byte } => {
                 let (a, l, v) = (
                     self.num(t, addr)?.value,
@@ -697,13 +728,32 @@ impl<B: Backend> Runner<'_, B> {
                     }
                 }
             }
-            Action::Faults(access, sig) => {
+            Action::Faults(access, sig, code) => {
                 let want = lang::signal(sig)
                     .ok_or_else(|| stop(pos, lang::SIGNALS.join(" or "), format!("`{sig}`")))?;
-                let expected = format!("{} faults {}", show(access), want.name());
+                let mut expected = format!("{} faults {}", show(access), want.name());
+                if let Some(c) = code {
+                    expected = format!("{expected} {c}");
+                }
                 match self.access(t, access)? {
                     Err(got) => {
-                        self.check_result(t, pos, got == want, expected, Observed::signal(got))
+                        let (ok, observed) = match code {
+                            None => (got == want, Observed::signal(got)),
+                            Some(c) => {
+                                let want_code = lang::si_code(sig, c);
+                                let got_code = self.b.si_code(t);
+                                let code_name =
+                                    got_code.map_or("none", |v| lang::si_code_name(got.name(), v));
+                                (
+                                    got == want && got_code.is_some() && got_code == want_code,
+                                    Observed::SignalCode {
+                                        name: got.name(),
+                                        code: code_name,
+                                    },
+                                )
+                            }
+                        };
+                        self.check_result(t, pos, ok, expected, observed)
                     }
                     Ok(_) => self.check_result(t, pos, false, expected, Observed::NoFault),
                 }
@@ -1192,7 +1242,7 @@ impl<B: Backend> Runner<'_, B> {
                 ],
             });
         }
-        if matches!(f, "meminfo" | "vmstat" | "model.counter") {
+        if matches!(f, "meminfo" | "vmstat" | "status" | "model.counter") {
             // The argument names a counter; it is not an expression.
             let [Expr {
                 kind: ExprKind::Name(name),
@@ -1208,6 +1258,7 @@ impl<B: Backend> Runner<'_, B> {
             let v = match f {
                 "meminfo" => self.b.meminfo(name),
                 "vmstat" => self.b.vmstat(name),
+                "status" => self.b.status(t, name),
                 _ => return self.model_probe(t, e, &ModelProbe::Counter(name.clone())),
             }
             .map_err(|m| stop(e.pos, format!("{} to answer", show(e)), m))?;
@@ -1254,6 +1305,13 @@ impl<B: Backend> Runner<'_, B> {
                 want(0)?;
                 Ok(Value::Num(
                     self.b.minflt(t).map_err(|er| probe_err(er.to_string()))?,
+                    Radix::Dec,
+                ))
+            }
+            "majflt" => {
+                want(0)?;
+                Ok(Value::Num(
+                    self.b.majflt(t).map_err(|er| probe_err(er.to_string()))?,
                     Radix::Dec,
                 ))
             }
@@ -1418,6 +1476,13 @@ impl<B: Backend> Runner<'_, B> {
                 Access::Memset(addr.value, self.byte_value(args[1].pos, v)?, len.value)
             }
             ("touch", &[addr, len]) => Access::Touch(addr.value, len.value),
+            (f @ ("fill" | "fill_pages"), &[addr, len, seed]) => {
+                let pat = Pattern {
+                    seed: self.byte_value(args[2].pos, seed)?,
+                    shift: if f == "fill" { 0 } else { PAGE_SHIFT },
+                };
+                Access::Fill(addr.value, len.value, pat)
+            }
             ("wait", []) => {
                 let Some(&(_, kind)) = self.asleep.get(&t) else {
                     return Err(stop(e.pos, "wait() after a step that blocks", "the task is not asleep"));
@@ -1451,6 +1516,77 @@ impl<B: Backend> Runner<'_, B> {
     }
 
     /// `expect wait() fails ERRNO`: the result of the syscall the task slept in.
+    /// Does the step call a `model.*` probe, or use a variable a skipped step would have bound?
+    fn needs_model(&self, action: &Action) -> bool {
+        sub_exprs(action_roots(action))
+            .into_iter()
+            .any(|e| match &e.kind {
+                ExprKind::Call(f, _) => f.starts_with("model."),
+                ExprKind::Name(n) => self.skipped_vars.contains(n),
+                _ => false,
+            })
+    }
+
+    /// `expect mem(A, LEN) == mem(B, LEN)`, `== fill(SEED)` or `== fill_pages(SEED)`.
+    fn mem_compare(
+        &mut self,
+        t: TaskId,
+        pos: Pos,
+        (addr, len): (&Expr, &Expr),
+        want: &Expr,
+    ) -> Flow<()> {
+        let (a, l) = (self.num(t, addr)?.value, self.num(t, len)?.value);
+        self.addr_hint = Some(a);
+        let expected = format!("mem({}, {}) == {}", show(addr), show(len), show(want));
+        let byte = |b: u8| Number::new(b.into(), Radix::Byte);
+        let r = match want.as_call() {
+            Some(("mem", [other, olen])) => {
+                let (b, l2) = (self.num(t, other)?.value, self.num(t, olen)?.value);
+                if l2 != l {
+                    return Err(stop(
+                        pos,
+                        "two ranges of the same length",
+                        format!("{l} and {l2} bytes"),
+                    ));
+                }
+                self.b.mem_cmp(t, a, b, l)
+            }
+            Some((f, [seed])) => {
+                let seed = self.num(t, seed)?;
+                let pat = Pattern {
+                    seed: self.byte_value(want.pos, seed)?,
+                    shift: if f == "fill" { 0 } else { PAGE_SHIFT },
+                };
+                self.b
+                    .mismatch_pattern(t, a, l, pat)
+                    .map(|m| m.map(|(at, got)| (at - a, got, pat.byte_at(at - a))))
+            }
+            _ => unreachable!("the check pass allows only these"),
+        };
+        let (ok, observed) = match r {
+            Ok(None) => (
+                true,
+                Observed::BytesMatch {
+                    len: Number::new(l, Radix::Dec),
+                },
+            ),
+            Ok(Some((off, left, right))) => {
+                self.addr_hint = Some(a + off);
+                (
+                    false,
+                    Observed::BytesDiffer {
+                        offset: Number::new(off, Radix::Hex),
+                        left: byte(left),
+                        right: byte(right),
+                    },
+                )
+            }
+            Err(sig) => (false, Observed::signal(sig)),
+        };
+        self.check_result(t, pos, ok, expected, observed);
+        Ok(())
+    }
+
     fn finish_blocked_syscall(&mut self, t: TaskId, e: &Expr) -> Flow<Result<u64, Errno>> {
         if self.asleep.get(&t).map(|p| p.1) != Some(Pending::Syscall) {
             return Err(stop(
@@ -1544,26 +1680,37 @@ fn calls_in(body: &[Stmt]) -> Vec<&Expr> {
         match &s.kind {
             StmtKind::Repeat { body, .. } => stmts.extend(body.iter().rev()),
             StmtKind::Process { .. } => {}
-            StmtKind::Step { action, .. } => match action {
-                Action::Do(e)
-                | Action::Assign(_, e)
-                | Action::Fails(e, _)
-                | Action::Faults(e, _)
-                | Action::Blocks(e) => roots.push(e),
-                Action::Compare(a, _, b) => roots.extend([a, b]),
-                Action::Within(a, _, b, ms) => roots.extend([a, b, ms]),
-                Action::Mem { addr, len, byte } => roots.extend([addr, len, byte]),
-            },
+            StmtKind::Step { action, .. } => roots.extend(action_roots(action)),
         }
     }
+    sub_exprs(roots)
+        .into_iter()
+        .filter(|e| matches!(e.kind, ExprKind::Call(..)))
+        .collect()
+}
+
+/// The expressions a step evaluates.
+fn action_roots(action: &Action) -> Vec<&Expr> {
+    match action {
+        Action::Do(e)
+        | Action::Assign(_, e)
+        | Action::Fails(e, _)
+        | Action::Faults(e, _, _)
+        | Action::Blocks(e) => vec![e],
+        Action::Compare(a, _, b) => vec![a, b],
+        Action::Within(a, _, b, ms) => vec![a, b, ms],
+        Action::Mem { addr, len, byte } => vec![addr, len, byte],
+    }
+}
+
+/// Every expression in `roots` and below them, in file order.
+fn sub_exprs(roots: Vec<&Expr>) -> Vec<&Expr> {
     let mut out = Vec::new();
     let mut stack: Vec<&Expr> = roots.into_iter().rev().collect();
     while let Some(e) = stack.pop() {
+        out.push(e);
         match &e.kind {
-            ExprKind::Call(_, args) => {
-                out.push(e);
-                stack.extend(args.iter().rev());
-            }
+            ExprKind::Call(_, args) => stack.extend(args.iter().rev()),
             ExprKind::Neg(x) | ExprKind::Not(x) | ExprKind::Field(x, _) => stack.push(x),
             ExprKind::Chain(first, rest) => {
                 stack.extend(rest.iter().rev().map(|(_, x)| x));
@@ -1573,14 +1720,6 @@ fn calls_in(body: &[Stmt]) -> Vec<&Expr> {
         }
     }
     out
-}
-
-/// The first `model.*` probe a body calls, as `model.x at line N`.
-fn first_model_probe(body: &[Stmt]) -> Option<String> {
-    calls_in(body).into_iter().find_map(|e| match e.as_call() {
-        Some((f, _)) if f.starts_with("model.") => Some(format!("{f} at line {}", e.pos.line)),
-        _ => None,
-    })
 }
 
 /// The files a body's `sysfs_write` steps write.
@@ -1621,7 +1760,14 @@ fn swap_paths(body: &[Stmt]) -> Vec<String> {
 fn show_stmt(s: &Stmt) -> String {
     match &s.kind {
         StmtKind::Process { name, cpu } => format!("process {name} on cpu {cpu}"),
-        StmtKind::Repeat { count, .. } => format!("repeat {count}"),
+        StmtKind::Repeat {
+            count, var: None, ..
+        } => format!("repeat {count}"),
+        StmtKind::Repeat {
+            count,
+            var: Some(v),
+            ..
+        } => format!("for {} in {}..{}", v.name, v.start, v.start + count),
         StmtKind::Step { task, action } => {
             let what = match action {
                 Action::Do(e) => show(e),
@@ -1645,7 +1791,8 @@ fn show_stmt(s: &Stmt) -> String {
                     )
                 }
                 Action::Fails(e, errno) => format!("expect {} fails {errno}", show(e)),
-                Action::Faults(e, sig) => format!("expect {} faults {sig}", show(e)),
+                Action::Faults(e, sig, None) => format!("expect {} faults {sig}", show(e)),
+                Action::Faults(e, sig, Some(c)) => format!("expect {} faults {sig} {c}", show(e)),
                 Action::Blocks(e) => format!("expect {} blocks", show(e)),
             };
             format!("{task}: {what}")

@@ -86,6 +86,13 @@ pub enum HostCall {
     Ioctl { req: u64, out: Option<usize> },
     /// sched_setaffinity(0, ...) with a CPU set holding the one CPU given.
     Affinity,
+    /// prlimit64() on the task's process, by the runner: `set` passes the arguments after the
+    /// resource as the new struct rlimit; the call returns the old rlim_max if `max`, else
+    /// the old rlim_cur.
+    Prlimit { set: bool, max: bool },
+    /// capset() by the task's own thread (capabilities are per thread), with
+    /// _LINUX_CAPABILITY_VERSION_3 and the three 64-bit sets as its two data words each.
+    Capset,
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.
@@ -226,7 +233,9 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM, files::FILES];
+static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC];
+
+mod proc;
 
 /// Every syscall a scenario can make, in the guide's order.
 pub fn all() -> impl Iterator<Item = &'static SyscallDef> {

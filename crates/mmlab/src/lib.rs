@@ -18,6 +18,7 @@ pub mod page;
 pub mod pgtable;
 pub mod probe;
 pub mod sched;
+pub mod sys;
 pub mod task;
 pub mod time;
 pub mod trace;

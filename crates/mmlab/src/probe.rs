@@ -14,6 +14,28 @@ impl Kernel {
         Ok(self.procs[self.task(tid)?.pid].min_flt)
     }
 
+    /// A /proc/PID/status field of `tid`'s process in kB (task_mem()): VmSize (total_vm), VmLck
+    /// (locked_vm), VmData (data_vm). EINVAL for another name.
+    pub fn proc_status(&self, tid: Tid, name: &str) -> SysResult<u64> {
+        let mm = &self.mms[self.task(tid)?.mm];
+        let pages = match name {
+            "VmSize" => mm.total_vm,
+            "VmLck" => mm.locked_vm(),
+            "VmData" => mm.data_vm(),
+            _ => return Err(Errno::EINVAL),
+        };
+        Ok(pages << 2)
+    }
+
+    /// The /proc/PID/status fields `proc_status` serves.
+    pub const STATUS_NAMES: &'static [&'static str] = &["VmSize", "VmLck", "VmData"];
+
+    /// The process's major faults (getrusage(RUSAGE_SELF).ru_majflt): faults that waited for
+    /// I/O (VM_FAULT_MAJOR) or completed on a retry.
+    pub fn majflt(&self, tid: Tid) -> SysResult<u64> {
+        Ok(self.procs[self.task(tid)?.pid].maj_flt)
+    }
+
     /// Flush requests CPU `cpu` carried out.
     pub fn tlb_flushes(&self, cpu: usize) -> Option<u64> {
         self.tlbs.get(cpu).map(|t| t.flushes)

@@ -22,6 +22,8 @@ pub struct Task {
     /// x86's do_user_addr_fault() faults it again with FAULT_FLAG_TRIED once the task is
     /// woken, and the model's task does so when it retries its access.
     pub fault_retry: Option<u64>,
+    /// The si_code of the last signal a user fault raised (force_sig_fault()).
+    pub si_code: Option<u64>,
 }
 
 impl Task {
@@ -42,6 +44,11 @@ pub struct Process {
     pub maj_flt: u64,
     /// The descriptor table.
     pub fds: crate::fs::file::FdTable,
+    /// signal_struct's resource limits (kernel/sys.c).
+    pub rlim: crate::sys::Rlimits,
+    /// The capability sets (effective, permitted, inheritable) of its tasks: root's full
+    /// sets at first, as the host's agents have (the model keeps them per process).
+    pub caps: crate::sys::Caps,
 }
 
 /// A signal a user access raised.

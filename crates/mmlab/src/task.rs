@@ -26,6 +26,8 @@ impl Kernel {
             min_flt: 0,
             maj_flt: 0,
             fds: Default::default(),
+            rlim: crate::sys::init_rlimits(self.cfg.memory_bytes),
+            caps: crate::sys::Caps::ROOT,
         });
         let tid = self.tasks.insert(Task {
             pid,
@@ -34,6 +36,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -54,6 +57,9 @@ impl Kernel {
             total_vm: 0,
             committed: 0,
             deposited: Default::default(),
+            def_flags: 0,
+            start_brk: crate::mm::START_BRK,
+            brk: crate::mm::START_BRK,
         });
         Ok(id)
     }
@@ -67,6 +73,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
             ..t
         });
         self.procs[t.pid].threads.push(new);

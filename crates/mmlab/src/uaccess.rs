@@ -74,27 +74,48 @@ impl Kernel {
     /// FAULT_FLAG_DEFAULT plus the access's own flags.
     /// Locks: takes the mmap lock, read, around handle_mm_fault().
     fn do_user_addr_fault(&mut self, tid: Tid, addr: u64, flags: FaultFlags) -> Result<(), Signal> {
+        let r = self.do_user_addr_fault_code(tid, addr, flags);
+        if let Err((sig, code)) = r {
+            if let Some(t) = self.tasks.get_mut(tid) {
+                t.si_code = code;
+            }
+            return Err(sig);
+        }
+        Ok(())
+    }
+
+    /// do_user_addr_fault() with the si_code its signal carries: bad_area() (no VMA, one
+    /// that cannot grow down to the address, a handler's VM_FAULT_SIGSEGV) is SEGV_MAPERR,
+    /// bad_area_access_error() SEGV_ACCERR, do_sigbus() BUS_ADRERR.
+    fn do_user_addr_fault_code(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        flags: FaultFlags,
+    ) -> Result<(), (Signal, Option<u64>)> {
+        use crate::uapi::resource::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR};
+        let segv = |code| (Signal::Segv, Some(code));
         let write = flags.contains(FaultFlags::WRITE);
-        let mm = self.enter(tid).map_err(|_| Signal::Kill)?;
+        let mm = self.enter(tid).map_err(|_| (Signal::Kill, None))?;
         let Some(mut vma) = self.mms[mm].vmas.find(addr).map(Vma::for_fault) else {
-            return Err(Signal::Segv);
+            return Err(segv(SEGV_MAPERR));
         };
         if vma.start > addr {
             if vma.flags & VM_GROWSDOWN == 0 {
-                return Err(Signal::Segv);
+                return Err(segv(SEGV_MAPERR));
             }
             vma = self
                 .expand_downwards(mm, &vma, addr)
-                .map_err(|_| Signal::Segv)?;
+                .map_err(|_| segv(SEGV_MAPERR))?;
         }
         if (write && vma.flags & VM_WRITE == 0) || (!write && !vma.accessible()) {
-            return Err(Signal::Segv);
+            return Err(segv(SEGV_ACCERR));
         }
         let r = self.handle_mm_fault(mm, vma, addr, flags | FaultFlags::DEFAULT);
         // A task the OOM killer picked never gets back to the faulting instruction: its
         // SIGKILL is delivered on the way out of the fault.
         if self.current_is_oom_victim() {
-            return Err(Signal::Kill);
+            return Err((Signal::Kill, None));
         }
         match r {
             // mm_account_fault(): a fault that completes on a retry is a major one.
@@ -105,11 +126,15 @@ impl Kernel {
             }
             Err(e) if e.contains(VmFault::RETRY) => {
                 self.tasks[tid].fault_retry = Some(addr >> 12);
-                Err(Signal::Userfault)
+                Err((Signal::Userfault, None))
             }
-            Err(e) if e.contains(VmFault::OOM) => Err(Signal::Kill),
-            Err(e) if e.contains(VmFault::SIGSEGV) => Err(Signal::Segv),
-            Err(_) => Err(Signal::Bus),
+            Err(e) if e.contains(VmFault::OOM) => Err((Signal::Kill, None)),
+            Err(e) if e.contains(VmFault::SIGSEGV) => Err(segv(SEGV_MAPERR)),
+            // BUS_MCEERR_AR for a poisoned page: the model reports no code for it.
+            Err(e) if e.intersects(VmFault::HWPOISON | VmFault::HWPOISON_LARGE) => {
+                Err((Signal::Bus, None))
+            }
+            Err(_) => Err((Signal::Bus, Some(BUS_ADRERR))),
         }
     }
 
@@ -181,6 +206,11 @@ impl Kernel {
         Ok(())
     }
 
+    /// The si_code of the signal `tid`'s last user access raised, cleared as it is read.
+    pub fn take_si_code(&mut self, tid: Tid) -> Option<u64> {
+        self.tasks.get_mut(tid).and_then(|t| t.si_code.take())
+    }
+
     /// A one-byte user load.
     #[inline]
     pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {
@@ -208,6 +238,62 @@ impl Kernel {
             a += n;
         }
         Ok(())
+    }
+
+    /// User stores of a computed pattern: the byte at offset `i` of the range is `byte_at(i)`
+    /// (a selftest's `p[i] = (char)i` loop), page by page.
+    pub fn fill_with(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        byte_at: impl Fn(u64) -> u8,
+    ) -> Result<(), Signal> {
+        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        let mut a = addr;
+        while a < end {
+            let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
+            let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
+            let off = (a & (PAGE_SIZE - 1)) as usize;
+            for i in 0..n {
+                self.phys
+                    .store(pfn, off + i as usize, byte_at(a - addr + i));
+            }
+            a += n;
+        }
+        Ok(())
+    }
+
+    /// User loads of two ranges of `len` bytes, side by side (memcmp()): the offset of the
+    /// first byte that differs, with both bytes.
+    pub fn find_difference(
+        &mut self,
+        tid: Tid,
+        (a, b): (u64, u64),
+        len: u64,
+    ) -> Result<Option<(u64, u8, u8)>, Signal> {
+        a.checked_add(len).ok_or(Signal::Segv)?;
+        b.checked_add(len).ok_or(Signal::Segv)?;
+        let mut i = 0;
+        while i < len {
+            // Up to the next page boundary of either range.
+            let room = |x: u64| PAGE_SIZE - (x & (PAGE_SIZE - 1));
+            let n = room(a + i).min(room(b + i)).min(len - i);
+            let pa = self.translate(tid, a + i, FaultFlags::USER)?;
+            let pb = self.translate(tid, b + i, FaultFlags::USER)?;
+            let (oa, ob) = (
+                ((a + i) & (PAGE_SIZE - 1)) as usize,
+                ((b + i) & (PAGE_SIZE - 1)) as usize,
+            );
+            for j in 0..n as usize {
+                let (x, y) = (self.phys.load(pa, oa + j), self.phys.load(pb, ob + j));
+                if x != y {
+                    return Ok(Some((i + j as u64, x, y)));
+                }
+            }
+            i += n;
+        }
+        Ok(None)
     }
 
     /// Read every byte of a range (as user loads); the first that differs from `val`.

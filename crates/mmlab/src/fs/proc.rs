@@ -293,6 +293,7 @@ pub struct Smaps {
 /// VmFlags mnemonics of show_smap_vma_flags() the model reports, as smaps fields
 /// (`vmflag_um` is 1 when "um" is listed).
 pub const SMAPS_VMFLAGS: &[(&str, &str, u64)] = &[
+    ("vmflag_lo", "lo", VM_LOCKED),
     ("vmflag_um", "um", VM_UFFD_MISSING),
     ("vmflag_uw", "uw", VM_UFFD_WP),
     ("vmflag_ui", "ui", VM_UFFD_MINOR),

@@ -22,6 +22,10 @@ impl Kernel {
         let cpu = self.tasks[tid].cpu;
         let vmas: Vec<Vma> = self.mms[parent].vmas.iter().cloned().collect();
         let child = self.mm_alloc(cpu)?;
+        // dup_mm() copies the heap's bounds; mm_init() clears def_flags (VM_INIT_DEF_MASK
+        // keeps only VM_NOHUGEPAGE, which the model's prctl-less mm never has).
+        (self.mms[child].start_brk, self.mms[child].brk) =
+            (self.mms[parent].start_brk, self.mms[parent].brk);
         self.khugepaged_fork(child, parent);
         let mut fctxs = Vec::new();
         let copied = self.dup_mmap(parent, child, vmas, &mut fctxs);
@@ -34,13 +38,17 @@ impl Kernel {
             self.task_work_run();
             return Err(e);
         }
-        let fds = self.dup_fds(self.tasks[tid].pid);
+        let ppid = self.tasks[tid].pid;
+        let fds = self.dup_fds(ppid);
+        let (rlim, caps) = (self.procs[ppid].rlim, self.procs[ppid].caps);
         let pid = self.procs.insert(Process {
             mm: child,
             threads: vec![],
             min_flt: 0,
             maj_flt: 0,
             fds,
+            rlim,
+            caps,
         });
         let ctid = self.tasks.insert(Task {
             pid,
@@ -49,6 +57,7 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            si_code: None,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.

@@ -28,6 +28,15 @@ bitflags::bitflags! {
     }
 }
 
+/// Why __mm_populate() stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Populate {
+    /// A fault sleeps in handle_userfault() at this page (FAULT_FLAG_ALLOW_RETRY callers).
+    Retry(u64),
+    /// A VMA could not be populated.
+    Failed(Errno),
+}
+
 impl Kernel {
     /// __get_user_pages() over `[start, end)` inside `vma`, returning no pages: look each page
     /// up (follow_page_mask()), fault it in where it is missing or not writable enough
@@ -132,9 +141,25 @@ impl Kernel {
     pub(crate) fn mm_populate(
         &mut self,
         mm: MmId,
-        (start, end): (u64, u64),
+        range: (u64, u64),
         fault_flags: FaultFlags,
     ) -> Option<u64> {
+        match self.populate_range(mm, range, fault_flags, true) {
+            Err(Populate::Retry(at)) => Some(at),
+            _ => None,
+        }
+    }
+
+    /// __mm_populate() with its `ignore_errors`: mlock() passes 0 and hears of the first
+    /// VMA that could not be populated (EFAULT for one without access, the fault's errno
+    /// otherwise). A VM_LOCKONFAULT VMA is left to fault in later (populate_vma_page_range()).
+    pub(crate) fn populate_range(
+        &mut self,
+        mm: MmId,
+        (start, end): (u64, u64),
+        fault_flags: FaultFlags,
+        ignore_errors: bool,
+    ) -> Result<(), Populate> {
         let mut addr = start;
         while addr < end {
             let Some(vma) = self.mms[mm]
@@ -147,21 +172,32 @@ impl Kernel {
             };
             let from = addr.max(vma.start);
             let stop = vma.end.min(end);
-            if vma.accessible() && vma.flags & (VM_IO | VM_PFNMAP) == 0 {
+            addr = stop;
+            if vma.flags & (VM_IO | VM_PFNMAP) != 0 || vma.flags & VM_LOCKONFAULT != 0 {
+                continue;
+            }
+            // check_vma_flags(): without FOLL_FORCE (only an accessible VMA gets it) a VMA
+            // that cannot be read is EFAULT.
+            let err = if !vma.accessible() {
+                Errno::EFAULT
+            } else {
                 let mut foll = FollFlags::TOUCH | FollFlags::FORCE;
                 if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
                     foll |= FollFlags::WRITE;
                 }
-                if let Err((at, e)) = self.get_user_pages(mm, &vma, (from, stop), foll, fault_flags)
-                {
-                    if e.contains(VmFault::RETRY) {
-                        return Some(at);
-                    }
+                match self.get_user_pages(mm, &vma, (from, stop), foll, fault_flags) {
+                    Ok(()) => continue,
+                    Err((at, e)) if e.contains(VmFault::RETRY) => return Err(Populate::Retry(at)),
+                    // vm_fault_to_errno()
+                    Err((_, e)) if e.contains(VmFault::OOM) => Errno::ENOMEM,
+                    Err(_) => Errno::EFAULT,
                 }
+            };
+            if !ignore_errors {
+                return Err(Populate::Failed(err));
             }
-            addr = stop;
         }
-        None
+        Ok(())
     }
 
     /// __mm_populate() as mremap() runs it for a grown VM_LOCKED VMA, passing `locked`: a

@@ -205,14 +205,19 @@ impl Kernel {
         if flags & MAP_FIXED_NOREPLACE != 0 && self.mms[mm].vmas.intersects(addr, addr + len) {
             return Err(Errno::EEXIST);
         }
-        let mut vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        let mut vm_flags = calc_vm_prot_bits(prot)
+            | self.mms[mm].def_flags
+            | VM_MAYREAD
+            | VM_MAYWRITE
+            | VM_MAYEXEC;
         if flags & MAP_GROWSDOWN != 0 {
             vm_flags |= VM_GROWSDOWN;
         }
         if flags & MAP_LOCKED != 0 {
-            // Locked memory is populated up front and (once reclaim exists) never reclaimed.
+            // Locked memory is populated up front and never reclaimed.
             vm_flags |= VM_LOCKED;
         }
+        self.mmap_lock_check(mm, flags & MAP_LOCKED != 0, vm_flags, len)?;
         let kind = match file {
             Some(f) => {
                 // file_mmap_ok(): the range must fit MAX_LFS_FILESIZE.
@@ -288,6 +293,20 @@ impl Kernel {
         kind: MapKind,
     ) -> SysResult<u64> {
         let end = addr + len;
+        // may_expand_vm() against RLIMIT_AS and RLIMIT_DATA, counting what the new mapping
+        // replaces only when the plain test fails.
+        let pages = len >> PAGE_SHIFT;
+        if !self.may_expand_vm(mm, vm_flags, pages) {
+            let replaced: u64 = self.mms[mm]
+                .vmas
+                .iter()
+                .filter(|v| v.end > addr && v.start < end)
+                .map(|v| (v.end.min(end) - v.start.max(addr)) >> PAGE_SHIFT)
+                .sum();
+            if !self.may_expand_vm(mm, vm_flags, pages - replaced) {
+                return Err(Errno::ENOMEM);
+            }
+        }
         self.do_munmap(mm, addr, len)?;
         if let MapKind::File(ino, _) = kind {
             use crate::mm::memfd::{F_SEAL_FUTURE_WRITE, F_SEAL_WRITE};
@@ -324,7 +343,7 @@ impl Kernel {
         // VM_SPECIAL (hugetlb's VM_DONTEXPAND among them) VMAs are never left VM_LOCKED; the
         // caller populates them all the same.
         if vm_flags & VM_SPECIAL != 0 {
-            vm_flags &= !VM_LOCKED;
+            vm_flags &= VM_LOCKED_CLEAR_MASK;
         }
         let (backing, pgoff) = match kind {
             MapKind::PrivateAnon => (Backing::Anon, addr >> PAGE_SHIFT),
@@ -370,6 +389,23 @@ impl Kernel {
             .for_fault();
         self.khugepaged_enter_vma(mm, &vma, vma.flags);
         Ok(addr)
+    }
+
+    /// may_expand_vm(): `npages` more fit RLIMIT_AS, and, for a data mapping, RLIMIT_DATA
+    /// (whose soft limit 0 lets the hard limit decide, the workaround for Valgrind).
+    pub(crate) fn may_expand_vm(&self, mm: MmId, vm_flags: u64, npages: u64) -> bool {
+        use crate::uapi::resource::{RLIMIT_AS, RLIMIT_DATA};
+        let m = &self.mms[mm];
+        if m.total_vm + npages > self.rlimit(RLIMIT_AS) >> PAGE_SHIFT {
+            return false;
+        }
+        let data = self.rlimit_pair(RLIMIT_DATA);
+        if crate::mm::vma::is_data_mapping(vm_flags)
+            && m.data_vm() + npages > data.cur >> PAGE_SHIFT
+        {
+            return data.cur == 0 && m.data_vm() + npages <= data.max >> PAGE_SHIFT;
+        }
+        true
     }
 
     /// __vm_enough_memory() in the default heuristic overcommit mode: refuse only a single
@@ -687,6 +723,77 @@ impl Kernel {
         let vma = self.vma_set_start(mm, vma.start, addr).for_fault();
         self.khugepaged_enter_vma(mm, &vma, vma.flags);
         Ok(vma)
+    }
+
+    /// brk(2): move the program break. Growing maps anonymous memory from the old break's page
+    /// up (do_brk_flags(): a private read-write VMA merged with the heap below it), shrinking
+    /// unmaps down to the new one. Below start_brk, past RLIMIT_DATA (check_data_rlimit()),
+    /// into the page below another mapping or past what may_expand_vm() allows, the break
+    /// stays and is returned; otherwise the new break is. After mlockall(MCL_FUTURE) the
+    /// growth is populated.
+    /// Locks: the mmap lock, write.
+    pub fn brk(&mut self, tid: Tid, brk: u64) -> SysResult<u64> {
+        use crate::uapi::resource::{RLIMIT_DATA, RLIM_INFINITY};
+        let mm = self.enter(tid)?;
+        let (start_brk, origbrk) = (self.mms[mm].start_brk, self.mms[mm].brk);
+        if brk < start_brk {
+            return Ok(origbrk);
+        }
+        let rlim = self.rlimit(RLIMIT_DATA);
+        if rlim < RLIM_INFINITY && brk - start_brk > rlim {
+            return Ok(origbrk);
+        }
+        let align = |a: u64| a.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        let (newbrk, oldbrk) = (align(brk), align(origbrk));
+        if oldbrk == newbrk {
+            self.mms[mm].brk = brk;
+            return Ok(brk);
+        }
+        if brk <= origbrk {
+            self.mms[mm].brk = brk;
+            if self.do_munmap(mm, newbrk, oldbrk - newbrk).is_err() {
+                self.mms[mm].brk = origbrk;
+                return Ok(origbrk);
+            }
+            self.task_work_run();
+            return Ok(brk);
+        }
+        if let Some(next) = self.mms[mm].vmas.find(oldbrk) {
+            if newbrk.wrapping_add(PAGE_SIZE) > vm_start_gap(next) {
+                return Ok(origbrk);
+            }
+        }
+        if self
+            .do_brk_flags(mm, oldbrk, newbrk.wrapping_sub(oldbrk))
+            .is_err()
+        {
+            return Ok(origbrk);
+        }
+        self.mms[mm].brk = brk;
+        if self.mms[mm].def_flags & VM_LOCKED != 0 {
+            self.mm_populate(
+                mm,
+                (oldbrk, newbrk),
+                crate::mm::vm_fault::FaultFlags::empty(),
+            );
+        }
+        Ok(brk)
+    }
+
+    /// do_brk_flags(): `[addr, addr + len)` becomes heap, VM_DATA_DEFAULT_FLAGS with the
+    /// mm's def_flags, after the MAP_FIXED placement check and mlock_future_check().
+    fn do_brk_flags(&mut self, mm: MmId, addr: u64, len: u64) -> SysResult<()> {
+        if len > TASK_SIZE || addr > TASK_SIZE - len {
+            return Err(Errno::ENOMEM);
+        }
+        let def_flags = self.mms[mm].def_flags;
+        self.mlock_future_check(mm, def_flags, len)?;
+        let vm_flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | def_flags;
+        if self.mms[mm].vmas.len() > self.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        self.mmap_region(mm, addr, len, vm_flags, MapKind::PrivateAnon)
+            .map(|_| ())
     }
 
     /// munmap(2).

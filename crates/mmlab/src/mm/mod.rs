@@ -63,9 +63,38 @@ pub struct Mm {
     pub committed: u64,
     /// The PTE table deposited with each huge PMD (pgtable_trans_huge_deposit), by address.
     pub deposited: std::collections::HashMap<u64, crate::page::Pfn>,
+    /// mm->def_flags: VM_LOCKED (and VM_LOCKONFAULT) after mlockall(MCL_FUTURE).
+    pub def_flags: u64,
+    /// mm->start_brk and mm->brk: the heap's start and the current program break.
+    pub start_brk: u64,
+    pub brk: u64,
+}
+
+impl Mm {
+    /// mm->locked_vm in pages: 5.19 keeps it equal to the size of the VM_LOCKED VMAs
+    /// (mmap_region(), mlock_fixup(), munmap and mremap adjust it as they change them).
+    pub fn locked_vm(&self) -> u64 {
+        self.vmas
+            .iter()
+            .filter(|v| v.flags & vma::vm::VM_LOCKED != 0)
+            .map(Vma::pages)
+            .sum()
+    }
+
+    /// mm->data_vm in pages: private writable non-stack VMAs (is_data_mapping()).
+    pub fn data_vm(&self) -> u64 {
+        self.vmas
+            .iter()
+            .filter(|v| vma::is_data_mapping(v.flags))
+            .map(Vma::pages)
+            .sum()
+    }
 }
 
 /// Where anonymous mmaps are placed top-down from (mmap_base without randomisation).
 pub const MMAP_BASE: u64 = 0x7fff_f7ff_f000;
 /// /proc/sys/vm/mmap_min_addr.
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
+/// mm->start_brk of a process: where the heap of a small PIE program starts with address-space
+/// randomisation off (the model has no executable; the page after its data).
+pub const START_BRK: u64 = 0x5555_5555_9000;

@@ -15,10 +15,6 @@ use crate::pgtable::table::{self, PMD_SIZE};
 use crate::sched::Tid;
 use crate::uapi::*;
 
-/// VM_LOCKONFAULT (include/linux/mm.h).
-const VM_LOCKONFAULT: u64 = 0x0008_0000;
-/// VM_LOCKED_CLEAR_MASK: what mlock state a VMA loses.
-const VM_LOCKED_CLEAR_MASK: u64 = !(VM_LOCKED | VM_LOCKONFAULT);
 const PUD_SIZE: u64 = 1 << 30;
 
 /// PAGE_ALIGN() as C computes it: wraps to 0 for lengths in the last page below 2^64.

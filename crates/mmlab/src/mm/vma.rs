@@ -27,6 +27,10 @@ pub mod vm {
     /// __VM_UFFD_FLAGS.
     pub const VM_UFFD_FLAGS: u64 = VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR;
     pub const VM_LOCKED: u64 = 0x2000;
+    /// Lock pages as they are faulted in (mlock2(MLOCK_ONFAULT)); set only with VM_LOCKED.
+    pub const VM_LOCKONFAULT: u64 = 0x0008_0000;
+    /// VM_LOCKED_CLEAR_MASK: what mlock state a VMA loses.
+    pub const VM_LOCKED_CLEAR_MASK: u64 = !(VM_LOCKED | VM_LOCKONFAULT);
     pub const VM_IO: u64 = 0x4000;
     pub const VM_SEQ_READ: u64 = 0x8000;
     pub const VM_RAND_READ: u64 = 0x10000;
@@ -198,6 +202,11 @@ impl Vma {
     pub fn accessible(&self) -> bool {
         self.flags & VM_ACCESS_FLAGS != 0
     }
+}
+
+/// is_data_mapping(): private, writable and not a stack (VM_STACK is VM_GROWSDOWN on x86).
+pub fn is_data_mapping(flags: u64) -> bool {
+    flags & (vm::VM_WRITE | vm::VM_SHARED | vm::VM_GROWSDOWN) == vm::VM_WRITE
 }
 
 /// is_mergeable_anon_vma(): the anon_vma of the range vma_merge() was asked about against an
