@@ -71,6 +71,8 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// DAMON: its contexts, kdamonds, sysfs tree and DAMON_RECLAIM.
+    pub(crate) damon: crate::mm::damon::Damon,
 }
 
 impl Kernel {
@@ -113,6 +115,7 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            damon: Default::default(),
             cfg,
         };
         k.init_per_zone_wmark_min();

@@ -9,13 +9,15 @@
 use crate::kernel::Kernel;
 use crate::trace::Event;
 
-/// A kernel thread the model runs (kdamond will join them).
+/// A kernel thread the model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kthread {
     /// mm/khugepaged.c's khugepaged().
     Khugepaged,
     /// mm/vmscan.c's kswapd() of the one node.
     Kswapd,
+    /// mm/damon/core.c's kdamond_fn() of a DAMON context.
+    Kdamond(crate::mm::damon::CtxId),
 }
 
 impl Kthread {
@@ -24,6 +26,7 @@ impl Kthread {
         match self {
             Kthread::Khugepaged => "khugepaged",
             Kthread::Kswapd => "kswapd0",
+            Kthread::Kdamond(_) => "kdamond",
         }
     }
 }
@@ -103,6 +106,7 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_due(),
             Kthread::Kswapd => self.kswapd_due(),
+            Kthread::Kdamond(c) => self.kdamond_due(c),
         }
     }
 
@@ -115,6 +119,7 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_run(),
             Kthread::Kswapd => self.kswapd_run(),
+            Kthread::Kdamond(c) => self.kdamond_run(c),
         }
     }
 }
