@@ -58,6 +58,10 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// Does `path` read as a number? Decided on a freshly booted model, as a file's format does
 /// not change with its value; the check pass types `sysfs_read` with it.
 pub fn reads_as_number(path: &str) -> bool {
+    // A file of DAMON's tree exists only once its directory was made: known by its name.
+    if let Some(n) = kernfs::pattern_reads_as_number(path) {
+        return n;
+    }
     Kernel::new(Config::default())
         .sysfs_read(path)
         .is_ok_and(|s| matches!(FileValue::of(&s), FileValue::Num(_)))

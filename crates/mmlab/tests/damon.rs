@@ -423,3 +423,195 @@ fn paddr_sees_accesses_through_the_reverse_map() {
     k.advance_time(200 * MS);
     assert!(k.damon_is_running(c));
 }
+
+// ---- the sysfs tree ----
+
+const ADMIN: &str = "/sys/kernel/mm/damon/admin";
+
+fn w(k: &mut Kernel, rel: &str, v: &str) -> Result<(), Errno> {
+    k.sysfs_write(&format!("{ADMIN}/{rel}"), v)
+}
+
+fn r(k: &Kernel, rel: &str) -> String {
+    k.sysfs_read(&format!("{ADMIN}/{rel}"))
+        .unwrap_or_else(|e| panic!("{rel}: {e:?}"))
+        .trim_end()
+        .to_string()
+}
+
+const C0: &str = "kdamonds/0/contexts/0";
+
+#[test]
+fn sysfs_nr_files_make_directories_with_linuxs_errnos() {
+    let mut k = Kernel::new(Config::default());
+    assert_eq!(r(&k, "kdamonds/nr_kdamonds"), "0");
+    assert_eq!(
+        k.sysfs_read(&format!("{ADMIN}/kdamonds/0/state")),
+        Err(Errno::ENOENT)
+    );
+    assert_eq!(w(&mut k, "kdamonds/nr_kdamonds", "-1"), Err(Errno::EINVAL));
+    assert_eq!(w(&mut k, "kdamonds/nr_kdamonds", "abc"), Err(Errno::EINVAL));
+    assert_eq!(
+        w(&mut k, "kdamonds/nr_kdamonds", "99999999999"),
+        Err(Errno::ERANGE)
+    );
+    w(&mut k, "kdamonds/nr_kdamonds", "0x1").unwrap();
+    assert_eq!(r(&k, "kdamonds/0/state"), "off");
+    assert_eq!(r(&k, "kdamonds/0/pid"), "-1");
+    assert_eq!(w(&mut k, "kdamonds/0/pid", "1"), Err(Errno::EACCES));
+    assert_eq!(
+        w(&mut k, "kdamonds/0/contexts/nr_contexts", "2"),
+        Err(Errno::EINVAL)
+    );
+    w(&mut k, "kdamonds/0/contexts/nr_contexts", "1").unwrap();
+    assert_eq!(
+        r(&k, &format!("{C0}/avail_operations")),
+        "vaddr\nfvaddr\npaddr"
+    );
+    assert_eq!(r(&k, &format!("{C0}/operations")), "vaddr");
+    assert_eq!(
+        w(&mut k, &format!("{C0}/operations"), "xaddr"),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        r(&k, &format!("{C0}/monitoring_attrs/intervals/update_us")),
+        "60000000"
+    );
+    assert_eq!(
+        w(
+            &mut k,
+            &format!("{C0}/monitoring_attrs/intervals/sample_us"),
+            "-1"
+        ),
+        Err(Errno::EINVAL)
+    );
+    w(&mut k, &format!("{C0}/schemes/nr_schemes"), "1").unwrap();
+    assert_eq!(r(&k, &format!("{C0}/schemes/0/action")), "stat");
+    assert_eq!(r(&k, &format!("{C0}/schemes/0/watermarks/metric")), "none");
+    assert_eq!(
+        w(&mut k, &format!("{C0}/schemes/0/stats/nr_tried"), "1"),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        w(&mut k, &format!("{C0}/schemes/0/nope"), "1"),
+        Err(Errno::EACCES)
+    );
+    assert_eq!(
+        k.sysfs_read(&format!("{ADMIN}/kdamonds/0")),
+        Err(Errno::EISDIR)
+    );
+    assert_eq!(
+        k.sysfs_read(&format!("{ADMIN}/kdamonds/0/state/x")),
+        Err(Errno::ENOTDIR)
+    );
+    // Rewriting a count makes fresh directories.
+    w(&mut k, &format!("{C0}/schemes/0/action"), "pageout").unwrap();
+    w(&mut k, &format!("{C0}/schemes/nr_schemes"), "1").unwrap();
+    assert_eq!(r(&k, &format!("{C0}/schemes/0/action")), "stat");
+}
+
+#[test]
+fn sysfs_on_commit_stats_and_the_one_paddr_target_rule() {
+    let mut k = Kernel::new(Config::default());
+    let (t, base) = process(&mut k, 2048);
+    let pid = k.task_tgid_nr(t).unwrap().to_string();
+    w(&mut k, "kdamonds/nr_kdamonds", "1").unwrap();
+    assert_eq!(
+        w(&mut k, "kdamonds/0/state", "on"),
+        Err(Errno::EINVAL),
+        "no context"
+    );
+    w(&mut k, "kdamonds/0/contexts/nr_contexts", "1").unwrap();
+    w(&mut k, &format!("{C0}/operations"), "fvaddr").unwrap();
+    w(&mut k, &format!("{C0}/targets/nr_targets"), "1").unwrap();
+    assert_eq!(
+        w(&mut k, "kdamonds/0/state", "on"),
+        Err(Errno::EINVAL),
+        "pid 0 is no process"
+    );
+    assert_eq!(
+        w(&mut k, "kdamonds/0/state", "off"),
+        Err(Errno::EINVAL),
+        "the failed on left no context"
+    );
+    w(&mut k, &format!("{C0}/targets/0/pid_target"), &pid).unwrap();
+    w(&mut k, &format!("{C0}/targets/0/regions/nr_regions"), "1").unwrap();
+    w(
+        &mut k,
+        &format!("{C0}/targets/0/regions/0/start"),
+        &base.to_string(),
+    )
+    .unwrap();
+    w(
+        &mut k,
+        &format!("{C0}/targets/0/regions/0/end"),
+        &(base + 2048 * PAGE).to_string(),
+    )
+    .unwrap();
+    w(&mut k, &format!("{C0}/schemes/nr_schemes"), "1").unwrap();
+    w(
+        &mut k,
+        &format!("{C0}/schemes/0/access_pattern/sz/max"),
+        &u64::MAX.to_string(),
+    )
+    .unwrap();
+    w(
+        &mut k,
+        &format!("{C0}/schemes/0/access_pattern/nr_accesses/max"),
+        "100",
+    )
+    .unwrap();
+    w(
+        &mut k,
+        &format!("{C0}/schemes/0/access_pattern/age/max"),
+        "1000000",
+    )
+    .unwrap();
+    w(&mut k, "kdamonds/0/state", "on").unwrap();
+    assert_eq!(r(&k, "kdamonds/0/state"), "on");
+    assert_ne!(r(&k, "kdamonds/0/pid"), "-1");
+    assert_eq!(w(&mut k, "kdamonds/0/state", "on"), Err(Errno::EBUSY));
+    assert_eq!(w(&mut k, "kdamonds/nr_kdamonds", "2"), Err(Errno::EBUSY));
+    k.advance_time(500 * MS);
+    assert_eq!(
+        r(&k, &format!("{C0}/schemes/0/stats/nr_tried")),
+        "0",
+        "a snapshot"
+    );
+    w(&mut k, "kdamonds/0/state", "update_schemes_stats").unwrap();
+    let tried: u64 = r(&k, &format!("{C0}/schemes/0/stats/nr_tried"))
+        .parse()
+        .unwrap();
+    assert!(tried > 0);
+    // commit: new intervals reach the running context.
+    w(
+        &mut k,
+        &format!("{C0}/monitoring_attrs/intervals/aggr_us"),
+        "200000",
+    )
+    .unwrap();
+    w(&mut k, "kdamonds/0/state", "commit").unwrap();
+    let c = k.damon_ctxs_running().next().unwrap();
+    assert_eq!(k.damon_ctx(c).unwrap().attrs.aggr_interval, 200_000);
+    assert_eq!(
+        k.damon_ctx(c).unwrap().schemes.len(),
+        2,
+        "5.19 appends: duplicates"
+    );
+    // A commit to paddr with two targets fails in the kdamond: it ends, the write succeeds.
+    w(&mut k, &format!("{C0}/operations"), "paddr").unwrap();
+    w(&mut k, &format!("{C0}/targets/nr_targets"), "2").unwrap();
+    w(&mut k, "kdamonds/0/state", "commit").unwrap();
+    assert_eq!(r(&k, "kdamonds/0/state"), "off");
+    assert_eq!(w(&mut k, "kdamonds/0/state", "commit"), Err(Errno::EINVAL));
+    assert_eq!(w(&mut k, "kdamonds/0/state", "off"), Err(Errno::EPERM));
+    assert_eq!(
+        w(&mut k, "kdamonds/0/state", "on"),
+        Err(Errno::EINVAL),
+        "two paddr targets"
+    );
+    w(&mut k, &format!("{C0}/targets/nr_targets"), "1").unwrap();
+    w(&mut k, "kdamonds/0/state", "on").unwrap();
+    w(&mut k, "kdamonds/0/state", "off").unwrap();
+    assert_eq!(r(&k, "kdamonds/0/state"), "off");
+}

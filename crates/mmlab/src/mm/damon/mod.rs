@@ -354,6 +354,15 @@ impl Kernel {
         self.damon.ctxs.get(c).is_some_and(|x| x.kdamond.is_some())
     }
 
+    /// The contexts whose kdamond runs.
+    pub fn damon_ctxs_running(&self) -> impl Iterator<Item = CtxId> + '_ {
+        self.damon
+            .ctxs
+            .iter()
+            .filter(|(_, c)| c.kdamond.is_some())
+            .map(|(i, _)| i)
+    }
+
     /// The pid of `c`'s kdamond while it runs.
     pub fn damon_kdamond_pid(&self, c: CtxId) -> Option<u64> {
         self.damon.ctxs.get(c)?.kdamond.map(|k| k.pid)
