@@ -934,6 +934,24 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// A look at the context sysfs kdamond `kd` built (for the scenario language's
+    /// `model.damon_*` probes): what `f` finds, or why there is nothing to look at.
+    pub fn damon_sysfs_probe<T>(
+        &self,
+        kd: u64,
+        f: impl FnOnce(&crate::mm::damon::Ctx) -> Option<T>,
+    ) -> Result<T, String> {
+        let c = usize::try_from(kd)
+            .ok()
+            .and_then(|i| self.damon.sysfs.kdamonds.get(i))
+            .and_then(|k| k.ctx)
+            .and_then(|c| self.damon_ctx(c))
+            .ok_or_else(|| format!("kdamond {kd} has no context (never turned on)"))?;
+        f(c).ok_or_else(|| format!("nothing to show in kdamond {kd}'s context"))
+    }
+}
+
 /// damon_sysfs_cmd_request_callback(): the after_aggregation and after_wmarks_check of a
 /// sysfs kdamond: handle the pending command if it is for this context; a failed commit
 /// fails the callback, which ends the kdamond.
