@@ -159,15 +159,14 @@ pub fn set_regions(regions: &mut Vec<Region>, ranges: &[(u64, u64)], min: u64) {
 
 /// damon_region_sz_limit(): the total size over min_nr_regions, at least one page.
 pub fn region_sz_limit(targets: &[Target], min_nr_regions: u64) -> u64 {
-    let mut sz: u64 = targets
+    let sz: u64 = targets
         .iter()
         .flat_map(|t| &t.regions)
         .map(Region::size)
         .sum();
-    if min_nr_regions != 0 {
-        sz /= min_nr_regions;
-    }
-    sz.max(DAMON_MIN_REGION)
+    sz.checked_div(min_nr_regions)
+        .unwrap_or(sz)
+        .max(DAMON_MIN_REGION)
 }
 
 /// kdamond_usleep(): a sleep over 20 ms is a timeout in whole jiffies (rounded up, ending on
@@ -419,11 +418,44 @@ impl Kernel {
         }
     }
 
-    /// ops.check_accesses(): the largest nr_accesses after the check.
+    /// ops.check_accesses(): every region of every target (vaddr/fvaddr: whose process
+    /// lives) gets one more access if its sampling address was accessed, the last lookup's
+    /// result reused for an address in the same page block; the largest nr_accesses.
     fn damon_check_accesses(&mut self, c: CtxId) -> u32 {
-        match self.damon.ctxs[c].ops {
-            OpsId::Vaddr | OpsId::Fvaddr => self.damon_va_check_accesses(c),
-            OpsId::Paddr => self.damon_pa_check_accesses(c),
+        let paddr = self.damon.ctxs[c].ops == OpsId::Paddr;
+        let mut max = 0;
+        for ti in 0..self.damon.ctxs[c].targets.len() {
+            let mm = self.damon_target_mm(&self.damon.ctxs[c].targets[ti]);
+            if mm.is_none() && !paddr {
+                continue;
+            }
+            for ri in 0..self.damon.ctxs[c].targets[ti].regions.len() {
+                let addr = self.damon.ctxs[c].targets[ti].regions[ri].sampling_addr;
+                let cache = if paddr {
+                    self.damon.cache.pa
+                } else {
+                    self.damon.cache.va
+                };
+                let accessed = match (cache.hit(mm, addr), mm) {
+                    (Some(a), _) => a,
+                    (None, Some(mm)) if !paddr => {
+                        let (young, sz) = self.damon_va_young(mm, addr);
+                        self.damon.cache.va.fill(Some(mm), addr, young, sz);
+                        young
+                    }
+                    (None, _) => {
+                        let (young, sz) = self.damon_pa_young(addr);
+                        self.damon.cache.pa.fill(None, addr, young, sz);
+                        young
+                    }
+                };
+                let r = &mut self.damon.ctxs[c].targets[ti].regions[ri];
+                if accessed {
+                    r.nr_accesses += 1;
+                }
+                max = max.max(r.nr_accesses);
+            }
         }
+        max
     }
 }

@@ -176,33 +176,56 @@ impl Prng {
     }
 }
 
-/// The access-check result caches of __damon_va_check_access() and __damon_pa_check_access():
-/// function-level statics in Linux, so shared by every context and kept across samples.
+/// The access-check result cache of __damon_va_check_access() or __damon_pa_check_access():
+/// function-level statics in Linux, so shared by every context and kept across samples. vaddr
+/// keys it on the mm too, paddr on the address alone.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct CheckCache {
-    /// vaddr: the mm, the address and the block size of the last looked-up page.
-    pub va_mm: Option<MmId>,
-    pub va_addr: u64,
-    pub va_page_sz: u64,
-    pub va_accessed: bool,
-    /// paddr: keyed on the address only.
-    pub pa_addr: u64,
-    pub pa_page_sz: u64,
-    pub pa_accessed: bool,
+pub(crate) struct AccessCache {
+    pub mm: Option<MmId>,
+    pub addr: u64,
+    pub page_sz: u64,
+    pub accessed: bool,
 }
 
-impl Default for CheckCache {
+impl Default for AccessCache {
     fn default() -> Self {
-        CheckCache {
-            va_mm: None,
-            va_addr: 0,
-            va_page_sz: crate::hw::PAGE_SIZE,
-            va_accessed: false,
-            pa_addr: 0,
-            pa_page_sz: crate::hw::PAGE_SIZE,
-            pa_accessed: false,
+        AccessCache {
+            mm: None,
+            addr: 0,
+            page_sz: crate::hw::PAGE_SIZE,
+            accessed: false,
         }
     }
+}
+
+impl AccessCache {
+    /// The cached result if `addr` falls in the block of the last looked-up page of `mm`.
+    pub(crate) fn hit(&self, mm: Option<MmId>, addr: u64) -> Option<bool> {
+        (self.mm == mm && self.addr / self.page_sz == addr / self.page_sz).then_some(self.accessed)
+    }
+
+    /// Remember a lookup; the block size changes only when the lookup gave one.
+    pub(crate) fn fill(
+        &mut self,
+        mm: Option<MmId>,
+        addr: u64,
+        accessed: bool,
+        page_sz: Option<u64>,
+    ) {
+        if let Some(s) = page_sz {
+            self.page_sz = s;
+        }
+        self.accessed = accessed;
+        self.addr = addr;
+        self.mm = mm;
+    }
+}
+
+/// Both caches.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CheckCache {
+    pub va: AccessCache,
+    pub pa: AccessCache,
 }
 
 /// DAMON's global state (mm/damon/core.c's statics and the contexts of its users).

@@ -84,7 +84,7 @@ impl Kernel {
 
     /// damon_pa_young(): accessed, and the block size to cache (None where Linux keeps the
     /// old one: no LRU page, or the trylock failed).
-    fn damon_pa_young(&mut self, paddr: u64) -> (bool, Option<u64>) {
+    pub(crate) fn damon_pa_young(&mut self, paddr: u64) -> (bool, Option<u64>) {
         let Some(f) = self.damon_get_page(Pfn(paddr >> 12)) else {
             return (false, None);
         };
@@ -114,37 +114,6 @@ impl Kernel {
                 self.damon_pa_mkold(a);
             }
         }
-    }
-
-    /// damon_pa_check_accesses() with __damon_pa_check_access()'s cache, keyed on the
-    /// address alone.
-    pub(crate) fn damon_pa_check_accesses(&mut self, c: CtxId) -> u32 {
-        let mut max = 0;
-        for ti in 0..self.damon.ctxs[c].targets.len() {
-            for ri in 0..self.damon.ctxs[c].targets[ti].regions.len() {
-                let addr = self.damon.ctxs[c].targets[ti].regions[ri].sampling_addr;
-                let cache = self.damon.cache;
-                let sz = cache.pa_page_sz;
-                let accessed = if cache.pa_addr / sz == addr / sz {
-                    cache.pa_accessed
-                } else {
-                    let (young, page_sz) = self.damon_pa_young(addr);
-                    let cache = &mut self.damon.cache;
-                    if let Some(s) = page_sz {
-                        cache.pa_page_sz = s;
-                    }
-                    cache.pa_accessed = young;
-                    cache.pa_addr = addr;
-                    young
-                };
-                let r = &mut self.damon.ctxs[c].targets[ti].regions[ri];
-                if accessed {
-                    r.nr_accesses += 1;
-                }
-                max = max.max(r.nr_accesses);
-            }
-        }
-        max
     }
 
     /// damon_pa_apply_scheme() for pageout: each LRU page of the region loses its referenced

@@ -751,10 +751,7 @@ impl Kernel {
             .damon_select_ops(c, sys.ops)
             .and_then(|_| self.damon_sysfs_set_attrs(c, &sys))
             .and_then(|_| self.damon_sysfs_set_targets(c, &sys))
-            .and_then(|_| {
-                self.damon_sysfs_set_schemes(c, &sys);
-                Ok(())
-            });
+            .map(|_| self.damon_sysfs_set_schemes(c, &sys));
         if let Err(e) = built {
             self.damon_destroy_ctx(c);
             return Err(e);

@@ -97,11 +97,11 @@ impl Kernel {
                 continue;
             };
             let ctx = &mut self.damon.ctxs[c];
-            let mut sz: u64 = three.iter().map(|r| r.1 - r.0).sum();
-            if ctx.attrs.min_nr_regions != 0 {
-                sz /= ctx.attrs.min_nr_regions;
-            }
-            let sz = sz.max(DAMON_MIN_REGION);
+            let total: u64 = three.iter().map(|r| r.1 - r.0).sum();
+            let sz = total
+                .checked_div(ctx.attrs.min_nr_regions)
+                .unwrap_or(total)
+                .max(DAMON_MIN_REGION);
             let regions = &mut ctx.targets[ti].regions;
             for (s, e) in three {
                 let i = regions.len();
@@ -136,7 +136,7 @@ impl Kernel {
 
     /// damon_va_young(): was the page mapping `addr` accessed, and (only when it was) the
     /// size of the entry that maps it.
-    fn damon_va_young(&self, mm: MmId, addr: u64) -> (bool, Option<u64>) {
+    pub(crate) fn damon_va_young(&self, mm: MmId, addr: u64) -> (bool, Option<u64>) {
         let hugetlb = self.mms[mm]
             .vmas
             .lookup(addr)
@@ -181,42 +181,6 @@ impl Kernel {
                 self.damon_va_mkold(mm, addr);
             }
         }
-    }
-
-    /// damon_va_check_accesses() with __damon_va_check_access()'s cache: a region whose
-    /// sampling address falls in the block of the last looked-up page (same mm) reuses its
-    /// result; the block size changes only when a page was found young.
-    pub(crate) fn damon_va_check_accesses(&mut self, c: CtxId) -> u32 {
-        let mut max = 0;
-        for ti in 0..self.damon.ctxs[c].targets.len() {
-            let Some(mm) = self.damon_target_mm(&self.damon.ctxs[c].targets[ti]) else {
-                continue;
-            };
-            for ri in 0..self.damon.ctxs[c].targets[ti].regions.len() {
-                let addr = self.damon.ctxs[c].targets[ti].regions[ri].sampling_addr;
-                let cache = self.damon.cache;
-                let sz = cache.va_page_sz;
-                let accessed = if cache.va_mm == Some(mm) && cache.va_addr / sz == addr / sz {
-                    cache.va_accessed
-                } else {
-                    let (young, page_sz) = self.damon_va_young(mm, addr);
-                    let cache = &mut self.damon.cache;
-                    if let Some(s) = page_sz {
-                        cache.va_page_sz = s;
-                    }
-                    cache.va_accessed = young;
-                    cache.va_addr = addr;
-                    cache.va_mm = Some(mm);
-                    young
-                };
-                let r = &mut self.damon.ctxs[c].targets[ti].regions[ri];
-                if accessed {
-                    r.nr_accesses += 1;
-                }
-                max = max.max(r.nr_accesses);
-            }
-        }
-        max
     }
 
     /// damon_va_apply_scheme() (damos_madvise()): madvise() of the page-aligned region on
