@@ -18,6 +18,9 @@ pub enum Kthread {
     Kswapd,
     /// mm/damon/core.c's kdamond_fn() of a DAMON context.
     Kdamond(crate::mm::damon::CtxId),
+    /// The system workqueue's worker, for the one delayed work the model has:
+    /// DAMON_RECLAIM's damon_reclaim_timer_fn().
+    Kworker,
 }
 
 impl Kthread {
@@ -27,6 +30,7 @@ impl Kthread {
             Kthread::Khugepaged => "khugepaged",
             Kthread::Kswapd => "kswapd0",
             Kthread::Kdamond(_) => "kdamond",
+            Kthread::Kworker => "kworker",
         }
     }
 }
@@ -107,6 +111,7 @@ impl Kernel {
             Kthread::Khugepaged => self.khugepaged_due(),
             Kthread::Kswapd => self.kswapd_due(),
             Kthread::Kdamond(c) => self.kdamond_due(c),
+            Kthread::Kworker => self.damon_reclaim_timer_due(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Kernel {
             Kthread::Khugepaged => self.khugepaged_run(),
             Kthread::Kswapd => self.kswapd_run(),
             Kthread::Kdamond(c) => self.kdamond_run(c),
+            Kthread::Kworker => self.damon_reclaim_timer_fn(),
         }
     }
 }

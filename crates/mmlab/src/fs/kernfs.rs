@@ -116,6 +116,11 @@ pub static DIRS: &[Dir] = &[
         fs: Fs::Procfs,
         attrs: crate::fs::sysfs_proc::PROC_ATTRS,
     },
+    Dir {
+        path: "/sys/module/damon_reclaim/parameters",
+        fs: Fs::Sysfs,
+        attrs: crate::mm::damon::reclaim::PARAMS,
+    },
 ];
 
 /// What a path names.

@@ -2,12 +2,13 @@
 //! model's clock and the accessed bits its MMU sets. A context (`Ctx`) watches targets (a
 //! process's address space for `vaddr`/`fvaddr`, physical memory for `paddr`) as regions whose
 //! access counts a kdamond kernel thread samples, merges and splits; DAMOS schemes act on the
-//! regions that match a pattern. The sysfs tree (sysfs.rs) drives it as Linux's users do;
-//! tests use the API below directly.
+//! regions that match a pattern. The sysfs tree (sysfs.rs) and DAMON_RECLAIM (reclaim.rs)
+//! drive it as Linux's users do; tests use the API below directly.
 
 pub mod core;
 pub mod ops_common;
 pub mod paddr;
+pub mod reclaim;
 pub mod schemes;
 pub mod sysfs;
 pub mod vaddr;
@@ -244,6 +245,8 @@ pub struct Damon {
     pub(crate) created: u64,
     /// The sysfs tree under /sys/kernel/mm/damon/admin.
     pub(crate) sysfs: sysfs::DamonSysfs,
+    /// DAMON_RECLAIM's parameters and context.
+    pub(crate) reclaim: reclaim::DamonReclaim,
 }
 
 /// The pid a scenario or sysfs names a process by: the model's process index plus one (pid 0
