@@ -615,3 +615,70 @@ fn sysfs_on_commit_stats_and_the_one_paddr_target_rule() {
     w(&mut k, "kdamonds/0/state", "off").unwrap();
     assert_eq!(r(&k, "kdamonds/0/state"), "off");
 }
+
+// ---- workloads ----
+
+/// masim's stairs shape, scaled down: four 4 MiB regions all read for a second, then each in
+/// turn for a second.
+const STAIRS: &str = "\
+# regions
+s0, 4194304
+s1, 4194304
+s2, 4194304
+s3, 4194304
+
+initial phase
+1000
+s0, 0, 4096, 1
+s1, 0, 4096, 1
+s2, 0, 4096, 1
+s3, 0, 4096, 1
+
+phase 0
+1000
+s0, 0, 4096, 50
+
+phase 1
+1000
+s1, 0, 4096, 50
+
+phase 2
+1000
+s2, 0, 4096, 50
+
+phase 3
+1000
+s3, 0, 4096, 50
+";
+
+#[test]
+fn pageout_scheme_reclaims_the_cold_stairs_of_a_masim_workload() {
+    use mmlab::workload::{masim, Masim};
+    let mut k = Kernel::new(Config::default());
+    k.create_zram("zram0", 64 << 20).unwrap();
+    let cfg = masim::parse(STAIRS).unwrap();
+    let mut m = Masim::setup(&mut k, cfg, 10_000, 1).unwrap();
+    k.swapon(m.tid, "zram0", 0).unwrap();
+    k.lru_add_drain_all();
+    let c = ctx_for(&mut k, m.tid, OpsId::Vaddr, &[]);
+    let mut s = Damos::new(DamosAction::Pageout);
+    s.min_sz_region = PAGE;
+    s.max_nr_accesses = 0;
+    s.min_age_region = 10; // one second idle
+    k.damon_ctx_mut(c).unwrap().schemes.push(s);
+    k.damon_start(&[c], false).unwrap();
+    for pi in 0..m.cfg.phases.len() {
+        let ms = m.cfg.phases[pi].time_ms;
+        m.run_phase(&mut k, pi, ms, 1, |_, _| {}).unwrap();
+    }
+    assert_eq!(m.accesses, 5_000 * 10_000);
+    let rss = |k: &Kernel, i: usize| k.smaps(m.tid, m.bases[i]).unwrap().unwrap().1.rss;
+    let st = k.damon_ctx(c).unwrap().schemes[0].stat;
+    assert!(st.sz_applied > 0, "{st:?}");
+    assert!(
+        rss(&k, 0) < 2 << 20,
+        "s0 idle for 3 s: {} bytes resident",
+        rss(&k, 0)
+    );
+    assert_eq!(rss(&k, 3), 4 << 20, "s3 is the current stair");
+}
