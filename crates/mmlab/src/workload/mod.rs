@@ -57,26 +57,6 @@ impl StepPages {
     }
 }
 
-/// A xorshift generator for access offsets (masim's rndint()).
-#[derive(Clone, Copy, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1)
-    }
-
-    #[inline]
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
 /// A masim configuration running in a model process.
 pub struct Masim {
     pub cfg: masim::Config,
@@ -87,7 +67,8 @@ pub struct Masim {
     pub batch: u64,
     /// Accesses per ms of virtual time.
     pub rate_per_ms: u64,
-    rng: Rng,
+    /// masim's rndint().
+    rng: crate::mm::damon::Prng,
     /// Each phase pattern's last sequential offset.
     offsets: Vec<Vec<u64>>,
     /// Accesses left of the current pick: (pattern index, count).
@@ -150,7 +131,7 @@ impl Masim {
             bases,
             batch: 128 * 1024,
             rate_per_ms,
-            rng: Rng::new(seed),
+            rng: crate::mm::damon::Prng::new(seed),
             offsets,
             pick: None,
             accesses: 0,
@@ -169,7 +150,7 @@ impl Masim {
                 Some(p) => p,
                 None if total == 0 => return,
                 None => {
-                    let randn = self.rng.next() % total;
+                    let randn = self.rng.next_u64() % total;
                     let mut start = 0;
                     let i = phase
                         .patterns
@@ -190,7 +171,7 @@ impl Masim {
             let off = &mut self.offsets[pi][i];
             if p.random {
                 for _ in 0..now {
-                    out.touch(base + self.rng.next() % size, write);
+                    out.touch(base + self.rng.next_u64() % size, write);
                 }
             } else if now >= size.div_ceil(p.stride) {
                 // The sweep visits every offset of its cycle (0, stride, 2 stride, ... below

@@ -159,14 +159,19 @@ impl Prng {
         Prng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
-    /// prandom_u32().
-    pub fn next_u32(&mut self) -> u32 {
+    /// 64 random bits (xorshift64).
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         self.0 = x;
-        (x >> 32) as u32
+        x
+    }
+
+    /// prandom_u32().
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
     }
 
     /// damon_rand(l, r): l + prandom_u32_max(r - l), the span taken as 32 bits as Linux
