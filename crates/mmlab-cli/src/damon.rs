@@ -220,22 +220,18 @@ fn perf_script(snaps: &[Snapshot]) -> String {
     s
 }
 
+/// The lowest and highest address the records cover, and the span between as a float.
+fn address_span(snaps: &[Snapshot]) -> (u64, u64, f64) {
+    let recs = || snaps.iter().flat_map(|s| &s.records);
+    let lo = recs().map(|r| r.start).min().unwrap_or(0);
+    let hi = recs().map(|r| r.end).max().unwrap_or(1);
+    (lo, hi, (hi - lo).max(1) as f64)
+}
+
 /// The heat map: time across, address down (the monitored span), access count as colour.
 fn heatmap_svg(snaps: &[Snapshot], max_nr: u32) -> String {
     let (w, h) = (800.0, 600.0);
-    let lo = snaps
-        .iter()
-        .flat_map(|s| &s.records)
-        .map(|r| r.start)
-        .min()
-        .unwrap_or(0);
-    let hi = snaps
-        .iter()
-        .flat_map(|s| &s.records)
-        .map(|r| r.end)
-        .max()
-        .unwrap_or(1);
-    let span = (hi - lo).max(1) as f64;
+    let (lo, hi, span) = address_span(snaps);
     let cw = w / snaps.len().max(1) as f64;
     let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"black\"/>\n", h + 30.0);
     for (i, snap) in snaps.iter().enumerate() {
@@ -268,19 +264,7 @@ fn heatmap_svg(snaps: &[Snapshot], max_nr: u32) -> String {
 /// The heat map as a PNG: one column band per aggregation, address down, 800 × 600.
 fn heatmap_png(snaps: &[Snapshot], max_nr: u32) -> Vec<u8> {
     let (w, h) = (800usize, 600usize);
-    let lo = snaps
-        .iter()
-        .flat_map(|s| &s.records)
-        .map(|r| r.start)
-        .min()
-        .unwrap_or(0);
-    let hi = snaps
-        .iter()
-        .flat_map(|s| &s.records)
-        .map(|r| r.end)
-        .max()
-        .unwrap_or(1);
-    let span = (hi - lo).max(1) as f64;
+    let (lo, _, span) = address_span(snaps);
     let mut rgb = vec![0u8; w * h * 3];
     for x in 0..w {
         let Some(snap) = snaps.get(x * snaps.len() / w) else {
