@@ -95,8 +95,16 @@ mod tests {
         assert!(check_path(en).is_ok());
         let e = check_path("/sys/kernel/mm/transparent_hugepage/enable").unwrap_err();
         assert!(e.contains(en), "{e}");
-        let e = check_path("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds").unwrap_err();
+        let e = check_path("/sys/kernel/mm/ksm/run").unwrap_err();
         assert!(e.contains("directories served"), "{e}");
+        // DAMON's tree: any index may exist once its directory was made.
+        let state = "/sys/kernel/mm/damon/admin/kdamonds/3/state";
+        assert!(check_path(state).is_ok());
+        assert!(!reads_as_number(state));
+        assert!(reads_as_number(
+            "/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/1/stats/nr_tried"
+        ));
+        assert!(check_path("/sys/kernel/mm/damon/admin/kdamonds/0/nope").is_err());
         assert!(reads_as_number(
             "/sys/kernel/mm/transparent_hugepage/khugepaged/full_scans"
         ));
