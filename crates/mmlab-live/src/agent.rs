@@ -69,6 +69,8 @@ pub fn main(fd: RawFd) -> ! {
         );
         unsafe { libc::_exit(121) };
     }
+    // The model's processes create files with this umask (`mmlab::fs::namei::UMASK`).
+    unsafe { libc::umask(mmlab::fs::namei::UMASK as libc::mode_t) };
     let fd = park(fd);
     register(fd);
     OWN_WRITABLE.get_or_init(private_writable);
@@ -340,6 +342,7 @@ pub fn serve(fd: RawFd) {
                 None => break,
             },
             op::IOCTL => ioctl(&r),
+            op::FSTAT => fstat(r[1]),
             op::SETAFFINITY => set_affinity(r[1]),
             // SAFETY (accesses): the C shim turns a fault of the access into a return value.
             op::LOAD => {
@@ -410,6 +413,26 @@ pub fn serve(fd: RawFd) {
     }
 }
 
+/// fstat(2) of a scenario descriptor into a struct on the stack.
+fn fstat(fd: u64) -> Reply {
+    // SAFETY: fstat() writes only the stat buffer it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(scenario_fd(fd) as i32, &mut st) } != 0 {
+        return Reply {
+            status: errno(),
+            v: [0; 3],
+        };
+    }
+    Reply {
+        status: 0,
+        v: [
+            st.st_size as u64,
+            st.st_blocks as u64,
+            st.st_mode as u64 | (st.st_nlink as u64) << 32,
+        ],
+    }
+}
+
 /// A descriptor argument as the kernel will read it (an `unsigned int`): one of the agent's own
 /// channels is not the scenario's, so it becomes a descriptor that is never open (above the
 /// largest fs.nr_open), as unopened as it is on the model.
@@ -435,9 +458,15 @@ fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
             ArgSlot::Fd => scenario_fd(r[3 + i]),
             ArgSlot::Str => {
                 let len = (r[3 + i] as usize).min(proto::MAX_NAME);
+                // An empty string has no bytes to wait for: recv() of 0 bytes with MSG_WAITALL
+                // on a stream socket would wait for one (sock_rcvlowat() is 1).
                 // SAFETY: reads into a stack buffer that keeps a terminating NUL.
-                let got =
-                    unsafe { libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
+                let got = match len {
+                    0 => 0,
+                    _ => unsafe {
+                        libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL)
+                    },
+                };
                 if got != len as isize {
                     return None;
                 }

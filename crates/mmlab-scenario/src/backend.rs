@@ -47,6 +47,16 @@ pub enum ModelProbe {
     KhugepagedScan(u64),
     /// khugepaged's collapse of the PMD range holding the address; returns a SCAN_* result.
     KhugepagedCollapse(u64),
+    /// Completions of SWP_FS_OPS requests wait for SwapIoComplete (1) or come at the end
+    /// of each pass and fault (0, the default).
+    SwapIoDefer(bool),
+    /// Complete the SWP_FS_OPS request in flight at this index (0: the oldest); returns the
+    /// folios it carried.
+    SwapIoComplete(u64),
+    /// The next this many SWP_FS_OPS requests fail with EIO.
+    SwapIoFail(u64),
+    /// The byte the swap file holds on the host for the swapped-out page at this address.
+    SwapHostByte(u64),
     /// Arm the page allocator's fault injection: after `skip` more allocations, the next
     /// `times` fail (fail_page_alloc); returns the failures injected so far.
     FailPageAlloc {
@@ -87,6 +97,8 @@ pub struct Setup {
     pub features: Vec<(String, bool)>,
     /// `arch NAME`: the swap-PTE layout `model.pte` shows (x86-64 if absent).
     pub arch: Option<String>,
+    /// `files tmpfs|disk`: the filesystem the scenario's directory is made on.
+    pub files: mmlab::fs::namei::FsType,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,
@@ -109,6 +121,9 @@ pub enum SwapDev {
     File(SwapFileKind),
     /// A zram block device (`swap zram SIZE`).
     Zram,
+    /// A swap file on a network filesystem whose I/O the filesystem does (SWP_FS_OPS),
+    /// backed by a host file (`swapfile_fs NAME SIZE [holes]`); the model's only.
+    Nfs { holes: bool },
 }
 
 /// One swap header: the name steps use for it (`"swap0"`, `"zram0"`, a `swapfile` NAME), its
@@ -207,6 +222,8 @@ pub trait Backend {
             self.name()
         ))
     }
+    /// fstat(2) of a descriptor: size, blocks, mode and link count.
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno>;
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// A step is over: on the model, what other CPUs did meanwhile completes (kswapd) and the

@@ -31,6 +31,11 @@ pub struct Kernel {
     /// Every inode, with its page cache.
     pub(crate) inodes: Slab<Inode>,
     pub(crate) files: Slab<crate::fs::file::File>,
+    /// The scenario's directory (open(2) by path) and the disk filesystem's block device.
+    pub(crate) dir: crate::fs::namei::ScenarioDir,
+    pub(crate) bdev: crate::fs::diskfs::BlockDevice,
+    /// The periodic writeback's clock (bdi_writeback's last_old_flush).
+    pub(crate) wb: crate::mm::page_writeback::Writeback,
     /// The current task's task work: the inodes whose last file reference fput() dropped in
     /// this syscall; ____fput() releases them on the way back to user space.
     pub(crate) task_work: Vec<crate::fs::inode::Ino>,
@@ -73,6 +78,8 @@ pub struct Kernel {
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
     /// DAMON: its contexts, kdamonds, sysfs tree and DAMON_RECLAIM.
     pub(crate) damon: crate::mm::damon::Damon,
+    /// SWP_FS_OPS requests in flight (->swap_rw()) and their counters.
+    pub swap_fs_io: crate::mm::page_io::SwapFsIo,
 }
 
 impl Kernel {
@@ -95,6 +102,9 @@ impl Kernel {
             procs: Slab::new(),
             inodes: Slab::new(),
             files: Slab::new(),
+            dir: Default::default(),
+            bdev: Default::default(),
+            wb: Default::default(),
             task_work: Vec::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,
@@ -116,6 +126,7 @@ impl Kernel {
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
             damon: Default::default(),
+            swap_fs_io: Default::default(),
             cfg,
         };
         k.init_per_zone_wmark_min();

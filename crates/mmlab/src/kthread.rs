@@ -21,6 +21,9 @@ pub enum Kthread {
     /// The system workqueue's worker, for the one delayed work the model has:
     /// DAMON_RECLAIM's damon_reclaim_timer_fn().
     Kworker,
+    /// fs/fs-writeback.c's wb_workfn() on the "writeback" workqueue: the periodic flush of
+    /// the disk filesystem's dirty inodes.
+    Writeback,
 }
 
 impl Kthread {
@@ -31,6 +34,7 @@ impl Kthread {
             Kthread::Kswapd => "kswapd0",
             Kthread::Kdamond(_) => "kdamond",
             Kthread::Kworker => "kworker",
+            Kthread::Writeback => "writeback",
         }
     }
 }
@@ -48,7 +52,7 @@ impl Kthreads {
     /// initcall).
     pub fn boot() -> Kthreads {
         Kthreads {
-            running: vec![Kthread::Khugepaged, Kthread::Kswapd],
+            running: vec![Kthread::Khugepaged, Kthread::Kswapd, Kthread::Writeback],
         }
     }
 
@@ -112,6 +116,7 @@ impl Kernel {
             Kthread::Kswapd => self.kswapd_due(),
             Kthread::Kdamond(c) => self.kdamond_due(c),
             Kthread::Kworker => self.damon_reclaim_timer_due(),
+            Kthread::Writeback => self.wb_due(),
         }
     }
 
@@ -126,6 +131,7 @@ impl Kernel {
             Kthread::Kswapd => self.kswapd_run(),
             Kthread::Kdamond(c) => self.kdamond_run(c),
             Kthread::Kworker => self.damon_reclaim_timer_fn(),
+            Kthread::Writeback => self.wb_workfn(),
         }
     }
 }
