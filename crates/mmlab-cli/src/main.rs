@@ -2,8 +2,10 @@
 //! benchmark the model against the host.
 
 mod bench;
+mod damon;
 mod diff;
 mod output;
+mod png;
 mod report;
 
 use std::path::PathBuf;
@@ -100,6 +102,9 @@ enum Cmd {
     },
     /// Measure the model against the host kernel on the same workloads, side by side.
     Bench(bench::BenchArgs),
+    /// Run a masim workload in the model under DAMON: damo-compatible records, heat map, WSS,
+    /// scheme stats and the monitoring's accuracy.
+    Damon(damon::DamonArgs),
     /// Random scenarios on the model (and with --both on the host), failures shrunk.
     Fuzz(mmlab_fuzz::cli::FuzzArgs),
     /// A scenario process of the live backend (started by mmlab itself).
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             report::run_suite("live", &paths, &opts, &mut host_backend(), true)
         }
         Cmd::Bench(args) => bench::run_with(&args),
+        Cmd::Damon(args) => damon::main(args),
         Cmd::Fuzz(args) => mmlab_fuzz::cli::main(args, host_backend),
         Cmd::Agent { fd } => mmlab_live::agent::main(fd),
     }

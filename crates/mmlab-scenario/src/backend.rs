@@ -80,6 +80,13 @@ pub enum ModelProbe {
         skip: u64,
         times: u64,
     },
+    /// The regions of the context sysfs kdamond K built, over all its targets.
+    DamonNrRegions(u64),
+    /// The last aggregation's nr_accesses of the region of kdamond K's context holding the
+    /// address.
+    DamonNrAccesses(u64, u64),
+    /// The aggregation intervals kdamond K's context completed.
+    DamonAggregations(u64),
 }
 
 /// What a model probe returns: a number, or named fields.

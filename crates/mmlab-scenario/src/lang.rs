@@ -337,6 +337,24 @@ static OTHER_CALLS: &[CallSpec] = &[
         (2, 2),
         Returns::Num(Dec),
     ),
+    call(
+        "model.damon_nr_regions",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Dec),
+    ),
+    call(
+        "model.damon_nr_accesses",
+        ModelProbe,
+        (2, 2),
+        Returns::Num(Dec),
+    ),
+    call(
+        "model.damon_aggregations",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Dec),
+    ),
 ];
 
 /// Every call a scenario can make: the syscalls of the table, then the others.
@@ -371,7 +389,13 @@ pub fn is_observation(name: &str) -> bool {
         Some(CallKind::Probe) => name != "uffd_read",
         Some(CallKind::ModelProbe) => matches!(
             name,
-            "model.tlb_flushes" | "model.counter" | "model.page" | "model.pte"
+            "model.tlb_flushes"
+                | "model.counter"
+                | "model.page"
+                | "model.pte"
+                | "model.damon_nr_regions"
+                | "model.damon_nr_accesses"
+                | "model.damon_aggregations"
         ),
         Some(CallKind::Sysfs) => name == "sysfs_read",
         _ => false,

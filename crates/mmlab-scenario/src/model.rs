@@ -449,6 +449,23 @@ impl Backend for ModelBackend {
                 k.fail_page_alloc(*skip, *times);
                 Ok(ProbeValue::Num(injected))
             }
+            ModelProbe::DamonNrRegions(kd) => k
+                .damon_sysfs_probe(*kd, |c| {
+                    Some(c.targets.iter().map(|t| t.regions.len() as u64).sum())
+                })
+                .map(ProbeValue::Num),
+            ModelProbe::DamonNrAccesses(kd, addr) => k
+                .damon_sysfs_probe(*kd, |c| {
+                    c.targets
+                        .iter()
+                        .flat_map(|t| &t.regions)
+                        .find(|r| (r.start..r.end).contains(addr))
+                        .map(|r| r.last_nr_accesses as u64)
+                })
+                .map(ProbeValue::Num),
+            ModelProbe::DamonAggregations(kd) => k
+                .damon_sysfs_probe(*kd, |c| Some(c.aggregations))
+                .map(ProbeValue::Num),
             ModelProbe::KhugepagedScan(addr) => k
                 .khugepaged_scan(t, *addr)
                 .map(|r| ProbeValue::Num(r as u64))

@@ -1389,6 +1389,9 @@ impl<B: Backend> Runner<'_, B> {
                         skip: *skip,
                         times: *times,
                     },
+                    ("model.damon_nr_regions", [kd]) => ModelProbe::DamonNrRegions(*kd),
+                    ("model.damon_nr_accesses", [kd, a]) => ModelProbe::DamonNrAccesses(*kd, *a),
+                    ("model.damon_aggregations", [kd]) => ModelProbe::DamonAggregations(*kd),
                     _ => {
                         return Err(stop(
                             e.pos,

@@ -3,6 +3,7 @@
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
 //! driven from the tables `all()` chains, so a new syscall is one entry in its area's table.
 
+mod damon;
 mod files;
 
 use mmlab::uapi::userfaultfd as uffd;
@@ -233,7 +234,7 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC];
+static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC, damon::DAMON];
 
 mod proc;
 

@@ -58,6 +58,10 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// Does `path` read as a number? Decided on a freshly booted model, as a file's format does
 /// not change with its value; the check pass types `sysfs_read` with it.
 pub fn reads_as_number(path: &str) -> bool {
+    // A file of DAMON's tree exists only once its directory was made: known by its name.
+    if let Some(n) = kernfs::pattern_reads_as_number(path) {
+        return n;
+    }
     Kernel::new(Config::default())
         .sysfs_read(path)
         .is_ok_and(|s| matches!(FileValue::of(&s), FileValue::Num(_)))
@@ -91,8 +95,16 @@ mod tests {
         assert!(check_path(en).is_ok());
         let e = check_path("/sys/kernel/mm/transparent_hugepage/enable").unwrap_err();
         assert!(e.contains(en), "{e}");
-        let e = check_path("/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds").unwrap_err();
+        let e = check_path("/sys/kernel/mm/ksm/run").unwrap_err();
         assert!(e.contains("directories served"), "{e}");
+        // DAMON's tree: any index may exist once its directory was made.
+        let state = "/sys/kernel/mm/damon/admin/kdamonds/3/state";
+        assert!(check_path(state).is_ok());
+        assert!(!reads_as_number(state));
+        assert!(reads_as_number(
+            "/sys/kernel/mm/damon/admin/kdamonds/0/contexts/0/schemes/1/stats/nr_tried"
+        ));
+        assert!(check_path("/sys/kernel/mm/damon/admin/kdamonds/0/nope").is_err());
         assert!(reads_as_number(
             "/sys/kernel/mm/transparent_hugepage/khugepaged/full_scans"
         ));

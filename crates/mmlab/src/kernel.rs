@@ -76,6 +76,8 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// DAMON: its contexts, kdamonds, sysfs tree and DAMON_RECLAIM.
+    pub(crate) damon: crate::mm::damon::Damon,
     /// SWP_FS_OPS requests in flight (->swap_rw()) and their counters.
     pub swap_fs_io: crate::mm::page_io::SwapFsIo,
 }
@@ -123,6 +125,7 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            damon: Default::default(),
             swap_fs_io: Default::default(),
             cfg,
         };

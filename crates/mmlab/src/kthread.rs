@@ -9,13 +9,18 @@
 use crate::kernel::Kernel;
 use crate::trace::Event;
 
-/// A kernel thread the model runs (kdamond will join them).
+/// A kernel thread the model runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kthread {
     /// mm/khugepaged.c's khugepaged().
     Khugepaged,
     /// mm/vmscan.c's kswapd() of the one node.
     Kswapd,
+    /// mm/damon/core.c's kdamond_fn() of a DAMON context.
+    Kdamond(crate::mm::damon::CtxId),
+    /// The system workqueue's worker, for the one delayed work the model has:
+    /// DAMON_RECLAIM's damon_reclaim_timer_fn().
+    Kworker,
     /// fs/fs-writeback.c's wb_workfn() on the "writeback" workqueue: the periodic flush of
     /// the disk filesystem's dirty inodes.
     Writeback,
@@ -27,6 +32,8 @@ impl Kthread {
         match self {
             Kthread::Khugepaged => "khugepaged",
             Kthread::Kswapd => "kswapd0",
+            Kthread::Kdamond(_) => "kdamond",
+            Kthread::Kworker => "kworker",
             Kthread::Writeback => "writeback",
         }
     }
@@ -107,6 +114,8 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_due(),
             Kthread::Kswapd => self.kswapd_due(),
+            Kthread::Kdamond(c) => self.kdamond_due(c),
+            Kthread::Kworker => self.damon_reclaim_timer_due(),
             Kthread::Writeback => self.wb_due(),
         }
     }
@@ -120,6 +129,8 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_run(),
             Kthread::Kswapd => self.kswapd_run(),
+            Kthread::Kdamond(c) => self.kdamond_run(c),
+            Kthread::Kworker => self.damon_reclaim_timer_fn(),
             Kthread::Writeback => self.wb_workfn(),
         }
     }

@@ -25,6 +25,7 @@ pub mod trace;
 pub mod uaccess;
 pub mod uapi;
 pub mod vmstat;
+pub mod workload;
 
 pub use config::{Config, ContentMode, Features, Profile};
 pub use errno::{Errno, SysResult};

@@ -7,6 +7,7 @@ use mmlab_live::HostLock;
 
 use crate::output::Out;
 
+mod damon;
 mod machine;
 mod row;
 mod swap;
@@ -363,6 +364,9 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
     );
     rows.extend(swap_fs::rows(&turn, bytes, runs));
     drop(turn);
+
+    eprintln!("[+] DAMON: cost per aggregation by target size, replay rate, overhead ...");
+    rows.extend(damon::rows(quick, runs));
 
     let all_met = rows.iter().all(|r| r.met);
     let machine = machine::Machine::this();

@@ -14,6 +14,8 @@ pub enum Quantity {
     SecondsPerPage,
     /// Host memory per page: less is better.
     Bytes,
+    /// A ratio of two model figures: less is better.
+    Ratio,
 }
 
 impl Quantity {
@@ -24,6 +26,7 @@ impl Quantity {
             Quantity::Seconds => "s",
             Quantity::SecondsPerPage => "s/page",
             Quantity::Bytes => "B",
+            Quantity::Ratio => "x",
         }
     }
 

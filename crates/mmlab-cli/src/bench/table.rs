@@ -65,6 +65,7 @@ fn cell(q: Quantity, v: f64) -> String {
         Quantity::Rate(_) => si(v, ""),
         Quantity::Seconds | Quantity::SecondsPerPage => si(v, "s"),
         Quantity::Bytes => si(v, "B"),
+        Quantity::Ratio => format!("{v:.3}x"),
     }
 }
 
@@ -86,6 +87,7 @@ fn unit_column(q: Quantity) -> &'static str {
         Quantity::Seconds => "time",
         Quantity::SecondsPerPage => "per page",
         Quantity::Bytes => "bytes",
+        Quantity::Ratio => "ratio",
     }
 }
 

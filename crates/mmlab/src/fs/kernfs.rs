@@ -116,6 +116,11 @@ pub static DIRS: &[Dir] = &[
         fs: Fs::Procfs,
         attrs: crate::fs::sysfs_proc::PROC_ATTRS,
     },
+    Dir {
+        path: "/sys/module/damon_reclaim/parameters",
+        fs: Fs::Sysfs,
+        attrs: crate::mm::damon::reclaim::PARAMS,
+    },
 ];
 
 /// What a path names.
@@ -196,7 +201,13 @@ fn file_at(parent: &[&str], name: &str) -> Option<(&'static Dir, &'static Attr)>
 /// Does the model serve this path as a file (for parse-time checks of what a step reads or
 /// writes)?
 pub fn path_exists(path: &str) -> bool {
-    matches!(lookup(path), Node::File(..))
+    matches!(lookup(path), Node::File(..)) || crate::mm::damon::sysfs::pattern_is_file(path)
+}
+
+/// Does a file of a tree whose directories come and go (DAMON's) read as a number? None for
+/// a path outside such a tree.
+pub fn pattern_reads_as_number(path: &str) -> Option<bool> {
+    crate::mm::damon::sysfs::pattern_reads_as_number(path)
 }
 
 /// Every file the model serves, by absolute path (for help texts and errors).
@@ -213,6 +224,10 @@ impl Kernel {
     /// or the errno the read gives: ENOENT for a path that names nothing, EISDIR for a
     /// directory, ENOTDIR for a file used as one.
     pub fn sysfs_read(&self, path: &str) -> SysResult<String> {
+        // DAMON's tree resolves its own paths (its directories come and go).
+        if let Some(r) = self.damon_sysfs_read(path) {
+            return r;
+        }
         match lookup(path) {
             Node::File(_, a) if a.mode & 0o444 == 0 => Err(Errno::EACCES),
             Node::File(_, a) => Ok((a.show)(self, a)),
@@ -228,6 +243,9 @@ impl Kernel {
     /// name in an existing directory EACCES (these filesystems cannot create files), one
     /// in a missing directory ENOENT; a directory EISDIR, a file used as one ENOTDIR.
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> SysResult<()> {
+        if let Some(r) = self.damon_sysfs_write(path, value) {
+            return r;
+        }
         match lookup(path) {
             Node::File(d, a) => match a.store {
                 Some(store) if a.mode & 0o222 != 0 => store(self, a, &format!("{value}\n")),

@@ -1,5 +1,6 @@
 //! The address space (mm_struct) and the mm code that works on it, one kernel file a module.
 
+pub mod damon;
 pub mod filemap;
 pub mod fork;
 pub mod gup;

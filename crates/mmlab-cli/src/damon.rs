@@ -1,0 +1,379 @@
+//! `mmlab damon`: run a masim workload (or an access trace) in the model with a DAMON context
+//! on its process, and write what people tuning DAMON look at: the `damon:damon_aggregated`
+//! records as `perf script` prints them (what `damo report raw|heatmap|wss --input` reads), a
+//! heat map (SVG and PNG) and a working-set-size curve (SVG), the scheme's stats per
+//! aggregation, and what
+//! the kernel cannot give: the monitoring's error against the accesses the model made.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mmlab::mm::damon::core::AggrRecord;
+use mmlab::mm::damon::{Attrs, CtxId, Damos, DamosAction, OpsId, Target};
+use mmlab::workload::{masim, Masim};
+use mmlab::{Config, ContentMode, Kernel, Profile};
+
+/// Arguments of `mmlab damon`.
+#[derive(clap::Args)]
+pub struct DamonArgs {
+    /// A masim configuration file (masim's own format, e.g. configs/stairs.cfg).
+    #[arg(long, value_name = "FILE")]
+    masim: PathBuf,
+    /// Where to write damon.perf.txt, heatmap.svg, wss.svg, stats.csv and accuracy.csv.
+    #[arg(long, value_name = "DIR", default_value = "damon-out")]
+    out: PathBuf,
+    /// Accesses per ms of virtual time.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Scale every phase's duration by this factor (e.g. 0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    #[arg(long, default_value_t = 5_000)]
+    sample_us: u64,
+    #[arg(long, default_value_t = 100_000)]
+    aggr_us: u64,
+    #[arg(long, default_value_t = 10)]
+    min_nr_regions: u64,
+    #[arg(long, default_value_t = 1000)]
+    max_nr_regions: u64,
+    /// A scheme as `MIN_SZ MAX_SZ MIN_NR MAX_NR MIN_AGE MAX_AGE ACTION` (raw DAMOS units:
+    /// bytes, samples per aggregation, aggregations), e.g. "4096 max 0 0 10 max pageout".
+    #[arg(long)]
+    scheme: Option<String>,
+}
+
+/// One field of a scheme string: a number or `max`.
+fn num(s: &str, max: u64) -> Result<u64, String> {
+    if s == "max" {
+        return Ok(max);
+    }
+    s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+/// Parse `--scheme`.
+fn scheme(s: &str) -> Result<Damos, String> {
+    let f: Vec<&str> = s.split_whitespace().collect();
+    if f.len() != 7 {
+        return Err(
+            "a scheme has 7 fields: MIN_SZ MAX_SZ MIN_NR MAX_NR MIN_AGE MAX_AGE ACTION".into(),
+        );
+    }
+    let action = DamosAction::from_name(f[6]).ok_or_else(|| format!("unknown action {}", f[6]))?;
+    let mut d = Damos::new(action);
+    d.min_sz_region = num(f[0], u64::MAX)?;
+    d.max_sz_region = num(f[1], u64::MAX)?;
+    let m32 = u32::MAX as u64;
+    d.min_nr_accesses = num(f[2], m32)?.min(m32) as u32;
+    d.max_nr_accesses = num(f[3], m32)?.min(m32) as u32;
+    d.min_age_region = num(f[4], m32)?.min(m32) as u32;
+    d.max_age_region = num(f[5], m32)?.min(m32) as u32;
+    Ok(d)
+}
+
+/// One aggregation: its records, the true working set (pages the workload touched in the
+/// interval) and the scheme's stats then.
+struct Snapshot {
+    time_ns: u64,
+    records: Vec<AggrRecord>,
+    true_pages: HashSet<u64>,
+    stat: Option<mmlab::mm::damon::DamosStat>,
+}
+
+impl Snapshot {
+    /// DAMON's working set: the bytes of regions seen accessed (damo's wss).
+    fn wss(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r.nr_accesses > 0)
+            .map(|r| r.end - r.start)
+            .sum()
+    }
+
+    /// Of the truly accessed pages, the fraction DAMON's hot regions cover.
+    fn recall(&self) -> f64 {
+        if self.true_pages.is_empty() {
+            return 1.0;
+        }
+        let hot: Vec<&AggrRecord> = self.records.iter().filter(|r| r.nr_accesses > 0).collect();
+        let covered = self
+            .true_pages
+            .iter()
+            .filter(|&&p| hot.iter().any(|r| (r.start..r.end).contains(&p)))
+            .count();
+        covered as f64 / self.true_pages.len() as f64
+    }
+}
+
+fn setup(args: &DamonArgs) -> Result<(Kernel, Masim, CtxId), String> {
+    let text = std::fs::read_to_string(&args.masim)
+        .map_err(|e| format!("{}: {e}", args.masim.display()))?;
+    let mut cfg = masim::parse(&text)?;
+    for p in &mut cfg.phases {
+        p.time_ms = ((p.time_ms as f64) * args.time_scale).max(1.0) as u64;
+    }
+    let total: u64 = cfg.regions.iter().map(|r| r.size).sum();
+    let mut kc = Config::new(Profile::Linux519);
+    kc.content = ContentMode::Tagged;
+    kc.memory_bytes = (total * 2 + (256 << 20)).next_power_of_two();
+    let mut k = Kernel::new(kc);
+    if let Some(s) = &args.scheme {
+        if scheme(s)?.action == DamosAction::Pageout {
+            k.create_zram("zram0", total + (64 << 20))
+                .map_err(|e| format!("zram: {e:?}"))?;
+        }
+    }
+    let m = Masim::setup(&mut k, cfg, args.rate, 1)?;
+    if args.scheme.is_some() {
+        let _ = k.swapon(m.tid, "zram0", 0);
+    }
+    k.lru_add_drain_all();
+    let c = k.damon_new_ctx();
+    k.damon_select_ops(c, OpsId::Vaddr)
+        .map_err(|e| format!("{e:?}"))?;
+    let attrs = Attrs {
+        sample_interval: args.sample_us,
+        aggr_interval: args.aggr_us,
+        min_nr_regions: args.min_nr_regions,
+        max_nr_regions: args.max_nr_regions,
+        ..Attrs::default()
+    };
+    k.damon_set_attrs(c, attrs)
+        .map_err(|e| format!("attrs: {e:?}"))?;
+    let pid = k
+        .task_tgid_nr(m.tid)
+        .and_then(|n| k.find_vpid(n))
+        .ok_or("no pid")?;
+    let ctx = k.damon_ctx_mut(c).ok_or("no ctx")?;
+    ctx.targets.push(Target {
+        pid: Some(pid),
+        regions: Vec::new(),
+    });
+    ctx.records = Some(Vec::new());
+    if let Some(s) = &args.scheme {
+        ctx.schemes.push(scheme(s)?);
+    }
+    k.damon_start(&[c], false)
+        .map_err(|e| format!("start: {e:?}"))?;
+    Ok((k, m, c))
+}
+
+/// Run and collect a snapshot per aggregation.
+fn run(args: &DamonArgs) -> Result<Vec<Snapshot>, String> {
+    let (mut k, mut m, c) = setup(args)?;
+    let total_ms: u64 = m.cfg.phases.iter().map(|p| p.time_ms).sum();
+    let bar = indicatif::ProgressBar::new(total_ms);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} ms of virtual time ({eta})")
+            .map_err(|e| e.to_string())?,
+    );
+    let mut snaps: Vec<Snapshot> = Vec::new();
+    let mut pages: HashSet<u64> = HashSet::new();
+    for pi in 0..m.cfg.phases.len() {
+        let ms = m.cfg.phases[pi].time_ms;
+        let mut err = None;
+        m.run_phase(&mut k, pi, ms, 1, |k, step| {
+            pages.extend(step.pages.iter().copied());
+            let Some(ctx) = k.damon_ctx(c) else { return };
+            let recs = ctx.records.as_ref().map_or(0, Vec::len);
+            let done: usize = snaps.iter().map(|s| s.records.len()).sum();
+            if recs > done {
+                let new = ctx.records.as_ref().expect("recording")[done..].to_vec();
+                snaps.push(Snapshot {
+                    time_ns: new[0].time_ns,
+                    records: new,
+                    true_pages: std::mem::take(&mut pages),
+                    stat: ctx.schemes.first().map(|s| s.stat),
+                });
+            }
+            bar.inc(1);
+            if !k.damon_is_running(c) {
+                err = Some("the kdamond stopped".to_string());
+            }
+        })
+        .map_err(|e| format!("workload: {e:?}"))?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(snaps)
+}
+
+/// `perf script` lines of damon:damon_aggregated, as damo parses them.
+fn perf_script(snaps: &[Snapshot]) -> String {
+    let mut s = String::new();
+    for snap in snaps {
+        let (sec, usec) = (
+            snap.time_ns / 1_000_000_000,
+            snap.time_ns / 1000 % 1_000_000,
+        );
+        for r in &snap.records {
+            let _ = writeln!(
+                s,
+                "masim 1 [000] {sec}.{usec:06}: damon:damon_aggregated: target_id={} nr_regions={} {}-{}: {} {}",
+                r.target_id, r.nr_regions, r.start, r.end, r.nr_accesses, r.age
+            );
+        }
+    }
+    s
+}
+
+/// The lowest and highest address the records cover, and the span between as a float.
+fn address_span(snaps: &[Snapshot]) -> (u64, u64, f64) {
+    let recs = || snaps.iter().flat_map(|s| &s.records);
+    let lo = recs().map(|r| r.start).min().unwrap_or(0);
+    let hi = recs().map(|r| r.end).max().unwrap_or(1);
+    (lo, hi, (hi - lo).max(1) as f64)
+}
+
+/// The heat map: time across, address down (the monitored span), access count as colour.
+fn heatmap_svg(snaps: &[Snapshot], max_nr: u32) -> String {
+    let (w, h) = (800.0, 600.0);
+    let (lo, hi, span) = address_span(snaps);
+    let cw = w / snaps.len().max(1) as f64;
+    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"black\"/>\n", h + 30.0);
+    for (i, snap) in snaps.iter().enumerate() {
+        for r in &snap.records {
+            let heat = (r.nr_accesses as f64 / max_nr.max(1) as f64).min(1.0);
+            if heat == 0.0 {
+                continue;
+            }
+            let y = (r.start - lo) as f64 / span * h;
+            let rh = ((r.end - r.start) as f64 / span * h).max(0.5);
+            let c = (55.0 + 200.0 * heat) as u8;
+            let _ = writeln!(
+                s,
+                "<rect x=\"{:.2}\" y=\"{y:.2}\" width=\"{:.2}\" height=\"{rh:.2}\" fill=\"rgb({c},{},0)\"/>",
+                i as f64 * cw,
+                cw + 0.5,
+                c / 2
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "<text x=\"4\" y=\"{}\" fill=\"white\" font-size=\"12\">time → ({} aggregations); address ↓ {lo:#x}..{hi:#x}; brighter = more accesses</text>\n</svg>",
+        h + 20.0,
+        snaps.len()
+    );
+    s
+}
+
+/// The heat map as a PNG: one column band per aggregation, address down, 800 × 600.
+fn heatmap_png(snaps: &[Snapshot], max_nr: u32) -> Vec<u8> {
+    let (w, h) = (800usize, 600usize);
+    let (lo, _, span) = address_span(snaps);
+    let mut rgb = vec![0u8; w * h * 3];
+    for x in 0..w {
+        let Some(snap) = snaps.get(x * snaps.len() / w) else {
+            continue;
+        };
+        for y in 0..h {
+            let addr = lo + (y as f64 / h as f64 * span) as u64;
+            let Some(r) = snap
+                .records
+                .iter()
+                .find(|r| (r.start..r.end).contains(&addr))
+            else {
+                continue;
+            };
+            let heat = (r.nr_accesses as f64 / max_nr.max(1) as f64).min(1.0);
+            if heat > 0.0 {
+                let c = (55.0 + 200.0 * heat) as u8;
+                let i = (y * w + x) * 3;
+                rgb[i..i + 3].copy_from_slice(&[c, c / 2, 0]);
+            }
+        }
+    }
+    crate::png::encode(w as u32, h as u32, &rgb)
+}
+
+/// The WSS curve: DAMON's (red) against the true working set (white), per aggregation.
+fn wss_svg(snaps: &[Snapshot]) -> String {
+    let (w, h) = (800.0, 300.0);
+    let max = snaps
+        .iter()
+        .map(|s| s.wss().max(s.true_pages.len() as u64 * 4096))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let n = snaps.len().max(2) as f64 - 1.0;
+    let line = |f: &dyn Fn(&Snapshot) -> u64| {
+        snaps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{:.1},{:.1}", i as f64 / n * w, h - f(s) as f64 / max * h))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"black\"/>\n<polyline fill=\"none\" stroke=\"white\" points=\"{}\"/>\n<polyline fill=\"none\" stroke=\"red\" points=\"{}\"/>\n<text x=\"4\" y=\"{}\" fill=\"white\" font-size=\"12\">WSS per aggregation: red DAMON, white true (max {} MiB)</text>\n</svg>\n",
+        h + 30.0,
+        line(&|s| s.true_pages.len() as u64 * 4096),
+        line(&Snapshot::wss),
+        h + 20.0,
+        max as u64 >> 20
+    )
+}
+
+/// `mmlab damon`.
+pub fn main(args: DamonArgs) -> ExitCode {
+    let snaps = match run(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mmlab damon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let max_nr = (args.aggr_us / args.sample_us.max(1)) as u32;
+    let mut stats = String::from("time_ns,nr_tried,sz_tried,nr_applied,sz_applied,qt_exceeds\n");
+    let mut acc = String::from("time_ns,damon_wss,true_wss,wss_error,hot_recall\n");
+    for s in &snaps {
+        if let Some(st) = s.stat {
+            let _ = writeln!(
+                stats,
+                "{},{},{},{},{},{}",
+                s.time_ns, st.nr_tried, st.sz_tried, st.nr_applied, st.sz_applied, st.qt_exceeds
+            );
+        }
+        let t = s.true_pages.len() as u64 * 4096;
+        let err = (s.wss() as f64 - t as f64) / (t.max(1) as f64);
+        let _ = writeln!(
+            acc,
+            "{},{},{t},{err:.4},{:.4}",
+            s.time_ns,
+            s.wss(),
+            s.recall()
+        );
+    }
+    let files = [
+        ("damon.perf.txt", perf_script(&snaps)),
+        ("heatmap.svg", heatmap_svg(&snaps, max_nr)),
+        ("wss.svg", wss_svg(&snaps)),
+        ("stats.csv", stats),
+        ("accuracy.csv", acc),
+    ];
+    if let Err(e) = std::fs::create_dir_all(&args.out) {
+        eprintln!("mmlab damon: {}: {e}", args.out.display());
+        return ExitCode::from(2);
+    }
+    let png = heatmap_png(&snaps, max_nr);
+    let files = files.map(|(n, b)| (n, b.into_bytes()));
+    for (name, body) in files.into_iter().chain([("heatmap.png", png)]) {
+        let p = args.out.join(name);
+        if let Err(e) = std::fs::write(&p, body) {
+            eprintln!("mmlab damon: {}: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
+    let recall: f64 = snaps.iter().map(Snapshot::recall).sum::<f64>() / snaps.len().max(1) as f64;
+    println!(
+        "{} aggregations; mean hot-set recall {:.3}; output in {}",
+        snaps.len(),
+        recall,
+        args.out.display()
+    );
+    ExitCode::SUCCESS
+}
