@@ -53,6 +53,11 @@ pub enum ModelProbe {
         skip: u64,
         times: u64,
     },
+    /// Begin migrating the folio mapped at the address to a node, leaving its migration
+    /// entries in place; returns 0 or the errno that stopped it.
+    MigrateBegin { addr: u64, node: u64 },
+    /// Finish the migration begun; returns 0 or the errno that undid it.
+    MigrateEnd,
 }
 
 /// What a model probe returns: a number, or named fields.
@@ -72,6 +77,8 @@ pub struct Setup {
     pub profile: Option<String>,
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
+    /// `numa N`: NUMA nodes.
+    pub numa: Option<usize>,
     pub fault_around_bytes: Option<u64>,
     /// The 2 MiB hugetlb pool size (nr_hugepages) to set up before the scenario runs.
     pub hugepages: Option<u64>,

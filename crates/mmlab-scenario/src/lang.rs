@@ -172,6 +172,7 @@ pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "active",
     "referenced",
     "swapbacked",
+    "node",
 ];
 
 pub static MODEL_PAGE: RecordKind = RecordKind {
@@ -302,6 +303,13 @@ static OTHER_CALLS: &[CallSpec] = &[
         (2, 2),
         Returns::Num(Dec),
     ),
+    call(
+        "model.migrate_begin",
+        ModelProbe,
+        (2, 2),
+        Returns::Num(Dec),
+    ),
+    call("model.migrate_end", ModelProbe, (0, 0), Returns::Num(Dec)),
 ];
 
 /// Every call a scenario can make: the syscalls of the table, then the others.
@@ -370,7 +378,8 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "model.pte"
         | "model.get_page"
         | "model.khugepaged_scan"
-        | "model.khugepaged_collapse" => Some(0),
+        | "model.khugepaged_collapse"
+        | "model.migrate_begin" => Some(0),
         _ => None,
     }
 }

@@ -465,6 +465,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "profile",
     "memory",
     "cpus",
+    "numa",
     "hugepages",
     "thp",
     "swap",
@@ -653,6 +654,12 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.cpus = Some(usize::try_from(n).unwrap_or(usize::MAX));
                 l.done()?;
             }
+            "numa" => {
+                sc.header_pos.push(("numa".into(), l.pos()));
+                let n = l.number("a NUMA node count")?;
+                sc.numa = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                l.done()?;
+            }
             "hugepages" => {
                 sc.header_pos.push(("hugepages".into(), l.pos()));
                 sc.hugepages = Some(l.number("a number of 2 MiB huge pages")?);
@@ -822,7 +829,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, numa, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch), `process`, `repeat` or `TASK:`"));
             }
         }
     }

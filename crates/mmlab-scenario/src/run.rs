@@ -276,6 +276,7 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         profile: sc.profile.clone(),
         memory: sc.memory,
         cpus: sc.cpus,
+        numa: sc.numa,
         fault_around_bytes: sc.fault_around_bytes,
         hugepages: sc.hugepages,
         thp: sc.thp.clone(),
@@ -286,6 +287,10 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         model_only: sc.model_only.clone().or_else(|| {
             sc.arch.as_ref().map(|a| {
                 format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+            })
+        }).or_else(|| {
+            sc.numa.filter(|&n| n > 1).map(|n| {
+                format!("numa {n}: this host has one NUMA node")
             })
         }),
         uses_model_probe: first_model_probe(&sc.body),
@@ -1315,6 +1320,11 @@ impl<B: Backend> Runner<'_, B> {
                         skip: *skip,
                         times: *times,
                     },
+                    ("model.migrate_begin", [addr, node]) => ModelProbe::MigrateBegin {
+                        addr: *addr,
+                        node: *node,
+                    },
+                    ("model.migrate_end", []) => ModelProbe::MigrateEnd,
                     _ => {
                         return Err(stop(
                             e.pos,

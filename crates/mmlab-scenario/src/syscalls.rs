@@ -3,6 +3,8 @@
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
 //! driven from the tables `all()` chains, so a new syscall is one entry in its area's table.
 
+mod numa;
+
 use mmlab::uapi::userfaultfd as uffd;
 use mmlab::{Kernel, SysResult, Tid};
 
@@ -221,7 +223,7 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM];
+static TABLES: &[&[SyscallDef]] = &[MM, numa::NUMA];
 
 /// Every syscall a scenario can make, in the guide's order.
 pub fn all() -> impl Iterator<Item = &'static SyscallDef> {

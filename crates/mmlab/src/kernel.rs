@@ -71,6 +71,8 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// NUMA: the allocation in progress's node order, and the migration under way.
+    pub(crate) numa: crate::mm::mempolicy::Numa,
 }
 
 impl Kernel {
@@ -79,7 +81,7 @@ impl Kernel {
         let cpus = cfg.cpus.clamp(1, 64);
         let mut k = Kernel {
             phys: PhysMem::new(cfg.content, cfg.memory_bytes / PAGE_SIZE),
-            pages: PageAlloc::new(cfg.memory_bytes),
+            pages: PageAlloc::with_nodes(cfg.memory_bytes, cfg.nr_nodes),
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
                 pvecs: vec![Default::default(); cpus],
@@ -113,6 +115,7 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            numa: Default::default(),
             cfg,
         };
         k.init_per_zone_wmark_min();

@@ -22,6 +22,10 @@ pub struct Task {
     /// x86's do_user_addr_fault() faults it again with FAULT_FLAG_TRIED once the task is
     /// woken, and the model's task does so when it retries its access.
     pub fault_retry: Option<u64>,
+    /// current->mempolicy (MPOL_DEFAULT: none) and il_prev, the last node its interleaving
+    /// took.
+    pub mempolicy: crate::mm::mempolicy::Mempolicy,
+    pub il_prev: usize,
 }
 
 impl Task {
@@ -84,4 +88,7 @@ pub enum WaitReason {
     /// userfaultfd_event_wait_completion(): until the handler has read every non-cooperative
     /// event (FORK, REMAP, REMOVE, UNMAP) the task caused.
     UffdEvents { unread: u32 },
+    /// migration_entry_wait(): on the folio lock of a page under migration until the
+    /// migration ends (remove_migration_ptes() and folio_unlock()).
+    Migration { pfn: u64 },
 }

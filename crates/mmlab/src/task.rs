@@ -34,6 +34,8 @@ impl Kernel {
             wait: None,
             restart: None,
             fault_retry: None,
+            mempolicy: Default::default(),
+            il_prev: 0,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)

@@ -461,7 +461,7 @@ impl Kernel {
             self.folio_get(f);
         }
         if anon {
-            self.try_to_migrate(f);
+            self.try_to_migrate(f, true);
         } else {
             self.try_to_unmap_file(f);
         }
@@ -507,7 +507,7 @@ impl Kernel {
                 self.lru.lruvec.add_tail(&mut self.pages, sub);
             }
             if anon {
-                self.remove_migration_ptes(sub);
+                self.remove_migration_ptes(sub, sub);
             } else if in_cache[i as usize] && index + i >= eof {
                 self.inodes[ino].i_mapping.remove(index + i);
                 self.vmstat.nr_shmem -= 1;

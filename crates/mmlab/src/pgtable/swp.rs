@@ -86,6 +86,23 @@ pub enum SwpKind {
     SwapinError { pfn: u64 },
 }
 
+impl SwpKind {
+    /// is_migration_entry(): any of the three migration entry types.
+    pub fn is_migration(self) -> bool {
+        self.migration_pfn().is_some()
+    }
+
+    /// pfn_swap_entry_to_page() of a migration entry: the frame under migration.
+    pub fn migration_pfn(self) -> Option<u64> {
+        match self {
+            SwpKind::MigrationRead { pfn }
+            | SwpKind::MigrationReadExclusive { pfn }
+            | SwpKind::MigrationWrite { pfn } => Some(pfn),
+            _ => None,
+        }
+    }
+}
+
 impl SwpEntry {
     /// swp_entry(): build an entry, truncating the offset to SWP_OFFSET_MASK like the kernel.
     pub const fn new(typ: u32, offset: u64) -> Self {
