@@ -295,8 +295,10 @@ impl Kernel {
     }
 
     /// move_pages_and_store_status(): migrate the queued run `[start, i)` to `node`; its
-    /// status becomes the node, or, if some did not move, the count of pages not moved
-    /// (with the ones not tried yet) is returned and no status is written.
+    /// status becomes the node, or, if some did not move, the count of pages not moved plus
+    /// `nr - i - 1` is returned and no status is written. That count is 5.19's, one short:
+    /// the page at `i` was not tried either, and at the end of the array (`i == nr`) the
+    /// C int arithmetic takes one off the failures (6.18 adds `nr - i`).
     fn move_pages_and_store_status(
         &mut self,
         tid: Tid,
@@ -312,7 +314,8 @@ impl Kernel {
         self.putback_movable_pages(left);
         let failed = r?;
         if failed > 0 {
-            return Ok(failed + nr - i - 1);
+            let err = (failed as i32).wrapping_add(nr.wrapping_sub(i).wrapping_sub(1) as i32);
+            return Ok(err as u32 as u64);
         }
         self.store_status(tid, status, start, node as i32, i - start)?;
         Ok(0)
@@ -595,7 +598,21 @@ impl Kernel {
         }
     }
 
-    /// The node of the frame mapped at `addr` (page_to_nid()), for `model.page(addr).node`.
+    /// Is `pfn` a page of the folio under migration (for the invariant that no migration
+    /// entry outlives its migration)?
+    pub(crate) fn under_migration(&self, pfn: Option<Pfn>) -> bool {
+        pfn.is_some_and(|p| self.numa.pending.is_some_and(|m| m.covers(self, p)))
+    }
+
+    /// The references a migration under way holds on `pfn`: the source's isolation
+    /// reference and the destination's allocation reference, on their heads.
+    pub(crate) fn migration_refs(&self, pfn: Pfn) -> i32 {
+        self.numa
+            .pending
+            .map_or(0, |m| i32::from(m.src.pfn() == pfn) + i32::from(m.dst.pfn() == pfn))
+    }
+
+    /// page_to_nid() of a frame, for `model.page(addr).node`.
     pub fn page_to_nid(&self, pfn: Pfn) -> usize {
         self.pages.pfn_to_nid(pfn)
     }
