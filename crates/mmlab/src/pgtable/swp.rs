@@ -92,6 +92,17 @@ impl SwpKind {
         self.migration_pfn().is_some()
     }
 
+    /// The same kind of migration entry for another frame (the entry of one 4 KiB piece of a
+    /// PMD migration entry); other kinds are returned as they are.
+    pub fn with_migration_pfn(self, pfn: u64) -> SwpKind {
+        match self {
+            SwpKind::MigrationRead { .. } => SwpKind::MigrationRead { pfn },
+            SwpKind::MigrationReadExclusive { .. } => SwpKind::MigrationReadExclusive { pfn },
+            SwpKind::MigrationWrite { .. } => SwpKind::MigrationWrite { pfn },
+            other => other,
+        }
+    }
+
     /// pfn_swap_entry_to_page() of a migration entry: the frame under migration.
     pub fn migration_pfn(self) -> Option<u64> {
         match self {
