@@ -55,7 +55,10 @@ pub enum ModelProbe {
     },
     /// Begin migrating the folio mapped at the address to a node, leaving its migration
     /// entries in place; returns 0 or the errno that stopped it.
-    MigrateBegin { addr: u64, node: u64 },
+    MigrateBegin {
+        addr: u64,
+        node: u64,
+    },
     /// Finish the migration begun; returns 0 or the errno that undid it.
     MigrateEnd,
 }

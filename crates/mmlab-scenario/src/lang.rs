@@ -303,12 +303,7 @@ static OTHER_CALLS: &[CallSpec] = &[
         (2, 2),
         Returns::Num(Dec),
     ),
-    call(
-        "model.migrate_begin",
-        ModelProbe,
-        (2, 2),
-        Returns::Num(Dec),
-    ),
+    call("model.migrate_begin", ModelProbe, (2, 2), Returns::Num(Dec)),
     call("model.migrate_end", ModelProbe, (0, 0), Returns::Num(Dec)),
 ];
 

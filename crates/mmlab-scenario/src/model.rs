@@ -23,7 +23,9 @@ pub const MAX_NODES: usize = 8;
 /// 4 MiB each.
 pub fn check_numa(n: usize, memory: u64) -> Result<usize, String> {
     if !(1..=MAX_NODES).contains(&n) {
-        return Err(format!("numa {n}: a scenario has 1 to {MAX_NODES} NUMA nodes"));
+        return Err(format!(
+            "numa {n}: a scenario has 1 to {MAX_NODES} NUMA nodes"
+        ));
     }
     if memory / (n as u64) < 4 << 20 {
         return Err(format!(

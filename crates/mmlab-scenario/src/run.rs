@@ -284,15 +284,19 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         arch: sc.arch.clone(),
         // Only the model has the other architectures' codecs: an `arch` line makes the
         // scenario model-only, as a `feature` line does.
-        model_only: sc.model_only.clone().or_else(|| {
-            sc.arch.as_ref().map(|a| {
-                format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+        model_only: sc
+            .model_only
+            .clone()
+            .or_else(|| {
+                sc.arch.as_ref().map(|a| {
+                    format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+                })
             })
-        }).or_else(|| {
-            sc.numa.filter(|&n| n > 1).map(|n| {
-                format!("numa {n}: this host has one NUMA node")
-            })
-        }),
+            .or_else(|| {
+                sc.numa
+                    .filter(|&n| n > 1)
+                    .map(|n| format!("numa {n}: this host has one NUMA node"))
+            }),
         uses_model_probe: first_model_probe(&sc.body),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),

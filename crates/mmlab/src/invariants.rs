@@ -122,6 +122,10 @@ pub enum Rule {
     Refcount,
     /// An allocated data frame holds a reference: one at zero belongs to the buddy allocator.
     AllocatedHoldsReference,
+    /// Each NUMA node's free lists hold only free frames of its own span, and its free count
+    /// is its never-used frames plus those lists: page_to_nid() of a frame, and so the node
+    /// a folio is reported on and freed to, is the node whose memory it is.
+    FramesOnTheirNode,
     /// An unreferenced hugetlb page is in the free pool: else the pool loses it.
     FreeHugetlbPageInPool,
     /// page->private holds a swap entry only while the page is in the swap cache, and a free
@@ -159,6 +163,11 @@ impl Rule {
         } else {
             Err(self.broken(message()))
         }
+    }
+
+    /// Ok unless `seen` names what breaks the rule.
+    fn check_with(self, seen: Option<String>) -> Result<(), Violation> {
+        seen.map_or(Ok(()), |m| Err(self.broken(m)))
     }
 
     /// The violation of this rule, with what was seen.
@@ -296,6 +305,7 @@ impl Kernel {
         let cached = self.page_cache_refs();
         let frames = self.check_frames(&census, &cached)?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
+        Rule::FramesOnTheirNode.check_with(self.pages.misplaced_free_frame())?;
         self.vmstat_matches_pages()?;
         self.deferred_split_holds_thps()?;
         self.lru_lists_match_flags()?;

@@ -1,8 +1,8 @@
 //! A CPU's user-mode loads and stores: the TLB, the page walk and, when they fail,
 //! arch/x86/mm/fault.c's do_user_addr_fault() into handle_mm_fault().
 
-use crate::hw::{mmu::Walk, TlbEntry, PAGE_SIZE};
 use crate::errno::{Errno, SysResult};
+use crate::hw::{mmu::Walk, TlbEntry, PAGE_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};

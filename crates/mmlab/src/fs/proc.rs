@@ -544,7 +544,8 @@ impl<'k> MmWalk<&'k Kernel> for PagemapWalk<'_> {
                 if let Some(pfn) = kind.migration_pfn() {
                     for (i, _) in (addr..next).step_by(PAGE_SIZE as usize).enumerate() {
                         let piece = kind.with_migration_pfn(pfn + ((addr >> 12) & 511) + i as u64);
-                        self.out.push(k.pte_to_pagemap_entry(self.vma, PteKind::Swp(piece, bits)));
+                        self.out
+                            .push(k.pte_to_pagemap_entry(self.vma, PteKind::Swp(piece, bits)));
                     }
                 } else {
                     fill(self.out, soft_dirty);
@@ -655,7 +656,13 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
         let locked = self.vma.flags & VM_LOCKED != 0;
         match e {
             PteKind::Present(p) if !p.special() => {
-                k.smaps_account(self.s, p.pfn(), false, (p.young(), p.dirty(), false), locked);
+                k.smaps_account(
+                    self.s,
+                    p.pfn(),
+                    false,
+                    (p.young(), p.dirty(), false),
+                    locked,
+                );
             }
             // smaps_pte_entry(): a swap entry counts in Swap, and in SwapPss shared by the
             // PTEs naming its slot (swp_swapcount()).

@@ -709,10 +709,15 @@ impl Kernel {
                 SwpKind::Swap { .. } | SwpKind::Hwpoison { .. } | SwpKind::SwapinError { .. },
                 _,
             ) if !details.even_cows => return,
+            // A migration entry's page is anonymous (the model migrates no other): COWs only.
+            PteKind::Swp(kind, _) if kind.is_migration() && !details.even_cows => return,
             PteKind::Swp(kind, _) => {
                 if let SwpKind::Swap { typ, offset } = kind {
                     self.mms[w.mm].rss_swapents -= 1;
                     self.free_swap_and_cache(crate::pgtable::swp::SwpEntry::new(typ, offset));
+                }
+                if kind.is_migration() {
+                    self.mms[w.mm].rss_anon -= 1;
                 }
                 let raw = table::get(&self.phys, slot);
                 (raw, raw.swp_uffd_wp_any())
@@ -845,7 +850,11 @@ impl MmWalk for ZapWalk<'_> {
                 PmdAction::Done
             }
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
-            // No PMD migration entries exist without migration.
+            // zap_huge_pmd() of a PMD migration entry (of an anonymous THP: COWs only).
+            PmdKind::Swp(kind, _) if kind.is_migration() && self.details.even_cows => {
+                k.zap_pmd_migration_entry(self.mm, addr & !(PMD_SIZE - 1), slot);
+                PmdAction::Done
+            }
             PmdKind::Swp(..) => PmdAction::Done,
         })
     }

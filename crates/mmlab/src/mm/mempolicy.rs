@@ -254,7 +254,9 @@ impl Kernel {
         }
         let n = maxnode.min(MAX_NUMNODES);
         Ok(UserNodes {
-            low: (0..n.min(64)).filter(|&i| bit(i)).fold(0, |m, i| m | 1 << i),
+            low: (0..n.min(64))
+                .filter(|&i| bit(i))
+                .fold(0, |m, i| m | 1 << i),
             any: (0..n).any(bit),
         })
     }
@@ -323,7 +325,13 @@ impl Kernel {
     }
 
     /// set_mempolicy(2): the calling thread's policy for allocations outside VMAs with one.
-    pub fn set_mempolicy(&mut self, tid: Tid, mode: u64, nmask: u64, maxnode: u64) -> SysResult<u64> {
+    pub fn set_mempolicy(
+        &mut self,
+        tid: Tid,
+        mode: u64,
+        nmask: u64,
+        maxnode: u64,
+    ) -> SysResult<u64> {
         self.enter(tid)?;
         Self::sanitize_mpol_flags(mode)?;
         let nodes = self.get_nodes(tid, nmask, maxnode)?;
@@ -406,7 +414,13 @@ impl Kernel {
     /// copy_nodes_to_user(): `maxnode - 1` bits rounded up to longs; past the kernel's own
     /// mask (one long for the model's nodes) the rest is cleared, up to a page (EINVAL
     /// beyond).
-    fn copy_nodes_to_user(&mut self, tid: Tid, mask: u64, maxnode: u64, nodes: NodeMask) -> SysResult<()> {
+    fn copy_nodes_to_user(
+        &mut self,
+        tid: Tid,
+        mask: u64,
+        maxnode: u64,
+        nodes: NodeMask,
+    ) -> SysResult<()> {
         let copy = maxnode.wrapping_sub(1).div_ceil(64) * 8;
         let nbytes = 8;
         let mut bytes = nodes.to_le_bytes().to_vec();
@@ -595,7 +609,9 @@ impl Kernel {
                         if !moving {
                             return Err(Errno::EIO);
                         }
-                        if !vma_migratable(vma) || self.migrate_page_add(f.pfn(), list, flags).is_err() {
+                        if !vma_migratable(vma)
+                            || self.migrate_page_add(f.pfn(), list, flags).is_err()
+                        {
                             return Ok(true);
                         }
                     }
@@ -736,7 +752,10 @@ impl Kernel {
     /// migrate_to_node(): every page of the address space on `source` goes to `dest`.
     fn migrate_to_node(&mut self, mm: MmId, source: usize, dest: usize) -> SysResult<u64> {
         let mut list = Vec::new();
-        let (lo, hi) = match (self.mms[mm].vmas.iter().next(), self.mms[mm].vmas.iter().last()) {
+        let (lo, hi) = match (
+            self.mms[mm].vmas.iter().next(),
+            self.mms[mm].vmas.iter().last(),
+        ) {
             (Some(a), Some(b)) => (a.start, b.end),
             _ => return Ok(0),
         };
@@ -783,13 +802,21 @@ mod tests {
         assert_eq!(nth_node(0b1010, 2), None);
         assert_eq!(next_node_in(1, 0b1010), 3);
         assert_eq!(next_node_in(3, 0b1010), 1, "wraps");
-        assert_eq!(next_node_in(1023, 0b1), 0, "il_prev starts at MAX_NUMNODES - 1");
+        assert_eq!(
+            next_node_in(1023, 0b1),
+            0,
+            "il_prev starts at MAX_NUMNODES - 1"
+        );
         // [0,1] -> [2,3]: 0 -> 2, 1 -> 3; a node outside `from` stays.
         assert_eq!(node_remap(0, 0b11, 0b1100), 2);
         assert_eq!(node_remap(1, 0b11, 0b1100), 3);
         assert_eq!(node_remap(2, 0b11, 0b1100), 2);
         // Relative nodes: bit 1 of the user's mask is the second online node.
         assert_eq!(relative_nodemask(0b10, 0b1100), 0b1000);
-        assert_eq!(relative_nodemask(0b100, 0b11), 0b01, "folded modulo the weight");
+        assert_eq!(
+            relative_nodemask(0b100, 0b11),
+            0b01,
+            "folded modulo the weight"
+        );
     }
 }

@@ -141,7 +141,14 @@ impl Kernel {
 
     /// do_pages_stat(): each page's node, in chunks of 16 (DO_PAGES_STAT_CHUNK_NR); EFAULT if
     /// a chunk of the arrays cannot be read or written.
-    fn do_pages_stat(&mut self, tid: Tid, mm: MmId, nr: u64, pages: u64, status: u64) -> SysResult<u64> {
+    fn do_pages_stat(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        nr: u64,
+        pages: u64,
+        status: u64,
+    ) -> SysResult<u64> {
         const CHUNK: u64 = 16;
         let mut done = 0;
         while done < nr {
@@ -175,7 +182,14 @@ impl Kernel {
     }
 
     /// store_status(): `value` into `nr` ints of the status array from index `start`.
-    fn store_status(&mut self, tid: Tid, status: u64, start: u64, value: i32, nr: u64) -> SysResult<()> {
+    fn store_status(
+        &mut self,
+        tid: Tid,
+        status: u64,
+        start: u64,
+        value: i32,
+        nr: u64,
+    ) -> SysResult<()> {
         let bytes: Vec<u8> = (0..nr).flat_map(|_| value.to_le_bytes()).collect();
         self.put_user_bytes(tid, status + start * 4, &bytes)
     }
@@ -218,7 +232,13 @@ impl Kernel {
                         start = i;
                     }
                     Some(c) if c != node => {
-                        let r = self.move_pages_and_store_status(tid, c, &mut list, status, (start, i, nr))?;
+                        let r = self.move_pages_and_store_status(
+                            tid,
+                            c,
+                            &mut list,
+                            status,
+                            (start, i, nr),
+                        )?;
                         if r != 0 {
                             return Ok(Some(r));
                         }
@@ -227,13 +247,20 @@ impl Kernel {
                     }
                     Some(_) => {}
                 }
-                match self.add_page_for_migration(mm, addr, node, &mut list, flags & MPOL_MF_MOVE_ALL != 0) {
+                match self.add_page_for_migration(
+                    mm,
+                    addr,
+                    node,
+                    &mut list,
+                    flags & MPOL_MF_MOVE_ALL != 0,
+                ) {
                     Ok(true) => return Ok(None),
                     // Already on the node: its status is the node.
                     Ok(false) => self.store_status(tid, status, i, node as i32, 1)?,
                     Err(e) => self.store_status(tid, status, i, -e.code(), 1)?,
                 }
-                let r = self.move_pages_and_store_status(tid, node, &mut list, status, (start, i, nr))?;
+                let r =
+                    self.move_pages_and_store_status(tid, node, &mut list, status, (start, i, nr))?;
                 current = None;
                 Ok((r != 0).then_some(r))
             })();
@@ -410,7 +437,9 @@ impl Kernel {
         {
             return Err(Errno::EBUSY);
         }
-        let dst = self.migration_target_folio(src, target).ok_or(Errno::ENOMEM)?;
+        let dst = self
+            .migration_target_folio(src, target)
+            .ok_or(Errno::ENOMEM)?;
         let was_mapped = self.pages.folio_mapcount(src) > 0;
         if was_mapped && !self.try_to_migrate(src, false) {
             self.remove_migration_ptes(src, src);
@@ -520,10 +549,7 @@ impl Kernel {
     /// cannot sleep and retry (a kernel-mode one here) is SIGBUS; an entry no migration is
     /// under way for (never left by the model) too.
     pub(crate) fn migration_entry_wait(&mut self, pfn: u64, flags: FaultFlags) -> VmFault {
-        let under_way = self
-            .numa
-            .pending
-            .is_some_and(|m| m.covers(self, Pfn(pfn)));
+        let under_way = self.numa.pending.is_some_and(|m| m.covers(self, Pfn(pfn)));
         if !under_way || !flags.contains(FaultFlags::USER | FaultFlags::ALLOW_RETRY) {
             return VmFault::SIGBUS;
         }
@@ -607,34 +633,47 @@ impl Kernel {
     /// The references a migration under way holds on `pfn`: the source's isolation
     /// reference and the destination's allocation reference, on their heads.
     pub(crate) fn migration_refs(&self, pfn: Pfn) -> i32 {
-        self.numa
-            .pending
-            .map_or(0, |m| i32::from(m.src.pfn() == pfn) + i32::from(m.dst.pfn() == pfn))
+        self.numa.pending.map_or(0, |m| {
+            i32::from(m.src.pfn() == pfn) + i32::from(m.dst.pfn() == pfn)
+        })
     }
 
     /// page_to_nid() of a frame, for `model.page(addr).node`.
     pub fn page_to_nid(&self, pfn: Pfn) -> usize {
         self.pages.pfn_to_nid(pfn)
     }
-
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, Profile};
     use crate::hw::PAGE_SIZE;
     use crate::pgtable::swp::SwpKind;
     use crate::uapi::*;
 
     fn two_nodes() -> (Kernel, Tid, u64) {
-        let mut cfg = Config::default();
-        cfg.memory_bytes = 64 << 20;
-        cfg.nr_nodes = 2;
+        two_nodes_with(Profile::Linux519)
+    }
+
+    fn two_nodes_with(profile: Profile) -> (Kernel, Tid, u64) {
+        let cfg = Config {
+            memory_bytes: 64 << 20,
+            nr_nodes: 2,
+            ..Config::new(profile)
+        };
         let mut k = Kernel::new(cfg);
         let t = k.spawn_process(0).unwrap();
         let p = k
-            .mmap(t, 0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .mmap(
+                t,
+                0,
+                4 * PAGE_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
             .unwrap();
         (k, t, p)
     }
@@ -679,12 +718,23 @@ mod tests {
         // A FOLL_PIN reference, as pin_user_pages() takes it on a small folio.
         k.pages
             .folio_ref_add(Folio(pfn), crate::mm::gup::GUP_PIN_COUNTING_BIAS);
-        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), Errno::EAGAIN.code() as u64);
-        assert_eq!(k.pte_at(t, p).unwrap(), pte, "the PTE is left exactly as it was");
+        assert_eq!(
+            k.migrate_begin(t, p, 1).unwrap(),
+            Errno::EAGAIN.code() as u64
+        );
+        assert_eq!(
+            k.pte_at(t, p).unwrap(),
+            pte,
+            "the PTE is left exactly as it was"
+        );
         assert!(k.page_at(t, p).unwrap().unwrap().1.anon_exclusive());
         k.pages
             .folio_ref_add(Folio(pfn), -crate::mm::gup::GUP_PIN_COUNTING_BIAS);
-        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0, "unpinned, it migrates");
+        assert_eq!(
+            k.migrate_begin(t, p, 1).unwrap(),
+            0,
+            "unpinned, it migrates"
+        );
         assert_eq!(k.migrate_end(), 0);
     }
 
@@ -701,6 +751,40 @@ mod tests {
         assert_eq!(k.migrate_end(), 0);
         let pte = k.pte_at(t, p).unwrap();
         assert!(pte.write() && !pte.young() && !pte.dirty());
-        assert_eq!(k.migrate_end(), Errno::ENOENT.code() as u64, "nothing under way");
+        assert_eq!(
+            k.migrate_end(),
+            Errno::ENOENT.code() as u64,
+            "nothing under way"
+        );
+    }
+
+    #[test]
+    fn a_pinned_page_refused_early_in_5_19_is_unmapped_and_remapped_in_5_18() {
+        for (profile, untouched) in [(Profile::Linux519, true), (Profile::Linux518, false)] {
+            let (mut k, t, p) = two_nodes_with(profile);
+            k.store(t, p, 1).unwrap();
+            let (pfn, _) = k.page_at(t, p).unwrap().unwrap();
+            let before = k.pte_at(t, p).unwrap();
+            assert!(before.young());
+            k.pages
+                .folio_ref_add(Folio(pfn), crate::mm::gup::GUP_PIN_COUNTING_BIAS);
+            // 5.19: try_to_migrate() stops at the pinned exclusive page, the PTE untouched.
+            // 5.18: the entry goes in, folio_migrate_mapping() sees the pin's references and
+            // the entry becomes a PTE again, old.
+            let r = k.migrate_begin(t, p, 1).unwrap();
+            let r = if r == 0 { k.migrate_end() } else { r };
+            assert_eq!(r, Errno::EAGAIN.code() as u64, "{profile:?}");
+            let after = k.pte_at(t, p).unwrap();
+            assert_eq!(
+                after == before,
+                untouched,
+                "{profile:?}: {before:?} -> {after:?}"
+            );
+            assert_eq!(after.pfn(), pfn);
+            assert_eq!(after.young(), untouched);
+            k.pages
+                .folio_ref_add(Folio(pfn), -crate::mm::gup::GUP_PIN_COUNTING_BIAS);
+            k.check_invariants().unwrap();
+        }
     }
 }

@@ -647,12 +647,16 @@ impl Kernel {
         } else {
             self.rmap.anon_vmas.get(&av).map_or(av, |a| a.root)
         };
-        let p = self.pages.page_mut(pfn);
-        if !p.test(PageFlags::ANON) {
-            p.flags |= PageFlags::ANON;
-            p.mapping = av;
-            p.index = vma.linear_page_index(addr);
+        // PageAnon() is the folio's: a THP's subpage (its migration's return) finds its head
+        // anonymous already, and keeps its tail links.
+        let f = self.pages.folio(pfn);
+        if !self.pages.folio_test(f, PageFlags::ANON) {
+            let head = self.pages.page_mut(f.pfn());
+            head.flags |= PageFlags::ANON;
+            head.mapping = av;
+            head.index = vma.linear_page_index(addr);
         }
+        let p = self.pages.page_mut(pfn);
         p.mapcount += 1;
         let mapcount = p.mapcount;
         if exclusive {
@@ -668,7 +672,13 @@ impl Kernel {
 
     /// remove_migration_pte() for one entry: `src`'s page in it becomes the page at the same
     /// offset of `dst`.
-    fn remove_migration_pte(&mut self, vma: &Vma, addr: u64, slot: PteSlot, (src, dst): (Folio, Folio)) {
+    fn remove_migration_pte(
+        &mut self,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        (src, dst): (Folio, Folio),
+    ) {
         let PteKind::Swp(kind, bits) = table::get(&self.phys, slot).kind() else {
             return;
         };

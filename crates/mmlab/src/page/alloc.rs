@@ -299,6 +299,29 @@ impl PageAlloc {
             .flat_map(|n| (n.start_pfn..n.next_fresh).map(Pfn))
     }
 
+    /// The first free-list entry outside its node's span or not free, or a node whose free
+    /// count does not add up, for the invariant checker.
+    pub fn misplaced_free_frame(&self) -> Option<String> {
+        for (nid, n) in self.nodes.iter().enumerate() {
+            let blocks = n.free_blocks.iter().flat_map(|b| b.range(HPAGE_NR));
+            let singles = n.free.iter().map(|&p| Pfn(p as u64));
+            if let Some(p) = singles.clone().chain(blocks).find(|&p| {
+                p.0 < n.start_pfn || p.0 >= n.next_fresh || !self.page(p).test(PageFlags::BUDDY)
+            }) {
+                return Some(format!("node {nid} lists {p:?} as free"));
+            }
+            let listed = n.free.len() as u64 + n.free_blocks.len() as u64 * HPAGE_NR;
+            if n.nr_free != listed + (n.end_pfn - n.next_fresh) {
+                return Some(format!(
+                    "node {nid}: nr_free {} vs {listed} listed and {} fresh",
+                    n.nr_free,
+                    n.end_pfn - n.next_fresh
+                ));
+            }
+        }
+        None
+    }
+
     /// Host bytes the struct pages and free lists take.
     pub fn host_bytes(&self) -> usize {
         self.pages.len() * std::mem::size_of::<Page>()
@@ -340,7 +363,11 @@ mod tests {
         assert_eq!(a.add_compound_mapcount(head, 2), 2);
         assert_eq!(a.compound_mapcount(head), 2);
         a.free_block(head, HPAGE_ORDER);
-        assert_eq!(a.rmqueue(HPAGE_ORDER, 0), Some(head), "the block stays whole");
+        assert_eq!(
+            a.rmqueue(HPAGE_ORDER, 0),
+            Some(head),
+            "the block stays whole"
+        );
         assert_eq!(
             a.compound_order(head),
             0,
