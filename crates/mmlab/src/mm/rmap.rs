@@ -973,13 +973,7 @@ impl Kernel {
             table::set(&mut self.phys, slot, pte);
             return false;
         }
-        let kind = if pte.write() {
-            SwpKind::MigrationWrite { pfn: pfn.0 }
-        } else if exclusive {
-            SwpKind::MigrationReadExclusive { pfn: pfn.0 }
-        } else {
-            SwpKind::MigrationRead { pfn: pfn.0 }
-        };
+        let kind = SwpKind::migration(pfn.0, pte.write(), exclusive);
         let bits = SwpPteBits {
             soft_dirty: pte.soft_dirty(),
             uffd_wp: pte.uffd_wp(),
@@ -1011,13 +1005,7 @@ impl Kernel {
         if !self.page_try_share_anon_rmap(head) {
             return false;
         }
-        let kind = if pmd.write() {
-            SwpKind::MigrationWrite { pfn: head.0 }
-        } else if exclusive {
-            SwpKind::MigrationReadExclusive { pfn: head.0 }
-        } else {
-            SwpKind::MigrationRead { pfn: head.0 }
-        };
+        let kind = SwpKind::migration(head.0, pmd.write(), exclusive);
         let bits = SwpPteBits {
             soft_dirty: pmd.soft_dirty(),
             uffd_wp: pmd.uffd_wp(),

@@ -92,6 +92,19 @@ impl SwpKind {
         self.migration_pfn().is_some()
     }
 
+    /// make_writable_migration_entry() / make_readable_exclusive_migration_entry() /
+    /// make_readable_migration_entry(): the entry a mapping of `pfn` becomes, by whether it was
+    /// writable and the page exclusive.
+    pub fn migration(pfn: u64, writable: bool, exclusive: bool) -> SwpKind {
+        if writable {
+            SwpKind::MigrationWrite { pfn }
+        } else if exclusive {
+            SwpKind::MigrationReadExclusive { pfn }
+        } else {
+            SwpKind::MigrationRead { pfn }
+        }
+    }
+
     /// The same kind of migration entry for another frame (the entry of one 4 KiB piece of a
     /// PMD migration entry); other kinds are returned as they are.
     pub fn with_migration_pfn(self, pfn: u64) -> SwpKind {
