@@ -1,7 +1,6 @@
 //! A CPU's user-mode loads and stores: the TLB, the page walk and, when they fail,
 //! arch/x86/mm/fault.c's do_user_addr_fault() into handle_mm_fault().
 
-use crate::errno::{Errno, SysResult};
 use crate::hw::{mmu::Walk, TlbEntry, PAGE_SIZE};
 use crate::kernel::Kernel;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
@@ -180,20 +179,6 @@ impl Kernel {
             done += n;
         }
         Ok(())
-    }
-
-    /// copy_from_user() of `len` bytes at `addr` of `tid`'s memory: kernel-mode reads that
-    /// may fault pages in; EFAULT where a page cannot be read.
-    pub(crate) fn copy_from_user(&mut self, tid: Tid, addr: u64, len: usize) -> SysResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(len);
-        while out.len() < len {
-            let a = addr.checked_add(out.len() as u64).ok_or(Errno::EFAULT)?;
-            let off = (a & (PAGE_SIZE - 1)) as usize;
-            let n = (PAGE_SIZE as usize - off).min(len - out.len());
-            let pfn = self.translate_user(tid, a).map_err(|_| Errno::EFAULT)?;
-            out.extend((0..n).map(|i| self.phys.load(pfn, off + i)));
-        }
-        Ok(out)
     }
 
     /// A one-byte user load.

@@ -247,7 +247,7 @@ impl Kernel {
         if maxnode > PAGE_SIZE * 8 {
             return Err(Errno::EINVAL);
         }
-        let bytes = self.copy_from_user(tid, nmask, (maxnode.div_ceil(64) * 8) as usize)?;
+        let bytes = self.get_user_bytes(tid, nmask, (maxnode.div_ceil(64) * 8) as usize)?;
         let bit = |i: u64| bytes[(i / 8) as usize] >> (i % 8) & 1 != 0;
         if (MAX_NUMNODES..maxnode).any(bit) {
             return Err(Errno::EINVAL);
@@ -433,6 +433,17 @@ impl Kernel {
             bytes.truncate(copy as usize);
         }
         self.put_user_bytes(tid, mask, &bytes)
+    }
+
+    /// copy_from_user() of exactly `len` bytes, as a syscall needs them: EFAULT if any page
+    /// cannot be read.
+    pub(crate) fn get_user_bytes(&mut self, tid: Tid, addr: u64, len: usize) -> SysResult<Vec<u8>> {
+        let mut out = Vec::with_capacity(len);
+        self.copy_from_user(tid, addr, &mut out, len as u64);
+        if out.len() < len {
+            return Err(Errno::EFAULT);
+        }
+        Ok(out)
     }
 
     /// copy_to_user() as a syscall fails it: EFAULT.

@@ -174,7 +174,7 @@ impl Kernel {
 
     /// `n` longs from user memory (copy_from_user / get_user); EFAULT if they cannot be read.
     fn get_user_u64s(&mut self, tid: Tid, addr: u64, n: u64) -> SysResult<Vec<u64>> {
-        let bytes = self.copy_from_user(tid, addr, (n * 8) as usize)?;
+        let bytes = self.get_user_bytes(tid, addr, (n * 8) as usize)?;
         Ok(bytes
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
@@ -215,7 +215,7 @@ impl Kernel {
             let step = (|| -> SysResult<Option<u64>> {
                 let addr = self.get_user_u64s(tid, pages + i * 8, 1)?[0];
                 let node = i32::from_le_bytes(
-                    self.copy_from_user(tid, nodes + i * 4, 4)?
+                    self.get_user_bytes(tid, nodes + i * 4, 4)?
                         .try_into()
                         .expect("4 bytes"),
                 );
