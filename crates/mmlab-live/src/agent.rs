@@ -458,9 +458,15 @@ fn syscall(chan: RawFd, r: &Request) -> Option<Reply> {
             ArgSlot::Fd => scenario_fd(r[3 + i]),
             ArgSlot::Str => {
                 let len = (r[3 + i] as usize).min(proto::MAX_NAME);
+                // An empty string has no bytes to wait for: recv() of 0 bytes with MSG_WAITALL
+                // on a stream socket would wait for one (sock_rcvlowat() is 1).
                 // SAFETY: reads into a stack buffer that keeps a terminating NUL.
-                let got =
-                    unsafe { libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL) };
+                let got = match len {
+                    0 => 0,
+                    _ => unsafe {
+                        libc::recv(chan, text.as_mut_ptr().cast(), len, libc::MSG_WAITALL)
+                    },
+                };
                 if got != len as isize {
                     return None;
                 }

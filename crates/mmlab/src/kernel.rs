@@ -34,6 +34,8 @@ pub struct Kernel {
     /// The scenario's directory (open(2) by path) and the disk filesystem's block device.
     pub(crate) dir: crate::fs::namei::ScenarioDir,
     pub(crate) bdev: crate::fs::diskfs::BlockDevice,
+    /// The periodic writeback's clock (bdi_writeback's last_old_flush).
+    pub(crate) wb: crate::mm::page_writeback::Writeback,
     /// The current task's task work: the inodes whose last file reference fput() dropped in
     /// this syscall; ____fput() releases them on the way back to user space.
     pub(crate) task_work: Vec<crate::fs::inode::Ino>,
@@ -74,6 +76,8 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// SWP_FS_OPS requests in flight (->swap_rw()) and their counters.
+    pub swap_fs_io: crate::mm::page_io::SwapFsIo,
     /// NUMA: the allocation in progress's node order, and the migration under way.
     pub(crate) numa: crate::mm::mempolicy::Numa,
 }
@@ -100,6 +104,7 @@ impl Kernel {
             files: Slab::new(),
             dir: Default::default(),
             bdev: Default::default(),
+            wb: Default::default(),
             task_work: Vec::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,
@@ -120,6 +125,7 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            swap_fs_io: Default::default(),
             numa: Default::default(),
             cfg,
         };

@@ -16,6 +16,9 @@ pub enum Kthread {
     Khugepaged,
     /// mm/vmscan.c's kswapd() of the one node.
     Kswapd,
+    /// fs/fs-writeback.c's wb_workfn() on the "writeback" workqueue: the periodic flush of
+    /// the disk filesystem's dirty inodes.
+    Writeback,
 }
 
 impl Kthread {
@@ -24,6 +27,7 @@ impl Kthread {
         match self {
             Kthread::Khugepaged => "khugepaged",
             Kthread::Kswapd => "kswapd0",
+            Kthread::Writeback => "writeback",
         }
     }
 }
@@ -41,7 +45,7 @@ impl Kthreads {
     /// initcall).
     pub fn boot() -> Kthreads {
         Kthreads {
-            running: vec![Kthread::Khugepaged, Kthread::Kswapd],
+            running: vec![Kthread::Khugepaged, Kthread::Kswapd, Kthread::Writeback],
         }
     }
 
@@ -103,6 +107,7 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_due(),
             Kthread::Kswapd => self.kswapd_due(),
+            Kthread::Writeback => self.wb_due(),
         }
     }
 
@@ -115,6 +120,7 @@ impl Kernel {
         match t {
             Kthread::Khugepaged => self.khugepaged_run(),
             Kthread::Kswapd => self.kswapd_run(),
+            Kthread::Writeback => self.wb_workfn(),
         }
     }
 }

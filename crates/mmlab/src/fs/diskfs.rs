@@ -282,6 +282,7 @@ impl Kernel {
                 self.phys
                     .fill(pfn, (at % PAGE_SIZE) as usize, n as usize, 0);
                 self.set_page_dirty(pfn);
+                self.mark_inode_dirty(ino);
             }
             at += n;
         }

@@ -22,6 +22,9 @@ pub struct Inode {
     pub mode: u64,
     /// i_nlink: the names the file has (0 for a memfd and an unlinked file).
     pub nlink: u32,
+    /// dirtied_when: when the inode's first page since its last writeback was dirtied (ns),
+    /// None while it is clean (the disk filesystem's; tmpfs does not account dirty pages).
+    pub dirtied_when: Option<u64>,
     /// The memfd name (None for the "dev/zero" file behind shared anonymous memory).
     pub name: Option<String>,
     /// The F_SEAL_* seals (shmem_inode_info / hugetlbfs_inode_info ->seals).
@@ -65,6 +68,7 @@ impl Inode {
             // shmem_file_setup(): S_IFREG | S_IRWXUGO, and clear_nlink() (it is unlinked).
             mode: crate::uapi::fcntl::S_IFREG | 0o777,
             nlink: 0,
+            dirtied_when: None,
             name,
             seals: F_SEAL_SEAL,
             i_mapping: AddressSpace::new(a_ops),

@@ -471,6 +471,9 @@ impl Kernel {
                 .lruvec
                 .nr_pages(crate::page::lru::LruList::Unevictable)),
             "Mlocked" => kb(self.vmstat.nr_mlock),
+            "Dirty" => kb(self.nr_file_dirty()),
+            // The simulated block device completes each write at once: none is in flight.
+            "Writeback" => 0,
             _ => return None,
         })
     }
@@ -496,6 +499,8 @@ pub const MEMINFO_NAMES: &[&str] = &[
     "SwapCached",
     "Unevictable",
     "Mlocked",
+    "Dirty",
+    "Writeback",
 ];
 
 /// pagemap_pmd_range() / pagemap_pte_hole() / pagemap_hugetlb_range() for one VMA.

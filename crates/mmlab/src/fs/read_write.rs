@@ -342,6 +342,7 @@ impl Kernel {
             let f = self.pages.folio(pfn);
             self.pages.folio_set(f, crate::page::PageFlags::UPTODATE);
             self.set_page_dirty(pfn);
+            self.mark_inode_dirty(ino);
             if at + n > self.inodes[ino].i_size {
                 self.inodes[ino].i_size = at + n;
             }
