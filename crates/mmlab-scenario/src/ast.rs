@@ -17,6 +17,8 @@ pub struct Scenario {
     pub profile: Option<String>,
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
+    /// `numa N`: NUMA nodes (model only when more than one).
+    pub numa: Option<usize>,
     /// `fault-around-bytes N`.
     pub fault_around_bytes: Option<u64>,
     /// `hugepages N`: the 2 MiB hugetlb pool the scenario needs (nr_hugepages).

@@ -87,6 +87,14 @@ pub enum ModelProbe {
     DamonNrAccesses(u64, u64),
     /// The aggregation intervals kdamond K's context completed.
     DamonAggregations(u64),
+    /// Begin migrating the folio mapped at the address to a node, leaving its migration
+    /// entries in place; returns 0 or the errno that stopped it.
+    MigrateBegin {
+        addr: u64,
+        node: u64,
+    },
+    /// Finish the migration begun; returns 0 or the errno that undid it.
+    MigrateEnd,
 }
 
 /// What a model probe returns: a number, or named fields.
@@ -106,6 +114,8 @@ pub struct Setup {
     pub profile: Option<String>,
     pub memory: Option<u64>,
     pub cpus: Option<usize>,
+    /// `numa N`: NUMA nodes.
+    pub numa: Option<usize>,
     pub fault_around_bytes: Option<u64>,
     /// The 2 MiB hugetlb pool size (nr_hugepages) to set up before the scenario runs.
     pub hugepages: Option<u64>,

@@ -125,6 +125,10 @@ fn header(sc: &Scenario, file: &str) -> Result<usize, ParseError> {
         }
         cfg.cpus = c;
     }
+    if let Some(n) = sc.numa {
+        cfg.nr_nodes = crate::model::check_numa(n, sc.memory.unwrap_or(cfg.memory_bytes))
+            .map_err(|e| at("numa", e))?;
+    }
     if let Some(m) = sc.memory {
         if m < MIN_MEMORY || m % (2 << 20) != 0 || m > MAX_MEMORY {
             return Err(at(

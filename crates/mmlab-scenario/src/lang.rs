@@ -182,6 +182,7 @@ pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "active",
     "referenced",
     "swapbacked",
+    "node",
 ];
 
 pub static MODEL_PAGE: RecordKind = RecordKind {
@@ -355,6 +356,8 @@ static OTHER_CALLS: &[CallSpec] = &[
         (1, 1),
         Returns::Num(Dec),
     ),
+    call("model.migrate_begin", ModelProbe, (2, 2), Returns::Num(Dec)),
+    call("model.migrate_end", ModelProbe, (0, 0), Returns::Num(Dec)),
 ];
 
 /// Every call a scenario can make: the syscalls of the table, then the others.
@@ -432,6 +435,7 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "model.get_page"
         | "model.khugepaged_scan"
         | "model.khugepaged_collapse"
+        | "model.migrate_begin"
         | "model.swap_host_byte" => Some(0),
         _ => None,
     }

@@ -16,6 +16,26 @@ const THP_DIR: &str = "/sys/kernel/mm/transparent_hugepage";
 /// The most CPUs the model simulates (Kernel::new keeps 1 to 64 TLBs).
 pub const MAX_CPUS: usize = 64;
 
+/// The most NUMA nodes a scenario may ask for.
+pub const MAX_NODES: usize = 8;
+
+/// A `numa N` header's node count, if the model can split `memory` into N nodes of at least
+/// 4 MiB each.
+pub fn check_numa(n: usize, memory: u64) -> Result<usize, String> {
+    if !(1..=MAX_NODES).contains(&n) {
+        return Err(format!(
+            "numa {n}: a scenario has 1 to {MAX_NODES} NUMA nodes"
+        ));
+    }
+    if memory / (n as u64) < 4 << 20 {
+        return Err(format!(
+            "numa {n}: {} MiB of memory gives each node less than 4 MiB (raise `memory`)",
+            memory >> 20
+        ));
+    }
+    Ok(n)
+}
+
 /// Runs scenarios on the model; a fresh `Kernel` per scenario.
 pub struct ModelBackend {
     k: Option<Kernel>,
@@ -154,6 +174,9 @@ impl Backend for ModelBackend {
                 )));
             }
             cfg.cpus = c;
+        }
+        if let Some(n) = setup.numa {
+            cfg.nr_nodes = check_numa(n, cfg.memory_bytes).map_err(Skip)?;
         }
         if let Some(b) = setup.fault_around_bytes {
             cfg.set_fault_around_bytes(b).map_err(Skip)?;
@@ -500,8 +523,19 @@ impl Backend for ModelBackend {
                         "swapbacked",
                         k.folio_flag(pfn, PageFlags::SWAPBACKED) as u64,
                     ),
+                    ("node", k.page_to_nid(pfn) as u64),
                 ])),
             },
+            ModelProbe::MigrateBegin { addr, node } => k
+                .migrate_begin(t, *addr, *node)
+                .map(ProbeValue::Num)
+                .map_err(|e| e.to_string()),
+            ModelProbe::MigrateEnd => {
+                let r = k.migrate_end();
+                // The faults that waited on its entries retry now.
+                self.retry_woken();
+                Ok(ProbeValue::Num(r))
+            }
         }
     }
 

@@ -490,6 +490,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "profile",
     "memory",
     "cpus",
+    "numa",
     "hugepages",
     "thp",
     "swap",
@@ -679,6 +680,12 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.header_pos.push(("cpus".into(), l.pos()));
                 let n = l.number("a CPU count")?;
                 sc.cpus = Some(usize::try_from(n).unwrap_or(usize::MAX));
+                l.done()?;
+            }
+            "numa" => {
+                sc.header_pos.push(("numa".into(), l.pos()));
+                let n = l.number("a NUMA node count")?;
+                sc.numa = Some(usize::try_from(n).unwrap_or(usize::MAX));
                 l.done()?;
             }
             "hugepages" => {
@@ -906,7 +913,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch, files), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, numa, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch, files), `process`, `repeat` or `TASK:`"));
             }
         }
     }

@@ -287,6 +287,7 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         profile: sc.profile.clone(),
         memory: sc.memory,
         cpus: sc.cpus,
+        numa: sc.numa,
         fault_around_bytes: sc.fault_around_bytes,
         hugepages: sc.hugepages,
         thp: sc.thp.clone(),
@@ -295,11 +296,19 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         files: sc.files,
         // Only the model has the other architectures' codecs: an `arch` line makes the
         // scenario model-only, as a `feature` line does.
-        model_only: sc.model_only.clone().or_else(|| {
-            sc.arch.as_ref().map(|a| {
-                format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+        model_only: sc
+            .model_only
+            .clone()
+            .or_else(|| {
+                sc.arch.as_ref().map(|a| {
+                    format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+                })
             })
-        }),
+            .or_else(|| {
+                sc.numa
+                    .filter(|&n| n > 1)
+                    .map(|n| format!("numa {n}: this host has one NUMA node"))
+            }),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),
         swap_paths: swap_paths(&sc.body),
@@ -1392,6 +1401,11 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.damon_nr_regions", [kd]) => ModelProbe::DamonNrRegions(*kd),
                     ("model.damon_nr_accesses", [kd, a]) => ModelProbe::DamonNrAccesses(*kd, *a),
                     ("model.damon_aggregations", [kd]) => ModelProbe::DamonAggregations(*kd),
+                    ("model.migrate_begin", [addr, node]) => ModelProbe::MigrateBegin {
+                        addr: *addr,
+                        node: *node,
+                    },
+                    ("model.migrate_end", []) => ModelProbe::MigrateEnd,
                     _ => {
                         return Err(stop(
                             e.pos,

@@ -5,6 +5,7 @@
 
 mod damon;
 mod files;
+mod numa;
 
 use mmlab::uapi::userfaultfd as uffd;
 use mmlab::{Kernel, SysResult, Tid};
@@ -234,7 +235,7 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC, damon::DAMON];
+static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC, damon::DAMON, numa::NUMA];
 
 mod proc;
 

@@ -132,6 +132,8 @@ pub struct Config {
     pub memory_bytes: u64,
     /// Simulated CPUs.
     pub cpus: usize,
+    /// NUMA nodes the memory is split into (nr_online_nodes; each has memory and CPUs).
+    pub nr_nodes: usize,
     pub content: ContentMode,
     /// /proc/sys/vm/max_map_count.
     pub max_map_count: usize,
@@ -152,6 +154,7 @@ impl Config {
             features: Features::of(profile),
             memory_bytes: 4 << 30,
             cpus: 2,
+            nr_nodes: 1,
             content: ContentMode::Bytes,
             max_map_count: 65530,
             fault_around_bytes: crate::mm::memory::FAULT_AROUND_BYTES,

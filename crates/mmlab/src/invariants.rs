@@ -29,8 +29,10 @@ pub enum Rule {
     /// A PTE table deposited at an address has a huge PMD there: the split or zap of that PMD
     /// withdraws it (pgtable_trans_huge_withdraw()), and nothing else ever frees it.
     DepositedUnderHugePmd,
-    /// A non-present PTE is none, a uffd-wp marker in a file VMA, or a swap entry of a live
-    /// device (or a swap-in error entry swapoff left) in a private VMA: migration entries live only inside a split, anonymous memory
+    /// A non-present PTE is none, a uffd-wp marker in a file VMA, a swap entry of a live
+    /// device (or a swap-in error entry swapoff left) in a private VMA, or a migration entry
+    /// of the folio under migration: a migration entry never outlives its migration (inside a
+    /// split, or between `model.migrate_begin` and `model.migrate_end`), anonymous memory
     /// keeps uffd-wp in present or swap entries, and shmem keeps swap entries in its cache.
     NonPresentIsNoneOrMarker,
     /// Every slot's swap_map count is the number of swap PTEs naming it (SWAP_MAP_SHMEM for a
@@ -124,6 +126,10 @@ pub enum Rule {
     Refcount,
     /// An allocated data frame holds a reference: one at zero belongs to the buddy allocator.
     AllocatedHoldsReference,
+    /// Each NUMA node's free lists hold only free frames of its own span, and its free count
+    /// is its never-used frames plus those lists: page_to_nid() of a frame, and so the node
+    /// a folio is reported on and freed to, is the node whose memory it is.
+    FramesOnTheirNode,
     /// An unreferenced hugetlb page is in the free pool: else the pool loses it.
     FreeHugetlbPageInPool,
     /// page->private holds a swap entry only while the page is in the swap cache, and a free
@@ -161,6 +167,11 @@ impl Rule {
         } else {
             Err(self.broken(message()))
         }
+    }
+
+    /// Ok unless `seen` names what breaks the rule.
+    fn check_with(self, seen: Option<String>) -> Result<(), Violation> {
+        seen.map_or(Ok(()), |m| Err(self.broken(m)))
     }
 
     /// The violation of this rule, with what was seen.
@@ -304,6 +315,7 @@ impl Kernel {
         let cached = self.page_cache_refs();
         let frames = self.check_frames(&census, &cached)?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
+        Rule::FramesOnTheirNode.check_with(self.pages.misplaced_free_frame())?;
         self.vmstat_matches_pages()?;
         self.deferred_split_holds_thps()?;
         self.lru_lists_match_flags()?;
@@ -348,6 +360,12 @@ impl Kernel {
                 rss.swapents += 1;
                 if bits.exclusive {
                     census.swap_exclusive.push(SwpEntry::new(typ, offset));
+                }
+            }
+            if let PteKind::Swp(kind, _) = pte.kind() {
+                // A migration entry stands for its anonymous page in the RSS.
+                if kind.is_migration() {
+                    rss.add(true, 1);
                 }
             }
             return self.non_present_is_none_or_marker(mm, v, addr, pte.kind());
@@ -521,7 +539,9 @@ impl Kernel {
 
     /// References from outside the page tables: the page cache's and the other held ones.
     fn held_refs(&self, pfn: Pfn, cached: &HashMap<Pfn, i32>) -> i32 {
-        cached.get(&pfn).copied().unwrap_or(0) + self.extra_refs.get(&pfn).copied().unwrap_or(0)
+        cached.get(&pfn).copied().unwrap_or(0)
+            + self.extra_refs.get(&pfn).copied().unwrap_or(0)
+            + self.migration_refs(pfn)
     }
 
     /// PageAnon() of the folio holding `pfn`.
@@ -542,8 +562,11 @@ impl Kernel {
 impl Kernel {
     /// [`Rule::DepositedUnderHugePmd`] for the table deposited at `haddr`.
     fn deposited_under_huge_pmd(&self, mm: MmId, m: &Mm, haddr: u64) -> Result<(), Violation> {
-        let huge = table::pmd_slot(&self.phys, m.pgd, haddr)
-            .is_some_and(|s| table::get_pmd(&self.phys, s).is_leaf());
+        // A PMD migration entry keeps the table of the huge PMD it stands for.
+        let huge = table::pmd_slot(&self.phys, m.pgd, haddr).is_some_and(|s| {
+            let e = table::get_pmd(&self.phys, s);
+            e.is_leaf() || e.is_migration_entry()
+        });
         Rule::DepositedUnderHugePmd.check(huge, || format!("mm {mm} {haddr:#x}"))
     }
 
@@ -564,6 +587,9 @@ impl Kernel {
                 v.is_cow() && self.swap.device_of(SwpEntry::new(typ, offset)).is_some()
             }
             PteKind::Swp(SwpKind::SwapinError { .. }, _) => v.is_cow(),
+            PteKind::Swp(kind, _) if kind.is_migration() => {
+                self.under_migration(kind.migration_pfn().map(crate::page::Pfn))
+            }
             PteKind::Present(_) | PteKind::Swp(..) => false,
         };
         Rule::NonPresentIsNoneOrMarker.check(holds, || format!("mm {mm} {addr:#x}: {e:?}"))
@@ -1134,6 +1160,13 @@ impl<'k> MmWalk<&'k Kernel> for CheckWalk<'_> {
                 k.check_hugetlb_entry(self.mm, self.v, haddr, p.as_pte(), self.census)
             }
             PmdKind::Leaf(p) => k.check_huge_pmd(self.mm, self.v, haddr, p, self.census, self.rss),
+            PmdKind::Swp(kind, _) if kind.is_migration() && !self.v.is_hugetlb() => {
+                self.rss.add(true, HPAGE_NR as i64);
+                let pfn = kind.migration_pfn().map(crate::page::Pfn);
+                Rule::NonPresentIsNoneOrMarker.check(k.under_migration(pfn), || {
+                    format!("mm {} {haddr:#x}: PMD {kind:?}", self.mm)
+                })
+            }
             PmdKind::None | PmdKind::Table(_) | PmdKind::Swp(..) => Ok(()),
         };
         self.keep(r)?;

@@ -80,6 +80,8 @@ pub struct Kernel {
     pub(crate) damon: crate::mm::damon::Damon,
     /// SWP_FS_OPS requests in flight (->swap_rw()) and their counters.
     pub swap_fs_io: crate::mm::page_io::SwapFsIo,
+    /// NUMA: the allocation in progress's node order, and the migration under way.
+    pub(crate) numa: crate::mm::mempolicy::Numa,
 }
 
 impl Kernel {
@@ -88,7 +90,7 @@ impl Kernel {
         let cpus = cfg.cpus.clamp(1, 64);
         let mut k = Kernel {
             phys: PhysMem::new(cfg.content, cfg.memory_bytes / PAGE_SIZE),
-            pages: PageAlloc::new(cfg.memory_bytes),
+            pages: PageAlloc::with_nodes(cfg.memory_bytes, cfg.nr_nodes),
             lru: crate::mm::swap::LruState {
                 lruvec: Default::default(),
                 pvecs: vec![Default::default(); cpus],
@@ -127,6 +129,7 @@ impl Kernel {
             swap_io_pending: Vec::new(),
             damon: Default::default(),
             swap_fs_io: Default::default(),
+            numa: Default::default(),
             cfg,
         };
         k.init_per_zone_wmark_min();

@@ -24,6 +24,10 @@ pub struct Task {
     pub fault_retry: Option<u64>,
     /// The si_code of the last signal a user fault raised (force_sig_fault()).
     pub si_code: Option<u64>,
+    /// current->mempolicy (MPOL_DEFAULT: none) and il_prev, the last node its interleaving
+    /// took.
+    pub mempolicy: crate::mm::mempolicy::Mempolicy,
+    pub il_prev: usize,
 }
 
 impl Task {
@@ -91,6 +95,9 @@ pub enum WaitReason {
     /// userfaultfd_event_wait_completion(): until the handler has read every non-cooperative
     /// event (FORK, REMAP, REMOVE, UNMAP) the task caused.
     UffdEvents { unread: u32 },
+    /// migration_entry_wait(): on the folio lock of a page under migration until the
+    /// migration ends (remove_migration_ptes() and folio_unlock()).
+    Migration { pfn: u64 },
     /// folio_lock_or_retry() in do_swap_page() after swap_readpage() started the read of
     /// the faulting page (a swap-in's memstall): until the read completes and unlocks it.
     SwapIn { pfn: u64 },

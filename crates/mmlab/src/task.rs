@@ -37,6 +37,8 @@ impl Kernel {
             restart: None,
             fault_retry: None,
             si_code: None,
+            mempolicy: Default::default(),
+            il_prev: 0,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)

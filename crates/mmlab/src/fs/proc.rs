@@ -383,14 +383,15 @@ impl Kernel {
     }
 
     /// smaps_account(): one PTE-mapped page or one PMD-mapped THP (`compound`). A page whose
-    /// folio has no reference but this mapping is private; otherwise each 4 KiB piece is
-    /// shared among its mappings.
+    /// folio has no reference but this mapping is private, and so is the page of a
+    /// `migration` entry (5.19 does not read a mapcount under migration); otherwise each
+    /// 4 KiB piece is shared among its mappings.
     fn smaps_account(
         &self,
         s: &mut Smaps,
         pfn: Pfn,
         compound: bool,
-        (young, dirty): (bool, bool),
+        (young, dirty, migration): (bool, bool, bool),
         locked: bool,
     ) {
         let f = self.pages.folio(pfn);
@@ -421,7 +422,7 @@ impl Kernel {
                 (false, false) => s.shared_clean += size,
             }
         };
-        if self.pages.folio_ref_count(f) == 1 {
+        if self.pages.folio_ref_count(f) == 1 || migration {
             add(size << PSS_SHIFT, size, true);
             return;
         }
@@ -543,9 +544,18 @@ impl<'k> MmWalk<&'k Kernel> for PagemapWalk<'_> {
                 fill(self.out, soft_dirty);
                 PmdAction::Done
             }
-            // No PMD migration entries exist without migration.
-            PmdKind::Swp(..) => {
-                fill(self.out, soft_dirty);
+            // A PMD migration entry: PM_SWAP with the entry for each 4 KiB piece (its offset
+            // stepping by one), soft-dirty and uffd-wp from the entry, never exclusive.
+            PmdKind::Swp(kind, bits) => {
+                if let Some(pfn) = kind.migration_pfn() {
+                    for (i, _) in (addr..next).step_by(PAGE_SIZE as usize).enumerate() {
+                        let piece = kind.with_migration_pfn(pfn + ((addr >> 12) & 511) + i as u64);
+                        self.out
+                            .push(k.pte_to_pagemap_entry(self.vma, PteKind::Swp(piece, bits)));
+                    }
+                } else {
+                    fill(self.out, soft_dirty);
+                }
                 PmdAction::Done
             }
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
@@ -622,11 +632,21 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
                     } else {
                         self.s.shmem_pmd_mapped += HPAGE_SIZE;
                     }
-                    k.smaps_account(self.s, p.pfn(), true, (p.young(), p.dirty()), locked);
+                    k.smaps_account(self.s, p.pfn(), true, (p.young(), p.dirty(), false), locked);
                 }
                 PmdAction::Done
             }
-            // No PMD migration entries exist without migration; hugetlb markers hold nothing.
+            // A PMD migration entry counts its THP, as mapped once; hugetlb markers hold
+            // nothing.
+            PmdKind::Swp(kind, _) if !self.vma.is_hugetlb() => {
+                if let Some(pfn) = kind.migration_pfn().map(Pfn) {
+                    if k.pages.folio_test(k.pages.folio(pfn), PageFlags::ANON) {
+                        self.s.anon_huge_pages += HPAGE_SIZE;
+                    }
+                    k.smaps_account(self.s, pfn, true, (false, false, true), locked);
+                }
+                PmdAction::Done
+            }
             PmdKind::Swp(..) => PmdAction::Done,
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
         })
@@ -642,7 +662,13 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
         let locked = self.vma.flags & VM_LOCKED != 0;
         match e {
             PteKind::Present(p) if !p.special() => {
-                k.smaps_account(self.s, p.pfn(), false, (p.young(), p.dirty()), locked);
+                k.smaps_account(
+                    self.s,
+                    p.pfn(),
+                    false,
+                    (p.young(), p.dirty(), false),
+                    locked,
+                );
             }
             // smaps_pte_entry(): a swap entry counts in Swap, and in SwapPss shared by the
             // PTEs naming its slot (swp_swapcount()).
@@ -653,6 +679,11 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
                 self.s.swap_pss += (PAGE_SIZE << PSS_SHIFT) / count;
             }
             PteKind::None => self.shmem_hole(k, addr, addr + PAGE_SIZE),
+            // A migration entry counts its page (smaps_pte_entry()'s pfn swap entries).
+            PteKind::Swp(kind, _) if kind.is_migration() => {
+                let pfn = Pfn(kind.migration_pfn().expect("a migration entry"));
+                k.smaps_account(self.s, pfn, false, (false, false, true), locked);
+            }
             // Markers and the zero page count for nothing.
             PteKind::Present(_) | PteKind::Swp(..) => {}
         }

@@ -58,6 +58,9 @@ impl Kernel {
             restart: None,
             fault_retry: None,
             si_code: None,
+            // copy_process(): mpol_dup() of the parent's policy.
+            mempolicy: self.tasks[tid].mempolicy,
+            il_prev: self.tasks[tid].il_prev,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.
@@ -233,6 +236,21 @@ impl Kernel {
                     table::set(&mut self.phys, slot, Pte::swp(kind, bits));
                 }
                 self.mms[w.child].rss_swapents += 1;
+                if w.dst.flags & VM_UFFD_WP == 0 {
+                    bits.uffd_wp = false;
+                }
+                Pte::swp(kind, bits)
+            }
+            PteKind::Swp(mut kind, mut bits) if kind.is_migration() => {
+                // copy_nonpresent_pte(): the page is counted for the child; in a COW mapping
+                // an entry that is not plain readable becomes readable in both (a previously
+                // exclusive page is shared now).
+                self.mms[w.child].rss_anon += 1;
+                if w.cow && !matches!(kind, SwpKind::MigrationRead { .. }) {
+                    let pfn = kind.migration_pfn().expect("a migration entry");
+                    kind = SwpKind::MigrationRead { pfn };
+                    table::set(&mut self.phys, slot, Pte::swp(kind, bits));
+                }
                 if w.dst.flags & VM_UFFD_WP == 0 {
                     bits.uffd_wp = false;
                 }

@@ -20,6 +20,7 @@ use crate::page::alloc::ZERO_PFN;
 use crate::page::{Folio, Gfp, PageFlags, Pfn};
 use crate::pgtable::pmd::{Pmd, PmdKind};
 use crate::pgtable::pte::{PgProt, Pte};
+use crate::pgtable::swp::{SwpKind, SwpPteBits};
 use crate::pgtable::table::{self, PmdSlot};
 
 /// Transparent huge page state: the knobs, the huge zero page and the deferred split queue.
@@ -346,6 +347,9 @@ impl Kernel {
         };
         let e = match table::get_pmd(&self.phys, pmd).kind() {
             PmdKind::Leaf(e) => e,
+            PmdKind::Swp(kind, bits) if kind.is_migration() => {
+                return self.split_pmd_migration_entry(mm, haddr, pmd, (kind, bits));
+            }
             PmdKind::None | PmdKind::Table(_) | PmdKind::Swp(..) => return,
         };
         if self.pages.folio_test(Folio(e.pfn()), PageFlags::HUGETLB) {
@@ -411,6 +415,35 @@ impl Kernel {
         self.thp_remove_compound_rmap(f, vm_flags);
     }
 
+    /// __split_huge_pmd_locked() of a PMD migration entry: the deposited table comes back with
+    /// a migration entry of the same type for each page (soft-dirty and uffd-wp kept); the
+    /// pages gain no mappings, the folio no references, the RSS stays.
+    /// Locks: the PMD lock.
+    fn split_pmd_migration_entry(
+        &mut self,
+        mm: MmId,
+        haddr: u64,
+        pmd: PmdSlot,
+        (kind, bits): (SwpKind, SwpPteBits),
+    ) {
+        let head = kind.migration_pfn().expect("a migration entry");
+        self.vmstat.thp_split_pmd += 1;
+        let pgtable = self.withdraw(mm, haddr);
+        for i in 0..HPAGE_NR {
+            let e = Pte::swp(kind.with_migration_pfn(head + i), bits);
+            self.phys.table_mut(pgtable)[i as usize] = e.0;
+        }
+        table::set_pmd(&mut self.phys, pmd, Pmd::table(pgtable));
+    }
+
+    /// zap_huge_pmd() of a PMD migration entry covered whole: the entry and its deposited
+    /// table go, and the RSS the folio counted for.
+    pub(crate) fn zap_pmd_migration_entry(&mut self, mm: MmId, haddr: u64, pmd: PmdSlot) {
+        table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
+        self.zap_deposited_table(mm, haddr);
+        self.mms[mm].rss_anon -= HPAGE_NR as i64;
+    }
+
     /// The split each PMD walker makes where `[start, end)` covers only part of a huge entry
     /// (zap_pmd_range, change_pmd_range, madvise walks, move_page_tables), and
     /// vma_adjust_trans_huge() at a new VMA boundary.
@@ -461,7 +494,7 @@ impl Kernel {
             self.folio_get(f);
         }
         if anon {
-            self.try_to_migrate(f);
+            self.try_to_migrate(f, true);
         } else {
             self.try_to_unmap_file(f);
         }
@@ -507,7 +540,7 @@ impl Kernel {
                 self.lru.lruvec.add_tail(&mut self.pages, sub);
             }
             if anon {
-                self.remove_migration_ptes(sub);
+                self.remove_migration_ptes(sub, sub);
             } else if in_cache[i as usize] && index + i >= eof {
                 self.inodes[ino].i_mapping.remove(index + i);
                 self.vmstat.nr_shmem -= 1;

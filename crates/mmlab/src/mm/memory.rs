@@ -128,11 +128,15 @@ impl Kernel {
     ) -> FaultResult {
         self.vmstat.pgfault += 1;
         let mut vmf = Vmf::new(mm, vma, addr, flags);
-        let r = if vmf.vma.is_hugetlb() {
-            self.hugetlb_fault(&mut vmf)
-        } else {
-            self.__handle_mm_fault(&mut vmf)
-        };
+        // vma_alloc_folio()'s policy: the VMA's, at the faulting address.
+        let ctx = Self::vma_alloc_context(&vmf.vma, addr);
+        let r = self.with_alloc_context(ctx, |k| {
+            if vmf.vma.is_hugetlb() {
+                k.hugetlb_fault(&mut vmf)
+            } else {
+                k.__handle_mm_fault(&mut vmf)
+            }
+        });
         let bits = match r {
             Ok(b) | Err(b) => b,
         };
@@ -183,8 +187,13 @@ impl Kernel {
                 }
             }
             PmdKind::None | PmdKind::Table(_) => {}
-            // No PMD migration entries exist without migration.
-            PmdKind::Swp(..) => return Err(VmFault::SIGBUS),
+            // pmd_migration_entry_wait().
+            PmdKind::Swp(kind, _) => {
+                return Err(match kind.migration_pfn() {
+                    Some(pfn) => self.migration_entry_wait(pfn, vmf.flags),
+                    None => VmFault::SIGBUS,
+                })
+            }
         }
         self.handle_pte_fault(vmf)
     }
@@ -209,8 +218,8 @@ impl Kernel {
                 vmf.pte = existing;
                 vmf.orig_pte = orig;
                 vmf.flags |= FaultFlags::ORIG_PTE_VALID;
-                // do_swap_page(): migration entries are only seen inside a split, under the
-                // locks a fault would wait on.
+                // do_swap_page(): a migration entry waits for its migration
+                // (migration_entry_wait()).
                 match kind {
                     SwpKind::Marker { .. } => self.handle_pte_marker(vmf),
                     SwpKind::Swap { typ, offset } => self.do_swap_page(
@@ -218,10 +227,12 @@ impl Kernel {
                         crate::pgtable::swp::SwpEntry::new(typ, offset),
                         bits,
                     ),
-                    SwpKind::MigrationRead { .. }
-                    | SwpKind::MigrationReadExclusive { .. }
-                    | SwpKind::MigrationWrite { .. }
-                    | SwpKind::DevicePrivate { .. }
+                    SwpKind::MigrationRead { pfn }
+                    | SwpKind::MigrationReadExclusive { pfn }
+                    | SwpKind::MigrationWrite { pfn } => {
+                        Err(self.migration_entry_wait(pfn, vmf.flags))
+                    }
+                    SwpKind::DevicePrivate { .. }
                     | SwpKind::DeviceExclusive { .. }
                     | SwpKind::SwapinError { .. } => Err(VmFault::SIGBUS),
                     SwpKind::Hwpoison { .. } => Err(VmFault::HWPOISON),
@@ -727,10 +738,15 @@ impl Kernel {
                 SwpKind::Swap { .. } | SwpKind::Hwpoison { .. } | SwpKind::SwapinError { .. },
                 _,
             ) if !details.even_cows => return,
+            // A migration entry's page is anonymous (the model migrates no other): COWs only.
+            PteKind::Swp(kind, _) if kind.is_migration() && !details.even_cows => return,
             PteKind::Swp(kind, _) => {
                 if let SwpKind::Swap { typ, offset } = kind {
                     self.mms[w.mm].rss_swapents -= 1;
                     self.free_swap_and_cache(crate::pgtable::swp::SwpEntry::new(typ, offset));
+                }
+                if kind.is_migration() {
+                    self.mms[w.mm].rss_anon -= 1;
                 }
                 let raw = table::get(&self.phys, slot);
                 (raw, raw.swp_uffd_wp_any())
@@ -863,7 +879,11 @@ impl MmWalk for ZapWalk<'_> {
                 PmdAction::Done
             }
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
-            // No PMD migration entries exist without migration.
+            // zap_huge_pmd() of a PMD migration entry (of an anonymous THP: COWs only).
+            PmdKind::Swp(kind, _) if kind.is_migration() && self.details.even_cows => {
+                k.zap_pmd_migration_entry(self.mm, addr & !(PMD_SIZE - 1), slot);
+                PmdAction::Done
+            }
             PmdKind::Swp(..) => PmdAction::Done,
         })
     }

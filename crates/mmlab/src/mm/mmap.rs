@@ -366,6 +366,7 @@ impl Kernel {
             hugetlb_resv,
             uffd_ctx: None,
             swap_ra_info: 0,
+            policy: Default::default(),
             hugetlb_resv_flags: if vm_flags & (VM_HUGETLB | VM_MAYSHARE | VM_NORESERVE)
                 == VM_HUGETLB
             {

@@ -11,6 +11,8 @@ pub mod kswapd;
 pub mod madvise;
 pub mod memfd;
 pub mod memory;
+pub mod mempolicy;
+pub mod migrate;
 pub mod mincore;
 pub mod mlock;
 pub mod mmap;

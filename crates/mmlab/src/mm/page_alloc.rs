@@ -198,6 +198,7 @@ impl Kernel {
         let pfn = if self.fail_alloc.should_fail(gfp) {
             None
         } else {
+            self.numa.zonelist = self.alloc_nodes(order);
             self.get_page_from_freelist(order, AllocFlags::WMARK_LOW)
                 .or_else(|| self.alloc_pages_slowpath(gfp, order))
         };
@@ -342,7 +343,10 @@ impl Kernel {
         if !self.zone_watermark_ok(order, mark, flags, self.pages.nr_free()) {
             return None;
         }
-        self.pages.rmqueue(order)
+        let nodes = std::mem::take(&mut self.numa.zonelist);
+        let pfn = nodes.iter().find_map(|&nid| self.pages.rmqueue(order, nid));
+        self.numa.zonelist = nodes;
+        pfn
     }
 
     /// gfp_to_alloc_flags(): the min watermark, lowered for __GFP_HIGH and for atomic

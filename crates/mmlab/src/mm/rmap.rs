@@ -14,7 +14,7 @@ use crate::mm::vma::vm::{VM_LOCKED, VM_SEQ_READ, VM_SHARED, VM_UFFD_WP};
 use crate::mm::vma::{AnonVmaId, Vma, VmaId};
 use crate::mm::MmId;
 use crate::page::{Folio, PageFlags, Pfn};
-use crate::pgtable::pmd::PmdKind;
+use crate::pgtable::pmd::{Pmd, PmdKind};
 use crate::pgtable::pte::{Pte, PteKind};
 use crate::pgtable::swp::{SwpKind, SwpPteBits, PTE_MARKER_UFFD_WP};
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
@@ -587,21 +587,50 @@ impl Kernel {
         });
     }
 
-    /// try_to_migrate(TTU_SPLIT_HUGE_PMD) of an anonymous folio, as split_huge_page()'s
-    /// unmap_page() makes it: each PMD mapping is split first, then every PTE of it becomes a
-    /// migration entry (writable, readable-exclusive or readable, keeping soft-dirty and
-    /// uffd-wp) and loses its mapping and reference.
+    /// try_to_migrate() of an anonymous folio: every mapping becomes a migration entry
+    /// (writable, readable-exclusive or readable, keeping soft-dirty and uffd-wp) and loses its
+    /// mapping and reference. With TTU_SPLIT_HUGE_PMD (`split_pmd`, split_huge_page()'s
+    /// unmap_page()) each PMD mapping is split first; without (migration), a PMD mapping
+    /// becomes one PMD migration entry (set_pmd_migration_entry()). An exclusive page that may
+    /// be pinned cannot be shared (page_try_share_anon_rmap()): its entry stays as it was and
+    /// the walk stops there ("mm/rmap: fail try_to_migrate() early when setting a PMD
+    /// migration entry fails", and the same for a PTE). False when it stopped so.
     /// Locks: the folio lock; the anon_vma root lock, read.
-    pub(crate) fn try_to_migrate(&mut self, f: Folio) {
-        self.rmap_walk(f, &mut TryToMigrate { f });
+    pub(crate) fn try_to_migrate(&mut self, f: Folio, split_pmd: bool) -> bool {
+        let mut w = TryToMigrate {
+            f,
+            split_pmd,
+            ok: true,
+        };
+        self.rmap_walk(f, &mut w);
+        w.ok
     }
 
-    /// remove_migration_ptes() for the folio `f` (after a split, each new folio in turn): every
-    /// migration entry of its pages becomes a PTE again, old and clean, writable if the entry
-    /// was and the VMA is, PG_anon_exclusive again unless it was only readable.
-    /// Locks: the folio lock; the anon_vma root lock, read (held by the caller).
-    pub(crate) fn remove_migration_ptes(&mut self, f: Folio) {
-        self.rmap_walk_locked(f, &mut RemoveMigrationPtes { f });
+    /// remove_migration_ptes(src, dst): every migration entry of `src`'s pages becomes an
+    /// entry mapping the same page of `dst` (`src` itself when the migration failed, and after
+    /// a split each new folio in turn): old and clean, writable if the entry was and the VMA
+    /// is, PG_anon_exclusive again unless it was only readable; a PMD migration entry maps
+    /// `dst` whole again (remove_migration_pmd()).
+    /// Locks: the folio locks; the anon_vma root lock, read (held by the caller).
+    pub(crate) fn remove_migration_ptes(&mut self, src: Folio, dst: Folio) {
+        self.rmap_walk_locked(src, &mut RemoveMigrationPtes { src, dst });
+    }
+
+    /// page_try_share_anon_rmap(): before an exclusive anonymous page's mapping is replaced by
+    /// a migration entry (or a swap entry), its PG_anon_exclusive goes, unless the page may be
+    /// pinned (folio_maybe_dma_pinned()): then false, and the caller must leave the mapping.
+    pub(crate) fn page_try_share_anon_rmap(&mut self, pfn: Pfn) -> bool {
+        if !self.pages.page(pfn).anon_exclusive() {
+            return true;
+        }
+        if self.folio_maybe_dma_pinned(self.pages.folio(pfn)) {
+            return false;
+        }
+        self.pages
+            .page_mut(pfn)
+            .flags
+            .remove(PageFlags::ANON_EXCLUSIVE);
+        true
     }
 
     /// page_add_anon_rmap() of a page already anonymous (swap-in, swapoff, migration's
@@ -618,12 +647,16 @@ impl Kernel {
         } else {
             self.rmap.anon_vmas.get(&av).map_or(av, |a| a.root)
         };
-        let p = self.pages.page_mut(pfn);
-        if !p.test(PageFlags::ANON) {
-            p.flags |= PageFlags::ANON;
-            p.mapping = av;
-            p.index = vma.linear_page_index(addr);
+        // PageAnon() is the folio's: a THP's subpage (its migration's return) finds its head
+        // anonymous already, and keeps its tail links.
+        let f = self.pages.folio(pfn);
+        if !self.pages.folio_test(f, PageFlags::ANON) {
+            let head = self.pages.page_mut(f.pfn());
+            head.flags |= PageFlags::ANON;
+            head.mapping = av;
+            head.index = vma.linear_page_index(addr);
         }
+        let p = self.pages.page_mut(pfn);
         p.mapcount += 1;
         let mapcount = p.mapcount;
         if exclusive {
@@ -637,8 +670,15 @@ impl Kernel {
         self.mlock_vma_folio(f, vma.flags, false);
     }
 
-    /// remove_migration_pte() for one entry.
-    fn remove_migration_pte(&mut self, vma: &Vma, addr: u64, slot: PteSlot) {
+    /// remove_migration_pte() for one entry: `src`'s page in it becomes the page at the same
+    /// offset of `dst`.
+    fn remove_migration_pte(
+        &mut self,
+        vma: &Vma,
+        addr: u64,
+        slot: PteSlot,
+        (src, dst): (Folio, Folio),
+    ) {
         let PteKind::Swp(kind, bits) = table::get(&self.phys, slot).kind() else {
             return;
         };
@@ -653,7 +693,7 @@ impl Kernel {
             | SwpKind::Marker { .. }
             | SwpKind::SwapinError { .. } => return,
         };
-        let pfn = Pfn(pfn);
+        let pfn = dst.pfn() + Pfn(pfn).offset_from(src.pfn());
         let mut pte = Pte::pfn_pte(pfn, vma.page_prot()).mkold();
         if bits.soft_dirty {
             pte = pte.mksoft_dirty();
@@ -714,7 +754,10 @@ impl<'k> MmWalk<&'k Kernel> for PvmwWalk {
                 PmdAction::Done
             }
             PmdKind::Table(_) => PmdAction::Descend,
-            // No PMD migration entries exist without migration.
+            PmdKind::Swp(kind, _) if kind.migration_pfn() == Some(self.f.pfn().0) => {
+                self.hits.push(Mapped::Pmd(addr & !((1 << 21) - 1), slot));
+                PmdAction::Done
+            }
             PmdKind::Leaf(_) | PmdKind::None | PmdKind::Swp(..) => PmdAction::Done,
         })
     }
@@ -884,64 +927,151 @@ impl RmapWalk for TryToUnmap {
 /// try_to_migrate()'s rmap_one (try_to_migrate_one()) for an anonymous folio.
 struct TryToMigrate {
     f: Folio,
+    split_pmd: bool,
+    /// Cleared when a page could not be shared (pinned): the walk stops.
+    ok: bool,
 }
 
 impl RmapWalk for TryToMigrate {
     fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
-        // TTU_SPLIT_HUGE_PMD: split_huge_pmd_address() first.
-        k.split_huge_pmd(mm, addr & !((1 << 21) - 1));
+        if self.split_pmd {
+            // TTU_SPLIT_HUGE_PMD: split_huge_pmd_address() first.
+            k.split_huge_pmd(mm, addr & !((1 << 21) - 1));
+        }
         for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
-            let Mapped::Pte(a, slot) = hit else {
-                continue;
+            let done = match hit {
+                Mapped::Pte(a, slot) => k.migrate_one_pte(mm, vma, a, slot),
+                Mapped::Pmd(haddr, slot) => k.set_pmd_migration_entry(mm, vma, haddr, slot),
             };
-            let pte = table::get(&k.phys, slot);
-            if !pte.is_present() {
-                continue;
+            if !done {
+                self.ok = false;
+                return ControlFlow::Break(());
             }
-            // ptep_clear_flush(): flushed at once for each entry.
-            table::set(&mut k.phys, slot, Pte::NONE);
-            k.flush_tlb_page(mm, a);
-            let pfn = pte.pfn();
-            if pte.dirty() {
-                k.set_page_dirty(pfn);
-            }
-            // page_try_share_anon_rmap(): exclusivity moves into the entry's type.
-            let exclusive = k.pages.page(pfn).anon_exclusive();
-            k.pages
-                .page_mut(pfn)
-                .flags
-                .remove(PageFlags::ANON_EXCLUSIVE);
-            let kind = if pte.write() {
-                SwpKind::MigrationWrite { pfn: pfn.0 }
-            } else if exclusive {
-                SwpKind::MigrationReadExclusive { pfn: pfn.0 }
-            } else {
-                SwpKind::MigrationRead { pfn: pfn.0 }
-            };
-            let bits = SwpPteBits {
-                soft_dirty: pte.soft_dirty(),
-                uffd_wp: pte.uffd_wp(),
-                exclusive: false,
-            };
-            // The RSS keeps counting the page: a migration entry stands for it.
-            table::set(&mut k.phys, slot, Pte::swp(kind, bits));
-            k.page_remove_rmap(pfn, vma.flags);
-            k.put_page(pfn);
         }
         ControlFlow::Continue(())
     }
 }
 
+impl Kernel {
+    /// try_to_migrate_one() for one present PTE: a migration entry in its place. False if the
+    /// page is exclusive and may be pinned (the PTE is put back as it was).
+    fn migrate_one_pte(&mut self, mm: MmId, vma: &Vma, a: u64, slot: PteSlot) -> bool {
+        let pte = table::get(&self.phys, slot);
+        if !pte.is_present() {
+            return true;
+        }
+        // ptep_clear_flush(): flushed at once for each entry.
+        table::set(&mut self.phys, slot, Pte::NONE);
+        self.flush_tlb_page(mm, a);
+        let pfn = pte.pfn();
+        if pte.dirty() {
+            self.set_page_dirty(pfn);
+        }
+        // page_try_share_anon_rmap(): exclusivity moves into the entry's type.
+        let exclusive = self.pages.page(pfn).anon_exclusive();
+        if !self.page_try_share_anon_rmap(pfn) {
+            table::set(&mut self.phys, slot, pte);
+            return false;
+        }
+        let kind = SwpKind::migration(pfn.0, pte.write(), exclusive);
+        let bits = SwpPteBits {
+            soft_dirty: pte.soft_dirty(),
+            uffd_wp: pte.uffd_wp(),
+            exclusive: false,
+        };
+        // The RSS keeps counting the page: a migration entry stands for it.
+        table::set(&mut self.phys, slot, Pte::swp(kind, bits));
+        self.page_remove_rmap(pfn, vma.flags);
+        self.put_page(pfn);
+        true
+    }
+
+    /// set_pmd_migration_entry(): a PMD mapping a THP whole becomes one migration entry for
+    /// its head. 5.19 returns -EBUSY, the PMD restored, when the folio is exclusive and may be
+    /// pinned; 5.18's had no way to fail (and no exclusivity to keep).
+    /// Locks: the PMD lock.
+    fn set_pmd_migration_entry(&mut self, mm: MmId, vma: &Vma, haddr: u64, slot: PmdSlot) -> bool {
+        let pmd = table::get_pmd(&self.phys, slot);
+        if !pmd.is_leaf() {
+            return true;
+        }
+        // pmdp_invalidate(), flushed.
+        self.flush_tlb_mm_range(mm, haddr, haddr + HPAGE_SIZE);
+        let head = pmd.pfn();
+        if pmd.dirty() {
+            self.set_page_dirty(head);
+        }
+        let exclusive = self.pages.page(head).anon_exclusive();
+        if !self.page_try_share_anon_rmap(head) {
+            return false;
+        }
+        let kind = SwpKind::migration(head.0, pmd.write(), exclusive);
+        let bits = SwpPteBits {
+            soft_dirty: pmd.soft_dirty(),
+            uffd_wp: pmd.uffd_wp(),
+            exclusive: false,
+        };
+        table::set_pmd(&mut self.phys, slot, Pmd::swp(kind, bits));
+        let f = Folio(head);
+        self.thp_remove_compound_rmap(f, vma.flags);
+        self.folio_put(f);
+        true
+    }
+
+    /// remove_migration_pmd(): the PMD migration entry maps the folio `dst` whole again, old
+    /// and clean, writable if the entry was (and the VMA is), exclusive unless it was only
+    /// readable; the folio is mlocked in a locked VMA.
+    fn remove_migration_pmd(&mut self, vma: &Vma, slot: PmdSlot, dst: Folio) {
+        let PmdKind::Swp(kind, bits) = table::get_pmd(&self.phys, slot).kind() else {
+            return;
+        };
+        let (writable, exclusive) = match kind {
+            SwpKind::MigrationWrite { .. } => (true, true),
+            SwpKind::MigrationReadExclusive { .. } => (false, true),
+            _ => (false, false),
+        };
+        let mut pmd = Pmd::huge(dst.pfn(), vma.page_prot());
+        if bits.soft_dirty {
+            pmd = pmd.mksoft_dirty();
+        }
+        if writable && vma.flags & crate::mm::vma::vm::VM_WRITE != 0 {
+            pmd = pmd.mkwrite();
+        }
+        if bits.uffd_wp {
+            pmd = pmd.wrprotect().mkuffd_wp();
+        }
+        self.folio_get(dst);
+        // page_add_anon_rmap(RMAP_COMPOUND, RMAP_EXCLUSIVE unless readable).
+        if self.pages.add_compound_mapcount(dst.pfn(), 1) == 1 {
+            self.vmstat.nr_anon_transparent_hugepages += 1;
+            let unmapped = dst
+                .pfn()
+                .range(HPAGE_SIZE >> 12)
+                .filter(|&p| self.pages.page(p).mapcount() == 0)
+                .count() as u64;
+            self.vmstat.nr_anon_pages += unmapped;
+        }
+        if exclusive {
+            let flag = self.anon_exclusive_flag();
+            self.pages.page_mut(dst.pfn()).flags |= flag;
+        }
+        self.mlock_vma_folio(dst, vma.flags, true);
+        table::set_pmd(&mut self.phys, slot, pmd);
+    }
+}
+
 /// remove_migration_ptes()'s rmap_one (remove_migration_pte()).
 struct RemoveMigrationPtes {
-    f: Folio,
+    src: Folio,
+    dst: Folio,
 }
 
 impl RmapWalk for RemoveMigrationPtes {
     fn rmap_one(&mut self, k: &mut Kernel, mm: MmId, vma: &Vma, addr: u64) -> ControlFlow<()> {
-        for hit in k.page_vma_mapped(self.f, mm, vma, addr) {
-            if let Mapped::Pte(a, slot) = hit {
-                k.remove_migration_pte(vma, a, slot);
+        for hit in k.page_vma_mapped(self.src, mm, vma, addr) {
+            match hit {
+                Mapped::Pte(a, slot) => k.remove_migration_pte(vma, a, slot, (self.src, self.dst)),
+                Mapped::Pmd(_, slot) => k.remove_migration_pmd(vma, slot, self.dst),
             }
         }
         ControlFlow::Continue(())

@@ -152,6 +152,8 @@ pub struct Vma {
     /// swap_readahead_info: the last swap fault's address, window and read-ahead hits
     /// (SWAP_RA_VAL()); 0 until the first one.
     pub swap_ra_info: u64,
+    /// vm_policy: the VMA's NUMA policy (MPOL_DEFAULT: none, the task's applies).
+    pub policy: crate::mm::mempolicy::Mempolicy,
 }
 
 impl Vma {
@@ -376,6 +378,8 @@ pub fn can_merge(a: &Vma, b: &Vma, range: Range) -> bool {
         && a.pgoff + a.pages() == b.pgoff
         // is_mergeable_vm_userfaultfd_ctx()
         && a.uffd_ctx == b.uffd_ctx
+        // mpol_equal()
+        && a.policy == b.policy
 }
 
 #[cfg(test)]
@@ -397,6 +401,7 @@ mod tests {
             hugetlb_resv_flags: 0,
             uffd_ctx: None,
             swap_ra_info: 0,
+            policy: Default::default(),
         }
     }
 

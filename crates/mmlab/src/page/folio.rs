@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn counts_and_flags_live_on_the_head() {
         let mut a = PageAlloc::new(64 << 20);
-        let head = a.rmqueue(HPAGE_ORDER).unwrap();
+        let head = a.rmqueue(HPAGE_ORDER, 0).unwrap();
         a.prep_compound(head, HPAGE_ORDER);
         let f = a.folio(head + 7);
         assert_eq!(f, Folio(head));

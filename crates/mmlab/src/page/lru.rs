@@ -167,7 +167,7 @@ mod tests {
         let mut lru = Lruvec::default();
         let fs: Vec<Folio> = (0..3)
             .map(|_| {
-                let p = mem.rmqueue(0).unwrap();
+                let p = mem.rmqueue(0, 0).unwrap();
                 mem.page_mut(p).flags = PageFlags::SWAPBACKED | PageFlags::ANON;
                 Folio(p)
             })
@@ -192,7 +192,7 @@ mod tests {
     fn unevictable_folios_are_counted_not_linked() {
         let mut mem = PageAlloc::new(64 << 20);
         let mut lru = Lruvec::default();
-        let p = mem.rmqueue(0).unwrap();
+        let p = mem.rmqueue(0, 0).unwrap();
         mem.page_mut(p).flags = PageFlags::SWAPBACKED | PageFlags::UNEVICTABLE;
         lru.add(&mut mem, Folio(p));
         assert_eq!(lru.nr_pages(LruList::Unevictable), 1);

@@ -79,6 +79,13 @@ impl Pmd {
             PmdKind::Swp(e.kind(), bits)
         }
     }
+    /// is_pmd_migration_entry() as 5.19 makes it ("mm/swapops: make is_pmd_migration_entry
+    /// more strict"): a swap-format entry (is_swap_pmd(): neither none nor present) whose type
+    /// is a migration type. An empty entry, whatever its accessed/dirty bits, never is one.
+    #[inline]
+    pub fn is_migration_entry(self) -> bool {
+        matches!(self.kind(), PmdKind::Swp(k, _) if k.is_migration())
+    }
     /// The huge leaf read as a PTE-format value (what huge_ptep_get() hands hugetlb code and
     /// what a split copies into each PTE).
     #[inline]
@@ -114,5 +121,28 @@ mod tests {
                 SwpPteBits::default()
             )
         );
+    }
+
+    #[test]
+    fn only_a_swap_pmd_of_a_migration_type_is_a_migration_entry() {
+        for kind in [
+            SwpKind::MigrationRead { pfn: 0x200 },
+            SwpKind::MigrationReadExclusive { pfn: 0x200 },
+            SwpKind::MigrationWrite { pfn: 0x200 },
+        ] {
+            let e = Pmd::swp(kind, SwpPteBits::default());
+            assert!(e.is_migration_entry(), "{e:?}");
+            assert_eq!(e.kind(), PmdKind::Swp(kind, SwpPteBits::default()));
+        }
+        // pmd_none() entries: zero, and zero but for the accessed/dirty bits a CPU erratum
+        // may leave (both decode as swap type 0, offset 0: no migration entry either way).
+        assert!(!Pmd::NONE.is_migration_entry());
+        assert!(!Pmd(_PAGE_ACCESSED | _PAGE_DIRTY).is_migration_entry());
+        // Present entries are not, whatever their PFN.
+        assert!(!Pmd::huge(Pfn(0x200), PAGE_SHARED).is_migration_entry());
+        assert!(!Pmd::table(Pfn(0x200)).is_migration_entry());
+        // Other swap-format entries are not.
+        let marker = Pmd::swp(SwpKind::Hwpoison { pfn: 0x200 }, SwpPteBits::default());
+        assert!(!marker.is_migration_entry());
     }
 }

@@ -86,6 +86,47 @@ pub enum SwpKind {
     SwapinError { pfn: u64 },
 }
 
+impl SwpKind {
+    /// is_migration_entry(): any of the three migration entry types.
+    pub fn is_migration(self) -> bool {
+        self.migration_pfn().is_some()
+    }
+
+    /// make_writable_migration_entry() / make_readable_exclusive_migration_entry() /
+    /// make_readable_migration_entry(): the entry a mapping of `pfn` becomes, by whether it was
+    /// writable and the page exclusive.
+    pub fn migration(pfn: u64, writable: bool, exclusive: bool) -> SwpKind {
+        if writable {
+            SwpKind::MigrationWrite { pfn }
+        } else if exclusive {
+            SwpKind::MigrationReadExclusive { pfn }
+        } else {
+            SwpKind::MigrationRead { pfn }
+        }
+    }
+
+    /// The same kind of migration entry for another frame (the entry of one 4 KiB piece of a
+    /// PMD migration entry); other kinds are returned as they are.
+    pub fn with_migration_pfn(self, pfn: u64) -> SwpKind {
+        match self {
+            SwpKind::MigrationRead { .. } => SwpKind::MigrationRead { pfn },
+            SwpKind::MigrationReadExclusive { .. } => SwpKind::MigrationReadExclusive { pfn },
+            SwpKind::MigrationWrite { .. } => SwpKind::MigrationWrite { pfn },
+            other => other,
+        }
+    }
+
+    /// pfn_swap_entry_to_page() of a migration entry: the frame under migration.
+    pub fn migration_pfn(self) -> Option<u64> {
+        match self {
+            SwpKind::MigrationRead { pfn }
+            | SwpKind::MigrationReadExclusive { pfn }
+            | SwpKind::MigrationWrite { pfn } => Some(pfn),
+            _ => None,
+        }
+    }
+}
+
 impl SwpEntry {
     /// swp_entry(): build an entry, truncating the offset to SWP_OFFSET_MASK like the kernel.
     pub const fn new(typ: u32, offset: u64) -> Self {

@@ -3,6 +3,7 @@
 
 pub mod fcntl;
 pub mod resource;
+pub mod mempolicy;
 pub mod userfaultfd;
 
 /// open(2) flags (fcntl.h) that userfaultfd(2) takes too.
@@ -80,7 +81,7 @@ pub fn constant(name: &str) -> Option<u64> {
 }
 
 /// The name tables, one per area: a new area adds its file under `uapi/` and one line here.
-const TABLES: &[&[(&str, u64)]] = &[NAMES, fcntl::NAMES, resource::NAMES];
+const TABLES: &[&[(&str, u64)]] = &[NAMES, fcntl::NAMES, resource::NAMES, mempolicy::NAMES];
 
 /// The mman.h names: protections, map flags, mremap flags, advice, memfd and fallocate flags.
 pub const NAMES: &[(&str, u64)] = &[
