@@ -89,7 +89,7 @@ enum Cmd {
         verbose: bool,
         /// Write the model's trace to FILE: each statement run with the kernel events it
         /// caused (faults, folio allocations and frees, rmap changes, TLB flushes, khugepaged,
-        /// userfaultfd messages, kernel-thread runs) under it; JSON with --json.
+        /// userfaultfd messages, kernel-thread runs, swap_rw requests) under it; JSON with --json.
         #[arg(long, value_name = "FILE")]
         trace: Option<PathBuf>,
     },

@@ -202,6 +202,12 @@ fn make(a: &mut Areas, s: &SwapSetup) -> Result<PathBuf, String> {
     let path = match s.kind {
         SwapDev::File(kind) => make_file(a, &s.name, s.bytes, kind)?,
         SwapDev::Zram => make_zram(a, s.bytes)?,
+        SwapDev::Nfs { .. } => {
+            return Err(format!(
+                "{}: this host has no NFS (CONFIG_NFS_SWAP is off): `swapfile_fs` is the model's",
+                s.at
+            ))
+        }
     };
     if s.activate {
         swapon(&path)?;

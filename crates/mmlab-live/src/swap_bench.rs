@@ -23,27 +23,27 @@ use crate::{host_state, procfs, swap_areas};
 
 const PAGE: usize = 4096;
 
-/// The zram swap area of a run; given back on drop.
-struct Zram;
+/// The swap area of a run (zram, or a swap file on the root disk); given back on drop.
+struct Area;
 
-impl Zram {
-    fn on(turn: &HostLock, bytes: u64) -> Result<Zram, String> {
+impl Area {
+    fn on(turn: &HostLock, bytes: u64, kind: SwapDev) -> Result<Area, String> {
         let s = SwapSetup {
             name: "mmlab-bench".into(),
             bytes,
-            kind: SwapDev::Zram,
+            kind,
             activate: true,
             at: "mmlab bench".into(),
         };
         swap_areas::set_up(turn, &[s]).map_err(|Skip(e)| e)?;
-        Ok(Zram)
+        Ok(Area)
     }
 }
 
-impl Drop for Zram {
+impl Drop for Area {
     fn drop(&mut self) {
         if let Err(e) = swap_areas::give_back() {
-            eprintln!("mmlab bench: giving back the zram swap: {e}");
+            eprintln!("mmlab bench: giving back the swap area: {e}");
         }
     }
 }
@@ -82,6 +82,51 @@ fn fill_page(p: *mut u8, i: usize) {
         std::ptr::write_bytes(p.add(i * PAGE), tag(i), 64);
         p.add(i * PAGE + PAGE - 1).write_volatile(1);
     }
+}
+
+/// (pswpout, pswpin) of /proc/vmstat.
+type Pswp = (u64, u64);
+
+/// A child run over `n` pages of a fresh mapping, each given its content: `work`'s four
+/// figures (zeroes if the map fails), with the host's (pswpout, pswpin) before and after.
+/// `work` runs in the child: async-signal-safe calls only.
+fn swap_child(
+    n: usize,
+    work: impl FnOnce(*mut u8) -> [f64; 4],
+) -> Result<([f64; 4], Pswp, Pswp), String> {
+    let before = pswp()?;
+    let r = in_child(
+        |_| Ok(()),
+        || {
+            let Some(p) = child_map(n * PAGE) else {
+                return [0.0; 4];
+            };
+            for i in 0..n {
+                fill_page(p, i);
+            }
+            work(p)
+        },
+    )?;
+    Ok((r, before, pswp()?))
+}
+
+/// Pages of `p` whose first byte is not their tag (after a swap round trip). Async-signal-safe.
+fn pages_read_back_wrong(p: *mut u8, n: usize) -> usize {
+    (0..n)
+        // SAFETY: inside the caller's mapping of n pages.
+        .filter(|&i| unsafe { p.add(i * PAGE).read_volatile() } != tag(i))
+        .count()
+}
+
+/// Most of the range must really have gone out and come back: the pswpout and pswpin deltas.
+fn round_trip(before: Pswp, after: Pswp, n: usize) -> Result<Pswp, String> {
+    let (wrote, read) = (after.0 - before.0, after.1 - before.1);
+    if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
+        return Err(format!(
+            "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
+        ));
+    }
+    Ok((wrote, read))
 }
 
 /// Run `work` in a forked child, after `prepare(child's pid)` in the parent; the child's four
@@ -174,7 +219,7 @@ fn in_child(
     Ok(r)
 }
 
-fn pswp() -> Result<(u64, u64), String> {
+fn pswp() -> Result<Pswp, String> {
     Ok((procfs::vmstat("pswpout")?, procfs::vmstat("pswpin")?))
 }
 
@@ -186,39 +231,22 @@ pub fn pageout_rates(
     reps: usize,
 ) -> Result<(HostFigure, HostFigure), String> {
     let n = bytes.div_ceil(PAGE);
-    let _zram = Zram::on(turn, 2 * (n * PAGE) as u64)?;
+    let _zram = Area::on(turn, 2 * (n * PAGE) as u64, SwapDev::Zram)?;
     let runs = samples(reps, || {
-        let (out0, in0) = pswp()?;
-        let r = in_child(
-            |_| Ok(()),
-            || {
-                let Some(p) = child_map(n * PAGE) else {
-                    return [0.0; 4];
-                };
-                for i in 0..n {
-                    fill_page(p, i);
-                }
-                let t0 = Instant::now();
-                // SAFETY: the child's own mapping.
-                let rc = unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
-                let t1 = Instant::now();
-                let mut bad = 0usize;
-                for i in 0..n {
-                    // SAFETY: inside the mapping.
-                    if unsafe { p.add(i * PAGE).read_volatile() } != tag(i) {
-                        bad += 1;
-                    }
-                }
-                let t2 = Instant::now();
-                [
-                    (t1 - t0).as_secs_f64(),
-                    (t2 - t1).as_secs_f64(),
-                    bad as f64,
-                    f64::from(rc),
-                ]
-            },
-        )?;
-        let (out1, in1) = pswp()?;
+        let (r, before, after) = swap_child(n, |p| {
+            let t0 = Instant::now();
+            // SAFETY: the child's own mapping.
+            let rc = unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            let t1 = Instant::now();
+            let bad = pages_read_back_wrong(p, n);
+            let t2 = Instant::now();
+            [
+                (t1 - t0).as_secs_f64(),
+                (t2 - t1).as_secs_f64(),
+                bad as f64,
+                f64::from(rc),
+            ]
+        })?;
         let [out_s, in_s, bad, rc] = r;
         if out_s <= 0.0 || rc != 0.0 || bad != 0.0 {
             return Err(format!(
@@ -226,16 +254,103 @@ pub fn pageout_rates(
             ));
         }
         // Most of the range must really have gone to zram and come back from it.
-        let (wrote, read) = (out1 - out0, in1 - in0);
-        if (wrote as usize) < n * 9 / 10 || (read as usize) < n * 9 / 10 {
-            return Err(format!(
-                "the host swapped out {wrote} and in {read} of {n} pages: not a swap round trip"
-            ));
-        }
+        round_trip(before, after, n)?;
         Ok((n as f64 / out_s, n as f64 / in_s))
     })?;
     let (outs, ins): (Vec<f64>, Vec<f64>) = runs.into_iter().unzip();
     Ok((figure(outs, "pages/s")?, figure(ins, "pages/s")?))
+}
+
+/// A /proc/vmstat counter read with async-signal-safe calls only (for a forked child): open,
+/// read into a stack buffer, close, and a scan for `name`'s line. None if it cannot be read.
+fn vmstat_raw(name: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 16384];
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(c"/proc/vmstat".as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0usize;
+    loop {
+        // SAFETY: reading into the unused tail of `buf`.
+        let r = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if r <= 0 {
+            break;
+        }
+        len += r as usize;
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    buf[..len].split(|&b| b == b'\n').find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(b" ")?;
+        rest.iter().try_fold(0u64, |v, &d| {
+            d.is_ascii_digit().then(|| v * 10 + u64::from(d - b'0'))
+        })
+    })
+}
+
+/// Sleep `ms` milliseconds (async-signal-safe).
+fn nap_ms(ms: i64) {
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: ms * 1_000_000,
+    };
+    // SAFETY: a valid timespec; an early wake-up only shortens the nap.
+    unsafe { libc::nanosleep(&ts, std::ptr::null_mut()) };
+}
+
+/// Swapping `bytes` of anonymous memory out to a swap file on the root disk (twice the size)
+/// and back: MADV_PAGEOUT until pswpout has counted every page and no page is under writeback
+/// any more, then (not timed) a touch and a second MADV_PAGEOUT that frees the clean swap-cache
+/// copies, then a touch of every page, each a real swap-in. Pages per second over both
+/// directions (the pswpout + pswpin rate).
+pub fn swapfile_rates(turn: &HostLock, bytes: usize, reps: usize) -> Result<HostFigure, String> {
+    let n = bytes.div_ceil(PAGE);
+    let kind = SwapDev::File(mmlab_scenario::backend::SwapFileKind::Mkswap);
+    let _file = Area::on(turn, 2 * (n * PAGE) as u64, kind)?;
+    let runs = samples(reps, || {
+        let (r, before, after) = swap_child(n, |p| {
+            let Some(base) = vmstat_raw(b"pswpout") else {
+                return [0.0; 4];
+            };
+            let t0 = Instant::now();
+            // SAFETY: the child's own mapping.
+            unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            while vmstat_raw(b"pswpout").unwrap_or(u64::MAX) < base + n as u64
+                || vmstat_raw(b"nr_writeback").unwrap_or(0) != 0
+            {
+                if t0.elapsed().as_secs() > 600 {
+                    return [0.0; 4];
+                }
+                nap_ms(1);
+            }
+            let t1 = Instant::now();
+            for i in 0..n {
+                // SAFETY: inside the mapping.
+                unsafe { p.add(i * PAGE).read_volatile() };
+            }
+            // SAFETY: the child's own mapping.
+            unsafe { libc::madvise(p.cast(), n * PAGE, libc::MADV_PAGEOUT) };
+            let t2 = Instant::now();
+            let bad = pages_read_back_wrong(p, n);
+            let t3 = Instant::now();
+            [
+                (t1 - t0).as_secs_f64(),
+                (t3 - t2).as_secs_f64(),
+                bad as f64,
+                1.0,
+            ]
+        })?;
+        let [out_s, in_s, bad, ok] = r;
+        if ok != 1.0 || bad != 0.0 {
+            return Err(format!(
+                "swap file child: {bad} pages read back wrong (or the pageout never finished)"
+            ));
+        }
+        let (wrote, read) = round_trip(before, after, n)?;
+        Ok((wrote + read) as f64 / (out_s + in_s))
+    })?;
+    figure(runs, "pages/s")
 }
 
 /// A child in a memory cgroup limited to `limit` bytes fills twice that much anonymous memory
@@ -246,7 +361,7 @@ pub fn pressure_swapout_rate(
     reps: usize,
 ) -> Result<HostFigure, String> {
     let n = 2 * limit.div_ceil(PAGE);
-    let _zram = Zram::on(turn, 2 * (n * PAGE) as u64)?;
+    let _zram = Area::on(turn, 2 * (n * PAGE) as u64, SwapDev::Zram)?;
     let cg = MemCg::new(turn, "pressure", limit as u64)?;
     let rates = samples(reps, || {
         let (out0, _) = pswp()?;

@@ -47,6 +47,16 @@ pub enum ModelProbe {
     KhugepagedScan(u64),
     /// khugepaged's collapse of the PMD range holding the address; returns a SCAN_* result.
     KhugepagedCollapse(u64),
+    /// Completions of SWP_FS_OPS requests wait for SwapIoComplete (1) or come at the end
+    /// of each pass and fault (0, the default).
+    SwapIoDefer(bool),
+    /// Complete the SWP_FS_OPS request in flight at this index (0: the oldest); returns the
+    /// folios it carried.
+    SwapIoComplete(u64),
+    /// The next this many SWP_FS_OPS requests fail with EIO.
+    SwapIoFail(u64),
+    /// The byte the swap file holds on the host for the swapped-out page at this address.
+    SwapHostByte(u64),
     /// Arm the page allocator's fault injection: after `skip` more allocations, the next
     /// `times` fail (fail_page_alloc); returns the failures injected so far.
     FailPageAlloc {
@@ -104,6 +114,9 @@ pub enum SwapDev {
     File(SwapFileKind),
     /// A zram block device (`swap zram SIZE`).
     Zram,
+    /// A swap file on a network filesystem whose I/O the filesystem does (SWP_FS_OPS),
+    /// backed by a host file (`swapfile_fs NAME SIZE [holes]`); the model's only.
+    Nfs { holes: bool },
 }
 
 /// One swap header: the name steps use for it (`"swap0"`, `"zram0"`, a `swapfile` NAME), its

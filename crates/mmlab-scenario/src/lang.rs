@@ -209,7 +209,9 @@ fn vmstat_names() -> Vec<&'static str> {
 }
 
 fn counter_names() -> Vec<&'static str> {
-    mmlab::vmstat::VmStat::names().collect()
+    mmlab::vmstat::VmStat::names()
+        .chain(mmlab::mm::page_io::SWAP_RW_COUNTERS.iter().copied())
+        .collect()
 }
 
 const fn call(
@@ -307,6 +309,20 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("model.get_page", ModelProbe, (1, 1), Returns::Num(Addr)),
     call("model.put_page", ModelProbe, (1, 1), Returns::Num(Dec)),
     call("model.dma_write", ModelProbe, (3, 3), Returns::Num(Dec)),
+    call("model.swap_io_defer", ModelProbe, (1, 1), Returns::Num(Dec)),
+    call(
+        "model.swap_io_complete",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Dec),
+    ),
+    call("model.swap_io_fail", ModelProbe, (1, 1), Returns::Num(Dec)),
+    call(
+        "model.swap_host_byte",
+        ModelProbe,
+        (1, 1),
+        Returns::Num(Hex),
+    ),
     call(
         "model.fail_page_alloc",
         ModelProbe,
@@ -381,7 +397,8 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "model.pte"
         | "model.get_page"
         | "model.khugepaged_scan"
-        | "model.khugepaged_collapse" => Some(0),
+        | "model.khugepaged_collapse"
+        | "model.swap_host_byte" => Some(0),
         _ => None,
     }
 }

@@ -183,6 +183,7 @@ impl Backend for ModelBackend {
             let made = match s.kind {
                 SwapDev::File(kind) => k.create_swap_file(&s.name, s.bytes, kind),
                 SwapDev::Zram => k.create_zram(&s.name, s.bytes),
+                SwapDev::Nfs { holes } => k.create_nfs_swap_file(&s.name, s.bytes, holes, None),
             };
             made.map_err(|e| Skip(format!("{}: {e}", s.at)))?;
             if s.activate {
@@ -343,6 +344,21 @@ impl Backend for ModelBackend {
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
+        if let ModelProbe::SwapIoComplete(i) = probe {
+            // A completion wakes the faults waiting for its folios; they retry now.
+            let k = self.k();
+            let r = k
+                .complete_swap_rw(*i as usize)
+                .map(|n| ProbeValue::Num(n as u64))
+                .ok_or_else(|| {
+                    format!(
+                        "no swap_rw request in flight at index {i} ({} in flight)",
+                        k.swap_fs_io.inflight()
+                    )
+                });
+            self.retry_woken();
+            return r;
+        }
         let k = self.k();
         match probe {
             ModelProbe::TlbFlushes(None) => Ok(ProbeValue::Num(k.tlb_flushes_total())),
@@ -374,6 +390,18 @@ impl Backend for ModelBackend {
                         "no reference held on pfn {pfn:#x} (or offset {off:#x} past the page): {e}"
                     )
                 }),
+            ModelProbe::SwapIoComplete(_) => unreachable!("answered above"),
+            ModelProbe::SwapIoDefer(on) => {
+                k.swap_fs_io.deferred = *on;
+                Ok(ProbeValue::Num(k.swap_fs_io.inflight() as u64))
+            }
+            ModelProbe::SwapIoFail(n) => {
+                k.swap_fs_io.fail_next = *n;
+                Ok(ProbeValue::Num(0))
+            }
+            ModelProbe::SwapHostByte(addr) => k
+                .swap_host_byte(t, *addr)
+                .map(|b| ProbeValue::Num(b.into())),
             ModelProbe::FailPageAlloc { skip, times } => {
                 let injected = k.injected_alloc_failures();
                 k.fail_page_alloc(*skip, *times);

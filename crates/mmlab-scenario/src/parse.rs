@@ -471,6 +471,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "thp",
     "swap",
     "swapfile",
+    "swapfile_fs",
     "fault-around-bytes",
     "model-only",
     "feature",
@@ -591,7 +592,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                         ),
                     ));
                 }
-                let single = !matches!(d, "thp" | "feature" | "swap" | "swapfile");
+                let single = !matches!(d, "thp" | "feature" | "swap" | "swapfile" | "swapfile_fs");
                 if let Some((_, before)) = sc.header_pos.iter().find(|(w, _)| w == d) {
                     if single {
                         return Err(at(
@@ -708,6 +709,29 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                     bytes,
                     kind,
                     activate: true,
+                    at: format!("{fname}:{ln}"),
+                });
+            }
+            "swapfile_fs" => {
+                let name = l.ident("a swap file name")?;
+                let bytes = l.number("a file size such as 16M")?;
+                let holes = match l.peek() {
+                    None => false,
+                    Some(_) => {
+                        let at_kind = l.pos();
+                        match l.ident("`holes`")?.as_str() {
+                            "holes" => true,
+                            w => return Err(at(at_kind, format!("expected `holes`, found `{w}`"))),
+                        }
+                    }
+                };
+                l.done()?;
+                sc.header_pos.push((format!("swap {name}"), pos));
+                sc.swap.push(SwapSetup {
+                    name,
+                    bytes,
+                    kind: SwapDev::Nfs { holes },
+                    activate: false,
                     at: format!("{fname}:{ln}"),
                 });
             }

@@ -1323,6 +1323,10 @@ impl<B: Backend> Runner<'_, B> {
                     }
                     ("model.khugepaged_scan", [a]) => ModelProbe::KhugepagedScan(*a),
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
+                    ("model.swap_io_defer", [on]) => ModelProbe::SwapIoDefer(*on != 0),
+                    ("model.swap_io_complete", [i]) => ModelProbe::SwapIoComplete(*i),
+                    ("model.swap_io_fail", [n]) => ModelProbe::SwapIoFail(*n),
+                    ("model.swap_host_byte", [a]) => ModelProbe::SwapHostByte(*a),
                     ("model.fail_page_alloc", [skip, times]) => ModelProbe::FailPageAlloc {
                         skip: *skip,
                         times: *times,

@@ -61,6 +61,11 @@ pub struct Features {
     /// Off, the VM_UFFD_WP test is made when the range is scanned, before the mmap write lock,
     /// and the retraction trusts it: the race that patch closed.
     pub khugepaged_uffd_wp_check: bool,
+    /// Swap over a filesystem through ->swap_rw(), asynchronous and plugged (up to
+    /// SWAP_CLUSTER_MAX adjacent pages a request), THP counted by size, and reclaim that does
+    /// not write SWP_FS_OPS swap without __GFP_FS (the swap-over-NFS series, 5.19). Off: 5.18's
+    /// synchronous one-page ->direct_IO() and ->readpage().
+    pub swap_rw: bool,
 }
 
 impl Features {
@@ -73,6 +78,7 @@ impl Features {
             mremap_efault_fix: true,
             uffd_wp_shmem_hugetlb: new,
             khugepaged_uffd_wp_check: new,
+            swap_rw: new,
         }
     }
 
@@ -84,6 +90,7 @@ impl Features {
             "mremap_efault_fix" => &mut self.mremap_efault_fix,
             "uffd_wp_shmem_hugetlb" => &mut self.uffd_wp_shmem_hugetlb,
             "khugepaged_uffd_wp_check" => &mut self.khugepaged_uffd_wp_check,
+            "swap_rw" => &mut self.swap_rw,
             _ => {
                 return Err(format!(
                     "unknown feature `{name}` (known: {})",
@@ -102,6 +109,7 @@ impl Features {
         "mremap_efault_fix",
         "uffd_wp_shmem_hugetlb",
         "khugepaged_uffd_wp_check",
+        "swap_rw",
     ];
 }
 

@@ -30,7 +30,7 @@ pub enum Rule {
     /// withdraws it (pgtable_trans_huge_withdraw()), and nothing else ever frees it.
     DepositedUnderHugePmd,
     /// A non-present PTE is none, a uffd-wp marker in a file VMA, or a swap entry of a live
-    /// device in a private VMA: migration entries live only inside a split, anonymous memory
+    /// device (or a swap-in error entry swapoff left) in a private VMA: migration entries live only inside a split, anonymous memory
     /// keeps uffd-wp in present or swap entries, and shmem keeps swap entries in its cache.
     NonPresentIsNoneOrMarker,
     /// Every slot's swap_map count is the number of swap PTEs naming it (SWAP_MAP_SHMEM for a
@@ -46,6 +46,10 @@ pub enum Rule {
     /// No swap write is in flight between steps: the model completes a pass's writes when
     /// the pass ends (page_io.rs), so a page left under writeback could never be freed.
     SwapWritesCompleteWithTheirPass,
+    /// Every slot of a SWP_FS_OPS swap file that something still refers to (a swap PTE or a
+    /// shmem entry) has its content in a swap-cache page or in the host file (a write that
+    /// completed): else a failed or unfinished write let the only copy go.
+    SwapFsContentKept,
     /// A special PTE maps the zero page read-only: it is the only page mapped without a
     /// struct-page reference, and a write to it must fault and COW.
     SpecialMapsZeroPage,
@@ -248,11 +252,16 @@ impl std::fmt::Display for Leaf {
     }
 }
 
-/// [`Rule::PrivateAndChargeFollowThePage`] for one frame.
-fn private_and_charge_follow_the_page(pfn: Pfn, page: &Page) -> Result<(), Violation> {
+/// [`Rule::PrivateAndChargeFollowThePage`] for one frame; `swapcache`: its folio is in the
+/// swap cache (add_to_swap_cache() gives every page of a THP its own entry).
+fn private_and_charge_follow_the_page(
+    pfn: Pfn,
+    page: &Page,
+    swapcache: bool,
+) -> Result<(), Violation> {
     let free = page.test(PageFlags::BUDDY);
-    let holds = (page.private == 0 || page.test(PageFlags::SWAPCACHE))
-        && !(free && (page.private != 0 || page.memcg != 0));
+    let holds =
+        (page.private == 0 || swapcache) && !(free && (page.private != 0 || page.memcg != 0));
     Rule::PrivateAndChargeFollowThePage.check(holds, || {
         format!(
             "pfn {pfn:#x}: private {:#x}, memcg {}, flags {:?}",
@@ -291,6 +300,7 @@ impl Kernel {
             )
         })?;
         self.swap_map_counts_references(&census)?;
+        self.swap_fs_content_kept()?;
         let cached = self.page_cache_refs();
         let frames = self.check_frames(&census, &cached)?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
@@ -446,7 +456,12 @@ impl Kernel {
         let mut counts = FrameCounts::default();
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
-            private_and_charge_follow_the_page(pfn, page)?;
+            let swapcache = page.private != 0
+                && !page.test(PageFlags::BUDDY)
+                && self
+                    .pages
+                    .folio_test(self.pages.folio(pfn), PageFlags::SWAPCACHE);
+            private_and_charge_follow_the_page(pfn, page, swapcache)?;
             if page.test(PageFlags::BUDDY) || page.test(PageFlags::TABLE) {
                 continue;
             }
@@ -548,9 +563,31 @@ impl Kernel {
             PteKind::Swp(SwpKind::Swap { typ, offset }, _) => {
                 v.is_cow() && self.swap.device_of(SwpEntry::new(typ, offset)).is_some()
             }
+            PteKind::Swp(SwpKind::SwapinError { .. }, _) => v.is_cow(),
             PteKind::Present(_) | PteKind::Swp(..) => false,
         };
         Rule::NonPresentIsNoneOrMarker.check(holds, || format!("mm {mm} {addr:#x}: {e:?}"))
+    }
+
+    /// [`Rule::SwapFsContentKept`] over every SWP_FS_OPS device.
+    fn swap_fs_content_kept(&self) -> Result<(), Violation> {
+        for (typ, si) in self.swap.devices.iter().enumerate() {
+            let Some(si) = si.as_ref().filter(|si| si.swap_file.is_some()) else {
+                continue;
+            };
+            for off in 1..si.max {
+                let map = si.swap_map[off as usize] & !crate::mm::swapfile::SWAP_HAS_CACHE;
+                if map == 0 || map == crate::mm::swapfile::SWAP_MAP_BAD {
+                    continue;
+                }
+                let e = SwpEntry::new(typ as u32, off);
+                let holds = si.written.get(off) != 0 || self.swap_cache_page(e).is_some();
+                Rule::SwapFsContentKept.check(holds, || {
+                    format!("slot {typ}:{off} is referenced but neither cached nor written")
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// [`Rule::SwapMapCountsReferences`] over every device.

@@ -76,6 +76,8 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// SWP_FS_OPS requests in flight (->swap_rw()) and their counters.
+    pub swap_fs_io: crate::mm::page_io::SwapFsIo,
 }
 
 impl Kernel {
@@ -121,6 +123,7 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            swap_fs_io: Default::default(),
             cfg,
         };
         k.init_per_zone_wmark_min();

@@ -34,6 +34,7 @@ impl Kernel {
             .find(|l| l.vmstat_name() == name)
             .map(|l| self.lru.lruvec.nr_pages(l))
             .or_else(|| self.vmstat.get(name))
+            .or_else(|| self.swap_fs_io.counter(name))
     }
 
     /// Frames in use (including page tables and the PGDs of live processes).

@@ -84,4 +84,13 @@ pub enum WaitReason {
     /// userfaultfd_event_wait_completion(): until the handler has read every non-cooperative
     /// event (FORK, REMAP, REMOVE, UNMAP) the task caused.
     UffdEvents { unread: u32 },
+    /// folio_lock_or_retry() in do_swap_page() after swap_readpage() started the read of
+    /// the faulting page (a swap-in's memstall): until the read completes and unlocks it.
+    SwapIn { pfn: u64 },
+    /// folio_lock_or_retry() on a folio another task's swap-in holds locked: until that
+    /// read completes.
+    FolioLock { pfn: u64 },
+    /// folio_wait_writeback() (shmem_swapin_folio() on a page whose swap-out write is in
+    /// flight): until end_page_writeback().
+    Writeback { pfn: u64 },
 }

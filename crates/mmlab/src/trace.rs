@@ -1,6 +1,6 @@
 //! The model's tracepoints: a typed record of kernel events (faults with their flags and
 //! result, folio allocation and freeing, rmap changes, TLB flushes, khugepaged results,
-//! userfaultfd messages, kernel-thread runs), kept only while tracing is on, so a user can
+//! userfaultfd messages, kernel-thread runs, swap_rw requests), kept only while tracing is on, so a user can
 //! see why a scenario got its result (`mmlab run --trace FILE`).
 
 use std::fmt;
@@ -53,6 +53,14 @@ pub enum Event {
     },
     /// A kernel thread ran at this virtual time (ns).
     Kthread { name: &'static str, now_ns: u64 },
+    /// ->swap_rw() (or 5.18's one-page ->direct_IO()/->readpage()) took a request: a write
+    /// or read of `pages` pages at byte `pos` of swap device `typ`.
+    SwapRw {
+        write: bool,
+        typ: u32,
+        pos: u64,
+        pages: u64,
+    },
 }
 
 /// Human-readable names of FAULT_FLAG_* bits, for the text trace.
@@ -159,6 +167,16 @@ impl fmt::Display for Event {
                 arg[0], arg[1], arg[2]
             ),
             Event::Kthread { name, now_ns } => write!(f, "{name} runs at {now_ns} ns"),
+            Event::SwapRw {
+                write,
+                typ,
+                pos,
+                pages,
+            } => write!(
+                f,
+                "swap_rw {} type {typ} at {pos:#x}: {pages} page(s) in one request",
+                if *write { "write" } else { "read" }
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod inode;
 pub mod kernfs;
 pub mod mem;
 pub mod namei;
+pub mod nfs;
 pub mod proc;
 pub mod read_write;
 pub mod stat;

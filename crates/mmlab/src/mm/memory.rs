@@ -507,6 +507,16 @@ impl Kernel {
         if !cached && vmf.vma.flags & VM_UFFD_MISSING != 0 {
             return Err(self.handle_userfault(vmf, Missing));
         }
+        if let Some(crate::mm::filemap::Slot::Swap(e)) = entry {
+            let may_sleep = vmf
+                .flags
+                .contains(FaultFlags::ALLOW_RETRY | FaultFlags::USER)
+                && !vmf.flags.contains(FaultFlags::TRIED);
+            let cached = self.swap_cache_page(e);
+            if cached.is_some_and(|p| !self.swap_folio_wait(p, may_sleep)) {
+                return Err(VmFault::RETRY);
+            }
+        }
         // filemap_fault() on the disk filesystem: a page not cached is read in (a major fault).
         let disk = self.inodes[ino].is_disk();
         let major = if disk && !cached {
@@ -519,8 +529,16 @@ impl Kernel {
             self.disk_get_page(ino, index)
         } else {
             self.shmem_getpage(ino, index, &vmf.vma)
-        }
-        .map_err(|_| VmFault::OOM)?;
+        };
+        // vmf_error(): ENOMEM is VM_FAULT_OOM, any other error (a failed swap-in read, EIO)
+        // VM_FAULT_SIGBUS.
+        let pfn = pfn.map_err(|e| {
+            if e == crate::errno::Errno::ENOMEM {
+                VmFault::OOM
+            } else {
+                VmFault::SIGBUS
+            }
+        })?;
         if vmf.write() && vmf.vma.flags & VM_SHARED == 0 {
             return self.do_cow_fault(vmf, pfn).map(|r| r | major);
         }

@@ -25,13 +25,13 @@ impl Kernel {
     /// mapping->a_ops->writepage() of a dirty page-cache folio reclaim unmapped: shmem's moves
     /// it to swap (false: no slot, AOP_WRITEPAGE_ACTIVATE); the disk filesystem's writes its
     /// block.
-    pub(crate) fn writepage(&mut self, f: Folio) -> bool {
+    pub(crate) fn writepage(&mut self, f: Folio, plug: &mut crate::mm::page_io::SwapPlug) -> bool {
         let ino = self.pages.folio_mapping(f) as usize;
         if self.inodes.get(ino).is_some_and(|i| i.is_disk()) {
             self.disk_writepage(f);
             return true;
         }
-        self.shmem_writepage(f)
+        self.shmem_writepage(f, plug)
     }
 
     /// filemap_write_and_wait_range() over page indices `[first, last]` of a disk file: each

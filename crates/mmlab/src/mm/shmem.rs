@@ -155,6 +155,12 @@ impl Kernel {
             }
         };
         let f = self.pages.folio(pfn);
+        // folio_lock(): a SWP_FS_OPS read completes; a failed one is EIO.
+        self.swap_read_wait(pfn, false, true);
+        if self.swap_read_failed(f) {
+            self.put_page(pfn);
+            return Err(Errno::EIO);
+        }
         // shmem_add_to_page_cache() in place of the swap entry; the lookup's reference is
         // the page cache's.
         let p = self.pages.page_mut(pfn);
@@ -172,7 +178,11 @@ impl Kernel {
     /// swap cache (a swap entry takes its place in the page cache, owned by it:
     /// SWAP_MAP_SHMEM) and is written; without one it stays, redirtied, and reclaim
     /// activates it (false: AOP_WRITEPAGE_ACTIVATE).
-    pub(crate) fn shmem_writepage(&mut self, f: Folio) -> bool {
+    pub(crate) fn shmem_writepage(
+        &mut self,
+        f: Folio,
+        plug: &mut crate::mm::page_io::SwapPlug,
+    ) -> bool {
         let pfn = f.pfn();
         self.pages.folio_clear(f, PageFlags::DIRTY);
         let Some(e) = (self.total_swap_pages() > 0)
@@ -193,7 +203,7 @@ impl Kernel {
         self.vmstat.nr_shmem -= 1;
         self.pages.folio_ref_add(f, -1);
         self.pages.page_mut(pfn).mapping = 0;
-        self.swap_writepage(f);
+        self.swap_writepage(f, Some(plug));
         true
     }
 

@@ -56,6 +56,20 @@ impl Kernel {
             }
         };
         let f = self.pages.folio(pfn);
+        // folio_lock_or_retry(): a swap-in still being read (SWP_FS_OPS) is waited for, or
+        // the fault is retried once it has completed; a failed read is SIGBUS.
+        let may_sleep = vmf
+            .flags
+            .contains(FaultFlags::ALLOW_RETRY | FaultFlags::USER)
+            && !vmf.flags.contains(FaultFlags::TRIED);
+        if !self.swap_read_wait(pfn, may_sleep, ret.contains(VmFault::MAJOR)) {
+            self.put_page(pfn);
+            return Err(ret | VmFault::RETRY);
+        }
+        if self.swap_read_failed(f) {
+            self.put_page(pfn);
+            return Err(VmFault::SIGBUS);
+        }
         if swapcache.is_some() && vmf.write() && !self.pages.folio_test(f, PageFlags::LRU) {
             self.lru_add_drain();
         }
@@ -135,7 +149,7 @@ impl Kernel {
             self.workingset_refault(f, s);
         }
         self.folio_add_lru(f);
-        self.swap_readpage(f.pfn(), e);
+        self.swap_readpage(f.pfn(), e, None);
         Some(f.pfn())
     }
 
@@ -240,6 +254,19 @@ impl Kernel {
             }
             None => self.swapin_readahead(e, &[e]).ok_or(Errno::ENOMEM)?,
         };
+        // lock_page(): the read completes; one that failed leaves a swap-in error entry
+        // in the PTE (5.19's unuse_pte()) and the slot goes.
+        self.swap_read_wait(pfn, false, true);
+        let f = self.pages.folio(pfn);
+        if self.swap_read_failed(f) {
+            self.mms[mm].rss_swapents -= 1;
+            let err = SwpKind::SwapinError { pfn: pfn.0 };
+            table::set(&mut self.phys, slot, Pte::swp(err, SwpPteBits::default()));
+            self.swap_entry_put(e);
+            self.try_to_free_swap(f);
+            self.put_page(pfn);
+            return Ok(());
+        }
         let mut pte = Pte::pfn_pte(pfn, vma.page_prot()).mkold();
         if bits.soft_dirty {
             pte = pte.mksoft_dirty();
@@ -253,7 +280,6 @@ impl Kernel {
         self.page_add_anon_rmap(pfn, vma, addr, bits.exclusive);
         table::set(&mut self.phys, slot, pte);
         self.swap_entry_put(e);
-        let f = self.pages.folio(pfn);
         // try_to_free_swap() once nothing else refers to the slot.
         self.try_to_free_swap(f);
         Ok(())

@@ -198,7 +198,7 @@ impl Kernel {
             return false;
         };
         self.add_to_swap_cache(f, e);
-        self.pages.folio_set(f, PageFlags::DIRTY);
+        self.swap_dirty_folio(f);
         true
     }
 
@@ -314,7 +314,12 @@ impl Kernel {
     /// __read_swap_cache_async(): the swap-cache page of `e`, or a new one added to the cache
     /// and read (SWAP_HAS_CACHE taken by swapcache_prepare()). None if the slot is free or no
     /// page could be had. The bool says the page is new (the caller reads it).
-    fn read_swap_cache_async(&mut self, e: SwpEntry) -> Option<(Pfn, bool)> {
+    /// A SWP_FS_OPS read joins `plug` (the read-ahead's), or goes at once without one.
+    fn read_swap_cache_async(
+        &mut self,
+        e: SwpEntry,
+        plug: Option<&mut crate::mm::page_io::SwapPlug>,
+    ) -> Option<(Pfn, bool)> {
         if let Some(pfn) = self.swap_cache_page(e) {
             return Some((pfn, false));
         }
@@ -333,30 +338,32 @@ impl Kernel {
             self.workingset_refault(f, s);
         }
         self.folio_add_lru(f);
-        self.swap_readpage(f.pfn(), e);
-        self.pages.folio_clear(f, PageFlags::LOCKED);
+        self.swap_readpage(f.pfn(), e, plug);
         Some((f.pfn(), true))
     }
 
     /// swapin_readahead(): the page of `e` for a fault at `addr`, with read-ahead around it
     /// (the cluster around the offset while a rotational device is on, else the PTEs
     /// around the address). The page comes back with a reference the caller owns.
+    /// The read-ahead's reads (the target's among them) gather in one plug, submitted after
+    /// the loop (swap_read_unplug()).
     pub(crate) fn swapin_readahead(&mut self, e: SwpEntry, ra: &[SwpEntry]) -> Option<Pfn> {
-        for &x in ra {
-            if x == e {
-                continue;
-            }
-            if let Some((pfn, true)) = self.read_swap_cache_async(x) {
-                // SetPageReadahead(); count_vm_event(SWAP_RA); put_page().
-                self.pages.page_mut(pfn).flags |= PageFlags::RECLAIM;
-                self.vmstat.swap_ra += 1;
-                self.put_page(pfn);
-            }
-        }
         if ra.len() > 1 {
+            let mut plug = crate::mm::page_io::SwapPlug::default();
+            for &x in ra {
+                if let Some((pfn, true)) = self.read_swap_cache_async(x, Some(&mut plug)) {
+                    if x != e {
+                        // SetPageReadahead(); count_vm_event(SWAP_RA).
+                        self.pages.page_mut(pfn).flags |= PageFlags::RECLAIM;
+                        self.vmstat.swap_ra += 1;
+                    }
+                    self.put_page(pfn);
+                }
+            }
+            self.swap_unplug(plug);
             self.lru_add_drain();
         }
-        let (pfn, new) = self.read_swap_cache_async(e)?;
+        let (pfn, new) = self.read_swap_cache_async(e, None)?;
         if !new {
             self.get_page(pfn);
         }

@@ -147,8 +147,9 @@ impl Kernel {
         if !self.pages.folio_test(f, PageFlags::SWAPCACHE) || !gfp.contains(Gfp::IO) {
             return false;
         }
+        // 5.18 let __GFP_IO alone write any swap-cache folio.
         let e = self.page_swap_entry(f.pfn());
-        !self.swap_flags_of(e).contains(SwpFlags::FS_OPS)
+        !self.cfg.features.swap_rw || !self.swap_flags_of(e).contains(SwpFlags::FS_OPS)
     }
 
     /// folio_maybe_dma_pinned(): a large folio's pincount, a small one's refcount reaching
@@ -174,11 +175,13 @@ impl Kernel {
         let mut reclaimed = 0;
         let mut activated = 0;
         let mut batch = crate::mm::rmap::UnmapBatch::default();
+        // The swap_iocb this pass's SWP_FS_OPS writes gather in (wbc->swap_plug).
+        let mut plug = crate::mm::page_io::SwapPlug::default();
         while let Some(f) = queue.pop_front() {
             let mut nr = self.pages.folio_nr_pages(f);
             sc.nr_scanned += nr;
             let before = nr;
-            let verdict = self.shrink_one(f, sc, &mut queue, &mut nr, &mut batch);
+            let verdict = self.shrink_one(f, sc, (&mut queue, &mut plug), &mut nr, &mut batch);
             // A split folio's tails are counted when their turn comes.
             sc.nr_scanned -= before - nr;
             match verdict {
@@ -204,6 +207,7 @@ impl Kernel {
         }
         self.vmstat.pgactivate += activated;
         self.try_to_unmap_flush(batch);
+        self.swap_unplug(plug);
         sc.nr_reclaimed += reclaimed;
         (reclaimed, ret)
     }
@@ -213,7 +217,7 @@ impl Kernel {
         &mut self,
         f: Folio,
         sc: &mut ScanControl,
-        queue: &mut VecDeque<Folio>,
+        (queue, plug): (&mut VecDeque<Folio>, &mut crate::mm::page_io::SwapPlug),
         nr: &mut u64,
         batch: &mut crate::mm::rmap::UnmapBatch,
     ) -> Verdict {
@@ -291,7 +295,7 @@ impl Kernel {
                 return Verdict::Keep;
             }
             self.try_to_unmap_flush(std::mem::take(batch));
-            match self.pageout(f) {
+            match self.pageout(f, plug) {
                 PageoutResult::Keep => return Verdict::Keep,
                 PageoutResult::Activate => return Verdict::Activate,
                 PageoutResult::Success => {
@@ -343,7 +347,7 @@ impl Kernel {
     /// keeps it; a swap-cache folio goes to swap_writepage(), a shmem one to
     /// shmem_writepage() (which finds it a swap slot, or redirties it and asks for
     /// activation without swap).
-    fn pageout(&mut self, f: Folio) -> PageoutResult {
+    fn pageout(&mut self, f: Folio, plug: &mut crate::mm::page_io::SwapPlug) -> PageoutResult {
         let nr = self.pages.folio_nr_pages(f);
         // is_page_cache_freeable(): the cache's references and the isolation one.
         if self.pages.folio_ref_count(f) != 1 + nr as i32 {
@@ -356,8 +360,8 @@ impl Kernel {
         }
         self.pages.folio_set(f, PageFlags::RECLAIM);
         if swapcache {
-            self.swap_writepage(f);
-        } else if !self.writepage(f) {
+            self.swap_writepage(f, Some(plug));
+        } else if !self.writepage(f, plug) {
             // AOP_WRITEPAGE_ACTIVATE
             self.pages.folio_clear(f, PageFlags::RECLAIM);
             return PageoutResult::Activate;
