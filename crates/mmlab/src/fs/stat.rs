@@ -32,11 +32,12 @@ impl Kernel {
             FileKind::Inode(ino) => {
                 let inode = &self.inodes[ino];
                 // tmpfs counts its pages in the cache and out on swap (shmem_recalc_inode());
-                // hugetlbfs keeps no i_blocks; the disk filesystem counts its blocks.
+                // hugetlbfs its huge pages in the cache (huge_add_to_page_cache()); the disk
+                // filesystem its blocks.
                 let pages = if inode.is_disk() {
                     self.disk_nr_blocks(ino)
                 } else if inode.is_hugetlbfs() {
-                    0
+                    inode.i_mapping.pages(..).count() as u64 * crate::mm::hugetlb::HPAGE_NR
                 } else {
                     inode.i_mapping.pages(..).count() as u64
                         + inode.i_mapping.swap_entries(0..u64::MAX).len() as u64
