@@ -283,11 +283,15 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         arch: sc.arch.clone(),
         // Only the model has the other architectures' codecs: an `arch` line makes the
         // scenario model-only, as a `feature` line does.
-        model_only: sc.model_only.clone().or_else(|| {
-            sc.arch.as_ref().map(|a| {
-                format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+        model_only: sc
+            .model_only
+            .clone()
+            .or_else(|| {
+                sc.arch.as_ref().map(|a| {
+                    format!("arch {a}: other architectures' swap PTEs exist only as model codecs")
+                })
             })
-        }),
+            .or_else(|| first_cgroup_step(&sc.body)),
         uses_model_probe: first_model_probe(&sc.body),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),
@@ -1546,6 +1550,19 @@ fn calls_in(body: &[Stmt]) -> Vec<&Expr> {
 fn first_model_probe(body: &[Stmt]) -> Option<String> {
     calls_in(body).into_iter().find_map(|e| match e.as_call() {
         Some((f, _)) if f.starts_with("model.") => Some(format!("{f} at line {}", e.pos.line)),
+        _ => None,
+    })
+}
+
+/// Why a body's cgroup steps keep it off the host: cgroup v2 has no memory controller on this
+/// host (it is bound to v1), and the runner makes no cgroups for a scenario.
+fn first_cgroup_step(body: &[Stmt]) -> Option<String> {
+    calls_in(body).into_iter().find_map(|e| match e.as_call() {
+        Some((f, _)) if f.starts_with("cgroup_") => Some(format!(
+            "{f} at line {}: the host's memory controller is on cgroup v1 only, and the runner \
+             makes no cgroups for scenarios",
+            e.pos.line
+        )),
         _ => None,
     })
 }

@@ -8,6 +8,8 @@ use mmlab::{Kernel, SysResult, Tid};
 
 use crate::ast::Radix;
 
+mod cgroup;
+
 /// How a C argument is passed, and what the runner and the host agent do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArgKind {
@@ -81,6 +83,8 @@ pub enum HostCall {
     Ioctl { req: u64, out: Option<usize> },
     /// sched_setaffinity(0, ...) with a CPU set holding the one CPU given.
     Affinity,
+    /// A cgroup step: never made on the host (the runner skips the scenario).
+    Cgroup,
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.
@@ -221,7 +225,7 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM];
+static TABLES: &[&[SyscallDef]] = &[MM, cgroup::CGROUP];
 
 /// Every syscall a scenario can make, in the guide's order.
 pub fn all() -> impl Iterator<Item = &'static SyscallDef> {

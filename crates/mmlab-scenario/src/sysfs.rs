@@ -58,6 +58,9 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// Does `path` read as a number? Decided on a freshly booted model, as a file's format does
 /// not change with its value; the check pass types `sysfs_read` with it.
 pub fn reads_as_number(path: &str) -> bool {
+    if mmlab::fs::cgroupfs::is_cgroup_path(path) {
+        return mmlab::fs::cgroupfs::reads_as_number(path);
+    }
     Kernel::new(Config::default())
         .sysfs_read(path)
         .is_ok_and(|s| matches!(FileValue::of(&s), FileValue::Num(_)))

@@ -61,6 +61,12 @@ pub struct Features {
     /// Off, the VM_UFFD_WP test is made when the range is scanned, before the mmap write lock,
     /// and the retraction trusts it: the race that patch closed.
     pub khugepaged_uffd_wp_check: bool,
+    /// The memory controller on the legacy (v1) hierarchy instead of cgroup2.
+    pub cgroup_v1: bool,
+    /// cgroup2 mounted with `memory_recursiveprot`.
+    pub memory_recursiveprot: bool,
+    /// cgroup2 mounted with `memory_localevents`.
+    pub memory_localevents: bool,
 }
 
 impl Features {
@@ -73,6 +79,9 @@ impl Features {
             mremap_efault_fix: true,
             uffd_wp_shmem_hugetlb: new,
             khugepaged_uffd_wp_check: new,
+            cgroup_v1: false,
+            memory_recursiveprot: false,
+            memory_localevents: false,
         }
     }
 
@@ -84,6 +93,9 @@ impl Features {
             "mremap_efault_fix" => &mut self.mremap_efault_fix,
             "uffd_wp_shmem_hugetlb" => &mut self.uffd_wp_shmem_hugetlb,
             "khugepaged_uffd_wp_check" => &mut self.khugepaged_uffd_wp_check,
+            "cgroup_v1" => &mut self.cgroup_v1,
+            "memory_recursiveprot" => &mut self.memory_recursiveprot,
+            "memory_localevents" => &mut self.memory_localevents,
             _ => {
                 return Err(format!(
                     "unknown feature `{name}` (known: {})",
@@ -102,6 +114,9 @@ impl Features {
         "mremap_efault_fix",
         "uffd_wp_shmem_hugetlb",
         "khugepaged_uffd_wp_check",
+        "cgroup_v1",
+        "memory_recursiveprot",
+        "memory_localevents",
     ];
 }
 

@@ -71,6 +71,10 @@ pub struct Kernel {
     pub(crate) swap_cache: crate::mm::swap_state::SwapCache,
     /// Swap-cache folios whose writes to a swap file are in flight.
     pub(crate) swap_io_pending: Vec<crate::page::Folio>,
+    /// The cgroup hierarchy.
+    pub(crate) cgroup: crate::cgroup::CgroupState,
+    /// The memory controller.
+    pub(crate) memcg: crate::mm::memcontrol::MemcgState,
 }
 
 impl Kernel {
@@ -113,8 +117,11 @@ impl Kernel {
             swap: Default::default(),
             swap_cache: Default::default(),
             swap_io_pending: Vec::new(),
+            cgroup: Default::default(),
+            memcg: Default::default(),
             cfg,
         };
+        k.cgroup.mount = crate::cgroup::CgroupMount::of(&k.cfg.features);
         k.init_per_zone_wmark_min();
         k
     }

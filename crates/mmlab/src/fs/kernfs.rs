@@ -196,6 +196,10 @@ fn file_at(parent: &[&str], name: &str) -> Option<(&'static Dir, &'static Attr)>
 /// Does the model serve this path as a file (for parse-time checks of what a step reads or
 /// writes)?
 pub fn path_exists(path: &str) -> bool {
+    if crate::fs::cgroupfs::is_cgroup_path(path) {
+        let name = path.rsplit('/').next().unwrap_or("");
+        return crate::fs::cgroupfs::is_cgroup_file(name);
+    }
     matches!(lookup(path), Node::File(..))
 }
 
@@ -213,6 +217,9 @@ impl Kernel {
     /// or the errno the read gives: ENOENT for a path that names nothing, EISDIR for a
     /// directory, ENOTDIR for a file used as one.
     pub fn sysfs_read(&self, path: &str) -> SysResult<String> {
+        if crate::fs::cgroupfs::is_cgroup_path(path) {
+            return self.cgroupfs_read(path);
+        }
         match lookup(path) {
             Node::File(_, a) if a.mode & 0o444 == 0 => Err(Errno::EACCES),
             Node::File(_, a) => Ok((a.show)(self, a)),
@@ -228,6 +235,9 @@ impl Kernel {
     /// name in an existing directory EACCES (these filesystems cannot create files), one
     /// in a missing directory ENOENT; a directory EISDIR, a file used as one ENOTDIR.
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> SysResult<()> {
+        if crate::fs::cgroupfs::is_cgroup_path(path) {
+            return self.cgroupfs_write(path, &format!("{value}\n"));
+        }
         match lookup(path) {
             Node::File(d, a) => match a.store {
                 Some(store) if a.mode & 0o222 != 0 => store(self, a, &format!("{value}\n")),

@@ -42,6 +42,7 @@ impl Kernel {
             maj_flt: 0,
             fds,
         });
+        self.cgroup_fork(self.tasks[tid].pid, pid);
         let ctid = self.tasks.insert(Task {
             pid,
             mm: child,
