@@ -8,6 +8,7 @@ use mmlab_live::HostLock;
 use crate::output::Out;
 
 mod machine;
+mod memcg;
 mod row;
 mod swap;
 mod table;
@@ -357,6 +358,9 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
     );
     rows.extend(swap::pressure_row(&turn, limit, runs));
     drop(turn);
+
+    eprintln!("[+] anonymous faults in a memcg three levels deep against outside, {size} ...");
+    rows.push(memcg::row(bytes, runs));
 
     let all_met = rows.iter().all(|r| r.met);
     let machine = machine::Machine::this();

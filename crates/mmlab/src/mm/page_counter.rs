@@ -73,41 +73,42 @@ fn propagate_protected_usage(cs: &mut [PageCounter], c: usize) {
     }
 }
 
-/// The chain from `c` to the root.
-fn ancestors(cs: &[PageCounter], c: usize) -> Vec<usize> {
-    let mut v = vec![c];
-    while let Some(p) = cs[*v.last().expect("not empty")].parent {
-        v.push(p);
-    }
-    v
+/// The chain from `c` to the root, without allocating (a charge walks it on every batch).
+fn ancestors(cs: &[PageCounter], c: usize) -> impl Iterator<Item = usize> + '_ {
+    std::iter::successors(Some(c), move |&i| cs[i].parent)
 }
 
 /// page_counter_charge(): add `n` at every level regardless of the limits.
 pub fn charge(cs: &mut [PageCounter], c: usize, n: u64) {
-    for i in ancestors(cs, c) {
+    let mut at = Some(c);
+    while let Some(i) = at {
         cs[i].usage += n;
         propagate_protected_usage(cs, i);
         cs[i].watermark = cs[i].watermark.max(cs[i].usage);
+        at = cs[i].parent;
     }
 }
 
 /// page_counter_try_charge(): add `n` at every level unless a level would pass its max; then
 /// that level counts a failure, the levels below are undone, and the failing level is returned.
 pub fn try_charge(cs: &mut [PageCounter], c: usize, n: u64) -> Result<(), usize> {
-    let chain = ancestors(cs, c);
-    for (k, &i) in chain.iter().enumerate() {
+    let mut at = Some(c);
+    while let Some(i) = at {
         let new = cs[i].usage + n;
         if new > cs[i].max {
             cs[i].failcnt += 1;
-            for &j in &chain[..k] {
+            let mut j = c;
+            while j != i {
                 cs[j].usage -= n;
                 propagate_protected_usage(cs, j);
+                j = cs[j].parent.expect("below the failing level");
             }
             return Err(i);
         }
         cs[i].usage = new;
         propagate_protected_usage(cs, i);
         cs[i].watermark = cs[i].watermark.max(new);
+        at = cs[i].parent;
     }
     Ok(())
 }
@@ -115,7 +116,9 @@ pub fn try_charge(cs: &mut [PageCounter], c: usize, n: u64) -> Result<(), usize>
 /// page_counter_uncharge() / page_counter_cancel(): subtract `n` at every level. Going below
 /// zero is a kernel warning there; here the caller's invariant, so it is asserted in tests.
 pub fn uncharge(cs: &mut [PageCounter], c: usize, n: u64) {
-    for i in ancestors(cs, c) {
+    let mut at = Some(c);
+    while let Some(i) = at {
+        at = cs[i].parent;
         debug_assert!(cs[i].usage >= n, "page counter {i} underflow");
         cs[i].usage = cs[i].usage.saturating_sub(n);
         propagate_protected_usage(cs, i);
@@ -130,7 +133,8 @@ pub fn set_protection(cs: &mut [PageCounter], c: usize, min: Option<u64>, low: O
     if let Some(v) = low {
         cs[c].low = v;
     }
-    for i in ancestors(cs, c) {
+    let chain: Vec<usize> = ancestors(cs, c).collect();
+    for i in chain {
         propagate_protected_usage(cs, i);
     }
 }
