@@ -777,6 +777,18 @@ impl<B: Backend> Runner<'_, B> {
             (Err(sig), _) | (_, Err(sig)) => return Ok((false, Observed::signal(sig))),
         };
         let right_literal = matches!(b.kind, ExprKind::Num(..) | ExprKind::Str(_));
+        // A file the check pass typed as text (a cgroup tunable that may read `max`) may hold
+        // a number when read: against text it compares as its decimal text.
+        let read = |e: &Expr| e.as_call().is_some_and(|(f, _)| f == "sysfs_read");
+        let (x, y) = match (x, y) {
+            (Value::Num(n, _), Value::Text(r)) if read(a) => {
+                (Value::Text(n.to_string()), Value::Text(r))
+            }
+            (Value::Text(l), Value::Num(n, _)) if read(b) => {
+                (Value::Text(l), Value::Text(n.to_string()))
+            }
+            other => other,
+        };
         match (x, y) {
             (Value::Text(left), Value::Text(right)) => {
                 let ok = match op {
