@@ -28,6 +28,9 @@ pub mod op {
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
     /// then the argument's first two words; event 0 when a blocking read would sleep.
     pub const UFFD_READ: u64 = 13;
+    /// fstat(2) of descriptor `[FSTAT, fd]`: st_size, st_blocks, then st_mode with st_nlink
+    /// shifted 32 bits above it.
+    pub const FSTAT: u64 = 14;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

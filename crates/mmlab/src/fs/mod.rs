@@ -2,10 +2,15 @@
 //! served through the kernfs registry.
 
 pub mod cgroupfs;
+pub mod diskfs;
 pub mod file;
 pub mod inode;
 pub mod kernfs;
+pub mod mem;
+pub mod namei;
 pub mod proc;
+pub mod read_write;
+pub mod stat;
 pub mod sysfs_hugetlb;
 pub mod sysfs_input;
 pub mod sysfs_proc;
