@@ -502,6 +502,8 @@ impl HostBackend {
                 Self::prlimit(pid, a[0], set.then(|| (a[1], a[2])))
                     .map(|(c, m)| if max { m } else { c })
             }
+            // prepare_checks() skips a scenario with cgroup steps (Setup::model_only).
+            HostCall::Cgroup => Err(Errno::ENOSYS),
         }
     }
 

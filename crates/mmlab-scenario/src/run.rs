@@ -308,7 +308,8 @@ pub fn setup_of(sc: &Scenario) -> Setup {
                 sc.numa
                     .filter(|&n| n > 1)
                     .map(|n| format!("numa {n}: this host has one NUMA node"))
-            }),
+            })
+            .or_else(|| first_cgroup_step(&sc.body)),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),
         swap_paths: swap_paths(&sc.body),
@@ -835,6 +836,18 @@ impl<B: Backend> Runner<'_, B> {
             (Err(sig), _) | (_, Err(sig)) => return Ok((false, Observed::signal(sig))),
         };
         let right_literal = matches!(b.kind, ExprKind::Num(..) | ExprKind::Str(_));
+        // A file the check pass typed as text (a cgroup tunable that may read `max`) may hold
+        // a number when read: against text it compares as its decimal text.
+        let read = |e: &Expr| e.as_call().is_some_and(|(f, _)| f == "sysfs_read");
+        let (x, y) = match (x, y) {
+            (Value::Num(n, _), Value::Text(r)) if read(a) => {
+                (Value::Text(n.to_string()), Value::Text(r))
+            }
+            (Value::Text(l), Value::Num(n, _)) if read(b) => {
+                (Value::Text(l), Value::Text(n.to_string()))
+            }
+            other => other,
+        };
         match (x, y) {
             (Value::Text(left), Value::Text(right)) => {
                 let ok = match op {
@@ -1737,6 +1750,19 @@ fn sub_exprs(roots: Vec<&Expr>) -> Vec<&Expr> {
         }
     }
     out
+}
+
+/// Why a body's cgroup steps keep it off the host: cgroup v2 has no memory controller on this
+/// host (it is bound to v1), and the runner makes no cgroups for a scenario.
+fn first_cgroup_step(body: &[Stmt]) -> Option<String> {
+    calls_in(body).into_iter().find_map(|e| match e.as_call() {
+        Some((f, _)) if f.starts_with("cgroup_") => Some(format!(
+            "{f} at line {}: the host's memory controller is on cgroup v1 only, and the runner \
+             makes no cgroups for scenarios",
+            e.pos.line
+        )),
+        _ => None,
+    })
 }
 
 /// The files a body's `sysfs_write` steps write.

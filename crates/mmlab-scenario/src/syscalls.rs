@@ -12,6 +12,8 @@ use mmlab::{Kernel, SysResult, Tid};
 
 use crate::ast::Radix;
 
+mod cgroup;
+
 /// How a C argument is passed, and what the runner and the host agent do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArgKind {
@@ -95,6 +97,8 @@ pub enum HostCall {
     /// capset() by the task's own thread (capabilities are per thread), with
     /// _LINUX_CAPABILITY_VERSION_3 and the three 64-bit sets as its two data words each.
     Capset,
+    /// A cgroup step: never made on the host (the runner skips the scenario).
+    Cgroup,
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.
@@ -235,7 +239,14 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, proc::PROC, damon::DAMON, numa::NUMA];
+static TABLES: &[&[SyscallDef]] = &[
+    MM,
+    files::FILES,
+    proc::PROC,
+    damon::DAMON,
+    numa::NUMA,
+    cgroup::CGROUP,
+];
 
 mod proc;
 

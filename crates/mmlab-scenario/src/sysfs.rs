@@ -62,6 +62,9 @@ pub fn reads_as_number(path: &str) -> bool {
     if let Some(n) = kernfs::pattern_reads_as_number(path) {
         return n;
     }
+    if mmlab::fs::cgroupfs::is_cgroup_path(path) {
+        return mmlab::fs::cgroupfs::reads_as_number(path);
+    }
     Kernel::new(Config::default())
         .sysfs_read(path)
         .is_ok_and(|s| matches!(FileValue::of(&s), FileValue::Num(_)))

@@ -66,6 +66,12 @@ pub struct Features {
     /// not write SWP_FS_OPS swap without __GFP_FS (the swap-over-NFS series, 5.19). Off: 5.18's
     /// synchronous one-page ->direct_IO() and ->readpage().
     pub swap_rw: bool,
+    /// The memory controller on the legacy (v1) hierarchy instead of cgroup2.
+    pub cgroup_v1: bool,
+    /// cgroup2 mounted with `memory_recursiveprot`.
+    pub memory_recursiveprot: bool,
+    /// cgroup2 mounted with `memory_localevents`.
+    pub memory_localevents: bool,
 }
 
 impl Features {
@@ -79,6 +85,9 @@ impl Features {
             uffd_wp_shmem_hugetlb: new,
             khugepaged_uffd_wp_check: new,
             swap_rw: new,
+            cgroup_v1: false,
+            memory_recursiveprot: false,
+            memory_localevents: false,
         }
     }
 
@@ -91,6 +100,9 @@ impl Features {
             "uffd_wp_shmem_hugetlb" => &mut self.uffd_wp_shmem_hugetlb,
             "khugepaged_uffd_wp_check" => &mut self.khugepaged_uffd_wp_check,
             "swap_rw" => &mut self.swap_rw,
+            "cgroup_v1" => &mut self.cgroup_v1,
+            "memory_recursiveprot" => &mut self.memory_recursiveprot,
+            "memory_localevents" => &mut self.memory_localevents,
             _ => {
                 return Err(format!(
                     "unknown feature `{name}` (known: {})",
@@ -110,6 +122,9 @@ impl Features {
         "uffd_wp_shmem_hugetlb",
         "khugepaged_uffd_wp_check",
         "swap_rw",
+        "cgroup_v1",
+        "memory_recursiveprot",
+        "memory_localevents",
     ];
 }
 

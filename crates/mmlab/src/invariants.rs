@@ -151,6 +151,10 @@ pub enum Rule {
     LruListsMatchFlags,
     /// Every frame in use is a page table or a data page: anything else leaked.
     NoFrameLeak,
+    /// Each memcg's memory counter is the pages of the folios charged to it, its per-CPU
+    /// stock and its children's counters (and v2's swap counter the slots recorded for it
+    /// and its children's): else a charge was lost or uncharged twice.
+    MemcgChargesMatchPages,
 }
 
 impl std::fmt::Display for Rule {
@@ -172,6 +176,11 @@ impl Rule {
     /// Ok unless `seen` names what breaks the rule.
     fn check_with(self, seen: Option<String>) -> Result<(), Violation> {
         seen.map_or(Ok(()), |m| Err(self.broken(m)))
+    }
+
+    /// Ok, or the violation with the message a check returned.
+    fn check_result(self, r: Result<(), String>) -> Result<(), Violation> {
+        r.map_err(|m| self.broken(m))
     }
 
     /// The violation of this rule, with what was seen.
@@ -320,6 +329,7 @@ impl Kernel {
         self.deferred_split_holds_thps()?;
         self.lru_lists_match_flags()?;
         self.rmap_names_live_vmas()?;
+        Rule::MemcgChargesMatchPages.check_result(self.check_memcg_charges())?;
         self.no_frame_leak(census.tables, frames.data)
     }
 

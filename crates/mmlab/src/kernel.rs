@@ -82,6 +82,10 @@ pub struct Kernel {
     pub swap_fs_io: crate::mm::page_io::SwapFsIo,
     /// NUMA: the allocation in progress's node order, and the migration under way.
     pub(crate) numa: crate::mm::mempolicy::Numa,
+    /// The cgroup hierarchy.
+    pub(crate) cgroup: crate::cgroup::CgroupState,
+    /// The memory controller.
+    pub(crate) memcg: crate::mm::memcontrol::MemcgState,
 }
 
 impl Kernel {
@@ -130,8 +134,11 @@ impl Kernel {
             damon: Default::default(),
             swap_fs_io: Default::default(),
             numa: Default::default(),
+            cgroup: Default::default(),
+            memcg: Default::default(),
             cfg,
         };
+        k.cgroup.mount = crate::cgroup::CgroupMount::of(&k.cfg.features);
         k.init_per_zone_wmark_min();
         k
     }

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod config;
 pub mod errno;
 pub mod fs;

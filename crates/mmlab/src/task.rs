@@ -124,6 +124,7 @@ impl Kernel {
         let mm = self.enter(tid)?;
         let pid = self.tasks[tid].pid;
         let proc = self.procs.remove(pid);
+        self.cgroup_exit(pid);
         for t in proc.threads {
             // A UFFDIO_COPY asleep on its source fails (EFAULT) and puts the page it holds; a
             // MADV_REMOVE asleep on its event puts the file it holds.

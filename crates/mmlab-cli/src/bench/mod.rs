@@ -9,6 +9,7 @@ use crate::output::Out;
 
 mod damon;
 mod machine;
+mod memcg;
 mod row;
 mod swap;
 mod swap_fs;
@@ -367,6 +368,8 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
 
     eprintln!("[+] DAMON: cost per aggregation by target size, replay rate, overhead ...");
     rows.extend(damon::rows(quick, runs));
+    eprintln!("[+] anonymous faults in a memcg three levels deep against outside, {size} ...");
+    rows.push(memcg::row(bytes, runs));
 
     let all_met = rows.iter().all(|r| r.met);
     let machine = machine::Machine::this();

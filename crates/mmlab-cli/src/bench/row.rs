@@ -84,6 +84,8 @@ pub enum Target {
     AtMost(f64),
     /// No target: the figures are reported side by side.
     Report,
+    /// A model-against-model ratio (the row's own figure) of at least this.
+    RatioAtLeast(f64),
 }
 
 impl Target {
@@ -96,6 +98,7 @@ impl Target {
             Target::RateAtLeast(r) => format!(">= {}/s on one core", super::table::si(r, "")),
             Target::AtMost(b) => format!("<= {b} bytes"),
             Target::Report => "none (reported)".into(),
+            Target::RatioAtLeast(r) => format!(">= {r}x (model against model)"),
         }
     }
 
@@ -108,6 +111,7 @@ impl Target {
             Target::RateAtLeast(r) => model >= r,
             Target::AtMost(b) => model <= b,
             Target::Report => true,
+            Target::RatioAtLeast(r) => model >= r,
         }
     }
 }

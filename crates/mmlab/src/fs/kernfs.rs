@@ -201,6 +201,10 @@ fn file_at(parent: &[&str], name: &str) -> Option<(&'static Dir, &'static Attr)>
 /// Does the model serve this path as a file (for parse-time checks of what a step reads or
 /// writes)?
 pub fn path_exists(path: &str) -> bool {
+    if crate::fs::cgroupfs::is_cgroup_path(path) {
+        let name = path.rsplit('/').next().unwrap_or("");
+        return crate::fs::cgroupfs::is_cgroup_file(name);
+    }
     matches!(lookup(path), Node::File(..)) || crate::mm::damon::sysfs::pattern_is_file(path)
 }
 
@@ -228,6 +232,9 @@ impl Kernel {
         if let Some(r) = self.damon_sysfs_read(path) {
             return r;
         }
+        if crate::fs::cgroupfs::is_cgroup_path(path) {
+            return self.cgroupfs_read(path);
+        }
         match lookup(path) {
             Node::File(_, a) if a.mode & 0o444 == 0 => Err(Errno::EACCES),
             Node::File(_, a) => Ok((a.show)(self, a)),
@@ -245,6 +252,9 @@ impl Kernel {
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> SysResult<()> {
         if let Some(r) = self.damon_sysfs_write(path, value) {
             return r;
+        }
+        if crate::fs::cgroupfs::is_cgroup_path(path) {
+            return self.cgroupfs_write(path, &format!("{value}\n"));
         }
         match lookup(path) {
             Node::File(d, a) => match a.store {

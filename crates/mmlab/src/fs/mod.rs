@@ -1,6 +1,7 @@
 //! User-visible files: /proc/PID/pagemap and /proc/PID/maps, and the sysfs and procfs files
 //! served through the kernfs registry.
 
+pub mod cgroupfs;
 pub mod diskfs;
 pub mod file;
 pub mod inode;

@@ -50,6 +50,7 @@ impl Kernel {
             rlim,
             caps,
         });
+        self.cgroup_fork(self.tasks[tid].pid, pid);
         let ctid = self.tasks.insert(Task {
             pid,
             mm: child,

@@ -163,7 +163,10 @@ impl Kernel {
     /// alloc_buddy_huge_page() + prep_new_huge_page(): a 2 MiB block from the page allocator
     /// made a hugetlb page and counted in nr_huge_pages; refcount 1.
     fn alloc_fresh_huge_page(&mut self, gfp: Gfp) -> Option<Folio> {
-        let f = self.alloc_huge_folio(gfp | Gfp::COMP | Gfp::NOWARN | Gfp::RETRY_MAYFAIL)?;
+        let f = self.alloc_folio_uncharged(
+            gfp | Gfp::COMP | Gfp::NOWARN | Gfp::RETRY_MAYFAIL,
+            crate::page::alloc::HPAGE_ORDER,
+        )?;
         self.pages.folio_set(f, PageFlags::HUGETLB);
         self.hstate.nr_huge_pages += 1;
         Some(f)

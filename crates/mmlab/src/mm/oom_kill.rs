@@ -54,12 +54,17 @@ impl Kernel {
         rss_and_swap + pgtables
     }
 
-    /// select_bad_process(): score every process in turn; a score not lower than the best so
-    /// far replaces it, so of equals the last one scored wins.
-    fn select_bad_process(&self) -> Chosen {
+    /// select_bad_process(): score every process in turn (for a memcg OOM, those of the
+    /// memcg's subtree: mem_cgroup_scan_tasks()); a score not lower than the best so far
+    /// replaces it, so of equals the last one scored wins.
+    fn select_bad_process(&self, memcg: Option<usize>) -> Chosen {
         let mut chosen = None;
         let mut chosen_points = 0;
-        for (pid, _) in self.procs.iter() {
+        let pids: Vec<Pid> = match memcg {
+            Some(m) => self.mem_cgroup_procs(m),
+            None => self.procs.iter().map(|(p, _)| p).collect(),
+        };
+        for pid in pids {
             // oom_evaluate_task(): a victim still exiting aborts the search, a reaped one
             // is passed over.
             match self.oom.victims.iter().find(|&&(p, _)| p == pid) {
@@ -81,23 +86,43 @@ impl Kernel {
     /// worst process. False if nothing could be killed (where Linux panics, "System is
     /// deadlocked on memory", the model's allocation fails).
     pub(crate) fn out_of_memory(&mut self, gfp: Gfp) -> bool {
-        if self.current_is_oom_victim() || !gfp.contains(Gfp::FS) {
+        self.out_of_memory_in(gfp, None)
+    }
+
+    /// out_of_memory() with oc->memcg: the global killer, or (Some) the memcg's, which never
+    /// checks __GFP_FS; the victim's memory.oom.group (v2) takes its whole group with it.
+    pub(crate) fn out_of_memory_in(&mut self, gfp: Gfp, memcg: Option<usize>) -> bool {
+        if self.current_is_oom_victim() || (memcg.is_none() && !gfp.contains(Gfp::FS)) {
             return true;
         }
-        match self.select_bad_process() {
+        match self.select_bad_process(memcg) {
             Chosen::Nothing => false,
             Chosen::Abort => true,
             Chosen::Victim(pid) => {
+                let group = self.mem_cgroup_get_oom_group(pid, memcg);
                 self.oom_kill_process(pid);
+                if let Some(g) = group {
+                    self.memcg_memory_event(g, crate::mm::memcontrol::MemcgEvent::OomGroupKill);
+                    // mem_cgroup_scan_tasks(oom_kill_memcg_member): the victim again too.
+                    for p in self.mem_cgroup_procs(g) {
+                        self.oom_kill_process(p);
+                    }
+                }
                 true
             }
         }
     }
 
-    /// __oom_kill_process(): count oom_kill, send SIGKILL (mark_oom_victim()); a victim other
-    /// than the allocating task frees its memory now.
+    /// __oom_kill_process(): count oom_kill (and the event on the victim's memcg), send
+    /// SIGKILL (mark_oom_victim(), once); a victim other than the allocating task frees its
+    /// memory now.
     fn oom_kill_process(&mut self, pid: Pid) {
         self.vmstat.oom_kill += 1;
+        let m = self.task_memcg(pid);
+        self.memcg_memory_event(m, crate::mm::memcontrol::MemcgEvent::OomKill);
+        if self.oom.victims.iter().any(|&(p, _)| p == pid) {
+            return;
+        }
         self.oom.victims.push((pid, false));
         if self.tasks.get(self.current).map(|t| t.pid) != Some(pid) {
             self.oom_reap_task_mm(pid);

@@ -217,8 +217,24 @@ impl Kernel {
         Some(pfn)
     }
 
-    /// folio_alloc() / vma_alloc_folio(): a folio of `order` (compound when large).
+    /// folio_alloc() / vma_alloc_folio(): a folio of `order` (compound when large), charged
+    /// to the current task's memory cgroup when it is user memory (movable) or accounted
+    /// (__GFP_ACCOUNT): mem_cgroup_charge() right after the allocation, as its callers do. A
+    /// refused charge frees the folio and fails the allocation.
     pub(crate) fn alloc_folio(&mut self, gfp: Gfp, order: u32) -> Option<Folio> {
+        let f = self.alloc_folio_uncharged(gfp, order)?;
+        if gfp.intersects(Gfp::MOVABLE | Gfp::ACCOUNT)
+            && self.mem_cgroup_charge_folio(f, gfp).is_err()
+        {
+            self.pages.folio_ref_add(f, -1);
+            self.free_frames(f);
+            return None;
+        }
+        Some(f)
+    }
+
+    /// A folio no memory cgroup is charged for (hugetlb's pool: hugetlb_cgroup, not memcg).
+    pub(crate) fn alloc_folio_uncharged(&mut self, gfp: Gfp, order: u32) -> Option<Folio> {
         let gfp = if order > 0 { gfp | Gfp::COMP } else { gfp };
         self.alloc_pages(gfp, order).map(Folio)
     }
@@ -237,6 +253,7 @@ impl Kernel {
             // __page_cache_release(): off the LRU before the frames go.
             self.lru.lruvec.del(&mut self.pages, f);
         }
+        self.mem_cgroup_uncharge(f);
         if self.pages.folio_test(f, PageFlags::MLOCKED) {
             // Still mlocked at the last reference (a munlock never came): cleared here.
             let nr = self.pages.folio_nr_pages(f);

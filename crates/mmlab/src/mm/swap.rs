@@ -6,7 +6,6 @@
 use crate::kernel::Kernel;
 use smallvec::SmallVec;
 
-use crate::page::lru::Lruvec;
 use crate::page::{Folio, PageFlags, Pfn};
 
 /// PAGEVEC_SIZE.
@@ -63,7 +62,7 @@ impl LruPvecs {
 /// The LRU of the one node and every CPU's batches.
 #[derive(Clone, Debug, Default)]
 pub struct LruState {
-    pub lruvec: Lruvec,
+    pub lruvec: crate::page::lru::MemcgLruvecs,
     pub pvecs: Vec<LruPvecs>,
     /// lruvec->nonresident_age: evictions and activations so far (workingset.c's clock).
     pub nonresident_age: u64,

@@ -195,8 +195,13 @@ impl Kernel {
             self.get_swap_page_one()
         };
         let Some(e) = e else {
+            self.mem_cgroup_swap_fail(f);
             return false;
         };
+        if !self.mem_cgroup_try_charge_swap(f, e) {
+            self.put_swap_entry(e);
+            return false;
+        }
         self.add_to_swap_cache(f, e);
         self.swap_dirty_folio(f);
         true

@@ -757,6 +757,7 @@ impl Kernel {
                 self.swap.nr_swap_pages += 1;
             }
             self.swap_cache_clear_shadow(e);
+            self.mem_cgroup_uncharge_swap(e);
         }
     }
 

@@ -3,9 +3,10 @@
 //! (isolate_lru_pages), aging the active lists (shrink_active_list), passing inactive folios
 //! to shrink_folio_list() and putting back what it keeps (shrink_inactive_list,
 //! move_pages_to_lru), one lruvec and the node (shrink_lruvec, shrink_node), and direct
-//! reclaim (try_to_free_pages). The model has one node, one zone and no memory cgroups, so
-//! every reclaim is global and no zone is ever skipped; mlock is not modelled, so every
-//! folio is evictable.
+//! reclaim (try_to_free_pages), with the walk over the memory cgroups under the reclaim
+//! target (shrink_node_memcgs in mm/memcontrol.rs). The model has one node and one zone, so
+//! no zone is ever skipped; each memcg has its own lruvec (`MemcgLruvecs`), while the anon and
+//! file costs and the refault snapshot are kept once for the node, not per target lruvec.
 
 use crate::kernel::Kernel;
 use crate::mm::vma::vm::VM_EXEC;
@@ -63,6 +64,12 @@ pub(crate) struct Reclaim {
     may_deactivate: u8,
     /// Shrink both active lists regardless (the retry of do_try_to_free_pages()).
     force_deactivate: bool,
+    /// sc->target_mem_cgroup: the memcg whose subtree is reclaimed (ROOT_MEMCG: global).
+    pub target: usize,
+    /// memory.low is breached in this pass (the retry after memcg_low_skipped).
+    pub memcg_low_reclaim: bool,
+    /// A memcg was passed over for its memory.low protection.
+    pub memcg_low_skipped: bool,
     /// An active list was left alone this pass.
     skipped_deactivate: bool,
     /// Enough inactive file pages to reclaim only those.
@@ -93,6 +100,9 @@ impl Reclaim {
             order,
             may_deactivate: 0,
             force_deactivate: false,
+            target: crate::mm::memcontrol::ROOT_MEMCG,
+            memcg_low_reclaim: false,
+            memcg_low_skipped: false,
             skipped_deactivate: false,
             cache_trim_mode: false,
             file_is_tiny: false,
@@ -141,10 +151,10 @@ impl Kernel {
         nr
     }
 
-    /// inactive_is_low(): the inactive list is smaller than the active one divided by
-    /// int_sqrt(10 × GiB of both) (1 below a GiB).
-    pub(crate) fn inactive_is_low(&self, inactive_lru: LruList) -> bool {
-        let l = &self.lru.lruvec;
+    /// inactive_is_low() of memcg `lruvec`'s lruvec: the inactive list is smaller than the
+    /// active one divided by int_sqrt(10 × GiB of both) (1 below a GiB).
+    pub(crate) fn inactive_is_low(&self, lruvec: usize, inactive_lru: LruList) -> bool {
+        let l = self.lru.lruvec.memcg(lruvec);
         let inactive = l.nr_pages(inactive_lru);
         let active = l.nr_pages(active_of(inactive_lru));
         let gb = (inactive + active) >> (30 - 12);
@@ -181,6 +191,7 @@ impl Kernel {
     /// unmapped goes to the head instead. Returns the folios and the pages looked at.
     fn isolate_lru_pages(
         &mut self,
+        lruvec: usize,
         nr_to_scan: u64,
         lru: LruList,
         sc: &ScanControl,
@@ -188,7 +199,13 @@ impl Kernel {
         let mut taken = Vec::new();
         let mut scan = 0;
         while scan < nr_to_scan {
-            let Some(f) = self.lru.lruvec.oldest_first(&self.pages, lru).next() else {
+            let Some(f) = self
+                .lru
+                .lruvec
+                .memcg(lruvec)
+                .oldest_first(&self.pages, lru)
+                .next()
+            else {
                 break;
             };
             scan += self.pages.folio_nr_pages(f);
@@ -234,9 +251,20 @@ impl Kernel {
     /// shrink_active_list(): isolate from an active list; a referenced file folio mapped
     /// executable stays active, every other one is deactivated and marked PG_workingset
     /// (its young bits are cleared here and only count again at the inactive tail).
-    fn shrink_active_list(&mut self, nr_to_scan: u64, lru: LruList, sc: &ScanControl) {
+    fn shrink_active_list(
+        &mut self,
+        lruvec: usize,
+        nr_to_scan: u64,
+        lru: LruList,
+        sc: &ScanControl,
+    ) {
         self.lru_add_drain();
-        let (list, nr_scanned) = self.isolate_lru_pages(nr_to_scan, lru, sc);
+        let (list, nr_scanned) = self.isolate_lru_pages(lruvec, nr_to_scan, lru, sc);
+        self.memcg_stat_add(
+            lruvec,
+            crate::mm::memcontrol::MemcgStat::Pgrefill,
+            nr_scanned,
+        );
         self.vmstat.pgrefill += nr_scanned;
         let (mut active, mut inactive) = (Vec::new(), Vec::new());
         for f in list {
@@ -256,10 +284,17 @@ impl Kernel {
     /// shrink_inactive_list(): drain this CPU's batches, isolate from an inactive list, let
     /// shrink_folio_list() decide each folio, put the survivors back; counts pgscan_* and
     /// pgsteal_*, and notes the pages written as the type's cost. Returns the pages freed.
-    fn shrink_inactive_list(&mut self, nr_to_scan: u64, lru: LruList, sc: &mut ScanControl) -> u64 {
+    fn shrink_inactive_list(
+        &mut self,
+        lruvec: usize,
+        nr_to_scan: u64,
+        lru: LruList,
+        sc: &mut ScanControl,
+    ) -> u64 {
         self.lru_add_drain();
         let file = is_file_lru(lru);
-        let (list, nr_scanned) = self.isolate_lru_pages(nr_to_scan, lru, sc);
+        let (list, nr_scanned) = self.isolate_lru_pages(lruvec, nr_to_scan, lru, sc);
+        self.memcg_stat_add(lruvec, crate::mm::memcontrol::MemcgStat::Pgscan, nr_scanned);
         let v = &mut self.vmstat;
         *if sc.kswapd {
             &mut v.pgscan_kswapd
@@ -290,13 +325,20 @@ impl Kernel {
         } else {
             &mut v.pgsteal_anon
         } += reclaimed;
+        self.memcg_stat_add(lruvec, crate::mm::memcontrol::MemcgStat::Pgsteal, reclaimed);
         let nr_pageout = self.vmstat.nr_vmscan_write - written;
         self.lru_note_cost(file, nr_pageout);
         reclaimed
     }
 
     /// shrink_list(): an active list is aged only if shrink_node() allowed its type.
-    fn shrink_list(&mut self, lru: LruList, nr_to_scan: u64, r: &mut Reclaim) -> u64 {
+    fn shrink_list(
+        &mut self,
+        lruvec: usize,
+        lru: LruList,
+        nr_to_scan: u64,
+        r: &mut Reclaim,
+    ) -> u64 {
         if matches!(lru, LruList::ActiveAnon | LruList::ActiveFile) {
             let bit = if is_file_lru(lru) {
                 DEACTIVATE_FILE
@@ -304,22 +346,28 @@ impl Kernel {
                 DEACTIVATE_ANON
             };
             if r.may_deactivate & bit != 0 {
-                self.shrink_active_list(nr_to_scan, lru, &r.sc);
+                self.shrink_active_list(lruvec, nr_to_scan, lru, &r.sc);
             } else {
                 r.skipped_deactivate = true;
             }
             return 0;
         }
-        self.shrink_inactive_list(nr_to_scan, lru, &mut r.sc)
+        self.shrink_inactive_list(lruvec, nr_to_scan, lru, &mut r.sc)
     }
 
-    /// get_scan_count(): how many pages of each evictable list this pass looks at: the list
-    /// shifted right by the priority, split between anon and file by the first rule that
-    /// applies (no swap → file only; priority 0 → equal; tiny file → anon only; enough
-    /// inactive file → file only; else by swappiness against the recent costs).
-    fn get_scan_count(&self, r: &Reclaim) -> [u64; 4] {
-        let swappiness = self.pgdat.swappiness;
-        let balance = if !r.may_swap || !self.can_reclaim_anon_pages() {
+    /// get_scan_count() of memcg `lruvec`'s lruvec: how many pages of each evictable list
+    /// this pass looks at: the list (less the share memory.min/low protect) shifted right by
+    /// the priority, split between anon and file by the first rule that applies (no swap for
+    /// this memcg → file only; memcg reclaim with swappiness 0 → file only; priority 0 →
+    /// equal; tiny file → anon only; enough inactive file → file only; else by swappiness
+    /// against the recent costs).
+    fn get_scan_count(&self, lruvec: usize, r: &mut Reclaim) -> [u64; 4] {
+        let swappiness = self.mem_cgroup_swappiness(lruvec);
+        let cgroup_reclaim = r.target != crate::mm::memcontrol::ROOT_MEMCG;
+        let balance = if !r.may_swap
+            || !self.mem_cgroup_can_reclaim_anon(lruvec)
+            || (cgroup_reclaim && swappiness == 0)
+        {
             ScanBalance::File
         } else if r.priority == 0 && swappiness != 0 {
             ScanBalance::Equal
@@ -336,14 +384,35 @@ impl Kernel {
             let fp = (200 - swappiness) * (total + 1) / (file_cost + 1);
             ScanBalance::Fract([ap, fp])
         };
+        let (min, low) = self.mem_cgroup_protection(r.target, lruvec);
+        let online = self.mem_cgroup_online(lruvec);
         let mut nr = [0; 4];
         for (i, &lru) in LruList::ALL[..4].iter().enumerate() {
             let file = is_file_lru(lru);
-            let scan = self.lru.lruvec.nr_pages(lru) >> r.priority;
+            let size = self.lru.lruvec.memcg(lruvec).nr_pages(lru);
+            let mut scan = if min != 0 || low != 0 {
+                let protection = if !r.memcg_low_reclaim && low > min {
+                    r.memcg_low_skipped = true;
+                    low
+                } else {
+                    min
+                };
+                let cgroup_size = self.mem_cgroup_size(lruvec).max(protection);
+                (size - size * protection / (cgroup_size + 1)).max(SWAP_CLUSTER_MAX)
+            } else {
+                size
+            };
+            scan >>= r.priority;
+            if scan == 0 && !online {
+                scan = size.min(SWAP_CLUSTER_MAX);
+            }
             nr[i] = match balance {
                 ScanBalance::Equal => scan,
-                ScanBalance::Fract(fraction) => {
+                ScanBalance::Fract(fraction) if online => {
                     scan * fraction[usize::from(file)] / (fraction[0] + fraction[1])
+                }
+                ScanBalance::Fract(fraction) => {
+                    (scan * fraction[usize::from(file)]).div_ceil(fraction[0] + fraction[1])
                 }
                 ScanBalance::File if !file => 0,
                 ScanBalance::Anon if file => 0,
@@ -358,21 +427,22 @@ impl Kernel {
     /// Once nr_to_reclaim is met (not at all for direct reclaim at DEF_PRIORITY), the type
     /// with less left stops and the other is cut to the share the first had reached. Then,
     /// with swap, the active anon list is aged if the inactive one is low.
-    fn shrink_lruvec(&mut self, r: &mut Reclaim) {
+    pub(crate) fn shrink_lruvec(&mut self, lruvec: usize, r: &mut Reclaim) {
         const IA: usize = LruList::InactiveAnon as usize;
         const AA: usize = LruList::ActiveAnon as usize;
         const IF: usize = LruList::InactiveFile as usize;
         const AF: usize = LruList::ActiveFile as usize;
-        let mut nr = self.get_scan_count(r);
+        let mut nr = self.get_scan_count(lruvec, r);
         let targets = nr;
         let mut nr_reclaimed = 0;
-        let mut scan_adjusted = !r.sc.kswapd && r.priority == DEF_PRIORITY;
+        let cgroup_reclaim = r.target != crate::mm::memcontrol::ROOT_MEMCG;
+        let mut scan_adjusted = !cgroup_reclaim && !r.sc.kswapd && r.priority == DEF_PRIORITY;
         while nr[IA] != 0 || nr[AF] != 0 || nr[IF] != 0 {
             for (i, &lru) in LruList::ALL[..4].iter().enumerate() {
                 if nr[i] != 0 {
                     let n = nr[i].min(SWAP_CLUSTER_MAX);
                     nr[i] -= n;
-                    nr_reclaimed += self.shrink_list(lru, n, r);
+                    nr_reclaimed += self.shrink_list(lruvec, lru, n, r);
                 }
             }
             if nr_reclaimed < r.nr_to_reclaim || scan_adjusted {
@@ -408,15 +478,15 @@ impl Kernel {
             scan_adjusted = true;
         }
         // shrink_folio_list() added what it freed to sc.nr_reclaimed already.
-        if self.total_swap_pages() > 0 && self.inactive_is_low(LruList::InactiveAnon) {
-            self.shrink_active_list(SWAP_CLUSTER_MAX, LruList::ActiveAnon, &r.sc);
+        if self.total_swap_pages() > 0 && self.inactive_is_low(lruvec, LruList::InactiveAnon) {
+            self.shrink_active_list(lruvec, SWAP_CLUSTER_MAX, LruList::ActiveAnon, &r.sc);
         }
     }
 
-    /// shrink_node(): decide the pass's balance (which active lists may shrink: those whose
-    /// workingset activations moved since the last snapshot or whose inactive list is low;
-    /// cache_trim_mode; file_is_tiny), shrink the lruvec, and clear kswapd_failures if
-    /// anything was reclaimed.
+    /// shrink_node(): decide the pass's balance from the target's lruvec (which active lists
+    /// may shrink: those whose workingset activations moved since the last snapshot or whose
+    /// inactive list is low; cache_trim_mode; file_is_tiny for global reclaim), shrink the
+    /// memcgs under the target, and clear kswapd_failures if anything was reclaimed.
     pub(crate) fn shrink_node(&mut self, r: &mut Reclaim) {
         let reclaimed_before = r.sc.nr_reclaimed;
         r.anon_cost = self.pgdat.anon_cost;
@@ -432,23 +502,29 @@ impl Kernel {
             .into_iter()
             .enumerate()
             {
-                if refaults[i] != self.pgdat.refaults[i] || self.inactive_is_low(lru) {
+                if refaults[i] != self.pgdat.refaults[i] || self.inactive_is_low(r.target, lru) {
                     r.may_deactivate |= bit;
                 } else {
                     r.may_deactivate &= !bit;
                 }
             }
         }
-        let l = &self.lru.lruvec;
-        let inactive_file = l.nr_pages(LruList::InactiveFile);
+        let target_file = self
+            .lru
+            .lruvec
+            .memcg(r.target)
+            .nr_pages(LruList::InactiveFile);
         r.cache_trim_mode =
-            inactive_file >> r.priority != 0 && r.may_deactivate & DEACTIVATE_FILE == 0;
-        let file = inactive_file + l.nr_pages(LruList::ActiveFile);
-        let high = self.zone.wmark_pages(crate::mm::page_alloc::Wmark::High);
-        r.file_is_tiny = file + self.pages.nr_free() <= high
-            && r.may_deactivate & DEACTIVATE_ANON == 0
-            && l.nr_pages(LruList::InactiveAnon) >> r.priority != 0;
-        self.shrink_lruvec(r);
+            target_file >> r.priority != 0 && r.may_deactivate & DEACTIVATE_FILE == 0;
+        if r.target == crate::mm::memcontrol::ROOT_MEMCG {
+            let l = &self.lru.lruvec;
+            let file = l.nr_pages(LruList::InactiveFile) + l.nr_pages(LruList::ActiveFile);
+            let high = self.zone.wmark_pages(crate::mm::page_alloc::Wmark::High);
+            r.file_is_tiny = file + self.pages.nr_free() <= high
+                && r.may_deactivate & DEACTIVATE_ANON == 0
+                && l.nr_pages(LruList::InactiveAnon) >> r.priority != 0;
+        }
+        self.shrink_node_memcgs(r);
         if r.sc.nr_reclaimed > reclaimed_before {
             self.pgdat.kswapd_failures = 0;
         }
@@ -471,8 +547,10 @@ impl Kernel {
     /// age_active_anon() (kswapd): with swap, deactivate a batch of active anon pages when
     /// the inactive anon list is low.
     pub(crate) fn age_active_anon(&mut self, sc: &ScanControl) {
-        if self.total_swap_pages() > 0 && self.inactive_is_low(LruList::InactiveAnon) {
-            self.shrink_active_list(SWAP_CLUSTER_MAX, LruList::ActiveAnon, sc);
+        for m in self.mem_cgroup_iter(crate::mm::memcontrol::ROOT_MEMCG) {
+            if self.total_swap_pages() > 0 && self.inactive_is_low(m, LruList::InactiveAnon) {
+                self.shrink_active_list(m, SWAP_CLUSTER_MAX, LruList::ActiveAnon, sc);
+            }
         }
     }
 
@@ -483,13 +561,16 @@ impl Kernel {
         self.do_try_to_free_pages(&mut r)
     }
 
-    /// do_try_to_free_pages(): count the stall in the zone the gfp mask names, then shrink
-    /// the node at priorities 12 down to 0 until enough is reclaimed (writing dirty pages
-    /// allowed below 10); if nothing was, once more with both active lists forced to shrink
-    /// if one was skipped.
-    fn do_try_to_free_pages(&mut self, r: &mut Reclaim) -> u64 {
+    /// do_try_to_free_pages(): count the stall in the zone the gfp mask names (global
+    /// reclaim only), then shrink the node at priorities 12 down to 0 until enough is
+    /// reclaimed (writing dirty pages allowed below 10); if nothing was, once more with both
+    /// active lists forced to shrink if one was skipped, and then once more breaching
+    /// memory.low if a protected memcg was passed over.
+    pub(crate) fn do_try_to_free_pages(&mut self, r: &mut Reclaim) -> u64 {
         // gfp_zone(): __GFP_HIGHMEM with __GFP_MOVABLE is ZONE_MOVABLE.
-        if r.sc.gfp.contains(Gfp::HIGHMEM | Gfp::MOVABLE) {
+        if r.target != crate::mm::memcontrol::ROOT_MEMCG {
+            // cgroup reclaim counts no allocation stall.
+        } else if r.sc.gfp.contains(Gfp::HIGHMEM | Gfp::MOVABLE) {
             self.vmstat.allocstall_movable += 1;
         } else {
             self.vmstat.allocstall_normal += 1;
@@ -510,12 +591,20 @@ impl Kernel {
                 }
             }
             self.snapshot_refaults();
-            if r.sc.nr_reclaimed > 0 || !r.skipped_deactivate {
+            if r.sc.nr_reclaimed > 0 {
                 return r.sc.nr_reclaimed;
             }
             r.priority = DEF_PRIORITY;
-            r.force_deactivate = true;
-            r.skipped_deactivate = false;
+            if r.skipped_deactivate {
+                r.force_deactivate = true;
+                r.skipped_deactivate = false;
+            } else if r.memcg_low_skipped {
+                r.force_deactivate = false;
+                r.memcg_low_reclaim = true;
+                r.memcg_low_skipped = false;
+            } else {
+                return 0;
+            }
         }
     }
 }
@@ -523,6 +612,7 @@ impl Kernel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::memcontrol::ROOT_MEMCG;
     use crate::uapi::*;
     use crate::Config;
 
@@ -550,12 +640,16 @@ mod tests {
         let mut r = Reclaim::new(Gfp::KERNEL, 0, SWAP_CLUSTER_MAX, false);
         assert_eq!(k.lru.lruvec.nr_pages(LruList::InactiveAnon), 1024);
         assert_eq!(
-            k.get_scan_count(&r),
+            k.get_scan_count(ROOT_MEMCG, &mut r),
             [0; 4],
             "SCAN_FILE: anon targets are zero"
         );
         r.priority = 0;
-        assert_eq!(k.get_scan_count(&r), [0; 4], "even at priority 0");
+        assert_eq!(
+            k.get_scan_count(ROOT_MEMCG, &mut r),
+            [0; 4],
+            "even at priority 0"
+        );
         assert_eq!(k.zone_reclaimable_pages(), 0);
     }
 
@@ -567,11 +661,11 @@ mod tests {
         let mut r = Reclaim::new(Gfp::KERNEL, 0, SWAP_CLUSTER_MAX, false);
         r.priority = 2;
         // SCAN_FRACT with no costs yet: 60 against 140 of 256 pages.
-        assert_eq!(k.get_scan_count(&r), [76, 0, 0, 0]);
+        assert_eq!(k.get_scan_count(ROOT_MEMCG, &mut r), [76, 0, 0, 0]);
         // Anon pages written out cost: 100 pages tilt it further towards file.
         k.lru_note_cost(false, 100);
         r.anon_cost = k.pgdat.anon_cost;
-        assert_eq!(k.get_scan_count(&r), [45, 0, 0, 0]);
+        assert_eq!(k.get_scan_count(ROOT_MEMCG, &mut r), [45, 0, 0, 0]);
         k.lru_note_cost(false, 200);
         assert_eq!(
             k.pgdat.anon_cost, 150,
@@ -579,16 +673,16 @@ mod tests {
         );
         r.anon_cost = 0;
         k.pgdat.swappiness = 200;
-        assert_eq!(k.get_scan_count(&r), [256, 0, 0, 0]);
+        assert_eq!(k.get_scan_count(ROOT_MEMCG, &mut r), [256, 0, 0, 0]);
         r.priority = 0;
         k.pgdat.swappiness = 1;
         assert_eq!(
-            k.get_scan_count(&r),
+            k.get_scan_count(ROOT_MEMCG, &mut r),
             [1024, 0, 0, 0],
             "SCAN_EQUAL at priority 0"
         );
         r.may_swap = false;
-        assert_eq!(k.get_scan_count(&r), [0; 4]);
+        assert_eq!(k.get_scan_count(ROOT_MEMCG, &mut r), [0; 4]);
         assert_eq!(k.zone_reclaimable_pages(), 1024);
     }
 
@@ -605,10 +699,10 @@ mod tests {
             k.pages.folio_set(f, PageFlags::ACTIVE);
             k.lru.lruvec.add(&mut k.pages, f);
         }
-        assert!(k.inactive_is_low(LruList::InactiveAnon));
+        assert!(k.inactive_is_low(ROOT_MEMCG, LruList::InactiveAnon));
         let sc = Reclaim::new(Gfp::KERNEL, 0, SWAP_CLUSTER_MAX, true).sc;
         // The pages were just written: their PTEs are young, but anon is never kept active.
-        k.shrink_active_list(SWAP_CLUSTER_MAX, LruList::ActiveAnon, &sc);
+        k.shrink_active_list(ROOT_MEMCG, SWAP_CLUSTER_MAX, LruList::ActiveAnon, &sc);
         assert_eq!(k.vmstat.pgrefill, 32);
         assert_eq!(k.vmstat.pgdeactivate, 32);
         assert_eq!(k.lru.lruvec.nr_pages(LruList::ActiveAnon), 32);
@@ -622,7 +716,7 @@ mod tests {
             k.pages.folio_test(f, PageFlags::WORKINGSET) && k.pages.folio_test(f, PageFlags::LRU)
         }));
         assert!(
-            !k.inactive_is_low(LruList::InactiveAnon),
+            !k.inactive_is_low(ROOT_MEMCG, LruList::InactiveAnon),
             "32 × 1 is not < 32"
         );
     }

@@ -157,6 +157,61 @@ impl Lruvec {
     }
 }
 
+/// mem_cgroup_lruvec() for every memory cgroup of the node: one lruvec per memcg, indexed by
+/// the memcg's number (a folio's `memcg` slot less one; an uncharged folio uses the root's, as
+/// mem_cgroup_lruvec(NULL) does). The methods without a memcg act on the lruvec the folio's
+/// own charge names, or answer for the whole node (lruvec_page_state() of the node).
+#[derive(Clone, Debug, Default)]
+pub struct MemcgLruvecs {
+    vecs: Vec<Lruvec>,
+}
+
+impl MemcgLruvecs {
+    /// folio_lruvec(): the lruvec of the memcg the folio is charged to.
+    fn of(&mut self, mem: &PageAlloc, f: Folio) -> &mut Lruvec {
+        let i = mem.page(f.0).memcg.saturating_sub(1) as usize;
+        if self.vecs.len() <= i {
+            self.vecs.resize_with(i + 1, Lruvec::default);
+        }
+        &mut self.vecs[i]
+    }
+    /// lruvec_add_folio() on the folio's own lruvec.
+    pub fn add(&mut self, mem: &mut PageAlloc, f: Folio) {
+        self.of(mem, f).add(mem, f);
+    }
+    /// lruvec_add_folio_tail() on the folio's own lruvec.
+    pub fn add_tail(&mut self, mem: &mut PageAlloc, f: Folio) {
+        self.of(mem, f).add_tail(mem, f);
+    }
+    /// lruvec_del_folio() from the folio's own lruvec.
+    pub fn del(&mut self, mem: &mut PageAlloc, f: Folio) {
+        self.of(mem, f).del(mem, f);
+    }
+    /// The node's pages on a list (node_page_state()).
+    pub fn nr_pages(&self, lru: LruList) -> u64 {
+        self.vecs.iter().map(|v| v.nr_pages(lru)).sum()
+    }
+    /// The folios of a list, every memcg's lruvec in turn, each from its oldest.
+    pub fn oldest_first<'a>(
+        &'a self,
+        mem: &'a PageAlloc,
+        lru: LruList,
+    ) -> impl Iterator<Item = Folio> + 'a {
+        self.vecs.iter().flat_map(move |v| v.oldest_first(mem, lru))
+    }
+    /// The lruvec of memcg number `i` (empty if it never held a folio).
+    pub fn memcg(&self, i: usize) -> &Lruvec {
+        static EMPTY: Lruvec = Lruvec {
+            lists: [ListHead {
+                first: LRU_NONE,
+                last: LRU_NONE,
+                nr_pages: 0,
+            }; 5],
+        };
+        self.vecs.get(i).unwrap_or(&EMPTY)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
