@@ -609,7 +609,10 @@ mod tests {
         for d in all() {
             assert!(d.args.len() <= 6, "{}: a syscall takes at most 6", d.name);
             let strs = d.args.iter().filter(|a| a.kind.is_string()).count();
-            assert!(strs <= 1, "{}: the agent carries one string", d.name);
+            // Cgroup steps never reach the agent (the runner skips their scenarios).
+            if d.host != HostCall::Cgroup {
+                assert!(strs <= 1, "{}: the agent carries one string", d.name);
+            }
             // Optional arguments trail.
             let first_opt = d.args.iter().position(|a| a.default.is_some());
             if let Some(i) = first_opt {
