@@ -43,6 +43,8 @@ pub struct Kernel {
     pub(crate) rmap: crate::mm::rmap::Rmap,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<Pfn, i32>,
+    /// The FOLL_PIN pins GUP holds, per page.
+    pub(crate) gup_pins: crate::mm::gup::GupPins,
     /// The last inode number handed out (get_next_ino()).
     pub(crate) last_ino: u64,
     /// The 2 MiB hugetlb pool.
@@ -99,6 +101,7 @@ impl Kernel {
             current: 0,
             rmap: Default::default(),
             extra_refs: Default::default(),
+            gup_pins: Default::default(),
             last_ino: 1000,
             hstate: Default::default(),
             thp: Default::default(),

@@ -54,6 +54,8 @@ impl Kernel {
             total_vm: 0,
             committed: 0,
             deposited: Default::default(),
+            has_pinned: false,
+            write_protect_seq: 0,
         });
         Ok(id)
     }

@@ -1,14 +1,18 @@
-//! mm/gup.c, the parts the model's syscalls use so far: __get_user_pages()'s loop of
-//! follow_page_mask() and faultin_page(), FOLL_TOUCH, and the populate helpers built on it
-//! (__mm_populate() for MAP_POPULATE, mlocked VMAs and mremap, faultin_vma_page_range() for
-//! MADV_POPULATE_*). Locks: the mmap lock, read, held by the caller.
+//! mm/gup.c: get_user_pages() and pin_user_pages() (the slow path: __get_user_pages()'s loop
+//! of follow_page_mask() and faultin_page(), FAULT_FLAG_UNSHARE for R/O pins of possibly shared
+//! anonymous pages), the reference and pin accounting (try_grab_page(), unpin_user_page()), and
+//! the populate helpers built on the same loop (__mm_populate() for MAP_POPULATE, mlocked VMAs
+//! and mremap, faultin_vma_page_range() for MADV_POPULATE_*). GUP-fast is in gup_fast.rs.
+//! Locks: the mmap lock, read, held by the caller.
+
+use std::collections::HashMap;
 
 use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::MmId;
-use crate::page::PageFlags;
+use crate::page::{PageFlags, Pfn};
 use crate::pgtable::table;
 use crate::sched::Tid;
 
@@ -23,17 +27,85 @@ bitflags::bitflags! {
         const WRITE = 0x01;
         /// Mark the page accessed (and dirty for a write).
         const TOUCH = 0x02;
+        /// Take a plain reference on each page returned.
+        const GET = 0x04;
         /// Ignore the VMA's access permissions.
         const FORCE = 0x10;
+        /// Never fault: a missing page ends the walk with EFAULT.
+        const NOFAULT = 0x80;
+        /// The mm is not current's (FAULT_FLAG_REMOTE).
+        const REMOTE = 0x2000;
+        /// v5.19.0: a FOLL_FORCE write fault already broke COW, so a dirty R/O PTE will do.
+        const COW = 0x4000;
+        /// The pin may be held indefinitely (only with PIN).
+        const LONGTERM = 0x10000;
+        /// Take a DMA pin on each page returned (pin_user_pages*()).
+        const PIN = 0x40000;
+        /// GUP-fast only, never the slow path.
+        const FAST_ONLY = 0x80000;
+    }
+}
+
+/// What GUP holds on pages from outside the page tables: the pins per page (their refcount
+/// part, like every other held reference, is in `Kernel::extra_refs`).
+#[derive(Clone, Debug, Default)]
+pub struct GupPins {
+    /// FOLL_PIN pins held on each page (4 KiB piece).
+    pub(crate) pins: HashMap<Pfn, i32>,
+}
+
+/// What follow_page_mask() found.
+enum Follow {
+    /// The page, with the reference the flags asked for taken.
+    Page(Pfn),
+    /// Nothing usable mapped: fault and look again.
+    Fault,
+    /// -EMLINK: a R/O pin of a possibly shared anonymous page must unshare it first.
+    Unshare,
+}
+
+/// vm_fault_to_errno(): what a failed fault makes of the GUP call.
+fn vm_fault_to_errno(e: VmFault) -> Errno {
+    if e.contains(VmFault::OOM) {
+        Errno::ENOMEM
+    } else {
+        Errno::EFAULT
+    }
+}
+
+/// check_vma_flags(): may GUP with `foll` touch `vma` at all?
+fn check_vma_flags(vma: &Vma, foll: FollFlags) -> SysResult<()> {
+    if vma.flags & (VM_IO | VM_PFNMAP) != 0 {
+        return Err(Errno::EFAULT);
+    }
+    if foll.contains(FollFlags::WRITE) {
+        if vma.flags & VM_WRITE == 0 && (!foll.contains(FollFlags::FORCE) || !vma.is_cow()) {
+            return Err(Errno::EFAULT);
+        }
+    } else if vma.flags & VM_READ == 0
+        && (!foll.contains(FollFlags::FORCE) || vma.flags & VM_MAYREAD == 0)
+    {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// The pages a GUP call took, or the error it stopped at before taking any: as the kernel
+/// returns it, a short count when some pages were taken.
+pub(crate) fn gup_result(pages: Vec<Pfn>, err: Option<Errno>) -> SysResult<Vec<Pfn>> {
+    match err {
+        Some(e) if pages.is_empty() => Err(e),
+        _ => Ok(pages),
     }
 }
 
 impl Kernel {
-    /// __get_user_pages() over `[start, end)` inside `vma`, returning no pages: look each page
-    /// up (follow_page_mask()), fault it in where it is missing or not writable enough
-    /// (faultin_page() with `fault_flags`), and look again, as GUP's retry loop does: a write
-    /// fault on a uffd-wp marker maps the page read-only first and only the next fault
-    /// reports it. A failure names the page it stopped at.
+    /// __get_user_pages() over `[start, end)` inside `vma`: look each page up
+    /// (follow_page_mask()), fault it in where it is missing, not writable enough or must be
+    /// unshared (faultin_page() with `fault_flags`), look again, and with FOLL_GET / FOLL_PIN
+    /// take a reference on it into `pages`. A write fault on a uffd-wp marker maps the page
+    /// read-only first and only the next fault reports it. A failure names the page it
+    /// stopped at.
     pub(crate) fn get_user_pages(
         &mut self,
         mm: MmId,
@@ -41,61 +113,166 @@ impl Kernel {
         (start, end): (u64, u64),
         foll: FollFlags,
         fault_flags: FaultFlags,
+        pages: &mut Vec<Pfn>,
     ) -> Result<(), (u64, VmFault)> {
-        let write = foll.contains(FollFlags::WRITE);
-        let mut flags = fault_flags;
-        if write {
-            flags |= FaultFlags::WRITE;
-        }
+        let mut foll = foll;
         let mut addr = start;
         while addr < end {
             // GUP retries for as long as faults succeed without mapping the page; every
             // modelled fault maps it by the second try, so more tries mean a model bug, which
             // fails the call rather than hanging it.
             for tries in 0.. {
-                if self.follow_page(mm, addr, foll) {
-                    break;
-                }
-                if tries == 4 {
+                let unshare = match self.follow_page_mask(mm, addr, foll) {
+                    Follow::Page(p) => {
+                        if foll.intersects(FollFlags::GET | FollFlags::PIN) {
+                            pages.push(p);
+                        }
+                        break;
+                    }
+                    Follow::Fault => false,
+                    Follow::Unshare => true,
+                };
+                if tries == 4 || foll.contains(FollFlags::NOFAULT) {
                     return Err((addr, VmFault::SIGBUS));
+                }
+                let mut flags = fault_flags;
+                if unshare {
+                    flags |= FaultFlags::UNSHARE;
+                } else if foll.contains(FollFlags::WRITE) {
+                    flags |= FaultFlags::WRITE;
+                }
+                if foll.contains(FollFlags::REMOTE) {
+                    flags |= FaultFlags::REMOTE;
                 }
                 // The VMA may have gained an anon_vma on the previous fault.
                 let vma = self.mms[mm].vmas.lookup(addr).unwrap_or(vma).for_fault();
-                if vma.is_hugetlb() {
+                let r = if vma.is_hugetlb() {
                     // follow_hugetlb_page() calls hugetlb_fault() itself: no
                     // handle_mm_fault(), so neither PGFAULT nor the task's min_flt count it.
-                    let mut vmf = crate::mm::memory::Vmf::new(mm, vma, addr, flags);
-                    self.hugetlb_fault(&mut vmf).map_err(|e| (addr, e))?;
-                    continue;
+                    let mut vmf = crate::mm::memory::Vmf::new(mm, vma.clone(), addr, flags);
+                    self.hugetlb_fault(&mut vmf).map_err(|e| (addr, e))?
+                } else {
+                    let r = self
+                        .handle_mm_fault(mm, vma.clone(), addr, flags)
+                        .map_err(|e| (addr, e))?;
+                    self.account_fault(r);
+                    r
+                };
+                // faultin_page(): a forced write that broke COW in a R/O VMA may follow the
+                // dirty R/O entry it left (v5.19.0's FOLL_COW).
+                if r.contains(VmFault::WRITE) && vma.flags & VM_WRITE == 0 {
+                    foll |= FollFlags::COW;
                 }
-                let r = self
-                    .handle_mm_fault(mm, vma, addr, flags)
-                    .map_err(|e| (addr, e))?;
-                self.account_fault(r);
             }
             addr += crate::hw::PAGE_SIZE;
         }
         Ok(())
     }
 
-    /// follow_page_mask(): is the page at `addr` mapped as GUP needs it (present, and writable
-    /// for FOLL_WRITE)? With FOLL_TOUCH a normal page is marked accessed (and dirty for a
+    /// __get_user_pages_locked() for `nr` pages from `start` of `mm`, across VMAs (each
+    /// admitted by check_vma_flags()): the pages taken and the error that stopped the walk,
+    /// if any. FOLL_PIN marks the mm MMF_HAS_PINNED first.
+    pub(crate) fn __get_user_pages(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        nr: u64,
+        foll: FollFlags,
+    ) -> (Vec<Pfn>, Option<Errno>) {
+        if foll.contains(FollFlags::PIN) {
+            self.mms[mm].has_pinned = true;
+        }
+        let mut pages = Vec::new();
+        let start = start & !(crate::hw::PAGE_SIZE - 1);
+        let Some(end) = nr
+            .checked_mul(crate::hw::PAGE_SIZE)
+            .and_then(|l| start.checked_add(l))
+        else {
+            return (pages, Some(Errno::EFAULT));
+        };
+        let mut addr = start;
+        while addr < end {
+            let Some(vma) = self.mms[mm].vmas.lookup(addr).map(Vma::for_fault) else {
+                return (pages, Some(Errno::EFAULT));
+            };
+            if let Err(e) = check_vma_flags(&vma, foll) {
+                return (pages, Some(e));
+            }
+            let stop = vma.end.min(end);
+            let flags = if foll.contains(FollFlags::REMOTE) {
+                FaultFlags::empty()
+            } else {
+                FaultFlags::ALLOW_RETRY | FaultFlags::KILLABLE
+            };
+            if let Err((_, e)) = self.get_user_pages(mm, &vma, (addr, stop), foll, flags, &mut pages)
+            {
+                return (pages, Some(vm_fault_to_errno(e)));
+            }
+            addr = stop;
+        }
+        (pages, None)
+    }
+
+    /// get_user_pages_remote() / pin_user_pages_remote() (and, with `remote` false, the
+    /// current mm's get_user_pages() / pin_user_pages()): is_valid_gup_flags() first (a
+    /// get_* call may not ask for PIN or LONGTERM, a pin_* call may not ask for GET), then the
+    /// walk. Returns the pages taken: short if the walk stopped after some, else its error.
+    pub(crate) fn gup(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        nr: u64,
+        foll: FollFlags,
+    ) -> SysResult<Vec<Pfn>> {
+        let pin = foll.contains(FollFlags::PIN);
+        if (pin && foll.contains(FollFlags::GET))
+            || (!pin && foll.contains(FollFlags::LONGTERM))
+            || foll.contains(FollFlags::FAST_ONLY)
+        {
+            return Err(Errno::EINVAL);
+        }
+        let (pages, err) = self.__get_user_pages(mm, start, nr, foll | FollFlags::TOUCH);
+        gup_result(pages, err)
+    }
+
+    /// follow_page(): the page mapped at `addr`, looked up without faulting; 5.19 refuses
+    /// FOLL_PIN here (only the get_user_pages family may pin).
+    pub(crate) fn follow_page(&mut self, mm: MmId, addr: u64, foll: FollFlags) -> Option<Pfn> {
+        if foll.contains(FollFlags::PIN) {
+            return None;
+        }
+        self.mms[mm].vmas.lookup(addr)?;
+        match self.follow_page_mask(mm, addr, foll) {
+            Follow::Page(p) => Some(p),
+            Follow::Fault | Follow::Unshare => None,
+        }
+    }
+
+    /// follow_page_mask(): the page mapped at `addr` as GUP needs it (present, writable for
+    /// FOLL_WRITE, exclusive for a R/O pin of an anonymous page), with the reference `foll`
+    /// asks for taken. With FOLL_TOUCH a normal page is marked accessed (and dirty for a
     /// write, follow_page_pte()), a THP's PMD made young (and dirty, touch_pmd()).
-    fn follow_page(&mut self, mm: MmId, addr: u64, foll: FollFlags) -> bool {
+    fn follow_page_mask(&mut self, mm: MmId, addr: u64, foll: FollFlags) -> Follow {
         let write = foll.contains(FollFlags::WRITE);
         let root = self.mms[mm].pgd;
         let Some(leaf) = table::walk_leaf(&self.phys, root, addr) else {
-            return false;
+            return Follow::Fault;
         };
-        match leaf {
+        let pfn = match leaf {
             table::Leaf::Pmd(s) => {
                 let e = table::get_pmd(&self.phys, s);
-                if write && !e.write() {
-                    return false;
+                let head = e.pfn();
+                let hugetlb = self.pages.folio_test(self.pages.folio(head), PageFlags::HUGETLB);
+                // follow_trans_huge_pmd()'s can_follow_write_pmd(); hugetlb's walker faults
+                // on any write to a R/O entry.
+                let cow_ok = !hugetlb && foll.contains(FollFlags::FORCE | FollFlags::COW);
+                if write && !e.write() && !(cow_ok && e.dirty()) {
+                    return Follow::Fault;
                 }
-                let hugetlb = self
-                    .pages
-                    .folio_test(self.pages.folio(e.pfn()), PageFlags::HUGETLB);
+                let pfn = head + ((addr >> crate::hw::PAGE_SHIFT) & 511);
+                if !e.write() && self.gup_must_unshare(foll, pfn) {
+                    return Follow::Unshare;
+                }
                 if foll.contains(FollFlags::TOUCH) && !hugetlb {
                     let mut t = e.mkyoung();
                     if write {
@@ -103,24 +280,130 @@ impl Kernel {
                     }
                     table::set_pmd(&mut self.phys, s, t);
                 }
-                true
+                pfn
             }
             table::Leaf::Pte(s) => {
                 let e = table::get(&self.phys, s);
-                if !e.is_present() || (write && !e.write()) {
-                    return false;
+                if !e.is_present() || (e.is_protnone() && !foll.contains(FollFlags::FORCE)) {
+                    return Follow::Fault;
                 }
-                // vm_normal_page() is NULL for the zero page: nothing to touch.
+                let cow_ok = foll.contains(FollFlags::FORCE | FollFlags::COW) && e.dirty();
+                if write && !e.write() && !cow_ok {
+                    return Follow::Fault;
+                }
+                // vm_normal_page() is NULL for the zero page, which GUP returns as it is.
+                let pfn = e.pfn();
+                if !e.write() && self.gup_must_unshare(foll, pfn) {
+                    return Follow::Unshare;
+                }
                 if foll.contains(FollFlags::TOUCH) && !e.special() {
-                    let f = self.pages.folio(e.pfn());
+                    let f = self.pages.folio(pfn);
                     if write && !e.dirty() && !self.pages.folio_test(f, PageFlags::DIRTY) {
-                        self.set_page_dirty(e.pfn());
+                        self.set_page_dirty(pfn);
                     }
                     self.folio_mark_accessed(f);
                 }
-                true
+                pfn
             }
+        };
+        self.try_grab_page(pfn, foll);
+        Follow::Page(pfn)
+    }
+
+    /// gup_must_unshare(): a R/O pin (PIN without WRITE) of an anonymous page that is not
+    /// PG_anon_exclusive must unshare it first. Without PG_anon_exclusive (5.18) nothing is
+    /// unshared.
+    pub(crate) fn gup_must_unshare(&self, foll: FollFlags, pfn: Pfn) -> bool {
+        if foll & (FollFlags::WRITE | FollFlags::PIN) != FollFlags::PIN
+            || !self.cfg.features.anon_exclusive
+        {
+            return false;
         }
+        let f = self.pages.folio(pfn);
+        if !self.pages.folio_test(f, PageFlags::ANON) {
+            return false;
+        }
+        // A hugetlb page keeps the flag on its head, a THP on each subpage.
+        let page = if self.pages.folio_test(f, PageFlags::HUGETLB) {
+            f.pfn()
+        } else {
+            pfn
+        };
+        !self.pages.page(page).anon_exclusive()
+    }
+
+    /// try_grab_page(): FOLL_GET takes one reference; FOLL_PIN takes GUP_PIN_COUNTING_BIAS on
+    /// a small page, one reference and one compound_pincount on a large folio.
+    pub(crate) fn try_grab_page(&mut self, pfn: Pfn, foll: FollFlags) {
+        let f = self.pages.folio(pfn);
+        let refs = if foll.contains(FollFlags::PIN) {
+            *self.gup_pins.pins.entry(pfn).or_default() += 1;
+            self.vmstat.nr_foll_pin_acquired += 1;
+            if self.pages.folio_test_large(f) {
+                self.pages.add_compound_pincount(f.pfn(), 1);
+                1
+            } else {
+                GUP_PIN_COUNTING_BIAS
+            }
+        } else if foll.contains(FollFlags::GET) {
+            1
+        } else {
+            return;
+        };
+        self.pages.folio_ref_add(f, refs);
+        *self.extra_refs.entry(pfn).or_default() += refs;
+    }
+
+    /// Drop `refs` of the references GUP holds on `pfn` from `extra_refs`.
+    fn drop_held(&mut self, pfn: Pfn, refs: i32) {
+        let held = self.extra_refs.entry(pfn).or_default();
+        *held -= refs;
+        if *held == 0 {
+            self.extra_refs.remove(&pfn);
+        }
+    }
+
+    /// put_page() of a FOLL_GET reference GUP took.
+    pub(crate) fn put_user_page(&mut self, pfn: Pfn) {
+        self.drop_held(pfn, 1);
+        self.put_page(pfn);
+    }
+
+    /// unpin_user_page() (gup_put_folio(FOLL_PIN)): give back one pin: the bias of a small
+    /// page, one reference and one compound_pincount of a large folio. `dirty` is
+    /// unpin_user_pages_dirty_lock()'s make_dirty (set_page_dirty_lock() on a clean folio).
+    pub(crate) fn unpin_user_page(&mut self, pfn: Pfn, dirty: bool) {
+        let f = self.pages.folio(pfn);
+        if dirty && !self.pages.folio_test(f, PageFlags::DIRTY) {
+            self.set_page_dirty(pfn);
+        }
+        let n = self.gup_pins.pins.entry(pfn).or_default();
+        *n -= 1;
+        if *n == 0 {
+            self.gup_pins.pins.remove(&pfn);
+        }
+        self.vmstat.nr_foll_pin_released += 1;
+        let refs = if self.pages.folio_test_large(f) {
+            self.pages.add_compound_pincount(f.pfn(), -1);
+            1
+        } else {
+            GUP_PIN_COUNTING_BIAS
+        };
+        self.drop_held(pfn, refs);
+        self.pages.folio_ref_add(f, 1 - refs);
+        self.folio_put(f);
+    }
+
+    /// unpin_user_pages_dirty_lock() over `pages`.
+    pub(crate) fn unpin_user_pages(&mut self, pages: &[Pfn], dirty: bool) {
+        for &p in pages {
+            self.unpin_user_page(p, dirty);
+        }
+    }
+
+    /// page_maybe_dma_pinned() of the page at `pfn` (its folio's pincount or bias).
+    pub(crate) fn page_maybe_dma_pinned(&self, pfn: Pfn) -> bool {
+        self.folio_maybe_dma_pinned(self.pages.folio(pfn))
     }
 
     /// __mm_populate() → populate_vma_page_range() for every VMA of `[start, end)`: a write
@@ -152,8 +435,8 @@ impl Kernel {
                 if vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
                     foll |= FollFlags::WRITE;
                 }
-                if let Err((at, e)) = self.get_user_pages(mm, &vma, (from, stop), foll, fault_flags)
-                {
+                let r = self.get_user_pages(mm, &vma, (from, stop), foll, fault_flags, &mut vec![]);
+                if let Err((at, e)) = r {
                     if e.contains(VmFault::RETRY) {
                         return Some(at);
                     }

@@ -61,6 +61,10 @@ pub struct Mm {
     pub committed: u64,
     /// The PTE table deposited with each huge PMD (pgtable_trans_huge_deposit), by address.
     pub deposited: std::collections::HashMap<u64, crate::page::Pfn>,
+    /// MMF_HAS_PINNED: FOLL_PIN was used on this mm (fork then checks pages for pins).
+    pub has_pinned: bool,
+    /// mm->write_protect_seq: odd while fork write-protects the mm's COW mappings.
+    pub write_protect_seq: u64,
 }
 
 /// Where anonymous mmaps are placed top-down from (mmap_base without randomisation).
