@@ -480,6 +480,13 @@ impl HostBackend {
                 self.sys(t, req)
             }
             HostCall::Affinity => self.sys(t, request(op::SETAFFINITY, &[call.args[0].num()])),
+            HostCall::Agent(sub) => {
+                let mut req = request(op::AGENT, &[sub]);
+                for (i, v) in call.args.iter().enumerate() {
+                    req[2 + i] = v.num();
+                }
+                self.sys(t, req)
+            }
         }
     }
 

@@ -28,6 +28,9 @@ pub mod op {
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
     /// then the argument's first two words; event 0 when a blocking read would sleep.
     pub const UFFD_READ: u64 = 13;
+    /// `[AGENT, sub, a0 .. a5]`: a call the agent builds itself (an iovec, a ring, a path),
+    /// `sub` one of mmlab-scenario's `gup_agent_op` numbers; replies with its result.
+    pub const AGENT: u64 = 14;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

@@ -81,6 +81,9 @@ pub enum HostCall {
     Ioctl { req: u64, out: Option<usize> },
     /// sched_setaffinity(0, ...) with a CPU set holding the one CPU given.
     Affinity,
+    /// An operation the agent implements itself, by its number in the area's `agent_op`
+    /// (an iovec, a ring or a path to build): the arguments as given.
+    Agent(u64),
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.
@@ -221,7 +224,10 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM];
+static TABLES: &[&[SyscallDef]] = &[MM, gup::GUP];
+
+mod gup;
+pub use gup::agent_op as gup_agent_op;
 
 /// Every syscall a scenario can make, in the guide's order.
 pub fn all() -> impl Iterator<Item = &'static SyscallDef> {

@@ -141,6 +141,14 @@ pub enum Rule {
     LruListsMatchFlags,
     /// Every frame in use is a page table or a data page: anything else leaked.
     NoFrameLeak,
+    /// Every reference GUP holds has a live holder: a pipe buffer (vmsplice), a registered
+    /// io_uring buffer (its pins) or a model.get_page probe, and each page's pin count is its
+    /// holders' pins. A process's exit closes its files, so no pin outlives what held it.
+    GupRefsHaveHolders,
+    /// A pinned anonymous page is PG_anon_exclusive (a THP: the head or the pinned subpage):
+    /// CONFIG_DEBUG_VM's sanity_check_pinned_pages() BUG()s when an unpin finds otherwise, as
+    /// fork, swap-out or KSM would then have shared a page the pin still writes to.
+    PinnedAnonIsExclusive,
 }
 
 impl std::fmt::Display for Rule {
@@ -298,6 +306,8 @@ impl Kernel {
         self.deferred_split_holds_thps()?;
         self.lru_lists_match_flags()?;
         self.rmap_names_live_vmas()?;
+        self.gup_refs_have_holders()?;
+        self.pinned_anon_is_exclusive()?;
         self.no_frame_leak(census.tables, frames.data)
     }
 
@@ -525,6 +535,52 @@ impl Kernel {
 
 /// The rules, one function each, in the order of [`Rule`].
 impl Kernel {
+    /// [`Rule::GupRefsHaveHolders`].
+    fn gup_refs_have_holders(&self) -> Result<(), Violation> {
+        let mut gets: HashMap<Pfn, i32> = self.gup_pins.probe_refs.clone();
+        for p in self.pipe_page_refs() {
+            *gets.entry(p).or_default() += 1;
+        }
+        let mut pins: HashMap<Pfn, i32> = HashMap::new();
+        for p in self.ring_pins() {
+            *pins.entry(p).or_default() += 1;
+        }
+        Rule::GupRefsHaveHolders.check(pins == self.gup_pins.pins, || {
+            format!("pins held {:?}, by holders {pins:?}", self.gup_pins.pins)
+        })?;
+        let mut want = gets;
+        for (&p, &n) in &pins {
+            let large = self.pages.folio_test_large(self.pages.folio(p));
+            let bias = if large { 1 } else { crate::mm::gup::GUP_PIN_COUNTING_BIAS };
+            *want.entry(p).or_default() += n * bias;
+        }
+        want.retain(|_, n| *n != 0);
+        Rule::GupRefsHaveHolders.check(want == self.extra_refs, || {
+            format!("references held {:?}, by holders {want:?}", self.extra_refs)
+        })
+    }
+
+    /// [`Rule::PinnedAnonIsExclusive`] (only where the profile has PG_anon_exclusive).
+    fn pinned_anon_is_exclusive(&self) -> Result<(), Violation> {
+        if !self.cfg.features.anon_exclusive {
+            return Ok(());
+        }
+        for &pfn in self.gup_pins.pins.keys() {
+            let f = self.pages.folio(pfn);
+            if !self.pages.folio_test(f, PageFlags::ANON) {
+                continue;
+            }
+            let thp = self.pages.folio_test_large(f)
+                && !self.pages.folio_test(f, PageFlags::HUGETLB);
+            let ok = self.pages.page(f.pfn()).anon_exclusive()
+                || (thp && self.pages.page(pfn).anon_exclusive());
+            Rule::PinnedAnonIsExclusive.check(ok, || {
+                format!("pfn {pfn:#x} is pinned but not exclusive")
+            })?;
+        }
+        Ok(())
+    }
+
     /// [`Rule::DepositedUnderHugePmd`] for the table deposited at `haddr`.
     fn deposited_under_huge_pmd(&self, mm: MmId, m: &Mm, haddr: u64) -> Result<(), Violation> {
         let huge = table::pmd_slot(&self.phys, m.pgd, haddr)

@@ -19,6 +19,10 @@ pub enum FileKind {
     Inode(crate::fs::inode::Ino),
     /// An anonymous "[userfaultfd]" inode: the context it serves.
     Userfaultfd(usize),
+    /// One end of a pipe (fs/pipe.rs).
+    Pipe(crate::fs::pipe::PipeEnd),
+    /// An io_uring instance (fs/io_uring.rs): the ring it is.
+    IoUring(usize),
 }
 
 /// struct file.
@@ -49,7 +53,7 @@ impl File {
     pub fn inode(&self) -> Option<crate::fs::inode::Ino> {
         match self.kind {
             FileKind::Inode(ino) => Some(ino),
-            FileKind::Userfaultfd(_) => None,
+            FileKind::Userfaultfd(_) | FileKind::Pipe(_) | FileKind::IoUring(_) => None,
         }
     }
 }
@@ -107,6 +111,8 @@ impl Kernel {
             match self.files.remove(file).kind {
                 FileKind::Inode(ino) => self.shmem_put(ino),
                 FileKind::Userfaultfd(ctx) => self.userfaultfd_release(ctx),
+                FileKind::Pipe(end) => self.pipe_release(end),
+                FileKind::IoUring(ring) => self.io_uring_release(ring),
             }
         }
     }

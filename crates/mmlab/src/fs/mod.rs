@@ -3,7 +3,9 @@
 
 pub mod file;
 pub mod inode;
+pub mod io_uring;
 pub mod kernfs;
+pub mod pipe;
 pub mod proc;
 pub mod sysfs_hugetlb;
 pub mod sysfs_input;

@@ -46,12 +46,15 @@ bitflags::bitflags! {
     }
 }
 
-/// What GUP holds on pages from outside the page tables: the pins per page (their refcount
-/// part, like every other held reference, is in `Kernel::extra_refs`).
+/// What GUP holds on pages from outside the page tables, per page (4 KiB piece): the pins, and
+/// the references the `model.get_page` probe took (the refcount part of every such reference
+/// is in `Kernel::extra_refs`).
 #[derive(Clone, Debug, Default)]
 pub struct GupPins {
-    /// FOLL_PIN pins held on each page (4 KiB piece).
+    /// FOLL_PIN pins.
     pub(crate) pins: HashMap<Pfn, i32>,
+    /// FOLL_GET references held for `model.get_page`.
+    pub(crate) probe_refs: HashMap<Pfn, i32>,
 }
 
 /// What follow_page_mask() found.

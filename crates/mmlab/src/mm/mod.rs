@@ -3,6 +3,7 @@
 pub mod filemap;
 pub mod fork;
 pub mod gup;
+pub mod gup_fast;
 pub mod huge_memory;
 pub mod hugetlb;
 pub mod khugepaged;
@@ -21,6 +22,7 @@ pub mod page_alloc;
 pub mod page_io;
 pub mod pagewalk;
 pub mod pgalloc;
+pub mod process_vm_access;
 pub mod rmap;
 pub mod shmem;
 pub mod swap;
