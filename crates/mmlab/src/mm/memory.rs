@@ -415,11 +415,12 @@ impl Kernel {
     /// wp_page_reuse(): make the entry writable and dirty; x86 does not flush here.
     fn wp_page_reuse(&mut self, vmf: &Vmf) {
         let slot = vmf.pte.expect("a present entry");
-        table::set(
-            &mut self.phys,
-            slot,
-            vmf.orig_pte.mkyoung().mkdirty().mkwrite(),
-        );
+        // maybe_mkwrite(): a FOLL_FORCE write in a read-only VMA leaves the entry read-only.
+        let mut e = vmf.orig_pte.mkyoung().mkdirty();
+        if vmf.vma.flags & VM_WRITE != 0 {
+            e = e.mkwrite();
+        }
+        table::set(&mut self.phys, slot, e);
         self.vmstat.cow_reuse += 1;
     }
 
@@ -458,7 +459,9 @@ impl Kernel {
             }
             e.wrprotect()
         } else {
-            new_anon_pte(new.pfn(), &vmf.vma)
+            // maybe_mkwrite(pte_mkdirty()): dirty even when a FOLL_FORCE write copies in a
+            // read-only VMA, so GUP's FOLL_COW retry can follow it.
+            new_anon_pte(new.pfn(), &vmf.vma).mkdirty()
         };
         table::set(&mut self.phys, slot, Pte::NONE);
         if vmf.orig_pte.is_present() && !vmf.orig_pte.is_protnone() {
