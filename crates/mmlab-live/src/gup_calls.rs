@@ -134,8 +134,7 @@ unsafe fn setup(entries: u64) -> Reply {
     Reply::ok(ring as u64)
 }
 
-/// IORING_REGISTER_BUFFERS of `nr` iovecs of `len` bytes from `addr`. The kernel refuses a
-/// count of 0 or over 16384 before it reads the array, so none is built for those.
+/// IORING_REGISTER_BUFFERS of `nr` iovecs of `len` bytes from `addr`.
 unsafe fn register(ring: u64, addr: u64, len: u64, nr: u64) -> Reply {
     let iov = |i: u64| libc::iovec {
         iov_base: addr.wrapping_add(i.wrapping_mul(len)) as *mut libc::c_void,
@@ -150,12 +149,11 @@ unsafe fn register(ring: u64, addr: u64, len: u64, nr: u64) -> Reply {
             nr,
         )
     };
-    if nr == 0 || nr > 16384 {
-        return reply(call(std::ptr::null()));
-    }
-    if nr as usize <= STACK_IOVECS {
+    // A count of 0 or over 16384 is refused before the array is read: any valid pointer
+    // will do (a NULL one is EFAULT first on newer kernels).
+    if nr == 0 || nr > 16384 || nr as usize <= STACK_IOVECS {
         let mut v = [iov(0); STACK_IOVECS];
-        for (i, slot) in v.iter_mut().enumerate().take(nr as usize) {
+        for (i, slot) in v.iter_mut().enumerate().take(nr.min(STACK_IOVECS as u64) as usize) {
             *slot = iov(i as u64);
         }
         reply(call(v.as_ptr()))
