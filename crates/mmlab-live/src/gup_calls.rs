@@ -80,7 +80,13 @@ pub fn serve(r: &Request, fd: fn(u64) -> u64) -> Reply {
                     iov_base: a[1] as *mut libc::c_void,
                     iov_len: a[2] as usize,
                 };
-                reply(libc::syscall(libc::SYS_vmsplice, fd(a[0]), &iov, 1u64, a[3]))
+                reply(libc::syscall(
+                    libc::SYS_vmsplice,
+                    fd(a[0]),
+                    &iov,
+                    1u64,
+                    a[3],
+                ))
             }
             op::PROCESS_VM_READV | op::PROCESS_VM_WRITEV => {
                 let local = libc::iovec {
@@ -153,7 +159,11 @@ unsafe fn register(ring: u64, addr: u64, len: u64, nr: u64) -> Reply {
     // will do (a NULL one is EFAULT first on newer kernels).
     if nr == 0 || nr > 16384 || nr as usize <= STACK_IOVECS {
         let mut v = [iov(0); STACK_IOVECS];
-        for (i, slot) in v.iter_mut().enumerate().take(nr.min(STACK_IOVECS as u64) as usize) {
+        for (i, slot) in v
+            .iter_mut()
+            .enumerate()
+            .take(nr.min(STACK_IOVECS as u64) as usize)
+        {
             *slot = iov(i as u64);
         }
         reply(call(v.as_ptr()))
@@ -239,7 +249,10 @@ unsafe fn write_fixed(ring: i32, fd: i32, index: u64, addr: u64, len: u64) -> Re
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     let head = cqm.word(cq[OFF_HEAD]).read_volatile();
     let ci = head & cqm.word(cq[OFF_MASK]).read_volatile();
-    let res = cqm.word(cq[CQ_CQES] + ci * 16 + 8).cast::<i32>().read_volatile();
+    let res = cqm
+        .word(cq[CQ_CQES] + ci * 16 + 8)
+        .cast::<i32>()
+        .read_volatile();
     cqm.word(cq[OFF_HEAD]).write_volatile(head.wrapping_add(1));
     if res < 0 {
         err(-res)

@@ -551,13 +551,23 @@ impl Kernel {
         let mut want = gets;
         for (&p, &n) in &pins {
             let large = self.pages.folio_test_large(self.pages.folio(p));
-            let bias = if large { 1 } else { crate::mm::gup::GUP_PIN_COUNTING_BIAS };
+            let bias = if large {
+                1
+            } else {
+                crate::mm::gup::GUP_PIN_COUNTING_BIAS
+            };
             *want.entry(p).or_default() += n * bias;
         }
         want.retain(|_, n| *n != 0);
         Rule::GupRefsHaveHolders.check(want == self.extra_refs, || {
             format!("references held {:?}, by holders {want:?}", self.extra_refs)
         })
+    }
+
+    /// [`Rule::PinnedAnonIsExclusive`] alone, for the unit tests.
+    #[cfg(test)]
+    pub(crate) fn pinned_anon_is_exclusive_for_test(&self) -> Result<(), Violation> {
+        self.pinned_anon_is_exclusive()
     }
 
     /// [`Rule::PinnedAnonIsExclusive`] (only where the profile has PG_anon_exclusive).
@@ -570,13 +580,12 @@ impl Kernel {
             if !self.pages.folio_test(f, PageFlags::ANON) {
                 continue;
             }
-            let thp = self.pages.folio_test_large(f)
-                && !self.pages.folio_test(f, PageFlags::HUGETLB);
+            let thp =
+                self.pages.folio_test_large(f) && !self.pages.folio_test(f, PageFlags::HUGETLB);
             let ok = self.pages.page(f.pfn()).anon_exclusive()
                 || (thp && self.pages.page(pfn).anon_exclusive());
-            Rule::PinnedAnonIsExclusive.check(ok, || {
-                format!("pfn {pfn:#x} is pinned but not exclusive")
-            })?;
+            Rule::PinnedAnonIsExclusive
+                .check(ok, || format!("pfn {pfn:#x} is pinned but not exclusive"))?;
         }
         Ok(())
     }

@@ -126,7 +126,13 @@ pub(super) static GUP: &[SyscallDef] = &[
     },
     SyscallDef {
         name: "process_vm_readv",
-        args: &[pid(), addr("local"), int("remote"), int("len"), int("flags")],
+        args: &[
+            pid(),
+            addr("local"),
+            int("remote"),
+            int("len"),
+            int("flags"),
+        ],
         returns: Radix::Dec,
         doc: "copies `len` bytes from `remote` in process `pid` to `local` (a R/O FOLL_PIN of the \
               remote pages): the bytes copied",
@@ -143,7 +149,13 @@ pub(super) static GUP: &[SyscallDef] = &[
     },
     SyscallDef {
         name: "process_vm_writev",
-        args: &[pid(), addr("local"), int("remote"), int("len"), int("flags")],
+        args: &[
+            pid(),
+            addr("local"),
+            int("remote"),
+            int("len"),
+            int("flags"),
+        ],
         returns: Radix::Dec,
         doc: "copies `len` bytes from `local` to `remote` in process `pid` (FOLL_PIN \\| \
               FOLL_WRITE): the bytes copied",

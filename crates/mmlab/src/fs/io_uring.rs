@@ -135,7 +135,12 @@ impl Kernel {
             .checked_add(len + PAGE_SIZE - 1)
             .ok_or(Errno::EOVERFLOW)?;
         let nr_pages = (end >> crate::hw::PAGE_SHIFT) - (ubuf >> crate::hw::PAGE_SHIFT);
-        let pages = self.gup(mm, ubuf, nr_pages, FollFlags::PIN | FollFlags::WRITE | FollFlags::LONGTERM);
+        let pages = self.gup(
+            mm,
+            ubuf,
+            nr_pages,
+            FollFlags::PIN | FollFlags::WRITE | FollFlags::LONGTERM,
+        );
         let pages = match pages {
             Ok(p) if p.len() as u64 == nr_pages => p,
             Ok(p) => {
@@ -147,15 +152,18 @@ impl Kernel {
         // "don't support file backed memory": shmem and hugetlbfs files only.
         let file_backed = (0..nr_pages).any(|i| {
             let a = (ubuf & !(PAGE_SIZE - 1)) + i * PAGE_SIZE;
-            self.mms[mm].vmas.lookup(a).is_some_and(|v| match v.backing {
-                // vma_is_shmem() or is_file_hugepages(): the model's files are one or the
-                // other; any other kind of file refuses.
-                Backing::File(ino) => !matches!(
-                    self.inodes[ino].i_mapping.a_ops,
-                    Aops::Shmem | Aops::Hugetlbfs
-                ),
-                Backing::Anon => false,
-            })
+            self.mms[mm]
+                .vmas
+                .lookup(a)
+                .is_some_and(|v| match v.backing {
+                    // vma_is_shmem() or is_file_hugepages(): the model's files are one or the
+                    // other; any other kind of file refuses.
+                    Backing::File(ino) => !matches!(
+                        self.inodes[ino].i_mapping.a_ops,
+                        Aops::Shmem | Aops::Hugetlbfs
+                    ),
+                    Backing::Anon => false,
+                })
         });
         if file_backed {
             self.unpin_user_pages(&pages, false);

@@ -104,7 +104,14 @@ impl Kernel {
     /// on its read end, vmsplice_to_user() copies data out as read() would. A full pipe is
     /// EAGAIN with SPLICE_F_NONBLOCK; Linux would sleep without it, the model fails EAGAIN
     /// too. EFAULT when not one page could be taken.
-    pub fn vmsplice(&mut self, tid: Tid, fd: i64, addr: u64, len: u64, flags: u64) -> SysResult<u64> {
+    pub fn vmsplice(
+        &mut self,
+        tid: Tid,
+        fd: i64,
+        addr: u64,
+        len: u64,
+        flags: u64,
+    ) -> SysResult<u64> {
         let mm = self.enter(tid)?;
         if flags & !SPLICE_F_ALL != 0 {
             return Err(Errno::EINVAL);
@@ -115,7 +122,10 @@ impl Kernel {
             return Err(Errno::EBADF);
         }
         // import_iovec(): the range must lie in user space.
-        if addr.checked_add(len).is_none_or(|e| e > crate::hw::TASK_SIZE) {
+        if addr
+            .checked_add(len)
+            .is_none_or(|e| e > crate::hw::TASK_SIZE)
+        {
             return Err(Errno::EFAULT);
         }
         if len == 0 {
@@ -182,13 +192,7 @@ impl Kernel {
     /// Copy up to `len` bytes of the pipe's buffers to `addr` (pipe_read(), pipe_to_user()):
     /// a buffer whose copy faults part-way is neither counted nor consumed, and ends the read
     /// (EFAULT if it was the first).
-    fn pipe_to_user(
-        &mut self,
-        tid: Tid,
-        end: PipeEnd,
-        addr: u64,
-        len: u64,
-    ) -> SysResult<u64> {
+    fn pipe_to_user(&mut self, tid: Tid, end: PipeEnd, addr: u64, len: u64) -> SysResult<u64> {
         if self.pipes[end.pipe].bufs.is_empty() {
             // No writer left: end of file. Otherwise O_NONBLOCK (or SPLICE_F_NONBLOCK) is
             // EAGAIN; Linux would sleep without it, which the model cannot, so it is EAGAIN too.
@@ -205,9 +209,9 @@ impl Kernel {
             };
             let chars = (buf.len() as u64).min(len - done) as usize;
             let bytes: Vec<u8> = match buf {
-                PipeBuf::Page { pfn, offset, .. } => {
-                    (0..chars).map(|i| self.phys.load(*pfn, offset + i)).collect()
-                }
+                PipeBuf::Page { pfn, offset, .. } => (0..chars)
+                    .map(|i| self.phys.load(*pfn, offset + i))
+                    .collect(),
                 PipeBuf::Data(d) => d.iter().take(chars).copied().collect(),
             };
             if self.copy_to_user(tid, addr + done, &bytes).is_err() {
@@ -251,7 +255,8 @@ impl Kernel {
             if p.bufs.len() >= PIPE_DEF_BUFFERS {
                 break;
             }
-            p.bufs.push_back(PipeBuf::Data(chunk.iter().copied().collect()));
+            p.bufs
+                .push_back(PipeBuf::Data(chunk.iter().copied().collect()));
             done += chunk.len() as u64;
         }
         if done == 0 && !bytes.is_empty() {

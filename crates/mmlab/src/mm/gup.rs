@@ -207,7 +207,8 @@ impl Kernel {
             } else {
                 FaultFlags::ALLOW_RETRY | FaultFlags::KILLABLE
             };
-            if let Err((_, e)) = self.get_user_pages(mm, &vma, (addr, stop), foll, flags, &mut pages)
+            if let Err((_, e)) =
+                self.get_user_pages(mm, &vma, (addr, stop), foll, flags, &mut pages)
             {
                 return (pages, Some(vm_fault_to_errno(e)));
             }
@@ -265,7 +266,9 @@ impl Kernel {
             table::Leaf::Pmd(s) => {
                 let e = table::get_pmd(&self.phys, s);
                 let head = e.pfn();
-                let hugetlb = self.pages.folio_test(self.pages.folio(head), PageFlags::HUGETLB);
+                let hugetlb = self
+                    .pages
+                    .folio_test(self.pages.folio(head), PageFlags::HUGETLB);
                 // follow_trans_huge_pmd()'s can_follow_write_pmd(); hugetlb's walker faults
                 // on any write to a R/O entry.
                 let cow_ok = !hugetlb && foll.contains(FollFlags::FORCE | FollFlags::COW);
@@ -472,5 +475,170 @@ impl Kernel {
             }
             None => Ok(ret),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invariants::Rule;
+    use crate::pgtable::pte::Pte;
+    use crate::uapi::*;
+    use crate::Config;
+
+    const PAGE: u64 = crate::hw::PAGE_SIZE;
+    const HPAGE: u64 = 2 << 20;
+
+    /// A process with `len` bytes of written private anonymous memory (THP-aligned and
+    /// MADV_HUGEPAGE if `huge`).
+    fn process(len: u64, huge: bool) -> (Kernel, Tid, MmId, u64) {
+        let mut k = Kernel::new(Config::default());
+        let t = k.spawn_process(0).unwrap();
+        let rw = PROT_READ | PROT_WRITE;
+        let m = k
+            .mmap(t, 0, len + HPAGE, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .unwrap();
+        let a = m.next_multiple_of(HPAGE);
+        if huge {
+            k.madvise(t, a, len, MADV_HUGEPAGE).unwrap();
+        }
+        k.memset(t, a, 1, len).unwrap();
+        let mm = k.tasks[t].mm;
+        (k, t, mm, a)
+    }
+
+    fn pte(k: &Kernel, mm: MmId, addr: u64) -> (Pfn, Pte) {
+        table::leaf_frame(&k.phys, k.mms[mm].pgd, addr).unwrap()
+    }
+
+    #[test]
+    fn get_and_pin_flags_are_validated_before_the_walk() {
+        let (mut k, _, mm, a) = process(PAGE, false);
+        let bad = [
+            FollFlags::GET | FollFlags::PIN,
+            FollFlags::GET | FollFlags::LONGTERM,
+            FollFlags::LONGTERM,
+            FollFlags::PIN | FollFlags::FAST_ONLY,
+        ];
+        for f in bad {
+            assert_eq!(k.gup(mm, a, 1, f), Err(Errno::EINVAL), "{f:?}");
+        }
+        assert!(k.extra_refs.is_empty() && !k.mms[mm].has_pinned);
+    }
+
+    #[test]
+    fn follow_page_never_pins() {
+        let (mut k, _, mm, a) = process(PAGE, false);
+        let (pfn, _) = pte(&k, mm, a);
+        let before = k.page_count(pfn);
+        assert_eq!(k.follow_page(mm, a, FollFlags::PIN), None);
+        assert_eq!(k.page_count(pfn), before);
+        assert_eq!(k.follow_page(mm, a, FollFlags::GET), Some(pfn));
+        assert_eq!(k.page_count(pfn), before + 1);
+        k.put_user_page(pfn);
+    }
+
+    #[test]
+    fn a_small_page_pin_adds_the_bias_and_a_large_one_the_pincount() {
+        let (mut k, _, mm, a) = process(PAGE, false);
+        let refs = k.page_count(pte(&k, mm, a).0);
+        let p = k.gup(mm, a, 1, FollFlags::PIN).unwrap();
+        assert_eq!(k.page_count(p[0]), refs + GUP_PIN_COUNTING_BIAS);
+        assert!(k.page_maybe_dma_pinned(p[0]) && k.mms[mm].has_pinned);
+        assert_eq!(k.vmstat.nr_foll_pin_acquired, 1);
+        k.unpin_user_pages(&p, false);
+        assert_eq!(k.page_count(p[0]), refs);
+        assert_eq!(k.vmstat.nr_foll_pin_released, 1);
+
+        let (mut k, _, mm, a) = process(HPAGE, true);
+        let head = pte(&k, mm, a).0;
+        assert_eq!(k.pages.compound_order(head), 9, "a PMD-mapped THP");
+        let refs = k.page_count(head);
+        let p = k.gup(mm, a + 3 * PAGE, 2, FollFlags::PIN).unwrap();
+        assert_eq!(p, vec![head + 3, head + 4]);
+        assert_eq!(k.pages.compound_pincount(head), 2);
+        assert_eq!(k.page_count(head), refs + 2);
+        assert!(
+            k.page_maybe_dma_pinned(head + 100),
+            "the pincount is folio-wide"
+        );
+        k.unpin_user_pages(&p, false);
+        assert_eq!(k.pages.compound_pincount(head), 0);
+        assert_eq!(k.page_count(head), refs);
+    }
+
+    #[test]
+    fn a_read_only_pin_of_a_shared_page_unshares_it_read_only_and_clean() {
+        let (mut k, t, mm, a) = process(PAGE, false);
+        let (old, _) = pte(&k, mm, a);
+        let c = k.fork(t).unwrap();
+        let before = pte(&k, mm, a).1;
+        let p = k.gup(mm, a, 1, FollFlags::PIN).unwrap();
+        let (new, e) = pte(&k, mm, a);
+        assert_ne!(new, old);
+        assert_eq!(p, vec![new]);
+        assert!(!e.write() && !e.dirty(), "neither write nor dirty: {e:?}");
+        assert_eq!(e.soft_dirty(), before.soft_dirty());
+        assert!(k.pages.page(new).anon_exclusive());
+        let child = k.tasks[c].mm;
+        assert_eq!(pte(&k, child, a).0, old, "the child keeps the old page");
+        k.pinned_anon_is_exclusive_for_test().unwrap();
+        // The pinned page is exclusive: the write reuses it, the pin stays coherent.
+        k.store(t, a, 0x77).unwrap();
+        assert_eq!(pte(&k, mm, a).0, new);
+        assert_eq!(k.phys.load(new, 0), 0x77);
+        k.unpin_user_pages(&p, false);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn fork_copies_a_pinned_page_for_the_child_and_leaves_the_parent_writable() {
+        let (mut k, t, mm, a) = process(PAGE, false);
+        let p = k.gup(mm, a, 1, FollFlags::PIN | FollFlags::WRITE).unwrap();
+        let c = k.fork(t).unwrap();
+        let (pfn, e) = pte(&k, mm, a);
+        assert_eq!(pfn, p[0]);
+        assert!(e.write(), "the parent's entry is left as it was");
+        let (cpfn, ce) = pte(&k, k.tasks[c].mm, a);
+        assert_ne!(cpfn, pfn);
+        assert!(ce.write() && k.pages.page(cpfn).anon_exclusive());
+        assert_eq!(k.phys.load(cpfn, 0), 1);
+        k.pinned_anon_is_exclusive_for_test().unwrap();
+        k.unpin_user_pages(&p, false);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_pin_without_a_holder_and_a_shared_pinned_page_are_violations() {
+        let (mut k, _, mm, a) = process(PAGE, false);
+        let p = k.gup(mm, a, 1, FollFlags::PIN).unwrap();
+        let v = k.check_invariants().unwrap_err();
+        assert_eq!(v.rule, Rule::GupRefsHaveHolders);
+        k.pages
+            .page_mut(p[0])
+            .flags
+            .remove(PageFlags::ANON_EXCLUSIVE);
+        k.gup_pins.pins.clear();
+        k.gup_pins.pins.insert(p[0], 1);
+        let r = k.pinned_anon_is_exclusive_for_test();
+        assert_eq!(r.unwrap_err().rule, Rule::PinnedAnonIsExclusive);
+    }
+
+    #[test]
+    fn a_forced_write_copies_a_read_only_private_page_and_keeps_it_read_only() {
+        let (mut k, t, mm, _) = process(PAGE, false);
+        let r = k
+            .mmap(t, 0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .unwrap();
+        k.load(t, r).unwrap();
+        let f = FollFlags::GET | FollFlags::WRITE;
+        assert_eq!(k.gup(mm, r, 1, f), Err(Errno::EFAULT), "no FOLL_FORCE");
+        let p = k.gup(mm, r, 1, f | FollFlags::FORCE).unwrap();
+        let (pfn, e) = pte(&k, mm, r);
+        assert_eq!(p, vec![pfn]);
+        assert!(!e.write() && e.dirty());
+        assert!(k.pages.page_anon(pfn));
+        k.put_user_page(pfn);
+        k.check_invariants().unwrap();
     }
 }

@@ -41,7 +41,11 @@ impl Kernel {
             self.mms[mm].has_pinned = true;
         }
         let start = start & !(PAGE_SIZE - 1);
-        if nr.checked_mul(PAGE_SIZE).and_then(|l| start.checked_add(l)).is_none() {
+        if nr
+            .checked_mul(PAGE_SIZE)
+            .and_then(|l| start.checked_add(l))
+            .is_none()
+        {
             return Ok(vec![]);
         }
         let mut pages = self.lockless_pages_from_mm(mm, start, nr, foll);
@@ -73,11 +77,22 @@ impl Kernel {
         nr: u64,
         foll: FollFlags,
     ) -> Vec<Pfn> {
-        let pin = foll.contains(FollFlags::PIN);
-        let seq = self.mms[mm].write_protect_seq;
-        if pin && seq & 1 == 1 {
+        let Some(seq) = self.gup_fast_seq_begin(mm, foll) else {
             return vec![];
-        }
+        };
+        let pages = self.gup_fast_walk(mm, start, nr, foll);
+        self.gup_fast_seq_end(mm, foll, seq, pages)
+    }
+
+    /// raw_read_seqcount(write_protect_seq) before a pinning walk: None while fork() is
+    /// write-protecting the mm (odd), when GUP-fast must not pin at all.
+    fn gup_fast_seq_begin(&self, mm: MmId, foll: FollFlags) -> Option<u64> {
+        let seq = self.mms[mm].write_protect_seq;
+        (!foll.contains(FollFlags::PIN) || seq & 1 == 0).then_some(seq)
+    }
+
+    /// The lockless walk itself: the pages taken, up to the first that cannot be.
+    fn gup_fast_walk(&mut self, mm: MmId, start: u64, nr: u64, foll: FollFlags) -> Vec<Pfn> {
         let mut pages = Vec::new();
         for i in 0..nr {
             match self.gup_fast_one(mm, start + i * PAGE_SIZE, foll) {
@@ -85,8 +100,19 @@ impl Kernel {
                 None => break,
             }
         }
-        if pin && self.mms[mm].write_protect_seq != seq {
-            // Roll back without the sanity check: the pages may be shared by now.
+        pages
+    }
+
+    /// read_seqcount_retry() after a pinning walk: if a fork() ran meanwhile, every pin is
+    /// given back (without the sanity check: the pages may be shared by now) and none kept.
+    fn gup_fast_seq_end(
+        &mut self,
+        mm: MmId,
+        foll: FollFlags,
+        seq: u64,
+        pages: Vec<Pfn>,
+    ) -> Vec<Pfn> {
+        if foll.contains(FollFlags::PIN) && self.mms[mm].write_protect_seq != seq {
             self.unpin_user_pages(&pages, false);
             return vec![];
         }
@@ -131,5 +157,111 @@ impl Kernel {
         } else if foll.contains(FollFlags::GET) {
             self.put_user_page(pfn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uapi::*;
+    use crate::{Config, Kernel};
+
+    /// A process with one written anonymous page.
+    fn one_page() -> (Kernel, crate::sched::Tid, MmId, u64) {
+        let mut k = Kernel::new(Config::default());
+        let t = k.spawn_process(0).unwrap();
+        let a = k
+            .mmap(
+                t,
+                0,
+                PAGE_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.memset(t, a, 1, PAGE_SIZE).unwrap();
+        let mm = k.tasks[t].mm;
+        (k, t, mm, a)
+    }
+
+    #[test]
+    fn a_fork_during_the_lockless_walk_makes_it_give_its_pins_back() {
+        let (mut k, t, mm, a) = one_page();
+        let foll = FollFlags::PIN;
+        // internal_get_user_pages_fast() marks the mm before the walk.
+        k.mms[mm].has_pinned = true;
+        let seq = k.gup_fast_seq_begin(mm, foll).expect("no fork running");
+        let pages = k.gup_fast_walk(mm, a, 1, foll);
+        assert_eq!(pages.len(), 1);
+        let pfn = pages[0];
+        assert!(k.page_maybe_dma_pinned(pfn));
+        // fork() runs between the walk and the recheck (it copies the pinned page for the
+        // child and moves the sequence count by two).
+        let c = k.fork(t).unwrap();
+        assert_eq!(k.mms[mm].write_protect_seq, seq + 2);
+        assert!(k.gup_fast_seq_end(mm, foll, seq, pages).is_empty());
+        assert!(!k.page_maybe_dma_pinned(pfn), "the pin was given back");
+        assert!(k.gup_pins.pins.is_empty());
+        let child = k.tasks[c].mm;
+        let cpfn = table::leaf_frame(&k.phys, k.mms[child].pgd, a).unwrap().0;
+        assert_ne!(
+            cpfn, pfn,
+            "the child got a copy of the page pinned at fork time"
+        );
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn an_odd_sequence_count_sends_a_pin_to_the_slow_path() {
+        let (mut k, _, mm, a) = one_page();
+        k.mms[mm].write_protect_seq = 1;
+        assert_eq!(k.gup_fast_seq_begin(mm, FollFlags::PIN), None);
+        assert_eq!(k.gup_fast_seq_begin(mm, FollFlags::GET), Some(1));
+        // The slow path still pins (under the mmap lock, which fork holds for write).
+        let p = k.get_user_pages_fast(mm, a, 1, FollFlags::PIN).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(k.page_maybe_dma_pinned(p[0]));
+        k.unpin_user_pages(&p, false);
+    }
+
+    #[test]
+    fn gup_fast_refuses_flags_it_does_not_take() {
+        let (mut k, _, mm, a) = one_page();
+        for f in [
+            FollFlags::GET | FollFlags::PIN,
+            FollFlags::GET | FollFlags::TOUCH,
+            FollFlags::GET | FollFlags::REMOTE,
+        ] {
+            assert_eq!(
+                k.get_user_pages_fast(mm, a, 1, f),
+                Err(Errno::EINVAL),
+                "{f:?}"
+            );
+        }
+        assert!(k.extra_refs.is_empty());
+    }
+
+    #[test]
+    fn the_zero_page_is_left_to_the_slow_path_and_fast_only_gets_nothing() {
+        let (mut k, t, mm, _) = one_page();
+        let z = k
+            .mmap(
+                t,
+                0,
+                PAGE_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .unwrap();
+        k.load(t, z).unwrap();
+        let fast = FollFlags::GET | FollFlags::FAST_ONLY;
+        assert!(k.get_user_pages_fast(mm, z, 1, fast).unwrap().is_empty());
+        let p = k.get_user_pages_fast(mm, z, 1, FollFlags::GET).unwrap();
+        assert_eq!(p, vec![crate::page::alloc::ZERO_PFN]);
+        k.put_user_page(p[0]);
     }
 }

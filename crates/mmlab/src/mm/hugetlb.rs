@@ -763,7 +763,11 @@ impl Kernel {
         cslot: PmdSlot,
         old: Folio,
     ) -> SysResult<()> {
-        let vma = self.mms[child].vmas.lookup(haddr).ok_or(Errno::ENOMEM)?.clone();
+        let vma = self.mms[child]
+            .vmas
+            .lookup(haddr)
+            .ok_or(Errno::ENOMEM)?
+            .clone();
         let new = self.alloc_huge_page(false).ok_or(Errno::ENOMEM)?;
         for i in 0..HPAGE_NR {
             self.phys.copy(old.page(i), new.page(i));

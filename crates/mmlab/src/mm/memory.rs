@@ -236,7 +236,11 @@ impl Kernel {
                 if pte.is_protnone() && vmf.vma.accessible() {
                     return Ok(self.do_numa_page(vmf, slot, pte));
                 }
-                if vmf.flags.intersects(FaultFlags::WRITE | FaultFlags::UNSHARE) && !pte.write() {
+                if vmf
+                    .flags
+                    .intersects(FaultFlags::WRITE | FaultFlags::UNSHARE)
+                    && !pte.write()
+                {
                     return self.do_wp_page(vmf);
                 }
                 // The entry already allows the access: set young/dirty

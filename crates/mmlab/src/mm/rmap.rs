@@ -277,8 +277,7 @@ impl Kernel {
     /// PMD-mapped THP or hugetlb page) with the child? Not if it is exclusive (any anonymous
     /// page in 5.18) and page_needs_cow_for_dma(): the mm has pinned and the page may be pinned.
     pub(crate) fn anon_dup_allowed(&self, pfn: Pfn, src: MmId) -> bool {
-        let exclusive =
-            !self.cfg.features.anon_exclusive || self.pages.page(pfn).anon_exclusive();
+        let exclusive = !self.cfg.features.anon_exclusive || self.pages.page(pfn).anon_exclusive();
         !(exclusive && self.mms[src].has_pinned && self.page_maybe_dma_pinned(pfn))
     }
 
