@@ -443,6 +443,10 @@ impl Kernel {
                 }
             }
         }
+        // The pins io_uring rings hold.
+        for (pfn, n) in self.pin_refs() {
+            *cached.entry(pfn).or_default() += n;
+        }
         cached
     }
 
@@ -541,27 +545,48 @@ impl Kernel {
         for p in self.pipe_page_refs() {
             *gets.entry(p).or_default() += 1;
         }
-        let mut pins: HashMap<Pfn, i32> = HashMap::new();
-        for p in self.ring_pins() {
-            *pins.entry(p).or_default() += 1;
-        }
-        Rule::GupRefsHaveHolders.check(pins == self.gup_pins.pins, || {
-            format!("pins held {:?}, by holders {pins:?}", self.gup_pins.pins)
+        Rule::GupRefsHaveHolders.check(gets == self.extra_refs, || {
+            format!("references held {:?}, by holders {gets:?}", self.extra_refs)
         })?;
-        let mut want = gets;
-        for (&p, &n) in &pins {
+        for (_, f) in self.files.iter() {
+            let (pipe, ring) = match f.kind {
+                crate::fs::file::FileKind::Pipe(e) => (Some(e.pipe), None),
+                crate::fs::file::FileKind::IoUring(r) => (None, Some(r)),
+                _ => continue,
+            };
+            let open = pipe.is_none_or(|p| self.pipes.contains(p))
+                && ring.is_none_or(|r| self.rings.contains(r));
+            Rule::GupRefsHaveHolders
+                .check(open, || format!("a file names a freed {:?}", f.kind))?;
+        }
+        let opened = |is: &dyn Fn(&crate::fs::file::FileKind) -> bool| {
+            self.files.iter().any(|(_, f)| is(&f.kind))
+        };
+        for (i, _) in self.pipes.iter() {
+            let held = opened(&|k| matches!(k, crate::fs::file::FileKind::Pipe(e) if e.pipe == i));
+            Rule::GupRefsHaveHolders.check(held, || format!("pipe {i} is open in no file"))?;
+        }
+        for (i, _) in self.rings.iter() {
+            let held = opened(&|k| matches!(k, crate::fs::file::FileKind::IoUring(r) if *r == i));
+            Rule::GupRefsHaveHolders.check(held, || format!("io_uring {i} is open in no file"))?;
+        }
+        Ok(())
+    }
+
+    /// The references the io_uring rings' pins add to each page's count (the bias on a small
+    /// page, one on a large folio).
+    fn pin_refs(&self) -> HashMap<Pfn, i32> {
+        let mut refs = HashMap::new();
+        for p in self.ring_pins() {
             let large = self.pages.folio_test_large(self.pages.folio(p));
             let bias = if large {
                 1
             } else {
                 crate::mm::gup::GUP_PIN_COUNTING_BIAS
             };
-            *want.entry(p).or_default() += n * bias;
+            *refs.entry(p).or_default() += bias;
         }
-        want.retain(|_, n| *n != 0);
-        Rule::GupRefsHaveHolders.check(want == self.extra_refs, || {
-            format!("references held {:?}, by holders {want:?}", self.extra_refs)
-        })
+        refs
     }
 
     /// [`Rule::PinnedAnonIsExclusive`] alone, for the unit tests.
@@ -575,7 +600,7 @@ impl Kernel {
         if !self.cfg.features.anon_exclusive {
             return Ok(());
         }
-        for &pfn in self.gup_pins.pins.keys() {
+        for pfn in self.ring_pins() {
             let f = self.pages.folio(pfn);
             if !self.pages.folio_test(f, PageFlags::ANON) {
                 continue;

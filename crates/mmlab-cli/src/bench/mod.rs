@@ -7,6 +7,7 @@ use mmlab_live::HostLock;
 
 use crate::output::Out;
 
+mod gup;
 mod machine;
 mod row;
 mod swap;
@@ -346,6 +347,9 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
 
     eprintln!("[9/11] userfaultfd round trips and range write-protection ...");
     rows.extend(uffd::rows(&turn, quick, runs));
+
+    eprintln!("[9/11] GUP: bulk pins, vmsplice, unsharing R/O pins over {size} ...");
+    rows.extend(gup::rows(bytes, runs));
 
     eprintln!("[10/11] MADV_PAGEOUT of {size} to zram, then touching it all back ...");
     rows.extend(swap::pageout_rows(&turn, bytes, runs));

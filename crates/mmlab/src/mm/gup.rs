@@ -46,14 +46,12 @@ bitflags::bitflags! {
     }
 }
 
-/// What GUP holds on pages from outside the page tables, per page (4 KiB piece): the pins, and
-/// the references the `model.get_page` probe took (the refcount part of every such reference
-/// is in `Kernel::extra_refs`).
+/// The FOLL_GET references the `model.get_page` probe holds, per page (4 KiB piece). Every
+/// FOLL_GET reference, the probe's and the pipes', is also counted in `Kernel::extra_refs`;
+/// pins are counted only in the pages (their holders, io_uring rings, list them), so pinning
+/// and unpinning cost what the kernel's do.
 #[derive(Clone, Debug, Default)]
 pub struct GupPins {
-    /// FOLL_PIN pins.
-    pub(crate) pins: HashMap<Pfn, i32>,
-    /// FOLL_GET references held for `model.get_page`.
     pub(crate) probe_refs: HashMap<Pfn, i32>,
 }
 
@@ -235,7 +233,13 @@ impl Kernel {
         {
             return Err(Errno::EINVAL);
         }
-        let (pages, err) = self.__get_user_pages(mm, start, nr, foll | FollFlags::TOUCH);
+        // Every variant marks the pages accessed but plain pin_user_pages().
+        let touch = if pin && !foll.contains(FollFlags::REMOTE) {
+            FollFlags::empty()
+        } else {
+            FollFlags::TOUCH
+        };
+        let (pages, err) = self.__get_user_pages(mm, start, nr, foll | touch);
         gup_result(pages, err)
     }
 
@@ -342,36 +346,28 @@ impl Kernel {
     /// a small page, one reference and one compound_pincount on a large folio.
     pub(crate) fn try_grab_page(&mut self, pfn: Pfn, foll: FollFlags) {
         let f = self.pages.folio(pfn);
-        let refs = if foll.contains(FollFlags::PIN) {
-            *self.gup_pins.pins.entry(pfn).or_default() += 1;
+        if foll.contains(FollFlags::PIN) {
             self.vmstat.nr_foll_pin_acquired += 1;
-            if self.pages.folio_test_large(f) {
+            let refs = if self.pages.folio_test_large(f) {
                 self.pages.add_compound_pincount(f.pfn(), 1);
                 1
             } else {
                 GUP_PIN_COUNTING_BIAS
-            }
+            };
+            self.pages.folio_ref_add(f, refs);
         } else if foll.contains(FollFlags::GET) {
-            1
-        } else {
-            return;
-        };
-        self.pages.folio_ref_add(f, refs);
-        *self.extra_refs.entry(pfn).or_default() += refs;
-    }
-
-    /// Drop `refs` of the references GUP holds on `pfn` from `extra_refs`.
-    fn drop_held(&mut self, pfn: Pfn, refs: i32) {
-        let held = self.extra_refs.entry(pfn).or_default();
-        *held -= refs;
-        if *held == 0 {
-            self.extra_refs.remove(&pfn);
+            self.pages.folio_ref_add(f, 1);
+            *self.extra_refs.entry(pfn).or_default() += 1;
         }
     }
 
     /// put_page() of a FOLL_GET reference GUP took.
     pub(crate) fn put_user_page(&mut self, pfn: Pfn) {
-        self.drop_held(pfn, 1);
+        let held = self.extra_refs.entry(pfn).or_default();
+        *held -= 1;
+        if *held == 0 {
+            self.extra_refs.remove(&pfn);
+        }
         self.put_page(pfn);
     }
 
@@ -383,11 +379,6 @@ impl Kernel {
         if dirty && !self.pages.folio_test(f, PageFlags::DIRTY) {
             self.set_page_dirty(pfn);
         }
-        let n = self.gup_pins.pins.entry(pfn).or_default();
-        *n -= 1;
-        if *n == 0 {
-            self.gup_pins.pins.remove(&pfn);
-        }
         self.vmstat.nr_foll_pin_released += 1;
         let refs = if self.pages.folio_test_large(f) {
             self.pages.add_compound_pincount(f.pfn(), -1);
@@ -395,7 +386,6 @@ impl Kernel {
         } else {
             GUP_PIN_COUNTING_BIAS
         };
-        self.drop_held(pfn, refs);
         self.pages.folio_ref_add(f, 1 - refs);
         self.folio_put(f);
     }
@@ -611,15 +601,27 @@ mod tests {
     #[test]
     fn a_pin_without_a_holder_and_a_shared_pinned_page_are_violations() {
         let (mut k, _, mm, a) = process(PAGE, false);
+        // A pin nothing holds: the page's count is more than its holders explain.
         let p = k.gup(mm, a, 1, FollFlags::PIN).unwrap();
-        let v = k.check_invariants().unwrap_err();
-        assert_eq!(v.rule, Rule::GupRefsHaveHolders);
+        assert_eq!(k.check_invariants().unwrap_err().rule, Rule::Refcount);
+        // A ring that holds it but that no open file refers to (it outlived its process).
+        let buf = crate::fs::io_uring::MappedUbuf {
+            ubuf: a,
+            len: PAGE,
+            pages: p.clone(),
+        };
+        k.rings.insert(crate::fs::io_uring::IoRing {
+            user_bufs: vec![buf],
+        });
+        assert_eq!(
+            k.check_invariants().unwrap_err().rule,
+            Rule::GupRefsHaveHolders
+        );
+        // A pinned page fork or reclaim shared: sanity_check_pinned_pages() would BUG.
         k.pages
             .page_mut(p[0])
             .flags
             .remove(PageFlags::ANON_EXCLUSIVE);
-        k.gup_pins.pins.clear();
-        k.gup_pins.pins.insert(p[0], 1);
         let r = k.pinned_anon_is_exclusive_for_test();
         assert_eq!(r.unwrap_err().rule, Rule::PinnedAnonIsExclusive);
     }

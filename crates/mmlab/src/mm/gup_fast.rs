@@ -192,6 +192,7 @@ mod tests {
         let foll = FollFlags::PIN;
         // internal_get_user_pages_fast() marks the mm before the walk.
         k.mms[mm].has_pinned = true;
+        let refs = k.page_count(table::leaf_frame(&k.phys, k.mms[mm].pgd, a).unwrap().0);
         let seq = k.gup_fast_seq_begin(mm, foll).expect("no fork running");
         let pages = k.gup_fast_walk(mm, a, 1, foll);
         assert_eq!(pages.len(), 1);
@@ -203,7 +204,7 @@ mod tests {
         assert_eq!(k.mms[mm].write_protect_seq, seq + 2);
         assert!(k.gup_fast_seq_end(mm, foll, seq, pages).is_empty());
         assert!(!k.page_maybe_dma_pinned(pfn), "the pin was given back");
-        assert!(k.gup_pins.pins.is_empty());
+        assert_eq!(k.page_count(pfn), refs, "the pin's references are gone");
         let child = k.tasks[c].mm;
         let cpfn = table::leaf_frame(&k.phys, k.mms[child].pgd, a).unwrap().0;
         assert_ne!(
