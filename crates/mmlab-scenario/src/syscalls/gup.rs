@@ -3,7 +3,9 @@
 //! buffers, process_vm_readv()/writev() and writes to /proc/PID/mem. The host agent makes the
 //! ones that need an iovec, a ring or a path itself (`HostCall::Agent` with these numbers).
 
-use super::{addr, arg, fd, int, Arg, ArgKind, HostCall, SyscallDef};
+use mmlab::{Kernel, SysResult, Tid};
+
+use super::{addr, arg, fd, int, Arg, ArgKind, ArgValue, HostCall, SyscallDef};
 use crate::ast::Radix;
 
 /// The agent's operations for the calls below (crates/mmlab-live/src/gup_calls.rs).
@@ -31,6 +33,13 @@ pub mod agent_op {
 /// A pid argument (a number `getpid()` returned).
 const fn pid() -> Arg {
     int("pid")
+}
+
+/// process_vm_readv() or (`write`) process_vm_writev() with the table's arguments.
+fn process_vm(k: &mut Kernel, t: Tid, a: &[ArgValue], write: bool) -> SysResult<u64> {
+    let (pid, local, remote, len, flags) =
+        (a[0].num(), a[1].num(), a[2].num(), a[3].num(), a[4].num());
+    k.process_vm_rw(t, pid, (local, remote, len), flags, write)
 }
 
 /// The GUP area's calls.
@@ -136,15 +145,7 @@ pub(super) static GUP: &[SyscallDef] = &[
         returns: Radix::Dec,
         doc: "copies `len` bytes from `remote` in process `pid` to `local` (a R/O FOLL_PIN of the \
               remote pages): the bytes copied",
-        model: |k, t, a| {
-            k.process_vm_rw(
-                t,
-                a[0].num(),
-                (a[1].num(), a[2].num(), a[3].num()),
-                a[4].num(),
-                false,
-            )
-        },
+        model: |k, t, a| process_vm(k, t, a, false),
         host: HostCall::Agent(agent_op::PROCESS_VM_READV),
     },
     SyscallDef {
@@ -159,15 +160,7 @@ pub(super) static GUP: &[SyscallDef] = &[
         returns: Radix::Dec,
         doc: "copies `len` bytes from `local` to `remote` in process `pid` (FOLL_PIN \\| \
               FOLL_WRITE): the bytes copied",
-        model: |k, t, a| {
-            k.process_vm_rw(
-                t,
-                a[0].num(),
-                (a[1].num(), a[2].num(), a[3].num()),
-                a[4].num(),
-                true,
-            )
-        },
+        model: |k, t, a| process_vm(k, t, a, true),
         host: HostCall::Agent(agent_op::PROCESS_VM_WRITEV),
     },
     SyscallDef {

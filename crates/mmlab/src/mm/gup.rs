@@ -215,10 +215,10 @@ impl Kernel {
         (pages, None)
     }
 
-    /// get_user_pages_remote() / pin_user_pages_remote() (and, with `remote` false, the
-    /// current mm's get_user_pages() / pin_user_pages()): is_valid_gup_flags() first (a
-    /// get_* call may not ask for PIN or LONGTERM, a pin_* call may not ask for GET), then the
-    /// walk. Returns the pages taken: short if the walk stopped after some, else its error.
+    /// get_user_pages() / pin_user_pages() on `mm` (their _remote twins with FOLL_REMOTE):
+    /// is_valid_gup_flags() first (a get_* call may not ask for PIN or LONGTERM, a pin_* call
+    /// may not ask for GET), then the walk. Returns the pages taken: short if the walk stopped
+    /// after some, else its error.
     pub(crate) fn gup(
         &mut self,
         mm: MmId,

@@ -166,21 +166,18 @@ mod tests {
     use crate::uapi::*;
     use crate::{Config, Kernel};
 
+    /// A private anonymous page mapped in `t`'s process.
+    fn map(k: &mut Kernel, t: crate::sched::Tid) -> u64 {
+        let rw = PROT_READ | PROT_WRITE;
+        k.mmap(t, 0, PAGE_SIZE, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .unwrap()
+    }
+
     /// A process with one written anonymous page.
     fn one_page() -> (Kernel, crate::sched::Tid, MmId, u64) {
         let mut k = Kernel::new(Config::default());
         let t = k.spawn_process(0).unwrap();
-        let a = k
-            .mmap(
-                t,
-                0,
-                PAGE_SIZE,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
+        let a = map(&mut k, t);
         k.memset(t, a, 1, PAGE_SIZE).unwrap();
         let mm = k.tasks[t].mm;
         (k, t, mm, a)
@@ -247,17 +244,7 @@ mod tests {
     #[test]
     fn the_zero_page_is_left_to_the_slow_path_and_fast_only_gets_nothing() {
         let (mut k, t, mm, _) = one_page();
-        let z = k
-            .mmap(
-                t,
-                0,
-                PAGE_SIZE,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
+        let z = map(&mut k, t);
         k.load(t, z).unwrap();
         let fast = FollFlags::GET | FollFlags::FAST_ONLY;
         assert!(k.get_user_pages_fast(mm, z, 1, fast).unwrap().is_empty());
