@@ -721,6 +721,9 @@ impl<B: Backend> Backend for Shadow<B> {
         self.done.remove(&t).unwrap_or(Err(Signal::Userfault))
     }
 
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        self.inner.fstat(t, fd)
+    }
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
         let r = self.inner.uffd_read(t, fd);
         if let (Ok(Some(m)), Some(&mm)) = (&r, self.task_mm.get(&t)) {

@@ -69,6 +69,8 @@ pub fn main(fd: RawFd) -> ! {
         );
         unsafe { libc::_exit(121) };
     }
+    // The model's processes create files with this umask (`mmlab::fs::namei::UMASK`).
+    unsafe { libc::umask(mmlab::fs::namei::UMASK as libc::mode_t) };
     let fd = park(fd);
     register(fd);
     OWN_WRITABLE.get_or_init(private_writable);
@@ -340,6 +342,7 @@ pub fn serve(fd: RawFd) {
                 None => break,
             },
             op::IOCTL => ioctl(&r),
+            op::FSTAT => fstat(r[1]),
             op::SETAFFINITY => set_affinity(r[1]),
             // SAFETY (accesses): the C shim turns a fault of the access into a return value.
             op::LOAD => {
@@ -408,6 +411,26 @@ pub fn serve(fd: RawFd) {
         if !send(fd, &reply) {
             break;
         }
+    }
+}
+
+/// fstat(2) of a scenario descriptor into a struct on the stack.
+fn fstat(fd: u64) -> Reply {
+    // SAFETY: fstat() writes only the stat buffer it is given.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(scenario_fd(fd) as i32, &mut st) } != 0 {
+        return Reply {
+            status: errno(),
+            v: [0; 3],
+        };
+    }
+    Reply {
+        status: 0,
+        v: [
+            st.st_size as u64,
+            st.st_blocks as u64,
+            st.st_mode as u64 | (st.st_nlink as u64) << 32,
+        ],
     }
 }
 

@@ -125,6 +125,8 @@ pub struct HostBackend {
     swap_names: Vec<(String, String)>,
     /// The origin of `now_ns`.
     epoch: std::time::Instant,
+    /// The running scenario's directory (`scenario_dir`), its agents' working directory.
+    files_dir: Option<std::path::PathBuf>,
     /// Per scenario process (by pid): the minor faults its agent took for itself while it
     /// served fork(), thread() and uffd_read() (see `minflt`).
     agent_faults: std::collections::HashMap<i32, u64>,
@@ -180,6 +182,7 @@ impl HostBackend {
             sysfs_written: Vec::new(),
             swap_names: Vec::new(),
             epoch: std::time::Instant::now(),
+            files_dir: None,
             agent_faults: std::collections::HashMap::new(),
         }
     }
@@ -442,7 +445,7 @@ impl HostBackend {
                 for (i, (v, a)) in call.args.iter().zip(call.def.args).enumerate() {
                     let slot = match a.kind {
                         ArgKind::Fd => ArgSlot::Fd,
-                        ArgKind::Str | ArgKind::Path => ArgSlot::Str,
+                        ArgKind::Str | ArgKind::Path | ArgKind::FilePath => ArgSlot::Str,
                         ArgKind::Addr | ArgKind::Hint | ArgKind::Int => ArgSlot::Value,
                     };
                     kinds = slot.set(kinds, i);
@@ -587,6 +590,9 @@ impl HostBackend {
 impl Drop for HostBackend {
     fn drop(&mut self) {
         self.kill_all();
+        if let Err(e) = crate::scenario_dir::remove() {
+            eprintln!("mmlab: {e}");
+        }
     }
 }
 
@@ -601,12 +607,20 @@ impl Backend for HostBackend {
         }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
-        let r = self.prepare_checks(setup);
-        if r.is_err() {
-            // A skipped scenario runs nothing: the host gets its own pool and knobs back.
-            self.restore_host();
+        let r = self
+            .prepare_checks(setup)
+            .and_then(|_| crate::scenario_dir::make(setup.files).map_err(Skip));
+        match r {
+            Ok(dir) => {
+                self.files_dir = Some(dir);
+                Ok(())
+            }
+            Err(e) => {
+                // A skipped scenario runs nothing: the host gets its own pool and knobs back.
+                self.restore_host();
+                Err(e)
+            }
         }
-        r
     }
 
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno> {
@@ -616,6 +630,9 @@ impl Backend for HostBackend {
         cmd.args(&self.agent.args)
             .arg(keep.to_string())
             .process_group(0);
+        if let Some(dir) = &self.files_dir {
+            cmd.current_dir(dir);
+        }
         // SAFETY: close_range() and fcntl() are async-signal-safe and change only descriptor
         // flags. The agent keeps stdin, stdout, stderr and its channel: nothing else of the
         // runner's (a descriptor holding the host lock, a test harness's) goes into the
@@ -865,7 +882,22 @@ impl Backend for HostBackend {
         sysfs::restore(&self.sysfs_written);
         self.sysfs_written.clear();
         self.swap_names.clear();
-        swap_areas::give_back()
+        self.files_dir = None;
+        let dir = crate::scenario_dir::remove();
+        swap_areas::give_back().and(dir)
+    }
+
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        let r = self.call(t, request(op::FSTAT, &[fd as u64]), None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        Ok(mmlab::fs::stat::Kstat {
+            size: r.v[0],
+            blocks: r.v[1],
+            mode: r.v[2] & 0xffff_ffff,
+            nlink: r.v[2] >> 32,
+        })
     }
     fn swaps(&mut self, name: &str) -> Result<Option<SwapsLine>, String> {
         let path = self

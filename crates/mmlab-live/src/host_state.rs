@@ -61,6 +61,9 @@ pub fn restore_all() {
     restore(|_| true);
     remove_cgroups();
     give_back_swap();
+    if let Err(e) = crate::scenario_dir::remove() {
+        eprintln!("mmlab: removing the scenario's directory: {e}");
+    }
 }
 
 /// Remove the memory cgroups (`memcg`), saying on stderr what could not be.

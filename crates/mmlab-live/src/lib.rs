@@ -14,6 +14,7 @@ pub mod hugetlb_pool;
 pub mod memcg;
 pub mod procfs;
 pub mod proto;
+pub mod scenario_dir;
 pub mod swap_areas;
 pub mod swap_bench;
 pub mod sysfs;

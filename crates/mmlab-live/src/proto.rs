@@ -28,9 +28,12 @@ pub mod op {
     /// read(2) of one uffd_msg: the event byte with the argument's third word shifted above it,
     /// then the argument's first two words; event 0 when a blocking read would sleep.
     pub const UFFD_READ: u64 = 13;
+    /// fstat(2) of descriptor `[FSTAT, fd]`: st_size, st_blocks, then st_mode with st_nlink
+    /// shifted 32 bits above it.
+    pub const FSTAT: u64 = 14;
     /// `[AGENT, sub, a0 .. a5]`: a call the agent builds itself (an iovec, a ring, a path),
     /// `sub` one of mmlab-scenario's `gup_agent_op` numbers; replies with its result.
-    pub const AGENT: u64 = 14;
+    pub const AGENT: u64 = 15;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

@@ -76,6 +76,9 @@ impl Backend for MunmapIsANoOp {
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
         self.0.finish(t)
     }
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        self.0.fstat(t, fd)
+    }
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
         self.0.uffd_read(t, fd)
     }

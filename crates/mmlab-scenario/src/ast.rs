@@ -30,6 +30,8 @@ pub struct Scenario {
     pub swap: Vec<crate::backend::SwapSetup>,
     /// `arch NAME` (model only): the architecture whose swap-PTE layout `model.pte` shows.
     pub arch: Option<String>,
+    /// `files tmpfs|disk`: the filesystem of the scenario's directory (tmpfs if absent).
+    pub files: mmlab::fs::namei::FsType,
     /// Where each header directive was written (`profile`, `memory`, `cpus`, `hugepages`,
     /// `fault-around-bytes`, `feature NAME`, `arch`, `swap NAME` for every swap header), so
     /// that a value the check pass refuses is reported at its place.

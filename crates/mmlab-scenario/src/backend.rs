@@ -80,6 +80,8 @@ pub struct Setup {
     pub features: Vec<(String, bool)>,
     /// `arch NAME`: the swap-PTE layout `model.pte` shows (x86-64 if absent).
     pub arch: Option<String>,
+    /// `files tmpfs|disk`: the filesystem the scenario's directory is made on.
+    pub files: mmlab::fs::namei::FsType,
     pub model_only: Option<String>,
     /// The first `model.*` probe the scenario calls (`model.tlb_flushes at line 12`), if any.
     pub uses_model_probe: Option<String>,
@@ -200,6 +202,8 @@ pub trait Backend {
             self.name()
         ))
     }
+    /// fstat(2) of a descriptor: size, blocks, mode and link count.
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno>;
     /// A model-only probe; a host backend answers Err.
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String>;
     /// A step is over: on the model, what other CPUs did meanwhile completes (kswapd) and the

@@ -688,6 +688,15 @@ impl Checker<'_> {
             if d.kind == ArgKind::Path {
                 self.swap_name(f, a.pos, text)?;
             }
+            if d.kind == ArgKind::FilePath && !mmlab::fs::namei::scenario_path_ok(text) {
+                return Err(self.err(
+                    a.pos,
+                    format!(
+                        "{f}(): \"{text}\" is outside the scenario's directory (a relative \
+                         path without `..`, \"/dev/zero\" or \"/proc/self/fd/N\")"
+                    ),
+                ));
+            }
             return Ok(());
         }
         if let Ty::Num(Some(v)) = self.num(a, names)? {

@@ -158,6 +158,16 @@ pub static UFFD_MSG: RecordKind = RecordKind {
     fields: || UFFD_MSG_FIELDS.to_vec(),
 };
 
+/// Fields of `fstat(fd)`: struct stat's st_size, st_blocks (512-byte units), st_mode,
+/// st_nlink.
+pub const STAT_FIELDS: &[&str] = &["size", "blocks", "mode", "nlink"];
+
+pub static STAT: RecordKind = RecordKind {
+    name: "fstat",
+    raw: false,
+    fields: || STAT_FIELDS.to_vec(),
+};
+
 /// Fields of `model.page(addr)`: the struct page mapped there.
 pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "pfn",
@@ -185,7 +195,7 @@ pub static MODEL_PAGE: RecordKind = RecordKind {
 pub fn field_radix(field: &str) -> Radix {
     match field {
         "pfn" | "start" | "end" | "address" | "from" | "to" => Radix::Addr,
-        "event" | "flags" => Radix::Hex,
+        "event" | "flags" | "mode" => Radix::Hex,
         _ => Radix::Dec,
     }
 }
@@ -236,6 +246,7 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("thread", Task, (1, 1), Returns::Num(Dec)),
     call("exit", Exit, (1, 1), Returns::Num(Dec)),
     call("uffd_read", Probe, (1, 1), Returns::Record(&UFFD_MSG)),
+    call("fstat", Probe, (1, 1), Returns::Record(&STAT)),
     call("load", Access, (1, 1), Returns::Num(Byte)),
     call("store", Access, (2, 2), Returns::Num(Dec)),
     call("memset", Access, (3, 3), Returns::Num(Dec)),
@@ -399,7 +410,7 @@ pub fn constant(name: &str) -> Option<u64> {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|&(_, v)| v),
-        _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") || name.starts_with("O_") => {
+        _ if name.starts_with("UFFD") || name.starts_with("_UFFDIO") => {
             mmlab::uapi::userfaultfd::constant(name)
         }
         _ if name.starts_with("SCAN_") => mmlab::mm::khugepaged::ScanResult::ALL

@@ -160,6 +160,7 @@ impl Backend for ModelBackend {
             cfg.arch = a.parse().map_err(Skip)?;
         }
         let mut k = Kernel::new(cfg);
+        k.set_files_fs(setup.files);
         k.set_tracing(self.trace);
         for (name, value) in &setup.thp {
             // Through the file's store handler, as the host's runner writes it.
@@ -335,6 +336,10 @@ impl Backend for ModelBackend {
         Ok(parse_proc_swaps(&text).into_iter().find(|l| {
             l.filename == name || (!name.starts_with('/') && l.filename.ends_with(&suffix))
         }))
+    }
+
+    fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
+        self.k().fstat(t, fd)
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {

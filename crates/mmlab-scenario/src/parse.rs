@@ -117,7 +117,7 @@ fn lex(line: &str, ln: usize, file: &str) -> Result<Vec<(Tok, usize)>, ParseErro
     Ok(out)
 }
 
-/// Decimal or 0x hex, with an optional K/M/G suffix (powers of 1024).
+/// Decimal, 0x hex or 0o octal (file modes), with an optional K/M/G suffix (powers of 1024).
 pub fn parse_number(text: &str) -> Option<u64> {
     let (digits, mult) = match text.as_bytes().last()? {
         b'K' => (&text[..text.len() - 1], 1u64 << 10),
@@ -130,6 +130,8 @@ pub fn parse_number(text: &str) -> Option<u64> {
         .or_else(|| digits.strip_prefix("0X"))
     {
         u64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = digits.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()?
     } else {
         digits.parse::<u64>().ok()?
     };
@@ -473,6 +475,7 @@ pub const HEADER_DIRECTIVES: &[&str] = &[
     "model-only",
     "feature",
     "arch",
+    "files",
 ];
 
 /// A word that starts a directive line (the first word of a header directive, `process`,
@@ -787,6 +790,14 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
                 sc.header_pos.push(("feature".into(), pos));
                 sc.features.push((name, on));
             }
+            "files" => {
+                sc.header_pos.push(("files".into(), l.pos()));
+                let kind = l.ident("a filesystem kind, `tmpfs` or `disk`")?;
+                sc.files = kind
+                    .parse()
+                    .map_err(|_| l.err("`tmpfs` or `disk` after `files`"))?;
+                l.done()?;
+            }
             "arch" => {
                 sc.header_pos.push(("arch".into(), l.pos()));
                 sc.arch = Some(l.ident("an architecture name such as arm64")?);
@@ -822,7 +833,7 @@ fn parse_syntax(text: &str, file: &Path) -> Result<Scenario, ParseError> {
             }
             _ => {
                 l.i -= 1;
-                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch), `process`, `repeat` or `TASK:`"));
+                return Err(l.err("a directive (title, profile, memory, cpus, hugepages, thp, swap, swapfile, fault-around-bytes, model-only, feature, arch, files), `process`, `repeat` or `TASK:`"));
             }
         }
     }
@@ -899,6 +910,7 @@ mod tests {
         assert!(p(&deep).unwrap_err().msg.contains("nested at most"));
         assert_eq!(parse_number("2M"), Some(2 << 20));
         assert_eq!(parse_number("0x10"), Some(16));
+        assert_eq!(parse_number("0o644"), Some(0o644));
         assert_eq!(parse_number("99999999999999999999"), None);
     }
 

@@ -281,6 +281,7 @@ pub fn setup_of(sc: &Scenario) -> Setup {
         thp: sc.thp.clone(),
         features: sc.features.clone(),
         arch: sc.arch.clone(),
+        files: sc.files,
         // Only the model has the other architectures' codecs: an `arch` line makes the
         // scenario model-only, as a `feature` line does.
         model_only: sc.model_only.clone().or_else(|| {
@@ -650,6 +651,8 @@ impl<B: Backend> Runner<'_, B> {
                         raw: None,
                         fields: msg_fields(&m),
                     })
+                } else if f == "fstat" {
+                    self.fstat(t, call, args)?
                 } else if f == "wait" && args.is_empty() {
                     self.finish_blocked_syscall(t, call)?
                         .map(|v| Value::Num(v, Radix::Auto))
@@ -1124,6 +1127,15 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
+        if f == "fstat" {
+            return self.fstat(t, e, args)?.map_err(|er| {
+                Stop(
+                    e.pos,
+                    format!("{} to succeed", show(e)),
+                    Observed::errno(er),
+                )
+            });
+        }
         if let ("sleep", [ms]) = (f, args) {
             let ms = self.wait_ms(t, ms)?;
             self.b.sleep(ms * NSEC_PER_MSEC);
@@ -1468,6 +1480,23 @@ impl<B: Backend> Runner<'_, B> {
             ));
         }
         Ok(())
+    }
+
+    /// fstat(fd): the record of the descriptor's file, or the errno.
+    fn fstat(&mut self, t: TaskId, e: &Expr, args: &[Expr]) -> Flow<Result<Value, Errno>> {
+        self.arity(e, args, 1)?;
+        let fd = self.num(t, &args[0])?.value;
+        Ok(self.b.fstat(t, fd as i64).map(|st| Value::Record {
+            kind: &lang::STAT,
+            raw: None,
+            // In the order of lang::STAT_FIELDS.
+            fields: vec![
+                ("size", st.size),
+                ("blocks", st.blocks),
+                ("mode", st.mode),
+                ("nlink", st.nlink),
+            ],
+        }))
     }
 
     /// uffd_read(fd): one message; a read that would sleep ends the scenario.

@@ -3,6 +3,8 @@
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
 //! driven from the tables `all()` chains, so a new syscall is one entry in its area's table.
 
+mod files;
+
 use mmlab::uapi::userfaultfd as uffd;
 use mmlab::{Kernel, SysResult, Tid};
 
@@ -25,12 +27,15 @@ pub enum ArgKind {
     /// declared (`"swap0"`, `"zram0"`, a `swapfile` NAME), or an absolute path taken as it is.
     /// The model resolves the name itself; the host passes the path it made for it.
     Path,
+    /// A file's path, written as a quoted literal: relative to the scenario's directory
+    /// (no `..`), `"/dev/zero"` or `"/proc/self/fd/N"`. The host agent runs in that directory.
+    FilePath,
 }
 
 impl ArgKind {
     /// Is the argument written as a quoted literal (and passed as a pointer to its bytes)?
     pub fn is_string(self) -> bool {
-        matches!(self, ArgKind::Str | ArgKind::Path)
+        matches!(self, ArgKind::Str | ArgKind::Path | ArgKind::FilePath)
     }
 }
 
@@ -119,7 +124,7 @@ impl SyscallDef {
         let mut s = format!("{}(", self.name);
         for (i, a) in self.args.iter().enumerate() {
             let name = match a.kind {
-                ArgKind::Str | ArgKind::Path => format!("\"{}\"", a.name),
+                ArgKind::Str | ArgKind::Path | ArgKind::FilePath => format!("\"{}\"", a.name),
                 _ => a.name.to_string(),
             };
             match (i, a.default) {
@@ -224,7 +229,7 @@ pub fn syscall(name: &str) -> Option<&'static SyscallDef> {
 
 /// The tables, one per area, in the guide's order: a new area adds its file under
 /// `syscalls/` and one line here.
-static TABLES: &[&[SyscallDef]] = &[MM, gup::GUP];
+static TABLES: &[&[SyscallDef]] = &[MM, files::FILES, gup::GUP];
 
 mod gup;
 pub use gup::agent_op as gup_agent_op;

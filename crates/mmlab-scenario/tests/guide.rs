@@ -97,6 +97,7 @@ fn record_fields_and_counter_names_match_the_code() {
         &lang::MAPS,
         &lang::SMAPS,
         &lang::UFFD_MSG,
+        &lang::STAT,
         &lang::MODEL_PAGE,
     ];
     for r in records {

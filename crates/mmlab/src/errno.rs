@@ -59,6 +59,7 @@ errnos! {
     ESPIPE = 29,
     EPIPE = 32,
     ERANGE = 34,
+    ENAMETOOLONG = 36,
     ENOSYS = 38,
     EOVERFLOW = 75,
     EOPNOTSUPP = 95,

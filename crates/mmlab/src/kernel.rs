@@ -31,6 +31,9 @@ pub struct Kernel {
     /// Every inode, with its page cache.
     pub(crate) inodes: Slab<Inode>,
     pub(crate) files: Slab<crate::fs::file::File>,
+    /// The scenario's directory (open(2) by path) and the disk filesystem's block device.
+    pub(crate) dir: crate::fs::namei::ScenarioDir,
+    pub(crate) bdev: crate::fs::diskfs::BlockDevice,
     /// The current task's task work: the inodes whose last file reference fput() dropped in
     /// this syscall; ____fput() releases them on the way back to user space.
     pub(crate) task_work: Vec<crate::fs::inode::Ino>,
@@ -98,6 +101,8 @@ impl Kernel {
             procs: Slab::new(),
             inodes: Slab::new(),
             files: Slab::new(),
+            dir: Default::default(),
+            bdev: Default::default(),
             task_work: Vec::new(),
             vmstat: VmStat::default(),
             current_cpu: 0,

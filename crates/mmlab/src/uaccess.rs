@@ -181,30 +181,6 @@ impl Kernel {
         Ok(())
     }
 
-    /// copy_from_user() of `len` bytes at `addr` of `tid`'s memory: kernel-mode reads, page
-    /// by page; on a page that cannot be read, the bytes read before it and the signal.
-    pub(crate) fn copy_from_user(
-        &mut self,
-        tid: Tid,
-        addr: u64,
-        len: usize,
-    ) -> Result<Vec<u8>, (Vec<u8>, Signal)> {
-        let mut out = Vec::with_capacity(len);
-        while out.len() < len {
-            let Some(a) = addr.checked_add(out.len() as u64) else {
-                return Err((out, Signal::Segv));
-            };
-            let n = ((PAGE_SIZE - (a & (PAGE_SIZE - 1))) as usize).min(len - out.len());
-            let pfn = match self.translate(tid, a, FaultFlags::empty()) {
-                Ok(p) => p,
-                Err(s) => return Err((out, s)),
-            };
-            let off = (a & (PAGE_SIZE - 1)) as usize;
-            out.extend((0..n).map(|i| self.phys.load(pfn, off + i)));
-        }
-        Ok(out)
-    }
-
     /// A one-byte user load.
     #[inline]
     pub fn load(&mut self, tid: Tid, addr: u64) -> Result<u8, Signal> {

@@ -12,7 +12,8 @@ use crate::kernel::Kernel;
 use crate::mm::gup::FollFlags;
 use crate::page::Pfn;
 use crate::sched::Tid;
-use crate::uapi::gup::{O_DIRECT, SPLICE_F_ALL};
+use crate::uapi::fcntl::O_DIRECT;
+use crate::uapi::gup::SPLICE_F_ALL;
 use crate::uapi::{O_CLOEXEC, O_NONBLOCK};
 
 use super::file::FileKind;
@@ -192,7 +193,13 @@ impl Kernel {
     /// Copy up to `len` bytes of the pipe's buffers to `addr` (pipe_read(), pipe_to_user()):
     /// a buffer whose copy faults part-way is neither counted nor consumed, and ends the read
     /// (EFAULT if it was the first).
-    fn pipe_to_user(&mut self, tid: Tid, end: PipeEnd, addr: u64, len: u64) -> SysResult<u64> {
+    pub(crate) fn pipe_to_user(
+        &mut self,
+        tid: Tid,
+        end: PipeEnd,
+        addr: u64,
+        len: u64,
+    ) -> SysResult<u64> {
         if self.pipes[end.pipe].bufs.is_empty() {
             // No writer left: end of file. Otherwise O_NONBLOCK (or SPLICE_F_NONBLOCK) is
             // EAGAIN; Linux would sleep without it, which the model cannot, so it is EAGAIN too.
@@ -263,6 +270,25 @@ impl Kernel {
             return Err(Errno::EAGAIN);
         }
         Ok(done)
+    }
+
+    /// write(2) on a pipe's write end (pipe_write()): the user's bytes copied into data
+    /// buffers while the pipe has room (EFAULT if none could be read); the file position does
+    /// not move.
+    pub(crate) fn pipe_write_user(
+        &mut self,
+        tid: Tid,
+        pipe: usize,
+        buf: u64,
+        count: u64,
+        pos: u64,
+    ) -> SysResult<(u64, u64)> {
+        let mut bytes = Vec::new();
+        self.copy_from_user(tid, buf, &mut bytes, count);
+        if bytes.is_empty() && count > 0 {
+            return Err(Errno::EFAULT);
+        }
+        Ok((self.pipe_write_kernel(pipe, &bytes)?, pos))
     }
 
     /// The pipe behind a write end `fd`, for a kernel writer (EBADF otherwise).

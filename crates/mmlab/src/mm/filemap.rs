@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, RangeBounds};
 
+use crate::fs::inode::Ino;
+use crate::kernel::Kernel;
 use crate::mm::vma::VmaId;
 use crate::page::Pfn;
 use crate::pgtable::swp::SwpEntry;
@@ -36,6 +38,9 @@ pub enum Aops {
     Shmem,
     /// hugetlbfs_aops: indices count huge pages, one slot per huge page.
     Hugetlbfs,
+    /// The disk filesystem's aops (ext2/ext4-like: read_folio, writepage, direct_IO): pages
+    /// are read from and written back to blocks of a simulated block device.
+    Disk,
 }
 
 /// XA_CHUNK_SHIFT: an xarray node covers 64 consecutive indices.
@@ -184,6 +189,22 @@ impl AddressSpace {
             .flat_map(|node| node.slots)
             .filter_map(|s| s?.page())
             .collect()
+    }
+}
+
+impl Kernel {
+    /// One page leaves the cache (truncate_inode_folio() → filemap_remove_folio(), a page at a
+    /// time): the cache's reference goes with it; a shmem page leaves NR_SHMEM (and its THP
+    /// NR_SHMEM_THPS).
+    pub(crate) fn delete_from_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
+        self.inodes[ino].i_mapping.remove(index);
+        if self.inodes[ino].i_mapping.a_ops == Aops::Shmem {
+            self.vmstat.nr_shmem -= 1;
+            if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
+                self.vmstat.nr_shmem_hugepages -= 1;
+            }
+        }
+        self.put_page(pfn);
     }
 }
 

@@ -548,9 +548,20 @@ impl Kernel {
         if !cached && vmf.vma.flags & VM_UFFD_MISSING != 0 {
             return Err(self.handle_userfault(vmf, Missing));
         }
-        let pfn = self
-            .shmem_getpage(ino, index, &vmf.vma)
-            .map_err(|_| VmFault::OOM)?;
+        // filemap_fault() on the disk filesystem: a page not cached is read in (a major fault).
+        let disk = self.inodes[ino].is_disk();
+        let major = if disk && !cached {
+            self.vmstat.pgmajfault += 1;
+            VmFault::MAJOR
+        } else {
+            major
+        };
+        let pfn = if disk {
+            self.disk_get_page(ino, index)
+        } else {
+            self.shmem_getpage(ino, index, &vmf.vma)
+        }
+        .map_err(|_| VmFault::OOM)?;
         if vmf.write() && vmf.vma.flags & VM_SHARED == 0 {
             return self.do_cow_fault(vmf, pfn).map(|r| r | major);
         }

@@ -22,7 +22,7 @@ enum MapKind {
 }
 
 /// LEGACY_MAP_MASK: the flags MAP_SHARED accepts without validation.
-const LEGACY_MAP_MASK: u64 = MAP_SHARED
+pub(crate) const LEGACY_MAP_MASK: u64 = MAP_SHARED
     | MAP_PRIVATE
     | MAP_FIXED
     | MAP_ANONYMOUS
@@ -112,6 +112,9 @@ impl Kernel {
         let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(tid, fd)?.clone();
+            if f.kind == crate::fs::file::FileKind::DevZero {
+                return self.mmap_zero(mm, addr, len, prot, flags, off, &f);
+            }
             if f.inode().is_some_and(|ino| self.inodes[ino].is_hugetlbfs()) {
                 len = hpage_align(len);
             } else if flags & MAP_HUGETLB != 0 {
@@ -127,10 +130,8 @@ impl Kernel {
             len = hpage_align(len);
             let ino = self.inode_new(len, None, crate::mm::filemap::Aops::Hugetlbfs);
             Some(crate::fs::file::File {
-                kind: crate::fs::file::FileKind::Inode(ino),
-                readable: true,
-                writable: true,
                 refs: 0,
+                ..crate::fs::file::File::new(crate::fs::file::FileKind::Inode(ino), true, true, 0)
             })
         } else {
             None
@@ -147,7 +148,7 @@ impl Kernel {
 
     /// do_mmap() once ksys_mmap_pgoff() has the file (if any).
     #[allow(clippy::too_many_arguments)]
-    fn do_mmap(
+    pub(crate) fn do_mmap(
         &mut self,
         mm: MmId,
         addr: u64,

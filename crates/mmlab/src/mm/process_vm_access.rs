@@ -77,13 +77,11 @@ impl Kernel {
                 }
                 let at = local + done;
                 if write {
-                    match self.copy_from_user(tid, at, copy) {
-                        Ok(bytes) => {
-                            for (i, b) in bytes.into_iter().enumerate() {
-                                self.phys.store(pfn, offset as usize + i, b);
-                            }
-                        }
-                        Err(_) => failed = true,
+                    let mut bytes = Vec::new();
+                    self.copy_from_user(tid, at, &mut bytes, copy as u64);
+                    failed = bytes.len() < copy;
+                    for (i, b) in bytes.into_iter().enumerate() {
+                        self.phys.store(pfn, offset as usize + i, b);
                     }
                 } else {
                     let bytes: Vec<u8> = (0..copy)

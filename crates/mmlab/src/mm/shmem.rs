@@ -66,7 +66,7 @@ impl Kernel {
     /// the huge page ends inside i_size; advise: the VMA has MADV_HUGEPAGE).
     pub(crate) fn shmem_is_huge(&self, ino: Ino, vma: Option<&Vma>, index: u64) -> bool {
         let k = &self.thp.knobs;
-        if self.inodes[ino].is_hugetlbfs() || k.shmem_enabled == 4 {
+        if self.inodes[ino].i_mapping.a_ops != Aops::Shmem || k.shmem_enabled == 4 {
             return false;
         }
         if vma.is_some_and(|v| v.flags & VM_NOHUGEPAGE != 0) {
@@ -239,7 +239,7 @@ impl Kernel {
             let mut inode = self.inodes.remove(ino);
             self.hugetlb_unreserve(inode.resv().map_or(0, |r| r.len() as u64));
             for pfn in inode.i_mapping.take_pages() {
-                if !inode.is_hugetlbfs() {
+                if inode.i_mapping.a_ops == Aops::Shmem {
                     self.vmstat.nr_shmem -= 1;
                     if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
                         self.vmstat.nr_shmem_hugepages -= 1;
@@ -301,7 +301,7 @@ impl Kernel {
             .filter(|(i, _)| !pinned.iter().any(|r| r.contains(i)))
             .collect();
         for (i, pfn) in victims {
-            self.shmem_delete_from_page_cache(ino, i, pfn);
+            self.delete_from_page_cache(ino, i, pfn);
         }
         self.shmem_free_swap(ino, first_whole, end_whole.max(first_whole));
         // Partial pages keep their place in the cache, with the truncated bytes zeroed.
@@ -324,17 +324,6 @@ impl Kernel {
         }
     }
 
-    /// One page leaves the cache (truncate_inode_folio() → filemap_remove_folio(), a page at a
-    /// time): the cache's reference goes with it.
-    pub(crate) fn shmem_delete_from_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
-        self.inodes[ino].i_mapping.remove(index);
-        self.vmstat.nr_shmem -= 1;
-        if self.thp_head(pfn).is_some_and(|f| f.pfn() == pfn) {
-            self.vmstat.nr_shmem_hugepages -= 1;
-        }
-        self.put_page(pfn);
-    }
-
     /// shmem_undo_range(unfalloc): a failed fallocate() takes back the pages it added, which
     /// are the not-uptodate ones in `[start, end)`; a THP goes only when it lies wholly inside.
     fn shmem_unfalloc(&mut self, ino: Ino, start: u64, end: u64) {
@@ -352,7 +341,7 @@ impl Kernel {
                 None => true,
             };
             if whole {
-                self.shmem_delete_from_page_cache(ino, i, pfn);
+                self.delete_from_page_cache(ino, i, pfn);
             }
         }
     }
@@ -398,7 +387,14 @@ impl Kernel {
         }
         // do_sys_ftruncate(): only regular files.
         let ino = file.inode().ok_or(Errno::EINVAL)?;
-        let (old, new) = (self.inodes[ino].i_size, length as u64);
+        self.do_truncate(ino, length as u64)
+    }
+
+    /// do_truncate() → notify_change(ATTR_SIZE) → the filesystem's setattr: shmem_setattr()
+    /// (the seals; shrinking unmaps the cut part everywhere, private copies included, and
+    /// drops its pages), hugetlbfs_setattr(), or the disk filesystem's.
+    pub(crate) fn do_truncate(&mut self, ino: Ino, new: u64) -> SysResult<()> {
+        let old = self.inodes[ino].i_size;
         // shmem_setattr() / hugetlbfs_setattr(): F_SEAL_SHRINK and F_SEAL_GROW.
         let seals = self.inodes[ino].seals;
         use crate::mm::memfd::{F_SEAL_GROW, F_SEAL_SHRINK};
@@ -407,6 +403,9 @@ impl Kernel {
         }
         if self.inodes[ino].is_hugetlbfs() {
             return self.hugetlb_truncate(ino, new);
+        }
+        if self.inodes[ino].is_disk() {
+            return self.disk_setsize(ino, new);
         }
         self.inodes[ino].i_size = new;
         if new <= old {
@@ -496,6 +495,9 @@ impl Kernel {
         }
         if self.inodes[ino].is_hugetlbfs() {
             return self.hugetlbfs_fallocate(ino, mode, offset, end);
+        }
+        if self.inodes[ino].is_disk() {
+            return self.disk_fallocate(ino, mode, offset, end);
         }
         self.shmem_fallocate(ino, mode, offset, end)
     }

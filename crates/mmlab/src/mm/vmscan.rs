@@ -357,7 +357,7 @@ impl Kernel {
         self.pages.folio_set(f, PageFlags::RECLAIM);
         if swapcache {
             self.swap_writepage(f);
-        } else if !self.shmem_writepage(f) {
+        } else if !self.writepage(f) {
             // AOP_WRITEPAGE_ACTIVATE
             self.pages.folio_clear(f, PageFlags::RECLAIM);
             return PageoutResult::Activate;
@@ -393,7 +393,7 @@ impl Kernel {
         if nr != 1 || self.inodes[ino].i_mapping.page(index) != Some(f.pfn()) {
             return false;
         }
-        self.shmem_delete_from_page_cache(ino, index, f.pfn());
+        self.delete_from_page_cache(ino, index, f.pfn());
         true
     }
 }

@@ -1,6 +1,7 @@
 //! User-visible constants (include/uapi/asm-generic/mman-common.h, mman.h, fcntl.h; x86_64
 //! values), and one submodule per other uapi header the model serves.
 
+pub mod fcntl;
 pub mod gup;
 pub mod userfaultfd;
 
@@ -79,7 +80,7 @@ pub fn constant(name: &str) -> Option<u64> {
 }
 
 /// The name tables, one per area: a new area adds its file under `uapi/` and one line here.
-const TABLES: &[&[(&str, u64)]] = &[NAMES, gup::NAMES];
+const TABLES: &[&[(&str, u64)]] = &[NAMES, fcntl::NAMES, gup::NAMES];
 
 /// The mman.h names: protections, map flags, mremap flags, advice, memfd and fallocate flags.
 pub const NAMES: &[(&str, u64)] = &[

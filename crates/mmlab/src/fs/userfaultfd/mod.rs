@@ -65,7 +65,7 @@ impl Kernel {
     pub(crate) fn uffd_ctx(&self, tid: Tid, fd: i64) -> SysResult<usize> {
         match self.fget(tid, fd)?.kind {
             FileKind::Userfaultfd(ctx) => Ok(ctx),
-            FileKind::Inode(_) | FileKind::Pipe(_) | FileKind::IoUring(_) => Err(Errno::ENOTTY),
+            _ => Err(Errno::ENOTTY),
         }
     }
 
