@@ -461,6 +461,7 @@ pub fn serve(fd: RawFd) {
             },
             op::UFFD_READ => uffd::read(r[1]),
             op::CAPSET => capset(r[1], r[2], r[3]),
+            op::AGENT => crate::gup_calls::serve(&r, scenario_fd),
             // exit_group(): the runner sees every channel of the process close.
             op::EXIT => unsafe { libc::_exit(r[1] as i32) },
             _ => Reply {

@@ -504,6 +504,13 @@ impl HostBackend {
             }
             // prepare_checks() skips a scenario with cgroup steps (Setup::model_only).
             HostCall::Cgroup => Err(Errno::ENOSYS),
+            HostCall::Agent(sub) => {
+                let mut req = request(op::AGENT, &[sub]);
+                for (i, v) in call.args.iter().enumerate() {
+                    req[2 + i] = v.num();
+                }
+                self.sys(t, req)
+            }
         }
     }
 

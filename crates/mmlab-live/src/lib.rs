@@ -5,6 +5,8 @@
 pub mod agent;
 pub mod agent_space;
 pub mod bench;
+pub mod gup_bench;
+pub mod gup_calls;
 pub mod host;
 pub mod host_state;
 pub mod hostlock;

@@ -41,6 +41,9 @@ pub mod op {
     pub const MEMCMP: u64 = 17;
     /// `[CAPSET, effective, permitted, inheritable]`: capset() of the serving thread, version 3.
     pub const CAPSET: u64 = 18;
+    /// `[AGENT, sub, a0 .. a5]`: a call the agent builds itself (an iovec, a ring, a path),
+    /// `sub` one of mmlab-scenario's `gup_agent_op` numbers; replies with its result.
+    pub const AGENT: u64 = 19;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

@@ -3,7 +3,6 @@
 //! argument count and kinds), the runner, both backends and the guide's syscall table are all
 //! driven from the tables `all()` chains, so a new syscall is one entry in its area's table.
 
-mod damon;
 mod files;
 mod numa;
 
@@ -99,6 +98,9 @@ pub enum HostCall {
     Capset,
     /// A cgroup step: never made on the host (the runner skips the scenario).
     Cgroup,
+    /// An operation the agent implements itself, by its number in the area's `agent_op`
+    /// (an iovec, a ring or a path to build): the arguments as given.
+    Agent(u64),
 }
 
 /// How the model makes a call: the kernel, the task, the arguments in C order.
@@ -243,12 +245,14 @@ static TABLES: &[&[SyscallDef]] = &[
     MM,
     files::FILES,
     proc::PROC,
-    damon::DAMON,
+    gup::GUP,
     numa::NUMA,
     cgroup::CGROUP,
 ];
 
+mod gup;
 mod proc;
+pub use gup::agent_op as gup_agent_op;
 
 /// Every syscall a scenario can make, in the guide's order.
 pub fn all() -> impl Iterator<Item = &'static SyscallDef> {

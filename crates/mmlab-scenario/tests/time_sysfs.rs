@@ -143,7 +143,7 @@ fn paths_types_and_waits_are_checked_before_running() {
             "no file `/sys/kernel/mm/transparent_hugepage/enable`",
         ),
         (
-            "P: sysfs_write(\"/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds\", 1)\n",
+            "P: sysfs_write(\"/sys/kernel/mm/lru_gen/enabled\", 1)\n",
             (3, 16),
             "directories served",
         ),

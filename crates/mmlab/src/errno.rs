@@ -57,6 +57,7 @@ errnos! {
     EFBIG = 27,
     ENOSPC = 28,
     ESPIPE = 29,
+    EPIPE = 32,
     ERANGE = 34,
     ENAMETOOLONG = 36,
     ENOSYS = 38,

@@ -155,6 +155,14 @@ pub enum Rule {
     /// stock and its children's counters (and v2's swap counter the slots recorded for it
     /// and its children's): else a charge was lost or uncharged twice.
     MemcgChargesMatchPages,
+    /// Every reference GUP holds has a live holder: a pipe buffer (vmsplice), a registered
+    /// io_uring buffer (its pins) or a model.get_page probe, and each page's pin count is its
+    /// holders' pins. A process's exit closes its files, so no pin outlives what held it.
+    GupRefsHaveHolders,
+    /// A pinned anonymous page is PG_anon_exclusive (a THP: the head or the pinned subpage):
+    /// CONFIG_DEBUG_VM's sanity_check_pinned_pages() BUG()s when an unpin finds otherwise, as
+    /// fork, swap-out or KSM would then have shared a page the pin still writes to.
+    PinnedAnonIsExclusive,
 }
 
 impl std::fmt::Display for Rule {
@@ -330,6 +338,8 @@ impl Kernel {
         self.lru_lists_match_flags()?;
         self.rmap_names_live_vmas()?;
         Rule::MemcgChargesMatchPages.check_result(self.check_memcg_charges())?;
+        self.gup_refs_have_holders()?;
+        self.pinned_anon_is_exclusive()?;
         self.no_frame_leak(census.tables, frames.data)
     }
 
@@ -471,6 +481,10 @@ impl Kernel {
                 }
             }
         }
+        // The pins io_uring rings hold.
+        for (pfn, n) in self.pin_refs() {
+            *cached.entry(pfn).or_default() += n;
+        }
         cached
     }
 
@@ -570,6 +584,82 @@ impl Kernel {
 
 /// The rules, one function each, in the order of [`Rule`].
 impl Kernel {
+    /// [`Rule::GupRefsHaveHolders`].
+    fn gup_refs_have_holders(&self) -> Result<(), Violation> {
+        let mut gets: HashMap<Pfn, i32> = self.gup_pins.probe_refs.clone();
+        for p in self.pipe_page_refs() {
+            *gets.entry(p).or_default() += 1;
+        }
+        Rule::GupRefsHaveHolders.check(gets == self.extra_refs, || {
+            format!("references held {:?}, by holders {gets:?}", self.extra_refs)
+        })?;
+        for (_, f) in self.files.iter() {
+            let (pipe, ring) = match f.kind {
+                crate::fs::file::FileKind::Pipe(e) => (Some(e.pipe), None),
+                crate::fs::file::FileKind::IoUring(r) => (None, Some(r)),
+                _ => continue,
+            };
+            let open = pipe.is_none_or(|p| self.pipes.contains(p))
+                && ring.is_none_or(|r| self.rings.contains(r));
+            Rule::GupRefsHaveHolders
+                .check(open, || format!("a file names a freed {:?}", f.kind))?;
+        }
+        let opened = |is: &dyn Fn(&crate::fs::file::FileKind) -> bool| {
+            self.files.iter().any(|(_, f)| is(&f.kind))
+        };
+        for (i, _) in self.pipes.iter() {
+            let held = opened(&|k| matches!(k, crate::fs::file::FileKind::Pipe(e) if e.pipe == i));
+            Rule::GupRefsHaveHolders.check(held, || format!("pipe {i} is open in no file"))?;
+        }
+        for (i, _) in self.rings.iter() {
+            let held = opened(&|k| matches!(k, crate::fs::file::FileKind::IoUring(r) if *r == i));
+            Rule::GupRefsHaveHolders.check(held, || format!("io_uring {i} is open in no file"))?;
+        }
+        Ok(())
+    }
+
+    /// The references the io_uring rings' pins add to each page's count (the bias on a small
+    /// page, one on a large folio).
+    fn pin_refs(&self) -> HashMap<Pfn, i32> {
+        let mut refs = HashMap::new();
+        for p in self.ring_pins() {
+            let large = self.pages.folio_test_large(self.pages.folio(p));
+            let bias = if large {
+                1
+            } else {
+                crate::mm::gup::GUP_PIN_COUNTING_BIAS
+            };
+            *refs.entry(p).or_default() += bias;
+        }
+        refs
+    }
+
+    /// [`Rule::PinnedAnonIsExclusive`] alone, for the unit tests.
+    #[cfg(test)]
+    pub(crate) fn pinned_anon_is_exclusive_for_test(&self) -> Result<(), Violation> {
+        self.pinned_anon_is_exclusive()
+    }
+
+    /// [`Rule::PinnedAnonIsExclusive`] (only where the profile has PG_anon_exclusive).
+    fn pinned_anon_is_exclusive(&self) -> Result<(), Violation> {
+        if !self.cfg.features.anon_exclusive {
+            return Ok(());
+        }
+        for pfn in self.ring_pins() {
+            let f = self.pages.folio(pfn);
+            if !self.pages.folio_test(f, PageFlags::ANON) {
+                continue;
+            }
+            let thp =
+                self.pages.folio_test_large(f) && !self.pages.folio_test(f, PageFlags::HUGETLB);
+            let ok = self.pages.page(f.pfn()).anon_exclusive()
+                || (thp && self.pages.page(pfn).anon_exclusive());
+            Rule::PinnedAnonIsExclusive
+                .check(ok, || format!("pfn {pfn:#x} is pinned but not exclusive"))?;
+        }
+        Ok(())
+    }
+
     /// [`Rule::DepositedUnderHugePmd`] for the table deposited at `haddr`.
     fn deposited_under_huge_pmd(&self, mm: MmId, m: &Mm, haddr: u64) -> Result<(), Violation> {
         // A PMD migration entry keeps the table of the huge PMD it stands for.

@@ -48,6 +48,11 @@ pub struct Kernel {
     pub(crate) rmap: crate::mm::rmap::Rmap,
     /// Page references held from outside the page tables (model.get_page, later GUP), by PFN.
     pub(crate) extra_refs: std::collections::HashMap<Pfn, i32>,
+    /// The FOLL_PIN pins GUP holds, per page.
+    pub(crate) gup_pins: crate::mm::gup::GupPins,
+    /// Pipes (fs/pipe.rs) and io_uring instances (fs/io_uring.rs).
+    pub(crate) pipes: Slab<crate::fs::pipe::Pipe>,
+    pub(crate) rings: Slab<crate::fs::io_uring::IoRing>,
     /// The last inode number handed out (get_next_ino()).
     pub(crate) last_ino: u64,
     /// The 2 MiB hugetlb pool.
@@ -117,6 +122,9 @@ impl Kernel {
             current: 0,
             rmap: Default::default(),
             extra_refs: Default::default(),
+            gup_pins: Default::default(),
+            pipes: Slab::new(),
+            rings: Slab::new(),
             last_ino: 1000,
             hstate: Default::default(),
             thp: Default::default(),

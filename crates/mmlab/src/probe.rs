@@ -130,18 +130,14 @@ impl Kernel {
         self.pages.folio_test(self.pages.folio(pfn), flag)
     }
 
-    /// Take a reference on the page mapped at `addr`, as get_user_pages(FOLL_GET) without
-    /// FOLL_WRITE would for an already-present page (an O_DIRECT write in flight, vmsplice).
-    /// EFAULT if no normal page is mapped there. Returns the PFN.
+    /// `model.get_page`: follow_page(FOLL_GET) of the page mapped at `addr` (no fault: EFAULT
+    /// where nothing is mapped), the reference held for the probe until `put_page_ref`.
     pub fn get_page_ref(&mut self, tid: Tid, addr: u64) -> SysResult<Pfn> {
-        let Some((pfn, pte)) = self.frame_at(tid, addr)? else {
-            return Err(Errno::EFAULT);
-        };
-        if pte.special() || Some(self.pages.folio(pfn)) == self.thp.huge_zero {
-            return Err(Errno::EFAULT);
-        }
-        self.get_page(pfn);
-        *self.extra_refs.entry(pfn).or_default() += 1;
+        let mm = self.task(tid)?.mm;
+        let pfn = self
+            .follow_page(mm, addr, crate::mm::gup::FollFlags::GET)
+            .ok_or(Errno::EFAULT)?;
+        *self.gup_pins.probe_refs.entry(pfn).or_default() += 1;
         Ok(pfn)
     }
 
@@ -149,7 +145,7 @@ impl Kernel {
     /// O_DIRECT read's DMA landing in the page it pinned at submission): stores `byte` at
     /// `off`. EINVAL if no such reference is held or `off` is outside the 4 KiB frame.
     pub fn dma_write_ref(&mut self, pfn: Pfn, off: u64, byte: u8) -> SysResult<()> {
-        if self.extra_refs.get(&pfn).copied().unwrap_or(0) == 0 || off >= 4096 {
+        if self.gup_pins.probe_refs.get(&pfn).copied().unwrap_or(0) == 0 || off >= 4096 {
             return Err(Errno::EINVAL);
         }
         self.phys.store(pfn, off as usize, byte);
@@ -159,15 +155,16 @@ impl Kernel {
     /// Drop a reference `get_page_ref` took; EINVAL if none is held on `pfn`.
     pub fn put_page_ref(&mut self, pfn: Pfn) -> SysResult<()> {
         let held = self
-            .extra_refs
+            .gup_pins
+            .probe_refs
             .get_mut(&pfn)
             .filter(|n| **n > 0)
             .ok_or(Errno::EINVAL)?;
         *held -= 1;
         if *held == 0 {
-            self.extra_refs.remove(&pfn);
+            self.gup_pins.probe_refs.remove(&pfn);
         }
-        self.put_page(pfn);
+        self.put_user_page(pfn);
         Ok(())
     }
 }

@@ -62,6 +62,8 @@ impl Kernel {
             def_flags: 0,
             start_brk: crate::mm::START_BRK,
             brk: crate::mm::START_BRK,
+            has_pinned: false,
+            write_protect_seq: 0,
         });
         Ok(id)
     }

@@ -126,6 +126,9 @@ pub struct VmStat {
     pub workingset_restore_anon: u64,
     /// WORKINGSET_RESTORE_FILE.
     pub workingset_restore_file: u64,
+    /// NR_FOLL_PIN_ACQUIRED / _RELEASED: page pins GUP took and gave back.
+    pub nr_foll_pin_acquired: u64,
+    pub nr_foll_pin_released: u64,
 }
 
 impl VmStat {
@@ -205,6 +208,8 @@ impl VmStat {
             "workingset_activate_file" => self.workingset_activate_file,
             "workingset_restore_anon" => self.workingset_restore_anon,
             "workingset_restore_file" => self.workingset_restore_file,
+            "nr_foll_pin_acquired" => self.nr_foll_pin_acquired,
+            "nr_foll_pin_released" => self.nr_foll_pin_released,
             _ => return None,
         })
     }
@@ -285,6 +290,8 @@ impl VmStat {
         "workingset_activate_file",
         "workingset_restore_anon",
         "workingset_restore_file",
+        "nr_foll_pin_acquired",
+        "nr_foll_pin_released",
     ];
 
     /// The counters only the model keeps (model.counter), beside LINUX_NAMES.

@@ -8,6 +8,7 @@ use mmlab_live::HostLock;
 use crate::output::Out;
 
 mod damon;
+mod gup;
 mod machine;
 mod memcg;
 mod row;
@@ -265,7 +266,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
     let size = format!("{} MiB", bytes >> 20);
     let mut rows = Vec::new();
 
-    eprintln!("[1/12] anonymous 4 KiB write faults over {size} ...");
+    eprintln!("[1/13] anonymous 4 KiB write faults over {size} ...");
     let (rates, per_page): (Vec<f64>, Vec<f64>) =
         (0..runs).map(|_| model_anon_faults(bytes)).unzip();
     let host = host_or_note(host::anon_fault_rate(bytes as usize, runs), "anon faults");
@@ -277,7 +278,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::Faster(3.0),
     ));
 
-    eprintln!("[2/12] shmem (memfd) 4 KiB write faults over {size} ...");
+    eprintln!("[2/13] shmem (memfd) 4 KiB write faults over {size} ...");
     rows.push(rate_row(
         "shmem 4 KiB write faults",
         "faults/s",
@@ -287,7 +288,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::Faster(3.0),
     ));
 
-    eprintln!("[3/12] hugetlb 2 MiB write faults over {size} ...");
+    eprintln!("[3/13] hugetlb 2 MiB write faults over {size} ...");
     rows.push(rate_row(
         "hugetlb 2 MiB write faults",
         "faults/s",
@@ -297,7 +298,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::Faster(1.0),
     ));
 
-    eprintln!("[4/12] anonymous THP write faults over {size} ...");
+    eprintln!("[4/13] anonymous THP write faults over {size} ...");
     rows.push(rate_row(
         "THP anon 2 MiB write faults",
         "faults/s",
@@ -307,7 +308,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::Faster(1.0),
     ));
 
-    eprintln!("[5/12] fork of {size} touched, child writes it all ...");
+    eprintln!("[5/13] fork of {size} touched, child writes it all ...");
     let model = model_spread(runs, || model_fork_cow(bytes));
     let host = host_or_note(host::fork_then_child_writes(bytes as usize, runs), "fork");
     rows.push(Row::new(
@@ -318,7 +319,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::NoSlower,
     ));
 
-    eprintln!("[6/12] mprotect RO/RW/store loop, {iters} iterations ...");
+    eprintln!("[6/13] mprotect RO/RW/store loop, {iters} iterations ...");
     rows.push(rate_row(
         "mprotect RO/RW loop",
         "iter/s",
@@ -328,7 +329,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::Faster(5.0),
     ));
 
-    eprintln!("[7/12] loads from resident pages (TLB hits), {loads} ...");
+    eprintln!("[7/13] loads from resident pages (TLB hits), {loads} ...");
     rows.push(rate_row(
         "resident loads (TLB hit)",
         "loads/s",
@@ -338,7 +339,7 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::RateAtLeast(100e6),
     ));
 
-    eprintln!("[8/12] host memory per resident page (content-free) ...");
+    eprintln!("[8/13] host memory per resident page (content-free) ...");
     rows.push(Row::new(
         "memory per resident page",
         Quantity::Bytes,
@@ -347,21 +348,24 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
         Target::AtMost(64.0),
     ));
 
-    eprintln!("[9/12] userfaultfd round trips and range write-protection ...");
+    eprintln!("[9/13] userfaultfd round trips and range write-protection ...");
     rows.extend(uffd::rows(&turn, quick, runs));
 
-    eprintln!("[10/12] MADV_PAGEOUT of {size} to zram, then touching it all back ...");
+    eprintln!("[10/13] GUP: bulk pins, vmsplice, unsharing R/O pins over {size} ...");
+    rows.extend(gup::rows(bytes, runs));
+
+    eprintln!("[11/13] MADV_PAGEOUT of {size} to zram, then touching it all back ...");
     rows.extend(swap::pageout_rows(&turn, bytes, runs));
 
     let limit = bytes / 2;
     eprintln!(
-        "[11/12] reclaim by pressure: {size} of anon with memory {} MiB and zram swap ...",
+        "[12/13] reclaim by pressure: {size} of anon with memory {} MiB and zram swap ...",
         limit >> 20
     );
     rows.extend(swap::pressure_row(&turn, limit, runs));
 
     eprintln!(
-        "[12/12] {size} out to a swap file over NFS (a host file) and back, 5.19 and 5.18 ..."
+        "[13/13] {size} out to a swap file over NFS (a host file) and back, 5.19 and 5.18 ..."
     );
     rows.extend(swap_fs::rows(&turn, bytes, runs));
     drop(turn);

@@ -19,6 +19,10 @@ pub enum FileKind {
     Inode(crate::fs::inode::Ino),
     /// An anonymous "[userfaultfd]" inode: the context it serves.
     Userfaultfd(usize),
+    /// One end of a pipe (fs/pipe.rs).
+    Pipe(crate::fs::pipe::PipeEnd),
+    /// An io_uring instance (fs/io_uring.rs): the ring it is.
+    IoUring(usize),
     /// /dev/zero (drivers/char/mem.c): reads zeroes, swallows writes, maps as anonymous memory.
     DevZero,
     /// The scenario's directory, opened for reading (O_RDONLY, O_DIRECTORY).
@@ -69,7 +73,11 @@ impl File {
     pub fn inode(&self) -> Option<crate::fs::inode::Ino> {
         match self.kind {
             FileKind::Inode(ino) => Some(ino),
-            FileKind::Userfaultfd(_) | FileKind::DevZero | FileKind::Dir => None,
+            FileKind::Userfaultfd(_)
+            | FileKind::DevZero
+            | FileKind::Dir
+            | FileKind::Pipe(_)
+            | FileKind::IoUring(_) => None,
         }
     }
 }
@@ -184,6 +192,8 @@ impl Kernel {
             match self.files.remove(file).kind {
                 FileKind::Inode(ino) => self.shmem_put(ino),
                 FileKind::Userfaultfd(ctx) => self.userfaultfd_release(ctx),
+                FileKind::Pipe(end) => self.pipe_release(end),
+                FileKind::IoUring(ring) => self.io_uring_release(ring),
                 FileKind::DevZero | FileKind::Dir => {}
             }
         }

@@ -225,7 +225,11 @@ impl Kernel {
             // proc_fd_link(): the same inode (or device) opened anew, with its own offset and
             // mode; an anonymous inode (userfaultfd) cannot be reopened.
             Target::FdLink(f) => match self.files[f].kind {
-                FileKind::Userfaultfd(_) => return Err(Errno::ENXIO),
+                // The model does not reopen pipes (fifo_open() would count a new reader or
+                // writer) or io_uring's anonymous inode.
+                FileKind::Userfaultfd(_) | FileKind::Pipe(_) | FileKind::IoUring(_) => {
+                    return Err(Errno::ENXIO)
+                }
                 k => k,
             },
         };
@@ -261,7 +265,10 @@ impl Kernel {
         let can_odirect = match file.kind {
             FileKind::Inode(ino) => self.inodes[ino].is_disk(),
             FileKind::Dir => self.dir.fs == FsType::Disk,
-            FileKind::DevZero | FileKind::Userfaultfd(_) => false,
+            FileKind::DevZero
+            | FileKind::Userfaultfd(_)
+            | FileKind::Pipe(_)
+            | FileKind::IoUring(_) => false,
         };
         if file.flags & O_DIRECT != 0 && file.flags & O_PATH == 0 && !can_odirect {
             return Err(Errno::EINVAL);

@@ -135,7 +135,10 @@ impl Kernel {
             // generic_read_dir().
             FileKind::Dir => Err(Errno::EISDIR),
             // userfaultfd's read is the `uffd_read` probe's; read(2) of it is not modelled.
-            FileKind::Userfaultfd(_) => Err(Errno::EINVAL),
+            // io_uring's file has no read.
+            FileKind::Userfaultfd(_) | FileKind::IoUring(_) => Err(Errno::EINVAL),
+            FileKind::Pipe(_) if count == 0 => Ok(0),
+            FileKind::Pipe(end) => self.pipe_to_user(tid, end, buf, count),
             FileKind::Inode(ino) if f.flags & O_DIRECT != 0 => {
                 self.direct_read(tid, ino, UserIo { buf, count, pos })
             }
@@ -154,7 +157,10 @@ impl Kernel {
         }
         let ino = match f.kind {
             FileKind::Inode(ino) if self.inodes[ino].is_hugetlbfs() => return Err(Errno::EINVAL),
-            FileKind::Userfaultfd(_) | FileKind::Dir => return Err(Errno::EINVAL),
+            FileKind::Userfaultfd(_) | FileKind::Dir | FileKind::IoUring(_) => {
+                return Err(Errno::EINVAL)
+            }
+            FileKind::Pipe(end) => return self.pipe_write_user(tid, end.pipe, buf, count, pos),
             FileKind::DevZero | FileKind::Inode(_) => f.inode(),
         };
         if !access_ok(buf, count) {
@@ -384,6 +390,8 @@ impl Kernel {
             // null_lseek() for /dev/zero, noop_llseek() for userfaultfd.
             FileKind::DevZero => 0,
             FileKind::Userfaultfd(_) => return Ok(cur),
+            // no_llseek(): pipes and io_uring.
+            FileKind::Pipe(_) | FileKind::IoUring(_) => return Err(Errno::ESPIPE),
             FileKind::Dir => self.llseek_size(cur, offset, whence, MAX_LFS_FILESIZE, 0)?,
             FileKind::Inode(ino) => {
                 let (size, max) = (self.inodes[ino].i_size, self.s_maxbytes(ino));
@@ -487,7 +495,10 @@ impl Kernel {
                 Ok(())
             }
             FileKind::Dir => Ok(()),
-            FileKind::DevZero | FileKind::Userfaultfd(_) => Err(Errno::EINVAL),
+            FileKind::DevZero
+            | FileKind::Userfaultfd(_)
+            | FileKind::Pipe(_)
+            | FileKind::IoUring(_) => Err(Errno::EINVAL),
         }
     }
 

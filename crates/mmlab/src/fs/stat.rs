@@ -70,8 +70,15 @@ impl Kernel {
                     nlink: 2,
                 }
             }
+            // A pipe's inode: a FIFO, S_IRUSR | S_IWUSR.
+            FileKind::Pipe(_) => Kstat {
+                size: 0,
+                blocks: 0,
+                mode: 0o010000 | 0o600,
+                nlink: 1,
+            },
             // An anonymous inode: S_IRUSR | S_IWUSR.
-            FileKind::Userfaultfd(_) => Kstat {
+            FileKind::Userfaultfd(_) | FileKind::IoUring(_) => Kstat {
                 size: 0,
                 blocks: 0,
                 mode: 0o600,

@@ -154,7 +154,17 @@ impl Kernel {
                 }
                 self.copy_hugetlb_page_range(parent, child, &v, c.flags & VM_UFFD_WP != 0)?;
             } else if !wipe && vma_needs_copy(&c, &v) {
-                self.copy_page_range(parent, child, &v, &c)?;
+                // raw_write_seqcount_begin/end(write_protect_seq) around a COW VMA's copy:
+                // GUP-fast pinning meanwhile sees the count move and backs off.
+                let cow = v.is_cow();
+                if cow {
+                    self.mms[parent].write_protect_seq += 1;
+                }
+                let r = self.copy_page_range(parent, child, &v, &c);
+                if cow {
+                    self.mms[parent].write_protect_seq += 1;
+                }
+                r?;
             }
         }
         Ok(())
@@ -171,6 +181,7 @@ impl Kernel {
         dst: &Vma,
     ) -> SysResult<()> {
         let mut w = CopyWalk {
+            parent,
             child,
             dst,
             cow: src.is_cow(),
@@ -200,11 +211,14 @@ impl Kernel {
                 let mut pte = pte;
                 if !pte.special() {
                     let pfn = pte.pfn();
-                    self.get_page(pfn);
                     if self.pages.page_anon(pfn) {
-                        self.page_try_dup_anon_rmap(pfn);
+                        if !self.page_try_dup_anon_rmap(pfn, w.parent) {
+                            return self.copy_present_page(w, addr, cslot, pte);
+                        }
+                        self.get_page(pfn);
                         self.mms[w.child].rss_anon += 1;
                     } else {
+                        self.get_page(pfn);
                         self.page_dup_file_rmap(pfn);
                         self.mms[w.child].rss_shmem += 1;
                     }
@@ -273,8 +287,40 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// copy_present_page(): the child gets its own copy of a page the parent may have pinned
+    /// (page_try_dup_anon_rmap() failed): new, exclusive, writable and dirty if the VMA is,
+    /// uffd-wp protected if the parent's entry was and the child keeps uffd-wp. The parent's
+    /// entry is left as it is. No memory for the copy fails the fork.
+    fn copy_present_page(
+        &mut self,
+        w: &CopyWalk<'_>,
+        addr: u64,
+        cslot: PteSlot,
+        orig: Pte,
+    ) -> SysResult<()> {
+        let new = self
+            .alloc_folio(crate::page::Gfp::HIGHUSER_MOVABLE, 0)
+            .ok_or(Errno::ENOMEM)?;
+        self.phys.copy(orig.pfn(), new.pfn());
+        self.page_add_new_anon_rmap(new.pfn(), w.dst, addr);
+        self.lru_cache_add_inactive_or_unevictable(new, w.dst);
+        self.mms[w.child].rss_anon += 1;
+        let mut pte = Pte::pfn_pte(new.pfn(), w.dst.page_prot());
+        if w.dst.flags & VM_WRITE != 0 {
+            pte = pte.mkdirty().mkwrite();
+        }
+        if orig.uffd_wp() && w.dst.flags & VM_UFFD_WP != 0 {
+            pte = pte.wrprotect().mkuffd_wp();
+        }
+        table::set(&mut self.phys, cslot, pte);
+        Ok(())
+    }
+}
+
 /// copy_page_range() as walker callbacks.
 struct CopyWalk<'a> {
+    parent: MmId,
     child: MmId,
     dst: &'a Vma,
     cow: bool,
@@ -294,7 +340,11 @@ impl MmWalk for CopyWalk<'_> {
         match e {
             PmdKind::Leaf(e) => {
                 if self.dst.is_anonymous() {
-                    self.result = k.copy_huge_pmd(self.child, self.dst, addr, slot, e);
+                    match k.copy_huge_pmd((self.parent, self.child), self.dst, addr, slot, e) {
+                        // The parent's PMD was split for a pinned THP: copy its PTEs.
+                        Ok(false) => return ControlFlow::Continue(PmdAction::Again),
+                        r => self.result = r.map(|_| ()),
+                    }
                 }
             }
             PmdKind::None | PmdKind::Table(_) => return ControlFlow::Continue(PmdAction::Descend),

@@ -13,7 +13,7 @@ use crate::mm::hugetlb::{HPAGE_NR, HPAGE_SHIFT, HPAGE_SIZE};
 use crate::mm::memory::Vmf;
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::thp_knobs::ThpKnobs;
-use crate::mm::vm_fault::{FaultResult, VmFault};
+use crate::mm::vm_fault::{FaultFlags, FaultResult, VmFault};
 use crate::mm::vma::{vm::*, Vma};
 use crate::mm::MmId;
 use crate::page::alloc::ZERO_PFN;
@@ -322,6 +322,10 @@ impl Kernel {
             if exclusive || self.pages.folio_ref_count(f) == 1 {
                 if !exclusive {
                     self.page_move_anon_rmap(f.pfn(), &vmf.vma);
+                }
+                // An unshare only needed the THP proven exclusive: the PMD stays read-only.
+                if vmf.flags.contains(FaultFlags::UNSHARE) {
+                    return Ok(VmFault::empty());
                 }
                 let mut e = orig.mkyoung().mkdirty();
                 if vmf.vma.flags & VM_WRITE != 0 {
@@ -688,16 +692,23 @@ impl Kernel {
 
     /// copy_huge_pmd(): the child shares the folio (or the huge zero page) through a
     /// write-protected, old entry with its own deposited table; the parent's entry is
-    /// write-protected too.
+    /// write-protected too. False when a THP the parent may have pinned had its PMD split
+    /// instead, for the caller to copy the PTEs.
     /// Locks: both mmap locks, write; the source and destination PMD locks.
     pub(crate) fn copy_huge_pmd(
         &mut self,
-        child: MmId,
+        (parent, child): (MmId, MmId),
         dst: &Vma,
         haddr: u64,
         pslot: PmdSlot,
         e: Pmd,
-    ) -> SysResult<()> {
+    ) -> SysResult<bool> {
+        // page_try_dup_anon_rmap(compound) failing: a THP the parent may have pinned is not
+        // shared; the parent's PMD is split and its PTEs copied one by one (-EAGAIN).
+        if !self.is_huge_zero_pmd(e) && !self.anon_dup_allowed(e.pfn(), parent) {
+            self.split_huge_pmd(parent, haddr);
+            return Ok(false);
+        }
         let pgtable = self.alloc_pgtable().ok_or(Errno::ENOMEM)?;
         let Some(cslot) = self.pmd_alloc(child, haddr) else {
             self.free_pgtable(pgtable);
@@ -706,7 +717,7 @@ impl Kernel {
         if !self.is_huge_zero_pmd(e) {
             let f = Folio(e.pfn());
             self.folio_get(f);
-            // page_try_dup_anon_rmap(compound): exclusivity ends; no FOLL_PIN in the model.
+            // page_try_dup_anon_rmap(compound): exclusivity ends.
             self.pages
                 .page_mut(f.pfn())
                 .flags
@@ -721,7 +732,7 @@ impl Kernel {
             ce = ce.clear_uffd_wp();
         }
         table::set_pmd(&mut self.phys, cslot, ce);
-        Ok(())
+        Ok(true)
     }
 
     /// change_huge_pmd(): the new protection (and with the uffd-wp cp_flags, the uffd-wp bit)

@@ -10,7 +10,7 @@ use crate::kernel::Kernel;
 use crate::mm::memory::{Vmf, ZapDetails};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
-use crate::mm::vm_fault::{FaultResult, VmFault};
+use crate::mm::vm_fault::{FaultFlags, FaultResult, VmFault};
 use crate::mm::vma::{vm::*, Backing, Vma};
 use crate::mm::MmId;
 use crate::page::PageFlags;
@@ -394,7 +394,8 @@ impl Kernel {
         if write && vmf.vma.flags & VM_UFFD_WP != 0 && pte.uffd_wp() && !pte.write() {
             return Err(self.handle_userfault(vmf, UffdReason::Wp));
         }
-        if write && !pte.write() {
+        let unshare = vmf.flags.contains(FaultFlags::UNSHARE);
+        if (write || unshare) && !pte.write() {
             return self.hugetlb_cow(vmf, slot, pte);
         }
         let mut e = pte.mkyoung();
@@ -536,12 +537,18 @@ impl Kernel {
 
     /// hugetlb_cow() (5.19 keeps the old rule for hugetlb): an anonymous page mapped once is
     /// reused (and marked exclusive); anything else is copied into a new page.
+    /// An unshare (FAULT_FLAG_UNSHARE, hugetlb_wp() in 5.19) takes the same decision but
+    /// leaves a reused entry read-only and maps a copy read-only.
     fn hugetlb_cow(&mut self, vmf: &mut Vmf, slot: PmdSlot, pte: Pte) -> FaultResult {
         let (mm, haddr) = (vmf.mm, vmf.address);
+        let unshare = vmf.flags.contains(FaultFlags::UNSHARE);
         let old = Folio(pte.pfn());
         let page = *self.pages.page(old.pfn());
         if page.mapcount() == 1 && page.test(PageFlags::ANON) {
             self.page_move_anon_rmap(old.pfn(), &vmf.vma);
+            if unshare {
+                return Ok(VmFault::empty());
+            }
             set_huge_pte_at(&mut self.phys, slot, pte.mkyoung().mkdirty().mkwrite());
             self.vmstat.cow_reuse += 1;
             return Ok(VmFault::WRITE);
@@ -574,12 +581,16 @@ impl Kernel {
         set_huge_pte_at(
             &mut self.phys,
             slot,
-            Self::make_huge_pte(new, &vmf.vma, true),
+            Self::make_huge_pte(new, &vmf.vma, !unshare),
         );
         self.vmstat.cow_fault += 1;
         self.page_remove_rmap(old.pfn(), vmf.vma.flags);
         self.folio_put(old);
-        Ok(VmFault::WRITE)
+        Ok(if unshare {
+            VmFault::empty()
+        } else {
+            VmFault::WRITE
+        })
     }
 
     /// unmap_ref_private(): unmap huge page `old` (index `idx` of the mapping's file) from
@@ -692,6 +703,7 @@ impl Kernel {
         dst_uffd_wp: bool,
     ) -> SysResult<()> {
         let mut w = HugetlbCopy {
+            parent,
             child,
             cow: src.is_cow(),
             dst_uffd_wp,
@@ -721,12 +733,14 @@ impl Kernel {
                 let mut e = Pte(p.0);
                 let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
                 let pfn = e.pfn();
-                self.get_page(pfn);
                 if self.pages.page_anon(pfn) {
-                    self.page_try_dup_anon_rmap(pfn);
+                    if !self.page_try_dup_anon_rmap(pfn, w.parent) {
+                        return self.hugetlb_copy_pinned(w.child, haddr, cslot, Folio(pfn));
+                    }
                 } else {
                     self.page_dup_file_rmap(pfn);
                 }
+                self.get_page(pfn);
                 if w.cow && e.write() {
                     e = e.wrprotect();
                     set_huge_pte_at(&mut self.phys, pslot, e);
@@ -738,6 +752,37 @@ impl Kernel {
             }
             PmdKind::None | PmdKind::Table(_) => {}
         }
+        Ok(())
+    }
+
+    /// copy_hugetlb_page_range()'s copy of an anonymous huge page the parent may have pinned:
+    /// a new page allocated without the reservations, exclusive, mapped writable and dirty in
+    /// the child even in a read-only VMA (make_huge_pte(.., 1)), without uffd-wp. No page
+    /// fails the fork with ENOMEM.
+    fn hugetlb_copy_pinned(
+        &mut self,
+        child: MmId,
+        haddr: u64,
+        cslot: PmdSlot,
+        old: Folio,
+    ) -> SysResult<()> {
+        let vma = self.mms[child]
+            .vmas
+            .lookup(haddr)
+            .ok_or(Errno::ENOMEM)?
+            .clone();
+        let new = self.alloc_huge_page(false).ok_or(Errno::ENOMEM)?;
+        for i in 0..HPAGE_NR {
+            self.phys.copy(old.page(i), new.page(i));
+        }
+        let mut vmf = Vmf::new(child, vma, haddr, FaultFlags::empty());
+        let idx = vmf.vma.huge_index(haddr);
+        self.hugepage_add_new_anon_rmap(&mut vmf, new, idx);
+        set_huge_pte_at(
+            &mut self.phys,
+            cslot,
+            Self::make_huge_pte(new, &vmf.vma, true),
+        );
         Ok(())
     }
 
@@ -1066,6 +1111,7 @@ impl MmWalk for HugetlbZap<'_> {
 
 /// copy_hugetlb_page_range() as walker callbacks.
 struct HugetlbCopy {
+    parent: MmId,
     child: MmId,
     cow: bool,
     dst_uffd_wp: bool,

@@ -535,7 +535,7 @@ impl Kernel {
             foll |= FollFlags::WRITE;
         }
         let flags = FaultFlags::ALLOW_RETRY | FaultFlags::KILLABLE;
-        match self.get_user_pages(mm, vma, (start, end), foll, flags) {
+        match self.get_user_pages(mm, vma, (start, end), foll, flags, &mut vec![]) {
             Ok(()) => Ok(()),
             Err((at, e)) if e.contains(VmFault::RETRY) => {
                 let advice = if write {

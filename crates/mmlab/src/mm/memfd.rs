@@ -97,10 +97,9 @@ impl Kernel {
                         .i_mmap_overlaps(ino, 0, u64::MAX)
                         .iter()
                         .any(|f| f.flags & crate::mm::vma::vm::VM_SHARED != 0);
-                    let pinned = self.inodes[ino]
-                        .i_mapping
-                        .pages(..)
-                        .any(|(_, p)| self.extra_refs.contains_key(&p));
+                    let pinned = self.inodes[ino].i_mapping.pages(..).any(|(_, p)| {
+                        self.extra_refs.contains_key(&p) || self.page_maybe_dma_pinned(p)
+                    });
                     if mapped || pinned {
                         return Err(Errno::EBUSY);
                     }

@@ -167,15 +167,16 @@ impl Kernel {
                 if orig.is_protnone() && vmf.vma.accessible() {
                     return Ok(self.do_huge_pmd_numa_page(vmf, pmd, orig));
                 }
-                if !vmf.write() || orig.write() {
+                let unshare = vmf.flags.contains(FaultFlags::UNSHARE);
+                if !(vmf.write() || unshare) || orig.write() {
                     self.huge_pmd_set_accessed(pmd, orig, vmf.write());
                     return Ok(VmFault::empty());
                 }
                 // wp_huge_pmd(): an anonymous THP may be reused in place; a file PMD is
                 // split (cleared) so the write is handled at the PTE level.
                 if vmf.vma.is_anonymous() {
-                    // userfaultfd_huge_pmd_wp()
-                    if vmf.vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
+                    // userfaultfd_huge_pmd_wp(), never for an unshare.
+                    if !unshare && vmf.vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
                         return Err(self.handle_userfault(vmf, Wp));
                     }
                     match self.do_huge_pmd_wp_page(vmf) {
@@ -246,7 +247,11 @@ impl Kernel {
                 if pte.is_protnone() && vmf.vma.accessible() {
                     return Ok(self.do_numa_page(vmf, slot, pte));
                 }
-                if vmf.write() && !pte.write() {
+                if vmf
+                    .flags
+                    .intersects(FaultFlags::WRITE | FaultFlags::UNSHARE)
+                    && !pte.write()
+                {
                     return self.do_wp_page(vmf);
                 }
                 // The entry already allows the access: set young/dirty
@@ -357,14 +362,21 @@ impl Kernel {
         VmFault::empty()
     }
     /// Locks: the PTL, dropped before a copy.
+    /// With FAULT_FLAG_UNSHARE (a R/O pin of a possibly shared anonymous page) the same
+    /// decision either proves the page exclusive and leaves the entry as it is, or copies it
+    /// into a new read-only page; anything but an anonymous page needs nothing.
     pub(crate) fn do_wp_page(&mut self, vmf: &mut Vmf) -> FaultResult {
         let orig = vmf.orig_pte;
+        let unshare = vmf.flags.contains(FaultFlags::UNSHARE);
         // userfaultfd_pte_wp(): a write to a uffd-wp entry goes to the handler first.
-        if vmf.vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
+        if !unshare && vmf.vma.flags & VM_UFFD_WP != 0 && orig.uffd_wp() {
             return Err(self.handle_userfault(vmf, Wp));
         }
         if orig.special() {
             // The zero page (vm_normal_page() is NULL): a private mapping copies it.
+            if unshare {
+                return Ok(VmFault::empty());
+            }
             return self.wp_page_copy(vmf, None);
         }
         let pfn = orig.pfn();
@@ -372,8 +384,7 @@ impl Kernel {
         if self.pages.folio_test(folio, PageFlags::ANON) {
             // 5.19: an exclusive page is reused without looking at the refcount.
             if self.cfg.features.anon_exclusive && self.pages.page(pfn).anon_exclusive() {
-                self.wp_page_reuse(vmf);
-                return Ok(VmFault::WRITE);
+                return Ok(self.wp_page_reuse_or_keep(vmf));
             }
             // Otherwise (and always in 5.18) it is reused only as the sole reference
             // holder, after draining this CPU's LRU batches if it waits in one and dropping
@@ -389,12 +400,14 @@ impl Kernel {
                 }
                 if self.page_count(pfn) == 1 {
                     self.page_move_anon_rmap(pfn, &vmf.vma);
-                    self.wp_page_reuse(vmf);
-                    return Ok(VmFault::WRITE);
+                    return Ok(self.wp_page_reuse_or_keep(vmf));
                 }
             }
             self.vmstat.cow_fault += 1;
             return self.wp_page_copy(vmf, Some(pfn));
+        }
+        if unshare {
+            return Ok(VmFault::empty());
         }
         if vmf.vma.flags & (VM_WRITE | VM_SHARED) == VM_WRITE | VM_SHARED {
             // wp_page_shared(): shmem has no page_mkwrite; the page is made writable in place.
@@ -404,14 +417,25 @@ impl Kernel {
         self.wp_page_copy(vmf, Some(pfn))
     }
 
+    /// do_wp_page()'s reuse: a write makes the entry writable (wp_page_reuse()); an unshare
+    /// only needed the page proven exclusive and leaves the entry read-only.
+    fn wp_page_reuse_or_keep(&mut self, vmf: &Vmf) -> VmFault {
+        if vmf.flags.contains(FaultFlags::UNSHARE) {
+            return VmFault::empty();
+        }
+        self.wp_page_reuse(vmf);
+        VmFault::WRITE
+    }
+
     /// wp_page_reuse(): make the entry writable and dirty; x86 does not flush here.
     fn wp_page_reuse(&mut self, vmf: &Vmf) {
         let slot = vmf.pte.expect("a present entry");
-        table::set(
-            &mut self.phys,
-            slot,
-            vmf.orig_pte.mkyoung().mkdirty().mkwrite(),
-        );
+        // maybe_mkwrite(): a FOLL_FORCE write in a read-only VMA leaves the entry read-only.
+        let mut e = vmf.orig_pte.mkyoung().mkdirty();
+        if vmf.vma.flags & VM_WRITE != 0 {
+            e = e.mkwrite();
+        }
+        table::set(&mut self.phys, slot, e);
         self.vmstat.cow_reuse += 1;
     }
 
@@ -439,7 +463,21 @@ impl Kernel {
             Some(_) => {}
         }
         let slot = vmf.pte.expect("a present entry");
-        let entry = new_anon_pte(new.pfn(), &vmf.vma);
+        let entry = if vmf.flags.contains(FaultFlags::UNSHARE) {
+            // The unshared copy stays read-only and clean, keeping soft-dirty and uffd-wp.
+            let mut e = Pte::pfn_pte(new.pfn(), vmf.vma.page_prot());
+            if vmf.orig_pte.soft_dirty() {
+                e = e.mksoft_dirty();
+            }
+            if vmf.orig_pte.uffd_wp() {
+                e = e.mkuffd_wp();
+            }
+            e.wrprotect()
+        } else {
+            // maybe_mkwrite(pte_mkdirty()): dirty even when a FOLL_FORCE write copies in a
+            // read-only VMA, so GUP's FOLL_COW retry can follow it.
+            new_anon_pte(new.pfn(), &vmf.vma).mkdirty()
+        };
         table::set(&mut self.phys, slot, Pte::NONE);
         if vmf.orig_pte.is_present() && !vmf.orig_pte.is_protnone() {
             self.flush_tlb_page(mm, addr);
@@ -450,6 +488,9 @@ impl Kernel {
         if let Some(old) = old {
             self.page_remove_rmap(old, vmf.vma.flags);
             self.put_page(old);
+        }
+        if vmf.flags.contains(FaultFlags::UNSHARE) {
+            return Ok(VmFault::empty());
         }
         Ok(VmFault::WRITE)
     }

@@ -4,6 +4,7 @@ pub mod damon;
 pub mod filemap;
 pub mod fork;
 pub mod gup;
+pub mod gup_fast;
 pub mod huge_memory;
 pub mod hugetlb;
 pub mod khugepaged;
@@ -28,6 +29,7 @@ pub mod page_io;
 pub mod page_writeback;
 pub mod pagewalk;
 pub mod pgalloc;
+pub mod process_vm_access;
 pub mod rmap;
 pub mod shmem;
 pub mod swap;
@@ -73,6 +75,10 @@ pub struct Mm {
     /// mm->start_brk and mm->brk: the heap's start and the current program break.
     pub start_brk: u64,
     pub brk: u64,
+    /// MMF_HAS_PINNED: FOLL_PIN was used on this mm (fork then checks pages for pins).
+    pub has_pinned: bool,
+    /// mm->write_protect_seq: odd while fork write-protects the mm's COW mappings.
+    pub write_protect_seq: u64,
 }
 
 impl Mm {

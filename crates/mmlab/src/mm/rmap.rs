@@ -259,14 +259,26 @@ impl Kernel {
         }
     }
 
-    /// page_try_dup_anon_rmap(): fork shares an anonymous page, clearing PG_anon_exclusive.
-    /// Would fail (forcing a copy) for a page that may be DMA-pinned; the model has no
-    /// FOLL_PIN yet (a later GUP issue), so it always succeeds.
-    pub(crate) fn page_try_dup_anon_rmap(&mut self, pfn: Pfn) -> bool {
+    /// page_try_dup_anon_rmap(): fork shares an anonymous page mapped by a PTE (or a hugetlb
+    /// entry), clearing PG_anon_exclusive. Fails (-EBUSY) for an exclusive page that may be
+    /// DMA-pinned in `src`, which must then copy it for the child (5.18, without the flag,
+    /// asks the same of every possibly pinned anonymous page).
+    pub(crate) fn page_try_dup_anon_rmap(&mut self, pfn: Pfn, src: MmId) -> bool {
+        if !self.anon_dup_allowed(pfn, src) {
+            return false;
+        }
         let p = self.pages.page_mut(pfn);
         p.flags.remove(PageFlags::ANON_EXCLUSIVE);
         p.mapcount += 1;
         true
+    }
+
+    /// page_try_dup_anon_rmap()'s test: may fork share the page at `pfn` (the head of a
+    /// PMD-mapped THP or hugetlb page) with the child? Not if it is exclusive (any anonymous
+    /// page in 5.18) and page_needs_cow_for_dma(): the mm has pinned and the page may be pinned.
+    pub(crate) fn anon_dup_allowed(&self, pfn: Pfn, src: MmId) -> bool {
+        let exclusive = !self.cfg.features.anon_exclusive || self.pages.page(pfn).anon_exclusive();
+        !(exclusive && self.mms[src].has_pinned && self.page_maybe_dma_pinned(pfn))
     }
 
     /// page_count(): the references of the page's folio.

@@ -242,6 +242,12 @@ impl PageAlloc {
         self.page(head + 1).lru[1] as i32
     }
 
+    /// Add `delta` to a large folio's compound pincount (FOLL_PIN on any of its pages).
+    pub(crate) fn add_compound_pincount(&mut self, head: Pfn, delta: i32) {
+        let c = &mut self.page_mut(head + 1).lru[1];
+        *c = (*c as i32 + delta) as u32;
+    }
+
     /// folio->mlock_count of an unevictable folio: the locked VMAs that map it. It shares
     /// page->lru with the links, as in 5.19 (the unevictable list links nothing).
     #[inline]
