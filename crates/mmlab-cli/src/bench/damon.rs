@@ -150,13 +150,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn damon_cost_does_not_grow_with_the_target() {
+    fn the_damon_rows_measure_and_judge_what_they_name() {
+        // Speed is judged by `mmlab bench`, never here: this checks the rows are made and
+        // that each row's verdict is its goal applied to what it measured.
         let r = rows(true, 1);
         assert_eq!(r.len(), 3);
-        // The ratio is measured, not asserted: the host's caches make the walks of a
-        // target with 64 times the page tables dearer (see docs/damon.md).
         let ratio = r[0].model.median;
         assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
-        assert!(r[1].model.median > 1e6, "accesses/s {}", r[1].model.median);
+        assert_eq!(r[0].met, ratio <= 1.2);
+        let rate = r[1].model.median;
+        assert!(rate.is_finite() && rate > 0.0, "accesses/s {rate}");
+        assert_eq!(r[1].met, rate >= 100e6);
     }
 }
