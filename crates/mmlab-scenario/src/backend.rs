@@ -70,6 +70,8 @@ pub enum ModelProbe {
     /// Complete the SWP_FS_OPS request in flight at this index (0: the oldest); returns the
     /// folios it carried.
     SwapIoComplete(u64),
+    /// Complete every SWP_FS_OPS request in flight, oldest first; returns how many.
+    SwapIoCompleteAll,
     /// The next this many SWP_FS_OPS requests fail with EIO.
     SwapIoFail(u64),
     /// The byte the swap file holds on the host for the swapped-out page at this address.

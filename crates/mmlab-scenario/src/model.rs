@@ -110,6 +110,41 @@ impl ModelBackend {
         }
     }
 
+    /// What is left of a range access that sleeps in a fault: the CPU resumes at the
+    /// faulting instruction, so the retry starts at the page whose fault returned
+    /// VM_FAULT_RETRY (the pages before it are done and are not touched again).
+    fn resume_point(&self, t: TaskId, a: Access) -> Access {
+        let Some(at) = self.k.as_ref().and_then(|k| k.fault_retry_addr(t)) else {
+            return a;
+        };
+        let skip =
+            |addr: u64, len: u64| (at > addr && at < addr.saturating_add(len)).then_some(at - addr);
+        match a {
+            Access::Memset(addr, v, len) => match skip(addr, len) {
+                Some(d) => Access::Memset(at, v, len - d),
+                None => a,
+            },
+            Access::Touch(addr, len) => match skip(addr, len) {
+                Some(d) => Access::Touch(at, len - d),
+                None => a,
+            },
+            Access::Fill(addr, len, pat) => match skip(addr, len) {
+                // The byte at `at + i` is the one at offset `d + i`: a `d` that is a
+                // multiple of the pattern's step moves the seed by `d >> shift`.
+                Some(d) if d & ((1 << pat.shift) - 1) == 0 => Access::Fill(
+                    at,
+                    len - d,
+                    Pattern {
+                        seed: pat.seed.wrapping_add((d >> pat.shift) as u8),
+                        shift: pat.shift,
+                    },
+                ),
+                _ => a,
+            },
+            Access::Load(_) | Access::Store(..) => a,
+        }
+    }
+
     /// A woken task runs again at once, as on a real kernel: it retries its access, which
     /// may finish or sleep again (a wake without a fix, or another registered page).
     fn retry_woken(&mut self) {
@@ -143,6 +178,7 @@ impl ModelBackend {
             self.asleep.remove(&t);
             match self.run_access(t, a) {
                 Err(Signal::Userfault) => {
+                    let a = self.resume_point(t, a);
                     self.asleep.insert(t, a);
                 }
                 r => {
@@ -286,8 +322,11 @@ impl Backend for ModelBackend {
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
         let r = self.run_access(t, a);
         if r == Err(Signal::Userfault) {
+            let a = self.resume_point(t, a);
             self.asleep.insert(t, a);
         }
+        // A reclaim with progress in this access wakes tasks throttled for the lack of it.
+        self.retry_woken();
         r
     }
 
@@ -409,6 +448,15 @@ impl Backend for ModelBackend {
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
+        if let ModelProbe::SwapIoCompleteAll = probe {
+            let k = self.k();
+            let mut n = 0;
+            while k.complete_swap_rw(0).is_some() {
+                n += 1;
+            }
+            self.retry_woken();
+            return Ok(ProbeValue::Num(n));
+        }
         if let ModelProbe::SwapIoComplete(i) = probe {
             // A completion wakes the faults waiting for its folios; they retry now.
             let k = self.k();
@@ -455,7 +503,9 @@ impl Backend for ModelBackend {
                         "no reference held on pfn {pfn:#x} (or offset {off:#x} past the page): {e}"
                     )
                 }),
-            ModelProbe::SwapIoComplete(_) => unreachable!("answered above"),
+            ModelProbe::SwapIoComplete(_) | ModelProbe::SwapIoCompleteAll => {
+                unreachable!("answered above")
+            }
             ModelProbe::SwapIoDefer(on) => {
                 k.swap_fs_io.deferred = *on;
                 Ok(ProbeValue::Num(k.swap_fs_io.inflight() as u64))
@@ -548,6 +598,8 @@ impl Backend for ModelBackend {
 
     fn sleep(&mut self, ns: u64) {
         self.k().advance_time(ns);
+        // Tasks whose reclaim_throttle() timeout expired meanwhile retry their access.
+        self.retry_woken();
     }
 
     fn now_ns(&mut self) -> u64 {

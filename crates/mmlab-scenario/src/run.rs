@@ -1405,6 +1405,7 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
                     ("model.swap_io_defer", [on]) => ModelProbe::SwapIoDefer(*on != 0),
                     ("model.swap_io_complete", [i]) => ModelProbe::SwapIoComplete(*i),
+                    ("model.swap_io_complete_all", []) => ModelProbe::SwapIoCompleteAll,
                     ("model.swap_io_fail", [n]) => ModelProbe::SwapIoFail(*n),
                     ("model.swap_host_byte", [a]) => ModelProbe::SwapHostByte(*a),
                     ("model.fail_page_alloc", [skip, times]) => ModelProbe::FailPageAlloc {
