@@ -53,6 +53,9 @@ pub struct ModelBackend {
     sys_asleep: BTreeMap<TaskId, Result<u64, Errno>>,
     /// Those whose events were all read.
     sys_finished: BTreeMap<TaskId, Result<u64, Errno>>,
+    /// The access being run is `expect ACCESS blocks`: a sleep in reclaim_throttle() is
+    /// shown as a block instead of being slept out.
+    expect_block: bool,
 }
 
 impl Default for ModelBackend {
@@ -65,6 +68,7 @@ impl Default for ModelBackend {
             finished: BTreeMap::new(),
             sys_asleep: BTreeMap::new(),
             sys_finished: BTreeMap::new(),
+            expect_block: false,
         }
     }
 }
@@ -106,6 +110,34 @@ impl ModelBackend {
                     at = (at & !(PAGE_SIZE - 1)) + PAGE_SIZE;
                 }
                 Ok(0)
+            }
+        }
+    }
+
+    /// A task asleep in reclaim_throttle() (and only there) sleeps its timeout out: the
+    /// clock moves to the timeout's tick, running what comes due meanwhile (a wake-up of
+    /// the queue ends it the same way). False if the task does not sleep there.
+    fn sleep_out_throttle(&mut self, t: TaskId) -> bool {
+        let k = self.k();
+        let Some(until) = k.reclaim_throttle_until(t) else {
+            return false;
+        };
+        k.advance_time(until.saturating_sub(k.now_ns()));
+        true
+    }
+
+    /// An observation of user memory (`mem(...)`) whose reads may sleep in
+    /// reclaim_throttle(): as on Linux, the read takes the sleep's time and then goes on, so
+    /// the observation is made again once the timeout has passed.
+    fn observe_through_throttle<R>(
+        &mut self,
+        t: TaskId,
+        mut f: impl FnMut(&mut Kernel) -> Result<R, Signal>,
+    ) -> Result<R, Signal> {
+        loop {
+            let r = f(self.k());
+            if r.is_ok() || !self.sleep_out_throttle(t) {
+                return r;
             }
         }
     }
@@ -320,10 +352,17 @@ impl Backend for ModelBackend {
     }
 
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
-        let r = self.run_access(t, a);
-        if r == Err(Signal::Userfault) {
-            let a = self.resume_point(t, a);
-            self.asleep.insert(t, a);
+        let mut a = a;
+        let mut r = self.run_access(t, a);
+        while r == Err(Signal::Userfault) {
+            a = self.resume_point(t, a);
+            // An access a step does not expect to block takes the time of its throttle
+            // sleeps and goes on.
+            if self.expect_block || !self.sleep_out_throttle(t) {
+                self.asleep.insert(t, a);
+                break;
+            }
+            r = self.run_access(t, a);
         }
         // A reclaim with progress in this access wakes tasks throttled for the lack of it.
         self.retry_woken();
@@ -331,7 +370,15 @@ impl Backend for ModelBackend {
     }
 
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
+        // wait() for a task asleep in reclaim_throttle() lets its timeouts pass.
+        while !self.finished.contains_key(&t) && self.sleep_out_throttle(t) {
+            self.retry_woken();
+        }
         self.finished.remove(&t).unwrap_or(Err(Signal::Userfault))
+    }
+
+    fn expect_block(&mut self, on: bool) {
+        self.expect_block = on;
     }
 
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
@@ -349,7 +396,7 @@ impl Backend for ModelBackend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        self.k().find_mismatch(t, addr, len, val)
+        self.observe_through_throttle(t, |k| k.find_mismatch(t, addr, len, val))
     }
     fn si_code(&mut self, t: TaskId) -> Option<u64> {
         self.k.as_mut()?.take_si_code(t)
@@ -361,17 +408,18 @@ impl Backend for ModelBackend {
         len: u64,
         pat: Pattern,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let k = self.k();
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
-        let mut at = addr;
-        while at < end {
-            let b = k.load(t, at)?;
-            if b != pat.byte_at(at - addr) {
-                return Ok(Some((at, b)));
+        self.observe_through_throttle(t, |k| {
+            let mut at = addr;
+            while at < end {
+                let b = k.load(t, at)?;
+                if b != pat.byte_at(at - addr) {
+                    return Ok(Some((at, b)));
+                }
+                at += 1;
             }
-            at += 1;
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
     fn mem_cmp(
         &mut self,
@@ -380,7 +428,7 @@ impl Backend for ModelBackend {
         b: u64,
         len: u64,
     ) -> Result<Option<(u64, u8, u8)>, Signal> {
-        self.k().find_difference(t, (a, b), len)
+        self.observe_through_throttle(t, |k| k.find_difference(t, (a, b), len))
     }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
         self.k().pagemap(t, addr)

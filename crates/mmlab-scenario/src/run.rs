@@ -802,7 +802,10 @@ impl<B: Backend> Runner<'_, B> {
             }
             Action::Blocks(access) => {
                 let expected = format!("{} blocks", show(access));
-                match self.access(t, access)? {
+                self.b.expect_block(true);
+                let r = self.access(t, access);
+                self.b.expect_block(false);
+                match r? {
                     Err(Signal::Userfault) => self.check_result(
                         t,
                         pos,

@@ -145,6 +145,14 @@ impl Kernel {
         r
     }
 
+    /// When the timeout of `tid`'s sleep in reclaim_throttle() expires, if it sleeps there.
+    pub fn reclaim_throttle_until(&self, tid: Tid) -> Option<u64> {
+        match self.tasks.get(tid)?.wait {
+            Some(WaitReason::Reclaim { until, .. }) => Some(until),
+            _ => None,
+        }
+    }
+
     /// Is the current task asleep in reclaim_throttle() (its allocation must give up)?
     pub(crate) fn current_reclaim_throttled(&self) -> bool {
         self.tasks
