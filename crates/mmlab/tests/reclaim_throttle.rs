@@ -60,6 +60,14 @@ fn run_out(k: &mut Kernel, t: Tid, p: u64) {
     k.finish_step();
 }
 
+/// `run_out()` on 5.19, and the address whose fault the task will retry.
+fn asleep_in_fault() -> (Kernel, Tid, u64, u64) {
+    let (mut k, t, p) = pressure(Profile::Linux519);
+    run_out(&mut k, t, p);
+    let at = k.fault_retry_addr(t).expect("a fault to retry");
+    (k, t, p, at)
+}
+
 #[test]
 fn a_direct_reclaimer_without_progress_sleeps_one_jiffy() {
     let (mut k, t, p) = pressure(Profile::Linux519);
@@ -94,9 +102,7 @@ fn a_direct_reclaimer_without_progress_sleeps_one_jiffy() {
 
 #[test]
 fn the_retried_fault_goes_on_once_writeback_completed() {
-    let (mut k, t, p) = pressure(Profile::Linux519);
-    run_out(&mut k, t, p);
-    let at = k.fault_retry_addr(t).expect("a fault to retry");
+    let (mut k, t, p, at) = asleep_in_fault();
     k.swap_fs_io.deferred = false;
     while k.complete_swap_rw(0).is_some() {}
     k.advance_time(JIFFY);
@@ -112,9 +118,7 @@ fn the_retried_fault_goes_on_once_writeback_completed() {
 
 #[test]
 fn a_retried_fault_does_not_sleep_again_and_without_progress_ends_in_oom() {
-    let (mut k, t, p) = pressure(Profile::Linux519);
-    run_out(&mut k, t, p);
-    let at = k.fault_retry_addr(t).expect("a fault to retry");
+    let (mut k, t, p, at) = asleep_in_fault();
     k.advance_time(JIFFY);
     let sleeps = counter(&k, "reclaim_throttle_sleeps");
     // FAULT_FLAG_TRIED: past the throttle, as Linux's task after its sleep; with every write
