@@ -1,7 +1,7 @@
 //! `HostBackend`: scenario tasks are real processes and threads (agents) on the host kernel.
 
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -746,9 +746,13 @@ impl Backend for HostBackend {
         Ok(new)
     }
 
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno> {
         let pid = self.task(t)?.pid;
-        let bytes = encode_request(&request(op::EXIT, &[]));
+        // A pidfd taken now, while the process cannot have been reaped (its parent's next
+        // wait is a later step), says when it has become a zombie.
+        let pidfd = pidfd_open(pid);
+        let (status, sig) = ((code >> 8) & 0xff, code & 0x7f);
+        let bytes = encode_request(&request(op::EXIT, &[status as u64, sig as u64]));
         let _ = self.task(t)?.chan.write_all(&bytes);
         // Every channel of the process closes only after exit_mm() has released its memory.
         for slot in &mut self.tasks {
@@ -757,6 +761,12 @@ impl Backend for HostBackend {
                 let mut sink = [0u8; 64];
                 while matches!(task.chan.read(&mut sink), Ok(n) if n > 0) {}
             }
+        }
+        // The channels close in exit_files(), before exit_notify() makes the process a
+        // zombie: a forked child's parent could not reap it yet. Wait for the pidfd to turn
+        // readable (the whole thread group has exited), so that the next step's wait4 does.
+        if let Some(fd) = pidfd {
+            zombie_wait(&fd);
         }
         if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
             let _ = self.children.remove(i).wait();
@@ -981,6 +991,49 @@ impl Backend for HostBackend {
         swap_areas::give_back().and(dir)
     }
 
+    /// The agent makes wait4() with WNOHANG added, so it never sleeps: 0 from a call that
+    /// lacked it means the task would sleep.
+    fn wait4(
+        &mut self,
+        t: TaskId,
+        pid: i32,
+        options: u32,
+    ) -> Result<Option<mmlab::wait::Reaped>, Errno> {
+        let r = self.call(t, request(op::WAIT4, &[pid as u32 as u64, options as u64]), None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        let child = r.v[0] & 0xffff_ffff;
+        if child == 0 {
+            return Ok(None);
+        }
+        Ok(Some(mmlab::wait::Reaped {
+            pid: child,
+            status: (r.v[0] >> 32) as u32,
+            ru: mmlab::sys::Rusage {
+                minflt: r.v[1],
+                majflt: r.v[2] & 0xffff_ffff,
+                maxrss: r.v[2] >> 32,
+            },
+        }))
+    }
+    /// RUSAGE_SELF's ru_minflt less the agent's own faults, as `minflt()`.
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {
+        let r = self.call(t, request(op::GETRUSAGE, &[who as u32 as u64]), None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        let pid = self.task(t)?.pid;
+        let own = match who {
+            mmlab::uapi::resource::RUSAGE_SELF => self.agent_faults.get(&pid).copied(),
+            _ => None,
+        };
+        Ok(mmlab::sys::Rusage {
+            minflt: r.v[0].saturating_sub(own.unwrap_or(0)),
+            majflt: r.v[1],
+            maxrss: r.v[2],
+        })
+    }
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         let r = self.call(t, request(op::FSTAT, &[fd as u64]), None)?;
         if r.status != 0 {
@@ -1011,4 +1064,24 @@ pub fn host_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| format!("Linux {}", u.release().to_string_lossy()))
         .unwrap_or_else(|_| "an unknown kernel".into())
+}
+
+/// pidfd_open(2) of a process, None if it cannot be had.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: the syscall returns a new descriptor of ours or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Wait until a pidfd's process has exited and become a zombie (pidfd_poll() reports POLLIN
+/// once exit_notify() has run for the whole thread group).
+fn zombie_wait(fd: &OwnedFd) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one descriptor of ours; EINTR is retried.
+    while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
 }
