@@ -135,6 +135,9 @@ pub struct HostBackend {
     /// Per scenario process (by pid): the minor faults its agent took for itself while it
     /// served fork(), thread() and uffd_read() (see `minflt`).
     agent_faults: std::collections::HashMap<i32, u64>,
+    /// Every process of the running scenario, in order of creation: those left unreaped at
+    /// its end are reaped here (see `reap_orphans`).
+    pids: Vec<i32>,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -189,6 +192,28 @@ impl HostBackend {
             epoch: std::time::Instant::now(),
             files_dir: None,
             agent_faults: std::collections::HashMap::new(),
+            pids: Vec::new(),
+        }
+    }
+
+    /// The runner is the child subreaper of its agents (PR_SET_CHILD_SUBREAPER): a forked
+    /// child whose parent exited without reaping it comes to the runner, not to the host's
+    /// init (which need not reap it), and `kill_tasks` reaps it.
+    fn become_subreaper() {
+        // SAFETY: sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+
+    /// Reap every process of the scenario that is a zombie of the runner's or becomes one: a
+    /// forked child the scenario did not wait for, once its parent has exited. In order of
+    /// creation, so that each parent is reaped (and has handed its children on) before them;
+    /// a pid that is not the runner's child (reaped in the scenario) is ECHILD at once.
+    fn reap_orphans(&mut self) {
+        for pid in std::mem::take(&mut self.pids) {
+            // SAFETY: waits for one process of ours, without its status.
+            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) } < 0
+                && errno_is_eintr()
+            {}
         }
     }
 
@@ -311,6 +336,7 @@ impl HostBackend {
             host_state::agent_ended(c.id() as i32);
         }
         self.children.clear();
+        self.reap_orphans();
         self.tasks.clear();
         self.agent_faults.clear();
     }
@@ -616,6 +642,9 @@ impl HostBackend {
     /// A new task on `chan`; HELLO tells its thread id, and the minor faults the new thread
     /// has taken so far, which are returned with the task.
     fn add_task(&mut self, pid: i32, chan: UnixStream) -> Result<(TaskId, u64), Errno> {
+        if !self.pids.contains(&pid) {
+            self.pids.push(pid);
+        }
         self.tasks.push(Some(Task {
             pid,
             tid: pid,
@@ -656,6 +685,7 @@ impl Backend for HostBackend {
     fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
         if self.lock.is_none() && HostBackend::unavailable().is_none() {
             self.lock = Some(HostLock::acquire().map_err(Skip)?);
+            HostBackend::become_subreaper();
         }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
@@ -1084,4 +1114,8 @@ fn zombie_wait(fd: &OwnedFd) {
     };
     // SAFETY: polls one descriptor of ours; EINTR is retried.
     while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+}
+
+fn errno_is_eintr() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
 }

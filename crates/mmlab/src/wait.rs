@@ -38,7 +38,7 @@ impl Zombie {
     }
 }
 
-/// What wait4() reaped: the child's pid, its wait status and its rusage.
+/// What wait4() reaped: the child's pid, its wait status and its rusage (ru_maxrss in kB).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reaped {
     pub pid: u64,
@@ -128,7 +128,7 @@ impl Kernel {
             return Ok(Some(Reaped {
                 pid: z.nr,
                 status: z.code,
-                ru: z.ru,
+                ru: z.ru.in_kb(),
             }));
         }
         let live = self
