@@ -1029,7 +1029,11 @@ impl Backend for HostBackend {
         pid: i32,
         options: u32,
     ) -> Result<Option<mmlab::wait::Reaped>, Errno> {
-        let r = self.call(t, request(op::WAIT4, &[pid as u32 as u64, options as u64]), None)?;
+        let r = self.call(
+            t,
+            request(op::WAIT4, &[pid as u32 as u64, options as u64]),
+            None,
+        )?;
         if r.status != 0 {
             return Err(errno_of(r.status));
         }

@@ -1698,13 +1698,11 @@ impl<B: Backend> Runner<'_, B> {
         let reaped = match self.b.wait4(t, pid, options) {
             Err(er) => return Ok(Err(er)),
             Ok(Some(r)) => r,
-            Ok(None) if options as u64 & mmlab::uapi::wait::WNOHANG != 0 => {
-                mmlab::wait::Reaped {
-                    pid: 0,
-                    status: 0,
-                    ru: Default::default(),
-                }
-            }
+            Ok(None) if options as u64 & mmlab::uapi::wait::WNOHANG != 0 => mmlab::wait::Reaped {
+                pid: 0,
+                status: 0,
+                ru: Default::default(),
+            },
             Ok(None) => {
                 return Err(stop(
                     e.pos,
@@ -1986,7 +1984,15 @@ fn rusage_fields(ru: &mmlab::sys::Rusage) -> [(&'static str, u64); 3] {
 /// (and the agent leaves it at that: its SIGSEGV and SIGBUS are caught, SIGPIPE ignored).
 fn terminating_signal(sig: u64) -> Option<u32> {
     use mmlab::uapi::wait::*;
-    [SIGHUP, SIGINT, mmlab::uapi::SIGKILL, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM]
-        .contains(&sig)
-        .then_some(sig as u32)
+    [
+        SIGHUP,
+        SIGINT,
+        mmlab::uapi::SIGKILL,
+        SIGUSR1,
+        SIGUSR2,
+        SIGALRM,
+        SIGTERM,
+    ]
+    .contains(&sig)
+    .then_some(sig as u32)
 }

@@ -72,7 +72,9 @@ impl Kernel {
             }
         }
         self.zombies.retain(|c| c.parent != Some(z.nr));
-        if z.parent.is_some_and(|pp| self.procs.iter().any(|(_, p)| p.nr == pp)) {
+        if z.parent
+            .is_some_and(|pp| self.procs.iter().any(|(_, p)| p.nr == pp))
+        {
             self.zombies.push(z);
         }
     }
@@ -90,8 +92,9 @@ impl Kernel {
             return Err(Errno::ESRCH);
         }
         let me = &self.procs[self.task(tid)?.pid];
-        let pid_exists =
-            |k: &Kernel, nr: u64| k.procs.iter().any(|(_, p)| p.nr == nr) || k.zombies.iter().any(|z| z.nr == nr);
+        let pid_exists = |k: &Kernel, nr: u64| {
+            k.procs.iter().any(|(_, p)| p.nr == nr) || k.zombies.iter().any(|z| z.nr == nr)
+        };
         let select = match upid {
             -1 => Select::Any,
             0 => Select::Pgid(Some(me.pgid)),
@@ -140,5 +143,55 @@ impl Kernel {
         } else {
             Err(Errno::ECHILD)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Kernel};
+
+    #[test]
+    fn pids_are_not_reused_and_orphans_go_to_init() {
+        let mut k = Kernel::new(Config::default());
+        let p = k.spawn_process(0).unwrap();
+        let c = k.fork(p).unwrap();
+        let g = k.fork(c).unwrap();
+        let (cnr, gnr) = (k.task_tgid_nr(c).unwrap(), k.task_tgid_nr(g).unwrap());
+        // The child exits with its own child still alive: init takes the grandchild, so its
+        // exit leaves no zombie for anyone.
+        k.do_group_exit(c, 3 << 8).unwrap();
+        k.do_group_exit(g, SIGTERM as u32).unwrap();
+        assert_eq!(k.zombies.len(), 1);
+        let d = k.fork(p).unwrap();
+        let dnr = k.task_tgid_nr(d).unwrap();
+        assert!(dnr > gnr && dnr > cnr, "alloc_pid() hands out new numbers");
+        assert_eq!(k.wait4(p, gnr as i32, 0), Err(Errno::ECHILD));
+        let r = k.wait4(p, -1, WNOHANG as u32).unwrap().unwrap();
+        assert_eq!((r.pid, r.status), (cnr, 0x300));
+        // d lives: nothing to reap yet, then nothing left at all once it is reaped.
+        assert_eq!(k.wait4(p, 0, WNOHANG as u32), Ok(None));
+        k.exit(d).unwrap();
+        assert_eq!(k.wait4(p, dnr as i32, 0).unwrap().unwrap().pid, dnr);
+        assert_eq!(k.wait4(p, -1, WNOHANG as u32), Err(Errno::ECHILD));
+    }
+
+    #[test]
+    fn reaping_hands_the_child_usage_up() {
+        let mut k = Kernel::new(Config::default());
+        let p = k.spawn_process(0).unwrap();
+        let c = k.fork(p).unwrap();
+        let a = k.mmap(c, 0, 8 << 12, 3, 0x22, -1, 0).unwrap();
+        for i in 0..8 {
+            k.store(c, a + (i << 12), 1).unwrap();
+        }
+        k.exit(c).unwrap();
+        let r = k.wait4(p, -1, 0).unwrap().unwrap();
+        assert_eq!((r.ru.minflt, r.ru.maxrss), (8, 32));
+        let ch = k
+            .getrusage(p, crate::uapi::resource::RUSAGE_CHILDREN)
+            .unwrap();
+        assert_eq!(ch, r.ru);
+        assert_eq!(k.getrusage(p, 7), Err(Errno::EINVAL));
     }
 }

@@ -223,7 +223,9 @@ impl Kernel {
         }
         let vma = self.vma_to_resize(mm, addr, old_len, new_len, flags)?;
         // MREMAP_DONTUNMAP keeps the old range: the mm grows by old_len (== new_len) more.
-        if flags & MREMAP_DONTUNMAP != 0 && !self.may_expand_vm(mm, vma.flags, old_len >> PAGE_SHIFT) {
+        if flags & MREMAP_DONTUNMAP != 0
+            && !self.may_expand_vm(mm, vma.flags, old_len >> PAGE_SHIFT)
+        {
             return Err(Errno::ENOMEM);
         }
         let ret = self.get_unmapped_area(

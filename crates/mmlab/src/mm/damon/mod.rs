@@ -262,7 +262,10 @@ impl Kernel {
 
     /// find_get_pid(): the process with pid number `nr`, if it exists.
     pub fn find_vpid(&self, nr: u64) -> Option<Pid> {
-        self.procs.iter().find(|(_, p)| p.nr == nr).map(|(pid, _)| pid)
+        self.procs
+            .iter()
+            .find(|(_, p)| p.nr == nr)
+            .map(|(pid, _)| pid)
     }
 
     /// The mm of a target's process (damon_get_mm()), None once the process is gone.
