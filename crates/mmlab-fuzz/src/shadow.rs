@@ -736,12 +736,7 @@ impl<B: Backend> Backend for Shadow<B> {
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         self.inner.fstat(t, fd)
     }
-    fn wait4(
-        &mut self,
-        t: TaskId,
-        pid: i32,
-        options: u32,
-    ) -> Result<Option<mmlab::wait::Reaped>, Errno> {
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
         self.inner.wait4(t, pid, options)
     }
     fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {

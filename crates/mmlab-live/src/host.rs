@@ -1023,12 +1023,7 @@ impl Backend for HostBackend {
 
     /// The agent makes wait4() with WNOHANG added, so it never sleeps: 0 from a call that
     /// lacked it means the task would sleep.
-    fn wait4(
-        &mut self,
-        t: TaskId,
-        pid: i32,
-        options: u32,
-    ) -> Result<Option<mmlab::wait::Reaped>, Errno> {
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
         let r = self.call(
             t,
             request(op::WAIT4, &[pid as u32 as u64, options as u64]),

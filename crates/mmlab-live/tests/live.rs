@@ -79,12 +79,7 @@ impl Backend for MunmapIsANoOp {
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         self.0.fstat(t, fd)
     }
-    fn wait4(
-        &mut self,
-        t: TaskId,
-        pid: i32,
-        options: u32,
-    ) -> Result<Option<mmlab::wait::Reaped>, Errno> {
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
         self.0.wait4(t, pid, options)
     }
     fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {

@@ -193,6 +193,9 @@ pub fn parse_proc_swaps(text: &str) -> Vec<SwapsLine> {
         .collect()
 }
 
+/// What wait4() gives: the child reaped, None if none has exited yet, or the errno.
+pub type Reaping = Result<Option<mmlab::wait::Reaped>, Errno>;
+
 /// A kernel a scenario runs on. Every call is made on behalf of a task.
 pub trait Backend {
     /// A short name for reports (`model`, `host`).
@@ -209,12 +212,7 @@ pub trait Backend {
     fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno>;
     /// wait4(pid, &status, options, &rusage) for an exited child: None when no child has
     /// exited yet (WNOHANG's 0; without WNOHANG the task would sleep).
-    fn wait4(
-        &mut self,
-        t: TaskId,
-        pid: i32,
-        options: u32,
-    ) -> Result<Option<mmlab::wait::Reaped>, Errno>;
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping;
     /// getrusage(who): ru_minflt, ru_majflt, ru_maxrss (kB).
     fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno>;
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno>;
