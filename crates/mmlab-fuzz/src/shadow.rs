@@ -656,8 +656,8 @@ impl<B: Backend> Backend for Shadow<B> {
         r
     }
 
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
-        let r = self.inner.exit(t);
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno> {
+        let r = self.inner.exit(t, code);
         if let (Ok(()), Some(&mm)) = (r, self.task_mm.get(&t)) {
             self.exited(mm);
         }
@@ -735,6 +735,12 @@ impl<B: Backend> Backend for Shadow<B> {
 
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         self.inner.fstat(t, fd)
+    }
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
+        self.inner.wait4(t, pid, options)
+    }
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {
+        self.inner.getrusage(t, who)
     }
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
         let r = self.inner.uffd_read(t, fd);

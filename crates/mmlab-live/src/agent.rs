@@ -78,8 +78,9 @@ pub fn main(fd: RawFd) -> ! {
     if unsafe { mml_install_handlers() } != 0 {
         unsafe { libc::_exit(120) };
     }
-    // Children are reaped by the kernel; an exited scenario process leaves no zombie behind.
-    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    // SIGCHLD keeps its default action: an exited child stays a zombie until the scenario
+    // reaps it with wait4(), or until this process exits and the child goes to init, which
+    // reaps it.
     if let Err(e) = agent_space::set_apart() {
         eprintln!(
             "mmlab agent: cannot keep its memory apart from the scenario's: {}",
@@ -462,8 +463,11 @@ pub fn serve(fd: RawFd) {
             op::UFFD_READ => uffd::read(r[1]),
             op::CAPSET => capset(r[1], r[2], r[3]),
             op::AGENT => crate::gup_calls::serve(&r, scenario_fd),
-            // exit_group(): the runner sees every channel of the process close.
-            op::EXIT => unsafe { libc::_exit(r[1] as i32) },
+            // exit_group(status), or the signal's default action ends the process: the runner
+            // sees every channel of the process close.
+            op::EXIT => exit(r[1], r[2]),
+            op::WAIT4 => wait4(r[1], r[2]),
+            op::GETRUSAGE => getrusage(r[1]),
             _ => Reply {
                 status: libc::ENOSYS as i64,
                 v: [0; 3],
@@ -477,6 +481,66 @@ pub fn serve(fd: RawFd) {
         if !send(fd, &reply) {
             break;
         }
+    }
+}
+
+/// End the process: exit_group(status), or kill(getpid(), sig) when `sig` is not 0 (a signal
+/// whose default action terminates), waiting for it to take effect.
+fn exit(status: u64, sig: u64) -> ! {
+    // SAFETY: ends this process; nothing is touched after.
+    unsafe {
+        if sig != 0 {
+            libc::kill(libc::getpid(), sig as libc::c_int);
+            loop {
+                libc::pause();
+            }
+        }
+        libc::_exit(status as libc::c_int)
+    }
+}
+
+/// wait4(2) with WNOHANG added to `options`, so the agent never sleeps in it.
+fn wait4(pid: u64, options: u64) -> Reply {
+    let mut status: libc::c_int = 0;
+    // SAFETY: wait4() writes the status and the rusage on the stack.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_wait4,
+            pid as u32 as libc::c_int,
+            &mut status,
+            (options as u32 | libc::WNOHANG as u32) as libc::c_int,
+            &mut ru,
+        )
+    };
+    if got < 0 {
+        return sys(got);
+    }
+    Reply {
+        status: 0,
+        v: [
+            got as u64 | (status as u32 as u64) << 32,
+            ru.ru_minflt as u64,
+            ru.ru_majflt as u64 | (ru.ru_maxrss as u64) << 32,
+        ],
+    }
+}
+
+/// getrusage(2) of `who` (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD).
+fn getrusage(who: u64) -> Reply {
+    // SAFETY: getrusage() writes a struct on the stack.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::syscall(libc::SYS_getrusage, who as u32 as libc::c_int, &mut ru) };
+    if rc < 0 {
+        return sys(rc);
+    }
+    Reply {
+        status: 0,
+        v: [
+            ru.ru_minflt as u64,
+            ru.ru_majflt as u64,
+            ru.ru_maxrss as u64,
+        ],
     }
 }
 

@@ -1,7 +1,7 @@
 //! `HostBackend`: scenario tasks are real processes and threads (agents) on the host kernel.
 
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -135,6 +135,9 @@ pub struct HostBackend {
     /// Per scenario process (by pid): the minor faults its agent took for itself while it
     /// served fork(), thread() and uffd_read() (see `minflt`).
     agent_faults: std::collections::HashMap<i32, u64>,
+    /// Every process of the running scenario, in order of creation: those left unreaped at
+    /// its end are reaped here (see `reap_orphans`).
+    pids: Vec<i32>,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -189,6 +192,28 @@ impl HostBackend {
             epoch: std::time::Instant::now(),
             files_dir: None,
             agent_faults: std::collections::HashMap::new(),
+            pids: Vec::new(),
+        }
+    }
+
+    /// The runner is the child subreaper of its agents (PR_SET_CHILD_SUBREAPER): a forked
+    /// child whose parent exited without reaping it comes to the runner, not to the host's
+    /// init (which need not reap it), and `kill_tasks` reaps it.
+    fn become_subreaper() {
+        // SAFETY: sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+
+    /// Reap every process of the scenario that is a zombie of the runner's or becomes one: a
+    /// forked child the scenario did not wait for, once its parent has exited. In order of
+    /// creation, so that each parent is reaped (and has handed its children on) before them;
+    /// a pid that is not the runner's child (reaped in the scenario) is ECHILD at once.
+    fn reap_orphans(&mut self) {
+        for pid in std::mem::take(&mut self.pids) {
+            // SAFETY: waits for one process of ours, without its status.
+            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) } < 0
+                && errno_is_eintr()
+            {}
         }
     }
 
@@ -311,6 +336,7 @@ impl HostBackend {
             host_state::agent_ended(c.id() as i32);
         }
         self.children.clear();
+        self.reap_orphans();
         self.tasks.clear();
         self.agent_faults.clear();
     }
@@ -616,6 +642,9 @@ impl HostBackend {
     /// A new task on `chan`; HELLO tells its thread id, and the minor faults the new thread
     /// has taken so far, which are returned with the task.
     fn add_task(&mut self, pid: i32, chan: UnixStream) -> Result<(TaskId, u64), Errno> {
+        if !self.pids.contains(&pid) {
+            self.pids.push(pid);
+        }
         self.tasks.push(Some(Task {
             pid,
             tid: pid,
@@ -656,6 +685,7 @@ impl Backend for HostBackend {
     fn prepare(&mut self, setup: &Setup) -> Result<(), Skip> {
         if self.lock.is_none() && HostBackend::unavailable().is_none() {
             self.lock = Some(HostLock::acquire().map_err(Skip)?);
+            HostBackend::become_subreaper();
         }
         // The pool is left as the previous scenario had it until this one says what it wants.
         self.kill_tasks();
@@ -746,9 +776,13 @@ impl Backend for HostBackend {
         Ok(new)
     }
 
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno> {
         let pid = self.task(t)?.pid;
-        let bytes = encode_request(&request(op::EXIT, &[]));
+        // A pidfd taken now, while the process cannot have been reaped (its parent's next
+        // wait is a later step), says when it has become a zombie.
+        let pidfd = pidfd_open(pid);
+        let (status, sig) = ((code >> 8) & 0xff, code & 0x7f);
+        let bytes = encode_request(&request(op::EXIT, &[status as u64, sig as u64]));
         let _ = self.task(t)?.chan.write_all(&bytes);
         // Every channel of the process closes only after exit_mm() has released its memory.
         for slot in &mut self.tasks {
@@ -757,6 +791,12 @@ impl Backend for HostBackend {
                 let mut sink = [0u8; 64];
                 while matches!(task.chan.read(&mut sink), Ok(n) if n > 0) {}
             }
+        }
+        // The channels close in exit_files(), before exit_notify() makes the process a
+        // zombie: a forked child's parent could not reap it yet. Wait for the pidfd to turn
+        // readable (the whole thread group has exited), so that the next step's wait4 does.
+        if let Some(fd) = pidfd {
+            zombie_wait(&fd);
         }
         if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
             let _ = self.children.remove(i).wait();
@@ -981,6 +1021,48 @@ impl Backend for HostBackend {
         swap_areas::give_back().and(dir)
     }
 
+    /// The agent makes wait4() with WNOHANG added, so it never sleeps: 0 from a call that
+    /// lacked it means the task would sleep.
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
+        let r = self.call(
+            t,
+            request(op::WAIT4, &[pid as u32 as u64, options as u64]),
+            None,
+        )?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        let child = r.v[0] & 0xffff_ffff;
+        if child == 0 {
+            return Ok(None);
+        }
+        Ok(Some(mmlab::wait::Reaped {
+            pid: child,
+            status: (r.v[0] >> 32) as u32,
+            ru: mmlab::sys::Rusage {
+                minflt: r.v[1],
+                majflt: r.v[2] & 0xffff_ffff,
+                maxrss: r.v[2] >> 32,
+            },
+        }))
+    }
+    /// RUSAGE_SELF's ru_minflt less the agent's own faults, as `minflt()`.
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {
+        let r = self.call(t, request(op::GETRUSAGE, &[who as u32 as u64]), None)?;
+        if r.status != 0 {
+            return Err(errno_of(r.status));
+        }
+        let pid = self.task(t)?.pid;
+        let own = match who {
+            mmlab::uapi::resource::RUSAGE_SELF => self.agent_faults.get(&pid).copied(),
+            _ => None,
+        };
+        Ok(mmlab::sys::Rusage {
+            minflt: r.v[0].saturating_sub(own.unwrap_or(0)),
+            majflt: r.v[1],
+            maxrss: r.v[2],
+        })
+    }
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         let r = self.call(t, request(op::FSTAT, &[fd as u64]), None)?;
         if r.status != 0 {
@@ -1011,4 +1093,28 @@ pub fn host_release() -> String {
     nix::sys::utsname::uname()
         .map(|u| format!("Linux {}", u.release().to_string_lossy()))
         .unwrap_or_else(|_| "an unknown kernel".into())
+}
+
+/// pidfd_open(2) of a process, None if it cannot be had.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: the syscall returns a new descriptor of ours or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor nothing else owns.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Wait until a pidfd's process has exited and become a zombie (pidfd_poll() reports POLLIN
+/// once exit_notify() has run for the whole thread group).
+fn zombie_wait(fd: &OwnedFd) {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one descriptor of ours; EINTR is retried.
+    while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+}
+
+fn errno_is_eintr() -> bool {
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
 }

@@ -44,6 +44,12 @@ pub mod op {
     /// `[AGENT, sub, a0 .. a5]`: a call the agent builds itself (an iovec, a ring, a path),
     /// `sub` one of mmlab-scenario's `gup_agent_op` numbers; replies with its result.
     pub const AGENT: u64 = 19;
+    /// `[WAIT4, pid, options]`: wait4() with WNOHANG added and a struct rusage; replies with
+    /// the pid reaped (0: none has exited) and the wait status 32 bits above it, ru_minflt,
+    /// then ru_majflt with ru_maxrss 32 bits above it.
+    pub const WAIT4: u64 = 20;
+    /// `[GETRUSAGE, who]`: ru_minflt, ru_majflt, ru_maxrss.
+    pub const GETRUSAGE: u64 = 21;
 }
 
 /// What the agent does with one argument of a SYSCALL request, two bits per argument in its

@@ -61,8 +61,8 @@ impl Backend for MunmapIsANoOp {
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
         self.0.thread(t, cpu)
     }
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
-        self.0.exit(t)
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno> {
+        self.0.exit(t, code)
     }
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno> {
         match call.name() {
@@ -78,6 +78,12 @@ impl Backend for MunmapIsANoOp {
     }
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         self.0.fstat(t, fd)
+    }
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
+        self.0.wait4(t, pid, options)
+    }
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {
+        self.0.getrusage(t, who)
     }
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
         self.0.uffd_read(t, fd)

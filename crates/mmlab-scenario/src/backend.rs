@@ -195,6 +195,9 @@ pub fn parse_proc_swaps(text: &str) -> Vec<SwapsLine> {
         .collect()
 }
 
+/// What wait4() gives: the child reaped, None if none has exited yet, or the errno.
+pub type Reaping = Result<Option<mmlab::wait::Reaped>, Errno>;
+
 /// A kernel a scenario runs on. Every call is made on behalf of a task.
 pub trait Backend {
     /// A short name for reports (`model`, `host`).
@@ -205,8 +208,15 @@ pub trait Backend {
     fn spawn_process(&mut self, cpu: usize) -> Result<TaskId, Errno>;
     fn fork(&mut self, t: TaskId) -> Result<TaskId, Errno>;
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno>;
-    /// exit_group(); the process's memory is gone when this returns.
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno>;
+    /// The process ends with wait status `code` (`(status & 0xff) << 8`: exit_group(status);
+    /// a signal number: killed by it); its memory is gone, and its parent can reap it, when
+    /// this returns.
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno>;
+    /// wait4(pid, &status, options, &rusage) for an exited child: None when no child has
+    /// exited yet (WNOHANG's 0; without WNOHANG the task would sleep).
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping;
+    /// getrusage(who): ru_minflt, ru_majflt, ru_maxrss (kB).
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno>;
     fn syscall(&mut self, t: TaskId, call: &Syscall) -> Result<u64, Errno>;
     /// A memory access: a load's byte, else 0. `Signal::Userfault` means the task now sleeps in
     /// handle_userfault(); `finish` collects the access once a handler has woken it.

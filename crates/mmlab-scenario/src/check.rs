@@ -327,7 +327,7 @@ impl Checker<'_> {
     ) -> Result<(), ParseError> {
         match action {
             Action::Do(e) => {
-                if let Some(("exit", args)) = e.as_call() {
+                if let Some(("exit" | "raise", args)) = e.as_call() {
                     self.arity(e, args)?;
                     self.num(&args[0], names)?;
                     let process = names.tasks[task];
@@ -417,13 +417,13 @@ impl Checker<'_> {
                 }
             }
             Action::Fails(call, _) => {
-                let ok = matches!(call.as_call(), Some((f, _)) if ["uffd_read", "wait", "pagemap"].contains(&f)
+                let ok = matches!(call.as_call(), Some((f, _)) if ["uffd_read", "wait", "pagemap", "fstat", "waitpid", "wait4", "getrusage"].contains(&f)
                     || lang::call_spec(f).is_some_and(|c| matches!(c.kind, CallKind::Syscall | CallKind::Sysfs)));
                 if !ok {
                     return Err(self.err(
                         call.pos,
                         "`expect CALL fails ERRNO` takes a syscall, sysfs_read(), sysfs_write(), \
-                         uffd_read(), wait() or pagemap()",
+                         uffd_read(), wait(), pagemap(), fstat(), waitpid(), wait4() or getrusage()",
                     ));
                 }
                 self.expr(call, names)?;
@@ -783,7 +783,10 @@ impl Checker<'_> {
                 ))
             }
             CallKind::Exit => {
-                return Err(self.err(e.pos, "exit(STATUS) is a step of its own: `TASK: exit(0)`"))
+                return Err(self.err(
+                    e.pos,
+                    format!("{f}() is a step of its own: `TASK: exit(0)`, `TASK: raise(SIGTERM)`"),
+                ))
             }
             CallKind::Mem => {
                 return Err(self.err(e.pos, "mem() only as `expect mem(ADDR, LEN) == BYTE`"))

@@ -168,6 +168,39 @@ pub static STAT: RecordKind = RecordKind {
     fields: || STAT_FIELDS.to_vec(),
 };
 
+/// Fields of `waitpid(pid, options)`: what it returned (the child's pid, 0 under WNOHANG
+/// when none has exited), the raw wait status, and the wait.h macros applied to it.
+pub const WAIT_FIELDS: &[&str] = &[
+    "pid",
+    "status",
+    "wifexited",
+    "wexitstatus",
+    "wifsignaled",
+    "wtermsig",
+];
+
+pub static WAIT: RecordKind = RecordKind {
+    name: "waitpid",
+    raw: false,
+    fields: || WAIT_FIELDS.to_vec(),
+};
+
+/// Fields of struct rusage that mm accounts (`getrusage(who)`; ru_maxrss in kB).
+pub const RUSAGE_FIELDS: &[&str] = &["minflt", "majflt", "maxrss"];
+
+pub static RUSAGE: RecordKind = RecordKind {
+    name: "getrusage",
+    raw: false,
+    fields: || RUSAGE_FIELDS.to_vec(),
+};
+
+/// Fields of `wait4(pid, options)`: waitpid's, then the reaped child's rusage.
+pub static WAIT4: RecordKind = RecordKind {
+    name: "wait4",
+    raw: false,
+    fields: || WAIT_FIELDS.iter().chain(RUSAGE_FIELDS).copied().collect(),
+};
+
 /// Fields of `model.page(addr)`: the struct page mapped there.
 pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "pfn",
@@ -196,7 +229,7 @@ pub static MODEL_PAGE: RecordKind = RecordKind {
 pub fn field_radix(field: &str) -> Radix {
     match field {
         "pfn" | "start" | "end" | "address" | "from" | "to" => Radix::Addr,
-        "event" | "flags" | "mode" => Radix::Hex,
+        "event" | "flags" | "mode" | "status" => Radix::Hex,
         _ => Radix::Dec,
     }
 }
@@ -257,8 +290,12 @@ static OTHER_CALLS: &[CallSpec] = &[
     call("fork", Task, (0, 0), Returns::Num(Dec)),
     call("thread", Task, (1, 1), Returns::Num(Dec)),
     call("exit", Exit, (1, 1), Returns::Num(Dec)),
+    call("raise", Exit, (1, 1), Returns::Num(Dec)),
     call("uffd_read", Probe, (1, 1), Returns::Record(&UFFD_MSG)),
     call("fstat", Probe, (1, 1), Returns::Record(&STAT)),
+    call("waitpid", Probe, (2, 2), Returns::Record(&WAIT)),
+    call("wait4", Probe, (2, 2), Returns::Record(&WAIT4)),
+    call("getrusage", Probe, (1, 1), Returns::Record(&RUSAGE)),
     call("load", Access, (1, 1), Returns::Num(Byte)),
     call("store", Access, (2, 2), Returns::Num(Dec)),
     call("memset", Access, (3, 3), Returns::Num(Dec)),

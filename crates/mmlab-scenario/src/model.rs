@@ -308,9 +308,9 @@ impl Backend for ModelBackend {
     fn thread(&mut self, t: TaskId, cpu: usize) -> Result<TaskId, Errno> {
         self.k().spawn_thread(t, cpu)
     }
-    fn exit(&mut self, t: TaskId) -> Result<(), Errno> {
+    fn exit(&mut self, t: TaskId, code: u32) -> Result<(), Errno> {
         let before = self.k().tids();
-        self.k().exit(t)?;
+        self.k().do_group_exit(t, code)?;
         // exit_group() ends every thread, a sleeping one too: nothing of them may be retried
         // as whatever task reuses their ids.
         let after = self.k().tids();
@@ -493,6 +493,12 @@ impl Backend for ModelBackend {
 
     fn fstat(&mut self, t: TaskId, fd: i64) -> Result<mmlab::fs::stat::Kstat, Errno> {
         self.k().fstat(t, fd)
+    }
+    fn wait4(&mut self, t: TaskId, pid: i32, options: u32) -> Reaping {
+        self.k().wait4(t, pid, options)
+    }
+    fn getrusage(&mut self, t: TaskId, who: i32) -> Result<mmlab::sys::Rusage, Errno> {
+        self.k().getrusage(t, who)
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {

@@ -692,8 +692,8 @@ impl<B: Backend> Runner<'_, B> {
                         raw: None,
                         fields: msg_fields(&m),
                     })
-                } else if f == "fstat" {
-                    self.fstat(t, call, args)?
+                } else if let Some(r) = self.record_call(t, call, f, args)? {
+                    r
                 } else if f == "wait" && args.is_empty() {
                     self.finish_blocked_syscall(t, call)?
                         .map(|v| Value::Num(v, Radix::Auto))
@@ -1202,8 +1202,8 @@ impl<B: Backend> Runner<'_, B> {
                 )),
             };
         }
-        if f == "fstat" {
-            return self.fstat(t, e, args)?.map_err(|er| {
+        if let Some(r) = self.record_call(t, e, f, args)? {
+            return r.map_err(|er| {
                 Stop(
                     e.pos,
                     format!("{} to succeed", show(e)),
@@ -1307,9 +1307,21 @@ impl<B: Backend> Runner<'_, B> {
         };
         let probe_err = |m: String| stop(e.pos, format!("{} to answer", show(e)), m);
         match f {
-            "exit" => {
+            "exit" | "raise" => {
                 want(1)?;
-                self.b.exit(t).map_err(|er| probe_err(er.to_string()))?;
+                // do_group_exit()'s code: exit_group()'s status in bits 8-15, or the signal.
+                let code = match f {
+                    "exit" => (argv[0] as u32 & 0xff) << 8,
+                    _ => terminating_signal(argv[0]).ok_or_else(|| {
+                        stop(
+                            e.pos,
+                            "a signal whose default action ends the process without a core dump \
+                             (SIGHUP, SIGINT, SIGKILL, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM)",
+                            format!("{}", argv[0]),
+                        )
+                    })?,
+                };
+                self.b.exit(t, code).map_err(|er| probe_err(er.to_string()))?;
                 let b = &mut *self.b;
                 self.tasks.retain(|_, v| *v != t && b.minflt(*v).is_ok());
                 // Every thread of the process is gone, a sleeping one too.
@@ -1656,6 +1668,77 @@ impl<B: Backend> Runner<'_, B> {
         Ok(())
     }
 
+    /// A call whose answer is a record of a struct a syscall fills (fstat, waitpid, wait4,
+    /// getrusage): the record or the errno; None for any other call.
+    fn record_call(
+        &mut self,
+        t: TaskId,
+        e: &Expr,
+        f: &str,
+        args: &[Expr],
+    ) -> Flow<Option<Result<Value, Errno>>> {
+        Ok(Some(match f {
+            "fstat" => self.fstat(t, e, args)?,
+            "waitpid" | "wait4" => self.wait4(t, e, f, args)?,
+            "getrusage" => {
+                self.arity(e, args, 1)?;
+                let who = self.num(t, &args[0])?.value as u32 as i32;
+                self.b.getrusage(t, who).map(|ru| Value::Record {
+                    kind: &lang::RUSAGE,
+                    raw: None,
+                    fields: rusage_fields(&ru).to_vec(),
+                })
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// waitpid(pid, options) or wait4(pid, options): the reaped child's record, or the errno.
+    /// A call that would sleep (no child has exited, no WNOHANG) ends the scenario.
+    fn wait4(&mut self, t: TaskId, e: &Expr, f: &str, args: &[Expr]) -> Flow<Result<Value, Errno>> {
+        self.arity(e, args, 2)?;
+        let pid = self.num(t, &args[0])?.value as u32 as i32;
+        let options = self.num(t, &args[1])?.value as u32;
+        let reaped = match self.b.wait4(t, pid, options) {
+            Err(er) => return Ok(Err(er)),
+            Ok(Some(r)) => r,
+            Ok(None) if options as u64 & mmlab::uapi::wait::WNOHANG != 0 => mmlab::wait::Reaped {
+                pid: 0,
+                status: 0,
+                ru: Default::default(),
+            },
+            Ok(None) => {
+                return Err(stop(
+                    e.pos,
+                    format!("{} to find an exited child", show(e)),
+                    "no child has exited yet: the task would sleep until one does (end the \
+                     child first, or pass WNOHANG)",
+                ))
+            }
+        };
+        let s = reaped.status;
+        // The wait.h macros on the status word.
+        let mut fields = vec![
+            ("pid", reaped.pid),
+            ("status", s as u64),
+            ("wifexited", (s & 0x7f == 0) as u64),
+            ("wexitstatus", ((s & 0xff00) >> 8) as u64),
+            ("wifsignaled", ((((s & 0x7f) + 1) as i8 >> 1) > 0) as u64),
+            ("wtermsig", (s & 0x7f) as u64),
+        ];
+        let kind = if f == "wait4" {
+            fields.extend(rusage_fields(&reaped.ru));
+            &lang::WAIT4
+        } else {
+            &lang::WAIT
+        };
+        Ok(Ok(Value::Record {
+            kind,
+            raw: None,
+            fields,
+        }))
+    }
+
     /// fstat(fd): the record of the descriptor's file, or the errno.
     fn fstat(&mut self, t: TaskId, e: &Expr, args: &[Expr]) -> Flow<Result<Value, Errno>> {
         self.arity(e, args, 1)?;
@@ -1890,4 +1973,30 @@ pub fn show(e: &Expr) -> String {
         ),
         ExprKind::Field(r, f) => format!("{}.{f}", show(r)),
     }
+}
+
+/// struct rusage's mm fields, in the order of lang::RUSAGE_FIELDS.
+fn rusage_fields(ru: &mmlab::sys::Rusage) -> [(&'static str, u64); 3] {
+    [
+        ("minflt", ru.minflt),
+        ("majflt", ru.majflt),
+        ("maxrss", ru.maxrss),
+    ]
+}
+
+/// `sig` as a wait status if its default action terminates the process without a core dump
+/// (and the agent leaves it at that: its SIGSEGV and SIGBUS are caught, SIGPIPE ignored).
+fn terminating_signal(sig: u64) -> Option<u32> {
+    use mmlab::uapi::wait::*;
+    [
+        SIGHUP,
+        SIGINT,
+        mmlab::uapi::SIGKILL,
+        SIGUSR1,
+        SIGUSR2,
+        SIGALRM,
+        SIGTERM,
+    ]
+    .contains(&sig)
+    .then_some(sig as u32)
 }

@@ -55,6 +55,9 @@ pub struct Kernel {
     pub(crate) rings: Slab<crate::fs::io_uring::IoRing>,
     /// The last inode number handed out (get_next_ino()).
     pub(crate) last_ino: u64,
+    /// The last pid number handed out (alloc_pid()) and the exited processes not yet reaped.
+    pub(crate) last_pid: u64,
+    pub(crate) zombies: Vec<crate::wait::Zombie>,
     /// The 2 MiB hugetlb pool.
     pub(crate) hstate: crate::mm::hugetlb::Hstate,
     /// Transparent huge pages: knobs, folios, the huge zero page, the deferred split queue.
@@ -126,6 +129,8 @@ impl Kernel {
             pipes: Slab::new(),
             rings: Slab::new(),
             last_ino: 1000,
+            last_pid: 0,
+            zombies: Vec::new(),
             hstate: Default::default(),
             thp: Default::default(),
             khugepaged: Default::default(),

@@ -26,6 +26,7 @@ pub mod trace;
 pub mod uaccess;
 pub mod uapi;
 pub mod vmstat;
+pub mod wait;
 pub mod workload;
 
 pub use config::{Config, ContentMode, Features, Profile};

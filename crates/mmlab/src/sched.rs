@@ -28,6 +28,9 @@ pub struct Task {
     /// took.
     pub mempolicy: crate::mm::mempolicy::Mempolicy,
     pub il_prev: usize,
+    /// This thread's min_flt and maj_flt (getrusage(RUSAGE_THREAD)).
+    pub min_flt: u64,
+    pub maj_flt: u64,
 }
 
 impl Task {
@@ -53,6 +56,13 @@ pub struct Process {
     /// The capability sets (effective, permitted, inheritable) of its tasks: root's full
     /// sets at first, as the host's agents have (the model keeps them per process).
     pub caps: crate::sys::Caps,
+    /// The pid number (task_tgid_nr()), its process group's (task_pgrp_nr()) and its
+    /// real_parent's (None once the parent has exited: init reaps it).
+    pub nr: u64,
+    pub pgid: u64,
+    pub parent: Option<u64>,
+    /// signal_struct's cmin_flt, cmaj_flt and cmaxrss: what the children it reaped used.
+    pub children_ru: crate::sys::Rusage,
 }
 
 /// A signal a user access raised.

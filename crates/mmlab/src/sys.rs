@@ -156,6 +156,51 @@ impl Kernel {
     pub fn setrlimit(&mut self, tid: Tid, resource: u64, new: Rlimit) -> SysResult<()> {
         self.do_prlimit(tid, resource, Some(new)).map(|_| ())
     }
+
+    /// getrusage(2): `who` is RUSAGE_SELF (every thread's faults, the mm's high-water RSS),
+    /// RUSAGE_THREAD (the caller's own faults, the same RSS) or RUSAGE_CHILDREN (the
+    /// counters of the children reaped so far); anything else is `EINVAL`.
+    pub fn getrusage(&mut self, tid: Tid, who: i32) -> SysResult<Rusage> {
+        let t = self.task(tid)?;
+        let p = &self.procs[t.pid];
+        let mut r = match who {
+            RUSAGE_SELF => Rusage {
+                minflt: p.min_flt,
+                majflt: p.maj_flt,
+                maxrss: 0,
+            },
+            RUSAGE_THREAD => Rusage {
+                minflt: t.min_flt,
+                majflt: t.maj_flt,
+                maxrss: 0,
+            },
+            RUSAGE_CHILDREN => return Ok(p.children_ru.in_kb()),
+            _ => return Err(Errno::EINVAL),
+        };
+        // The model's threads end only with their process, so signal->maxrss is 0 while it
+        // lives: the mm's high-water mark is all there is.
+        r.maxrss = self.mms[t.mm].get_mm_hiwater_rss();
+        Ok(r.in_kb())
+    }
+}
+
+/// struct rusage, the fields mm accounts: ru_minflt, ru_majflt and ru_maxrss (in pages here;
+/// getrusage() gives kB).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rusage {
+    pub minflt: u64,
+    pub majflt: u64,
+    pub maxrss: u64,
+}
+
+impl Rusage {
+    /// ru_maxrss converted from pages to kB, as getrusage() returns it.
+    pub fn in_kb(self) -> Rusage {
+        Rusage {
+            maxrss: self.maxrss * (PAGE_SIZE / 1024),
+            ..self
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ impl Kernel {
     pub fn spawn_process(&mut self, cpu: usize) -> SysResult<Tid> {
         self.check_cpu(cpu)?;
         let mm = self.mm_alloc(cpu)?;
+        let nr = self.alloc_pid();
         let pid = self.procs.insert(Process {
             mm,
             threads: vec![],
@@ -28,6 +29,10 @@ impl Kernel {
             fds: Default::default(),
             rlim: crate::sys::init_rlimits(self.cfg.memory_bytes),
             caps: crate::sys::Caps::ROOT,
+            nr,
+            pgid: nr,
+            parent: None,
+            children_ru: Default::default(),
         });
         let tid = self.tasks.insert(Task {
             pid,
@@ -39,6 +44,8 @@ impl Kernel {
             si_code: None,
             mempolicy: Default::default(),
             il_prev: 0,
+            min_flt: 0,
+            maj_flt: 0,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)
@@ -64,6 +71,7 @@ impl Kernel {
             brk: crate::mm::START_BRK,
             has_pinned: false,
             write_protect_seq: 0,
+            hiwater_rss: 0,
         });
         Ok(id)
     }
@@ -78,6 +86,8 @@ impl Kernel {
             restart: None,
             fault_retry: None,
             si_code: None,
+            min_flt: 0,
+            maj_flt: 0,
             ..t
         });
         self.procs[t.pid].threads.push(new);
@@ -111,21 +121,33 @@ impl Kernel {
     /// it waited for I/O (VM_FAULT_MAJOR), else as a minor one. (A fault completing on a
     /// retry is major too; the caller does not account it here.)
     pub(crate) fn account_fault(&mut self, r: crate::mm::vm_fault::VmFault) {
-        if let Some(t) = self.tasks.get(self.current) {
+        if let Some(t) = self.tasks.get_mut(self.current) {
             let p = &mut self.procs[t.pid];
             if r.contains(crate::mm::vm_fault::VmFault::MAJOR) {
+                t.maj_flt += 1;
                 p.maj_flt += 1;
             } else {
+                t.min_flt += 1;
                 p.min_flt += 1;
             }
         }
     }
 
-    /// exit_group(): end every thread of the process and tear down its address space.
+    /// exit_group(0): end every thread of the process and tear down its address space.
     pub fn exit(&mut self, tid: Tid) -> SysResult<()> {
+        self.do_group_exit(tid, 0)
+    }
+
+    /// do_group_exit(): end every thread of the process and tear down its address space,
+    /// leaving `code` (signal->group_exit_code: `(status & 0xff) << 8` from exit_group(), the
+    /// signal's number from a fatal signal) for the parent to reap.
+    pub fn do_group_exit(&mut self, tid: Tid, code: u32) -> SysResult<()> {
         let mm = self.enter(tid)?;
         let pid = self.tasks[tid].pid;
+        // exit_mm(): the mm's high-water RSS goes into signal->maxrss before the mm does.
+        let maxrss = self.mms[mm].get_mm_hiwater_rss();
         let proc = self.procs.remove(pid);
+        let zombie = crate::wait::Zombie::of(&proc, code, maxrss);
         self.cgroup_exit(pid);
         for t in proc.threads {
             // A UFFDIO_COPY asleep on its source fails (EFAULT) and puts the page it holds; a
@@ -149,6 +171,7 @@ impl Kernel {
         self.exit_mmap(mm);
         self.close_all(proc.fds);
         self.task_work_run();
+        self.exit_notify(zombie);
         Ok(())
     }
 

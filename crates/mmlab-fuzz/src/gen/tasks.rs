@@ -139,7 +139,7 @@ impl Gen<'_> {
         let id = self.tasks[t].id;
         let p = self.tasks[t].proc;
         let i = self.begin(format!("{tn}: exit(0)"));
-        let r = self.b.exit(id);
+        let r = self.b.exit(id, 0);
         let line = self.out[i].clone();
         self.end(i, line);
         if r.is_err() {

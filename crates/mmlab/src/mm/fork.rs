@@ -41,6 +41,9 @@ impl Kernel {
         let ppid = self.tasks[tid].pid;
         let fds = self.dup_fds(ppid);
         let (rlim, caps) = (self.procs[ppid].rlim, self.procs[ppid].caps);
+        // dup_mm(): the child's high-water RSS starts at what the copy mapped.
+        self.mms[child].update_hiwater_rss();
+        let nr = self.alloc_pid();
         let pid = self.procs.insert(Process {
             mm: child,
             threads: vec![],
@@ -49,6 +52,10 @@ impl Kernel {
             fds,
             rlim,
             caps,
+            nr,
+            pgid: self.procs[ppid].pgid,
+            parent: Some(self.procs[ppid].nr),
+            children_ru: Default::default(),
         });
         self.cgroup_fork(self.tasks[tid].pid, pid);
         let ctid = self.tasks.insert(Task {
@@ -62,6 +69,8 @@ impl Kernel {
             // copy_process(): mpol_dup() of the parent's policy.
             mempolicy: self.tasks[tid].mempolicy,
             il_prev: self.tasks[tid].il_prev,
+            min_flt: 0,
+            maj_flt: 0,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.

@@ -745,6 +745,7 @@ impl Kernel {
         details: ZapDetails,
     ) {
         let mm = tlb.mm;
+        self.mms[mm].update_hiwater_rss();
         if vma.is_hugetlb() {
             return self.unmap_hugepage_range(tlb, vma, (start, end), details);
         }

@@ -80,9 +80,26 @@ pub struct Mm {
     pub has_pinned: bool,
     /// mm->write_protect_seq: odd while fork write-protects the mm's COW mappings.
     pub write_protect_seq: u64,
+    /// mm->hiwater_rss in pages: raised (update_hiwater_rss()) before the RSS drops.
+    pub hiwater_rss: u64,
 }
 
 impl Mm {
+    /// get_mm_rss() in pages: MM_ANONPAGES and MM_SHMEMPAGES (the model keeps no MM_FILEPAGES).
+    pub fn get_mm_rss(&self) -> u64 {
+        (self.rss_anon + self.rss_shmem).max(0) as u64
+    }
+
+    /// get_mm_hiwater_rss(): the most pages the mm has had mapped.
+    pub fn get_mm_hiwater_rss(&self) -> u64 {
+        self.hiwater_rss.max(self.get_mm_rss())
+    }
+
+    /// update_hiwater_rss(): called where the RSS is about to drop.
+    pub fn update_hiwater_rss(&mut self) {
+        self.hiwater_rss = self.get_mm_hiwater_rss();
+    }
+
     /// mm->locked_vm in pages: 5.19 keeps it equal to the size of the VM_LOCKED VMAs
     /// (mmap_region(), mlock_fixup(), munmap and mremap adjust it as they change them).
     pub fn locked_vm(&self) -> u64 {

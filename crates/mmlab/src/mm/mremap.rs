@@ -222,7 +222,12 @@ impl Kernel {
             old_len = new_len;
         }
         let vma = self.vma_to_resize(mm, addr, old_len, new_len, flags)?;
-        // (DONTUNMAP: may_expand_vm() against RLIMIT_AS is not modelled; no limit.)
+        // MREMAP_DONTUNMAP keeps the old range: the mm grows by old_len (== new_len) more.
+        if flags & MREMAP_DONTUNMAP != 0
+            && !self.may_expand_vm(mm, vma.flags, old_len >> PAGE_SHIFT)
+        {
+            return Err(Errno::ENOMEM);
+        }
         let ret = self.get_unmapped_area(
             mm,
             new_addr,
@@ -272,8 +277,15 @@ impl Kernel {
         if vma.flags & (VM_DONTEXPAND | VM_PFNMAP) != 0 {
             return Err(Errno::EFAULT);
         }
-        // VM_LOCKED against RLIMIT_MEMLOCK (EAGAIN) and may_expand_vm() (ENOMEM): no limits
-        // are modelled.
+        // The growth of a VM_LOCKED VMA against RLIMIT_MEMLOCK, then of any against RLIMIT_AS
+        // (and RLIMIT_DATA for a data mapping).
+        let grow = new_len.wrapping_sub(old_len);
+        if self.mlock_future_check(mm, vma.flags, grow).is_err() {
+            return Err(Errno::EAGAIN);
+        }
+        if !self.may_expand_vm(mm, vma.flags, grow >> PAGE_SHIFT) {
+            return Err(Errno::ENOMEM);
+        }
         Ok(vma)
     }
 

@@ -158,7 +158,8 @@ impl Kernel {
     pub(crate) fn oom_reap_victims(&mut self) {
         for (pid, _) in std::mem::take(&mut self.oom.victims) {
             let threads = self.procs[pid].threads.clone();
-            self.exit(threads[0]).expect("a live process");
+            self.do_group_exit(threads[0], crate::uapi::SIGKILL as u32)
+                .expect("a live process");
             self.oom.killed.extend(threads);
         }
     }

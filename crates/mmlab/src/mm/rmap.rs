@@ -453,6 +453,7 @@ impl Kernel {
         (mm, addr, vm_flags): (MmId, u64, u64),
         slot: PteSlot,
     ) -> bool {
+        self.mms[mm].update_hiwater_rss();
         let pte = table::get(&self.phys, slot);
         let pfn = pte.pfn();
         let f = self.pages.folio(pfn);
@@ -541,6 +542,7 @@ impl Kernel {
         arm_markers: bool,
         vm_flags: u64,
     ) {
+        self.mms[mm].update_hiwater_rss();
         let pte = table::get(&self.phys, slot);
         let remote = self.mms[mm].cpumask & !(1u64 << self.current_cpu) != 0;
         let left = if arm_markers && pte.uffd_wp() {

@@ -6,6 +6,7 @@ pub mod gup;
 pub mod mempolicy;
 pub mod resource;
 pub mod userfaultfd;
+pub mod wait;
 
 /// open(2) flags (fcntl.h) that userfaultfd(2) takes too.
 pub const O_NONBLOCK: u64 = 0o4000;
@@ -88,6 +89,7 @@ const TABLES: &[&[(&str, u64)]] = &[
     resource::NAMES,
     mempolicy::NAMES,
     gup::NAMES,
+    wait::NAMES,
 ];
 
 /// The mman.h names: protections, map flags, mremap flags, advice, memfd and fallocate flags.

@@ -28,6 +28,11 @@ pub const RLIMIT_RTPRIO: u64 = 14;
 pub const RLIMIT_RTTIME: u64 = 15;
 /// RLIM_NLIMITS: how many resources there are.
 pub const RLIM_NLIMITS: usize = 16;
+/// getrusage() `who`: the process, its reaped children, the calling thread.
+pub const RUSAGE_SELF: i32 = 0;
+pub const RUSAGE_CHILDREN: i32 = -1;
+pub const RUSAGE_THREAD: i32 = 1;
+
 /// RLIM_INFINITY: no limit.
 pub const RLIM_INFINITY: u64 = u64::MAX;
 
@@ -63,6 +68,9 @@ pub const NAMES: &[(&str, u64)] = &[
     ("RLIMIT_RTTIME", RLIMIT_RTTIME),
     ("RLIM_NLIMITS", RLIM_NLIMITS as u64),
     ("RLIM_INFINITY", RLIM_INFINITY),
+    ("RUSAGE_SELF", RUSAGE_SELF as u64),
+    ("RUSAGE_CHILDREN", RUSAGE_CHILDREN as u32 as u64),
+    ("RUSAGE_THREAD", RUSAGE_THREAD as u64),
     ("SEGV_MAPERR", SEGV_MAPERR),
     ("SEGV_ACCERR", SEGV_ACCERR),
     ("BUS_ADRERR", BUS_ADRERR),

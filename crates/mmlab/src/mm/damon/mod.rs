@@ -254,22 +254,18 @@ pub struct Damon {
     pub(crate) reclaim: reclaim::DamonReclaim,
 }
 
-/// The pid a scenario or sysfs names a process by: the model's process index plus one (pid 0
-/// is no process, as sysfs's default `pid_target` of 0 finds none).
-pub fn pid_nr(pid: Pid) -> u64 {
-    pid as u64 + 1
-}
-
 impl Kernel {
     /// task_tgid_nr(): the pid number of `tid`'s process, as getpid() and sysfs show it.
     pub fn task_tgid_nr(&self, tid: crate::sched::Tid) -> Option<u64> {
-        self.tasks.get(tid).map(|t| pid_nr(t.pid))
+        self.tasks.get(tid).map(|t| self.procs[t.pid].nr)
     }
 
     /// find_get_pid(): the process with pid number `nr`, if it exists.
     pub fn find_vpid(&self, nr: u64) -> Option<Pid> {
-        let pid = usize::try_from(nr.checked_sub(1)?).ok()?;
-        self.procs.contains(pid).then_some(pid)
+        self.procs
+            .iter()
+            .find(|(_, p)| p.nr == nr)
+            .map(|(pid, _)| pid)
     }
 
     /// The mm of a target's process (damon_get_mm()), None once the process is gone.
