@@ -97,6 +97,17 @@ pub enum ModelProbe {
     },
     /// Finish the migration begun; returns 0 or the errno that undid it.
     MigrateEnd,
+    /// pin_user_pages_fast() up to the end of its lockless walk (FOLL_WRITE if `write`);
+    /// returns the pages the walk pinned.
+    PinFastBegin {
+        addr: u64,
+        nr: u64,
+        write: bool,
+    },
+    /// The write_protect_seq recheck and slow path of the pin begun; returns the pages pinned.
+    PinFastEnd,
+    /// Unpin every page PinFastEnd pinned; returns how many.
+    UnpinFast,
 }
 
 /// What a model probe returns: a number, or named fields.

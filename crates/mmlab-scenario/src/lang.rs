@@ -406,6 +406,14 @@ static OTHER_CALLS: &[CallSpec] = &[
     ),
     call("model.migrate_begin", ModelProbe, (2, 2), Returns::Num(Dec)),
     call("model.migrate_end", ModelProbe, (0, 0), Returns::Num(Dec)),
+    call(
+        "model.pin_fast_begin",
+        ModelProbe,
+        (3, 3),
+        Returns::Num(Dec),
+    ),
+    call("model.pin_fast_end", ModelProbe, (0, 0), Returns::Num(Dec)),
+    call("model.unpin_fast", ModelProbe, (0, 0), Returns::Num(Dec)),
 ];
 
 /// Every call a scenario can make: the syscalls of the table, then the others.
@@ -484,6 +492,7 @@ pub fn address_arg(call: &str) -> Option<usize> {
         | "model.khugepaged_scan"
         | "model.khugepaged_collapse"
         | "model.migrate_begin"
+        | "model.pin_fast_begin"
         | "model.swap_host_byte" => Some(0),
         _ => None,
     }

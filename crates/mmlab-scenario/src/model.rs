@@ -634,6 +634,15 @@ impl Backend for ModelBackend {
                 .migrate_begin(t, *addr, *node)
                 .map(ProbeValue::Num)
                 .map_err(|e| e.to_string()),
+            ModelProbe::PinFastBegin { addr, nr, write } => k
+                .pin_fast_begin(t, *addr, *nr, *write)
+                .map(ProbeValue::Num)
+                .map_err(|e| format!("pin_user_pages_fast() not begun: {e}")),
+            ModelProbe::PinFastEnd => k
+                .pin_fast_end()
+                .map(ProbeValue::Num)
+                .map_err(|e| format!("pin_user_pages_fast() failed: {e}")),
+            ModelProbe::UnpinFast => Ok(ProbeValue::Num(k.unpin_fast())),
             ModelProbe::MigrateEnd => {
                 let r = k.migrate_end();
                 // The faults that waited on its entries retry now.

@@ -1435,6 +1435,13 @@ impl<B: Backend> Runner<'_, B> {
                         node: *node,
                     },
                     ("model.migrate_end", []) => ModelProbe::MigrateEnd,
+                    ("model.pin_fast_begin", [addr, nr, write]) => ModelProbe::PinFastBegin {
+                        addr: *addr,
+                        nr: *nr,
+                        write: *write != 0,
+                    },
+                    ("model.pin_fast_end", []) => ModelProbe::PinFastEnd,
+                    ("model.unpin_fast", []) => ModelProbe::UnpinFast,
                     _ => {
                         return Err(stop(
                             e.pos,

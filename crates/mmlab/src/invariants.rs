@@ -481,7 +481,7 @@ impl Kernel {
                 }
             }
         }
-        // The pins io_uring rings hold.
+        // The pins io_uring rings and the GUP-fast probe hold.
         for (pfn, n) in self.pin_refs() {
             *cached.entry(pfn).or_default() += n;
         }
@@ -618,11 +618,11 @@ impl Kernel {
         Ok(())
     }
 
-    /// The references the io_uring rings' pins add to each page's count (the bias on a small
-    /// page, one on a large folio).
+    /// The references the io_uring rings' and the GUP-fast probe's pins add to each page's
+    /// count (the bias on a small page, one on a large folio).
     fn pin_refs(&self) -> HashMap<Pfn, i32> {
         let mut refs = HashMap::new();
-        for p in self.ring_pins() {
+        for p in self.ring_pins().chain(self.probe_pins()) {
             let large = self.pages.folio_test_large(self.pages.folio(p));
             let bias = if large {
                 1
@@ -645,7 +645,11 @@ impl Kernel {
         if !self.cfg.features.anon_exclusive {
             return Ok(());
         }
-        for pfn in self.ring_pins() {
+        // A GUP-fast walk's pins are checked only once its recheck kept them.
+        for pfn in self
+            .ring_pins()
+            .chain(self.gup_pins.fast_pins.iter().copied())
+        {
             let f = self.pages.folio(pfn);
             if !self.pages.folio_test(f, PageFlags::ANON) {
                 continue;

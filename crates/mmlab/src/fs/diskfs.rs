@@ -133,8 +133,8 @@ impl Kernel {
     }
 
     /// An O_DIRECT read (iomap_dio_rw()): dirty cached pages of the range are written back
-    /// first, then the device's blocks go straight to user memory, up to i_size; a user page
-    /// that cannot be written ends it (the bytes before it, or EFAULT).
+    /// first, then each bio takes the user pages (FOLL_GET | FOLL_WRITE) and the device's
+    /// blocks land in them, up to i_size; pages GUP cannot take fail it with GUP's error.
     pub(crate) fn direct_read(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
         let UserIo { buf, count, pos } = io;
         Self::dio_aligned(pos, count, buf)?;
@@ -146,22 +146,29 @@ impl Kernel {
         self.filemap_write_range(ino, first, last);
         let mut done = 0;
         while done < count {
-            let at = pos + done;
-            let n = (PAGE_SIZE - at % PAGE_SIZE).min(count - done);
-            let bytes = self.block_bytes(ino, at / PAGE_SIZE, (at % PAGE_SIZE) as usize, n);
-            self.bdev.reads += 1;
-            if let Err((k, _)) = self.copy_to_user(tid, buf + done, &bytes) {
-                done += k as u64;
-                break;
-            }
+            // A bio that cannot take its pages fails the whole call (iomap_dio_rw() sets
+            // dio->error), the bytes already read in place.
+            let d = self.dio_get_pages(tid, buf + done, count - done, true)?;
+            let n = d.len().min(count - done);
+            let bytes = self.device_read(ino, pos + done, n);
+            self.dio_store(&d, &bytes);
+            self.dio_release(d, true);
             done += n;
         }
         // iomap_dio_complete(): a read past EOF is cut back to i_size.
-        let done = done.min(size - pos);
-        if done == 0 {
-            return Err(Errno::EFAULT);
+        Ok(done.min(size - pos))
+    }
+
+    /// `n` bytes of the file from `pos` as the device holds them, a transfer per page.
+    fn device_read(&mut self, ino: Ino, pos: u64, n: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n as usize);
+        while (out.len() as u64) < n {
+            let at = pos + out.len() as u64;
+            let k = (PAGE_SIZE - at % PAGE_SIZE).min(n - out.len() as u64);
+            out.extend(self.block_bytes(ino, at / PAGE_SIZE, (at % PAGE_SIZE) as usize, k));
+            self.bdev.reads += 1;
         }
-        Ok(done)
+        out
     }
 
     /// `n` bytes of block `index` from `off`, as the device holds them.
@@ -188,41 +195,60 @@ impl Kernel {
     }
 
     /// An O_DIRECT write (iomap_dio_rw()): dirty cached pages of the range are written back,
-    /// the user bytes go straight to the device, then the cached pages of the range are
-    /// invalidated (unmapped, dropped: kiocb_invalidate_post_direct_write()); i_size grows.
+    /// each bio takes the user pages (FOLL_GET) and their bytes go straight to the device,
+    /// then the cached pages of the range are invalidated (unmapped, dropped:
+    /// kiocb_invalidate_post_direct_write()); i_size grows. Pages GUP cannot take fail it
+    /// with GUP's error, the bytes before them written.
     pub(crate) fn direct_write(&mut self, tid: Tid, ino: Ino, io: UserIo) -> SysResult<u64> {
         let UserIo { buf, count, pos } = io;
         Self::dio_aligned(pos, count, buf)?;
         let (first, last) = (pos / PAGE_SIZE, (pos + count - 1) / PAGE_SIZE);
         self.filemap_write_range(ino, first, last);
         let mut done = 0;
-        let mut bytes = Vec::new();
+        let mut err = None;
         while done < count {
-            let at = pos + done;
-            let want = (PAGE_SIZE - at % PAGE_SIZE).min(count - done);
-            self.copy_from_user(tid, buf + done, &mut bytes, want);
-            if bytes.is_empty() {
-                break;
+            let d = match self.dio_get_pages(tid, buf + done, count - done, false) {
+                Ok(d) => d,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            };
+            let n = d.len().min(count - done);
+            let bytes = self.dio_load(&d, n);
+            self.dio_release(d, false);
+            self.device_write(ino, pos + done, &bytes);
+            done += n;
+        }
+        self.drop_cached_range(ino, (first, last + 1), false);
+        let size = self.inodes[ino].i_size;
+        if let Some(e) = err {
+            // ext4_handle_inode_extension(): a failed extending write is truncated back to
+            // i_size (ext4_truncate_failed_write()); what it wrote inside stays.
+            if pos + done > size {
+                self.inodes[ino].i_size = pos + done;
+                self.disk_setsize(ino, size)?;
             }
+            return Err(e);
+        }
+        self.inodes[ino].i_size = size.max(pos + done);
+        Ok(done)
+    }
+
+    /// `bytes` written to the file's blocks from `pos`, a transfer per page.
+    fn device_write(&mut self, ino: Ino, pos: u64, bytes: &[u8]) {
+        let mut put = 0;
+        while put < bytes.len() {
+            let at = pos + put as u64;
+            let k = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(bytes.len() - put);
             let index = at / PAGE_SIZE;
             let mut block = self.block_bytes(ino, index, 0, PAGE_SIZE);
             let off = (at % PAGE_SIZE) as usize;
-            block[off..off + bytes.len()].copy_from_slice(&bytes);
+            block[off..off + k].copy_from_slice(&bytes[put..put + k]);
             self.write_block(ino, index, block);
             self.bdev.writes += 1;
-            done += bytes.len() as u64;
-            if (bytes.len() as u64) < want {
-                break;
-            }
+            put += k;
         }
-        if done == 0 {
-            return Err(Errno::EFAULT);
-        }
-        self.drop_cached_range(ino, (first, last + 1), false);
-        if pos + done > self.inodes[ino].i_size {
-            self.inodes[ino].i_size = pos + done;
-        }
-        Ok(done)
     }
 
     /// invalidate_inode_pages2_range() and truncate_pagecache(): the cached pages `[from, to)`

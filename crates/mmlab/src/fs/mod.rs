@@ -2,6 +2,7 @@
 //! served through the kernfs registry.
 
 pub mod cgroupfs;
+pub mod direct_io;
 pub mod diskfs;
 pub mod file;
 pub mod inode;

@@ -357,7 +357,13 @@ impl MmWalk for CopyWalk<'_> {
                 }
             }
             PmdKind::None | PmdKind::Table(_) => return ControlFlow::Continue(PmdAction::Descend),
-            // No PMD migration entries exist without migration.
+            // A THP under migration (the only swap PMD 5.19 has).
+            PmdKind::Swp(kind, bits) if kind.is_migration() => {
+                if self.dst.is_anonymous() {
+                    self.result =
+                        k.copy_huge_pmd_migration(self.child, self.dst, addr, slot, (kind, bits));
+                }
+            }
             PmdKind::Swp(..) => {}
         }
         if self.result.is_err() {

@@ -53,6 +53,10 @@ bitflags::bitflags! {
 #[derive(Clone, Debug, Default)]
 pub struct GupPins {
     pub(crate) probe_refs: HashMap<Pfn, i32>,
+    /// The GUP-fast pin a scenario began (`model.pin_fast_begin`) and has not ended.
+    pub(crate) fast: Option<crate::mm::gup_fast::FastPin>,
+    /// The pins `model.pin_fast_end` took, held until `model.unpin_fast`.
+    pub(crate) fast_pins: Vec<Pfn>,
 }
 
 /// What follow_page_mask() found.

@@ -12,6 +12,7 @@ use crate::mm::gup::{gup_result, FollFlags};
 use crate::mm::MmId;
 use crate::page::Pfn;
 use crate::pgtable::table;
+use crate::sched::Tid;
 
 /// The flags GUP-fast accepts (anything else is a caller bug: WARN, -EINVAL).
 const FAST_FLAGS: FollFlags = FollFlags::WRITE
@@ -22,11 +23,24 @@ const FAST_FLAGS: FollFlags = FollFlags::WRITE
     .union(FollFlags::FAST_ONLY)
     .union(FollFlags::NOFAULT);
 
+/// A pin_user_pages_fast() a scenario stopped between its lockless walk and the recheck of
+/// write_protect_seq (`model.pin_fast_begin` / `model.pin_fast_end`), as a racing fork()
+/// on another CPU sees it: the pages are pinned, the sequence count read, nothing checked.
+#[derive(Clone, Debug)]
+pub struct FastPin {
+    tid: Tid,
+    mm: MmId,
+    start: u64,
+    nr: u64,
+    foll: FollFlags,
+    /// The count read before the walk; None if it was odd (no lockless walk at all).
+    seq: Option<u64>,
+    pages: Vec<Pfn>,
+}
+
 impl Kernel {
     /// get_user_pages_fast() / pin_user_pages_fast() (internal_get_user_pages_fast()): the
-    /// pages the lockless walk takes, then the slow path (FOLL_TOUCH added, except for a
-    /// long-term pin) for the rest unless FOLL_FAST_ONLY. Short if the slow path stopped
-    /// after some pages; its error if none were taken.
+    /// pages the lockless walk takes, then the slow path for the rest.
     pub(crate) fn get_user_pages_fast(
         &mut self,
         mm: MmId,
@@ -34,6 +48,23 @@ impl Kernel {
         nr: u64,
         foll: FollFlags,
     ) -> SysResult<Vec<Pfn>> {
+        let Some(start) = self.gup_fast_prepare(mm, start, nr, foll)? else {
+            return Ok(vec![]);
+        };
+        let pages = self.lockless_pages_from_mm(mm, start, nr, foll);
+        self.gup_fast_fallback(mm, (start, nr), foll, pages)
+    }
+
+    /// internal_get_user_pages_fast() before the walk: the flags it accepts (EINVAL for
+    /// others), MMF_HAS_PINNED for a pin, and the page-aligned start; None when the range
+    /// wraps (nothing to take).
+    fn gup_fast_prepare(
+        &mut self,
+        mm: MmId,
+        start: u64,
+        nr: u64,
+        foll: FollFlags,
+    ) -> SysResult<Option<u64>> {
         if !FAST_FLAGS.contains(foll) || foll.contains(FollFlags::GET | FollFlags::PIN) {
             return Err(Errno::EINVAL);
         }
@@ -41,14 +72,23 @@ impl Kernel {
             self.mms[mm].has_pinned = true;
         }
         let start = start & !(PAGE_SIZE - 1);
-        if nr
+        let wraps = nr
             .checked_mul(PAGE_SIZE)
             .and_then(|l| start.checked_add(l))
-            .is_none()
-        {
-            return Ok(vec![]);
-        }
-        let mut pages = self.lockless_pages_from_mm(mm, start, nr, foll);
+            .is_none();
+        Ok((!wraps).then_some(start))
+    }
+
+    /// internal_get_user_pages_fast() after the walk took `pages`: the slow path (FOLL_TOUCH
+    /// added, except for a long-term pin) for the rest unless FOLL_FAST_ONLY. Short if the
+    /// slow path stopped after some pages; its error if none were taken.
+    fn gup_fast_fallback(
+        &mut self,
+        mm: MmId,
+        (start, nr): (u64, u64),
+        foll: FollFlags,
+        mut pages: Vec<Pfn>,
+    ) -> SysResult<Vec<Pfn>> {
         let got = pages.len() as u64;
         if got == nr || foll.contains(FollFlags::FAST_ONLY) {
             return Ok(pages);
@@ -65,6 +105,74 @@ impl Kernel {
         } else {
             gup_result(pages, err)
         }
+    }
+
+    /// `model.pin_fast_begin`: pin_user_pages_fast() of `nr` pages from `addr` (FOLL_WRITE if
+    /// `write`) in `tid`'s mm up to the end of its lockless walk: write_protect_seq read, the
+    /// pages it could take pinned. Returns how many; EBUSY if one is begun already.
+    pub fn pin_fast_begin(&mut self, tid: Tid, addr: u64, nr: u64, write: bool) -> SysResult<u64> {
+        if self.gup_pins.fast.is_some() {
+            return Err(Errno::EBUSY);
+        }
+        let mm = self.task(tid)?.mm;
+        let mut foll = FollFlags::PIN;
+        if write {
+            foll |= FollFlags::WRITE;
+        }
+        let (start, nr) = match self.gup_fast_prepare(mm, addr, nr, foll)? {
+            Some(start) => (start, nr),
+            None => (addr, 0),
+        };
+        let seq = self.gup_fast_seq_begin(mm, foll);
+        let pages = match seq {
+            Some(_) => self.gup_fast_walk(mm, start, nr, foll),
+            None => vec![],
+        };
+        let got = pages.len() as u64;
+        self.gup_pins.fast = Some(FastPin {
+            tid,
+            mm,
+            start,
+            nr,
+            foll,
+            seq,
+            pages,
+        });
+        Ok(got)
+    }
+
+    /// `model.pin_fast_end`: the rest of the call `pin_fast_begin` began: the
+    /// write_protect_seq recheck (a fork() meanwhile makes it give every pin back), then the
+    /// slow path. The pins are held until `unpin_fast`. Returns how many pages are pinned, or
+    /// the slow path's error; ENOENT if none was begun, ESRCH if its task or mm is gone
+    /// (the walk's pins are given back).
+    pub fn pin_fast_end(&mut self) -> SysResult<u64> {
+        let f = self.gup_pins.fast.take().ok_or(Errno::ENOENT)?;
+        if self.task(f.tid).map(|t| t.mm) != Ok(f.mm) {
+            self.unpin_user_pages(&f.pages, false);
+            return Err(Errno::ESRCH);
+        }
+        let pages = match f.seq {
+            Some(seq) => self.gup_fast_seq_end(f.mm, f.foll, seq, f.pages),
+            None => f.pages,
+        };
+        let pages = self.gup_fast_fallback(f.mm, (f.start, f.nr), f.foll, pages)?;
+        self.gup_pins.fast_pins.extend(&pages);
+        Ok(pages.len() as u64)
+    }
+
+    /// `model.unpin_fast`: unpin_user_pages() of every pin `pin_fast_end` took; returns how
+    /// many.
+    pub fn unpin_fast(&mut self) -> u64 {
+        let pages = std::mem::take(&mut self.gup_pins.fast_pins);
+        self.unpin_user_pages(&pages, false);
+        pages.len() as u64
+    }
+
+    /// The pins the GUP-fast probe holds: those of a walk not yet rechecked, then those kept.
+    pub(crate) fn probe_pins(&self) -> impl Iterator<Item = Pfn> + '_ {
+        let walking = self.gup_pins.fast.iter().flat_map(|f| f.pages.iter());
+        walking.chain(self.gup_pins.fast_pins.iter()).copied()
     }
 
     /// lockless_pages_from_mm(): walk `nr` pages from `start` taking each page that is mapped

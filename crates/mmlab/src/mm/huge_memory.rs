@@ -735,6 +735,36 @@ impl Kernel {
         Ok(true)
     }
 
+    /// copy_huge_pmd() of a PMD migration entry (is_swap_pmd()): the child gets the entry and
+    /// counts the THP in its rss; an entry that is not plain readable becomes readable in the
+    /// parent and the child alike (the THP comes back shared); the child keeps uffd-wp only if
+    /// its VMA does. Locks: both PMD locks.
+    pub(crate) fn copy_huge_pmd_migration(
+        &mut self,
+        child: MmId,
+        dst: &Vma,
+        haddr: u64,
+        pslot: PmdSlot,
+        (mut kind, mut bits): (SwpKind, SwpPteBits),
+    ) -> SysResult<()> {
+        let pgtable = self.alloc_pgtable().ok_or(Errno::ENOMEM)?;
+        let Some(cslot) = self.pmd_alloc(child, haddr) else {
+            self.free_pgtable(pgtable);
+            return Err(Errno::ENOMEM);
+        };
+        if let SwpKind::MigrationWrite { pfn } | SwpKind::MigrationReadExclusive { pfn } = kind {
+            kind = SwpKind::MigrationRead { pfn };
+            table::set_pmd(&mut self.phys, pslot, Pmd::swp(kind, bits));
+        }
+        self.mms[child].rss_anon += HPAGE_NR as i64;
+        self.deposit(child, haddr, pgtable);
+        if dst.flags & VM_UFFD_WP == 0 {
+            bits.uffd_wp = false;
+        }
+        table::set_pmd(&mut self.phys, cslot, Pmd::swp(kind, bits));
+        Ok(())
+    }
+
     /// change_huge_pmd(): the new protection (and with the uffd-wp cp_flags, the uffd-wp bit)
     /// on a whole huge entry. True if the range must be flushed: 5.19 asks
     /// huge_pmd_needs_flush() (pmdp_invalidate_ad() does not flush on x86); 5.18 invalidated
