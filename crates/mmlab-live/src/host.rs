@@ -204,16 +204,31 @@ impl HostBackend {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
-    /// Reap every process of the scenario that is a zombie of the runner's or becomes one: a
-    /// forked child the scenario did not wait for, once its parent has exited. In order of
-    /// creation, so that each parent is reaped (and has handed its children on) before them;
-    /// a pid that is not the runner's child (reaped in the scenario) is ECHILD at once.
+    /// End and reap every process of the scenario that is the runner's child: a spawned agent,
+    /// or a forked one whose parent exited first (it came to the runner, the subreaper), alive
+    /// when its process group's leader was already gone, so the group kill missed it. In order
+    /// of creation, so that each parent is reaped (and has handed its children on) before
+    /// them. A pid that is not the runner's child (reaped in the scenario) is ECHILD at once;
+    /// only a pid that is still our unreaped child is killed, so a reused pid never is.
     fn reap_orphans(&mut self) {
         for pid in std::mem::take(&mut self.pids) {
-            // SAFETY: waits for one process of ours, without its status.
-            while unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) } < 0
-                && errno_is_eintr()
-            {}
+            loop {
+                // SAFETY: polls one process of ours, without its status.
+                let r = unsafe {
+                    libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL | libc::WNOHANG)
+                };
+                if r == 0 {
+                    // SAFETY: `pid` is our child and not yet reaped, so it names that process.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    // SAFETY: waits for that child, without its status.
+                    while unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL) } < 0
+                        && errno_is_eintr()
+                    {}
+                }
+                if r >= 0 || !errno_is_eintr() {
+                    break;
+                }
+            }
         }
     }
 
