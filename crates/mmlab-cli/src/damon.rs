@@ -17,10 +17,13 @@ use mmlab::{Config, ContentMode, Kernel, Profile};
 
 /// Arguments of `mmlab damon`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DamonArgs {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// A masim configuration file (masim's own format, e.g. configs/stairs.cfg).
-    #[arg(long, value_name = "FILE")]
-    masim: PathBuf,
+    #[arg(long, value_name = "FILE", required = true)]
+    masim: Option<PathBuf>,
     /// Where to write damon.perf.txt, heatmap.svg, wss.svg, stats.csv and accuracy.csv.
     #[arg(long, value_name = "DIR", default_value = "damon-out")]
     out: PathBuf,
@@ -42,6 +45,17 @@ pub struct DamonArgs {
     /// bytes, samples per aggregation, aggregations), e.g. "4096 max 0 0 10 max pageout".
     #[arg(long)]
     scheme: Option<String>,
+}
+
+/// The model's sysfs for the real tools (crate::damon_serve).
+#[derive(clap::Subcommand)]
+enum Tool {
+    /// Serve the model's /sys (DAMON's admin tree, DAMON_RECLAIM's parameters) as a FUSE file
+    /// system at MOUNTPOINT, the model's clock running meanwhile.
+    Serve(crate::damon_serve::ServeArgs),
+    /// Run CMD in a private mount namespace where /sys/kernel/mm/damon (and DAMON_RECLAIM's
+    /// parameters) are the model's, e.g. the kernel's selftest sysfs.sh or damo.
+    RunTool(crate::damon_serve::RunToolArgs),
 }
 
 /// One field of a scheme string: a number or `max`.
@@ -107,8 +121,8 @@ impl Snapshot {
 }
 
 fn setup(args: &DamonArgs) -> Result<(Kernel, Masim, CtxId), String> {
-    let text = std::fs::read_to_string(&args.masim)
-        .map_err(|e| format!("{}: {e}", args.masim.display()))?;
+    let path = args.masim.as_ref().ok_or("--masim FILE is required")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut cfg = masim::parse(&text)?;
     for p in &mut cfg.phases {
         p.time_ms = ((p.time_ms as f64) * args.time_scale).max(1.0) as u64;
@@ -319,7 +333,12 @@ fn wss_svg(snaps: &[Snapshot]) -> String {
 }
 
 /// `mmlab damon`.
-pub fn main(args: DamonArgs) -> ExitCode {
+pub fn main(mut args: DamonArgs) -> ExitCode {
+    match args.tool.take() {
+        Some(Tool::Serve(a)) => return crate::damon_serve::main_serve(a),
+        Some(Tool::RunTool(a)) => return crate::damon_serve::main_run_tool(a),
+        None => {}
+    }
     let snaps = match run(&args) {
         Ok(s) => s,
         Err(e) => {

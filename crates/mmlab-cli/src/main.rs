@@ -3,6 +3,7 @@
 
 mod bench;
 mod damon;
+mod damon_serve;
 mod diff;
 mod output;
 mod png;
