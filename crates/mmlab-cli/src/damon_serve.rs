@@ -401,6 +401,18 @@ fn mount(src: Option<&Path>, dst: &Path, flags: libc::c_ulong) -> Result<(), Str
     Ok(())
 }
 
+/// mount(2) of a pseudo file system by its type.
+fn mount_fs(fstype: &str, dst: &Path, flags: libc::c_ulong) -> Result<(), String> {
+    let d = cstr(dst)?;
+    let t = CString::new(fstype).map_err(|_| "NUL in a type".to_string())?;
+    // SAFETY: NUL-terminated strings that outlive the call; no data argument.
+    let r = unsafe { libc::mount(t.as_ptr(), d.as_ptr(), t.as_ptr(), flags, std::ptr::null()) };
+    if r != 0 {
+        return Err(os_err(&format!("mount -t {fstype} {}", dst.display())));
+    }
+    Ok(())
+}
+
 /// statfs(2)'s f_type of a path.
 fn fs_type(p: &Path) -> Result<i64, String> {
     let c = cstr(p)?;
@@ -482,35 +494,61 @@ fn check_host_untouched(host_ns: &std::fs::File) -> Result<(), String> {
     }
 }
 
-/// `mmlab damon run-tool`.
+/// The DAMON tracepoints of 5.19 (include/trace/events/damon.h), as tracefs lists them.
+const MODEL_EVENTS: &str = "damon:damon_aggregated\n";
+
+/// damo learns the tracepoints from tracefs's available_events: mount tracefs read-only here
+/// (nothing the tool does reaches the host's tracing) with the model's list over that file.
+/// Returns the mounts made; none where the kernel has no tracefs.
+fn model_tracefs(events: &Path) -> Result<Vec<PathBuf>, String> {
+    let t = PathBuf::from("/sys/kernel/tracing");
+    std::fs::write(events, MODEL_EVENTS).map_err(|e| format!("{}: {e}", events.display()))?;
+    if !t.is_dir() || mount_fs("tracefs", &t, libc::MS_RDONLY).is_err() {
+        return Ok(Vec::new());
+    }
+    let file = t.join("available_events");
+    mount(Some(events), &file, libc::MS_BIND)?;
+    Ok(vec![t, file])
+}
+
+/// `mmlab damon run-tool`: the model's trees over the host's in a namespace of our own, the
+/// tool run there with HOME in a scratch directory (damo caches what it probed in
+/// ~/.damo.sysinfo: the model's must not stand for the host's later).
 fn run_tool(args: RunToolArgs) -> Result<i32, String> {
     let host_ns = private_namespace()?;
     let dir = std::env::temp_dir().join(format!("mmlab-damon-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (sys, home, events) = (
+        dir.join("sys"),
+        dir.join("home"),
+        dir.join("available_events"),
+    );
+    for d in [&sys, &home] {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
     let result = (|| {
-        let served = Served::start(&args.model, &dir)?;
-        let mut binds = Vec::new();
+        let served = Served::start(&args.model, &sys)?;
+        let mut mounts = Vec::new();
         for rel in OVERLAYS {
             let (host, sub) = overlay_target(rel);
-            if binds.contains(&host) {
-                continue;
+            if !mounts.contains(&host) {
+                mount(Some(&sys.join(&sub)), &host, libc::MS_BIND)?;
+                mounts.push(host);
             }
-            mount(Some(&dir.join(&sub)), &host, libc::MS_BIND)?;
-            binds.push(host);
         }
+        mounts.extend(model_tracefs(&events)?);
         let status = check_host_untouched(&host_ns).and_then(|()| {
             if fs_type(Path::new("/sys/kernel/mm/damon"))? != FUSE_SUPER_MAGIC {
                 return Err("/sys/kernel/mm/damon is not the model's".into());
             }
             let mut cmd = std::process::Command::new(&args.cmd[0]);
-            cmd.args(&args.cmd[1..]);
+            cmd.args(&args.cmd[1..]).env("HOME", &home);
             if let Some(pid) = served.pid() {
                 cmd.env("MMLAB_DAMON_PID", pid.to_string());
             }
             cmd.status().map_err(|e| format!("{}: {e}", args.cmd[0]))
         });
-        for b in binds.iter().rev() {
-            let c = cstr(b)?;
+        for m in mounts.iter().rev() {
+            let c = cstr(m)?;
             // SAFETY: a NUL-terminated path.
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
@@ -520,6 +558,10 @@ fn run_tool(args: RunToolArgs) -> Result<i32, String> {
             128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
         }))
     })();
+    // The FUSE mount is gone (or dies with this namespace): nothing here reaches the model.
+    let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_file(&events);
+    let _ = std::fs::remove_dir(&sys);
     let _ = std::fs::remove_dir(&dir);
     result
 }
