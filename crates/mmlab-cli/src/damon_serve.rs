@@ -497,13 +497,30 @@ fn check_host_untouched(host_ns: &std::fs::File) -> Result<(), String> {
 /// The DAMON tracepoints of 5.19 (include/trace/events/damon.h), as tracefs lists them.
 const MODEL_EVENTS: &str = "damon:damon_aggregated\n";
 
-/// damo learns the tracepoints from tracefs's available_events: mount tracefs read-only here
+/// damo learns the tracepoints from tracefs's available_events: tracefs read-only here
 /// (nothing the tool does reaches the host's tracing) with the model's list over that file.
-/// Returns the mounts made; none where the kernel has no tracefs.
+/// A tracefs the host has mounted is bound here, never mounted anew: a new tracefs mount
+/// applies its (default) uid/gid/mode to the one shared superblock (tracefs_get_tree() ->
+/// tracefs_reconfigure()), which the host's mounts would show; with none mounted there is no
+/// one to see that, and every later mount sets its own. Returns the mounts made (none where
+/// the kernel has no tracefs).
 fn model_tracefs(events: &Path) -> Result<Vec<PathBuf>, String> {
     let t = PathBuf::from("/sys/kernel/tracing");
     std::fs::write(events, MODEL_EVENTS).map_err(|e| format!("{}: {e}", events.display()))?;
-    if !t.is_dir() || mount_fs("tracefs", &t, libc::MS_RDONLY).is_err() {
+    if !t.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
+    let host = mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(2) == Some(&"tracefs")).then(|| PathBuf::from(f[1]))
+    });
+    let mounted = match host {
+        Some(h) => mount(Some(&h), &t, libc::MS_BIND)
+            .and_then(|()| mount(None, &t, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY)),
+        None => mount_fs("tracefs", &t, libc::MS_RDONLY),
+    };
+    if mounted.is_err() {
         return Ok(Vec::new());
     }
     let file = t.join("available_events");
