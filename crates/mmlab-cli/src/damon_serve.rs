@@ -205,7 +205,7 @@ impl Filesystem for ModelFs {
     /// Truncation (`echo >` opens with O_TRUNC) changes nothing, as in sysfs.
     fn setattr(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         ino: u64,
         _mode: Option<u32>,
         _uid: Option<u32>,
@@ -221,7 +221,7 @@ impl Filesystem for ModelFs {
         _flags: Option<u32>,
         reply: ReplyAttr,
     ) {
-        self.getattr(_req, ino, None, reply)
+        self.getattr(req, ino, None, reply)
     }
 
     /// kernfs_fop_open(): the file's mode decides, for root too.
