@@ -38,6 +38,75 @@ fn model_defaults() -> Vec<(String, String)> {
 /// before the scenario's processes exist (scan_sleep_millisecs_store()), then it sleeps.
 const QUIET_SLEEP_MS: &str = "3600000";
 
+/// Keep an mm of this process on khugepaged's list for the whole run: with its list empty
+/// the thread waits for the first registration and scans at once (khugepaged_wait_work(),
+/// __khugepaged_enter() waking it), whatever its sleep; with an mm on it, a scenario's first
+/// THP fault does not wake it. 6.18 registers an mm at its first THP fault
+/// (do_huge_pmd_anonymous_page()), no longer at MADV_HUGEPAGE, so one byte of the aligned
+/// 2 MiB range inside the 4 MiB is written: that costs one THP for the run.
+fn keep_khugepaged_list_busy() {
+    static AREA: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let len = 2 * HPAGE_SIZE;
+    let addr = *AREA.get_or_init(|| {
+        // SAFETY: a fresh private anonymous mapping of this function's, never unmapped.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            0
+        } else {
+            p as usize
+        }
+    });
+    if addr != 0 {
+        // Again each time: registration fails while `enabled` is never (khugepaged_enter_vma()).
+        let huge = (addr + HPAGE_SIZE - 1) & !(HPAGE_SIZE - 1);
+        // SAFETY: madvise on the mapping made above changes only its VMA flags; the byte
+        // written lies inside that mapping, which nothing else uses.
+        unsafe {
+            libc::madvise(addr as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            std::ptr::write_volatile(huge as *mut u8, 1);
+        }
+    }
+}
+
+const HPAGE_SIZE: usize = 2 << 20;
+
+/// Wait (up to a second) until the host's khugepaged sleeps again: writing the sleep knobs
+/// woke it for a pass, which must end before the scenario's processes exist.
+fn wait_for_khugepaged_asleep() {
+    let Some(stat) = khugepaged_stat_path() else {
+        return;
+    };
+    for _ in 0..1000 {
+        let state = std::fs::read_to_string(&stat).unwrap_or_default();
+        // "PID (khugepaged) S ...": the state follows the command's closing parenthesis.
+        if state
+            .rsplit_once(") ")
+            .is_some_and(|(_, r)| r.starts_with('S'))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// /proc/PID/stat of the khugepaged kernel thread (a new thread each time `enabled` leaves
+/// `never`: start_stop_khugepaged()), if it runs.
+fn khugepaged_stat_path() -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "khugepaged").then(|| format!("{}/stat", e.path().display()))
+    })
+}
+
 /// Does the scenario work with khugepaged's daemon (a `thp khugepaged/...` knob or a
 /// `sysfs_write` to one)? Then the host's thread keeps the model's timing.
 fn involves_khugepaged(knobs: &[(String, String)], sysfs_writes: &[String]) -> bool {
@@ -54,7 +123,8 @@ pub fn set(
 ) -> Result<(), Skip> {
     restore();
     let mut defaults = model_defaults();
-    if !involves_khugepaged(knobs, sysfs_writes) {
+    let quiet = !involves_khugepaged(knobs, sysfs_writes);
+    if quiet {
         for (name, value) in &mut defaults {
             if name.ends_with("_sleep_millisecs") {
                 *value = QUIET_SLEEP_MS.to_string();
@@ -76,6 +146,10 @@ pub fn set(
                 "the host refuses `{value}` for transparent_hugepage/{name}: {e}"
             )));
         }
+    }
+    if quiet {
+        keep_khugepaged_list_busy();
+        wait_for_khugepaged_asleep();
     }
     Ok(())
 }

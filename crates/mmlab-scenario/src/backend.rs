@@ -70,6 +70,8 @@ pub enum ModelProbe {
     /// Complete the SWP_FS_OPS request in flight at this index (0: the oldest); returns the
     /// folios it carried.
     SwapIoComplete(u64),
+    /// Complete every SWP_FS_OPS request in flight, oldest first; returns how many.
+    SwapIoCompleteAll,
     /// The next this many SWP_FS_OPS requests fail with EIO.
     SwapIoFail(u64),
     /// The byte the swap file holds on the host for the swapped-out page at this address.
@@ -212,6 +214,9 @@ pub trait Backend {
     /// The result of the access task `t` sleeps in, once it has been woken and retried;
     /// `Signal::Userfault` while it still sleeps.
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal>;
+    /// The next accesses are `expect ACCESS blocks` (on) or not (off): the model shows a
+    /// sleep in reclaim_throttle() as a block only then, and otherwise sleeps it out.
+    fn expect_block(&mut self, _on: bool) {}
     /// read(2) of one uffd_msg; Ok(None) when nothing is pending on a blocking descriptor.
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno>;
     /// After a syscall or fork: does the task sleep until a userfaultfd event it caused is read?

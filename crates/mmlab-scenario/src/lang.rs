@@ -216,6 +216,11 @@ fn vmstat_names() -> Vec<&'static str> {
 fn counter_names() -> Vec<&'static str> {
     mmlab::vmstat::VmStat::names()
         .chain(mmlab::mm::page_io::SWAP_RW_COUNTERS.iter().copied())
+        .chain(
+            mmlab::mm::vmscan_throttle::RECLAIM_THROTTLE_COUNTERS
+                .iter()
+                .copied(),
+        )
         .collect()
 }
 
@@ -323,6 +328,12 @@ static OTHER_CALLS: &[CallSpec] = &[
         "model.swap_io_complete",
         ModelProbe,
         (1, 1),
+        Returns::Num(Dec),
+    ),
+    call(
+        "model.swap_io_complete_all",
+        ModelProbe,
+        (0, 0),
         Returns::Num(Dec),
     ),
     call("model.swap_io_fail", ModelProbe, (1, 1), Returns::Num(Dec)),

@@ -53,6 +53,9 @@ pub struct ModelBackend {
     sys_asleep: BTreeMap<TaskId, Result<u64, Errno>>,
     /// Those whose events were all read.
     sys_finished: BTreeMap<TaskId, Result<u64, Errno>>,
+    /// The access being run is `expect ACCESS blocks`: a sleep in reclaim_throttle() is
+    /// shown as a block instead of being slept out.
+    expect_block: bool,
 }
 
 impl Default for ModelBackend {
@@ -65,6 +68,7 @@ impl Default for ModelBackend {
             finished: BTreeMap::new(),
             sys_asleep: BTreeMap::new(),
             sys_finished: BTreeMap::new(),
+            expect_block: false,
         }
     }
 }
@@ -110,6 +114,69 @@ impl ModelBackend {
         }
     }
 
+    /// A task asleep in reclaim_throttle() (and only there) sleeps its timeout out: the
+    /// clock moves to the timeout's tick, running what comes due meanwhile (a wake-up of
+    /// the queue ends it the same way). False if the task does not sleep there.
+    fn sleep_out_throttle(&mut self, t: TaskId) -> bool {
+        let k = self.k();
+        let Some(until) = k.reclaim_throttle_until(t) else {
+            return false;
+        };
+        k.advance_time(until.saturating_sub(k.now_ns()));
+        true
+    }
+
+    /// An observation of user memory (`mem(...)`) whose reads may sleep in
+    /// reclaim_throttle(): as on Linux, the read takes the sleep's time and then goes on, so
+    /// the observation is made again once the timeout has passed.
+    fn observe_through_throttle<R>(
+        &mut self,
+        t: TaskId,
+        mut f: impl FnMut(&mut Kernel) -> Result<R, Signal>,
+    ) -> Result<R, Signal> {
+        loop {
+            let r = f(self.k());
+            if r.is_ok() || !self.sleep_out_throttle(t) {
+                return r;
+            }
+        }
+    }
+
+    /// What is left of a range access that sleeps in a fault: the CPU resumes at the
+    /// faulting instruction, so the retry starts at the page whose fault returned
+    /// VM_FAULT_RETRY (the pages before it are done and are not touched again).
+    fn resume_point(&self, t: TaskId, a: Access) -> Access {
+        let Some(at) = self.k.as_ref().and_then(|k| k.fault_retry_addr(t)) else {
+            return a;
+        };
+        let skip =
+            |addr: u64, len: u64| (at > addr && at < addr.saturating_add(len)).then_some(at - addr);
+        match a {
+            Access::Memset(addr, v, len) => match skip(addr, len) {
+                Some(d) => Access::Memset(at, v, len - d),
+                None => a,
+            },
+            Access::Touch(addr, len) => match skip(addr, len) {
+                Some(d) => Access::Touch(at, len - d),
+                None => a,
+            },
+            Access::Fill(addr, len, pat) => match skip(addr, len) {
+                // The byte at `at + i` is the one at offset `d + i`: a `d` that is a
+                // multiple of the pattern's step moves the seed by `d >> shift`.
+                Some(d) if d & ((1 << pat.shift) - 1) == 0 => Access::Fill(
+                    at,
+                    len - d,
+                    Pattern {
+                        seed: pat.seed.wrapping_add((d >> pat.shift) as u8),
+                        shift: pat.shift,
+                    },
+                ),
+                _ => a,
+            },
+            Access::Load(_) | Access::Store(..) => a,
+        }
+    }
+
     /// A woken task runs again at once, as on a real kernel: it retries its access, which
     /// may finish or sleep again (a wake without a fix, or another registered page).
     fn retry_woken(&mut self) {
@@ -143,6 +210,7 @@ impl ModelBackend {
             self.asleep.remove(&t);
             match self.run_access(t, a) {
                 Err(Signal::Userfault) => {
+                    let a = self.resume_point(t, a);
                     self.asleep.insert(t, a);
                 }
                 r => {
@@ -284,15 +352,33 @@ impl Backend for ModelBackend {
     }
 
     fn access(&mut self, t: TaskId, a: Access) -> Result<u64, Signal> {
-        let r = self.run_access(t, a);
-        if r == Err(Signal::Userfault) {
-            self.asleep.insert(t, a);
+        let mut a = a;
+        let mut r = self.run_access(t, a);
+        while r == Err(Signal::Userfault) {
+            a = self.resume_point(t, a);
+            // An access a step does not expect to block takes the time of its throttle
+            // sleeps and goes on.
+            if self.expect_block || !self.sleep_out_throttle(t) {
+                self.asleep.insert(t, a);
+                break;
+            }
+            r = self.run_access(t, a);
         }
+        // A reclaim with progress in this access wakes tasks throttled for the lack of it.
+        self.retry_woken();
         r
     }
 
     fn finish(&mut self, t: TaskId) -> Result<u64, Signal> {
+        // wait() for a task asleep in reclaim_throttle() lets its timeouts pass.
+        while !self.finished.contains_key(&t) && self.sleep_out_throttle(t) {
+            self.retry_woken();
+        }
         self.finished.remove(&t).unwrap_or(Err(Signal::Userfault))
+    }
+
+    fn expect_block(&mut self, on: bool) {
+        self.expect_block = on;
     }
 
     fn uffd_read(&mut self, t: TaskId, fd: i64) -> Result<Option<UffdMsg>, Errno> {
@@ -310,7 +396,7 @@ impl Backend for ModelBackend {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        self.k().find_mismatch(t, addr, len, val)
+        self.observe_through_throttle(t, |k| k.find_mismatch(t, addr, len, val))
     }
     fn si_code(&mut self, t: TaskId) -> Option<u64> {
         self.k.as_mut()?.take_si_code(t)
@@ -322,17 +408,18 @@ impl Backend for ModelBackend {
         len: u64,
         pat: Pattern,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let k = self.k();
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
-        let mut at = addr;
-        while at < end {
-            let b = k.load(t, at)?;
-            if b != pat.byte_at(at - addr) {
-                return Ok(Some((at, b)));
+        self.observe_through_throttle(t, |k| {
+            let mut at = addr;
+            while at < end {
+                let b = k.load(t, at)?;
+                if b != pat.byte_at(at - addr) {
+                    return Ok(Some((at, b)));
+                }
+                at += 1;
             }
-            at += 1;
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
     fn mem_cmp(
         &mut self,
@@ -341,7 +428,7 @@ impl Backend for ModelBackend {
         b: u64,
         len: u64,
     ) -> Result<Option<(u64, u8, u8)>, Signal> {
-        self.k().find_difference(t, (a, b), len)
+        self.observe_through_throttle(t, |k| k.find_difference(t, (a, b), len))
     }
     fn pagemap(&mut self, t: TaskId, addr: u64) -> Result<u64, Errno> {
         self.k().pagemap(t, addr)
@@ -409,6 +496,15 @@ impl Backend for ModelBackend {
     }
 
     fn model_probe(&mut self, t: TaskId, probe: &ModelProbe) -> Result<ProbeValue, String> {
+        if let ModelProbe::SwapIoCompleteAll = probe {
+            let k = self.k();
+            let mut n = 0;
+            while k.complete_swap_rw(0).is_some() {
+                n += 1;
+            }
+            self.retry_woken();
+            return Ok(ProbeValue::Num(n));
+        }
         if let ModelProbe::SwapIoComplete(i) = probe {
             // A completion wakes the faults waiting for its folios; they retry now.
             let k = self.k();
@@ -455,7 +551,9 @@ impl Backend for ModelBackend {
                         "no reference held on pfn {pfn:#x} (or offset {off:#x} past the page): {e}"
                     )
                 }),
-            ModelProbe::SwapIoComplete(_) => unreachable!("answered above"),
+            ModelProbe::SwapIoComplete(_) | ModelProbe::SwapIoCompleteAll => {
+                unreachable!("answered above")
+            }
             ModelProbe::SwapIoDefer(on) => {
                 k.swap_fs_io.deferred = *on;
                 Ok(ProbeValue::Num(k.swap_fs_io.inflight() as u64))
@@ -548,6 +646,8 @@ impl Backend for ModelBackend {
 
     fn sleep(&mut self, ns: u64) {
         self.k().advance_time(ns);
+        // Tasks whose reclaim_throttle() timeout expired meanwhile retry their access.
+        self.retry_woken();
     }
 
     fn now_ns(&mut self) -> u64 {

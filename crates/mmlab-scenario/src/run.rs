@@ -802,7 +802,10 @@ impl<B: Backend> Runner<'_, B> {
             }
             Action::Blocks(access) => {
                 let expected = format!("{} blocks", show(access));
-                match self.access(t, access)? {
+                self.b.expect_block(true);
+                let r = self.access(t, access);
+                self.b.expect_block(false);
+                match r? {
                     Err(Signal::Userfault) => self.check_result(
                         t,
                         pos,
@@ -1405,6 +1408,7 @@ impl<B: Backend> Runner<'_, B> {
                     ("model.khugepaged_collapse", [a]) => ModelProbe::KhugepagedCollapse(*a),
                     ("model.swap_io_defer", [on]) => ModelProbe::SwapIoDefer(*on != 0),
                     ("model.swap_io_complete", [i]) => ModelProbe::SwapIoComplete(*i),
+                    ("model.swap_io_complete_all", []) => ModelProbe::SwapIoCompleteAll,
                     ("model.swap_io_fail", [n]) => ModelProbe::SwapIoFail(*n),
                     ("model.swap_host_byte", [a]) => ModelProbe::SwapHostByte(*a),
                     ("model.fail_page_alloc", [skip, times]) => ModelProbe::FailPageAlloc {

@@ -86,7 +86,9 @@ impl Kernel {
 
     /// Let `ns` of virtual time pass: every kernel thread whose wakeup comes due runs, in
     /// time order (threads due at the same instant in creation order), with the clock set to
-    /// its wakeup time; then the clock reads the end of the interval.
+    /// its wakeup time, and a task asleep in reclaim_throttle() wakes when its timeout
+    /// expires (before a thread due at the same instant); then the clock reads the end of the
+    /// interval.
     pub fn advance_time(&mut self, ns: u64) {
         let end = self.clock.now_ns().saturating_add(ns);
         self.khugepaged_sync_thread();
@@ -98,8 +100,13 @@ impl Kernel {
                 .iter()
                 .filter_map(|&t| Some((self.kthread_due(t)?, t)))
                 .min_by_key(|&(due, _)| due);
-            match next {
-                Some((due, t)) if due <= end => {
+            let timer = self.reclaim_throttle_due().filter(|&d| d <= end);
+            match (next, timer) {
+                (_, Some(at)) if next.is_none_or(|(due, _)| at <= due) => {
+                    self.clock.set(at);
+                    self.reclaim_throttle_timeouts();
+                }
+                (Some((due, t)), _) if due <= end => {
                     self.clock.set(due);
                     self.kthread_run_once(t);
                 }

@@ -57,6 +57,7 @@ impl Kernel {
             .map(|l| self.lru.lruvec.nr_pages(l))
             .or_else(|| self.vmstat.get(name))
             .or_else(|| self.swap_fs_io.counter(name))
+            .or_else(|| self.reclaim_throttle_counter(name))
     }
 
     /// Frames in use (including page tables and the PGDs of live processes).

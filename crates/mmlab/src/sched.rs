@@ -107,4 +107,11 @@ pub enum WaitReason {
     /// folio_wait_writeback() (shmem_swapin_folio() on a page whose swap-out write is in
     /// flight): until end_page_writeback().
     Writeback { pfn: u64 },
+    /// reclaim_throttle(): direct reclaim asleep on pgdat->reclaim_wait[reason] from `since`
+    /// until `until` (ns: the jiffy its timeout expires) or an earlier wake_up() of the queue.
+    Reclaim {
+        reason: crate::mm::vmscan_throttle::VmscanThrottle,
+        since: u64,
+        until: u64,
+    },
 }

@@ -61,6 +61,14 @@ pub enum Event {
         pos: u64,
         pages: u64,
     },
+    /// vmscan:mm_vmscan_throttled: a reclaim_throttle() sleep ended; its timeout and how
+    /// long it slept, in µs, and the reason (the queue).
+    VmscanThrottled {
+        nid: usize,
+        usec_timeout: u64,
+        usec_delayed: u64,
+        reason: &'static str,
+    },
 }
 
 /// Human-readable names of FAULT_FLAG_* bits, for the text trace.
@@ -176,6 +184,16 @@ impl fmt::Display for Event {
                 f,
                 "swap_rw {} type {typ} at {pos:#x}: {pages} page(s) in one request",
                 if *write { "write" } else { "read" }
+            ),
+            // The tracepoint's own format, "usect_delayed" included.
+            Event::VmscanThrottled {
+                nid,
+                usec_timeout,
+                usec_delayed,
+                reason,
+            } => write!(
+                f,
+                "mm_vmscan_throttled nid={nid} usec_timeout={usec_timeout} usect_delayed={usec_delayed} reason={reason}"
             ),
         }
     }

@@ -138,6 +138,12 @@ impl Kernel {
         }
     }
 
+    /// The page a sleeping task's access will fault again with FAULT_FLAG_TRIED (the one
+    /// whose fault returned VM_FAULT_RETRY), as an address: where its CPU resumes.
+    pub fn fault_retry_addr(&self, tid: Tid) -> Option<u64> {
+        Some(self.tasks.get(tid)?.fault_retry? << 12)
+    }
+
     /// The frame behind a user address for a read, faulting it in as needed (the walk a
     /// copy_from_user() makes: a kernel-mode fault, no FAULT_FLAG_USER).
     pub(crate) fn translate_user(&mut self, tid: Tid, addr: u64) -> Result<Pfn, Signal> {

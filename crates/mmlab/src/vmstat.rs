@@ -114,6 +114,8 @@ pub struct VmStat {
     pub nr_vmscan_write: u64,
     /// NR_VMSCAN_IMMEDIATE: dirty pages reclaim marked to free at writeback end.
     pub nr_vmscan_immediate_reclaim: u64,
+    /// NR_THROTTLED_WRITTEN: pages whose writeback ended while reclaim slept on writeback.
+    pub nr_throttled_written: u64,
     /// WORKINGSET_REFAULT_ANON: anon pages faulted back where a shadow was.
     pub workingset_refault_anon: u64,
     /// WORKINGSET_REFAULT_FILE.
@@ -202,6 +204,7 @@ impl VmStat {
             "pglazyfreed" => self.pglazyfreed,
             "nr_vmscan_write" => self.nr_vmscan_write,
             "nr_vmscan_immediate_reclaim" => self.nr_vmscan_immediate_reclaim,
+            "nr_throttled_written" => self.nr_throttled_written,
             "workingset_refault_anon" => self.workingset_refault_anon,
             "workingset_refault_file" => self.workingset_refault_file,
             "workingset_activate_anon" => self.workingset_activate_anon,
@@ -284,6 +287,7 @@ impl VmStat {
         "pglazyfreed",
         "nr_vmscan_write",
         "nr_vmscan_immediate_reclaim",
+        "nr_throttled_written",
         "workingset_refault_anon",
         "workingset_refault_file",
         "workingset_activate_anon",

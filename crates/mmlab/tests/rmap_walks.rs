@@ -45,6 +45,42 @@ fn referenced_counts_each_accessed_mapping_once_and_clears_it() {
     assert_eq!(k.folio_referenced(f).referenced, 0, "the bits are gone");
 }
 
+/// anon_vma_fork() over three generations: the child's COW copy is filed in the child's own
+/// anon_vma (parent: the parent's, root: the parent's root), and the grandchild joins both, so
+/// rmap_walk() from each folio finds exactly the mappings that share it.
+#[test]
+fn the_anon_vma_chain_of_a_grandchild_reaches_both_generations_pages() {
+    let (mut k, parent) = kernel_with_process();
+    let p = anon(&mut k, parent, 2 * PAGE, 0);
+    k.store(parent, p, 1).expect("store");
+    k.store(parent, p + PAGE, 2).expect("store");
+    let child = k.fork(parent).expect("fork");
+    k.store(child, p + PAGE, 3).expect("COW in the child");
+    let grandchild = k.fork(child).expect("fork");
+    for t in [parent, child, grandchild] {
+        k.load(t, p).expect("load");
+        k.load(t, p + PAGE).expect("load");
+    }
+    let first = folio_at(&k, parent, p);
+    assert_eq!(first, folio_at(&k, grandchild, p), "never written: shared");
+    assert_eq!(
+        k.folio_referenced(first).referenced,
+        3,
+        "all three generations"
+    );
+    let copy = folio_at(&k, child, p + PAGE);
+    assert_eq!(copy, folio_at(&k, grandchild, p + PAGE));
+    assert_ne!(copy, folio_at(&k, parent, p + PAGE));
+    assert_eq!(
+        k.folio_referenced(copy).referenced,
+        2,
+        "the child and its child"
+    );
+    let old = folio_at(&k, parent, p + PAGE);
+    assert_eq!(k.folio_referenced(old).referenced, 1, "the parent alone");
+    k.check_invariants().expect("invariants");
+}
+
 #[test]
 fn a_cleared_accessed_bit_stays_clear_while_the_tlb_holds_the_entry() {
     let (mut k, t) = kernel_with_process();

@@ -27,6 +27,10 @@ pub enum KswapdState {
     Nap { until: u64 },
     /// Woken (or its nap over): runs as soon as it gets a CPU.
     Runnable { woken_in_nap: bool },
+    /// Asleep in reclaim_throttle(VMSCAN_THROTTLE_WRITEBACK) from `since` until `until` (ns)
+    /// or until acct_reclaim_writeback() wakes it (mm/vmscan_throttle.rs); it then balances
+    /// the node again.
+    Throttled { since: u64, until: u64 },
 }
 
 /// The thread's part of pglist_data.
@@ -52,7 +56,7 @@ impl Kernel {
         let woken_in_nap = match k.state {
             KswapdState::Sleeping => false,
             KswapdState::Nap { .. } => true,
-            KswapdState::Runnable { .. } => return,
+            KswapdState::Runnable { .. } | KswapdState::Throttled { .. } => return,
         };
         if self.pgdat.kswapd_failures >= MAX_RECLAIM_RETRIES || self.pgdat_balanced(order) {
             return;
@@ -64,7 +68,9 @@ impl Kernel {
     pub(crate) fn kswapd_due(&self) -> Option<u64> {
         match self.kswapd.state {
             KswapdState::Sleeping => None,
-            KswapdState::Nap { until } => Some(until.max(self.now_ns())),
+            KswapdState::Nap { until } | KswapdState::Throttled { until, .. } => {
+                Some(until.max(self.now_ns()))
+            }
             KswapdState::Runnable { .. } => Some(self.now_ns()),
         }
     }
@@ -75,7 +81,8 @@ impl Kernel {
     /// is balanced or hopeless, else (kswapd_high_wmark_hit_quickly) another run at once;
     /// from a nap that found it still balanced or hopeless, a sleep.
     pub(crate) fn kswapd_run(&mut self) {
-        match self.kswapd.state {
+        let state = self.kswapd.state;
+        match state {
             KswapdState::Nap { .. } if self.prepare_kswapd_sleep(0) => {
                 self.kswapd.state = KswapdState::Sleeping;
                 return;
@@ -84,6 +91,7 @@ impl Kernel {
             KswapdState::Runnable { woken_in_nap: true } => {
                 self.vmstat.kswapd_low_wmark_hit_quickly += 1;
             }
+            KswapdState::Throttled { until, .. } => self.kswapd_throttle_timeout(until),
             KswapdState::Runnable {
                 woken_in_nap: false,
             }
@@ -91,6 +99,11 @@ impl Kernel {
         }
         let order = std::mem::take(&mut self.kswapd.order);
         let reclaim_order = self.balance_pgdat(order);
+        if matches!(self.kswapd.state, KswapdState::Throttled { .. }) {
+            // Asleep in reclaim_throttle(): the order it was balancing for stays wanted.
+            self.kswapd.order = self.kswapd.order.max(reclaim_order);
+            return;
+        }
         self.kswapd.state = if self.prepare_kswapd_sleep(reclaim_order) {
             KswapdState::Nap {
                 until: self.now_ns() + HZ / 10 * NSEC_PER_JIFFY,
@@ -104,9 +117,17 @@ impl Kernel {
         };
     }
 
-    /// prepare_kswapd_sleep(): may kswapd sleep — the node hopeless or balanced?
-    fn prepare_kswapd_sleep(&self, order: u32) -> bool {
-        self.pgdat.kswapd_failures >= MAX_RECLAIM_RETRIES || self.pgdat_balanced(order)
+    /// prepare_kswapd_sleep(): may kswapd sleep — the node hopeless or balanced? A balanced
+    /// node loses its PGDAT_WRITEBACK mark (clear_pgdat_congested()).
+    fn prepare_kswapd_sleep(&mut self, order: u32) -> bool {
+        if self.pgdat.kswapd_failures >= MAX_RECLAIM_RETRIES {
+            return true;
+        }
+        let balanced = self.pgdat_balanced(order);
+        if balanced {
+            self.pgdat.throttle.pgdat_writeback = false;
+        }
+        balanced
     }
 
     /// balance_pgdat(): count pageoutrun, then from DEF_PRIORITY down to 1 until the node is
@@ -130,6 +151,10 @@ impl Kernel {
             r.sc.nr_scanned = 0;
             // kswapd_shrink_node(): a large order is dropped once its gap is reclaimed.
             self.shrink_node(&mut r);
+            if matches!(self.kswapd.state, KswapdState::Throttled { .. }) {
+                // reclaim_throttle() put it to sleep: it starts over once woken.
+                return r.order;
+            }
             if r.order > 0 && r.sc.nr_reclaimed >= 2 << r.order {
                 r.order = 0;
             }

@@ -130,12 +130,14 @@ impl Kernel {
         let mut vmf = Vmf::new(mm, vma, addr, flags);
         // vma_alloc_folio()'s policy: the VMA's, at the faulting address.
         let ctx = Self::vma_alloc_context(&vmf.vma, addr);
-        let r = self.with_alloc_context(ctx, |k| {
-            if vmf.vma.is_hugetlb() {
-                k.hugetlb_fault(&mut vmf)
-            } else {
-                k.__handle_mm_fault(&mut vmf)
-            }
+        let r = self.with_reclaim_sleep(flags.may_sleep(), |k| {
+            k.with_alloc_context(ctx, |k| {
+                if vmf.vma.is_hugetlb() {
+                    k.hugetlb_fault(&mut vmf)
+                } else {
+                    k.__handle_mm_fault(&mut vmf)
+                }
+            })
         });
         let bits = match r {
             Ok(b) | Err(b) => b,

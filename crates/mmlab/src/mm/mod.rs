@@ -43,6 +43,7 @@ pub mod vm_fault;
 pub mod vma;
 pub mod vmscan;
 pub mod vmscan_lru;
+pub mod vmscan_throttle;
 pub mod workingset;
 
 pub use vma::{Backing, Vma, VmaTree};

@@ -412,6 +412,10 @@ impl Kernel {
                 return None;
             }
             let progress = self.try_to_free_pages(gfp, order);
+            if self.current_reclaim_throttled() {
+                // Asleep in reclaim_throttle(): the fault retries once the task is woken.
+                return None;
+            }
             if progress > 0 {
                 // __alloc_pages_direct_reclaim()'s retry after reclaim.
                 if let Some(p) = self.get_page_from_freelist(order, flags) {

@@ -481,11 +481,13 @@ impl Kernel {
         self.vmstat.pswpin += 1;
     }
 
-    /// folio_end_writeback(): PG_writeback clears; a folio reclaim wanted freed
+    /// folio_end_writeback(): PG_writeback clears (acct_reclaim_writeback() may wake kswapd
+    /// throttled on writeback); a folio reclaim wanted freed
     /// (PG_reclaim) goes to the tail of its inactive list (folio_rotate_reclaimable(),
     /// pgrotated) so the next scan finds it first.
     pub(crate) fn end_page_writeback(&mut self, f: Folio) {
         self.pages.folio_clear(f, PageFlags::WRITEBACK);
+        self.acct_reclaim_writeback(f);
         if !self.pages.folio_test(f, PageFlags::RECLAIM) {
             return;
         }

@@ -31,6 +31,14 @@ bitflags::bitflags! {
     }
 }
 
+impl FaultFlags {
+    /// May this fault sleep and come back with VM_FAULT_RETRY (a user fault that may retry
+    /// and has not been retried yet)? The model suspends only such a fault in mid-step.
+    pub fn may_sleep(self) -> bool {
+        self.contains(Self::ALLOW_RETRY | Self::USER) && !self.contains(Self::TRIED)
+    }
+}
+
 bitflags::bitflags! {
     /// vm_fault_t: VM_FAULT_* bits a fault handler returns.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

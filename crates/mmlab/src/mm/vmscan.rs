@@ -26,6 +26,18 @@ pub(crate) struct ScanControl {
     pub nr_scanned: u64,
     /// Pages freed.
     pub nr_reclaimed: u64,
+    /// sc->nr: what the current shrink_node() pass met, for throttling.
+    pub nr: ReclaimStat,
+}
+
+/// The part of sc->nr (struct reclaim_stat summed over a shrink_node() pass) that decides
+/// kswapd's throttling: pages isolated, met under writeback, and met under writeback again
+/// after being marked for immediate reclaim while the node is flagged PGDAT_WRITEBACK.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ReclaimStat {
+    pub taken: u64,
+    pub writeback: u64,
+    pub immediate: u64,
 }
 
 impl ScanControl {
@@ -39,6 +51,7 @@ impl ScanControl {
             kswapd: false,
             nr_scanned: 0,
             nr_reclaimed: 0,
+            nr: ReclaimStat::default(),
         }
     }
 }
@@ -233,8 +246,18 @@ impl Kernel {
             return Verdict::Keep;
         }
         if m.folio_test(f, PageFlags::WRITEBACK) {
+            // Case 1: kswapd meets a page it marked before, still being written, on a node
+            // where writeback is all it finds: count it, kswapd will throttle.
+            if sc.kswapd
+                && m.folio_test(f, PageFlags::RECLAIM)
+                && self.pgdat.throttle.pgdat_writeback
+            {
+                sc.nr.immediate += *nr;
+                return Verdict::Activate;
+            }
             // Case 2 of global reclaim: mark it and move on.
             self.pages.folio_set(f, PageFlags::RECLAIM);
+            sc.nr.writeback += *nr;
             return Verdict::Activate;
         }
         let refs = if sc.ignore_references {

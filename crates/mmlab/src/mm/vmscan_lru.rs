@@ -34,6 +34,8 @@ pub struct Pgdat {
     refaults: [u64; 2],
     /// pgdat->kswapd_failures: kswapd runs in a row that reclaimed nothing.
     pub kswapd_failures: u32,
+    /// reclaim_wait[] and the state reclaim_throttle() keeps beside it.
+    pub(crate) throttle: crate::mm::vmscan_throttle::ReclaimWait,
 }
 
 impl Default for Pgdat {
@@ -44,6 +46,7 @@ impl Default for Pgdat {
             file_cost: 0,
             refaults: [0; 2],
             kswapd_failures: 0,
+            throttle: Default::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ impl Reclaim {
                 kswapd,
                 nr_scanned: 0,
                 nr_reclaimed: 0,
+                nr: Default::default(),
             },
             priority: DEF_PRIORITY,
             may_swap: true,
@@ -309,6 +313,10 @@ impl Kernel {
         if list.is_empty() {
             return 0;
         }
+        sc.nr.taken += list
+            .iter()
+            .map(|&f| self.pages.folio_nr_pages(f))
+            .sum::<u64>();
         let written = self.vmstat.nr_vmscan_write;
         let (reclaimed, kept) = self.shrink_folio_list(list, sc);
         self.move_pages_to_lru(kept);
@@ -489,6 +497,7 @@ impl Kernel {
     /// memcgs under the target, and clear kswapd_failures if anything was reclaimed.
     pub(crate) fn shrink_node(&mut self, r: &mut Reclaim) {
         let reclaimed_before = r.sc.nr_reclaimed;
+        r.sc.nr = Default::default();
         r.anon_cost = self.pgdat.anon_cost;
         r.file_cost = self.pgdat.file_cost;
         if r.force_deactivate {
@@ -525,6 +534,9 @@ impl Kernel {
                 && l.nr_pages(LruList::InactiveAnon) >> r.priority != 0;
         }
         self.shrink_node_memcgs(r);
+        if r.sc.kswapd {
+            self.kswapd_throttle_writeback(r);
+        }
         if r.sc.nr_reclaimed > reclaimed_before {
             self.pgdat.kswapd_failures = 0;
         }
@@ -579,6 +591,10 @@ impl Kernel {
             loop {
                 r.sc.nr_scanned = 0;
                 self.shrink_node(r);
+                // shrink_zones()' end: the task may now sleep, which ends its reclaim here.
+                if self.consider_reclaim_throttle(r) {
+                    return r.sc.nr_reclaimed;
+                }
                 if r.sc.nr_reclaimed >= r.nr_to_reclaim {
                     break;
                 }
