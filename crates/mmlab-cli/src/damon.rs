@@ -1,7 +1,7 @@
 //! `mmlab damon`: run a masim workload (or an access trace) in the model with a DAMON context
 //! on its process, and write what people tuning DAMON look at: the `damon:damon_aggregated`
 //! records as `perf script` prints them (what `damo report raw|heatmap|wss --input` reads), a
-//! heat map (SVG and PNG) and a working-set-size curve (SVG), the scheme's stats per
+//! heat map and a working-set-size curve (PNG and SVG, crate::damon_plot), the scheme's stats per
 //! aggregation, and what
 //! the kernel cannot give: the monitoring's error against the accesses the model made.
 
@@ -17,11 +17,15 @@ use mmlab::{Config, ContentMode, Kernel, Profile};
 
 /// Arguments of `mmlab damon`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DamonArgs {
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// A masim configuration file (masim's own format, e.g. configs/stairs.cfg).
-    #[arg(long, value_name = "FILE")]
-    masim: PathBuf,
-    /// Where to write damon.perf.txt, heatmap.svg, wss.svg, stats.csv and accuracy.csv.
+    #[arg(long, value_name = "FILE", required = true)]
+    masim: Option<PathBuf>,
+    /// Where to write damon.perf.txt, heatmap.{png,svg}, wss.{png,svg}, stats.csv and
+    /// accuracy.csv.
     #[arg(long, value_name = "DIR", default_value = "damon-out")]
     out: PathBuf,
     /// Accesses per ms of virtual time.
@@ -42,6 +46,17 @@ pub struct DamonArgs {
     /// bytes, samples per aggregation, aggregations), e.g. "4096 max 0 0 10 max pageout".
     #[arg(long)]
     scheme: Option<String>,
+}
+
+/// The model's sysfs for the real tools (crate::damon_serve).
+#[derive(clap::Subcommand)]
+enum Tool {
+    /// Serve the model's /sys (DAMON's admin tree, DAMON_RECLAIM's parameters) as a FUSE file
+    /// system at MOUNTPOINT, the model's clock running meanwhile.
+    Serve(crate::damon_serve::ServeArgs),
+    /// Run CMD in a private mount namespace where /sys/kernel/mm/damon (and DAMON_RECLAIM's
+    /// parameters) are the model's, e.g. the kernel's selftest sysfs.sh or damo.
+    RunTool(crate::damon_serve::RunToolArgs),
 }
 
 /// One field of a scheme string: a number or `max`.
@@ -74,21 +89,26 @@ fn scheme(s: &str) -> Result<Damos, String> {
 
 /// One aggregation: its records, the true working set (pages the workload touched in the
 /// interval) and the scheme's stats then.
-struct Snapshot {
-    time_ns: u64,
-    records: Vec<AggrRecord>,
+pub(crate) struct Snapshot {
+    pub(crate) time_ns: u64,
+    pub(crate) records: Vec<AggrRecord>,
     true_pages: HashSet<u64>,
     stat: Option<mmlab::mm::damon::DamosStat>,
 }
 
 impl Snapshot {
     /// DAMON's working set: the bytes of regions seen accessed (damo's wss).
-    fn wss(&self) -> u64 {
+    pub(crate) fn wss(&self) -> u64 {
         self.records
             .iter()
             .filter(|r| r.nr_accesses > 0)
             .map(|r| r.end - r.start)
             .sum()
+    }
+
+    /// The true working set: the bytes of the pages the workload touched.
+    pub(crate) fn true_wss(&self) -> u64 {
+        self.true_pages.len() as u64 * 4096
     }
 
     /// Of the truly accessed pages, the fraction DAMON's hot regions cover.
@@ -107,8 +127,8 @@ impl Snapshot {
 }
 
 fn setup(args: &DamonArgs) -> Result<(Kernel, Masim, CtxId), String> {
-    let text = std::fs::read_to_string(&args.masim)
-        .map_err(|e| format!("{}: {e}", args.masim.display()))?;
+    let path = args.masim.as_ref().ok_or("--masim FILE is required")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut cfg = masim::parse(&text)?;
     for p in &mut cfg.phases {
         p.time_ms = ((p.time_ms as f64) * args.time_scale).max(1.0) as u64;
@@ -220,106 +240,13 @@ fn perf_script(snaps: &[Snapshot]) -> String {
     s
 }
 
-/// The lowest and highest address the records cover, and the span between as a float.
-fn address_span(snaps: &[Snapshot]) -> (u64, u64, f64) {
-    let recs = || snaps.iter().flat_map(|s| &s.records);
-    let lo = recs().map(|r| r.start).min().unwrap_or(0);
-    let hi = recs().map(|r| r.end).max().unwrap_or(1);
-    (lo, hi, (hi - lo).max(1) as f64)
-}
-
-/// The heat map: time across, address down (the monitored span), access count as colour.
-fn heatmap_svg(snaps: &[Snapshot], max_nr: u32) -> String {
-    let (w, h) = (800.0, 600.0);
-    let (lo, hi, span) = address_span(snaps);
-    let cw = w / snaps.len().max(1) as f64;
-    let mut s = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"black\"/>\n", h + 30.0);
-    for (i, snap) in snaps.iter().enumerate() {
-        for r in &snap.records {
-            let heat = (r.nr_accesses as f64 / max_nr.max(1) as f64).min(1.0);
-            if heat == 0.0 {
-                continue;
-            }
-            let y = (r.start - lo) as f64 / span * h;
-            let rh = ((r.end - r.start) as f64 / span * h).max(0.5);
-            let c = (55.0 + 200.0 * heat) as u8;
-            let _ = writeln!(
-                s,
-                "<rect x=\"{:.2}\" y=\"{y:.2}\" width=\"{:.2}\" height=\"{rh:.2}\" fill=\"rgb({c},{},0)\"/>",
-                i as f64 * cw,
-                cw + 0.5,
-                c / 2
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "<text x=\"4\" y=\"{}\" fill=\"white\" font-size=\"12\">time → ({} aggregations); address ↓ {lo:#x}..{hi:#x}; brighter = more accesses</text>\n</svg>",
-        h + 20.0,
-        snaps.len()
-    );
-    s
-}
-
-/// The heat map as a PNG: one column band per aggregation, address down, 800 × 600.
-fn heatmap_png(snaps: &[Snapshot], max_nr: u32) -> Vec<u8> {
-    let (w, h) = (800usize, 600usize);
-    let (lo, _, span) = address_span(snaps);
-    let mut rgb = vec![0u8; w * h * 3];
-    for x in 0..w {
-        let Some(snap) = snaps.get(x * snaps.len() / w) else {
-            continue;
-        };
-        for y in 0..h {
-            let addr = lo + (y as f64 / h as f64 * span) as u64;
-            let Some(r) = snap
-                .records
-                .iter()
-                .find(|r| (r.start..r.end).contains(&addr))
-            else {
-                continue;
-            };
-            let heat = (r.nr_accesses as f64 / max_nr.max(1) as f64).min(1.0);
-            if heat > 0.0 {
-                let c = (55.0 + 200.0 * heat) as u8;
-                let i = (y * w + x) * 3;
-                rgb[i..i + 3].copy_from_slice(&[c, c / 2, 0]);
-            }
-        }
-    }
-    crate::png::encode(w as u32, h as u32, &rgb)
-}
-
-/// The WSS curve: DAMON's (red) against the true working set (white), per aggregation.
-fn wss_svg(snaps: &[Snapshot]) -> String {
-    let (w, h) = (800.0, 300.0);
-    let max = snaps
-        .iter()
-        .map(|s| s.wss().max(s.true_pages.len() as u64 * 4096))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let n = snaps.len().max(2) as f64 - 1.0;
-    let line = |f: &dyn Fn(&Snapshot) -> u64| {
-        snaps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| format!("{:.1},{:.1}", i as f64 / n * w, h - f(s) as f64 / max * h))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\">\n<rect width=\"100%\" height=\"100%\" fill=\"black\"/>\n<polyline fill=\"none\" stroke=\"white\" points=\"{}\"/>\n<polyline fill=\"none\" stroke=\"red\" points=\"{}\"/>\n<text x=\"4\" y=\"{}\" fill=\"white\" font-size=\"12\">WSS per aggregation: red DAMON, white true (max {} MiB)</text>\n</svg>\n",
-        h + 30.0,
-        line(&|s| s.true_pages.len() as u64 * 4096),
-        line(&Snapshot::wss),
-        h + 20.0,
-        max as u64 >> 20
-    )
-}
-
 /// `mmlab damon`.
-pub fn main(args: DamonArgs) -> ExitCode {
+pub fn main(mut args: DamonArgs) -> ExitCode {
+    match args.tool.take() {
+        Some(Tool::Serve(a)) => return crate::damon_serve::main_serve(a),
+        Some(Tool::RunTool(a)) => return crate::damon_serve::main_run_tool(a),
+        None => {}
+    }
     let snaps = match run(&args) {
         Ok(s) => s,
         Err(e) => {
@@ -338,7 +265,7 @@ pub fn main(args: DamonArgs) -> ExitCode {
                 s.time_ns, st.nr_tried, st.sz_tried, st.nr_applied, st.sz_applied, st.qt_exceeds
             );
         }
-        let t = s.true_pages.len() as u64 * 4096;
+        let t = s.true_wss();
         let err = (s.wss() as f64 - t as f64) / (t.max(1) as f64);
         let _ = writeln!(
             acc,
@@ -350,8 +277,6 @@ pub fn main(args: DamonArgs) -> ExitCode {
     }
     let files = [
         ("damon.perf.txt", perf_script(&snaps)),
-        ("heatmap.svg", heatmap_svg(&snaps, max_nr)),
-        ("wss.svg", wss_svg(&snaps)),
         ("stats.csv", stats),
         ("accuracy.csv", acc),
     ];
@@ -359,14 +284,16 @@ pub fn main(args: DamonArgs) -> ExitCode {
         eprintln!("mmlab damon: {}: {e}", args.out.display());
         return ExitCode::from(2);
     }
-    let png = heatmap_png(&snaps, max_nr);
-    let files = files.map(|(n, b)| (n, b.into_bytes()));
-    for (name, body) in files.into_iter().chain([("heatmap.png", png)]) {
+    for (name, body) in files {
         let p = args.out.join(name);
         if let Err(e) = std::fs::write(&p, body) {
             eprintln!("mmlab damon: {}: {e}", p.display());
             return ExitCode::from(2);
         }
+    }
+    if let Err(e) = crate::damon_plot::write_all(&args.out, &snaps, max_nr) {
+        eprintln!("mmlab damon: drawing: {e}");
+        return ExitCode::from(2);
     }
     let recall: f64 = snaps.iter().map(Snapshot::recall).sum::<f64>() / snaps.len().max(1) as f64;
     println!(

@@ -3,9 +3,10 @@
 
 mod bench;
 mod damon;
+mod damon_plot;
+mod damon_serve;
 mod diff;
 mod output;
-mod png;
 mod report;
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ pub mod file;
 pub mod inode;
 pub mod io_uring;
 pub mod kernfs;
+pub mod kernfs_dir;
 pub mod mem;
 pub mod namei;
 pub mod nfs;

@@ -396,6 +396,79 @@ impl DamonSysfs {
     }
 }
 
+impl DamonSysfs {
+    /// How many index directories the directory `p` (one whose children are `#`) holds now.
+    fn nr_children(&self, p: &Parsed) -> usize {
+        let i = &p.idx;
+        let kd = || &self.kdamonds[i[0]];
+        match p.shape.last().map(String::as_str) {
+            Some("kdamonds") => self.kdamonds.len(),
+            Some("contexts") => kd().contexts.len(),
+            Some("targets") => kd().contexts[i[1]].targets.len(),
+            Some("schemes") => kd().contexts[i[1]].schemes.len(),
+            Some("regions") => kd().contexts[i[1]].targets[i[2]].regions.len(),
+            _ => 0,
+        }
+    }
+
+    /// The names in the directory `p` (it exists), in the order kernfs creates them.
+    fn children(&self, p: &Parsed) -> Vec<String> {
+        let rest: Vec<&str> = p.shape.iter().skip(1).map(String::as_str).collect();
+        let mut names: Vec<String> = Vec::new();
+        let mut push = |n: String| {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        };
+        if p.shape.is_empty() {
+            push("admin".into());
+        }
+        for f in FILES {
+            let fs: Vec<&str> = f.0.split('/').collect();
+            if p.shape.is_empty() || fs.len() <= rest.len() || fs[..rest.len()] != rest[..] {
+                continue;
+            }
+            match fs[rest.len()] {
+                "#" => (0..self.nr_children(p)).for_each(|n| push(n.to_string())),
+                c => push(c.into()),
+            }
+        }
+        names
+    }
+}
+
+/// What stat() tells of a path of the tree: a directory, or a file with its mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Dir,
+    File { mode: u16 },
+}
+
+impl Kernel {
+    /// stat() of a path under the tree (None elsewhere): 0400 and 0600 files as
+    /// damon_sysfs_*_attrs declare them.
+    pub(crate) fn damon_sysfs_stat(&self, path: &str) -> Option<SysResult<Entry>> {
+        Some(match lookup(self, path)? {
+            Node::File { read_only } => Ok(Entry::File {
+                mode: if read_only { 0o400 } else { 0o600 },
+            }),
+            Node::Dir => Ok(Entry::Dir),
+            Node::NotDir => Err(Errno::ENOTDIR),
+            Node::MissingInDir | Node::Missing => Err(Errno::ENOENT),
+        })
+    }
+
+    /// readdir() of a directory of the tree (None outside it).
+    pub(crate) fn damon_sysfs_readdir(&self, path: &str) -> Option<SysResult<Vec<String>>> {
+        let p = parse(path)?;
+        Some(match self.damon.sysfs.node(&p, false) {
+            Node::Dir => Ok(self.damon.sysfs.children(&p)),
+            Node::File { .. } | Node::NotDir => Err(Errno::ENOTDIR),
+            Node::MissingInDir | Node::Missing => Err(Errno::ENOENT),
+        })
+    }
+}
+
 /// Resolve `path` if it is under the tree's root.
 fn lookup(k: &Kernel, path: &str) -> Option<Node> {
     let p = parse(path)?;
