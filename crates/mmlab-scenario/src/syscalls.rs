@@ -96,8 +96,9 @@ pub enum HostCall {
     /// capset() by the task's own thread (capabilities are per thread), with
     /// _LINUX_CAPABILITY_VERSION_3 and the three 64-bit sets as its two data words each.
     Capset,
-    /// A cgroup step: never made on the host (the runner skips the scenario).
-    Cgroup,
+    /// A cgroup step, made by the runner in its own v1 memory hierarchy (the agent never
+    /// sees it; a v2 scenario is skipped on the host).
+    Cgroup(CgroupOp),
     /// An operation the agent implements itself, by its number in the area's `agent_op`
     /// (an iovec, a ring or a path to build): the arguments as given.
     Agent(u64),
@@ -252,6 +253,7 @@ static TABLES: &[&[SyscallDef]] = &[
 
 mod gup;
 mod proc;
+pub use cgroup::{keyed_value, CgroupOp};
 pub use gup::agent_op as gup_agent_op;
 
 /// Every syscall a scenario can make, in the guide's order.
@@ -613,8 +615,8 @@ mod tests {
         for d in all() {
             assert!(d.args.len() <= 6, "{}: a syscall takes at most 6", d.name);
             let strs = d.args.iter().filter(|a| a.kind.is_string()).count();
-            // Cgroup steps never reach the agent (the runner skips their scenarios).
-            if d.host != HostCall::Cgroup {
+            // Cgroup steps never reach the agent (the runner makes them).
+            if !matches!(d.host, HostCall::Cgroup(_)) {
                 assert!(strs <= 1, "{}: the agent carries one string", d.name);
             }
             // Optional arguments trail.
