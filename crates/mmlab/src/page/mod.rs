@@ -79,8 +79,8 @@ pub struct Page {
     /// of a THP is the folio's compound mapcount instead).
     pub(crate) mapcount: i32,
     /// page->mapping: the anon_vma id of an anonymous page, the inode of a page-cache page
-    /// (0: none). First tail page: the compound order.
-    pub(crate) mapping: u32,
+    /// (None: no mapping; inode 0 is a real one). First tail page: the compound order.
+    pub(crate) mapping: Option<u32>,
     /// page->index: the page's offset in its anon_vma or file. Tail pages: the head's PFN
     /// (compound_head).
     pub(crate) index: u64,
@@ -101,7 +101,7 @@ impl Default for Page {
             flags: PageFlags::empty(),
             refcount: 0,
             mapcount: 0,
-            mapping: 0,
+            mapping: None,
             index: 0,
             lru: [LRU_NONE; 2],
             private: 0,
@@ -116,7 +116,7 @@ impl Page {
         flags: PageFlags::BUDDY,
         refcount: 0,
         mapcount: 0,
-        mapping: 0,
+        mapping: None,
         index: 0,
         lru: [LRU_NONE; 2],
         private: 0,
@@ -145,7 +145,7 @@ impl Page {
     }
     /// page->mapping as the model numbers it (anon_vma or inode id).
     #[inline]
-    pub fn mapping(&self) -> u32 {
+    pub fn mapping(&self) -> Option<u32> {
         self.mapping
     }
     /// page->index.
