@@ -554,6 +554,14 @@ impl HostBackend {
                 let pid = self.task(t)?.pid;
                 io_result(memcg::write_file(&procs, &pid.to_string()))
             }
+            HostCall::ProcPidWrite(file) => {
+                let pid = self.task(t)?.pid;
+                let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+                io_result(memcg::write_file(
+                    &path,
+                    &(call.args[0].num() as i64).to_string(),
+                ))
+            }
             HostCall::Agent(sub) => {
                 let mut req = request(op::AGENT, &[sub]);
                 for (i, v) in call.args.iter().enumerate() {

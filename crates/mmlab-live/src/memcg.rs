@@ -140,7 +140,8 @@ impl Drop for MemCg {
     }
 }
 
-/// `echo VALUE > FILE` on an existing cgroup file, in one write (as the kernel parses it).
+/// `echo VALUE > FILE` on an existing kernel file (cgroup, /proc), in one write, as the kernel
+/// parses it.
 pub fn write_file(file: &Path, value: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().write(true).open(file)?;

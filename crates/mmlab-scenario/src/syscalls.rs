@@ -12,6 +12,7 @@ use mmlab::{Kernel, SysResult, Tid};
 use crate::ast::Radix;
 
 mod cgroup;
+mod oom;
 
 /// How a C argument is passed, and what the runner and the host agent do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +100,9 @@ pub enum HostCall {
     /// A cgroup step, made by the runner in its own v1 memory hierarchy (the agent never
     /// sees it; a v2 scenario is skipped on the host).
     Cgroup(CgroupOp),
+    /// A write of the argument to `/proc/PID/FILE` of the task's process, by the runner (root,
+    /// as the agent is unless the scenario drops capabilities).
+    ProcPidWrite(&'static str),
     /// An operation the agent implements itself, by its number in the area's `agent_op`
     /// (an iovec, a ring or a path to build): the arguments as given.
     Agent(u64),
@@ -249,6 +253,7 @@ static TABLES: &[&[SyscallDef]] = &[
     gup::GUP,
     numa::NUMA,
     cgroup::CGROUP,
+    oom::OOM,
 ];
 
 mod gup;

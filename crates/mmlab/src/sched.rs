@@ -53,6 +53,8 @@ pub struct Process {
     /// The capability sets (effective, permitted, inheritable) of its tasks: root's full
     /// sets at first, as the host's agents have (the model keeps them per process).
     pub caps: crate::sys::Caps,
+    /// signal->oom_score_adj and oom_score_adj_min (/proc/PID/oom_score_adj).
+    pub oom_adj: crate::mm::oom_kill::OomScoreAdj,
 }
 
 /// A signal a user access raised.

@@ -28,6 +28,7 @@ impl Kernel {
             fds: Default::default(),
             rlim: crate::sys::init_rlimits(self.cfg.memory_bytes),
             caps: crate::sys::Caps::ROOT,
+            oom_adj: Default::default(),
         });
         let tid = self.tasks.insert(Task {
             pid,

@@ -49,6 +49,7 @@ impl Kernel {
             fds,
             rlim,
             caps,
+            oom_adj: self.procs[ppid].oom_adj,
         });
         self.cgroup_fork(self.tasks[tid].pid, pid);
         let ctid = self.tasks.insert(Task {
