@@ -235,3 +235,33 @@ pub fn recover() -> Result<Vec<String>, String> {
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_strictly_below_the_mount_map_to_the_scenarios_groups() {
+        assert_eq!(
+            below_mount("/sys/fs/cgroup/memory/t/u/memory.stat"),
+            Some(vec!["t", "u", "memory.stat"])
+        );
+        assert_eq!(
+            below_mount("/sys/fs/cgroup/memory//t/../v/./memory.failcnt"),
+            Some(vec!["v", "memory.failcnt"])
+        );
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/t"), Some(vec!["t"]));
+        assert_eq!(below_mount("/sys/fs/cgroup/memory"), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/t/.."), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/../cpu/t"), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/t"), None);
+        assert_eq!(below_mount("memory/t"), None);
+        if Path::new(ROOT).join("memory.limit_in_bytes").is_file() {
+            // The machine's own root files are never the scenario's.
+            assert_eq!(
+                below_mount("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                None
+            );
+        }
+    }
+}
