@@ -674,7 +674,7 @@ impl HostBackend {
             .as_ref()
             .expect("prepare takes the host lock first");
         self.pool_offset = Self::size_pool(turn, setup.hugepages, &mut self.others)?;
-        thp_knobs::set(turn, &setup.thp)?;
+        thp_knobs::set(turn, &setup.thp, &setup.sysfs_writes)?;
         if self.zero_pfn.is_none() {
             self.zero_pfn = Some(
                 procfs::zero_pfn()
