@@ -101,7 +101,7 @@ impl Kernel {
         let img = img.flatten();
         self.phys.set_image(pfn, img.as_ref());
         let p = self.pages.page_mut(pfn);
-        p.mapping = Some(ino as u32);
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.pages.folio_set(f, PageFlags::UPTODATE);

@@ -123,7 +123,7 @@ impl Kernel {
         );
         let p = self.pages.page_mut(f.pfn());
         p.flags |= exclusive;
-        p.mapping = vma.anon_vma;
+        p.set_mapping(vma.anon_vma);
         p.index = vma.linear_page_index(haddr);
         self.pages.add_compound_mapcount(f.pfn(), 1);
         self.vmstat.nr_anon_transparent_hugepages += 1;
@@ -534,7 +534,7 @@ impl Kernel {
             p.flags = (p.flags & (PageFlags::ANON_EXCLUSIVE | PageFlags::HWPOISON)) | shared;
             // Each subpage: the split's own reference, and the page cache's.
             p.refcount = 1 + in_cache[i as usize] as i32;
-            p.mapping = hp.mapping();
+            p.set_mapping(hp.mapping());
             p.index = index + i;
             p.lru = [crate::page::LRU_NONE; 2];
         }

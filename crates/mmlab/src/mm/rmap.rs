@@ -197,7 +197,7 @@ impl Kernel {
         let p = self.pages.page_mut(pfn);
         p.flags |= PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::UPTODATE | exclusive;
         p.mapcount = 1;
-        p.mapping = vma.anon_vma;
+        p.set_mapping(vma.anon_vma);
         p.index = vma.linear_page_index(addr);
         self.vmstat.nr_anon_pages += 1;
         self.trace(Event::RmapAdd { pfn, mapcount: 1 });
@@ -292,7 +292,7 @@ impl Kernel {
         let exclusive = self.anon_exclusive_flag();
         let f: Folio = self.pages.folio(pfn);
         let p = self.pages.page_mut(f.pfn());
-        p.mapping = vma.anon_vma.or(p.mapping);
+        p.set_mapping(vma.anon_vma.or(p.mapping()));
         self.pages.page_mut(pfn).flags |= exclusive;
     }
 }
@@ -665,7 +665,7 @@ impl Kernel {
         if !self.pages.folio_test(f, PageFlags::ANON) {
             let head = self.pages.page_mut(f.pfn());
             head.flags |= PageFlags::ANON;
-            head.mapping = Some(av);
+            head.set_mapping(Some(av));
             head.index = vma.linear_page_index(addr);
         }
         let p = self.pages.page_mut(pfn);

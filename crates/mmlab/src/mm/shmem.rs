@@ -164,7 +164,7 @@ impl Kernel {
         // shmem_add_to_page_cache() in place of the swap entry; the lookup's reference is
         // the page cache's.
         let p = self.pages.page_mut(pfn);
-        p.mapping = Some(ino as u32);
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.vmstat.nr_shmem += 1;
@@ -204,7 +204,7 @@ impl Kernel {
         self.inodes[ino].i_mapping.store_swap(index, e);
         self.vmstat.nr_shmem -= 1;
         self.pages.folio_ref_add(f, -1);
-        self.pages.page_mut(pfn).mapping = None;
+        self.pages.page_mut(pfn).set_mapping(None);
         self.swap_writepage(f, Some(plug));
         true
     }
@@ -222,7 +222,7 @@ impl Kernel {
     pub(crate) fn shmem_add_to_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
         p.flags = PageFlags::SWAPBACKED;
-        p.mapping = Some(ino as u32);
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.vmstat.nr_shmem += 1;
@@ -233,7 +233,7 @@ impl Kernel {
     pub(crate) fn shmem_add_thp(&mut self, ino: Ino, hindex: u64, f: Folio) {
         self.pages.folio_set(f, PageFlags::SWAPBACKED);
         let p = self.pages.page_mut(f.pfn());
-        p.mapping = Some(ino as u32);
+        p.set_mapping(Some(ino as u32));
         p.index = hindex;
         for i in 0..HPAGE_NR {
             self.inodes[ino].i_mapping.add_page(hindex + i, f.page(i));

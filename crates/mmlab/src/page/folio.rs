@@ -128,7 +128,7 @@ impl PageAlloc {
     /// folio->mapping as the model numbers it.
     #[inline]
     pub fn folio_mapping(&self, f: Folio) -> Option<u32> {
-        self.page(f.0).mapping
+        self.page(f.0).mapping()
     }
     /// What the folio is.
     pub fn folio_kind(&self, f: Folio) -> FolioKind {
@@ -144,7 +144,7 @@ impl PageAlloc {
             } else {
                 FolioKind::Anon
             }
-        } else if p.mapping.is_some() {
+        } else if p.mapping().is_some() {
             if large {
                 FolioKind::FileThp
             } else {
