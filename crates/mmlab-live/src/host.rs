@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use mmlab::fs::proc::MapsEntry;
 use mmlab::{Errno, Signal};
 use mmlab_scenario::backend::*;
-use mmlab_scenario::syscalls::{ArgKind, HostCall};
+use mmlab_scenario::syscalls::{keyed_value, ArgKind, CgroupOp, HostCall};
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
@@ -23,7 +23,7 @@ use crate::hugetlb_pool::{
 use crate::proto::{
     encode_request, op, request, ArgSlot, Reply, Request, IOCTL_WORDS, MAX_NAME, REPLY_BYTES,
 };
-use crate::{host_state, procfs, swap_areas, sysfs, thp_knobs};
+use crate::{host_state, memcg, procfs, swap_areas, sysfs, thp_knobs};
 
 /// How to start an agent process: a program and the arguments before the channel's fd.
 #[derive(Clone, Debug)]
@@ -62,6 +62,27 @@ fn in_userfault(pid: i32, tid: i32) -> bool {
 /// Does the thread sleep until a userfaultfd event it caused is read?
 fn in_event_wait(pid: i32, tid: i32) -> bool {
     wchan(pid, tid) == "userfaultfd_event_wait_completion"
+}
+
+/// Wait until process `pid` has finished exiting (a zombie, or reaped): past cgroup_exit(),
+/// so it has left its cgroups, as a process the model ends leaves them at once. Its channels
+/// close earlier, in exit_files(). Bounded in case the process never gets there.
+fn wait_exited(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return;
+        };
+        // The state follows the command name's closing parenthesis.
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        if matches!(state, Some("Z" | "X")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// Where the thread sleeps (the kernel function in /proc/PID/task/TID/wchan).
@@ -138,6 +159,8 @@ pub struct HostBackend {
     /// Every process of the running scenario, in order of creation: those left unreaped at
     /// its end are reaped here (see `reap_orphans`).
     pids: Vec<i32>,
+    /// A `cgroup_v1` scenario's memory cgroup hierarchy, removed when it ends.
+    cgroups: Option<memcg::Hierarchy>,
 }
 
 fn channel() -> Result<(UnixStream, OwnedFd), Errno> {
@@ -162,6 +185,11 @@ fn fork_replied(agent_faults: &mut std::collections::HashMap<i32, u64>, pid: i32
     if r.status == 0 {
         *agent_faults.entry(pid).or_default() += r.v[1];
     }
+}
+
+/// A file operation's result as a syscall's (0 or the errno).
+fn io_result(r: std::io::Result<()>) -> Result<u64, Errno> {
+    r.map(|_| 0).map_err(|e| sysfs::errno(&e))
 }
 
 fn errno_of(status: i64) -> Errno {
@@ -193,6 +221,7 @@ impl HostBackend {
             files_dir: None,
             agent_faults: std::collections::HashMap::new(),
             pids: Vec::new(),
+            cgroups: None,
         }
     }
 
@@ -254,6 +283,7 @@ impl HostBackend {
     fn restore_host(&mut self) {
         self.pool_offset = None;
         self.swap_names.clear();
+        self.cgroups = None;
         host_state::restore_all();
     }
 
@@ -427,7 +457,11 @@ impl HostBackend {
     }
 
     fn access_req(&mut self, t: TaskId, req: Request) -> Result<Reply, Signal> {
-        let r = self.call(t, req, None).map_err(|_| Signal::Kill)?;
+        let pid = self.task(t).map_err(|_| Signal::Kill)?.pid;
+        let r = self.call(t, req, None).map_err(|_| {
+            wait_exited(pid);
+            Signal::Kill
+        })?;
         if let Ok(task) = self.task(t) {
             task.si_code = (r.status < 0).then_some(r.v[2]);
         }
@@ -447,7 +481,10 @@ impl HostBackend {
         }
         loop {
             if readable(&task.chan, 2) {
-                let r = read_reply(&mut task.chan).map_err(|_| Signal::Kill)?;
+                let r = read_reply(&mut task.chan).map_err(|_| {
+                    wait_exited(task.pid);
+                    Signal::Kill
+                })?;
                 return access_result(r, &mut task.si_code);
             }
             if in_userfault(task.pid, task.tid) {
@@ -543,8 +580,29 @@ impl HostBackend {
                 Self::prlimit(pid, a[0], set.then(|| (a[1], a[2])))
                     .map(|(c, m)| if max { m } else { c })
             }
-            // prepare_checks() skips a scenario with cgroup steps (Setup::model_only).
-            HostCall::Cgroup => Err(Errno::ENOSYS),
+            HostCall::Cgroup(CgroupOp::Read) => {
+                let text = self.sysfs_read(call.args[0].text())?;
+                keyed_value(&text, call.args[1].text()).ok_or(Errno::ENOENT)
+            }
+            HostCall::Cgroup(CgroupOp::Mkdir) => {
+                io_result(std::fs::create_dir(self.cgroup_path(call)?))
+            }
+            HostCall::Cgroup(CgroupOp::Rmdir) => {
+                io_result(std::fs::remove_dir(self.cgroup_path(call)?))
+            }
+            HostCall::Cgroup(CgroupOp::Attach) => {
+                let procs = self.cgroup_path(call)?.join("cgroup.procs");
+                let pid = self.task(t)?.pid;
+                io_result(memcg::write_file(&procs, &pid.to_string()))
+            }
+            HostCall::ProcPidWrite(file) => {
+                let pid = self.task(t)?.pid;
+                let path = PathBuf::from(format!("/proc/{pid}/{file}"));
+                io_result(memcg::write_file(
+                    &path,
+                    &(call.args[0].num() as i64).to_string(),
+                ))
+            }
             HostCall::Agent(sub) => {
                 let mut req = request(op::AGENT, &[sub]);
                 for (i, v) in call.args.iter().enumerate() {
@@ -553,6 +611,13 @@ impl HostBackend {
                 self.sys(t, req)
             }
         }
+    }
+
+    /// The host directory of a cgroup step's group. Only a cgroup_v1 scenario has cgroup steps
+    /// here (a v2 one is model-only); the host's real root is never changed.
+    fn cgroup_path(&self, call: &Syscall) -> Result<PathBuf, Errno> {
+        let h = self.cgroups.as_ref().ok_or(Errno::ENOSYS)?;
+        h.host_path(call.args[0].text()).ok_or(Errno::EPERM)
     }
 
     /// prlimit64() of process `pid`, made by the runner (root, as the agent is): the old soft and
@@ -602,10 +667,17 @@ impl HostBackend {
                 )))
             }
         }
-        if !setup.features.is_empty() {
+        // This host's memory controller is v1: `cgroup_v1 on` is how it already is.
+        let v1 = setup.features.iter().any(|(n, on)| n == "cgroup_v1" && *on);
+        if setup.features.len() > usize::from(v1) {
             return Err(Skip("feature switches exist only in the model".into()));
         }
-        if let Some(reason) = setup.sysfs_writes.iter().find_map(|p| sysfs::refused(p)) {
+        if let Some(reason) = setup
+            .sysfs_writes
+            .iter()
+            .filter(|p| !(v1 && memcg::below_mount(p).is_some()))
+            .find_map(|p| sysfs::refused(p))
+        {
             return Err(Skip(reason));
         }
         if let Some(p) = setup.swap_paths.iter().find(|p| {
@@ -651,6 +723,9 @@ impl HostBackend {
             );
         }
         self.swap_names = swap_areas::set_up(turn, &setup.swap)?;
+        if v1 {
+            self.cgroups = Some(memcg::Hierarchy::new(turn).map_err(Skip)?);
+        }
         Ok(())
     }
 
@@ -816,6 +891,8 @@ impl Backend for HostBackend {
         if let Some(i) = self.children.iter().position(|c| c.id() as i32 == pid) {
             let _ = self.children.remove(i).wait();
             host_state::agent_ended(pid);
+        } else {
+            wait_exited(pid);
         }
         // A later process may get the pid.
         self.agent_faults.remove(&pid);
@@ -1015,9 +1092,16 @@ impl Backend for HostBackend {
         self.epoch.elapsed().as_nanos() as u64
     }
     fn sysfs_read(&mut self, path: &str) -> Result<String, Errno> {
-        sysfs::read(path)
+        match self.cgroups.as_ref().and_then(|h| h.host_path(path)) {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| sysfs::errno(&e)),
+            None => sysfs::read(path),
+        }
     }
     fn sysfs_write(&mut self, path: &str, value: &str) -> Result<(), Errno> {
+        // A file of the scenario's own cgroups: not given back, the groups go at its end.
+        if let Some(p) = self.cgroups.as_ref().and_then(|h| h.host_path(path)) {
+            return memcg::write_file(&p, value).map_err(|e| sysfs::errno(&e));
+        }
         let turn = self.lock.as_ref().ok_or(Errno::EPERM)?;
         if !self.sysfs_written.iter().any(|p| p == path) {
             self.sysfs_written.push(path.to_string());
@@ -1028,6 +1112,7 @@ impl Backend for HostBackend {
     /// scenario's processes have swapped out back into them (they live until the next
     /// `prepare`), which takes a while for many pages but leaves nothing behind.
     fn teardown(&mut self) -> Result<(), String> {
+        self.cgroups = None;
         sysfs::restore(&self.sysfs_written);
         self.sysfs_written.clear();
         self.swap_names.clear();

@@ -1,9 +1,11 @@
 //! Memory cgroups (v1, the controller this host mounts at /sys/fs/cgroup/memory) for the
-//! reclaim-by-pressure benchmark, made under a parent of this process's own and always
-//! removed.
+//! reclaim-by-pressure benchmark and for `cgroup_v1` scenarios, made under a parent of this
+//! process's own and always removed.
 //!
 //! - The parent is `/sys/fs/cgroup/memory/mmlab-PID`; every group this process makes is a
 //!   child of it, so nothing outside it is ever touched.
+//! - A scenario's hierarchy (`Hierarchy`) is the group `scenario` there: its
+//!   `/sys/fs/cgroup/memory/A/B` is `/sys/fs/cgroup/memory/mmlab-PID/scenario/A/B`.
 //! - Removing a group ends the processes still in it (only ours can be there), waits for it to
 //!   empty and removes it; the parent goes with its last child. `host_state` removes whatever
 //!   is left when the host lock is dropped (a panic unwinding included) and on SIGINT, SIGTERM
@@ -14,6 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use mmlab_scenario::syscalls::keyed_value;
 
 use crate::hostlock::HostLock;
 
@@ -38,7 +42,14 @@ pub struct MemCg {
 impl MemCg {
     /// Make the group `name` under this process's parent (made first if needed), with
     /// `memory.limit_in_bytes` = `limit`.
-    pub fn new(_turn: &HostLock, name: &str, limit: u64) -> Result<MemCg, String> {
+    pub fn new(turn: &HostLock, name: &str, limit: u64) -> Result<MemCg, String> {
+        let g = MemCg::make(turn, name)?;
+        g.write("memory.limit_in_bytes", &limit.to_string())?;
+        Ok(g)
+    }
+
+    /// Make the group `name` under this process's parent (made first if needed).
+    fn make(_turn: &HostLock, name: &str) -> Result<MemCg, String> {
         if !Path::new(ROOT).join("memory.limit_in_bytes").exists() {
             return Err(format!("no v1 memory controller at {ROOT}"));
         }
@@ -51,10 +62,7 @@ impl MemCg {
         let path = parent.join(name);
         mkdir(&path)?;
         m.push(path.clone());
-        drop(m);
-        let g = MemCg { path };
-        g.write("memory.limit_in_bytes", &limit.to_string())?;
-        Ok(g)
+        Ok(MemCg { path })
     }
 
     pub fn path(&self) -> &Path {
@@ -64,7 +72,7 @@ impl MemCg {
     /// Write `value` into the group's file `file`.
     pub fn write(&self, file: &str, value: &str) -> Result<(), String> {
         let p = self.path.join(file);
-        std::fs::write(&p, format!("{value}\n")).map_err(|e| format!("{}: {e}", p.display()))
+        write_file(&p, value).map_err(|e| format!("{}: {e}", p.display()))
     }
 
     /// Move process `pid` into the group.
@@ -76,15 +84,40 @@ impl MemCg {
     pub fn stat(&self, field: &str) -> Result<u64, String> {
         let p = self.path.join("memory.stat");
         let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(field)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .ok_or_else(|| format!("{}: no {field}", p.display()))
+        keyed_value(&text, field).ok_or_else(|| format!("{}: no {field}", p.display()))
+    }
+}
+
+/// The components of `path` below the v1 mount (`..` and `//` resolved in the text, as path
+/// lookup does), for a path strictly below it: the mount itself and a file of its own root
+/// (the host's real root, which is never written) are None.
+pub fn below_mount(path: &str) -> Option<Vec<&str>> {
+    let parts = mmlab::fs::kernfs::components(path)?;
+    let mount: Vec<&str> = ROOT.split('/').filter(|p| !p.is_empty()).collect();
+    let rest = parts.strip_prefix(mount.as_slice())?.to_vec();
+    let root_file = matches!(rest.as_slice(), [f] if Path::new(ROOT).join(f).is_file());
+    (!rest.is_empty() && !root_file).then_some(rest)
+}
+
+/// A `cgroup_v1` scenario's hierarchy on the host: its root is the group `scenario` under this
+/// process's parent, removed (with every group the scenario made, and the processes in them)
+/// when dropped.
+#[derive(Debug)]
+pub struct Hierarchy {
+    root: MemCg,
+}
+
+impl Hierarchy {
+    pub fn new(turn: &HostLock) -> Result<Hierarchy, String> {
+        Ok(Hierarchy {
+            root: MemCg::make(turn, "scenario")?,
+        })
+    }
+
+    /// Where the scenario's `path` is on the host (see `below_mount`).
+    pub fn host_path(&self, path: &str) -> Option<PathBuf> {
+        let rest = below_mount(path)?;
+        Some(rest.iter().fold(self.root.path.clone(), |p, c| p.join(c)))
     }
 }
 
@@ -105,6 +138,14 @@ impl Drop for MemCg {
             }
         }
     }
+}
+
+/// `echo VALUE > FILE` on an existing kernel file (cgroup, /proc), in one write, as the kernel
+/// parses it.
+pub fn write_file(file: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open(file)?;
+    f.write_all(format!("{value}\n").as_bytes())
 }
 
 fn mkdir(p: &Path) -> Result<(), String> {
@@ -193,4 +234,34 @@ pub fn recover() -> Result<Vec<String>, String> {
         done.push(format!("memory cgroup {} (run {pid})", e.path().display()));
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_strictly_below_the_mount_map_to_the_scenarios_groups() {
+        assert_eq!(
+            below_mount("/sys/fs/cgroup/memory/t/u/memory.stat"),
+            Some(vec!["t", "u", "memory.stat"])
+        );
+        assert_eq!(
+            below_mount("/sys/fs/cgroup/memory//t/../v/./memory.failcnt"),
+            Some(vec!["v", "memory.failcnt"])
+        );
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/t"), Some(vec!["t"]));
+        assert_eq!(below_mount("/sys/fs/cgroup/memory"), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/t/.."), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/memory/../cpu/t"), None);
+        assert_eq!(below_mount("/sys/fs/cgroup/t"), None);
+        assert_eq!(below_mount("memory/t"), None);
+        if Path::new(ROOT).join("memory.limit_in_bytes").is_file() {
+            // The machine's own root files are never the scenario's.
+            assert_eq!(
+                below_mount("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                None
+            );
+        }
+    }
 }

@@ -43,7 +43,8 @@ pub fn refused(path: &str) -> Option<String> {
         .map(|t| format!("writes {path}: the host backend never writes under {t}"))
 }
 
-fn errno(e: &std::io::Error) -> Errno {
+/// The errno of a failed file operation.
+pub fn errno(e: &std::io::Error) -> Errno {
     e.raw_os_error()
         .and_then(Errno::from_code)
         .unwrap_or(Errno::EIO)

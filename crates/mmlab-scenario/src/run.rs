@@ -309,7 +309,10 @@ pub fn setup_of(sc: &Scenario) -> Setup {
                     .filter(|&n| n > 1)
                     .map(|n| format!("numa {n}: this host has one NUMA node"))
             })
-            .or_else(|| first_cgroup_step(&sc.body)),
+            .or_else(|| {
+                let v1 = sc.features.iter().any(|(n, on)| n == "cgroup_v1" && *on);
+                (!v1).then(|| first_cgroup_step(&sc.body)).flatten()
+            }),
         sysfs_writes: sysfs_writes(&sc.body),
         swap: sc.swap.clone(),
         swap_paths: swap_paths(&sc.body),
@@ -1846,13 +1849,13 @@ fn sub_exprs(roots: Vec<&Expr>) -> Vec<&Expr> {
     out
 }
 
-/// Why a body's cgroup steps keep it off the host: cgroup v2 has no memory controller on this
-/// host (it is bound to v1), and the runner makes no cgroups for a scenario.
+/// Why a cgroup v2 body's cgroup steps keep it off the host: v2 has no memory controller on
+/// this host (it is bound to v1; the runner makes v1 scenarios' groups).
 fn first_cgroup_step(body: &[Stmt]) -> Option<String> {
     calls_in(body).into_iter().find_map(|e| match e.as_call() {
         Some((f, _)) if f.starts_with("cgroup_") => Some(format!(
-            "{f} at line {}: the host's memory controller is on cgroup v1 only, and the runner \
-             makes no cgroups for scenarios",
+            "{f} at line {}: a cgroup v2 step; the host's memory controller is on cgroup v1 \
+             only",
             e.pos.line
         )),
         _ => None,

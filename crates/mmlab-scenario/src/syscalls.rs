@@ -12,6 +12,7 @@ use mmlab::{Kernel, SysResult, Tid};
 use crate::ast::Radix;
 
 mod cgroup;
+mod oom;
 
 /// How a C argument is passed, and what the runner and the host agent do with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,8 +97,12 @@ pub enum HostCall {
     /// capset() by the task's own thread (capabilities are per thread), with
     /// _LINUX_CAPABILITY_VERSION_3 and the three 64-bit sets as its two data words each.
     Capset,
-    /// A cgroup step: never made on the host (the runner skips the scenario).
-    Cgroup,
+    /// A cgroup step, made by the runner in its own v1 memory hierarchy (the agent never
+    /// sees it; a v2 scenario is skipped on the host).
+    Cgroup(CgroupOp),
+    /// A write of the argument to `/proc/PID/FILE` of the task's process, by the runner (root,
+    /// as the agent is unless the scenario drops capabilities).
+    ProcPidWrite(&'static str),
     /// An operation the agent implements itself, by its number in the area's `agent_op`
     /// (an iovec, a ring or a path to build): the arguments as given.
     Agent(u64),
@@ -248,10 +253,12 @@ static TABLES: &[&[SyscallDef]] = &[
     gup::GUP,
     numa::NUMA,
     cgroup::CGROUP,
+    oom::OOM,
 ];
 
 mod gup;
 mod proc;
+pub use cgroup::{keyed_value, CgroupOp};
 pub use gup::agent_op as gup_agent_op;
 
 /// Every syscall a scenario can make, in the guide's order.
@@ -613,8 +620,8 @@ mod tests {
         for d in all() {
             assert!(d.args.len() <= 6, "{}: a syscall takes at most 6", d.name);
             let strs = d.args.iter().filter(|a| a.kind.is_string()).count();
-            // Cgroup steps never reach the agent (the runner skips their scenarios).
-            if d.host != HostCall::Cgroup {
+            // Cgroup steps never reach the agent (the runner makes them).
+            if !matches!(d.host, HostCall::Cgroup(_)) {
                 assert!(strs <= 1, "{}: the agent carries one string", d.name);
             }
             // Optional arguments trail.

@@ -1009,8 +1009,8 @@ impl Kernel {
             return Ok(());
         }
         let av = self.pages.folio_mapping(f);
-        Rule::RmapFindsMapping.check(v.anon_vma_chain.contains(&av), || {
-            format!("{leaf}: anon_vma {av}, vma chain {:?}", v.anon_vma_chain)
+        Rule::RmapFindsMapping.check(av.is_some_and(|a| v.anon_vma_chain.contains(&a)), || {
+            format!("{leaf}: anon_vma {av:?}, vma chain {:?}", v.anon_vma_chain)
         })
     }
 
@@ -1121,9 +1121,9 @@ impl Kernel {
                     // NR_SHMEM_THPS leaves with the page cache (filemap_unaccount_folio()),
                     // whoever still holds the folio.
                     let p = self.pages.page(pfn);
-                    let cached = self
-                        .inodes
-                        .get(p.mapping() as usize)
+                    let cached = p
+                        .mapping()
+                        .and_then(|m| self.inodes.get(m as usize))
                         .is_some_and(|i| i.i_mapping.page(p.index()) == Some(pfn));
                     shmem_thps += cached as u64;
                     shmem_pmd += pmd_mapped as u64;

@@ -63,6 +63,8 @@ pub struct Process {
     pub parent: Option<u64>,
     /// signal_struct's cmin_flt, cmaj_flt and cmaxrss: what the children it reaped used.
     pub children_ru: crate::sys::Rusage,
+    /// signal->oom_score_adj and oom_score_adj_min (/proc/PID/oom_score_adj).
+    pub oom_adj: crate::mm::oom_kill::OomScoreAdj,
 }
 
 /// A signal a user access raised.

@@ -33,6 +33,7 @@ impl Kernel {
             pgid: nr,
             parent: None,
             children_ru: Default::default(),
+            oom_adj: Default::default(),
         });
         let tid = self.tasks.insert(Task {
             pid,

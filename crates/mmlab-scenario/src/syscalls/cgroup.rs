@@ -1,8 +1,8 @@
 //! The cgroup steps: mkdir and rmdir in the cgroup filesystem, a move into cgroup.procs, and
 //! one key of a flat-keyed cgroup file (memory.events, memory.stat, memory.oom_control). Paths
 //! are absolute under the mount (`/sys/fs/cgroup/...`, or `/sys/fs/cgroup/memory/...` with
-//! `feature cgroup_v1 on`). The host backend never makes them: a scenario that does is
-//! skipped there (see `HostCall::Cgroup`).
+//! `feature cgroup_v1 on`). The host backend makes them itself in a v1 hierarchy of its own
+//! (see `HostCall::Cgroup`); a v2 scenario is skipped there.
 
 use mmlab::{Errno, Kernel, SysResult};
 
@@ -14,12 +14,24 @@ fn dir(k: &Kernel, a: &ArgValue) -> SysResult<String> {
     k.cgroup_dir(a.text())
 }
 
-/// The value of `key` in a flat-keyed file (`key value` lines).
-fn keyed(k: &Kernel, file: &str, key: &str) -> SysResult<u64> {
-    let text = k.sysfs_read(file)?;
+/// What a cgroup step does, for the host runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupOp {
+    Mkdir,
+    Rmdir,
+    Attach,
+    Read,
+}
+
+/// The value of `key` in flat-keyed text (`key value` lines).
+pub fn keyed_value(text: &str, key: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
-        .ok_or(Errno::ENOENT)
+}
+
+/// The value of `key` in a flat-keyed file.
+fn keyed(k: &Kernel, file: &str, key: &str) -> SysResult<u64> {
+    keyed_value(&k.sysfs_read(file)?, key).ok_or(Errno::ENOENT)
 }
 
 pub(super) static CGROUP: &[SyscallDef] = &[
@@ -32,7 +44,7 @@ pub(super) static CGROUP: &[SyscallDef] = &[
             let d = dir(k, &a[0])?;
             k.cgroup_mkdir(&d).map(|_| 0)
         },
-        host: HostCall::Cgroup,
+        host: HostCall::Cgroup(CgroupOp::Mkdir),
     },
     SyscallDef {
         name: "cgroup_rmdir",
@@ -43,7 +55,7 @@ pub(super) static CGROUP: &[SyscallDef] = &[
             let d = dir(k, &a[0])?;
             k.cgroup_rmdir(&d).map(|_| 0)
         },
-        host: HostCall::Cgroup,
+        host: HostCall::Cgroup(CgroupOp::Rmdir),
     },
     SyscallDef {
         name: "cgroup_attach",
@@ -57,7 +69,7 @@ pub(super) static CGROUP: &[SyscallDef] = &[
             let pid = k.task(t)?.pid;
             k.cgroup_attach(&d, pid).map(|_| 0)
         },
-        host: HostCall::Cgroup,
+        host: HostCall::Cgroup(CgroupOp::Attach),
     },
     SyscallDef {
         name: "cgroup_read",
@@ -67,6 +79,6 @@ pub(super) static CGROUP: &[SyscallDef] = &[
               `memory.events.local`, `memory.stat`, `memory.swap.events`, \
               `memory.oom_control`); `ENOENT` if the file has no such key",
         model: |k, _, a| keyed(k, a[0].text(), a[1].text()),
-        host: HostCall::Cgroup,
+        host: HostCall::Cgroup(CgroupOp::Read),
     },
 ];

@@ -101,7 +101,7 @@ impl Kernel {
         let img = img.flatten();
         self.phys.set_image(pfn, img.as_ref());
         let p = self.pages.page_mut(pfn);
-        p.mapping = ino as u32;
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.pages.folio_set(f, PageFlags::UPTODATE);
@@ -113,11 +113,11 @@ impl Kernel {
     /// The write completes at once (the simulated device has no queue).
     pub(crate) fn disk_writepage(&mut self, f: Folio) {
         let pfn = f.pfn();
-        let ino = self.pages.folio_mapping(f) as usize;
+        let ino = self.pages.folio_mapping(f);
         let index = self.pages.page(pfn).index();
         self.pages.folio_clear(f, PageFlags::DIRTY);
         let img = self.phys.image(pfn);
-        if let Some(b) = self.blocks_mut(ino) {
+        if let Some(b) = ino.and_then(|i| self.blocks_mut(i as usize)) {
             b.insert(index, Block::Written(img));
         }
         self.bdev.writes += 1;

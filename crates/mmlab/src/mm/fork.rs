@@ -56,6 +56,7 @@ impl Kernel {
             pgid: self.procs[ppid].pgid,
             parent: Some(self.procs[ppid].nr),
             children_ru: Default::default(),
+            oom_adj: self.procs[ppid].oom_adj,
         });
         self.cgroup_fork(self.tasks[tid].pid, pid);
         let ctid = self.tasks.insert(Task {

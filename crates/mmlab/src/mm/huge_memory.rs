@@ -123,7 +123,7 @@ impl Kernel {
         );
         let p = self.pages.page_mut(f.pfn());
         p.flags |= exclusive;
-        p.mapping = vma.anon_vma.unwrap_or(0);
+        p.set_mapping(vma.anon_vma);
         p.index = vma.linear_page_index(haddr);
         self.pages.add_compound_mapcount(f.pfn(), 1);
         self.vmstat.nr_anon_transparent_hugepages += 1;
@@ -482,10 +482,13 @@ impl Kernel {
     ) -> bool {
         let hp = *self.pages.page(f.pfn());
         let anon = hp.test(PageFlags::ANON);
-        let ino = hp.mapping() as usize;
+        let ino = hp.mapping();
         let index = hp.index();
         let cached = |k: &Kernel, p: Pfn| {
-            !anon && k.inodes[ino].i_mapping.page(k.pages.page_index(p)) == Some(p)
+            !anon
+                && ino
+                    .and_then(|i| k.inodes.get(i as usize))
+                    .is_some_and(|i| i.i_mapping.page(k.pages.page_index(p)) == Some(p))
         };
         let cache_refs = f.pfn().range(HPAGE_NR).filter(|&p| cached(self, p)).count() as i32;
         let caller = i32::from(list.is_some());
@@ -517,11 +520,12 @@ impl Kernel {
             self.vmstat.nr_shmem_hugepages -= 1;
         }
         // shmem_fallocend(): pages fallocated past i_size stay too.
-        let eof = if anon {
-            u64::MAX
-        } else {
-            let i = &self.inodes[ino];
-            i.i_size.div_ceil(PAGE_SIZE).max(i.fallocend())
+        let eof = match ino
+            .filter(|_| !anon)
+            .and_then(|i| self.inodes.get(i as usize))
+        {
+            Some(i) => i.i_size.div_ceil(PAGE_SIZE).max(i.fallocend()),
+            None => u64::MAX,
         };
         let in_cache: Vec<bool> = f.pfn().range(HPAGE_NR).map(|p| cached(self, p)).collect();
         for i in 0..HPAGE_NR {
@@ -530,7 +534,7 @@ impl Kernel {
             p.flags = (p.flags & (PageFlags::ANON_EXCLUSIVE | PageFlags::HWPOISON)) | shared;
             // Each subpage: the split's own reference, and the page cache's.
             p.refcount = 1 + in_cache[i as usize] as i32;
-            p.mapping = hp.mapping();
+            p.set_mapping(hp.mapping());
             p.index = index + i;
             p.lru = [crate::page::LRU_NONE; 2];
         }
@@ -545,8 +549,8 @@ impl Kernel {
             }
             if anon {
                 self.remove_migration_ptes(sub, sub);
-            } else if in_cache[i as usize] && index + i >= eof {
-                self.inodes[ino].i_mapping.remove(index + i);
+            } else if let Some(m) = ino.filter(|_| in_cache[i as usize] && index + i >= eof) {
+                self.inodes[m as usize].i_mapping.remove(index + i);
                 self.vmstat.nr_shmem -= 1;
                 self.pages.folio_ref_add(sub, -1);
             }

@@ -360,7 +360,7 @@ impl Kernel {
     pub(crate) fn free_huge_page(&mut self, f: Folio) {
         let p = self.pages.page_mut(f.pfn());
         p.flags = PageFlags::HEAD | PageFlags::HUGETLB;
-        p.mapping = 0;
+        p.set_mapping(None);
         p.index = 0;
         p.mapcount = 0;
         if let Some(i) = self.hstate.temporary.iter().position(|&t| t == f) {
@@ -513,7 +513,7 @@ impl Kernel {
         };
         if shared {
             let p = self.pages.page_mut(f.pfn());
-            p.mapping = ino as u32;
+            p.set_mapping(Some(ino as u32));
             p.index = idx;
             self.inodes[ino].i_mapping.add_page(idx, f.pfn());
             self.folio_get(f);
@@ -531,7 +531,7 @@ impl Kernel {
         let p = self.pages.page_mut(f.pfn());
         p.flags |= PageFlags::ANON | exclusive;
         p.mapcount = 1;
-        p.mapping = vmf.vma.anon_vma.unwrap_or(0);
+        p.set_mapping(vmf.vma.anon_vma);
         p.index = idx;
     }
 
@@ -1057,7 +1057,7 @@ impl Kernel {
             let f = self.alloc_huge_page(reserved).ok_or(Errno::ENOSPC)?;
             self.vma_commit_reservation(ResvMap::File(ino), idx);
             let p = self.pages.page_mut(f.pfn());
-            p.mapping = ino as u32;
+            p.set_mapping(Some(ino as u32));
             p.index = idx;
             self.inodes[ino].i_mapping.add_page(idx, f.pfn());
         }

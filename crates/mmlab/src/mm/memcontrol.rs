@@ -666,6 +666,23 @@ impl Kernel {
         self.memcg.memcgs[m].online
     }
 
+    /// mem_cgroup_get_max(): the pages a memcg may hold, with the swap it may use when it may
+    /// swap at all (v2: memory.max + swap.max; v1: the memsw headroom over the limit), swap
+    /// capped at the machine's.
+    pub(crate) fn mem_cgroup_get_max(&self, m: usize) -> u64 {
+        let max = self.memcg.counters[2 * m].max;
+        if self.mem_cgroup_swappiness(m) == 0 {
+            return max;
+        }
+        let swap_max = self.memcg.counters[2 * m + 1].max;
+        let swap = if self.memcg_v1() {
+            swap_max.saturating_sub(max)
+        } else {
+            swap_max
+        };
+        max.saturating_add(swap.min(self.total_swap_pages().max(0) as u64))
+    }
+
     /// mem_cgroup_swappiness(): vm.swappiness on v2 and for the root, else the memcg's own.
     pub(crate) fn mem_cgroup_swappiness(&self, m: usize) -> u64 {
         if m == ROOT_MEMCG || !self.memcg_v1() {

@@ -503,7 +503,7 @@ impl Kernel {
         let s = *self.pages.page(src.pfn());
         let d = self.pages.page_mut(dst.pfn());
         d.flags |= s.flags & CARRIED;
-        d.mapping = s.mapping();
+        d.set_mapping(s.mapping());
         d.index = s.index();
         // folio_test_clear_active(): the source leaves with nothing to undo.
         self.pages.folio_clear(src, PageFlags::ACTIVE);

@@ -7,9 +7,12 @@
 //! on its retry — and its exit completes at the end of the step (`Kernel::finish_step`),
 //! when no syscall of another task is using its mm any more. An allocating task that picked
 //! itself gets the OOM reserves (ALLOC_OOM) for the rest of its syscall or fault, and dies on
-//! its way back to user space, at the end of the step. `oom_score_adj` is not modelled (0 for
-//! every process), nor are processes that share an mm without being threads of one another.
+//! its way back to user space, at the end of the step. Each process's `oom_score_adj` moves its
+//! score by that many thousandths of the memory the OOM may use, and -1000 exempts it, from
+//! the search and from an oom.group kill. Processes that share an mm without being threads of
+//! one another are not modelled.
 
+use crate::errno::{Errno, SysResult};
 use crate::kernel::Kernel;
 use crate::mm::memory::ZapDetails;
 use crate::mm::mmu_gather::MmuGather;
@@ -17,6 +20,20 @@ use crate::mm::vma::vm::{VM_HUGETLB, VM_PFNMAP, VM_SHARED};
 use crate::page::Gfp;
 use crate::pgtable::table;
 use crate::sched::{Pid, Tid};
+use crate::sys::CAP_SYS_RESOURCE;
+
+/// OOM_SCORE_ADJ_MIN: never killed by the OOM killer.
+pub const OOM_SCORE_ADJ_MIN: i16 = -1000;
+/// OOM_SCORE_ADJ_MAX.
+pub const OOM_SCORE_ADJ_MAX: i16 = 1000;
+
+/// A process's signal->oom_score_adj, and the floor (oom_score_adj_min) a process without
+/// CAP_SYS_RESOURCE may not write below; both inherited across fork (copy_signal()).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OomScoreAdj {
+    pub adj: i16,
+    pub min: i16,
+}
 
 /// The OOM killer's victims.
 #[derive(Clone, Debug, Default)]
@@ -45,21 +62,60 @@ impl Kernel {
             .is_some_and(|t| self.oom.victims.iter().any(|&(p, _)| p == t.pid))
     }
 
-    /// oom_badness(): the pages the process's death would free: its RSS, its swap entries
-    /// and its page tables.
-    pub(crate) fn oom_badness(&self, pid: Pid) -> u64 {
+    /// oom_badness(): the pages the process's death would free (its RSS, its swap entries
+    /// and its page tables) plus oom_score_adj thousandths of `totalpages`; None (LONG_MIN)
+    /// for a process exempt at OOM_SCORE_ADJ_MIN.
+    pub(crate) fn oom_badness(&self, pid: Pid, totalpages: u64) -> Option<i64> {
+        let adj = self.procs[pid].oom_adj.adj;
+        if adj == OOM_SCORE_ADJ_MIN {
+            return None;
+        }
         let m = &self.mms[self.procs[pid].mm];
-        let rss_and_swap = (m.rss_anon + m.rss_shmem + m.rss_swapents).max(0) as u64;
+        let rss_and_swap = (m.rss_anon + m.rss_shmem + m.rss_swapents).max(0);
         let pgtables = table::count_tables(&self.phys, m.pgd) + m.deposited.len() as u64;
-        rss_and_swap + pgtables
+        let unit = (totalpages / 1000) as i64;
+        Some(rss_and_swap + pgtables as i64 + i64::from(adj) * unit)
+    }
+
+    /// oc->totalpages (constrained_alloc()): for a memcg OOM what the memcg may hold
+    /// (mem_cgroup_get_max(), at least 1), else all RAM and swap.
+    fn oom_totalpages(&self, memcg: Option<usize>) -> u64 {
+        match memcg {
+            Some(m) => self.mem_cgroup_get_max(m).max(1),
+            None => self.pages.nr_total() + self.total_swap_pages().max(0) as u64,
+        }
+    }
+
+    /// oom_score_adj_write() and __set_oom_adj() on the calling task's process (its own
+    /// /proc/PID/oom_score_adj): EINVAL outside -1000..=1000, EACCES below oom_score_adj_min
+    /// without CAP_SYS_RESOURCE; a writer with it moves the floor to the value.
+    pub fn oom_score_adj_write(&mut self, tid: Tid, value: i64) -> SysResult<()> {
+        self.enter(tid)?;
+        let range = i64::from(OOM_SCORE_ADJ_MIN)..=i64::from(OOM_SCORE_ADJ_MAX);
+        if !range.contains(&value) {
+            return Err(Errno::EINVAL);
+        }
+        let value = value as i16;
+        let pid = self.tasks[tid].pid;
+        let privileged = self.capable(CAP_SYS_RESOURCE);
+        let o = &mut self.procs[pid].oom_adj;
+        if value < o.min && !privileged {
+            return Err(Errno::EACCES);
+        }
+        o.adj = value;
+        if privileged {
+            o.min = value;
+        }
+        Ok(())
     }
 
     /// select_bad_process(): score every process in turn (for a memcg OOM, those of the
     /// memcg's subtree: mem_cgroup_scan_tasks()); a score not lower than the best so far
     /// replaces it, so of equals the last one scored wins.
     fn select_bad_process(&self, memcg: Option<usize>) -> Chosen {
+        let totalpages = self.oom_totalpages(memcg);
         let mut chosen = None;
-        let mut chosen_points = 0;
+        let mut chosen_points = i64::MIN;
         let pids: Vec<Pid> = match memcg {
             Some(m) => self.mem_cgroup_procs(m),
             None => self.procs.iter().map(|(p, _)| p).collect(),
@@ -72,8 +128,10 @@ impl Kernel {
                 Some(&(_, false)) => return Chosen::Abort,
                 None => {}
             }
-            let points = self.oom_badness(pid);
-            if chosen.is_none() || points >= chosen_points {
+            let Some(points) = self.oom_badness(pid, totalpages) else {
+                continue;
+            };
+            if points >= chosen_points {
                 chosen = Some(pid);
                 chosen_points = points;
             }
@@ -103,9 +161,12 @@ impl Kernel {
                 self.oom_kill_process(pid);
                 if let Some(g) = group {
                     self.memcg_memory_event(g, crate::mm::memcontrol::MemcgEvent::OomGroupKill);
-                    // mem_cgroup_scan_tasks(oom_kill_memcg_member): the victim again too.
+                    // mem_cgroup_scan_tasks(oom_kill_memcg_member): the victim again too, but
+                    // not a member exempt at OOM_SCORE_ADJ_MIN.
                     for p in self.mem_cgroup_procs(g) {
-                        self.oom_kill_process(p);
+                        if self.procs[p].oom_adj.adj != OOM_SCORE_ADJ_MIN {
+                            self.oom_kill_process(p);
+                        }
                     }
                 }
                 true

@@ -26,8 +26,11 @@ impl Kernel {
     /// it to swap (false: no slot, AOP_WRITEPAGE_ACTIVATE); the disk filesystem's writes its
     /// block.
     pub(crate) fn writepage(&mut self, f: Folio, plug: &mut crate::mm::page_io::SwapPlug) -> bool {
-        let ino = self.pages.folio_mapping(f) as usize;
-        if self.inodes.get(ino).is_some_and(|i| i.is_disk()) {
+        let ino = self.pages.folio_mapping(f);
+        if ino
+            .and_then(|i| self.inodes.get(i as usize))
+            .is_some_and(|i| i.is_disk())
+        {
             self.disk_writepage(f);
             return true;
         }

@@ -197,7 +197,7 @@ impl Kernel {
         let p = self.pages.page_mut(pfn);
         p.flags |= PageFlags::ANON | PageFlags::SWAPBACKED | PageFlags::UPTODATE | exclusive;
         p.mapcount = 1;
-        p.mapping = vma.anon_vma.unwrap_or(0);
+        p.set_mapping(vma.anon_vma);
         p.index = vma.linear_page_index(addr);
         self.vmstat.nr_anon_pages += 1;
         self.trace(Event::RmapAdd { pfn, mapcount: 1 });
@@ -292,7 +292,7 @@ impl Kernel {
         let exclusive = self.anon_exclusive_flag();
         let f: Folio = self.pages.folio(pfn);
         let p = self.pages.page_mut(f.pfn());
-        p.mapping = vma.anon_vma.unwrap_or(p.mapping);
+        p.set_mapping(vma.anon_vma.or(p.mapping()));
         self.pages.page_mut(pfn).flags |= exclusive;
     }
 }
@@ -342,12 +342,12 @@ impl Kernel {
         let vmas: Vec<VmaId> = if self.pages.folio_test(f, PageFlags::ANON) {
             self.rmap
                 .anon_vmas
-                .get(&mapping)
+                .get(&mapping.unwrap_or_default())
                 .map(|a| a.vmas.iter().copied().collect())
                 .unwrap_or_default()
         } else {
-            self.inodes
-                .get(mapping as usize)
+            mapping
+                .and_then(|m| self.inodes.get(m as usize))
                 .map(|i| i.i_mapping.i_mmap.iter().copied().collect())
                 .unwrap_or_default()
         };
@@ -394,7 +394,7 @@ impl Kernel {
     /// or i_mmap_rwsem, read.
     pub fn folio_referenced(&mut self, f: Folio) -> Referenced {
         let mapcount = self.pages.folio_mapcount(f);
-        if mapcount <= 0 || self.pages.folio_mapping(f) == 0 {
+        if mapcount <= 0 || self.pages.folio_mapping(f).is_none() {
             return Referenced::default();
         }
         let mut w = FolioReferenced {
@@ -667,7 +667,7 @@ impl Kernel {
         if !self.pages.folio_test(f, PageFlags::ANON) {
             let head = self.pages.page_mut(f.pfn());
             head.flags |= PageFlags::ANON;
-            head.mapping = av;
+            head.set_mapping(Some(av));
             head.index = vma.linear_page_index(addr);
         }
         let p = self.pages.page_mut(pfn);

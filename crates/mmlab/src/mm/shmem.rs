@@ -164,7 +164,7 @@ impl Kernel {
         // shmem_add_to_page_cache() in place of the swap entry; the lookup's reference is
         // the page cache's.
         let p = self.pages.page_mut(pfn);
-        p.mapping = ino as u32;
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.vmstat.nr_shmem += 1;
@@ -184,6 +184,9 @@ impl Kernel {
         plug: &mut crate::mm::page_io::SwapPlug,
     ) -> bool {
         let pfn = f.pfn();
+        let Some(ino) = self.pages.folio_mapping(f).map(|m| m as usize) else {
+            return false;
+        };
         self.pages.folio_clear(f, PageFlags::DIRTY);
         let Some(e) = (self.total_swap_pages() > 0)
             .then(|| self.get_swap_page_one())
@@ -195,14 +198,13 @@ impl Kernel {
         // A page fallocated but never written reads as zeroes: it is cleared and made
         // uptodate first.
         self.pages.folio_set(f, PageFlags::UPTODATE);
-        let ino = self.pages.folio_mapping(f) as usize;
         let index = self.pages.page(pfn).index();
         self.add_to_swap_cache(f, e);
         self.swap_shmem_alloc(e);
         self.inodes[ino].i_mapping.store_swap(index, e);
         self.vmstat.nr_shmem -= 1;
         self.pages.folio_ref_add(f, -1);
-        self.pages.page_mut(pfn).mapping = 0;
+        self.pages.page_mut(pfn).set_mapping(None);
         self.swap_writepage(f, Some(plug));
         true
     }
@@ -220,7 +222,7 @@ impl Kernel {
     pub(crate) fn shmem_add_to_page_cache(&mut self, ino: Ino, index: u64, pfn: Pfn) {
         let p = self.pages.page_mut(pfn);
         p.flags = PageFlags::SWAPBACKED;
-        p.mapping = ino as u32;
+        p.set_mapping(Some(ino as u32));
         p.index = index;
         self.inodes[ino].i_mapping.add_page(index, pfn);
         self.vmstat.nr_shmem += 1;
@@ -231,7 +233,7 @@ impl Kernel {
     pub(crate) fn shmem_add_thp(&mut self, ino: Ino, hindex: u64, f: Folio) {
         self.pages.folio_set(f, PageFlags::SWAPBACKED);
         let p = self.pages.page_mut(f.pfn());
-        p.mapping = ino as u32;
+        p.set_mapping(Some(ino as u32));
         p.index = hindex;
         for i in 0..HPAGE_NR {
             self.inodes[ino].i_mapping.add_page(hindex + i, f.page(i));

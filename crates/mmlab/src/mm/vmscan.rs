@@ -415,7 +415,9 @@ impl Kernel {
             return true;
         }
         // A page-cache (shmem) page: no shadow for a swap-backed one.
-        let ino = self.pages.folio_mapping(f) as usize;
+        let Some(ino) = self.pages.folio_mapping(f).map(|m| m as usize) else {
+            return false;
+        };
         let index = self.pages.page(f.pfn()).index();
         if nr != 1 || self.inodes[ino].i_mapping.page(index) != Some(f.pfn()) {
             return false;

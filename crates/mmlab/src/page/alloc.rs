@@ -186,7 +186,7 @@ impl PageAlloc {
             t.index = head.0;
         }
         let first = self.page_mut(head + 1);
-        first.mapping = order;
+        first.set_mapping(Some(order));
         first.lru = [0, 0];
     }
 
@@ -217,7 +217,7 @@ impl PageAlloc {
     #[inline]
     pub fn compound_order(&self, head: Pfn) -> u32 {
         if self.page(head).flags.contains(PageFlags::HEAD) {
-            self.page(head + 1).mapping
+            self.page(head + 1).mapping().unwrap_or(0)
         } else {
             0
         }

@@ -127,8 +127,8 @@ impl PageAlloc {
     }
     /// folio->mapping as the model numbers it.
     #[inline]
-    pub fn folio_mapping(&self, f: Folio) -> u32 {
-        self.page(f.0).mapping
+    pub fn folio_mapping(&self, f: Folio) -> Option<u32> {
+        self.page(f.0).mapping()
     }
     /// What the folio is.
     pub fn folio_kind(&self, f: Folio) -> FolioKind {
@@ -144,7 +144,7 @@ impl PageAlloc {
             } else {
                 FolioKind::Anon
             }
-        } else if p.mapping != 0 {
+        } else if p.mapping().is_some() {
             if large {
                 FolioKind::FileThp
             } else {

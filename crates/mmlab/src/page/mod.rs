@@ -79,8 +79,10 @@ pub struct Page {
     /// of a THP is the folio's compound mapcount instead).
     pub(crate) mapcount: i32,
     /// page->mapping: the anon_vma id of an anonymous page, the inode of a page-cache page
-    /// (0: none). First tail page: the compound order.
-    pub(crate) mapping: u32,
+    /// (inode 0 is a real one). First tail page: the compound order. Stored as the id + 1,
+    /// 0 for none (Linux's NULL), so the page stays 40 bytes: read and set it as an Option
+    /// through `mapping()` and `set_mapping()`.
+    mapping: u32,
     /// page->index: the page's offset in its anon_vma or file. Tail pages: the head's PFN
     /// (compound_head).
     pub(crate) index: u64,
@@ -143,10 +145,15 @@ impl Page {
     pub fn mapcount(&self) -> i32 {
         self.mapcount
     }
-    /// page->mapping as the model numbers it (anon_vma or inode id).
+    /// page->mapping as the model numbers it (anon_vma or inode id), None for none.
     #[inline]
-    pub fn mapping(&self) -> u32 {
-        self.mapping
+    pub fn mapping(&self) -> Option<u32> {
+        self.mapping.checked_sub(1)
+    }
+    /// Set page->mapping (see `mapping`).
+    #[inline]
+    pub(crate) fn set_mapping(&mut self, m: Option<u32>) {
+        self.mapping = m.map_or(0, |id| id + 1);
     }
     /// page->index.
     #[inline]

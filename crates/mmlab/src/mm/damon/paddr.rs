@@ -59,7 +59,7 @@ impl RmapWalk for PaYoung {
 impl Kernel {
     /// Is the folio mapped with a mapping to walk (folio_mapped() && folio_raw_mapping())?
     fn damon_pa_walkable(&self, f: Folio) -> bool {
-        self.pages.folio_mapcount(f) > 0 && self.pages.folio_mapping(f) != 0
+        self.pages.folio_mapcount(f) > 0 && self.pages.folio_mapping(f).is_some()
     }
 
     /// The folio lock rmap needs for a file folio: a locked folio fails the trylock.
