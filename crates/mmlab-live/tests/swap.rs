@@ -80,6 +80,10 @@ fn swap_areas_are_used_and_given_back_after_a_pass_a_failure_and_a_panic() {
         return;
     }
     let Some(mut h) = common::host() else { return };
+    // The backend takes the host (the lock, and this process's turn, which the other test
+    // here holds while its children swap on) before the host's swap is read.
+    h.prepare(&mmlab_scenario::backend::Setup::default())
+        .unwrap();
     let before = host_swap();
     let text = format!("title \"t\"\n{HEADER}{BODY}");
     let r = run(&parse(&text, Path::new("t.mml")).unwrap(), &mut h);
