@@ -31,6 +31,9 @@ pub struct Task {
     /// This thread's min_flt and maj_flt (getrusage(RUSAGE_THREAD)).
     pub min_flt: u64,
     pub maj_flt: u64,
+    /// current->memcg_nr_pages_over_high: charges over memory.high whose reclaim and
+    /// throttling wait for the return to user space (mem_cgroup_handle_over_high()).
+    pub memcg_nr_pages_over_high: u64,
 }
 
 impl Task {

@@ -47,6 +47,7 @@ impl Kernel {
             il_prev: 0,
             min_flt: 0,
             maj_flt: 0,
+            memcg_nr_pages_over_high: 0,
         });
         self.procs[pid].threads.push(tid);
         Ok(tid)

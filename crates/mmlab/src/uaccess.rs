@@ -117,6 +117,10 @@ impl Kernel {
         if self.current_is_oom_victim() {
             return Err((Signal::Kill, None));
         }
+        // A user-mode fault returns to user space (resume_user_mode_work()).
+        if r.is_ok() && flags.contains(FaultFlags::USER) {
+            self.resume_user_mode_work();
+        }
         match r {
             // mm_account_fault(): a fault that completes on a retry is a major one.
             Ok(_) if flags.contains(FaultFlags::TRIED) => Ok(()),

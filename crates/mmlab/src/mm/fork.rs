@@ -72,6 +72,8 @@ impl Kernel {
             il_prev: self.tasks[tid].il_prev,
             min_flt: 0,
             maj_flt: 0,
+            // dup_task_struct() copies the parent's pending over-high pages.
+            memcg_nr_pages_over_high: self.tasks[tid].memcg_nr_pages_over_high,
         });
         self.procs[pid].threads.push(ctid);
         // dup_userfaultfd_complete(): one FORK event per context, read before fork returns.

@@ -172,10 +172,18 @@ impl Kernel {
 
     /// The end of a syscall or user access: what ran on other CPUs meanwhile finishes
     /// (kswapd, if the step woke it), and the return to user space delivers the OOM
-    /// killer's SIGKILL (a victim that is still alive dies now, exit_to_user_mode_loop()).
+    /// killer's SIGKILL (a victim that is still alive dies now, exit_to_user_mode_loop()),
+    /// then the stepping task's TIF_NOTIFY_RESUME work if it is not asleep in the kernel.
     /// The scenario runner calls it after every step.
     pub fn finish_step(&mut self) {
         self.oom_reap_victims();
+        if self
+            .tasks
+            .get(self.current)
+            .is_some_and(|t| t.wait.is_none())
+        {
+            self.resume_user_mode_work();
+        }
         while matches!(self.kswapd.state, KswapdState::Runnable { .. }) {
             self.kthread_run_once(Kthread::Kswapd);
         }

@@ -8,8 +8,9 @@
 //!
 //! Model choices: one charge stock per CPU (consume_stock/refill_stock with
 //! MEMCG_CHARGE_BATCH 32, as 5.19); the memory.high penalty is added to a counter
-//! (`high_throttle_jiffies`) instead of sleeping, and the over-high work runs right after the
-//! charge that raised it (the return to user space of that fault); kernel memory other than
+//! (`high_throttle_jiffies`) instead of sleeping; the over-high work runs on the return to user
+//! space (`resume_user_mode_work`, from a user fault and at the end of each step), or inside
+//! the charge once a kernel entry has gathered more than a batch over high; kernel memory other than
 //! page tables is not charged; a swapped-in folio is charged to the faulting task's memcg.
 
 use crate::cgroup::CgroupMode;
@@ -89,8 +90,6 @@ pub struct MemcgState {
     pub counters: Vec<PageCounter>,
     /// memcg_stock_pcp per CPU: (memcg, pages) charged ahead.
     pub stock: Vec<(usize, u64)>,
-    /// current->memcg_nr_pages_over_high.
-    nr_pages_over_high: u64,
     /// swap_cgroup: the memcg each swap slot (type, offset) is charged to.
     pub swap_cgroup: std::collections::HashMap<(u32, u64), usize>,
 }
@@ -101,7 +100,6 @@ impl Default for MemcgState {
             memcgs: vec![MemCgroup::new(None, 60)],
             counters: vec![PageCounter::new(None), PageCounter::new(None)],
             stock: Vec::new(),
-            nr_pages_over_high: 0,
             swap_cgroup: Default::default(),
         }
     }
@@ -418,21 +416,34 @@ impl Kernel {
     }
 
     /// The end of try_charge_memcg(): a level over its memory.high (or swap.high) adds the
-    /// batch to the task's over-high pages; the work runs on the way back to user space,
-    /// which in the model is right away.
+    /// batch to the task's over-high pages (and sets TIF_NOTIFY_RESUME); the reclaim and
+    /// throttling wait for the return to user space unless the task has gathered more than
+    /// MEMCG_CHARGE_BATCH of them in this kernel entry and may block.
     fn mem_cgroup_note_over_high(&mut self, m: usize, batch: u64, gfp: Gfp) {
         let mut at = Some(m);
         while let Some(c) = at {
             let (mc, sc) = (&self.memcg.counters[mem(c)], &self.memcg.counters[swap(c)]);
             if mc.usage > mc.high || (!self.memcg_v1() && sc.usage > sc.high) {
-                self.memcg.nr_pages_over_high += batch;
+                if let Some(t) = self.tasks.get_mut(self.current) {
+                    t.memcg_nr_pages_over_high += batch;
+                }
                 break;
             }
             at = self.memcg.parent(c);
         }
-        if self.memcg.nr_pages_over_high > 0 && gfp.contains(Gfp::DIRECT_RECLAIM) {
+        let pending = self
+            .tasks
+            .get(self.current)
+            .map_or(0, |t| t.memcg_nr_pages_over_high);
+        if pending > MEMCG_CHARGE_BATCH && gfp.contains(Gfp::DIRECT_RECLAIM) {
             self.mem_cgroup_handle_over_high();
         }
+    }
+
+    /// resume_user_mode_work() (TIF_NOTIFY_RESUME on the way back to user space from a
+    /// syscall or a fault): the model's only such work is memcg's over-high reclaim.
+    pub(crate) fn resume_user_mode_work(&mut self) {
+        self.mem_cgroup_handle_over_high();
     }
 
     /// reclaim_high(): reclaim from `m` and each ancestor over its memory.high, counting a
@@ -488,7 +499,10 @@ impl Kernel {
     /// mem_cgroup_handle_over_high(): reclaim the levels over memory.high, then throttle in
     /// proportion to the overage left: the model adds the sleep to `high_throttle_jiffies`.
     pub(crate) fn mem_cgroup_handle_over_high(&mut self) {
-        let nr = std::mem::take(&mut self.memcg.nr_pages_over_high);
+        let Some(t) = self.tasks.get_mut(self.current) else {
+            return;
+        };
+        let nr = std::mem::take(&mut t.memcg_nr_pages_over_high);
         if nr == 0 {
             return;
         }
@@ -1148,6 +1162,54 @@ mod tests {
         k.finish_step();
         assert!(k.tasks.contains(outside));
         assert!(!k.tasks.contains(t));
+        k.check_memcg_charges().unwrap();
+    }
+
+    /// A task in a memcg over memory.high: one kernel entry that charged `len` bytes with
+    /// MAP_POPULATE, stopped before its return to user space. Returns the task and memcg.
+    fn populate_over_high(len: u64) -> (Kernel, crate::sched::Tid, usize) {
+        let mut k = kernel(&[]);
+        k.cgroup_mkdir("/h").unwrap();
+        k.sysfs_write(&format!("{CG}/h/memory.swap.max"), "0")
+            .unwrap();
+        k.sysfs_write(&format!("{CG}/h/memory.high"), "0").unwrap();
+        let t = k.spawn_process(0).unwrap();
+        let pid = k.tasks[t].pid;
+        k.cgroup_attach("/h", pid).unwrap();
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+        k.mmap(t, 0, len, PROT_READ | PROT_WRITE, flags, -1, 0)
+            .unwrap();
+        let h = memcg(&k, "/h");
+        (k, t, h)
+    }
+
+    #[test]
+    fn one_batch_over_high_waits_for_the_return_to_user_space() {
+        // One page charges a batch of 32 over high: not more than MEMCG_CHARGE_BATCH, so
+        // try_charge_memcg() only notes it and the syscall's return does the work.
+        let (mut k, t, h) = populate_over_high(PAGE_SIZE);
+        let high = |k: &Kernel| k.memcg.memcgs[h].events[MemcgEvent::High as usize];
+        assert_eq!(k.tasks[t].memcg_nr_pages_over_high, MEMCG_CHARGE_BATCH);
+        assert_eq!(high(&k), 0);
+        assert_eq!(k.memcg.memcgs[h].high_throttle_jiffies, 0);
+        k.finish_step();
+        assert_eq!(k.tasks[t].memcg_nr_pages_over_high, 0);
+        assert!(high(&k) > 0);
+        assert!(k.memcg.memcgs[h].high_throttle_jiffies > 0);
+        k.check_memcg_charges().unwrap();
+    }
+
+    #[test]
+    fn more_than_a_batch_over_high_in_one_entry_is_handled_in_the_charge() {
+        // 256 pages charge batch after batch: the second batch over high passes
+        // MEMCG_CHARGE_BATCH and the charge itself reclaims and throttles.
+        let (mut k, t, h) = populate_over_high(1 << 20);
+        let events = k.memcg.memcgs[h].events[MemcgEvent::High as usize];
+        assert!(events > 0);
+        assert!(k.memcg.memcgs[h].high_throttle_jiffies > 0);
+        assert!(k.tasks[t].memcg_nr_pages_over_high <= MEMCG_CHARGE_BATCH);
+        k.finish_step();
+        assert_eq!(k.tasks[t].memcg_nr_pages_over_high, 0);
         k.check_memcg_charges().unwrap();
     }
 
