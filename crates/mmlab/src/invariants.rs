@@ -383,9 +383,10 @@ impl Kernel {
                 }
             }
             if let PteKind::Swp(kind, _) = pte.kind() {
-                // A migration entry stands for its anonymous page in the RSS.
-                if kind.is_migration() {
-                    rss.add(true, 1);
+                // A migration entry stands for its page in the RSS, in the page's counter
+                // (try_to_migrate_one() leaves mm_counter() alone).
+                if let Some(pfn) = kind.migration_pfn() {
+                    rss.add(self.folio_anon(Pfn(pfn)), 1);
                 }
             }
             return self.non_present_is_none_or_marker(mm, v, addr, pte.kind());

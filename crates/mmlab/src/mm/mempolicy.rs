@@ -512,7 +512,7 @@ impl Kernel {
         self.mbind_range(mm, start, end, new)?;
         let mut all_moved = true;
         if !list.is_empty() {
-            let (r, left) = self.migrate_folio_list(list, MigrateTarget::VmaPolicy(mm));
+            let (r, left) = self.migrate_folio_list(list, MigrateTarget::VmaPolicy(mm, start));
             all_moved = r == Ok(0);
             self.putback_movable_pages(left);
         }

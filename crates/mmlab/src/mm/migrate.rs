@@ -1,20 +1,26 @@
-//! mm/migrate.c: moving an anonymous folio to a frame on another node. Its mappings become
-//! migration entries (try_to_migrate()), a fault on one waits until the migration ends
+//! mm/migrate.c: moving an anonymous or page-cache folio (shmem, the disk filesystem) to a
+//! frame on another node. Its mappings, in every process, become migration entries
+//! (try_to_migrate(), over the anon_vma or the file's i_mmap), a fault on one waits until the migration ends
 //! (migration_entry_wait()), the contents and flags are copied once nothing but the
 //! migration holds the folio, and the entries become mappings of the new folio
 //! (remove_migration_ptes()), exclusive again where the entry says so. move_pages(2) is here;
 //! the policy-driven callers (mbind, migrate_pages) are in mempolicy.rs.
 //!
-//! Not modelled: file and shmem folios (and anonymous folios in the swap cache) are not
-//! migrated (they count as not moved); hugetlb pages are not isolated (EBUSY).
+//! A page-cache folio's xarray slot takes the new folio (folio_migrate_mapping()), as both
+//! shmem_aops' migratepage (migrate_page()) and ext4's (buffer_migrate_page(), which is
+//! migrate_page() for a folio without buffer heads, the model's only kind) do in 5.19.
+//!
+//! Not modelled: large page-cache folios (shmem THPs) and anonymous folios in the swap cache
+//! are not migrated (they count as not moved); hugetlb pages are not isolated (EBUSY).
 
 use std::collections::VecDeque;
 
 use crate::errno::{Errno, SysResult};
+use crate::fs::inode::Ino;
 use crate::kernel::Kernel;
 use crate::mm::mempolicy::{node_bit, vma_migratable, AllocContext};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
-use crate::mm::vma::Vma;
+use crate::mm::vma::{Backing, Vma};
 use crate::mm::MmId;
 use crate::page::alloc::ZERO_PFN;
 use crate::page::{Folio, PageFlags, Pfn};
@@ -29,8 +35,9 @@ use crate::uapi::mempolicy::{MAX_NUMNODES, MPOL_MF_MOVE, MPOL_MF_MOVE_ALL};
 pub(crate) enum MigrateTarget {
     /// alloc_migration_target(): on this node only (__GFP_THISNODE).
     Node(usize),
-    /// mbind's new_page(): by the policy of the VMA of `mm` mapping the folio.
-    VmaPolicy(MmId),
+    /// mbind's new_page(): by the policy of the first VMA of `mm` from the range's start
+    /// (the second field) that the folio falls in.
+    VmaPolicy(MmId, u64),
 }
 
 /// A migration between its unmap and its copy: `src` mapped only by migration entries,
@@ -429,9 +436,12 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (file and swap-cache folios).
+    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache and
+    /// hugetlb folios).
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
-        if !self.pages.folio_test(src, PageFlags::ANON)
+        let large_file =
+            !self.pages.folio_test(src, PageFlags::ANON) && self.pages.folio_test_large(src);
+        if large_file
             || self.pages.folio_test(src, PageFlags::SWAPCACHE)
             || self.pages.folio_test(src, PageFlags::HUGETLB)
         {
@@ -453,8 +463,9 @@ impl Kernel {
         })
     }
 
-    /// The second half: folio_migrate_mapping()'s reference check (only the isolation's
-    /// may be left: EAGAIN otherwise, the entries mapping the source again), the copy of the
+    /// The second half: folio_migrate_mapping()'s reference check (only the isolation's and
+    /// the page cache's may be left, folio_expected_refs(): EAGAIN otherwise, the entries
+    /// mapping the source again), the cache's slots moved to the destination, the copy of the
     /// contents and flags (folio_migrate_copy()), the entries mapping the destination, the
     /// source freed and the destination put on the LRU. Tasks waiting on the entries wake.
     fn migrate_move(&mut self, m: PendingMigration) -> SysResult<()> {
@@ -463,7 +474,8 @@ impl Kernel {
             dst,
             was_mapped,
         } = m;
-        let expected = 1;
+        let cache = self.page_cache_ino(src);
+        let expected = 1 + cache.map_or(0, |_| self.pages.folio_nr_pages(src) as i32);
         let r = if self.pages.folio_ref_count(src) != expected {
             if was_mapped {
                 self.remove_migration_ptes(src, src);
@@ -471,6 +483,9 @@ impl Kernel {
             self.folio_put(dst);
             Err(Errno::EAGAIN)
         } else {
+            if let Some(ino) = cache {
+                self.folio_migrate_mapping(ino, src, dst);
+            }
             self.folio_migrate_copy(dst, src);
             if was_mapped {
                 self.remove_migration_ptes(src, dst);
@@ -483,6 +498,34 @@ impl Kernel {
         };
         self.wake_migration_waiters(src);
         r
+    }
+
+    /// folio_mapping() of a page-cache folio: the inode whose cache holds it (None for an
+    /// anonymous folio, or one truncated meanwhile, which migrates like one without a mapping).
+    fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
+        if self.pages.folio_test(f, PageFlags::ANON) {
+            return None;
+        }
+        let ino = self.pages.folio_mapping(f)? as Ino;
+        let index = self.pages.page(f.pfn()).index();
+        (self.inodes.get(ino)?.i_mapping.page(index) == Some(f.pfn())).then_some(ino)
+    }
+
+    /// folio_migrate_mapping() of a page-cache folio, its references frozen: each of its
+    /// xarray slots takes the destination's page and the cache's references move with them;
+    /// PG_dirty moves too (the dirty counters are per node in Linux, global here).
+    fn folio_migrate_mapping(&mut self, ino: Ino, src: Folio, dst: Folio) {
+        let nr = self.pages.folio_nr_pages(src);
+        let index = self.pages.page(src.pfn()).index();
+        for i in 0..nr {
+            self.inodes[ino].i_mapping.add_page(index + i, dst.page(i));
+        }
+        self.pages.folio_ref_add(dst, nr as i32);
+        self.pages.folio_ref_add(src, -(nr as i32));
+        if self.pages.folio_test(src, PageFlags::DIRTY) {
+            self.pages.folio_clear(src, PageFlags::DIRTY);
+            self.pages.folio_set(dst, PageFlags::DIRTY);
+        }
     }
 
     /// folio_migrate_copy(): the contents of every page and the folio's state.
@@ -515,8 +558,8 @@ impl Kernel {
         let order = self.pages.folio_order(src);
         let ctx = match target {
             MigrateTarget::Node(nid) => Some(AllocContext::ThisNode(nid)),
-            MigrateTarget::VmaPolicy(mm) => self
-                .folio_address_in(mm, src)
+            MigrateTarget::VmaPolicy(mm, start) => self
+                .folio_address_in(mm, start, src)
                 .map(|(vma, addr)| Self::vma_alloc_context(&vma, addr)),
         };
         let gfp = if order > 0 {
@@ -530,18 +573,31 @@ impl Kernel {
         }
     }
 
-    /// page_address_in_vma() over `mm`: the VMA and address where `f` is mapped, if any.
-    fn folio_address_in(&self, mm: MmId, f: Folio) -> Option<(Vma, u64)> {
+    /// new_page()'s search: the first VMA of `mm` ending after `start` where
+    /// page_address_in_vma() places `f`, and that address. A page-cache folio belongs in
+    /// any VMA of its file that covers its index; an anonymous one where it is mapped.
+    fn folio_address_in(&self, mm: MmId, start: u64, f: Folio) -> Option<(Vma, u64)> {
         let index = self.pages.page(f.pfn()).index();
+        let file = (!self.pages.folio_test(f, PageFlags::ANON))
+            .then(|| self.pages.folio_mapping(f))
+            .flatten();
         let pgd = self.mms[mm].pgd;
-        self.mms[mm].vmas.iter().find_map(|v| {
-            let addr = v.start.checked_add(index.checked_sub(v.pgoff)? << 12)?;
-            if addr >= v.end {
-                return None;
-            }
-            let (pfn, _) = table::leaf_frame(&self.phys, pgd, addr)?;
-            (self.pages.folio(pfn) == f).then(|| (v.for_fault(), addr))
-        })
+        self.mms[mm]
+            .vmas
+            .iter()
+            .filter(|v| v.end > start)
+            .find_map(|v| {
+                let addr = v.start.checked_add(index.checked_sub(v.pgoff)? << 12)?;
+                if addr >= v.end {
+                    return None;
+                }
+                let ours = match file {
+                    Some(ino) => v.backing == Backing::File(ino as Ino),
+                    None => table::leaf_frame(&self.phys, pgd, addr)
+                        .is_some_and(|(pfn, _)| self.pages.folio(pfn) == f),
+                };
+                ours.then(|| (v.for_fault(), addr))
+            })
     }
 
     /// migration_entry_wait() / pmd_migration_entry_wait(): a fault on a migration entry of

@@ -601,7 +601,7 @@ impl Kernel {
         });
     }
 
-    /// try_to_migrate() of an anonymous folio: every mapping becomes a migration entry
+    /// try_to_migrate() of an anonymous or page-cache folio: every mapping becomes a migration entry
     /// (writable, readable-exclusive or readable, keeping soft-dirty and uffd-wp) and loses its
     /// mapping and reference. With TTU_SPLIT_HUGE_PMD (`split_pmd`, split_huge_page()'s
     /// unmap_page()) each PMD mapping is split first; without (migration), a PMD mapping
@@ -718,7 +718,11 @@ impl Kernel {
             pte = pte.mkuffd_wp();
         }
         self.get_page(pfn);
-        self.page_add_anon_rmap(pfn, vma, addr, exclusive);
+        if self.pages.folio_test(dst, PageFlags::ANON) {
+            self.page_add_anon_rmap(pfn, vma, addr, exclusive);
+        } else {
+            self.page_add_file_rmap(pfn, vma);
+        }
         table::set(&mut self.phys, slot, pte);
     }
 }
