@@ -212,7 +212,7 @@ pub struct Violation {
 #[derive(Default)]
 struct Census {
     /// PTEs and hugetlb entries mapping each frame.
-    maps: HashMap<Pfn, i32>,
+    maps: FrameRefs,
     /// Huge PMDs mapping each THP.
     pmd_maps: HashMap<Folio, i32>,
     /// Page tables: PGDs, the tables under them and the deposited ones.
@@ -221,6 +221,25 @@ struct Census {
     swap: HashMap<SwpEntry, u64>,
     /// Slots named by a swap PTE with the exclusive bit.
     swap_exclusive: Vec<SwpEntry>,
+}
+
+/// A count per frame, indexed by PFN: the checker visits every frame handed out, so a dense
+/// array is cheaper than hashing each one.
+#[derive(Default)]
+struct FrameRefs(Vec<i32>);
+
+impl FrameRefs {
+    fn add(&mut self, pfn: Pfn, n: i32) {
+        let i = pfn.0 as usize;
+        if i >= self.0.len() {
+            self.0.resize(i + 1, 0);
+        }
+        self.0[i] += n;
+    }
+
+    fn get(&self, pfn: Pfn) -> i32 {
+        self.0.get(pfn.0 as usize).copied().unwrap_or(0)
+    }
 }
 
 /// What the pass over the frames counted, for the rules about totals.
@@ -329,8 +348,8 @@ impl Kernel {
         })?;
         self.swap_map_counts_references(&census)?;
         self.swap_fs_content_kept()?;
-        let cached = self.page_cache_refs();
-        let frames = self.check_frames(&census, &cached)?;
+        let outside = self.outside_refs();
+        let frames = self.check_frames(&census, &outside)?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
         Rule::FramesOnTheirNode.check_with(self.pages.misplaced_free_frame())?;
         self.vmstat_matches_pages()?;
@@ -397,7 +416,7 @@ impl Kernel {
         let leaf = Leaf::new(mm, v, addr, pte);
         self.present_maps_data_frame(leaf)?;
         self.rmap_finds_mapping(v, leaf)?;
-        *census.maps.entry(leaf.pfn).or_default() += 1;
+        census.maps.add(leaf.pfn, 1);
         rss.add(self.folio_anon(leaf.pfn), 1);
         self.writable_only_in_writable_vma(v, leaf)?;
         self.writable_private_is_exclusive(leaf)?;
@@ -457,45 +476,49 @@ impl Kernel {
         let leaf = Leaf::new(mm, v, a, e);
         self.hugetlb_entry_maps_head(v, leaf)?;
         self.rmap_finds_mapping(v, leaf)?;
-        *census.maps.entry(leaf.pfn).or_default() += 1;
+        census.maps.add(leaf.pfn, 1);
         self.writable_private_is_exclusive(leaf)
     }
 
-    /// Page-cache references by frame: each shmem inode's cache holds one on each page. A
-    /// UFFDIO_COPY asleep on its source holds one on the page it copies into.
-    fn page_cache_refs(&self) -> HashMap<Pfn, i32> {
-        let mut cached: HashMap<Pfn, i32> = HashMap::new();
+    /// References on each frame from outside the page tables: each inode's page cache and
+    /// the swap cache hold one on each of their pages, a UFFDIO_COPY asleep on its source one
+    /// on the page it copies into, the per-CPU LRU batches one per folio they hold (on its
+    /// head), io_uring's and the GUP-fast probe's pins theirs, and GUP's other holders
+    /// (`extra_refs`) theirs.
+    fn outside_refs(&self) -> FrameRefs {
+        let mut refs = FrameRefs::default();
         for (_, inode) in self.inodes.iter() {
             for (_, pfn) in inode.i_mapping.pages(..) {
-                *cached.entry(pfn).or_default() += 1;
+                refs.add(pfn, 1);
             }
         }
         for (_, s) in self.swap_cache.iter() {
             if let crate::mm::swap_state::CacheSlot::Page(pfn) = s {
-                *cached.entry(pfn).or_default() += 1;
+                refs.add(pfn, 1);
             }
         }
         for (_, t) in self.tasks.iter() {
             if let Some(crate::fs::userfaultfd::Restart::Copy(c)) = t.restart {
                 if let Some(f) = c.page {
-                    *cached.entry(f.pfn()).or_default() += 1;
+                    refs.add(f.pfn(), 1);
                 }
             }
         }
-        // The pins io_uring rings and the GUP-fast probe hold.
-        for (pfn, n) in self.pin_refs() {
-            *cached.entry(pfn).or_default() += n;
+        for f in self.lru.pvecs.iter().flat_map(|p| p.folios()) {
+            refs.add(f.pfn(), 1);
         }
-        cached
+        for (pfn, n) in self.pin_refs() {
+            refs.add(pfn, n);
+        }
+        for (&pfn, &n) in &self.extra_refs {
+            refs.add(pfn, n);
+        }
+        refs
     }
 
     /// Every data frame handed to the rules about frames; returns how many frames hold data
     /// and how many of them are hugetlb heads.
-    fn check_frames(
-        &self,
-        census: &Census,
-        cached: &HashMap<Pfn, i32>,
-    ) -> Result<FrameCounts, Violation> {
+    fn check_frames(&self, census: &Census, outside: &FrameRefs) -> Result<FrameCounts, Violation> {
         let mut counts = FrameCounts::default();
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
@@ -514,7 +537,7 @@ impl Kernel {
             }
             if let Some(f) = self.thp_head(pfn) {
                 if pfn == f.pfn() {
-                    self.check_thp(f, census, cached)?;
+                    self.check_thp(f, census, outside)?;
                 }
                 continue;
             }
@@ -529,44 +552,39 @@ impl Kernel {
                 }
             }
             self.allocated_holds_reference(pfn)?;
-            let mapped = census.maps.get(&pfn).copied().unwrap_or(0);
+            let mapped = census.maps.get(pfn);
             self.mapcount(pfn, mapped)?;
-            let pvec = self.pvec_refs(Folio(pfn));
             // A reference taken through any page of a hugetlb folio is on its head.
             let held = if page.test(PageFlags::HUGETLB) {
-                pfn.range(HPAGE_NR).map(|p| self.held_refs(p, cached)).sum()
+                pfn.range(HPAGE_NR)
+                    .map(|p| self.held_refs(p, outside))
+                    .sum()
             } else {
-                self.held_refs(pfn, cached)
+                self.held_refs(pfn, outside)
             };
-            self.refcount(pfn, mapped + pvec + held)?;
+            self.refcount(pfn, mapped + held)?;
         }
         Ok(counts)
     }
 
     /// A THP's counts: each subpage's mapcount is its PTEs, the compound mapcount its PMDs,
     /// and the head's refcount all of them plus the references held on any subpage.
-    fn check_thp(
-        &self,
-        f: Folio,
-        census: &Census,
-        cached: &HashMap<Pfn, i32>,
-    ) -> Result<(), Violation> {
+    fn check_thp(&self, f: Folio, census: &Census, outside: &FrameRefs) -> Result<(), Violation> {
         let pmds = census.pmd_maps.get(&f).copied().unwrap_or(0);
         self.compound_mapcount_matches(f, pmds)?;
-        let mut refs = pmds + self.pvec_refs(f);
+        let mut refs = pmds;
         for pfn in f.pfn().range(HPAGE_NR) {
-            let ptes = census.maps.get(&pfn).copied().unwrap_or(0);
+            let ptes = census.maps.get(pfn);
             self.mapcount(pfn, ptes)?;
-            refs += ptes + self.held_refs(pfn, cached);
+            refs += ptes + self.held_refs(pfn, outside);
         }
         self.refcount(f.pfn(), refs)
     }
 
-    /// References from outside the page tables: the page cache's and the other held ones.
-    fn held_refs(&self, pfn: Pfn, cached: &HashMap<Pfn, i32>) -> i32 {
-        cached.get(&pfn).copied().unwrap_or(0)
-            + self.extra_refs.get(&pfn).copied().unwrap_or(0)
-            + self.migration_refs(pfn)
+    /// References from outside the page tables: the caches', batches' and pins', and the
+    /// other held ones.
+    fn held_refs(&self, pfn: Pfn, outside: &FrameRefs) -> i32 {
+        outside.get(pfn) + self.migration_refs(pfn)
     }
 
     /// PageAnon() of the folio holding `pfn`.

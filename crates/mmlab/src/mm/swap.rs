@@ -303,13 +303,4 @@ impl Kernel {
             self.lru_add_drain_cpu(cpu);
         }
     }
-
-    /// References the per-CPU batches hold on `f`.
-    pub(crate) fn pvec_refs(&self, f: Folio) -> i32 {
-        self.lru
-            .pvecs
-            .iter()
-            .map(|p| p.folios().filter(|&g| g == f).count() as i32)
-            .sum()
-    }
 }
