@@ -216,6 +216,7 @@ pub const MODEL_PAGE_FIELDS: &[&str] = &[
     "referenced",
     "swapbacked",
     "node",
+    "swapcache",
 ];
 
 pub static MODEL_PAGE: RecordKind = RecordKind {

@@ -628,6 +628,7 @@ impl Backend for ModelBackend {
                         k.folio_flag(pfn, PageFlags::SWAPBACKED) as u64,
                     ),
                     ("node", k.page_to_nid(pfn) as u64),
+                    ("swapcache", k.folio_flag(pfn, PageFlags::SWAPCACHE) as u64),
                 ])),
             },
             ModelProbe::MigrateBegin { addr, node } => k

@@ -19,6 +19,7 @@ use crate::errno::{Errno, SysResult};
 use crate::fs::inode::Ino;
 use crate::kernel::Kernel;
 use crate::mm::mempolicy::{node_bit, vma_migratable, AllocContext};
+use crate::mm::swap_state::{private_to_entry, CacheSlot};
 use crate::mm::vm_fault::{FaultFlags, VmFault};
 use crate::mm::vma::{Backing, Vma};
 use crate::mm::MmId;
@@ -38,6 +39,15 @@ pub(crate) enum MigrateTarget {
     /// mbind's new_page(): by the policy of the first VMA of `mm` from the range's start
     /// (the second field) that the folio falls in.
     VmaPolicy(MmId, u64),
+}
+
+/// The address space whose slots hold a folio being migrated (folio_mapping()).
+#[derive(Clone, Copy, Debug)]
+enum MigrateMapping {
+    /// A file's page cache (shmem or the disk filesystem).
+    PageCache(Ino),
+    /// The swap cache (swap_address_space() of the folio's entry).
+    SwapCache,
 }
 
 /// A migration between its unmap and its copy: `src` mapped only by migration entries,
@@ -436,15 +446,17 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache and
-    /// hugetlb folios).
+    /// EBUSY for what the model does not migrate (large page-cache folios, large swap-cache
+    /// folios, hugetlb folios).
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
-        let large_file =
-            !self.pages.folio_test(src, PageFlags::ANON) && self.pages.folio_test_large(src);
-        if large_file
-            || self.pages.folio_test(src, PageFlags::SWAPCACHE)
-            || self.pages.folio_test(src, PageFlags::HUGETLB)
-        {
+        let large = self.pages.folio_test_large(src);
+        let large_file = !self.pages.folio_test(src, PageFlags::ANON) && large;
+        // 5.19's folio_migrate_mapping() stores the new folio in the first of a large
+        // swap-cache folio's slots only, leaving the others pointing at the freed source (a
+        // use-after-free fixed in 6.8, "mm: migrate high-order folios in swap cache
+        // correctly"): the model does not run into it.
+        let large_swapcache = large && self.pages.folio_test(src, PageFlags::SWAPCACHE);
+        if large_file || large_swapcache || self.pages.folio_test(src, PageFlags::HUGETLB) {
             return Err(Errno::EBUSY);
         }
         let dst = self
@@ -464,17 +476,18 @@ impl Kernel {
     }
 
     /// The second half: folio_migrate_mapping()'s reference check (only the isolation's and
-    /// the page cache's may be left, folio_expected_refs(): EAGAIN otherwise, the entries
-    /// mapping the source again), the cache's slots moved to the destination, the copy of the
-    /// contents and flags (folio_migrate_copy()), the entries mapping the destination, the
-    /// source freed and the destination put on the LRU. Tasks waiting on the entries wake.
+    /// the page cache's or swap cache's may be left, expected_page_refs(): EAGAIN otherwise,
+    /// the entries mapping the source again), the cache's slots moved to the destination, the
+    /// copy of the contents and flags (folio_migrate_copy()), the entries mapping the
+    /// destination, the source freed and the destination put on the LRU. Tasks waiting on the
+    /// entries wake.
     fn migrate_move(&mut self, m: PendingMigration) -> SysResult<()> {
         let PendingMigration {
             src,
             dst,
             was_mapped,
         } = m;
-        let cache = self.page_cache_ino(src);
+        let cache = self.migration_mapping(src);
         let expected = 1 + cache.map_or(0, |_| self.pages.folio_nr_pages(src) as i32);
         let r = if self.pages.folio_ref_count(src) != expected {
             if was_mapped {
@@ -483,8 +496,8 @@ impl Kernel {
             self.folio_put(dst);
             Err(Errno::EAGAIN)
         } else {
-            if let Some(ino) = cache {
-                self.folio_migrate_mapping(ino, src, dst);
+            if let Some(mapping) = cache {
+                self.folio_migrate_mapping(mapping, src, dst);
             }
             self.folio_migrate_copy(dst, src);
             if was_mapped {
@@ -500,25 +513,45 @@ impl Kernel {
         r
     }
 
-    /// folio_mapping() of a page-cache folio: the inode whose cache holds it (None for an
-    /// anonymous folio, or one truncated meanwhile, which migrates like one without a mapping).
-    fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
+    /// folio_mapping() as migration sees it: the inode whose page cache holds the folio, or
+    /// the swap cache for an anonymous folio in it (swap_address_space()); None for any other
+    /// anonymous folio, or a page-cache one truncated meanwhile (it migrates like one without
+    /// a mapping).
+    fn migration_mapping(&self, f: Folio) -> Option<MigrateMapping> {
         if self.pages.folio_test(f, PageFlags::ANON) {
-            return None;
+            return self
+                .pages
+                .folio_test(f, PageFlags::SWAPCACHE)
+                .then_some(MigrateMapping::SwapCache);
         }
         let ino = self.pages.folio_mapping(f)? as Ino;
         let index = self.pages.page(f.pfn()).index();
-        (self.inodes.get(ino)?.i_mapping.page(index) == Some(f.pfn())).then_some(ino)
+        (self.inodes.get(ino)?.i_mapping.page(index) == Some(f.pfn()))
+            .then_some(MigrateMapping::PageCache(ino))
     }
 
-    /// folio_migrate_mapping() of a page-cache folio, its references frozen: each of its
-    /// xarray slots takes the destination's page and the cache's references move with them;
-    /// PG_dirty moves too (the dirty counters are per node in Linux, global here).
-    fn folio_migrate_mapping(&mut self, ino: Ino, src: Folio, dst: Folio) {
+    /// folio_migrate_mapping() of a folio in a cache, its references frozen: each of its
+    /// slots takes the destination's page and the cache's references move with them; a
+    /// swap-cache folio's PG_swapcache and swap entry (page->private) go to the destination
+    /// (folio_migrate_flags() clears the source's); PG_dirty moves too (the dirty counters
+    /// are per node in Linux, global here).
+    fn folio_migrate_mapping(&mut self, mapping: MigrateMapping, src: Folio, dst: Folio) {
         let nr = self.pages.folio_nr_pages(src);
-        let index = self.pages.page(src.pfn()).index();
-        for i in 0..nr {
-            self.inodes[ino].i_mapping.add_page(index + i, dst.page(i));
+        match mapping {
+            MigrateMapping::PageCache(ino) => {
+                let index = self.pages.page(src.pfn()).index();
+                for i in 0..nr {
+                    self.inodes[ino].i_mapping.add_page(index + i, dst.page(i));
+                }
+            }
+            MigrateMapping::SwapCache => {
+                // A small folio only (migrate_unmap() keeps large ones): its one slot.
+                let private = self.pages.page(src.pfn()).private;
+                self.swap_cache
+                    .set(private_to_entry(private), Some(CacheSlot::Page(dst.pfn())));
+                self.pages.folio_set(dst, PageFlags::SWAPCACHE);
+                self.pages.page_mut(dst.pfn()).private = private;
+            }
         }
         self.pages.folio_ref_add(dst, nr as i32);
         self.pages.folio_ref_add(src, -(nr as i32));
@@ -548,8 +581,11 @@ impl Kernel {
         d.flags |= s.flags & CARRIED;
         d.set_mapping(s.mapping());
         d.index = s.index();
-        // folio_test_clear_active(): the source leaves with nothing to undo.
-        self.pages.folio_clear(src, PageFlags::ACTIVE);
+        // folio_test_clear_active(): the source leaves with nothing to undo; it is no
+        // swap-cache folio any more and its private (the swap entry) goes.
+        self.pages
+            .folio_clear(src, PageFlags::ACTIVE | PageFlags::SWAPCACHE);
+        self.pages.page_mut(src.pfn()).private = 0;
     }
 
     /// The frames a migration of `src` moves to: alloc_migration_target() on its node, or
