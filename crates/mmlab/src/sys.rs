@@ -22,6 +22,8 @@ pub struct Rlimit {
 
 /// CAP_IPC_LOCK: lock memory beyond RLIMIT_MEMLOCK.
 pub const CAP_IPC_LOCK: u32 = 14;
+/// CAP_SYS_NICE: move other processes' pages (MPOL_MF_MOVE_ALL) and to any node.
+pub const CAP_SYS_NICE: u32 = 23;
 /// CAP_SYS_RESOURCE: raise hard resource limits.
 pub const CAP_SYS_RESOURCE: u32 = 24;
 /// CAP_LAST_CAP of 5.19 (CAP_CHECKPOINT_RESTORE).

@@ -2,7 +2,8 @@
 //! may come from under them, and the syscalls that set and read policies or move pages by
 //! them (set_mempolicy, get_mempolicy, mbind, migrate_pages). The model's nodes all have
 //! memory and CPUs (N_MEMORY is every node), the same distance from each other, and no
-//! cpusets (mems_allowed is every node); the caller may do what CAP_SYS_NICE allows.
+//! cpusets (mems_allowed is every node). Every process has the same credentials, so the
+//! ptrace_may_access() checks pass; CAP_SYS_NICE is the caller's (capable()).
 
 use smallvec::SmallVec;
 
@@ -18,6 +19,7 @@ use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::table::{self, Leaf};
 use crate::sched::Tid;
+use crate::sys::CAP_SYS_NICE;
 use crate::uapi::mempolicy::*;
 
 /// nodemask_t for the model's nodes (at most 64 of them).
@@ -476,6 +478,9 @@ impl Kernel {
         if flags & !MPOL_MF_VALID != 0 {
             return Err(Errno::EINVAL);
         }
+        if flags & MPOL_MF_MOVE_ALL != 0 && !self.capable(CAP_SYS_NICE) {
+            return Err(Errno::EPERM);
+        }
         if start & (PAGE_SIZE - 1) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -699,7 +704,9 @@ impl Kernel {
 
     /// migrate_pages(2): move the pages of process `pid` (0: the caller) on the `old` nodes
     /// to the `new` ones, node for node (do_migrate_pages()); returns how many could not be
-    /// moved. ESRCH for no such process, EINVAL if none of the new nodes is online.
+    /// moved. ESRCH for no such process, EPERM for a new node without memory unless the
+    /// caller has CAP_SYS_NICE, EINVAL if none of the new nodes is online. Pages mapped more
+    /// than once move only with CAP_SYS_NICE (MPOL_MF_MOVE_ALL, else MPOL_MF_MOVE).
     pub fn migrate_pages(
         &mut self,
         tid: Tid,
@@ -720,19 +727,35 @@ impl Kernel {
                 .ok_or(Errno::ESRCH)?
                 .mm
         };
-        // The caller may use every node (CAP_SYS_NICE): the new nodes are cut to the online
-        // ones, and none left is EINVAL.
+        // kernel_migrate_pages(): new nodes outside the target's cpuset (its nodes with
+        // memory) need CAP_SYS_NICE; then they are cut to the caller's, and none left is
+        // EINVAL.
+        let nice = self.capable(CAP_SYS_NICE);
+        if new.low & !self.node_states_memory() != 0 && !nice {
+            return Err(Errno::EPERM);
+        }
         let new = new.low & self.node_states_memory();
         if new == 0 {
             return Err(Errno::EINVAL);
         }
-        self.do_migrate_pages(mm, old.low & self.node_states_memory(), new)
+        let flags = if nice {
+            MPOL_MF_MOVE_ALL
+        } else {
+            MPOL_MF_MOVE
+        };
+        self.do_migrate_pages(mm, (old.low & self.node_states_memory(), new), flags)
     }
 
     /// do_migrate_pages(): pick (source, destination) pairs that keep the nodes' relative
     /// layout, moving first to nodes no longer a source, and migrate each source node's
-    /// pages (MPOL_MF_MOVE_ALL); returns the pages that could not be moved.
-    fn do_migrate_pages(&mut self, mm: MmId, from: NodeMask, to: NodeMask) -> SysResult<u64> {
+    /// pages (`flags`: MPOL_MF_MOVE_ALL, or MPOL_MF_MOVE for pages mapped once); returns the
+    /// pages that could not be moved.
+    fn do_migrate_pages(
+        &mut self,
+        mm: MmId,
+        (from, to): (NodeMask, NodeMask),
+        flags: u64,
+    ) -> SysResult<u64> {
         self.lru_add_drain_all();
         let mut busy = 0;
         let mut tmp = from;
@@ -755,13 +778,20 @@ impl Kernel {
                 break;
             };
             tmp &= !(1 << source);
-            busy += self.migrate_to_node(mm, source, dest)?;
+            busy += self.migrate_to_node(mm, source, dest, flags)?;
         }
         Ok(busy)
     }
 
-    /// migrate_to_node(): every page of the address space on `source` goes to `dest`.
-    fn migrate_to_node(&mut self, mm: MmId, source: usize, dest: usize) -> SysResult<u64> {
+    /// migrate_to_node(): every page of the address space on `source` (mapped once, unless
+    /// `flags` has MPOL_MF_MOVE_ALL) goes to `dest`.
+    fn migrate_to_node(
+        &mut self,
+        mm: MmId,
+        source: usize,
+        dest: usize,
+        flags: u64,
+    ) -> SysResult<u64> {
         let mut list = Vec::new();
         let (lo, hi) = match (
             self.mms[mm].vmas.iter().next(),
@@ -775,7 +805,7 @@ impl Kernel {
             mm,
             (lo, hi),
             1 << source,
-            MPOL_MF_MOVE_ALL | MPOL_MF_DISCONTIG_OK,
+            flags | MPOL_MF_DISCONTIG_OK,
             &mut list,
         );
         if list.is_empty() {

@@ -29,6 +29,7 @@ use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::PteKind;
 use crate::pgtable::table::{self, Leaf};
 use crate::sched::{Tid, WaitReason};
+use crate::sys::CAP_SYS_NICE;
 use crate::uapi::mempolicy::{MAX_NUMNODES, MPOL_MF_MOVE, MPOL_MF_MOVE_ALL};
 
 /// Where migrate_pages() allocates the new folios (its get_new_page callback).
@@ -132,7 +133,8 @@ impl Kernel {
     /// EACCES for a shared page without MPOL_MF_MOVE_ALL, EBUSY) at `status`; returns 0, or
     /// how many pages were not moved when a batch failed (their status stays unwritten).
     /// Without `nodes`, only report each page's node. ENODEV for a node that is not online,
-    /// EINVAL for unknown flags, ESRCH for no such process.
+    /// EINVAL for unknown flags, EPERM for MPOL_MF_MOVE_ALL without CAP_SYS_NICE, ESRCH for
+    /// no such process (every process has the same credentials: ptrace_may_access() passes).
     #[allow(clippy::too_many_arguments)]
     pub fn move_pages(
         &mut self,
@@ -147,6 +149,9 @@ impl Kernel {
         self.enter(tid)?;
         if flags as u32 as u64 & !(MPOL_MF_MOVE | MPOL_MF_MOVE_ALL) != 0 {
             return Err(Errno::EINVAL);
+        }
+        if flags & MPOL_MF_MOVE_ALL != 0 && !self.capable(CAP_SYS_NICE) {
+            return Err(Errno::EPERM);
         }
         let mm = self.find_mm_struct(tid, pid)?;
         if nodes != 0 {

@@ -46,6 +46,7 @@ pub const BUS_ADRERR: u64 = 2;
 pub const NAMES: &[(&str, u64)] = &[
     ("CAP_IPC_LOCK", crate::sys::CAP_IPC_LOCK as u64),
     ("CAP_SYS_RESOURCE", crate::sys::CAP_SYS_RESOURCE as u64),
+    ("CAP_SYS_NICE", crate::sys::CAP_SYS_NICE as u64),
     ("MLOCK_ONFAULT", MLOCK_ONFAULT),
     ("MCL_CURRENT", MCL_CURRENT),
     ("MCL_FUTURE", MCL_FUTURE),
