@@ -642,6 +642,8 @@ impl<'k> MmWalk<&'k Kernel> for SmapsWalk<'_> {
                 if let Some(pfn) = kind.migration_pfn().map(Pfn) {
                     if k.pages.folio_test(k.pages.folio(pfn), PageFlags::ANON) {
                         self.s.anon_huge_pages += HPAGE_SIZE;
+                    } else {
+                        self.s.shmem_pmd_mapped += HPAGE_SIZE;
                     }
                     k.smaps_account(self.s, pfn, true, (false, false, true), locked);
                 }

@@ -432,6 +432,13 @@ impl Kernel {
     ) {
         let head = kind.migration_pfn().expect("a migration entry");
         self.vmstat.thp_split_pmd += 1;
+        if !self.pages.folio_test(self.pages.folio(Pfn(head)), PageFlags::ANON) {
+            // A file VMA's entry is just cleared, with the RSS it counted; the range refaults
+            // from the page cache (the migration finds no entry to restore there).
+            table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
+            self.mms[mm].rss_shmem -= HPAGE_NR as i64;
+            return;
+        }
         let pgtable = self.withdraw(mm, haddr);
         for i in 0..HPAGE_NR {
             let e = Pte::swp(kind.with_migration_pfn(head + i), bits);
@@ -440,10 +447,14 @@ impl Kernel {
         table::set_pmd(&mut self.phys, pmd, Pmd::table(pgtable));
     }
 
-    /// zap_huge_pmd() of a PMD migration entry covered whole: the entry and its deposited
-    /// table go, and the RSS the folio counted for.
-    pub(crate) fn zap_pmd_migration_entry(&mut self, mm: MmId, haddr: u64, pmd: PmdSlot) {
+    /// zap_huge_pmd() of a PMD migration entry of `f` covered whole: the entry and an
+    /// anonymous THP's deposited table go, and the RSS the folio counted for.
+    pub(crate) fn zap_pmd_migration_entry(&mut self, mm: MmId, haddr: u64, pmd: PmdSlot, f: Folio) {
         table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
+        if !self.pages.folio_test(f, PageFlags::ANON) {
+            self.mms[mm].rss_shmem -= HPAGE_NR as i64;
+            return;
+        }
         self.zap_deposited_table(mm, haddr);
         self.mms[mm].rss_anon -= HPAGE_NR as i64;
     }

@@ -451,17 +451,15 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (large page-cache folios, large swap-cache
-    /// folios, hugetlb folios).
+    /// EBUSY for what the model does not migrate (large swap-cache folios, hugetlb folios).
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
         let large = self.pages.folio_test_large(src);
-        let large_file = !self.pages.folio_test(src, PageFlags::ANON) && large;
         // 5.19's folio_migrate_mapping() stores the new folio in the first of a large
         // swap-cache folio's slots only, leaving the others pointing at the freed source (a
         // use-after-free fixed in 6.8, "mm: migrate high-order folios in swap cache
         // correctly"): the model does not run into it.
         let large_swapcache = large && self.pages.folio_test(src, PageFlags::SWAPCACHE);
-        if large_file || large_swapcache || self.pages.folio_test(src, PageFlags::HUGETLB) {
+        if large_swapcache || self.pages.folio_test(src, PageFlags::HUGETLB) {
             return Err(Errno::EBUSY);
         }
         let dst = self

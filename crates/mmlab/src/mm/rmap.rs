@@ -1037,8 +1037,9 @@ impl Kernel {
     }
 
     /// remove_migration_pmd(): the PMD migration entry maps the folio `dst` whole again, old
-    /// and clean, writable if the entry was (and the VMA is), exclusive unless it was only
-    /// readable; the folio is mlocked in a locked VMA.
+    /// and clean, writable if the entry was (and the VMA is); an anonymous folio is exclusive
+    /// unless the entry was only readable, a page-cache one gets its file mapping
+    /// (page_add_file_rmap(compound)); the folio is mlocked in a locked VMA.
     fn remove_migration_pmd(&mut self, vma: &Vma, slot: PmdSlot, dst: Folio) {
         let PmdKind::Swp(kind, bits) = table::get_pmd(&self.phys, slot).kind() else {
             return;
@@ -1059,8 +1060,18 @@ impl Kernel {
             pmd = pmd.wrprotect().mkuffd_wp();
         }
         self.folio_get(dst);
+        let first = self.pages.add_compound_mapcount(dst.pfn(), 1) == 1;
+        if !self.pages.folio_test(dst, PageFlags::ANON) {
+            // page_add_file_rmap(compound): NR_SHMEM_PMDMAPPED counts the first PMD mapping.
+            if first {
+                self.vmstat.nr_shmem_pmdmapped += 1;
+            }
+            self.mlock_vma_folio(dst, vma.flags, true);
+            table::set_pmd(&mut self.phys, slot, pmd);
+            return;
+        }
         // page_add_anon_rmap(RMAP_COMPOUND, RMAP_EXCLUSIVE unless readable).
-        if self.pages.add_compound_mapcount(dst.pfn(), 1) == 1 {
+        if first {
             self.vmstat.nr_anon_transparent_hugepages += 1;
             let unmapped = dst
                 .pfn()
