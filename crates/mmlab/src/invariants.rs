@@ -1285,7 +1285,8 @@ impl<'k> MmWalk<&'k Kernel> for CheckWalk<'_> {
             PmdKind::Leaf(p) => k.check_huge_pmd(self.mm, self.v, haddr, p, self.census, self.rss),
             PmdKind::Swp(kind, _) if kind.is_migration() && !self.v.is_hugetlb() => {
                 let pfn = kind.migration_pfn().map(crate::page::Pfn);
-                let anon = pfn.is_some_and(|p| k.pages.folio_test(k.pages.folio(p), PageFlags::ANON));
+                let anon =
+                    pfn.is_some_and(|p| k.pages.folio_test(k.pages.folio(p), PageFlags::ANON));
                 self.rss.add(anon, HPAGE_NR as i64);
                 Rule::NonPresentIsNoneOrMarker.check(k.under_migration(pfn), || {
                     format!("mm {} {haddr:#x}: PMD {kind:?}", self.mm)

@@ -30,8 +30,11 @@ fn two_nodes() -> (Kernel, Tid) {
 
 /// A 2 MiB-aligned shared mapping of a memfd of `huge` huge pages, filled with `byte`.
 fn shmem_thp(k: &mut Kernel, t: Tid, huge: u64, byte: u8) -> u64 {
-    k.sysfs_write("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always")
-        .unwrap();
+    k.sysfs_write(
+        "/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+        "always",
+    )
+    .unwrap();
     let fd = k.memfd_create(t, "thp", 0).unwrap();
     k.ftruncate(t, fd as i64, (huge * HPAGE) as i64).unwrap();
     let s = k
@@ -71,7 +74,11 @@ fn a_swap_cache_page_moves_with_its_slot_and_pages_out_from_the_new_frame() {
     assert_ne!(new, old);
     assert_eq!(k.page_to_nid(new), 1);
     assert!(page.flags.contains(mmlab::page::PageFlags::SWAPCACHE));
-    assert_eq!(k.meminfo("SwapCached"), cached, "one page cached, the new one");
+    assert_eq!(
+        k.meminfo("SwapCached"),
+        cached,
+        "one page cached, the new one"
+    );
     // The invariants compare the swap cache's slots with the PG_swapcache pages.
     k.check_invariants().unwrap();
     // Paged out again, the new page goes to the same slot, and comes back intact.
@@ -158,10 +165,7 @@ fn move_all_without_cap_sys_nice_is_eperm_and_the_page_stays() {
     );
     let (pfn, _) = k.page_at(t, p).unwrap().unwrap();
     assert_eq!(k.page_to_nid(pfn), 0);
-    assert_eq!(
-        k.move_pages(t, 0, 1, a, a + 8, a + 16, MPOL_MF_MOVE),
-        Ok(0)
-    );
+    assert_eq!(k.move_pages(t, 0, 1, a, a + 8, a + 16, MPOL_MF_MOVE), Ok(0));
     let (pfn, _) = k.page_at(t, p).unwrap().unwrap();
     assert_eq!(k.page_to_nid(pfn), 1, "MPOL_MF_MOVE needs no capability");
 }

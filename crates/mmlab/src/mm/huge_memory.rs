@@ -432,7 +432,10 @@ impl Kernel {
     ) {
         let head = kind.migration_pfn().expect("a migration entry");
         self.vmstat.thp_split_pmd += 1;
-        if !self.pages.folio_test(self.pages.folio(Pfn(head)), PageFlags::ANON) {
+        if !self
+            .pages
+            .folio_test(self.pages.folio(Pfn(head)), PageFlags::ANON)
+        {
             // A file VMA's entry is just cleared, with the RSS it counted; the range refaults
             // from the page cache (the migration finds no entry to restore there).
             table::set_pmd(&mut self.phys, pmd, Pmd::NONE);

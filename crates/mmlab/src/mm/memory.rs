@@ -925,7 +925,9 @@ impl MmWalk for ZapWalk<'_> {
             PmdKind::None | PmdKind::Table(_) => PmdAction::Descend,
             // zap_huge_pmd() of a PMD migration entry (of an anonymous THP: COWs only).
             PmdKind::Swp(kind, _) if kind.is_migration() => {
-                let f = k.pages.folio(Pfn(kind.migration_pfn().expect("a migration entry")));
+                let f = k
+                    .pages
+                    .folio(Pfn(kind.migration_pfn().expect("a migration entry")));
                 if self.details.even_cows || !k.pages.folio_test(f, PageFlags::ANON) {
                     k.zap_pmd_migration_entry(self.mm, addr & !(PMD_SIZE - 1), slot, f);
                 }

@@ -738,11 +738,7 @@ impl Kernel {
         if new == 0 {
             return Err(Errno::EINVAL);
         }
-        let flags = if nice {
-            MPOL_MF_MOVE_ALL
-        } else {
-            MPOL_MF_MOVE
-        };
+        let flags = if nice { MPOL_MF_MOVE_ALL } else { MPOL_MF_MOVE };
         self.do_migrate_pages(mm, (old.low & self.node_states_memory(), new), flags)
     }
 

@@ -10,8 +10,15 @@
 //! shmem_aops' migratepage (migrate_page()) and ext4's (buffer_migrate_page(), which is
 //! migrate_page() for a folio without buffer heads, the model's only kind) do in 5.19.
 //!
-//! Not modelled: large page-cache folios (shmem THPs) and anonymous folios in the swap cache
-//! are not migrated (they count as not moved); hugetlb pages are not isolated (EBUSY).
+//! An anonymous folio in the swap cache migrates the same way: its mapping is the swap
+//! address space (migrate_page() there too), whose slot, PG_swapcache and entry move to the
+//! new folio. A shmem THP migrates whole (x86-64 supports THP migration): a PMD mapping
+//! becomes one PMD migration entry, the file's 512 slots take the new folio, and only a
+//! missing huge destination splits it (try_split_thp()). MPOL_MF_MOVE_ALL needs CAP_SYS_NICE.
+//!
+//! Not modelled: a large anonymous folio in the swap cache stays (EBUSY): 5.19 replaces only
+//! the first of its slots, a use-after-free fixed in 6.8. Hugetlb pages are not isolated
+//! (EBUSY).
 
 use std::collections::VecDeque;
 
