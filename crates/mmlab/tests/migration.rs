@@ -110,7 +110,10 @@ fn a_fault_waiting_on_a_pte_of_a_pte_mapped_shmem_thp_completes_on_the_new_folio
         "a PTE migration entry"
     );
     assert!(k.load(t2, s + HPAGE / 2).is_err(), "the fault waits");
+    assert!(k.uffd_sleeping(t2));
     assert_eq!(k.migrate_end(), 0);
+    // Its page is a tail of the source, which is freed by then: the wake-up still finds it.
+    assert!(!k.uffd_sleeping(t2), "woken when the migration ends");
     assert_eq!(k.load(t2, s + HPAGE / 2), Ok(0x10));
     let (new, _) = k.page_at(t, s + HPAGE / 2).unwrap().unwrap();
     assert_ne!(new, old);

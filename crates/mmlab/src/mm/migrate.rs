@@ -498,7 +498,9 @@ impl Kernel {
             was_mapped,
         } = m;
         let cache = self.migration_mapping(src);
-        let expected = 1 + cache.map_or(0, |_| self.pages.folio_nr_pages(src) as i32);
+        // Taken now: a migrated source is freed before its waiters wake.
+        let nr = self.pages.folio_nr_pages(src);
+        let expected = 1 + cache.map_or(0, |_| nr as i32);
         let r = if self.pages.folio_ref_count(src) != expected {
             if was_mapped {
                 self.remove_migration_ptes(src, src);
@@ -519,7 +521,7 @@ impl Kernel {
             self.folio_putback_lru(dst);
             Ok(())
         };
-        self.wake_migration_waiters(src);
+        self.wake_migration_waiters(src, nr);
         r
     }
 
@@ -659,9 +661,9 @@ impl Kernel {
         VmFault::RETRY
     }
 
-    /// folio_unlock()'s wake-up: every task waiting on a page of `f` wakes and retries.
-    fn wake_migration_waiters(&mut self, f: Folio) {
-        let nr = self.pages.folio_nr_pages(f);
+    /// folio_unlock()'s wake-up: every task waiting on one of the `nr` pages of `f` wakes
+    /// and retries.
+    fn wake_migration_waiters(&mut self, f: Folio, nr: u64) {
         for (_, t) in self.tasks.iter_mut() {
             if let Some(WaitReason::Migration { pfn }) = t.wait {
                 if pfn >= f.pfn().0 && pfn - f.pfn().0 < nr {
