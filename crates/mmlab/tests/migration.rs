@@ -156,12 +156,15 @@ fn move_all_without_cap_sys_nice_is_eperm_and_the_page_stays() {
         k.store(t, a + i as u64, b).unwrap();
     }
     k.store(t, a + 8, 1).unwrap();
-    let none = Caps {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    };
-    k.capset(t, none).unwrap();
+    // CAP_SYS_NICE (every capability) out of the effective set: capable() fails.
+    k.capset(
+        t,
+        Caps {
+            effective: 0,
+            ..Caps::ROOT
+        },
+    )
+    .unwrap();
     assert_eq!(
         k.move_pages(t, 0, 1, a, a + 8, a + 16, MPOL_MF_MOVE_ALL),
         Err(Errno::EPERM)
