@@ -1110,12 +1110,14 @@ impl Kernel {
     fn hugetlb_pool_adds_up(&self, heads: u64) -> Result<(), Violation> {
         let h = &self.hstate;
         // The per-node counters add up to the global ones, node by node within the pool.
-        let nodes = h.nr_huge_pages_node.len().max(h.surplus_huge_pages_node.len());
+        let nodes = h
+            .nr_huge_pages_node
+            .len()
+            .max(h.surplus_huge_pages_node.len());
         let per_node = h.nr_huge_pages_node.iter().sum::<u64>() == h.nr_huge_pages
             && h.surplus_huge_pages_node.iter().sum::<u64>() == h.surplus_huge_pages
             && (0..nodes).all(|n| h.surplus_node(n) <= h.nr_node(n));
-        let holds =
-            heads == h.nr_huge_pages && h.surplus_huge_pages <= h.nr_huge_pages && per_node;
+        let holds = heads == h.nr_huge_pages && h.surplus_huge_pages <= h.nr_huge_pages && per_node;
         Rule::HugetlbPoolAddsUp.check(holds, || {
             format!(
                 "{heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",

@@ -79,11 +79,17 @@ fn check_fill(k: &mut Kernel, t: Tid, p: u64, seed: u8) {
 fn the_pool_interleaves_and_a_node_write_grows_only_that_node() {
     let (mut k, _) = two_nodes();
     assert_eq!(k.set_nr_hugepages(5), 5);
-    assert_eq!((node(&k, 0, "nr_hugepages"), node(&k, 1, "nr_hugepages")), (3, 2));
+    assert_eq!(
+        (node(&k, 0, "nr_hugepages"), node(&k, 1, "nr_hugepages")),
+        (3, 2)
+    );
     assert_eq!(node(&k, 1, "free_hugepages"), 2);
     let n1 = "/sys/devices/system/node/node1/hugepages/hugepages-2048kB/nr_hugepages";
     k.sysfs_write(n1, "4").unwrap();
-    assert_eq!((node(&k, 0, "nr_hugepages"), node(&k, 1, "nr_hugepages")), (3, 4));
+    assert_eq!(
+        (node(&k, 0, "nr_hugepages"), node(&k, 1, "nr_hugepages")),
+        (3, 4)
+    );
     assert_eq!(global(&k, "nr_hugepages"), 7);
     settle(&k);
     // Shrinking through the global file frees node by node in turn.
@@ -119,9 +125,16 @@ fn a_private_huge_page_moves_whole_and_its_source_returns_to_its_nodes_pool() {
     let (new, nid) = frame(&k, t, p);
     assert_eq!(nid, 1);
     assert_ne!(new, old);
-    assert_eq!(frame(&k, t, p + 3 * PAGE).0, new + 3, "tails follow the head");
+    assert_eq!(
+        frame(&k, t, p + 3 * PAGE).0,
+        new + 3,
+        "tails follow the head"
+    );
     check_fill(&mut k, t, p, 0x30);
-    assert!(k.pte_at(t, p).unwrap().write(), "writable entry: writable again");
+    assert!(
+        k.pte_at(t, p).unwrap().write(),
+        "writable entry: writable again"
+    );
     assert_eq!(node(&k, 0, "free_hugepages"), 2);
     assert_eq!(node(&k, 1, "free_hugepages"), 1);
     assert_eq!(global(&k, "free_hugepages"), 3);
@@ -143,7 +156,11 @@ fn a_surplus_page_carries_its_surplus_count_to_the_target_node() {
     assert_eq!(node(&k, 0, "surplus_hugepages"), 1);
     // No free page anywhere: alloc_migrate_huge_page(), whatever the overcommit limit.
     assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0);
-    assert_eq!(global(&k, "nr_hugepages"), 2, "the temporary page is counted");
+    assert_eq!(
+        global(&k, "nr_hugepages"),
+        2,
+        "the temporary page is counted"
+    );
     assert_eq!(global(&k, "surplus_hugepages"), 1);
     settle(&k);
     assert_eq!(k.migrate_end(), 0);
@@ -155,12 +172,19 @@ fn a_surplus_page_carries_its_surplus_count_to_the_target_node() {
         "the source, temporary now, went back to the page allocator"
     );
     assert_eq!(
-        (node(&k, 0, "surplus_hugepages"), node(&k, 1, "surplus_hugepages")),
+        (
+            node(&k, 0, "surplus_hugepages"),
+            node(&k, 1, "surplus_hugepages")
+        ),
         (0, 1)
     );
     settle(&k);
     k.munmap(t, p, HPAGE).unwrap();
-    assert_eq!(global(&k, "nr_hugepages"), 0, "a surplus page leaves when freed");
+    assert_eq!(
+        global(&k, "nr_hugepages"),
+        0,
+        "a surplus page leaves when freed"
+    );
     assert_eq!(node(&k, 1, "surplus_hugepages"), 0);
     settle(&k);
 }
@@ -182,7 +206,10 @@ fn a_hugetlbfs_page_with_an_extra_pin_is_mapped_again_in_place() {
     settle(&k);
     assert_eq!(k.migrate_end(), Errno::EAGAIN.code() as u64);
     assert_eq!(frame(&k, t, s), (old, 0));
-    assert!(k.pte_at(t, s).unwrap().write(), "shared writable: writable again");
+    assert!(
+        k.pte_at(t, s).unwrap().write(),
+        "shared writable: writable again"
+    );
     check_fill(&mut k, t, s, 0x50);
     assert_eq!(node(&k, 1, "free_hugepages"), 2, "the target went back");
     settle(&k);
@@ -220,6 +247,9 @@ fn processes_leaving_during_a_migration_leave_the_pool_whole() {
     k.exit(t).unwrap();
     assert_eq!(global(&k, "free_hugepages"), 4);
     assert_eq!(global(&k, "resv_hugepages"), 0);
-    assert_eq!(node(&k, 0, "free_hugepages") + node(&k, 1, "free_hugepages"), 4);
+    assert_eq!(
+        node(&k, 0, "free_hugepages") + node(&k, 1, "free_hugepages"),
+        4
+    );
     settle(&k);
 }

@@ -1,5 +1,7 @@
-//! mm/hugetlb.c with fs/hugetlbfs: the 2 MiB pool (nr_hugepages), reservations taken at mmap
-//! time, hugetlb faults and COW at the PMD level, zap, fork and protection changes.
+//! mm/hugetlb.c with fs/hugetlbfs: the 2 MiB pool (nr_hugepages, interleaved over the nodes and
+//! counted per node), reservations taken at mmap time, hugetlb faults and COW at the PMD level,
+//! zap, fork and protection changes (migration entries included; the migration itself is in
+//! migrate_hugetlb.rs).
 
 use std::collections::BTreeSet;
 

@@ -11,7 +11,8 @@
 //! migrate_page() for a folio without buffer heads, the model's only kind) do in 5.19.
 //!
 //! Not modelled: large page-cache folios (shmem THPs) and anonymous folios in the swap cache
-//! are not migrated (they count as not moved); hugetlb pages are not isolated (EBUSY).
+//! are not migrated (they count as not moved). hugetlb pages take their own path, in
+//! migrate_hugetlb.rs (unmap_and_move_huge_page()).
 
 use std::collections::VecDeque;
 
@@ -294,7 +295,7 @@ impl Kernel {
     /// add_page_for_migration(): Ok(true) if the page at `addr` was isolated onto `list`,
     /// Ok(false) if it is already on `node`; EFAULT (no VMA, FOLL_DUMP's refusals), ENOENT
     /// (nothing mapped), EACCES (mapped more than once, without MPOL_MF_MOVE_ALL), EBUSY (not
-    /// on an LRU: already queued, or hugetlb).
+    /// on an LRU: already queued). A hugetlb page: add_huge_page_for_migration().
     fn add_page_for_migration(
         &mut self,
         mm: MmId,
@@ -439,8 +440,8 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache and
-    /// hugetlb folios).
+    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache
+    /// folios). A hugetlb folio goes to migrate_unmap_huge().
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
         if self.folio_test_hugetlb(src) {
             return self.migrate_unmap_huge(src, target);

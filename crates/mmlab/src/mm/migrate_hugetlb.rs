@@ -113,7 +113,8 @@ impl Kernel {
         let mut haddr = start & !(HPAGE_SIZE - 1);
         while haddr < end {
             let pgd = self.mms[mm].pgd;
-            let entry = table::pmd_slot(&self.phys, pgd, haddr).map(|s| huge_ptep_get(&self.phys, s));
+            let entry =
+                table::pmd_slot(&self.phys, pgd, haddr).map(|s| huge_ptep_get(&self.phys, s));
             haddr += HPAGE_SIZE;
             let Some(PteKind::Present(e)) = entry.map(Pte::kind) else {
                 continue;
@@ -130,7 +131,8 @@ impl Kernel {
                 return Ok(true);
             }
             let mapcount = self.pages.page(f.pfn()).mapcount();
-            let wanted = valid & MPOL_MF_MOVE_ALL != 0 || (valid & MPOL_MF_MOVE != 0 && mapcount == 1);
+            let wanted =
+                valid & MPOL_MF_MOVE_ALL != 0 || (valid & MPOL_MF_MOVE != 0 && mapcount == 1);
             if wanted {
                 if self.isolate_huge_page(f) {
                     list.push(f);
