@@ -162,7 +162,7 @@ impl Kernel {
     /// the other nodes (ULONG_MAX if that overflows).
     pub fn set_nr_hugepages_node(&mut self, nid: usize, n: u64) -> u64 {
         let others = self.hstate.nr_huge_pages - self.hstate.nr_node(nid);
-        self.set_max_huge_pages(n.checked_add(others).unwrap_or(u64::MAX), 1 << nid)
+        self.set_max_huge_pages(n.saturating_add(others), 1 << nid)
     }
 
     /// set_max_huge_pages() on the nodes of `allowed`: growing first takes surplus pages back,
