@@ -509,7 +509,7 @@ impl Kernel {
 
     /// folio_mapping() of a page-cache folio: the inode whose cache holds it (None for an
     /// anonymous folio, or one truncated meanwhile, which migrates like one without a mapping).
-    fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
+    pub(crate) fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
         if self.pages.folio_test(f, PageFlags::ANON) {
             return None;
         }

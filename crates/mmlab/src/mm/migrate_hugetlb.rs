@@ -325,7 +325,7 @@ impl Kernel {
             dst,
             was_mapped,
         } = m;
-        let cache = self.hugetlb_page_cache_ino(src);
+        let cache = self.page_cache_ino(src);
         let expected = 1 + i32::from(cache.is_some());
         let r = if self.pages.folio_ref_count(src) != expected {
             if was_mapped {
@@ -348,16 +348,6 @@ impl Kernel {
         };
         self.wake_migration_waiters(src);
         r
-    }
-
-    /// The hugetlbfs inode whose page cache holds `f` at its index, if any.
-    fn hugetlb_page_cache_ino(&self, f: Folio) -> Option<Ino> {
-        if self.pages.folio_test(f, PageFlags::ANON) {
-            return None;
-        }
-        let ino = self.pages.folio_mapping(f)? as Ino;
-        let index = self.pages.page(f.pfn()).index();
-        (self.inodes.get(ino)?.i_mapping.page(index) == Some(f.pfn())).then_some(ino)
     }
 
     /// migrate_huge_page_move_mapping(): the cache slot takes `dst` (with the cache's one
