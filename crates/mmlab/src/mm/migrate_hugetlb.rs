@@ -390,3 +390,120 @@ impl Kernel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Profile};
+    use crate::sched::Tid;
+    use crate::uapi::*;
+
+    /// Two nodes, a pool of four huge pages, one process with a private huge page at `p`
+    /// holding 0x5a.
+    fn setup() -> (Kernel, Tid, u64) {
+        let cfg = Config {
+            memory_bytes: 64 << 20,
+            nr_nodes: 2,
+            ..Config::new(Profile::Linux519)
+        };
+        let mut k = Kernel::new(cfg);
+        k.set_nr_hugepages(4);
+        let t = k.spawn_process(0).unwrap();
+        let flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+        let p = k
+            .mmap(t, 0, HPAGE_SIZE, PROT_READ | PROT_WRITE, flags, -1, 0)
+            .unwrap();
+        k.store(t, p, 0x5a).unwrap();
+        (k, t, p)
+    }
+
+    /// The swap-format huge entry at `addr` of `t`'s mm, if it holds one.
+    fn huge_swp(k: &Kernel, t: Tid, addr: u64) -> Option<(SwpKind, SwpPteBits)> {
+        let mm = k.tasks[t].mm;
+        let slot = table::pmd_slot(&k.phys, k.mms[mm].pgd, addr)?;
+        match huge_ptep_get(&k.phys, slot).kind() {
+            PteKind::Swp(kind, bits) => Some((kind, bits)),
+            PteKind::None | PteKind::Present(_) => None,
+        }
+    }
+
+    #[test]
+    fn the_entry_says_writable_readable_exclusive_or_readable() {
+        let (mut k, t, p) = setup();
+        let head = k.page_at(t, p).unwrap().unwrap().0;
+        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0);
+        let (kind, _) = huge_swp(&k, t, p).expect("an entry");
+        assert_eq!(kind, SwpKind::MigrationWrite { pfn: head.0 });
+        assert_eq!(k.pages.page(head).mapcount(), 0, "the mapping went");
+        assert_eq!(
+            k.pages.folio_ref_count(Folio(head)),
+            1,
+            "only the isolation"
+        );
+        k.check_invariants().unwrap();
+        assert_eq!(k.migrate_end(), 0);
+        // Read-only and exclusive: readable-exclusive, exclusive again afterwards.
+        k.mprotect(t, p, HPAGE_SIZE, PROT_READ).unwrap();
+        let head = k.page_at(t, p).unwrap().unwrap().0;
+        assert_eq!(k.migrate_begin(t, p, 0).unwrap(), 0);
+        let (kind, _) = huge_swp(&k, t, p).expect("an entry");
+        assert_eq!(kind, SwpKind::MigrationReadExclusive { pfn: head.0 });
+        assert!(
+            !k.pages.page(head).anon_exclusive(),
+            "the flag moved into the entry"
+        );
+        assert_eq!(k.migrate_end(), 0);
+        let (new, page) = k.page_at(t, p).unwrap().unwrap();
+        assert!(page.anon_exclusive());
+        assert!(!k.pte_at(t, p).unwrap().write());
+        assert!(!k.pte_at(t, p).unwrap().young(), "mapped old");
+        // Shared with a child: readable, and not exclusive afterwards in either.
+        let c = k.fork(t).unwrap();
+        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0);
+        assert_eq!(
+            huge_swp(&k, t, p).map(|(kind, _)| kind),
+            Some(SwpKind::MigrationRead { pfn: new.0 })
+        );
+        assert_eq!(huge_swp(&k, c, p), huge_swp(&k, t, p), "the child's too");
+        assert_eq!(k.migrate_end(), 0);
+        let (moved, page) = k.page_at(c, p).unwrap().unwrap();
+        assert_eq!(page.mapcount(), 2);
+        assert!(!page.anon_exclusive());
+        assert_eq!(k.page_at(t, p).unwrap().unwrap().0, moved);
+        assert_eq!(k.load(c, p).unwrap(), 0x5a);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_zap_clears_the_entry_and_the_migration_still_ends() {
+        let (mut k, t, p) = setup();
+        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0);
+        k.madvise(t, p, HPAGE_SIZE, MADV_DONTNEED).unwrap();
+        assert_eq!(huge_swp(&k, t, p), None, "cleared, not left behind");
+        k.check_invariants().unwrap();
+        assert_eq!(k.migrate_end(), 0);
+        // The mapping's page is gone; a new fault gets a fresh zeroed one.
+        assert_eq!(k.load(t, p).unwrap(), 0);
+        k.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_soft_dirty_uffd_wp_entry_keeps_its_bits_and_a_writable_vma_is_not_enough() {
+        let (mut k, t, p) = setup();
+        let mm = k.tasks[t].mm;
+        let slot = table::pmd_slot(&k.phys, k.mms[mm].pgd, p).unwrap();
+        let e = huge_ptep_get(&k.phys, slot);
+        set_huge_pte_at(&mut k.phys, slot, e.wrprotect().mksoft_dirty().mkuffd_wp());
+        assert_eq!(k.migrate_begin(t, p, 1).unwrap(), 0);
+        let (kind, bits) = huge_swp(&k, t, p).unwrap();
+        assert!(matches!(kind, SwpKind::MigrationReadExclusive { .. }));
+        assert!(bits.soft_dirty && bits.uffd_wp);
+        assert_eq!(k.migrate_end(), 0);
+        let e = k.pte_at(t, p).unwrap();
+        assert!(e.soft_dirty() && e.uffd_wp(), "{e:?}");
+        assert!(
+            !e.write(),
+            "a readable entry maps read-only in a writable VMA"
+        );
+    }
+}
