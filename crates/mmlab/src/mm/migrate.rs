@@ -15,10 +15,10 @@
 //! new folio. A shmem THP migrates whole (x86-64 supports THP migration): a PMD mapping
 //! becomes one PMD migration entry, the file's 512 slots take the new folio, and only a
 //! missing huge destination splits it (try_split_thp()). MPOL_MF_MOVE_ALL needs CAP_SYS_NICE.
+//! hugetlb pages take their own path, in migrate_hugetlb.rs (unmap_and_move_huge_page()).
 //!
 //! Not modelled: a large anonymous folio in the swap cache stays (EBUSY): 5.19 replaces only
-//! the first of its slots, a use-after-free fixed in 6.8. Hugetlb pages are not isolated
-//! (EBUSY).
+//! the first of its slots, a use-after-free fixed in 6.8.
 
 use std::collections::VecDeque;
 
@@ -62,10 +62,10 @@ enum MigrateMapping {
 /// `dst` allocated. `model.migrate_begin` leaves one so; `model.migrate_end` finishes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingMigration {
-    src: Folio,
-    dst: Folio,
+    pub(crate) src: Folio,
+    pub(crate) dst: Folio,
     /// page_was_mapped: entries were installed and must be removed.
-    was_mapped: bool,
+    pub(crate) was_mapped: bool,
 }
 
 impl PendingMigration {
@@ -316,7 +316,7 @@ impl Kernel {
     /// add_page_for_migration(): Ok(true) if the page at `addr` was isolated onto `list`,
     /// Ok(false) if it is already on `node`; EFAULT (no VMA, FOLL_DUMP's refusals), ENOENT
     /// (nothing mapped), EACCES (mapped more than once, without MPOL_MF_MOVE_ALL), EBUSY (not
-    /// on an LRU: already queued, or hugetlb).
+    /// on an LRU: already queued). A hugetlb page: add_huge_page_for_migration().
     fn add_page_for_migration(
         &mut self,
         mm: MmId,
@@ -338,6 +338,9 @@ impl Kernel {
         };
         if self.pages.pfn_to_nid(pfn) == node {
             return Ok(false);
+        }
+        if self.folio_test_hugetlb(self.pages.folio(pfn)) {
+            return self.add_huge_page_for_migration(pfn, list, migrate_all);
         }
         if self.pages.page_mapcount(pfn) > 1 && !migrate_all {
             return Err(Errno::EACCES);
@@ -399,7 +402,7 @@ impl Kernel {
                 }
                 let mut again = VecDeque::new();
                 while let Some(f) = from.pop_front() {
-                    let thp = self.pages.folio_test_large(f);
+                    let thp = self.pages.folio_test_large(f) && !self.folio_test_hugetlb(f);
                     match self.unmap_and_move(f, target) {
                         Ok(()) => {}
                         Err(Errno::EAGAIN) => again.push_back(f),
@@ -458,15 +461,17 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (large swap-cache folios, hugetlb folios).
+    /// EBUSY for what the model does not migrate (large swap-cache folios). A hugetlb folio
+    /// goes to migrate_unmap_huge().
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
-        let large = self.pages.folio_test_large(src);
+        if self.folio_test_hugetlb(src) {
+            return self.migrate_unmap_huge(src, target);
+        }
         // 5.19's folio_migrate_mapping() stores the new folio in the first of a large
         // swap-cache folio's slots only, leaving the others pointing at the freed source (a
         // use-after-free fixed in 6.8, "mm: migrate high-order folios in swap cache
         // correctly"): the model does not run into it.
-        let large_swapcache = large && self.pages.folio_test(src, PageFlags::SWAPCACHE);
-        if large_swapcache || self.pages.folio_test(src, PageFlags::HUGETLB) {
+        if self.pages.folio_test_large(src) && self.pages.folio_test(src, PageFlags::SWAPCACHE) {
             return Err(Errno::EBUSY);
         }
         let dst = self
@@ -492,15 +497,16 @@ impl Kernel {
     /// destination, the source freed and the destination put on the LRU. Tasks waiting on the
     /// entries wake.
     fn migrate_move(&mut self, m: PendingMigration) -> SysResult<()> {
+        if self.folio_test_hugetlb(m.src) {
+            return self.migrate_move_huge(m);
+        }
         let PendingMigration {
             src,
             dst,
             was_mapped,
         } = m;
         let cache = self.migration_mapping(src);
-        // Taken now: a migrated source is freed before its waiters wake.
-        let nr = self.pages.folio_nr_pages(src);
-        let expected = 1 + cache.map_or(0, |_| nr as i32);
+        let expected = 1 + cache.map_or(0, |_| self.pages.folio_nr_pages(src) as i32);
         let r = if self.pages.folio_ref_count(src) != expected {
             if was_mapped {
                 self.remove_migration_ptes(src, src);
@@ -515,14 +521,25 @@ impl Kernel {
             if was_mapped {
                 self.remove_migration_ptes(src, dst);
             }
+            Ok(())
+        };
+        // folio_unlock() of the source, still whole (a THP's waiters may be on its tails).
+        self.wake_migration_waiters(src);
+        if r.is_ok() {
             // The source's isolation reference, its last: freed. The destination's
             // allocation reference goes with putback_lru_page().
             self.folio_put(src);
             self.folio_putback_lru(dst);
-            Ok(())
-        };
-        self.wake_migration_waiters(src, nr);
+        }
         r
+    }
+
+    /// The inode whose page cache holds `f` (what hugetlbfs' migration asks).
+    pub(crate) fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
+        match self.migration_mapping(f) {
+            Some(MigrateMapping::PageCache(ino)) => Some(ino),
+            Some(MigrateMapping::SwapCache) | None => None,
+        }
     }
 
     /// folio_mapping() as migration sees it: the inode whose page cache holds the folio, or
@@ -574,7 +591,7 @@ impl Kernel {
     }
 
     /// folio_migrate_copy(): the contents of every page and the folio's state.
-    fn folio_migrate_copy(&mut self, dst: Folio, src: Folio) {
+    pub(crate) fn folio_migrate_copy(&mut self, dst: Folio, src: Folio) {
         for i in 0..self.pages.folio_nr_pages(src) {
             self.phys.copy(src.page(i), dst.page(i));
         }
@@ -661,9 +678,9 @@ impl Kernel {
         VmFault::RETRY
     }
 
-    /// folio_unlock()'s wake-up: every task waiting on one of the `nr` pages of `f` wakes
-    /// and retries.
-    fn wake_migration_waiters(&mut self, f: Folio, nr: u64) {
+    /// folio_unlock()'s wake-up: every task waiting on a page of `f` wakes and retries.
+    pub(crate) fn wake_migration_waiters(&mut self, f: Folio) {
+        let nr = self.pages.folio_nr_pages(f);
         for (_, t) in self.tasks.iter_mut() {
             if let Some(WaitReason::Migration { pfn }) = t.wait {
                 if pfn >= f.pfn().0 && pfn - f.pfn().0 < nr {
@@ -696,7 +713,7 @@ impl Kernel {
         };
         self.lru_add_drain_all();
         let f = self.pages.folio(pfn);
-        if !self.isolate_lru_folio(f) {
+        if !self.isolate_folio_for_migration(f) {
             return Ok(Errno::EBUSY.code() as u64);
         }
         match self.migrate_unmap(f, MigrateTarget::Node(node)) {
@@ -705,7 +722,7 @@ impl Kernel {
                 Ok(0)
             }
             Err(e) => {
-                self.folio_putback_lru(f);
+                self.putback_movable_pages(vec![f]);
                 Ok(e.code() as u64)
             }
         }
@@ -722,7 +739,7 @@ impl Kernel {
         match self.migrate_move(m) {
             Ok(()) => 0,
             Err(e) => {
-                self.folio_putback_lru(src);
+                self.putback_movable_pages(vec![src]);
                 e.code() as u64
             }
         }
