@@ -1078,24 +1078,23 @@ mod tests {
         k
     }
 
-    /// A process in cgroup `path` that has written `mib` MiB of anonymous memory.
-    fn anon_in(k: &mut Kernel, path: &str, mib: u64) -> crate::sched::Tid {
+    /// A process in cgroup `path` with `len` bytes of private anonymous memory mapped, not
+    /// touched: the task and the address.
+    fn mapped_in(k: &mut Kernel, path: &str, len: u64) -> (crate::sched::Tid, u64) {
         let t = k.spawn_process(0).unwrap();
         let pid = k.tasks[t].pid;
         k.cgroup_attach(path, pid).unwrap();
-        let len = mib << 20;
+        let rw = PROT_READ | PROT_WRITE;
         let a = k
-            .mmap(
-                t,
-                0,
-                len,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            .mmap(t, 0, len, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             .unwrap();
-        k.memset(t, a, 1, len).unwrap();
+        (t, a)
+    }
+
+    /// A process in cgroup `path` that has written `mib` MiB of anonymous memory.
+    fn anon_in(k: &mut Kernel, path: &str, mib: u64) -> crate::sched::Tid {
+        let (t, a) = mapped_in(k, path, mib << 20);
+        k.memset(t, a, 1, mib << 20).unwrap();
         t
     }
 
@@ -1201,21 +1200,7 @@ mod tests {
         assert!(k.memcg.memcgs[h].events[MemcgEvent::High as usize] > 0);
         let outside = anon_in(&mut k, "/", 40);
         k.cgroup_mkdir("/m").unwrap();
-        let t = k.spawn_process(0).unwrap();
-        let pid = k.tasks[t].pid;
-        k.cgroup_attach("/m", pid).unwrap();
-        let a = k
-            .mmap(
-                t,
-                0,
-                8 << 20,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
-        k.memset(t, a, 1, 8 << 20).unwrap();
+        let t = anon_in(&mut k, "/m", 8);
         // Lowering max below the usage OOM-kills inside /m (not the bigger task outside it).
         k.sysfs_write(&format!("{CG}/m/memory.max"), "4M").unwrap();
         let m = memcg(&k, "/m");
@@ -1286,22 +1271,9 @@ mod tests {
         k.sysfs_write(&format!("{CG}/h/memory.swap.max"), "0")
             .unwrap();
         k.sysfs_write(&format!("{CG}/h/memory.high"), "4M").unwrap();
-        let t = k.spawn_process(0).unwrap();
-        let pid = k.tasks[t].pid;
-        k.cgroup_attach("/h", pid).unwrap();
         let h = memcg(&k, "/h");
         let len = 16 << 20;
-        let a = k
-            .mmap(
-                t,
-                0,
-                len,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
+        let (t, a) = mapped_in(&mut k, "/h", len);
         // The mlock stops in its first penalty over high, the pages it charged so far in
         // place, and sleeps until the clock reaches the end of the penalty.
         assert_eq!(k.mlock(t, a, len), Err(crate::errno::Errno::ERESTARTNOINTR));
