@@ -776,12 +776,16 @@ impl<B: Backend> Runner<'_, B> {
                 let Some((f, args)) = call.as_call() else {
                     unreachable!("is_syscall() checked")
                 };
+                self.b.expect_block(true);
                 let (kind, r) = if f == "fork" {
                     self.arity(call, args, 0)?;
                     (Pending::Fork, self.b.fork(t).map(|c| c as u64))
                 } else {
-                    (Pending::Syscall, self.syscall(t, call, f, args)?)
+                    let r = self.syscall(t, call, f, args);
+                    self.b.expect_block(false);
+                    (Pending::Syscall, r?)
                 };
+                self.b.expect_block(false);
                 if self.b.sleeping(t) {
                     self.asleep.insert(t, (pos.line, kind));
                     self.check_result(

@@ -3,7 +3,7 @@
 //! between them (cgroup.procs), and v2's cgroup.subtree_control deciding which cgroups get
 //! their own memcg. A cgroup without one charges to the nearest ancestor's.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use slab::Slab;
 
@@ -68,8 +68,9 @@ pub struct Cgroup {
 pub struct CgroupState {
     pub mount: CgroupMount,
     pub cgroups: Slab<Cgroup>,
-    /// The cgroup of each process not in the root (task_css_set()).
-    pub task_cgroup: HashMap<Pid, usize>,
+    /// The cgroup of each process not in the root (task_css_set()): looked up on every
+    /// charge, so an ordered map of the few processes moved, not a hashed one.
+    pub task_cgroup: BTreeMap<Pid, usize>,
 }
 
 impl Default for CgroupState {
@@ -85,7 +86,7 @@ impl Default for CgroupState {
         CgroupState {
             mount: CgroupMount::default(),
             cgroups,
-            task_cgroup: HashMap::new(),
+            task_cgroup: BTreeMap::new(),
         }
     }
 }

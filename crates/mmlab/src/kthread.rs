@@ -100,11 +100,16 @@ impl Kernel {
                 .iter()
                 .filter_map(|&t| Some((self.kthread_due(t)?, t)))
                 .min_by_key(|&(due, _)| due);
-            let timer = self.reclaim_throttle_due().filter(|&d| d <= end);
+            let timer = [self.reclaim_throttle_due(), self.memcg_high_sleep_due()]
+                .into_iter()
+                .flatten()
+                .min()
+                .filter(|&d| d <= end);
             match (next, timer) {
                 (_, Some(at)) if next.is_none_or(|(due, _)| at <= due) => {
                     self.clock.set(at);
                     self.reclaim_throttle_timeouts();
+                    self.memcg_high_sleep_timeouts();
                 }
                 (Some((due, t)), _) if due <= end => {
                     self.clock.set(due);

@@ -129,4 +129,7 @@ pub enum WaitReason {
         since: u64,
         until: u64,
     },
+    /// mem_cgroup_handle_over_high() inside a charge: the over-high penalty, slept from
+    /// `since` until `until` (ns: the jiffy schedule_timeout_killable() returns at).
+    MemcgHigh { since: u64, until: u64 },
 }

@@ -7,11 +7,12 @@
 //! from reclaim aimed above it; the events are counted locally and up the tree.
 //!
 //! Model choices: one charge stock per CPU (consume_stock/refill_stock with
-//! MEMCG_CHARGE_BATCH 32, as 5.19); the memory.high penalty is added to a counter
-//! (`high_throttle_jiffies`) instead of sleeping; the over-high work runs on the return to user
-//! space (`resume_user_mode_work`, from a user fault and at the end of each step), or inside
-//! the charge once a kernel entry has gathered more than a batch over high; kernel memory other than
-//! page tables is not charged; a swapped-in folio is charged to the faulting task's memcg.
+//! MEMCG_CHARGE_BATCH 32, as 5.19); the over-high work runs on the return to user space
+//! (`resume_user_mode_work`, from a user fault and at the end of each step), or inside the
+//! charge once a kernel entry has gathered more than a batch over high; its penalty is a sleep
+//! in virtual time (`memcg_high_sleep`), counted in `high_throttle_jiffies` too (psi's
+//! memstall accounting is not modelled); kernel memory other than page tables is not charged;
+//! a swapped-in folio is charged to the faulting task's memcg.
 
 use crate::cgroup::CgroupMode;
 use crate::hw::PAGE_SIZE;
@@ -22,14 +23,13 @@ use crate::mm::vmscan_lru::{Reclaim, DEF_PRIORITY, SWAP_CLUSTER_MAX};
 use crate::page::lru::LruList;
 use crate::page::{Folio, Gfp};
 use crate::pgtable::swp::SwpEntry;
-use crate::sched::Pid;
+use crate::sched::{Pid, Tid, WaitReason};
+use crate::time::{jiffies_to_ns, HZ};
 
 /// root_mem_cgroup's number.
 pub const ROOT_MEMCG: usize = 0;
 /// MEMCG_CHARGE_BATCH: pages charged at once and kept in the per-CPU stock.
 pub const MEMCG_CHARGE_BATCH: u64 = 32;
-/// HZ of the model, for memory.high's penalty in jiffies.
-const HZ: u64 = 1000;
 /// MEMCG_MAX_HIGH_DELAY_JIFFIES: the most one return to user space is throttled.
 const MEMCG_MAX_HIGH_DELAY_JIFFIES: u64 = 2 * HZ;
 /// MEMCG_DELAY_PRECISION_SHIFT and MEMCG_DELAY_SCALING_SHIFT.
@@ -78,7 +78,8 @@ pub struct MemCgroup {
     pub swap_events: [u64; 3],
     /// pgscan, pgsteal, pgrefill of this memcg's own lruvec.
     pub stat: [u64; 3],
-    /// The penalty memory.high would have slept, in jiffies (the model's throttling).
+    /// The over-high penalties its tasks were given, in jiffies (slept, or only counted
+    /// where the model cannot suspend the caller).
     pub high_throttle_jiffies: u64,
 }
 
@@ -92,6 +93,11 @@ pub struct MemcgState {
     pub stock: Vec<(usize, u64)>,
     /// swap_cgroup: the memcg each swap slot (type, offset) is charged to.
     pub swap_cgroup: std::collections::HashMap<(u32, u64), usize>,
+    /// The task in a syscall that restarts after a sleep (mlock()'s populate), whose
+    /// over-high penalty inside a charge may sleep.
+    pub(crate) may_sleep: Option<Tid>,
+    /// Tasks asleep in the over-high penalty (WaitReason::MemcgHigh), in the order they slept.
+    sleepers: Vec<Tid>,
 }
 
 impl Default for MemcgState {
@@ -101,6 +107,8 @@ impl Default for MemcgState {
             counters: vec![PageCounter::new(None), PageCounter::new(None)],
             stock: Vec::new(),
             swap_cgroup: Default::default(),
+            may_sleep: None,
+            sleepers: Vec::new(),
         }
     }
 }
@@ -436,14 +444,14 @@ impl Kernel {
             .get(self.current)
             .map_or(0, |t| t.memcg_nr_pages_over_high);
         if pending > MEMCG_CHARGE_BATCH && gfp.contains(Gfp::DIRECT_RECLAIM) {
-            self.mem_cgroup_handle_over_high();
+            self.mem_cgroup_handle_over_high(true);
         }
     }
 
     /// resume_user_mode_work() (TIF_NOTIFY_RESUME on the way back to user space from a
     /// syscall or a fault): the model's only such work is memcg's over-high reclaim.
     pub(crate) fn resume_user_mode_work(&mut self) {
-        self.mem_cgroup_handle_over_high();
+        self.mem_cgroup_handle_over_high(false);
     }
 
     /// reclaim_high(): reclaim from `m` and each ancestor over its memory.high, counting a
@@ -496,9 +504,9 @@ impl Kernel {
         penalty * nr / MEMCG_CHARGE_BATCH
     }
 
-    /// mem_cgroup_handle_over_high(): reclaim the levels over memory.high, then throttle in
-    /// proportion to the overage left: the model adds the sleep to `high_throttle_jiffies`.
-    pub(crate) fn mem_cgroup_handle_over_high(&mut self) {
+    /// mem_cgroup_handle_over_high(): reclaim the levels over memory.high, then sleep in
+    /// proportion to the overage left (`in_charge`: called from try_charge_memcg()).
+    pub(crate) fn mem_cgroup_handle_over_high(&mut self, in_charge: bool) {
         let Some(t) = self.tasks.get_mut(self.current) else {
             return;
         };
@@ -532,8 +540,61 @@ impl Kernel {
                 continue;
             }
             self.memcg.memcgs[m].high_throttle_jiffies += penalty;
+            self.memcg_high_sleep(penalty, in_charge);
             return;
         }
+    }
+
+    /// schedule_timeout_killable(penalty) of mem_cgroup_handle_over_high(), in virtual time.
+    /// On the way back to user space the task has nothing in flight: the clock moves on to
+    /// the jiffy the sleep ends at (kernel threads run meanwhile), as the runner does for a
+    /// step that sleeps. Inside a charge the task sleeps (WaitReason::MemcgHigh) where the
+    /// model can suspend it, a user fault that retries or mlock()'s populate, which restarts
+    /// once the clock wakes it; a charge elsewhere (a kernel thread, another syscall) is not
+    /// suspended and only counts the penalty.
+    fn memcg_high_sleep(&mut self, penalty: u64, in_charge: bool) {
+        let now = self.now_ns();
+        let until = jiffies_to_ns(self.clock.jiffies() + penalty);
+        if !in_charge {
+            self.advance_time(until - now);
+            return;
+        }
+        let t = self.current;
+        if self.memcg.may_sleep != Some(t) && !self.current_may_sleep_in_fault() {
+            return;
+        }
+        self.tasks[t].wait = Some(WaitReason::MemcgHigh { since: now, until });
+        self.memcg.sleepers.push(t);
+    }
+
+    /// When the first over-high sleep ends, if a task sleeps there.
+    pub(crate) fn memcg_high_sleep_due(&self) -> Option<u64> {
+        self.memcg
+            .sleepers
+            .iter()
+            .filter_map(|&t| match self.tasks.get(t)?.wait {
+                Some(WaitReason::MemcgHigh { until, .. }) => Some(until),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// The over-high sleeps that ended by now: their tasks wake (a fault retries, mlock()
+    /// restarts).
+    pub(crate) fn memcg_high_sleep_timeouts(&mut self) {
+        let now = self.now_ns();
+        let mut keep = Vec::new();
+        for t in std::mem::take(&mut self.memcg.sleepers) {
+            match self.tasks.get(t).and_then(|t| t.wait) {
+                Some(WaitReason::MemcgHigh { until, .. }) if until <= now => {
+                    self.tasks[t].wait = None;
+                }
+                Some(WaitReason::MemcgHigh { .. }) => keep.push(t),
+                // Gone (killed in its sleep: the sleep is killable).
+                _ => {}
+            }
+        }
+        self.memcg.sleepers = keep;
     }
 
     /// try_to_free_mem_cgroup_pages(): reclaim at least `nr` (and SWAP_CLUSTER_MAX) pages
@@ -1017,24 +1078,23 @@ mod tests {
         k
     }
 
-    /// A process in cgroup `path` that has written `mib` MiB of anonymous memory.
-    fn anon_in(k: &mut Kernel, path: &str, mib: u64) -> crate::sched::Tid {
+    /// A process in cgroup `path` with `len` bytes of private anonymous memory mapped, not
+    /// touched: the task and the address.
+    fn mapped_in(k: &mut Kernel, path: &str, len: u64) -> (crate::sched::Tid, u64) {
         let t = k.spawn_process(0).unwrap();
         let pid = k.tasks[t].pid;
         k.cgroup_attach(path, pid).unwrap();
-        let len = mib << 20;
+        let rw = PROT_READ | PROT_WRITE;
         let a = k
-            .mmap(
-                t,
-                0,
-                len,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
+            .mmap(t, 0, len, rw, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             .unwrap();
-        k.memset(t, a, 1, len).unwrap();
+        (t, a)
+    }
+
+    /// A process in cgroup `path` that has written `mib` MiB of anonymous memory.
+    fn anon_in(k: &mut Kernel, path: &str, mib: u64) -> crate::sched::Tid {
+        let (t, a) = mapped_in(k, path, mib << 20);
+        k.memset(t, a, 1, mib << 20).unwrap();
         t
     }
 
@@ -1121,9 +1181,10 @@ mod tests {
             Kernel::calculate_high_delay(Kernel::calculate_overage(usage, high), 32)
                 .min(MEMCG_MAX_HIGH_DELAY_JIFFIES)
         };
-        assert_eq!(delay(101 << 8), 6);
-        assert_eq!(delay(105 << 8), 159);
-        assert_eq!(delay(118 << 8), 2000);
+        // At HZ=250: 1% over is a jiffy, 5% 39 jiffies, 18% the cap of 2 s.
+        assert_eq!(delay(101 << 8), 1);
+        assert_eq!(delay(105 << 8), 39);
+        assert_eq!(delay(118 << 8), 2 * HZ);
         assert_eq!(delay(100 << 8), 0);
     }
 
@@ -1139,21 +1200,7 @@ mod tests {
         assert!(k.memcg.memcgs[h].events[MemcgEvent::High as usize] > 0);
         let outside = anon_in(&mut k, "/", 40);
         k.cgroup_mkdir("/m").unwrap();
-        let t = k.spawn_process(0).unwrap();
-        let pid = k.tasks[t].pid;
-        k.cgroup_attach("/m", pid).unwrap();
-        let a = k
-            .mmap(
-                t,
-                0,
-                8 << 20,
-                PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .unwrap();
-        k.memset(t, a, 1, 8 << 20).unwrap();
+        let t = anon_in(&mut k, "/m", 8);
         // Lowering max below the usage OOM-kills inside /m (not the bigger task outside it).
         k.sysfs_write(&format!("{CG}/m/memory.max"), "4M").unwrap();
         let m = memcg(&k, "/m");
@@ -1192,10 +1239,14 @@ mod tests {
         assert_eq!(k.tasks[t].memcg_nr_pages_over_high, MEMCG_CHARGE_BATCH);
         assert_eq!(high(&k), 0);
         assert_eq!(k.memcg.memcgs[h].high_throttle_jiffies, 0);
+        let before = k.now_ns();
         k.finish_step();
         assert_eq!(k.tasks[t].memcg_nr_pages_over_high, 0);
         assert!(high(&k) > 0);
-        assert!(k.memcg.memcgs[h].high_throttle_jiffies > 0);
+        let slept = k.memcg.memcgs[h].high_throttle_jiffies;
+        assert!(slept > 0);
+        // The return to user space sleeps the penalty out: the clock moved that far.
+        assert!(k.now_ns() - before > crate::time::jiffies_to_ns(slept - 1));
         k.check_memcg_charges().unwrap();
     }
 
@@ -1210,6 +1261,47 @@ mod tests {
         assert!(k.tasks[t].memcg_nr_pages_over_high <= MEMCG_CHARGE_BATCH);
         k.finish_step();
         assert_eq!(k.tasks[t].memcg_nr_pages_over_high, 0);
+        k.check_memcg_charges().unwrap();
+    }
+
+    #[test]
+    fn mlock_over_high_sleeps_in_the_charge_and_restarts_when_the_clock_wakes_it() {
+        let mut k = kernel(&[]);
+        k.cgroup_mkdir("/h").unwrap();
+        k.sysfs_write(&format!("{CG}/h/memory.swap.max"), "0")
+            .unwrap();
+        k.sysfs_write(&format!("{CG}/h/memory.high"), "4M").unwrap();
+        let h = memcg(&k, "/h");
+        let len = 16 << 20;
+        let (t, a) = mapped_in(&mut k, "/h", len);
+        // The mlock stops in its first penalty over high, the pages it charged so far in
+        // place, and sleeps until the clock reaches the end of the penalty.
+        assert_eq!(k.mlock(t, a, len), Err(crate::errno::Errno::ERESTARTNOINTR));
+        let Some(WaitReason::MemcgHigh { since, until }) = k.tasks[t].wait else {
+            panic!("asleep in the over-high penalty: {:?}", k.tasks[t].wait);
+        };
+        assert!(until > since);
+        assert!(k.memcg.memcgs[h].events[MemcgEvent::High as usize] > 0);
+        let usage = k.memcg.usage(h);
+        assert!(usage > 4 << 8 && usage < len >> 12);
+        assert_eq!(
+            k.restart_syscall(t),
+            Err(crate::errno::Errno::ERESTARTNOINTR)
+        );
+        k.advance_time(until - 1 - k.now_ns());
+        assert!(k.tasks[t].wait.is_some(), "not woken before its jiffy");
+        k.advance_time(1);
+        assert_eq!(k.tasks[t].wait, None);
+        // Restarted, it sleeps again further on, until the whole range is in.
+        let mut sleeps = 1;
+        while k.restart_syscall(t) == Err(crate::errno::Errno::ERESTARTNOINTR) {
+            sleeps += 1;
+            let until = k.reclaim_throttle_until(t).unwrap();
+            k.advance_time(until - k.now_ns());
+        }
+        assert!(sleeps > 1);
+        assert!(k.memcg.usage(h) >= len >> 12);
+        assert_eq!(k.memcg.memcgs[h].events[MemcgEvent::Max as usize], 0);
         k.check_memcg_charges().unwrap();
     }
 

@@ -409,12 +409,31 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         self.apply_vma_lock_flags(mm, start, len, flags)?;
-        let end = start.wrapping_add(len);
-        match self.populate_range(mm, (start, end), FaultFlags::empty(), false) {
+        self.mlock_populate(tid, mm, (start, start.wrapping_add(len)))
+    }
+
+    /// do_mlock()'s __mm_populate(), from `start` on. A charge whose over-high penalty
+    /// sleeps (memcontrol.rs) stops it at the page it faulted: the syscall sleeps
+    /// (ERESTARTNOINTR) and restart_syscall() goes on from that page once the clock wakes it.
+    pub(crate) fn mlock_populate(
+        &mut self,
+        tid: Tid,
+        mm: MmId,
+        (start, end): (u64, u64),
+    ) -> SysResult<()> {
+        self.memcg.may_sleep = Some(tid);
+        let r = self.populate_range(mm, (start, end), FaultFlags::empty(), false);
+        self.memcg.may_sleep = None;
+        match r {
             Err(Populate::Failed(Errno::EFAULT)) => Err(Errno::ENOMEM),
             Err(Populate::Failed(Errno::ENOMEM)) => Err(Errno::EAGAIN),
             Err(Populate::Failed(e)) => Err(e),
-            Err(Populate::Retry(_)) | Ok(()) => Ok(()),
+            Err(Populate::Retry(at)) => {
+                self.tasks[tid].restart =
+                    Some(crate::fs::userfaultfd::Restart::Mlock { start: at, end });
+                Err(Errno::ERESTARTNOINTR)
+            }
+            Ok(()) => Ok(()),
         }
     }
 

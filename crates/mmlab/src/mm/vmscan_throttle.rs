@@ -145,19 +145,31 @@ impl Kernel {
         r
     }
 
-    /// When the timeout of `tid`'s sleep in reclaim_throttle() expires, if it sleeps there.
+    /// When the timeout of `tid`'s sleep in reclaim_throttle() (or in memcg's over-high
+    /// penalty, the other timed sleep of reclaim) expires, if it sleeps there.
     pub fn reclaim_throttle_until(&self, tid: Tid) -> Option<u64> {
         match self.tasks.get(tid)?.wait {
-            Some(WaitReason::Reclaim { until, .. }) => Some(until),
+            Some(WaitReason::Reclaim { until, .. } | WaitReason::MemcgHigh { until, .. }) => {
+                Some(until)
+            }
             _ => None,
         }
     }
 
-    /// Is the current task asleep in reclaim_throttle() (its allocation must give up)?
+    /// Is the current task asleep in reclaim_throttle() or memcg's over-high penalty (its
+    /// allocation must give up, its fault retry)?
     pub(crate) fn current_reclaim_throttled(&self) -> bool {
-        self.tasks
-            .get(self.current)
-            .is_some_and(|t| matches!(t.wait, Some(WaitReason::Reclaim { .. })))
+        self.tasks.get(self.current).is_some_and(|t| {
+            matches!(
+                t.wait,
+                Some(WaitReason::Reclaim { .. } | WaitReason::MemcgHigh { .. })
+            )
+        })
+    }
+
+    /// May the current task's over-high penalty sleep now (a user fault that may retry)?
+    pub(crate) fn current_may_sleep_in_fault(&self) -> bool {
+        self.pgdat.throttle.may_sleep == Some(self.current)
     }
 
     /// reclaim_throttle(): put the reclaimer (kswapd if `kswapd`, else the current task) to

@@ -118,6 +118,8 @@ pub enum Restart {
     },
     /// UFFDIO_COPY slept on a fault of its source.
     Copy(CopyRestart),
+    /// mlock()'s populate of `[start, end)` slept in memcg's over-high penalty at `start`.
+    Mlock { start: u64, end: u64 },
     /// mremap() growing an mlocked VMA slept while populating the new part at `start` of
     /// `[start, end)`; it returns `ret` (the new address) once that is done.
     Populate { start: u64, end: u64, ret: u64 },
@@ -183,6 +185,10 @@ impl Kernel {
                 .madvise_populate_restart(tid, (start, chunk_end, end), advice, hole)
                 .map(|_| 0),
             Restart::Copy(c) => self.uffdio_copy_restart(tid, c),
+            Restart::Mlock { start, end } => {
+                let mm = self.enter(tid)?;
+                self.mlock_populate(tid, mm, (start, end)).map(|_| 0)
+            }
             Restart::Populate { start, end, ret } => {
                 let mm = self.enter(tid)?;
                 self.mm_populate_locked(tid, mm, (start, end), ret)
