@@ -121,6 +121,17 @@ impl Kernel {
         self.clock.set(end);
     }
 
+    /// The earliest timer among `tasks`' timed sleeps (the queue a sleeper waits on names it).
+    pub(crate) fn first_timeout<'a>(
+        &self,
+        tasks: impl IntoIterator<Item = &'a usize>,
+    ) -> Option<u64> {
+        tasks
+            .into_iter()
+            .filter_map(|&t| self.tasks.get(t)?.wait?.timeout())
+            .min()
+    }
+
     /// When `t` next runs, or None while it waits for an event.
     fn kthread_due(&self, t: Kthread) -> Option<u64> {
         match t {

@@ -133,3 +133,13 @@ pub enum WaitReason {
     /// `since` until `until` (ns: the jiffy schedule_timeout_killable() returns at).
     MemcgHigh { since: u64, until: u64 },
 }
+
+impl WaitReason {
+    /// When a timed sleep's timer fires (ns), for the sleeps that have one.
+    pub fn timeout(&self) -> Option<u64> {
+        match *self {
+            WaitReason::Reclaim { until, .. } | WaitReason::MemcgHigh { until, .. } => Some(until),
+            _ => None,
+        }
+    }
+}

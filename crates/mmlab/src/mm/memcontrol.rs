@@ -569,14 +569,7 @@ impl Kernel {
 
     /// When the first over-high sleep ends, if a task sleeps there.
     pub(crate) fn memcg_high_sleep_due(&self) -> Option<u64> {
-        self.memcg
-            .sleepers
-            .iter()
-            .filter_map(|&t| match self.tasks.get(t)?.wait {
-                Some(WaitReason::MemcgHigh { until, .. }) => Some(until),
-                _ => None,
-            })
-            .min()
+        self.first_timeout(&self.memcg.sleepers)
     }
 
     /// The over-high sleeps that ended by now: their tasks wake (a fault retries, mlock()

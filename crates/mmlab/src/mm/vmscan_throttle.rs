@@ -289,16 +289,7 @@ impl Kernel {
 
     /// When the next task's throttle timeout expires, if any task sleeps in reclaim.
     pub(crate) fn reclaim_throttle_due(&self) -> Option<u64> {
-        self.pgdat
-            .throttle
-            .queues
-            .iter()
-            .flatten()
-            .filter_map(|&t| match self.tasks.get(t)?.wait {
-                Some(WaitReason::Reclaim { until, .. }) => Some(until),
-                _ => None,
-            })
-            .min()
+        self.first_timeout(self.pgdat.throttle.queues.iter().flatten())
     }
 
     /// The timers that expired by now: their tasks wake, in the order they slept.
