@@ -208,9 +208,9 @@ impl Kernel {
             let pfn = self
                 .translate(tid, a, FaultFlags::WRITE)
                 .map_err(|s| (done, s))?;
-            for (i, &b) in bytes[done..done + n].iter().enumerate() {
-                self.phys.store(pfn, (a & (PAGE_SIZE - 1)) as usize + i, b);
-            }
+            let run = &bytes[done..done + n];
+            self.phys
+                .fill_with(pfn, (a & (PAGE_SIZE - 1)) as usize, n, |i| run[i]);
             done += n;
         }
         Ok(())
@@ -265,10 +265,8 @@ impl Kernel {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
             let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
             let off = (a & (PAGE_SIZE - 1)) as usize;
-            for i in 0..n {
-                self.phys
-                    .store(pfn, off + i as usize, byte_at(a - addr + i));
-            }
+            self.phys
+                .fill_with(pfn, off, n as usize, |i| byte_at(a - addr + i as u64));
             a += n;
         }
         Ok(())

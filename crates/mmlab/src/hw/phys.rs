@@ -157,9 +157,23 @@ impl PhysMem {
 
     /// Write a run of bytes inside one data frame.
     pub fn fill(&mut self, pfn: Pfn, off: usize, len: usize, val: u8) {
+        self.fill_with(pfn, off, len, |_| val);
+    }
+
+    /// Write `len` bytes from `off` of one data frame, byte `i` of the run being `byte_at(i)`:
+    /// store() of each in turn, with the frame looked up once (large user fills run here).
+    #[inline]
+    pub fn fill_with(&mut self, pfn: Pfn, off: usize, len: usize, byte_at: impl Fn(usize) -> u8) {
         match self.mode {
-            ContentMode::Tagged => self.store(pfn, off, val),
-            ContentMode::Bytes => self.bytes_mut(pfn)[off..off + len].fill(val),
+            // The tag is the last byte stored.
+            ContentMode::Tagged if len > 0 => self.store(pfn, off, byte_at(len - 1)),
+            ContentMode::Tagged => {}
+            ContentMode::Bytes => {
+                let run = &mut self.bytes_mut(pfn)[off..off + len];
+                for (i, b) in run.iter_mut().enumerate() {
+                    *b = byte_at(i);
+                }
+            }
         }
     }
 
