@@ -312,14 +312,28 @@ impl Kernel {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
+        self.find_mismatch_with(tid, addr, len, |_| val)
+    }
+
+    /// Read every byte of a range (as user loads), page by page; the first that differs from
+    /// the one expected at its offset `i` in the range, `byte_at(i)` (a selftest's check of
+    /// what its fill loop wrote).
+    pub fn find_mismatch_with(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        byte_at: impl Fn(u64) -> u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
         let mut a = addr;
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
         while a < end {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
             let pfn = self.translate(tid, a, FaultFlags::USER)?;
-            if let Some((off, b)) =
-                self.phys
-                    .find_mismatch(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val)
+            let off = (a & (PAGE_SIZE - 1)) as usize;
+            if let Some((off, b)) = self
+                .phys
+                .find_mismatch_with(pfn, off, n as usize, |i| byte_at(a - addr + i as u64))
             {
                 return Ok(Some(((a & !(PAGE_SIZE - 1)) + off as u64, b)));
             }

@@ -201,15 +201,28 @@ impl PhysMem {
 
     /// The first byte in `off..off+len` of a frame that differs from `val`, if any.
     pub fn find_mismatch(&self, pfn: Pfn, off: usize, len: usize, val: u8) -> Option<(usize, u8)> {
+        self.find_mismatch_with(pfn, off, len, |_| val)
+    }
+
+    /// The first byte in `off..off+len` of a frame that differs from the one expected there
+    /// (`byte_at(i)` for the run's byte `i`), if any, with the frame looked up once.
+    pub fn find_mismatch_with(
+        &self,
+        pfn: Pfn,
+        off: usize,
+        len: usize,
+        byte_at: impl Fn(usize) -> u8,
+    ) -> Option<(usize, u8)> {
         let s = self.slot.get(pfn.0 as usize).copied().unwrap_or(0);
         if self.mode == ContentMode::Tagged || s == 0 || s >= UNIFORM {
             let b = self.load(pfn, off);
-            return (b != val).then_some((off, b));
+            return (0..len).find(|&i| byte_at(i) != b).map(|i| (off + i, b));
         }
         let page = &self.bytes[(s - 1) as usize];
         page[off..off + len]
             .iter()
-            .position(|&b| b != val)
+            .enumerate()
+            .position(|(i, &b)| b != byte_at(i))
             .map(|i| (off + i, page[off + i]))
     }
 
