@@ -136,8 +136,9 @@ pub enum Rule {
     /// frame keeps neither a swap entry nor a memcg charge: else a swap slot or a charge
     /// outlives its page.
     PrivateAndChargeFollowThePage,
-    /// nr_huge_pages counts the hugetlb pages and the surplus lies within the pool:
-    /// HugePages_* in /proc/meminfo report them. (Reservations may outnumber free pages: a
+    /// nr_huge_pages counts the hugetlb pages and the surplus lies within the pool, and the
+    /// per-node counts add up to them: HugePages_* in /proc/meminfo and the nodes' hugepages
+    /// files report them. (Reservations may outnumber free pages: a
     /// page that gives its reservation back on an error path goes to the page allocator when
     /// surplus pages are counted, as 5.19's free_huge_page() does.)
     HugetlbPoolAddsUp,
@@ -1271,7 +1272,15 @@ impl Kernel {
     /// [`Rule::HugetlbPoolAddsUp`], `heads` the hugetlb pages among the frames.
     fn hugetlb_pool_adds_up(&self, heads: u64) -> Result<(), Violation> {
         let h = &self.hstate;
-        let holds = heads == h.nr_huge_pages && h.surplus_huge_pages <= h.nr_huge_pages;
+        // The per-node counters add up to the global ones, node by node within the pool.
+        let nodes = h
+            .nr_huge_pages_node
+            .len()
+            .max(h.surplus_huge_pages_node.len());
+        let per_node = h.nr_huge_pages_node.iter().sum::<u64>() == h.nr_huge_pages
+            && h.surplus_huge_pages_node.iter().sum::<u64>() == h.surplus_huge_pages
+            && (0..nodes).all(|n| h.surplus_node(n) <= h.nr_node(n));
+        let holds = heads == h.nr_huge_pages && h.surplus_huge_pages <= h.nr_huge_pages && per_node;
         Rule::HugetlbPoolAddsUp.check(holds, || {
             format!(
                 "{heads} hugetlb pages, nr_huge_pages {}, free {}, reserved {}, surplus {}",
@@ -1402,8 +1411,11 @@ impl<'k> MmWalk<&'k Kernel> for CheckWalk<'_> {
                 k.check_hugetlb_entry(self.mm, self.v, haddr, p.as_pte(), self.census)
             }
             PmdKind::Leaf(p) => k.check_huge_pmd(self.mm, self.v, haddr, p, self.census, self.rss),
-            PmdKind::Swp(kind, _) if kind.is_migration() && !self.v.is_hugetlb() => {
-                self.rss.add(true, HPAGE_NR as i64);
+            PmdKind::Swp(kind, _) if kind.is_migration() => {
+                // A hugetlb page is not in the RSS counters; a THP's migration entry is.
+                if !self.v.is_hugetlb() {
+                    self.rss.add(true, HPAGE_NR as i64);
+                }
                 let pfn = kind.migration_pfn().map(crate::page::Pfn);
                 Rule::NonPresentIsNoneOrMarker.check(k.under_migration(pfn), || {
                     format!("mm {} {haddr:#x}: PMD {kind:?}", self.mm)

@@ -205,13 +205,16 @@ pub fn path_exists(path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or("");
         return crate::fs::cgroupfs::is_cgroup_file(name);
     }
-    matches!(lookup(path), Node::File(..)) || crate::mm::damon::sysfs::pattern_is_file(path)
+    matches!(lookup(path), Node::File(..))
+        || crate::mm::damon::sysfs::pattern_is_file(path)
+        || crate::fs::sysfs_hugetlb::is_node_file(path)
 }
 
 /// Does a file of a tree whose directories come and go (DAMON's) read as a number? None for
 /// a path outside such a tree.
 pub fn pattern_reads_as_number(path: &str) -> Option<bool> {
     crate::mm::damon::sysfs::pattern_reads_as_number(path)
+        .or(crate::fs::sysfs_hugetlb::is_node_file(path).then_some(true))
 }
 
 /// Every file the model serves, by absolute path (for help texts and errors).
@@ -230,6 +233,9 @@ impl Kernel {
     pub fn sysfs_read(&self, path: &str) -> SysResult<String> {
         // DAMON's tree resolves its own paths (its directories come and go).
         if let Some(r) = self.damon_sysfs_read(path) {
+            return r;
+        }
+        if let Some(r) = self.node_hstate_read(path) {
             return r;
         }
         if crate::fs::cgroupfs::is_cgroup_path(path) {
@@ -251,6 +257,9 @@ impl Kernel {
     /// in a missing directory ENOENT; a directory EISDIR, a file used as one ENOTDIR.
     pub fn sysfs_write(&mut self, path: &str, value: &str) -> SysResult<()> {
         if let Some(r) = self.damon_sysfs_write(path, value) {
+            return r;
+        }
+        if let Some(r) = self.node_hstate_write(path, &format!("{value}\n")) {
             return r;
         }
         if crate::fs::cgroupfs::is_cgroup_path(path) {

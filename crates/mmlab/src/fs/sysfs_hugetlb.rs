@@ -1,8 +1,9 @@
 //! The 2 MiB hstate's files: mm/hugetlb.c's hstate_attrs under
-//! /sys/kernel/mm/hugepages/hugepages-2048kB/ and its vm.nr_hugepages and
-//! vm.nr_overcommit_hugepages sysctls.
+//! /sys/kernel/mm/hugepages/hugepages-2048kB/, its vm.nr_hugepages and
+//! vm.nr_overcommit_hugepages sysctls, and each node's per_node_hstate_attrs under
+//! /sys/devices/system/node/nodeN/hugepages/hugepages-2048kB/.
 
-use crate::errno::SysResult;
+use crate::errno::{Errno, SysResult};
 use crate::fs::kernfs::Attr;
 use crate::fs::sysfs_input::{kstrtoul, proc_doulongvec};
 use crate::kernel::Kernel;
@@ -78,6 +79,64 @@ fn nr_hugepages_sysctl(k: &mut Kernel, _: &Attr, val: &str) -> SysResult<()> {
     let n = proc_doulongvec(val)?;
     k.set_nr_hugepages(n);
     Ok(())
+}
+
+/// Where a node's hstate directory sits around its node number.
+const NODE_DIR: (&str, &str) = (
+    "/sys/devices/system/node/node",
+    "/hugepages/hugepages-2048kB",
+);
+
+/// per_node_hstate_attrs: the files of a node's hstate directory.
+const NODE_FILES: [&str; 3] = ["nr_hugepages", "free_hugepages", "surplus_hugepages"];
+
+/// The node and file a per-node hstate path names, whatever nodes the machine has.
+fn node_file(path: &str) -> Option<(usize, &'static str)> {
+    let (num, rest) = path.strip_prefix(NODE_DIR.0)?.split_once('/')?;
+    let nid: usize = num
+        .parse()
+        .ok()
+        .filter(|n: &usize| *n < 64 && n.to_string() == num)?;
+    let name = rest.strip_prefix(&NODE_DIR.1[1..])?.strip_prefix('/')?;
+    NODE_FILES.iter().find(|&&f| f == name).map(|&f| (nid, f))
+}
+
+/// Is `path` a per-node hstate file (of some node: which nodes exist is the machine's)?
+pub fn is_node_file(path: &str) -> bool {
+    node_file(path).is_some()
+}
+
+impl Kernel {
+    /// A read of a per-node hstate file (nr_hugepages_show() and friends with the node's
+    /// counters), or None if `path` is not one; ENOENT for a node the machine does not have.
+    pub(crate) fn node_hstate_read(&self, path: &str) -> Option<SysResult<String>> {
+        let (nid, name) = node_file(path)?;
+        if nid >= self.pages.nr_nodes() {
+            return Some(Err(Errno::ENOENT));
+        }
+        let v = match name {
+            "nr_hugepages" => self.hstate.nr_node(nid),
+            "free_hugepages" => self.free_huge_pages_node(nid),
+            _ => self.hstate.surplus_node(nid),
+        };
+        Some(Ok(format!("{v}\n")))
+    }
+
+    /// A write of a per-node hstate file, or None if `path` is not one: nr_hugepages sets the
+    /// node's pool (__nr_hugepages_store_common() with the node); the others are read-only
+    /// (EACCES); ENOENT for a node the machine does not have.
+    pub(crate) fn node_hstate_write(&mut self, path: &str, val: &str) -> Option<SysResult<()>> {
+        let (nid, name) = node_file(path)?;
+        Some(if nid >= self.pages.nr_nodes() {
+            Err(Errno::ENOENT)
+        } else if name != "nr_hugepages" {
+            Err(Errno::EACCES)
+        } else {
+            kstrtoul(val).map(|n| {
+                self.set_nr_hugepages_node(nid, n);
+            })
+        })
+    }
 }
 
 #[cfg(test)]

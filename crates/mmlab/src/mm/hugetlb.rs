@@ -1,5 +1,7 @@
-//! mm/hugetlb.c with fs/hugetlbfs: the 2 MiB pool (nr_hugepages), reservations taken at mmap
-//! time, hugetlb faults and COW at the PMD level, zap, fork and protection changes.
+//! mm/hugetlb.c with fs/hugetlbfs: the 2 MiB pool (nr_hugepages, interleaved over the nodes and
+//! counted per node), reservations taken at mmap time, hugetlb faults and COW at the PMD level,
+//! zap, fork and protection changes (migration entries included; the migration itself is in
+//! migrate_hugetlb.rs).
 
 use std::collections::BTreeSet;
 
@@ -8,6 +10,7 @@ use crate::fs::inode::Ino;
 use crate::fs::userfaultfd::UffdReason;
 use crate::kernel::Kernel;
 use crate::mm::memory::{Vmf, ZapDetails};
+use crate::mm::mempolicy::{next_node_in, AllocContext, NodeMask};
 use crate::mm::mmu_gather::MmuGather;
 use crate::mm::pagewalk::{walk_page_range, MmWalk, PmdAction};
 use crate::mm::vm_fault::{FaultFlags, FaultResult, VmFault};
@@ -17,7 +20,7 @@ use crate::page::PageFlags;
 use crate::page::{Folio, Gfp, Pfn};
 use crate::pgtable::pmd::PmdKind;
 use crate::pgtable::pte::{Pte, PteKind};
-use crate::pgtable::swp::PTE_MARKER_UFFD_WP;
+use crate::pgtable::swp::{SwpKind, SwpPteBits, PTE_MARKER_UFFD_WP};
 use crate::pgtable::table::{self, PmdSlot, PteSlot};
 use std::ops::ControlFlow;
 
@@ -32,8 +35,8 @@ pub const HPAGE_RESV_OWNER: u8 = 1;
 /// no-page fault here is SIGBUS.
 pub const HPAGE_RESV_UNMAPPED: u8 = 2;
 
-/// struct hstate for the 2 MiB size. The model has one memory node, so node 0's counters
-/// (nr_huge_pages_node[], free_huge_pages_node[], surplus_huge_pages_node[]) are these.
+/// struct hstate for the 2 MiB size: the global counters and, per node, nr_huge_pages_node[]
+/// and surplus_huge_pages_node[] (free_huge_pages_node[] is the free pages of that node).
 #[derive(Debug, Default)]
 pub struct Hstate {
     /// nr_huge_pages: pages in the pool, free or in use, surplus ones included.
@@ -59,12 +62,41 @@ pub struct Hstate {
     /// back to the page allocator when freed (alloc_migrate_huge_page(), as
     /// alloc_huge_page_vma() takes them for UFFDIO_COPY's copy outside mmap_lock).
     pub temporary: Vec<Folio>,
+    /// nr_huge_pages_node[]: the pool's pages on each node (indexed by node, grown on use).
+    pub nr_huge_pages_node: Vec<u64>,
+    /// surplus_huge_pages_node[]: the surplus pages counted against each node.
+    pub surplus_huge_pages_node: Vec<u64>,
+    /// next_nid_to_alloc: where the next pool growth tries first (the pool interleaves).
+    next_nid_to_alloc: usize,
+    /// next_nid_to_free: where the next pool shrink looks first.
+    next_nid_to_free: usize,
+    /// Pages isolate_huge_page() took for a migration (HPageMigratable cleared, off the
+    /// hugepage_activelist) until putback_active_hugepage().
+    pub(crate) isolated: Vec<Folio>,
+}
+
+/// A per-node counter of `v` for node `nid`, the vector grown to hold it.
+fn node_slot(v: &mut Vec<u64>, nid: usize) -> &mut u64 {
+    if v.len() <= nid {
+        v.resize(nid + 1, 0);
+    }
+    &mut v[nid]
 }
 
 impl Hstate {
     /// persistent_huge_pages(): what reading nr_hugepages shows.
     pub fn persistent(&self) -> u64 {
         self.nr_huge_pages - self.surplus_huge_pages
+    }
+
+    /// nr_huge_pages_node[nid].
+    pub fn nr_node(&self, nid: usize) -> u64 {
+        self.nr_huge_pages_node.get(nid).copied().unwrap_or(0)
+    }
+
+    /// surplus_huge_pages_node[nid].
+    pub fn surplus_node(&self, nid: usize) -> u64 {
+        self.surplus_huge_pages_node.get(nid).copied().unwrap_or(0)
     }
 }
 
@@ -76,7 +108,7 @@ pub fn huge_ptep_get(phys: &crate::hw::PhysMem, slot: PmdSlot) -> Pte {
 
 /// set_huge_pte_at().
 #[inline]
-fn set_huge_pte_at(phys: &mut crate::hw::PhysMem, slot: PmdSlot, e: Pte) {
+pub(crate) fn set_huge_pte_at(phys: &mut crate::hw::PhysMem, slot: PmdSlot, e: Pte) {
     table::set_pmd(phys, slot, crate::pgtable::Pmd(e.0));
 }
 
@@ -118,18 +150,34 @@ impl Kernel {
         self.hstate.resv_leaked
     }
 
-    /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()):
-    /// growing first takes surplus pages back, then allocates 2 MiB blocks while there are any
-    /// (alloc_fresh_huge_page()); shrinking frees free pages nobody was promised, and the
-    /// pages still in use or reserved beyond `n` become surplus. Returns what nr_hugepages
-    /// then reads.
+    /// A write of /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages (set_max_huge_pages()
+    /// over every node with memory). Returns what nr_hugepages then reads.
     pub fn set_nr_hugepages(&mut self, n: u64) -> u64 {
+        let all = self.node_states_memory();
+        self.set_max_huge_pages(n, all)
+    }
+
+    /// A write of /sys/devices/system/node/node`nid`/hugepages/hugepages-2048kB/nr_hugepages:
+    /// set_max_huge_pages() for that node alone, the count made global by adding the pages of
+    /// the other nodes (ULONG_MAX if that overflows).
+    pub fn set_nr_hugepages_node(&mut self, nid: usize, n: u64) -> u64 {
+        let others = self.hstate.nr_huge_pages - self.hstate.nr_node(nid);
+        self.set_max_huge_pages(n.saturating_add(others), 1 << nid)
+    }
+
+    /// set_max_huge_pages() on the nodes of `allowed`: growing first takes surplus pages back,
+    /// then allocates 2 MiB blocks node by node in turn while there are any
+    /// (alloc_pool_huge_page()); shrinking frees free pages nobody was promised, node by node,
+    /// and the pages still in use or reserved beyond `n` become surplus.
+    fn set_max_huge_pages(&mut self, n: u64, allowed: NodeMask) -> u64 {
         // adjust_pool_surplus(-1): surplus pages become persistent first.
         while self.hstate.surplus_huge_pages > 0 && self.hstate.persistent() < n {
-            self.hstate.surplus_huge_pages -= 1;
+            if !self.adjust_pool_surplus(allowed, false) {
+                break;
+            }
         }
         while self.hstate.persistent() < n {
-            if !self.alloc_pool_huge_page() {
+            if !self.alloc_pool_huge_page(allowed) {
                 return self.hstate.persistent();
             }
         }
@@ -139,19 +187,101 @@ impl Kernel {
         let in_use = h.nr_huge_pages - h.free.len() as u64;
         let min_count = n.max(in_use + h.resv_huge_pages);
         while min_count < self.hstate.persistent() {
-            let Some(f) = self.hstate.free.pop() else {
+            let Some(f) = self.remove_pool_huge_page(allowed, false) else {
                 break;
             };
             self.update_and_free_page(f);
         }
         // adjust_pool_surplus(+1): what is left above `n` becomes surplus, to go back to the
         // page allocator as it is freed.
-        while n < self.hstate.persistent()
-            && self.hstate.surplus_huge_pages < self.hstate.nr_huge_pages
-        {
-            self.hstate.surplus_huge_pages += 1;
+        while n < self.hstate.persistent() {
+            if !self.adjust_pool_surplus(allowed, true) {
+                break;
+            }
         }
         self.hstate.persistent()
+    }
+
+    /// hstate_next_node_to_alloc() (`free` false) / hstate_next_node_to_free(): the node of
+    /// `allowed` the round-robin is at, and the cursor moved on to the next one.
+    fn hstate_next_node(&mut self, allowed: NodeMask, free: bool) -> usize {
+        let h = &mut self.hstate;
+        let cursor = if free {
+            &mut h.next_nid_to_free
+        } else {
+            &mut h.next_nid_to_alloc
+        };
+        let nid = if allowed & (1 << *cursor) != 0 {
+            *cursor
+        } else {
+            next_node_in(*cursor, allowed)
+        };
+        *cursor = next_node_in(nid, allowed);
+        nid
+    }
+
+    /// adjust_pool_surplus(): one surplus page becomes persistent (`up` false: on the first
+    /// node in allocation order that has one) or one persistent page becomes surplus (`up`:
+    /// on the first node in freeing order whose pages are not all surplus). False if none.
+    fn adjust_pool_surplus(&mut self, allowed: NodeMask, up: bool) -> bool {
+        for _ in 0..allowed.count_ones() {
+            let nid = self.hstate_next_node(allowed, up);
+            let h = &mut self.hstate;
+            let fits = if up {
+                h.surplus_node(nid) < h.nr_node(nid)
+            } else {
+                h.surplus_node(nid) > 0
+            };
+            if fits {
+                let slot = node_slot(&mut h.surplus_huge_pages_node, nid);
+                if up {
+                    *slot += 1;
+                    h.surplus_huge_pages += 1;
+                } else {
+                    *slot -= 1;
+                    h.surplus_huge_pages -= 1;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// remove_pool_huge_page(): a free page taken out of the pool from the first node in
+    /// freeing order that has one (with `acct_surplus`, only from a node with surplus pages,
+    /// which lose one); the caller frees it (update_and_free_page()).
+    fn remove_pool_huge_page(&mut self, allowed: NodeMask, acct_surplus: bool) -> Option<Folio> {
+        for _ in 0..allowed.count_ones() {
+            let nid = self.hstate_next_node(allowed, true);
+            if acct_surplus && self.hstate.surplus_node(nid) == 0 {
+                continue;
+            }
+            let Some(i) = self.free_index_on(nid) else {
+                continue;
+            };
+            let f = self.hstate.free.remove(i);
+            if acct_surplus {
+                self.hstate.surplus_huge_pages -= 1;
+                *node_slot(&mut self.hstate.surplus_huge_pages_node, nid) -= 1;
+            }
+            return Some(f);
+        }
+        None
+    }
+
+    /// The free list position of the page hugepage_freelists[nid] gives out next (the last
+    /// one enqueued there).
+    fn free_index_on(&self, nid: usize) -> Option<usize> {
+        self.hstate
+            .free
+            .iter()
+            .rposition(|f| self.pages.pfn_to_nid(f.pfn()) == nid)
+    }
+
+    /// free_huge_pages_node[nid].
+    pub fn free_huge_pages_node(&self, nid: usize) -> u64 {
+        let on = |f: &&Folio| self.pages.pfn_to_nid(f.pfn()) == nid;
+        self.hstate.free.iter().filter(on).count() as u64
     }
 
     /// Set nr_overcommit_huge_pages (nr_overcommit_hugepages_store(),
@@ -161,7 +291,8 @@ impl Kernel {
     }
 
     /// alloc_buddy_huge_page() + prep_new_huge_page(): a 2 MiB block from the page allocator
-    /// made a hugetlb page and counted in nr_huge_pages; refcount 1.
+    /// (on the nodes the allocation context allows) made a hugetlb page and counted in
+    /// nr_huge_pages and its node's nr_huge_pages_node; refcount 1.
     fn alloc_fresh_huge_page(&mut self, gfp: Gfp) -> Option<Folio> {
         let f = self.alloc_folio_uncharged(
             gfp | Gfp::COMP | Gfp::NOWARN | Gfp::RETRY_MAYFAIL,
@@ -169,22 +300,31 @@ impl Kernel {
         )?;
         self.pages.folio_set(f, PageFlags::HUGETLB);
         self.hstate.nr_huge_pages += 1;
+        let nid = self.pages.pfn_to_nid(f.pfn());
+        *node_slot(&mut self.hstate.nr_huge_pages_node, nid) += 1;
         Some(f)
     }
 
-    /// alloc_pool_huge_page(): one more persistent page, freed into the pool; false when the
-    /// page allocator has no 2 MiB block.
-    fn alloc_pool_huge_page(&mut self) -> bool {
-        let Some(f) = self.alloc_fresh_huge_page(HTLB_ALLOC_MASK | Gfp::THISNODE) else {
-            return false;
-        };
-        self.folio_put(f);
-        true
+    /// alloc_pool_huge_page(): one more persistent page, from the nodes of `allowed` in turn,
+    /// freed into the pool; false when no node's page allocator has a 2 MiB block.
+    fn alloc_pool_huge_page(&mut self, allowed: NodeMask) -> bool {
+        for _ in 0..allowed.count_ones() {
+            let nid = self.hstate_next_node(allowed, false);
+            let got = self.with_alloc_context(AllocContext::ThisNode(nid), |k| {
+                k.alloc_fresh_huge_page(HTLB_ALLOC_MASK | Gfp::THISNODE)
+            });
+            if let Some(f) = got {
+                self.folio_put(f);
+                return true;
+            }
+        }
+        false
     }
 
     /// alloc_surplus_huge_page(): a page beyond the persistent pool, counted in
-    /// surplus_huge_pages, if nr_overcommit_huge_pages allows one more (the page allocator is
-    /// not asked otherwise). `zero_ref` gives it refcount 0, for the free pool.
+    /// surplus_huge_pages (and its node's), if nr_overcommit_huge_pages allows one more (the
+    /// page allocator is not asked otherwise). `zero_ref` gives it refcount 0, for the free
+    /// pool.
     fn alloc_surplus_huge_page(&mut self, zero_ref: bool) -> Option<Folio> {
         let h = &self.hstate;
         if h.surplus_huge_pages >= h.nr_overcommit_huge_pages {
@@ -195,15 +335,19 @@ impl Kernel {
             self.pages.folio_ref_add(f, -1);
         }
         self.hstate.surplus_huge_pages += 1;
+        let nid = self.pages.pfn_to_nid(f.pfn());
+        *node_slot(&mut self.hstate.surplus_huge_pages_node, nid) += 1;
         Some(f)
     }
 
-    /// update_and_free_page(): a free huge page leaves the pool for the page allocator
-    /// (remove_hugetlb_page() without surplus accounting, then __free_pages()).
+    /// update_and_free_page(): a page out of the pool goes to the page allocator
+    /// (remove_hugetlb_page()'s counts, then __free_pages()).
     fn update_and_free_page(&mut self, f: Folio) {
         self.pages.folio_clear(f, PageFlags::HUGETLB);
+        let nid = self.pages.pfn_to_nid(f.pfn());
         self.free_frames(f);
         self.hstate.nr_huge_pages -= 1;
+        *node_slot(&mut self.hstate.nr_huge_pages_node, nid) -= 1;
     }
 
     /// hugetlb_acct_memory(): promise `delta` more free pages (delta > 0), growing the pool
@@ -252,12 +396,11 @@ impl Kernel {
     /// pages as that go back to the page allocator (fewer when the surplus pages are in use).
     fn return_unused_surplus_pages(&mut self, unused: u64) {
         self.hstate.resv_huge_pages -= unused;
+        let all = self.node_states_memory();
         for _ in 0..unused.min(self.hstate.surplus_huge_pages) {
-            // remove_pool_huge_page() with surplus accounting.
-            let Some(f) = self.hstate.free.pop() else {
+            let Some(f) = self.remove_pool_huge_page(all, true) else {
                 break;
             };
-            self.hstate.surplus_huge_pages -= 1;
             self.update_and_free_page(f);
         }
     }
@@ -321,10 +464,19 @@ impl Kernel {
         Some(f)
     }
 
-    /// alloc_huge_page_vma() → alloc_huge_page_nodemask(): a page from the free pool only
-    /// while free pages outnumber reserved ones; failing that, alloc_migrate_huge_page(): a
-    /// fresh page from the page allocator, counted in nr_huge_pages but not as surplus
-    /// (HPageTemporary: freeing it gives it back to the page allocator). Refcount 1, not
+    /// alloc_huge_page() for a fault at `addr` of `vma`: its nodes are those huge_node() gives
+    /// (the VMA's policy, or the task's).
+    fn alloc_huge_page_at(&mut self, vma: &Vma, addr: u64, reserved: bool) -> Option<Folio> {
+        let ctx = Self::vma_alloc_context(vma, addr);
+        self.with_alloc_context(ctx, |k| k.alloc_huge_page(reserved))
+    }
+
+    /// alloc_huge_page_vma() → alloc_huge_page_nodemask() under the allocation context the
+    /// caller set: a page from the free pool only while free pages outnumber reserved ones
+    /// (dequeue_huge_page_nodemask(), the context's nodes in order); failing that,
+    /// alloc_migrate_huge_page(): a fresh page from the page allocator on those nodes,
+    /// counted in nr_huge_pages but not as surplus (HPageTemporary: freeing it gives it back
+    /// to the page allocator), whatever nr_overcommit_hugepages says. Refcount 1, not
     /// zeroed; None if neither has one.
     pub(crate) fn alloc_huge_page_vma(&mut self) -> Option<Folio> {
         let h = &self.hstate;
@@ -338,24 +490,27 @@ impl Kernel {
         Some(f)
     }
 
-    /// dequeue_huge_page_vma(): a free page, refcount 1, using the caller's reservation if it
-    /// has one. Without one, none while every free page is promised (free_huge_pages -
-    /// resv_huge_pages == 0, in unsigned arithmetic).
+    /// dequeue_huge_page_vma() / dequeue_huge_page_nodemask(): a free page, refcount 1, from
+    /// the first node in the allocation context's order that has one, using the caller's
+    /// reservation if it has one. Without one, none while every free page is promised
+    /// (free_huge_pages - resv_huge_pages == 0, in unsigned arithmetic).
     fn dequeue_huge_page_vma(&mut self, reserved: bool) -> Option<Folio> {
-        let h = &mut self.hstate;
+        let h = &self.hstate;
         if !reserved && h.free.len() as u64 == h.resv_huge_pages {
             return None;
         }
-        let f = h.free.pop()?;
+        let nodes = self.alloc_nodes(crate::page::alloc::HPAGE_ORDER);
+        let i = nodes.iter().find_map(|&nid| self.free_index_on(nid))?;
+        let f = self.hstate.free.remove(i);
         if reserved {
-            h.resv_huge_pages -= 1;
+            self.hstate.resv_huge_pages -= 1;
         }
         self.pages.folio_ref_add(f, 1);
         Some(f)
     }
 
-    /// free_huge_page(): the last reference is gone; back to the free pool, or, while the
-    /// pool has surplus pages (any page, not only one allocated as surplus), to the page
+    /// free_huge_page(): the last reference is gone; back to its node's free pool, or, while
+    /// that node has surplus pages (any page, not only one allocated as surplus), to the page
     /// allocator (remove_hugetlb_page() with surplus accounting, update_and_free_page()).
     pub(crate) fn free_huge_page(&mut self, f: Folio) {
         let p = self.pages.page_mut(f.pfn());
@@ -367,8 +522,10 @@ impl Kernel {
             // HPageTemporary: straight back to the page allocator, not surplus.
             self.hstate.temporary.swap_remove(i);
             self.update_and_free_page(f);
-        } else if self.hstate.surplus_huge_pages > 0 {
+        } else if self.hstate.surplus_node(self.pages.pfn_to_nid(f.pfn())) > 0 {
+            let nid = self.pages.pfn_to_nid(f.pfn());
             self.hstate.surplus_huge_pages -= 1;
+            *node_slot(&mut self.hstate.surplus_huge_pages_node, nid) -= 1;
             self.update_and_free_page(f);
         } else {
             // enqueue_huge_page()
@@ -381,6 +538,14 @@ impl Kernel {
     pub(crate) fn hugetlb_fault(&mut self, vmf: &mut Vmf) -> FaultResult {
         let haddr = vmf.real_address & !(HPAGE_SIZE - 1);
         vmf.address = haddr;
+        // migration_entry_wait_huge(): the fault waits for the migration, then is retried.
+        if let Some((_, e)) = table::pmd_slot(&self.phys, self.mms[vmf.mm].pgd, haddr)
+            .map(|s| (s, huge_ptep_get(&self.phys, s)))
+        {
+            if let Some(pfn) = Self::is_hugetlb_entry_migration(e) {
+                return Err(self.migration_entry_wait(pfn, vmf.flags));
+            }
+        }
         let slot = self.pmd_alloc(vmf.mm, haddr).ok_or(VmFault::OOM)?;
         vmf.pmd = Some(slot);
         let pte = huge_ptep_get(&self.phys, slot);
@@ -453,7 +618,9 @@ impl Kernel {
                 let map = ResvMap::of(vmf.mm, &vmf.vma, ino, shared);
                 let reserved = self.vma_has_reservation(map, idx);
                 // alloc_huge_page()'s -ENOSPC: vmf_error() makes it VM_FAULT_SIGBUS.
-                let f = self.alloc_huge_page(reserved).ok_or(VmFault::SIGBUS)?;
+                let f = self
+                    .alloc_huge_page_at(&vmf.vma, haddr, reserved)
+                    .ok_or(VmFault::SIGBUS)?;
                 self.vma_commit_reservation(map, idx);
                 self.hugetlb_install_new_page(vmf, idx, f, shared);
                 f
@@ -556,7 +723,7 @@ impl Kernel {
         let idx = vmf.vma.huge_index(haddr);
         let map = ResvMap::Vma(mm, vmf.vma.start);
         let reserved = self.vma_has_reservation(map, idx);
-        let Some(new) = self.alloc_huge_page(reserved) else {
+        let Some(new) = self.alloc_huge_page_at(&vmf.vma, haddr, reserved) else {
             // The owner of a private mapping may not fail for want of a page a fork child
             // still shares: unmap_ref_private() takes it from the children, and the owner
             // then reuses it.
@@ -684,9 +851,14 @@ impl Kernel {
                 w.tlb.remove_page(f.pfn());
             }
             PmdKind::Swp(..) => {
-                if drop_marker && huge_ptep_get(&self.phys, slot).swp_uffd_wp_any() {
-                    set_huge_pte_at(&mut self.phys, slot, Pte::NONE);
-                }
+                // A migration entry's page was unmapped with its reference already: the
+                // entry is cleared, or becomes a marker if it carried uffd-wp and markers stay.
+                let left = if huge_ptep_get(&self.phys, slot).swp_uffd_wp_any() && !drop_marker {
+                    Pte::marker(PTE_MARKER_UFFD_WP)
+                } else {
+                    Pte::NONE
+                };
+                set_huge_pte_at(&mut self.phys, slot, left);
             }
             PmdKind::None | PmdKind::Table(_) => {}
         }
@@ -706,6 +878,7 @@ impl Kernel {
             parent,
             child,
             cow: src.is_cow(),
+            src_uffd_wp: src.flags & VM_UFFD_WP != 0,
             dst_uffd_wp,
             result: Ok(()),
         };
@@ -722,6 +895,24 @@ impl Kernel {
         e: PmdKind,
     ) -> SysResult<()> {
         match e {
+            PmdKind::Swp(kind, bits) if kind.is_migration() => {
+                // A writable or readable-exclusive entry of a COW mapping becomes readable in
+                // both (swp_entry_to_pte(): the other bits go, uffd-wp kept if the parent
+                // is registered); the child drops uffd-wp unless it is registered.
+                let (mut kind, mut bits) = (kind, bits);
+                if w.cow && !matches!(kind, SwpKind::MigrationRead { .. }) {
+                    let pfn = kind.migration_pfn().expect("a migration entry");
+                    kind = SwpKind::MigrationRead { pfn };
+                    bits = SwpPteBits {
+                        uffd_wp: w.src_uffd_wp && bits.uffd_wp,
+                        ..SwpPteBits::default()
+                    };
+                    set_huge_pte_at(&mut self.phys, pslot, Pte::swp(kind, bits));
+                }
+                bits.uffd_wp &= w.dst_uffd_wp;
+                let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
+                set_huge_pte_at(&mut self.phys, cslot, Pte::swp(kind, bits));
+            }
             PmdKind::Swp(..) => {
                 let m = huge_ptep_get(&self.phys, pslot);
                 if m.is_uffd_wp_marker() && w.dst_uffd_wp {
@@ -804,6 +995,19 @@ impl Kernel {
     /// One huge entry of hugetlb_change_protection().
     fn change_huge_pte(&mut self, w: &HugetlbProtect, slot: PmdSlot, e: PmdKind) {
         match e {
+            PmdKind::Swp(kind, _) if kind.is_migration() => {
+                // A migration entry that is not readable becomes readable (readable-exclusive
+                // for an anonymous page), its other bits replaced by uffd-wp if protecting.
+                if !matches!(kind, SwpKind::MigrationRead { .. }) {
+                    let pfn = kind.migration_pfn().expect("a migration entry");
+                    let kind = SwpKind::migration(pfn, false, self.pages.page_anon(Pfn(pfn)));
+                    let bits = SwpPteBits {
+                        uffd_wp: w.uffd_wp == Some(true),
+                        ..SwpPteBits::default()
+                    };
+                    set_huge_pte_at(&mut self.phys, slot, Pte::swp(kind, bits));
+                }
+            }
             PmdKind::Swp(..) => {
                 // Resolving turns a marker back into none.
                 if huge_ptep_get(&self.phys, slot).is_uffd_wp_marker() && w.uffd_wp == Some(false) {
@@ -1114,6 +1318,8 @@ struct HugetlbCopy {
     parent: MmId,
     child: MmId,
     cow: bool,
+    /// userfaultfd_wp() of the parent's VMA.
+    src_uffd_wp: bool,
     dst_uffd_wp: bool,
     result: SysResult<()>,
 }

@@ -94,7 +94,7 @@ fn first_node(mask: NodeMask) -> usize {
 }
 
 /// next_node_in(): the first node of `mask` after `node`, wrapping around.
-fn next_node_in(node: usize, mask: NodeMask) -> usize {
+pub(crate) fn next_node_in(node: usize, mask: NodeMask) -> usize {
     let above = if node >= 63 {
         0
     } else {
@@ -602,6 +602,9 @@ impl Kernel {
         flags: u64,
         list: &mut Vec<Folio>,
     ) -> SysResult<bool> {
+        if vma.is_hugetlb() {
+            return self.queue_pages_hugetlb(mm, vma, (start, end), nodes, flags, list);
+        }
         let moving = flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL) != 0;
         let required = |k: &Kernel, pfn: Pfn| {
             let on = nodes & (1 << k.pages.pfn_to_nid(pfn)) != 0;
@@ -693,7 +696,11 @@ impl Kernel {
     /// putback_movable_pages(): isolated folios that did not move go back on the LRU.
     pub(crate) fn putback_movable_pages(&mut self, list: Vec<Folio>) {
         for f in list {
-            self.folio_putback_lru(f);
+            if self.folio_test_hugetlb(f) {
+                self.putback_active_hugepage(f);
+            } else {
+                self.folio_putback_lru(f);
+            }
         }
     }
 

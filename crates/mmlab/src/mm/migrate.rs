@@ -11,7 +11,8 @@
 //! migrate_page() for a folio without buffer heads, the model's only kind) do in 5.19.
 //!
 //! Not modelled: large page-cache folios (shmem THPs) and anonymous folios in the swap cache
-//! are not migrated (they count as not moved); hugetlb pages are not isolated (EBUSY).
+//! are not migrated (they count as not moved). hugetlb pages take their own path, in
+//! migrate_hugetlb.rs (unmap_and_move_huge_page()).
 
 use std::collections::VecDeque;
 
@@ -44,10 +45,10 @@ pub(crate) enum MigrateTarget {
 /// `dst` allocated. `model.migrate_begin` leaves one so; `model.migrate_end` finishes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingMigration {
-    src: Folio,
-    dst: Folio,
+    pub(crate) src: Folio,
+    pub(crate) dst: Folio,
     /// page_was_mapped: entries were installed and must be removed.
-    was_mapped: bool,
+    pub(crate) was_mapped: bool,
 }
 
 impl PendingMigration {
@@ -294,7 +295,7 @@ impl Kernel {
     /// add_page_for_migration(): Ok(true) if the page at `addr` was isolated onto `list`,
     /// Ok(false) if it is already on `node`; EFAULT (no VMA, FOLL_DUMP's refusals), ENOENT
     /// (nothing mapped), EACCES (mapped more than once, without MPOL_MF_MOVE_ALL), EBUSY (not
-    /// on an LRU: already queued, or hugetlb).
+    /// on an LRU: already queued). A hugetlb page: add_huge_page_for_migration().
     fn add_page_for_migration(
         &mut self,
         mm: MmId,
@@ -316,6 +317,9 @@ impl Kernel {
         };
         if self.pages.pfn_to_nid(pfn) == node {
             return Ok(false);
+        }
+        if self.folio_test_hugetlb(self.pages.folio(pfn)) {
+            return self.add_huge_page_for_migration(pfn, list, migrate_all);
         }
         if self.pages.page_mapcount(pfn) > 1 && !migrate_all {
             return Err(Errno::EACCES);
@@ -377,7 +381,7 @@ impl Kernel {
                 }
                 let mut again = VecDeque::new();
                 while let Some(f) = from.pop_front() {
-                    let thp = self.pages.folio_test_large(f);
+                    let thp = self.pages.folio_test_large(f) && !self.folio_test_hugetlb(f);
                     match self.unmap_and_move(f, target) {
                         Ok(()) => {}
                         Err(Errno::EAGAIN) => again.push_back(f),
@@ -436,15 +440,15 @@ impl Kernel {
     /// The first half of __unmap_and_move(): the destination allocated (ENOMEM if it
     /// cannot be), the folio's mappings replaced by migration entries. EAGAIN (everything as
     /// it was) if a mapping could not be replaced, a page being exclusive and maybe pinned;
-    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache and
-    /// hugetlb folios).
+    /// EBUSY for what the model does not migrate (large page-cache folios, swap-cache
+    /// folios). A hugetlb folio goes to migrate_unmap_huge().
     fn migrate_unmap(&mut self, src: Folio, target: MigrateTarget) -> SysResult<PendingMigration> {
+        if self.folio_test_hugetlb(src) {
+            return self.migrate_unmap_huge(src, target);
+        }
         let large_file =
             !self.pages.folio_test(src, PageFlags::ANON) && self.pages.folio_test_large(src);
-        if large_file
-            || self.pages.folio_test(src, PageFlags::SWAPCACHE)
-            || self.pages.folio_test(src, PageFlags::HUGETLB)
-        {
+        if large_file || self.pages.folio_test(src, PageFlags::SWAPCACHE) {
             return Err(Errno::EBUSY);
         }
         let dst = self
@@ -469,6 +473,9 @@ impl Kernel {
     /// contents and flags (folio_migrate_copy()), the entries mapping the destination, the
     /// source freed and the destination put on the LRU. Tasks waiting on the entries wake.
     fn migrate_move(&mut self, m: PendingMigration) -> SysResult<()> {
+        if self.folio_test_hugetlb(m.src) {
+            return self.migrate_move_huge(m);
+        }
         let PendingMigration {
             src,
             dst,
@@ -502,7 +509,7 @@ impl Kernel {
 
     /// folio_mapping() of a page-cache folio: the inode whose cache holds it (None for an
     /// anonymous folio, or one truncated meanwhile, which migrates like one without a mapping).
-    fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
+    pub(crate) fn page_cache_ino(&self, f: Folio) -> Option<Ino> {
         if self.pages.folio_test(f, PageFlags::ANON) {
             return None;
         }
@@ -529,7 +536,7 @@ impl Kernel {
     }
 
     /// folio_migrate_copy(): the contents of every page and the folio's state.
-    fn folio_migrate_copy(&mut self, dst: Folio, src: Folio) {
+    pub(crate) fn folio_migrate_copy(&mut self, dst: Folio, src: Folio) {
         for i in 0..self.pages.folio_nr_pages(src) {
             self.phys.copy(src.page(i), dst.page(i));
         }
@@ -614,7 +621,7 @@ impl Kernel {
     }
 
     /// folio_unlock()'s wake-up: every task waiting on a page of `f` wakes and retries.
-    fn wake_migration_waiters(&mut self, f: Folio) {
+    pub(crate) fn wake_migration_waiters(&mut self, f: Folio) {
         let nr = self.pages.folio_nr_pages(f);
         for (_, t) in self.tasks.iter_mut() {
             if let Some(WaitReason::Migration { pfn }) = t.wait {
@@ -648,7 +655,7 @@ impl Kernel {
         };
         self.lru_add_drain_all();
         let f = self.pages.folio(pfn);
-        if !self.isolate_lru_folio(f) {
+        if !self.isolate_folio_for_migration(f) {
             return Ok(Errno::EBUSY.code() as u64);
         }
         match self.migrate_unmap(f, MigrateTarget::Node(node)) {
@@ -657,7 +664,7 @@ impl Kernel {
                 Ok(0)
             }
             Err(e) => {
-                self.folio_putback_lru(f);
+                self.putback_movable_pages(vec![f]);
                 Ok(e.code() as u64)
             }
         }
@@ -674,7 +681,7 @@ impl Kernel {
         match self.migrate_move(m) {
             Ok(()) => 0,
             Err(e) => {
-                self.folio_putback_lru(src);
+                self.putback_movable_pages(vec![src]);
                 e.code() as u64
             }
         }

@@ -15,6 +15,7 @@ pub mod memfd;
 pub mod memory;
 pub mod mempolicy;
 pub mod migrate;
+pub mod migrate_hugetlb;
 pub mod mincore;
 pub mod mlock;
 pub mod mmap;
