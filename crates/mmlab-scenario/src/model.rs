@@ -417,17 +417,9 @@ impl Backend for ModelBackend {
         len: u64,
         pat: Pattern,
     ) -> Result<Option<(u64, u8)>, Signal> {
-        let end = addr.checked_add(len).ok_or(Signal::Segv)?;
+        addr.checked_add(len).ok_or(Signal::Segv)?;
         self.observe_through_throttle(t, |k| {
-            let mut at = addr;
-            while at < end {
-                let b = k.load(t, at)?;
-                if b != pat.byte_at(at - addr) {
-                    return Ok(Some((at, b)));
-                }
-                at += 1;
-            }
-            Ok(None)
+            k.find_mismatch_with(t, addr, len, |i| pat.byte_at(i))
         })
     }
     fn mem_cmp(

@@ -252,6 +252,57 @@ struct FrameCounts {
     hugetlb: u64,
 }
 
+/// The one pass over every frame: the frame rules' verdict and the totals the rules that
+/// compare counters need. Frames outnumber everything else the checker visits, so each is
+/// read once; the rules still report in their own order.
+struct FramePass {
+    /// The rules about each frame: their counts, or the first one broken.
+    frames: Result<FrameCounts, Violation>,
+    vmstat: VmstatTally,
+    /// Pages of the folios with PG_swapcache.
+    swapcache_pages: u64,
+    lru: LruTally,
+}
+
+/// The folio holding a frame, as the frame rules read it: looked up once per folio, not once
+/// per page and rule (a THP's 512 pages share it).
+#[derive(Clone, Copy)]
+struct FolioView {
+    folio: Folio,
+    /// The head page's flags: the folio's.
+    flags: PageFlags,
+    /// The huge zero page.
+    huge_zero: bool,
+    /// A transparent huge page (thp_head()).
+    thp: bool,
+    /// Huge PMDs mapping it, for a large folio.
+    compound_mapcount: i32,
+}
+
+/// The pages behind the vmstat counters [`Rule::VmstatMatchesPages`] compares.
+#[derive(Default, Clone, Copy)]
+struct VmstatTally {
+    /// Anonymous pages mapped at all: NR_ANON_MAPPED.
+    mapped: u64,
+    /// PMD-mapped anonymous THPs: NR_ANON_THPS.
+    thps: u64,
+    /// shmem THPs in the page cache: NR_SHMEM_THPS.
+    shmem_thps: u64,
+    /// PMD-mapped shmem THPs: NR_SHMEM_PMDMAPPED.
+    shmem_pmd: u64,
+}
+
+/// The PG_lru folios [`Rule::LruListsMatchFlags`] compares with the lists.
+#[derive(Default)]
+struct LruTally {
+    /// Evictable folios with PG_lru.
+    flagged: u64,
+    /// Pages of the PG_lru | PG_unevictable folios.
+    unevictable: u64,
+    /// The first folio with both PG_unevictable and PG_active.
+    unevictable_active: Option<Pfn>,
+}
+
 /// One mm's RSS as its page tables show it.
 #[derive(Default)]
 struct Rss {
@@ -347,15 +398,15 @@ impl Kernel {
                 self.swap_io_pending.len()
             )
         })?;
-        self.swap_map_counts_references(&census)?;
+        let pass = self.frame_pass(&census, &self.outside_refs());
+        self.swap_map_counts_references(&census, pass.swapcache_pages)?;
         self.swap_fs_content_kept()?;
-        let outside = self.outside_refs();
-        let frames = self.check_frames(&census, &outside)?;
+        let frames = pass.frames?;
         self.hugetlb_pool_adds_up(frames.hugetlb)?;
         Rule::FramesOnTheirNode.check_with(self.pages.misplaced_free_frame())?;
-        self.vmstat_matches_pages()?;
+        self.vmstat_matches_pages(&pass.vmstat)?;
         self.deferred_split_holds_thps()?;
-        self.lru_lists_match_flags()?;
+        self.lru_lists_match_flags(&pass.lru)?;
         self.rmap_names_live_vmas()?;
         Rule::MemcgChargesMatchPages.check_result(self.check_memcg_charges())?;
         self.gup_refs_have_holders()?;
@@ -517,55 +568,154 @@ impl Kernel {
         refs
     }
 
-    /// Every data frame handed to the rules about frames; returns how many frames hold data
-    /// and how many of them are hugetlb heads.
-    fn check_frames(&self, census: &Census, outside: &FrameRefs) -> Result<FrameCounts, Violation> {
-        let mut counts = FrameCounts::default();
+    /// Every frame once: handed to the rules about frames (until one is broken) and counted
+    /// for the totals.
+    fn frame_pass(&self, census: &Census, outside: &FrameRefs) -> FramePass {
+        let mut pass = FramePass {
+            frames: Ok(FrameCounts::default()),
+            vmstat: VmstatTally::default(),
+            swapcache_pages: 0,
+            lru: LruTally::default(),
+        };
+        let mut view: Option<FolioView> = None;
         for pfn in self.pages.pfns() {
             let page = self.pages.page(pfn);
-            let swapcache = page.private != 0
-                && !page.test(PageFlags::BUDDY)
-                && self
-                    .pages
-                    .folio_test(self.pages.folio(pfn), PageFlags::SWAPCACHE);
-            private_and_charge_follow_the_page(pfn, page, swapcache)?;
-            if page.test(PageFlags::BUDDY) || page.test(PageFlags::TABLE) {
-                continue;
-            }
-            counts.data += 1;
-            if Some(self.pages.folio(pfn)) == self.thp.huge_zero {
-                continue;
-            }
-            if let Some(f) = self.thp_head(pfn) {
-                if pfn == f.pfn() {
-                    self.check_thp(f, census, outside)?;
-                }
-                continue;
-            }
-            if page.test(PageFlags::TAIL) {
-                continue;
-            }
-            if page.test(PageFlags::HUGETLB) {
-                counts.hugetlb += 1;
-                if page.refcount() == 0 {
-                    self.free_hugetlb_page_in_pool(pfn)?;
-                    continue;
+            if pass.frames.is_ok() {
+                if let Err(v) = self.check_frame_private(pfn, page) {
+                    pass.frames = Err(v);
                 }
             }
-            self.allocated_holds_reference(pfn)?;
-            let mapped = census.maps.get(pfn);
-            self.mapcount(pfn, mapped)?;
-            // A reference taken through any page of a hugetlb folio is on its head.
-            let held = if page.test(PageFlags::HUGETLB) {
-                pfn.range(HPAGE_NR)
-                    .map(|p| self.held_refs(p, outside))
-                    .sum()
+            if !page.test(PageFlags::BUDDY | PageFlags::TABLE) {
+                let head = self.pages.compound_head(pfn);
+                let folio = match view {
+                    Some(v) if v.folio.pfn() == head => v,
+                    _ => *view.insert(self.folio_view(Folio(head))),
+                };
+                if let Ok(counts) = &mut pass.frames {
+                    if let Err(v) =
+                        self.check_data_frame(pfn, page, folio, (census, outside), counts)
+                    {
+                        pass.frames = Err(v);
+                    }
+                }
+                self.tally_vmstat(pfn, page, folio, &mut pass.vmstat);
+            }
+            // A folio's flags are on its first page.
+            if page.test(PageFlags::TAIL | PageFlags::BUDDY) {
+                continue;
+            }
+            if page.test(PageFlags::SWAPCACHE) {
+                pass.swapcache_pages += self.pages.folio_nr_pages(Folio(pfn));
+            }
+            if !page.test(PageFlags::LRU) {
+                continue;
+            }
+            let lru = &mut pass.lru;
+            if page.test(PageFlags::UNEVICTABLE) {
+                if page.test(PageFlags::ACTIVE) {
+                    lru.unevictable_active.get_or_insert(pfn);
+                }
+                lru.unevictable += self.pages.folio_nr_pages(Folio(pfn));
             } else {
-                self.held_refs(pfn, outside)
-            };
-            self.refcount(pfn, mapped + held)?;
+                lru.flagged += 1;
+            }
         }
-        Ok(counts)
+        pass
+    }
+
+    /// The folio with head `f`, for the frame rules.
+    fn folio_view(&self, f: Folio) -> FolioView {
+        let large = self.pages.folio_test_large(f);
+        FolioView {
+            folio: f,
+            flags: self.pages.page(f.pfn()).flags,
+            huge_zero: Some(f) == self.thp.huge_zero,
+            thp: self.thp_head(f.pfn()) == Some(f),
+            compound_mapcount: if large {
+                self.pages.compound_mapcount(f.pfn())
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The rule about every frame's private and charge.
+    fn check_frame_private(&self, pfn: Pfn, page: &Page) -> Result<(), Violation> {
+        let swapcache = page.private != 0
+            && !page.test(PageFlags::BUDDY)
+            && self
+                .pages
+                .folio_test(self.pages.folio(pfn), PageFlags::SWAPCACHE);
+        private_and_charge_follow_the_page(pfn, page, swapcache)
+    }
+
+    /// One data frame (neither free nor a page table) of `folio` handed to the rules about
+    /// data frames; counts the data frames and hugetlb heads.
+    fn check_data_frame(
+        &self,
+        pfn: Pfn,
+        page: &Page,
+        folio: FolioView,
+        (census, outside): (&Census, &FrameRefs),
+        counts: &mut FrameCounts,
+    ) -> Result<(), Violation> {
+        counts.data += 1;
+        if folio.huge_zero {
+            return Ok(());
+        }
+        if folio.thp {
+            if pfn == folio.folio.pfn() {
+                self.check_thp(folio.folio, census, outside)?;
+            }
+            return Ok(());
+        }
+        if page.test(PageFlags::TAIL) {
+            return Ok(());
+        }
+        if page.test(PageFlags::HUGETLB) {
+            counts.hugetlb += 1;
+            if page.refcount() == 0 {
+                return self.free_hugetlb_page_in_pool(pfn);
+            }
+        }
+        self.allocated_holds_reference(pfn)?;
+        let mapped = census.maps.get(pfn);
+        self.mapcount(pfn, mapped)?;
+        // A reference taken through any page of a hugetlb folio is on its head.
+        let held = if page.test(PageFlags::HUGETLB) {
+            pfn.range(HPAGE_NR)
+                .map(|p| self.held_refs(p, outside))
+                .sum()
+        } else {
+            self.held_refs(pfn, outside)
+        };
+        self.refcount(pfn, mapped + held)
+    }
+
+    /// One data frame's part of the vmstat counters [`Rule::VmstatMatchesPages`] compares.
+    fn tally_vmstat(&self, pfn: Pfn, p: &Page, folio: FolioView, t: &mut VmstatTally) {
+        let thp_mapped = folio.thp && folio.compound_mapcount > 0;
+        if folio.thp && folio.folio.pfn() == pfn {
+            let pmd_mapped = thp_mapped;
+            if folio.flags.intersects(PageFlags::ANON) {
+                t.thps += pmd_mapped as u64;
+            } else {
+                // NR_SHMEM_THPS leaves with the page cache (filemap_unaccount_folio()),
+                // whoever still holds the folio.
+                let cached = p
+                    .mapping()
+                    .and_then(|m| self.inodes.get(m as usize))
+                    .is_some_and(|i| i.i_mapping.page(p.index()) == Some(pfn));
+                t.shmem_thps += cached as u64;
+                t.shmem_pmd += pmd_mapped as u64;
+            }
+        }
+        if folio.flags.intersects(PageFlags::ANON)
+            && !folio.flags.intersects(PageFlags::HUGETLB)
+            && (p.mapcount() > 0 || thp_mapped)
+        {
+            t.mapped += 1;
+        }
     }
 
     /// A THP's counts: each subpage's mapcount is its PTEs, the compound mapcount its PMDs,
@@ -741,7 +891,11 @@ impl Kernel {
     }
 
     /// [`Rule::SwapMapCountsReferences`] over every device.
-    fn swap_map_counts_references(&self, census: &Census) -> Result<(), Violation> {
+    fn swap_map_counts_references(
+        &self,
+        census: &Census,
+        swapcache_pages: u64,
+    ) -> Result<(), Violation> {
         let mut shmem: HashMap<SwpEntry, u64> = HashMap::new();
         for (_, inode) in self.inodes.iter() {
             for (_, e) in inode.i_mapping.swap_entries(0..u64::MAX) {
@@ -751,8 +905,22 @@ impl Kernel {
         let slot_cached = self.swap_slot_cache_entries();
         for (typ, si) in self.swap.devices.iter().enumerate() {
             let Some(si) = si else { continue };
+            // The slots a PTE, shmem or a cache names: any other free slot holds every part
+            // of the rule with nothing to look up (most of a device, usually).
+            let mut named = vec![false; si.max as usize];
+            let names = census.swap.keys().chain(shmem.keys()).chain(&slot_cached);
+            let cached = self.swap_cache.iter().map(|(e, _)| e);
+            for e in names.copied().chain(cached) {
+                if e.typ as usize == typ && e.offset < si.max {
+                    named[e.offset as usize] = true;
+                }
+            }
             let mut inuse = 0;
             for off in 1..si.max {
+                if si.swap_map[off as usize] == 0 && !named[off as usize] && si.swap_count(off) == 0
+                {
+                    continue;
+                }
                 let e = SwpEntry::new(typ as u32, off);
                 let ptes = census.swap.get(&e).copied().unwrap_or(0);
                 let want = if shmem.contains_key(&e) {
@@ -782,7 +950,7 @@ impl Kernel {
                 )
             })?;
         }
-        self.swap_cache_matches_pages(census)?;
+        self.swap_cache_matches_pages(census, swapcache_pages)?;
         for e in &census.swap_exclusive {
             Rule::SwapMapCountsReferences.check(census.swap[e] == 1, || {
                 format!(
@@ -794,8 +962,8 @@ impl Kernel {
         Ok(())
     }
 
-    /// [`Rule::SwapCacheMatchesPages`].
-    fn swap_cache_matches_pages(&self, census: &Census) -> Result<(), Violation> {
+    /// [`Rule::SwapCacheMatchesPages`], `flagged` the pages of the folios with PG_swapcache.
+    fn swap_cache_matches_pages(&self, census: &Census, flagged: u64) -> Result<(), Violation> {
         let mut cached = 0u64;
         for (e, s) in self.swap_cache.iter() {
             let crate::mm::swap_state::CacheSlot::Page(pfn) = s else {
@@ -815,11 +983,6 @@ impl Kernel {
                 )
             })?;
         }
-        let flagged = self
-            .folio_heads()
-            .filter(|(_, page)| page.test(PageFlags::SWAPCACHE))
-            .map(|(p, _)| self.pages.folio_nr_pages(Folio(p)))
-            .sum::<u64>();
         Rule::SwapCacheMatchesPages.check(
             flagged == cached && cached == self.vmstat.nr_swapcached,
             || {
@@ -1132,41 +1295,13 @@ impl Kernel {
     /// [`Rule::VmstatMatchesPages`]: NR_ANON_MAPPED counts anonymous pages mapped at all (by
     /// a PTE, or by a PMD of their THP); NR_ANON_THPS the anonymous THPs a PMD maps;
     /// NR_SHMEM_THPS the shmem THPs, NR_SHMEM_PMDMAPPED those a PMD maps.
-    fn vmstat_matches_pages(&self) -> Result<(), Violation> {
-        let mut mapped = 0u64;
-        let (mut thps, mut shmem_thps, mut shmem_pmd) = (0u64, 0u64, 0u64);
-        for pfn in self.pages.pfns() {
-            let p = self.pages.page(pfn);
-            if p.test(PageFlags::BUDDY | PageFlags::TABLE) {
-                continue;
-            }
-            let thp = self.thp_head(pfn);
-            if let Some(f) = thp.filter(|f| f.pfn() == pfn) {
-                let pmd_mapped = self.pages.compound_mapcount(pfn) > 0;
-                if self.pages.folio_test(f, PageFlags::ANON) {
-                    thps += pmd_mapped as u64;
-                } else {
-                    // NR_SHMEM_THPS leaves with the page cache (filemap_unaccount_folio()),
-                    // whoever still holds the folio.
-                    let p = self.pages.page(pfn);
-                    let cached = p
-                        .mapping()
-                        .and_then(|m| self.inodes.get(m as usize))
-                        .is_some_and(|i| i.i_mapping.page(p.index()) == Some(pfn));
-                    shmem_thps += cached as u64;
-                    shmem_pmd += pmd_mapped as u64;
-                }
-            }
-            let f = self.pages.folio(pfn);
-            if self.pages.folio_test(f, PageFlags::ANON)
-                && !self.pages.folio_test(f, PageFlags::HUGETLB)
-            {
-                let thp_mapped = thp.is_some_and(|h| self.pages.compound_mapcount(h.pfn()) > 0);
-                if p.mapcount() > 0 || thp_mapped {
-                    mapped += 1;
-                }
-            }
-        }
+    fn vmstat_matches_pages(&self, t: &VmstatTally) -> Result<(), Violation> {
+        let VmstatTally {
+            mapped,
+            thps,
+            shmem_thps,
+            shmem_pmd,
+        } = *t;
         let v = &self.vmstat;
         let holds = mapped == v.nr_anon_pages
             && thps == v.nr_anon_transparent_hugepages
@@ -1194,8 +1329,8 @@ impl Kernel {
         Rule::DeferredSplitHoldsThps.check(stray.is_none(), || format!("{stray:?}"))
     }
 
-    /// [`Rule::LruListsMatchFlags`].
-    fn lru_lists_match_flags(&self) -> Result<(), Violation> {
+    /// [`Rule::LruListsMatchFlags`], `t` the PG_lru folios the pass over the frames found.
+    fn lru_lists_match_flags(&self, t: &LruTally) -> Result<(), Violation> {
         let mut on_lists = 0u64;
         for &lru in &LruList::ALL[..LruList::Unevictable as usize] {
             let mut pages = 0;
@@ -1214,20 +1349,12 @@ impl Kernel {
             })?;
         }
         // Unevictable folios are PG_lru and counted but linked nowhere, never PG_active.
-        let (mut flagged, mut unevictable) = (0u64, 0u64);
-        for (p, page) in self.folio_heads() {
-            if !page.test(PageFlags::LRU) {
-                continue;
-            }
-            if page.test(PageFlags::UNEVICTABLE) {
-                Rule::LruListsMatchFlags.check(!page.test(PageFlags::ACTIVE), || {
-                    format!("{p:?} PG_unevictable and PG_active")
-                })?;
-                unevictable += self.pages.folio_nr_pages(Folio(p));
-            } else {
-                flagged += 1;
-            }
+        if let Some(p) = t.unevictable_active {
+            return Err(
+                Rule::LruListsMatchFlags.broken(format!("{p:?} PG_unevictable and PG_active"))
+            );
         }
+        let (flagged, unevictable) = (t.flagged, t.unevictable);
         let counted = self.lru.lruvec.nr_pages(LruList::Unevictable);
         Rule::LruListsMatchFlags.check(unevictable == counted, || {
             format!("{unevictable} pages PG_lru|PG_unevictable, {counted} counted unevictable")
@@ -1235,14 +1362,6 @@ impl Kernel {
         Rule::LruListsMatchFlags.check(flagged == on_lists, || {
             format!("{flagged} evictable folios PG_lru, {on_lists} on the lists")
         })
-    }
-
-    /// The first page of every allocated folio (neither free nor a tail page).
-    fn folio_heads(&self) -> impl Iterator<Item = (Pfn, &Page)> + '_ {
-        self.pages
-            .pfns()
-            .map(|p| (p, self.pages.page(p)))
-            .filter(|(_, page)| !page.test(PageFlags::TAIL | PageFlags::BUDDY))
     }
 
     /// [`Rule::NoFrameLeak`], `tables` and `data` the page tables and data frames found.

@@ -208,9 +208,9 @@ impl Kernel {
             let pfn = self
                 .translate(tid, a, FaultFlags::WRITE)
                 .map_err(|s| (done, s))?;
-            for (i, &b) in bytes[done..done + n].iter().enumerate() {
-                self.phys.store(pfn, (a & (PAGE_SIZE - 1)) as usize + i, b);
-            }
+            let run = &bytes[done..done + n];
+            self.phys
+                .fill_with(pfn, (a & (PAGE_SIZE - 1)) as usize, n, |i| run[i]);
             done += n;
         }
         Ok(())
@@ -265,10 +265,8 @@ impl Kernel {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
             let pfn = self.translate(tid, a, FaultFlags::USER | FaultFlags::WRITE)?;
             let off = (a & (PAGE_SIZE - 1)) as usize;
-            for i in 0..n {
-                self.phys
-                    .store(pfn, off + i as usize, byte_at(a - addr + i));
-            }
+            self.phys
+                .fill_with(pfn, off, n as usize, |i| byte_at(a - addr + i as u64));
             a += n;
         }
         Ok(())
@@ -314,14 +312,28 @@ impl Kernel {
         len: u64,
         val: u8,
     ) -> Result<Option<(u64, u8)>, Signal> {
+        self.find_mismatch_with(tid, addr, len, |_| val)
+    }
+
+    /// Read every byte of a range (as user loads), page by page; the first that differs from
+    /// the one expected at its offset `i` in the range, `byte_at(i)` (a selftest's check of
+    /// what its fill loop wrote).
+    pub fn find_mismatch_with(
+        &mut self,
+        tid: Tid,
+        addr: u64,
+        len: u64,
+        byte_at: impl Fn(u64) -> u8,
+    ) -> Result<Option<(u64, u8)>, Signal> {
         let mut a = addr;
         let end = addr.checked_add(len).ok_or(Signal::Segv)?;
         while a < end {
             let n = (PAGE_SIZE - (a & (PAGE_SIZE - 1))).min(end - a);
             let pfn = self.translate(tid, a, FaultFlags::USER)?;
-            if let Some((off, b)) =
-                self.phys
-                    .find_mismatch(pfn, (a & (PAGE_SIZE - 1)) as usize, n as usize, val)
+            let off = (a & (PAGE_SIZE - 1)) as usize;
+            if let Some((off, b)) = self
+                .phys
+                .find_mismatch_with(pfn, off, n as usize, |i| byte_at(a - addr + i as u64))
             {
                 return Ok(Some(((a & !(PAGE_SIZE - 1)) + off as u64, b)));
             }

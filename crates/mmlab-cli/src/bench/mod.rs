@@ -7,6 +7,7 @@ use mmlab_live::HostLock;
 
 use crate::output::Out;
 
+mod content;
 mod damon;
 mod gup;
 mod machine;
@@ -56,8 +57,14 @@ fn model_spread(runs: usize, mut model: impl FnMut() -> f64) -> Spread {
 
 /// A content-free kernel big enough for `bytes` of user memory, with one process.
 fn kernel(bytes: u64) -> (Kernel, Tid) {
+    kernel_keeping(bytes, ContentMode::Tagged)
+}
+
+/// A kernel big enough for `bytes` of user memory, keeping contents as `content` says, with
+/// one process.
+fn kernel_keeping(bytes: u64, content: ContentMode) -> (Kernel, Tid) {
     let mut cfg = Config::new(Profile::Linux519);
-    cfg.content = ContentMode::Tagged;
+    cfg.content = content;
     cfg.memory_bytes = bytes * 2 + (64 << 20);
     let mut k = Kernel::new(cfg);
     let t = k.spawn_process(0).expect("process");
@@ -372,6 +379,8 @@ pub fn run_with(args: &BenchArgs) -> ExitCode {
 
     eprintln!("[+] DAMON: cost per aggregation by target size, replay rate, overhead ...");
     rows.extend(damon::rows(quick, runs));
+    eprintln!("[+] memset of {size} with contents against content-free ...");
+    rows.extend(content::rows(bytes, runs));
     eprintln!("[+] anonymous faults in a memcg three levels deep against outside, {size} ...");
     rows.push(memcg::row(bytes, runs));
 

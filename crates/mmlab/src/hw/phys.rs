@@ -1,5 +1,6 @@
 //! Physical memory: what each frame holds. Data frames keep real bytes (allocated on first
-//! write) or a content tag; page-table frames keep 512 entries. Metadata lives in `page`.
+//! write, unless every byte is the same) or a content tag; page-table frames keep 512
+//! entries. Metadata lives in `page`.
 
 use crate::config::ContentMode;
 use crate::hw::PTRS_PER_TABLE;
@@ -9,6 +10,11 @@ use crate::page::Pfn;
 pub type Table = [u64; PTRS_PER_TABLE];
 
 const PAGE_BYTES: usize = 4096;
+
+/// `Bytes` mode: the slots from here hold a frame whose 4096 bytes are all the low byte, with
+/// no page behind it (a memset() or fill of a whole page writes one: no 4 KiB to allocate,
+/// zero and write).
+const UNIFORM: u32 = 0xffff_ff00;
 
 /// A data frame's contents outside memory (on a swap device): the content tag, or the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +29,8 @@ pub enum FrameImage {
 pub struct PhysMem {
     mode: ContentMode,
     /// Per PFN: for table frames, the index into `tables`; for data frames in `Bytes` mode,
-    /// 0 (all zero) or 1 + index into `bytes`; in `Tagged` mode, the tag byte.
+    /// 0 (never written: all zero), 1 + index into `bytes`, or `UNIFORM | byte`; in `Tagged`
+    /// mode, the tag byte.
     slot: Vec<u32>,
     tables: Vec<Table>,
     free_tables: Vec<u32>,
@@ -109,8 +116,12 @@ impl PhysMem {
         self.reserve(Pfn(pfn.0 + n - 1));
         let slots = &mut self.slot[pfn.0 as usize..(pfn.0 + n) as usize];
         if self.mode == ContentMode::Bytes {
-            self.free_bytes
-                .extend(slots.iter().filter(|&&s| s != 0).map(|&s| s - 1));
+            self.free_bytes.extend(
+                slots
+                    .iter()
+                    .filter(|&&s| s != 0 && s < UNIFORM)
+                    .map(|&s| s - 1),
+            );
         }
         slots.fill(0);
     }
@@ -122,8 +133,9 @@ impl PhysMem {
             ContentMode::Tagged => self.slot[to.0 as usize] = self.slot[from.0 as usize],
             ContentMode::Bytes => {
                 let src = self.slot[from.0 as usize];
-                if src == 0 {
+                if src == 0 || src >= UNIFORM {
                     self.clear(to);
+                    self.slot[to.0 as usize] = src;
                 } else {
                     let data = *self.bytes[(src - 1) as usize];
                     *self.bytes_mut(to) = data;
@@ -139,6 +151,7 @@ impl PhysMem {
         match self.mode {
             ContentMode::Tagged => s as u8,
             ContentMode::Bytes if s == 0 => 0,
+            ContentMode::Bytes if s >= UNIFORM => s as u8,
             ContentMode::Bytes => self.bytes[(s - 1) as usize][off],
         }
     }
@@ -146,34 +159,70 @@ impl PhysMem {
     /// Write one byte of a data frame.
     #[inline]
     pub fn store(&mut self, pfn: Pfn, off: usize, val: u8) {
-        match self.mode {
-            ContentMode::Tagged => {
-                self.reserve(pfn);
-                self.slot[pfn.0 as usize] = val as u32;
-            }
-            ContentMode::Bytes => self.bytes_mut(pfn)[off] = val,
-        }
+        self.fill_with(pfn, off, 1, |_| val);
     }
 
     /// Write a run of bytes inside one data frame.
     pub fn fill(&mut self, pfn: Pfn, off: usize, len: usize, val: u8) {
+        self.fill_with(pfn, off, len, |_| val);
+    }
+
+    /// Write `len` bytes from `off` of one data frame, byte `i` of the run being `byte_at(i)`:
+    /// store() of each in turn, with the frame looked up once (large user fills run here).
+    /// A frame left with one byte value throughout keeps no page.
+    #[inline]
+    pub fn fill_with(&mut self, pfn: Pfn, off: usize, len: usize, byte_at: impl Fn(usize) -> u8) {
+        self.reserve(pfn);
+        let s = &mut self.slot[pfn.0 as usize];
         match self.mode {
-            ContentMode::Tagged => self.store(pfn, off, val),
-            ContentMode::Bytes => self.bytes_mut(pfn)[off..off + len].fill(val),
+            // The tag is the last byte stored.
+            ContentMode::Tagged if len > 0 => *s = byte_at(len - 1) as u32,
+            ContentMode::Tagged => {}
+            ContentMode::Bytes => {
+                // What the whole frame would read as one value, if it still does after the write.
+                let now = (*s == 0 || *s >= UNIFORM).then_some(*s as u8);
+                let uniform = (len > 0).then(|| byte_at(0)).filter(|&b| {
+                    (len == PAGE_BYTES || now == Some(b)) && (1..len).all(|i| byte_at(i) == b)
+                });
+                if let Some(b) = uniform {
+                    if *s != 0 && *s < UNIFORM {
+                        self.free_bytes.push(*s - 1);
+                    }
+                    *s = UNIFORM | b as u32;
+                    return;
+                }
+                let run = &mut self.bytes_mut(pfn)[off..off + len];
+                for (i, b) in run.iter_mut().enumerate() {
+                    *b = byte_at(i);
+                }
+            }
         }
     }
 
     /// The first byte in `off..off+len` of a frame that differs from `val`, if any.
     pub fn find_mismatch(&self, pfn: Pfn, off: usize, len: usize, val: u8) -> Option<(usize, u8)> {
+        self.find_mismatch_with(pfn, off, len, |_| val)
+    }
+
+    /// The first byte in `off..off+len` of a frame that differs from the one expected there
+    /// (`byte_at(i)` for the run's byte `i`), if any, with the frame looked up once.
+    pub fn find_mismatch_with(
+        &self,
+        pfn: Pfn,
+        off: usize,
+        len: usize,
+        byte_at: impl Fn(usize) -> u8,
+    ) -> Option<(usize, u8)> {
         let s = self.slot.get(pfn.0 as usize).copied().unwrap_or(0);
-        if self.mode == ContentMode::Tagged || s == 0 {
+        if self.mode == ContentMode::Tagged || s == 0 || s >= UNIFORM {
             let b = self.load(pfn, off);
-            return (b != val).then_some((off, b));
+            return (0..len).find(|&i| byte_at(i) != b).map(|i| (off + i, b));
         }
         let page = &self.bytes[(s - 1) as usize];
         page[off..off + len]
             .iter()
-            .position(|&b| b != val)
+            .enumerate()
+            .position(|(i, &b)| b != byte_at(i))
             .map(|i| (off + i, page[off + i]))
     }
 
@@ -184,6 +233,9 @@ impl PhysMem {
         match self.mode {
             ContentMode::Tagged => (s != 0).then_some(FrameImage::Tag(s as u8)),
             ContentMode::Bytes if s == 0 => None,
+            ContentMode::Bytes if s >= UNIFORM => {
+                Some(FrameImage::Bytes(Box::new([s as u8; PAGE_BYTES])))
+            }
             ContentMode::Bytes => Some(FrameImage::Bytes(self.bytes[(s - 1) as usize].clone())),
         }
     }
@@ -193,23 +245,25 @@ impl PhysMem {
         match img {
             None => self.clear(pfn),
             Some(FrameImage::Tag(t)) => self.store(pfn, 0, *t),
-            Some(FrameImage::Bytes(b)) => *self.bytes_mut(pfn) = **b,
+            Some(FrameImage::Bytes(b)) => self.fill_with(pfn, 0, PAGE_BYTES, |i| b[i]),
         }
     }
 
     fn bytes_mut(&mut self, pfn: Pfn) -> &mut [u8; PAGE_BYTES] {
         self.reserve(pfn);
         let s = self.slot[pfn.0 as usize];
-        let idx = if s != 0 {
+        let idx = if s != 0 && s < UNIFORM {
             (s - 1) as usize
         } else {
+            // The frame reads as one value so far (zero if never written).
+            let val = s as u8;
             let i = match self.free_bytes.pop() {
                 Some(i) => {
-                    self.bytes[i as usize].fill(0);
+                    self.bytes[i as usize].fill(val);
                     i as usize
                 }
                 None => {
-                    self.bytes.push(Box::new([0; PAGE_BYTES]));
+                    self.bytes.push(Box::new([val; PAGE_BYTES]));
                     self.bytes.len() - 1
                 }
             };
@@ -247,6 +301,36 @@ mod tests {
         m.clear(Pfn(7));
         assert_eq!(m.load(Pfn(7), 100), 0);
         assert_eq!(m.load(Pfn(9), 100), 0xab, "the copy is independent");
+    }
+
+    #[test]
+    fn a_frame_of_one_byte_value_keeps_no_page_and_reads_the_same() {
+        let mut m = PhysMem::new(ContentMode::Bytes, 1 << 16);
+        m.fill(Pfn(1), 0, PAGE_BYTES, 0x5a);
+        assert_eq!(m.host_bytes(), 2 * 4, "no page behind a uniform frame");
+        assert_eq!(m.load(Pfn(1), 4095), 0x5a);
+        assert_eq!(m.find_mismatch(Pfn(1), 10, 100, 0x5a), None);
+        assert_eq!(
+            m.image(Pfn(1)),
+            Some(FrameImage::Bytes(Box::new([0x5a; PAGE_BYTES])))
+        );
+        m.fill(Pfn(2), 0, 1, 0);
+        assert_eq!(
+            m.image(Pfn(2)),
+            Some(FrameImage::Bytes(Box::new([0; PAGE_BYTES]))),
+            "a written frame of zeroes is not a never-written one"
+        );
+        m.copy(Pfn(1), Pfn(3));
+        m.store(Pfn(1), 7, 1);
+        assert_eq!((m.load(Pfn(1), 7), m.load(Pfn(1), 8)), (1, 0x5a));
+        assert_eq!(m.find_mismatch(Pfn(1), 0, 100, 0x5a), Some((7, 1)));
+        assert_eq!(m.load(Pfn(3), 7), 0x5a, "the copy is independent");
+        m.fill_with(Pfn(1), 0, PAGE_BYTES, |_| 9);
+        assert_eq!(m.load(Pfn(1), 7), 9, "a whole-page fill drops the page");
+        m.store(Pfn(4), 0, 3);
+        let page = m.image(Pfn(4));
+        m.set_image(Pfn(1), page.as_ref());
+        assert_eq!((m.load(Pfn(1), 0), m.load(Pfn(1), 1)), (3, 0));
     }
 
     #[test]
