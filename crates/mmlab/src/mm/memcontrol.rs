@@ -320,6 +320,26 @@ impl Kernel {
         }
     }
 
+    /// mem_cgroup_migrate(): the new folio of a migration is charged, past any limit, to the
+    /// old one's memcg; the old one keeps its charge until it is freed. A folio charged to
+    /// nothing (hugetlb) passes nothing on.
+    pub(crate) fn mem_cgroup_migrate(&mut self, old: Folio, new: Folio) {
+        let Some(m) = self.folio_memcg(old) else {
+            return;
+        };
+        if self.folio_memcg(new).is_some() {
+            return;
+        }
+        if m != ROOT_MEMCG {
+            let nr = self.pages.folio_nr_pages(new);
+            page_counter::charge(&mut self.memcg.counters, mem(m), nr);
+            if self.memcg_v1() {
+                page_counter::charge(&mut self.memcg.counters, swap(m), nr);
+            }
+        }
+        self.pages.page_mut(new.pfn()).memcg = m as u32 + 1;
+    }
+
     /// The memcg a folio is charged to (folio_memcg()), if any.
     pub fn folio_memcg(&self, f: Folio) -> Option<usize> {
         (self.pages.page(f.pfn()).memcg as usize).checked_sub(1)

@@ -725,15 +725,7 @@ impl Kernel {
         self.enter(tid)?;
         let old = self.get_nodes(tid, old_nodes, maxnode)?;
         let new = self.get_nodes(tid, new_nodes, maxnode)?;
-        let mm = if pid == 0 {
-            self.tasks[tid].mm
-        } else {
-            self.procs
-                .get(pid as usize)
-                .filter(|p| !p.threads.is_empty())
-                .ok_or(Errno::ESRCH)?
-                .mm
-        };
+        let mm = self.find_mm_struct(tid, pid)?;
         // kernel_migrate_pages(): new nodes outside the target's cpuset (its nodes with
         // memory) need CAP_SYS_NICE; then they are cut to the caller's, and none left is
         // EINVAL.

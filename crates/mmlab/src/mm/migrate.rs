@@ -123,16 +123,19 @@ impl Kernel {
         }
     }
 
-    /// find_mm_struct(): the address space of process `pid`, the caller's for 0.
-    fn find_mm_struct(&self, tid: Tid, pid: u64) -> SysResult<MmId> {
+    /// find_mm_struct(): the address space of process `pid` (a pid as user space sees it),
+    /// the caller's for 0; ESRCH for no such process, EINVAL for one that has no mm left (a
+    /// zombie: get_task_mm() finds none).
+    pub(crate) fn find_mm_struct(&self, tid: Tid, pid: u64) -> SysResult<MmId> {
         if pid == 0 {
             return Ok(self.tasks[tid].mm);
         }
+        let p = self.find_vpid(pid).ok_or(Errno::ESRCH)?;
         self.procs
-            .get(pid as usize)
+            .get(p)
             .filter(|p| !p.threads.is_empty())
             .map(|p| p.mm)
-            .ok_or(Errno::ESRCH)
+            .ok_or(Errno::EINVAL)
     }
 
     /// move_pages(2): with `nodes`, move each of the `nr_pages` pages listed at `pages` to
@@ -615,6 +618,7 @@ impl Kernel {
         self.pages
             .folio_clear(src, PageFlags::ACTIVE | PageFlags::SWAPCACHE);
         self.pages.page_mut(src.pfn()).private = 0;
+        self.mem_cgroup_migrate(src, dst);
     }
 
     /// The frames a migration of `src` moves to: alloc_migration_target() on its node, or
@@ -632,9 +636,11 @@ impl Kernel {
         } else {
             crate::page::gfp::Gfp::HIGHUSER_MOVABLE
         };
+        // Uncharged: the source's memcg is charged for it by mem_cgroup_migrate(), not the
+        // caller's (a move_pages() of another process charges nothing to the mover).
         match ctx {
-            Some(ctx) => self.with_alloc_context(ctx, |k| k.alloc_folio(gfp, order)),
-            None => self.alloc_folio(gfp, order),
+            Some(ctx) => self.with_alloc_context(ctx, |k| k.alloc_folio_uncharged(gfp, order)),
+            None => self.alloc_folio_uncharged(gfp, order),
         }
     }
 
