@@ -6,26 +6,15 @@
 //! when the processes go away while a migration is under way. The invariants hold after
 //! every step.
 
+mod common;
+
+use common::{two_nodes, HPAGE, PAGE};
 use mmlab::mm::memfd::MFD_HUGETLB;
 use mmlab::uapi::*;
-use mmlab::{Config, Errno, Kernel, Profile, Tid};
+use mmlab::{Errno, Kernel, Tid};
 
-const HPAGE: u64 = 2 << 20;
-const PAGE: u64 = 4096;
 const RW: u64 = PROT_READ | PROT_WRITE;
 const PRIVATE: u64 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
-
-/// A 5.19 kernel of 64 MiB on two nodes with one process.
-fn two_nodes() -> (Kernel, Tid) {
-    let cfg = Config {
-        memory_bytes: 64 << 20,
-        nr_nodes: 2,
-        ..Config::new(Profile::Linux519)
-    };
-    let mut k = Kernel::new(cfg);
-    let t = k.spawn_process(0).expect("process");
-    (k, t)
-}
 
 /// A per-node hstate file of node `nid`, as a number.
 fn node(k: &Kernel, nid: usize, file: &str) -> u64 {

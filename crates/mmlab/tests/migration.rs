@@ -5,28 +5,16 @@
 
 mod common;
 
-use common::{HPAGE, PAGE};
+use common::{two_nodes, HPAGE, PAGE};
 use mmlab::mm::swapfile::SwapFileKind;
 use mmlab::sys::Caps;
 use mmlab::uapi::mempolicy::{MPOL_MF_MOVE, MPOL_MF_MOVE_ALL};
 use mmlab::uapi::*;
-use mmlab::{Config, Errno, Kernel, Profile, Tid};
+use mmlab::{Errno, Kernel, Tid};
 
 const RW: u64 = PROT_READ | PROT_WRITE;
 const PM_SWAP: u64 = 1 << 62;
 const PM_PRESENT: u64 = 1 << 63;
-
-/// A 5.19 kernel of two nodes with one process.
-fn two_nodes() -> (Kernel, Tid) {
-    let cfg = Config {
-        memory_bytes: 64 << 20,
-        nr_nodes: 2,
-        ..Config::new(Profile::Linux519)
-    };
-    let mut k = Kernel::new(cfg);
-    let t = k.spawn_process(0).unwrap();
-    (k, t)
-}
 
 /// A 2 MiB-aligned shared mapping of a memfd of `huge` huge pages, filled with `byte`.
 fn shmem_thp(k: &mut Kernel, t: Tid, huge: u64, byte: u8) -> u64 {

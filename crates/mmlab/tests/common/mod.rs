@@ -25,6 +25,18 @@ pub fn proptest_config(cases: u32) -> ProptestConfig {
     }
 }
 
+/// A 5.19 kernel of 64 MiB on two NUMA nodes with one process (the migration tests).
+pub fn two_nodes() -> (Kernel, Tid) {
+    let cfg = mmlab::Config {
+        memory_bytes: 64 << 20,
+        nr_nodes: 2,
+        ..mmlab::Config::new(mmlab::Profile::Linux519)
+    };
+    let mut k = Kernel::new(cfg);
+    let t = k.spawn_process(0).expect("process");
+    (k, t)
+}
+
 /// A 5.19 kernel with one process.
 pub fn kernel_with_process() -> (Kernel, Tid) {
     let mut k = Kernel::new(mmlab::Config::new(mmlab::Profile::Linux519));
