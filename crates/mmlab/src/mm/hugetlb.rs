@@ -878,7 +878,6 @@ impl Kernel {
             parent,
             child,
             cow: src.is_cow(),
-            src_uffd_wp: src.flags & VM_UFFD_WP != 0,
             dst_uffd_wp,
             result: Ok(()),
         };
@@ -897,19 +896,23 @@ impl Kernel {
         match e {
             PmdKind::Swp(kind, bits) if kind.is_migration() => {
                 // A writable or readable-exclusive entry of a COW mapping becomes readable in
-                // both (swp_entry_to_pte(): the other bits go, uffd-wp kept if the parent
-                // is registered); the child drops uffd-wp unless it is registered.
+                // both, rebuilt by swp_entry_to_pte(): soft-dirty and the swap uffd-wp bit go.
+                // 5.19 then handles uffd-wp with huge_pte_uffd_wp()/huge_pte_clear_uffd_wp(),
+                // the present-PTE bit 10, which in a swap PTE is the inverted offset's bit 1:
+                // set for any huge page's PFN, so "keep it for a registered parent" is a no-op
+                // and a registered parent loses its write protection once the migration ends;
+                // "clear it for an unregistered child" points the child's entry at PFN + 2,
+                // a tail of the same folio, which nothing can observe (the wait takes the
+                // head's lock, remove_migration_ptes() matches any PFN of the folio,
+                // pagemap shows no offset), so the model keeps the head PFN. Either way the
+                // child's entry keeps the parent's swap bits (6.x fixed both).
                 let (mut kind, mut bits) = (kind, bits);
                 if w.cow && !matches!(kind, SwpKind::MigrationRead { .. }) {
                     let pfn = kind.migration_pfn().expect("a migration entry");
                     kind = SwpKind::MigrationRead { pfn };
-                    bits = SwpPteBits {
-                        uffd_wp: w.src_uffd_wp && bits.uffd_wp,
-                        ..SwpPteBits::default()
-                    };
+                    bits = SwpPteBits::default();
                     set_huge_pte_at(&mut self.phys, pslot, Pte::swp(kind, bits));
                 }
-                bits.uffd_wp &= w.dst_uffd_wp;
                 let cslot = self.pmd_alloc(w.child, haddr).ok_or(Errno::ENOMEM)?;
                 set_huge_pte_at(&mut self.phys, cslot, Pte::swp(kind, bits));
             }
@@ -1318,8 +1321,7 @@ struct HugetlbCopy {
     parent: MmId,
     child: MmId,
     cow: bool,
-    /// userfaultfd_wp() of the parent's VMA.
-    src_uffd_wp: bool,
+    /// userfaultfd_wp() of the child's VMA.
     dst_uffd_wp: bool,
     result: SysResult<()>,
 }
