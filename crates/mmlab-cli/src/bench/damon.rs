@@ -133,7 +133,7 @@ pub fn rows(quick: bool, runs: usize) -> Vec<Row> {
             Quantity::Ratio,
             ratio,
             None,
-            Goal::AtMost(1.2),
+            Goal::RatioAtMost(1.2),
         ),
         Row::new(
             "DAMON aggregation cost, 64 GiB / 1 GiB target (a page per 16 MiB: 64x page tables)",

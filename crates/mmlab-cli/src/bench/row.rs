@@ -86,6 +86,8 @@ pub enum Target {
     Report,
     /// A model-against-model ratio (the row's own figure) of at least this.
     RatioAtLeast(f64),
+    /// A model-against-model ratio of at most this.
+    RatioAtMost(f64),
 }
 
 impl Target {
@@ -99,6 +101,7 @@ impl Target {
             Target::AtMost(b) => format!("<= {b} bytes"),
             Target::Report => "none (reported)".into(),
             Target::RatioAtLeast(r) => format!(">= {r}x (model against model)"),
+            Target::RatioAtMost(r) => format!("<= {r}x (model against model)"),
         }
     }
 
@@ -112,6 +115,7 @@ impl Target {
             Target::AtMost(b) => model <= b,
             Target::Report => true,
             Target::RatioAtLeast(r) => model >= r,
+            Target::RatioAtMost(r) => model <= r,
         }
     }
 }
@@ -204,6 +208,11 @@ mod tests {
             ">= 100 M/s on one core"
         );
         assert_eq!(Target::AtMost(64.0).describe(), "<= 64 bytes");
+        assert_eq!(
+            Target::RatioAtMost(1.2).describe(),
+            "<= 1.2x (model against model)"
+        );
+        assert!(!Target::RatioAtMost(1.2).met(1.3, None));
         assert_eq!(Target::Report.describe(), "none (reported)");
         assert!(Target::Report.met(1.0, None), "nothing to miss");
     }
