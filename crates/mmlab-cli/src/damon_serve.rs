@@ -68,7 +68,8 @@ pub struct RunToolArgs {
 /// The kernel and the workload the clock thread runs.
 struct Model {
     k: Kernel,
-    masim: Option<(Masim, usize)>,
+    /// The workload, the phase it is in and the ms it has spent there.
+    masim: Option<(Masim, usize, u64)>,
 }
 
 impl Model {
@@ -90,28 +91,43 @@ impl Model {
         k.lru_add_drain_all();
         Ok(Model {
             k,
-            masim: Some((m, 0)),
+            masim: Some((m, 0, 0)),
         })
     }
 
     /// The workload's PID as the model's processes see it.
     fn pid(&self) -> Option<u64> {
-        let (m, _) = self.masim.as_ref()?;
+        let (m, ..) = self.masim.as_ref()?;
         self.k.task_tgid_nr(m.tid)
     }
 
-    /// Let `ms` of virtual time pass, the workload running through its phases meanwhile.
-    fn tick(&mut self, ms: u64) {
-        let Some((m, pi)) = &mut self.masim else {
-            self.k.advance_time(ms * 1_000_000);
-            return;
-        };
-        // A workload that faulted fatally has exited; time still passes.
-        if m.run_phase(&mut self.k, *pi, ms, ms, |_, _| {}).is_err() {
-            self.masim = None;
-            return;
+    /// Let `ms` of virtual time pass, the workload running through its phases meanwhile,
+    /// each for its configured `time_ms`.
+    fn tick(&mut self, mut ms: u64) {
+        while ms > 0 {
+            let Some((m, pi, into)) = &mut self.masim else {
+                self.k.advance_time(ms * 1_000_000);
+                return;
+            };
+            let left = m
+                .cfg
+                .phases
+                .get(*pi)
+                .map_or(ms, |p| p.time_ms.saturating_sub(*into));
+            let d = ms.min(left.max(1));
+            // A workload that faulted fatally has exited; time still passes.
+            if m.run_phase(&mut self.k, *pi, d, d, |_, _| {}).is_err() {
+                self.masim = None;
+                continue;
+            }
+            ms -= d;
+            if d >= left {
+                *pi = (*pi + 1) % m.cfg.phases.len().max(1);
+                *into = 0;
+            } else {
+                *into += d;
+            }
         }
-        *pi = (*pi + 1) % m.cfg.phases.len().max(1);
     }
 }
 

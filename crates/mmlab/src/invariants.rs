@@ -905,9 +905,13 @@ impl Kernel {
         let slot_cached = self.swap_slot_cache_entries();
         for (typ, si) in self.swap.devices.iter().enumerate() {
             let Some(si) = si else { continue };
-            // The slots a PTE, shmem or a cache names: any other free slot holds every part
-            // of the rule with nothing to look up (most of a device, usually).
+            // The slots a PTE, shmem or a cache names, or a count continuation covers: any
+            // other free slot holds every part of the rule with nothing to look up (most of a
+            // device, usually).
             let mut named = vec![false; si.max as usize];
+            for off in si.continued_offsets().filter(|&o| o < si.max) {
+                named[off as usize] = true;
+            }
             let names = census.swap.keys().chain(shmem.keys()).chain(&slot_cached);
             let cached = self.swap_cache.iter().map(|(e, _)| e);
             for e in names.copied().chain(cached) {
@@ -917,8 +921,7 @@ impl Kernel {
             }
             let mut inuse = 0;
             for off in 1..si.max {
-                if si.swap_map[off as usize] == 0 && !named[off as usize] && si.swap_count(off) == 0
-                {
+                if si.swap_map[off as usize] == 0 && !named[off as usize] {
                     continue;
                 }
                 let e = SwpEntry::new(typ as u32, off);

@@ -432,15 +432,11 @@ impl Kernel {
     ) {
         let head = kind.migration_pfn().expect("a migration entry");
         self.vmstat.thp_split_pmd += 1;
-        if !self
-            .pages
-            .folio_test(self.pages.folio(Pfn(head)), PageFlags::ANON)
-        {
+        let f = self.pages.folio(Pfn(head));
+        if !self.pages.folio_test(f, PageFlags::ANON) {
             // A file VMA's entry is just cleared, with the RSS it counted; the range refaults
             // from the page cache (the migration finds no entry to restore there).
-            table::set_pmd(&mut self.phys, pmd, Pmd::NONE);
-            self.mms[mm].rss_shmem -= HPAGE_NR as i64;
-            return;
+            return self.zap_pmd_migration_entry(mm, haddr, pmd, f);
         }
         let pgtable = self.withdraw(mm, haddr);
         for i in 0..HPAGE_NR {

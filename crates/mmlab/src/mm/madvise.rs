@@ -495,8 +495,10 @@ impl Kernel {
             self.madvise_free(mm, start, end);
             return Ok(());
         }
-        // zap_page_range(): no zap_details, so uffd-wp markers stay.
+        // zap_page_range(): no zap_details, so uffd-wp markers stay; the high-water RSS is
+        // raised first (exit_mmap() and the OOM reaper do not).
         self.lru_add_drain();
+        self.mms[mm].update_hiwater_rss();
         let mut tlb = MmuGather::new(mm, false);
         self.zap_page_range(&mut tlb, vma, (start, end), ZapDetails::DONTNEED);
         self.tlb_end_vma(&mut tlb);

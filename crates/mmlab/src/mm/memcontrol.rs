@@ -332,12 +332,17 @@ impl Kernel {
         }
         if m != ROOT_MEMCG {
             let nr = self.pages.folio_nr_pages(new);
-            page_counter::charge(&mut self.memcg.counters, mem(m), nr);
-            if self.memcg_v1() {
-                page_counter::charge(&mut self.memcg.counters, swap(m), nr);
-            }
+            self.force_charge(m, nr);
         }
         self.pages.page_mut(new.pfn()).memcg = m as u32 + 1;
+    }
+
+    /// page_counter_charge() of memory (and of v1's memsw): `nr` pages past any limit.
+    fn force_charge(&mut self, m: usize, nr: u64) {
+        page_counter::charge(&mut self.memcg.counters, mem(m), nr);
+        if self.memcg_v1() {
+            page_counter::charge(&mut self.memcg.counters, swap(m), nr);
+        }
     }
 
     /// The memcg a folio is charged to (folio_memcg()), if any.
@@ -436,10 +441,7 @@ impl Kernel {
         if !gfp.intersects(Gfp::NOFAIL | Gfp::HIGH) {
             return Err(());
         }
-        page_counter::charge(&mut self.memcg.counters, mem(m), nr);
-        if self.memcg_v1() {
-            page_counter::charge(&mut self.memcg.counters, swap(m), nr);
-        }
+        self.force_charge(m, nr);
         Ok(())
     }
 
@@ -580,7 +582,11 @@ impl Kernel {
             return;
         }
         let t = self.current;
-        if self.memcg.may_sleep != Some(t) && !self.current_may_sleep_in_fault() {
+        // A task already asleep (an allocation's reclaim_throttle() before this charge)
+        // keeps that sleep; this penalty is only counted.
+        if self.tasks[t].wait.is_some()
+            || (self.memcg.may_sleep != Some(t) && !self.current_may_sleep_in_fault())
+        {
             return;
         }
         self.tasks[t].wait = Some(WaitReason::MemcgHigh { since: now, until });

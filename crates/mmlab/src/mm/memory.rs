@@ -745,7 +745,6 @@ impl Kernel {
         details: ZapDetails,
     ) {
         let mm = tlb.mm;
-        self.mms[mm].update_hiwater_rss();
         if vma.is_hugetlb() {
             return self.unmap_hugepage_range(tlb, vma, (start, end), details);
         }
@@ -872,6 +871,8 @@ impl Kernel {
                 continue;
             };
             self.lru_add_drain();
+            // zap_page_range_single() raises the high-water RSS before the zap.
+            self.mms[f.mm].update_hiwater_rss();
             let mut tlb = MmuGather::new(f.mm, false);
             self.zap_page_range(&mut tlb, &vma, (f.start, f.end), details);
             self.tlb_end_vma(&mut tlb);

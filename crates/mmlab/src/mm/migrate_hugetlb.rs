@@ -74,8 +74,8 @@ impl Kernel {
 
     /// add_page_for_migration()'s hugetlb branch for the page `pfn` found at the address:
     /// EACCES if its huge page is mapped more than once (without MPOL_MF_MOVE_ALL); a head is
-    /// queued (Ok(true), even when it was isolated already); a tail page is Ok(false), which
-    /// move_pages() reports as already on the node although it did not move.
+    /// queued (Ok(true), even when it was isolated already); a tail page keeps the EACCES
+    /// that add_page_for_migration() set before its PageHuge() branch (only a head clears it).
     pub(crate) fn add_huge_page_for_migration(
         &mut self,
         pfn: Pfn,
@@ -87,7 +87,7 @@ impl Kernel {
             return Err(Errno::EACCES);
         }
         if pfn != f.pfn() {
-            return Ok(false);
+            return Err(Errno::EACCES);
         }
         if self.isolate_huge_page(f) {
             list.push(f);
@@ -199,8 +199,8 @@ impl Kernel {
                 crate::mm::hugetlb::HPAGE_SHIFT,
             );
             let anon = self.pages.folio_test(f, PageFlags::ANON);
-            if pte.dirty() && !anon {
-                self.pages.folio_set(f, PageFlags::DIRTY);
+            if pte.dirty() {
+                self.set_page_dirty(f.pfn());
             }
             let exclusive = anon && self.pages.page(f.pfn()).anon_exclusive();
             if exclusive && !self.page_try_share_anon_rmap(f.pfn()) {
@@ -341,12 +341,15 @@ impl Kernel {
             if was_mapped {
                 self.remove_migration_huge_ptes(src, dst);
             }
+            Ok(())
+        };
+        // unlock_page() of the source before its last reference may free it.
+        self.wake_migration_waiters(src);
+        if r.is_ok() {
             self.move_hugetlb_state(src, dst);
             self.putback_active_hugepage(src);
             self.putback_active_hugepage(dst);
-            Ok(())
-        };
-        self.wake_migration_waiters(src);
+        }
         r
     }
 

@@ -857,6 +857,7 @@ impl Kernel {
     /// between the surviving neighbours, then release the VMAs.
     pub(crate) fn unmap_region(&mut self, mm: MmId, victims: &[Vma], start: u64, end: u64) {
         self.lru_add_drain();
+        self.mms[mm].update_hiwater_rss();
         let mut tlb = MmuGather::new(mm, false);
         for v in victims {
             self.zap_page_range(&mut tlb, v, (v.start, v.end), ZapDetails::UNMAP);

@@ -71,7 +71,7 @@ impl Kernel {
             return None;
         }
         let m = &self.mms[self.procs[pid].mm];
-        let rss_and_swap = (m.rss_anon + m.rss_shmem + m.rss_swapents).max(0);
+        let rss_and_swap = m.get_mm_rss() as i64 + m.rss_swapents.max(0);
         let pgtables = table::count_tables(&self.phys, m.pgd) + m.deposited.len() as u64;
         let unit = (totalpages / 1000) as i64;
         Some(rss_and_swap + pgtables as i64 + i64::from(adj) * unit)

@@ -163,6 +163,11 @@ impl SwapInfo {
         low + self.cont.get(&offset).copied().unwrap_or(0) * (u64::from(SWAP_MAP_MAX) + 1)
     }
 
+    /// The offsets holding a count continuation (add_swap_count_continuation()'s pages).
+    pub fn continued_offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.cont.keys().copied()
+    }
+
     /// Does the slot have SWAP_HAS_CACHE?
     pub fn has_cache(&self, offset: u64) -> bool {
         let b = self.swap_map[offset as usize];

@@ -148,12 +148,7 @@ impl Kernel {
     /// When the timeout of `tid`'s sleep in reclaim_throttle() (or in memcg's over-high
     /// penalty, the other timed sleep of reclaim) expires, if it sleeps there.
     pub fn reclaim_throttle_until(&self, tid: Tid) -> Option<u64> {
-        match self.tasks.get(tid)?.wait {
-            Some(WaitReason::Reclaim { until, .. } | WaitReason::MemcgHigh { until, .. }) => {
-                Some(until)
-            }
-            _ => None,
-        }
+        self.tasks.get(tid)?.wait?.timeout()
     }
 
     /// Is the current task asleep in reclaim_throttle() or memcg's over-high penalty (its
@@ -295,7 +290,8 @@ impl Kernel {
     /// The timers that expired by now: their tasks wake, in the order they slept.
     pub(crate) fn reclaim_throttle_timeouts(&mut self) {
         let now = self.now_ns();
-        for (i, q) in self.pgdat.throttle.queues.clone().into_iter().enumerate() {
+        for i in 0..self.pgdat.throttle.queues.len() {
+            let q = std::mem::take(&mut self.pgdat.throttle.queues[i]);
             let mut keep = Vec::with_capacity(q.len());
             for t in q {
                 match self.tasks.get(t).and_then(|t| t.wait) {
