@@ -509,7 +509,8 @@ impl Kernel {
             let pc = &self.memcg.counters[if swap_counter { swap(c) } else { mem(c) }];
             let o = Self::calculate_overage(pc.usage, pc.high);
             if swap_counter && o > 0 {
-                self.memcg.memcgs[c].swap_events[0] += 1;
+                // memcg_memory_event(MEMCG_SWAP_HIGH): up the tree, as every event.
+                self.memcg_swap_event(c, 0);
             }
             worst = worst.max(o);
             at = self.memcg.parent(c);
